@@ -1,0 +1,363 @@
+//! Bitcoin exports: blockchain-etl JSON lines with nested inputs and outputs,
+//! and the flat trio `transactions` / `inputs` / `outputs` (CSV or Parquet).
+//!
+//! Each output becomes a value event from the transaction's first input
+//! address to the output's address; inputs are kept in their own table and
+//! linked to the outputs they spend when the store is written.
+
+use super::csv::{CsvReader, Header, Row};
+use super::fields::{opt_u64, show};
+use super::{FileReport, Options};
+use crate::amount::Amount;
+use crate::error::{FieldError, IngestError};
+use crate::model::{flags, sub, Addr, Pseudo, TxHash, NO_BLOCK, NO_TIME, NO_TX};
+use crate::store::write::{Builder, InputRow};
+use std::collections::HashMap;
+use std::path::Path;
+
+const COINBASE_TXID: TxHash = [0u8; 32];
+
+#[derive(Clone, Copy, Debug)]
+struct TxRow {
+    block: u64,
+    time: i64,
+    index: Option<u32>,
+    coinbase: bool,
+}
+
+#[derive(Clone, Debug)]
+struct OutRow {
+    tx: TxHash,
+    index: u32,
+    value: u64,
+    to: Addr,
+}
+
+#[derive(Clone, Debug)]
+struct InRow {
+    tx: TxHash,
+    index: u32,
+    spent_tx: TxHash,
+    spent_vout: u32,
+    value: Option<u64>,
+    addr: Option<Addr>,
+}
+
+/// Rows of the flat trio, joined once every file of the ingest is read.
+#[derive(Default)]
+pub struct BitcoinBatch {
+    txs: HashMap<TxHash, TxRow>,
+    outputs: Vec<OutRow>,
+    inputs: Vec<InRow>,
+    last: (Vec<TxHash>, usize, usize),
+}
+
+fn txid(field: &str, t: &[u8]) -> Result<TxHash, FieldError> {
+    super::fields::hex_fixed::<32>(field, t, "txid")
+}
+
+fn output_address(addr: &[u8], script_type: &[u8], script_hex: &[u8]) -> Addr {
+    let a = addr.trim_ascii();
+    if script_type.trim_ascii() == b"nulldata" {
+        return Addr::Pseudo(Pseudo::Unspendable);
+    }
+    if a.is_empty() {
+        let s = script_hex.trim_ascii();
+        if s.starts_with(b"6a") {
+            return Addr::Pseudo(Pseudo::Unspendable);
+        }
+        if !s.is_empty() {
+            return Addr::Text(format!("script:{}", String::from_utf8_lossy(s)).into());
+        }
+        return Addr::Pseudo(Pseudo::Unknown);
+    }
+    Addr::Text(String::from_utf8_lossy(a).into())
+}
+
+fn sats(field: &str, t: &[u8]) -> Result<u64, FieldError> {
+    let a = Amount::parse_base(t).map_err(|e| FieldError::new(field, e.to_string()))?;
+    a.to_u128()
+        .and_then(|v| u64::try_from(v).ok())
+        .ok_or_else(|| FieldError::new(field, format!("{} satoshi is more than any Bitcoin amount", show(t))))
+}
+
+#[derive(serde::Deserialize)]
+struct JsonTx {
+    hash: String,
+    block_number: Option<u64>,
+    block_timestamp: Option<serde_json::Value>,
+    index: Option<u32>,
+    #[serde(default)]
+    is_coinbase: bool,
+    #[serde(default)]
+    inputs: Vec<JsonIn>,
+    #[serde(default)]
+    outputs: Vec<JsonOut>,
+}
+
+#[derive(serde::Deserialize)]
+struct JsonIn {
+    index: u32,
+    spent_transaction_hash: Option<String>,
+    spent_output_index: Option<u64>,
+    #[serde(default)]
+    addresses: Option<Vec<String>>,
+    value: Option<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct JsonOut {
+    index: u32,
+    #[serde(default)]
+    addresses: Option<Vec<String>>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    script_hex: Option<String>,
+    value: Option<serde_json::Value>,
+}
+
+fn json_num(v: &Option<serde_json::Value>) -> Vec<u8> {
+    match v {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::String(s)) => s.as_bytes().to_vec(),
+        Some(o) => o.to_string().into_bytes(),
+    }
+}
+
+fn join_addresses(a: &Option<Vec<String>>) -> Vec<u8> {
+    a.as_ref().map(|v| v.join("+").into_bytes()).unwrap_or_default()
+}
+
+impl BitcoinBatch {
+    /// Read one Bitcoin file: JSON lines go straight into the builder, trio
+    /// files wait for [`BitcoinBatch::finish`].
+    pub fn read(&mut self, path: &Path, b: &mut Builder, opts: &Options) -> Result<(FileReport, String), IngestError> {
+        self.last = (Vec::new(), self.outputs.len(), self.inputs.len());
+        let json = super::is_json_lines(path)?;
+        let mut reader = CsvReader::open_as(path, !json)?;
+        let header = reader.header.clone();
+        let table = if json { "etl/bitcoin-json" } else { self.trio_table(path, &header)? };
+        let (mut rows, mut skipped, mut events) = (0u64, 0u64, 0u64);
+        let pb = super::progress_bar(opts.progress, reader.size, &path.display().to_string());
+        while let Some((block, line)) = reader.next_block()? {
+            let mut fields = Vec::new();
+            for (rec, line) in super::csv::records_as(block, line, !json) {
+                rows += 1;
+                let res = if json {
+                    match serde_json::from_slice::<JsonTx>(rec) {
+                        Err(e) => Err(FieldError::new("(json)", format!("not a blockchain-etl Bitcoin transaction: {e}"))),
+                        Ok(t) => self.json_tx(t, b).map(|n| events += n),
+                    }
+                } else {
+                    match super::csv::split_record(rec, &mut fields) {
+                        Err(m) => Err(FieldError::new("(row)", m)),
+                        Ok(()) if fields.len() != header.names.len() => Err(FieldError::new(
+                            header.names.get(fields.len().min(header.names.len() - 1)).cloned().unwrap_or_default(),
+                            format!("row has {} fields but the header has {}", fields.len(), header.names.len()),
+                        )),
+                        Ok(()) => self.trio_row(table, &header, &Row { fields: &fields }),
+                    }
+                };
+                if let Err(e) = res {
+                    if opts.skip_bad_rows {
+                        skipped += 1;
+                    } else {
+                        return Err(IngestError::row(path, line, e));
+                    }
+                }
+            }
+            drop(fields);
+            if let Some(pb) = &pb {
+                pb.set_position(reader.bytes_read);
+            }
+        }
+        let report = FileReport {
+            path: path.display().to_string(),
+            table: table.to_string(),
+            rows,
+            events,
+            skipped_rows: skipped,
+            duplicates: 0,
+            already_loaded: false,
+            bytes: reader.bytes_read,
+        };
+        Ok((report, reader.content_hash()))
+    }
+
+    /// Rows of a trio table given as header + rows (Parquet uses this).
+    pub fn trio_rows<'a>(&mut self, path: &Path, header: &Header, rows: impl Iterator<Item = (u64, Row<'a>)>, skip: bool) -> Result<(String, u64, u64), IngestError> {
+        self.last = (Vec::new(), self.outputs.len(), self.inputs.len());
+        let table = self.trio_table(path, header)?;
+        let (mut n, mut skipped) = (0, 0);
+        for (line, r) in rows {
+            n += 1;
+            if let Err(e) = self.trio_row(table, header, &r) {
+                if skip {
+                    skipped += 1;
+                } else {
+                    return Err(IngestError::row(path, line, e));
+                }
+            }
+        }
+        Ok((table.to_string(), n, skipped))
+    }
+
+    fn trio_table(&self, path: &Path, h: &Header) -> Result<&'static str, IngestError> {
+        if h.idx_any(&["spent_txid", "spent_transaction_hash"]).is_some() {
+            Ok("bitcoin/inputs")
+        } else if h.idx_any(&["value_sats", "value"]).is_some() && h.idx_any(&["output_index", "index"]).is_some() && h.idx_any(&["address", "addresses"]).is_some() {
+            Ok("bitcoin/outputs")
+        } else if h.idx_any(&["txid", "hash"]).is_some() && h.idx("block_number").is_some() {
+            Ok("bitcoin/transactions")
+        } else {
+            Err(IngestError::file(
+                path,
+                format!(
+                    "wrong column set for Bitcoin: found {}; expected blockchain-etl JSON lines, or the trio transactions (txid,block_number,block_timestamp_unix,index_in_block,is_coinbase), inputs (txid,input_index,spent_txid,spent_output_index) and outputs (txid,output_index,value_sats,script_type,address)",
+                    h.names.join(",")
+                ),
+            ))
+        }
+    }
+
+    fn trio_row(&mut self, table: &str, h: &Header, r: &Row<'_>) -> Result<(), FieldError> {
+        let g = |names: &[&str]| r.get(h.idx_any(names));
+        match table {
+            "bitcoin/transactions" => {
+                let tx = txid("txid", g(&["txid", "hash", "transaction_hash"]))?;
+                let block = opt_u64("block_number", g(&["block_number"]))?;
+                let time = super::fields::opt_time("block_timestamp", g(&["block_timestamp_unix", "block_timestamp"]))?;
+                if block.is_none() && time.is_none() {
+                    return Err(FieldError::new("block_number", "empty: each row needs a block number or a block time"));
+                }
+                let index = super::fields::opt_index("index_in_block", g(&["index_in_block", "index"]))?;
+                let coinbase = matches!(g(&["is_coinbase"]).trim_ascii(), b"1" | b"true" | b"True" | b"TRUE");
+                if self.txs.insert(tx, TxRow { block: block.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index, coinbase }).is_none() {
+                    self.last.0.push(tx);
+                }
+            }
+            "bitcoin/outputs" => {
+                let tx = txid("txid", g(&["txid", "transaction_hash"]))?;
+                let index = super::fields::opt_index("output_index", g(&["output_index", "index"]))?
+                    .ok_or_else(|| FieldError::new("output_index", "empty"))?;
+                let value = sats("value_sats", g(&["value_sats", "value"]))?;
+                let to = output_address(g(&["address", "addresses"]), g(&["script_type", "type"]), g(&["script_pubkey_hex", "script_hex"]));
+                self.outputs.push(OutRow { tx, index, value, to });
+            }
+            _ => {
+                let tx = txid("txid", g(&["txid", "transaction_hash"]))?;
+                let index = super::fields::opt_index("input_index", g(&["input_index", "index"]))?
+                    .ok_or_else(|| FieldError::new("input_index", "empty"))?;
+                let spent_tx = txid("spent_txid", g(&["spent_txid", "spent_transaction_hash"]))?;
+                let vout = opt_u64("spent_output_index", g(&["spent_output_index"]))?.unwrap_or(u64::from(u32::MAX));
+                if spent_tx == COINBASE_TXID {
+                    return Ok(());
+                }
+                let vout = u32::try_from(vout).map_err(|_| FieldError::new("spent_output_index", "out of range"))?;
+                let value = match g(&["value", "value_sats"]).trim_ascii() {
+                    b"" | b"null" => None,
+                    t => Some(sats("value", t)?),
+                };
+                let addr = match g(&["address", "addresses"]).trim_ascii() {
+                    b"" => None,
+                    a => Some(Addr::Text(String::from_utf8_lossy(a).into())),
+                };
+                self.inputs.push(InRow { tx, index, spent_tx, spent_vout: vout, value, addr });
+            }
+        }
+        Ok(())
+    }
+
+    fn json_tx(&mut self, t: JsonTx, b: &mut Builder) -> Result<u64, FieldError> {
+        let hash = txid("hash", t.hash.as_bytes())?;
+        let time = match &t.block_timestamp {
+            None | Some(serde_json::Value::Null) => None,
+            v => super::fields::opt_time("block_timestamp", &json_num(v))?,
+        };
+        if t.block_number.is_none() && time.is_none() {
+            return Err(FieldError::new("block_number", "empty: each row needs a block number or a block time"));
+        }
+        let row = TxRow { block: t.block_number.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index: t.index, coinbase: t.is_coinbase };
+        let txid_id = b.intern_tx(&hash);
+        let mut n = 0;
+        for o in &t.outputs {
+            let value = sats("outputs.value", &json_num(&o.value))?;
+            let to = output_address(
+                &join_addresses(&o.addresses),
+                o.kind.as_deref().unwrap_or("").as_bytes(),
+                o.script_hex.as_deref().unwrap_or("").as_bytes(),
+            );
+            push_output(b, &row, txid_id, o.index, value, &to);
+            n += 1;
+        }
+        for i in &t.inputs {
+            let Some(spent) = &i.spent_transaction_hash else { continue };
+            let spent = txid("inputs.spent_transaction_hash", spent.as_bytes())?;
+            if spent == COINBASE_TXID {
+                continue;
+            }
+            let vout = i.spent_output_index.unwrap_or(0);
+            let vout = u32::try_from(vout).map_err(|_| FieldError::new("inputs.spent_output_index", "out of range"))?;
+            let value = match json_num(&i.value) {
+                v if v.is_empty() => u64::MAX,
+                v => sats("inputs.value", &v)?,
+            };
+            let addr = match join_addresses(&i.addresses) {
+                a if a.is_empty() => u32::MAX,
+                a => b.intern_addr(&Addr::Text(String::from_utf8_lossy(&a).into())),
+            };
+            let spent_tx = b.intern_tx(&spent);
+            b.inputs.push(InputRow { tx: txid_id, index: i.index, spent_tx, spent_vout: vout, value, addr });
+        }
+        Ok(n)
+    }
+
+    /// Undo the last file's trio rows (it was loaded before).
+    pub fn rollback(&mut self, _mark: (usize, usize, usize, usize, usize)) {
+        let (keys, o, i) = std::mem::take(&mut self.last);
+        for k in keys {
+            self.txs.remove(&k);
+        }
+        self.outputs.truncate(o);
+        self.inputs.truncate(i);
+    }
+
+    /// Join the trio and add its events and inputs to the builder.
+    pub fn finish(&mut self, b: &mut Builder, dir: &Path) -> Result<(), IngestError> {
+        if self.outputs.is_empty() && self.inputs.is_empty() {
+            return Ok(());
+        }
+        let _ = dir;
+        let outputs = std::mem::take(&mut self.outputs);
+        for o in &outputs {
+            let Some(row) = self.txs.get(&o.tx) else {
+                return Err(IngestError::File {
+                    file: dir.to_path_buf(),
+                    message: format!(
+                        "output {}:{} has no row in the transactions file: give transactions, inputs and outputs in one ingest",
+                        hex::encode(o.tx),
+                        o.index
+                    ),
+                });
+            };
+            let id = b.intern_tx(&o.tx);
+            push_output(b, &row.clone(), id, o.index, o.value, &o.to);
+        }
+        for i in std::mem::take(&mut self.inputs) {
+            let tx = b.intern_tx(&i.tx);
+            let spent_tx = b.intern_tx(&i.spent_tx);
+            let addr = i.addr.as_ref().map_or(u32::MAX, |a| b.intern_addr(a));
+            b.inputs.push(InputRow { tx, index: i.index, spent_tx, spent_vout: i.spent_vout, value: i.value.unwrap_or(u64::MAX), addr });
+        }
+        Ok(())
+    }
+}
+
+fn push_output(b: &mut Builder, row: &TxRow, tx: u32, index: u32, value: u64, to: &Addr) {
+    let from = if row.coinbase { Pseudo::Mint.id() } else { Pseudo::Unknown.id() };
+    let to = b.intern_addr(to);
+    let fl = if row.coinbase { flags::MINT } else { 0 };
+    let tx_index = row.index.map_or(0, |i| i + 1);
+    debug_assert!(tx != NO_TX);
+    b.push(row.block, row.time, tx_index, sub::TOP | index.min(sub::MAX_INDEX), from, to, 0, Amount::from_u128(u128::from(value)), tx, fl);
+}

@@ -1,0 +1,407 @@
+//! A streaming CSV reader built for large exports: reads big blocks, cuts them
+//! at record boundaries and hands whole records to parallel parsers, so a
+//! multi-gigabyte file never sits in memory and lines are numbered exactly.
+
+use crate::error::IngestError;
+use memchr::{memchr, memchr2, memrchr};
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Bytes read per block.
+pub const BLOCK_SIZE: usize = 16 << 20;
+
+/// A CSV header: column names, trimmed and lowercased.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Names in file order.
+    pub names: Vec<String>,
+}
+
+impl Header {
+    /// Build from raw fields.
+    pub fn new(fields: &[Cow<'_, [u8]>]) -> Self {
+        let names = fields
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .collect();
+        Header { names }
+    }
+
+    /// Index of a column.
+    pub fn idx(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// Index of the first of several spellings present.
+    pub fn idx_any(&self, names: &[&str]) -> Option<usize> {
+        names.iter().find_map(|n| self.idx(n))
+    }
+
+    /// Whether all the columns are present.
+    pub fn has_all(&self, names: &[&str]) -> bool {
+        names.iter().all(|n| self.idx(n).is_some())
+    }
+}
+
+/// One record's fields.
+pub struct Row<'a> {
+    /// Fields in header order.
+    pub fields: &'a [Cow<'a, [u8]>],
+}
+
+impl Row<'_> {
+    /// A field by optional index; empty when absent.
+    #[inline]
+    pub fn get(&self, i: Option<usize>) -> &[u8] {
+        match i {
+            Some(i) => self.fields.get(i).map_or(&[][..], |f| &f[..]),
+            None => &[],
+        }
+    }
+}
+
+/// Split one record into fields (RFC 4180 quoting; `""` inside quotes).
+pub fn split_record<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, [u8]>>) -> Result<(), &'static str> {
+    out.clear();
+    let mut pos = 0;
+    loop {
+        if line.get(pos) == Some(&b'"') {
+            let mut i = pos + 1;
+            let mut owned: Option<Vec<u8>> = None;
+            let mut seg = i;
+            loop {
+                match memchr(b'"', &line[i..]) {
+                    None => return Err("unterminated quoted field"),
+                    Some(q) => {
+                        let q = i + q;
+                        if line.get(q + 1) == Some(&b'"') {
+                            owned.get_or_insert_with(Vec::new).extend_from_slice(&line[seg..=q]);
+                            i = q + 2;
+                            seg = i;
+                        } else {
+                            let field = match owned {
+                                Some(mut v) => {
+                                    v.extend_from_slice(&line[seg..q]);
+                                    Cow::Owned(v)
+                                }
+                                None => Cow::Borrowed(&line[pos + 1..q]),
+                            };
+                            out.push(field);
+                            pos = q + 1;
+                            match line.get(pos) {
+                                None => return Ok(()),
+                                Some(b',') => {
+                                    pos += 1;
+                                    break;
+                                }
+                                Some(_) => return Err("text after a closing quote"),
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            match memchr(b',', &line[pos..]) {
+                Some(c) => {
+                    out.push(Cow::Borrowed(&line[pos..pos + c]));
+                    pos += c + 1;
+                }
+                None => {
+                    out.push(Cow::Borrowed(&line[pos..]));
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// End of the last whole record in `buf` (just past its newline), honouring
+/// quotes; `None` if there is none.
+fn last_record_end(buf: &[u8], quote_aware: bool) -> Option<usize> {
+    if !quote_aware || memchr(b'"', buf).is_none() {
+        return memrchr(b'\n', buf).map(|p| p + 1);
+    }
+    let mut in_quotes = false;
+    let mut last = None;
+    let mut i = 0;
+    while let Some(p) = memchr2(b'"', b'\n', &buf[i..]) {
+        let p = i + p;
+        if buf[p] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            last = Some(p + 1);
+        }
+        i = p + 1;
+    }
+    last
+}
+
+/// Iterate the records of a slice of whole records: `(record, line_number)`.
+pub fn records(part: &[u8], first_line: u64) -> impl Iterator<Item = (&[u8], u64)> {
+    records_as(part, first_line, true)
+}
+
+/// Like [`records`]; `quote_aware: false` for JSON lines, where a newline always
+/// ends a record and quotes follow JSON's rules.
+pub fn records_as(part: &[u8], first_line: u64, quote_aware: bool) -> impl Iterator<Item = (&[u8], u64)> {
+    let quoted = quote_aware && memchr(b'"', part).is_some();
+    let mut pos = 0;
+    let mut line = first_line;
+    std::iter::from_fn(move || {
+        loop {
+            if pos >= part.len() {
+                return None;
+            }
+            let start = pos;
+            let start_line = line;
+            let end = if quoted {
+                let mut in_q = false;
+                let mut i = pos;
+                let mut end = part.len();
+                while let Some(p) = memchr2(b'"', b'\n', &part[i..]) {
+                    let p = i + p;
+                    if part[p] == b'"' {
+                        in_q = !in_q;
+                    } else if !in_q {
+                        end = p;
+                        break;
+                    } else {
+                        line += 1;
+                    }
+                    i = p + 1;
+                }
+                end
+            } else {
+                memchr(b'\n', &part[pos..]).map_or(part.len(), |p| pos + p)
+            };
+            pos = end + 1;
+            line += 1;
+            let mut rec = &part[start..end];
+            if rec.last() == Some(&b'\r') {
+                rec = &rec[..rec.len() - 1];
+            }
+            if !rec.is_empty() {
+                return Some((rec, start_line));
+            }
+        }
+    })
+}
+
+/// Split a block of whole records into about `n` parts at record boundaries,
+/// each with the line number of its first record.
+pub fn split_parts(block: &[u8], first_line: u64, n: usize, quote_aware: bool) -> Vec<(&[u8], u64)> {
+    if n <= 1 || block.len() < 1 << 16 || (quote_aware && memchr(b'"', block).is_some()) {
+        return vec![(block, first_line)];
+    }
+    let mut parts = Vec::with_capacity(n);
+    let mut start = 0;
+    let mut line = first_line;
+    for k in 1..n {
+        let target = block.len() * k / n;
+        if target <= start {
+            continue;
+        }
+        let Some(nl) = memchr(b'\n', &block[target..]) else { break };
+        let end = target + nl + 1;
+        parts.push((&block[start..end], line));
+        line += memchr::memchr_iter(b'\n', &block[start..end]).count() as u64;
+        start = end;
+    }
+    if start < block.len() {
+        parts.push((&block[start..], line));
+    }
+    parts
+}
+
+/// Reads a CSV file block by block.
+pub struct CsvReader {
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+    /// Valid bytes in `buf`.
+    len: usize,
+    /// Bytes of `buf` handed out by the last `next_block`.
+    handed: usize,
+    line: u64,
+    eof: bool,
+    /// The header.
+    pub header: Header,
+    /// Bytes read so far.
+    pub bytes_read: u64,
+    /// File size.
+    pub size: u64,
+    quote_aware: bool,
+    hasher: xxhash_rust::xxh3::Xxh3,
+}
+
+impl CsvReader {
+    /// Open a CSV file and read its header.
+    pub fn open(path: &Path) -> Result<Self, IngestError> {
+        Self::open_as(path, true)
+    }
+
+    /// Open a CSV file (`csv: true`, reads the header) or a JSON-lines file.
+    pub fn open_as(path: &Path, csv: bool) -> Result<Self, IngestError> {
+        let io = |source| IngestError::Io { file: path.to_path_buf(), source };
+        let file = File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        let mut r = CsvReader {
+            path: path.to_path_buf(),
+            file,
+            buf: Vec::new(),
+            len: 0,
+            handed: 0,
+            line: 1,
+            eof: false,
+            header: Header { names: Vec::new() },
+            bytes_read: 0,
+            size,
+            quote_aware: csv,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+        };
+        r.fill()?;
+        check_plain_text(path, &r.buf[..r.len])?;
+        if !csv {
+            return Ok(r);
+        }
+        let first = r.buf[..r.len].iter().position(|&c| c == b'\n').map_or(r.len, |p| p + 1);
+        let mut fields = Vec::new();
+        let mut line = &r.buf[..first];
+        while let Some((&c, rest)) = line.split_last() {
+            if c == b'\n' || c == b'\r' { line = rest } else { break }
+        }
+        split_record(line, &mut fields)
+            .map_err(|m| IngestError::Row { file: path.to_path_buf(), line: 1, field: "(header)".into(), message: m.into() })?;
+        r.header = Header::new(&fields);
+        r.handed = first;
+        r.line = 2;
+        Ok(r)
+    }
+
+    fn fill(&mut self) -> Result<(), IngestError> {
+        if self.buf.len() < self.len + BLOCK_SIZE {
+            self.buf.resize(self.len + BLOCK_SIZE, 0);
+        }
+        while self.len < self.buf.len() {
+            let n = self.file.read(&mut self.buf[self.len..]).map_err(|source| IngestError::Io { file: self.path.clone(), source })?;
+            if n == 0 {
+                self.eof = true;
+                break;
+            }
+            self.hasher.update(&self.buf[self.len..self.len + n]);
+            self.len += n;
+            self.bytes_read += n as u64;
+        }
+        Ok(())
+    }
+
+    /// The next block of whole records and the line number of its first record.
+    pub fn next_block(&mut self) -> Result<Option<(&[u8], u64)>, IngestError> {
+        // Drop what was handed out last time, keep the partial record.
+        if self.handed > 0 {
+            self.line += memchr::memchr_iter(b'\n', &self.buf[..self.handed]).count() as u64;
+            self.buf.copy_within(self.handed..self.len, 0);
+            self.len -= self.handed;
+            self.handed = 0;
+        }
+        loop {
+            if self.len > 0 {
+                let cut = if self.eof { Some(self.len) } else { last_record_end(&self.buf[..self.len], self.quote_aware) };
+                if let Some(cut) = cut {
+                    self.handed = cut;
+                    return Ok(Some((&self.buf[..cut], self.line)));
+                }
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            self.fill()?;
+        }
+    }
+}
+
+impl CsvReader {
+    /// xxh3-128 of every byte read so far (the whole file once read to the end).
+    pub fn content_hash(&self) -> String {
+        format!("{:032x}", self.hasher.digest128())
+    }
+}
+
+/// xxh3-128 of a whole file.
+pub fn hash_file(path: &Path) -> Result<String, IngestError> {
+    let io = |source| IngestError::Io { file: path.to_path_buf(), source };
+    let mut f = File::open(path).map_err(io)?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:032x}", h.digest128()))
+}
+
+/// Refuse inputs that are not plain text before they turn into odd errors.
+pub fn check_plain_text(path: &Path, head: &[u8]) -> Result<(), IngestError> {
+    if head.is_empty() {
+        return Err(IngestError::file(path, "empty file: expected a header line"));
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Err(IngestError::file(path, "gzip-compressed file given as text: decompress it first (gunzip)"));
+    }
+    if head.starts_with(b"PAR1") {
+        return Err(IngestError::file(path, "this is a Parquet file: use --format parquet"));
+    }
+    if head.iter().take(4096).any(|&c| c == 0) {
+        return Err(IngestError::file(path, "binary file given as text"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(s: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        split_record(s.as_bytes(), &mut v).unwrap();
+        v.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(fields("a,b,,c"), ["a", "b", "", "c"]);
+        assert_eq!(fields("\"a\",\"b,c\",\"d\"\"e\""), ["a", "b,c", "d\"e"]);
+        assert_eq!(fields(""), [""]);
+        assert_eq!(fields("a,"), ["a", ""]);
+        let mut v = Vec::new();
+        assert!(split_record(b"\"abc", &mut v).is_err());
+    }
+
+    #[test]
+    fn records_and_lines() {
+        let data = b"a,b\r\n\"x\ny\",z\n\nc,d";
+        let got: Vec<_> = records(data, 2).map(|(r, l)| (String::from_utf8_lossy(r).into_owned(), l)).collect();
+        assert_eq!(got, [("a,b".to_string(), 2), ("\"x\ny\",z".to_string(), 3), ("c,d".to_string(), 6)]);
+    }
+
+    #[test]
+    fn parts_keep_line_numbers() {
+        let mut data = Vec::new();
+        for i in 0..20_000 {
+            data.extend_from_slice(format!("{i},x\n").as_bytes());
+        }
+        let parts = split_parts(&data, 2, 4, true);
+        assert!(parts.len() > 1);
+        let all: Vec<_> = parts.iter().flat_map(|(p, l)| records(p, *l)).collect();
+        assert_eq!(all.len(), 20_000);
+        for (i, (rec, line)) in all.iter().enumerate() {
+            assert_eq!(*line, i as u64 + 2);
+            assert!(rec.starts_with(format!("{i},").as_bytes()));
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Parsers for single fields; each error names what it expected.
+
+use crate::amount::Amount;
+use crate::error::FieldError;
+use crate::model::{Addr, TxHash};
+
+#[inline]
+fn hexval(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn strip_0x(t: &[u8]) -> &[u8] {
+    let t = t.trim_ascii();
+    if t.len() >= 2 && t[0] == b'0' && (t[1] == b'x' || t[1] == b'X') { &t[2..] } else { t }
+}
+
+/// Decode exactly `N` bytes of hex (with or without `0x`; `\x` as Dune writes it).
+pub fn hex_fixed<const N: usize>(field: &str, t: &[u8], what: &str) -> Result<[u8; N], FieldError> {
+    let raw = t.trim_ascii();
+    let h = if raw.starts_with(b"\\x") { &raw[2..] } else { strip_0x(raw) };
+    if h.len() != 2 * N {
+        return Err(FieldError::new(
+            field,
+            format!("{what} of wrong length: {:?} has {} hex digits, expected {}", show(t), h.len(), 2 * N),
+        ));
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        match (hexval(h[2 * i]), hexval(h[2 * i + 1])) {
+            (Some(a), Some(b)) => *o = a << 4 | b,
+            _ => return Err(FieldError::new(field, format!("malformed hex in {what} {:?}", show(t)))),
+        }
+    }
+    Ok(out)
+}
+
+/// An Ethereum address.
+pub fn eth_address(field: &str, t: &[u8]) -> Result<[u8; 20], FieldError> {
+    hex_fixed::<20>(field, t, "address")
+}
+
+/// An Ethereum address, `None` when the field is empty.
+pub fn opt_eth_address(field: &str, t: &[u8]) -> Result<Option<[u8; 20]>, FieldError> {
+    if t.trim_ascii().is_empty() { Ok(None) } else { eth_address(field, t).map(Some) }
+}
+
+/// A 32-byte transaction hash.
+pub fn tx_hash(field: &str, t: &[u8]) -> Result<TxHash, FieldError> {
+    hex_fixed::<32>(field, t, "transaction hash")
+}
+
+/// A transaction hash, `None` when empty.
+pub fn opt_tx_hash(field: &str, t: &[u8]) -> Result<Option<TxHash>, FieldError> {
+    if t.trim_ascii().is_empty() { Ok(None) } else { tx_hash(field, t).map(Some) }
+}
+
+/// An unsigned integer, `None` when empty (JSON `null` counts as empty).
+pub fn opt_u64(field: &str, t: &[u8]) -> Result<Option<u64>, FieldError> {
+    let t = t.trim_ascii();
+    if t.is_empty() || t == b"null" {
+        return Ok(None);
+    }
+    let mut v: u64 = 0;
+    if t.len() > 20 || !t.iter().all(u8::is_ascii_digit) {
+        // Some exports write integers as `12.0`.
+        if let Ok(a) = Amount::parse_base(t) {
+            if let Some(x) = a.to_u128().and_then(|x| u64::try_from(x).ok()) {
+                return Ok(Some(x));
+            }
+        }
+        return Err(FieldError::new(field, format!("expected a non-negative integer, found {:?}", show(t))));
+    }
+    for &c in t {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            .ok_or_else(|| FieldError::new(field, format!("integer {:?} too large", show(t))))?;
+    }
+    Ok(Some(v))
+}
+
+/// A required unsigned integer.
+pub fn req_u64(field: &str, t: &[u8]) -> Result<u64, FieldError> {
+    opt_u64(field, t)?.ok_or_else(|| FieldError::new(field, "empty, expected an integer"))
+}
+
+/// An index that must fit u32 (minus the one value reserved for "missing").
+pub fn opt_index(field: &str, t: &[u8]) -> Result<Option<u32>, FieldError> {
+    match opt_u64(field, t)? {
+        None => Ok(None),
+        Some(v) if v < u64::from(crate::model::sub::MAX_INDEX) => Ok(Some(v as u32)),
+        Some(v) => Err(FieldError::new(field, format!("index {v} out of range"))),
+    }
+}
+
+/// A value in base units, or in whole coins with `decimals`.
+pub fn amount(field: &str, t: &[u8], decimals: u32) -> Result<Amount, FieldError> {
+    let r = if decimals == 0 { Amount::parse_base(t) } else { Amount::parse_decimal(t, decimals) };
+    r.map_err(|e| FieldError::new(field, e.to_string()))
+}
+
+/// A block time.
+pub fn opt_time(field: &str, t: &[u8]) -> Result<Option<i64>, FieldError> {
+    let t = t.trim_ascii();
+    if t.is_empty() || t == b"null" {
+        return Ok(None);
+    }
+    crate::time::parse_time(t)
+        .map(Some)
+        .ok_or_else(|| FieldError::new(field, format!("not a time (ISO 8601 or epoch seconds): {:?}", show(t))))
+}
+
+/// A status flag: `1`/`true` success, `0`/`false` failure, empty unknown.
+pub fn opt_status(field: &str, t: &[u8]) -> Result<Option<bool>, FieldError> {
+    match t.trim_ascii() {
+        b"" | b"null" => Ok(None),
+        b"1" | b"true" | b"True" | b"TRUE" => Ok(Some(true)),
+        b"0" | b"false" | b"False" | b"FALSE" => Ok(Some(false)),
+        other => Err(FieldError::new(field, format!("expected a status 0 or 1, found {:?}", show(other)))),
+    }
+}
+
+/// A Bitcoin address string: printable ASCII without spaces.
+pub fn btc_address(field: &str, t: &[u8]) -> Result<Addr, FieldError> {
+    let t = t.trim_ascii();
+    if t.is_empty() || t.len() > 128 || !t.iter().all(|c| c.is_ascii_graphic()) {
+        return Err(FieldError::new(field, format!("not a Bitcoin address: {:?}", show(t))));
+    }
+    Ok(Addr::Text(String::from_utf8_lossy(t).into()))
+}
+
+/// A field for an error message (cut short).
+pub fn show(t: &[u8]) -> String {
+    let s = String::from_utf8_lossy(t);
+    if s.chars().count() > 80 { format!("{}…", s.chars().take(80).collect::<String>()) } else { s.into_owned() }
+}

@@ -1,0 +1,526 @@
+//! `chaintrace ingest`: read exports into the store.
+//!
+//! Every input is a plug-in reader that turns rows into [`RawEvent`]s; the
+//! driver interns addresses and hashes into the store builder, which sorts,
+//! de-duplicates and writes a new store generation.
+
+pub mod bitcoin;
+pub mod csv;
+pub mod ethereum;
+pub mod fields;
+pub mod parquet;
+
+use crate::error::{FieldError, IngestError};
+use crate::model::{Chain, Pending, RawEvent, TxHash, NO_TX};
+use crate::store::write::Builder;
+use crate::store::{self, LoadedFile, Store};
+use csv::{split_parts, CsvReader, Header, Row};
+use ethereum::{EthTable, Receipts};
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Input formats of INTERFACE.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// blockchain-etl CSV or JSON-lines exports.
+    Etl,
+    /// Etherscan CSV exports.
+    Etherscan,
+    /// The generic transfers CSV.
+    Transfers,
+    /// Parquet files with the schemas of the other formats.
+    Parquet,
+}
+
+/// How to ingest.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The chain of the data.
+    pub chain: Chain,
+    /// The input format.
+    pub format: Format,
+    /// `--value-unit`.
+    pub value_unit: Option<String>,
+    /// `--skip-bad-rows`: skip and count bad rows instead of stopping.
+    pub skip_bad_rows: bool,
+    /// Token decimals for Etherscan ERC-20 exports.
+    pub token_decimals: HashMap<[u8; 20], u32>,
+    /// Draw a progress bar (only ever on a terminal).
+    pub progress: bool,
+}
+
+/// What happened to one input file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FileReport {
+    /// The path.
+    pub path: String,
+    /// What it was read as.
+    pub table: String,
+    /// Data rows read.
+    pub rows: u64,
+    /// Events added.
+    pub events: u64,
+    /// Rows skipped as bad.
+    pub skipped_rows: u64,
+    /// Events already in the store.
+    pub duplicates: u64,
+    /// The same content was loaded before: nothing added.
+    pub already_loaded: bool,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// The outcome of an ingest.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    /// Per file, in the order given.
+    pub files: Vec<FileReport>,
+    /// Events in the store afterwards.
+    pub store_events: u64,
+}
+
+/// Rows a part of a block produced.
+struct PartOut {
+    events: Vec<RawEvent>,
+    rows: u64,
+    skipped: u64,
+    error: Option<(u64, FieldError)>,
+}
+
+/// A mapper for one table of rows.
+enum Mapper<'r> {
+    Transactions(ethereum::Transactions<'r>),
+    Traces(ethereum::Traces),
+    Tokens(ethereum::TokenTransfers),
+    Transfers(ethereum::Transfers),
+    Etherscan(ethereum::Etherscan),
+    Ignore,
+}
+
+impl Mapper<'_> {
+    fn map(&self, r: &Row<'_>, out: &mut Vec<RawEvent>) -> Result<(), FieldError> {
+        match self {
+            Mapper::Transactions(m) => m.map(r, out),
+            Mapper::Traces(m) => m.map(r, out),
+            Mapper::Tokens(m) => m.map(r, out),
+            Mapper::Transfers(m) => m.map(r, out),
+            Mapper::Etherscan(m) => m.map(r, out),
+            Mapper::Ignore => Ok(()),
+        }
+    }
+}
+
+fn table_name(t: EthTable) -> &'static str {
+    match t {
+        EthTable::Transactions => "etl/transactions",
+        EthTable::Receipts => "etl/receipts",
+        EthTable::Traces => "etl/traces",
+        EthTable::TokenTransfers => "etl/token_transfers",
+        EthTable::EtherscanNormal => "etherscan/normal",
+        EthTable::EtherscanInternal => "etherscan/internal",
+        EthTable::EtherscanErc20 => "etherscan/erc20",
+        EthTable::Transfers => "transfers",
+    }
+}
+
+fn wrong_columns(path: &Path, h: &Header, msg: &str, expected: &str) -> IngestError {
+    IngestError::file(
+        path,
+        format!("wrong column set ({msg}); found: {}; expected {expected}", h.names.join(",")),
+    )
+}
+
+/// Which table a header is, for the format asked.
+fn detect(path: &Path, h: &Header, opts: &Options) -> Result<EthTable, IngestError> {
+    match opts.format {
+        Format::Transfers => Ok(EthTable::Transfers),
+        Format::Etherscan => EthTable::detect_etherscan(h).ok_or_else(|| {
+            wrong_columns(path, h, "not an Etherscan export", "Etherscan's normal, internal or ERC-20 transfer export")
+        }),
+        Format::Etl | Format::Parquet => match EthTable::detect_etl(h) {
+            Some(t) => Ok(t),
+            None if opts.format == Format::Parquet && h.has_all(&["from_address", "to_address"]) => Ok(EthTable::Transfers),
+            None => Err(wrong_columns(path, h, "not a blockchain-etl table", EthTable::expected_columns())),
+        },
+    }
+}
+
+fn make_mapper<'r>(path: &Path, h: &Header, table: EthTable, opts: &Options, receipts: &'r Receipts) -> Result<Mapper<'r>, IngestError> {
+    let bitcoin = opts.chain == Chain::Bitcoin;
+    let m = match table {
+        EthTable::Transactions => ethereum::Transactions::new(h, receipts).map(Mapper::Transactions),
+        EthTable::Traces => ethereum::Traces::new(h).map(Mapper::Traces),
+        EthTable::TokenTransfers => ethereum::TokenTransfers::new(h).map(Mapper::Tokens),
+        EthTable::Transfers => ethereum::Transfers::new(h, opts.value_unit.as_deref(), bitcoin).map(Mapper::Transfers),
+        EthTable::EtherscanNormal | EthTable::EtherscanInternal | EthTable::EtherscanErc20 => {
+            let mut d = ethereum::builtin_token_decimals();
+            d.extend(opts.token_decimals.iter().map(|(k, v)| (*k, *v)));
+            ethereum::Etherscan::new(h, table, d).map(Mapper::Etherscan)
+        }
+        EthTable::Receipts => Ok(Mapper::Ignore),
+    };
+    m.map_err(|msg| wrong_columns(path, h, &msg, EthTable::expected_columns()))
+}
+
+/// Parse one part of a CSV block.
+fn parse_csv_part(part: &[u8], first_line: u64, header: &Header, mapper: &Mapper<'_>, skip_bad: bool) -> PartOut {
+    let mut out = PartOut { events: Vec::with_capacity(part.len() / 200), rows: 0, skipped: 0, error: None };
+    let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(header.names.len());
+    let ncols = header.names.len();
+    for (rec, line) in csv::records(part, first_line) {
+        out.rows += 1;
+        let before = out.events.len();
+        let res = match csv::split_record(rec, &mut fields) {
+            Err(m) => Err(FieldError::new("(row)", m)),
+            Ok(()) if fields.len() != ncols => Err(FieldError::new(
+                header.names.get(fields.len().min(ncols.saturating_sub(1))).cloned().unwrap_or_default(),
+                format!("row has {} fields but the header has {ncols} (truncated or malformed line)", fields.len()),
+            )),
+            Ok(()) => mapper.map(&Row { fields: &fields }, &mut out.events),
+        };
+        if let Err(e) = res {
+            out.events.truncate(before);
+            if skip_bad {
+                out.skipped += 1;
+            } else {
+                out.error = Some((line, e));
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// A JSON value as the bytes a CSV field would hold.
+fn json_field(v: &serde_json::Value) -> Cow<'_, [u8]> {
+    match v {
+        serde_json::Value::Null => Cow::Borrowed(b""),
+        serde_json::Value::String(s) => Cow::Borrowed(s.as_bytes()),
+        other => Cow::Owned(other.to_string().into_bytes()),
+    }
+}
+
+/// Parse one part of a JSON-lines block; each `type` gets its own mapper.
+fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, receipts: &Receipts, skip_bad: bool) -> Result<PartOut, IngestError> {
+    let mut out = PartOut { events: Vec::new(), rows: 0, skipped: 0, error: None };
+    let mut mappers: HashMap<String, (Header, Mapper<'_>)> = HashMap::new();
+    for (rec, line) in csv::records_as(part, first_line, false) {
+        out.rows += 1;
+        let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(rec) {
+            Ok(o) => o,
+            Err(e) => {
+                if skip_bad {
+                    out.skipped += 1;
+                    continue;
+                }
+                out.error = Some((line, FieldError::new("(json)", format!("not a JSON object: {e}"))));
+                return Ok(out);
+            }
+        };
+        let kind = obj.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
+        if !mappers.contains_key(&kind) {
+            let names: Vec<Cow<'_, [u8]>> = obj.keys().map(|k| Cow::Owned(k.as_bytes().to_vec())).collect();
+            let h = Header::new(&names);
+            let m = match kind.as_str() {
+                "block" | "log" | "contract" | "token" | "receipt" => Mapper::Ignore,
+                _ => {
+                    let t = detect(path, &h, opts)?;
+                    make_mapper(path, &h, t, opts, receipts)?
+                }
+            };
+            mappers.insert(kind.clone(), (h, m));
+        }
+        let (h, m) = &mappers[&kind];
+        let fields: Vec<Cow<'_, [u8]>> =
+            h.names.iter().map(|n| obj.get(n.as_str()).map_or(Cow::Borrowed(&b""[..]), json_field)).collect();
+        let before = out.events.len();
+        if let Err(e) = m.map(&Row { fields: &fields }, &mut out.events) {
+            out.events.truncate(before);
+            if skip_bad {
+                out.skipped += 1;
+            } else {
+                out.error = Some((line, e));
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Interns parsed events into the builder, keeping per-file state for
+/// positions that need the whole file (trace ranks, occurrence numbers).
+struct FileSink {
+    trace_paths: Vec<(usize, u32, Box<[u32]>)>,
+    ordinals: HashMap<(u32, u32), u32>,
+    events: u64,
+}
+
+impl FileSink {
+    fn new(b: &Builder) -> Self {
+        let _ = b;
+        FileSink { trace_paths: Vec::new(), ordinals: HashMap::new(), events: 0 }
+    }
+
+    fn push(&mut self, b: &mut Builder, events: Vec<RawEvent>) {
+        for e in events {
+            let from = b.intern_addr(&e.from);
+            let to = b.intern_addr(&e.to);
+            let asset = b.intern_asset(e.asset);
+            let tx = e.tx.as_ref().map_or(NO_TX, |h| b.intern_tx(h));
+            let sub = match e.pending {
+                Pending::Done => e.sub,
+                Pending::Ordinal(class) => {
+                    if tx == NO_TX {
+                        class
+                    } else {
+                        let c = self.ordinals.entry((tx, class)).or_insert(0);
+                        *c += 1;
+                        class | (*c - 1).min(crate::model::sub::MAX_INDEX)
+                    }
+                }
+                Pending::TracePath(p) => {
+                    self.trace_paths.push((b.len(), tx, p));
+                    crate::model::sub::TRACE
+                }
+            };
+            b.push(e.block, e.time, e.tx_index, sub, from, to, asset, e.value, tx, e.flags);
+            self.events += 1;
+        }
+    }
+
+    /// Rank traces in pre-order of their trace address inside each transaction.
+    fn finish(mut self, b: &mut Builder) -> u64 {
+        self.trace_paths.sort_by(|x, y| (x.1, &x.2).cmp(&(y.1, &y.2)));
+        let mut rank = 0u32;
+        let mut prev = u32::MAX;
+        for (i, tx, _) in &self.trace_paths {
+            if *tx != prev {
+                rank = 0;
+                prev = *tx;
+            }
+            b.sub[*i] = crate::model::sub::TRACE | rank.min(crate::model::sub::MAX_INDEX);
+            rank += 1;
+        }
+        self.events
+    }
+}
+
+/// A progress bar over bytes, drawn only on a terminal and for large inputs.
+pub fn progress_bar(enabled: bool, size: u64, label: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !enabled || size < 4 << 20 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(label.to_string());
+    Some(pb)
+}
+
+fn is_json_lines(path: &Path) -> Result<bool, IngestError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+    let mut head = [0u8; 4096];
+    let n = f.read(&mut head).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+    csv::check_plain_text(path, &head[..n])?;
+    Ok(head[..n].iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{'))
+}
+
+/// Read a text file (CSV or JSON lines) of an Ethereum-style table into the builder.
+fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts) -> Result<(FileReport, String), IngestError> {
+    let json = is_json_lines(path)?;
+    let mut reader = CsvReader::open_as(path, !json)?;
+    let (table, mapper) = if json {
+        ("etl/json".to_string(), None)
+    } else {
+        let t = detect(path, &reader.header, opts)?;
+        (table_name(t).to_string(), Some(make_mapper(path, &reader.header.clone(), t, opts, receipts)?))
+    };
+    let header = reader.header.clone();
+    let mut sink = FileSink::new(b);
+    let (mut rows, mut skipped) = (0u64, 0u64);
+    let pb = progress_bar(opts.progress, reader.size, &path.display().to_string());
+    let threads = rayon::current_num_threads().max(1) * 2;
+    while let Some((block, line)) = reader.next_block()? {
+        let parts = split_parts(block, line, threads, !json);
+        let outs: Vec<PartOut> = match &mapper {
+            Some(m) => parts.par_iter().map(|(p, l)| parse_csv_part(p, *l, &header, m, opts.skip_bad_rows)).collect(),
+            None => parts
+                .par_iter()
+                .map(|(p, l)| parse_json_part(p, *l, path, opts, receipts, opts.skip_bad_rows))
+                .collect::<Result<_, _>>()?,
+        };
+        for o in outs {
+            if let Some((line, e)) = o.error {
+                return Err(IngestError::row(path, line, e));
+            }
+            rows += o.rows;
+            skipped += o.skipped;
+            sink.push(b, o.events);
+        }
+        if let Some(pb) = &pb {
+            pb.set_position(reader.bytes_read);
+        }
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let events = sink.finish(b);
+    let report = FileReport {
+        path: path.display().to_string(),
+        table,
+        rows,
+        events,
+        skipped_rows: skipped,
+        duplicates: 0,
+        already_loaded: false,
+        bytes: reader.bytes_read,
+    };
+    Ok((report, reader.content_hash()))
+}
+
+/// Load receipts for the join.
+fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options) -> Result<(u64, u64), IngestError> {
+    let json = is_json_lines(path)?;
+    let mut reader = CsvReader::open_as(path, !json)?;
+    let mut rows = 0;
+    let mut skipped = 0;
+    let csv_rows = if json { None } else { Some(ethereum::ReceiptRows::new(&reader.header).map_err(|m| wrong_columns(path, &reader.header.clone(), &m, "receipts"))?) };
+    let header = reader.header.clone();
+    while let Some((block, line)) = reader.next_block()? {
+        let mut fields = Vec::new();
+        for (rec, line) in csv::records_as(block, line, !json) {
+            rows += 1;
+            let mut out = Vec::new();
+            let res = if let Some(m) = &csv_rows {
+                match csv::split_record(rec, &mut fields) {
+                    Err(e) => Err(FieldError::new("(row)", e)),
+                    Ok(()) if fields.len() != header.names.len() => Err(FieldError::new("(row)", "field count differs from the header")),
+                    Ok(()) => m.map(&Row { fields: &fields }, &mut out),
+                }
+            } else {
+                match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(rec) {
+                    Err(e) => Err(FieldError::new("(json)", e.to_string())),
+                    Ok(obj) => {
+                        let names: Vec<Cow<'_, [u8]>> = obj.keys().map(|k| Cow::Owned(k.as_bytes().to_vec())).collect();
+                        let h = Header::new(&names);
+                        match ethereum::ReceiptRows::new(&h) {
+                            Err(m) => Err(FieldError::new("transaction_hash", m)),
+                            Ok(m) => {
+                                let f: Vec<Cow<'_, [u8]>> = h.names.iter().map(|n| json_field(&obj[n.as_str()])).collect();
+                                m.map(&Row { fields: &f }, &mut out)
+                            }
+                        }
+                    }
+                }
+            };
+            match res {
+                Ok(()) => into.extend(out),
+                Err(_) if opts.skip_bad_rows => skipped += 1,
+                Err(e) => return Err(IngestError::row(path, line, e)),
+            }
+        }
+    }
+    Ok((rows, skipped))
+}
+
+fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
+    if is_json_lines(path)? {
+        use std::io::BufRead;
+        let f = std::fs::File::open(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+        let mut first = String::new();
+        std::io::BufReader::new(f).read_line(&mut first).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap_or_default();
+        return Ok(v.get("gas_used").is_some() && v.get("transaction_hash").is_some() && v.get("value").is_none()
+            || v.get("type").and_then(|t| t.as_str()) == Some("receipt"));
+    }
+    let r = CsvReader::open_as(path, true)?;
+    Ok(EthTable::detect_etl(&r.header) == Some(EthTable::Receipts))
+}
+
+/// Ingest files into the store at `dir`.
+pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, IngestError> {
+    let _lock = store::write::lock(dir)?;
+    let mut b = if store::exists(dir) {
+        let s = Store::open(dir)?;
+        s.verify()?;
+        if s.manifest.chain != opts.chain {
+            return Err(IngestError::Store(crate::error::StoreError::Mismatch {
+                path: dir.to_path_buf(),
+                message: format!("the store holds {} data; this ingest is --chain {}", s.manifest.chain, opts.chain),
+            }));
+        }
+        Builder::from_store(&s)
+    } else {
+        Builder::new(opts.chain)
+    };
+    let mut loaded = b.loaded_hashes();
+    let mut reports: Vec<FileReport> = Vec::new();
+    let mut receipts: Receipts = HashMap::new();
+    let mut receipt_files = vec![false; files.len()];
+    if opts.chain == Chain::Ethereum && opts.format == Format::Etl {
+        for (k, f) in files.iter().enumerate() {
+            if is_receipts_file(f)? {
+                receipt_files[k] = true;
+            }
+        }
+    }
+    let mut bitcoin = bitcoin::BitcoinBatch::default();
+    for (k, path) in files.iter().enumerate() {
+        let mark = b.mark();
+        let start = b.len();
+        let (mut report, hash) = if receipt_files[k] {
+            let (rows, skipped) = load_receipts(path, &mut receipts, opts)?;
+            let hash = csv::hash_file(path)?;
+            (FileReport { path: path.display().to_string(), table: "etl/receipts".into(), rows, events: 0, skipped_rows: skipped, duplicates: 0, already_loaded: false, bytes: 0 }, hash)
+        } else if opts.format == Format::Parquet {
+            parquet::ingest_parquet(path, &mut b, opts, &receipts, &mut bitcoin)?
+        } else if opts.chain == Chain::Bitcoin && opts.format == Format::Etl {
+            bitcoin.read(path, &mut b, opts)?
+        } else {
+            ingest_text(path, &mut b, opts, &receipts)?
+        };
+        if loaded.contains(&hash) {
+            b.rollback(mark);
+            bitcoin.rollback(mark);
+            report.already_loaded = true;
+            report.events = 0;
+            reports.push(report);
+            continue;
+        }
+        loaded.insert(hash.clone());
+        b.skipped_rows += report.skipped_rows;
+        b.files.push((
+            LoadedFile {
+                path: report.path.clone(),
+                content_hash: hash,
+                table: report.table.clone(),
+                rows: report.rows,
+                events: report.events,
+                skipped_rows: report.skipped_rows,
+                duplicates: 0,
+            },
+            start,
+        ));
+        reports.push(report);
+    }
+    bitcoin.finish(&mut b, dir)?;
+    let new_files: Vec<usize> = (0..reports.len()).filter(|&k| !reports[k].already_loaded).collect();
+    let summary = b.write(dir)?;
+    for (k, d) in new_files.iter().zip(summary.duplicates.iter()) {
+        reports[*k].duplicates = *d;
+        reports[*k].events = reports[*k].events.saturating_sub(*d);
+    }
+    Ok(Summary { files: reports, store_events: summary.events })
+}
+
+/// Tx hash helper for readers.
+pub fn hash_of(b: &Builder, id: u32) -> TxHash {
+    *b.tx_hash(id)
+}

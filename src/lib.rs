@@ -1,0 +1,24 @@
+//! chaintrace follows stolen cryptocurrency through public blockchain exports.
+//!
+//! The library is split by domain: [`ingest`] reads exports into value events,
+//! [`store`] keeps them on disk in key order as flat columns, [`stats`]
+//! describes a store. Semantics follow `TRACING.md` and the command contract
+//! `INTERFACE.md` (copies in `docs/spec/`).
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod amount;
+pub mod error;
+pub mod ingest;
+pub mod model;
+pub mod stats;
+pub mod store;
+pub mod time;
+
+/// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,726 @@
+//! Building a new generation: the existing store plus new events, filled,
+//! sorted by key, de-duplicated and written aside before one atomic switch.
+
+use super::columns::{as_bytes, cast, Column};
+use super::idtable::{hash_bytes, IdTable};
+use super::{ColumnInfo, FeeCoverage, LoadedFile, Manifest, Store, FORMAT_NAME, FORMAT_VERSION};
+use crate::amount::Amount;
+use crate::error::StoreError;
+use crate::model::{flags, sub, Addr, AssetKey, Chain, OrderBy, Pseudo, TxHash, NO_BLOCK, NO_TIME, NO_TX};
+use rayon::prelude::*;
+use ruint::aliases::U256;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A Bitcoin input before the spent output is resolved.
+#[derive(Clone, Copy, Debug)]
+pub struct InputRow {
+    /// Spending transaction id.
+    pub tx: u32,
+    /// Input index.
+    pub index: u32,
+    /// Spent transaction id.
+    pub spent_tx: u32,
+    /// Spent output index.
+    pub spent_vout: u32,
+    /// Value when the export gives it (`u64::MAX`: unknown).
+    pub value: u64,
+    /// Address id when the export gives it (`u32::MAX`: unknown).
+    pub addr: u32,
+}
+
+/// The whole store in memory while an ingest adds to it.
+pub struct Builder {
+    /// Chain.
+    pub chain: Chain,
+    /// Ordering, once known.
+    pub order_by: Option<OrderBy>,
+    /// Block numbers.
+    pub block: Vec<u64>,
+    /// Block times.
+    pub time: Vec<i64>,
+    /// Transaction index + 1.
+    pub tx_index: Vec<u32>,
+    /// Position in the transaction.
+    pub sub: Vec<u32>,
+    /// Sender ids.
+    pub from: Vec<u32>,
+    /// Receiver ids.
+    pub to: Vec<u32>,
+    /// Asset ids.
+    pub asset: Vec<u32>,
+    /// Values (`u128::MAX` means: in `big`).
+    pub value: Vec<u128>,
+    /// Transaction ids.
+    pub tx: Vec<u32>,
+    /// Flags.
+    pub flags: Vec<u8>,
+    /// Values of 2^128-1 and above, by builder index.
+    pub big: HashMap<usize, U256>,
+    addr_bytes: Vec<u8>,
+    addr_offsets: Vec<u64>,
+    addr_ids: IdTable,
+    tx_hashes: Vec<TxHash>,
+    tx_ids: IdTable,
+    /// Asset names.
+    pub assets: Vec<String>,
+    asset_ids: HashMap<String, u32>,
+    /// Bitcoin inputs.
+    pub inputs: Vec<InputRow>,
+    /// Files loaded so far, with the builder index where each one's events start.
+    pub files: Vec<(LoadedFile, usize)>,
+    /// Events that came from the existing store.
+    pub old_events: usize,
+    old_inputs: usize,
+    old_files: usize,
+    /// Skipped rows, all ingests.
+    pub skipped_rows: u64,
+    /// Label rows.
+    pub labels: u64,
+}
+
+impl Builder {
+    /// An empty store for a chain.
+    pub fn new(chain: Chain) -> Self {
+        let mut b = Builder {
+            chain,
+            order_by: None,
+            block: Vec::new(),
+            time: Vec::new(),
+            tx_index: Vec::new(),
+            sub: Vec::new(),
+            from: Vec::new(),
+            to: Vec::new(),
+            asset: Vec::new(),
+            value: Vec::new(),
+            tx: Vec::new(),
+            flags: Vec::new(),
+            big: HashMap::new(),
+            addr_bytes: Vec::new(),
+            addr_offsets: vec![0],
+            addr_ids: IdTable::default(),
+            tx_hashes: Vec::new(),
+            tx_ids: IdTable::default(),
+            assets: Vec::new(),
+            asset_ids: HashMap::new(),
+            inputs: Vec::new(),
+            files: Vec::new(),
+            old_events: 0,
+            old_inputs: 0,
+            old_files: 0,
+            skipped_rows: 0,
+            labels: 0,
+        };
+        for p in Pseudo::ALL {
+            b.intern_addr(&Addr::Pseudo(p));
+        }
+        b.intern_asset_name(chain.native());
+        b
+    }
+
+    /// Start from an existing store.
+    pub fn from_store(s: &Store) -> Self {
+        let m = &s.manifest;
+        let mut b = Builder::new(m.chain);
+        b.order_by = m.order_by;
+        let ev = s.events();
+        b.block = ev.block.to_vec();
+        b.time = ev.time.to_vec();
+        b.tx_index = ev.tx_index.to_vec();
+        b.sub = ev.sub.to_vec();
+        b.from = ev.from.to_vec();
+        b.to = ev.to.to_vec();
+        b.asset = ev.asset.to_vec();
+        b.value = ev.value.to_vec();
+        b.tx = ev.tx.to_vec();
+        b.flags = ev.flags.to_vec();
+        b.big = s.big_values().iter().map(|(&i, &v)| (i as usize, v)).collect();
+        b.addr_bytes = s.bytes(Column::AddrBytes).to_vec();
+        b.addr_offsets = cast::<u64>(s.bytes(Column::AddrOffsets)).to_vec();
+        let n_addr = b.addr_offsets.len() - 1;
+        b.addr_ids = IdTable::default();
+        {
+            let (bytes, offs) = (&b.addr_bytes, &b.addr_offsets);
+            let key = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
+            b.addr_ids.reserve(n_addr, |id| hash_bytes(key(id)));
+            for id in 0..n_addr as u32 {
+                b.addr_ids.find_or_insert(hash_bytes(key(id)), id, |o| key(o) == key(id), |o| hash_bytes(key(o)));
+            }
+        }
+        b.tx_hashes = s.bytes(Column::TxHashes).chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
+        {
+            let hashes = &b.tx_hashes;
+            b.tx_ids.reserve(hashes.len(), |id| hash_bytes(&hashes[id as usize]));
+            for id in 0..hashes.len() as u32 {
+                b.tx_ids.find_or_insert(
+                    hash_bytes(&hashes[id as usize]),
+                    id,
+                    |o| hashes[o as usize] == hashes[id as usize],
+                    |o| hash_bytes(&hashes[o as usize]),
+                );
+            }
+        }
+        b.assets.clear();
+        b.asset_ids.clear();
+        for a in &m.assets {
+            b.intern_asset_name(a);
+        }
+        let it: &[u32] = cast(s.bytes(Column::InTx));
+        let ii: &[u32] = cast(s.bytes(Column::InIndex));
+        let st: &[u32] = cast(s.bytes(Column::InSpentTx));
+        let sv: &[u32] = cast(s.bytes(Column::InSpentVout));
+        let iv: &[u64] = cast(s.bytes(Column::InValue));
+        let ia: &[u32] = cast(s.bytes(Column::InAddr));
+        b.inputs = (0..it.len())
+            .map(|k| InputRow { tx: it[k], index: ii[k], spent_tx: st[k], spent_vout: sv[k], value: iv[k], addr: ia[k] })
+            .collect();
+        b.files = m.files.iter().map(|f| (f.clone(), 0)).collect();
+        b.old_events = b.block.len();
+        b.old_inputs = b.inputs.len();
+        b.old_files = b.files.len();
+        b.skipped_rows = m.skipped_rows;
+        b.labels = m.labels;
+        b
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.block.len()
+    }
+
+    /// Whether there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.block.is_empty()
+    }
+
+    /// The id of an address, interning it.
+    #[inline]
+    pub fn intern_addr(&mut self, a: &Addr) -> u32 {
+        if let Addr::Pseudo(p) = a {
+            if self.addr_offsets.len() > Pseudo::ALL.len() {
+                return p.id();
+            }
+        }
+        let key = a.store_bytes();
+        let new_id = (self.addr_offsets.len() - 1) as u32;
+        let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
+        let get = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
+        let (id, inserted) =
+            self.addr_ids.find_or_insert(hash_bytes(key), new_id, |o| get(o) == key, |o| hash_bytes(get(o)));
+        if inserted {
+            self.addr_bytes.extend_from_slice(key);
+            self.addr_offsets.push(self.addr_bytes.len() as u64);
+        }
+        id
+    }
+
+    /// The id of a transaction hash, interning it.
+    #[inline]
+    pub fn intern_tx(&mut self, h: &TxHash) -> u32 {
+        let new_id = self.tx_hashes.len() as u32;
+        let hashes = &self.tx_hashes;
+        let (id, inserted) = self.tx_ids.find_or_insert(
+            hash_bytes(h),
+            new_id,
+            |o| hashes[o as usize] == *h,
+            |o| hash_bytes(&hashes[o as usize]),
+        );
+        if inserted {
+            self.tx_hashes.push(*h);
+        }
+        id
+    }
+
+    /// The id of a transaction hash if known.
+    pub fn find_tx(&self, h: &TxHash) -> Option<u32> {
+        self.tx_ids.find(hash_bytes(h), |o| self.tx_hashes[o as usize] == *h)
+    }
+
+    /// Transaction hash of an id.
+    pub fn tx_hash(&self, id: u32) -> &TxHash {
+        &self.tx_hashes[id as usize]
+    }
+
+    fn intern_asset_name(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.asset_ids.get(name) {
+            return id;
+        }
+        let id = self.assets.len() as u32;
+        self.assets.push(name.to_string());
+        self.asset_ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// The id of an asset.
+    pub fn intern_asset(&mut self, a: AssetKey) -> u32 {
+        match a {
+            AssetKey::Native => 0,
+            AssetKey::Token(t) => self.intern_asset_name(&format!("0x{}", hex::encode(t))),
+        }
+    }
+
+    /// Append one event (ids already interned).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn push(&mut self, block: u64, time: i64, tx_index: u32, sub: u32, from: u32, to: u32, asset: u32, value: Amount, tx: u32, fl: u8) {
+        let i = self.block.len();
+        self.block.push(block);
+        self.time.push(time);
+        self.tx_index.push(tx_index);
+        self.sub.push(sub);
+        self.from.push(from);
+        self.to.push(to);
+        self.asset.push(asset);
+        match value.to_u128() {
+            Some(v) if v != u128::MAX => self.value.push(v),
+            _ => {
+                self.value.push(u128::MAX);
+                self.big.insert(i, value.0);
+            }
+        }
+        self.tx.push(tx);
+        self.flags.push(fl);
+    }
+
+    /// The exact value of event `i`.
+    pub fn value_of(&self, i: usize) -> Amount {
+        if self.value[i] == u128::MAX {
+            if let Some(v) = self.big.get(&i) {
+                return Amount(*v);
+            }
+        }
+        Amount::from_u128(self.value[i])
+    }
+
+    /// Size of the address table and of the transaction table, for rollback.
+    pub fn mark(&self) -> (usize, usize, usize, usize, usize) {
+        (self.len(), self.addr_offsets.len() - 1, self.tx_hashes.len(), self.assets.len(), self.inputs.len())
+    }
+
+    /// Undo everything added since `mark` (a file that turned out to be loaded already).
+    pub fn rollback(&mut self, mark: (usize, usize, usize, usize, usize)) {
+        let (ev, na, nt, nas, ni) = mark;
+        for v in [&mut self.tx_index, &mut self.sub, &mut self.from, &mut self.to, &mut self.asset, &mut self.tx] {
+            v.truncate(ev);
+        }
+        self.block.truncate(ev);
+        self.time.truncate(ev);
+        self.value.truncate(ev);
+        self.flags.truncate(ev);
+        self.big.retain(|&i, _| i < ev);
+        self.addr_offsets.truncate(na + 1);
+        self.addr_bytes.truncate(self.addr_offsets[na] as usize);
+        let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
+        self.addr_ids.truncate(na as u32, |id| hash_bytes(&bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize]));
+        self.tx_hashes.truncate(nt);
+        let hashes = &self.tx_hashes;
+        self.tx_ids.truncate(nt as u32, |id| hash_bytes(&hashes[id as usize]));
+        for a in self.assets.drain(nas..) {
+            self.asset_ids.remove(&a);
+        }
+        self.inputs.truncate(ni);
+    }
+
+    /// Content hashes already loaded.
+    pub fn loaded_hashes(&self) -> HashSet<String> {
+        self.files.iter().map(|(f, _)| f.content_hash.clone()).collect()
+    }
+}
+
+/// What a write did.
+#[derive(Clone, Debug, Default)]
+pub struct WriteSummary {
+    /// Events in the new store.
+    pub events: u64,
+    /// New events dropped as already present, per new file (same order as the builder's new files).
+    pub duplicates: Vec<u64>,
+}
+
+fn primary_key(order: OrderBy, block: u64, time: i64) -> u64 {
+    match order {
+        OrderBy::Block => block,
+        OrderBy::Time => (time as u64) ^ (1 << 63),
+    }
+}
+
+impl Builder {
+    /// Fill what one source lacks from another: block times from events of
+    /// the same block, transaction indices from events of the same transaction.
+    fn fill(&mut self) {
+        let mut block_time: HashMap<u64, i64> = HashMap::new();
+        let mut tx_pos: HashMap<u32, (u64, u32)> = HashMap::new();
+        for i in 0..self.len() {
+            if self.block[i] != NO_BLOCK && self.time[i] != NO_TIME {
+                block_time.entry(self.block[i]).or_insert(self.time[i]);
+            }
+            if self.tx[i] != NO_TX && self.tx_index[i] != 0 && self.tx_index[i] != u32::MAX {
+                tx_pos.entry(self.tx[i]).or_insert((self.block[i], self.tx_index[i]));
+            }
+        }
+        if block_time.is_empty() && tx_pos.is_empty() {
+            return;
+        }
+        for i in 0..self.len() {
+            if self.time[i] == NO_TIME && self.block[i] != NO_BLOCK {
+                if let Some(&t) = block_time.get(&self.block[i]) {
+                    self.time[i] = t;
+                }
+            }
+            if self.tx_index[i] == 0 && self.tx[i] != NO_TX {
+                if let Some(&(b, ix)) = tx_pos.get(&self.tx[i]) {
+                    if b == self.block[i] {
+                        self.tx_index[i] = ix;
+                    }
+                }
+            }
+        }
+    }
+
+    fn file_of(&self, i: usize) -> String {
+        self.files.iter().rev().find(|(_, start)| *start <= i).map_or_else(|| "the store".to_string(), |(f, _)| f.path.clone())
+    }
+
+    fn decide_order(&mut self, dir: &Path) -> Result<OrderBy, StoreError> {
+        let missing_block = (0..self.len()).find(|&i| self.block[i] == NO_BLOCK);
+        let missing_time = (0..self.len()).find(|&i| self.time[i] == NO_TIME);
+        let order = match (self.order_by, missing_block, missing_time) {
+            (Some(OrderBy::Block), None, _) | (None, None, _) => OrderBy::Block,
+            (Some(OrderBy::Time), _, None) | (None, Some(_), None) => OrderBy::Time,
+            (Some(OrderBy::Block), Some(i), _) => {
+                return Err(StoreError::Mismatch {
+                    path: dir.to_path_buf(),
+                    message: format!(
+                        "the store is ordered by block number but {} has events with only a block time; keep block-numbered and time-only data in separate stores",
+                        self.file_of(i)
+                    ),
+                });
+            }
+            (_, _, Some(i)) => {
+                return Err(StoreError::Mismatch {
+                    path: dir.to_path_buf(),
+                    message: format!(
+                        "events of {} have neither a block number the rest of the data shares nor a block time; cannot order them",
+                        self.file_of(i)
+                    ),
+                });
+            }
+        };
+        self.order_by = Some(order);
+        Ok(order)
+    }
+
+    /// Bitcoin: resolve inputs against outputs in the data, set each output's
+    /// sender to its transaction's first input address, add fee events.
+    fn resolve_bitcoin(&mut self) {
+        if self.chain != Chain::Bitcoin {
+            return;
+        }
+        let mut outputs: HashMap<(u32, u32), usize> = HashMap::new();
+        let mut fee_txs: HashSet<u32> = HashSet::new();
+        for i in 0..self.len() {
+            if self.tx[i] == NO_TX {
+                continue;
+            }
+            if sub::class(self.sub[i]) == sub::TOP {
+                outputs.insert((self.tx[i], self.sub[i] & sub::MAX_INDEX), i);
+            } else if self.flags[i] & flags::FEE != 0 {
+                fee_txs.insert(self.tx[i]);
+            }
+        }
+        for k in 0..self.inputs.len() {
+            let inp = self.inputs[k];
+            if let Some(&o) = outputs.get(&(inp.spent_tx, inp.spent_vout)) {
+                if inp.value == u64::MAX {
+                    self.inputs[k].value = u64::try_from(self.value[o]).unwrap_or(u64::MAX);
+                }
+                if inp.addr == u32::MAX {
+                    self.inputs[k].addr = self.to[o];
+                }
+            }
+        }
+        // Inputs of each spending transaction, in input order.
+        let mut by_tx: BTreeMap<u32, Vec<InputRow>> = BTreeMap::new();
+        for inp in &self.inputs {
+            by_tx.entry(inp.tx).or_default().push(*inp);
+        }
+        let mut out_events: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (&(tx, _), &i) in &outputs {
+            out_events.entry(tx).or_default().push(i);
+        }
+        for (tx, mut ins) in by_tx {
+            ins.sort_by_key(|r| r.index);
+            let Some(outs) = out_events.get(&tx) else { continue };
+            let first_addr = ins.first().map_or(u32::MAX, |r| r.addr);
+            if first_addr != u32::MAX {
+                for &o in outs {
+                    if self.from[o] == Pseudo::Unknown.id() {
+                        self.from[o] = first_addr;
+                    }
+                }
+            }
+            if fee_txs.contains(&tx) || ins.iter().any(|r| r.value == u64::MAX) {
+                continue;
+            }
+            let total_in: u128 = ins.iter().map(|r| u128::from(r.value)).sum();
+            let total_out: u128 = outs.iter().map(|&o| self.value[o]).sum();
+            let o0 = outs[0];
+            let fee = total_in.saturating_sub(total_out);
+            let (b, t, ix) = (self.block[o0], self.time[o0], self.tx_index[o0]);
+            let from = if first_addr == u32::MAX { Pseudo::Unknown.id() } else { first_addr };
+            self.push(b, t, ix, sub::FEE, from, Pseudo::Fees.id(), 0, Amount::from_u128(fee), tx, flags::FEE);
+        }
+    }
+
+    /// Sort, de-duplicate and write a new generation; switch `CURRENT` to it.
+    pub fn write(mut self, dir: &Path) -> Result<WriteSummary, StoreError> {
+        self.resolve_bitcoin();
+        self.fill();
+        let n = self.len();
+        let order = if n == 0 { self.order_by.unwrap_or(OrderBy::Block) } else { self.decide_order(dir)? };
+        let key = |i: usize| {
+            (primary_key(order, self.block[i], self.time[i]), (u64::from(self.tx_index[i]) << 32) | u64::from(self.sub[i]))
+        };
+        let sorted = (1..n).into_par_iter().all(|i| key(i - 1) <= key(i));
+        let perm: Vec<u32> = if sorted {
+            (0..n as u32).collect()
+        } else {
+            let mut keys: Vec<(u64, u64, u32)> = (0..n).into_par_iter().map(|i| {
+                let (a, b) = key(i);
+                (a, b, i as u32)
+            }).collect();
+            keys.par_sort_unstable();
+            keys.into_iter().map(|k| k.2).collect()
+        };
+        // Drop repeats of (transaction, position): they sit in one run of equal keys,
+        // and the first loaded comes first in it.
+        let mut keep: Vec<u32> = Vec::with_capacity(n);
+        let new_files: Vec<usize> = self.files[self.old_files..].iter().map(|(_, s)| *s).collect();
+        let mut dups = vec![0u64; new_files.len()];
+        let mut seen: Vec<u32> = Vec::new();
+        for (p, &i) in perm.iter().enumerate() {
+            let i = i as usize;
+            if p == 0 || key(perm[p - 1] as usize) != key(i) {
+                seen.clear();
+            }
+            let t = self.tx[i];
+            if t != NO_TX {
+                if seen.contains(&t) {
+                    if i >= self.old_events {
+                        let f = new_files.iter().rposition(|&s| s <= i).unwrap_or(0);
+                        if let Some(d) = dups.get_mut(f) {
+                            *d += 1;
+                        }
+                    }
+                    continue;
+                }
+                seen.push(t);
+            }
+            keep.push(i as u32);
+        }
+        drop(perm);
+        let fees = self.fee_coverage(&keep);
+        let tmp = new_generation_dir(dir)?;
+        let result = self.write_generation(&tmp, &keep, order, fees, &dups);
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        switch_current(dir, &tmp)?;
+        Ok(WriteSummary { events: keep.len() as u64, duplicates: dups })
+    }
+
+    fn fee_coverage(&self, keep: &[u32]) -> FeeCoverage {
+        let ntx = self.tx_hashes.len();
+        let mut has_fee = vec![false; ntx];
+        let mut has_top = vec![false; ntx];
+        let mut mint = vec![false; ntx];
+        for &i in keep {
+            let i = i as usize;
+            let t = self.tx[i];
+            if t == NO_TX {
+                continue;
+            }
+            if self.flags[i] & flags::FEE != 0 {
+                has_fee[t as usize] = true;
+            } else if sub::class(self.sub[i]) == sub::TOP {
+                has_top[t as usize] = true;
+            }
+            if self.flags[i] & flags::MINT != 0 {
+                mint[t as usize] = true;
+            }
+        }
+        let mut c = FeeCoverage::default();
+        for t in 0..ntx {
+            if has_fee[t] || (mint[t] && self.chain == Chain::Bitcoin) {
+                c.known_txs += 1;
+            } else if has_top[t] {
+                c.unknown_txs += 1;
+            }
+        }
+        c
+    }
+
+    fn write_generation(&self, gen_dir: &Path, keep: &[u32], order: OrderBy, fees: FeeCoverage, dups: &[u64]) -> Result<(), StoreError> {
+        let mut cols: BTreeMap<String, ColumnInfo> = BTreeMap::new();
+        let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
+            let p = gen_dir.join(c.file());
+            write_file(&p, bytes)?;
+            cols.insert(
+                c.file().to_string(),
+                ColumnInfo { bytes: bytes.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)) },
+            );
+            Ok(())
+        };
+        fn gather<T: super::columns::Pod + Send + Sync>(src: &[T], keep: &[u32]) -> Vec<T> {
+            keep.par_iter().map(|&i| src[i as usize]).collect()
+        }
+        put(Column::Block, as_bytes(&gather(&self.block, keep)))?;
+        put(Column::Time, as_bytes(&gather(&self.time, keep)))?;
+        put(Column::TxIndex, as_bytes(&gather(&self.tx_index, keep)))?;
+        put(Column::Sub, as_bytes(&gather(&self.sub, keep)))?;
+        put(Column::From, as_bytes(&gather(&self.from, keep)))?;
+        put(Column::To, as_bytes(&gather(&self.to, keep)))?;
+        put(Column::Asset, as_bytes(&gather(&self.asset, keep)))?;
+        put(Column::Value, as_bytes(&gather(&self.value, keep)))?;
+        let tx_col = gather(&self.tx, keep);
+        put(Column::Tx, as_bytes(&tx_col))?;
+        put(Column::Flags, &gather(&self.flags, keep))?;
+        let mut big = Vec::new();
+        if !self.big.is_empty() {
+            for (pos, &i) in keep.iter().enumerate() {
+                if let Some(v) = self.big.get(&(i as usize)) {
+                    big.extend_from_slice(&(pos as u64).to_le_bytes());
+                    big.extend_from_slice(&v.to_le_bytes::<32>());
+                }
+            }
+        }
+        put(Column::BigValues, &big)?;
+        put(Column::AddrBytes, &self.addr_bytes)?;
+        put(Column::AddrOffsets, as_bytes(&self.addr_offsets))?;
+        let mut txb = Vec::with_capacity(self.tx_hashes.len() * 32);
+        for h in &self.tx_hashes {
+            txb.extend_from_slice(h);
+        }
+        put(Column::TxHashes, &txb)?;
+        // Bitcoin inputs: first copy wins, sorted by spending transaction and index.
+        let mut seen = HashSet::new();
+        let mut inputs: Vec<InputRow> = self.inputs.iter().copied().filter(|r| seen.insert((r.tx, r.index))).collect();
+        inputs.sort_by_key(|r| (r.tx, r.index));
+        let mut out_pos: HashMap<(u32, u32), u64> = HashMap::new();
+        if !inputs.is_empty() {
+            for (pos, &i) in keep.iter().enumerate() {
+                let i = i as usize;
+                if self.tx[i] != NO_TX && sub::class(self.sub[i]) == sub::TOP {
+                    out_pos.insert((self.tx[i], self.sub[i] & sub::MAX_INDEX), pos as u64);
+                }
+            }
+        }
+        put(Column::InTx, as_bytes(&inputs.iter().map(|r| r.tx).collect::<Vec<_>>()))?;
+        put(Column::InIndex, as_bytes(&inputs.iter().map(|r| r.index).collect::<Vec<_>>()))?;
+        put(Column::InSpentTx, as_bytes(&inputs.iter().map(|r| r.spent_tx).collect::<Vec<_>>()))?;
+        put(Column::InSpentVout, as_bytes(&inputs.iter().map(|r| r.spent_vout).collect::<Vec<_>>()))?;
+        put(Column::InValue, as_bytes(&inputs.iter().map(|r| r.value).collect::<Vec<_>>()))?;
+        put(Column::InAddr, as_bytes(&inputs.iter().map(|r| r.addr).collect::<Vec<_>>()))?;
+        let spent: Vec<u64> =
+            inputs.iter().map(|r| out_pos.get(&(r.spent_tx, r.spent_vout)).copied().unwrap_or(u64::MAX)).collect();
+        put(Column::InSpentEvent, as_bytes(&spent))?;
+
+        let mut files: Vec<LoadedFile> = self.files.iter().map(|(f, _)| f.clone()).collect();
+        for (f, d) in files[self.old_files..].iter_mut().zip(dups) {
+            f.duplicates = *d;
+            f.events = f.events.saturating_sub(*d);
+        }
+        let manifest = Manifest {
+            format: FORMAT_NAME.to_string(),
+            version: FORMAT_VERSION,
+            chain: self.chain,
+            order_by: if keep.is_empty() && self.order_by.is_none() { None } else { Some(order) },
+            events: keep.len() as u64,
+            address_table: (self.addr_offsets.len() - 1) as u64,
+            tx_table: self.tx_hashes.len() as u64,
+            inputs: inputs.len() as u64,
+            assets: self.assets.clone(),
+            files,
+            skipped_rows: self.skipped_rows,
+            fees,
+            labels: self.labels,
+            columns: cols,
+            written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
+        };
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Corrupt { path: gen_dir.to_path_buf(), message: e.to_string() })?;
+        write_file(&gen_dir.join("manifest.json"), &json)?;
+        sync_dir(gen_dir)?;
+        Ok(())
+    }
+}
+
+fn write_file(p: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io { path: p.to_path_buf(), source };
+    let mut f = std::fs::File::create(p).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(())
+}
+
+fn sync_dir(p: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(p).and_then(|f| f.sync_all()).map_err(|source| StoreError::Io { path: p.to_path_buf(), source })
+}
+
+fn current_generation(dir: &Path) -> Option<String> {
+    let cur = std::fs::read_to_string(dir.join("CURRENT")).ok()?;
+    cur.split_whitespace().next().map(str::to_string)
+}
+
+fn new_generation_dir(dir: &Path) -> Result<PathBuf, StoreError> {
+    let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut next = 1u64;
+    for e in std::fs::read_dir(dir).map_err(io)? {
+        let name = e.map_err(io)?.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name.strip_prefix("gen-").and_then(|s| s.parse::<u64>().ok()) {
+            next = next.max(n + 1);
+        }
+    }
+    let p = dir.join(format!("gen-{next:06}"));
+    std::fs::create_dir(&p).map_err(|source| StoreError::Io { path: p.clone(), source })?;
+    Ok(p)
+}
+
+/// Point `CURRENT` at `gen` with one atomic rename, then remove older generations.
+fn switch_current(dir: &Path, gen_dir: &Path) -> Result<(), StoreError> {
+    let name = gen_dir.file_name().expect("generation has a name").to_string_lossy().into_owned();
+    let mpath = gen_dir.join("manifest.json");
+    let m = std::fs::read(&mpath).map_err(|source| StoreError::Io { path: mpath.clone(), source })?;
+    let tmp = dir.join("CURRENT.tmp");
+    write_file(&tmp, format!("{name} {:016x}\n", xxhash_rust::xxh3::xxh3_64(&m)).as_bytes())?;
+    let old = current_generation(dir);
+    std::fs::rename(&tmp, dir.join("CURRENT")).map_err(|source| StoreError::Io { path: dir.join("CURRENT"), source })?;
+    sync_dir(dir)?;
+    // Old generations and leftovers of killed ingests; readers that still map
+    // an old one keep their pages until they close.
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("gen-") && n != name && (Some(&n) == old.as_ref() || n < name) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Take the store's write lock for the life of the returned file.
+pub fn lock(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK")).map_err(io)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Mismatch {
+            path: dir.to_path_buf(),
+            message: "another chaintrace process is writing this store".into(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}

@@ -1,0 +1,120 @@
+//! Block times: parsing the forms exports use, printing ISO 8601 UTC.
+
+/// Parse a block time into epoch seconds. Accepts epoch seconds, and ISO 8601
+/// dates and times with `Z`, `+00:00`, `+hh:mm`, ` UTC` or no zone (meaning
+/// UTC), `T` or a space between date and time, fractional seconds (dropped:
+/// ordering inside one second falls back to row order).
+pub fn parse_time(text: &[u8]) -> Option<i64> {
+    let t = text.trim_ascii();
+    if t.is_empty() {
+        return None;
+    }
+    if t.iter().all(u8::is_ascii_digit) {
+        return std::str::from_utf8(t).ok()?.parse().ok();
+    }
+    if t.len() < 10 || t[4] != b'-' || t[7] != b'-' {
+        return None;
+    }
+    let y = num(&t[0..4])?;
+    let mo = num(&t[5..7])?;
+    let d = num(&t[8..10])?;
+    let mut rest = &t[10..];
+    let (mut h, mut mi, mut s) = (0, 0, 0);
+    if !rest.is_empty() && (rest[0] == b'T' || rest[0] == b' ') && rest.len() >= 9 && rest[3] == b':' {
+        h = num(&rest[1..3])?;
+        mi = num(&rest[4..6])?;
+        if rest[6] != b':' {
+            return None;
+        }
+        s = num(&rest[7..9])?;
+        rest = &rest[9..];
+        if rest.first() == Some(&b'.') {
+            let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            rest = &rest[1 + n..];
+        }
+    }
+    let rest = rest.trim_ascii();
+    let offset = match rest {
+        b"" | b"Z" | b"z" | b"UTC" | b"utc" => 0,
+        [sign @ (b'+' | b'-'), hh1, hh2, b':', mm1, mm2] => {
+            let off = num(&[*hh1, *hh2])? * 3600 + num(&[*mm1, *mm2])? * 60;
+            if *sign == b'+' { off } else { -off }
+        }
+        [sign @ (b'+' | b'-'), hh1, hh2, mm1, mm2] => {
+            let off = num(&[*hh1, *hh2])? * 3600 + num(&[*mm1, *mm2])? * 60;
+            if *sign == b'+' { off } else { -off }
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset)
+}
+
+fn num(t: &[u8]) -> Option<i64> {
+    if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(t.iter().fold(0i64, |a, &c| a * 10 + i64::from(c - b'0')))
+}
+
+// Howard Hinnant's days_from_civil: exact for the proleptic Gregorian calendar.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Format epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, sod / 60 % 60, sod % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_agree() {
+        let want = 1_648_590_078; // 2022-03-29T21:41:18Z
+        for s in [
+            "2022-03-29T21:41:18+00:00",
+            "2022-03-29T21:41:18Z",
+            "2022-03-29 21:41:18 UTC",
+            "2022-03-29 21:41:18.000 UTC",
+            "2022-03-29T21:41:18",
+            "2022-03-29T23:41:18+02:00",
+            "1648590078",
+        ] {
+            assert_eq!(parse_time(s.as_bytes()), Some(want), "{s}");
+        }
+        assert_eq!(format_time(want), "2022-03-29T21:41:18Z");
+        assert_eq!(parse_time(b"2022-03-29"), Some(1_648_512_000));
+        assert_eq!(parse_time(b"yesterday"), None);
+        assert_eq!(parse_time(b"2022-13-01"), None);
+    }
+
+    #[test]
+    fn round_trip_over_centuries() {
+        for secs in [0i64, 951_782_400, 1_683_029_999, 4_102_444_800, 1_231_006_505] {
+            assert_eq!(parse_time(format_time(secs).as_bytes()), Some(secs));
+        }
+    }
+}
