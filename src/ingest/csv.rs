@@ -275,8 +275,9 @@ impl CsvReader {
         split_record(line, &mut fields)
             .map_err(|m| IngestError::Row { file: path.to_path_buf(), line: 1, field: "(header)".into(), message: m.into() })?;
         r.header = Header::new(&fields);
+        // next_block counts the header's newline when it drops the handed bytes.
         r.handed = first;
-        r.line = 2;
+        r.line = 1;
         Ok(r)
     }
 

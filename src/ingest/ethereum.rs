@@ -618,6 +618,7 @@ impl Etherscan {
             Some(a) => Addr::Eth(a),
             None => match opt_eth_address("ContractAddress", r.get(self.contract))? {
                 Some(c) if self.table != EthTable::EtherscanErc20 => Addr::Eth(c),
+                None if self.table == EthTable::EtherscanNormal => Addr::Pseudo(Pseudo::NewContract),
                 _ => return Err(FieldError::new("To", "empty address")),
             },
         };

@@ -471,12 +471,19 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
             }
         }
     }
+    // Receipts join transactions wherever they stand in the file list.
+    let mut receipt_rows: HashMap<usize, (u64, u64)> = HashMap::new();
+    for (k, path) in files.iter().enumerate() {
+        if receipt_files[k] {
+            receipt_rows.insert(k, load_receipts(path, &mut receipts, opts)?);
+        }
+    }
     let mut bitcoin = bitcoin::BitcoinBatch::default();
     for (k, path) in files.iter().enumerate() {
         let mark = b.mark();
         let start = b.len();
         let (mut report, hash) = if receipt_files[k] {
-            let (rows, skipped) = load_receipts(path, &mut receipts, opts)?;
+            let (rows, skipped) = receipt_rows[&k];
             let hash = csv::hash_file(path)?;
             (FileReport { path: path.display().to_string(), table: "etl/receipts".into(), rows, events: 0, skipped_rows: skipped, duplicates: 0, already_loaded: false, bytes: 0 }, hash)
         } else if opts.format == Format::Parquet {

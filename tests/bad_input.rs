@@ -1,0 +1,190 @@
+//! Bad input: a clear error naming file, line and field, exit status 1, and
+//! the store exactly as it was. `--skip-bad-rows` counts what it skips.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+const HEADER: &str = "block_number,transaction_hash,from_address,to_address,value";
+const GOOD: &str = "14442835,0xc28fad5e8d5e0ce6a2eaf67b6687be5d58113e16be590824d6cfa1a94467d0b7,0x1a2a1c938ce3ec39b6d47113c7955baa9dd454f2,0x098b716b8aaf21512996dc57eb0615e2383e2f96,173600000000000000000000";
+
+fn write(dir: &Path, name: &str, body: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// Runs one bad file against a store that already holds the Dune sample.
+fn refused(name: &str, body: &[u8], line: Option<u64>, field: &str, words: &str) {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let dune = data("dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv");
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&dune]).code, 0);
+    let before = snapshot(&s);
+    let f = write(t.path(), name, body);
+    let o = ingest(&s, "ethereum", "transfers", &[], &[&f]);
+    assert_eq!(o.code, 1, "{name}: {}", o.stderr);
+    let want = match line {
+        Some(l) => format!("{}: line {l}, field `{field}`", f.display()),
+        None => format!("{}:", f.display()),
+    };
+    assert!(o.stderr.contains(&want), "{name}: expected {want:?} in {}", o.stderr);
+    assert!(o.stderr.contains(words), "{name}: expected {words:?} in {}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    assert_eq!(before, snapshot(&s), "{name}: the store changed");
+}
+
+#[test]
+fn wrong_column_set() {
+    refused("cols.csv", b"a,b,c\n1,2,3\n", None, "", "wrong column set");
+}
+
+#[test]
+fn malformed_hex() {
+    let body = format!("{HEADER}\n{GOOD}\n{}\n", GOOD.replace("0x098b716b", "0x098b716z"));
+    refused("hex.csv", body.as_bytes(), Some(3), "to_address", "malformed hex");
+}
+
+#[test]
+fn address_of_wrong_length() {
+    let body = format!("{HEADER}\n{}\n", GOOD.replace("0x098b716b", "0x098b716"));
+    refused("len.csv", body.as_bytes(), Some(2), "to_address", "wrong length");
+}
+
+#[test]
+fn negative_value() {
+    let body = format!("{HEADER}\n{}-5\n", &GOOD[..GOOD.rfind(',').unwrap() + 1]);
+    refused("neg.csv", body.as_bytes(), Some(2), "value", "negative");
+}
+
+#[test]
+fn non_numeric_value() {
+    let body = format!("{HEADER}\n{}NaN\n", &GOOD[..GOOD.rfind(',').unwrap() + 1]);
+    refused("nan.csv", body.as_bytes(), Some(2), "value", "not a decimal number");
+}
+
+#[test]
+fn value_above_uint256() {
+    let big = "115792089237316195423570985008687907853269984665640564039457584007913129639936";
+    let body = format!("{HEADER}\n{GOOD}\n{}{big}\n", &GOOD[..GOOD.rfind(',').unwrap() + 1]);
+    refused("big.csv", body.as_bytes(), Some(3), "value", "above 2^256-1");
+}
+
+#[test]
+fn fraction_of_a_wei() {
+    let body = format!("block_time,from_address,to_address,value_eth\n2022-03-23T00:00:00Z,{},{},0.0000000000000000001\n", "0x1a2a1c938ce3ec39b6d47113c7955baa9dd454f2", "0x098b716b8aaf21512996dc57eb0615e2383e2f96");
+    refused("frac.csv", body.as_bytes(), Some(2), "value", "fraction of a base unit");
+}
+
+#[test]
+fn empty_to() {
+    let body = format!("{HEADER}\n{}\n", GOOD.replace(",0x098b716b8aaf21512996dc57eb0615e2383e2f96,", ",,"));
+    refused("to.csv", body.as_bytes(), Some(2), "to_address", "empty address");
+}
+
+#[test]
+fn empty_file() {
+    refused("empty.csv", b"", None, "", "empty file");
+}
+
+#[test]
+fn truncated_last_line() {
+    let body = format!("{HEADER}\n{GOOD}\n{}", &GOOD[..60]);
+    refused("trunc.csv", body.as_bytes(), Some(3), "from_address", "truncated");
+}
+
+#[test]
+fn gzip_given_as_csv() {
+    // The first bytes of a real gzip stream.
+    refused("data.csv", &[0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x4b, 0x4c], None, "", "gzip");
+}
+
+#[test]
+fn bad_row_in_second_file_keeps_store() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let good = write(t.path(), "good.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&good]).code, 0);
+    let before = snapshot(&s);
+    let other = write(t.path(), "other.csv", format!("{HEADER}\n{}\n", GOOD.replace("14442835", "14442836")).as_bytes());
+    let bad = write(t.path(), "bad.csv", format!("{HEADER}\n{}\n", GOOD.replace("0x1a2a", "0xZZ2a")).as_bytes());
+    let o = ingest(&s, "ethereum", "transfers", &[], &[&other, &bad]);
+    assert_eq!(o.code, 1);
+    assert_eq!(before, snapshot(&s));
+    assert_eq!(stats(&s)["events"], 1);
+}
+
+#[test]
+fn skip_bad_rows_counts_them() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let body = format!(
+        "{HEADER}\n{GOOD}\n{}\n{}-1\n{}\n",
+        GOOD.replace("0x098b716b", "0x098b71"),
+        &GOOD[..GOOD.rfind(',').unwrap() + 1],
+        GOOD.replace("14442835", "14442836")
+    );
+    let f = write(t.path(), "mixed.csv", body.as_bytes());
+    let o = ingest(&s, "ethereum", "transfers", &["--skip-bad-rows"], &[&f]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("2 bad rows skipped"), "{}", o.stderr);
+    let st = stats(&s);
+    assert_eq!(st["events"], 2);
+    assert_eq!(st["skipped_rows"], 2);
+}
+
+#[test]
+fn unknown_store_version_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let good = write(t.path(), "good.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&good]).code, 0);
+    let cur = std::fs::read_to_string(s.join("CURRENT")).unwrap();
+    let gen_name = cur.split_whitespace().next().unwrap();
+    let mpath = s.join(gen_name).join("manifest.json");
+    let m = std::fs::read_to_string(&mpath).unwrap().replace("\"version\": 1,", "\"version\": 99,");
+    std::fs::write(&mpath, &m).unwrap();
+    std::fs::write(s.join("CURRENT"), format!("{gen_name} {:016x}\n", xxhash_rust::xxh3::xxh3_64(m.as_bytes()))).unwrap();
+    let o = run(&["stats", "--store", s.to_str().unwrap()]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("format version 99 is not supported"), "{}", o.stderr);
+}
+
+#[test]
+fn corrupt_column_is_detected() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let good = write(t.path(), "good.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&good]).code, 0);
+    let cur = std::fs::read_to_string(s.join("CURRENT")).unwrap();
+    let col = s.join(cur.split_whitespace().next().unwrap()).join("ev_value.u128");
+    let mut b = std::fs::read(&col).unwrap();
+    b[0] ^= 1;
+    std::fs::write(&col, b).unwrap();
+    let o = run(&["stats", "--store", s.to_str().unwrap()]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("checksum mismatch"), "{}", o.stderr);
+}
+
+#[test]
+fn missing_store_and_usage_errors() {
+    let o = run(&["stats", "--store", "/nonexistent/store"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("not a chaintrace store"));
+    let o = run(&["ingest", "--store", "/tmp/x", "--chain", "ethereum", "--format", "nope", "f.csv"]);
+    assert_eq!(o.code, 1);
+}
+
+#[test]
+fn block_and_time_data_do_not_mix() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let good = write(t.path(), "good.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&good]).code, 0);
+    let before = snapshot(&s);
+    let dune = data("dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv");
+    let o = ingest(&s, "ethereum", "transfers", &[], &[&dune]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("ordered by block number"), "{}", o.stderr);
+    assert_eq!(before, snapshot(&s));
+}

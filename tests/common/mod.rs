@@ -1,0 +1,62 @@
+#![allow(dead_code, unreachable_pub)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn data(rel: &str) -> PathBuf {
+    root().join("datasets").join(rel)
+}
+
+pub fn etl(rel: &str) -> PathBuf {
+    data(&format!("blockchain-etl-fixtures/ethereum-etl/tests/resources/{rel}"))
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(args: &[&str]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(args).output().expect("run chaintrace");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+pub fn ingest(store: &Path, chain: &str, format: &str, extra: &[&str], files: &[&Path]) -> Out {
+    let mut a: Vec<String> = vec!["ingest".into(), "--store".into(), store.display().to_string(), "--chain".into(), chain.into(), "--format".into(), format.into()];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a.extend(files.iter().map(|f| f.display().to_string()));
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    run(&refs)
+}
+
+pub fn stats(store: &Path) -> serde_json::Value {
+    let o = run(&["stats", "--store", store.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.code, 0, "stats failed: {}", o.stderr);
+    serde_json::from_str(&o.stdout).expect("stats json")
+}
+
+/// Every file of a store directory with its bytes, to prove a store unchanged.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() != "LOCK" {
+                v.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    v.sort();
+    v
+}

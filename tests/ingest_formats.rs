@@ -1,0 +1,382 @@
+//! Each input format, on the real samples under `datasets/`.
+
+mod common;
+use chaintrace::model::{flags, sub};
+use chaintrace::store::Store;
+use common::*;
+use std::collections::HashMap;
+
+const DUNE: &str = "dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv";
+
+/// The Dune export loads exactly: every ETH decimal becomes exact wei.
+#[test]
+fn dune_transfers_load_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let o = ingest(&s, "ethereum", "transfers", &[], &[&data(DUNE)]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let st = stats(&s);
+    assert_eq!(st["events"], 436);
+    assert_eq!(st["transactions"], 436);
+    assert_eq!(st["addresses"], 239);
+    assert_eq!(st["first_time"], "2022-03-23T13:16:57Z");
+    assert_eq!(st["last_time"], "2022-09-27T16:06:23Z");
+    assert_eq!(st["first_block"], serde_json::Value::Null);
+    assert_eq!(st["fees_known"], false);
+    // Independent sum: integer wei per row from the decimal text, by hand.
+    let text = std::fs::read_to_string(data(DUNE)).unwrap();
+    let mut want: u128 = 0;
+    for line in text.lines().skip(1) {
+        let v = line.split(',').nth(3).unwrap();
+        want += decimal_eth_to_wei(v);
+    }
+    assert_eq!(st["assets"][0]["value"], want.to_string());
+    // 1e-05 ETH is 10,000,000,000,000 wei, and that row is in the store.
+    let store = Store::open(&s).unwrap();
+    assert!((0..store.len()).any(|i| store.value(i).to_string() == "10000000000000"));
+    // Sorted by time, whatever the file order.
+    let ev = store.events();
+    assert!(ev.time.windows(2).all(|w| w[0] <= w[1]));
+}
+
+fn decimal_eth_to_wei(v: &str) -> u128 {
+    let (mant, exp) = match v.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap()),
+        None => (v, 0),
+    };
+    let (i, f) = mant.split_once('.').unwrap_or((mant, ""));
+    let digits: String = format!("{i}{f}");
+    let shift = 18 + exp - f.len() as i32;
+    let base: u128 = digits.parse().unwrap();
+    if shift >= 0 { base * 10u128.pow(shift as u32) } else { base / 10u128.pow((-shift) as u32) }
+}
+
+/// Loading the same file twice adds nothing; the same transactions from
+/// another export are recognised by hash and position.
+#[test]
+fn same_data_twice_counts_once() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&data(DUNE)]).code, 0);
+    let o = ingest(&s, "ethereum", "transfers", &[], &[&data(DUNE)]);
+    assert_eq!(o.code, 0);
+    assert!(o.stderr.contains("already loaded"), "{}", o.stderr);
+    assert_eq!(stats(&s)["events"], 436);
+
+    let s2 = t.path().join("s2");
+    let json = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
+    let csv = etl("test_export_blocks_job/blocks_with_transactions_and_withdrawals/expected_transactions.csv");
+    assert_eq!(ingest(&s2, "ethereum", "etl", &[], &[&json]).code, 0);
+    let before = stats(&s2);
+    let o = ingest(&s2, "ethereum", "etl", &[], &[&csv]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("0 events added, 298 already in the store"), "{}", o.stderr);
+    let after = stats(&s2);
+    assert_eq!(before["events"], after["events"]);
+    assert_eq!(before["assets"], after["assets"]);
+}
+
+/// Transactions with receipt columns: value, fee and failure per transaction,
+/// checked against the JSON itself.
+#[test]
+fn etl_transactions_with_receipts() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let json = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
+    assert_eq!(ingest(&s, "ethereum", "etl", &[], &[&json]).code, 0);
+    let mut value: u128 = 0;
+    let mut fees: u128 = 0;
+    let mut failed = 0;
+    for line in std::fs::read_to_string(&json).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ok = v["receipt_status"] == 1;
+        if ok {
+            value += v["value"].to_string().parse::<u128>().unwrap();
+        } else {
+            failed += 1;
+        }
+        fees += v["receipt_gas_used"].as_u64().unwrap() as u128 * v["receipt_effective_gas_price"].as_u64().unwrap() as u128;
+    }
+    let st = stats(&s);
+    assert_eq!(st["events"], 596);
+    assert_eq!(st["fees_known"], true);
+    assert_eq!(st["failed_events"], failed);
+    assert_eq!(st["assets"][0]["value"], value.to_string());
+    let store = Store::open(&s).unwrap();
+    let ev = store.events();
+    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value[i]).sum();
+    assert_eq!(fee_sum, fees);
+    // Inside a transaction the top-level transfer comes before the fee.
+    for i in 1..store.len() {
+        if ev.tx[i] == ev.tx[i - 1] {
+            assert!(ev.sub[i - 1] < ev.sub[i]);
+        }
+    }
+}
+
+/// A separate receipts file is joined by hash and gives the same store as
+/// the inline receipt columns.
+#[test]
+fn receipts_file_is_joined_by_hash() {
+    let t = tempfile::tempdir().unwrap();
+    let json = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
+    let csv = etl("test_export_blocks_job/blocks_with_transactions_and_withdrawals/expected_transactions.csv");
+    // A receipts export of the same transactions, cut from the real JSON.
+    let receipts = t.path().join("receipts.csv");
+    let mut r = String::from("transaction_hash,transaction_index,block_hash,block_number,cumulative_gas_used,gas_used,contract_address,root,status,effective_gas_price\n");
+    for line in std::fs::read_to_string(&json).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        r += &format!(
+            "{},{},{},{},{},{},,,{},{}\n",
+            v["hash"].as_str().unwrap(),
+            v["transaction_index"],
+            v["block_hash"].as_str().unwrap(),
+            v["block_number"],
+            v["receipt_cumulative_gas_used"],
+            v["receipt_gas_used"],
+            v["receipt_status"],
+            v["receipt_effective_gas_price"]
+        );
+    }
+    std::fs::write(&receipts, r).unwrap();
+    let a = t.path().join("a");
+    let b = t.path().join("b");
+    assert_eq!(ingest(&a, "ethereum", "etl", &[], &[&json]).code, 0);
+    // Receipts given after the transactions still join.
+    let o = ingest(&b, "ethereum", "etl", &[], &[&csv, &receipts]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let (sa, sb) = (stats(&a), stats(&b));
+    for k in ["events", "transactions", "assets", "fees_known", "failed_events", "fee_transactions"] {
+        assert_eq!(sa[k], sb[k], "{k}");
+    }
+    // Without receipts, fees are not modelled.
+    let c = t.path().join("c");
+    assert_eq!(ingest(&c, "ethereum", "etl", &[], &[&csv]).code, 0);
+    assert_eq!(stats(&c)["fees_known"], false);
+}
+
+/// Traces: errored ones move nothing, rewards come from the mint, the
+/// top-level trace is the transaction's own transfer.
+#[test]
+fn traces_internal_transfers() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let err = etl("test_export_traces_job/block_with_error/expected_traces.csv");
+    let subtraces = etl("test_export_traces_job/block_with_subtraces/expected_traces.csv");
+    assert_eq!(ingest(&s, "ethereum", "etl", &[], &[&err, &subtraces]).code, 0);
+    let st = stats(&s);
+    assert_eq!(st["events"], 7);
+    assert_eq!(st["failed_events"], 1);
+    // Moves: 1.1 ETH + reward 5 (block 1000895), 100 + 100 (callcode moves nothing) + 0.43719498 + reward 5 (block 1000000).
+    let want: u128 = 1_100_000_000_000_000_000 + 5_000_000_000_000_000_000 + 100_000_000_000_000_000_000 + 437_194_980_000_000_000 + 5_000_000_000_000_000_000;
+    assert_eq!(st["assets"][0]["value"], want.to_string());
+    let store = Store::open(&s).unwrap();
+    let ev = store.events();
+    let mints = (0..store.len()).filter(|&i| ev.flags[i] & flags::MINT != 0).count();
+    assert_eq!(mints, 2);
+    let traces = (0..store.len()).filter(|&i| sub::class(ev.sub[i]) == sub::TRACE).count();
+    assert_eq!(traces, 1, "only the callcode is below the top level");
+}
+
+/// ERC-20 transfers: each token its own asset, exact uint256 values, and
+/// transaction indices taken from the transactions of the same store.
+#[test]
+fn token_transfers_are_assets() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let tx = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
+    let tt = etl("test_stream/blocks_17173049_17173050/expected_token_transfers.json");
+    assert_eq!(ingest(&s, "ethereum", "etl", &[], &[&tt, &tx]).code, 0);
+    let mut want: HashMap<String, (u64, ruint::aliases::U256)> = HashMap::new();
+    for line in std::fs::read_to_string(&tt).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let e = want.entry(v["token_address"].as_str().unwrap().to_string()).or_default();
+        e.0 += 1;
+        e.1 += v["value"].to_string().parse::<ruint::aliases::U256>().unwrap();
+    }
+    let st = stats(&s);
+    let assets = st["assets"].as_array().unwrap();
+    assert_eq!(assets.len(), want.len() + 1);
+    for a in &assets[1..] {
+        let (n, v) = want[a["asset"].as_str().unwrap()];
+        assert_eq!(a["events"], n);
+        assert_eq!(a["value"], v.to_string());
+    }
+    let store = Store::open(&s).unwrap();
+    let ev = store.events();
+    assert!((0..store.len()).all(|i| ev.tx_index[i] > 0), "every token transfer found its transaction index");
+    for i in 1..store.len() {
+        assert!((ev.block[i - 1], ev.tx_index[i - 1], ev.sub[i - 1]) <= (ev.block[i], ev.tx_index[i], ev.sub[i]));
+    }
+}
+
+/// The real block 702861: outputs become events, inputs link to outputs of the
+/// same block, fees are in − out for transactions whose inputs are all known.
+#[test]
+fn bitcoin_block_trio() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let d = |f: &str| data(&format!("bitcoin-mainnet-block-702861/{f}"));
+    let o = ingest(&s, "bitcoin", "etl", &[], &[&d("transactions.csv"), &d("inputs.csv"), &d("outputs.csv")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // Independent reckoning from the CSVs.
+    let outs = std::fs::read_to_string(d("outputs.csv")).unwrap();
+    let mut out_val: HashMap<(String, u32), u64> = HashMap::new();
+    let mut out_sum: HashMap<String, u64> = HashMap::new();
+    for l in outs.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        out_val.insert((f[0].into(), f[1].parse().unwrap()), f[2].parse().unwrap());
+        *out_sum.entry(f[0].into()).or_default() += f[2].parse::<u64>().unwrap();
+    }
+    let ins = std::fs::read_to_string(d("inputs.csv")).unwrap();
+    let mut in_sum: HashMap<String, Option<u64>> = HashMap::new();
+    let mut linked = 0;
+    for l in ins.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[2].chars().all(|c| c == '0') {
+            continue;
+        }
+        let v = out_val.get(&(f[2].to_string(), f[3].parse().unwrap())).copied();
+        linked += v.is_some() as u32;
+        let e = in_sum.entry(f[0].into()).or_insert(Some(0));
+        *e = match (*e, v) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+    }
+    assert_eq!(linked, 327, "PROVENANCE: 327 inputs spend outputs of the same block");
+    let fees: Vec<u64> = in_sum.iter().filter_map(|(tx, s)| s.map(|s| s - out_sum[tx])).collect();
+    let store = Store::open(&s).unwrap();
+    let ev = store.events();
+    let fee_events: Vec<usize> = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).collect();
+    assert_eq!(fee_events.len(), fees.len());
+    assert_eq!(fee_events.iter().map(|&i| ev.value[i]).sum::<u128>(), fees.iter().map(|&f| f as u128).sum::<u128>());
+    assert_eq!(store.len(), 6015 + fees.len());
+    let spent: &[u64] = chaintrace_spent(&store);
+    assert_eq!(spent.iter().filter(|&&e| e != u64::MAX).count(), 327);
+    let st = stats(&s);
+    assert_eq!(st["inputs"], 6518 - 1);
+    assert_eq!(st["transactions"], 2500);
+}
+
+fn chaintrace_spent(store: &Store) -> &[u64] {
+    let b = store.bytes(chaintrace::store::Column::InSpentEvent);
+    // SAFETY-free view: mmap'd columns are page aligned.
+    let (pre, mid, post) = unsafe { b.align_to::<u64>() };
+    assert!(pre.is_empty() && post.is_empty());
+    mid
+}
+
+/// blockchain-etl Bitcoin JSON lines with nested inputs and outputs.
+#[test]
+fn bitcoin_json_lines() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let f = data("blockchain-etl-fixtures/bitcoin-etl/tests/resources/test_export_blocks_job/bitcoin/stream_50001_50002/expected_transactions.json");
+    assert_eq!(ingest(&s, "bitcoin", "etl", &[], &[&f]).code, 0);
+    let mut fee = 0u64;
+    let mut outputs = 0;
+    let mut total = 0u128;
+    for l in std::fs::read_to_string(&f).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        fee += v["fee"].as_u64().unwrap();
+        for o in v["outputs"].as_array().unwrap() {
+            outputs += 1;
+            total += o["value"].as_u64().unwrap() as u128;
+        }
+    }
+    let store = Store::open(&s).unwrap();
+    let ev = store.events();
+    let got_fee: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value[i]).sum();
+    assert_eq!(got_fee, fee as u128, "fee = inputs - outputs, as the export says");
+    let st = stats(&s);
+    assert_eq!(st["assets"][0]["value"], total.to_string());
+    assert_eq!(store.len() - (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).count(), outputs);
+}
+
+/// Etherscan exports (normal with fees, internal, ERC-20 in whole tokens),
+/// made from the real transactions of block 17173049 in Etherscan's layout.
+#[test]
+fn etherscan_exports() {
+    let t = tempfile::tempdir().unwrap();
+    let json = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
+    let normal = t.path().join("normal.csv");
+    let mut n = String::from("\"Txhash\",\"Blockno\",\"UnixTimestamp\",\"DateTime (UTC)\",\"From\",\"To\",\"ContractAddress\",\"Value_IN(ETH)\",\"Value_OUT(ETH)\",\"CurrentValue @ $1/Eth\",\"TxnFee(ETH)\",\"TxnFee(USD)\",\"Historical $Price/Eth\",\"Status\",\"ErrCode\",\"Method\"\n");
+    let eth = |wei: u128| format!("{}.{:018}", wei / 10u128.pow(18), wei % 10u128.pow(18));
+    let mut want_value = 0u128;
+    let mut want_fee = 0u128;
+    for line in std::fs::read_to_string(&json).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let wei: u128 = v["value"].to_string().parse().unwrap();
+        let fee = v["receipt_gas_used"].as_u64().unwrap() as u128 * v["receipt_effective_gas_price"].as_u64().unwrap() as u128;
+        let ok = v["receipt_status"] == 1;
+        if ok {
+            want_value += wei;
+        }
+        want_fee += fee;
+        n += &format!(
+            "\"{}\",\"{}\",\"{}\",\"2023-05-02 12:19:59\",\"{}\",\"{}\",\"{}\",\"0\",\"{}\",\"0.00\",\"{}\",\"0\",\"1800\",\"{}\",\"\",\"Transfer\"\n",
+            v["hash"].as_str().unwrap(),
+            v["block_number"],
+            v["block_timestamp"],
+            v["from_address"].as_str().unwrap(),
+            v["to_address"].as_str().unwrap_or(""),
+            v["receipt_contract_address"].as_str().unwrap_or(""),
+            eth(wei),
+            eth(fee),
+            if ok { "" } else { "Error(0)" }
+        );
+    }
+    std::fs::write(&normal, n).unwrap();
+    let erc20 = t.path().join("erc20.csv");
+    std::fs::write(&erc20, "\"Txhash\",\"Blockno\",\"UnixTimestamp\",\"DateTime (UTC)\",\"From\",\"To\",\"TokenValue\",\"USDValueDayOfTx\",\"ContractAddress\",\"TokenName\",\"TokenSymbol\"\n\
+\"0xeb107a40ba73a50c79a9f2026e902d758d1c5e5e211f7a7db1b294f88f118dd0\",\"17173049\",\"1683029999\",\"2023-05-02 12:19:59\",\"0x6b75d8af000000e20b7a7ddf000ba900b4009a80\",\"0x7054b0f980a7eb5b3a6b3446f3c947d80162775c\",\"7.056176614974947328\",\"$0.00\",\"0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2\",\"Wrapped Ether\",\"WETH\"\n\
+\"0xeb107a40ba73a50c79a9f2026e902d758d1c5e5e211f7a7db1b294f88f118dd0\",\"17173049\",\"1683029999\",\"2023-05-02 12:19:59\",\"0x7054b0f980a7eb5b3a6b3446f3c947d80162775c\",\"0x6b75d8af000000e20b7a7ddf000ba900b4009a80\",\"1,234.5\",\"$0.00\",\"0x1ce270557c1f68cfb577b856766310bf8b47fd9c\",\"Some\",\"TKN\"\n").unwrap();
+    let s = t.path().join("s");
+    // The second token's decimals are unknown: a clear error until given.
+    let o = ingest(&s, "ethereum", "etherscan", &[], &[&normal, &erc20]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("erc20.csv: line 3, field `TokenValue`") && o.stderr.contains("--token-decimals"), "{}", o.stderr);
+    let o = ingest(&s, "ethereum", "etherscan", &["--token-decimals", "0x1ce270557c1f68cfb577b856766310bf8b47fd9c=6"], &[&normal, &erc20]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let st = stats(&s);
+    assert_eq!(st["assets"][0]["value"], want_value.to_string());
+    assert_eq!(st["fees_known"], true);
+    assert_eq!(st["assets"][1]["value"], "7056176614974947328");
+    assert_eq!(st["assets"][2]["value"], "1234500000");
+    let store = Store::open(&s).unwrap();
+    let ev = store.events();
+    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value[i]).sum();
+    assert_eq!(fee_sum, want_fee);
+}
+
+/// Parquet with the transfers schema gives the same store as the CSV.
+#[test]
+fn parquet_same_as_csv() {
+    use polars::prelude::*;
+    let t = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(data(DUNE)).unwrap();
+    let mut cols: [Vec<String>; 4] = Default::default();
+    for l in text.lines().skip(1) {
+        for (k, f) in l.split(',').take(4).enumerate() {
+            cols[k].push(f.to_string());
+        }
+    }
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("block_time".into(), &cols[0]),
+        Column::new("from_address".into(), &cols[1]),
+        Column::new("to_address".into(), &cols[2]),
+        Column::new("value_eth".into(), &cols[3]),
+    ])
+    .unwrap();
+    let pq = t.path().join("flows.parquet");
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap()).finish(&mut df).unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    assert_eq!(ingest(&a, "ethereum", "transfers", &[], &[&data(DUNE)]).code, 0);
+    let o = ingest(&b, "ethereum", "parquet", &[], &[&pq]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let (sa, sb) = (stats(&a), stats(&b));
+    for k in ["events", "addresses", "transactions", "first_time", "last_time", "assets"] {
+        assert_eq!(sa[k], sb[k], "{k}");
+    }
+}
