@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod model;
 pub mod stats;
 pub mod store;
+pub mod synth;
 pub mod time;
 
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).

@@ -4,14 +4,33 @@ use crate::amount::Amount;
 use crate::error::FieldError;
 use crate::model::{Addr, TxHash};
 
-#[inline]
-fn hexval(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// Hex digit values; 0xFF marks a non-hex byte.
+const HEXVAL: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Decode `2 * out.len()` hex digits; false on any non-hex byte.
+#[inline]
+fn decode_hex(h: &[u8], out: &mut [u8]) -> bool {
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(h.chunks_exact(2)) {
+        let (a, b) = (HEXVAL[pair[0] as usize], HEXVAL[pair[1] as usize]);
+        bad |= a | b;
+        *o = a.wrapping_shl(4) | b;
+    }
+    bad & 0xF0 == 0
 }
 
 fn strip_0x(t: &[u8]) -> &[u8] {
@@ -30,11 +49,8 @@ pub fn hex_fixed<const N: usize>(field: &str, t: &[u8], what: &str) -> Result<[u
         ));
     }
     let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        match (hexval(h[2 * i]), hexval(h[2 * i + 1])) {
-            (Some(a), Some(b)) => *o = a << 4 | b,
-            _ => return Err(FieldError::new(field, format!("malformed hex in {what} {:?}", show(t)))),
-        }
+    if !decode_hex(h, &mut out) {
+        return Err(FieldError::new(field, format!("malformed hex in {what} {:?}", show(t))));
     }
     Ok(out)
 }

@@ -264,14 +264,49 @@ impl FileSink {
     }
 
     fn push(&mut self, b: &mut Builder, events: Vec<RawEvent>) {
-        for e in events {
+        // Id table probes miss the cache; prefetching a batch ahead overlaps them.
+        const AHEAD: usize = 16;
+        let mut addrs: Vec<[u8; 20]> = Vec::with_capacity(2 * AHEAD);
+        let mut txs: Vec<TxHash> = Vec::with_capacity(AHEAD);
+        let warm = |b: &Builder, batch: &[RawEvent], addrs: &mut Vec<[u8; 20]>, txs: &mut Vec<TxHash>| {
+            addrs.clear();
+            txs.clear();
+            for e in batch {
+                for a in [&e.from, &e.to] {
+                    if let crate::model::Addr::Eth(k) = a {
+                        addrs.push(*k);
+                    }
+                }
+                if let Some(t) = e.tx {
+                    txs.push(t);
+                }
+            }
+            b.prefetch_eth(addrs, txs);
+        };
+        let chunks: Vec<&[RawEvent]> = events.chunks(AHEAD).collect();
+        if let Some(first) = chunks.first() {
+            warm(b, first, &mut addrs, &mut txs);
+        }
+        for (c, chunk) in chunks.iter().enumerate() {
+            if let Some(next) = chunks.get(c + 1) {
+                warm(b, next, &mut addrs, &mut txs);
+            }
+            for e in *chunk {
+                self.push_one(b, e);
+            }
+        }
+    }
+
+    #[inline]
+    fn push_one(&mut self, b: &mut Builder, e: &RawEvent) {
+        {
             let from = b.intern_addr(&e.from);
             let to = b.intern_addr(&e.to);
             let asset = b.intern_asset(e.asset);
             let tx = e.tx.as_ref().map_or(NO_TX, |h| b.intern_tx(h));
-            let sub = match e.pending {
+            let sub = match &e.pending {
                 Pending::Done => e.sub,
-                Pending::Ordinal(class) => {
+                &Pending::Ordinal(class) => {
                     if tx == NO_TX {
                         class
                     } else {
@@ -281,7 +316,7 @@ impl FileSink {
                     }
                 }
                 Pending::TracePath(p) => {
-                    self.trace_paths.push((b.len(), tx, p));
+                    self.trace_paths.push((b.len(), tx, p.clone()));
                     crate::model::sub::TRACE
                 }
             };
@@ -347,15 +382,11 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
     let (mut rows, mut skipped) = (0u64, 0u64);
     let pb = progress_bar(opts.progress, reader.size, &path.display().to_string());
     let threads = rayon::current_num_threads().max(1) * 2;
-    while let Some((block, line)) = reader.next_block()? {
-        let parts = split_parts(block, line, threads, !json);
-        let outs: Vec<PartOut> = match &mapper {
-            Some(m) => parts.par_iter().map(|(p, l)| parse_csv_part(p, *l, &header, m, opts.skip_bad_rows)).collect(),
-            None => parts
-                .par_iter()
-                .map(|(p, l)| parse_json_part(p, *l, path, opts, receipts, opts.skip_bad_rows))
-                .collect::<Result<_, _>>()?,
-        };
+    // Interning is sequential (ids follow input order), so it runs on one
+    // thread for block k while the others parse block k+1.
+    let mut pending: Option<Vec<PartOut>> = None;
+    let drain = |outs: Vec<PartOut>, b: &mut Builder, sink: &mut FileSink| -> Result<(u64, u64), IngestError> {
+        let (mut rows, mut skipped) = (0, 0);
         for o in outs {
             if let Some((line, e)) = o.error {
                 return Err(IngestError::row(path, line, e));
@@ -364,9 +395,51 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
             skipped += o.skipped;
             sink.push(b, o.events);
         }
+        Ok((rows, skipped))
+    };
+    let mut first_block = true;
+    while let Some((block, line)) = reader.next_block()? {
+        let block_len = block.len();
+        let parts = split_parts(block, line, threads, !json);
+        let prev = pending.take();
+        let (parsed, drained) = rayon::join(
+            || -> Result<Vec<PartOut>, IngestError> {
+                match &mapper {
+                    Some(m) => Ok(parts.par_iter().map(|(p, l)| parse_csv_part(p, *l, &header, m, opts.skip_bad_rows)).collect()),
+                    None => parts
+                        .par_iter()
+                        .map(|(p, l)| parse_json_part(p, *l, path, opts, receipts, opts.skip_bad_rows))
+                        .collect::<Result<_, _>>(),
+                }
+            },
+            || match prev {
+                Some(outs) => drain(outs, &mut *b, &mut sink),
+                None => Ok((0, 0)),
+            },
+        );
+        let (r, k) = drained?;
+        rows += r;
+        skipped += k;
+        let parsed = parsed?;
+        if first_block {
+            // Size the columns once from the first block instead of doubling.
+            first_block = false;
+            let events: usize = parsed.iter().map(|o| o.events.len()).sum();
+            let txs: usize = parsed.iter().map(|o| o.events.iter().filter(|e| e.tx.is_some()).count()).sum();
+            let scale = reader.size as f64 / block_len.max(1) as f64;
+            if scale > 1.5 {
+                b.reserve((events as f64 * scale * 1.02) as usize, (txs as f64 * scale * 1.02) as usize);
+            }
+        }
+        pending = Some(parsed);
         if let Some(pb) = &pb {
             pb.set_position(reader.bytes_read);
         }
+    }
+    if let Some(outs) = pending.take() {
+        let (r, k) = drain(outs, b, &mut sink)?;
+        rows += r;
+        skipped += k;
     }
     if let Some(pb) = pb {
         pb.finish_and_clear();
@@ -444,8 +517,19 @@ fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
     Ok(EthTable::detect_etl(&r.header) == Some(EthTable::Receipts))
 }
 
+/// Phase timings on stderr when `CHAINTRACE_TIMING` is set (for benchmarks).
+pub fn timing(phase: &str) {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    if std::env::var_os("CHAINTRACE_TIMING").is_some() {
+        eprintln!("timing: {phase} done at {:.2}s", start.elapsed().as_secs_f64());
+    }
+}
+
 /// Ingest files into the store at `dir`.
 pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, IngestError> {
+    timing("start");
     let _lock = store::write::lock(dir)?;
     let mut b = if store::exists(dir) {
         let s = Store::open(dir)?;
@@ -518,8 +602,10 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         reports.push(report);
     }
     bitcoin.finish(&mut b, dir)?;
+    timing("read and intern");
     let new_files: Vec<usize> = (0..reports.len()).filter(|&k| !reports[k].already_loaded).collect();
     let summary = b.write(dir)?;
+    timing("sort, dedupe and write");
     for (k, d) in new_files.iter().zip(summary.duplicates.iter()) {
         reports[*k].duplicates = *d;
         reports[*k].events = reports[*k].events.saturating_sub(*d);

@@ -19,14 +19,41 @@ pub fn hash_bytes(b: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
-/// Maps keys to dense ids; the caller keeps the keys.
+/// Hash of a 20-byte address: three loads and two multiplies.
+#[inline]
+pub fn hash20(a: &[u8; 20]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let x = u64::from_le_bytes(a[0..8].try_into().expect("8"));
+    let y = u64::from_le_bytes(a[8..16].try_into().expect("8"));
+    let z = u64::from(u32::from_le_bytes(a[16..20].try_into().expect("4")));
+    let h = (x ^ y.rotate_left(29)).wrapping_mul(K) ^ z.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^ (h >> 32)
+}
+
+/// Hash of a 32-byte transaction hash (already uniform; mixed anyway).
+#[inline]
+pub fn hash32(a: &[u8; 32]) -> u64 {
+    let x = u64::from_le_bytes(a[0..8].try_into().expect("8"));
+    let y = u64::from_le_bytes(a[8..16].try_into().expect("8"));
+    let h = (x ^ y.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 32)
+}
+
+/// Maps keys to dense ids; the caller keeps the keys. Each slot holds the id
+/// and 32 bits of the key's hash, so a probe touches the key store only when
+/// the hash bits agree.
 #[derive(Default, Clone)]
 pub struct IdTable {
-    slots: Vec<u32>,
+    slots: Vec<u64>,
     len: usize,
 }
 
-const EMPTY: u32 = u32::MAX;
+const EMPTY: u64 = u64::MAX;
+
+#[inline]
+fn tag(h: u64) -> u64 {
+    (h >> 32) << 32
+}
 
 impl IdTable {
     /// Find the id of a key with hash `h`, where `eq(id)` tells whether id holds
@@ -45,18 +72,50 @@ impl IdTable {
         }
         let mask = self.slots.len() - 1;
         let mut i = (h as usize) & mask;
+        let t = tag(h);
         loop {
             let s = self.slots[i];
             if s == EMPTY {
-                self.slots[i] = new_id;
+                self.slots[i] = t | u64::from(new_id);
                 self.len += 1;
                 return (new_id, true);
             }
-            if eq(s) {
-                return (s, false);
+            if s & !0xFFFF_FFFF == t && eq(s as u32) {
+                return (s as u32, false);
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// Start loading the slot a probe for `h` reads first.
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
+        if !self.slots.is_empty() {
+            prefetch(&self.slots[(h as usize) & (self.slots.len() - 1)]);
+        }
+    }
+
+    /// The id in the first slot whose hash bits match, if any: a guess for
+    /// which key to prefetch, not an answer.
+    #[inline]
+    pub fn candidate(&self, h: u64) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (h as usize) & mask;
+        let t = tag(h);
+        for _ in 0..4 {
+            let s = self.slots[i];
+            if s == EMPTY {
+                return None;
+            }
+            if s & !0xFFFF_FFFF == t {
+                return Some(s as u32);
+            }
+            i = (i + 1) & mask;
+        }
+        None
     }
 
     /// Look up without inserting.
@@ -66,13 +125,14 @@ impl IdTable {
         }
         let mask = self.slots.len() - 1;
         let mut i = (h as usize) & mask;
+        let t = tag(h);
         loop {
             let s = self.slots[i];
             if s == EMPTY {
                 return None;
             }
-            if eq(s) {
-                return Some(s);
+            if s & !0xFFFF_FFFF == t && eq(s as u32) {
+                return Some(s as u32);
             }
             i = (i + 1) & mask;
         }
@@ -80,7 +140,7 @@ impl IdTable {
 
     /// Forget ids at or above `keep`, which must be the most recently inserted.
     pub fn truncate(&mut self, keep: u32, hash_of: impl Fn(u32) -> u64) {
-        let ids: Vec<u32> = self.slots.iter().copied().filter(|&s| s != EMPTY && s < keep).collect();
+        let ids: Vec<u32> = self.slots.iter().filter(|&&s| s != EMPTY && (s as u32) < keep).map(|&s| s as u32).collect();
         self.slots.iter_mut().for_each(|s| *s = EMPTY);
         self.len = 0;
         for id in ids {
@@ -94,7 +154,7 @@ impl IdTable {
         while self.slots[i] != EMPTY {
             i = (i + 1) & mask;
         }
-        self.slots[i] = id;
+        self.slots[i] = tag(h) | u64::from(id);
         self.len += 1;
     }
 
@@ -102,7 +162,8 @@ impl IdTable {
         let cap = (self.slots.len() * 2).max(1024);
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; cap]);
         self.len = 0;
-        for id in old.into_iter().filter(|&s| s != EMPTY) {
+        for s in old.into_iter().filter(|&s| s != EMPTY) {
+            let id = s as u32;
             self.place(id, hash_of(id));
         }
     }
@@ -113,4 +174,16 @@ impl IdTable {
             self.grow(&hash_of);
         }
     }
+}
+
+/// Hint the CPU to load the cache line holding `v`.
+#[inline(always)]
+pub fn prefetch<T>(v: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults and reads nothing visible.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(std::ptr::from_ref(v).cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
 }

@@ -2,7 +2,7 @@
 //! sorted by key, de-duplicated and written aside before one atomic switch.
 
 use super::columns::{as_bytes, cast, Column};
-use super::idtable::{hash_bytes, IdTable};
+use super::idtable::{hash20, hash32, hash_bytes, IdTable};
 use super::{ColumnInfo, FeeCoverage, LoadedFile, Manifest, Store, FORMAT_NAME, FORMAT_VERSION};
 use crate::amount::Amount;
 use crate::error::StoreError;
@@ -61,6 +61,8 @@ pub struct Builder {
     addr_bytes: Vec<u8>,
     addr_offsets: Vec<u64>,
     addr_ids: IdTable,
+    /// Ethereum addresses by id, for fixed-width compares (pseudo ids hold zeros).
+    eth_keys: Vec<[u8; 20]>,
     tx_hashes: Vec<TxHash>,
     tx_ids: IdTable,
     /// Asset names.
@@ -100,6 +102,7 @@ impl Builder {
             addr_bytes: Vec::new(),
             addr_offsets: vec![0],
             addr_ids: IdTable::default(),
+            eth_keys: Vec::new(),
             tx_hashes: Vec::new(),
             tx_ids: IdTable::default(),
             assets: Vec::new(),
@@ -112,8 +115,11 @@ impl Builder {
             skipped_rows: 0,
             labels: 0,
         };
+        // Pseudo addresses take the first ids and never enter the id table.
         for p in Pseudo::ALL {
-            b.intern_addr(&Addr::Pseudo(p));
+            b.addr_bytes.extend_from_slice(p.name().as_bytes());
+            b.addr_offsets.push(b.addr_bytes.len() as u64);
+            b.eth_keys.push([0u8; 20]);
         }
         b.intern_asset_name(chain.native());
         b
@@ -140,25 +146,33 @@ impl Builder {
         b.addr_offsets = cast::<u64>(s.bytes(Column::AddrOffsets)).to_vec();
         let n_addr = b.addr_offsets.len() - 1;
         b.addr_ids = IdTable::default();
-        {
+        b.eth_keys = vec![[0u8; 20]; Pseudo::ALL.len()];
+        let first = Pseudo::ALL.len() as u32;
+        if b.chain == Chain::Ethereum {
+            let (bytes, offs) = (&b.addr_bytes, &b.addr_offsets);
+            b.eth_keys.extend((first..n_addr as u32).map(|id| {
+                let k = &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
+                k.try_into().unwrap_or([0u8; 20])
+            }));
+            let keys = &b.eth_keys;
+            b.addr_ids.reserve(n_addr, |id| hash20(&keys[id as usize]));
+            for id in first..n_addr as u32 {
+                b.addr_ids.find_or_insert(hash20(&keys[id as usize]), id, |_| false, |o| hash20(&keys[o as usize]));
+            }
+        } else {
             let (bytes, offs) = (&b.addr_bytes, &b.addr_offsets);
             let key = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
             b.addr_ids.reserve(n_addr, |id| hash_bytes(key(id)));
-            for id in 0..n_addr as u32 {
-                b.addr_ids.find_or_insert(hash_bytes(key(id)), id, |o| key(o) == key(id), |o| hash_bytes(key(o)));
+            for id in first..n_addr as u32 {
+                b.addr_ids.find_or_insert(hash_bytes(key(id)), id, |_| false, |o| hash_bytes(key(o)));
             }
         }
         b.tx_hashes = s.bytes(Column::TxHashes).chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
         {
             let hashes = &b.tx_hashes;
-            b.tx_ids.reserve(hashes.len(), |id| hash_bytes(&hashes[id as usize]));
+            b.tx_ids.reserve(hashes.len(), |id| hash32(&hashes[id as usize]));
             for id in 0..hashes.len() as u32 {
-                b.tx_ids.find_or_insert(
-                    hash_bytes(&hashes[id as usize]),
-                    id,
-                    |o| hashes[o as usize] == hashes[id as usize],
-                    |o| hash_bytes(&hashes[o as usize]),
-                );
+                b.tx_ids.find_or_insert(hash32(&hashes[id as usize]), id, |_| false, |o| hash32(&hashes[o as usize]));
             }
         }
         b.assets.clear();
@@ -197,22 +211,45 @@ impl Builder {
     /// The id of an address, interning it.
     #[inline]
     pub fn intern_addr(&mut self, a: &Addr) -> u32 {
-        if let Addr::Pseudo(p) = a {
-            if self.addr_offsets.len() > Pseudo::ALL.len() {
-                return p.id();
-            }
-        }
-        let key = a.store_bytes();
         let new_id = (self.addr_offsets.len() - 1) as u32;
-        let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
-        let get = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
-        let (id, inserted) =
-            self.addr_ids.find_or_insert(hash_bytes(key), new_id, |o| get(o) == key, |o| hash_bytes(get(o)));
+        let (id, inserted) = match a {
+            Addr::Pseudo(p) => return p.id(),
+            Addr::Eth(k) => {
+                let keys = &self.eth_keys;
+                self.addr_ids.find_or_insert(hash20(k), new_id, |o| keys[o as usize] == *k, |o| hash20(&keys[o as usize]))
+            }
+            Addr::Text(t) => {
+                let key = t.as_bytes();
+                let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
+                let get = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
+                self.addr_ids.find_or_insert(hash_bytes(key), new_id, |o| get(o) == key, |o| hash_bytes(get(o)))
+            }
+        };
         if inserted {
-            self.addr_bytes.extend_from_slice(key);
+            self.addr_bytes.extend_from_slice(a.store_bytes());
             self.addr_offsets.push(self.addr_bytes.len() as u64);
+            self.eth_keys.push(if let Addr::Eth(k) = a { *k } else { [0u8; 20] });
         }
         id
+    }
+
+    /// Warm the caches for interning these keys soon: the id table slots
+    /// first, then the keys they point at.
+    #[inline]
+    pub fn prefetch_eth(&self, addrs: &[[u8; 20]], txs: &[[u8; 32]]) {
+        for a in addrs {
+            self.addr_ids.prefetch(hash20(a));
+        }
+        for t in txs {
+            self.tx_ids.prefetch(hash32(t));
+        }
+        for a in addrs {
+            if let Some(id) = self.addr_ids.candidate(hash20(a)) {
+                if let Some(k) = self.eth_keys.get(id as usize) {
+                    super::idtable::prefetch(k);
+                }
+            }
+        }
     }
 
     /// The id of a transaction hash, interning it.
@@ -220,12 +257,8 @@ impl Builder {
     pub fn intern_tx(&mut self, h: &TxHash) -> u32 {
         let new_id = self.tx_hashes.len() as u32;
         let hashes = &self.tx_hashes;
-        let (id, inserted) = self.tx_ids.find_or_insert(
-            hash_bytes(h),
-            new_id,
-            |o| hashes[o as usize] == *h,
-            |o| hash_bytes(&hashes[o as usize]),
-        );
+        let (id, inserted) =
+            self.tx_ids.find_or_insert(hash32(h), new_id, |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize]));
         if inserted {
             self.tx_hashes.push(*h);
         }
@@ -234,7 +267,7 @@ impl Builder {
 
     /// The id of a transaction hash if known.
     pub fn find_tx(&self, h: &TxHash) -> Option<u32> {
-        self.tx_ids.find(hash_bytes(h), |o| self.tx_hashes[o as usize] == *h)
+        self.tx_ids.find(hash32(h), |o| self.tx_hashes[o as usize] == *h)
     }
 
     /// Transaction hash of an id.
@@ -311,11 +344,17 @@ impl Builder {
         self.big.retain(|&i, _| i < ev);
         self.addr_offsets.truncate(na + 1);
         self.addr_bytes.truncate(self.addr_offsets[na] as usize);
-        let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
-        self.addr_ids.truncate(na as u32, |id| hash_bytes(&bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize]));
+        self.eth_keys.truncate(na);
+        if self.chain == Chain::Ethereum {
+            let keys = &self.eth_keys;
+            self.addr_ids.truncate(na as u32, |id| hash20(&keys[id as usize]));
+        } else {
+            let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
+            self.addr_ids.truncate(na as u32, |id| hash_bytes(&bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize]));
+        }
         self.tx_hashes.truncate(nt);
         let hashes = &self.tx_hashes;
-        self.tx_ids.truncate(nt as u32, |id| hash_bytes(&hashes[id as usize]));
+        self.tx_ids.truncate(nt as u32, |id| hash32(&hashes[id as usize]));
         for a in self.assets.drain(nas..) {
             self.asset_ids.remove(&a);
         }
@@ -348,33 +387,66 @@ impl Builder {
     /// Fill what one source lacks from another: block times from events of
     /// the same block, transaction indices from events of the same transaction.
     fn fill(&mut self) {
-        let mut block_time: HashMap<u64, i64> = HashMap::new();
-        let mut tx_pos: HashMap<u32, (u64, u32)> = HashMap::new();
-        for i in 0..self.len() {
-            if self.block[i] != NO_BLOCK && self.time[i] != NO_TIME {
-                block_time.entry(self.block[i]).or_insert(self.time[i]);
-            }
-            if self.tx[i] != NO_TX && self.tx_index[i] != 0 && self.tx_index[i] != u32::MAX {
-                tx_pos.entry(self.tx[i]).or_insert((self.block[i], self.tx_index[i]));
-            }
-        }
-        if block_time.is_empty() && tx_pos.is_empty() {
-            return;
-        }
-        for i in 0..self.len() {
-            if self.time[i] == NO_TIME && self.block[i] != NO_BLOCK {
-                if let Some(&t) = block_time.get(&self.block[i]) {
-                    self.time[i] = t;
+        let n = self.len();
+        let need_time = (0..n).into_par_iter().any(|i| self.time[i] == NO_TIME && self.block[i] != NO_BLOCK);
+        let need_index = (0..n).into_par_iter().any(|i| self.tx_index[i] == 0 && self.tx[i] != NO_TX);
+        if need_time {
+            let mut block_time: HashMap<u64, i64> = HashMap::new();
+            for i in 0..n {
+                if self.block[i] != NO_BLOCK && self.time[i] != NO_TIME {
+                    block_time.entry(self.block[i]).or_insert(self.time[i]);
                 }
             }
-            if self.tx_index[i] == 0 && self.tx[i] != NO_TX {
-                if let Some(&(b, ix)) = tx_pos.get(&self.tx[i]) {
-                    if b == self.block[i] {
+            for i in 0..n {
+                if self.time[i] == NO_TIME && self.block[i] != NO_BLOCK {
+                    if let Some(&t) = block_time.get(&self.block[i]) {
+                        self.time[i] = t;
+                    }
+                }
+            }
+        }
+        if need_index {
+            // Index and block per transaction id, from events that have both.
+            let mut pos: Vec<(u64, u32)> = vec![(NO_BLOCK, 0); self.tx_hashes.len()];
+            for i in 0..n {
+                let t = self.tx[i];
+                if t != NO_TX && self.tx_index[i] != 0 && self.tx_index[i] != u32::MAX && pos[t as usize].1 == 0 {
+                    pos[t as usize] = (self.block[i], self.tx_index[i]);
+                }
+            }
+            for i in 0..n {
+                let t = self.tx[i];
+                if self.tx_index[i] == 0 && t != NO_TX {
+                    let (b, ix) = pos[t as usize];
+                    if ix != 0 && b == self.block[i] {
                         self.tx_index[i] = ix;
                     }
                 }
             }
         }
+    }
+
+    /// Make room for about `events` more events and `txs` more transactions,
+    /// so columns do not double (and briefly triple) as they grow.
+    pub fn reserve(&mut self, events: usize, txs: usize) {
+        let need = self.len() + events;
+        if self.block.capacity() >= need {
+            return;
+        }
+        let extra = need - self.len();
+        self.block.reserve_exact(extra);
+        self.time.reserve_exact(extra);
+        self.tx_index.reserve_exact(extra);
+        self.sub.reserve_exact(extra);
+        self.from.reserve_exact(extra);
+        self.to.reserve_exact(extra);
+        self.asset.reserve_exact(extra);
+        self.value.reserve_exact(extra);
+        self.tx.reserve_exact(extra);
+        self.flags.reserve_exact(extra);
+        self.tx_hashes.reserve_exact(txs);
+        let hashes = &self.tx_hashes;
+        self.tx_ids.reserve(txs, |id| hash32(&hashes[id as usize]));
     }
 
     fn file_of(&self, i: usize) -> String {
@@ -475,12 +547,17 @@ impl Builder {
     /// Sort, de-duplicate and write a new generation; switch `CURRENT` to it.
     pub fn write(mut self, dir: &Path) -> Result<WriteSummary, StoreError> {
         self.resolve_bitcoin();
+        // Interning is over: free its tables before the write allocates.
+        self.addr_ids = IdTable::default();
+        self.tx_ids = IdTable::default();
+        self.eth_keys = Vec::new();
         self.fill();
         let n = self.len();
         let order = if n == 0 { self.order_by.unwrap_or(OrderBy::Block) } else { self.decide_order(dir)? };
         let key = |i: usize| {
             (primary_key(order, self.block[i], self.time[i]), (u64::from(self.tx_index[i]) << 32) | u64::from(self.sub[i]))
         };
+        crate::ingest::timing("resolve and fill");
         let sorted = (1..n).into_par_iter().all(|i| key(i - 1) <= key(i));
         let perm: Vec<u32> = if sorted {
             (0..n as u32).collect()
@@ -519,6 +596,7 @@ impl Builder {
             keep.push(i as u32);
         }
         drop(perm);
+        crate::ingest::timing("sort and dedupe");
         let fees = self.fee_coverage(&keep);
         let tmp = new_generation_dir(dir)?;
         let result = self.write_generation(&tmp, &keep, order, fees, &dups);
@@ -531,30 +609,31 @@ impl Builder {
     }
 
     fn fee_coverage(&self, keep: &[u32]) -> FeeCoverage {
-        let ntx = self.tx_hashes.len();
-        let mut has_fee = vec![false; ntx];
-        let mut has_top = vec![false; ntx];
-        let mut mint = vec![false; ntx];
+        const FEE: u8 = 1;
+        const TOP: u8 = 2;
+        const MINTED: u8 = 4;
+        let mut seen = vec![0u8; self.tx_hashes.len()];
         for &i in keep {
             let i = i as usize;
             let t = self.tx[i];
             if t == NO_TX {
                 continue;
             }
+            let s = &mut seen[t as usize];
             if self.flags[i] & flags::FEE != 0 {
-                has_fee[t as usize] = true;
+                *s |= FEE;
             } else if sub::class(self.sub[i]) == sub::TOP {
-                has_top[t as usize] = true;
+                *s |= TOP;
             }
             if self.flags[i] & flags::MINT != 0 {
-                mint[t as usize] = true;
+                *s |= MINTED;
             }
         }
         let mut c = FeeCoverage::default();
-        for t in 0..ntx {
-            if has_fee[t] || (mint[t] && self.chain == Chain::Bitcoin) {
+        for s in seen {
+            if s & FEE != 0 || (s & MINTED != 0 && self.chain == Chain::Bitcoin) {
                 c.known_txs += 1;
-            } else if has_top[t] {
+            } else if s & TOP != 0 {
                 c.unknown_txs += 1;
             }
         }
@@ -562,7 +641,55 @@ impl Builder {
     }
 
     fn write_generation(&self, gen_dir: &Path, keep: &[u32], order: OrderBy, fees: FeeCoverage, dups: &[u64]) -> Result<(), StoreError> {
-        let mut cols: BTreeMap<String, ColumnInfo> = BTreeMap::new();
+        let cols: std::sync::Mutex<BTreeMap<String, ColumnInfo>> = std::sync::Mutex::new(BTreeMap::new());
+        let put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
+            let p = gen_dir.join(c.file());
+            write_file(&p, bytes)?;
+            let info = ColumnInfo { bytes: bytes.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)) };
+            cols.lock().expect("no panics while holding the lock").insert(c.file().to_string(), info);
+            Ok(())
+        };
+        // Already in order with nothing dropped (the common append): write the
+        // columns as they are, without a gathered copy.
+        let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
+        fn put_col<T: super::columns::Pod + Send + Sync>(
+            put: &(dyn Fn(Column, &[u8]) -> Result<(), StoreError> + Sync),
+            c: Column,
+            src: &[T],
+            keep: &[u32],
+            identity: bool,
+        ) -> Result<(), StoreError> {
+            if identity {
+                put(c, as_bytes(src))
+            } else {
+                let v: Vec<T> = keep.par_iter().map(|&i| src[i as usize]).collect();
+                put(c, as_bytes(&v))
+            }
+        }
+        let jobs: Vec<Box<dyn Fn() -> Result<(), StoreError> + Send + Sync + '_>> = vec![
+            Box::new(|| put_col(&put, Column::Block, &self.block, keep, identity)),
+            Box::new(|| put_col(&put, Column::Time, &self.time, keep, identity)),
+            Box::new(|| put_col(&put, Column::TxIndex, &self.tx_index, keep, identity)),
+            Box::new(|| put_col(&put, Column::Sub, &self.sub, keep, identity)),
+            Box::new(|| put_col(&put, Column::From, &self.from, keep, identity)),
+            Box::new(|| put_col(&put, Column::To, &self.to, keep, identity)),
+            Box::new(|| put_col(&put, Column::Asset, &self.asset, keep, identity)),
+            Box::new(|| put_col(&put, Column::Value, &self.value, keep, identity)),
+            Box::new(|| put_col(&put, Column::Tx, &self.tx, keep, identity)),
+            Box::new(|| put_col(&put, Column::Flags, &self.flags, keep, identity)),
+            Box::new(|| put(Column::AddrBytes, &self.addr_bytes)),
+            Box::new(|| put(Column::AddrOffsets, as_bytes(&self.addr_offsets))),
+            Box::new(|| put(Column::TxHashes, self.tx_hashes.as_flattened())),
+        ];
+        // Two at a time: enough to overlap copying with syncing without
+        // holding several gathered columns at once.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().map_err(|e| StoreError::Io {
+            path: gen_dir.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        pool.install(|| jobs.par_iter().with_max_len(1).try_for_each(|j| j()))?;
+        drop(jobs);
+        let mut cols = cols.into_inner().expect("no panics while holding the lock");
         let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
             let p = gen_dir.join(c.file());
             write_file(&p, bytes)?;
@@ -572,20 +699,6 @@ impl Builder {
             );
             Ok(())
         };
-        fn gather<T: super::columns::Pod + Send + Sync>(src: &[T], keep: &[u32]) -> Vec<T> {
-            keep.par_iter().map(|&i| src[i as usize]).collect()
-        }
-        put(Column::Block, as_bytes(&gather(&self.block, keep)))?;
-        put(Column::Time, as_bytes(&gather(&self.time, keep)))?;
-        put(Column::TxIndex, as_bytes(&gather(&self.tx_index, keep)))?;
-        put(Column::Sub, as_bytes(&gather(&self.sub, keep)))?;
-        put(Column::From, as_bytes(&gather(&self.from, keep)))?;
-        put(Column::To, as_bytes(&gather(&self.to, keep)))?;
-        put(Column::Asset, as_bytes(&gather(&self.asset, keep)))?;
-        put(Column::Value, as_bytes(&gather(&self.value, keep)))?;
-        let tx_col = gather(&self.tx, keep);
-        put(Column::Tx, as_bytes(&tx_col))?;
-        put(Column::Flags, &gather(&self.flags, keep))?;
         let mut big = Vec::new();
         if !self.big.is_empty() {
             for (pos, &i) in keep.iter().enumerate() {
@@ -596,13 +709,6 @@ impl Builder {
             }
         }
         put(Column::BigValues, &big)?;
-        put(Column::AddrBytes, &self.addr_bytes)?;
-        put(Column::AddrOffsets, as_bytes(&self.addr_offsets))?;
-        let mut txb = Vec::with_capacity(self.tx_hashes.len() * 32);
-        for h in &self.tx_hashes {
-            txb.extend_from_slice(h);
-        }
-        put(Column::TxHashes, &txb)?;
         // Bitcoin inputs: first copy wins, sorted by spending transaction and index.
         let mut seen = HashSet::new();
         let mut inputs: Vec<InputRow> = self.inputs.iter().copied().filter(|r| seen.insert((r.tx, r.index))).collect();
