@@ -146,8 +146,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if skipped > 0 {
                 eprintln!("warning: {skipped} bad rows skipped (--skip-bad-rows); `chaintrace stats` shows the total");
             }
+            let peak = chaintrace::peak_rss_bytes().map_or_else(String::new, |b| format!(", peak memory {:.0} MiB", b as f64 / 1048576.0));
             println!(
-                "{}: {} events in the store ({:.2}s)",
+                "{}: {} events in the store ({:.2}s{peak})",
                 store.display(),
                 summary.store_events,
                 started.elapsed().as_secs_f64()

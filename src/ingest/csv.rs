@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Bytes read per block.
-pub const BLOCK_SIZE: usize = 16 << 20;
+pub const BLOCK_SIZE: usize = 8 << 20;
 
 /// A CSV header: column names, trimmed and lowercased.
 #[derive(Debug, Clone)]

@@ -67,7 +67,7 @@ impl IdTable {
         eq: impl Fn(u32) -> bool,
         hash_of: impl Fn(u32) -> u64,
     ) -> (u32, bool) {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 10 > self.slots.len() * 7 {
             self.grow(&hash_of);
         }
         let mask = self.slots.len() - 1;
@@ -170,7 +170,7 @@ impl IdTable {
 
     /// Reserve room for `n` more keys without growing on the way.
     pub fn reserve(&mut self, n: usize, hash_of: impl Fn(u32) -> u64) {
-        while (self.len + n) * 2 > self.slots.len() {
+        while (self.len + n) * 10 > self.slots.len() * 7 {
             self.grow(&hash_of);
         }
     }
