@@ -171,17 +171,7 @@ impl BitcoinBatch {
                 pb.set_position(reader.bytes_read);
             }
         }
-        let report = FileReport {
-            path: path.display().to_string(),
-            table: table.to_string(),
-            rows,
-            events,
-            skipped_rows: skipped,
-            duplicates: 0,
-            already_loaded: false,
-            bytes: reader.bytes_read,
-        };
-        Ok((report, reader.content_hash()))
+        Ok((FileReport::new(path, table, rows, events, skipped, reader.bytes_read), reader.content_hash()))
     }
 
     /// Rows of a trio table given as header + rows (Parquet uses this).

@@ -72,6 +72,22 @@ pub struct FileReport {
     pub bytes: u64,
 }
 
+impl FileReport {
+    /// A report for a file just read.
+    pub fn new(path: &Path, table: impl Into<String>, rows: u64, events: u64, skipped_rows: u64, bytes: u64) -> Self {
+        FileReport {
+            path: path.display().to_string(),
+            table: table.into(),
+            rows,
+            events,
+            skipped_rows,
+            duplicates: 0,
+            already_loaded: false,
+            bytes,
+        }
+    }
+}
+
 /// The outcome of an ingest.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Summary {
@@ -445,17 +461,7 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
         pb.finish_and_clear();
     }
     let events = sink.finish(b);
-    let report = FileReport {
-        path: path.display().to_string(),
-        table,
-        rows,
-        events,
-        skipped_rows: skipped,
-        duplicates: 0,
-        already_loaded: false,
-        bytes: reader.bytes_read,
-    };
-    Ok((report, reader.content_hash()))
+    Ok((FileReport::new(path, table, rows, events, skipped, reader.bytes_read), reader.content_hash()))
 }
 
 /// Load receipts for the join.
@@ -569,7 +575,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         let (mut report, hash) = if receipt_files[k] {
             let (rows, skipped) = receipt_rows[&k];
             let hash = csv::hash_file(path)?;
-            (FileReport { path: path.display().to_string(), table: "etl/receipts".into(), rows, events: 0, skipped_rows: skipped, duplicates: 0, already_loaded: false, bytes: 0 }, hash)
+            (FileReport::new(path, "etl/receipts", rows, 0, skipped, 0), hash)
         } else if opts.format == Format::Parquet {
             parquet::ingest_parquet(path, &mut b, opts, &receipts, &mut bitcoin)?
         } else if opts.chain == Chain::Bitcoin && opts.format == Format::Etl {

@@ -87,8 +87,7 @@ pub fn ingest_parquet(
         let all: Vec<Vec<Cow<'_, [u8]>>> = (0..nrows).map(row_fields).collect();
         let rows = all.iter().enumerate().map(|(i, f)| (i as u64 + 1, Row { fields: f }));
         let (table, n, skipped) = bitcoin.trio_rows(path, &header, rows, opts.skip_bad_rows)?;
-        let report = FileReport { path: path.display().to_string(), table: format!("parquet/{table}"), rows: n, events: 0, skipped_rows: skipped, duplicates: 0, already_loaded: false, bytes: size };
-        return Ok((report, hash));
+        return Ok((FileReport::new(path, format!("parquet/{table}"), n, 0, skipped, size), hash));
     }
     let table = super::detect(path, &header, opts)?;
     let mapper = super::make_mapper(path, &header, table, opts, receipts)?;
@@ -114,15 +113,5 @@ pub fn ingest_parquet(
     }
     sink.push(b, events);
     let n = sink.finish(b);
-    let report = FileReport {
-        path: path.display().to_string(),
-        table: format!("parquet/{}", super::table_name(table)),
-        rows: nrows as u64,
-        events: n,
-        skipped_rows: skipped,
-        duplicates: 0,
-        already_loaded: false,
-        bytes: size,
-    };
-    Ok((report, hash))
+    Ok((FileReport::new(path, format!("parquet/{}", super::table_name(table)), nrows as u64, n, skipped, size), hash))
 }
