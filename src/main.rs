@@ -119,6 +119,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     return Err(UsageError(format!("--value-unit {u:?}: expected wei, gwei, eth, sat or btc")).into());
                 }
             }
+            if format == Format::Etherscan && matches!(chain, ChainArg::Bitcoin) {
+                return Err(UsageError("--format etherscan reads Etherscan's Ethereum exports: use --chain ethereum".into()).into());
+            }
             let opts = ingest::Options {
                 chain: match chain {
                     ChainArg::Ethereum => Chain::Ethereum,
