@@ -177,6 +177,9 @@ pub struct RawEvent {
     pub flags: u8,
     /// A position that is known only once the whole file is read.
     pub pending: Pending,
+    /// Id-table hashes of `from`, `to` and `tx`, computed by the parallel
+    /// parsers so the sequential interning does not hash (0: not computed).
+    pub hashes: [u64; 3],
 }
 
 /// Positions assigned after a whole file is read.

@@ -189,15 +189,13 @@ pub fn records_as(part: &[u8], first_line: u64, quote_aware: bool) -> impl Itera
     })
 }
 
-/// Split a block of whole records into about `n` parts at record boundaries,
-/// each with the line number of its first record.
-pub fn split_parts(block: &[u8], first_line: u64, n: usize, quote_aware: bool) -> Vec<(&[u8], u64)> {
+/// Split a block of whole records into about `n` parts at record boundaries.
+pub fn split_parts(block: &[u8], n: usize, quote_aware: bool) -> Vec<&[u8]> {
     if n <= 1 || block.len() < 1 << 16 || (quote_aware && memchr(b'"', block).is_some()) {
-        return vec![(block, first_line)];
+        return vec![block];
     }
     let mut parts = Vec::with_capacity(n);
     let mut start = 0;
-    let mut line = first_line;
     for k in 1..n {
         let target = block.len() * k / n;
         if target <= start {
@@ -205,35 +203,58 @@ pub fn split_parts(block: &[u8], first_line: u64, n: usize, quote_aware: bool) -
         }
         let Some(nl) = memchr(b'\n', &block[target..]) else { break };
         let end = target + nl + 1;
-        parts.push((&block[start..end], line));
-        line += memchr::memchr_iter(b'\n', &block[start..end]).count() as u64;
+        parts.push(&block[start..end]);
         start = end;
     }
     if start < block.len() {
-        parts.push((&block[start..], line));
+        parts.push(&block[start..]);
     }
     parts
 }
 
-/// Reads a CSV file block by block.
+/// Newlines in a slice.
+pub fn count_lines(b: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', b).count() as u64
+}
+
+/// Reads a CSV (or JSON-lines) file block by block.
+///
+/// Regular files are memory-mapped: blocks are handed out in place, without a
+/// copy, and each consumed window is released from the process's resident
+/// memory. Anything that cannot be mapped (a pipe) is read into a buffer.
 pub struct CsvReader {
     path: PathBuf,
-    file: File,
-    buf: Vec<u8>,
-    /// Valid bytes in `buf`.
-    len: usize,
-    /// Bytes of `buf` handed out by the last `next_block`.
+    source: Source,
+    /// Start of the bytes not yet handed out.
+    pos: usize,
+    /// Bytes handed out by the last `next_block`.
     handed: usize,
     line: u64,
-    eof: bool,
     /// The header.
     pub header: Header,
-    /// Bytes read so far.
+    /// Bytes consumed so far.
     pub bytes_read: u64,
     /// File size.
     pub size: u64,
     quote_aware: bool,
     hasher: xxhash_rust::xxh3::Xxh3,
+    /// The caller hashes blocks and counts their lines itself (in parallel).
+    deferred: bool,
+    deferred_lines: u64,
+}
+
+enum Source {
+    Map(memmap2::Mmap),
+    Read { file: File, buf: Vec<u8>, len: usize, eof: bool },
+}
+
+impl Source {
+    fn from(&self, pos: usize) -> &[u8] {
+        match self {
+            Source::Map(m) => &m[pos..],
+            Source::Read { buf, len, .. } => &buf[pos..*len],
+        }
+    }
 }
 
 impl CsvReader {
@@ -244,88 +265,182 @@ impl CsvReader {
 
     /// Open a CSV file (`csv: true`, reads the header) or a JSON-lines file.
     pub fn open_as(path: &Path, csv: bool) -> Result<Self, IngestError> {
+        Self::open_with(path, csv, true)
+    }
+
+    fn open_with(path: &Path, csv: bool, map: bool) -> Result<Self, IngestError> {
         let io = |source| IngestError::Io { file: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
-        let size = file.metadata().map_err(io)?.len();
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(IngestError::file(path, "not a regular file (pipes are not read: write the data to a file first)"));
+        }
+        let size = meta.len();
+        let source = if map && size > 0 {
+            // SAFETY: the mapping is read-only; a file changed underneath
+            // would be a concurrent writer's bug, and its content hash then
+            // would not match a reload either.
+            match unsafe { memmap2::MmapOptions::new().map(&file) } {
+                Ok(m) => {
+                    let _ = m.advise(memmap2::Advice::Sequential);
+                    Source::Map(m)
+                }
+                Err(_) => Source::Read { file, buf: Vec::new(), len: 0, eof: false },
+            }
+        } else {
+            Source::Read { file, buf: Vec::new(), len: 0, eof: false }
+        };
         let mut r = CsvReader {
             path: path.to_path_buf(),
-            file,
-            buf: Vec::new(),
-            len: 0,
+            source,
+            pos: 0,
             handed: 0,
             line: 1,
-            eof: false,
             header: Header { names: Vec::new() },
             bytes_read: 0,
             size,
             quote_aware: csv,
             hasher: xxhash_rust::xxh3::Xxh3::new(),
+            deferred: false,
+            deferred_lines: 0,
         };
         r.fill()?;
-        check_plain_text(path, &r.buf[..r.len])?;
+        check_plain_text(path, r.pending())?;
         if !csv {
             return Ok(r);
         }
-        let first = r.buf[..r.len].iter().position(|&c| c == b'\n').map_or(r.len, |p| p + 1);
+        let head = r.pending();
+        let first = head.iter().position(|&c| c == b'\n').map_or(head.len(), |p| p + 1);
         let mut fields = Vec::new();
-        let mut line = &r.buf[..first];
+        let mut line = &head[..first];
         while let Some((&c, rest)) = line.split_last() {
             if c == b'\n' || c == b'\r' { line = rest } else { break }
         }
         split_record(line, &mut fields)
             .map_err(|m| IngestError::Row { file: path.to_path_buf(), line: 1, field: "(header)".into(), message: m.into() })?;
         r.header = Header::new(&fields);
-        // next_block counts the header's newline when it drops the handed bytes.
-        r.handed = first;
-        r.line = 1;
+        // The header is content too: a renamed column makes another file.
+        let header_bytes = &r.source.from(0)[..first];
+        r.hasher.update(header_bytes);
+        r.line += memchr::memchr_iter(b'\n', header_bytes).count() as u64;
+        r.pos = first;
+        r.bytes_read = first as u64;
         Ok(r)
     }
 
-    fn fill(&mut self) -> Result<(), IngestError> {
-        if self.buf.len() < self.len + BLOCK_SIZE {
-            self.buf.resize(self.len + BLOCK_SIZE, 0);
+    /// Bytes available and not yet handed out.
+    fn pending(&self) -> &[u8] {
+        self.source.from(self.pos)
+    }
+
+    fn eof(&self) -> bool {
+        match &self.source {
+            Source::Map(_) => true,
+            Source::Read { eof, .. } => *eof,
         }
-        while self.len < self.buf.len() {
-            let n = self.file.read(&mut self.buf[self.len..]).map_err(|source| IngestError::Io { file: self.path.clone(), source })?;
+    }
+
+    /// Read more (buffered source only).
+    fn fill(&mut self) -> Result<(), IngestError> {
+        let Source::Read { file, buf, len, eof } = &mut self.source else { return Ok(()) };
+        // Keep the unread tail at the front, then read a block after it.
+        buf.copy_within(self.pos..*len, 0);
+        *len -= self.pos;
+        self.pos = 0;
+        if buf.len() < *len + BLOCK_SIZE {
+            buf.resize(*len + BLOCK_SIZE, 0);
+        }
+        while *len < buf.len() {
+            let n = file.read(&mut buf[*len..]).map_err(|source| IngestError::Io { file: self.path.clone(), source })?;
             if n == 0 {
-                self.eof = true;
+                *eof = true;
                 break;
             }
-            self.hasher.update(&self.buf[self.len..self.len + n]);
-            self.len += n;
-            self.bytes_read += n as u64;
+            *len += n;
         }
         Ok(())
     }
 
     /// The next block of whole records and the line number of its first record.
     pub fn next_block(&mut self) -> Result<Option<(&[u8], u64)>, IngestError> {
-        // Drop what was handed out last time, keep the partial record.
         if self.handed > 0 {
-            self.line += memchr::memchr_iter(b'\n', &self.buf[..self.handed]).count() as u64;
-            self.buf.copy_within(self.handed..self.len, 0);
-            self.len -= self.handed;
+            if self.deferred {
+                self.line += std::mem::take(&mut self.deferred_lines);
+            } else {
+                let done = &self.source.from(self.pos)[..self.handed];
+                self.line += memchr::memchr_iter(b'\n', done).count() as u64;
+                self.hasher.update(done);
+            }
+            self.bytes_read += self.handed as u64;
+            let (start, len) = (self.pos, self.handed);
+            self.pos += self.handed;
             self.handed = 0;
-        }
-        loop {
-            if self.len > 0 {
-                let cut = if self.eof { Some(self.len) } else { last_record_end(&self.buf[..self.len], self.quote_aware) };
-                if let Some(cut) = cut {
-                    self.handed = cut;
-                    return Ok(Some((&self.buf[..cut], self.line)));
+            if let Source::Map(m) = &self.source {
+                // Drop the consumed window from resident memory; whole pages only.
+                let page = 4096;
+                let from = start / page * page;
+                let to = (start + len) / page * page;
+                if to > from {
+                    // SAFETY: a read-only file mapping: dropped pages are read
+                    // again from the file if ever touched, and these are not.
+                    let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
                 }
             }
-            if self.eof {
+        }
+        let mut window = BLOCK_SIZE;
+        loop {
+            let avail = self.pending().len();
+            if avail > 0 {
+                let whole = avail <= window && self.eof();
+                let cut = if whole {
+                    Some(avail)
+                } else {
+                    last_record_end(&self.pending()[..window.min(avail)], self.quote_aware)
+                };
+                if let Some(cut) = cut {
+                    self.handed = cut;
+                    let line = self.line;
+                    return Ok(Some((&self.pending()[..cut], line)));
+                }
+            } else if self.eof() {
                 return Ok(None);
             }
-            self.fill()?;
+            match &self.source {
+                // A record longer than the window: widen it.
+                Source::Map(_) => window = window.saturating_mul(2),
+                Source::Read { eof: true, .. } => window = window.saturating_mul(2),
+                Source::Read { .. } => {
+                    self.fill()?;
+                    window = window.max(self.pending().len());
+                }
+            }
         }
     }
 }
 
 impl CsvReader {
-    /// xxh3-128 of every byte read so far (the whole file once read to the end).
-    pub fn content_hash(&self) -> String {
+    /// From now on the caller hashes each block (in order, into the returned
+    /// hasher, which already holds the header) and reports its newline count
+    /// with [`CsvReader::account`], so both can run in parallel with parsing.
+    pub fn defer_accounting(&mut self) -> xxhash_rust::xxh3::Xxh3 {
+        self.deferred = true;
+        std::mem::take(&mut self.hasher)
+    }
+
+    /// Newlines in the block last handed out (deferred accounting).
+    pub fn account(&mut self, newlines: u64) {
+        self.deferred_lines = newlines;
+    }
+
+    /// xxh3-128 of every byte handed out (the whole file once read to the end).
+    pub fn content_hash(&mut self) -> String {
+        if self.handed > 0 {
+            let done = &self.source.from(self.pos)[..self.handed];
+            self.hasher.update(done);
+            self.bytes_read += self.handed as u64;
+            self.pos += self.handed;
+            self.handed = 0;
+        }
         format!("{:032x}", self.hasher.digest128())
     }
 }
@@ -391,14 +506,58 @@ mod tests {
     }
 
     #[test]
+    fn mapped_and_buffered_reads_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        let mut data = b"a,b\n".to_vec();
+        for i in 0..50_000 {
+            data.extend_from_slice(format!("{i},\"x\ny\"\n").as_bytes());
+        }
+        // One record longer than a block window.
+        data.extend_from_slice(b"long,");
+        data.extend(std::iter::repeat_n(b'z', BLOCK_SIZE + 100));
+        data.extend_from_slice(b"\nlast,row");
+        std::fs::write(&p, &data).unwrap();
+        let collect = |map: bool| {
+            let mut r = CsvReader::open_with(&p, true, map).unwrap();
+            let mut got = Vec::new();
+            while let Some((block, line)) = r.next_block().unwrap() {
+                for (rec, l) in records(block, line) {
+                    got.push((rec.len(), l));
+                }
+            }
+            (got, r.content_hash(), r.bytes_read)
+        };
+        let (a, ha, na) = collect(true);
+        let (b, hb, nb) = collect(false);
+        assert_eq!(a.len(), 50_002);
+        assert_eq!(a, b);
+        assert_eq!(a[1], (7, 4));
+        assert_eq!(a.last().unwrap().1, 100_003);
+        assert_eq!(ha, hb);
+        // The header is part of the content: a renamed column is another file.
+        assert_eq!((na, nb), (data.len() as u64, data.len() as u64));
+        assert_eq!(ha, {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(&data);
+            format!("{:032x}", h.digest128())
+        });
+    }
+
+    #[test]
     fn parts_keep_line_numbers() {
         let mut data = Vec::new();
         for i in 0..20_000 {
             data.extend_from_slice(format!("{i},x\n").as_bytes());
         }
-        let parts = split_parts(&data, 2, 4, true);
+        let parts = split_parts(&data, 4, true);
         assert!(parts.len() > 1);
-        let all: Vec<_> = parts.iter().flat_map(|(p, l)| records(p, *l)).collect();
+        let mut line = 2;
+        let mut all = Vec::new();
+        for p in parts {
+            all.extend(records(p, line));
+            line += count_lines(p);
+        }
         assert_eq!(all.len(), 20_000);
         for (i, (rec, line)) in all.iter().enumerate() {
             assert_eq!(*line, i as u64 + 2);

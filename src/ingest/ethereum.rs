@@ -106,6 +106,7 @@ fn event(block: Option<u64>, time: Option<i64>, tx_index: Option<u32>, from: Add
         tx: None,
         flags: 0,
         pending: Pending::Done,
+        hashes: [0; 3],
     }
 }
 

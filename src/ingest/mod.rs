@@ -14,7 +14,7 @@ use crate::error::{FieldError, IngestError};
 use crate::model::{Chain, Pending, RawEvent, TxHash, NO_TX};
 use crate::store::write::Builder;
 use crate::store::{self, LoadedFile, Store};
-use csv::{split_parts, CsvReader, Header, Row};
+use csv::{count_lines, split_parts, CsvReader, Header, Row};
 use ethereum::{EthTable, Receipts};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -97,12 +97,14 @@ pub struct Summary {
     pub store_events: u64,
 }
 
-/// Rows a part of a block produced.
+/// Rows a part of a block produced. Line numbers are relative to the part
+/// (its first line is 0) until the block's parts are put back in order.
 struct PartOut {
     events: Vec<RawEvent>,
     rows: u64,
     skipped: u64,
     error: Option<(u64, FieldError)>,
+    newlines: u64,
 }
 
 /// A mapper for one table of rows.
@@ -182,7 +184,7 @@ fn make_mapper<'r>(path: &Path, h: &Header, table: EthTable, opts: &Options, rec
 
 /// Parse one part of a CSV block.
 fn parse_csv_part(part: &[u8], first_line: u64, header: &Header, mapper: &Mapper<'_>, skip_bad: bool) -> PartOut {
-    let mut out = PartOut { events: Vec::with_capacity(part.len() / 200), rows: 0, skipped: 0, error: None };
+    let mut out = PartOut { events: Vec::with_capacity(part.len() / 200), rows: 0, skipped: 0, error: None, newlines: count_lines(part) };
     let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(header.names.len());
     let ncols = header.names.len();
     for (rec, line) in csv::records(part, first_line) {
@@ -206,6 +208,7 @@ fn parse_csv_part(part: &[u8], first_line: u64, header: &Header, mapper: &Mapper
             }
         }
     }
+    out.events.iter_mut().for_each(fill_hashes);
     out
 }
 
@@ -220,7 +223,7 @@ fn json_field(v: &serde_json::Value) -> Cow<'_, [u8]> {
 
 /// Parse one part of a JSON-lines block; each `type` gets its own mapper.
 fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, receipts: &Receipts, skip_bad: bool) -> Result<PartOut, IngestError> {
-    let mut out = PartOut { events: Vec::new(), rows: 0, skipped: 0, error: None };
+    let mut out = PartOut { events: Vec::new(), rows: 0, skipped: 0, error: None, newlines: count_lines(part) };
     let mut mappers: HashMap<String, (Header, Mapper<'_>)> = HashMap::new();
     for (rec, line) in csv::records_as(part, first_line, false) {
         out.rows += 1;
@@ -265,6 +268,16 @@ fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, re
     Ok(out)
 }
 
+/// Compute an event's id-table hashes (on a parser thread).
+#[inline]
+fn fill_hashes(e: &mut RawEvent) {
+    e.hashes = [
+        Builder::addr_hash(&e.from),
+        Builder::addr_hash(&e.to),
+        e.tx.as_ref().map_or(0, crate::store::idtable::hash32),
+    ];
+}
+
 /// Interns parsed events into the builder, keeping per-file state for
 /// positions that need the whole file (trace ranks, occurrence numbers).
 struct FileSink {
@@ -279,33 +292,32 @@ impl FileSink {
         FileSink { trace_paths: Vec::new(), ordinals: HashMap::new(), events: 0 }
     }
 
-    fn push(&mut self, b: &mut Builder, events: Vec<RawEvent>) {
-        // Id table probes miss the cache; prefetching a batch ahead overlaps them.
-        const AHEAD: usize = 16;
-        let mut addrs: Vec<[u8; 20]> = Vec::with_capacity(2 * AHEAD);
-        let mut txs: Vec<TxHash> = Vec::with_capacity(AHEAD);
-        let warm = |b: &Builder, batch: &[RawEvent], addrs: &mut Vec<[u8; 20]>, txs: &mut Vec<TxHash>| {
-            addrs.clear();
-            txs.clear();
-            for e in batch {
-                for a in [&e.from, &e.to] {
-                    if let crate::model::Addr::Eth(k) = a {
-                        addrs.push(*k);
-                    }
-                }
-                if let Some(t) = e.tx {
-                    txs.push(t);
-                }
+    fn push(&mut self, b: &mut Builder, mut events: Vec<RawEvent>) {
+        for e in &mut events {
+            if e.hashes == [0; 3] {
+                fill_hashes(e);
             }
-            b.prefetch_eth(addrs, txs);
-        };
-        let chunks: Vec<&[RawEvent]> = events.chunks(AHEAD).collect();
-        if let Some(first) = chunks.first() {
-            warm(b, first, &mut addrs, &mut txs);
         }
-        for (c, chunk) in chunks.iter().enumerate() {
-            if let Some(next) = chunks.get(c + 1) {
-                warm(b, next, &mut addrs, &mut txs);
+        // Id-table probes miss the cache. Three stages over batches: slots two
+        // batches ahead, the keys they point at one batch ahead, then intern.
+        const AHEAD: usize = 16;
+        let chunks: Vec<&[RawEvent]> = events.chunks(AHEAD).collect();
+        let slots = |b: &Builder, c: &[RawEvent]| {
+            b.prefetch_slots(c.iter().flat_map(|e| [e.hashes[0], e.hashes[1]]), c.iter().filter(|e| e.tx.is_some()).map(|e| e.hashes[2]))
+        };
+        let keys = |b: &Builder, c: &[RawEvent]| b.prefetch_keys(c.iter().flat_map(|e| [e.hashes[0], e.hashes[1]]));
+        for c in chunks.iter().take(2) {
+            slots(b, c);
+        }
+        if let Some(c) = chunks.first() {
+            keys(b, c);
+        }
+        for (k, chunk) in chunks.iter().enumerate() {
+            if let Some(c) = chunks.get(k + 2) {
+                slots(b, c);
+            }
+            if let Some(c) = chunks.get(k + 1) {
+                keys(b, c);
             }
             for e in *chunk {
                 self.push_one(b, e);
@@ -316,10 +328,10 @@ impl FileSink {
     #[inline]
     fn push_one(&mut self, b: &mut Builder, e: &RawEvent) {
         {
-            let from = b.intern_addr(&e.from);
-            let to = b.intern_addr(&e.to);
+            let from = b.intern_addr_hashed(&e.from, e.hashes[0]);
+            let to = b.intern_addr_hashed(&e.to, e.hashes[1]);
             let asset = b.intern_asset(e.asset);
-            let tx = e.tx.as_ref().map_or(NO_TX, |h| b.intern_tx(h));
+            let tx = e.tx.as_ref().map_or(NO_TX, |h| b.intern_tx_hashed(h, e.hashes[2]));
             let sub = match &e.pending {
                 Pending::Done => e.sub,
                 &Pending::Ordinal(class) => {
@@ -414,19 +426,34 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
         Ok((rows, skipped))
     };
     let mut first_block = true;
+    let mut hasher = reader.defer_accounting();
     while let Some((block, line)) = reader.next_block()? {
         let block_len = block.len();
-        let parts = split_parts(block, line, threads, !json);
         let prev = pending.take();
-        let (parsed, drained) = rayon::join(
-            || -> Result<Vec<PartOut>, IngestError> {
-                match &mapper {
-                    Some(m) => Ok(parts.par_iter().map(|(p, l)| parse_csv_part(p, *l, &header, m, opts.skip_bad_rows)).collect()),
-                    None => parts
-                        .par_iter()
-                        .map(|(p, l)| parse_json_part(p, *l, path, opts, receipts, opts.skip_bad_rows))
-                        .collect::<Result<_, _>>(),
-                }
+        let ((parsed, ()), drained) = rayon::join(
+            || {
+                rayon::join(
+                    || -> Result<Vec<PartOut>, IngestError> {
+                        let parts = split_parts(block, threads, !json);
+                        let mut outs: Vec<PartOut> = match &mapper {
+                            Some(m) => parts.par_iter().map(|p| parse_csv_part(p, 0, &header, m, opts.skip_bad_rows)).collect(),
+                            None => parts
+                                .par_iter()
+                                .map(|p| parse_json_part(p, 0, path, opts, receipts, opts.skip_bad_rows))
+                                .collect::<Result<_, _>>()?,
+                        };
+                        // Part-relative line numbers become file line numbers.
+                        let mut base = line;
+                        for o in &mut outs {
+                            if let Some((l, _)) = &mut o.error {
+                                *l += base;
+                            }
+                            base += o.newlines;
+                        }
+                        Ok(outs)
+                    },
+                    || hasher.update(block),
+                )
             },
             || match prev {
                 Some(outs) => drain(outs, &mut *b, &mut sink),
@@ -437,6 +464,7 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
         rows += r;
         skipped += k;
         let parsed = parsed?;
+        reader.account(parsed.iter().map(|o| o.newlines).sum());
         if first_block {
             // Size the columns once from the first block instead of doubling.
             first_block = false;
@@ -461,7 +489,7 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
         pb.finish_and_clear();
     }
     let events = sink.finish(b);
-    Ok((FileReport::new(path, table, rows, events, skipped, reader.bytes_read), reader.content_hash()))
+    Ok((FileReport::new(path, table, rows, events, skipped, reader.bytes_read), format!("{:032x}", hasher.digest128())))
 }
 
 /// Load receipts for the join.

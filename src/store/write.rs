@@ -208,21 +208,37 @@ impl Builder {
         self.block.is_empty()
     }
 
+    /// The id-table hash of an address (0 for pseudo addresses, which are not in it).
+    #[inline]
+    pub fn addr_hash(a: &Addr) -> u64 {
+        match a {
+            Addr::Pseudo(_) => 0,
+            Addr::Eth(k) => hash20(k),
+            Addr::Text(t) => hash_bytes(t.as_bytes()),
+        }
+    }
+
     /// The id of an address, interning it.
     #[inline]
     pub fn intern_addr(&mut self, a: &Addr) -> u32 {
+        self.intern_addr_hashed(a, Self::addr_hash(a))
+    }
+
+    /// [`Builder::intern_addr`] with the hash already computed.
+    #[inline]
+    pub fn intern_addr_hashed(&mut self, a: &Addr, h: u64) -> u32 {
         let new_id = (self.addr_offsets.len() - 1) as u32;
         let (id, inserted) = match a {
             Addr::Pseudo(p) => return p.id(),
             Addr::Eth(k) => {
                 let keys = &self.eth_keys;
-                self.addr_ids.find_or_insert(hash20(k), new_id, |o| keys[o as usize] == *k, |o| hash20(&keys[o as usize]))
+                self.addr_ids.find_or_insert(h, new_id, |o| keys[o as usize] == *k, |o| hash20(&keys[o as usize]))
             }
             Addr::Text(t) => {
                 let key = t.as_bytes();
                 let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
                 let get = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
-                self.addr_ids.find_or_insert(hash_bytes(key), new_id, |o| get(o) == key, |o| hash_bytes(get(o)))
+                self.addr_ids.find_or_insert(h, new_id, |o| get(o) == key, |o| hash_bytes(get(o)))
             }
         };
         if inserted {
@@ -233,18 +249,22 @@ impl Builder {
         id
     }
 
-    /// Warm the caches for interning these keys soon: the id table slots
-    /// first, then the keys they point at.
+    /// Start loading the id-table slots for these hashes (addresses, transactions).
     #[inline]
-    pub fn prefetch_eth(&self, addrs: &[[u8; 20]], txs: &[[u8; 32]]) {
-        for a in addrs {
-            self.addr_ids.prefetch(hash20(a));
+    pub fn prefetch_slots(&self, addr_hashes: impl Iterator<Item = u64>, tx_hashes: impl Iterator<Item = u64>) {
+        for h in addr_hashes {
+            self.addr_ids.prefetch(h);
         }
-        for t in txs {
-            self.tx_ids.prefetch(hash32(t));
+        for h in tx_hashes {
+            self.tx_ids.prefetch(h);
         }
-        for a in addrs {
-            if let Some(id) = self.addr_ids.candidate(hash20(a)) {
+    }
+
+    /// Start loading the keys the slots for these address hashes point at.
+    #[inline]
+    pub fn prefetch_keys(&self, addr_hashes: impl Iterator<Item = u64>) {
+        for h in addr_hashes {
+            if let Some(id) = self.addr_ids.candidate(h) {
                 if let Some(k) = self.eth_keys.get(id as usize) {
                     super::idtable::prefetch(k);
                 }
@@ -255,10 +275,16 @@ impl Builder {
     /// The id of a transaction hash, interning it.
     #[inline]
     pub fn intern_tx(&mut self, h: &TxHash) -> u32 {
+        self.intern_tx_hashed(h, hash32(h))
+    }
+
+    /// [`Builder::intern_tx`] with the hash already computed.
+    #[inline]
+    pub fn intern_tx_hashed(&mut self, h: &TxHash, hh: u64) -> u32 {
         let new_id = self.tx_hashes.len() as u32;
         let hashes = &self.tx_hashes;
         let (id, inserted) =
-            self.tx_ids.find_or_insert(hash32(h), new_id, |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize]));
+            self.tx_ids.find_or_insert(hh, new_id, |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize]));
         if inserted {
             self.tx_hashes.push(*h);
         }
