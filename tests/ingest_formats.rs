@@ -380,3 +380,118 @@ fn parquet_same_as_csv() {
         assert_eq!(sa[k], sb[k], "{k}");
     }
 }
+
+/// Rows in any order give the same event columns: the store is sorted by key.
+#[test]
+fn unsorted_input_gives_the_same_store() {
+    let t = tempfile::tempdir().unwrap();
+    let csv = etl("test_export_blocks_job/blocks_with_transactions_and_withdrawals/expected_transactions.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let header = lines.remove(0);
+    // A fixed shuffle: reversed, then every other row rotated.
+    lines.reverse();
+    let third = lines.len() / 3;
+    lines.rotate_left(third);
+    let shuffled = t.path().join("shuffled.csv");
+    std::fs::write(&shuffled, format!("{header}\n{}\n", lines.join("\n"))).unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    assert_eq!(ingest(&a, "ethereum", "etl", &[], &[&csv]).code, 0);
+    assert_eq!(ingest(&b, "ethereum", "etl", &[], &[&shuffled]).code, 0);
+    let (sa, sb) = (Store::open(&a).unwrap(), Store::open(&b).unwrap());
+    let (ea, eb) = (sa.events(), sb.events());
+    assert_eq!(ea.block, eb.block);
+    assert_eq!(ea.tx_index, eb.tx_index);
+    assert_eq!(ea.value, eb.value);
+    for i in 0..sa.len() {
+        assert_eq!(sa.address_text(ea.from[i]), sb.address_text(eb.from[i]));
+        assert_eq!(sa.tx_text(ea.tx[i]), sb.tx_text(eb.tx[i]));
+    }
+}
+
+/// Two equal transfers in one second are two events when there is no hash.
+#[test]
+fn identical_hashless_rows_are_distinct() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("twice.csv");
+    let row = "2022-03-23T13:16:57Z,0x098b716b8aaf21512996dc57eb0615e2383e2f96,0x03cf40b900971561ac6bd997ef1fe939dcbc95e2,1.5";
+    std::fs::write(&f, format!("block_time,from_address,to_address,value\n{row}\n{row}\n")).unwrap();
+    let s = t.path().join("s");
+    assert_eq!(ingest(&s, "ethereum", "transfers", &["--value-unit", "eth"], &[&f]).code, 0);
+    let st = stats(&s);
+    assert_eq!(st["events"], 2);
+    assert_eq!(st["transactions"], 2);
+    assert_eq!(st["assets"][0]["value"], "3000000000000000000");
+}
+
+/// Parquet with the blockchain-etl transactions schema (integer columns,
+/// nulls) gives the same store as the JSON export it was made from.
+#[test]
+fn parquet_etl_transactions() {
+    use polars::prelude::*;
+    let t = tempfile::tempdir().unwrap();
+    let json = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
+    let rows: Vec<serde_json::Value> =
+        std::fs::read_to_string(&json).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let s = |k: &str| -> Vec<Option<String>> { rows.iter().map(|r| r[k].as_str().map(str::to_string)).collect() };
+    let n = |k: &str| -> Vec<Option<i64>> { rows.iter().map(|r| r[k].as_i64()).collect() };
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("hash".into(), s("hash")),
+        Column::new("block_number".into(), n("block_number")),
+        Column::new("transaction_index".into(), n("transaction_index")),
+        Column::new("from_address".into(), s("from_address")),
+        Column::new("to_address".into(), s("to_address")),
+        Column::new("value".into(), rows.iter().map(|r| r["value"].to_string()).collect::<Vec<_>>()),
+        Column::new("gas_price".into(), n("gas_price")),
+        Column::new("block_timestamp".into(), n("block_timestamp")),
+        Column::new("receipt_gas_used".into(), n("receipt_gas_used")),
+        Column::new("receipt_status".into(), n("receipt_status")),
+        Column::new("receipt_effective_gas_price".into(), n("receipt_effective_gas_price")),
+        Column::new("receipt_contract_address".into(), s("receipt_contract_address")),
+    ])
+    .unwrap();
+    let pq = t.path().join("transactions.parquet");
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap()).finish(&mut df).unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    assert_eq!(ingest(&a, "ethereum", "etl", &[], &[&json]).code, 0);
+    let o = ingest(&b, "ethereum", "parquet", &[], &[&pq]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let (sa, sb) = (stats(&a), stats(&b));
+    for k in ["events", "addresses", "transactions", "assets", "fees_known", "failed_events", "first_block", "last_time"] {
+        assert_eq!(sa[k], sb[k], "{k}");
+    }
+}
+
+/// The Bitcoin trio as Parquet gives the same store as the CSV trio.
+#[test]
+fn parquet_bitcoin_trio() {
+    use polars::prelude::*;
+    let t = tempfile::tempdir().unwrap();
+    let d = |f: &str| data(&format!("bitcoin-mainnet-block-702861/{f}"));
+    let mut pqs = Vec::new();
+    for name in ["transactions", "inputs", "outputs"] {
+        let text = std::fs::read_to_string(d(&format!("{name}.csv"))).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let mut cols: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+        for l in lines {
+            for (k, f) in l.split(',').enumerate() {
+                cols[k].push(f.to_string());
+            }
+        }
+        let columns: Vec<Column> = header.iter().zip(cols).map(|(h, c)| Column::new((*h).into(), c)).collect();
+        let mut df = DataFrame::new_infer_height(columns).unwrap();
+        let p = t.path().join(format!("{name}.parquet"));
+        ParquetWriter::new(std::fs::File::create(&p).unwrap()).finish(&mut df).unwrap();
+        pqs.push(p);
+    }
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    assert_eq!(ingest(&a, "bitcoin", "etl", &[], &[&d("transactions.csv"), &d("inputs.csv"), &d("outputs.csv")]).code, 0);
+    let refs: Vec<&std::path::Path> = pqs.iter().map(|p| p.as_path()).collect();
+    let o = ingest(&b, "bitcoin", "parquet", &[], &refs);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let (sa, sb) = (stats(&a), stats(&b));
+    for k in ["events", "addresses", "transactions", "assets", "fee_transactions", "inputs"] {
+        assert_eq!(sa[k], sb[k], "{k}");
+    }
+}

@@ -312,12 +312,12 @@ impl BitcoinBatch {
         self.inputs.truncate(i);
     }
 
-    /// Join the trio and add its events and inputs to the builder.
-    pub fn finish(&mut self, b: &mut Builder, dir: &Path) -> Result<(), IngestError> {
+    /// Join the trio and add its events and inputs to the builder; returns
+    /// the number of events added.
+    pub fn finish(&mut self, b: &mut Builder, dir: &Path) -> Result<u64, IngestError> {
         if self.outputs.is_empty() && self.inputs.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        let _ = dir;
         let outputs = std::mem::take(&mut self.outputs);
         for o in &outputs {
             let Some(row) = self.txs.get(&o.tx) else {
@@ -339,7 +339,7 @@ impl BitcoinBatch {
             let addr = i.addr.as_ref().map_or(u32::MAX, |a| b.intern_addr(a));
             b.inputs.push(InputRow { tx, index: i.index, spent_tx, spent_vout: i.spent_vout, value: i.value.unwrap_or(u64::MAX), addr });
         }
-        Ok(())
+        Ok(outputs.len() as u64)
     }
 }
 

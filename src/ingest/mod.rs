@@ -11,7 +11,8 @@ pub mod fields;
 pub mod parquet;
 
 use crate::error::{FieldError, IngestError};
-use crate::model::{Chain, Pending, RawEvent, TxHash, NO_TX};
+use crate::model::{Chain, Pending, RawEvent, NO_TX};
+
 use crate::store::write::Builder;
 use crate::store::{self, LoadedFile, Store};
 use csv::{count_lines, split_parts, CsvReader, Header, Row};
@@ -635,7 +636,14 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         ));
         reports.push(report);
     }
-    bitcoin.finish(&mut b, dir)?;
+    let joined = bitcoin.finish(&mut b, dir)?;
+    // Trio events exist once the files are joined: credit them to the outputs file.
+    if let Some(k) = reports.iter().rposition(|r| r.table.ends_with("bitcoin/outputs") && !r.already_loaded) {
+        reports[k].events += joined;
+        if let Some((f, _)) = b.files.iter_mut().rev().find(|(f, _)| f.path == reports[k].path) {
+            f.events += joined;
+        }
+    }
     timing("read and intern");
     let new_files: Vec<usize> = (0..reports.len()).filter(|&k| !reports[k].already_loaded).collect();
     let summary = b.write(dir)?;
@@ -645,9 +653,4 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         reports[*k].events = reports[*k].events.saturating_sub(*d);
     }
     Ok(Summary { files: reports, store_events: summary.events })
-}
-
-/// Tx hash helper for readers.
-pub fn hash_of(b: &Builder, id: u32) -> TxHash {
-    *b.tx_hash(id)
 }
