@@ -10,11 +10,14 @@
 pub mod amount;
 pub mod error;
 pub mod ingest;
+pub mod labels;
 pub mod model;
+pub mod report;
 pub mod stats;
 pub mod store;
 pub mod synth;
 pub mod time;
+pub mod trace;
 
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
 pub fn peak_rss_bytes() -> Option<u64> {

@@ -24,6 +24,31 @@ enum ChainArg {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ReportFormat {
+    Json,
+    Csv,
+    Table,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LabelFormat {
+    Csv,
+}
+
+#[derive(Subcommand)]
+enum LabelsCommand {
+    /// Import labels: CSV `address,category[,label][,valid_from,valid_to]`.
+    Import {
+        /// Label file format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: LabelFormat,
+        /// Label files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum StatsFormat {
     Json,
     Table,
@@ -57,6 +82,56 @@ enum Command {
         /// Input files, read in this order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Manage address labels (categories that make stops).
+    Labels {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        #[command(subcommand)]
+        command: LabelsCommand,
+    },
+    /// Trace funds from seed addresses or transactions (TRACING.md).
+    Trace {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// poison (who is reachable), haircut (proportional) or fifo.
+        #[arg(long, value_enum)]
+        policy: chaintrace::trace::Policy,
+        /// A seed address (repeatable); a 0x-prefixed 64-hex-digit value is a transaction.
+        #[arg(long = "seed")]
+        seeds: Vec<String>,
+        /// A seed transaction hash (repeatable).
+        #[arg(long = "seed-tx")]
+        seed_txs: Vec<String>,
+        /// A file of seeds: one address or transaction hash a line, `#` comments.
+        #[arg(long = "seed-file")]
+        seed_files: Vec<PathBuf>,
+        /// ETH/BTC (default) or a token contract.
+        #[arg(long)]
+        asset: Option<String>,
+        /// Categories that absorb taint, comma-separated (e.g. exchange,mixer).
+        #[arg(long, value_delimiter = ',')]
+        stop_at: Vec<String>,
+        /// Stop following funds after N hops (N >= 1).
+        #[arg(long)]
+        max_hops: Option<u32>,
+        /// First block (inclusive).
+        #[arg(long)]
+        from_block: Option<u64>,
+        /// Last block (inclusive).
+        #[arg(long)]
+        to_block: Option<u64>,
+        /// Evidence paths per destination.
+        #[arg(long, default_value_t = 3)]
+        paths: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Describe what a store holds.
     Stats {
@@ -156,6 +231,89 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 summary.store_events,
                 started.elapsed().as_secs_f64()
             );
+            Ok(())
+        }
+        Command::Labels { store, command: LabelsCommand::Import { format: LabelFormat::Csv, files } } => {
+            let s = chaintrace::store::Store::open(&store)?;
+            let chain = s.manifest.chain;
+            drop(s);
+            let mut all = Vec::new();
+            for f in &files {
+                all.extend(chaintrace::labels::read_csv(f, chain)?);
+            }
+            let total = chaintrace::store::write::import_labels(&store, &all)?;
+            println!("{}: {} label rows imported, {total} in the store", store.display(), all.len());
+            Ok(())
+        }
+        Command::Trace {
+            store,
+            policy,
+            seeds,
+            seed_txs,
+            seed_files,
+            asset,
+            stop_at,
+            max_hops,
+            from_block,
+            to_block,
+            paths,
+            format,
+            output,
+        } => {
+            use chaintrace::trace;
+            if max_hops == Some(0) {
+                return Err(UsageError("--max-hops 0: the horizon must be at least 1 hop".into()).into());
+            }
+            let mut items = seeds;
+            for f in &seed_files {
+                items.extend(trace::read_seed_file(f).map_err(|e| UsageError(e.to_string()))?);
+            }
+            if items.is_empty() && seed_txs.is_empty() {
+                return Err(UsageError("give at least one --seed, --seed-tx or --seed-file".into()).into());
+            }
+            let s = chaintrace::store::Store::open(&store)?;
+            s.verify()?;
+            let usage = |e: trace::TraceError| -> anyhow::Error {
+                match e {
+                    trace::TraceError::Usage(m) => UsageError(m).into(),
+                    trace::TraceError::Store(e) => e.into(),
+                }
+            };
+            let resolved = trace::resolve_seeds(&s, &items, &seed_txs).map_err(usage)?;
+            for m in &resolved.missing {
+                eprintln!("warning: seed {m} is not in the data");
+            }
+            let spec = trace::Spec {
+                policy,
+                asset: trace::resolve_asset(&s, asset.as_deref()).map_err(usage)?,
+                seeds: resolved.addresses.clone(),
+                seed_txs: resolved.txs.clone(),
+                stop_at: stop_at.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect(),
+                max_hops,
+                from_block,
+                to_block,
+            };
+            let outcome = if s.manifest.chain == Chain::Ethereum || s.manifest.inputs == 0 {
+                trace::run_account(&s, &spec).map_err(usage)?
+            } else {
+                return Err(UsageError("tracing Bitcoin outputs (TRACING.md §3) is not implemented yet".into()).into());
+            };
+            for id in &outcome.seed_stop_warnings {
+                eprintln!("warning: seed {} has a stop label; it is traced as a source", s.address_text(*id));
+            }
+            if policy != trace::Policy::Poison && outcome.seeded != outcome.accounted() {
+                anyhow::bail!("internal error: taint is not conserved (seeded {} != accounted {})", outcome.seeded, outcome.accounted());
+            }
+            let report = chaintrace::report::build(&s, &spec, &outcome, &resolved.address_text, &resolved.tx_text, paths);
+            let text = match format {
+                ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+                ReportFormat::Csv => chaintrace::report::to_csv(&report),
+                ReportFormat::Table => chaintrace::report::to_table(&report, s.manifest.chain),
+            };
+            match output {
+                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{text}"),
+            }
             Ok(())
         }
         Command::Stats { store, format } => {

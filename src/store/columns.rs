@@ -47,11 +47,13 @@ pub enum Column {
     InAddr,
     /// Bitcoin input: the event of the output it spends (`u64::MAX`: outside the data).
     InSpentEvent,
+    /// Address labels, tab-separated text (see `labels`).
+    Labels,
 }
 
 impl Column {
     /// All columns.
-    pub const ALL: [Column; 21] = [
+    pub const ALL: [Column; 22] = [
         Column::Block,
         Column::Time,
         Column::TxIndex,
@@ -73,6 +75,7 @@ impl Column {
         Column::InValue,
         Column::InAddr,
         Column::InSpentEvent,
+        Column::Labels,
     ];
 
     /// File name inside the generation directory.
@@ -99,6 +102,7 @@ impl Column {
             Column::InValue => "in_value.u64",
             Column::InAddr => "in_addr.u32",
             Column::InSpentEvent => "in_spent_event.u64",
+            Column::Labels => "labels.tsv",
         }
     }
 
@@ -115,7 +119,7 @@ impl Column {
             Column::TxHashes => m.tx_table * 32,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,
-            Column::BigValues | Column::AddrBytes => return None,
+            Column::BigValues | Column::AddrBytes | Column::Labels => return None,
         })
     }
 }

@@ -286,6 +286,24 @@ impl Store {
         &b[id as usize * 32..id as usize * 32 + 32]
     }
 
+    /// The labels imported into the store.
+    pub fn labels(&self) -> Vec<crate::labels::Label> {
+        crate::labels::from_tsv(&String::from_utf8_lossy(self.bytes(Column::Labels)))
+    }
+
+    /// The id of an address given as text (`0x` hex on Ethereum, any case).
+    pub fn find_address(&self, text: &str) -> Option<u32> {
+        let key: Vec<u8> = match self.manifest.chain {
+            Chain::Ethereum => {
+                let a = crate::ingest::fields::eth_address("address", text.as_bytes()).ok()?;
+                a.to_vec()
+            }
+            Chain::Bitcoin => text.as_bytes().to_vec(),
+        };
+        let first = Pseudo::ALL.len() as u32;
+        (first..self.address_count() as u32).find(|&id| self.address_bytes(id) == key.as_slice())
+    }
+
     /// A transaction hash as printed (`0x` hex on Ethereum, plain hex txid on Bitcoin).
     pub fn tx_text(&self, id: u32) -> String {
         match self.manifest.chain {

@@ -80,6 +80,8 @@ pub struct Builder {
     pub skipped_rows: u64,
     /// Label rows.
     pub labels: u64,
+    /// The labels file, carried from generation to generation.
+    pub labels_tsv: Vec<u8>,
 }
 
 impl Builder {
@@ -114,6 +116,7 @@ impl Builder {
             old_files: 0,
             skipped_rows: 0,
             labels: 0,
+            labels_tsv: Vec::new(),
         };
         // Pseudo addresses take the first ids and never enter the id table.
         for p in Pseudo::ALL {
@@ -195,6 +198,7 @@ impl Builder {
         b.old_files = b.files.len();
         b.skipped_rows = m.skipped_rows;
         b.labels = m.labels;
+        b.labels_tsv = s.bytes(Column::Labels).to_vec();
         b
     }
 
@@ -735,6 +739,7 @@ impl Builder {
             }
         }
         put(Column::BigValues, &big)?;
+        put(Column::Labels, &self.labels_tsv)?;
         // Bitcoin inputs: first copy wins, sorted by spending transaction and index.
         let mut seen = HashSet::new();
         let mut inputs: Vec<InputRow> = self.inputs.iter().copied().filter(|r| seen.insert((r.tx, r.index))).collect();
@@ -840,6 +845,46 @@ fn switch_current(dir: &Path, gen_dir: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Add label rows: a new generation whose columns are hard links to the
+/// live one's (they never change once written), with the longer labels file.
+pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<u64, StoreError> {
+    let _lock = lock(dir)?;
+    let store = Store::open(dir)?;
+    store.verify()?;
+    let mut manifest = store.manifest.clone();
+    let gen_dir = new_generation_dir(dir)?;
+    let result = (|| -> Result<(), StoreError> {
+        for name in manifest.columns.keys() {
+            if name == Column::Labels.file() {
+                continue;
+            }
+            let (from, to) = (store.gen_dir.join(name), gen_dir.join(name));
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).map_err(|source| StoreError::Io { path: to.clone(), source })?;
+            }
+        }
+        let mut text = store.bytes(Column::Labels).to_vec();
+        text.extend_from_slice(crate::labels::to_tsv(labels).as_bytes());
+        write_file(&gen_dir.join(Column::Labels.file()), &text)?;
+        manifest.columns.insert(
+            Column::Labels.file().to_string(),
+            ColumnInfo { bytes: text.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&text)) },
+        );
+        manifest.labels += labels.len() as u64;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| StoreError::Corrupt { path: gen_dir.clone(), message: e.to_string() })?;
+        write_file(&gen_dir.join("manifest.json"), &json)?;
+        sync_dir(&gen_dir)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&gen_dir);
+        return Err(e);
+    }
+    drop(store);
+    switch_current(dir, &gen_dir)?;
+    Ok(manifest.labels)
 }
 
 /// Take the store's write lock for the life of the returned file.

@@ -1,0 +1,297 @@
+//! Trace reports: the JSON contract of INTERFACE.md, CSV, and a table for people.
+
+use crate::amount::WideSum;
+use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX};
+use crate::store::Store;
+use crate::trace::{evidence, Outcome, Policy, Spec, Tainted};
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// One step of an evidence path.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Step {
+    /// Transaction hash, where the export has one.
+    pub tx: Option<String>,
+    /// Sender.
+    pub from: String,
+    /// Receiver.
+    pub to: String,
+    /// Block number (null for time-only data).
+    pub block: Option<u64>,
+    /// Block time, ISO 8601 UTC.
+    pub time: Option<String>,
+    /// Value moved, base units.
+    pub value: String,
+    /// Taint carried, base units.
+    pub taint: String,
+}
+
+/// A destination in the report.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DestinationRow {
+    /// Address.
+    pub address: String,
+    /// Entity name.
+    pub label: Option<String>,
+    /// Category that absorbed.
+    pub category: String,
+    /// Taint absorbed.
+    pub amount: String,
+    /// Smallest hop.
+    pub hops: u32,
+    /// Block of the first absorbed arrival.
+    pub first_block: Option<u64>,
+    /// Time of the first absorbed arrival.
+    pub first_time: Option<String>,
+    /// Evidence paths, most taint first.
+    pub paths: Vec<Vec<Step>>,
+}
+
+/// A dormant or horizon address.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct HolderRow {
+    /// Address.
+    pub address: String,
+    /// Amount.
+    pub amount: String,
+    /// Smallest hop.
+    pub hops: u32,
+}
+
+/// Totals.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    /// Sum over destinations.
+    pub destinations: String,
+    /// Sum over dormant addresses plus what the seeds hold.
+    pub dormant: String,
+    /// Sum over horizon addresses.
+    pub horizon: String,
+    /// Taint paid as fees.
+    pub fees: String,
+    /// What the seeds still hold.
+    pub held_by_seeds: String,
+    /// Shortfall credited at seeds and tainted addresses.
+    pub unknown_origin: String,
+}
+
+/// The trace report of INTERFACE.md.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// Policy.
+    pub policy: Policy,
+    /// Asset (`ETH`, `BTC` or a token contract).
+    pub asset: String,
+    /// Seed addresses, lowercase, sorted.
+    pub seeds: Vec<String>,
+    /// Seed transactions, lowercase, sorted.
+    pub seed_txs: Vec<String>,
+    /// Whether fees are in the data.
+    pub fees_modelled: bool,
+    /// Taint created.
+    pub seeded: String,
+    /// Absorbing addresses.
+    pub destinations: Vec<DestinationRow>,
+    /// Still holding taint.
+    pub dormant: Vec<HolderRow>,
+    /// Cut off by `--max-hops`.
+    pub horizon: Vec<HolderRow>,
+    /// Totals.
+    pub totals: Totals,
+}
+
+fn step(store: &Store, t: &Tainted) -> Step {
+    let ev = store.events();
+    let i = t.event as usize;
+    Step {
+        tx: (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i])),
+        from: store.address_text(ev.from[i]),
+        to: store.address_text(ev.to[i]),
+        block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
+        time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
+        value: store.value(i).to_string(),
+        taint: t.x.to_string(),
+    }
+}
+
+fn sort_rows<T>(rows: &mut [(WideSum, String, T)]) {
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+}
+
+/// Build the report of a trace.
+pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], seed_txs_text: &[String], paths: usize) -> Report {
+    let ev = store.events();
+    let index = evidence::Index::new(store, &out.tainted);
+    let seed_set: HashSet<u32> = spec.seeds.iter().copied().collect();
+    let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
+    let is_source = |t: &Tainted| {
+        let i = t.event as usize;
+        seed_set.contains(&ev.from[i]) || (ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]) && t.hop == 0)
+    };
+    let mut dests: Vec<(WideSum, String, DestinationRow)> = out
+        .destinations
+        .iter()
+        .map(|(&id, d)| {
+            let addr = store.address_text(id);
+            let i = d.first_event as usize;
+            let row = DestinationRow {
+                address: addr.clone(),
+                label: (!d.label.is_empty()).then(|| d.label.clone()),
+                category: d.category.clone(),
+                amount: d.amount.to_string(),
+                hops: d.hops,
+                first_block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
+                first_time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
+                paths: index.paths(store, id, paths, &is_source).iter().map(|p| p.iter().map(|t| step(store, t)).collect()).collect(),
+            };
+            (d.amount, addr, row)
+        })
+        .collect();
+    sort_rows(&mut dests);
+    let holders = |m: &std::collections::BTreeMap<u32, (WideSum, u32)>| {
+        let mut rows: Vec<(WideSum, String, HolderRow)> = m
+            .iter()
+            .map(|(&id, &(amount, hops))| {
+                let a = store.address_text(id);
+                (amount, a.clone(), HolderRow { address: a, amount: amount.to_string(), hops })
+            })
+            .collect();
+        sort_rows(&mut rows);
+        rows.into_iter().map(|r| r.2).collect::<Vec<_>>()
+    };
+    let sum = |it: &mut dyn Iterator<Item = WideSum>| it.fold(WideSum::ZERO, |a, b| a + b);
+    let dest_total = sum(&mut out.destinations.values().map(|d| d.amount));
+    let dormant_total = sum(&mut out.dormant.values().map(|d| d.0)) + out.held_by_seeds;
+    let horizon_total = sum(&mut out.horizon.values().map(|d| d.0));
+    let mut seeds = seeds_text.to_vec();
+    seeds.sort();
+    seeds.dedup();
+    let mut stx = seed_txs_text.to_vec();
+    stx.sort();
+    stx.dedup();
+    Report {
+        policy: spec.policy,
+        asset: store.manifest.assets[spec.asset as usize].clone(),
+        seeds,
+        seed_txs: stx,
+        fees_modelled: store.manifest.fees.known_txs > 0,
+        seeded: out.seeded.to_string(),
+        destinations: dests.into_iter().map(|r| r.2).collect(),
+        dormant: holders(&out.dormant),
+        horizon: holders(&out.horizon),
+        totals: Totals {
+            destinations: dest_total.to_string(),
+            dormant: dormant_total.to_string(),
+            horizon: horizon_total.to_string(),
+            fees: out.fees.to_string(),
+            held_by_seeds: out.held_by_seeds.to_string(),
+            unknown_origin: out.unknown_origin.to_string(),
+        },
+    }
+}
+
+/// One row per destination, dormant and horizon address.
+pub fn to_csv(r: &Report) -> String {
+    let mut s = String::from("kind,address,label,category,amount,hops,first_block,first_time\n");
+    let q = |x: &str| if x.contains([',', '"', '\n']) { format!("\"{}\"", x.replace('"', "\"\"")) } else { x.to_string() };
+    for d in &r.destinations {
+        s += &format!(
+            "destination,{},{},{},{},{},{},{}\n",
+            d.address,
+            q(d.label.as_deref().unwrap_or("")),
+            q(&d.category),
+            d.amount,
+            d.hops,
+            d.first_block.map_or(String::new(), |b| b.to_string()),
+            d.first_time.clone().unwrap_or_default()
+        );
+    }
+    for (kind, rows) in [("dormant", &r.dormant), ("horizon", &r.horizon)] {
+        for h in rows {
+            s += &format!("{kind},{},,,{},{},,\n", h.address, h.amount, h.hops);
+        }
+    }
+    s
+}
+
+/// Decimals of the asset for whole-coin display, when known.
+fn decimals(chain: Chain, asset: &str) -> Option<u32> {
+    match (chain, asset) {
+        (Chain::Ethereum, "ETH") => Some(18),
+        (Chain::Bitcoin, "BTC") => Some(8),
+        _ => None,
+    }
+}
+
+/// A base-unit amount in whole coins, exact, trailing zeros trimmed.
+pub fn whole(amount: &str, decimals: Option<u32>) -> String {
+    let Some(d) = decimals else { return amount.to_string() };
+    let d = d as usize;
+    let padded = format!("{amount:0>width$}", width = d + 1);
+    let (int, frac) = padded.split_at(padded.len() - d);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() { int.to_string() } else { format!("{int}.{frac}") }
+}
+
+/// A table for people: whole coins, with base units on the totals line.
+pub fn to_table(r: &Report, chain: Chain) -> String {
+    let dec = decimals(chain, &r.asset);
+    let unit = if dec.is_some() { r.asset.clone() } else { format!("{} (base units)", r.asset) };
+    let mut s = format!(
+        "{} trace of {} from {} seed(s){}, amounts in {unit}\n\n",
+        format!("{:?}", r.policy).to_lowercase(),
+        r.asset,
+        r.seeds.len() + r.seed_txs.len(),
+        if r.fees_modelled { "" } else { "; fees not modelled" }
+    );
+    s += &format!("{:<44} {:<12} {:<26} {:>28} {:>4}\n", "destination", "category", "label", "amount", "hops");
+    for d in &r.destinations {
+        let label: String = d.label.clone().unwrap_or_default().chars().take(26).collect();
+        s += &format!("{:<44} {:<12} {:<26} {:>28} {:>4}\n", d.address, d.category, label, whole(&d.amount, dec), d.hops);
+    }
+    s += &format!("\n{:<44} {:>28} {:>4}\n", "dormant (still holding taint)", "amount", "hops");
+    for h in r.dormant.iter().take(20) {
+        s += &format!("{:<44} {:>28} {:>4}\n", h.address, whole(&h.amount, dec), h.hops);
+    }
+    if r.dormant.len() > 20 {
+        s += &format!("... {} more (see --format json or csv)\n", r.dormant.len() - 20);
+    }
+    if !r.horizon.is_empty() {
+        s += &format!("\n{:<44} {:>28} {:>4}\n", "horizon (cut off by --max-hops)", "amount", "hops");
+        for h in r.horizon.iter().take(20) {
+            s += &format!("{:<44} {:>28} {:>4}\n", h.address, whole(&h.amount, dec), h.hops);
+        }
+    }
+    let t = &r.totals;
+    s += &format!(
+        "\nseeded {} = destinations {} + dormant {} (seeds hold {}) + horizon {} + fees {}\n",
+        whole(&r.seeded, dec),
+        whole(&t.destinations, dec),
+        whole(&t.dormant, dec),
+        whole(&t.held_by_seeds, dec),
+        whole(&t.horizon, dec),
+        whole(&t.fees, dec)
+    );
+    s += &format!(
+        "in base units: {} = {} + {} + {} + {}{}\n",
+        r.seeded,
+        t.destinations,
+        t.dormant,
+        t.horizon,
+        t.fees,
+        if r.policy == Policy::Poison { " (poison does not conserve amounts)" } else { "" }
+    );
+    s += &format!("unknown origin credited at tainted addresses: {}\n", whole(&t.unknown_origin, dec));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn whole_coins_are_exact() {
+        assert_eq!(super::whole("10000000000000", Some(18)), "0.00001");
+        assert_eq!(super::whole("173600000000000000000000", Some(18)), "173600");
+        assert_eq!(super::whole("0", Some(18)), "0");
+        assert_eq!(super::whole("123", None), "123");
+    }
+}

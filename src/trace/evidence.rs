@@ -1,0 +1,55 @@
+//! Evidence paths (TRACING.md §5): chains of tainted events from a source to
+//! the address they explain, keys strictly increasing, each carrying taint.
+
+use super::Tainted;
+use crate::store::Store;
+use std::collections::HashMap;
+
+/// Tainted events by receiving address, in key order.
+pub struct Index<'a> {
+    by_to: HashMap<u32, Vec<&'a Tainted>>,
+}
+
+impl<'a> Index<'a> {
+    /// Index the tainted events of a trace.
+    pub fn new(store: &Store, tainted: &'a [Tainted]) -> Self {
+        let to = store.events().to;
+        let mut by_to: HashMap<u32, Vec<&'a Tainted>> = HashMap::new();
+        for t in tainted {
+            by_to.entry(to[t.event as usize]).or_default().push(t);
+        }
+        Index { by_to }
+    }
+
+    /// Up to `k` paths ending at `dest`, the ones whose last event carried the
+    /// most taint first. Each is walked back greedily: the predecessor of an
+    /// event is the sender's largest earlier tainted arrival, until a source
+    /// (a seed address, or an event of a seed transaction) is reached.
+    pub fn paths(&self, store: &Store, dest: u32, k: usize, is_source: &dyn Fn(&Tainted) -> bool) -> Vec<Vec<Tainted>> {
+        let from = store.events().from;
+        let Some(arrivals) = self.by_to.get(&dest) else { return Vec::new() };
+        let mut last: Vec<&Tainted> = arrivals.clone();
+        last.sort_by(|a, b| b.x.cmp(&a.x).then(a.event.cmp(&b.event)));
+        let mut paths = Vec::new();
+        for &end in last.iter().take(k) {
+            let mut path = vec![*end];
+            let mut cur = *end;
+            while !is_source(&cur) {
+                let sender = from[cur.event as usize];
+                let prev = self.by_to.get(&sender).and_then(|v| {
+                    v.iter().filter(|t| t.event < cur.event).max_by(|a, b| a.x.cmp(&b.x).then(b.event.cmp(&a.event)))
+                });
+                match prev {
+                    Some(p) => {
+                        path.push(**p);
+                        cur = **p;
+                    }
+                    None => break,
+                }
+            }
+            path.reverse();
+            paths.push(path);
+        }
+        paths
+    }
+}

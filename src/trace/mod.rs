@@ -1,0 +1,515 @@
+//! `chaintrace trace`: where stolen funds went (TRACING.md §2, §5, §6).
+//!
+//! One pass over the store's events in key order. Balances are kept for every
+//! address (haircut and FIFO depend on the clean balance held before any taint
+//! arrived); everything else (taint, queues, hops, stops) is touched only for
+//! addresses that hold or receive taint.
+
+pub mod evidence;
+pub mod fifo;
+
+use crate::amount::{Amount, WideSum};
+use crate::model::{flags, Chain, Pseudo, NO_BLOCK, NO_TIME, NO_TX};
+use crate::store::Store;
+use fifo::{Lot, Queue};
+use ruint::aliases::U256;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Balances and taint can pass 2^256-1 (shortfall credits); 320 bits cannot overflow here.
+pub type Wide = WideSum;
+type Product = ruint::Uint<576, 9>;
+
+/// Tracing policies of TRACING.md §2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Reachability: everything a reached address sends is tainted.
+    Poison,
+    /// Proportional: a transfer carries taint in the sender's tainted share.
+    Haircut,
+    /// First in, first out over lots.
+    Fifo,
+}
+
+/// Why a trace cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// Bad arguments or data that cannot support the question.
+    #[error("{0}")]
+    Usage(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::error::StoreError),
+}
+
+/// A trace question, in store ids.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Policy.
+    pub policy: Policy,
+    /// Asset id.
+    pub asset: u32,
+    /// Seed address ids.
+    pub seeds: Vec<u32>,
+    /// Seed transaction ids.
+    pub seed_txs: Vec<u32>,
+    /// Categories that absorb (lowercase).
+    pub stop_at: Vec<String>,
+    /// Horizon.
+    pub max_hops: Option<u32>,
+    /// First block (inclusive).
+    pub from_block: Option<u64>,
+    /// Last block (inclusive).
+    pub to_block: Option<u64>,
+}
+
+/// An address that absorbed taint because of `--stop-at` (or the zero address).
+#[derive(Clone, Debug, Default)]
+pub struct Destination {
+    /// Taint absorbed.
+    pub amount: Wide,
+    /// Smallest hop of a tainted event it received.
+    pub hops: u32,
+    /// The first absorbed arrival (event index).
+    pub first_event: u64,
+    /// The category that made it a stop.
+    pub category: String,
+    /// The label's name.
+    pub label: String,
+}
+
+/// One event that carried taint: the raw material of evidence paths.
+#[derive(Clone, Copy, Debug)]
+pub struct Tainted {
+    /// Event index in the store.
+    pub event: u64,
+    /// Taint carried.
+    pub x: U256,
+    /// Hop of the event.
+    pub hop: u32,
+}
+
+/// What a trace found, in store ids.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Taint created at the sources.
+    pub seeded: Wide,
+    /// Absorbing addresses.
+    pub destinations: BTreeMap<u32, Destination>,
+    /// Non-seed addresses still holding taint (poison: reached, still holding a balance): amount, hops.
+    pub dormant: BTreeMap<u32, (Wide, u32)>,
+    /// Addresses cut off by `--max-hops`: amount, hops.
+    pub horizon: BTreeMap<u32, (Wide, u32)>,
+    /// Taint paid as fees.
+    pub fees: Wide,
+    /// What the seeds still hold.
+    pub held_by_seeds: Wide,
+    /// Shortfall credited at seeds and at addresses holding taint.
+    pub unknown_origin: Wide,
+    /// Every event that carried taint, in key order.
+    pub tainted: Vec<Tainted>,
+    /// Seeds that hold a stop label (they stay sources).
+    pub seed_stop_warnings: Vec<u32>,
+}
+
+impl Outcome {
+    /// `destinations + dormant + horizon + fees`, with the seeds' holdings.
+    pub fn accounted(&self) -> Wide {
+        let d: Wide = self.destinations.values().map(|d| d.amount).fold(Wide::ZERO, |a, b| a + b);
+        let r: Wide = self.dormant.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
+        let h: Wide = self.horizon.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
+        d + r + h + self.fees + self.held_by_seeds
+    }
+}
+
+struct StopRule {
+    from: Option<i64>,
+    to: Option<i64>,
+    category: String,
+    label: String,
+}
+
+fn wide(a: Amount) -> Wide {
+    Wide::from(a.0)
+}
+
+fn narrow(w: Wide) -> U256 {
+    U256::from_limbs_slice(&w.as_limbs()[..4])
+}
+
+/// floor(a * t / b) exactly; `t <= b` so the result fits `a`.
+fn haircut(a: U256, t: Wide, b: Wide) -> U256 {
+    if t.is_zero() {
+        return U256::ZERO;
+    }
+    if t == b {
+        return a;
+    }
+    let p: Product = a.widening_mul(t);
+    narrow(Wide::from_limbs_slice(&(p / Product::from(b)).as_limbs()[..5]))
+}
+
+/// Stop rules per address id from the store's labels.
+fn stop_rules(store: &Store, stop_at: &[String]) -> Result<HashMap<u32, Vec<StopRule>>, TraceError> {
+    let mut rules: HashMap<u32, Vec<StopRule>> = HashMap::new();
+    if store.manifest.chain == Chain::Ethereum {
+        if let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000") {
+            rules.entry(zero).or_default().push(StopRule { from: None, to: None, category: "burn".into(), label: "Null address".into() });
+        }
+    }
+    if stop_at.is_empty() {
+        return Ok(rules);
+    }
+    let want: HashSet<&str> = stop_at.iter().map(String::as_str).collect();
+    let labels: Vec<_> = store.labels().into_iter().filter(|l| want.contains(l.category.as_str())).collect();
+    if labels.is_empty() {
+        return Ok(rules);
+    }
+    let by_text: HashMap<String, u32> = (Pseudo::ALL.len() as u32..store.address_count() as u32)
+        .map(|id| (store.address_text(id), id))
+        .collect();
+    let has_times = store.manifest.order_by == Some(crate::model::OrderBy::Time) || store.events().time.iter().any(|&t| t != NO_TIME);
+    for l in labels {
+        if l.is_bounded() && !has_times {
+            return Err(TraceError::Usage(format!(
+                "label of {} has a validity interval but the store has no event times; intervals need block times",
+                l.address
+            )));
+        }
+        if let Some(&id) = by_text.get(&l.address) {
+            rules.entry(id).or_default().push(StopRule { from: l.valid_from, to: l.valid_to, category: l.category, label: l.label });
+        }
+    }
+    Ok(rules)
+}
+
+fn stop_at_time(rules: &HashMap<u32, Vec<StopRule>>, v: u32, time: i64) -> Option<&StopRule> {
+    let t = (time != NO_TIME).then_some(time);
+    rules.get(&v)?.iter().find(|r| match t {
+        Some(t) => r.from.is_none_or(|f| t >= f) && r.to.is_none_or(|e| t <= e),
+        None => r.from.is_none() && r.to.is_none(),
+    })
+}
+
+/// Trace the account model (Ethereum and tokens).
+pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
+    if spec.max_hops == Some(0) {
+        return Err(TraceError::Usage("--max-hops must be at least 1".into()));
+    }
+    if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
+        return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()));
+    }
+    let ev = store.events();
+    let n_addr = store.address_count();
+    let rules = stop_rules(store, &spec.stop_at)?;
+    let mut out = Outcome::default();
+    let mut is_seed = vec![false; n_addr];
+    for &s in &spec.seeds {
+        is_seed[s as usize] = true;
+        if rules.contains_key(&s) {
+            out.seed_stop_warnings.push(s);
+        }
+    }
+    let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
+    let fees_id = Pseudo::Fees.id();
+    let mut bal = vec![Wide::ZERO; n_addr];
+    let mut taint: Vec<Wide> = if spec.policy == Policy::Haircut { vec![Wide::ZERO; n_addr] } else { Vec::new() };
+    let mut poisoned: Vec<bool> = if spec.policy == Policy::Poison { is_seed.clone() } else { Vec::new() };
+    let mut queues: HashMap<u32, Queue> = HashMap::new();
+    let mut hop = vec![u32::MAX; n_addr];
+    for &s in &spec.seeds {
+        hop[s as usize] = 0;
+    }
+    let mut horizon = vec![false; n_addr];
+    let mut received: HashMap<u32, Wide> = HashMap::new();
+    let mut pieces: Vec<Lot> = Vec::new();
+    let from_block = spec.from_block.unwrap_or(0);
+    let to_block = spec.to_block.unwrap_or(u64::MAX);
+    let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+
+    for i in 0..store.len() {
+        if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
+            continue;
+        }
+        if windowed && (ev.block[i] == NO_BLOCK || ev.block[i] < from_block || ev.block[i] > to_block) {
+            continue;
+        }
+        let a = store.value(i);
+        if a.is_zero() {
+            continue;
+        }
+        let (u, v) = (ev.from[i] as usize, ev.to[i] as usize);
+        let aw = wide(a);
+        // Unknown origin: the export does not show how u came to hold a.
+        if bal[u] < aw {
+            let s = aw - bal[u];
+            let holds = match spec.policy {
+                Policy::Haircut => !taint[u].is_zero(),
+                Policy::Poison => poisoned[u],
+                Policy::Fifo => queues.contains_key(&(u as u32)),
+            };
+            if is_seed[u] {
+                out.seeded += s;
+                out.unknown_origin += s;
+            } else if holds {
+                out.unknown_origin += s;
+            }
+            // Seeds hold nothing but taint (their balance is their taint) and a
+            // poisoned address's every unit counts: only FIFO queues need the lot.
+            match spec.policy {
+                Policy::Fifo if !is_seed[u] => {
+                    if let Some(q) = queues.get_mut(&(u as u32)) {
+                        q.push_front(Lot { amount: narrow(s), tainted: false });
+                    }
+                }
+                _ => {}
+            }
+            bal[u] += s;
+        }
+        if u == v {
+            continue;
+        }
+        // The taint that leaves u.
+        pieces.clear();
+        let x: U256 = if is_seed[u] {
+            a.0
+        } else {
+            match spec.policy {
+                Policy::Poison => {
+                    if poisoned[u] { a.0 } else { U256::ZERO }
+                }
+                Policy::Haircut => haircut(a.0, taint[u], bal[u]),
+                Policy::Fifo => match queues.get_mut(&(u as u32)) {
+                    Some(q) => {
+                        q.take(a.0, &mut pieces);
+                        let x = pieces.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount);
+                        if q.is_clean() {
+                            queues.remove(&(u as u32));
+                        }
+                        x
+                    }
+                    None => U256::ZERO,
+                },
+            }
+        };
+        bal[u] -= aw;
+        if spec.policy == Policy::Haircut && !is_seed[u] {
+            taint[u] -= Wide::from(x);
+        }
+        bal[v] += aw;
+        let is_fee = ev.flags[i] & flags::FEE != 0;
+        let seed_tx = !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
+        let (delivered, ev_hop) = if seed_tx {
+            out.seeded += Wide::from(a.0 - x);
+            (a.0, 0)
+        } else {
+            (x, hop[u].saturating_add(1))
+        };
+        if is_seed[v] {
+            // Every unit a seed receives is tainted; only what arrives clean is new.
+            out.seeded += Wide::from(a.0 - delivered);
+            if !delivered.is_zero() {
+                out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
+            }
+            continue;
+        }
+        let fifo_pieces = |seed_tx: bool, pieces: &[Lot], x: U256| -> Vec<Lot> {
+            if seed_tx {
+                vec![Lot { amount: a.0, tainted: true }]
+            } else if pieces.is_empty() {
+                vec![Lot { amount: a.0, tainted: !x.is_zero() }]
+            } else {
+                pieces.to_vec()
+            }
+        };
+        if delivered.is_zero() {
+            if spec.policy == Policy::Fifo {
+                if let Some(q) = queues.get_mut(&(v as u32)) {
+                    q.push_back(Lot { amount: a.0, tainted: false });
+                }
+            }
+            continue;
+        }
+        out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
+        let vid = v as u32;
+        let absorbing = if v == fees_id as usize {
+            out.fees += Wide::from(delivered);
+            true
+        } else if let Some(rule) = stop_at_time(&rules, vid, ev.time[i]) {
+            let d = out.destinations.entry(vid).or_insert_with(|| Destination {
+                amount: Wide::ZERO,
+                hops: u32::MAX,
+                first_event: i as u64,
+                category: rule.category.clone(),
+                label: rule.label.clone(),
+            });
+            d.amount += Wide::from(delivered);
+            d.hops = d.hops.min(ev_hop);
+            hop[v] = hop[v].min(ev_hop);
+            true
+        } else if horizon[v] || (hop[v] == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
+            horizon[v] = true;
+            let h = out.horizon.entry(vid).or_insert((Wide::ZERO, ev_hop));
+            h.0 += Wide::from(delivered);
+            h.1 = h.1.min(ev_hop);
+            true
+        } else {
+            false
+        };
+        if absorbing {
+            if spec.policy == Policy::Fifo {
+                if let Some(q) = queues.get_mut(&vid) {
+                    q.push_back(Lot { amount: a.0, tainted: false });
+                }
+            }
+            continue;
+        }
+        hop[v] = hop[v].min(ev_hop);
+        match spec.policy {
+            Policy::Poison => {
+                poisoned[v] = true;
+                *received.entry(vid).or_insert(Wide::ZERO) += Wide::from(delivered);
+            }
+            Policy::Haircut => taint[v] += Wide::from(delivered),
+            Policy::Fifo => {
+                let lots = fifo_pieces(seed_tx, &pieces, x);
+                let before = narrow(bal[v] - aw);
+                let q = queues.entry(vid).or_insert_with(|| Queue::with(before, false));
+                for l in lots {
+                    q.push_back(l);
+                }
+            }
+        }
+    }
+
+    // What is left where.
+    for &s in &spec.seeds {
+        out.held_by_seeds += bal[s as usize];
+    }
+    match spec.policy {
+        Policy::Haircut => {
+            for (id, t) in taint.iter().enumerate() {
+                if !t.is_zero() && !is_seed[id] {
+                    out.dormant.insert(id as u32, (*t, hop[id]));
+                }
+            }
+        }
+        Policy::Fifo => {
+            for (&id, q) in &queues {
+                let t = q.tainted();
+                if !t.is_zero() && !is_seed[id as usize] {
+                    out.dormant.insert(id, (Wide::from(t), hop[id as usize]));
+                }
+            }
+        }
+        Policy::Poison => {
+            for (&id, amount) in &received {
+                if !is_seed[id as usize] && !bal[id as usize].is_zero() {
+                    out.dormant.insert(id, (*amount, hop[id as usize]));
+                }
+            }
+        }
+    }
+    out.seed_stop_warnings.sort_unstable();
+    Ok(out)
+}
+
+/// Seeds as given on the command line, resolved against a store.
+#[derive(Clone, Debug, Default)]
+pub struct Seeds {
+    /// Address ids found.
+    pub addresses: Vec<u32>,
+    /// Transaction ids found.
+    pub txs: Vec<u32>,
+    /// Seed addresses as reported (lowercase on Ethereum).
+    pub address_text: Vec<String>,
+    /// Seed transactions as reported.
+    pub tx_text: Vec<String>,
+    /// Seeds not found in the data (a warning, not an error).
+    pub missing: Vec<String>,
+}
+
+/// Read a seed file: one address or transaction hash a line, `#` comments.
+pub fn read_seed_file(path: &std::path::Path) -> Result<Vec<String>, TraceError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TraceError::Usage(format!("{}: {e}", path.display())))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Resolve seeds: `0x` and 64 hex digits is a transaction hash, anything else an address.
+pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Result<Seeds, TraceError> {
+    let mut s = Seeds::default();
+    let chain = store.manifest.chain;
+    let is_tx = |t: &str| {
+        let h = t.strip_prefix("0x").unwrap_or(t);
+        h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()) && (t.starts_with("0x") || chain == Chain::Bitcoin)
+    };
+    let mut addrs = Vec::new();
+    let mut txs: Vec<String> = tx_items.to_vec();
+    for it in items {
+        if chain == Chain::Ethereum && is_tx(it) {
+            txs.push(it.clone());
+        } else {
+            addrs.push(it.clone());
+        }
+    }
+    let first = Pseudo::ALL.len() as u32;
+    let by_text: HashMap<String, u32> = if addrs.is_empty() {
+        HashMap::new()
+    } else {
+        (first..store.address_count() as u32).map(|id| (store.address_text(id), id)).collect()
+    };
+    for a in addrs {
+        let norm = match chain {
+            Chain::Ethereum => {
+                let raw = crate::ingest::fields::eth_address("--seed", a.as_bytes())
+                    .map_err(|e| TraceError::Usage(format!("seed {a:?}: {}", e.message)))?;
+                format!("0x{}", hex::encode(raw))
+            }
+            Chain::Bitcoin => a.clone(),
+        };
+        match by_text.get(&norm) {
+            Some(&id) => s.addresses.push(id),
+            None => s.missing.push(norm.clone()),
+        }
+        s.address_text.push(norm);
+    }
+    if !txs.is_empty() {
+        let by_hash: HashMap<Vec<u8>, u32> =
+            (0..store.manifest.tx_table as u32).map(|id| (store.tx_hash(id).to_vec(), id)).collect();
+        for t in txs {
+            let h = crate::ingest::fields::tx_hash("--seed-tx", t.as_bytes())
+                .map_err(|e| TraceError::Usage(format!("seed transaction {t:?}: {}", e.message)))?;
+            let norm = match chain {
+                Chain::Ethereum => format!("0x{}", hex::encode(h)),
+                Chain::Bitcoin => hex::encode(h),
+            };
+            match by_hash.get(&h[..]) {
+                Some(&id) => s.txs.push(id),
+                None => s.missing.push(norm.clone()),
+            }
+            s.tx_text.push(norm);
+        }
+    }
+    s.addresses.sort_unstable();
+    s.addresses.dedup();
+    s.txs.sort_unstable();
+    s.txs.dedup();
+    Ok(s)
+}
+
+/// The asset id for `--asset` (`ETH`/`BTC` or a token contract; default native).
+pub fn resolve_asset(store: &Store, asset: Option<&str>) -> Result<u32, TraceError> {
+    let Some(a) = asset else { return Ok(0) };
+    let want = a.to_ascii_lowercase();
+    store
+        .manifest
+        .assets
+        .iter()
+        .position(|x| x.to_ascii_lowercase() == want)
+        .map(|p| p as u32)
+        .ok_or_else(|| TraceError::Usage(format!("asset {a:?} is not in the store (it has {})", store.manifest.assets.join(", "))))
+}
