@@ -20,7 +20,7 @@ pub type Wide = WideSum;
 type Product = ruint::Uint<576, 9>;
 
 /// Tracing policies of TRACING.md §2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// Reachability: everything a reached address sends is tainted.
