@@ -186,6 +186,16 @@ fn parse_token_decimals(items: &[String]) -> anyhow::Result<HashMap<[u8; 20], u3
     Ok(m)
 }
 
+/// Write to standard output; a reader that closed the pipe early (`| head`) is not an error.
+fn stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest { store, chain, format, value_unit, skip_bad_rows, token_decimals, no_progress, files } => {
@@ -241,8 +251,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for f in &files {
                 all.extend(chaintrace::labels::read_csv(f, chain)?);
             }
-            let total = chaintrace::store::write::import_labels(&store, &all)?;
-            println!("{}: {} label rows imported, {total} in the store", store.display(), all.len());
+            let (added, total) = chaintrace::store::write::import_labels(&store, &all)?;
+            println!("{}: {} label rows read, {added} new, {total} in the store", store.display(), all.len());
             Ok(())
         }
         Command::Trace {
@@ -312,7 +322,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             match output {
                 Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
-                None => print!("{text}"),
+                None => stdout(&text)?,
             }
             Ok(())
         }
@@ -321,8 +331,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             s.verify()?;
             let st = chaintrace::stats::compute(&s);
             match format {
-                StatsFormat::Json => println!("{}", serde_json::to_string_pretty(&st)?),
-                StatsFormat::Table => print!("{}", chaintrace::stats::table(&st)),
+                StatsFormat::Json => stdout(&(serde_json::to_string_pretty(&st)? + "\n"))?,
+                StatsFormat::Table => stdout(&chaintrace::stats::table(&st))?,
             }
             Ok(())
         }

@@ -222,3 +222,49 @@ fn stop_interval() {
     conserved(&r);
     assert_eq!(stats(&st)["labels"], 1);
 }
+
+/// The README demo on the real Lazarus flows with the bundled labels.
+#[test]
+fn ronin_exploiter_on_real_flows() {
+    let t = tempfile::tempdir().unwrap();
+    let st = t.path().join("s");
+    let dune = data("dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv");
+    assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&dune]).code, 0);
+    let labels = data("labels/ethereum-labels.csv");
+    assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", labels.to_str().unwrap()]).code, 0);
+    let seed = "0x098b716b8aaf21512996dc57eb0615e2383e2f96";
+    let args = ["--seed", seed, "--stop-at", "exchange,mixer,sanctioned"];
+    let h = trace(&st, "haircut", &args);
+    let f = trace(&st, "fifo", &args);
+    let p = trace(&st, "poison", &args);
+    conserved(&h);
+    conserved(&f);
+    // The exploiter sent straight to seven other OFAC-listed Lazarus wallets.
+    let dests = h["destinations"].as_array().unwrap();
+    assert_eq!(dests.len(), 7);
+    assert!(dests.iter().all(|d| d["category"] == "sanctioned" && d["label"] == "LAZARUS GROUP" && d["hops"] == 1));
+    assert_eq!(dests[0]["address"], "0x35fb6f6db4fb05e6a4ce86f2c93691425626d4b1");
+    assert_eq!(dests[0]["amount"], "33568152000000000000000");
+    // Sorted by amount, then address; every path is real and tainted.
+    let amounts: Vec<u128> = dests.iter().map(|d| d["amount"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(amounts.windows(2).all(|w| w[0] >= w[1]));
+    for d in dests {
+        for path in d["paths"].as_array().unwrap() {
+            assert_eq!(path[0]["from"], seed);
+            assert_eq!(path.as_array().unwrap().last().unwrap()["to"], d["address"]);
+        }
+    }
+    // Poison reaches at least what haircut and FIFO taint.
+    let keys = |r: &Value| -> std::collections::BTreeSet<String> {
+        ["destinations", "dormant", "horizon"]
+            .iter()
+            .flat_map(|k| r[*k].as_array().unwrap().iter().map(|x| x["address"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert!(keys(&h).is_subset(&keys(&p)));
+    assert!(keys(&f).is_subset(&keys(&p)));
+    // The CSV has one row per destination, dormant and horizon address.
+    let o = run(&["trace", "--store", st.to_str().unwrap(), "--policy", "haircut", "--seed", seed, "--stop-at", "sanctioned", "--format", "csv"]);
+    assert_eq!(o.code, 0);
+    assert_eq!(o.stdout.lines().count(), 1 + 7 + h["dormant"].as_array().unwrap().len());
+}

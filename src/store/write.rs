@@ -849,11 +849,12 @@ fn switch_current(dir: &Path, gen_dir: &Path) -> Result<(), StoreError> {
 
 /// Add label rows: a new generation whose columns are hard links to the
 /// live one's (they never change once written), with the longer labels file.
-pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<u64, StoreError> {
+pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<(u64, u64), StoreError> {
     let _lock = lock(dir)?;
     let store = Store::open(dir)?;
     store.verify()?;
     let mut manifest = store.manifest.clone();
+    let new_rows = std::cell::Cell::new(0u64);
     let gen_dir = new_generation_dir(dir)?;
     let result = (|| -> Result<(), StoreError> {
         for name in manifest.columns.keys() {
@@ -865,14 +866,26 @@ pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<u64,
                 std::fs::copy(&from, &to).map_err(|source| StoreError::Io { path: to.clone(), source })?;
             }
         }
+        // A row already in the store (same address, category, name and
+        // interval) is not added again, so importing a file twice is harmless.
         let mut text = store.bytes(Column::Labels).to_vec();
-        text.extend_from_slice(crate::labels::to_tsv(labels).as_bytes());
+        let existing: std::collections::HashSet<String> =
+            String::from_utf8_lossy(&text).lines().map(str::to_string).collect();
+        let mut added = 0u64;
+        for line in crate::labels::to_tsv(labels).lines() {
+            if !existing.contains(line) {
+                text.extend_from_slice(line.as_bytes());
+                text.push(b'\n');
+                added += 1;
+            }
+        }
+        new_rows.set(added);
         write_file(&gen_dir.join(Column::Labels.file()), &text)?;
         manifest.columns.insert(
             Column::Labels.file().to_string(),
             ColumnInfo { bytes: text.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&text)) },
         );
-        manifest.labels += labels.len() as u64;
+        manifest.labels += new_rows.get();
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| StoreError::Corrupt { path: gen_dir.clone(), message: e.to_string() })?;
         write_file(&gen_dir.join("manifest.json"), &json)?;
@@ -884,7 +897,7 @@ pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<u64,
     }
     drop(store);
     switch_current(dir, &gen_dir)?;
-    Ok(manifest.labels)
+    Ok((new_rows.get(), manifest.labels))
 }
 
 /// Take the store's write lock for the life of the returned file.
