@@ -99,7 +99,8 @@ enum Command {
         /// poison (who is reachable), haircut (proportional) or fifo.
         #[arg(long, value_enum)]
         policy: chaintrace::trace::Policy,
-        /// A seed address (repeatable); a 0x-prefixed 64-hex-digit value is a transaction.
+        /// A seed address (repeatable); a 0x-prefixed 64-hex-digit value is a
+        /// transaction, and on Bitcoin `txid:vout` an output.
         #[arg(long = "seed")]
         seeds: Vec<String>,
         /// A seed transaction hash (repeatable).
@@ -303,10 +304,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 from_block,
                 to_block,
             };
-            let outcome = if s.manifest.chain == Chain::Ethereum || s.manifest.inputs == 0 {
-                trace::run_account(&s, &spec).map_err(usage)?
+            let outcome = if s.manifest.chain == Chain::Bitcoin && s.manifest.inputs > 0 {
+                trace::run_utxo(&s, &spec, &resolved.outpoints).map_err(usage)?
             } else {
-                return Err(UsageError("tracing Bitcoin outputs (TRACING.md §3) is not implemented yet".into()).into());
+                trace::run_account(&s, &spec).map_err(usage)?
             };
             for id in &outcome.seed_stop_warnings {
                 eprintln!("warning: seed {} has a stop label; it is traced as a source", s.address_text(*id));

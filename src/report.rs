@@ -114,6 +114,17 @@ fn step(store: &Store, t: &Tainted) -> Step {
     }
 }
 
+/// On Bitcoin a step's sender is the address of the output the previous step
+/// created, so consecutive steps link up (`to` of one is `from` of the next).
+fn utxo_senders(store: &Store, mut steps: Vec<Step>) -> Vec<Step> {
+    if store.manifest.chain == Chain::Bitcoin {
+        for k in 1..steps.len() {
+            steps[k].from = steps[k - 1].to.clone();
+        }
+    }
+    steps
+}
+
 fn sort_rows<T>(rows: &mut [(WideSum, String, T)]) {
     rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 }
@@ -124,10 +135,16 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
     let index = evidence::Index::new(store, &out.tainted);
     let seed_set: HashSet<u32> = spec.seeds.iter().copied().collect();
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
+    let utxo = !out.pred.is_empty() || store.manifest.chain == Chain::Bitcoin;
     let is_source = |t: &Tainted| {
         let i = t.event as usize;
+        if utxo {
+            return t.hop == 0;
+        }
         seed_set.contains(&ev.from[i]) || (ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]) && t.hop == 0)
     };
+    let by_event: std::collections::HashMap<u64, Tainted> =
+        if utxo { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
     let mut dests: Vec<(WideSum, String, DestinationRow)> = out
         .destinations
         .iter()
@@ -142,7 +159,11 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
                 hops: d.hops,
                 first_block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
                 first_time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
-                paths: index.paths(store, id, paths, &is_source).iter().map(|p| p.iter().map(|t| step(store, t)).collect()).collect(),
+                paths: index
+                    .paths_with(store, id, paths, &is_source, &out.pred, &by_event)
+                    .iter()
+                    .map(|p| utxo_senders(store, p.iter().map(|t| step(store, t)).collect()))
+                    .collect(),
             };
             (d.amount, addr, row)
         })

@@ -26,6 +26,20 @@ impl<'a> Index<'a> {
     /// event is the sender's largest earlier tainted arrival, until a source
     /// (a seed address, or an event of a seed transaction) is reached.
     pub fn paths(&self, store: &Store, dest: u32, k: usize, is_source: &dyn Fn(&Tainted) -> bool) -> Vec<Vec<Tainted>> {
+        self.paths_with(store, dest, k, is_source, &HashMap::new(), &HashMap::new())
+    }
+
+    /// Like [`Index::paths`]; on Bitcoin `pred` names the spent output whose
+    /// taint funded each tainted output, and the walk follows it.
+    pub fn paths_with(
+        &self,
+        store: &Store,
+        dest: u32,
+        k: usize,
+        is_source: &dyn Fn(&Tainted) -> bool,
+        pred: &HashMap<u64, u64>,
+        by_event: &HashMap<u64, Tainted>,
+    ) -> Vec<Vec<Tainted>> {
         let from = store.events().from;
         let Some(arrivals) = self.by_to.get(&dest) else { return Vec::new() };
         let mut last: Vec<&Tainted> = arrivals.clone();
@@ -35,6 +49,16 @@ impl<'a> Index<'a> {
             let mut path = vec![*end];
             let mut cur = *end;
             while !is_source(&cur) {
+                if !pred.is_empty() {
+                    match pred.get(&cur.event).and_then(|p| by_event.get(p)) {
+                        Some(p) => {
+                            path.push(*p);
+                            cur = *p;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
                 let sender = from[cur.event as usize];
                 let prev = self.by_to.get(&sender).and_then(|v| {
                     v.iter().filter(|t| t.event < cur.event).max_by(|a, b| a.x.cmp(&b.x).then(b.event.cmp(&a.event)))

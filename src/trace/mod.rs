@@ -7,6 +7,7 @@
 
 pub mod evidence;
 pub mod fifo;
+mod utxo;
 
 use crate::amount::{Amount, WideSum};
 use crate::model::{flags, Chain, Pseudo, NO_BLOCK, NO_TIME, NO_TX};
@@ -110,6 +111,8 @@ pub struct Outcome {
     pub tainted: Vec<Tainted>,
     /// Seeds that hold a stop label (they stay sources).
     pub seed_stop_warnings: Vec<u32>,
+    /// UTXO model: the output whose taint funded a tainted output (for evidence).
+    pub pred: HashMap<u64, u64>,
 }
 
 impl Outcome {
@@ -189,6 +192,22 @@ fn stop_at_time(rules: &HashMap<u32, Vec<StopRule>>, v: u32, time: i64) -> Optio
         Some(t) => r.from.is_none_or(|f| t >= f) && r.to.is_none_or(|e| t <= e),
         None => r.from.is_none() && r.to.is_none(),
     })
+}
+
+/// Trace a Bitcoin store's outputs (TRACING.md §3); seeds may be addresses,
+/// transactions and outpoints `(transaction id, output index)`.
+pub fn run_utxo(store: &Store, spec: &Spec, outpoints: &[(u32, u32)]) -> Result<Outcome, TraceError> {
+    if spec.max_hops == Some(0) {
+        return Err(TraceError::Usage("--max-hops must be at least 1".into()));
+    }
+    let rules = stop_rules(store, &spec.stop_at)?;
+    let mut out = utxo::run(store, spec, &rules, outpoints)?;
+    for &s in &spec.seeds {
+        if rules.contains_key(&s) {
+            out.seed_stop_warnings.push(s);
+        }
+    }
+    Ok(out)
 }
 
 /// Trace the account model (Ethereum and tokens).
@@ -427,6 +446,8 @@ pub struct Seeds {
     pub tx_text: Vec<String>,
     /// Seeds not found in the data (a warning, not an error).
     pub missing: Vec<String>,
+    /// Bitcoin outpoints `txid:vout`: (transaction id, output index).
+    pub outpoints: Vec<(u32, u32)>,
 }
 
 /// Read a seed file: one address or transaction hash a line, `#` comments.
@@ -449,8 +470,12 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
     };
     let mut addrs = Vec::new();
     let mut txs: Vec<String> = tx_items.to_vec();
+    let mut outpoints: Vec<(String, u32)> = Vec::new();
     for it in items {
-        if chain == Chain::Ethereum && is_tx(it) {
+        if let (Chain::Bitcoin, Some((txid, vout))) = (chain, it.split_once(':')) {
+            let vout: u32 = vout.parse().map_err(|_| TraceError::Usage(format!("seed {it:?}: expected txid:vout")))?;
+            outpoints.push((txid.to_string(), vout));
+        } else if chain == Chain::Ethereum && is_tx(it) {
             txs.push(it.clone());
         } else {
             addrs.push(it.clone());
@@ -477,7 +502,7 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
         }
         s.address_text.push(norm);
     }
-    if !txs.is_empty() {
+    if !txs.is_empty() || !outpoints.is_empty() {
         let by_hash: HashMap<Vec<u8>, u32> =
             (0..store.manifest.tx_table as u32).map(|id| (store.tx_hash(id).to_vec(), id)).collect();
         for t in txs {
@@ -492,6 +517,16 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
                 None => s.missing.push(norm.clone()),
             }
             s.tx_text.push(norm);
+        }
+        for (txid, vout) in outpoints {
+            let h = crate::ingest::fields::tx_hash("--seed", txid.as_bytes())
+                .map_err(|e| TraceError::Usage(format!("seed outpoint {txid}:{vout}: {}", e.message)))?;
+            let norm = format!("{}:{vout}", hex::encode(h));
+            match by_hash.get(&h[..]) {
+                Some(&id) => s.outpoints.push((id, vout)),
+                None => s.missing.push(norm.clone()),
+            }
+            s.address_text.push(norm);
         }
     }
     s.addresses.sort_unstable();
