@@ -116,6 +116,19 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A stop absorbs `x` from event `event` at hop `hop`.
+    fn absorb(&mut self, address: u32, event: u64, rule: &StopRule, x: U256, hop: u32) {
+        let d = self.destinations.entry(address).or_insert_with(|| Destination {
+            amount: Wide::ZERO,
+            hops: u32::MAX,
+            first_event: event,
+            category: rule.category.clone(),
+            label: rule.label.clone(),
+        });
+        d.amount += Wide::from(x);
+        d.hops = d.hops.min(hop);
+    }
+
     /// `destinations + dormant + horizon + fees`, with the seeds' holdings.
     pub fn accounted(&self) -> Wide {
         let d: Wide = self.destinations.values().map(|d| d.amount).fold(Wide::ZERO, |a, b| a + b);
@@ -355,15 +368,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
             out.fees += Wide::from(delivered);
             true
         } else if let Some(rule) = stop_at_time(&rules, vid, ev.time[i]) {
-            let d = out.destinations.entry(vid).or_insert_with(|| Destination {
-                amount: Wide::ZERO,
-                hops: u32::MAX,
-                first_event: i as u64,
-                category: rule.category.clone(),
-                label: rule.label.clone(),
-            });
-            d.amount += Wide::from(delivered);
-            d.hops = d.hops.min(ev_hop);
+            out.absorb(vid, i as u64, rule, delivered, ev_hop);
             hop[v] = hop[v].min(ev_hop);
             true
         } else if horizon[v] || (hop[v] == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {

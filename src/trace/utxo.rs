@@ -5,7 +5,7 @@
 //! and fee by the policy. Outputs spent outside the data never come back;
 //! inputs that spend outputs outside the data are clean.
 
-use super::{Destination, Outcome, Policy, Spec, StopRule, Tainted, TraceError, Wide};
+use super::{Outcome, Policy, Spec, StopRule, Tainted, TraceError, Wide};
 use crate::model::{flags, sub, NO_TX};
 use crate::store::{Column, Store};
 use ruint::aliases::U256;
@@ -185,15 +185,7 @@ pub(super) fn run(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>
             if hop > 0 {
                 if let Some(rule) = super::stop_at_time(rules, addr, ev.time[k]) {
                     if !seeds.contains(&addr) {
-                        let d = out.destinations.entry(addr).or_insert_with(|| Destination {
-                            amount: Wide::ZERO,
-                            hops: u32::MAX,
-                            first_event: k as u64,
-                            category: rule.category.clone(),
-                            label: rule.label.clone(),
-                        });
-                        d.amount += Wide::from(x);
-                        d.hops = d.hops.min(hop);
+                        out.absorb(addr, k as u64, rule, U256::from(x), hop);
                         continue;
                     }
                 }
