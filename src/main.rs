@@ -109,6 +109,10 @@ enum Command {
         /// A file of seeds: one address or transaction hash a line, `#` comments.
         #[arg(long = "seed-file")]
         seed_files: Vec<PathBuf>,
+        /// A separate case `NAME=SEEDFILE` (repeatable): each traced on its own,
+        /// in parallel, one report each (with --output, a directory of NAME.json/csv/txt).
+        #[arg(long = "case", value_name = "NAME=SEEDFILE")]
+        cases: Vec<String>,
         /// ETH/BTC (default) or a token contract.
         #[arg(long)]
         asset: Option<String>,
@@ -262,6 +266,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seeds,
             seed_txs,
             seed_files,
+            cases,
             asset,
             stop_at,
             max_hops,
@@ -279,8 +284,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for f in &seed_files {
                 items.extend(trace::read_seed_file(f).map_err(|e| UsageError(e.to_string()))?);
             }
-            if items.is_empty() && seed_txs.is_empty() {
-                return Err(UsageError("give at least one --seed, --seed-tx or --seed-file".into()).into());
+            let mut named: Vec<(String, Vec<String>)> = Vec::new();
+            for c in &cases {
+                let (name, file) = c.split_once('=').ok_or_else(|| UsageError(format!("--case {c:?}: expected NAME=SEEDFILE")))?;
+                if name.is_empty() || name.contains(['/', '\\']) {
+                    return Err(UsageError(format!("--case {c:?}: the name must be non-empty and have no slashes")).into());
+                }
+                let seeds = trace::read_seed_file(std::path::Path::new(file)).map_err(|e| UsageError(e.to_string()))?;
+                named.push((name.to_string(), seeds));
+            }
+            if !named.is_empty() && (!items.is_empty() || !seed_txs.is_empty()) {
+                return Err(UsageError("--case cannot be combined with --seed, --seed-tx or --seed-file".into()).into());
+            }
+            if named.is_empty() {
+                if items.is_empty() && seed_txs.is_empty() {
+                    return Err(UsageError("give at least one --seed, --seed-tx, --seed-file or --case".into()).into());
+                }
+                named.push((String::new(), items));
             }
             let s = chaintrace::store::Store::open(&store)?;
             s.verify()?;
@@ -290,40 +310,95 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     trace::TraceError::Store(e) => e.into(),
                 }
             };
-            let resolved = trace::resolve_seeds(&s, &items, &seed_txs).map_err(usage)?;
-            for m in &resolved.missing {
-                eprintln!("warning: seed {m} is not in the data");
+            let asset_id = trace::resolve_asset(&s, asset.as_deref()).map_err(usage)?;
+            let stop_at: Vec<String> = stop_at.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
+            let started = std::time::Instant::now();
+            // Cases are independent: one trace each, in parallel.
+            use rayon::prelude::*;
+            let results: Vec<anyhow::Result<(String, chaintrace::report::Report, Vec<String>)>> = named
+                .par_iter()
+                .map(|(name, items)| {
+                    let txs: &[String] = if name.is_empty() { &seed_txs } else { &[] };
+                    let resolved = trace::resolve_seeds(&s, items, txs).map_err(usage)?;
+                    let spec = trace::Spec {
+                        policy,
+                        asset: asset_id,
+                        seeds: resolved.addresses.clone(),
+                        seed_txs: resolved.txs.clone(),
+                        stop_at: stop_at.clone(),
+                        max_hops,
+                        from_block,
+                        to_block,
+                    };
+                    let outcome = if s.manifest.chain == Chain::Bitcoin && s.manifest.inputs > 0 {
+                        trace::run_utxo(&s, &spec, &resolved.outpoints).map_err(usage)?
+                    } else {
+                        trace::run_account(&s, &spec).map_err(usage)?
+                    };
+                    if policy != trace::Policy::Poison && outcome.seeded != outcome.accounted() {
+                        anyhow::bail!("internal error: taint is not conserved (seeded {} != accounted {})", outcome.seeded, outcome.accounted());
+                    }
+                    let mut warnings: Vec<String> = resolved.missing.iter().map(|m| format!("seed {m} is not in the data")).collect();
+                    warnings.extend(
+                        outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", s.address_text(*id))),
+                    );
+                    let report = chaintrace::report::build(&s, &spec, &outcome, &resolved.address_text, &resolved.tx_text, paths);
+                    Ok((name.clone(), report, warnings))
+                })
+                .collect();
+            let mut reports = Vec::new();
+            for r in results {
+                let (name, report, warnings) = r?;
+                for w in warnings {
+                    if name.is_empty() { eprintln!("warning: {w}") } else { eprintln!("warning: case {name}: {w}") }
+                }
+                reports.push((name, report));
             }
-            let spec = trace::Spec {
-                policy,
-                asset: trace::resolve_asset(&s, asset.as_deref()).map_err(usage)?,
-                seeds: resolved.addresses.clone(),
-                seed_txs: resolved.txs.clone(),
-                stop_at: stop_at.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect(),
-                max_hops,
-                from_block,
-                to_block,
-            };
-            let outcome = if s.manifest.chain == Chain::Bitcoin && s.manifest.inputs > 0 {
-                trace::run_utxo(&s, &spec, &resolved.outpoints).map_err(usage)?
-            } else {
-                trace::run_account(&s, &spec).map_err(usage)?
-            };
-            for id in &outcome.seed_stop_warnings {
-                eprintln!("warning: seed {} has a stop label; it is traced as a source", s.address_text(*id));
+            if std::env::var_os("CHAINTRACE_TIMING").is_some() {
+                let peak = chaintrace::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0;
+                eprintln!("timing: trace of {} events in {:.3}s, peak memory {peak:.0} MiB", s.len(), started.elapsed().as_secs_f64());
             }
-            if policy != trace::Policy::Poison && outcome.seeded != outcome.accounted() {
-                anyhow::bail!("internal error: taint is not conserved (seeded {} != accounted {})", outcome.seeded, outcome.accounted());
-            }
-            let report = chaintrace::report::build(&s, &spec, &outcome, &resolved.address_text, &resolved.tx_text, paths);
-            let text = match format {
-                ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-                ReportFormat::Csv => chaintrace::report::to_csv(&report),
-                ReportFormat::Table => chaintrace::report::to_table(&report, s.manifest.chain),
+            let render = |r: &chaintrace::report::Report| -> anyhow::Result<String> {
+                Ok(match format {
+                    ReportFormat::Json => serde_json::to_string_pretty(r)? + "\n",
+                    ReportFormat::Csv => chaintrace::report::to_csv(r),
+                    ReportFormat::Table => chaintrace::report::to_table(r, s.manifest.chain),
+                })
             };
+            if cases.is_empty() {
+                let text = render(&reports[0].1)?;
+                match output {
+                    Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+                    None => stdout(&text)?,
+                }
+                return Ok(());
+            }
+            reports.sort_by(|a, b| a.0.cmp(&b.0));
             match output {
-                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
-                None => stdout(&text)?,
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                    let ext = match format {
+                        ReportFormat::Json => "json",
+                        ReportFormat::Csv => "csv",
+                        ReportFormat::Table => "txt",
+                    };
+                    for (name, r) in &reports {
+                        let p = dir.join(format!("{name}.{ext}"));
+                        std::fs::write(&p, render(r)?).with_context(|| format!("writing {}", p.display()))?;
+                    }
+                }
+                None if format == ReportFormat::Json => {
+                    let map: std::collections::BTreeMap<&str, &chaintrace::report::Report> =
+                        reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
+                    stdout(&(serde_json::to_string_pretty(&map)? + "\n"))?;
+                }
+                None => {
+                    let mut text = String::new();
+                    for (name, r) in &reports {
+                        text += &format!("== case {name} ==\n{}\n", render(r)?);
+                    }
+                    stdout(&text)?;
+                }
             }
             Ok(())
         }
