@@ -330,11 +330,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         from_block,
                         to_block,
                     };
+                    let sweep = std::time::Instant::now();
                     let outcome = if s.manifest.chain == Chain::Bitcoin && s.manifest.inputs > 0 {
                         trace::run_utxo(&s, &spec, &resolved.outpoints).map_err(usage)?
                     } else {
                         trace::run_account(&s, &spec).map_err(usage)?
                     };
+                    if std::env::var_os("CHAINTRACE_TIMING").is_some() {
+                        eprintln!("timing: sweep of {} events in {:.3}s", s.len(), sweep.elapsed().as_secs_f64());
+                    }
                     if policy != trace::Policy::Poison && outcome.seeded != outcome.accounted() {
                         anyhow::bail!("internal error: taint is not conserved (seeded {} != accounted {})", outcome.seeded, outcome.accounted());
                     }

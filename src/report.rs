@@ -132,7 +132,9 @@ fn sort_rows<T>(rows: &mut [(WideSum, String, T)]) {
 /// Build the report of a trace.
 pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], seed_txs_text: &[String], paths: usize) -> Report {
     let ev = store.events();
-    let index = evidence::Index::new(store, &out.tainted);
+    // Paths are only asked for destinations: skip indexing without any.
+    let none: [Tainted; 0] = [];
+    let index = evidence::Index::new(store, if out.destinations.is_empty() { &none } else { &out.tainted });
     let seed_set: HashSet<u32> = spec.seeds.iter().copied().collect();
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
     let utxo = !out.pred.is_empty() || store.manifest.chain == Chain::Bitcoin;
@@ -144,7 +146,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         seed_set.contains(&ev.from[i]) || (ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]) && t.hop == 0)
     };
     let by_event: std::collections::HashMap<u64, Tainted> =
-        if utxo { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
+        if utxo && !out.destinations.is_empty() { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
     let mut dests: Vec<(WideSum, String, DestinationRow)> = out
         .destinations
         .iter()

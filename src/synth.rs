@@ -179,3 +179,33 @@ mod tests {
         assert_eq!(text.as_bytes(), &again[..]);
     }
 }
+
+/// Write a store of `events` random ETH transfers among `events / 8`
+/// addresses (a hot 1% takes a quarter of the traffic), one block per 150
+/// events, straight through the store builder (no CSV). Returns the
+/// addresses of the hottest accounts, for seeds.
+pub fn write_store(dir: &std::path::Path, events: u64, seed: u64) -> Result<Vec<String>, crate::error::StoreError> {
+    use crate::amount::Amount;
+    use crate::model::{Addr, Chain, NO_TX};
+    use crate::store::write::Builder;
+    let mut rng = Rng::new(seed);
+    let pool = (events / 8).max(1000);
+    let hot = (pool / 100).max(10);
+    let mut b = Builder::new(Chain::Ethereum);
+    let ids: Vec<u32> = (0..pool).map(|k| b.intern_addr(&Addr::Eth(address(seed, k)))).collect();
+    b.reserve(events as usize, 0);
+    let mut block = 17_000_000u64;
+    let mut time = 1_682_000_000i64;
+    for i in 0..events {
+        if i % 150 == 0 {
+            block += 1;
+            time += 12;
+        }
+        let pick = |rng: &mut Rng| ids[(if rng.below(4) == 0 { rng.below(hot) } else { rng.below(pool) }) as usize];
+        let (from, to) = (pick(&mut rng), pick(&mut rng));
+        let value = u128::from(rng.next_u64() >> 4) * u128::from(rng.below(1000) + 1);
+        b.push(block, time, (i % 150) as u32 + 1, crate::model::sub::TOP, from, to, 0, Amount::from_u128(value), NO_TX, 0);
+    }
+    b.write(dir)?;
+    Ok((0..10).map(|k| format!("0x{}", hex::encode(address(seed, k)))).collect())
+}

@@ -161,6 +161,12 @@ fn haircut(a: U256, t: Wide, b: Wide) -> U256 {
     if t == b {
         return a;
     }
+    // Nearly every real amount fits u128 and so does their product: exact and cheap.
+    if let (Ok(a128), Ok(t128), Ok(b128)) = (u128::try_from(a), u128::try_from(t), u128::try_from(b)) {
+        if let Some(p) = a128.checked_mul(t128) {
+            return U256::from(p / b128);
+        }
+    }
     let p: Product = a.widening_mul(t);
     narrow(Wide::from_limbs_slice(&(p / Product::from(b)).as_limbs()[..5]))
 }
@@ -181,9 +187,7 @@ fn stop_rules(store: &Store, stop_at: &[String]) -> Result<HashMap<u32, Vec<Stop
     if labels.is_empty() {
         return Ok(rules);
     }
-    let by_text: HashMap<String, u32> = (Pseudo::ALL.len() as u32..store.address_count() as u32)
-        .map(|id| (store.address_text(id), id))
-        .collect();
+    let by_text = address_ids(store, labels.iter().map(|l| l.address.as_str()));
     let has_times = store.manifest.order_by == Some(crate::model::OrderBy::Time) || store.events().time.iter().any(|&t| t != NO_TIME);
     for l in labels {
         if l.is_bounded() && !has_times {
@@ -253,13 +257,30 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         hop[s as usize] = 0;
     }
     let mut horizon = vec![false; n_addr];
-    let mut received: HashMap<u32, Wide> = HashMap::new();
+    // Poison: value of the tainted events each address received (flat, no hashing per event).
+    let mut received: Vec<Wide> = if spec.policy == Policy::Poison { vec![Wide::ZERO; n_addr] } else { Vec::new() };
+    let mut has_rule = vec![false; n_addr];
+    for &id in rules.keys() {
+        has_rule[id as usize] = true;
+    }
     let mut pieces: Vec<Lot> = Vec::new();
     let from_block = spec.from_block.unwrap_or(0);
     let to_block = spec.to_block.unwrap_or(u64::MAX);
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
 
-    for i in 0..store.len() {
+    const AHEAD: usize = 16;
+    let n_events = store.len();
+    for i in 0..n_events {
+        // Balances are read in random order: start loading those of a later event now.
+        if i + AHEAD < n_events {
+            let (pu, pv) = (ev.from[i + AHEAD] as usize, ev.to[i + AHEAD] as usize);
+            crate::store::idtable::prefetch(&bal[pu]);
+            crate::store::idtable::prefetch(&bal[pv]);
+            if let Some(t) = taint.get(pu) {
+                crate::store::idtable::prefetch(t);
+            }
+            crate::store::idtable::prefetch(&hop[pu]);
+        }
         if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
             continue;
         }
@@ -330,7 +351,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         }
         bal[v] += aw;
         let is_fee = ev.flags[i] & flags::FEE != 0;
-        let seed_tx = !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
+        let seed_tx = !seed_txs.is_empty() && !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
         let (delivered, ev_hop) = if seed_tx {
             out.seeded += Wide::from(a.0 - x);
             (a.0, 0)
@@ -367,7 +388,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         let absorbing = if v == fees_id as usize {
             out.fees += Wide::from(delivered);
             true
-        } else if let Some(rule) = stop_at_time(&rules, vid, ev.time[i]) {
+        } else if let Some(rule) = if has_rule[v] { stop_at_time(&rules, vid, ev.time[i]) } else { None } {
             out.absorb(vid, i as u64, rule, delivered, ev_hop);
             hop[v] = hop[v].min(ev_hop);
             true
@@ -392,7 +413,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         match spec.policy {
             Policy::Poison => {
                 poisoned[v] = true;
-                *received.entry(vid).or_insert(Wide::ZERO) += Wide::from(delivered);
+                received[v] += Wide::from(delivered);
             }
             Policy::Haircut => taint[v] += Wide::from(delivered),
             Policy::Fifo => {
@@ -427,9 +448,9 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
             }
         }
         Policy::Poison => {
-            for (&id, amount) in &received {
-                if !is_seed[id as usize] && !bal[id as usize].is_zero() {
-                    out.dormant.insert(id, (*amount, hop[id as usize]));
+            for (id, amount) in received.iter().enumerate() {
+                if !amount.is_zero() && !is_seed[id] && !bal[id].is_zero() {
+                    out.dormant.insert(id as u32, (*amount, hop[id]));
                 }
             }
         }
@@ -453,6 +474,32 @@ pub struct Seeds {
     pub missing: Vec<String>,
     /// Bitcoin outpoints `txid:vout`: (transaction id, output index).
     pub outpoints: Vec<(u32, u32)>,
+}
+
+/// Ids of addresses given as report text, in one pass over the address table
+/// comparing stored bytes (no per-address formatting).
+fn address_ids<'a>(store: &Store, texts: impl Iterator<Item = &'a str>) -> HashMap<String, u32> {
+    let mut want: HashMap<Vec<u8>, String> = HashMap::new();
+    for t in texts {
+        let key = match store.manifest.chain {
+            Chain::Ethereum => match crate::ingest::fields::eth_address("address", t.as_bytes()) {
+                Ok(a) => a.to_vec(),
+                Err(_) => continue,
+            },
+            Chain::Bitcoin => t.as_bytes().to_vec(),
+        };
+        want.insert(key, t.to_string());
+    }
+    let mut found = HashMap::new();
+    if want.is_empty() {
+        return found;
+    }
+    for id in Pseudo::ALL.len() as u32..store.address_count() as u32 {
+        if let Some(t) = want.get(store.address_bytes(id)) {
+            found.insert(t.clone(), id);
+        }
+    }
+    found
 }
 
 /// Read a seed file: one address or transaction hash a line, `#` comments.
@@ -486,21 +533,19 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
             addrs.push(it.clone());
         }
     }
-    let first = Pseudo::ALL.len() as u32;
-    let by_text: HashMap<String, u32> = if addrs.is_empty() {
-        HashMap::new()
-    } else {
-        (first..store.address_count() as u32).map(|id| (store.address_text(id), id)).collect()
-    };
-    for a in addrs {
-        let norm = match chain {
+    let mut norms = Vec::new();
+    for a in &addrs {
+        norms.push(match chain {
             Chain::Ethereum => {
                 let raw = crate::ingest::fields::eth_address("--seed", a.as_bytes())
                     .map_err(|e| TraceError::Usage(format!("seed {a:?}: {}", e.message)))?;
                 format!("0x{}", hex::encode(raw))
             }
             Chain::Bitcoin => a.clone(),
-        };
+        });
+    }
+    let by_text = address_ids(store, norms.iter().map(String::as_str));
+    for norm in norms {
         match by_text.get(&norm) {
             Some(&id) => s.addresses.push(id),
             None => s.missing.push(norm.clone()),
