@@ -55,12 +55,8 @@ fn main() {
         let secs = t.elapsed().as_secs_f64();
         assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let peak_mib: f64 = stdout
-            .split("peak memory ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(f64::NAN);
+        let peak_mib: f64 =
+            stdout.split("peak memory ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         let store_bytes = dir_size(&store);
         best = best.min(secs);
         println!(

@@ -2,8 +2,9 @@
 //!
 //! `cargo bench --bench trace` builds a store of 10^7 random transfers (once,
 //! under the target directory) and traces it from ten hot addresses under each
-//! policy with the real `chaintrace trace` binary, printing events/s (the
-//! sweep is one pass on one core), poison's edges/s, and peak memory per event.
+//! policy with the real `chaintrace trace` binary (`--paths 0`: no evidence
+//! log), printing events/s (the sweep is one pass on one core), poison's
+//! edges/s, and peak memory per event.
 //! `CHAINTRACE_BENCH_EVENTS=100000000` for 10^8 (about 6 GB of store).
 
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ fn main() {
     println!("trace bench: {events} events, 10 seeds, one sweep per policy");
     for policy in ["poison", "haircut", "fifo"] {
         let out = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
-            .args(["trace", "--policy", policy, "--format", "json", "--paths", "1", "--output", "/dev/null", "--store"])
+            .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null", "--store"])
             .arg(dir.join("store"))
             .arg("--seed-file")
             .arg(&seeds_file)
@@ -39,7 +40,8 @@ fn main() {
         };
         let (sweep, total) = (seconds("timing: sweep"), seconds("timing: trace"));
         let line = stderr.lines().find(|l| l.starts_with("timing: trace")).expect("timing line");
-        let peak: f64 = line.split("peak memory ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("peak");
+        let peak: f64 =
+            line.split("peak memory ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("peak");
         println!(
             "{policy:>7}: sweep {sweep:.2}s  {:.1} M events/s on one core{}  (with report {total:.2}s)  peak {peak:.0} MiB  {:.1} bytes/event",
             events as f64 / sweep / 1e6,

@@ -94,9 +94,7 @@ impl Amount {
             Some(p) => (&mantissa[..p], &mantissa[p + 1..]),
             None => (mantissa, &mantissa[..0]),
         };
-        if (int_part.is_empty() && frac_part.is_empty())
-            || !int_part.iter().chain(frac_part).all(u8::is_ascii_digit)
-        {
+        if (int_part.is_empty() && frac_part.is_empty()) || !int_part.iter().chain(frac_part).all(u8::is_ascii_digit) {
             return Err(AmountError::NotNumeric(show()));
         }
         let mut digits: Vec<u8> = int_part.iter().chain(frac_part).copied().collect();

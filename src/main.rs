@@ -224,7 +224,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: !no_progress,
             };
             let started = std::time::Instant::now();
-            let summary = ingest::ingest(&store, &files, &opts).with_context(|| format!("ingest into {} failed; the store is unchanged", store.display()))?;
+            let summary = ingest::ingest(&store, &files, &opts)
+                .with_context(|| format!("ingest into {} failed; the store is unchanged", store.display()))?;
             for f in &summary.files {
                 if f.already_loaded {
                     eprintln!("{}: already loaded (same content), skipped", f.path);
@@ -240,12 +241,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("warning: {skipped} bad rows skipped (--skip-bad-rows); `chaintrace stats` shows the total");
             }
             let peak = chaintrace::peak_rss_bytes().map_or_else(String::new, |b| format!(", peak memory {:.0} MiB", b as f64 / 1048576.0));
-            println!(
-                "{}: {} events in the store ({:.2}s{peak})",
-                store.display(),
-                summary.store_events,
-                started.elapsed().as_secs_f64()
-            );
+            println!("{}: {} events in the store ({:.2}s{peak})", store.display(), summary.store_events, started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Labels { store, command: LabelsCommand::Import { format: LabelFormat::Csv, files } } => {
@@ -329,6 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         max_hops,
                         from_block,
                         to_block,
+                        evidence: paths > 0,
                     };
                     let sweep = std::time::Instant::now();
                     let outcome = if s.manifest.chain == Chain::Bitcoin && s.manifest.inputs > 0 {
@@ -340,11 +337,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         eprintln!("timing: sweep of {} events in {:.3}s", s.len(), sweep.elapsed().as_secs_f64());
                     }
                     if policy != trace::Policy::Poison && outcome.seeded != outcome.accounted() {
-                        anyhow::bail!("internal error: taint is not conserved (seeded {} != accounted {})", outcome.seeded, outcome.accounted());
+                        anyhow::bail!(
+                            "internal error: taint is not conserved (seeded {} != accounted {})",
+                            outcome.seeded,
+                            outcome.accounted()
+                        );
                     }
                     let mut warnings: Vec<String> = resolved.missing.iter().map(|m| format!("seed {m} is not in the data")).collect();
                     warnings.extend(
-                        outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", s.address_text(*id))),
+                        outcome
+                            .seed_stop_warnings
+                            .iter()
+                            .map(|id| format!("seed {} has a stop label; it is traced as a source", s.address_text(*id))),
                     );
                     let report = chaintrace::report::build(&s, &spec, &outcome, &resolved.address_text, &resolved.tx_text, paths);
                     Ok((name.clone(), report, warnings))

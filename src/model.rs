@@ -98,8 +98,7 @@ pub enum Pseudo {
 
 impl Pseudo {
     /// All of them, in id order: they take the first ids of every store.
-    pub const ALL: [Pseudo; 5] =
-        [Pseudo::Fees, Pseudo::Mint, Pseudo::Unknown, Pseudo::Unspendable, Pseudo::NewContract];
+    pub const ALL: [Pseudo; 5] = [Pseudo::Fees, Pseudo::Mint, Pseudo::Unknown, Pseudo::Unspendable, Pseudo::NewContract];
 
     /// The name shown in reports.
     pub fn name(self) -> &'static str {

@@ -3,7 +3,7 @@
 use crate::amount::WideSum;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX};
 use crate::store::Store;
-use crate::trace::{evidence, Outcome, Policy, Spec, Tainted};
+use crate::trace::{Outcome, Policy, Spec, Tainted, evidence};
 use serde::Serialize;
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! `chaintrace stats`: what a store holds.
 
-use crate::amount::{add_wide, Amount, WideSum};
-use crate::model::{flags, Pseudo, NO_BLOCK, NO_TIME, NO_TX};
+use crate::amount::{Amount, WideSum, add_wide};
+use crate::model::{NO_BLOCK, NO_TIME, NO_TX, Pseudo, flags};
 use crate::store::Store;
 use rayon::prelude::*;
 use serde::Serialize;

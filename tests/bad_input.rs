@@ -72,7 +72,10 @@ fn value_above_uint256() {
 
 #[test]
 fn fraction_of_a_wei() {
-    let body = format!("block_time,from_address,to_address,value_eth\n2022-03-23T00:00:00Z,{},{},0.0000000000000000001\n", "0x1a2a1c938ce3ec39b6d47113c7955baa9dd454f2", "0x098b716b8aaf21512996dc57eb0615e2383e2f96");
+    let body = format!(
+        "block_time,from_address,to_address,value_eth\n2022-03-23T00:00:00Z,{},{},0.0000000000000000001\n",
+        "0x1a2a1c938ce3ec39b6d47113c7955baa9dd454f2", "0x098b716b8aaf21512996dc57eb0615e2383e2f96"
+    );
     refused("frac.csv", body.as_bytes(), Some(2), "value", "fraction of a base unit");
 }
 

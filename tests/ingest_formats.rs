@@ -123,7 +123,9 @@ fn receipts_file_is_joined_by_hash() {
     let csv = etl("test_export_blocks_job/blocks_with_transactions_and_withdrawals/expected_transactions.csv");
     // A receipts export of the same transactions, cut from the real JSON.
     let receipts = t.path().join("receipts.csv");
-    let mut r = String::from("transaction_hash,transaction_index,block_hash,block_number,cumulative_gas_used,gas_used,contract_address,root,status,effective_gas_price\n");
+    let mut r = String::from(
+        "transaction_hash,transaction_index,block_hash,block_number,cumulative_gas_used,gas_used,contract_address,root,status,effective_gas_price\n",
+    );
     for line in std::fs::read_to_string(&json).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         r += &format!(
@@ -168,7 +170,11 @@ fn traces_internal_transfers() {
     assert_eq!(st["events"], 7);
     assert_eq!(st["failed_events"], 1);
     // Moves: 1.1 ETH + reward 5 (block 1000895), 100 + 100 (callcode moves nothing) + 0.43719498 + reward 5 (block 1000000).
-    let want: u128 = 1_100_000_000_000_000_000 + 5_000_000_000_000_000_000 + 100_000_000_000_000_000_000 + 437_194_980_000_000_000 + 5_000_000_000_000_000_000;
+    let want: u128 = 1_100_000_000_000_000_000
+        + 5_000_000_000_000_000_000
+        + 100_000_000_000_000_000_000
+        + 437_194_980_000_000_000
+        + 5_000_000_000_000_000_000;
     assert_eq!(st["assets"][0]["value"], want.to_string());
     let store = Store::open(&s).unwrap();
     let ev = store.events();
@@ -272,7 +278,9 @@ fn chaintrace_spent(store: &Store) -> &[u64] {
 fn bitcoin_json_lines() {
     let t = tempfile::tempdir().unwrap();
     let s = t.path().join("s");
-    let f = data("blockchain-etl-fixtures/bitcoin-etl/tests/resources/test_export_blocks_job/bitcoin/stream_50001_50002/expected_transactions.json");
+    let f = data(
+        "blockchain-etl-fixtures/bitcoin-etl/tests/resources/test_export_blocks_job/bitcoin/stream_50001_50002/expected_transactions.json",
+    );
     assert_eq!(ingest(&s, "bitcoin", "etl", &[], &[&f]).code, 0);
     let mut fee = 0u64;
     let mut outputs = 0;
@@ -301,7 +309,9 @@ fn etherscan_exports() {
     let t = tempfile::tempdir().unwrap();
     let json = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
     let normal = t.path().join("normal.csv");
-    let mut n = String::from("\"Txhash\",\"Blockno\",\"UnixTimestamp\",\"DateTime (UTC)\",\"From\",\"To\",\"ContractAddress\",\"Value_IN(ETH)\",\"Value_OUT(ETH)\",\"CurrentValue @ $1/Eth\",\"TxnFee(ETH)\",\"TxnFee(USD)\",\"Historical $Price/Eth\",\"Status\",\"ErrCode\",\"Method\"\n");
+    let mut n = String::from(
+        "\"Txhash\",\"Blockno\",\"UnixTimestamp\",\"DateTime (UTC)\",\"From\",\"To\",\"ContractAddress\",\"Value_IN(ETH)\",\"Value_OUT(ETH)\",\"CurrentValue @ $1/Eth\",\"TxnFee(ETH)\",\"TxnFee(USD)\",\"Historical $Price/Eth\",\"Status\",\"ErrCode\",\"Method\"\n",
+    );
     let eth = |wei: u128| format!("{}.{:018}", wei / 10u128.pow(18), wei % 10u128.pow(18));
     let mut want_value = 0u128;
     let mut want_fee = 0u128;
@@ -431,8 +441,7 @@ fn parquet_etl_transactions() {
     use polars::prelude::*;
     let t = tempfile::tempdir().unwrap();
     let json = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
-    let rows: Vec<serde_json::Value> =
-        std::fs::read_to_string(&json).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&json).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let s = |k: &str| -> Vec<Option<String>> { rows.iter().map(|r| r[k].as_str().map(str::to_string)).collect() };
     let n = |k: &str| -> Vec<Option<i64>> { rows.iter().map(|r| r[k].as_i64()).collect() };
     let mut df = DataFrame::new_infer_height(vec![

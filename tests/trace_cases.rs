@@ -160,11 +160,13 @@ fn seed_transaction() {
     let f = t.path().join("t.csv");
     let h1 = format!("0x{}", "11".repeat(32));
     let h2 = format!("0x{}", "22".repeat(32));
-    std::fs::write(&f, format!("block_number,transaction_hash,from_address,to_address,value\n100,{h1},{A},{B},10\n101,{h2},{B},{C},4\n")).unwrap();
+    std::fs::write(&f, format!("block_number,transaction_hash,from_address,to_address,value\n100,{h1},{A},{B},10\n101,{h2},{B},{C},4\n"))
+        .unwrap();
     let st = t.path().join("s");
     assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
     let missing = format!("0x{}", "33".repeat(32));
-    let o = run(&["trace", "--store", st.to_str().unwrap(), "--policy", "haircut", "--seed-tx", &h1, "--seed", &missing, "--format", "json"]);
+    let o =
+        run(&["trace", "--store", st.to_str().unwrap(), "--policy", "haircut", "--seed-tx", &h1, "--seed", &missing, "--format", "json"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stderr.contains("not in the data"), "{}", o.stderr);
     let r: Value = serde_json::from_str(&o.stdout).unwrap();
@@ -183,7 +185,8 @@ fn fees_and_failed_transactions() {
     let t = tempfile::tempdir().unwrap();
     let f = t.path().join("transactions.csv");
     let h = |b: u8| format!("0x{}", format!("{b:02x}").repeat(32));
-    let mut s = String::from("hash,block_number,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n");
+    let mut s =
+        String::from("hash,block_number,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n");
     s += &format!("{},100,0,{S},{A},1000000,10,21000,1\n", h(1));
     s += &format!("{},101,0,{A},{B},400000,10,21000,0\n", h(2));
     s += &format!("{},102,0,{A},{C},500000,10,21000,1\n", h(3));
@@ -264,7 +267,19 @@ fn ronin_exploiter_on_real_flows() {
     assert!(keys(&h).is_subset(&keys(&p)));
     assert!(keys(&f).is_subset(&keys(&p)));
     // The CSV has one row per destination, dormant and horizon address.
-    let o = run(&["trace", "--store", st.to_str().unwrap(), "--policy", "haircut", "--seed", seed, "--stop-at", "sanctioned", "--format", "csv"]);
+    let o = run(&[
+        "trace",
+        "--store",
+        st.to_str().unwrap(),
+        "--policy",
+        "haircut",
+        "--seed",
+        seed,
+        "--stop-at",
+        "sanctioned",
+        "--format",
+        "csv",
+    ]);
     assert_eq!(o.code, 0);
     assert_eq!(o.stdout.lines().count(), 1 + 7 + h["dormant"].as_array().unwrap().len());
 }
@@ -281,7 +296,21 @@ fn cases_in_parallel() {
     std::fs::write(&f2, format!("{E}  # second\n")).unwrap();
     let out = t.path().join("reports");
     let (c1, c2) = (format!("one={}", f1.display()), format!("two={}", f2.display()));
-    let o = run(&["trace", "--store", st.to_str().unwrap(), "--policy", "haircut", "--case", &c1, "--case", &c2, "--format", "json", "--output", out.to_str().unwrap()]);
+    let o = run(&[
+        "trace",
+        "--store",
+        st.to_str().unwrap(),
+        "--policy",
+        "haircut",
+        "--case",
+        &c1,
+        "--case",
+        &c2,
+        "--format",
+        "json",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let one: Value = serde_json::from_str(&std::fs::read_to_string(out.join("one.json")).unwrap()).unwrap();
     let two: Value = serde_json::from_str(&std::fs::read_to_string(out.join("two.json")).unwrap()).unwrap();
@@ -293,4 +322,30 @@ fn cases_in_parallel() {
     assert_eq!(both["two"]["seeds"][0], E);
     let o = run(&["trace", "--store", st.to_str().unwrap(), "--policy", "fifo", "--case", &c1, "--seed", S]);
     assert_eq!(o.code, 1, "cases and seeds do not mix");
+}
+
+/// Amounts past u128 (ERC-20 values up to 2^256-1): the sweep falls back to
+/// wide numbers and stays exact.
+#[test]
+fn amounts_past_u128() {
+    let t = tempfile::tempdir().unwrap();
+    let big = "1606938044258990275541962092341162602522202993782792835301376"; // 2^200
+    let f = t.path().join("t.csv");
+    std::fs::write(&f, format!("block_number,from_address,to_address,value\n100,{S},{A},{big}\n101,{C},{A},{big}\n102,{A},{B},3\n"))
+        .unwrap();
+    let st = t.path().join("s");
+    assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
+    let r = trace(&st, "haircut", &["--seed", S]);
+    assert_eq!(r["seeded"], big);
+    // A holds 2^201 with 2^200 tainted; 3 units leave: floor(3 * 2^200 / 2^201) = 1.
+    assert_eq!(amount_of(&r["dormant"], B).as_deref(), Some("1"));
+    let rest = "1606938044258990275541962092341162602522202993782792835301375";
+    assert_eq!(amount_of(&r["dormant"], A).as_deref(), Some(rest));
+    conserved_wide(&r);
+}
+
+fn conserved_wide(r: &Value) {
+    let n = |v: &Value| v.as_str().unwrap().parse::<ruint::Uint<320, 5>>().unwrap();
+    let t = &r["totals"];
+    assert_eq!(n(&r["seeded"]), n(&t["destinations"]) + n(&t["dormant"]) + n(&t["horizon"]) + n(&t["fees"]));
 }

@@ -89,7 +89,11 @@ fn naive(events: &[Ev], policy: Policy, seeds: &BTreeSet<usize>, stops: &BTreeSe
                         let k = amt.min(need);
                         taken.push((k, tainted));
                         need -= k;
-                        if k == amt { q.remove(0); } else { q[0].0 -= k; }
+                        if k == amt {
+                            q.remove(0);
+                        } else {
+                            q[0].0 -= k;
+                        }
                     }
                     taken
                 }
@@ -145,7 +149,11 @@ fn naive(events: &[Ev], policy: Policy, seeds: &BTreeSet<usize>, stops: &BTreeSe
             Policy::Haircut => tnt.get(&id).copied().unwrap_or(0),
             Policy::Fifo => lots.get(&id).map_or(0, |l| l.iter().filter(|x| x.1).map(|x| x.0).sum()),
             Policy::Poison => {
-                if bal[&id] > 0 { received.get(&id).copied().unwrap_or(0) } else { 0 }
+                if bal[&id] > 0 {
+                    received.get(&id).copied().unwrap_or(0)
+                } else {
+                    0
+                }
             }
         };
         if held > 0 {
@@ -186,7 +194,13 @@ fn build_store(dir: &std::path::Path, events: &[Ev], stops: &BTreeSet<usize>) ->
     if !stops.is_empty() {
         let labels: Vec<chaintrace::labels::Label> = stops
             .iter()
-            .map(|&k| chaintrace::labels::Label { address: addr(k), category: "exchange".into(), label: String::new(), valid_from: None, valid_to: None })
+            .map(|&k| chaintrace::labels::Label {
+                address: addr(k),
+                category: "exchange".into(),
+                label: String::new(),
+                valid_from: None,
+                valid_to: None,
+            })
             .collect();
         chaintrace::store::write::import_labels(&st, &labels).unwrap();
     }
@@ -214,8 +228,7 @@ fn engine_agrees_with_naive_and_conserves() {
         let n_events = 5 + rng.below(60) as usize;
         let events = random_events(&mut rng, n_addr, n_events);
         let seeds: BTreeSet<usize> = (0..1 + rng.below(2)).map(|_| rng.below(n_addr as u64) as usize).collect();
-        let stops: BTreeSet<usize> =
-            (0..rng.below(3)).map(|_| rng.below(n_addr as u64) as usize).filter(|s| !seeds.contains(s)).collect();
+        let stops: BTreeSet<usize> = (0..rng.below(3)).map(|_| rng.below(n_addr as u64) as usize).filter(|s| !seeds.contains(s)).collect();
         let max_hops = if rng.below(3) == 0 { Some(1 + rng.below(3) as u32) } else { None };
         let store = build_store(t.path(), &events, &stops);
         let seed_ids: Vec<u32> = seeds.iter().filter_map(|&s| store.find_address(&addr(s))).collect();
@@ -230,6 +243,7 @@ fn engine_agrees_with_naive_and_conserves() {
                 max_hops,
                 from_block: None,
                 to_block: None,
+                evidence: true,
             };
             let out = trace::run_account(&store, &spec).unwrap();
             let seeds_present: BTreeSet<usize> = seeds.iter().copied().filter(|s| store.find_address(&addr(*s)).is_some()).collect();

@@ -10,7 +10,7 @@ use super::fields::{opt_u64, show};
 use super::{FileReport, Options};
 use crate::amount::Amount;
 use crate::error::{FieldError, IngestError};
-use crate::model::{flags, sub, Addr, Pseudo, TxHash, NO_BLOCK, NO_TIME, NO_TX};
+use crate::model::{Addr, NO_BLOCK, NO_TIME, NO_TX, Pseudo, TxHash, flags, sub};
 use crate::store::write::{Builder, InputRow};
 use std::collections::HashMap;
 use std::path::Path;
@@ -175,7 +175,13 @@ impl BitcoinBatch {
     }
 
     /// Rows of a trio table given as header + rows (Parquet uses this).
-    pub fn trio_rows<'a>(&mut self, path: &Path, header: &Header, rows: impl Iterator<Item = (u64, Row<'a>)>, skip: bool) -> Result<(String, u64, u64), IngestError> {
+    pub fn trio_rows<'a>(
+        &mut self,
+        path: &Path,
+        header: &Header,
+        rows: impl Iterator<Item = (u64, Row<'a>)>,
+        skip: bool,
+    ) -> Result<(String, u64, u64), IngestError> {
         self.last = (Vec::new(), self.outputs.len(), self.inputs.len());
         let table = self.trio_table(path, header)?;
         let (mut n, mut skipped) = (0, 0);
@@ -195,7 +201,10 @@ impl BitcoinBatch {
     fn trio_table(&self, path: &Path, h: &Header) -> Result<&'static str, IngestError> {
         if h.idx_any(&["spent_txid", "spent_transaction_hash"]).is_some() {
             Ok("bitcoin/inputs")
-        } else if h.idx_any(&["value_sats", "value"]).is_some() && h.idx_any(&["output_index", "index"]).is_some() && h.idx_any(&["address", "addresses"]).is_some() {
+        } else if h.idx_any(&["value_sats", "value"]).is_some()
+            && h.idx_any(&["output_index", "index"]).is_some()
+            && h.idx_any(&["address", "addresses"]).is_some()
+        {
             Ok("bitcoin/outputs")
         } else if h.idx_any(&["txid", "hash"]).is_some() && h.idx("block_number").is_some() {
             Ok("bitcoin/transactions")
@@ -222,7 +231,8 @@ impl BitcoinBatch {
                 }
                 let index = super::fields::opt_index("index_in_block", g(&["index_in_block", "index"]))?;
                 let coinbase = matches!(g(&["is_coinbase"]).trim_ascii(), b"1" | b"true" | b"True" | b"TRUE");
-                if self.txs.insert(tx, TxRow { block: block.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index, coinbase }).is_none() {
+                if self.txs.insert(tx, TxRow { block: block.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index, coinbase }).is_none()
+                {
                     self.last.0.push(tx);
                 }
             }
@@ -267,7 +277,8 @@ impl BitcoinBatch {
         if t.block_number.is_none() && time.is_none() {
             return Err(FieldError::new("block_number", "empty: each row needs a block number or a block time"));
         }
-        let row = TxRow { block: t.block_number.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index: t.index, coinbase: t.is_coinbase };
+        let row =
+            TxRow { block: t.block_number.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index: t.index, coinbase: t.is_coinbase };
         let txid_id = b.intern_tx(&hash);
         let mut n = 0;
         for o in &t.outputs {

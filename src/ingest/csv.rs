@@ -22,10 +22,7 @@ pub struct Header {
 impl Header {
     /// Build from raw fields.
     pub fn new(fields: &[Cow<'_, [u8]>]) -> Self {
-        let names = fields
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-            .collect();
+        let names = fields.iter().map(|f| String::from_utf8_lossy(f).trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
         Header { names }
     }
 
@@ -316,8 +313,12 @@ impl CsvReader {
         while let Some((&c, rest)) = line.split_last() {
             if c == b'\n' || c == b'\r' { line = rest } else { break }
         }
-        split_record(line, &mut fields)
-            .map_err(|m| IngestError::Row { file: path.to_path_buf(), line: 1, field: "(header)".into(), message: m.into() })?;
+        split_record(line, &mut fields).map_err(|m| IngestError::Row {
+            file: path.to_path_buf(),
+            line: 1,
+            field: "(header)".into(),
+            message: m.into(),
+        })?;
         r.header = Header::new(&fields);
         // The header is content too: a renamed column makes another file.
         let header_bytes = &r.source.from(0)[..first];
@@ -392,11 +393,7 @@ impl CsvReader {
             let avail = self.pending().len();
             if avail > 0 {
                 let whole = avail <= window && self.eof();
-                let cut = if whole {
-                    Some(avail)
-                } else {
-                    last_record_end(&self.pending()[..window.min(avail)], self.quote_aware)
-                };
+                let cut = if whole { Some(avail) } else { last_record_end(&self.pending()[..window.min(avail)], self.quote_aware) };
                 if let Some(cut) = cut {
                     self.handed = cut;
                     let line = self.line;

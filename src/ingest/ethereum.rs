@@ -5,7 +5,7 @@ use super::csv::{Header, Row};
 use super::fields::*;
 use crate::amount::Amount;
 use crate::error::FieldError;
-use crate::model::{flags, sub, Addr, AssetKey, Pending, Pseudo, RawEvent, TxHash, NO_BLOCK, NO_TIME};
+use crate::model::{Addr, AssetKey, NO_BLOCK, NO_TIME, Pending, Pseudo, RawEvent, TxHash, flags, sub};
 use std::collections::HashMap;
 
 /// What a receipt adds to its transaction.
@@ -207,9 +207,8 @@ impl<'r> Transactions<'r> {
             },
         };
         if let (Some(gas), Some(price)) = (rc.gas_used, price) {
-            let fee = price
-                .checked_mul(Amount::from_u128(u128::from(gas)))
-                .ok_or_else(|| FieldError::new("gas_price", "fee above 2^256-1"))?;
+            let fee =
+                price.checked_mul(Amount::from_u128(u128::from(gas))).ok_or_else(|| FieldError::new("gas_price", "fee above 2^256-1"))?;
             let mut f = event(block, time, index, Addr::Eth(from), Addr::Pseudo(Pseudo::Fees), fee);
             f.tx = Some(hash);
             f.sub = sub::FEE;
@@ -624,8 +623,7 @@ impl Etherscan {
             },
         };
         let status = r.get(self.status).trim_ascii();
-        let failed = !r.get(self.err).trim_ascii().is_empty()
-            || status.windows(5).any(|w| w.eq_ignore_ascii_case(b"error"));
+        let failed = !r.get(self.err).trim_ascii().is_empty() || status.windows(5).any(|w| w.eq_ignore_ascii_case(b"error"));
         let mut e = event(block, time, None, Addr::Eth(from), to, Amount::ZERO);
         e.tx = Some(hash);
         if failed {

@@ -11,11 +11,11 @@ pub mod fields;
 pub mod parquet;
 
 use crate::error::{FieldError, IngestError};
-use crate::model::{Chain, Pending, RawEvent, NO_TX};
+use crate::model::{Chain, NO_TX, Pending, RawEvent};
 
 use crate::store::write::Builder;
 use crate::store::{self, LoadedFile, Store};
-use csv::{count_lines, split_parts, CsvReader, Header, Row};
+use csv::{CsvReader, Header, Row, count_lines, split_parts};
 use ethereum::{EthTable, Receipts};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -145,19 +145,15 @@ fn table_name(t: EthTable) -> &'static str {
 }
 
 fn wrong_columns(path: &Path, h: &Header, msg: &str, expected: &str) -> IngestError {
-    IngestError::file(
-        path,
-        format!("wrong column set ({msg}); found: {}; expected {expected}", h.names.join(",")),
-    )
+    IngestError::file(path, format!("wrong column set ({msg}); found: {}; expected {expected}", h.names.join(",")))
 }
 
 /// Which table a header is, for the format asked.
 fn detect(path: &Path, h: &Header, opts: &Options) -> Result<EthTable, IngestError> {
     match opts.format {
         Format::Transfers => Ok(EthTable::Transfers),
-        Format::Etherscan => EthTable::detect_etherscan(h).ok_or_else(|| {
-            wrong_columns(path, h, "not an Etherscan export", "Etherscan's normal, internal or ERC-20 transfer export")
-        }),
+        Format::Etherscan => EthTable::detect_etherscan(h)
+            .ok_or_else(|| wrong_columns(path, h, "not an Etherscan export", "Etherscan's normal, internal or ERC-20 transfer export")),
         Format::Etl | Format::Parquet => match EthTable::detect_etl(h) {
             Some(t) => Ok(t),
             None if opts.format == Format::Parquet && h.has_all(&["from_address", "to_address"]) => Ok(EthTable::Transfers),
@@ -223,7 +219,14 @@ fn json_field(v: &serde_json::Value) -> Cow<'_, [u8]> {
 }
 
 /// Parse one part of a JSON-lines block; each `type` gets its own mapper.
-fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, receipts: &Receipts, skip_bad: bool) -> Result<PartOut, IngestError> {
+fn parse_json_part(
+    part: &[u8],
+    first_line: u64,
+    path: &Path,
+    opts: &Options,
+    receipts: &Receipts,
+    skip_bad: bool,
+) -> Result<PartOut, IngestError> {
     let mut out = PartOut { events: Vec::new(), rows: 0, skipped: 0, error: None, newlines: count_lines(part) };
     let mut mappers: HashMap<String, (Header, Mapper<'_>)> = HashMap::new();
     for (rec, line) in csv::records_as(part, first_line, false) {
@@ -253,8 +256,7 @@ fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, re
             mappers.insert(kind.clone(), (h, m));
         }
         let (h, m) = &mappers[&kind];
-        let fields: Vec<Cow<'_, [u8]>> =
-            h.names.iter().map(|n| obj.get(n.as_str()).map_or(Cow::Borrowed(&b""[..]), json_field)).collect();
+        let fields: Vec<Cow<'_, [u8]>> = h.names.iter().map(|n| obj.get(n.as_str()).map_or(Cow::Borrowed(&b""[..]), json_field)).collect();
         let before = out.events.len();
         if let Err(e) = m.map(&Row { fields: &fields }, &mut out.events) {
             out.events.truncate(before);
@@ -272,11 +274,7 @@ fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, re
 /// Compute an event's id-table hashes (on a parser thread).
 #[inline]
 fn fill_hashes(e: &mut RawEvent) {
-    e.hashes = [
-        Builder::addr_hash(&e.from),
-        Builder::addr_hash(&e.to),
-        e.tx.as_ref().map_or(0, crate::store::idtable::hash32),
-    ];
+    e.hashes = [Builder::addr_hash(&e.from), Builder::addr_hash(&e.to), e.tx.as_ref().map_or(0, crate::store::idtable::hash32)];
 }
 
 /// Interns parsed events into the builder, keeping per-file state for
@@ -499,7 +497,11 @@ fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options) -> Result<(u6
     let mut reader = CsvReader::open_as(path, !json)?;
     let mut rows = 0;
     let mut skipped = 0;
-    let csv_rows = if json { None } else { Some(ethereum::ReceiptRows::new(&reader.header).map_err(|m| wrong_columns(path, &reader.header.clone(), &m, "receipts"))?) };
+    let csv_rows = if json {
+        None
+    } else {
+        Some(ethereum::ReceiptRows::new(&reader.header).map_err(|m| wrong_columns(path, &reader.header.clone(), &m, "receipts"))?)
+    };
     let header = reader.header.clone();
     while let Some((block, line)) = reader.next_block()? {
         let mut fields = Vec::new();

@@ -26,12 +26,9 @@ fn read_columns(path: &Path) -> Result<(Header, Vec<Vec<Option<String>>>, u64), 
         names.push(Cow::Owned(c.name().as_bytes().to_vec()));
         let s = c.as_materialized_series();
         let text: Vec<Option<String>> = match s.dtype() {
-            DataType::Binary => s
-                .binary()
-                .map_err(|e| err(e.to_string()))?
-                .iter()
-                .map(|v| v.map(|b| format!("0x{}", hex::encode(b))))
-                .collect(),
+            DataType::Binary => {
+                s.binary().map_err(|e| err(e.to_string()))?.iter().map(|v| v.map(|b| format!("0x{}", hex::encode(b)))).collect()
+            }
             DataType::List(_) => (0..s.len())
                 .map(|i| match s.get(i) {
                     Ok(AnyValue::List(inner)) => {
@@ -41,15 +38,8 @@ fn read_columns(path: &Path) -> Result<(Header, Vec<Vec<Option<String>>>, u64), 
                 })
                 .collect(),
             _ => {
-                let as_text = s
-                    .cast(&DataType::String)
-                    .map_err(|e| err(format!("column `{}` cannot be read as text: {e}", c.name())))?;
-                as_text
-                    .str()
-                    .map_err(|e| err(e.to_string()))?
-                    .iter()
-                    .map(|v| v.map(str::to_string))
-                    .collect()
+                let as_text = s.cast(&DataType::String).map_err(|e| err(format!("column `{}` cannot be read as text: {e}", c.name())))?;
+                as_text.str().map_err(|e| err(e.to_string()))?.iter().map(|v| v.map(str::to_string)).collect()
             }
         };
         cols.push(text);
@@ -80,9 +70,8 @@ pub fn ingest_parquet(
     }
     let (header, cols, size) = read_columns(path)?;
     let nrows = cols.first().map_or(0, Vec::len);
-    let row_fields = |i: usize| -> Vec<Cow<'_, [u8]>> {
-        cols.iter().map(|c| Cow::Borrowed(c[i].as_deref().unwrap_or("").as_bytes())).collect()
-    };
+    let row_fields =
+        |i: usize| -> Vec<Cow<'_, [u8]>> { cols.iter().map(|c| Cow::Borrowed(c[i].as_deref().unwrap_or("").as_bytes())).collect() };
     if opts.chain == Chain::Bitcoin && super::ethereum::EthTable::detect_etl(&header).is_none() && header.idx("from_address").is_none() {
         let all: Vec<Vec<Cow<'_, [u8]>>> = (0..nrows).map(row_fields).collect();
         let rows = all.iter().enumerate().map(|(i, f)| (i as u64 + 1, Row { fields: f }));
@@ -104,7 +93,12 @@ pub fn ingest_parquet(
             } else {
                 // Parquet has no lines: the row number (1-based) stands in.
                 let e: FieldError = e;
-                return Err(IngestError::Row { file: path.to_path_buf(), line: i as u64 + 1, field: e.field, message: format!("{} (row {})", e.message, i + 1) });
+                return Err(IngestError::Row {
+                    file: path.to_path_buf(),
+                    line: i as u64 + 1,
+                    field: e.field,
+                    message: format!("{} (row {})", e.message, i + 1),
+                });
             }
         }
         if events.len() > 1 << 16 {

@@ -60,13 +60,7 @@ impl IdTable {
     /// the key, or insert `new_id`. Returns `(id, inserted)`. `hash_of(id)`
     /// rehashes existing ids when the table grows.
     #[inline]
-    pub fn find_or_insert(
-        &mut self,
-        h: u64,
-        new_id: u32,
-        eq: impl Fn(u32) -> bool,
-        hash_of: impl Fn(u32) -> u64,
-    ) -> (u32, bool) {
+    pub fn find_or_insert(&mut self, h: u64, new_id: u32, eq: impl Fn(u32) -> bool, hash_of: impl Fn(u32) -> u64) -> (u32, bool) {
         if (self.len + 1) * 10 > self.slots.len() * 7 {
             self.grow(&hash_of);
         }

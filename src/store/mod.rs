@@ -141,8 +141,8 @@ impl Store {
         if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&mbytes)) != sum {
             return Err(StoreError::Corrupt { path: mpath, message: "manifest checksum does not match CURRENT".into() });
         }
-        let probe: serde_json::Value = serde_json::from_slice(&mbytes)
-            .map_err(|e| StoreError::Corrupt { path: mpath.clone(), message: e.to_string() })?;
+        let probe: serde_json::Value =
+            serde_json::from_slice(&mbytes).map_err(|e| StoreError::Corrupt { path: mpath.clone(), message: e.to_string() })?;
         if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
             return Err(StoreError::Corrupt { path: mpath, message: "not a chaintrace manifest".into() });
         }
@@ -150,8 +150,8 @@ impl Store {
         if version != FORMAT_VERSION {
             return Err(StoreError::Version { path: dir.to_path_buf(), found: version, supported: FORMAT_VERSION });
         }
-        let manifest: Manifest = serde_json::from_slice(&mbytes)
-            .map_err(|e| StoreError::Corrupt { path: mpath.clone(), message: e.to_string() })?;
+        let manifest: Manifest =
+            serde_json::from_slice(&mbytes).map_err(|e| StoreError::Corrupt { path: mpath.clone(), message: e.to_string() })?;
         let mut maps = BTreeMap::new();
         for (name, info) in &manifest.columns {
             let p = gen_dir.join(name);

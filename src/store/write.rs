@@ -1,12 +1,12 @@
 //! Building a new generation: the existing store plus new events, filled,
 //! sorted by key, de-duplicated and written aside before one atomic switch.
 
-use super::columns::{as_bytes, cast, Column};
-use super::idtable::{hash20, hash32, hash_bytes, IdTable};
-use super::{ColumnInfo, FeeCoverage, LoadedFile, Manifest, Store, FORMAT_NAME, FORMAT_VERSION};
+use super::columns::{Column, as_bytes, cast};
+use super::idtable::{IdTable, hash_bytes, hash20, hash32};
+use super::{ColumnInfo, FORMAT_NAME, FORMAT_VERSION, FeeCoverage, LoadedFile, Manifest, Store};
 use crate::amount::Amount;
 use crate::error::StoreError;
-use crate::model::{flags, sub, Addr, AssetKey, Chain, OrderBy, Pseudo, TxHash, NO_BLOCK, NO_TIME, NO_TX};
+use crate::model::{Addr, AssetKey, Chain, NO_BLOCK, NO_TIME, NO_TX, OrderBy, Pseudo, TxHash, flags, sub};
 use rayon::prelude::*;
 use ruint::aliases::U256;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -287,8 +287,7 @@ impl Builder {
     pub fn intern_tx_hashed(&mut self, h: &TxHash, hh: u64) -> u32 {
         let new_id = self.tx_hashes.len() as u32;
         let hashes = &self.tx_hashes;
-        let (id, inserted) =
-            self.tx_ids.find_or_insert(hh, new_id, |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize]));
+        let (id, inserted) = self.tx_ids.find_or_insert(hh, new_id, |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize]));
         if inserted {
             self.tx_hashes.push(*h);
         }
@@ -584,18 +583,20 @@ impl Builder {
         self.fill();
         let n = self.len();
         let order = if n == 0 { self.order_by.unwrap_or(OrderBy::Block) } else { self.decide_order(dir)? };
-        let key = |i: usize| {
-            (primary_key(order, self.block[i], self.time[i]), (u64::from(self.tx_index[i]) << 32) | u64::from(self.sub[i]))
-        };
+        let key =
+            |i: usize| (primary_key(order, self.block[i], self.time[i]), (u64::from(self.tx_index[i]) << 32) | u64::from(self.sub[i]));
         crate::ingest::timing("resolve and fill");
         let sorted = (1..n).into_par_iter().all(|i| key(i - 1) <= key(i));
         let perm: Vec<u32> = if sorted {
             (0..n as u32).collect()
         } else {
-            let mut keys: Vec<(u64, u64, u32)> = (0..n).into_par_iter().map(|i| {
-                let (a, b) = key(i);
-                (a, b, i as u32)
-            }).collect();
+            let mut keys: Vec<(u64, u64, u32)> = (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let (a, b) = key(i);
+                    (a, b, i as u32)
+                })
+                .collect();
             keys.par_sort_unstable();
             keys.into_iter().map(|k| k.2).collect()
         };
@@ -713,10 +714,10 @@ impl Builder {
         ];
         // Two at a time: enough to overlap copying with syncing without
         // holding several gathered columns at once.
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().map_err(|e| StoreError::Io {
-            path: gen_dir.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .map_err(|e| StoreError::Io { path: gen_dir.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         pool.install(|| jobs.par_iter().with_max_len(1).try_for_each(|j| j()))?;
         drop(jobs);
         let mut cols = cols.into_inner().expect("no panics while holding the lock");
@@ -759,8 +760,7 @@ impl Builder {
         put(Column::InSpentVout, as_bytes(&inputs.iter().map(|r| r.spent_vout).collect::<Vec<_>>()))?;
         put(Column::InValue, as_bytes(&inputs.iter().map(|r| r.value).collect::<Vec<_>>()))?;
         put(Column::InAddr, as_bytes(&inputs.iter().map(|r| r.addr).collect::<Vec<_>>()))?;
-        let spent: Vec<u64> =
-            inputs.iter().map(|r| out_pos.get(&(r.spent_tx, r.spent_vout)).copied().unwrap_or(u64::MAX)).collect();
+        let spent: Vec<u64> = inputs.iter().map(|r| out_pos.get(&(r.spent_tx, r.spent_vout)).copied().unwrap_or(u64::MAX)).collect();
         put(Column::InSpentEvent, as_bytes(&spent))?;
 
         let mut files: Vec<LoadedFile> = self.files.iter().map(|(f, _)| f.clone()).collect();
@@ -785,7 +785,8 @@ impl Builder {
             columns: cols,
             written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
         };
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Corrupt { path: gen_dir.to_path_buf(), message: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| StoreError::Corrupt { path: gen_dir.to_path_buf(), message: e.to_string() })?;
         write_file(&gen_dir.join("manifest.json"), &json)?;
         sync_dir(gen_dir)?;
         Ok(())
@@ -869,8 +870,7 @@ pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<(u64
         // A row already in the store (same address, category, name and
         // interval) is not added again, so importing a file twice is harmless.
         let mut text = store.bytes(Column::Labels).to_vec();
-        let existing: std::collections::HashSet<String> =
-            String::from_utf8_lossy(&text).lines().map(str::to_string).collect();
+        let existing: std::collections::HashSet<String> = String::from_utf8_lossy(&text).lines().map(str::to_string).collect();
         let mut added = 0u64;
         for line in crate::labels::to_tsv(labels).lines() {
             if !existing.contains(line) {
@@ -886,8 +886,8 @@ pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<(u64
             ColumnInfo { bytes: text.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&text)) },
         );
         manifest.labels += new_rows.get();
-        let json = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| StoreError::Corrupt { path: gen_dir.clone(), message: e.to_string() })?;
+        let json =
+            serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Corrupt { path: gen_dir.clone(), message: e.to_string() })?;
         write_file(&gen_dir.join("manifest.json"), &json)?;
         sync_dir(&gen_dir)
     })();
@@ -907,10 +907,9 @@ pub fn lock(dir: &Path) -> Result<std::fs::File, StoreError> {
     let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK")).map_err(io)?;
     match f.try_lock() {
         Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Mismatch {
-            path: dir.to_path_buf(),
-            message: "another chaintrace process is writing this store".into(),
-        }),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Mismatch { path: dir.to_path_buf(), message: "another chaintrace process is writing this store".into() })
+        }
         Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
 }

@@ -60,9 +60,10 @@ impl<'a> Index<'a> {
                     }
                 }
                 let sender = from[cur.event as usize];
-                let prev = self.by_to.get(&sender).and_then(|v| {
-                    v.iter().filter(|t| t.event < cur.event).max_by(|a, b| a.x.cmp(&b.x).then(b.event.cmp(&a.event)))
-                });
+                let prev = self
+                    .by_to
+                    .get(&sender)
+                    .and_then(|v| v.iter().filter(|t| t.event < cur.event).max_by(|a, b| a.x.cmp(&b.x).then(b.event.cmp(&a.event))));
                 match prev {
                     Some(p) => {
                         path.push(**p);

@@ -9,8 +9,8 @@ pub mod evidence;
 pub mod fifo;
 mod utxo;
 
-use crate::amount::{Amount, WideSum};
-use crate::model::{flags, Chain, Pseudo, NO_BLOCK, NO_TIME, NO_TX};
+use crate::amount::WideSum;
+use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX, Pseudo, flags};
 use crate::store::Store;
 use fifo::{Lot, Queue};
 use ruint::aliases::U256;
@@ -62,6 +62,8 @@ pub struct Spec {
     pub from_block: Option<u64>,
     /// Last block (inclusive).
     pub to_block: Option<u64>,
+    /// Keep the log of tainted events that evidence paths are built from.
+    pub evidence: bool,
 }
 
 /// An address that absorbed taint because of `--stop-at` (or the zero address).
@@ -138,15 +140,84 @@ impl Outcome {
     }
 }
 
+/// A sum or value that does not fit the sweep's number type.
+#[derive(Debug, Clone, Copy)]
+struct Overflow;
+
+/// The numbers a sweep keeps per address: u128 (fast, checked) or 320 bits.
+trait Num: Copy + PartialOrd + std::ops::Sub<Output = Self> + Send + Sync {
+    const ZERO: Self;
+    fn from_u256(a: U256) -> Option<Self>;
+    fn add(self, o: Self) -> Result<Self, Overflow>;
+    fn is_zero(&self) -> bool;
+    /// floor(a * t / b), exactly; `t <= b`.
+    fn haircut(a: Self, t: Self, b: Self) -> Self;
+    fn to_wide(self) -> Wide;
+    fn to_u256(self) -> U256;
+}
+
+impl Num for u128 {
+    const ZERO: Self = 0;
+    fn from_u256(a: U256) -> Option<Self> {
+        u128::try_from(a).ok()
+    }
+    #[inline]
+    fn add(self, o: Self) -> Result<Self, Overflow> {
+        self.checked_add(o).ok_or(Overflow)
+    }
+    #[inline]
+    fn is_zero(&self) -> bool {
+        *self == 0
+    }
+    #[inline]
+    fn haircut(a: Self, t: Self, b: Self) -> Self {
+        if t == 0 {
+            0
+        } else if t == b {
+            a
+        } else {
+            match a.checked_mul(t) {
+                Some(p) => p / b,
+                None => (U256::from(a) * U256::from(t) / U256::from(b)).to::<u128>(),
+            }
+        }
+    }
+    fn to_wide(self) -> Wide {
+        Wide::from(self)
+    }
+    #[inline]
+    fn to_u256(self) -> U256 {
+        U256::from(self)
+    }
+}
+
+impl Num for Wide {
+    const ZERO: Self = Wide::ZERO;
+    fn from_u256(a: U256) -> Option<Self> {
+        Some(Wide::from(a))
+    }
+    fn add(self, o: Self) -> Result<Self, Overflow> {
+        self.checked_add(o).ok_or(Overflow)
+    }
+    fn is_zero(&self) -> bool {
+        Wide::is_zero(self)
+    }
+    fn haircut(a: Self, t: Self, b: Self) -> Self {
+        Wide::from(haircut(narrow(a), t, b))
+    }
+    fn to_wide(self) -> Wide {
+        self
+    }
+    fn to_u256(self) -> U256 {
+        narrow(self)
+    }
+}
+
 struct StopRule {
     from: Option<i64>,
     to: Option<i64>,
     category: String,
     label: String,
-}
-
-fn wide(a: Amount) -> Wide {
-    Wide::from(a.0)
 }
 
 fn narrow(w: Wide) -> U256 {
@@ -228,6 +299,9 @@ pub fn run_utxo(store: &Store, spec: &Spec, outpoints: &[(u32, u32)]) -> Result<
 }
 
 /// Trace the account model (Ethereum and tokens).
+///
+/// The sweep runs with u128 balances (16 bytes an address, native arithmetic)
+/// and runs again with 320-bit ones only if some amount or sum does not fit.
 pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()));
@@ -235,9 +309,16 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
         return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()));
     }
+    let rules = stop_rules(store, &spec.stop_at)?;
+    match sweep::<u128>(store, spec, &rules) {
+        Ok(out) => Ok(out),
+        Err(Overflow) => Ok(sweep::<Wide>(store, spec, &rules).expect("320-bit sums cannot overflow")),
+    }
+}
+
+fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>) -> Result<Outcome, Overflow> {
     let ev = store.events();
     let n_addr = store.address_count();
-    let rules = stop_rules(store, &spec.stop_at)?;
     let mut out = Outcome::default();
     let mut is_seed = vec![false; n_addr];
     for &s in &spec.seeds {
@@ -248,8 +329,8 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     }
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
     let fees_id = Pseudo::Fees.id();
-    let mut bal = vec![Wide::ZERO; n_addr];
-    let mut taint: Vec<Wide> = if spec.policy == Policy::Haircut { vec![Wide::ZERO; n_addr] } else { Vec::new() };
+    let mut bal = vec![N::ZERO; n_addr];
+    let mut taint: Vec<N> = if spec.policy == Policy::Haircut { vec![N::ZERO; n_addr] } else { Vec::new() };
     let mut poisoned: Vec<bool> = if spec.policy == Policy::Poison { is_seed.clone() } else { Vec::new() };
     let mut queues: HashMap<u32, Queue> = HashMap::new();
     let mut hop = vec![u32::MAX; n_addr];
@@ -258,7 +339,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     }
     let mut horizon = vec![false; n_addr];
     // Poison: value of the tainted events each address received (flat, no hashing per event).
-    let mut received: Vec<Wide> = if spec.policy == Policy::Poison { vec![Wide::ZERO; n_addr] } else { Vec::new() };
+    let mut received: Vec<N> = if spec.policy == Policy::Poison { vec![N::ZERO; n_addr] } else { Vec::new() };
     let mut has_rule = vec![false; n_addr];
     for &id in rules.keys() {
         has_rule[id as usize] = true;
@@ -292,7 +373,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
             continue;
         }
         let (u, v) = (ev.from[i] as usize, ev.to[i] as usize);
-        let aw = wide(a);
+        let aw = N::from_u256(a.0).ok_or(Overflow)?;
         // Unknown origin: the export does not show how u came to hold a.
         if bal[u] < aw {
             let s = aw - bal[u];
@@ -302,22 +383,22 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
                 Policy::Fifo => queues.contains_key(&(u as u32)),
             };
             if is_seed[u] {
-                out.seeded += s;
-                out.unknown_origin += s;
+                out.seeded += s.to_wide();
+                out.unknown_origin += s.to_wide();
             } else if holds {
-                out.unknown_origin += s;
+                out.unknown_origin += s.to_wide();
             }
             // Seeds hold nothing but taint (their balance is their taint) and a
             // poisoned address's every unit counts: only FIFO queues need the lot.
             match spec.policy {
                 Policy::Fifo if !is_seed[u] => {
                     if let Some(q) = queues.get_mut(&(u as u32)) {
-                        q.push_front(Lot { amount: narrow(s), tainted: false });
+                        q.push_front(Lot { amount: s.to_u256(), tainted: false });
                     }
                 }
                 _ => {}
             }
-            bal[u] += s;
+            bal[u] = bal[u].add(s)?;
         }
         if u == v {
             continue;
@@ -329,9 +410,13 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         } else {
             match spec.policy {
                 Policy::Poison => {
-                    if poisoned[u] { a.0 } else { U256::ZERO }
+                    if poisoned[u] {
+                        a.0
+                    } else {
+                        U256::ZERO
+                    }
                 }
-                Policy::Haircut => haircut(a.0, taint[u], bal[u]),
+                Policy::Haircut => N::haircut(aw, taint[u], bal[u]).to_u256(),
                 Policy::Fifo => match queues.get_mut(&(u as u32)) {
                     Some(q) => {
                         q.take(a.0, &mut pieces);
@@ -345,11 +430,11 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
                 },
             }
         };
-        bal[u] -= aw;
+        bal[u] = bal[u] - aw;
         if spec.policy == Policy::Haircut && !is_seed[u] {
-            taint[u] -= Wide::from(x);
+            taint[u] = taint[u] - N::from_u256(x).ok_or(Overflow)?;
         }
-        bal[v] += aw;
+        bal[v] = bal[v].add(aw)?;
         let is_fee = ev.flags[i] & flags::FEE != 0;
         let seed_tx = !seed_txs.is_empty() && !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
         let (delivered, ev_hop) = if seed_tx {
@@ -362,7 +447,9 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
             // Every unit a seed receives is tainted; only what arrives clean is new.
             out.seeded += Wide::from(a.0 - delivered);
             if !delivered.is_zero() {
-                out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
+                if spec.evidence {
+                    out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
+                }
             }
             continue;
         }
@@ -383,12 +470,14 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
             }
             continue;
         }
-        out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
+        if spec.evidence {
+            out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
+        }
         let vid = v as u32;
         let absorbing = if v == fees_id as usize {
             out.fees += Wide::from(delivered);
             true
-        } else if let Some(rule) = if has_rule[v] { stop_at_time(&rules, vid, ev.time[i]) } else { None } {
+        } else if let Some(rule) = if has_rule[v] { stop_at_time(rules, vid, ev.time[i]) } else { None } {
             out.absorb(vid, i as u64, rule, delivered, ev_hop);
             hop[v] = hop[v].min(ev_hop);
             true
@@ -413,12 +502,12 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         match spec.policy {
             Policy::Poison => {
                 poisoned[v] = true;
-                received[v] += Wide::from(delivered);
+                received[v] = received[v].add(N::from_u256(delivered).ok_or(Overflow)?)?;
             }
-            Policy::Haircut => taint[v] += Wide::from(delivered),
+            Policy::Haircut => taint[v] = taint[v].add(N::from_u256(delivered).ok_or(Overflow)?)?,
             Policy::Fifo => {
                 let lots = fifo_pieces(seed_tx, &pieces, x);
-                let before = narrow(bal[v] - aw);
+                let before = (bal[v] - aw).to_u256();
                 let q = queues.entry(vid).or_insert_with(|| Queue::with(before, false));
                 for l in lots {
                     q.push_back(l);
@@ -429,13 +518,13 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
 
     // What is left where.
     for &s in &spec.seeds {
-        out.held_by_seeds += bal[s as usize];
+        out.held_by_seeds += bal[s as usize].to_wide();
     }
     match spec.policy {
         Policy::Haircut => {
             for (id, t) in taint.iter().enumerate() {
                 if !t.is_zero() && !is_seed[id] {
-                    out.dormant.insert(id as u32, (*t, hop[id]));
+                    out.dormant.insert(id as u32, (t.to_wide(), hop[id]));
                 }
             }
         }
@@ -450,7 +539,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         Policy::Poison => {
             for (id, amount) in received.iter().enumerate() {
                 if !amount.is_zero() && !is_seed[id] && !bal[id].is_zero() {
-                    out.dormant.insert(id as u32, (*amount, hop[id]));
+                    out.dormant.insert(id as u32, (amount.to_wide(), hop[id]));
                 }
             }
         }
@@ -505,11 +594,7 @@ fn address_ids<'a>(store: &Store, texts: impl Iterator<Item = &'a str>) -> HashM
 /// Read a seed file: one address or transaction hash a line, `#` comments.
 pub fn read_seed_file(path: &std::path::Path) -> Result<Vec<String>, TraceError> {
     let text = std::fs::read_to_string(path).map_err(|e| TraceError::Usage(format!("{}: {e}", path.display())))?;
-    Ok(text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect())
+    Ok(text.lines().map(|l| l.split('#').next().unwrap_or("").trim().to_string()).filter(|l| !l.is_empty()).collect())
 }
 
 /// Resolve seeds: `0x` and 64 hex digits is a transaction hash, anything else an address.
@@ -553,8 +638,7 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
         s.address_text.push(norm);
     }
     if !txs.is_empty() || !outpoints.is_empty() {
-        let by_hash: HashMap<Vec<u8>, u32> =
-            (0..store.manifest.tx_table as u32).map(|id| (store.tx_hash(id).to_vec(), id)).collect();
+        let by_hash: HashMap<Vec<u8>, u32> = (0..store.manifest.tx_table as u32).map(|id| (store.tx_hash(id).to_vec(), id)).collect();
         for t in txs {
             let h = crate::ingest::fields::tx_hash("--seed-tx", t.as_bytes())
                 .map_err(|e| TraceError::Usage(format!("seed transaction {t:?}: {}", e.message)))?;

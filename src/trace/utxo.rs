@@ -6,7 +6,7 @@
 //! inputs that spend outputs outside the data are clean.
 
 use super::{Outcome, Policy, Spec, StopRule, Tainted, TraceError, Wide};
-use crate::model::{flags, sub, NO_TX};
+use crate::model::{NO_TX, flags, sub};
 use crate::store::{Column, Store};
 use ruint::aliases::U256;
 use std::collections::{HashMap, HashSet};
@@ -64,7 +64,12 @@ fn lay(units: &[(u128, bool)], sizes: &[u128]) -> Vec<Pieces> {
 }
 
 /// Trace Bitcoin outputs.
-pub(super) fn run(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>, outpoints: &[(u32, u32)]) -> Result<Outcome, TraceError> {
+pub(super) fn run(
+    store: &Store,
+    spec: &Spec,
+    rules: &HashMap<u32, Vec<StopRule>>,
+    outpoints: &[(u32, u32)],
+) -> Result<Outcome, TraceError> {
     let ev = store.events();
     let in_tx: &[u32] = col(store, Column::InTx);
     let in_value: &[u64] = col(store, Column::InValue);
@@ -151,7 +156,11 @@ pub(super) fn run(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>
         }
         let to_fee: u128 = match spec.policy {
             Policy::Poison => {
-                if t_in > 0 { v_in - v_out } else { 0 }
+                if t_in > 0 {
+                    v_in - v_out
+                } else {
+                    0
+                }
             }
             Policy::Haircut => t_in - shares.iter().sum::<u128>(),
             Policy::Fifo => laid.last().map_or(0, |p| p.iter().filter(|x| x.1).map(|x| x.0).sum()),

@@ -30,7 +30,15 @@ pub fn run(args: &[&str]) -> Out {
 }
 
 pub fn ingest(store: &Path, chain: &str, format: &str, extra: &[&str], files: &[&Path]) -> Out {
-    let mut a: Vec<String> = vec!["ingest".into(), "--store".into(), store.display().to_string(), "--chain".into(), chain.into(), "--format".into(), format.into()];
+    let mut a: Vec<String> = vec![
+        "ingest".into(),
+        "--store".into(),
+        store.display().to_string(),
+        "--chain".into(),
+        chain.into(),
+        "--format".into(),
+        format.into(),
+    ];
     a.extend(extra.iter().map(|s| s.to_string()));
     a.extend(files.iter().map(|f| f.display().to_string()));
     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
