@@ -246,6 +246,24 @@ fn engine_agrees_with_naive_and_conserves() {
                 evidence: true,
             };
             let out = trace::run_account(&store, &spec).unwrap();
+            if policy == Policy::Poison && max_hops.is_none() {
+                // The parallel frontier search reaches exactly whom the sweep taints.
+                let stop_ids: Vec<u32> = stops.iter().filter_map(|&s| store.find_address(&addr(s))).collect();
+                let csr = trace::reach::Csr::build(&store, 0);
+                let r = trace::reach::reachable(&store, &csr, &seed_ids, &stop_ids);
+                let by_search: BTreeSet<u32> = (0..r.first.len() as u32)
+                    .filter(|&a| r.first[a as usize] != trace::reach::UNREACHED && !seed_ids.contains(&a))
+                    .collect();
+                let to = store.events().to;
+                let by_sweep: BTreeSet<u32> =
+                    out.tainted.iter().map(|t| to[t.event as usize]).filter(|a| !seed_ids.contains(a)).collect();
+                assert_eq!(by_search, by_sweep, "case {case}: reachability");
+                // And the earliest event matches the sweep's first tainted arrival.
+                for &a in &by_sweep {
+                    let first = out.tainted.iter().find(|t| to[t.event as usize] == a).unwrap().event;
+                    assert_eq!(r.first[a as usize], first + 1, "case {case}: earliest arrival at {a}");
+                }
+            }
             let seeds_present: BTreeSet<usize> = seeds.iter().copied().filter(|s| store.find_address(&addr(*s)).is_some()).collect();
             let want = naive(&events, policy, &seeds_present, &stops, max_hops);
             let got = engine_as_naive(&store, &out);

@@ -7,6 +7,7 @@
 
 pub mod evidence;
 pub mod fifo;
+pub mod reach;
 mod utxo;
 
 use crate::amount::WideSum;
