@@ -54,17 +54,18 @@ fn main() {
     let seeds_text: Vec<String> = std::fs::read_to_string(&seeds_file).expect("seeds").lines().map(str::to_string).collect();
     let seeds = chaintrace::trace::resolve_seeds(&store, &seeds_text, &[]).expect("seeds").addresses;
     let t = std::time::Instant::now();
-    let csr = chaintrace::trace::reach::Csr::build(&store, 0);
+    let mut csr = chaintrace::trace::reach::Csr::build(&store, 0);
     let built = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
-    let r = chaintrace::trace::reach::reachable(&store, &csr, &seeds, &[]);
+    let r = chaintrace::trace::reach::reachable(&store, &mut csr, &seeds, &[]);
     let secs = t.elapsed().as_secs_f64();
     let cores = rayon::current_num_threads();
     let reached = r.first.iter().filter(|&&f| f != chaintrace::trace::reach::UNREACHED).count();
     println!(
-        "  reach: frontier search {secs:.2}s over {} edges ({} scanned, {} rounds, {reached} addresses reached): {:.1} M edges/s per core on {cores} threads; CSR built in {built:.2}s",
+        "  reach: frontier search {secs:.2}s over {} edges ({} scanned, {} messages, {} rounds, {reached} addresses reached): {:.1} M edges/s per core on {cores} threads; CSR built in {built:.2}s",
         csr.len(),
         r.edges_scanned,
+        r.messages,
         r.rounds,
         csr.len() as f64 / secs / 1e6 / cores as f64
     );

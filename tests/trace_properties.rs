@@ -249,8 +249,8 @@ fn engine_agrees_with_naive_and_conserves() {
             if policy == Policy::Poison && max_hops.is_none() {
                 // The parallel frontier search reaches exactly whom the sweep taints.
                 let stop_ids: Vec<u32> = stops.iter().filter_map(|&s| store.find_address(&addr(s))).collect();
-                let csr = trace::reach::Csr::build(&store, 0);
-                let r = trace::reach::reachable(&store, &csr, &seed_ids, &stop_ids);
+                let mut csr = trace::reach::Csr::build_sharded(&store, 0, 1 + (case % 5) as u32);
+                let r = trace::reach::reachable(&store, &mut csr, &seed_ids, &stop_ids);
                 let by_search: BTreeSet<u32> = (0..r.first.len() as u32)
                     .filter(|&a| r.first[a as usize] != trace::reach::UNREACHED && !seed_ids.contains(&a))
                     .collect();

@@ -3,132 +3,225 @@
 //! sequential sweep.
 //!
 //! Time-respecting: an address is reached by event `j` from `u` only if `u`
-//! was reached by an earlier event (seeds from the start). The search keeps,
-//! per address, the index of the earliest event that reached it, and relaxes
-//! the frontier's outgoing events (a CSR by sender, in key order) in parallel
-//! with atomic minimums until nothing improves. It answers the same question
-//! as the poison sweep's reached set, and is checked against it in tests.
+//! was reached by an earlier event (seeds from the start). The search is
+//! shaped for distribution: a [`Worker`] owns a shard of addresses (id modulo
+//! the shard count), their marks and their outgoing events, and talks to the
+//! others only through [`Msg`]s `(address, payload)`. The driver here runs the
+//! shards in parallel in one process and routes messages between rounds; a
+//! multi-machine driver would route them over the network instead.
 
 use crate::model::{flags, Chain, Pseudo};
 use crate::store::Store;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Not reached.
 pub const UNREACHED: u64 = u64::MAX;
 /// Reached before every event (a seed): the smallest mark, so never replaced.
 pub const SEED: u64 = 0;
 
+/// A message to the shard that owns `to`: "`to` is reached by event `mark - 1`".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Msg {
+    /// Address id.
+    pub to: u32,
+    /// 1 + the event that reaches it.
+    pub mark: u64,
+}
+
+/// One shard's state: marks and outgoing events of the addresses it owns.
+pub struct Worker {
+    shard: u32,
+    shards: u32,
+    /// Per owned address (local index id / shards): 1 + earliest reaching event.
+    marks: Vec<u64>,
+    /// Whether an owned address passes nothing on (stop, zero address, fee sink).
+    absorbs: Vec<bool>,
+    /// Outgoing events by owned sender, in key order: (event, receiver).
+    offsets: Vec<u64>,
+    edges: Vec<(u64, u32)>,
+}
+
+impl Worker {
+    fn local(&self, id: u32) -> usize {
+        (id / self.shards) as usize
+    }
+
+    /// Apply messages; returns the owned addresses whose mark improved.
+    pub fn deliver(&mut self, msgs: &[Msg]) -> Vec<u32> {
+        let mut improved = Vec::new();
+        for m in msgs {
+            debug_assert_eq!(m.to % self.shards, self.shard);
+            let l = self.local(m.to);
+            if m.mark < self.marks[l] {
+                self.marks[l] = m.mark;
+                // An absorbing address is reached but passes nothing on.
+                if !self.absorbs[l] {
+                    improved.push(m.to);
+                }
+            }
+        }
+        improved.sort_unstable();
+        improved.dedup();
+        improved
+    }
+
+    /// Messages for the receivers of the events that can carry the taint of
+    /// these owned addresses (those after the event that reached each).
+    pub fn expand(&self, frontier: &[u32]) -> (Vec<Msg>, u64) {
+        let mut out = Vec::new();
+        let mut scanned = 0;
+        for &u in frontier {
+            let l = self.local(u);
+            let mark = self.marks[l];
+            let edges = &self.edges[self.offsets[l] as usize..self.offsets[l + 1] as usize];
+            let start = edges.partition_point(|&(j, _)| j + 1 <= mark);
+            scanned += (edges.len() - start) as u64;
+            out.extend(edges[start..].iter().map(|&(j, v)| Msg { to: v, mark: j + 1 }));
+        }
+        (out, scanned)
+    }
+}
+
 /// What a reachability search found.
 pub struct Reach {
     /// Per address id: 1 + the earliest event that reached it, [`SEED`] or [`UNREACHED`].
     pub first: Vec<u64>,
-    /// Outgoing events examined (edges/s is this over the run time).
+    /// Outgoing events examined.
     pub edges_scanned: u64,
     /// Frontier rounds.
     pub rounds: u32,
+    /// Messages exchanged between shards.
+    pub messages: u64,
 }
 
-/// Events by sender, in key order: `events[offsets[u]..offsets[u + 1]]`.
+/// Value-moving events of one asset, split into shards by sender.
 pub struct Csr {
-    offsets: Vec<u64>,
-    events: Vec<u64>,
+    workers: Vec<Worker>,
+    edges: usize,
 }
 
 impl Csr {
-    /// Outgoing value-moving events of one asset, by sender.
+    /// Build `shards` workers' edge lists (events in key order per sender).
     pub fn build(store: &Store, asset: u32) -> Csr {
+        Self::build_sharded(store, asset, (rayon::current_num_threads() * 4) as u32)
+    }
+
+    /// Build with an explicit shard count.
+    pub fn build_sharded(store: &Store, asset: u32, shards: u32) -> Csr {
         let ev = store.events();
-        let n_addr = store.address_count();
+        let n_addr = store.address_count() as u32;
+        let shards = shards.max(1);
         let moves = |i: usize| {
             ev.asset[i] == asset && ev.flags[i] & flags::MOVES_NOTHING == 0 && ev.value[i] != 0 && ev.from[i] != ev.to[i]
         };
-        let mut offsets = vec![0u64; n_addr + 1];
-        for i in 0..store.len() {
-            if moves(i) {
-                offsets[ev.from[i] as usize + 1] += 1;
-            }
+        let mut edges = 0;
+        let workers: Vec<Worker> = (0..shards)
+            .into_par_iter()
+            .map(|shard| {
+                let owned = n_addr.saturating_sub(shard).div_ceil(shards) as usize;
+                let mut offsets = vec![0u64; owned + 1];
+                for i in 0..store.len() {
+                    if ev.from[i] % shards == shard && moves(i) {
+                        offsets[(ev.from[i] / shards) as usize + 1] += 1;
+                    }
+                }
+                for k in 1..offsets.len() {
+                    offsets[k] += offsets[k - 1];
+                }
+                let mut fill = offsets.clone();
+                let mut list = vec![(0u64, 0u32); offsets[owned] as usize];
+                for i in 0..store.len() {
+                    if ev.from[i] % shards == shard && moves(i) {
+                        let l = (ev.from[i] / shards) as usize;
+                        list[fill[l] as usize] = (i as u64, ev.to[i]);
+                        fill[l] += 1;
+                    }
+                }
+                Worker { shard, shards, marks: vec![UNREACHED; owned], absorbs: vec![false; owned], offsets, edges: list }
+            })
+            .collect();
+        for w in &workers {
+            edges += w.edges.len();
         }
-        for k in 1..offsets.len() {
-            offsets[k] += offsets[k - 1];
-        }
-        let mut fill = offsets.clone();
-        let mut events = vec![0u64; offsets[n_addr] as usize];
-        for i in 0..store.len() {
-            if moves(i) {
-                let u = ev.from[i] as usize;
-                events[fill[u] as usize] = i as u64;
-                fill[u] += 1;
-            }
-        }
-        Csr { offsets, events }
-    }
-
-    fn out(&self, u: usize) -> &[u64] {
-        &self.events[self.offsets[u] as usize..self.offsets[u + 1] as usize]
+        Csr { workers, edges }
     }
 
     /// Number of edges.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.edges
     }
 
     /// Whether there are no edges.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.edges == 0
     }
 }
 
 /// Search from `seeds`; `absorbs` are reached but pass nothing on (stops; the
 /// zero address and the fee sink always).
-pub fn reachable(store: &Store, csr: &Csr, seeds: &[u32], absorbs: &[u32]) -> Reach {
-    let ev = store.events();
-    let n_addr = store.address_count();
-    let first: Vec<AtomicU64> = (0..n_addr).map(|_| AtomicU64::new(UNREACHED)).collect();
-    let mut stop = vec![false; n_addr];
-    stop[Pseudo::Fees.id() as usize] = true;
-    for &a in absorbs {
-        stop[a as usize] = true;
-    }
+pub fn reachable(store: &Store, csr: &mut Csr, seeds: &[u32], absorbs: &[u32]) -> Reach {
+    let shards = csr.workers.len() as u32;
+    let owner = |a: u32| (a % shards) as usize;
+    let mut stops: Vec<u32> = absorbs.to_vec();
+    stops.push(Pseudo::Fees.id());
     if store.manifest.chain == Chain::Ethereum {
         if let Some(z) = store.find_address("0x0000000000000000000000000000000000000000") {
-            stop[z as usize] = true;
+            stops.push(z);
         }
     }
-    for &s in seeds {
-        first[s as usize].store(SEED, Ordering::Relaxed);
-        stop[s as usize] = false;
+    for w in &mut csr.workers {
+        w.marks.iter_mut().for_each(|m| *m = UNREACHED);
+        w.absorbs.iter_mut().for_each(|a| *a = false);
     }
-    let queued: Vec<AtomicBool> = (0..n_addr).map(|_| AtomicBool::new(false)).collect();
-    let mut frontier: Vec<u32> = seeds.to_vec();
-    let scanned = AtomicU64::new(0);
-    let mut rounds = 0;
-    while !frontier.is_empty() {
-        rounds += 1;
-        let next: Vec<u32> = frontier
-            .par_iter()
-            .flat_map_iter(|&u| {
-                // Only events after the one that reached u can carry its taint:
-                // event j qualifies when j + 1 > mark(u).
-                let mark = first[u as usize].load(Ordering::Relaxed);
-                let out = csr.out(u as usize);
-                let start = out.partition_point(|&j| j + 1 <= mark);
-                scanned.fetch_add((out.len() - start) as u64, Ordering::Relaxed);
-                let mut improved = Vec::new();
-                for &j in &out[start..] {
-                    let v = ev.to[j as usize] as usize;
-                    let prev = first[v].fetch_min(j + 1, Ordering::Relaxed);
-                    if j + 1 < prev && !stop[v] && !queued[v].swap(true, Ordering::Relaxed) {
-                        improved.push(v as u32);
-                    }
-                }
-                improved
+    for &a in &stops {
+        if !seeds.contains(&a) {
+            let w = &mut csr.workers[owner(a)];
+            let l = w.local(a);
+            w.absorbs[l] = true;
+        }
+    }
+    // Round 0: the seeds reach themselves before every event.
+    let mut inbox: Vec<Vec<Msg>> = vec![Vec::new(); shards as usize];
+    for &s in seeds {
+        inbox[owner(s)].push(Msg { to: s, mark: SEED });
+    }
+    let (mut rounds, mut scanned, mut messages) = (0u32, 0u64, 0u64);
+    loop {
+        messages += inbox.iter().map(|m| m.len() as u64).sum::<u64>();
+        // Each shard applies its messages and expands what improved.
+        let outs: Vec<(Vec<Msg>, u64)> = csr
+            .workers
+            .par_iter_mut()
+            .zip(inbox.par_iter())
+            .map(|(w, msgs)| {
+                let frontier = w.deliver(msgs);
+                w.expand(&frontier)
             })
             .collect();
-        for &v in &next {
-            queued[v as usize].store(false, Ordering::Relaxed);
+        let produced: usize = outs.iter().map(|o| o.0.len()).sum();
+        if produced == 0 {
+            break;
         }
-        frontier = next;
+        rounds += 1;
+        // Route: everything for one owner goes to its inbox.
+        let mut next: Vec<Vec<Msg>> = vec![Vec::new(); shards as usize];
+        for (msgs, s) in outs {
+            scanned += s;
+            for m in msgs {
+                next[owner(m.to)].push(m);
+            }
+        }
+        inbox = next;
     }
-    Reach { first: first.into_iter().map(AtomicU64::into_inner).collect(), edges_scanned: scanned.into_inner(), rounds }
+    let n_addr = store.address_count();
+    let mut first = vec![UNREACHED; n_addr];
+    for w in &csr.workers {
+        for (l, &m) in w.marks.iter().enumerate() {
+            let id = l as u32 * shards + w.shard;
+            if (id as usize) < n_addr {
+                first[id as usize] = m;
+            }
+        }
+    }
+    Reach { first, edges_scanned: scanned, rounds, messages }
 }
