@@ -317,34 +317,44 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     }
 }
 
+/// Everything the sweep keeps per address, in one cache line: an event then
+/// touches two lines (sender, receiver), both prefetched ahead.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct St<N> {
+    bal: N,
+    /// Haircut: tainted part of `bal`; poison: value of tainted arrivals.
+    t: N,
+    /// Smallest hop at which the address has held taint (`u32::MAX`: never).
+    hop: u32,
+    fl: u8,
+}
+
+const IS_SEED: u8 = 1;
+const HAS_RULE: u8 = 2;
+const HORIZON: u8 = 4;
+const POISONED: u8 = 8;
+const HAS_QUEUE: u8 = 16;
+
 fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>) -> Result<Outcome, Overflow> {
     let ev = store.events();
     let n_addr = store.address_count();
     let mut out = Outcome::default();
-    let mut is_seed = vec![false; n_addr];
+    let mut st = vec![St { bal: N::ZERO, t: N::ZERO, hop: u32::MAX, fl: 0 }; n_addr];
+    for &id in rules.keys() {
+        st[id as usize].fl |= HAS_RULE;
+    }
     for &s in &spec.seeds {
-        is_seed[s as usize] = true;
+        let a = &mut st[s as usize];
+        a.fl |= IS_SEED | POISONED;
+        a.hop = 0;
         if rules.contains_key(&s) {
             out.seed_stop_warnings.push(s);
         }
     }
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
-    let fees_id = Pseudo::Fees.id();
-    let mut bal = vec![N::ZERO; n_addr];
-    let mut taint: Vec<N> = if spec.policy == Policy::Haircut { vec![N::ZERO; n_addr] } else { Vec::new() };
-    let mut poisoned: Vec<bool> = if spec.policy == Policy::Poison { is_seed.clone() } else { Vec::new() };
+    let fees_id = Pseudo::Fees.id() as usize;
     let mut queues: HashMap<u32, Queue> = HashMap::new();
-    let mut hop = vec![u32::MAX; n_addr];
-    for &s in &spec.seeds {
-        hop[s as usize] = 0;
-    }
-    let mut horizon = vec![false; n_addr];
-    // Poison: value of the tainted events each address received (flat, no hashing per event).
-    let mut received: Vec<N> = if spec.policy == Policy::Poison { vec![N::ZERO; n_addr] } else { Vec::new() };
-    let mut has_rule = vec![false; n_addr];
-    for &id in rules.keys() {
-        has_rule[id as usize] = true;
-    }
     let mut pieces: Vec<Lot> = Vec::new();
     let from_block = spec.from_block.unwrap_or(0);
     let to_block = spec.to_block.unwrap_or(u64::MAX);
@@ -353,15 +363,10 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
     const AHEAD: usize = 16;
     let n_events = store.len();
     for i in 0..n_events {
-        // Balances are read in random order: start loading those of a later event now.
+        // Addresses are read in random order: start loading a later event's now.
         if i + AHEAD < n_events {
-            let (pu, pv) = (ev.from[i + AHEAD] as usize, ev.to[i + AHEAD] as usize);
-            crate::store::idtable::prefetch(&bal[pu]);
-            crate::store::idtable::prefetch(&bal[pv]);
-            if let Some(t) = taint.get(pu) {
-                crate::store::idtable::prefetch(t);
-            }
-            crate::store::idtable::prefetch(&hop[pu]);
+            crate::store::idtable::prefetch(&st[ev.from[i + AHEAD] as usize]);
+            crate::store::idtable::prefetch(&st[ev.to[i + AHEAD] as usize]);
         }
         if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
             continue;
@@ -375,15 +380,17 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
         }
         let (u, v) = (ev.from[i] as usize, ev.to[i] as usize);
         let aw = N::from_u256(a.0).ok_or(Overflow)?;
+        let su = st[u];
+        let u_seed = su.fl & IS_SEED != 0;
         // Unknown origin: the export does not show how u came to hold a.
-        if bal[u] < aw {
-            let s = aw - bal[u];
+        if su.bal < aw {
+            let s = aw - su.bal;
             let holds = match spec.policy {
-                Policy::Haircut => !taint[u].is_zero(),
-                Policy::Poison => poisoned[u],
-                Policy::Fifo => queues.contains_key(&(u as u32)),
+                Policy::Haircut => !su.t.is_zero(),
+                Policy::Poison => su.fl & POISONED != 0,
+                Policy::Fifo => su.fl & HAS_QUEUE != 0,
             };
-            if is_seed[u] {
+            if u_seed {
                 out.seeded += s.to_wide();
                 out.unknown_origin += s.to_wide();
             } else if holds {
@@ -391,80 +398,69 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             }
             // Seeds hold nothing but taint (their balance is their taint) and a
             // poisoned address's every unit counts: only FIFO queues need the lot.
-            match spec.policy {
-                Policy::Fifo if !is_seed[u] => {
-                    if let Some(q) = queues.get_mut(&(u as u32)) {
-                        q.push_front(Lot { amount: s.to_u256(), tainted: false });
-                    }
+            if spec.policy == Policy::Fifo && !u_seed && su.fl & HAS_QUEUE != 0 {
+                if let Some(q) = queues.get_mut(&(u as u32)) {
+                    q.push_front(Lot { amount: s.to_u256(), tainted: false });
                 }
-                _ => {}
             }
-            bal[u] = bal[u].add(s)?;
+            st[u].bal = su.bal.add(s)?;
         }
         if u == v {
             continue;
         }
         // The taint that leaves u.
         pieces.clear();
-        let x: U256 = if is_seed[u] {
+        let x: U256 = if u_seed {
             a.0
         } else {
             match spec.policy {
                 Policy::Poison => {
-                    if poisoned[u] {
+                    if su.fl & POISONED != 0 {
                         a.0
                     } else {
                         U256::ZERO
                     }
                 }
-                Policy::Haircut => N::haircut(aw, taint[u], bal[u]).to_u256(),
-                Policy::Fifo => match queues.get_mut(&(u as u32)) {
+                Policy::Haircut => N::haircut(aw, st[u].t, st[u].bal).to_u256(),
+                Policy::Fifo if su.fl & HAS_QUEUE != 0 => match queues.get_mut(&(u as u32)) {
                     Some(q) => {
                         q.take(a.0, &mut pieces);
                         let x = pieces.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount);
                         if q.is_clean() {
                             queues.remove(&(u as u32));
+                            st[u].fl &= !HAS_QUEUE;
                         }
                         x
                     }
                     None => U256::ZERO,
                 },
+                Policy::Fifo => U256::ZERO,
             }
         };
-        bal[u] = bal[u] - aw;
-        if spec.policy == Policy::Haircut && !is_seed[u] {
-            taint[u] = taint[u] - N::from_u256(x).ok_or(Overflow)?;
+        st[u].bal = st[u].bal - aw;
+        if spec.policy == Policy::Haircut && !u_seed {
+            st[u].t = st[u].t - N::from_u256(x).ok_or(Overflow)?;
         }
-        bal[v] = bal[v].add(aw)?;
+        st[v].bal = st[v].bal.add(aw)?;
         let is_fee = ev.flags[i] & flags::FEE != 0;
         let seed_tx = !seed_txs.is_empty() && !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
         let (delivered, ev_hop) = if seed_tx {
             out.seeded += Wide::from(a.0 - x);
             (a.0, 0)
         } else {
-            (x, hop[u].saturating_add(1))
+            (x, su.hop.saturating_add(1))
         };
-        if is_seed[v] {
+        let sv = st[v];
+        if sv.fl & IS_SEED != 0 {
             // Every unit a seed receives is tainted; only what arrives clean is new.
             out.seeded += Wide::from(a.0 - delivered);
-            if !delivered.is_zero() {
-                if spec.evidence {
-                    out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
-                }
+            if !delivered.is_zero() && spec.evidence {
+                out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
             }
             continue;
         }
-        let fifo_pieces = |seed_tx: bool, pieces: &[Lot], x: U256| -> Vec<Lot> {
-            if seed_tx {
-                vec![Lot { amount: a.0, tainted: true }]
-            } else if pieces.is_empty() {
-                vec![Lot { amount: a.0, tainted: !x.is_zero() }]
-            } else {
-                pieces.to_vec()
-            }
-        };
         if delivered.is_zero() {
-            if spec.policy == Policy::Fifo {
+            if spec.policy == Policy::Fifo && sv.fl & HAS_QUEUE != 0 {
                 if let Some(q) = queues.get_mut(&(v as u32)) {
                     q.push_back(Lot { amount: a.0, tainted: false });
                 }
@@ -475,15 +471,15 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
         }
         let vid = v as u32;
-        let absorbing = if v == fees_id as usize {
+        let absorbing = if v == fees_id {
             out.fees += Wide::from(delivered);
             true
-        } else if let Some(rule) = if has_rule[v] { stop_at_time(rules, vid, ev.time[i]) } else { None } {
+        } else if let Some(rule) = if sv.fl & HAS_RULE != 0 { stop_at_time(rules, vid, ev.time[i]) } else { None } {
             out.absorb(vid, i as u64, rule, delivered, ev_hop);
-            hop[v] = hop[v].min(ev_hop);
+            st[v].hop = sv.hop.min(ev_hop);
             true
-        } else if horizon[v] || (hop[v] == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
-            horizon[v] = true;
+        } else if sv.fl & HORIZON != 0 || (sv.hop == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
+            st[v].fl |= HORIZON;
             let h = out.horizon.entry(vid).or_insert((Wide::ZERO, ev_hop));
             h.0 += Wide::from(delivered);
             h.1 = h.1.min(ev_hop);
@@ -492,55 +488,63 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             false
         };
         if absorbing {
-            if spec.policy == Policy::Fifo {
+            if spec.policy == Policy::Fifo && sv.fl & HAS_QUEUE != 0 {
                 if let Some(q) = queues.get_mut(&vid) {
                     q.push_back(Lot { amount: a.0, tainted: false });
                 }
             }
             continue;
         }
-        hop[v] = hop[v].min(ev_hop);
+        st[v].hop = sv.hop.min(ev_hop);
         match spec.policy {
             Policy::Poison => {
-                poisoned[v] = true;
-                received[v] = received[v].add(N::from_u256(delivered).ok_or(Overflow)?)?;
+                st[v].fl |= POISONED;
+                st[v].t = sv.t.add(N::from_u256(delivered).ok_or(Overflow)?)?;
             }
-            Policy::Haircut => taint[v] = taint[v].add(N::from_u256(delivered).ok_or(Overflow)?)?,
+            Policy::Haircut => st[v].t = sv.t.add(N::from_u256(delivered).ok_or(Overflow)?)?,
             Policy::Fifo => {
-                let lots = fifo_pieces(seed_tx, &pieces, x);
-                let before = (bal[v] - aw).to_u256();
+                let lots = if seed_tx {
+                    vec![Lot { amount: a.0, tainted: true }]
+                } else if pieces.is_empty() {
+                    vec![Lot { amount: a.0, tainted: !x.is_zero() }]
+                } else {
+                    pieces.clone()
+                };
+                let before = (st[v].bal - aw).to_u256();
                 let q = queues.entry(vid).or_insert_with(|| Queue::with(before, false));
                 for l in lots {
                     q.push_back(l);
                 }
+                st[v].fl |= HAS_QUEUE;
             }
         }
     }
 
     // What is left where.
     for &s in &spec.seeds {
-        out.held_by_seeds += bal[s as usize].to_wide();
+        out.held_by_seeds += st[s as usize].bal.to_wide();
     }
     match spec.policy {
         Policy::Haircut => {
-            for (id, t) in taint.iter().enumerate() {
-                if !t.is_zero() && !is_seed[id] {
-                    out.dormant.insert(id as u32, (t.to_wide(), hop[id]));
+            for (id, a) in st.iter().enumerate() {
+                if !a.t.is_zero() && a.fl & IS_SEED == 0 {
+                    out.dormant.insert(id as u32, (a.t.to_wide(), a.hop));
                 }
             }
         }
         Policy::Fifo => {
             for (&id, q) in &queues {
                 let t = q.tainted();
-                if !t.is_zero() && !is_seed[id as usize] {
-                    out.dormant.insert(id, (Wide::from(t), hop[id as usize]));
+                let a = &st[id as usize];
+                if !t.is_zero() && a.fl & IS_SEED == 0 {
+                    out.dormant.insert(id, (Wide::from(t), a.hop));
                 }
             }
         }
         Policy::Poison => {
-            for (id, amount) in received.iter().enumerate() {
-                if !amount.is_zero() && !is_seed[id] && !bal[id].is_zero() {
-                    out.dormant.insert(id as u32, (amount.to_wide(), hop[id]));
+            for (id, a) in st.iter().enumerate() {
+                if !a.t.is_zero() && a.fl & IS_SEED == 0 && !a.bal.is_zero() {
+                    out.dormant.insert(id as u32, (a.t.to_wide(), a.hop));
                 }
             }
         }
