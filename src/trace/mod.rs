@@ -685,5 +685,10 @@ pub fn resolve_asset(store: &Store, asset: Option<&str>) -> Result<u32, TraceErr
         .iter()
         .position(|x| x.to_ascii_lowercase() == want)
         .map(|p| p as u32)
-        .ok_or_else(|| TraceError::Usage(format!("asset {a:?} is not in the store (it has {})", store.manifest.assets.join(", "))))
+        .ok_or_else(|| {
+            let all = &store.manifest.assets;
+            let some: Vec<&str> = all.iter().take(5).map(String::as_str).collect();
+            let more = if all.len() > 5 { format!(", ... {} in all; `chaintrace stats` lists them", all.len()) } else { String::new() };
+            TraceError::Usage(format!("asset {a:?} is not in the store (it has {}{more})", some.join(", ")))
+        })
 }
