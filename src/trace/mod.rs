@@ -149,6 +149,8 @@ struct Overflow;
 trait Num: Copy + PartialOrd + std::ops::Sub<Output = Self> + Send + Sync {
     const ZERO: Self;
     fn from_u256(a: U256) -> Option<Self>;
+    /// The value of event `i`, from its raw column entry (`u128::MAX` marks a big value).
+    fn value(store: &Store, i: usize, raw: u128) -> Option<Self>;
     fn add(self, o: Self) -> Result<Self, Overflow>;
     fn is_zero(&self) -> bool;
     /// floor(a * t / b), exactly; `t <= b`.
@@ -161,6 +163,10 @@ impl Num for u128 {
     const ZERO: Self = 0;
     fn from_u256(a: U256) -> Option<Self> {
         u128::try_from(a).ok()
+    }
+    #[inline]
+    fn value(_: &Store, _: usize, raw: u128) -> Option<Self> {
+        (raw != u128::MAX).then_some(raw)
     }
     #[inline]
     fn add(self, o: Self) -> Result<Self, Overflow> {
@@ -196,6 +202,9 @@ impl Num for Wide {
     const ZERO: Self = Wide::ZERO;
     fn from_u256(a: U256) -> Option<Self> {
         Some(Wide::from(a))
+    }
+    fn value(store: &Store, i: usize, _: u128) -> Option<Self> {
+        Some(Wide::from(store.value(i).0))
     }
     fn add(self, o: Self) -> Result<Self, Overflow> {
         self.checked_add(o).ok_or(Overflow)
@@ -374,12 +383,11 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
         if windowed && (ev.block[i] == NO_BLOCK || ev.block[i] < from_block || ev.block[i] > to_block) {
             continue;
         }
-        let a = store.value(i);
-        if a.is_zero() {
+        let aw = N::value(store, i, ev.value[i]).ok_or(Overflow)?;
+        if aw.is_zero() {
             continue;
         }
         let (u, v) = (ev.from[i] as usize, ev.to[i] as usize);
-        let aw = N::from_u256(a.0).ok_or(Overflow)?;
         let su = st[u];
         let u_seed = su.fl & IS_SEED != 0;
         // Unknown origin: the export does not show how u came to hold a.
@@ -410,78 +418,78 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
         }
         // The taint that leaves u.
         pieces.clear();
-        let x: U256 = if u_seed {
-            a.0
+        let x: N = if u_seed {
+            aw
         } else {
             match spec.policy {
                 Policy::Poison => {
                     if su.fl & POISONED != 0 {
-                        a.0
+                        aw
                     } else {
-                        U256::ZERO
+                        N::ZERO
                     }
                 }
-                Policy::Haircut => N::haircut(aw, st[u].t, st[u].bal).to_u256(),
+                Policy::Haircut => N::haircut(aw, st[u].t, st[u].bal),
                 Policy::Fifo if su.fl & HAS_QUEUE != 0 => match queues.get_mut(&(u as u32)) {
                     Some(q) => {
-                        q.take(a.0, &mut pieces);
+                        q.take(aw.to_u256(), &mut pieces);
                         let x = pieces.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount);
                         if q.is_clean() {
                             queues.remove(&(u as u32));
                             st[u].fl &= !HAS_QUEUE;
                         }
-                        x
+                        N::from_u256(x).ok_or(Overflow)?
                     }
-                    None => U256::ZERO,
+                    None => N::ZERO,
                 },
-                Policy::Fifo => U256::ZERO,
+                Policy::Fifo => N::ZERO,
             }
         };
         st[u].bal = st[u].bal - aw;
         if spec.policy == Policy::Haircut && !u_seed {
-            st[u].t = st[u].t - N::from_u256(x).ok_or(Overflow)?;
+            st[u].t = st[u].t - x;
         }
         st[v].bal = st[v].bal.add(aw)?;
         let is_fee = ev.flags[i] & flags::FEE != 0;
         let seed_tx = !seed_txs.is_empty() && !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
         let (delivered, ev_hop) = if seed_tx {
-            out.seeded += Wide::from(a.0 - x);
-            (a.0, 0)
+            out.seeded += (aw - x).to_wide();
+            (aw, 0)
         } else {
             (x, su.hop.saturating_add(1))
         };
         let sv = st[v];
         if sv.fl & IS_SEED != 0 {
             // Every unit a seed receives is tainted; only what arrives clean is new.
-            out.seeded += Wide::from(a.0 - delivered);
+            out.seeded += (aw - delivered).to_wide();
             if !delivered.is_zero() && spec.evidence {
-                out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
+                out.tainted.push(Tainted { event: i as u64, x: delivered.to_u256(), hop: ev_hop });
             }
             continue;
         }
         if delivered.is_zero() {
             if spec.policy == Policy::Fifo && sv.fl & HAS_QUEUE != 0 {
                 if let Some(q) = queues.get_mut(&(v as u32)) {
-                    q.push_back(Lot { amount: a.0, tainted: false });
+                    q.push_back(Lot { amount: aw.to_u256(), tainted: false });
                 }
             }
             continue;
         }
         if spec.evidence {
-            out.tainted.push(Tainted { event: i as u64, x: delivered, hop: ev_hop });
+            out.tainted.push(Tainted { event: i as u64, x: delivered.to_u256(), hop: ev_hop });
         }
         let vid = v as u32;
         let absorbing = if v == fees_id {
-            out.fees += Wide::from(delivered);
+            out.fees += delivered.to_wide();
             true
         } else if let Some(rule) = if sv.fl & HAS_RULE != 0 { stop_at_time(rules, vid, ev.time[i]) } else { None } {
-            out.absorb(vid, i as u64, rule, delivered, ev_hop);
+            out.absorb(vid, i as u64, rule, delivered.to_u256(), ev_hop);
             st[v].hop = sv.hop.min(ev_hop);
             true
         } else if sv.fl & HORIZON != 0 || (sv.hop == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
             st[v].fl |= HORIZON;
             let h = out.horizon.entry(vid).or_insert((Wide::ZERO, ev_hop));
-            h.0 += Wide::from(delivered);
+            h.0 += delivered.to_wide();
             h.1 = h.1.min(ev_hop);
             true
         } else {
@@ -490,7 +498,7 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
         if absorbing {
             if spec.policy == Policy::Fifo && sv.fl & HAS_QUEUE != 0 {
                 if let Some(q) = queues.get_mut(&vid) {
-                    q.push_back(Lot { amount: a.0, tainted: false });
+                    q.push_back(Lot { amount: aw.to_u256(), tainted: false });
                 }
             }
             continue;
@@ -499,14 +507,14 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
         match spec.policy {
             Policy::Poison => {
                 st[v].fl |= POISONED;
-                st[v].t = sv.t.add(N::from_u256(delivered).ok_or(Overflow)?)?;
+                st[v].t = sv.t.add(delivered)?;
             }
-            Policy::Haircut => st[v].t = sv.t.add(N::from_u256(delivered).ok_or(Overflow)?)?,
+            Policy::Haircut => st[v].t = sv.t.add(delivered)?,
             Policy::Fifo => {
                 let lots = if seed_tx {
-                    vec![Lot { amount: a.0, tainted: true }]
+                    vec![Lot { amount: aw.to_u256(), tainted: true }]
                 } else if pieces.is_empty() {
-                    vec![Lot { amount: a.0, tainted: !x.is_zero() }]
+                    vec![Lot { amount: aw.to_u256(), tainted: !x.is_zero() }]
                 } else {
                     pieces.clone()
                 };
