@@ -87,10 +87,10 @@ pub fn read_csv(path: &Path, chain: Chain) -> Result<Vec<Label>, IngestError> {
                 let label = String::from_utf8_lossy(row.get(li).trim_ascii()).into_owned();
                 let valid_from = bound("valid_from", row.get(fi), false)?;
                 let valid_to = bound("valid_to", row.get(ti), true)?;
-                if let (Some(f), Some(t)) = (valid_from, valid_to) {
-                    if f > t {
-                        return Err(FieldError::new("valid_to", "before valid_from"));
-                    }
+                if let (Some(f), Some(t)) = (valid_from, valid_to)
+                    && f > t
+                {
+                    return Err(FieldError::new("valid_to", "before valid_from"));
                 }
                 Ok(Label { address, category, label, valid_from, valid_to })
             })();

@@ -204,10 +204,10 @@ fn stdout(text: &str) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest { store, chain, format, value_unit, skip_bad_rows, token_decimals, no_progress, files } => {
-            if let Some(u) = &value_unit {
-                if ingest::ethereum::unit_decimals(u).is_none() {
-                    return Err(UsageError(format!("--value-unit {u:?}: expected wei, gwei, eth, sat or btc")).into());
-                }
+            if let Some(u) = &value_unit
+                && ingest::ethereum::unit_decimals(u).is_none()
+            {
+                return Err(UsageError(format!("--value-unit {u:?}: expected wei, gwei, eth, sat or btc")).into());
             }
             if format == Format::Etherscan && matches!(chain, ChainArg::Bitcoin) {
                 return Err(UsageError("--format etherscan reads Etherscan's Ethereum exports: use --chain ethereum".into()).into());

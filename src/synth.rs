@@ -155,31 +155,6 @@ pub fn write_transactions(w: &mut impl Write, rows: u64, seed: u64) -> io::Resul
     Ok(written)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_rows_have_the_etl_shape() {
-        let mut v = Vec::new();
-        write_transactions(&mut v, 500, 7).unwrap();
-        let text = String::from_utf8(v).unwrap();
-        let mut lines = text.lines();
-        assert_eq!(lines.next(), Some(TRANSACTIONS_HEADER));
-        let rows: Vec<&str> = lines.collect();
-        assert_eq!(rows.len(), 500);
-        for r in rows {
-            let f: Vec<&str> = r.split(',').collect();
-            assert_eq!(f.len(), 15);
-            assert_eq!(f[0].len(), 66);
-            assert_eq!(f[5].len(), 42);
-        }
-        let mut again = Vec::new();
-        write_transactions(&mut again, 500, 7).unwrap();
-        assert_eq!(text.as_bytes(), &again[..]);
-    }
-}
-
 /// Write a store of `events` random ETH transfers among `events / 8`
 /// addresses (a hot 1% takes a quarter of the traffic), one block per 150
 /// events, straight through the store builder (no CSV). Returns the
@@ -208,4 +183,29 @@ pub fn write_store(dir: &std::path::Path, events: u64, seed: u64) -> Result<Vec<
     }
     b.write(dir)?;
     Ok((0..10).map(|k| format!("0x{}", hex::encode(address(seed, k)))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_rows_have_the_etl_shape() {
+        let mut v = Vec::new();
+        write_transactions(&mut v, 500, 7).unwrap();
+        let text = String::from_utf8(v).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(TRANSACTIONS_HEADER));
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 500);
+        for r in rows {
+            let f: Vec<&str> = r.split(',').collect();
+            assert_eq!(f.len(), 15);
+            assert_eq!(f[0].len(), 66);
+            assert_eq!(f[5].len(), 42);
+        }
+        let mut again = Vec::new();
+        write_transactions(&mut again, 500, 7).unwrap();
+        assert_eq!(text.as_bytes(), &again[..]);
+    }
 }

@@ -255,8 +255,7 @@ fn engine_agrees_with_naive_and_conserves() {
                     .filter(|&a| r.first[a as usize] != trace::reach::UNREACHED && !seed_ids.contains(&a))
                     .collect();
                 let to = store.events().to;
-                let by_sweep: BTreeSet<u32> =
-                    out.tainted.iter().map(|t| to[t.event as usize]).filter(|a| !seed_ids.contains(a)).collect();
+                let by_sweep: BTreeSet<u32> = out.tainted.iter().map(|t| to[t.event as usize]).filter(|a| !seed_ids.contains(a)).collect();
                 assert_eq!(by_search, by_sweep, "case {case}: reachability");
                 // And the earliest event matches the sweep's first tainted arrival.
                 for &a in &by_sweep {

@@ -84,10 +84,10 @@ pub fn opt_u64(field: &str, t: &[u8]) -> Result<Option<u64>, FieldError> {
     let mut v: u64 = 0;
     if t.len() > 20 || !t.iter().all(u8::is_ascii_digit) {
         // Some exports write integers as `12.0`.
-        if let Ok(a) = Amount::parse_base(t) {
-            if let Some(x) = a.to_u128().and_then(|x| u64::try_from(x).ok()) {
-                return Ok(Some(x));
-            }
+        if let Ok(a) = Amount::parse_base(t)
+            && let Some(x) = a.to_u128().and_then(|x| u64::try_from(x).ok())
+        {
+            return Ok(Some(x));
         }
         return Err(FieldError::new(field, format!("expected a non-negative integer, found {:?}", show(t))));
     }

@@ -11,8 +11,11 @@ use polars::prelude::*;
 use std::borrow::Cow;
 use std::path::Path;
 
+/// Each column's values as text (`None` for nulls).
+type TextColumns = Vec<Vec<Option<String>>>;
+
 /// Columns of a Parquet file as text, the way a CSV export would write them.
-fn read_columns(path: &Path) -> Result<(Header, Vec<Vec<Option<String>>>, u64), IngestError> {
+fn read_columns(path: &Path) -> Result<(Header, TextColumns, u64), IngestError> {
     let err = |m: String| IngestError::file(path, m);
     let f = std::fs::File::open(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);

@@ -139,8 +139,8 @@ pub(crate) fn cast<T: Pod>(b: &[u8]) -> &[T] {
         return &[];
     }
     let size = std::mem::size_of::<T>();
-    assert!(b.len() % size == 0, "column length is not a multiple of its element size");
-    assert!((b.as_ptr() as usize) % std::mem::align_of::<T>() == 0, "column is not aligned");
+    assert!(b.len().is_multiple_of(size), "column length is not a multiple of its element size");
+    assert!((b.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()), "column is not aligned");
     // SAFETY: length and alignment are checked above and T is a plain integer
     // type for which every bit pattern is valid.
     unsafe { std::slice::from_raw_parts(b.as_ptr().cast::<T>(), b.len() / size) }

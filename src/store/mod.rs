@@ -12,6 +12,7 @@ pub mod idtable;
 pub mod write;
 
 pub use columns::{Column, EventColumns};
+pub(crate) use columns::{Pod, cast};
 
 use crate::amount::Amount;
 use crate::error::StoreError;
@@ -184,13 +185,10 @@ impl Store {
         for c in Column::ALL {
             let want = c.expected_len(m);
             let got = self.bytes(c).len() as u64;
-            if let Some(want) = want {
-                if got != want {
-                    return Err(StoreError::Corrupt {
-                        path: self.gen_dir.join(c.file()),
-                        message: format!("{got} bytes, expected {want}"),
-                    });
-                }
+            if let Some(want) = want
+                && got != want
+            {
+                return Err(StoreError::Corrupt { path: self.gen_dir.join(c.file()), message: format!("{got} bytes, expected {want}") });
             }
         }
         Ok(())
@@ -243,10 +241,10 @@ impl Store {
     /// The exact value of event `i`.
     pub fn value(&self, i: usize) -> Amount {
         let v: &[u128] = columns::cast(self.bytes(Column::Value));
-        if v[i] == u128::MAX {
-            if let Some(b) = self.big.get(&(i as u64)) {
-                return Amount(*b);
-            }
+        if v[i] == u128::MAX
+            && let Some(b) = self.big.get(&(i as u64))
+        {
+            return Amount(*b);
         }
         Amount::from_u128(v[i])
     }

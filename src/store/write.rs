@@ -268,10 +268,10 @@ impl Builder {
     #[inline]
     pub fn prefetch_keys(&self, addr_hashes: impl Iterator<Item = u64>) {
         for h in addr_hashes {
-            if let Some(id) = self.addr_ids.candidate(h) {
-                if let Some(k) = self.eth_keys.get(id as usize) {
-                    super::idtable::prefetch(k);
-                }
+            if let Some(id) = self.addr_ids.candidate(h)
+                && let Some(k) = self.eth_keys.get(id as usize)
+            {
+                super::idtable::prefetch(k);
             }
         }
     }
@@ -347,10 +347,10 @@ impl Builder {
 
     /// The exact value of event `i`.
     pub fn value_of(&self, i: usize) -> Amount {
-        if self.value[i] == u128::MAX {
-            if let Some(v) = self.big.get(&i) {
-                return Amount(*v);
-            }
+        if self.value[i] == u128::MAX
+            && let Some(v) = self.big.get(&i)
+        {
+            return Amount(*v);
         }
         Amount::from_u128(self.value[i])
     }
@@ -396,6 +396,9 @@ impl Builder {
     }
 }
 
+/// Writes one column file and records its checksum.
+type PutColumn<'a> = dyn Fn(Column, &[u8]) -> Result<(), StoreError> + Sync + 'a;
+
 /// What a write did.
 #[derive(Clone, Debug, Default)]
 pub struct WriteSummary {
@@ -427,10 +430,11 @@ impl Builder {
                 }
             }
             for i in 0..n {
-                if self.time[i] == NO_TIME && self.block[i] != NO_BLOCK {
-                    if let Some(&t) = block_time.get(&self.block[i]) {
-                        self.time[i] = t;
-                    }
+                if self.time[i] == NO_TIME
+                    && self.block[i] != NO_BLOCK
+                    && let Some(&t) = block_time.get(&self.block[i])
+                {
+                    self.time[i] = t;
                 }
             }
         }
@@ -684,7 +688,7 @@ impl Builder {
         // columns as they are, without a gathered copy.
         let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
         fn put_col<T: super::columns::Pod + Send + Sync>(
-            put: &(dyn Fn(Column, &[u8]) -> Result<(), StoreError> + Sync),
+            put: &PutColumn<'_>,
             c: Column,
             src: &[T],
             keep: &[u32],
@@ -697,7 +701,8 @@ impl Builder {
                 put(c, as_bytes(&v))
             }
         }
-        let jobs: Vec<Box<dyn Fn() -> Result<(), StoreError> + Send + Sync + '_>> = vec![
+        type Job<'a> = Box<dyn Fn() -> Result<(), StoreError> + Send + Sync + 'a>;
+        let jobs: Vec<Job<'_>> = vec![
             Box::new(|| put_col(&put, Column::Block, &self.block, keep, identity)),
             Box::new(|| put_col(&put, Column::Time, &self.time, keep, identity)),
             Box::new(|| put_col(&put, Column::TxIndex, &self.tx_index, keep, identity)),

@@ -243,10 +243,10 @@ fn haircut(a: U256, t: Wide, b: Wide) -> U256 {
         return a;
     }
     // Nearly every real amount fits u128 and so does their product: exact and cheap.
-    if let (Ok(a128), Ok(t128), Ok(b128)) = (u128::try_from(a), u128::try_from(t), u128::try_from(b)) {
-        if let Some(p) = a128.checked_mul(t128) {
-            return U256::from(p / b128);
-        }
+    if let (Ok(a128), Ok(t128), Ok(b128)) = (u128::try_from(a), u128::try_from(t), u128::try_from(b))
+        && let Some(p) = a128.checked_mul(t128)
+    {
+        return U256::from(p / b128);
     }
     let p: Product = a.widening_mul(t);
     narrow(Wide::from_limbs_slice(&(p / Product::from(b)).as_limbs()[..5]))
@@ -255,10 +255,10 @@ fn haircut(a: U256, t: Wide, b: Wide) -> U256 {
 /// Stop rules per address id from the store's labels.
 fn stop_rules(store: &Store, stop_at: &[String]) -> Result<HashMap<u32, Vec<StopRule>>, TraceError> {
     let mut rules: HashMap<u32, Vec<StopRule>> = HashMap::new();
-    if store.manifest.chain == Chain::Ethereum {
-        if let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000") {
-            rules.entry(zero).or_default().push(StopRule { from: None, to: None, category: "burn".into(), label: "Null address".into() });
-        }
+    if store.manifest.chain == Chain::Ethereum
+        && let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000")
+    {
+        rules.entry(zero).or_default().push(StopRule { from: None, to: None, category: "burn".into(), label: "Null address".into() });
     }
     if stop_at.is_empty() {
         return Ok(rules);
@@ -406,10 +406,12 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             }
             // Seeds hold nothing but taint (their balance is their taint) and a
             // poisoned address's every unit counts: only FIFO queues need the lot.
-            if spec.policy == Policy::Fifo && !u_seed && su.fl & HAS_QUEUE != 0 {
-                if let Some(q) = queues.get_mut(&(u as u32)) {
-                    q.push_front(Lot { amount: s.to_u256(), tainted: false });
-                }
+            if spec.policy == Policy::Fifo
+                && !u_seed
+                && su.fl & HAS_QUEUE != 0
+                && let Some(q) = queues.get_mut(&(u as u32))
+            {
+                q.push_front(Lot { amount: s.to_u256(), tainted: false });
             }
             st[u].bal = su.bal.add(s)?;
         }
@@ -468,10 +470,11 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             continue;
         }
         if delivered.is_zero() {
-            if spec.policy == Policy::Fifo && sv.fl & HAS_QUEUE != 0 {
-                if let Some(q) = queues.get_mut(&(v as u32)) {
-                    q.push_back(Lot { amount: aw.to_u256(), tainted: false });
-                }
+            if spec.policy == Policy::Fifo
+                && sv.fl & HAS_QUEUE != 0
+                && let Some(q) = queues.get_mut(&(v as u32))
+            {
+                q.push_back(Lot { amount: aw.to_u256(), tainted: false });
             }
             continue;
         }
@@ -496,10 +499,11 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             false
         };
         if absorbing {
-            if spec.policy == Policy::Fifo && sv.fl & HAS_QUEUE != 0 {
-                if let Some(q) = queues.get_mut(&vid) {
-                    q.push_back(Lot { amount: aw.to_u256(), tainted: false });
-                }
+            if spec.policy == Policy::Fifo
+                && sv.fl & HAS_QUEUE != 0
+                && let Some(q) = queues.get_mut(&vid)
+            {
+                q.push_back(Lot { amount: aw.to_u256(), tainted: false });
             }
             continue;
         }
@@ -687,16 +691,10 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
 pub fn resolve_asset(store: &Store, asset: Option<&str>) -> Result<u32, TraceError> {
     let Some(a) = asset else { return Ok(0) };
     let want = a.to_ascii_lowercase();
-    store
-        .manifest
-        .assets
-        .iter()
-        .position(|x| x.to_ascii_lowercase() == want)
-        .map(|p| p as u32)
-        .ok_or_else(|| {
-            let all = &store.manifest.assets;
-            let some: Vec<&str> = all.iter().take(5).map(String::as_str).collect();
-            let more = if all.len() > 5 { format!(", ... {} in all; `chaintrace stats` lists them", all.len()) } else { String::new() };
-            TraceError::Usage(format!("asset {a:?} is not in the store (it has {}{more})", some.join(", ")))
-        })
+    store.manifest.assets.iter().position(|x| x.to_ascii_lowercase() == want).map(|p| p as u32).ok_or_else(|| {
+        let all = &store.manifest.assets;
+        let some: Vec<&str> = all.iter().take(5).map(String::as_str).collect();
+        let more = if all.len() > 5 { format!(", ... {} in all; `chaintrace stats` lists them", all.len()) } else { String::new() };
+        TraceError::Usage(format!("asset {a:?} is not in the store (it has {}{more})", some.join(", ")))
+    })
 }

@@ -10,7 +10,7 @@
 //! shards in parallel in one process and routes messages between rounds; a
 //! multi-machine driver would route them over the network instead.
 
-use crate::model::{flags, Chain, Pseudo};
+use crate::model::{Chain, Pseudo, flags};
 use crate::store::Store;
 use rayon::prelude::*;
 
@@ -74,7 +74,7 @@ impl Worker {
             let l = self.local(u);
             let mark = self.marks[l];
             let edges = &self.edges[self.offsets[l] as usize..self.offsets[l + 1] as usize];
-            let start = edges.partition_point(|&(j, _)| j + 1 <= mark);
+            let start = edges.partition_point(|&(j, _)| j < mark);
             scanned += (edges.len() - start) as u64;
             out.extend(edges[start..].iter().map(|&(j, v)| Msg { to: v, mark: j + 1 }));
         }
@@ -111,9 +111,8 @@ impl Csr {
         let ev = store.events();
         let n_addr = store.address_count() as u32;
         let shards = shards.max(1);
-        let moves = |i: usize| {
-            ev.asset[i] == asset && ev.flags[i] & flags::MOVES_NOTHING == 0 && ev.value[i] != 0 && ev.from[i] != ev.to[i]
-        };
+        let moves =
+            |i: usize| ev.asset[i] == asset && ev.flags[i] & flags::MOVES_NOTHING == 0 && ev.value[i] != 0 && ev.from[i] != ev.to[i];
         let mut edges = 0;
         let workers: Vec<Worker> = (0..shards)
             .into_par_iter()
@@ -164,10 +163,10 @@ pub fn reachable(store: &Store, csr: &mut Csr, seeds: &[u32], absorbs: &[u32]) -
     let owner = |a: u32| (a % shards) as usize;
     let mut stops: Vec<u32> = absorbs.to_vec();
     stops.push(Pseudo::Fees.id());
-    if store.manifest.chain == Chain::Ethereum {
-        if let Some(z) = store.find_address("0x0000000000000000000000000000000000000000") {
-            stops.push(z);
-        }
+    if store.manifest.chain == Chain::Ethereum
+        && let Some(z) = store.find_address("0x0000000000000000000000000000000000000000")
+    {
+        stops.push(z);
     }
     for w in &mut csr.workers {
         w.marks.iter_mut().for_each(|m| *m = UNREACHED);

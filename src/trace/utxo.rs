@@ -21,19 +21,8 @@ struct OutTaint {
     pieces: Option<Pieces>,
 }
 
-fn col<'a, T: Copy>(store: &'a Store, c: Column) -> &'a [T]
-where
-    T: 'static,
-{
-    let b = store.bytes(c);
-    if b.is_empty() {
-        return &[];
-    }
-    // SAFETY: mapped columns are page aligned and a whole number of elements
-    // (checked when the store was opened).
-    let (pre, mid, post) = unsafe { b.align_to::<T>() };
-    assert!(pre.is_empty() && post.is_empty(), "column {c:?} misaligned");
-    mid
+fn col<T: crate::store::Pod>(store: &Store, c: Column) -> &[T] {
+    crate::store::cast(store.bytes(c))
 }
 
 /// Lay `units` (in input order) against `sizes` (outputs, then the fee):
@@ -186,17 +175,17 @@ pub(super) fn run(
                 continue;
             }
             out.tainted.push(Tainted { event: k as u64, x: U256::from(x), hop });
-            if let Some((p, _)) = pred {
-                if hop > 0 {
-                    out.pred.insert(k as u64, p);
-                }
+            if let Some((p, _)) = pred
+                && hop > 0
+            {
+                out.pred.insert(k as u64, p);
             }
             if hop > 0 {
-                if let Some(rule) = super::stop_at_time(rules, addr, ev.time[k]) {
-                    if !seeds.contains(&addr) {
-                        out.absorb(addr, k as u64, rule, U256::from(x), hop);
-                        continue;
-                    }
+                if let Some(rule) = super::stop_at_time(rules, addr, ev.time[k])
+                    && !seeds.contains(&addr)
+                {
+                    out.absorb(addr, k as u64, rule, U256::from(x), hop);
+                    continue;
                 }
                 if !seeds.contains(&addr)
                     && (horizon.contains(&addr) || (!reached.contains_key(&addr) && spec.max_hops.is_some_and(|n| hop >= n)))
