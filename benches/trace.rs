@@ -39,13 +39,21 @@ fn main() {
             line.split(" in ").nth(1).and_then(|s| s.split('s').next()).and_then(|s| s.parse().ok()).expect("seconds")
         };
         let (sweep, total) = (seconds("timing: sweep"), seconds("timing: trace"));
+        let heap: f64 = stderr
+            .lines()
+            .find(|l| l.starts_with("timing: sweep"))
+            .and_then(|l| l.split("heap at the end of the sweep ").nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .expect("heap");
         let line = stderr.lines().find(|l| l.starts_with("timing: trace")).expect("timing line");
         let peak: f64 =
             line.split("peak memory ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("peak");
         println!(
-            "{policy:>7}: sweep {sweep:.2}s  {:.1} M events/s on one core{}  (with report {total:.2}s)  peak {peak:.0} MiB  {:.1} bytes/event",
+            "{policy:>7}: sweep {sweep:.2}s  {:.1} M events/s on one core{}  sweep heap {:.1} bytes/event  (with report {total:.2}s, peak RSS with the mapped store {:.1} bytes/event)",
             events as f64 / sweep / 1e6,
             if policy == "poison" { format!(" = {:.1} M edges/s", events as f64 / sweep / 1e6) } else { String::new() },
+            heap * 1048576.0 / events as f64,
             peak * 1048576.0 / events as f64
         );
     }

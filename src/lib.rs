@@ -19,6 +19,16 @@ pub mod synth;
 pub mod time;
 pub mod trace;
 
+/// Anonymous (heap) resident memory of this process now, in bytes (Linux
+/// `RssAnon`): what the process holds beyond mapped files, which the kernel
+/// can drop and read again.
+pub fn anon_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("RssAnon:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
 pub fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

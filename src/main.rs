@@ -334,7 +334,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         trace::run_account(&s, &spec).map_err(usage)?
                     };
                     if std::env::var_os("CHAINTRACE_TIMING").is_some() {
-                        eprintln!("timing: sweep of {} events in {:.3}s", s.len(), sweep.elapsed().as_secs_f64());
+                        let anon = outcome.sweep_heap_bytes as f64 / 1048576.0;
+                        eprintln!(
+                            "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {anon:.0} MiB",
+                            s.len(),
+                            sweep.elapsed().as_secs_f64()
+                        );
                     }
                     if policy != trace::Policy::Poison && outcome.seeded != outcome.accounted() {
                         anyhow::bail!(

@@ -116,6 +116,8 @@ pub struct Outcome {
     pub seed_stop_warnings: Vec<u32>,
     /// UTXO model: the output whose taint funded a tainted output (for evidence).
     pub pred: HashMap<u64, u64>,
+    /// Heap held at the end of the sweep, its state still live (Linux `RssAnon`; 0 elsewhere).
+    pub sweep_heap_bytes: u64,
 }
 
 impl Outcome {
@@ -561,6 +563,7 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             }
         }
     }
+    out.sweep_heap_bytes = crate::anon_rss_bytes().unwrap_or(0);
     out.seed_stop_warnings.sort_unstable();
     Ok(out)
 }

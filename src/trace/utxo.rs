@@ -217,6 +217,7 @@ pub(super) fn run(
             d.1 = d.1.min(t.hop);
         }
     }
+    out.sweep_heap_bytes = crate::anon_rss_bytes().unwrap_or(0);
     Ok(out)
 }
 
