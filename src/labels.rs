@@ -28,15 +28,21 @@ pub struct Label {
 impl Label {
     /// Whether the label applies at `time` (epoch seconds; `None` when the event has no time).
     pub fn applies_at(&self, time: Option<i64>) -> bool {
-        match time {
-            Some(t) => self.valid_from.is_none_or(|f| t >= f) && self.valid_to.is_none_or(|e| t <= e),
-            None => self.valid_from.is_none() && self.valid_to.is_none(),
-        }
+        within(self.valid_from, self.valid_to, time)
     }
 
     /// Whether the label has a validity interval.
     pub fn is_bounded(&self) -> bool {
         self.valid_from.is_some() || self.valid_to.is_some()
+    }
+}
+
+/// Whether `time` is inside `[from, to]` (both inclusive, either open). An
+/// event without a time is inside only an unbounded interval.
+pub fn within(from: Option<i64>, to: Option<i64>, time: Option<i64>) -> bool {
+    match time {
+        Some(t) => from.is_none_or(|f| t >= f) && to.is_none_or(|e| t <= e),
+        None => from.is_none() && to.is_none(),
     }
 }
 

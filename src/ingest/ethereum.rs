@@ -110,6 +110,15 @@ fn event(block: Option<u64>, time: Option<i64>, tx_index: Option<u32>, from: Add
     }
 }
 
+/// The fee of a transaction: an event from its sender to the fee sink, last in the transaction.
+fn fee_event(block: Option<u64>, time: Option<i64>, index: Option<u32>, from: [u8; 20], hash: TxHash, fee: Amount) -> RawEvent {
+    let mut f = event(block, time, index, Addr::Eth(from), Addr::Pseudo(Pseudo::Fees), fee);
+    f.tx = Some(hash);
+    f.sub = sub::FEE;
+    f.flags = flags::FEE;
+    f
+}
+
 fn check_block_or_time(block: Option<u64>, time: Option<i64>, field: &str) -> Result<(), FieldError> {
     if block.is_none() && time.is_none() {
         return Err(FieldError::new(field, "empty: each row needs a block number or a block time"));
@@ -209,11 +218,7 @@ impl<'r> Transactions<'r> {
         if let (Some(gas), Some(price)) = (rc.gas_used, price) {
             let fee =
                 price.checked_mul(Amount::from_u128(u128::from(gas))).ok_or_else(|| FieldError::new("gas_price", "fee above 2^256-1"))?;
-            let mut f = event(block, time, index, Addr::Eth(from), Addr::Pseudo(Pseudo::Fees), fee);
-            f.tx = Some(hash);
-            f.sub = sub::FEE;
-            f.flags = flags::FEE;
-            out.push(f);
+            out.push(fee_event(block, time, index, from, hash, fee));
         }
         Ok(())
     }
@@ -659,11 +664,7 @@ impl Etherscan {
                 let fee = r.get(self.fee);
                 if !fee.trim_ascii().is_empty() {
                     let fee = amount("TxnFee(ETH)", &strip_commas(fee), 18)?;
-                    let mut f = event(block, time, None, Addr::Eth(from), Addr::Pseudo(Pseudo::Fees), fee);
-                    f.tx = Some(hash);
-                    f.sub = sub::FEE;
-                    f.flags = flags::FEE;
-                    out.push(f);
+                    out.push(fee_event(block, time, None, from, hash, fee));
                 }
             }
         }

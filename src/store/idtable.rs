@@ -112,26 +112,6 @@ impl IdTable {
         None
     }
 
-    /// Look up without inserting.
-    pub fn find(&self, h: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mask = self.slots.len() - 1;
-        let mut i = (h as usize) & mask;
-        let t = tag(h);
-        loop {
-            let s = self.slots[i];
-            if s == EMPTY {
-                return None;
-            }
-            if s & !0xFFFF_FFFF == t && eq(s as u32) {
-                return Some(s as u32);
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
     /// Forget ids at or above `keep`, which must be the most recently inserted.
     pub fn truncate(&mut self, keep: u32, hash_of: impl Fn(u32) -> u64) {
         let ids: Vec<u32> = self.slots.iter().filter(|&&s| s != EMPTY && (s as u32) < keep).map(|&s| s as u32).collect();

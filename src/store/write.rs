@@ -74,7 +74,6 @@ pub struct Builder {
     pub files: Vec<(LoadedFile, usize)>,
     /// Events that came from the existing store.
     pub old_events: usize,
-    old_inputs: usize,
     old_files: usize,
     /// Skipped rows, all ingests.
     pub skipped_rows: u64,
@@ -112,7 +111,6 @@ impl Builder {
             inputs: Vec::new(),
             files: Vec::new(),
             old_events: 0,
-            old_inputs: 0,
             old_files: 0,
             skipped_rows: 0,
             labels: 0,
@@ -194,7 +192,6 @@ impl Builder {
             .collect();
         b.files = m.files.iter().map(|f| (f.clone(), 0)).collect();
         b.old_events = b.block.len();
-        b.old_inputs = b.inputs.len();
         b.old_files = b.files.len();
         b.skipped_rows = m.skipped_rows;
         b.labels = m.labels;
@@ -294,16 +291,6 @@ impl Builder {
         id
     }
 
-    /// The id of a transaction hash if known.
-    pub fn find_tx(&self, h: &TxHash) -> Option<u32> {
-        self.tx_ids.find(hash32(h), |o| self.tx_hashes[o as usize] == *h)
-    }
-
-    /// Transaction hash of an id.
-    pub fn tx_hash(&self, id: u32) -> &TxHash {
-        &self.tx_hashes[id as usize]
-    }
-
     fn intern_asset_name(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.asset_ids.get(name) {
             return id;
@@ -343,16 +330,6 @@ impl Builder {
         }
         self.tx.push(tx);
         self.flags.push(fl);
-    }
-
-    /// The exact value of event `i`.
-    pub fn value_of(&self, i: usize) -> Amount {
-        if self.value[i] == u128::MAX
-            && let Some(v) = self.big.get(&i)
-        {
-            return Amount(*v);
-        }
-        Amount::from_u128(self.value[i])
     }
 
     /// Size of the address table and of the transaction table, for rollback.

@@ -288,10 +288,7 @@ fn stop_rules(store: &Store, stop_at: &[String]) -> Result<HashMap<u32, Vec<Stop
 
 fn stop_at_time(rules: &HashMap<u32, Vec<StopRule>>, v: u32, time: i64) -> Option<&StopRule> {
     let t = (time != NO_TIME).then_some(time);
-    rules.get(&v)?.iter().find(|r| match t {
-        Some(t) => r.from.is_none_or(|f| t >= f) && r.to.is_none_or(|e| t <= e),
-        None => r.from.is_none() && r.to.is_none(),
-    })
+    rules.get(&v)?.iter().find(|r| crate::labels::within(r.from, r.to, t))
 }
 
 /// Trace a Bitcoin store's outputs (TRACING.md §3); seeds may be addresses,
