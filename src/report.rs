@@ -4,6 +4,7 @@ use crate::amount::WideSum;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX};
 use crate::store::Store;
 use crate::trace::{Outcome, Policy, Spec, Tainted, evidence};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -125,8 +126,8 @@ fn utxo_senders(store: &Store, mut steps: Vec<Step>) -> Vec<Step> {
     steps
 }
 
-fn sort_rows<T>(rows: &mut [(WideSum, String, T)]) {
-    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+fn sort_rows<T: Send>(rows: &mut [(WideSum, String, T)]) {
+    rows.par_sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 }
 
 /// Build the report of a trace.
@@ -147,9 +148,10 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
     };
     let by_event: std::collections::HashMap<u64, Tainted> =
         if utxo && !out.destinations.is_empty() { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
+    // Rows are independent: format them (and walk their paths) in parallel.
     let mut dests: Vec<(WideSum, String, DestinationRow)> = out
         .destinations
-        .iter()
+        .par_iter()
         .map(|(&id, d)| {
             let addr = store.address_text(id);
             let i = d.first_event as usize;
@@ -173,7 +175,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
     sort_rows(&mut dests);
     let holders = |m: &std::collections::BTreeMap<u32, (WideSum, u32)>| {
         let mut rows: Vec<(WideSum, String, HolderRow)> = m
-            .iter()
+            .par_iter()
             .map(|(&id, &(amount, hops))| {
                 let a = store.address_text(id);
                 (amount, a.clone(), HolderRow { address: a, amount: amount.to_string(), hops })
