@@ -15,14 +15,19 @@ const X: &str = "0x0e00000000000000000000000000000000000007";
 
 /// A store from `(from, to, value)` rows, one block each, in order.
 fn store(dir: &Path, rows: &[(&str, &str, u64)]) -> std::path::PathBuf {
-    let f = dir.join("t.csv");
     let mut s = String::from("block_number,from_address,to_address,value\n");
     for (i, (a, b, v)) in rows.iter().enumerate() {
         s += &format!("{},{a},{b},{v}\n", 100 + i);
     }
-    std::fs::write(&f, s).unwrap();
+    store_from(dir, "transfers", &s)
+}
+
+/// A store from one file of the given format.
+fn store_from(dir: &Path, format: &str, text: &str) -> std::path::PathBuf {
+    let f = dir.join("input.csv");
+    std::fs::write(&f, text).unwrap();
     let st = dir.join("s");
-    let o = ingest(&st, "ethereum", "transfers", &[], &[&f]);
+    let o = ingest(&st, "ethereum", format, &[], &[&f]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     st
 }
@@ -157,13 +162,10 @@ fn self_and_zero_value_transfers() {
 #[test]
 fn seed_transaction() {
     let t = tempfile::tempdir().unwrap();
-    let f = t.path().join("t.csv");
     let h1 = format!("0x{}", "11".repeat(32));
     let h2 = format!("0x{}", "22".repeat(32));
-    std::fs::write(&f, format!("block_number,transaction_hash,from_address,to_address,value\n100,{h1},{A},{B},10\n101,{h2},{B},{C},4\n"))
-        .unwrap();
-    let st = t.path().join("s");
-    assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
+    let text = format!("block_number,transaction_hash,from_address,to_address,value\n100,{h1},{A},{B},10\n101,{h2},{B},{C},4\n");
+    let st = store_from(t.path(), "transfers", &text);
     let missing = format!("0x{}", "33".repeat(32));
     let o =
         run(&["trace", "--store", st.to_str().unwrap(), "--policy", "haircut", "--seed-tx", &h1, "--seed", &missing, "--format", "json"]);
@@ -183,16 +185,13 @@ fn seed_transaction() {
 #[test]
 fn fees_and_failed_transactions() {
     let t = tempfile::tempdir().unwrap();
-    let f = t.path().join("transactions.csv");
     let h = |b: u8| format!("0x{}", format!("{b:02x}").repeat(32));
     let mut s =
         String::from("hash,block_number,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n");
     s += &format!("{},100,0,{S},{A},1000000,10,21000,1\n", h(1));
     s += &format!("{},101,0,{A},{B},400000,10,21000,0\n", h(2));
     s += &format!("{},102,0,{A},{C},500000,10,21000,1\n", h(3));
-    std::fs::write(&f, s).unwrap();
-    let st = t.path().join("s");
-    assert_eq!(ingest(&st, "ethereum", "etl", &[], &[&f]).code, 0);
+    let st = store_from(t.path(), "etl", &s);
     let r = trace(&st, "haircut", &["--seed", S]);
     assert_eq!(r["fees_modelled"], true);
     // S pays its own fee tainted (a seed): 210000. A: got 1,000,000 tainted; the failed
@@ -208,14 +207,11 @@ fn fees_and_failed_transactions() {
 #[test]
 fn stop_interval() {
     let t = tempfile::tempdir().unwrap();
-    let f = t.path().join("t.csv");
-    std::fs::write(
-        &f,
-        format!("block_time,from_address,to_address,value\n2022-08-01T00:00:00Z,{S},{X},3\n2022-08-09T00:00:00Z,{S},{X},5\n"),
-    )
-    .unwrap();
-    let st = t.path().join("s");
-    assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
+    let st = store_from(
+        t.path(),
+        "transfers",
+        &format!("block_time,from_address,to_address,value\n2022-08-01T00:00:00Z,{S},{X},3\n2022-08-09T00:00:00Z,{S},{X},5\n"),
+    );
     let lf = t.path().join("l.csv");
     std::fs::write(&lf, format!("address,category,label,valid_from,valid_to\n{X},sanctioned,Tornado,2022-08-08,2025-03-21\n")).unwrap();
     assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", lf.to_str().unwrap()]).code, 0);
@@ -330,11 +326,8 @@ fn cases_in_parallel() {
 fn amounts_past_u128() {
     let t = tempfile::tempdir().unwrap();
     let big = "1606938044258990275541962092341162602522202993782792835301376"; // 2^200
-    let f = t.path().join("t.csv");
-    std::fs::write(&f, format!("block_number,from_address,to_address,value\n100,{S},{A},{big}\n101,{C},{A},{big}\n102,{A},{B},3\n"))
-        .unwrap();
-    let st = t.path().join("s");
-    assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
+    let text = format!("block_number,from_address,to_address,value\n100,{S},{A},{big}\n101,{C},{A},{big}\n102,{A},{B},3\n");
+    let st = store_from(t.path(), "transfers", &text);
     let r = trace(&st, "haircut", &["--seed", S]);
     assert_eq!(r["seeded"], big);
     // A holds 2^201 with 2^200 tainted; 3 units leave: floor(3 * 2^200 / 2^201) = 1.
