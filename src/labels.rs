@@ -74,10 +74,7 @@ pub fn read_csv(path: &Path, chain: Chain) -> Result<Vec<Label>, IngestError> {
         let mut fields = Vec::new();
         for (rec, line) in crate::ingest::csv::records(block, line) {
             let res = (|| -> Result<Label, FieldError> {
-                crate::ingest::csv::split_record(rec, &mut fields).map_err(|m| FieldError::new("(row)", m))?;
-                if fields.len() != h.names.len() {
-                    return Err(FieldError::new("(row)", format!("row has {} fields but the header has {}", fields.len(), h.names.len())));
-                }
+                crate::ingest::csv::split_row(rec, &h, &mut fields)?;
                 let row = Row { fields: &fields };
                 let address = match chain {
                     Chain::Ethereum => format!("0x{}", hex::encode(crate::ingest::fields::eth_address("address", row.get(Some(ai)))?)),

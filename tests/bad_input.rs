@@ -191,3 +191,17 @@ fn block_and_time_data_do_not_mix() {
     assert!(o.stderr.contains("ordered by block number"), "{}", o.stderr);
     assert_eq!(before, snapshot(&s));
 }
+
+#[test]
+fn truncated_label_row_names_the_missing_column() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let good = write(t.path(), "good.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&good]).code, 0);
+    let before = snapshot(&s);
+    let labels = write(t.path(), "labels.csv", b"address,category,label\n0x098b716b8aaf21512996dc57eb0615e2383e2f96,sanctioned,LAZARUS\n0x098b716b8aaf21512996dc57eb0615e2383e2f96\n");
+    let o = run(&["labels", "--store", s.to_str().unwrap(), "import", labels.to_str().unwrap()]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains(&format!("{}: line 3, field `category`", labels.display())), "{}", o.stderr);
+    assert_eq!(before, snapshot(&s));
+}

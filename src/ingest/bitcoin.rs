@@ -149,14 +149,7 @@ impl BitcoinBatch {
                         Ok(t) => self.json_tx(t, b).map(|n| events += n),
                     }
                 } else {
-                    match super::csv::split_record(rec, &mut fields) {
-                        Err(m) => Err(FieldError::new("(row)", m)),
-                        Ok(()) if fields.len() != header.names.len() => Err(FieldError::new(
-                            header.names.get(fields.len().min(header.names.len() - 1)).cloned().unwrap_or_default(),
-                            format!("row has {} fields but the header has {}", fields.len(), header.names.len()),
-                        )),
-                        Ok(()) => self.trio_row(table, &header, &Row { fields: &fields }),
-                    }
+                    super::csv::split_row(rec, &header, &mut fields).and_then(|()| self.trio_row(table, &header, &Row { fields: &fields }))
                 };
                 if let Err(e) = res {
                     if opts.skip_bad_rows {

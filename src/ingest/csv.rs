@@ -114,6 +114,21 @@ pub fn split_record<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, [u8]>>) -> Result<
     }
 }
 
+/// Split a record and check it has one field per header column. A short row
+/// (a truncated last line, say) is reported at the first column it lacks.
+pub fn split_row<'a>(line: &'a [u8], header: &Header, out: &mut Vec<Cow<'a, [u8]>>) -> Result<(), crate::error::FieldError> {
+    use crate::error::FieldError;
+    split_record(line, out).map_err(|m| FieldError::new("(row)", m))?;
+    let ncols = header.names.len();
+    if out.len() != ncols {
+        return Err(FieldError::new(
+            header.names.get(out.len().min(ncols.saturating_sub(1))).cloned().unwrap_or_default(),
+            format!("row has {} fields but the header has {ncols} (truncated or malformed line)", out.len()),
+        ));
+    }
+    Ok(())
+}
+
 /// End of the last whole record in `buf` (just past its newline), honouring
 /// quotes; `None` if there is none.
 fn last_record_end(buf: &[u8], quote_aware: bool) -> Option<usize> {

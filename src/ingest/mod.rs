@@ -183,18 +183,10 @@ fn make_mapper<'r>(path: &Path, h: &Header, table: EthTable, opts: &Options, rec
 fn parse_csv_part(part: &[u8], first_line: u64, header: &Header, mapper: &Mapper<'_>, skip_bad: bool) -> PartOut {
     let mut out = PartOut { events: Vec::with_capacity(part.len() / 200), rows: 0, skipped: 0, error: None, newlines: count_lines(part) };
     let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(header.names.len());
-    let ncols = header.names.len();
     for (rec, line) in csv::records(part, first_line) {
         out.rows += 1;
         let before = out.events.len();
-        let res = match csv::split_record(rec, &mut fields) {
-            Err(m) => Err(FieldError::new("(row)", m)),
-            Ok(()) if fields.len() != ncols => Err(FieldError::new(
-                header.names.get(fields.len().min(ncols.saturating_sub(1))).cloned().unwrap_or_default(),
-                format!("row has {} fields but the header has {ncols} (truncated or malformed line)", fields.len()),
-            )),
-            Ok(()) => mapper.map(&Row { fields: &fields }, &mut out.events),
-        };
+        let res = csv::split_row(rec, header, &mut fields).and_then(|()| mapper.map(&Row { fields: &fields }, &mut out.events));
         if let Err(e) = res {
             out.events.truncate(before);
             if skip_bad {
@@ -509,11 +501,7 @@ fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options) -> Result<(u6
             rows += 1;
             let mut out = Vec::new();
             let res = if let Some(m) = &csv_rows {
-                match csv::split_record(rec, &mut fields) {
-                    Err(e) => Err(FieldError::new("(row)", e)),
-                    Ok(()) if fields.len() != header.names.len() => Err(FieldError::new("(row)", "field count differs from the header")),
-                    Ok(()) => m.map(&Row { fields: &fields }, &mut out),
-                }
+                csv::split_row(rec, &header, &mut fields).and_then(|()| m.map(&Row { fields: &fields }, &mut out))
             } else {
                 match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(rec) {
                     Err(e) => Err(FieldError::new("(json)", e.to_string())),
