@@ -210,6 +210,19 @@ fn json_field(v: &serde_json::Value) -> Cow<'_, [u8]> {
     }
 }
 
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// A JSON line's keys as a header, so its table is detected like a CSV's.
+fn json_header(obj: &JsonObject) -> Header {
+    let names: Vec<Cow<'_, [u8]>> = obj.keys().map(|k| Cow::Owned(k.as_bytes().to_vec())).collect();
+    Header::new(&names)
+}
+
+/// A JSON line's values in header order, as CSV fields (missing keys empty).
+fn json_row<'a>(h: &Header, obj: &'a JsonObject) -> Vec<Cow<'a, [u8]>> {
+    h.names.iter().map(|n| obj.get(n.as_str()).map_or(Cow::Borrowed(&b""[..]), json_field)).collect()
+}
+
 /// Parse one part of a JSON-lines block; each `type` gets its own mapper.
 fn parse_json_part(
     part: &[u8],
@@ -223,7 +236,7 @@ fn parse_json_part(
     let mut mappers: HashMap<String, (Header, Mapper<'_>)> = HashMap::new();
     for (rec, line) in csv::records_as(part, first_line, false) {
         out.rows += 1;
-        let obj: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(rec) {
+        let obj: JsonObject = match serde_json::from_slice(rec) {
             Ok(o) => o,
             Err(e) => {
                 if skip_bad {
@@ -236,8 +249,7 @@ fn parse_json_part(
         };
         let kind = obj.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
         if !mappers.contains_key(&kind) {
-            let names: Vec<Cow<'_, [u8]>> = obj.keys().map(|k| Cow::Owned(k.as_bytes().to_vec())).collect();
-            let h = Header::new(&names);
+            let h = json_header(&obj);
             let m = match kind.as_str() {
                 "block" | "log" | "contract" | "token" | "receipt" => Mapper::Ignore,
                 _ => {
@@ -248,7 +260,7 @@ fn parse_json_part(
             mappers.insert(kind.clone(), (h, m));
         }
         let (h, m) = &mappers[&kind];
-        let fields: Vec<Cow<'_, [u8]>> = h.names.iter().map(|n| obj.get(n.as_str()).map_or(Cow::Borrowed(&b""[..]), json_field)).collect();
+        let fields = json_row(h, &obj);
         let before = out.events.len();
         if let Err(e) = m.map(&Row { fields: &fields }, &mut out.events) {
             out.events.truncate(before);
@@ -483,8 +495,8 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
     Ok((FileReport::new(path, table, rows, events, skipped, reader.bytes_read), format!("{:032x}", hasher.digest128())))
 }
 
-/// Load receipts for the join.
-fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options) -> Result<(u64, u64), IngestError> {
+/// Load receipts for the join; returns rows, skipped rows and the content hash.
+fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options) -> Result<(u64, u64, String), IngestError> {
     let json = is_json_lines(path)?;
     let mut reader = CsvReader::open_as(path, !json)?;
     let mut rows = 0;
@@ -503,17 +515,13 @@ fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options) -> Result<(u6
             let res = if let Some(m) = &csv_rows {
                 csv::split_row(rec, &header, &mut fields).and_then(|()| m.map(&Row { fields: &fields }, &mut out))
             } else {
-                match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(rec) {
+                match serde_json::from_slice::<JsonObject>(rec) {
                     Err(e) => Err(FieldError::new("(json)", e.to_string())),
                     Ok(obj) => {
-                        let names: Vec<Cow<'_, [u8]>> = obj.keys().map(|k| Cow::Owned(k.as_bytes().to_vec())).collect();
-                        let h = Header::new(&names);
+                        let h = json_header(&obj);
                         match ethereum::ReceiptRows::new(&h) {
                             Err(m) => Err(FieldError::new("transaction_hash", m)),
-                            Ok(m) => {
-                                let f: Vec<Cow<'_, [u8]>> = h.names.iter().map(|n| json_field(&obj[n.as_str()])).collect();
-                                m.map(&Row { fields: &f }, &mut out)
-                            }
+                            Ok(m) => m.map(&Row { fields: &json_row(&h, &obj) }, &mut out),
                         }
                     }
                 }
@@ -525,7 +533,7 @@ fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options) -> Result<(u6
             }
         }
     }
-    Ok((rows, skipped))
+    Ok((rows, skipped, reader.content_hash()))
 }
 
 fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
@@ -534,9 +542,9 @@ fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
         let f = std::fs::File::open(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
         let mut first = String::new();
         std::io::BufReader::new(f).read_line(&mut first).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
-        let v: serde_json::Value = serde_json::from_str(&first).unwrap_or_default();
-        return Ok(v.get("gas_used").is_some() && v.get("transaction_hash").is_some() && v.get("value").is_none()
-            || v.get("type").and_then(|t| t.as_str()) == Some("receipt"));
+        let obj: JsonObject = serde_json::from_str(&first).unwrap_or_default();
+        return Ok(obj.get("type").and_then(|t| t.as_str()) == Some("receipt")
+            || EthTable::detect_etl(&json_header(&obj)) == Some(EthTable::Receipts));
     }
     let r = CsvReader::open_as(path, true)?;
     Ok(EthTable::detect_etl(&r.header) == Some(EthTable::Receipts))
@@ -581,7 +589,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         }
     }
     // Receipts join transactions wherever they stand in the file list.
-    let mut receipt_rows: HashMap<usize, (u64, u64)> = HashMap::new();
+    let mut receipt_rows: HashMap<usize, (u64, u64, String)> = HashMap::new();
     for (k, path) in files.iter().enumerate() {
         if receipt_files[k] {
             receipt_rows.insert(k, load_receipts(path, &mut receipts, opts)?);
@@ -592,8 +600,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         let mark = b.mark();
         let start = b.len();
         let (mut report, hash) = if receipt_files[k] {
-            let (rows, skipped) = receipt_rows[&k];
-            let hash = csv::hash_file(path)?;
+            let (rows, skipped, hash) = receipt_rows.remove(&k).expect("loaded above");
             (FileReport::new(path, "etl/receipts", rows, 0, skipped, 0), hash)
         } else if opts.format == Format::Parquet {
             parquet::ingest_parquet(path, &mut b, opts, &receipts, &mut bitcoin)?
