@@ -655,9 +655,7 @@ impl Builder {
     fn write_generation(&self, gen_dir: &Path, keep: &[u32], order: OrderBy, fees: FeeCoverage, dups: &[u64]) -> Result<(), StoreError> {
         let cols: std::sync::Mutex<BTreeMap<String, ColumnInfo>> = std::sync::Mutex::new(BTreeMap::new());
         let put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
-            let p = gen_dir.join(c.file());
-            write_file(&p, bytes)?;
-            let info = ColumnInfo { bytes: bytes.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)) };
+            let info = write_column(gen_dir, c, bytes)?;
             cols.lock().expect("no panics while holding the lock").insert(c.file().to_string(), info);
             Ok(())
         };
@@ -702,16 +700,6 @@ impl Builder {
             .map_err(|e| StoreError::Io { path: gen_dir.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         pool.install(|| jobs.par_iter().with_max_len(1).try_for_each(|j| j()))?;
         drop(jobs);
-        let mut cols = cols.into_inner().expect("no panics while holding the lock");
-        let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
-            let p = gen_dir.join(c.file());
-            write_file(&p, bytes)?;
-            cols.insert(
-                c.file().to_string(),
-                ColumnInfo { bytes: bytes.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)) },
-            );
-            Ok(())
-        };
         let mut big = Vec::new();
         if !self.big.is_empty() {
             for (pos, &i) in keep.iter().enumerate() {
@@ -750,6 +738,7 @@ impl Builder {
             f.duplicates = *d;
             f.events = f.events.saturating_sub(*d);
         }
+        let cols = cols.into_inner().expect("no panics while holding the lock");
         let manifest = Manifest {
             format: FORMAT_NAME.to_string(),
             version: FORMAT_VERSION,
@@ -773,6 +762,12 @@ impl Builder {
         sync_dir(gen_dir)?;
         Ok(())
     }
+}
+
+/// Write one column file of a generation; returns its size and checksum for the manifest.
+fn write_column(gen_dir: &Path, c: Column, bytes: &[u8]) -> Result<ColumnInfo, StoreError> {
+    write_file(&gen_dir.join(c.file()), bytes)?;
+    Ok(ColumnInfo { bytes: bytes.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)) })
 }
 
 fn write_file(p: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -862,11 +857,7 @@ pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<(u64
             }
         }
         new_rows.set(added);
-        write_file(&gen_dir.join(Column::Labels.file()), &text)?;
-        manifest.columns.insert(
-            Column::Labels.file().to_string(),
-            ColumnInfo { bytes: text.len() as u64, xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&text)) },
-        );
+        manifest.columns.insert(Column::Labels.file().to_string(), write_column(&gen_dir, Column::Labels, &text)?);
         manifest.labels += new_rows.get();
         let json =
             serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Corrupt { path: gen_dir.clone(), message: e.to_string() })?;
