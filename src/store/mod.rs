@@ -291,15 +291,34 @@ impl Store {
 
     /// The id of an address given as text (`0x` hex on Ethereum, any case).
     pub fn find_address(&self, text: &str) -> Option<u32> {
-        let key: Vec<u8> = match self.manifest.chain {
-            Chain::Ethereum => {
-                let a = crate::ingest::fields::eth_address("address", text.as_bytes()).ok()?;
-                a.to_vec()
+        self.find_addresses(std::iter::once(text)).remove(text)
+    }
+
+    /// Ids of addresses given as text, keyed by that text, in one pass over
+    /// the address table comparing stored bytes (no per-address formatting).
+    /// Texts that are not addresses of the store's chain, or not in it, are absent.
+    pub fn find_addresses<'a>(&self, texts: impl Iterator<Item = &'a str>) -> std::collections::HashMap<String, u32> {
+        let mut want: std::collections::HashMap<Vec<u8>, String> = std::collections::HashMap::new();
+        for t in texts {
+            let key = match self.manifest.chain {
+                Chain::Ethereum => match crate::ingest::fields::eth_address("address", t.as_bytes()) {
+                    Ok(a) => a.to_vec(),
+                    Err(_) => continue,
+                },
+                Chain::Bitcoin => t.as_bytes().to_vec(),
+            };
+            want.insert(key, t.to_string());
+        }
+        let mut found = std::collections::HashMap::new();
+        if want.is_empty() {
+            return found;
+        }
+        for id in Pseudo::ALL.len() as u32..self.address_count() as u32 {
+            if let Some(t) = want.get(self.address_bytes(id)) {
+                found.insert(t.clone(), id);
             }
-            Chain::Bitcoin => text.as_bytes().to_vec(),
-        };
-        let first = Pseudo::ALL.len() as u32;
-        (first..self.address_count() as u32).find(|&id| self.address_bytes(id) == key.as_slice())
+        }
+        found
     }
 
     /// A transaction hash as printed (`0x` hex on Ethereum, plain hex txid on Bitcoin).

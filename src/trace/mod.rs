@@ -270,7 +270,7 @@ fn stop_rules(store: &Store, stop_at: &[String]) -> Result<HashMap<u32, Vec<Stop
     if labels.is_empty() {
         return Ok(rules);
     }
-    let by_text = address_ids(store, labels.iter().map(|l| l.address.as_str()));
+    let by_text = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
     let has_times = store.manifest.order_by == Some(crate::model::OrderBy::Time) || store.events().time.iter().any(|&t| t != NO_TIME);
     for l in labels {
         if l.is_bounded() && !has_times {
@@ -582,32 +582,6 @@ pub struct Seeds {
     pub outpoints: Vec<(u32, u32)>,
 }
 
-/// Ids of addresses given as report text, in one pass over the address table
-/// comparing stored bytes (no per-address formatting).
-fn address_ids<'a>(store: &Store, texts: impl Iterator<Item = &'a str>) -> HashMap<String, u32> {
-    let mut want: HashMap<Vec<u8>, String> = HashMap::new();
-    for t in texts {
-        let key = match store.manifest.chain {
-            Chain::Ethereum => match crate::ingest::fields::eth_address("address", t.as_bytes()) {
-                Ok(a) => a.to_vec(),
-                Err(_) => continue,
-            },
-            Chain::Bitcoin => t.as_bytes().to_vec(),
-        };
-        want.insert(key, t.to_string());
-    }
-    let mut found = HashMap::new();
-    if want.is_empty() {
-        return found;
-    }
-    for id in Pseudo::ALL.len() as u32..store.address_count() as u32 {
-        if let Some(t) = want.get(store.address_bytes(id)) {
-            found.insert(t.clone(), id);
-        }
-    }
-    found
-}
-
 /// Read a seed file: one address or transaction hash a line, `#` comments.
 pub fn read_seed_file(path: &std::path::Path) -> Result<Vec<String>, TraceError> {
     let text = std::fs::read_to_string(path).map_err(|e| TraceError::Usage(format!("{}: {e}", path.display())))?;
@@ -646,7 +620,7 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
             Chain::Bitcoin => a.clone(),
         });
     }
-    let by_text = address_ids(store, norms.iter().map(String::as_str));
+    let by_text = store.find_addresses(norms.iter().map(String::as_str));
     for norm in norms {
         match by_text.get(&norm) {
             Some(&id) => s.addresses.push(id),
