@@ -1,6 +1,6 @@
 //! `chaintrace stats`: what a store holds.
 
-use crate::amount::{Amount, WideSum, add_wide};
+use crate::amount::{WideSum, add_wide};
 use crate::model::{NO_BLOCK, NO_TIME, NO_TX, Pseudo, flags};
 use crate::store::Store;
 use rayon::prelude::*;
@@ -140,7 +140,6 @@ pub fn compute(s: &Store) -> Stats {
     }
     let addresses = used.iter().skip(Pseudo::ALL.len()).filter(|&&u| u).count() as u64;
     let txs = used_tx.iter().filter(|&&u| u).count() as u64;
-    let _ = Amount::ZERO;
     let fees = s.manifest.fees;
     Stats {
         events: n as u64,

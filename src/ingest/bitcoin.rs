@@ -307,7 +307,7 @@ impl BitcoinBatch {
     }
 
     /// Undo the last file's trio rows (it was loaded before).
-    pub fn rollback(&mut self, _mark: (usize, usize, usize, usize, usize)) {
+    pub fn rollback(&mut self) {
         let (keys, o, i) = std::mem::take(&mut self.last);
         for k in keys {
             self.txs.remove(&k);

@@ -290,8 +290,7 @@ struct FileSink {
 }
 
 impl FileSink {
-    fn new(b: &Builder) -> Self {
-        let _ = b;
+    fn new() -> Self {
         FileSink { trace_paths: Vec::new(), ordinals: HashMap::new(), events: 0 }
     }
 
@@ -409,7 +408,7 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
         (table_name(t).to_string(), Some(make_mapper(path, &reader.header.clone(), t, opts, receipts)?))
     };
     let header = reader.header.clone();
-    let mut sink = FileSink::new(b);
+    let mut sink = FileSink::new();
     let (mut rows, mut skipped) = (0u64, 0u64);
     let pb = progress_bar(opts.progress, reader.size, &path.display().to_string());
     let threads = rayon::current_num_threads().max(1) * 2;
@@ -611,7 +610,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         };
         if loaded.contains(&hash) {
             b.rollback(mark);
-            bitcoin.rollback(mark);
+            bitcoin.rollback();
             report.already_loaded = true;
             report.events = 0;
             reports.push(report);

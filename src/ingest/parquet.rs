@@ -83,7 +83,7 @@ pub fn ingest_parquet(
     }
     let table = super::detect(path, &header, opts)?;
     let mapper = super::make_mapper(path, &header, table, opts, receipts)?;
-    let mut sink = super::FileSink::new(b);
+    let mut sink = super::FileSink::new();
     let mut skipped = 0u64;
     let mut events = Vec::new();
     for i in 0..nrows {
