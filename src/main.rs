@@ -137,6 +137,11 @@ enum Command {
         /// Write the report here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Force the account sweep's shape: sparse (only events that can move
+        /// taint) or full (every event); both give the same report. Default:
+        /// sparse unless a block window asks for full.
+        #[arg(long, value_enum, hide_short_help = true)]
+        engine: Option<chaintrace::trace::Engine>,
     },
     /// Describe what a store holds.
     Stats {
@@ -271,6 +276,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             paths,
             format,
             output,
+            engine,
         } => {
             use chaintrace::trace;
             if max_hops == Some(0) {
@@ -326,6 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         from_block,
                         to_block,
                         evidence: paths > 0,
+                        engine,
                     };
                     let sweep = std::time::Instant::now();
                     let outcome = if s.manifest.chain == Chain::Bitcoin && s.manifest.inputs > 0 {

@@ -44,7 +44,14 @@ fn trace(st: &Path, policy: &str, extra: &[&str]) -> Value {
     a.extend_from_slice(extra);
     let o = run(&a);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    serde_json::from_str(&o.stdout).unwrap()
+    let sparse: Value = serde_json::from_str(&o.stdout).unwrap();
+    // Every hand case also holds the two shapes of the sweep to each other.
+    a.extend_from_slice(&["--engine", "full"]);
+    let o = run(&a);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let full: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(sparse, full, "sparse and full sweeps differ");
+    sparse
 }
 
 fn amount_of(list: &Value, addr: &str) -> Option<String> {

@@ -244,8 +244,15 @@ fn engine_agrees_with_naive_and_conserves() {
                 from_block: None,
                 to_block: None,
                 evidence: true,
+                engine: None,
             };
             let out = trace::run_account(&store, &spec).unwrap();
+            // The full sweep (every event, its own balances) and the sparse one
+            // (tainted senders only, stored balances) give the same outcome.
+            let full = trace::run_account(&store, &Spec { engine: Some(trace::Engine::Full), ..spec.clone() }).unwrap();
+            assert_eq!(engine_as_naive(&store, &full), engine_as_naive(&store, &out), "case {case} {policy:?}: full vs sparse");
+            let log = |o: &trace::Outcome| o.tainted.iter().map(|t| (t.event, t.x, t.hop)).collect::<Vec<_>>();
+            assert_eq!(log(&full), log(&out), "case {case} {policy:?}: full vs sparse evidence log");
             if policy == Policy::Poison && max_hops.is_none() {
                 // The parallel frontier search reaches exactly whom the sweep taints.
                 let stop_ids: Vec<u32> = stops.iter().filter_map(|&s| store.find_address(&addr(s))).collect();

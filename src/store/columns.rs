@@ -49,11 +49,17 @@ pub enum Column {
     InSpentEvent,
     /// Address labels, tab-separated text (see `labels`).
     Labels,
+    /// The sender's balance in the event's asset just before the event, before
+    /// any unknown-origin credit (`u128::MAX`: does not fit; 0 where nothing moves).
+    SenderBalance,
+    /// `(u32 asset, u32 address, u128 balance)` records, sorted, of every
+    /// non-zero balance after the last event (`u128::MAX`: does not fit).
+    FinalBalances,
 }
 
 impl Column {
     /// All columns.
-    pub const ALL: [Column; 22] = [
+    pub const ALL: [Column; 24] = [
         Column::Block,
         Column::Time,
         Column::TxIndex,
@@ -76,6 +82,8 @@ impl Column {
         Column::InAddr,
         Column::InSpentEvent,
         Column::Labels,
+        Column::SenderBalance,
+        Column::FinalBalances,
     ];
 
     /// File name inside the generation directory.
@@ -103,6 +111,8 @@ impl Column {
             Column::InAddr => "in_addr.u32",
             Column::InSpentEvent => "in_spent_event.u64",
             Column::Labels => "labels.tsv",
+            Column::SenderBalance => "ev_sender_balance.u128",
+            Column::FinalBalances => "final_balances.bin",
         }
     }
 
@@ -113,13 +123,13 @@ impl Column {
         Some(match self {
             Column::Block | Column::Time => ev * 8,
             Column::TxIndex | Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => ev * 4,
-            Column::Value => ev * 16,
+            Column::Value | Column::SenderBalance => ev * 16,
             Column::Flags => ev,
             Column::AddrOffsets => (m.address_table + 1) * 8,
             Column::TxHashes => m.tx_table * 32,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,
-            Column::BigValues | Column::AddrBytes | Column::Labels => return None,
+            Column::BigValues | Column::AddrBytes | Column::Labels | Column::FinalBalances => return None,
         })
     }
 }

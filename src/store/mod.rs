@@ -25,7 +25,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Marks a store manifest.
 pub const FORMAT_NAME: &str = "chaintrace-store";
 
@@ -247,6 +247,30 @@ impl Store {
             return Amount(*b);
         }
         Amount::from_u128(v[i])
+    }
+
+    /// Each event's sender balance before it (see [`Column::SenderBalance`]).
+    pub fn sender_balances(&self) -> &[u128] {
+        columns::cast(self.bytes(Column::SenderBalance))
+    }
+
+    /// What `address` holds of `asset` after the last event (`u128::MAX`: does not fit).
+    pub fn final_balance(&self, asset: u32, address: u32) -> u128 {
+        let raw = self.bytes(Column::FinalBalances);
+        let key = |r: usize| {
+            let b = &raw[r * 24..r * 24 + 8];
+            (u32::from_le_bytes(b[..4].try_into().expect("4 bytes")), u32::from_le_bytes(b[4..].try_into().expect("4 bytes")))
+        };
+        let (mut lo, mut hi) = (0, raw.len() / 24);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if key(mid) < (asset, address) { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < raw.len() / 24 && key(lo) == (asset, address) {
+            u128::from_le_bytes(raw[lo * 24 + 8..lo * 24 + 24].try_into().expect("16 bytes"))
+        } else {
+            0
+        }
     }
 
     /// Values of 2^128-1 and above, by event index.

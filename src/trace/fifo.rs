@@ -72,6 +72,11 @@ impl Queue {
         self.lots.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount)
     }
 
+    /// Units held, tainted or clean.
+    pub fn total(&self) -> U256 {
+        self.lots.iter().fold(U256::ZERO, |s, l| s + l.amount)
+    }
+
     /// Whether no tainted lot is left.
     pub fn is_clean(&self) -> bool {
         self.lots.iter().all(|l| !l.tainted)

@@ -65,6 +65,8 @@ pub struct Spec {
     pub to_block: Option<u64>,
     /// Keep the log of tainted events that evidence paths are built from.
     pub evidence: bool,
+    /// Force one shape of the account sweep (`None`: the fastest that applies).
+    pub engine: Option<Engine>,
 }
 
 /// An address that absorbed taint because of `--stop-at` (or the zero address).
@@ -151,6 +153,8 @@ struct Overflow;
 trait Num: Copy + PartialOrd + std::ops::Sub<Output = Self> + Send + Sync {
     const ZERO: Self;
     fn from_u256(a: U256) -> Option<Self>;
+    /// A stored balance (`u128::MAX`: does not fit).
+    fn from_u128(a: u128) -> Option<Self>;
     /// The value of event `i`, from its raw column entry (`u128::MAX` marks a big value).
     fn value(store: &Store, i: usize, raw: u128) -> Option<Self>;
     fn add(self, o: Self) -> Result<Self, Overflow>;
@@ -163,6 +167,10 @@ trait Num: Copy + PartialOrd + std::ops::Sub<Output = Self> + Send + Sync {
 
 impl Num for u128 {
     const ZERO: Self = 0;
+    #[inline]
+    fn from_u128(a: u128) -> Option<Self> {
+        (a != u128::MAX).then_some(a)
+    }
     fn from_u256(a: U256) -> Option<Self> {
         u128::try_from(a).ok()
     }
@@ -202,6 +210,9 @@ impl Num for u128 {
 
 impl Num for Wide {
     const ZERO: Self = Wide::ZERO;
+    fn from_u128(a: u128) -> Option<Self> {
+        (a != u128::MAX).then(|| Wide::from(a))
+    }
     fn from_u256(a: U256) -> Option<Self> {
         Some(Wide::from(a))
     }
@@ -319,9 +330,47 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()));
     }
     let rules = stop_rules(store, &spec.stop_at)?;
-    match sweep::<u128>(store, spec, &rules) {
+    let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+    let fast = if windowed || spec.engine == Some(Engine::Full) {
+        sweep::<u128, false>(store, spec, &rules)
+    } else {
+        sweep::<u128, true>(store, spec, &rules)
+    };
+    match fast {
         Ok(out) => Ok(out),
-        Err(Overflow) => Ok(sweep::<Wide>(store, spec, &rules).expect("320-bit sums cannot overflow")),
+        Err(Overflow) => Ok(sweep::<Wide, false>(store, spec, &rules).expect("320-bit sums cannot overflow")),
+    }
+}
+
+/// The account sweep's two shapes; both give the same outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// Visits only events whose sender holds taint (or that touch a seed),
+    /// reading balances from the store's precomputed sender-balance column.
+    Sparse,
+    /// Visits every event and keeps every balance itself (windows and
+    /// 320-bit amounts need it).
+    Full,
+}
+
+/// One bit per address.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Self {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    #[inline]
+    fn get(&self, i: u32) -> bool {
+        self.0[(i >> 6) as usize] >> (i & 63) & 1 != 0
+    }
+    #[inline]
+    fn set(&mut self, i: u32) {
+        self.0[(i >> 6) as usize] |= 1 << (i & 63);
+    }
+    #[inline]
+    fn clear(&mut self, i: u32) {
+        self.0[(i >> 6) as usize] &= !(1 << (i & 63));
     }
 }
 
@@ -343,15 +392,24 @@ const HAS_RULE: u8 = 2;
 const HORIZON: u8 = 4;
 const POISONED: u8 = 8;
 const HAS_QUEUE: u8 = 16;
+/// Sparse FIFO: the queue lacks its oldest lot, the clean balance held before
+/// taint first arrived; the next send learns it from the sender-balance column.
+const PENDING: u8 = 32;
 
-fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>) -> Result<Outcome, Overflow> {
+/// The account sweep. `SPARSE` visits only the events whose sender can pass
+/// taint or whose receiver is a seed (or holds a FIFO queue), and takes each
+/// sender's balance from the store instead of keeping every balance.
+fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>) -> Result<Outcome, Overflow> {
     let ev = store.events();
+    let sender_balance = store.sender_balances();
     let n_addr = store.address_count();
     let mut out = Outcome::default();
     let mut st = vec![St { bal: N::ZERO, t: N::ZERO, hop: u32::MAX, fl: 0 }; n_addr];
     for &id in rules.keys() {
         st[id as usize].fl |= HAS_RULE;
     }
+    // Sparse: who can send taint, and who must see every arrival.
+    let (mut send_hot, mut recv_hot) = if SPARSE { (Bits::new(n_addr), Bits::new(n_addr)) } else { (Bits::new(0), Bits::new(0)) };
     for &s in &spec.seeds {
         let a = &mut st[s as usize];
         a.fl |= IS_SEED | POISONED;
@@ -359,8 +417,20 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
         if rules.contains_key(&s) {
             out.seed_stop_warnings.push(s);
         }
+        if SPARSE {
+            send_hot.set(s);
+            recv_hot.set(s);
+        }
     }
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
+    // Sparse: the events of seed transactions, in order.
+    let seed_tx_events: Vec<usize> = if SPARSE && !seed_txs.is_empty() {
+        use rayon::prelude::*;
+        ev.tx.par_iter().enumerate().filter(|(_, t)| **t != NO_TX && seed_txs.contains(t)).map(|(i, _)| i).collect()
+    } else {
+        Vec::new()
+    };
+    let mut next_seed_tx = 0usize;
     let fees_id = Pseudo::Fees.id() as usize;
     let mut queues: HashMap<u32, Queue> = HashMap::new();
     let mut pieces: Vec<Lot> = Vec::new();
@@ -371,8 +441,29 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
     const AHEAD: usize = 16;
     let n_events = store.len();
     for i in 0..n_events {
-        // Addresses are read in random order: start loading a later event's now.
-        if i + AHEAD < n_events {
+        if SPARSE {
+            // Where taint is dense, the visited events' records are as random
+            // as in the full sweep: load them ahead too (a hint, so a bit that
+            // turns on meanwhile only costs a miss).
+            if i + AHEAD < n_events {
+                let (f, t) = (ev.from[i + AHEAD], ev.to[i + AHEAD]);
+                if send_hot.get(f) || recv_hot.get(t) {
+                    crate::store::idtable::prefetch(&st[f as usize]);
+                    crate::store::idtable::prefetch(&st[t as usize]);
+                    crate::store::idtable::prefetch(&sender_balance[i + AHEAD]);
+                }
+            }
+            // The hot loop: most events pass between addresses without taint.
+            if !send_hot.get(ev.from[i]) && !recv_hot.get(ev.to[i]) {
+                if seed_tx_events.get(next_seed_tx) != Some(&i) {
+                    continue;
+                }
+            }
+            if seed_tx_events.get(next_seed_tx) == Some(&i) {
+                next_seed_tx += 1;
+            }
+        } else if i + AHEAD < n_events {
+            // Addresses are read in random order: start loading a later event's now.
             crate::store::idtable::prefetch(&st[ev.from[i + AHEAD] as usize]);
             crate::store::idtable::prefetch(&st[ev.to[i + AHEAD] as usize]);
         }
@@ -387,6 +478,17 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             continue;
         }
         let (u, v) = (ev.from[i] as usize, ev.to[i] as usize);
+        if SPARSE {
+            st[u].bal = N::from_u128(sender_balance[i]).ok_or(Overflow)?;
+            if st[u].fl & PENDING != 0 {
+                st[u].fl &= !PENDING;
+                if let Some(q) = queues.get_mut(&(u as u32)) {
+                    // Everything but the oldest lot arrived since the queue began.
+                    let held = st[u].bal.to_u256();
+                    q.push_front(Lot { amount: held - q.total(), tainted: false });
+                }
+            }
+        }
         let su = st[u];
         let u_seed = su.fl & IS_SEED != 0;
         // Unknown origin: the export does not show how u came to hold a.
@@ -438,6 +540,10 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
                         if q.is_clean() {
                             queues.remove(&(u as u32));
                             st[u].fl &= !HAS_QUEUE;
+                            if SPARSE && !u_seed {
+                                send_hot.clear(u as u32);
+                                recv_hot.clear(u as u32);
+                            }
                         }
                         N::from_u256(x).ok_or(Overflow)?
                     }
@@ -450,7 +556,10 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
         if spec.policy == Policy::Haircut && !u_seed {
             st[u].t = st[u].t - x;
         }
-        st[v].bal = st[v].bal.add(aw)?;
+        // Sparse: only a seed's balance is kept (every event of a seed is visited).
+        if !SPARSE || st[v].fl & IS_SEED != 0 {
+            st[v].bal = st[v].bal.add(aw)?;
+        }
         let is_fee = ev.flags[i] & flags::FEE != 0;
         let seed_tx = !seed_txs.is_empty() && !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
         let (delivered, ev_hop) = if seed_tx {
@@ -511,8 +620,16 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
             Policy::Poison => {
                 st[v].fl |= POISONED;
                 st[v].t = sv.t.add(delivered)?;
+                if SPARSE {
+                    send_hot.set(vid);
+                }
             }
-            Policy::Haircut => st[v].t = sv.t.add(delivered)?,
+            Policy::Haircut => {
+                st[v].t = sv.t.add(delivered)?;
+                if SPARSE {
+                    send_hot.set(vid);
+                }
+            }
             Policy::Fifo => {
                 let lots = if seed_tx {
                     vec![Lot { amount: aw.to_u256(), tainted: true }]
@@ -521,8 +638,16 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
                 } else {
                     pieces.clone()
                 };
-                let before = (st[v].bal - aw).to_u256();
-                let q = queues.entry(vid).or_insert_with(|| Queue::with(before, false));
+                let q = queues.entry(vid).or_insert_with(|| {
+                    if SPARSE {
+                        st[v].fl |= PENDING;
+                        send_hot.set(vid);
+                        recv_hot.set(vid);
+                        Queue::default()
+                    } else {
+                        Queue::with((st[v].bal - aw).to_u256(), false)
+                    }
+                });
                 for l in lots {
                     q.push_back(l);
                 }
@@ -554,8 +679,18 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>
         }
         Policy::Poison => {
             for (id, a) in st.iter().enumerate() {
-                if !a.t.is_zero() && a.fl & IS_SEED == 0 && !a.bal.is_zero() {
-                    out.dormant.insert(id as u32, (a.t.to_wide(), a.hop));
+                if !a.t.is_zero() && a.fl & IS_SEED == 0 {
+                    let holds = if SPARSE {
+                        match store.final_balance(spec.asset, id as u32) {
+                            u128::MAX => return Err(Overflow),
+                            b => b != 0,
+                        }
+                    } else {
+                        !a.bal.is_zero()
+                    };
+                    if holds {
+                        out.dormant.insert(id as u32, (a.t.to_wide(), a.hop));
+                    }
                 }
             }
         }
