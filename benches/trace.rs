@@ -1,81 +1,121 @@
-//! Tracing throughput and memory on a generated store.
+//! Tracing throughput and memory on generated stores.
 //!
-//! `cargo bench --bench trace` builds a store of 10^7 random transfers (once,
-//! under the target directory) and traces it from ten hot addresses under each
-//! policy with the real `chaintrace trace` binary (`--paths 0`: no evidence
-//! log), printing events/s (the sweep is one pass on one core), poison's
-//! edges/s, and peak memory per event.
-//! `CHAINTRACE_BENCH_EVENTS=100000000` for 10^8 (about 6 GB of store).
+//! `cargo bench --bench trace` builds two stores of 10^7 events (once, under
+//! the target directory) and traces each under every policy with the real
+//! `chaintrace trace` binary (`--paths 0`: no evidence log), printing events/s
+//! of the sweep on one core, poison's edges/s, how many events the sweep had
+//! to look at, and memory per event; then poison reachability as a parallel
+//! frontier search.
+//!
+//! - `world`: the structured synthetic chain of `chaintrace::synth::world`
+//!   (exchanges with deposit addresses, a mixer, DEX contracts, tokens, a
+//!   heavy tail of activity, a hack laundered through peel chains), traced
+//!   from the exploiter with the service categories absorbing, as an
+//!   investigator would.
+//! - `uniform`: random transfers among a pool with a hot 1% and no labels,
+//!   traced from ten hot addresses: taint reaches almost everyone, the worst
+//!   case for a tracer that works only where taint is.
+//!
+//! `CHAINTRACE_BENCH_EVENTS=100000000` for 10^8 (about 15 GB of stores).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+const SERVICES: &str = "exchange,mixer,bridge,defi,gambling,payment";
 
 fn main() {
     let events: u64 = std::env::var("CHAINTRACE_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-trace-{events}"));
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-trace-v{}", chaintrace::store::FORMAT_VERSION));
+    let only = std::env::var("CHAINTRACE_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "world" {
+        let dir = root.join(format!("world-{events}"));
+        let seeds = prepare(&dir, |store| {
+            let w = chaintrace::synth::write_world_store(store, chaintrace::synth::world::Params::new(events, 7)).expect("generate world");
+            eprintln!("world: {} transactions, {} addresses", w.transactions, w.addresses);
+            vec![w.exploiter]
+        });
+        run("world", &dir, &seeds, &["--stop-at", SERVICES]);
+    }
+    if only.is_empty() || only == "uniform" {
+        let dir = root.join(format!("uniform-{events}"));
+        let seeds = prepare(&dir, |store| chaintrace::synth::write_store(store, events, 7).expect("generate store"));
+        run("uniform", &dir, &seeds, &[]);
+    }
+    println!("goals: 100 M events/s per core (haircut), 100 M edges/s per core (poison), 32 bytes/event");
+}
+
+/// Generate the store once; returns the seed file.
+fn prepare(dir: &Path, make: impl FnOnce(&Path) -> Vec<String>) -> PathBuf {
     let seeds_file = dir.join("seeds.txt");
     if !seeds_file.exists() {
         let t = std::time::Instant::now();
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("bench dir");
-        let seeds = chaintrace::synth::write_store(&dir.join("store"), events, 7).expect("generate store");
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).expect("bench dir");
+        let seeds = make(&dir.join("store"));
         std::fs::write(&seeds_file, seeds.join("\n")).expect("seeds");
-        eprintln!("generated a store of {events} events in {:.1}s", t.elapsed().as_secs_f64());
+        eprintln!("generated {} in {:.1}s", dir.display(), t.elapsed().as_secs_f64());
     }
-    println!("trace bench: {events} events, 10 seeds, one sweep per policy");
+    seeds_file
+}
+
+fn field(line: &str, after: &str) -> f64 {
+    line.split(after).nth(1).and_then(|s| s.split(|c: char| c.is_whitespace() || c == 's' || c == ',').next()).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
+}
+
+fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
+    let store = chaintrace::store::Store::open(&dir.join("store")).expect("open store");
+    let events = store.len() as f64;
+    println!("{name}: {} events, {} addresses, seeds {}, {}", store.len(), store.address_count(), seeds_file.display(), if extra.is_empty() { "no stops".to_string() } else { extra.join(" ") });
     for policy in ["poison", "haircut", "fifo"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
-            .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null", "--store"])
-            .arg(dir.join("store"))
-            .arg("--seed-file")
-            .arg(&seeds_file)
-            .env("CHAINTRACE_TIMING", "1")
-            .output()
-            .expect("run chaintrace");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "trace failed: {stderr}");
-        let seconds = |prefix: &str| -> f64 {
-            let line = stderr.lines().find(|l| l.starts_with(prefix)).expect("timing line");
-            line.split(" in ").nth(1).and_then(|s| s.split('s').next()).and_then(|s| s.parse().ok()).expect("seconds")
-        };
-        let (sweep, total) = (seconds("timing: sweep"), seconds("timing: trace"));
-        let heap: f64 = stderr
-            .lines()
-            .find(|l| l.starts_with("timing: sweep"))
-            .and_then(|l| l.split("heap at the end of the sweep ").nth(1))
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|s| s.parse().ok())
-            .expect("heap");
-        let line = stderr.lines().find(|l| l.starts_with("timing: trace")).expect("timing line");
-        let peak: f64 =
-            line.split("peak memory ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("peak");
-        println!(
-            "{policy:>7}: sweep {sweep:.2}s  {:.1} M events/s on one core{}  sweep heap {:.1} bytes/event  (with report {total:.2}s, peak RSS with the mapped store {:.1} bytes/event)",
-            events as f64 / sweep / 1e6,
-            if policy == "poison" { format!(" = {:.1} M edges/s", events as f64 / sweep / 1e6) } else { String::new() },
-            heap * 1048576.0 / events as f64,
-            peak * 1048576.0 / events as f64
-        );
+        for engine in ["sparse", "full"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
+                .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null", "--engine", engine, "--store"])
+                .arg(dir.join("store"))
+                .arg("--seed-file")
+                .arg(seeds_file)
+                .args(extra)
+                .env("CHAINTRACE_TIMING", "1")
+                .output()
+                .expect("run chaintrace");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "trace failed: {stderr}");
+            let sweep_line = stderr.lines().find(|l| l.starts_with("timing: sweep")).expect("sweep timing");
+            let total_line = stderr.lines().find(|l| l.starts_with("timing: trace")).expect("trace timing");
+            let sweep = field(sweep_line, " in ");
+            let heap = field(sweep_line, "heap at the end of the sweep ");
+            let visited = field(sweep_line, " MiB, ");
+            let total = field(total_line, " in ");
+            let peak = field(total_line, "peak memory ");
+            println!(
+                "  {policy:>7} {engine:>6}: sweep {sweep:.3}s = {:.1} M events/s on one core{}, visited {:.2}% of events; heap {:.1} B/event (report included {total:.2}s, peak RSS with the mapped store {:.1} B/event)",
+                events / sweep / 1e6,
+                if policy == "poison" { format!(" ({:.1} M edges/s)", events / sweep / 1e6) } else { String::new() },
+                100.0 * visited / events,
+                heap * 1048576.0 / events,
+                peak * 1048576.0 / events
+            );
+        }
     }
     // Poison reachability as a parallel frontier search, in process.
-    let store = chaintrace::store::Store::open(&dir.join("store")).expect("open store");
-    let seeds_text: Vec<String> = std::fs::read_to_string(&seeds_file).expect("seeds").lines().map(str::to_string).collect();
+    let seeds_text: Vec<String> = std::fs::read_to_string(seeds_file).expect("seeds").lines().map(str::to_string).collect();
     let seeds = chaintrace::trace::resolve_seeds(&store, &seeds_text, &[]).expect("seeds").addresses;
+    let stop_cats: Vec<String> = if extra.is_empty() { vec![] } else { SERVICES.split(',').map(str::to_string).collect() };
+    let stop_texts: Vec<String> = store.labels().into_iter().filter(|l| stop_cats.contains(&l.category)).map(|l| l.address).collect();
+    let stops: Vec<u32> = store.find_addresses(stop_texts.iter().map(String::as_str)).into_values().collect();
     let t = std::time::Instant::now();
     let mut csr = chaintrace::trace::reach::Csr::build(&store, 0);
     let built = t.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
-    let r = chaintrace::trace::reach::reachable(&store, &mut csr, &seeds, &[]);
+    let r = chaintrace::trace::reach::reachable(&store, &mut csr, &seeds, &stops);
     let secs = t.elapsed().as_secs_f64();
     let cores = rayon::current_num_threads();
     let reached = r.first.iter().filter(|&&f| f != chaintrace::trace::reach::UNREACHED).count();
     println!(
-        "  reach: frontier search {secs:.2}s over {} edges ({} scanned, {} messages, {} rounds, {reached} addresses reached): {:.1} M edges/s per core on {cores} threads; CSR built in {built:.2}s",
+        "    reach: frontier search {secs:.3}s over {} edges ({} scanned, {} messages, {} rounds, {reached} addresses reached): {:.1} M edges/s per core on {cores} threads; CSR built in {built:.2}s",
         csr.len(),
         r.edges_scanned,
         r.messages,
         r.rounds,
         csr.len() as f64 / secs / 1e6 / cores as f64
     );
-    println!("goals: 100 M events/s per core (haircut), 100 M edges/s per core (poison), 32 bytes/event");
 }

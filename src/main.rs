@@ -343,9 +343,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     if std::env::var_os("CHAINTRACE_TIMING").is_some() {
                         let anon = outcome.sweep_heap_bytes as f64 / 1048576.0;
                         eprintln!(
-                            "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {anon:.0} MiB",
+                            "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {anon:.0} MiB, {} events visited",
                             s.len(),
-                            sweep.elapsed().as_secs_f64()
+                            sweep.elapsed().as_secs_f64(),
+                            outcome.visited
                         );
                     }
                     if policy != trace::Policy::Poison && outcome.seeded != outcome.accounted() {

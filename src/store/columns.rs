@@ -55,11 +55,13 @@ pub enum Column {
     /// `(u32 asset, u32 address, u128 balance)` records, sorted, of every
     /// non-zero balance after the last event (`u128::MAX`: does not fit).
     FinalBalances,
+    /// Address ids (pseudo addresses excluded) in the order of their bytes, for lookups.
+    AddrIndex,
 }
 
 impl Column {
     /// All columns.
-    pub const ALL: [Column; 24] = [
+    pub const ALL: [Column; 25] = [
         Column::Block,
         Column::Time,
         Column::TxIndex,
@@ -84,6 +86,7 @@ impl Column {
         Column::Labels,
         Column::SenderBalance,
         Column::FinalBalances,
+        Column::AddrIndex,
     ];
 
     /// File name inside the generation directory.
@@ -113,6 +116,7 @@ impl Column {
             Column::Labels => "labels.tsv",
             Column::SenderBalance => "ev_sender_balance.u128",
             Column::FinalBalances => "final_balances.bin",
+            Column::AddrIndex => "addr_index.u32",
         }
     }
 
@@ -126,6 +130,7 @@ impl Column {
             Column::Value | Column::SenderBalance => ev * 16,
             Column::Flags => ev,
             Column::AddrOffsets => (m.address_table + 1) * 8,
+            Column::AddrIndex => m.address_table.saturating_sub(crate::model::Pseudo::ALL.len() as u64) * 4,
             Column::TxHashes => m.tx_table * 32,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,

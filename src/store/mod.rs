@@ -254,23 +254,38 @@ impl Store {
         columns::cast(self.bytes(Column::SenderBalance))
     }
 
-    /// What `address` holds of `asset` after the last event (`u128::MAX`: does not fit).
-    pub fn final_balance(&self, asset: u32, address: u32) -> u128 {
+    /// What each of `addresses` (ascending) holds of `asset` after the last
+    /// event (`u128::MAX`: does not fit). A galloping search from the previous
+    /// hit, so many sorted lookups cost little more than one scan of the part
+    /// of the table they span.
+    pub fn final_balances(&self, asset: u32, addresses: &[u32]) -> Vec<u128> {
         let raw = self.bytes(Column::FinalBalances);
+        let n = raw.len() / 24;
         let key = |r: usize| {
             let b = &raw[r * 24..r * 24 + 8];
             (u32::from_le_bytes(b[..4].try_into().expect("4 bytes")), u32::from_le_bytes(b[4..].try_into().expect("4 bytes")))
         };
-        let (mut lo, mut hi) = (0, raw.len() / 24);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if key(mid) < (asset, address) { lo = mid + 1 } else { hi = mid }
-        }
-        if lo < raw.len() / 24 && key(lo) == (asset, address) {
-            u128::from_le_bytes(raw[lo * 24 + 8..lo * 24 + 24].try_into().expect("16 bytes"))
-        } else {
-            0
-        }
+        let mut lo = 0usize;
+        addresses
+            .iter()
+            .map(|&a| {
+                let want = (asset, a);
+                // Gallop to a bound past `want`, then bisect.
+                let mut step = 1;
+                let mut hi = lo;
+                while hi < n && key(hi) < want {
+                    lo = hi + 1;
+                    hi += step;
+                    step *= 2;
+                }
+                let mut hi = hi.min(n);
+                while lo < hi {
+                    let mid = (lo + hi) / 2;
+                    if key(mid) < want { lo = mid + 1 } else { hi = mid }
+                }
+                if lo < n && key(lo) == want { u128::from_le_bytes(raw[lo * 24 + 8..lo * 24 + 24].try_into().expect("16 bytes")) } else { 0 }
+            })
+            .collect()
     }
 
     /// Values of 2^128-1 and above, by event index.
@@ -318,11 +333,12 @@ impl Store {
         self.find_addresses(std::iter::once(text)).remove(text)
     }
 
-    /// Ids of addresses given as text, keyed by that text, in one pass over
-    /// the address table comparing stored bytes (no per-address formatting).
-    /// Texts that are not addresses of the store's chain, or not in it, are absent.
+    /// Ids of addresses given as text, keyed by that text: a binary search of
+    /// the address index each. Texts that are not addresses of the store's
+    /// chain, or not in it, are absent.
     pub fn find_addresses<'a>(&self, texts: impl Iterator<Item = &'a str>) -> std::collections::HashMap<String, u32> {
-        let mut want: std::collections::HashMap<Vec<u8>, String> = std::collections::HashMap::new();
+        let index: &[u32] = columns::cast(self.bytes(Column::AddrIndex));
+        let mut found = std::collections::HashMap::new();
         for t in texts {
             let key = match self.manifest.chain {
                 Chain::Ethereum => match crate::ingest::fields::eth_address("address", t.as_bytes()) {
@@ -331,15 +347,8 @@ impl Store {
                 },
                 Chain::Bitcoin => t.as_bytes().to_vec(),
             };
-            want.insert(key, t.to_string());
-        }
-        let mut found = std::collections::HashMap::new();
-        if want.is_empty() {
-            return found;
-        }
-        for id in Pseudo::ALL.len() as u32..self.address_count() as u32 {
-            if let Some(t) = want.get(self.address_bytes(id)) {
-                found.insert(t.clone(), id);
+            if let Ok(p) = index.binary_search_by(|&id| self.address_bytes(id).cmp(&key)) {
+                found.insert(t.to_string(), index[p]);
             }
         }
         found

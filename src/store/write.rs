@@ -652,6 +652,14 @@ impl Builder {
         c
     }
 
+    /// Address ids in the order of their bytes (pseudo addresses have none).
+    fn address_index(&self) -> Vec<u32> {
+        let bytes = |id: u32| &self.addr_bytes[self.addr_offsets[id as usize] as usize..self.addr_offsets[id as usize + 1] as usize];
+        let mut ids: Vec<u32> = (Pseudo::ALL.len() as u32..(self.addr_offsets.len() - 1) as u32).collect();
+        ids.par_sort_unstable_by(|&a, &b| bytes(a).cmp(bytes(b)));
+        ids
+    }
+
     /// Every address's running balance, per asset, replayed in key order with
     /// the tracer's rules (nothing moves on failed or no-transfer events, an
     /// overdraft is first credited as unknown origin, a self-transfer moves
@@ -734,6 +742,7 @@ impl Builder {
             Box::new(|| put_col(&put, Column::Flags, &self.flags, keep, identity)),
             Box::new(|| put(Column::AddrBytes, &self.addr_bytes)),
             Box::new(|| put(Column::AddrOffsets, as_bytes(&self.addr_offsets))),
+            Box::new(|| put(Column::AddrIndex, as_bytes(&self.address_index()))),
             Box::new(|| put(Column::TxHashes, self.tx_hashes.as_flattened())),
         ];
         // Two at a time: enough to overlap copying with syncing without
@@ -844,23 +853,25 @@ impl Balances for Token<'_> {
 }
 
 /// Move `a` from `u` to `v` (a big value, ≥ 2^128-1, is itself `UNFIT`);
-/// returns `u`'s balance before.
+/// returns `u`'s balance before. An overdraft is first credited as unknown
+/// origin, so a sender that fits is left with `max(b, a) - a`: zero after a
+/// big value. Only what is truly unknown becomes `UNFIT`.
 fn replay(bal: &mut impl Balances, u: u32, v: u32, a: u128) -> u128 {
     let bu = bal.get(u);
-    if bu == UNFIT || a == UNFIT {
-        bal.set(u, UNFIT);
-        bal.set(v, UNFIT);
-        return bu;
-    }
-    // An overdraft is credited as unknown origin first.
-    let funded = bu.max(a);
+    let after_u = match (bu, a) {
+        (UNFIT, _) => UNFIT,
+        (_, UNFIT) => 0,
+        _ => bu.max(a) - a,
+    };
     if u == v {
-        bal.set(u, funded);
+        // Nothing moves, but an overdraft is still credited.
+        bal.set(u, if bu == UNFIT || a == UNFIT { UNFIT } else { bu.max(a) });
         return bu;
     }
-    bal.set(u, funded - a);
+    bal.set(u, after_u);
     let bv = bal.get(v);
-    bal.set(v, if bv == UNFIT { UNFIT } else { bv.checked_add(a).filter(|&s| s != UNFIT).unwrap_or(UNFIT) });
+    let after_v = if bv == UNFIT || a == UNFIT { UNFIT } else { bv.checked_add(a).filter(|&s| s != UNFIT).unwrap_or(UNFIT) };
+    bal.set(v, after_v);
     bu
 }
 

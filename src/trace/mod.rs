@@ -120,6 +120,8 @@ pub struct Outcome {
     pub pred: HashMap<u64, u64>,
     /// Heap held at the end of the sweep, its state still live (Linux `RssAnon`; 0 elsewhere).
     pub sweep_heap_bytes: u64,
+    /// Events the sweep looked at beyond the skip test (all of them for the full sweep).
+    pub visited: u64,
 }
 
 impl Outcome {
@@ -265,9 +267,32 @@ fn haircut(a: U256, t: Wide, b: Wide) -> U256 {
     narrow(Wide::from_limbs_slice(&(p / Product::from(b)).as_limbs()[..5]))
 }
 
+/// A map keyed by address id. The ids are dense and not chosen by an
+/// adversary, so a multiply-shift hash does, at a fraction of SipHash's cost
+/// in the sweep's per-event lookups.
+pub type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Fibonacci hashing of one `u32` (see [`IdMap`]).
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0 ^ u64::from(i)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Stop rules per address id from the store's labels.
-fn stop_rules(store: &Store, stop_at: &[String]) -> Result<HashMap<u32, Vec<StopRule>>, TraceError> {
-    let mut rules: HashMap<u32, Vec<StopRule>> = HashMap::new();
+fn stop_rules(store: &Store, stop_at: &[String]) -> Result<IdMap<Vec<StopRule>>, TraceError> {
+    let mut rules: IdMap<Vec<StopRule>> = IdMap::default();
     if store.manifest.chain == Chain::Ethereum
         && let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000")
     {
@@ -297,7 +322,7 @@ fn stop_rules(store: &Store, stop_at: &[String]) -> Result<HashMap<u32, Vec<Stop
     Ok(rules)
 }
 
-fn stop_at_time(rules: &HashMap<u32, Vec<StopRule>>, v: u32, time: i64) -> Option<&StopRule> {
+fn stop_at_time(rules: &IdMap<Vec<StopRule>>, v: u32, time: i64) -> Option<&StopRule> {
     let t = (time != NO_TIME).then_some(time);
     rules.get(&v)?.iter().find(|r| crate::labels::within(r.from, r.to, t))
 }
@@ -382,9 +407,61 @@ struct St<N> {
     bal: N,
     /// Haircut: tainted part of `bal`; poison: value of tainted arrivals.
     t: N,
-    /// Smallest hop at which the address has held taint (`u32::MAX`: never).
-    hop: u32,
+    /// `!hop`, hop being the smallest at which the address has held taint
+    /// (`u32::MAX`: never), so that all-zero bytes are the initial state.
+    not_hop: u32,
     fl: u8,
+}
+
+impl<N> St<N> {
+    #[inline]
+    fn hop(&self) -> u32 {
+        !self.not_hop
+    }
+    #[inline]
+    fn set_hop(&mut self, h: u32) {
+        self.not_hop = !h;
+    }
+}
+
+/// Per-address records on zero pages of an anonymous mapping: the kernel
+/// supplies a page only when it is first written, so the sparse sweep pays
+/// only for the records of addresses that taint reaches. (The allocator would
+/// clear the whole array itself: `St` is aligned to 64 bytes, more than
+/// `calloc` promises.)
+struct Records<N> {
+    map: memmap2::MmapMut,
+    n: usize,
+    _n: std::marker::PhantomData<N>,
+}
+
+impl<N: Num> Records<N> {
+    fn zeroed(n: usize) -> Self {
+        let bytes = (n * std::mem::size_of::<St<N>>()).max(1);
+        let map = memmap2::MmapMut::map_anon(bytes).expect("anonymous memory for the per-address records");
+        // Taint scatters over the ids: 2 MiB pages cut the faults 512-fold.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
+        assert!((map.as_ptr() as usize).is_multiple_of(std::mem::align_of::<St<N>>()), "mapping is page aligned");
+        Records { map, n, _n: std::marker::PhantomData }
+    }
+}
+
+impl<N: Num> std::ops::Deref for Records<N> {
+    type Target = [St<N>];
+    fn deref(&self) -> &[St<N>] {
+        // SAFETY: the mapping is page aligned and holds `n` records; `St`
+        // holds integers and flags only (u128 or ruint limbs), for which the
+        // mapping's all-zero bytes are valid: zero, no taint, never reached.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<St<N>>(), self.n) }
+    }
+}
+
+impl<N: Num> std::ops::DerefMut for Records<N> {
+    fn deref_mut(&mut self) -> &mut [St<N>] {
+        // SAFETY: as for `deref`, and the mapping is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<St<N>>(), self.n) }
+    }
 }
 
 const IS_SEED: u8 = 1;
@@ -399,12 +476,14 @@ const PENDING: u8 = 32;
 /// The account sweep. `SPARSE` visits only the events whose sender can pass
 /// taint or whose receiver is a seed (or holds a FIFO queue), and takes each
 /// sender's balance from the store instead of keeping every balance.
-fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap<u32, Vec<StopRule>>) -> Result<Outcome, Overflow> {
+fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<Vec<StopRule>>) -> Result<Outcome, Overflow> {
     let ev = store.events();
     let sender_balance = store.sender_balances();
     let n_addr = store.address_count();
     let mut out = Outcome::default();
-    let mut st = vec![St { bal: N::ZERO, t: N::ZERO, hop: u32::MAX, fl: 0 }; n_addr];
+    // Zeroed pages cost nothing until written: the sparse sweep writes only
+    // the records of addresses that taint reaches.
+    let mut st: Records<N> = Records::zeroed(n_addr);
     for &id in rules.keys() {
         st[id as usize].fl |= HAS_RULE;
     }
@@ -413,7 +492,7 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap
     for &s in &spec.seeds {
         let a = &mut st[s as usize];
         a.fl |= IS_SEED | POISONED;
-        a.hop = 0;
+        a.set_hop(0);
         if rules.contains_key(&s) {
             out.seed_stop_warnings.push(s);
         }
@@ -431,8 +510,10 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap
         Vec::new()
     };
     let mut next_seed_tx = 0usize;
+    // Sparse: the addresses taint reached, so that the end need not scan every record.
+    let mut touched: Vec<u32> = Vec::new();
     let fees_id = Pseudo::Fees.id() as usize;
-    let mut queues: HashMap<u32, Queue> = HashMap::new();
+    let mut queues: IdMap<Queue> = IdMap::default();
     let mut pieces: Vec<Lot> = Vec::new();
     let from_block = spec.from_block.unwrap_or(0);
     let to_block = spec.to_block.unwrap_or(u64::MAX);
@@ -454,14 +535,13 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap
                 }
             }
             // The hot loop: most events pass between addresses without taint.
-            if !send_hot.get(ev.from[i]) && !recv_hot.get(ev.to[i]) {
-                if seed_tx_events.get(next_seed_tx) != Some(&i) {
-                    continue;
-                }
+            if !send_hot.get(ev.from[i]) && !recv_hot.get(ev.to[i]) && seed_tx_events.get(next_seed_tx) != Some(&i) {
+                continue;
             }
             if seed_tx_events.get(next_seed_tx) == Some(&i) {
                 next_seed_tx += 1;
             }
+            out.visited += 1;
         } else if i + AHEAD < n_events {
             // Addresses are read in random order: start loading a later event's now.
             crate::store::idtable::prefetch(&st[ev.from[i + AHEAD] as usize]);
@@ -566,7 +646,7 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap
             out.seeded += (aw - x).to_wide();
             (aw, 0)
         } else {
-            (x, su.hop.saturating_add(1))
+            (x, su.hop().saturating_add(1))
         };
         let sv = st[v];
         if sv.fl & IS_SEED != 0 {
@@ -595,9 +675,9 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap
             true
         } else if let Some(rule) = if sv.fl & HAS_RULE != 0 { stop_at_time(rules, vid, ev.time[i]) } else { None } {
             out.absorb(vid, i as u64, rule, delivered.to_u256(), ev_hop);
-            st[v].hop = sv.hop.min(ev_hop);
+            st[v].set_hop(sv.hop().min(ev_hop));
             true
-        } else if sv.fl & HORIZON != 0 || (sv.hop == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
+        } else if sv.fl & HORIZON != 0 || (sv.hop() == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
             st[v].fl |= HORIZON;
             let h = out.horizon.entry(vid).or_insert((Wide::ZERO, ev_hop));
             h.0 += delivered.to_wide();
@@ -615,19 +695,21 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap
             }
             continue;
         }
-        st[v].hop = sv.hop.min(ev_hop);
+        st[v].set_hop(sv.hop().min(ev_hop));
         match spec.policy {
             Policy::Poison => {
                 st[v].fl |= POISONED;
                 st[v].t = sv.t.add(delivered)?;
-                if SPARSE {
+                if SPARSE && !send_hot.get(vid) {
                     send_hot.set(vid);
+                    touched.push(vid);
                 }
             }
             Policy::Haircut => {
                 st[v].t = sv.t.add(delivered)?;
-                if SPARSE {
+                if SPARSE && !send_hot.get(vid) {
                     send_hot.set(vid);
+                    touched.push(vid);
                 }
             }
             Policy::Fifo => {
@@ -660,11 +742,14 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap
     for &s in &spec.seeds {
         out.held_by_seeds += st[s as usize].bal.to_wide();
     }
+    let reached: Box<dyn Iterator<Item = u32>> =
+        if SPARSE { Box::new(touched.iter().copied()) } else { Box::new(0..n_addr as u32) };
     match spec.policy {
         Policy::Haircut => {
-            for (id, a) in st.iter().enumerate() {
+            for id in reached {
+                let a = &st[id as usize];
                 if !a.t.is_zero() && a.fl & IS_SEED == 0 {
-                    out.dormant.insert(id as u32, (a.t.to_wide(), a.hop));
+                    out.dormant.insert(id, (a.t.to_wide(), a.hop()));
                 }
             }
         }
@@ -673,29 +758,35 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &HashMap
                 let t = q.tainted();
                 let a = &st[id as usize];
                 if !t.is_zero() && a.fl & IS_SEED == 0 {
-                    out.dormant.insert(id, (Wide::from(t), a.hop));
+                    out.dormant.insert(id, (Wide::from(t), a.hop()));
                 }
             }
         }
         Policy::Poison => {
-            for (id, a) in st.iter().enumerate() {
-                if !a.t.is_zero() && a.fl & IS_SEED == 0 {
-                    let holds = if SPARSE {
-                        match store.final_balance(spec.asset, id as u32) {
-                            u128::MAX => return Err(Overflow),
-                            b => b != 0,
-                        }
-                    } else {
-                        !a.bal.is_zero()
-                    };
-                    if holds {
-                        out.dormant.insert(id as u32, (a.t.to_wide(), a.hop));
+            let reached: Vec<u32> = reached.filter(|&id| !st[id as usize].t.is_zero() && st[id as usize].fl & IS_SEED == 0).collect();
+            let mut sorted = reached;
+            sorted.sort_unstable();
+            let finals = if SPARSE { store.final_balances(spec.asset, &sorted) } else { Vec::new() };
+            for (k, &id) in sorted.iter().enumerate() {
+                let a = &st[id as usize];
+                let holds = if SPARSE {
+                    match finals[k] {
+                        u128::MAX => return Err(Overflow),
+                        b => b != 0,
                     }
+                } else {
+                    !a.bal.is_zero()
+                };
+                if holds {
+                    out.dormant.insert(id, (a.t.to_wide(), a.hop()));
                 }
             }
         }
     }
     out.sweep_heap_bytes = crate::anon_rss_bytes().unwrap_or(0);
+    if !SPARSE {
+        out.visited = n_events as u64;
+    }
     out.seed_stop_warnings.sort_unstable();
     Ok(out)
 }

@@ -56,7 +56,7 @@ fn lay(units: &[(u128, bool)], sizes: &[u128]) -> Vec<Pieces> {
 pub(super) fn run(
     store: &Store,
     spec: &Spec,
-    rules: &HashMap<u32, Vec<StopRule>>,
+    rules: &super::IdMap<Vec<StopRule>>,
     outpoints: &[(u32, u32)],
 ) -> Result<Outcome, TraceError> {
     let ev = store.events();
@@ -218,6 +218,7 @@ pub(super) fn run(
         }
     }
     out.sweep_heap_bytes = crate::anon_rss_bytes().unwrap_or(0);
+    out.visited = store.len() as u64;
     Ok(out)
 }
 

@@ -7,6 +7,8 @@
 
 use std::io::{self, Write};
 
+pub mod world;
+
 /// The blockchain-etl `transactions` header (no receipt columns).
 pub const TRANSACTIONS_HEADER: &str = "hash,nonce,block_hash,block_number,transaction_index,from_address,to_address,value,gas,gas_price,input,block_timestamp,max_fee_per_gas,max_priority_fee_per_gas,transaction_type";
 
@@ -183,6 +185,89 @@ pub fn write_store(dir: &std::path::Path, events: u64, seed: u64) -> Result<Vec<
     }
     b.write(dir)?;
     Ok((0..10).map(|k| format!("0x{}", hex::encode(address(seed, k)))).collect())
+}
+
+/// What [`write_world_store`] made.
+#[derive(Clone, Debug)]
+pub struct WorldStore {
+    /// Events in the store.
+    pub events: u64,
+    /// Transactions generated.
+    pub transactions: u64,
+    /// Addresses in the store.
+    pub addresses: u64,
+    /// The exploiter's address: the seed of the hack.
+    pub exploiter: String,
+}
+
+/// Write a store of a generated [`world::World`] straight through the store
+/// builder (no CSV), with the world's labels imported.
+pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result<WorldStore, crate::error::StoreError> {
+    use crate::amount::Amount;
+    use crate::model::{Addr, AssetKey, NO_TX, flags, sub};
+    use crate::store::write::Builder;
+    use world::{Leg, Who};
+    let mut w = world::World::new(params);
+    let mut b = Builder::new(crate::model::Chain::Ethereum);
+    b.reserve(w.params.events as usize + 8, 0);
+    // Dense id tables for the kinds with many members; deposit addresses are
+    // sparse (customer x exchange) so they get a map.
+    let mut users = vec![u32::MAX; w.params.users as usize];
+    let mut fresh: Vec<u32> = Vec::new();
+    let mut deposits: std::collections::HashMap<(u64, u64), u32> = std::collections::HashMap::new();
+    let mut others: std::collections::BTreeMap<Who, u32> = std::collections::BTreeMap::new();
+    let tokens: Vec<u32> = (0..world::TOKENS.len() as u16).map(|t| b.intern_asset(AssetKey::Token(w.address(Who::Token(t))))).collect();
+    let mut id = |b: &mut Builder, w: &world::World, who: Who| -> u32 {
+        let slot = match who {
+            Who::User(k) => &mut users[k as usize],
+            Who::Fresh(k) => {
+                if fresh.len() <= k as usize {
+                    fresh.resize(k as usize + 1, u32::MAX);
+                }
+                &mut fresh[k as usize]
+            }
+            Who::Deposit(e, k) => deposits.entry((e, k)).or_insert(u32::MAX),
+            _ => others.entry(who).or_insert(u32::MAX),
+        };
+        if *slot == u32::MAX {
+            *slot = b.intern_addr(&Addr::Eth(w.address(who)));
+        }
+        *slot
+    };
+    let mut transactions = 0u64;
+    let mut tx = w.next_tx().cloned();
+    while let Some(t) = tx {
+        transactions += 1;
+        let (from, to) = (id(&mut b, &w, t.from), id(&mut b, &w, t.to));
+        let ix = t.index + 1;
+        b.push(t.block, t.time, ix, sub::TOP, from, to, 0, Amount::from_u128(t.value), NO_TX, 0);
+        for (k, &(leg, f, r, v)) in t.legs.iter().enumerate() {
+            let (f, r) = (id(&mut b, &w, f), id(&mut b, &w, r));
+            let (class, asset) = match leg {
+                Leg::Internal => (sub::TRACE, 0),
+                Leg::Token(tk) => (sub::LOG, tokens[tk as usize]),
+            };
+            b.push(t.block, t.time, ix, class | (k as u32 + 1), f, r, asset, Amount::from_u128(v), NO_TX, 0);
+        }
+        b.push(t.block, t.time, ix, sub::FEE, from, crate::model::Pseudo::Fees.id(), 0, Amount::from_u128(t.fee()), NO_TX, flags::FEE);
+        tx = w.next_tx().cloned();
+    }
+    let labels: Vec<crate::labels::Label> = w
+        .labels()
+        .into_iter()
+        .map(|(who, category, label)| crate::labels::Label {
+            address: format!("0x{}", hex::encode(w.address(who))),
+            category: category.to_string(),
+            label,
+            valid_from: None,
+            valid_to: None,
+        })
+        .collect();
+    let events = b.len() as u64;
+    b.write(dir)?;
+    crate::store::write::import_labels(dir, &labels)?;
+    let addresses = crate::store::Store::open(dir)?.address_count() as u64;
+    Ok(WorldStore { events, transactions, addresses, exploiter: format!("0x{}", hex::encode(w.address(Who::Exploiter))) })
 }
 
 #[cfg(test)]
