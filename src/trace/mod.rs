@@ -357,13 +357,13 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     let rules = stop_rules(store, &spec.stop_at)?;
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let fast = if windowed || spec.engine == Some(Engine::Full) {
-        sweep::<u128, false>(store, spec, &rules)
+        sweep::<u128, Records<u128>, false>(store, spec, &rules)
     } else {
-        sweep::<u128, true>(store, spec, &rules)
+        sweep::<u128, Packed<u128>, true>(store, spec, &rules)
     };
     match fast {
         Ok(out) => Ok(out),
-        Err(Overflow) => Ok(sweep::<Wide, false>(store, spec, &rules).expect("320-bit sums cannot overflow")),
+        Err(Overflow) => Ok(sweep::<Wide, Records<Wide>, false>(store, spec, &rules).expect("320-bit sums cannot overflow")),
     }
 }
 
@@ -379,23 +379,42 @@ pub enum Engine {
 }
 
 /// One bit per address.
-struct Bits(Vec<u64>);
+struct Bits {
+    map: memmap2::MmapMut,
+    words: usize,
+}
 
 impl Bits {
     fn new(n: usize) -> Self {
-        Bits(vec![0; n.div_ceil(64)])
+        let words = n.div_ceil(64);
+        let map = memmap2::MmapMut::map_anon((words * 8).max(1)).expect("memory for an address bit set");
+        // The skip test reads these bits at random, once or twice an event:
+        // on 2 MiB pages they cost no TLB misses.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Bits { map, words }
+    }
+    #[inline]
+    fn words(&self) -> &[u64] {
+        // SAFETY: the anonymous mapping is page aligned, zeroed, and `words` u64s long.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<u64>(), self.words) }
+    }
+    #[inline]
+    fn words_mut(&mut self) -> &mut [u64] {
+        // SAFETY: as in `words`, borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<u64>(), self.words) }
     }
     #[inline]
     fn get(&self, i: u32) -> bool {
-        self.0[(i >> 6) as usize] >> (i & 63) & 1 != 0
+        self.words()[(i >> 6) as usize] >> (i & 63) & 1 != 0
     }
     #[inline]
     fn set(&mut self, i: u32) {
-        self.0[(i >> 6) as usize] |= 1 << (i & 63);
+        self.words_mut()[(i >> 6) as usize] |= 1 << (i & 63);
     }
     #[inline]
     fn clear(&mut self, i: u32) {
-        self.0[(i >> 6) as usize] &= !(1 << (i & 63));
+        self.words_mut()[(i >> 6) as usize] &= !(1 << (i & 63));
     }
 }
 
@@ -424,6 +443,61 @@ impl<N> St<N> {
     }
 }
 
+/// Sparse sweep: the addresses that make an event matter, as sender (it can
+/// pass taint) or as receiver (a seed, or a FIFO queue that must see every
+/// arrival), and a count of changes so that masks made earlier can be trusted.
+struct Hot {
+    send: Bits,
+    recv: Bits,
+    changes: u64,
+}
+
+impl Hot {
+    fn new(n: usize) -> Self {
+        Hot { send: Bits::new(n), recv: Bits::new(n), changes: 0 }
+    }
+    /// Whether an event from `f` to `t` may matter.
+    #[inline]
+    fn event(&self, f: u32, t: u32) -> bool {
+        self.send.get(f) | self.recv.get(t)
+    }
+    /// Bit `k` set where event `k` of the block may matter.
+    #[inline]
+    fn mask(&self, from: &[u32], to: &[u32]) -> u32 {
+        from.iter().zip(to).enumerate().fold(0, |m, (k, (&f, &t))| m | (u32::from(self.event(f, t)) << k))
+    }
+    /// Returns whether `a` was not already a hot sender.
+    fn mark_send(&mut self, a: u32) -> bool {
+        if self.send.get(a) {
+            return false;
+        }
+        self.send.set(a);
+        self.changes += 1;
+        true
+    }
+    fn mark_both(&mut self, a: u32) {
+        self.send.set(a);
+        self.recv.set(a);
+        self.changes += 1;
+    }
+    fn clear_both(&mut self, a: u32) {
+        self.send.clear(a);
+        self.recv.clear(a);
+        self.changes += 1;
+    }
+}
+
+/// The positions of the set bits of `m`, lowest first.
+fn set_bits(mut m: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let k = m.trailing_zeros() as usize;
+            m &= m - 1;
+            k
+        })
+    })
+}
+
 /// Per-address records on zero pages of an anonymous mapping: the kernel
 /// supplies a page only when it is first written, so the sparse sweep pays
 /// only for the records of addresses that taint reaches. (The allocator would
@@ -439,9 +513,6 @@ impl<N: Num> Records<N> {
     fn zeroed(n: usize) -> Self {
         let bytes = (n * std::mem::size_of::<St<N>>()).max(1);
         let map = memmap2::MmapMut::map_anon(bytes).expect("anonymous memory for the per-address records");
-        // Taint scatters over the ids: 2 MiB pages cut the faults 512-fold.
-        #[cfg(target_os = "linux")]
-        let _ = map.advise(memmap2::Advice::HugePage);
         assert!((map.as_ptr() as usize).is_multiple_of(std::mem::align_of::<St<N>>()), "mapping is page aligned");
         Records { map, n, _n: std::marker::PhantomData }
     }
@@ -464,6 +535,124 @@ impl<N: Num> std::ops::DerefMut for Records<N> {
     }
 }
 
+/// The per-address records a sweep keeps, indexed by address id.
+trait Recs<N>: std::ops::Index<usize, Output = St<N>> + std::ops::IndexMut<usize> {
+    fn with_addresses(n: usize) -> Self;
+    /// Start loading the record of `a`, some events before it is needed.
+    fn prefetch(&self, a: u32);
+    /// The second stage where records are reached through a slot that
+    /// [`Recs::prefetch`] loaded earlier.
+    fn prefetch_record(&self, _a: u32) {}
+}
+
+impl<N: Num> std::ops::Index<usize> for Records<N> {
+    type Output = St<N>;
+    #[inline]
+    fn index(&self, a: usize) -> &St<N> {
+        &(**self)[a]
+    }
+}
+
+impl<N: Num> std::ops::IndexMut<usize> for Records<N> {
+    #[inline]
+    fn index_mut(&mut self, a: usize) -> &mut St<N> {
+        &mut (**self)[a]
+    }
+}
+
+impl<N: Num> Recs<N> for Records<N> {
+    fn with_addresses(n: usize) -> Self {
+        let r = Records::zeroed(n);
+        // The full sweep writes every record: 2 MiB pages cut the faults and
+        // TLB misses 512-fold.
+        #[cfg(target_os = "linux")]
+        let _ = r.map.advise(memmap2::Advice::HugePage);
+        r
+    }
+    #[inline]
+    fn prefetch(&self, a: u32) {
+        crate::store::idtable::prefetch(&self[a as usize]);
+    }
+}
+
+/// The sparse sweep's records: only addresses it writes get one, packed in
+/// the order they are first written; a 4-byte slot per address (zero pages
+/// until written) points to it. Taint reaches a few percent of addresses, so
+/// this holds a few percent of the full array, instead of faulting in and
+/// clearing pages of it all over.
+struct Packed<N> {
+    slot: Slots,
+    recs: Vec<St<N>>,
+}
+
+/// One `u32` an address, zero until written, on 2 MiB pages (read at random
+/// for every visited event: huge pages spare the TLB misses).
+struct Slots {
+    map: memmap2::MmapMut,
+    n: usize,
+}
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        let map = memmap2::MmapMut::map_anon((n * 4).max(1)).expect("memory for the address slots");
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Slots { map, n }
+    }
+}
+
+impl std::ops::Deref for Slots {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        // SAFETY: the anonymous mapping is page aligned, zeroed and `n` u32s long.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<u32>(), self.n) }
+    }
+}
+
+impl std::ops::DerefMut for Slots {
+    fn deref_mut(&mut self) -> &mut [u32] {
+        // SAFETY: as in `deref`, borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<u32>(), self.n) }
+    }
+}
+
+impl<N: Num> std::ops::Index<usize> for Packed<N> {
+    type Output = St<N>;
+    #[inline]
+    fn index(&self, a: usize) -> &St<N> {
+        // Slot 0 is the all-zero record that is never written.
+        &self.recs[self.slot[a] as usize]
+    }
+}
+
+impl<N: Num> std::ops::IndexMut<usize> for Packed<N> {
+    #[inline]
+    fn index_mut(&mut self, a: usize) -> &mut St<N> {
+        let mut s = self.slot[a];
+        if s == 0 {
+            s = u32::try_from(self.recs.len()).expect("fewer than 2^32 addresses");
+            self.slot[a] = s;
+            self.recs.push(self.recs[0]);
+        }
+        &mut self.recs[s as usize]
+    }
+}
+
+impl<N: Num> Recs<N> for Packed<N> {
+    fn with_addresses(n: usize) -> Self {
+        let zero = Records::<N>::zeroed(1)[0];
+        Packed { slot: Slots::new(n), recs: vec![zero] }
+    }
+    #[inline]
+    fn prefetch(&self, a: u32) {
+        crate::store::idtable::prefetch(&self.slot[a as usize]);
+    }
+    #[inline]
+    fn prefetch_record(&self, a: u32) {
+        crate::store::idtable::prefetch(&self.recs[self.slot[a as usize] as usize]);
+    }
+}
+
 const IS_SEED: u8 = 1;
 const HAS_RULE: u8 = 2;
 const HORIZON: u8 = 4;
@@ -476,19 +665,17 @@ const PENDING: u8 = 32;
 /// The account sweep. `SPARSE` visits only the events whose sender can pass
 /// taint or whose receiver is a seed (or holds a FIFO queue), and takes each
 /// sender's balance from the store instead of keeping every balance.
-fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<Vec<StopRule>>) -> Result<Outcome, Overflow> {
+fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<Vec<StopRule>>) -> Result<Outcome, Overflow> {
     let ev = store.events();
     let sender_balance = store.sender_balances();
     let n_addr = store.address_count();
     let mut out = Outcome::default();
-    // Zeroed pages cost nothing until written: the sparse sweep writes only
-    // the records of addresses that taint reaches.
-    let mut st: Records<N> = Records::zeroed(n_addr);
+    let mut st = R::with_addresses(n_addr);
     for &id in rules.keys() {
         st[id as usize].fl |= HAS_RULE;
     }
     // Sparse: who can send taint, and who must see every arrival.
-    let (mut send_hot, mut recv_hot) = if SPARSE { (Bits::new(n_addr), Bits::new(n_addr)) } else { (Bits::new(0), Bits::new(0)) };
+    let mut hot = Hot::new(if SPARSE { n_addr } else { 0 });
     for &s in &spec.seeds {
         let a = &mut st[s as usize];
         a.fl |= IS_SEED | POISONED;
@@ -497,8 +684,7 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<V
             out.seed_stop_warnings.push(s);
         }
         if SPARSE {
-            send_hot.set(s);
-            recv_hot.set(s);
+            hot.mark_both(s);
         }
     }
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
@@ -521,31 +707,59 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<V
 
     const AHEAD: usize = 16;
     let n_events = store.len();
-    for i in 0..n_events {
+    // Sparse: events go in blocks of 16 whose "may matter" bits are one
+    // branch-free mask; a block of nothing but cold events is skipped whole.
+    // The mask of the block after is made early, to load its records ahead,
+    // and reused unless a hot bit changed meanwhile.
+    const BLOCK: usize = 16;
+    let (mut block_start, mut block_end, mut mask, mut mask_at) = (0usize, 0usize, 0u32, 0u64);
+    let mut ahead: (usize, u32, u64) = (usize::MAX, 0, 0);
+    let mut next_seed_event = seed_tx_events.first().copied().unwrap_or(usize::MAX);
+    let mut next = 0usize;
+    while next < n_events {
+        let i = next;
+        next += 1;
         if SPARSE {
-            // Where taint is dense, the visited events' records are as random
-            // as in the full sweep: load them ahead too (a hint, so a bit that
-            // turns on meanwhile only costs a miss).
-            if i + AHEAD < n_events {
-                let (f, t) = (ev.from[i + AHEAD], ev.to[i + AHEAD]);
-                if send_hot.get(f) || recv_hot.get(t) {
-                    crate::store::idtable::prefetch(&st[f as usize]);
-                    crate::store::idtable::prefetch(&st[t as usize]);
-                    crate::store::idtable::prefetch(&sender_balance[i + AHEAD]);
+            if i == block_end {
+                let end = (i + BLOCK).min(n_events);
+                mask = if ahead.0 == i && ahead.2 == hot.changes { ahead.1 } else { hot.mask(&ev.from[i..end], &ev.to[i..end]) };
+                (block_start, block_end, mask_at) = (i, end, hot.changes);
+                let ahead_end = (end + BLOCK).min(n_events);
+                let m = hot.mask(&ev.from[end..ahead_end], &ev.to[end..ahead_end]);
+                ahead = (end, m, hot.changes);
+                // Where taint is dense the visited events' records are as
+                // random as in the full sweep: load them ahead too.
+                for j in set_bits(m).map(|k| end + k) {
+                    st.prefetch(ev.from[j]);
+                    st.prefetch(ev.to[j]);
+                    crate::store::idtable::prefetch(&sender_balance[j]);
+                    crate::store::idtable::prefetch(&ev.value[j]);
+                    crate::store::idtable::prefetch(&ev.asset[j]);
+                    crate::store::idtable::prefetch(&ev.flags[j]);
+                    crate::store::idtable::prefetch(&ev.time[j]);
+                }
+                // This block's slots were loaded a block ago: now their records.
+                for j in set_bits(mask).map(|k| i + k) {
+                    st.prefetch_record(ev.from[j]);
+                    st.prefetch_record(ev.to[j]);
+                }
+                if mask == 0 && next_seed_event >= end {
+                    next = end;
+                    continue;
                 }
             }
-            // The hot loop: most events pass between addresses without taint.
-            if !send_hot.get(ev.from[i]) && !recv_hot.get(ev.to[i]) && seed_tx_events.get(next_seed_tx) != Some(&i) {
-                continue;
-            }
-            if seed_tx_events.get(next_seed_tx) == Some(&i) {
+            let may_matter = if mask_at == hot.changes { mask >> (i - block_start) & 1 != 0 } else { hot.event(ev.from[i], ev.to[i]) };
+            if i == next_seed_event {
                 next_seed_tx += 1;
+                next_seed_event = seed_tx_events.get(next_seed_tx).copied().unwrap_or(usize::MAX);
+            } else if !may_matter {
+                continue;
             }
             out.visited += 1;
         } else if i + AHEAD < n_events {
             // Addresses are read in random order: start loading a later event's now.
-            crate::store::idtable::prefetch(&st[ev.from[i + AHEAD] as usize]);
-            crate::store::idtable::prefetch(&st[ev.to[i + AHEAD] as usize]);
+            st.prefetch(ev.from[i + AHEAD]);
+            st.prefetch(ev.to[i + AHEAD]);
         }
         if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
             continue;
@@ -621,8 +835,7 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<V
                             queues.remove(&(u as u32));
                             st[u].fl &= !HAS_QUEUE;
                             if SPARSE && !u_seed {
-                                send_hot.clear(u as u32);
-                                recv_hot.clear(u as u32);
+                                hot.clear_both(u as u32);
                             }
                         }
                         N::from_u256(x).ok_or(Overflow)?
@@ -700,15 +913,13 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<V
             Policy::Poison => {
                 st[v].fl |= POISONED;
                 st[v].t = sv.t.add(delivered)?;
-                if SPARSE && !send_hot.get(vid) {
-                    send_hot.set(vid);
+                if SPARSE && hot.mark_send(vid) {
                     touched.push(vid);
                 }
             }
             Policy::Haircut => {
                 st[v].t = sv.t.add(delivered)?;
-                if SPARSE && !send_hot.get(vid) {
-                    send_hot.set(vid);
+                if SPARSE && hot.mark_send(vid) {
                     touched.push(vid);
                 }
             }
@@ -723,8 +934,7 @@ fn sweep<N: Num, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<V
                 let q = queues.entry(vid).or_insert_with(|| {
                     if SPARSE {
                         st[v].fl |= PENDING;
-                        send_hot.set(vid);
-                        recv_hot.set(vid);
+                        hot.mark_both(vid);
                         Queue::default()
                     } else {
                         Queue::with((st[v].bal - aw).to_u256(), false)
