@@ -300,3 +300,40 @@ fn engine_agrees_with_naive_and_conserves() {
         }
     }
 }
+
+/// Larger random graphs, where the sparse sweep's packed records fill up and
+/// move to a full array mid-sweep: it still agrees with the full sweep.
+#[test]
+fn sparse_sweep_agrees_when_taint_turns_dense() {
+    let mut rng = Rng::new(77);
+    for case in 0..6 {
+        let t = tempfile::tempdir().unwrap();
+        let n_addr = 300 + rng.below(300) as usize;
+        let events = random_events(&mut rng, n_addr, 4000);
+        let stops: BTreeSet<usize> = (0..5).map(|_| rng.below(n_addr as u64) as usize).collect();
+        let store = build_store(t.path(), &events, &stops);
+        let seeds: Vec<u32> = (0..2).filter_map(|k| store.find_address(&addr(k))).collect();
+        for policy in [Policy::Poison, Policy::Haircut, Policy::Fifo] {
+            let spec = Spec {
+                policy,
+                asset: 0,
+                seeds: seeds.iter().copied().filter(|s| !stops.iter().any(|&k| store.find_address(&addr(k)) == Some(*s))).collect(),
+                seed_txs: vec![],
+                stop_at: vec!["exchange".into()],
+                max_hops: None,
+                from_block: None,
+                to_block: None,
+                evidence: true,
+                engine: None,
+            };
+            let sparse = trace::run_account(&store, &spec).unwrap();
+            let full = trace::run_account(&store, &Spec { engine: Some(trace::Engine::Full), ..spec.clone() }).unwrap();
+            if policy == Policy::Poison {
+                assert!(sparse.dormant.len() + sparse.destinations.len() > 64, "case {case}: taint should reach past the packed records");
+            }
+            assert_eq!(engine_as_naive(&store, &sparse), engine_as_naive(&store, &full), "case {case} {policy:?}");
+            let log = |o: &trace::Outcome| o.tainted.iter().map(|t| (t.event, t.x, t.hop)).collect::<Vec<_>>();
+            assert_eq!(log(&sparse), log(&full), "case {case} {policy:?}: evidence log");
+        }
+    }
+}

@@ -543,6 +543,10 @@ trait Recs<N>: std::ops::Index<usize, Output = St<N>> + std::ops::IndexMut<usize
     /// The second stage where records are reached through a slot that
     /// [`Recs::prefetch`] loaded earlier.
     fn prefetch_record(&self, _a: u32) {}
+    /// Whether every address has its record in place (no slot to go through).
+    fn is_dense(&self) -> bool {
+        true
+    }
 }
 
 impl<N: Num> std::ops::Index<usize> for Records<N> {
@@ -583,6 +587,8 @@ impl<N: Num> Recs<N> for Records<N> {
 struct Packed<N> {
     slot: Slots,
     recs: Vec<St<N>>,
+    /// Set once taint reaches more than one address in 16 (see `densify`).
+    dense: Option<Records<N>>,
 }
 
 /// One `u32` an address, zero until written, on 2 MiB pages (read at random
@@ -616,40 +622,77 @@ impl std::ops::DerefMut for Slots {
     }
 }
 
+impl<N: Num> Packed<N> {
+    /// Taint turned out dense: move every record to its own place in a full
+    /// array, which costs one miss an access instead of two. Once.
+    fn densify(&mut self) {
+        let mut dense = <Records<N> as Recs<N>>::with_addresses(self.slot.len());
+        for (a, &s) in self.slot.iter().enumerate() {
+            if s != 0 {
+                dense[a] = self.recs[s as usize];
+            }
+        }
+        self.dense = Some(dense);
+        self.recs = Vec::new();
+        self.slot = Slots::new(0);
+    }
+}
+
 impl<N: Num> std::ops::Index<usize> for Packed<N> {
     type Output = St<N>;
     #[inline]
     fn index(&self, a: usize) -> &St<N> {
-        // Slot 0 is the all-zero record that is never written.
-        &self.recs[self.slot[a] as usize]
+        match &self.dense {
+            Some(d) => &d[a],
+            // Slot 0 is the all-zero record that is never written.
+            None => &self.recs[self.slot[a] as usize],
+        }
     }
 }
 
 impl<N: Num> std::ops::IndexMut<usize> for Packed<N> {
     #[inline]
     fn index_mut(&mut self, a: usize) -> &mut St<N> {
-        let mut s = self.slot[a];
-        if s == 0 {
-            s = u32::try_from(self.recs.len()).expect("fewer than 2^32 addresses");
-            self.slot[a] = s;
-            self.recs.push(self.recs[0]);
+        if self.dense.is_none() {
+            let mut s = self.slot[a];
+            if s == 0 {
+                s = u32::try_from(self.recs.len()).expect("fewer than 2^32 addresses");
+                // Past one address in 16 the packing saves little and the slot costs a miss.
+                if s as usize > (self.slot.len() / 16).max(64) {
+                    self.densify();
+                } else {
+                    self.slot[a] = s;
+                    self.recs.push(self.recs[0]);
+                }
+            }
+            if self.dense.is_none() {
+                return &mut self.recs[s as usize];
+            }
         }
-        &mut self.recs[s as usize]
+        &mut self.dense.as_mut().expect("dense after densify")[a]
     }
 }
 
 impl<N: Num> Recs<N> for Packed<N> {
     fn with_addresses(n: usize) -> Self {
         let zero = Records::<N>::zeroed(1)[0];
-        Packed { slot: Slots::new(n), recs: vec![zero] }
+        Packed { slot: Slots::new(n), recs: vec![zero], dense: None }
     }
     #[inline]
     fn prefetch(&self, a: u32) {
-        crate::store::idtable::prefetch(&self.slot[a as usize]);
+        match &self.dense {
+            Some(d) => d.prefetch(a),
+            None => crate::store::idtable::prefetch(&self.slot[a as usize]),
+        }
+    }
+    fn is_dense(&self) -> bool {
+        self.dense.is_some()
     }
     #[inline]
     fn prefetch_record(&self, a: u32) {
-        crate::store::idtable::prefetch(&self.recs[self.slot[a as usize] as usize]);
+        if self.dense.is_none() {
+            crate::store::idtable::prefetch(&self.recs[self.slot[a as usize] as usize]);
+        }
     }
 }
 
@@ -727,16 +770,27 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 let ahead_end = (end + BLOCK).min(n_events);
                 let m = hot.mask(&ev.from[end..ahead_end], &ev.to[end..ahead_end]);
                 ahead = (end, m, hot.changes);
-                // Where taint is dense the visited events' records are as
-                // random as in the full sweep: load them ahead too.
-                for j in set_bits(m).map(|k| end + k) {
-                    st.prefetch(ev.from[j]);
-                    st.prefetch(ev.to[j]);
-                    crate::store::idtable::prefetch(&sender_balance[j]);
-                    crate::store::idtable::prefetch(&ev.value[j]);
-                    crate::store::idtable::prefetch(&ev.asset[j]);
-                    crate::store::idtable::prefetch(&ev.flags[j]);
-                    crate::store::idtable::prefetch(&ev.time[j]);
+                // Load the records of the next block's hot events ahead: they
+                // are random. Its column entries too while visits are sparse;
+                // once taint is dense (the records went to a full array) the
+                // columns are read in order anyway, but many events turn hot
+                // only after this mask, so load every record, as the full
+                // sweep does.
+                if st.is_dense() {
+                    for j in end..ahead_end {
+                        st.prefetch(ev.from[j]);
+                        st.prefetch(ev.to[j]);
+                    }
+                } else {
+                    for j in set_bits(m).map(|k| end + k) {
+                        st.prefetch(ev.from[j]);
+                        st.prefetch(ev.to[j]);
+                        crate::store::idtable::prefetch(&sender_balance[j]);
+                        crate::store::idtable::prefetch(&ev.value[j]);
+                        crate::store::idtable::prefetch(&ev.asset[j]);
+                        crate::store::idtable::prefetch(&ev.flags[j]);
+                        crate::store::idtable::prefetch(&ev.time[j]);
+                    }
                 }
                 // This block's slots were loaded a block ago: now their records.
                 for j in set_bits(mask).map(|k| i + k) {
@@ -952,6 +1006,8 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     for &s in &spec.seeds {
         out.held_by_seeds += st[s as usize].bal.to_wide();
     }
+    // In address order: the records are read in order and the maps are appended to.
+    touched.sort_unstable();
     let reached: Box<dyn Iterator<Item = u32>> =
         if SPARSE { Box::new(touched.iter().copied()) } else { Box::new(0..n_addr as u32) };
     match spec.policy {
@@ -973,9 +1029,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
             }
         }
         Policy::Poison => {
-            let reached: Vec<u32> = reached.filter(|&id| !st[id as usize].t.is_zero() && st[id as usize].fl & IS_SEED == 0).collect();
-            let mut sorted = reached;
-            sorted.sort_unstable();
+            let sorted: Vec<u32> = reached.filter(|&id| !st[id as usize].t.is_zero() && st[id as usize].fl & IS_SEED == 0).collect();
             let finals = if SPARSE { store.final_balances(spec.asset, &sorted) } else { Vec::new() };
             for (k, &id) in sorted.iter().enumerate() {
                 let a = &st[id as usize];
