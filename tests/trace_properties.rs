@@ -219,6 +219,31 @@ fn engine_as_naive(store: &Store, out: &trace::Outcome) -> Naive {
     }
 }
 
+fn spec(policy: Policy, seeds: Vec<u32>, stops: bool, max_hops: Option<u32>) -> Spec {
+    Spec {
+        policy,
+        asset: 0,
+        seeds,
+        seed_txs: vec![],
+        stop_at: if stops { vec!["exchange".into()] } else { vec![] },
+        max_hops,
+        from_block: None,
+        to_block: None,
+        evidence: true,
+        engine: None,
+    }
+}
+
+/// The full sweep (every event, its own balances) gives what the sparse one
+/// (events that can move taint, stored balances) gave: the same outcome and
+/// the same evidence log.
+fn same_as_full_sweep(store: &Store, spec: &Spec, sparse: &trace::Outcome, what: &str) {
+    let full = trace::run_account(store, &Spec { engine: Some(trace::Engine::Full), ..spec.clone() }).unwrap();
+    assert_eq!(engine_as_naive(store, &full), engine_as_naive(store, sparse), "{what}: full vs sparse");
+    let log = |o: &trace::Outcome| o.tainted.iter().map(|t| (t.event, t.x, t.hop)).collect::<Vec<_>>();
+    assert_eq!(log(&full), log(sparse), "{what}: full vs sparse evidence log");
+}
+
 #[test]
 fn engine_agrees_with_naive_and_conserves() {
     let mut rng = Rng::new(20_260_324);
@@ -234,25 +259,9 @@ fn engine_agrees_with_naive_and_conserves() {
         let seed_ids: Vec<u32> = seeds.iter().filter_map(|&s| store.find_address(&addr(s))).collect();
         let mut reached: BTreeMap<Policy, BTreeSet<String>> = BTreeMap::new();
         for policy in [Policy::Poison, Policy::Haircut, Policy::Fifo] {
-            let spec = Spec {
-                policy,
-                asset: 0,
-                seeds: seed_ids.clone(),
-                seed_txs: vec![],
-                stop_at: if stops.is_empty() { vec![] } else { vec!["exchange".into()] },
-                max_hops,
-                from_block: None,
-                to_block: None,
-                evidence: true,
-                engine: None,
-            };
+            let spec = spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops);
             let out = trace::run_account(&store, &spec).unwrap();
-            // The full sweep (every event, its own balances) and the sparse one
-            // (tainted senders only, stored balances) give the same outcome.
-            let full = trace::run_account(&store, &Spec { engine: Some(trace::Engine::Full), ..spec.clone() }).unwrap();
-            assert_eq!(engine_as_naive(&store, &full), engine_as_naive(&store, &out), "case {case} {policy:?}: full vs sparse");
-            let log = |o: &trace::Outcome| o.tainted.iter().map(|t| (t.event, t.x, t.hop)).collect::<Vec<_>>();
-            assert_eq!(log(&full), log(&out), "case {case} {policy:?}: full vs sparse evidence log");
+            same_as_full_sweep(&store, &spec, &out, &format!("case {case} {policy:?}"));
             if policy == Policy::Poison && max_hops.is_none() {
                 // The parallel frontier search reaches exactly whom the sweep taints.
                 let stop_ids: Vec<u32> = stops.iter().filter_map(|&s| store.find_address(&addr(s))).collect();
@@ -314,26 +323,13 @@ fn sparse_sweep_agrees_when_taint_turns_dense() {
         let store = build_store(t.path(), &events, &stops);
         let seeds: Vec<u32> = (0..2).filter_map(|k| store.find_address(&addr(k))).collect();
         for policy in [Policy::Poison, Policy::Haircut, Policy::Fifo] {
-            let spec = Spec {
-                policy,
-                asset: 0,
-                seeds: seeds.iter().copied().filter(|s| !stops.iter().any(|&k| store.find_address(&addr(k)) == Some(*s))).collect(),
-                seed_txs: vec![],
-                stop_at: vec!["exchange".into()],
-                max_hops: None,
-                from_block: None,
-                to_block: None,
-                evidence: true,
-                engine: None,
-            };
+            let seeds = seeds.iter().copied().filter(|s| !stops.iter().any(|&k| store.find_address(&addr(k)) == Some(*s))).collect();
+            let spec = spec(policy, seeds, true, None);
             let sparse = trace::run_account(&store, &spec).unwrap();
-            let full = trace::run_account(&store, &Spec { engine: Some(trace::Engine::Full), ..spec.clone() }).unwrap();
             if policy == Policy::Poison {
                 assert!(sparse.dormant.len() + sparse.destinations.len() > 64, "case {case}: taint should reach past the packed records");
             }
-            assert_eq!(engine_as_naive(&store, &sparse), engine_as_naive(&store, &full), "case {case} {policy:?}");
-            let log = |o: &trace::Outcome| o.tainted.iter().map(|t| (t.event, t.x, t.hop)).collect::<Vec<_>>();
-            assert_eq!(log(&sparse), log(&full), "case {case} {policy:?}: evidence log");
+            same_as_full_sweep(&store, &spec, &sparse, &format!("case {case} {policy:?}"));
         }
     }
 }
