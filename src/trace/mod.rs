@@ -625,6 +625,8 @@ impl std::ops::DerefMut for Slots {
 impl<N: Num> Packed<N> {
     /// Taint turned out dense: move every record to its own place in a full
     /// array, which costs one miss an access instead of two. Once.
+    #[cold]
+    #[inline(never)]
     fn densify(&mut self) {
         let mut dense = <Records<N> as Recs<N>>::with_addresses(self.slot.len());
         for (a, &s) in self.slot.iter().enumerate() {
@@ -651,7 +653,7 @@ impl<N: Num> std::ops::Index<usize> for Packed<N> {
 }
 
 impl<N: Num> std::ops::IndexMut<usize> for Packed<N> {
-    #[inline]
+    #[inline(always)]
     fn index_mut(&mut self, a: usize) -> &mut St<N> {
         if self.dense.is_none() {
             let mut s = self.slot[a];
@@ -762,7 +764,11 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     while next < n_events {
         let i = next;
         next += 1;
-        if SPARSE {
+        // Once taint is dense (the records went to a full array) most events
+        // are visited anyway: drop the skip test and visit every one, which is
+        // safe (an event that moves no taint changes nothing but the sender's
+        // stored balance, read afresh at its next send).
+        if SPARSE && !st.is_dense() {
             if i == block_end {
                 let end = (i + BLOCK).min(n_events);
                 mask = if ahead.0 == i && ahead.2 == hot.changes { ahead.1 } else { hot.mask(&ev.from[i..end], &ev.to[i..end]) };
@@ -770,27 +776,16 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 let ahead_end = (end + BLOCK).min(n_events);
                 let m = hot.mask(&ev.from[end..ahead_end], &ev.to[end..ahead_end]);
                 ahead = (end, m, hot.changes);
-                // Load the records of the next block's hot events ahead: they
-                // are random. Its column entries too while visits are sparse;
-                // once taint is dense (the records went to a full array) the
-                // columns are read in order anyway, but many events turn hot
-                // only after this mask, so load every record, as the full
-                // sweep does.
-                if st.is_dense() {
-                    for j in end..ahead_end {
-                        st.prefetch(ev.from[j]);
-                        st.prefetch(ev.to[j]);
-                    }
-                } else {
-                    for j in set_bits(m).map(|k| end + k) {
-                        st.prefetch(ev.from[j]);
-                        st.prefetch(ev.to[j]);
-                        crate::store::idtable::prefetch(&sender_balance[j]);
-                        crate::store::idtable::prefetch(&ev.value[j]);
-                        crate::store::idtable::prefetch(&ev.asset[j]);
-                        crate::store::idtable::prefetch(&ev.flags[j]);
-                        crate::store::idtable::prefetch(&ev.time[j]);
-                    }
+                // Load the records and column entries of the next block's hot
+                // events ahead: they are random.
+                for j in set_bits(m).map(|k| end + k) {
+                    st.prefetch(ev.from[j]);
+                    st.prefetch(ev.to[j]);
+                    crate::store::idtable::prefetch(&sender_balance[j]);
+                    crate::store::idtable::prefetch(&ev.value[j]);
+                    crate::store::idtable::prefetch(&ev.asset[j]);
+                    crate::store::idtable::prefetch(&ev.flags[j]);
+                    crate::store::idtable::prefetch(&ev.time[j]);
                 }
                 // This block's slots were loaded a block ago: now their records.
                 for j in set_bits(mask).map(|k| i + k) {
@@ -810,10 +805,13 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 continue;
             }
             out.visited += 1;
-        } else if i + AHEAD < n_events {
-            // Addresses are read in random order: start loading a later event's now.
-            st.prefetch(ev.from[i + AHEAD]);
-            st.prefetch(ev.to[i + AHEAD]);
+        } else {
+            if i + AHEAD < n_events {
+                // Addresses are read in random order: start loading a later event's now.
+                st.prefetch(ev.from[i + AHEAD]);
+                st.prefetch(ev.to[i + AHEAD]);
+            }
+            out.visited += u64::from(SPARSE);
         }
         if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
             continue;
