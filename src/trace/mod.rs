@@ -448,23 +448,37 @@ impl<N> St<N> {
 /// arrival), and a count of changes so that masks made earlier can be trusted.
 struct Hot {
     send: Bits,
-    recv: Bits,
+    /// Receivers: seeds only (haircut, poison), a handful, or seeds and FIFO queues.
+    recv: Receivers,
     changes: u64,
 }
 
+/// Who must see every arrival. Seeds alone are few: a sorted list checked
+/// without touching the address-sized bit set keeps that out of the cache the
+/// skip test lives in.
+enum Receivers {
+    Few(Vec<u32>),
+    Many(Bits),
+}
+
 impl Hot {
-    fn new(n: usize) -> Self {
-        Hot { send: Bits::new(n), recv: Bits::new(n), changes: 0 }
+    fn new(n: usize, queues: bool) -> Self {
+        let recv = if queues { Receivers::Many(Bits::new(n)) } else { Receivers::Few(Vec::new()) };
+        Hot { send: Bits::new(n), recv, changes: 0 }
     }
     /// Whether an event from `f` to `t` may matter.
     #[inline]
     fn event(&self, f: u32, t: u32) -> bool {
-        self.send.get(f) | self.recv.get(t)
+        self.send.get(f)
+            | match &self.recv {
+                Receivers::Few(v) => v.iter().any(|&s| s == t),
+                Receivers::Many(b) => b.get(t),
+            }
     }
     /// Bit `k` set where event `k` of the block may matter.
     #[inline]
-    fn mask(&self, from: &[u32], to: &[u32]) -> u32 {
-        from.iter().zip(to).enumerate().fold(0, |m, (k, (&f, &t))| m | (u32::from(self.event(f, t)) << k))
+    fn mask(&self, from: &[u32], to: &[u32]) -> u64 {
+        from.iter().zip(to).enumerate().fold(0, |m, (k, (&f, &t))| m | (u64::from(self.event(f, t)) << k))
     }
     /// Returns whether `a` was not already a hot sender.
     fn mark_send(&mut self, a: u32) -> bool {
@@ -477,18 +491,34 @@ impl Hot {
     }
     fn mark_both(&mut self, a: u32) {
         self.send.set(a);
-        self.recv.set(a);
+        match &mut self.recv {
+            Receivers::Few(v) => {
+                v.push(a);
+                // Past a few dozen, a bit set is cheaper than the list.
+                if v.len() > 32 {
+                    let mut b = Bits::new(self.send.words * 64);
+                    for &x in v.iter() {
+                        b.set(x);
+                    }
+                    self.recv = Receivers::Many(b);
+                }
+            }
+            Receivers::Many(b) => b.set(a),
+        }
         self.changes += 1;
     }
     fn clear_both(&mut self, a: u32) {
         self.send.clear(a);
-        self.recv.clear(a);
+        match &mut self.recv {
+            Receivers::Few(v) => v.retain(|&x| x != a),
+            Receivers::Many(b) => b.clear(a),
+        }
         self.changes += 1;
     }
 }
 
 /// The positions of the set bits of `m`, lowest first.
-fn set_bits(mut m: u32) -> impl Iterator<Item = usize> {
+fn set_bits(mut m: u64) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         (m != 0).then(|| {
             let k = m.trailing_zeros() as usize;
@@ -720,7 +750,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         st[id as usize].fl |= HAS_RULE;
     }
     // Sparse: who can send taint, and who must see every arrival.
-    let mut hot = Hot::new(if SPARSE { n_addr } else { 0 });
+    let mut hot = Hot::new(if SPARSE { n_addr } else { 0 }, spec.policy == Policy::Fifo);
     for &s in &spec.seeds {
         let a = &mut st[s as usize];
         a.fl |= IS_SEED | POISONED;
@@ -757,8 +787,8 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     // The mask of the block after is made early, to load its records ahead,
     // and reused unless a hot bit changed meanwhile.
     const BLOCK: usize = 16;
-    let (mut block_start, mut block_end, mut mask, mut mask_at) = (0usize, 0usize, 0u32, 0u64);
-    let mut ahead: (usize, u32, u64) = (usize::MAX, 0, 0);
+    let (mut block_start, mut block_end, mut mask, mut mask_at) = (0usize, 0usize, 0u64, 0u64);
+    let mut ahead: (usize, u64, u64) = (usize::MAX, 0, 0);
     let mut next_seed_event = seed_tx_events.first().copied().unwrap_or(usize::MAX);
     let mut next = 0usize;
     while next < n_events {
