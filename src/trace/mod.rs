@@ -471,7 +471,7 @@ impl Hot {
     fn event(&self, f: u32, t: u32) -> bool {
         self.send.get(f)
             | match &self.recv {
-                Receivers::Few(v) => v.iter().any(|&s| s == t),
+                Receivers::Few(v) => v.contains(&t),
                 Receivers::Many(b) => b.get(t),
             }
     }
