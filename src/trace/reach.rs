@@ -39,6 +39,9 @@ pub struct Worker {
     /// Outgoing events by owned sender, in key order: (event, receiver).
     offsets: Vec<u64>,
     edges: Vec<(u64, u32)>,
+    /// Owned addresses whose mark or absorb flag a search set, to undo them
+    /// (not the whole shard) before the next search.
+    dirty: Vec<u32>,
 }
 
 impl Worker {
@@ -53,6 +56,9 @@ impl Worker {
             debug_assert_eq!(m.to % self.shards, self.shard);
             let l = self.local(m.to);
             if m.mark < self.marks[l] {
+                if self.marks[l] == UNREACHED {
+                    self.dirty.push(m.to);
+                }
                 self.marks[l] = m.mark;
                 // An absorbing address is reached but passes nothing on.
                 if !self.absorbs[l] {
@@ -66,9 +72,10 @@ impl Worker {
     }
 
     /// Messages for the receivers of the events that can carry the taint of
-    /// these owned addresses (those after the event that reached each).
-    pub fn expand(&self, frontier: &[u32]) -> (Vec<Msg>, u64) {
-        let mut out = Vec::new();
+    /// these owned addresses (those after the event that reached each),
+    /// already split by the shard that owns each receiver.
+    pub fn expand(&self, frontier: &[u32]) -> (Vec<Vec<Msg>>, u64) {
+        let mut out = vec![Vec::new(); self.shards as usize];
         let mut scanned = 0;
         for &u in frontier {
             let l = self.local(u);
@@ -76,16 +83,29 @@ impl Worker {
             let edges = &self.edges[self.offsets[l] as usize..self.offsets[l + 1] as usize];
             let start = edges.partition_point(|&(j, _)| j < mark);
             scanned += (edges.len() - start) as u64;
-            out.extend(edges[start..].iter().map(|&(j, v)| Msg { to: v, mark: j + 1 }));
+            for &(j, v) in &edges[start..] {
+                out[(v % self.shards) as usize].push(Msg { to: v, mark: j + 1 });
+            }
         }
         (out, scanned)
+    }
+
+    /// Forget the last search: only the addresses it touched.
+    fn reset(&mut self) {
+        for k in 0..self.dirty.len() {
+            let l = self.local(self.dirty[k]);
+            self.marks[l] = UNREACHED;
+            self.absorbs[l] = false;
+        }
+        self.dirty.clear();
     }
 }
 
 /// What a reachability search found.
 pub struct Reach {
-    /// Per address id: 1 + the earliest event that reached it, [`SEED`] or [`UNREACHED`].
-    pub first: Vec<u64>,
+    /// The addresses reached, ascending, each with 1 + the earliest event
+    /// that reached it ([`SEED`] for seeds).
+    pub reached: Vec<(u32, u64)>,
     /// Outgoing events examined.
     pub edges_scanned: u64,
     /// Frontier rounds.
@@ -98,6 +118,13 @@ pub struct Reach {
 pub struct Csr {
     workers: Vec<Worker>,
     edges: usize,
+}
+
+impl Reach {
+    /// 1 + the earliest event that reached `a`, [`SEED`] or [`UNREACHED`].
+    pub fn first(&self, a: u32) -> u64 {
+        self.reached.binary_search_by_key(&a, |r| r.0).map_or(UNREACHED, |k| self.reached[k].1)
+    }
 }
 
 impl Csr {
@@ -136,7 +163,7 @@ impl Csr {
                         fill[l] += 1;
                     }
                 }
-                Worker { shard, shards, marks: vec![UNREACHED; owned], absorbs: vec![false; owned], offsets, edges: list }
+                Worker { shard, shards, marks: vec![UNREACHED; owned], absorbs: vec![false; owned], offsets, edges: list, dirty: Vec::new() }
             })
             .collect();
         for w in &workers {
@@ -168,15 +195,13 @@ pub fn reachable(store: &Store, csr: &mut Csr, seeds: &[u32], absorbs: &[u32]) -
     {
         stops.push(z);
     }
-    for w in &mut csr.workers {
-        w.marks.iter_mut().for_each(|m| *m = UNREACHED);
-        w.absorbs.iter_mut().for_each(|a| *a = false);
-    }
+    csr.workers.par_iter_mut().for_each(Worker::reset);
     for &a in &stops {
         if !seeds.contains(&a) {
             let w = &mut csr.workers[owner(a)];
             let l = w.local(a);
             w.absorbs[l] = true;
+            w.dirty.push(a);
         }
     }
     // Round 0: the seeds reach themselves before every event.
@@ -188,7 +213,7 @@ pub fn reachable(store: &Store, csr: &mut Csr, seeds: &[u32], absorbs: &[u32]) -
     loop {
         messages += inbox.iter().map(|m| m.len() as u64).sum::<u64>();
         // Each shard applies its messages and expands what improved.
-        let outs: Vec<(Vec<Msg>, u64)> = csr
+        let outs: Vec<(Vec<Vec<Msg>>, u64)> = csr
             .workers
             .par_iter_mut()
             .zip(inbox.par_iter())
@@ -197,30 +222,22 @@ pub fn reachable(store: &Store, csr: &mut Csr, seeds: &[u32], absorbs: &[u32]) -
                 w.expand(&frontier)
             })
             .collect();
-        let produced: usize = outs.iter().map(|o| o.0.len()).sum();
+        let produced: usize = outs.iter().map(|o| o.0.iter().map(Vec::len).sum::<usize>()).sum();
         if produced == 0 {
             break;
         }
         rounds += 1;
-        // Route: everything for one owner goes to its inbox.
-        let mut next: Vec<Vec<Msg>> = vec![Vec::new(); shards as usize];
-        for (msgs, s) in outs {
-            scanned += s;
-            for m in msgs {
-                next[owner(m.to)].push(m);
-            }
-        }
-        inbox = next;
+        // Route: each shard's inbox is every worker's part for it.
+        scanned += outs.iter().map(|o| o.1).sum::<u64>();
+        let mut parts: Vec<std::vec::IntoIter<Vec<Msg>>> = outs.into_iter().map(|o| o.0.into_iter()).collect();
+        inbox = (0..shards).map(|_| parts.iter_mut().flat_map(|p| p.next().unwrap_or_default()).collect()).collect();
     }
-    let n_addr = store.address_count();
-    let mut first = vec![UNREACHED; n_addr];
-    for w in &csr.workers {
-        for (l, &m) in w.marks.iter().enumerate() {
-            let id = l as u32 * shards + w.shard;
-            if (id as usize) < n_addr {
-                first[id as usize] = m;
-            }
-        }
-    }
-    Reach { first, edges_scanned: scanned, rounds, messages }
+    let mut reached: Vec<(u32, u64)> = csr
+        .workers
+        .par_iter()
+        .flat_map_iter(|w| w.dirty.iter().map(move |&a| (a, w.marks[w.local(a)])).filter(|r| r.1 != UNREACHED))
+        .collect();
+    reached.par_sort_unstable();
+    reached.dedup_by_key(|r| r.0);
+    Reach { reached, edges_scanned: scanned, rounds, messages }
 }
