@@ -45,3 +45,53 @@ fn a_world_is_deterministic_and_its_hack_is_laundered_into_services() {
     assert_eq!(full.destinations.len(), out.destinations.len());
     assert_eq!(full.accounted(), out.accounted());
 }
+
+/// The world written as blockchain-etl CSV and ingested gives the store the
+/// direct writer gives: the same trace, to the wei, and the same labels.
+#[test]
+fn the_world_as_etl_csv_ingests_to_the_same_trace() {
+    use chaintrace::ingest::{self, Format, Options};
+    use chaintrace::model::Chain;
+    let t = tempfile::tempdir().unwrap();
+    let params = Params::new(200_000, 11);
+    let files = chaintrace::synth::etl::write_world_etl(&t.path().join("csv"), params.clone()).unwrap();
+    let st = t.path().join("from-csv");
+    let opts = Options {
+        chain: Chain::Ethereum,
+        format: Format::Etl,
+        value_unit: None,
+        skip_bad_rows: false,
+        token_decimals: std::collections::HashMap::new(),
+        progress: false,
+    };
+    ingest::ingest(&st, &files.files[..3], &opts).unwrap();
+    let labels = chaintrace::labels::read_csv(&files.files[3], Chain::Ethereum).unwrap();
+    chaintrace::store::write::import_labels(&st, &labels).unwrap();
+    let from_csv = Store::open(&st).unwrap();
+    let (direct, exploiter) = world(&t.path().join("direct"), 200_000);
+    assert_eq!(exploiter, files.exploiter);
+    assert_eq!(from_csv.len() as u64, files.events);
+    assert_eq!(from_csv.len(), direct.len());
+    for policy in [Policy::Haircut, Policy::Poison, Policy::Fifo] {
+        let run = |s: &Store| {
+            let seeds = trace::resolve_seeds(s, &[exploiter.clone()], &[]).unwrap().addresses;
+            let spec = Spec {
+                policy,
+                asset: 0,
+                seeds,
+                seed_txs: vec![],
+                stop_at: ["exchange", "mixer", "bridge", "defi"].iter().map(|c| c.to_string()).collect(),
+                max_hops: None,
+                from_block: None,
+                to_block: None,
+                evidence: false,
+                engine: None,
+            };
+            let out = trace::run_account(s, &spec).unwrap();
+            let dest: Vec<(String, String, String)> =
+                out.destinations.iter().map(|(&a, d)| (s.address_text(a), d.category.clone(), d.amount.to_string())).collect();
+            (out.seeded, dest)
+        };
+        assert_eq!(run(&from_csv), run(&direct), "{policy:?}");
+    }
+}

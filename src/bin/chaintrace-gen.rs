@@ -1,29 +1,85 @@
-//! `chaintrace-gen`: write synthetic exports for benchmarks (see datasets/synthetic/README.md).
+//! `chaintrace-gen`: synthetic exports for benchmarks (see datasets/synthetic/README.md).
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-/// Write a synthetic blockchain-etl `transactions.csv`.
 #[derive(Parser)]
-#[command(name = "chaintrace-gen", version)]
+#[command(name = "chaintrace-gen", version, about = "Write synthetic blockchain-etl exports for benchmarks")]
 struct Args {
-    /// Rows to write.
-    #[arg(long, default_value_t = 10_000_000)]
-    rows: u64,
-    /// Seed; the same seed writes the same bytes.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Output file.
-    #[arg(long)]
-    out: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Plain random transactions: one blockchain-etl `transactions.csv` (the ingest benchmark).
+    Transactions {
+        /// Rows to write.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Seed; the same seed writes the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The structured world (exchanges, mixer, DEX, tokens, a laundered hack)
+    /// as `transactions.csv` (with receipts), `traces.csv`,
+    /// `token_transfers.csv` and `labels.csv`; prints the hack's seed.
+    World {
+        /// Events a store of the files will hold (top calls, internal and token transfers, fees).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Seed; the same seed writes the same bytes.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Stream once over a store's event columns (sender, receiver, asset,
+    /// value, flags) and print their digest: the floor a trace cannot beat.
+    Scan {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    let a = Args::parse();
-    let f = std::fs::File::create(&a.out)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     let t = std::time::Instant::now();
-    let n = chaintrace::synth::write_transactions(&mut w, a.rows, a.seed)?;
-    eprintln!("{}: {} rows, {} bytes in {:.1}s", a.out.display(), a.rows, n, t.elapsed().as_secs_f64());
+    match Args::parse().command {
+        Command::Transactions { rows, seed, out } => {
+            let f = std::fs::File::create(&out)?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            let n = chaintrace::synth::write_transactions(&mut w, rows, seed)?;
+            eprintln!("{}: {rows} rows, {n} bytes in {:.1}s", out.display(), t.elapsed().as_secs_f64());
+        }
+        Command::World { events, seed, out } => {
+            let w = chaintrace::synth::etl::write_world_etl(&out, chaintrace::synth::world::Params::new(events, seed))?;
+            eprintln!(
+                "{}: {} transactions, {} events, {} bytes in {:.1}s",
+                out.display(),
+                w.transactions,
+                w.events,
+                w.bytes,
+                t.elapsed().as_secs_f64()
+            );
+            println!("{}", w.exploiter);
+        }
+        Command::Scan { store } => {
+            let s = chaintrace::store::Store::open(&store)?;
+            let ev = s.events();
+            // A digest of every entry, so that nothing can be skipped.
+            let mut d = 0u64;
+            for i in 0..s.len() {
+                d = d.wrapping_mul(31).wrapping_add(u64::from(ev.from[i]) ^ u64::from(ev.to[i]) << 32);
+                d ^= u64::from(ev.asset[i]) ^ ev.value[i] as u64 ^ u64::from(ev.flags[i]);
+            }
+            eprintln!("scan of {} events in {:.3}s", s.len(), t.elapsed().as_secs_f64());
+            println!("{d:016x}");
+        }
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 use std::io::{self, Write};
 
+pub mod etl;
 pub mod world;
 
 /// The blockchain-etl `transactions` header (no receipt columns).

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# chaintrace side by side with the tools an investigator would otherwise use,
+# on the same generated files, in one run.
+#
+#   benches/compare.sh SIZE        # SIZE events, e.g. 1000000
+#
+# Generates a structured world of SIZE events as blockchain-etl CSV exports
+# (chaintrace-gen world), then times, with wall clock and peak memory:
+#   - the floor: reading the CSV bytes (cat > /dev/null), and streaming once
+#     over the stored event columns (chaintrace-gen scan);
+#   - chaintrace: ingest, labels import, trace from the exploiter with the
+#     service categories absorbing, under each policy;
+#   - NetworkX: a MultiDiGraph from the CSVs, then a time-ordered haircut and
+#     poison; polars (Python): the ingest step; DuckDB: time-respecting poison
+#     reachability as one recursive SQL query.
+# It checks that every peer finds the destinations chaintrace finds (haircut
+# amounts to the wei) and prints one table. Python packages go into a virtual
+# environment under the target directory. PEERS=0 skips the Python peers;
+# NETWORKX_MAX (default 10000000) and DUCKDB_MAX (default 10000000) skip the
+# slow peers above those sizes.
+set -euo pipefail
+SIZE=${1:?usage: benches/compare.sh SIZE}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+WORK=$TARGET/tmp/compare-$SIZE
+VENV=$TARGET/tmp/compare-venv
+STOPS=exchange,mixer,bridge,defi,gambling,payment
+mkdir -p "$WORK"
+cd "$ROOT"
+cargo build --release --locked --bins -q
+BIN=$TARGET/release
+CT=$BIN/chaintrace
+RESULTS=$WORK/results.tsv
+: > "$RESULTS"
+
+# run NAME CMD...: wall seconds and peak RSS (MiB) of CMD into the results.
+run() {
+    local name=$1
+    shift
+    local t start end secs kib
+    t=$(mktemp)
+    start=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$t" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" || {
+        echo "$name failed:" >&2
+        cat "$WORK/$name.err" >&2
+        exit 1
+    }
+    end=$(date +%s%N)
+    secs=$(awk "BEGIN { printf \"%.3f\", ($end - $start) / 1e9 }")
+    kib=$(tail -1 "$t")
+    rm -f "$t"
+    printf '%s\t%s\t%s\n' "$name" "$secs" "$((kib / 1024))" >> "$RESULTS"
+    printf '  %-22s %8.3f s %8d MiB\n' "$name" "$secs" "$((kib / 1024))" >&2
+}
+
+echo "== generating a world of $SIZE events in $WORK/data" >&2
+if [ ! -s "$WORK/data/seed.txt" ]; then
+    rm -rf "$WORK/data"
+    mkdir -p "$WORK/data"
+    "$BIN/chaintrace-gen" world --events "$SIZE" --out "$WORK/data" > "$WORK/data/seed.txt"
+fi
+SEED=$(cat "$WORK/data/seed.txt")
+CSV_BYTES=$(cat "$WORK"/data/transactions.csv "$WORK"/data/traces.csv "$WORK"/data/token_transfers.csv | wc -c)
+# Drop the page cache's copy where we may (root); otherwise every tool reads warm files.
+sync
+if [ -w /proc/sys/vm/drop_caches ]; then echo 1 > /proc/sys/vm/drop_caches || true; fi
+
+echo "== floor" >&2
+run "floor: cat csv" sh -c "cat '$WORK'/data/transactions.csv '$WORK'/data/traces.csv '$WORK'/data/token_transfers.csv > /dev/null"
+
+echo "== chaintrace" >&2
+rm -rf "$WORK/store"
+run "chaintrace ingest" "$CT" ingest --store "$WORK/store" --chain ethereum --format etl \
+    "$WORK/data/transactions.csv" "$WORK/data/traces.csv" "$WORK/data/token_transfers.csv"
+run "chaintrace labels" "$CT" labels --store "$WORK/store" import "$WORK/data/labels.csv"
+run "floor: scan columns" "$BIN/chaintrace-gen" scan --store "$WORK/store"
+for p in poison haircut fifo; do
+    run "chaintrace $p" "$CT" trace --store "$WORK/store" --policy "$p" --seed "$SEED" --stop-at "$STOPS" --format json --output "$WORK/chaintrace-$p.json"
+done
+EVENTS=$("$CT" stats --store "$WORK/store" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
+
+if [ "${PEERS:-1}" != 0 ]; then
+    echo "== Python peers (virtual environment $VENV)" >&2
+    if [ ! -x "$VENV/bin/python" ]; then
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/benches/peers/requirements.txt"
+    fi
+    PY="$VENV/bin/python $ROOT/benches/peers/peers.py"
+    run "polars ingest" $PY polars-ingest "$WORK/data"
+    if [ "$SIZE" -le "${NETWORKX_MAX:-10000000}" ]; then
+        run "networkx haircut" $PY networkx-haircut "$WORK/data" "$SEED" "$STOPS"
+        run "networkx poison" $PY networkx-poison "$WORK/data" "$SEED" "$STOPS"
+    fi
+    if [ "$SIZE" -le "${DUCKDB_MAX:-10000000}" ]; then
+        run "duckdb poison" $PY duckdb-poison "$WORK/data" "$SEED" "$STOPS"
+    fi
+fi
+
+echo "== checking answers and writing the table" >&2
+python3 "$ROOT/benches/peers/table.py" "$WORK" "$SIZE" "$EVENTS" "$CSV_BYTES"
