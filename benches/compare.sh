@@ -15,7 +15,8 @@
 #     reachability as one recursive SQL query.
 # It checks that every peer finds the destinations chaintrace finds (haircut
 # amounts to the wei) and prints one table. Python packages go into a virtual
-# environment under the target directory. PEERS=0 skips the Python peers;
+# environment under the target directory. COLD=1 also times a read from disk;
+# PEERS=0 skips the Python peers;
 # NETWORKX_MAX (default 10000000) and DUCKDB_MAX (default 10000000) skip the
 # slow peers above those sizes.
 set -euo pipefail
@@ -61,11 +62,14 @@ if [ ! -s "$WORK/data/seed.txt" ]; then
 fi
 SEED=$(cat "$WORK/data/seed.txt")
 CSV_BYTES=$(cat "$WORK"/data/transactions.csv "$WORK"/data/traces.csv "$WORK"/data/token_transfers.csv | wc -c)
-# Drop the page cache's copy where we may (root); otherwise every tool reads warm files.
-sync
-if [ -w /proc/sys/vm/drop_caches ]; then echo 1 > /proc/sys/vm/drop_caches || true; fi
-
 echo "== floor" >&2
+# COLD=1 (as root) drops the page cache first and times a read from disk.
+# Either way every tool after this reads the files from the page cache.
+if [ "${COLD:-0}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
+    sync
+    echo 1 > /proc/sys/vm/drop_caches
+    run "floor: cat csv cold" sh -c "cat '$WORK'/data/transactions.csv '$WORK'/data/traces.csv '$WORK'/data/token_transfers.csv > /dev/null"
+fi
 run "floor: cat csv" sh -c "cat '$WORK'/data/transactions.csv '$WORK'/data/traces.csv '$WORK'/data/token_transfers.csv > /dev/null"
 
 echo "== chaintrace" >&2

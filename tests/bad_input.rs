@@ -159,6 +159,9 @@ fn corrupt_column_is_detected() {
     let s = t.path().join("s");
     let good = write(t.path(), "good.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
     assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&good]).code, 0);
+    // A first check passes and leaves its stamp; the change below must still be caught.
+    assert_eq!(run(&["stats", "--store", s.to_str().unwrap()]).code, 0);
+    assert!(s.join("VERIFIED").is_file());
     let cur = std::fs::read_to_string(s.join("CURRENT")).unwrap();
     let col = s.join(cur.split_whitespace().next().unwrap()).join("ev_value.u128");
     let mut b = std::fs::read(&col).unwrap();

@@ -74,7 +74,7 @@ fn the_world_as_etl_csv_ingests_to_the_same_trace() {
     assert_eq!(from_csv.len(), direct.len());
     for policy in [Policy::Haircut, Policy::Poison, Policy::Fifo] {
         let run = |s: &Store| {
-            let seeds = trace::resolve_seeds(s, &[exploiter.clone()], &[]).unwrap().addresses;
+            let seeds = trace::resolve_seeds(s, std::slice::from_ref(&exploiter), &[]).unwrap().addresses;
             let spec = Spec {
                 policy,
                 asset: 0,

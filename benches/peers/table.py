@@ -48,7 +48,8 @@ def main():
     scan = rows["floor: scan columns"][0]
     # End to end: what each tool needs to answer from the CSV files.
     tasks = [
-        ("read the CSV bytes (floor)", "floor: cat csv", None),
+        ("read the CSV bytes from disk (floor)", "floor: cat csv cold", None),
+        ("read the CSV bytes, cached (floor)", "floor: cat csv", None),
         ("stream the stored columns (floor)", "floor: scan columns", None),
         ("ingest (chaintrace)", "chaintrace ingest", None),
         ("ingest (polars)", "polars ingest", "chaintrace ingest"),

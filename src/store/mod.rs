@@ -194,8 +194,42 @@ impl Store {
         Ok(())
     }
 
-    /// Check every column against its checksum.
+    /// Check every column against its checksum, unless this generation was
+    /// checked before and none of its files has changed since (same size,
+    /// modification and change times, inode: the `VERIFIED` stamp). Hashing
+    /// a 10^8-event store takes longer than tracing it, and every command
+    /// opens it; any write to a column changes its stamp and brings the full
+    /// check back. [`Store::verify_all`] always hashes.
     pub fn verify(&self) -> Result<(), StoreError> {
+        let stamp = self.stamp();
+        let path = self.dir.join("VERIFIED");
+        if stamp.is_some() && std::fs::read_to_string(&path).ok() == stamp {
+            return Ok(());
+        }
+        self.verify_all()?;
+        if let Some(stamp) = stamp {
+            // A cache: a store we may not write is simply checked every time.
+            let tmp = self.dir.join("VERIFIED.tmp");
+            if std::fs::write(&tmp, stamp).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+        Ok(())
+    }
+
+    /// What identifies this generation's files as they are now.
+    fn stamp(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut s = std::fs::read_to_string(self.dir.join("CURRENT")).ok()?;
+        for name in std::iter::once("manifest.json").chain(self.manifest.columns.keys().map(String::as_str)) {
+            let m = std::fs::metadata(self.gen_dir.join(name)).ok()?;
+            s += &format!("{name} {} {} {} {} {} {}\n", m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino());
+        }
+        Some(s)
+    }
+
+    /// Check every column against its checksum.
+    pub fn verify_all(&self) -> Result<(), StoreError> {
         use rayon::prelude::*;
         self.manifest.columns.par_iter().try_for_each(|(name, info)| {
             let bytes = self.maps.get(name).map_or(&[][..], |m| &m[..]);

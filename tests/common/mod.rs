@@ -60,7 +60,8 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.file_name().unwrap() != "LOCK" {
+            } else if !matches!(p.file_name().unwrap().to_str(), Some("LOCK" | "VERIFIED")) {
+                // LOCK and the VERIFIED stamp are not the store's contents.
                 v.push((p.clone(), std::fs::read(&p).unwrap()));
             }
         }
