@@ -12,18 +12,12 @@ fn world(dir: &std::path::Path, events: u64) -> (Store, String) {
     (Store::open(dir).unwrap(), w.exploiter)
 }
 
-#[test]
-fn a_world_is_deterministic_and_its_hack_is_laundered_into_services() {
-    let t = tempfile::tempdir().unwrap();
-    let (s, exploiter) = world(&t.path().join("a"), 400_000);
-    let (again, _) = world(&t.path().join("b"), 400_000);
-    let (e1, e2) = (s.events(), again.events());
-    assert!(e1.from == e2.from && e1.to == e2.to && e1.value == e2.value, "same seed, same events");
-    let seeds = trace::resolve_seeds(&s, &[exploiter], &[]).unwrap().addresses;
-    let spec = Spec {
-        policy: Policy::Haircut,
+/// A trace from the exploiter with the service categories absorbing.
+fn from_exploiter(s: &Store, exploiter: &str, policy: Policy) -> Spec {
+    Spec {
+        policy,
         asset: 0,
-        seeds,
+        seeds: trace::resolve_seeds(s, &[exploiter.to_string()], &[]).unwrap().addresses,
         seed_txs: vec![],
         stop_at: ["exchange", "mixer", "bridge", "defi"].iter().map(|c| c.to_string()).collect(),
         max_hops: None,
@@ -31,7 +25,17 @@ fn a_world_is_deterministic_and_its_hack_is_laundered_into_services() {
         to_block: None,
         evidence: false,
         engine: None,
-    };
+    }
+}
+
+#[test]
+fn a_world_is_deterministic_and_its_hack_is_laundered_into_services() {
+    let t = tempfile::tempdir().unwrap();
+    let (s, exploiter) = world(&t.path().join("a"), 400_000);
+    let (again, _) = world(&t.path().join("b"), 400_000);
+    let (e1, e2) = (s.events(), again.events());
+    assert!(e1.from == e2.from && e1.to == e2.to && e1.value == e2.value, "same seed, same events");
+    let spec = from_exploiter(&s, &exploiter, Policy::Haircut);
     let out = trace::run_account(&s, &spec).unwrap();
     assert_eq!(out.seeded, trace::Wide::from(HACK_AMOUNT), "everything the exploiter holds came from the bridge");
     assert_eq!(out.seeded, out.accounted(), "conservation");
@@ -74,20 +78,7 @@ fn the_world_as_etl_csv_ingests_to_the_same_trace() {
     assert_eq!(from_csv.len(), direct.len());
     for policy in [Policy::Haircut, Policy::Poison, Policy::Fifo] {
         let run = |s: &Store| {
-            let seeds = trace::resolve_seeds(s, std::slice::from_ref(&exploiter), &[]).unwrap().addresses;
-            let spec = Spec {
-                policy,
-                asset: 0,
-                seeds,
-                seed_txs: vec![],
-                stop_at: ["exchange", "mixer", "bridge", "defi"].iter().map(|c| c.to_string()).collect(),
-                max_hops: None,
-                from_block: None,
-                to_block: None,
-                evidence: false,
-                engine: None,
-            };
-            let out = trace::run_account(s, &spec).unwrap();
+            let out = trace::run_account(s, &from_exploiter(s, &exploiter, policy)).unwrap();
             let dest: Vec<(String, String, String)> =
                 out.destinations.iter().map(|(&a, d)| (s.address_text(a), d.category.clone(), d.amount.to_string())).collect();
             (out.seeded, dest)

@@ -707,7 +707,7 @@ impl<N: Num> std::ops::IndexMut<usize> for Packed<N> {
 
 impl<N: Num> Recs<N> for Packed<N> {
     fn with_addresses(n: usize) -> Self {
-        let zero = Records::<N>::zeroed(1)[0];
+        let zero = St { bal: N::ZERO, t: N::ZERO, not_hop: 0, fl: 0 };
         Packed { slot: Slots::new(n), recs: vec![zero], dense: None }
     }
     #[inline]
