@@ -16,6 +16,8 @@
 # It checks that every peer finds the destinations chaintrace finds (haircut
 # amounts to the wei) and prints one table. Python packages go into a virtual
 # environment under the target directory. COLD=1 also times a read from disk;
+# PARTS=P writes and ingests the world a part at a time (chaintrace only), for
+# sizes whose CSV would not fit the disk;
 # PEERS=0 skips the Python peers;
 # NETWORKX_MAX (default 10000000) and DUCKDB_MAX (default 10000000) skip the
 # slow peers above those sizes.
@@ -54,28 +56,62 @@ run() {
     printf '  %-22s %8.3f s %8d MiB\n' "$name" "$secs" "$((kib / 1024))" >&2
 }
 
-echo "== generating a world of $SIZE events in $WORK/data" >&2
-if [ ! -s "$WORK/data/seed.txt" ]; then
-    rm -rf "$WORK/data"
-    mkdir -p "$WORK/data"
-    "$BIN/chaintrace-gen" world --events "$SIZE" --out "$WORK/data" > "$WORK/data/seed.txt"
-fi
-SEED=$(cat "$WORK/data/seed.txt")
-CSV_BYTES=$(cat "$WORK"/data/transactions.csv "$WORK"/data/traces.csv "$WORK"/data/token_transfers.csv | wc -c)
-echo "== floor" >&2
-# COLD=1 (as root) drops the page cache first and times a read from disk.
-# Either way every tool after this reads the files from the page cache.
-if [ "${COLD:-0}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
-    sync
-    echo 1 > /proc/sys/vm/drop_caches
-    run "floor: cat csv cold" sh -c "cat '$WORK'/data/transactions.csv '$WORK'/data/traces.csv '$WORK'/data/token_transfers.csv > /dev/null"
-fi
-run "floor: cat csv" sh -c "cat '$WORK'/data/transactions.csv '$WORK'/data/traces.csv '$WORK'/data/token_transfers.csv > /dev/null"
+# sum NAME ROWS...: one row for NAME, the sum of the times and the largest peak of ROWS.
+sum_rows() {
+    local name=$1
+    shift
+    awk -F'\t' -v name="$name" -v rows="$*" 'BEGIN { n = split(rows, r, "|"); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+        ($1 in want) { s += $2; if ($3 > m) m = $3 } END { printf "%s\t%.3f\t%d\n", name, s, m }' "$RESULTS" >> "$RESULTS"
+}
 
-echo "== chaintrace" >&2
-rm -rf "$WORK/store"
-run "chaintrace ingest" "$CT" ingest --store "$WORK/store" --chain ethereum --format etl \
-    "$WORK/data/transactions.csv" "$WORK/data/traces.csv" "$WORK/data/token_transfers.csv"
+PARTS=${PARTS:-1}
+if [ "$PARTS" -le 1 ]; then
+    echo "== generating a world of $SIZE events in $WORK/data" >&2
+    if [ ! -s "$WORK/data/seed.txt" ]; then
+        rm -rf "$WORK/data"
+        mkdir -p "$WORK/data"
+        "$BIN/chaintrace-gen" world --events "$SIZE" --out "$WORK/data" > "$WORK/data/seed.txt"
+    fi
+    SEED=$(cat "$WORK/data/seed.txt")
+    CSV_BYTES=$(cat "$WORK"/data/transactions.csv "$WORK"/data/traces.csv "$WORK"/data/token_transfers.csv | wc -c)
+    echo "== floor" >&2
+    # COLD=1 (as root) drops the page cache first and times a read from disk.
+    # Either way every tool after this reads the files from the page cache.
+    if [ "${COLD:-0}" = 1 ] && [ -w /proc/sys/vm/drop_caches ]; then
+        sync
+        echo 1 > /proc/sys/vm/drop_caches
+        run "floor: cat csv cold" sh -c "cat '$WORK'/data/transactions.csv '$WORK'/data/traces.csv '$WORK'/data/token_transfers.csv > /dev/null"
+    fi
+    run "floor: cat csv" sh -c "cat '$WORK'/data/transactions.csv '$WORK'/data/traces.csv '$WORK'/data/token_transfers.csv > /dev/null"
+    echo "== chaintrace" >&2
+    rm -rf "$WORK/store"
+    run "chaintrace ingest" "$CT" ingest --store "$WORK/store" --chain ethereum --format etl \
+        "$WORK/data/transactions.csv" "$WORK/data/traces.csv" "$WORK/data/token_transfers.csv"
+else
+    # PARTS=P: a world too large for the disk as one set of files is written
+    # and ingested a part at a time (each ingest appends to the store); only
+    # chaintrace runs. Generating a part is not timed; reading and ingesting
+    # it are, and their sums are the rows.
+    PEERS=0
+    echo "== a world of $SIZE events in $PARTS parts, each written, read, ingested and deleted" >&2
+    rm -rf "$WORK/store" "$WORK/data"
+    CSV_BYTES=0
+    cats=() ingests=()
+    for ((k = 0; k < PARTS; k++)); do
+        mkdir -p "$WORK/data"
+        "$BIN/chaintrace-gen" world --events "$SIZE" --part "$k/$PARTS" --out "$WORK/data" > "$WORK/seed.txt"
+        CSV_BYTES=$((CSV_BYTES + $(cat "$WORK"/data/transactions.csv "$WORK"/data/traces.csv "$WORK"/data/token_transfers.csv | wc -c)))
+        run "floor: cat csv part $k" sh -c "cat '$WORK'/data/transactions.csv '$WORK'/data/traces.csv '$WORK'/data/token_transfers.csv > /dev/null"
+        run "chaintrace ingest part $k" "$CT" ingest --store "$WORK/store" --chain ethereum --format etl \
+            "$WORK/data/transactions.csv" "$WORK/data/traces.csv" "$WORK/data/token_transfers.csv"
+        cats+=("floor: cat csv part $k") ingests+=("chaintrace ingest part $k")
+        if [ "$k" -lt $((PARTS - 1)) ]; then rm -rf "$WORK/data"; fi
+    done
+    sum_rows "floor: cat csv" "$(IFS='|'; echo "${cats[*]}")"
+    sum_rows "chaintrace ingest" "$(IFS='|'; echo "${ingests[*]}")"
+    SEED=$(cat "$WORK/seed.txt")
+    echo "== chaintrace" >&2
+fi
 run "chaintrace labels" "$CT" labels --store "$WORK/store" import "$WORK/data/labels.csv"
 # The first open of a new generation hashes every column once (later opens
 # find the VERIFIED stamp): timed on its own, and counted in end to end.

@@ -86,3 +86,25 @@ fn the_world_as_etl_csv_ingests_to_the_same_trace() {
         assert_eq!(run(&from_csv), run(&direct), "{policy:?}");
     }
 }
+
+/// A world written in parts is the world written whole, row for row.
+#[test]
+fn world_parts_concatenate_to_the_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let params = Params::new(60_000, 3);
+    let whole = chaintrace::synth::etl::write_world_etl(&t.path().join("whole"), params.clone()).unwrap();
+    let cuts = [0, 17_000, 40_000, u64::MAX];
+    let parts: Vec<_> = (0..3)
+        .map(|k| chaintrace::synth::etl::write_world_etl_part(&t.path().join(format!("p{k}")), params.clone(), cuts[k]..cuts[k + 1]).unwrap())
+        .collect();
+    assert_eq!(parts.iter().map(|p| p.events).sum::<u64>(), whole.events);
+    for f in 0..3 {
+        let text = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+        let mut joined = String::new();
+        for (k, p) in parts.iter().enumerate() {
+            let body = text(&p.files[f]);
+            joined += if k == 0 { &body } else { body.split_once('\n').unwrap().1 };
+        }
+        assert_eq!(joined, text(&whole.files[f]), "{}", whole.files[f].display());
+    }
+}

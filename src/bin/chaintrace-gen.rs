@@ -37,6 +37,11 @@ enum Command {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+        /// Write only part K of P (`K/P`, K from 0): the transactions whose
+        /// first event falls in the K-th P-th of the events. Parts ingested
+        /// one after another build the whole world's store.
+        #[arg(long, value_name = "K/P")]
+        part: Option<String>,
     },
     /// Stream once over a store's event columns (sender, receiver, asset,
     /// value, flags) and print their digest: the floor a trace cannot beat.
@@ -56,8 +61,18 @@ fn main() -> anyhow::Result<()> {
             let n = chaintrace::synth::write_transactions(&mut w, rows, seed)?;
             eprintln!("{}: {rows} rows, {n} bytes in {:.1}s", out.display(), t.elapsed().as_secs_f64());
         }
-        Command::World { events, seed, out } => {
-            let w = chaintrace::synth::etl::write_world_etl(&out, chaintrace::synth::world::Params::new(events, seed))?;
+        Command::World { events, seed, out, part } => {
+            let window = match part {
+                None => 0..u64::MAX,
+                Some(p) => {
+                    let (k, n) = p.split_once('/').ok_or_else(|| anyhow::anyhow!("--part {p:?}: expected K/P"))?;
+                    let (k, n): (u64, u64) = (k.parse()?, n.parse()?);
+                    anyhow::ensure!(n > 0 && k < n, "--part {p:?}: K must be below P");
+                    let at = |i: u64| if i == n { u64::MAX } else { (u128::from(events) * u128::from(i) / u128::from(n)) as u64 };
+                    at(k)..at(k + 1)
+                }
+            };
+            let w = chaintrace::synth::etl::write_world_etl_part(&out, chaintrace::synth::world::Params::new(events, seed), window)?;
             eprintln!(
                 "{}: {} transactions, {} events, {} bytes in {:.1}s",
                 out.display(),
