@@ -42,7 +42,10 @@ fn world() -> &'static World {
             std::fs::write(dir.join("done"), "").expect("marker");
         }
         let store = Store::open(&store_dir).expect("open store");
-        let exploiter = format!("0x{}", hex::encode(chaintrace::synth::world::World::new(Params::new(EVENTS, 7)).address(chaintrace::synth::world::Who::Exploiter)));
+        let exploiter = format!(
+            "0x{}",
+            hex::encode(chaintrace::synth::world::World::new(Params::new(EVENTS, 7)).address(chaintrace::synth::world::Who::Exploiter))
+        );
         World { csv: std::fs::read(csv_dir.join("transactions.csv")).expect("csv"), store, exploiter }
     })
 }
@@ -138,7 +141,8 @@ fn sweep_full(b: Bencher, name: &str) {
 fn reachability(b: Bencher) {
     let w = world();
     let s = spec(Policy::Poison, false, None);
-    let stop_texts: Vec<String> = w.store.labels().into_iter().filter(|l| STOPS.contains(&l.category.as_str())).map(|l| l.address).collect();
+    let stop_texts: Vec<String> =
+        w.store.labels().into_iter().filter(|l| STOPS.contains(&l.category.as_str())).map(|l| l.address).collect();
     let stops: Vec<u32> = w.store.find_addresses(stop_texts.iter().map(String::as_str)).into_values().collect();
     let mut csr = trace::reach::Csr::build(&w.store, 0);
     b.counter(ItemsCount::new(csr.len())).bench_local(|| trace::reach::reachable(&w.store, &mut csr, &s.seeds, &stops).reached.len());
@@ -150,9 +154,8 @@ fn evidence_and_report(b: Bencher, name: &str) {
     let w = world();
     let s = spec(policy(name), true, None);
     let out = trace::run_account(&w.store, &s).expect("trace");
-    b.counter(ItemsCount::new(out.destinations.len() + out.dormant.len())).bench(|| {
-        chaintrace::report::build(&w.store, &s, &out, std::slice::from_ref(&w.exploiter), &[], 3)
-    });
+    b.counter(ItemsCount::new(out.destinations.len() + out.dormant.len()))
+        .bench(|| chaintrace::report::build(&w.store, &s, &out, std::slice::from_ref(&w.exploiter), &[], 3));
 }
 
 /// Report: the JSON a script reads.

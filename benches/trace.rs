@@ -61,13 +61,23 @@ fn prepare(dir: &Path, make: impl FnOnce(&Path) -> Vec<String>) -> PathBuf {
 }
 
 fn field(line: &str, after: &str) -> f64 {
-    line.split(after).nth(1).and_then(|s| s.split(|c: char| c.is_whitespace() || c == 's' || c == ',').next()).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
+    line.split(after)
+        .nth(1)
+        .and_then(|s| s.split(|c: char| c.is_whitespace() || c == 's' || c == ',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
 }
 
 fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
     let store = chaintrace::store::Store::open(&dir.join("store")).expect("open store");
     let events = store.len() as f64;
-    println!("{name}: {} events, {} addresses, seeds {}, {}", store.len(), store.address_count(), seeds_file.display(), if extra.is_empty() { "no stops".to_string() } else { extra.join(" ") });
+    println!(
+        "{name}: {} events, {} addresses, seeds {}, {}",
+        store.len(),
+        store.address_count(),
+        seeds_file.display(),
+        if extra.is_empty() { "no stops".to_string() } else { extra.join(" ") }
+    );
     for policy in ["poison", "haircut", "fifo"] {
         for engine in ["sparse", "full"] {
             // Best of `runs` (the machine is shared): each run is a fresh process.
@@ -75,7 +85,20 @@ fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
             let (mut sweep, mut heap, mut visited, mut total, mut peak) = (f64::MAX, 0.0, 0.0, 0.0, 0.0);
             for _ in 0..runs.max(1) {
                 let out = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
-                    .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null", "--engine", engine, "--store"])
+                    .args([
+                        "trace",
+                        "--policy",
+                        policy,
+                        "--format",
+                        "json",
+                        "--paths",
+                        "0",
+                        "--output",
+                        "/dev/null",
+                        "--engine",
+                        engine,
+                        "--store",
+                    ])
                     .arg(dir.join("store"))
                     .arg("--seed-file")
                     .arg(seeds_file)

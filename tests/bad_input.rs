@@ -145,7 +145,9 @@ fn unknown_store_version_is_refused() {
     let cur = std::fs::read_to_string(s.join("CURRENT")).unwrap();
     let gen_name = cur.split_whitespace().next().unwrap();
     let mpath = s.join(gen_name).join("manifest.json");
-    let m = std::fs::read_to_string(&mpath).unwrap().replace(&format!("\"version\": {},", chaintrace::store::FORMAT_VERSION), "\"version\": 99,");
+    let m = std::fs::read_to_string(&mpath)
+        .unwrap()
+        .replace(&format!("\"version\": {},", chaintrace::store::FORMAT_VERSION), "\"version\": 99,");
     std::fs::write(&mpath, &m).unwrap();
     std::fs::write(s.join("CURRENT"), format!("{gen_name} {:016x}\n", xxhash_rust::xxh3::xxh3_64(m.as_bytes()))).unwrap();
     let o = run(&["stats", "--store", s.to_str().unwrap()]);

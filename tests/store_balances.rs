@@ -56,15 +56,15 @@ fn sender_balances_replay_the_tracers_rules() {
     let got: Vec<_> = (0..s.len()).map(|i| (ev.block[i], ev.asset[i], ev.from[i], sender[i])).collect();
     let token = 1;
     let want = vec![
-        (100, 0, a, 0),       // A has nothing yet
-        (100, token, a, 0),   // nor any token
-        (101, 0, b, 10),      // B got 10 from A
-        (102, 0, a, 0),       // A is at 0 after the overdraft; the self-transfer credits 7
-        (102, token, b, 50),  // B holds 50 tokens
-        (103, 0, b, 0),       // zero value: nothing moves, nothing recorded
-        (104, 0, a, 7),       // A kept the 7 it was credited
-        (105, 0, c, 7),       // C got 4 + 3; the big value overdraws it
-        (106, 0, c, 0),       // the overdraft was credited, so C is left with nothing
+        (100, 0, a, 0),      // A has nothing yet
+        (100, token, a, 0),  // nor any token
+        (101, 0, b, 10),     // B got 10 from A
+        (102, 0, a, 0),      // A is at 0 after the overdraft; the self-transfer credits 7
+        (102, token, b, 50), // B holds 50 tokens
+        (103, 0, b, 0),      // zero value: nothing moves, nothing recorded
+        (104, 0, a, 7),      // A kept the 7 it was credited
+        (105, 0, c, 7),      // C got 4 + 3; the big value overdraws it
+        (106, 0, c, 0),      // the overdraft was credited, so C is left with nothing
     ];
     assert_eq!(got, want);
     // What is left: A 7 - 3 + 1, B 6 + big (unfit), C 0 after its second

@@ -95,7 +95,9 @@ fn world_parts_concatenate_to_the_whole() {
     let whole = chaintrace::synth::etl::write_world_etl(&t.path().join("whole"), params.clone()).unwrap();
     let cuts = [0, 17_000, 40_000, u64::MAX];
     let parts: Vec<_> = (0..3)
-        .map(|k| chaintrace::synth::etl::write_world_etl_part(&t.path().join(format!("p{k}")), params.clone(), cuts[k]..cuts[k + 1]).unwrap())
+        .map(|k| {
+            chaintrace::synth::etl::write_world_etl_part(&t.path().join(format!("p{k}")), params.clone(), cuts[k]..cuts[k + 1]).unwrap()
+        })
         .collect();
     assert_eq!(parts.iter().map(|p| p.events).sum::<u64>(), whole.events);
     for f in 0..3 {

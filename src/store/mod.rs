@@ -317,7 +317,11 @@ impl Store {
                     let mid = (lo + hi) / 2;
                     if key(mid) < want { lo = mid + 1 } else { hi = mid }
                 }
-                if lo < n && key(lo) == want { u128::from_le_bytes(raw[lo * 24 + 8..lo * 24 + 24].try_into().expect("16 bytes")) } else { 0 }
+                if lo < n && key(lo) == want {
+                    u128::from_le_bytes(raw[lo * 24 + 8..lo * 24 + 24].try_into().expect("16 bytes"))
+                } else {
+                    0
+                }
             })
             .collect()
     }

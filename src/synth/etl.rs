@@ -12,7 +12,8 @@ pub const TRANSACTIONS_HEADER: &str = "hash,nonce,block_hash,block_number,transa
 /// blockchain-etl `traces`.
 pub const TRACES_HEADER: &str = "transaction_hash,transaction_index,from_address,to_address,value,input,output,trace_type,call_type,reward_type,gas,gas_used,subtraces,trace_address,error,status,block_timestamp,block_number,block_hash,trace_id";
 /// blockchain-etl `token_transfers`.
-pub const TOKEN_TRANSFERS_HEADER: &str = "token_address,from_address,to_address,value,transaction_hash,log_index,block_timestamp,block_number,block_hash";
+pub const TOKEN_TRANSFERS_HEADER: &str =
+    "token_address,from_address,to_address,value,transaction_hash,log_index,block_timestamp,block_number,block_hash";
 
 /// What [`write_world_etl`] wrote.
 #[derive(Clone, Debug)]
@@ -38,7 +39,8 @@ struct Out {
 
 impl Out {
     fn create(path: &Path, header: &str) -> io::Result<Out> {
-        let mut o = Out { w: io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?), buf: Vec::with_capacity(1 << 20), bytes: 0 };
+        let mut o =
+            Out { w: io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?), buf: Vec::with_capacity(1 << 20), bytes: 0 };
         o.buf.extend_from_slice(header.as_bytes());
         o.buf.push(b'\n');
         Ok(o)
@@ -96,8 +98,7 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
     std::fs::create_dir_all(dir)?;
     let seed = params.seed;
     let mut w = World::new(params);
-    let paths: Vec<PathBuf> =
-        ["transactions.csv", "traces.csv", "token_transfers.csv", "labels.csv"].iter().map(|f| dir.join(f)).collect();
+    let paths: Vec<PathBuf> = ["transactions.csv", "traces.csv", "token_transfers.csv", "labels.csv"].iter().map(|f| dir.join(f)).collect();
     let mut txs = Out::create(&paths[0], TRANSACTIONS_HEADER)?;
     let mut traces = Out::create(&paths[1], TRACES_HEADER)?;
     let mut logs = Out::create(&paths[2], TOKEN_TRANSFERS_HEADER)?;

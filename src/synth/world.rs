@@ -225,7 +225,8 @@ impl World {
             Who::Bridge => (9, 0, 0),
             Who::Exploiter => (10, 0, 0),
         };
-        let mut r = Rng::new(self.params.seed ^ (kind << 56) ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
+        let mut r =
+            Rng::new(self.params.seed ^ (kind << 56) ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
         let mut out = [0u8; 20];
         for c in out.chunks_mut(8) {
             let w = r.next_u64().to_le_bytes();

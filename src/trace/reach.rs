@@ -163,7 +163,15 @@ impl Csr {
                         fill[l] += 1;
                     }
                 }
-                Worker { shard, shards, marks: vec![UNREACHED; owned], absorbs: vec![false; owned], offsets, edges: list, dirty: Vec::new() }
+                Worker {
+                    shard,
+                    shards,
+                    marks: vec![UNREACHED; owned],
+                    absorbs: vec![false; owned],
+                    offsets,
+                    edges: list,
+                    dirty: Vec::new(),
+                }
             })
             .collect();
         for w in &workers {
