@@ -4,43 +4,85 @@
 
 use super::Num;
 
+/// Types for which all-zero bytes are a valid value.
+///
+/// # Safety
+/// Implement only for plain integers and structs of them.
+pub(super) unsafe trait Zeroable: Copy {}
+
+// SAFETY: integers.
+unsafe impl Zeroable for u32 {}
+// SAFETY: integers.
+unsafe impl Zeroable for u64 {}
+// SAFETY: `St` holds integers and flags only (u128 or ruint limbs): all-zero
+// bytes are zero balance, no taint, never reached.
+unsafe impl<N: Num> Zeroable for St<N> {}
+
+/// `n` values on zero pages of an anonymous mapping, on 2 MiB pages. The
+/// kernel supplies a page only when it is first written, so arrays over
+/// every address cost only where taint goes; the allocator would clear them
+/// itself (`St` is aligned to 64 bytes, more than `calloc` promises). They
+/// are read at random, so huge pages spare the TLB misses, and where they
+/// are written all over (the full sweep) cut the faults 512-fold.
+pub(super) struct ZeroPages<T> {
+    map: memmap2::MmapMut,
+    n: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Zeroable> ZeroPages<T> {
+    pub(super) fn new(n: usize) -> Self {
+        let bytes = (n * std::mem::size_of::<T>()).max(1);
+        let map = memmap2::MmapMut::map_anon(bytes).expect("anonymous memory for an array over addresses");
+        assert!((map.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()), "mapping is page aligned");
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
+        ZeroPages { map, n, _t: std::marker::PhantomData }
+    }
+}
+
+impl<T: Zeroable> std::ops::Deref for ZeroPages<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        // SAFETY: the mapping is page aligned (checked), `n` values long and
+        // zeroed, and all-zero bytes are a valid `T` (`Zeroable`).
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<T>(), self.n) }
+    }
+}
+
+impl<T: Zeroable> std::ops::DerefMut for ZeroPages<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as for `deref`, and the mapping is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<T>(), self.n) }
+    }
+}
+
 /// One bit per address.
 pub(super) struct Bits {
-    map: memmap2::MmapMut,
-    words: usize,
+    words: ZeroPages<u64>,
 }
 
 impl Bits {
     pub(super) fn new(n: usize) -> Self {
-        let words = n.div_ceil(64);
-        let map = memmap2::MmapMut::map_anon((words * 8).max(1)).expect("memory for an address bit set");
-        // The skip test reads these bits at random, once or twice an event:
-        // on 2 MiB pages they cost no TLB misses.
-        #[cfg(target_os = "linux")]
-        let _ = map.advise(memmap2::Advice::HugePage);
-        Bits { map, words }
+        Bits { words: ZeroPages::new(n.div_ceil(64)) }
     }
-    #[inline]
-    pub(super) fn words(&self) -> &[u64] {
-        // SAFETY: the anonymous mapping is page aligned, zeroed, and `words` u64s long.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<u64>(), self.words) }
-    }
-    #[inline]
-    pub(super) fn words_mut(&mut self) -> &mut [u64] {
-        // SAFETY: as in `words`, borrowed mutably.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<u64>(), self.words) }
+    /// Addresses it has room for.
+    pub(super) fn len(&self) -> usize {
+        self.words.len() * 64
     }
     #[inline]
     pub(super) fn get(&self, i: u32) -> bool {
-        self.words()[(i >> 6) as usize] >> (i & 63) & 1 != 0
+        self.words[(i >> 6) as usize] >> (i & 63) & 1 != 0
     }
     #[inline]
     pub(super) fn set(&mut self, i: u32) {
-        self.words_mut()[(i >> 6) as usize] |= 1 << (i & 63);
+        self.words[(i >> 6) as usize] |= 1 << (i & 63);
     }
     #[inline]
     pub(super) fn clear(&mut self, i: u32) {
-        self.words_mut()[(i >> 6) as usize] &= !(1 << (i & 63));
+        self.words[(i >> 6) as usize] &= !(1 << (i & 63));
     }
 }
 
@@ -123,7 +165,7 @@ impl Hot {
                 v.push(a);
                 // Past a few dozen, a bit set is cheaper than the list.
                 if v.len() > 32 {
-                    let mut b = Bits::new(self.send.words * 64);
+                    let mut b = Bits::new(self.send.len());
                     for &x in v.iter() {
                         b.set(x);
                     }
@@ -155,42 +197,9 @@ pub(super) fn set_bits(mut m: u64) -> impl Iterator<Item = usize> {
     })
 }
 
-/// Per-address records on zero pages of an anonymous mapping: the kernel
-/// supplies a page only when it is first written, so the sparse sweep pays
-/// only for the records of addresses that taint reaches. (The allocator would
-/// clear the whole array itself: `St` is aligned to 64 bytes, more than
-/// `calloc` promises.)
-pub(super) struct Records<N> {
-    map: memmap2::MmapMut,
-    n: usize,
-    _n: std::marker::PhantomData<N>,
-}
-
-impl<N: Num> Records<N> {
-    pub(super) fn zeroed(n: usize) -> Self {
-        let bytes = (n * std::mem::size_of::<St<N>>()).max(1);
-        let map = memmap2::MmapMut::map_anon(bytes).expect("anonymous memory for the per-address records");
-        assert!((map.as_ptr() as usize).is_multiple_of(std::mem::align_of::<St<N>>()), "mapping is page aligned");
-        Records { map, n, _n: std::marker::PhantomData }
-    }
-}
-
-impl<N: Num> std::ops::Deref for Records<N> {
-    type Target = [St<N>];
-    fn deref(&self) -> &[St<N>] {
-        // SAFETY: the mapping is page aligned and holds `n` records; `St`
-        // holds integers and flags only (u128 or ruint limbs), for which the
-        // mapping's all-zero bytes are valid: zero, no taint, never reached.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<St<N>>(), self.n) }
-    }
-}
-
-impl<N: Num> std::ops::DerefMut for Records<N> {
-    fn deref_mut(&mut self) -> &mut [St<N>] {
-        // SAFETY: as for `deref`, and the mapping is borrowed mutably.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<St<N>>(), self.n) }
-    }
-}
+/// Every address's record in place (the full sweep, and the sparse one once
+/// taint is dense).
+pub(super) type Records<N> = ZeroPages<St<N>>;
 
 /// The per-address records a sweep keeps, indexed by address id.
 pub(super) trait Recs<N>: std::ops::Index<usize, Output = St<N>> + std::ops::IndexMut<usize> {
@@ -206,29 +215,24 @@ pub(super) trait Recs<N>: std::ops::Index<usize, Output = St<N>> + std::ops::Ind
     }
 }
 
-impl<N: Num> std::ops::Index<usize> for Records<N> {
-    type Output = St<N>;
+impl<T: Zeroable> std::ops::Index<usize> for ZeroPages<T> {
+    type Output = T;
     #[inline]
-    fn index(&self, a: usize) -> &St<N> {
+    fn index(&self, a: usize) -> &T {
         &(**self)[a]
     }
 }
 
-impl<N: Num> std::ops::IndexMut<usize> for Records<N> {
+impl<T: Zeroable> std::ops::IndexMut<usize> for ZeroPages<T> {
     #[inline]
-    fn index_mut(&mut self, a: usize) -> &mut St<N> {
+    fn index_mut(&mut self, a: usize) -> &mut T {
         &mut (**self)[a]
     }
 }
 
 impl<N: Num> Recs<N> for Records<N> {
     fn with_addresses(n: usize) -> Self {
-        let r = Records::zeroed(n);
-        // The full sweep writes every record: 2 MiB pages cut the faults and
-        // TLB misses 512-fold.
-        #[cfg(target_os = "linux")]
-        let _ = r.map.advise(memmap2::Advice::HugePage);
-        r
+        ZeroPages::new(n)
     }
     #[inline]
     fn prefetch(&self, a: u32) {
@@ -242,41 +246,11 @@ impl<N: Num> Recs<N> for Records<N> {
 /// this holds a few percent of the full array, instead of faulting in and
 /// clearing pages of it all over.
 pub(super) struct Packed<N> {
-    slot: Slots,
+    /// Per address: its record's index in `recs`, 0 for none.
+    slot: ZeroPages<u32>,
     recs: Vec<St<N>>,
     /// Set once taint reaches more than one address in 16 (see `densify`).
     dense: Option<Records<N>>,
-}
-
-/// One `u32` an address, zero until written, on 2 MiB pages (read at random
-/// for every visited event: huge pages spare the TLB misses).
-pub(super) struct Slots {
-    map: memmap2::MmapMut,
-    n: usize,
-}
-
-impl Slots {
-    pub(super) fn new(n: usize) -> Self {
-        let map = memmap2::MmapMut::map_anon((n * 4).max(1)).expect("memory for the address slots");
-        #[cfg(target_os = "linux")]
-        let _ = map.advise(memmap2::Advice::HugePage);
-        Slots { map, n }
-    }
-}
-
-impl std::ops::Deref for Slots {
-    type Target = [u32];
-    fn deref(&self) -> &[u32] {
-        // SAFETY: the anonymous mapping is page aligned, zeroed and `n` u32s long.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast::<u32>(), self.n) }
-    }
-}
-
-impl std::ops::DerefMut for Slots {
-    fn deref_mut(&mut self) -> &mut [u32] {
-        // SAFETY: as in `deref`, borrowed mutably.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<u32>(), self.n) }
-    }
 }
 
 impl<N: Num> Packed<N> {
@@ -285,7 +259,7 @@ impl<N: Num> Packed<N> {
     #[cold]
     #[inline(never)]
     pub(super) fn densify(&mut self) {
-        let mut dense = <Records<N> as Recs<N>>::with_addresses(self.slot.len());
+        let mut dense = Records::<N>::new(self.slot.len());
         for (a, &s) in self.slot.iter().enumerate() {
             if s != 0 {
                 dense[a] = self.recs[s as usize];
@@ -293,7 +267,7 @@ impl<N: Num> Packed<N> {
         }
         self.dense = Some(dense);
         self.recs = Vec::new();
-        self.slot = Slots::new(0);
+        self.slot = ZeroPages::new(0);
     }
 }
 
@@ -335,7 +309,7 @@ impl<N: Num> std::ops::IndexMut<usize> for Packed<N> {
 impl<N: Num> Recs<N> for Packed<N> {
     fn with_addresses(n: usize) -> Self {
         let zero = St { bal: N::ZERO, t: N::ZERO, not_hop: 0, fl: 0 };
-        Packed { slot: Slots::new(n), recs: vec![zero], dense: None }
+        Packed { slot: ZeroPages::new(n), recs: vec![zero], dense: None }
     }
     #[inline]
     fn prefetch(&self, a: u32) {
