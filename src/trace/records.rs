@@ -286,23 +286,20 @@ impl<N: Num> std::ops::Index<usize> for Packed<N> {
 impl<N: Num> std::ops::IndexMut<usize> for Packed<N> {
     #[inline(always)]
     fn index_mut(&mut self, a: usize) -> &mut St<N> {
-        if self.dense.is_none() {
-            let mut s = self.slot[a];
-            if s == 0 {
-                s = u32::try_from(self.recs.len()).expect("fewer than 2^32 addresses");
-                // Past one address in 16 the packing saves little and the slot costs a miss.
-                if s as usize > (self.slot.len() / 16).max(64) {
-                    self.densify();
-                } else {
-                    self.slot[a] = s;
-                    self.recs.push(self.recs[0]);
-                }
-            }
-            if self.dense.is_none() {
-                return &mut self.recs[s as usize];
+        if self.dense.is_none() && self.slot[a] == 0 {
+            let s = u32::try_from(self.recs.len()).expect("fewer than 2^32 addresses");
+            // Past one address in 16 the packing saves little and the slot costs a miss.
+            if s as usize > (self.slot.len() / 16).max(64) {
+                self.densify();
+            } else {
+                self.slot[a] = s;
+                self.recs.push(self.recs[0]);
             }
         }
-        &mut self.dense.as_mut().expect("dense after densify")[a]
+        match &mut self.dense {
+            Some(d) => &mut d[a],
+            None => &mut self.recs[self.slot[a] as usize],
+        }
     }
 }
 
