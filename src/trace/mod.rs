@@ -493,7 +493,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 st.prefetch(ev.from[i + AHEAD]);
                 st.prefetch(ev.to[i + AHEAD]);
             }
-            out.visited += u64::from(SPARSE);
+            out.visited += 1;
         }
         if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
             continue;
@@ -727,9 +727,6 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         }
     }
     out.sweep_heap_bytes = crate::anon_rss_bytes().unwrap_or(0);
-    if !SPARSE {
-        out.visited = n_events as u64;
-    }
     out.seed_stop_warnings.sort_unstable();
     Ok(out)
 }
