@@ -105,10 +105,9 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
     let (mut transactions, mut events) = (0u64, 0u64);
     let (mut cur_block, mut bhash, mut log_index, mut cumulative) = (u64::MAX, [0u8; 32], 0u64, 0u64);
     let mut calldata = Vec::new();
-    let addr = |w: &World, who: Who| w.address(who);
     let mut before = 0u64;
-    while let Some(t) = w.next_tx() {
-        let t = t.clone();
+    while w.advance() {
+        let t = w.tx();
         let first = before;
         before += t.events();
         if t.block != cur_block {
@@ -126,7 +125,7 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
         transactions += 1;
         events += t.events();
         let hash = w.tx_hash(t.seq);
-        let (from, to) = (addr(&w, t.from), addr(&w, t.to));
+        let (from, to) = (w.address(t.from), w.address(t.to));
         cumulative += t.gas;
         // transactions.csv
         let o = &mut txs.buf;
@@ -199,7 +198,7 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
         };
         trace(&mut traces, &from, &to, t.value, None)?;
         for &(leg, f, r, v) in &t.legs {
-            let (f, r) = (addr(&w, f), addr(&w, r));
+            let (f, r) = (w.address(f), w.address(r));
             match leg {
                 Leg::Internal => {
                     trace(&mut traces, &f, &r, v, Some(internal))?;

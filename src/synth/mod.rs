@@ -236,8 +236,8 @@ pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result
         *slot
     };
     let mut transactions = 0u64;
-    let mut tx = w.next_tx().cloned();
-    while let Some(t) = tx {
+    while w.advance() {
+        let t = w.tx();
         transactions += 1;
         let (from, to) = (id(&mut b, &w, t.from), id(&mut b, &w, t.to));
         let ix = t.index + 1;
@@ -251,7 +251,6 @@ pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result
             b.push(t.block, t.time, ix, class | (k as u32 + 1), f, r, asset, Amount::from_u128(v), NO_TX, 0);
         }
         b.push(t.block, t.time, ix, sub::FEE, from, crate::model::Pseudo::Fees.id(), 0, Amount::from_u128(t.fee()), NO_TX, flags::FEE);
-        tx = w.next_tx().cloned();
     }
     let labels: Vec<crate::labels::Label> = w
         .labels()

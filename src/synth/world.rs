@@ -156,7 +156,8 @@ enum Due {
     Launder(Wallet),
 }
 
-/// The world: call [`World::next_tx`] until it returns `None`.
+/// The world: call [`World::advance`] until it returns `false`, reading each
+/// transaction with [`World::tx`].
 pub struct World {
     /// Parameters.
     pub params: Params,
@@ -314,10 +315,10 @@ impl World {
         t.legs.clear();
     }
 
-    /// The next transaction, or `None` once `params.events` are written.
-    pub fn next_tx(&mut self) -> Option<&Tx> {
+    /// Make the next transaction; `false` once `params.events` are written.
+    pub fn advance(&mut self) -> bool {
         if self.written >= self.params.events {
-            return None;
+            return false;
         }
         if self.in_block == self.params.block_txs {
             self.in_block = 0;
@@ -336,7 +337,12 @@ impl World {
         self.in_block += 1;
         self.seq += 1;
         self.written += self.tx.events();
-        Some(&self.tx)
+        true
+    }
+
+    /// The transaction [`World::advance`] made last.
+    pub fn tx(&self) -> &Tx {
+        &self.tx
     }
 
     fn ordinary(&mut self) {
