@@ -30,21 +30,62 @@ enum ReportFormat {
     Table,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum LabelFormat {
-    Csv,
-}
-
 #[derive(Subcommand)]
 enum LabelsCommand {
-    /// Import labels: CSV `address,category[,label][,valid_from,valid_to]`.
+    /// Import label files (OFAC lists, Etherscan, eth-labels, Forta, GraphSense TagPacks,
+    /// the Tornado Cash list, plain CSV `address,category[,label][,valid_from,valid_to]`).
     Import {
-        /// Label file format.
-        #[arg(long, value_enum, default_value = "csv")]
-        format: LabelFormat,
+        /// Label file format (detected from the file when not given).
+        #[arg(long, value_enum)]
+        format: Option<chaintrace::labels::import::Format>,
+        /// Skip bad rows (counted and reported) instead of stopping at the first.
+        #[arg(long)]
+        skip_bad_rows: bool,
         /// Label files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Every label, by address, each address's labels in precedence order.
+    List {
+        /// Only this category.
+        #[arg(long)]
+        category: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: StatsFormat,
+    },
+    /// The labels of one address, in precedence order (the first is the one reports show).
+    Show {
+        /// The address.
+        address: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: StatsFormat,
+    },
+    /// Counts by category and source, entities, conflicts.
+    Stats {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: StatsFormat,
+    },
+    /// Find unlabelled exchange deposit addresses (Ethereum) from their sweeps
+    /// to labelled exchange wallets, and label them.
+    DetectDeposits {
+        /// Most blocks between the first unswept receipt and the sweep.
+        #[arg(long, default_value_t = 7_200)]
+        max_blocks: u64,
+        /// Shortfall a sweep may have against what it forwards, in basis points.
+        #[arg(long, default_value_t = 100)]
+        tolerance_bps: u32,
+        /// Absolute shortfall allowed on top, in base units.
+        #[arg(long, default_value = "10000000000000000")]
+        dust: u128,
+        /// Smallest share of the address's outflow, in basis points, that must go to the exchange.
+        #[arg(long, default_value_t = 9_500)]
+        min_share_bps: u32,
+        /// Print what would be labelled without writing it.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -249,18 +290,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: {} events in the store ({:.2}s{peak})", store.display(), summary.store_events, started.elapsed().as_secs_f64());
             Ok(())
         }
-        Command::Labels { store, command: LabelsCommand::Import { format: LabelFormat::Csv, files } } => {
-            let s = chaintrace::store::Store::open(&store)?;
-            let chain = s.manifest.chain;
-            drop(s);
-            let mut all = Vec::new();
-            for f in &files {
-                all.extend(chaintrace::labels::read_csv(f, chain)?);
-            }
-            let (added, total) = chaintrace::store::write::import_labels(&store, &all)?;
-            println!("{}: {} label rows read, {added} new, {total} in the store", store.display(), all.len());
-            Ok(())
-        }
+        Command::Labels { store, command } => labels(&store, command),
         Command::Trace {
             store,
             policy,
@@ -431,6 +461,99 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 StatsFormat::Json => stdout(&(serde_json::to_string_pretty(&st)? + "\n"))?,
                 StatsFormat::Table => stdout(&chaintrace::stats::table(&st))?,
             }
+            Ok(())
+        }
+    }
+}
+
+fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()> {
+    use chaintrace::labels as lb;
+    let s = chaintrace::store::Store::open(store)?;
+    let chain = s.manifest.chain;
+    let print = |rows: &[lb::Label], format: StatsFormat| -> anyhow::Result<()> {
+        match format {
+            StatsFormat::Json => stdout(&(serde_json::to_string_pretty(rows)? + "\n")),
+            StatsFormat::Table => {
+                let mut t = String::from("address\tcategory\tentity\tlabel\tsource\tconfidence\tvalid\tevidence\n");
+                for l in rows {
+                    t += &lb::table_line(l);
+                    t.push('\n');
+                }
+                stdout(&t)
+            }
+        }
+    };
+    match command {
+        LabelsCommand::Import { format, skip_bad_rows, files } => {
+            drop(s);
+            let mut all = Vec::new();
+            for f in &files {
+                let started = std::time::Instant::now();
+                let got = lb::import::import(f, format, chain, skip_bad_rows)?;
+                eprintln!(
+                    "{}: {} rows as {}, {} labels, {} rows for another chain left out, {} bad rows skipped ({:.2}s)",
+                    f.display(),
+                    got.rows,
+                    serde_json::to_value(got.format)?.as_str().unwrap_or(""),
+                    got.labels.len(),
+                    got.other_chain,
+                    got.skipped,
+                    started.elapsed().as_secs_f64()
+                );
+                all.extend(got.labels);
+            }
+            let (added, total) = chaintrace::store::write::import_labels(store, &all)?;
+            println!("{}: {} label rows read, {added} new, {total} in the store", store.display(), all.len());
+            Ok(())
+        }
+        LabelsCommand::List { category, format } => {
+            let rows: Vec<lb::Label> =
+                lb::by_address(s.labels()).into_iter().filter(|l| category.as_ref().is_none_or(|c| l.category == c.to_ascii_lowercase())).collect();
+            print(&rows, format)
+        }
+        LabelsCommand::Show { address, format } => {
+            let key = lb::address_text(chain, "address", address.as_bytes()).map_err(|e| anyhow::anyhow!("{address}: {}", e.message))?;
+            let rows: Vec<lb::Label> = lb::by_address(s.labels()).into_iter().filter(|l| l.address == key).collect();
+            if rows.is_empty() {
+                eprintln!("{key}: no labels");
+            }
+            print(&rows, format)
+        }
+        LabelsCommand::Stats { format } => {
+            let labels = s.labels();
+            let found = s.find_addresses(labels.iter().map(|l| l.address.as_str()));
+            let st = lb::stats(&labels, |a| found.contains_key(a));
+            match format {
+                StatsFormat::Json => stdout(&(serde_json::to_string_pretty(&st)? + "\n")),
+                StatsFormat::Table => {
+                    let mut t = format!(
+                        "labels\t{}\naddresses\t{}\naddresses in the data\t{}\nentities\t{}\nwith a validity interval\t{}\naddresses with conflicting categories\t{}\n",
+                        st.labels, st.addresses, st.addresses_in_data, st.entities, st.bounded, st.conflicting_addresses
+                    );
+                    for (c, n) in &st.categories {
+                        t += &format!("category {c}\t{n}\n");
+                    }
+                    for (c, n) in &st.sources {
+                        t += &format!("source {c}\t{n}\n");
+                    }
+                    stdout(&t)
+                }
+            }
+        }
+        LabelsCommand::DetectDeposits { max_blocks, tolerance_bps, dust, min_share_bps, dry_run } => {
+            if chain != Chain::Ethereum {
+                anyhow::bail!("deposit-address detection is for Ethereum stores; on Bitcoin use clustering");
+            }
+            s.verify()?;
+            let p = lb::deposits::Params { max_blocks, tolerance_bps, dust, min_share_bps };
+            let found = lb::deposits::detect(&s, &s.labels(), &p);
+            drop(s);
+            eprintln!("{} sweeps into labelled exchange wallets; {} deposit addresses found, {} candidates turned down", found.sweeps, found.labels.len(), found.rejected);
+            if dry_run {
+                return print(&found.labels, StatsFormat::Table);
+            }
+            let (added, total) = chaintrace::store::write::import_labels(store, &found.labels)?;
+            println!("{}: {} deposit addresses labelled, {added} new, {total} labels in the store", store.display(), found.labels.len());
             Ok(())
         }
     }

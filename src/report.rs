@@ -32,8 +32,10 @@ pub struct Step {
 pub struct DestinationRow {
     /// Address.
     pub address: String,
-    /// Entity name.
+    /// The label's name.
     pub label: Option<String>,
+    /// The entity the address belongs to (Binance, Tornado Cash).
+    pub entity: Option<String>,
     /// Category that absorbed.
     pub category: String,
     /// Taint absorbed.
@@ -46,6 +48,21 @@ pub struct DestinationRow {
     pub first_time: Option<String>,
     /// Evidence paths, most taint first.
     pub paths: Vec<Vec<Step>>,
+}
+
+/// Destinations of one entity together.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct EntityRow {
+    /// Entity name (as the first of its destinations names it).
+    pub entity: String,
+    /// Category of its largest destination.
+    pub category: String,
+    /// Taint absorbed by all its addresses.
+    pub amount: String,
+    /// Smallest hop over its addresses.
+    pub hops: u32,
+    /// Its destination addresses, most taint first (details in `destinations`).
+    pub addresses: Vec<String>,
 }
 
 /// A dormant or horizon address.
@@ -93,6 +110,8 @@ pub struct Report {
     pub seeded: String,
     /// Absorbing addresses.
     pub destinations: Vec<DestinationRow>,
+    /// Destinations aggregated by entity (those with a named entity).
+    pub entities: Vec<EntityRow>,
     /// Still holding taint.
     pub dormant: Vec<HolderRow>,
     /// Cut off by `--max-hops`.
@@ -130,6 +149,31 @@ fn sort_rows<T: Send>(rows: &mut [(WideSum, String, T)]) {
     rows.par_sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 }
 
+/// Destinations (already in report order) grouped by entity key; groups
+/// sorted like destinations, by amount then name.
+fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<EntityRow> {
+    let mut groups: std::collections::HashMap<String, (WideSum, EntityRow)> = std::collections::HashMap::new();
+    for (amount, addr, d) in dests {
+        let Some(name) = &d.entity else { continue };
+        let key = crate::labels::entity_key(name);
+        let g = groups.entry(key).or_insert_with(|| {
+            (WideSum::ZERO, EntityRow { entity: name.clone(), category: d.category.clone(), amount: String::new(), hops: u32::MAX, addresses: Vec::new() })
+        });
+        g.0 += *amount;
+        g.1.hops = g.1.hops.min(d.hops);
+        g.1.addresses.push(addr.clone());
+    }
+    let mut rows: Vec<(WideSum, String, EntityRow)> = groups
+        .into_values()
+        .map(|(sum, mut row)| {
+            row.amount = sum.to_string();
+            (sum, row.entity.clone(), row)
+        })
+        .collect();
+    sort_rows(&mut rows);
+    rows.into_iter().map(|r| r.2).collect()
+}
+
 /// Build the report of a trace.
 pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], seed_txs_text: &[String], paths: usize) -> Report {
     let ev = store.events();
@@ -158,6 +202,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
             let row = DestinationRow {
                 address: addr.clone(),
                 label: (!d.label.is_empty()).then(|| d.label.clone()),
+                entity: (!d.entity.is_empty()).then(|| d.entity.clone()),
                 category: d.category.clone(),
                 amount: d.amount.to_string(),
                 hops: d.hops,
@@ -173,6 +218,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         })
         .collect();
     sort_rows(&mut dests);
+    let entities = entity_rows(&dests);
     let holders = |m: &std::collections::BTreeMap<u32, (WideSum, u32)>| {
         let mut rows: Vec<(WideSum, String, HolderRow)> = m
             .par_iter()
@@ -202,6 +248,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         fees_modelled: store.manifest.fees.known_txs > 0,
         seeded: out.seeded.to_string(),
         destinations: dests.into_iter().map(|r| r.2).collect(),
+        entities,
         dormant: holders(&out.dormant),
         horizon: holders(&out.horizon),
         totals: Totals {
@@ -217,23 +264,24 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
 
 /// One row per destination, dormant and horizon address.
 pub fn to_csv(r: &Report) -> String {
-    let mut s = String::from("kind,address,label,category,amount,hops,first_block,first_time\n");
+    let mut s = String::from("kind,address,label,category,amount,hops,first_block,first_time,entity\n");
     let q = |x: &str| if x.contains([',', '"', '\n']) { format!("\"{}\"", x.replace('"', "\"\"")) } else { x.to_string() };
     for d in &r.destinations {
         s += &format!(
-            "destination,{},{},{},{},{},{},{}\n",
+            "destination,{},{},{},{},{},{},{},{}\n",
             d.address,
             q(d.label.as_deref().unwrap_or("")),
             q(&d.category),
             d.amount,
             d.hops,
             d.first_block.map_or(String::new(), |b| b.to_string()),
-            d.first_time.clone().unwrap_or_default()
+            d.first_time.clone().unwrap_or_default(),
+            q(d.entity.as_deref().unwrap_or(""))
         );
     }
     for (kind, rows) in [("dormant", &r.dormant), ("horizon", &r.horizon)] {
         for h in rows {
-            s += &format!("{kind},{},,,{},{},,\n", h.address, h.amount, h.hops);
+            s += &format!("{kind},{},,,{},{},,,\n", h.address, h.amount, h.hops);
         }
     }
     s
@@ -273,6 +321,13 @@ pub fn to_table(r: &Report, chain: Chain) -> String {
     for d in &r.destinations {
         let label: String = d.label.clone().unwrap_or_default().chars().take(26).collect();
         s += &format!("{:<44} {:<12} {:<26} {:>28} {:>4}\n", d.address, d.category, label, whole(&d.amount, dec), d.hops);
+    }
+    if !r.entities.is_empty() {
+        s += &format!("\n{:<44} {:<12} {:>9} {:>28} {:>4}\n", "entity", "category", "addresses", "amount", "hops");
+        for e in &r.entities {
+            let name: String = e.entity.chars().take(44).collect();
+            s += &format!("{:<44} {:<12} {:>9} {:>28} {:>4}\n", name, e.category, e.addresses.len(), whole(&e.amount, dec), e.hops);
+        }
     }
     s += &format!("\n{:<44} {:>28} {:>4}\n", "dormant (still holding taint)", "amount", "hops");
     for h in r.dormant.iter().take(20) {

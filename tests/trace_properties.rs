@@ -197,9 +197,7 @@ fn build_store(dir: &std::path::Path, events: &[Ev], stops: &BTreeSet<usize>) ->
             .map(|&k| chaintrace::labels::Label {
                 address: addr(k),
                 category: "exchange".into(),
-                label: String::new(),
-                valid_from: None,
-                valid_to: None,
+                ..Default::default()
             })
             .collect();
         chaintrace::store::write::import_labels(&st, &labels).unwrap();

@@ -106,6 +106,9 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
     let (mut cur_block, mut bhash, mut log_index, mut cumulative) = (u64::MAX, [0u8; 32], 0u64, 0u64);
     let mut calldata = Vec::new();
     let mut before = 0u64;
+    // Deposit addresses that received something: the truth the deposit
+    // detector is measured against.
+    let mut deposits: std::collections::BTreeSet<(u64, u64)> = std::collections::BTreeSet::new();
     while w.advance() {
         let t = w.tx();
         let first = before;
@@ -124,6 +127,11 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
         }
         transactions += 1;
         events += t.events();
+        for who in std::iter::once(t.to).chain(t.legs.iter().map(|l| l.2)) {
+            if let Who::Deposit(e, k) = who {
+                deposits.insert((e, k));
+            }
+        }
         let hash = w.tx_hash(t.seq);
         let (from, to) = (w.address(t.from), w.address(t.to));
         cumulative += t.gas;
@@ -235,8 +243,15 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
         o.extend_from_slice(label.as_bytes());
         labels.row_done()?;
     }
+    let mut truth = Out::create(&dir.join("deposits_truth.csv"), "address,entity")?;
+    for (e, k) in deposits {
+        let o = &mut truth.buf;
+        put_hex(o, &w.address(Who::Deposit(e, k)));
+        o.extend_from_slice(format!(",Exchange-{e}").as_bytes());
+        truth.row_done()?;
+    }
     let mut bytes = 0;
-    for o in [txs, traces, logs, labels] {
+    for o in [txs, traces, logs, labels, truth] {
         bytes += o.finish()?;
     }
     Ok(WorldFiles { files: paths, bytes, transactions, events, exploiter: format!("0x{}", hex::encode(w.address(Who::Exploiter))) })

@@ -258,9 +258,12 @@ pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result
         .map(|(who, category, label)| crate::labels::Label {
             address: format!("0x{}", hex::encode(w.address(who))),
             category: category.to_string(),
+            // As `labels import labels.csv` would read them.
+            entity: crate::labels::entity_name(&label),
             label,
-            valid_from: None,
-            valid_to: None,
+            source: "csv:labels.csv".into(),
+            confidence: 100,
+            ..Default::default()
         })
         .collect();
     let events = b.len() as u64;

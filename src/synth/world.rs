@@ -252,14 +252,16 @@ impl World {
     pub fn labels(&self) -> Vec<(Who, &'static str, String)> {
         let mut v = Vec::new();
         for e in 0..self.params.exchanges {
-            v.push((Who::Hot(e), "exchange", format!("Exchange {e} hot wallet")));
+            // "Exchange-3", not "Exchange 3": a trailing number is an address's
+            // index within its entity ("Binance 14"), not part of the entity.
+            v.push((Who::Hot(e), "exchange", format!("Exchange-{e}: hot wallet")));
         }
         for (d, &den) in DENOMINATIONS.iter().enumerate() {
-            v.push((Who::Pool(d as u8), "mixer", format!("Mixer pool {} ETH", den as f64 / ETH as f64)));
+            v.push((Who::Pool(d as u8), "mixer", format!("Mixer: pool {} ETH", den as f64 / ETH as f64)));
         }
-        v.push((Who::Router, "defi", "DEX router".into()));
+        v.push((Who::Router, "defi", "DEX: router".into()));
         for (t, sym) in TOKENS.iter().enumerate() {
-            v.push((Who::Pair(t as u16), "defi", format!("DEX pool {sym}/ETH")));
+            v.push((Who::Pair(t as u16), "defi", format!("DEX: pool {sym}/ETH")));
         }
         v.push((Who::Bridge, "bridge", "Bridge (hacked)".into()));
         v.push((Who::Exploiter, "hack", "Bridge exploiter".into()));

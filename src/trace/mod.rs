@@ -84,6 +84,8 @@ pub struct Destination {
     pub category: String,
     /// The label's name.
     pub label: String,
+    /// The entity the label names (destinations aggregate by it).
+    pub entity: String,
 }
 
 /// One event that carried taint: the raw material of evidence paths.
@@ -135,6 +137,7 @@ impl Outcome {
             first_event: event,
             category: rule.category.clone(),
             label: rule.label.clone(),
+            entity: rule.entity.clone(),
         });
         d.amount += Wide::from(x);
         d.hops = d.hops.min(hop);
@@ -245,6 +248,7 @@ struct StopRule {
     to: Option<i64>,
     category: String,
     label: String,
+    entity: String,
 }
 
 fn narrow(w: Wide) -> U256 {
@@ -298,13 +302,15 @@ fn stop_rules(store: &Store, stop_at: &[String]) -> Result<IdMap<Vec<StopRule>>,
     if store.manifest.chain == Chain::Ethereum
         && let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000")
     {
-        rules.entry(zero).or_default().push(StopRule { from: None, to: None, category: "burn".into(), label: "Null address".into() });
+        rules.entry(zero).or_default().push(StopRule { from: None, to: None, category: "burn".into(), label: "Null address".into(), entity: String::new() });
     }
     if stop_at.is_empty() {
         return Ok(rules);
     }
     let want: HashSet<&str> = stop_at.iter().map(String::as_str).collect();
-    let labels: Vec<_> = store.labels().into_iter().filter(|l| want.contains(l.category.as_str())).collect();
+    let mut labels: Vec<_> = store.labels().into_iter().filter(|l| want.contains(l.category.as_str())).collect();
+    // The first rule that applies names the stop: the label of highest precedence.
+    labels.sort_by(crate::labels::precedence);
     if labels.is_empty() {
         return Ok(rules);
     }
@@ -318,7 +324,13 @@ fn stop_rules(store: &Store, stop_at: &[String]) -> Result<IdMap<Vec<StopRule>>,
             )));
         }
         if let Some(&id) = by_text.get(&l.address) {
-            rules.entry(id).or_default().push(StopRule { from: l.valid_from, to: l.valid_to, category: l.category, label: l.label });
+            rules.entry(id).or_default().push(StopRule {
+                from: l.valid_from,
+                to: l.valid_to,
+                entity: l.entity,
+                category: l.category,
+                label: l.label,
+            });
         }
     }
     Ok(rules)
