@@ -507,13 +507,15 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
             Ok(())
         }
         LabelsCommand::List { category, format } => {
-            let rows: Vec<lb::Label> =
-                lb::by_address(s.labels()).into_iter().filter(|l| category.as_ref().is_none_or(|c| l.category == c.to_ascii_lowercase())).collect();
+            let rows: Vec<lb::Label> = lb::by_address(s.labels())
+                .into_iter()
+                .filter(|l| category.as_ref().is_none_or(|c| l.category == c.to_ascii_lowercase()))
+                .collect();
             print(&rows, format)
         }
         LabelsCommand::Show { address, format } => {
             let key = lb::address_text(chain, "address", address.as_bytes()).map_err(|e| anyhow::anyhow!("{address}: {}", e.message))?;
-            let rows: Vec<lb::Label> = lb::by_address(s.labels()).into_iter().filter(|l| l.address == key).collect();
+            let rows = lb::by_address(s.labels().into_iter().filter(|l| l.address == key).collect());
             if rows.is_empty() {
                 eprintln!("{key}: no labels");
             }
@@ -548,7 +550,12 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
             let p = lb::deposits::Params { max_blocks, tolerance_bps, dust, min_share_bps };
             let found = lb::deposits::detect(&s, &s.labels(), &p);
             drop(s);
-            eprintln!("{} sweeps into labelled exchange wallets; {} deposit addresses found, {} candidates turned down", found.sweeps, found.labels.len(), found.rejected);
+            eprintln!(
+                "{} sweeps into labelled exchange wallets; {} deposit addresses found, {} candidates turned down",
+                found.sweeps,
+                found.labels.len(),
+                found.rejected
+            );
             if dry_run {
                 return print(&found.labels, StatsFormat::Table);
             }

@@ -157,7 +157,16 @@ fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<EntityRow> {
         let Some(name) = &d.entity else { continue };
         let key = crate::labels::entity_key(name);
         let g = groups.entry(key).or_insert_with(|| {
-            (WideSum::ZERO, EntityRow { entity: name.clone(), category: d.category.clone(), amount: String::new(), hops: u32::MAX, addresses: Vec::new() })
+            (
+                WideSum::ZERO,
+                EntityRow {
+                    entity: name.clone(),
+                    category: d.category.clone(),
+                    amount: String::new(),
+                    hops: u32::MAX,
+                    addresses: Vec::new(),
+                },
+            )
         });
         g.0 += *amount;
         g.1.hops = g.1.hops.min(d.hops);

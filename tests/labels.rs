@@ -76,7 +76,10 @@ fn every_bundled_label_set_is_detected_and_mapped() {
     let flat: Vec<&Label> = gs.labels.iter().filter(|l| l.source == "graphsense:ronin_bridge").collect();
     assert_eq!(flat.len(), 6);
     for l in &yaml.labels {
-        assert!(flat.iter().any(|f| f.address == l.address && f.label == l.label && f.category == l.category), "YAML and flat CSV agree on {l:?}");
+        assert!(
+            flat.iter().any(|f| f.address == l.address && f.label == l.label && f.category == l.category),
+            "YAML and flat CSV agree on {l:?}"
+        );
     }
 
     let tc = got("derived-tornado-cash-contracts/tornado_cash_addresses.csv");
@@ -257,7 +260,10 @@ fn deposit_addresses_found_from_sweeps_on_a_world_with_known_truth() {
     let at_deposits = dests.iter().filter(|d| truth.contains_key(d["address"].as_str().unwrap())).count();
     assert!(at_deposits > 0, "{r}");
     let ents = r["entities"].as_array().unwrap();
-    assert!(ents.iter().any(|e| e["entity"].as_str().unwrap().starts_with("Exchange-") && e["addresses"].as_array().unwrap().len() > 1), "{ents:?}");
+    assert!(
+        ents.iter().any(|e| e["entity"].as_str().unwrap().starts_with("Exchange-") && e["addresses"].as_array().unwrap().len() > 1),
+        "{ents:?}"
+    );
 }
 
 #[test]

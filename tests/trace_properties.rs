@@ -194,11 +194,7 @@ fn build_store(dir: &std::path::Path, events: &[Ev], stops: &BTreeSet<usize>) ->
     if !stops.is_empty() {
         let labels: Vec<chaintrace::labels::Label> = stops
             .iter()
-            .map(|&k| chaintrace::labels::Label {
-                address: addr(k),
-                category: "exchange".into(),
-                ..Default::default()
-            })
+            .map(|&k| chaintrace::labels::Label { address: addr(k), category: "exchange".into(), ..Default::default() })
             .collect();
         chaintrace::store::write::import_labels(&st, &labels).unwrap();
     }

@@ -72,16 +72,16 @@ pub fn import(path: &Path, format: Option<Format>, chain: Chain, skip_bad: bool)
     let mut out = Imported { format, labels: Vec::new(), rows: 0, other_chain: 0, skipped: 0 };
     let cx = Context { path, chain, stem: file_stem(path), skip_bad };
     match format {
-        Format::Csv => (out.labels, out.skipped) = super::read_csv_skipping(path, chain, skip_bad)?,
+        Format::Csv => {
+            (out.labels, out.skipped) = super::plain_csv(path, &bytes, chain, skip_bad)?;
+            out.rows = out.labels.len() as u64 + out.skipped;
+        }
         Format::OfacList => ofac_list(&cx, &bytes, &mut out)?,
         Format::EtherscanJson => etherscan_json(&cx, &bytes, &mut out)?,
         Format::GraphsenseYaml => graphsense_yaml(&cx, &bytes, &mut out)?,
         Format::OfacEntity | Format::EtherscanCsv | Format::EthLabels | Format::Forta | Format::GraphsenseCsv | Format::Tornado => {
             csv_rows(&cx, &bytes, format, &mut out)?
         }
-    }
-    if format == Format::Csv {
-        out.rows = out.labels.len() as u64 + out.skipped;
     }
     Ok(out)
 }
@@ -112,7 +112,7 @@ fn read_all(path: &Path) -> Result<Vec<u8>, IngestError> {
 }
 
 /// The header of CSV bytes and the offset of the first data record.
-fn csv_header(bytes: &[u8]) -> Option<(Header, usize)> {
+pub(super) fn csv_header(bytes: &[u8]) -> Option<(Header, usize)> {
     let end = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
     let line = std::str::from_utf8(&bytes[..end]).ok()?.trim_end_matches(['\r', '\n']);
     let mut fields = Vec::new();
@@ -158,21 +158,26 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Option<Format> {
     })
 }
 
-/// Whether an address of `currency` belongs in a store of `chain`; `None`
-/// when the currency names no chain the store could hold.
+/// Whether an address of `currency` belongs in a store of `chain`.
 fn same_chain(chain: Chain, currency: &str, address: &str) -> bool {
     let c = currency.trim().to_ascii_uppercase();
     match chain {
         // Tokens on Ethereum share its addresses; a USDT tag may be Tron's,
         // so the address's shape decides.
-        Chain::Ethereum => matches!(c.as_str(), "ETH" | "ETHEREUM" | "ERC20" | "USDT" | "USDC" | "DAI" | "WETH") && address.starts_with("0x"),
+        Chain::Ethereum => {
+            matches!(c.as_str(), "ETH" | "ETHEREUM" | "ERC20" | "USDT" | "USDC" | "DAI" | "WETH") && address.starts_with("0x")
+        }
         Chain::Bitcoin => matches!(c.as_str(), "BTC" | "XBT" | "BITCOIN"),
     }
 }
 
 fn phishing_or_hack(name: &str) -> &'static str {
     let n = name.to_ascii_lowercase();
-    if ["exploit", "hack", "heist", "attacker", "thief", "drain"].iter().any(|w| n.contains(w)) && !n.contains("phish") { "hack" } else { "phishing" }
+    if ["exploit", "hack", "heist", "attacker", "thief", "drain"].iter().any(|w| n.contains(w)) && !n.contains("phish") {
+        "hack"
+    } else {
+        "phishing"
+    }
 }
 
 fn mk(address: String, category: &str, label: &str, source: String, confidence: u8, source_category: &str) -> Label {
@@ -192,7 +197,8 @@ fn mk(address: String, category: &str, label: &str, source: String, confidence: 
 fn ofac_list(cx: &Context<'_>, bytes: &[u8], out: &mut Imported) -> Result<(), IngestError> {
     let asset = cx.stem.rsplit('_').next().unwrap_or("").to_ascii_uppercase();
     let entries: Vec<(String, u64)> = if bytes.trim_ascii_start().starts_with(b"[") {
-        let v: Vec<String> = serde_json::from_slice(bytes).map_err(|e| IngestError::file(cx.path, format!("not a JSON list of addresses: {e}")))?;
+        let v: Vec<String> =
+            serde_json::from_slice(bytes).map_err(|e| IngestError::file(cx.path, format!("not a JSON list of addresses: {e}")))?;
         v.into_iter().enumerate().map(|(i, a)| (a, i as u64 + 2)).collect()
     } else {
         std::str::from_utf8(bytes)
@@ -239,15 +245,16 @@ fn etherscan_json(cx: &Context<'_>, bytes: &[u8], out: &mut Imported) -> Result<
     }
     for (a, e) in map {
         out.rows += 1;
-        let address = address_text(cx.chain, "address", a.as_bytes()).map_err(|err| IngestError::file(cx.path, format!("entry {a:?}: {}", err.message)))?;
-        etherscan_labels(&address, &e.name, &e.labels, "etherscan", &mut out.labels);
+        let address = address_text(cx.chain, "address", a.as_bytes())
+            .map_err(|err| IngestError::file(cx.path, format!("entry {a:?}: {}", err.message)))?;
+        etherscan_labels(&address, &e.name, &e.labels, "etherscan", 70, &mut out.labels);
     }
     Ok(())
 }
 
 /// Labels of an address from its Etherscan slugs: one per distinct
 /// category, `other` when no slug maps.
-fn etherscan_labels(address: &str, name: &str, slugs: &[String], source: &str, out: &mut Vec<Label>) {
+fn etherscan_labels(address: &str, name: &str, slugs: &[String], source: &str, confidence: u8, out: &mut Vec<Label>) {
     let mut seen: Vec<&str> = Vec::new();
     for slug in slugs {
         let Some(mut c) = map_word(slug) else { continue };
@@ -256,7 +263,7 @@ fn etherscan_labels(address: &str, name: &str, slugs: &[String], source: &str, o
         }
         if !seen.contains(&c) {
             seen.push(c);
-            let mut l = mk(address.to_string(), c, name, source.to_string(), 70, slug);
+            let mut l = mk(address.to_string(), c, name, source.to_string(), confidence, slug);
             if l.entity.is_empty() && c == "exchange" {
                 l.entity = slug_title(slug);
             }
@@ -264,7 +271,7 @@ fn etherscan_labels(address: &str, name: &str, slugs: &[String], source: &str, o
         }
     }
     if seen.is_empty() {
-        out.push(mk(address.to_string(), "other", name, source.to_string(), 70, &slugs.join(" ")));
+        out.push(mk(address.to_string(), "other", name, source.to_string(), confidence, &slugs.join(" ")));
     }
 }
 
@@ -455,7 +462,7 @@ fn csv_rows(cx: &Context<'_>, bytes: &[u8], format: Format, out: &mut Imported) 
                     }
                     let name = s(r.get(col(&["name tag", "token name"])));
                     let a = addr(&["address", "contract address"])?;
-                    etherscan_labels(&a, &name, std::slice::from_ref(&cx.stem), "etherscan", &mut out.labels);
+                    etherscan_labels(&a, &name, std::slice::from_ref(&cx.stem), "etherscan", 70, &mut out.labels);
                 }
                 Format::EthLabels => {
                     let (slug, name) = match col(&["label"]) {
@@ -474,10 +481,7 @@ fn csv_rows(cx: &Context<'_>, bytes: &[u8], format: Format, out: &mut Imported) 
                         return Ok(());
                     }
                     let a = addr(&["address"])?;
-                    etherscan_labels(&a, &name, std::slice::from_ref(&slug), "eth-labels", &mut out.labels);
-                    if let Some(l) = out.labels.last_mut() {
-                        l.confidence = 60;
-                    }
+                    etherscan_labels(&a, &name, std::slice::from_ref(&slug), "eth-labels", 60, &mut out.labels);
                 }
                 Format::Forta => {
                     if cx.chain != Chain::Ethereum {
@@ -490,9 +494,17 @@ fn csv_rows(cx: &Context<'_>, bytes: &[u8], format: Format, out: &mut Imported) 
                         let tag = s(r.get(col(&["contract_tag"])));
                         let creator_tag = s(r.get(col(&["contract_creator_tag"])));
                         let word = s(r.get(col(&["contract_creator_etherscan_label"])));
-                        let c = map_word(&word).map_or("scam", |c| if c == "phishing" { phishing_or_hack(&format!("{tag} {creator_tag}")) } else { c });
+                        let c = map_word(&word)
+                            .map_or("scam", |c| if c == "phishing" { phishing_or_hack(&format!("{tag} {creator_tag}")) } else { c });
                         let tx = s(r.get(col(&["contract_creation_tx"])));
-                        let mut l = mk(addr(&["contract_address"])?, c, &tag, source.clone(), 60, if word.is_empty() { "malicious-contract" } else { &word });
+                        let mut l = mk(
+                            addr(&["contract_address"])?,
+                            c,
+                            &tag,
+                            source.clone(),
+                            60,
+                            if word.is_empty() { "malicious-contract" } else { &word },
+                        );
                         l.evidence = tx.clone();
                         out.labels.push(l);
                         if !r.get(col(&["contract_creator"])).trim_ascii().is_empty() {
@@ -541,16 +553,17 @@ fn csv_rows(cx: &Context<'_>, bytes: &[u8], format: Format, out: &mut Imported) 
                         return Ok(());
                     }
                     let name = s(r.get(col(&["name"])));
-                    let mut l = mk(addr(&["address"])?, "mixer", &name, "tornado".into(), 90, "tornado-cash");
+                    let address = addr(&["address"])?;
+                    let mut l = mk(address.clone(), "mixer", &name, "tornado".into(), 90, "tornado-cash");
                     l.entity = "Tornado Cash".into();
                     out.labels.push(l);
                     // The pools, router and proxies were on the SDN list from
                     // 2022-08-08 until the delisting of 2025-03-21.
                     if s(r.get(col(&["in_ofac_eth_list"]))).eq_ignore_ascii_case("true") {
-                        let mut l = mk(l_addr(&out.labels), "sanctioned", &name, "ofac:tornado".into(), 100, "sdn");
+                        let mut l = mk(address, "sanctioned", &name, "ofac:tornado".into(), 100, "sdn");
                         l.entity = "Tornado Cash".into();
-                        l.valid_from = crate::time::parse_time(b"2022-08-08");
-                        l.valid_to = crate::time::parse_time(b"2025-03-21").map(|t| t + 86_399);
+                        l.valid_from = super::bound("valid_from", b"2022-08-08", false)?;
+                        l.valid_to = super::bound("valid_to", b"2025-03-21", true)?;
                         out.labels.push(l);
                     }
                 }
@@ -565,8 +578,4 @@ fn csv_rows(cx: &Context<'_>, bytes: &[u8], format: Format, out: &mut Imported) 
         }
     }
     Ok(())
-}
-
-fn l_addr(labels: &[Label]) -> String {
-    labels.last().map_or(String::new(), |l| l.address.clone())
 }

@@ -12,7 +12,7 @@ pub mod import;
 pub mod taxonomy;
 
 use crate::error::{FieldError, IngestError};
-use crate::ingest::csv::{CsvReader, Row};
+use crate::ingest::csv::Row;
 use crate::model::Chain;
 use std::path::Path;
 
@@ -95,8 +95,7 @@ pub fn precedence(a: &Label, b: &Label) -> std::cmp::Ordering {
 /// the name before any `:` ("Tornado.Cash: Router" is Tornado Cash), without
 /// a trailing number ("Binance 14") or web suffix ("binance.com").
 pub fn entity_key(name: &str) -> String {
-    let head = name.split(':').next().unwrap_or("").trim();
-    let head = entity_name(head);
+    let head = entity_name(name);
     let mut k: String = head.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
     for suffix in ["com", "io", "net", "org"] {
         if k.len() > suffix.len() + 2 && head.to_ascii_lowercase().ends_with(&format!(".{suffix}")) {
@@ -141,14 +140,14 @@ fn bound(field: &str, t: &[u8], end: bool) -> Result<Option<i64>, FieldError> {
 /// Read a plain labels CSV: `address,category[,label][,valid_from,valid_to]`,
 /// and optionally `entity`, `confidence` (0-100), `source`.
 pub fn read_csv(path: &Path, chain: Chain) -> Result<Vec<Label>, IngestError> {
-    read_csv_skipping(path, chain, false).map(|(l, _)| l)
+    import::import(path, Some(import::Format::Csv), chain, false).map(|i| i.labels)
 }
 
-/// [`read_csv`], skipping and counting bad rows when `skip_bad`.
-pub fn read_csv_skipping(path: &Path, chain: Chain, skip_bad: bool) -> Result<(Vec<Label>, u64), IngestError> {
+/// The rows of a plain labels CSV already read into `bytes`, and the number
+/// of bad rows skipped when `skip_bad`.
+fn plain_csv(path: &Path, bytes: &[u8], chain: Chain, skip_bad: bool) -> Result<(Vec<Label>, u64), IngestError> {
     let mut skipped = 0;
-    let mut r = CsvReader::open(path)?;
-    let h = r.header.clone();
+    let (h, start) = import::csv_header(bytes).ok_or_else(|| IngestError::file(path, "no CSV header"))?;
     let (Some(ai), Some(ci)) = (h.idx("address"), h.idx("category")) else {
         return Err(IngestError::file(
             path,
@@ -159,52 +158,59 @@ pub fn read_csv_skipping(path: &Path, chain: Chain, skip_bad: bool) -> Result<(V
     let (ei, ki, si) = (h.idx("entity"), h.idx("confidence"), h.idx("source"));
     let file_source = format!("csv:{}", path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()));
     let mut out = Vec::new();
-    while let Some((block, line)) = r.next_block()? {
-        let mut fields = Vec::new();
-        for (rec, line) in crate::ingest::csv::records(block, line) {
-            let res = (|| -> Result<Label, FieldError> {
-                crate::ingest::csv::split_row(rec, &h, &mut fields)?;
-                let row = Row { fields: &fields };
-                let address = address_text(chain, "address", row.get(Some(ai)))?;
-                let raw = String::from_utf8_lossy(row.get(Some(ci)).trim_ascii()).to_ascii_lowercase();
-                if raw.is_empty() {
-                    return Err(FieldError::new("category", "empty"));
-                }
-                // A word of the taxonomy's sources maps into it; any other is
-                // the user's own category and stays as written.
-                let category = taxonomy::map_word(&raw).map_or_else(|| raw.clone(), str::to_string);
-                let label = String::from_utf8_lossy(row.get(li).trim_ascii()).into_owned();
-                let valid_from = bound("valid_from", row.get(fi), false)?;
-                let valid_to = bound("valid_to", row.get(ti), true)?;
-                if let (Some(f), Some(t)) = (valid_from, valid_to)
-                    && f > t
-                {
-                    return Err(FieldError::new("valid_to", "before valid_from"));
-                }
-                let entity = match String::from_utf8_lossy(row.get(ei).trim_ascii()).into_owned() {
-                    e if e.is_empty() => entity_name(&label),
-                    e => e,
-                };
-                let confidence = match row.get(ki).trim_ascii() {
-                    b"" => 100,
-                    t => std::str::from_utf8(t)
-                        .ok()
-                        .and_then(|t| t.parse::<u8>().ok())
-                        .filter(|&c| c <= 100)
-                        .ok_or_else(|| FieldError::new("confidence", format!("not a whole number 0-100: {:?}", crate::ingest::fields::show(t))))?,
-                };
-                let source = match String::from_utf8_lossy(row.get(si).trim_ascii()).into_owned() {
-                    s if s.is_empty() => file_source.clone(),
-                    s => format!("csv:{s}"),
-                };
-                let source_category = if raw == category { String::new() } else { raw };
-                Ok(Label { address, category, label, valid_from, valid_to, entity, source, confidence, evidence: String::new(), source_category })
-            })();
-            match res {
-                Ok(l) => out.push(l),
-                Err(_) if skip_bad => skipped += 1,
-                Err(e) => return Err(IngestError::row(path, line, e)),
+    let mut fields = Vec::new();
+    for (rec, line) in crate::ingest::csv::records(&bytes[start..], 2) {
+        let res = (|| -> Result<Label, FieldError> {
+            crate::ingest::csv::split_row(rec, &h, &mut fields)?;
+            let row = Row { fields: &fields };
+            let address = address_text(chain, "address", row.get(Some(ai)))?;
+            let raw = String::from_utf8_lossy(row.get(Some(ci)).trim_ascii()).to_ascii_lowercase();
+            if raw.is_empty() {
+                return Err(FieldError::new("category", "empty"));
             }
+            // A word of the taxonomy's sources maps into it; any other is
+            // the user's own category and stays as written.
+            let category = taxonomy::map_word(&raw).map_or_else(|| raw.clone(), str::to_string);
+            let label = String::from_utf8_lossy(row.get(li).trim_ascii()).into_owned();
+            let valid_from = bound("valid_from", row.get(fi), false)?;
+            let valid_to = bound("valid_to", row.get(ti), true)?;
+            if let (Some(f), Some(t)) = (valid_from, valid_to)
+                && f > t
+            {
+                return Err(FieldError::new("valid_to", "before valid_from"));
+            }
+            let entity = match String::from_utf8_lossy(row.get(ei).trim_ascii()).into_owned() {
+                e if e.is_empty() => entity_name(&label),
+                e => e,
+            };
+            let confidence = match row.get(ki).trim_ascii() {
+                b"" => 100,
+                t => std::str::from_utf8(t).ok().and_then(|t| t.parse::<u8>().ok()).filter(|&c| c <= 100).ok_or_else(|| {
+                    FieldError::new("confidence", format!("not a whole number 0-100: {:?}", crate::ingest::fields::show(t)))
+                })?,
+            };
+            let source = match String::from_utf8_lossy(row.get(si).trim_ascii()).into_owned() {
+                s if s.is_empty() => file_source.clone(),
+                s => format!("csv:{s}"),
+            };
+            let source_category = if raw == category { String::new() } else { raw };
+            Ok(Label {
+                address,
+                category,
+                label,
+                valid_from,
+                valid_to,
+                entity,
+                source,
+                confidence,
+                evidence: String::new(),
+                source_category,
+            })
+        })();
+        match res {
+            Ok(l) => out.push(l),
+            Err(_) if skip_bad => skipped += 1,
+            Err(e) => return Err(IngestError::row(path, line, e)),
         }
     }
     Ok((out, skipped))
@@ -317,7 +323,8 @@ mod tests {
     #[test]
     fn precedence_prefers_confidence_then_source_then_category() {
         let l = |c: &str, s: &str, k: u8| Label { category: c.into(), source: s.into(), confidence: k, ..Label::default() };
-        let mut v = [l("exchange", "etherscan", 80), l("sanctioned", "ofac", 100), l("exchange", "graphsense:x", 80), l("hack", "etherscan", 80)];
+        let mut v =
+            [l("exchange", "etherscan", 80), l("sanctioned", "ofac", 100), l("exchange", "graphsense:x", 80), l("hack", "etherscan", 80)];
         v.sort_by(precedence);
         let got: Vec<_> = v.iter().map(|l| (l.category.as_str(), l.source.as_str())).collect();
         assert_eq!(got, [("sanctioned", "ofac"), ("exchange", "graphsense:x"), ("hack", "etherscan"), ("exchange", "etherscan")]);

@@ -2,7 +2,7 @@
 //! columns, so fees are modelled), `traces.csv`, `token_transfers.csv`, and
 //! a `labels.csv` for `chaintrace labels import`. Streamed row by row.
 
-use super::world::{Leg, Params, Who, World};
+use super::world::{Leg, Params, Who, World, exchange_name};
 use super::{Rng, put_hex, put_u128};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -247,7 +247,8 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
     for (e, k) in deposits {
         let o = &mut truth.buf;
         put_hex(o, &w.address(Who::Deposit(e, k)));
-        o.extend_from_slice(format!(",Exchange-{e}").as_bytes());
+        o.push(b',');
+        o.extend_from_slice(exchange_name(e).as_bytes());
         truth.row_done()?;
     }
     let mut bytes = 0;

@@ -179,6 +179,12 @@ pub struct World {
 const FIRST_BLOCK: u64 = 15_000_000;
 const FIRST_TIME: i64 = 1_656_000_000;
 
+/// Exchange `e`'s entity name: "Exchange-3", not "Exchange 3", because a
+/// trailing number is an address's index within its entity ("Binance 14").
+pub fn exchange_name(e: u64) -> String {
+    format!("Exchange-{e}")
+}
+
 impl World {
     /// A world from its parameters.
     pub fn new(params: Params) -> Self {
@@ -252,9 +258,7 @@ impl World {
     pub fn labels(&self) -> Vec<(Who, &'static str, String)> {
         let mut v = Vec::new();
         for e in 0..self.params.exchanges {
-            // "Exchange-3", not "Exchange 3": a trailing number is an address's
-            // index within its entity ("Binance 14"), not part of the entity.
-            v.push((Who::Hot(e), "exchange", format!("Exchange-{e}: hot wallet")));
+            v.push((Who::Hot(e), "exchange", format!("{}: hot wallet", exchange_name(e))));
         }
         for (d, &den) in DENOMINATIONS.iter().enumerate() {
             v.push((Who::Pool(d as u8), "mixer", format!("Mixer: pool {} ETH", den as f64 / ETH as f64)));

@@ -302,7 +302,13 @@ fn stop_rules(store: &Store, stop_at: &[String]) -> Result<IdMap<Vec<StopRule>>,
     if store.manifest.chain == Chain::Ethereum
         && let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000")
     {
-        rules.entry(zero).or_default().push(StopRule { from: None, to: None, category: "burn".into(), label: "Null address".into(), entity: String::new() });
+        rules.entry(zero).or_default().push(StopRule {
+            from: None,
+            to: None,
+            category: "burn".into(),
+            label: "Null address".into(),
+            entity: String::new(),
+        });
     }
     if stop_at.is_empty() {
         return Ok(rules);
