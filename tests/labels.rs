@@ -280,6 +280,11 @@ fn bitcoin_tags_label_a_bitcoin_store() {
     assert!(gs.labels.iter().all(|l| !l.address.starts_with("0x")));
     let xbt = import(&set("ofac-sanctioned-addresses-0xB10C/lists/sanctioned_addresses_XBT.txt"), None, Chain::Bitcoin, false).unwrap();
     assert_eq!((xbt.labels.len() as u64, xbt.other_chain), (xbt.rows, 0));
+    // A list not named after an asset is of the store's chain.
+    let own = write(t.path(), "our_watchlist.txt", "# case 12\n12t9YDPgwueZ9NyMgw519p7AA8isjr6SMw\n");
+    let own = import(&own, Some(Format::OfacList), Chain::Bitcoin, false).unwrap();
+    assert_eq!((own.format, own.labels.len(), own.other_chain), (Format::OfacList, 1, 0));
+    assert_eq!(own.labels[0].category, "sanctioned");
     let st = s.to_str().unwrap();
     let o = run(&["labels", "--store", st, "import", set("graphsense-tagpacks/tags_curated.csv").to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);

@@ -195,7 +195,9 @@ fn mk(address: String, category: &str, label: &str, source: String, confidence: 
 
 /// 0xB10C's per-asset lists: the asset is in the file name.
 fn ofac_list(cx: &Context<'_>, bytes: &[u8], out: &mut Imported) -> Result<(), IngestError> {
-    let asset = cx.stem.rsplit('_').next().unwrap_or("").to_ascii_uppercase();
+    // 0xB10C names the asset in the file name; any other list is taken to be
+    // of the store's chain.
+    let asset = cx.stem.strip_prefix("sanctioned_addresses_").map(str::to_ascii_uppercase);
     let entries: Vec<(String, u64)> = if bytes.trim_ascii_start().starts_with(b"[") {
         let v: Vec<String> =
             serde_json::from_slice(bytes).map_err(|e| IngestError::file(cx.path, format!("not a JSON list of addresses: {e}")))?;
@@ -211,10 +213,10 @@ fn ofac_list(cx: &Context<'_>, bytes: &[u8], out: &mut Imported) -> Result<(), I
     };
     for (a, line) in entries {
         out.rows += 1;
-        // An unnamed list is taken to be of the store's chain.
-        let ours = asset.is_empty()
-            || same_chain(cx.chain, &asset, &a)
-            || (cx.chain == Chain::Ethereum && !cx.stem.contains("sanctioned_addresses_") && a.starts_with("0x"));
+        let ours = match &asset {
+            Some(asset) => same_chain(cx.chain, asset, &a),
+            None => cx.chain != Chain::Ethereum || a.starts_with("0x"),
+        };
         if !ours {
             out.other_chain += 1;
             continue;
