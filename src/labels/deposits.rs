@@ -95,7 +95,7 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
         let block = if ev.block[i] == NO_BLOCK { 0 } else { ev.block[i] };
         if !labelled.contains(&from) {
             let pend = pending.remove(&(from, asset)).unwrap_or_default();
-            let allowed = pend.received / 10_000 * u128::from(p.tolerance_bps) + p.dust;
+            let allowed = (pend.received / 10_000 * u128::from(p.tolerance_bps)).saturating_add(p.dust);
             let swept = pend.received > 0
                 && v <= pend.received
                 && pend.received - v <= allowed
