@@ -63,6 +63,7 @@ fn spec(policy: Policy, evidence: bool, engine: Option<trace::Engine>) -> Spec {
         to_block: None,
         evidence,
         engine,
+        clusters: None,
     }
 }
 

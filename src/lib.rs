@@ -8,6 +8,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod amount;
+pub mod cluster;
 pub mod error;
 pub mod ingest;
 pub mod labels;

@@ -89,6 +89,53 @@ enum LabelsCommand {
     },
 }
 
+/// How Bitcoin addresses are clustered (docs/clustering.md).
+#[derive(clap::Args, Clone, Copy)]
+struct ClusterArgs {
+    /// Hold back and flag a transaction that would join two clusters of at
+    /// least this many addresses each (0: no guard).
+    #[arg(long, default_value_t = chaintrace::cluster::DEFAULT_GUARD)]
+    cluster_guard: u32,
+    /// Let CoinJoin transactions join their inputs too (they are left out by default).
+    #[arg(long)]
+    keep_coinjoins: bool,
+}
+
+impl ClusterArgs {
+    fn params(self) -> chaintrace::cluster::Params {
+        chaintrace::cluster::Params { guard: self.cluster_guard, exclude_coinjoins: !self.keep_coinjoins }
+    }
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Counts, and the largest clusters with their labels.
+    Stats {
+        /// How many of the largest clusters to list.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+    },
+    /// The cluster of an address: its members and every member's labels.
+    Show {
+        /// The address.
+        address: String,
+        /// Most members to list.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Why two addresses are one cluster: the transactions whose inputs joined them.
+    Explain {
+        /// One address.
+        a: String,
+        /// Another address.
+        b: String,
+    },
+    /// Transactions the super-cluster guard held back.
+    Flagged,
+    /// Transactions left out as CoinJoins.
+    Coinjoins,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum StatsFormat {
     Json,
@@ -183,6 +230,26 @@ enum Command {
         /// sparse unless a block window asks for full.
         #[arg(long, value_enum, hide_short_help = true)]
         engine: Option<chaintrace::trace::Engine>,
+        /// Bitcoin: trace over address clusters (common-input ownership):
+        /// a seed's cluster is seeded, a label on a member stops its cluster,
+        /// report rows are clusters.
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        cluster_args: ClusterArgs,
+    },
+    /// Bitcoin address clusters by common-input ownership, CoinJoins left out.
+    Cluster {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        #[command(flatten)]
+        cluster_args: ClusterArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: StatsFormat,
+        #[command(subcommand)]
+        command: ClusterCommand,
     },
     /// Describe what a store holds.
     Stats {
@@ -192,6 +259,11 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: StatsFormat,
+        /// Bitcoin: add the address clusters (a `clusters` object in JSON).
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        cluster_args: ClusterArgs,
     },
 }
 
@@ -307,6 +379,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             output,
             engine,
+            cluster,
+            cluster_args,
         } => {
             use chaintrace::trace;
             if max_hops == Some(0) {
@@ -343,6 +417,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let asset_id = trace::resolve_asset(&s, asset.as_deref()).map_err(usage)?;
+            let clusters = if cluster {
+                if s.manifest.chain != Chain::Bitcoin {
+                    return Err(UsageError("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()).into());
+                }
+                Some(std::sync::Arc::new(chaintrace::cluster::Clustering::build(&s, cluster_args.params())))
+            } else {
+                None
+            };
             let stop_at: Vec<String> = stop_at.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
             let started = std::time::Instant::now();
             // Cases are independent: one trace each, in parallel.
@@ -363,6 +445,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         to_block,
                         evidence: paths > 0,
                         engine,
+                        clusters: clusters.clone(),
                     };
                     let sweep = std::time::Instant::now();
                     let outcome = if s.manifest.chain == Chain::Bitcoin && s.manifest.inputs > 0 {
@@ -453,16 +536,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Stats { store, format } => {
+        Command::Stats { store, format, cluster, cluster_args } => {
             let s = chaintrace::store::Store::open(&store)?;
             s.verify()?;
             let st = chaintrace::stats::compute(&s);
+            let clusters = if cluster {
+                if s.manifest.chain != Chain::Bitcoin {
+                    return Err(UsageError("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()).into());
+                }
+                let c = chaintrace::cluster::Clustering::build(&s, cluster_args.params());
+                Some(chaintrace::cluster::summary(&s, &c, 10))
+            } else {
+                None
+            };
             match format {
-                StatsFormat::Json => stdout(&(serde_json::to_string_pretty(&st)? + "\n"))?,
-                StatsFormat::Table => stdout(&chaintrace::stats::table(&st))?,
+                StatsFormat::Json => {
+                    let mut v = serde_json::to_value(&st)?;
+                    if let Some(c) = &clusters {
+                        v["clusters"] = serde_json::to_value(c)?;
+                    }
+                    stdout(&(serde_json::to_string_pretty(&v)? + "\n"))?
+                }
+                StatsFormat::Table => {
+                    let mut t = chaintrace::stats::table(&st);
+                    if let Some(c) = &clusters {
+                        use chaintrace::cluster::view::Table;
+                        t += &format!("\naddress clusters (common-input ownership)\n{}", c.table());
+                    }
+                    stdout(&t)?
+                }
             }
             Ok(())
         }
+        Command::Cluster { store, cluster_args, format, command } => clusters(&store, cluster_args.params(), format, command),
     }
 }
 
@@ -563,6 +669,35 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
             println!("{}: {} deposit addresses labelled, {added} new, {total} labels in the store", store.display(), found.labels.len());
             Ok(())
         }
+    }
+}
+
+fn clusters(store: &std::path::Path, params: chaintrace::cluster::Params, format: StatsFormat, command: ClusterCommand) -> anyhow::Result<()> {
+    use chaintrace::cluster::{self, view};
+    let s = chaintrace::store::Store::open(store)?;
+    if s.manifest.chain != Chain::Bitcoin {
+        return Err(UsageError("clustering needs a Bitcoin store: it joins the inputs of a transaction".into()).into());
+    }
+    s.verify()?;
+    let find = |text: &str| -> anyhow::Result<u32> {
+        s.find_address(text.trim()).ok_or_else(|| UsageError(format!("{text}: not an address of this store")).into())
+    };
+    fn emit<T: serde::Serialize + view::Table>(v: &T, format: StatsFormat) -> anyhow::Result<()> {
+        match format {
+            StatsFormat::Json => stdout(&(serde_json::to_string_pretty(v)? + "\n")),
+            StatsFormat::Table => stdout(&v.table()),
+        }
+    }
+    let c = cluster::Clustering::build(&s, params);
+    match command {
+        ClusterCommand::Stats { top } => emit(&cluster::summary(&s, &c, top), format),
+        ClusterCommand::Show { address, limit } => emit(&view::show(&s, &c, find(&address)?, limit), format),
+        ClusterCommand::Explain { a, b } => match view::explain(&s, &c, find(&a)?, find(&b)?) {
+            Some(steps) => emit(&steps, format),
+            None => Err(UsageError(format!("{a} and {b} are in different clusters")).into()),
+        },
+        ClusterCommand::Flagged => emit(&view::flagged(&s, &c), format),
+        ClusterCommand::Coinjoins => emit(&view::coinjoins(&s, &c), format),
     }
 }
 

@@ -48,6 +48,10 @@ pub struct DestinationRow {
     pub first_time: Option<String>,
     /// Evidence paths, most taint first.
     pub paths: Vec<Vec<Step>>,
+    /// Over clusters (`trace --cluster`): the addresses in the cluster this
+    /// row stands for; `address` is its representative.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_size: Option<u32>,
 }
 
 /// Destinations of one entity together.
@@ -74,6 +78,9 @@ pub struct HolderRow {
     pub amount: String,
     /// Smallest hop.
     pub hops: u32,
+    /// Over clusters: the addresses in the cluster this row stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_size: Option<u32>,
 }
 
 /// Totals.
@@ -188,7 +195,8 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
     let ev = store.events();
     // Paths are only asked for destinations: skip indexing without any.
     let none: [Tainted; 0] = [];
-    let index = evidence::Index::new(store, if out.destinations.is_empty() { &none } else { &out.tainted });
+    let index = evidence::Index::keyed(store, if out.destinations.is_empty() { &none } else { &out.tainted }, |a| spec.unit(a));
+    let cluster_size = |id: u32| spec.clusters.as_ref().map(|c| c.size_of(id));
     let seed_set: HashSet<u32> = spec.seeds.iter().copied().collect();
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
     let utxo = !out.pred.is_empty() || store.manifest.chain == Chain::Bitcoin;
@@ -222,6 +230,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
                     .iter()
                     .map(|p| utxo_senders(store, p.iter().map(|t| step(store, t)).collect()))
                     .collect(),
+                cluster_size: cluster_size(id),
             };
             (d.amount, addr, row)
         })
@@ -233,7 +242,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
             .par_iter()
             .map(|(&id, &(amount, hops))| {
                 let a = store.address_text(id);
-                (amount, a.clone(), HolderRow { address: a, amount: amount.to_string(), hops })
+                (amount, a.clone(), HolderRow { address: a, amount: amount.to_string(), hops, cluster_size: cluster_size(id) })
             })
             .collect();
         sort_rows(&mut rows);

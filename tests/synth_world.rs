@@ -25,6 +25,7 @@ fn from_exploiter(s: &Store, exploiter: &str, policy: Policy) -> Spec {
         to_block: None,
         evidence: false,
         engine: None,
+        clusters: None,
     }
 }
 

@@ -225,6 +225,7 @@ fn spec(policy: Policy, seeds: Vec<u32>, stops: bool, max_hops: Option<u32>) -> 
         to_block: None,
         evidence: true,
         engine: None,
+        clusters: None,
     }
 }
 

@@ -8,6 +8,7 @@
 use std::io::{self, Write};
 
 pub mod etl;
+pub mod utxo;
 pub mod world;
 
 /// The blockchain-etl `transactions` header (no receipt columns).

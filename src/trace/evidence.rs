@@ -13,10 +13,16 @@ pub struct Index<'a> {
 impl<'a> Index<'a> {
     /// Index the tainted events of a trace.
     pub fn new(store: &Store, tainted: &'a [Tainted]) -> Self {
+        Self::keyed(store, tainted, |a| a)
+    }
+
+    /// Index the tainted events by `key(receiver)`: over clusters, paths end
+    /// at any member of a cluster.
+    pub fn keyed(store: &Store, tainted: &'a [Tainted], key: impl Fn(u32) -> u32) -> Self {
         let to = store.events().to;
         let mut by_to: HashMap<u32, Vec<&'a Tainted>> = HashMap::new();
         for t in tainted {
-            by_to.entry(to[t.event as usize]).or_default().push(t);
+            by_to.entry(key(to[t.event as usize])).or_default().push(t);
         }
         Index { by_to }
     }

@@ -69,6 +69,18 @@ pub struct Spec {
     pub evidence: bool,
     /// Force one shape of the account sweep (`None`: the fastest that applies).
     pub engine: Option<Engine>,
+    /// Bitcoin: trace over address clusters (TRACING.md §3). Every member of
+    /// a seed's cluster is a seed, a label on one member makes its whole
+    /// cluster a stop, and the report's rows are clusters.
+    pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
+}
+
+impl Spec {
+    /// The cluster of an address when tracing over clusters, else the address.
+    #[inline]
+    pub fn unit(&self, a: u32) -> u32 {
+        self.clusters.as_ref().map_or(a, |c| c.rep(a))
+    }
 }
 
 /// An address that absorbed taint because of `--stop-at` (or the zero address).
@@ -297,7 +309,7 @@ impl std::hash::Hasher for IdHasher {
 }
 
 /// Stop rules per address id from the store's labels.
-fn stop_rules(store: &Store, stop_at: &[String]) -> Result<IdMap<Vec<StopRule>>, TraceError> {
+fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -> u32) -> Result<IdMap<Vec<StopRule>>, TraceError> {
     let mut rules: IdMap<Vec<StopRule>> = IdMap::default();
     if store.manifest.chain == Chain::Ethereum
         && let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000")
@@ -330,7 +342,8 @@ fn stop_rules(store: &Store, stop_at: &[String]) -> Result<IdMap<Vec<StopRule>>,
             )));
         }
         if let Some(&id) = by_text.get(&l.address) {
-            rules.entry(id).or_default().push(StopRule {
+            // Over clusters, a label on one member holds for its whole cluster.
+            rules.entry(unit(id)).or_default().push(StopRule {
                 from: l.valid_from,
                 to: l.valid_to,
                 entity: l.entity,
@@ -353,10 +366,10 @@ pub fn run_utxo(store: &Store, spec: &Spec, outpoints: &[(u32, u32)]) -> Result<
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()));
     }
-    let rules = stop_rules(store, &spec.stop_at)?;
+    let rules = stop_rules(store, &spec.stop_at, &|a| spec.unit(a))?;
     let mut out = utxo::run(store, spec, &rules, outpoints)?;
     for &s in &spec.seeds {
-        if rules.contains_key(&s) {
+        if rules.contains_key(&spec.unit(s)) {
             out.seed_stop_warnings.push(s);
         }
     }
@@ -374,7 +387,10 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
         return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()));
     }
-    let rules = stop_rules(store, &spec.stop_at)?;
+    if spec.clusters.is_some() {
+        return Err(TraceError::Usage("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()));
+    }
+    let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let fast = if windowed || spec.engine == Some(Engine::Full) {
         sweep::<u128, Records<u128>, false>(store, spec, &rules)

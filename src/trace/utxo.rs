@@ -64,7 +64,8 @@ pub(super) fn run(
     let in_value: &[u64] = col(store, Column::InValue);
     let in_spent: &[u64] = col(store, Column::InSpentEvent);
     let mut out = Outcome::default();
-    let seeds: HashSet<u32> = spec.seeds.iter().copied().collect();
+    // Over clusters every address below stands for its cluster.
+    let seeds: HashSet<u32> = spec.seeds.iter().map(|&a| spec.unit(a)).collect();
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
     let seed_outs: HashSet<(u32, u32)> = outpoints.iter().copied().collect();
     let mut taint: HashMap<u64, OutTaint> = HashMap::new();
@@ -163,7 +164,7 @@ pub(super) fn run(
         for (o, &k) in outs.iter().enumerate() {
             let v = values[o];
             let vout = ev.sub[k] & sub::MAX_INDEX;
-            let addr = ev.to[k];
+            let addr = spec.unit(ev.to[k]);
             let mut x = shares[o];
             let mut hop = in_hop.saturating_add(1);
             if seeds.contains(&addr) || is_seed_tx || seed_outs.contains(&(tx, vout)) {
@@ -208,7 +209,7 @@ pub(super) fn run(
     }
     // Unspent tainted outputs: where the taint sits now.
     for (&k, t) in &taint {
-        let addr = ev.to[k as usize];
+        let addr = spec.unit(ev.to[k as usize]);
         if seeds.contains(&addr) {
             out.held_by_seeds += Wide::from(t.taint);
         } else {
