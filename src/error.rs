@@ -41,8 +41,9 @@ pub enum IngestError {
         /// What is wrong.
         message: String,
     },
-    /// Reading a file failed.
-    #[error("{file}: {source}")]
+    /// Reading a file failed. The cause is the error's source, which the
+    /// CLI prints after it (naming it here too would print it twice).
+    #[error("{file}: cannot read")]
     Io {
         /// The input file.
         file: PathBuf,
@@ -69,8 +70,8 @@ impl IngestError {
 /// Errors of `store`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Reading or writing store files failed.
-    #[error("store {path}: {source}")]
+    /// Reading or writing store files failed (the cause is the source).
+    #[error("store {path}: I/O failed")]
     Io {
         /// The file.
         path: PathBuf,

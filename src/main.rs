@@ -672,7 +672,12 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
     }
 }
 
-fn clusters(store: &std::path::Path, params: chaintrace::cluster::Params, format: StatsFormat, command: ClusterCommand) -> anyhow::Result<()> {
+fn clusters(
+    store: &std::path::Path,
+    params: chaintrace::cluster::Params,
+    format: StatsFormat,
+    command: ClusterCommand,
+) -> anyhow::Result<()> {
     use chaintrace::cluster::{self, view};
     let s = chaintrace::store::Store::open(store)?;
     if s.manifest.chain != Chain::Bitcoin {

@@ -73,8 +73,7 @@ fn real_block_coinjoins_are_found_and_left_out() {
     let c = Clustering::build(&s, Params::default());
     let inputs = csv_rows("inputs_with_addresses.csv");
     for w in WHIRLPOOL {
-        let reps: BTreeSet<u32> =
-            inputs.iter().filter(|r| r["txid"] == w).map(|r| c.rep(s.find_address(&r["address"]).unwrap())).collect();
+        let reps: BTreeSet<u32> = inputs.iter().filter(|r| r["txid"] == w).map(|r| c.rep(s.find_address(&r["address"]).unwrap())).collect();
         assert_eq!(reps.len(), 5, "{w}");
     }
     let keep = Clustering::build(&s, Params { exclude_coinjoins: false, ..Params::default() });
@@ -210,7 +209,8 @@ fn trace_over_clusters_spreads_labels() {
     assert_eq!(n(&r["seeded"]), n(&t["destinations"]) + n(&t["dormant"]) + n(&t["horizon"]) + n(&t["fees"]));
     assert_eq!(n(&plain["seeded"]), n(&r["seeded"]));
     // `cluster show` lists the spread label for every member.
-    let v = run_json(&["cluster", "--store", st.to_str().unwrap(), "--format", "json", "show", "bc1qqhx2ac4vv905nxk45xjvsl7ww2fg26lwplazud"]);
+    let v =
+        run_json(&["cluster", "--store", st.to_str().unwrap(), "--format", "json", "show", "bc1qqhx2ac4vv905nxk45xjvsl7ww2fg26lwplazud"]);
     assert_eq!(v["size"], 3);
     assert_eq!(v["labels"][0]["label"], "Example Exchange 1");
     // Stats at cluster level.
@@ -229,7 +229,16 @@ fn clustering_is_refused_on_ethereum() {
     for args in [
         vec!["cluster", "--store", st.to_str().unwrap(), "stats"],
         vec!["stats", "--store", st.to_str().unwrap(), "--cluster"],
-        vec!["trace", "--store", st.to_str().unwrap(), "--policy", "poison", "--seed", "0x098b716b8aaf21512996dc57eb0615e2383e2f96", "--cluster"],
+        vec![
+            "trace",
+            "--store",
+            st.to_str().unwrap(),
+            "--policy",
+            "poison",
+            "--seed",
+            "0x098b716b8aaf21512996dc57eb0615e2383e2f96",
+            "--cluster",
+        ],
     ] {
         let o = run(&args);
         assert_eq!(o.code, 1, "{args:?}");

@@ -102,10 +102,11 @@ pub struct Counts {
 /// The clusters of a Bitcoin store.
 #[derive(Debug)]
 pub struct Clustering {
-    /// The cluster of each address id: its member with the smallest id.
-    rep: Vec<u32>,
-    /// Size of each cluster, at its representative's index (others 0).
-    size: Vec<u32>,
+    /// Per address id: `[cluster, size]`. The cluster is its member with
+    /// the smallest id; the size is kept at that member (others 0). One
+    /// 8-byte slot, so a find that reaches a root has its size in the same
+    /// cache line.
+    nodes: Vec<[u32; 2]>,
     /// Unions made, in the order made.
     pub merges: Vec<Merge>,
     /// Transactions held back by the guard, in key order.
@@ -118,11 +119,11 @@ pub struct Clustering {
     pub params: Params,
 }
 
-fn find(parent: &mut [u32], mut x: u32) -> u32 {
+fn find(nodes: &mut [[u32; 2]], mut x: u32) -> u32 {
     // Path halving: every other node on the walk points to its grandparent.
-    while parent[x as usize] != x {
-        let gp = parent[parent[x as usize] as usize];
-        parent[x as usize] = gp;
+    while nodes[x as usize][0] != x {
+        let gp = nodes[nodes[x as usize][0] as usize][0];
+        nodes[x as usize][0] = gp;
         x = gp;
     }
     x
@@ -135,8 +136,7 @@ impl Clustering {
     /// Every address on its own.
     pub fn singletons(addresses: usize, params: Params) -> Self {
         Clustering {
-            rep: (0..addresses as u32).collect(),
-            size: vec![1; addresses],
+            nodes: (0..addresses as u32).map(|a| [a, 1]).collect(),
             merges: Vec::new(),
             flagged: Vec::new(),
             coinjoins: Vec::new(),
@@ -181,12 +181,21 @@ impl Clustering {
         counts.inputs_with_address = in_addr.iter().filter(|&&a| a != u32::MAX && a >= FIRST_REAL).count() as u64;
         runs.sort_unstable();
         let mut c = Clustering::singletons(n_addr, params);
-        let parent = &mut c.rep;
-        let size = &mut c.size;
+        let nodes = &mut c.nodes;
         let mut addrs: Vec<u32> = Vec::new();
         let mut roots: Vec<(u32, u32)> = Vec::new();
         let mut values: Vec<u128> = Vec::new();
-        for &(first, tx, lo, hi) in &runs {
+        // Finds are cache misses on arrays of 4 bytes an address; start
+        // loading the entries of a spend a few spends ahead.
+        const AHEAD: usize = 8;
+        for (k, &(first, tx, lo, hi)) in runs.iter().enumerate() {
+            if let Some(&(_, _, plo, phi)) = runs.get(k + AHEAD) {
+                for &a in &in_addr[plo as usize..phi as usize] {
+                    if let Some(p) = nodes.get(a as usize) {
+                        crate::store::idtable::prefetch(p);
+                    }
+                }
+            }
             addrs.clear();
             addrs.extend(in_addr[lo as usize..hi as usize].iter().copied().filter(|&a| a != u32::MAX && a >= FIRST_REAL));
             addrs.sort_unstable();
@@ -213,45 +222,51 @@ impl Clustering {
                 }
             }
             roots.clear();
-            roots.extend(addrs.iter().map(|&a| (find(parent, a), a)));
+            roots.extend(addrs.iter().map(|&a| (find(nodes, a), a)));
             // One entry per cluster, named by its smallest input address here.
             roots.sort_unstable();
             roots.dedup_by_key(|r| r.0);
             if roots.len() < 2 {
                 continue;
             }
-            if params.guard > 0 && roots.iter().filter(|r| size[r.0 as usize] >= params.guard).count() >= 2 {
-                let mut clusters: Vec<(u32, u32)> = roots.iter().map(|&(r, a)| (a, size[r as usize])).collect();
+            let size = |r: u32| nodes[r as usize][1];
+            if params.guard > 0 && roots.iter().filter(|x| size(x.0) >= params.guard).count() >= 2 {
+                let mut clusters: Vec<(u32, u32)> = roots.iter().map(|&(r, a)| (a, size(r))).collect();
                 clusters.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
                 c.flagged.push(Flagged { tx, clusters });
                 continue;
             }
             // Union by size into the largest cluster (ties: the smallest root).
-            let &(big, big_a) = roots.iter().max_by(|x, y| size[x.0 as usize].cmp(&size[y.0 as usize]).then(y.0.cmp(&x.0))).expect("two roots");
+            let &(big, big_a) = roots.iter().max_by(|x, y| size(x.0).cmp(&size(y.0)).then(y.0.cmp(&x.0))).expect("two roots");
             for &(r, a) in roots.iter() {
                 if r != big {
-                    parent[r as usize] = big;
-                    size[big as usize] += size[r as usize];
-                    size[r as usize] = 0;
+                    let joined = std::mem::replace(&mut nodes[r as usize], [big, 0]);
+                    nodes[big as usize][1] += joined[1];
                     c.merges.push(Merge { tx, a: big_a, b: a });
                 }
             }
         }
         // Name each cluster by its smallest member: ids are assigned in the
-        // order addresses were first loaded, so the name is stable for a store.
-        let roots: Vec<u32> = (0..n_addr as u32).map(|a| find(parent, a)).collect();
-        let mut name = vec![u32::MAX; n_addr];
-        let mut sizes = vec![0u32; n_addr];
-        for (a, &r) in roots.iter().enumerate() {
-            if name[r as usize] == u32::MAX {
-                name[r as usize] = a as u32;
+        // order addresses were first loaded, so the name is stable for a
+        // store. In ascending order the first member met of a cluster is its
+        // smallest: it becomes the root (taking the size), and every later
+        // member is pointed at it. Singletons, most addresses, are left as
+        // they are.
+        for a in 0..n_addr as u32 {
+            if nodes[a as usize] == [a, 1] {
+                continue;
             }
-            sizes[name[r as usize] as usize] += 1;
+            let r = find(nodes, a);
+            if r >= a {
+                // Not renamed yet, so no smaller member exists.
+                if r != a {
+                    let size = std::mem::replace(&mut nodes[r as usize], [a, 0])[1];
+                    nodes[a as usize] = [a, size];
+                }
+            } else {
+                nodes[a as usize][0] = r;
+            }
         }
-        for (a, &r) in roots.iter().enumerate() {
-            parent[a] = name[r as usize];
-        }
-        c.size = sizes;
         counts.coinjoins = c.coinjoins.len() as u64;
         counts.flagged = c.flagged.len() as u64;
         counts.merges = c.merges.len() as u64;
@@ -262,12 +277,12 @@ impl Clustering {
     /// The cluster of address `a`: its member with the smallest id.
     #[inline]
     pub fn rep(&self, a: u32) -> u32 {
-        self.rep.get(a as usize).copied().unwrap_or(a)
+        self.nodes.get(a as usize).map_or(a, |n| n[0])
     }
 
     /// The number of addresses in `a`'s cluster.
     pub fn size_of(&self, a: u32) -> u32 {
-        self.size.get(self.rep(a) as usize).copied().unwrap_or(1)
+        self.nodes.get(self.rep(a) as usize).map_or(1, |n| n[1])
     }
 
     /// The members of `a`'s cluster, ascending.
@@ -276,15 +291,15 @@ impl Clustering {
         if self.size_of(a) == 1 {
             return vec![a];
         }
-        (0..self.rep.len() as u32).filter(|&x| self.rep[x as usize] == r).collect()
+        (0..self.nodes.len() as u32).filter(|&x| self.nodes[x as usize][0] == r).collect()
     }
 
     /// Clusters of real addresses as `(representative, size)`, largest
     /// first, then by representative.
     pub fn clusters(&self) -> Vec<(u32, u32)> {
-        let mut v: Vec<(u32, u32)> = (FIRST_REAL..self.rep.len() as u32)
-            .filter(|&a| self.rep[a as usize] == a)
-            .map(|a| (a, self.size[a as usize]))
+        let mut v: Vec<(u32, u32)> = (FIRST_REAL..self.nodes.len() as u32)
+            .filter(|&a| self.nodes[a as usize][0] == a)
+            .map(|a| (a, self.nodes[a as usize][1]))
             .collect();
         v.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
         v
@@ -325,8 +340,7 @@ impl Clustering {
 
     /// Heap bytes the clustering holds.
     pub fn heap_bytes(&self) -> u64 {
-        (self.rep.capacity() * 4
-            + self.size.capacity() * 4
+        (self.nodes.capacity() * 8
             + self.merges.capacity() * std::mem::size_of::<Merge>()
             + self.coinjoins.capacity() * std::mem::size_of::<CoinJoin>()
             + self.flagged.iter().map(|f| std::mem::size_of::<Flagged>() + f.clusters.capacity() * 8).sum::<usize>()) as u64
@@ -334,7 +348,7 @@ impl Clustering {
 
     /// Distinct clusters of real addresses.
     pub fn cluster_count(&self) -> u64 {
-        (FIRST_REAL..self.rep.len() as u32).filter(|&a| self.rep[a as usize] == a).count() as u64
+        (FIRST_REAL..self.nodes.len() as u32).filter(|&a| self.nodes[a as usize][0] == a).count() as u64
     }
 }
 
@@ -371,7 +385,11 @@ pub struct ClusterRow {
 
 /// Labels of a store grouped by cluster representative, each group in
 /// precedence order: a label on one member applies to its whole cluster.
-pub fn labels_by_cluster(store: &Store, c: &Clustering, labels: &[crate::labels::Label]) -> std::collections::HashMap<u32, Vec<crate::labels::Label>> {
+pub fn labels_by_cluster(
+    store: &Store,
+    c: &Clustering,
+    labels: &[crate::labels::Label],
+) -> std::collections::HashMap<u32, Vec<crate::labels::Label>> {
     let ids = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
     let mut by: std::collections::HashMap<u32, Vec<crate::labels::Label>> = std::collections::HashMap::new();
     for l in labels {

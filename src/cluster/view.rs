@@ -90,10 +90,7 @@ pub fn flagged(store: &Store, c: &Clustering) -> Vec<FlaggedRow> {
 
 /// `cluster coinjoins`.
 pub fn coinjoins(store: &Store, c: &Clustering) -> Vec<CoinJoinRow> {
-    c.coinjoins
-        .iter()
-        .map(|j| CoinJoinRow { tx: store.tx_text(j.tx), inputs: j.inputs, outputs: j.outputs, shape: j.shape })
-        .collect()
+    c.coinjoins.iter().map(|j| CoinJoinRow { tx: store.tx_text(j.tx), inputs: j.inputs, outputs: j.outputs, shape: j.shape }).collect()
 }
 
 /// A view's table for people (`--format table`).
@@ -124,7 +121,13 @@ impl Table for Summary {
         if !self.largest.is_empty() {
             t += "\nlargest clusters\tsize\tentity\tcategory\n";
             for r in &self.largest {
-                t += &format!("{}\t{}\t{}\t{}\n", r.cluster, r.size, r.entity.as_deref().unwrap_or("-"), r.category.as_deref().unwrap_or("-"));
+                t += &format!(
+                    "{}\t{}\t{}\t{}\n",
+                    r.cluster,
+                    r.size,
+                    r.entity.as_deref().unwrap_or("-"),
+                    r.category.as_deref().unwrap_or("-")
+                );
             }
         }
         t

@@ -85,7 +85,13 @@ pub fn generate(p: Params) -> (Builder, Truth) {
     // wallet that has spent everything gets one, and one step in twenty
     // mints a block reward; otherwise fees and splitting would drain the
     // chain to dust.
-    let mint = |b: &mut Builder, txn: &mut u64, w: usize, value: u64, utxos: &mut Vec<Vec<Utxo>>, next_addr: &mut Vec<u64>, used: &mut Vec<Vec<u32>>| {
+    let mint = |b: &mut Builder,
+                txn: &mut u64,
+                w: usize,
+                value: u64,
+                utxos: &mut Vec<Vec<Utxo>>,
+                next_addr: &mut Vec<u64>,
+                used: &mut Vec<Vec<u32>>| {
         let t = new_tx(b, txn);
         let a = fresh(b, w, next_addr, used);
         output(b, t, 0, Pseudo::Mint.id(), a, value, flags::MINT);
