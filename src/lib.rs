@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod labels;
 pub mod model;
 pub mod report;
+pub mod screen;
 pub mod stats;
 pub mod store;
 pub mod synth;

@@ -137,6 +137,12 @@ enum ClusterCommand {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ScreenFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum StatsFormat {
     Json,
     Table,
@@ -251,6 +257,34 @@ enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// Screen addresses for exposure to risk categories (TRACING.md §4):
+    /// one answer per address, in input order.
+    Screen {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ScreenFormat,
+        /// ETH (default) or a token contract.
+        #[arg(long)]
+        asset: Option<String>,
+        /// Risk categories, comma-separated (default: sanctioned, hack,
+        /// ransomware, phishing, scam, darknet, terrorism, mixer).
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+        /// Risk thresholds as JSON (docs/screening.md); defaults otherwise.
+        #[arg(long)]
+        risk_config: Option<PathBuf>,
+        /// Exit with status 3 when any address reaches this level.
+        #[arg(long, value_enum)]
+        fail_above: Option<chaintrace::screen::risk::Level>,
+        /// Write the answer here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// A file of addresses: one a line, `#` comments.
+        address_file: PathBuf,
+    },
     /// Describe what a store holds.
     Stats {
         /// The store directory.
@@ -270,6 +304,9 @@ enum Command {
 /// Exit status 1 is bad input or usage, 2 an internal error (INTERFACE.md).
 fn exit_status(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
+        if cause.downcast_ref::<FailAbove>().is_some() {
+            return 3;
+        }
         if let Some(ie) = cause.downcast_ref::<IngestError>() {
             return match ie {
                 IngestError::Store(s) => store_status(s),
@@ -296,6 +333,20 @@ fn store_status(e: &StoreError) -> u8 {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct UsageError(String);
+
+/// `screen --fail-above`: some address reached the level (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("screening found addresses at or above the --fail-above level")]
+struct FailAbove;
+
+fn screen_error(e: chaintrace::screen::ScreenError) -> anyhow::Error {
+    use chaintrace::screen::ScreenError;
+    match e {
+        ScreenError::Usage(m) | ScreenError::TooLarge(m) => UsageError(m).into(),
+        ScreenError::Store(s) => s.into(),
+        other => other.into(),
+    }
+}
 
 fn parse_token_decimals(items: &[String]) -> anyhow::Result<HashMap<[u8; 20], u32>> {
     let mut m = HashMap::new();
@@ -564,6 +615,51 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         t += &format!("\naddress clusters (common-input ownership)\n{}", c.table());
                     }
                     stdout(&t)?
+                }
+            }
+            Ok(())
+        }
+        Command::Screen { store, format, asset, categories, risk_config, fail_above, output, address_file } => {
+            use chaintrace::screen::{self, answer, risk};
+            let risk = match &risk_config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                    risk::RiskConfig::from_json(&text).map_err(|e| UsageError(format!("{}: {e}", p.display())))?
+                }
+                None => risk::RiskConfig::default(),
+            };
+            let keys = answer::read_addresses(&address_file)?;
+            let s = chaintrace::store::Store::open(&store)?;
+            s.verify()?;
+            let asset_id = chaintrace::trace::resolve_asset(&s, asset.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+            let cats = if categories.is_empty() {
+                screen::CategorySet::default_set()
+            } else {
+                screen::CategorySet::new(categories.iter().map(String::as_str))
+            };
+            let started = std::time::Instant::now();
+            let (ix, built) = screen::open_or_build(&s, asset_id, &cats).map_err(screen_error)?;
+            if built {
+                eprintln!(
+                    "built the exposure index of {} in {:.2}s",
+                    s.manifest.assets[asset_id as usize],
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let a = answer::Screener { store: &s, index: &ix, risk: &risk }.screen(&keys);
+            let text = match format {
+                ScreenFormat::Json => serde_json::to_string_pretty(&a)? + "\n",
+                ScreenFormat::Csv => answer::to_csv(&a),
+            };
+            match output {
+                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+                None => stdout(&text)?,
+            }
+            if let Some(level) = fail_above {
+                let hits = a.results.iter().filter(|r| r.risk >= level).count();
+                if hits > 0 {
+                    eprintln!("{hits} of {} addresses reach the --fail-above level", a.results.len());
+                    return Err(FailAbove.into());
                 }
             }
             Ok(())

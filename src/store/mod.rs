@@ -11,6 +11,7 @@ mod columns;
 pub mod idtable;
 pub mod write;
 
+pub(crate) use columns::as_bytes as columns_as_bytes;
 pub use columns::{Column, EventColumns};
 pub(crate) use columns::{Pod, cast};
 

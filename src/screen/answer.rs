@@ -1,0 +1,192 @@
+//! The screening answer of INTERFACE.md: one result per address, in input
+//! order, with per category the amount, share, direct and indirect parts,
+//! hops and one evidence path.
+
+use super::index::Index;
+use super::risk::{Level, RiskConfig};
+use crate::model::{NO_BLOCK, NO_TIME, NO_TX};
+use crate::store::Store;
+use serde::Serialize;
+
+/// One step of an evidence path.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Step {
+    /// Transaction hash, where the export has one.
+    pub tx: Option<String>,
+    /// Sender.
+    pub from: String,
+    /// Receiver.
+    pub to: String,
+    /// Block number (null for time-only data).
+    pub block: Option<u64>,
+    /// Block time, ISO 8601 UTC.
+    pub time: Option<String>,
+    /// Value moved, base units.
+    pub value: String,
+}
+
+/// Exposure to one category.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CategoryExposure {
+    /// The risk category.
+    pub category: String,
+    /// Taint received from its sources, base units.
+    pub amount: String,
+    /// `amount / received`.
+    pub share: f64,
+    /// Of `amount`, received straight from a source (hop 1).
+    pub direct: String,
+    /// The rest.
+    pub indirect: String,
+    /// Smallest hop.
+    pub hops: u32,
+    /// The level this category alone reaches.
+    pub risk: Level,
+    /// One evidence path, source first.
+    pub path: Vec<Step>,
+}
+
+/// The answer for one address.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ScreenResult {
+    /// The address as given, normalised (lowercase).
+    pub address: String,
+    /// Whether it appears in any event of the data.
+    pub activity: bool,
+    /// What it received from other addresses in the screened asset.
+    pub received: String,
+    /// The highest level any category reaches.
+    pub risk: Level,
+    /// Categories with a non-zero amount, largest first.
+    pub exposure: Vec<CategoryExposure>,
+}
+
+/// `{"results": [...]}`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ScreenAnswer {
+    /// One per input address, in input order.
+    pub results: Vec<ScreenResult>,
+}
+
+/// A lookup engine over one store and its index.
+pub struct Screener<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// Its exposure index.
+    pub index: &'a Index,
+    /// Risk thresholds.
+    pub risk: &'a RiskConfig,
+}
+
+impl Screener<'_> {
+    fn step(&self, i: u64) -> Step {
+        let ev = self.store.events();
+        let i = i as usize;
+        Step {
+            tx: (ev.tx[i] != NO_TX).then(|| self.store.tx_text(ev.tx[i])),
+            from: self.store.address_text(ev.from[i]),
+            to: self.store.address_text(ev.to[i]),
+            block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
+            time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
+            value: self.store.value(i).to_string(),
+        }
+    }
+
+    /// The answer for one address (20 bytes; `id` from the index's lookup).
+    pub fn result(&self, key: &[u8; 20], id: Option<u32>) -> ScreenResult {
+        let address = format!("0x{}", hex::encode(key));
+        let Some(id) = id else {
+            return ScreenResult { address, activity: false, received: "0".into(), risk: Level::None, exposure: Vec::new() };
+        };
+        let received = self.index.received()[id as usize];
+        let mut exposure: Vec<(u128, CategoryExposure)> = self
+            .index
+            .exposures(id)
+            .iter()
+            .filter(|e| e.amount > 0)
+            .map(|e| {
+                let category = self.index.meta.categories[e.category as usize].clone();
+                let risk = self.risk.level(&category, e.amount, received);
+                let x = CategoryExposure {
+                    amount: e.amount.to_string(),
+                    share: if received == 0 { 0.0 } else { e.amount as f64 / received as f64 },
+                    direct: e.direct.to_string(),
+                    indirect: (e.amount - e.direct).to_string(),
+                    hops: e.hops,
+                    risk,
+                    path: self.index.path(self.store, id, e.category).into_iter().map(|i| self.step(i)).collect(),
+                    category,
+                };
+                (e.amount, x)
+            })
+            .collect();
+        exposure.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.category.cmp(&b.1.category)));
+        let risk = exposure.iter().map(|e| e.1.risk).max().unwrap_or(Level::None);
+        ScreenResult {
+            address,
+            activity: true,
+            received: received.to_string(),
+            risk,
+            exposure: exposure.into_iter().map(|e| e.1).collect(),
+        }
+    }
+
+    /// Answers for many addresses, in order.
+    pub fn screen(&self, keys: &[[u8; 20]]) -> ScreenAnswer {
+        let mut ids = Vec::with_capacity(keys.len());
+        self.index.lookup_batch(keys, &mut ids);
+        ScreenAnswer { results: keys.iter().zip(ids).map(|(k, id)| self.result(k, id)).collect() }
+    }
+}
+
+/// One CSV row per address and category (one row with empty category
+/// fields for an address without exposure); the path as transaction hashes
+/// separated by spaces.
+pub fn to_csv(a: &ScreenAnswer) -> String {
+    let mut s = String::from("address,activity,received,risk,category,amount,share,direct,indirect,hops,category_risk,path\n");
+    let level = |l: Level| serde_json::to_value(l).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    for r in &a.results {
+        let head = format!("{},{},{},{}", r.address, r.activity, r.received, level(r.risk));
+        if r.exposure.is_empty() {
+            s += &format!("{head},,,,,,,,\n");
+        }
+        for e in &r.exposure {
+            let path: Vec<&str> = e.path.iter().filter_map(|p| p.tx.as_deref()).collect();
+            s += &format!(
+                "{head},{},{},{},{},{},{},{},{}\n",
+                e.category,
+                e.amount,
+                e.share,
+                e.direct,
+                e.indirect,
+                e.hops,
+                level(e.risk),
+                path.join(" ")
+            );
+        }
+    }
+    s
+}
+
+/// Read a file of addresses: one a line, `#` comments and blank lines
+/// skipped, an optional `address` header. A malformed address is an error
+/// naming its line.
+pub fn read_addresses(path: &std::path::Path) -> Result<Vec<[u8; 20]>, crate::error::IngestError> {
+    let text = std::fs::read(path).map_err(|source| crate::error::IngestError::Io { file: path.to_path_buf(), source })?;
+    parse_addresses(&text).map_err(|(line, e)| crate::error::IngestError::row(path, line, e))
+}
+
+/// Parse addresses from text as [`read_addresses`] does; an error carries
+/// its 1-based line.
+pub fn parse_addresses(text: &[u8]) -> Result<Vec<[u8; 20]>, (u64, crate::error::FieldError)> {
+    let mut out = Vec::new();
+    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = line.split(|&b| b == b'#').next().unwrap_or(b"").trim_ascii();
+        let line = line.strip_suffix(b",").unwrap_or(line).trim_ascii();
+        if line.is_empty() || (n == 0 && line.eq_ignore_ascii_case(b"address")) {
+            continue;
+        }
+        out.push(crate::ingest::fields::eth_address("address", line).map_err(|e| (n as u64 + 1, e))?);
+    }
+    Ok(out)
+}

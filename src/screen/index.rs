@@ -1,0 +1,384 @@
+//! The exposure index on disk: one file per store generation and asset,
+//! memory-mapped on open, nothing parsed but a small JSON header.
+//!
+//! Layout (little-endian, every section 64-byte aligned):
+//!
+//! | section | record | what |
+//! |---|---|---|
+//! | header | `CTEXPOS1`, u64 length, JSON [`Meta`] | generation, asset, categories, section offsets |
+//! | slots | [`Slot`], 24 bytes | open-addressing hash table: 20-byte address to address id; a power of two, at most 3/4 full |
+//! | received | u128 per address id | what the address received from others in the asset |
+//! | offsets | u32 per address id, plus one | where its exposures start in `entries` |
+//! | entries | [`Entry`], 48 bytes | its exposures, ascending by category |
+//! | seeds | [`SeedRule`], 24 bytes | seed labels by address, for evidence paths |
+//!
+//! A lookup hashes the address (xxh3), reads one slot (two when the probe
+//! wraps a line), then the address's `received` and `offsets`: three cache
+//! misses, which [`Index::lookup_batch`] overlaps across a batch.
+
+use super::ScreenError;
+use super::sweep::Exposures;
+use crate::store::{Pod, Store, cast};
+use memmap2::Mmap;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One hash-table slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Slot {
+    /// The 20-byte address.
+    pub key: [u8; 20],
+    /// Its address id; `u32::MAX` marks an empty slot.
+    pub id: u32,
+}
+
+/// One exposure of one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Entry {
+    /// Taint carried by the address's arrivals.
+    pub amount: u128,
+    /// Of that, arrivals of hop 1.
+    pub direct: u128,
+    /// The address's first tainted arrival in this category (event index).
+    pub first_in: u64,
+    /// Smallest hop.
+    pub hops: u32,
+    /// Category index into [`Meta::categories`].
+    pub category: u16,
+    /// Reserved (0).
+    pub reserved: u16,
+}
+
+/// A seed label of one address: sources of evidence paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct SeedRule {
+    /// Valid from (epoch seconds; `i64::MIN`: unbounded).
+    pub from: i64,
+    /// Valid to (`i64::MAX`: unbounded).
+    pub to: i64,
+    /// Address id.
+    pub id: u32,
+    /// Category index.
+    pub category: u16,
+    /// Reserved (0).
+    pub reserved: u16,
+}
+
+impl Pod for Slot {}
+impl Pod for Entry {}
+impl Pod for SeedRule {}
+
+/// A section's place in the file.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Section {
+    /// Byte offset.
+    pub offset: u64,
+    /// Byte length.
+    pub bytes: u64,
+}
+
+/// The header.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Meta {
+    /// Always `chaintrace-exposure`.
+    pub format: String,
+    /// [`VERSION`].
+    pub version: u32,
+    /// The store generation it was built from (`gen-NNNNNN`).
+    pub generation: String,
+    /// The screened asset (`ETH` or a token contract).
+    pub asset: String,
+    /// Risk categories, in index order.
+    pub categories: Vec<String>,
+    /// Address ids (the store's address table).
+    pub addresses: u64,
+    /// Hash-table slots (a power of two).
+    pub slots: u64,
+    /// Exposure entries.
+    pub entries: u64,
+    /// Sections.
+    pub sections: [Section; 5],
+    /// The program that wrote it.
+    pub written_by: String,
+}
+
+const MAGIC: &[u8; 8] = b"CTEXPOS1";
+/// The index format this build reads and writes.
+pub const VERSION: u32 = 1;
+const EMPTY: u32 = u32::MAX;
+
+fn hash(key: &[u8; 20]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
+/// Where the index of `asset` for the store's live generation lives.
+pub fn path_for(store: &Store, asset: &str) -> PathBuf {
+    let generation = store.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    store.dir.join("exposure").join(format!("{generation}.{}.idx", asset.to_ascii_lowercase()))
+}
+
+fn align(v: &mut Vec<u8>) {
+    while !v.len().is_multiple_of(64) {
+        v.push(0);
+    }
+}
+
+/// Write the index of a sweep's result to `path` (atomically: a temporary
+/// file renamed into place).
+pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, path: &Path) -> Result<(), ScreenError> {
+    let n = store.address_count();
+    let first_real = crate::model::Pseudo::ALL.len();
+    let real = n.saturating_sub(first_real);
+    let cap = (real * 4 / 3 + 1).next_power_of_two().max(16);
+    let mut slots = vec![Slot { key: [0; 20], id: EMPTY }; cap];
+    for id in first_real..n {
+        let b = store.address_bytes(id as u32);
+        let Ok(key) = <[u8; 20]>::try_from(b) else { continue };
+        let mut s = hash(&key) as usize & (cap - 1);
+        while slots[s].id != EMPTY {
+            s = (s + 1) & (cap - 1);
+        }
+        slots[s] = Slot { key, id: id as u32 };
+    }
+    let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
+    let mut entries: Vec<Entry> = Vec::new();
+    for e in &x.by_address {
+        offsets.push(u32::try_from(entries.len()).map_err(|_| ScreenError::TooLarge("more than 2^32 exposure entries".into()))?);
+        entries.extend(e.iter().map(|e| Entry {
+            amount: e.amount,
+            direct: e.direct,
+            first_in: e.first_in,
+            hops: e.hops,
+            category: e.category,
+            reserved: 0,
+        }));
+    }
+    offsets.push(entries.len() as u32);
+    let mut seeds: Vec<SeedRule> = x
+        .seeds
+        .iter()
+        .flat_map(|(&id, v)| {
+            v.iter().map(move |&(k, f, t)| SeedRule {
+                from: f.unwrap_or(i64::MIN),
+                to: t.unwrap_or(i64::MAX),
+                id,
+                category: k,
+                reserved: 0,
+            })
+        })
+        .collect();
+    seeds.sort_by_key(|r| (r.id, r.category, r.from, r.to));
+    let bodies: [&[u8]; 5] = [
+        crate::store::columns_as_bytes(&slots),
+        crate::store::columns_as_bytes(&x.received),
+        crate::store::columns_as_bytes(&offsets),
+        crate::store::columns_as_bytes(&entries),
+        crate::store::columns_as_bytes(&seeds),
+    ];
+    let generation = store.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut meta = Meta {
+        format: "chaintrace-exposure".into(),
+        version: VERSION,
+        generation,
+        asset: asset.to_string(),
+        categories: categories.to_vec(),
+        addresses: n as u64,
+        slots: cap as u64,
+        entries: entries.len() as u64,
+        sections: [Section { offset: 0, bytes: 0 }; 5],
+        written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
+    };
+    // The header's length depends on the offsets it holds: lay the sections
+    // out after a generous fixed header.
+    let header_room = 4096u64;
+    let mut at = header_room;
+    for (k, b) in bodies.iter().enumerate() {
+        meta.sections[k] = Section { offset: at, bytes: b.len() as u64 };
+        at += (b.len() as u64).div_ceil(64) * 64;
+    }
+    let json = serde_json::to_vec(&meta).map_err(|e| ScreenError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) })?;
+    let mut head = Vec::with_capacity(header_room as usize);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    head.extend_from_slice(&json);
+    if head.len() as u64 > header_room {
+        return Err(ScreenError::TooLarge("index header".into()));
+    }
+    head.resize(header_room as usize, 0);
+    let io = |source| ScreenError::Io { path: path.to_path_buf(), source };
+    let dir = path.parent().expect("index path has a directory");
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension("idx.tmp");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
+        f.write_all(&head).map_err(io)?;
+        for b in bodies {
+            let mut v = b.to_vec();
+            align(&mut v);
+            f.write_all(&v).map_err(io)?;
+        }
+        let f = f.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
+
+/// An open, memory-mapped exposure index.
+pub struct Index {
+    /// Its header.
+    pub meta: Meta,
+    map: Mmap,
+}
+
+impl Index {
+    /// Map an index file; checks the magic, the version and the section bounds.
+    pub fn open(path: &Path) -> Result<Index, ScreenError> {
+        let io = |source| ScreenError::Io { path: path.to_path_buf(), source };
+        let f = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: index files are written aside and renamed into place, never
+        // modified after; a rebuild writes a new file.
+        let map = unsafe { Mmap::map(&f) }.map_err(io)?;
+        let corrupt = |m: &str| ScreenError::Corrupt { path: path.to_path_buf(), message: m.to_string() };
+        if map.len() < 16 || &map[..8] != MAGIC {
+            return Err(corrupt("not a chaintrace exposure index"));
+        }
+        let len = u64::from_le_bytes(map[8..16].try_into().expect("8 bytes")) as usize;
+        let json = map.get(16..16 + len).ok_or_else(|| corrupt("header runs past the end"))?;
+        let meta: Meta = serde_json::from_slice(json).map_err(|e| corrupt(&e.to_string()))?;
+        if meta.version != VERSION {
+            return Err(corrupt(&format!("format version {} (this build reads {VERSION})", meta.version)));
+        }
+        for s in &meta.sections {
+            if s.offset % 64 != 0 || s.offset + s.bytes > map.len() as u64 {
+                return Err(corrupt("a section lies outside the file"));
+            }
+        }
+        let idx = Index { meta, map };
+        let n = idx.meta.addresses as usize;
+        if idx.slots().len() as u64 != idx.meta.slots
+            || !idx.meta.slots.is_power_of_two()
+            || idx.received().len() != n
+            || idx.offsets().len() != n + 1
+            || idx.entries().len() as u64 != idx.meta.entries
+        {
+            return Err(corrupt("section sizes do not match the header"));
+        }
+        Ok(idx)
+    }
+
+    fn section(&self, k: usize) -> &[u8] {
+        let s = self.meta.sections[k];
+        &self.map[s.offset as usize..(s.offset + s.bytes) as usize]
+    }
+
+    fn slots(&self) -> &[Slot] {
+        cast(self.section(0))
+    }
+
+    /// What each address received from others.
+    pub fn received(&self) -> &[u128] {
+        cast(self.section(1))
+    }
+
+    fn offsets(&self) -> &[u32] {
+        cast(self.section(2))
+    }
+
+    fn entries(&self) -> &[Entry] {
+        cast(self.section(3))
+    }
+
+    /// Seed rules, sorted by address id.
+    pub fn seeds(&self) -> &[SeedRule] {
+        cast(self.section(4))
+    }
+
+    /// The address id of a 20-byte address, if it is in the data.
+    #[inline]
+    pub fn lookup(&self, key: &[u8; 20]) -> Option<u32> {
+        self.probe(key, hash(key))
+    }
+
+    #[inline]
+    fn probe(&self, key: &[u8; 20], h: u64) -> Option<u32> {
+        let slots = self.slots();
+        let mask = slots.len() - 1;
+        let mut s = h as usize & mask;
+        loop {
+            let slot = &slots[s];
+            if slot.id == EMPTY {
+                return None;
+            }
+            if &slot.key == key {
+                return Some(slot.id);
+            }
+            s = (s + 1) & mask;
+        }
+    }
+
+    /// Look up many addresses: the slots of a whole group are requested
+    /// from memory before any is read, so the cache misses overlap.
+    pub fn lookup_batch(&self, keys: &[[u8; 20]], out: &mut Vec<Option<u32>>) {
+        const GROUP: usize = 16;
+        out.clear();
+        let slots = self.slots();
+        let mask = slots.len() - 1;
+        let mut hashes = [0u64; GROUP];
+        for group in keys.chunks(GROUP) {
+            for (k, key) in group.iter().enumerate() {
+                hashes[k] = hash(key);
+                crate::store::idtable::prefetch(&slots[hashes[k] as usize & mask]);
+            }
+            for (k, key) in group.iter().enumerate() {
+                out.push(self.probe(key, hashes[k]));
+            }
+        }
+    }
+
+    /// The exposures of address `id`, ascending by category.
+    pub fn exposures(&self, id: u32) -> &[Entry] {
+        let off = self.offsets();
+        let (lo, hi) = (off[id as usize] as usize, off[id as usize + 1] as usize);
+        &self.entries()[lo..hi]
+    }
+
+    /// The exposure of `id` in category `k`, if any.
+    pub fn exposure(&self, id: u32, k: u16) -> Option<&Entry> {
+        self.exposures(id).iter().find(|e| e.category == k)
+    }
+
+    /// Whether `id` carries a seed label of category `k` (at any time).
+    pub fn is_seed(&self, id: u32, k: u16) -> bool {
+        let s = self.seeds();
+        let lo = s.partition_point(|r| r.id < id);
+        s[lo..].iter().take_while(|r| r.id == id).any(|r| r.category == k)
+    }
+
+    /// One evidence path (event indices, in key order) from a source of
+    /// category `k` to `id`: `id`'s first tainted arrival, preceded by its
+    /// sender's first tainted arrival, and so on back to a seed.
+    pub fn path(&self, store: &Store, id: u32, k: u16) -> Vec<u64> {
+        let from = store.events().from;
+        let mut path = Vec::new();
+        let Some(mut e) = self.exposure(id, k).map(|x| x.first_in) else { return path };
+        loop {
+            path.push(e);
+            let u = from[e as usize];
+            if self.is_seed(u, k) {
+                break;
+            }
+            match self.exposure(u, k).map(|x| x.first_in) {
+                // Each step's sender got taint before it sent it on.
+                Some(prev) if prev < e => e = prev,
+                _ => break,
+            }
+        }
+        path.reverse();
+        path
+    }
+}

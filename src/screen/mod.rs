@@ -1,0 +1,110 @@
+//! Compliance screening (TRACING.md §4): is an address exposed to stolen or
+//! sanctioned funds, how much, how many hops away, with what evidence?
+//!
+//! [`sweep`] computes every address's exposure to every risk category in
+//! one pass over the store; [`index`] keeps the result in a file that is
+//! memory-mapped on open, rebuilt when the store's generation (new events or
+//! labels) changes; [`answer`] turns lookups into the screening answer of
+//! INTERFACE.md, with a risk level from [`risk`].
+
+pub mod answer;
+pub mod index;
+pub mod risk;
+pub mod sweep;
+
+use crate::store::Store;
+use std::path::PathBuf;
+
+/// Screening failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScreenError {
+    /// Bad arguments or data that cannot support the question.
+    #[error("{0}")]
+    Usage(String),
+    /// A value beyond what the index keeps.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Reading or writing the index failed (the cause is the source).
+    #[error("exposure index {path}: I/O failed")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The index file is damaged.
+    #[error("exposure index {path}: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::error::StoreError),
+}
+
+/// The risk categories screened by default: the illicit ones of the
+/// taxonomy, and mixers (a service whose outflows carry `mixer` exposure).
+pub const DEFAULT_CATEGORIES: &[&str] = &["sanctioned", "hack", "ransomware", "phishing", "scam", "darknet", "terrorism", "mixer"];
+
+/// The categories of one index, in index order (at most 16).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CategorySet {
+    /// Lowercase names.
+    pub names: Vec<String>,
+}
+
+impl CategorySet {
+    /// From names (lowercased, duplicates dropped, order kept).
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut out: Vec<String> = Vec::new();
+        for n in names {
+            let n = n.trim().to_ascii_lowercase();
+            if !n.is_empty() && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        CategorySet { names: out }
+    }
+
+    /// The default set.
+    pub fn default_set() -> Self {
+        Self::new(DEFAULT_CATEGORIES.iter().copied())
+    }
+
+    /// The index of a category name.
+    pub fn index(&self, name: &str) -> Option<u16> {
+        self.names.iter().position(|n| n == name).map(|p| p as u16)
+    }
+}
+
+/// Open the exposure index of `asset` for the store's live generation,
+/// building (and writing) it first when it is missing or was built for
+/// other categories. Returns the index and whether it was built now.
+pub fn open_or_build(store: &Store, asset: u32, cats: &CategorySet) -> Result<(index::Index, bool), ScreenError> {
+    let name = store.manifest.assets[asset as usize].clone();
+    let path = index::path_for(store, &name);
+    if let Ok(ix) = index::Index::open(&path)
+        && ix.meta.categories == cats.names
+        && ix.meta.addresses == store.address_count() as u64
+    {
+        return Ok((ix, false));
+    }
+    let x = sweep::sweep(store, asset, cats, &store.labels())?;
+    index::write(store, &name, &cats.names, &x, &path)?;
+    // Indexes of older generations are of no further use.
+    if let Some(dir) = path.parent()
+        && let Ok(rd) = std::fs::read_dir(dir)
+    {
+        let keep = store.gen_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for e in rd.flatten() {
+            let f = e.file_name().to_string_lossy().into_owned();
+            if f.starts_with("gen-") && !f.starts_with(&format!("{keep}.")) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok((index::Index::open(&path)?, true))
+}
