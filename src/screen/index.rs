@@ -12,7 +12,7 @@
 //! | entries | [`Entry`], 48 bytes | its exposures, ascending by category |
 //! | seeds | [`SeedRule`], 24 bytes | seed labels by address, for evidence paths |
 //!
-//! A lookup hashes the address (xxh3), reads one slot (two when the probe
+//! A lookup hashes the address (xxh3; the top bits pick the home slot), reads one slot (two when the probe
 //! wraps a line), then the address's `received` and `offsets`: three cache
 //! misses, which [`Index::lookup_batch`] overlaps across a batch.
 
@@ -107,23 +107,21 @@ pub struct Meta {
 
 const MAGIC: &[u8; 8] = b"CTEXPOS1";
 /// The index format this build reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const EMPTY: u32 = u32::MAX;
 
-fn hash(key: &[u8; 20]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(key)
+/// The home slot of an address in a table of `cap` slots (a power of two):
+/// the top bits of its xxh3 hash, so that slots in hash order are in table
+/// order.
+#[inline]
+fn home(key: &[u8; 20], cap: usize) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key) >> (64 - cap.trailing_zeros())
 }
 
 /// Where the index of `asset` for the store's live generation lives.
 pub fn path_for(store: &Store, asset: &str) -> PathBuf {
     let generation = store.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     store.dir.join("exposure").join(format!("{generation}.{}.idx", asset.to_ascii_lowercase()))
-}
-
-fn align(v: &mut Vec<u8>) {
-    while !v.len().is_multiple_of(64) {
-        v.push(0);
-    }
 }
 
 /// Write the index of a sweep's result to `path` (atomically: a temporary
@@ -133,15 +131,22 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
     let first_real = crate::model::Pseudo::ALL.len();
     let real = n.saturating_sub(first_real);
     let cap = (real * 4 / 3 + 1).next_power_of_two().max(16);
+    // Insert in the order of home slots, so the table fills front to back
+    // instead of with one cache miss per address.
+    let mut keyed: Vec<(u64, [u8; 20], u32)> = (first_real..n)
+        .filter_map(|id| <[u8; 20]>::try_from(store.address_bytes(id as u32)).ok().map(|k| (home(&k, cap), k, id as u32)))
+        .collect();
+    {
+        use rayon::prelude::*;
+        keyed.par_sort_unstable_by_key(|x| x.0);
+    }
     let mut slots = vec![Slot { key: [0; 20], id: EMPTY }; cap];
-    for id in first_real..n {
-        let b = store.address_bytes(id as u32);
-        let Ok(key) = <[u8; 20]>::try_from(b) else { continue };
-        let mut s = hash(&key) as usize & (cap - 1);
+    for (h, key, id) in keyed {
+        let mut s = h as usize;
         while slots[s].id != EMPTY {
             s = (s + 1) & (cap - 1);
         }
-        slots[s] = Slot { key, id: id as u32 };
+        slots[s] = Slot { key, id };
     }
     let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
     let mut entries: Vec<Entry> = Vec::new();
@@ -217,9 +222,8 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
         let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
         f.write_all(&head).map_err(io)?;
         for b in bodies {
-            let mut v = b.to_vec();
-            align(&mut v);
-            f.write_all(&v).map_err(io)?;
+            f.write_all(b).map_err(io)?;
+            f.write_all(&[0u8; 64][..b.len().next_multiple_of(64) - b.len()]).map_err(io)?;
         }
         let f = f.into_inner().map_err(|e| io(e.into_error()))?;
         f.sync_all().map_err(io)?;
@@ -301,14 +305,14 @@ impl Index {
     /// The address id of a 20-byte address, if it is in the data.
     #[inline]
     pub fn lookup(&self, key: &[u8; 20]) -> Option<u32> {
-        self.probe(key, hash(key))
+        self.probe(key, home(key, self.slots().len()))
     }
 
     #[inline]
     fn probe(&self, key: &[u8; 20], h: u64) -> Option<u32> {
         let slots = self.slots();
         let mask = slots.len() - 1;
-        let mut s = h as usize & mask;
+        let mut s = h as usize;
         loop {
             let slot = &slots[s];
             if slot.id == EMPTY {
@@ -327,12 +331,11 @@ impl Index {
         const GROUP: usize = 16;
         out.clear();
         let slots = self.slots();
-        let mask = slots.len() - 1;
         let mut hashes = [0u64; GROUP];
         for group in keys.chunks(GROUP) {
             for (k, key) in group.iter().enumerate() {
-                hashes[k] = hash(key);
-                crate::store::idtable::prefetch(&slots[hashes[k] as usize & mask]);
+                hashes[k] = home(key, slots.len());
+                crate::store::idtable::prefetch(&slots[hashes[k] as usize]);
             }
             for (k, key) in group.iter().enumerate() {
                 out.push(self.probe(key, hashes[k]));
