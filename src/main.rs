@@ -339,6 +339,15 @@ struct UsageError(String);
 #[error("screening found addresses at or above the --fail-above level")]
 struct FailAbove;
 
+fn trace_error(e: chaintrace::trace::TraceError) -> anyhow::Error {
+    use chaintrace::trace::TraceError;
+    match e {
+        TraceError::Usage(m) => UsageError(m).into(),
+        TraceError::Store(e) => e.into(),
+        e @ TraceError::Internal(_) => e.into(),
+    }
+}
+
 fn screen_error(e: chaintrace::screen::ScreenError) -> anyhow::Error {
     use chaintrace::screen::ScreenError;
     match e {
@@ -461,13 +470,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let s = chaintrace::store::Store::open(&store)?;
             s.verify()?;
-            let usage = |e: trace::TraceError| -> anyhow::Error {
-                match e {
-                    trace::TraceError::Usage(m) => UsageError(m).into(),
-                    trace::TraceError::Store(e) => e.into(),
-                }
-            };
-            let asset_id = trace::resolve_asset(&s, asset.as_deref()).map_err(usage)?;
             let clusters = if cluster {
                 if s.manifest.chain != Chain::Bitcoin {
                     return Err(UsageError("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()).into());
@@ -476,59 +478,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let stop_at: Vec<String> = stop_at.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
             let started = std::time::Instant::now();
             // Cases are independent: one trace each, in parallel.
             use rayon::prelude::*;
             let results: Vec<anyhow::Result<(String, chaintrace::report::Report, Vec<String>)>> = named
                 .par_iter()
                 .map(|(name, items)| {
-                    let txs: &[String] = if name.is_empty() { &seed_txs } else { &[] };
-                    let resolved = trace::resolve_seeds(&s, items, txs).map_err(usage)?;
-                    let spec = trace::Spec {
+                    let q = trace::Query {
                         policy,
-                        asset: asset_id,
-                        seeds: resolved.addresses.clone(),
-                        seed_txs: resolved.txs.clone(),
+                        seeds: items.clone(),
+                        seed_txs: if name.is_empty() { seed_txs.clone() } else { Vec::new() },
+                        asset: asset.clone(),
                         stop_at: stop_at.clone(),
                         max_hops,
                         from_block,
                         to_block,
-                        evidence: paths > 0,
+                        paths,
                         engine,
                         clusters: clusters.clone(),
                     };
-                    let sweep = std::time::Instant::now();
-                    let outcome = if s.manifest.chain == Chain::Bitcoin && s.manifest.inputs > 0 {
-                        trace::run_utxo(&s, &spec, &resolved.outpoints).map_err(usage)?
-                    } else {
-                        trace::run_account(&s, &spec).map_err(usage)?
-                    };
+                    let (report, notes) = trace::answer(&s, &q).map_err(trace_error)?;
                     if std::env::var_os("CHAINTRACE_TIMING").is_some() {
-                        let anon = outcome.sweep_heap_bytes as f64 / 1048576.0;
                         eprintln!(
-                            "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {anon:.0} MiB, {} events visited",
+                            "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {:.0} MiB, {} events visited",
                             s.len(),
-                            sweep.elapsed().as_secs_f64(),
-                            outcome.visited
+                            notes.sweep_seconds,
+                            notes.sweep_heap_bytes as f64 / 1048576.0,
+                            notes.visited
                         );
                     }
-                    if policy != trace::Policy::Poison && outcome.seeded != outcome.accounted() {
-                        anyhow::bail!(
-                            "internal error: taint is not conserved (seeded {} != accounted {})",
-                            outcome.seeded,
-                            outcome.accounted()
-                        );
-                    }
-                    let mut warnings: Vec<String> = resolved.missing.iter().map(|m| format!("seed {m} is not in the data")).collect();
-                    warnings.extend(
-                        outcome
-                            .seed_stop_warnings
-                            .iter()
-                            .map(|id| format!("seed {} has a stop label; it is traced as a source", s.address_text(*id))),
-                    );
-                    let report = chaintrace::report::build(&s, &spec, &outcome, &resolved.address_text, &resolved.tx_text, paths);
-                    Ok((name.clone(), report, warnings))
+                    Ok((name.clone(), report, notes.warnings))
                 })
                 .collect();
             let mut reports = Vec::new();

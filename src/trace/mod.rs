@@ -24,7 +24,7 @@ pub type Wide = WideSum;
 type Product = ruint::Uint<576, 9>;
 
 /// Tracing policies of TRACING.md §2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// Reachability: everything a reached address sends is tainted.
@@ -44,6 +44,9 @@ pub enum TraceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::error::StoreError),
+    /// A bug: the engine broke one of its own invariants.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// A trace question, in store ids.
@@ -871,4 +874,106 @@ pub fn resolve_asset(store: &Store, asset: Option<&str>) -> Result<u32, TraceErr
         let more = if all.len() > 5 { format!(", ... {} in all; `chaintrace stats` lists them", all.len()) } else { String::new() };
         TraceError::Usage(format!("asset {a:?} is not in the store (it has {}{more})", some.join(", ")))
     })
+}
+
+/// One trace question in the words of INTERFACE.md (the CLI's options, the
+/// body of `POST /v1/trace`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// Policy.
+    pub policy: Policy,
+    /// Seed addresses (a `0x` + 64-hex value is a transaction; on Bitcoin
+    /// `txid:vout` an output).
+    #[serde(default)]
+    pub seeds: Vec<String>,
+    /// Seed transactions.
+    #[serde(default)]
+    pub seed_txs: Vec<String>,
+    /// `ETH`/`BTC` (default) or a token contract.
+    #[serde(default)]
+    pub asset: Option<String>,
+    /// Categories that absorb.
+    #[serde(default)]
+    pub stop_at: Vec<String>,
+    /// Horizon.
+    #[serde(default)]
+    pub max_hops: Option<u32>,
+    /// First block (inclusive).
+    #[serde(default)]
+    pub from_block: Option<u64>,
+    /// Last block (inclusive).
+    #[serde(default)]
+    pub to_block: Option<u64>,
+    /// Evidence paths per destination.
+    #[serde(default = "default_paths")]
+    pub paths: usize,
+    /// The account sweep's shape (CLI only).
+    #[serde(skip)]
+    pub engine: Option<Engine>,
+    /// Trace over these address clusters (CLI only).
+    #[serde(skip)]
+    pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
+}
+
+fn default_paths() -> usize {
+    3
+}
+
+/// What [`answer`] returns besides the report.
+#[derive(Clone, Debug, Default)]
+pub struct Notes {
+    /// Warnings for the user (seeds not in the data, seeds with stop labels).
+    pub warnings: Vec<String>,
+    /// Seconds the sweep took.
+    pub sweep_seconds: f64,
+    /// Heap at the end of the sweep.
+    pub sweep_heap_bytes: u64,
+    /// Events the sweep visited.
+    pub visited: u64,
+}
+
+/// Answer a trace question: resolve the seeds and asset, sweep, check
+/// conservation (a report that does not balance is an internal error), and
+/// build the report.
+pub fn answer(store: &Store, q: &Query) -> Result<(crate::report::Report, Notes), TraceError> {
+    if q.max_hops == Some(0) {
+        return Err(TraceError::Usage("--max-hops 0: the horizon must be at least 1 hop".into()));
+    }
+    if q.seeds.is_empty() && q.seed_txs.is_empty() {
+        return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
+    }
+    let asset = resolve_asset(store, q.asset.as_deref())?;
+    let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
+    let spec = Spec {
+        policy: q.policy,
+        asset,
+        seeds: resolved.addresses.clone(),
+        seed_txs: resolved.txs.clone(),
+        stop_at: q.stop_at.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect(),
+        max_hops: q.max_hops,
+        from_block: q.from_block,
+        to_block: q.to_block,
+        evidence: q.paths > 0,
+        engine: q.engine,
+        clusters: q.clusters.clone(),
+    };
+    let started = std::time::Instant::now();
+    let outcome = if store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0 {
+        run_utxo(store, &spec, &resolved.outpoints)?
+    } else {
+        run_account(store, &spec)?
+    };
+    let sweep_seconds = started.elapsed().as_secs_f64();
+    if q.policy != Policy::Poison && outcome.seeded != outcome.accounted() {
+        return Err(TraceError::Internal(format!(
+            "taint is not conserved (seeded {} != accounted {})",
+            outcome.seeded,
+            outcome.accounted()
+        )));
+    }
+    let mut warnings: Vec<String> = resolved.missing.iter().map(|m| format!("seed {m} is not in the data")).collect();
+    warnings.extend(outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))));
+    let report = crate::report::build(store, &spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
+    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited }))
 }
