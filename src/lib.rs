@@ -15,6 +15,7 @@ pub mod labels;
 pub mod model;
 pub mod report;
 pub mod screen;
+pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod synth;

@@ -136,6 +136,37 @@ enum ClusterCommand {
     Coinjoins,
 }
 
+/// What screening asks (TRACING.md §4; docs/screening.md).
+#[derive(clap::Args, Clone)]
+struct ScreeningArgs {
+    /// ETH (default) or a token contract.
+    #[arg(long)]
+    asset: Option<String>,
+    /// Risk categories, comma-separated (default: sanctioned, hack,
+    /// ransomware, phishing, scam, darknet, terrorism, mixer).
+    #[arg(long, value_delimiter = ',')]
+    categories: Vec<String>,
+    /// Risk thresholds as JSON (docs/screening.md); defaults otherwise.
+    #[arg(long)]
+    risk_config: Option<PathBuf>,
+}
+
+impl ScreeningArgs {
+    fn categories(&self) -> chaintrace::screen::CategorySet {
+        if self.categories.is_empty() {
+            chaintrace::screen::CategorySet::default_set()
+        } else {
+            chaintrace::screen::CategorySet::new(self.categories.iter().map(String::as_str))
+        }
+    }
+
+    fn risk(&self) -> anyhow::Result<chaintrace::screen::risk::RiskConfig> {
+        let Some(p) = &self.risk_config else { return Ok(Default::default()) };
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        Ok(chaintrace::screen::risk::RiskConfig::from_json(&text).map_err(|e| UsageError(format!("{}: {e}", p.display())))?)
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ScreenFormat {
     Json,
@@ -266,16 +297,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "json")]
         format: ScreenFormat,
-        /// ETH (default) or a token contract.
-        #[arg(long)]
-        asset: Option<String>,
-        /// Risk categories, comma-separated (default: sanctioned, hack,
-        /// ransomware, phishing, scam, darknet, terrorism, mixer).
-        #[arg(long, value_delimiter = ',')]
-        categories: Vec<String>,
-        /// Risk thresholds as JSON (docs/screening.md); defaults otherwise.
-        #[arg(long)]
-        risk_config: Option<PathBuf>,
+        #[command(flatten)]
+        screening: ScreeningArgs,
         /// Exit with status 3 when any address reaches this level.
         #[arg(long, value_enum)]
         fail_above: Option<chaintrace::screen::risk::Level>,
@@ -284,6 +307,29 @@ enum Command {
         output: Option<PathBuf>,
         /// A file of addresses: one a line, `#` comments.
         address_file: PathBuf,
+    },
+    /// Serve screening and tracing over HTTP (docs/openapi.json).
+    Serve {
+        /// The store directory (followed: a new generation is picked up).
+        #[arg(long)]
+        store: PathBuf,
+        /// Address and port (port 0: any free port, printed on standard error).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        screening: ScreeningArgs,
+        /// Most addresses in one POST /v1/screen.
+        #[arg(long, default_value_t = 100_000)]
+        max_batch: usize,
+        /// Largest request body in bytes.
+        #[arg(long, default_value_t = 16 << 20)]
+        max_body: usize,
+        /// Longest a request may take, in milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        request_timeout_ms: u64,
+        /// Longest a client may take to send its request headers, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        header_timeout_ms: u64,
     },
     /// Describe what a store holds.
     Stats {
@@ -598,24 +644,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Screen { store, format, asset, categories, risk_config, fail_above, output, address_file } => {
-            use chaintrace::screen::{self, answer, risk};
-            let risk = match &risk_config {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-                    risk::RiskConfig::from_json(&text).map_err(|e| UsageError(format!("{}: {e}", p.display())))?
-                }
-                None => risk::RiskConfig::default(),
-            };
+        Command::Screen { store, format, screening, fail_above, output, address_file } => {
+            use chaintrace::screen::{self, answer};
+            let risk = screening.risk()?;
             let keys = answer::read_addresses(&address_file)?;
             let s = chaintrace::store::Store::open(&store)?;
             s.verify()?;
-            let asset_id = chaintrace::trace::resolve_asset(&s, asset.as_deref()).map_err(|e| UsageError(e.to_string()))?;
-            let cats = if categories.is_empty() {
-                screen::CategorySet::default_set()
-            } else {
-                screen::CategorySet::new(categories.iter().map(String::as_str))
-            };
+            let asset_id = chaintrace::trace::resolve_asset(&s, screening.asset.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+            let cats = screening.categories();
             let started = std::time::Instant::now();
             let (ix, built) = screen::open_or_build(&s, asset_id, &cats).map_err(screen_error)?;
             if built {
@@ -642,6 +678,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Serve { store, listen, screening, max_batch, max_body, request_timeout_ms, header_timeout_ms } => {
+            let mut c = chaintrace::serve::Config::new(listen);
+            c.risk = screening.risk()?;
+            c.categories = screening.categories();
+            c.asset = screening.asset;
+            c.max_batch = max_batch;
+            c.max_body = max_body;
+            c.request_timeout = std::time::Duration::from_millis(request_timeout_ms);
+            c.header_timeout = std::time::Duration::from_millis(header_timeout_ms);
+            chaintrace::serve::run(&store, c).map_err(|e| match e {
+                chaintrace::serve::ServeError::Usage(m) => UsageError(m).into(),
+                chaintrace::serve::ServeError::Screen(e) => screen_error(e),
+                other => anyhow::Error::from(other),
+            })
         }
         Command::Cluster { store, cluster_args, format, command } => clusters(&store, cluster_args.params(), format, command),
     }

@@ -973,7 +973,9 @@ pub fn answer(store: &Store, q: &Query) -> Result<(crate::report::Report, Notes)
         )));
     }
     let mut warnings: Vec<String> = resolved.missing.iter().map(|m| format!("seed {m} is not in the data")).collect();
-    warnings.extend(outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))));
+    warnings.extend(
+        outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
+    );
     let report = crate::report::build(store, &spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
     Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited }))
 }

@@ -1,0 +1,221 @@
+//! `chaintrace serve`: screening and tracing over HTTP (axum on hyper).
+//!
+//! Routes (docs/openapi.json, served at `/v1/openapi.json`):
+//! `GET /v1/health`, `GET /v1/addresses/{address}/exposure`,
+//! `POST /v1/screen`, `POST /v1/trace`. Every error is JSON
+//! `{"error": {"code", "message"}}` with a stable code.
+//!
+//! Hardening: a request body limit, a batch limit, a per-request time limit,
+//! a deadline for reading request headers (slow clients), JSON nesting
+//! limited by the parser, panics turned into a 500 answer. The server
+//! listens on loopback unless told otherwise, drains in-flight requests on
+//! SIGTERM or Ctrl-C, and follows the store: when an ingest or label import
+//! switches the store to a new generation, the new store and its exposure
+//! index are opened (and the index built) aside, and swapped in only when
+//! complete, so no request ever sees a half-written state.
+
+mod routes;
+
+use crate::screen::risk::RiskConfig;
+use crate::screen::{self, CategorySet};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The screened asset (`None`: the native coin).
+    pub asset: Option<String>,
+    /// Risk categories.
+    pub categories: CategorySet,
+    /// Risk thresholds.
+    pub risk: RiskConfig,
+    /// Most addresses in one `POST /v1/screen`.
+    pub max_batch: usize,
+    /// Largest request body, bytes.
+    pub max_body: usize,
+    /// Longest a request may take.
+    pub request_timeout: Duration,
+    /// Longest a client may take to send its request headers.
+    pub header_timeout: Duration,
+    /// How often to look for a new store generation.
+    pub reload_every: Duration,
+}
+
+impl Config {
+    /// Defaults (docs/screening.md): loopback port 8080, 100,000 addresses
+    /// a batch, 16 MiB bodies, 30 s per request, 10 s for headers.
+    pub fn new(listen: SocketAddr) -> Self {
+        Config {
+            listen,
+            asset: None,
+            categories: CategorySet::default_set(),
+            risk: RiskConfig::default(),
+            max_batch: 100_000,
+            max_body: 16 << 20,
+            request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            reload_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Serving failed to start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store or its index could not be opened.
+    #[error(transparent)]
+    Screen(#[from] screen::ScreenError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::error::StoreError),
+    /// Listening failed.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Bad settings.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// One consistent view: a store generation and its exposure index.
+pub(crate) struct Snapshot {
+    pub(crate) store: Store,
+    pub(crate) index: screen::index::Index,
+    pub(crate) current: String,
+}
+
+/// The server's shared state.
+pub(crate) struct App {
+    pub(crate) config: Config,
+    pub(crate) snapshot: RwLock<Arc<Snapshot>>,
+}
+
+impl App {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn current_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("CURRENT")).unwrap_or_default()
+}
+
+/// Open the store's live generation and its exposure index (building the
+/// index when missing).
+fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
+    let current = current_of(dir);
+    let store = Store::open(dir)?;
+    store.verify()?;
+    let asset = crate::trace::resolve_asset(&store, config.asset.as_deref()).map_err(|e| ServeError::Usage(e.to_string()))?;
+    let (index, _) = screen::open_or_build(&store, asset, &config.categories)?;
+    Ok(Snapshot { store, index, current })
+}
+
+/// Serve until SIGTERM or Ctrl-C. Prints `listening on http://ADDR` to
+/// standard error once the socket is bound (port 0 picks a free port).
+pub fn run(dir: &Path, config: Config) -> Result<(), ServeError> {
+    let snap = load(dir, &config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.map_err(|source| ServeError::Listen { addr: config.listen, source })?;
+        let local = listener.local_addr().map_err(|source| ServeError::Listen { addr: config.listen, source })?;
+        eprintln!("listening on http://{local}");
+        let app = Arc::new(App { config, snapshot: RwLock::new(Arc::new(snap)) });
+        tokio::spawn(follow(dir.to_path_buf(), app.clone()));
+        serve(listener, app, shutdown_signal()).await;
+        eprintln!("shut down");
+        Ok(())
+    })
+}
+
+/// Swap in a new snapshot whenever the store's `CURRENT` changes. The new
+/// one is opened and indexed aside; a failure keeps the old one serving.
+async fn follow(dir: PathBuf, app: Arc<App>) {
+    let mut failed_for = String::new();
+    loop {
+        tokio::time::sleep(app.config.reload_every).await;
+        let now = current_of(&dir);
+        if now.is_empty() || now == app.snapshot().current || now == failed_for {
+            continue;
+        }
+        let (d, a) = (dir.clone(), app.clone());
+        match tokio::task::spawn_blocking(move || load(&d, &a.config)).await {
+            Ok(Ok(snap)) => {
+                eprintln!("store changed: now serving {}", snap.current.split_whitespace().next().unwrap_or(""));
+                *app.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
+            }
+            Ok(Err(e)) => {
+                eprintln!("store changed but cannot be served yet, keeping the previous one: {e}");
+                failed_for = now;
+            }
+            Err(e) => {
+                eprintln!("reloading the store failed: {e}");
+                failed_for = now;
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// The accept loop: hyper's HTTP/1 connections with a header-read deadline
+/// (axum's own `serve` installs no timer, so hyper's deadline would be
+/// inert), drained gracefully when `shutdown` completes.
+async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, shutdown: impl std::future::Future<Output = ()>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let router = routes::router(app.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                // Out of descriptors or a reset before accept: keep serving.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(app.config.header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(app.config.request_timeout) => {}
+    }
+}

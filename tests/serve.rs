@@ -1,0 +1,275 @@
+//! The HTTP API, started for real on a free loopback port: answers,
+//! stable JSON errors for malformed and hostile input (bad hex, huge and
+//! deep bodies, invalid UTF-8, slow clients), a store re-ingested while
+//! serving, and a graceful stop on SIGTERM.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    // The child is waited for in Drop.
+    #[allow(clippy::zombie_processes)]
+    fn start(store: &std::path::Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
+            .args(["serve", "--store", store.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "server exited before listening");
+            if let Some(a) = line.trim().strip_prefix("listening on http://") {
+                let addr = a.to_string();
+                // Keep draining stderr so the server never blocks on it.
+                std::thread::spawn(move || for _ in err.lines() {});
+                return Server { child, addr };
+            }
+        }
+    }
+
+    /// One request on its own connection: (status, body).
+    fn raw(&self, request: &[u8]) -> (u16, Vec<u8>) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(request).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |p| p + 4);
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let mut body = buf[head_end..].to_vec();
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let (c, b) = self.raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+        (c, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    fn post(&self, path: &str, body: &[u8]) -> (u16, Value) {
+        let mut r = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        let (c, b) = self.raw(&r);
+        (c, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 2 + n + 2..];
+    }
+    out
+}
+
+fn lazarus(dir: &std::path::Path) -> std::path::PathBuf {
+    let st = dir.join("laz");
+    let o = ingest(&st, "ethereum", "transfers", &[], &[&data("dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", data("labels/ethereum-labels.csv").to_str().unwrap()]).code, 0);
+    st
+}
+
+const DEPOSIT: &str = "0xdd6458eb5090832eb88bffc7adf39b0f3cdd6683";
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn answers_and_agrees_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = lazarus(dir.path());
+    let srv = Server::start(&st, &[]);
+    let (c, h) = srv.get("/v1/health");
+    assert_eq!((c, h["status"].as_str()), (200, Some("ok")));
+    assert_eq!(h["events"], 436);
+    let (c, one) = srv.get(&format!("/v1/addresses/{}/exposure", DEPOSIT.to_uppercase().replace("0X", "0x")));
+    assert_eq!(c, 200);
+    assert_eq!(one["exposure"][0]["category"], "sanctioned");
+    // The batch answer equals the CLI's, result for result.
+    let list = dir.path().join("a.txt");
+    std::fs::write(&list, format!("{DEPOSIT}\n0x1111111111111111111111111111111111111111\n")).unwrap();
+    let cli: Value = serde_json::from_str(&run(&["screen", "--store", st.to_str().unwrap(), list.to_str().unwrap()]).stdout).unwrap();
+    let (c, batch) =
+        srv.post("/v1/screen", format!(r#"{{"addresses": ["{DEPOSIT}", "0x1111111111111111111111111111111111111111"]}}"#).as_bytes());
+    assert_eq!(c, 200);
+    assert_eq!(batch, cli);
+    assert_eq!(batch["results"][0], one);
+    // The trace of INTERFACE.md, as the CLI gives it.
+    let (c, t) = srv
+        .post("/v1/trace", br#"{"policy": "haircut", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "stop_at": ["sanctioned"]}"#);
+    assert_eq!(c, 200, "{t}");
+    let cli: Value = serde_json::from_str(
+        &run(&[
+            "trace",
+            "--store",
+            st.to_str().unwrap(),
+            "--policy",
+            "haircut",
+            "--seed",
+            "0x098b716b8aaf21512996dc57eb0615e2383e2f96",
+            "--stop-at",
+            "sanctioned",
+            "--format",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(t["seeded"], cli["seeded"]);
+    assert_eq!(t["destinations"], cli["destinations"]);
+    assert_eq!(t["totals"], cli["totals"]);
+    // The OpenAPI document is the one in the repository, and every path in it is routed.
+    let (c, doc) = srv.get("/v1/openapi.json");
+    assert_eq!(c, 200);
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(root().join("docs/openapi.json")).unwrap()).unwrap();
+    assert_eq!(doc, file);
+    for (path, ops) in file["paths"].as_object().unwrap() {
+        let path = path.replace("{address}", DEPOSIT);
+        for method in ops.as_object().unwrap().keys() {
+            let (c, v) = if method == "get" { srv.get(&path) } else { srv.post(&path, b"{}") };
+            assert_ne!(code(&v), "not_found", "{method} {path}: {c}");
+            assert_ne!(c, 404, "{method} {path}");
+        }
+    }
+}
+
+#[test]
+fn hostile_input_gets_clear_errors_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = lazarus(dir.path());
+    let srv = Server::start(&st, &["--max-batch", "3", "--max-body", "4096", "--header-timeout-ms", "300"]);
+    // Bad hex, wrong lengths, non-addresses.
+    for bad in ["0xzz6458eb5090832eb88bffc7adf39b0f3cdd6683", "0xdd64", "hello", "0x", "%FF%FE"] {
+        let (c, v) = srv.get(&format!("/v1/addresses/{bad}/exposure"));
+        assert_eq!((c, code(&v)), (400, "malformed_address"), "{bad}: {v}");
+    }
+    let (c, v) = srv.post("/v1/screen", format!(r#"{{"addresses": ["{DEPOSIT}", "0x12"]}}"#).as_bytes());
+    assert_eq!((c, code(&v)), (400, "malformed_address"));
+    assert!(v["error"]["message"].as_str().unwrap().contains("addresses[1]"), "{v}");
+    // Malformed, deep, non-UTF-8 and unexpected bodies.
+    for body in [&b"{"[..], b"[]", b"{\"addresses\": 5}", b"{\"adresses\": []}", b"\xff\xfe{\"addresses\": []}", b""] {
+        let (c, v) = srv.post("/v1/screen", body);
+        assert_eq!((c, code(&v)), (400, "malformed_body"), "{:?}: {v}", String::from_utf8_lossy(body));
+    }
+    let deep = format!("{{\"addresses\": {}{}}}", "[".repeat(3000), "]".repeat(3000));
+    let (c, v) = srv.post("/v1/screen", &deep.as_bytes()[..deep.len().min(4000)]);
+    assert_eq!((c, code(&v)), (400, "malformed_body"), "{v}");
+    let (c, v) = srv.post("/v1/trace", "[".repeat(2000).as_bytes());
+    assert_eq!((c, code(&v)), (400, "malformed_body"), "{v}");
+    // Too many addresses, too large a body.
+    let (c, v) = srv.post("/v1/screen", format!(r#"{{"addresses": ["{DEPOSIT}", "{DEPOSIT}", "{DEPOSIT}", "{DEPOSIT}"]}}"#).as_bytes());
+    assert_eq!((c, code(&v)), (400, "batch_too_large"));
+    let huge = format!(r#"{{"addresses": ["{}"]}}"#, "a".repeat(100_000));
+    let (c, v) = srv.post("/v1/screen", huge.as_bytes());
+    assert_eq!((c, code(&v)), (413, "body_too_large"), "{v}");
+    // Trace questions the engine refuses.
+    let (c, v) = srv.post("/v1/trace", br#"{"policy": "haircut"}"#);
+    assert_eq!((c, code(&v)), (400, "bad_request"), "{v}");
+    let (c, v) = srv.post("/v1/trace", br#"{"policy": "sideways", "seeds": ["0x01"]}"#);
+    assert_eq!((c, code(&v)), (400, "malformed_body"), "{v}");
+    let (c, v) = srv.post("/v1/trace", br#"{"policy": "poison", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "max_hops": 0}"#);
+    assert_eq!((c, code(&v)), (400, "bad_request"), "{v}");
+    // Unknown routes and methods.
+    let (c, v) = srv.get("/v2/anything");
+    assert_eq!((c, code(&v)), (404, "not_found"));
+    let (c, v) = srv.post("/v1/health", b"{}");
+    assert_eq!((c, code(&v)), (405, "method_not_allowed"));
+    // A slow client that never finishes its headers is cut off...
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(&srv.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(started.elapsed() < Duration::from_secs(5), "the slow client was not cut off");
+    // ...and garbage is refused, while everyone else is still served.
+    let (c, _) = srv.raw(b"\x00\x01\x02 not http\r\n\r\n");
+    assert!(c == 0 || c == 400, "{c}");
+    let (c, h) = srv.get("/v1/health");
+    assert_eq!((c, h["status"].as_str()), (200, Some("ok")));
+}
+
+#[test]
+fn follows_a_reingested_store_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = lazarus(dir.path());
+    let srv = Server::start(&st, &[]);
+    let probe = "0x1111111111111111111111111111111111111111";
+    let (_, before) = srv.get(&format!("/v1/addresses/{probe}/exposure"));
+    assert_eq!(before["activity"], false);
+    let (_, h0) = srv.get("/v1/health");
+    // New transfers: a sanctioned wallet pays the probe address.
+    let f = dir.path().join("more.csv");
+    std::fs::write(
+        &f,
+        format!(
+            "block_time,from_address,to_address,value_eth\n2022-10-01T00:00:00Z,0x098b716b8aaf21512996dc57eb0615e2383e2f96,{probe},1.5\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (c, v) = srv.get(&format!("/v1/addresses/{probe}/exposure"));
+        assert_eq!(c, 200);
+        if v["activity"] == true {
+            assert_eq!(v["received"], "1500000000000000000");
+            assert_eq!(v["exposure"][0]["category"], "sanctioned");
+            assert_eq!(v["exposure"][0]["direct"], "1500000000000000000");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new generation was not picked up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, h1) = srv.get("/v1/health");
+    assert_ne!(h0["generation"], h1["generation"]);
+    assert_eq!(h1["events"], 437);
+    // SIGTERM: the server drains and exits cleanly.
+    let mut srv = srv;
+    let pid = srv.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = srv.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
