@@ -80,6 +80,18 @@ fn main() {
         write_store(&dir, n);
         eprintln!("wrote a store of {n} transfers in {:.1}s", t.elapsed().as_secs_f64());
     }
+    // Addresses for the HTTP load test (benches/serve.sh): half in the data,
+    // half not, shuffled.
+    let sample = dir.join("addresses.txt");
+    if !sample.exists() {
+        let mut rng = Rng::new(17);
+        let mut text = String::new();
+        for i in 0..100_000u64 {
+            let k = if i % 2 == 0 { rng.below(n + 1) } else { n + 1 + rng.below(1 << 40) };
+            text += &format!("0x{}\n", hex::encode(key(k)));
+        }
+        std::fs::write(&sample, text).expect("write the address sample");
+    }
     let store = Store::open(&dir).expect("open");
     store.verify().expect("verify");
     let _ = std::fs::remove_dir_all(dir.join("exposure"));

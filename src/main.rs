@@ -330,6 +330,9 @@ enum Command {
         /// Longest a client may take to send its request headers, in milliseconds.
         #[arg(long, default_value_t = 10_000)]
         header_timeout_ms: u64,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Describe what a store holds.
     Stats {
@@ -679,7 +682,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { store, listen, screening, max_batch, max_body, request_timeout_ms, header_timeout_ms } => {
+        Command::Serve { store, listen, screening, max_batch, max_body, request_timeout_ms, header_timeout_ms, threads } => {
             let mut c = chaintrace::serve::Config::new(listen);
             c.risk = screening.risk()?;
             c.categories = screening.categories();
@@ -688,6 +691,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             c.max_body = max_body;
             c.request_timeout = std::time::Duration::from_millis(request_timeout_ms);
             c.header_timeout = std::time::Duration::from_millis(header_timeout_ms);
+            c.threads = threads;
             chaintrace::serve::run(&store, c).map_err(|e| match e {
                 chaintrace::serve::ServeError::Usage(m) => UsageError(m).into(),
                 chaintrace::serve::ServeError::Screen(e) => screen_error(e),

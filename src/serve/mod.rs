@@ -45,6 +45,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// How often to look for a new store generation.
     pub reload_every: Duration,
+    /// Worker threads (`None`: one per core).
+    pub threads: Option<usize>,
 }
 
 impl Config {
@@ -61,6 +63,7 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             reload_every: Duration::from_secs(1),
+            threads: None,
         }
     }
 }
@@ -125,10 +128,11 @@ fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
 /// standard error once the socket is bound (port 0 picks a free port).
 pub fn run(dir: &Path, config: Config) -> Result<(), ServeError> {
     let snap = load(dir, &config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| ServeError::Listen { addr: config.listen, source })?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = builder.enable_all().build().map_err(|source| ServeError::Listen { addr: config.listen, source })?;
     runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.map_err(|source| ServeError::Listen { addr: config.listen, source })?;

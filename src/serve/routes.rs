@@ -56,16 +56,20 @@ fn body_error(r: BytesRejection) -> ApiError {
 pub(crate) fn router(app: Arc<App>) -> Router {
     let limit = app.config.max_body;
     let timeout = app.config.request_timeout;
+    // Only the routes that do real work get a timer: a single-address
+    // answer is a few hash probes, and a timer per request costs more.
+    let work = Router::new()
+        .route("/v1/screen", post(screen))
+        .route("/v1/trace", post(trace))
+        .route_layer(axum::middleware::from_fn_with_state(timeout, time_limit));
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/addresses/{address}/exposure", get(exposure))
-        .route("/v1/screen", post(screen))
-        .route("/v1/trace", post(trace))
         .route("/v1/openapi.json", get(openapi))
+        .merge(work)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(timeout, time_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside the server").into_response()
         }))
