@@ -186,8 +186,10 @@ fn hostile_input_gets_clear_errors_and_the_server_keeps_serving() {
         let (c, v) = srv.post("/v1/screen", body);
         assert_eq!((c, code(&v)), (400, "malformed_body"), "{:?}: {v}", String::from_utf8_lossy(body));
     }
-    let deep = format!("{{\"addresses\": {}{}}}", "[".repeat(3000), "]".repeat(3000));
-    let (c, v) = srv.post("/v1/screen", &deep.as_bytes()[..deep.len().min(4000)]);
+    // Well-formed but deeply nested: refused at the first level that is not
+    // what the route takes (and serde_json stops any descent at depth 128).
+    let deep = format!("{{\"addresses\": {}{}}}", "[".repeat(1500), "]".repeat(1500));
+    let (c, v) = srv.post("/v1/screen", deep.as_bytes());
     assert_eq!((c, code(&v)), (400, "malformed_body"), "{v}");
     let (c, v) = srv.post("/v1/trace", "[".repeat(2000).as_bytes());
     assert_eq!((c, code(&v)), (400, "malformed_body"), "{v}");
