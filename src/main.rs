@@ -28,6 +28,8 @@ enum ReportFormat {
     Json,
     Csv,
     Table,
+    /// Graphviz: the flow along the evidence paths (`dot -Tsvg`).
+    Dot,
 }
 
 #[derive(Subcommand)]
@@ -576,6 +578,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ReportFormat::Json => serde_json::to_string_pretty(r)? + "\n",
                     ReportFormat::Csv => chaintrace::report::to_csv(r),
                     ReportFormat::Table => chaintrace::report::to_table(r, s.manifest.chain),
+                    ReportFormat::Dot => chaintrace::report::dot::to_dot(r, chaintrace::report::decimals(s.manifest.chain, &r.asset)),
                 })
             };
             if cases.is_empty() {
@@ -594,6 +597,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         ReportFormat::Json => "json",
                         ReportFormat::Csv => "csv",
                         ReportFormat::Table => "txt",
+                        ReportFormat::Dot => "dot",
                     };
                     for (name, r) in &reports {
                         let p = dir.join(format!("{name}.{ext}"));

@@ -1,5 +1,7 @@
 //! Trace reports: the JSON contract of INTERFACE.md, CSV, and a table for people.
 
+pub mod dot;
+
 use crate::amount::WideSum;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX};
 use crate::store::Store;
@@ -306,7 +308,7 @@ pub fn to_csv(r: &Report) -> String {
 }
 
 /// Decimals of the asset for whole-coin display, when known.
-fn decimals(chain: Chain, asset: &str) -> Option<u32> {
+pub fn decimals(chain: Chain, asset: &str) -> Option<u32> {
     match (chain, asset) {
         (Chain::Ethereum, "ETH") => Some(18),
         (Chain::Bitcoin, "BTC") => Some(8),
