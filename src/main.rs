@@ -30,6 +30,8 @@ enum ReportFormat {
     Table,
     /// Graphviz: the flow along the evidence paths (`dot -Tsvg`).
     Dot,
+    /// Parquet tables (needs --output): the rows, and the evidence steps beside them.
+    Parquet,
 }
 
 #[derive(Subcommand)]
@@ -173,6 +175,8 @@ impl ScreeningArgs {
 enum ScreenFormat {
     Json,
     Csv,
+    /// Parquet (needs --output).
+    Parquet,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -335,6 +339,15 @@ enum Command {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+    },
+    /// Write a store's events, addresses and labels as Parquet files.
+    Export {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// The directory to write events.parquet, addresses.parquet and labels.parquet into.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Describe what a store holds.
     Stats {
@@ -579,8 +592,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ReportFormat::Csv => chaintrace::report::to_csv(r),
                     ReportFormat::Table => chaintrace::report::to_table(r, s.manifest.chain),
                     ReportFormat::Dot => chaintrace::report::dot::to_dot(r, chaintrace::report::decimals(s.manifest.chain, &r.asset)),
+                    ReportFormat::Parquet => unreachable!("Parquet is written to files"),
                 })
             };
+            if format == ReportFormat::Parquet {
+                let Some(out) = &output else {
+                    return Err(UsageError("--format parquet writes files: give --output FILE (a directory with --case)".into()).into());
+                };
+                if cases.is_empty() {
+                    chaintrace::report::parquet::write_trace(&reports[0].1, out)?;
+                } else {
+                    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+                    for (name, r) in &reports {
+                        chaintrace::report::parquet::write_trace(r, &out.join(format!("{name}.parquet")))?;
+                    }
+                }
+                return Ok(());
+            }
             if cases.is_empty() {
                 let text = render(&reports[0].1)?;
                 match output {
@@ -598,6 +626,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         ReportFormat::Csv => "csv",
                         ReportFormat::Table => "txt",
                         ReportFormat::Dot => "dot",
+                        ReportFormat::Parquet => "parquet",
                     };
                     for (name, r) in &reports {
                         let p = dir.join(format!("{name}.{ext}"));
@@ -672,10 +701,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let text = match format {
                 ScreenFormat::Json => serde_json::to_string_pretty(&a)? + "\n",
                 ScreenFormat::Csv => answer::to_csv(&a),
+                ScreenFormat::Parquet => String::new(),
             };
-            match output {
-                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
-                None => stdout(&text)?,
+            match (format, output) {
+                (ScreenFormat::Parquet, Some(p)) => chaintrace::report::parquet::write_screen(&a, &p)?,
+                (ScreenFormat::Parquet, None) => return Err(UsageError("--format parquet writes a file: give --output FILE".into()).into()),
+                (_, Some(p)) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+                (_, None) => stdout(&text)?,
             }
             if let Some(level) = fail_above {
                 let hits = a.results.iter().filter(|r| r.risk >= level).count();
@@ -701,6 +733,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 chaintrace::serve::ServeError::Screen(e) => screen_error(e),
                 other => anyhow::Error::from(other),
             })
+        }
+        Command::Export { store, out } => {
+            let s = chaintrace::store::Store::open(&store)?;
+            s.verify()?;
+            let e = chaintrace::report::parquet::export(&s, &out)?;
+            println!("{}: {} events, {} addresses, {} labels written as Parquet", out.display(), e.events, e.addresses, e.labels);
+            Ok(())
         }
         Command::Cluster { store, cluster_args, format, command } => clusters(&store, cluster_args.params(), format, command),
     }

@@ -1,6 +1,7 @@
 //! Trace reports: the JSON contract of INTERFACE.md, CSV, and a table for people.
 
 pub mod dot;
+pub mod parquet;
 
 use crate::amount::WideSum;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX};
