@@ -32,6 +32,8 @@ enum ReportFormat {
     Dot,
     /// Parquet tables (needs --output): the rows, and the evidence steps beside them.
     Parquet,
+    /// One self-contained HTML page: summary, tables, an interactive flow graph, evidence paths.
+    Html,
 }
 
 #[derive(Subcommand)]
@@ -592,6 +594,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ReportFormat::Csv => chaintrace::report::to_csv(r),
                     ReportFormat::Table => chaintrace::report::to_table(r, s.manifest.chain),
                     ReportFormat::Dot => chaintrace::report::dot::to_dot(r, chaintrace::report::decimals(s.manifest.chain, &r.asset)),
+                    ReportFormat::Html => chaintrace::report::html::to_html(r, s.manifest.chain),
                     ReportFormat::Parquet => unreachable!("Parquet is written to files"),
                 })
             };
@@ -627,6 +630,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         ReportFormat::Table => "txt",
                         ReportFormat::Dot => "dot",
                         ReportFormat::Parquet => "parquet",
+                        ReportFormat::Html => "html",
                     };
                     for (name, r) in &reports {
                         let p = dir.join(format!("{name}.{ext}"));

@@ -46,8 +46,8 @@ fn trace_as_dot() {
         let whole = chaintrace::report::whole(d["amount"].as_str().unwrap(), Some(18));
         assert!(dot.contains(&format!("label=\"{whole} ETH")), "{whole}");
     }
-    // Graphviz reads it, where installed (.ci/run installs it).
-    if std::process::Command::new("dot").arg("-V").output().is_ok() {
+    // Graphviz reads it (.ci/run installs it).
+    if have("dot") {
         let f = dir.path().join("t.dot");
         std::fs::write(&f, &dot).unwrap();
         let out = std::process::Command::new("dot").args(["-Tsvg", f.to_str().unwrap()]).output().unwrap();
@@ -137,4 +137,95 @@ fn export_round_trips() {
         v
     };
     assert_eq!(stats(&st), stats(&again));
+}
+
+/// Whether a tool is on the PATH. CI sets CHAINTRACE_REQUIRE_TOOLS=1 (it
+/// installs Graphviz and Chromium), so there a missing tool fails the test
+/// instead of skipping its part.
+fn have(tool: &str) -> bool {
+    let found = std::process::Command::new(tool).arg("--version").output().is_ok();
+    assert!(found || std::env::var_os("CHAINTRACE_REQUIRE_TOOLS").is_none(), "{tool} is required here");
+    if !found {
+        eprintln!("note: {tool} not installed; that part of the test is skipped");
+    }
+    found
+}
+
+fn chromium(args: &[&str], page: &std::path::Path, profile: &std::path::Path) -> std::process::Output {
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+/// One self-contained page: no fetch from anywhere, labels escaped, the
+/// library's licence inlined; headless Chromium draws the flow graph.
+#[test]
+fn trace_as_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = lazarus(dir.path());
+    // A hostile label: it must come out as text, never as markup.
+    let l = dir.path().join("evil.csv");
+    std::fs::write(&l, "address,category,label\n0x35fb6f6db4fb05e6a4ce86f2c93691425626d4b1,exchange,\"<script>alert(1)</script>\"\n")
+        .unwrap();
+    assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", l.to_str().unwrap()]).code, 0);
+    let page = dir.path().join("ronin.html");
+    let trace = |stops: &str, out: &std::path::Path| {
+        let o = run(&[
+            "trace",
+            "--store",
+            st.to_str().unwrap(),
+            "--policy",
+            "haircut",
+            "--seed",
+            "0x098b716b8aaf21512996dc57eb0615e2383e2f96",
+            "--stop-at",
+            stops,
+            "--format",
+            "html",
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+    };
+    trace("sanctioned", &page);
+    // With only exchanges stopping, the hostile label names a destination.
+    let evil = dir.path().join("evil.html");
+    trace("exchange", &evil);
+    let e = std::fs::read_to_string(&evil).unwrap();
+    assert!(!e.contains("<script>alert(1)"), "a label was not escaped");
+    assert!(e.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the label is shown as text");
+    assert!(!e.contains("\"label\":\"0x35fb6f…d4b1\\n<script"), "nor raw in the graph's data");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(!html.contains("<script src") && !html.contains("<link"), "the page loads nothing from outside");
+    assert!(html.contains("The Cytoscape Consortium") && html.contains("Permission is hereby granted"), "the licence is inlined");
+    assert!(html.contains("182161956140000000000000"), "the conservation line in base units");
+    assert!(html.contains("https://etherscan.io/address/0x35fb6f6db4fb05e6a4ce86f2c93691425626d4b1"));
+    if have("chromium") {
+        let profile = dir.path().join("profile");
+        let dom = chromium(&["--dump-dom"], &page, &profile);
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        let body = dom.split("<body").nth(1).and_then(|b| b.split('>').next()).unwrap_or("");
+        assert!(body.contains("data-graph-drawn=\"yes\""), "the graph did not draw: {body}");
+        assert!(body.contains("data-graph-nodes=\"8\"") && body.contains("data-graph-edges=\"7\""), "{body}");
+        // A screenshot to look at (kept under the target directory).
+        let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("trace-html.png");
+        let o = chromium(&["--window-size=1280,1700", &format!("--screenshot={}", shot.display())], &page, &profile);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+    }
 }

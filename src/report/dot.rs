@@ -10,29 +10,29 @@ use crate::amount::WideSum;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::BTreeMap;
 
+/// An address of the flow.
 #[derive(Clone, Debug)]
-struct Node {
-    address: String,
-    kind: &'static str,
-    caption: String,
+pub(crate) struct Node {
+    /// The address.
+    pub(crate) address: String,
+    /// `seed`, `intermediary` or `destination`.
+    pub(crate) kind: &'static str,
+    /// The destination's entity or label and category.
+    pub(crate) caption: String,
 }
 
+/// Taint that went from one address to another along evidence paths.
 #[derive(Clone, Debug, Default)]
-struct Flow {
-    taint: WideSum,
-    txs: Vec<String>,
+pub(crate) struct Flow {
+    /// Taint summed over the steps.
+    pub(crate) taint: WideSum,
+    /// Their transactions, in the order met.
+    pub(crate) txs: Vec<String>,
 }
 
-fn short(a: &str) -> String {
-    if a.len() > 14 { format!("{}…{}", &a[..8], &a[a.len() - 4..]) } else { a.to_string() }
-}
-
-fn quote(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// The report as a DOT digraph.
-pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
+/// The flow of a report: its seeds, the addresses on its evidence paths and
+/// its destinations, joined by the path steps (each pair once).
+pub(crate) fn flow_graph(r: &Report) -> DiGraph<Node, Flow> {
     let mut g: DiGraph<Node, Flow> = DiGraph::new();
     let mut nodes: BTreeMap<String, NodeIndex> = BTreeMap::new();
     let mut node = |g: &mut DiGraph<Node, Flow>, address: &str, kind: &'static str, caption: String| -> NodeIndex {
@@ -49,7 +49,6 @@ pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
         };
         node(&mut g, &d.address, "destination", caption);
     }
-    // Path steps, each (from, to) pair once, in the order first met.
     let mut edges: BTreeMap<(NodeIndex, NodeIndex), petgraph::graph::EdgeIndex> = BTreeMap::new();
     for d in &r.destinations {
         for p in &d.paths {
@@ -67,16 +66,32 @@ pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
             }
         }
     }
+    g
+}
+
+/// An edge's width, 1 to 8, growing with the square root of its share of
+/// the largest flow. Display only: a float never touches an amount.
+pub(crate) fn width(taint: WideSum, max: WideSum) -> f64 {
+    if max.is_zero() {
+        return 1.0;
+    }
+    let ratio = taint.to_string().parse::<f64>().unwrap_or(0.0) / max.to_string().parse::<f64>().unwrap_or(1.0);
+    1.0 + 7.0 * ratio.sqrt()
+}
+
+/// A long address shortened for a label.
+pub(crate) fn short(a: &str) -> String {
+    if a.len() > 14 { format!("{}…{}", &a[..8], &a[a.len() - 4..]) } else { a.to_string() }
+}
+
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The report as a DOT digraph.
+pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
+    let g = flow_graph(r);
     let max = g.edge_weights().map(|f| f.taint).max().unwrap_or(WideSum::ZERO);
-    let width = |t: WideSum| -> f64 {
-        // Display only: the width is a float, the label keeps the exact amount.
-        if max.is_zero() {
-            1.0
-        } else {
-            let ratio = t.to_string().parse::<f64>().unwrap_or(0.0) / max.to_string().parse::<f64>().unwrap_or(1.0);
-            1.0 + 7.0 * ratio.sqrt()
-        }
-    };
     let edge_attr = |_: &DiGraph<Node, Flow>, e: petgraph::graph::EdgeReference<'_, Flow>| -> String {
         let f = e.weight();
         let mut txs: Vec<String> = f.txs.iter().take(3).map(|t| short(t)).collect();
@@ -88,7 +103,7 @@ pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
             quote(&format!("{} {}", super::whole(&f.taint.to_string(), decimals), r.asset)),
             quote(&txs.join(" ")),
             quote(&f.txs.join(" ")),
-            width(f.taint)
+            width(f.taint, max)
         )
     };
     let node_attr = |_: &DiGraph<Node, Flow>, (_, n): (NodeIndex, &Node)| -> String {

@@ -1,6 +1,7 @@
 //! Trace reports: the JSON contract of INTERFACE.md, CSV, and a table for people.
 
 pub mod dot;
+pub mod html;
 pub mod parquet;
 
 use crate::amount::WideSum;

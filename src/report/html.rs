@@ -1,0 +1,268 @@
+//! `trace --format html`: one self-contained page (works offline, no CDN)
+//! for people who would rather look than read: the summary and the
+//! conservation totals, destinations by entity, an interactive flow graph
+//! (Cytoscape.js 3.35.0 from the npm registry, MIT, inlined with its
+//! licence; `assets/vendor/fetch.sh`) and the evidence paths, each
+//! transaction linked to a public block explorer.
+//!
+//! Everything from the data (addresses, labels, entity names come from
+//! label files nobody vetted) is escaped: HTML text through [`esc`], the
+//! graph's data as JSON whose `<` are written `\u003c`, so no label can close
+//! a tag or a script.
+
+use super::dot::{flow_graph, short, width};
+use super::{Report, whole};
+use crate::model::Chain;
+use std::fmt::Write;
+
+const CYTOSCAPE: &str = include_str!("../../assets/vendor/cytoscape.min.js");
+const CYTOSCAPE_LICENSE: &str = include_str!("../../assets/vendor/cytoscape.LICENSE");
+
+/// HTML-escape text.
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Where a transaction and an address can be checked by anyone.
+fn explorer(chain: Chain) -> (&'static str, &'static str) {
+    match chain {
+        Chain::Ethereum => ("https://etherscan.io/tx/", "https://etherscan.io/address/"),
+        Chain::Bitcoin => ("https://mempool.space/tx/", "https://mempool.space/address/"),
+    }
+}
+
+fn address_link(chain: Chain, a: &str) -> String {
+    if a.starts_with('(') {
+        return esc(a);
+    }
+    format!("<a class=\"addr\" href=\"{}{}\" title=\"{}\">{}</a>", explorer(chain).1, esc(a), esc(a), esc(&short(a)))
+}
+
+/// The page.
+pub fn to_html(r: &Report, chain: Chain) -> String {
+    let dec = super::decimals(chain, &r.asset);
+    let coins = |a: &str| format!("{} {}", whole(a, dec), esc(&r.asset));
+    let t = &r.totals;
+    let mut h = String::new();
+    let title = format!("{} trace of {}", format!("{:?}", r.policy).to_lowercase(), r.asset);
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>chaintrace: {}</title>\n<style>{}</style></head><body>\n",
+        esc(&title),
+        STYLE
+    );
+    let _ = write!(
+        h,
+        "<h1>{}</h1>\n<p class=\"seeds\">Seeds: {}",
+        esc(&title),
+        r.seeds.iter().map(|s| address_link(chain, s)).collect::<Vec<_>>().join(", ")
+    );
+    if !r.seed_txs.is_empty() {
+        let _ = write!(
+            h,
+            "; seed transactions: {}",
+            r.seed_txs.iter().map(|x| format!("<code>{}</code>", esc(&short(x)))).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let _ = write!(h, "{}</p>\n", if r.fees_modelled { "" } else { " (fees not modelled)" });
+    // Conservation: the totals and the one line that must balance.
+    let _ = write!(
+        h,
+        "<h2>Where the taint is</h2>\n<table class=\"totals\"><tr><th>seeded</th><td>{}</td></tr><tr><th>destinations</th><td>{}</td></tr>\
+         <tr><th>dormant (seeds hold {})</th><td>{}</td></tr><tr><th>horizon</th><td>{}</td></tr><tr><th>fees</th><td>{}</td></tr>\
+         <tr><th>unknown origin credited</th><td>{}</td></tr></table>\n<p class=\"conservation\">In base units: {} = {} + {} + {} + {}{}</p>\n",
+        coins(&r.seeded),
+        coins(&t.destinations),
+        coins(&t.held_by_seeds),
+        coins(&t.dormant),
+        coins(&t.horizon),
+        coins(&t.fees),
+        coins(&t.unknown_origin),
+        esc(&r.seeded),
+        esc(&t.destinations),
+        esc(&t.dormant),
+        esc(&t.horizon),
+        esc(&t.fees),
+        if r.policy == crate::trace::Policy::Poison { " (poison does not conserve amounts)" } else { "" }
+    );
+    if !r.entities.is_empty() {
+        h += "<h2>Destinations by entity</h2>\n<table><tr><th>entity</th><th>category</th><th>addresses</th><th class=\"n\">amount</th><th>hops</th></tr>\n";
+        for e in &r.entities {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                esc(&e.entity),
+                esc(&e.category),
+                e.addresses.len(),
+                coins(&e.amount),
+                e.hops
+            );
+        }
+        h += "</table>\n";
+    }
+    h += "<h2>Destinations</h2>\n<table><tr><th>address</th><th>entity</th><th>label</th><th>category</th><th class=\"n\">amount</th><th>hops</th><th>first arrival</th></tr>\n";
+    for d in &r.destinations {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            address_link(chain, &d.address),
+            esc(d.entity.as_deref().unwrap_or("")),
+            esc(d.label.as_deref().unwrap_or("")),
+            esc(&d.category),
+            coins(&d.amount),
+            d.hops,
+            esc(&d.first_time.clone().or(d.first_block.map(|b| format!("block {b}"))).unwrap_or_default())
+        );
+    }
+    h += "</table>\n";
+    // The flow graph.
+    let g = flow_graph(r);
+    let max = g.edge_weights().map(|f| f.taint).max().unwrap_or_default();
+    // Left to right by hops from the seeds (breadth first), each column
+    // centred: a layout that reads like the money moved.
+    let mut depth = vec![usize::MAX; g.node_count()];
+    let mut queue: std::collections::VecDeque<petgraph::graph::NodeIndex> = g.node_indices().filter(|&i| g[i].kind == "seed").collect();
+    for &i in &queue {
+        depth[i.index()] = 0;
+    }
+    while let Some(i) = queue.pop_front() {
+        for j in g.neighbors(i) {
+            if depth[j.index()] == usize::MAX {
+                depth[j.index()] = depth[i.index()] + 1;
+                queue.push_back(j);
+            }
+        }
+    }
+    let deepest = depth.iter().filter(|&&d| d != usize::MAX).max().copied().unwrap_or(0);
+    for d in depth.iter_mut().filter(|d| **d == usize::MAX) {
+        *d = deepest + 1;
+    }
+    let mut column: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for i in g.node_indices() {
+        column.entry(depth[i.index()]).or_default().push(i.index());
+    }
+    let mut pos = vec![(0.0f64, 0.0f64); g.node_count()];
+    for (d, members) in &column {
+        let n = members.len() as f64;
+        for (k, &i) in members.iter().enumerate() {
+            pos[i] = (*d as f64 * 320.0, (k as f64 - (n - 1.0) / 2.0) * 80.0);
+        }
+    }
+    let nodes: Vec<serde_json::Value> = g
+        .node_indices()
+        .map(|i| {
+            let n = &g[i];
+            serde_json::json!({ "data": {
+                "id": format!("n{}", i.index()), "address": n.address, "kind": n.kind,
+                "label": if n.caption.is_empty() { short(&n.address) } else { format!("{}\n{}", short(&n.address), n.caption) },
+            }, "position": { "x": pos[i.index()].0, "y": pos[i.index()].1 } })
+        })
+        .collect();
+    let edges: Vec<serde_json::Value> = g
+        .edge_indices()
+        .map(|e| {
+            let (a, b) = g.edge_endpoints(e).expect("edge");
+            let f = &g[e];
+            serde_json::json!({ "data": {
+                "id": format!("e{}", e.index()), "source": format!("n{}", a.index()), "target": format!("n{}", b.index()),
+                "amount": format!("{} {}", whole(&f.taint.to_string(), dec), r.asset), "txs": f.txs, "width": width(f.taint, max),
+            }})
+        })
+        .collect();
+    let data = serde_json::json!({ "nodes": nodes, "edges": edges, "txBase": explorer(chain).0 }).to_string().replace('<', "\\u003c");
+    let _ = write!(
+        h,
+        "<h2>Flow along the evidence paths</h2>\n<p class=\"hint\">Seed in red, destinations in blue; edges as wide as the taint they carried. \
+         Hover an edge for its transactions, click it to open the first on the explorer; drag to rearrange.</p>\n\
+         <div id=\"flow\"></div><div id=\"tip\"></div>\n<script type=\"application/json\" id=\"flow-data\">{data}</script>\n"
+    );
+    // The evidence paths, every transaction linked.
+    h += "<h2>Evidence paths</h2>\n";
+    for d in &r.destinations {
+        let _ = write!(h, "<h3>{} <span class=\"cat\">{}</span></h3>\n", address_link(chain, &d.address), esc(&d.category));
+        for (k, p) in d.paths.iter().enumerate() {
+            let _ = write!(h, "<ol class=\"path\" title=\"path {}\">", k + 1);
+            for s in p {
+                let tx = match &s.tx {
+                    Some(tx) => format!("<a class=\"tx\" href=\"{}{}\">{}</a>", explorer(chain).0, esc(tx), esc(&short(tx))),
+                    None => "<span class=\"tx\">(no hash)</span>".to_string(),
+                };
+                let when = s.time.clone().or(s.block.map(|b| format!("block {b}"))).unwrap_or_default();
+                let _ = write!(
+                    h,
+                    "<li>{tx} {} → {} <span class=\"amt\">{} of {}</span> <span class=\"when\">{}</span></li>",
+                    address_link(chain, &s.from),
+                    address_link(chain, &s.to),
+                    coins(&s.taint),
+                    coins(&s.value),
+                    esc(&when)
+                );
+            }
+            h += "</ol>\n";
+        }
+    }
+    let _ = write!(
+        h,
+        "<footer>Made by chaintrace {}. Amounts are exact; the graph shows evidence paths, not every transfer.</footer>\n\
+         <script>/*! Cytoscape.js 3.35.0, https://js.cytoscape.org, from the npm registry.\n{}*/\n{}</script>\n<script>{}</script>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION"),
+        CYTOSCAPE_LICENSE.replace("*/", "* /"),
+        CYTOSCAPE,
+        SCRIPT
+    );
+    h
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}\
+h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.5em 0}\
+th,td{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
+.conservation{font-family:monospace;font-size:12px;color:#555}#flow{height:560px;border:1px solid #ccc;border-radius:4px}\
+#tip{position:fixed;display:none;background:#fff;border:1px solid #999;padding:.4em .6em;font:12px monospace;pointer-events:none;max-width:640px}\
+ol.path li{margin:.15em 0}.tx{font-family:monospace}.addr{font-family:monospace}.cat{font-size:.8em;color:#1f77b4}\
+.amt{color:#333}.when{color:#777;font-size:.9em}.hint{color:#555}footer{margin-top:3em;color:#777;font-size:.9em}";
+
+const SCRIPT: &str = r#"
+(function () {
+  var data = JSON.parse(document.getElementById('flow-data').textContent);
+  var cy = cytoscape({
+    container: document.getElementById('flow'),
+    elements: data.nodes.concat(data.edges),
+    style: [
+      { selector: 'node', style: { 'label': 'data(label)', 'text-wrap': 'wrap', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'right', 'text-margin-x': 6,
+        'background-color': '#7f7f7f', 'width': 18, 'height': 18 } },
+      { selector: 'node[kind = "seed"]', style: { 'background-color': '#d62728', 'shape': 'octagon', 'width': 30, 'height': 30,
+        'text-halign': 'left', 'text-margin-x': -6 } },
+      { selector: 'node[kind = "destination"]', style: { 'background-color': '#1f77b4', 'shape': 'round-rectangle', 'width': 26, 'height': 26 } },
+      { selector: 'edge', style: { 'width': 'data(width)', 'line-color': '#999', 'target-arrow-color': '#999',
+        'target-arrow-shape': 'triangle', 'curve-style': 'bezier', 'label': 'data(amount)', 'font-size': 9,
+        'text-rotation': 'autorotate', 'color': '#444' } }
+    ],
+    layout: { name: 'preset', fit: true, padding: 40 }
+  });
+  var tip = document.getElementById('tip');
+  function show(e, html) { tip.innerHTML = html; tip.style.display = 'block';
+    tip.style.left = (e.originalEvent.clientX + 12) + 'px'; tip.style.top = (e.originalEvent.clientY + 12) + 'px'; }
+  function text(s) { var d = document.createElement('div'); d.textContent = s; return d.innerHTML; }
+  cy.on('mouseover', 'edge', function (e) { var d = e.target.data();
+    show(e, text(d.amount) + '<br>' + d.txs.map(text).join('<br>')); });
+  cy.on('mouseover', 'node', function (e) { show(e, text(e.target.data('address')) + '<br>' + text(e.target.data('label'))); });
+  cy.on('mouseout', function () { tip.style.display = 'none'; });
+  cy.on('tap', 'edge', function (e) { var t = e.target.data('txs'); if (t.length) { window.open(data.txBase + t[0], '_blank'); } });
+  cy.ready(function () {
+    document.body.dataset.graphNodes = cy.nodes().length;
+    document.body.dataset.graphEdges = cy.edges().length;
+    document.body.dataset.graphDrawn = cy.nodes().every(function (n) { return n.renderedBoundingBox().w > 0; }) ? 'yes' : 'no';
+  });
+})();
+"#;
