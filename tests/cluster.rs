@@ -176,21 +176,15 @@ fn trace_over_clusters_spreads_labels() {
     std::fs::write(&labels, "address,category,label\nbc1qn6le92dk9jgcwyqsemllljfscg9tcl8ew3gw7s,exchange,Example Exchange 1\n").unwrap();
     assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", labels.to_str().unwrap()]).code, 0);
     let trace = |extra: &[&str]| {
-        let mut a = vec![
-            "trace",
-            "--store",
-            st.to_str().unwrap(),
-            "--policy",
+        let o = trace_cmd(
+            &st,
             "haircut",
-            "--seed",
             "6f834119c3a92efb309521457ae808e634fd6f8e875414ae0d1b27283bd23b17:1",
-            "--stop-at",
             "exchange",
-            "--format",
-            "json",
-        ];
-        a.extend_from_slice(extra);
-        run_json(&a)
+            &[&["--format", "json"], extra].concat(),
+        );
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        serde_json::from_str::<Value>(&o.stdout).unwrap()
     };
     let plain = trace(&[]);
     assert!(plain["destinations"].as_array().unwrap().is_empty());

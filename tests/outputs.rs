@@ -16,19 +16,7 @@ fn trace_as_dot() {
     );
     assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", data("labels/ethereum-labels.csv").to_str().unwrap()]).code, 0);
     let args = |format: &str| {
-        run(&[
-            "trace",
-            "--store",
-            st.to_str().unwrap(),
-            "--policy",
-            "haircut",
-            "--seed",
-            "0x098b716b8aaf21512996dc57eb0615e2383e2f96",
-            "--stop-at",
-            "exchange,mixer,sanctioned",
-            "--format",
-            format,
-        ])
+        trace_cmd(&st, "haircut", "0x098b716b8aaf21512996dc57eb0615e2383e2f96", "exchange,mixer,sanctioned", &["--format", format])
     };
     let o = args("dot");
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -184,21 +172,13 @@ fn trace_as_html() {
     assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", l.to_str().unwrap()]).code, 0);
     let page = dir.path().join("ronin.html");
     let trace = |stops: &str, out: &std::path::Path| {
-        let o = run(&[
-            "trace",
-            "--store",
-            st.to_str().unwrap(),
-            "--policy",
+        let o = trace_cmd(
+            &st,
             "haircut",
-            "--seed",
             "0x098b716b8aaf21512996dc57eb0615e2383e2f96",
-            "--stop-at",
             stops,
-            "--format",
-            "html",
-            "--output",
-            out.to_str().unwrap(),
-        ]);
+            &["--format", "html", "--output", out.to_str().unwrap()],
+        );
         assert_eq!(o.code, 0, "{}", o.stderr);
     };
     trace("sanctioned", &page);

@@ -134,20 +134,7 @@ fn answers_and_agrees_with_the_cli() {
         .post("/v1/trace", br#"{"policy": "haircut", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "stop_at": ["sanctioned"]}"#);
     assert_eq!(c, 200, "{t}");
     let cli: Value = serde_json::from_str(
-        &run(&[
-            "trace",
-            "--store",
-            st.to_str().unwrap(),
-            "--policy",
-            "haircut",
-            "--seed",
-            "0x098b716b8aaf21512996dc57eb0615e2383e2f96",
-            "--stop-at",
-            "sanctioned",
-            "--format",
-            "json",
-        ])
-        .stdout,
+        &trace_cmd(&st, "haircut", "0x098b716b8aaf21512996dc57eb0615e2383e2f96", "sanctioned", &["--format", "json"]).stdout,
     )
     .unwrap();
     assert_eq!(t["seeded"], cli["seeded"]);

@@ -75,7 +75,7 @@ pub fn to_html(r: &Report, chain: Chain) -> String {
             r.seed_txs.iter().map(|x| format!("<code>{}</code>", esc(&short(x)))).collect::<Vec<_>>().join(", ")
         );
     }
-    let _ = write!(h, "{}</p>\n", if r.fees_modelled { "" } else { " (fees not modelled)" });
+    let _ = writeln!(h, "{}</p>", if r.fees_modelled { "" } else { " (fees not modelled)" });
     // Conservation: the totals and the one line that must balance.
     let _ = write!(
         h,
@@ -190,7 +190,7 @@ pub fn to_html(r: &Report, chain: Chain) -> String {
     // The evidence paths, every transaction linked.
     h += "<h2>Evidence paths</h2>\n";
     for d in &r.destinations {
-        let _ = write!(h, "<h3>{} <span class=\"cat\">{}</span></h3>\n", address_link(chain, &d.address), esc(&d.category));
+        let _ = writeln!(h, "<h3>{} <span class=\"cat\">{}</span></h3>", address_link(chain, &d.address), esc(&d.category));
         for (k, p) in d.paths.iter().enumerate() {
             let _ = write!(h, "<ol class=\"path\" title=\"path {}\">", k + 1);
             for s in p {

@@ -69,3 +69,10 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     v.sort();
     v
 }
+
+/// `chaintrace trace --store S --policy P --seed SEED --stop-at STOPS`, then `extra`.
+pub fn trace_cmd(store: &Path, policy: &str, seed: &str, stops: &str, extra: &[&str]) -> Out {
+    let mut a: Vec<&str> = vec!["trace", "--store", store.to_str().unwrap(), "--policy", policy, "--seed", seed, "--stop-at", stops];
+    a.extend_from_slice(extra);
+    run(&a)
+}
