@@ -290,11 +290,11 @@ fn engine_agrees_with_naive_and_conserves() {
                 assert!(!d.paths.is_empty());
                 for p in &d.paths {
                     let first = &p[0];
-                    assert!(seeds_present.iter().any(|&s| addr(s) == first.from), "path starts at a seed");
-                    assert_eq!(p.last().unwrap().to, d.address);
+                    assert!(seeds_present.iter().any(|&s| addr(s) == first.event.from), "path starts at a seed");
+                    assert_eq!(p.last().unwrap().event.to, d.address);
                     for w in p.windows(2) {
-                        assert_eq!(w[0].to, w[1].from);
-                        assert!(w[0].block < w[1].block, "keys strictly increase");
+                        assert_eq!(w[0].event.to, w[1].event.from);
+                        assert!(w[0].event.block < w[1].event.block, "keys strictly increase");
                     }
                     assert!(p.iter().all(|s| s.taint != "0"));
                 }

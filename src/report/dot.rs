@@ -53,12 +53,12 @@ pub(crate) fn flow_graph(r: &Report) -> DiGraph<Node, Flow> {
     for d in &r.destinations {
         for p in &d.paths {
             for st in p {
-                let a = node(&mut g, &st.from, "intermediary", String::new());
-                let b = node(&mut g, &st.to, "intermediary", String::new());
+                let a = node(&mut g, &st.event.from, "intermediary", String::new());
+                let b = node(&mut g, &st.event.to, "intermediary", String::new());
                 let e = *edges.entry((a, b)).or_insert_with(|| g.add_edge(a, b, Flow::default()));
                 let f = &mut g[e];
                 f.taint += st.taint.parse::<WideSum>().unwrap_or(WideSum::ZERO);
-                if let Some(tx) = &st.tx
+                if let Some(tx) = &st.event.tx
                     && !f.txs.contains(tx)
                 {
                     f.txs.push(tx.clone());

@@ -194,18 +194,18 @@ pub fn to_html(r: &Report, chain: Chain) -> String {
         for (k, p) in d.paths.iter().enumerate() {
             let _ = write!(h, "<ol class=\"path\" title=\"path {}\">", k + 1);
             for s in p {
-                let tx = match &s.tx {
+                let tx = match &s.event.tx {
                     Some(tx) => format!("<a class=\"tx\" href=\"{}{}\">{}</a>", explorer(chain).0, esc(tx), esc(&short(tx))),
                     None => "<span class=\"tx\">(no hash)</span>".to_string(),
                 };
-                let when = s.time.clone().or(s.block.map(|b| format!("block {b}"))).unwrap_or_default();
+                let when = s.event.time.clone().or(s.event.block.map(|b| format!("block {b}"))).unwrap_or_default();
                 let _ = write!(
                     h,
                     "<li>{tx} {} → {} <span class=\"amt\">{} of {}</span> <span class=\"when\">{}</span></li>",
-                    address_link(chain, &s.from),
-                    address_link(chain, &s.to),
+                    address_link(chain, &s.event.from),
+                    address_link(chain, &s.event.to),
                     coins(&s.taint),
-                    coins(&s.value),
+                    coins(&s.event.value),
                     esc(&when)
                 );
             }

@@ -12,9 +12,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashSet;
 
-/// One step of an evidence path.
+/// One event as evidence names it: what anyone can check on an explorer.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Step {
+pub struct EventRef {
     /// Transaction hash, where the export has one.
     pub tx: Option<String>,
     /// Sender.
@@ -27,6 +27,29 @@ pub struct Step {
     pub time: Option<String>,
     /// Value moved, base units.
     pub value: String,
+}
+
+impl EventRef {
+    /// Event `i` of a store.
+    pub fn of(store: &Store, i: usize) -> Self {
+        let ev = store.events();
+        EventRef {
+            tx: (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i])),
+            from: store.address_text(ev.from[i]),
+            to: store.address_text(ev.to[i]),
+            block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
+            time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
+            value: store.value(i).to_string(),
+        }
+    }
+}
+
+/// One step of a trace's evidence path: the event and the taint it carried.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Step {
+    /// The event.
+    #[serde(flatten)]
+    pub event: EventRef,
     /// Taint carried, base units.
     pub taint: String,
 }
@@ -132,17 +155,7 @@ pub struct Report {
 }
 
 fn step(store: &Store, t: &Tainted) -> Step {
-    let ev = store.events();
-    let i = t.event as usize;
-    Step {
-        tx: (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i])),
-        from: store.address_text(ev.from[i]),
-        to: store.address_text(ev.to[i]),
-        block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
-        time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
-        value: store.value(i).to_string(),
-        taint: t.x.to_string(),
-    }
+    Step { event: EventRef::of(store, t.event as usize), taint: t.x.to_string() }
 }
 
 /// On Bitcoin a step's sender is the address of the output the previous step
@@ -150,7 +163,7 @@ fn step(store: &Store, t: &Tainted) -> Step {
 fn utxo_senders(store: &Store, mut steps: Vec<Step>) -> Vec<Step> {
     if store.manifest.chain == Chain::Bitcoin {
         for k in 1..steps.len() {
-            steps[k].from = steps[k - 1].to.clone();
+            steps[k].event.from = steps[k - 1].event.to.clone();
         }
     }
     steps

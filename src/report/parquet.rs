@@ -104,12 +104,12 @@ pub fn write_trace(r: &Report, path: &Path) -> Result<(), ParquetError> {
                 dest.push(d.address.clone());
                 path_no.push(p as u32);
                 step_no.push(k as u32);
-                tx.push(s.tx.clone());
-                from.push(s.from.clone());
-                to.push(s.to.clone());
-                block.push(s.block);
-                time.push(s.time.clone());
-                value.push(s.value.clone());
+                tx.push(s.event.tx.clone());
+                from.push(s.event.from.clone());
+                to.push(s.event.to.clone());
+                block.push(s.event.block);
+                time.push(s.event.time.clone());
+                value.push(s.event.value.clone());
                 taint.push(s.taint.clone());
             }
         }

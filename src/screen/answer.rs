@@ -4,26 +4,9 @@
 
 use super::index::Index;
 use super::risk::{Level, RiskConfig};
-use crate::model::{NO_BLOCK, NO_TIME, NO_TX};
+use crate::report::EventRef;
 use crate::store::Store;
 use serde::Serialize;
-
-/// One step of an evidence path.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Step {
-    /// Transaction hash, where the export has one.
-    pub tx: Option<String>,
-    /// Sender.
-    pub from: String,
-    /// Receiver.
-    pub to: String,
-    /// Block number (null for time-only data).
-    pub block: Option<u64>,
-    /// Block time, ISO 8601 UTC.
-    pub time: Option<String>,
-    /// Value moved, base units.
-    pub value: String,
-}
 
 /// Exposure to one category.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -43,7 +26,7 @@ pub struct CategoryExposure {
     /// The level this category alone reaches.
     pub risk: Level,
     /// One evidence path, source first.
-    pub path: Vec<Step>,
+    pub path: Vec<EventRef>,
 }
 
 /// The answer for one address.
@@ -79,19 +62,6 @@ pub struct Screener<'a> {
 }
 
 impl Screener<'_> {
-    fn step(&self, i: u64) -> Step {
-        let ev = self.store.events();
-        let i = i as usize;
-        Step {
-            tx: (ev.tx[i] != NO_TX).then(|| self.store.tx_text(ev.tx[i])),
-            from: self.store.address_text(ev.from[i]),
-            to: self.store.address_text(ev.to[i]),
-            block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
-            time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
-            value: self.store.value(i).to_string(),
-        }
-    }
-
     /// The answer for one address (20 bytes; `id` from the index's lookup).
     pub fn result(&self, key: &[u8; 20], id: Option<u32>) -> ScreenResult {
         let address = format!("0x{}", hex::encode(key));
@@ -114,7 +84,7 @@ impl Screener<'_> {
                     indirect: (e.amount - e.direct).to_string(),
                     hops: e.hops,
                     risk,
-                    path: self.index.path(self.store, id, e.category).into_iter().map(|i| self.step(i)).collect(),
+                    path: self.index.path(self.store, id, e.category).into_iter().map(|i| EventRef::of(self.store, i as usize)).collect(),
                     category,
                 };
                 (e.amount, x)
