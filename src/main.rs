@@ -347,9 +347,10 @@ enum Command {
         /// The store directory.
         #[arg(long)]
         store: PathBuf,
-        /// The directory to write events.parquet, addresses.parquet and labels.parquet into.
+        /// The directory to write events.parquet, addresses.parquet and
+        /// labels.parquet into (default: DIR/export).
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Describe what a store holds.
     Stats {
@@ -739,6 +740,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Export { store, out } => {
+            let out = out.unwrap_or_else(|| store.join("export"));
             let s = chaintrace::store::Store::open(&store)?;
             s.verify()?;
             let e = chaintrace::report::parquet::export(&s, &out)?;

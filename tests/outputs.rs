@@ -111,8 +111,8 @@ fn trace_and_screen_as_parquet() {
 fn export_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let st = lazarus(dir.path());
-    let out = dir.path().join("out");
-    let o = run(&["export", "--store", st.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let out = st.join("export");
+    let o = run(&["export", "--store", st.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(read(&out.join("events.parquet")).height(), 436);
     assert_eq!(read(&out.join("labels.parquet")).height(), 819);
