@@ -209,3 +209,27 @@ fn trace_as_html() {
         assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
     }
 }
+
+/// On Bitcoin an outpoint seed is drawn where its paths start, so the
+/// graph is connected: source → intermediary → the exchange cluster.
+#[test]
+fn bitcoin_outpoint_flow_is_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| data(&format!("bitcoin-mainnet-block-702861/{f}"));
+    let st = dir.path().join("b");
+    assert_eq!(ingest(&st, "bitcoin", "etl", &[], &[&d("transactions.csv"), &d("inputs_with_addresses.csv"), &d("outputs.csv")]).code, 0);
+    let l = dir.path().join("l.csv");
+    std::fs::write(&l, "address,category,label\nbc1qn6le92dk9jgcwyqsemllljfscg9tcl8ew3gw7s,exchange,Example Exchange 1\n").unwrap();
+    assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", l.to_str().unwrap()]).code, 0);
+    let seed = "6f834119c3a92efb309521457ae808e634fd6f8e875414ae0d1b27283bd23b17:1";
+    let o = trace_cmd(&st, "haircut", seed, "exchange", &["--cluster", "--format", "dot"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout.matches(" shape=").count(), 3, "{}", o.stdout);
+    assert_eq!(o.stdout.matches(" -> ").count(), 2);
+    assert!(o.stdout.contains("tooltip=\"bc1qg4d47xs37ucqppj6y082w8dp4sfn5n0rlha58t\" shape=doubleoctagon"), "{}", o.stdout);
+    let page = dir.path().join("b.html");
+    let o = trace_cmd(&st, "haircut", seed, "exchange", &["--cluster", "--format", "html", "--output", page.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("https://mempool.space/tx/498ec7a333e14baa38d92984719318681f9ac3006d6116a94adf884a5497e6dd"));
+}

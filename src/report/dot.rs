@@ -38,8 +38,15 @@ pub(crate) fn flow_graph(r: &Report) -> DiGraph<Node, Flow> {
     let mut node = |g: &mut DiGraph<Node, Flow>, address: &str, kind: &'static str, caption: String| -> NodeIndex {
         *nodes.entry(address.to_string()).or_insert_with(|| g.add_node(Node { address: address.to_string(), kind, caption }))
     };
-    for s in &r.seeds {
+    // Seed addresses; an outpoint or transaction seed is drawn where its
+    // paths start (§5: every path begins at a source).
+    for s in r.seeds.iter().filter(|s| !s.contains(':')) {
         node(&mut g, s, "seed", "seed".into());
+    }
+    for p in r.destinations.iter().flat_map(|d| &d.paths) {
+        if let Some(first) = p.first() {
+            node(&mut g, &first.event.from, "seed", "source".into());
+        }
     }
     for d in &r.destinations {
         let caption = match (&d.entity, &d.label) {
