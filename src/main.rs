@@ -406,6 +406,14 @@ struct UsageError(String);
 #[error("screening found addresses at or above the --fail-above level")]
 struct FailAbove;
 
+/// The address clusters of a Bitcoin store; on another chain a usage error.
+fn bitcoin_clusters(s: &chaintrace::store::Store, params: chaintrace::cluster::Params) -> anyhow::Result<chaintrace::cluster::Clustering> {
+    if s.manifest.chain != Chain::Bitcoin {
+        return Err(UsageError("address clustering needs a Bitcoin store: it joins the inputs of a transaction".into()).into());
+    }
+    Ok(chaintrace::cluster::Clustering::build(s, params))
+}
+
 fn trace_error(e: chaintrace::trace::TraceError) -> anyhow::Error {
     use chaintrace::trace::TraceError;
     match e {
@@ -537,14 +545,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let s = chaintrace::store::Store::open(&store)?;
             s.verify()?;
-            let clusters = if cluster {
-                if s.manifest.chain != Chain::Bitcoin {
-                    return Err(UsageError("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()).into());
-                }
-                Some(std::sync::Arc::new(chaintrace::cluster::Clustering::build(&s, cluster_args.params())))
-            } else {
-                None
-            };
+            let clusters = if cluster { Some(std::sync::Arc::new(bitcoin_clusters(&s, cluster_args.params())?)) } else { None };
             let started = std::time::Instant::now();
             // Cases are independent: one trace each, in parallel.
             use rayon::prelude::*;
@@ -657,15 +658,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let s = chaintrace::store::Store::open(&store)?;
             s.verify()?;
             let st = chaintrace::stats::compute(&s);
-            let clusters = if cluster {
-                if s.manifest.chain != Chain::Bitcoin {
-                    return Err(UsageError("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()).into());
-                }
-                let c = chaintrace::cluster::Clustering::build(&s, cluster_args.params());
-                Some(chaintrace::cluster::summary(&s, &c, 10))
-            } else {
-                None
-            };
+            let clusters =
+                if cluster { Some(chaintrace::cluster::summary(&s, &bitcoin_clusters(&s, cluster_args.params())?, 10)) } else { None };
             match format {
                 StatsFormat::Json => {
                     let mut v = serde_json::to_value(&st)?;
@@ -691,7 +685,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let keys = answer::read_addresses(&address_file)?;
             let s = chaintrace::store::Store::open(&store)?;
             s.verify()?;
-            let asset_id = chaintrace::trace::resolve_asset(&s, screening.asset.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+            let asset_id = chaintrace::trace::resolve_asset(&s, screening.asset.as_deref()).map_err(trace_error)?;
             let cats = screening.categories();
             let started = std::time::Instant::now();
             let (ix, built) = screen::open_or_build(&s, asset_id, &cats).map_err(screen_error)?;
@@ -859,9 +853,6 @@ fn clusters(
 ) -> anyhow::Result<()> {
     use chaintrace::cluster::{self, view};
     let s = chaintrace::store::Store::open(store)?;
-    if s.manifest.chain != Chain::Bitcoin {
-        return Err(UsageError("clustering needs a Bitcoin store: it joins the inputs of a transaction".into()).into());
-    }
     s.verify()?;
     let find = |text: &str| -> anyhow::Result<u32> {
         s.find_address(text.trim()).ok_or_else(|| UsageError(format!("{text}: not an address of this store")).into())
@@ -872,7 +863,7 @@ fn clusters(
             StatsFormat::Table => stdout(&v.table()),
         }
     }
-    let c = cluster::Clustering::build(&s, params);
+    let c = bitcoin_clusters(&s, params)?;
     match command {
         ClusterCommand::Stats { top } => emit(&cluster::summary(&s, &c, top), format),
         ClusterCommand::Show { address, limit } => emit(&view::show(&s, &c, find(&address)?, limit), format),

@@ -34,12 +34,19 @@ where
     Column::from(Series::new(name.into(), v))
 }
 
+/// A file's temporary name while it is written: one per process, so two
+/// writers never share one.
+pub(crate) fn tmp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!("{name}.tmp.{}", std::process::id()))
+}
+
 fn write(path: &Path, columns: Vec<Column>) -> Result<(), ParquetError> {
     let e = fail(path);
     let height = columns.first().map_or(0, Column::len);
     let mut df = DataFrame::new(height, columns).map_err(|x| e(x.to_string()))?;
     // Written aside and renamed: a reader never sees half a file.
-    let tmp = path.with_extension(format!("parquet.tmp.{}", std::process::id()));
+    let tmp = tmp_path(path);
     let f = std::fs::File::create(&tmp).map_err(|x| e(x.to_string()))?;
     ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).finish(&mut df).map_err(|x| e(x.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|x| e(x.to_string()))
@@ -179,23 +186,17 @@ pub struct Exported {
 
 /// Write a store as `events.parquet` (key order, in the columns of the
 /// `transfers` format, so `ingest --format parquet` reads it back),
-/// `addresses.parquet` and `labels.parquet` in `dir`. Events go in row groups of a million, so
-/// memory stays flat however large the store.
+/// `addresses.parquet` and `labels.parquet` in `dir`. Events go in row
+/// groups of 2^20, so memory stays flat however large the store.
 pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
     std::fs::create_dir_all(dir).map_err(|x| fail(dir)(x.to_string()))?;
     let ev = store.events();
     let n = store.len();
     let events = dir.join("events.parquet");
     let e = fail(&events);
-    let tmp = events.with_extension(format!("parquet.tmp.{}", std::process::id()));
+    let tmp = tmp_path(&events);
     let f = std::fs::File::create(&tmp).map_err(|x| e(x.to_string()))?;
-    let chunk = 1 << 20;
-    let mut writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>> = None;
-    let mut f = Some(f);
-    let mut start = 0;
-    loop {
-        let end = (start + chunk).min(n);
-        let r = start..end;
+    let rows = |r: std::ops::Range<usize>| -> Result<DataFrame, ParquetError> {
         let cols = vec![
             col("block_number", r.clone().map(|i| (ev.block[i] != NO_BLOCK).then_some(ev.block[i])).collect::<Vec<_>>()),
             col("block_time", r.clone().map(|i| (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i]))).collect::<Vec<_>>()),
@@ -208,23 +209,18 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
             col("value", r.clone().map(|i| store.value(i).to_string()).collect::<Vec<_>>()),
             col("flags", r.clone().map(|i| u32::from(ev.flags[i])).collect::<Vec<_>>()),
         ];
-        let df = DataFrame::new(end - start, cols).map_err(|x| e(x.to_string()))?;
-        if writer.is_none() {
-            let file = f.take().expect("file");
-            writer = Some(
-                ParquetWriter::new(file)
-                    .with_compression(ParquetCompression::Zstd(None))
-                    .batched(df.schema())
-                    .map_err(|x| e(x.to_string()))?,
-            );
-        }
-        writer.as_mut().expect("writer").write_batch(&df).map_err(|x| e(x.to_string()))?;
-        start = end;
-        if start >= n {
-            break;
-        }
+        DataFrame::new(r.len(), cols).map_err(|x| e(x.to_string()))
+    };
+    const CHUNK: usize = 1 << 20;
+    // The first row group gives the schema the writer needs.
+    let first = rows(0..n.min(CHUNK))?;
+    let mut writer =
+        ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).batched(first.schema()).map_err(|x| e(x.to_string()))?;
+    writer.write_batch(&first).map_err(|x| e(x.to_string()))?;
+    for start in (CHUNK..n).step_by(CHUNK) {
+        writer.write_batch(&rows(start..n.min(start + CHUNK))?).map_err(|x| e(x.to_string()))?;
     }
-    writer.expect("writer").finish().map_err(|x| e(x.to_string()))?;
+    writer.finish().map_err(|x| e(x.to_string()))?;
     std::fs::rename(&tmp, &events).map_err(|x| e(x.to_string()))?;
     let ids: Vec<u32> = (0..store.address_count() as u32).collect();
     write(

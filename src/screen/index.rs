@@ -216,8 +216,7 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
     let io = |source| ScreenError::Io { path: path.to_path_buf(), source };
     let dir = path.parent().expect("index path has a directory");
     std::fs::create_dir_all(dir).map_err(io)?;
-    // One temporary name per process: two builders never write one file.
-    let tmp = path.with_extension(format!("idx.tmp.{}", std::process::id()));
+    let tmp = crate::report::parquet::tmp_path(path);
     {
         use std::io::Write;
         let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);

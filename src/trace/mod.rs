@@ -937,9 +937,6 @@ pub struct Notes {
 /// conservation (a report that does not balance is an internal error), and
 /// build the report.
 pub fn answer(store: &Store, q: &Query) -> Result<(crate::report::Report, Notes), TraceError> {
-    if q.max_hops == Some(0) {
-        return Err(TraceError::Usage("--max-hops 0: the horizon must be at least 1 hop".into()));
-    }
     if q.seeds.is_empty() && q.seed_txs.is_empty() {
         return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
     }
