@@ -62,6 +62,6 @@ fn main() {
     println!(
         "best: {:.1} M inputs/s; peak memory {:.0} MiB (the mapped store included)",
         store.manifest.inputs as f64 / best / 1e6,
-        chaintrace::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
+        chaintrace::sys::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
     );
 }

@@ -143,7 +143,7 @@ fn reachability(b: Bencher) {
     let w = world();
     let s = spec(Policy::Poison, false, None);
     let stop_texts: Vec<String> =
-        w.store.labels().into_iter().filter(|l| STOPS.contains(&l.category.as_str())).map(|l| l.address).collect();
+        chaintrace::labels::load(&w.store).into_iter().filter(|l| STOPS.contains(&l.category.as_str())).map(|l| l.address).collect();
     let stops: Vec<u32> = w.store.find_addresses(stop_texts.iter().map(String::as_str)).into_values().collect();
     let mut csr = trace::reach::Csr::build(&w.store, 0);
     b.counter(ItemsCount::new(csr.len())).bench_local(|| trace::reach::reachable(&w.store, &mut csr, &s.seeds, &stops).reached.len());

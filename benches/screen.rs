@@ -8,8 +8,8 @@
 //! screening answers (risk level, amounts, evidence paths) of 10^6.
 //! `CHAINTRACE_BENCH_ADDRESSES` for another size.
 
-use chaintrace::amount::Amount;
-use chaintrace::model::{Addr, Chain, NO_TX, sub};
+use chaintrace::model::amount::Amount;
+use chaintrace::model::{Addr, Chain, sub};
 use chaintrace::screen::{self, CategorySet};
 use chaintrace::store::Store;
 use chaintrace::store::write::Builder;
@@ -30,7 +30,7 @@ fn write_store(dir: &std::path::Path, n: u64) {
     let mut rng = Rng::new(3);
     let mut b = Builder::new(Chain::Ethereum);
     b.reserve(n as usize, 0);
-    let mut ids: Vec<u32> = Vec::with_capacity(n as usize + 1);
+    let mut ids: Vec<chaintrace::model::ids::AddrId> = Vec::with_capacity(n as usize + 1);
     ids.push(b.intern_addr(&Addr::Eth(key(0))));
     for i in 1..=n {
         // Pay a new address from an earlier one; recent ones are likelier
@@ -51,9 +51,9 @@ fn write_store(dir: &std::path::Path, n: u64) {
             sub::TOP,
             from,
             to,
-            0,
+            chaintrace::model::ids::AssetId::from_stored(0),
             Amount::from_u128(u128::from(rng.below(1 << 40) + 1) * 1_000_000),
-            NO_TX,
+            chaintrace::model::ids::TxId::NONE,
             0,
         );
     }
@@ -68,7 +68,7 @@ fn write_store(dir: &std::path::Path, n: u64) {
             ..Default::default()
         })
         .collect();
-    chaintrace::store::write::import_labels(dir, &labels).expect("labels");
+    chaintrace::labels::save(dir, &labels).expect("labels");
 }
 
 fn main() {
@@ -141,6 +141,6 @@ fn main() {
     println!(
         "best: {:.1} M lookups/s per core; peak memory {:.0} MiB (the mapped store and index included)",
         n as f64 / best / 1e6,
-        chaintrace::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
+        chaintrace::sys::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
     );
 }

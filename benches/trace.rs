@@ -133,7 +133,8 @@ fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
     let seeds_text: Vec<String> = std::fs::read_to_string(seeds_file).expect("seeds").lines().map(str::to_string).collect();
     let seeds = chaintrace::trace::resolve_seeds(&store, &seeds_text, &[]).expect("seeds").addresses;
     let stop_cats: Vec<String> = if extra.is_empty() { vec![] } else { SERVICES.split(',').map(str::to_string).collect() };
-    let stop_texts: Vec<String> = store.labels().into_iter().filter(|l| stop_cats.contains(&l.category)).map(|l| l.address).collect();
+    let stop_texts: Vec<String> =
+        chaintrace::labels::load(&store).into_iter().filter(|l| stop_cats.contains(&l.category)).map(|l| l.address).collect();
     let stops: Vec<u32> = store.find_addresses(stop_texts.iter().map(String::as_str)).into_values().collect();
     let t = std::time::Instant::now();
     let mut csr = chaintrace::trace::reach::Csr::build(&store, 0);

@@ -1,41 +1,41 @@
 //! chaintrace follows stolen cryptocurrency through public blockchain exports.
 //!
-//! The library is split by domain: [`ingest`] reads exports into value events,
-//! [`store`] keeps them on disk in key order as flat columns, [`stats`]
-//! describes a store. Semantics follow `TRACING.md` and the command contract
-//! `INTERFACE.md` (copies in `docs/spec/`).
+//! The library is stacked one way; a module imports only those below it
+//! (`tests/architecture.rs` checks it):
+//!
+//! 1. [`model`] (value types, ids, their text forms) and [`sys`] (what the
+//!    engine asks of the machine);
+//! 2. [`store`]: events on disk in key order as flat columns;
+//! 3. [`ingest`] (export readers), [`labels`] (importers, taxonomy),
+//!    [`cluster`] (Bitcoin address clusters), [`stats`], [`synth`]
+//!    (generated chains for tests and benchmarks);
+//! 4. [`trace`]: the time-respecting sweeps and their evidence;
+//! 5. [`screen`]: the exposure index and screening answers;
+//! 6. [`report`]: reports in every format, and the store's export;
+//! 7. [`app`]: each question a user asks, checked, answered and rendered;
+//! 8. [`serve`] (the HTTP API) and the `chaintrace` command line, which
+//!    both call [`app`].
+//!
+//! Semantics follow `TRACING.md` and the command contract `INTERFACE.md`
+//! (copies in `docs/spec/`).
 
-#![warn(missing_docs, unreachable_pub)]
+pub mod model;
+pub mod sys;
 
-pub mod amount;
+pub mod store;
+
 pub mod cluster;
-pub mod error;
 pub mod ingest;
 pub mod labels;
-pub mod model;
-pub mod report;
-pub mod screen;
-pub mod serve;
 pub mod stats;
-pub mod store;
 pub mod synth;
-pub mod time;
+
 pub mod trace;
 
-/// Anonymous (heap) resident memory of this process now, in bytes (Linux
-/// `RssAnon`): what the process holds beyond mapped files, which the kernel
-/// can drop and read again.
-pub fn anon_rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("RssAnon:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+pub mod screen;
 
-/// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
-pub fn peak_rss_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+pub mod report;
+
+pub mod app;
+
+pub mod serve;

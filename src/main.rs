@@ -1,11 +1,8 @@
 //! The `chaintrace` command: parses arguments, calls the library, reports errors.
 
-use anyhow::Context;
-use chaintrace::error::{IngestError, StoreError};
-use chaintrace::ingest::{self, Format};
+use chaintrace::app::{self, AppError, TextFormat};
 use chaintrace::model::Chain;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,19 +18,6 @@ struct Cli {
 enum ChainArg {
     Ethereum,
     Bitcoin,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum ReportFormat {
-    Json,
-    Csv,
-    Table,
-    /// Graphviz: the flow along the evidence paths (`dot -Tsvg`).
-    Dot,
-    /// Parquet tables (needs --output): the rows, and the evidence steps beside them.
-    Parquet,
-    /// One self-contained HTML page: summary, tables, an interactive flow graph, evidence paths.
-    Html,
 }
 
 #[derive(Subcommand)]
@@ -58,7 +42,7 @@ enum LabelsCommand {
         category: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: StatsFormat,
+        format: TextFormat,
     },
     /// The labels of one address, in precedence order (the first is the one reports show).
     Show {
@@ -66,13 +50,13 @@ enum LabelsCommand {
         address: String,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: StatsFormat,
+        format: TextFormat,
     },
     /// Counts by category and source, entities, conflicts.
     Stats {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: StatsFormat,
+        format: TextFormat,
     },
     /// Find unlabelled exchange deposit addresses (Ethereum) from their sweeps
     /// to labelled exchange wallets, and label them.
@@ -113,35 +97,6 @@ impl ClusterArgs {
     }
 }
 
-#[derive(Subcommand)]
-enum ClusterCommand {
-    /// Counts, and the largest clusters with their labels.
-    Stats {
-        /// How many of the largest clusters to list.
-        #[arg(long, default_value_t = 20)]
-        top: usize,
-    },
-    /// The cluster of an address: its members and every member's labels.
-    Show {
-        /// The address.
-        address: String,
-        /// Most members to list.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-    },
-    /// Why two addresses are one cluster: the transactions whose inputs joined them.
-    Explain {
-        /// One address.
-        a: String,
-        /// Another address.
-        b: String,
-    },
-    /// Transactions the super-cluster guard held back.
-    Flagged,
-    /// Transactions left out as CoinJoins.
-    Coinjoins,
-}
-
 /// What screening asks (TRACING.md §4; docs/screening.md).
 #[derive(clap::Args, Clone)]
 struct ScreeningArgs {
@@ -158,33 +113,9 @@ struct ScreeningArgs {
 }
 
 impl ScreeningArgs {
-    fn categories(&self) -> chaintrace::screen::CategorySet {
-        if self.categories.is_empty() {
-            chaintrace::screen::CategorySet::default_set()
-        } else {
-            chaintrace::screen::CategorySet::new(self.categories.iter().map(String::as_str))
-        }
+    fn request(self, format: app::screen::Format, output: Option<PathBuf>) -> app::screen::Request {
+        app::screen::Request { asset: self.asset, categories: self.categories, risk_config: self.risk_config, format, output }
     }
-
-    fn risk(&self) -> anyhow::Result<chaintrace::screen::risk::RiskConfig> {
-        let Some(p) = &self.risk_config else { return Ok(Default::default()) };
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        Ok(chaintrace::screen::risk::RiskConfig::from_json(&text).map_err(|e| UsageError(format!("{}: {e}", p.display())))?)
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum ScreenFormat {
-    Json,
-    Csv,
-    /// Parquet (needs --output).
-    Parquet,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum StatsFormat {
-    Json,
-    Table,
 }
 
 #[derive(Subcommand)]
@@ -199,7 +130,7 @@ enum Command {
         chain: ChainArg,
         /// The input format.
         #[arg(long, value_enum)]
-        format: Format,
+        format: chaintrace::ingest::Format,
         /// Unit of `value` in a transfers file: wei or sat (default), gwei, eth, btc.
         #[arg(long)]
         value_unit: Option<String>,
@@ -229,16 +160,8 @@ enum Command {
         /// The store directory.
         #[arg(long)]
         store: PathBuf,
-        /// poison (who is reachable), haircut (proportional) or fifo.
-        #[arg(long, value_enum)]
-        policy: chaintrace::trace::Policy,
-        /// A seed address (repeatable); a 0x-prefixed 64-hex-digit value is a
-        /// transaction, and on Bitcoin `txid:vout` an output.
-        #[arg(long = "seed")]
-        seeds: Vec<String>,
-        /// A seed transaction hash (repeatable).
-        #[arg(long = "seed-tx")]
-        seed_txs: Vec<String>,
+        #[command(flatten)]
+        query: app::trace::Query,
         /// A file of seeds: one address or transaction hash a line, `#` comments.
         #[arg(long = "seed-file")]
         seed_files: Vec<PathBuf>,
@@ -246,35 +169,12 @@ enum Command {
         /// in parallel, one report each (with --output, a directory of NAME.json/csv/txt).
         #[arg(long = "case", value_name = "NAME=SEEDFILE")]
         cases: Vec<String>,
-        /// ETH/BTC (default) or a token contract.
-        #[arg(long)]
-        asset: Option<String>,
-        /// Categories that absorb taint, comma-separated (e.g. exchange,mixer).
-        #[arg(long, value_delimiter = ',')]
-        stop_at: Vec<String>,
-        /// Stop following funds after N hops (N >= 1).
-        #[arg(long)]
-        max_hops: Option<u32>,
-        /// First block (inclusive).
-        #[arg(long)]
-        from_block: Option<u64>,
-        /// Last block (inclusive).
-        #[arg(long)]
-        to_block: Option<u64>,
-        /// Evidence paths per destination.
-        #[arg(long, default_value_t = 3)]
-        paths: usize,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: ReportFormat,
+        format: app::trace::Format,
         /// Write the report here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
-        /// Force the account sweep's shape: sparse (only events that can move
-        /// taint) or full (every event); both give the same report. Default:
-        /// sparse unless a block window asks for full.
-        #[arg(long, value_enum, hide_short_help = true)]
-        engine: Option<chaintrace::trace::Engine>,
         /// Bitcoin: trace over address clusters (common-input ownership):
         /// a seed's cluster is seeded, a label on a member stops its cluster,
         /// report rows are clusters.
@@ -292,9 +192,9 @@ enum Command {
         cluster_args: ClusterArgs,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: StatsFormat,
+        format: TextFormat,
         #[command(subcommand)]
-        command: ClusterCommand,
+        command: app::cluster::Question,
     },
     /// Screen addresses for exposure to risk categories (TRACING.md §4):
     /// one answer per address, in input order.
@@ -304,7 +204,7 @@ enum Command {
         store: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "json")]
-        format: ScreenFormat,
+        format: app::screen::Format,
         #[command(flatten)]
         screening: ScreeningArgs,
         /// Exit with status 3 when any address reaches this level.
@@ -359,7 +259,7 @@ enum Command {
         store: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: StatsFormat,
+        format: TextFormat,
         /// Bitcoin: add the address clusters (a `clusters` object in JSON).
         #[arg(long)]
         cluster: bool,
@@ -368,80 +268,22 @@ enum Command {
     },
 }
 
-/// Exit status 1 is bad input or usage, 2 an internal error (INTERFACE.md).
-fn exit_status(e: &anyhow::Error) -> u8 {
-    for cause in e.chain() {
-        if cause.downcast_ref::<FailAbove>().is_some() {
-            return 3;
-        }
-        if let Some(ie) = cause.downcast_ref::<IngestError>() {
-            return match ie {
-                IngestError::Store(s) => store_status(s),
-                _ => 1,
-            };
-        }
-        if let Some(se) = cause.downcast_ref::<StoreError>() {
-            return store_status(se);
-        }
-        if cause.downcast_ref::<UsageError>().is_some() {
-            return 1;
-        }
-    }
-    2
-}
-
-fn store_status(e: &StoreError) -> u8 {
-    match e {
-        StoreError::Missing(_) | StoreError::Version { .. } | StoreError::Mismatch { .. } => 1,
-        StoreError::Io { .. } | StoreError::Corrupt { .. } => 2,
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct UsageError(String);
-
 /// `screen --fail-above`: some address reached the level (exit status 3).
 #[derive(Debug, thiserror::Error)]
 #[error("screening found addresses at or above the --fail-above level")]
 struct FailAbove;
 
-/// The address clusters of a Bitcoin store; on another chain a usage error.
-fn bitcoin_clusters(s: &chaintrace::store::Store, params: chaintrace::cluster::Params) -> anyhow::Result<chaintrace::cluster::Clustering> {
-    if s.manifest.chain != Chain::Bitcoin {
-        return Err(UsageError("address clustering needs a Bitcoin store: it joins the inputs of a transaction".into()).into());
+/// Exit status 1 is bad input or usage, 2 an internal error, 3 `--fail-above` (INTERFACE.md).
+fn exit_status(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.downcast_ref::<FailAbove>().is_some() {
+            return 3;
+        }
+        if let Some(a) = cause.downcast_ref::<AppError>() {
+            return a.exit_status();
+        }
     }
-    Ok(chaintrace::cluster::Clustering::build(s, params))
-}
-
-fn trace_error(e: chaintrace::trace::TraceError) -> anyhow::Error {
-    use chaintrace::trace::TraceError;
-    match e {
-        TraceError::Usage(m) => UsageError(m).into(),
-        TraceError::Store(e) => e.into(),
-        e @ TraceError::Internal(_) => e.into(),
-    }
-}
-
-fn screen_error(e: chaintrace::screen::ScreenError) -> anyhow::Error {
-    use chaintrace::screen::ScreenError;
-    match e {
-        ScreenError::Usage(m) | ScreenError::TooLarge(m) => UsageError(m).into(),
-        ScreenError::Store(s) => s.into(),
-        other => other.into(),
-    }
-}
-
-fn parse_token_decimals(items: &[String]) -> anyhow::Result<HashMap<[u8; 20], u32>> {
-    let mut m = HashMap::new();
-    for it in items {
-        let (a, d) = it.split_once('=').ok_or_else(|| UsageError(format!("--token-decimals {it:?}: expected CONTRACT=N")))?;
-        let addr = chaintrace::ingest::fields::eth_address("--token-decimals", a.as_bytes())
-            .map_err(|e| UsageError(format!("--token-decimals {it:?}: {}", e.message)))?;
-        let d: u32 = d.parse().ok().filter(|d| *d <= 77).ok_or_else(|| UsageError(format!("--token-decimals {it:?}: N must be 0..77")))?;
-        m.insert(addr, d);
-    }
-    Ok(m)
+    2
 }
 
 /// Write to standard output; a reader that closed the pipe early (`| head`) is not an error.
@@ -454,31 +296,30 @@ fn stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+fn print(text: Option<String>) -> anyhow::Result<()> {
+    text.map_or(Ok(()), |t| stdout(&t))
+}
+
+fn timing_on() -> bool {
+    std::env::var_os("CHAINTRACE_TIMING").is_some()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest { store, chain, format, value_unit, skip_bad_rows, token_decimals, no_progress, files } => {
-            if let Some(u) = &value_unit
-                && ingest::ethereum::unit_decimals(u).is_none()
-            {
-                return Err(UsageError(format!("--value-unit {u:?}: expected wei, gwei, eth, sat or btc")).into());
-            }
-            if format == Format::Etherscan && matches!(chain, ChainArg::Bitcoin) {
-                return Err(UsageError("--format etherscan reads Etherscan's Ethereum exports: use --chain ethereum".into()).into());
-            }
-            let opts = ingest::Options {
-                chain: match chain {
-                    ChainArg::Ethereum => Chain::Ethereum,
-                    ChainArg::Bitcoin => Chain::Bitcoin,
-                },
-                format,
-                value_unit,
-                skip_bad_rows,
-                token_decimals: parse_token_decimals(&token_decimals)?,
-                progress: !no_progress,
+            let chain = match chain {
+                ChainArg::Ethereum => Chain::Ethereum,
+                ChainArg::Bitcoin => Chain::Bitcoin,
             };
+            let req = app::ingest::Request { chain, format, value_unit, skip_bad_rows, token_decimals, progress: !no_progress };
+            let opts = app::ingest::plan(&req)?;
             let started = std::time::Instant::now();
-            let summary = ingest::ingest(&store, &files, &opts)
-                .with_context(|| format!("ingest into {} failed; the store is unchanged", store.display()))?;
+            let summary = app::ingest::run(&store, &files, &opts)
+                .map_err(|e| anyhow::Error::new(e).context(format!("ingest into {} failed; the store is unchanged", store.display())))?;
             for f in &summary.files {
                 if f.already_loaded {
                     eprintln!("{}: already loaded (same content), skipped", f.path);
@@ -493,225 +334,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if skipped > 0 {
                 eprintln!("warning: {skipped} bad rows skipped (--skip-bad-rows); `chaintrace stats` shows the total");
             }
-            let peak = chaintrace::peak_rss_bytes().map_or_else(String::new, |b| format!(", peak memory {:.0} MiB", b as f64 / 1048576.0));
+            let peak = chaintrace::sys::peak_rss_bytes().map_or_else(String::new, |b| format!(", peak memory {:.0} MiB", mib(b)));
             println!("{}: {} events in the store ({:.2}s{peak})", store.display(), summary.store_events, started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Labels { store, command } => labels(&store, command),
-        Command::Trace {
-            store,
-            policy,
-            seeds,
-            seed_txs,
-            seed_files,
-            cases,
-            asset,
-            stop_at,
-            max_hops,
-            from_block,
-            to_block,
-            paths,
-            format,
-            output,
-            engine,
-            cluster,
-            cluster_args,
-        } => {
-            use chaintrace::trace;
-            if max_hops == Some(0) {
-                return Err(UsageError("--max-hops 0: the horizon must be at least 1 hop".into()).into());
-            }
-            let mut items = seeds;
-            for f in &seed_files {
-                items.extend(trace::read_seed_file(f).map_err(|e| UsageError(e.to_string()))?);
-            }
-            let mut named: Vec<(String, Vec<String>)> = Vec::new();
-            for c in &cases {
-                let (name, file) = c.split_once('=').ok_or_else(|| UsageError(format!("--case {c:?}: expected NAME=SEEDFILE")))?;
-                if name.is_empty() || name.contains(['/', '\\']) {
-                    return Err(UsageError(format!("--case {c:?}: the name must be non-empty and have no slashes")).into());
-                }
-                let seeds = trace::read_seed_file(std::path::Path::new(file)).map_err(|e| UsageError(e.to_string()))?;
-                named.push((name.to_string(), seeds));
-            }
-            if !named.is_empty() && (!items.is_empty() || !seed_txs.is_empty()) {
-                return Err(UsageError("--case cannot be combined with --seed, --seed-tx or --seed-file".into()).into());
-            }
-            if named.is_empty() {
-                if items.is_empty() && seed_txs.is_empty() {
-                    return Err(UsageError("give at least one --seed, --seed-tx, --seed-file or --case".into()).into());
-                }
-                named.push((String::new(), items));
-            }
-            let s = chaintrace::store::Store::open(&store)?;
-            s.verify()?;
-            let clusters = if cluster { Some(std::sync::Arc::new(bitcoin_clusters(&s, cluster_args.params())?)) } else { None };
+        Command::Trace { store, query, seed_files, cases, format, output, cluster, cluster_args } => {
+            let cluster = cluster.then(|| cluster_args.params());
+            let plan = app::trace::plan(app::trace::Request { query, seed_files, cases, format, output, cluster })?;
+            let s = app::open_verified(&store)?;
             let started = std::time::Instant::now();
-            // Cases are independent: one trace each, in parallel.
-            use rayon::prelude::*;
-            let results: Vec<anyhow::Result<(String, chaintrace::report::Report, Vec<String>)>> = named
-                .par_iter()
-                .map(|(name, items)| {
-                    let q = trace::Query {
-                        policy,
-                        seeds: items.clone(),
-                        seed_txs: if name.is_empty() { seed_txs.clone() } else { Vec::new() },
-                        asset: asset.clone(),
-                        stop_at: stop_at.clone(),
-                        max_hops,
-                        from_block,
-                        to_block,
-                        paths,
-                        engine,
-                        clusters: clusters.clone(),
-                    };
-                    let (report, notes) = trace::answer(&s, &q).map_err(trace_error)?;
-                    if std::env::var_os("CHAINTRACE_TIMING").is_some() {
-                        eprintln!(
-                            "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {:.0} MiB, {} events visited",
-                            s.len(),
-                            notes.sweep_seconds,
-                            notes.sweep_heap_bytes as f64 / 1048576.0,
-                            notes.visited
-                        );
-                    }
-                    Ok((name.clone(), report, notes.warnings))
-                })
-                .collect();
-            let mut reports = Vec::new();
-            for r in results {
-                let (name, report, warnings) = r?;
-                for w in warnings {
-                    if name.is_empty() { eprintln!("warning: {w}") } else { eprintln!("warning: case {name}: {w}") }
+            let traced = app::trace::run(&s, &plan)?;
+            for t in &traced {
+                if timing_on() {
+                    eprintln!(
+                        "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {:.0} MiB, {} events visited",
+                        s.len(),
+                        t.notes.sweep_seconds,
+                        mib(t.notes.sweep_heap_bytes),
+                        t.notes.visited
+                    );
                 }
-                reports.push((name, report));
+                for w in &t.notes.warnings {
+                    if t.name.is_empty() { eprintln!("warning: {w}") } else { eprintln!("warning: case {}: {w}", t.name) }
+                }
             }
-            if std::env::var_os("CHAINTRACE_TIMING").is_some() {
-                let peak = chaintrace::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0;
+            if timing_on() {
+                let peak = mib(chaintrace::sys::peak_rss_bytes().unwrap_or(0));
                 eprintln!("timing: trace of {} events in {:.3}s, peak memory {peak:.0} MiB", s.len(), started.elapsed().as_secs_f64());
             }
-            let render = |r: &chaintrace::report::Report| -> anyhow::Result<String> {
-                Ok(match format {
-                    ReportFormat::Json => serde_json::to_string_pretty(r)? + "\n",
-                    ReportFormat::Csv => chaintrace::report::to_csv(r),
-                    ReportFormat::Table => chaintrace::report::to_table(r, s.manifest.chain),
-                    ReportFormat::Dot => chaintrace::report::dot::to_dot(r, chaintrace::report::decimals(s.manifest.chain, &r.asset)),
-                    ReportFormat::Html => chaintrace::report::html::to_html(r, s.manifest.chain),
-                    ReportFormat::Parquet => unreachable!("Parquet is written to files"),
-                })
-            };
-            if format == ReportFormat::Parquet {
-                let Some(out) = &output else {
-                    return Err(UsageError("--format parquet writes files: give --output FILE (a directory with --case)".into()).into());
-                };
-                if cases.is_empty() {
-                    chaintrace::report::parquet::write_trace(&reports[0].1, out)?;
-                } else {
-                    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-                    for (name, r) in &reports {
-                        chaintrace::report::parquet::write_trace(r, &out.join(format!("{name}.parquet")))?;
-                    }
-                }
-                return Ok(());
-            }
-            if cases.is_empty() {
-                let text = render(&reports[0].1)?;
-                match output {
-                    Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
-                    None => stdout(&text)?,
-                }
-                return Ok(());
-            }
-            reports.sort_by(|a, b| a.0.cmp(&b.0));
-            match output {
-                Some(dir) => {
-                    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                    let ext = match format {
-                        ReportFormat::Json => "json",
-                        ReportFormat::Csv => "csv",
-                        ReportFormat::Table => "txt",
-                        ReportFormat::Dot => "dot",
-                        ReportFormat::Parquet => "parquet",
-                        ReportFormat::Html => "html",
-                    };
-                    for (name, r) in &reports {
-                        let p = dir.join(format!("{name}.{ext}"));
-                        std::fs::write(&p, render(r)?).with_context(|| format!("writing {}", p.display()))?;
-                    }
-                }
-                None if format == ReportFormat::Json => {
-                    let map: std::collections::BTreeMap<&str, &chaintrace::report::Report> =
-                        reports.iter().map(|(n, r)| (n.as_str(), r)).collect();
-                    stdout(&(serde_json::to_string_pretty(&map)? + "\n"))?;
-                }
-                None => {
-                    let mut text = String::new();
-                    for (name, r) in &reports {
-                        text += &format!("== case {name} ==\n{}\n", render(r)?);
-                    }
-                    stdout(&text)?;
-                }
-            }
-            Ok(())
+            print(app::trace::deliver(&plan, &traced, s.manifest.chain)?)
         }
         Command::Stats { store, format, cluster, cluster_args } => {
-            let s = chaintrace::store::Store::open(&store)?;
-            s.verify()?;
-            let st = chaintrace::stats::compute(&s);
-            let clusters =
-                if cluster { Some(chaintrace::cluster::summary(&s, &bitcoin_clusters(&s, cluster_args.params())?, 10)) } else { None };
-            match format {
-                StatsFormat::Json => {
-                    let mut v = serde_json::to_value(&st)?;
-                    if let Some(c) = &clusters {
-                        v["clusters"] = serde_json::to_value(c)?;
-                    }
-                    stdout(&(serde_json::to_string_pretty(&v)? + "\n"))?
-                }
-                StatsFormat::Table => {
-                    let mut t = chaintrace::stats::table(&st);
-                    if let Some(c) = &clusters {
-                        use chaintrace::cluster::view::Table;
-                        t += &format!("\naddress clusters (common-input ownership)\n{}", c.table());
-                    }
-                    stdout(&t)?
-                }
-            }
-            Ok(())
+            let s = app::open_verified(&store)?;
+            stdout(&app::stats::describe(&s, format, cluster.then(|| cluster_args.params()))?)
         }
         Command::Screen { store, format, screening, fail_above, output, address_file } => {
-            use chaintrace::screen::{self, answer};
-            let risk = screening.risk()?;
-            let keys = answer::read_addresses(&address_file)?;
-            let s = chaintrace::store::Store::open(&store)?;
-            s.verify()?;
-            let asset_id = chaintrace::trace::resolve_asset(&s, screening.asset.as_deref()).map_err(trace_error)?;
-            let cats = screening.categories();
-            let started = std::time::Instant::now();
-            let (ix, built) = screen::open_or_build(&s, asset_id, &cats).map_err(screen_error)?;
-            if built {
-                eprintln!(
-                    "built the exposure index of {} in {:.2}s",
-                    s.manifest.assets[asset_id as usize],
-                    started.elapsed().as_secs_f64()
-                );
+            let req = screening.request(format, output);
+            let plan = app::screen::plan(&req, &address_file)?;
+            let s = app::open_verified(&store)?;
+            let got = app::screen::run(&s, &req, &plan)?;
+            if let Some(secs) = got.built_index {
+                eprintln!("built the exposure index of {} in {secs:.2}s", got.asset);
             }
-            let a = answer::Screener { store: &s, index: &ix, risk: &risk }.screen(&keys);
-            let text = match format {
-                ScreenFormat::Json => serde_json::to_string_pretty(&a)? + "\n",
-                ScreenFormat::Csv => answer::to_csv(&a),
-                ScreenFormat::Parquet => String::new(),
-            };
-            match (format, output) {
-                (ScreenFormat::Parquet, Some(p)) => chaintrace::report::parquet::write_screen(&a, &p)?,
-                (ScreenFormat::Parquet, None) => return Err(UsageError("--format parquet writes a file: give --output FILE".into()).into()),
-                (_, Some(p)) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
-                (_, None) => stdout(&text)?,
-            }
+            print(app::screen::deliver(&req, &got.answer)?)?;
             if let Some(level) = fail_above {
-                let hits = a.results.iter().filter(|r| r.risk >= level).count();
+                let hits = app::screen::at_or_above(&got.answer, level);
                 if hits > 0 {
-                    eprintln!("{hits} of {} addresses reach the --fail-above level", a.results.len());
+                    eprintln!("{hits} of {} addresses reach the --fail-above level", got.answer.results.len());
                     return Err(FailAbove.into());
                 }
             }
@@ -719,8 +389,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { store, listen, screening, max_batch, max_body, request_timeout_ms, header_timeout_ms, threads } => {
             let mut c = chaintrace::serve::Config::new(listen);
-            c.risk = screening.risk()?;
-            c.categories = screening.categories();
+            c.risk = app::screen::risk_config(screening.risk_config.as_deref())?;
+            c.categories = app::screen::categories(&screening.categories);
             c.asset = screening.asset;
             c.max_batch = max_batch;
             c.max_body = max_body;
@@ -728,106 +398,65 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             c.header_timeout = std::time::Duration::from_millis(header_timeout_ms);
             c.threads = threads;
             chaintrace::serve::run(&store, c).map_err(|e| match e {
-                chaintrace::serve::ServeError::Usage(m) => UsageError(m).into(),
-                chaintrace::serve::ServeError::Screen(e) => screen_error(e),
-                other => anyhow::Error::from(other),
+                chaintrace::serve::ServeError::App(a) => anyhow::Error::new(a),
+                other => anyhow::Error::new(other),
             })
         }
         Command::Export { store, out } => {
             let out = out.unwrap_or_else(|| store.join("export"));
-            let s = chaintrace::store::Store::open(&store)?;
-            s.verify()?;
-            let e = chaintrace::report::parquet::export(&s, &out)?;
+            let s = app::open_verified(&store)?;
+            let e = app::stats::export(&s, &out)?;
             println!("{}: {} events, {} addresses, {} labels written as Parquet", out.display(), e.events, e.addresses, e.labels);
             Ok(())
         }
-        Command::Cluster { store, cluster_args, format, command } => clusters(&store, cluster_args.params(), format, command),
+        Command::Cluster { store, cluster_args, format, command } => {
+            let s = app::open_verified(&store)?;
+            stdout(&app::cluster::answer(&s, cluster_args.params(), &command, format)?)
+        }
     }
 }
 
 fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()> {
     use chaintrace::labels as lb;
-    let s = chaintrace::store::Store::open(store)?;
-    let chain = s.manifest.chain;
-    let print = |rows: &[lb::Label], format: StatsFormat| -> anyhow::Result<()> {
-        match format {
-            StatsFormat::Json => stdout(&(serde_json::to_string_pretty(rows)? + "\n")),
-            StatsFormat::Table => {
-                let mut t = String::from("address\tcategory\tentity\tlabel\tsource\tconfidence\tvalid\tevidence\n");
-                for l in rows {
-                    t += &lb::table_line(l);
-                    t.push('\n');
-                }
-                stdout(&t)
-            }
-        }
-    };
     match command {
         LabelsCommand::Import { format, skip_bad_rows, files } => {
-            drop(s);
-            let mut all = Vec::new();
+            let (files, added, total) = app::labels::import(store, &files, format, skip_bad_rows)?;
+            let mut read = 0;
             for f in &files {
-                let started = std::time::Instant::now();
-                let got = lb::import::import(f, format, chain, skip_bad_rows)?;
                 eprintln!(
                     "{}: {} rows as {}, {} labels, {} rows for another chain left out, {} bad rows skipped ({:.2}s)",
-                    f.display(),
-                    got.rows,
-                    serde_json::to_value(got.format)?.as_str().unwrap_or(""),
-                    got.labels.len(),
-                    got.other_chain,
-                    got.skipped,
-                    started.elapsed().as_secs_f64()
+                    f.path,
+                    f.got.rows,
+                    serde_json::to_value(f.got.format)?.as_str().unwrap_or(""),
+                    f.labels,
+                    f.got.other_chain,
+                    f.got.skipped,
+                    f.seconds
                 );
-                all.extend(got.labels);
+                read += f.labels;
             }
-            let (added, total) = chaintrace::store::write::import_labels(store, &all)?;
-            println!("{}: {} label rows read, {added} new, {total} in the store", store.display(), all.len());
+            println!("{}: {read} label rows read, {added} new, {total} in the store", store.display());
             Ok(())
         }
         LabelsCommand::List { category, format } => {
-            let rows: Vec<lb::Label> = lb::by_address(s.labels())
-                .into_iter()
-                .filter(|l| category.as_ref().is_none_or(|c| l.category == c.to_ascii_lowercase()))
-                .collect();
-            print(&rows, format)
+            let s = chaintrace::store::Store::open(store)?;
+            stdout(&app::labels::render(&app::labels::list(&s, category.as_deref()), format)?)
         }
         LabelsCommand::Show { address, format } => {
-            let key = lb::address_text(chain, "address", address.as_bytes()).map_err(|e| anyhow::anyhow!("{address}: {}", e.message))?;
-            let rows = lb::by_address(s.labels().into_iter().filter(|l| l.address == key).collect());
+            let s = chaintrace::store::Store::open(store)?;
+            let (key, rows) = app::labels::show(&s, &address)?;
             if rows.is_empty() {
                 eprintln!("{key}: no labels");
             }
-            print(&rows, format)
+            stdout(&app::labels::render(&rows, format)?)
         }
         LabelsCommand::Stats { format } => {
-            let labels = s.labels();
-            let found = s.find_addresses(labels.iter().map(|l| l.address.as_str()));
-            let st = lb::stats(&labels, |a| found.contains_key(a));
-            match format {
-                StatsFormat::Json => stdout(&(serde_json::to_string_pretty(&st)? + "\n")),
-                StatsFormat::Table => {
-                    let mut t = format!(
-                        "labels\t{}\naddresses\t{}\naddresses in the data\t{}\nentities\t{}\nwith a validity interval\t{}\naddresses with conflicting categories\t{}\n",
-                        st.labels, st.addresses, st.addresses_in_data, st.entities, st.bounded, st.conflicting_addresses
-                    );
-                    for (c, n) in &st.categories {
-                        t += &format!("category {c}\t{n}\n");
-                    }
-                    for (c, n) in &st.sources {
-                        t += &format!("source {c}\t{n}\n");
-                    }
-                    stdout(&t)
-                }
-            }
+            let s = chaintrace::store::Store::open(store)?;
+            stdout(&app::labels::stats(&s, format)?)
         }
         LabelsCommand::DetectDeposits { max_blocks, tolerance_bps, dust, min_share_bps, dry_run } => {
-            if chain != Chain::Ethereum {
-                anyhow::bail!("deposit-address detection is for Ethereum stores; on Bitcoin use clustering");
-            }
-            s.verify()?;
-            let p = lb::deposits::Params { max_blocks, tolerance_bps, dust, min_share_bps };
-            let found = lb::deposits::detect(&s, &s.labels(), &p);
+            let s = chaintrace::store::Store::open(store)?;
+            let found = app::labels::detect_deposits(&s, &lb::deposits::Params { max_blocks, tolerance_bps, dust, min_share_bps })?;
             drop(s);
             eprintln!(
                 "{} sweeps into labelled exchange wallets; {} deposit addresses found, {} candidates turned down",
@@ -836,43 +465,12 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
                 found.rejected
             );
             if dry_run {
-                return print(&found.labels, StatsFormat::Table);
+                return stdout(&app::labels::render(&found.labels, TextFormat::Table)?);
             }
-            let (added, total) = chaintrace::store::write::import_labels(store, &found.labels)?;
+            let (added, total) = lb::save(store, &found.labels).map_err(AppError::from)?;
             println!("{}: {} deposit addresses labelled, {added} new, {total} labels in the store", store.display(), found.labels.len());
             Ok(())
         }
-    }
-}
-
-fn clusters(
-    store: &std::path::Path,
-    params: chaintrace::cluster::Params,
-    format: StatsFormat,
-    command: ClusterCommand,
-) -> anyhow::Result<()> {
-    use chaintrace::cluster::{self, view};
-    let s = chaintrace::store::Store::open(store)?;
-    s.verify()?;
-    let find = |text: &str| -> anyhow::Result<u32> {
-        s.find_address(text.trim()).ok_or_else(|| UsageError(format!("{text}: not an address of this store")).into())
-    };
-    fn emit<T: serde::Serialize + view::Table>(v: &T, format: StatsFormat) -> anyhow::Result<()> {
-        match format {
-            StatsFormat::Json => stdout(&(serde_json::to_string_pretty(v)? + "\n")),
-            StatsFormat::Table => stdout(&v.table()),
-        }
-    }
-    let c = bitcoin_clusters(&s, params)?;
-    match command {
-        ClusterCommand::Stats { top } => emit(&cluster::summary(&s, &c, top), format),
-        ClusterCommand::Show { address, limit } => emit(&view::show(&s, &c, find(&address)?, limit), format),
-        ClusterCommand::Explain { a, b } => match view::explain(&s, &c, find(&a)?, find(&b)?) {
-            Some(steps) => emit(&steps, format),
-            None => Err(UsageError(format!("{a} and {b} are in different clusters")).into()),
-        },
-        ClusterCommand::Flagged => emit(&view::flagged(&s, &c), format),
-        ClusterCommand::Coinjoins => emit(&view::coinjoins(&s, &c), format),
     }
 }
 

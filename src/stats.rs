@@ -1,6 +1,6 @@
 //! `chaintrace stats`: what a store holds.
 
-use crate::amount::{WideSum, add_wide};
+use crate::model::amount::{WideSum, add_wide};
 use crate::model::{NO_BLOCK, NO_TIME, NO_TX, Pseudo, flags};
 use crate::store::Store;
 use rayon::prelude::*;
@@ -147,8 +147,8 @@ pub fn compute(s: &Store) -> Stats {
         transactions: txs + acc.hashless,
         first_block: (acc.first_block != u64::MAX).then_some(acc.first_block),
         last_block: (acc.first_block != u64::MAX).then_some(acc.last_block),
-        first_time: (acc.first_time != i64::MAX).then(|| crate::time::format_time(acc.first_time)),
-        last_time: (acc.first_time != i64::MAX).then(|| crate::time::format_time(acc.last_time)),
+        first_time: (acc.first_time != i64::MAX).then(|| crate::model::time::format_time(acc.first_time)),
+        last_time: (acc.first_time != i64::MAX).then(|| crate::model::time::format_time(acc.last_time)),
         assets: s
             .manifest
             .assets

@@ -86,7 +86,7 @@ fn every_bundled_label_set_is_detected_and_mapped() {
     assert_eq!(tc.format, Format::Tornado);
     let proxy = of(&tc.labels, TORNADO_PROXY);
     let sanctioned = proxy.iter().find(|l| l.category == "sanctioned").expect("the proxy was sanctioned");
-    let t = |s: &str| chaintrace::time::parse_time(s.as_bytes());
+    let t = |s: &str| chaintrace::model::time::parse_time(s.as_bytes());
     assert!(!sanctioned.applies_at(t("2021-06-01T00:00:00Z")) && sanctioned.applies_at(t("2023-06-01T00:00:00Z")));
     assert!(!sanctioned.applies_at(t("2025-06-01T00:00:00Z")), "delisted on 2025-03-21");
     assert!(proxy.iter().any(|l| l.category == "mixer" && !l.is_bounded()));

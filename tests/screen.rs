@@ -30,7 +30,7 @@ fn random_store(dir: &std::path::Path, rng: &mut Rng, n_addr: usize, n: usize, l
     assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
     let labels: Vec<Label> =
         labels.iter().map(|&(k, c)| Label { address: addr(k), category: c.into(), source: "csv".into(), ..Default::default() }).collect();
-    chaintrace::store::write::import_labels(&st, &labels).unwrap();
+    chaintrace::labels::save(&st, &labels).unwrap();
     Store::open(&st).unwrap()
 }
 
@@ -39,7 +39,7 @@ fn random_store(dir: &std::path::Path, rng: &mut Rng, n_addr: usize, n: usize, l
 type Expected = BTreeMap<u32, (u128, u128, u32, u64)>;
 
 fn by_trace(store: &Store, category: &str) -> Expected {
-    let labels = store.labels();
+    let labels = chaintrace::labels::load(&store);
     let ids = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
     let mut seeds: Vec<u32> = labels.iter().filter(|l| l.category == category).filter_map(|l| ids.get(&l.address).copied()).collect();
     seeds.sort();
@@ -93,7 +93,7 @@ fn one_pass_equals_one_trace_per_category() {
         let n = 40 + rng.below(400) as usize;
         let store = random_store(dir.path(), &mut rng, n_addr, n, &labels);
         let set = CategorySet::new(cats);
-        let x = screen::sweep::sweep(&store, 0, &set, &store.labels()).unwrap();
+        let x = screen::sweep::sweep(&store, 0, &set, &chaintrace::labels::load(&store)).unwrap();
         for (k, c) in cats.iter().enumerate() {
             let want = by_trace(&store, c);
             let mut got = Expected::new();

@@ -71,7 +71,7 @@ fn the_world_as_etl_csv_ingests_to_the_same_trace() {
     };
     ingest::ingest(&st, &files.files[..3], &opts).unwrap();
     let labels = chaintrace::labels::read_csv(&files.files[3], Chain::Ethereum).unwrap();
-    chaintrace::store::write::import_labels(&st, &labels).unwrap();
+    chaintrace::labels::save(&st, &labels).unwrap();
     let from_csv = Store::open(&st).unwrap();
     let (direct, exploiter) = world(&t.path().join("direct"), 200_000);
     assert_eq!(exploiter, files.exploiter);

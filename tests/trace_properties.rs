@@ -196,7 +196,7 @@ fn build_store(dir: &std::path::Path, events: &[Ev], stops: &BTreeSet<usize>) ->
             .iter()
             .map(|&k| chaintrace::labels::Label { address: addr(k), category: "exchange".into(), ..Default::default() })
             .collect();
-        chaintrace::store::write::import_labels(&st, &labels).unwrap();
+        chaintrace::labels::save(&st, &labels).unwrap();
     }
     Store::open(&st).unwrap()
 }

@@ -192,7 +192,7 @@ impl Clustering {
             if let Some(&(_, _, plo, phi)) = runs.get(k + AHEAD) {
                 for &a in &in_addr[plo as usize..phi as usize] {
                     if let Some(p) = nodes.get(a as usize) {
-                        crate::store::idtable::prefetch(p);
+                        crate::sys::prefetch(p);
                     }
                 }
             }
@@ -406,7 +406,7 @@ pub fn labels_by_cluster(
 /// Summarise a clustering: counts and the `top` largest clusters.
 pub fn summary(store: &Store, c: &Clustering, top: usize) -> Summary {
     let all = c.clusters();
-    let labels = labels_by_cluster(store, c, &store.labels());
+    let labels = labels_by_cluster(store, c, &crate::labels::load(store));
     let largest = all
         .iter()
         .take(top)

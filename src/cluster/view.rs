@@ -61,7 +61,7 @@ pub struct CoinJoinRow {
 pub fn show(store: &Store, c: &Clustering, id: u32, limit: usize) -> ClusterView {
     let members = c.members(id);
     let texts: std::collections::HashSet<String> = members.iter().map(|&m| store.address_text(m)).collect();
-    let mut labels: Vec<Label> = store.labels().into_iter().filter(|l| texts.contains(&l.address)).collect();
+    let mut labels: Vec<Label> = crate::labels::load(store).into_iter().filter(|l| texts.contains(&l.address)).collect();
     labels.sort_by(crate::labels::precedence);
     let mut shown: Vec<String> = texts.into_iter().collect();
     shown.sort();

@@ -6,11 +6,13 @@
 //! linked to the outputs they spend when the store is written.
 
 use super::csv::{CsvReader, Header, Row};
-use super::fields::{opt_u64, show};
 use super::{FileReport, Options};
-use crate::amount::Amount;
-use crate::error::{FieldError, IngestError};
-use crate::model::{Addr, NO_BLOCK, NO_TIME, NO_TX, Pseudo, TxHash, flags, sub};
+use crate::ingest::IngestError;
+use crate::model::amount::Amount;
+use crate::model::ids::{AssetId, TxId};
+use crate::model::text::FieldError;
+use crate::model::text::{opt_u64, show};
+use crate::model::{Addr, NO_BLOCK, NO_TIME, Pseudo, TxHash, flags, sub};
 use crate::store::write::{Builder, InputRow};
 use std::collections::HashMap;
 use std::path::Path;
@@ -53,7 +55,7 @@ pub struct BitcoinBatch {
 }
 
 fn txid(field: &str, t: &[u8]) -> Result<TxHash, FieldError> {
-    super::fields::hex_fixed::<32>(field, t, "txid")
+    crate::model::text::hex_fixed::<32>(field, t, "txid")
 }
 
 fn output_address(addr: &[u8], script_type: &[u8], script_hex: &[u8]) -> Addr {
@@ -218,11 +220,11 @@ impl BitcoinBatch {
             "bitcoin/transactions" => {
                 let tx = txid("txid", g(&["txid", "hash", "transaction_hash"]))?;
                 let block = opt_u64("block_number", g(&["block_number"]))?;
-                let time = super::fields::opt_time("block_timestamp", g(&["block_timestamp_unix", "block_timestamp"]))?;
+                let time = crate::model::text::opt_time("block_timestamp", g(&["block_timestamp_unix", "block_timestamp"]))?;
                 if block.is_none() && time.is_none() {
                     return Err(FieldError::new("block_number", "empty: each row needs a block number or a block time"));
                 }
-                let index = super::fields::opt_index("index_in_block", g(&["index_in_block", "index"]))?;
+                let index = crate::model::text::opt_index("index_in_block", g(&["index_in_block", "index"]))?;
                 let coinbase = matches!(g(&["is_coinbase"]).trim_ascii(), b"1" | b"true" | b"True" | b"TRUE");
                 if self.txs.insert(tx, TxRow { block: block.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index, coinbase }).is_none()
                 {
@@ -231,7 +233,7 @@ impl BitcoinBatch {
             }
             "bitcoin/outputs" => {
                 let tx = txid("txid", g(&["txid", "transaction_hash"]))?;
-                let index = super::fields::opt_index("output_index", g(&["output_index", "index"]))?
+                let index = crate::model::text::opt_index("output_index", g(&["output_index", "index"]))?
                     .ok_or_else(|| FieldError::new("output_index", "empty"))?;
                 let value = sats("value_sats", g(&["value_sats", "value"]))?;
                 let to = output_address(g(&["address", "addresses"]), g(&["script_type", "type"]), g(&["script_pubkey_hex", "script_hex"]));
@@ -239,7 +241,7 @@ impl BitcoinBatch {
             }
             _ => {
                 let tx = txid("txid", g(&["txid", "transaction_hash"]))?;
-                let index = super::fields::opt_index("input_index", g(&["input_index", "index"]))?
+                let index = crate::model::text::opt_index("input_index", g(&["input_index", "index"]))?
                     .ok_or_else(|| FieldError::new("input_index", "empty"))?;
                 let spent_tx = txid("spent_txid", g(&["spent_txid", "spent_transaction_hash"]))?;
                 let vout = opt_u64("spent_output_index", g(&["spent_output_index"]))?.unwrap_or(u64::from(u32::MAX));
@@ -265,7 +267,7 @@ impl BitcoinBatch {
         let hash = txid("hash", t.hash.as_bytes())?;
         let time = match &t.block_timestamp {
             None | Some(serde_json::Value::Null) => None,
-            v => super::fields::opt_time("block_timestamp", &json_num(v))?,
+            v => crate::model::text::opt_time("block_timestamp", &json_num(v))?,
         };
         if t.block_number.is_none() && time.is_none() {
             return Err(FieldError::new("block_number", "empty: each row needs a block number or a block time"));
@@ -298,10 +300,10 @@ impl BitcoinBatch {
             };
             let addr = match join_addresses(&i.addresses) {
                 a if a.is_empty() => u32::MAX,
-                a => b.intern_addr(&Addr::Text(String::from_utf8_lossy(&a).into())),
+                a => b.intern_addr(&Addr::Text(String::from_utf8_lossy(&a).into())).get(),
             };
             let spent_tx = b.intern_tx(&spent);
-            b.inputs.push(InputRow { tx: txid_id, index: i.index, spent_tx, spent_vout: vout, value, addr });
+            b.inputs.push(InputRow { tx: txid_id.get(), index: i.index, spent_tx: spent_tx.get(), spent_vout: vout, value, addr });
         }
         Ok(n)
     }
@@ -340,18 +342,36 @@ impl BitcoinBatch {
         for i in std::mem::take(&mut self.inputs) {
             let tx = b.intern_tx(&i.tx);
             let spent_tx = b.intern_tx(&i.spent_tx);
-            let addr = i.addr.as_ref().map_or(u32::MAX, |a| b.intern_addr(a));
-            b.inputs.push(InputRow { tx, index: i.index, spent_tx, spent_vout: i.spent_vout, value: i.value.unwrap_or(u64::MAX), addr });
+            let addr = i.addr.as_ref().map_or(u32::MAX, |a| b.intern_addr(a).get());
+            b.inputs.push(InputRow {
+                tx: tx.get(),
+                index: i.index,
+                spent_tx: spent_tx.get(),
+                spent_vout: i.spent_vout,
+                value: i.value.unwrap_or(u64::MAX),
+                addr,
+            });
         }
         Ok(outputs.len() as u64)
     }
 }
 
-fn push_output(b: &mut Builder, row: &TxRow, tx: u32, index: u32, value: u64, to: &Addr) {
-    let from = if row.coinbase { Pseudo::Mint.id() } else { Pseudo::Unknown.id() };
+fn push_output(b: &mut Builder, row: &TxRow, tx: TxId, index: u32, value: u64, to: &Addr) {
+    let from = if row.coinbase { Pseudo::Mint.addr() } else { Pseudo::Unknown.addr() };
     let to = b.intern_addr(to);
     let fl = if row.coinbase { flags::MINT } else { 0 };
     let tx_index = row.index.map_or(0, |i| i + 1);
-    debug_assert!(tx != NO_TX);
-    b.push(row.block, row.time, tx_index, sub::TOP | index.min(sub::MAX_INDEX), from, to, 0, Amount::from_u128(u128::from(value)), tx, fl);
+    debug_assert!(tx != TxId::NONE);
+    b.push(
+        row.block,
+        row.time,
+        tx_index,
+        sub::TOP | index.min(sub::MAX_INDEX),
+        from,
+        to,
+        AssetId::from_stored(0),
+        Amount::from_u128(u128::from(value)),
+        tx,
+        fl,
+    );
 }

@@ -2,7 +2,7 @@
 //! at record boundaries and hands whole records to parallel parsers, so a
 //! multi-gigabyte file never sits in memory and lines are numbered exactly.
 
-use crate::error::IngestError;
+use crate::ingest::IngestError;
 use memchr::{memchr, memchr2, memrchr};
 use std::borrow::Cow;
 use std::fs::File;
@@ -116,8 +116,8 @@ pub fn split_record<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, [u8]>>) -> Result<
 
 /// Split a record and check it has one field per header column. A short row
 /// (a truncated last line, say) is reported at the first column it lacks.
-pub fn split_row<'a>(line: &'a [u8], header: &Header, out: &mut Vec<Cow<'a, [u8]>>) -> Result<(), crate::error::FieldError> {
-    use crate::error::FieldError;
+pub fn split_row<'a>(line: &'a [u8], header: &Header, out: &mut Vec<Cow<'a, [u8]>>) -> Result<(), crate::model::text::FieldError> {
+    use crate::model::text::FieldError;
     split_record(line, out).map_err(|m| FieldError::new("(row)", m))?;
     let ncols = header.names.len();
     if out.len() != ncols {

@@ -1,10 +1,11 @@
-//! Ethereum exports: blockchain-etl tables, Etherscan CSV exports and the
-//! generic transfers CSV, each mapped row by row to value events.
+//! Ethereum exports: blockchain-etl tables and Etherscan CSV exports, each
+//! mapped row by row to value events (the chain-neutral transfers CSV is
+//! `ingest::transfers`).
 
 use super::csv::{Header, Row};
-use super::fields::*;
-use crate::amount::Amount;
-use crate::error::FieldError;
+use crate::model::amount::Amount;
+use crate::model::text::FieldError;
+use crate::model::text::*;
 use crate::model::{Addr, AssetKey, NO_BLOCK, NO_TIME, Pending, Pseudo, RawEvent, TxHash, flags, sub};
 use std::collections::HashMap;
 
@@ -85,15 +86,15 @@ impl EthTable {
     }
 }
 
-fn col(h: &Header, name: &str) -> Option<usize> {
+pub(super) fn col(h: &Header, name: &str) -> Option<usize> {
     h.idx(name)
 }
 
-fn need(h: &Header, name: &str) -> Result<usize, String> {
+pub(super) fn need(h: &Header, name: &str) -> Result<usize, String> {
     h.idx(name).ok_or_else(|| format!("missing column `{name}`"))
 }
 
-fn event(block: Option<u64>, time: Option<i64>, tx_index: Option<u32>, from: Addr, to: Addr, value: Amount) -> RawEvent {
+pub(super) fn event(block: Option<u64>, time: Option<i64>, tx_index: Option<u32>, from: Addr, to: Addr, value: Amount) -> RawEvent {
     RawEvent {
         block: block.unwrap_or(NO_BLOCK),
         time: time.unwrap_or(NO_TIME),
@@ -119,7 +120,7 @@ fn fee_event(block: Option<u64>, time: Option<i64>, index: Option<u32>, from: [u
     f
 }
 
-fn check_block_or_time(block: Option<u64>, time: Option<i64>, field: &str) -> Result<(), FieldError> {
+pub(super) fn check_block_or_time(block: Option<u64>, time: Option<i64>, field: &str) -> Result<(), FieldError> {
     if block.is_none() && time.is_none() {
         return Err(FieldError::new(field, "empty: each row needs a block number or a block time"));
     }
@@ -412,114 +413,6 @@ impl TokenTransfers {
         match opt_index("log_index", r.get(self.log_index))? {
             Some(li) => e.sub = sub::LOG | li,
             None if e.tx.is_some() => e.pending = Pending::Ordinal(sub::LOG),
-            None => {}
-        }
-        out.push(e);
-        Ok(())
-    }
-}
-
-/// The generic transfers CSV of INTERFACE.md.
-pub struct Transfers {
-    from: usize,
-    to: usize,
-    value: usize,
-    decimals: u32,
-    block: Option<usize>,
-    time: Option<usize>,
-    hash: Option<usize>,
-    index: Option<usize>,
-    log_index: Option<usize>,
-    asset: Option<usize>,
-    bitcoin: bool,
-}
-
-/// Decimals of a value unit name (`wei`, `gwei`, `eth`, `sat`, `btc`).
-pub fn unit_decimals(unit: &str) -> Option<u32> {
-    match unit.to_ascii_lowercase().as_str() {
-        "wei" | "sat" | "sats" | "satoshi" | "base" => Some(0),
-        "gwei" => Some(9),
-        "eth" | "ether" => Some(18),
-        "btc" => Some(8),
-        _ => None,
-    }
-}
-
-impl Transfers {
-    /// Resolve columns. A `value_eth`/`value_btc` column names its own unit;
-    /// `unit` (from `--value-unit`) must agree with it when given.
-    pub fn new(h: &Header, unit: Option<&str>, bitcoin: bool) -> Result<Self, String> {
-        let (value, col_unit) = if let Some(v) = h.idx("value") {
-            (v, None)
-        } else if let Some(v) = h.idx("value_eth") {
-            (v, Some("eth"))
-        } else if let Some(v) = h.idx("value_btc") {
-            (v, Some("btc"))
-        } else if let Some(v) = h.idx("value_wei") {
-            (v, Some("wei"))
-        } else {
-            return Err("missing column `value`".into());
-        };
-        let decimals = match (unit, col_unit) {
-            (Some(u), Some(c)) if unit_decimals(u) != unit_decimals(c) => {
-                return Err(format!("--value-unit {u} contradicts the column `value_{c}`"));
-            }
-            (Some(u), _) => unit_decimals(u).ok_or_else(|| format!("unknown --value-unit {u:?}"))?,
-            (None, Some(c)) => unit_decimals(c).unwrap_or(0),
-            (None, None) => 0,
-        };
-        let block = h.idx("block_number");
-        let time = h.idx_any(&["block_time", "block_timestamp"]);
-        if block.is_none() && time.is_none() {
-            return Err("missing column `block_number` or `block_time`".into());
-        }
-        Ok(Transfers {
-            from: need(h, "from_address")?,
-            to: need(h, "to_address")?,
-            value,
-            decimals,
-            block,
-            time,
-            hash: h.idx_any(&["transaction_hash", "tx_hash", "hash"]),
-            index: col(h, "transaction_index"),
-            log_index: col(h, "log_index"),
-            asset: col(h, "asset"),
-            bitcoin,
-        })
-    }
-
-    fn address(&self, field: &str, t: &[u8]) -> Result<Addr, FieldError> {
-        if t.trim_ascii().is_empty() {
-            return Err(FieldError::new(field, "empty address"));
-        }
-        if self.bitcoin { btc_address(field, t) } else { eth_address(field, t).map(Addr::Eth) }
-    }
-
-    /// Map one row.
-    pub fn map(&self, r: &Row<'_>, out: &mut Vec<RawEvent>) -> Result<(), FieldError> {
-        let block = opt_u64("block_number", r.get(self.block))?;
-        let time = opt_time("block_time", r.get(self.time))?;
-        check_block_or_time(block, time, if self.block.is_some() { "block_number" } else { "block_time" })?;
-        let from = self.address("from_address", r.get(Some(self.from)))?;
-        let to = self.address("to_address", r.get(Some(self.to)))?;
-        let value = amount("value", r.get(Some(self.value)), self.decimals)?;
-        let index = opt_index("transaction_index", r.get(self.index))?;
-        let mut e = event(block, time, index, from, to, value);
-        e.asset = match r.get(self.asset).trim_ascii() {
-            b"" => AssetKey::Native,
-            a if a.eq_ignore_ascii_case(b"eth") && !self.bitcoin => AssetKey::Native,
-            a if a.eq_ignore_ascii_case(b"btc") && self.bitcoin => AssetKey::Native,
-            a if !self.bitcoin => AssetKey::Token(eth_address("asset", a)?),
-            a => return Err(FieldError::new("asset", format!("unknown asset {:?} on bitcoin", show(a)))),
-        };
-        e.tx = match r.get(self.hash) {
-            t if t.trim_ascii().is_empty() => None,
-            t if self.bitcoin => Some(hex_fixed::<32>("transaction_hash", t, "transaction hash")?),
-            t => Some(tx_hash("transaction_hash", t)?),
-        };
-        match opt_index("log_index", r.get(self.log_index))? {
-            Some(li) => e.sub = sub::LOG | li,
-            None if e.tx.is_some() => e.pending = Pending::Ordinal(sub::NONE),
             None => {}
         }
         out.push(e);

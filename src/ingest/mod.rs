@@ -6,12 +6,16 @@
 
 pub mod bitcoin;
 pub mod csv;
+mod error;
 pub mod ethereum;
-pub mod fields;
 pub mod parquet;
+pub mod transfers;
 
-use crate::error::{FieldError, IngestError};
-use crate::model::{Chain, NO_TX, Pending, RawEvent};
+pub use error::IngestError;
+
+use crate::model::ids::TxId;
+use crate::model::text::FieldError;
+use crate::model::{Chain, Pending, RawEvent};
 
 use crate::store::write::Builder;
 use crate::store::{self, LoadedFile, Store};
@@ -113,7 +117,7 @@ enum Mapper<'r> {
     Transactions(ethereum::Transactions<'r>),
     Traces(ethereum::Traces),
     Tokens(ethereum::TokenTransfers),
-    Transfers(ethereum::Transfers),
+    Transfers(transfers::Transfers),
     Etherscan(ethereum::Etherscan),
     Ignore,
 }
@@ -168,7 +172,7 @@ fn make_mapper<'r>(path: &Path, h: &Header, table: EthTable, opts: &Options, rec
         EthTable::Transactions => ethereum::Transactions::new(h, receipts).map(Mapper::Transactions),
         EthTable::Traces => ethereum::Traces::new(h).map(Mapper::Traces),
         EthTable::TokenTransfers => ethereum::TokenTransfers::new(h).map(Mapper::Tokens),
-        EthTable::Transfers => ethereum::Transfers::new(h, opts.value_unit.as_deref(), bitcoin).map(Mapper::Transfers),
+        EthTable::Transfers => transfers::Transfers::new(h, opts.value_unit.as_deref(), bitcoin).map(Mapper::Transfers),
         EthTable::EtherscanNormal | EthTable::EtherscanInternal | EthTable::EtherscanErc20 => {
             let mut d = ethereum::builtin_token_decimals();
             d.extend(opts.token_decimals.iter().map(|(k, v)| (*k, *v)));
@@ -333,20 +337,20 @@ impl FileSink {
             let from = b.intern_addr_hashed(&e.from, e.hashes[0]);
             let to = b.intern_addr_hashed(&e.to, e.hashes[1]);
             let asset = b.intern_asset(e.asset);
-            let tx = e.tx.as_ref().map_or(NO_TX, |h| b.intern_tx_hashed(h, e.hashes[2]));
+            let tx = e.tx.as_ref().map_or(TxId::NONE, |h| b.intern_tx_hashed(h, e.hashes[2]));
             let sub = match &e.pending {
                 Pending::Done => e.sub,
                 &Pending::Ordinal(class) => {
-                    if tx == NO_TX {
+                    if tx == TxId::NONE {
                         class
                     } else {
-                        let c = self.ordinals.entry((tx, class)).or_insert(0);
+                        let c = self.ordinals.entry((tx.get(), class)).or_insert(0);
                         *c += 1;
                         class | (*c - 1).min(crate::model::sub::MAX_INDEX)
                     }
                 }
                 Pending::TracePath(p) => {
-                    self.trace_paths.push((b.len(), tx, p.clone()));
+                    self.trace_paths.push((b.len(), tx.get(), p.clone()));
                     crate::model::sub::TRACE
                 }
             };
@@ -549,25 +553,15 @@ fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
     Ok(EthTable::detect_etl(&r.header) == Some(EthTable::Receipts))
 }
 
-/// Phase timings on stderr when `CHAINTRACE_TIMING` is set (for benchmarks).
-pub fn timing(phase: &str) {
-    use std::sync::OnceLock;
-    static START: OnceLock<std::time::Instant> = OnceLock::new();
-    let start = *START.get_or_init(std::time::Instant::now);
-    if std::env::var_os("CHAINTRACE_TIMING").is_some() {
-        eprintln!("timing: {phase} done at {:.2}s", start.elapsed().as_secs_f64());
-    }
-}
-
 /// Ingest files into the store at `dir`.
 pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, IngestError> {
-    timing("start");
+    crate::sys::timing("start");
     let _lock = store::write::lock(dir)?;
     let mut b = if store::exists(dir) {
         let s = Store::open(dir)?;
         s.verify()?;
         if s.manifest.chain != opts.chain {
-            return Err(IngestError::Store(crate::error::StoreError::Mismatch {
+            return Err(IngestError::Store(crate::store::StoreError::Mismatch {
                 path: dir.to_path_buf(),
                 message: format!("the store holds {} data; this ingest is --chain {}", s.manifest.chain, opts.chain),
             }));
@@ -608,6 +602,9 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         } else {
             ingest_text(path, &mut b, opts, &receipts)?
         };
+        if let Some(e) = b.id_limit() {
+            return Err(IngestError::file(path, format!("{e}; the store is left as it was")));
+        }
         if loaded.contains(&hash) {
             b.rollback(mark);
             bitcoin.rollback();
@@ -633,6 +630,9 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         reports.push(report);
     }
     let joined = bitcoin.finish(&mut b, dir)?;
+    if let Some(e) = b.id_limit() {
+        return Err(IngestError::file(dir, format!("{e}; the store is left as it was")));
+    }
     // Trio events exist once the files are joined: credit them to the outputs file.
     if let Some(k) = reports.iter().rposition(|r| r.table.ends_with("bitcoin/outputs") && !r.already_loaded) {
         reports[k].events += joined;
@@ -640,10 +640,10 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
             f.events += joined;
         }
     }
-    timing("read and intern");
+    crate::sys::timing("read and intern");
     let new_files: Vec<usize> = (0..reports.len()).filter(|&k| !reports[k].already_loaded).collect();
     let summary = b.write(dir)?;
-    timing("sort, dedupe and write");
+    crate::sys::timing("sort, dedupe and write");
     for (k, d) in new_files.iter().zip(summary.duplicates.iter()) {
         reports[*k].duplicates = *d;
         reports[*k].events = reports[*k].events.saturating_sub(*d);

@@ -9,9 +9,10 @@
 
 use super::taxonomy::map_word;
 use super::{Label, address_text, entity_name};
-use crate::error::{FieldError, IngestError};
+use crate::ingest::IngestError;
 use crate::ingest::csv::{Header, Row, records, split_record, split_row};
 use crate::model::Chain;
+use crate::model::text::FieldError;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;

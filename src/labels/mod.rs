@@ -11,9 +11,10 @@ pub mod deposits;
 pub mod import;
 pub mod taxonomy;
 
-use crate::error::{FieldError, IngestError};
+use crate::ingest::IngestError;
 use crate::ingest::csv::Row;
 use crate::model::Chain;
+use crate::model::text::FieldError;
 use std::path::Path;
 
 /// One label row.
@@ -131,8 +132,8 @@ fn bound(field: &str, t: &[u8], end: bool) -> Result<Option<i64>, FieldError> {
     if t.is_empty() {
         return Ok(None);
     }
-    let v = crate::time::parse_time(t)
-        .ok_or_else(|| FieldError::new(field, format!("not a date or time: {:?}", crate::ingest::fields::show(t))))?;
+    let v = crate::model::time::parse_time(t)
+        .ok_or_else(|| FieldError::new(field, format!("not a date or time: {:?}", crate::model::text::show(t))))?;
     let date_only = t.len() == 10 && t[4] == b'-' && t[7] == b'-';
     Ok(Some(if end && date_only { v + 86_399 } else { v }))
 }
@@ -183,12 +184,13 @@ fn plain_csv(path: &Path, bytes: &[u8], chain: Chain, skip_bad: bool) -> Result<
                 e if e.is_empty() => entity_name(&label),
                 e => e,
             };
-            let confidence = match row.get(ki).trim_ascii() {
-                b"" => 100,
-                t => std::str::from_utf8(t).ok().and_then(|t| t.parse::<u8>().ok()).filter(|&c| c <= 100).ok_or_else(|| {
-                    FieldError::new("confidence", format!("not a whole number 0-100: {:?}", crate::ingest::fields::show(t)))
-                })?,
-            };
+            let confidence =
+                match row.get(ki).trim_ascii() {
+                    b"" => 100,
+                    t => std::str::from_utf8(t).ok().and_then(|t| t.parse::<u8>().ok()).filter(|&c| c <= 100).ok_or_else(|| {
+                        FieldError::new("confidence", format!("not a whole number 0-100: {:?}", crate::model::text::show(t)))
+                    })?,
+                };
             let source = match String::from_utf8_lossy(row.get(si).trim_ascii()).into_owned() {
                 s if s.is_empty() => file_source.clone(),
                 s => format!("csv:{s}"),
@@ -219,8 +221,8 @@ fn plain_csv(path: &Path, bytes: &[u8], chain: Chain, skip_bad: bool) -> Result<
 /// An address as the store prints it, checked for the chain.
 pub fn address_text(chain: Chain, field: &str, t: &[u8]) -> Result<String, FieldError> {
     Ok(match chain {
-        Chain::Ethereum => format!("0x{}", hex::encode(crate::ingest::fields::eth_address(field, t)?)),
-        Chain::Bitcoin => match crate::ingest::fields::btc_address(field, t)? {
+        Chain::Ethereum => format!("0x{}", hex::encode(crate::model::text::eth_address(field, t)?)),
+        Chain::Bitcoin => match crate::model::text::btc_address(field, t)? {
             crate::model::Addr::Text(t) => t.to_string(),
             _ => unreachable!("btc_address returns text"),
         },
@@ -233,6 +235,17 @@ fn clean(x: &str) -> String {
 
 fn opt_num(v: Option<i64>) -> String {
     v.map_or(String::new(), |v| v.to_string())
+}
+
+/// The labels imported into a store.
+pub fn load(store: &crate::store::Store) -> Vec<Label> {
+    from_tsv(&String::from_utf8_lossy(store.label_rows()))
+}
+
+/// Add labels to a store (a new generation; rows already there are not
+/// added again). Returns the rows added and the rows in the store.
+pub fn save(dir: &std::path::Path, labels: &[Label]) -> Result<(u64, u64), crate::store::StoreError> {
+    crate::store::write::import_label_rows(dir, to_tsv(labels).lines())
 }
 
 /// Serialise labels for the store: one tab-separated row each.
@@ -303,7 +316,7 @@ mod tests {
             confidence: 100,
             ..Label::default()
         };
-        let t = |s: &str| crate::time::parse_time(s.as_bytes());
+        let t = |s: &str| crate::model::time::parse_time(s.as_bytes());
         assert!(!l.applies_at(t("2022-08-07T23:59:59Z")));
         assert!(l.applies_at(t("2022-08-08T00:00:00Z")));
         assert!(l.applies_at(t("2025-03-21T23:59:59Z")));
@@ -396,7 +409,7 @@ pub fn stats(labels: &[Label], in_data: impl Fn(&str) -> bool) -> Stats {
 
 /// A label as one table line.
 pub fn table_line(l: &Label) -> String {
-    let t = |v: Option<i64>| v.map_or_else(|| "-".to_string(), crate::time::format_time);
+    let t = |v: Option<i64>| v.map_or_else(|| "-".to_string(), crate::model::time::format_time);
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}..{}\t{}",
         l.address,

@@ -6,7 +6,7 @@
 //! case (never the chain), so nodes and edges are deduplicated and ordered.
 
 use super::Report;
-use crate::amount::WideSum;
+use crate::model::amount::WideSum;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::BTreeMap;
 

@@ -1,48 +1,18 @@
 //! Trace reports: the JSON contract of INTERFACE.md, CSV, and a table for people.
 
 pub mod dot;
+pub mod export;
 pub mod html;
 pub mod parquet;
 
-use crate::amount::WideSum;
+use crate::model::amount::WideSum;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX};
 use crate::store::Store;
+use crate::trace::evidence::EventRef;
 use crate::trace::{Outcome, Policy, Spec, Tainted, evidence};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashSet;
-
-/// One event as evidence names it: what anyone can check on an explorer.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct EventRef {
-    /// Transaction hash, where the export has one.
-    pub tx: Option<String>,
-    /// Sender.
-    pub from: String,
-    /// Receiver.
-    pub to: String,
-    /// Block number (null for time-only data).
-    pub block: Option<u64>,
-    /// Block time, ISO 8601 UTC.
-    pub time: Option<String>,
-    /// Value moved, base units.
-    pub value: String,
-}
-
-impl EventRef {
-    /// Event `i` of a store.
-    pub fn of(store: &Store, i: usize) -> Self {
-        let ev = store.events();
-        EventRef {
-            tx: (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i])),
-            from: store.address_text(ev.from[i]),
-            to: store.address_text(ev.to[i]),
-            block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
-            time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
-            value: store.value(i).to_string(),
-        }
-    }
-}
 
 /// One step of a trace's evidence path: the event and the taint it carried.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -241,7 +211,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
                 amount: d.amount.to_string(),
                 hops: d.hops,
                 first_block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
-                first_time: (ev.time[i] != NO_TIME).then(|| crate::time::format_time(ev.time[i])),
+                first_time: (ev.time[i] != NO_TIME).then(|| crate::model::time::format_time(ev.time[i])),
                 paths: index
                     .paths_with(store, id, paths, &is_source, &out.pred, &by_event)
                     .iter()

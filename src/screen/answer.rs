@@ -4,8 +4,8 @@
 
 use super::index::Index;
 use super::risk::{Level, RiskConfig};
-use crate::report::EventRef;
 use crate::store::Store;
+use crate::trace::evidence::EventRef;
 use serde::Serialize;
 
 /// Exposure to one category.
@@ -141,14 +141,14 @@ pub fn to_csv(a: &ScreenAnswer) -> String {
 /// Read a file of addresses: one a line, `#` comments and blank lines
 /// skipped, an optional `address` header. A malformed address is an error
 /// naming its line.
-pub fn read_addresses(path: &std::path::Path) -> Result<Vec<[u8; 20]>, crate::error::IngestError> {
-    let text = std::fs::read(path).map_err(|source| crate::error::IngestError::Io { file: path.to_path_buf(), source })?;
-    parse_addresses(&text).map_err(|(line, e)| crate::error::IngestError::row(path, line, e))
+pub fn read_addresses(path: &std::path::Path) -> Result<Vec<[u8; 20]>, crate::ingest::IngestError> {
+    let text = std::fs::read(path).map_err(|source| crate::ingest::IngestError::Io { file: path.to_path_buf(), source })?;
+    parse_addresses(&text).map_err(|(line, e)| crate::ingest::IngestError::row(path, line, e))
 }
 
 /// Parse addresses from text as [`read_addresses`] does; an error carries
 /// its 1-based line.
-pub fn parse_addresses(text: &[u8]) -> Result<Vec<[u8; 20]>, (u64, crate::error::FieldError)> {
+pub fn parse_addresses(text: &[u8]) -> Result<Vec<[u8; 20]>, (u64, crate::model::text::FieldError)> {
     let mut out = Vec::new();
     for (n, line) in text.split(|&b| b == b'\n').enumerate() {
         let line = line.split(|&b| b == b'#').next().unwrap_or(b"").trim_ascii();
@@ -156,7 +156,7 @@ pub fn parse_addresses(text: &[u8]) -> Result<Vec<[u8; 20]>, (u64, crate::error:
         if line.is_empty() || (n == 0 && line.eq_ignore_ascii_case(b"address")) {
             continue;
         }
-        out.push(crate::ingest::fields::eth_address("address", line).map_err(|e| (n as u64 + 1, e))?);
+        out.push(crate::model::text::eth_address("address", line).map_err(|e| (n as u64 + 1, e))?);
     }
     Ok(out)
 }

@@ -216,7 +216,7 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
     let io = |source| ScreenError::Io { path: path.to_path_buf(), source };
     let dir = path.parent().expect("index path has a directory");
     std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = crate::report::parquet::tmp_path(path);
+    let tmp = crate::sys::tmp_path(path);
     {
         use std::io::Write;
         let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).map_err(io)?);
@@ -335,7 +335,7 @@ impl Index {
         for group in keys.chunks(GROUP) {
             for (k, key) in group.iter().enumerate() {
                 hashes[k] = home(key, slots.len());
-                crate::store::idtable::prefetch(&slots[hashes[k] as usize]);
+                crate::sys::prefetch(&slots[hashes[k] as usize]);
             }
             for (k, key) in group.iter().enumerate() {
                 out.push(self.probe(key, hashes[k]));

@@ -42,7 +42,7 @@ pub enum ScreenError {
     },
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] crate::error::StoreError),
+    Store(#[from] crate::store::StoreError),
 }
 
 /// The risk categories screened by default: the illicit ones of the
@@ -92,7 +92,7 @@ pub fn open_or_build(store: &Store, asset: u32, cats: &CategorySet) -> Result<(i
     {
         return Ok((ix, false));
     }
-    let x = sweep::sweep(store, asset, cats, &store.labels())?;
+    let x = sweep::sweep(store, asset, cats, &crate::labels::load(store))?;
     index::write(store, &name, &cats.names, &x, &path)?;
     // Indexes of older generations are of no further use.
     if let Some(dir) = path.parent()

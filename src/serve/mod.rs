@@ -71,12 +71,9 @@ impl Config {
 /// Serving failed to start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The store or its index could not be opened.
+    /// The store or its index could not be opened, or a setting is bad.
     #[error(transparent)]
-    Screen(#[from] screen::ScreenError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] crate::error::StoreError),
+    App(#[from] crate::app::AppError),
     /// Listening failed.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -85,9 +82,6 @@ pub enum ServeError {
         /// The cause.
         source: std::io::Error,
     },
-    /// Bad settings.
-    #[error("{0}")]
-    Usage(String),
 }
 
 /// One consistent view: a store generation and its exposure index.
@@ -117,10 +111,9 @@ fn current_of(dir: &Path) -> String {
 /// index when missing).
 fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
     let current = current_of(dir);
-    let store = Store::open(dir)?;
-    store.verify()?;
-    let asset = crate::trace::resolve_asset(&store, config.asset.as_deref()).map_err(|e| ServeError::Usage(e.to_string()))?;
-    let (index, _) = screen::open_or_build(&store, asset, &config.categories)?;
+    let store = crate::app::open_verified(dir)?;
+    let asset = crate::trace::resolve_asset(&store, config.asset.as_deref()).map_err(crate::app::AppError::from)?;
+    let (index, _) = screen::open_or_build(&store, asset, &config.categories).map_err(crate::app::AppError::from)?;
     Ok(Snapshot { store, index, current })
 }
 

@@ -113,7 +113,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
 }
 
 fn parse_address(text: &str) -> Result<[u8; 20], String> {
-    crate::ingest::fields::eth_address("address", text.as_bytes()).map_err(|e| e.message)
+    crate::model::text::eth_address("address", text.as_bytes()).map_err(|e| e.message)
 }
 
 async fn exposure(State(app): State<Arc<App>>, address: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
@@ -168,11 +168,11 @@ async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
 
 async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let body = body.map_err(body_error)?;
-    let q: crate::trace::Query =
+    let q: crate::app::trace::Query =
         serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
         let s = app.snapshot();
-        let (report, notes) = crate::trace::answer(&s.store, &q).map_err(|e| match e {
+        let (report, notes) = crate::app::trace::answer(&s.store, &q).map_err(|e| match e {
             crate::trace::TraceError::Usage(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m),
             other => internal(other),
         })?;

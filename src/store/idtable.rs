@@ -85,7 +85,7 @@ impl IdTable {
     #[inline]
     pub fn prefetch(&self, h: u64) {
         if !self.slots.is_empty() {
-            prefetch(&self.slots[(h as usize) & (self.slots.len() - 1)]);
+            crate::sys::prefetch(&self.slots[(h as usize) & (self.slots.len() - 1)]);
         }
     }
 
@@ -148,16 +148,4 @@ impl IdTable {
             self.grow(&hash_of);
         }
     }
-}
-
-/// Hint the CPU to load the cache line holding `v`.
-#[inline(always)]
-pub fn prefetch<T>(v: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults and reads nothing visible.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(std::ptr::from_ref(v).cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
 }

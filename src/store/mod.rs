@@ -8,15 +8,16 @@
 //! rename, so a failed or killed ingest leaves the previous store as it was.
 
 mod columns;
+mod error;
 pub mod idtable;
 pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;
 pub use columns::{Column, EventColumns};
 pub(crate) use columns::{Pod, cast};
+pub use error::StoreError;
 
-use crate::amount::Amount;
-use crate::error::StoreError;
+use crate::model::amount::Amount;
 use crate::model::{Chain, OrderBy, Pseudo};
 use memmap2::Mmap;
 use ruint::aliases::U256;
@@ -362,9 +363,10 @@ impl Store {
         &b[id as usize * 32..id as usize * 32 + 32]
     }
 
-    /// The labels imported into the store.
-    pub fn labels(&self) -> Vec<crate::labels::Label> {
-        crate::labels::from_tsv(&String::from_utf8_lossy(self.bytes(Column::Labels)))
+    /// The label rows as stored: one line each, in import order (the
+    /// `labels` module reads and writes their schema).
+    pub fn label_rows(&self) -> &[u8] {
+        self.bytes(Column::Labels)
     }
 
     /// The id of an address given as text (`0x` hex on Ethereum, any case).
@@ -380,7 +382,7 @@ impl Store {
         let mut found = std::collections::HashMap::new();
         for t in texts {
             let key = match self.manifest.chain {
-                Chain::Ethereum => match crate::ingest::fields::eth_address("address", t.as_bytes()) {
+                Chain::Ethereum => match crate::model::text::eth_address("address", t.as_bytes()) {
                     Ok(a) => a.to_vec(),
                     Err(_) => continue,
                 },

@@ -4,9 +4,10 @@
 use super::columns::{Column, as_bytes, cast};
 use super::idtable::{IdTable, hash_bytes, hash20, hash32};
 use super::{ColumnInfo, FORMAT_NAME, FORMAT_VERSION, FeeCoverage, LoadedFile, Manifest, Store};
-use crate::amount::Amount;
-use crate::error::StoreError;
+use crate::model::amount::Amount;
+use crate::model::ids::{AddrId, AssetId, IdLimit, TxId};
 use crate::model::{Addr, AssetKey, Chain, NO_BLOCK, NO_TIME, NO_TX, OrderBy, Pseudo, TxHash, flags, sub};
+use crate::store::StoreError;
 use rayon::prelude::*;
 use ruint::aliases::U256;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -81,6 +82,9 @@ pub struct Builder {
     pub labels: u64,
     /// The labels file, carried from generation to generation.
     pub labels_tsv: Vec<u8>,
+    /// The first id limit the data ran into: the builder then refuses to
+    /// write (ids are never wrapped).
+    limit: Option<IdLimit>,
 }
 
 impl Builder {
@@ -115,6 +119,7 @@ impl Builder {
             skipped_rows: 0,
             labels: 0,
             labels_tsv: Vec::new(),
+            limit: None,
         };
         // Pseudo addresses take the first ids and never enter the id table.
         for p in Pseudo::ALL {
@@ -221,16 +226,21 @@ impl Builder {
 
     /// The id of an address, interning it.
     #[inline]
-    pub fn intern_addr(&mut self, a: &Addr) -> u32 {
+    pub fn intern_addr(&mut self, a: &Addr) -> AddrId {
         self.intern_addr_hashed(a, Self::addr_hash(a))
     }
 
-    /// [`Builder::intern_addr`] with the hash already computed.
+    /// [`Builder::intern_addr`] with the hash already computed. Past the
+    /// id limit it records the limit (see [`Builder::id_limit`]) and
+    /// returns [`AddrId::UNKNOWN`]; the builder then refuses to write.
     #[inline]
-    pub fn intern_addr_hashed(&mut self, a: &Addr, h: u64) -> u32 {
-        let new_id = (self.addr_offsets.len() - 1) as u32;
+    pub fn intern_addr_hashed(&mut self, a: &Addr, h: u64) -> AddrId {
+        let new_id = match AddrId::new(self.addr_offsets.len() - 1) {
+            Ok(id) => id.get(),
+            Err(e) => return self.exhausted(e, AddrId::UNKNOWN),
+        };
         let (id, inserted) = match a {
-            Addr::Pseudo(p) => return p.id(),
+            Addr::Pseudo(p) => return p.addr(),
             Addr::Eth(k) => {
                 let keys = &self.eth_keys;
                 self.addr_ids.find_or_insert(h, new_id, |o| keys[o as usize] == *k, |o| hash20(&keys[o as usize]))
@@ -247,7 +257,19 @@ impl Builder {
             self.addr_offsets.push(self.addr_bytes.len() as u64);
             self.eth_keys.push(if let Addr::Eth(k) = a { *k } else { [0u8; 20] });
         }
-        id
+        AddrId::from_stored(id)
+    }
+
+    /// Record the first id limit reached; `placeholder` stands in for the id.
+    #[cold]
+    fn exhausted<T>(&mut self, e: IdLimit, placeholder: T) -> T {
+        self.limit.get_or_insert(e);
+        placeholder
+    }
+
+    /// The id limit the data ran into, if any: such a builder cannot be written.
+    pub fn id_limit(&self) -> Option<&IdLimit> {
+        self.limit.as_ref()
     }
 
     /// Start loading the id-table slots for these hashes (addresses, transactions).
@@ -268,43 +290,50 @@ impl Builder {
             if let Some(id) = self.addr_ids.candidate(h)
                 && let Some(k) = self.eth_keys.get(id as usize)
             {
-                super::idtable::prefetch(k);
+                crate::sys::prefetch(k);
             }
         }
     }
 
     /// The id of a transaction hash, interning it.
     #[inline]
-    pub fn intern_tx(&mut self, h: &TxHash) -> u32 {
+    pub fn intern_tx(&mut self, h: &TxHash) -> TxId {
         self.intern_tx_hashed(h, hash32(h))
     }
 
-    /// [`Builder::intern_tx`] with the hash already computed.
+    /// [`Builder::intern_tx`] with the hash already computed (past the id
+    /// limit: [`TxId::NONE`], and the builder refuses to write).
     #[inline]
-    pub fn intern_tx_hashed(&mut self, h: &TxHash, hh: u64) -> u32 {
-        let new_id = self.tx_hashes.len() as u32;
+    pub fn intern_tx_hashed(&mut self, h: &TxHash, hh: u64) -> TxId {
+        let new_id = match TxId::new(self.tx_hashes.len()) {
+            Ok(id) => id.get(),
+            Err(e) => return self.exhausted(e, TxId::NONE),
+        };
         let hashes = &self.tx_hashes;
         let (id, inserted) = self.tx_ids.find_or_insert(hh, new_id, |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize]));
         if inserted {
             self.tx_hashes.push(*h);
         }
-        id
+        TxId::from_stored(id)
     }
 
-    fn intern_asset_name(&mut self, name: &str) -> u32 {
+    fn intern_asset_name(&mut self, name: &str) -> AssetId {
         if let Some(&id) = self.asset_ids.get(name) {
-            return id;
+            return AssetId::from_stored(id);
         }
-        let id = self.assets.len() as u32;
+        let id = match AssetId::new(self.assets.len()) {
+            Ok(id) => id,
+            Err(e) => return self.exhausted(e, AssetId::from_stored(0)),
+        };
         self.assets.push(name.to_string());
-        self.asset_ids.insert(name.to_string(), id);
+        self.asset_ids.insert(name.to_string(), id.get());
         id
     }
 
     /// The id of an asset.
-    pub fn intern_asset(&mut self, a: AssetKey) -> u32 {
+    pub fn intern_asset(&mut self, a: AssetKey) -> AssetId {
         match a {
-            AssetKey::Native => 0,
+            AssetKey::Native => AssetId::from_stored(0),
             AssetKey::Token(t) => self.intern_asset_name(&format!("0x{}", hex::encode(t))),
         }
     }
@@ -312,15 +341,27 @@ impl Builder {
     /// Append one event (ids already interned).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn push(&mut self, block: u64, time: i64, tx_index: u32, sub: u32, from: u32, to: u32, asset: u32, value: Amount, tx: u32, fl: u8) {
+    pub fn push(
+        &mut self,
+        block: u64,
+        time: i64,
+        tx_index: u32,
+        sub: u32,
+        from: AddrId,
+        to: AddrId,
+        asset: AssetId,
+        value: Amount,
+        tx: TxId,
+        fl: u8,
+    ) {
         let i = self.block.len();
         self.block.push(block);
         self.time.push(time);
         self.tx_index.push(tx_index);
         self.sub.push(sub);
-        self.from.push(from);
-        self.to.push(to);
-        self.asset.push(asset);
+        self.from.push(from.get());
+        self.to.push(to.get());
+        self.asset.push(asset.get());
         match value.to_u128() {
             Some(v) if v != u128::MAX => self.value.push(v),
             _ => {
@@ -328,7 +369,7 @@ impl Builder {
                 self.big.insert(i, value.0);
             }
         }
-        self.tx.push(tx);
+        self.tx.push(tx.get());
         self.flags.push(fl);
     }
 
@@ -550,12 +591,27 @@ impl Builder {
             let fee = total_in.saturating_sub(total_out);
             let (b, t, ix) = (self.block[o0], self.time[o0], self.tx_index[o0]);
             let from = if first_addr == u32::MAX { Pseudo::Unknown.id() } else { first_addr };
-            self.push(b, t, ix, sub::FEE, from, Pseudo::Fees.id(), 0, Amount::from_u128(fee), tx, flags::FEE);
+            // Ids read back from the builder's own columns: already checked when made.
+            self.push(
+                b,
+                t,
+                ix,
+                sub::FEE,
+                AddrId::from_stored(from),
+                Pseudo::Fees.addr(),
+                AssetId::from_stored(0),
+                Amount::from_u128(fee),
+                TxId::from_stored(tx),
+                flags::FEE,
+            );
         }
     }
 
     /// Sort, de-duplicate and write a new generation; switch `CURRENT` to it.
     pub fn write(mut self, dir: &Path) -> Result<WriteSummary, StoreError> {
+        if let Some(e) = self.limit.take() {
+            return Err(StoreError::Limit(e));
+        }
         self.resolve_bitcoin();
         // Interning is over: free its tables before the write allocates.
         self.addr_ids = IdTable::default();
@@ -566,7 +622,7 @@ impl Builder {
         let order = if n == 0 { self.order_by.unwrap_or(OrderBy::Block) } else { self.decide_order(dir)? };
         let key =
             |i: usize| (primary_key(order, self.block[i], self.time[i]), (u64::from(self.tx_index[i]) << 32) | u64::from(self.sub[i]));
-        crate::ingest::timing("resolve and fill");
+        crate::sys::timing("resolve and fill");
         let sorted = (1..n).into_par_iter().all(|i| key(i - 1) <= key(i));
         let perm: Vec<u32> = if sorted {
             (0..n as u32).collect()
@@ -608,7 +664,7 @@ impl Builder {
             keep.push(i as u32);
         }
         drop(perm);
-        crate::ingest::timing("sort and dedupe");
+        crate::sys::timing("sort and dedupe");
         let fees = self.fee_coverage(&keep);
         let tmp = new_generation_dir(dir)?;
         let result = self.write_generation(&tmp, &keep, order, fees, &dups);
@@ -676,8 +732,8 @@ impl Builder {
         const AHEAD: usize = 16;
         for (p, &i) in keep.iter().enumerate() {
             if let Some(&j) = keep.get(p + AHEAD) {
-                crate::store::idtable::prefetch(&native[self.from[j as usize] as usize]);
-                crate::store::idtable::prefetch(&native[self.to[j as usize] as usize]);
+                crate::sys::prefetch(&native[self.from[j as usize] as usize]);
+                crate::sys::prefetch(&native[self.to[j as usize] as usize]);
             }
             let i = i as usize;
             if self.flags[i] & flags::MOVES_NOTHING != 0 || self.value[i] == 0 {
@@ -936,9 +992,12 @@ fn switch_current(dir: &Path, gen_dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Add label rows: a new generation whose columns are hard links to the
-/// live one's (they never change once written), with the longer labels file.
-pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<(u64, u64), StoreError> {
+/// Add label rows (lines of the labels column; `labels::save` writes them
+/// from its schema, which the store does not read): a new generation whose
+/// columns are hard links to the live one's (they never change once
+/// written), with the longer labels file. Returns the rows added and the
+/// rows in the store.
+pub fn import_label_rows<'a>(dir: &Path, rows: impl Iterator<Item = &'a str>) -> Result<(u64, u64), StoreError> {
     let _lock = lock(dir)?;
     let store = Store::open(dir)?;
     store.verify()?;
@@ -960,7 +1019,7 @@ pub fn import_labels(dir: &Path, labels: &[crate::labels::Label]) -> Result<(u64
         let mut text = store.bytes(Column::Labels).to_vec();
         let existing: std::collections::HashSet<String> = String::from_utf8_lossy(&text).lines().map(str::to_string).collect();
         let mut added = 0u64;
-        for line in crate::labels::to_tsv(labels).lines() {
+        for line in rows {
             if !existing.contains(line) {
                 text.extend_from_slice(line.as_bytes());
                 text.push(b'\n');

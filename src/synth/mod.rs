@@ -163,15 +163,16 @@ pub fn write_transactions(w: &mut impl Write, rows: u64, seed: u64) -> io::Resul
 /// addresses (a hot 1% takes a quarter of the traffic), one block per 150
 /// events, straight through the store builder (no CSV). Returns the
 /// addresses of the hottest accounts, for seeds.
-pub fn write_store(dir: &std::path::Path, events: u64, seed: u64) -> Result<Vec<String>, crate::error::StoreError> {
-    use crate::amount::Amount;
-    use crate::model::{Addr, Chain, NO_TX};
+pub fn write_store(dir: &std::path::Path, events: u64, seed: u64) -> Result<Vec<String>, crate::store::StoreError> {
+    use crate::model::amount::Amount;
+    use crate::model::ids::{AddrId, AssetId, TxId};
+    use crate::model::{Addr, Chain};
     use crate::store::write::Builder;
     let mut rng = Rng::new(seed);
     let pool = (events / 8).max(1000);
     let hot = (pool / 100).max(10);
     let mut b = Builder::new(Chain::Ethereum);
-    let ids: Vec<u32> = (0..pool).map(|k| b.intern_addr(&Addr::Eth(address(seed, k)))).collect();
+    let ids: Vec<AddrId> = (0..pool).map(|k| b.intern_addr(&Addr::Eth(address(seed, k)))).collect();
     b.reserve(events as usize, 0);
     let mut block = 17_000_000u64;
     let mut time = 1_682_000_000i64;
@@ -183,7 +184,18 @@ pub fn write_store(dir: &std::path::Path, events: u64, seed: u64) -> Result<Vec<
         let pick = |rng: &mut Rng| ids[(if rng.below(4) == 0 { rng.below(hot) } else { rng.below(pool) }) as usize];
         let (from, to) = (pick(&mut rng), pick(&mut rng));
         let value = u128::from(rng.next_u64() >> 4) * u128::from(rng.below(1000) + 1);
-        b.push(block, time, (i % 150) as u32 + 1, crate::model::sub::TOP, from, to, 0, Amount::from_u128(value), NO_TX, 0);
+        b.push(
+            block,
+            time,
+            (i % 150) as u32 + 1,
+            crate::model::sub::TOP,
+            from,
+            to,
+            AssetId::from_stored(0),
+            Amount::from_u128(value),
+            TxId::NONE,
+            0,
+        );
     }
     b.write(dir)?;
     Ok((0..10).map(|k| format!("0x{}", hex::encode(address(seed, k)))).collect())
@@ -204,34 +216,37 @@ pub struct WorldStore {
 
 /// Write a store of a generated [`world::World`] straight through the store
 /// builder (no CSV), with the world's labels imported.
-pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result<WorldStore, crate::error::StoreError> {
-    use crate::amount::Amount;
-    use crate::model::{Addr, AssetKey, NO_TX, flags, sub};
+pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result<WorldStore, crate::store::StoreError> {
+    use crate::model::amount::Amount;
+    use crate::model::ids::{AddrId, AssetId, TxId};
+    use crate::model::{Addr, AssetKey, flags, sub};
     use crate::store::write::Builder;
     use world::{Leg, Who};
+    const NATIVE: AssetId = AssetId::from_stored(0);
+    const NONE: AddrId = AddrId::UNKNOWN;
     let mut w = world::World::new(params);
     let mut b = Builder::new(crate::model::Chain::Ethereum);
     b.reserve(w.params.events as usize + 8, 0);
     // Dense id tables for the kinds with many members; deposit addresses are
     // sparse (customer x exchange) so they get a map.
-    let mut users = vec![u32::MAX; w.params.users as usize];
-    let mut fresh: Vec<u32> = Vec::new();
-    let mut deposits: std::collections::HashMap<(u64, u64), u32> = std::collections::HashMap::new();
-    let mut others: std::collections::BTreeMap<Who, u32> = std::collections::BTreeMap::new();
-    let tokens: Vec<u32> = (0..world::TOKENS.len() as u16).map(|t| b.intern_asset(AssetKey::Token(w.address(Who::Token(t))))).collect();
-    let mut id = |b: &mut Builder, w: &world::World, who: Who| -> u32 {
+    let mut users = vec![NONE; w.params.users as usize];
+    let mut fresh: Vec<AddrId> = Vec::new();
+    let mut deposits: std::collections::HashMap<(u64, u64), AddrId> = std::collections::HashMap::new();
+    let mut others: std::collections::BTreeMap<Who, AddrId> = std::collections::BTreeMap::new();
+    let tokens: Vec<AssetId> = (0..world::TOKENS.len() as u16).map(|t| b.intern_asset(AssetKey::Token(w.address(Who::Token(t))))).collect();
+    let mut id = |b: &mut Builder, w: &world::World, who: Who| -> AddrId {
         let slot = match who {
             Who::User(k) => &mut users[k as usize],
             Who::Fresh(k) => {
                 if fresh.len() <= k as usize {
-                    fresh.resize(k as usize + 1, u32::MAX);
+                    fresh.resize(k as usize + 1, NONE);
                 }
                 &mut fresh[k as usize]
             }
-            Who::Deposit(e, k) => deposits.entry((e, k)).or_insert(u32::MAX),
-            _ => others.entry(who).or_insert(u32::MAX),
+            Who::Deposit(e, k) => deposits.entry((e, k)).or_insert(NONE),
+            _ => others.entry(who).or_insert(NONE),
         };
-        if *slot == u32::MAX {
+        if *slot == NONE {
             *slot = b.intern_addr(&Addr::Eth(w.address(who)));
         }
         *slot
@@ -242,16 +257,27 @@ pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result
         transactions += 1;
         let (from, to) = (id(&mut b, &w, t.from), id(&mut b, &w, t.to));
         let ix = t.index + 1;
-        b.push(t.block, t.time, ix, sub::TOP, from, to, 0, Amount::from_u128(t.value), NO_TX, 0);
+        b.push(t.block, t.time, ix, sub::TOP, from, to, NATIVE, Amount::from_u128(t.value), TxId::NONE, 0);
         for (k, &(leg, f, r, v)) in t.legs.iter().enumerate() {
             let (f, r) = (id(&mut b, &w, f), id(&mut b, &w, r));
             let (class, asset) = match leg {
-                Leg::Internal => (sub::TRACE, 0),
+                Leg::Internal => (sub::TRACE, NATIVE),
                 Leg::Token(tk) => (sub::LOG, tokens[tk as usize]),
             };
-            b.push(t.block, t.time, ix, class | (k as u32 + 1), f, r, asset, Amount::from_u128(v), NO_TX, 0);
+            b.push(t.block, t.time, ix, class | (k as u32 + 1), f, r, asset, Amount::from_u128(v), TxId::NONE, 0);
         }
-        b.push(t.block, t.time, ix, sub::FEE, from, crate::model::Pseudo::Fees.id(), 0, Amount::from_u128(t.fee()), NO_TX, flags::FEE);
+        b.push(
+            t.block,
+            t.time,
+            ix,
+            sub::FEE,
+            from,
+            crate::model::Pseudo::Fees.addr(),
+            NATIVE,
+            Amount::from_u128(t.fee()),
+            TxId::NONE,
+            flags::FEE,
+        );
     }
     let labels: Vec<crate::labels::Label> = w
         .labels()
@@ -269,7 +295,7 @@ pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result
         .collect();
     let events = b.len() as u64;
     b.write(dir)?;
-    crate::store::write::import_labels(dir, &labels)?;
+    crate::labels::save(dir, &labels)?;
     let addresses = crate::store::Store::open(dir)?.address_count() as u64;
     Ok(WorldStore { events, transactions, addresses, exploiter: format!("0x{}", hex::encode(w.address(Who::Exploiter))) })
 }

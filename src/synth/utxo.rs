@@ -11,7 +11,8 @@
 //! the rest, so cluster sizes are heavy-tailed as on the real chain.
 
 use super::Rng;
-use crate::amount::Amount;
+use crate::model::amount::Amount;
+use crate::model::ids::{AddrId, AssetId, TxId};
 use crate::model::{Addr, Chain, Pseudo, flags, sub};
 use crate::store::write::{Builder, InputRow};
 
@@ -65,7 +66,7 @@ pub fn generate(p: Params) -> (Builder, Truth) {
     let mut used: Vec<Vec<u32>> = (0..w_n).map(|_| Vec::new()).collect();
     let mut next_addr = vec![0u64; w_n];
     let fresh = |b: &mut Builder, w: usize, next_addr: &mut Vec<u64>, used: &mut Vec<Vec<u32>>| -> u32 {
-        let id = b.intern_addr(&Addr::Text(format!("w{w}a{}", next_addr[w]).into()));
+        let id = b.intern_addr(&Addr::Text(format!("w{w}a{}", next_addr[w]).into())).get();
         next_addr[w] += 1;
         used[w].push(id);
         id
@@ -74,12 +75,23 @@ pub fn generate(p: Params) -> (Builder, Truth) {
     let per_block = 2_000u64;
     let new_tx = |b: &mut Builder, txn: &mut u64| -> (u32, u64, i64, u32) {
         *txn += 1;
-        let id = b.intern_tx(&tx_hash(*txn));
+        let id = b.intern_tx(&tx_hash(*txn)).get();
         let block = 700_000 + *txn / per_block;
         (id, block, 1_630_000_000 + (block as i64 - 700_000) * 600, (*txn % per_block) as u32 + 1)
     };
     let output = |b: &mut Builder, t: (u32, u64, i64, u32), vout: u32, from: u32, to: u32, value: u64, fl: u8| {
-        b.push(t.1, t.2, t.3, sub::TOP | vout, from, to, 0, Amount::from_u128(u128::from(value)), t.0, fl);
+        b.push(
+            t.1,
+            t.2,
+            t.3,
+            sub::TOP | vout,
+            AddrId::from_stored(from),
+            AddrId::from_stored(to),
+            AssetId::from_stored(0),
+            Amount::from_u128(u128::from(value)),
+            TxId::from_stored(t.0),
+            fl,
+        );
     };
     // Coinbase outputs bring new coins: every wallet starts with one, a
     // wallet that has spent everything gets one, and one step in twenty
@@ -218,7 +230,7 @@ fn tx_hash(n: u64) -> [u8; 32] {
 }
 
 /// Generate the chain and write it as a store in `dir`.
-pub fn write_store(dir: &std::path::Path, p: Params) -> Result<Truth, crate::error::StoreError> {
+pub fn write_store(dir: &std::path::Path, p: Params) -> Result<Truth, crate::store::StoreError> {
     let (b, truth) = generate(p);
     b.write(dir)?;
     Ok(truth)

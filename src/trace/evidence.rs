@@ -2,7 +2,9 @@
 //! the address they explain, keys strictly increasing, each carrying taint.
 
 use super::Tainted;
+use crate::model::{NO_BLOCK, NO_TIME, NO_TX};
 use crate::store::Store;
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// Tainted events by receiving address, in key order.
@@ -82,5 +84,37 @@ impl<'a> Index<'a> {
             paths.push(path);
         }
         paths
+    }
+}
+
+/// One event as evidence names it: what anyone can check on an explorer.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct EventRef {
+    /// Transaction hash, where the export has one.
+    pub tx: Option<String>,
+    /// Sender.
+    pub from: String,
+    /// Receiver.
+    pub to: String,
+    /// Block number (null for time-only data).
+    pub block: Option<u64>,
+    /// Block time, ISO 8601 UTC.
+    pub time: Option<String>,
+    /// Value moved, base units.
+    pub value: String,
+}
+
+impl EventRef {
+    /// Event `i` of a store.
+    pub fn of(store: &Store, i: usize) -> Self {
+        let ev = store.events();
+        EventRef {
+            tx: (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i])),
+            from: store.address_text(ev.from[i]),
+            to: store.address_text(ev.to[i]),
+            block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
+            time: (ev.time[i] != NO_TIME).then(|| crate::model::time::format_time(ev.time[i])),
+            value: store.value(i).to_string(),
+        }
     }
 }

@@ -11,7 +11,7 @@ pub mod reach;
 mod records;
 mod utxo;
 
-use crate::amount::WideSum;
+use crate::model::amount::WideSum;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX, Pseudo, flags};
 use crate::store::Store;
 use fifo::{Lot, Queue};
@@ -43,7 +43,7 @@ pub enum TraceError {
     Usage(String),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] crate::error::StoreError),
+    Store(#[from] crate::store::StoreError),
     /// A bug: the engine broke one of its own invariants.
     #[error("internal error: {0}")]
     Internal(String),
@@ -329,7 +329,7 @@ fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -> u32) -> R
         return Ok(rules);
     }
     let want: HashSet<&str> = stop_at.iter().map(String::as_str).collect();
-    let mut labels: Vec<_> = store.labels().into_iter().filter(|l| want.contains(l.category.as_str())).collect();
+    let mut labels: Vec<_> = crate::labels::load(store).into_iter().filter(|l| want.contains(l.category.as_str())).collect();
     // The first rule that applies names the stop: the label of highest precedence.
     labels.sort_by(crate::labels::precedence);
     if labels.is_empty() {
@@ -500,11 +500,11 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 for j in set_bits(m).map(|k| end + k) {
                     st.prefetch(ev.from[j]);
                     st.prefetch(ev.to[j]);
-                    crate::store::idtable::prefetch(&sender_balance[j]);
-                    crate::store::idtable::prefetch(&ev.value[j]);
-                    crate::store::idtable::prefetch(&ev.asset[j]);
-                    crate::store::idtable::prefetch(&ev.flags[j]);
-                    crate::store::idtable::prefetch(&ev.time[j]);
+                    crate::sys::prefetch(&sender_balance[j]);
+                    crate::sys::prefetch(&ev.value[j]);
+                    crate::sys::prefetch(&ev.asset[j]);
+                    crate::sys::prefetch(&ev.flags[j]);
+                    crate::sys::prefetch(&ev.time[j]);
                 }
                 // This block's slots were loaded a block ago: now their records.
                 for j in set_bits(mask).map(|k| i + k) {
@@ -763,7 +763,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
             }
         }
     }
-    out.sweep_heap_bytes = crate::anon_rss_bytes().unwrap_or(0);
+    out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
     out.seed_stop_warnings.sort_unstable();
     Ok(out)
 }
@@ -783,12 +783,6 @@ pub struct Seeds {
     pub missing: Vec<String>,
     /// Bitcoin outpoints `txid:vout`: (transaction id, output index).
     pub outpoints: Vec<(u32, u32)>,
-}
-
-/// Read a seed file: one address or transaction hash a line, `#` comments.
-pub fn read_seed_file(path: &std::path::Path) -> Result<Vec<String>, TraceError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TraceError::Usage(format!("{}: {e}", path.display())))?;
-    Ok(text.lines().map(|l| l.split('#').next().unwrap_or("").trim().to_string()).filter(|l| !l.is_empty()).collect())
 }
 
 /// Resolve seeds: `0x` and 64 hex digits is a transaction hash, anything else an address.
@@ -816,7 +810,7 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
     for a in &addrs {
         norms.push(match chain {
             Chain::Ethereum => {
-                let raw = crate::ingest::fields::eth_address("--seed", a.as_bytes())
+                let raw = crate::model::text::eth_address("--seed", a.as_bytes())
                     .map_err(|e| TraceError::Usage(format!("seed {a:?}: {}", e.message)))?;
                 format!("0x{}", hex::encode(raw))
             }
@@ -834,7 +828,7 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
     if !txs.is_empty() || !outpoints.is_empty() {
         let by_hash: HashMap<Vec<u8>, u32> = (0..store.manifest.tx_table as u32).map(|id| (store.tx_hash(id).to_vec(), id)).collect();
         for t in txs {
-            let h = crate::ingest::fields::tx_hash("--seed-tx", t.as_bytes())
+            let h = crate::model::text::tx_hash("--seed-tx", t.as_bytes())
                 .map_err(|e| TraceError::Usage(format!("seed transaction {t:?}: {}", e.message)))?;
             let norm = match chain {
                 Chain::Ethereum => format!("0x{}", hex::encode(h)),
@@ -847,7 +841,7 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
             s.tx_text.push(norm);
         }
         for (txid, vout) in outpoints {
-            let h = crate::ingest::fields::tx_hash("--seed", txid.as_bytes())
+            let h = crate::model::text::tx_hash("--seed", txid.as_bytes())
                 .map_err(|e| TraceError::Usage(format!("seed outpoint {txid}:{vout}: {}", e.message)))?;
             let norm = format!("{}:{vout}", hex::encode(h));
             match by_hash.get(&h[..]) {
@@ -874,105 +868,4 @@ pub fn resolve_asset(store: &Store, asset: Option<&str>) -> Result<u32, TraceErr
         let more = if all.len() > 5 { format!(", ... {} in all; `chaintrace stats` lists them", all.len()) } else { String::new() };
         TraceError::Usage(format!("asset {a:?} is not in the store (it has {}{more})", some.join(", ")))
     })
-}
-
-/// One trace question in the words of INTERFACE.md (the CLI's options, the
-/// body of `POST /v1/trace`).
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Query {
-    /// Policy.
-    pub policy: Policy,
-    /// Seed addresses (a `0x` + 64-hex value is a transaction; on Bitcoin
-    /// `txid:vout` an output).
-    #[serde(default)]
-    pub seeds: Vec<String>,
-    /// Seed transactions.
-    #[serde(default)]
-    pub seed_txs: Vec<String>,
-    /// `ETH`/`BTC` (default) or a token contract.
-    #[serde(default)]
-    pub asset: Option<String>,
-    /// Categories that absorb.
-    #[serde(default)]
-    pub stop_at: Vec<String>,
-    /// Horizon.
-    #[serde(default)]
-    pub max_hops: Option<u32>,
-    /// First block (inclusive).
-    #[serde(default)]
-    pub from_block: Option<u64>,
-    /// Last block (inclusive).
-    #[serde(default)]
-    pub to_block: Option<u64>,
-    /// Evidence paths per destination.
-    #[serde(default = "default_paths")]
-    pub paths: usize,
-    /// The account sweep's shape (CLI only).
-    #[serde(skip)]
-    pub engine: Option<Engine>,
-    /// Trace over these address clusters (CLI only).
-    #[serde(skip)]
-    pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
-}
-
-fn default_paths() -> usize {
-    3
-}
-
-/// What [`answer`] returns besides the report.
-#[derive(Clone, Debug, Default)]
-pub struct Notes {
-    /// Warnings for the user (seeds not in the data, seeds with stop labels).
-    pub warnings: Vec<String>,
-    /// Seconds the sweep took.
-    pub sweep_seconds: f64,
-    /// Heap at the end of the sweep.
-    pub sweep_heap_bytes: u64,
-    /// Events the sweep visited.
-    pub visited: u64,
-}
-
-/// Answer a trace question: resolve the seeds and asset, sweep, check
-/// conservation (a report that does not balance is an internal error), and
-/// build the report.
-pub fn answer(store: &Store, q: &Query) -> Result<(crate::report::Report, Notes), TraceError> {
-    if q.seeds.is_empty() && q.seed_txs.is_empty() {
-        return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
-    }
-    let asset = resolve_asset(store, q.asset.as_deref())?;
-    let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
-    let spec = Spec {
-        policy: q.policy,
-        asset,
-        seeds: resolved.addresses.clone(),
-        seed_txs: resolved.txs.clone(),
-        stop_at: q.stop_at.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect(),
-        max_hops: q.max_hops,
-        from_block: q.from_block,
-        to_block: q.to_block,
-        evidence: q.paths > 0,
-        engine: q.engine,
-        clusters: q.clusters.clone(),
-    };
-    let started = std::time::Instant::now();
-    let outcome = if store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0 {
-        run_utxo(store, &spec, &resolved.outpoints)?
-    } else {
-        run_account(store, &spec)?
-    };
-    let sweep_seconds = started.elapsed().as_secs_f64();
-    if q.policy != Policy::Poison && outcome.seeded != outcome.accounted() {
-        return Err(TraceError::Internal(format!(
-            "taint is not conserved (seeded {} != accounted {})",
-            outcome.seeded,
-            outcome.accounted()
-        )));
-    }
-    let mut warnings: Vec<String> = resolved.missing.iter().map(|m| format!("seed {m} is not in the data")).collect();
-    warnings.extend(
-        outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
-    );
-    let report = crate::report::build(store, &spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
-    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited }))
 }

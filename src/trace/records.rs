@@ -236,7 +236,7 @@ impl<N: Num> Recs<N> for Records<N> {
     }
     #[inline]
     fn prefetch(&self, a: u32) {
-        crate::store::idtable::prefetch(&self[a as usize]);
+        crate::sys::prefetch(&self[a as usize]);
     }
 }
 
@@ -312,7 +312,7 @@ impl<N: Num> Recs<N> for Packed<N> {
     fn prefetch(&self, a: u32) {
         match &self.dense {
             Some(d) => d.prefetch(a),
-            None => crate::store::idtable::prefetch(&self.slot[a as usize]),
+            None => crate::sys::prefetch(&self.slot[a as usize]),
         }
     }
     fn is_dense(&self) -> bool {
@@ -321,7 +321,7 @@ impl<N: Num> Recs<N> for Packed<N> {
     #[inline]
     fn prefetch_record(&self, a: u32) {
         if self.dense.is_none() {
-            crate::store::idtable::prefetch(&self.recs[self.slot[a as usize] as usize]);
+            crate::sys::prefetch(&self.recs[self.slot[a as usize] as usize]);
         }
     }
 }

@@ -218,7 +218,7 @@ pub(super) fn run(
             d.1 = d.1.min(t.hop);
         }
     }
-    out.sweep_heap_bytes = crate::anon_rss_bytes().unwrap_or(0);
+    out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
     out.visited = store.len() as u64;
     Ok(out)
 }

@@ -1,7 +1,6 @@
 //! Parsers for single fields; each error names what it expected.
 
-use crate::amount::Amount;
-use crate::error::FieldError;
+use crate::model::amount::Amount;
 use crate::model::{Addr, TxHash};
 
 /// Hex digit values; 0xFF marks a non-hex byte.
@@ -126,7 +125,7 @@ pub fn opt_time(field: &str, t: &[u8]) -> Result<Option<i64>, FieldError> {
     if t.is_empty() || t == b"null" {
         return Ok(None);
     }
-    crate::time::parse_time(t)
+    crate::model::time::parse_time(t)
         .map(Some)
         .ok_or_else(|| FieldError::new(field, format!("not a time (ISO 8601 or epoch seconds): {:?}", show(t))))
 }
@@ -154,4 +153,20 @@ pub fn btc_address(field: &str, t: &[u8]) -> Result<Addr, FieldError> {
 pub fn show(t: &[u8]) -> String {
     let s = String::from_utf8_lossy(t);
     if s.chars().count() > 80 { format!("{}…", s.chars().take(80).collect::<String>()) } else { s.into_owned() }
+}
+
+/// A problem with one field of one row; the reader adds file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The column name as the export spells it.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A new field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
 }

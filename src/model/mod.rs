@@ -1,6 +1,11 @@
 //! The normalised value event (TRACING.md §1) and its small exact parts.
 
-use crate::amount::Amount;
+pub mod amount;
+pub mod ids;
+pub mod text;
+pub mod time;
+
+use amount::Amount;
 use std::fmt;
 
 /// Which chain a store holds; one store, one chain.
@@ -114,6 +119,11 @@ impl Pseudo {
     /// The store id.
     pub fn id(self) -> u32 {
         self as u32
+    }
+
+    /// The store id, typed.
+    pub fn addr(self) -> ids::AddrId {
+        ids::AddrId::from_stored(self as u32)
     }
 }
 

@@ -1,0 +1,140 @@
+//! The application layer: each question a user asks (load, label, trace,
+//! screen, cluster, describe, export) checked, answered and rendered in the
+//! format asked for. The command line (`main.rs`) and the HTTP server
+//! (`serve`) call these same functions; neither holds logic of its own.
+//!
+//! Checks that need no data (option combinations, formats that need a file,
+//! case names) run in the `plan` step of each question, before any store is
+//! opened or file is read.
+
+pub mod cluster;
+pub mod ingest;
+pub mod labels;
+pub mod screen;
+pub mod stats;
+pub mod trace;
+
+use crate::ingest::IngestError;
+use crate::report::parquet::ParquetError;
+use crate::screen::ScreenError;
+use crate::store::{Store, StoreError};
+use crate::trace::TraceError;
+use std::path::{Path, PathBuf};
+
+/// Why a question cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad arguments, or data that cannot support the question (exit status 1).
+    #[error("{0}")]
+    Usage(String),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An input file is bad (it names file, line and field).
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// Writing a Parquet output failed.
+    #[error(transparent)]
+    Parquet(#[from] ParquetError),
+    /// Writing an output file failed (the cause is the source).
+    #[error("writing {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The exposure index failed.
+    #[error(transparent)]
+    Screen(ScreenError),
+    /// A bug: the engine broke one of its own invariants.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The exit status of INTERFACE.md: 1 bad input or usage, 2 an internal
+    /// or I/O error.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            AppError::Usage(_) => 1,
+            AppError::Store(s) | AppError::Ingest(IngestError::Store(s)) => store_status(s),
+            AppError::Ingest(_) => 1,
+            AppError::Screen(ScreenError::Store(s)) => store_status(s),
+            AppError::Screen(ScreenError::Usage(_) | ScreenError::TooLarge(_)) => 1,
+            AppError::Parquet(_) | AppError::Write { .. } | AppError::Screen(_) | AppError::Internal(_) => 2,
+        }
+    }
+}
+
+fn store_status(e: &StoreError) -> u8 {
+    match e {
+        StoreError::Missing(_) | StoreError::Version { .. } | StoreError::Mismatch { .. } | StoreError::Limit(_) => 1,
+        StoreError::Io { .. } | StoreError::Corrupt { .. } => 2,
+    }
+}
+
+impl From<TraceError> for AppError {
+    fn from(e: TraceError) -> Self {
+        match e {
+            TraceError::Usage(m) => AppError::Usage(m),
+            TraceError::Store(s) => AppError::Store(s),
+            TraceError::Internal(m) => AppError::Internal(m),
+        }
+    }
+}
+
+impl From<ScreenError> for AppError {
+    fn from(e: ScreenError) -> Self {
+        match e {
+            ScreenError::Usage(m) | ScreenError::TooLarge(m) => AppError::Usage(m),
+            ScreenError::Store(s) => AppError::Store(s),
+            other => AppError::Screen(other),
+        }
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(e: serde_json::Error) -> Self {
+        AppError::Internal(format!("serialising JSON: {e}"))
+    }
+}
+
+/// Open a store and check every column's checksum.
+pub fn open_verified(dir: &Path) -> Result<Store, AppError> {
+    let s = Store::open(dir)?;
+    s.verify()?;
+    Ok(s)
+}
+
+/// Write a text output file.
+pub fn write_text(path: &Path, text: &str) -> Result<(), AppError> {
+    std::fs::write(path, text).map_err(|source| AppError::Write { path: path.to_path_buf(), source })
+}
+
+/// Create an output directory.
+pub fn create_dir(path: &Path) -> Result<(), AppError> {
+    std::fs::create_dir_all(path).map_err(|source| AppError::Write { path: path.to_path_buf(), source })
+}
+
+/// JSON as the commands print it: pretty, one trailing newline.
+pub fn pretty_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, AppError> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
+/// The address clusters of a Bitcoin store; on another chain a usage error.
+pub fn bitcoin_clusters(s: &Store, params: crate::cluster::Params) -> Result<crate::cluster::Clustering, AppError> {
+    if s.manifest.chain != crate::model::Chain::Bitcoin {
+        return Err(AppError::Usage("address clustering needs a Bitcoin store: it joins the inputs of a transaction".into()));
+    }
+    Ok(crate::cluster::Clustering::build(s, params))
+}
+
+/// Output of the describing commands (`stats`, `labels`, `cluster`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextFormat {
+    /// JSON.
+    Json,
+    /// A table for people.
+    Table,
+}

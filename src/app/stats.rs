@@ -1,0 +1,36 @@
+//! `chaintrace stats` and `chaintrace export`: what a store holds.
+
+use super::{AppError, TextFormat, bitcoin_clusters, pretty_json};
+use crate::store::Store;
+use std::path::Path;
+
+/// Describe a store, with its address clusters when `cluster` is given (Bitcoin).
+pub fn describe(s: &Store, format: TextFormat, cluster: Option<crate::cluster::Params>) -> Result<String, AppError> {
+    let st = crate::stats::compute(s);
+    let clusters = match cluster {
+        Some(p) => Some(crate::cluster::summary(s, &bitcoin_clusters(s, p)?, 10)),
+        None => None,
+    };
+    match format {
+        TextFormat::Json => {
+            let mut v = serde_json::to_value(&st)?;
+            if let Some(c) = &clusters {
+                v["clusters"] = serde_json::to_value(c)?;
+            }
+            pretty_json(&v)
+        }
+        TextFormat::Table => {
+            let mut t = crate::stats::table(&st);
+            if let Some(c) = &clusters {
+                use crate::cluster::view::Table;
+                t += &format!("\naddress clusters (common-input ownership)\n{}", c.table());
+            }
+            Ok(t)
+        }
+    }
+}
+
+/// Write a store's events, addresses and labels as Parquet into `out`.
+pub fn export(s: &Store, out: &Path) -> Result<crate::report::export::Exported, AppError> {
+    Ok(crate::report::export::export(s, out)?)
+}

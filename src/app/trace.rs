@@ -1,0 +1,308 @@
+//! `chaintrace trace` and `POST /v1/trace`: one question or several cases,
+//! answered in parallel and rendered by format.
+
+use super::{AppError, create_dir, pretty_json, write_text};
+use crate::model::Chain;
+use crate::report::{self, Report};
+use crate::store::Store;
+use crate::trace::{Policy, Spec, TraceError, resolve_asset, resolve_seeds, run_account, run_utxo};
+use std::path::{Path, PathBuf};
+
+/// How a trace report is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The JSON of INTERFACE.md.
+    Json,
+    /// One row per destination and holder.
+    Csv,
+    /// A table for people, with the conservation totals last.
+    Table,
+    /// Graphviz: the flow along the evidence paths (`dot -Tsvg`).
+    Dot,
+    /// Parquet tables (needs --output): the rows, and the evidence steps beside them.
+    Parquet,
+    /// One self-contained HTML page: summary, tables, an interactive flow graph, evidence paths.
+    Html,
+}
+
+impl Format {
+    /// The file extension of one case's report in an output directory.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Table => "txt",
+            Format::Dot => "dot",
+            Format::Parquet => "parquet",
+            Format::Html => "html",
+        }
+    }
+}
+
+/// What `chaintrace trace` was asked, before any data is read.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The question; its seeds are those of `--seed`.
+    pub query: Query,
+    /// `--seed-file`: more seeds, one a line.
+    pub seed_files: Vec<PathBuf>,
+    /// `--case NAME=SEEDFILE`: separate questions, one report each.
+    pub cases: Vec<String>,
+    /// Output format.
+    pub format: Format,
+    /// A file (a directory with cases); standard output otherwise.
+    pub output: Option<PathBuf>,
+    /// Bitcoin: trace over address clusters built with these parameters.
+    pub cluster: Option<crate::cluster::Params>,
+}
+
+/// A checked request: every case with its seeds read.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Named cases (one unnamed case without `--case`), in name order.
+    pub cases: Vec<(String, Query)>,
+    /// Output format.
+    pub format: Format,
+    /// Where the reports go.
+    pub output: Option<PathBuf>,
+    /// Cluster parameters.
+    pub cluster: Option<crate::cluster::Params>,
+}
+
+/// Read a seed file: one address or transaction hash a line, `#` comments.
+pub fn read_seed_file(path: &Path) -> Result<Vec<String>, AppError> {
+    let text = std::fs::read_to_string(path).map_err(|e| AppError::Usage(format!("{}: {e}", path.display())))?;
+    Ok(text.lines().map(|l| l.split('#').next().unwrap_or("").trim().to_string()).filter(|l| !l.is_empty()).collect())
+}
+
+/// Check a request and read its seed files; no store is opened.
+pub fn plan(r: Request) -> Result<Plan, AppError> {
+    if r.query.max_hops == Some(0) {
+        return Err(AppError::Usage("--max-hops 0: the horizon must be at least 1 hop".into()));
+    }
+    if r.format == Format::Parquet && r.output.is_none() {
+        return Err(AppError::Usage("--format parquet writes files: give --output FILE (a directory with --case)".into()));
+    }
+    let mut items = r.query.seeds.clone();
+    for f in &r.seed_files {
+        items.extend(read_seed_file(f)?);
+    }
+    let mut cases: Vec<(String, Query)> = Vec::new();
+    for c in &r.cases {
+        let (name, file) = c.split_once('=').ok_or_else(|| AppError::Usage(format!("--case {c:?}: expected NAME=SEEDFILE")))?;
+        if name.is_empty() || name.contains(['/', '\\']) {
+            return Err(AppError::Usage(format!("--case {c:?}: the name must be non-empty and have no slashes")));
+        }
+        if cases.iter().any(|(n, _)| n == name) {
+            return Err(AppError::Usage(format!("--case {name}: given twice; each case needs its own name (its report is NAME.*)")));
+        }
+        let seeds = read_seed_file(Path::new(file))?;
+        cases.push((name.to_string(), Query { seeds, seed_txs: Vec::new(), ..r.query.clone() }));
+    }
+    if !cases.is_empty() && (!items.is_empty() || !r.query.seed_txs.is_empty()) {
+        return Err(AppError::Usage("--case cannot be combined with --seed, --seed-tx or --seed-file".into()));
+    }
+    if cases.is_empty() {
+        if items.is_empty() && r.query.seed_txs.is_empty() {
+            return Err(AppError::Usage("give at least one --seed, --seed-tx, --seed-file or --case".into()));
+        }
+        cases.push((String::new(), Query { seeds: items, ..r.query }));
+    }
+    cases.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Plan { cases, format: r.format, output: r.output, cluster: r.cluster })
+}
+
+/// One case's answer.
+#[derive(Clone, Debug)]
+pub struct Traced {
+    /// The case name (empty without `--case`).
+    pub name: String,
+    /// The report.
+    pub report: Report,
+    /// Warnings and timings.
+    pub notes: Notes,
+}
+
+/// Answer every case of a plan, in parallel (cases are independent).
+pub fn run(store: &Store, plan: &Plan) -> Result<Vec<Traced>, AppError> {
+    use rayon::prelude::*;
+    let clusters = match plan.cluster {
+        Some(p) => Some(std::sync::Arc::new(super::bitcoin_clusters(store, p)?)),
+        None => None,
+    };
+    plan.cases
+        .par_iter()
+        .map(|(name, q)| {
+            let q = Query { clusters: clusters.clone(), ..q.clone() };
+            let (report, notes) = answer(store, &q)?;
+            Ok(Traced { name: name.clone(), report, notes })
+        })
+        .collect()
+}
+
+/// One report as text in a format that is not Parquet.
+pub fn render(r: &Report, format: Format, chain: Chain) -> Result<String, AppError> {
+    Ok(match format {
+        Format::Json => pretty_json(r)?,
+        Format::Csv => report::to_csv(r),
+        Format::Table => report::to_table(r, chain),
+        Format::Dot => report::dot::to_dot(r, report::decimals(chain, &r.asset)),
+        Format::Html => report::html::to_html(r, chain),
+        Format::Parquet => return Err(AppError::Internal("Parquet is written to files, not rendered as text".into())),
+    })
+}
+
+/// Write the reports where the plan says; returns the text for standard
+/// output, if any goes there.
+pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain) -> Result<Option<String>, AppError> {
+    let single = traced.len() == 1 && traced[0].name.is_empty();
+    match (&plan.output, plan.format) {
+        (Some(out), Format::Parquet) if single => {
+            report::parquet::write_trace(&traced[0].report, out)?;
+            Ok(None)
+        }
+        (Some(out), _) if single => {
+            write_text(out, &render(&traced[0].report, plan.format, chain)?)?;
+            Ok(None)
+        }
+        (None, _) if single => Ok(Some(render(&traced[0].report, plan.format, chain)?)),
+        (Some(dir), format) => {
+            create_dir(dir)?;
+            for t in traced {
+                let p = dir.join(format!("{}.{}", t.name, format.extension()));
+                if format == Format::Parquet {
+                    report::parquet::write_trace(&t.report, &p)?;
+                } else {
+                    write_text(&p, &render(&t.report, format, chain)?)?;
+                }
+            }
+            Ok(None)
+        }
+        (None, Format::Json) => {
+            let map: std::collections::BTreeMap<&str, &Report> = traced.iter().map(|t| (t.name.as_str(), &t.report)).collect();
+            Ok(Some(pretty_json(&map)?))
+        }
+        (None, format) => {
+            let mut text = String::new();
+            for t in traced {
+                text += &format!("== case {} ==\n{}\n", t.name, render(&t.report, format, chain)?);
+            }
+            Ok(Some(text))
+        }
+    }
+}
+
+/// One trace question in the words of INTERFACE.md: the command line's
+/// options (`chaintrace trace`) and the body of `POST /v1/trace` are this
+/// one type, so the two cannot drift apart.
+#[derive(Clone, Debug, serde::Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// poison (who is reachable), haircut (proportional) or fifo.
+    #[arg(long, value_enum)]
+    pub policy: Policy,
+    /// A seed address (repeatable); a 0x-prefixed 64-hex-digit value is a
+    /// transaction, and on Bitcoin `txid:vout` an output.
+    #[serde(default)]
+    #[arg(long = "seed")]
+    pub seeds: Vec<String>,
+    /// A seed transaction hash (repeatable).
+    #[serde(default)]
+    #[arg(long = "seed-tx")]
+    pub seed_txs: Vec<String>,
+    /// ETH/BTC (default) or a token contract.
+    #[serde(default)]
+    #[arg(long)]
+    pub asset: Option<String>,
+    /// Categories that absorb taint, comma-separated (e.g. exchange,mixer).
+    #[serde(default)]
+    #[arg(long, value_delimiter = ',')]
+    pub stop_at: Vec<String>,
+    /// Stop following funds after N hops (N >= 1).
+    #[serde(default)]
+    #[arg(long)]
+    pub max_hops: Option<u32>,
+    /// First block (inclusive).
+    #[serde(default)]
+    #[arg(long)]
+    pub from_block: Option<u64>,
+    /// Last block (inclusive).
+    #[serde(default)]
+    #[arg(long)]
+    pub to_block: Option<u64>,
+    /// Evidence paths per destination.
+    #[serde(default = "default_paths")]
+    #[arg(long, default_value_t = 3)]
+    pub paths: usize,
+    /// Force the account sweep's shape: sparse (only events that can move
+    /// taint) or full (every event); both give the same report. Default:
+    /// sparse unless a block window asks for full. Command line only.
+    #[serde(skip)]
+    #[arg(long, value_enum, hide_short_help = true)]
+    pub engine: Option<crate::trace::Engine>,
+    /// Trace over these address clusters (set from `--cluster`, never from a request body).
+    #[serde(skip)]
+    #[arg(skip)]
+    pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
+}
+
+fn default_paths() -> usize {
+    3
+}
+
+/// What [`answer`] returns besides the report.
+#[derive(Clone, Debug, Default)]
+pub struct Notes {
+    /// Warnings for the user (seeds not in the data, seeds with stop labels).
+    pub warnings: Vec<String>,
+    /// Seconds the sweep took.
+    pub sweep_seconds: f64,
+    /// Heap at the end of the sweep.
+    pub sweep_heap_bytes: u64,
+    /// Events the sweep visited.
+    pub visited: u64,
+}
+
+/// Answer a trace question: resolve the seeds and asset, sweep, check
+/// conservation (a report that does not balance is an internal error), and
+/// build the report.
+pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
+    if q.seeds.is_empty() && q.seed_txs.is_empty() {
+        return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
+    }
+    let asset = resolve_asset(store, q.asset.as_deref())?;
+    let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
+    let spec = Spec {
+        policy: q.policy,
+        asset,
+        seeds: resolved.addresses.clone(),
+        seed_txs: resolved.txs.clone(),
+        stop_at: q.stop_at.iter().map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect(),
+        max_hops: q.max_hops,
+        from_block: q.from_block,
+        to_block: q.to_block,
+        evidence: q.paths > 0,
+        engine: q.engine,
+        clusters: q.clusters.clone(),
+    };
+    let started = std::time::Instant::now();
+    let outcome = if store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0 {
+        run_utxo(store, &spec, &resolved.outpoints)?
+    } else {
+        run_account(store, &spec)?
+    };
+    let sweep_seconds = started.elapsed().as_secs_f64();
+    if q.policy != Policy::Poison && outcome.seeded != outcome.accounted() {
+        return Err(TraceError::Internal(format!(
+            "taint is not conserved (seeded {} != accounted {})",
+            outcome.seeded,
+            outcome.accounted()
+        )));
+    }
+    let mut warnings: Vec<String> = resolved.missing.iter().map(|m| format!("seed {m} is not in the data")).collect();
+    warnings.extend(
+        outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
+    );
+    let report = report::build(store, &spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
+    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited }))
+}

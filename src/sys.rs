@@ -1,0 +1,53 @@
+//! What the engine asks of the machine: cache prefetch hints, this process's
+//! memory, temporary file names and phase timings. The bottom of the stack
+//! beside `model`: it imports nothing of the crate.
+
+use std::path::{Path, PathBuf};
+
+/// Hint the CPU to load the cache line holding `v`.
+#[inline(always)]
+pub fn prefetch<T>(v: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults and reads nothing visible.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(std::ptr::from_ref(v).cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
+/// Anonymous (heap) resident memory of this process now, in bytes (Linux
+/// `RssAnon`): what the process holds beyond mapped files, which the kernel
+/// can drop and read again.
+pub fn anon_rss_bytes() -> Option<u64> {
+    status_kb("RssAnon:")
+}
+
+/// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    status_kb("VmHWM:")
+}
+
+fn status_kb(key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// A file's temporary name while it is written: one per process, so two
+/// writers never share one.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!("{name}.tmp.{}", std::process::id()))
+}
+
+/// Phase timings on stderr when `CHAINTRACE_TIMING` is set (for benchmarks).
+pub fn timing(phase: &str) {
+    use std::sync::OnceLock;
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    if std::env::var_os("CHAINTRACE_TIMING").is_some() {
+        eprintln!("timing: {phase} done at {:.2}s", start.elapsed().as_secs_f64());
+    }
+}
