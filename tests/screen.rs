@@ -39,7 +39,7 @@ fn random_store(dir: &std::path::Path, rng: &mut Rng, n_addr: usize, n: usize, l
 type Expected = BTreeMap<u32, (u128, u128, u32, u64)>;
 
 fn by_trace(store: &Store, category: &str) -> Expected {
-    let labels = chaintrace::labels::load(&store);
+    let labels = chaintrace::labels::load(store);
     let ids = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
     let mut seeds: Vec<u32> = labels.iter().filter(|l| l.category == category).filter_map(|l| ids.get(&l.address).copied()).collect();
     seeds.sort();
