@@ -163,7 +163,7 @@ impl Clustering {
         }
         // Input runs (inputs are sorted by spending transaction) of two or
         // more inputs: the only ones that can join anything.
-        let mut runs: Vec<(u64, u32, u32, u32)> = Vec::new();
+        let mut runs: Vec<(u64, u32, u64, u64)> = Vec::new();
         let mut counts = Counts { inputs: in_tx.len() as u64, ..Counts::default() };
         let mut lo = 0;
         while lo < in_tx.len() {
@@ -174,7 +174,7 @@ impl Clustering {
             }
             counts.transactions += 1;
             if hi - lo >= 2 {
-                runs.push((first_event[t as usize], t, lo as u32, hi as u32));
+                runs.push((first_event[t as usize], t, lo as u64, hi as u64));
             }
             lo = hi;
         }

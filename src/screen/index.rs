@@ -150,8 +150,9 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
     }
     let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
     let mut entries: Vec<Entry> = Vec::new();
+    let offset = |n: usize| u32::try_from(n).map_err(|_| ScreenError::TooLarge("more than 2^32 - 1 exposure entries".into()));
     for e in &x.by_address {
-        offsets.push(u32::try_from(entries.len()).map_err(|_| ScreenError::TooLarge("more than 2^32 exposure entries".into()))?);
+        offsets.push(offset(entries.len())?);
         entries.extend(e.iter().map(|e| Entry {
             amount: e.amount,
             direct: e.direct,
@@ -161,7 +162,7 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
             reserved: 0,
         }));
     }
-    offsets.push(entries.len() as u32);
+    offsets.push(offset(entries.len())?);
     let mut seeds: Vec<SeedRule> = x
         .seeds
         .iter()
