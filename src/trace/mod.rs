@@ -832,7 +832,6 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
         s.address_text.push(norm);
     }
     if !txs.is_empty() || !outpoints.is_empty() {
-        let by_hash: HashMap<Vec<u8>, u32> = (0..store.manifest.tx_table as u32).map(|id| (store.tx_hash(id).to_vec(), id)).collect();
         for t in txs {
             let h = crate::ingest::fields::tx_hash("--seed-tx", t.as_bytes())
                 .map_err(|e| TraceError::Usage(format!("seed transaction {t:?}: {}", e.message)))?;
@@ -840,8 +839,8 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
                 Chain::Ethereum => format!("0x{}", hex::encode(h)),
                 Chain::Bitcoin => hex::encode(h),
             };
-            match by_hash.get(&h[..]) {
-                Some(&id) => s.txs.push(id),
+            match store.find_tx(&h) {
+                Some(id) => s.txs.push(id),
                 None => s.missing.push(norm.clone()),
             }
             s.tx_text.push(norm);
@@ -850,8 +849,8 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
             let h = crate::ingest::fields::tx_hash("--seed", txid.as_bytes())
                 .map_err(|e| TraceError::Usage(format!("seed outpoint {txid}:{vout}: {}", e.message)))?;
             let norm = format!("{}:{vout}", hex::encode(h));
-            match by_hash.get(&h[..]) {
-                Some(&id) => s.outpoints.push((id, vout)),
+            match store.find_tx(&h) {
+                Some(id) => s.outpoints.push((id, vout)),
                 None => s.missing.push(norm.clone()),
             }
             s.address_text.push(norm);
