@@ -57,11 +57,13 @@ pub enum Column {
     FinalBalances,
     /// Address ids (pseudo addresses excluded) in the order of their bytes, for lookups.
     AddrIndex,
+    /// Transaction ids in an open-addressing table by hash (see `txindex`).
+    TxHashIndex,
 }
 
 impl Column {
     /// All columns.
-    pub const ALL: [Column; 25] = [
+    pub const ALL: [Column; 26] = [
         Column::Block,
         Column::Time,
         Column::TxIndex,
@@ -87,6 +89,7 @@ impl Column {
         Column::SenderBalance,
         Column::FinalBalances,
         Column::AddrIndex,
+        Column::TxHashIndex,
     ];
 
     /// File name inside the generation directory.
@@ -117,6 +120,7 @@ impl Column {
             Column::SenderBalance => "ev_sender_balance.u128",
             Column::FinalBalances => "final_balances.bin",
             Column::AddrIndex => "addr_index.u32",
+            Column::TxHashIndex => "tx_hash_index.u32",
         }
     }
 
@@ -132,6 +136,7 @@ impl Column {
             Column::AddrOffsets => (m.address_table + 1) * 8,
             Column::AddrIndex => m.address_table.saturating_sub(crate::model::Pseudo::ALL.len() as u64) * 4,
             Column::TxHashes => m.tx_table * 32,
+            Column::TxHashIndex => super::txindex::slot_count(m.tx_table) * 4,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,
             Column::BigValues | Column::AddrBytes | Column::Labels | Column::FinalBalances => return None,

@@ -10,6 +10,7 @@
 mod columns;
 mod error;
 pub mod idtable;
+pub mod txindex;
 pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;
@@ -27,7 +28,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Marks a store manifest.
 pub const FORMAT_NAME: &str = "chaintrace-store";
 

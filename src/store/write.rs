@@ -800,6 +800,7 @@ impl Builder {
             Box::new(|| put(Column::AddrOffsets, as_bytes(&self.addr_offsets))),
             Box::new(|| put(Column::AddrIndex, as_bytes(&self.address_index()))),
             Box::new(|| put(Column::TxHashes, self.tx_hashes.as_flattened())),
+            Box::new(|| put(Column::TxHashIndex, as_bytes(&super::txindex::build(&self.tx_hashes)))),
         ];
         // Two at a time: enough to overlap copying with syncing without
         // holding several gathered columns at once.
