@@ -15,7 +15,8 @@
 //! built before the index; then the index's build time and size.
 
 use chaintrace::store::{Column, Store};
-use chaintrace::trace::{Policy, Query};
+use chaintrace::app::trace::Query;
+use chaintrace::trace::Policy;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -35,7 +36,7 @@ fn measure<T>(f: impl FnOnce() -> T) -> (T, f64, u64) {
     let t = Instant::now();
     let r = f();
     let secs = t.elapsed().as_secs_f64();
-    let peak = chaintrace::peak_rss_bytes().unwrap_or(0);
+    let peak = chaintrace::sys::peak_rss_bytes().unwrap_or(0);
     (r, secs, peak.saturating_sub(before))
 }
 
@@ -69,7 +70,7 @@ fn prepare(dir: &Path, events: u64) -> Option<f64> {
     assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
     let ingest = t.elapsed().as_secs_f64();
     let labels = chaintrace::labels::read_csv(&files.files[3], chaintrace::model::Chain::Ethereum).expect("labels");
-    chaintrace::store::write::import_labels(&store, &labels).expect("import labels");
+    chaintrace::labels::save(&store, &labels).expect("import labels");
     let _ = std::fs::remove_dir_all(dir.join("csv"));
     std::fs::write(dir.join("done"), format!("{ingest}")).expect("mark");
     Some(ingest)
@@ -121,7 +122,7 @@ fn main() {
 
     let run = |q: &Query| {
         measure(|| {
-            let (report, notes) = chaintrace::trace::answer(&store, q).expect("trace");
+            let (report, notes) = chaintrace::app::trace::answer(&store, q).expect("trace");
             assert!(notes.warnings.iter().all(|w| !w.contains("not in the data")), "{:?}", notes.warnings);
             ((report.destinations.len(), report.seeded.clone()), (notes.sweep_seconds, notes.visited))
         })

@@ -63,7 +63,7 @@ fn every_transaction_is_found_after_ingest_append_and_label_import() {
     // The first part's transactions keep their ids and are found in the new index.
     let before = std::fs::read(Store::open(&st).unwrap().gen_dir.join(Column::TxHashIndex.file())).unwrap();
     let labels = chaintrace::labels::read_csv(&second.files[3], Chain::Ethereum).unwrap();
-    chaintrace::store::write::import_labels(&st, &labels).unwrap();
+    chaintrace::labels::save(&st, &labels).unwrap();
     let s = Store::open(&st).unwrap();
     assert!(s.manifest.labels > 0);
     assert_eq!(std::fs::read(s.gen_dir.join(Column::TxHashIndex.file())).unwrap(), before);

@@ -13,7 +13,7 @@
 //! entry equals it because the id field is never all ones.
 
 use super::columns::{Column, cast};
-use super::{Store, idtable};
+use super::Store;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// An empty slot.
@@ -53,7 +53,7 @@ pub fn build(hashes: &[[u8; 32]]) -> Vec<u32> {
         let h = ahead[id % AHEAD];
         if id + AHEAD < hashes.len() {
             let next = hash(id + AHEAD);
-            idtable::prefetch(&slots[next as usize & mask]);
+            crate::sys::prefetch(&slots[next as usize & mask]);
             ahead[id % AHEAD] = next;
         }
         let mut i = h as usize & mask;
