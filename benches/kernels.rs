@@ -137,18 +137,6 @@ fn sweep_full(b: Bencher, name: &str) {
     b.counter(ItemsCount::new(store.len())).bench(|| trace::run_account(store, &s).expect("trace"));
 }
 
-/// Trace: poison reachability as a parallel frontier search (edge lists built once).
-#[divan::bench]
-fn reachability(b: Bencher) {
-    let w = world();
-    let s = spec(Policy::Poison, false, None);
-    let stop_texts: Vec<String> =
-        chaintrace::labels::load(&w.store).into_iter().filter(|l| STOPS.contains(&l.category.as_str())).map(|l| l.address).collect();
-    let stops: Vec<u32> = w.store.find_addresses(stop_texts.iter().map(String::as_str)).into_values().collect();
-    let mut csr = trace::reach::Csr::build(&w.store, 0);
-    b.counter(ItemsCount::new(csr.len())).bench_local(|| trace::reach::reachable(&w.store, &mut csr, &s.seeds, &stops).reached.len());
-}
-
 /// Trace: evidence paths (3 per destination) and the report around them.
 #[divan::bench(args = ["haircut", "poison"])]
 fn evidence_and_report(b: Bencher, name: &str) {

@@ -14,8 +14,8 @@
 //! times the map over every transaction hash that seeding by transaction
 //! built before the index; then the index's build time and size.
 
-use chaintrace::store::{Column, Store};
 use chaintrace::app::trace::Query;
+use chaintrace::store::{Column, Store};
 use chaintrace::trace::Policy;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,8 +4,7 @@
 //! the target directory) and traces each under every policy with the real
 //! `chaintrace trace` binary (`--paths 0`: no evidence log), printing events/s
 //! of the sweep on one core, poison's edges/s, how many events the sweep had
-//! to look at, and memory per event; then poison reachability as a parallel
-//! frontier search.
+//! to look at, and memory per event.
 //!
 //! - `world`: the structured synthetic chain of `chaintrace::synth::world`
 //!   (exchanges with deposit addresses, a mixer, DEX contracts, tokens, a
@@ -129,33 +128,4 @@ fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
             );
         }
     }
-    // Poison reachability as a parallel frontier search, in process.
-    let seeds_text: Vec<String> = std::fs::read_to_string(seeds_file).expect("seeds").lines().map(str::to_string).collect();
-    let seeds = chaintrace::trace::resolve_seeds(&store, &seeds_text, &[]).expect("seeds").addresses;
-    let stop_cats: Vec<String> = if extra.is_empty() { vec![] } else { SERVICES.split(',').map(str::to_string).collect() };
-    let stop_texts: Vec<String> =
-        chaintrace::labels::load(&store).into_iter().filter(|l| stop_cats.contains(&l.category)).map(|l| l.address).collect();
-    let stops: Vec<u32> = store.find_addresses(stop_texts.iter().map(String::as_str)).into_values().collect();
-    let t = std::time::Instant::now();
-    let mut csr = chaintrace::trace::reach::Csr::build(&store, 0);
-    let built = t.elapsed().as_secs_f64();
-    // Best of three searches over the same edge lists (each starts clean).
-    let mut best = f64::MAX;
-    let mut r = None;
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        r = Some(chaintrace::trace::reach::reachable(&store, &mut csr, &seeds, &stops));
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    let (r, secs) = (r.expect("searched"), best);
-    let cores = rayon::current_num_threads();
-    let reached = r.reached.len();
-    println!(
-        "    reach: frontier search best of 3 {secs:.3}s over {} edges ({} scanned, {} messages, {} rounds, {reached} addresses reached): {:.1} M edges/s per core on {cores} threads; CSR built in {built:.2}s",
-        csr.len(),
-        r.edges_scanned,
-        r.messages,
-        r.rounds,
-        csr.len() as f64 / secs / 1e6 / cores as f64
-    );
 }

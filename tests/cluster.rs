@@ -81,24 +81,105 @@ fn real_block_coinjoins_are_found_and_left_out() {
     assert!(keep.coinjoins.is_empty());
 }
 
-/// An independent reference: connected components (breadth-first, over
-/// address sets read from the CSV) of every transaction's input addresses,
-/// CoinJoins left out, must equal the engine's clusters exactly.
+/// The CoinJoin rules of docs/clustering.md, written again from its table
+/// for the reference (not the engine's `cluster::coinjoin`): `k` = the
+/// largest number of outputs sharing one value above the 2,730-sat dust;
+/// `equal-outputs` when `2 <= k <= input addresses` and outputs `<= 2k + 1`;
+/// else `denominations` when there are at least 10 input addresses and 10
+/// outputs and at least half the outputs share a (non-dust) value with
+/// another. One input address, or one output, is never a CoinJoin.
+fn reference_shape(input_addresses: usize, outputs: &[u64]) -> Option<&'static str> {
+    if input_addresses < 2 || outputs.len() < 2 {
+        return None;
+    }
+    let mut by_value: BTreeMap<u64, usize> = BTreeMap::new();
+    for &v in outputs {
+        *by_value.entry(v).or_default() += 1;
+    }
+    let common: Vec<usize> = by_value.iter().filter(|&(&v, _)| v > 2_730).map(|(_, &n)| n).collect();
+    let k = common.iter().copied().max().unwrap_or(0);
+    if (2..=input_addresses).contains(&k) && outputs.len() <= 2 * k + 1 {
+        return Some("equal-outputs");
+    }
+    let sharing: usize = common.iter().filter(|&&n| n >= 2).sum();
+    if input_addresses >= 10 && outputs.len() >= 10 && 2 * sharing >= outputs.len() {
+        return Some("denominations");
+    }
+    None
+}
+
+/// The reference's view of the block, from the CSV alone: each spending
+/// transaction's distinct input addresses, and its CoinJoins
+/// (txid -> (input addresses, outputs, shape)) by [`reference_shape`].
+#[allow(clippy::type_complexity)]
+fn reference_block() -> (BTreeMap<String, BTreeSet<String>>, BTreeMap<String, (u32, u32, String)>) {
+    let mut inputs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in csv_rows("inputs_with_addresses.csv") {
+        if !r["address"].is_empty() {
+            inputs.entry(r["txid"].clone()).or_default().insert(r["address"].clone());
+        }
+    }
+    let mut outputs: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for r in csv_rows("outputs.csv") {
+        outputs.entry(r["txid"].clone()).or_default().push(r["value_sats"].parse().unwrap());
+    }
+    let coinjoins = inputs
+        .iter()
+        .filter_map(|(tx, addrs)| {
+            let outs = outputs.get(tx).map_or(&[][..], Vec::as_slice);
+            reference_shape(addrs.len(), outs).map(|shape| (tx.clone(), (addrs.len() as u32, outs.len() as u32, shape.to_string())))
+        })
+        .collect();
+    (inputs, coinjoins)
+}
+
+#[test]
+fn the_reference_rules_follow_the_documented_examples() {
+    assert_eq!(reference_shape(5, &[1_000_000; 5]), Some("equal-outputs"));
+    assert_eq!(reference_shape(3, &[10_000_000, 10_000_000, 10_000_000, 1_234_567, 7_654_321, 30_000]), Some("equal-outputs"));
+    assert_eq!(reference_shape(40, &[123_456_789]), None);
+    assert_eq!(reference_shape(2, &[50_000, 1_000_000]), None);
+    assert_eq!(reference_shape(2, &[70_000; 4]), None, "more equal outputs than input owners");
+    assert_eq!(reference_shape(2, &[546, 546, 99_000]), None, "dust is no common value");
+    let mut denominations: Vec<u64> = [100_000, 200_000, 500_000, 1_000_000].iter().flat_map(|&d| [d; 4]).collect();
+    denominations.extend([111_111, 222_222, 333_333]);
+    assert_eq!(reference_shape(12, &denominations), Some("denominations"));
+    assert_eq!(reference_shape(4, &denominations), None);
+}
+
+/// An independent reference, from the CSV alone: it finds the CoinJoins
+/// itself (the documented rules, [`reference_shape`]), and the engine's
+/// CoinJoin list must equal it; then the connected components
+/// (breadth-first) of every other transaction's input addresses must equal
+/// the engine's clusters exactly.
 #[test]
 fn real_block_clusters_equal_the_components_of_co_spent_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let st = block_store(dir.path());
     let s = Store::open(&st).unwrap();
     let c = Clustering::build(&s, Params::default());
-    let coinjoins: BTreeSet<String> = c.coinjoins.iter().map(|j| s.tx_text(j.tx)).collect();
-    let mut by_tx: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in csv_rows("inputs_with_addresses.csv") {
-        if !r["address"].is_empty() && !coinjoins.contains(&r["txid"]) {
-            by_tx.entry(r["txid"].clone()).or_default().insert(r["address"].clone());
-        }
+    let (by_tx, coinjoins) = reference_block();
+    // The reference finds the joins checked by hand (see the top of this file) ...
+    for w in WHIRLPOOL {
+        assert_eq!(coinjoins.get(w), Some(&(5, 5, "equal-outputs".to_string())), "Whirlpool {w}");
     }
+    assert_eq!(coinjoins[WASABI].2, "denominations");
+    assert_eq!(coinjoins.len(), 10, "{coinjoins:?}");
+    // ... and the engine's list is the reference's, transaction for transaction.
+    let engine_joins: BTreeMap<String, (u32, u32, String)> = c
+        .coinjoins
+        .iter()
+        .map(|j| (s.tx_text(j.tx), (j.inputs, j.outputs, serde_json::to_value(j.shape).unwrap().as_str().unwrap().to_string())))
+        .collect();
+    assert_eq!(engine_joins.len(), c.coinjoins.len(), "a CoinJoin listed twice");
+    assert_eq!(engine_joins, coinjoins);
+    // Nothing held back by the guard, so the clusters are plain components.
+    assert!(c.flagged.is_empty(), "{:?}", c.flagged);
     let mut adj: HashMap<String, Vec<String>> = HashMap::new();
-    for set in by_tx.values() {
+    for (tx, set) in &by_tx {
+        if coinjoins.contains_key(tx) {
+            continue;
+        }
         let v: Vec<&String> = set.iter().collect();
         for w in v.windows(2) {
             adj.entry(w[0].clone()).or_default().push(w[1].clone());

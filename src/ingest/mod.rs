@@ -469,6 +469,9 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
         let (r, k) = drained?;
         rows += r;
         skipped += k;
+        if rows > 0 {
+            crate::store::crash::point("ingest-parse");
+        }
         let parsed = parsed?;
         reader.account(parsed.iter().map(|o| o.newlines).sum());
         if first_block {

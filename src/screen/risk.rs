@@ -89,15 +89,21 @@ impl RiskConfig {
         }
         let p: Partial = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut c = RiskConfig::default();
-        for (k, v) in p.categories {
+        // Every threshold, the default's too, is a share: at most 10000 basis points.
+        let check = |at: &str, v: &Thresholds| -> Result<(), String> {
             for (name, bps) in [("low", v.low), ("medium", v.medium), ("high", v.high), ("severe", v.severe)] {
-                if bps.is_some_and(|b| b > 10_000) {
-                    return Err(format!("categories.{k}.{name}: {} basis points is more than 100%", bps.unwrap_or(0)));
+                if let Some(b) = bps.filter(|&b| b > 10_000) {
+                    return Err(format!("{at}.{name}: {b} basis points is more than 100%"));
                 }
             }
+            Ok(())
+        };
+        for (k, v) in p.categories {
+            check(&format!("categories.{k}"), &v)?;
             c.categories.insert(k.to_ascii_lowercase(), v);
         }
         if let Some(d) = p.default {
+            check("default", &d)?;
             c.default = d;
         }
         Ok(c)
@@ -152,5 +158,18 @@ mod tests {
         assert_eq!(c.level("mixer", 1, 1_000), Level::Low);
         assert!(RiskConfig::from_json(r#"{"categories": {"mixer": {"hgh": 1}}}"#).is_err());
         assert!(RiskConfig::from_json(r#"{"categories": {"mixer": {"high": 20000}}}"#).is_err());
+    }
+
+    #[test]
+    fn default_thresholds_above_100_percent_are_refused() {
+        let e = RiskConfig::from_json(r#"{"default": {"low": 0, "high": 10001}}"#).unwrap_err();
+        assert_eq!(e, "default.high: 10001 basis points is more than 100%");
+        let e = RiskConfig::from_json(r#"{"categories": {"mixer": {"low": 0}}, "default": {"severe": 4294967295}}"#).unwrap_err();
+        assert!(e.starts_with("default.severe: "), "{e}");
+        // 100% itself is a share, and a default that is in range replaces the default.
+        let c = RiskConfig::from_json(r#"{"default": {"low": 0, "severe": 10000}}"#).unwrap();
+        assert_eq!(c.default, t(Some(0), None, None, Some(10_000)));
+        assert_eq!(c.level("exchange", 1_000, 1_000), Level::Severe);
+        assert_eq!(c.level("exchange", 999, 1_000), Level::Low);
     }
 }

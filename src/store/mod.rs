@@ -8,6 +8,7 @@
 //! rename, so a failed or killed ingest leaves the previous store as it was.
 
 mod columns;
+pub mod crash;
 mod error;
 pub mod idtable;
 pub mod txindex;

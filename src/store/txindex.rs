@@ -12,8 +12,8 @@
 //! pages of the table and one of the hashes. `u32::MAX` marks an empty slot; no
 //! entry equals it because the id field is never all ones.
 
-use super::columns::{Column, cast};
 use super::Store;
+use super::columns::{Column, cast};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// An empty slot.

@@ -672,6 +672,7 @@ impl Builder {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
         }
+        crate::store::crash::point("generation-written");
         switch_current(dir, &tmp)?;
         Ok(WriteSummary { events: keep.len() as u64, duplicates: dups })
     }
@@ -810,6 +811,7 @@ impl Builder {
             .map_err(|e| StoreError::Io { path: gen_dir.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         pool.install(|| jobs.par_iter().with_max_len(1).try_for_each(|j| j()))?;
         drop(jobs);
+        crate::store::crash::point("generation-columns");
         let mut big = Vec::new();
         if !self.big.is_empty() {
             for (pos, &i) in keep.iter().enumerate() {
@@ -978,8 +980,10 @@ fn switch_current(dir: &Path, gen_dir: &Path) -> Result<(), StoreError> {
     let tmp = dir.join("CURRENT.tmp");
     write_file(&tmp, format!("{name} {:016x}\n", xxhash_rust::xxh3::xxh3_64(&m)).as_bytes())?;
     let old = current_generation(dir);
+    crate::store::crash::point("before-rename");
     std::fs::rename(&tmp, dir.join("CURRENT")).map_err(|source| StoreError::Io { path: dir.join("CURRENT"), source })?;
     sync_dir(dir)?;
+    crate::store::crash::point("after-rename");
     // Old generations and leftovers of killed ingests; readers that still map
     // an old one keep their pages until they close.
     if let Ok(rd) = std::fs::read_dir(dir) {
@@ -1015,6 +1019,7 @@ pub fn import_label_rows<'a>(dir: &Path, rows: impl Iterator<Item = &'a str>) ->
                 std::fs::copy(&from, &to).map_err(|source| StoreError::Io { path: to.clone(), source })?;
             }
         }
+        crate::store::crash::point("labels-generation");
         // A row already in the store (same address, category, name and
         // interval) is not added again, so importing a file twice is harmless.
         let mut text = store.bytes(Column::Labels).to_vec();

@@ -7,7 +7,6 @@
 
 pub mod evidence;
 pub mod fifo;
-pub mod reach;
 mod records;
 mod utxo;
 
