@@ -104,7 +104,7 @@ fn intern_addresses(b: Bencher) {
         })
         .collect();
     b.counter(ItemsCount::new(keys.len())).bench(|| {
-        let mut builder = chaintrace::store::write::Builder::new(chaintrace::model::Chain::Ethereum);
+        let mut builder = chaintrace::store::builder::Builder::new(chaintrace::model::Chain::Ethereum);
         keys.iter().map(|a| builder.intern_addr(a)).max()
     });
 }

@@ -12,7 +12,7 @@ use chaintrace::model::amount::Amount;
 use chaintrace::model::{Addr, Chain, sub};
 use chaintrace::screen::{self, CategorySet};
 use chaintrace::store::Store;
-use chaintrace::store::write::Builder;
+use chaintrace::store::builder::Builder;
 use chaintrace::synth::Rng;
 use std::path::PathBuf;
 use std::time::Instant;

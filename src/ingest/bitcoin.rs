@@ -13,7 +13,7 @@ use crate::model::ids::{AssetId, TxId};
 use crate::model::text::FieldError;
 use crate::model::text::{opt_u64, show};
 use crate::model::{Addr, NO_BLOCK, NO_TIME, Pseudo, TxHash, flags, sub};
-use crate::store::write::{Builder, InputRow};
+use crate::store::builder::{Builder, InputRow};
 use std::collections::HashMap;
 use std::path::Path;
 

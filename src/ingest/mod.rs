@@ -17,7 +17,7 @@ use crate::model::ids::TxId;
 use crate::model::text::FieldError;
 use crate::model::{Chain, Pending, RawEvent};
 
-use crate::store::write::Builder;
+use crate::store::builder::Builder;
 use crate::store::{self, LoadedFile, Store};
 use csv::{CsvReader, Header, Row, count_lines, split_parts};
 use ethereum::{EthTable, Receipts};
@@ -559,7 +559,7 @@ fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
 /// Ingest files into the store at `dir`.
 pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, IngestError> {
     crate::sys::timing("start");
-    let _lock = store::write::lock(dir)?;
+    let _lock = store::generation::lock(dir)?;
     let mut b = if store::exists(dir) {
         let s = Store::open(dir)?;
         s.verify()?;

@@ -7,7 +7,7 @@ use super::{FileReport, Options};
 use crate::ingest::IngestError;
 use crate::model::Chain;
 use crate::model::text::FieldError;
-use crate::store::write::Builder;
+use crate::store::builder::Builder;
 use polars::prelude::*;
 use std::borrow::Cow;
 use std::path::Path;

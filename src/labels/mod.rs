@@ -245,7 +245,7 @@ pub fn load(store: &crate::store::Store) -> Vec<Label> {
 /// Add labels to a store (a new generation; rows already there are not
 /// added again). Returns the rows added and the rows in the store.
 pub fn save(dir: &std::path::Path, labels: &[Label]) -> Result<(u64, u64), crate::store::StoreError> {
-    crate::store::write::import_label_rows(dir, to_tsv(labels).lines())
+    crate::store::generation::import_label_rows(dir, to_tsv(labels).lines())
 }
 
 /// Serialise labels for the store: one tab-separated row each.

@@ -7,9 +7,13 @@
 //! a new generation beside the live one and switches `CURRENT` with one atomic
 //! rename, so a failed or killed ingest leaves the previous store as it was.
 
+mod balances;
+mod bitcoin;
+pub mod builder;
 mod columns;
 pub mod crash;
 mod error;
+pub mod generation;
 pub mod idtable;
 pub mod txindex;
 pub mod write;

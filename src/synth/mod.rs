@@ -167,7 +167,7 @@ pub fn write_store(dir: &std::path::Path, events: u64, seed: u64) -> Result<Vec<
     use crate::model::amount::Amount;
     use crate::model::ids::{AddrId, AssetId, TxId};
     use crate::model::{Addr, Chain};
-    use crate::store::write::Builder;
+    use crate::store::builder::Builder;
     let mut rng = Rng::new(seed);
     let pool = (events / 8).max(1000);
     let hot = (pool / 100).max(10);
@@ -220,7 +220,7 @@ pub fn write_world_store(dir: &std::path::Path, params: world::Params) -> Result
     use crate::model::amount::Amount;
     use crate::model::ids::{AddrId, AssetId, TxId};
     use crate::model::{Addr, AssetKey, flags, sub};
-    use crate::store::write::Builder;
+    use crate::store::builder::Builder;
     use world::{Leg, Who};
     const NATIVE: AssetId = AssetId::from_stored(0);
     const NONE: AddrId = AddrId::UNKNOWN;

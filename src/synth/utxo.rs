@@ -14,7 +14,7 @@ use super::Rng;
 use crate::model::amount::Amount;
 use crate::model::ids::{AddrId, AssetId, TxId};
 use crate::model::{Addr, Chain, Pseudo, flags, sub};
-use crate::store::write::{Builder, InputRow};
+use crate::store::builder::{Builder, InputRow};
 
 /// What to generate.
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,107 @@
+//! The balance replay: every sender's balance just before each event, and
+//! the final balances, computed once at write time so that the sweeps need
+//! not keep balances themselves (ADR 0005).
+
+use super::builder::Builder;
+use crate::model::flags;
+use std::collections::HashMap;
+
+impl Builder {
+    /// Every address's running balance, per asset, replayed in key order with
+    /// the tracer's rules (nothing moves on failed or no-transfer events, an
+    /// overdraft is first credited as unknown origin, a self-transfer moves
+    /// nothing): the sender's balance before each event, and the balances left
+    /// at the end. With these the tracer need not keep balances itself and can
+    /// skip every event between addresses that hold no taint. A balance that
+    /// does not fit 128 bits stays `u128::MAX` and sends the tracer back to its
+    /// full 320-bit sweep.
+    pub(super) fn balances(&self, keep: &[crate::model::ids::EventPos]) -> (Vec<u128>, Vec<u8>) {
+        let n_addr = self.addr_offsets.len() - 1;
+        let mut native = vec![0u128; n_addr];
+        let mut tokens: HashMap<(u32, u32), u128> = HashMap::new();
+        let mut sender = vec![0u128; keep.len()];
+        const AHEAD: usize = 16;
+        for (p, &i) in keep.iter().enumerate() {
+            if let Some(&j) = keep.get(p + AHEAD) {
+                crate::sys::prefetch(&native[self.from[j as usize] as usize]);
+                crate::sys::prefetch(&native[self.to[j as usize] as usize]);
+            }
+            let i = i as usize;
+            if self.flags[i] & flags::MOVES_NOTHING != 0 || self.value[i] == 0 {
+                continue;
+            }
+            let (u, v, asset) = (self.from[i], self.to[i], self.asset[i]);
+            sender[p] = if asset == 0 {
+                replay(&mut native, u, v, self.value[i])
+            } else {
+                replay(&mut Token { map: &mut tokens, asset }, u, v, self.value[i])
+            };
+        }
+        let mut finals: Vec<(u32, u32, u128)> =
+            native.iter().enumerate().filter(|(_, b)| **b != 0).map(|(x, &b)| (0, x as u32, b)).collect();
+        let mut tok: Vec<(u32, u32, u128)> = tokens.into_iter().filter(|(_, b)| *b != 0).map(|((a, x), b)| (a, x, b)).collect();
+        tok.sort_unstable();
+        finals.extend(tok);
+        let mut bytes = Vec::with_capacity(finals.len() * 24);
+        for (a, x, b) in finals {
+            bytes.extend_from_slice(&a.to_le_bytes());
+            bytes.extend_from_slice(&x.to_le_bytes());
+            bytes.extend_from_slice(&b.to_le_bytes());
+        }
+        (sender, bytes)
+    }
+}
+
+/// Balances of one asset by address id; `UNFIT` where they do not fit 128 bits.
+trait Balances {
+    fn get(&self, x: u32) -> u128;
+    fn set(&mut self, x: u32, b: u128);
+}
+
+const UNFIT: u128 = u128::MAX;
+
+impl Balances for Vec<u128> {
+    fn get(&self, x: u32) -> u128 {
+        self[x as usize]
+    }
+    fn set(&mut self, x: u32, b: u128) {
+        self[x as usize] = b;
+    }
+}
+
+struct Token<'a> {
+    map: &'a mut HashMap<(u32, u32), u128>,
+    asset: u32,
+}
+
+impl Balances for Token<'_> {
+    fn get(&self, x: u32) -> u128 {
+        self.map.get(&(self.asset, x)).copied().unwrap_or(0)
+    }
+    fn set(&mut self, x: u32, b: u128) {
+        self.map.insert((self.asset, x), b);
+    }
+}
+
+/// Move `a` from `u` to `v` (a big value, ≥ 2^128-1, is itself `UNFIT`);
+/// returns `u`'s balance before. An overdraft is first credited as unknown
+/// origin, so a sender that fits is left with `max(b, a) - a`: zero after a
+/// big value. Only what is truly unknown becomes `UNFIT`.
+fn replay(bal: &mut impl Balances, u: u32, v: u32, a: u128) -> u128 {
+    let bu = bal.get(u);
+    let after_u = match (bu, a) {
+        (UNFIT, _) => UNFIT,
+        (_, UNFIT) => 0,
+        _ => bu.max(a) - a,
+    };
+    if u == v {
+        // Nothing moves, but an overdraft is still credited.
+        bal.set(u, if bu == UNFIT || a == UNFIT { UNFIT } else { bu.max(a) });
+        return bu;
+    }
+    bal.set(u, after_u);
+    let bv = bal.get(v);
+    let after_v = if bv == UNFIT || a == UNFIT { UNFIT } else { bv.checked_add(a).filter(|&s| s != UNFIT).unwrap_or(UNFIT) };
+    bal.set(v, after_v);
+    bu
+}
