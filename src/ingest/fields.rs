@@ -126,9 +126,10 @@ pub fn opt_time(field: &str, t: &[u8]) -> Result<Option<i64>, FieldError> {
     if t.is_empty() || t == b"null" {
         return Ok(None);
     }
-    crate::time::parse_time(t)
-        .map(Some)
-        .ok_or_else(|| FieldError::new(field, format!("not a time (ISO 8601 or epoch seconds): {:?}", show(t))))
+    crate::time::parse_time(t).map(Some).ok_or_else(|| {
+        let why = crate::time::time_problem(t).unwrap_or_else(|| format!("not a time (ISO 8601 or epoch seconds): {:?}", show(t)));
+        FieldError::new(field, why)
+    })
 }
 
 /// A status flag: `1`/`true` success, `0`/`false` failure, empty unknown.
