@@ -90,6 +90,81 @@ fn csv_split_fields(b: Bencher) {
     });
 }
 
+/// 4096 random values of `N` bytes as lowercase hex.
+fn hex_texts<const N: usize>() -> Vec<Vec<u8>> {
+    let mut r = chaintrace::synth::Rng::new(9);
+    (0..4096).map(|_| hex::encode(std::array::from_fn::<u8, N, _>(|_| r.below(256) as u8)).into_bytes()).collect()
+}
+
+/// The hand-written table decode that `ingest::fields` used before issue 13,
+/// kept here as the yardstick for `hex_crate`.
+fn table_decode(h: &[u8], out: &mut [u8]) -> bool {
+    const HEXVAL: [u8; 256] = {
+        let mut t = [0xFFu8; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(h.chunks_exact(2)) {
+        let (a, b) = (HEXVAL[pair[0] as usize], HEXVAL[pair[1] as usize]);
+        bad |= a | b;
+        *o = a.wrapping_shl(4) | b;
+    }
+    bad & 0xF0 == 0
+}
+
+/// Ingest: hex of addresses (20 bytes) and hashes (32), by a lookup table.
+#[divan::bench(consts = [20, 32])]
+fn hex_table<const N: usize>(b: Bencher) {
+    let texts = hex_texts::<N>();
+    b.counter(ItemsCount::new(texts.len())).bench(|| {
+        let mut out = [0u8; N];
+        let mut acc = 0u8;
+        for t in &texts {
+            let ok = table_decode(divan::black_box(t), &mut out);
+            acc ^= out[N - 1] ^ u8::from(ok);
+        }
+        acc
+    });
+}
+
+/// Ingest: the same hex by `hex::decode_to_slice`.
+#[divan::bench(consts = [20, 32])]
+fn hex_crate<const N: usize>(b: Bencher) {
+    let texts = hex_texts::<N>();
+    b.counter(ItemsCount::new(texts.len())).bench(|| {
+        let mut out = [0u8; N];
+        let mut acc = 0u8;
+        for t in &texts {
+            let ok = hex::decode_to_slice(divan::black_box(t), &mut out).is_ok();
+            acc ^= out[N - 1] ^ u8::from(ok);
+        }
+        acc
+    });
+}
+
+/// Ingest: a whole address field as the parsers read it (`0x`, length, hex).
+#[divan::bench]
+fn eth_address_field(b: Bencher) {
+    let texts: Vec<Vec<u8>> = hex_texts::<20>().into_iter().map(|t| [b"0x".as_slice(), &t].concat()).collect();
+    b.counter(ItemsCount::new(texts.len())).bench(|| {
+        texts
+            .iter()
+            .map(|t| chaintrace::model::text::eth_address("to_address", divan::black_box(t)).map_or(0, |a| a[19]))
+            .fold(0u8, |x, y| x ^ y)
+    });
+}
+
 /// Ingest: interning 20-byte addresses into dense ids (a million, with repeats).
 #[divan::bench]
 fn intern_addresses(b: Bencher) {

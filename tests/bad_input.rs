@@ -79,6 +79,26 @@ fn fraction_of_a_wei() {
     refused("frac.csv", body.as_bytes(), Some(2), "value", "fraction of a base unit");
 }
 
+/// A Dune-style row at `time`.
+fn timed_row(time: &str) -> String {
+    format!(
+        "block_time,from_address,to_address,value_eth\n2022-03-23T00:00:00Z,{a},{b},1\n{time},{a},{b},1\n",
+        a = "0x1a2a1c938ce3ec39b6d47113c7955baa9dd454f2",
+        b = "0x098b716b8aaf21512996dc57eb0615e2383e2f96"
+    )
+}
+
+#[test]
+fn impossible_dates() {
+    refused("feb31.csv", timed_row("2022-02-31T00:00:00Z").as_bytes(), Some(3), "block_time", "no such date: 2022-02-31");
+    refused("feb29.csv", timed_row("2021-02-29 10:00:00 UTC").as_bytes(), Some(3), "block_time", "no such date: 2021-02-29");
+}
+
+#[test]
+fn epoch_in_milliseconds() {
+    refused("ms.csv", timed_row("1648000000000").as_bytes(), Some(3), "block_time", "looks like milliseconds; epoch seconds are expected");
+}
+
 #[test]
 fn empty_to() {
     let body = format!("{HEADER}\n{}\n", GOOD.replace(",0x098b716b8aaf21512996dc57eb0615e2383e2f96,", ",,"));

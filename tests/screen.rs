@@ -266,3 +266,29 @@ fn malformed_addresses_name_their_line() {
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("risk.json") && o.stderr.contains("hgh"), "{}", o.stderr);
 }
+
+/// An index whose section length is not a whole number of records is
+/// refused as corrupt, never read past or misinterpreted.
+#[test]
+fn a_section_of_broken_length_is_corrupt() {
+    let mut rng = Rng::new(11);
+    let dir = tempfile::tempdir().unwrap();
+    let store = random_store(dir.path(), &mut rng, 25, 300, &[(0, "sanctioned")]);
+    let set = CategorySet::new(["sanctioned"]);
+    let (ix, _) = screen::open_or_build(&store, 0, &set).unwrap();
+    assert!(ix.meta.entries > 0);
+    drop(ix);
+    let path = screen::index::path_for(&store, &store.manifest.assets[0]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    let mut meta: serde_json::Value = serde_json::from_slice(&bytes[16..16 + len]).unwrap();
+    let entries = meta["sections"][3]["bytes"].as_u64().unwrap();
+    meta["sections"][3]["bytes"] = (entries - 1).into();
+    let json = serde_json::to_vec(&meta).unwrap();
+    bytes[8..16].copy_from_slice(&(json.len() as u64).to_le_bytes());
+    bytes[16..16 + json.len()].copy_from_slice(&json);
+    bytes[16 + json.len()..4096].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+    let e = screen::index::Index::open(&path).err().expect("refused");
+    assert!(e.to_string().contains("a section cannot be read: column length"), "{e}");
+}

@@ -132,8 +132,10 @@ fn bound(field: &str, t: &[u8], end: bool) -> Result<Option<i64>, FieldError> {
     if t.is_empty() {
         return Ok(None);
     }
-    let v = crate::model::time::parse_time(t)
-        .ok_or_else(|| FieldError::new(field, format!("not a date or time: {:?}", crate::model::text::show(t))))?;
+    let v = crate::model::time::parse_time(t).ok_or_else(|| {
+        let why = crate::model::time::time_problem(t).unwrap_or_else(|| format!("not a date or time: {:?}", crate::model::text::show(t)));
+        FieldError::new(field, why)
+    })?;
     let date_only = t.len() == 10 && t[4] == b'-' && t[7] == b'-';
     Ok(Some(if end && date_only { v + 86_399 } else { v }))
 }
@@ -322,6 +324,15 @@ mod tests {
         assert!(l.applies_at(t("2025-03-21T23:59:59Z")));
         assert!(!l.applies_at(t("2025-03-22T00:00:00Z")));
         assert_eq!(from_tsv(&to_tsv(std::slice::from_ref(&l))), vec![l]);
+    }
+
+    #[test]
+    fn impossible_bounds_are_refused() {
+        let e = bound("valid_from", b"2021-02-29", false).unwrap_err();
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("valid_from", "no such date: 2021-02-29"));
+        let e = bound("valid_to", b"1648000000000", true).unwrap_err();
+        assert!(e.message.contains("milliseconds"), "{}", e.message);
+        assert!(bound("valid_to", b"2024-02-29", true).unwrap().is_some());
     }
 
     #[test]

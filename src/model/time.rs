@@ -3,14 +3,16 @@
 /// Parse a block time into epoch seconds. Accepts epoch seconds, and ISO 8601
 /// dates and times with `Z`, `+00:00`, `+hh:mm`, ` UTC` or no zone (meaning
 /// UTC), `T` or a space between date and time, fractional seconds (dropped:
-/// ordering inside one second falls back to row order).
+/// ordering inside one second falls back to row order). Refuses dates that
+/// do not exist (`2022-02-31`) and epochs past the year 9999 (milliseconds
+/// read as seconds); [`time_problem`] says why.
 pub fn parse_time(text: &[u8]) -> Option<i64> {
     let t = text.trim_ascii();
     if t.is_empty() {
         return None;
     }
     if t.iter().all(u8::is_ascii_digit) {
-        return std::str::from_utf8(t).ok()?.parse().ok();
+        return std::str::from_utf8(t).ok()?.parse().ok().filter(|&v| v <= MAX_EPOCH);
     }
     if t.len() < 10 || t[4] != b'-' || t[7] != b'-' {
         return None;
@@ -46,10 +48,48 @@ pub fn parse_time(text: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 || !date_exists(y, mo, d) {
         return None;
     }
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset)
+}
+
+/// The last second of the year 9999, `9999-12-31T23:59:59Z`: a larger epoch
+/// is milliseconds or finer, not seconds.
+pub const MAX_EPOCH: i64 = 253_402_300_799;
+
+/// Whether a calendar date exists (proleptic Gregorian), as chrono knows it.
+fn date_exists(y: i64, m: i64, d: i64) -> bool {
+    chrono::NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32).is_some()
+}
+
+/// Why [`parse_time`] refuses `text`, where there is more to say than "not
+/// a time": an epoch past the year 9999 (it looks like milliseconds) or a
+/// date that does not exist.
+pub fn time_problem(text: &[u8]) -> Option<String> {
+    let t = text.trim_ascii();
+    if !t.is_empty() && t.iter().all(u8::is_ascii_digit) {
+        let shown = String::from_utf8_lossy(t);
+        let v: u128 = shown.parse().unwrap_or(u128::MAX);
+        if v <= MAX_EPOCH as u128 {
+            return None;
+        }
+        let unit = if v / 1_000 <= MAX_EPOCH as u128 {
+            "milliseconds"
+        } else if v / 1_000_000 <= MAX_EPOCH as u128 {
+            "microseconds"
+        } else {
+            "nanoseconds or finer"
+        };
+        return Some(format!("epoch {shown} is past the year 9999: it looks like {unit}; epoch seconds are expected"));
+    }
+    if t.len() >= 10 && t[4] == b'-' && t[7] == b'-' && parse_time(t).is_none() {
+        let (y, m, d) = (num(&t[0..4])?, num(&t[5..7])?, num(&t[8..10])?);
+        if (1..=12).contains(&m) && (1..=31).contains(&d) && !date_exists(y, m, d) {
+            return Some(format!("no such date: {}", String::from_utf8_lossy(&t[..10])));
+        }
+    }
+    None
 }
 
 fn num(t: &[u8]) -> Option<i64> {
@@ -109,6 +149,35 @@ mod tests {
         assert_eq!(parse_time(b"2022-03-29"), Some(1_648_512_000));
         assert_eq!(parse_time(b"yesterday"), None);
         assert_eq!(parse_time(b"2022-13-01"), None);
+    }
+
+    #[test]
+    fn impossible_dates_are_refused() {
+        for s in ["2022-02-31", "2021-02-29", "2021-02-29T00:00:00Z", "2022-04-31 12:00:00 UTC", "1900-02-29"] {
+            assert_eq!(parse_time(s.as_bytes()), None, "{s}");
+            assert_eq!(time_problem(s.as_bytes()).as_deref(), Some(format!("no such date: {}", &s[..10]).as_str()), "{s}");
+        }
+        // Leap days that exist, and the leap second as before.
+        assert_eq!(parse_time(b"2020-02-29"), Some(1_582_934_400));
+        assert_eq!(parse_time(b"2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(parse_time(b"2016-12-31T23:59:60Z"), Some(1_483_228_800));
+        assert_eq!(time_problem(b"2022-13-01"), None);
+        assert_eq!(time_problem(b"2022-03-29"), None);
+    }
+
+    #[test]
+    fn epochs_past_year_9999_are_refused() {
+        assert_eq!(parse_time(b"253402300799"), Some(MAX_EPOCH));
+        assert_eq!(format_time(MAX_EPOCH), "9999-12-31T23:59:59Z");
+        assert_eq!(parse_time(b"253402300800"), None);
+        assert_eq!(parse_time(b"1648000000000"), None);
+        let ms = time_problem(b"1648000000000").unwrap();
+        assert!(ms.contains("milliseconds") && ms.contains("epoch seconds are expected"), "{ms}");
+        assert!(time_problem(b"1648000000000000").unwrap().contains("microseconds"));
+        assert!(time_problem(b"99999999999999999999999999").unwrap().contains("nanoseconds"));
+        assert_eq!(time_problem(b"1648000000"), None);
+        assert_eq!(parse_time(b"0"), Some(0));
+        assert_eq!(parse_time(b"-5"), None);
     }
 
     #[test]

@@ -88,7 +88,13 @@ pub(crate) fn width(taint: WideSum, max: WideSum) -> f64 {
 
 /// A long address shortened for a label.
 pub(crate) fn short(a: &str) -> String {
-    if a.len() > 14 { format!("{}…{}", &a[..8], &a[a.len() - 4..]) } else { a.to_string() }
+    // By chars: a Bitcoin output address is stored as lossy UTF-8.
+    let n = a.chars().count();
+    if n > 14 {
+        format!("{}…{}", a.chars().take(8).collect::<String>(), a.chars().skip(n - 4).collect::<String>())
+    } else {
+        a.to_string()
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -140,4 +146,38 @@ pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
         ),
         1,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_cuts_by_chars() {
+        assert_eq!(short("0x098b716b8aaf21512996dc57eb0615e2383e2f96"), "0x098b71…2f96");
+        assert_eq!(short("bc1qshort"), "bc1qshort");
+        // 15 chars, multi-byte ones where a byte cut would split them.
+        assert_eq!(
+            short("1A\u{fffd}\u{fffd}bc\u{e9}\u{e9}\u{e9}xyz\u{fffd}\u{e9}\u{fffd}"),
+            "1A\u{fffd}\u{fffd}bc\u{e9}\u{e9}…z\u{fffd}\u{e9}\u{fffd}"
+        );
+        assert_eq!(short("\u{e9}".repeat(14).as_str()), "\u{e9}".repeat(14));
+    }
+
+    #[test]
+    fn dot_of_a_non_ascii_address() {
+        let odd = "1BoatSLRHtKNngkdXEeobR76b53LETtpy\u{fffd}\u{fffd}";
+        let r = crate::report::tests::sample(
+            "1Seedaddress0000000000000000",
+            "3Intermediary\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+            odd,
+            "odd",
+            "Someone",
+        );
+        let dot = to_dot(&r, Some(8));
+        assert!(dot.starts_with("digraph trace {"), "{dot}");
+        assert!(dot.contains("1BoatSLR…py\u{fffd}\u{fffd}"), "{dot}");
+        assert!(dot.contains("3Interme…\u{e9}\u{e9}\u{e9}\u{e9}"), "{dot}");
+        assert!(dot.contains(&format!("tooltip=\"{odd}\"")), "{dot}");
+    }
 }

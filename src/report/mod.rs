@@ -267,29 +267,36 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
     }
 }
 
-/// One row per destination, dormant and horizon address.
+/// One row per destination, dormant and horizon address. Fields are quoted
+/// where they must be (a comma, a quote, `\n` or `\r`), by the csv crate.
 pub fn to_csv(r: &Report) -> String {
-    let mut s = String::from("kind,address,label,category,amount,hops,first_block,first_time,entity\n");
-    let q = |x: &str| if x.contains([',', '"', '\n']) { format!("\"{}\"", x.replace('"', "\"\"")) } else { x.to_string() };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut row = |fields: &[&str]| w.write_record(fields).expect("CSV into memory");
+    row(&["kind", "address", "label", "category", "amount", "hops", "first_block", "first_time", "entity"]);
     for d in &r.destinations {
-        s += &format!(
-            "destination,{},{},{},{},{},{},{},{}\n",
-            d.address,
-            q(d.label.as_deref().unwrap_or("")),
-            q(&d.category),
-            d.amount,
-            d.hops,
-            d.first_block.map_or(String::new(), |b| b.to_string()),
-            d.first_time.clone().unwrap_or_default(),
-            q(d.entity.as_deref().unwrap_or(""))
-        );
+        row(&[
+            "destination",
+            &d.address,
+            d.label.as_deref().unwrap_or(""),
+            &d.category,
+            &d.amount,
+            &d.hops.to_string(),
+            &d.first_block.map_or(String::new(), |b| b.to_string()),
+            d.first_time.as_deref().unwrap_or(""),
+            d.entity.as_deref().unwrap_or(""),
+        ]);
     }
     for (kind, rows) in [("dormant", &r.dormant), ("horizon", &r.horizon)] {
         for h in rows {
-            s += &format!("{kind},{},,,{},{},,,\n", h.address, h.amount, h.hops);
+            row(&[kind, &h.address, "", "", &h.amount, &h.hops.to_string(), "", "", ""]);
         }
     }
-    s
+    csv_text(w)
+}
+
+/// The text a CSV writer into memory wrote.
+pub(crate) fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
+    String::from_utf8(w.into_inner().expect("CSV into memory")).expect("CSV of UTF-8 fields is UTF-8")
 }
 
 /// Decimals of the asset for whole-coin display, when known.
@@ -371,7 +378,77 @@ pub fn to_table(r: &Report, chain: Chain) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small report: one destination (`label`, `entity`) reached from
+    /// `seed` over one step through `via`, one dormant holder.
+    pub(crate) fn sample(seed: &str, via: &str, dest: &str, label: &str, entity: &str) -> Report {
+        let ev = |from: &str, to: &str| EventRef {
+            tx: Some(format!("0x{}", "ab".repeat(32))),
+            from: from.into(),
+            to: to.into(),
+            block: Some(702_861),
+            time: Some("2021-10-01T00:00:00Z".into()),
+            value: "5000".into(),
+        };
+        Report {
+            policy: Policy::Haircut,
+            asset: "BTC".into(),
+            seeds: vec![seed.into()],
+            seed_txs: vec![],
+            fees_modelled: true,
+            seeded: "5000".into(),
+            destinations: vec![DestinationRow {
+                address: dest.into(),
+                label: Some(label.into()),
+                entity: Some(entity.into()),
+                category: "exchange".into(),
+                amount: "4000".into(),
+                hops: 2,
+                first_block: Some(702_861),
+                first_time: Some("2021-10-01T00:00:00Z".into()),
+                paths: vec![vec![Step { event: ev(seed, via), taint: "5000".into() }, Step { event: ev(via, dest), taint: "4000".into() }]],
+                cluster_size: None,
+            }],
+            entities: vec![],
+            dormant: vec![HolderRow { address: via.into(), amount: "1000".into(), hops: 1, cluster_size: None }],
+            horizon: vec![],
+            totals: Totals {
+                destinations: "4000".into(),
+                dormant: "1000".into(),
+                horizon: "0".into(),
+                fees: "0".into(),
+                held_by_seeds: "0".into(),
+                unknown_origin: "0".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn csv_of_ordinary_fields_is_unquoted() {
+        let r = sample("bc1qseed", "bc1qvia", "bc1qdest", "Hot wallet", "Binance");
+        assert_eq!(
+            to_csv(&r),
+            "kind,address,label,category,amount,hops,first_block,first_time,entity\n\
+             destination,bc1qdest,Hot wallet,exchange,4000,2,702861,2021-10-01T00:00:00Z,Binance\n\
+             dormant,bc1qvia,,,1000,1,,,\n"
+        );
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let (label, entity, dest) = ("Hot\r wallet, \"3\"", "Bin\nance", "bc1q,\"odd\"\r");
+        let r = sample("bc1qseed", "bc1qvia", dest, label, entity);
+        let text = to_csv(&r);
+        assert!(text.contains("\"Hot\r wallet, \"\"3\"\"\""), "{text:?}");
+        let mut rd = csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((&rows[0][1], &rows[0][2], &rows[0][8]), (dest, label, entity));
+        assert_eq!(&rows[1][1], "bc1qvia");
+    }
+
     #[test]
     fn whole_coins_are_exact() {
         assert_eq!(super::whole("10000000000000", Some(18)), "0.00001");

@@ -113,29 +113,23 @@ impl Screener<'_> {
 /// fields for an address without exposure); the path as transaction hashes
 /// separated by spaces.
 pub fn to_csv(a: &ScreenAnswer) -> String {
-    let mut s = String::from("address,activity,received,risk,category,amount,share,direct,indirect,hops,category_risk,path\n");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut row = |fields: &[&str]| w.write_record(fields).expect("CSV into memory");
+    row(&["address", "activity", "received", "risk", "category", "amount", "share", "direct", "indirect", "hops", "category_risk", "path"]);
     let level = |l: Level| serde_json::to_value(l).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     for r in &a.results {
-        let head = format!("{},{},{},{}", r.address, r.activity, r.received, level(r.risk));
+        let (activity, risk) = (r.activity.to_string(), level(r.risk));
+        let head = [r.address.as_str(), &activity, &r.received, &risk];
         if r.exposure.is_empty() {
-            s += &format!("{head},,,,,,,,\n");
+            row(&[&head[..], &[""; 8]].concat());
         }
         for e in &r.exposure {
             let path: Vec<&str> = e.path.iter().filter_map(|p| p.tx.as_deref()).collect();
-            s += &format!(
-                "{head},{},{},{},{},{},{},{},{}\n",
-                e.category,
-                e.amount,
-                e.share,
-                e.direct,
-                e.indirect,
-                e.hops,
-                level(e.risk),
-                path.join(" ")
-            );
+            let (share, hops, category_risk, path) = (e.share.to_string(), e.hops.to_string(), level(e.risk), path.join(" "));
+            row(&[&head[..], &[&e.category, &e.amount, &share, &e.direct, &e.indirect, &hops, &category_risk, &path]].concat());
         }
     }
-    s
+    crate::report::csv_text(w)
 }
 
 /// Read a file of addresses: one a line, `#` comments and blank lines
@@ -159,4 +153,44 @@ pub fn parse_addresses(text: &[u8]) -> Result<Vec<[u8; 20]>, (u64, crate::model:
         out.push(crate::model::text::eth_address("address", line).map_err(|e| (n as u64 + 1, e))?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_and_quoting() {
+        let exposure = |category: &str| CategoryExposure {
+            category: category.into(),
+            amount: "10".into(),
+            share: 0.5,
+            direct: "4".into(),
+            indirect: "6".into(),
+            hops: 2,
+            risk: Level::High,
+            path: vec![],
+        };
+        let odd = "mixer, \"tornado\"\r\nhot";
+        let a = ScreenAnswer {
+            results: vec![
+                ScreenResult {
+                    address: "0x11".into(),
+                    activity: true,
+                    received: "20".into(),
+                    risk: Level::High,
+                    exposure: vec![exposure("sanctioned"), exposure(odd)],
+                },
+                ScreenResult { address: "0x22".into(), activity: false, received: "0".into(), risk: Level::None, exposure: vec![] },
+            ],
+        };
+        let text = to_csv(&a);
+        assert!(text.starts_with("address,activity,received,risk,category,amount,share,direct,indirect,hops,category_risk,path\n"));
+        assert!(text.contains("\n0x11,true,20,high,sanctioned,10,0.5,4,6,2,high,\n"), "{text:?}");
+        assert!(text.ends_with("\n0x22,false,0,none,,,,,,,,\n"), "{text:?}");
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(text.as_bytes()).records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(&rows[1][4], odd);
+        assert_eq!(&rows[1][10], "high");
+    }
 }

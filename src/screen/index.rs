@@ -18,13 +18,13 @@
 
 use super::ScreenError;
 use super::sweep::Exposures;
-use crate::store::{Pod, Store, cast};
+use crate::store::{Store, cast, try_cast};
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// One hash-table slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 pub struct Slot {
     /// The 20-byte address.
@@ -34,7 +34,7 @@ pub struct Slot {
 }
 
 /// One exposure of one address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 pub struct Entry {
     /// Taint carried by the address's arrivals.
@@ -52,7 +52,7 @@ pub struct Entry {
 }
 
 /// A seed label of one address: sources of evidence paths.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 pub struct SeedRule {
     /// Valid from (epoch seconds; `i64::MIN`: unbounded).
@@ -66,10 +66,6 @@ pub struct SeedRule {
     /// Reserved (0).
     pub reserved: u16,
 }
-
-impl Pod for Slot {}
-impl Pod for Entry {}
-impl Pod for SeedRule {}
 
 /// A section's place in the file.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -264,6 +260,16 @@ impl Index {
             }
         }
         let idx = Index { meta, map };
+        let typed = [
+            try_cast::<Slot>(idx.section(0)).err(),
+            try_cast::<u128>(idx.section(1)).err(),
+            try_cast::<u32>(idx.section(2)).err(),
+            try_cast::<Entry>(idx.section(3)).err(),
+            try_cast::<SeedRule>(idx.section(4)).err(),
+        ];
+        if let Some(e) = typed.into_iter().flatten().next() {
+            return Err(corrupt(&format!("a section cannot be read: {e}")));
+        }
         let n = idx.meta.addresses as usize;
         if idx.slots().len() as u64 != idx.meta.slots
             || !idx.meta.slots.is_power_of_two()

@@ -144,32 +144,35 @@ impl Column {
     }
 }
 
-/// Plain numeric types that columns hold.
-pub(crate) trait Pod: Copy + 'static {}
-impl Pod for u8 {}
-impl Pod for u32 {}
-impl Pod for u64 {}
-impl Pod for i64 {}
-impl Pod for u128 {}
+/// Plain numeric types and `repr(C)` records that columns hold: every bit
+/// pattern valid, no padding (bytemuck's derive checks records).
+pub(crate) use bytemuck::Pod;
 
-/// View little-endian column bytes as a typed slice.
+/// View little-endian column bytes as a typed slice. A length that is not a
+/// multiple of the element size, or a misaligned start, panics with a clear
+/// message (store columns are checked against the manifest when opened).
 pub(crate) fn cast<T: Pod>(b: &[u8]) -> &[T] {
+    try_cast(b).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`cast`], with an error instead of a panic, for files read as they are.
+pub(crate) fn try_cast<T: Pod>(b: &[u8]) -> Result<&[T], String> {
     const { assert!(cfg!(target_endian = "little"), "store columns are little-endian") };
     if b.is_empty() {
-        return &[];
+        return Ok(&[]);
     }
-    let size = std::mem::size_of::<T>();
-    assert!(b.len().is_multiple_of(size), "column length is not a multiple of its element size");
-    assert!((b.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()), "column is not aligned");
-    // SAFETY: length and alignment are checked above and T is a plain integer
-    // type for which every bit pattern is valid.
-    unsafe { std::slice::from_raw_parts(b.as_ptr().cast::<T>(), b.len() / size) }
+    bytemuck::try_cast_slice(b).map_err(|e| match e {
+        bytemuck::PodCastError::OutputSliceWouldHaveSlop => {
+            format!("column length {} is not a multiple of its element size {}", b.len(), std::mem::size_of::<T>())
+        }
+        bytemuck::PodCastError::TargetAlignmentGreaterAndInputNotAligned => "column is not aligned".to_string(),
+        e => format!("column cannot be read as its type: {e:?}"),
+    })
 }
 
 /// The bytes of a typed slice.
 pub(crate) fn as_bytes<T: Pod>(v: &[T]) -> &[u8] {
-    // SAFETY: T is a plain integer type without padding.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+    bytemuck::cast_slice(v)
 }
 
 /// Borrowed event columns, index `i` is event `i` in key order.
@@ -195,4 +198,28 @@ pub struct EventColumns<'a> {
     pub tx: &'a [u32],
     /// Flags.
     pub flags: &'a [u8],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_are_checked() {
+        let v: Vec<u64> = vec![1, 2, u64::MAX];
+        let b = as_bytes(&v);
+        assert_eq!(b.len(), 24);
+        assert_eq!(cast::<u64>(b), &v[..]);
+        assert_eq!(cast::<u32>(b).len(), 6);
+        assert!(cast::<u128>(&[]).is_empty());
+        assert_eq!(try_cast::<u64>(&b[..20]).unwrap_err(), "column length 20 is not a multiple of its element size 8");
+        assert_eq!(try_cast::<u64>(&b[4..20]).unwrap_err(), "column is not aligned");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a multiple of its element size")]
+    fn a_wrong_length_panics_clearly() {
+        let v = [0u32; 3];
+        let _ = cast::<u64>(as_bytes(&v));
+    }
 }

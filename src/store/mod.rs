@@ -20,7 +20,7 @@ pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;
 pub use columns::{Column, EventColumns};
-pub(crate) use columns::{Pod, cast};
+pub(crate) use columns::{Pod, cast, try_cast};
 pub use error::StoreError;
 
 use crate::model::amount::Amount;
