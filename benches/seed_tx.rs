@@ -133,10 +133,14 @@ fn main() {
     for _ in 0..runs {
         let ((a, (w, _)), s, m) = run(&by_addr);
         assert_eq!(a, a0);
-        (ta.push(s), ma.push(m as f64), wa.push(w));
+        ta.push(s);
+        ma.push(m as f64);
+        wa.push(w);
         let ((t, (w, _)), s, m) = run(&by_tx);
         assert_eq!(t, t0);
-        (tt.push(s), mt.push(m as f64), wt.push(w));
+        tt.push(s);
+        mt.push(m as f64);
+        wt.push(w);
     }
     let (sa, st) = (median(ta), median(tt));
     let (pa, pt) = (median(ma), median(mt));

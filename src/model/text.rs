@@ -175,3 +175,9 @@ impl FieldError {
         FieldError { field: field.into(), message: message.into() }
     }
 }
+
+/// The text a CSV writer into memory wrote: a `Vec` takes every write and
+/// the fields were strings, so neither step can fail.
+pub fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
+    String::from_utf8(w.into_inner().expect("CSV into memory")).expect("CSV of UTF-8 fields is UTF-8")
+}

@@ -291,12 +291,7 @@ pub fn to_csv(r: &Report) -> String {
             row(&[kind, &h.address, "", "", &h.amount, &h.hops.to_string(), "", "", ""]);
         }
     }
-    csv_text(w)
-}
-
-/// The text a CSV writer into memory wrote.
-pub(crate) fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
-    String::from_utf8(w.into_inner().expect("CSV into memory")).expect("CSV of UTF-8 fields is UTF-8")
+    crate::model::text::csv_text(w)
 }
 
 /// Decimals of the asset for whole-coin display, when known.

@@ -129,7 +129,7 @@ pub fn to_csv(a: &ScreenAnswer) -> String {
             row(&[&head[..], &[&e.category, &e.amount, &share, &e.direct, &e.indirect, &hops, &category_risk, &path]].concat());
         }
     }
-    crate::report::csv_text(w)
+    crate::model::text::csv_text(w)
 }
 
 /// Read a file of addresses: one a line, `#` comments and blank lines

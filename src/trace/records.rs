@@ -2,7 +2,7 @@
 //! reads: flat arrays over address ids, on zero pages that cost nothing until
 //! written (ADR 0005).
 
-use super::Num;
+use super::num::Num;
 
 /// Types for which all-zero bytes are a valid value.
 ///

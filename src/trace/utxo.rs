@@ -5,7 +5,8 @@
 //! and fee by the policy. Outputs spent outside the data never come back;
 //! inputs that spend outputs outside the data are clean.
 
-use super::{Outcome, Policy, Spec, StopRule, Tainted, TraceError, Wide};
+use super::rules::{StopRule, stop_at_time};
+use super::{Outcome, Policy, Spec, Tainted, TraceError, Wide};
 use crate::model::{NO_TX, flags, sub};
 use crate::store::{Column, Store};
 use ruint::aliases::U256;
@@ -182,7 +183,7 @@ pub(super) fn run(
                 out.pred.insert(k as u64, p);
             }
             if hop > 0 {
-                if let Some(rule) = super::stop_at_time(rules, addr, ev.time[k])
+                if let Some(rule) = stop_at_time(rules, addr, ev.time[k])
                     && !seeds.contains(&addr)
                 {
                     out.absorb(addr, k as u64, rule, U256::from(x), hop);

@@ -1,0 +1,394 @@
+//! The account-model sweep (Ethereum and tokens), in its sparse and full
+//! shapes (ADR 0004, ADR 0005).
+
+use super::fifo::{Lot, Queue};
+use super::num::*;
+use super::records::{Hot, Packed, Records, Recs, set_bits};
+use super::rules::*;
+use super::types::*;
+use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
+use crate::store::Store;
+use ruint::aliases::U256;
+use std::collections::HashSet;
+
+/// Trace the account model (Ethereum and tokens).
+///
+/// The sweep runs with u128 balances (16 bytes an address, native arithmetic)
+/// and runs again with 320-bit ones only if some amount or sum does not fit.
+pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
+    if spec.max_hops == Some(0) {
+        return Err(TraceError::Usage("--max-hops must be at least 1".into()));
+    }
+    if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
+        return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()));
+    }
+    if spec.clusters.is_some() {
+        return Err(TraceError::Usage("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()));
+    }
+    let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
+    let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+    let fast = if windowed || spec.engine == Some(Engine::Full) {
+        sweep::<u128, Records<u128>, false>(store, spec, &rules)
+    } else {
+        sweep::<u128, Packed<u128>, true>(store, spec, &rules)
+    };
+    match fast {
+        Ok(out) => Ok(out),
+        Err(Overflow) => Ok(sweep::<Wide, Records<Wide>, false>(store, spec, &rules).expect("320-bit sums cannot overflow")),
+    }
+}
+
+const IS_SEED: u8 = 1;
+const HAS_RULE: u8 = 2;
+const HORIZON: u8 = 4;
+const POISONED: u8 = 8;
+const HAS_QUEUE: u8 = 16;
+/// Sparse FIFO: the queue lacks its oldest lot, the clean balance held before
+/// taint first arrived; the next send learns it from the sender-balance column.
+const PENDING: u8 = 32;
+
+/// The account sweep. `SPARSE` visits only the events whose sender can pass
+/// taint or whose receiver is a seed (or holds a FIFO queue), and takes each
+/// sender's balance from the store instead of keeping every balance.
+fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<Vec<StopRule>>) -> Result<Outcome, Overflow> {
+    let ev = store.events();
+    let sender_balance = store.sender_balances();
+    let n_addr = store.address_count();
+    let mut out = Outcome::default();
+    let mut st = R::with_addresses(n_addr);
+    for &id in rules.keys() {
+        st[id as usize].fl |= HAS_RULE;
+    }
+    // Sparse: who can send taint, and who must see every arrival.
+    let mut hot = Hot::new(if SPARSE { n_addr } else { 0 }, spec.policy == Policy::Fifo);
+    for &s in &spec.seeds {
+        let a = &mut st[s as usize];
+        a.fl |= IS_SEED | POISONED;
+        a.set_hop(0);
+        if rules.contains_key(&s) {
+            out.seed_stop_warnings.push(s);
+        }
+        if SPARSE {
+            hot.mark_both(s);
+        }
+    }
+    let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
+    // Sparse: the events of seed transactions, in order.
+    let seed_tx_events: Vec<usize> = if SPARSE && !seed_txs.is_empty() {
+        // A sorted slice, not the set: one or a few compares an event instead
+        // of a SipHash; on one thread, as 4 bytes an event scan faster than
+        // a busy machine wakes a pool (issue 13: 1.4x-1.7x the trace by address before).
+        let mut want: Vec<u32> = spec.seed_txs.clone();
+        want.sort_unstable();
+        ev.tx.iter().enumerate().filter(|(_, t)| **t != NO_TX && want.binary_search(t).is_ok()).map(|(i, _)| i).collect()
+    } else {
+        Vec::new()
+    };
+    let mut next_seed_tx = 0usize;
+    // Sparse: the addresses taint reached, so that the end need not scan every record.
+    let mut touched: Vec<u32> = Vec::new();
+    let fees_id = Pseudo::Fees.id() as usize;
+    let mut queues: IdMap<Queue> = IdMap::default();
+    let mut pieces: Vec<Lot> = Vec::new();
+    let from_block = spec.from_block.unwrap_or(0);
+    let to_block = spec.to_block.unwrap_or(u64::MAX);
+    let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+
+    const AHEAD: usize = 16;
+    let n_events = store.len();
+    // Sparse: events go in blocks of 16 whose "may matter" bits are one
+    // branch-free mask; a block of nothing but cold events is skipped whole.
+    // The mask of the block after is made early, to load its records ahead,
+    // and reused unless a hot bit changed meanwhile.
+    const BLOCK: usize = 16;
+    let (mut block_start, mut block_end, mut mask, mut mask_at) = (0usize, 0usize, 0u64, 0u64);
+    let mut ahead: (usize, u64, u64) = (usize::MAX, 0, 0);
+    let mut next_seed_event = seed_tx_events.first().copied().unwrap_or(usize::MAX);
+    let mut next = 0usize;
+    while next < n_events {
+        let i = next;
+        next += 1;
+        // Once taint is dense (the records went to a full array) most events
+        // are visited anyway: drop the skip test and visit every one, which is
+        // safe (an event that moves no taint changes nothing but the sender's
+        // stored balance, read afresh at its next send).
+        if SPARSE && !st.is_dense() {
+            if i == block_end {
+                let end = (i + BLOCK).min(n_events);
+                mask = if ahead.0 == i && ahead.2 == hot.changes { ahead.1 } else { hot.mask(&ev.from[i..end], &ev.to[i..end]) };
+                (block_start, block_end, mask_at) = (i, end, hot.changes);
+                let ahead_end = (end + BLOCK).min(n_events);
+                let m = hot.mask(&ev.from[end..ahead_end], &ev.to[end..ahead_end]);
+                ahead = (end, m, hot.changes);
+                // Load the records and column entries of the next block's hot
+                // events ahead: they are random.
+                for j in set_bits(m).map(|k| end + k) {
+                    st.prefetch(ev.from[j]);
+                    st.prefetch(ev.to[j]);
+                    crate::sys::prefetch(&sender_balance[j]);
+                    crate::sys::prefetch(&ev.value[j]);
+                    crate::sys::prefetch(&ev.asset[j]);
+                    crate::sys::prefetch(&ev.flags[j]);
+                    crate::sys::prefetch(&ev.time[j]);
+                }
+                // This block's slots were loaded a block ago: now their records.
+                for j in set_bits(mask).map(|k| i + k) {
+                    st.prefetch_record(ev.from[j]);
+                    st.prefetch_record(ev.to[j]);
+                }
+                if mask == 0 && next_seed_event >= end {
+                    next = end;
+                    continue;
+                }
+            }
+            let may_matter = if mask_at == hot.changes { mask >> (i - block_start) & 1 != 0 } else { hot.event(ev.from[i], ev.to[i]) };
+            if i == next_seed_event {
+                next_seed_tx += 1;
+                next_seed_event = seed_tx_events.get(next_seed_tx).copied().unwrap_or(usize::MAX);
+            } else if !may_matter {
+                continue;
+            }
+            out.visited += 1;
+        } else {
+            if i + AHEAD < n_events {
+                // Addresses are read in random order: start loading a later event's now.
+                st.prefetch(ev.from[i + AHEAD]);
+                st.prefetch(ev.to[i + AHEAD]);
+            }
+            out.visited += 1;
+        }
+        if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
+            continue;
+        }
+        if windowed && (ev.block[i] == NO_BLOCK || ev.block[i] < from_block || ev.block[i] > to_block) {
+            continue;
+        }
+        let aw = N::value(store, i, ev.value[i]).ok_or(Overflow)?;
+        if aw.is_zero() {
+            continue;
+        }
+        let (u, v) = (ev.from[i] as usize, ev.to[i] as usize);
+        if SPARSE {
+            st[u].bal = N::from_u128(sender_balance[i]).ok_or(Overflow)?;
+            if st[u].fl & PENDING != 0 {
+                st[u].fl &= !PENDING;
+                if let Some(q) = queues.get_mut(&(u as u32)) {
+                    // Everything but the oldest lot arrived since the queue began.
+                    let held = st[u].bal.to_u256();
+                    q.push_front(Lot { amount: held - q.total(), tainted: false });
+                }
+            }
+        }
+        let su = st[u];
+        let u_seed = su.fl & IS_SEED != 0;
+        // Unknown origin: the export does not show how u came to hold a.
+        if su.bal < aw {
+            let s = aw - su.bal;
+            let holds = match spec.policy {
+                Policy::Haircut => !su.t.is_zero(),
+                Policy::Poison => su.fl & POISONED != 0,
+                Policy::Fifo => su.fl & HAS_QUEUE != 0,
+            };
+            if u_seed {
+                out.seeded += s.to_wide();
+                out.unknown_origin += s.to_wide();
+            } else if holds {
+                out.unknown_origin += s.to_wide();
+            }
+            // Seeds hold nothing but taint (their balance is their taint) and a
+            // poisoned address's every unit counts: only FIFO queues need the lot.
+            if spec.policy == Policy::Fifo
+                && !u_seed
+                && su.fl & HAS_QUEUE != 0
+                && let Some(q) = queues.get_mut(&(u as u32))
+            {
+                q.push_front(Lot { amount: s.to_u256(), tainted: false });
+            }
+            st[u].bal = su.bal.add(s)?;
+        }
+        if u == v {
+            continue;
+        }
+        // The taint that leaves u.
+        pieces.clear();
+        let x: N = if u_seed {
+            aw
+        } else {
+            match spec.policy {
+                Policy::Poison => {
+                    if su.fl & POISONED != 0 {
+                        aw
+                    } else {
+                        N::ZERO
+                    }
+                }
+                Policy::Haircut => N::haircut(aw, st[u].t, st[u].bal),
+                Policy::Fifo if su.fl & HAS_QUEUE != 0 => match queues.get_mut(&(u as u32)) {
+                    Some(q) => {
+                        q.take(aw.to_u256(), &mut pieces);
+                        let x = pieces.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount);
+                        if q.is_clean() {
+                            queues.remove(&(u as u32));
+                            st[u].fl &= !HAS_QUEUE;
+                            if SPARSE && !u_seed {
+                                hot.clear_both(u as u32);
+                            }
+                        }
+                        N::from_u256(x).ok_or(Overflow)?
+                    }
+                    None => N::ZERO,
+                },
+                Policy::Fifo => N::ZERO,
+            }
+        };
+        st[u].bal = st[u].bal - aw;
+        if spec.policy == Policy::Haircut && !u_seed {
+            st[u].t = st[u].t - x;
+        }
+        // Sparse: only a seed's balance is kept (every event of a seed is visited).
+        if !SPARSE || st[v].fl & IS_SEED != 0 {
+            st[v].bal = st[v].bal.add(aw)?;
+        }
+        let is_fee = ev.flags[i] & flags::FEE != 0;
+        let seed_tx = !seed_txs.is_empty() && !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
+        let (delivered, ev_hop) = if seed_tx {
+            out.seeded += (aw - x).to_wide();
+            (aw, 0)
+        } else {
+            (x, su.hop().saturating_add(1))
+        };
+        let sv = st[v];
+        if sv.fl & IS_SEED != 0 {
+            // Every unit a seed receives is tainted; only what arrives clean is new.
+            out.seeded += (aw - delivered).to_wide();
+            if !delivered.is_zero() && spec.evidence {
+                out.tainted.push(Tainted { event: i as u64, x: delivered.to_u256(), hop: ev_hop });
+            }
+            continue;
+        }
+        if delivered.is_zero() {
+            if spec.policy == Policy::Fifo
+                && sv.fl & HAS_QUEUE != 0
+                && let Some(q) = queues.get_mut(&(v as u32))
+            {
+                q.push_back(Lot { amount: aw.to_u256(), tainted: false });
+            }
+            continue;
+        }
+        if spec.evidence {
+            out.tainted.push(Tainted { event: i as u64, x: delivered.to_u256(), hop: ev_hop });
+        }
+        let vid = v as u32;
+        let absorbing = if v == fees_id {
+            out.fees += delivered.to_wide();
+            true
+        } else if let Some(rule) = if sv.fl & HAS_RULE != 0 { stop_at_time(rules, vid, ev.time[i]) } else { None } {
+            out.absorb(vid, i as u64, rule, delivered.to_u256(), ev_hop);
+            st[v].set_hop(sv.hop().min(ev_hop));
+            true
+        } else if sv.fl & HORIZON != 0 || (sv.hop() == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
+            st[v].fl |= HORIZON;
+            let h = out.horizon.entry(vid).or_insert((Wide::ZERO, ev_hop));
+            h.0 += delivered.to_wide();
+            h.1 = h.1.min(ev_hop);
+            true
+        } else {
+            false
+        };
+        if absorbing {
+            if spec.policy == Policy::Fifo
+                && sv.fl & HAS_QUEUE != 0
+                && let Some(q) = queues.get_mut(&vid)
+            {
+                q.push_back(Lot { amount: aw.to_u256(), tainted: false });
+            }
+            continue;
+        }
+        st[v].set_hop(sv.hop().min(ev_hop));
+        match spec.policy {
+            Policy::Poison => {
+                st[v].fl |= POISONED;
+                st[v].t = sv.t.add(delivered)?;
+                if SPARSE && hot.mark_send(vid) {
+                    touched.push(vid);
+                }
+            }
+            Policy::Haircut => {
+                st[v].t = sv.t.add(delivered)?;
+                if SPARSE && hot.mark_send(vid) {
+                    touched.push(vid);
+                }
+            }
+            Policy::Fifo => {
+                let lots = if seed_tx {
+                    vec![Lot { amount: aw.to_u256(), tainted: true }]
+                } else if pieces.is_empty() {
+                    vec![Lot { amount: aw.to_u256(), tainted: !x.is_zero() }]
+                } else {
+                    pieces.clone()
+                };
+                let q = queues.entry(vid).or_insert_with(|| {
+                    if SPARSE {
+                        st[v].fl |= PENDING;
+                        hot.mark_both(vid);
+                        Queue::default()
+                    } else {
+                        Queue::with((st[v].bal - aw).to_u256(), false)
+                    }
+                });
+                for l in lots {
+                    q.push_back(l);
+                }
+                st[v].fl |= HAS_QUEUE;
+            }
+        }
+    }
+
+    // What is left where.
+    for &s in &spec.seeds {
+        out.held_by_seeds += st[s as usize].bal.to_wide();
+    }
+    // In address order: the records are read in order and the maps are appended to.
+    touched.sort_unstable();
+    let reached: Box<dyn Iterator<Item = u32>> = if SPARSE { Box::new(touched.iter().copied()) } else { Box::new(0..n_addr as u32) };
+    match spec.policy {
+        Policy::Haircut => {
+            for id in reached {
+                let a = &st[id as usize];
+                if !a.t.is_zero() && a.fl & IS_SEED == 0 {
+                    out.dormant.insert(id, (a.t.to_wide(), a.hop()));
+                }
+            }
+        }
+        Policy::Fifo => {
+            for (&id, q) in &queues {
+                let t = q.tainted();
+                let a = &st[id as usize];
+                if !t.is_zero() && a.fl & IS_SEED == 0 {
+                    out.dormant.insert(id, (Wide::from(t), a.hop()));
+                }
+            }
+        }
+        Policy::Poison => {
+            let sorted: Vec<u32> = reached.filter(|&id| !st[id as usize].t.is_zero() && st[id as usize].fl & IS_SEED == 0).collect();
+            let finals = if SPARSE { store.final_balances(spec.asset, &sorted) } else { Vec::new() };
+            for (k, &id) in sorted.iter().enumerate() {
+                let a = &st[id as usize];
+                let holds = if SPARSE {
+                    match finals[k] {
+                        u128::MAX => return Err(Overflow),
+                        b => b != 0,
+                    }
+                } else {
+                    !a.bal.is_zero()
+                };
+                if holds {
+                    out.dormant.insert(id, (a.t.to_wide(), a.hop()));
+                }
+            }
+        }
+    }
+    out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
+    out.seed_stop_warnings.sort_unstable();
+    Ok(out)
+}

@@ -1,0 +1,165 @@
+//! What a trace asks and finds, in store ids: the policy, the question
+//! (`Spec`), and the outcome with its destinations and tainted events.
+
+use super::rules::StopRule;
+use crate::model::amount::WideSum;
+use ruint::aliases::U256;
+use std::collections::{BTreeMap, HashMap};
+
+/// Balances and taint can pass 2^256-1 (shortfall credits); 320 bits cannot overflow here.
+pub type Wide = WideSum;
+
+/// Tracing policies of TRACING.md §2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Reachability: everything a reached address sends is tainted.
+    Poison,
+    /// Proportional: a transfer carries taint in the sender's tainted share.
+    Haircut,
+    /// First in, first out over lots.
+    Fifo,
+}
+
+/// Why a trace cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// Bad arguments or data that cannot support the question.
+    #[error("{0}")]
+    Usage(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A bug: the engine broke one of its own invariants.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A trace question, in store ids.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Policy.
+    pub policy: Policy,
+    /// Asset id.
+    pub asset: u32,
+    /// Seed address ids.
+    pub seeds: Vec<u32>,
+    /// Seed transaction ids.
+    pub seed_txs: Vec<u32>,
+    /// Categories that absorb (lowercase).
+    pub stop_at: Vec<String>,
+    /// Horizon.
+    pub max_hops: Option<u32>,
+    /// First block (inclusive).
+    pub from_block: Option<u64>,
+    /// Last block (inclusive).
+    pub to_block: Option<u64>,
+    /// Keep the log of tainted events that evidence paths are built from.
+    pub evidence: bool,
+    /// Force one shape of the account sweep (`None`: the fastest that applies).
+    pub engine: Option<Engine>,
+    /// Bitcoin: trace over address clusters (TRACING.md §3). Every member of
+    /// a seed's cluster is a seed, a label on one member makes its whole
+    /// cluster a stop, and the report's rows are clusters.
+    pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
+}
+
+impl Spec {
+    /// The cluster of an address when tracing over clusters, else the address.
+    #[inline]
+    pub fn unit(&self, a: u32) -> u32 {
+        self.clusters.as_ref().map_or(a, |c| c.rep(a))
+    }
+}
+
+/// The account sweep's two shapes; both give the same outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// Visits only events whose sender holds taint (or that touch a seed),
+    /// reading balances from the store's precomputed sender-balance column.
+    Sparse,
+    /// Visits every event and keeps every balance itself (windows and
+    /// 320-bit amounts need it).
+    Full,
+}
+
+/// An address that absorbed taint because of `--stop-at` (or the zero address).
+#[derive(Clone, Debug, Default)]
+pub struct Destination {
+    /// Taint absorbed.
+    pub amount: Wide,
+    /// Smallest hop of a tainted event it received.
+    pub hops: u32,
+    /// The first absorbed arrival (event index).
+    pub first_event: u64,
+    /// The category that made it a stop.
+    pub category: String,
+    /// The label's name.
+    pub label: String,
+    /// The entity the label names (destinations aggregate by it).
+    pub entity: String,
+}
+
+/// One event that carried taint: the raw material of evidence paths.
+#[derive(Clone, Copy, Debug)]
+pub struct Tainted {
+    /// Event index in the store.
+    pub event: u64,
+    /// Taint carried.
+    pub x: U256,
+    /// Hop of the event.
+    pub hop: u32,
+}
+
+/// What a trace found, in store ids.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Taint created at the sources.
+    pub seeded: Wide,
+    /// Absorbing addresses.
+    pub destinations: BTreeMap<u32, Destination>,
+    /// Non-seed addresses still holding taint (poison: reached, still holding a balance): amount, hops.
+    pub dormant: BTreeMap<u32, (Wide, u32)>,
+    /// Addresses cut off by `--max-hops`: amount, hops.
+    pub horizon: BTreeMap<u32, (Wide, u32)>,
+    /// Taint paid as fees.
+    pub fees: Wide,
+    /// What the seeds still hold.
+    pub held_by_seeds: Wide,
+    /// Shortfall credited at seeds and at addresses holding taint.
+    pub unknown_origin: Wide,
+    /// Every event that carried taint, in key order.
+    pub tainted: Vec<Tainted>,
+    /// Seeds that hold a stop label (they stay sources).
+    pub seed_stop_warnings: Vec<u32>,
+    /// UTXO model: the output whose taint funded a tainted output (for evidence).
+    pub pred: HashMap<u64, u64>,
+    /// Heap held at the end of the sweep, its state still live (Linux `RssAnon`; 0 elsewhere).
+    pub sweep_heap_bytes: u64,
+    /// Events the sweep looked at beyond the skip test (all of them for the full sweep).
+    pub visited: u64,
+}
+
+impl Outcome {
+    /// A stop absorbs `x` from event `event` at hop `hop`.
+    pub(super) fn absorb(&mut self, address: u32, event: u64, rule: &StopRule, x: U256, hop: u32) {
+        let d = self.destinations.entry(address).or_insert_with(|| Destination {
+            amount: Wide::ZERO,
+            hops: u32::MAX,
+            first_event: event,
+            category: rule.category.clone(),
+            label: rule.label.clone(),
+            entity: rule.entity.clone(),
+        });
+        d.amount += Wide::from(x);
+        d.hops = d.hops.min(hop);
+    }
+
+    /// `destinations + dormant + horizon + fees`, with the seeds' holdings.
+    pub fn accounted(&self) -> Wide {
+        let d: Wide = self.destinations.values().map(|d| d.amount).fold(Wide::ZERO, |a, b| a + b);
+        let r: Wide = self.dormant.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
+        let h: Wide = self.horizon.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
+        d + r + h + self.fees + self.held_by_seeds
+    }
+}
