@@ -96,7 +96,7 @@ fn hex_texts<const N: usize>() -> Vec<Vec<u8>> {
     (0..4096).map(|_| hex::encode(std::array::from_fn::<u8, N, _>(|_| r.below(256) as u8)).into_bytes()).collect()
 }
 
-/// The hand-written table decode that `ingest::fields` used before issue 13,
+/// The hand-written table decode that `model::text` used before issue 13,
 /// kept here as the yardstick for `hex_crate`.
 fn table_decode(h: &[u8], out: &mut [u8]) -> bool {
     const HEXVAL: [u8; 256] = {

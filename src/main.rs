@@ -282,6 +282,13 @@ fn exit_status(e: &anyhow::Error) -> u8 {
         if let Some(a) = cause.downcast_ref::<AppError>() {
             return a.exit_status();
         }
+        // The library's own errors, should one reach here without an AppError around it.
+        if let Some(s) = cause.downcast_ref::<chaintrace::store::StoreError>() {
+            return app::store_status(s);
+        }
+        if cause.downcast_ref::<chaintrace::ingest::IngestError>().is_some() {
+            return 1;
+        }
     }
     2
 }
@@ -439,11 +446,11 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
             Ok(())
         }
         LabelsCommand::List { category, format } => {
-            let s = chaintrace::store::Store::open(store)?;
+            let s = app::open(store)?;
             stdout(&app::labels::render(&app::labels::list(&s, category.as_deref()), format)?)
         }
         LabelsCommand::Show { address, format } => {
-            let s = chaintrace::store::Store::open(store)?;
+            let s = app::open(store)?;
             let (key, rows) = app::labels::show(&s, &address)?;
             if rows.is_empty() {
                 eprintln!("{key}: no labels");
@@ -451,11 +458,11 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
             stdout(&app::labels::render(&rows, format)?)
         }
         LabelsCommand::Stats { format } => {
-            let s = chaintrace::store::Store::open(store)?;
+            let s = app::open(store)?;
             stdout(&app::labels::stats(&s, format)?)
         }
         LabelsCommand::DetectDeposits { max_blocks, tolerance_bps, dust, min_share_bps, dry_run } => {
-            let s = chaintrace::store::Store::open(store)?;
+            let s = app::open(store)?;
             let found = app::labels::detect_deposits(&s, &lb::deposits::Params { max_blocks, tolerance_bps, dust, min_share_bps })?;
             drop(s);
             eprintln!(

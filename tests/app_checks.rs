@@ -64,6 +64,14 @@ fn duplicate_case_names_are_refused() {
 fn usage_errors_exit_1() {
     let t = tempfile::tempdir().unwrap();
     let s = dune_store(t.path());
+    let missing = t.path().join("no-such-store");
+    for args in [&["list"][..], &["stats"], &["show", RONIN], &["detect-deposits"]] {
+        let mut a = vec!["labels", "--store", missing.to_str().unwrap()];
+        a.extend_from_slice(args);
+        let o = run(&a);
+        assert_eq!(o.code, 1, "labels {args:?} on a missing store: {}", o.stderr);
+        assert!(o.stderr.contains("not a chaintrace store"), "{}", o.stderr);
+    }
     let o = run(&["labels", "--store", s.to_str().unwrap(), "show", "0xnot-an-address"]);
     assert_eq!(o.code, 1, "labels show with a malformed address: {}", o.stderr);
     assert!(o.stderr.contains("0xnot-an-address"), "{}", o.stderr);
@@ -115,8 +123,23 @@ fn id_limit_refuses_and_leaves_the_store() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("more than 8 addresses") && err.contains("more.csv"), "{err}");
     assert_eq!(snapshot(&s), before, "the store changed");
+    // At the limit, data among addresses already numbered still loads, and
+    // a file loaded before is still recognised: only a new id is refused.
+    let (code, err) = run_capped("7", &first);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("already loaded"), "{err}");
+    let known = t.path().join("known.csv");
+    std::fs::write(
+        &known,
+        "block_number,from_address,to_address,value\n\
+         4,0x2222222222222222222222222222222222222222,0x1111111111111111111111111111111111111111,2\n",
+    )
+    .unwrap();
+    let (code, err) = run_capped("7", &known);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(stats(&s)["events"], 2);
     // Under a cap it fits, the same ingest works.
     let (code, err) = run_capped("9", &more);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(stats(&s)["events"], 3);
+    assert_eq!(stats(&s)["events"], 4);
 }

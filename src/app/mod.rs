@@ -67,7 +67,9 @@ impl AppError {
     }
 }
 
-fn store_status(e: &StoreError) -> u8 {
+/// The exit status of a store error: 1 for what the user can mend (no
+/// store, another version, data that does not fit), 2 for I/O and corruption.
+pub fn store_status(e: &StoreError) -> u8 {
     match e {
         StoreError::Missing(_) | StoreError::Version { .. } | StoreError::Mismatch { .. } | StoreError::Limit(_) => 1,
         StoreError::Io { .. } | StoreError::Corrupt { .. } => 2,
@@ -98,6 +100,11 @@ impl From<serde_json::Error> for AppError {
     fn from(e: serde_json::Error) -> Self {
         AppError::Internal(format!("serialising JSON: {e}"))
     }
+}
+
+/// Open a store (its manifest and column sizes; no checksums).
+pub fn open(dir: &Path) -> Result<Store, AppError> {
+    Ok(Store::open(dir)?)
 }
 
 /// Open a store and check every column's checksum.

@@ -78,7 +78,7 @@ pub fn read_seed_file(path: &Path) -> Result<Vec<String>, AppError> {
 /// Check a request and read its seed files; no store is opened.
 pub fn plan(r: Request) -> Result<Plan, AppError> {
     if r.query.max_hops == Some(0) {
-        return Err(AppError::Usage("--max-hops 0: the horizon must be at least 1 hop".into()));
+        return Err(AppError::Usage("--max-hops must be at least 1".into()));
     }
     if r.format == Format::Parquet && r.output.is_none() {
         return Err(AppError::Usage("--format parquet writes files: give --output FILE (a directory with --case)".into()));

@@ -100,11 +100,6 @@ impl AddrId {
     pub const UNKNOWN: AddrId = AddrId(u32::MAX);
 }
 
-/// A count that must fit a `u32` column (an index, a length), checked.
-pub fn to_u32(n: usize, what: &'static str) -> Result<u32, IdLimit> {
-    u32::try_from(n).map_err(|_| IdLimit { what, limit: u64::from(u32::MAX) + 1 })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -227,28 +227,28 @@ impl Builder {
         self.intern_addr_hashed(a, Self::addr_hash(a))
     }
 
-    /// [`Builder::intern_addr`] with the hash already computed. Past the
-    /// id limit it records the limit (see [`Builder::id_limit`]) and
-    /// returns [`AddrId::UNKNOWN`]; the builder then refuses to write.
+    /// [`Builder::intern_addr`] with the hash already computed. When the id
+    /// table is full an address already in it is still found; a new one
+    /// records the limit (see [`Builder::id_limit`]) and gets
+    /// [`AddrId::UNKNOWN`], and the builder then refuses to write.
     #[inline]
     pub fn intern_addr_hashed(&mut self, a: &Addr, h: u64) -> AddrId {
-        let new_id = match AddrId::new(self.addr_offsets.len() - 1) {
-            Ok(id) => id.get(),
-            Err(e) => return self.exhausted(e, AddrId::UNKNOWN),
+        let limit = AddrId::new(self.addr_offsets.len() - 1);
+        let new_id = limit.as_ref().map_or(u32::MAX, |id| id.get());
+        let (bytes, offs, keys) = (&self.addr_bytes, &self.addr_offsets, &self.eth_keys);
+        let get = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
+        let (id, inserted) = match (a, &limit) {
+            (Addr::Pseudo(p), _) => return p.addr(),
+            (Addr::Eth(k), Ok(_)) => self.addr_ids.find_or_insert(h, new_id, |o| keys[o as usize] == *k, |o| hash20(&keys[o as usize])),
+            (Addr::Text(t), Ok(_)) => self.addr_ids.find_or_insert(h, new_id, |o| get(o) == t.as_bytes(), |o| hash_bytes(get(o))),
+            (Addr::Eth(k), Err(_)) => (self.addr_ids.find(h, |o| keys[o as usize] == *k).unwrap_or(u32::MAX), false),
+            (Addr::Text(t), Err(_)) => (self.addr_ids.find(h, |o| get(o) == t.as_bytes()).unwrap_or(u32::MAX), false),
         };
-        let (id, inserted) = match a {
-            Addr::Pseudo(p) => return p.addr(),
-            Addr::Eth(k) => {
-                let keys = &self.eth_keys;
-                self.addr_ids.find_or_insert(h, new_id, |o| keys[o as usize] == *k, |o| hash20(&keys[o as usize]))
-            }
-            Addr::Text(t) => {
-                let key = t.as_bytes();
-                let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
-                let get = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
-                self.addr_ids.find_or_insert(h, new_id, |o| get(o) == key, |o| hash_bytes(get(o)))
-            }
-        };
+        if let Err(e) = limit
+            && id == u32::MAX
+        {
+            return self.exhausted(e, AddrId::UNKNOWN);
+        }
         if inserted {
             self.addr_bytes.extend_from_slice(a.store_bytes());
             self.addr_offsets.push(self.addr_bytes.len() as u64);
@@ -298,16 +298,19 @@ impl Builder {
         self.intern_tx_hashed(h, hash32(h))
     }
 
-    /// [`Builder::intern_tx`] with the hash already computed (past the id
-    /// limit: [`TxId::NONE`], and the builder refuses to write).
+    /// [`Builder::intern_tx`] with the hash already computed. When the id
+    /// table is full a hash already in it is still found; a new one records
+    /// the limit and gets [`TxId::NONE`], and the builder refuses to write.
     #[inline]
     pub fn intern_tx_hashed(&mut self, h: &TxHash, hh: u64) -> TxId {
-        let new_id = match TxId::new(self.tx_hashes.len()) {
-            Ok(id) => id.get(),
-            Err(e) => return self.exhausted(e, TxId::NONE),
-        };
         let hashes = &self.tx_hashes;
-        let (id, inserted) = self.tx_ids.find_or_insert(hh, new_id, |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize]));
+        let (id, inserted) = match TxId::new(hashes.len()) {
+            Ok(new_id) => self.tx_ids.find_or_insert(hh, new_id.get(), |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize])),
+            Err(e) => match self.tx_ids.find(hh, |o| hashes[o as usize] == *h) {
+                Some(id) => (id, false),
+                None => return self.exhausted(e, TxId::NONE),
+            },
+        };
         if inserted {
             self.tx_hashes.push(*h);
         }

@@ -81,6 +81,27 @@ impl IdTable {
         }
     }
 
+    /// The id of a key with hash `h`, if the table holds it (`eq(id)` tells
+    /// whether id holds the key); nothing is inserted.
+    pub fn find(&self, h: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (h as usize) & mask;
+        let t = tag(h);
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                return None;
+            }
+            if s & !0xFFFF_FFFF == t && eq(s as u32) {
+                return Some(s as u32);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     /// Start loading the slot a probe for `h` reads first.
     #[inline]
     pub fn prefetch(&self, h: u64) {

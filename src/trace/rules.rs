@@ -66,7 +66,10 @@ pub(super) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -
         return Ok(rules);
     }
     let by_text = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
-    let has_times = store.manifest.order_by == Some(crate::model::OrderBy::Time) || store.events().time.iter().any(|&t| t != NO_TIME);
+    // Only a validity interval needs event times; the scan is skipped otherwise.
+    let has_times = !labels.iter().any(|l| l.is_bounded())
+        || store.manifest.order_by == Some(crate::model::OrderBy::Time)
+        || store.events().time.iter().any(|&t| t != NO_TIME);
     for l in labels {
         if l.is_bounded() && !has_times {
             return Err(TraceError::Usage(format!(
