@@ -96,33 +96,6 @@ fn hex_texts<const N: usize>() -> Vec<Vec<u8>> {
     (0..4096).map(|_| hex::encode(std::array::from_fn::<u8, N, _>(|_| r.below(256) as u8)).into_bytes()).collect()
 }
 
-/// The hand-written table decode that `model::text` used before issue 13,
-/// kept here as the yardstick for `hex_crate`.
-fn table_decode(h: &[u8], out: &mut [u8]) -> bool {
-    const HEXVAL: [u8; 256] = {
-        let mut t = [0xFFu8; 256];
-        let mut i = 0;
-        while i < 10 {
-            t[b'0' as usize + i] = i as u8;
-            i += 1;
-        }
-        let mut i = 0;
-        while i < 6 {
-            t[b'a' as usize + i] = 10 + i as u8;
-            t[b'A' as usize + i] = 10 + i as u8;
-            i += 1;
-        }
-        t
-    };
-    let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(h.chunks_exact(2)) {
-        let (a, b) = (HEXVAL[pair[0] as usize], HEXVAL[pair[1] as usize]);
-        bad |= a | b;
-        *o = a.wrapping_shl(4) | b;
-    }
-    bad & 0xF0 == 0
-}
-
 /// Ingest: hex of addresses (20 bytes) and hashes (32), by a lookup table.
 #[divan::bench(consts = [20, 32])]
 fn hex_table<const N: usize>(b: Bencher) {
@@ -131,7 +104,7 @@ fn hex_table<const N: usize>(b: Bencher) {
         let mut out = [0u8; N];
         let mut acc = 0u8;
         for t in &texts {
-            let ok = table_decode(divan::black_box(t), &mut out);
+            let ok = chaintrace::model::text::decode_hex(divan::black_box(t), &mut out);
             acc ^= out[N - 1] ^ u8::from(ok);
         }
         acc

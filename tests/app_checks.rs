@@ -91,13 +91,17 @@ fn usage_errors_exit_1() {
 fn id_limit_refuses_and_leaves_the_store() {
     let t = tempfile::tempdir().unwrap();
     let s = t.path().join("s");
-    let first = t.path().join("first.csv");
-    std::fs::write(
-        &first,
-        "block_number,from_address,to_address,value\n\
-         1,0x1111111111111111111111111111111111111111,0x2222222222222222222222222222222222222222,5\n",
-    )
-    .unwrap();
+    // A transfers file of (block, from, to, value) rows, addresses as one repeated hex digit.
+    let transfers = |name: &str, rows: &[(u32, char, char, u32)]| {
+        let mut text = String::from("block_number,from_address,to_address,value\n");
+        for (b, f, to, v) in rows {
+            text += &format!("{b},0x{},0x{},{v}\n", f.to_string().repeat(40), to.to_string().repeat(40));
+        }
+        let p = t.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let first = transfers("first.csv", &[(1, '1', '2', 5)]);
     assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&first]).code, 0);
     let before = snapshot(&s);
     let run_capped = |cap: &str, file: &std::path::Path| {
@@ -111,14 +115,7 @@ fn id_limit_refuses_and_leaves_the_store() {
         (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     // Pseudo addresses take ids 0..5; the two real ones 5 and 6; a cap of 8 holds one more.
-    let more = t.path().join("more.csv");
-    std::fs::write(
-        &more,
-        "block_number,from_address,to_address,value\n\
-         2,0x2222222222222222222222222222222222222222,0x3333333333333333333333333333333333333333,1\n\
-         3,0x3333333333333333333333333333333333333333,0x4444444444444444444444444444444444444444,1\n",
-    )
-    .unwrap();
+    let more = transfers("more.csv", &[(2, '2', '3', 1), (3, '3', '4', 1)]);
     let (code, err) = run_capped("8", &more);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("more than 8 addresses") && err.contains("more.csv"), "{err}");
@@ -128,13 +125,7 @@ fn id_limit_refuses_and_leaves_the_store() {
     let (code, err) = run_capped("7", &first);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("already loaded"), "{err}");
-    let known = t.path().join("known.csv");
-    std::fs::write(
-        &known,
-        "block_number,from_address,to_address,value\n\
-         4,0x2222222222222222222222222222222222222222,0x1111111111111111111111111111111111111111,2\n",
-    )
-    .unwrap();
+    let known = transfers("known.csv", &[(4, '2', '1', 2)]);
     let (code, err) = run_capped("7", &known);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(stats(&s)["events"], 2);

@@ -115,14 +115,7 @@ fn the_world_as_etl_csv_ingests_to_the_same_trace() {
     let params = Params::new(200_000, 11);
     let files = chaintrace::synth::etl::write_world_etl(&t.path().join("csv"), params.clone()).unwrap();
     let st = t.path().join("from-csv");
-    let opts = Options {
-        chain: Chain::Ethereum,
-        format: Format::Etl,
-        value_unit: None,
-        skip_bad_rows: false,
-        token_decimals: std::collections::HashMap::new(),
-        progress: false,
-    };
+    let opts = Options::new(Chain::Ethereum, Format::Etl);
     ingest::ingest(&st, &files.files[..3], &opts).unwrap();
     let labels = chaintrace::labels::read_csv(&files.files[3], Chain::Ethereum).unwrap();
     chaintrace::labels::save(&st, &labels).unwrap();

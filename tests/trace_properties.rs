@@ -182,14 +182,7 @@ fn build_store(dir: &std::path::Path, events: &[Ev], stops: &BTreeSet<usize>) ->
     }
     std::fs::write(&f, s).unwrap();
     let st = dir.join("s");
-    let opts = Options {
-        chain: Chain::Ethereum,
-        format: Format::Transfers,
-        value_unit: None,
-        skip_bad_rows: false,
-        token_decimals: HashMap::new(),
-        progress: false,
-    };
+    let opts = Options::new(Chain::Ethereum, Format::Transfers);
     ingest::ingest(&st, &[f], &opts).unwrap();
     if !stops.is_empty() {
         let labels: Vec<chaintrace::labels::Label> = stops

@@ -46,14 +46,7 @@ fn every_transaction_is_found_after_ingest_append_and_label_import() {
         |k: usize, window| chaintrace::synth::etl::write_world_etl_part(&t.path().join(format!("p{k}")), params.clone(), window).unwrap();
     let (first, second) = (part(0, 0..20_000), part(1, 20_000..u64::MAX));
     let st = t.path().join("store");
-    let opts = Options {
-        chain: Chain::Ethereum,
-        format: Format::Etl,
-        value_unit: None,
-        skip_bad_rows: false,
-        token_decimals: std::collections::HashMap::new(),
-        progress: false,
-    };
+    let opts = Options::new(Chain::Ethereum, Format::Etl);
     ingest::ingest(&st, &first.files[..3], &opts).unwrap();
     let n1 = check(&st);
     assert_eq!(n1, first.transactions);

@@ -56,6 +56,15 @@ pub struct Options {
     pub progress: bool,
 }
 
+impl Options {
+    /// Options for `chain` and `format` with every other setting at the
+    /// command line's default: no value unit, stop at the first bad row, no
+    /// token decimals, no progress bar.
+    pub fn new(chain: Chain, format: Format) -> Self {
+        Options { chain, format, value_unit: None, skip_bad_rows: false, token_decimals: HashMap::new(), progress: false }
+    }
+}
+
 /// What happened to one input file.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FileReport {

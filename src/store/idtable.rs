@@ -64,39 +64,36 @@ impl IdTable {
         if (self.len + 1) * 10 > self.slots.len() * 7 {
             self.grow(&hash_of);
         }
-        let mask = self.slots.len() - 1;
-        let mut i = (h as usize) & mask;
-        let t = tag(h);
-        loop {
-            let s = self.slots[i];
-            if s == EMPTY {
-                self.slots[i] = t | u64::from(new_id);
+        match self.probe(h, eq) {
+            Ok(id) => (id, false),
+            Err(i) => {
+                self.slots[i] = tag(h) | u64::from(new_id);
                 self.len += 1;
-                return (new_id, true);
+                (new_id, true)
             }
-            if s & !0xFFFF_FFFF == t && eq(s as u32) {
-                return (s as u32, false);
-            }
-            i = (i + 1) & mask;
         }
     }
 
     /// The id of a key with hash `h`, if the table holds it (`eq(id)` tells
     /// whether id holds the key); nothing is inserted.
     pub fn find(&self, h: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
-        if self.slots.is_empty() {
-            return None;
-        }
+        if self.slots.is_empty() { None } else { self.probe(h, eq).ok() }
+    }
+
+    /// Linear probing from `h`'s home slot: the id whose slot matches, or
+    /// the first empty slot. The table is never full (it grows at 70%).
+    #[inline]
+    fn probe(&self, h: u64, eq: impl Fn(u32) -> bool) -> Result<u32, usize> {
         let mask = self.slots.len() - 1;
         let mut i = (h as usize) & mask;
         let t = tag(h);
         loop {
             let s = self.slots[i];
             if s == EMPTY {
-                return None;
+                return Err(i);
             }
             if s & !0xFFFF_FFFF == t && eq(s as u32) {
-                return Some(s as u32);
+                return Ok(s as u32);
             }
             i = (i + 1) & mask;
         }
