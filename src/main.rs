@@ -266,6 +266,16 @@ enum Command {
         #[command(flatten)]
         cluster_args: ClusterArgs,
     },
+    /// Merge a store's segments into one. Every append adds a segment and
+    /// the store merges its newest ones as they pile up; this merges all.
+    Compact {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+    },
 }
 
 /// `screen --fail-above`: some address reached the level (exit status 3).
@@ -372,6 +382,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print(app::trace::deliver(&plan, &traced, s.manifest.chain)?)
         }
+        Command::Compact { store, format } => stdout(&app::stats::compact(&store, format)?),
         Command::Stats { store, format, cluster, cluster_args } => {
             let s = app::open_verified(&store)?;
             stdout(&app::stats::describe(&s, format, cluster.then(|| cluster_args.params()))?)

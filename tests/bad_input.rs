@@ -185,10 +185,13 @@ fn corrupt_column_is_detected() {
     assert_eq!(run(&["stats", "--store", s.to_str().unwrap()]).code, 0);
     assert!(s.join("VERIFIED").is_file());
     let cur = std::fs::read_to_string(s.join("CURRENT")).unwrap();
-    let col = s.join(cur.split_whitespace().next().unwrap()).join("ev_value.u128");
-    let mut b = std::fs::read(&col).unwrap();
-    b[0] ^= 1;
-    std::fs::write(&col, b).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.join(cur.split_whitespace().next().unwrap()).join("manifest.json")).unwrap()).unwrap();
+    let part = &manifest["columns"]["ev_value.u128"][0];
+    let seg = s.join(part["segment"].as_str().unwrap());
+    let mut b = std::fs::read(&seg).unwrap();
+    b[part["offset"].as_u64().unwrap() as usize] ^= 1;
+    std::fs::write(&seg, b).unwrap();
     let o = run(&["stats", "--store", s.to_str().unwrap()]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("checksum mismatch"), "{}", o.stderr);

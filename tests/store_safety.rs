@@ -43,23 +43,28 @@ fn live_gen(dir: &Path) -> String {
     cur.split_whitespace().next().unwrap().to_string()
 }
 
-/// The live generation's files by name.
-fn gen_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let g = dir.join(live_gen(dir));
-    std::fs::read_dir(&g)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
-        })
-        .collect()
+/// The segment files the live manifest lists.
+fn listed(dir: &Path) -> Vec<String> {
+    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(live_gen(dir)).join("manifest.json")).unwrap()).unwrap();
+    m["segments"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
 }
 
-/// The live store: `CURRENT` and every file of the generation it names, by
-/// path relative to the store directory.
+/// The live store's files but `CURRENT`: the manifest and the segments it lists.
+fn gen_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    m.insert("manifest.json".to_string(), std::fs::read(dir.join(live_gen(dir)).join("manifest.json")).unwrap());
+    for n in listed(dir) {
+        m.insert(n.clone(), std::fs::read(dir.join(&n)).unwrap());
+    }
+    m
+}
+
+/// The live store: `CURRENT`, the manifest of the generation it names and
+/// the segment files that lists, by path relative to the store directory.
 fn live(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let g = live_gen(dir);
-    let mut m: BTreeMap<String, Vec<u8>> = gen_files(dir).into_iter().map(|(n, b)| (format!("{g}/{n}"), b)).collect();
+    let mut m: BTreeMap<String, Vec<u8>> =
+        gen_files(dir).into_iter().map(|(n, b)| (if n == "manifest.json" { format!("{g}/{n}") } else { n }, b)).collect();
     m.insert("CURRENT".into(), std::fs::read(dir.join("CURRENT")).unwrap());
     m
 }
@@ -171,23 +176,25 @@ fn crash_and_recover(case: &Case, work: &Path, args: impl Fn(&Path) -> Vec<OsStr
         Side::Before => {
             // The previous store, byte for byte, and nothing of it changed.
             assert!(live(&s) == before, "{point}: the live store changed");
-            // Beside it, at most the unfinished generation and CURRENT.tmp.
+            // Beside it, at most an unfinished segment, generation and CURRENT.tmp.
+            let before_segs = listed(&s);
             for n in entries(&s) {
-                assert!(n == "CURRENT" || n == "CURRENT.tmp" || n.starts_with("gen-"), "{point}: unexpected {n}");
+                assert!(n == "CURRENT" || n == "CURRENT.tmp" || n.starts_with("gen-") || n.starts_with("seg-"), "{point}: unexpected {n}");
             }
             // And the leftovers show where the write stopped.
             let unfinished: Vec<PathBuf> =
                 entries(&s).iter().filter(|n| n.starts_with("gen-") && **n != before_gen).map(|n| s.join(n)).collect();
-            let files = |g: &Path| std::fs::read_dir(g).unwrap().count();
+            let new_segments: Vec<String> = entries(&s).into_iter().filter(|n| n.starts_with("seg-") && !before_segs.contains(n)).collect();
             let has_manifest = |g: &Path| g.join("manifest.json").exists();
             match point {
-                "ingest-parse" => assert!(unfinished.is_empty(), "{point}: {unfinished:?}"),
-                "generation-columns" | "labels-generation" => {
-                    assert_eq!(unfinished.len(), 1, "{point}");
-                    assert!(files(&unfinished[0]) > 0 && !has_manifest(&unfinished[0]), "{point}: not inside the generation write");
+                "ingest-parse" => assert!(unfinished.is_empty() && new_segments.is_empty(), "{point}: {unfinished:?} {new_segments:?}"),
+                "generation-columns" | "labels-generation" | "compact-columns" => {
+                    assert!(unfinished.is_empty(), "{point}: {unfinished:?}");
+                    assert_eq!(new_segments.len(), 1, "{point}: not inside the segment write");
                 }
                 _ => {
                     assert_eq!(unfinished.len(), 1, "{point}");
+                    assert_eq!(new_segments.len(), 1, "{point}");
                     assert!(has_manifest(&unfinished[0]), "{point}: the generation is not complete");
                 }
             }
@@ -208,7 +215,7 @@ fn crash_and_recover(case: &Case, work: &Path, args: impl Fn(&Path) -> Vec<OsStr
     assert!(o.status.success(), "{point}: the next write failed: {}", String::from_utf8_lossy(&o.stderr));
     let names = entries(&s);
     assert_eq!(names.iter().filter(|n| n.starts_with("gen-")).count(), 1, "{point}: leftovers {names:?}");
-    assert_eq!(names.len(), 2, "{point}: leftovers {names:?}");
+    assert_eq!(names.len(), 2 + listed(&s).len(), "{point}: leftovers {names:?}");
     assert!(gen_files(&s) == gen_files(&case.reference), "{point}: the store after the next write differs from the reference");
     assert_eq!(checked_events(&s), case.new_events, "{point}");
 }

@@ -34,3 +34,19 @@ pub fn describe(s: &Store, format: TextFormat, cluster: Option<crate::cluster::P
 pub fn export(s: &Store, out: &Path) -> Result<crate::report::export::Exported, AppError> {
     Ok(crate::report::export::export(s, out)?)
 }
+
+/// `chaintrace compact`: merge the store's segments into one.
+pub fn compact(dir: &Path, format: TextFormat) -> Result<String, AppError> {
+    let c = crate::store::compact::compact(dir, crate::store::compact::Scope::All)?;
+    match format {
+        TextFormat::Json => pretty_json(&serde_json::to_value(&c)?),
+        TextFormat::Table => Ok(if c.merged == 0 {
+            format!("nothing to merge: {} segment(s), {} bytes\n", c.segments_after, c.bytes_after)
+        } else {
+            format!(
+                "merged {} segments into one: {} -> {} segment(s), {} -> {} bytes\n",
+                c.merged, c.segments_before, c.segments_after, c.bytes_before, c.bytes_after
+            )
+        }),
+    }
+}

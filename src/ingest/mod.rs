@@ -578,7 +578,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
                 message: format!("the store holds {} data; this ingest is --chain {}", s.manifest.chain, opts.chain),
             }));
         }
-        Builder::from_store(&s)
+        Builder::delta(s)
     } else {
         Builder::new(opts.chain)
     };

@@ -52,6 +52,47 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// [`Builder::balances`] for a delta appended to `s`: the replay starts
+    /// from the store's final balances of the addresses the new events
+    /// touch, and the final balances come back as a run of records for
+    /// those addresses only, zeros included (a newer record wins).
+    pub(super) fn balances_after(&self, s: &super::Store, keep: &[crate::model::ids::EventPos]) -> (Vec<u128>, Vec<u8>) {
+        let moves = |i: usize| self.flags[i] & flags::MOVES_NOTHING == 0 && self.value[i] != 0;
+        let mut touched: Vec<(u32, u32)> = keep
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| moves(i))
+            .flat_map(|i| [(self.asset[i], self.from[i]), (self.asset[i], self.to[i])])
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let mut map: HashMap<(u32, u32), u128> = HashMap::with_capacity(touched.len());
+        for group in touched.chunk_by(|a, b| a.0 == b.0) {
+            let asset = group[0].0;
+            let addrs: Vec<u32> = group.iter().map(|k| k.1).collect();
+            for (x, b) in addrs.iter().zip(s.final_balances(asset, &addrs)) {
+                map.insert((asset, *x), b);
+            }
+        }
+        let mut sender = vec![0u128; keep.len()];
+        for (p, &i) in keep.iter().enumerate() {
+            let i = i as usize;
+            if moves(i) {
+                let asset = self.asset[i];
+                sender[p] = replay(&mut Token { map: &mut map, asset }, self.from[i], self.to[i], self.value[i]);
+            }
+        }
+        let mut bytes = Vec::with_capacity(touched.len() * 24);
+        for (a, x) in touched {
+            bytes.extend_from_slice(&a.to_le_bytes());
+            bytes.extend_from_slice(&x.to_le_bytes());
+            bytes.extend_from_slice(&map[&(a, x)].to_le_bytes());
+        }
+        (sender, bytes)
+    }
+}
+
 /// Balances of one asset by address id; `UNFIT` where they do not fit 128 bits.
 trait Balances {
     fn get(&self, x: u32) -> u128;

@@ -34,17 +34,19 @@ impl Builder {
         }
         if need_index {
             // Index and block per transaction id, from events that have both.
+            // Ids from `tx_base` on: a delta holds only transactions of its own.
+            let tb = self.tx_base;
             let mut pos: Vec<(u64, u32)> = vec![(NO_BLOCK, 0); self.tx_hashes.len()];
             for i in 0..n {
                 let t = self.tx[i];
-                if t != NO_TX && self.tx_index[i] != 0 && self.tx_index[i] != u32::MAX && pos[t as usize].1 == 0 {
-                    pos[t as usize] = (self.block[i], self.tx_index[i]);
+                if t != NO_TX && self.tx_index[i] != 0 && self.tx_index[i] != u32::MAX && pos[(t - tb) as usize].1 == 0 {
+                    pos[(t - tb) as usize] = (self.block[i], self.tx_index[i]);
                 }
             }
             for i in 0..n {
                 let t = self.tx[i];
                 if self.tx_index[i] == 0 && t != NO_TX {
-                    let (b, ix) = pos[t as usize];
+                    let (b, ix) = pos[(t - tb) as usize];
                     if ix != 0 && b == self.block[i] {
                         self.tx_index[i] = ix;
                     }

@@ -1,6 +1,10 @@
-//! The store builder: the whole store in memory while an ingest adds to it.
-//! Addresses, transactions and assets are interned here into dense ids
-//! (`model::ids`: checked, never wrapped); `write` sorts and writes it.
+//! The store builder: what an ingest adds, in memory. Addresses,
+//! transactions and assets are interned here into dense ids (`model::ids`:
+//! checked, never wrapped). Over an existing store the builder is a delta:
+//! it holds only the new rows and the new addresses and transactions,
+//! numbered after the store's, and finds old ones in the store's indexes;
+//! `append` writes it as one new segment, or `write` loads the store and
+//! rewrites it whole when the new rows reach back before its end.
 
 use super::columns::{Column, cast};
 use super::idtable::{IdTable, hash_bytes, hash20, hash32};
@@ -28,7 +32,7 @@ pub struct InputRow {
     pub addr: u32,
 }
 
-/// The whole store in memory while an ingest adds to it.
+/// What an ingest adds (and, for a rewrite, the whole store), in memory.
 pub struct Builder {
     /// Chain.
     pub chain: Chain,
@@ -82,6 +86,40 @@ pub struct Builder {
     /// The first id limit the data ran into: the builder then refuses to
     /// write (ids are never wrapped).
     pub(super) limit: Option<IdLimit>,
+    /// The store this is a delta of: ids below `addr_base` and `tx_base`
+    /// are its; the tables here hold only the ids from there on.
+    pub(super) base: Option<Store>,
+    /// The first address id of this builder's own table.
+    pub(super) addr_base: u32,
+    /// The first transaction id of this builder's own table.
+    pub(super) tx_base: u32,
+}
+
+/// The 20 bytes of Ethereum address `id` (zeros for pseudo addresses).
+#[inline]
+fn eth_key<'a>(base: Option<&'a Store>, addr_base: u32, keys: &'a [[u8; 20]], id: u32) -> &'a [u8; 20] {
+    match id.checked_sub(addr_base) {
+        Some(k) => &keys[k as usize],
+        None => base.and_then(|s| s.address_bytes(id).try_into().ok()).unwrap_or(&[0u8; 20]),
+    }
+}
+
+/// The stored bytes of address `id`.
+#[inline]
+fn addr_key<'a>(base: Option<&'a Store>, addr_base: u32, bytes: &'a [u8], offs: &'a [u64], id: u32) -> &'a [u8] {
+    match id.checked_sub(addr_base) {
+        Some(k) => &bytes[offs[k as usize] as usize..offs[k as usize + 1] as usize],
+        None => base.map_or(&[][..], |s| s.address_bytes(id)),
+    }
+}
+
+/// The hash of transaction `id`.
+#[inline]
+fn tx_key<'a>(base: Option<&'a Store>, tx_base: u32, hashes: &'a [TxHash], id: u32) -> &'a TxHash {
+    match id.checked_sub(tx_base) {
+        Some(k) => &hashes[k as usize],
+        None => base.and_then(|s| s.tx_hash(id).try_into().ok()).unwrap_or(&[0u8; 32]),
+    }
 }
 
 impl Builder {
@@ -117,6 +155,9 @@ impl Builder {
             labels: 0,
             labels_tsv: Vec::new(),
             limit: None,
+            base: None,
+            addr_base: 0,
+            tx_base: 0,
         };
         // Pseudo addresses take the first ids and never enter the id table.
         for p in Pseudo::ALL {
@@ -128,8 +169,74 @@ impl Builder {
         b
     }
 
-    /// Start from an existing store.
-    pub fn from_store(s: &Store) -> Self {
+    /// A delta over the store `s`: nothing of it is loaded but its asset
+    /// names and the list of files it holds; old addresses and transactions
+    /// are found through its indexes as the new rows name them.
+    pub fn delta(s: Store) -> Self {
+        let m = &s.manifest;
+        let mut b = Builder::new(m.chain);
+        b.order_by = m.order_by;
+        b.addr_bytes.clear();
+        b.addr_offsets = vec![0];
+        b.eth_keys.clear();
+        // Counts of a store that opened are ids that fit (checked when written).
+        b.addr_base = u32::try_from(m.address_table).unwrap_or(u32::MAX);
+        b.tx_base = u32::try_from(m.tx_table).unwrap_or(u32::MAX);
+        b.assets.clear();
+        b.asset_ids.clear();
+        for a in &m.assets {
+            b.intern_asset_name(a);
+        }
+        b.files = m.files.iter().map(|f| (f.clone(), 0)).collect();
+        b.old_files = b.files.len();
+        b.skipped_rows = m.skipped_rows;
+        b.labels = m.labels;
+        b.base = Some(s);
+        b
+    }
+
+    /// Whether this is a delta over a store.
+    pub fn is_delta(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// A delta turned into the whole store: the base store's columns loaded,
+    /// the delta's rows, addresses and transactions after them (their ids
+    /// already follow the store's, so nothing is renumbered).
+    pub(super) fn into_full(mut self) -> Self {
+        let Some(s) = self.base.take() else { return self };
+        let mut full = Builder::load(&s);
+        drop(s);
+        let off = full.len();
+        full.block.append(&mut self.block);
+        full.time.append(&mut self.time);
+        full.tx_index.append(&mut self.tx_index);
+        full.sub.append(&mut self.sub);
+        full.from.append(&mut self.from);
+        full.to.append(&mut self.to);
+        full.asset.append(&mut self.asset);
+        full.value.append(&mut self.value);
+        full.tx.append(&mut self.tx);
+        full.flags.append(&mut self.flags);
+        full.big.extend(self.big.drain().map(|(i, v)| (i + off, v)));
+        let bo = full.addr_bytes.len() as u64;
+        full.addr_offsets.extend(self.addr_offsets[1..].iter().map(|o| o + bo));
+        full.addr_bytes.append(&mut self.addr_bytes);
+        full.tx_hashes.append(&mut self.tx_hashes);
+        full.assets = std::mem::take(&mut self.assets);
+        full.asset_ids = std::mem::take(&mut self.asset_ids);
+        full.inputs.append(&mut self.inputs);
+        full.files = self.files.drain(..).enumerate().map(|(k, (f, start))| (f, if k < self.old_files { 0 } else { start + off })).collect();
+        full.old_files = self.old_files;
+        full.skipped_rows = self.skipped_rows;
+        full.labels = self.labels;
+        full.order_by = self.order_by;
+        full.limit = self.limit.take();
+        full
+    }
+
+    /// The whole store's columns, for a rewrite (no id tables: interning is over).
+    fn load(s: &Store) -> Self {
         let m = &s.manifest;
         let mut b = Builder::new(m.chain);
         b.order_by = m.order_by;
@@ -147,42 +254,8 @@ impl Builder {
         b.big = s.big_values().iter().map(|(&i, &v)| (i as usize, v)).collect();
         b.addr_bytes = s.bytes(Column::AddrBytes).to_vec();
         b.addr_offsets = cast::<u64>(s.bytes(Column::AddrOffsets)).to_vec();
-        let n_addr = b.addr_offsets.len() - 1;
-        b.addr_ids = IdTable::default();
-        b.eth_keys = vec![[0u8; 20]; Pseudo::ALL.len()];
-        let first = Pseudo::ALL.len() as u32;
-        if b.chain == Chain::Ethereum {
-            let (bytes, offs) = (&b.addr_bytes, &b.addr_offsets);
-            b.eth_keys.extend((first..n_addr as u32).map(|id| {
-                let k = &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
-                k.try_into().unwrap_or([0u8; 20])
-            }));
-            let keys = &b.eth_keys;
-            b.addr_ids.reserve(n_addr, |id| hash20(&keys[id as usize]));
-            for id in first..n_addr as u32 {
-                b.addr_ids.find_or_insert(hash20(&keys[id as usize]), id, |_| false, |o| hash20(&keys[o as usize]));
-            }
-        } else {
-            let (bytes, offs) = (&b.addr_bytes, &b.addr_offsets);
-            let key = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
-            b.addr_ids.reserve(n_addr, |id| hash_bytes(key(id)));
-            for id in first..n_addr as u32 {
-                b.addr_ids.find_or_insert(hash_bytes(key(id)), id, |_| false, |o| hash_bytes(key(o)));
-            }
-        }
+        b.eth_keys = Vec::new();
         b.tx_hashes = s.bytes(Column::TxHashes).chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
-        {
-            let hashes = &b.tx_hashes;
-            b.tx_ids.reserve(hashes.len(), |id| hash32(&hashes[id as usize]));
-            for id in 0..hashes.len() as u32 {
-                b.tx_ids.find_or_insert(hash32(&hashes[id as usize]), id, |_| false, |o| hash32(&hashes[o as usize]));
-            }
-        }
-        b.assets.clear();
-        b.asset_ids.clear();
-        for a in &m.assets {
-            b.intern_asset_name(a);
-        }
         let it: &[u32] = cast(s.bytes(Column::InTx));
         let ii: &[u32] = cast(s.bytes(Column::InIndex));
         let st: &[u32] = cast(s.bytes(Column::InSpentTx));
@@ -192,11 +265,7 @@ impl Builder {
         b.inputs = (0..it.len())
             .map(|k| InputRow { tx: it[k], index: ii[k], spent_tx: st[k], spent_vout: sv[k], value: iv[k], addr: ia[k] })
             .collect();
-        b.files = m.files.iter().map(|f| (f.clone(), 0)).collect();
         b.old_events = b.block.len();
-        b.old_files = b.files.len();
-        b.skipped_rows = m.skipped_rows;
-        b.labels = m.labels;
         b.labels_tsv = s.bytes(Column::Labels).to_vec();
         b
     }
@@ -233,23 +302,46 @@ impl Builder {
     /// [`AddrId::UNKNOWN`], and the builder then refuses to write.
     #[inline]
     pub fn intern_addr_hashed(&mut self, a: &Addr, h: u64) -> AddrId {
-        let limit = AddrId::new(self.addr_offsets.len() - 1);
+        let limit = AddrId::new(self.addr_base as usize + self.addr_offsets.len() - 1);
         let new_id = limit.as_ref().map_or(u32::MAX, |id| id.get());
+        let (base, ab) = (self.base.as_ref(), self.addr_base);
         let (bytes, offs, keys) = (&self.addr_bytes, &self.addr_offsets, &self.eth_keys);
-        let get = |id: u32| &bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize];
-        let (id, inserted) = match (a, &limit) {
-            (Addr::Pseudo(p), _) => return p.addr(),
-            (Addr::Eth(k), Ok(_)) => self.addr_ids.find_or_insert(h, new_id, |o| keys[o as usize] == *k, |o| hash20(&keys[o as usize])),
-            (Addr::Text(t), Ok(_)) => self.addr_ids.find_or_insert(h, new_id, |o| get(o) == t.as_bytes(), |o| hash_bytes(get(o))),
-            (Addr::Eth(k), Err(_)) => (self.addr_ids.find(h, |o| keys[o as usize] == *k).unwrap_or(u32::MAX), false),
-            (Addr::Text(t), Err(_)) => (self.addr_ids.find(h, |o| get(o) == t.as_bytes()).unwrap_or(u32::MAX), false),
+        let eth = |o: u32| eth_key(base, ab, keys, o);
+        let get = |o: u32| addr_key(base, ab, bytes, offs, o);
+        let key: &[u8] = match a {
+            Addr::Pseudo(p) => return p.addr(),
+            Addr::Eth(k) => k,
+            Addr::Text(t) => t.as_bytes(),
         };
-        if let Err(e) = limit
-            && id == u32::MAX
-        {
-            return self.exhausted(e, AddrId::UNKNOWN);
-        }
-        if inserted {
+        let find = |table: &IdTable| match a {
+            Addr::Eth(k) => table.find(h, |o| eth(o) == k),
+            _ => table.find(h, |o| get(o) == key),
+        };
+        // Over a store, an address not yet seen in this ingest may be an old one.
+        let old = match base {
+            Some(s) => match find(&self.addr_ids) {
+                Some(id) => return AddrId::from_stored(id),
+                None => s.address_id(key),
+            },
+            None => None,
+        };
+        let insert = match (old, &limit) {
+            (Some(id), _) => id,
+            (None, Ok(_)) => new_id,
+            (None, Err(e)) => {
+                // At the limit an address already numbered is still found.
+                if let Some(id) = find(&self.addr_ids) {
+                    return AddrId::from_stored(id);
+                }
+                self.limit.get_or_insert(e.clone());
+                return AddrId::UNKNOWN;
+            }
+        };
+        let (id, inserted) = match a {
+            Addr::Eth(k) => self.addr_ids.find_or_insert(h, insert, |o| eth(o) == k, |o| hash20(eth(o))),
+            _ => self.addr_ids.find_or_insert(h, insert, |o| get(o) == key, |o| hash_bytes(get(o))),
+        };
+        if inserted && old.is_none() {
             self.addr_bytes.extend_from_slice(a.store_bytes());
             self.addr_offsets.push(self.addr_bytes.len() as u64);
             self.eth_keys.push(if let Addr::Eth(k) = a { *k } else { [0u8; 20] });
@@ -285,7 +377,7 @@ impl Builder {
     pub fn prefetch_keys(&self, addr_hashes: impl Iterator<Item = u64>) {
         for h in addr_hashes {
             if let Some(id) = self.addr_ids.candidate(h)
-                && let Some(k) = self.eth_keys.get(id as usize)
+                && let Some(k) = id.checked_sub(self.addr_base).and_then(|k| self.eth_keys.get(k as usize))
             {
                 crate::sys::prefetch(k);
             }
@@ -303,15 +395,30 @@ impl Builder {
     /// the limit and gets [`TxId::NONE`], and the builder refuses to write.
     #[inline]
     pub fn intern_tx_hashed(&mut self, h: &TxHash, hh: u64) -> TxId {
-        let hashes = &self.tx_hashes;
-        let (id, inserted) = match TxId::new(hashes.len()) {
-            Ok(new_id) => self.tx_ids.find_or_insert(hh, new_id.get(), |o| hashes[o as usize] == *h, |o| hash32(&hashes[o as usize])),
-            Err(e) => match self.tx_ids.find(hh, |o| hashes[o as usize] == *h) {
-                Some(id) => (id, false),
-                None => return self.exhausted(e, TxId::NONE),
+        let (base, tb, hashes) = (self.base.as_ref(), self.tx_base, &self.tx_hashes);
+        let get = |o: u32| tx_key(base, tb, hashes, o);
+        let limit = TxId::new(tb as usize + hashes.len());
+        // Over a store, a hash not yet seen in this ingest may be an old one.
+        let old = match base {
+            Some(s) => match self.tx_ids.find(hh, |o| get(o) == h) {
+                Some(id) => return TxId::from_stored(id),
+                None => s.find_tx(h),
             },
+            None => None,
         };
-        if inserted {
+        let insert = match (old, &limit) {
+            (Some(id), _) => id,
+            (None, Ok(id)) => id.get(),
+            (None, Err(e)) => {
+                if let Some(id) = self.tx_ids.find(hh, |o| get(o) == h) {
+                    return TxId::from_stored(id);
+                }
+                self.limit.get_or_insert(e.clone());
+                return TxId::NONE;
+            }
+        };
+        let (id, inserted) = self.tx_ids.find_or_insert(hh, insert, |o| get(o) == h, |o| hash32(get(o)));
+        if inserted && old.is_none() {
             self.tx_hashes.push(*h);
         }
         TxId::from_stored(id)
@@ -392,16 +499,18 @@ impl Builder {
         self.addr_offsets.truncate(na + 1);
         self.addr_bytes.truncate(self.addr_offsets[na] as usize);
         self.eth_keys.truncate(na);
+        // Old ids of the base store met since the mark stay: they are right.
+        let (base, ab, tb) = (self.base.as_ref(), self.addr_base, self.tx_base);
         if self.chain == Chain::Ethereum {
             let keys = &self.eth_keys;
-            self.addr_ids.truncate(na as u32, |id| hash20(&keys[id as usize]));
+            self.addr_ids.truncate(ab + na as u32, |id| hash20(eth_key(base, ab, keys, id)));
         } else {
             let (bytes, offs) = (&self.addr_bytes, &self.addr_offsets);
-            self.addr_ids.truncate(na as u32, |id| hash_bytes(&bytes[offs[id as usize] as usize..offs[id as usize + 1] as usize]));
+            self.addr_ids.truncate(ab + na as u32, |id| hash_bytes(addr_key(base, ab, bytes, offs, id)));
         }
         self.tx_hashes.truncate(nt);
         let hashes = &self.tx_hashes;
-        self.tx_ids.truncate(nt as u32, |id| hash32(&hashes[id as usize]));
+        self.tx_ids.truncate(tb + nt as u32, |id| hash32(tx_key(base, tb, hashes, id)));
         for a in self.assets.drain(nas..) {
             self.asset_ids.remove(&a);
         }
@@ -432,7 +541,7 @@ impl Builder {
         self.tx.reserve_exact(extra);
         self.flags.reserve_exact(extra);
         self.tx_hashes.reserve_exact(txs);
-        let hashes = &self.tx_hashes;
-        self.tx_ids.reserve(txs, |id| hash32(&hashes[id as usize]));
+        let (base, tb, hashes) = (self.base.as_ref(), self.tx_base, &self.tx_hashes);
+        self.tx_ids.reserve(txs, |id| hash32(tx_key(base, tb, hashes, id)));
     }
 }

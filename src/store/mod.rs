@@ -7,14 +7,17 @@
 //! a new generation beside the live one and switches `CURRENT` with one atomic
 //! rename, so a failed or killed ingest leaves the previous store as it was.
 
+mod append;
 mod balances;
 mod bitcoin;
 pub mod builder;
 mod columns;
+pub mod compact;
 pub mod crash;
 mod error;
 pub mod generation;
 pub mod idtable;
+pub mod segment;
 pub mod txindex;
 pub mod write;
 
@@ -25,15 +28,14 @@ pub use error::StoreError;
 
 use crate::model::amount::Amount;
 use crate::model::{Chain, OrderBy, Pseudo};
-use memmap2::Mmap;
 use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
+use segment::{Part, Region, Run, SegmentInfo};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Marks a store manifest.
 pub const FORMAT_NAME: &str = "chaintrace-store";
 
@@ -54,15 +56,6 @@ pub struct LoadedFile {
     pub skipped_rows: u64,
     /// Events already in the store (same transaction and position).
     pub duplicates: u64,
-}
-
-/// Size and checksum of one column file.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ColumnInfo {
-    /// Bytes.
-    pub bytes: u64,
-    /// xxh3-64 of the bytes, hex.
-    pub xxh3: String,
 }
 
 /// Fee coverage: how many transactions have their fee modelled.
@@ -103,8 +96,17 @@ pub struct Manifest {
     pub fees: FeeCoverage,
     /// Label rows imported.
     pub labels: u64,
-    /// Column files and their checksums.
-    pub columns: BTreeMap<String, ColumnInfo>,
+    /// Each column's parts, in order (see [`segment`]).
+    pub columns: BTreeMap<String, Vec<Part>>,
+    /// The segment files the columns live in, oldest first.
+    pub segments: Vec<SegmentInfo>,
+    /// Runs of the address index, oldest first.
+    pub addr_runs: Vec<Run>,
+    /// Runs of the transaction-hash index, oldest first; run `k` indexes the
+    /// transactions after those of the runs before it.
+    pub tx_runs: Vec<Run>,
+    /// Runs of final-balance records, oldest first; a newer record wins.
+    pub balance_runs: Vec<Run>,
     /// The program that wrote it.
     pub written_by: String,
 }
@@ -117,7 +119,7 @@ pub struct Store {
     pub gen_dir: PathBuf,
     /// Its manifest.
     pub manifest: Manifest,
-    maps: BTreeMap<String, Mmap>,
+    regions: BTreeMap<String, Region>,
     big: BTreeMap<u64, U256>,
 }
 
@@ -130,53 +132,71 @@ pub fn exists(dir: &Path) -> bool {
     dir.join("CURRENT").is_file()
 }
 
+/// The live generation's name and manifest, read and checked against
+/// `CURRENT` (`None`: no store yet).
+pub(crate) fn current_manifest(dir: &Path) -> Result<Option<(String, Manifest)>, StoreError> {
+    let current = dir.join("CURRENT");
+    if !current.is_file() {
+        return Ok(None);
+    }
+    let cur = std::fs::read_to_string(&current).map_err(io(&current))?;
+    let mut parts = cur.split_whitespace();
+    let (gen_name, sum) = match (parts.next(), parts.next()) {
+        (Some(g), Some(s)) if g.starts_with("gen-") && !g.contains('/') => (g, s),
+        _ => return Err(StoreError::Corrupt { path: current, message: "CURRENT is malformed".into() }),
+    };
+    let mpath = dir.join(gen_name).join("manifest.json");
+    let mbytes = std::fs::read(&mpath).map_err(io(&mpath))?;
+    if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&mbytes)) != sum {
+        return Err(StoreError::Corrupt { path: mpath, message: "manifest checksum does not match CURRENT".into() });
+    }
+    let probe: serde_json::Value =
+        serde_json::from_slice(&mbytes).map_err(|e| StoreError::Corrupt { path: mpath.clone(), message: e.to_string() })?;
+    if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+        return Err(StoreError::Corrupt { path: mpath, message: "not a chaintrace manifest".into() });
+    }
+    let version = probe.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+    if version != FORMAT_VERSION {
+        return Err(StoreError::Version { path: dir.to_path_buf(), found: version, supported: FORMAT_VERSION });
+    }
+    let manifest: Manifest = serde_json::from_slice(&mbytes).map_err(|e| StoreError::Corrupt { path: mpath, message: e.to_string() })?;
+    Ok(Some((gen_name.to_string(), manifest)))
+}
+
 impl Store {
-    /// Open a store: reads the manifest, checks version and sizes, maps the columns.
-    /// No row is parsed; column checksums are checked by [`Store::verify`].
+    /// Open a store: reads the manifest, checks version and sizes, maps the
+    /// columns. No row is parsed; column checksums are checked by
+    /// [`Store::verify`]. A writer that switches `CURRENT` while we open may
+    /// remove a segment we were about to map: then we open the new state.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let current = dir.join("CURRENT");
-        if !current.is_file() {
+        let mut tries = 0;
+        loop {
+            let before = std::fs::read(dir.join("CURRENT")).ok();
+            match Store::open_once(dir) {
+                Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound && tries < 3 && before != std::fs::read(dir.join("CURRENT")).ok() => {
+                    tries += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path) -> Result<Store, StoreError> {
+        let Some((gen_name, manifest)) = current_manifest(dir)? else {
             return Err(StoreError::Missing(dir.to_path_buf()));
-        }
-        let cur = std::fs::read_to_string(&current).map_err(io(&current))?;
-        let mut parts = cur.split_whitespace();
-        let (gen_name, sum) = match (parts.next(), parts.next()) {
-            (Some(g), Some(s)) if g.starts_with("gen-") && !g.contains('/') => (g, s),
-            _ => return Err(StoreError::Corrupt { path: current, message: "CURRENT is malformed".into() }),
         };
-        let gen_dir = dir.join(gen_name);
+        let gen_dir = dir.join(&gen_name);
         let mpath = gen_dir.join("manifest.json");
-        let mbytes = std::fs::read(&mpath).map_err(io(&mpath))?;
-        if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&mbytes)) != sum {
-            return Err(StoreError::Corrupt { path: mpath, message: "manifest checksum does not match CURRENT".into() });
-        }
-        let probe: serde_json::Value =
-            serde_json::from_slice(&mbytes).map_err(|e| StoreError::Corrupt { path: mpath.clone(), message: e.to_string() })?;
-        if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
-            return Err(StoreError::Corrupt { path: mpath, message: "not a chaintrace manifest".into() });
-        }
-        let version = probe.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-        if version != FORMAT_VERSION {
-            return Err(StoreError::Version { path: dir.to_path_buf(), found: version, supported: FORMAT_VERSION });
-        }
-        let manifest: Manifest =
-            serde_json::from_slice(&mbytes).map_err(|e| StoreError::Corrupt { path: mpath.clone(), message: e.to_string() })?;
-        let mut maps = BTreeMap::new();
-        for (name, info) in &manifest.columns {
-            let p = gen_dir.join(name);
-            let f = File::open(&p).map_err(io(&p))?;
-            let len = f.metadata().map_err(io(&p))?.len();
-            if len != info.bytes {
-                return Err(StoreError::Corrupt { path: p, message: format!("{len} bytes, manifest says {}", info.bytes) });
+        let listed: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
+        let mut files = std::collections::HashMap::new();
+        let mut regions = BTreeMap::new();
+        for (name, parts) in &manifest.columns {
+            if let Some(p) = parts.iter().find(|p| !listed.contains(p.segment.as_str())) {
+                return Err(StoreError::Corrupt { path: mpath, message: format!("column {name} names segment {} the manifest does not list", p.segment) });
             }
-            if len > 0 {
-                // SAFETY: the generation directory is never written after CURRENT
-                // names it; writers build a new generation instead.
-                let m = unsafe { Mmap::map(&f) }.map_err(io(&p))?;
-                maps.insert(name.clone(), m);
-            }
+            regions.insert(name.clone(), Region::map(dir, parts, &mut files)?);
         }
-        let mut store = Store { dir: dir.to_path_buf(), gen_dir, manifest, maps, big: BTreeMap::new() };
+        let mut store = Store { dir: dir.to_path_buf(), gen_dir, manifest, regions, big: BTreeMap::new() };
         store.check_lengths()?;
         let raw = store.bytes(Column::BigValues);
         let mut big = BTreeMap::new();
@@ -190,60 +210,92 @@ impl Store {
 
     fn check_lengths(&self) -> Result<(), StoreError> {
         let m = &self.manifest;
+        let sum = |runs: &[Run]| runs.iter().map(|r| r.count).sum::<u64>();
+        let corrupt = |c: Column, message: String| StoreError::Corrupt { path: self.gen_dir.join("manifest.json"), message: format!("{}: {message}", c.file()) };
+        if sum(&m.addr_runs) != m.address_table.saturating_sub(Pseudo::ALL.len() as u64) {
+            return Err(corrupt(Column::AddrIndex, "address runs do not cover the address table".into()));
+        }
+        if sum(&m.tx_runs) != m.tx_table {
+            return Err(corrupt(Column::TxHashIndex, "transaction runs do not cover the transaction table".into()));
+        }
         for c in Column::ALL {
-            let want = c.expected_len(m);
+            let want = match c {
+                Column::TxHashIndex => Some(m.tx_runs.iter().map(|r| txindex::slot_count(r.count) * 4).sum()),
+                Column::FinalBalances => Some(sum(&m.balance_runs) * 24),
+                _ => c.expected_len(m),
+            };
             let got = self.bytes(c).len() as u64;
             if let Some(want) = want
                 && got != want
             {
-                return Err(StoreError::Corrupt { path: self.gen_dir.join(c.file()), message: format!("{got} bytes, expected {want}") });
+                return Err(corrupt(c, format!("{got} bytes, expected {want}")));
             }
         }
         Ok(())
     }
 
-    /// Check every column against its checksum, unless this generation was
-    /// checked before and none of its files has changed since (same size,
-    /// modification and change times, inode: the `VERIFIED` stamp). Hashing
-    /// a 10^8-event store takes longer than tracing it, and every command
-    /// opens it; any write to a column changes its stamp and brings the full
-    /// check back. [`Store::verify_all`] always hashes.
+    /// Check every column against its checksums, except the segments that
+    /// were checked before and have not changed since (same size,
+    /// modification and change times, inode: their lines in the `VERIFIED`
+    /// stamp file). Hashing a 10^8-event store takes longer than tracing
+    /// it, and every command opens it; an append adds one segment, so only
+    /// that one is hashed. [`Store::verify_all`] always hashes everything.
     pub fn verify(&self) -> Result<(), StoreError> {
-        let stamp = self.stamp();
         let path = self.dir.join("VERIFIED");
-        if stamp.is_some() && std::fs::read_to_string(&path).ok() == stamp {
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let known: std::collections::HashSet<&str> = old.lines().collect();
+        let stamps: Vec<Option<String>> = self.manifest.segments.iter().map(|s| self.stamp(&s.name)).collect();
+        let todo: std::collections::HashSet<&str> = self
+            .manifest
+            .segments
+            .iter()
+            .zip(&stamps)
+            .filter(|(_, st)| st.as_deref().is_none_or(|st| !known.contains(st)))
+            .map(|(s, _)| s.name.as_str())
+            .collect();
+        if todo.is_empty() {
             return Ok(());
         }
-        self.verify_all()?;
-        if let Some(stamp) = stamp {
-            // A cache: a store we may not write is simply checked every time.
-            let tmp = self.dir.join("VERIFIED.tmp");
-            if std::fs::write(&tmp, stamp).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
+        self.verify_segments(|seg| todo.contains(seg))?;
+        // A cache: a store we may not write is simply checked every time.
+        let text: String = stamps.iter().flatten().map(|s| format!("{s}\n")).collect();
+        let tmp = self.dir.join("VERIFIED.tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
         }
         Ok(())
     }
 
-    /// What identifies this generation's files as they are now.
-    fn stamp(&self) -> Option<String> {
+    /// What identifies a segment file as it is now.
+    fn stamp(&self, name: &str) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
-        let mut s = std::fs::read_to_string(self.dir.join("CURRENT")).ok()?;
-        for name in std::iter::once("manifest.json").chain(self.manifest.columns.keys().map(String::as_str)) {
-            let m = std::fs::metadata(self.gen_dir.join(name)).ok()?;
-            s += &format!("{name} {} {} {} {} {} {}\n", m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino());
-        }
-        Some(s)
+        let m = std::fs::metadata(self.dir.join(name)).ok()?;
+        Some(format!("{name} {} {} {} {} {} {}", m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino()))
     }
 
-    /// Check every column against its checksum.
+    /// Check every column against its checksums.
     pub fn verify_all(&self) -> Result<(), StoreError> {
+        self.verify_segments(|_| true)
+    }
+
+    /// Check the parts that lie in the segments `which` picks.
+    fn verify_segments(&self, which: impl Fn(&str) -> bool + Sync) -> Result<(), StoreError> {
         use rayon::prelude::*;
-        self.manifest.columns.par_iter().try_for_each(|(name, info)| {
-            let bytes = self.maps.get(name).map_or(&[][..], |m| &m[..]);
-            let sum = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes));
-            if sum != info.xxh3 {
-                return Err(StoreError::Corrupt { path: self.gen_dir.join(name), message: "checksum mismatch".into() });
+        let mut jobs: Vec<(&Part, &[u8])> = Vec::new();
+        for (name, parts) in &self.manifest.columns {
+            let bytes = self.regions.get(name).map_or(&[][..], Region::bytes);
+            let mut at = 0usize;
+            for p in parts {
+                let end = at + p.bytes as usize;
+                if which(&p.segment) {
+                    jobs.push((p, &bytes[at..end]));
+                }
+                at = end;
+            }
+        }
+        jobs.par_iter().try_for_each(|(p, bytes)| {
+            if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)) != p.xxh3 {
+                return Err(StoreError::Corrupt { path: self.dir.join(&p.segment), message: format!("checksum mismatch in the part at offset {}", p.offset) });
             }
             Ok(())
         })
@@ -251,8 +303,9 @@ impl Store {
 
     /// Raw bytes of a column (empty when the column has no rows).
     pub fn bytes(&self, c: Column) -> &[u8] {
-        self.maps.get(c.file()).map_or(&[][..], |m| &m[..])
+        self.regions.get(c.file()).map_or(&[][..], Region::bytes)
     }
+
 
     /// Number of events.
     pub fn len(&self) -> usize {
@@ -297,20 +350,29 @@ impl Store {
     }
 
     /// What each of `addresses` (ascending) holds of `asset` after the last
-    /// event (`u128::MAX`: does not fit). A galloping search from the previous
-    /// hit, so many sorted lookups cost little more than one scan of the part
-    /// of the table they span.
+    /// event (`u128::MAX`: does not fit). Each run of records is searched
+    /// newest first, for the addresses no newer run has: a galloping search
+    /// from the previous hit, so many sorted lookups cost little more than
+    /// one scan of the part of a run they span.
     pub fn final_balances(&self, asset: u32, addresses: &[u32]) -> Vec<u128> {
         let raw = self.bytes(Column::FinalBalances);
-        let n = raw.len() / 24;
-        let key = |r: usize| {
-            let b = &raw[r * 24..r * 24 + 8];
-            (u32::from_le_bytes(b[..4].try_into().expect("4 bytes")), u32::from_le_bytes(b[4..].try_into().expect("4 bytes")))
-        };
-        let mut lo = 0usize;
-        addresses
-            .iter()
-            .map(|&a| {
+        let mut out = vec![0u128; addresses.len()];
+        let mut found = vec![false; addresses.len()];
+        let mut end = raw.len() / 24;
+        for run in self.manifest.balance_runs.iter().rev() {
+            let start = end - run.count as usize;
+            let recs = &raw[start * 24..end * 24];
+            end = start;
+            let n = recs.len() / 24;
+            let key = |r: usize| {
+                let b = &recs[r * 24..r * 24 + 8];
+                (u32::from_le_bytes(b[..4].try_into().expect("4 bytes")), u32::from_le_bytes(b[4..].try_into().expect("4 bytes")))
+            };
+            let mut lo = 0usize;
+            for (k, &a) in addresses.iter().enumerate() {
+                if found[k] {
+                    continue;
+                }
                 let want = (asset, a);
                 // Gallop to a bound past `want`, then bisect.
                 let mut step = 1;
@@ -326,12 +388,12 @@ impl Store {
                     if key(mid) < want { lo = mid + 1 } else { hi = mid }
                 }
                 if lo < n && key(lo) == want {
-                    u128::from_le_bytes(raw[lo * 24 + 8..lo * 24 + 24].try_into().expect("16 bytes"))
-                } else {
-                    0
+                    out[k] = u128::from_le_bytes(recs[lo * 24 + 8..lo * 24 + 24].try_into().expect("16 bytes"));
+                    found[k] = true;
                 }
-            })
-            .collect()
+            }
+        }
+        out
     }
 
     /// Values of 2^128-1 and above, by event index.
@@ -394,11 +456,31 @@ impl Store {
                 },
                 Chain::Bitcoin => t.as_bytes().to_vec(),
             };
-            if let Ok(p) = index.binary_search_by(|&id| self.address_bytes(id).cmp(&key)) {
-                found.insert(t.to_string(), index[p]);
+            if let Some(id) = self.find_address_bytes(index, &key) {
+                found.insert(t.to_string(), id);
             }
         }
         found
+    }
+
+    /// The id of the address stored as `key`: a binary search of each run
+    /// of the address index (`index`, the column's entries).
+    fn find_address_bytes(&self, index: &[u32], key: &[u8]) -> Option<u32> {
+        let mut start = 0usize;
+        for run in &self.manifest.addr_runs {
+            let r = &index[start..start + run.count as usize];
+            start += run.count as usize;
+            if let Ok(p) = r.binary_search_by(|&id| self.address_bytes(id).cmp(key)) {
+                return Some(r[p]);
+            }
+        }
+        None
+    }
+
+    /// The id of the address stored as `key` (20 raw bytes on Ethereum, the
+    /// text on Bitcoin); pseudo addresses are not in the index.
+    pub fn address_id(&self, key: &[u8]) -> Option<u32> {
+        self.find_address_bytes(columns::cast(self.bytes(Column::AddrIndex)), key)
     }
 
     /// A transaction hash as printed (`0x` hex on Ethereum, plain hex txid on Bitcoin).

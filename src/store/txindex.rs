@@ -95,9 +95,22 @@ pub fn find(slots: &[u32], hashes: &[u8], key: &[u8]) -> Option<u32> {
 
 impl Store {
     /// The id of the transaction with this 32-byte hash: a lookup in the
-    /// generation's transaction-hash index.
+    /// store's transaction-hash index.
+    /// One table per run of transactions, each over its own ids.
     pub fn find_tx(&self, hash: &[u8]) -> Option<u32> {
-        find(cast(self.bytes(Column::TxHashIndex)), self.bytes(Column::TxHashes), hash)
+        let slots: &[u32] = cast(self.bytes(Column::TxHashIndex));
+        let hashes = self.bytes(Column::TxHashes);
+        let (mut first, mut at) = (0usize, 0usize);
+        for run in &self.manifest.tx_runs {
+            let n = run.count as usize;
+            let s = slot_count(run.count) as usize;
+            if let Some(id) = find(&slots[at..at + s], &hashes[first * 32..(first + n) * 32], hash) {
+                return Some(first as u32 + id);
+            }
+            first += n;
+            at += s;
+        }
+        None
     }
 }
 

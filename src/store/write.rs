@@ -3,18 +3,15 @@
 
 use super::builder::{Builder, InputRow};
 use super::columns::{Column, as_bytes};
-use super::generation::{new_generation_dir, switch_current, sync_dir, write_column, write_file};
 use super::idtable::IdTable;
-use super::{ColumnInfo, FORMAT_NAME, FORMAT_VERSION, FeeCoverage, LoadedFile, Manifest};
+use super::segment::{Run, SegmentWriter};
+use super::{FORMAT_NAME, FORMAT_VERSION, FeeCoverage, LoadedFile, Manifest};
 use crate::model::ids::EventPos;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX, OrderBy, Pseudo, flags, sub};
 use crate::store::StoreError;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-
-/// Writes one column file and records its checksum.
-type PutColumn<'a> = dyn Fn(Column, &[u8]) -> Result<(), StoreError> + Sync + 'a;
 
 /// What a write did.
 #[derive(Clone, Debug, Default)]
@@ -67,10 +64,30 @@ impl Builder {
     }
 
     /// Sort, de-duplicate and write a new generation; switch `CURRENT` to it.
+    /// Over a store whose end the new rows all come after (new blocks: the
+    /// usual case), this appends one segment; otherwise the store is loaded
+    /// and rewritten with the new rows in place.
     pub fn write(mut self, dir: &Path) -> Result<WriteSummary, StoreError> {
         if let Some(e) = self.limit.take() {
             return Err(StoreError::Limit(e));
         }
+        if self.is_delta() {
+            if self.can_append() {
+                return self.append(dir);
+            }
+            self = self.into_full();
+            crate::sys::timing("load the store to rewrite it");
+        }
+        let (order, keep, dups) = self.prepare(dir)?;
+        let fees = self.fee_coverage(&keep);
+        let mut manifest = self.write_segment(dir, &keep, order, fees, &dups)?;
+        super::generation::commit(dir, &mut manifest)?;
+        Ok(WriteSummary { events: keep.len() as u64, duplicates: dups })
+    }
+
+    /// Resolve, fill, sort and de-duplicate: the order, the builder indexes
+    /// of the events kept in key order, and the duplicates per new file.
+    pub(super) fn prepare(&mut self, dir: &Path) -> Result<(OrderBy, Vec<EventPos>, Vec<u64>), StoreError> {
         self.resolve_bitcoin();
         // Interning is over: free its tables before the write allocates.
         self.addr_ids = IdTable::default();
@@ -125,19 +142,10 @@ impl Builder {
         }
         drop(perm);
         crate::sys::timing("sort and dedupe");
-        let fees = self.fee_coverage(&keep);
-        let tmp = new_generation_dir(dir)?;
-        let result = self.write_generation(&tmp, &keep, order, fees, &dups);
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        crate::store::crash::point("generation-written");
-        switch_current(dir, &tmp)?;
-        Ok(WriteSummary { events: keep.len() as u64, duplicates: dups })
+        Ok((order, keep, dups))
     }
 
-    fn fee_coverage(&self, keep: &[EventPos]) -> FeeCoverage {
+    pub(super) fn fee_coverage(&self, keep: &[EventPos]) -> FeeCoverage {
         const FEE: u8 = 1;
         const TOP: u8 = 2;
         const MINTED: u8 = 4;
@@ -148,7 +156,8 @@ impl Builder {
             if t == NO_TX {
                 continue;
             }
-            let s = &mut seen[t as usize];
+            // A delta holds transactions of its own only (`can_append`).
+            let s = &mut seen[(t - self.tx_base) as usize];
             if self.flags[i] & flags::FEE != 0 {
                 *s |= FEE;
             } else if sub::class(self.sub[i]) == sub::TOP {
@@ -169,72 +178,56 @@ impl Builder {
         c
     }
 
-    /// Address ids in the order of their bytes (pseudo addresses have none).
-    fn address_index(&self) -> Vec<u32> {
-        let bytes = |id: u32| &self.addr_bytes[self.addr_offsets[id as usize] as usize..self.addr_offsets[id as usize + 1] as usize];
-        let mut ids: Vec<u32> = (Pseudo::ALL.len() as u32..(self.addr_offsets.len() - 1) as u32).collect();
-        ids.par_sort_unstable_by(|&a, &b| bytes(a).cmp(bytes(b)));
-        ids
+    /// This builder's own address ids in the order of their bytes (pseudo
+    /// addresses have none): the whole index, or a delta's run of it.
+    pub(super) fn address_index(&self) -> Vec<u32> {
+        let bytes = |k: u32| &self.addr_bytes[self.addr_offsets[k as usize] as usize..self.addr_offsets[k as usize + 1] as usize];
+        let first = if self.addr_base == 0 { Pseudo::ALL.len() as u32 } else { 0 };
+        let mut ks: Vec<u32> = (first..(self.addr_offsets.len() - 1) as u32).collect();
+        ks.par_sort_unstable_by(|&a, &b| bytes(a).cmp(bytes(b)));
+        ks.iter_mut().for_each(|k| *k += self.addr_base);
+        ks
     }
 
-    fn write_generation(
-        &self,
-        gen_dir: &Path,
-        keep: &[EventPos],
-        order: OrderBy,
-        fees: FeeCoverage,
-        dups: &[u64],
-    ) -> Result<(), StoreError> {
-        let cols: std::sync::Mutex<BTreeMap<String, ColumnInfo>> = std::sync::Mutex::new(BTreeMap::new());
-        let put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
-            let info = write_column(gen_dir, c, bytes)?;
-            cols.lock().expect("no panics while holding the lock").insert(c.file().to_string(), info);
-            Ok(())
-        };
-        // Already in order with nothing dropped (the common append): write the
+
+    fn write_segment(&self, dir: &Path, keep: &[EventPos], order: OrderBy, fees: FeeCoverage, dups: &[u64]) -> Result<Manifest, StoreError> {
+        let mut w = SegmentWriter::create(dir)?;
+        let mut cols = BTreeMap::new();
+        // Already in order with nothing dropped (the common case): write the
         // columns as they are, without a gathered copy.
         let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
-        fn put_col<T: super::columns::Pod + Send + Sync>(
-            put: &PutColumn<'_>,
-            c: Column,
-            src: &[T],
-            keep: &[EventPos],
-            identity: bool,
-        ) -> Result<(), StoreError> {
-            if identity {
-                put(c, as_bytes(src))
-            } else {
-                let v: Vec<T> = keep.par_iter().map(|&i| src[i as usize]).collect();
-                put(c, as_bytes(&v))
-            }
+        macro_rules! event_column {
+            ($c:expr, $src:expr) => {{
+                let parts = if identity {
+                    w.put_column(as_bytes(&$src))?
+                } else {
+                    let v: Vec<_> = keep.par_iter().map(|&i| $src[i as usize]).collect();
+                    w.put_column(as_bytes(&v))?
+                };
+                cols.insert($c.file().to_string(), parts);
+            }};
         }
-        type Job<'a> = Box<dyn Fn() -> Result<(), StoreError> + Send + Sync + 'a>;
-        let jobs: Vec<Job<'_>> = vec![
-            Box::new(|| put_col(&put, Column::Block, &self.block, keep, identity)),
-            Box::new(|| put_col(&put, Column::Time, &self.time, keep, identity)),
-            Box::new(|| put_col(&put, Column::TxIndex, &self.tx_index, keep, identity)),
-            Box::new(|| put_col(&put, Column::Sub, &self.sub, keep, identity)),
-            Box::new(|| put_col(&put, Column::From, &self.from, keep, identity)),
-            Box::new(|| put_col(&put, Column::To, &self.to, keep, identity)),
-            Box::new(|| put_col(&put, Column::Asset, &self.asset, keep, identity)),
-            Box::new(|| put_col(&put, Column::Value, &self.value, keep, identity)),
-            Box::new(|| put_col(&put, Column::Tx, &self.tx, keep, identity)),
-            Box::new(|| put_col(&put, Column::Flags, &self.flags, keep, identity)),
-            Box::new(|| put(Column::AddrBytes, &self.addr_bytes)),
-            Box::new(|| put(Column::AddrOffsets, as_bytes(&self.addr_offsets))),
-            Box::new(|| put(Column::AddrIndex, as_bytes(&self.address_index()))),
-            Box::new(|| put(Column::TxHashes, self.tx_hashes.as_flattened())),
-            Box::new(|| put(Column::TxHashIndex, as_bytes(&super::txindex::build(&self.tx_hashes)))),
-        ];
-        // Two at a time: enough to overlap copying with syncing without
-        // holding several gathered columns at once.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .map_err(|e| StoreError::Io { path: gen_dir.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        pool.install(|| jobs.par_iter().with_max_len(1).try_for_each(|j| j()))?;
-        drop(jobs);
+        event_column!(Column::Block, self.block);
+        event_column!(Column::Time, self.time);
+        event_column!(Column::TxIndex, self.tx_index);
+        event_column!(Column::Sub, self.sub);
+        event_column!(Column::From, self.from);
+        event_column!(Column::To, self.to);
         crate::store::crash::point("generation-columns");
+        event_column!(Column::Asset, self.asset);
+        event_column!(Column::Value, self.value);
+        event_column!(Column::Tx, self.tx);
+        event_column!(Column::Flags, self.flags);
+        let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
+            cols.insert(c.file().to_string(), w.put_column(bytes)?);
+            Ok(())
+        };
+        put(Column::AddrBytes, &self.addr_bytes)?;
+        put(Column::AddrOffsets, as_bytes(&self.addr_offsets))?;
+        let index = self.address_index();
+        put(Column::AddrIndex, as_bytes(&index))?;
+        put(Column::TxHashes, self.tx_hashes.as_flattened())?;
+        put(Column::TxHashIndex, as_bytes(&super::txindex::build(&self.tx_hashes)))?;
         let mut big = Vec::new();
         if !self.big.is_empty() {
             for (pos, &i) in keep.iter().enumerate() {
@@ -277,8 +270,11 @@ impl Builder {
             f.duplicates = *d;
             f.events = f.events.saturating_sub(*d);
         }
-        let cols = cols.into_inner().expect("no panics while holding the lock");
-        let manifest = Manifest {
+        w.set_events(keep.len() as u64);
+        let name = w.name().to_string();
+        let segment = w.finish()?;
+        let run = |count: usize| if count == 0 { Vec::new() } else { vec![Run { segment: name.clone(), count: count as u64 }] };
+        Ok(Manifest {
             format: FORMAT_NAME.to_string(),
             version: FORMAT_VERSION,
             chain: self.chain,
@@ -293,12 +289,11 @@ impl Builder {
             fees,
             labels: self.labels,
             columns: cols,
+            segments: vec![segment],
+            addr_runs: run(index.len()),
+            tx_runs: run(self.tx_hashes.len()),
+            balance_runs: run(finals.len() / 24),
             written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
-        };
-        let json = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| StoreError::Corrupt { path: gen_dir.to_path_buf(), message: e.to_string() })?;
-        write_file(&gen_dir.join("manifest.json"), &json)?;
-        sync_dir(gen_dir)?;
-        Ok(())
+        })
     }
 }
