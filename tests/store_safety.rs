@@ -110,6 +110,16 @@ fn ingest_args(store: &Path, file: &Path) -> Vec<OsString> {
     a
 }
 
+fn ingest_files_args(store: &Path, files: &[PathBuf]) -> Vec<OsString> {
+    let mut a = ingest_args(store, &files[0]);
+    a.extend(files[1..].iter().map(OsString::from));
+    a
+}
+
+fn compact_args(store: &Path) -> Vec<OsString> {
+    vec!["compact".into(), "--store".into(), store.into()]
+}
+
 fn labels_args(store: &Path, file: &Path) -> Vec<OsString> {
     vec!["labels".into(), "--store".into(), store.into(), "import".into(), file.into()]
 }
@@ -273,6 +283,67 @@ fn sigkill_while_parsing_and_while_writing_leaves_the_previous_store() {
     let args = |s: &Path| ingest_args(s, &big);
     crash_and_recover(&case, t.path(), args, "ingest-parse", Side::Before, Death::Kill);
     crash_and_recover(&case, t.path(), args, "generation-columns", Side::Before, Death::Kill);
+}
+
+/// A store of a world's first 100,000 events and the files of its next
+/// 300,000 (new blocks: an append; the transactions file spans several
+/// reading blocks).
+fn append_case(t: &Path) -> (Case, Vec<PathBuf>) {
+    let params = chaintrace::synth::world::Params::new(400_000, 21);
+    let part = |k: usize, w| chaintrace::synth::etl::write_world_etl_part(&t.join(format!("part{k}")), params.clone(), w).unwrap();
+    let (first, second) = (part(0, 0..100_000), part(1, 100_000..u64::MAX));
+    assert!(std::fs::metadata(&second.files[0]).unwrap().len() > 2 * (8 << 20), "the file must span several reading blocks");
+    let base = t.join("abase");
+    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(ingest_files_args(&base, &first.files[..3])).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference = t.join("areference");
+    copy_dir(&base, &reference);
+    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(ingest_files_args(&reference, &second.files[..3])).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(listed(&reference).len(), 2, "the second part is appended as one segment");
+    let case = Case { base_events: checked_events(&base), new_events: checked_events(&reference), base, reference };
+    assert_eq!(case.new_events, first.events + second.events);
+    (case, second.files[..3].to_vec())
+}
+
+/// An append killed at each point: while parsing, inside the segment
+/// write (SIGKILL too), with the segment and generation complete, before
+/// the rename of `CURRENT` and after it.
+#[test]
+fn append_killed_at_every_point_leaves_one_whole_store() {
+    let t = tempfile::tempdir().unwrap();
+    let (case, files) = append_case(t.path());
+    let args = |s: &Path| ingest_files_args(s, &files);
+    crash_and_recover(&case, t.path(), args, "ingest-parse", Side::Before, Death::Abort);
+    kill_at_every_write_point(&case, t.path(), args, "generation-columns");
+}
+
+/// Kill a write inside its segment (abort, then SIGKILL), with segment and
+/// generation complete, before the rename of `CURRENT` and after it.
+fn kill_at_every_write_point(case: &Case, work: &Path, args: impl Fn(&Path) -> Vec<OsString> + Copy, inside: &str) {
+    for (point, side) in
+        [(inside, Side::Before), ("generation-written", Side::Before), ("before-rename", Side::Before), ("after-rename", Side::After)]
+    {
+        crash_and_recover(case, work, args, point, side, Death::Abort);
+    }
+    crash_and_recover(case, work, args, inside, Side::Before, Death::Kill);
+}
+
+/// Compaction killed at each point: inside its segment write (SIGKILL
+/// too), complete, before and after the rename.
+#[test]
+fn compaction_killed_at_every_point_leaves_one_whole_store() {
+    let t = tempfile::tempdir().unwrap();
+    let (appended, _) = append_case(t.path());
+    // The store of two segments is the base; compacted, the reference.
+    let reference = t.path().join("creference");
+    copy_dir(&appended.reference, &reference);
+    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(compact_args(&reference)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(listed(&reference).len(), 1);
+    let n = appended.new_events;
+    let case = Case { base: appended.reference.clone(), reference, base_events: n, new_events: n };
+    kill_at_every_write_point(&case, t.path(), compact_args, "compact-columns");
 }
 
 /// A label import makes a generation too: killed while writing it, before

@@ -226,7 +226,8 @@ impl Builder {
         full.assets = std::mem::take(&mut self.assets);
         full.asset_ids = std::mem::take(&mut self.asset_ids);
         full.inputs.append(&mut self.inputs);
-        full.files = self.files.drain(..).enumerate().map(|(k, (f, start))| (f, if k < self.old_files { 0 } else { start + off })).collect();
+        full.files =
+            self.files.drain(..).enumerate().map(|(k, (f, start))| (f, if k < self.old_files { 0 } else { start + off })).collect();
         full.old_files = self.old_files;
         full.skipped_rows = self.skipped_rows;
         full.labels = self.labels;

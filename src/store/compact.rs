@@ -73,7 +73,8 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
     s.verify()?;
     let segs = &s.manifest.segments;
     let bytes_before: u64 = segs.iter().map(|g| g.bytes).sum();
-    let mut summary = CompactSummary { segments_before: segs.len(), segments_after: segs.len(), merged: 0, bytes_before, bytes_after: bytes_before };
+    let mut summary =
+        CompactSummary { segments_before: segs.len(), segments_after: segs.len(), merged: 0, bytes_before, bytes_after: bytes_before };
     let j = match scope {
         Scope::All => 0,
         Scope::Tiered => tiered_start(segs),

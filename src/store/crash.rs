@@ -5,12 +5,13 @@
 //! be killed. Unset, a point costs one comparison with a value read once.
 //!
 //! The points: `ingest-parse` (a file's first block of rows interned, the
-//! next being parsed), `generation-columns` (some column files of the new
-//! generation written, not all), `generation-written` (the new generation
-//! complete, `CURRENT` untouched), `labels-generation` (a label import's
-//! generation has its linked columns, not its labels or manifest),
-//! `before-rename` (`CURRENT.tmp` written, not renamed) and `after-rename`
-//! (`CURRENT` switched, older generations not yet removed).
+//! next being parsed), `generation-columns` (some columns of the new
+//! segment written, not all: a rewrite or an append), `compact-columns`
+//! (the same inside a compaction), `labels-generation` (a label import's
+//! segment created, empty), `generation-written` (the new segment and the
+//! generation naming it complete, `CURRENT` untouched), `before-rename`
+//! (`CURRENT.tmp` written, not renamed) and `after-rename` (`CURRENT`
+//! switched, older generations and segments not yet removed).
 
 use std::sync::OnceLock;
 

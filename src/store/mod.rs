@@ -29,8 +29,8 @@ pub use error::StoreError;
 use crate::model::amount::Amount;
 use crate::model::{Chain, OrderBy, Pseudo};
 use ruint::aliases::U256;
-use serde::{Deserialize, Serialize};
 use segment::{Part, Region, Run, SegmentInfo};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -173,7 +173,9 @@ impl Store {
         loop {
             let before = std::fs::read(dir.join("CURRENT")).ok();
             match Store::open_once(dir) {
-                Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound && tries < 3 && before != std::fs::read(dir.join("CURRENT")).ok() => {
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && tries < 3 && before != std::fs::read(dir.join("CURRENT")).ok() =>
+                {
                     tries += 1;
                 }
                 r => return r,
@@ -192,7 +194,10 @@ impl Store {
         let mut regions = BTreeMap::new();
         for (name, parts) in &manifest.columns {
             if let Some(p) = parts.iter().find(|p| !listed.contains(p.segment.as_str())) {
-                return Err(StoreError::Corrupt { path: mpath, message: format!("column {name} names segment {} the manifest does not list", p.segment) });
+                return Err(StoreError::Corrupt {
+                    path: mpath,
+                    message: format!("column {name} names segment {} the manifest does not list", p.segment),
+                });
             }
             regions.insert(name.clone(), Region::map(dir, parts, &mut files)?);
         }
@@ -211,7 +216,10 @@ impl Store {
     fn check_lengths(&self) -> Result<(), StoreError> {
         let m = &self.manifest;
         let sum = |runs: &[Run]| runs.iter().map(|r| r.count).sum::<u64>();
-        let corrupt = |c: Column, message: String| StoreError::Corrupt { path: self.gen_dir.join("manifest.json"), message: format!("{}: {message}", c.file()) };
+        let corrupt = |c: Column, message: String| StoreError::Corrupt {
+            path: self.gen_dir.join("manifest.json"),
+            message: format!("{}: {message}", c.file()),
+        };
         if sum(&m.addr_runs) != m.address_table.saturating_sub(Pseudo::ALL.len() as u64) {
             return Err(corrupt(Column::AddrIndex, "address runs do not cover the address table".into()));
         }
@@ -295,7 +303,10 @@ impl Store {
         }
         jobs.par_iter().try_for_each(|(p, bytes)| {
             if format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)) != p.xxh3 {
-                return Err(StoreError::Corrupt { path: self.dir.join(&p.segment), message: format!("checksum mismatch in the part at offset {}", p.offset) });
+                return Err(StoreError::Corrupt {
+                    path: self.dir.join(&p.segment),
+                    message: format!("checksum mismatch in the part at offset {}", p.offset),
+                });
             }
             Ok(())
         })
@@ -305,7 +316,6 @@ impl Store {
     pub fn bytes(&self, c: Column) -> &[u8] {
         self.regions.get(c.file()).map_or(&[][..], Region::bytes)
     }
-
 
     /// Number of events.
     pub fn len(&self) -> usize {

@@ -195,7 +195,11 @@ impl Region {
     /// outside their file, or a non-last part of ragged length, are
     /// reported as corruption, never mapped (a read past a file's end would
     /// be a SIGBUS).
-    pub(crate) fn map(dir: &Path, parts: &[Part], files: &mut std::collections::HashMap<String, (File, u64)>) -> Result<Region, StoreError> {
+    pub(crate) fn map(
+        dir: &Path,
+        parts: &[Part],
+        files: &mut std::collections::HashMap<String, (File, u64)>,
+    ) -> Result<Region, StoreError> {
         let total: u64 = parts.iter().map(|p| p.bytes).sum();
         if total == 0 {
             return Ok(Region::Empty);
@@ -211,15 +215,19 @@ impl Region {
                 files.insert(p.segment.clone(), (f, len));
             }
             let len = files[&p.segment].1;
-            if p.offset % ALIGN != 0 || (k + 1 < parts.len() && p.bytes % ALIGN != 0) || p.offset.checked_add(p.bytes).is_none_or(|e| e > len) {
+            if p.offset % ALIGN != 0
+                || (k + 1 < parts.len() && p.bytes % ALIGN != 0)
+                || p.offset.checked_add(p.bytes).is_none_or(|e| e > len)
+            {
                 return Err(StoreError::Corrupt {
                     path,
                     message: format!("part at {} of {} bytes does not fit the file's {len} bytes or its alignment", p.offset, p.bytes),
                 });
             }
         }
-        let total = usize::try_from(total).map_err(|_| StoreError::Corrupt { path: dir.to_path_buf(), message: "column larger than memory".into() })?;
-        if ALIGN % page_size() != 0 {
+        let total = usize::try_from(total)
+            .map_err(|_| StoreError::Corrupt { path: dir.to_path_buf(), message: "column larger than memory".into() })?;
+        if !ALIGN.is_multiple_of(page_size()) {
             let mut words = vec![0u128; total.div_ceil(16)];
             let buf: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
             let mut at = 0usize;

@@ -189,8 +189,14 @@ impl Builder {
         ks
     }
 
-
-    fn write_segment(&self, dir: &Path, keep: &[EventPos], order: OrderBy, fees: FeeCoverage, dups: &[u64]) -> Result<Manifest, StoreError> {
+    fn write_segment(
+        &self,
+        dir: &Path,
+        keep: &[EventPos],
+        order: OrderBy,
+        fees: FeeCoverage,
+        dups: &[u64],
+    ) -> Result<Manifest, StoreError> {
         let mut w = SegmentWriter::create(dir)?;
         let mut cols = BTreeMap::new();
         // Already in order with nothing dropped (the common case): write the

@@ -90,10 +90,12 @@ pub fn write_world_etl(dir: &Path, params: Params) -> io::Result<WorldFiles> {
     write_world_etl_part(dir, params, 0..u64::MAX)
 }
 
-/// Like [`write_world_etl`], but only the transactions whose first event
-/// falls in `window` (events counted from the start of the world): the
-/// world in parts, each ingested after the one before, when the whole would
-/// not fit the disk. The parts of one world concatenate to the whole.
+/// Like [`write_world_etl`], but only the blocks whose first event falls
+/// in `window` (events counted from the start of the world): the world in
+/// parts, each ingested after the one before, when the whole would not fit
+/// the disk. The parts of one world concatenate to the whole, and each
+/// part's blocks all come after the last one's, as new blocks do (so each
+/// ingest of a part is an append).
 pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<u64>) -> io::Result<WorldFiles> {
     std::fs::create_dir_all(dir)?;
     let seed = params.seed;
@@ -106,6 +108,7 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
     let (mut cur_block, mut bhash, mut log_index, mut cumulative) = (u64::MAX, [0u8; 32], 0u64, 0u64);
     let mut calldata = Vec::new();
     let mut before = 0u64;
+    let mut block_first = 0u64;
     // Deposit addresses that received something: the truth the deposit
     // detector is measured against.
     let mut deposits: std::collections::BTreeSet<(u64, u64)> = std::collections::BTreeSet::new();
@@ -115,12 +118,13 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
         before += t.events();
         if t.block != cur_block {
             (cur_block, bhash, log_index, cumulative) = (t.block, block_hash(seed, t.block), 0, 0);
+            block_first = first;
         }
-        if !window.contains(&first) {
+        if !window.contains(&block_first) {
             // Block-wide counters go on as if the row were written.
             cumulative += t.gas;
             log_index += t.legs.iter().filter(|l| matches!(l.0, Leg::Token(_))).count() as u64;
-            if first >= window.end {
+            if block_first >= window.end {
                 break;
             }
             continue;

@@ -1,0 +1,228 @@
+//! A store built by appends reports what one ingest of the same files does,
+//! byte for byte (TRACING.md §8), and compaction changes no report.
+//! Appends write one segment each; reaching back before the store's end
+//! rewrites it; both are checked against a one-shot ingest.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// Every report a script would read: the three policies' trace reports in
+/// JSON and CSV, the store's statistics and a screening of the world's
+/// addresses.
+fn reports(s: &Path, seed: &str) -> Vec<(String, String)> {
+    let st = s.to_str().unwrap();
+    let mut out = Vec::new();
+    for policy in ["haircut", "poison", "fifo"] {
+        for format in ["json", "csv"] {
+            let o = run(&["trace", "--store", st, "--policy", policy, "--seed", seed, "--format", format]);
+            assert_eq!(o.code, 0, "{policy}: {}", o.stderr);
+            out.push((format!("trace {policy} {format}"), o.stdout));
+        }
+    }
+    let o = run(&["stats", "--store", st, "--format", "json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    out.push(("stats".into(), o.stdout));
+    out
+}
+
+fn manifest(s: &Path) -> serde_json::Value {
+    let cur = std::fs::read_to_string(s.join("CURRENT")).unwrap();
+    serde_json::from_slice(&std::fs::read(s.join(cur.split_whitespace().next().unwrap()).join("manifest.json")).unwrap()).unwrap()
+}
+
+fn segments(s: &Path) -> usize {
+    manifest(s)["segments"].as_array().unwrap().len()
+}
+
+fn same(a: &[(String, String)], b: &[(String, String)], what: &str) {
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        assert!(x == y, "{what}: {name} differs");
+    }
+}
+
+/// A generated world cut into parts at block boundaries (`chaintrace-gen
+/// world --part`), as new blocks arrive.
+fn world_parts(dir: &Path, events: u64, cuts: &[u64]) -> (Vec<Vec<PathBuf>>, PathBuf, String) {
+    let params = chaintrace::synth::world::Params::new(events, 5);
+    let mut parts = Vec::new();
+    let mut exploiter = String::new();
+    let mut labels = PathBuf::new();
+    for k in 0..cuts.len() - 1 {
+        let w = chaintrace::synth::etl::write_world_etl_part(&dir.join(format!("p{k}")), params.clone(), cuts[k]..cuts[k + 1]).unwrap();
+        exploiter = w.exploiter.clone();
+        labels = w.files[3].clone();
+        parts.push(w.files[..3].to_vec());
+    }
+    (parts, labels, exploiter)
+}
+
+fn ingest_files(s: &Path, files: &[PathBuf]) {
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let o = ingest(s, "ethereum", "etl", &["--no-progress"], &refs);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+fn import_labels(s: &Path, labels: &Path) {
+    let o = run(&["labels", "--store", s.to_str().unwrap(), "import", labels.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+#[test]
+fn appends_report_what_one_ingest_reports() {
+    let t = tempfile::tempdir().unwrap();
+    let (parts, labels, exploiter) = world_parts(t.path(), 80_000, &[0, 20_000, 45_000, 46_000, u64::MAX]);
+    let all: Vec<PathBuf> = parts.iter().flatten().cloned().collect();
+
+    let once = t.path().join("once");
+    ingest_files(&once, &all);
+    import_labels(&once, &labels);
+    assert_eq!(segments(&once), 2, "one ingest, one label import");
+
+    let appended = t.path().join("appended");
+    for (k, p) in parts.iter().enumerate() {
+        ingest_files(&appended, p);
+        assert_eq!(segments(&appended), k + 1, "part {k} was appended, not rewritten");
+    }
+    import_labels(&appended, &labels);
+    let m = manifest(&appended);
+    assert_eq!(m["addr_runs"].as_array().unwrap().len(), 4, "each append adds an address-index run");
+    assert_eq!(m["tx_runs"].as_array().unwrap().len(), 4);
+
+    let want = reports(&once, &exploiter);
+    assert!(want[0].1.contains("\"destinations\""), "a real report: {}", &want[0].1[..want[0].1.len().min(400)]);
+    same(&want, &reports(&appended, &exploiter), "appends");
+
+    // Every lookup agrees too: the exploiter and every transaction hash.
+    let a = chaintrace::store::Store::open(&once).unwrap();
+    let b = chaintrace::store::Store::open(&appended).unwrap();
+    assert_eq!(a.find_address(&exploiter), b.find_address(&exploiter));
+    for id in (0..a.manifest.tx_table as u32).step_by(97) {
+        assert_eq!(b.find_tx(a.tx_hash(id)), Some(id));
+    }
+    for x in (5..a.address_count() as u32).step_by(31) {
+        assert_eq!(b.find_address(&a.address_text(x)), Some(x));
+    }
+    drop((a, b));
+
+    // Compaction merges the segments and their runs; no report changes.
+    let o = run(&["compact", "--store", appended.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let c: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!((c["segments_before"].as_u64(), c["segments_after"].as_u64()), (Some(5), Some(1)));
+    assert_eq!(manifest(&appended)["addr_runs"].as_array().unwrap().len(), 1);
+    same(&want, &reports(&appended, &exploiter), "after compaction");
+    let names: Vec<String> = std::fs::read_dir(&appended)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("seg-"))
+        .collect();
+    assert_eq!(names.len(), 1, "merged segments are removed: {names:?}");
+}
+
+/// Files that reach back before the store's end rewrite it, and still give
+/// what one ingest of the same files in the same order gives.
+#[test]
+fn a_part_older_than_the_store_rewrites_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (parts, labels, exploiter) = world_parts(t.path(), 40_000, &[0, 15_000, u64::MAX]);
+    let once = t.path().join("once");
+    let order: Vec<PathBuf> = parts[1].iter().chain(&parts[0]).cloned().collect();
+    ingest_files(&once, &order);
+    import_labels(&once, &labels);
+    let twice = t.path().join("twice");
+    ingest_files(&twice, &parts[1]);
+    ingest_files(&twice, &parts[0]);
+    assert_eq!(segments(&twice), 1, "rewritten whole");
+    import_labels(&twice, &labels);
+    same(&reports(&once, &exploiter), &reports(&twice, &exploiter), "rewrite");
+}
+
+/// Tiered compaction keeps a store built by many small appends at a few
+/// segments, with reports unchanged.
+#[test]
+fn many_small_appends_stay_few_segments() {
+    let t = tempfile::tempdir().unwrap();
+    let cuts: Vec<u64> = (0..=30).map(|k| k * 1_000).chain([u64::MAX]).collect();
+    let (parts, labels, exploiter) = world_parts(t.path(), 31_000, &cuts);
+    let once = t.path().join("once");
+    ingest_files(&once, &parts.iter().flatten().cloned().collect::<Vec<_>>());
+    import_labels(&once, &labels);
+    let many = t.path().join("many");
+    let mut most = 0;
+    for p in &parts {
+        ingest_files(&many, p);
+        most = most.max(segments(&many));
+    }
+    assert!(most <= 13, "at most MAX_SEGMENTS + 1 segments: {most}");
+    import_labels(&many, &labels);
+    same(&reports(&once, &exploiter), &reports(&many, &exploiter), "tiered compaction");
+}
+
+/// Values past 2^128, overdrafts, self-transfers and a token: the balance
+/// columns an append continues equal those of one ingest.
+#[test]
+fn balances_continue_across_appends() {
+    let t = tempfile::tempdir().unwrap();
+    let h = "block_number,transaction_hash,from_address,to_address,value,asset";
+    let a = |n: u8| format!("0x{}", format!("{n:02x}").repeat(20));
+    let tx = |n: u32| format!("0x{n:064x}");
+    let token = a(0xee);
+    let first = format!(
+        "{h}\n1,{},{},{},100,\n1,{},{},{},5,{token}\n2,{},{},{},340282366920938463463374607431768211456,\n",
+        tx(1),
+        a(1),
+        a(2),
+        tx(2),
+        a(1),
+        a(3),
+        tx(3),
+        a(4),
+        a(5)
+    );
+    let second = format!(
+        "{h}\n3,{},{},{},70,\n3,{},{},{},90,\n4,{},{},{},3,{token}\n4,{},{},{},1,\n5,{},{},{},2,\n",
+        tx(4),
+        a(2),
+        a(6),
+        tx(5),
+        a(2),
+        a(2),
+        tx(6),
+        a(3),
+        a(1),
+        tx(7),
+        a(5),
+        a(2),
+        tx(8),
+        a(7),
+        a(1)
+    );
+    let f1 = t.path().join("first.csv");
+    let f2 = t.path().join("second.csv");
+    std::fs::write(&f1, first).unwrap();
+    std::fs::write(&f2, second).unwrap();
+    let once = t.path().join("once");
+    assert_eq!(ingest(&once, "ethereum", "transfers", &[], &[&f1, &f2]).code, 0);
+    let two = t.path().join("two");
+    assert_eq!(ingest(&two, "ethereum", "transfers", &[], &[&f1]).code, 0);
+    let o = ingest(&two, "ethereum", "transfers", &[], &[&f2]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(segments(&two), 2);
+    let (x, y) = (chaintrace::store::Store::open(&once).unwrap(), chaintrace::store::Store::open(&two).unwrap());
+    y.verify_all().unwrap();
+    assert_eq!(x.sender_balances(), y.sender_balances());
+    let (ex, ey) = (x.events(), y.events());
+    assert_eq!((ex.from, ex.to, ex.value, ex.tx, ex.block), (ey.from, ey.to, ey.value, ey.tx, ey.block));
+    assert_eq!(x.big_values(), y.big_values());
+    assert_eq!(y.big_values().len(), 1);
+    let ids: Vec<u32> = (5..x.address_count() as u32).collect();
+    for asset in 0..x.manifest.assets.len() as u32 {
+        assert_eq!(x.final_balances(asset, &ids), y.final_balances(asset, &ids), "asset {asset}");
+    }
+    // Address 2 sent 70 of its 100 and then 90 to itself (an overdraft
+    // credited as unknown origin) and got 1 back; address 1 has 2.
+    let id = |n: u8| y.find_address(&a(n)).unwrap();
+    assert_eq!(y.final_balances(0, &[id(1), id(2)]), vec![2, 91]);
+}
