@@ -37,11 +37,15 @@ enum Command {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
-        /// Write only part K of P (`K/P`, K from 0): the transactions whose
+        /// Write only part K of P (`K/P`, K from 0): the blocks whose
         /// first event falls in the K-th P-th of the events. Parts ingested
-        /// one after another build the whole world's store.
-        #[arg(long, value_name = "K/P")]
+        /// one after another build the whole world's store, each an append.
+        #[arg(long, value_name = "K/P", conflicts_with = "window")]
         part: Option<String>,
+        /// Write only the blocks whose first event falls in `A..B` (events
+        /// counted from the start of the world): a few new blocks to append.
+        #[arg(long, value_name = "A..B")]
+        window: Option<String>,
     },
     /// Stream once over a store's event columns (sender, receiver, asset,
     /// value, flags) and print their digest: the floor a trace cannot beat.
@@ -61,10 +65,16 @@ fn main() -> anyhow::Result<()> {
             let n = chaintrace::synth::write_transactions(&mut w, rows, seed)?;
             eprintln!("{}: {rows} rows, {n} bytes in {:.1}s", out.display(), t.elapsed().as_secs_f64());
         }
-        Command::World { events, seed, out, part } => {
-            let window = match part {
-                None => 0..u64::MAX,
-                Some(p) => {
+        Command::World { events, seed, out, part, window } => {
+            let window = match (part, window) {
+                (None, Some(w)) => {
+                    let (a, b) = w.split_once("..").ok_or_else(|| anyhow::anyhow!("--window {w:?}: expected A..B"))?;
+                    let (a, b): (u64, u64) = (a.parse()?, b.parse()?);
+                    anyhow::ensure!(a < b, "--window {w:?}: A must be below B");
+                    a..b
+                }
+                (None, None) => 0..u64::MAX,
+                (Some(p), _) => {
                     let (k, n) = p.split_once('/').ok_or_else(|| anyhow::anyhow!("--part {p:?}: expected K/P"))?;
                     let (k, n): (u64, u64) = (k.parse()?, n.parse()?);
                     anyhow::ensure!(n > 0 && k < n, "--part {p:?}: K must be below P");
