@@ -80,19 +80,11 @@ pub fn compute(s: &Store) -> Stats {
         per_asset: vec![(0, WideSum::ZERO); nassets],
     };
     let chunk = 1 << 16;
-    let acc = (0..n.div_ceil(chunk))
+    let mut acc = (0..n.div_ceil(chunk))
         .into_par_iter()
         .map(|c| {
             let mut a = empty.clone();
             for i in c * chunk..((c + 1) * chunk).min(n) {
-                if ev.block[i] != NO_BLOCK {
-                    a.first_block = a.first_block.min(ev.block[i]);
-                    a.last_block = a.last_block.max(ev.block[i]);
-                }
-                if ev.time[i] != NO_TIME {
-                    a.first_time = a.first_time.min(ev.time[i]);
-                    a.last_time = a.last_time.max(ev.time[i]);
-                }
                 if ev.tx[i] == NO_TX {
                     a.hashless += 1;
                 }
@@ -128,6 +120,17 @@ pub fn compute(s: &Store) -> Stats {
                 x
             },
         );
+    // Runs hold every event's block and time: their extremes are the events'.
+    for r in ev.runs {
+        if r.block != NO_BLOCK {
+            acc.first_block = acc.first_block.min(r.block);
+            acc.last_block = acc.last_block.max(r.block);
+        }
+        if r.time != NO_TIME {
+            acc.first_time = acc.first_time.min(r.time);
+            acc.last_time = acc.last_time.max(r.time);
+        }
+    }
     // Distinct addresses and transactions actually used by events.
     let mut used = vec![false; s.address_count()];
     let mut used_tx = vec![false; s.manifest.tx_table as usize];

@@ -214,7 +214,7 @@ fn balances_continue_across_appends() {
     y.verify_all().unwrap();
     assert_eq!(x.sender_balances(), y.sender_balances());
     let (ex, ey) = (x.events(), y.events());
-    assert_eq!((ex.from, ex.to, ex.value, ex.tx, ex.block), (ey.from, ey.to, ey.value, ey.tx, ey.block));
+    assert_eq!((ex.from, ex.to, ex.value, ex.tx, ex.runs), (ey.from, ey.to, ey.value, ey.tx, ey.runs));
     assert_eq!(x.big_values(), y.big_values());
     assert_eq!(y.big_values().len(), 1);
     let ids: Vec<u32> = (5..x.address_count() as u32).collect();

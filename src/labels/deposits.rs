@@ -84,6 +84,7 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
     let mut pending: HashMap<(u32, u32), Pending> = HashMap::new();
     let mut cands: HashMap<u32, Candidate> = HashMap::new();
     let mut sweeps = 0u64;
+    let mut runs = ev.cursor();
     for i in 0..ev.from.len() {
         if ev.flags[i] & (flags::MOVES_NOTHING | flags::FEE) != 0 {
             continue;
@@ -92,7 +93,10 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
         if v == 0 || from == to {
             continue;
         }
-        let block = if ev.block[i] == NO_BLOCK { 0 } else { ev.block[i] };
+        let block = match runs.at(i).block {
+            NO_BLOCK => 0,
+            b => b,
+        };
         if !labelled.contains(&from) {
             let pend = pending.remove(&(from, asset)).unwrap_or_default();
             let allowed = (pend.received / 10_000 * u128::from(p.tolerance_bps)).saturating_add(p.dust);

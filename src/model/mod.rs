@@ -106,7 +106,7 @@ impl Pseudo {
     pub const ALL: [Pseudo; 5] = [Pseudo::Fees, Pseudo::Mint, Pseudo::Unknown, Pseudo::Unspendable, Pseudo::NewContract];
 
     /// The name shown in reports.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Pseudo::Fees => "(fees)",
             Pseudo::Mint => "(mint)",

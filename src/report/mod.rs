@@ -210,8 +210,8 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
                 category: d.category.clone(),
                 amount: d.amount.to_string(),
                 hops: d.hops,
-                first_block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
-                first_time: (ev.time[i] != NO_TIME).then(|| crate::model::time::format_time(ev.time[i])),
+                first_block: (ev.block(i) != NO_BLOCK).then_some(ev.block(i)),
+                first_time: (ev.time(i) != NO_TIME).then(|| crate::model::time::format_time(ev.time(i))),
                 paths: index
                     .paths_with(store, id, paths, &is_source, &out.pred, &by_event)
                     .iter()

@@ -81,7 +81,7 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
     let mut seeds: IdMap<Vec<Rule<u16>>> = IdMap::default();
     // Service labels: (service name, from, to).
     let mut services: IdMap<Vec<Rule<&str>>> = IdMap::default();
-    let has_times = ev.time.iter().any(|&t| t != NO_TIME);
+    let has_times = ev.any_time();
     for l in labels {
         let Some(&id) = ids.get(&l.address) else { continue };
         if l.is_bounded() && !has_times {
@@ -137,6 +137,7 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
     let mut xs = [0u128; 16];
     let mut hops = [0u32; 16];
     // Many columns are read at the same row: an index loop is the clear form.
+    let mut runs = ev.cursor();
     #[allow(clippy::needless_range_loop)]
     for i in 0..store.len() {
         if ev.asset[i] != asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
@@ -156,7 +157,7 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
         if a == 0 {
             continue;
         }
-        let t = (ev.time[i] != NO_TIME).then_some(ev.time[i]);
+        let t = Some(runs.at(i).time).filter(|&t| t != NO_TIME);
         let b = bal[i];
         if b == u128::MAX {
             return Err(too_large(&format!("the sender's balance before event {i}")));

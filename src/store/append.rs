@@ -30,7 +30,8 @@ impl Builder {
         if self.chain != Chain::Ethereum || !self.inputs.is_empty() || s.manifest.order_by == Some(OrderBy::Time) {
             return false;
         }
-        let last = s.events().block.last().copied();
+        let ev = s.events();
+        let last = ev.runs.last().map(|r| r.block);
         let tb = self.tx_base;
         (0..self.len()).into_par_iter().all(|i| {
             let b = self.block[i];
@@ -58,8 +59,8 @@ impl Builder {
                 ext(&mut w, $c, as_bytes(&v))?;
             }};
         }
-        event_column!(Column::Block, self.block);
-        event_column!(Column::Time, self.time);
+        let runs = super::columns::block_runs(&self.block, &self.time, &keep, s.len() as u64);
+        ext(&mut w, Column::BlockRuns, as_bytes(&runs))?;
         event_column!(Column::TxIndex, self.tx_index);
         event_column!(Column::Sub, self.sub);
         event_column!(Column::From, self.from);
@@ -69,10 +70,8 @@ impl Builder {
         event_column!(Column::Value, self.value);
         event_column!(Column::Tx, self.tx);
         event_column!(Column::Flags, self.flags);
-        let bo = s.bytes(Column::AddrBytes).len() as u64;
         ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
-        let offs: Vec<u64> = self.addr_offsets[1..].iter().map(|o| o + bo).collect();
-        ext(&mut w, Column::AddrOffsets, as_bytes(&offs))?;
+        // Appends are Ethereum only: addresses of 20 bytes, no offsets.
         let index = self.address_index();
         ext(&mut w, Column::AddrIndex, as_bytes(&index))?;
         ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;

@@ -242,8 +242,8 @@ impl Builder {
         let mut b = Builder::new(m.chain);
         b.order_by = m.order_by;
         let ev = s.events();
-        b.block = ev.block.to_vec();
-        b.time = ev.time.to_vec();
+        let mut cur = ev.cursor();
+        (b.block, b.time) = (0..ev.len()).map(|i| cur.at(i)).map(|r| (r.block, r.time)).unzip();
         b.tx_index = ev.tx_index.to_vec();
         b.sub = ev.sub.to_vec();
         b.from = ev.from.to_vec();
@@ -254,7 +254,16 @@ impl Builder {
         b.flags = ev.flags.to_vec();
         b.big = s.big_values().iter().map(|(&i, &v)| (i as usize, v)).collect();
         b.addr_bytes = s.bytes(Column::AddrBytes).to_vec();
-        b.addr_offsets = cast::<u64>(s.bytes(Column::AddrOffsets)).to_vec();
+        b.addr_offsets = match m.chain {
+            // Implied by the fixed width; the builder keeps them for both chains.
+            Chain::Ethereum if m.address_table > 0 => {
+                let starts = Pseudo::ALL.iter().scan(0u64, |at, p| Some(std::mem::replace(at, *at + p.name().len() as u64)));
+                let pseudo_end = super::columns::PSEUDO_BYTES as u64;
+                starts.chain((0..=m.address_table - Pseudo::ALL.len() as u64).map(|k| pseudo_end + 20 * k)).collect()
+            }
+            Chain::Ethereum => vec![0],
+            Chain::Bitcoin => cast::<u64>(s.bytes(Column::AddrOffsets)).to_vec(),
+        };
         b.eth_keys = Vec::new();
         b.tx_hashes = s.bytes(Column::TxHashes).chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
         let it: &[u32] = cast(s.bytes(Column::InTx));

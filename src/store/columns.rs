@@ -1,14 +1,14 @@
 //! Column files and typed views over them.
 
 use super::Manifest;
+use crate::model::{Chain, NO_TIME, Pseudo};
 
 /// Every file of a generation besides the manifest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Column {
-    /// Block number per event (`u64::MAX`: none).
-    Block,
-    /// Block time per event, epoch seconds (`i64::MIN`: unknown).
-    Time,
+    /// Block number and block time of runs of events ([`BlockRun`]): one
+    /// record per block, not 16 bytes per event.
+    BlockRuns,
     /// Transaction index + 1 per event (0: missing).
     TxIndex,
     /// Position inside the transaction.
@@ -27,9 +27,11 @@ pub enum Column {
     Flags,
     /// `(u64 event index, U256 little-endian)` records for values ≥ 2^128-1.
     BigValues,
-    /// Address bytes, concatenated.
+    /// Address bytes, concatenated: the pseudo addresses' names, then 20
+    /// bytes an address on Ethereum, the text on Bitcoin.
     AddrBytes,
-    /// Address offsets into `AddrBytes` (`n + 1` entries).
+    /// Bitcoin: address offsets into `AddrBytes` (`n + 1` entries); empty on
+    /// Ethereum, whose addresses all take 20 bytes.
     AddrOffsets,
     /// 32 bytes per transaction.
     TxHashes,
@@ -63,9 +65,8 @@ pub enum Column {
 
 impl Column {
     /// All columns.
-    pub const ALL: [Column; 26] = [
-        Column::Block,
-        Column::Time,
+    pub const ALL: [Column; 25] = [
+        Column::BlockRuns,
         Column::TxIndex,
         Column::Sub,
         Column::From,
@@ -95,8 +96,7 @@ impl Column {
     /// File name inside the generation directory.
     pub fn file(self) -> &'static str {
         match self {
-            Column::Block => "ev_block.u64",
-            Column::Time => "ev_time.i64",
+            Column::BlockRuns => "ev_block_runs.bin",
             Column::TxIndex => "ev_tx_index.u32",
             Column::Sub => "ev_sub.u32",
             Column::From => "ev_from.u32",
@@ -128,18 +128,21 @@ impl Column {
     pub fn expected_len(self, m: &Manifest) -> Option<u64> {
         let ev = m.events;
         let inp = m.inputs;
+        let pseudo_bytes = PSEUDO_BYTES as u64;
+        let real = m.address_table.saturating_sub(Pseudo::ALL.len() as u64);
         Some(match self {
-            Column::Block | Column::Time => ev * 8,
             Column::TxIndex | Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => ev * 4,
             Column::Value | Column::SenderBalance => ev * 16,
             Column::Flags => ev,
+            Column::AddrOffsets if m.chain == Chain::Ethereum => 0,
             Column::AddrOffsets => (m.address_table + 1) * 8,
+            Column::AddrBytes if m.chain == Chain::Ethereum && m.address_table > 0 => pseudo_bytes + real * 20,
             Column::AddrIndex => m.address_table.saturating_sub(crate::model::Pseudo::ALL.len() as u64) * 4,
             Column::TxHashes => m.tx_table * 32,
             Column::TxHashIndex => super::txindex::slot_count(m.tx_table) * 4,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,
-            Column::BigValues | Column::AddrBytes | Column::Labels | Column::FinalBalances => return None,
+            Column::BigValues | Column::AddrBytes | Column::Labels | Column::FinalBalances | Column::BlockRuns => return None,
         })
     }
 }
@@ -175,13 +178,73 @@ pub(crate) fn as_bytes<T: Pod>(v: &[T]) -> &[u8] {
     bytemuck::cast_slice(v)
 }
 
+/// Bytes of the pseudo addresses' names at the start of `AddrBytes`.
+pub(crate) const PSEUDO_BYTES: usize = {
+    let mut n = 0;
+    let mut k = 0;
+    while k < Pseudo::ALL.len() {
+        n += Pseudo::ALL[k].name().len();
+        k += 1;
+    }
+    n
+};
+
+/// Events from `first` on, up to the next run, share this block number
+/// (`u64::MAX`: none) and block time (epoch seconds, `i64::MIN`: unknown).
+/// Events are sorted by block, so a block is one run (or a few, where
+/// sources disagree on its time): its number and time are stored once.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct BlockRun {
+    /// The run's first event.
+    pub first: u64,
+    /// Block number.
+    pub block: u64,
+    /// Block time.
+    pub time: i64,
+}
+
+/// The runs of events `keep` (indexes into `block` and `time`, in key
+/// order), numbered from event `first`.
+pub(crate) fn block_runs(block: &[u64], time: &[i64], keep: &[crate::model::ids::EventPos], first: u64) -> Vec<BlockRun> {
+    let mut runs: Vec<BlockRun> = Vec::new();
+    for (p, &i) in keep.iter().enumerate() {
+        let (b, t) = (block[i as usize], time[i as usize]);
+        if runs.last().is_none_or(|r| r.block != b || r.time != t) {
+            runs.push(BlockRun { first: first + p as u64, block: b, time: t });
+        }
+    }
+    runs
+}
+
+/// Finds the run of increasing event indexes in amortized constant time
+/// (a sweep's order); an index behind it is found by binary search.
+#[derive(Clone, Copy)]
+pub struct RunCursor<'a> {
+    runs: &'a [BlockRun],
+    k: usize,
+}
+
+impl<'a> RunCursor<'a> {
+    /// The run of event `i`.
+    #[inline]
+    pub fn at(&mut self, i: usize) -> &'a BlockRun {
+        let i = i as u64;
+        if self.runs[self.k].first > i {
+            self.k = self.runs.partition_point(|r| r.first <= i) - 1;
+        }
+        while self.k + 1 < self.runs.len() && self.runs[self.k + 1].first <= i {
+            self.k += 1;
+        }
+        &self.runs[self.k]
+    }
+}
+
 /// Borrowed event columns, index `i` is event `i` in key order.
 #[derive(Clone, Copy)]
 pub struct EventColumns<'a> {
-    /// Block numbers.
-    pub block: &'a [u64],
-    /// Block times.
-    pub time: &'a [i64],
+    /// Block number and time runs (see [`EventColumns::block`]).
+    pub runs: &'a [BlockRun],
     /// Transaction index + 1.
     pub tx_index: &'a [u32],
     /// Position inside the transaction.
@@ -198,6 +261,48 @@ pub struct EventColumns<'a> {
     pub tx: &'a [u32],
     /// Flags.
     pub flags: &'a [u8],
+}
+
+impl<'a> EventColumns<'a> {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.from.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.from.is_empty()
+    }
+
+    /// The run of event `i` (the store checks on opening that runs cover
+    /// every event from 0).
+    #[inline]
+    pub fn run(&self, i: usize) -> &'a BlockRun {
+        let k = self.runs.partition_point(|r| r.first <= i as u64);
+        &self.runs[k - 1]
+    }
+
+    /// Block number of event `i` (`u64::MAX`: none).
+    #[inline]
+    pub fn block(&self, i: usize) -> u64 {
+        self.run(i).block
+    }
+
+    /// Block time of event `i` (`i64::MIN`: unknown).
+    #[inline]
+    pub fn time(&self, i: usize) -> i64 {
+        self.run(i).time
+    }
+
+    /// A cursor for increasing event indexes.
+    pub fn cursor(&self) -> RunCursor<'a> {
+        RunCursor { runs: self.runs, k: 0 }
+    }
+
+    /// Whether any event has a block time.
+    pub fn any_time(&self) -> bool {
+        self.runs.iter().any(|r| r.time != NO_TIME)
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub mod txindex;
 pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;
-pub use columns::{Column, EventColumns};
+pub use columns::{BlockRun, Column, EventColumns, RunCursor};
 pub(crate) use columns::{Pod, cast, try_cast};
 pub use error::StoreError;
 
@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Marks a store manifest.
 pub const FORMAT_NAME: &str = "chaintrace-store";
 
@@ -226,6 +226,17 @@ impl Store {
         if sum(&m.tx_runs) != m.tx_table {
             return Err(corrupt(Column::TxHashIndex, "transaction runs do not cover the transaction table".into()));
         }
+        // Block runs cover every event from 0, in order: lookups by event
+        // index then always find one.
+        let runs: &[BlockRun] = columns::try_cast(self.bytes(Column::BlockRuns)).map_err(|e| corrupt(Column::BlockRuns, e))?;
+        let ordered = runs.windows(2).all(|w| w[0].first < w[1].first);
+        let covers = match runs.first() {
+            None => m.events == 0,
+            Some(r) => r.first == 0 && runs.last().is_some_and(|r| r.first < m.events),
+        };
+        if !ordered || !covers {
+            return Err(corrupt(Column::BlockRuns, "block runs do not cover the events in order".into()));
+        }
         for c in Column::ALL {
             let want = match c {
                 Column::TxHashIndex => Some(m.tx_runs.iter().map(|r| txindex::slot_count(r.count) * 4).sum()),
@@ -330,8 +341,7 @@ impl Store {
     /// The event columns as typed slices.
     pub fn events(&self) -> EventColumns<'_> {
         EventColumns {
-            block: columns::cast(self.bytes(Column::Block)),
-            time: columns::cast(self.bytes(Column::Time)),
+            runs: columns::cast(self.bytes(Column::BlockRuns)),
             tx_index: columns::cast(self.bytes(Column::TxIndex)),
             sub: columns::cast(self.bytes(Column::Sub)),
             from: columns::cast(self.bytes(Column::From)),
@@ -416,11 +426,25 @@ impl Store {
         self.manifest.address_table as usize
     }
 
-    /// The stored bytes of address `id`.
+    /// The stored bytes of address `id`: the name of a pseudo address, 20
+    /// bytes on Ethereum (fixed width, no offsets), the text on Bitcoin.
     pub fn address_bytes(&self, id: u32) -> &[u8] {
-        let off: &[u64] = columns::cast(self.bytes(Column::AddrOffsets));
         let b = self.bytes(Column::AddrBytes);
-        &b[off[id as usize] as usize..off[id as usize + 1] as usize]
+        let id = id as usize;
+        match self.manifest.chain {
+            Chain::Ethereum if id < Pseudo::ALL.len() => {
+                let start: usize = Pseudo::ALL[..id].iter().map(|p| p.name().len()).sum();
+                &b[start..start + Pseudo::ALL[id].name().len()]
+            }
+            Chain::Ethereum => {
+                let start = columns::PSEUDO_BYTES + (id - Pseudo::ALL.len()) * 20;
+                &b[start..start + 20]
+            }
+            Chain::Bitcoin => {
+                let off: &[u64] = columns::cast(self.bytes(Column::AddrOffsets));
+                &b[off[id] as usize..off[id + 1] as usize]
+            }
+        }
     }
 
     /// Address `id` as reports print it: lowercase `0x` hex on Ethereum.

@@ -215,8 +215,8 @@ impl Builder {
                 cols.insert($c.file().to_string(), parts);
             }};
         }
-        event_column!(Column::Block, self.block);
-        event_column!(Column::Time, self.time);
+        let runs = super::columns::block_runs(&self.block, &self.time, keep, 0);
+        cols.insert(Column::BlockRuns.file().to_string(), w.put_column(as_bytes(&runs))?);
         event_column!(Column::TxIndex, self.tx_index);
         event_column!(Column::Sub, self.sub);
         event_column!(Column::From, self.from);
@@ -231,7 +231,8 @@ impl Builder {
             Ok(())
         };
         put(Column::AddrBytes, &self.addr_bytes)?;
-        put(Column::AddrOffsets, as_bytes(&self.addr_offsets))?;
+        // Ethereum addresses are 20 bytes each: their offsets are implied.
+        put(Column::AddrOffsets, if self.chain == Chain::Ethereum { &[] } else { as_bytes(&self.addr_offsets) })?;
         let index = self.address_index();
         put(Column::AddrIndex, as_bytes(&index))?;
         put(Column::TxHashes, self.tx_hashes.as_flattened())?;

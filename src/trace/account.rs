@@ -105,6 +105,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     let mut ahead: (usize, u64, u64) = (usize::MAX, 0, 0);
     let mut next_seed_event = seed_tx_events.first().copied().unwrap_or(usize::MAX);
     let mut next = 0usize;
+    let mut runs = ev.cursor();
     while next < n_events {
         let i = next;
         next += 1;
@@ -129,7 +130,6 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                     crate::sys::prefetch(&ev.value[j]);
                     crate::sys::prefetch(&ev.asset[j]);
                     crate::sys::prefetch(&ev.flags[j]);
-                    crate::sys::prefetch(&ev.time[j]);
                 }
                 // This block's slots were loaded a block ago: now their records.
                 for j in set_bits(mask).map(|k| i + k) {
@@ -160,7 +160,10 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
             continue;
         }
-        if windowed && (ev.block[i] == NO_BLOCK || ev.block[i] < from_block || ev.block[i] > to_block) {
+        if windowed && {
+            let b = runs.at(i).block;
+            b == NO_BLOCK || b < from_block || b > to_block
+        } {
             continue;
         }
         let aw = N::value(store, i, ev.value[i]).ok_or(Overflow)?;
@@ -282,7 +285,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         let absorbing = if v == fees_id {
             out.fees += delivered.to_wide();
             true
-        } else if let Some(rule) = if sv.fl & HAS_RULE != 0 { stop_at_time(rules, vid, ev.time[i]) } else { None } {
+        } else if let Some(rule) = if sv.fl & HAS_RULE != 0 { stop_at_time(rules, vid, ev.time(i)) } else { None } {
             out.absorb(vid, i as u64, rule, delivered.to_u256(), ev_hop);
             st[v].set_hop(sv.hop().min(ev_hop));
             true

@@ -112,8 +112,8 @@ impl EventRef {
             tx: (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i])),
             from: store.address_text(ev.from[i]),
             to: store.address_text(ev.to[i]),
-            block: (ev.block[i] != NO_BLOCK).then_some(ev.block[i]),
-            time: (ev.time[i] != NO_TIME).then(|| crate::model::time::format_time(ev.time[i])),
+            block: (ev.block(i) != NO_BLOCK).then_some(ev.block(i)),
+            time: (ev.time(i) != NO_TIME).then(|| crate::model::time::format_time(ev.time(i))),
             value: store.value(i).to_string(),
         }
     }

@@ -67,9 +67,8 @@ pub(super) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -
     }
     let by_text = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
     // Only a validity interval needs event times; the scan is skipped otherwise.
-    let has_times = !labels.iter().any(|l| l.is_bounded())
-        || store.manifest.order_by == Some(crate::model::OrderBy::Time)
-        || store.events().time.iter().any(|&t| t != NO_TIME);
+    let has_times =
+        !labels.iter().any(|l| l.is_bounded()) || store.manifest.order_by == Some(crate::model::OrderBy::Time) || store.events().any_time();
     for l in labels {
         if l.is_bounded() && !has_times {
             return Err(TraceError::Usage(format!(

@@ -76,16 +76,18 @@ pub(super) fn run(
     let to_block = spec.to_block.unwrap_or(u64::MAX);
     let n = store.len();
     let mut i = 0;
+    let mut runs = ev.cursor();
     while i < n {
         // One transaction: its outputs, then its fee event.
         let tx = ev.tx[i];
+        let block = runs.at(i).block;
         let mut j = i + 1;
-        while j < n && tx != NO_TX && ev.tx[j] == tx && ev.block[j] == ev.block[i] {
+        while j < n && tx != NO_TX && ev.tx[j] == tx && runs.at(j).block == block {
             j += 1;
         }
         let (start, end) = (i, j);
         i = j;
-        if ev.block[start] < from_block || ev.block[start] > to_block {
+        if block < from_block || block > to_block {
             continue;
         }
         let outs: Vec<usize> = (start..end).filter(|&k| sub::class(ev.sub[k]) == sub::TOP).collect();
@@ -183,7 +185,7 @@ pub(super) fn run(
                 out.pred.insert(k as u64, p);
             }
             if hop > 0 {
-                if let Some(rule) = stop_at_time(rules, addr, ev.time[k])
+                if let Some(rule) = stop_at_time(rules, addr, ev.time(k))
                     && !seeds.contains(&addr)
                 {
                     out.absorb(addr, k as u64, rule, U256::from(x), hop);
