@@ -67,7 +67,8 @@ impl Builder {
             .collect();
         touched.sort_unstable();
         touched.dedup();
-        let mut map: HashMap<(u32, u32), u128> = HashMap::with_capacity(touched.len());
+        let mut map: HashMap<(u32, u32), u128, std::hash::BuildHasherDefault<PairHasher>> = HashMap::default();
+        map.reserve(touched.len());
         for group in touched.chunk_by(|a, b| a.0 == b.0) {
             let asset = group[0].0;
             let addrs: Vec<u32> = group.iter().map(|k| k.1).collect();
@@ -93,6 +94,25 @@ impl Builder {
     }
 }
 
+/// A hasher for `(asset, address)` id pairs: ids are dense integers, so a
+/// multiply-shift mix is enough and far cheaper than SipHash.
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl std::hash::Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b));
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.0 = (self.0.rotate_left(32) ^ u64::from(x)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Balances of one asset by address id; `UNFIT` where they do not fit 128 bits.
 trait Balances {
     fn get(&self, x: u32) -> u128;
@@ -110,12 +130,12 @@ impl Balances for Vec<u128> {
     }
 }
 
-struct Token<'a> {
-    map: &'a mut HashMap<(u32, u32), u128>,
+struct Token<'a, S> {
+    map: &'a mut HashMap<(u32, u32), u128, S>,
     asset: u32,
 }
 
-impl Balances for Token<'_> {
+impl<S: std::hash::BuildHasher> Balances for Token<'_, S> {
     fn get(&self, x: u32) -> u128 {
         self.map.get(&(self.asset, x)).copied().unwrap_or(0)
     }

@@ -501,10 +501,20 @@ impl Store {
     /// of the address index (`index`, the column's entries).
     fn find_address_bytes(&self, index: &[u32], key: &[u8]) -> Option<u32> {
         let mut start = 0usize;
+        // Ethereum keys compare as two big-endian integers: the same order
+        // as their bytes, without a call to memcmp a probe.
+        let eth = |k: &[u8]| -> (u128, u32) {
+            (u128::from_be_bytes(k[..16].try_into().expect("16 bytes")), u32::from_be_bytes(k[16..20].try_into().expect("4 bytes")))
+        };
+        let fixed = (self.manifest.chain == Chain::Ethereum && key.len() == 20).then(|| eth(key));
         for run in &self.manifest.addr_runs {
             let r = &index[start..start + run.count as usize];
             start += run.count as usize;
-            if let Ok(p) = r.binary_search_by(|&id| self.address_bytes(id).cmp(key)) {
+            let found = match fixed {
+                Some(k) => r.binary_search_by(|&id| eth(self.address_bytes(id)).cmp(&k)),
+                None => r.binary_search_by(|&id| self.address_bytes(id).cmp(key)),
+            };
+            if let Ok(p) = found {
                 return Some(r[p]);
             }
         }
