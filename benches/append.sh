@@ -17,6 +17,8 @@
 #    of all the files does); the reports of both stores (trace from the
 #    hack's seed under haircut, poison and FIFO, JSON, and stats) must be
 #    byte-identical, and both stores' ingests are in the table.
+# With TRACE=1 (the default) the appended store is then traced from the
+# hack's seed under each policy (the JSON report written to a file), timed the same way.
 # Prints the store's bytes per event. Results: benches/RESULTS.md.
 set -euo pipefail
 SIZE=${1:?usage: benches/append.sh SIZE [APPENDS] [PARTS]}
@@ -24,14 +26,20 @@ APPENDS=${2:-20}
 PARTS=${3:-1}
 BLOCK=${BLOCK:-400}
 CHECK=${CHECK:-1}
+TRACE=${TRACE:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WORK=$TARGET/tmp/append-$SIZE
 rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$ROOT"
-cargo build --release --locked --bins -q
-BIN=$TARGET/release
+# BIN_DIR: binaries already built (a long run keeps them while the tree changes).
+if [ -n "${BIN_DIR:-}" ]; then
+    BIN=$BIN_DIR
+else
+    cargo build --release --locked --bins -q
+    BIN=$TARGET/release
+fi
 CT=$BIN/chaintrace
 TOTAL=$((SIZE + (APPENDS + 1) * BLOCK))
 RESULTS=$WORK/results.tsv
@@ -97,6 +105,13 @@ SEGS=$(ls "$WORK"/store/seg-*.seg | wc -l)
 echo "== store: $EVENTS events, $BYTES bytes in $SEGS segment file(s): $((BYTES / EVENTS)) bytes per event" >&2
 awk -F'\t' '/^block .* append$/ { print $2 "\t" $3 }' "$RESULTS" | sort -n | awk -F'\t' '{ n++; t[n] = $1; if ($2 > m) m = $2 }
     END { if (n) printf "== appends of one block: median %.4f s, max %.4f s, peak RSS at most %d MiB (%d appends)\n", t[int((n + 1) / 2)], t[n], m, n }' >&2
+
+if [ "$TRACE" = 1 ]; then
+    for p in haircut poison fifo; do
+        timed "trace $p" "CHAINTRACE_REWRITE=0" "$CT" trace --store "$WORK/store" --policy "$p" --seed "$SEED" --format json
+        awk -F'\t' -v n="trace $p" '$1 == n { printf "== %s of the appended store: %.3f s, %d MiB peak\n", n, $2, $3 }' "$RESULTS" >&2
+    done
+fi
 
 if [ "$CHECK" = 1 ]; then
     for p in haircut poison fifo; do

@@ -30,8 +30,13 @@ VENV=$TARGET/tmp/compare-venv
 STOPS=exchange,mixer,bridge,defi,gambling,payment
 mkdir -p "$WORK"
 cd "$ROOT"
-cargo build --release --locked --bins -q
-BIN=$TARGET/release
+# BIN_DIR: binaries already built (a long run keeps them while the tree changes).
+if [ -n "${BIN_DIR:-}" ]; then
+    BIN=$BIN_DIR
+else
+    cargo build --release --locked --bins -q
+    BIN=$TARGET/release
+fi
 CT=$BIN/chaintrace
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
