@@ -95,10 +95,10 @@ pub fn compute(s: &Store) -> Stats {
                 let slot = &mut a.per_asset[ev.asset[i] as usize];
                 slot.0 += 1;
                 if f & (flags::MOVES_NOTHING | flags::FEE) == 0 {
-                    if ev.value[i] == u128::MAX {
+                    if ev.value.get(i) == u128::MAX {
                         add_wide(&mut slot.1, s.value(i));
                     } else {
-                        slot.1 += WideSum::from(ev.value[i]);
+                        slot.1 += WideSum::from(ev.value.get(i));
                     }
                 }
             }

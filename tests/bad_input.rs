@@ -187,7 +187,7 @@ fn corrupt_column_is_detected() {
     let cur = std::fs::read_to_string(s.join("CURRENT")).unwrap();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.join(cur.split_whitespace().next().unwrap()).join("manifest.json")).unwrap()).unwrap();
-    let part = &manifest["columns"]["ev_value.u128"][0];
+    let part = &manifest["columns"]["ev_value_lo.u64"][0];
     let seg = s.join(part["segment"].as_str().unwrap());
     let mut b = std::fs::read(&seg).unwrap();
     b[part["offset"].as_u64().unwrap() as usize] ^= 1;

@@ -104,7 +104,7 @@ fn etl_transactions_with_receipts() {
     assert_eq!(st["assets"][0]["value"], value.to_string());
     let store = Store::open(&s).unwrap();
     let ev = store.events();
-    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value[i]).sum();
+    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
     assert_eq!(fee_sum, fees);
     // Inside a transaction the top-level transfer comes before the fee.
     for i in 1..store.len() {
@@ -256,7 +256,7 @@ fn bitcoin_block_trio() {
     let ev = store.events();
     let fee_events: Vec<usize> = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).collect();
     assert_eq!(fee_events.len(), fees.len());
-    assert_eq!(fee_events.iter().map(|&i| ev.value[i]).sum::<u128>(), fees.iter().map(|&f| f as u128).sum::<u128>());
+    assert_eq!(fee_events.iter().map(|&i| ev.value.get(i)).sum::<u128>(), fees.iter().map(|&f| f as u128).sum::<u128>());
     assert_eq!(store.len(), 6015 + fees.len());
     let spent: &[u64] = chaintrace_spent(&store);
     assert_eq!(spent.iter().filter(|&&e| e != u64::MAX).count(), 327);
@@ -295,7 +295,7 @@ fn bitcoin_json_lines() {
     }
     let store = Store::open(&s).unwrap();
     let ev = store.events();
-    let got_fee: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value[i]).sum();
+    let got_fee: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
     assert_eq!(got_fee, fee as u128, "fee = inputs - outputs, as the export says");
     let st = stats(&s);
     assert_eq!(st["assets"][0]["value"], total.to_string());
@@ -356,7 +356,7 @@ fn etherscan_exports() {
     assert_eq!(st["assets"][2]["value"], "1234500000");
     let store = Store::open(&s).unwrap();
     let ev = store.events();
-    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value[i]).sum();
+    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
     assert_eq!(fee_sum, want_fee);
 }
 

@@ -210,7 +210,7 @@ impl Clustering {
                     let mut j = first as usize;
                     while j < ev.tx.len() && ev.tx[j] == tx {
                         if sub::class(ev.sub[j]) == sub::TOP {
-                            values.push(ev.value[j]);
+                            values.push(ev.value.get(j));
                         }
                         j += 1;
                     }

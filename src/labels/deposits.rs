@@ -89,7 +89,11 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
         if ev.flags[i] & (flags::MOVES_NOTHING | flags::FEE) != 0 {
             continue;
         }
-        let (from, to, asset, v) = (ev.from[i], ev.to[i], ev.asset[i], ev.value[i]);
+        let v = match ev.value.get(i) {
+            u128::MAX => store.value(i).to_u128().unwrap_or(u128::MAX),
+            v => v,
+        };
+        let (from, to, asset) = (ev.from[i], ev.to[i], ev.asset[i]);
         if v == 0 || from == to {
             continue;
         }

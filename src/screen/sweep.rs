@@ -131,8 +131,10 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
     let mut received = vec![0u128; n_addr];
     let mut exposures: IdMap<Vec<Exposure>> = IdMap::default();
     let value_of = |i: usize| -> Result<u128, ScreenError> {
-        let v = ev.value[i];
-        if v == u128::MAX { Err(too_large(&format!("the value of event {i}"))) } else { Ok(v) }
+        match ev.value.get(i) {
+            u128::MAX => store.value(i).to_u128().filter(|&v| v != u128::MAX).ok_or_else(|| too_large(&format!("the value of event {i}"))),
+            v => Ok(v),
+        }
     };
     let mut xs = [0u128; 16];
     let mut hops = [0u32; 16];
@@ -144,7 +146,7 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
             continue;
         }
         let (u, v) = (ev.from[i], ev.to[i]);
-        if u != v && ev.value[i] != 0 {
+        if u != v && ev.value.get(i) != 0 {
             let a = value_of(i)?;
             received[v as usize] = received[v as usize].checked_add(a).ok_or_else(|| too_large("an address's received sum"))?;
         }
@@ -158,7 +160,10 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
             continue;
         }
         let t = Some(runs.at(i).time).filter(|&t| t != NO_TIME);
-        let b = bal[i];
+        let b = match bal.get(i) {
+            u128::MAX => store.wide_balance(i),
+            b => b,
+        };
         if b == u128::MAX {
             return Err(too_large(&format!("the sender's balance before event {i}")));
         }

@@ -67,7 +67,9 @@ impl Builder {
         event_column!(Column::To, self.to);
         crate::store::crash::point("generation-columns");
         event_column!(Column::Asset, self.asset);
-        event_column!(Column::Value, self.value);
+        let (lo, hi) = super::columns::split_narrow(keep.iter().map(|&i| self.value[i as usize]));
+        ext(&mut w, Column::ValueLo, as_bytes(&lo))?;
+        ext(&mut w, Column::ValueHi, as_bytes(&hi))?;
         event_column!(Column::Tx, self.tx);
         event_column!(Column::Flags, self.flags);
         ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
@@ -76,19 +78,12 @@ impl Builder {
         ext(&mut w, Column::AddrIndex, as_bytes(&index))?;
         ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;
         ext(&mut w, Column::TxHashIndex, as_bytes(&super::txindex::build(&self.tx_hashes)))?;
-        let old_events = s.len() as u64;
-        let mut big = Vec::new();
-        if !self.big.is_empty() {
-            for (pos, &i) in keep.iter().enumerate() {
-                if let Some(v) = self.big.get(&(i as usize)) {
-                    big.extend_from_slice(&(old_events + pos as u64).to_le_bytes());
-                    big.extend_from_slice(&v.to_le_bytes::<32>());
-                }
-            }
-        }
-        ext(&mut w, Column::BigValues, &big)?;
+        ext(&mut w, Column::BigValues, &self.big_records(&keep, s.len() as u64))?;
         let (sender, finals) = self.balances_after(&s, &keep);
-        ext(&mut w, Column::SenderBalance, as_bytes(&sender))?;
+        ext(&mut w, Column::BalanceWide, &super::columns::wide_balances(&sender, s.len() as u64))?;
+        let (lo, hi) = super::columns::split_narrow(sender.into_iter());
+        ext(&mut w, Column::BalanceLo, as_bytes(&lo))?;
+        ext(&mut w, Column::BalanceHi, as_bytes(&hi))?;
         ext(&mut w, Column::FinalBalances, &finals)?;
         let run = |count: usize| Run { segment: name.clone(), count: count as u64 };
         if !index.is_empty() {

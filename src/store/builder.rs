@@ -249,10 +249,19 @@ impl Builder {
         b.from = ev.from.to_vec();
         b.to = ev.to.to_vec();
         b.asset = ev.asset.to_vec();
-        b.value = ev.value.to_vec();
+        b.value = (0..ev.len()).map(|i| ev.value.get(i)).collect();
         b.tx = ev.tx.to_vec();
         b.flags = ev.flags.to_vec();
-        b.big = s.big_values().iter().map(|(&i, &v)| (i as usize, v)).collect();
+        // Big records that fit 128 bits go back into the value column, as an
+        // ingest of the same rows keeps them.
+        for (i, v) in s.big_values() {
+            match u128::try_from(v) {
+                Ok(x) if x != u128::MAX => b.value[i as usize] = x,
+                _ => {
+                    b.big.insert(i as usize, v);
+                }
+            }
+        }
         b.addr_bytes = s.bytes(Column::AddrBytes).to_vec();
         b.addr_offsets = match m.chain {
             // Implied by the fixed width; the builder keeps them for both chains.

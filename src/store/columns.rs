@@ -19,13 +19,16 @@ pub enum Column {
     To,
     /// Asset id.
     Asset,
-    /// Value (`u128::MAX`: see big values).
-    Value,
+    /// Value, low 64 bits (see [`Narrow`]).
+    ValueLo,
+    /// Value, bits 64 to 95; all ones with `ValueLo` all ones: a big value.
+    ValueHi,
     /// Transaction id (`u32::MAX`: none).
     Tx,
     /// Flags.
     Flags,
-    /// `(u64 event index, U256 little-endian)` records for values ≥ 2^128-1.
+    /// `(u64 event index, U256 little-endian)` records, by event, for
+    /// values of 2^96-1 and above.
     BigValues,
     /// Address bytes, concatenated: the pseudo addresses' names, then 20
     /// bytes an address on Ethereum, the text on Bitcoin.
@@ -52,8 +55,15 @@ pub enum Column {
     /// Address labels, tab-separated text (see `labels`).
     Labels,
     /// The sender's balance in the event's asset just before the event, before
-    /// any unknown-origin credit (`u128::MAX`: does not fit; 0 where nothing moves).
-    SenderBalance,
+    /// any unknown-origin credit (0 where nothing moves): low 64 bits.
+    BalanceLo,
+    /// The sender's balance, bits 64 to 95; all ones with `BalanceLo` all
+    /// ones: see `BalanceWide` (2^96-1 or more, see [`Narrow`]).
+    BalanceHi,
+    /// `(u64 event index, u128 balance)` records, by event, for sender
+    /// balances from 2^96-1 to 2^128-2; a marked balance without a record
+    /// does not fit 128 bits.
+    BalanceWide,
     /// `(u32 asset, u32 address, u128 balance)` records, sorted, of every
     /// non-zero balance after the last event (`u128::MAX`: does not fit).
     FinalBalances,
@@ -65,14 +75,15 @@ pub enum Column {
 
 impl Column {
     /// All columns.
-    pub const ALL: [Column; 25] = [
+    pub const ALL: [Column; 28] = [
         Column::BlockRuns,
         Column::TxIndex,
         Column::Sub,
         Column::From,
         Column::To,
         Column::Asset,
-        Column::Value,
+        Column::ValueLo,
+        Column::ValueHi,
         Column::Tx,
         Column::Flags,
         Column::BigValues,
@@ -87,7 +98,9 @@ impl Column {
         Column::InAddr,
         Column::InSpentEvent,
         Column::Labels,
-        Column::SenderBalance,
+        Column::BalanceLo,
+        Column::BalanceHi,
+        Column::BalanceWide,
         Column::FinalBalances,
         Column::AddrIndex,
         Column::TxHashIndex,
@@ -102,7 +115,8 @@ impl Column {
             Column::From => "ev_from.u32",
             Column::To => "ev_to.u32",
             Column::Asset => "ev_asset.u32",
-            Column::Value => "ev_value.u128",
+            Column::ValueLo => "ev_value_lo.u64",
+            Column::ValueHi => "ev_value_hi.u32",
             Column::Tx => "ev_tx.u32",
             Column::Flags => "ev_flags.u8",
             Column::BigValues => "big_values.bin",
@@ -117,7 +131,9 @@ impl Column {
             Column::InAddr => "in_addr.u32",
             Column::InSpentEvent => "in_spent_event.u64",
             Column::Labels => "labels.tsv",
-            Column::SenderBalance => "ev_sender_balance.u128",
+            Column::BalanceLo => "ev_balance_lo.u64",
+            Column::BalanceHi => "ev_balance_hi.u32",
+            Column::BalanceWide => "ev_balance_wide.bin",
             Column::FinalBalances => "final_balances.bin",
             Column::AddrIndex => "addr_index.u32",
             Column::TxHashIndex => "tx_hash_index.u32",
@@ -132,7 +148,8 @@ impl Column {
         let real = m.address_table.saturating_sub(Pseudo::ALL.len() as u64);
         Some(match self {
             Column::TxIndex | Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => ev * 4,
-            Column::Value | Column::SenderBalance => ev * 16,
+            Column::ValueHi | Column::BalanceHi => ev * 4,
+            Column::ValueLo | Column::BalanceLo => ev * 8,
             Column::Flags => ev,
             Column::AddrOffsets if m.chain == Chain::Ethereum => 0,
             Column::AddrOffsets => (m.address_table + 1) * 8,
@@ -142,7 +159,9 @@ impl Column {
             Column::TxHashIndex => super::txindex::slot_count(m.tx_table) * 4,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,
-            Column::BigValues | Column::AddrBytes | Column::Labels | Column::FinalBalances | Column::BlockRuns => return None,
+            Column::BigValues | Column::AddrBytes | Column::Labels | Column::FinalBalances | Column::BlockRuns | Column::BalanceWide => {
+                return None;
+            }
         })
     }
 }
@@ -240,6 +259,66 @@ impl<'a> RunCursor<'a> {
     }
 }
 
+/// Amounts in 12 bytes an entry, as two columns: the low 64 bits and the
+/// next 32. Most amounts fit (2^96 base units is 79 billion ETH); one of
+/// [`Narrow::LIMIT`] or more is stored as all ones, and [`Narrow::get`]
+/// gives `u128::MAX` for it: a value is then read exactly from the store's
+/// big values, a balance counts as not fitting (the tracer's wide sweep).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Narrow<'a> {
+    /// Low 64 bits.
+    pub lo: &'a [u64],
+    /// Bits 64 to 95.
+    pub hi: &'a [u32],
+}
+
+impl Narrow<'_> {
+    /// The smallest amount stored as the marker: 2^96 - 1.
+    pub const LIMIT: u128 = (1 << 96) - 1;
+
+    /// Entry `i`, or `u128::MAX` for the marker.
+    #[inline]
+    pub fn get(&self, i: usize) -> u128 {
+        let (l, h) = (self.lo[i], self.hi[i]);
+        if l == u64::MAX && h == u32::MAX { u128::MAX } else { (u128::from(h) << 64) | u128::from(l) }
+    }
+
+    /// Entries.
+    pub fn len(&self) -> usize {
+        self.lo.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.lo.is_empty()
+    }
+}
+
+/// Split amounts into a [`Narrow`] pair of columns (`LIMIT` and above:
+/// the marker).
+pub(crate) fn split_narrow(v: impl ExactSizeIterator<Item = u128>) -> (Vec<u64>, Vec<u32>) {
+    let (mut lo, mut hi) = (Vec::with_capacity(v.len()), Vec::with_capacity(v.len()));
+    for x in v {
+        let x = x.min(Narrow::LIMIT);
+        lo.push(x as u64);
+        hi.push((x >> 64) as u32);
+    }
+    (lo, hi)
+}
+
+/// The `BalanceWide` records of balances `v` (kept events in order,
+/// numbered from event `first`): those of `LIMIT` or more that fit 128 bits.
+pub(crate) fn wide_balances(v: &[u128], first: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (p, &b) in v.iter().enumerate() {
+        if b >= Narrow::LIMIT && b != u128::MAX {
+            out.extend_from_slice(&(first + p as u64).to_le_bytes());
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+    }
+    out
+}
+
 /// Borrowed event columns, index `i` is event `i` in key order.
 #[derive(Clone, Copy)]
 pub struct EventColumns<'a> {
@@ -255,8 +334,8 @@ pub struct EventColumns<'a> {
     pub to: &'a [u32],
     /// Asset ids.
     pub asset: &'a [u32],
-    /// Values (`u128::MAX`: look up the big value).
-    pub value: &'a [u128],
+    /// Values (`u128::MAX` from `get`: look the value up with `Store::value`).
+    pub value: Narrow<'a>,
     /// Transaction ids.
     pub tx: &'a [u32],
     /// Flags.

@@ -22,7 +22,7 @@ pub mod txindex;
 pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;
-pub use columns::{BlockRun, Column, EventColumns, RunCursor};
+pub use columns::{BlockRun, Column, EventColumns, Narrow, RunCursor};
 pub(crate) use columns::{Pod, cast, try_cast};
 pub use error::StoreError;
 
@@ -120,7 +120,6 @@ pub struct Store {
     /// Its manifest.
     pub manifest: Manifest,
     regions: BTreeMap<String, Region>,
-    big: BTreeMap<u64, U256>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -201,15 +200,8 @@ impl Store {
             }
             regions.insert(name.clone(), Region::map(dir, parts, &mut files)?);
         }
-        let mut store = Store { dir: dir.to_path_buf(), gen_dir, manifest, regions, big: BTreeMap::new() };
+        let store = Store { dir: dir.to_path_buf(), gen_dir, manifest, regions };
         store.check_lengths()?;
-        let raw = store.bytes(Column::BigValues);
-        let mut big = BTreeMap::new();
-        for rec in raw.chunks_exact(40) {
-            let idx = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
-            big.insert(idx, U256::from_le_slice(&rec[8..]));
-        }
-        store.big = big;
         Ok(store)
     }
 
@@ -236,6 +228,12 @@ impl Store {
         };
         if !ordered || !covers {
             return Err(corrupt(Column::BlockRuns, "block runs do not cover the events in order".into()));
+        }
+        let big = self.bytes(Column::BigValues);
+        let idx = |k: usize| u64::from_le_bytes(big[k * 40..k * 40 + 8].try_into().expect("8 bytes"));
+        let n = big.len() / 40;
+        if !big.len().is_multiple_of(40) || (1..n).any(|k| idx(k - 1) >= idx(k)) || (n > 0 && idx(n - 1) >= m.events) {
+            return Err(corrupt(Column::BigValues, "big values are not one record an event, in event order".into()));
         }
         for c in Column::ALL {
             let want = match c {
@@ -347,7 +345,7 @@ impl Store {
             from: columns::cast(self.bytes(Column::From)),
             to: columns::cast(self.bytes(Column::To)),
             asset: columns::cast(self.bytes(Column::Asset)),
-            value: columns::cast(self.bytes(Column::Value)),
+            value: Narrow { lo: columns::cast(self.bytes(Column::ValueLo)), hi: columns::cast(self.bytes(Column::ValueHi)) },
             tx: columns::cast(self.bytes(Column::Tx)),
             flags: self.bytes(Column::Flags),
         }
@@ -355,18 +353,30 @@ impl Store {
 
     /// The exact value of event `i`.
     pub fn value(&self, i: usize) -> Amount {
-        let v: &[u128] = columns::cast(self.bytes(Column::Value));
-        if v[i] == u128::MAX
-            && let Some(b) = self.big.get(&(i as u64))
-        {
-            return Amount(*b);
+        let v = self.events().value.get(i);
+        if v != u128::MAX {
+            return Amount::from_u128(v);
         }
-        Amount::from_u128(v[i])
+        let raw = self.bytes(Column::BigValues);
+        let n = raw.len() / 40;
+        let at = |k: usize| u64::from_le_bytes(raw[k * 40..k * 40 + 8].try_into().expect("8 bytes"));
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if at(mid) < i as u64 { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < n && at(lo) == i as u64 {
+            return Amount(U256::from_le_slice(&raw[lo * 40 + 8..lo * 40 + 40]));
+        }
+        // Only a damaged column has a marker without a record, and the
+        // checksums that every command verifies catch that first.
+        Amount::from_u128(Narrow::LIMIT)
     }
 
-    /// Each event's sender balance before it (see [`Column::SenderBalance`]).
-    pub fn sender_balances(&self) -> &[u128] {
-        columns::cast(self.bytes(Column::SenderBalance))
+    /// Each event's sender balance before it (`u128::MAX` from `get`: read
+    /// it with [`Store::wide_balance`]; see [`Column::BalanceLo`]).
+    pub fn sender_balances(&self) -> Narrow<'_> {
+        Narrow { lo: columns::cast(self.bytes(Column::BalanceLo)), hi: columns::cast(self.bytes(Column::BalanceHi)) }
     }
 
     /// What each of `addresses` (ascending) holds of `asset` after the last
@@ -416,9 +426,23 @@ impl Store {
         out
     }
 
-    /// Values of 2^128-1 and above, by event index.
-    pub fn big_values(&self) -> &BTreeMap<u64, U256> {
-        &self.big
+    /// The sender balance before event `i` where the narrow column holds
+    /// the marker: from 2^96-1 up, or `u128::MAX` when it does not fit.
+    pub fn wide_balance(&self, i: usize) -> u128 {
+        let raw = self.bytes(Column::BalanceWide);
+        let recs: &[[u64; 3]] = columns::cast(raw);
+        match recs.binary_search_by_key(&(i as u64), |r| r[0]) {
+            Ok(k) => (u128::from(recs[k][2]) << 64) | u128::from(recs[k][1]),
+            Err(_) => u128::MAX,
+        }
+    }
+
+    /// Values of 2^96-1 and above, by event index, in event order.
+    pub fn big_values(&self) -> Vec<(u64, U256)> {
+        self.bytes(Column::BigValues)
+            .chunks_exact(40)
+            .map(|r| (u64::from_le_bytes(r[..8].try_into().expect("8 bytes")), U256::from_le_slice(&r[8..])))
+            .collect()
     }
 
     /// Number of addresses in the table (pseudo addresses included).

@@ -147,6 +147,23 @@ impl Builder {
         Ok((order, keep, dups))
     }
 
+    /// The big-value records of the kept events, numbered from event
+    /// `first`: every value of [`super::Narrow::LIMIT`] or more.
+    pub(super) fn big_records(&self, keep: &[EventPos], first: u64) -> Vec<u8> {
+        let mut big = Vec::new();
+        for (pos, &i) in keep.iter().enumerate() {
+            let v = self.value[i as usize];
+            if v >= super::Narrow::LIMIT {
+                let wide = if v == u128::MAX { self.big.get(&(i as usize)).copied() } else { Some(ruint::aliases::U256::from(v)) };
+                if let Some(wide) = wide {
+                    big.extend_from_slice(&(first + pos as u64).to_le_bytes());
+                    big.extend_from_slice(&wide.to_le_bytes::<32>());
+                }
+            }
+        }
+        big
+    }
+
     pub(super) fn fee_coverage(&self, keep: &[EventPos]) -> FeeCoverage {
         const FEE: u8 = 1;
         const TOP: u8 = 2;
@@ -223,7 +240,10 @@ impl Builder {
         event_column!(Column::To, self.to);
         crate::store::crash::point("generation-columns");
         event_column!(Column::Asset, self.asset);
-        event_column!(Column::Value, self.value);
+        let (lo, hi) = super::columns::split_narrow(keep.iter().map(|&i| self.value[i as usize]));
+        cols.insert(Column::ValueLo.file().to_string(), w.put_column(as_bytes(&lo))?);
+        cols.insert(Column::ValueHi.file().to_string(), w.put_column(as_bytes(&hi))?);
+        drop((lo, hi));
         event_column!(Column::Tx, self.tx);
         event_column!(Column::Flags, self.flags);
         let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
@@ -237,20 +257,14 @@ impl Builder {
         put(Column::AddrIndex, as_bytes(&index))?;
         put(Column::TxHashes, self.tx_hashes.as_flattened())?;
         put(Column::TxHashIndex, as_bytes(&super::txindex::build(&self.tx_hashes)))?;
-        let mut big = Vec::new();
-        if !self.big.is_empty() {
-            for (pos, &i) in keep.iter().enumerate() {
-                if let Some(v) = self.big.get(&(i as usize)) {
-                    big.extend_from_slice(&(pos as u64).to_le_bytes());
-                    big.extend_from_slice(&v.to_le_bytes::<32>());
-                }
-            }
-        }
-        put(Column::BigValues, &big)?;
+        put(Column::BigValues, &self.big_records(keep, 0))?;
         put(Column::Labels, &self.labels_tsv)?;
         let (sender, finals) = self.balances(keep);
-        put(Column::SenderBalance, as_bytes(&sender))?;
-        drop(sender);
+        put(Column::BalanceWide, &super::columns::wide_balances(&sender, 0))?;
+        let (lo, hi) = super::columns::split_narrow(sender.into_iter());
+        put(Column::BalanceLo, as_bytes(&lo))?;
+        put(Column::BalanceHi, as_bytes(&hi))?;
+        drop((lo, hi));
         put(Column::FinalBalances, &finals)?;
         // Bitcoin inputs: first copy wins, sorted by spending transaction and index.
         let mut seen = HashSet::new();

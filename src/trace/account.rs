@@ -126,8 +126,10 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 for j in set_bits(m).map(|k| end + k) {
                     st.prefetch(ev.from[j]);
                     st.prefetch(ev.to[j]);
-                    crate::sys::prefetch(&sender_balance[j]);
-                    crate::sys::prefetch(&ev.value[j]);
+                    crate::sys::prefetch(&sender_balance.lo[j]);
+                    crate::sys::prefetch(&sender_balance.hi[j]);
+                    crate::sys::prefetch(&ev.value.lo[j]);
+                    crate::sys::prefetch(&ev.value.hi[j]);
                     crate::sys::prefetch(&ev.asset[j]);
                     crate::sys::prefetch(&ev.flags[j]);
                 }
@@ -166,13 +168,17 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         } {
             continue;
         }
-        let aw = N::value(store, i, ev.value[i]).ok_or(Overflow)?;
+        let aw = N::value(store, i, ev.value.get(i)).ok_or(Overflow)?;
         if aw.is_zero() {
             continue;
         }
         let (u, v) = (ev.from[i] as usize, ev.to[i] as usize);
         if SPARSE {
-            st[u].bal = N::from_u128(sender_balance[i]).ok_or(Overflow)?;
+            let b = match sender_balance.get(i) {
+                u128::MAX => store.wide_balance(i),
+                b => b,
+            };
+            st[u].bal = N::from_u128(b).ok_or(Overflow)?;
             if st[u].fl & PENDING != 0 {
                 st[u].fl &= !PENDING;
                 if let Some(q) = queues.get_mut(&(u as u32)) {

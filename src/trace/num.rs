@@ -38,8 +38,9 @@ impl Num for u128 {
         u128::try_from(a).ok()
     }
     #[inline]
-    fn value(_: &Store, _: usize, raw: u128) -> Option<Self> {
-        (raw != u128::MAX).then_some(raw)
+    fn value(store: &Store, i: usize, raw: u128) -> Option<Self> {
+        // The narrow column marks values of 2^96-1 and more: most still fit.
+        if raw != u128::MAX { Some(raw) } else { store.value(i).to_u128().filter(|&v| v != u128::MAX) }
     }
     #[inline]
     fn add(self, o: Self) -> Result<Self, Overflow> {

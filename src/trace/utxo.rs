@@ -123,9 +123,9 @@ pub(super) fn run(
                 _ => units.push((v, false)),
             }
         }
-        let values: Vec<u128> = outs.iter().map(|&k| ev.value[k]).collect();
+        let values: Vec<u128> = outs.iter().map(|&k| ev.value.get(k)).collect();
         let v_out: u128 = values.iter().sum();
-        let fee: u128 = fee_event.map_or(0, |k| ev.value[k]);
+        let fee: u128 = fee_event.map_or(0, |k| ev.value.get(k));
         // Inputs of unknown value are clean and make up whatever the known ones lack.
         let v_in = v_known.max(v_out + fee);
         if v_in > v_known {
