@@ -33,7 +33,7 @@ fn main() {
     // Fault the mapped columns in so runs time the clustering, not the disk.
     let touch = |c| store.bytes(c).iter().step_by(4096).map(|&b| u64::from(b)).sum::<u64>();
     use chaintrace::store::Column;
-    let _ = touch(Column::InTx) + touch(Column::InAddr) + touch(Column::Tx) + touch(Column::Sub) + touch(Column::Value);
+    let _ = touch(Column::InTx) + touch(Column::InAddr) + touch(Column::Tx) + touch(Column::Sub) + touch(Column::ValueLo);
     println!(
         "cluster bench: {} inputs, {} events, {} addresses, {} transactions; 1 core (the union-find is sequential: key order decides the guard and the explanations)",
         store.manifest.inputs,
