@@ -249,3 +249,31 @@ fn balances_continue_across_appends() {
     assert_eq!(tx.code, 0, "{}", tx.stderr);
     assert!(tx.stdout == ty.stdout && tx.stdout.contains(H), "{}", tx.stdout);
 }
+
+/// Transaction indexes are kept per transaction; events without a hash but
+/// with an index, or disagreeing with their transaction, keep theirs too.
+#[test]
+fn transaction_indexes_survive_per_transaction_storage() {
+    let t = tempfile::tempdir().unwrap();
+    let a = |n: u8| format!("0x{}", format!("{n:02x}").repeat(20));
+    let tx = |n: u32| format!("0x{n:064x}");
+    let h = "block_number,transaction_hash,transaction_index,from_address,to_address,value";
+    let rows = [
+        format!("1,{},4,{},{},1", tx(1), a(1), a(2)),
+        format!("1,{},4,{},{},2", tx(1), a(2), a(3)),
+        format!("2,,7,{},{},3", a(3), a(4)),
+        format!("2,{},9,{},{},4", tx(2), a(4), a(5)),
+    ];
+    let f1 = t.path().join("a.csv");
+    std::fs::write(&f1, format!("{h}\n{}\n{}\n", rows[0], rows[1])).unwrap();
+    let f2 = t.path().join("b.csv");
+    std::fs::write(&f2, format!("{h}\n{}\n{}\n", rows[2], rows[3])).unwrap();
+    let s = t.path().join("s");
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f1]).code, 0);
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f2]).code, 0);
+    let st = chaintrace::store::Store::open(&s).unwrap();
+    let ev = st.events();
+    assert_eq!((0..st.len()).map(|i| ev.tx_index(i)).collect::<Vec<_>>(), vec![5, 5, 8, 10]);
+    assert_eq!(ev.tx_index_by_tx, &[5, 10]);
+    assert_eq!(ev.tx_index_other, &[[2, 8]], "only the event without a transaction");
+}

@@ -38,7 +38,7 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
                 "block_time",
                 r.clone().map(|i| (ev.time(i) != NO_TIME).then(|| crate::model::time::format_time(ev.time(i)))).collect::<Vec<_>>(),
             ),
-            col("transaction_index", r.clone().map(|i| ev.tx_index[i].checked_sub(1)).collect::<Vec<_>>()),
+            col("transaction_index", r.clone().map(|i| ev.tx_index(i).checked_sub(1)).collect::<Vec<_>>()),
             col("sub_index", r.clone().map(|i| ev.sub[i]).collect::<Vec<_>>()),
             col("transaction_hash", r.clone().map(|i| (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i]))).collect::<Vec<_>>()),
             col("from_address", r.clone().map(|i| store.address_text(ev.from[i])).collect::<Vec<_>>()),

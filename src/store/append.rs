@@ -61,7 +61,10 @@ impl Builder {
         }
         let runs = super::columns::block_runs(&self.block, &self.time, &keep, s.len() as u64);
         ext(&mut w, Column::BlockRuns, as_bytes(&runs))?;
-        event_column!(Column::TxIndex, self.tx_index);
+        let (by_tx, other) =
+            super::columns::tx_indexes(&self.tx, &self.tx_index, &keep, s.len() as u64, self.tx_base, self.tx_hashes.len());
+        ext(&mut w, Column::TxIndex, as_bytes(&by_tx))?;
+        ext(&mut w, Column::TxIndexOther, bytemuck::cast_slice(&other))?;
         event_column!(Column::Sub, self.sub);
         event_column!(Column::From, self.from);
         event_column!(Column::To, self.to);

@@ -244,7 +244,7 @@ impl Builder {
         let ev = s.events();
         let mut cur = ev.cursor();
         (b.block, b.time) = (0..ev.len()).map(|i| cur.at(i)).map(|r| (r.block, r.time)).unzip();
-        b.tx_index = ev.tx_index.to_vec();
+        b.tx_index = (0..ev.len()).map(|i| ev.tx_index(i)).collect();
         b.sub = ev.sub.to_vec();
         b.from = ev.from.to_vec();
         b.to = ev.to.to_vec();

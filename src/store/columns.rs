@@ -9,8 +9,13 @@ pub enum Column {
     /// Block number and block time of runs of events ([`BlockRun`]): one
     /// record per block, not 16 bytes per event.
     BlockRuns,
-    /// Transaction index + 1 per event (0: missing).
+    /// Transaction index + 1 per transaction (0: missing), from its first
+    /// event: the events of a transaction share it.
     TxIndex,
+    /// `(u64 event, u64 transaction index + 1)` records, by event, for the
+    /// events whose index is not their transaction's (or that have no
+    /// transaction but an index): none in consistent data.
+    TxIndexOther,
     /// Position inside the transaction.
     Sub,
     /// Sender id.
@@ -75,9 +80,10 @@ pub enum Column {
 
 impl Column {
     /// All columns.
-    pub const ALL: [Column; 28] = [
+    pub const ALL: [Column; 29] = [
         Column::BlockRuns,
         Column::TxIndex,
+        Column::TxIndexOther,
         Column::Sub,
         Column::From,
         Column::To,
@@ -110,7 +116,8 @@ impl Column {
     pub fn file(self) -> &'static str {
         match self {
             Column::BlockRuns => "ev_block_runs.bin",
-            Column::TxIndex => "ev_tx_index.u32",
+            Column::TxIndex => "tx_index.u32",
+            Column::TxIndexOther => "ev_tx_index_other.bin",
             Column::Sub => "ev_sub.u32",
             Column::From => "ev_from.u32",
             Column::To => "ev_to.u32",
@@ -147,7 +154,8 @@ impl Column {
         let pseudo_bytes = PSEUDO_BYTES as u64;
         let real = m.address_table.saturating_sub(Pseudo::ALL.len() as u64);
         Some(match self {
-            Column::TxIndex | Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => ev * 4,
+            Column::TxIndex => m.tx_table * 4,
+            Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => ev * 4,
             Column::ValueHi | Column::BalanceHi => ev * 4,
             Column::ValueLo | Column::BalanceLo => ev * 8,
             Column::Flags => ev,
@@ -159,9 +167,13 @@ impl Column {
             Column::TxHashIndex => super::txindex::slot_count(m.tx_table) * 4,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,
-            Column::BigValues | Column::AddrBytes | Column::Labels | Column::FinalBalances | Column::BlockRuns | Column::BalanceWide => {
-                return None;
-            }
+            Column::BigValues
+            | Column::AddrBytes
+            | Column::Labels
+            | Column::FinalBalances
+            | Column::BlockRuns
+            | Column::BalanceWide
+            | Column::TxIndexOther => return None,
         })
     }
 }
@@ -319,13 +331,48 @@ pub(crate) fn wide_balances(v: &[u128], first: u64) -> Vec<u8> {
     out
 }
 
+/// The transaction-index columns of events `keep` (builder indexes, in key
+/// order, numbered from event `first`) whose transactions are ids `tx_base`
+/// to `tx_base + txs`: each transaction's index (that of its first event),
+/// and the events that differ from it.
+pub(crate) fn tx_indexes(
+    tx: &[u32],
+    tx_index: &[u32],
+    keep: &[crate::model::ids::EventPos],
+    first: u64,
+    tx_base: u32,
+    txs: usize,
+) -> (Vec<u32>, Vec<[u64; 2]>) {
+    let mut by_tx = vec![0u32; txs];
+    let mut set = vec![false; txs];
+    let mut other = Vec::new();
+    for (p, &i) in keep.iter().enumerate() {
+        let (t, x) = (tx[i as usize], tx_index[i as usize]);
+        let want = if t == crate::model::NO_TX {
+            0
+        } else {
+            let k = (t - tx_base) as usize;
+            if !set[k] {
+                (by_tx[k], set[k]) = (x, true);
+            }
+            by_tx[k]
+        };
+        if x != want {
+            other.push([first + p as u64, u64::from(x)]);
+        }
+    }
+    (by_tx, other)
+}
+
 /// Borrowed event columns, index `i` is event `i` in key order.
 #[derive(Clone, Copy)]
 pub struct EventColumns<'a> {
     /// Block number and time runs (see [`EventColumns::block`]).
     pub runs: &'a [BlockRun],
-    /// Transaction index + 1.
-    pub tx_index: &'a [u32],
+    /// Transaction index + 1 by transaction (see [`EventColumns::tx_index`]).
+    pub tx_index_by_tx: &'a [u32],
+    /// Events whose index is not their transaction's: `(event, index + 1)`.
+    pub tx_index_other: &'a [[u64; 2]],
     /// Position inside the transaction.
     pub sub: &'a [u32],
     /// Sender ids.
@@ -371,6 +418,20 @@ impl<'a> EventColumns<'a> {
     #[inline]
     pub fn time(&self, i: usize) -> i64 {
         self.run(i).time
+    }
+
+    /// Transaction index + 1 of event `i` (0: missing).
+    #[inline]
+    pub fn tx_index(&self, i: usize) -> u32 {
+        if !self.tx_index_other.is_empty()
+            && let Ok(k) = self.tx_index_other.binary_search_by_key(&(i as u64), |r| r[0])
+        {
+            return self.tx_index_other[k][1] as u32;
+        }
+        match self.tx[i] {
+            crate::model::NO_TX => 0,
+            t => self.tx_index_by_tx.get(t as usize).copied().unwrap_or(0),
+        }
     }
 
     /// A cursor for increasing event indexes.

@@ -229,6 +229,12 @@ impl Store {
         if !ordered || !covers {
             return Err(corrupt(Column::BlockRuns, "block runs do not cover the events in order".into()));
         }
+        // Records found by binary search: whole, and in event order.
+        let wide: &[[u64; 3]] = columns::try_cast(self.bytes(Column::BalanceWide)).map_err(|e| corrupt(Column::BalanceWide, e))?;
+        let other: &[[u64; 2]] = columns::try_cast(self.bytes(Column::TxIndexOther)).map_err(|e| corrupt(Column::TxIndexOther, e))?;
+        if !wide.windows(2).all(|w| w[0][0] < w[1][0]) || !other.windows(2).all(|w| w[0][0] < w[1][0]) {
+            return Err(corrupt(Column::TxIndexOther, "records are not in event order".into()));
+        }
         let big = self.bytes(Column::BigValues);
         let idx = |k: usize| u64::from_le_bytes(big[k * 40..k * 40 + 8].try_into().expect("8 bytes"));
         let n = big.len() / 40;
@@ -340,7 +346,8 @@ impl Store {
     pub fn events(&self) -> EventColumns<'_> {
         EventColumns {
             runs: columns::cast(self.bytes(Column::BlockRuns)),
-            tx_index: columns::cast(self.bytes(Column::TxIndex)),
+            tx_index_by_tx: columns::cast(self.bytes(Column::TxIndex)),
+            tx_index_other: columns::cast(self.bytes(Column::TxIndexOther)),
             sub: columns::cast(self.bytes(Column::Sub)),
             from: columns::cast(self.bytes(Column::From)),
             to: columns::cast(self.bytes(Column::To)),

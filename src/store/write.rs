@@ -234,7 +234,9 @@ impl Builder {
         }
         let runs = super::columns::block_runs(&self.block, &self.time, keep, 0);
         cols.insert(Column::BlockRuns.file().to_string(), w.put_column(as_bytes(&runs))?);
-        event_column!(Column::TxIndex, self.tx_index);
+        let (by_tx, other) = super::columns::tx_indexes(&self.tx, &self.tx_index, keep, 0, 0, self.tx_hashes.len());
+        cols.insert(Column::TxIndex.file().to_string(), w.put_column(as_bytes(&by_tx))?);
+        cols.insert(Column::TxIndexOther.file().to_string(), w.put_column(bytemuck::cast_slice(&other))?);
         event_column!(Column::Sub, self.sub);
         event_column!(Column::From, self.from);
         event_column!(Column::To, self.to);
