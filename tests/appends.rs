@@ -90,7 +90,19 @@ fn appends_report_what_one_ingest_reports() {
     assert_eq!(m["addr_runs"].as_array().unwrap().len(), 4, "each append adds an address-index run");
     assert_eq!(m["tx_runs"].as_array().unwrap().len(), 4);
 
+    // Old addresses found by a search of the address index per address,
+    // not from the table a large append preloads: the same store.
+    let searched = t.path().join("searched");
+    for p in &parts {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chaintrace"));
+        cmd.args(["ingest", "--no-progress", "--chain", "ethereum", "--format", "etl", "--store"]).arg(&searched).args(p);
+        let o = cmd.env("CHAINTRACE_PRELOAD_ADDRESSES", "never").output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    import_labels(&searched, &labels);
+
     let want = reports(&once, &exploiter);
+    same(&want, &reports(&searched, &exploiter), "appends without preloading");
     assert!(want[0].1.contains("\"destinations\""), "a real report: {}", &want[0].1[..want[0].1.len().min(400)]);
     same(&want, &reports(&appended, &exploiter), "appends");
 

@@ -578,7 +578,17 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
                 message: format!("the store holds {} data; this ingest is --chain {}", s.manifest.chain, opts.chain),
             }));
         }
-        Builder::delta(s)
+        let mut b = Builder::delta(s);
+        // Many rows meet many old addresses: one pass putting the store's
+        // addresses in the id table beats a binary search for each. About
+        // 8 input bytes an address stored is where the two cost the same.
+        // CHAINTRACE_PRELOAD_ADDRESSES=never|always overrides (tests run both ways).
+        let input: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        let choice = std::env::var("CHAINTRACE_PRELOAD_ADDRESSES").unwrap_or_default();
+        if choice == "always" || (choice != "never" && input / 8 > b.stored_addresses()) {
+            b.preload_addresses();
+        }
+        b
     } else {
         Builder::new(opts.chain)
     };

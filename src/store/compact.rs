@@ -140,6 +140,12 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
             }
             _ => (bytes.len(), Cow::Borrowed(&[][..])),
         };
+        if part_start > keep_to || keep_to > bytes.len() {
+            return Err(StoreError::Corrupt {
+                path: s.gen_dir.join("manifest.json"),
+                message: format!("{col}: runs and parts of the merged segments do not line up"),
+            });
+        }
         let mut content = bytes[part_start..keep_to].to_vec();
         content.extend_from_slice(&merged);
         let mut np = parts[..k].to_vec();
