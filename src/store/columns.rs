@@ -79,7 +79,7 @@ pub enum Column {
 }
 
 impl Column {
-    /// All columns.
+    /// All columns, in declaration order (`c as usize` is a column's position).
     pub const ALL: [Column; 29] = [
         Column::BlockRuns,
         Column::TxIndex,
@@ -448,6 +448,13 @@ impl<'a> EventColumns<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_is_in_declaration_order() {
+        for (k, c) in Column::ALL.into_iter().enumerate() {
+            assert_eq!(c as usize, k, "{c:?}");
+        }
+    }
 
     #[test]
     fn casts_are_checked() {

@@ -119,7 +119,9 @@ pub struct Store {
     pub gen_dir: PathBuf,
     /// Its manifest.
     pub manifest: Manifest,
-    regions: BTreeMap<String, Region>,
+    /// Each column's region, by its position in [`Column::ALL`]: a lookup
+    /// per value read must not search by name.
+    regions: Vec<Region>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -190,15 +192,16 @@ impl Store {
         let mpath = gen_dir.join("manifest.json");
         let listed: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
         let mut files = std::collections::HashMap::new();
-        let mut regions = BTreeMap::new();
-        for (name, parts) in &manifest.columns {
+        let mut regions = Vec::with_capacity(Column::ALL.len());
+        for c in Column::ALL {
+            let parts = manifest.columns.get(c.file()).map_or(&[][..], Vec::as_slice);
             if let Some(p) = parts.iter().find(|p| !listed.contains(p.segment.as_str())) {
-                return Err(StoreError::Corrupt {
-                    path: mpath,
-                    message: format!("column {name} names segment {} the manifest does not list", p.segment),
-                });
+                return Err(StoreError::Corrupt { path: mpath, message: format!("column {} names segment {} the manifest does not list", c.file(), p.segment) });
             }
-            regions.insert(name.clone(), Region::map(dir, parts, &mut files)?);
+            regions.push(Region::map(dir, parts, &mut files)?);
+        }
+        if let Some(name) = manifest.columns.keys().find(|n| !Column::ALL.iter().any(|c| c.file() == n.as_str())) {
+            return Err(StoreError::Corrupt { path: mpath, message: format!("unknown column {name}") });
         }
         let store = Store { dir: dir.to_path_buf(), gen_dir, manifest, regions };
         store.check_lengths()?;
@@ -306,7 +309,7 @@ impl Store {
         use rayon::prelude::*;
         let mut jobs: Vec<(&Part, &[u8])> = Vec::new();
         for (name, parts) in &self.manifest.columns {
-            let bytes = self.regions.get(name).map_or(&[][..], Region::bytes);
+            let bytes = Column::ALL.iter().position(|c| c.file() == name).map_or(&[][..], |k| self.regions[k].bytes());
             let mut at = 0usize;
             for p in parts {
                 let end = at + p.bytes as usize;
@@ -329,7 +332,7 @@ impl Store {
 
     /// Raw bytes of a column (empty when the column has no rows).
     pub fn bytes(&self, c: Column) -> &[u8] {
-        self.regions.get(c.file()).map_or(&[][..], Region::bytes)
+        self.regions[c as usize].bytes()
     }
 
     /// Number of events.
@@ -360,7 +363,7 @@ impl Store {
 
     /// The exact value of event `i`.
     pub fn value(&self, i: usize) -> Amount {
-        let v = self.events().value.get(i);
+        let v = Narrow { lo: columns::cast(self.bytes(Column::ValueLo)), hi: columns::cast(self.bytes(Column::ValueHi)) }.get(i);
         if v != u128::MAX {
             return Amount::from_u128(v);
         }
