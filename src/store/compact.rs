@@ -1,10 +1,9 @@
 //! Compaction: segments merged into one, so that a store built by many
 //! appends opens with few mappings and its lookup structures have few runs.
 //! `chaintrace compact` merges every segment; after an append the store
-//! merges its newest segments once it has more than
-//! [`super::append::MAX_SEGMENTS`] (tiered: a segment is merged only once
-//! the segments newer than it add up to its size, so each byte is
-//! rewritten a logarithmic number of times). Columns keep their bytes, so
+//! merges its newest small segments once it has more than
+//! [`super::append::MAX_SEGMENTS`] (tiered, and at most [`AUTO_BYTES`]:
+//! see `tiered_start`). Columns keep their bytes, so
 //! every report is the same before and after; runs are merged (address
 //! ids re-sorted by their bytes, one transaction table, the newest balance
 //! of each address). Crash-safe like every write: a new segment, then one
@@ -14,9 +13,32 @@ use super::columns::{Column, as_bytes};
 use super::generation::{commit, lock};
 use super::segment::{Run, SegmentInfo, SegmentWriter};
 use super::{Store, StoreError};
+use rayon::prelude::*;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::path::Path;
+
+/// Address ids in the order of their stored bytes. Ethereum keys sort as
+/// two integers held beside the ids, so the sort does not chase the
+/// address table for every comparison.
+fn sorted_by_address(s: &Store, ids: &[u32]) -> Vec<u32> {
+    if s.manifest.chain == crate::model::Chain::Ethereum {
+        let mut keyed: Vec<(u128, u32, u32)> = ids
+            .par_iter()
+            .map(|&id| {
+                let k = s.address_bytes(id);
+                let hi = k.get(..16).map_or(0, |b| u128::from_be_bytes(b.try_into().expect("16 bytes")));
+                let lo = k.get(16..20).map_or(0, |b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+                (hi, lo, id)
+            })
+            .collect();
+        keyed.par_sort_unstable();
+        keyed.into_iter().map(|k| k.2).collect()
+    } else {
+        let mut v = ids.to_vec();
+        v.par_sort_unstable_by(|&a, &b| s.address_bytes(a).cmp(s.address_bytes(b)));
+        v
+    }
+}
 
 /// Which segments to merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,19 +68,29 @@ fn number(segment: &str) -> u64 {
     segment.strip_prefix("seg-").and_then(|s| s.strip_suffix(".seg")).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
-/// The first of the segments to merge: the oldest one no bigger than all
-/// the newer ones together, and at least the newest two.
+/// Most bytes a compaction after an append rewrites: appends stay cheap,
+/// and larger merges are left to `chaintrace compact`.
+pub const AUTO_BYTES: u64 = 256 << 20;
+
+/// The first of the segments to merge after an append: from the newest,
+/// the suffix grows while the next older segment is at most twice what it
+/// holds (so merged segments double, and a byte is rewritten a logarithmic
+/// number of times) and the merge stays within [`AUTO_BYTES`]. `n` (none)
+/// when fewer than two segments qualify: large segments, such as parts of
+/// a bulk load, are never merged behind an append.
 fn tiered_start(segs: &[SegmentInfo]) -> usize {
     let n = segs.len();
-    let mut start = n.saturating_sub(2);
-    let mut newer = 0u64;
-    for i in (0..n).rev() {
-        if i + 1 < n && segs[i].bytes <= newer {
-            start = i;
+    let Some(last) = segs.last() else { return n };
+    let (mut start, mut sum) = (n - 1, last.bytes);
+    while start > 0 {
+        let b = segs[start - 1].bytes;
+        if b > 2 * sum || sum + b > AUTO_BYTES {
+            break;
         }
-        newer += segs[i].bytes;
+        sum += b;
+        start -= 1;
     }
-    start.min(n.saturating_sub(2))
+    if start + 1 < n && sum <= AUTO_BYTES { start } else { n }
 }
 
 /// Take the write lock and compact.
@@ -109,9 +141,7 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
             Column::AddrIndex => {
                 let from = before(&m.addr_runs, ra);
                 let ids: &[u32] = super::cast(bytes);
-                let mut v = ids[from..].to_vec();
-                v.sort_unstable_by(|&a, &b| s.address_bytes(a).cmp(s.address_bytes(b)));
-                (from * 4, Cow::Owned(as_bytes(&v).to_vec()))
+                (from * 4, Cow::Owned(as_bytes(&sorted_by_address(&s, &ids[from..])).to_vec()))
             }
             Column::TxHashIndex => {
                 let first = before(&m.tx_runs, rt);
@@ -121,15 +151,21 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
             }
             Column::FinalBalances => {
                 let from = before(&m.balance_runs, rb);
-                let mut newest: BTreeMap<(u32, u32), u128> = BTreeMap::new();
-                for rec in bytes[from * 24..].chunks_exact(24) {
-                    let a = u32::from_le_bytes(rec[..4].try_into().expect("4 bytes"));
-                    let x = u32::from_le_bytes(rec[4..8].try_into().expect("4 bytes"));
-                    newest.insert((a, x), u128::from_le_bytes(rec[8..].try_into().expect("16 bytes")));
-                }
+                // Records of later runs are newer: sort by key, newest first, keep one.
+                let mut recs: Vec<((u32, u32), std::cmp::Reverse<usize>, u128)> = bytes[from * 24..]
+                    .chunks_exact(24)
+                    .enumerate()
+                    .map(|(k, rec)| {
+                        let a = u32::from_le_bytes(rec[..4].try_into().expect("4 bytes"));
+                        let x = u32::from_le_bytes(rec[4..8].try_into().expect("4 bytes"));
+                        ((a, x), std::cmp::Reverse(k), u128::from_le_bytes(rec[8..].try_into().expect("16 bytes")))
+                    })
+                    .collect();
+                recs.par_sort_unstable_by_key(|r| (r.0, r.1));
+                recs.dedup_by_key(|r| r.0);
                 // Zeros override older runs; with none left below, they go.
-                let mut out = Vec::with_capacity(newest.len() * 24);
-                for ((a, x), b) in newest {
+                let mut out = Vec::with_capacity(recs.len() * 24);
+                for ((a, x), _, b) in recs {
                     if b != 0 || rb > 0 {
                         out.extend_from_slice(&a.to_le_bytes());
                         out.extend_from_slice(&x.to_le_bytes());
@@ -146,10 +182,8 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
                 message: format!("{col}: runs and parts of the merged segments do not line up"),
             });
         }
-        let mut content = bytes[part_start..keep_to].to_vec();
-        content.extend_from_slice(&merged);
         let mut np = parts[..k].to_vec();
-        np.extend(w.put_column(&content)?);
+        np.extend(w.put_column_pieces(&[&bytes[part_start..keep_to], &merged])?);
         m.columns.insert(col.clone(), np);
         if c == Column::Flags {
             crate::store::crash::point("compact-columns");
@@ -186,10 +220,14 @@ mod tests {
 
     #[test]
     fn tiers() {
-        let big_then_small: Vec<_> = std::iter::once(seg(1, 100)).chain((2..14).map(|n| seg(n, 1))).collect();
+        let big_then_small: Vec<_> = std::iter::once(seg(1, 100 << 20)).chain((2..14).map(|n| seg(n, 1 << 20))).collect();
         assert_eq!(tiered_start(&big_then_small), 1, "the small ones merge, the big one stays");
-        let grown = vec![seg(1, 100), seg(2, 60), seg(3, 50)];
-        assert_eq!(tiered_start(&grown), 0, "once the newer ones reach it, the big one merges too");
-        assert_eq!(tiered_start(&[seg(1, 100), seg(2, 1)]), 0);
+        let parts: Vec<_> = (1..14).map(|n| seg(n, 700 << 20)).collect();
+        assert_eq!(tiered_start(&parts), 13, "bulk parts are left to chaintrace compact");
+        let parts_then_blocks: Vec<_> = (1..11).map(|n| seg(n, 700 << 20)).chain((11..14).map(|n| seg(n, 20 << 10))).collect();
+        assert_eq!(tiered_start(&parts_then_blocks), 10, "the blocks merge");
+        let doubling = vec![seg(1, 8 << 20), seg(2, 5 << 20), seg(3, 2 << 20), seg(4, 1 << 20), seg(5, 1 << 20)];
+        assert_eq!(tiered_start(&doubling), 0);
+        assert_eq!(tiered_start(&[seg(1, 100 << 20), seg(2, 1 << 20)]), 2, "a segment far larger than the newer ones stays");
     }
 }

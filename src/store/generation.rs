@@ -43,8 +43,11 @@ fn new_generation_dir(dir: &Path) -> Result<PathBuf, StoreError> {
 /// `CURRENT`, then removes older generations and every segment file the
 /// manifest does not list. Segments no part refers to any more (their
 /// ragged tails were copied on) leave the list first. On error nothing live
-/// has changed.
+/// has changed. The segment this write made (the manifest's last) is
+/// recorded as verified: its checksums were computed from the very bytes
+/// written, so the next command need not hash it again.
 pub(super) fn commit(dir: &Path, manifest: &mut Manifest) -> Result<(), StoreError> {
+    let written = manifest.segments.last().map(|s| s.name.clone());
     let used: std::collections::HashSet<String> = manifest.columns.values().flatten().map(|p| p.segment.clone()).collect();
     manifest.segments.retain(|s| used.contains(&s.name));
     let manifest = &*manifest;
@@ -61,7 +64,13 @@ pub(super) fn commit(dir: &Path, manifest: &mut Manifest) -> Result<(), StoreErr
         return Err(e);
     }
     crate::store::crash::point("generation-written");
-    switch_current(dir, &gen_dir, manifest)
+    switch_current(dir, &gen_dir, manifest)?;
+    if let Some(name) = written
+        && manifest.segments.iter().any(|s| s.name == name)
+    {
+        super::mark_verified(dir, &name);
+    }
+    Ok(())
 }
 
 /// Point `CURRENT` at `gen` with one atomic rename, then remove older

@@ -133,6 +133,27 @@ pub fn exists(dir: &Path) -> bool {
     dir.join("CURRENT").is_file()
 }
 
+/// What identifies segment file `name` as it is now: size, modification
+/// and change times, inode.
+fn segment_stamp(dir: &Path, name: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir.join(name)).ok()?;
+    Some(format!("{name} {} {} {} {} {} {}", m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino()))
+}
+
+/// Record segment `name`, just written and synced by the caller, as
+/// verified (a cache: a failure to record only costs a later re-check).
+pub(crate) fn mark_verified(dir: &Path, name: &str) {
+    let Some(stamp) = segment_stamp(dir, name) else { return };
+    let mut text = std::fs::read_to_string(dir.join("VERIFIED")).unwrap_or_default();
+    text.push_str(&stamp);
+    text.push('\n');
+    let tmp = dir.join("VERIFIED.tmp");
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, dir.join("VERIFIED"));
+    }
+}
+
 /// The live generation's name and manifest, read and checked against
 /// `CURRENT` (`None`: no store yet).
 pub(crate) fn current_manifest(dir: &Path) -> Result<Option<(String, Manifest)>, StoreError> {
@@ -196,7 +217,10 @@ impl Store {
         for c in Column::ALL {
             let parts = manifest.columns.get(c.file()).map_or(&[][..], Vec::as_slice);
             if let Some(p) = parts.iter().find(|p| !listed.contains(p.segment.as_str())) {
-                return Err(StoreError::Corrupt { path: mpath, message: format!("column {} names segment {} the manifest does not list", c.file(), p.segment) });
+                return Err(StoreError::Corrupt {
+                    path: mpath,
+                    message: format!("column {} names segment {} the manifest does not list", c.file(), p.segment),
+                });
             }
             regions.push(Region::map(dir, parts, &mut files)?);
         }
@@ -294,9 +318,7 @@ impl Store {
 
     /// What identifies a segment file as it is now.
     fn stamp(&self, name: &str) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(self.dir.join(name)).ok()?;
-        Some(format!("{name} {} {} {} {} {} {}", m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino()))
+        segment_stamp(&self.dir, name)
     }
 
     /// Check every column against its checksums.

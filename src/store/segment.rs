@@ -106,27 +106,45 @@ impl SegmentWriter {
 
     /// Write `bytes` as one part.
     pub fn put(&mut self, bytes: &[u8]) -> Result<Part, StoreError> {
-        let part = Part {
-            segment: self.name.clone(),
-            offset: self.offset,
-            bytes: bytes.len() as u64,
-            xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
-        };
-        self.file.write_all(bytes).map_err(io(&self.path))?;
-        let pad = (ALIGN - bytes.len() as u64 % ALIGN) % ALIGN;
+        self.put_range(&[bytes], 0, bytes.len())
+    }
+
+    /// Write bytes `lo..hi` of the concatenation of `pieces` as one part,
+    /// hashing as it goes (no copy of the pieces is made).
+    fn put_range(&mut self, pieces: &[&[u8]], lo: usize, hi: usize) -> Result<Part, StoreError> {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        let mut at = 0usize;
+        for p in pieces {
+            let (a, b) = (lo.max(at), hi.min(at + p.len()));
+            if a < b {
+                let slice = &p[a - at..b - at];
+                h.update(slice);
+                self.file.write_all(slice).map_err(io(&self.path))?;
+            }
+            at += p.len();
+        }
+        let len = (hi - lo) as u64;
+        let part = Part { segment: self.name.clone(), offset: self.offset, bytes: len, xxh3: format!("{:016x}", h.digest()) };
+        let pad = (ALIGN - len % ALIGN) % ALIGN;
         self.file.write_all(&[0u8; ALIGN as usize][..pad as usize]).map_err(io(&self.path))?;
-        self.offset += bytes.len() as u64 + pad;
+        self.offset += len + pad;
         Ok(part)
     }
 
     /// A whole column: an aligned part and a ragged tail under [`ALIGN`]
     /// bytes, so that a later append copies only the tail.
     pub fn put_column(&mut self, bytes: &[u8]) -> Result<Vec<Part>, StoreError> {
-        let cut = bytes.len() - bytes.len() % ALIGN as usize;
+        self.put_column_pieces(&[bytes])
+    }
+
+    /// [`SegmentWriter::put_column`] of the concatenation of `pieces`.
+    pub fn put_column_pieces(&mut self, pieces: &[&[u8]]) -> Result<Vec<Part>, StoreError> {
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        let cut = total - total % ALIGN as usize;
         let mut parts = Vec::with_capacity(2);
-        for piece in [&bytes[..cut], &bytes[cut..]] {
-            if !piece.is_empty() {
-                parts.push(self.put(piece)?);
+        for (lo, hi) in [(0, cut), (cut, total)] {
+            if lo < hi {
+                parts.push(self.put_range(pieces, lo, hi)?);
             }
         }
         Ok(parts)
