@@ -7,6 +7,8 @@
 #    in PARTS ingests, each part written as blockchain-etl CSV, ingested (an
 #    append: its blocks follow the store's end) and deleted, so sizes whose
 #    CSV would not fit the disk still build. Labels are imported after.
+#    With COMPACT=1 the store is then compacted (`chaintrace compact`, timed):
+#    a bulk load followed by a merge, as an operator would run it.
 # 2. Appends APPENDS single blocks, the world's next ones (BLOCK events of the
 #    world each, about one block; the event count of each is printed).
 # Every ingest is timed as a whole process: wall clock and peak RSS
@@ -27,6 +29,7 @@ PARTS=${3:-1}
 BLOCK=${BLOCK:-400}
 CHECK=${CHECK:-1}
 TRACE=${TRACE:-1}
+COMPACT=${COMPACT:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WORK=$TARGET/tmp/append-$SIZE
@@ -88,6 +91,10 @@ done
 cp "$WORK/data/labels.csv" "$WORK/labels.csv"
 for s in "${STORES[@]}"; do "$CT" labels --store "$s" import "$WORK/labels.csv" > /dev/null 2>&1; done
 SEED=$(cat "$WORK/seed.txt")
+if [ "$COMPACT" = 1 ]; then
+    timed "compact" "CHAINTRACE_REWRITE=0" "$CT" compact --store "$WORK/store"
+    awk -F'\t' '$1 == "compact" { printf "== compact after the parts: %.3f s, %d MiB peak\n", $2, $3 }' "$RESULTS" >&2
+fi
 
 echo "== $APPENDS appends of one block each" >&2
 for ((j = 0; j < APPENDS; j++)); do

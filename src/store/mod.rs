@@ -227,6 +227,12 @@ impl Store {
         if let Some(name) = manifest.columns.keys().find(|n| !Column::ALL.iter().any(|c| c.file() == n.as_str())) {
             return Err(StoreError::Corrupt { path: mpath, message: format!("unknown column {name}") });
         }
+        // Lookups (address and transaction indexes, final balances) probe
+        // these at random: a block's append must not map megabytes around
+        // each probe.
+        for c in [Column::AddrIndex, Column::AddrBytes, Column::TxHashIndex, Column::TxHashes, Column::FinalBalances] {
+            regions[c as usize].advise_random();
+        }
         let store = Store { dir: dir.to_path_buf(), gen_dir, manifest, regions };
         store.check_lengths()?;
         Ok(store)

@@ -303,6 +303,16 @@ impl Region {
         Ok(region)
     }
 
+    /// Tell the kernel that the column is read at random (lookup
+    /// structures): no read-ahead and no mapping of neighbouring pages on a
+    /// fault, so a lookup maps the pages it touches and no others.
+    pub(crate) fn advise_random(&self) {
+        if let Region::Mapped { ptr, reserved, .. } = self {
+            // SAFETY: advice on our own mapping; it never changes its contents.
+            unsafe { libc::madvise(ptr.cast(), *reserved, libc::MADV_RANDOM) };
+        }
+    }
+
     /// The column's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
