@@ -353,6 +353,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let peak = chaintrace::sys::peak_rss_bytes().map_or_else(String::new, |b| format!(", peak memory {:.0} MiB", mib(b)));
             println!("{}: {} events in the store ({:.2}s{peak})", store.display(), summary.store_events, started.elapsed().as_secs_f64());
+            for w in &summary.warnings {
+                eprintln!("chaintrace: warning: {w}");
+            }
             Ok(())
         }
         Command::Labels { store, command } => labels(&store, command),

@@ -109,6 +109,8 @@ pub struct Summary {
     pub files: Vec<FileReport>,
     /// Events in the store afterwards.
     pub store_events: u64,
+    /// What went wrong after the ingest was committed (it stands).
+    pub warnings: Vec<String>,
 }
 
 /// Rows a part of a block produced. Line numbers are relative to the part
@@ -670,5 +672,5 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         reports[*k].duplicates = *d;
         reports[*k].events = reports[*k].events.saturating_sub(*d);
     }
-    Ok(Summary { files: reports, store_events: summary.events })
+    Ok(Summary { files: reports, store_events: summary.events, warnings: summary.warnings })
 }

@@ -32,11 +32,13 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
     let tmp = crate::sys::tmp_path(&events);
     let f = std::fs::File::create(&tmp).map_err(|x| e(x.to_string()))?;
     let rows = |r: std::ops::Range<usize>| -> Result<DataFrame, ParquetError> {
+        let mut cur = ev.cursor();
+        let runs: Vec<_> = r.clone().map(|i| *cur.at(i)).collect();
         let cols = vec![
-            col("block_number", r.clone().map(|i| (ev.block(i) != NO_BLOCK).then_some(ev.block(i))).collect::<Vec<_>>()),
+            col("block_number", runs.iter().map(|b| (b.block != NO_BLOCK).then_some(b.block)).collect::<Vec<_>>()),
             col(
                 "block_time",
-                r.clone().map(|i| (ev.time(i) != NO_TIME).then(|| crate::model::time::format_time(ev.time(i)))).collect::<Vec<_>>(),
+                runs.iter().map(|b| (b.time != NO_TIME).then(|| crate::model::time::format_time(b.time))).collect::<Vec<_>>(),
             ),
             col("transaction_index", r.clone().map(|i| ev.tx_index(i).checked_sub(1)).collect::<Vec<_>>()),
             col("sub_index", r.clone().map(|i| ev.sub[i]).collect::<Vec<_>>()),

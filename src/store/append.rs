@@ -121,10 +121,16 @@ impl Builder {
         drop(self);
         super::generation::commit(dir, &mut m)?;
         crate::sys::timing("append");
-        if m.segments.len() > MAX_SEGMENTS {
-            super::compact::compact_locked(dir, super::compact::Scope::Tiered)?;
+        // The append is committed: a merge that fails (a full disk) is
+        // reported beside it, never as the ingest's failure, and leaves
+        // the store as the append made it.
+        let mut warnings = Vec::new();
+        if m.segments.len() > MAX_SEGMENTS && super::compact::tiered_start(&m.segments) < m.segments.len() {
+            if let Err(e) = super::compact::compact_locked(dir, super::compact::Scope::Tiered) {
+                warnings.push(format!("the append is in the store, but merging its newest segments failed: {e}"));
+            }
             crate::sys::timing("compact");
         }
-        Ok(WriteSummary { events: m.events, duplicates: dups })
+        Ok(WriteSummary { events: m.events, duplicates: dups, warnings })
     }
 }

@@ -210,19 +210,21 @@ impl Builder {
         let (bytes, offs, keys) = (&self.addr_bytes, &self.addr_offsets, &self.eth_keys);
         let n = ab.saturating_sub(first) as usize;
         let base = Some(s);
-        if self.chain == Chain::Ethereum {
-            let key = |o: u32| hash20(eth_key(base, ab, keys, o));
-            self.addr_ids.reserve(n, key);
-            for id in first..ab {
-                self.addr_ids.find_or_insert(key(id), id, |_| false, key);
+        s.scanning(|| {
+            if self.chain == Chain::Ethereum {
+                let key = |o: u32| hash20(eth_key(base, ab, keys, o));
+                self.addr_ids.reserve(n, key);
+                for id in first..ab {
+                    self.addr_ids.find_or_insert(key(id), id, |_| false, key);
+                }
+            } else {
+                let key = |o: u32| hash_bytes(addr_key(base, ab, bytes, offs, o));
+                self.addr_ids.reserve(n, key);
+                for id in first..ab {
+                    self.addr_ids.find_or_insert(key(id), id, |_| false, key);
+                }
             }
-        } else {
-            let key = |o: u32| hash_bytes(addr_key(base, ab, bytes, offs, o));
-            self.addr_ids.reserve(n, key);
-            for id in first..ab {
-                self.addr_ids.find_or_insert(key(id), id, |_| false, key);
-            }
-        }
+        });
         self.addrs_preloaded = true;
     }
 
@@ -241,7 +243,7 @@ impl Builder {
     /// already follow the store's, so nothing is renumbered).
     pub(super) fn into_full(mut self) -> Self {
         let Some(s) = self.base.take() else { return self };
-        let mut full = Builder::load(&s);
+        let mut full = s.scanning(|| Builder::load(&s));
         drop(s);
         let off = full.len();
         full.block.append(&mut self.block);

@@ -13,8 +13,8 @@ pub enum Column {
     /// event: the events of a transaction share it.
     TxIndex,
     /// `(u64 event, u64 transaction index + 1)` records, by event, for the
-    /// events whose index is not their transaction's (or that have no
-    /// transaction but an index): none in consistent data.
+    /// events whose index is not their transaction's, or that have no
+    /// transaction but an index (Ethereum block rewards: one a block).
     TxIndexOther,
     /// Position inside the transaction.
     Sub,
@@ -262,7 +262,7 @@ impl<'a> RunCursor<'a> {
     pub fn at(&mut self, i: usize) -> &'a BlockRun {
         let i = i as u64;
         if self.runs[self.k].first > i {
-            self.k = self.runs.partition_point(|r| r.first <= i) - 1;
+            self.k = self.runs.partition_point(|r| r.first <= i).max(1) - 1;
         }
         while self.k + 1 < self.runs.len() && self.runs[self.k + 1].first <= i {
             self.k += 1;
@@ -404,7 +404,9 @@ impl<'a> EventColumns<'a> {
     /// every event from 0).
     #[inline]
     pub fn run(&self, i: usize) -> &'a BlockRun {
-        let k = self.runs.partition_point(|r| r.first <= i as u64);
+        // At least 1 whatever the order (a damaged column gives a wrong
+        // run, caught by its checksum, never a panic).
+        let k = self.runs.partition_point(|r| r.first <= i as u64).max(1);
         &self.runs[k - 1]
     }
 

@@ -78,7 +78,7 @@ pub const AUTO_BYTES: u64 = 256 << 20;
 /// number of times) and the merge stays within [`AUTO_BYTES`]. `n` (none)
 /// when fewer than two segments qualify: large segments, such as parts of
 /// a bulk load, are never merged behind an append.
-fn tiered_start(segs: &[SegmentInfo]) -> usize {
+pub(super) fn tiered_start(segs: &[SegmentInfo]) -> usize {
     let n = segs.len();
     let Some(last) = segs.last() else { return n };
     let (mut start, mut sum) = (n - 1, last.bytes);
@@ -103,6 +103,11 @@ pub fn compact(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreError> {
 pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreError> {
     let s = Store::open(dir)?;
     s.verify()?;
+    s.scanning(|| merge(dir, scope, &s))
+}
+
+/// The compaction itself, over the open store `s`.
+fn merge(dir: &Path, scope: Scope, s: &Store) -> Result<CompactSummary, StoreError> {
     let segs = &s.manifest.segments;
     let bytes_before: u64 = segs.iter().map(|g| g.bytes).sum();
     let mut summary =
@@ -111,10 +116,19 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
         Scope::All => 0,
         Scope::Tiered => tiered_start(segs),
     };
-    if segs.len() < 2 || j + 1 >= segs.len() {
+    // `All` also merges runs whose segments left the list (their bytes
+    // moved on), so a store of one segment may still have runs to merge.
+    let runs = |r: &[Run]| r.len() > 1;
+    let m0 = &s.manifest;
+    let more_runs = runs(&m0.addr_runs) || runs(&m0.tx_runs) || runs(&m0.balance_runs);
+    let nothing = match scope {
+        Scope::All => segs.len() < 2 && !more_runs,
+        Scope::Tiered => j + 1 >= segs.len(),
+    };
+    if segs.is_empty() || nothing {
         return Ok(summary);
     }
-    let min = number(&segs[j].name);
+    let min = if scope == Scope::All { 0 } else { number(&segs[j].name) };
     let mut m = s.manifest.clone();
     let mut w = SegmentWriter::create(dir)?;
     let name = w.name().to_string();
@@ -141,7 +155,7 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
             Column::AddrIndex => {
                 let from = before(&m.addr_runs, ra);
                 let ids: &[u32] = super::cast(bytes);
-                (from * 4, Cow::Owned(as_bytes(&sorted_by_address(&s, &ids[from..])).to_vec()))
+                (from * 4, Cow::Owned(as_bytes(&sorted_by_address(s, &ids[from..])).to_vec()))
             }
             Column::TxHashIndex => {
                 let first = before(&m.tx_runs, rt);
@@ -202,7 +216,6 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
     w.set_events(events);
     m.segments.truncate(j);
     m.segments.push(w.finish()?);
-    drop(s);
     commit(dir, &mut m)?;
     summary.merged = summary.segments_before - j;
     summary.segments_after = m.segments.len();

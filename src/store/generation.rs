@@ -68,7 +68,7 @@ pub(super) fn commit(dir: &Path, manifest: &mut Manifest) -> Result<(), StoreErr
     if let Some(name) = written
         && manifest.segments.iter().any(|s| s.name == name)
     {
-        super::mark_verified(dir, &name);
+        super::mark_verified(dir, &name, manifest);
     }
     Ok(())
 }
@@ -150,25 +150,13 @@ pub fn import_label_rows<'a>(dir: &Path, rows: impl Iterator<Item = &'a str>) ->
 /// whose manifest cannot be read is left alone (opening it reports why).
 fn recover(dir: &Path) {
     let manifest = match super::current_manifest(dir) {
-        Ok(Some((gen_name, m))) => Some((gen_name, m)),
-        Ok(None) => None,
+        Ok(Some((live, m))) => (live, m),
+        // No store yet: every segment and generation is a leftover.
+        Ok(None) => (String::new(), Manifest::empty()),
         Err(_) => return,
     };
-    let (live, listed): (String, std::collections::HashSet<String>) = match &manifest {
-        Some((g, m)) => (g.clone(), m.segments.iter().map(|s| s.name.clone()).collect()),
-        None => (String::new(), Default::default()),
-    };
     let _ = std::fs::remove_file(dir.join("CURRENT.tmp"));
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("gen-") && n != live {
-                let _ = std::fs::remove_dir_all(e.path());
-            } else if super::segment::is_segment_name(&n) && !listed.contains(&n) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
+    remove_unlisted(dir, &manifest.0, &manifest.1);
 }
 
 /// Take the store's write lock for the life of the returned file.

@@ -76,8 +76,9 @@ pub struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// Create the next segment file of the store at `dir` (numbered past
-    /// every segment file there, so a killed write's leftover is never reused).
+    /// Create the next segment file of the store at `dir`, numbered past
+    /// every segment file there (writers remove killed writes' leftovers
+    /// first, under the lock, so a rerun gets the name the killed write had).
     pub fn create(dir: &Path) -> Result<SegmentWriter, StoreError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let mut next = 1u64;
@@ -303,13 +304,14 @@ impl Region {
         Ok(region)
     }
 
-    /// Tell the kernel that the column is read at random (lookup
-    /// structures): no read-ahead and no mapping of neighbouring pages on a
-    /// fault, so a lookup maps the pages it touches and no others.
-    pub(crate) fn advise_random(&self) {
+    /// Tell the kernel how the column is read: at random (lookups: no
+    /// read-ahead and no mapping of neighbouring pages on a fault, so a
+    /// lookup maps the pages it touches and no others) or in order (a scan).
+    pub(crate) fn advise(&self, random: bool) {
         if let Region::Mapped { ptr, reserved, .. } = self {
+            let advice = if random { libc::MADV_RANDOM } else { libc::MADV_SEQUENTIAL };
             // SAFETY: advice on our own mapping; it never changes its contents.
-            unsafe { libc::madvise(ptr.cast(), *reserved, libc::MADV_RANDOM) };
+            unsafe { libc::madvise(ptr.cast(), *reserved, advice) };
         }
     }
 

@@ -20,6 +20,8 @@ pub struct WriteSummary {
     pub events: u64,
     /// New events dropped as already present, per new file (same order as the builder's new files).
     pub duplicates: Vec<u64>,
+    /// What went wrong after the write was committed (it stands).
+    pub warnings: Vec<String>,
 }
 
 fn primary_key(order: OrderBy, block: u64, time: i64) -> u64 {
@@ -84,7 +86,7 @@ impl Builder {
         let fees = self.fee_coverage(&keep);
         let mut manifest = self.write_segment(dir, &keep, order, fees, &dups)?;
         super::generation::commit(dir, &mut manifest)?;
-        Ok(WriteSummary { events: keep.len() as u64, duplicates: dups })
+        Ok(WriteSummary { events: keep.len() as u64, duplicates: dups, warnings: Vec::new() })
     }
 
     /// Resolve, fill, sort and de-duplicate: the order, the builder indexes
