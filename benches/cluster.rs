@@ -16,7 +16,8 @@ fn main() {
     let inputs: u64 = std::env::var("CHAINTRACE_BENCH_INPUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let runs: u32 = std::env::var("CHAINTRACE_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-cluster-{inputs}"));
-    if !chaintrace::store::exists(&dir) {
+    // A store kept from an earlier run of another format is written anew.
+    if !chaintrace::store::exists(&dir) || chaintrace::store::Store::open(&dir).is_err() {
         let t = Instant::now();
         let _ = std::fs::remove_dir_all(&dir);
         let truth = chaintrace::synth::utxo::write_store(&dir, chaintrace::synth::utxo::Params::for_inputs(inputs, 1)).expect("generate");

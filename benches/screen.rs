@@ -74,7 +74,8 @@ fn write_store(dir: &std::path::Path, n: u64) {
 fn main() {
     let n: u64 = std::env::var("CHAINTRACE_BENCH_ADDRESSES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-screen-{n}"));
-    if !chaintrace::store::exists(&dir) {
+    // A store kept from an earlier run of another format is written anew.
+    if !chaintrace::store::exists(&dir) || chaintrace::store::Store::open(&dir).is_err() {
         let t = Instant::now();
         let _ = std::fs::remove_dir_all(&dir);
         write_store(&dir, n);
