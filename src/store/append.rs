@@ -53,28 +53,7 @@ impl Builder {
             m.columns.insert(c.file().to_string(), parts);
             Ok(())
         };
-        macro_rules! event_column {
-            ($c:expr, $src:expr) => {{
-                let v: Vec<_> = keep.iter().map(|&i| $src[i as usize]).collect();
-                ext(&mut w, $c, as_bytes(&v))?;
-            }};
-        }
-        let runs = super::columns::block_runs(&self.block, &self.time, &keep, s.len() as u64);
-        ext(&mut w, Column::BlockRuns, as_bytes(&runs))?;
-        let (by_tx, other) =
-            super::columns::tx_indexes(&self.tx, &self.tx_index, &keep, s.len() as u64, self.tx_base, self.tx_hashes.len());
-        ext(&mut w, Column::TxIndex, as_bytes(&by_tx))?;
-        ext(&mut w, Column::TxIndexOther, bytemuck::cast_slice(&other))?;
-        event_column!(Column::Sub, self.sub);
-        event_column!(Column::From, self.from);
-        event_column!(Column::To, self.to);
-        crate::store::crash::point("generation-columns");
-        event_column!(Column::Asset, self.asset);
-        let (lo, hi) = super::columns::split_narrow(keep.iter().map(|&i| self.value[i as usize]));
-        ext(&mut w, Column::ValueLo, as_bytes(&lo))?;
-        ext(&mut w, Column::ValueHi, as_bytes(&hi))?;
-        event_column!(Column::Tx, self.tx);
-        event_column!(Column::Flags, self.flags);
+        self.put_event_columns(&keep, s.len() as u64, &mut |c, new| ext(&mut w, c, new))?;
         ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
         // Appends are Ethereum only: addresses of 20 bytes, no offsets.
         let index = self.address_index();
@@ -98,11 +77,7 @@ impl Builder {
         if !finals.is_empty() {
             m.balance_runs.push(run(finals.len() / 24));
         }
-        let mut files: Vec<_> = self.files.iter().map(|(f, _)| f.clone()).collect();
-        for (f, d) in files[self.old_files..].iter_mut().zip(&dups) {
-            f.duplicates = *d;
-            f.events = f.events.saturating_sub(*d);
-        }
+        let files = self.loaded_files(&dups);
         if !keep.is_empty() {
             m.order_by = Some(order);
         }

@@ -209,6 +209,16 @@ pub(crate) fn as_bytes<T: Pod>(v: &[T]) -> &[u8] {
     bytemuck::cast_slice(v)
 }
 
+/// A 20-byte Ethereum address as two big-endian integers: they order as
+/// its bytes do, and compare without a call to memcmp (shorter keys, which
+/// only pseudo addresses have, read as zeros).
+#[inline]
+pub(crate) fn eth_order_key(k: &[u8]) -> (u128, u32) {
+    let hi = k.get(..16).map_or(0, |b| u128::from_be_bytes(b.try_into().expect("16 bytes")));
+    let lo = k.get(16..20).map_or(0, |b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+    (hi, lo)
+}
+
 /// Bytes of the pseudo addresses' names at the start of `AddrBytes`.
 pub(crate) const PSEUDO_BYTES: usize = {
     let mut n = 0;

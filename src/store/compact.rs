@@ -25,9 +25,7 @@ fn sorted_by_address(s: &Store, ids: &[u32]) -> Vec<u32> {
         let mut keyed: Vec<(u128, u32, u32)> = ids
             .par_iter()
             .map(|&id| {
-                let k = s.address_bytes(id);
-                let hi = k.get(..16).map_or(0, |b| u128::from_be_bytes(b.try_into().expect("16 bytes")));
-                let lo = k.get(16..20).map_or(0, |b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+                let (hi, lo) = super::columns::eth_order_key(s.address_bytes(id));
                 (hi, lo, id)
             })
             .collect();

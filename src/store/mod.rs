@@ -606,9 +606,7 @@ impl Store {
         let mut start = 0usize;
         // Ethereum keys compare as two big-endian integers: the same order
         // as their bytes, without a call to memcmp a probe.
-        let eth = |k: &[u8]| -> (u128, u32) {
-            (u128::from_be_bytes(k[..16].try_into().expect("16 bytes")), u32::from_be_bytes(k[16..20].try_into().expect("4 bytes")))
-        };
+        let eth = columns::eth_order_key;
         let fixed = (self.manifest.chain == Chain::Ethereum && key.len() == 20).then(|| eth(key));
         for run in &self.manifest.addr_runs {
             let r = &index[start..start + run.count as usize];

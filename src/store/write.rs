@@ -13,6 +13,9 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+/// Takes one column's new bytes: writes them as a column, or continues one.
+pub(super) type PutColumn<'a> = dyn FnMut(Column, &[u8]) -> Result<(), StoreError> + 'a;
+
 /// What a write did.
 #[derive(Clone, Debug, Default)]
 pub struct WriteSummary {
@@ -149,6 +152,53 @@ impl Builder {
         Ok((order, keep, dups))
     }
 
+    /// Every event column's rows for the kept events (builder indexes in
+    /// key order), numbered from event `first`, handed to `put` one column
+    /// at a time: a rewrite writes them as new columns, an append continues
+    /// the store's. Rows already in order with nothing dropped (the common
+    /// case) go as they are, without a gathered copy.
+    pub(super) fn put_event_columns(&self, keep: &[EventPos], first: u64, put: &mut PutColumn<'_>) -> Result<(), StoreError> {
+        let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
+        macro_rules! event_column {
+            ($c:expr, $src:expr) => {{
+                if identity {
+                    put($c, as_bytes(&$src))?;
+                } else {
+                    let v: Vec<_> = keep.par_iter().map(|&i| $src[i as usize]).collect();
+                    put($c, as_bytes(&v))?;
+                }
+            }};
+        }
+        let runs = super::columns::block_runs(&self.block, &self.time, keep, first);
+        put(Column::BlockRuns, as_bytes(&runs))?;
+        let (by_tx, other) = super::columns::tx_indexes(&self.tx, &self.tx_index, keep, first, self.tx_base, self.tx_hashes.len());
+        put(Column::TxIndex, as_bytes(&by_tx))?;
+        put(Column::TxIndexOther, bytemuck::cast_slice(&other))?;
+        event_column!(Column::Sub, self.sub);
+        event_column!(Column::From, self.from);
+        event_column!(Column::To, self.to);
+        crate::store::crash::point("generation-columns");
+        event_column!(Column::Asset, self.asset);
+        let (lo, hi) = super::columns::split_narrow(keep.iter().map(|&i| self.value[i as usize]));
+        put(Column::ValueLo, as_bytes(&lo))?;
+        put(Column::ValueHi, as_bytes(&hi))?;
+        drop((lo, hi));
+        event_column!(Column::Tx, self.tx);
+        event_column!(Column::Flags, self.flags);
+        Ok(())
+    }
+
+    /// The files the store will list: the old ones, then the new ones with
+    /// the events each added less its duplicates.
+    pub(super) fn loaded_files(&self, dups: &[u64]) -> Vec<LoadedFile> {
+        let mut files: Vec<LoadedFile> = self.files.iter().map(|(f, _)| f.clone()).collect();
+        for (f, d) in files[self.old_files..].iter_mut().zip(dups) {
+            f.duplicates = *d;
+            f.events = f.events.saturating_sub(*d);
+        }
+        files
+    }
+
     /// The big-value records of the kept events, numbered from event
     /// `first`: every value of [`super::Narrow::LIMIT`] or more.
     pub(super) fn big_records(&self, keep: &[EventPos], first: u64) -> Vec<u8> {
@@ -220,36 +270,10 @@ impl Builder {
     ) -> Result<Manifest, StoreError> {
         let mut w = SegmentWriter::create(dir)?;
         let mut cols = BTreeMap::new();
-        // Already in order with nothing dropped (the common case): write the
-        // columns as they are, without a gathered copy.
-        let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
-        macro_rules! event_column {
-            ($c:expr, $src:expr) => {{
-                let parts = if identity {
-                    w.put_column(as_bytes(&$src))?
-                } else {
-                    let v: Vec<_> = keep.par_iter().map(|&i| $src[i as usize]).collect();
-                    w.put_column(as_bytes(&v))?
-                };
-                cols.insert($c.file().to_string(), parts);
-            }};
-        }
-        let runs = super::columns::block_runs(&self.block, &self.time, keep, 0);
-        cols.insert(Column::BlockRuns.file().to_string(), w.put_column(as_bytes(&runs))?);
-        let (by_tx, other) = super::columns::tx_indexes(&self.tx, &self.tx_index, keep, 0, 0, self.tx_hashes.len());
-        cols.insert(Column::TxIndex.file().to_string(), w.put_column(as_bytes(&by_tx))?);
-        cols.insert(Column::TxIndexOther.file().to_string(), w.put_column(bytemuck::cast_slice(&other))?);
-        event_column!(Column::Sub, self.sub);
-        event_column!(Column::From, self.from);
-        event_column!(Column::To, self.to);
-        crate::store::crash::point("generation-columns");
-        event_column!(Column::Asset, self.asset);
-        let (lo, hi) = super::columns::split_narrow(keep.iter().map(|&i| self.value[i as usize]));
-        cols.insert(Column::ValueLo.file().to_string(), w.put_column(as_bytes(&lo))?);
-        cols.insert(Column::ValueHi.file().to_string(), w.put_column(as_bytes(&hi))?);
-        drop((lo, hi));
-        event_column!(Column::Tx, self.tx);
-        event_column!(Column::Flags, self.flags);
+        self.put_event_columns(keep, 0, &mut |c, bytes| {
+            cols.insert(c.file().to_string(), w.put_column(bytes)?);
+            Ok(())
+        })?;
         let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
             cols.insert(c.file().to_string(), w.put_column(bytes)?);
             Ok(())
@@ -292,11 +316,7 @@ impl Builder {
         let spent: Vec<u64> = inputs.iter().map(|r| out_pos.get(&(r.spent_tx, r.spent_vout)).copied().unwrap_or(u64::MAX)).collect();
         put(Column::InSpentEvent, as_bytes(&spent))?;
 
-        let mut files: Vec<LoadedFile> = self.files.iter().map(|(f, _)| f.clone()).collect();
-        for (f, d) in files[self.old_files..].iter_mut().zip(dups) {
-            f.duplicates = *d;
-            f.events = f.events.saturating_sub(*d);
-        }
+        let files = self.loaded_files(dups);
         w.set_events(keep.len() as u64);
         let name = w.name().to_string();
         let segment = w.finish()?;
