@@ -233,7 +233,7 @@ fn main() {
     let builds: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
-            let v = chaintrace::store::txindex::build(&hashes);
+            let v = chaintrace::store::hashindex::build(&hashes);
             std::hint::black_box(v);
             t.elapsed().as_secs_f64()
         })

@@ -48,6 +48,17 @@ pub fn timing(phase: &str) {
     static START: OnceLock<std::time::Instant> = OnceLock::new();
     let start = *START.get_or_init(std::time::Instant::now);
     if std::env::var_os("CHAINTRACE_TIMING").is_some() {
-        eprintln!("timing: {phase} done at {:.2}s", start.elapsed().as_secs_f64());
+        // Resident and peak memory beside the time, so a phase's memory can
+        // be told from the next one's.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kib = |key: &str| {
+            status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok()).unwrap_or(0)
+        };
+        eprintln!(
+            "timing: {phase} done at {:.3}s, rss {} MiB, peak {} MiB",
+            start.elapsed().as_secs_f64(),
+            kib("VmRSS:") / 1024,
+            kib("VmHWM:") / 1024
+        );
     }
 }

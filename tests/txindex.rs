@@ -19,7 +19,7 @@ fn check(dir: &Path) -> u64 {
     assert_eq!(runs.iter().map(|r| r.count).sum::<u64>(), n);
     assert_eq!(
         s.bytes(Column::TxHashIndex).len() as u64,
-        runs.iter().map(|r| chaintrace::store::txindex::slot_count(r.count) * 4).sum::<u64>()
+        runs.iter().map(|r| chaintrace::store::hashindex::slot_count(r.count) * 4).sum::<u64>()
     );
     for id in 0..n as u32 {
         assert_eq!(s.find_tx(s.tx_hash(id)), Some(id), "transaction {}", s.tx_text(id));

@@ -574,6 +574,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
     let mut b = if store::exists(dir) {
         let s = Store::open(dir)?;
         s.verify()?;
+        crate::sys::timing("open the store");
         if s.manifest.chain != opts.chain {
             return Err(IngestError::Store(crate::store::StoreError::Mismatch {
                 path: dir.to_path_buf(),

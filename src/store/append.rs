@@ -42,6 +42,7 @@ impl Builder {
     /// Write the delta as one new segment continuing the store's columns.
     pub(super) fn append(mut self, dir: &Path) -> Result<WriteSummary, StoreError> {
         let (order, keep, dups) = self.prepare(dir)?;
+        crate::sys::timing("sort and dedupe");
         let fees = self.fee_coverage(&keep);
         let s = self.base.take().expect("append is for deltas");
         let mut m: Manifest = s.manifest.clone();
@@ -54,22 +55,25 @@ impl Builder {
             Ok(())
         };
         self.put_event_columns(&keep, s.len() as u64, &mut |c, new| ext(&mut w, c, new))?;
+        crate::sys::timing("event columns");
         ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
         // Appends are Ethereum only: addresses of 20 bytes, no offsets.
-        let index = self.address_index();
+        let (index, addresses) = self.address_index();
         ext(&mut w, Column::AddrIndex, as_bytes(&index))?;
         ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;
-        ext(&mut w, Column::TxHashIndex, as_bytes(&super::txindex::build(&self.tx_hashes)))?;
+        ext(&mut w, Column::TxHashIndex, as_bytes(&super::hashindex::build(&self.tx_hashes)))?;
         ext(&mut w, Column::BigValues, &self.big_records(&keep, s.len() as u64))?;
+        crate::sys::timing("addresses and hashes");
         let (sender, finals) = self.balances_after(&s, &keep);
+        crate::sys::timing("balances");
         ext(&mut w, Column::BalanceWide, &super::columns::wide_balances(&sender, s.len() as u64))?;
         let (lo, hi) = super::columns::split_narrow(sender.into_iter());
         ext(&mut w, Column::BalanceLo, as_bytes(&lo))?;
         ext(&mut w, Column::BalanceHi, as_bytes(&hi))?;
         ext(&mut w, Column::FinalBalances, &finals)?;
         let run = |count: usize| Run { segment: name.clone(), count: count as u64 };
-        if !index.is_empty() {
-            m.addr_runs.push(run(index.len()));
+        if addresses > 0 {
+            m.addr_runs.push(run(addresses));
         }
         if !self.tx_hashes.is_empty() {
             m.tx_runs.push(run(self.tx_hashes.len()));
@@ -92,6 +96,7 @@ impl Builder {
         m.written_by = format!("chaintrace {}", env!("CARGO_PKG_VERSION"));
         w.set_events(keep.len() as u64);
         m.segments.push(w.finish()?);
+        crate::sys::timing("segment written");
         drop(s);
         drop(self);
         super::generation::commit(dir, &mut m)?;

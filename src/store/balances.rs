@@ -71,9 +71,13 @@ impl Builder {
         map.reserve(touched.len());
         for group in touched.chunk_by(|a, b| a.0 == b.0) {
             let asset = group[0].0;
-            let addrs: Vec<u32> = group.iter().map(|k| k.1).collect();
-            for (x, b) in addrs.iter().zip(s.final_balances(asset, &addrs)) {
+            // Addresses new in this delta hold nothing yet: only old ones are looked up.
+            let (old, new): (Vec<u32>, Vec<u32>) = group.iter().map(|k| k.1).partition(|&x| x < self.addr_base);
+            for (x, b) in old.iter().zip(s.final_balances(asset, &old)) {
                 map.insert((asset, *x), b);
+            }
+            for x in new {
+                map.insert((asset, x), 0);
             }
         }
         let mut sender = vec![0u128; keep.len()];

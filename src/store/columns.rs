@@ -72,9 +72,10 @@ pub enum Column {
     /// `(u32 asset, u32 address, u128 balance)` records, sorted, of every
     /// non-zero balance after the last event (`u128::MAX`: does not fit).
     FinalBalances,
-    /// Address ids (pseudo addresses excluded) in the order of their bytes, for lookups.
+    /// Address ids (pseudo addresses excluded) in open-addressing tables by
+    /// their bytes, one per address run (see `hashindex`).
     AddrIndex,
-    /// Transaction ids in an open-addressing table by hash (see `txindex`).
+    /// Transaction ids in an open-addressing table by hash (see `hashindex`).
     TxHashIndex,
 }
 
@@ -142,7 +143,7 @@ impl Column {
             Column::BalanceHi => "ev_balance_hi.u32",
             Column::BalanceWide => "ev_balance_wide.bin",
             Column::FinalBalances => "final_balances.bin",
-            Column::AddrIndex => "addr_index.u32",
+            Column::AddrIndex => "addr_hash_index.u32",
             Column::TxHashIndex => "tx_hash_index.u32",
         }
     }
@@ -162,9 +163,7 @@ impl Column {
             Column::AddrOffsets if m.chain == Chain::Ethereum => 0,
             Column::AddrOffsets => (m.address_table + 1) * 8,
             Column::AddrBytes if m.chain == Chain::Ethereum && m.address_table > 0 => pseudo_bytes + real * 20,
-            Column::AddrIndex => m.address_table.saturating_sub(crate::model::Pseudo::ALL.len() as u64) * 4,
             Column::TxHashes => m.tx_table * 32,
-            Column::TxHashIndex => super::txindex::slot_count(m.tx_table) * 4,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,
             Column::BigValues
@@ -173,7 +172,9 @@ impl Column {
             | Column::FinalBalances
             | Column::BlockRuns
             | Column::BalanceWide
-            | Column::TxIndexOther => return None,
+            | Column::TxIndexOther
+            | Column::AddrIndex
+            | Column::TxHashIndex => return None,
         })
     }
 }
@@ -207,16 +208,6 @@ pub(crate) fn try_cast<T: Pod>(b: &[u8]) -> Result<&[T], String> {
 /// The bytes of a typed slice.
 pub(crate) fn as_bytes<T: Pod>(v: &[T]) -> &[u8] {
     bytemuck::cast_slice(v)
-}
-
-/// A 20-byte Ethereum address as two big-endian integers: they order as
-/// its bytes do, and compare without a call to memcmp (shorter keys, which
-/// only pseudo addresses have, read as zeros).
-#[inline]
-pub(crate) fn eth_order_key(k: &[u8]) -> (u128, u32) {
-    let hi = k.get(..16).map_or(0, |b| u128::from_be_bytes(b.try_into().expect("16 bytes")));
-    let lo = k.get(16..20).map_or(0, |b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
-    (hi, lo)
 }
 
 /// Bytes of the pseudo addresses' names at the start of `AddrBytes`.

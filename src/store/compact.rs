@@ -5,7 +5,7 @@
 //! [`super::append::MAX_SEGMENTS`] (tiered, and at most [`AUTO_BYTES`]:
 //! see `tiered_start`). Columns keep their bytes, so
 //! every report is the same before and after; runs are merged (address
-//! ids re-sorted by their bytes, one transaction table, the newest balance
+//! one address table, one transaction table, the newest balance
 //! of each address). Crash-safe like every write: a new segment, then one
 //! switch of `CURRENT`.
 
@@ -16,27 +16,6 @@ use super::{Store, StoreError};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::path::Path;
-
-/// Address ids in the order of their stored bytes. Ethereum keys sort as
-/// two integers held beside the ids, so the sort does not chase the
-/// address table for every comparison.
-fn sorted_by_address(s: &Store, ids: &[u32]) -> Vec<u32> {
-    if s.manifest.chain == crate::model::Chain::Ethereum {
-        let mut keyed: Vec<(u128, u32, u32)> = ids
-            .par_iter()
-            .map(|&id| {
-                let (hi, lo) = super::columns::eth_order_key(s.address_bytes(id));
-                (hi, lo, id)
-            })
-            .collect();
-        keyed.par_sort_unstable();
-        keyed.into_iter().map(|k| k.2).collect()
-    } else {
-        let mut v = ids.to_vec();
-        v.par_sort_unstable_by(|&a, &b| s.address_bytes(a).cmp(s.address_bytes(b)));
-        v
-    }
-}
 
 /// Which segments to merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,15 +130,18 @@ fn merge(dir: &Path, scope: Scope, s: &Store) -> Result<CompactSummary, StoreErr
         // Runs of the merged segments start at or after their first part.
         let (keep_to, merged): (usize, Cow<'_, [u8]>) = match c {
             Column::AddrIndex => {
-                let from = before(&m.addr_runs, ra);
-                let ids: &[u32] = super::cast(bytes);
-                (from * 4, Cow::Owned(as_bytes(&sorted_by_address(s, &ids[from..])).to_vec()))
+                // Runs hold consecutive ids from the first after the pseudo addresses.
+                let first = crate::model::Pseudo::ALL.len() + before(&m.addr_runs, ra);
+                let n = s.address_count() - first;
+                let slots = super::hashindex::slots_of(&m.addr_runs[..ra]) as usize;
+                let hash = |rel: usize| super::hashindex::key_hash(s.address_bytes((first + rel) as u32));
+                (slots * 4, Cow::Owned(as_bytes(&super::hashindex::build_with(n, hash)).to_vec()))
             }
             Column::TxHashIndex => {
                 let first = before(&m.tx_runs, rt);
-                let slots: usize = m.tx_runs[..rt].iter().map(|r| super::txindex::slot_count(r.count) as usize).sum();
+                let slots = super::hashindex::slots_of(&m.tx_runs[..rt]) as usize;
                 let hashes: &[[u8; 32]] = bytemuck::cast_slice(&s.bytes(Column::TxHashes)[first * 32..]);
-                (slots * 4, Cow::Owned(as_bytes(&super::txindex::build(hashes)).to_vec()))
+                (slots * 4, Cow::Owned(as_bytes(&super::hashindex::build(hashes)).to_vec()))
             }
             Column::FinalBalances => {
                 let from = before(&m.balance_runs, rb);

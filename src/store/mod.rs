@@ -16,9 +16,9 @@ pub mod compact;
 pub mod crash;
 mod error;
 pub mod generation;
+pub mod hashindex;
 pub mod idtable;
 pub mod segment;
-pub mod txindex;
 pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;
@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// Marks a store manifest.
 pub const FORMAT_NAME: &str = "chaintrace-store";
 
@@ -317,7 +317,8 @@ impl Store {
         }
         for c in Column::ALL {
             let want = match c {
-                Column::TxHashIndex => Some(m.tx_runs.iter().map(|r| txindex::slot_count(r.count) * 4).sum()),
+                Column::TxHashIndex => Some(hashindex::slots_of(&m.tx_runs) * 4),
+                Column::AddrIndex => Some(hashindex::slots_of(&m.addr_runs) * 4),
                 Column::FinalBalances => Some(sum(&m.balance_runs) * 24),
                 _ => c.expected_len(m),
             };
@@ -460,9 +461,7 @@ impl Store {
 
     /// What each of `addresses` (ascending) holds of `asset` after the last
     /// event (`u128::MAX`: does not fit). Each run of records is searched
-    /// newest first, for the addresses no newer run has: a galloping search
-    /// from the previous hit, so many sorted lookups cost little more than
-    /// one scan of the part of a run they span.
+    /// newest first, for the addresses no newer run has (see [`seek`]).
     pub fn final_balances(&self, asset: u32, addresses: &[u32]) -> Vec<u128> {
         let raw = self.bytes(Column::FinalBalances);
         let mut out = vec![0u128; addresses.len()];
@@ -477,26 +476,16 @@ impl Store {
                 let b = &recs[r * 24..r * 24 + 8];
                 (u32::from_le_bytes(b[..4].try_into().expect("4 bytes")), u32::from_le_bytes(b[4..].try_into().expect("4 bytes")))
             };
-            let mut lo = 0usize;
+            // The asset's records, then each address from the previous hit.
+            let mut lo = partition(0, n, |r| key(r).0 < asset);
+            let hi = partition(lo, n, |r| key(r).0 <= asset);
             for (k, &a) in addresses.iter().enumerate() {
                 if found[k] {
                     continue;
                 }
                 let want = (asset, a);
-                // Gallop to a bound past `want`, then bisect.
-                let mut step = 1;
-                let mut hi = lo;
-                while hi < n && key(hi) < want {
-                    lo = hi + 1;
-                    hi += step;
-                    step *= 2;
-                }
-                let mut hi = hi.min(n);
-                while lo < hi {
-                    let mid = (lo + hi) / 2;
-                    if key(mid) < want { lo = mid + 1 } else { hi = mid }
-                }
-                if lo < n && key(lo) == want {
+                lo = seek(&key, lo, hi, want);
+                if lo < hi && key(lo) == want {
                     out[k] = u128::from_le_bytes(recs[lo * 24 + 8..lo * 24 + 24].try_into().expect("16 bytes"));
                     found[k] = true;
                 }
@@ -579,11 +568,10 @@ impl Store {
         self.find_addresses(std::iter::once(text)).remove(text)
     }
 
-    /// Ids of addresses given as text, keyed by that text: a binary search of
-    /// the address index each. Texts that are not addresses of the store's
+    /// Ids of addresses given as text, keyed by that text: a lookup in the
+    /// address index each. Texts that are not addresses of the store's
     /// chain, or not in it, are absent.
     pub fn find_addresses<'a>(&self, texts: impl Iterator<Item = &'a str>) -> std::collections::HashMap<String, u32> {
-        let index: &[u32] = columns::cast(self.bytes(Column::AddrIndex));
         let mut found = std::collections::HashMap::new();
         for t in texts {
             let key = match self.manifest.chain {
@@ -593,39 +581,11 @@ impl Store {
                 },
                 Chain::Bitcoin => t.as_bytes().to_vec(),
             };
-            if let Some(id) = self.find_address_bytes(index, &key) {
+            if let Some(id) = self.address_id(&key) {
                 found.insert(t.to_string(), id);
             }
         }
         found
-    }
-
-    /// The id of the address stored as `key`: a binary search of each run
-    /// of the address index (`index`, the column's entries).
-    fn find_address_bytes(&self, index: &[u32], key: &[u8]) -> Option<u32> {
-        let mut start = 0usize;
-        // Ethereum keys compare as two big-endian integers: the same order
-        // as their bytes, without a call to memcmp a probe.
-        let eth = columns::eth_order_key;
-        let fixed = (self.manifest.chain == Chain::Ethereum && key.len() == 20).then(|| eth(key));
-        for run in &self.manifest.addr_runs {
-            let r = &index[start..start + run.count as usize];
-            start += run.count as usize;
-            let found = match fixed {
-                Some(k) => r.binary_search_by(|&id| eth(self.address_bytes(id)).cmp(&k)),
-                None => r.binary_search_by(|&id| self.address_bytes(id).cmp(key)),
-            };
-            if let Ok(p) = found {
-                return Some(r[p]);
-            }
-        }
-        None
-    }
-
-    /// The id of the address stored as `key` (20 raw bytes on Ethereum, the
-    /// text on Bitcoin); pseudo addresses are not in the index.
-    pub fn address_id(&self, key: &[u8]) -> Option<u32> {
-        self.find_address_bytes(columns::cast(self.bytes(Column::AddrIndex)), key)
     }
 
     /// A transaction hash as printed (`0x` hex on Ethereum, plain hex txid on Bitcoin).
@@ -634,5 +594,101 @@ impl Store {
             Chain::Ethereum => format!("0x{}", hex::encode(self.tx_hash(id))),
             Chain::Bitcoin => hex::encode(self.tx_hash(id)),
         }
+    }
+}
+
+/// The first index in `lo..hi` where `below` turns false (true, then false).
+fn partition(mut lo: usize, mut hi: usize, below: impl Fn(usize) -> bool) -> usize {
+    while lo < hi {
+        let m = lo + (hi - lo) / 2;
+        if below(m) { lo = m + 1 } else { hi = m }
+    }
+    lo
+}
+
+/// The first record in `lo..hi` not below `want`, records sorted by
+/// `key`, (asset, address id), and all of one asset: a guess by
+/// interpolation on the address id, then a galloping search out from it.
+/// Address ids are dense integers, so the guess lands within a few pages
+/// of the record and the search touches those pages only, where a
+/// bisection of a run of 10^7 records touches twenty (and the kernel maps
+/// 64 KB around each): an append looks up every old address it touches.
+fn seek(key: &impl Fn(usize) -> (u32, u32), lo: usize, hi: usize, want: (u32, u32)) -> usize {
+    if lo >= hi || want <= key(lo) {
+        return lo;
+    }
+    let (first, last) = (key(lo), key(hi - 1));
+    if want > last {
+        return hi;
+    }
+    // Here key(lo) < want <= key(hi - 1).
+    let guess = if first.0 == want.0 && last.0 == want.0 && last.1 > first.1 {
+        lo + (u128::from(want.1 - first.1) * (hi - 1 - lo) as u128 / u128::from(last.1 - first.1)) as usize
+    } else {
+        lo + (hi - 1 - lo) / 2
+    };
+    // Bracket: key(a) < want <= key(b).
+    let (mut a, mut b);
+    let mut step = 1;
+    if key(guess) < want {
+        a = guess;
+        loop {
+            let t = (a + step).min(hi - 1);
+            if key(t) >= want {
+                b = t;
+                break;
+            }
+            a = t;
+            step *= 2;
+        }
+    } else {
+        b = guess;
+        loop {
+            let t = b.saturating_sub(step).max(lo);
+            if key(t) < want {
+                a = t;
+                break;
+            }
+            b = t;
+            step *= 2;
+        }
+    }
+    while b - a > 1 {
+        let m = a + (b - a) / 2;
+        if key(m) < want { a = m } else { b = m }
+    }
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{partition, seek};
+
+    #[test]
+    fn seek_finds_what_a_bisection_finds() {
+        // Two assets, ids with gaps and a dense stretch, and a skewed tail.
+        let mut keys: Vec<(u32, u32)> = Vec::new();
+        for a in [0u32, 3] {
+            keys.extend((0..2000u32).map(|x| (a, x * 7 + a)));
+            keys.extend((20_000..20_100u32).map(|x| (a, x)));
+            keys.extend((0..50u32).map(|x| (a, 4_000_000_000 - x * x)));
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let key = |r: usize| keys[r];
+        for asset in [0u32, 1, 3, 4] {
+            let lo = partition(0, keys.len(), |r| key(r).0 < asset);
+            let hi = partition(lo, keys.len(), |r| key(r).0 <= asset);
+            let mut at = lo;
+            for want in (0..25_000u32).step_by(3).chain([3_999_999_000, 4_000_000_000, u32::MAX]) {
+                let w = (asset, want);
+                let expect = keys.partition_point(|k| *k < w).clamp(lo, hi);
+                assert_eq!(seek(&key, lo, hi, w), expect, "{w:?} from the range start");
+                // From the previous hit, as lookups of ascending ids go.
+                at = seek(&key, at, hi, w);
+                assert_eq!(at, expect, "{w:?} from the previous hit");
+            }
+        }
+        assert_eq!(seek(&key, 5, 5, (0, 0)), 5);
     }
 }

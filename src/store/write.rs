@@ -249,15 +249,14 @@ impl Builder {
         c
     }
 
-    /// This builder's own address ids in the order of their bytes (pseudo
-    /// addresses have none): the whole index, or a delta's run of it.
-    pub(super) fn address_index(&self) -> Vec<u32> {
-        let bytes = |k: u32| &self.addr_bytes[self.addr_offsets[k as usize] as usize..self.addr_offsets[k as usize + 1] as usize];
-        let first = if self.addr_base == 0 { Pseudo::ALL.len() as u32 } else { 0 };
-        let mut ks: Vec<u32> = (first..(self.addr_offsets.len() - 1) as u32).collect();
-        ks.par_sort_unstable_by(|&a, &b| bytes(a).cmp(bytes(b)));
-        ks.iter_mut().for_each(|k| *k += self.addr_base);
-        ks
+    /// The address index of this builder's own addresses (pseudo
+    /// addresses have none): the whole index, or a delta's run of it; and
+    /// the number of addresses it holds (the run's count).
+    pub(super) fn address_index(&self) -> (Vec<u32>, usize) {
+        let first = if self.addr_base == 0 { Pseudo::ALL.len() } else { 0 };
+        let n = self.addr_offsets.len() - 1 - first;
+        let bytes = |k: usize| &self.addr_bytes[self.addr_offsets[k] as usize..self.addr_offsets[k + 1] as usize];
+        (super::hashindex::build_with(n, |rel| super::hashindex::key_hash(bytes(first + rel))), n)
     }
 
     fn write_segment(
@@ -281,10 +280,10 @@ impl Builder {
         put(Column::AddrBytes, &self.addr_bytes)?;
         // Ethereum addresses are 20 bytes each: their offsets are implied.
         put(Column::AddrOffsets, if self.chain == Chain::Ethereum { &[] } else { as_bytes(&self.addr_offsets) })?;
-        let index = self.address_index();
+        let (index, addresses) = self.address_index();
         put(Column::AddrIndex, as_bytes(&index))?;
         put(Column::TxHashes, self.tx_hashes.as_flattened())?;
-        put(Column::TxHashIndex, as_bytes(&super::txindex::build(&self.tx_hashes)))?;
+        put(Column::TxHashIndex, as_bytes(&super::hashindex::build(&self.tx_hashes)))?;
         put(Column::BigValues, &self.big_records(keep, 0))?;
         put(Column::Labels, &self.labels_tsv)?;
         let (sender, finals) = self.balances(keep);
@@ -337,7 +336,7 @@ impl Builder {
             labels: self.labels,
             columns: cols,
             segments: vec![segment],
-            addr_runs: run(index.len()),
+            addr_runs: run(addresses),
             tx_runs: run(self.tx_hashes.len()),
             balance_runs: run(finals.len() / 24),
             written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
