@@ -184,9 +184,12 @@ fn balances_continue_across_appends() {
     let a = |n: u8| format!("0x{}", format!("{n:02x}").repeat(20));
     let tx = |n: u32| format!("0x{n:064x}");
     let token = a(0xee);
-    // 2^100 and 2^99: past the 96 bits the narrow columns hold, within 128.
+    // 2^100 and 2^99: past the bits the narrow columns hold (72 for
+    // values, 80 for balances), within 128; 2^75: a big value that is a
+    // narrow balance once held.
     const W: &str = "1267650600228229401496703205376";
     const H: &str = "633825300114114700748351602688";
+    const M: &str = "37778931862957161709568";
     let first = format!(
         "{h}\n1,{},{},{},100,\n1,{},{},{},5,{token}\n2,{},{},{},340282366920938463463374607431768211456,\n",
         tx(1),
@@ -200,7 +203,7 @@ fn balances_continue_across_appends() {
         a(5)
     );
     let second = format!(
-        "{h}\n3,{},{},{},70,\n3,{},{},{},90,\n4,{},{},{},3,{token}\n4,{},{},{},1,\n5,{},{},{},2,\n6,{},{},{},{W},\n7,{},{},{},{H},\n",
+        "{h}\n3,{},{},{},70,\n3,{},{},{},90,\n4,{},{},{},3,{token}\n4,{},{},{},1,\n5,{},{},{},2,\n6,{},{},{},{W},\n7,{},{},{},{H},\n8,{},{},{},{M},\n9,{},{},{},1,\n",
         tx(4),
         a(2),
         a(6),
@@ -221,7 +224,13 @@ fn balances_continue_across_appends() {
         a(8),
         tx(10),
         a(8),
-        a(9)
+        a(9),
+        tx(11),
+        a(10),
+        a(11),
+        tx(12),
+        a(11),
+        a(12)
     );
     let f1 = t.path().join("first.csv");
     let f2 = t.path().join("second.csv");
@@ -242,7 +251,7 @@ fn balances_continue_across_appends() {
     let (ex, ey) = (x.events(), y.events());
     assert_eq!((ex.from, ex.to, ex.value, ex.tx, ex.runs), (ey.from, ey.to, ey.value, ey.tx, ey.runs));
     assert_eq!(x.big_values(), y.big_values());
-    assert_eq!(y.big_values().len(), 3, "2^128, 2^100 and 2^99");
+    assert_eq!(y.big_values().len(), 4, "2^128, 2^100, 2^99 and 2^75");
     let ids: Vec<u32> = (5..x.address_count() as u32).collect();
     for asset in 0..x.manifest.assets.len() as u32 {
         assert_eq!(x.final_balances(asset, &ids), y.final_balances(asset, &ids), "asset {asset}");
@@ -252,11 +261,15 @@ fn balances_continue_across_appends() {
     // overdraft): it holds nothing; address 1 has 2.
     let id = |n: u8| y.find_address(&a(n)).unwrap();
     assert_eq!(y.final_balances(0, &[id(1), id(2)]), vec![2, 0]);
-    // Address 8 held 2^100 before it sent 2^99: a balance past 96 bits, exact.
-    let last = y.len() - 1;
-    assert_eq!(y.sender_balances().get(last), u128::MAX, "marked in the narrow column");
-    assert_eq!(y.wide_balance(last), 1 << 100);
-    assert_eq!(y.value(last).to_string(), H);
+    // Address 8 held 2^100 before it sent 2^99: a balance past 80 bits, exact.
+    let (last, big) = (y.len() - 1, y.len() - 3);
+    assert_eq!(y.sender_balances().get(big), u128::MAX, "marked in the narrow column");
+    assert_eq!(y.wide_balance(big), 1 << 100);
+    assert_eq!(y.value(big).to_string(), H);
+    // Address 11 held 2^75, a value too big for its narrow column but a
+    // balance that fits one.
+    assert_eq!((y.events().value.get(last - 1), y.value(last - 1).to_string()), (u128::MAX, M.to_string()));
+    assert_eq!(y.sender_balances().get(last), 1 << 75);
     assert_eq!(y.final_balances(0, &[id(8), id(9)]), vec![1 << 99, 1 << 99]);
     // And a trace through them gives the same report from both stores.
     let trace = |s: &Path| run(&["trace", "--store", s.to_str().unwrap(), "--policy", "haircut", "--seed", &a(2), "--format", "json"]);

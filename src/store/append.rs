@@ -67,7 +67,7 @@ impl Builder {
         let (sender, finals) = self.balances_after(&s, &keep);
         crate::sys::timing("balances");
         ext(&mut w, Column::BalanceWide, &super::columns::wide_balances(&sender, s.len() as u64))?;
-        let (lo, hi) = super::columns::split_narrow(sender.into_iter());
+        let (lo, hi) = super::columns::split_narrow::<u16>(sender.into_iter());
         ext(&mut w, Column::BalanceLo, as_bytes(&lo))?;
         ext(&mut w, Column::BalanceHi, as_bytes(&hi))?;
         ext(&mut w, Column::FinalBalances, &finals)?;

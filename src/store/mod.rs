@@ -22,7 +22,7 @@ pub mod segment;
 pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;
-pub use columns::{BlockRun, Column, EventColumns, Narrow, RunCursor};
+pub use columns::{Balances, BlockRun, Column, EventColumns, High, Narrow, RunCursor, Values};
 pub(crate) use columns::{Pod, cast, try_cast};
 pub use error::StoreError;
 
@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// Marks a store manifest.
 pub const FORMAT_NAME: &str = "chaintrace-store";
 
@@ -425,7 +425,7 @@ impl Store {
             from: columns::cast(self.bytes(Column::From)),
             to: columns::cast(self.bytes(Column::To)),
             asset: columns::cast(self.bytes(Column::Asset)),
-            value: Narrow { lo: columns::cast(self.bytes(Column::ValueLo)), hi: columns::cast(self.bytes(Column::ValueHi)) },
+            value: Values { lo: columns::cast(self.bytes(Column::ValueLo)), hi: columns::cast(self.bytes(Column::ValueHi)) },
             tx: columns::cast(self.bytes(Column::Tx)),
             flags: self.bytes(Column::Flags),
         }
@@ -433,7 +433,7 @@ impl Store {
 
     /// The exact value of event `i`.
     pub fn value(&self, i: usize) -> Amount {
-        let v = Narrow { lo: columns::cast(self.bytes(Column::ValueLo)), hi: columns::cast(self.bytes(Column::ValueHi)) }.get(i);
+        let v = Values { lo: columns::cast(self.bytes(Column::ValueLo)), hi: columns::cast(self.bytes(Column::ValueHi)) }.get(i);
         if v != u128::MAX {
             return Amount::from_u128(v);
         }
@@ -450,13 +450,13 @@ impl Store {
         }
         // Only a damaged column has a marker without a record, and the
         // checksums that every command verifies catch that first.
-        Amount::from_u128(Narrow::LIMIT)
+        Amount::from_u128(Values::LIMIT)
     }
 
     /// Each event's sender balance before it (`u128::MAX` from `get`: read
     /// it with [`Store::wide_balance`]; see [`Column::BalanceLo`]).
-    pub fn sender_balances(&self) -> Narrow<'_> {
-        Narrow { lo: columns::cast(self.bytes(Column::BalanceLo)), hi: columns::cast(self.bytes(Column::BalanceHi)) }
+    pub fn sender_balances(&self) -> Balances<'_> {
+        Balances { lo: columns::cast(self.bytes(Column::BalanceLo)), hi: columns::cast(self.bytes(Column::BalanceHi)) }
     }
 
     /// What each of `addresses` (ascending) holds of `asset` after the last
@@ -495,7 +495,7 @@ impl Store {
     }
 
     /// The sender balance before event `i` where the narrow column holds
-    /// the marker: from 2^96-1 up, or `u128::MAX` when it does not fit.
+    /// the marker: from 2^80-1 up, or `u128::MAX` when it does not fit.
     pub fn wide_balance(&self, i: usize) -> u128 {
         let raw = self.bytes(Column::BalanceWide);
         let recs: &[[u64; 3]] = columns::cast(raw);
@@ -505,7 +505,7 @@ impl Store {
         }
     }
 
-    /// Values of 2^96-1 and above, by event index, in event order.
+    /// Values of 2^72-1 and above, by event index, in event order.
     pub fn big_values(&self) -> Vec<(u64, U256)> {
         self.bytes(Column::BigValues)
             .chunks_exact(40)

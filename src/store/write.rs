@@ -179,7 +179,7 @@ impl Builder {
         event_column!(Column::To, self.to);
         crate::store::crash::point("generation-columns");
         event_column!(Column::Asset, self.asset);
-        let (lo, hi) = super::columns::split_narrow(keep.iter().map(|&i| self.value[i as usize]));
+        let (lo, hi) = super::columns::split_narrow::<u8>(keep.iter().map(|&i| self.value[i as usize]));
         put(Column::ValueLo, as_bytes(&lo))?;
         put(Column::ValueHi, as_bytes(&hi))?;
         drop((lo, hi));
@@ -200,12 +200,12 @@ impl Builder {
     }
 
     /// The big-value records of the kept events, numbered from event
-    /// `first`: every value of [`super::Narrow::LIMIT`] or more.
+    /// `first`: every value of [`super::Values::LIMIT`] or more.
     pub(super) fn big_records(&self, keep: &[EventPos], first: u64) -> Vec<u8> {
         let mut big = Vec::new();
         for (pos, &i) in keep.iter().enumerate() {
             let v = self.value[i as usize];
-            if v >= super::Narrow::LIMIT {
+            if v >= super::Values::LIMIT {
                 let wide = if v == u128::MAX { self.big.get(&(i as usize)).copied() } else { Some(ruint::aliases::U256::from(v)) };
                 if let Some(wide) = wide {
                     big.extend_from_slice(&(first + pos as u64).to_le_bytes());
@@ -288,7 +288,7 @@ impl Builder {
         put(Column::Labels, &self.labels_tsv)?;
         let (sender, finals) = self.balances(keep);
         put(Column::BalanceWide, &super::columns::wide_balances(&sender, 0))?;
-        let (lo, hi) = super::columns::split_narrow(sender.into_iter());
+        let (lo, hi) = super::columns::split_narrow::<u16>(sender.into_iter());
         put(Column::BalanceLo, as_bytes(&lo))?;
         put(Column::BalanceHi, as_bytes(&hi))?;
         drop((lo, hi));

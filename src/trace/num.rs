@@ -39,7 +39,7 @@ impl Num for u128 {
     }
     #[inline]
     fn value(store: &Store, i: usize, raw: u128) -> Option<Self> {
-        // The narrow column marks values of 2^96-1 and more: most still fit.
+        // The narrow column marks values of 2^72-1 and more: most still fit.
         if raw != u128::MAX { Some(raw) } else { store.value(i).to_u128().filter(|&v| v != u128::MAX) }
     }
     #[inline]
