@@ -4,10 +4,12 @@
 //! bytes). Written with each segment, so a seed transaction or an address
 //! an append meets costs a probe or two instead of a search.
 //!
-//! Slot count: the smallest power of two ≥ 1.25 × keys (none for an
-//! empty table), so the table is at most 80% full; 5 to 10 bytes a key. A
-//! key's slot hash is xxh3-64 (seed 0) of its bytes; probing starts at its
-//! low bits and goes on linearly. A slot holds the id relative to its run
+//! Slot count: keys + a third, rounded up (none for an empty table), so
+//! the table is three quarters full; 5.3 bytes a key. A key's slot hash is
+//! xxh3-64 (seed 0) of its bytes; probing starts at the slot its low 32
+//! bits give when scaled to the table (`start`) and goes on linearly,
+//! wrapping at the end. (Until format 7 the tables were a power of two
+//! slots, 5 to 10 bytes a key: 8.4 a transaction in the generated world.) A slot holds the id relative to its run
 //! in its low `id_bits` bits (the bit length of the run's key count) and
 //! bits 32.. of the slot hash above them, so a probe reads a key from its
 //! table only when those tag bits agree: a lookup touches one or two
@@ -29,9 +31,19 @@ use xxhash_rust::xxh3::xxh3_64;
 /// An empty slot.
 pub const EMPTY: u32 = u32::MAX;
 
-/// Slots in the index of `n` keys.
+/// Slots in the index of `n` keys: always one more than `n` at least, so
+/// a miss meets an empty slot.
 pub fn slot_count(n: u64) -> u64 {
-    if n == 0 { 0 } else { (n + n.div_ceil(4)).next_power_of_two() }
+    n + n.div_ceil(3)
+}
+
+/// The first slot to probe for slot hash `h` in a table of `len` slots:
+/// its low 32 bits scaled to the table (multiply and shift, no division).
+/// The tag bits come from bits 32 and up, so they stay independent of the
+/// slot.
+#[inline]
+fn start(h: u64, len: usize) -> usize {
+    ((u128::from(h.rotate_left(32)) * len as u128) >> 64) as usize
 }
 
 /// Slots of the tables of every run, in run order.
@@ -64,7 +76,7 @@ pub fn build_with(n: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u32> {
     if slots.is_empty() {
         return slots;
     }
-    let (mask, bits) = (slots.len() - 1, id_bits(n as u64));
+    let (len, bits) = (slots.len(), id_bits(n as u64));
     // Hashing reads the keys in order and runs on every core; the inserts
     // that follow go to random slots of a table far larger than the
     // caches, so each starts loading a few slots ahead.
@@ -72,12 +84,12 @@ pub fn build_with(n: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u32> {
     const AHEAD: usize = 16;
     for id in 0..n {
         if id + AHEAD < n {
-            crate::sys::prefetch(&slots[hashes[id + AHEAD] as usize & mask]);
+            crate::sys::prefetch(&slots[start(hashes[id + AHEAD], len)]);
         }
         let h = hashes[id];
-        let mut i = h as usize & mask;
+        let mut i = start(h, len);
         while slots[i] != EMPTY {
-            i = (i + 1) & mask;
+            i = if i + 1 == len { 0 } else { i + 1 };
         }
         slots[i] = entry(h, id as u64, bits);
     }
@@ -101,8 +113,8 @@ pub fn find_with(slots: &[u32], n: u64, h: u64, is: impl Fn(u32) -> bool) -> Opt
     let bits = id_bits(n);
     let id_mask = ((1u64 << bits) - 1) as u32;
     let tag = entry(h, 0, bits);
-    let mask = slots.len() - 1;
-    let mut i = h as usize & mask;
+    let len = slots.len();
+    let mut i = start(h, len);
     for _ in 0..slots.len() {
         let s = slots[i];
         if s == EMPTY {
@@ -112,7 +124,7 @@ pub fn find_with(slots: &[u32], n: u64, h: u64, is: impl Fn(u32) -> bool) -> Opt
         if s & !id_mask == tag && u64::from(id) < n && is(id) {
             return Some(id);
         }
-        i = (i + 1) & mask;
+        i = if i + 1 == len { 0 } else { i + 1 };
     }
     None
 }
@@ -175,9 +187,18 @@ mod tests {
     fn sizes_and_empty_marker() {
         assert_eq!(slot_count(0), 0);
         assert_eq!(slot_count(1), 2);
-        assert_eq!(slot_count(4), 8);
-        assert_eq!(slot_count(800), 1024);
-        assert_eq!(slot_count(820), 2048);
+        assert_eq!(slot_count(3), 4);
+        assert_eq!(slot_count(4), 6);
+        assert_eq!(slot_count(800), 1067);
+        for n in [1u64, 2, 3, 7, 1 << 20, u64::from(u32::MAX)] {
+            assert!(slot_count(n) > n && slot_count(n) * 3 <= n * 4 + 3, "{n}");
+        }
+        // Every hash starts inside the table, whatever its size.
+        for len in [1usize, 2, 3, 1067, 1 << 33] {
+            for h in [0u64, 1, u64::MAX, 0xdead_beef_0000_0000, 0x0000_0000_ffff_ffff] {
+                assert!(start(h, len) < len, "{h:x} in {len}");
+            }
+        }
         for n in [1u64, 2, 3, 7, 8, 1 << 20, (1 << 32) - 1] {
             // The largest id with every tag bit set is still not EMPTY.
             assert_ne!(entry(u64::MAX, n - 1, id_bits(n)), EMPTY, "{n}");
@@ -195,7 +216,7 @@ mod tests {
             })
             .collect();
         let slots = build(&keys);
-        assert_eq!(slots.len(), 8192);
+        assert_eq!(slots.len(), 6667);
         let flat = keys.as_flattened();
         for (id, k) in keys.iter().enumerate() {
             assert_eq!(find(&slots, flat, k), Some(id as u32));
