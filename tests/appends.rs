@@ -1,7 +1,8 @@
 //! A store built by appends reports what one ingest of the same files does,
 //! byte for byte (TRACING.md §8), and compaction changes no report.
 //! Appends write one segment each; reaching back before the store's end
-//! rewrites it; both are checked against a one-shot ingest.
+//! splices the store from the first block touched; both are checked
+//! against a one-shot ingest and a rewrite.
 
 mod common;
 use common::*;
@@ -133,10 +134,11 @@ fn appends_report_what_one_ingest_reports() {
     assert_eq!(names.len(), 1, "merged segments are removed: {names:?}");
 }
 
-/// Files that reach back before the store's end rewrite it, and still give
-/// what one ingest of the same files in the same order gives.
+/// Files that reach back to the store's first block splice it from there
+/// (everything reloaded), and still give what one ingest of the same files
+/// in the same order gives.
 #[test]
-fn a_part_older_than_the_store_rewrites_it() {
+fn a_part_older_than_the_store_splices_it_from_the_start() {
     let t = tempfile::tempdir().unwrap();
     let (parts, labels, exploiter) = world_parts(t.path(), 40_000, &[0, 15_000, u64::MAX]);
     let once = t.path().join("once");
@@ -146,9 +148,63 @@ fn a_part_older_than_the_store_rewrites_it() {
     let twice = t.path().join("twice");
     ingest_files(&twice, &parts[1]);
     ingest_files(&twice, &parts[0]);
-    assert_eq!(segments(&twice), 1, "rewritten whole");
     import_labels(&twice, &labels);
-    same(&reports(&once, &exploiter), &reports(&twice, &exploiter), "rewrite");
+    same(&reports(&once, &exploiter), &reports(&twice, &exploiter), "splice from event 0");
+}
+
+/// A traces file loaded after later blocks (rows of transactions the store
+/// has, in blocks before its end) splices the store from the first block it
+/// touches: the events before stay where they are, and every report, every
+/// sender balance and every final balance is what one ingest of the same
+/// files in the same order gives, and what a rewrite gives.
+#[test]
+fn late_rows_splice_from_the_first_block_they_touch() {
+    let t = tempfile::tempdir().unwrap();
+    let (parts, labels, exploiter) = world_parts(t.path(), 60_000, &[0, 20_000, 40_000, u64::MAX]);
+    // Part 1's traces arrive last.
+    let steps: Vec<Vec<PathBuf>> =
+        vec![parts[0].clone(), vec![parts[1][0].clone(), parts[1][2].clone()], parts[2].clone(), vec![parts[1][1].clone()]];
+    let once = t.path().join("once");
+    ingest_files(&once, &steps.concat());
+    import_labels(&once, &labels);
+    let spliced = t.path().join("spliced");
+    let rewritten = t.path().join("rewritten");
+    for (k, step) in steps.iter().enumerate() {
+        ingest_files(&spliced, step);
+        let refs: Vec<&Path> = step.iter().map(PathBuf::as_path).collect();
+        let o = ingest_env(&rewritten, "ethereum", "etl", &["--no-progress"], &refs, &[("CHAINTRACE_REWRITE", "1")]);
+        assert_eq!(o.code, 0, "step {k}: {}", o.stderr);
+    }
+    // The first segment (part 0's events) is still read where it was written.
+    let m = manifest(&spliced);
+    let first = m["segments"][0]["name"].as_str().unwrap().to_string();
+    assert_eq!(first, "seg-000001.seg");
+    assert!(m["columns"]["ev_from.u32"][0]["segment"].as_str().unwrap() == first, "{}", m["columns"]["ev_from.u32"]);
+    let (x, y, z) = (
+        chaintrace::store::Store::open(&once).unwrap(),
+        chaintrace::store::Store::open(&spliced).unwrap(),
+        chaintrace::store::Store::open(&rewritten).unwrap(),
+    );
+    y.verify_all().unwrap();
+    for (other, what) in [(&y, "spliced"), (&z, "rewritten")] {
+        assert_eq!(x.len(), other.len(), "{what}");
+        assert_eq!(x.sender_balances(), other.sender_balances(), "{what}");
+        let (ex, eo) = (x.events(), other.events());
+        assert_eq!((ex.from, ex.to, ex.value, ex.sub, ex.runs), (eo.from, eo.to, eo.value, eo.sub, eo.runs), "{what}");
+        assert!((0..x.len()).all(|i| ex.tx_index(i) == eo.tx_index(i)), "{what}");
+        assert_eq!(x.big_values(), other.big_values(), "{what}");
+        assert_eq!(x.manifest.fees, other.manifest.fees, "{what}");
+        let ids: Vec<u32> = (5..x.address_count() as u32).collect();
+        for asset in 0..x.manifest.assets.len() as u32 {
+            assert_eq!(x.final_balances(asset, &ids), other.final_balances(asset, &ids), "{what}: asset {asset}");
+        }
+    }
+    drop((x, y, z));
+    import_labels(&spliced, &labels);
+    import_labels(&rewritten, &labels);
+    let r = reports(&once, &exploiter);
+    same(&r, &reports(&spliced, &exploiter), "spliced");
+    same(&r, &reports(&rewritten, &exploiter), "rewritten");
 }
 
 /// Tiered compaction keeps a store built by many small appends at a few
@@ -273,9 +329,9 @@ fn balances_continue_across_appends() {
     assert_eq!(y.final_balances(0, &[id(8), id(9)]), vec![1 << 99, 1 << 99]);
     // And a trace through them gives the same report from both stores.
     let trace = |s: &Path| run(&["trace", "--store", s.to_str().unwrap(), "--policy", "haircut", "--seed", &a(2), "--format", "json"]);
-    let (tx, ty) = (trace(&once), trace(&two));
-    assert_eq!(tx.code, 0, "{}", tx.stderr);
-    assert!(tx.stdout == ty.stdout && tx.stdout.contains(H), "{}", tx.stdout);
+    let (t1, t2) = (trace(&once), trace(&two));
+    assert_eq!(t1.code, 0, "{}", t1.stderr);
+    assert!(t1.stdout == t2.stdout && t1.stdout.contains(H), "{}", t1.stdout);
     // One segment left (every tail moved on) but two runs of each index:
     // compaction merges the runs too, and nothing reads differently.
     drop((x, y));
@@ -284,7 +340,28 @@ fn balances_continue_across_appends() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(manifest(&two)["tx_runs"].as_array().unwrap().len(), 1);
     assert_eq!(manifest(&two)["addr_runs"].as_array().unwrap().len(), 1);
-    assert_eq!(trace(&two).stdout, tx.stdout);
+    assert_eq!(trace(&two).stdout, t1.stdout);
+    // A late row in block 5 splices the appended store from there: the
+    // balances at the cut are rebuilt from stored ones across an
+    // overdraft (address 2 sends 2^100 holding 1) and a big receipt
+    // (address 8), and everything equals one ingest of the three files.
+    let late = t.path().join("late.csv");
+    std::fs::write(&late, format!("{h}\n5,{},{},{},4,\n5,{},{},{},7,{token}\n", tx(13), a(13), a(2), tx(14), a(3), a(8))).unwrap();
+    let three = t.path().join("three");
+    assert_eq!(ingest(&three, "ethereum", "transfers", &[], &[&f1, &f2, &late]).code, 0);
+    let o = ingest(&two, "ethereum", "transfers", &[], &[&late]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(manifest(&two)["segments"][0]["name"], manifest(&two)["columns"]["ev_from.u32"][0]["segment"], "spliced, not rewritten");
+    let (x, y) = (chaintrace::store::Store::open(&three).unwrap(), chaintrace::store::Store::open(&two).unwrap());
+    y.verify_all().unwrap();
+    assert_eq!(x.sender_balances(), y.sender_balances());
+    assert_eq!(x.big_values(), y.big_values());
+    let ids: Vec<u32> = (5..x.address_count() as u32).collect();
+    for asset in 0..x.manifest.assets.len() as u32 {
+        assert_eq!(x.final_balances(asset, &ids), y.final_balances(asset, &ids), "asset {asset}");
+    }
+    drop((x, y));
+    assert_eq!(trace(&two).stdout, trace(&three).stdout);
 }
 
 /// Transaction indexes are kept per transaction; events without a hash but

@@ -230,6 +230,14 @@ fn crash_and_recover(case: &Case, work: &Path, args: impl Fn(&Path) -> Vec<OsStr
     assert_eq!(checked_events(&s), case.new_events, "{point}");
 }
 
+/// The case of a write `args(reference)` over a copy of `base` at `reference`.
+fn written_case(base: PathBuf, reference: PathBuf, args: impl Fn(&Path) -> Vec<OsString>) -> Case {
+    copy_dir(&base, &reference);
+    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(args(&reference)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Case { base_events: checked_events(&base), new_events: checked_events(&reference), base, reference }
+}
+
 fn write_csv(p: &Path, rows: u64, seed: u64) {
     let mut w = std::io::BufWriter::new(std::fs::File::create(p).unwrap());
     chaintrace::synth::write_transactions(&mut w, rows, seed).unwrap();
@@ -245,11 +253,7 @@ fn ingest_case(t: &Path) -> (Case, PathBuf) {
     let big = t.join("big.csv");
     write_csv(&big, 120_000, 3);
     assert!(std::fs::metadata(&big).unwrap().len() > 3 * (8 << 20), "the file must span several reading blocks");
-    let reference = t.join("reference");
-    copy_dir(&base, &reference);
-    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(ingest_args(&reference, &big)).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let case = Case { base_events: checked_events(&base), new_events: checked_events(&reference), base, reference };
+    let case = written_case(base, t.join("reference"), |s| ingest_args(s, &big));
     assert_eq!((case.base_events, case.new_events), (1000, 121_000));
     (case, big)
 }
@@ -296,12 +300,8 @@ fn append_case(t: &Path) -> (Case, Vec<PathBuf>) {
     let base = t.join("abase");
     let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(ingest_files_args(&base, &first.files[..3])).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let reference = t.join("areference");
-    copy_dir(&base, &reference);
-    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(ingest_files_args(&reference, &second.files[..3])).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(listed(&reference).len(), 2, "the second part is appended as one segment");
-    let case = Case { base_events: checked_events(&base), new_events: checked_events(&reference), base, reference };
+    let case = written_case(base, t.join("areference"), |s| ingest_files_args(s, &second.files[..3]));
+    assert_eq!(listed(&case.reference).len(), 2, "the second part is appended as one segment");
     assert_eq!(case.new_events, first.events + second.events);
     (case, second.files[..3].to_vec())
 }
@@ -315,6 +315,34 @@ fn append_killed_at_every_point_leaves_one_whole_store() {
     let (case, files) = append_case(t.path());
     let args = |s: &Path| ingest_files_args(s, &files);
     crash_and_recover(&case, t.path(), args, "ingest-parse", Side::Before, Death::Abort);
+    kill_at_every_write_point(&case, t.path(), args, "generation-columns");
+}
+
+/// A store of a world's first 100,000 events and the transactions and
+/// token transfers of its next 300,000, then the traces of those blocks,
+/// late: a splice from the first of them.
+fn splice_case(t: &Path) -> (Case, Vec<PathBuf>) {
+    let params = chaintrace::synth::world::Params::new(400_000, 23);
+    let part = |k: usize, w| chaintrace::synth::etl::write_world_etl_part(&t.join(format!("spart{k}")), params.clone(), w).unwrap();
+    let (first, second) = (part(0, 0..100_000), part(1, 100_000..u64::MAX));
+    let base = t.join("sbase");
+    for files in [&first.files[..3], &[second.files[0].clone(), second.files[2].clone()][..]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(ingest_files_args(&base, files)).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let late = vec![second.files[1].clone()];
+    let case = written_case(base, t.join("sreference"), |s| ingest_files_args(s, &late));
+    assert_eq!(listed(&case.reference)[0], listed(&case.base)[0], "spliced: the first segment stays");
+    assert!(case.new_events > case.base_events);
+    (case, late)
+}
+
+/// A splice killed at each point, as an append is.
+#[test]
+fn splice_killed_at_every_point_leaves_one_whole_store() {
+    let t = tempfile::tempdir().unwrap();
+    let (case, files) = splice_case(t.path());
+    let args = |s: &Path| ingest_files_args(s, &files);
     kill_at_every_write_point(&case, t.path(), args, "generation-columns");
 }
 

@@ -1,60 +1,185 @@
-//! Appends: new rows that all come after the store's last key are written
-//! as one new segment, and the store's columns are continued rather than
-//! rewritten; the address and transaction-hash indexes and the final
-//! balances gain a run each. Cost: the new rows, plus under one page a
-//! column, plus the old balances of the addresses the new rows touch.
+//! Appends and splices. New rows that all come after the store's last
+//! block are written as one new segment, and the store's columns are
+//! continued rather than rewritten; the address and transaction-hash
+//! indexes and the final balances gain a run each. Cost: the new rows,
+//! plus under one page a column, plus the old balances of the addresses
+//! the new rows touch.
+//!
+//! New rows that reach back (a traces file loaded after the transactions
+//! of the same blocks, a late block) splice: the store's events from the
+//! first block the new rows touch on are reloaded, sorted with the new
+//! rows, and written as one new segment that replaces the columns from
+//! that event on; everything before it stays where it is. Cost: the events
+//! from the cut on, not the store.
 
 use super::builder::Builder;
-use super::columns::{Column, as_bytes};
+use super::columns::{BlockRun, Column, as_bytes, cast};
 use super::segment::{Run, SegmentWriter};
 use super::write::WriteSummary;
-use super::{Manifest, StoreError};
+use super::{Manifest, Store, StoreError};
 use crate::model::{Chain, NO_BLOCK, NO_TX, OrderBy};
 use rayon::prelude::*;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Compact on its own once a store has more segments than this.
 pub(super) const MAX_SEGMENTS: usize = 12;
 
+/// Where a splice cuts the store, and what it needs from before the cut.
+pub(super) struct Cut {
+    /// The first store event rewritten: the first of the first block a new
+    /// row is in (the store's length for an append).
+    event: usize,
+    /// Balances just before it of what the reloaded events touch.
+    balances: HashMap<(u32, u32), u128>,
+}
+
+/// Bytes of column `c` of store `s` that stay before event `cut`.
+fn kept_bytes(s: &Store, c: Column, cut: u64) -> usize {
+    let by_event = |width: usize| cut as usize * width;
+    // Record columns ordered by the event number in their first 8 bytes.
+    let records = |size: usize| {
+        let b = s.bytes(c);
+        let n = b.len() / size;
+        let at = |k: usize| u64::from_le_bytes(b[k * size..k * size + 8].try_into().expect("8 bytes"));
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let m = lo + (hi - lo) / 2;
+            if at(m) < cut { lo = m + 1 } else { hi = m }
+        }
+        lo * size
+    };
+    match c {
+        Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => by_event(4),
+        Column::ValueLo | Column::BalanceLo => by_event(8),
+        Column::ValueHi | Column::Flags => by_event(1),
+        Column::BalanceHi => by_event(2),
+        Column::BlockRuns => records(std::mem::size_of::<BlockRun>()),
+        Column::TxIndexOther => records(16),
+        Column::BigValues => records(40),
+        Column::BalanceWide => records(24),
+        // Per address, per transaction, or runs: continued.
+        _ => s.bytes(c).len(),
+    }
+}
+
 impl Builder {
-    /// Whether this delta can be appended: Ethereum, ordered by block
-    /// number, every new row in a block after the store's last, and no new
-    /// row of a transaction the store already has. Then filling, sorting
-    /// and de-duplicating the delta alone gives what they give over the
-    /// whole store (they only look within a block or a transaction), and
-    /// a store built by appends reports what one ingest of the same files
-    /// does (TRACING.md §8). Bitcoin deltas, whose inputs spend outputs of
-    /// old blocks, are rewritten for now.
-    pub(super) fn can_append(&self) -> bool {
-        let Some(s) = &self.base else { return false };
+    /// Where this delta can be spliced into the store, if it can: Ethereum,
+    /// ordered by block number, every new row with a block, and every row of
+    /// a transaction the store already has at or after the cut. The cut is
+    /// the first event of the first block a new row is in, so every block
+    /// the new rows touch is rewritten whole: filling, sorting and
+    /// de-duplicating only look within a block or a transaction, and the
+    /// balances before the cut are rebuilt exactly (`balances_at`), so a
+    /// store built so reports what one ingest of the same files does
+    /// (TRACING.md §8). Bitcoin deltas, whose inputs spend outputs of old
+    /// blocks, are rewritten for now.
+    pub(super) fn splice_point(&self) -> Option<Cut> {
+        let s = self.base.as_ref()?;
         if self.chain != Chain::Ethereum || !self.inputs.is_empty() || s.manifest.order_by == Some(OrderBy::Time) {
-            return false;
+            return None;
+        }
+        // Nothing new (files loaded before): an append of nothing.
+        let Some(first_block) = (0..self.len()).into_par_iter().map(|i| self.block[i]).min() else {
+            return Some(Cut { event: s.len(), balances: HashMap::new() });
+        };
+        if first_block == NO_BLOCK || (0..self.len()).into_par_iter().any(|i| self.block[i] == NO_BLOCK) {
+            return None;
         }
         let ev = s.events();
-        let last = ev.runs.last().map(|r| r.block);
+        let k = ev.runs.partition_point(|r| r.block < first_block);
+        let event = ev.runs.get(k).map_or(s.len(), |r| r.first as usize);
+        // Rows of old transactions: each must have its events after the cut.
         let tb = self.tx_base;
-        (0..self.len()).into_par_iter().all(|i| {
-            let b = self.block[i];
-            b != NO_BLOCK && last.is_none_or(|l| b > l) && (self.tx[i] == NO_TX || self.tx[i] >= tb)
-        })
+        let mut old: Vec<u32> = (0..self.len()).map(|i| self.tx[i]).filter(|&t| t != NO_TX && t < tb).collect();
+        if !old.is_empty() {
+            old.sort_unstable();
+            old.dedup();
+            let mut seen = vec![false; old.len()];
+            for &t in &ev.tx[event..] {
+                if let Ok(p) = old.binary_search(&t) {
+                    seen[p] = true;
+                }
+            }
+            if !seen.iter().all(|&x| x) {
+                return None;
+            }
+        }
+        let balances = if event == s.len() { HashMap::new() } else { s.scanning(|| super::balances::balances_at(s, event))? };
+        Some(Cut { event, balances })
     }
 
-    /// Write the delta as one new segment continuing the store's columns.
-    pub(super) fn append(mut self, dir: &Path) -> Result<WriteSummary, StoreError> {
+    /// Put the store's events from `cut` on ahead of this delta's rows, in
+    /// store order, as a rewrite's load would (big values that fit 128 bits
+    /// back in the value column).
+    fn reload_from(&mut self, cut: usize) {
+        let Some(s) = self.base.as_ref() else { return };
+        let ev = s.events();
+        let n = ev.len() - cut;
+        if n == 0 {
+            return;
+        }
+        let mut cur = ev.cursor();
+        let (block, time): (Vec<u64>, Vec<i64>) = (cut..ev.len()).map(|i| cur.at(i)).map(|r| (r.block, r.time)).unzip();
+        fn ahead<T>(old: Vec<T>, new: &mut Vec<T>) {
+            let mut v = old;
+            v.append(new);
+            *new = v;
+        }
+        ahead(block, &mut self.block);
+        ahead(time, &mut self.time);
+        ahead((cut..ev.len()).map(|i| ev.tx_index(i)).collect(), &mut self.tx_index);
+        ahead(ev.sub[cut..].to_vec(), &mut self.sub);
+        ahead(ev.from[cut..].to_vec(), &mut self.from);
+        ahead(ev.to[cut..].to_vec(), &mut self.to);
+        ahead(ev.asset[cut..].to_vec(), &mut self.asset);
+        ahead((cut..ev.len()).map(|i| ev.value.get(i)).collect(), &mut self.value);
+        ahead(ev.tx[cut..].to_vec(), &mut self.tx);
+        ahead(ev.flags[cut..].to_vec(), &mut self.flags);
+        let mut big: HashMap<usize, ruint::aliases::U256> = self.big.drain().map(|(i, v)| (i + n, v)).collect();
+        let raw = s.bytes(Column::BigValues);
+        let from = kept_bytes(s, Column::BigValues, cut as u64);
+        for r in raw[from..].chunks_exact(40) {
+            let i = u64::from_le_bytes(r[..8].try_into().expect("8 bytes")) as usize - cut;
+            let v = ruint::aliases::U256::from_le_slice(&r[8..]);
+            match u128::try_from(v) {
+                Ok(x) if x != u128::MAX => self.value[i] = x,
+                _ => {
+                    big.insert(i, v);
+                }
+            }
+        }
+        self.big = big;
+        let old_files = self.old_files;
+        for (k, (_, start)) in self.files.iter_mut().enumerate() {
+            if k >= old_files {
+                *start += n;
+            }
+        }
+        self.old_events = n;
+    }
+
+    /// Write the delta as one new segment continuing the store's columns
+    /// from event `cut.event` on (an append when that is the store's end).
+    pub(super) fn splice(mut self, dir: &Path, cut: Cut) -> Result<WriteSummary, StoreError> {
+        self.reload_from(cut.event);
+        let reloaded = self.old_events;
         let (order, keep, dups) = self.prepare(dir)?;
-        crate::sys::timing("sort and dedupe");
+        let before = self.fee_coverage(&(0..reloaded as crate::model::ids::EventPos).collect::<Vec<_>>());
         let fees = self.fee_coverage(&keep);
-        let s = self.base.take().expect("append is for deltas");
+        let s = self.base.take().expect("splices are of deltas");
+        let first = cut.event as u64;
         let mut m: Manifest = s.manifest.clone();
         let mut w = SegmentWriter::create(dir)?;
         let name = w.name().to_string();
         let mut ext = |w: &mut SegmentWriter, c: Column, new: &[u8]| -> Result<(), StoreError> {
             let parts = m.columns.get(c.file()).map_or(&[][..], Vec::as_slice);
-            let parts = w.extend_column(parts, s.bytes(c), new)?;
+            let parts = w.splice_column(parts, s.bytes(c), kept_bytes(&s, c, first), new)?;
             m.columns.insert(c.file().to_string(), parts);
             Ok(())
         };
-        self.put_event_columns(&keep, s.len() as u64, &mut |c, new| ext(&mut w, c, new))?;
+        let by_tx: &[u32] = cast(s.bytes(Column::TxIndex));
+        self.put_event_columns(&keep, first, by_tx, &mut |c, new| ext(&mut w, c, new))?;
         crate::sys::timing("event columns");
         ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
         // Appends are Ethereum only: addresses of 20 bytes, no offsets.
@@ -62,11 +187,11 @@ impl Builder {
         ext(&mut w, Column::AddrIndex, as_bytes(&index))?;
         ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;
         ext(&mut w, Column::TxHashIndex, as_bytes(&super::hashindex::build(&self.tx_hashes)))?;
-        ext(&mut w, Column::BigValues, &self.big_records(&keep, s.len() as u64))?;
+        ext(&mut w, Column::BigValues, &self.big_records(&keep, first))?;
         crate::sys::timing("addresses and hashes");
-        let (sender, finals) = self.balances_after(&s, &keep);
+        let (sender, finals) = self.balances_after(&s, &keep, &cut.balances);
         crate::sys::timing("balances");
-        ext(&mut w, Column::BalanceWide, &super::columns::wide_balances(&sender, s.len() as u64))?;
+        ext(&mut w, Column::BalanceWide, &super::columns::wide_balances(&sender, first))?;
         let (lo, hi) = super::columns::split_narrow::<u16>(sender.into_iter());
         ext(&mut w, Column::BalanceLo, as_bytes(&lo))?;
         ext(&mut w, Column::BalanceHi, as_bytes(&hi))?;
@@ -85,14 +210,15 @@ impl Builder {
         if !keep.is_empty() {
             m.order_by = Some(order);
         }
-        m.events += keep.len() as u64;
+        m.events = first + keep.len() as u64;
         m.address_table = u64::from(self.addr_base) + (self.addr_offsets.len() - 1) as u64;
         m.tx_table = u64::from(self.tx_base) + self.tx_hashes.len() as u64;
         m.assets = self.assets.clone();
         m.files = files;
         m.skipped_rows = self.skipped_rows;
-        m.fees.known_txs += fees.known_txs;
-        m.fees.unknown_txs += fees.unknown_txs;
+        // The reloaded transactions were counted when first written.
+        m.fees.known_txs = m.fees.known_txs.saturating_sub(before.known_txs) + fees.known_txs;
+        m.fees.unknown_txs = m.fees.unknown_txs.saturating_sub(before.unknown_txs) + fees.unknown_txs;
         m.written_by = format!("chaintrace {}", env!("CARGO_PKG_VERSION"));
         w.set_events(keep.len() as u64);
         m.segments.push(w.finish()?);

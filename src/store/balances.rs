@@ -57,7 +57,16 @@ impl Builder {
     /// from the store's final balances of the addresses the new events
     /// touch, and the final balances come back as a run of records for
     /// those addresses only, zeros included (a newer record wins).
-    pub(super) fn balances_after(&self, s: &super::Store, keep: &[crate::model::ids::EventPos]) -> (Vec<u128>, Vec<u8>) {
+    ///
+    /// `start` holds the balances before the first kept event of addresses
+    /// a splice reloaded events of (see [`Builder::balances_at_cut`]); they
+    /// win over the store's final balances.
+    pub(super) fn balances_after(
+        &self,
+        s: &super::Store,
+        keep: &[crate::model::ids::EventPos],
+        start: &HashMap<(u32, u32), u128>,
+    ) -> (Vec<u128>, Vec<u8>) {
         let moves = |i: usize| self.flags[i] & flags::MOVES_NOTHING == 0 && self.value[i] != 0;
         let mut touched: Vec<(u32, u32)> = keep
             .iter()
@@ -71,8 +80,13 @@ impl Builder {
         map.reserve(touched.len());
         for group in touched.chunk_by(|a, b| a.0 == b.0) {
             let asset = group[0].0;
-            // Addresses new in this delta hold nothing yet: only old ones are looked up.
-            let (old, new): (Vec<u32>, Vec<u32>) = group.iter().map(|k| k.1).partition(|&x| x < self.addr_base);
+            // Addresses new in this delta hold nothing yet: only old ones are
+            // looked up, unless the splice knows them already.
+            let (known, rest): (Vec<u32>, Vec<u32>) = group.iter().map(|k| k.1).partition(|&x| start.contains_key(&(asset, x)));
+            for x in known {
+                map.insert((asset, x), start[&(asset, x)]);
+            }
+            let (old, new): (Vec<u32>, Vec<u32>) = rest.into_iter().partition(|&x| x < self.addr_base);
             for (x, b) in old.iter().zip(s.final_balances(asset, &old)) {
                 map.insert((asset, *x), b);
             }
@@ -96,6 +110,55 @@ impl Builder {
         }
         (sender, bytes)
     }
+}
+
+/// The balances, just before event `cut` of store `s`, of every `(asset,
+/// address)` that its events from `cut` on touch (a splice reloads those
+/// events and replays them from here), rebuilt from what the store keeps:
+/// an address's balance before its first send from `cut` on is that send's
+/// stored sender balance, less what it received between; one that only
+/// receives holds its final balance less what it received. (Receiving
+/// never credits unknown origin, so the difference is exact.) `None` where
+/// a balance or a value involved does not fit 128 bits: the caller
+/// rewrites instead.
+pub(super) fn balances_at(s: &super::Store, cut: usize) -> Option<HashMap<(u32, u32), u128>> {
+    let (ev, sb) = (s.events(), s.sender_balances());
+    let stored = |i: usize| match sb.get(i) {
+        u128::MAX => Some(s.wide_balance(i)).filter(|&b| b != UNFIT),
+        b => Some(b),
+    };
+    let mut inflow: HashMap<(u32, u32), u128> = HashMap::new();
+    let mut at_cut: HashMap<(u32, u32), u128> = HashMap::new();
+    for i in cut..ev.len() {
+        let value = match ev.value.get(i) {
+            u128::MAX => s.value(i).to_u128().filter(|&v| v != UNFIT)?,
+            v => v,
+        };
+        if ev.flags[i] & flags::MOVES_NOTHING != 0 || value == 0 {
+            continue;
+        }
+        let (a, u, v) = (ev.asset[i], ev.from[i], ev.to[i]);
+        if let std::collections::hash_map::Entry::Vacant(e) = at_cut.entry((a, u)) {
+            e.insert(stored(i)?.checked_sub(inflow.remove(&(a, u)).unwrap_or(0))?);
+        }
+        if u != v && !at_cut.contains_key(&(a, v)) {
+            let got = inflow.entry((a, v)).or_insert(0);
+            *got = got.checked_add(value)?;
+        }
+    }
+    let mut only_received: Vec<((u32, u32), u128)> = inflow.into_iter().collect();
+    only_received.sort_unstable();
+    for group in only_received.chunk_by(|x, y| x.0.0 == y.0.0) {
+        let asset = group[0].0.0;
+        let addrs: Vec<u32> = group.iter().map(|g| g.0.1).collect();
+        for (g, fin) in group.iter().zip(s.final_balances(asset, &addrs)) {
+            if fin == UNFIT {
+                return None;
+            }
+            at_cut.insert(g.0, fin.checked_sub(g.1)?);
+        }
+    }
+    Some(at_cut)
 }
 
 /// A hasher for `(asset, address)` id pairs: ids are dense integers, so a

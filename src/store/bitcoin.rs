@@ -34,9 +34,10 @@ impl Builder {
         }
         if need_index {
             // Index and block per transaction id, from events that have both.
-            // Ids from `tx_base` on: a delta holds only transactions of its own.
-            let tb = self.tx_base;
-            let mut pos: Vec<(u64, u32)> = vec![(NO_BLOCK, 0); self.tx_hashes.len()];
+            // Ids from `tx_base` on, and from the lowest of the store's
+            // transactions whose events a splice reloaded.
+            let tb = (0..n).map(|i| self.tx[i]).filter(|&t| t != NO_TX).min().map_or(self.tx_base, |t| t.min(self.tx_base));
+            let mut pos: Vec<(u64, u32)> = vec![(NO_BLOCK, 0); (self.tx_base - tb) as usize + self.tx_hashes.len()];
             for i in 0..n {
                 let t = self.tx[i];
                 if t != NO_TX && self.tx_index[i] != 0 && self.tx_index[i] != u32::MAX && pos[(t - tb) as usize].1 == 0 {

@@ -374,16 +374,18 @@ pub(crate) fn wide_balances(v: &[u128], first: u64) -> Vec<u8> {
 }
 
 /// The transaction-index columns of events `keep` (builder indexes, in key
-/// order, numbered from event `first`) whose transactions are ids `tx_base`
-/// to `tx_base + txs`: each transaction's index (that of its first event),
-/// and the events that differ from it.
+/// order, numbered from event `first`) whose new transactions are ids
+/// `tx_base` to `tx_base + txs`: each new transaction's index (that of its
+/// first event), and the events that differ from their transaction's.
+/// An older transaction (a splice reloads events of the store's) keeps the
+/// index the store has for it, `old(id)`.
 pub(crate) fn tx_indexes(
     tx: &[u32],
     tx_index: &[u32],
     keep: &[crate::model::ids::EventPos],
     first: u64,
-    tx_base: u32,
-    txs: usize,
+    (tx_base, txs): (u32, usize),
+    old: impl Fn(u32) -> u32,
 ) -> (Vec<u32>, Vec<[u64; 2]>) {
     let mut by_tx = vec![0u32; txs];
     let mut set = vec![false; txs];
@@ -392,6 +394,8 @@ pub(crate) fn tx_indexes(
         let (t, x) = (tx[i as usize], tx_index[i as usize]);
         let want = if t == crate::model::NO_TX {
             0
+        } else if t < tx_base {
+            old(t)
         } else {
             let k = (t - tx_base) as usize;
             if !set[k] {

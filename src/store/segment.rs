@@ -154,17 +154,45 @@ impl SegmentWriter {
     /// Continue a column: `old` is its part list and `old_bytes` its bytes;
     /// a ragged last part is copied ahead of `new`. Returns the new list.
     pub fn extend_column(&mut self, old: &[Part], old_bytes: &[u8], new: &[u8]) -> Result<Vec<Part>, StoreError> {
-        if new.is_empty() {
+        self.splice_column(old, old_bytes, old_bytes.len(), new)
+    }
+
+    /// Keep the first `keep` bytes of a column and continue it with `new`:
+    /// whole parts before the cut stay where they are, the whole pages of
+    /// the part the cut falls in stay too (a new part over them, its
+    /// checksum computed from the bytes), and what is left under a page is
+    /// copied ahead of `new`. Returns the new list.
+    pub fn splice_column(&mut self, old: &[Part], old_bytes: &[u8], keep: usize, new: &[u8]) -> Result<Vec<Part>, StoreError> {
+        if new.is_empty() && keep == old_bytes.len() {
             return Ok(old.to_vec());
         }
-        let mut parts = old.to_vec();
+        let mut parts = Vec::with_capacity(old.len() + 2);
+        let mut at = 0usize;
         let mut tail = Vec::new();
+        for p in old {
+            let end = at + p.bytes as usize;
+            if end <= keep {
+                parts.push(p.clone());
+                at = end;
+                continue;
+            }
+            let whole = (keep - at) / ALIGN as usize * ALIGN as usize;
+            if whole > 0 {
+                let h = xxhash_rust::xxh3::xxh3_64(&old_bytes[at..at + whole]);
+                parts.push(Part { segment: p.segment.clone(), offset: p.offset, bytes: whole as u64, xxh3: format!("{h:016x}") });
+                at += whole;
+            }
+            break;
+        }
+        // A ragged part before the cut (the last one kept whole, under a
+        // page or not a whole number of pages) must not stay in the middle.
         if let Some(last) = parts.last()
             && last.bytes % ALIGN != 0
         {
-            tail.extend_from_slice(&old_bytes[old_bytes.len() - last.bytes as usize..]);
+            at -= last.bytes as usize;
             parts.pop();
         }
+        tail.extend_from_slice(&old_bytes[at..keep]);
         tail.extend_from_slice(new);
         parts.extend(self.put_column(&tail)?);
         Ok(parts)

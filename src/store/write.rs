@@ -70,8 +70,10 @@ impl Builder {
 
     /// Sort, de-duplicate and write a new generation; switch `CURRENT` to it.
     /// Over a store whose end the new rows all come after (new blocks: the
-    /// usual case), this appends one segment; otherwise the store is loaded
-    /// and rewritten with the new rows in place.
+    /// usual case), this appends one segment; rows that reach back splice
+    /// one in from the first block they touch; otherwise (Bitcoin, stores
+    /// ordered by time, balances past 128 bits before the cut) the store is
+    /// loaded and rewritten with the new rows in place.
     pub fn write(mut self, dir: &Path) -> Result<WriteSummary, StoreError> {
         if let Some(e) = self.limit.take() {
             return Err(StoreError::Limit(e));
@@ -79,8 +81,10 @@ impl Builder {
         if self.is_delta() {
             // CHAINTRACE_REWRITE=1: rewrite even what could be appended, as
             // stores were built before segments (benchmarks compare the two).
-            if self.can_append() && std::env::var_os("CHAINTRACE_REWRITE").is_none_or(|v| v != "1") {
-                return self.append(dir);
+            if std::env::var_os("CHAINTRACE_REWRITE").is_none_or(|v| v != "1")
+                && let Some(cut) = self.splice_point()
+            {
+                return self.splice(dir, cut);
             }
             self = self.into_full();
             crate::sys::timing("load the store to rewrite it");
@@ -157,7 +161,15 @@ impl Builder {
     /// at a time: a rewrite writes them as new columns, an append continues
     /// the store's. Rows already in order with nothing dropped (the common
     /// case) go as they are, without a gathered copy.
-    pub(super) fn put_event_columns(&self, keep: &[EventPos], first: u64, put: &mut PutColumn<'_>) -> Result<(), StoreError> {
+    /// `old_by_tx`: the store's index by transaction, for rows of its
+    /// transactions that a splice reloaded.
+    pub(super) fn put_event_columns(
+        &self,
+        keep: &[EventPos],
+        first: u64,
+        old_by_tx: &[u32],
+        put: &mut PutColumn<'_>,
+    ) -> Result<(), StoreError> {
         let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
         macro_rules! event_column {
             ($c:expr, $src:expr) => {{
@@ -171,7 +183,8 @@ impl Builder {
         }
         let runs = super::columns::block_runs(&self.block, &self.time, keep, first);
         put(Column::BlockRuns, as_bytes(&runs))?;
-        let (by_tx, other) = super::columns::tx_indexes(&self.tx, &self.tx_index, keep, first, self.tx_base, self.tx_hashes.len());
+        let old = |t: u32| old_by_tx.get(t as usize).copied().unwrap_or(0);
+        let (by_tx, other) = super::columns::tx_indexes(&self.tx, &self.tx_index, keep, first, (self.tx_base, self.tx_hashes.len()), old);
         put(Column::TxIndex, as_bytes(&by_tx))?;
         put(Column::TxIndexOther, bytemuck::cast_slice(&other))?;
         event_column!(Column::Sub, self.sub);
@@ -220,15 +233,17 @@ impl Builder {
         const FEE: u8 = 1;
         const TOP: u8 = 2;
         const MINTED: u8 = 4;
-        let mut seen = vec![0u8; self.tx_hashes.len()];
+        // A delta's rows belong to its own transactions, and to the store's
+        // whose events a splice reloaded: ids from the lowest of those.
+        let lo = keep.iter().map(|&i| self.tx[i as usize]).filter(|&t| t != NO_TX).min().map_or(self.tx_base, |t| t.min(self.tx_base));
+        let mut seen = vec![0u8; (self.tx_base - lo) as usize + self.tx_hashes.len()];
         for &i in keep {
             let i = i as usize;
             let t = self.tx[i];
             if t == NO_TX {
                 continue;
             }
-            // A delta holds transactions of its own only (`can_append`).
-            let s = &mut seen[(t - self.tx_base) as usize];
+            let s = &mut seen[(t - lo) as usize];
             if self.flags[i] & flags::FEE != 0 {
                 *s |= FEE;
             } else if sub::class(self.sub[i]) == sub::TOP {
@@ -269,7 +284,7 @@ impl Builder {
     ) -> Result<Manifest, StoreError> {
         let mut w = SegmentWriter::create(dir)?;
         let mut cols = BTreeMap::new();
-        self.put_event_columns(keep, 0, &mut |c, bytes| {
+        self.put_event_columns(keep, 0, &[], &mut |c, bytes| {
             cols.insert(c.file().to_string(), w.put_column(bytes)?);
             Ok(())
         })?;

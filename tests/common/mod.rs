@@ -21,7 +21,12 @@ pub struct Out {
 }
 
 pub fn run(args: &[&str]) -> Out {
-    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(args).output().expect("run chaintrace");
+    run_env(args, &[])
+}
+
+/// [`run`] with environment variables set.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(args).envs(env.iter().copied()).output().expect("run chaintrace");
     Out {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -30,6 +35,11 @@ pub fn run(args: &[&str]) -> Out {
 }
 
 pub fn ingest(store: &Path, chain: &str, format: &str, extra: &[&str], files: &[&Path]) -> Out {
+    ingest_env(store, chain, format, extra, files, &[])
+}
+
+/// [`ingest`] with environment variables set.
+pub fn ingest_env(store: &Path, chain: &str, format: &str, extra: &[&str], files: &[&Path], env: &[(&str, &str)]) -> Out {
     let mut a: Vec<String> = vec![
         "ingest".into(),
         "--store".into(),
@@ -42,7 +52,7 @@ pub fn ingest(store: &Path, chain: &str, format: &str, extra: &[&str], files: &[
     a.extend(extra.iter().map(|s| s.to_string()));
     a.extend(files.iter().map(|f| f.display().to_string()));
     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-    run(&refs)
+    run_env(&refs, env)
 }
 
 pub fn stats(store: &Path) -> serde_json::Value {
