@@ -21,6 +21,8 @@
 #    byte-identical, and both stores' ingests are in the table.
 # With TRACE=1 (the default) the appended store is then traced from the
 # hack's seed under each policy (the JSON report written to a file), timed the same way.
+# With TIMING=1 every chaintrace step runs with CHAINTRACE_TIMING=1 and its
+# phase lines (time, resident and peak memory) go to WORK/timing.txt.
 # Prints the store's bytes per event. Results: benches/RESULTS.md.
 set -euo pipefail
 SIZE=${1:?usage: benches/append.sh SIZE [APPENDS] [PARTS]}
@@ -57,11 +59,15 @@ timed() {
     local t start end
     t=$(mktemp)
     start=$(date +%s%N)
+    if [ "${TIMING:-0}" = 1 ]; then env="$env CHAINTRACE_TIMING=1"; fi
     env $env /usr/bin/time -f '%M' -o "$t" "$@" > "$WORK/last.out" 2> "$WORK/last.err" || {
         echo "$name failed:" >&2
         cat "$WORK/last.err" >&2
         exit 1
     }
+    if [ "${TIMING:-0}" = 1 ]; then
+        { echo "== $name"; grep '^timing:' "$WORK/last.err" || true; } >> "$WORK/timing.txt"
+    fi
     end=$(date +%s%N)
     printf '%s\t%s\t%s\n' "$name" "$(awk "BEGIN { printf \"%.4f\", ($end - $start) / 1e9 }")" "$(($(tail -1 "$t") / 1024))" >> "$RESULTS"
     rm -f "$t"

@@ -590,6 +590,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         let choice = std::env::var("CHAINTRACE_PRELOAD_ADDRESSES").unwrap_or_default();
         if choice == "always" || (choice != "never" && input / 8 > b.stored_addresses()) {
             b.preload_addresses();
+            crate::sys::timing("preload the store's addresses");
         }
         b
     } else {

@@ -163,6 +163,7 @@ impl Builder {
     /// from event `cut.event` on (an append when that is the store's end).
     pub(super) fn splice(mut self, dir: &Path, cut: Cut) -> Result<WriteSummary, StoreError> {
         self.reload_from(cut.event);
+        crate::sys::timing("reload from the cut");
         let reloaded = self.old_events;
         let (order, keep, dups) = self.prepare(dir)?;
         let before = self.fee_coverage(&(0..reloaded as crate::model::ids::EventPos).collect::<Vec<_>>());
@@ -195,7 +196,24 @@ impl Builder {
         let (lo, hi) = super::columns::split_narrow::<u16>(sender.into_iter());
         ext(&mut w, Column::BalanceLo, as_bytes(&lo))?;
         ext(&mut w, Column::BalanceHi, as_bytes(&hi))?;
-        ext(&mut w, Column::FinalBalances, &finals)?;
+        // The new run of final balances merges with the newest runs by the
+        // tiered rule, so lookups probe few runs however many appends.
+        let counts: Vec<u64> = m.balance_runs.iter().map(|r| r.count).collect();
+        let k = super::compact::balance_runs_to_merge(&counts, (finals.len() / 24) as u64);
+        let raw = s.bytes(Column::FinalBalances);
+        let from = (counts[..k].iter().sum::<u64>() as usize * 24).min(raw.len());
+        let finals = if k < counts.len() {
+            let mut all = raw[from..].to_vec();
+            all.extend_from_slice(&finals);
+            super::compact::merge_balances(&all, k == 0)
+        } else {
+            finals
+        };
+        let parts = m.columns.get(Column::FinalBalances.file()).map_or(&[][..], Vec::as_slice);
+        let parts = w.splice_column(parts, raw, from, &finals)?;
+        m.columns.insert(Column::FinalBalances.file().to_string(), parts);
+        m.balance_runs.truncate(k);
+        crate::sys::timing("final balances");
         let run = |count: usize| Run { segment: name.clone(), count: count as u64 };
         if addresses > 0 {
             m.addr_runs.push(run(addresses));

@@ -17,6 +17,48 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::path::Path;
 
+/// Final-balance records of runs in order (later runs newer) merged into
+/// one run: sorted by (asset, address), the newest record of each kept.
+/// A zero overrides older runs; with `drop_zeros` (no run left below) it goes.
+pub(super) fn merge_balances(records: &[u8], drop_zeros: bool) -> Vec<u8> {
+    let mut recs: Vec<((u32, u32), std::cmp::Reverse<usize>, u128)> = records
+        .par_chunks_exact(24)
+        .enumerate()
+        .map(|(k, rec)| {
+            let a = u32::from_le_bytes(rec[..4].try_into().expect("4 bytes"));
+            let x = u32::from_le_bytes(rec[4..8].try_into().expect("4 bytes"));
+            ((a, x), std::cmp::Reverse(k), u128::from_le_bytes(rec[8..].try_into().expect("16 bytes")))
+        })
+        .collect();
+    recs.par_sort_unstable_by_key(|r| (r.0, r.1));
+    recs.dedup_by_key(|r| r.0);
+    let mut out = Vec::with_capacity(recs.len() * 24);
+    for ((a, x), _, b) in recs {
+        if b != 0 || !drop_zeros {
+            out.extend_from_slice(&a.to_le_bytes());
+            out.extend_from_slice(&x.to_le_bytes());
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The first of the final-balance runs (record counts `runs`, oldest
+/// first) to merge with a new run of `new` records, by the tiered rule of
+/// segments: from the newest, an older run joins while it is at most
+/// twice what has gathered and the merge stays within [`AUTO_BYTES`].
+/// `runs.len()`: none. A store built by many appends then keeps a
+/// logarithmic number of runs, and a lookup (an append's, for every old
+/// address it touches) probes that many, not one per append.
+pub(super) fn balance_runs_to_merge(runs: &[u64], new: u64) -> usize {
+    let (mut k, mut sum) = (runs.len(), new);
+    while k > 0 && runs[k - 1] <= 2 * sum && (sum + runs[k - 1]) * 24 <= AUTO_BYTES {
+        sum += runs[k - 1];
+        k -= 1;
+    }
+    k
+}
+
 /// Which segments to merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -145,27 +187,7 @@ fn merge(dir: &Path, scope: Scope, s: &Store) -> Result<CompactSummary, StoreErr
             }
             Column::FinalBalances => {
                 let from = before(&m.balance_runs, rb);
-                // Records of later runs are newer: sort by key, newest first, keep one.
-                let mut recs: Vec<((u32, u32), std::cmp::Reverse<usize>, u128)> = bytes[from * 24..]
-                    .chunks_exact(24)
-                    .enumerate()
-                    .map(|(k, rec)| {
-                        let a = u32::from_le_bytes(rec[..4].try_into().expect("4 bytes"));
-                        let x = u32::from_le_bytes(rec[4..8].try_into().expect("4 bytes"));
-                        ((a, x), std::cmp::Reverse(k), u128::from_le_bytes(rec[8..].try_into().expect("16 bytes")))
-                    })
-                    .collect();
-                recs.par_sort_unstable_by_key(|r| (r.0, r.1));
-                recs.dedup_by_key(|r| r.0);
-                // Zeros override older runs; with none left below, they go.
-                let mut out = Vec::with_capacity(recs.len() * 24);
-                for ((a, x), _, b) in recs {
-                    if b != 0 || rb > 0 {
-                        out.extend_from_slice(&a.to_le_bytes());
-                        out.extend_from_slice(&x.to_le_bytes());
-                        out.extend_from_slice(&b.to_le_bytes());
-                    }
-                }
+                let out = merge_balances(&bytes[from * 24..], rb == 0);
                 (from * 24, Cow::Owned(out))
             }
             _ => (bytes.len(), Cow::Borrowed(&[][..])),
@@ -209,6 +231,28 @@ mod tests {
 
     fn seg(n: u64, bytes: u64) -> SegmentInfo {
         SegmentInfo { name: format!("seg-{n:06}.seg"), bytes, events: 0 }
+    }
+
+    #[test]
+    fn balance_runs_merge_by_tiers() {
+        // Equal runs merge like a binary counter; a big run waits.
+        assert_eq!(balance_runs_to_merge(&[], 10), 0);
+        assert_eq!(balance_runs_to_merge(&[10], 10), 0);
+        assert_eq!(balance_runs_to_merge(&[1000, 10], 10), 1);
+        assert_eq!(balance_runs_to_merge(&[1000, 30, 10], 10), 1);
+        assert_eq!(balance_runs_to_merge(&[1000, 100], 10), 2);
+        // Never past the byte cap.
+        let big = AUTO_BYTES / 24;
+        assert_eq!(balance_runs_to_merge(&[big, big], big), 2);
+        assert_eq!(balance_runs_to_merge(&[big, 1], big), 2);
+    }
+
+    #[test]
+    fn merged_balances_keep_the_newest_record() {
+        let rec = |a: u32, x: u32, b: u128| [&a.to_le_bytes()[..], &x.to_le_bytes(), &b.to_le_bytes()].concat();
+        let runs = [rec(0, 7, 5), rec(0, 9, 1), rec(1, 7, 3), rec(0, 7, 0), rec(0, 9, 4)].concat();
+        assert_eq!(merge_balances(&runs, false), [rec(0, 7, 0), rec(0, 9, 4), rec(1, 7, 3)].concat());
+        assert_eq!(merge_balances(&runs, true), [rec(0, 9, 4), rec(1, 7, 3)].concat());
     }
 
     #[test]
