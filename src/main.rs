@@ -272,6 +272,12 @@ enum Command {
         /// The store directory.
         #[arg(long)]
         store: PathBuf,
+        /// Merge only the lookup structures (address and transaction-hash
+        /// indexes, final balances) into one run each, in one new segment:
+        /// appends then probe one table, not one per part of a bulk load.
+        /// Writes a few bytes an event instead of a copy of the store.
+        #[arg(long)]
+        lookups: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: TextFormat,
@@ -385,7 +391,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print(app::trace::deliver(&plan, &traced, s.manifest.chain)?)
         }
-        Command::Compact { store, format } => stdout(&app::stats::compact(&store, format)?),
+        Command::Compact { store, lookups, format } => stdout(&app::stats::compact(&store, lookups, format)?),
         Command::Stats { store, format, cluster, cluster_args } => {
             let s = app::open_verified(&store)?;
             stdout(&app::stats::describe(&s, format, cluster.then(|| cluster_args.params()))?)

@@ -207,6 +207,37 @@ fn late_rows_splice_from_the_first_block_they_touch() {
     same(&r, &reports(&rewritten, &exploiter), "rewritten");
 }
 
+/// `compact --lookups` merges the runs of every lookup structure into one
+/// and changes no report; appends after it still report what one ingest
+/// does.
+#[test]
+fn lookup_compaction_merges_runs_and_changes_no_report() {
+    let t = tempfile::tempdir().unwrap();
+    let (parts, labels, exploiter) = world_parts(t.path(), 40_000, &[0, 10_000, 20_000, 30_000, u64::MAX]);
+    let once = t.path().join("once");
+    ingest_files(&once, &parts.concat());
+    import_labels(&once, &labels);
+    let parted = t.path().join("parted");
+    for p in &parts[..3] {
+        ingest_files(&parted, p);
+    }
+    let runs = |s: &Path| {
+        let m = manifest(s);
+        ["addr_runs", "tx_runs", "balance_runs"].map(|k| m[k].as_array().unwrap().len())
+    };
+    assert_eq!(runs(&parted)[..2], [3, 3]);
+    let o = run(&["compact", "--store", parted.to_str().unwrap(), "--lookups", "--format", "json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(runs(&parted), [1, 1, 1]);
+    // Nothing left to merge the second time.
+    let o = run(&["compact", "--store", parted.to_str().unwrap(), "--lookups"]);
+    assert!(o.code == 0 && o.stdout.starts_with("nothing to merge"), "{}", o.stdout);
+    ingest_files(&parted, &parts[3]);
+    import_labels(&parted, &labels);
+    chaintrace::store::Store::open(&parted).unwrap().verify_all().unwrap();
+    same(&reports(&once, &exploiter), &reports(&parted, &exploiter), "lookups compacted");
+}
+
 /// Tiered compaction keeps a store built by many small appends at a few
 /// segments, with reports unchanged.
 #[test]

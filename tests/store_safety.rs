@@ -120,6 +120,10 @@ fn compact_args(store: &Path) -> Vec<OsString> {
     vec!["compact".into(), "--store".into(), store.into()]
 }
 
+fn compact_lookups_args(store: &Path) -> Vec<OsString> {
+    vec!["compact".into(), "--store".into(), store.into(), "--lookups".into()]
+}
+
 fn labels_args(store: &Path, file: &Path) -> Vec<OsString> {
     vec!["labels".into(), "--store".into(), store.into(), "import".into(), file.into()]
 }
@@ -372,6 +376,19 @@ fn compaction_killed_at_every_point_leaves_one_whole_store() {
     let n = appended.new_events;
     let case = Case { base: appended.reference.clone(), reference, base_events: n, new_events: n };
     kill_at_every_write_point(&case, t.path(), compact_args, "compact-columns");
+}
+
+/// `compact --lookups` killed at each point: the two runs of each lookup
+/// structure merge into one in a third segment.
+#[test]
+fn lookup_compaction_killed_at_every_point_leaves_one_whole_store() {
+    let t = tempfile::tempdir().unwrap();
+    let (appended, _) = append_case(t.path());
+    let n = appended.new_events;
+    let case = written_case(appended.reference.clone(), t.path().join("lreference"), compact_lookups_args);
+    assert_eq!(listed(&case.reference).len(), 3, "the lookups in a segment of their own");
+    assert_eq!(case.new_events, n);
+    kill_at_every_write_point(&case, t.path(), compact_lookups_args, "compact-columns");
 }
 
 /// A label import makes a generation too: killed while writing it, before

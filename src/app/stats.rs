@@ -35,11 +35,18 @@ pub fn export(s: &Store, out: &Path) -> Result<crate::report::export::Exported, 
     Ok(crate::report::export::export(s, out)?)
 }
 
-/// `chaintrace compact`: merge the store's segments into one.
-pub fn compact(dir: &Path, format: TextFormat) -> Result<String, AppError> {
-    let c = crate::store::compact::compact(dir, crate::store::compact::Scope::All)?;
+/// `chaintrace compact`: merge the store's segments into one, or with
+/// `lookups` only its lookup runs.
+pub fn compact(dir: &Path, lookups: bool, format: TextFormat) -> Result<String, AppError> {
+    use crate::store::compact::Scope;
+    let c = crate::store::compact::compact(dir, if lookups { Scope::Lookups } else { Scope::All })?;
     match format {
         TextFormat::Json => pretty_json(&serde_json::to_value(&c)?),
+        TextFormat::Table if lookups => Ok(if c.merged == 0 {
+            "nothing to merge: one run of each lookup structure\n".to_string()
+        } else {
+            format!("merged {} lookup runs into 3 in a new segment: {} -> {} bytes\n", c.merged, c.bytes_before, c.bytes_after)
+        }),
         TextFormat::Table => Ok(if c.merged == 0 {
             format!("nothing to merge: {} segment(s), {} bytes\n", c.segments_after, c.bytes_after)
         } else {

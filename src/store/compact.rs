@@ -66,6 +66,8 @@ pub enum Scope {
     All,
     /// The newest ones, by the tiered rule.
     Tiered,
+    /// None: only the runs of the lookup structures, into one each.
+    Lookups,
 }
 
 /// What a compaction did.
@@ -125,14 +127,60 @@ pub fn compact_locked(dir: &Path, scope: Scope) -> Result<CompactSummary, StoreE
     s.scanning(|| merge(dir, scope, &s))
 }
 
+/// The lookup structures (address and transaction-hash indexes, final
+/// balances) rebuilt as one run each in one new segment; no event column
+/// moves. The old runs' bytes stay in their segments until a full
+/// compaction rewrites those (a few bytes an event).
+fn merge_lookups(dir: &Path, s: &Store) -> Result<CompactSummary, StoreError> {
+    let m0 = &s.manifest;
+    let bytes_before: u64 = m0.segments.iter().map(|g| g.bytes).sum();
+    let mut summary = CompactSummary {
+        segments_before: m0.segments.len(),
+        segments_after: m0.segments.len(),
+        merged: 0,
+        bytes_before,
+        bytes_after: bytes_before,
+    };
+    let runs = m0.addr_runs.len() + m0.tx_runs.len() + m0.balance_runs.len();
+    if m0.addr_runs.len() <= 1 && m0.tx_runs.len() <= 1 && m0.balance_runs.len() <= 1 {
+        return Ok(summary);
+    }
+    let mut m = m0.clone();
+    let mut w = SegmentWriter::create(dir)?;
+    let name = w.name().to_string();
+    let one = |count: u64| if count == 0 { Vec::new() } else { vec![Run { segment: name.clone(), count }] };
+    let first = crate::model::Pseudo::ALL.len();
+    let n = s.address_count().saturating_sub(first);
+    let index = super::hashindex::build_with(n, |rel| super::hashindex::key_hash(s.address_bytes((first + rel) as u32)));
+    m.columns.insert(Column::AddrIndex.file().to_string(), w.put_column(as_bytes(&index))?);
+    m.addr_runs = one(n as u64);
+    drop(index);
+    let hashes: &[[u8; 32]] = bytemuck::cast_slice(s.bytes(Column::TxHashes));
+    m.columns.insert(Column::TxHashIndex.file().to_string(), w.put_column(as_bytes(&super::hashindex::build(hashes)))?);
+    m.tx_runs = one(hashes.len() as u64);
+    crate::store::crash::point("compact-columns");
+    let finals = merge_balances(s.bytes(Column::FinalBalances), true);
+    m.columns.insert(Column::FinalBalances.file().to_string(), w.put_column(&finals)?);
+    m.balance_runs = one((finals.len() / 24) as u64);
+    m.segments.push(w.finish()?);
+    commit(dir, &mut m)?;
+    summary.merged = runs;
+    summary.segments_after = m.segments.len();
+    summary.bytes_after = m.segments.iter().map(|g| g.bytes).sum();
+    Ok(summary)
+}
+
 /// The compaction itself, over the open store `s`.
 fn merge(dir: &Path, scope: Scope, s: &Store) -> Result<CompactSummary, StoreError> {
+    if scope == Scope::Lookups {
+        return merge_lookups(dir, s);
+    }
     let segs = &s.manifest.segments;
     let bytes_before: u64 = segs.iter().map(|g| g.bytes).sum();
     let mut summary =
         CompactSummary { segments_before: segs.len(), segments_after: segs.len(), merged: 0, bytes_before, bytes_after: bytes_before };
     let j = match scope {
-        Scope::All => 0,
+        Scope::All | Scope::Lookups => 0,
         Scope::Tiered => tiered_start(segs),
     };
     // `All` also merges runs whose segments left the list (their bytes
@@ -141,7 +189,7 @@ fn merge(dir: &Path, scope: Scope, s: &Store) -> Result<CompactSummary, StoreErr
     let m0 = &s.manifest;
     let more_runs = runs(&m0.addr_runs) || runs(&m0.tx_runs) || runs(&m0.balance_runs);
     let nothing = match scope {
-        Scope::All => segs.len() < 2 && !more_runs,
+        Scope::All | Scope::Lookups => segs.len() < 2 && !more_runs,
         Scope::Tiered => j + 1 >= segs.len(),
     };
     if segs.is_empty() || nothing {
