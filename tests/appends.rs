@@ -88,8 +88,12 @@ fn appends_report_what_one_ingest_reports() {
     }
     import_labels(&appended, &labels);
     let m = manifest(&appended);
-    assert_eq!(m["addr_runs"].as_array().unwrap().len(), 4, "each append adds an address-index run");
-    assert_eq!(m["tx_runs"].as_array().unwrap().len(), 4);
+    // Each append adds a run of each index, and runs merge by tiers: fewer
+    // than one an append.
+    for runs in ["addr_runs", "tx_runs"] {
+        let n = m[runs].as_array().unwrap().len();
+        assert!((1..4).contains(&n), "{runs}: {n}");
+    }
 
     // Old addresses found by a search of the address index per address,
     // not from the table a large append preloads: the same store.
@@ -225,7 +229,7 @@ fn lookup_compaction_merges_runs_and_changes_no_report() {
         let m = manifest(s);
         ["addr_runs", "tx_runs", "balance_runs"].map(|k| m[k].as_array().unwrap().len())
     };
-    assert_eq!(runs(&parted)[..2], [3, 3]);
+    assert_ne!(runs(&parted), [1, 1, 1], "runs to merge");
     let o = run(&["compact", "--store", parted.to_str().unwrap(), "--lookups", "--format", "json"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(runs(&parted), [1, 1, 1]);
@@ -329,9 +333,10 @@ fn balances_continue_across_appends() {
     assert_eq!(ingest(&two, "ethereum", "transfers", &[], &[&f1]).code, 0);
     let o = ingest(&two, "ethereum", "transfers", &[], &[&f2]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    // Appended: a run of its own (every column of so small a store is a
-    // tail under a page, so the first segment's bytes all moved on).
-    assert_eq!(manifest(&two)["tx_runs"].as_array().unwrap().len(), 2);
+    // Appended: the new run of each index merged with the first, as small
+    // as it (every column of so small a store is a tail under a page, so
+    // the first segment's bytes all moved on).
+    assert_eq!(manifest(&two)["tx_runs"].as_array().unwrap().len(), 1);
     let (x, y) = (chaintrace::store::Store::open(&once).unwrap(), chaintrace::store::Store::open(&two).unwrap());
     y.verify_all().unwrap();
     assert_eq!(x.sender_balances(), y.sender_balances());
@@ -363,8 +368,8 @@ fn balances_continue_across_appends() {
     let (t1, t2) = (trace(&once), trace(&two));
     assert_eq!(t1.code, 0, "{}", t1.stderr);
     assert!(t1.stdout == t2.stdout && t1.stdout.contains(H), "{}", t1.stdout);
-    // One segment left (every tail moved on) but two runs of each index:
-    // compaction merges the runs too, and nothing reads differently.
+    // One segment left (every tail moved on): compaction leaves one run of
+    // each structure, and nothing reads differently.
     drop((x, y));
     assert_eq!(segments(&two), 1);
     let o = run(&["compact", "--store", two.to_str().unwrap()]);

@@ -383,9 +383,16 @@ fn compaction_killed_at_every_point_leaves_one_whole_store() {
 #[test]
 fn lookup_compaction_killed_at_every_point_leaves_one_whole_store() {
     let t = tempfile::tempdir().unwrap();
-    let (appended, _) = append_case(t.path());
-    let n = appended.new_events;
-    let case = written_case(appended.reference.clone(), t.path().join("lreference"), compact_lookups_args);
+    // A large part, then one under half its size: their runs stay apart.
+    let params = chaintrace::synth::world::Params::new(400_000, 25);
+    let base = t.path().join("lbase");
+    for (k, w) in [0..300_000, 300_000..u64::MAX].into_iter().enumerate() {
+        let part = chaintrace::synth::etl::write_world_etl_part(&t.path().join(format!("lpart{k}")), params.clone(), w).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(ingest_files_args(&base, &part.files[..3])).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let n = checked_events(&base);
+    let case = written_case(base, t.path().join("lreference"), compact_lookups_args);
     assert_eq!(listed(&case.reference).len(), 3, "the lookups in a segment of their own");
     assert_eq!(case.new_events, n);
     kill_at_every_write_point(&case, t.path(), compact_lookups_args, "compact-columns");

@@ -46,10 +46,12 @@ fn check(dir: &Path) -> u64 {
 #[test]
 fn every_transaction_is_found_after_ingest_append_and_label_import() {
     let t = tempfile::tempdir().unwrap();
-    let params = chaintrace::synth::world::Params::new(40_000, 5);
+    let params = chaintrace::synth::world::Params::new(50_000, 5);
     let part =
         |k: usize, window| chaintrace::synth::etl::write_world_etl_part(&t.path().join(format!("p{k}")), params.clone(), window).unwrap();
-    let (first, second) = (part(0, 0..20_000), part(1, 20_000..u64::MAX));
+    // The second part under half the first: its run stays apart (runs of
+    // comparable size merge, see the tiered rule).
+    let (first, second) = (part(0, 0..30_000), part(1, 30_000..40_000));
     let st = t.path().join("store");
     let opts = Options::new(Chain::Ethereum, Format::Etl);
     ingest::ingest(&st, &first.files[..3], &opts).unwrap();
@@ -70,6 +72,16 @@ fn every_transaction_is_found_after_ingest_append_and_label_import() {
     assert!(s.manifest.labels > 0);
     assert_eq!(s.bytes(Column::TxHashIndex), &before[..]);
     assert_eq!(check(&st), n2);
+    drop(s);
+    // A third part, as large as the second: the runs merge by tiers (here
+    // all three into one table), and every transaction is still found.
+    let third = part(2, 40_000..u64::MAX);
+    ingest::ingest(&st, &third.files[..3], &opts).unwrap();
+    assert_eq!(check(&st), n2 + third.transactions);
+    let s = Store::open(&st).unwrap();
+    let runs: Vec<u64> = s.manifest.tx_runs.iter().map(|r| r.count).collect();
+    assert_eq!(runs.iter().sum::<u64>(), n2 + third.transactions);
+    assert!(runs.len() < 3, "the third run merged: {runs:?}");
 }
 
 #[test]

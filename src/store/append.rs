@@ -63,6 +63,16 @@ fn kept_bytes(s: &Store, c: Column, cut: u64) -> usize {
     }
 }
 
+/// Column `c` of store `s` kept up to byte `kept` and continued with `new`
+/// in segment `w`; the manifest `m` lists the new parts.
+fn replace_from(w: &mut SegmentWriter, m: &mut Manifest, s: &Store, c: Column, kept: usize, new: &[u8]) -> Result<(), StoreError> {
+    let old = s.bytes(c);
+    let parts = m.columns.get(c.file()).map_or(&[][..], Vec::as_slice);
+    let parts = w.splice_column(parts, old, kept.min(old.len()), new)?;
+    m.columns.insert(c.file().to_string(), parts);
+    Ok(())
+}
+
 impl Builder {
     /// Where this delta can be spliced into the store, if it can: Ethereum,
     /// ordered by block number, every new row with a block, and every row of
@@ -183,11 +193,7 @@ impl Builder {
         self.put_event_columns(&keep, first, by_tx, &mut |c, new| ext(&mut w, c, new))?;
         crate::sys::timing("event columns");
         ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
-        // Appends are Ethereum only: addresses of 20 bytes, no offsets.
-        let (index, addresses) = self.address_index();
-        ext(&mut w, Column::AddrIndex, as_bytes(&index))?;
         ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;
-        ext(&mut w, Column::TxHashIndex, as_bytes(&super::hashindex::build(&self.tx_hashes)))?;
         ext(&mut w, Column::BigValues, &self.big_records(&keep, first))?;
         crate::sys::timing("addresses and hashes");
         let (sender, finals) = self.balances_after(&s, &keep, &cut.balances);
@@ -209,17 +215,53 @@ impl Builder {
         } else {
             finals
         };
-        let parts = m.columns.get(Column::FinalBalances.file()).map_or(&[][..], Vec::as_slice);
-        let parts = w.splice_column(parts, raw, from, &finals)?;
-        m.columns.insert(Column::FinalBalances.file().to_string(), parts);
+        replace_from(&mut w, &mut m, &s, Column::FinalBalances, from, &finals)?;
         m.balance_runs.truncate(k);
         crate::sys::timing("final balances");
+        // The new runs of the address and transaction-hash indexes merge
+        // with the newest runs by tiers (`runs_to_merge`), so lookups probe
+        // few tables however many appends built the store.
+        use super::compact::index_runs_to_merge;
+        use super::hashindex::{build_with, key_hash, slots_of};
+        let addresses = self.addr_offsets.len() - 1;
+        let counts: Vec<u64> = m.addr_runs.iter().map(|r| r.count).collect();
+        let ka = if self.addr_base as usize >= crate::model::Pseudo::ALL.len() {
+            index_runs_to_merge(&counts, addresses as u64)
+        } else {
+            counts.len()
+        };
+        let first_id = if ka < counts.len() {
+            crate::model::Pseudo::ALL.len() + counts[..ka].iter().sum::<u64>() as usize
+        } else {
+            self.addr_base as usize
+        };
+        let in_run = self.addr_base as usize + addresses - first_id;
+        let key = |id: usize| match id.checked_sub(self.addr_base as usize) {
+            Some(k) => &self.addr_bytes[self.addr_offsets[k] as usize..self.addr_offsets[k + 1] as usize],
+            None => s.address_bytes(id as u32),
+        };
+        let index = build_with(in_run, |rel| key_hash(key(first_id + rel)));
+        let kept = slots_of(&m.addr_runs[..ka]) as usize * 4;
+        replace_from(&mut w, &mut m, &s, Column::AddrIndex, kept, as_bytes(&index))?;
+        m.addr_runs.truncate(ka);
+        drop(index);
+        let counts: Vec<u64> = m.tx_runs.iter().map(|r| r.count).collect();
+        let kt = index_runs_to_merge(&counts, self.tx_hashes.len() as u64);
+        let first_tx = counts[..kt].iter().sum::<u64>() as usize;
+        let old: &[[u8; 32]] = bytemuck::cast_slice(&s.bytes(Column::TxHashes)[(first_tx * 32).min(s.bytes(Column::TxHashes).len())..]);
+        let old = if kt < counts.len() { old } else { &[][..] };
+        let txs_in_run = old.len() + self.tx_hashes.len();
+        let table = build_with(txs_in_run, |k| key_hash(if k < old.len() { &old[k] } else { &self.tx_hashes[k - old.len()] }));
+        let kept = slots_of(&m.tx_runs[..kt]) as usize * 4;
+        replace_from(&mut w, &mut m, &s, Column::TxHashIndex, kept, as_bytes(&table))?;
+        m.tx_runs.truncate(kt);
+        drop(table);
         let run = |count: usize| Run { segment: name.clone(), count: count as u64 };
-        if addresses > 0 {
-            m.addr_runs.push(run(addresses));
+        if in_run > 0 {
+            m.addr_runs.push(run(in_run));
         }
-        if !self.tx_hashes.is_empty() {
-            m.tx_runs.push(run(self.tx_hashes.len()));
+        if txs_in_run > 0 {
+            m.tx_runs.push(run(txs_in_run));
         }
         if !finals.is_empty() {
             m.balance_runs.push(run(finals.len() / 24));

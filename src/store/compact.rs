@@ -43,20 +43,31 @@ pub(super) fn merge_balances(records: &[u8], drop_zeros: bool) -> Vec<u8> {
     out
 }
 
-/// The first of the final-balance runs (record counts `runs`, oldest
-/// first) to merge with a new run of `new` records, by the tiered rule of
-/// segments: from the newest, an older run joins while it is at most
-/// twice what has gathered and the merge stays within [`AUTO_BYTES`].
-/// `runs.len()`: none. A store built by many appends then keeps a
-/// logarithmic number of runs, and a lookup (an append's, for every old
+/// The first of the runs of a lookup structure (entry counts `runs`,
+/// oldest first) to merge with a new run of `new` entries, by the tiered
+/// rule of segments: from the newest, an older run joins while it holds at
+/// most twice what has gathered and the merged run's bytes (`bytes` of its
+/// entries) stay within [`AUTO_BYTES`]. `runs.len()`: none. A store built
+/// by many appends then keeps a logarithmic number of runs, and a lookup
+/// (an append's, for every address and transaction it meets and every old
 /// address it touches) probes that many, not one per append.
-pub(super) fn balance_runs_to_merge(runs: &[u64], new: u64) -> usize {
+pub(super) fn runs_to_merge(runs: &[u64], new: u64, bytes: impl Fn(u64) -> u64) -> usize {
     let (mut k, mut sum) = (runs.len(), new);
-    while k > 0 && runs[k - 1] <= 2 * sum && (sum + runs[k - 1]) * 24 <= AUTO_BYTES {
+    while k > 0 && runs[k - 1] <= 2 * sum && bytes(sum + runs[k - 1]) <= AUTO_BYTES {
         sum += runs[k - 1];
         k -= 1;
     }
     k
+}
+
+/// [`runs_to_merge`] for final-balance runs (24-byte records).
+pub(super) fn balance_runs_to_merge(runs: &[u64], new: u64) -> usize {
+    runs_to_merge(runs, new, |n| n * 24)
+}
+
+/// [`runs_to_merge`] for hash-index runs (tables of 4-byte slots).
+pub(super) fn index_runs_to_merge(runs: &[u64], new: u64) -> usize {
+    runs_to_merge(runs, new, |n| super::hashindex::slot_count(n) * 4)
 }
 
 /// Which segments to merge.
