@@ -183,12 +183,7 @@ impl Builder {
         let mut m: Manifest = s.manifest.clone();
         let mut w = SegmentWriter::create(dir)?;
         let name = w.name().to_string();
-        let mut ext = |w: &mut SegmentWriter, c: Column, new: &[u8]| -> Result<(), StoreError> {
-            let parts = m.columns.get(c.file()).map_or(&[][..], Vec::as_slice);
-            let parts = w.splice_column(parts, s.bytes(c), kept_bytes(&s, c, first), new)?;
-            m.columns.insert(c.file().to_string(), parts);
-            Ok(())
-        };
+        let mut ext = |w: &mut SegmentWriter, c: Column, new: &[u8]| replace_from(w, &mut m, &s, c, kept_bytes(&s, c, first), new);
         let by_tx: &[u32] = cast(s.bytes(Column::TxIndex));
         self.put_event_columns(&keep, first, by_tx, &mut |c, new| ext(&mut w, c, new))?;
         crate::sys::timing("event columns");
