@@ -73,6 +73,50 @@ fn replace_from(w: &mut SegmentWriter, m: &mut Manifest, s: &Store, c: Column, k
     Ok(())
 }
 
+/// A new run of a lookup structure (`bytes`, `count` entries) written
+/// after the runs before `k`, which end at byte `kept`: the runs from `k`
+/// on are merged into it (the tiered rule,
+/// [`super::compact::runs_to_merge`], picks `k`), so lookups probe a
+/// logarithmic number of runs however many appends built the store.
+#[allow(clippy::too_many_arguments)]
+fn put_run(
+    w: &mut SegmentWriter,
+    m: &mut Manifest,
+    s: &Store,
+    c: Column,
+    runs: fn(&mut Manifest) -> &mut Vec<Run>,
+    k: usize,
+    kept: usize,
+    (bytes, count): (Vec<u8>, u64),
+) -> Result<(), StoreError> {
+    replace_from(w, m, s, c, kept, &bytes)?;
+    let name = w.name().to_string();
+    let r = runs(m);
+    r.truncate(k);
+    if count > 0 {
+        r.push(Run { segment: name, count });
+    }
+    Ok(())
+}
+
+/// The final balances of the new events ([`Builder::balances_after`])
+/// as a new run, merged with the newest runs by tiers.
+fn put_final_balances(w: &mut SegmentWriter, m: &mut Manifest, s: &Store, finals: Vec<u8>) -> Result<(), StoreError> {
+    let counts: Vec<u64> = m.balance_runs.iter().map(|r| r.count).collect();
+    let k = super::compact::balance_runs_to_merge(&counts, (finals.len() / 24) as u64);
+    let raw = s.bytes(Column::FinalBalances);
+    let from = (counts[..k].iter().sum::<u64>() as usize * 24).min(raw.len());
+    let bytes = if k < counts.len() {
+        let mut all = raw[from..].to_vec();
+        all.extend_from_slice(&finals);
+        super::compact::merge_balances(&all, k == 0)
+    } else {
+        finals
+    };
+    let count = (bytes.len() / 24) as u64;
+    put_run(w, m, s, Column::FinalBalances, |m| &mut m.balance_runs, k, from, (bytes, count))
+}
+
 impl Builder {
     /// Where this delta can be spliced into the store, if it can: Ethereum,
     /// ordered by block number, every new row with a block, and every row of
@@ -182,7 +226,6 @@ impl Builder {
         let first = cut.event as u64;
         let mut m: Manifest = s.manifest.clone();
         let mut w = SegmentWriter::create(dir)?;
-        let name = w.name().to_string();
         let mut ext = |w: &mut SegmentWriter, c: Column, new: &[u8]| replace_from(w, &mut m, &s, c, kept_bytes(&s, c, first), new);
         let by_tx: &[u32] = cast(s.bytes(Column::TxIndex));
         self.put_event_columns(&keep, first, by_tx, &mut |c, new| ext(&mut w, c, new))?;
@@ -197,70 +240,10 @@ impl Builder {
         let (lo, hi) = super::columns::split_narrow::<u16>(sender.into_iter());
         ext(&mut w, Column::BalanceLo, as_bytes(&lo))?;
         ext(&mut w, Column::BalanceHi, as_bytes(&hi))?;
-        // The new run of final balances merges with the newest runs by the
-        // tiered rule, so lookups probe few runs however many appends.
-        let counts: Vec<u64> = m.balance_runs.iter().map(|r| r.count).collect();
-        let k = super::compact::balance_runs_to_merge(&counts, (finals.len() / 24) as u64);
-        let raw = s.bytes(Column::FinalBalances);
-        let from = (counts[..k].iter().sum::<u64>() as usize * 24).min(raw.len());
-        let finals = if k < counts.len() {
-            let mut all = raw[from..].to_vec();
-            all.extend_from_slice(&finals);
-            super::compact::merge_balances(&all, k == 0)
-        } else {
-            finals
-        };
-        replace_from(&mut w, &mut m, &s, Column::FinalBalances, from, &finals)?;
-        m.balance_runs.truncate(k);
+        put_final_balances(&mut w, &mut m, &s, finals)?;
         crate::sys::timing("final balances");
-        // The new runs of the address and transaction-hash indexes merge
-        // with the newest runs by tiers (`runs_to_merge`), so lookups probe
-        // few tables however many appends built the store.
-        use super::compact::index_runs_to_merge;
-        use super::hashindex::{build_with, key_hash, slots_of};
-        let addresses = self.addr_offsets.len() - 1;
-        let counts: Vec<u64> = m.addr_runs.iter().map(|r| r.count).collect();
-        let ka = if self.addr_base as usize >= crate::model::Pseudo::ALL.len() {
-            index_runs_to_merge(&counts, addresses as u64)
-        } else {
-            counts.len()
-        };
-        let first_id = if ka < counts.len() {
-            crate::model::Pseudo::ALL.len() + counts[..ka].iter().sum::<u64>() as usize
-        } else {
-            self.addr_base as usize
-        };
-        let in_run = self.addr_base as usize + addresses - first_id;
-        let key = |id: usize| match id.checked_sub(self.addr_base as usize) {
-            Some(k) => &self.addr_bytes[self.addr_offsets[k] as usize..self.addr_offsets[k + 1] as usize],
-            None => s.address_bytes(id as u32),
-        };
-        let index = build_with(in_run, |rel| key_hash(key(first_id + rel)));
-        let kept = slots_of(&m.addr_runs[..ka]) as usize * 4;
-        replace_from(&mut w, &mut m, &s, Column::AddrIndex, kept, as_bytes(&index))?;
-        m.addr_runs.truncate(ka);
-        drop(index);
-        let counts: Vec<u64> = m.tx_runs.iter().map(|r| r.count).collect();
-        let kt = index_runs_to_merge(&counts, self.tx_hashes.len() as u64);
-        let first_tx = counts[..kt].iter().sum::<u64>() as usize;
-        let old: &[[u8; 32]] = bytemuck::cast_slice(&s.bytes(Column::TxHashes)[(first_tx * 32).min(s.bytes(Column::TxHashes).len())..]);
-        let old = if kt < counts.len() { old } else { &[][..] };
-        let txs_in_run = old.len() + self.tx_hashes.len();
-        let table = build_with(txs_in_run, |k| key_hash(if k < old.len() { &old[k] } else { &self.tx_hashes[k - old.len()] }));
-        let kept = slots_of(&m.tx_runs[..kt]) as usize * 4;
-        replace_from(&mut w, &mut m, &s, Column::TxHashIndex, kept, as_bytes(&table))?;
-        m.tx_runs.truncate(kt);
-        drop(table);
-        let run = |count: usize| Run { segment: name.clone(), count: count as u64 };
-        if in_run > 0 {
-            m.addr_runs.push(run(in_run));
-        }
-        if txs_in_run > 0 {
-            m.tx_runs.push(run(txs_in_run));
-        }
-        if !finals.is_empty() {
-            m.balance_runs.push(run(finals.len() / 24));
-        }
+        self.put_address_index(&mut w, &mut m, &s)?;
+        self.put_tx_index(&mut w, &mut m, &s)?;
         let files = self.loaded_files(&dups);
         if !keep.is_empty() {
             m.order_by = Some(order);
@@ -293,5 +276,39 @@ impl Builder {
             crate::sys::timing("compact");
         }
         Ok(WriteSummary { events: m.events, duplicates: dups, warnings })
+    }
+
+    /// The address-index run of this delta's addresses, merged with the
+    /// newest runs by tiers (runs hold consecutive ids).
+    fn put_address_index(&self, w: &mut SegmentWriter, m: &mut Manifest, s: &Store) -> Result<(), StoreError> {
+        use super::hashindex::{build_with, key_hash, slots_of};
+        let (pseudo, base) = (crate::model::Pseudo::ALL.len(), self.addr_base as usize);
+        let addresses = self.addr_offsets.len() - 1;
+        let counts: Vec<u64> = m.addr_runs.iter().map(|r| r.count).collect();
+        let k = if base >= pseudo { super::compact::index_runs_to_merge(&counts, addresses as u64) } else { counts.len() };
+        let first = if k < counts.len() { pseudo + counts[..k].iter().sum::<u64>() as usize } else { base };
+        let key = |id: usize| match id.checked_sub(base) {
+            Some(j) => &self.addr_bytes[self.addr_offsets[j] as usize..self.addr_offsets[j + 1] as usize],
+            None => s.address_bytes(id as u32),
+        };
+        let n = base + addresses - first;
+        let index = build_with(n, |rel| key_hash(key(first + rel)));
+        let kept = slots_of(&m.addr_runs[..k]) as usize * 4;
+        put_run(w, m, s, Column::AddrIndex, |m| &mut m.addr_runs, k, kept, (as_bytes(&index).to_vec(), n as u64))
+    }
+
+    /// The transaction-hash index run of this delta's transactions, merged
+    /// with the newest runs by tiers.
+    fn put_tx_index(&self, w: &mut SegmentWriter, m: &mut Manifest, s: &Store) -> Result<(), StoreError> {
+        use super::hashindex::{build_with, key_hash, slots_of};
+        let counts: Vec<u64> = m.tx_runs.iter().map(|r| r.count).collect();
+        let k = super::compact::index_runs_to_merge(&counts, self.tx_hashes.len() as u64);
+        let stored = s.bytes(Column::TxHashes);
+        let from = (counts[..k].iter().sum::<u64>() as usize * 32).min(stored.len());
+        let old: &[[u8; 32]] = if k < counts.len() { bytemuck::cast_slice(&stored[from..]) } else { &[] };
+        let n = old.len() + self.tx_hashes.len();
+        let table = build_with(n, |j| key_hash(if j < old.len() { &old[j] } else { &self.tx_hashes[j - old.len()] }));
+        let kept = slots_of(&m.tx_runs[..k]) as usize * 4;
+        put_run(w, m, s, Column::TxHashIndex, |m| &mut m.tx_runs, k, kept, (as_bytes(&table).to_vec(), n as u64))
     }
 }
