@@ -426,4 +426,15 @@ fn transaction_indexes_survive_per_transaction_storage() {
     assert_eq!((0..st.len()).map(|i| ev.tx_index(i)).collect::<Vec<_>>(), vec![5, 5, 8, 10]);
     assert_eq!(ev.tx_index_by_tx, &[5, 10]);
     assert_eq!(ev.tx_index_other, &[[2, 8]], "only the event without a transaction");
+    drop(st);
+    // Indexes past the 16 bits stored per transaction read back exact.
+    let f3 = t.path().join("c.csv");
+    let big = [format!("3,{},65533,{},{},5", tx(3), a(5), a(6)), format!("3,{},70000,{},{},6", tx(4), a(6), a(7))];
+    std::fs::write(&f3, format!("{h}\n{}\n{}\n", big[0], big[1])).unwrap();
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f3]).code, 0);
+    let st = chaintrace::store::Store::open(&s).unwrap();
+    let ev = st.events();
+    assert_eq!((0..st.len()).map(|i| ev.tx_index(i)).collect::<Vec<_>>(), vec![5, 5, 8, 10, 65534, 70001]);
+    assert_eq!(ev.tx_index_by_tx, &[5, 10, 65534, 65535]);
+    assert_eq!(ev.tx_index_other, &[[2, 8], [5, 70001]]);
 }

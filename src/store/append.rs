@@ -227,7 +227,7 @@ impl Builder {
         let mut m: Manifest = s.manifest.clone();
         let mut w = SegmentWriter::create(dir)?;
         let mut ext = |w: &mut SegmentWriter, c: Column, new: &[u8]| replace_from(w, &mut m, &s, c, kept_bytes(&s, c, first), new);
-        let by_tx: &[u32] = cast(s.bytes(Column::TxIndex));
+        let by_tx: &[u16] = cast(s.bytes(Column::TxIndex));
         self.put_event_columns(&keep, first, by_tx, &mut |c, new| ext(&mut w, c, new))?;
         crate::sys::timing("event columns");
         ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;

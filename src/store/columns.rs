@@ -10,7 +10,8 @@ pub enum Column {
     /// record per block, not 16 bytes per event.
     BlockRuns,
     /// Transaction index + 1 per transaction (0: missing), from its first
-    /// event: the events of a transaction share it.
+    /// event: the events of a transaction share it. 16 bits (65,535 and
+    /// up: see `TxIndexOther`).
     TxIndex,
     /// `(u64 event, u64 transaction index + 1)` records, by event, for the
     /// events whose index is not their transaction's, or that have no
@@ -117,7 +118,7 @@ impl Column {
     pub fn file(self) -> &'static str {
         match self {
             Column::BlockRuns => "ev_block_runs.bin",
-            Column::TxIndex => "tx_index.u32",
+            Column::TxIndex => "tx_index.u16",
             Column::TxIndexOther => "ev_tx_index_other.bin",
             Column::Sub => "ev_sub.u32",
             Column::From => "ev_from.u32",
@@ -155,7 +156,7 @@ impl Column {
         let pseudo_bytes = PSEUDO_BYTES as u64;
         let real = m.address_table.saturating_sub(Pseudo::ALL.len() as u64);
         Some(match self {
-            Column::TxIndex => m.tx_table * 4,
+            Column::TxIndex => m.tx_table * 2,
             Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => ev * 4,
             Column::ValueHi => ev,
             Column::BalanceHi => ev * 2,
@@ -385,9 +386,9 @@ pub(crate) fn tx_indexes(
     keep: &[crate::model::ids::EventPos],
     first: u64,
     (tx_base, txs): (u32, usize),
-    old: impl Fn(u32) -> u32,
-) -> (Vec<u32>, Vec<[u64; 2]>) {
-    let mut by_tx = vec![0u32; txs];
+    old: impl Fn(u32) -> u16,
+) -> (Vec<u16>, Vec<[u64; 2]>) {
+    let mut by_tx = vec![0u16; txs];
     let mut set = vec![false; txs];
     let mut other = Vec::new();
     for (p, &i) in keep.iter().enumerate() {
@@ -395,13 +396,16 @@ pub(crate) fn tx_indexes(
         let want = if t == crate::model::NO_TX {
             0
         } else if t < tx_base {
-            old(t)
+            u32::from(old(t))
         } else {
             let k = (t - tx_base) as usize;
             if !set[k] {
-                (by_tx[k], set[k]) = (x, true);
+                // Indexes past 16 bits (no chain has blocks that large)
+                // keep the largest; their events differ from it, so each
+                // is an exception record and reads back exact.
+                (by_tx[k], set[k]) = (x.min(u32::from(u16::MAX)) as u16, true);
             }
-            by_tx[k]
+            u32::from(by_tx[k])
         };
         if x != want {
             other.push([first + p as u64, u64::from(x)]);
@@ -416,7 +420,7 @@ pub struct EventColumns<'a> {
     /// Block number and time runs (see [`EventColumns::block`]).
     pub runs: &'a [BlockRun],
     /// Transaction index + 1 by transaction (see [`EventColumns::tx_index`]).
-    pub tx_index_by_tx: &'a [u32],
+    pub tx_index_by_tx: &'a [u16],
     /// Events whose index is not their transaction's: `(event, index + 1)`.
     pub tx_index_other: &'a [[u64; 2]],
     /// Position inside the transaction.
@@ -478,7 +482,7 @@ impl<'a> EventColumns<'a> {
         }
         match self.tx[i] {
             crate::model::NO_TX => 0,
-            t => self.tx_index_by_tx.get(t as usize).copied().unwrap_or(0),
+            t => self.tx_index_by_tx.get(t as usize).map_or(0, |&x| u32::from(x)),
         }
     }
 

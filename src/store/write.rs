@@ -167,7 +167,7 @@ impl Builder {
         &self,
         keep: &[EventPos],
         first: u64,
-        old_by_tx: &[u32],
+        old_by_tx: &[u16],
         put: &mut PutColumn<'_>,
     ) -> Result<(), StoreError> {
         let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
