@@ -52,26 +52,8 @@ RESULTS=$WORK/results.tsv
 STORES=("$WORK/store")
 if [ "$CHECK" = 1 ]; then STORES+=("$WORK/rewrite"); fi
 
-# timed NAME ENV CMD...: wall seconds and peak RSS (MiB) of CMD, into the results.
-timed() {
-    local name=$1 env=$2
-    shift 2
-    local t start end
-    t=$(mktemp)
-    start=$(date +%s%N)
-    if [ "${TIMING:-0}" = 1 ]; then env="$env CHAINTRACE_TIMING=1"; fi
-    env $env /usr/bin/time -f '%M' -o "$t" "$@" > "$WORK/last.out" 2> "$WORK/last.err" || {
-        echo "$name failed:" >&2
-        cat "$WORK/last.err" >&2
-        exit 1
-    }
-    if [ "${TIMING:-0}" = 1 ]; then
-        { echo "== $name"; grep '^timing:' "$WORK/last.err" || true; } >> "$WORK/timing.txt"
-    fi
-    end=$(date +%s%N)
-    printf '%s\t%s\t%s\n' "$name" "$(awk "BEGIN { printf \"%.4f\", ($end - $start) / 1e9 }")" "$(($(tail -1 "$t") / 1024))" >> "$RESULTS"
-    rm -f "$t"
-}
+# timed NAME ENV CMD...: see benches/timed.sh.
+. "$ROOT/benches/timed.sh"
 
 # ingest_window A B LABEL: write the world's blocks starting in events A..B, ingest them into each store.
 ingest_window() {

@@ -28,21 +28,8 @@ mkdir -p "$WORK"
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
 
-# timed NAME CMD...: wall seconds and peak RSS (MiB) of CMD, into the results.
-timed() {
-    local name=$1 t start end
-    shift
-    t=$(mktemp)
-    start=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$t" "$@" > "$WORK/last.out" 2> "$WORK/last.err" || {
-        echo "$name failed:" >&2
-        cat "$WORK/last.err" >&2
-        exit 1
-    }
-    end=$(date +%s%N)
-    printf '%s\t%s\t%s\n' "$name" "$(awk "BEGIN { printf \"%.4f\", ($end - $start) / 1e9 }")" "$(($(tail -1 "$t") / 1024))" >> "$RESULTS"
-    rm -f "$t"
-}
+# timed NAME ENV CMD...: see benches/timed.sh.
+. "$ROOT/benches/timed.sh"
 
 PARTS=${PARTS:-1}
 # ingest_into B LABEL FILES...: ingest into build B's store, timed.
@@ -50,7 +37,7 @@ ingest_into() {
     local b=$1 label=$2 bin=$OLD
     shift 2
     if [ "$b" = new ]; then bin=$NEW; fi
-    timed "$b $label" "$bin/chaintrace" ingest --no-progress --store "$WORK/store-$b" --chain ethereum --format etl "$@"
+    timed "$b $label" "" "$bin/chaintrace" ingest --no-progress --store "$WORK/store-$b" --chain ethereum --format etl "$@"
 }
 rm -rf "$WORK/store-old" "$WORK/store-new"
 if [ "$PARTS" -le 1 ]; then
@@ -86,7 +73,7 @@ for ((r = 0; r < ROUNDS; r++)); do
         for b in old new; do
             bin=$OLD
             if [ "$b" = new ]; then bin=$NEW; fi
-            timed "$b $p" "$bin/chaintrace" trace --store "$WORK/store-$b" --policy "$p" --seed "$SEED" --stop-at "$STOPS" --format json --output "$WORK/$b-$p.json"
+            timed "$b $p" "" "$bin/chaintrace" trace --store "$WORK/store-$b" --policy "$p" --seed "$SEED" --stop-at "$STOPS" --format json --output "$WORK/$b-$p.json"
         done
         cmp "$WORK/old-$p.json" "$WORK/new-$p.json" || { echo "the $p reports of the two builds differ" >&2; exit 1; }
     done

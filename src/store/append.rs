@@ -36,24 +36,16 @@ pub(super) struct Cut {
 
 /// Bytes of column `c` of store `s` that stay before event `cut`.
 fn kept_bytes(s: &Store, c: Column, cut: u64) -> usize {
-    let by_event = |width: usize| cut as usize * width;
     // Record columns ordered by the event number in their first 8 bytes.
     let records = |size: usize| {
         let b = s.bytes(c);
-        let n = b.len() / size;
         let at = |k: usize| u64::from_le_bytes(b[k * size..k * size + 8].try_into().expect("8 bytes"));
-        let (mut lo, mut hi) = (0usize, n);
-        while lo < hi {
-            let m = lo + (hi - lo) / 2;
-            if at(m) < cut { lo = m + 1 } else { hi = m }
-        }
-        lo * size
+        super::partition(0, b.len() / size, |k| at(k) < cut) * size
     };
+    if let Some(w) = c.event_width() {
+        return (cut * w) as usize;
+    }
     match c {
-        Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => by_event(4),
-        Column::ValueLo | Column::BalanceLo => by_event(8),
-        Column::ValueHi | Column::Flags => by_event(1),
-        Column::BalanceHi => by_event(2),
         Column::BlockRuns => records(std::mem::size_of::<BlockRun>()),
         Column::TxIndexOther => records(16),
         Column::BigValues => records(40),

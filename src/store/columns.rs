@@ -149,19 +149,34 @@ impl Column {
         }
     }
 
+    /// Bytes an event of a column with one entry per event.
+    pub fn event_width(self) -> Option<u64> {
+        Some(match self {
+            Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => 4,
+            Column::ValueLo | Column::BalanceLo => 8,
+            Column::BalanceHi => 2,
+            Column::ValueHi | Column::Flags => 1,
+            _ => return None,
+        })
+    }
+
     /// The length the manifest implies, where it implies one.
     pub fn expected_len(self, m: &Manifest) -> Option<u64> {
-        let ev = m.events;
         let inp = m.inputs;
         let pseudo_bytes = PSEUDO_BYTES as u64;
         let real = m.address_table.saturating_sub(Pseudo::ALL.len() as u64);
         Some(match self {
+            Column::Sub
+            | Column::From
+            | Column::To
+            | Column::Asset
+            | Column::Tx
+            | Column::ValueLo
+            | Column::BalanceLo
+            | Column::BalanceHi
+            | Column::ValueHi
+            | Column::Flags => m.events * self.event_width()?,
             Column::TxIndex => m.tx_table * 2,
-            Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => ev * 4,
-            Column::ValueHi => ev,
-            Column::BalanceHi => ev * 2,
-            Column::ValueLo | Column::BalanceLo => ev * 8,
-            Column::Flags => ev,
             Column::AddrOffsets if m.chain == Chain::Ethereum => 0,
             Column::AddrOffsets => (m.address_table + 1) * 8,
             Column::AddrBytes if m.chain == Chain::Ethereum && m.address_table > 0 => pseudo_bytes + real * 20,

@@ -160,11 +160,9 @@ fn merge_lookups(dir: &Path, s: &Store) -> Result<CompactSummary, StoreError> {
     let mut w = SegmentWriter::create(dir)?;
     let name = w.name().to_string();
     let one = |count: u64| if count == 0 { Vec::new() } else { vec![Run { segment: name.clone(), count }] };
-    let first = crate::model::Pseudo::ALL.len();
-    let n = s.address_count().saturating_sub(first);
-    let index = super::hashindex::build_with(n, |rel| super::hashindex::key_hash(s.address_bytes((first + rel) as u32)));
+    let index = s.address_index_from(crate::model::Pseudo::ALL.len());
     m.columns.insert(Column::AddrIndex.file().to_string(), w.put_column(as_bytes(&index))?);
-    m.addr_runs = one(n as u64);
+    m.addr_runs = one(s.address_count().saturating_sub(crate::model::Pseudo::ALL.len()) as u64);
     drop(index);
     let hashes: &[[u8; 32]] = bytemuck::cast_slice(s.bytes(Column::TxHashes));
     m.columns.insert(Column::TxHashIndex.file().to_string(), w.put_column(as_bytes(&super::hashindex::build(hashes)))?);
@@ -233,10 +231,8 @@ fn merge(dir: &Path, scope: Scope, s: &Store) -> Result<CompactSummary, StoreErr
             Column::AddrIndex => {
                 // Runs hold consecutive ids from the first after the pseudo addresses.
                 let first = crate::model::Pseudo::ALL.len() + before(&m.addr_runs, ra);
-                let n = s.address_count() - first;
                 let slots = super::hashindex::slots_of(&m.addr_runs[..ra]) as usize;
-                let hash = |rel: usize| super::hashindex::key_hash(s.address_bytes((first + rel) as u32));
-                (slots * 4, Cow::Owned(as_bytes(&super::hashindex::build_with(n, hash)).to_vec()))
+                (slots * 4, Cow::Owned(as_bytes(&s.address_index_from(first)).to_vec()))
             }
             Column::TxHashIndex => {
                 let first = before(&m.tx_runs, rt);

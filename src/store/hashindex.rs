@@ -156,6 +156,13 @@ impl Store {
         None
     }
 
+    /// An address-index table over the store's addresses from id `first`
+    /// to the last (a run: consecutive ids).
+    pub(super) fn address_index_from(&self, first: usize) -> Vec<u32> {
+        let n = self.address_count().saturating_sub(first);
+        build_with(n, |rel| key_hash(self.address_bytes((first + rel) as u32)))
+    }
+
     /// The id of the address stored as `key` (20 raw bytes on Ethereum, the
     /// text on Bitcoin): a probe of each run's table of the address index,
     /// newest first (pseudo addresses are not in the index). Run `k` holds

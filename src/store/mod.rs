@@ -440,11 +440,7 @@ impl Store {
         let raw = self.bytes(Column::BigValues);
         let n = raw.len() / 40;
         let at = |k: usize| u64::from_le_bytes(raw[k * 40..k * 40 + 8].try_into().expect("8 bytes"));
-        let (mut lo, mut hi) = (0usize, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if at(mid) < i as u64 { lo = mid + 1 } else { hi = mid }
-        }
+        let lo = partition(0, n, |k| at(k) < i as u64);
         if lo < n && at(lo) == i as u64 {
             return Amount(U256::from_le_slice(&raw[lo * 40 + 8..lo * 40 + 40]));
         }
@@ -598,7 +594,7 @@ impl Store {
 }
 
 /// The first index in `lo..hi` where `below` turns false (true, then false).
-fn partition(mut lo: usize, mut hi: usize, below: impl Fn(usize) -> bool) -> usize {
+pub(super) fn partition(mut lo: usize, mut hi: usize, below: impl Fn(usize) -> bool) -> usize {
     while lo < hi {
         let m = lo + (hi - lo) / 2;
         if below(m) { lo = m + 1 } else { hi = m }
