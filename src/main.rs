@@ -143,6 +143,11 @@ enum Command {
         /// Never draw a progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Memory budget (8GiB, 512MiB, bytes; default: a third of the
+        /// machine's). A larger input is read a window of blocks at a time,
+        /// each window an append.
+        #[arg(long, value_name = "SIZE")]
+        memory: Option<String>,
         /// Input files, read in this order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -333,12 +338,12 @@ fn mib(bytes: u64) -> f64 {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Ingest { store, chain, format, value_unit, skip_bad_rows, token_decimals, no_progress, files } => {
+        Command::Ingest { store, chain, format, value_unit, skip_bad_rows, token_decimals, no_progress, memory, files } => {
             let chain = match chain {
                 ChainArg::Ethereum => Chain::Ethereum,
                 ChainArg::Bitcoin => Chain::Bitcoin,
             };
-            let req = app::ingest::Request { chain, format, value_unit, skip_bad_rows, token_decimals, progress: !no_progress };
+            let req = app::ingest::Request { chain, format, value_unit, skip_bad_rows, token_decimals, progress: !no_progress, memory };
             let opts = app::ingest::plan(&req)?;
             let started = std::time::Instant::now();
             let summary = app::ingest::run(&store, &files, &opts)

@@ -438,3 +438,122 @@ fn transaction_indexes_survive_per_transaction_storage() {
     assert_eq!(ev.tx_index_by_tx, &[5, 10, 65534, 65535]);
     assert_eq!(ev.tx_index_other, &[[2, 8], [5, 70001]]);
 }
+
+/// A manifest's list of loaded files.
+fn files_listed(s: &Path) -> serde_json::Value {
+    manifest(s)["files"].clone()
+}
+
+/// `ingest --memory SIZE`: the store's own output from files too large
+/// for the budget, read a window of blocks at a time.
+fn ingest_windowed(s: &Path, memory: &str, files: &[PathBuf], env: &[(&str, &str)]) -> Out {
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    ingest_env(s, "ethereum", "etl", &["--no-progress", "--memory", memory], &refs, env)
+}
+
+#[test]
+fn windowed_ingest_reports_what_one_pass_reports() {
+    let t = tempfile::tempdir().unwrap();
+    let (parts, labels, exploiter) = world_parts(t.path(), 40_000, &[0, u64::MAX]);
+    let all = parts[0].clone();
+    let once = t.path().join("once");
+    ingest_files(&once, &all);
+    import_labels(&once, &labels);
+    let want = reports(&once, &exploiter);
+
+    let win = t.path().join("win");
+    let o = ingest_windowed(&win, "256KiB", &all, &[("CHAINTRACE_TIMING", "1")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let windows = o.stderr.lines().filter(|l| l.contains("timing: window ")).count();
+    assert!(windows >= 5, "{windows} windows:\n{}", o.stderr);
+    assert_eq!(files_listed(&win), files_listed(&once), "the files are listed as one pass lists them");
+    // What the command said of each file adds up to what one pass says.
+    let one_pass = ingest(&t.path().join("again"), "ethereum", "etl", &["--no-progress"], &all.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    let said = |s: &str| s.lines().filter(|l| l.contains(" rows as ")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(said(&o.stderr), said(&one_pass.stderr));
+    import_labels(&win, &labels);
+    same(&want, &reports(&win, &exploiter), "windows");
+
+    // The same files again: already loaded, nothing changes.
+    let before = snapshot(&win);
+    let o = ingest_windowed(&win, "256KiB", &all, &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stderr.matches("already loaded").count(), 3, "{}", o.stderr);
+    assert!(snapshot(&win) == before);
+
+    // A file not ordered by block is read whole, with a warning saying so.
+    let text = std::fs::read_to_string(&all[2]).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1..].reverse();
+    let reversed = t.path().join("token_transfers_reversed.csv");
+    std::fs::write(&reversed, lines.join("\n") + "\n").unwrap();
+    let mixed = t.path().join("mixed");
+    let o = ingest_windowed(&mixed, "256KiB", &[all[0].clone(), all[1].clone(), reversed], &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("not read in windows"), "{}", o.stderr);
+    import_labels(&mixed, &labels);
+    let got = reports(&mixed, &exploiter);
+    assert!(got.iter().zip(&want).all(|((n, x), (_, y))| n == "stats" || x == y), "an unordered file gives the same traces");
+}
+
+#[test]
+fn windowed_ingest_killed_between_windows_goes_on_where_it_stopped() {
+    let t = tempfile::tempdir().unwrap();
+    let (parts, labels, exploiter) = world_parts(t.path(), 30_000, &[0, u64::MAX]);
+    let all = parts[0].clone();
+    let once = t.path().join("once");
+    ingest_files(&once, &all);
+    import_labels(&once, &labels);
+
+    let win = t.path().join("win");
+    let o = ingest_windowed(&win, "256KiB", &all, &[("CHAINTRACE_CRASH_AT", "ingest-window")]);
+    assert_ne!(o.code, 0, "the crash point stops it");
+    // One window is committed: some of every file, each listed as read through a block.
+    let held = stats(&win)["events"].as_u64().unwrap();
+    assert!(held > 0 && held < stats(&once)["events"].as_u64().unwrap(), "{held}");
+    let listed = files_listed(&win);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    assert!(listed.as_array().unwrap().iter().all(|f| f["through_block"].is_u64()), "{listed}");
+
+    let o = ingest_windowed(&win, "256KiB", &all, &[]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(files_listed(&win), files_listed(&once));
+    import_labels(&win, &labels);
+    same(&reports(&once, &exploiter), &reports(&win, &exploiter), "resumed");
+}
+
+#[test]
+fn bad_row_in_a_later_window_leaves_the_store_as_it_was() {
+    let t = tempfile::tempdir().unwrap();
+    let (parts, _, _) = world_parts(t.path(), 30_000, &[0, 10_000, u64::MAX]);
+    // The last row of the second part's transactions gets a bad value.
+    let text = std::fs::read_to_string(&parts[1][0]).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "value").unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let last = lines.len();
+    let mut fields: Vec<String> = lines[last - 1].split(',').map(str::to_string).collect();
+    fields[col] = "12x".into();
+    lines[last - 1] = fields.join(",");
+    let bad = t.path().join("transactions_bad.csv");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let files = vec![bad.clone(), parts[1][1].clone(), parts[1][2].clone()];
+
+    // Into a store that holds the first part.
+    let s = t.path().join("s");
+    ingest_files(&s, &parts[0]);
+    let before = snapshot(&s);
+    let o = ingest_windowed(&s, "128KiB", &files, &[("CHAINTRACE_TIMING", "1")]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("line {last}, field `value`")), "{}", o.stderr);
+    assert!(o.stderr.matches("timing: window ").count() >= 2, "windows were committed before the bad row:\n{}", o.stderr);
+    assert!(snapshot(&s) == before, "the store is as it was");
+
+    // Into no store: there is still none.
+    let fresh = t.path().join("fresh");
+    let o = ingest_windowed(&fresh, "128KiB", &files, &[]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(!fresh.join("CURRENT").exists());
+    let left: Vec<String> = std::fs::read_dir(&fresh).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(left.iter().all(|n| n == "LOCK"), "{left:?}");
+}

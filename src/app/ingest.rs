@@ -22,6 +22,8 @@ pub struct Request {
     pub token_decimals: Vec<String>,
     /// Draw a progress bar (on a terminal).
     pub progress: bool,
+    /// `--memory`: the budget (`8GiB`, `512MiB`, bytes); `None`: the default.
+    pub memory: Option<String>,
 }
 
 /// Check the options; nothing is read.
@@ -41,7 +43,29 @@ pub fn plan(r: &Request) -> Result<Options, AppError> {
         skip_bad_rows: r.skip_bad_rows,
         token_decimals: token_decimals(&r.token_decimals)?,
         progress: r.progress,
+        memory: match &r.memory {
+            Some(m) => memory_size(m).ok_or_else(|| AppError::Usage(format!("--memory {m:?}: expected a size such as 8GiB, 512MiB or a number of bytes")))?,
+            None => ingest::window::default_memory(),
+        },
     })
+}
+
+/// `8GiB`, `8G`, `512MiB`, `64KiB`, `1000000`: bytes (K, M, G and T are
+/// powers of 1024 with or without `iB`), never 0.
+fn memory_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..digits].parse().ok()?;
+    let unit = s[digits..].trim().to_ascii_lowercase();
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift).filter(|&b| b > 0)
 }
 
 fn token_decimals(items: &[String]) -> Result<HashMap<[u8; 20], u32>, AppError> {
@@ -60,4 +84,22 @@ fn token_decimals(items: &[String]) -> Result<HashMap<[u8; 20], u32>, AppError> 
 /// Load files into the store (created if missing).
 pub fn run(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, AppError> {
     Ok(ingest::ingest(dir, files, opts)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_sizes() {
+        use super::memory_size as m;
+        assert_eq!(m("8GiB"), Some(8 << 30));
+        assert_eq!(m("8G"), Some(8 << 30));
+        assert_eq!(m("512MiB"), Some(512 << 20));
+        assert_eq!(m("64k"), Some(64 << 10));
+        assert_eq!(m("1000000"), Some(1_000_000));
+        assert_eq!(m("0"), None);
+        assert_eq!(m("8 GB"), Some(8 << 30));
+        assert_eq!(m("1.5G"), None);
+        assert_eq!(m("99999999999T"), None);
+        assert_eq!(m("lots"), None);
+    }
 }

@@ -256,14 +256,16 @@ pub struct CsvReader {
 }
 
 enum Source {
-    Map(memmap2::Mmap),
+    /// A mapped file and the end of what is read of it (the file's size,
+    /// or a window's end: [`CsvReader::restrict`]).
+    Map(memmap2::Mmap, usize),
     Read { file: File, buf: Vec<u8>, len: usize, eof: bool },
 }
 
 impl Source {
     fn from(&self, pos: usize) -> &[u8] {
         match self {
-            Source::Map(m) => &m[pos..],
+            Source::Map(m, end) => &m[pos..*end],
             Source::Read { buf, len, .. } => &buf[pos..*len],
         }
     }
@@ -295,7 +297,8 @@ impl CsvReader {
             match unsafe { memmap2::MmapOptions::new().map(&file) } {
                 Ok(m) => {
                     let _ = m.advise(memmap2::Advice::Sequential);
-                    Source::Map(m)
+                    let end = m.len();
+                    Source::Map(m, end)
                 }
                 Err(_) => Source::Read { file, buf: Vec::new(), len: 0, eof: false },
             }
@@ -351,7 +354,7 @@ impl CsvReader {
 
     fn eof(&self) -> bool {
         match &self.source {
-            Source::Map(_) => true,
+            Source::Map(..) => true,
             Source::Read { eof, .. } => *eof,
         }
     }
@@ -391,7 +394,7 @@ impl CsvReader {
             let (start, len) = (self.pos, self.handed);
             self.pos += self.handed;
             self.handed = 0;
-            if let Source::Map(m) = &self.source {
+            if let Source::Map(m, _) = &self.source {
                 // Drop the consumed window from resident memory; whole pages only.
                 let page = 4096;
                 let from = start / page * page;
@@ -419,7 +422,7 @@ impl CsvReader {
             }
             match &self.source {
                 // A record longer than the window: widen it.
-                Source::Map(_) => window = window.saturating_mul(2),
+                Source::Map(..) => window = window.saturating_mul(2),
                 Source::Read { eof: true, .. } => window = window.saturating_mul(2),
                 Source::Read { .. } => {
                     self.fill()?;
@@ -431,6 +434,23 @@ impl CsvReader {
 }
 
 impl CsvReader {
+    /// Read only the bytes `start..end` of the file from now on, `start`
+    /// being the first byte of the record on line `line` (a window of a
+    /// bounded-memory ingest: [`super::window`]). False when the file is not
+    /// mapped (it is then read whole).
+    pub fn restrict(&mut self, start: u64, end: u64, line: u64) -> bool {
+        let Source::Map(m, limit) = &mut self.source else { return false };
+        let end = (end as usize).min(m.len());
+        let start = (start as usize).clamp(self.pos, end);
+        *limit = end;
+        self.pos = start;
+        self.handed = 0;
+        self.bytes_read = 0;
+        self.size = (end - start) as u64;
+        self.line = line;
+        true
+    }
+
     /// From now on the caller hashes each block (in order, into the returned
     /// hasher, which already holds the header) and reports its newline count
     /// with [`CsvReader::account`], so both can run in parallel with parsing.

@@ -10,6 +10,7 @@ mod error;
 pub mod ethereum;
 pub mod parquet;
 pub mod transfers;
+pub mod window;
 
 pub use error::IngestError;
 
@@ -54,14 +55,25 @@ pub struct Options {
     pub token_decimals: HashMap<[u8; 20], u32>,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,
+    /// The memory budget in bytes (`--memory`): an input larger than it
+    /// allows is read a window of blocks at a time ([`window`]).
+    pub memory: u64,
 }
 
 impl Options {
     /// Options for `chain` and `format` with every other setting at the
     /// command line's default: no value unit, stop at the first bad row, no
-    /// token decimals, no progress bar.
+    /// token decimals, no progress bar, the default memory budget.
     pub fn new(chain: Chain, format: Format) -> Self {
-        Options { chain, format, value_unit: None, skip_bad_rows: false, token_decimals: HashMap::new(), progress: false }
+        Options {
+            chain,
+            format,
+            value_unit: None,
+            skip_bad_rows: false,
+            token_decimals: HashMap::new(),
+            progress: false,
+            memory: window::default_memory(),
+        }
     }
 }
 
@@ -413,9 +425,22 @@ fn is_json_lines(path: &Path) -> Result<bool, IngestError> {
 }
 
 /// Read a text file (CSV or JSON lines) of an Ethereum-style table into the builder.
-fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts) -> Result<(FileReport, String), IngestError> {
+/// `range`: only the records in these bytes of the file (a window's: see
+/// [`window`]); the hash returned is then of those bytes alone.
+fn ingest_text(
+    path: &Path,
+    b: &mut Builder,
+    opts: &Options,
+    receipts: &Receipts,
+    range: Option<window::Range>,
+) -> Result<(FileReport, String), IngestError> {
     let json = is_json_lines(path)?;
     let mut reader = CsvReader::open_as(path, !json)?;
+    if let Some(r) = range
+        && !reader.restrict(r.start, r.end, r.line)
+    {
+        return Err(IngestError::file(path, "cannot be mapped, so it cannot be read a window at a time"));
+    }
     let (table, mapper) = if json {
         ("etl/json".to_string(), None)
     } else {
@@ -513,9 +538,14 @@ fn ingest_text(path: &Path, b: &mut Builder, opts: &Options, receipts: &Receipts
 }
 
 /// Load receipts for the join; returns rows, skipped rows and the content hash.
-fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options) -> Result<(u64, u64, String), IngestError> {
+fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options, range: Option<window::Range>) -> Result<(u64, u64, String), IngestError> {
     let json = is_json_lines(path)?;
     let mut reader = CsvReader::open_as(path, !json)?;
+    if let Some(r) = range
+        && !reader.restrict(r.start, r.end, r.line)
+    {
+        return Err(IngestError::file(path, "cannot be mapped, so it cannot be read a window at a time"));
+    }
     let mut rows = 0;
     let mut skipped = 0;
     let csv_rows = if json {
@@ -567,10 +597,159 @@ fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
     Ok(EthTable::detect_etl(&r.header) == Some(EthTable::Receipts))
 }
 
-/// Ingest files into the store at `dir`.
+/// Ingest files into the store at `dir`: in one pass, or a window of
+/// blocks at a time when the input is larger than the memory budget
+/// ([`Options::memory`]; see [`window`]).
 pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, IngestError> {
     crate::sys::timing("start");
     let _lock = store::generation::lock(dir)?;
+    let (plan, warning) = windows(dir, files, opts)?;
+    let mut summary = match plan {
+        Some(w) => ingest_windows(dir, files, opts, w)?,
+        None => load(dir, files, opts, None)?,
+    };
+    summary.warnings.extend(warning);
+    Ok(summary)
+}
+
+/// What each file is in a windowed ingest: skipped as already loaded, or
+/// read from the block after the one the store has it through.
+struct WindowedFile {
+    marks: window::Marks,
+    through: Option<u64>,
+    /// Loaded whole before: what it was read as.
+    loaded: Option<String>,
+}
+
+/// The plan of a windowed ingest: each file and the windows' edges.
+type Windows = (Vec<WindowedFile>, Vec<u64>);
+
+/// The plan of a windowed ingest, or `None` for one pass: the input fits
+/// the budget, or it cannot be read in windows (then a warning says why
+/// its memory is not bounded).
+fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Windows>, Option<String>), IngestError> {
+    let input: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let budget = window::input_per_window(opts.memory);
+    if opts.chain != Chain::Ethereum || opts.format != Format::Etl {
+        let warn = (input > budget).then(|| {
+            format!("--memory {}: only blockchain-etl exports of Ethereum are read in windows; this input is read whole", opts.memory)
+        });
+        return Ok((None, warn));
+    }
+    let store = if store::exists(dir) { Some(Store::open(dir)?) } else { None };
+    let record = |h: &str| store.as_ref().and_then(|s| s.manifest.files.iter().find(|f| f.content_hash == h));
+    if input <= budget && store.as_ref().is_none_or(|s| s.manifest.files.iter().all(|f| f.through_block.is_none())) {
+        return Ok((None, None));
+    }
+    let grain = (budget / 64).max(1);
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let Some(marks) = window::Marks::scan(f, is_json_lines(f)?, grain)? else {
+            let why = format!(
+                "{}: not read in windows (a regular file whose rows all have a block_number, in ascending order), so this ingest holds all its input in memory",
+                f.display()
+            );
+            return Ok((None, Some(why)));
+        };
+        let (loaded, through) = match record(&marks.hash) {
+            Some(r) if r.through_block.is_none() => (Some(r.table.clone()), None),
+            Some(r) => (None, r.through_block),
+            None => (None, None),
+        };
+        out.push(WindowedFile { marks, through, loaded });
+    }
+    if out.iter().all(|w| w.loaded.is_some()) {
+        // Nothing new: one pass finds each file loaded and writes nothing.
+        return Ok((None, None));
+    }
+    crate::sys::timing("scan the input for windows");
+    let edges = window::plan(&out.iter().filter(|w| w.loaded.is_none()).map(|w| (&w.marks, w.through)).collect::<Vec<_>>(), budget);
+    Ok((Some((out, edges)), None))
+}
+
+/// Load window after window, each committed as an append, and add up what
+/// each file did.
+fn ingest_windows(dir: &Path, files: &[PathBuf], opts: &Options, plan: Windows) -> Result<Summary, IngestError> {
+    // Bad input in a later window returns the store to where it was, as a
+    // one-pass ingest leaves it; a kill leaves the windows committed.
+    store::generation::pin(dir)?;
+    match load_windows(dir, files, opts, plan) {
+        Ok(s) => {
+            store::generation::unpin(dir);
+            Ok(s)
+        }
+        Err(e) => match store::generation::restore(dir) {
+            Ok(()) => Err(e),
+            Err(r) => Err(IngestError::file(dir, format!("{e}; returning the store to its state before this ingest failed too: {r}"))),
+        },
+    }
+}
+
+fn load_windows(dir: &Path, files: &[PathBuf], opts: &Options, (wf, edges): Windows) -> Result<Summary, IngestError> {
+    let mut reports: Vec<Option<FileReport>> = vec![None; files.len()];
+    let mut summary = Summary { files: Vec::new(), store_events: 0, warnings: Vec::new() };
+    let mut from = 0u64;
+    for (k, &to) in edges.iter().enumerate() {
+        let pass: Vec<Option<WindowPass>> = files
+            .iter()
+            .zip(&wf)
+            .map(|(path, w)| -> Result<Option<WindowPass>, IngestError> {
+                if w.loaded.is_some() {
+                    return Ok(None);
+                }
+                let lo = w.through.map_or(from, |t| from.max(t.saturating_add(1)));
+                Ok(Some(WindowPass {
+                    range: window::range(path, &w.marks, lo, to.max(lo))?,
+                    hash: w.marks.hash.clone(),
+                    through: (to != u64::MAX).then(|| to - 1),
+                }))
+            })
+            .collect::<Result<_, _>>()?;
+        let s = load(dir, files, opts, Some(&pass))?;
+        let upto = if to == u64::MAX { "the end".to_string() } else { format!("block {}", to - 1) };
+        crate::sys::timing(&format!("window {} of {} (block {from} to {upto})", k + 1, edges.len()));
+        for (acc, r) in reports.iter_mut().zip(s.files) {
+            match acc {
+                None => *acc = Some(r),
+                Some(a) => {
+                    a.rows += r.rows;
+                    a.events += r.events;
+                    a.skipped_rows += r.skipped_rows;
+                    a.duplicates += r.duplicates;
+                }
+            }
+        }
+        summary.store_events = s.store_events;
+        summary.warnings.extend(s.warnings);
+        if k + 1 < edges.len() {
+            crate::store::crash::point("ingest-window");
+        }
+        from = to;
+    }
+    for ((r, path), w) in reports.iter_mut().zip(files).zip(&wf) {
+        if let Some(r) = r {
+            r.bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+            if let Some(t) = &w.loaded {
+                r.table = t.clone();
+            }
+        }
+    }
+    summary.files = reports.into_iter().flatten().collect();
+    Ok(summary)
+}
+
+/// One file's part in a window.
+struct WindowPass {
+    range: window::Range,
+    /// The whole file's hash, as the store lists it.
+    hash: String,
+    /// The last block this window reads; `None` in the last window.
+    through: Option<u64>,
+}
+
+/// Load `files` (or, in a window, the parts of them `pass` names) into a
+/// new generation of the store; the caller holds the store's lock.
+fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<WindowPass>]>) -> Result<Summary, IngestError> {
     let mut b = if store::exists(dir) {
         let s = Store::open(dir)?;
         s.verify()?;
@@ -586,7 +765,10 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         // addresses in the id table beats a binary search for each. About
         // 8 input bytes an address stored is where the two cost the same.
         // CHAINTRACE_PRELOAD_ADDRESSES=never|always overrides (tests run both ways).
-        let input: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+        let input: u64 = match pass {
+            Some(p) => p.iter().flatten().map(|w| w.range.end - w.range.start).sum(),
+            None => files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum(),
+        };
         let choice = std::env::var("CHAINTRACE_PRELOAD_ADDRESSES").unwrap_or_default();
         if choice == "always" || (choice != "never" && input / 8 > b.stored_addresses()) {
             b.preload_addresses();
@@ -609,13 +791,21 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
     }
     // Receipts join transactions wherever they stand in the file list.
     let mut receipt_rows: HashMap<usize, (u64, u64, String)> = HashMap::new();
+    let part = |k: usize| pass.and_then(|p| p[k].as_ref());
     for (k, path) in files.iter().enumerate() {
-        if receipt_files[k] {
-            receipt_rows.insert(k, load_receipts(path, &mut receipts, opts)?);
+        if receipt_files[k] && (pass.is_none() || part(k).is_some()) {
+            receipt_rows.insert(k, load_receipts(path, &mut receipts, opts, part(k).map(|w| w.range))?);
         }
     }
     let mut bitcoin = bitcoin::BitcoinBatch::default();
     for (k, path) in files.iter().enumerate() {
+        if pass.is_some() && part(k).is_none() {
+            // Loaded before: the caller reports it.
+            let mut report = FileReport::new(path, "", 0, 0, 0, 0);
+            report.already_loaded = true;
+            reports.push(report);
+            continue;
+        }
         let mark = b.mark();
         let start = b.len();
         let (mut report, hash) = if receipt_files[k] {
@@ -626,12 +816,16 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         } else if opts.chain == Chain::Bitcoin && opts.format == Format::Etl {
             bitcoin.read(path, &mut b, opts)?
         } else {
-            ingest_text(path, &mut b, opts, &receipts)?
+            ingest_text(path, &mut b, opts, &receipts, part(k).map(|w| w.range))?
+        };
+        let (hash, through) = match part(k) {
+            Some(w) => (w.hash.clone(), w.through),
+            None => (hash, None),
         };
         if let Some(e) = b.id_limit() {
             return Err(IngestError::file(path, format!("{e}; the store is left as it was")));
         }
-        if loaded.contains(&hash) {
+        if pass.is_none() && loaded.contains(&hash) {
             b.rollback(mark);
             bitcoin.rollback();
             report.already_loaded = true;
@@ -641,18 +835,24 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
         }
         loaded.insert(hash.clone());
         b.skipped_rows += report.skipped_rows;
-        b.files.push((
-            LoadedFile {
-                path: report.path.clone(),
-                content_hash: hash,
-                table: report.table.clone(),
-                rows: report.rows,
-                events: report.events,
-                skipped_rows: report.skipped_rows,
-                duplicates: 0,
-            },
-            start,
-        ));
+        let mut record = LoadedFile {
+            path: report.path.clone(),
+            content_hash: hash,
+            table: report.table.clone(),
+            rows: report.rows,
+            events: report.events,
+            skipped_rows: report.skipped_rows,
+            duplicates: 0,
+            through_block: through,
+        };
+        // A file's later windows add to the record its first one made.
+        if let Some(before) = pass.and_then(|_| b.reopen_file(&record.content_hash)) {
+            record.rows += before.rows;
+            record.events += before.events;
+            record.skipped_rows += before.skipped_rows;
+            record.duplicates = before.duplicates;
+        }
+        b.files.push((record, start));
         reports.push(report);
     }
     let joined = bitcoin.finish(&mut b, dir)?;

@@ -233,6 +233,21 @@ impl Builder {
         u64::from(self.addr_base)
     }
 
+    /// The store's record of a file it holds only in part (an interrupted
+    /// bounded-memory ingest), taken out of the old files: the caller lists
+    /// it again as a new file with what this ingest adds to it.
+    pub fn reopen_file(&mut self, content_hash: &str) -> Option<LoadedFile> {
+        let k = self.files[..self.old_files].iter().position(|(f, _)| f.through_block.is_some() && f.content_hash == content_hash)?;
+        self.old_files -= 1;
+        Some(self.files.remove(k).0)
+    }
+
+    /// The block through which the store holds the file of this hash, if
+    /// it holds it only in part.
+    pub fn read_through(&self, content_hash: &str) -> Option<u64> {
+        self.files.iter().find(|(f, _)| f.content_hash == content_hash).and_then(|(f, _)| f.through_block)
+    }
+
     /// Whether this is a delta over a store.
     pub fn is_delta(&self) -> bool {
         self.base.is_some()
@@ -577,7 +592,7 @@ impl Builder {
 
     /// Content hashes already loaded.
     pub fn loaded_hashes(&self) -> HashSet<String> {
-        self.files.iter().map(|(f, _)| f.content_hash.clone()).collect()
+        self.files.iter().filter(|(f, _)| f.through_block.is_none()).map(|(f, _)| f.content_hash.clone()).collect()
     }
 
     /// Make room for about `events` more events and `txs` more transactions,

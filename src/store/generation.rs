@@ -94,13 +94,18 @@ fn switch_current(dir: &Path, gen_dir: &Path, manifest: &Manifest) -> Result<(),
 /// map them keep their pages until they close. Only a writer holding the
 /// lock calls this.
 fn remove_unlisted(dir: &Path, live: &str, manifest: &Manifest) {
-    let listed: std::collections::HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
+    let mut listed: std::collections::HashSet<String> = manifest.segments.iter().map(|s| s.name.clone()).collect();
+    let pinned = pinned(dir).flatten();
+    if let Some((_, m)) = &pinned {
+        listed.extend(m.segments.iter().map(|s| s.name.clone()));
+    }
+    let pinned = pinned.map(|(g, _)| g);
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("gen-") && n != live {
+            if n.starts_with("gen-") && n != live && pinned.as_deref() != Some(n.as_str()) {
                 let _ = std::fs::remove_dir_all(e.path());
-            } else if super::segment::is_segment_name(&n) && !listed.contains(n.as_str()) {
+            } else if super::segment::is_segment_name(&n) && !listed.contains(&n) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -156,7 +161,63 @@ fn recover(dir: &Path) {
         Err(_) => return,
     };
     let _ = std::fs::remove_file(dir.join("CURRENT.tmp"));
+    let _ = std::fs::remove_file(dir.join(PIN));
     remove_unlisted(dir, &manifest.0, &manifest.1);
+}
+
+/// The file naming the generation a bounded-memory ingest returns to if
+/// bad input stops it after some of its windows were committed (the rule
+/// of a one-pass ingest: bad input leaves the store as it was). Commits
+/// keep that generation and its segments while the file exists; the next
+/// writer's recovery removes a pin that a killed ingest left, and the store
+/// then holds the windows committed before the kill (an ingest of the same
+/// files goes on from there).
+const PIN: &str = "PIN";
+
+/// The pinned generation and its manifest: `Some(None)` when the store did
+/// not exist before the pin, `None` without a pin.
+fn pinned(dir: &Path) -> Option<Option<(String, Manifest)>> {
+    let name = std::fs::read_to_string(dir.join(PIN)).ok()?;
+    let name = name.trim();
+    if !name.starts_with("gen-") || name.contains('/') {
+        return Some(None);
+    }
+    let m = std::fs::read(dir.join(name).join("manifest.json")).ok()?;
+    Some(serde_json::from_slice(&m).ok().map(|m| (name.to_string(), m)))
+}
+
+/// Pin the live generation (or the store's absence) until [`unpin`] or
+/// [`restore`]. The caller holds the lock.
+pub fn pin(dir: &Path) -> Result<(), StoreError> {
+    let live = super::current_manifest(dir)?.map_or_else(|| "none".to_string(), |(g, _)| g);
+    write_file(&dir.join(PIN), format!("{live}\n").as_bytes())?;
+    sync_dir(dir)
+}
+
+/// Drop the pin: the pinned generation and the segments only it lists go.
+pub fn unpin(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(PIN));
+    recover(dir);
+}
+
+/// Go back to the pinned state: `CURRENT` names the pinned generation again
+/// (or goes, if there was no store), then the pin and every later
+/// generation and segment go.
+pub fn restore(dir: &Path) -> Result<(), StoreError> {
+    match pinned(dir) {
+        None => return Ok(()),
+        Some(Some((name, m))) => switch_current(dir, &dir.join(&name), &m)?,
+        Some(None) => {
+            let cur = dir.join("CURRENT");
+            if cur.exists() {
+                std::fs::remove_file(&cur).map_err(|source| StoreError::Io { path: cur, source })?;
+                sync_dir(dir)?;
+            }
+            let _ = std::fs::remove_file(dir.join("VERIFIED"));
+        }
+    }
+    unpin(dir);
+    Ok(())
 }
 
 /// Take the store's write lock for the life of the returned file.

@@ -56,6 +56,11 @@ pub struct LoadedFile {
     pub skipped_rows: u64,
     /// Events already in the store (same transaction and position).
     pub duplicates: u64,
+    /// Read only through this block so far: a bounded-memory ingest of the
+    /// file was stopped between two windows, and the next ingest of it goes
+    /// on from the block after (`ingest::window`). Absent once it is whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through_block: Option<u64>,
 }
 
 /// Fee coverage: how many transactions have their fee modelled.

@@ -206,7 +206,8 @@ impl Builder {
     pub(super) fn loaded_files(&self, dups: &[u64]) -> Vec<LoadedFile> {
         let mut files: Vec<LoadedFile> = self.files.iter().map(|(f, _)| f.clone()).collect();
         for (f, d) in files[self.old_files..].iter_mut().zip(dups) {
-            f.duplicates = *d;
+            // A reopened file keeps the duplicates of its earlier windows.
+            f.duplicates += *d;
             f.events = f.events.saturating_sub(*d);
         }
         files
