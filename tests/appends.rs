@@ -468,7 +468,8 @@ fn windowed_ingest_reports_what_one_pass_reports() {
     assert!(windows >= 5, "{windows} windows:\n{}", o.stderr);
     assert_eq!(files_listed(&win), files_listed(&once), "the files are listed as one pass lists them");
     // What the command said of each file adds up to what one pass says.
-    let one_pass = ingest(&t.path().join("again"), "ethereum", "etl", &["--no-progress"], &all.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    let one_pass =
+        ingest(&t.path().join("again"), "ethereum", "etl", &["--no-progress"], &all.iter().map(PathBuf::as_path).collect::<Vec<_>>());
     let said = |s: &str| s.lines().filter(|l| l.contains(" rows as ")).map(str::to_string).collect::<Vec<_>>();
     assert_eq!(said(&o.stderr), said(&one_pass.stderr));
     import_labels(&win, &labels);

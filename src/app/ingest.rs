@@ -44,7 +44,8 @@ pub fn plan(r: &Request) -> Result<Options, AppError> {
         token_decimals: token_decimals(&r.token_decimals)?,
         progress: r.progress,
         memory: match &r.memory {
-            Some(m) => memory_size(m).ok_or_else(|| AppError::Usage(format!("--memory {m:?}: expected a size such as 8GiB, 512MiB or a number of bytes")))?,
+            Some(m) => memory_size(m)
+                .ok_or_else(|| AppError::Usage(format!("--memory {m:?}: expected a size such as 8GiB, 512MiB or a number of bytes")))?,
             None => ingest::window::default_memory(),
         },
     })

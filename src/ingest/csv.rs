@@ -259,7 +259,12 @@ enum Source {
     /// A mapped file and the end of what is read of it (the file's size,
     /// or a window's end: [`CsvReader::restrict`]).
     Map(memmap2::Mmap, usize),
-    Read { file: File, buf: Vec<u8>, len: usize, eof: bool },
+    Read {
+        file: File,
+        buf: Vec<u8>,
+        len: usize,
+        eof: bool,
+    },
 }
 
 impl Source {

@@ -538,7 +538,12 @@ fn ingest_text(
 }
 
 /// Load receipts for the join; returns rows, skipped rows and the content hash.
-fn load_receipts(path: &Path, into: &mut Receipts, opts: &Options, range: Option<window::Range>) -> Result<(u64, u64, String), IngestError> {
+fn load_receipts(
+    path: &Path,
+    into: &mut Receipts,
+    opts: &Options,
+    range: Option<window::Range>,
+) -> Result<(u64, u64, String), IngestError> {
     let json = is_json_lines(path)?;
     let mut reader = CsvReader::open_as(path, !json)?;
     if let Some(r) = range
@@ -867,6 +872,10 @@ fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<Win
         }
     }
     crate::sys::timing("read and intern");
+    if b.adds_nothing() {
+        let events = Store::open(dir)?.manifest.events;
+        return Ok(Summary { files: reports, store_events: events, warnings: Vec::new() });
+    }
     let new_files: Vec<usize> = (0..reports.len()).filter(|&k| !reports[k].already_loaded).collect();
     let summary = b.write(dir)?;
     crate::sys::timing("sort, dedupe and write");

@@ -213,14 +213,10 @@ impl Marks {
 /// before the returned block, and holds about `window_bytes` of input in
 /// all or one block if that is more. The last edge is `u64::MAX`.
 pub fn plan(files: &[(&Marks, Option<u64>)], window_bytes: u64) -> Vec<u64> {
-    let start = |m: &Marks, through: Option<u64>| through.map_or(m.at.first().map_or(m.end.0, |x| x.1), |t| m.estimate(t.saturating_add(1)));
-    let before = |c: u64| -> u64 {
-        files.iter().map(|&(m, t)| m.estimate(c).saturating_sub(start(m, t))).sum()
-    };
-    let mut cuts: Vec<u64> = files
-        .iter()
-        .flat_map(|&(m, t)| m.at.iter().map(|x| x.0).filter(move |&b| t.is_none_or(|t| b > t)))
-        .collect();
+    let start =
+        |m: &Marks, through: Option<u64>| through.map_or(m.at.first().map_or(m.end.0, |x| x.1), |t| m.estimate(t.saturating_add(1)));
+    let before = |c: u64| -> u64 { files.iter().map(|&(m, t)| m.estimate(c).saturating_sub(start(m, t))).sum() };
+    let mut cuts: Vec<u64> = files.iter().flat_map(|&(m, t)| m.at.iter().map(|x| x.0).filter(move |&b| t.is_none_or(|t| b > t))).collect();
     cuts.sort_unstable();
     cuts.dedup();
     let total = before(u64::MAX);

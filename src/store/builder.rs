@@ -248,6 +248,12 @@ impl Builder {
         self.files.iter().find(|(f, _)| f.content_hash == content_hash).and_then(|(f, _)| f.through_block)
     }
 
+    /// A delta that adds no file (each was loaded before): writing it
+    /// would only make a new generation of the same store.
+    pub fn adds_nothing(&self) -> bool {
+        self.is_delta() && self.files.len() == self.old_files && self.is_empty() && self.inputs.is_empty()
+    }
+
     /// Whether this is a delta over a store.
     pub fn is_delta(&self) -> bool {
         self.base.is_some()
