@@ -116,6 +116,9 @@ fn map(path: &Path) -> Result<Option<memmap2::Mmap>, IngestError> {
     Ok(unsafe { memmap2::MmapOptions::new().map(&file) }.ok())
 }
 
+/// Bytes a scan reads between releases of the pages behind it.
+const RELEASE: usize = 64 << 20;
+
 /// Release the pages a scan read from the process's resident memory.
 fn release(m: &memmap2::Mmap, from: usize, to: usize) {
     let (from, to) = (from / 4096 * 4096, to / 4096 * 4096);
@@ -133,13 +136,25 @@ impl Marks {
     pub fn scan(path: &Path, json: bool, grain: u64) -> Result<Option<Marks>, IngestError> {
         let Some(m) = map(path)? else { return Ok(None) };
         let _ = m.advise(memmap2::Advice::Sequential);
-        let (hash, marks) = rayon::join(|| format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&m)), || Self::marks(&m, json, grain));
+        // Both passes drop the pages behind them (the page cache keeps
+        // them for the other), so the scan's resident size stays small.
+        let (hash, marks) = rayon::join(
+            || {
+                let mut h = xxhash_rust::xxh3::Xxh3::new();
+                for (k, c) in m.chunks(RELEASE).enumerate() {
+                    h.update(c);
+                    release(&m, k * RELEASE, k * RELEASE + c.len());
+                }
+                format!("{:032x}", h.digest128())
+            },
+            || Self::marks(&m, json, grain),
+        );
         release(&m, 0, m.len());
         Ok(marks.map(|(at, end, block_field)| Marks { at, end, hash, json, block_field }))
     }
 
     #[allow(clippy::type_complexity)]
-    fn marks(m: &[u8], json: bool, grain: u64) -> Option<(Vec<(u64, u64, u64)>, (u64, u64), usize)> {
+    fn marks(m: &memmap2::Mmap, json: bool, grain: u64) -> Option<(Vec<(u64, u64, u64)>, (u64, u64), usize)> {
         let (body, mut line, field) = if json {
             (0, 1, 0)
         } else {
@@ -155,9 +170,14 @@ impl Marks {
         let mut at: Vec<(u64, u64, u64)> = Vec::new();
         let mut last = None;
         let mut lines = line;
+        let mut released = 0u64;
         for (rec, l) in records_as(&m[body..], line, !json) {
             let b = block_of(rec, json, field)?;
             let off = (rec.as_ptr() as usize - m.as_ptr() as usize) as u64;
+            if off - released >= RELEASE as u64 {
+                release(m, released as usize, off as usize);
+                released = off;
+            }
             match last {
                 Some(p) if b < p => return None,
                 Some(p) if b == p => {}
