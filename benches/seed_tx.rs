@@ -101,7 +101,7 @@ fn main() {
     let xid = store.find_address(&exploiter).expect("exploiter in the store");
     let ev = store.events();
     let hack =
-        (0..store.len()).find(|&i| ev.to[i] == xid && ev.tx[i] != chaintrace::model::NO_TX).map(|i| ev.tx[i]).expect("a hack transaction");
+        (0..store.len()).find(|&i| ev.to[i] == xid && ev.tx(i) != chaintrace::model::NO_TX).map(|i| ev.tx(i)).expect("a hack transaction");
     let hack = store.tx_text(hack);
     let query = |seeds: Vec<String>, seed_txs: Vec<String>| Query {
         policy: Policy::Haircut,

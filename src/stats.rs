@@ -85,14 +85,14 @@ pub fn compute(s: &Store) -> Stats {
         .map(|c| {
             let mut a = empty.clone();
             for i in c * chunk..((c + 1) * chunk).min(n) {
-                if ev.tx[i] == NO_TX {
+                if ev.tx(i) == NO_TX {
                     a.hashless += 1;
                 }
-                let f = ev.flags[i];
+                let f = ev.flags(i);
                 if f & flags::FAILED != 0 {
                     a.failed += 1;
                 }
-                let slot = &mut a.per_asset[ev.asset[i] as usize];
+                let slot = &mut a.per_asset[ev.asset(i) as usize];
                 slot.0 += 1;
                 if f & (flags::MOVES_NOTHING | flags::FEE) == 0 {
                     if ev.value.get(i) == u128::MAX {
@@ -137,8 +137,8 @@ pub fn compute(s: &Store) -> Stats {
     for i in 0..n {
         used[ev.from[i] as usize] = true;
         used[ev.to[i] as usize] = true;
-        if ev.tx[i] != NO_TX {
-            used_tx[ev.tx[i] as usize] = true;
+        if ev.tx(i) != NO_TX {
+            used_tx[ev.tx(i) as usize] = true;
         }
     }
     let addresses = used.iter().skip(Pseudo::ALL.len()).filter(|&&u| u).count() as u64;

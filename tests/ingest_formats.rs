@@ -104,12 +104,12 @@ fn etl_transactions_with_receipts() {
     assert_eq!(st["assets"][0]["value"], value.to_string());
     let store = Store::open(&s).unwrap();
     let ev = store.events();
-    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
+    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags(i) & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
     assert_eq!(fee_sum, fees);
     // Inside a transaction the top-level transfer comes before the fee.
     for i in 1..store.len() {
-        if ev.tx[i] == ev.tx[i - 1] {
-            assert!(ev.sub[i - 1] < ev.sub[i]);
+        if ev.tx(i) == ev.tx(i - 1) {
+            assert!(ev.sub(i - 1) < ev.sub(i));
         }
     }
 }
@@ -178,9 +178,9 @@ fn traces_internal_transfers() {
     assert_eq!(st["assets"][0]["value"], want.to_string());
     let store = Store::open(&s).unwrap();
     let ev = store.events();
-    let mints = (0..store.len()).filter(|&i| ev.flags[i] & flags::MINT != 0).count();
+    let mints = (0..store.len()).filter(|&i| ev.flags(i) & flags::MINT != 0).count();
     assert_eq!(mints, 2);
-    let traces = (0..store.len()).filter(|&i| sub::class(ev.sub[i]) == sub::TRACE).count();
+    let traces = (0..store.len()).filter(|&i| sub::class(ev.sub(i)) == sub::TRACE).count();
     assert_eq!(traces, 1, "only the callcode is below the top level");
 }
 
@@ -212,7 +212,7 @@ fn token_transfers_are_assets() {
     let ev = store.events();
     assert!((0..store.len()).all(|i| ev.tx_index(i) > 0), "every token transfer found its transaction index");
     for i in 1..store.len() {
-        assert!((ev.block(i - 1), ev.tx_index(i - 1), ev.sub[i - 1]) <= (ev.block(i), ev.tx_index(i), ev.sub[i]));
+        assert!((ev.block(i - 1), ev.tx_index(i - 1), ev.sub(i - 1)) <= (ev.block(i), ev.tx_index(i), ev.sub(i)));
     }
 }
 
@@ -254,7 +254,7 @@ fn bitcoin_block_trio() {
     let fees: Vec<u64> = in_sum.iter().filter_map(|(tx, s)| s.map(|s| s - out_sum[tx])).collect();
     let store = Store::open(&s).unwrap();
     let ev = store.events();
-    let fee_events: Vec<usize> = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).collect();
+    let fee_events: Vec<usize> = (0..store.len()).filter(|&i| ev.flags(i) & flags::FEE != 0).collect();
     assert_eq!(fee_events.len(), fees.len());
     assert_eq!(fee_events.iter().map(|&i| ev.value.get(i)).sum::<u128>(), fees.iter().map(|&f| f as u128).sum::<u128>());
     assert_eq!(store.len(), 6015 + fees.len());
@@ -295,11 +295,11 @@ fn bitcoin_json_lines() {
     }
     let store = Store::open(&s).unwrap();
     let ev = store.events();
-    let got_fee: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
+    let got_fee: u128 = (0..store.len()).filter(|&i| ev.flags(i) & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
     assert_eq!(got_fee, fee as u128, "fee = inputs - outputs, as the export says");
     let st = stats(&s);
     assert_eq!(st["assets"][0]["value"], total.to_string());
-    assert_eq!(store.len() - (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).count(), outputs);
+    assert_eq!(store.len() - (0..store.len()).filter(|&i| ev.flags(i) & flags::FEE != 0).count(), outputs);
 }
 
 /// Etherscan exports (normal with fees, internal, ERC-20 in whole tokens),
@@ -356,7 +356,7 @@ fn etherscan_exports() {
     assert_eq!(st["assets"][2]["value"], "1234500000");
     let store = Store::open(&s).unwrap();
     let ev = store.events();
-    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags[i] & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
+    let fee_sum: u128 = (0..store.len()).filter(|&i| ev.flags(i) & flags::FEE != 0).map(|i| ev.value.get(i)).sum();
     assert_eq!(fee_sum, want_fee);
 }
 
@@ -415,7 +415,7 @@ fn unsorted_input_gives_the_same_store() {
     assert_eq!(ea.value, eb.value);
     for i in 0..sa.len() {
         assert_eq!(sa.address_text(ea.from[i]), sb.address_text(eb.from[i]));
-        assert_eq!(sa.tx_text(ea.tx[i]), sb.tx_text(eb.tx[i]));
+        assert_eq!(sa.tx_text(ea.tx(i)), sb.tx_text(eb.tx(i)));
     }
 }
 

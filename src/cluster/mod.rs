@@ -156,7 +156,7 @@ impl Clustering {
         // Where each transaction's events start, to visit spends in key order
         // and find a transaction's outputs.
         let mut first_event = vec![u64::MAX; n_tx];
-        for (i, &t) in ev.tx.iter().enumerate() {
+        for (i, t) in ev.txs(0, ev.len()).into_iter().enumerate() {
             if t != NO_TX && first_event[t as usize] == u64::MAX {
                 first_event[t as usize] = i as u64;
             }
@@ -208,8 +208,8 @@ impl Clustering {
                 values.clear();
                 if first != u64::MAX {
                     let mut j = first as usize;
-                    while j < ev.tx.len() && ev.tx[j] == tx {
-                        if sub::class(ev.sub[j]) == sub::TOP {
+                    while j < ev.len() && ev.tx(j) == tx {
+                        if sub::class(ev.sub(j)) == sub::TOP {
                             values.push(ev.value.get(j));
                         }
                         j += 1;

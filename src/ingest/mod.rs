@@ -647,9 +647,12 @@ fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Wind
         return Ok((None, None));
     }
     let grain = (budget / 64).max(1);
+    // The files are scanned at once (each scan hashes beside it).
+    let scans: Vec<Option<window::Marks>> =
+        files.par_iter().map(|f| window::Marks::scan(f, is_json_lines(f)?, grain)).collect::<Result<_, IngestError>>()?;
     let mut out = Vec::with_capacity(files.len());
-    for f in files {
-        let Some(marks) = window::Marks::scan(f, is_json_lines(f)?, grain)? else {
+    for (f, marks) in files.iter().zip(scans) {
+        let Some(marks) = marks else {
             let why = format!(
                 "{}: not read in windows (a regular file whose rows all have a block_number, in ascending order), so this ingest holds all its input in memory",
                 f.display()

@@ -86,14 +86,14 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
     let mut sweeps = 0u64;
     let mut runs = ev.cursor();
     for i in 0..ev.from.len() {
-        if ev.flags[i] & (flags::MOVES_NOTHING | flags::FEE) != 0 {
+        if ev.flags(i) & (flags::MOVES_NOTHING | flags::FEE) != 0 {
             continue;
         }
         let v = match ev.value.get(i) {
             u128::MAX => store.value(i).to_u128().unwrap_or(u128::MAX),
             v => v,
         };
-        let (from, to, asset) = (ev.from[i], ev.to[i], ev.asset[i]);
+        let (from, to, asset) = (ev.from[i], ev.to[i], ev.asset(i));
         if v == 0 || from == to {
             continue;
         }
@@ -116,7 +116,7 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
                 match &c.entity {
                     None => {
                         c.entity = Some(ent.clone());
-                        c.first_sweep_tx = ev.tx[i];
+                        c.first_sweep_tx = ev.tx(i);
                     }
                     Some(e) if e.0 != ent.0 => c.conflicting = true,
                     Some(_) => {}

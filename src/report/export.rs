@@ -41,13 +41,13 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
                 runs.iter().map(|b| (b.time != NO_TIME).then(|| crate::model::time::format_time(b.time))).collect::<Vec<_>>(),
             ),
             col("transaction_index", r.clone().map(|i| ev.tx_index(i).checked_sub(1)).collect::<Vec<_>>()),
-            col("sub_index", r.clone().map(|i| ev.sub[i]).collect::<Vec<_>>()),
-            col("transaction_hash", r.clone().map(|i| (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i]))).collect::<Vec<_>>()),
+            col("sub_index", r.clone().map(|i| ev.sub(i)).collect::<Vec<_>>()),
+            col("transaction_hash", r.clone().map(|i| (ev.tx(i) != NO_TX).then(|| store.tx_text(ev.tx(i)))).collect::<Vec<_>>()),
             col("from_address", r.clone().map(|i| store.address_text(ev.from[i])).collect::<Vec<_>>()),
             col("to_address", r.clone().map(|i| store.address_text(ev.to[i])).collect::<Vec<_>>()),
-            col("asset", r.clone().map(|i| store.manifest.assets[ev.asset[i] as usize].clone()).collect::<Vec<_>>()),
+            col("asset", r.clone().map(|i| store.manifest.assets[ev.asset(i) as usize].clone()).collect::<Vec<_>>()),
             col("value", r.clone().map(|i| store.value(i).to_string()).collect::<Vec<_>>()),
-            col("flags", r.clone().map(|i| u32::from(ev.flags[i])).collect::<Vec<_>>()),
+            col("flags", r.clone().map(|i| u32::from(ev.flags(i))).collect::<Vec<_>>()),
         ];
         DataFrame::new(r.len(), cols).map_err(|x| e(x.to_string()))
     };

@@ -142,7 +142,7 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
     let mut runs = ev.cursor();
     #[allow(clippy::needless_range_loop)]
     for i in 0..store.len() {
-        if ev.asset[i] != asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
+        if ev.asset(i) != asset || ev.flags(i) & flags::MOVES_NOTHING != 0 {
             continue;
         }
         let (u, v) = (ev.from[i], ev.to[i]);

@@ -13,7 +13,7 @@
 //! from the cut on, not the store.
 
 use super::builder::Builder;
-use super::columns::{BlockRun, Column, as_bytes, cast};
+use super::columns::{BlockRun, Column, as_bytes};
 use super::segment::{Run, SegmentWriter};
 use super::write::WriteSummary;
 use super::{Manifest, Store, StoreError};
@@ -44,6 +44,10 @@ fn kept_bytes(s: &Store, c: Column, cut: u64) -> usize {
     };
     if let Some(w) = c.event_width() {
         return (cut * w) as usize;
+    }
+    if let Some(&(packed, frames)) = Column::PACKED.iter().find(|(p, f)| *p == c || *f == c) {
+        let (_, kept_frames, kept_bits) = super::packed::cut_at(super::packed::frames(s.bytes(frames)), s.bytes(packed).len(), cut);
+        return if c == frames { kept_frames * std::mem::size_of::<super::packed::Frame>() } else { kept_bits as usize };
     }
     match c {
         Column::BlockRuns => records(std::mem::size_of::<BlockRun>()),
@@ -142,7 +146,7 @@ impl Builder {
             old.sort_unstable();
             old.dedup();
             let mut seen = vec![false; old.len()];
-            for &t in &ev.tx[event..] {
+            for t in ev.txs(event, s.len()) {
                 if let Ok(p) = old.binary_search(&t) {
                     seen[p] = true;
                 }
@@ -175,13 +179,13 @@ impl Builder {
         ahead(block, &mut self.block);
         ahead(time, &mut self.time);
         ahead((cut..ev.len()).map(|i| ev.tx_index(i)).collect(), &mut self.tx_index);
-        ahead(ev.sub[cut..].to_vec(), &mut self.sub);
+        ahead(ev.subs(cut, ev.len()), &mut self.sub);
         ahead(ev.from[cut..].to_vec(), &mut self.from);
         ahead(ev.to[cut..].to_vec(), &mut self.to);
-        ahead(ev.asset[cut..].to_vec(), &mut self.asset);
+        ahead(ev.assets(cut, ev.len()), &mut self.asset);
         ahead((cut..ev.len()).map(|i| ev.value.get(i)).collect(), &mut self.value);
-        ahead(ev.tx[cut..].to_vec(), &mut self.tx);
-        ahead(ev.flags[cut..].to_vec(), &mut self.flags);
+        ahead(ev.txs(cut, ev.len()), &mut self.tx);
+        ahead(ev.flag_range(cut, ev.len()), &mut self.flags);
         let mut big: HashMap<usize, ruint::aliases::U256> = self.big.drain().map(|(i, v)| (i + n, v)).collect();
         let raw = s.bytes(Column::BigValues);
         let from = kept_bytes(s, Column::BigValues, cut as u64);
@@ -219,8 +223,7 @@ impl Builder {
         let mut m: Manifest = s.manifest.clone();
         let mut w = SegmentWriter::create(dir)?;
         let mut ext = |w: &mut SegmentWriter, c: Column, new: &[u8]| replace_from(w, &mut m, &s, c, kept_bytes(&s, c, first), new);
-        let by_tx: &[u16] = cast(s.bytes(Column::TxIndex));
-        self.put_event_columns(&keep, first, by_tx, &mut |c, new| ext(&mut w, c, new))?;
+        self.put_event_columns(&keep, first, Some(&s), &mut |c, new| ext(&mut w, c, new))?;
         crate::sys::timing("event columns");
         ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
         ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;

@@ -134,10 +134,10 @@ pub(super) fn balances_at(s: &super::Store, cut: usize) -> Option<HashMap<(u32, 
             u128::MAX => s.value(i).to_u128().filter(|&v| v != UNFIT)?,
             v => v,
         };
-        if ev.flags[i] & flags::MOVES_NOTHING != 0 || value == 0 {
+        if ev.flags(i) & flags::MOVES_NOTHING != 0 || value == 0 {
             continue;
         }
-        let (a, u, v) = (ev.asset[i], ev.from[i], ev.to[i]);
+        let (a, u, v) = (ev.asset(i), ev.from[i], ev.to[i]);
         if let std::collections::hash_map::Entry::Vacant(e) = at_cut.entry((a, u)) {
             e.insert(stored(i)?.checked_sub(inflow.remove(&(a, u)).unwrap_or(0))?);
         }

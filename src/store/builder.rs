@@ -304,13 +304,13 @@ impl Builder {
         let mut cur = ev.cursor();
         (b.block, b.time) = (0..ev.len()).map(|i| cur.at(i)).map(|r| (r.block, r.time)).unzip();
         b.tx_index = (0..ev.len()).map(|i| ev.tx_index(i)).collect();
-        b.sub = ev.sub.to_vec();
+        b.sub = ev.subs(0, ev.len());
         b.from = ev.from.to_vec();
         b.to = ev.to.to_vec();
-        b.asset = ev.asset.to_vec();
+        b.asset = ev.assets(0, ev.len());
         b.value = (0..ev.len()).map(|i| ev.value.get(i)).collect();
-        b.tx = ev.tx.to_vec();
-        b.flags = ev.flags.to_vec();
+        b.tx = ev.txs(0, ev.len());
+        b.flags = ev.flag_range(0, ev.len());
         // Big records that fit 128 bits go back into the value column, as an
         // ingest of the same rows keeps them.
         for (i, v) in s.big_values() {

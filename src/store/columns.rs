@@ -1,6 +1,7 @@
 //! Column files and typed views over them.
 
 use super::Manifest;
+use super::packed::Packed;
 use crate::model::{Chain, NO_TIME, Pseudo};
 
 /// Every file of a generation besides the manifest.
@@ -17,21 +18,22 @@ pub enum Column {
     /// events whose index is not their transaction's, or that have no
     /// transaction but an index (Ethereum block rewards: one a block).
     TxIndexOther,
-    /// Position inside the transaction.
+    /// Position inside the transaction, rotated left by 3 bits (the class
+    /// low), bit-packed (see `packed`; frames in `SubFrames`).
     Sub,
     /// Sender id.
     From,
     /// Receiver id.
     To,
-    /// Asset id.
+    /// Asset id, bit-packed (frames in `AssetFrames`).
     Asset,
     /// Value, low 64 bits (see [`Narrow`]).
     ValueLo,
     /// Value, bits 64 to 71; all ones with `ValueLo` all ones: a big value.
     ValueHi,
-    /// Transaction id (`u32::MAX`: none).
+    /// Transaction id (`u32::MAX`: none), bit-packed (frames in `TxFrames`).
     Tx,
-    /// Flags.
+    /// Flags, bit-packed (frames in `FlagsFrames`).
     Flags,
     /// `(u64 event index, U256 little-endian)` records, by event, for
     /// values of 2^72-1 and above.
@@ -78,11 +80,19 @@ pub enum Column {
     AddrIndex,
     /// Transaction ids in an open-addressing table by hash (see `hashindex`).
     TxHashIndex,
+    /// Frames of `Sub`: one [`super::packed::Frame`] per 4096 events.
+    SubFrames,
+    /// Frames of `Asset`.
+    AssetFrames,
+    /// Frames of `Tx`.
+    TxFrames,
+    /// Frames of `Flags`.
+    FlagsFrames,
 }
 
 impl Column {
     /// All columns, in declaration order (`c as usize` is a column's position).
-    pub const ALL: [Column; 29] = [
+    pub const ALL: [Column; 33] = [
         Column::BlockRuns,
         Column::TxIndex,
         Column::TxIndexOther,
@@ -112,6 +122,18 @@ impl Column {
         Column::FinalBalances,
         Column::AddrIndex,
         Column::TxHashIndex,
+        Column::SubFrames,
+        Column::AssetFrames,
+        Column::TxFrames,
+        Column::FlagsFrames,
+    ];
+
+    /// The bit-packed event columns and their frames.
+    pub const PACKED: [(Column, Column); 4] = [
+        (Column::Sub, Column::SubFrames),
+        (Column::Asset, Column::AssetFrames),
+        (Column::Tx, Column::TxFrames),
+        (Column::Flags, Column::FlagsFrames),
     ];
 
     /// File name inside the generation directory.
@@ -120,14 +142,14 @@ impl Column {
             Column::BlockRuns => "ev_block_runs.bin",
             Column::TxIndex => "tx_index.u16",
             Column::TxIndexOther => "ev_tx_index_other.bin",
-            Column::Sub => "ev_sub.u32",
+            Column::Sub => "ev_sub.packed",
             Column::From => "ev_from.u32",
             Column::To => "ev_to.u32",
-            Column::Asset => "ev_asset.u32",
+            Column::Asset => "ev_asset.packed",
             Column::ValueLo => "ev_value_lo.u64",
             Column::ValueHi => "ev_value_hi.u8",
-            Column::Tx => "ev_tx.u32",
-            Column::Flags => "ev_flags.u8",
+            Column::Tx => "ev_tx.packed",
+            Column::Flags => "ev_flags.packed",
             Column::BigValues => "big_values.bin",
             Column::AddrBytes => "addr_bytes.bin",
             Column::AddrOffsets => "addr_offsets.u64",
@@ -146,16 +168,20 @@ impl Column {
             Column::FinalBalances => "final_balances.bin",
             Column::AddrIndex => "addr_hash_index.u32",
             Column::TxHashIndex => "tx_hash_index.u32",
+            Column::SubFrames => "ev_sub.frames",
+            Column::AssetFrames => "ev_asset.frames",
+            Column::TxFrames => "ev_tx.frames",
+            Column::FlagsFrames => "ev_flags.frames",
         }
     }
 
     /// Bytes an event of a column with one entry per event.
     pub fn event_width(self) -> Option<u64> {
         Some(match self {
-            Column::Sub | Column::From | Column::To | Column::Asset | Column::Tx => 4,
+            Column::From | Column::To => 4,
             Column::ValueLo | Column::BalanceLo => 8,
             Column::BalanceHi => 2,
-            Column::ValueHi | Column::Flags => 1,
+            Column::ValueHi => 1,
             _ => return None,
         })
     }
@@ -166,16 +192,12 @@ impl Column {
         let pseudo_bytes = PSEUDO_BYTES as u64;
         let real = m.address_table.saturating_sub(Pseudo::ALL.len() as u64);
         Some(match self {
-            Column::Sub
-            | Column::From
-            | Column::To
-            | Column::Asset
-            | Column::Tx
-            | Column::ValueLo
-            | Column::BalanceLo
-            | Column::BalanceHi
-            | Column::ValueHi
-            | Column::Flags => m.events * self.event_width()?,
+            Column::From | Column::To | Column::ValueLo | Column::BalanceLo | Column::BalanceHi | Column::ValueHi => {
+                m.events * self.event_width()?
+            }
+            Column::SubFrames | Column::AssetFrames | Column::TxFrames | Column::FlagsFrames => {
+                m.events.div_ceil(super::packed::BLOCK as u64) * std::mem::size_of::<super::packed::Frame>() as u64
+            }
             Column::TxIndex => m.tx_table * 2,
             Column::AddrOffsets if m.chain == Chain::Ethereum => 0,
             Column::AddrOffsets => (m.address_table + 1) * 8,
@@ -191,7 +213,12 @@ impl Column {
             | Column::BalanceWide
             | Column::TxIndexOther
             | Column::AddrIndex
-            | Column::TxHashIndex => return None,
+            | Column::TxHashIndex
+            // Checked against their frames (`packed::check`).
+            | Column::Sub
+            | Column::Asset
+            | Column::Tx
+            | Column::Flags => return None,
         })
     }
 }
@@ -438,20 +465,26 @@ pub struct EventColumns<'a> {
     pub tx_index_by_tx: &'a [u16],
     /// Events whose index is not their transaction's: `(event, index + 1)`.
     pub tx_index_other: &'a [[u64; 2]],
-    /// Position inside the transaction.
-    pub sub: &'a [u32],
+    /// Positions inside the transaction (read with [`EventColumns::sub`]).
+    pub(super) sub: Packed<'a>,
     /// Sender ids.
     pub from: &'a [u32],
     /// Receiver ids.
     pub to: &'a [u32],
-    /// Asset ids.
-    pub asset: &'a [u32],
+    /// Asset ids (read with [`EventColumns::asset`]).
+    pub(super) asset: Packed<'a>,
     /// Values (`u128::MAX` from `get`: look the value up with `Store::value`).
     pub value: Values<'a>,
-    /// Transaction ids.
-    pub tx: &'a [u32],
-    /// Flags.
-    pub flags: &'a [u8],
+    /// Transaction ids (read with [`EventColumns::tx`]).
+    pub(super) tx: Packed<'a>,
+    /// Flags (read with [`EventColumns::flags`]).
+    pub(super) flags: Packed<'a>,
+}
+
+/// How `Sub` is stored: rotated so that the class (3 high bits) is low and
+/// the positions of a block, mostly small, are close together.
+pub(super) fn sub_code(s: u32) -> u32 {
+    s.rotate_left(3)
 }
 
 impl<'a> EventColumns<'a> {
@@ -495,10 +528,62 @@ impl<'a> EventColumns<'a> {
         {
             return self.tx_index_other[k][1] as u32;
         }
-        match self.tx[i] {
+        match self.tx(i) {
             crate::model::NO_TX => 0,
             t => self.tx_index_by_tx.get(t as usize).map_or(0, |&x| u32::from(x)),
         }
+    }
+
+    /// Position inside the transaction of event `i` (`model::sub`).
+    #[inline]
+    pub fn sub(&self, i: usize) -> u32 {
+        self.sub.get(i).rotate_right(3)
+    }
+
+    /// Asset id of event `i`.
+    #[inline]
+    pub fn asset(&self, i: usize) -> u32 {
+        self.asset.get(i)
+    }
+
+    /// Transaction id of event `i` (`NO_TX`: none).
+    #[inline]
+    pub fn tx(&self, i: usize) -> u32 {
+        self.tx.get(i)
+    }
+
+    /// Flags of event `i` (`model::flags`).
+    #[inline]
+    pub fn flags(&self, i: usize) -> u8 {
+        self.flags.get(i) as u8
+    }
+
+    /// Load what [`EventColumns::asset`] and [`EventColumns::flags`] read
+    /// of event `i` into the cache.
+    #[inline]
+    pub fn prefetch_kind(&self, i: usize) {
+        self.asset.prefetch(i);
+        self.flags.prefetch(i);
+    }
+
+    /// Transaction ids of events `from..to`.
+    pub fn txs(&self, from: usize, to: usize) -> Vec<u32> {
+        self.tx.range(from, to)
+    }
+
+    /// Positions of events `from..to`.
+    pub fn subs(&self, from: usize, to: usize) -> Vec<u32> {
+        self.sub.range(from, to).into_iter().map(|s| s.rotate_right(3)).collect()
+    }
+
+    /// Asset ids of events `from..to`.
+    pub fn assets(&self, from: usize, to: usize) -> Vec<u32> {
+        self.asset.range(from, to)
+    }
+
+    /// Flags of events `from..to`.
+    pub fn flag_range(&self, from: usize, to: usize) -> Vec<u8> {
+        self.flags.range(from, to).into_iter().map(|f| f as u8).collect()
     }
 
     /// A cursor for increasing event indexes.

@@ -18,6 +18,7 @@ mod error;
 pub mod generation;
 pub mod hashindex;
 pub mod idtable;
+pub mod packed;
 pub mod segment;
 pub mod write;
 
@@ -35,7 +36,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 /// Marks a store manifest.
 pub const FORMAT_NAME: &str = "chaintrace-store";
 
@@ -320,6 +321,12 @@ impl Store {
         if !self.bytes(Column::BigValues).len().is_multiple_of(40) {
             return Err(corrupt(Column::BigValues, "not whole 40-byte records".into()));
         }
+        for (c, f) in Column::PACKED {
+            let frames: &[packed::Frame] = columns::try_cast(self.bytes(f)).map_err(|e| corrupt(f, e))?;
+            if frames.len() as u64 == m.events.div_ceil(packed::BLOCK as u64) {
+                packed::check_end(frames, self.bytes(c), m.events).map_err(|e| corrupt(c, e))?;
+            }
+        }
         for c in Column::ALL {
             let want = match c {
                 Column::TxHashIndex => Some(hashindex::slots_of(&m.tx_runs) * 4),
@@ -426,14 +433,18 @@ impl Store {
             runs: columns::cast(self.bytes(Column::BlockRuns)),
             tx_index_by_tx: columns::cast(self.bytes(Column::TxIndex)),
             tx_index_other: columns::cast(self.bytes(Column::TxIndexOther)),
-            sub: columns::cast(self.bytes(Column::Sub)),
+            sub: self.packed(Column::Sub, Column::SubFrames),
             from: columns::cast(self.bytes(Column::From)),
             to: columns::cast(self.bytes(Column::To)),
-            asset: columns::cast(self.bytes(Column::Asset)),
+            asset: self.packed(Column::Asset, Column::AssetFrames),
             value: Values { lo: columns::cast(self.bytes(Column::ValueLo)), hi: columns::cast(self.bytes(Column::ValueHi)) },
-            tx: columns::cast(self.bytes(Column::Tx)),
-            flags: self.bytes(Column::Flags),
+            tx: self.packed(Column::Tx, Column::TxFrames),
+            flags: self.packed(Column::Flags, Column::FlagsFrames),
         }
+    }
+
+    fn packed(&self, c: Column, frames: Column) -> packed::Packed<'_> {
+        packed::Packed::new(packed::frames(self.bytes(frames)), self.bytes(c))
     }
 
     /// The exact value of event `i`.

@@ -2,7 +2,7 @@
 //! de-duplicated and written aside as columns before one atomic switch.
 
 use super::builder::{Builder, InputRow};
-use super::columns::{Column, as_bytes};
+use super::columns::{Column, EventColumns, as_bytes, sub_code};
 use super::idtable::IdTable;
 use super::segment::{Run, SegmentWriter};
 use super::{FORMAT_NAME, FORMAT_VERSION, FeeCoverage, LoadedFile, Manifest};
@@ -161,15 +161,41 @@ impl Builder {
     /// at a time: a rewrite writes them as new columns, an append continues
     /// the store's. Rows already in order with nothing dropped (the common
     /// case) go as they are, without a gathered copy.
-    /// `old_by_tx`: the store's index by transaction, for rows of its
-    /// transactions that a splice reloaded.
+    /// `old`: the store a splice continues (from event `first`), for the
+    /// index by transaction of the rows of its transactions that the splice
+    /// reloaded, and for the bit-packed columns, whose block holding the
+    /// cut is encoded again with the store's values before the cut.
     pub(super) fn put_event_columns(
         &self,
         keep: &[EventPos],
         first: u64,
-        old_by_tx: &[u16],
+        old: Option<&super::Store>,
         put: &mut PutColumn<'_>,
     ) -> Result<(), StoreError> {
+        let old_by_tx: &[u16] = old.map_or(&[], |s| super::columns::cast(s.bytes(Column::TxIndex)));
+        let stored = old.map(|s| s.events());
+        let pack = |c: Column,
+                    frames: Column,
+                    prefix: &dyn Fn(&EventColumns<'_>, usize, usize) -> Vec<u32>,
+                    new: &(dyn Fn(usize) -> u32 + Sync)| {
+            let (from, offset, mut values) = match (old, &stored) {
+                (Some(s), Some(ev)) => {
+                    let (from, _, offset) = super::packed::cut_at(super::packed::frames(s.bytes(frames)), s.bytes(c).len(), first);
+                    (from, offset, prefix(ev, from as usize, first as usize))
+                }
+                _ => (first, 0, Vec::new()),
+            };
+            values.reserve(keep.len());
+            values.par_extend(keep.par_iter().map(|&i| new(i as usize)));
+            super::packed::encode(&values, from, offset)
+        };
+        macro_rules! packed {
+            ($c:expr, $frames:expr, $prefix:expr, $new:expr) => {{
+                let (f, bits) = pack($c, $frames, $prefix, $new);
+                put($frames, as_bytes(&f))?;
+                put($c, &bits)?;
+            }};
+        }
         let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
         macro_rules! event_column {
             ($c:expr, $src:expr) => {{
@@ -187,17 +213,18 @@ impl Builder {
         let (by_tx, other) = super::columns::tx_indexes(&self.tx, &self.tx_index, keep, first, (self.tx_base, self.tx_hashes.len()), old);
         put(Column::TxIndex, as_bytes(&by_tx))?;
         put(Column::TxIndexOther, bytemuck::cast_slice(&other))?;
-        event_column!(Column::Sub, self.sub);
+        packed!(Column::Sub, Column::SubFrames, &|ev, a, b| ev.subs(a, b).into_iter().map(sub_code).collect(), &|i| sub_code(self.sub[i]));
         event_column!(Column::From, self.from);
         event_column!(Column::To, self.to);
         crate::store::crash::point("generation-columns");
-        event_column!(Column::Asset, self.asset);
+        packed!(Column::Asset, Column::AssetFrames, &|ev, a, b| ev.assets(a, b), &|i| self.asset[i]);
         let (lo, hi) = super::columns::split_narrow::<u8>(keep.iter().map(|&i| self.value[i as usize]));
         put(Column::ValueLo, as_bytes(&lo))?;
         put(Column::ValueHi, as_bytes(&hi))?;
         drop((lo, hi));
-        event_column!(Column::Tx, self.tx);
-        event_column!(Column::Flags, self.flags);
+        packed!(Column::Tx, Column::TxFrames, &|ev, a, b| ev.txs(a, b), &|i| self.tx[i]);
+        let flag_prefix = |ev: &EventColumns<'_>, a, b| ev.flag_range(a, b).into_iter().map(u32::from).collect();
+        packed!(Column::Flags, Column::FlagsFrames, &flag_prefix, &|i| u32::from(self.flags[i]));
         Ok(())
     }
 
@@ -285,7 +312,7 @@ impl Builder {
     ) -> Result<Manifest, StoreError> {
         let mut w = SegmentWriter::create(dir)?;
         let mut cols = BTreeMap::new();
-        self.put_event_columns(keep, 0, &[], &mut |c, bytes| {
+        self.put_event_columns(keep, 0, None, &mut |c, bytes| {
             cols.insert(c.file().to_string(), w.put_column(bytes)?);
             Ok(())
         })?;

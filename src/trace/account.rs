@@ -76,11 +76,16 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     // Sparse: the events of seed transactions, in order.
     let seed_tx_events: Vec<usize> = if SPARSE && !seed_txs.is_empty() {
         // A sorted slice, not the set: one or a few compares an event instead
-        // of a SipHash; on one thread, as 4 bytes an event scan faster than
-        // a busy machine wakes a pool (issue 13: 1.4x-1.7x the trace by address before).
+        // of a SipHash; on one thread, as a bit-packed column scans faster
+        // than a busy machine wakes a pool (issue 13: 1.4x-1.7x the trace by address before).
         let mut want: Vec<u32> = spec.seed_txs.clone();
         want.sort_unstable();
-        ev.tx.iter().enumerate().filter(|(_, t)| **t != NO_TX && want.binary_search(t).is_ok()).map(|(i, _)| i).collect()
+        (0..ev.len())
+            .filter(|&i| {
+                let t = ev.tx(i);
+                t != NO_TX && want.binary_search(&t).is_ok()
+            })
+            .collect()
     } else {
         Vec::new()
     };
@@ -130,8 +135,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                     crate::sys::prefetch(&sender_balance.hi[j]);
                     crate::sys::prefetch(&ev.value.lo[j]);
                     crate::sys::prefetch(&ev.value.hi[j]);
-                    crate::sys::prefetch(&ev.asset[j]);
-                    crate::sys::prefetch(&ev.flags[j]);
+                    ev.prefetch_kind(j);
                 }
                 // This block's slots were loaded a block ago: now their records.
                 for j in set_bits(mask).map(|k| i + k) {
@@ -159,7 +163,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
             }
             out.visited += 1;
         }
-        if ev.asset[i] != spec.asset || ev.flags[i] & flags::MOVES_NOTHING != 0 {
+        if ev.asset(i) != spec.asset || ev.flags(i) & flags::MOVES_NOTHING != 0 {
             continue;
         }
         if windowed && {
@@ -258,8 +262,8 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         if !SPARSE || st[v].fl & IS_SEED != 0 {
             st[v].bal = st[v].bal.add(aw)?;
         }
-        let is_fee = ev.flags[i] & flags::FEE != 0;
-        let seed_tx = !seed_txs.is_empty() && !is_fee && ev.tx[i] != NO_TX && seed_txs.contains(&ev.tx[i]);
+        let is_fee = ev.flags(i) & flags::FEE != 0;
+        let seed_tx = !seed_txs.is_empty() && !is_fee && ev.tx(i) != NO_TX && seed_txs.contains(&ev.tx(i));
         let (delivered, ev_hop) = if seed_tx {
             out.seeded += (aw - x).to_wide();
             (aw, 0)

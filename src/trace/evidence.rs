@@ -109,7 +109,7 @@ impl EventRef {
     pub fn of(store: &Store, i: usize) -> Self {
         let ev = store.events();
         EventRef {
-            tx: (ev.tx[i] != NO_TX).then(|| store.tx_text(ev.tx[i])),
+            tx: (ev.tx(i) != NO_TX).then(|| store.tx_text(ev.tx(i))),
             from: store.address_text(ev.from[i]),
             to: store.address_text(ev.to[i]),
             block: (ev.block(i) != NO_BLOCK).then_some(ev.block(i)),

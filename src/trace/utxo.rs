@@ -79,10 +79,10 @@ pub(super) fn run(
     let mut runs = ev.cursor();
     while i < n {
         // One transaction: its outputs, then its fee event.
-        let tx = ev.tx[i];
+        let tx = ev.tx(i);
         let block = runs.at(i).block;
         let mut j = i + 1;
-        while j < n && tx != NO_TX && ev.tx[j] == tx && runs.at(j).block == block {
+        while j < n && tx != NO_TX && ev.tx(j) == tx && runs.at(j).block == block {
             j += 1;
         }
         let (start, end) = (i, j);
@@ -90,8 +90,8 @@ pub(super) fn run(
         if block < from_block || block > to_block {
             continue;
         }
-        let outs: Vec<usize> = (start..end).filter(|&k| sub::class(ev.sub[k]) == sub::TOP).collect();
-        let fee_event = (start..end).find(|&k| ev.flags[k] & flags::FEE != 0);
+        let outs: Vec<usize> = (start..end).filter(|&k| sub::class(ev.sub(k)) == sub::TOP).collect();
+        let fee_event = (start..end).find(|&k| ev.flags(k) & flags::FEE != 0);
         if outs.is_empty() {
             continue;
         }
@@ -166,7 +166,7 @@ pub(super) fn run(
         }
         for (o, &k) in outs.iter().enumerate() {
             let v = values[o];
-            let vout = ev.sub[k] & sub::MAX_INDEX;
+            let vout = ev.sub(k) & sub::MAX_INDEX;
             let addr = spec.unit(ev.to[k]);
             let mut x = shares[o];
             let mut hop = in_hop.saturating_add(1);
