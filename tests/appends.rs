@@ -476,6 +476,15 @@ fn windowed_ingest_reports_what_one_pass_reports() {
         ingest(&t.path().join("again"), "ethereum", "etl", &["--no-progress"], &all.iter().map(PathBuf::as_path).collect::<Vec<_>>());
     let said = |s: &str| s.lines().filter(|l| l.contains(" rows as ")).map(str::to_string).collect::<Vec<_>>();
     assert_eq!(said(&o.stderr), said(&one_pass.stderr));
+    // A file named twice is read once, as in one pass.
+    let twice = [all[0].clone(), all[0].clone(), all[1].clone(), all[2].clone()];
+    let (tw, t1) = (t.path().join("twice-windows"), t.path().join("twice-one"));
+    let a = ingest_windowed(&tw, "256KiB", &twice, &[]);
+    let b = ingest(&t1, "ethereum", "etl", &["--no-progress"], &twice.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    assert_eq!((a.code, b.code), (0, 0), "{}", a.stderr);
+    assert_eq!(said(&a.stderr), said(&b.stderr));
+    assert_eq!(a.stderr.matches("already loaded").count(), 1, "{}", a.stderr);
+    assert_eq!(files_listed(&tw), files_listed(&t1));
     import_labels(&win, &labels);
     same(&want, &reports(&win, &exploiter), "windows");
 

@@ -131,7 +131,7 @@ pub fn split_row<'a>(line: &'a [u8], header: &Header, out: &mut Vec<Cow<'a, [u8]
 
 /// End of the last whole record in `buf` (just past its newline), honouring
 /// quotes; `None` if there is none.
-fn last_record_end(buf: &[u8], quote_aware: bool) -> Option<usize> {
+pub(super) fn last_record_end(buf: &[u8], quote_aware: bool) -> Option<usize> {
     if !quote_aware || memchr(b'"', buf).is_none() {
         return memrchr(b'\n', buf).map(|p| p + 1);
     }

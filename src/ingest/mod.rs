@@ -647,7 +647,7 @@ fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Wind
         return Ok((None, None));
     }
     let grain = (budget / 64).max(1);
-    // The files are scanned at once (each scan hashes beside it).
+    // The files are scanned at once, each on one thread.
     let scans: Vec<Option<window::Marks>> =
         files.par_iter().map(|f| window::Marks::scan(f, is_json_lines(f)?, grain)).collect::<Result<_, IngestError>>()?;
     let mut out = Vec::with_capacity(files.len());
@@ -661,6 +661,8 @@ fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Wind
         };
         let (loaded, through) = match record(&marks.hash) {
             Some(r) if r.through_block.is_none() => (Some(r.table.clone()), None),
+            // The same content earlier in this list: loaded by then, as in one pass.
+            _ if out.iter().any(|w: &WindowedFile| w.marks.hash == marks.hash) => (Some(String::new()), None),
             Some(r) => (None, r.through_block),
             None => (None, None),
         };
@@ -734,11 +736,17 @@ fn load_windows(dir: &Path, files: &[PathBuf], opts: &Options, (wf, edges): Wind
         }
         from = to;
     }
-    for ((r, path), w) in reports.iter_mut().zip(files).zip(&wf) {
-        if let Some(r) = r {
-            r.bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-            if let Some(t) = &w.loaded {
-                r.table = t.clone();
+    for k in 0..reports.len() {
+        let table = match &wf[k].loaded {
+            Some(t) if t.is_empty() => {
+                (0..k).find(|&j| wf[j].marks.hash == wf[k].marks.hash).and_then(|j| reports[j].as_ref()).map(|r| r.table.clone())
+            }
+            t => t.clone(),
+        };
+        if let Some(r) = &mut reports[k] {
+            r.bytes = std::fs::metadata(&files[k]).map_or(0, |m| m.len());
+            if let Some(t) = table {
+                r.table = t;
             }
         }
     }

@@ -18,7 +18,7 @@
 //! reading forward from the mark before it.
 
 use super::IngestError;
-use super::csv::{Header, records_as, split_record};
+use super::csv::{Header, count_lines, last_record_end, records_as, split_record};
 use memchr::memmem;
 use std::path::Path;
 
@@ -116,7 +116,7 @@ fn map(path: &Path) -> Result<Option<memmap2::Mmap>, IngestError> {
     Ok(unsafe { memmap2::MmapOptions::new().map(&file) }.ok())
 }
 
-/// Bytes a scan reads between releases of the pages behind it.
+/// Bytes a scan reads (whole records) between releases of the pages behind it.
 const RELEASE: usize = 64 << 20;
 
 /// Release the pages a scan read from the process's resident memory.
@@ -136,25 +136,16 @@ impl Marks {
     pub fn scan(path: &Path, json: bool, grain: u64) -> Result<Option<Marks>, IngestError> {
         let Some(m) = map(path)? else { return Ok(None) };
         let _ = m.advise(memmap2::Advice::Sequential);
-        // Both passes drop the pages behind them (the page cache keeps
-        // them for the other), so the scan's resident size stays small.
-        let (hash, marks) = rayon::join(
-            || {
-                let mut h = xxhash_rust::xxh3::Xxh3::new();
-                for (k, c) in m.chunks(RELEASE).enumerate() {
-                    h.update(c);
-                    release(&m, k * RELEASE, k * RELEASE + c.len());
-                }
-                format!("{:032x}", h.digest128())
-            },
-            || Self::marks(&m, json, grain),
-        );
+        let marks = Self::marks(&m, json, grain);
         release(&m, 0, m.len());
-        Ok(marks.map(|(at, end, block_field)| Marks { at, end, hash, json, block_field }))
+        Ok(marks.map(|(at, end, block_field, hash)| Marks { at, end, hash, json, block_field }))
     }
 
+    /// The marks, the end, the block field and the hash, in one pass of
+    /// whole records a chunk at a time: each chunk is hashed while its pages
+    /// are in the cache, then dropped from the resident set.
     #[allow(clippy::type_complexity)]
-    fn marks(m: &memmap2::Mmap, json: bool, grain: u64) -> Option<(Vec<(u64, u64, u64)>, (u64, u64), usize)> {
+    fn marks(m: &memmap2::Mmap, json: bool, grain: u64) -> Option<(Vec<(u64, u64, u64)>, (u64, u64), usize, String)> {
         let (body, mut line, field) = if json {
             (0, 1, 0)
         } else {
@@ -167,33 +158,45 @@ impl Marks {
             split_record(head, &mut fields).ok()?;
             (first, 2, Header::new(&fields).idx("block_number")?)
         };
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        hash.update(&m[..body]);
         let mut at: Vec<(u64, u64, u64)> = Vec::new();
         let mut last = None;
-        let mut lines = line;
-        let mut released = 0u64;
-        for (rec, l) in records_as(&m[body..], line, !json) {
-            let b = block_of(rec, json, field)?;
-            let off = (rec.as_ptr() as usize - m.as_ptr() as usize) as u64;
-            if off - released >= RELEASE as u64 {
-                release(m, released as usize, off as usize);
-                released = off;
-            }
-            match last {
-                Some(p) if b < p => return None,
-                Some(p) if b == p => {}
-                _ => {
-                    if at.last().is_none_or(|&(_, o, _)| off - o >= grain) {
-                        at.push((b, off, l));
+        let mut pos = body;
+        while pos < m.len() {
+            // A chunk of whole records (wider if one record is longer).
+            let mut len = RELEASE;
+            let end = loop {
+                let lim = (pos + len).min(m.len());
+                if lim == m.len() {
+                    break lim;
+                }
+                if let Some(e) = last_record_end(&m[pos..lim], !json) {
+                    break pos + e;
+                }
+                len *= 2;
+            };
+            let chunk = &m[pos..end];
+            for (rec, l) in records_as(chunk, line, !json) {
+                let b = block_of(rec, json, field)?;
+                let off = (rec.as_ptr() as usize - m.as_ptr() as usize) as u64;
+                match last {
+                    Some(p) if b < p => return None,
+                    Some(p) if b == p => {}
+                    _ => {
+                        if at.last().is_none_or(|&(_, o, _)| off - o >= grain) {
+                            at.push((b, off, l));
+                        }
                     }
                 }
+                last = Some(b);
             }
-            last = Some(b);
-            lines = l;
+            line += count_lines(chunk);
+            hash.update(chunk);
+            release(m, pos, end);
+            pos = end;
         }
-        if last.is_some() {
-            line = lines + 1;
-        }
-        Some((at, (m.len() as u64, line), field))
+        Some((at, (m.len() as u64, line), field, format!("{:032x}", hash.digest128())))
     }
 
     /// Bytes of records in the file.

@@ -10,8 +10,10 @@
 //! (the same inside a compaction), `labels-generation` (a label import's
 //! segment created, empty), `generation-written` (the new segment and the
 //! generation naming it complete, `CURRENT` untouched), `before-rename`
-//! (`CURRENT.tmp` written, not renamed) and `after-rename` (`CURRENT`
-//! switched, older generations and segments not yet removed).
+//! (`CURRENT.tmp` written, not renamed), `after-rename` (`CURRENT`
+//! switched, older generations and segments not yet removed) and
+//! `ingest-window` (a window of a bounded-memory ingest committed, the
+//! next not begun).
 
 use std::sync::OnceLock;
 
