@@ -634,7 +634,7 @@ type Windows = (Vec<WindowedFile>, Vec<u64>);
 /// its memory is not bounded).
 fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Windows>, Option<String>), IngestError> {
     let input: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
-    let budget = window::input_per_window(opts.memory);
+    let budget = window::input_per_window(opts.memory, 0);
     if opts.chain != Chain::Ethereum || opts.format != Format::Etl {
         let warn = (input > budget).then(|| {
             format!("--memory {}: only blockchain-etl exports of Ethereum are read in windows; this input is read whole", opts.memory)
@@ -643,6 +643,9 @@ fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Wind
     }
     let store = if store::exists(dir) { Some(Store::open(dir)?) } else { None };
     let record = |h: &str| store.as_ref().and_then(|s| s.manifest.files.iter().find(|f| f.content_hash == h));
+    let stored = store.as_ref().map_or(0, |s| s.manifest.events);
+    let allowed = |done: u64| window::input_per_window(opts.memory, stored + done / window::INPUT_BYTES_PER_EVENT);
+    let budget = allowed(0);
     if input <= budget && store.as_ref().is_none_or(|s| s.manifest.files.iter().all(|f| f.through_block.is_none())) {
         return Ok((None, None));
     }
@@ -673,7 +676,7 @@ fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Wind
         return Ok((None, None));
     }
     crate::sys::timing("scan the input for windows");
-    let edges = window::plan(&out.iter().filter(|w| w.loaded.is_none()).map(|w| (&w.marks, w.through)).collect::<Vec<_>>(), budget);
+    let edges = window::plan(&out.iter().filter(|w| w.loaded.is_none()).map(|w| (&w.marks, w.through)).collect::<Vec<_>>(), allowed);
     Ok((Some((out, edges)), None))
 }
 

@@ -33,13 +33,24 @@ pub fn default_memory() -> u64 {
     total.map_or(8 << 30, |t| t / 3)
 }
 
-/// Input bytes a window may read under a budget of `memory` bytes. One pass
-/// over the generated world's exports peaks at 0.38 bytes a byte of input
-/// (10^7 events: 1.42 GB for 3.78 GB) and an append of such a part to a
-/// large store at about 0.55 (benches/RESULTS.md); two thirds leaves room.
-pub fn input_per_window(memory: u64) -> u64 {
-    memory.saturating_mul(3) / 2
+/// Input bytes a window may read under a budget of `memory` bytes, into a
+/// store of `stored` events. The window's rows: one pass over the generated
+/// world's exports peaks at 0.38 bytes a byte of input (10^7 events: 1.42
+/// GB for 3.78 GB), so two thirds leaves room. The store's side: an append
+/// touches the store's address table, transaction-hash tables and final
+/// balances, mapped, about 27 bytes a stored event at 10^8 to 3x10^8
+/// (benches/RESULTS.md); that comes off the budget, down to an eighth of it
+/// (a store that large takes more than the budget whatever the window).
+pub fn input_per_window(memory: u64, stored: u64) -> u64 {
+    memory.saturating_sub(stored.saturating_mul(STORE_BYTES)).max(memory / 8).saturating_mul(3) / 2
 }
+
+/// Resident bytes an append touches per event stored (see [`input_per_window`]).
+const STORE_BYTES: u64 = 27;
+
+/// Input bytes an event takes, at least, in blockchain-etl CSV (the
+/// generated world: 378), to foresee the store's size at a later window.
+pub const INPUT_BYTES_PER_EVENT: u64 = 300;
 
 /// The records of one file that a window reads: bytes `start..end`, the
 /// first of them on line `line`.
@@ -233,9 +244,10 @@ impl Marks {
 
 /// The window edges for files (each with the block it was already read
 /// through, if a windowed ingest of it was interrupted): each window ends
-/// before the returned block, and holds about `window_bytes` of input in
-/// all or one block if that is more. The last edge is `u64::MAX`.
-pub fn plan(files: &[(&Marks, Option<u64>)], window_bytes: u64) -> Vec<u64> {
+/// before the returned block, and holds about `window_bytes(done)` of input
+/// in all (`done`: the input bytes of the windows before it), or one block
+/// if that is more. The last edge is `u64::MAX`.
+pub fn plan(files: &[(&Marks, Option<u64>)], window_bytes: impl Fn(u64) -> u64) -> Vec<u64> {
     let start =
         |m: &Marks, through: Option<u64>| through.map_or(m.at.first().map_or(m.end.0, |x| x.1), |t| m.estimate(t.saturating_add(1)));
     let before = |c: u64| -> u64 { files.iter().map(|&(m, t)| m.estimate(c).saturating_sub(start(m, t))).sum() };
@@ -245,7 +257,7 @@ pub fn plan(files: &[(&Marks, Option<u64>)], window_bytes: u64) -> Vec<u64> {
     let total = before(u64::MAX);
     let mut edges = Vec::new();
     let (mut done, mut k) = (0u64, 0);
-    while total - done > window_bytes {
+    while total - done > window_bytes(done) {
         // The furthest cut within the budget, or the next one if none is.
         let mut best = None;
         for (j, &c) in cuts.iter().enumerate().skip(k) {
@@ -253,7 +265,7 @@ pub fn plan(files: &[(&Marks, Option<u64>)], window_bytes: u64) -> Vec<u64> {
             if s <= done {
                 continue;
             }
-            if s - done > window_bytes && best.is_some() {
+            if s - done > window_bytes(done) && best.is_some() {
                 break;
             }
             best = Some((j, s));
@@ -302,7 +314,7 @@ mod tests {
         let text = std::fs::read(&p).unwrap();
         let m = Marks::scan(&p, false, 1).unwrap().expect("ordered");
         assert_eq!(m.hash, format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&text)));
-        let edges = plan(&[(&m, None)], 30);
+        let edges = plan(&[(&m, None)], |_| 30);
         assert_eq!(*edges.last().unwrap(), u64::MAX);
         assert!(edges.len() > 2, "{edges:?}");
         let mut from = 0;
