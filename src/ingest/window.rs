@@ -210,11 +210,6 @@ impl Marks {
         Some((at, (m.len() as u64, line), field, format!("{:032x}", hash.digest128())))
     }
 
-    /// Bytes of records in the file.
-    pub fn bytes(&self) -> u64 {
-        self.at.first().map_or(0, |&(_, o, _)| self.end.0 - o)
-    }
-
     /// The offset of the first mark of a block at or past `b`, as an
     /// estimate of where `b` starts (at most one grain and a block late).
     fn estimate(&self, b: u64) -> u64 {

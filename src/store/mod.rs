@@ -381,9 +381,15 @@ impl Store {
         segment_stamp(&self.dir, name)
     }
 
-    /// Check every column against its checksums.
+    /// Check every column against its checksums, and every frame of the
+    /// bit-packed columns (an open checks only the last).
     pub fn verify_all(&self) -> Result<(), StoreError> {
-        self.scanning(|| self.verify_segments(|_| true))
+        self.scanning(|| self.verify_segments(|_| true))?;
+        for (c, f) in Column::PACKED {
+            packed::check(packed::frames(self.bytes(f)), self.bytes(c), self.manifest.events)
+                .map_err(|e| StoreError::Corrupt { path: self.gen_dir.join("manifest.json"), message: format!("{}: {e}", c.file()) })?;
+        }
+        Ok(())
     }
 
     /// Check the parts that lie in the segments `which` picks.
