@@ -885,6 +885,7 @@ fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<Win
             f.events += joined;
         }
     }
+    b.release_store_pages();
     crate::sys::timing("read and intern");
     if b.adds_nothing() {
         let events = Store::open(dir)?.manifest.events;

@@ -230,12 +230,14 @@ impl Builder {
         ext(&mut w, Column::BigValues, &self.big_records(&keep, first))?;
         crate::sys::timing("addresses and hashes");
         let (sender, finals) = self.balances_after(&s, &keep, &cut.balances);
+        s.release_lookups();
         crate::sys::timing("balances");
         ext(&mut w, Column::BalanceWide, &super::columns::wide_balances(&sender, first))?;
         let (lo, hi) = super::columns::split_narrow::<u16>(sender.into_iter());
         ext(&mut w, Column::BalanceLo, as_bytes(&lo))?;
         ext(&mut w, Column::BalanceHi, as_bytes(&hi))?;
         put_final_balances(&mut w, &mut m, &s, finals)?;
+        s.release_lookups();
         crate::sys::timing("final balances");
         self.put_address_index(&mut w, &mut m, &s)?;
         self.put_tx_index(&mut w, &mut m, &s)?;

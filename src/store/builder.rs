@@ -226,6 +226,15 @@ impl Builder {
             }
         });
         self.addrs_preloaded = true;
+        s.release_lookups();
+    }
+
+    /// Drop the base store's lookup pages from the resident set (see
+    /// `Store::release_lookups`); interning is over.
+    pub fn release_store_pages(&self) {
+        if let Some(s) = &self.base {
+            s.release_lookups();
+        }
     }
 
     /// Addresses of the base store (0 without one).

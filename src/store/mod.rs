@@ -281,6 +281,17 @@ impl Store {
         }
     }
 
+    /// Drop the lookup columns' pages from the resident set between the
+    /// phases of an append: a large append touches most of them (every new
+    /// transaction probes the hash tables, every old address its final
+    /// balance), and at 10^8-10^9 events stored they would otherwise add
+    /// up, phase after phase, to gigabytes of resident (if clean) memory.
+    pub(crate) fn release_lookups(&self) {
+        for c in [Column::AddrIndex, Column::AddrBytes, Column::TxHashIndex, Column::TxHashes, Column::FinalBalances] {
+            self.regions[c as usize].release();
+        }
+    }
+
     /// Run `scan`, which reads whole columns in order (a rewrite, a
     /// compaction, a checksum pass, a preload), with read-ahead on every
     /// column, then advise the lookup columns random again.

@@ -343,6 +343,17 @@ impl Region {
         }
     }
 
+    /// Drop the region's pages from the process's resident set. They are
+    /// clean file pages: the page cache keeps them, and a later read maps
+    /// them again.
+    pub(crate) fn release(&self) {
+        if let Region::Mapped { ptr, reserved, .. } = self {
+            // SAFETY: our own read-only mapping; MADV_DONTNEED on it drops
+            // page-table entries only, never contents.
+            unsafe { libc::madvise(ptr.cast(), *reserved, libc::MADV_DONTNEED) };
+        }
+    }
+
     /// The column's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
