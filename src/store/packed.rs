@@ -70,13 +70,12 @@ impl<'a> Packed<'a> {
             return f.base;
         }
         let bit = (i & (BLOCK - 1)) as u64 * u64::from(w);
-        let at = (f.offset + bit / 8) as usize;
+        let at = f.offset.saturating_add(bit / 8).min(self.bits.len() as u64) as usize;
         let raw = match self.bits.get(at..at + 8) {
             Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
             None => {
                 let mut b = [0u8; 8];
-                let tail = self.bits.get(at..).unwrap_or_default();
-                let tail = &tail[..tail.len().min(8)];
+                let tail = &self.bits[at..];
                 b[..tail.len()].copy_from_slice(tail);
                 u64::from_le_bytes(b)
             }
@@ -91,7 +90,7 @@ impl<'a> Packed<'a> {
     pub fn prefetch(&self, i: usize) {
         if let Some(f) = self.frames.get(i >> SHIFT) {
             crate::sys::prefetch(f);
-            let at = f.offset + ((i & (BLOCK - 1)) as u64 * u64::from(f.width())) / 8;
+            let at = f.offset.saturating_add((i & (BLOCK - 1)) as u64 * u64::from(f.width()) / 8);
             if let Some(b) = self.bits.get(at as usize) {
                 crate::sys::prefetch(b);
             }
@@ -255,6 +254,19 @@ mod tests {
             let p = Packed::new(&all_frames, &all_bits);
             let want: Vec<u32> = v[..cut as usize].iter().copied().chain(9_000_000..9_000_050).collect();
             assert_eq!(p.range(0, n as usize), want, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn damaged_frames_read_wrong_values_not_out_of_bounds() {
+        let v: Vec<u32> = (0..5000).collect();
+        let (mut frames, bits) = encode(&v, 0, 0);
+        frames[1].offset = u64::MAX - 3;
+        frames[0].code = 0xff;
+        let p = Packed::new(&frames, &bits);
+        for i in [0, 4095, 4096, 4999] {
+            let _ = p.get(i);
+            p.prefetch(i);
         }
     }
 
