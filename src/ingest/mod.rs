@@ -322,6 +322,10 @@ impl FileSink {
     }
 
     fn push(&mut self, b: &mut Builder, mut events: Vec<RawEvent>) {
+        // Every new transaction probes the store's hash tables and every
+        // old address its indexes: on a large store those pages pile up in
+        // the resident set (clean, but counted) unless dropped now and then.
+        let before = self.events;
         for e in &mut events {
             if e.hashes == [0; 3] {
                 fill_hashes(e);
@@ -351,6 +355,9 @@ impl FileSink {
             for e in *chunk {
                 self.push_one(b, e);
             }
+        }
+        if before >> RELEASE_EVERY != self.events >> RELEASE_EVERY {
+            b.release_store_pages();
         }
     }
 
@@ -398,6 +405,10 @@ impl FileSink {
         self.events
     }
 }
+
+/// log2 of the events interned between two releases of the store's
+/// lookup pages (see `FileSink::push`).
+const RELEASE_EVERY: u32 = 18;
 
 /// A progress bar over bytes, drawn only on a terminal and for large inputs.
 pub fn progress_bar(enabled: bool, size: u64, label: &str) -> Option<indicatif::ProgressBar> {
