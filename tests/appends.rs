@@ -455,14 +455,20 @@ fn ingest_windowed(s: &Path, memory: &str, files: &[PathBuf], env: &[(&str, &str
     ingest_env(s, "ethereum", "etl", &["--no-progress", "--memory", memory], &refs, env)
 }
 
+/// A world of `events` as one set of files, and the store one pass over
+/// them makes (labels imported): `(files, labels, exploiter, store)`.
+fn one_pass_world(dir: &Path, events: u64) -> (Vec<PathBuf>, PathBuf, String, PathBuf) {
+    let (parts, labels, exploiter) = world_parts(dir, events, &[0, u64::MAX]);
+    let once = dir.join("once");
+    ingest_files(&once, &parts[0]);
+    import_labels(&once, &labels);
+    (parts[0].clone(), labels, exploiter, once)
+}
+
 #[test]
 fn windowed_ingest_reports_what_one_pass_reports() {
     let t = tempfile::tempdir().unwrap();
-    let (parts, labels, exploiter) = world_parts(t.path(), 40_000, &[0, u64::MAX]);
-    let all = parts[0].clone();
-    let once = t.path().join("once");
-    ingest_files(&once, &all);
-    import_labels(&once, &labels);
+    let (all, labels, exploiter, once) = one_pass_world(t.path(), 40_000);
     let want = reports(&once, &exploiter);
 
     let win = t.path().join("win");
@@ -513,11 +519,7 @@ fn windowed_ingest_reports_what_one_pass_reports() {
 #[test]
 fn windowed_ingest_killed_between_windows_goes_on_where_it_stopped() {
     let t = tempfile::tempdir().unwrap();
-    let (parts, labels, exploiter) = world_parts(t.path(), 30_000, &[0, u64::MAX]);
-    let all = parts[0].clone();
-    let once = t.path().join("once");
-    ingest_files(&once, &all);
-    import_labels(&once, &labels);
+    let (all, labels, exploiter, once) = one_pass_world(t.path(), 30_000);
 
     let win = t.path().join("win");
     let o = ingest_windowed(&win, "256KiB", &all, &[("CHAINTRACE_CRASH_AT", "ingest-window")]);

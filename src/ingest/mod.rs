@@ -652,12 +652,13 @@ fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Wind
         });
         return Ok((None, warn));
     }
-    let store = if store::exists(dir) { Some(Store::open(dir)?) } else { None };
-    let record = |h: &str| store.as_ref().and_then(|s| s.manifest.files.iter().find(|f| f.content_hash == h));
-    let stored = store.as_ref().map_or(0, |s| s.manifest.events);
+    // The manifest only: each window opens the store it appends to.
+    let manifest = store::current_manifest(dir)?.map(|(_, m)| m);
+    let record = |h: &str| manifest.as_ref().and_then(|m| m.files.iter().find(|f| f.content_hash == h));
+    let stored = manifest.as_ref().map_or(0, |m| m.events);
     let allowed = |done: u64| window::input_per_window(opts.memory, stored + done / window::INPUT_BYTES_PER_EVENT);
     let budget = allowed(0);
-    if input <= budget && store.as_ref().is_none_or(|s| s.manifest.files.iter().all(|f| f.through_block.is_none())) {
+    if input <= budget && manifest.as_ref().is_none_or(|m| m.files.iter().all(|f| f.through_block.is_none())) {
         return Ok((None, None));
     }
     let grain = (budget / 64).max(1);
@@ -899,8 +900,7 @@ fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<Win
     b.release_store_pages();
     crate::sys::timing("read and intern");
     if b.adds_nothing() {
-        let events = Store::open(dir)?.manifest.events;
-        return Ok(Summary { files: reports, store_events: events, warnings: Vec::new() });
+        return Ok(Summary { files: reports, store_events: b.stored_events(), warnings: Vec::new() });
     }
     let new_files: Vec<usize> = (0..reports.len()).filter(|&k| !reports[k].already_loaded).collect();
     let summary = b.write(dir)?;

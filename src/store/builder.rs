@@ -257,6 +257,11 @@ impl Builder {
         self.files.iter().find(|(f, _)| f.content_hash == content_hash).and_then(|(f, _)| f.through_block)
     }
 
+    /// Events of the base store (0 without one).
+    pub fn stored_events(&self) -> u64 {
+        self.base.as_ref().map_or(0, |s| s.manifest.events)
+    }
+
     /// A delta that adds no file (each was loaded before): writing it
     /// would only make a new generation of the same store.
     pub fn adds_nothing(&self) -> bool {
