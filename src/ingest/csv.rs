@@ -439,21 +439,24 @@ impl CsvReader {
 }
 
 impl CsvReader {
-    /// Read only the bytes `start..end` of the file from now on, `start`
-    /// being the first byte of the record on line `line` (a window of a
-    /// bounded-memory ingest: [`super::window`]). False when the file is not
-    /// mapped (it is then read whole).
-    pub fn restrict(&mut self, start: u64, end: u64, line: u64) -> bool {
-        let Source::Map(m, limit) = &mut self.source else { return false };
-        let end = (end as usize).min(m.len());
-        let start = (start as usize).clamp(self.pos, end);
+    /// [`CsvReader::open_as`], reading only the records of `range` if
+    /// given (a window of a bounded-memory ingest: [`super::window`]),
+    /// which needs the file mapped.
+    pub fn open_range(path: &Path, csv: bool, range: Option<super::window::Range>) -> Result<Self, IngestError> {
+        let mut r = Self::open_as(path, csv)?;
+        let Some(w) = range else { return Ok(r) };
+        let Source::Map(m, limit) = &mut r.source else {
+            return Err(IngestError::file(path, "cannot be mapped, so it cannot be read a window at a time"));
+        };
+        let end = (w.end as usize).min(m.len());
+        let start = (w.start as usize).clamp(r.pos, end);
         *limit = end;
-        self.pos = start;
-        self.handed = 0;
-        self.bytes_read = 0;
-        self.size = (end - start) as u64;
-        self.line = line;
-        true
+        r.pos = start;
+        r.handed = 0;
+        r.bytes_read = 0;
+        r.size = (end - start) as u64;
+        r.line = w.line;
+        Ok(r)
     }
 
     /// From now on the caller hashes each block (in order, into the returned

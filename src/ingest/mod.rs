@@ -446,12 +446,7 @@ fn ingest_text(
     range: Option<window::Range>,
 ) -> Result<(FileReport, String), IngestError> {
     let json = is_json_lines(path)?;
-    let mut reader = CsvReader::open_as(path, !json)?;
-    if let Some(r) = range
-        && !reader.restrict(r.start, r.end, r.line)
-    {
-        return Err(IngestError::file(path, "cannot be mapped, so it cannot be read a window at a time"));
-    }
+    let mut reader = CsvReader::open_range(path, !json, range)?;
     let (table, mapper) = if json {
         ("etl/json".to_string(), None)
     } else {
@@ -556,12 +551,7 @@ fn load_receipts(
     range: Option<window::Range>,
 ) -> Result<(u64, u64, String), IngestError> {
     let json = is_json_lines(path)?;
-    let mut reader = CsvReader::open_as(path, !json)?;
-    if let Some(r) = range
-        && !reader.restrict(r.start, r.end, r.line)
-    {
-        return Err(IngestError::file(path, "cannot be mapped, so it cannot be read a window at a time"));
-    }
+    let mut reader = CsvReader::open_range(path, !json, range)?;
     let mut rows = 0;
     let mut skipped = 0;
     let csv_rows = if json {

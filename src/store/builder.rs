@@ -251,12 +251,6 @@ impl Builder {
         Some(self.files.remove(k).0)
     }
 
-    /// The block through which the store holds the file of this hash, if
-    /// it holds it only in part.
-    pub fn read_through(&self, content_hash: &str) -> Option<u64> {
-        self.files.iter().find(|(f, _)| f.content_hash == content_hash).and_then(|(f, _)| f.through_block)
-    }
-
     /// Events of the base store (0 without one).
     pub fn stored_events(&self) -> u64 {
         self.base.as_ref().map_or(0, |s| s.manifest.events)

@@ -175,15 +175,20 @@ fn recover(dir: &Path) {
 const PIN: &str = "PIN";
 
 /// The pinned generation and its manifest: `Some(None)` when the store did
-/// not exist before the pin, `None` without a pin.
+/// not exist before the pin, `None` without a pin or with one whose
+/// generation cannot be read (then nothing is restored: the committed
+/// windows stay, never less).
 fn pinned(dir: &Path) -> Option<Option<(String, Manifest)>> {
     let name = std::fs::read_to_string(dir.join(PIN)).ok()?;
     let name = name.trim();
-    if !name.starts_with("gen-") || name.contains('/') {
+    if name == "none" {
         return Some(None);
     }
+    if !name.starts_with("gen-") || name.contains('/') {
+        return None;
+    }
     let m = std::fs::read(dir.join(name).join("manifest.json")).ok()?;
-    Some(serde_json::from_slice(&m).ok().map(|m| (name.to_string(), m)))
+    Some(Some((name.to_string(), serde_json::from_slice(&m).ok()?)))
 }
 
 /// Pin the live generation (or the store's absence) until [`unpin`] or
