@@ -100,8 +100,10 @@ fn main() {
     let exploiter = format!("0x{}", hex::encode(exploiter));
     let xid = store.find_address(&exploiter).expect("exploiter in the store");
     let ev = store.events();
-    let hack =
-        (0..store.len()).find(|&i| ev.to[i] == xid && ev.tx(i) != chaintrace::model::NO_TX).map(|i| ev.tx(i)).expect("a hack transaction");
+    let hack = (0..store.len())
+        .find(|&i| ev.receiver(i) == xid && ev.tx(i) != chaintrace::model::NO_TX)
+        .map(|i| ev.tx(i))
+        .expect("a hack transaction");
     let hack = store.tx_text(hack);
     let query = |seeds: Vec<String>, seed_txs: Vec<String>| Query {
         policy: Policy::Haircut,

@@ -135,8 +135,8 @@ pub fn compute(s: &Store) -> Stats {
     let mut used = vec![false; s.address_count()];
     let mut used_tx = vec![false; s.manifest.tx_table as usize];
     for i in 0..n {
-        used[ev.from[i] as usize] = true;
-        used[ev.to[i] as usize] = true;
+        used[ev.sender(i) as usize] = true;
+        used[ev.receiver(i) as usize] = true;
         if ev.tx(i) != NO_TX {
             used_tx[ev.tx(i) as usize] = true;
         }

@@ -183,7 +183,7 @@ fn late_rows_splice_from_the_first_block_they_touch() {
     let m = manifest(&spliced);
     let first = m["segments"][0]["name"].as_str().unwrap().to_string();
     assert_eq!(first, "seg-000001.seg");
-    assert!(m["columns"]["ev_from.u32"][0]["segment"].as_str().unwrap() == first, "{}", m["columns"]["ev_from.u32"]);
+    assert!(m["columns"]["ev_value_lo.u64"][0]["segment"].as_str().unwrap() == first, "{}", m["columns"]["ev_value_lo.u64"]);
     let (x, y, z) = (
         chaintrace::store::Store::open(&once).unwrap(),
         chaintrace::store::Store::open(&spliced).unwrap(),
@@ -195,8 +195,8 @@ fn late_rows_splice_from_the_first_block_they_touch() {
         assert_eq!(x.sender_balances(), other.sender_balances(), "{what}");
         let (ex, eo) = (x.events(), other.events());
         assert_eq!(
-            (ex.from, ex.to, ex.value, ex.subs(0, ex.len()), ex.runs),
-            (eo.from, eo.to, eo.value, eo.subs(0, eo.len()), eo.runs),
+            (ex.senders(0, ex.len()), ex.receivers(0, ex.len()), ex.value, ex.subs(0, ex.len()), ex.runs),
+            (eo.senders(0, eo.len()), eo.receivers(0, eo.len()), eo.value, eo.subs(0, eo.len()), eo.runs),
             "{what}"
         );
         assert!((0..x.len()).all(|i| ex.tx_index(i) == eo.tx_index(i)), "{what}");
@@ -345,7 +345,10 @@ fn balances_continue_across_appends() {
     y.verify_all().unwrap();
     assert_eq!(x.sender_balances(), y.sender_balances());
     let (ex, ey) = (x.events(), y.events());
-    assert_eq!((ex.from, ex.to, ex.value, ex.txs(0, ex.len()), ex.runs), (ey.from, ey.to, ey.value, ey.txs(0, ey.len()), ey.runs));
+    assert_eq!(
+        (ex.senders(0, ex.len()), ex.receivers(0, ex.len()), ex.value, ex.txs(0, ex.len()), ex.runs),
+        (ey.senders(0, ey.len()), ey.receivers(0, ey.len()), ey.value, ey.txs(0, ey.len()), ey.runs)
+    );
     assert_eq!(x.big_values(), y.big_values());
     assert_eq!(y.big_values().len(), 4, "2^128, 2^100, 2^99 and 2^75");
     let ids: Vec<u32> = (5..x.address_count() as u32).collect();
@@ -391,7 +394,7 @@ fn balances_continue_across_appends() {
     assert_eq!(ingest(&three, "ethereum", "transfers", &[], &[&f1, &f2, &late]).code, 0);
     let o = ingest(&two, "ethereum", "transfers", &[], &[&late]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert_eq!(manifest(&two)["segments"][0]["name"], manifest(&two)["columns"]["ev_from.u32"][0]["segment"], "spliced, not rewritten");
+    assert_eq!(manifest(&two)["segments"][0]["name"], manifest(&two)["columns"]["ev_value_lo.u64"][0]["segment"], "spliced, not rewritten");
     let (x, y) = (chaintrace::store::Store::open(&three).unwrap(), chaintrace::store::Store::open(&two).unwrap());
     y.verify_all().unwrap();
     assert_eq!(x.sender_balances(), y.sender_balances());

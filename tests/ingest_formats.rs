@@ -414,7 +414,7 @@ fn unsorted_input_gives_the_same_store() {
     assert!((0..sa.len()).all(|i| ea.tx_index(i) == eb.tx_index(i)));
     assert_eq!(ea.value, eb.value);
     for i in 0..sa.len() {
-        assert_eq!(sa.address_text(ea.from[i]), sb.address_text(eb.from[i]));
+        assert_eq!(sa.address_text(ea.sender(i)), sb.address_text(eb.sender(i)));
         assert_eq!(sa.tx_text(ea.tx(i)), sb.tx_text(eb.tx(i)));
     }
 }

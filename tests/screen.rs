@@ -59,11 +59,11 @@ fn by_trace(store: &Store, category: &str) -> Expected {
         clusters: None,
     };
     let out = trace::run_account(store, &spec).unwrap();
-    let to = store.events().to;
+    let ev = store.events();
     let mut m = Expected::new();
     for t in &out.tainted {
         let x: u128 = t.x.to::<u128>();
-        let e = m.entry(to[t.event as usize]).or_insert((0, 0, u32::MAX, t.event));
+        let e = m.entry(ev.receiver(t.event as usize)).or_insert((0, 0, u32::MAX, t.event));
         e.0 += x;
         if t.hop == 1 {
             e.1 += x;
@@ -126,11 +126,11 @@ fn evidence_paths_chain_from_a_seed() {
         for e in ix.exposures(id) {
             let p = ix.path(&store, id, e.category);
             assert!(!p.is_empty());
-            assert_eq!(ev.to[*p.last().unwrap() as usize], id);
-            assert!(ix.is_seed(ev.from[p[0] as usize], e.category), "path starts at a seed");
+            assert_eq!(ev.receiver(*p.last().unwrap() as usize), id);
+            assert!(ix.is_seed(ev.sender(p[0] as usize), e.category), "path starts at a seed");
             for w in p.windows(2) {
                 assert!(w[0] < w[1]);
-                assert_eq!(ev.to[w[0] as usize], ev.from[w[1] as usize]);
+                assert_eq!(ev.receiver(w[0] as usize), ev.sender(w[1] as usize));
             }
             checked += 1;
         }

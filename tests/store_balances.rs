@@ -53,7 +53,7 @@ fn sender_balances_replay_the_tracers_rules() {
     let id = |a: &str| s.find_address(a).unwrap();
     let (a, b, c) = (id(A), id(B), id(C));
     let sender = s.sender_balances();
-    let got: Vec<_> = (0..s.len()).map(|i| (ev.block(i), ev.asset(i), ev.from[i], sender.get(i))).collect();
+    let got: Vec<_> = (0..s.len()).map(|i| (ev.block(i), ev.asset(i), ev.sender(i), sender.get(i))).collect();
     let token = 1;
     let want = vec![
         (100, 0, a, 0),      // A has nothing yet

@@ -99,7 +99,7 @@ fn main() -> anyhow::Result<()> {
             // A digest of every entry, so that nothing can be skipped.
             let mut d = 0u64;
             for i in 0..s.len() {
-                d = d.wrapping_mul(31).wrapping_add(u64::from(ev.from[i]) ^ u64::from(ev.to[i]) << 32);
+                d = d.wrapping_mul(31).wrapping_add(u64::from(ev.sender(i)) ^ u64::from(ev.receiver(i)) << 32);
                 d ^= u64::from(ev.asset(i)) ^ ev.value.lo[i] ^ u64::from(ev.flags(i));
             }
             eprintln!("scan of {} events in {:.3}s", s.len(), t.elapsed().as_secs_f64());

@@ -85,7 +85,7 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
     let mut cands: HashMap<u32, Candidate> = HashMap::new();
     let mut sweeps = 0u64;
     let mut runs = ev.cursor();
-    for i in 0..ev.from.len() {
+    for i in 0..ev.len() {
         if ev.flags(i) & (flags::MOVES_NOTHING | flags::FEE) != 0 {
             continue;
         }
@@ -93,7 +93,7 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
             u128::MAX => store.value(i).to_u128().unwrap_or(u128::MAX),
             v => v,
         };
-        let (from, to, asset) = (ev.from[i], ev.to[i], ev.asset(i));
+        let (from, to, asset) = (ev.sender(i), ev.receiver(i), ev.asset(i));
         if v == 0 || from == to {
             continue;
         }

@@ -192,7 +192,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         if utxo {
             return t.hop == 0;
         }
-        seed_set.contains(&ev.from[i]) || (ev.tx(i) != NO_TX && seed_txs.contains(&ev.tx(i)) && t.hop == 0)
+        seed_set.contains(&ev.sender(i)) || (ev.tx(i) != NO_TX && seed_txs.contains(&ev.tx(i)) && t.hop == 0)
     };
     let by_event: std::collections::HashMap<u64, Tainted> =
         if utxo && !out.destinations.is_empty() { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };

@@ -373,12 +373,12 @@ impl Index {
     /// category `k` to `id`: `id`'s first tainted arrival, preceded by its
     /// sender's first tainted arrival, and so on back to a seed.
     pub fn path(&self, store: &Store, id: u32, k: u16) -> Vec<u64> {
-        let from = store.events().from;
+        let ev = store.events();
         let mut path = Vec::new();
         let Some(mut e) = self.exposure(id, k).map(|x| x.first_in) else { return path };
         loop {
             path.push(e);
-            let u = from[e as usize];
+            let u = ev.sender(e as usize);
             if self.is_seed(u, k) {
                 break;
             }

@@ -145,7 +145,7 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
         if ev.asset(i) != asset || ev.flags(i) & flags::MOVES_NOTHING != 0 {
             continue;
         }
-        let (u, v) = (ev.from[i], ev.to[i]);
+        let (u, v) = (ev.sender(i), ev.receiver(i));
         if u != v && ev.value.get(i) != 0 {
             let a = value_of(i)?;
             received[v as usize] = received[v as usize].checked_add(a).ok_or_else(|| too_large("an address's received sum"))?;

@@ -180,8 +180,8 @@ impl Builder {
         ahead(time, &mut self.time);
         ahead((cut..ev.len()).map(|i| ev.tx_index(i)).collect(), &mut self.tx_index);
         ahead(ev.subs(cut, ev.len()), &mut self.sub);
-        ahead(ev.from[cut..].to_vec(), &mut self.from);
-        ahead(ev.to[cut..].to_vec(), &mut self.to);
+        ahead(ev.senders(cut, ev.len()), &mut self.from);
+        ahead(ev.receivers(cut, ev.len()), &mut self.to);
         ahead(ev.assets(cut, ev.len()), &mut self.asset);
         ahead((cut..ev.len()).map(|i| ev.value.get(i)).collect(), &mut self.value);
         ahead(ev.txs(cut, ev.len()), &mut self.tx);

@@ -137,7 +137,7 @@ pub(super) fn balances_at(s: &super::Store, cut: usize) -> Option<HashMap<(u32, 
         if ev.flags(i) & flags::MOVES_NOTHING != 0 || value == 0 {
             continue;
         }
-        let (a, u, v) = (ev.asset(i), ev.from[i], ev.to[i]);
+        let (a, u, v) = (ev.asset(i), ev.sender(i), ev.receiver(i));
         if let std::collections::hash_map::Entry::Vacant(e) = at_cut.entry((a, u)) {
             e.insert(stored(i)?.checked_sub(inflow.remove(&(a, u)).unwrap_or(0))?);
         }

@@ -313,8 +313,8 @@ impl Builder {
         (b.block, b.time) = (0..ev.len()).map(|i| cur.at(i)).map(|r| (r.block, r.time)).unzip();
         b.tx_index = (0..ev.len()).map(|i| ev.tx_index(i)).collect();
         b.sub = ev.subs(0, ev.len());
-        b.from = ev.from.to_vec();
-        b.to = ev.to.to_vec();
+        b.from = ev.senders(0, ev.len());
+        b.to = ev.receivers(0, ev.len());
         b.asset = ev.assets(0, ev.len());
         b.value = (0..ev.len()).map(|i| ev.value.get(i)).collect();
         b.tx = ev.txs(0, ev.len());

@@ -21,9 +21,10 @@ pub enum Column {
     /// Position inside the transaction, rotated left by 3 bits (the class
     /// low), bit-packed (see `packed`; frames in `SubFrames`).
     Sub,
-    /// Sender id.
+    /// Sender id, bit-packed (frames in `FromFrames`): about log2 of the
+    /// addresses a block's ids span, not 32 bits.
     From,
-    /// Receiver id.
+    /// Receiver id, bit-packed (frames in `ToFrames`).
     To,
     /// Asset id, bit-packed (frames in `AssetFrames`).
     Asset,
@@ -88,11 +89,15 @@ pub enum Column {
     TxFrames,
     /// Frames of `Flags`.
     FlagsFrames,
+    /// Frames of `From`.
+    FromFrames,
+    /// Frames of `To`.
+    ToFrames,
 }
 
 impl Column {
     /// All columns, in declaration order (`c as usize` is a column's position).
-    pub const ALL: [Column; 33] = [
+    pub const ALL: [Column; 35] = [
         Column::BlockRuns,
         Column::TxIndex,
         Column::TxIndexOther,
@@ -126,11 +131,15 @@ impl Column {
         Column::AssetFrames,
         Column::TxFrames,
         Column::FlagsFrames,
+        Column::FromFrames,
+        Column::ToFrames,
     ];
 
     /// The bit-packed event columns and their frames.
-    pub const PACKED: [(Column, Column); 4] = [
+    pub const PACKED: [(Column, Column); 6] = [
         (Column::Sub, Column::SubFrames),
+        (Column::From, Column::FromFrames),
+        (Column::To, Column::ToFrames),
         (Column::Asset, Column::AssetFrames),
         (Column::Tx, Column::TxFrames),
         (Column::Flags, Column::FlagsFrames),
@@ -143,8 +152,8 @@ impl Column {
             Column::TxIndex => "tx_index.u16",
             Column::TxIndexOther => "ev_tx_index_other.bin",
             Column::Sub => "ev_sub.packed",
-            Column::From => "ev_from.u32",
-            Column::To => "ev_to.u32",
+            Column::From => "ev_from.packed",
+            Column::To => "ev_to.packed",
             Column::Asset => "ev_asset.packed",
             Column::ValueLo => "ev_value_lo.u64",
             Column::ValueHi => "ev_value_hi.u8",
@@ -172,13 +181,14 @@ impl Column {
             Column::AssetFrames => "ev_asset.frames",
             Column::TxFrames => "ev_tx.frames",
             Column::FlagsFrames => "ev_flags.frames",
+            Column::FromFrames => "ev_from.frames",
+            Column::ToFrames => "ev_to.frames",
         }
     }
 
     /// Bytes an event of a column with one entry per event.
     pub fn event_width(self) -> Option<u64> {
         Some(match self {
-            Column::From | Column::To => 4,
             Column::ValueLo | Column::BalanceLo => 8,
             Column::BalanceHi => 2,
             Column::ValueHi => 1,
@@ -192,10 +202,15 @@ impl Column {
         let pseudo_bytes = PSEUDO_BYTES as u64;
         let real = m.address_table.saturating_sub(Pseudo::ALL.len() as u64);
         Some(match self {
-            Column::From | Column::To | Column::ValueLo | Column::BalanceLo | Column::BalanceHi | Column::ValueHi => {
+            Column::ValueLo | Column::BalanceLo | Column::BalanceHi | Column::ValueHi => {
                 m.events * self.event_width()?
             }
-            Column::SubFrames | Column::AssetFrames | Column::TxFrames | Column::FlagsFrames => {
+            Column::SubFrames
+            | Column::AssetFrames
+            | Column::TxFrames
+            | Column::FlagsFrames
+            | Column::FromFrames
+            | Column::ToFrames => {
                 m.events.div_ceil(super::packed::BLOCK as u64) * std::mem::size_of::<super::packed::Frame>() as u64
             }
             Column::TxIndex => m.tx_table * 2,
@@ -216,6 +231,8 @@ impl Column {
             | Column::TxHashIndex
             // Checked against their frames (`packed::check`).
             | Column::Sub
+            | Column::From
+            | Column::To
             | Column::Asset
             | Column::Tx
             | Column::Flags => return None,
@@ -467,10 +484,12 @@ pub struct EventColumns<'a> {
     pub tx_index_other: &'a [[u64; 2]],
     /// Positions inside the transaction (read with [`EventColumns::sub`]).
     pub(super) sub: Packed<'a>,
-    /// Sender ids.
-    pub from: &'a [u32],
-    /// Receiver ids.
-    pub to: &'a [u32],
+    /// Number of events.
+    pub(super) len: usize,
+    /// Sender ids (read with [`EventColumns::sender`]).
+    pub(super) from: Packed<'a>,
+    /// Receiver ids (read with [`EventColumns::receiver`]).
+    pub(super) to: Packed<'a>,
     /// Asset ids (read with [`EventColumns::asset`]).
     pub(super) asset: Packed<'a>,
     /// Values (`u128::MAX` from `get`: look the value up with `Store::value`).
@@ -490,12 +509,12 @@ pub(super) fn sub_code(s: u32) -> u32 {
 impl<'a> EventColumns<'a> {
     /// Number of events.
     pub fn len(&self) -> usize {
-        self.from.len()
+        self.len
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.from.is_empty()
+        self.len == 0
     }
 
     /// The run of event `i` (the store checks on opening that runs cover
@@ -538,6 +557,43 @@ impl<'a> EventColumns<'a> {
     #[inline]
     pub fn sub(&self, i: usize) -> u32 {
         self.sub.get(i).rotate_right(3)
+    }
+
+    /// Sender id of event `i`.
+    #[inline]
+    pub fn sender(&self, i: usize) -> u32 {
+        self.from.get(i)
+    }
+
+    /// Receiver id of event `i`.
+    #[inline]
+    pub fn receiver(&self, i: usize) -> u32 {
+        self.to.get(i)
+    }
+
+    /// Senders and receivers of events `start..start + from.len()`
+    /// (`from` and `to` of one length), a frame load per block.
+    #[inline]
+    pub fn parties(&self, start: usize, from: &mut [u32], to: &mut [u32]) {
+        self.from.fill(start, from);
+        self.to.fill(start, to);
+    }
+
+    /// [`EventColumns::parties`] of the 16 events from `start`.
+    #[inline]
+    pub fn parties16(&self, start: usize, from: &mut [u32; 16], to: &mut [u32; 16]) {
+        self.from.fill16(start, from);
+        self.to.fill16(start, to);
+    }
+
+    /// Sender ids of events `from..to`.
+    pub fn senders(&self, from: usize, to: usize) -> Vec<u32> {
+        self.from.range(from, to)
+    }
+
+    /// Receiver ids of events `from..to`.
+    pub fn receivers(&self, from: usize, to: usize) -> Vec<u32> {
+        self.to.range(from, to)
     }
 
     /// Asset id of event `i`.

@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 /// Marks a store manifest.
 pub const FORMAT_NAME: &str = "chaintrace-store";
 
@@ -451,8 +451,9 @@ impl Store {
             tx_index_by_tx: columns::cast(self.bytes(Column::TxIndex)),
             tx_index_other: columns::cast(self.bytes(Column::TxIndexOther)),
             sub: self.packed(Column::Sub, Column::SubFrames),
-            from: columns::cast(self.bytes(Column::From)),
-            to: columns::cast(self.bytes(Column::To)),
+            len: self.len(),
+            from: self.packed(Column::From, Column::FromFrames),
+            to: self.packed(Column::To, Column::ToFrames),
             asset: self.packed(Column::Asset, Column::AssetFrames),
             value: Values { lo: columns::cast(self.bytes(Column::ValueLo)), hi: columns::cast(self.bytes(Column::ValueHi)) },
             tx: self.packed(Column::Tx, Column::TxFrames),

@@ -196,17 +196,6 @@ impl Builder {
                 put($c, &bits)?;
             }};
         }
-        let identity = keep.len() == self.len() && keep.iter().enumerate().all(|(p, &i)| p == i as usize);
-        macro_rules! event_column {
-            ($c:expr, $src:expr) => {{
-                if identity {
-                    put($c, as_bytes(&$src))?;
-                } else {
-                    let v: Vec<_> = keep.par_iter().map(|&i| $src[i as usize]).collect();
-                    put($c, as_bytes(&v))?;
-                }
-            }};
-        }
         let runs = super::columns::block_runs(&self.block, &self.time, keep, first);
         put(Column::BlockRuns, as_bytes(&runs))?;
         let old = |t: u32| old_by_tx.get(t as usize).copied().unwrap_or(0);
@@ -214,8 +203,8 @@ impl Builder {
         put(Column::TxIndex, as_bytes(&by_tx))?;
         put(Column::TxIndexOther, bytemuck::cast_slice(&other))?;
         packed!(Column::Sub, Column::SubFrames, &|ev, a, b| ev.subs(a, b).into_iter().map(sub_code).collect(), &|i| sub_code(self.sub[i]));
-        event_column!(Column::From, self.from);
-        event_column!(Column::To, self.to);
+        packed!(Column::From, Column::FromFrames, &|ev, a, b| ev.senders(a, b), &|i| self.from[i]);
+        packed!(Column::To, Column::ToFrames, &|ev, a, b| ev.receivers(a, b), &|i| self.to[i]);
         crate::store::crash::point("generation-columns");
         packed!(Column::Asset, Column::AssetFrames, &|ev, a, b| ev.assets(a, b), &|i| self.asset[i]);
         let (lo, hi) = super::columns::split_narrow::<u8>(keep.iter().map(|&i| self.value[i as usize]));

@@ -50,6 +50,16 @@ const PENDING: u8 = 32;
 /// The account sweep. `SPARSE` visits only the events whose sender can pass
 /// taint or whose receiver is a seed (or holds a FIFO queue), and takes each
 /// sender's balance from the store instead of keeping every balance.
+/// Senders and receivers of the `n` (at most 16) events from `start`.
+#[inline]
+fn parties(ev: &crate::store::EventColumns<'_>, start: usize, from: &mut [u32; 16], to: &mut [u32; 16], n: usize) {
+    if n == 16 {
+        ev.parties16(start, from, to);
+    } else {
+        ev.parties(start, &mut from[..n], &mut to[..n]);
+    }
+}
+
 fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<Vec<StopRule>>) -> Result<Outcome, Overflow> {
     let ev = store.events();
     let sender_balance = store.sender_balances();
@@ -99,38 +109,48 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     let to_block = spec.to_block.unwrap_or(u64::MAX);
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
 
-    const AHEAD: usize = 16;
     let n_events = store.len();
-    // Sparse: events go in blocks of 16 whose "may matter" bits are one
-    // branch-free mask; a block of nothing but cold events is skipped whole.
-    // The mask of the block after is made early, to load its records ahead,
-    // and reused unless a hot bit changed meanwhile.
+    // Events go in blocks of 16 whose senders and receivers are decoded
+    // together, the block after one block early so that its records load
+    // ahead. Sparse: a block's "may matter" bits are one branch-free mask;
+    // a block of nothing but cold events is skipped whole; the mask of the
+    // block after is made early too, and reused unless a hot bit changed
+    // meanwhile.
     const BLOCK: usize = 16;
     let (mut block_start, mut block_end, mut mask, mut mask_at) = (0usize, 0usize, 0u64, 0u64);
     let mut ahead: (usize, u64, u64) = (usize::MAX, 0, 0);
+    // Senders and receivers of this block and the block after, decoded
+    // once a block from their packed columns.
+    let (mut cur_f, mut cur_t, mut next_f, mut next_t) = ([0u32; BLOCK], [0u32; BLOCK], [0u32; BLOCK], [0u32; BLOCK]);
     let mut next_seed_event = seed_tx_events.first().copied().unwrap_or(usize::MAX);
     let mut next = 0usize;
     let mut runs = ev.cursor();
     while next < n_events {
         let i = next;
         next += 1;
-        // Once taint is dense (the records went to a full array) most events
-        // are visited anyway: drop the skip test and visit every one, which is
-        // safe (an event that moves no taint changes nothing but the sender's
-        // stored balance, read afresh at its next send).
-        if SPARSE && !st.is_dense() {
-            if i == block_end {
-                let end = (i + BLOCK).min(n_events);
-                mask = if ahead.0 == i && ahead.2 == hot.changes { ahead.1 } else { hot.mask(&ev.from[i..end], &ev.to[i..end]) };
-                (block_start, block_end, mask_at) = (i, end, hot.changes);
-                let ahead_end = (end + BLOCK).min(n_events);
-                let m = hot.mask(&ev.from[end..ahead_end], &ev.to[end..ahead_end]);
+        if i == block_end {
+            let end = (i + BLOCK).min(n_events);
+            let n = end - i;
+            if ahead.0 == i {
+                (cur_f, cur_t) = (next_f, next_t);
+            } else {
+                parties(&ev, i, &mut cur_f, &mut cur_t, n);
+            }
+            let ahead_end = (end + BLOCK).min(n_events);
+            let an = ahead_end - end;
+            parties(&ev, end, &mut next_f, &mut next_t, an);
+            (block_start, block_end) = (i, end);
+            if SPARSE && !st.is_dense() {
+                mask = if ahead.0 == i && ahead.2 == hot.changes { ahead.1 } else { hot.mask(&cur_f[..n], &cur_t[..n]) };
+                mask_at = hot.changes;
+                let m = hot.mask(&next_f[..an], &next_t[..an]);
                 ahead = (end, m, hot.changes);
                 // Load the records and column entries of the next block's hot
                 // events ahead: they are random.
-                for j in set_bits(m).map(|k| end + k) {
-                    st.prefetch(ev.from[j]);
-                    st.prefetch(ev.to[j]);
+                for k in set_bits(m) {
+                    let j = end + k;
+                    st.prefetch(next_f[k]);
+                    st.prefetch(next_t[k]);
                     crate::sys::prefetch(&sender_balance.lo[j]);
                     crate::sys::prefetch(&sender_balance.hi[j]);
                     crate::sys::prefetch(&ev.value.lo[j]);
@@ -138,31 +158,42 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                     ev.prefetch_kind(j);
                 }
                 // This block's slots were loaded a block ago: now their records.
-                for j in set_bits(mask).map(|k| i + k) {
-                    st.prefetch_record(ev.from[j]);
-                    st.prefetch_record(ev.to[j]);
+                for k in set_bits(mask) {
+                    st.prefetch_record(cur_f[k]);
+                    st.prefetch_record(cur_t[k]);
                 }
                 if mask == 0 && next_seed_event >= end {
                     next = end;
                     continue;
                 }
+            } else {
+                // No mask to reuse.
+                ahead = (end, 0, u64::MAX);
+                // Addresses are read in random order: start loading the next block's now.
+                for k in 0..an {
+                    st.prefetch(next_f[k]);
+                    st.prefetch(next_t[k]);
+                }
             }
-            let may_matter = if mask_at == hot.changes { mask >> (i - block_start) & 1 != 0 } else { hot.event(ev.from[i], ev.to[i]) };
+        }
+        // Once taint is dense (the records went to a full array) most events
+        // are visited anyway: drop the skip test and visit every one, which is
+        // safe (an event that moves no taint changes nothing but the sender's
+        // stored balance, read afresh at its next send).
+        if SPARSE && !st.is_dense() {
+            let may_matter = if mask_at == hot.changes {
+                mask >> (i - block_start) & 1 != 0
+            } else {
+                hot.event(cur_f[i - block_start], cur_t[i - block_start])
+            };
             if i == next_seed_event {
                 next_seed_tx += 1;
                 next_seed_event = seed_tx_events.get(next_seed_tx).copied().unwrap_or(usize::MAX);
             } else if !may_matter {
                 continue;
             }
-            out.visited += 1;
-        } else {
-            if i + AHEAD < n_events {
-                // Addresses are read in random order: start loading a later event's now.
-                st.prefetch(ev.from[i + AHEAD]);
-                st.prefetch(ev.to[i + AHEAD]);
-            }
-            out.visited += 1;
         }
+        out.visited += 1;
         if ev.asset(i) != spec.asset || ev.flags(i) & flags::MOVES_NOTHING != 0 {
             continue;
         }
@@ -176,7 +207,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         if aw.is_zero() {
             continue;
         }
-        let (u, v) = (ev.from[i] as usize, ev.to[i] as usize);
+        let (u, v) = (cur_f[i - block_start] as usize, cur_t[i - block_start] as usize);
         if SPARSE {
             let b = match sender_balance.get(i) {
                 u128::MAX => store.wide_balance(i),

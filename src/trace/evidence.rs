@@ -21,10 +21,10 @@ impl<'a> Index<'a> {
     /// Index the tainted events by `key(receiver)`: over clusters, paths end
     /// at any member of a cluster.
     pub fn keyed(store: &Store, tainted: &'a [Tainted], key: impl Fn(u32) -> u32) -> Self {
-        let to = store.events().to;
+        let ev = store.events();
         let mut by_to: HashMap<u32, Vec<&'a Tainted>> = HashMap::new();
         for t in tainted {
-            by_to.entry(key(to[t.event as usize])).or_default().push(t);
+            by_to.entry(key(ev.receiver(t.event as usize))).or_default().push(t);
         }
         Index { by_to }
     }
@@ -48,7 +48,7 @@ impl<'a> Index<'a> {
         pred: &HashMap<u64, u64>,
         by_event: &HashMap<u64, Tainted>,
     ) -> Vec<Vec<Tainted>> {
-        let from = store.events().from;
+        let ev = store.events();
         let Some(arrivals) = self.by_to.get(&dest) else { return Vec::new() };
         let mut last: Vec<&Tainted> = arrivals.clone();
         last.sort_by(|a, b| b.x.cmp(&a.x).then(a.event.cmp(&b.event)));
@@ -67,7 +67,7 @@ impl<'a> Index<'a> {
                         None => break,
                     }
                 }
-                let sender = from[cur.event as usize];
+                let sender = ev.sender(cur.event as usize);
                 let prev = self
                     .by_to
                     .get(&sender)
@@ -110,8 +110,8 @@ impl EventRef {
         let ev = store.events();
         EventRef {
             tx: (ev.tx(i) != NO_TX).then(|| store.tx_text(ev.tx(i))),
-            from: store.address_text(ev.from[i]),
-            to: store.address_text(ev.to[i]),
+            from: store.address_text(ev.sender(i)),
+            to: store.address_text(ev.receiver(i)),
             block: (ev.block(i) != NO_BLOCK).then_some(ev.block(i)),
             time: (ev.time(i) != NO_TIME).then(|| crate::model::time::format_time(ev.time(i))),
             value: store.value(i).to_string(),

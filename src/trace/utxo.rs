@@ -167,7 +167,7 @@ pub(super) fn run(
         for (o, &k) in outs.iter().enumerate() {
             let v = values[o];
             let vout = ev.sub(k) & sub::MAX_INDEX;
-            let addr = spec.unit(ev.to[k]);
+            let addr = spec.unit(ev.receiver(k));
             let mut x = shares[o];
             let mut hop = in_hop.saturating_add(1);
             if seeds.contains(&addr) || is_seed_tx || seed_outs.contains(&(tx, vout)) {
@@ -212,7 +212,7 @@ pub(super) fn run(
     }
     // Unspent tainted outputs: where the taint sits now.
     for (&k, t) in &taint {
-        let addr = spec.unit(ev.to[k as usize]);
+        let addr = spec.unit(ev.receiver(k as usize));
         if seeds.contains(&addr) {
             out.held_by_seeds += Wide::from(t.taint);
         } else {
