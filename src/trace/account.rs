@@ -117,6 +117,8 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     // block after is made early too, and reused unless a hot bit changed
     // meanwhile.
     const BLOCK: usize = 16;
+    // About 20 cache lines of each packed column ahead of the decode.
+    const PARTIES_AHEAD: usize = 512;
     let (mut block_start, mut block_end, mut mask, mut mask_at) = (0usize, 0usize, 0u64, 0u64);
     let mut ahead: (usize, u64, u64) = (usize::MAX, 0, 0);
     // Senders and receivers of this block and the block after, decoded
@@ -139,6 +141,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
             let ahead_end = (end + BLOCK).min(n_events);
             let an = ahead_end - end;
             parties(&ev, end, &mut next_f, &mut next_t, an);
+            ev.prefetch_parties(i + PARTIES_AHEAD);
             (block_start, block_end) = (i, end);
             if SPARSE && !st.is_dense() {
                 mask = if ahead.0 == i && ahead.2 == hot.changes { ahead.1 } else { hot.mask(&cur_f[..n], &cur_t[..n]) };
