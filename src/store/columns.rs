@@ -572,18 +572,12 @@ impl<'a> EventColumns<'a> {
     }
 
     /// Senders and receivers of events `start..start + from.len()`
-    /// (`from` and `to` of one length), a frame load per block.
+    /// (`from` and `to` of one length): 16 from a multiple of 16 fastest.
     #[inline]
     pub fn parties(&self, start: usize, from: &mut [u32], to: &mut [u32]) {
+        debug_assert!(from.len() == to.len() && start + from.len() <= self.len);
         self.from.fill(start, from);
         self.to.fill(start, to);
-    }
-
-    /// [`EventColumns::parties`] of the 16 events from `start`.
-    #[inline]
-    pub fn parties16(&self, start: usize, from: &mut [u32; 16], to: &mut [u32; 16]) {
-        self.from.fill16(start, from);
-        self.to.fill16(start, to);
     }
 
     /// Load the packed senders and receivers of event `i` into the cache:

@@ -4,13 +4,17 @@
 //! transaction, transaction id, asset id, flags) hold values that are close
 //! together within a few thousand events or need fewer than 32 bits:
 //! transaction ids rise with the events, assets are a few ids, positions
-//! and flags are small, and an address id needs log2 of the addresses. Each block of [`BLOCK`] events keeps
-//! its smallest value and the bit width of the largest difference, and the
-//! differences follow as a bit string (ADR 0010, formats 9 and 10). Reading event
-//! `i` is a frame load, one unaligned 8-byte read, a shift and a mask: no
-//! block is decoded, so random access stays O(1) and the sweeps read these
-//! columns only for the events they visit; a run of events decodes with
-//! one frame load ([`Packed::fill`]).
+//! and flags are small, and an address id needs log2 of the addresses.
+//! Each block of [`BLOCK`] events keeps a line (its lowest point and a
+//! slope, 0 for a flat block) and the bit width of the largest distance
+//! above it, and the distances follow as a bit string (ADR 0010, formats 9
+//! and 10; transaction ids climb, every other column is flat). Reading
+//! event `i` is a frame load, one unaligned 8-byte read, a shift and a
+//! mask, plus a multiply on a climbing block: no block is decoded, so
+//! random access stays O(1) and the sweeps read these columns only for the
+//! events they visit. A run of events decodes with one frame load
+//! ([`Packed::fill`]), 16 of a flat block with the width a constant (with
+//! AVX2 up to 25 bits).
 //!
 //! `u32::MAX` (no transaction) is common in some blocks and would widen
 //! them to 32 bits: a block that has it codes it as 0 and every other
@@ -23,13 +27,16 @@ pub const SHIFT: u32 = 12;
 /// Events a frame covers.
 pub const BLOCK: usize = 1 << SHIFT;
 
-/// One block's frame: where its bits start, its smallest value, its width.
+/// One block's frame: where its bits start, its line, its width.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Frame {
     /// Byte offset of the block's bits in the column's bit string.
     pub offset: u64,
-    /// The smallest value (other than `u32::MAX`); with width 0, every value.
+    /// The lowest distance of a value (other than `u32::MAX`) from the
+    /// line through 0 with the frame's slope, wrapped below zero if the
+    /// line passes above a value; flat (slope 0): the smallest value, and
+    /// with width 0 every value.
     pub base: u32,
     /// Bits a value (low 8 bits, at most 32); bit 8: code 0 is `u32::MAX`;
     /// bits 9 to 31: the slope (see [`Frame::slope`]).
@@ -106,11 +113,22 @@ impl<'a> Packed<'a> {
         if nullable == 1 && code == 0 { u32::MAX } else { base.wrapping_add(code - nullable) }
     }
 
-    /// The values of events `start..start + out.len()` into `out`: a frame
-    /// load per block, not per value (the sweeps' skip test decodes its 16
-    /// events at a time this way).
+    /// The values of events `start..start + out.len()` into `out`: 16 from
+    /// a multiple of 16 with the width a constant (`fill16`), any other
+    /// run with a frame load per block, not per value.
     #[inline]
     pub fn fill(&self, start: usize, out: &mut [u32]) {
+        if start.is_multiple_of(16)
+            && let Ok(out16) = <&mut [u32; 16]>::try_from(&mut *out)
+            && self.fill16(start, out16)
+        {
+            return;
+        }
+        self.fill_frames(start, out);
+    }
+
+    /// [`Packed::fill`], a frame at a time.
+    fn fill_frames(&self, start: usize, out: &mut [u32]) {
         let mut k = 0;
         while k < out.len() {
             let i = start + k;
@@ -152,14 +170,14 @@ impl<'a> Packed<'a> {
         }
     }
 
-    /// The 16 values from event `start` into `out`, as [`Packed::fill`]
-    /// does, faster where `start` is a multiple of 16: those 16 values
-    /// begin on a byte (16 x width bits is whole bytes), so with the width
-    /// a constant every byte offset and shift is one too (`unpack16`).
+    /// The 16 values from event `start`, a multiple of 16, into `out`, if
+    /// their block is flat and its bits are all there (false: nothing
+    /// written). Those 16 values begin on a byte (16 x width bits is whole
+    /// bytes), so with the width a constant every byte offset and shift is
+    /// one too (`unpack16`).
     #[inline]
-    pub fn fill16(&self, start: usize, out: &mut [u32; 16]) {
-        if start.is_multiple_of(16)
-            && let Some(f) = self.frames.get(start >> SHIFT)
+    fn fill16(&self, start: usize, out: &mut [u32; 16]) -> bool {
+        if let Some(f) = self.frames.get(start >> SHIFT)
             && f.code >> 8 == 0
             && let w = f.code & 0xff
             && w <= 32
@@ -173,12 +191,12 @@ impl<'a> Packed<'a> {
             {
                 // SAFETY: the CPU has AVX2, the one requirement of `avx2::unpack16`.
                 unsafe { avx2::unpack16(w, src, f.base, out) };
-                return;
+                return true;
             }
             unpack16_any(w, src, f.base, out);
-        } else {
-            self.fill(start, out);
+            return true;
         }
+        false
     }
 
     /// Load the frame and bits of event `i` into the cache.
@@ -206,7 +224,7 @@ fn unpack16_any(w: u32, src: &[u8], base: u32, out: &mut [u32; 16]) {
         ($($w:literal)*) => {
             match w {
                 $($w => unpack16::<$w>(src, base, out),)*
-                _ => unreachable!("a width past 32 is refused by fill16"),
+                _ => unreachable!("a width past 32 never reaches unpack16"),
             }
         };
     }
@@ -238,7 +256,7 @@ mod avx2 {
         high: [usize; MAX_WIDTH as usize + 1],
     }
 
-    const TABLE: Table = {
+    static TABLE: Table = {
         let mut t = Table {
             shuffle: [[0; 32]; MAX_WIDTH as usize + 1],
             shift: [[0; 8]; MAX_WIDTH as usize + 1],
@@ -456,8 +474,8 @@ mod tests {
         for start in (0..v.len().saturating_sub(15)).step_by(16).chain([1, 4090]) {
             if start + 16 <= v.len() {
                 let mut out = [0u32; 16];
-                p.fill16(start, &mut out);
-                assert_eq!(out, v[start..start + 16], "fill16 from {start}");
+                p.fill(start, &mut out);
+                assert_eq!(out, v[start..start + 16], "16 from {start}");
             }
         }
     }
@@ -499,7 +517,7 @@ mod tests {
             let p = Packed::new(&frames, &bits);
             for start in (0..v.len() - 15).step_by(16) {
                 let mut out = [0u32; 16];
-                p.fill16(start, &mut out);
+                p.fill(start, &mut out);
                 assert_eq!(out, v[start..start + 16], "width {w}, from {start}");
             }
         }
@@ -551,6 +569,16 @@ mod tests {
             let _ = p.get(i);
             p.prefetch(i);
         }
+        let (mut out, mut all) = ([0u32; 16], vec![0u32; 5000]);
+        for start in [0, 16, 4080, 4096, 4976] {
+            p.fill(start, &mut out);
+        }
+        p.fill(0, &mut all);
+        // A slope and a width past 32 in the bits that hold them.
+        frames[0].code = u32::MAX;
+        let p = Packed::new(&frames, &bits);
+        p.fill(0, &mut out);
+        p.fill(0, &mut all);
     }
 
     #[test]

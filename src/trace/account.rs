@@ -50,16 +50,6 @@ const PENDING: u8 = 32;
 /// The account sweep. `SPARSE` visits only the events whose sender can pass
 /// taint or whose receiver is a seed (or holds a FIFO queue), and takes each
 /// sender's balance from the store instead of keeping every balance.
-/// Senders and receivers of the `n` (at most 16) events from `start`.
-#[inline]
-fn parties(ev: &crate::store::EventColumns<'_>, start: usize, from: &mut [u32; 16], to: &mut [u32; 16], n: usize) {
-    if n == 16 {
-        ev.parties16(start, from, to);
-    } else {
-        ev.parties(start, &mut from[..n], &mut to[..n]);
-    }
-}
-
 fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<Vec<StopRule>>) -> Result<Outcome, Overflow> {
     let ev = store.events();
     let sender_balance = store.sender_balances();
@@ -136,11 +126,11 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
             if ahead.0 == i {
                 (cur_f, cur_t) = (next_f, next_t);
             } else {
-                parties(&ev, i, &mut cur_f, &mut cur_t, n);
+                ev.parties(i, &mut cur_f[..n], &mut cur_t[..n]);
             }
             let ahead_end = (end + BLOCK).min(n_events);
             let an = ahead_end - end;
-            parties(&ev, end, &mut next_f, &mut next_t, an);
+            ev.parties(end, &mut next_f[..an], &mut next_t[..an]);
             ev.prefetch_parties(i + PARTIES_AHEAD);
             (block_start, block_end) = (i, end);
             if SPARSE && !st.is_dense() {
