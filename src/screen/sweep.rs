@@ -147,6 +147,7 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
         if i % 16 == 0 {
             let m = (store.len() - i).min(16);
             ev.parties(i, &mut senders[..m], &mut receivers[..m]);
+            ev.prefetch_parties(i + 512);
         }
         if ev.asset(i) != asset || ev.flags(i) & flags::MOVES_NOTHING != 0 {
             continue;
