@@ -134,17 +134,11 @@ pub fn compute(s: &Store) -> Stats {
     // Distinct addresses and transactions actually used by events.
     let mut used = vec![false; s.address_count()];
     let mut used_tx = vec![false; s.manifest.tx_table as usize];
-    // Senders and receivers a packed block at a time.
-    let (mut from, mut to) = (vec![0u32; 4096], vec![0u32; 4096]);
-    for start in (0..n).step_by(4096) {
-        let m = (n - start).min(4096);
-        ev.parties(start, &mut from[..m], &mut to[..m]);
-        for (&f, &t) in from[..m].iter().zip(&to[..m]) {
-            used[f as usize] = true;
-            used[t as usize] = true;
-        }
-    }
+    let mut parties = ev.party_cursor();
     for i in 0..n {
+        let (f, t) = parties.at(i);
+        used[f as usize] = true;
+        used[t as usize] = true;
         if ev.tx(i) != NO_TX {
             used_tx[ev.tx(i) as usize] = true;
         }

@@ -85,13 +85,8 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
     let mut cands: HashMap<u32, Candidate> = HashMap::new();
     let mut sweeps = 0u64;
     let mut runs = ev.cursor();
-    // Senders and receivers, decoded 16 at a time (packed columns).
-    let (mut senders, mut receivers) = ([0u32; 16], [0u32; 16]);
+    let mut parties = ev.party_cursor();
     for i in 0..ev.len() {
-        if i % 16 == 0 {
-            let m = (ev.len() - i).min(16);
-            ev.parties(i, &mut senders[..m], &mut receivers[..m]);
-        }
         if ev.flags(i) & (flags::MOVES_NOTHING | flags::FEE) != 0 {
             continue;
         }
@@ -99,7 +94,7 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
             u128::MAX => store.value(i).to_u128().unwrap_or(u128::MAX),
             v => v,
         };
-        let (from, to, asset) = (senders[i % 16], receivers[i % 16], ev.asset(i));
+        let ((from, to), asset) = (parties.at(i), ev.asset(i));
         if v == 0 || from == to {
             continue;
         }

@@ -140,19 +140,13 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
     let mut hops = [0u32; 16];
     // Many columns are read at the same row: an index loop is the clear form.
     let mut runs = ev.cursor();
-    // Senders and receivers, decoded 16 at a time (packed columns).
-    let (mut senders, mut receivers) = ([0u32; 16], [0u32; 16]);
+    let mut parties = ev.party_cursor();
     #[allow(clippy::needless_range_loop)]
     for i in 0..store.len() {
-        if i % 16 == 0 {
-            let m = (store.len() - i).min(16);
-            ev.parties(i, &mut senders[..m], &mut receivers[..m]);
-            ev.prefetch_parties(i + 512);
-        }
         if ev.asset(i) != asset || ev.flags(i) & flags::MOVES_NOTHING != 0 {
             continue;
         }
-        let (u, v) = (senders[i % 16], receivers[i % 16]);
+        let (u, v) = parties.at(i);
         if u != v && ev.value.get(i) != 0 {
             let a = value_of(i)?;
             received[v as usize] = received[v as usize].checked_add(a).ok_or_else(|| too_large("an address's received sum"))?;

@@ -333,6 +333,32 @@ impl<'a> RunCursor<'a> {
     }
 }
 
+/// Senders and receivers for a scan in event order: the 16 around the
+/// event asked for are decoded together from their packed columns, and
+/// those 512 events on are asked for from memory.
+pub struct PartyCursor<'a> {
+    ev: EventColumns<'a>,
+    start: usize,
+    from: [u32; 16],
+    to: [u32; 16],
+}
+
+impl PartyCursor<'_> {
+    /// Sender and receiver of event `i` (any order works; increasing is
+    /// the fast one).
+    #[inline]
+    pub fn at(&mut self, i: usize) -> (u32, u32) {
+        let start = i & !15;
+        if start != self.start {
+            let n = (self.ev.len - start).min(16);
+            self.ev.parties(start, &mut self.from[..n], &mut self.to[..n]);
+            self.ev.prefetch_parties(start + 512);
+            self.start = start;
+        }
+        (self.from[i & 15], self.to[i & 15])
+    }
+}
+
 /// The high part of a [`Narrow`] amount.
 pub trait High: Pod + PartialEq {
     /// Its bits.
@@ -578,6 +604,11 @@ impl<'a> EventColumns<'a> {
         debug_assert!(from.len() == to.len() && start + from.len() <= self.len);
         self.from.fill(start, from);
         self.to.fill(start, to);
+    }
+
+    /// A cursor over senders and receivers for a scan in event order.
+    pub fn party_cursor(&self) -> PartyCursor<'a> {
+        PartyCursor { ev: *self, start: usize::MAX, from: [0; 16], to: [0; 16] }
     }
 
     /// Load the packed senders and receivers of event `i` into the cache:

@@ -23,7 +23,7 @@ pub mod segment;
 pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;
-pub use columns::{Balances, BlockRun, Column, EventColumns, High, Narrow, RunCursor, Values};
+pub use columns::{Balances, BlockRun, Column, EventColumns, High, Narrow, PartyCursor, RunCursor, Values};
 pub(crate) use columns::{Pod, cast, try_cast};
 pub use error::StoreError;
 
