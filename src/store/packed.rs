@@ -114,8 +114,9 @@ impl<'a> Packed<'a> {
     }
 
     /// The values of events `start..start + out.len()` into `out`: 16 from
-    /// a multiple of 16 with the width a constant (`fill16`), any other
-    /// run with a frame load per block, not per value.
+    /// a multiple of 16 of a flat block with the width a constant
+    /// (`fill16`), the scans' case; any other run (a scan's last few
+    /// events, a climbing block) a value at a time.
     #[inline]
     pub fn fill(&self, start: usize, out: &mut [u32]) {
         if start.is_multiple_of(16)
@@ -124,49 +125,8 @@ impl<'a> Packed<'a> {
         {
             return;
         }
-        self.fill_frames(start, out);
-    }
-
-    /// [`Packed::fill`], a frame at a time.
-    fn fill_frames(&self, start: usize, out: &mut [u32]) {
-        let mut k = 0;
-        while k < out.len() {
-            let i = start + k;
-            let n = (BLOCK - (i & (BLOCK - 1))).min(out.len() - k);
-            let f = &self.frames[i >> SHIFT];
-            let w = (f.code & 0xff).min(32);
-            let dst = &mut out[k..k + n];
-            k += n;
-            if f.slope() != 0 {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    *d = self.get(i + j);
-                }
-                continue;
-            }
-            if w == 0 {
-                dst.fill(f.base);
-                continue;
-            }
-            let (mask, nullable) = ((1u64 << w) - 1, (f.code >> 8) & 1);
-            let bit0 = (i & (BLOCK - 1)) as u64 * u64::from(w);
-            let first = f.offset.saturating_add(bit0 / 8);
-            let last = first.saturating_add((dst.len() as u64 * u64::from(w)).div_ceil(8));
-            // The common case, bounds checked once: no null code and 8
-            // readable bytes past the last value.
-            if nullable == 0 && last.saturating_add(8) <= self.bits.len() as u64 {
-                let src = &self.bits[first as usize..last as usize + 8];
-                let mut bit = bit0 % 8;
-                for d in dst {
-                    let at = (bit / 8) as usize;
-                    let raw = u64::from_le_bytes(src[at..at + 8].try_into().expect("8 bytes"));
-                    *d = f.base.wrapping_add(((raw >> (bit % 8)) & mask) as u32);
-                    bit += u64::from(w);
-                }
-                continue;
-            }
-            for (j, d) in dst.iter_mut().enumerate() {
-                *d = self.get(i + j);
-            }
+        for (j, d) in out.iter_mut().enumerate() {
+            *d = self.get(start + j);
         }
     }
 
