@@ -119,14 +119,20 @@ pub fn split_record<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, [u8]>>) -> Result<
 pub fn split_row<'a>(line: &'a [u8], header: &Header, out: &mut Vec<Cow<'a, [u8]>>) -> Result<(), crate::model::text::FieldError> {
     use crate::model::text::FieldError;
     split_record(line, out).map_err(|m| FieldError::new("(row)", m))?;
+    check_width(out, header).map(|_| ())
+}
+
+/// `fields` when a record has one field per header column; otherwise the
+/// error [`split_row`] gives.
+pub fn check_width<'f, 'a>(fields: &'f [Cow<'a, [u8]>], header: &Header) -> Result<&'f [Cow<'a, [u8]>], crate::model::text::FieldError> {
     let ncols = header.names.len();
-    if out.len() != ncols {
-        return Err(FieldError::new(
-            header.names.get(out.len().min(ncols.saturating_sub(1))).cloned().unwrap_or_default(),
-            format!("row has {} fields but the header has {ncols} (truncated or malformed line)", out.len()),
+    if fields.len() != ncols {
+        return Err(crate::model::text::FieldError::new(
+            header.names.get(fields.len().min(ncols.saturating_sub(1))).cloned().unwrap_or_default(),
+            format!("row has {} fields but the header has {ncols} (truncated or malformed line)", fields.len()),
         ));
     }
-    Ok(())
+    Ok(fields)
 }
 
 /// End of the last whole record in `buf` (just past its newline), honouring
@@ -199,6 +205,133 @@ pub fn records_as(part: &[u8], first_line: u64, quote_aware: bool) -> impl Itera
             }
         }
     })
+}
+
+/// Bitmasks of the commas, newlines and quotes among the 64 bytes from
+/// `at` (bytes past the end of `b` count as none of them): bit `k` stands
+/// for byte `at + k`.
+#[inline]
+fn masks(b: &[u8], at: usize) -> [u64; 3] {
+    let rest = &b[at..];
+    if rest.len() >= 64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: SSE2 is part of x86_64; the four 16-byte loads lie
+            // inside `rest`, which holds 64 bytes at least.
+            unsafe {
+                use std::arch::x86_64::*;
+                let (comma, nl, quote) = (_mm_set1_epi8(b',' as i8), _mm_set1_epi8(b'\n' as i8), _mm_set1_epi8(b'"' as i8));
+                let mut m = [0u64; 3];
+                for k in 0..4 {
+                    let v = _mm_loadu_si128(rest.as_ptr().add(16 * k).cast());
+                    for (mask, c) in m.iter_mut().zip([comma, nl, quote]) {
+                        *mask |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, c)) as u16) << (16 * k);
+                    }
+                }
+                return m;
+            }
+        }
+    }
+    let mut m = [0u64; 3];
+    for (k, &c) in rest.iter().take(64).enumerate() {
+        m[0] |= u64::from(c == b',') << k;
+        m[1] |= u64::from(c == b'\n') << k;
+        m[2] |= u64::from(c == b'"') << k;
+    }
+    m
+}
+
+/// Every record of `part` (whole records; its first line is file line
+/// `first_line`) split into fields: `row` gets each non-empty record's
+/// fields, or why they could not be split, and the line it starts on, and
+/// returns false to stop. The same records and fields as [`records`] and
+/// [`split_record`], found in one pass over bitmasks of the separators
+/// instead of a search per field and another per line; a record with a
+/// quote in it is handed to [`split_record`]. Returns the newlines in
+/// `part` (all of them, even when `row` stopped early).
+pub fn each_record<'a>(
+    part: &'a [u8],
+    first_line: u64,
+    fields: &mut Vec<Cow<'a, [u8]>>,
+    mut row: impl FnMut(Result<&[Cow<'a, [u8]>], &'static str>, u64) -> bool,
+) -> u64 {
+    // Ends the record from `rec` whose last field runs from `start` to just
+    // before `end` (a newline or the part's end); false when `row` says stop.
+    fn finish<'a>(
+        part: &'a [u8],
+        fields: &mut Vec<Cow<'a, [u8]>>,
+        (rec, start, end): (usize, usize, usize),
+        line: u64,
+        row: &mut impl FnMut(Result<&[Cow<'a, [u8]>], &'static str>, u64) -> bool,
+    ) -> bool {
+        let end = if end > rec && part[end - 1] == b'\r' { end - 1 } else { end };
+        let go = end <= rec || {
+            fields.push(Cow::Borrowed(&part[start.min(end)..end]));
+            row(Ok(fields), line)
+        };
+        fields.clear();
+        go
+    }
+    let (mut line, mut rec, mut start, mut at) = (first_line, 0usize, 0usize, 0usize);
+    fields.clear();
+    while at < part.len() {
+        let [comma, nl, quote] = masks(part, at);
+        if quote != 0 {
+            // The records from this one's start to past the chunk's last
+            // quote go the quote-aware way; the scan resumes after them.
+            let upto = at + 64 - quote.leading_zeros() as usize;
+            let mut pos = rec;
+            for (r, l) in records(&part[rec..], line) {
+                // `r` lies inside `part`: its offset is the pointers' distance.
+                let end = r.as_ptr() as usize - part.as_ptr() as usize + r.len();
+                let next = memchr(b'\n', &part[end..]).map_or(part.len(), |p| end + p + 1);
+                fields.clear();
+                let go = match split_record(r, fields) {
+                    Ok(()) => row(Ok(fields), l),
+                    Err(e) => row(Err(e), l),
+                };
+                fields.clear();
+                line += count_lines(&part[pos..next]);
+                pos = next;
+                if !go {
+                    return line - first_line + count_lines(&part[pos..]);
+                }
+                if pos >= upto {
+                    break;
+                }
+            }
+            if pos == rec {
+                // Blank lines only (cannot happen with a quote ahead).
+                line += count_lines(&part[rec..]);
+                pos = part.len();
+            }
+            (rec, start, at) = (pos, pos, pos);
+            continue;
+        }
+        let mut seps = comma | nl;
+        if part.len() - at < 64 {
+            seps &= u64::MAX >> (64 - (part.len() - at));
+        }
+        while seps != 0 {
+            let pos = at + seps.trailing_zeros() as usize;
+            seps &= seps - 1;
+            if part[pos] == b',' {
+                fields.push(Cow::Borrowed(&part[start..pos]));
+                start = pos + 1;
+            } else {
+                if !finish(part, fields, (rec, start, pos), line, &mut row) {
+                    return line - first_line + 1 + count_lines(&part[pos + 1..]);
+                }
+                line += 1;
+                (rec, start) = (pos + 1, pos + 1);
+            }
+        }
+        at += 64;
+    }
+    if rec < part.len() {
+        finish(part, fields, (rec, start, part.len()), line, &mut row);
+    }
+    line - first_line
 }
 
 /// Split a block of whole records into about `n` parts at record boundaries.
@@ -543,6 +676,65 @@ mod tests {
         let data = b"a,b\r\n\"x\ny\",z\n\nc,d";
         let got: Vec<_> = records(data, 2).map(|(r, l)| (String::from_utf8_lossy(r).into_owned(), l)).collect();
         assert_eq!(got, [("a,b".to_string(), 2), ("\"x\ny\",z".to_string(), 3), ("c,d".to_string(), 6)]);
+    }
+
+    /// Records, fields (or the split's error) and lines, the slow way.
+    type Split = Vec<(Result<Vec<Vec<u8>>, &'static str>, u64)>;
+
+    fn by_search(part: &[u8], line: u64) -> Split {
+        let mut v = Vec::new();
+        records(part, line).map(|(r, l)| (split_record(r, &mut v).map(|()| v.iter().map(|f| f.to_vec()).collect()), l)).collect()
+    }
+
+    fn by_masks(part: &[u8], line: u64, stop_after: usize) -> (Split, u64) {
+        let (mut out, mut v) = (Vec::new(), Vec::new());
+        let n = each_record(part, line, &mut v, |f, l| {
+            out.push((f.map(|f| f.iter().map(|x| x.to_vec()).collect()), l));
+            out.len() < stop_after
+        });
+        (out, n)
+    }
+
+    #[test]
+    fn one_pass_split_matches_search_per_field() {
+        // Short texts over an alphabet heavy in separators, quotes and
+        // carriage returns, some long enough to cross 64-byte chunks.
+        let alphabet = b"ab,,\n\n\r\"x0";
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for case in 0..20_000 {
+            let len = (next() % if case % 10 == 0 { 400 } else { 90 }) as usize;
+            let quotes = case % 3 == 0;
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    let c = alphabet[(next() % alphabet.len() as u64) as usize];
+                    if c == b'"' && !quotes { b'a' } else { c }
+                })
+                .collect();
+            let (got, n) = by_masks(&text, 7, usize::MAX);
+            assert_eq!(got, by_search(&text, 7), "{:?}", String::from_utf8_lossy(&text));
+            assert_eq!(n, count_lines(&text));
+            // Stopping early still counts every newline.
+            let (part, n) = by_masks(&text, 7, 1);
+            assert!(part.len() <= 1);
+            assert_eq!(n, count_lines(&text));
+        }
+    }
+
+    #[test]
+    fn one_pass_split_of_exports() {
+        let data = b"a,b,c\r\n\n1,\"x,\"\"y\",3\n,,\n\"open\n";
+        let (got, n) = by_masks(data, 2, usize::MAX);
+        assert_eq!(n, 5);
+        assert_eq!(got, by_search(data, 2));
+        assert_eq!(got[1], (Ok(vec![b"1".to_vec(), b"x,\"y".to_vec(), b"3".to_vec()]), 4));
+        assert_eq!(got[2], (Ok(vec![vec![], vec![], vec![]]), 5));
+        assert_eq!(got[3], (Err("unterminated quoted field"), 6));
     }
 
     #[test]

@@ -208,22 +208,29 @@ fn make_mapper<'r>(path: &Path, h: &Header, table: EthTable, opts: &Options, rec
 
 /// Parse one part of a CSV block.
 fn parse_csv_part(part: &[u8], first_line: u64, header: &Header, mapper: &Mapper<'_>, skip_bad: bool) -> PartOut {
-    let mut out = PartOut { events: Vec::with_capacity(part.len() / 200), rows: 0, skipped: 0, error: None, newlines: count_lines(part) };
+    let mut out = PartOut { events: Vec::with_capacity(part.len() / 200), rows: 0, skipped: 0, error: None, newlines: 0 };
     let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(header.names.len());
-    for (rec, line) in csv::records(part, first_line) {
+    out.newlines = csv::each_record(part, first_line, &mut fields, |split, line| {
         out.rows += 1;
         let before = out.events.len();
-        let res = csv::split_row(rec, header, &mut fields).and_then(|()| mapper.map(&Row { fields: &fields }, &mut out.events));
-        if let Err(e) = res {
-            out.events.truncate(before);
-            if skip_bad {
-                out.skipped += 1;
-            } else {
-                out.error = Some((line, e));
-                return out;
+        let res = split
+            .map_err(|m| crate::model::text::FieldError::new("(row)", m))
+            .and_then(|f| csv::check_width(f, header))
+            .and_then(|f| mapper.map(&Row { fields: f }, &mut out.events));
+        match res {
+            Ok(()) => true,
+            Err(e) => {
+                out.events.truncate(before);
+                if skip_bad {
+                    out.skipped += 1;
+                    true
+                } else {
+                    out.error = Some((line, e));
+                    false
+                }
             }
         }
-    }
+    });
     out.events.iter_mut().for_each(fill_hashes);
     out
 }

@@ -12,7 +12,14 @@ pub fn parse_time(text: &[u8]) -> Option<i64> {
         return None;
     }
     if t.iter().all(u8::is_ascii_digit) {
-        return std::str::from_utf8(t).ok()?.parse().ok().filter(|&v| v <= MAX_EPOCH);
+        // Epoch seconds, the common case: past 18 significant digits it is
+        // over MAX_EPOCH anyway, so the sum cannot overflow.
+        let t = &t[t.iter().position(|&c| c != b'0').unwrap_or(t.len())..];
+        if t.len() > 18 {
+            return None;
+        }
+        let v = t.iter().fold(0i64, |v, &c| v * 10 + i64::from(c - b'0'));
+        return Some(v).filter(|&v| v <= MAX_EPOCH);
     }
     if t.len() < 10 || t[4] != b'-' || t[7] != b'-' {
         return None;

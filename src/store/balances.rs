@@ -18,24 +18,39 @@ impl Builder {
     pub(super) fn balances(&self, keep: &[crate::model::ids::EventPos]) -> (Vec<u128>, Vec<u8>) {
         let n_addr = self.addr_offsets.len() - 1;
         let mut native = vec![0u128; n_addr];
-        let mut tokens: HashMap<(u32, u32), u128> = HashMap::new();
+        let mut tokens: PairMap = HashMap::default();
         let mut sender = vec![0u128; keep.len()];
-        const AHEAD: usize = 16;
-        for (p, &i) in keep.iter().enumerate() {
-            if let Some(&j) = keep.get(p + AHEAD) {
-                crate::sys::prefetch(&native[self.from[j as usize] as usize]);
-                crate::sys::prefetch(&native[self.to[j as usize] as usize]);
-            }
-            let i = i as usize;
-            if self.flags[i] & flags::MOVES_NOTHING != 0 || self.value[i] == 0 {
-                continue;
-            }
-            let (u, v, asset) = (self.from[i], self.to[i], self.asset[i]);
-            sender[p] = if asset == 0 {
-                replay(&mut native, u, v, self.value[i])
-            } else {
-                replay(&mut Token { map: &mut tokens, asset }, u, v, self.value[i])
-            };
+        // The replay is sequential, but reading the kept events' columns in
+        // key order is a gather from five arrays (misses the replay would
+        // wait on one by one): each chunk is gathered on the other core
+        // while the one before it replays.
+        const CHUNK: usize = 1 << 16;
+        let gather = |c: &[crate::model::ids::EventPos]| -> Vec<Move> { c.iter().map(|&i| self.move_of(i as usize)).collect() };
+        let mut chunks = keep.chunks(CHUNK);
+        let mut next = chunks.next().map(gather);
+        for out in sender.chunks_mut(CHUNK) {
+            let moves = next.take().unwrap_or_default();
+            let ((), following) = rayon::join(
+                || {
+                    const AHEAD: usize = 16;
+                    for (p, m) in moves.iter().enumerate() {
+                        if let Some(a) = moves.get(p + AHEAD) {
+                            crate::sys::prefetch(&native[a.from as usize]);
+                            crate::sys::prefetch(&native[a.to as usize]);
+                        }
+                        if m.value == 0 {
+                            continue;
+                        }
+                        out[p] = if m.asset == 0 {
+                            replay(&mut native, m.from, m.to, m.value)
+                        } else {
+                            replay(&mut Token { map: &mut tokens, asset: m.asset }, m.from, m.to, m.value)
+                        };
+                    }
+                },
+                || chunks.next().map(gather),
+            );
+            next = following;
         }
         let mut finals: Vec<(u32, u32, u128)> =
             native.iter().enumerate().filter(|(_, b)| **b != 0).map(|(x, &b)| (0, x as u32, b)).collect();
@@ -76,7 +91,7 @@ impl Builder {
             .collect();
         touched.sort_unstable();
         touched.dedup();
-        let mut map: HashMap<(u32, u32), u128, std::hash::BuildHasherDefault<PairHasher>> = HashMap::default();
+        let mut map: PairMap = HashMap::default();
         map.reserve(touched.len());
         for group in touched.chunk_by(|a, b| a.0 == b.0) {
             let asset = group[0].0;
@@ -159,6 +174,27 @@ pub(super) fn balances_at(s: &super::Store, cut: usize) -> Option<HashMap<(u32, 
         }
     }
     Some(at_cut)
+}
+
+/// Token balances by `(asset, address)`.
+type PairMap = HashMap<(u32, u32), u128, std::hash::BuildHasherDefault<PairHasher>>;
+
+/// What the replay needs of one event; a value of zero for one that moves
+/// nothing.
+#[derive(Clone, Copy)]
+struct Move {
+    from: u32,
+    to: u32,
+    asset: u32,
+    value: u128,
+}
+
+impl Builder {
+    #[inline]
+    fn move_of(&self, i: usize) -> Move {
+        let moves = self.flags[i] & flags::MOVES_NOTHING == 0;
+        Move { from: self.from[i], to: self.to[i], asset: self.asset[i], value: if moves { self.value[i] } else { 0 } }
+    }
 }
 
 /// A hasher for `(asset, address)` id pairs: ids are dense integers, so a

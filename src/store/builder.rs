@@ -70,6 +70,9 @@ pub struct Builder {
     /// Asset names.
     pub assets: Vec<String>,
     pub(super) asset_ids: HashMap<String, u32>,
+    /// Token contracts already interned, so a token row's asset costs a
+    /// lookup instead of a hex string built and hashed (cleared on rollback).
+    token_ids: HashMap<[u8; 20], u32>,
     /// Bitcoin inputs.
     pub inputs: Vec<InputRow>,
     /// Files loaded so far, with the builder index where each one's events start.
@@ -150,6 +153,7 @@ impl Builder {
             tx_ids: IdTable::default(),
             assets: Vec::new(),
             asset_ids: HashMap::new(),
+            token_ids: HashMap::new(),
             inputs: Vec::new(),
             files: Vec::new(),
             old_events: 0,
@@ -528,7 +532,16 @@ impl Builder {
     pub fn intern_asset(&mut self, a: AssetKey) -> AssetId {
         match a {
             AssetKey::Native => AssetId::from_stored(0),
-            AssetKey::Token(t) => self.intern_asset_name(&format!("0x{}", hex::encode(t))),
+            AssetKey::Token(t) => {
+                if let Some(&id) = self.token_ids.get(&t) {
+                    return AssetId::from_stored(id);
+                }
+                let id = self.intern_asset_name(&format!("0x{}", hex::encode(t)));
+                if self.limit.is_none() {
+                    self.token_ids.insert(t, id.get());
+                }
+                id
+            }
         }
     }
 
@@ -601,6 +614,7 @@ impl Builder {
         for a in self.assets.drain(nas..) {
             self.asset_ids.remove(&a);
         }
+        self.token_ids.clear();
         self.inputs.truncate(ni);
     }
 

@@ -73,7 +73,12 @@ pub struct SegmentWriter {
     file: std::io::BufWriter<File>,
     offset: u64,
     events: u64,
+    /// Bytes handed to the kernel's writeback so far (see `start_writeback`).
+    flushed: u64,
 }
+
+/// Bytes written between two starts of writeback.
+const WRITEBACK_EVERY: u64 = 32 << 20;
 
 impl SegmentWriter {
     /// Create the next segment file of the store at `dir`, numbered past
@@ -92,7 +97,7 @@ impl SegmentWriter {
         let name = format!("seg-{next:06}.seg");
         let path = dir.join(&name);
         let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(io(&path))?;
-        Ok(SegmentWriter { name, path, file: std::io::BufWriter::with_capacity(1 << 20, f), offset: 0, events: 0 })
+        Ok(SegmentWriter { name, path, file: std::io::BufWriter::with_capacity(1 << 20, f), offset: 0, events: 0, flushed: 0 })
     }
 
     /// The file's name.
@@ -129,7 +134,30 @@ impl SegmentWriter {
         let pad = (ALIGN - len % ALIGN) % ALIGN;
         self.file.write_all(&[0u8; ALIGN as usize][..pad as usize]).map_err(io(&self.path))?;
         self.offset += len + pad;
+        if self.offset - self.flushed >= WRITEBACK_EVERY {
+            self.start_writeback()?;
+        }
         Ok(part)
+    }
+
+    /// Start writing what is written so far to disk, without waiting: the
+    /// sync at the end then waits for the last few megabytes instead of the
+    /// whole segment, and the disk works while the columns are encoded.
+    fn start_writeback(&mut self) -> Result<(), StoreError> {
+        self.file.flush().map_err(io(&self.path))?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let (from, len) = (self.flushed as libc::off64_t, (self.offset - self.flushed) as libc::off64_t);
+            // SAFETY: the descriptor is this writer's open file; the call only
+            // starts writeback of a byte range and touches no memory of ours.
+            // A failure is not an error: the sync at the end still runs.
+            unsafe {
+                libc::sync_file_range(self.file.get_ref().as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+        self.flushed = self.offset;
+        Ok(())
     }
 
     /// A whole column: an aligned part and a ragged tail under [`ALIGN`]
@@ -200,7 +228,7 @@ impl SegmentWriter {
 
     /// Flush and sync the file; returns what the manifest lists of it.
     pub fn finish(self) -> Result<SegmentInfo, StoreError> {
-        let SegmentWriter { name, path, file, offset, events } = self;
+        let SegmentWriter { name, path, file, offset, events, .. } = self;
         let f = file.into_inner().map_err(|e| StoreError::Io { path: path.clone(), source: e.into_error() })?;
         f.sync_all().map_err(io(&path))?;
         Ok(SegmentInfo { name, bytes: offset, events })

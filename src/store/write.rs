@@ -301,30 +301,45 @@ impl Builder {
     ) -> Result<Manifest, StoreError> {
         let mut w = SegmentWriter::create(dir)?;
         let mut cols = BTreeMap::new();
-        self.put_event_columns(keep, 0, None, &mut |c, bytes| {
-            cols.insert(c.file().to_string(), w.put_column(bytes)?);
-            Ok(())
-        })?;
+        // The balance replay is one sequential pass: it runs beside the
+        // column encoding and index building instead of after them.
+        let (written, (sender, finals)) = rayon::join(
+            || -> Result<usize, StoreError> {
+                self.put_event_columns(keep, 0, None, &mut |c, bytes| {
+                    cols.insert(c.file().to_string(), w.put_column(bytes)?);
+                    Ok(())
+                })?;
+                crate::sys::timing("event columns");
+                let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
+                    cols.insert(c.file().to_string(), w.put_column(bytes)?);
+                    Ok(())
+                };
+                put(Column::AddrBytes, &self.addr_bytes)?;
+                // Ethereum addresses are 20 bytes each: their offsets are implied.
+                put(Column::AddrOffsets, if self.chain == Chain::Ethereum { &[] } else { as_bytes(&self.addr_offsets) })?;
+                let (index, addresses) = self.address_index();
+                put(Column::AddrIndex, as_bytes(&index))?;
+                put(Column::TxHashes, self.tx_hashes.as_flattened())?;
+                put(Column::TxHashIndex, as_bytes(&super::hashindex::build(&self.tx_hashes)))?;
+                put(Column::BigValues, &self.big_records(keep, 0))?;
+                put(Column::Labels, &self.labels_tsv)?;
+                crate::sys::timing("addresses and hashes");
+                Ok(addresses)
+            },
+            || self.balances(keep),
+        );
+        let addresses = written?;
         let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
             cols.insert(c.file().to_string(), w.put_column(bytes)?);
             Ok(())
         };
-        put(Column::AddrBytes, &self.addr_bytes)?;
-        // Ethereum addresses are 20 bytes each: their offsets are implied.
-        put(Column::AddrOffsets, if self.chain == Chain::Ethereum { &[] } else { as_bytes(&self.addr_offsets) })?;
-        let (index, addresses) = self.address_index();
-        put(Column::AddrIndex, as_bytes(&index))?;
-        put(Column::TxHashes, self.tx_hashes.as_flattened())?;
-        put(Column::TxHashIndex, as_bytes(&super::hashindex::build(&self.tx_hashes)))?;
-        put(Column::BigValues, &self.big_records(keep, 0))?;
-        put(Column::Labels, &self.labels_tsv)?;
-        let (sender, finals) = self.balances(keep);
         put(Column::BalanceWide, &super::columns::wide_balances(&sender, 0))?;
         let (lo, hi) = super::columns::split_narrow::<u16>(sender.into_iter());
         put(Column::BalanceLo, as_bytes(&lo))?;
         put(Column::BalanceHi, as_bytes(&hi))?;
         drop((lo, hi));
         put(Column::FinalBalances, &finals)?;
+        crate::sys::timing("balances");
         // Bitcoin inputs: first copy wins, sorted by spending transaction and index.
         let mut seen = HashSet::new();
         let mut inputs: Vec<InputRow> = self.inputs.iter().copied().filter(|r| seen.insert((r.tx, r.index))).collect();
@@ -351,6 +366,7 @@ impl Builder {
         w.set_events(keep.len() as u64);
         let name = w.name().to_string();
         let segment = w.finish()?;
+        crate::sys::timing("segment synced");
         let run = |count: usize| if count == 0 { Vec::new() } else { vec![Run { segment: name.clone(), count: count as u64 }] };
         Ok(Manifest {
             format: FORMAT_NAME.to_string(),
