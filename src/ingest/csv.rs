@@ -138,8 +138,14 @@ pub fn check_width<'f, 'a>(fields: &'f [Cow<'a, [u8]>], header: &Header) -> Resu
 /// End of the last whole record in `buf` (just past its newline), honouring
 /// quotes; `None` if there is none.
 pub(super) fn last_record_end(buf: &[u8], quote_aware: bool) -> Option<usize> {
+    last_record_end_quoted(buf, quote_aware).0
+}
+
+/// [`last_record_end`], and whether `buf` holds a quote that matters (so
+/// a caller that splits the records again knows without a second search).
+fn last_record_end_quoted(buf: &[u8], quote_aware: bool) -> (Option<usize>, bool) {
     if !quote_aware || memchr(b'"', buf).is_none() {
-        return memrchr(b'\n', buf).map(|p| p + 1);
+        return (memrchr(b'\n', buf).map(|p| p + 1), false);
     }
     let mut in_quotes = false;
     let mut last = None;
@@ -153,7 +159,7 @@ pub(super) fn last_record_end(buf: &[u8], quote_aware: bool) -> Option<usize> {
         }
         i = p + 1;
     }
-    last
+    (last, true)
 }
 
 /// Iterate the records of a slice of whole records: `(record, line_number)`.
@@ -336,7 +342,14 @@ pub fn each_record<'a>(
 
 /// Split a block of whole records into about `n` parts at record boundaries.
 pub fn split_parts(block: &[u8], n: usize, quote_aware: bool) -> Vec<&[u8]> {
-    if n <= 1 || block.len() < 1 << 16 || (quote_aware && memchr(b'"', block).is_some()) {
+    split_parts_known(block, n, quote_aware && memchr(b'"', block).is_some())
+}
+
+/// [`split_parts`] of a block the caller knows holds quotes that matter
+/// (`quoted`) or not: a quoted block stays whole, as a newline in it may
+/// lie inside a field.
+pub fn split_parts_known(block: &[u8], n: usize, quoted: bool) -> Vec<&[u8]> {
+    if n <= 1 || block.len() < 1 << 16 || quoted {
         return vec![block];
     }
     let mut parts = Vec::with_capacity(n);
@@ -361,6 +374,10 @@ pub fn split_parts(block: &[u8], n: usize, quote_aware: bool) -> Vec<&[u8]> {
 pub fn count_lines(b: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', b).count() as u64
 }
+
+/// A block of whole records, the file line it starts on, and whether it may
+/// hold a quote that matters.
+pub type Block<'a> = (&'a [u8], u64, bool);
 
 /// Reads a CSV (or JSON-lines) file block by block.
 ///
@@ -520,6 +537,12 @@ impl CsvReader {
 
     /// The next block of whole records and the line number of its first record.
     pub fn next_block(&mut self) -> Result<Option<(&[u8], u64)>, IngestError> {
+        Ok(self.next_block_quoted()?.map(|(b, line, _)| (b, line)))
+    }
+
+    /// [`CsvReader::next_block`], and whether the block may hold a quote
+    /// that matters (false when a search found none).
+    pub fn next_block_quoted(&mut self) -> Result<Option<Block<'_>>, IngestError> {
         if self.handed > 0 {
             if self.deferred {
                 self.line += std::mem::take(&mut self.deferred_lines);
@@ -549,11 +572,15 @@ impl CsvReader {
             let avail = self.pending().len();
             if avail > 0 {
                 let whole = avail <= window && self.eof();
-                let cut = if whole { Some(avail) } else { last_record_end(&self.pending()[..window.min(avail)], self.quote_aware) };
+                let (cut, quoted) = if whole {
+                    (Some(avail), self.quote_aware && memchr(b'"', self.pending()).is_some())
+                } else {
+                    last_record_end_quoted(&self.pending()[..window.min(avail)], self.quote_aware)
+                };
                 if let Some(cut) = cut {
                     self.handed = cut;
                     let line = self.line;
-                    return Ok(Some((&self.pending()[..cut], line)));
+                    return Ok(Some((&self.pending()[..cut], line, quoted)));
                 }
             } else if self.eof() {
                 return Ok(None);

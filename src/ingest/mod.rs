@@ -20,7 +20,7 @@ use crate::model::{Chain, Pending, RawEvent};
 
 use crate::store::builder::Builder;
 use crate::store::{self, LoadedFile, Store};
-use csv::{CsvReader, Header, Row, count_lines, split_parts};
+use csv::{CsvReader, Header, Row, count_lines, split_parts_known};
 use ethereum::{EthTable, Receipts};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -482,14 +482,14 @@ fn ingest_text(
     };
     let mut first_block = true;
     let mut hasher = reader.defer_accounting();
-    while let Some((block, line)) = reader.next_block()? {
+    while let Some((block, line, quoted)) = reader.next_block_quoted()? {
         let block_len = block.len();
         let prev = pending.take();
         let ((parsed, ()), drained) = rayon::join(
             || {
                 rayon::join(
                     || -> Result<Vec<PartOut>, IngestError> {
-                        let parts = split_parts(block, threads, !json);
+                        let parts = split_parts_known(block, threads, quoted);
                         let mut outs: Vec<PartOut> = match &mapper {
                             Some(m) => parts.par_iter().map(|p| parse_csv_part(p, 0, &header, m, opts.skip_bad_rows)).collect(),
                             None => parts

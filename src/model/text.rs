@@ -27,6 +27,16 @@ const HEXVAL: [u8; 256] = {
 /// here against 620 µs and 957 µs with the crate, 13-14x faster.
 #[inline]
 pub fn decode_hex(h: &[u8], out: &mut [u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if h.len() == 2 * out.len() && out.len() >= 8 {
+        return decode_hex_sse2(h, out);
+    }
+    decode_hex_scalar(h, out)
+}
+
+/// [`decode_hex`] a byte at a time through a table.
+#[inline]
+fn decode_hex_scalar(h: &[u8], out: &mut [u8]) -> bool {
     let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(h.chunks_exact(2)) {
         let (a, b) = (HEXVAL[pair[0] as usize], HEXVAL[pair[1] as usize]);
@@ -34,6 +44,47 @@ pub fn decode_hex(h: &[u8], out: &mut [u8]) -> bool {
         *o = a.wrapping_shl(4) | b;
     }
     bad & 0xF0 == 0
+}
+
+/// [`decode_hex`] 16 digits at a time with SSE2 (part of x86_64): a
+/// digit's value and validity come from range compares, pairs combine by
+/// shifts within 16-bit lanes. The last 16 digits are read again from
+/// where they end when the length is not a multiple of 16 (addresses: 40),
+/// rewriting bytes already written with the same values. Issue 14: hex
+/// was 7-8% of an ingest's CPU through the table.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn decode_hex_sse2(h: &[u8], out: &mut [u8]) -> bool {
+    use std::arch::x86_64::*;
+    debug_assert!(h.len() == 2 * out.len() && out.len() >= 8);
+    let n = h.len();
+    let mut ok = true;
+    let mut at = 0;
+    loop {
+        let at16 = at.min(n - 16);
+        // SAFETY: SSE2 is part of x86_64; the load reads h[at16..at16 + 16]
+        // and the store writes out[at16 / 2..at16 / 2 + 8], both in bounds
+        // as n >= 16 and out.len() == n / 2.
+        unsafe {
+            let v = _mm_loadu_si128(h.as_ptr().add(at16).cast());
+            let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            let digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x2F)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x3A)));
+            let alpha = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8(0x60)), _mm_cmplt_epi8(lower, _mm_set1_epi8(0x67)));
+            let val = _mm_or_si128(
+                _mm_and_si128(digit, _mm_sub_epi8(v, _mm_set1_epi8(0x30))),
+                _mm_and_si128(alpha, _mm_sub_epi8(lower, _mm_set1_epi8(0x57))),
+            );
+            ok &= _mm_movemask_epi8(_mm_or_si128(digit, alpha)) == 0xFFFF;
+            let hi = _mm_and_si128(val, _mm_set1_epi16(0x00FF));
+            let lo = _mm_srli_epi16(val, 8);
+            let bytes = _mm_packus_epi16(_mm_or_si128(_mm_slli_epi16(hi, 4), lo), _mm_setzero_si128());
+            _mm_storel_epi64(out.as_mut_ptr().add(at16 / 2).cast(), bytes);
+        }
+        at += 16;
+        if at >= n {
+            return ok;
+        }
+    }
 }
 
 fn strip_0x(t: &[u8]) -> &[u8] {
@@ -180,4 +231,48 @@ impl FieldError {
 /// the fields were strings, so neither step can fail.
 pub fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
     String::from_utf8(w.into_inner().expect("CSV into memory")).expect("CSV of UTF-8 fields is UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_sixteen_digits_at_a_time_matches_the_table() {
+        let digits = b"0123456789abcdefABCDEF";
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in [8usize, 9, 16, 20, 31, 32, 33] {
+            for case in 0..3000 {
+                let mut h: Vec<u8> = (0..2 * len).map(|_| digits[(next() % digits.len() as u64) as usize]).collect();
+                if case % 3 == 0 {
+                    // A byte that is no digit, anywhere (most of the 256 values over the cases).
+                    let at = (next() % h.len() as u64) as usize;
+                    h[at] = (next() % 256) as u8;
+                }
+                let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+                let ok = decode_hex(&h, &mut a);
+                assert_eq!(ok, decode_hex_scalar(&h, &mut b), "{:?}", String::from_utf8_lossy(&h));
+                if ok {
+                    assert_eq!(a, b);
+                }
+            }
+        }
+        // Every byte value in every position of an address.
+        for at in 0..40 {
+            for c in 0..=255u8 {
+                let mut h = *b"00112233445566778899aabbccddeeffAABBCCDD";
+                h[at] = c;
+                let (mut a, mut b) = ([0u8; 20], [0u8; 20]);
+                let ok = decode_hex(&h, &mut a);
+                assert_eq!(ok, decode_hex_scalar(&h, &mut b));
+                assert!(!ok || a == b);
+            }
+        }
+    }
 }
