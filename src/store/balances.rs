@@ -17,7 +17,7 @@ impl Builder {
     /// full 320-bit sweep.
     pub(super) fn balances(&self, keep: &[crate::model::ids::EventPos]) -> (Vec<u128>, Vec<u8>) {
         let n_addr = self.addr_offsets.len() - 1;
-        let mut native = vec![0u128; n_addr];
+        let mut native = crate::sys::huge_vec(n_addr, 0u128);
         let mut tokens: PairMap = HashMap::default();
         let mut sender = vec![0u128; keep.len()];
         // The replay is sequential, but reading the kept events' columns in

@@ -72,7 +72,7 @@ pub fn key_hash(key: &[u8]) -> u64 {
 /// The index of `n` keys (id = position) whose slot hashes `hash` gives.
 pub fn build_with(n: usize, hash: impl Fn(usize) -> u64 + Sync) -> Vec<u32> {
     use rayon::prelude::*;
-    let mut slots = vec![EMPTY; slot_count(n as u64) as usize];
+    let mut slots = crate::sys::huge_vec(slot_count(n as u64) as usize, EMPTY);
     if slots.is_empty() {
         return slots;
     }

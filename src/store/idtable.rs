@@ -152,7 +152,7 @@ impl IdTable {
 
     fn grow(&mut self, hash_of: &impl Fn(u32) -> u64) {
         let cap = (self.slots.len() * 2).max(1024);
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; cap]);
+        let old = std::mem::replace(&mut self.slots, crate::sys::huge_vec(cap, EMPTY));
         self.len = 0;
         for s in old.into_iter().filter(|&s| s != EMPTY) {
             let id = s as u32;
