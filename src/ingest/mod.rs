@@ -413,6 +413,11 @@ impl FileSink {
     }
 }
 
+/// Parsed blocks waiting for the interner at most: enough to ride out a
+/// slow block on either side, few enough to bound memory (a block's
+/// events take about as much as its text).
+const QUEUED_BLOCKS: usize = 2;
+
 /// log2 of the events interned between two releases of the store's
 /// lookup pages (see `FileSink::push`).
 const RELEASE_EVERY: u32 = 18;
@@ -461,13 +466,12 @@ fn ingest_text(
         (table_name(t).to_string(), Some(make_mapper(path, &reader.header.clone(), t, opts, receipts)?))
     };
     let header = reader.header.clone();
-    let mut sink = FileSink::new();
-    let (mut rows, mut skipped) = (0u64, 0u64);
     let pb = progress_bar(opts.progress, reader.size, &path.display().to_string());
     let threads = rayon::current_num_threads().max(1) * 2;
-    // Interning is sequential (ids follow input order), so it runs on one
-    // thread for block k while the others parse block k+1.
-    let mut pending: Option<Vec<PartOut>> = None;
+    // Interning is sequential (ids follow input order): it runs on a thread
+    // of its own, fed parsed blocks through a short queue, while the pool
+    // parses the blocks after them. (A join of "parse block k+1" with
+    // "intern block k" waited at every block for the slower of the two.)
     let drain = |outs: Vec<PartOut>, b: &mut Builder, sink: &mut FileSink| -> Result<(u64, u64), IngestError> {
         let (mut rows, mut skipped) = (0, 0);
         for o in outs {
@@ -480,14 +484,35 @@ fn ingest_text(
         }
         Ok((rows, skipped))
     };
-    let mut first_block = true;
     let mut hasher = reader.defer_accounting();
-    while let Some((block, line, quoted)) = reader.next_block_quoted()? {
-        let block_len = block.len();
-        let prev = pending.take();
-        let ((parsed, ()), drained) = rayon::join(
-            || {
-                rayon::join(
+    let builder = &mut *b;
+    let (read, drained, sink) = std::thread::scope(|scope| {
+        let (queue, parsed_blocks) = std::sync::mpsc::sync_channel::<(Vec<PartOut>, Option<(usize, usize)>)>(QUEUED_BLOCKS);
+        let interner = scope.spawn(move || {
+            let mut sink = FileSink::new();
+            let (mut rows, mut skipped) = (0u64, 0u64);
+            for (outs, reserve) in parsed_blocks {
+                if let Some((events, txs)) = reserve {
+                    builder.reserve(events, txs);
+                }
+                match drain(outs, &mut *builder, &mut sink) {
+                    Ok((r, k)) => {
+                        rows += r;
+                        skipped += k;
+                    }
+                    Err(e) => return (Err(e), sink),
+                }
+                if rows > 0 {
+                    crate::store::crash::point("ingest-parse");
+                }
+            }
+            (Ok((rows, skipped)), sink)
+        });
+        let mut first_block = true;
+        let read = (|| -> Result<(), IngestError> {
+            while let Some((block, line, quoted)) = reader.next_block_quoted()? {
+                let block_len = block.len();
+                let (parsed, ()) = rayon::join(
                     || -> Result<Vec<PartOut>, IngestError> {
                         let parts = split_parts_known(block, threads, quoted);
                         let mut outs: Vec<PartOut> = match &mapper {
@@ -508,41 +533,38 @@ fn ingest_text(
                         Ok(outs)
                     },
                     || hasher.update(block),
-                )
-            },
-            || match prev {
-                Some(outs) => drain(outs, &mut *b, &mut sink),
-                None => Ok((0, 0)),
-            },
-        );
-        let (r, k) = drained?;
-        rows += r;
-        skipped += k;
-        if rows > 0 {
-            crate::store::crash::point("ingest-parse");
-        }
-        let parsed = parsed?;
-        reader.account(parsed.iter().map(|o| o.newlines).sum());
-        if first_block {
-            // Size the columns once from the first block instead of doubling.
-            first_block = false;
-            let events: usize = parsed.iter().map(|o| o.events.len()).sum();
-            let txs: usize = parsed.iter().map(|o| o.events.iter().filter(|e| e.tx.is_some()).count()).sum();
-            let scale = reader.size as f64 / block_len.max(1) as f64;
-            if scale > 1.5 {
-                b.reserve((events as f64 * scale * 1.02) as usize, (txs as f64 * scale * 1.02) as usize);
+                );
+                let parsed = parsed?;
+                reader.account(parsed.iter().map(|o| o.newlines).sum());
+                let mut reserve = None;
+                if first_block {
+                    // Size the columns once from the first block instead of doubling.
+                    first_block = false;
+                    let events: usize = parsed.iter().map(|o| o.events.len()).sum();
+                    let txs: usize = parsed.iter().map(|o| o.events.iter().filter(|e| e.tx.is_some()).count()).sum();
+                    let scale = reader.size as f64 / block_len.max(1) as f64;
+                    if scale > 1.5 {
+                        reserve = Some(((events as f64 * scale * 1.02) as usize, (txs as f64 * scale * 1.02) as usize));
+                    }
+                }
+                if queue.send((parsed, reserve)).is_err() {
+                    // The interner stopped at a bad row: its error is reported.
+                    break;
+                }
+                if let Some(pb) = &pb {
+                    pb.set_position(reader.bytes_read);
+                }
             }
-        }
-        pending = Some(parsed);
-        if let Some(pb) = &pb {
-            pb.set_position(reader.bytes_read);
-        }
-    }
-    if let Some(outs) = pending.take() {
-        let (r, k) = drain(outs, b, &mut sink)?;
-        rows += r;
-        skipped += k;
-    }
+            Ok(())
+        })();
+        drop(queue);
+        let (drained, sink) = interner.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (read, drained, sink)
+    });
+    // A bad row the interner met comes before anything the reader met
+    // after it, so its error wins.
+    let (rows, skipped) = drained?;
+    read?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
