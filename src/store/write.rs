@@ -111,8 +111,11 @@ impl Builder {
             |i: usize| (primary_key(order, self.block[i], self.time[i]), (u64::from(self.tx_index[i]) << 32) | u64::from(self.sub[i]));
         crate::sys::timing("resolve and fill");
         let sorted = (1..n).into_par_iter().all(|i| key(i - 1) <= key(i));
-        let perm: Vec<EventPos> = if sorted {
-            (0..n as EventPos).collect()
+        // Sorted keys with the builder index of each (none when the rows
+        // came in order): the de-duplication below compares neighbours in
+        // this array instead of reading four columns at random per row.
+        let perm: Vec<(u64, u64, EventPos)> = if sorted {
+            Vec::new()
         } else {
             let mut keys: Vec<(u64, u64, EventPos)> = (0..n)
                 .into_par_iter()
@@ -122,8 +125,9 @@ impl Builder {
                 })
                 .collect();
             keys.par_sort_unstable();
-            keys.into_iter().map(|k| k.2).collect()
+            keys
         };
+        let at = |p: usize| if sorted { (key(p), p) } else { ((perm[p].0, perm[p].1), perm[p].2 as usize) };
         // Drop repeats of (transaction, position): they sit in one run of equal keys,
         // and the first loaded comes first in it.
         // Event positions are 64-bit end to end (model::ids::EventPos).
@@ -131,10 +135,16 @@ impl Builder {
         let new_files: Vec<usize> = self.files[self.old_files..].iter().map(|(_, s)| *s).collect();
         let mut dups = vec![0u64; new_files.len()];
         let mut seen: Vec<u32> = Vec::new();
-        for (p, &i) in perm.iter().enumerate() {
-            let i = i as usize;
-            if p == 0 || key(perm[p - 1] as usize) != key(i) {
+        let mut prev = None;
+        for p in 0..n {
+            const AHEAD: usize = 16;
+            if let Some(&(_, _, j)) = perm.get(p + AHEAD) {
+                crate::sys::prefetch(&self.tx[j as usize]);
+            }
+            let (k, i) = at(p);
+            if prev != Some(k) {
                 seen.clear();
+                prev = Some(k);
             }
             let t = self.tx[i];
             if t != NO_TX {
