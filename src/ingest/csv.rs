@@ -346,21 +346,41 @@ pub fn split_parts(block: &[u8], n: usize, quote_aware: bool) -> Vec<&[u8]> {
 }
 
 /// [`split_parts`] of a block the caller knows holds quotes that matter
-/// (`quoted`) or not: a quoted block stays whole, as a newline in it may
-/// lie inside a field.
+/// (`quoted`) or not. In a quoted block a newline ends a record only
+/// outside quotes, and every quote flips inside and outside (an escaped
+/// `""` flips twice), as [`records`] reads it: a part ends at the first
+/// newline past its target at which the quotes since the block's start
+/// are even.
 pub fn split_parts_known(block: &[u8], n: usize, quoted: bool) -> Vec<&[u8]> {
-    if n <= 1 || block.len() < 1 << 16 || quoted {
+    if n <= 1 || block.len() < 1 << 16 {
         return vec![block];
     }
     let mut parts = Vec::with_capacity(n);
-    let mut start = 0;
+    let (mut start, mut counted, mut inside) = (0, 0, false);
     for k in 1..n {
         let target = block.len() * k / n;
         if target <= start {
             continue;
         }
-        let Some(nl) = memchr(b'\n', &block[target..]) else { break };
-        let end = target + nl + 1;
+        let end = if quoted {
+            inside ^= memchr::memchr_iter(b'"', &block[counted..target]).count() % 2 == 1;
+            let mut i = target;
+            loop {
+                match memchr2(b'"', b'\n', &block[i..]) {
+                    None => break None,
+                    Some(p) if block[i + p] == b'"' => {
+                        inside = !inside;
+                        i += p + 1;
+                    }
+                    Some(p) if inside => i += p + 1,
+                    Some(p) => break Some(i + p + 1),
+                }
+            }
+        } else {
+            memchr(b'\n', &block[target..]).map(|nl| target + nl + 1)
+        };
+        let Some(end) = end else { break };
+        counted = end;
         parts.push(&block[start..end]);
         start = end;
     }
@@ -801,6 +821,35 @@ mod tests {
             h.update(&data);
             format!("{:032x}", h.digest128())
         });
+    }
+
+    #[test]
+    fn quoted_blocks_split_between_records() {
+        // Records with quoted fields holding commas, newlines and escaped
+        // quotes, many of them, so that split targets land inside quotes.
+        let mut data = Vec::new();
+        for i in 0..6_000 {
+            let row = match i % 4 {
+                0 => format!("{i},\"a\nb,c\"\n"),
+                1 => format!("{i},\"x\"\"\ny\"\"\"\n"),
+                2 => format!("{i},plain\n"),
+                _ => format!("{i},\"{}\"\n", "\n".repeat(i % 7)),
+            };
+            data.extend_from_slice(row.as_bytes());
+        }
+        let whole: Vec<_> = records(&data, 2).collect();
+        for n in [2, 3, 4, 7] {
+            let parts = split_parts_known(&data, n, true);
+            assert!(parts.len() > 1);
+            assert_eq!(parts.concat(), data);
+            let mut line = 2;
+            let mut all = Vec::new();
+            for p in parts {
+                all.extend(records(p, line));
+                line += count_lines(p);
+            }
+            assert_eq!(all, whole, "{n} parts");
+        }
     }
 
     #[test]
