@@ -223,13 +223,20 @@ impl Builder {
         let mut m: Manifest = s.manifest.clone();
         let mut w = SegmentWriter::create(dir)?;
         let mut ext = |w: &mut SegmentWriter, c: Column, new: &[u8]| replace_from(w, &mut m, &s, c, kept_bytes(&s, c, first), new);
-        self.put_event_columns(&keep, first, Some(&s), &mut |c, new| ext(&mut w, c, new))?;
-        crate::sys::timing("event columns");
-        ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
-        ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;
-        ext(&mut w, Column::BigValues, &self.big_records(&keep, first))?;
-        crate::sys::timing("addresses and hashes");
-        let (sender, finals) = self.balances_after(&s, &keep, &cut.balances);
+        // The balance replay runs beside the column writes, as in a rewrite.
+        let (written, (sender, finals)) = rayon::join(
+            || -> Result<(), StoreError> {
+                self.put_event_columns(&keep, first, Some(&s), &mut |c, new| ext(&mut w, c, new))?;
+                crate::sys::timing("event columns");
+                ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
+                ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;
+                ext(&mut w, Column::BigValues, &self.big_records(&keep, first))?;
+                crate::sys::timing("addresses and hashes");
+                Ok(())
+            },
+            || self.balances_after(&s, &keep, &cut.balances),
+        );
+        written?;
         s.release_lookups();
         crate::sys::timing("balances");
         ext(&mut w, Column::BalanceWide, &super::columns::wide_balances(&sender, first))?;
