@@ -66,7 +66,7 @@ rm -rf "$WORK/store-old" "$WORK/store-new"
 echo "== ingest of a $SIZE-event world; old: $OLD, new: $NEW; $ROUNDS rounds, alternating; $cores cores"
 for set in world tx; do
     bytes=0
-    if [ "$set" = world ]; then for f in "${WORLD[@]}"; do bytes=$((bytes + $(stat -c %s "$f"))); done; else bytes=$(stat -c %s "${TXS[0]}"); fi
+    if [ "$set" = world ]; then for f in "${WORLD[@]}"; do bytes=$((bytes + $(stat -L -c %s "$f"))); done; else bytes=$(stat -L -c %s "${TXS[0]}"); fi
     for b in old new; do
         python3 - "$RESULTS" "$b" "$set" "$bytes" "$cores" <<'PY'
 import statistics, sys

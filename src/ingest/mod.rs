@@ -306,6 +306,7 @@ fn parse_json_part(
             }
         }
     }
+    out.events.iter_mut().for_each(fill_hashes);
     Ok(out)
 }
 
@@ -328,16 +329,12 @@ impl FileSink {
         FileSink { trace_paths: Vec::new(), ordinals: HashMap::new(), events: 0 }
     }
 
-    fn push(&mut self, b: &mut Builder, mut events: Vec<RawEvent>) {
+    /// Intern `events`, whose hashes the parsers computed ([`fill_hashes`]).
+    fn push(&mut self, b: &mut Builder, events: Vec<RawEvent>) {
         // Every new transaction probes the store's hash tables and every
         // old address its indexes: on a large store those pages pile up in
         // the resident set (clean, but counted) unless dropped now and then.
         let before = self.events;
-        for e in &mut events {
-            if e.hashes == [0; 3] {
-                fill_hashes(e);
-            }
-        }
         // Id-table probes miss the cache. Three stages over batches: slots two
         // batches ahead, the keys they point at one batch ahead, then intern.
         const AHEAD: usize = 16;

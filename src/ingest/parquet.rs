@@ -106,9 +106,11 @@ pub fn ingest_parquet(
             }
         }
         if events.len() > 1 << 16 {
+            events.iter_mut().for_each(super::fill_hashes);
             sink.push(b, std::mem::take(&mut events));
         }
     }
+    events.iter_mut().for_each(super::fill_hashes);
     sink.push(b, events);
     let n = sink.finish(b);
     Ok((FileReport::new(path, format!("parquet/{}", super::table_name(table)), nrows as u64, n, skipped, size), hash))

@@ -187,7 +187,8 @@ pub struct RawEvent {
     /// A position that is known only once the whole file is read.
     pub pending: Pending,
     /// Id-table hashes of `from`, `to` and `tx`, computed by the parallel
-    /// parsers so the sequential interning does not hash (0: not computed).
+    /// parsers so the sequential interning does not hash (every reader
+    /// fills them before handing events to the interner).
     pub hashes: [u64; 3],
 }
 
