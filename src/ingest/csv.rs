@@ -117,17 +117,21 @@ pub fn split_record<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, [u8]>>) -> Result<
 /// Split a record and check it has one field per header column. A short row
 /// (a truncated last line, say) is reported at the first column it lacks.
 pub fn split_row<'a>(line: &'a [u8], header: &Header, out: &mut Vec<Cow<'a, [u8]>>) -> Result<(), crate::model::text::FieldError> {
-    use crate::model::text::FieldError;
-    split_record(line, out).map_err(|m| FieldError::new("(row)", m))?;
-    check_width(out, header).map(|_| ())
+    let split = split_record(line, out);
+    check_fields(split.map(|()| &out[..]), header).map(|_| ())
 }
 
-/// `fields` when a record has one field per header column; otherwise the
-/// error [`split_row`] gives.
-pub fn check_width<'f, 'a>(fields: &'f [Cow<'a, [u8]>], header: &Header) -> Result<&'f [Cow<'a, [u8]>], crate::model::text::FieldError> {
+/// The fields of a split record when it has one per header column;
+/// otherwise the error [`split_row`] gives (a failed split included).
+pub fn check_fields<'f, 'a>(
+    split: Result<&'f [Cow<'a, [u8]>], &'static str>,
+    header: &Header,
+) -> Result<&'f [Cow<'a, [u8]>], crate::model::text::FieldError> {
+    use crate::model::text::FieldError;
+    let fields = split.map_err(|m| FieldError::new("(row)", m))?;
     let ncols = header.names.len();
     if fields.len() != ncols {
-        return Err(crate::model::text::FieldError::new(
+        return Err(FieldError::new(
             header.names.get(fields.len().min(ncols.saturating_sub(1))).cloned().unwrap_or_default(),
             format!("row has {} fields but the header has {ncols} (truncated or malformed line)", fields.len()),
         ));
@@ -314,10 +318,8 @@ pub fn each_record<'a>(
             (rec, start, at) = (pos, pos, pos);
             continue;
         }
+        // Bits past the part's end are clear (see `masks`).
         let mut seps = comma | nl;
-        if part.len() - at < 64 {
-            seps &= u64::MAX >> (64 - (part.len() - at));
-        }
         while seps != 0 {
             let pos = at + seps.trailing_zeros() as usize;
             seps &= seps - 1;
@@ -340,18 +342,14 @@ pub fn each_record<'a>(
     line - first_line
 }
 
-/// Split a block of whole records into about `n` parts at record boundaries.
-pub fn split_parts(block: &[u8], n: usize, quote_aware: bool) -> Vec<&[u8]> {
-    split_parts_known(block, n, quote_aware && memchr(b'"', block).is_some())
-}
-
-/// [`split_parts`] of a block the caller knows holds quotes that matter
-/// (`quoted`) or not. In a quoted block a newline ends a record only
+/// Split a block of whole records into about `n` parts at record
+/// boundaries; the caller knows whether it holds quotes that matter
+/// (`quoted`: see [`CsvReader::next_block_quoted`]). In a quoted block a newline ends a record only
 /// outside quotes, and every quote flips inside and outside (an escaped
 /// `""` flips twice), as [`records`] reads it: a part ends at the first
 /// newline past its target at which the quotes since the block's start
 /// are even.
-pub fn split_parts_known(block: &[u8], n: usize, quoted: bool) -> Vec<&[u8]> {
+pub fn split_parts(block: &[u8], n: usize, quoted: bool) -> Vec<&[u8]> {
     if n <= 1 || block.len() < 1 << 16 {
         return vec![block];
     }
@@ -747,13 +745,7 @@ mod tests {
         // Short texts over an alphabet heavy in separators, quotes and
         // carriage returns, some long enough to cross 64-byte chunks.
         let alphabet = b"ab,,\n\n\r\"x0";
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::model::testing::xorshift(0x9E37_79B9_7F4A_7C15u64);
         for case in 0..20_000 {
             let len = (next() % if case % 10 == 0 { 400 } else { 90 }) as usize;
             let quotes = case % 3 == 0;
@@ -839,7 +831,7 @@ mod tests {
         }
         let whole: Vec<_> = records(&data, 2).collect();
         for n in [2, 3, 4, 7] {
-            let parts = split_parts_known(&data, n, true);
+            let parts = split_parts(&data, n, true);
             assert!(parts.len() > 1);
             assert_eq!(parts.concat(), data);
             let mut line = 2;
@@ -858,7 +850,7 @@ mod tests {
         for i in 0..20_000 {
             data.extend_from_slice(format!("{i},x\n").as_bytes());
         }
-        let parts = split_parts(&data, 4, true);
+        let parts = split_parts(&data, 4, false);
         assert!(parts.len() > 1);
         let mut line = 2;
         let mut all = Vec::new();

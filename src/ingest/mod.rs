@@ -20,7 +20,7 @@ use crate::model::{Chain, Pending, RawEvent};
 
 use crate::store::builder::Builder;
 use crate::store::{self, LoadedFile, Store};
-use csv::{CsvReader, Header, Row, count_lines, split_parts_known};
+use csv::{CsvReader, Header, Row, count_lines, split_parts};
 use ethereum::{EthTable, Receipts};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -213,10 +213,7 @@ fn parse_csv_part(part: &[u8], first_line: u64, header: &Header, mapper: &Mapper
     out.newlines = csv::each_record(part, first_line, &mut fields, |split, line| {
         out.rows += 1;
         let before = out.events.len();
-        let res = split
-            .map_err(|m| crate::model::text::FieldError::new("(row)", m))
-            .and_then(|f| csv::check_width(f, header))
-            .and_then(|f| mapper.map(&Row { fields: f }, &mut out.events));
+        let res = csv::check_fields(split, header).and_then(|f| mapper.map(&Row { fields: f }, &mut out.events));
         match res {
             Ok(()) => true,
             Err(e) => {
@@ -511,7 +508,7 @@ fn ingest_text(
                 let block_len = block.len();
                 let (parsed, ()) = rayon::join(
                     || -> Result<Vec<PartOut>, IngestError> {
-                        let parts = split_parts_known(block, threads, quoted);
+                        let parts = split_parts(block, threads, quoted);
                         let mut outs: Vec<PartOut> = match &mapper {
                             Some(m) => parts.par_iter().map(|p| parse_csv_part(p, 0, &header, m, opts.skip_bad_rows)).collect(),
                             None => parts

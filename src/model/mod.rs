@@ -5,6 +5,20 @@ pub mod ids;
 pub mod text;
 pub mod time;
 
+/// Helpers shared by the crate's unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Deterministic random bits (xorshift64) for randomized tests.
+    pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+}
+
 use amount::Amount;
 use std::fmt;
 

@@ -240,13 +240,7 @@ mod tests {
     #[test]
     fn hex_sixteen_digits_at_a_time_matches_the_table() {
         let digits = b"0123456789abcdefABCDEF";
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::model::testing::xorshift(0x2545_F491_4F6C_DD1Du64);
         for len in [8usize, 9, 16, 20, 31, 32, 33] {
             for case in 0..3000 {
                 let mut h: Vec<u8> = (0..2 * len).map(|_| digits[(next() % digits.len() as u64) as usize]).collect();

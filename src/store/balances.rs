@@ -82,12 +82,11 @@ impl Builder {
         keep: &[crate::model::ids::EventPos],
         start: &HashMap<(u32, u32), u128>,
     ) -> (Vec<u128>, Vec<u8>) {
-        let moves = |i: usize| self.flags[i] & flags::MOVES_NOTHING == 0 && self.value[i] != 0;
         let mut touched: Vec<(u32, u32)> = keep
             .iter()
-            .map(|&i| i as usize)
-            .filter(|&i| moves(i))
-            .flat_map(|i| [(self.asset[i], self.from[i]), (self.asset[i], self.to[i])])
+            .map(|&i| self.move_of(i as usize))
+            .filter(|m| m.value != 0)
+            .flat_map(|m| [(m.asset, m.from), (m.asset, m.to)])
             .collect();
         touched.sort_unstable();
         touched.dedup();
@@ -111,10 +110,9 @@ impl Builder {
         }
         let mut sender = vec![0u128; keep.len()];
         for (p, &i) in keep.iter().enumerate() {
-            let i = i as usize;
-            if moves(i) {
-                let asset = self.asset[i];
-                sender[p] = replay(&mut Token { map: &mut map, asset }, self.from[i], self.to[i], self.value[i]);
+            let m = self.move_of(i as usize);
+            if m.value != 0 {
+                sender[p] = replay(&mut Token { map: &mut map, asset: m.asset }, m.from, m.to, m.value);
             }
         }
         let mut bytes = Vec::with_capacity(touched.len() * 24);

@@ -311,19 +311,16 @@ impl Builder {
     ) -> Result<Manifest, StoreError> {
         let mut w = SegmentWriter::create(dir)?;
         let mut cols = BTreeMap::new();
+        let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
+            cols.insert(c.file().to_string(), w.put_column(bytes)?);
+            Ok(())
+        };
         // The balance replay is one sequential pass: it runs beside the
         // column encoding and index building instead of after them.
         let (written, (sender, finals)) = rayon::join(
             || -> Result<usize, StoreError> {
-                self.put_event_columns(keep, 0, None, &mut |c, bytes| {
-                    cols.insert(c.file().to_string(), w.put_column(bytes)?);
-                    Ok(())
-                })?;
+                self.put_event_columns(keep, 0, None, &mut put)?;
                 crate::sys::timing("event columns");
-                let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
-                    cols.insert(c.file().to_string(), w.put_column(bytes)?);
-                    Ok(())
-                };
                 put(Column::AddrBytes, &self.addr_bytes)?;
                 // Ethereum addresses are 20 bytes each: their offsets are implied.
                 put(Column::AddrOffsets, if self.chain == Chain::Ethereum { &[] } else { as_bytes(&self.addr_offsets) })?;
@@ -339,10 +336,6 @@ impl Builder {
             || self.balances(keep),
         );
         let addresses = written?;
-        let mut put = |c: Column, bytes: &[u8]| -> Result<(), StoreError> {
-            cols.insert(c.file().to_string(), w.put_column(bytes)?);
-            Ok(())
-        };
         put(Column::BalanceWide, &super::columns::wide_balances(&sender, 0))?;
         let (lo, hi) = super::columns::split_narrow::<u16>(sender.into_iter());
         put(Column::BalanceLo, as_bytes(&lo))?;
