@@ -47,6 +47,20 @@ enum Command {
         #[arg(long, value_name = "A..B")]
         window: Option<String>,
     },
+    /// A synthetic Bitcoin chain (wallets, payments, consolidations,
+    /// CoinJoin rounds; blocks from 700,000, 2,000 transactions each)
+    /// written straight to a store: the base for Bitcoin append benchmarks.
+    Utxo {
+        /// Stop once this many inputs are made.
+        #[arg(long, default_value_t = 1_000_000)]
+        inputs: u64,
+        /// Seed; the same seed writes the same store.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The store directory (must not exist).
+        #[arg(long)]
+        store: PathBuf,
+    },
     /// Stream once over a store's event columns (sender, receiver, asset,
     /// value, flags) and print their digest: the floor a trace cannot beat.
     Scan {
@@ -92,6 +106,12 @@ fn main() -> anyhow::Result<()> {
                 t.elapsed().as_secs_f64()
             );
             println!("{}", w.exploiter);
+        }
+        Command::Utxo { inputs, seed, store } => {
+            anyhow::ensure!(!store.exists(), "{}: already exists", store.display());
+            chaintrace::synth::utxo::write_store(&store, chaintrace::synth::utxo::Params::for_inputs(inputs, seed))?;
+            let s = chaintrace::store::Store::open(&store)?;
+            eprintln!("{}: {} events, {} inputs in {:.1}s", store.display(), s.len(), s.manifest.inputs, t.elapsed().as_secs_f64());
         }
         Command::Scan { store } => {
             let s = chaintrace::store::Store::open(&store)?;

@@ -17,7 +17,7 @@ use super::columns::{BlockRun, Column, as_bytes};
 use super::segment::{Run, SegmentWriter};
 use super::write::WriteSummary;
 use super::{Manifest, Store, StoreError};
-use crate::model::{Chain, NO_BLOCK, NO_TX, OrderBy};
+use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX, OrderBy};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -114,31 +114,46 @@ fn put_final_balances(w: &mut SegmentWriter, m: &mut Manifest, s: &Store, finals
 }
 
 impl Builder {
-    /// Where this delta can be spliced into the store, if it can: Ethereum,
-    /// ordered by block number, every new row with a block, and every row of
-    /// a transaction the store already has at or after the cut. The cut is
-    /// the first event of the first block a new row is in, so every block
-    /// the new rows touch is rewritten whole: filling, sorting and
-    /// de-duplicating only look within a block or a transaction, and the
-    /// balances before the cut are rebuilt exactly (`balances_at`), so a
-    /// store built so reports what one ingest of the same files does
-    /// (TRACING.md §8). Bitcoin deltas, whose inputs spend outputs of old
-    /// blocks, are rewritten for now.
+    /// Where this delta can be spliced into the store, if it can: every new
+    /// row with the field the store is ordered by (block number, or time
+    /// for time-only data), and every row of a transaction the store
+    /// already has at or after the cut. The cut is the first event of the
+    /// first block (or time) a new row is in, so every block the new rows
+    /// touch is rewritten whole: filling, sorting and de-duplicating only
+    /// look within a block or a transaction, and the balances before the
+    /// cut are rebuilt exactly (`balances_at`), so a store built so reports
+    /// what one ingest of the same files does (TRACING.md §8). Bitcoin
+    /// deltas append only after the store's end, with inputs of new
+    /// transactions only: their inputs then spend old outputs that stay
+    /// where they are (found through `Column::TxEvent`); anything else
+    /// rewrites.
     pub(super) fn splice_point(&self) -> Option<Cut> {
         let s = self.base.as_ref()?;
-        if self.chain != Chain::Ethereum || !self.inputs.is_empty() || s.manifest.order_by == Some(OrderBy::Time) {
+        if self.chain == Chain::Bitcoin
+            && (!s.manifest.columns.contains_key(Column::TxEvent.file()) || self.inputs.iter().any(|r| r.tx < self.tx_base))
+        {
             return None;
         }
+        // A store ordered by time (rows without block numbers) is cut by
+        // time as one ordered by block is cut by block.
+        let order = s.manifest.order_by.unwrap_or(OrderBy::Block);
+        let key = |block: u64, time: i64| match order {
+            OrderBy::Block if block == NO_BLOCK => None,
+            OrderBy::Time if time == NO_TIME => None,
+            _ => Some(super::write::primary_key(order, block, time)),
+        };
         // Nothing new (files loaded before): an append of nothing.
-        let Some(first_block) = (0..self.len()).into_par_iter().map(|i| self.block[i]).min() else {
+        let Some(first_key) = (0..self.len()).into_par_iter().map(|i| key(self.block[i], self.time[i])).min() else {
             return Some(Cut { event: s.len(), balances: HashMap::new() });
         };
-        if first_block == NO_BLOCK || (0..self.len()).into_par_iter().any(|i| self.block[i] == NO_BLOCK) {
+        // `None` sorts first: some row lacks the field the store is ordered by.
+        let first_key = first_key?;
+        let ev = s.events();
+        let k = ev.runs.partition_point(|r| key(r.block, r.time).is_some_and(|x| x < first_key));
+        let event = ev.runs.get(k).map_or(s.len(), |r| r.first as usize);
+        if self.chain == Chain::Bitcoin && event != s.len() {
             return None;
         }
-        let ev = s.events();
-        let k = ev.runs.partition_point(|r| r.block < first_block);
-        let event = ev.runs.get(k).map_or(s.len(), |r| r.first as usize);
         // Rows of old transactions: each must have its events after the cut.
         let tb = self.tx_base;
         let mut old: Vec<u32> = (0..self.len()).map(|i| self.tx[i]).filter(|&t| t != NO_TX && t < tb).collect();
@@ -215,6 +230,11 @@ impl Builder {
         self.reload_from(cut.event);
         crate::sys::timing("reload from the cut");
         let reloaded = self.old_events;
+        // Bitcoin: new inputs that spend old outputs take their values and
+        // addresses from the store before the new outputs are resolved.
+        let base = self.base.take();
+        let stored = base.as_ref().map(|s| self.resolve_from_store(s)).unwrap_or_default();
+        self.base = base;
         let (order, keep, dups) = self.prepare(dir)?;
         let before = self.fee_coverage(&(0..reloaded as crate::model::ids::EventPos).collect::<Vec<_>>());
         let fees = self.fee_coverage(&keep);
@@ -225,18 +245,24 @@ impl Builder {
         let mut ext = |w: &mut SegmentWriter, c: Column, new: &[u8]| replace_from(w, &mut m, &s, c, kept_bytes(&s, c, first), new);
         // The balance replay runs beside the column writes, as in a rewrite.
         let (written, (sender, finals)) = rayon::join(
-            || -> Result<(), StoreError> {
+            || -> Result<u64, StoreError> {
                 self.put_event_columns(&keep, first, Some(&s), &mut |c, new| ext(&mut w, c, new))?;
                 crate::sys::timing("event columns");
                 ext(&mut w, Column::AddrBytes, &self.addr_bytes)?;
                 ext(&mut w, Column::TxHashes, self.tx_hashes.as_flattened())?;
                 ext(&mut w, Column::BigValues, &self.big_records(&keep, first))?;
                 crate::sys::timing("addresses and hashes");
-                Ok(())
+                if self.chain == Chain::Bitcoin {
+                    let bytes_before = s.bytes(Column::AddrBytes).len() as u64;
+                    let offsets: Vec<u64> = self.addr_offsets[1..].iter().map(|o| o + bytes_before).collect();
+                    ext(&mut w, Column::AddrOffsets, as_bytes(&offsets))?;
+                    return self.put_bitcoin_columns(&keep, first, &stored, &mut |c, new| ext(&mut w, c, new));
+                }
+                Ok(0)
             },
             || self.balances_after(&s, &keep, &cut.balances),
         );
-        written?;
+        let inputs = written?;
         s.release_lookups();
         crate::sys::timing("balances");
         ext(&mut w, Column::BalanceWide, &super::columns::wide_balances(&sender, first))?;
@@ -255,6 +281,7 @@ impl Builder {
         m.events = first + keep.len() as u64;
         m.address_table = u64::from(self.addr_base) + (self.addr_offsets.len() - 1) as u64;
         m.tx_table = u64::from(self.tx_base) + self.tx_hashes.len() as u64;
+        m.inputs += inputs;
         m.assets = self.assets.clone();
         m.files = files;
         m.skipped_rows = self.skipped_rows;

@@ -2,10 +2,15 @@
 //! indices one source lacks and another has, and on Bitcoin the inputs
 //! resolved against the outputs in the data (senders, fee events).
 
+use super::Store;
 use super::builder::{Builder, InputRow};
+use super::columns::{Column, EventColumns, as_bytes, cast};
+use super::write::PutColumn;
 use crate::model::amount::Amount;
+use crate::model::ids::EventPos;
 use crate::model::ids::{AddrId, AssetId, TxId};
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX, Pseudo, flags, sub};
+use crate::store::StoreError;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -128,5 +133,124 @@ impl Builder {
                 flags::FEE,
             );
         }
+    }
+}
+
+/// Outputs of the store that a delta's inputs spend: outpoint to event.
+pub(super) type StoredOutputs = HashMap<(u32, u32), u64>;
+
+/// The event of output `vout` of stored transaction `tx`, found from the
+/// transaction's first event (`Column::TxEvent`): its events follow it
+/// in the same block (all of them, when the data gives transaction
+/// indices; otherwise the rest of the block is searched).
+fn stored_output(ev: &EventColumns<'_>, first_event: &[u64], (tx, vout): (u32, u32)) -> Option<u64> {
+    let &first = first_event.get(tx as usize)?;
+    if first >= ev.len() as u64 {
+        return None;
+    }
+    let is_it = |k: usize| ev.tx(k) == tx && sub::class(ev.sub(k)) == sub::TOP && ev.sub(k) & sub::MAX_INDEX == vout;
+    let run = ev.run(first as usize);
+    let end = ev.runs.iter().find(|r| r.first > run.first).map_or(ev.len(), |r| r.first as usize);
+    let mut k = first as usize;
+    while k < end && ev.tx(k) == tx {
+        if is_it(k) {
+            return Some(k as u64);
+        }
+        k += 1;
+    }
+    (k..end).find(|&k| is_it(k)).map(|k| k as u64)
+}
+
+impl Builder {
+    /// Bitcoin, a delta appended after the store's end: fill the value and
+    /// address of each new input that spends an old transaction's output
+    /// from that output in the store, as one ingest of all the files fills
+    /// them from the output in its data (`resolve_bitcoin`), and return
+    /// where those outputs are (the inputs' `InSpentEvent`).
+    pub(super) fn resolve_from_store(&mut self, s: &Store) -> StoredOutputs {
+        let mut found = StoredOutputs::new();
+        if self.chain != Chain::Bitcoin {
+            return found;
+        }
+        let first_event: &[u64] = cast(s.bytes(Column::TxEvent));
+        let ev = s.events();
+        for k in 0..self.inputs.len() {
+            let inp = self.inputs[k];
+            if inp.spent_tx >= self.tx_base {
+                continue;
+            }
+            let key = (inp.spent_tx, inp.spent_vout);
+            let o = match found.get(&key) {
+                Some(&o) => o,
+                None => {
+                    let Some(o) = stored_output(&ev, first_event, key) else { continue };
+                    found.insert(key, o);
+                    o
+                }
+            };
+            if inp.value == u64::MAX {
+                self.inputs[k].value = s.value(o as usize).to_u128().and_then(|v| u64::try_from(v).ok()).unwrap_or(u64::MAX);
+            }
+            if inp.addr == u32::MAX {
+                self.inputs[k].addr = ev.receiver(o as usize);
+            }
+        }
+        found
+    }
+
+    /// Bitcoin's per-transaction and per-input columns for the kept events,
+    /// numbered from event `first` (a rewrite's 0, an append's store
+    /// length): each transaction's first event, and the inputs, first copy
+    /// first, by spending transaction and index, with the event each
+    /// spends (in these events, or in the store: `stored`). Returns the
+    /// number of inputs written.
+    pub(super) fn put_bitcoin_columns(
+        &self,
+        keep: &[EventPos],
+        first: u64,
+        stored: &StoredOutputs,
+        put: &mut PutColumn<'_>,
+    ) -> Result<u64, StoreError> {
+        if self.chain != Chain::Bitcoin {
+            put(Column::TxEvent, &[])?;
+        } else {
+            let mut first_event = vec![u64::MAX; self.tx_hashes.len()];
+            for (pos, &i) in keep.iter().enumerate() {
+                let t = self.tx[i as usize];
+                if let Some(f) = t.checked_sub(self.tx_base).and_then(|t| first_event.get_mut(t as usize))
+                    && *f == u64::MAX
+                {
+                    *f = first + pos as u64;
+                }
+            }
+            put(Column::TxEvent, as_bytes(&first_event))?;
+        }
+        let mut seen = HashSet::new();
+        let mut inputs: Vec<InputRow> = self.inputs.iter().copied().filter(|r| seen.insert((r.tx, r.index))).collect();
+        inputs.sort_by_key(|r| (r.tx, r.index));
+        let mut out_pos: HashMap<(u32, u32), u64> = HashMap::new();
+        if !inputs.is_empty() {
+            for (pos, &i) in keep.iter().enumerate() {
+                let i = i as usize;
+                if self.tx[i] != NO_TX && sub::class(self.sub[i]) == sub::TOP {
+                    out_pos.insert((self.tx[i], self.sub[i] & sub::MAX_INDEX), first + pos as u64);
+                }
+            }
+        }
+        put(Column::InTx, as_bytes(&inputs.iter().map(|r| r.tx).collect::<Vec<_>>()))?;
+        put(Column::InIndex, as_bytes(&inputs.iter().map(|r| r.index).collect::<Vec<_>>()))?;
+        put(Column::InSpentTx, as_bytes(&inputs.iter().map(|r| r.spent_tx).collect::<Vec<_>>()))?;
+        put(Column::InSpentVout, as_bytes(&inputs.iter().map(|r| r.spent_vout).collect::<Vec<_>>()))?;
+        put(Column::InValue, as_bytes(&inputs.iter().map(|r| r.value).collect::<Vec<_>>()))?;
+        put(Column::InAddr, as_bytes(&inputs.iter().map(|r| r.addr).collect::<Vec<_>>()))?;
+        let spent: Vec<u64> = inputs
+            .iter()
+            .map(|r| {
+                let o = (r.spent_tx, r.spent_vout);
+                out_pos.get(&o).or_else(|| stored.get(&o)).copied().unwrap_or(u64::MAX)
+            })
+            .collect();
+        put(Column::InSpentEvent, as_bytes(&spent))?;
+        Ok(inputs.len() as u64)
     }
 }

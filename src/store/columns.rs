@@ -61,6 +61,11 @@ pub enum Column {
     InAddr,
     /// Bitcoin input: the event of the output it spends (`u64::MAX`: outside the data).
     InSpentEvent,
+    /// Bitcoin: the first event of each transaction (`u64::MAX`: none in
+    /// the data), so an append finds the old outputs its inputs spend
+    /// without a scan. Empty on Ethereum, and on Bitcoin stores written
+    /// before it (their appends rewrite, which writes it).
+    TxEvent,
     /// Address labels, tab-separated text (see `labels`).
     Labels,
     /// The sender's balance in the event's asset just before the event, before
@@ -97,7 +102,7 @@ pub enum Column {
 
 impl Column {
     /// All columns, in declaration order (`c as usize` is a column's position).
-    pub const ALL: [Column; 35] = [
+    pub const ALL: [Column; 36] = [
         Column::BlockRuns,
         Column::TxIndex,
         Column::TxIndexOther,
@@ -120,6 +125,7 @@ impl Column {
         Column::InValue,
         Column::InAddr,
         Column::InSpentEvent,
+        Column::TxEvent,
         Column::Labels,
         Column::BalanceLo,
         Column::BalanceHi,
@@ -170,6 +176,7 @@ impl Column {
             Column::InValue => "in_value.u64",
             Column::InAddr => "in_addr.u32",
             Column::InSpentEvent => "in_spent_event.u64",
+            Column::TxEvent => "tx_event.u64",
             Column::Labels => "labels.tsv",
             Column::BalanceLo => "ev_balance_lo.u64",
             Column::BalanceHi => "ev_balance_hi.u16",
@@ -220,6 +227,8 @@ impl Column {
             Column::TxHashes => m.tx_table * 32,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,
+            Column::TxEvent if m.chain == Chain::Bitcoin && m.columns.contains_key(self.file()) => m.tx_table * 8,
+            Column::TxEvent => 0,
             Column::BigValues
             | Column::AddrBytes
             | Column::Labels

@@ -1,7 +1,7 @@
 //! Writing a new generation: the builder's events sorted by key,
 //! de-duplicated and written aside as columns before one atomic switch.
 
-use super::builder::{Builder, InputRow};
+use super::builder::Builder;
 use super::columns::{Column, EventColumns, as_bytes, sub_code};
 use super::idtable::IdTable;
 use super::segment::{Run, SegmentWriter};
@@ -10,7 +10,7 @@ use crate::model::ids::EventPos;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX, OrderBy, Pseudo, flags, sub};
 use crate::store::StoreError;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Takes one column's new bytes: writes them as a column, or continues one.
@@ -27,7 +27,7 @@ pub struct WriteSummary {
     pub warnings: Vec<String>,
 }
 
-fn primary_key(order: OrderBy, block: u64, time: i64) -> u64 {
+pub(super) fn primary_key(order: OrderBy, block: u64, time: i64) -> u64 {
     match order {
         OrderBy::Block => block,
         OrderBy::Time => (time as u64) ^ (1 << 63),
@@ -343,27 +343,7 @@ impl Builder {
         drop((lo, hi));
         put(Column::FinalBalances, &finals)?;
         crate::sys::timing("balances");
-        // Bitcoin inputs: first copy wins, sorted by spending transaction and index.
-        let mut seen = HashSet::new();
-        let mut inputs: Vec<InputRow> = self.inputs.iter().copied().filter(|r| seen.insert((r.tx, r.index))).collect();
-        inputs.sort_by_key(|r| (r.tx, r.index));
-        let mut out_pos: HashMap<(u32, u32), u64> = HashMap::new();
-        if !inputs.is_empty() {
-            for (pos, &i) in keep.iter().enumerate() {
-                let i = i as usize;
-                if self.tx[i] != NO_TX && sub::class(self.sub[i]) == sub::TOP {
-                    out_pos.insert((self.tx[i], self.sub[i] & sub::MAX_INDEX), pos as u64);
-                }
-            }
-        }
-        put(Column::InTx, as_bytes(&inputs.iter().map(|r| r.tx).collect::<Vec<_>>()))?;
-        put(Column::InIndex, as_bytes(&inputs.iter().map(|r| r.index).collect::<Vec<_>>()))?;
-        put(Column::InSpentTx, as_bytes(&inputs.iter().map(|r| r.spent_tx).collect::<Vec<_>>()))?;
-        put(Column::InSpentVout, as_bytes(&inputs.iter().map(|r| r.spent_vout).collect::<Vec<_>>()))?;
-        put(Column::InValue, as_bytes(&inputs.iter().map(|r| r.value).collect::<Vec<_>>()))?;
-        put(Column::InAddr, as_bytes(&inputs.iter().map(|r| r.addr).collect::<Vec<_>>()))?;
-        let spent: Vec<u64> = inputs.iter().map(|r| out_pos.get(&(r.spent_tx, r.spent_vout)).copied().unwrap_or(u64::MAX)).collect();
-        put(Column::InSpentEvent, as_bytes(&spent))?;
+        let inputs = self.put_bitcoin_columns(keep, 0, &Default::default(), &mut put)?;
 
         let files = self.loaded_files(dups);
         w.set_events(keep.len() as u64);
@@ -379,7 +359,7 @@ impl Builder {
             events: keep.len() as u64,
             address_table: (self.addr_offsets.len() - 1) as u64,
             tx_table: self.tx_hashes.len() as u64,
-            inputs: inputs.len() as u64,
+            inputs,
             assets: self.assets.clone(),
             files,
             skipped_rows: self.skipped_rows,
