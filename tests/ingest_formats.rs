@@ -504,3 +504,29 @@ fn parquet_bitcoin_trio() {
         assert_eq!(sa[k], sb[k], "{k}");
     }
 }
+
+/// The parse floor (`chaintrace-gen parse`) reads what an ingest reads:
+/// the same rows of every file, and events that an ingest keeps once each
+/// (the traces repeat the transactions' top-level calls).
+#[test]
+fn the_parse_floor_reads_what_an_ingest_reads() {
+    let t = tempfile::tempdir().unwrap();
+    let w =
+        chaintrace::synth::etl::write_world_etl_part(&t.path().join("w"), chaintrace::synth::world::Params::new(20_000, 3), 0..u64::MAX)
+            .unwrap();
+    let opts = chaintrace::ingest::Options::new(chaintrace::model::Chain::Ethereum, chaintrace::ingest::Format::Etl);
+    let files = &w.files[..3];
+    let st = t.path().join("s");
+    let o = ingest(&st, "ethereum", "etl", &["--no-progress"], &files.iter().map(|f| f.as_path()).collect::<Vec<_>>());
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let mut parsed = 0;
+    for f in files {
+        let (rows, events, bytes) = chaintrace::ingest::parse_floor(f, &opts).unwrap();
+        assert_eq!(bytes, std::fs::metadata(f).unwrap().len(), "every byte, header included");
+        let line = o.stderr.lines().chain(o.stdout.lines()).find(|l| l.starts_with(&f.display().to_string())).unwrap().to_string();
+        assert!(line.contains(&format!(": {rows} rows as")), "{line}");
+        parsed += events;
+    }
+    assert_eq!(parsed, w.events + w.transactions, "events once each, and the traces' copies of top-level calls");
+    assert_eq!(Store::open(&st).unwrap().len() as u64, w.events);
+}

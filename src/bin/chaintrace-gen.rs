@@ -61,6 +61,13 @@ enum Command {
         #[arg(long)]
         store: PathBuf,
     },
+    /// Read and parse blockchain-etl CSV files as an ingest does, on every
+    /// core, and drop the events (no interning, sort or write): the floor
+    /// an ingest of the same files cannot beat. Prints MB/s a core.
+    Parse {
+        /// The files.
+        files: Vec<PathBuf>,
+    },
     /// Stream once over a store's event columns (sender, receiver, asset,
     /// value, flags) and print their digest: the floor a trace cannot beat.
     Scan {
@@ -112,6 +119,20 @@ fn main() -> anyhow::Result<()> {
             chaintrace::synth::utxo::write_store(&store, chaintrace::synth::utxo::Params::for_inputs(inputs, seed))?;
             let s = chaintrace::store::Store::open(&store)?;
             eprintln!("{}: {} events, {} inputs in {:.1}s", store.display(), s.len(), s.manifest.inputs, t.elapsed().as_secs_f64());
+        }
+        Command::Parse { files } => {
+            let opts = chaintrace::ingest::Options::new(chaintrace::model::Chain::Ethereum, chaintrace::ingest::Format::Etl);
+            let (mut events, mut bytes) = (0u64, 0u64);
+            for f in &files {
+                let (r, e, b) = chaintrace::ingest::parse_floor(f, &opts)?;
+                eprintln!("{}: {r} rows, {e} events, {b} bytes", f.display());
+                (events, bytes) = (events + e, bytes + b);
+            }
+            let (secs, cores) = (t.elapsed().as_secs_f64(), rayon::current_num_threads());
+            eprintln!(
+                "parsed {events} events, {bytes} bytes in {secs:.2}s on {cores} cores: {:.0} MB/s a core",
+                bytes as f64 / secs / 1e6 / cores as f64
+            );
         }
         Command::Scan { store } => {
             let s = chaintrace::store::Store::open(&store)?;

@@ -566,6 +566,40 @@ fn ingest_text(
     Ok((FileReport::new(path, table, rows, events, skipped, reader.bytes_read), format!("{:032x}", hasher.digest128())))
 }
 
+/// The floor under an ingest of a blockchain-etl CSV file: read and parse
+/// it as [`ingest`] does (mapped blocks, split into parts parsed on every
+/// core, each row mapped to events and their id-table hashes computed),
+/// then drop the events: no interning, content hash, sort or write.
+/// Returns the rows, events and bytes read; `chaintrace-gen parse` times
+/// it against the whole ingest (ADR 0003).
+pub fn parse_floor(path: &Path, opts: &Options) -> Result<(u64, u64, u64), IngestError> {
+    let mut reader = CsvReader::open_range(path, true, None)?;
+    let t = detect(path, &reader.header, opts)?;
+    let receipts = Receipts::new();
+    let header = reader.header.clone();
+    let mapper = make_mapper(path, &header, t, opts, &receipts)?;
+    let threads = rayon::current_num_threads().max(1) * 2;
+    let (mut rows, mut events) = (0u64, 0u64);
+    // Lines are counted by the parsers, as in an ingest (whose content
+    // hash runs beside them; none here).
+    let _ = reader.defer_accounting();
+    while let Some((block, line, quoted)) = reader.next_block_quoted()? {
+        let outs: Vec<PartOut> =
+            split_parts(block, threads, quoted).par_iter().map(|p| parse_csv_part(p, 0, &header, &mapper, false)).collect();
+        let mut base = line;
+        for o in outs {
+            if let Some((l, e)) = o.error {
+                return Err(IngestError::row(path, l + base, e));
+            }
+            base += o.newlines;
+            rows += o.rows;
+            events += o.events.len() as u64;
+        }
+        reader.account(base - line);
+    }
+    Ok((rows, events, reader.bytes_read))
+}
+
 /// Load receipts for the join; returns rows, skipped rows and the content hash.
 fn load_receipts(
     path: &Path,
