@@ -23,6 +23,9 @@
 # hack's seed under each policy (the JSON report written to a file), timed the same way.
 # With TIMING=1 every chaintrace step runs with CHAINTRACE_TIMING=1 and its
 # phase lines (time, resident and peak memory) go to WORK/timing.txt.
+# With BUILT=K only the first K of the PARTS parts are built (the first
+# K/PARTS of a world too large for the disk: the blocks then appended come
+# after the world's end, still new blocks).
 # Prints the store's bytes per event. Results: benches/RESULTS.md.
 set -euo pipefail
 SIZE=${1:?usage: benches/append.sh SIZE [APPENDS] [PARTS]}
@@ -71,8 +74,8 @@ ingest_window() {
     EVENTS_ADDED=$((EVENTS - before))
 }
 
-echo "== a store of $SIZE events in $PARTS part(s)" >&2
-for ((k = 0; k < PARTS; k++)); do
+echo "== a store of $SIZE events in $PARTS part(s)${BUILT:+, the first $BUILT built}" >&2
+for ((k = 0; k < ${BUILT:-$PARTS}; k++)); do
     ingest_window $((SIZE * k / PARTS)) $((SIZE * (k + 1) / PARTS)) "part $k"
     awk -F'\t' -v p="part $k" 'index($1, p) == 1 { printf "  %-22s %9.3f s %7d MiB\n", $1, $2, $3 }' "$RESULTS" >&2
 done

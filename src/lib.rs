@@ -7,7 +7,8 @@
 //!    engine asks of the machine);
 //! 2. [`store`]: events on disk in key order as flat columns;
 //! 3. [`ingest`] (export readers), [`labels`] (importers, taxonomy),
-//!    [`cluster`] (Bitcoin address clusters), [`stats`], [`synth`]
+//!    [`cluster`] (Bitcoin address clusters), [`convert`] (swap logs and
+//!    swap detection), [`stats`], [`synth`]
 //!    (generated chains for tests and benchmarks);
 //! 4. [`trace`]: the time-respecting sweeps and their evidence;
 //! 5. [`screen`]: the exposure index and screening answers;
@@ -25,6 +26,7 @@ pub mod sys;
 pub mod store;
 
 pub mod cluster;
+pub mod convert;
 pub mod ingest;
 pub mod labels;
 pub mod stats;

@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("model", 0),
     ("sys", 0),
     ("store", 1),
+    ("convert", 1),
     ("ingest", 2),
     ("labels", 3),
     ("cluster", 4),
