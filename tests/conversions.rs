@@ -152,3 +152,66 @@ fn real_blocks_hold_followable_and_ambiguous_swaps() {
         "the router, paid in WETH, pays its ETH out internally"
     );
 }
+
+/// The recognised logs of a store, as text: (transaction, log index,
+/// emitter, kind code), in table order.
+fn stored_logs(st: &std::path::Path) -> Vec<(String, u32, String, u8)> {
+    let s = chaintrace::store::Store::open(st).unwrap();
+    s.logs().iter().map(|r| (s.tx_text(r.tx), r.index, s.address_text(r.emitter), r.kind)).collect()
+}
+
+#[test]
+fn logs_are_ingested_once_whether_with_the_transfers_or_after_them() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = etl("test_stream/blocks_17173049_17173050");
+    let (txs, tokens, logs) =
+        (dir.join("expected_transactions.json"), dir.join("expected_token_transfers.json"), dir.join("expected_logs.json"));
+    let one = t.path().join("one");
+    let o = ingest(&one, "ethereum", "etl", &["--no-progress"], &[&txs, &tokens, &logs]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("681 rows as etl/json, 0 events added") || o.stdout.contains("681 rows"), "{}{}", o.stdout, o.stderr);
+    let rows = stored_logs(&one);
+    // 79 swap logs, and the WETH contract's deposits and withdrawals.
+    let (swaps, wraps): (Vec<_>, Vec<_>) = rows.iter().partition(|r| matches!(Kind::from_code(r.3), Some(Kind::Swap(_))));
+    assert_eq!(swaps.len(), 79);
+    assert!(wraps.iter().all(|r| r.2 == format!("0x{}", hex::encode(WETH))));
+    assert_eq!(wraps.len(), 61);
+    // The same logs appended after the transfers: the same table.
+    let later = t.path().join("later");
+    assert_eq!(ingest(&later, "ethereum", "etl", &["--no-progress"], &[&txs, &tokens]).code, 0);
+    let o = ingest(&later, "ethereum", "etl", &["--no-progress"], &[&logs]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(stored_logs(&later), rows);
+    let (a, b) = (stats(&one), stats(&later));
+    assert_eq!(a["events"], b["events"], "logs add no events");
+    // Ingesting the logs again changes nothing.
+    assert_eq!(ingest(&later, "ethereum", "etl", &["--no-progress"], &[&logs]).code, 0);
+    assert_eq!(stored_logs(&later), rows);
+}
+
+#[test]
+fn a_malformed_topic_or_data_names_file_line_and_field() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("logs.csv");
+    let head = "log_index,transaction_hash,transaction_index,address,data,topics,block_number\n";
+    let hash = "0xec7cc4df1ff542793053335700f18d59c3f870e1e4820a42d558c76db832bd14";
+    let pair = "0x7054b0f980a7eb5b3a6b3446f3c947d80162775c";
+    let swap = "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822";
+    let good = format!("9,{hash},0,{pair},0x00,\"{swap},0x{}\",17173049\n", "00".repeat(32));
+    std::fs::write(&f, format!("{head}{good}9,{hash},0,{pair},0x00,\"{swap},0x12\",17173049\n")).unwrap();
+    let o = ingest(&t.path().join("s"), "ethereum", "etl", &[], &[&f]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("logs.csv") && o.stderr.contains("line 3") && o.stderr.contains("topics"), "{}", o.stderr);
+    std::fs::write(&f, format!("{head}{good}10,{hash},0,{pair},0xzz,{swap},17173049\n")).unwrap();
+    let o = ingest(&t.path().join("s"), "ethereum", "etl", &[], &[&f]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("line 3") && o.stderr.contains("data"), "{}", o.stderr);
+    // The good row alone: one swap log from the pair.
+    std::fs::write(&f, format!("{head}{good}")).unwrap();
+    let st = t.path().join("s");
+    assert_eq!(ingest(&st, "ethereum", "etl", &[], &[&f]).code, 0);
+    assert_eq!(
+        stored_logs(&st),
+        vec![(hash.to_string(), 9, pair.to_string(), Kind::Swap(chaintrace::convert::topics::Venue::UniswapV2).code())]
+    );
+}

@@ -35,6 +35,31 @@ pub enum Venue {
     BalancerV1,
 }
 
+impl Kind {
+    /// Every kind, by its code (`Kind::code`).
+    const BY_CODE: [Kind; 9] = [
+        Kind::Swap(Venue::UniswapV2),
+        Kind::Swap(Venue::UniswapV3),
+        Kind::Swap(Venue::UniswapV4),
+        Kind::Swap(Venue::Curve),
+        Kind::Swap(Venue::CurveUnderlying),
+        Kind::Swap(Venue::BalancerV2),
+        Kind::Swap(Venue::BalancerV1),
+        Kind::Wrap,
+        Kind::Unwrap,
+    ];
+
+    /// The byte a store keeps for this kind.
+    pub fn code(self) -> u8 {
+        Self::BY_CODE.iter().position(|&k| k == self).expect("every kind has a code") as u8
+    }
+
+    /// The kind of a stored code (`None`: not one this build knows).
+    pub fn from_code(c: u8) -> Option<Kind> {
+        Self::BY_CODE.get(usize::from(c)).copied()
+    }
+}
+
 /// One recognised event: its signature, the hash that is its first
 /// topic, and what it marks.
 #[derive(Clone, Copy, Debug)]

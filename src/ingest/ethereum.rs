@@ -44,6 +44,8 @@ pub enum EthTable {
     EtherscanErc20,
     /// The generic transfers CSV.
     Transfers,
+    /// blockchain-etl `logs`: the recognised ones (swaps, wrapping) are kept.
+    Logs,
 }
 
 impl EthTable {
@@ -51,6 +53,8 @@ impl EthTable {
     pub fn detect_etl(h: &Header) -> Option<EthTable> {
         if h.has_all(&["trace_type", "from_address", "to_address", "value"]) {
             Some(EthTable::Traces)
+        } else if h.has_all(&["log_index", "transaction_hash", "address", "topics"]) && h.idx("token_address").is_none() {
+            Some(EthTable::Logs)
         } else if h.has_all(&["token_address", "from_address", "to_address", "value", "log_index"]) {
             Some(EthTable::TokenTransfers)
         } else if h.has_all(&["transaction_hash", "gas_used"]) && h.idx("value").is_none() {
@@ -81,8 +85,9 @@ impl EthTable {
     /// The columns a table must have, for the error message.
     pub fn expected_columns() -> &'static str {
         "transactions (hash,block_number,from_address,to_address,value,...), receipts (transaction_hash,gas_used,status,...), \
-         traces (trace_type,trace_address,from_address,to_address,value,...) or token_transfers \
-         (token_address,from_address,to_address,value,transaction_hash,log_index,block_number)"
+         traces (trace_type,trace_address,from_address,to_address,value,...), token_transfers \
+         (token_address,from_address,to_address,value,transaction_hash,log_index,block_number) or logs \
+         (log_index,transaction_hash,transaction_index,block_number,address,data,topics)"
     }
 }
 
@@ -418,6 +423,87 @@ impl TokenTransfers {
         out.push(e);
         Ok(())
     }
+}
+
+/// blockchain-etl `logs` (`export_receipts_and_logs`, stream exports):
+/// the logs `convert::topics` recognises become log rows of the store;
+/// the rest, `Transfer` logs included (they are the `token_transfers`
+/// rows), are read, checked and dropped.
+pub struct Logs {
+    hash: usize,
+    log_index: usize,
+    address: usize,
+    topics: usize,
+    data: Option<usize>,
+    block: Option<usize>,
+    time: Option<usize>,
+    index: Option<usize>,
+}
+
+impl Logs {
+    /// Resolve columns.
+    pub fn new(h: &Header) -> Result<Self, String> {
+        Ok(Logs {
+            hash: need(h, "transaction_hash")?,
+            log_index: need(h, "log_index")?,
+            address: need(h, "address")?,
+            topics: need(h, "topics")?,
+            data: col(h, "data"),
+            block: col(h, "block_number"),
+            time: col(h, "block_timestamp"),
+            index: col(h, "transaction_index"),
+        })
+    }
+
+    /// Map one row.
+    pub fn map(&self, r: &Row<'_>, out: &mut Vec<RawEvent>) -> Result<(), FieldError> {
+        let hash = tx_hash("transaction_hash", r.get(Some(self.hash)))?;
+        let log_index = opt_index("log_index", r.get(Some(self.log_index)))?.ok_or_else(|| FieldError::new("log_index", "empty"))?;
+        let emitter = eth_address("address", r.get(Some(self.address)))?;
+        let first = first_topic(r.get(Some(self.topics)))?;
+        let data = r.get(self.data).trim_ascii();
+        if !data.is_empty() && data != b"null" && !is_hex_data(data) {
+            return Err(FieldError::new("data", "not 0x-prefixed hex bytes"));
+        }
+        let Some(kind) = first.and_then(|t| crate::convert::topics::recognise(&t, &emitter)) else { return Ok(()) };
+        let block = opt_u64("block_number", r.get(self.block))?;
+        let time = opt_time("block_timestamp", r.get(self.time))?;
+        let index = opt_index("transaction_index", r.get(self.index))?;
+        let mut e = event(block, time, index, Addr::Eth(emitter), Addr::Pseudo(Pseudo::Unknown), Amount::ZERO);
+        e.tx = Some(hash);
+        e.sub = log_index;
+        e.pending = Pending::Log(kind.code());
+        out.push(e);
+        Ok(())
+    }
+}
+
+/// The first topic of a `topics` field: blockchain-etl CSV joins them
+/// with commas (`0xab..,0xcd..`), JSON gives an array (`["0xab..", ...]`);
+/// `None` for a log without topics. Every topic must be 32 bytes of hex.
+fn first_topic(field: &[u8]) -> Result<Option<[u8; 32]>, FieldError> {
+    let inner = field.trim_ascii();
+    let inner = inner.strip_prefix(b"[").and_then(|x| x.strip_suffix(b"]")).unwrap_or(inner);
+    let mut first = None;
+    for t in inner.split(|&c| c == b',') {
+        let t = t.trim_ascii();
+        let t = t.strip_prefix(b"\"").and_then(|x| x.strip_suffix(b"\"")).unwrap_or(t);
+        if t.is_empty() && inner.trim_ascii().is_empty() {
+            break;
+        }
+        let mut topic = [0u8; 32];
+        let hex = t.strip_prefix(b"0x").unwrap_or(b"");
+        if hex.len() != 64 || !crate::model::text::decode_hex(hex, &mut topic) {
+            return Err(FieldError::new("topics", format!("{:?} is not a 32-byte 0x-hex topic", String::from_utf8_lossy(t))));
+        }
+        first.get_or_insert(topic);
+    }
+    Ok(first)
+}
+
+/// Whether `d` is `0x` followed by whole bytes of hex.
+fn is_hex_data(d: &[u8]) -> bool {
+    d.strip_prefix(b"0x").is_some_and(|h| h.len() % 2 == 0 && h.iter().all(u8::is_ascii_hexdigit))
 }
 
 /// Etherscan's CSV exports (normal, internal and ERC-20 transfers).

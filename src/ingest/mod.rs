@@ -142,6 +142,7 @@ enum Mapper<'r> {
     Tokens(ethereum::TokenTransfers),
     Transfers(transfers::Transfers),
     Etherscan(ethereum::Etherscan),
+    Logs(ethereum::Logs),
     Ignore,
 }
 
@@ -153,6 +154,7 @@ impl Mapper<'_> {
             Mapper::Tokens(m) => m.map(r, out),
             Mapper::Transfers(m) => m.map(r, out),
             Mapper::Etherscan(m) => m.map(r, out),
+            Mapper::Logs(m) => m.map(r, out),
             Mapper::Ignore => Ok(()),
         }
     }
@@ -164,6 +166,7 @@ fn table_name(t: EthTable) -> &'static str {
         EthTable::Receipts => "etl/receipts",
         EthTable::Traces => "etl/traces",
         EthTable::TokenTransfers => "etl/token_transfers",
+        EthTable::Logs => "etl/logs",
         EthTable::EtherscanNormal => "etherscan/normal",
         EthTable::EtherscanInternal => "etherscan/internal",
         EthTable::EtherscanErc20 => "etherscan/erc20",
@@ -202,6 +205,7 @@ fn make_mapper<'r>(path: &Path, h: &Header, table: EthTable, opts: &Options, rec
             ethereum::Etherscan::new(h, table, d).map(Mapper::Etherscan)
         }
         EthTable::Receipts => Ok(Mapper::Ignore),
+        EthTable::Logs => ethereum::Logs::new(h).map(Mapper::Logs),
     };
     m.map_err(|msg| wrong_columns(path, h, &msg, EthTable::expected_columns()))
 }
@@ -282,7 +286,7 @@ fn parse_json_part(
         if !mappers.contains_key(&kind) {
             let h = json_header(&obj);
             let m = match kind.as_str() {
-                "block" | "log" | "contract" | "token" | "receipt" => Mapper::Ignore,
+                "block" | "contract" | "token" | "receipt" => Mapper::Ignore,
                 _ => {
                     let t = detect(path, &h, opts)?;
                     make_mapper(path, &h, t, opts, receipts)?
@@ -364,13 +368,19 @@ impl FileSink {
 
     #[inline]
     fn push_one(&mut self, b: &mut Builder, e: &RawEvent) {
+        if let Pending::Log(kind) = e.pending {
+            let emitter = b.intern_addr_hashed(&e.from, e.hashes[0]);
+            let tx = e.tx.as_ref().map_or(TxId::NONE, |h| b.intern_tx_hashed(h, e.hashes[2]));
+            b.logs.push(crate::store::builder::LogRow { tx: tx.get(), index: e.sub, emitter: emitter.get(), kind });
+            return;
+        }
         {
             let from = b.intern_addr_hashed(&e.from, e.hashes[0]);
             let to = b.intern_addr_hashed(&e.to, e.hashes[1]);
             let asset = b.intern_asset(e.asset);
             let tx = e.tx.as_ref().map_or(TxId::NONE, |h| b.intern_tx_hashed(h, e.hashes[2]));
             let sub = match &e.pending {
-                Pending::Done => e.sub,
+                Pending::Done | Pending::Log(_) => e.sub,
                 &Pending::Ordinal(class) => {
                     if tx == TxId::NONE {
                         class

@@ -216,6 +216,10 @@ pub enum Pending {
     TracePath(Box<[u32]>),
     /// Numbered by occurrence among the transaction's rows of this class.
     Ordinal(u32),
+    /// Not an event: a recognised log (`convert::topics::Kind`, by its
+    /// code), kept in the store's table of logs. `from` is its emitter,
+    /// `tx` its transaction and `sub` its log index.
+    Log(u8),
 }
 
 /// Value `u64::MAX`: no block number.

@@ -274,6 +274,12 @@ impl Builder {
         crate::sys::timing("final balances");
         self.put_address_index(&mut w, &mut m, &s)?;
         self.put_tx_index(&mut w, &mut m, &s)?;
+        if !self.logs.is_empty() {
+            let mut all = super::logs::stored(&s);
+            all.extend_from_slice(&self.logs);
+            // The table is small (recognised logs only): rewritten whole.
+            m.logs = super::logs::put(&all, &mut |c, new| replace_from(&mut w, &mut m, &s, c, 0, new))?;
+        }
         let files = self.loaded_files(&dups);
         if !keep.is_empty() {
             m.order_by = Some(order);

@@ -32,6 +32,19 @@ pub struct InputRow {
     pub addr: u32,
 }
 
+/// A recognised log (`convert::topics`): what a conversion is detected by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogRow {
+    /// Transaction id.
+    pub tx: u32,
+    /// Log index in the block.
+    pub index: u32,
+    /// Address id of the contract that emitted it.
+    pub emitter: u32,
+    /// `convert::topics::Kind::code`.
+    pub kind: u8,
+}
+
 /// What an ingest adds (and, for a rewrite, the whole store), in memory.
 pub struct Builder {
     /// Chain.
@@ -75,6 +88,8 @@ pub struct Builder {
     token_ids: HashMap<[u8; 20], u32>,
     /// Bitcoin inputs.
     pub inputs: Vec<InputRow>,
+    /// Recognised logs.
+    pub logs: Vec<LogRow>,
     /// Files loaded so far, with the builder index where each one's events start.
     pub files: Vec<(LoadedFile, usize)>,
     /// Events that came from the existing store.
@@ -155,6 +170,7 @@ impl Builder {
             asset_ids: HashMap::new(),
             token_ids: HashMap::new(),
             inputs: Vec::new(),
+            logs: Vec::new(),
             files: Vec::new(),
             old_events: 0,
             old_files: 0,
@@ -263,7 +279,7 @@ impl Builder {
     /// A delta that adds no file (each was loaded before): writing it
     /// would only make a new generation of the same store.
     pub fn adds_nothing(&self) -> bool {
-        self.is_delta() && self.files.len() == self.old_files && self.is_empty() && self.inputs.is_empty()
+        self.is_delta() && self.files.len() == self.old_files && self.is_empty() && self.inputs.is_empty() && self.logs.is_empty()
     }
 
     /// Whether this is a delta over a store.
@@ -297,6 +313,7 @@ impl Builder {
         full.assets = std::mem::take(&mut self.assets);
         full.asset_ids = std::mem::take(&mut self.asset_ids);
         full.inputs.append(&mut self.inputs);
+        full.logs.append(&mut self.logs);
         full.files =
             self.files.drain(..).enumerate().map(|(k, (f, start))| (f, if k < self.old_files { 0 } else { start + off })).collect();
         full.old_files = self.old_files;
@@ -355,6 +372,7 @@ impl Builder {
         b.inputs = (0..it.len())
             .map(|k| InputRow { tx: it[k], index: ii[k], spent_tx: st[k], spent_vout: sv[k], value: iv[k], addr: ia[k] })
             .collect();
+        b.logs = super::logs::stored(s);
         b.old_events = b.block.len();
         b.labels_tsv = s.bytes(Column::Labels).to_vec();
         b
@@ -581,13 +599,13 @@ impl Builder {
     }
 
     /// Size of the address table and of the transaction table, for rollback.
-    pub fn mark(&self) -> (usize, usize, usize, usize, usize) {
-        (self.len(), self.addr_offsets.len() - 1, self.tx_hashes.len(), self.assets.len(), self.inputs.len())
+    pub fn mark(&self) -> (usize, usize, usize, usize, (usize, usize)) {
+        (self.len(), self.addr_offsets.len() - 1, self.tx_hashes.len(), self.assets.len(), (self.inputs.len(), self.logs.len()))
     }
 
     /// Undo everything added since `mark` (a file that turned out to be loaded already).
-    pub fn rollback(&mut self, mark: (usize, usize, usize, usize, usize)) {
-        let (ev, na, nt, nas, ni) = mark;
+    pub fn rollback(&mut self, mark: (usize, usize, usize, usize, (usize, usize))) {
+        let (ev, na, nt, nas, (ni, nl)) = mark;
         for v in [&mut self.tx_index, &mut self.sub, &mut self.from, &mut self.to, &mut self.asset, &mut self.tx] {
             v.truncate(ev);
         }
@@ -616,6 +634,7 @@ impl Builder {
         }
         self.token_ids.clear();
         self.inputs.truncate(ni);
+        self.logs.truncate(nl);
     }
 
     /// Content hashes already loaded.

@@ -66,6 +66,15 @@ pub enum Column {
     /// without a scan. Empty on Ethereum, and on Bitcoin stores written
     /// before it (their appends rewrite, which writes it).
     TxEvent,
+    /// Recognised logs (`convert::topics`): transaction id, by transaction
+    /// id then log index (see `logs`).
+    LogTx,
+    /// Recognised logs: log index.
+    LogIndex,
+    /// Recognised logs: address id of the emitting contract.
+    LogEmitter,
+    /// Recognised logs: `convert::topics::Kind::code`.
+    LogKind,
     /// Address labels, tab-separated text (see `labels`).
     Labels,
     /// The sender's balance in the event's asset just before the event, before
@@ -102,7 +111,7 @@ pub enum Column {
 
 impl Column {
     /// All columns, in declaration order (`c as usize` is a column's position).
-    pub const ALL: [Column; 36] = [
+    pub const ALL: [Column; 40] = [
         Column::BlockRuns,
         Column::TxIndex,
         Column::TxIndexOther,
@@ -126,6 +135,10 @@ impl Column {
         Column::InAddr,
         Column::InSpentEvent,
         Column::TxEvent,
+        Column::LogTx,
+        Column::LogIndex,
+        Column::LogEmitter,
+        Column::LogKind,
         Column::Labels,
         Column::BalanceLo,
         Column::BalanceHi,
@@ -177,6 +190,10 @@ impl Column {
             Column::InAddr => "in_addr.u32",
             Column::InSpentEvent => "in_spent_event.u64",
             Column::TxEvent => "tx_event.u64",
+            Column::LogTx => "log_tx.u32",
+            Column::LogIndex => "log_index.u32",
+            Column::LogEmitter => "log_emitter.u32",
+            Column::LogKind => "log_kind.u8",
             Column::Labels => "labels.tsv",
             Column::BalanceLo => "ev_balance_lo.u64",
             Column::BalanceHi => "ev_balance_hi.u16",
@@ -229,6 +246,8 @@ impl Column {
             Column::InValue | Column::InSpentEvent => inp * 8,
             Column::TxEvent if m.chain == Chain::Bitcoin && m.columns.contains_key(self.file()) => m.tx_table * 8,
             Column::TxEvent => 0,
+            Column::LogTx | Column::LogIndex | Column::LogEmitter => m.logs * 4,
+            Column::LogKind => m.logs,
             Column::BigValues
             | Column::AddrBytes
             | Column::Labels

@@ -18,6 +18,7 @@ mod error;
 pub mod generation;
 pub mod hashindex;
 pub mod idtable;
+mod logs;
 pub mod packed;
 pub mod segment;
 pub mod write;
@@ -92,6 +93,9 @@ pub struct Manifest {
     pub tx_table: u64,
     /// Bitcoin inputs.
     pub inputs: u64,
+    /// Recognised logs (`Column::LogTx`; 0 in stores written before them).
+    #[serde(default)]
+    pub logs: u64,
     /// Asset names by id: the native coin first, then token contracts.
     pub assets: Vec<String>,
     /// Files loaded, in order.
@@ -130,6 +134,7 @@ impl Manifest {
             address_table: 0,
             tx_table: 0,
             inputs: 0,
+            logs: 0,
             assets: Vec::new(),
             files: Vec::new(),
             skipped_rows: 0,

@@ -344,6 +344,7 @@ impl Builder {
         put(Column::FinalBalances, &finals)?;
         crate::sys::timing("balances");
         let inputs = self.put_bitcoin_columns(keep, 0, &Default::default(), &mut put)?;
+        let logs = super::logs::put(&self.logs, &mut put)?;
 
         let files = self.loaded_files(dups);
         w.set_events(keep.len() as u64);
@@ -360,6 +361,7 @@ impl Builder {
             address_table: (self.addr_offsets.len() - 1) as u64,
             tx_table: self.tx_hashes.len() as u64,
             inputs,
+            logs,
             assets: self.assets.clone(),
             files,
             skipped_rows: self.skipped_rows,
