@@ -20,6 +20,12 @@ enum ChainArg {
     Bitcoin,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ConversionsFormat {
+    Json,
+    Csv,
+}
+
 #[derive(Subcommand)]
 enum LabelsCommand {
     /// Import label files (OFAC lists, Etherscan, eth-labels, Forta, GraphSense TagPacks,
@@ -257,6 +263,17 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// List every conversion (swap) the store's logs and events show,
+    /// followable or ambiguous (TRACING.md §7; needs blockchain-etl `logs`
+    /// ingested).
+    Conversions {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: ConversionsFormat,
+    },
     /// Describe what a store holds.
     Stats {
         /// The store directory.
@@ -397,6 +414,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print(app::trace::deliver(&plan, &traced, s.manifest.chain)?)
         }
         Command::Compact { store, lookups, format } => stdout(&app::stats::compact(&store, lookups, format)?),
+        Command::Conversions { store, format } => {
+            let s = app::open_verified(&store)?;
+            let format = match format {
+                ConversionsFormat::Json => app::conversions::Format::Json,
+                ConversionsFormat::Csv => app::conversions::Format::Csv,
+            };
+            stdout(&app::conversions::list(&s, format)?)
+        }
         Command::Stats { store, format, cluster, cluster_args } => {
             let s = app::open_verified(&store)?;
             stdout(&app::stats::describe(&s, format, cluster.then(|| cluster_args.params()))?)

@@ -215,3 +215,54 @@ fn a_malformed_topic_or_data_names_file_line_and_field() {
         vec![(hash.to_string(), 9, pair.to_string(), Kind::Swap(chaintrace::convert::topics::Venue::UniswapV2).code())]
     );
 }
+
+/// `chaintrace conversions` over a store of the real blocks lists what the
+/// detection above finds from the raw files, in block and index order.
+#[test]
+fn the_conversions_command_lists_the_stores_swaps() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = etl("test_stream/blocks_17173049_17173050");
+    let st = t.path().join("s");
+    let files = ["expected_transactions.json", "expected_token_transfers.json", "expected_logs.json"].map(|f| dir.join(f));
+    let o = ingest(&st, "ethereum", "etl", &["--no-progress"], &files.iter().map(|f| f.as_path()).collect::<Vec<_>>());
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = run(&["conversions", "--store", st.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    let rows = v["conversions"].as_array().unwrap();
+    assert_eq!(rows.len(), 68);
+    // The same classification as from the raw files.
+    let b = blocks();
+    let mut by_file: Vec<(String, bool)> = b
+        .legs
+        .iter()
+        .filter_map(|(h, legs)| {
+            classify(legs, b.venues.get(h).map_or(&[][..], Vec::as_slice)).map(|c| (h.clone(), matches!(c, Conversion::Swap(_))))
+        })
+        .collect();
+    let mut by_store: Vec<(String, bool)> =
+        rows.iter().map(|r| (r["tx"].as_str().unwrap().to_string(), r["status"] == "followable")).collect();
+    by_file.sort();
+    by_store.sort();
+    assert_eq!(by_store, by_file);
+    let blocks: Vec<u64> = rows.iter().map(|r| r["block"].as_u64().unwrap()).collect();
+    assert!(blocks.windows(2).all(|w| w[0] <= w[1]) && blocks[0] == 17_173_049 && blocks[67] == 17_173_050);
+    let r = rows.iter().find(|r| r["tx"] == "0xec7cc4df1ff542793053335700f18d59c3f870e1e4820a42d558c76db832bd14").unwrap();
+    assert_eq!(r["payer"], "0x64a018b23b4d7a077dffa6723462bc722861c5ad");
+    assert_eq!((r["asset_in"].as_str(), r["value_in"].as_str()), (Some("ETH"), Some("7400000000000000000")));
+    assert_eq!(r["asset_out"], "0x1ce270557c1f68cfb577b856766310bf8b47fd9c");
+    assert_eq!(r["value_out"], "151553041876899159101915312117");
+    assert_eq!(r["venues"], serde_json::json!(["0x7054b0f980a7eb5b3a6b3446f3c947d80162775c"]));
+    assert_eq!((r["kind"].as_str(), r["chain"].as_str(), r["to_tx"].is_null()), (Some("swap"), Some("ethereum"), true));
+    let a = rows.iter().find(|r| r["status"] == "ambiguous").unwrap();
+    assert!(a["payer"].is_null() && a["asset_in"].is_null() && a["value_out"].is_null());
+    let csv = run(&["conversions", "--store", st.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(csv.code, 0);
+    assert_eq!(csv.stdout.lines().count(), 69);
+    assert!(csv.stdout.starts_with("tx,chain,block,kind,status,payer,payee,venues,asset_in,value_in,asset_out,value_out,to_tx\n"));
+    // A store without logs lists none.
+    let bare = t.path().join("bare");
+    assert_eq!(ingest(&bare, "ethereum", "etl", &["--no-progress"], &[&files[0], &files[1]]).code, 0);
+    let o = run(&["conversions", "--store", bare.to_str().unwrap()]);
+    assert_eq!(serde_json::from_str::<Value>(&o.stdout).unwrap()["conversions"], serde_json::json!([]));
+}

@@ -8,6 +8,7 @@
 //! opened or file is read.
 
 pub mod cluster;
+pub mod conversions;
 pub mod ingest;
 pub mod labels;
 pub mod screen;

@@ -6,6 +6,7 @@
 //! addresses that hold or receive taint.
 
 mod account;
+pub mod conversions;
 pub mod evidence;
 pub mod fifo;
 mod num;

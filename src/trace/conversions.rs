@@ -1,0 +1,73 @@
+//! The conversions a store holds (TRACING.md §7): every successful
+//! transaction with a recognised swap log, classified by
+//! [`crate::convert::detect`] over the transaction's value events.
+
+use crate::convert::detect::{Conversion, Leg, classify, with_weth_as_eth};
+use crate::convert::topics::{Kind, WETH};
+use crate::model::{flags, sub};
+use crate::store::Store;
+use std::collections::BTreeMap;
+
+/// One transaction with a venue and a taker.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// Transaction id.
+    pub tx: u32,
+    /// Its block number.
+    pub block: u64,
+    /// Its transaction index + 1 (0: unknown).
+    pub tx_index: u32,
+    /// The addresses that emitted a recognised swap log in it, by id.
+    pub venues: Vec<u32>,
+    /// Followable or ambiguous.
+    pub conversion: Conversion,
+}
+
+/// Every conversion in the store, by block, transaction index and id.
+/// One pass over the events, reading only those of transactions with a
+/// swap log; a failed transaction converts nothing.
+pub fn list(s: &Store) -> Vec<Found> {
+    let mut venues: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for r in s.logs() {
+        if let Some(Kind::Swap(_)) = Kind::from_code(r.kind) {
+            let v = venues.entry(r.tx).or_default();
+            if !v.contains(&r.emitter) {
+                v.push(r.emitter);
+            }
+        }
+    }
+    if venues.is_empty() {
+        return Vec::new();
+    }
+    let weth_name = format!("0x{}", hex::encode(WETH));
+    let weth_asset = s.manifest.assets.iter().position(|a| *a == weth_name).map(|k| k as u32);
+    let weth_contract = s.find_address(&weth_name);
+    // Per transaction: (block, index, failed, legs).
+    let mut txs: BTreeMap<u32, (u64, u32, bool, Vec<Leg>)> = BTreeMap::new();
+    let ev = s.events();
+    let mut runs = ev.cursor();
+    for i in 0..s.len() {
+        let t = ev.tx(i);
+        if !venues.contains_key(&t) {
+            continue;
+        }
+        let f = ev.flags(i);
+        let e = txs.entry(t).or_insert_with(|| (runs.at(i).block, ev.tx_index(i), false, Vec::new()));
+        e.2 |= f & flags::FAILED != 0;
+        if f & (flags::MOVES_NOTHING | flags::FEE) != 0 || sub::class(ev.sub(i)) == sub::FEE {
+            continue;
+        }
+        e.3.push(Leg { from: ev.sender(i), to: ev.receiver(i), asset: ev.asset(i), value: s.value(i) });
+    }
+    let mut found: Vec<Found> = txs
+        .into_iter()
+        .filter(|(_, (_, _, failed, _))| !failed)
+        .filter_map(|(tx, (block, tx_index, _, legs))| {
+            let v = venues.remove(&tx).unwrap_or_default();
+            let legs = with_weth_as_eth(&legs, 0, weth_asset, weth_contract);
+            classify(&legs, &v).map(|conversion| Found { tx, block, tx_index, venues: v, conversion })
+        })
+        .collect();
+    found.sort_by_key(|f| (f.block, f.tx_index, f.tx));
+    found
+}
