@@ -149,8 +149,9 @@ fn stored_output(ev: &EventColumns<'_>, first_event: &[u64], (tx, vout): (u32, u
         return None;
     }
     let is_it = |k: usize| ev.tx(k) == tx && sub::class(ev.sub(k)) == sub::TOP && ev.sub(k) & sub::MAX_INDEX == vout;
-    let run = ev.run(first as usize);
-    let end = ev.runs.iter().find(|r| r.first > run.first).map_or(ev.len(), |r| r.first as usize);
+    // The end of the block run holding the first event (runs by event).
+    let next = ev.runs.partition_point(|r| r.first <= first);
+    let end = ev.runs.get(next).map_or(ev.len(), |r| r.first as usize);
     let mut k = first as usize;
     while k < end && ev.tx(k) == tx {
         if is_it(k) {
