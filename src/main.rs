@@ -258,8 +258,8 @@ enum Command {
         /// The store directory.
         #[arg(long)]
         store: PathBuf,
-        /// The directory to write events.parquet, addresses.parquet and
-        /// labels.parquet into (default: DIR/export).
+        /// The directory to write events.parquet, addresses.parquet,
+        /// labels.parquet and logs.parquet into (default: DIR/export).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -463,7 +463,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let out = out.unwrap_or_else(|| store.join("export"));
             let s = app::open_verified(&store)?;
             let e = app::stats::export(&s, &out)?;
-            println!("{}: {} events, {} addresses, {} labels written as Parquet", out.display(), e.events, e.addresses, e.labels);
+            println!(
+                "{}: {} events, {} addresses, {} labels, {} logs written as Parquet",
+                out.display(),
+                e.events,
+                e.addresses,
+                e.labels,
+                e.logs
+            );
             Ok(())
         }
         Command::Cluster { store, cluster_args, format, command } => {

@@ -19,6 +19,10 @@ pub struct Transfers {
     index: Option<usize>,
     log_index: Option<usize>,
     asset: Option<usize>,
+    /// `export`'s exact position in the transaction and flags, so its
+    /// output reads back as it was stored (TRACING.md §8).
+    sub_index: Option<usize>,
+    flags: Option<usize>,
     bitcoin: bool,
 }
 
@@ -72,6 +76,8 @@ impl Transfers {
             index: col(h, "transaction_index"),
             log_index: col(h, "log_index"),
             asset: col(h, "asset"),
+            sub_index: col(h, "sub_index"),
+            flags: col(h, "flags"),
             bitcoin,
         })
     }
@@ -79,6 +85,10 @@ impl Transfers {
     fn address(&self, field: &str, t: &[u8]) -> Result<Addr, FieldError> {
         if t.trim_ascii().is_empty() {
             return Err(FieldError::new(field, "empty address"));
+        }
+        // The pseudo addresses by their report names (`export` writes them).
+        if let Some(p) = crate::model::Pseudo::ALL.into_iter().find(|p| p.name().as_bytes() == t.trim_ascii()) {
+            return Ok(Addr::Pseudo(p));
         }
         if self.bitcoin { btc_address(field, t) } else { eth_address(field, t).map(Addr::Eth) }
     }
@@ -105,12 +115,24 @@ impl Transfers {
             t if self.bitcoin => Some(hex_fixed::<32>("transaction_hash", t, "transaction hash")?),
             t => Some(tx_hash("transaction_hash", t)?),
         };
-        match opt_index("log_index", r.get(self.log_index))? {
-            Some(li) => e.sub = sub::LOG | li,
-            None if e.tx.is_some() => e.pending = Pending::Ordinal(sub::NONE),
-            None => {}
+        match (opt_u32("sub_index", r.get(self.sub_index))?, opt_index("log_index", r.get(self.log_index))?) {
+            (Some(s), _) => e.sub = s,
+            (None, Some(li)) => e.sub = sub::LOG | li,
+            (None, None) if e.tx.is_some() => e.pending = Pending::Ordinal(sub::NONE),
+            (None, None) => {}
+        }
+        if let Some(f) = opt_u32("flags", r.get(self.flags))? {
+            e.flags = u8::try_from(f).map_err(|_| FieldError::new("flags", format!("{f} is not a flags byte")))?;
         }
         out.push(e);
         Ok(())
+    }
+}
+
+/// An optional unsigned 32-bit field (empty or `null`: none).
+fn opt_u32(field: &str, t: &[u8]) -> Result<Option<u32>, FieldError> {
+    match crate::model::text::opt_u64(field, t)? {
+        None => Ok(None),
+        Some(v) => u32::try_from(v).map(Some).map_err(|_| FieldError::new(field, format!("{v} is above 2^32-1"))),
     }
 }

@@ -17,11 +17,14 @@ pub struct Exported {
     pub addresses: u64,
     /// Label rows.
     pub labels: u64,
+    /// Recognised-log rows (`logs.parquet`).
+    pub logs: u64,
 }
 
 /// Write a store as `events.parquet` (key order, in the columns of the
 /// `transfers` format, so `ingest --format parquet` reads it back),
-/// `addresses.parquet` and `labels.parquet` in `dir`. Events go in row
+/// `addresses.parquet`, `labels.parquet` and `logs.parquet` (the
+/// recognised logs, in blockchain-etl's columns) in `dir`. Events go in row
 /// groups of 2^20, so memory stays flat however large the store.
 pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
     std::fs::create_dir_all(dir).map_err(|x| fail(dir)(x.to_string()))?;
@@ -82,5 +85,24 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
             col("evidence", labels.iter().map(|l| l.evidence.clone()).collect::<Vec<_>>()),
         ],
     )?;
-    Ok(Exported { events: n as u64, addresses: ids.len() as u64, labels: labels.len() as u64 })
+    // The recognised logs, in blockchain-etl's `logs` columns (the topic
+    // each kind is recognised by), so `ingest --format parquet` reads them
+    // back and conversions survive the round trip (TRACING.md §8).
+    let logs = store.logs();
+    let topic = |kind: u8| {
+        crate::convert::topics::RECOGNISED
+            .iter()
+            .find(|r| Some(r.kind) == crate::convert::topics::Kind::from_code(kind))
+            .map(|r| format!("0x{}", hex::encode(r.topic)))
+    };
+    write(
+        &dir.join("logs.parquet"),
+        vec![
+            col("log_index", logs.iter().map(|l| l.index).collect::<Vec<_>>()),
+            col("transaction_hash", logs.iter().map(|l| store.tx_text(l.tx)).collect::<Vec<_>>()),
+            col("address", logs.iter().map(|l| store.address_text(l.emitter)).collect::<Vec<_>>()),
+            col("topics", logs.iter().map(|l| topic(l.kind)).collect::<Vec<_>>()),
+        ],
+    )?;
+    Ok(Exported { events: n as u64, addresses: ids.len() as u64, labels: labels.len() as u64, logs: logs.len() as u64 })
 }
