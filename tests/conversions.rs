@@ -216,16 +216,23 @@ fn a_malformed_topic_or_data_names_file_line_and_field() {
     );
 }
 
+/// A store of the real blocks' transactions, token transfers and logs in
+/// `dir`, and the three files.
+fn real_store(dir: &std::path::Path) -> (std::path::PathBuf, [std::path::PathBuf; 3]) {
+    let d = etl("test_stream/blocks_17173049_17173050");
+    let st = dir.join("s");
+    let files = ["expected_transactions.json", "expected_token_transfers.json", "expected_logs.json"].map(|f| d.join(f));
+    let o = ingest(&st, "ethereum", "etl", &["--no-progress"], &files.iter().map(|f| f.as_path()).collect::<Vec<_>>());
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    (st, files)
+}
+
 /// `chaintrace conversions` over a store of the real blocks lists what the
 /// detection above finds from the raw files, in block and index order.
 #[test]
 fn the_conversions_command_lists_the_stores_swaps() {
     let t = tempfile::tempdir().unwrap();
-    let dir = etl("test_stream/blocks_17173049_17173050");
-    let st = t.path().join("s");
-    let files = ["expected_transactions.json", "expected_token_transfers.json", "expected_logs.json"].map(|f| dir.join(f));
-    let o = ingest(&st, "ethereum", "etl", &["--no-progress"], &files.iter().map(|f| f.as_path()).collect::<Vec<_>>());
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    let (st, files) = real_store(t.path());
     let o = run(&["conversions", "--store", st.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let v: Value = serde_json::from_str(&o.stdout).unwrap();
@@ -272,10 +279,7 @@ fn the_conversions_command_lists_the_stores_swaps() {
 #[test]
 fn conversions_survive_an_export_round_trip() {
     let t = tempfile::tempdir().unwrap();
-    let dir = etl("test_stream/blocks_17173049_17173050");
-    let st = t.path().join("s");
-    let files = ["expected_transactions.json", "expected_token_transfers.json", "expected_logs.json"].map(|f| dir.join(f));
-    assert_eq!(ingest(&st, "ethereum", "etl", &["--no-progress"], &files.iter().map(|f| f.as_path()).collect::<Vec<_>>()).code, 0);
+    let (st, _) = real_store(t.path());
     let out = t.path().join("export");
     let o = run(&["export", "--store", st.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);
