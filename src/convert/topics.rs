@@ -72,15 +72,22 @@ pub struct Recognised {
     pub kind: Kind,
 }
 
-const fn topic(hex: &str) -> [u8; 32] {
-    let b = hex.as_bytes();
-    let mut out = [0u8; 32];
+/// `N` bytes from `2 * N` lowercase hex digits, at compile time.
+const fn hex<const N: usize>(text: &str) -> [u8; N] {
+    let b = text.as_bytes();
+    assert!(b.len() == 2 * N, "two hex digits a byte");
+    let mut out = [0u8; N];
     let mut i = 0;
-    while i < 32 {
+    while i < N {
         out[i] = nibble(b[2 * i]) << 4 | nibble(b[2 * i + 1]);
         i += 1;
     }
     out
+}
+
+/// A topic: 32 bytes of hex.
+const fn topic(text: &str) -> [u8; 32] {
+    hex(text)
 }
 
 const fn nibble(c: u8) -> u8 {
@@ -145,16 +152,7 @@ pub const RECOGNISED: [Recognised; 9] = [
 pub const TRANSFER: [u8; 32] = topic("ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
 
 /// WETH on Ethereum mainnet: its token is ETH (TRACING.md §7).
-pub const WETH: [u8; 20] = {
-    let t = topic("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2000000000000000000000000");
-    let mut a = [0u8; 20];
-    let mut i = 0;
-    while i < 20 {
-        a[i] = t[i];
-        i += 1;
-    }
-    a
-};
+pub const WETH: [u8; 20] = hex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2");
 
 /// What a log with first topic `t` emitted by `emitter` marks, if anything.
 /// Deposit and Withdrawal count only from the WETH contract: other tokens

@@ -526,14 +526,7 @@ fn ingest_text(
                                 .map(|p| parse_json_part(p, 0, path, opts, receipts, opts.skip_bad_rows))
                                 .collect::<Result<_, _>>()?,
                         };
-                        // Part-relative line numbers become file line numbers.
-                        let mut base = line;
-                        for o in &mut outs {
-                            if let Some((l, _)) = &mut o.error {
-                                *l += base;
-                            }
-                            base += o.newlines;
-                        }
+                        rebase_lines(&mut outs, line);
                         Ok(outs)
                     },
                     || hasher.update(block),
@@ -576,6 +569,19 @@ fn ingest_text(
     Ok((FileReport::new(path, table, rows, events, skipped, reader.bytes_read), format!("{:032x}", hasher.digest128())))
 }
 
+/// Part-relative error lines of a block's parts become file lines (the
+/// block starts at `first_line`); returns the block's newlines.
+fn rebase_lines(outs: &mut [PartOut], first_line: u64) -> u64 {
+    let mut base = first_line;
+    for o in outs {
+        if let Some((l, _)) = &mut o.error {
+            *l += base;
+        }
+        base += o.newlines;
+    }
+    base - first_line
+}
+
 /// The floor under an ingest of a blockchain-etl CSV file: read and parse
 /// it as [`ingest`] does (mapped blocks, split into parts parsed on every
 /// core, each row mapped to events and their id-table hashes computed),
@@ -594,18 +600,17 @@ pub fn parse_floor(path: &Path, opts: &Options) -> Result<(u64, u64, u64), Inges
     // hash runs beside them; none here).
     let _ = reader.defer_accounting();
     while let Some((block, line, quoted)) = reader.next_block_quoted()? {
-        let outs: Vec<PartOut> =
+        let mut outs: Vec<PartOut> =
             split_parts(block, threads, quoted).par_iter().map(|p| parse_csv_part(p, 0, &header, &mapper, false)).collect();
-        let mut base = line;
+        let newlines = rebase_lines(&mut outs, line);
         for o in outs {
             if let Some((l, e)) = o.error {
-                return Err(IngestError::row(path, l + base, e));
+                return Err(IngestError::row(path, l, e));
             }
-            base += o.newlines;
             rows += o.rows;
             events += o.events.len() as u64;
         }
-        reader.account(base - line);
+        reader.account(newlines);
     }
     Ok((rows, events, reader.bytes_read))
 }
