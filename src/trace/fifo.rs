@@ -67,6 +67,32 @@ impl Queue {
         }
     }
 
+    /// Remove up to `a` clean units, the oldest first, leaving tainted lots
+    /// where they are; returns how many were removed. (Under `--follow` a
+    /// venue's own legs in a followed swap spend its clean units: the taint
+    /// it held stays with it, TRACING.md §7.)
+    pub fn take_clean(&mut self, mut a: U256) -> U256 {
+        let mut removed = U256::ZERO;
+        for l in self.lots.iter_mut() {
+            if a.is_zero() {
+                break;
+            }
+            if !l.tainted {
+                let k = l.amount.min(a);
+                l.amount -= k;
+                a -= k;
+                removed += k;
+            }
+        }
+        self.lots.retain(|l| !l.amount.is_zero());
+        // Lots of equal taint that became neighbours merge again.
+        let old = std::mem::take(&mut self.lots);
+        for l in old {
+            self.push_back(l);
+        }
+        removed
+    }
+
     /// Tainted units held.
     pub fn tainted(&self) -> U256 {
         self.lots.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount)

@@ -9,6 +9,7 @@ mod account;
 pub mod conversions;
 pub mod evidence;
 pub mod fifo;
+pub mod follow;
 mod num;
 mod records;
 mod rules;
@@ -17,6 +18,7 @@ mod types;
 mod utxo;
 
 pub use account::run_account;
+pub use follow::{Followed, run_follow};
 pub use rules::{IdHasher, IdMap};
 pub use seeds::{Seeds, resolve_asset, resolve_seeds};
 pub use types::{Destination, Engine, Outcome, Policy, Spec, Tainted, TraceError, Wide};

@@ -6,6 +6,7 @@ use crate::model::{Chain, NO_TIME};
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 
+#[derive(Clone)]
 pub(super) struct StopRule {
     pub(super) from: Option<i64>,
     pub(super) to: Option<i64>,
@@ -38,6 +39,9 @@ impl std::hash::Hasher for IdHasher {
     }
     fn write_u32(&mut self, i: u32) {
         self.0 = (self.0 ^ u64::from(i)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0 ^ i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

@@ -1,0 +1,603 @@
+//! `trace --follow swaps` on random multi-asset graphs with swaps: the engine
+//! agrees with a naive reference written here from TRACING.md §2 and §7 (its
+//! own swap detection, per-(asset, address) maps, one transaction at a
+//! time), and conserves taint per asset exactly under haircut and FIFO.
+
+mod common;
+
+use chaintrace::convert::topics::{RECOGNISED, WETH};
+use chaintrace::ingest::{self, Format, Options};
+use chaintrace::model::Chain;
+use chaintrace::store::Store;
+use chaintrace::synth::Rng;
+use chaintrace::trace::{self, Policy, Spec};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+const ETH: &str = "ETH";
+
+fn addr(k: usize) -> String {
+    format!("0x{:040x}", k + 1)
+}
+fn weth() -> String {
+    format!("0x{}", hex::encode(WETH))
+}
+fn t1() -> String {
+    format!("0x{:040x}", 0xaa01)
+}
+fn t2() -> String {
+    format!("0x{:040x}", 0xaa02)
+}
+const POOL1: usize = 100;
+const POOL2: usize = 101;
+const ROUTER: usize = 102;
+
+/// One value event: `asset` is `ETH`, a token, or WETH (by its contract).
+#[derive(Clone, Debug)]
+struct Ev {
+    from: String,
+    to: String,
+    asset: String,
+    value: u128,
+}
+
+/// One transaction: its events in order and the addresses that emitted a swap log.
+#[derive(Clone, Debug)]
+struct Tx {
+    events: Vec<Ev>,
+    venues: Vec<String>,
+}
+
+type Key = (String, String); // (asset as traced, address)
+
+#[derive(Default, Debug, PartialEq)]
+struct Side {
+    seeded: u128,
+    dest: BTreeMap<String, u128>,
+    dormant: BTreeMap<String, u128>,
+    horizon: BTreeMap<String, u128>,
+    unknown: u128,
+    seeds_hold: u128,
+    conv_in: u128,
+    conv_out: u128,
+    rounding: i128,
+}
+
+#[derive(Default, Debug, PartialEq)]
+struct Naive {
+    by_asset: BTreeMap<String, Side>,
+    /// Followed conversions that carried taint: (tx number, x, y).
+    crossed: Vec<(usize, u128, u128)>,
+    /// Conversions taint reached that were not followed: tx numbers.
+    unfollowed: Vec<usize>,
+}
+
+fn traced(asset: &str) -> String {
+    if asset == weth() { ETH.into() } else { asset.into() }
+}
+
+struct Ref<'a> {
+    policy: Policy,
+    seeds: &'a BTreeSet<String>,
+    stops: &'a BTreeSet<String>,
+    max_hops: Option<u32>,
+    bal: HashMap<Key, u128>,
+    tnt: HashMap<Key, u128>,
+    lots: HashMap<Key, Vec<(u128, bool)>>,
+    poisoned: BTreeSet<Key>,
+    hop: HashMap<Key, u32>,
+    horizon: BTreeSet<Key>,
+    r: Naive,
+}
+
+impl Ref<'_> {
+    fn side(&mut self, asset: &str) -> &mut Side {
+        self.r.by_asset.entry(asset.to_string()).or_default()
+    }
+    fn bal(&self, k: &Key) -> u128 {
+        self.bal.get(k).copied().unwrap_or(0)
+    }
+    /// An address without a tainted lot is one clean lot of its balance.
+    fn lots(&mut self, k: &Key) -> &mut Vec<(u128, bool)> {
+        let b = self.bal(k);
+        let l = self.lots.entry(k.clone()).or_default();
+        if !l.iter().any(|x| x.1) {
+            *l = if b > 0 { vec![(b, false)] } else { vec![] };
+        }
+        l
+    }
+    fn holds(&mut self, k: &Key) -> bool {
+        match self.policy {
+            Policy::Haircut => self.tnt.get(k).copied().unwrap_or(0) > 0,
+            Policy::Poison => self.poisoned.contains(k),
+            Policy::Fifo => self.lots(k).iter().any(|x| x.1),
+        }
+    }
+    fn shortfall(&mut self, k: &Key, a: u128) {
+        let b = self.bal(k);
+        if b >= a {
+            return;
+        }
+        let s = a - b;
+        if self.seeds.contains(&k.1) {
+            self.side(&k.0).seeded += s;
+            self.side(&k.0).unknown += s;
+        } else if self.holds(k) {
+            self.side(&k.0).unknown += s;
+            if self.policy == Policy::Fifo {
+                self.lots(k).insert(0, (s, false));
+            }
+        }
+        *self.bal.entry(k.clone()).or_default() += s;
+    }
+    /// u sends a: the taint x, the lots it leaves as, the event's hop.
+    fn send(&mut self, k: &Key, a: u128) -> (u128, Vec<(u128, bool)>, u32) {
+        self.shortfall(k, a);
+        let seed = self.seeds.contains(&k.1);
+        let (x, out) = if seed {
+            (a, vec![(a, true)])
+        } else {
+            match self.policy {
+                Policy::Poison => {
+                    let p = self.poisoned.contains(k);
+                    (if p { a } else { 0 }, vec![(a, p)])
+                }
+                Policy::Haircut => {
+                    let t = self.tnt.get(k).copied().unwrap_or(0);
+                    let b = self.bal(k);
+                    let x = if t >= b { a.min(t) } else { a * t / b };
+                    (x, vec![(x, true), (a - x, false)])
+                }
+                Policy::Fifo => {
+                    let q = self.lots(k);
+                    let mut need = a;
+                    let mut taken = Vec::new();
+                    while need > 0 {
+                        let (amt, tainted) = q[0];
+                        let m = amt.min(need);
+                        taken.push((m, tainted));
+                        need -= m;
+                        if m == amt {
+                            q.remove(0);
+                        } else {
+                            q[0].0 -= m;
+                        }
+                    }
+                    (taken.iter().filter(|l| l.1).map(|l| l.0).sum(), taken)
+                }
+            }
+        };
+        *self.bal.get_mut(k).unwrap() -= a;
+        if self.policy == Policy::Haircut && !seed {
+            *self.tnt.entry(k.clone()).or_default() -= x;
+        }
+        let h = if seed { 0 } else { self.hop.get(k).copied().unwrap_or(u32::MAX) }.saturating_add(1);
+        (x, out, h)
+    }
+    fn receive(&mut self, k: &Key, a: u128, x: u128, h: u32, lots: Vec<(u128, bool)>) {
+        if self.seeds.contains(&k.1) {
+            self.side(&k.0).seeded += a - x;
+            *self.bal.entry(k.clone()).or_default() += a;
+            return;
+        }
+        // The lots as they were before this arrival.
+        if self.policy == Policy::Fifo {
+            self.lots(k);
+        }
+        *self.bal.entry(k.clone()).or_default() += a;
+        let clean_lot = |s: &mut Self| {
+            if s.policy == Policy::Fifo && s.lots.get(k).is_some_and(|l| l.iter().any(|x| x.1)) {
+                s.lots.get_mut(k).unwrap().push((a, false));
+            }
+        };
+        if x == 0 {
+            clean_lot(self);
+            return;
+        }
+        if self.stops.contains(&k.1) {
+            *self.side(&k.0).dest.entry(k.1.clone()).or_default() += x;
+            self.hop.entry(k.clone()).and_modify(|o| *o = (*o).min(h)).or_insert(h);
+            clean_lot(self);
+            return;
+        }
+        if self.horizon.contains(k) || (!self.hop.contains_key(k) && self.max_hops.is_some_and(|n| h >= n)) {
+            self.horizon.insert(k.clone());
+            *self.side(&k.0).horizon.entry(k.1.clone()).or_default() += x;
+            clean_lot(self);
+            return;
+        }
+        self.hop.entry(k.clone()).and_modify(|o| *o = (*o).min(h)).or_insert(h);
+        self.poisoned.insert(k.clone());
+        *self.tnt.entry(k.clone()).or_default() += x;
+        if self.policy == Policy::Fifo {
+            let l = self.lots.entry(k.clone()).or_default();
+            for p in lots {
+                if p.0 > 0 {
+                    l.push(p);
+                }
+            }
+        }
+    }
+    /// An ordinary event (§2); returns the taint it delivered.
+    fn event(&mut self, e: &Ev) -> u128 {
+        let asset = traced(&e.asset);
+        if e.value == 0 || (asset == ETH && (e.from == weth() || e.to == weth())) {
+            return 0;
+        }
+        let (u, v) = ((asset.clone(), e.from.clone()), (asset.clone(), e.to.clone()));
+        if e.from == e.to {
+            self.shortfall(&u, e.value);
+            return 0;
+        }
+        let (x, out, h) = self.send(&u, e.value);
+        let lots = if self.policy == Policy::Fifo { out } else { vec![] };
+        self.receive(&v, e.value, x, h, lots);
+        x
+    }
+    fn debit(&mut self, k: &Key, a: u128) {
+        self.shortfall(k, a);
+        *self.bal.get_mut(k).unwrap() -= a;
+        if self.policy == Policy::Fifo && self.lots.get(k).is_some_and(|l| l.iter().any(|x| x.1)) {
+            // Its clean units go first; its taint stays.
+            let l = self.lots.get_mut(k).unwrap();
+            let mut need = a;
+            for lot in l.iter_mut() {
+                if !lot.1 {
+                    let m = lot.0.min(need);
+                    lot.0 -= m;
+                    need -= m;
+                }
+            }
+            l.retain(|x| x.0 > 0);
+        }
+    }
+    fn credit(&mut self, k: &Key, a: u128) {
+        if self.policy == Policy::Fifo && self.lots.get(k).is_some_and(|l| l.iter().any(|x| x.1)) {
+            self.lots.get_mut(k).unwrap().push((a, false));
+        }
+        *self.bal.entry(k.clone()).or_default() += a;
+    }
+}
+
+/// §7 detection, written afresh: legs (WETH as ETH, wrapping dropped),
+/// net changes, takers; `Some((payer, A, a, payee, B, b))` when followable.
+#[allow(clippy::type_complexity)]
+fn detect(tx: &Tx) -> Option<Option<(String, String, u128, String, String, u128)>> {
+    if tx.venues.is_empty() {
+        return None;
+    }
+    let mut net: BTreeMap<(String, String), i128> = BTreeMap::new();
+    for e in &tx.events {
+        let asset = traced(&e.asset);
+        if e.value == 0 || e.from == e.to || (asset == ETH && (e.from == weth() || e.to == weth())) {
+            continue;
+        }
+        *net.entry((e.from.clone(), asset.clone())).or_default() -= e.value as i128;
+        *net.entry((e.to.clone(), asset)).or_default() += e.value as i128;
+    }
+    let takers: Vec<((String, String), i128)> = net.into_iter().filter(|(k, n)| *n != 0 && !tx.venues.contains(&k.0)).collect();
+    if takers.is_empty() {
+        return None;
+    }
+    if let [(x, nx), (y, ny)] = takers.as_slice()
+        && x.1 != y.1
+        && (*nx > 0) != (*ny > 0)
+    {
+        let ((d, nd), (up, nu)) = if *nx < 0 { ((x, nx), (y, ny)) } else { ((y, ny), (x, nx)) };
+        return Some(Some((d.0.clone(), d.1.clone(), (-nd) as u128, up.0.clone(), up.1.clone(), *nu as u128)));
+    }
+    Some(None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn naive(txs: &[Tx], policy: Policy, seeds: &BTreeSet<String>, stops: &BTreeSet<String>, max_hops: Option<u32>) -> Naive {
+    let mut s = Ref {
+        policy,
+        seeds,
+        stops,
+        max_hops,
+        bal: HashMap::new(),
+        tnt: HashMap::new(),
+        lots: HashMap::new(),
+        poisoned: BTreeSet::new(),
+        hop: HashMap::new(),
+        horizon: BTreeSet::new(),
+        r: Naive::default(),
+    };
+    for (n, tx) in txs.iter().enumerate() {
+        let kind = detect(tx);
+        let follow = match &kind {
+            Some(Some((u, a_, _, r, b_, _))) => {
+                // A seed taking part other than as payer or payee: not followed.
+                let agg = |addr: &str, asset: &str| (addr == u && asset == a_) || (addr == r && asset == b_);
+                !tx.events.iter().any(|e| {
+                    let asset = traced(&e.asset);
+                    (seeds.contains(&e.from) && !agg(&e.from, &asset)) || (seeds.contains(&e.to) && !agg(&e.to, &asset))
+                })
+            }
+            _ => false,
+        };
+        if !follow {
+            let mut reached = false;
+            for e in &tx.events {
+                reached |= s.event(e) > 0;
+            }
+            if reached && kind.is_some() {
+                s.r.unfollowed.push(n);
+            }
+            continue;
+        }
+        let Some(Some((u, asset_a, a, r, asset_b, b))) = kind else { unreachable!() };
+        let (ku, kr) = ((asset_a.clone(), u.clone()), (asset_b.clone(), r.clone()));
+        let (x, out, h) = s.send(&ku, a);
+        for e in &tx.events {
+            let asset = traced(&e.asset);
+            if e.value == 0 || (asset == ETH && (e.from == weth() || e.to == weth())) {
+                continue;
+            }
+            let (f, t) = ((asset.clone(), e.from.clone()), (asset.clone(), e.to.clone()));
+            if f != ku && f != kr {
+                s.debit(&f, e.value);
+            }
+            if t != ku && t != kr {
+                s.credit(&t, e.value);
+            }
+        }
+        let (y, lots) = match policy {
+            Policy::Poison => (if x > 0 { b } else { 0 }, vec![]),
+            Policy::Haircut => ((x * b) / a, vec![]),
+            Policy::Fifo => {
+                let (mut c, mut lots, mut y) = (0u128, vec![], 0u128);
+                for (amt, tainted) in out {
+                    let lo = c * b / a;
+                    c += amt;
+                    let units = c * b / a - lo;
+                    if tainted {
+                        y += units;
+                    }
+                    lots.push((units, tainted));
+                }
+                (y, lots)
+            }
+        };
+        if x > 0 {
+            s.side(&asset_a).conv_out += x;
+            s.side(&asset_b).conv_in += y;
+            let loss = (x * b) as i128 - (y * a) as i128;
+            let whole = loss.unsigned_abs().div_ceil(a) as i128;
+            s.side(&asset_b).rounding += if loss < 0 { -whole } else { whole };
+            s.r.crossed.push((n, x, y));
+        }
+        s.receive(&kr, b, y, h, lots);
+    }
+    // What is left where.
+    let keys: BTreeSet<Key> = s.bal.keys().cloned().collect();
+    for k in keys {
+        if seeds.contains(&k.1) {
+            let b = s.bal(&k);
+            if b > 0 {
+                s.side(&k.0).seeds_hold += b;
+            }
+            continue;
+        }
+        let held = match policy {
+            Policy::Haircut => s.tnt.get(&k).copied().unwrap_or(0),
+            Policy::Fifo => s.lots.get(&k).map_or(0, |l| l.iter().filter(|x| x.1).map(|x| x.0).sum()),
+            Policy::Poison => {
+                if s.bal(&k) > 0 {
+                    s.tnt.get(&k).copied().unwrap_or(0)
+                } else {
+                    0
+                }
+            }
+        };
+        if held > 0 {
+            s.side(&k.0).dormant.insert(k.1.clone(), held);
+        }
+    }
+    s.r.by_asset.retain(|_, v| *v != Side::default());
+    s.r
+}
+
+fn random_txs(rng: &mut Rng, n_users: usize, n: usize) -> Vec<Tx> {
+    let assets = [String::from(ETH), t1(), t2(), weth()];
+    let user = |rng: &mut Rng| addr(rng.below(n_users as u64) as usize);
+    let val = |rng: &mut Rng| u128::from(rng.below(1000) + 1);
+    let ev = |from: &str, to: &str, asset: &str, value: u128| Ev { from: from.into(), to: to.into(), asset: asset.into(), value };
+    let (p1, p2, router) = (addr(POOL1), addr(POOL2), addr(ROUTER));
+    (0..n)
+        .map(|_| {
+            let a = assets[rng.below(4) as usize].clone();
+            let mut b = assets[rng.below(4) as usize].clone();
+            if b == a {
+                b = assets[(rng.below(3) + 1) as usize].clone();
+            }
+            let c = t2();
+            let u = user(rng);
+            let r = if rng.below(3) == 0 { user(rng) } else { u.clone() };
+            let (va, vb) = (val(rng), val(rng));
+            match rng.below(12) {
+                0..=2 => {
+                    let from = if rng.below(8) == 0 { p1.clone() } else { user(rng) };
+                    let to = match rng.below(10) {
+                        0 => from.clone(),
+                        1 => p1.clone(),
+                        _ => user(rng),
+                    };
+                    let v = if rng.below(12) == 0 { 0 } else { val(rng) };
+                    Tx { events: vec![ev(&from, &to, &a, v)], venues: vec![] }
+                }
+                3 => Tx { events: vec![ev(&u, &weth(), ETH, va)], venues: vec![] },
+                4 => Tx { events: vec![ev(&weth(), &u, ETH, va)], venues: vec![] },
+                5 => Tx { events: vec![ev(&u, &p1, &a, va), ev(&p1, &r, &b, vb)], venues: vec![p1.clone()] },
+                6 => Tx { events: vec![ev(&u, &router, &a, va), ev(&router, &p1, &a, va), ev(&p1, &r, &b, vb)], venues: vec![p1.clone()] },
+                7 => Tx {
+                    events: vec![ev(&u, &p1, &a, va), ev(&p1, &p2, &c, val(rng)), ev(&p2, &r, &b, vb)],
+                    venues: vec![p1.clone(), p2.clone()],
+                },
+                8 => Tx { events: vec![ev(&p1, &r, &b, vb), ev(&u, &p1, &a, va)], venues: vec![p1.clone()] },
+                9 => {
+                    let extra = val(rng);
+                    Tx { events: vec![ev(&u, &p1, &a, va + extra), ev(&p1, &r, &b, vb), ev(&p1, &u, &a, extra)], venues: vec![p1.clone()] }
+                }
+                10 => Tx {
+                    events: vec![ev(&u, &p1, &a, va), ev(&p1, &r, &b, vb), ev(&p1, &user(rng), &b, val(rng))],
+                    venues: vec![p1.clone()],
+                },
+                _ => Tx {
+                    events: vec![ev(&u, &router, &a, va + 7), ev(&router, &p1, &a, va), ev(&p1, &r, &b, vb)],
+                    venues: vec![p1.clone()],
+                },
+            }
+        })
+        .collect()
+}
+
+/// A store of `txs` (a transfers CSV with hashes and assets, then the swap
+/// logs as a blockchain-etl logs CSV), with `stops` labelled exchanges.
+fn build_store(dir: &std::path::Path, txs: &[Tx], stops: &BTreeSet<String>) -> Store {
+    let f = dir.join("t.csv");
+    let logs = dir.join("logs.csv");
+    let mut s = String::from("block_number,transaction_hash,transaction_index,log_index,from_address,to_address,value,asset\n");
+    let mut l = String::from("log_index,transaction_hash,transaction_index,address,data,topics,block_number\n");
+    let swap = format!("0x{}", hex::encode(RECOGNISED[0].topic));
+    for (n, tx) in txs.iter().enumerate() {
+        let hash = format!("0x{:064x}", n + 1);
+        for (k, e) in tx.events.iter().enumerate() {
+            let asset = if e.asset == ETH { String::new() } else { e.asset.clone() };
+            s += &format!("{},{hash},0,{k},{},{},{},{asset}\n", 1000 + n, e.from, e.to, e.value);
+        }
+        for (k, v) in tx.venues.iter().enumerate() {
+            l += &format!("{},{hash},0,{v},0x,{swap},{}\n", 100 + k, 1000 + n);
+        }
+    }
+    std::fs::write(&f, s).unwrap();
+    std::fs::write(&logs, l).unwrap();
+    let st = dir.join("s");
+    ingest::ingest(&st, &[f], &Options::new(Chain::Ethereum, Format::Transfers)).unwrap();
+    ingest::ingest(&st, &[logs], &Options::new(Chain::Ethereum, Format::Etl)).unwrap();
+    if !stops.is_empty() {
+        let labels: Vec<chaintrace::labels::Label> = stops
+            .iter()
+            .map(|a| chaintrace::labels::Label { address: a.clone(), category: "exchange".into(), ..Default::default() })
+            .collect();
+        chaintrace::labels::save(&st, &labels).unwrap();
+    }
+    Store::open(&st).unwrap()
+}
+
+fn engine_as_naive(store: &Store, out: &trace::Followed, hashes: &HashMap<String, usize>) -> Naive {
+    let n = |w: &trace::Wide| w.to_string().parse::<u128>().unwrap();
+    let name = |a: u32| if a == 0 { ETH.to_string() } else { store.manifest.assets[a as usize].clone() };
+    let mut r = Naive::default();
+    for (&a, o) in &out.by_asset {
+        let s = r.by_asset.entry(name(a)).or_default();
+        s.seeded = n(&o.seeded);
+        s.dest = o.destinations.iter().map(|(&id, d)| (store.address_text(id), n(&d.amount))).collect();
+        s.dormant = o.dormant.iter().map(|(&id, d)| (store.address_text(id), n(&d.0))).collect();
+        s.horizon = o.horizon.iter().map(|(&id, d)| (store.address_text(id), n(&d.0))).collect();
+        s.unknown = n(&o.unknown_origin);
+        s.seeds_hold = n(&o.held_by_seeds);
+    }
+    for (&a, w) in &out.converted_in {
+        r.by_asset.entry(name(a)).or_default().conv_in = n(w);
+    }
+    for (&a, w) in &out.converted_out {
+        r.by_asset.entry(name(a)).or_default().conv_out = n(w);
+    }
+    for (&a, &w) in &out.rounding {
+        r.by_asset.entry(name(a)).or_default().rounding = w;
+    }
+    r.by_asset.retain(|_, v| *v != Side::default());
+    let tx = |id: u32| hashes[&store.tx_text(id)];
+    r.crossed = out.crossed.iter().map(|c| (tx(c.tx), c.taint_in.to::<u128>(), c.taint_out.to::<u128>())).collect();
+    r.unfollowed = out.unfollowed.iter().map(|u| tx(u.tx)).collect();
+    r
+}
+
+fn spec(policy: Policy, seeds: Vec<u32>, stops: bool, max_hops: Option<u32>) -> Spec {
+    Spec {
+        policy,
+        asset: 0,
+        seeds,
+        seed_txs: vec![],
+        stop_at: if stops { vec!["exchange".into()] } else { vec![] },
+        max_hops,
+        from_block: None,
+        to_block: None,
+        evidence: true,
+        engine: None,
+        clusters: None,
+    }
+}
+
+#[test]
+fn follow_agrees_with_naive_and_conserves_per_asset() {
+    let mut rng = Rng::new(20_261_203);
+    let (mut crossed, mut unfollowed, mut seed_unfollowed) = (0usize, 0usize, 0usize);
+    for case in 0..150 {
+        let t = tempfile::tempdir().unwrap();
+        let n_users = 3 + rng.below(6) as usize;
+        let n_txs = 10 + rng.below(50) as usize;
+        let txs = random_txs(&mut rng, n_users, n_txs);
+        let mut seeds: BTreeSet<String> = (0..1 + rng.below(2)).map(|_| addr(rng.below(n_users as u64) as usize)).collect();
+        if rng.below(10) == 0 {
+            seeds.insert(addr(POOL2));
+        }
+        let mut stops: BTreeSet<String> =
+            (0..rng.below(3)).map(|_| addr(rng.below(n_users as u64) as usize)).filter(|a| !seeds.contains(a)).collect();
+        if rng.below(4) == 0 {
+            stops.insert(addr(POOL1));
+        }
+        let max_hops = if rng.below(4) == 0 { Some(1 + rng.below(3) as u32) } else { None };
+        let store = build_store(t.path(), &txs, &stops);
+        let hashes: HashMap<String, usize> = (0..txs.len()).map(|n| (format!("0x{:064x}", n + 1), n)).collect();
+        let seed_ids: Vec<u32> = seeds.iter().filter_map(|a| store.find_address(a)).collect();
+        let seeds: BTreeSet<String> = seed_ids.iter().map(|&id| store.address_text(id)).collect();
+        for policy in [Policy::Haircut, Policy::Fifo, Policy::Poison] {
+            let want = naive(&txs, policy, &seeds, &stops, max_hops);
+            let out = trace::run_follow(&store, &spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops), None).unwrap();
+            let got = engine_as_naive(&store, &out, &hashes);
+            if got != want {
+                let mut d = String::new();
+                for k in got.by_asset.keys().chain(want.by_asset.keys()).collect::<BTreeSet<_>>() {
+                    if got.by_asset.get(k) != want.by_asset.get(k) {
+                        d += &format!("asset {k}\n engine {:?}\n naive  {:?}\n", got.by_asset.get(k), want.by_asset.get(k));
+                    }
+                }
+                d += &format!("crossed engine {:?}\n        naive  {:?}\n", got.crossed, want.crossed);
+                d += &format!("unfollowed engine {:?} naive {:?}\n", got.unfollowed, want.unfollowed);
+                for (n, tx) in txs.iter().enumerate() {
+                    d += &format!(
+                        "tx {n}: {:?} {:?}\n",
+                        tx.venues,
+                        tx.events
+                            .iter()
+                            .map(|e| format!(
+                                "{}->{} {} {}",
+                                &e.from[38..],
+                                &e.to[38..],
+                                &e.asset[e.asset.len().saturating_sub(4)..],
+                                e.value
+                            ))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                panic!("case {case} {policy:?}: seeds {seeds:?} stops {stops:?} max_hops {max_hops:?}\n{d}");
+            }
+            if policy != Policy::Poison {
+                for &a in out.by_asset.keys().chain(out.converted_in.keys()) {
+                    let (l, r) = out.balance(a);
+                    assert_eq!(l, r, "case {case} {policy:?}: asset {a} does not balance");
+                }
+            }
+            crossed += out.crossed.len();
+            unfollowed += out.unfollowed.len();
+            seed_unfollowed += out.unfollowed.iter().filter(|u| u.reason == "seed").count();
+        }
+    }
+    // The cases exercise what they are meant to.
+    assert!(
+        crossed > 300 && unfollowed > 100 && seed_unfollowed > 0,
+        "crossed {crossed}, unfollowed {unfollowed} ({seed_unfollowed} seed)"
+    );
+}
