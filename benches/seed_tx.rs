@@ -115,6 +115,7 @@ fn main() {
         from_block: None,
         to_block: None,
         paths: 3,
+        follow: vec![],
         engine: None,
         clusters: None,
     };

@@ -601,3 +601,91 @@ fn follow_agrees_with_naive_and_conserves_per_asset() {
         "crossed {crossed}, unfollowed {unfollowed} ({seed_unfollowed} seed)"
     );
 }
+
+/// The command line end to end: a seed pays an intermediary, which swaps
+/// the ETH for a token through a pool and pays the token to an exchange.
+/// Without `--follow` the trace stops at the pool; with it the exchange is a
+/// destination in the token, its evidence path steps through the
+/// conversion object, and every row names its asset.
+#[test]
+fn the_command_line_follows_a_swap_into_the_token_and_shows_the_step() {
+    let t = tempfile::tempdir().unwrap();
+    let (seed, mid, exch) = (addr(0), addr(1), addr(2));
+    let ev = |from: &str, to: &str, asset: &str, value: u128| Ev { from: from.into(), to: to.into(), asset: asset.into(), value };
+    let txs = vec![
+        Tx { events: vec![ev(&seed, &mid, ETH, 600)], venues: vec![] },
+        Tx { events: vec![ev(&mid, &addr(POOL1), ETH, 300), ev(&addr(POOL1), &mid, &t1(), 900)], venues: vec![addr(POOL1)] },
+        Tx { events: vec![ev(&mid, &exch, &t1(), 450)], venues: vec![] },
+    ];
+    let stops: BTreeSet<String> = [exch.clone()].into();
+    build_store(t.path(), &txs, &stops);
+    let st = t.path().join("s");
+    let store = st.to_str().unwrap();
+    let trace = |extra: &[&str]| {
+        let mut args = vec!["trace", "--store", store, "--policy", "haircut", "--seed", &seed, "--stop-at", "exchange", "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = common::run(&args);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        serde_json::from_str::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let plain = trace(&[]);
+    assert_eq!(plain["destinations"].as_array().unwrap().len(), 0);
+    assert!(plain.get("totals_by_asset").is_none() && plain["dormant"][0].get("asset").is_none());
+    let r = trace(&["--follow", "swaps"]);
+    // The intermediary held 600 tainted ETH and sold 300: all 900 tokens are
+    // tainted; it paid 450 of them to the exchange. Hops: mid holds ETH at 1,
+    // the token at 2 (the payee's hop is one more than the payer's), so the
+    // exchange is reached at 3.
+    let d = &r["destinations"][0];
+    assert_eq!(
+        (d["address"].as_str(), d["asset"].as_str(), d["amount"].as_str(), d["hops"].as_u64()),
+        (Some(exch.as_str()), Some(t1().as_str()), Some("450"), Some(3))
+    );
+    let path = d["paths"][0].as_array().unwrap();
+    assert_eq!(path.len(), 3, "{path:?}");
+    assert_eq!((path[0]["asset"].as_str(), path[0]["taint"].as_str()), (Some("ETH"), Some("600")));
+    let c = &path[1];
+    assert_eq!(
+        (
+            c["kind"].as_str(),
+            c["venue"].as_str(),
+            c["asset_in"].as_str(),
+            c["taint_in"].as_str(),
+            c["asset_out"].as_str(),
+            c["taint_out"].as_str()
+        ),
+        (Some("swap"), Some(addr(POOL1).as_str()), Some("ETH"), Some("300"), Some(t1().as_str()), Some("900"))
+    );
+    assert_eq!((path[2]["asset"].as_str(), path[2]["taint"].as_str()), (Some(t1().as_str()), Some("450")));
+    let tb = &r["totals_by_asset"];
+    assert_eq!(
+        (tb["ETH"]["seeded"].as_str(), tb["ETH"]["converted_out"].as_str(), tb["ETH"]["dormant"].as_str()),
+        (Some("600"), Some("300"), Some("300"))
+    );
+    assert_eq!(
+        (tb[t1()]["converted_in"].as_str(), tb[t1()]["destinations"].as_str(), tb[t1()]["dormant"].as_str()),
+        (Some("900"), Some("450"), Some("450"))
+    );
+    assert_eq!(r["conversions"].as_array().unwrap().len(), 1);
+    // CSV: the asset is the last column of every row.
+    let o = common::run(&[
+        "trace",
+        "--store",
+        store,
+        "--policy",
+        "haircut",
+        "--seed",
+        &seed,
+        "--stop-at",
+        "exchange",
+        "--follow",
+        "swaps",
+        "--format",
+        "csv",
+    ]);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(lines[0].ends_with(",entity,asset") && lines[1].starts_with("destination,") && lines[1].ends_with(&t1()), "{}", o.stdout);
+    // Bridges are issue 16: a usage error, not a silent single-asset trace.
+    let o = common::run(&["trace", "--store", store, "--policy", "haircut", "--seed", &seed, "--follow", "bridges"]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+}

@@ -230,6 +230,12 @@ pub struct Query {
     #[serde(default)]
     #[arg(long)]
     pub to_block: Option<u64>,
+    /// Follow taint through conversions into the asset bought (TRACING.md
+    /// §7): `swaps`. Every asset is traced at once; `--asset` then narrows
+    /// the assets in which the seeds are sources.
+    #[serde(default)]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub follow: Vec<crate::trace::Follow>,
     /// Evidence paths per destination.
     #[serde(default = "default_paths")]
     #[arg(long, default_value_t = 3)]
@@ -263,16 +269,9 @@ pub struct Notes {
     pub visited: u64,
 }
 
-/// Answer a trace question: resolve the seeds and asset, sweep, check
-/// conservation (a report that does not balance is an internal error), and
-/// build the report.
-pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
-    if q.seeds.is_empty() && q.seed_txs.is_empty() {
-        return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
-    }
-    let asset = resolve_asset(store, q.asset.as_deref())?;
-    let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
-    let spec = Spec {
+/// The question in store ids.
+fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> Spec {
+    Spec {
         policy: q.policy,
         asset,
         seeds: resolved.addresses.clone(),
@@ -284,7 +283,56 @@ pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
         evidence: q.paths > 0,
         engine: q.engine,
         clusters: q.clusters.clone(),
-    };
+    }
+}
+
+/// A `--follow` question: every asset at once (TRACING.md §7), conservation
+/// checked per asset.
+fn answer_follow(store: &Store, q: &Query, asset: u32, resolved: crate::trace::Seeds) -> Result<(Report, Notes), TraceError> {
+    use crate::trace::Follow;
+    if q.follow.iter().any(|f| *f != Follow::Swaps) {
+        return Err(TraceError::Usage("--follow bridges is not built yet (issue 16); --follow swaps is".into()));
+    }
+    if q.clusters.is_some() || !resolved.outpoints.is_empty() {
+        return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum)".into()));
+    }
+    let spec = spec_of(q, asset, &resolved);
+    let started = std::time::Instant::now();
+    let followed = crate::trace::run_follow(store, &spec, q.asset.is_some().then_some(asset))?;
+    let sweep_seconds = started.elapsed().as_secs_f64();
+    if q.policy != Policy::Poison {
+        let assets: std::collections::BTreeSet<u32> = followed.by_asset.keys().chain(followed.converted_in.keys()).copied().collect();
+        for a in assets {
+            let (l, r) = followed.balance(a);
+            if l != r {
+                return Err(TraceError::Internal(format!(
+                    "taint is not conserved in {} (seeded + converted_in {l} != accounted + converted_out {r})",
+                    store.manifest.assets[a as usize]
+                )));
+            }
+        }
+    }
+    let mut warnings: Vec<String> = resolved.missing.iter().map(|m| format!("seed {m} is not in the data")).collect();
+    warnings.extend(
+        followed.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
+    );
+    let report = report::follow::build_follow(store, &spec, &followed, &resolved.address_text, &resolved.tx_text, q.paths);
+    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited: followed.visited }))
+}
+
+/// Answer a trace question: resolve the seeds and asset, sweep, check
+/// conservation (a report that does not balance is an internal error), and
+/// build the report.
+pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
+    if q.seeds.is_empty() && q.seed_txs.is_empty() {
+        return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
+    }
+    let asset = resolve_asset(store, q.asset.as_deref())?;
+    let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
+    if !q.follow.is_empty() {
+        return answer_follow(store, q, asset, resolved);
+    }
+    let spec = spec_of(q, asset, &resolved);
     let started = std::time::Instant::now();
     let outcome = if store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0 {
         run_utxo(store, &spec, &resolved.outpoints)?

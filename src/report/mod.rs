@@ -2,6 +2,7 @@
 
 pub mod dot;
 pub mod export;
+pub mod follow;
 pub mod html;
 pub mod parquet;
 
@@ -15,13 +16,123 @@ use serde::Serialize;
 use std::collections::HashSet;
 
 /// One step of a trace's evidence path: the event and the taint it carried.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+/// Under `--follow` a step through a conversion is the conversion object of
+/// INTERFACE.md; its `event` then reads payer to payee, the value and taint
+/// those of the asset bought, so every renderer can draw it as an edge.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     /// The event.
-    #[serde(flatten)]
     pub event: EventRef,
     /// Taint carried, base units.
     pub taint: String,
+    /// Under `--follow`: the step's asset.
+    pub asset: Option<String>,
+    /// Under `--follow`: the conversion this step went through.
+    pub conversion: Option<Box<ConversionRow>>,
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Plain<'a> {
+            #[serde(flatten)]
+            event: &'a EventRef,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            asset: &'a Option<String>,
+            taint: &'a str,
+        }
+        match &self.conversion {
+            Some(c) => c.serialize(s),
+            None => Plain { event: &self.event, asset: &self.asset, taint: &self.taint }.serialize(s),
+        }
+    }
+}
+
+/// A followed conversion that carried taint (INTERFACE.md, TRACING.md §7).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ConversionRow {
+    /// The transaction.
+    pub tx: String,
+    /// `swap` (bridges: issue 16).
+    pub kind: &'static str,
+    /// Payer `u`.
+    pub payer: String,
+    /// Payee `r`.
+    pub payee: String,
+    /// The venue that emitted the first recognised swap log.
+    pub venue: String,
+    /// Asset sold.
+    pub asset_in: String,
+    /// `a`, base units.
+    pub value_in: String,
+    /// `x`: the payer's taint that left.
+    pub taint_in: String,
+    /// Asset bought.
+    pub asset_out: String,
+    /// `b`, base units.
+    pub value_out: String,
+    /// `y`: the taint the payee received.
+    pub taint_out: String,
+    /// The payout transaction of a bridge (`null` for a swap).
+    pub to_tx: Option<String>,
+    /// Matched by the conversion's own key (always, for a swap).
+    pub exact: bool,
+    /// Block.
+    pub block: Option<u64>,
+    /// Block time.
+    pub time: Option<String>,
+    /// Every venue, in log order.
+    pub venues: Vec<String>,
+    /// The payee's hop.
+    pub hops: u32,
+    /// `x * b / a - y`, exactly (`n/d` when not whole), in the asset bought.
+    pub rounding: String,
+}
+
+/// An ambiguous conversion that taint reached (INTERFACE.md `unfollowed`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UnfollowedRow {
+    /// The transaction.
+    pub tx: String,
+    /// `swap`.
+    pub kind: &'static str,
+    /// `ambiguous`, or `seed` (a seed took part other than as payer or payee).
+    pub status: &'static str,
+    /// Block.
+    pub block: Option<u64>,
+    /// Block time.
+    pub time: Option<String>,
+    /// Its venues.
+    pub venues: Vec<String>,
+    /// The taint that stopped there: what its legs carried into its venues, by asset.
+    pub taint: std::collections::BTreeMap<String, String>,
+}
+
+/// One asset's conservation terms under `--follow` (TRACING.md §7):
+/// `seeded + converted_in = destinations + dormant + horizon + fees + converted_out`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AssetTotals {
+    /// Taint created in this asset.
+    pub seeded: String,
+    /// Taint that arrived through followed conversions.
+    pub converted_in: String,
+    /// Absorbed by stops.
+    pub destinations: String,
+    /// Still held (the seeds' holdings included).
+    pub dormant: String,
+    /// Cut off by `--max-hops`.
+    pub horizon: String,
+    /// Paid as fees.
+    pub fees: String,
+    /// Taint that left through followed conversions.
+    pub converted_out: String,
+    /// Rounding of the conversions into this asset, each rounded away from
+    /// zero to a whole base unit (each conversion's exact figure is its `rounding`).
+    pub rounding: String,
+    /// What the seeds still hold.
+    pub held_by_seeds: String,
+    /// Shortfall credited at seeds and tainted addresses.
+    pub unknown_origin: String,
 }
 
 /// A destination in the report.
@@ -29,6 +140,9 @@ pub struct Step {
 pub struct DestinationRow {
     /// Address.
     pub address: String,
+    /// Under `--follow`: the asset of this row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
     /// The label's name.
     pub label: Option<String>,
     /// The entity the address belongs to (Binance, Tornado Cash).
@@ -56,6 +170,9 @@ pub struct DestinationRow {
 pub struct EntityRow {
     /// Entity name (as the first of its destinations names it).
     pub entity: String,
+    /// Under `--follow`: the asset (an entity has a row per asset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
     /// Category of its largest destination.
     pub category: String,
     /// Taint absorbed by all its addresses.
@@ -71,6 +188,9 @@ pub struct EntityRow {
 pub struct HolderRow {
     /// Address.
     pub address: String,
+    /// Under `--follow`: the asset of this row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
     /// Amount.
     pub amount: String,
     /// Smallest hop.
@@ -122,10 +242,19 @@ pub struct Report {
     pub horizon: Vec<HolderRow>,
     /// Totals.
     pub totals: Totals,
+    /// Under `--follow`: each asset's conservation terms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals_by_asset: Option<std::collections::BTreeMap<String, AssetTotals>>,
+    /// Under `--follow`: the followed conversions that carried taint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversions: Option<Vec<ConversionRow>>,
+    /// Under `--follow`: the conversions taint reached that were not followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unfollowed: Option<Vec<UnfollowedRow>>,
 }
 
 fn step(store: &Store, t: &Tainted) -> Step {
-    Step { event: EventRef::of(store, t.event as usize), taint: t.x.to_string() }
+    Step { event: EventRef::of(store, t.event as usize), taint: t.x.to_string(), asset: None, conversion: None }
 }
 
 /// On Bitcoin a step's sender is the address of the output the previous step
@@ -139,22 +268,23 @@ fn utxo_senders(store: &Store, mut steps: Vec<Step>) -> Vec<Step> {
     steps
 }
 
-fn sort_rows<T: Send>(rows: &mut [(WideSum, String, T)]) {
+pub(crate) fn sort_rows<T: Send>(rows: &mut [(WideSum, String, T)]) {
     rows.par_sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 }
 
 /// Destinations (already in report order) grouped by entity key; groups
 /// sorted like destinations, by amount then name.
-fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<EntityRow> {
-    let mut groups: std::collections::HashMap<String, (WideSum, EntityRow)> = std::collections::HashMap::new();
+pub(crate) fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<EntityRow> {
+    let mut groups: std::collections::HashMap<(String, Option<String>), (WideSum, EntityRow)> = std::collections::HashMap::new();
     for (amount, addr, d) in dests {
         let Some(name) = &d.entity else { continue };
-        let key = crate::labels::entity_key(name);
+        let key = (crate::labels::entity_key(name), d.asset.clone());
         let g = groups.entry(key).or_insert_with(|| {
             (
                 WideSum::ZERO,
                 EntityRow {
                     entity: name.clone(),
+                    asset: d.asset.clone(),
                     category: d.category.clone(),
                     amount: String::new(),
                     hops: u32::MAX,
@@ -170,7 +300,11 @@ fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<EntityRow> {
         .into_values()
         .map(|(sum, mut row)| {
             row.amount = sum.to_string();
-            (sum, row.entity.clone(), row)
+            let key = match &row.asset {
+                Some(a) => format!("{}\0{a}", row.entity),
+                None => row.entity.clone(),
+            };
+            (sum, key, row)
         })
         .collect();
     sort_rows(&mut rows);
@@ -205,6 +339,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
             let i = d.first_event as usize;
             let row = DestinationRow {
                 address: addr.clone(),
+                asset: None,
                 label: (!d.label.is_empty()).then(|| d.label.clone()),
                 entity: (!d.entity.is_empty()).then(|| d.entity.clone()),
                 category: d.category.clone(),
@@ -229,7 +364,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
             .par_iter()
             .map(|(&id, &(amount, hops))| {
                 let a = store.address_text(id);
-                (amount, a.clone(), HolderRow { address: a, amount: amount.to_string(), hops, cluster_size: cluster_size(id) })
+                (amount, a.clone(), HolderRow { address: a, asset: None, amount: amount.to_string(), hops, cluster_size: cluster_size(id) })
             })
             .collect();
         sort_rows(&mut rows);
@@ -264,6 +399,9 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
             held_by_seeds: out.held_by_seeds.to_string(),
             unknown_origin: out.unknown_origin.to_string(),
         },
+        totals_by_asset: None,
+        conversions: None,
+        unfollowed: None,
     }
 }
 
@@ -271,24 +409,36 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
 /// where they must be (a comma, a quote, `\n` or `\r`), by the csv crate.
 pub fn to_csv(r: &Report) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut row = |fields: &[&str]| w.write_record(fields).expect("CSV into memory");
-    row(&["kind", "address", "label", "category", "amount", "hops", "first_block", "first_time", "entity"]);
+    // Under `--follow` every row names its asset (a last column, so that the
+    // single-asset CSV stays what it was).
+    let follow = r.totals_by_asset.is_some();
+    let mut row = |fields: &[&str], asset: &Option<String>| {
+        let mut f = fields.to_vec();
+        if follow {
+            f.push(asset.as_deref().unwrap_or(""));
+        }
+        w.write_record(&f).expect("CSV into memory")
+    };
+    row(&["kind", "address", "label", "category", "amount", "hops", "first_block", "first_time", "entity"], &Some("asset".into()));
     for d in &r.destinations {
-        row(&[
-            "destination",
-            &d.address,
-            d.label.as_deref().unwrap_or(""),
-            &d.category,
-            &d.amount,
-            &d.hops.to_string(),
-            &d.first_block.map_or(String::new(), |b| b.to_string()),
-            d.first_time.as_deref().unwrap_or(""),
-            d.entity.as_deref().unwrap_or(""),
-        ]);
+        row(
+            &[
+                "destination",
+                &d.address,
+                d.label.as_deref().unwrap_or(""),
+                &d.category,
+                &d.amount,
+                &d.hops.to_string(),
+                &d.first_block.map_or(String::new(), |b| b.to_string()),
+                d.first_time.as_deref().unwrap_or(""),
+                d.entity.as_deref().unwrap_or(""),
+            ],
+            &d.asset,
+        );
     }
     for (kind, rows) in [("dormant", &r.dormant), ("horizon", &r.horizon)] {
         for h in rows {
-            row(&[kind, &h.address, "", "", &h.amount, &h.hops.to_string(), "", "", ""]);
+            row(&[kind, &h.address, "", "", &h.amount, &h.hops.to_string(), "", "", ""], &h.asset);
         }
     }
     crate::model::text::csv_text(w)
@@ -315,6 +465,9 @@ pub fn whole(amount: &str, decimals: Option<u32>) -> String {
 
 /// A table for people: whole coins, with base units on the totals line.
 pub fn to_table(r: &Report, chain: Chain) -> String {
+    if r.totals_by_asset.is_some() {
+        return follow::to_table(r, chain);
+    }
     let dec = decimals(chain, &r.asset);
     let unit = if dec.is_some() { r.asset.clone() } else { format!("{} (base units)", r.asset) };
     let mut s = format!(
@@ -396,6 +549,7 @@ pub(crate) mod tests {
             seeded: "5000".into(),
             destinations: vec![DestinationRow {
                 address: dest.into(),
+                asset: None,
                 label: Some(label.into()),
                 entity: Some(entity.into()),
                 category: "exchange".into(),
@@ -403,11 +557,14 @@ pub(crate) mod tests {
                 hops: 2,
                 first_block: Some(702_861),
                 first_time: Some("2021-10-01T00:00:00Z".into()),
-                paths: vec![vec![Step { event: ev(seed, via), taint: "5000".into() }, Step { event: ev(via, dest), taint: "4000".into() }]],
+                paths: vec![vec![
+                    Step { event: ev(seed, via), taint: "5000".into(), asset: None, conversion: None },
+                    Step { event: ev(via, dest), taint: "4000".into(), asset: None, conversion: None },
+                ]],
                 cluster_size: None,
             }],
             entities: vec![],
-            dormant: vec![HolderRow { address: via.into(), amount: "1000".into(), hops: 1, cluster_size: None }],
+            dormant: vec![HolderRow { address: via.into(), asset: None, amount: "1000".into(), hops: 1, cluster_size: None }],
             horizon: vec![],
             totals: Totals {
                 destinations: "4000".into(),
@@ -417,6 +574,9 @@ pub(crate) mod tests {
                 held_by_seeds: "0".into(),
                 unknown_origin: "0".into(),
             },
+            totals_by_asset: None,
+            conversions: None,
+            unfollowed: None,
         }
     }
 

@@ -21,6 +21,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 type U512 = ruint::Uint<512, 8>;
+
+/// What `--follow` carries taint through (TRACING.md §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Follow {
+    /// DEX swaps detected from the store's swap logs.
+    Swaps,
+    /// Bridge deposits matched to payouts by the bridge's own key (not built yet: issue 16).
+    Bridges,
+    /// Bridges matched by address, amount and time (not built yet: issue 16).
+    BridgesHeuristic,
+}
 type PairMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 fn pair(asset: u32, addr: u32) -> u64 {
@@ -135,8 +147,10 @@ pub struct Followed {
     pub seed_stop_warnings: Vec<u32>,
     /// Events visited.
     pub visited: u64,
-    /// The asset id WETH is read as (ETH), if the store has WETH.
+    /// The store's WETH asset id (read as ETH, id 0), if it has WETH.
     pub weth_asset: Option<u32>,
+    /// `--asset` as traced (WETH read as ETH): seeds are sources in it only.
+    pub seed_asset: Option<u32>,
 }
 
 impl Followed {
@@ -230,6 +244,7 @@ pub fn run_follow(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result
         weth_contract: store.find_address(&weth_name),
         fees_id: Pseudo::Fees.id(),
     };
+    sw.out.seed_asset = sw.seed_asset;
     for &s in &spec.seeds {
         if sw.rules.contains_key(&s) {
             sw.out.seed_stop_warnings.push(s);
@@ -710,5 +725,90 @@ impl Sweep<'_> {
             }
         }
         self.out.seed_stop_warnings.sort_unstable();
+    }
+}
+
+/// Evidence paths across conversions (TRACING.md §5, §7): tainted arrivals
+/// by (asset, receiver), walked back from a destination through ordinary
+/// events and through followed conversions (from the payee in the asset
+/// bought to the payer in the asset sold).
+pub struct PathIndex<'a> {
+    by_to: PairMap<Vec<(u64, Arrival)>>,
+    followed: &'a Followed,
+}
+
+impl<'a> PathIndex<'a> {
+    /// Index a trace's arrivals.
+    pub fn new(store: &Store, followed: &'a Followed) -> Self {
+        let ev = store.events();
+        let mut by_to: PairMap<Vec<(u64, Arrival)>> = PairMap::default();
+        for &a in &followed.arrivals {
+            let (key, asset, to) = match a {
+                Arrival::Event { event, asset, .. } => (event, asset, ev.receiver(event as usize)),
+                Arrival::Crossed(k) => {
+                    let c = &followed.crossed[k];
+                    (c.last_event, c.asset_out, c.payee)
+                }
+            };
+            by_to.entry(pair(asset, to)).or_default().push((key, a));
+        }
+        PathIndex { by_to, followed }
+    }
+
+    /// The taint an arrival carried.
+    pub fn taint(&self, a: &Arrival) -> U256 {
+        match *a {
+            Arrival::Event { x, .. } => x,
+            Arrival::Crossed(k) => self.followed.crossed[k].taint_out,
+        }
+    }
+
+    /// Up to `k` paths ending at `dest` in `asset`, the ones whose last
+    /// step carried the most taint first; each walked back greedily (the
+    /// sender's largest earlier tainted arrival) until `is_source` holds:
+    /// it is asked of an ordinary event's (asset, sender, event) and of a
+    /// conversion's (asset sold, payer, first leg).
+    pub fn paths(&self, store: &Store, asset: u32, dest: u32, k: usize, is_source: &dyn Fn(u32, u32, u64) -> bool) -> Vec<Vec<Arrival>> {
+        let ev = store.events();
+        let Some(arrivals) = self.by_to.get(&pair(asset, dest)) else { return Vec::new() };
+        let mut last: Vec<&(u64, Arrival)> = arrivals.iter().collect();
+        last.sort_by(|a, b| self.taint(&b.1).cmp(&self.taint(&a.1)).then(a.0.cmp(&b.0)));
+        let mut paths = Vec::new();
+        for &&(_, end) in last.iter().take(k) {
+            let mut path = vec![end];
+            let mut cur = end;
+            // A path's keys decrease as it is walked back (a conversion's
+            // own legs record no arrival), so it ends; the bound is a guard.
+            while path.len() <= 100_000 {
+                let (asset, from, before) = match cur {
+                    Arrival::Event { event, asset, hop, .. } => {
+                        if hop == 0 || is_source(asset, ev.sender(event as usize), event) {
+                            break;
+                        }
+                        (asset, ev.sender(event as usize), event)
+                    }
+                    Arrival::Crossed(k) => {
+                        let c = &self.followed.crossed[k];
+                        if is_source(c.asset_in, c.payer, c.first_event) {
+                            break;
+                        }
+                        (c.asset_in, c.payer, c.first_event)
+                    }
+                };
+                let prev = self.by_to.get(&pair(asset, from)).and_then(|v| {
+                    v.iter().filter(|p| p.0 < before).max_by(|a, b| self.taint(&a.1).cmp(&self.taint(&b.1)).then(b.0.cmp(&a.0)))
+                });
+                match prev {
+                    Some(&(_, p)) => {
+                        path.push(p);
+                        cur = p;
+                    }
+                    None => break,
+                }
+            }
+            path.reverse();
+            paths.push(path);
+        }
+        paths
     }
 }

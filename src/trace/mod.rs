@@ -18,7 +18,7 @@ mod types;
 mod utxo;
 
 pub use account::run_account;
-pub use follow::{Followed, run_follow};
+pub use follow::{Follow, Followed, run_follow};
 pub use rules::{IdHasher, IdMap};
 pub use seeds::{Seeds, resolve_asset, resolve_seeds};
 pub use types::{Destination, Engine, Outcome, Policy, Spec, Tainted, TraceError, Wide};
