@@ -15,6 +15,10 @@
 //!   traced from ten hot addresses: taint reaches almost everyone, the worst
 //!   case for a tracer that works only where taint is.
 //!
+//! Each policy runs in three shapes: the sparse and the full single-asset
+//! sweep, and `follow` (`--follow swaps`: every asset traced at once, one
+//! full sweep keeping every (asset, address) balance).
+//!
 //! `CHAINTRACE_BENCH_EVENTS=100000000` for 10^8 (about 15 GB of stores);
 //! `CHAINTRACE_BENCH_ONLY=world|uniform` for one store; each figure is the
 //! best of `CHAINTRACE_BENCH_RUNS` (default 3) runs.
@@ -78,26 +82,18 @@ fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
         if extra.is_empty() { "no stops".to_string() } else { extra.join(" ") }
     );
     for policy in ["poison", "haircut", "fifo"] {
-        for engine in ["sparse", "full"] {
+        // `follow`: `--follow swaps`, every asset at once in one full sweep
+        // (TRACING.md §7); its ratio to `sparse` is the cost of following.
+        for engine in ["sparse", "full", "follow"] {
+            let shape: [&str; 2] = if engine == "follow" { ["--follow", "swaps"] } else { ["--engine", engine] };
             // Best of `runs` (the machine is shared): each run is a fresh process.
             let runs: usize = std::env::var("CHAINTRACE_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
             let (mut sweep, mut heap, mut visited, mut total, mut peak) = (f64::MAX, 0.0, 0.0, 0.0, 0.0);
             for _ in 0..runs.max(1) {
                 let out = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
-                    .args([
-                        "trace",
-                        "--policy",
-                        policy,
-                        "--format",
-                        "json",
-                        "--paths",
-                        "0",
-                        "--output",
-                        "/dev/null",
-                        "--engine",
-                        engine,
-                        "--store",
-                    ])
+                    .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null"])
+                    .args(shape)
+                    .arg("--store")
                     .arg(dir.join("store"))
                     .arg("--seed-file")
                     .arg(seeds_file)

@@ -557,6 +557,10 @@ fn follow_agrees_with_naive_and_conserves_per_asset() {
             let want = naive(&txs, policy, &seeds, &stops, max_hops);
             let out = trace::run_follow(&store, &spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops), None).unwrap();
             let got = engine_as_naive(&store, &out, &hashes);
+            let mapped =
+                trace::follow::run_follow_mapped(&store, &spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops), None).unwrap();
+            assert_eq!(engine_as_naive(&store, &mapped, &hashes), got, "case {case} {policy:?}: tokens in the map");
+            assert_eq!(mapped.arrivals, out.arrivals, "case {case} {policy:?}: evidence log, tokens in the map");
             if got != want {
                 let mut d = String::new();
                 for k in got.by_asset.keys().chain(want.by_asset.keys()).collect::<BTreeSet<_>>() {

@@ -9,13 +9,13 @@
 //! net changes, so the stored balances are not the ones §7 traces with.
 
 use super::fifo::{Lot, Queue};
-use super::num::{haircut, narrow};
+use super::num::{Num, Overflow};
 use super::rules::{IdHasher, IdMap, StopRule, stop_at_time, stop_rules};
 use super::types::{Outcome, Policy, Spec, TraceError, Wide};
 use crate::convert::detect::{Conversion, Swap};
 use crate::convert::topics::WETH;
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags, sub};
-use crate::store::Store;
+use crate::store::{EventColumns, PartyCursor, RunCursor, Store};
 use ruint::aliases::U256;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasherDefault;
@@ -167,20 +167,24 @@ const POISONED: u8 = 1;
 const HORIZON: u8 = 2;
 const HAS_QUEUE: u8 = 4;
 
-/// An address's state in one asset.
-#[derive(Clone, Copy, Default)]
-struct Slot {
-    bal: Wide,
-    t: Wide,
+/// An address's state in one asset: u128 numbers where everything fits,
+/// 320 bits otherwise (the sweep runs again with them on overflow).
+#[derive(Clone, Copy)]
+struct Slot<N> {
+    bal: N,
+    t: N,
     /// Smallest hop + 1 at which it held taint; 0: never.
     hop1: u32,
     fl: u8,
 }
 
-impl Slot {
+impl<N: Num> Slot<N> {
+    const EMPTY: Self = Slot { bal: N::ZERO, t: N::ZERO, hop1: 0, fl: 0 };
+
     fn hop(&self) -> u32 {
         self.hop1.wrapping_sub(1)
     }
+
     fn set_hop(&mut self, h: u32) {
         let h1 = h.saturating_add(1);
         if self.hop1 == 0 || h1 < self.hop1 {
@@ -189,21 +193,54 @@ impl Slot {
     }
 }
 
-struct Sweep<'a> {
-    store: &'a Store,
-    spec: &'a Spec,
+/// What the receiver's FIFO queue gets with an arrival of `a`.
+enum Lots {
+    /// One lot of `a`, tainted or clean.
+    One(bool),
+    /// The pieces the sender's queue gave (in `Sweep::pieces`).
+    Pieces,
+    /// A conversion's lots, mapped into the asset bought.
+    Mapped(Vec<Lot>),
+}
+
+/// What the sweep is given: the question's parts in flat form and the
+/// store's conversions.
+struct Prep {
     rules: IdMap<Vec<StopRule>>,
     /// Seed addresses by id.
     seed: Vec<bool>,
-    /// `--asset`: seeds are sources in this asset only.
     seed_asset: Option<u32>,
     seed_txs: HashSet<u32>,
-    eth: Vec<Slot>,
-    tok: PairMap<Slot>,
-    queues: PairMap<Queue>,
-    out: Followed,
+    /// Transactions that are conversions, a bit each by transaction id.
+    conv_bits: Vec<u64>,
+    followable: IdMap<(Swap, Vec<u32>)>,
+    ambiguous: IdMap<Vec<u32>>,
+    weth_asset: Option<u32>,
     weth_contract: Option<u32>,
+    /// Per asset as traced: whether its state is a flat array.
+    dense: Vec<bool>,
+}
+
+/// An asset gets a flat array when it has at least one event per this many addresses.
+const DENSE_PER: usize = 16;
+
+struct Sweep<'a, N: Num> {
+    store: &'a Store,
+    ev: EventColumns<'a>,
+    runs: RunCursor<'a>,
+    parties: PartyCursor<'a>,
+    spec: &'a Spec,
+    p: &'a Prep,
+    /// Per asset as traced: a flat array by address id for ETH and for each
+    /// asset with at least one event per `DENSE_PER` addresses (a map lookup
+    /// misses the cache about once an event); the rest in `tok`.
+    dense: Vec<Vec<Slot<N>>>,
+    tok: PairMap<Slot<N>>,
+    queues: PairMap<Queue>,
+    pieces: Vec<Lot>,
+    out: Followed,
     fees_id: u32,
+    windowed: bool,
 }
 
 /// Under `--follow`, the asset an event is traced in: WETH is ETH.
@@ -213,7 +250,22 @@ fn traced_asset(asset: u32, weth: Option<u32>) -> u32 {
 
 /// Run a `--follow swaps` trace. `spec.asset` is ignored; `seed_asset`
 /// narrows the assets in which seeds are sources (`--asset`).
+///
+/// The sweep runs with u128 numbers (native arithmetic) and again with
+/// 320-bit ones only if some amount or sum does not fit.
 pub fn run_follow(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<Followed, TraceError> {
+    follow_with(store, spec, seed_asset, DENSE_PER)
+}
+
+/// [`run_follow`] with every token's state in the map (ETH stays flat): the
+/// tests hold the two layouts to one outcome, since small test stores make
+/// every asset flat.
+#[doc(hidden)]
+pub fn run_follow_mapped(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<Followed, TraceError> {
+    follow_with(store, spec, seed_asset, usize::MAX / 2)
+}
+
+fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: usize) -> Result<Followed, TraceError> {
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()));
     }
@@ -225,71 +277,119 @@ pub fn run_follow(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result
     }
     let weth_name = format!("0x{}", hex::encode(WETH));
     let weth_asset = store.manifest.assets.iter().position(|a| *a == weth_name).map(|k| k as u32);
-    let n_addr = store.address_count();
-    let mut seed = vec![false; n_addr];
+    let mut seed = vec![false; store.address_count()];
     for &s in &spec.seeds {
         seed[s as usize] = true;
     }
-    let mut sw = Sweep {
-        store,
-        spec,
+    let mut p = Prep {
         rules: stop_rules(store, &spec.stop_at, &|a| a)?,
         seed,
         seed_asset: seed_asset.map(|a| traced_asset(a, weth_asset)),
         seed_txs: spec.seed_txs.iter().copied().collect(),
-        eth: vec![Slot::default(); n_addr],
-        tok: PairMap::default(),
-        queues: PairMap::default(),
-        out: Followed { weth_asset, ..Default::default() },
+        conv_bits: Vec::new(),
+        followable: IdMap::default(),
+        ambiguous: IdMap::default(),
+        weth_asset,
         weth_contract: store.find_address(&weth_name),
-        fees_id: Pseudo::Fees.id(),
+        dense: Vec::new(),
     };
-    sw.out.seed_asset = sw.seed_asset;
-    for &s in &spec.seeds {
-        if sw.rules.contains_key(&s) {
-            sw.out.seed_stop_warnings.push(s);
+    // Events per asset as traced, from one pass over the asset column.
+    let mut counts = vec![0usize; store.manifest.assets.len().max(1)];
+    {
+        let ev = store.events();
+        let n = store.len();
+        let mut buf = Vec::new();
+        for start in (0..n).step_by(1 << 16) {
+            buf.clear();
+            buf.extend(ev.assets(start, (start + (1 << 16)).min(n)));
+            for &a in &buf {
+                counts[traced_asset(a, weth_asset) as usize] += 1;
+            }
         }
     }
-    let mut followable: HashMap<u32, (Swap, Vec<u32>)> = HashMap::new();
-    let mut ambiguous: HashMap<u32, Vec<u32>> = HashMap::new();
+    p.dense = counts.iter().enumerate().map(|(a, &c)| a == 0 || c.saturating_mul(dense_per) >= store.address_count()).collect();
     for f in super::conversions::list(store) {
+        let bit = f.tx as usize;
+        if p.conv_bits.len() <= bit / 64 {
+            p.conv_bits.resize(bit / 64 + 1, 0);
+        }
+        p.conv_bits[bit / 64] |= 1 << (bit % 64);
         match f.conversion {
             Conversion::Swap(s) => {
-                followable.insert(f.tx, (s, f.venues));
+                p.followable.insert(f.tx, (s, f.venues));
             }
             Conversion::Ambiguous(_) => {
-                ambiguous.insert(f.tx, f.venues);
+                p.ambiguous.insert(f.tx, f.venues);
             }
         }
     }
+    let mut out = match sweep::<u128>(store, spec, &p) {
+        Ok(out) => out,
+        Err(Overflow) => sweep::<Wide>(store, spec, &p).expect("320-bit sums cannot overflow"),
+    };
+    for &s in &spec.seeds {
+        if p.rules.contains_key(&s) {
+            out.seed_stop_warnings.push(s);
+        }
+    }
+    out.seed_stop_warnings.sort_unstable();
+    Ok(out)
+}
+
+fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<Followed, Overflow> {
     let ev = store.events();
+    let mut sw: Sweep<'_, N> = Sweep {
+        store,
+        runs: ev.cursor(),
+        parties: ev.party_cursor(),
+        ev,
+        spec,
+        p,
+        dense: p.dense.iter().map(|&d| if d { vec![Slot::EMPTY; store.address_count()] } else { Vec::new() }).collect(),
+        tok: PairMap::default(),
+        queues: PairMap::default(),
+        pieces: Vec::new(),
+        out: Followed { weth_asset: p.weth_asset, seed_asset: p.seed_asset, ..Default::default() },
+        fees_id: Pseudo::Fees.id(),
+        windowed: spec.from_block.is_some() || spec.to_block.is_some(),
+    };
     let n = store.len();
+    // Addresses are met in random order: load the ETH slots of the events
+    // `AHEAD` on while this one is handled (most value moves in ETH).
+    const AHEAD: usize = 24;
+    let mut ahead = sw.ev.party_cursor();
     let mut i = 0usize;
     while i < n {
-        let t = ev.tx(i);
-        let conv =
-            if t == NO_TX { None } else { followable.get(&t).map(|(s, v)| (Some(s), v)).or_else(|| ambiguous.get(&t).map(|v| (None, v))) };
-        let Some((swap, venues)) = conv else {
+        if i + AHEAD < n {
+            let (f, t) = ahead.at(i + AHEAD);
+            let d = &sw.dense[traced_asset(sw.ev.asset(i + AHEAD), p.weth_asset) as usize];
+            if !d.is_empty() {
+                crate::sys::prefetch(&d[f as usize]);
+                crate::sys::prefetch(&d[t as usize]);
+            }
+        }
+        let t = sw.ev.tx(i);
+        let is_conv = t != NO_TX && p.conv_bits.get(t as usize / 64).is_some_and(|w| w >> (t % 64) & 1 != 0);
+        if !is_conv {
             sw.event(i)?;
             i += 1;
             continue;
-        };
+        }
         let mut end = i + 1;
-        while end < n && ev.tx(end) == t {
+        while end < n && sw.ev.tx(end) == t {
             end += 1;
         }
-        if sw.seed_txs.contains(&t) {
+        if p.seed_txs.contains(&t) {
             // Its events are sources in their own right: never a conversion.
             for k in i..end {
                 sw.event(k)?;
             }
         } else {
-            let followed = match swap {
-                Some(s) => sw.swap(i, end, s, venues)?,
-                None => false,
+            let not_followed = match p.followable.get(&t) {
+                Some((s, venues)) => sw.swap(i, end, s, venues)?.map(|r| (r, venues)),
+                None => Some(("ambiguous", &p.ambiguous[&t])),
             };
-            if !followed {
-                let reason = if swap.is_some() { "seed" } else { "ambiguous" };
+            if let Some((reason, venues)) = not_followed {
                 sw.unfollowed(i, end, venues, reason)?;
             }
         }
@@ -300,28 +400,38 @@ pub fn run_follow(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result
 }
 
 /// One value event as the sweep reads it.
-struct Leg {
+struct Leg<N> {
     event: usize,
     asset: u32,
     from: u32,
     to: u32,
-    value: Wide,
+    value: N,
 }
 
-impl Sweep<'_> {
+impl<N: Num> Sweep<'_, N> {
+    #[inline]
     fn is_seed(&self, asset: u32, addr: u32) -> bool {
-        self.seed[addr as usize] && self.seed_asset.is_none_or(|a| a == asset)
+        self.p.seed[addr as usize] && self.p.seed_asset.is_none_or(|a| a == asset)
     }
 
-    fn get(&self, asset: u32, addr: u32) -> Slot {
-        if asset == 0 { self.eth[addr as usize] } else { self.tok.get(&pair(asset, addr)).copied().unwrap_or_default() }
+    #[inline]
+    fn get(&self, asset: u32, addr: u32) -> Slot<N> {
+        let d = &self.dense[asset as usize];
+        if !d.is_empty() { d[addr as usize] } else { self.tok.get(&pair(asset, addr)).copied().unwrap_or(Slot::EMPTY) }
     }
 
-    fn put(&mut self, asset: u32, addr: u32, s: Slot) {
-        if asset == 0 {
-            self.eth[addr as usize] = s;
+    #[inline]
+    fn put(&mut self, asset: u32, addr: u32, s: Slot<N>) {
+        let d = &mut self.dense[asset as usize];
+        if !d.is_empty() {
+            d[addr as usize] = s;
         } else {
-            self.tok.insert(pair(asset, addr), s);
+            match self.tok.get_mut(&pair(asset, addr)) {
+                Some(slot) => *slot = s,
+                None => {
+                    self.tok.insert(pair(asset, addr), s);
+                }
+            }
         }
     }
 
@@ -332,53 +442,56 @@ impl Sweep<'_> {
     /// Event `i` as a leg, or `None` when it moves nothing under §7: failed
     /// or errored, zero, outside the window, or ETH between an address and
     /// the WETH contract (wrapping changes nothing).
-    fn leg(&self, i: usize) -> Result<Option<Leg>, TraceError> {
-        let ev = self.store.events();
+    #[inline]
+    fn leg(&mut self, i: usize) -> Result<Option<Leg<N>>, Overflow> {
+        let ev = &self.ev;
         if ev.flags(i) & flags::MOVES_NOTHING != 0 {
             return Ok(None);
         }
-        if self.spec.from_block.is_some() || self.spec.to_block.is_some() {
-            let b = ev.block(i);
+        if self.windowed {
+            let b = self.runs.at(i).block;
             if b == NO_BLOCK || b < self.spec.from_block.unwrap_or(0) || b > self.spec.to_block.unwrap_or(u64::MAX) {
                 return Ok(None);
             }
         }
-        let value = Wide::from(self.store.value(i).0);
+        let value = N::value(self.store, i, ev.value.get(i)).ok_or(Overflow)?;
         if value.is_zero() {
             return Ok(None);
         }
-        let asset = traced_asset(ev.asset(i), self.out.weth_asset);
-        let (from, to) = (ev.sender(i), ev.receiver(i));
-        if asset == 0 && self.weth_contract.is_some_and(|w| w == from || w == to) {
+        let asset = traced_asset(ev.asset(i), self.p.weth_asset);
+        let (from, to) = self.parties.at(i);
+        if asset == 0 && self.p.weth_contract.is_some_and(|w| w == from || w == to) {
             return Ok(None);
         }
         Ok(Some(Leg { event: i, asset, from, to, value }))
     }
 
     /// An ordinary event (§2, per asset). Returns the taint it delivered.
-    fn event(&mut self, i: usize) -> Result<Wide, TraceError> {
+    fn event(&mut self, i: usize) -> Result<N, Overflow> {
         self.out.visited += 1;
-        let Some(l) = self.leg(i)? else { return Ok(Wide::ZERO) };
-        let ev = self.store.events();
-        let Some((x, pieces, hop)) = self.send(l.asset, l.from, l.to, l.value) else { return Ok(Wide::ZERO) };
-        let is_fee = ev.flags(i) & flags::FEE != 0 || sub::class(ev.sub(i)) == sub::FEE;
-        let seed_tx = !is_fee && ev.tx(i) != NO_TX && self.seed_txs.contains(&ev.tx(i));
-        let (delivered, ev_hop, lots) = if seed_tx {
-            self.acct(l.asset).seeded += l.value - x;
-            (l.value, 0, vec![Lot { amount: narrow(l.value), tainted: true }])
-        } else if pieces.is_empty() {
-            (x, hop, vec![Lot { amount: narrow(l.value), tainted: !x.is_zero() }])
-        } else {
-            (x, hop, pieces)
+        let Some(l) = self.leg(i)? else { return Ok(N::ZERO) };
+        let Some((x, hop)) = self.send(l.asset, l.from, l.to, l.value)? else { return Ok(N::ZERO) };
+        let seed_tx = !self.p.seed_txs.is_empty() && {
+            let (f, t) = (self.ev.flags(i), self.ev.tx(i));
+            f & flags::FEE == 0 && sub::class(self.ev.sub(i)) != sub::FEE && t != NO_TX && self.p.seed_txs.contains(&t)
         };
-        self.receive(i, l.asset, l.to, l.value, delivered, ev_hop, lots, None);
+        let (delivered, ev_hop, lots) = if seed_tx {
+            self.acct(l.asset).seeded += (l.value - x).to_wide();
+            (l.value, 0, Lots::One(true))
+        } else if self.pieces.is_empty() {
+            (x, hop, Lots::One(!x.is_zero()))
+        } else {
+            (x, hop, Lots::Pieces)
+        };
+        self.receive(i, l.asset, l.to, l.value, delivered, ev_hop, lots, None)?;
         Ok(delivered)
     }
 
     /// The shortfall rule at `u` before it sends `a` (§2).
-    fn shortfall(&mut self, asset: u32, u: u32, su: &mut Slot, a: Wide, seed: bool) {
+    #[inline]
+    fn shortfall(&mut self, asset: u32, u: u32, su: &mut Slot<N>, a: N, seed: bool) -> Result<(), Overflow> {
         if su.bal >= a {
-            return;
+            return Ok(());
         }
         let s = a - su.bal;
         let holds = match self.spec.policy {
@@ -388,33 +501,36 @@ impl Sweep<'_> {
         };
         if seed {
             let o = self.acct(asset);
-            o.seeded += s;
-            o.unknown_origin += s;
+            o.seeded += s.to_wide();
+            o.unknown_origin += s.to_wide();
         } else if holds {
-            self.acct(asset).unknown_origin += s;
+            self.acct(asset).unknown_origin += s.to_wide();
         }
         if self.spec.policy == Policy::Fifo
             && !seed
             && su.fl & HAS_QUEUE != 0
             && let Some(q) = self.queues.get_mut(&pair(asset, u))
         {
-            q.push_front(Lot { amount: narrow(s), tainted: false });
+            q.push_front(Lot { amount: s.to_u256(), tainted: false });
         }
-        su.bal += s;
+        su.bal = su.bal.add(s)?;
+        Ok(())
     }
 
     /// `u` sends `a` of `asset`: the shortfall rule, then the taint `x` that
-    /// leaves by the policy, the lots it leaves as (FIFO), and the hop of
-    /// the event. `None` for a self-transfer (it only proves the balance).
-    fn send(&mut self, asset: u32, u: u32, v: u32, a: Wide) -> Option<(Wide, Vec<Lot>, u32)> {
+    /// leaves by the policy (FIFO: its lots left in `self.pieces`) and the
+    /// hop of the event. `None` for a self-transfer (it only proves the
+    /// balance).
+    #[inline]
+    fn send(&mut self, asset: u32, u: u32, v: u32, a: N) -> Result<Option<(N, u32)>, Overflow> {
+        self.pieces.clear();
         let seed = self.is_seed(asset, u);
         let mut su = self.get(asset, u);
-        self.shortfall(asset, u, &mut su, a, seed);
+        self.shortfall(asset, u, &mut su, a, seed)?;
         if u == v {
             self.put(asset, u, su);
-            return None;
+            return Ok(None);
         }
-        let mut pieces = Vec::new();
         let x = if seed {
             a
         } else {
@@ -423,158 +539,178 @@ impl Sweep<'_> {
                     if su.fl & POISONED != 0 {
                         a
                     } else {
-                        Wide::ZERO
+                        N::ZERO
                     }
                 }
+                Policy::Haircut if su.t.is_zero() => N::ZERO,
                 // A venue keeps the taint it held when its own legs in a
                 // followed swap move its balance (§7), so `t` can pass `b`:
                 // then all it sends is tainted.
-                Policy::Haircut if su.t >= su.bal => a.min(su.t),
-                Policy::Haircut => Wide::from(haircut(narrow(a), su.t, su.bal)),
+                Policy::Haircut if su.t >= su.bal => a,
+                Policy::Haircut => N::haircut(a, su.t, su.bal),
                 Policy::Fifo if su.fl & HAS_QUEUE != 0 => {
                     let k = pair(asset, u);
                     let q = self.queues.get_mut(&k).expect("a queue behind the flag");
-                    q.take(narrow(a), &mut pieces);
+                    q.take(a.to_u256(), &mut self.pieces);
                     if q.is_clean() {
                         self.queues.remove(&k);
                         su.fl &= !HAS_QUEUE;
                     }
-                    Wide::from(pieces.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount))
+                    N::from_u256(self.pieces.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount)).ok_or(Overflow)?
                 }
-                Policy::Fifo => Wide::ZERO,
+                Policy::Fifo => N::ZERO,
             }
         };
-        su.bal -= a;
+        su.bal = su.bal - a;
         if self.spec.policy == Policy::Haircut && !seed {
-            su.t -= x;
+            su.t = su.t - x;
         }
         let hop = if seed { 0 } else { su.hop() }.saturating_add(1);
         self.put(asset, u, su);
-        Some((x, pieces, hop))
+        Ok(Some((x, hop)))
     }
 
     /// `v` receives `a` of `asset` carrying `delivered` at hop `ev_hop` (FIFO:
     /// as `lots`), at event `i`. `crossed`: the arrival is a conversion's payout.
     #[allow(clippy::too_many_arguments)]
-    fn receive(&mut self, i: usize, asset: u32, v: u32, a: Wide, delivered: Wide, ev_hop: u32, lots: Vec<Lot>, crossed: Option<usize>) {
-        let evidence = self.spec.evidence;
+    #[inline]
+    fn receive(
+        &mut self,
+        i: usize,
+        asset: u32,
+        v: u32,
+        a: N,
+        delivered: N,
+        ev_hop: u32,
+        lots: Lots,
+        crossed: Option<usize>,
+    ) -> Result<(), Overflow> {
         let mut sv = self.get(asset, v);
         let arrival = || match crossed {
             Some(k) => Arrival::Crossed(k),
-            None => Arrival::Event { event: i as u64, asset, x: narrow(delivered), hop: ev_hop },
+            None => Arrival::Event { event: i as u64, asset, x: delivered.to_u256(), hop: ev_hop },
         };
         if self.is_seed(asset, v) {
             // Every unit a seed receives is tainted; only what arrives clean is new.
-            sv.bal += a;
+            sv.bal = sv.bal.add(a)?;
             self.put(asset, v, sv);
-            self.acct(asset).seeded += a - delivered;
-            if !delivered.is_zero() && evidence {
+            self.acct(asset).seeded += (a - delivered).to_wide();
+            if !delivered.is_zero() && self.spec.evidence {
                 self.out.arrivals.push(arrival());
             }
-            return;
+            return Ok(());
         }
         let bal_before = sv.bal;
-        sv.bal += a;
+        sv.bal = sv.bal.add(a)?;
         if delivered.is_zero() {
-            if self.spec.policy == Policy::Fifo
-                && sv.fl & HAS_QUEUE != 0
+            if sv.fl & HAS_QUEUE != 0
                 && let Some(q) = self.queues.get_mut(&pair(asset, v))
             {
-                q.push_back(Lot { amount: narrow(a), tainted: false });
+                q.push_back(Lot { amount: a.to_u256(), tainted: false });
             }
             self.put(asset, v, sv);
-            return;
+            return Ok(());
         }
-        if evidence {
+        if self.spec.evidence {
             self.out.arrivals.push(arrival());
         }
-        let time = self.store.events().time(i);
-        let rule = if self.rules.contains_key(&v) { stop_at_time(&self.rules, v, time).cloned() } else { None };
+        let rule =
+            if sv.fl & HORIZON == 0 && self.p.rules.contains_key(&v) { stop_at_time(&self.p.rules, v, self.ev.time(i)) } else { None };
         let absorbing = if v == self.fees_id {
-            self.acct(asset).fees += delivered;
+            self.acct(asset).fees += delivered.to_wide();
             true
         } else if let Some(rule) = rule {
-            self.acct(asset).absorb(v, i as u64, &rule, narrow(delivered), ev_hop);
+            self.out.by_asset.entry(asset).or_default().absorb(v, i as u64, rule, delivered.to_u256(), ev_hop);
             sv.set_hop(ev_hop);
             true
         } else if sv.fl & HORIZON != 0 || (sv.hop1 == 0 && self.spec.max_hops.is_some_and(|n| ev_hop >= n)) {
             sv.fl |= HORIZON;
             let h = self.acct(asset).horizon.entry(v).or_insert((Wide::ZERO, ev_hop));
-            h.0 += delivered;
+            h.0 += delivered.to_wide();
             h.1 = h.1.min(ev_hop);
             true
         } else {
             false
         };
         if absorbing {
-            if self.spec.policy == Policy::Fifo
-                && sv.fl & HAS_QUEUE != 0
+            if sv.fl & HAS_QUEUE != 0
                 && let Some(q) = self.queues.get_mut(&pair(asset, v))
             {
-                q.push_back(Lot { amount: narrow(a), tainted: false });
+                q.push_back(Lot { amount: a.to_u256(), tainted: false });
             }
             self.put(asset, v, sv);
-            return;
+            return Ok(());
         }
         sv.set_hop(ev_hop);
         match self.spec.policy {
             Policy::Poison => {
                 sv.fl |= POISONED;
-                sv.t += delivered;
+                sv.t = sv.t.add(delivered)?;
             }
-            Policy::Haircut => sv.t += delivered,
+            Policy::Haircut => sv.t = sv.t.add(delivered)?,
             Policy::Fifo => {
-                let q = self.queues.entry(pair(asset, v)).or_insert_with(|| Queue::with(narrow(bal_before), false));
-                for l in lots {
-                    q.push_back(l);
+                let q = self.queues.entry(pair(asset, v)).or_insert_with(|| Queue::with(bal_before.to_u256(), false));
+                match lots {
+                    Lots::One(tainted) => q.push_back(Lot { amount: a.to_u256(), tainted }),
+                    Lots::Pieces => {
+                        for l in &self.pieces {
+                            q.push_back(*l);
+                        }
+                    }
+                    Lots::Mapped(ls) => {
+                        for l in ls {
+                            q.push_back(l);
+                        }
+                    }
                 }
                 sv.fl |= HAS_QUEUE;
             }
         }
         self.put(asset, v, sv);
+        Ok(())
     }
 
     /// A leg's sender side that moves balance only (§7: inside a followed
     /// swap, venues and intermediaries neither take nor pass on taint).
-    fn debit(&mut self, asset: u32, u: u32, a: Wide) {
+    fn debit(&mut self, asset: u32, u: u32, a: N) -> Result<(), Overflow> {
         let mut su = self.get(asset, u);
-        self.shortfall(asset, u, &mut su, a, false);
-        su.bal -= a;
-        if self.spec.policy == Policy::Fifo
-            && su.fl & HAS_QUEUE != 0
+        self.shortfall(asset, u, &mut su, a, false)?;
+        su.bal = su.bal - a;
+        if su.fl & HAS_QUEUE != 0
             && let Some(q) = self.queues.get_mut(&pair(asset, u))
         {
-            q.take_clean(narrow(a));
+            q.take_clean(a.to_u256());
         }
         self.put(asset, u, su);
+        Ok(())
     }
 
     /// A leg's receiver side that moves balance only.
-    fn credit(&mut self, asset: u32, v: u32, a: Wide) {
+    fn credit(&mut self, asset: u32, v: u32, a: N) -> Result<(), Overflow> {
         let mut sv = self.get(asset, v);
-        sv.bal += a;
-        if self.spec.policy == Policy::Fifo
-            && sv.fl & HAS_QUEUE != 0
+        sv.bal = sv.bal.add(a)?;
+        if sv.fl & HAS_QUEUE != 0
             && let Some(q) = self.queues.get_mut(&pair(asset, v))
         {
-            q.push_back(Lot { amount: narrow(a), tainted: false });
+            q.push_back(Lot { amount: a.to_u256(), tainted: false });
         }
         self.put(asset, v, sv);
+        Ok(())
     }
 
-    /// A followable swap's transaction, events `[start, end)`. Returns false
-    /// (and changes nothing) when a seed takes part other than as payer or
-    /// payee: then it is traced as ordinary events.
-    fn swap(&mut self, start: usize, end: usize, s: &Swap, venues: &[u32]) -> Result<bool, TraceError> {
-        let ev = self.store.events();
-        let (asset_a, a) = (traced_asset(s.sold.0, self.out.weth_asset), Wide::from(s.sold.1.0));
-        let (asset_b, b) = (traced_asset(s.bought.0, self.out.weth_asset), Wide::from(s.bought.1.0));
+    /// A followable swap's transaction, events `[start, end)`. Returns why
+    /// it was not followed (and changes nothing) when a seed takes part
+    /// other than as payer or payee: then it is traced as ordinary events.
+    fn swap(&mut self, start: usize, end: usize, s: &Swap, venues: &[u32]) -> Result<Option<&'static str>, Overflow> {
+        let weth = self.p.weth_asset;
+        let (asset_a, asset_b) = (traced_asset(s.sold.0, weth), traced_asset(s.bought.0, weth));
+        let a = N::from_u256(s.sold.1.0).ok_or(Overflow)?;
+        let b = N::from_u256(s.bought.1.0).ok_or(Overflow)?;
         let (u, r) = (s.payer, s.payee);
         let mut legs = Vec::new();
         let mut fees = Vec::new();
         for i in start..end {
-            let f = ev.flags(i);
-            if f & flags::FEE != 0 || sub::class(ev.sub(i)) == sub::FEE {
+            if self.ev.flags(i) & flags::FEE != 0 || sub::class(self.ev.sub(i)) == sub::FEE {
                 fees.push(i);
                 continue;
             }
@@ -582,48 +718,45 @@ impl Sweep<'_> {
                 legs.push(l);
             }
         }
-        if legs.is_empty() {
-            // Outside the window.
-            for i in start..end {
-                self.event(i)?;
-            }
-            return Ok(true);
-        }
-        let payer_side = |asset: u32, addr: u32| asset == asset_a && addr == u;
-        let payee_side = |asset: u32, addr: u32| asset == asset_b && addr == r;
-        let aggregated = |asset: u32, addr: u32| payer_side(asset, addr) || payee_side(asset, addr);
-        if legs.iter().any(|l| {
-            (!aggregated(l.asset, l.from) && self.seed[l.from as usize]) || (!aggregated(l.asset, l.to) && self.seed[l.to as usize])
-        }) {
-            return Ok(false);
-        }
-        self.out.visited += (end - start) as u64;
+        let aggregated = |asset: u32, addr: u32| (asset == asset_a && addr == u) || (asset == asset_b && addr == r);
         let first = legs.iter().find(|l| l.asset == asset_a && (l.from == u || l.to == u)).map(|l| l.event);
         let last = legs.iter().rev().find(|l| l.asset == asset_b && (l.from == r || l.to == r)).map(|l| l.event);
         let (Some(first), Some(last)) = (first, last) else {
-            return Err(TraceError::Internal(format!(
-                "swap in transaction {} has no leg of its payer or payee",
-                self.store.tx_text(ev.tx(start))
-            )));
+            // Outside the window: its events move nothing.
+            for i in start..end {
+                self.event(i)?;
+            }
+            return Ok(None);
         };
+        let seed = &self.p.seed;
+        if legs
+            .iter()
+            .any(|l| (!aggregated(l.asset, l.from) && seed[l.from as usize]) || (!aggregated(l.asset, l.to) && seed[l.to as usize]))
+        {
+            return Ok(Some("seed"));
+        }
+        self.out.visited += (end - start) as u64;
         // The payer's legs in A leave as one outflow of `a`.
-        let Some((x, pieces, hop)) = self.send(asset_a, u, u32::MAX, a) else { unreachable!("the payer never pays itself") };
+        let (x, hop) = self.send(asset_a, u, u32::MAX, a)?.expect("the payer never pays itself");
+        let pieces = std::mem::take(&mut self.pieces);
         for l in &legs {
             if !aggregated(l.asset, l.from) {
-                self.debit(l.asset, l.from, l.value);
+                self.debit(l.asset, l.from, l.value)?;
             }
             if !aggregated(l.asset, l.to) {
-                self.credit(l.asset, l.to, l.value);
+                self.credit(l.asset, l.to, l.value)?;
             }
         }
         // The payee receives `b` of B carrying `y`.
-        let xa = narrow(x);
         let (y, lots) = match self.spec.policy {
-            Policy::Poison => (if x.is_zero() { Wide::ZERO } else { b }, vec![Lot { amount: narrow(b), tainted: !x.is_zero() }]),
-            Policy::Haircut => (Wide::from(haircut(narrow(b), x, a)), vec![]),
+            Policy::Poison => (if x.is_zero() { N::ZERO } else { b }, Lots::One(!x.is_zero())),
+            Policy::Haircut => {
+                let y = N::haircut(b, x, a);
+                (y, Lots::One(!y.is_zero()))
+            }
             Policy::Fifo => {
-                let whole: Vec<Lot> = if pieces.is_empty() { vec![Lot { amount: narrow(a), tainted: !x.is_zero() }] } else { pieces };
-                let (bu, au) = (U512::from(narrow(b)), U512::from(narrow(a)));
+                let whole: Vec<Lot> = if pieces.is_empty() { vec![Lot { amount: a.to_u256(), tainted: !x.is_zero() }] } else { pieces };
+                let (bu, au) = (U512::from(b.to_u256()), U512::from(a.to_u256()));
                 let (mut cum, mut lots, mut y) = (U512::ZERO, Vec::new(), U256::ZERO);
                 for l in whole {
                     let lo = cum * bu / au;
@@ -634,50 +767,46 @@ impl Sweep<'_> {
                     }
                     lots.push(Lot { amount: units, tainted: l.tainted });
                 }
-                (Wide::from(y), lots)
+                (N::from_u256(y).ok_or(Overflow)?, Lots::Mapped(lots))
             }
         };
         let mut crossed = None;
         if !x.is_zero() {
-            *self.out.converted_out.entry(asset_a).or_default() += x;
-            *self.out.converted_in.entry(asset_b).or_default() += y;
-            let (ya, aa, bb) = (U512::from(narrow(y)), U512::from(narrow(a)), U512::from(narrow(b)));
-            let (xb, yaa) = (U512::from(xa) * bb, ya * aa);
-            let loss = if xb >= yaa { (false, xb - yaa) } else { (true, yaa - xb) };
-            // Rounded up to a whole base unit (away from zero).
-            let whole = loss.1.div_ceil(aa);
-            let whole = i128::try_from(whole).unwrap_or(i128::MAX);
+            *self.out.converted_out.entry(asset_a).or_default() += x.to_wide();
+            *self.out.converted_in.entry(asset_b).or_default() += y.to_wide();
+            let (xb, ya) = (U512::from(x.to_u256()) * U512::from(b.to_u256()), U512::from(y.to_u256()) * U512::from(a.to_u256()));
+            let loss = if xb >= ya { (false, xb - ya) } else { (true, ya - xb) };
+            // Rounded away from zero to a whole base unit.
+            let whole = i128::try_from(loss.1.div_ceil(U512::from(a.to_u256()))).unwrap_or(i128::MAX);
             *self.out.rounding.entry(asset_b).or_default() += if loss.0 { -whole } else { whole };
             self.out.crossed.push(Crossed {
-                tx: ev.tx(start),
+                tx: self.ev.tx(start),
                 first_event: first as u64,
                 last_event: last as u64,
                 payer: u,
                 payee: r,
                 venues: venues.to_vec(),
                 asset_in: asset_a,
-                value_in: narrow(a),
-                taint_in: xa,
+                value_in: a.to_u256(),
+                taint_in: x.to_u256(),
                 asset_out: asset_b,
-                value_out: narrow(b),
-                taint_out: narrow(y),
+                value_out: b.to_u256(),
+                taint_out: y.to_u256(),
                 hop,
                 loss,
             });
             crossed = Some(self.out.crossed.len() - 1);
         }
-        let lots = if lots.is_empty() { vec![Lot { amount: narrow(b), tainted: !y.is_zero() }] } else { lots };
-        self.receive(last, asset_b, r, b, y, hop, lots, crossed);
+        self.receive(last, asset_b, r, b, y, hop, lots, crossed)?;
         for i in fees {
             self.event(i)?;
         }
-        Ok(true)
+        Ok(None)
     }
 
     /// A conversion that is not followed: its events traced as ordinary
     /// ones; listed when they carried taint.
-    fn unfollowed(&mut self, start: usize, end: usize, venues: &[u32], reason: &'static str) -> Result<(), TraceError> {
-        let ev = self.store.events();
+    fn unfollowed(&mut self, start: usize, end: usize, venues: &[u32], reason: &'static str) -> Result<(), Overflow> {
         let mut reached = false;
         let mut taint: BTreeMap<u32, Wide> = BTreeMap::new();
         for i in start..end {
@@ -686,12 +815,18 @@ impl Sweep<'_> {
                 continue;
             }
             reached = true;
-            if venues.contains(&ev.receiver(i)) {
-                *taint.entry(traced_asset(ev.asset(i), self.out.weth_asset)).or_default() += d;
+            if venues.contains(&self.ev.receiver(i)) {
+                *taint.entry(traced_asset(self.ev.asset(i), self.p.weth_asset)).or_default() += d.to_wide();
             }
         }
         if reached {
-            self.out.unfollowed.push(Unfollowed { tx: ev.tx(start), first_event: start as u64, venues: venues.to_vec(), reason, taint });
+            self.out.unfollowed.push(Unfollowed {
+                tx: self.ev.tx(start),
+                first_event: start as u64,
+                venues: venues.to_vec(),
+                reason,
+                taint,
+            });
         }
         Ok(())
     }
@@ -699,24 +834,28 @@ impl Sweep<'_> {
     /// What is left where, per asset.
     fn finish(&mut self) {
         let policy = self.spec.policy;
-        let slots: Vec<(u32, u32, Slot)> = self
-            .eth
+        let slots: Vec<(u32, u32, Slot<N>)> = self
+            .dense
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.bal.is_zero() || !s.t.is_zero() || s.fl & HAS_QUEUE != 0)
-            .map(|(a, s)| (0, a as u32, *s))
+            .flat_map(|(asset, d)| {
+                d.iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.bal.is_zero() || !s.t.is_zero() || s.fl & HAS_QUEUE != 0)
+                    .map(move |(a, s)| (asset as u32, a as u32, *s))
+            })
             .chain(self.tok.iter().map(|(&k, s)| ((k >> 32) as u32, k as u32, *s)))
             .collect();
         for (asset, addr, s) in slots {
             if self.is_seed(asset, addr) {
                 if !s.bal.is_zero() {
-                    self.acct(asset).held_by_seeds += s.bal;
+                    self.acct(asset).held_by_seeds += s.bal.to_wide();
                 }
                 continue;
             }
             let held = match policy {
-                Policy::Haircut => s.t,
-                Policy::Poison if !s.bal.is_zero() => s.t,
+                Policy::Haircut => s.t.to_wide(),
+                Policy::Poison if !s.bal.is_zero() => s.t.to_wide(),
                 Policy::Poison => Wide::ZERO,
                 Policy::Fifo => self.queues.get(&pair(asset, addr)).map_or(Wide::ZERO, |q| Wide::from(q.tainted())),
             };
@@ -724,7 +863,6 @@ impl Sweep<'_> {
                 self.acct(asset).dormant.insert(addr, (held, s.hop()));
             }
         }
-        self.out.seed_stop_warnings.sort_unstable();
     }
 }
 
