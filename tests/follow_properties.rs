@@ -689,6 +689,25 @@ fn the_command_line_follows_a_swap_into_the_token_and_shows_the_step() {
     ]);
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert!(lines[0].ends_with(",entity,asset") && lines[1].starts_with("destination,") && lines[1].ends_with(&t1()), "{}", o.stdout);
+    // HTML, DOT and Parquet show the asset of each row and the swap step.
+    let base = ["trace", "--store", store, "--policy", "haircut", "--seed", &seed, "--stop-at", "exchange", "--follow", "swaps"];
+    let html = common::run(&[&base[..], &["--format", "html"]].concat()).stdout;
+    assert!(html.contains("swap by") && html.contains("By asset") && html.contains(&t1()), "html");
+    let dot = common::run(&[&base[..], &["--format", "dot"]].concat()).stdout;
+    assert!(
+        dot.contains("swap via 0x000000…0065: 0.0000000000000003 ETH -> 900 0x000000…aa01") && dot.contains("450 0x000000…aa01"),
+        "{dot}"
+    );
+    let pq = t.path().join("r.parquet");
+    assert_eq!(common::run(&[&base[..], &["--format", "parquet", "--output", pq.to_str().unwrap()]].concat()).code, 0);
+    use polars::prelude::*;
+    let steps = ParquetReader::new(std::fs::File::open(chaintrace::report::parquet::steps_path(&pq)).unwrap()).finish().unwrap();
+    let col = |n: &str| -> Vec<Option<String>> {
+        steps.column(n).unwrap().as_materialized_series().str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+    };
+    assert_eq!(col("kind"), [Some("transfer".to_string()), Some("swap".into()), Some("transfer".into())]);
+    assert_eq!(col("taint_in")[1].as_deref(), Some("300"));
+    assert_eq!(col("asset")[2].as_deref(), Some(t1().as_str()));
     // Bridges are issue 16: a usage error, not a silent single-asset trace.
     let o = common::run(&["trace", "--store", store, "--policy", "haircut", "--seed", &seed, "--follow", "bridges"]);
     assert_eq!(o.code, 1, "{}", o.stderr);

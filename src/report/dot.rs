@@ -28,6 +28,11 @@ pub(crate) struct Flow {
     pub(crate) taint: WideSum,
     /// Their transactions, in the order met.
     pub(crate) txs: Vec<String>,
+    /// Under `--follow`: the asset that arrived (edges of different assets
+    /// between two addresses stay apart).
+    pub(crate) asset: Option<String>,
+    /// A step through a swap: what went in (`taint_in asset_in via venue`).
+    pub(crate) swap: Option<String>,
 }
 
 /// The flow of a report: its seeds, the addresses on its evidence paths and
@@ -56,14 +61,20 @@ pub(crate) fn flow_graph(r: &Report) -> DiGraph<Node, Flow> {
         };
         node(&mut g, &d.address, "destination", caption);
     }
-    let mut edges: BTreeMap<(NodeIndex, NodeIndex), petgraph::graph::EdgeIndex> = BTreeMap::new();
+    type EdgeKey = (NodeIndex, NodeIndex, Option<String>, bool);
+    let mut edges: BTreeMap<EdgeKey, petgraph::graph::EdgeIndex> = BTreeMap::new();
     for d in &r.destinations {
         for p in &d.paths {
             for st in p {
                 let a = node(&mut g, &st.event.from, "intermediary", String::new());
                 let b = node(&mut g, &st.event.to, "intermediary", String::new());
-                let e = *edges.entry((a, b)).or_insert_with(|| g.add_edge(a, b, Flow::default()));
+                let key = (a, b, st.asset.clone(), st.conversion.is_some());
+                let e = *edges.entry(key).or_insert_with(|| g.add_edge(a, b, Flow { asset: st.asset.clone(), ..Flow::default() }));
                 let f = &mut g[e];
+                if let Some(c) = &st.conversion {
+                    let taint_in = super::whole(&c.taint_in, super::decimals(crate::model::Chain::Ethereum, &c.asset_in));
+                    f.swap = Some(format!("swap via {}: {taint_in} {} ->", short(&c.venue), short(&c.asset_in)));
+                }
                 f.taint += st.taint.parse::<WideSum>().unwrap_or(WideSum::ZERO);
                 if let Some(tx) = &st.event.tx
                     && !f.txs.contains(tx)
@@ -111,9 +122,17 @@ pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
         if f.txs.len() > 3 {
             txs.push(format!("+{}", f.txs.len() - 3));
         }
+        let amount = match &f.asset {
+            Some(a) => format!("{} {}", super::whole(&f.taint.to_string(), super::decimals(crate::model::Chain::Ethereum, a)), short(a)),
+            None => format!("{} {}", super::whole(&f.taint.to_string(), decimals), r.asset),
+        };
+        let amount = match &f.swap {
+            Some(sw) => format!("{sw} {amount}"),
+            None => amount,
+        };
         format!(
             "label=\"{}\\n{}\" tooltip=\"{}\" penwidth={:.2}",
-            quote(&format!("{} {}", super::whole(&f.taint.to_string(), decimals), r.asset)),
+            quote(&amount),
             quote(&txs.join(" ")),
             quote(&f.txs.join(" ")),
             width(f.taint, max)

@@ -53,6 +53,11 @@ fn address_link(chain: Chain, a: &str) -> String {
 pub fn to_html(r: &Report, chain: Chain) -> String {
     let dec = super::decimals(chain, &r.asset);
     let coins = |a: &str| format!("{} {}", whole(a, dec), esc(&r.asset));
+    // Under `--follow` each row and step has its own asset.
+    let coins_of = |a: &str, asset: &Option<String>| match asset {
+        Some(x) => format!("{} {}", whole(a, super::decimals(chain, x)), esc(x)),
+        None => coins(a),
+    };
     let t = &r.totals;
     let mut h = String::new();
     let title = format!("{} trace of {}", format!("{:?}", r.policy).to_lowercase(), r.asset);
@@ -105,7 +110,7 @@ pub fn to_html(r: &Report, chain: Chain) -> String {
                 esc(&e.entity),
                 esc(&e.category),
                 e.addresses.len(),
-                coins(&e.amount),
+                coins_of(&e.amount, &e.asset),
                 e.hops
             );
         }
@@ -120,12 +125,30 @@ pub fn to_html(r: &Report, chain: Chain) -> String {
             esc(d.entity.as_deref().unwrap_or("")),
             esc(d.label.as_deref().unwrap_or("")),
             esc(&d.category),
-            coins(&d.amount),
+            coins_of(&d.amount, &d.asset),
             d.hops,
             esc(&d.first_time.clone().or(d.first_block.map(|b| format!("block {b}"))).unwrap_or_default())
         );
     }
     h += "</table>\n";
+    if let Some(tb) = &r.totals_by_asset {
+        h += "<h2>By asset</h2>\n<p class=\"conservation\">In base units, per asset: seeded + converted in = destinations + dormant + horizon + fees + converted out.</p>\n<table><tr><th>asset</th><th class=\"n\">seeded</th><th class=\"n\">converted in</th><th class=\"n\">destinations</th><th class=\"n\">dormant</th><th class=\"n\">horizon</th><th class=\"n\">fees</th><th class=\"n\">converted out</th></tr>\n";
+        for (a, t) in tb {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(a),
+                esc(&t.seeded),
+                esc(&t.converted_in),
+                esc(&t.destinations),
+                esc(&t.dormant),
+                esc(&t.horizon),
+                esc(&t.fees),
+                esc(&t.converted_out)
+            );
+        }
+        h += "</table>\n";
+    }
     // The flow graph.
     let g = flow_graph(r);
     let max = g.edge_weights().map(|f| f.taint).max().unwrap_or_default();
@@ -199,13 +222,28 @@ pub fn to_html(r: &Report, chain: Chain) -> String {
                     None => "<span class=\"tx\">(no hash)</span>".to_string(),
                 };
                 let when = s.event.time.clone().or(s.event.block.map(|b| format!("block {b}"))).unwrap_or_default();
+                if let Some(c) = &s.conversion {
+                    let _ = write!(
+                        h,
+                        "<li>{tx} swap by {} via {}: <span class=\"amt\">{} of {}</span> became <span class=\"amt\">{} of {}</span> for {} <span class=\"when\">{}</span></li>",
+                        address_link(chain, &c.payer),
+                        address_link(chain, &c.venue),
+                        coins_of(&c.taint_in, &Some(c.asset_in.clone())),
+                        coins_of(&c.value_in, &Some(c.asset_in.clone())),
+                        coins_of(&c.taint_out, &Some(c.asset_out.clone())),
+                        coins_of(&c.value_out, &Some(c.asset_out.clone())),
+                        address_link(chain, &c.payee),
+                        esc(&when)
+                    );
+                    continue;
+                }
                 let _ = write!(
                     h,
                     "<li>{tx} {} → {} <span class=\"amt\">{} of {}</span> <span class=\"when\">{}</span></li>",
                     address_link(chain, &s.event.from),
                     address_link(chain, &s.event.to),
-                    coins(&s.taint),
-                    coins(&s.event.value),
+                    coins_of(&s.taint, &s.asset),
+                    coins_of(&s.event.value, &s.asset),
                     esc(&when)
                 );
             }

@@ -80,22 +80,30 @@ pub fn write_trace(r: &Report, path: &Path) -> Result<(), ParquetError> {
             first_time.push(None);
         }
     }
-    write(
-        path,
-        vec![
-            col("kind", kind),
-            col("address", address),
-            col("label", label),
-            col("category", category),
-            col("entity", entity),
-            col("amount", amount),
-            col("hops", hops),
-            col("first_block", first_block),
-            col("first_time", first_time),
-        ],
-    )?;
+    let mut rows = vec![
+        col("kind", kind),
+        col("address", address),
+        col("label", label),
+        col("category", category),
+        col("entity", entity),
+        col("amount", amount),
+        col("hops", hops),
+        col("first_block", first_block),
+        col("first_time", first_time),
+    ];
+    // Under `--follow` every row names its asset and a step through a swap
+    // its venue and the asset, value and taint that went in (its `value`
+    // and `taint` are those that came out).
+    let follow = r.totals_by_asset.is_some();
+    if follow {
+        let assets: Vec<Option<String>> =
+            r.destinations.iter().map(|d| d.asset.clone()).chain(r.dormant.iter().chain(&r.horizon).map(|h| h.asset.clone())).collect();
+        rows.push(col("asset", assets));
+    }
+    write(path, rows)?;
     let (mut dest, mut path_no, mut step_no, mut tx, mut from, mut to, mut block, mut time, mut value, mut taint) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut all_steps: Vec<&super::Step> = Vec::new();
     for d in &r.destinations {
         for (p, steps) in d.paths.iter().enumerate() {
             for (k, s) in steps.iter().enumerate() {
@@ -109,24 +117,34 @@ pub fn write_trace(r: &Report, path: &Path) -> Result<(), ParquetError> {
                 time.push(s.event.time.clone());
                 value.push(s.event.value.clone());
                 taint.push(s.taint.clone());
+                all_steps.push(s);
             }
         }
     }
-    write(
-        &steps_path(path),
-        vec![
-            col("destination", dest),
-            col("path", path_no),
-            col("step", step_no),
-            col("tx", tx),
-            col("from", from),
-            col("to", to),
-            col("block", block),
-            col("time", time),
-            col("value", value),
-            col("taint", taint),
-        ],
-    )
+    let mut cols = vec![
+        col("destination", dest),
+        col("path", path_no),
+        col("step", step_no),
+        col("tx", tx),
+        col("from", from),
+        col("to", to),
+        col("block", block),
+        col("time", time),
+        col("value", value),
+        col("taint", taint),
+    ];
+    if follow {
+        let conv = |f: &dyn Fn(&super::ConversionRow) -> String| -> Vec<Option<String>> {
+            all_steps.iter().map(|s| s.conversion.as_deref().map(f)).collect()
+        };
+        cols.push(col("asset", all_steps.iter().map(|s| s.asset.clone()).collect::<Vec<_>>()));
+        cols.push(col("kind", all_steps.iter().map(|s| if s.conversion.is_some() { "swap" } else { "transfer" }).collect::<Vec<_>>()));
+        cols.push(col("venue", conv(&|c| c.venue.clone())));
+        cols.push(col("asset_in", conv(&|c| c.asset_in.clone())));
+        cols.push(col("value_in", conv(&|c| c.value_in.clone())));
+        cols.push(col("taint_in", conv(&|c| c.taint_in.clone())));
+    }
+    write(&steps_path(path), cols)
 }
 
 /// A screening answer: one row per address and category (one row with
