@@ -122,7 +122,7 @@ fn the_world_as_etl_csv_ingests_to_the_same_trace() {
     let files = chaintrace::synth::etl::write_world_etl(&t.path().join("csv"), params.clone()).unwrap();
     let st = t.path().join("from-csv");
     let opts = Options::new(Chain::Ethereum, Format::Etl);
-    ingest::ingest(&st, &files.files[..3], &opts).unwrap();
+    ingest::ingest(&st, &files.exports(), &opts).unwrap();
     let labels = chaintrace::labels::read_csv(&files.files[3], Chain::Ethereum).unwrap();
     chaintrace::labels::save(&st, &labels).unwrap();
     let from_csv = Store::open(&st).unwrap();
@@ -154,13 +154,156 @@ fn world_parts_concatenate_to_the_whole() {
         })
         .collect();
     assert_eq!(parts.iter().map(|p| p.events).sum::<u64>(), whole.events);
-    for f in 0..3 {
+    let file = |w: &chaintrace::synth::etl::WorldFiles, f: usize| if f < 5 { w.files[f].clone() } else { w.truth[f - 5].clone() };
+    // Every file but the labels, which each part writes whole.
+    for f in [0, 1, 2, 4, 5, 6] {
         let text = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
         let mut joined = String::new();
         for (k, p) in parts.iter().enumerate() {
-            let body = text(&p.files[f]);
+            let body = text(&file(p, f));
             joined += if k == 0 { &body } else { body.split_once('\n').unwrap().1 };
         }
-        assert_eq!(joined, text(&whole.files[f]), "{}", whole.files[f].display());
+        assert_eq!(joined, text(&file(&whole, f)), "{}", file(&whole, f).display());
     }
+}
+
+/// `chaintrace` run on `args`: its stdout, having checked it succeeded.
+fn chaintrace(args: &[&std::ffi::OsStr]) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_chaintrace")).args(args).output().unwrap();
+    assert!(o.status.success(), "chaintrace {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A truth file's rows, by column name.
+fn truth_rows(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines.map(|l| head.iter().map(|h| h.to_string()).zip(l.split(',').map(str::to_string)).collect()).collect()
+}
+
+/// The world's swaps as `chaintrace conversions` reads them from its
+/// exports: every DEX swap (ordinary and the hack's) is followable, the
+/// hack's with the amounts the truth gives; and the hack's swapped ether,
+/// traced from the exploiter across assets, reaches the planted
+/// destinations whole, where a single-asset trace of the same seed loses
+/// it at the first swap.
+#[test]
+fn the_worlds_swaps_are_followable_and_a_cross_asset_trace_reaches_the_planted_destinations() {
+    use serde_json::Value;
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::ffi::OsStr;
+    let t = tempfile::tempdir().unwrap();
+    let w = chaintrace::synth::etl::write_world_etl(&t.path().join("csv"), Params::new(400_000, 11)).unwrap();
+    let st = t.path().join("s");
+    let mut args: Vec<&OsStr> = ["ingest", "--store", st.to_str().unwrap(), "--chain", "ethereum", "--format", "etl", "--no-progress"]
+        .into_iter()
+        .map(OsStr::new)
+        .collect();
+    let exports = w.exports();
+    args.extend(exports.iter().map(|p| p.as_os_str()));
+    chaintrace(&args);
+    chaintrace(&["labels", "--store", st.to_str().unwrap(), "import", w.files[3].to_str().unwrap()].map(OsStr::new));
+    let json: Value =
+        serde_json::from_str(&chaintrace(&["conversions", "--store", st.to_str().unwrap(), "--format", "json"].map(OsStr::new))).unwrap();
+    let rows = json["conversions"].as_array().unwrap();
+    // Every transaction with a swap log is a conversion, and every one is followable.
+    let v2 = chaintrace::convert::topics::RECOGNISED[0].topic;
+    let logs = std::fs::read_to_string(&w.files[4]).unwrap();
+    let swap_txs: BTreeSet<&str> = logs
+        .lines()
+        .skip(1)
+        .filter(|l| !l.contains(&hex::encode(chaintrace::convert::topics::RECOGNISED[7].topic)))
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(rows.len(), swap_txs.len());
+    assert!(rows.iter().all(|r| r["status"] == "followable"), "every swap is followable");
+    let ordinary = rows.iter().filter(|r| r["payer"] == r["payee"] && r["payer"] != w.exploiter.as_str()).count();
+    assert_eq!((rows.len(), ordinary), (18_749, 18_746), "the ordinary DEX swaps (not through the WETH pair) and the hack's three");
+    assert_eq!(logs.matches(&hex::encode(v2)).count(), ordinary + 1, "one pool a swap, and the hack's DAI pool");
+    // The hack's: USDC -> DAI -> ETH to a fresh wallet, ETH (wrapped) -> stETH, stETH -> ETH to a fresh wallet.
+    let swaps = truth_rows(&w.truth[0]);
+    let by_tx: HashMap<&str, &Value> = rows.iter().map(|r| (r["tx"].as_str().unwrap(), r)).collect();
+    let mut shape: Vec<(String, String, String)> =
+        swaps.iter().map(|s| (s["path"].clone(), s["asset_in"].clone(), s["asset_out"].clone())).collect();
+    shape.sort();
+    let world = chaintrace::synth::world::World::new(Params::new(400_000, 11));
+    let token = |t: u16| format!("0x{}", hex::encode(world.address(chaintrace::synth::world::Who::Token(t))));
+    let (usdc, steth) = (token(1), token(5));
+    let mut planted_shape = [("usdc", usdc.as_str(), "ETH"), ("steth", "ETH", steth.as_str()), ("steth", steth.as_str(), "ETH")]
+        .map(|(p, a, b)| (p.to_string(), a.to_string(), b.to_string()));
+    planted_shape.sort();
+    assert_eq!(shape, planted_shape);
+    let swap_of = |asset_in: &str| swaps.iter().find(|s| s["asset_in"] == asset_in).unwrap();
+    let (of_usdc, of_eth, of_steth) = (swap_of(&usdc), swap_of("ETH"), swap_of(&steth));
+    assert_eq!(of_usdc["amount_in"], "25500000000000");
+    assert_eq!(of_usdc["amount_out"], "8576891866351670604117", "8,577 ETH at $2,969");
+    assert_eq!(of_steth["amount_in"], of_eth["amount_out"], "the stETH bought is the stETH sold");
+    for s in &swaps {
+        let r = by_tx[s["transaction_hash"].as_str()];
+        assert_eq!(r["status"], "followable");
+        for (truth, listed) in [
+            ("payer", "payer"),
+            ("payee", "payee"),
+            ("asset_in", "asset_in"),
+            ("amount_in", "value_in"),
+            ("asset_out", "asset_out"),
+            ("amount_out", "value_out"),
+        ] {
+            assert_eq!(r[listed].as_str(), Some(s[truth].as_str()), "{truth} of {}", s["transaction_hash"]);
+        }
+        assert_eq!(s["payer"], w.exploiter);
+    }
+    assert!(of_usdc["payee"] != w.exploiter && of_steth["payee"] != w.exploiter && of_eth["payee"] == w.exploiter);
+    assert_eq!(by_tx[of_usdc["transaction_hash"].as_str()]["venues"].as_array().unwrap().len(), 2, "two pools");
+
+    // Trace from the exploiter, stopping at exchanges and the mixer.
+    let s = Store::open(&st).unwrap();
+    let mut spec = from_exploiter(&s, &w.exploiter, Policy::Haircut);
+    spec.stop_at = vec!["exchange".into(), "mixer".into()];
+    spec.evidence = true;
+    let cross = trace::run_follow(&s, &spec, None).unwrap();
+    let single = trace::run_account(&s, &spec).unwrap();
+    // The planted deliveries: each is the top call of its transaction.
+    let deliveries = truth_rows(&w.truth[1]);
+    let planted: u128 = deliveries.iter().map(|d| d["value"].parse::<u128>().unwrap()).sum();
+    let wanted: HashMap<(String, String), u128> =
+        deliveries.iter().map(|d| ((d["transaction_hash"].clone(), d["to_address"].clone()), d["value"].parse().unwrap())).collect();
+    let ev = s.events();
+    let mut events: BTreeMap<u64, u128> = BTreeMap::new();
+    for i in 0..s.len() {
+        let key = (s.tx_text(ev.tx(i)), s.address_text(ev.receiver(i)));
+        if let Some(&v) = wanted.get(&key)
+            && s.value(i).0 == ruint::aliases::U256::from(v)
+        {
+            events.insert(i as u64, v);
+        }
+    }
+    assert_eq!(events.len(), deliveries.len(), "every planted delivery is an event of the store");
+    let mut by_cross = trace::Wide::ZERO;
+    for a in &cross.arrivals {
+        if let trace::follow::Arrival::Event { event, asset: 0, x, .. } = a
+            && events.contains_key(event)
+        {
+            by_cross += trace::Wide::from(*x);
+        }
+    }
+    let by_single =
+        single.tainted.iter().filter(|e| events.contains_key(&e.event)).fold(trace::Wide::ZERO, |a, e| a + trace::Wide::from(e.x));
+    // 8,878 of the 13,692 swapped ether reach exchanges and the mixer before the world ends.
+    assert_eq!((deliveries.len(), planted), (128, 8_878_228_453_462_479_372_323));
+    assert!(deliveries.iter().any(|d| d["path"] == "usdc") && deliveries.iter().any(|d| d["path"] == "steth"));
+    assert!(deliveries.iter().any(|d| d["category"] == "mixer") && deliveries.iter().any(|d| d["category"] == "exchange"));
+    assert_eq!(by_cross, trace::Wide::from(planted), "the cross-asset trace carries every planted wei");
+    assert_eq!(by_single, trace::Wide::ZERO, "the single-asset trace loses it at the first swap");
+    // At the planted destinations themselves (where the main laundering also arrives).
+    let dests: BTreeSet<u32> = deliveries.iter().map(|d| s.find_address(&d["destination"]).unwrap()).collect();
+    let at =
+        |o: &trace::Outcome| o.destinations.iter().filter(|(a, _)| dests.contains(a)).fold(trace::Wide::ZERO, |x, (_, d)| x + d.amount);
+    let (cross_at, single_at) = (at(&cross.by_asset[&0]), at(&single));
+    // Their totals count the main laundering too, which both traces follow.
+    assert_eq!(dests.len(), 27);
+    assert!(cross_at > single_at, "{cross_at} against {single_at}");
+    let (seeded, accounted) = cross.balance(0);
+    assert_eq!(seeded, accounted, "conservation in ether");
 }

@@ -24,9 +24,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// The structured world (exchanges, mixer, DEX, tokens, a laundered hack)
-    /// as `transactions.csv` (with receipts), `traces.csv`,
-    /// `token_transfers.csv` and `labels.csv`; prints the hack's seed.
+    /// The structured world (exchanges, mixer, DEX, tokens, a hack laundered
+    /// through peel chains and swaps) as `transactions.csv` (with receipts),
+    /// `traces.csv`, `token_transfers.csv`, `logs.csv` and `labels.csv`, with
+    /// the swap laundering's truth in `swaps_truth.csv` and
+    /// `swap_destinations_truth.csv`; prints the hack's seed.
     World {
         /// Events a store of the files will hold (top calls, internal and token transfers, fees).
         #[arg(long, default_value_t = 1_000_000)]

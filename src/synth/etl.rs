@@ -1,9 +1,11 @@
 //! The world as blockchain-etl exports: `transactions.csv` (with receipt
-//! columns, so fees are modelled), `traces.csv`, `token_transfers.csv`, and
-//! a `labels.csv` for `chaintrace labels import`. Streamed row by row.
+//! columns, so fees are modelled), `traces.csv`, `token_transfers.csv`,
+//! `logs.csv` (the swap and WETH logs), a `labels.csv` for `chaintrace
+//! labels import`, and the truth the world was made with. Streamed row by row.
 
-use super::world::{Leg, Params, Who, World, exchange_name};
+use super::world::{Asset, Leg, Log, Params, Truth, Who, World, exchange_name};
 use super::{Rng, put_hex, put_u128};
+use crate::convert::topics::{Kind, RECOGNISED, Venue};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -15,11 +17,25 @@ pub const TRACES_HEADER: &str = "transaction_hash,transaction_index,from_address
 pub const TOKEN_TRANSFERS_HEADER: &str =
     "token_address,from_address,to_address,value,transaction_hash,log_index,block_timestamp,block_number,block_hash";
 
+/// blockchain-etl `logs` (`export_receipts_and_logs`).
+pub const LOGS_HEADER: &str = "log_index,transaction_hash,transaction_index,block_hash,block_number,address,data,topics";
+/// The hack's laundering swaps, one a row (`swaps_truth.csv`).
+pub const SWAPS_TRUTH_HEADER: &str = "transaction_hash,block_number,path,payer,payee,asset_in,amount_in,asset_out,amount_out";
+/// The swapped value's payments into planted destinations, one a row
+/// (`swap_destinations_truth.csv`).
+pub const DESTINATIONS_TRUTH_HEADER: &str = "transaction_hash,block_number,path,from_address,to_address,destination,category,value";
+
 /// What [`write_world_etl`] wrote.
 #[derive(Clone, Debug)]
 pub struct WorldFiles {
-    /// `transactions.csv`, `traces.csv`, `token_transfers.csv`, `labels.csv`.
+    /// `transactions.csv`, `traces.csv`, `token_transfers.csv`, `labels.csv`
+    /// and `logs.csv`: the first three and the last are what `chaintrace
+    /// ingest --format etl` reads, the fourth is for `labels import`
+    /// (kept fourth so that callers from before `logs.csv` still find it).
     pub files: Vec<PathBuf>,
+    /// `swaps_truth.csv` and `swap_destinations_truth.csv`: the truth of the
+    /// hack's swap laundering (`datasets/synthetic/README.md`).
+    pub truth: Vec<PathBuf>,
     /// Bytes written, all files.
     pub bytes: u64,
     /// Transactions.
@@ -28,6 +44,16 @@ pub struct WorldFiles {
     pub events: u64,
     /// The exploiter's address: the seed of the hack.
     pub exploiter: String,
+}
+
+impl WorldFiles {
+    /// The blockchain-etl exports, for `chaintrace ingest --format etl`:
+    /// transactions, traces, token transfers and logs.
+    pub fn exports(&self) -> Vec<PathBuf> {
+        let mut v = self.files[..3].to_vec();
+        v.push(self.files[4].clone());
+        v
+    }
 }
 
 /// One output file: a buffer flushed in 1 MiB writes.
@@ -75,6 +101,89 @@ fn put_block(o: &mut Vec<u8>, time: i64, block: u64, hash: &[u8; 32]) {
     put_hex(o, hash);
 }
 
+/// A 32-byte big-endian word holding `v`.
+fn put_word(o: &mut Vec<u8>, v: u128) {
+    for _ in 0..32 {
+        o.extend_from_slice(b"00");
+    }
+    let hex = format!("{v:x}");
+    let at = o.len() - hex.len();
+    o[at..].copy_from_slice(hex.as_bytes());
+}
+
+/// `-v` as a 32-byte two's-complement word (Uniswap V3's amount paid out).
+fn put_negative_word(o: &mut Vec<u8>, v: u128) {
+    let high: &[u8] = if v == 0 { b"00" } else { b"ff" };
+    for _ in 0..16 {
+        o.extend_from_slice(high);
+    }
+    o.extend_from_slice(format!("{:032x}", v.wrapping_neg()).as_bytes());
+}
+
+/// One `logs.csv` row: the event's data words and indexed topics as the
+/// real contracts write them, amounts included.
+/// `at` is the transaction's hash, index, block number and block hash.
+fn put_log(o: &mut Vec<u8>, w: &World, l: &Log, log_index: u64, at: (&[u8; 32], u32, u64, &[u8; 32])) {
+    let (hash, tx_index, block, bhash) = at;
+    put_u128(o, u128::from(log_index));
+    o.push(b',');
+    put_hex(o, hash);
+    o.push(b',');
+    put_u128(o, u128::from(tx_index));
+    o.push(b',');
+    put_hex(o, bhash);
+    o.push(b',');
+    put_u128(o, u128::from(block));
+    o.push(b',');
+    put_hex(o, &w.address(l.emitter));
+    o.extend_from_slice(b",0x");
+    let indexed: &[Who] = match l.kind {
+        Kind::Swap(Venue::UniswapV2) => {
+            // amount0In, amount1In, amount0Out, amount1Out: the asset in as token 0.
+            for v in [l.amount_in, 0, 0, l.amount_out] {
+                put_word(o, v);
+            }
+            &[l.sender, l.recipient]
+        }
+        Kind::Swap(Venue::UniswapV3) => {
+            // amount0, amount1 (negative: paid out), sqrtPriceX96, liquidity, tick.
+            put_word(o, l.amount_in);
+            put_negative_word(o, l.amount_out);
+            for v in [1u128 << 96, 1 << 80, 0] {
+                put_word(o, v);
+            }
+            &[l.sender, l.recipient]
+        }
+        Kind::Swap(_) => {
+            // Curve's sold_id, tokens_sold, bought_id, tokens_bought.
+            for v in [u128::from(l.coins.0), l.amount_in, u128::from(l.coins.1), l.amount_out] {
+                put_word(o, v);
+            }
+            &[l.sender]
+        }
+        Kind::Wrap | Kind::Unwrap => {
+            put_word(o, l.amount_in);
+            &[l.sender]
+        }
+    };
+    let topic = RECOGNISED.iter().find(|r| r.kind == l.kind).expect("the world writes recognised logs").topic;
+    o.extend_from_slice(b",\"");
+    put_hex(o, &topic);
+    for &who in indexed {
+        o.extend_from_slice(b",0x000000000000000000000000");
+        o.extend_from_slice(hex::encode(w.address(who)).as_bytes());
+    }
+    o.push(b'"');
+}
+
+/// An asset as a store names it: `ETH`, or the token's address.
+fn put_asset(o: &mut Vec<u8>, w: &World, a: Asset) {
+    match a {
+        Asset::Eth => o.extend_from_slice(b"ETH"),
+        Asset::Token(t) => put_hex(o, &w.address(Who::Token(t))),
+    }
+}
+
 fn block_hash(seed: u64, block: u64) -> [u8; 32] {
     let mut r = Rng::new(seed ^ 0xB10C_0000_0000 ^ block.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let mut h = [0u8; 32];
@@ -100,10 +209,15 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
     std::fs::create_dir_all(dir)?;
     let seed = params.seed;
     let mut w = World::new(params);
-    let paths: Vec<PathBuf> = ["transactions.csv", "traces.csv", "token_transfers.csv", "labels.csv"].iter().map(|f| dir.join(f)).collect();
+    let paths: Vec<PathBuf> =
+        ["transactions.csv", "traces.csv", "token_transfers.csv", "labels.csv", "logs.csv"].iter().map(|f| dir.join(f)).collect();
+    let truth_paths: Vec<PathBuf> = ["swaps_truth.csv", "swap_destinations_truth.csv"].iter().map(|f| dir.join(f)).collect();
     let mut txs = Out::create(&paths[0], TRANSACTIONS_HEADER)?;
     let mut traces = Out::create(&paths[1], TRACES_HEADER)?;
     let mut logs = Out::create(&paths[2], TOKEN_TRANSFERS_HEADER)?;
+    let mut other_logs = Out::create(&paths[4], LOGS_HEADER)?;
+    let mut swaps_truth = Out::create(&truth_paths[0], SWAPS_TRUTH_HEADER)?;
+    let mut destinations_truth = Out::create(&truth_paths[1], DESTINATIONS_TRUTH_HEADER)?;
     let (mut transactions, mut events) = (0u64, 0u64);
     let (mut cur_block, mut bhash, mut log_index, mut cumulative) = (u64::MAX, [0u8; 32], 0u64, 0u64);
     let mut calldata = Vec::new();
@@ -123,7 +237,7 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
         if !window.contains(&block_first) {
             // Block-wide counters go on as if the row were written.
             cumulative += t.gas;
-            log_index += t.legs.iter().filter(|l| matches!(l.0, Leg::Token(_))).count() as u64;
+            log_index += (t.legs.iter().filter(|l| matches!(l.0, Leg::Token(_))).count() + t.logs.len()) as u64;
             if block_first >= window.end {
                 break;
             }
@@ -209,7 +323,15 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
             traces.row_done()
         };
         trace(&mut traces, &from, &to, t.value, None)?;
-        for &(leg, f, r, v) in &t.legs {
+        // The other logs interleave with the token transfers by when they
+        // are emitted: one log index order for the block.
+        let mut pending_logs = t.logs.iter().peekable();
+        for (k, &(leg, f, r, v)) in t.legs.iter().enumerate() {
+            while let Some(l) = pending_logs.next_if(|l| usize::from(l.after) <= k) {
+                put_log(&mut other_logs.buf, &w, l, log_index, (&hash, t.index, t.block, &bhash));
+                other_logs.row_done()?;
+                log_index += 1;
+            }
             let (f, r) = (w.address(f), w.address(r));
             match leg {
                 Leg::Internal => {
@@ -236,6 +358,52 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
                 }
             }
         }
+        for l in pending_logs {
+            put_log(&mut other_logs.buf, &w, l, log_index, (&hash, t.index, t.block, &bhash));
+            other_logs.row_done()?;
+            log_index += 1;
+        }
+        match t.truth {
+            Truth::None => {}
+            Truth::Swap { path, payer, sold, payee, bought } => {
+                let o = &mut swaps_truth.buf;
+                put_hex(o, &hash);
+                o.push(b',');
+                put_u128(o, u128::from(t.block));
+                o.push(b',');
+                o.extend_from_slice(path.name().as_bytes());
+                o.push(b',');
+                put_hex(o, &w.address(payer));
+                o.push(b',');
+                put_hex(o, &w.address(payee));
+                o.push(b',');
+                put_asset(o, &w, sold.0);
+                o.push(b',');
+                put_u128(o, sold.1);
+                o.push(b',');
+                put_asset(o, &w, bought.0);
+                o.push(b',');
+                put_u128(o, bought.1);
+                swaps_truth.row_done()?;
+            }
+            Truth::Delivery { path, service } => {
+                let o = &mut destinations_truth.buf;
+                put_hex(o, &hash);
+                o.push(b',');
+                put_u128(o, u128::from(t.block));
+                o.push(b',');
+                o.extend_from_slice(path.name().as_bytes());
+                o.push(b',');
+                put_hex(o, &from);
+                o.push(b',');
+                put_hex(o, &to);
+                o.push(b',');
+                put_hex(o, &w.address(service));
+                o.extend_from_slice(if matches!(service, Who::Pool(_)) { b",mixer," } else { b",exchange," });
+                put_u128(o, t.value);
+                destinations_truth.row_done()?;
+            }
+        }
     }
     let mut labels = Out::create(&paths[3], "address,category,label")?;
     for (who, category, label) in w.labels() {
@@ -256,8 +424,15 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
         truth.row_done()?;
     }
     let mut bytes = 0;
-    for o in [txs, traces, logs, labels, truth] {
+    for o in [txs, traces, logs, other_logs, labels, truth, swaps_truth, destinations_truth] {
         bytes += o.finish()?;
     }
-    Ok(WorldFiles { files: paths, bytes, transactions, events, exploiter: format!("0x{}", hex::encode(w.address(Who::Exploiter))) })
+    Ok(WorldFiles {
+        files: paths,
+        truth: truth_paths,
+        bytes,
+        transactions,
+        events,
+        exploiter: format!("0x{}", hex::encode(w.address(Who::Exploiter))),
+    })
 }
