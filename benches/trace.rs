@@ -23,6 +23,9 @@
 //! `CHAINTRACE_BENCH_ONLY=world|uniform` for one store; each figure is the
 //! best of `CHAINTRACE_BENCH_RUNS` (default 3) runs.
 
+mod common;
+
+use common::field;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -61,14 +64,6 @@ fn prepare(dir: &Path, make: impl FnOnce(&Path) -> Vec<String>) -> PathBuf {
         eprintln!("generated {} in {:.1}s", dir.display(), t.elapsed().as_secs_f64());
     }
     seeds_file
-}
-
-fn field(line: &str, after: &str) -> f64 {
-    line.split(after)
-        .nth(1)
-        .and_then(|s| s.split(|c: char| c.is_whitespace() || c == 's' || c == ',').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
 }
 
 fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {

@@ -45,19 +45,7 @@ fn by_trace(store: &Store, category: &str) -> Expected {
     seeds.sort();
     seeds.dedup();
     let stop_at: Vec<String> = chaintrace::labels::taxonomy::services().filter(|&c| c != category).map(str::to_string).collect();
-    let spec = Spec {
-        policy: Policy::Haircut,
-        asset: 0,
-        seeds,
-        seed_txs: vec![],
-        stop_at,
-        max_hops: None,
-        from_block: None,
-        to_block: None,
-        evidence: true,
-        engine: None,
-        clusters: None,
-    };
+    let spec = Spec::new(Policy::Haircut, 0, seeds, stop_at);
     let out = trace::run_account(store, &spec).unwrap();
     let ev = store.events();
     let mut m = Expected::new();

@@ -176,10 +176,7 @@ fn chaintrace(args: &[&std::ffi::OsStr]) -> String {
 
 /// A truth file's rows, by column name.
 fn truth_rows(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines.map(|l| head.iter().map(|h| h.to_string()).zip(l.split(',').map(str::to_string)).collect()).collect()
+    chaintrace::app::score::truth_rows(path).unwrap()
 }
 
 /// The world's swaps as `chaintrace conversions` reads them from its
@@ -191,7 +188,7 @@ fn truth_rows(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, 
 #[test]
 fn the_worlds_swaps_are_followable_and_a_cross_asset_trace_reaches_the_planted_destinations() {
     use serde_json::Value;
-    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::collections::{BTreeSet, HashMap};
     use std::ffi::OsStr;
     let t = tempfile::tempdir().unwrap();
     let w = chaintrace::synth::etl::write_world_etl(&t.path().join("csv"), Params::new(400_000, 11)).unwrap();
@@ -266,35 +263,13 @@ fn the_worlds_swaps_are_followable_and_a_cross_asset_trace_reaches_the_planted_d
     let single = trace::run_account(&s, &spec).unwrap();
     // The planted deliveries: each is the top call of its transaction.
     let deliveries = truth_rows(&w.truth[1]);
-    let planted: u128 = deliveries.iter().map(|d| d["value"].parse::<u128>().unwrap()).sum();
-    let wanted: HashMap<(String, String), u128> =
-        deliveries.iter().map(|d| ((d["transaction_hash"].clone(), d["to_address"].clone()), d["value"].parse().unwrap())).collect();
-    let ev = s.events();
-    let mut events: BTreeMap<u64, u128> = BTreeMap::new();
-    for i in 0..s.len() {
-        let key = (s.tx_text(ev.tx(i)), s.address_text(ev.receiver(i)));
-        if let Some(&v) = wanted.get(&key)
-            && s.value(i).0 == ruint::aliases::U256::from(v)
-        {
-            events.insert(i as u64, v);
-        }
-    }
-    assert_eq!(events.len(), deliveries.len(), "every planted delivery is an event of the store");
-    let mut by_cross = trace::Wide::ZERO;
-    for a in &cross.arrivals {
-        if let trace::follow::Arrival::Event { event, asset: 0, x, .. } = a
-            && events.contains_key(event)
-        {
-            by_cross += trace::Wide::from(*x);
-        }
-    }
-    let by_single =
-        single.tainted.iter().filter(|e| events.contains_key(&e.event)).fold(trace::Wide::ZERO, |a, e| a + trace::Wide::from(e.x));
+    let score = chaintrace::app::score::planted(&s, &w.truth[1], &cross, &single).unwrap();
+    let (planted, by_cross, by_single) = (score.value, score.by_cross, score.by_single);
     // 8,878 of the 13,692 swapped ether reach exchanges and the mixer before the world ends.
-    assert_eq!((deliveries.len(), planted), (128, 8_878_228_453_462_479_372_323));
+    assert_eq!((score.deliveries, planted), (128, trace::Wide::from(8_878_228_453_462_479_372_323u128)));
     assert!(deliveries.iter().any(|d| d["path"] == "usdc") && deliveries.iter().any(|d| d["path"] == "steth"));
     assert!(deliveries.iter().any(|d| d["category"] == "mixer") && deliveries.iter().any(|d| d["category"] == "exchange"));
-    assert_eq!(by_cross, trace::Wide::from(planted), "the cross-asset trace carries every planted wei");
+    assert_eq!(by_cross, planted, "the cross-asset trace carries every planted wei");
     assert_eq!(by_single, trace::Wide::ZERO, "the single-asset trace loses it at the first swap");
     // At the planted destinations themselves (where the main laundering also arrives).
     let dests: BTreeSet<u32> = deliveries.iter().map(|d| s.find_address(&d["destination"]).unwrap()).collect();

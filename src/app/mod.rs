@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod conversions;
 pub mod ingest;
 pub mod labels;
+pub mod score;
 pub mod screen;
 pub mod stats;
 pub mod trace;

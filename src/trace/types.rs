@@ -65,6 +65,24 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// A question with evidence, no horizon, window or clusters, and the
+    /// sweep's shape left to the engine.
+    pub fn new(policy: Policy, asset: u32, seeds: Vec<u32>, stop_at: Vec<String>) -> Self {
+        Spec {
+            policy,
+            asset,
+            seeds,
+            seed_txs: Vec::new(),
+            stop_at,
+            max_hops: None,
+            from_block: None,
+            to_block: None,
+            evidence: true,
+            engine: None,
+            clusters: None,
+        }
+    }
+
     /// The cluster of an address when tracing over clusters, else the address.
     #[inline]
     pub fn unit(&self, a: u32) -> u32 {
