@@ -8,6 +8,27 @@ use crate::model::{flags, sub};
 use crate::store::Store;
 use std::collections::BTreeMap;
 
+/// A set of transaction ids, a bit each, for a test on every event of a sweep.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TxBits(Vec<u64>);
+
+impl TxBits {
+    /// Add `t`.
+    pub(crate) fn set(&mut self, t: u32) {
+        let w = t as usize / 64;
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (t % 64);
+    }
+
+    /// Whether `t` is in (never `NO_TX`, which no one sets).
+    #[inline]
+    pub(crate) fn has(&self, t: u32) -> bool {
+        self.0.get(t as usize / 64).is_some_and(|w| w >> (t % 64) & 1 != 0)
+    }
+}
+
 /// One transaction with a venue and a taker.
 #[derive(Clone, Debug)]
 pub struct Found {
@@ -46,9 +67,14 @@ pub fn list(s: &Store) -> Vec<Found> {
     let mut txs: BTreeMap<u32, (u64, u32, bool, Vec<Leg>)> = BTreeMap::new();
     let ev = s.events();
     let mut runs = ev.cursor();
+    // One bit test an event instead of a tree lookup: this pass reads every event.
+    let mut has_log = TxBits::default();
+    for &t in venues.keys() {
+        has_log.set(t);
+    }
     for i in 0..s.len() {
         let t = ev.tx(i);
-        if !venues.contains_key(&t) {
+        if !has_log.has(t) {
             continue;
         }
         let f = ev.flags(i);

@@ -147,8 +147,6 @@ pub struct Followed {
     pub seed_stop_warnings: Vec<u32>,
     /// Events visited.
     pub visited: u64,
-    /// The store's WETH asset id (read as ETH, id 0), if it has WETH.
-    pub weth_asset: Option<u32>,
     /// `--asset` as traced (WETH read as ETH): seeds are sources in it only.
     pub seed_asset: Option<u32>,
 }
@@ -212,7 +210,7 @@ struct Prep {
     seed_asset: Option<u32>,
     seed_txs: HashSet<u32>,
     /// Transactions that are conversions, a bit each by transaction id.
-    conv_bits: Vec<u64>,
+    conv_bits: super::conversions::TxBits,
     followable: IdMap<(Swap, Vec<u32>)>,
     ambiguous: IdMap<Vec<u32>>,
     weth_asset: Option<u32>,
@@ -286,7 +284,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         seed,
         seed_asset: seed_asset.map(|a| traced_asset(a, weth_asset)),
         seed_txs: spec.seed_txs.iter().copied().collect(),
-        conv_bits: Vec::new(),
+        conv_bits: Default::default(),
         followable: IdMap::default(),
         ambiguous: IdMap::default(),
         weth_asset,
@@ -309,11 +307,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
     }
     p.dense = counts.iter().enumerate().map(|(a, &c)| a == 0 || c.saturating_mul(dense_per) >= store.address_count()).collect();
     for f in super::conversions::list(store) {
-        let bit = f.tx as usize;
-        if p.conv_bits.len() <= bit / 64 {
-            p.conv_bits.resize(bit / 64 + 1, 0);
-        }
-        p.conv_bits[bit / 64] |= 1 << (bit % 64);
+        p.conv_bits.set(f.tx);
         match f.conversion {
             Conversion::Swap(s) => {
                 p.followable.insert(f.tx, (s, f.venues));
@@ -349,7 +343,7 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<Followed, Overf
         tok: PairMap::default(),
         queues: PairMap::default(),
         pieces: Vec::new(),
-        out: Followed { weth_asset: p.weth_asset, seed_asset: p.seed_asset, ..Default::default() },
+        out: Followed { seed_asset: p.seed_asset, ..Default::default() },
         fees_id: Pseudo::Fees.id(),
         windowed: spec.from_block.is_some() || spec.to_block.is_some(),
     };
@@ -369,7 +363,7 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<Followed, Overf
             }
         }
         let t = sw.ev.tx(i);
-        let is_conv = t != NO_TX && p.conv_bits.get(t as usize / 64).is_some_and(|w| w >> (t % 64) & 1 != 0);
+        let is_conv = p.conv_bits.has(t);
         if !is_conv {
             sw.event(i)?;
             i += 1;
