@@ -58,8 +58,8 @@ fn main() {
             .expect("run chaintrace ingest");
         assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
         let s = t.elapsed().as_secs_f64();
-        let err = String::from_utf8_lossy(&out.stderr);
-        let peak = err.lines().find(|l| l.contains("events in the store")).unwrap_or("").to_string();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let peak = said.lines().find(|l| l.contains("events in the store")).unwrap_or("").to_string();
         println!(
             "ingest: {:.2} GB of CSV ({:.0} MB of logs.csv) in {s:.1}s = {:.0} MB/s ({:.0} MB/s per core on {} cores); {peak}",
             bytes as f64 / 1e9,

@@ -140,6 +140,23 @@ fn answers_and_agrees_with_the_cli() {
     assert_eq!(t["seeded"], cli["seeded"]);
     assert_eq!(t["destinations"], cli["destinations"]);
     assert_eq!(t["totals"], cli["totals"]);
+    // `follow` is the command line's `--follow`: the same report.
+    let body = br#"{"policy": "haircut", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "stop_at": ["sanctioned"], "follow": ["swaps"]}"#;
+    let (c, f) = srv.post("/v1/trace", body);
+    assert_eq!(c, 200, "{f}");
+    let cli: Value = serde_json::from_str(
+        &trace_cmd(&st, "haircut", "0x098b716b8aaf21512996dc57eb0615e2383e2f96", "sanctioned", &["--format", "json", "--follow", "swaps"])
+            .stdout,
+    )
+    .unwrap();
+    for k in ["destinations", "dormant", "totals", "totals_by_asset", "conversions", "unfollowed"] {
+        assert_eq!(f[k], cli[k], "{k}");
+    }
+    assert_eq!(f["totals_by_asset"]["ETH"]["seeded"], t["seeded"], "one asset and no swaps: the single-asset figures");
+    assert_eq!(f["destinations"][0]["asset"], "ETH");
+    let (c, _) =
+        srv.post("/v1/trace", br#"{"policy": "haircut", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "follow": ["bridges"]}"#);
+    assert_eq!(c, 400);
     // The OpenAPI document is the one in the repository, and every path in it is routed.
     let (c, doc) = srv.get("/v1/openapi.json");
     assert_eq!(c, 200);
