@@ -42,6 +42,8 @@ pub struct Found {
     pub venues: Vec<u32>,
     /// Followable or ambiguous.
     pub conversion: Conversion,
+    /// Its events (the fee and failed calls included), in key order.
+    pub events: Vec<usize>,
 }
 
 /// Every conversion in the store, by block, transaction index and id.
@@ -63,8 +65,9 @@ pub fn list(s: &Store) -> Vec<Found> {
     let weth_name = format!("0x{}", hex::encode(WETH));
     let weth_asset = s.manifest.assets.iter().position(|a| *a == weth_name).map(|k| k as u32);
     let weth_contract = s.find_address(&weth_name);
-    // Per transaction: (block, index, failed, legs).
-    let mut txs: BTreeMap<u32, (u64, u32, bool, Vec<Leg>)> = BTreeMap::new();
+    // Per transaction: (block, index, failed, legs, events).
+    type Seen = (u64, u32, bool, Vec<Leg>, Vec<usize>);
+    let mut txs: BTreeMap<u32, Seen> = BTreeMap::new();
     let ev = s.events();
     let mut runs = ev.cursor();
     // One bit test an event instead of a tree lookup: this pass reads every event.
@@ -78,8 +81,9 @@ pub fn list(s: &Store) -> Vec<Found> {
             continue;
         }
         let f = ev.flags(i);
-        let e = txs.entry(t).or_insert_with(|| (runs.at(i).block, ev.tx_index(i), false, Vec::new()));
+        let e = txs.entry(t).or_insert_with(|| (runs.at(i).block, ev.tx_index(i), false, Vec::new(), Vec::new()));
         e.2 |= f & flags::FAILED != 0;
+        e.4.push(i);
         if f & (flags::MOVES_NOTHING | flags::FEE) != 0 || sub::class(ev.sub(i)) == sub::FEE {
             continue;
         }
@@ -87,11 +91,11 @@ pub fn list(s: &Store) -> Vec<Found> {
     }
     let mut found: Vec<Found> = txs
         .into_iter()
-        .filter(|(_, (_, _, failed, _))| !failed)
-        .filter_map(|(tx, (block, tx_index, _, legs))| {
+        .filter(|(_, (_, _, failed, _, _))| !failed)
+        .filter_map(|(tx, (block, tx_index, _, legs, events))| {
             let v = venues.remove(&tx).unwrap_or_default();
             let legs = with_weth_as_eth(&legs, 0, weth_asset, weth_contract);
-            classify(&legs, &v).map(|conversion| Found { tx, block, tx_index, venues: v, conversion })
+            classify(&legs, &v).map(|conversion| Found { tx, block, tx_index, venues: v, conversion, events })
         })
         .collect();
     found.sort_by_key(|f| (f.block, f.tx_index, f.tx));

@@ -213,6 +213,8 @@ struct Prep {
     conv_bits: super::conversions::TxBits,
     followable: IdMap<(Swap, Vec<u32>)>,
     ambiguous: IdMap<Vec<u32>>,
+    /// Each conversion's events, in key order.
+    tx_events: IdMap<Vec<usize>>,
     weth_asset: Option<u32>,
     weth_contract: Option<u32>,
     /// Per asset as traced: whether its state is a flat array.
@@ -287,6 +289,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         conv_bits: Default::default(),
         followable: IdMap::default(),
         ambiguous: IdMap::default(),
+        tx_events: IdMap::default(),
         weth_asset,
         weth_contract: store.find_address(&weth_name),
         dense: Vec::new(),
@@ -308,6 +311,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
     p.dense = counts.iter().enumerate().map(|(a, &c)| a == 0 || c.saturating_mul(dense_per) >= store.address_count()).collect();
     for f in super::conversions::list(store) {
         p.conv_bits.set(f.tx);
+        p.tx_events.insert(f.tx, f.events);
         match f.conversion {
             Conversion::Swap(s) => {
                 p.followable.insert(f.tx, (s, f.venues));
@@ -348,10 +352,11 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<Followed, Overf
         windowed: spec.from_block.is_some() || spec.to_block.is_some(),
     };
     let n = store.len();
-    // Addresses are met in random order: load the ETH slots of the events
-    // `AHEAD` on while this one is handled (most value moves in ETH).
+    // Addresses are met in random order: load the flat slots of the events
+    // `AHEAD` on while this one is handled.
     const AHEAD: usize = 24;
     let mut ahead = sw.ev.party_cursor();
+    let mut done = super::conversions::TxBits::default();
     let mut i = 0usize;
     while i < n {
         if i + AHEAD < n {
@@ -363,31 +368,34 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<Followed, Overf
             }
         }
         let t = sw.ev.tx(i);
-        let is_conv = p.conv_bits.has(t);
-        if !is_conv {
+        if !p.conv_bits.has(t) {
             sw.event(i)?;
             i += 1;
             continue;
         }
-        let mut end = i + 1;
-        while end < n && sw.ev.tx(end) == t {
-            end += 1;
+        i += 1;
+        // A conversion is handled whole at its first event; where an
+        // export without transaction indices interleaves transactions, its
+        // later events were handled with it.
+        if done.has(t) {
+            continue;
         }
+        done.set(t);
+        let events = &p.tx_events[&t];
         if p.seed_txs.contains(&t) {
             // Its events are sources in their own right: never a conversion.
-            for k in i..end {
+            for &k in events {
                 sw.event(k)?;
             }
         } else {
             let not_followed = match p.followable.get(&t) {
-                Some((s, venues)) => sw.swap(i, end, s, venues)?.map(|r| (r, venues)),
+                Some((s, venues)) => sw.swap(events, s, venues)?.map(|r| (r, venues)),
                 None => Some(("ambiguous", &p.ambiguous[&t])),
             };
             if let Some((reason, venues)) = not_followed {
-                sw.unfollowed(i, end, venues, reason)?;
+                sw.unfollowed(events, venues, reason)?;
             }
         }
-        i = end;
     }
     sw.finish();
     Ok(sw.out)
@@ -695,7 +703,7 @@ impl<N: Num> Sweep<'_, N> {
     /// A followable swap's transaction, events `[start, end)`. Returns why
     /// it was not followed (and changes nothing) when a seed takes part
     /// other than as payer or payee: then it is traced as ordinary events.
-    fn swap(&mut self, start: usize, end: usize, s: &Swap, venues: &[u32]) -> Result<Option<&'static str>, Overflow> {
+    fn swap(&mut self, events: &[usize], s: &Swap, venues: &[u32]) -> Result<Option<&'static str>, Overflow> {
         let weth = self.p.weth_asset;
         let (asset_a, asset_b) = (traced_asset(s.sold.0, weth), traced_asset(s.bought.0, weth));
         let a = N::from_u256(s.sold.1.0).ok_or(Overflow)?;
@@ -703,7 +711,7 @@ impl<N: Num> Sweep<'_, N> {
         let (u, r) = (s.payer, s.payee);
         let mut legs = Vec::new();
         let mut fees = Vec::new();
-        for i in start..end {
+        for &i in events {
             if self.ev.flags(i) & flags::FEE != 0 || sub::class(self.ev.sub(i)) == sub::FEE {
                 fees.push(i);
                 continue;
@@ -717,7 +725,7 @@ impl<N: Num> Sweep<'_, N> {
         let last = legs.iter().rev().find(|l| l.asset == asset_b && (l.from == r || l.to == r)).map(|l| l.event);
         let (Some(first), Some(last)) = (first, last) else {
             // Outside the window: its events move nothing.
-            for i in start..end {
+            for &i in events {
                 self.event(i)?;
             }
             return Ok(None);
@@ -729,7 +737,7 @@ impl<N: Num> Sweep<'_, N> {
         {
             return Ok(Some("seed"));
         }
-        self.out.visited += (end - start) as u64;
+        self.out.visited += events.len() as u64;
         // The payer's legs in A leave as one outflow of `a`.
         let (x, hop) = self.send(asset_a, u, u32::MAX, a)?.expect("the payer never pays itself");
         let pieces = std::mem::take(&mut self.pieces);
@@ -774,7 +782,7 @@ impl<N: Num> Sweep<'_, N> {
             let whole = i128::try_from(loss.1.div_ceil(U512::from(a.to_u256()))).unwrap_or(i128::MAX);
             *self.out.rounding.entry(asset_b).or_default() += if loss.0 { -whole } else { whole };
             self.out.crossed.push(Crossed {
-                tx: self.ev.tx(start),
+                tx: self.ev.tx(events[0]),
                 first_event: first as u64,
                 last_event: last as u64,
                 payer: u,
@@ -800,10 +808,10 @@ impl<N: Num> Sweep<'_, N> {
 
     /// A conversion that is not followed: its events traced as ordinary
     /// ones; listed when they carried taint.
-    fn unfollowed(&mut self, start: usize, end: usize, venues: &[u32], reason: &'static str) -> Result<(), Overflow> {
+    fn unfollowed(&mut self, events: &[usize], venues: &[u32], reason: &'static str) -> Result<(), Overflow> {
         let mut reached = false;
         let mut taint: BTreeMap<u32, Wide> = BTreeMap::new();
-        for i in start..end {
+        for &i in events {
             let d = self.event(i)?;
             if d.is_zero() {
                 continue;
@@ -815,8 +823,8 @@ impl<N: Num> Sweep<'_, N> {
         }
         if reached {
             self.out.unfollowed.push(Unfollowed {
-                tx: self.ev.tx(start),
-                first_event: start as u64,
+                tx: self.ev.tx(events[0]),
+                first_event: events[0] as u64,
                 venues: venues.to_vec(),
                 reason,
                 taint,
