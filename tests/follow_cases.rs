@@ -16,9 +16,9 @@
 //! - per asset: `seeded + converted_in == destinations + dormant +
 //!   held_by_seeds + horizon + fees + converted_out` (haircut, FIFO).
 
+mod common;
+
 use chaintrace::convert::topics::{RECOGNISED, WETH};
-use chaintrace::ingest::{self, Format, Options};
-use chaintrace::model::Chain;
 use chaintrace::store::Store;
 use chaintrace::trace::follow::{Arrival, Followed};
 use chaintrace::trace::{self, Policy, Spec, Wide};
@@ -148,8 +148,6 @@ impl World {
     /// `stops` labelled `exchange`.
     fn new(txs: &[Tx], stops: &[&str]) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("t.csv");
-        let logs = dir.path().join("logs.csv");
         let mut s = String::from("block_number,transaction_hash,transaction_index,log_index,from_address,to_address,value,asset\n");
         let mut l = String::from("log_index,transaction_hash,transaction_index,address,data,topics,block_number\n");
         let topic = format!("0x{}", hex::encode(RECOGNISED[0].topic));
@@ -163,19 +161,7 @@ impl World {
                 l += &format!("{},{hash},0,{v},0x,{topic},{}\n", 100 + j, 1000 + k);
             }
         }
-        std::fs::write(&f, s).unwrap();
-        std::fs::write(&logs, l).unwrap();
-        let st = dir.path().join("s");
-        ingest::ingest(&st, &[f], &Options::new(Chain::Ethereum, Format::Transfers)).unwrap();
-        ingest::ingest(&st, &[logs], &Options::new(Chain::Ethereum, Format::Etl)).unwrap();
-        if !stops.is_empty() {
-            let labels: Vec<chaintrace::labels::Label> = stops
-                .iter()
-                .map(|a| chaintrace::labels::Label { address: a.to_string(), category: "exchange".into(), ..Default::default() })
-                .collect();
-            chaintrace::labels::save(&st, &labels).unwrap();
-        }
-        let store = Store::open(&st).unwrap();
+        let store = common::swap_store(dir.path(), &s, &l, &stops.iter().map(|a| a.to_string()).collect::<Vec<_>>());
         let by_hash: HashMap<String, usize> = (0..txs.len()).map(|k| (format!("0x{:064x}", k + 1), k)).collect();
         let ev = store.events();
         let tx_number = (0..store.len()).map(|i| ev.tx(i)).map(|t| (t, by_hash[&store.tx_text(t)])).collect();

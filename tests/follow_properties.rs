@@ -6,8 +6,6 @@
 mod common;
 
 use chaintrace::convert::topics::{RECOGNISED, WETH};
-use chaintrace::ingest::{self, Format, Options};
-use chaintrace::model::Chain;
 use chaintrace::store::Store;
 use chaintrace::synth::Rng;
 use chaintrace::trace::{self, Policy, Spec};
@@ -459,8 +457,6 @@ fn random_txs(rng: &mut Rng, n_users: usize, n: usize) -> Vec<Tx> {
 /// without indices can have them (the engine takes a conversion whole at
 /// its first event, the reference one transaction at a time in that order).
 fn build_store(dir: &std::path::Path, txs: &[Tx], stops: &BTreeSet<String>, interleave: bool) -> Store {
-    let f = dir.join("t.csv");
-    let logs = dir.join("logs.csv");
     let mut s = String::from(if interleave {
         "block_number,transaction_hash,log_index,from_address,to_address,value,asset\n"
     } else {
@@ -487,19 +483,7 @@ fn build_store(dir: &std::path::Path, txs: &[Tx], stops: &BTreeSet<String>, inte
     for r in rows {
         s += &r.3;
     }
-    std::fs::write(&f, s).unwrap();
-    std::fs::write(&logs, l).unwrap();
-    let st = dir.join("s");
-    ingest::ingest(&st, &[f], &Options::new(Chain::Ethereum, Format::Transfers)).unwrap();
-    ingest::ingest(&st, &[logs], &Options::new(Chain::Ethereum, Format::Etl)).unwrap();
-    if !stops.is_empty() {
-        let labels: Vec<chaintrace::labels::Label> = stops
-            .iter()
-            .map(|a| chaintrace::labels::Label { address: a.clone(), category: "exchange".into(), ..Default::default() })
-            .collect();
-        chaintrace::labels::save(&st, &labels).unwrap();
-    }
-    Store::open(&st).unwrap()
+    common::swap_store(dir, &s, &l, &stops.iter().cloned().collect::<Vec<_>>())
 }
 
 fn engine_as_naive(store: &Store, out: &trace::Followed, hashes: &HashMap<String, usize>) -> Naive {
@@ -532,19 +516,7 @@ fn engine_as_naive(store: &Store, out: &trace::Followed, hashes: &HashMap<String
 }
 
 fn spec(policy: Policy, seeds: Vec<u32>, stops: bool, max_hops: Option<u32>) -> Spec {
-    Spec {
-        policy,
-        asset: 0,
-        seeds,
-        seed_txs: vec![],
-        stop_at: if stops { vec!["exchange".into()] } else { vec![] },
-        max_hops,
-        from_block: None,
-        to_block: None,
-        evidence: true,
-        engine: None,
-        clusters: None,
-    }
+    Spec { max_hops, ..Spec::new(policy, 0, seeds, if stops { vec!["exchange".into()] } else { vec![] }) }
 }
 
 /// The two tests take turns: a child process forked by one while the other

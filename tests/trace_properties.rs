@@ -207,19 +207,7 @@ fn engine_as_naive(store: &Store, out: &trace::Outcome) -> Naive {
 }
 
 fn spec(policy: Policy, seeds: Vec<u32>, stops: bool, max_hops: Option<u32>) -> Spec {
-    Spec {
-        policy,
-        asset: 0,
-        seeds,
-        seed_txs: vec![],
-        stop_at: if stops { vec!["exchange".into()] } else { vec![] },
-        max_hops,
-        from_block: None,
-        to_block: None,
-        evidence: true,
-        engine: None,
-        clusters: None,
-    }
+    Spec { max_hops, ..Spec::new(policy, 0, seeds, if stops { vec!["exchange".into()] } else { vec![] }) }
 }
 
 /// The full sweep (every event, its own balances) gives what the sparse one

@@ -177,6 +177,16 @@ fn put_log(o: &mut Vec<u8>, w: &World, l: &Log, log_index: u64, at: (&[u8; 32], 
 }
 
 /// An asset as a store names it: `ETH`, or the token's address.
+/// The columns both truth files start with: `transaction_hash,block_number,path,`.
+fn put_truth_key(o: &mut Vec<u8>, hash: &[u8; 32], block: u64, path: &str) {
+    put_hex(o, hash);
+    o.push(b',');
+    put_u128(o, u128::from(block));
+    o.push(b',');
+    o.extend_from_slice(path.as_bytes());
+    o.push(b',');
+}
+
 fn put_asset(o: &mut Vec<u8>, w: &World, a: Asset) {
     match a {
         Asset::Eth => o.extend_from_slice(b"ETH"),
@@ -367,12 +377,7 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
             Truth::None => {}
             Truth::Swap { path, payer, sold, payee, bought } => {
                 let o = &mut swaps_truth.buf;
-                put_hex(o, &hash);
-                o.push(b',');
-                put_u128(o, u128::from(t.block));
-                o.push(b',');
-                o.extend_from_slice(path.name().as_bytes());
-                o.push(b',');
+                put_truth_key(o, &hash, t.block, path.name());
                 put_hex(o, &w.address(payer));
                 o.push(b',');
                 put_hex(o, &w.address(payee));
@@ -388,12 +393,7 @@ pub fn write_world_etl_part(dir: &Path, params: Params, window: std::ops::Range<
             }
             Truth::Delivery { path, service } => {
                 let o = &mut destinations_truth.buf;
-                put_hex(o, &hash);
-                o.push(b',');
-                put_u128(o, u128::from(t.block));
-                o.push(b',');
-                o.extend_from_slice(path.name().as_bytes());
-                o.push(b',');
+                put_truth_key(o, &hash, t.block, path.name());
                 put_hex(o, &from);
                 o.push(b',');
                 put_hex(o, &to);

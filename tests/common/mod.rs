@@ -86,3 +86,25 @@ pub fn trace_cmd(store: &Path, policy: &str, seed: &str, stops: &str, extra: &[&
     a.extend_from_slice(extra);
     run(&a)
 }
+
+/// A store in `dir/s` of a generic transfers CSV and a blockchain-etl logs
+/// CSV (the swap logs), ingested one after the other, with `stops`
+/// labelled as exchanges.
+pub fn swap_store(dir: &Path, transfers: &str, logs: &str, stops: &[String]) -> chaintrace::store::Store {
+    use chaintrace::ingest::{self, Format, Options};
+    use chaintrace::model::Chain;
+    let (f, l) = (dir.join("t.csv"), dir.join("logs.csv"));
+    std::fs::write(&f, transfers).unwrap();
+    std::fs::write(&l, logs).unwrap();
+    let st = dir.join("s");
+    ingest::ingest(&st, &[f], &Options::new(Chain::Ethereum, Format::Transfers)).unwrap();
+    ingest::ingest(&st, &[l], &Options::new(Chain::Ethereum, Format::Etl)).unwrap();
+    if !stops.is_empty() {
+        let labels: Vec<chaintrace::labels::Label> = stops
+            .iter()
+            .map(|a| chaintrace::labels::Label { address: a.clone(), category: "exchange".into(), ..Default::default() })
+            .collect();
+        chaintrace::labels::save(&st, &labels).unwrap();
+    }
+    chaintrace::store::Store::open(&st).unwrap()
+}
