@@ -325,9 +325,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
             true
         } else if sv.fl & HORIZON != 0 || (sv.hop() == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
             st[v].fl |= HORIZON;
-            let h = out.horizon.entry(vid).or_insert((Wide::ZERO, ev_hop));
-            h.0 += delivered.to_wide();
-            h.1 = h.1.min(ev_hop);
+            out.cut_off(vid, delivered.to_wide(), ev_hop);
             true
         } else {
             false

@@ -627,9 +627,7 @@ impl<N: Num> Sweep<'_, N> {
             true
         } else if sv.fl & HORIZON != 0 || (sv.hop1 == 0 && self.spec.max_hops.is_some_and(|n| ev_hop >= n)) {
             sv.fl |= HORIZON;
-            let h = self.acct(asset).horizon.entry(v).or_insert((Wide::ZERO, ev_hop));
-            h.0 += delivered.to_wide();
-            h.1 = h.1.min(ev_hop);
+            self.acct(asset).cut_off(v, delivered.to_wide(), ev_hop);
             true
         } else {
             false

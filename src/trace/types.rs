@@ -173,6 +173,13 @@ impl Outcome {
         d.hops = d.hops.min(hop);
     }
 
+    /// An address cut off by `--max-hops` holds `x` more, arrived at hop `hop`.
+    pub(super) fn cut_off(&mut self, address: u32, x: Wide, hop: u32) {
+        let h = self.horizon.entry(address).or_insert((Wide::ZERO, hop));
+        h.0 += x;
+        h.1 = h.1.min(hop);
+    }
+
     /// `destinations + dormant + horizon + fees`, with the seeds' holdings.
     pub fn accounted(&self) -> Wide {
         let d: Wide = self.destinations.values().map(|d| d.amount).fold(Wide::ZERO, |a, b| a + b);

@@ -195,9 +195,7 @@ pub(super) fn run(
                     && (horizon.contains(&addr) || (!reached.contains_key(&addr) && spec.max_hops.is_some_and(|n| hop >= n)))
                 {
                     horizon.insert(addr);
-                    let h = out.horizon.entry(addr).or_insert((Wide::ZERO, hop));
-                    h.0 += Wide::from(x);
-                    h.1 = h.1.min(hop);
+                    out.cut_off(addr, Wide::from(x), hop);
                     continue;
                 }
             }
