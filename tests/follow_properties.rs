@@ -528,7 +528,7 @@ static TURNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn follow_agrees_with_naive_and_conserves_per_asset() {
     let _turn = TURNS.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng::new(20_261_203);
-    let (mut crossed, mut unfollowed, mut seed_unfollowed, mut split) = (0usize, 0usize, 0usize, 0usize);
+    let (mut crossed, mut unfollowed, mut seed_unfollowed, mut split, mut sparse_runs) = (0usize, 0usize, 0usize, 0usize, 0usize);
     for case in 0..150 {
         let t = tempfile::tempdir().unwrap();
         let n_users = 3 + rng.below(6) as usize;
@@ -551,12 +551,19 @@ fn follow_agrees_with_naive_and_conserves_per_asset() {
         let seeds: BTreeSet<String> = seed_ids.iter().map(|&id| store.address_text(id)).collect();
         for policy in [Policy::Haircut, Policy::Fifo, Policy::Poison] {
             let want = naive(&txs, policy, &seeds, &stops, max_hops);
-            let out = trace::run_follow(&store, &spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops), None).unwrap();
+            // The full sweep first: it writes the store's ledger, which the
+            // sparse sweep below reads.
+            let full = Spec { engine: Some(trace::Engine::Full), ..spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops) };
+            let out = trace::run_follow(&store, &full, None).unwrap();
+            assert!(!out.sparse);
             let got = engine_as_naive(&store, &out, &hashes);
-            let mapped =
-                trace::follow::run_follow_mapped(&store, &spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops), None).unwrap();
+            let mapped = trace::follow::run_follow_mapped(&store, &full, None).unwrap();
             assert_eq!(engine_as_naive(&store, &mapped, &hashes), got, "case {case} {policy:?}: tokens in the map");
             assert_eq!(mapped.arrivals, out.arrivals, "case {case} {policy:?}: evidence log, tokens in the map");
+            let sparse = trace::run_follow(&store, &spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops), None).unwrap();
+            sparse_runs += usize::from(sparse.sparse);
+            assert_eq!(engine_as_naive(&store, &sparse, &hashes), got, "case {case} {policy:?}: the sparse sweep ({})", sparse.sparse);
+            assert_eq!(sparse.arrivals, out.arrivals, "case {case} {policy:?}: evidence log, the sparse sweep");
             if got != want {
                 let mut d = String::new();
                 for k in got.by_asset.keys().chain(want.by_asset.keys()).collect::<BTreeSet<_>>() {
@@ -601,6 +608,8 @@ fn follow_agrees_with_naive_and_conserves_per_asset() {
         "crossed {crossed}, unfollowed {unfollowed} ({seed_unfollowed} seed)"
     );
     assert!(split > 20, "{split} conversions with their events interleaved with another transaction's");
+    // Haircut and poison, where no seed takes part in a swap otherwise than as payer or payee.
+    assert!(sparse_runs > 200, "{sparse_runs} sparse sweeps");
 }
 
 /// The command line end to end: a seed pays an intermediary, which swaps

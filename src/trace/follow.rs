@@ -9,9 +9,10 @@
 //! net changes, so the stored balances are not the ones §7 traces with.
 
 use super::fifo::{Lot, Queue};
+use super::ledger::{Ledger, Recorder};
 use super::num::{Num, Overflow};
 use super::rules::{IdHasher, IdMap, StopRule, stop_at_time, stop_rules};
-use super::types::{Outcome, Policy, Spec, TraceError, Wide};
+use super::types::{Engine, Outcome, Policy, Spec, TraceError, Wide};
 use crate::convert::detect::{Conversion, Swap};
 use crate::convert::topics::WETH;
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags, sub};
@@ -147,6 +148,8 @@ pub struct Followed {
     pub seed_stop_warnings: Vec<u32>,
     /// Events visited.
     pub visited: u64,
+    /// Whether the sparse sweep over the store's §7 ledger answered (ADR 0012).
+    pub sparse: bool,
     /// `--asset` as traced (WETH read as ETH): seeds are sources in it only.
     pub seed_asset: Option<u32>,
 }
@@ -241,6 +244,36 @@ struct Sweep<'a, N: Num> {
     out: Followed,
     fees_id: u32,
     windowed: bool,
+    /// The full sweep: the balances it keeps, for the store's ledger.
+    rec: Option<Recorder>,
+    /// The sparse sweep: balances read from the ledger instead of kept.
+    led: Option<&'a Ledger>,
+    /// The sparse sweep, a bit an address: whose sends may carry taint (in
+    /// some asset), and whose every receipt counts (seeds).
+    send_hot: Vec<u64>,
+    recv_hot: Vec<u64>,
+    /// The sparse sweep: the payer's balance before the swap at hand.
+    payer_bal: u128,
+}
+
+/// Where a send's balance is recorded in, or read from, the ledger.
+#[derive(Clone, Copy)]
+enum BalAt {
+    /// An ordinary event.
+    Event(usize),
+    /// The payer's one outflow in the followed swap of this transaction.
+    Payer(u32),
+}
+
+#[inline]
+fn bit(bits: &[u64], x: u32) -> bool {
+    bits.get(x as usize / 64).is_some_and(|w| w >> (x % 64) & 1 != 0)
+}
+
+fn set_bit(bits: &mut [u64], x: u32) {
+    if let Some(w) = bits.get_mut(x as usize / 64) {
+        *w |= 1 << (x % 64);
+    }
 }
 
 /// Under `--follow`, the asset an event is traced in: WETH is ETH.
@@ -294,6 +327,26 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         weth_contract: store.find_address(&weth_name),
         dense: Vec::new(),
     };
+    let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+    let sparse = spec.policy != Policy::Fifo && !windowed && spec.engine != Some(Engine::Full);
+    if sparse
+        && let Some(led) = Ledger::load(store)
+        && let Ok(out) = sweep_sparse(store, spec, &p, &led)
+    {
+        return Ok(with_warnings(out, spec, &p));
+    }
+    for f in super::conversions::list(store) {
+        p.conv_bits.set(f.tx);
+        p.tx_events.insert(f.tx, f.events);
+        match f.conversion {
+            Conversion::Swap(s) => {
+                p.followable.insert(f.tx, (s, f.venues));
+            }
+            Conversion::Ambiguous(_) => {
+                p.ambiguous.insert(f.tx, f.venues);
+            }
+        }
+    }
     // Events per asset as traced, from one pass over the asset column.
     let mut counts = vec![0usize; store.manifest.assets.len().max(1)];
     {
@@ -309,48 +362,72 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         }
     }
     p.dense = counts.iter().enumerate().map(|(a, &c)| a == 0 || c.saturating_mul(dense_per) >= store.address_count()).collect();
-    for f in super::conversions::list(store) {
-        p.conv_bits.set(f.tx);
-        p.tx_events.insert(f.tx, f.events);
-        match f.conversion {
-            Conversion::Swap(s) => {
-                p.followable.insert(f.tx, (s, f.venues));
-            }
-            Conversion::Ambiguous(_) => {
-                p.ambiguous.insert(f.tx, f.venues);
-            }
-        }
-    }
-    let mut out = match sweep::<u128>(store, spec, &p) {
+    let (out, rec) = match sweep::<u128>(store, spec, &p) {
         Ok(out) => out,
         Err(Overflow) => sweep::<Wide>(store, spec, &p).expect("320-bit sums cannot overflow"),
     };
+    if let Some(r) = rec
+        && !r.spoiled
+        && let Some(words) = r.encode(
+            store,
+            p.tx_events
+                .iter()
+                .map(|(&t, events)| match p.followable.get(&t) {
+                    Some((s, venues)) => (t, &events[..], &venues[..], Some(s)),
+                    None => (t, &events[..], &p.ambiguous[&t][..], None),
+                })
+                .collect(),
+        )
+    {
+        super::ledger::save(store, &words);
+    }
+    Ok(with_warnings(out, spec, &p))
+}
+
+fn with_warnings(mut out: Followed, spec: &Spec, p: &Prep) -> Followed {
     for &s in &spec.seeds {
         if p.rules.contains_key(&s) {
             out.seed_stop_warnings.push(s);
         }
     }
     out.seed_stop_warnings.sort_unstable();
-    Ok(out)
+    out
 }
 
-fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<Followed, Overflow> {
-    let ev = store.events();
-    let mut sw: Sweep<'_, N> = Sweep {
-        store,
-        runs: ev.cursor(),
-        parties: ev.party_cursor(),
-        ev,
-        spec,
-        p,
-        dense: p.dense.iter().map(|&d| if d { vec![Slot::EMPTY; store.address_count()] } else { Vec::new() }).collect(),
-        tok: PairMap::default(),
-        queues: PairMap::default(),
-        pieces: Vec::new(),
-        out: Followed { seed_asset: p.seed_asset, ..Default::default() },
-        fees_id: Pseudo::Fees.id(),
-        windowed: spec.from_block.is_some() || spec.to_block.is_some(),
-    };
+impl<'a, N: Num> Sweep<'a, N> {
+    fn new(store: &'a Store, spec: &'a Spec, p: &'a Prep, led: Option<&'a Ledger>) -> Self {
+        let ev = store.events();
+        let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+        Sweep {
+            store,
+            runs: ev.cursor(),
+            parties: ev.party_cursor(),
+            ev,
+            spec,
+            p,
+            // The sparse sweep touches few slots: all in the map.
+            dense: (0..store.manifest.assets.len().max(1))
+                .map(|a| if led.is_none() && p.dense[a] { vec![Slot::EMPTY; store.address_count()] } else { Vec::new() })
+                .collect(),
+            tok: PairMap::default(),
+            queues: PairMap::default(),
+            pieces: Vec::new(),
+            out: Followed { seed_asset: p.seed_asset, sparse: led.is_some(), ..Default::default() },
+            fees_id: Pseudo::Fees.id(),
+            windowed,
+            rec: (led.is_none() && !windowed).then(|| Recorder { sender: vec![0; store.len()], ..Default::default() }),
+            led,
+            send_hot: Vec::new(),
+            recv_hot: Vec::new(),
+            payer_bal: 0,
+        }
+    }
+}
+
+/// The full sweep: every event, every balance kept (and recorded for the
+/// store's ledger where the question allows).
+fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<(Followed, Option<Recorder>), Overflow> {
+    let mut sw: Sweep<'_, N> = Sweep::new(store, spec, p, None);
     let n = store.len();
     // Addresses are met in random order: load the flat slots of the events
     // `AHEAD` on while this one is handled.
@@ -387,17 +464,89 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<Followed, Overf
             for &k in events {
                 sw.event(k)?;
             }
+            sw.spoil();
         } else {
-            let not_followed = match p.followable.get(&t) {
-                Some((s, venues)) => sw.swap(events, s, venues)?.map(|r| (r, venues)),
-                None => Some(("ambiguous", &p.ambiguous[&t])),
-            };
-            if let Some((reason, venues)) = not_followed {
-                sw.unfollowed(events, venues, reason)?;
-            }
+            sw.conversion(t, events)?;
         }
     }
-    sw.finish();
+    if sw.rec.is_some() {
+        let finals = sw.finals();
+        if let Some(r) = &mut sw.rec {
+            r.finals = finals;
+        }
+    }
+    sw.finish()?;
+    Ok((sw.out, sw.rec))
+}
+
+/// The sparse sweep (ADR 0012): balances from the store's ledger; visits
+/// the events whose sender may hold taint or whose receiver is a seed,
+/// the first event of every conversion, and the events of seed
+/// transactions. `Err` where the question needs the full sweep after all
+/// (a seed inside a swap, a seed transaction that is a conversion, a
+/// balance that does not fit): the caller runs it.
+fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Followed, Overflow> {
+    crate::sys::timing("follow: open the ledger");
+    let mut sw: Sweep<'_, u128> = Sweep::new(store, spec, p, Some(led));
+    let n_addr = store.address_count();
+    sw.send_hot = vec![0; n_addr.div_ceil(64)];
+    sw.recv_hot = vec![0; n_addr.div_ceil(64)];
+    let mut seed_bloom = 0u64;
+    for &s in &spec.seeds {
+        set_bit(&mut sw.send_hot, s);
+        set_bit(&mut sw.recv_hot, s);
+        seed_bloom |= super::ledger::bloom(s);
+    }
+    let ev = store.events();
+    let n = store.len();
+    let convs = led.conv_records();
+    let mut conv_bits = super::conversions::TxBits::default();
+    for w in convs {
+        conv_bits.set(w[1] as u32);
+    }
+    let mut seed_tx_events: Vec<usize> = Vec::new();
+    if !p.seed_txs.is_empty() {
+        if p.seed_txs.iter().any(|&t| conv_bits.has(t)) {
+            return Err(Overflow);
+        }
+        let mut want: Vec<u32> = p.seed_txs.iter().copied().collect();
+        want.sort_unstable();
+        seed_tx_events.extend((0..n).filter(|&i| {
+            let t = ev.tx(i);
+            t != NO_TX && want.binary_search(&t).is_ok()
+        }));
+    }
+    let (mut next_conv, mut next_seed_tx) = (0usize, 0usize);
+    let mut conv_at = convs.first().map_or(usize::MAX, |w| w[0] as usize);
+    let mut seed_tx_at = seed_tx_events.first().copied().unwrap_or(usize::MAX);
+    let mut parties = ev.party_cursor();
+    for i in 0..n {
+        if i == conv_at {
+            let c = led.conv(&convs[next_conv]);
+            next_conv += 1;
+            conv_at = convs.get(next_conv).map_or(usize::MAX, |w| w[0] as usize);
+            sw.sparse_conversion(&c, seed_bloom)?;
+            continue;
+        }
+        if i == seed_tx_at {
+            next_seed_tx += 1;
+            seed_tx_at = seed_tx_events.get(next_seed_tx).copied().unwrap_or(usize::MAX);
+            sw.event(i)?;
+            continue;
+        }
+        let (f, to) = parties.at(i);
+        if !bit(&sw.send_hot, f) && !bit(&sw.recv_hot, to) {
+            continue;
+        }
+        // A conversion's events were handled with its first.
+        if conv_bits.has(ev.tx(i)) {
+            continue;
+        }
+        sw.event(i)?;
+    }
+    crate::sys::timing("follow: sparse sweep");
+    sw.finish()?;
+    crate::sys::timing("follow: sparse finish");
     Ok(sw.out)
 }
 
@@ -472,7 +621,7 @@ impl<N: Num> Sweep<'_, N> {
     fn event(&mut self, i: usize) -> Result<N, Overflow> {
         self.out.visited += 1;
         let Some(l) = self.leg(i)? else { return Ok(N::ZERO) };
-        let Some((x, hop)) = self.send(l.asset, l.from, l.to, l.value)? else { return Ok(N::ZERO) };
+        let Some((x, hop)) = self.send(l.asset, l.from, l.to, l.value, BalAt::Event(i))? else { return Ok(N::ZERO) };
         let seed_tx = !self.p.seed_txs.is_empty() && {
             let (f, t) = (self.ev.flags(i), self.ev.tx(i));
             f & flags::FEE == 0 && sub::class(self.ev.sub(i)) != sub::FEE && t != NO_TX && self.p.seed_txs.contains(&t)
@@ -524,10 +673,23 @@ impl<N: Num> Sweep<'_, N> {
     /// hop of the event. `None` for a self-transfer (it only proves the
     /// balance).
     #[inline]
-    fn send(&mut self, asset: u32, u: u32, v: u32, a: N) -> Result<Option<(N, u32)>, Overflow> {
+    fn send(&mut self, asset: u32, u: u32, v: u32, a: N, at: BalAt) -> Result<Option<(N, u32)>, Overflow> {
         self.pieces.clear();
         let seed = self.is_seed(asset, u);
         let mut su = self.get(asset, u);
+        if let Some(l) = self.led {
+            let b = match at {
+                BalAt::Event(i) => l.sender(i),
+                BalAt::Payer(_) => self.payer_bal,
+            };
+            su.bal = N::from_u128(b).ok_or(Overflow)?;
+        } else if let Some(r) = &mut self.rec {
+            let b = su.bal.stored();
+            match at {
+                BalAt::Event(i) => r.sender[i] = b,
+                BalAt::Payer(t) => r.payer.push((t, b)),
+            }
+        }
         self.shortfall(asset, u, &mut su, a, seed)?;
         if u == v {
             self.put(asset, u, su);
@@ -594,7 +756,7 @@ impl<N: Num> Sweep<'_, N> {
         };
         if self.is_seed(asset, v) {
             // Every unit a seed receives is tainted; only what arrives clean is new.
-            sv.bal = sv.bal.add(a)?;
+            sv.bal = self.grow(sv.bal, a)?;
             self.put(asset, v, sv);
             self.acct(asset).seeded += (a - delivered).to_wide();
             if !delivered.is_zero() && self.spec.evidence {
@@ -603,7 +765,7 @@ impl<N: Num> Sweep<'_, N> {
             return Ok(());
         }
         let bal_before = sv.bal;
-        sv.bal = sv.bal.add(a)?;
+        sv.bal = self.grow(sv.bal, a)?;
         if delivered.is_zero() {
             if sv.fl & HAS_QUEUE != 0
                 && let Some(q) = self.queues.get_mut(&pair(asset, v))
@@ -642,6 +804,7 @@ impl<N: Num> Sweep<'_, N> {
             return Ok(());
         }
         sv.set_hop(ev_hop);
+        set_bit(&mut self.send_hot, v);
         match self.spec.policy {
             Policy::Poison => {
                 sv.fl |= POISONED;
@@ -672,8 +835,25 @@ impl<N: Num> Sweep<'_, N> {
 
     /// A leg's sender side that moves balance only (§7: inside a followed
     /// swap, venues and intermediaries neither take nor pass on taint).
-    fn debit(&mut self, asset: u32, u: u32, a: N) -> Result<(), Overflow> {
+    /// The ledger has its balance (a sender short of `a` counts unknown
+    /// origin if it holds taint, as a venue may).
+    fn debit(&mut self, asset: u32, u: u32, a: N, i: usize) -> Result<(), Overflow> {
         let mut su = self.get(asset, u);
+        if let Some(l) = self.led {
+            if !bit(&self.send_hot, u) {
+                return Ok(());
+            }
+            su.bal = N::from_u128(l.sender(i)).ok_or(Overflow)?;
+            self.shortfall(asset, u, &mut su, a, false)?;
+            self.put(asset, u, su);
+            return Ok(());
+        }
+        if let Some(r) = &mut self.rec {
+            r.sender[i] = su.bal.stored();
+            if su.bal < a {
+                r.short.push(self.ev.tx(i));
+            }
+        }
         self.shortfall(asset, u, &mut su, a, false)?;
         su.bal = su.bal - a;
         if su.fl & HAS_QUEUE != 0
@@ -687,6 +867,9 @@ impl<N: Num> Sweep<'_, N> {
 
     /// A leg's receiver side that moves balance only.
     fn credit(&mut self, asset: u32, v: u32, a: N) -> Result<(), Overflow> {
+        if self.led.is_some() {
+            return Ok(());
+        }
         let mut sv = self.get(asset, v);
         sv.bal = sv.bal.add(a)?;
         if sv.fl & HAS_QUEUE != 0
@@ -737,11 +920,11 @@ impl<N: Num> Sweep<'_, N> {
         }
         self.out.visited += events.len() as u64;
         // The payer's legs in A leave as one outflow of `a`.
-        let (x, hop) = self.send(asset_a, u, u32::MAX, a)?.expect("the payer never pays itself");
+        let (x, hop) = self.send(asset_a, u, u32::MAX, a, BalAt::Payer(self.ev.tx(events[0])))?.expect("the payer never pays itself");
         let pieces = std::mem::take(&mut self.pieces);
         for l in &legs {
             if !aggregated(l.asset, l.from) {
-                self.debit(l.asset, l.from, l.value)?;
+                self.debit(l.asset, l.from, l.value, l.event)?;
             }
             if !aggregated(l.asset, l.to) {
                 self.credit(l.asset, l.to, l.value)?;
@@ -810,6 +993,9 @@ impl<N: Num> Sweep<'_, N> {
         let mut reached = false;
         let mut taint: BTreeMap<u32, Wide> = BTreeMap::new();
         for &i in events {
+            if self.led.is_some() && !self.hot(i) {
+                continue;
+            }
             let d = self.event(i)?;
             if d.is_zero() {
                 continue;
@@ -831,11 +1017,9 @@ impl<N: Num> Sweep<'_, N> {
         Ok(())
     }
 
-    /// What is left where, per asset.
-    fn finish(&mut self) {
-        let policy = self.spec.policy;
-        let slots: Vec<(u32, u32, Slot<N>)> = self
-            .dense
+    /// Every slot that holds something, in no particular order.
+    fn slots(&self) -> Vec<(u32, u32, Slot<N>)> {
+        self.dense
             .iter()
             .enumerate()
             .flat_map(|(asset, d)| {
@@ -845,9 +1029,29 @@ impl<N: Num> Sweep<'_, N> {
                     .map(move |(a, s)| (asset as u32, a as u32, *s))
             })
             .chain(self.tok.iter().map(|(&k, s)| ((k >> 32) as u32, k as u32, *s)))
-            .collect();
-        for (asset, addr, s) in slots {
-            if self.is_seed(asset, addr) {
+            .collect()
+    }
+
+    /// The balances left at the end, sorted, for the ledger.
+    fn finals(&self) -> Vec<(u32, u32, u128)> {
+        let mut f: Vec<(u32, u32, u128)> =
+            self.slots().into_iter().filter(|(_, _, s)| !s.bal.is_zero()).map(|(a, x, s)| (a, x, s.bal.stored())).collect();
+        f.sort_unstable();
+        f
+    }
+
+    /// What is left where, per asset.
+    fn finish(&mut self) -> Result<(), Overflow> {
+        let policy = self.spec.policy;
+        for (asset, addr, mut s) in self.slots() {
+            let seed = self.is_seed(asset, addr);
+            if let Some(l) = self.led
+                && (seed || (policy == Policy::Poison && s.fl & POISONED != 0))
+            {
+                // The slot's own balance went unkept.
+                s.bal = N::from_u128(l.fin(asset, addr)).ok_or(Overflow)?;
+            }
+            if seed {
                 if !s.bal.is_zero() {
                     self.acct(asset).held_by_seeds += s.bal.to_wide();
                 }
@@ -862,6 +1066,71 @@ impl<N: Num> Sweep<'_, N> {
             if !held.is_zero() {
                 self.acct(asset).dormant.insert(addr, (held, s.hop()));
             }
+        }
+        Ok(())
+    }
+
+    /// Under a balance of `bal`, `a` arrives; the sparse sweep keeps no balances.
+    #[inline]
+    fn grow(&self, bal: N, a: N) -> Result<N, Overflow> {
+        if self.led.is_some() { Ok(bal) } else { bal.add(a) }
+    }
+
+    /// The sparse sweep: whether event `i` may matter now.
+    fn hot(&self, i: usize) -> bool {
+        bit(&self.send_hot, self.ev.sender(i)) || bit(&self.recv_hot, self.ev.receiver(i))
+    }
+
+    /// The full sweep's recording no longer holds for every question.
+    fn spoil(&mut self) {
+        if let Some(r) = &mut self.rec {
+            r.spoiled = true;
+        }
+    }
+
+    /// A conversion's transaction, handled whole at its first event.
+    fn conversion(&mut self, t: u32, events: &[usize]) -> Result<(), Overflow> {
+        let p = self.p;
+        let not_followed = match p.followable.get(&t) {
+            Some((s, venues)) => self.swap(events, s, venues)?.map(|r| (r, venues)),
+            None => Some(("ambiguous", &p.ambiguous[&t])),
+        };
+        if let Some((reason, venues)) = not_followed {
+            if reason == "seed" {
+                // The ledger would count this swap followed.
+                self.spoil();
+            }
+            self.unfollowed(events, venues, reason)?;
+        }
+        Ok(())
+    }
+
+    /// The sparse sweep's [`Sweep::conversion`], from the ledger's record.
+    fn sparse_conversion(&mut self, c: &super::ledger::Conv<'_>, seed_bloom: u64) -> Result<(), Overflow> {
+        let Some((s, payer_bal)) = &c.swap else {
+            return self.unfollowed(c.events, c.venues, "ambiguous");
+        };
+        let seed = &self.p.seed;
+        let seed_inside =
+            c.parties & seed_bloom != 0 && c.events.iter().any(|&k| seed[self.ev.sender(k) as usize] || seed[self.ev.receiver(k) as usize]);
+        if !seed_inside && !c.short && !bit(&self.send_hot, s.payer) && !bit(&self.recv_hot, s.payee) {
+            // No taint goes in, and its legs move only balances, which the
+            // ledger has (none short: no unknown origin to count at a
+            // venue): only a fee paid by a hot sender may matter.
+            if c.has_fees && c.fee_sender.is_none_or(|f| bit(&self.send_hot, f)) {
+                for &k in c.events {
+                    if (self.ev.flags(k) & flags::FEE != 0 || sub::class(self.ev.sub(k)) == sub::FEE) && self.hot(k) {
+                        self.event(k)?;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        self.payer_bal = *payer_bal;
+        match self.swap(c.events, s, c.venues)? {
+            None => Ok(()),
+            // A seed inside: the ledger counts the swap followed, the question does not.
+            Some(_) => Err(Overflow),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod conversions;
 pub mod evidence;
 pub mod fifo;
 pub mod follow;
+mod ledger;
 mod num;
 mod records;
 mod rules;

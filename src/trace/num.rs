@@ -26,6 +26,8 @@ pub(super) trait Num: Copy + PartialOrd + std::ops::Sub<Output = Self> + Send + 
     fn haircut(a: Self, t: Self, b: Self) -> Self;
     fn to_wide(self) -> Wide;
     fn to_u256(self) -> U256;
+    /// As a stored balance (`u128::MAX`: does not fit).
+    fn stored(self) -> u128;
 }
 
 impl Num for u128 {
@@ -70,6 +72,10 @@ impl Num for u128 {
     fn to_u256(self) -> U256 {
         U256::from(self)
     }
+    #[inline]
+    fn stored(self) -> u128 {
+        self
+    }
 }
 
 impl Num for Wide {
@@ -97,6 +103,9 @@ impl Num for Wide {
     }
     fn to_u256(self) -> U256 {
         narrow(self)
+    }
+    fn stored(self) -> u128 {
+        u128::try_from(self).unwrap_or(u128::MAX)
     }
 }
 

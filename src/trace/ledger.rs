@@ -1,0 +1,318 @@
+//! The §7 ledger of a store (ADR 0012): every balance as `--follow swaps`
+//! counts it (WETH read as ETH, a followed swap's payer and payee moved by
+//! their net changes), kept beside the store's generation so that a
+//! follow trace can skip every event between addresses that hold no taint.
+//!
+//! The store's own sender-balance column counts each asset apart and each
+//! leg on its own; the two differ wherever WETH is held or a swap's net
+//! differs from its legs. The ledger is written by the first full follow
+//! sweep of a generation (a by-product: the sweep keeps these balances
+//! anyway) into `gen-NNNNNN/follow-ledger`, so an append, which makes a new
+//! generation, leaves it behind with the old one. A ledger that does not
+//! match its generation's manifest or its own checksum is ignored and
+//! written again; a store directory that cannot be written only costs
+//! speed.
+
+use crate::convert::detect::Swap;
+use crate::model::amount::Amount;
+use crate::model::{flags, sub};
+use crate::store::{Balances, Narrow, Store, split_narrow, try_cast, wide_balances};
+use ruint::aliases::U256;
+use std::io::Write;
+use std::path::PathBuf;
+
+const MAGIC: &[u8; 8] = b"CTLEDGR2";
+/// Magic, seven counts and hashes, the body's checksum.
+const HEADER: usize = 72;
+const FILE: &str = "follow-ledger";
+
+/// Balances recorded by a full follow sweep.
+#[derive(Default)]
+pub(super) struct Recorder {
+    /// Per event: its sender's balance just before it (`u128::MAX`: does
+    /// not fit); 0 where the sweep did not send (the event moved nothing,
+    /// or it is a leg of a followed swap).
+    pub(super) sender: Vec<u128>,
+    /// Per followed swap, by transaction id: the payer's balance of the
+    /// asset sold just before it (a swap whose payer never paid, as when its
+    /// legs fall outside the store, has none).
+    pub(super) payer: Vec<(u32, u128)>,
+    /// The transactions of followed swaps in which a leg's sender other
+    /// than the payer was short of what it sent.
+    pub(super) short: Vec<u32>,
+    /// What each (asset, address) holds at the end, sorted; none of 0.
+    pub(super) finals: Vec<(u32, u32, u128)>,
+    /// Whether the recording holds for every question: not when a window,
+    /// a seed transaction or a seed inside a swap changed how balances move.
+    pub(super) spoiled: bool,
+}
+
+/// A ledger read back.
+pub(super) struct Ledger {
+    map: memmap2::Mmap,
+    n: usize,
+    n_wide: usize,
+    n_finals: usize,
+    n_convs: usize,
+    n_conv_events: usize,
+    n_venues: usize,
+}
+
+/// Words in a conversion record.
+const CONV: usize = 18;
+
+/// One of the store's conversions as the sparse sweep reads it, from a
+/// record of [`CONV`] words.
+pub(super) struct Conv<'l> {
+    /// Followable (with the payer's balance of `A` before it) or not.
+    pub(super) swap: Option<(Swap, u128)>,
+    /// Its events, in key order.
+    pub(super) events: &'l [usize],
+    /// Its venues.
+    pub(super) venues: &'l [u32],
+    /// The one address that pays its fees (`None`: none, or several).
+    pub(super) fee_sender: Option<u32>,
+    /// Whether it has fee events.
+    pub(super) has_fees: bool,
+    /// Whether a leg's sender other than the payer was short in it.
+    pub(super) short: bool,
+    /// A bit per address taking part in a leg (see [`bloom`]).
+    pub(super) parties: u64,
+}
+
+/// The bit of address `x` in a 64-bit filter.
+pub(super) fn bloom(x: u32) -> u64 {
+    1 << (u64::from(x).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
+}
+
+fn u256_words(a: U256) -> [u64; 4] {
+    *a.as_limbs()
+}
+
+fn path(store: &Store) -> PathBuf {
+    store.gen_dir.join(FILE)
+}
+
+/// What ties a ledger to its generation: the manifest's hash.
+fn manifest_hash(store: &Store) -> Option<u64> {
+    std::fs::read(store.gen_dir.join("manifest.json")).ok().map(|m| xxhash_rust::xxh3::xxh3_64(&m))
+}
+
+fn pad8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+/// The store's conversions as [`Recorder::encode`] takes them: transaction
+/// id, events, venues and what they are.
+pub(super) type Convs<'p> = Vec<(u32, &'p [usize], &'p [u32], Option<&'p Swap>)>;
+
+impl Recorder {
+    /// The ledger's bytes, with the store's conversions; `None` where a count passes its field.
+    pub(super) fn encode(&self, store: &Store, mut convs: Convs<'_>) -> Option<Vec<u64>> {
+        let hash = manifest_hash(store)?;
+        let (lo, hi) = split_narrow::<u16>(self.sender.iter().copied());
+        let wide = wide_balances(&self.sender, 0);
+        let mut payer = self.payer.clone();
+        payer.sort_unstable_by_key(|p| p.0);
+        let mut short = self.short.clone();
+        short.sort_unstable();
+        let n = self.sender.len();
+        let mut body: Vec<u8> = Vec::with_capacity(n * 10 + 64);
+        body.extend_from_slice(bytemuck::cast_slice(&lo));
+        body.extend_from_slice(bytemuck::cast_slice(&hi));
+        body.resize(pad8(body.len()), 0);
+        body.extend_from_slice(&wide);
+        for &(a, x, b) in &self.finals {
+            body.extend_from_slice(&(u64::from(a) << 32 | u64::from(x)).to_le_bytes());
+            body.extend_from_slice(&b.to_le_bytes());
+        }
+        convs.sort_unstable_by_key(|c| c.1[0]);
+        let ev = store.events();
+        let (mut n_events, mut n_venues) = (0usize, 0usize);
+        for &(tx, events, venues, swap) in &convs {
+            let mut w = [0u64; CONV];
+            w[0] = events[0] as u64;
+            w[1] = u64::from(tx) | u64::from(swap.is_none()) << 32 | u64::from(short.binary_search(&tx).is_ok()) << 33;
+            w[2] = u64::from(u32::try_from(n_events).ok()?) | u64::from(u32::try_from(events.len()).ok()?) << 32;
+            w[3] = u64::from(u32::try_from(n_venues).ok()?) | u64::from(u32::try_from(venues.len()).ok()?) << 32;
+            if let Some(s) = swap {
+                w[4] = u64::from(s.payer) | u64::from(s.payee) << 32;
+                w[5] = u64::from(s.sold.0) | u64::from(s.bought.0) << 32;
+                w[6..10].copy_from_slice(&u256_words(s.sold.1.0));
+                w[10..14].copy_from_slice(&u256_words(s.bought.1.0));
+                let b = payer.binary_search_by_key(&tx, |p| p.0).map_or(u128::MAX, |k| payer[k].1);
+                w[14] = b as u64;
+                w[15] = (b >> 64) as u64;
+            }
+            let mut fee: Option<Option<u32>> = None;
+            for &k in events {
+                w[17] |= bloom(ev.sender(k)) | bloom(ev.receiver(k));
+                if ev.flags(k) & flags::FEE != 0 || sub::class(ev.sub(k)) == sub::FEE {
+                    fee = Some(match fee {
+                        None => Some(ev.sender(k)),
+                        Some(f) if f == Some(ev.sender(k)) => f,
+                        Some(_) => None,
+                    });
+                }
+            }
+            w[16] = match fee {
+                None => u64::MAX,
+                Some(Some(f)) => u64::from(f),
+                Some(None) => u64::from(u32::MAX),
+            };
+            n_events += events.len();
+            n_venues += venues.len();
+            body.extend_from_slice(bytemuck::cast_slice(&w));
+        }
+        for &(_, events, _, _) in &convs {
+            for &k in events {
+                body.extend_from_slice(&(k as u64).to_le_bytes());
+            }
+        }
+        for &(_, _, venues, _) in &convs {
+            for &v in venues {
+                body.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        body.resize(pad8(body.len()), 0);
+        let mut out: Vec<u64> = vec![0; (HEADER + body.len()) / 8];
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
+        bytes[..8].copy_from_slice(MAGIC);
+        let words =
+            [hash, n as u64, (wide.len() / 24) as u64, self.finals.len() as u64, convs.len() as u64, n_events as u64, n_venues as u64];
+        for (k, w) in words.iter().enumerate() {
+            bytes[8 + k * 8..16 + k * 8].copy_from_slice(&w.to_le_bytes());
+        }
+        bytes[HEADER..].copy_from_slice(&body);
+        let sum = xxhash_rust::xxh3::xxh3_64(&bytes[HEADER..]);
+        bytes[HEADER - 8..HEADER].copy_from_slice(&sum.to_le_bytes());
+        Some(out)
+    }
+}
+
+/// Write `words` as the ledger of `store`'s generation (a new file renamed
+/// over, so a reader never sees half of one). Errors are dropped: the
+/// ledger only saves time.
+pub(super) fn save(store: &Store, words: &[u64]) {
+    let target = path(store);
+    let tmp = store.gen_dir.join(format!("{FILE}.{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytemuck::cast_slice(words)));
+    if written.and_then(|()| std::fs::rename(&tmp, &target)).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+impl Ledger {
+    /// The ledger of `store`'s generation, if one was written for it and is whole.
+    pub(super) fn load(store: &Store) -> Option<Ledger> {
+        let f = std::fs::File::open(path(store)).ok()?;
+        // SAFETY: the file is only ever replaced by a rename, never written
+        // in place, so the mapped bytes do not change under the reader.
+        let map = unsafe { memmap2::Mmap::map(&f) }.ok()?;
+        Ledger::new(store, map)
+    }
+
+    fn new(store: &Store, map: memmap2::Mmap) -> Option<Ledger> {
+        let b = &map[..];
+        if b.len() < HEADER || &b[..8] != MAGIC {
+            return None;
+        }
+        let word = |k: usize| u64::from_le_bytes(b[8 + k * 8..16 + k * 8].try_into().expect("8 bytes"));
+        let [hash, n, n_wide, n_finals, n_convs, n_conv_events, n_venues] = std::array::from_fn(word);
+        let sum = u64::from_le_bytes(b[HEADER - 8..HEADER].try_into().expect("8 bytes"));
+        if Some(hash) != manifest_hash(store) || n != store.len() as u64 {
+            return None;
+        }
+        let size = |x: u64| usize::try_from(x).ok();
+        let l = Ledger {
+            map,
+            n: size(n)?,
+            n_wide: size(n_wide)?,
+            n_finals: size(n_finals)?,
+            n_convs: size(n_convs)?,
+            n_conv_events: size(n_conv_events)?,
+            n_venues: size(n_venues)?,
+        };
+        let len = pad8(l.n.checked_mul(10)?)
+            .checked_add(l.n_wide.checked_add(l.n_finals)?.checked_mul(24)?)?
+            .checked_add(l.n_convs.checked_mul(CONV * 8)?)?
+            .checked_add(l.n_conv_events.checked_mul(8)?)?
+            .checked_add(pad8(l.n_venues.checked_mul(4)?))?;
+        if l.map.len() != HEADER.checked_add(len)? || xxhash_rust::xxh3::xxh3_64(&l.map[HEADER..]) != sum {
+            return None;
+        }
+        Some(l)
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.map[HEADER..]
+    }
+
+    fn records(&self, at: usize, count: usize) -> &[[u64; 3]] {
+        let start = pad8(self.n * 10) + at * 24;
+        try_cast(&self.body()[start..start + count * 24]).expect("8-aligned records")
+    }
+
+    /// The sender-balance column.
+    fn column(&self) -> Balances<'_> {
+        let b = self.body();
+        Narrow { lo: try_cast(&b[..self.n * 8]).expect("8-aligned"), hi: try_cast(&b[self.n * 8..self.n * 10]).expect("2-aligned") }
+    }
+
+    /// The sender's balance before event `i` (`u128::MAX`: does not fit).
+    #[inline]
+    pub(super) fn sender(&self, i: usize) -> u128 {
+        match self.column().get(i) {
+            u128::MAX => {
+                let w = self.records(0, self.n_wide);
+                w.binary_search_by_key(&(i as u64), |r| r[0]).map_or(u128::MAX, |k| u128::from(w[k][1]) | u128::from(w[k][2]) << 64)
+            }
+            b => b,
+        }
+    }
+
+    /// What `addr` holds of `asset` (as traced) at the end.
+    pub(super) fn fin(&self, asset: u32, addr: u32) -> u128 {
+        let f = self.records(self.n_wide, self.n_finals);
+        let key = u64::from(asset) << 32 | u64::from(addr);
+        f.binary_search_by_key(&key, |r| r[0]).map_or(0, |k| u128::from(f[k][1]) | u128::from(f[k][2]) << 64)
+    }
+
+    fn conv_start(&self) -> usize {
+        pad8(self.n * 10) + (self.n_wide + self.n_finals) * 24
+    }
+
+    /// The conversion records, by first event.
+    pub(super) fn conv_records(&self) -> &[[u64; CONV]] {
+        let start = self.conv_start();
+        try_cast(&self.body()[start..start + self.n_convs * CONV * 8]).expect("8-aligned records")
+    }
+
+    /// Conversion record `w` read.
+    pub(super) fn conv(&self, w: &[u64; CONV]) -> Conv<'_> {
+        let lo = |x: u64| x as u32;
+        let hi = |x: u64| (x >> 32) as u32;
+        let ev_start = self.conv_start() + self.n_convs * CONV * 8;
+        let ven_start = ev_start + self.n_conv_events * 8;
+        let events: &[usize] = try_cast(&self.body()[ev_start + lo(w[2]) as usize * 8..ev_start + (lo(w[2]) + hi(w[2])) as usize * 8])
+            .expect("8-aligned events");
+        let venues: &[u32] = try_cast(&self.body()[ven_start + lo(w[3]) as usize * 4..ven_start + (lo(w[3]) + hi(w[3])) as usize * 4])
+            .expect("4-aligned venues");
+        let amount = |k: usize| Amount(U256::from_limbs([w[k], w[k + 1], w[k + 2], w[k + 3]]));
+        let swap = (hi(w[1]) & 1 == 0).then(|| {
+            (
+                Swap { payer: lo(w[4]), sold: (lo(w[5]), amount(6)), payee: hi(w[4]), bought: (hi(w[5]), amount(10)) },
+                u128::from(w[14]) | u128::from(w[15]) << 64,
+            )
+        });
+        Conv {
+            swap,
+            events,
+            venues,
+            fee_sender: (w[16] < u64::from(u32::MAX)).then_some(w[16] as u32),
+            has_fees: w[16] != u64::MAX,
+            short: hi(w[1]) & 2 != 0,
+            parties: w[17],
+        }
+    }
+}
