@@ -254,6 +254,9 @@ struct Sweep<'a, N: Num> {
     recv_hot: Vec<u64>,
     /// The sparse sweep: the payer's balance before the swap at hand.
     payer_bal: u128,
+    /// [`Sweep::swap`]'s buffers.
+    legs: Vec<Leg<N>>,
+    fees: Vec<usize>,
 }
 
 /// Where a send's balance is recorded in, or read from, the ledger.
@@ -329,11 +332,11 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
     };
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let sparse = spec.policy != Policy::Fifo && !windowed && spec.engine != Some(Engine::Full);
-    if sparse
-        && let Some(led) = Ledger::load(store)
-        && let Ok(out) = sweep_sparse(store, spec, &p, &led)
-    {
-        return Ok(with_warnings(out, spec, &p));
+    if sparse && let Some(led) = Ledger::load(store) {
+        // The checksum on the other core while the sweep reads.
+        if let (true, Ok(out)) = rayon::join(|| led.verify(), || sweep_sparse(store, spec, &p, &led)) {
+            return Ok(with_warnings(out, spec, &p));
+        }
     }
     for f in super::conversions::list(store) {
         p.conv_bits.set(f.tx);
@@ -420,6 +423,8 @@ impl<'a, N: Num> Sweep<'a, N> {
             send_hot: Vec::new(),
             recv_hot: Vec::new(),
             payer_bal: 0,
+            legs: Vec::new(),
+            fees: Vec::new(),
         }
     }
 }
@@ -519,30 +524,59 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
     let (mut next_conv, mut next_seed_tx) = (0usize, 0usize);
     let mut conv_at = convs.first().map_or(usize::MAX, |w| w[0] as usize);
     let mut seed_tx_at = seed_tx_events.first().copied().unwrap_or(usize::MAX);
-    let mut parties = ev.party_cursor();
-    for i in 0..n {
-        if i == conv_at {
-            let c = led.conv(&convs[next_conv]);
-            next_conv += 1;
-            conv_at = convs.get(next_conv).map_or(usize::MAX, |w| w[0] as usize);
-            sw.sparse_conversion(&c, seed_bloom)?;
+    // Blocks of 16 events, their parties decoded together; a block where
+    // no sender may pass taint, no receiver is a seed and nothing special
+    // starts is skipped whole (nothing in it can change that meanwhile).
+    const BLOCK: usize = 16;
+    let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+    let mut start = 0usize;
+    while start < n {
+        let end = (start + BLOCK).min(n);
+        let m = end - start;
+        ev.parties(start, &mut from[..m], &mut to[..m]);
+        ev.prefetch_parties(start + 512);
+        let hot = (0..m).fold(false, |h, k| h | bit(&sw.send_hot, from[k]) | bit(&sw.recv_hot, to[k]));
+        if !hot && conv_at >= end && seed_tx_at >= end {
+            start = end;
             continue;
         }
-        if i == seed_tx_at {
-            next_seed_tx += 1;
-            seed_tx_at = seed_tx_events.get(next_seed_tx).copied().unwrap_or(usize::MAX);
+        for i in start..end {
+            if i == conv_at {
+                let w = &convs[next_conv];
+                next_conv += 1;
+                conv_at = convs.get(next_conv).map_or(usize::MAX, |w| w[0] as usize);
+                // Most conversions are of addresses that hold no taint: told
+                // from the record's first words, without reading the rest.
+                let (payer, payee, ambiguous, short, fee, parties) = Ledger::conv_summary(w);
+                if !ambiguous
+                    && !short
+                    && parties & seed_bloom == 0
+                    && !bit(&sw.send_hot, payer)
+                    && !bit(&sw.recv_hot, payee)
+                    && fee.is_none_or(|f| f.is_some_and(|f| !bit(&sw.send_hot, f)))
+                {
+                    continue;
+                }
+                let c = led.conv(w).ok_or(Overflow)?;
+                sw.sparse_conversion(&c, seed_bloom)?;
+                continue;
+            }
+            if i == seed_tx_at {
+                next_seed_tx += 1;
+                seed_tx_at = seed_tx_events.get(next_seed_tx).copied().unwrap_or(usize::MAX);
+                sw.event(i)?;
+                continue;
+            }
+            if !bit(&sw.send_hot, from[i - start]) && !bit(&sw.recv_hot, to[i - start]) {
+                continue;
+            }
+            // A conversion's events were handled with its first.
+            if conv_bits.has(ev.tx(i)) {
+                continue;
+            }
             sw.event(i)?;
-            continue;
         }
-        let (f, to) = parties.at(i);
-        if !bit(&sw.send_hot, f) && !bit(&sw.recv_hot, to) {
-            continue;
-        }
-        // A conversion's events were handled with its first.
-        if conv_bits.has(ev.tx(i)) {
-            continue;
-        }
-        sw.event(i)?;
+        start = end;
     }
     crate::sys::timing("follow: sparse sweep");
     sw.finish()?;
@@ -889,9 +923,28 @@ impl<N: Num> Sweep<'_, N> {
         let (asset_a, asset_b) = (traced_asset(s.sold.0, weth), traced_asset(s.bought.0, weth));
         let a = N::from_u256(s.sold.1.0).ok_or(Overflow)?;
         let b = N::from_u256(s.bought.1.0).ok_or(Overflow)?;
+        // Buffers kept from swap to swap: a sweep meets hundreds of thousands.
+        let (mut legs, mut fees) = (std::mem::take(&mut self.legs), std::mem::take(&mut self.fees));
+        legs.clear();
+        fees.clear();
+        let out = self.swap_legs(events, s, venues, (asset_a, asset_b, a, b), &mut legs, &mut fees);
+        (self.legs, self.fees) = (legs, fees);
+        out
+    }
+
+    /// [`Sweep::swap`] with its legs' and fees' buffers (empty) and its
+    /// assets and amounts as traced.
+    #[allow(clippy::too_many_arguments)]
+    fn swap_legs(
+        &mut self,
+        events: &[usize],
+        s: &Swap,
+        venues: &[u32],
+        (asset_a, asset_b, a, b): (u32, u32, N, N),
+        legs: &mut Vec<Leg<N>>,
+        fees: &mut Vec<usize>,
+    ) -> Result<Option<&'static str>, Overflow> {
         let (u, r) = (s.payer, s.payee);
-        let mut legs = Vec::new();
-        let mut fees = Vec::new();
         for &i in events {
             if self.ev.flags(i) & flags::FEE != 0 || sub::class(self.ev.sub(i)) == sub::FEE {
                 fees.push(i);
@@ -922,7 +975,7 @@ impl<N: Num> Sweep<'_, N> {
         // The payer's legs in A leave as one outflow of `a`.
         let (x, hop) = self.send(asset_a, u, u32::MAX, a, BalAt::Payer(self.ev.tx(events[0])))?.expect("the payer never pays itself");
         let pieces = std::mem::take(&mut self.pieces);
-        for l in &legs {
+        for l in legs.iter() {
             if !aggregated(l.asset, l.from) {
                 self.debit(l.asset, l.from, l.value, l.event)?;
             }
@@ -981,7 +1034,7 @@ impl<N: Num> Sweep<'_, N> {
             crossed = Some(self.out.crossed.len() - 1);
         }
         self.receive(last, asset_b, r, b, y, hop, lots, crossed)?;
-        for i in fees {
+        for &i in fees.iter() {
             self.event(i)?;
         }
         Ok(None)

@@ -56,6 +56,9 @@ pub(super) struct Ledger {
     n_convs: usize,
     n_conv_events: usize,
     n_venues: usize,
+    sum: u64,
+    n_addr: usize,
+    n_assets: usize,
 }
 
 /// Words in a conversion record.
@@ -224,7 +227,7 @@ impl Ledger {
             return None;
         }
         let size = |x: u64| usize::try_from(x).ok();
-        let l = Ledger {
+        let mut l = Ledger {
             map,
             n: size(n)?,
             n_wide: size(n_wide)?,
@@ -232,16 +235,27 @@ impl Ledger {
             n_convs: size(n_convs)?,
             n_conv_events: size(n_conv_events)?,
             n_venues: size(n_venues)?,
+            sum: 0,
+            n_addr: store.address_count(),
+            n_assets: store.manifest.assets.len().max(1),
         };
         let len = pad8(l.n.checked_mul(10)?)
             .checked_add(l.n_wide.checked_add(l.n_finals)?.checked_mul(24)?)?
             .checked_add(l.n_convs.checked_mul(CONV * 8)?)?
             .checked_add(l.n_conv_events.checked_mul(8)?)?
             .checked_add(pad8(l.n_venues.checked_mul(4)?))?;
-        if l.map.len() != HEADER.checked_add(len)? || xxhash_rust::xxh3::xxh3_64(&l.map[HEADER..]) != sum {
+        if l.map.len() != HEADER.checked_add(len)? {
             return None;
         }
+        l.sum = sum;
         Some(l)
+    }
+
+    /// Whether the body matches its checksum. A sweep may read the ledger
+    /// meanwhile (every read is bounds-checked; [`Ledger::conv`] checks its
+    /// ids), and its answer counts only if this holds.
+    pub(super) fn verify(&self) -> bool {
+        xxhash_rust::xxh3::xxh3_64(self.body()) == self.sum
     }
 
     fn body(&self) -> &[u8] {
@@ -288,31 +302,55 @@ impl Ledger {
         try_cast(&self.body()[start..start + self.n_convs * CONV * 8]).expect("8-aligned records")
     }
 
-    /// Conversion record `w` read.
-    pub(super) fn conv(&self, w: &[u64; CONV]) -> Conv<'_> {
-        let lo = |x: u64| x as u32;
-        let hi = |x: u64| (x >> 32) as u32;
+    /// What tells a conversion that no taint can reach: payer, payee,
+    /// whether ambiguous, whether a leg was short, its fees' sender (`None`:
+    /// no fees; `Some(None)`: several senders), its parties' filter.
+    #[inline]
+    pub(super) fn conv_summary(w: &[u64; CONV]) -> (u32, u32, bool, bool, Option<Option<u32>>, u64) {
+        let fee = match w[16] {
+            u64::MAX => None,
+            f if f >= u64::from(u32::MAX) => Some(None),
+            f => Some(Some(f as u32)),
+        };
+        (w[4] as u32, (w[4] >> 32) as u32, w[1] >> 32 & 1 != 0, w[1] >> 33 & 1 != 0, fee, w[17])
+    }
+
+    /// Conversion record `w` read; `None` if an id in it is out of range
+    /// (only a damaged ledger has one, and its checksum fails).
+    pub(super) fn conv(&self, w: &[u64; CONV]) -> Option<Conv<'_>> {
+        let lo = |x: u64| x as u32 as usize;
+        let hi = |x: u64| (x >> 32) as usize;
         let ev_start = self.conv_start() + self.n_convs * CONV * 8;
         let ven_start = ev_start + self.n_conv_events * 8;
-        let events: &[usize] = try_cast(&self.body()[ev_start + lo(w[2]) as usize * 8..ev_start + (lo(w[2]) + hi(w[2])) as usize * 8])
-            .expect("8-aligned events");
-        let venues: &[u32] = try_cast(&self.body()[ven_start + lo(w[3]) as usize * 4..ven_start + (lo(w[3]) + hi(w[3])) as usize * 4])
-            .expect("4-aligned venues");
+        let (e0, en, v0, vn) = (lo(w[2]), hi(w[2]), lo(w[3]), hi(w[3]));
+        if e0 + en > self.n_conv_events || v0 + vn > self.n_venues || en == 0 {
+            return None;
+        }
+        let events: &[usize] = try_cast(&self.body()[ev_start + e0 * 8..ev_start + (e0 + en) * 8]).ok()?;
+        let venues: &[u32] = try_cast(&self.body()[ven_start + v0 * 4..ven_start + (v0 + vn) * 4]).ok()?;
+        let (payer, payee, sold, bought) = (lo(w[4]), hi(w[4]), lo(w[5]), hi(w[5]));
+        if events.iter().any(|&k| k >= self.n)
+            || venues.iter().any(|&v| v as usize >= self.n_addr)
+            || payer >= self.n_addr
+            || payee >= self.n_addr
+            || sold >= self.n_assets
+            || bought >= self.n_assets
+        {
+            return None;
+        }
         let amount = |k: usize| Amount(U256::from_limbs([w[k], w[k + 1], w[k + 2], w[k + 3]]));
         let swap = (hi(w[1]) & 1 == 0).then(|| {
-            (
-                Swap { payer: lo(w[4]), sold: (lo(w[5]), amount(6)), payee: hi(w[4]), bought: (hi(w[5]), amount(10)) },
-                u128::from(w[14]) | u128::from(w[15]) << 64,
-            )
+            let s = Swap { payer: payer as u32, sold: (sold as u32, amount(6)), payee: payee as u32, bought: (bought as u32, amount(10)) };
+            (s, u128::from(w[14]) | u128::from(w[15]) << 64)
         });
-        Conv {
+        Some(Conv {
             swap,
             events,
             venues,
-            fee_sender: (w[16] < u64::from(u32::MAX)).then_some(w[16] as u32),
+            fee_sender: (w[16] < u64::from(u32::MAX) && (w[16] as usize) < self.n_addr).then_some(w[16] as u32),
             has_fees: w[16] != u64::MAX,
             short: hi(w[1]) & 2 != 0,
             parties: w[17],
-        }
+        })
     }
 }
