@@ -457,6 +457,12 @@ fn random_txs(rng: &mut Rng, n_users: usize, n: usize) -> Vec<Tx> {
 /// without indices can have them (the engine takes a conversion whole at
 /// its first event, the reference one transaction at a time in that order).
 fn build_store(dir: &std::path::Path, txs: &[Tx], stops: &BTreeSet<String>, interleave: bool) -> Store {
+    let (s, l) = store_texts(txs, 0, interleave);
+    common::swap_store(dir, &s, &l, &stops.iter().cloned().collect::<Vec<_>>())
+}
+
+/// The transfers and logs CSV of `txs`, the first of them transaction `first`.
+fn store_texts(txs: &[Tx], first: usize, interleave: bool) -> (String, String) {
     let mut s = String::from(if interleave {
         "block_number,transaction_hash,log_index,from_address,to_address,value,asset\n"
     } else {
@@ -467,6 +473,7 @@ fn build_store(dir: &std::path::Path, txs: &[Tx], stops: &BTreeSet<String>, inte
     let block = |n: usize| if interleave { 1000 + n / 2 } else { 1000 + n };
     let mut rows: Vec<(usize, usize, usize, String)> = Vec::new();
     for (n, tx) in txs.iter().enumerate() {
+        let n = n + first;
         let hash = format!("0x{:064x}", n + 1);
         for (k, e) in tx.events.iter().enumerate() {
             let asset = if e.asset == ETH { String::new() } else { e.asset.clone() };
@@ -483,7 +490,7 @@ fn build_store(dir: &std::path::Path, txs: &[Tx], stops: &BTreeSet<String>, inte
     for r in rows {
         s += &r.3;
     }
-    common::swap_store(dir, &s, &l, &stops.iter().cloned().collect::<Vec<_>>())
+    (s, l)
 }
 
 fn engine_as_naive(store: &Store, out: &trace::Followed, hashes: &HashMap<String, usize>) -> Naive {
@@ -718,4 +725,68 @@ fn the_command_line_follows_a_swap_into_the_token_and_shows_the_step() {
     // Bridges are issue 16: a usage error, not a silent single-asset trace.
     let o = common::run(&["trace", "--store", store, "--policy", "haircut", "--seed", &seed, "--follow", "bridges"]);
     assert_eq!(o.code, 1, "{}", o.stderr);
+}
+
+/// The store's §7 ledger (ADR 0012) holds across appends and damage: a
+/// trace after an append does not read the ledger of the generation before
+/// (the full sweep answers and writes a new one), the next trace reads the
+/// new one, and a ledger with a changed byte is not used; every answer
+/// equals that of the same events ingested at once.
+#[test]
+fn the_ledger_is_rewritten_after_an_append_and_unused_when_damaged() {
+    use chaintrace::ingest::{self, Format, Options};
+    use chaintrace::model::Chain;
+    let _turn = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = Rng::new(20_261_204);
+    let mut sparse_after_append = 0;
+    for case in 0..12 {
+        let n_users = 3 + rng.below(6) as usize;
+        let n_txs = 20 + rng.below(40) as usize;
+        let txs = random_txs(&mut rng, n_users, n_txs);
+        let hashes: HashMap<String, usize> = (0..txs.len()).map(|n| (format!("0x{:064x}", n + 1), n)).collect();
+        let seed = addr(rng.below(n_users as u64) as usize);
+        let whole_dir = tempfile::tempdir().unwrap();
+        let whole = build_store(whole_dir.path(), &txs, &BTreeSet::new(), false);
+        let Some(seed_id) = whole.find_address(&seed) else { continue };
+        let full = Spec { engine: Some(trace::Engine::Full), ..spec(Policy::Haircut, vec![seed_id], false, None) };
+        let want = engine_as_naive(&whole, &trace::run_follow(&whole, &full, None).unwrap(), &hashes);
+
+        // The first half, traced (which writes its ledger), then the rest appended.
+        let t = tempfile::tempdir().unwrap();
+        let st = t.path().join("s");
+        let half = txs.len() / 2;
+        for (k, part) in [(0, &txs[..half]), (half, &txs[half..])] {
+            let (tr, lg) = store_texts(part, k, false);
+            let (f, l) = (t.path().join(format!("t{k}.csv")), t.path().join(format!("l{k}.csv")));
+            std::fs::write(&f, tr).unwrap();
+            std::fs::write(&l, lg).unwrap();
+            ingest::ingest(&st, &[f], &Options::new(Chain::Ethereum, Format::Transfers)).unwrap();
+            ingest::ingest(&st, &[l], &Options::new(Chain::Ethereum, Format::Etl)).unwrap();
+            let store = Store::open(&st).unwrap();
+            let Some(id) = store.find_address(&seed) else { continue };
+            let out = trace::run_follow(&store, &spec(Policy::Haircut, vec![id], false, None), None).unwrap();
+            assert!(!out.sparse, "case {case}: a new generation has no ledger yet");
+            assert!(store.gen_dir.join("follow-ledger").is_file(), "case {case}: the full sweep wrote the ledger");
+        }
+        let store = Store::open(&st).unwrap();
+        let id = store.find_address(&seed).unwrap();
+        let q = spec(Policy::Haircut, vec![id], false, None);
+        let out = trace::run_follow(&store, &q, None).unwrap();
+        sparse_after_append += usize::from(out.sparse);
+        assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: after an append ({})", out.sparse);
+
+        // One changed byte deep in the ledger: the checksum fails, the full sweep answers.
+        let p = store.gen_dir.join("follow-ledger");
+        let mut bytes = std::fs::read(&p).unwrap();
+        let k = bytes.len() - 1 - rng.below((bytes.len() - 100) as u64) as usize;
+        bytes[k] ^= 0x5a;
+        std::fs::write(&p, &bytes).unwrap();
+        let out = trace::run_follow(&Store::open(&st).unwrap(), &q, None).unwrap();
+        assert!(!out.sparse, "case {case}: a damaged ledger was read");
+        assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: with a damaged ledger");
+        let out = trace::run_follow(&Store::open(&st).unwrap(), &q, None).unwrap();
+        assert!(out.sparse, "case {case}: the damaged ledger was written anew");
+        assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: the ledger written anew");
+    }
+    assert!(sparse_after_append >= 8, "{sparse_after_append} sparse traces after an append");
 }
