@@ -15,9 +15,12 @@
 //!   traced from ten hot addresses: taint reaches almost everyone, the worst
 //!   case for a tracer that works only where taint is.
 //!
-//! Each policy runs in three shapes: the sparse and the full single-asset
-//! sweep, and `follow` (`--follow swaps`: every asset traced at once, one
-//! full sweep keeping every (asset, address) balance).
+//! Each policy runs in four shapes: the sparse and the full single-asset
+//! sweep, and `--follow swaps` (every asset traced at once) twice: `follow1`,
+//! the first trace of a generation (its ledger removed before each run: the
+//! full sweep keeping every (asset, address) balance, which writes the
+//! store's §7 ledger), and `follow`, a later trace (the sparse sweep over
+//! that ledger for poison and haircut; FIFO always sweeps in full).
 //!
 //! `CHAINTRACE_BENCH_EVENTS=100000000` for 10^8 (about 15 GB of stores);
 //! `CHAINTRACE_BENCH_ONLY=world|uniform` for one store; each figure is the
@@ -77,14 +80,17 @@ fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
         if extra.is_empty() { "no stops".to_string() } else { extra.join(" ") }
     );
     for policy in ["poison", "haircut", "fifo"] {
-        // `follow`: `--follow swaps`, every asset at once in one full sweep
-        // (TRACING.md §7); its ratio to `sparse` is the cost of following.
-        for engine in ["sparse", "full", "follow"] {
-            let shape: [&str; 2] = if engine == "follow" { ["--follow", "swaps"] } else { ["--engine", engine] };
+        // `follow1` and `follow`: `--follow swaps`, every asset at once
+        // (TRACING.md §7); the ratio of `follow` to `sparse` is the cost of following.
+        for engine in ["sparse", "full", "follow1", "follow"] {
+            let shape: [&str; 2] = if engine.starts_with("follow") { ["--follow", "swaps"] } else { ["--engine", engine] };
             // Best of `runs` (the machine is shared): each run is a fresh process.
             let runs: usize = std::env::var("CHAINTRACE_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
             let (mut sweep, mut heap, mut visited, mut total, mut peak) = (f64::MAX, 0.0, 0.0, 0.0, 0.0);
             for _ in 0..runs.max(1) {
+                if engine == "follow1" {
+                    common::remove_ledgers(&dir.join("store"));
+                }
                 let out = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
                     .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null"])
                     .args(shape)
@@ -110,7 +116,7 @@ fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
                 }
             }
             println!(
-                "  {policy:>7} {engine:>6}: sweep (best of {runs}) {sweep:.3}s = {:.1} M events/s on one core{}, visited {:.2}% of events; heap {:.1} B/event (report included {total:.2}s, peak RSS with the mapped store {:.1} B/event)",
+                "  {policy:>7} {engine:>7}: sweep (best of {runs}) {sweep:.3}s = {:.1} M events/s on one core{}, visited {:.2}% of events; heap {:.1} B/event (report included {total:.2}s, peak RSS with the mapped store {:.1} B/event)",
                 events / sweep / 1e6,
                 if policy == "poison" { format!(" ({:.1} M edges/s)", events / sweep / 1e6) } else { String::new() },
                 100.0 * visited / events,

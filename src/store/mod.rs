@@ -26,7 +26,6 @@ pub mod write;
 pub(crate) use columns::as_bytes as columns_as_bytes;
 pub use columns::{Balances, BlockRun, Column, EventColumns, High, Narrow, PartyCursor, RunCursor, Values};
 pub(crate) use columns::{Pod, cast, try_cast};
-pub(crate) use columns::{split_narrow, wide_balances};
 pub use error::StoreError;
 
 use crate::model::amount::Amount;

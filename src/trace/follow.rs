@@ -371,7 +371,8 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
     };
     if let Some(r) = rec
         && !r.spoiled
-        && let Some(words) = r.encode(
+    {
+        r.save(
             store,
             p.tx_events
                 .iter()
@@ -380,9 +381,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
                     None => (t, &events[..], &p.ambiguous[&t][..], None),
                 })
                 .collect(),
-        )
-    {
-        super::ledger::save(store, &words);
+        );
     }
     Ok(with_warnings(out, spec, &p))
 }
@@ -418,7 +417,7 @@ impl<'a, N: Num> Sweep<'a, N> {
             out: Followed { seed_asset: p.seed_asset, sparse: led.is_some(), ..Default::default() },
             fees_id: Pseudo::Fees.id(),
             windowed,
-            rec: (led.is_none() && !windowed).then(|| Recorder { sender: vec![0; store.len()], ..Default::default() }),
+            rec: (led.is_none() && !windowed).then(|| Recorder::new(store.len())),
             led,
             send_hot: Vec::new(),
             recv_hot: Vec::new(),
@@ -720,7 +719,7 @@ impl<N: Num> Sweep<'_, N> {
         } else if let Some(r) = &mut self.rec {
             let b = su.bal.stored();
             match at {
-                BalAt::Event(i) => r.sender[i] = b,
+                BalAt::Event(i) => r.put(i, b),
                 BalAt::Payer(t) => r.payer.push((t, b)),
             }
         }
@@ -883,7 +882,7 @@ impl<N: Num> Sweep<'_, N> {
             return Ok(());
         }
         if let Some(r) = &mut self.rec {
-            r.sender[i] = su.bal.stored();
+            r.put(i, su.bal.stored());
             if su.bal < a {
                 r.short.push(self.ev.tx(i));
             }

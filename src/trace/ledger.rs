@@ -16,10 +16,11 @@
 use crate::convert::detect::Swap;
 use crate::model::amount::Amount;
 use crate::model::{flags, sub};
-use crate::store::{Balances, Narrow, Store, split_narrow, try_cast, wide_balances};
+use crate::store::{Balances, Narrow, Store, try_cast};
 use ruint::aliases::U256;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::PathBuf;
+use xxhash_rust::xxh3::Xxh3;
 
 const MAGIC: &[u8; 8] = b"CTLEDGR2";
 /// Magic, seven counts and hashes, the body's checksum.
@@ -29,10 +30,13 @@ const FILE: &str = "follow-ledger";
 /// Balances recorded by a full follow sweep.
 #[derive(Default)]
 pub(super) struct Recorder {
-    /// Per event: its sender's balance just before it (`u128::MAX`: does
-    /// not fit); 0 where the sweep did not send (the event moved nothing,
-    /// or it is a leg of a followed swap).
-    pub(super) sender: Vec<u128>,
+    /// Per event, its sender's balance just before it, as the store's
+    /// sender-balance column keeps it (low 64 bits, the next 16, and the
+    /// larger ones apart); 0 where the sweep did not send (the event moved
+    /// nothing, or it is the payer's leg in a followed swap).
+    lo: Vec<u64>,
+    hi: Vec<u16>,
+    wide: Vec<(u64, u128)>,
     /// Per followed swap, by transaction id: the payer's balance of the
     /// asset sold just before it (a swap whose payer never paid, as when its
     /// legs fall outside the store, has none).
@@ -88,10 +92,6 @@ pub(super) fn bloom(x: u32) -> u64 {
     1 << (u64::from(x).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
 }
 
-fn u256_words(a: U256) -> [u64; 4] {
-    *a.as_limbs()
-}
-
 fn path(store: &Store) -> PathBuf {
     store.gen_dir.join(FILE)
 }
@@ -105,45 +105,72 @@ fn pad8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
-/// The store's conversions as [`Recorder::encode`] takes them: transaction
+/// The store's conversions as [`Recorder::save`] takes them: transaction
 /// id, events, venues and what they are.
 pub(super) type Convs<'p> = Vec<(u32, &'p [usize], &'p [u32], Option<&'p Swap>)>;
 
 impl Recorder {
-    /// The ledger's bytes, with the store's conversions; `None` where a count passes its field.
-    pub(super) fn encode(&self, store: &Store, mut convs: Convs<'_>) -> Option<Vec<u64>> {
+    /// A recorder for a store of `n` events.
+    pub(super) fn new(n: usize) -> Self {
+        Recorder { lo: vec![0; n], hi: vec![0; n], ..Default::default() }
+    }
+
+    /// Event `i`'s sender held `b` (`u128::MAX`: does not fit) before it.
+    #[inline]
+    pub(super) fn put(&mut self, i: usize, b: u128) {
+        let x = b.min(Balances::LIMIT);
+        self.lo[i] = x as u64;
+        self.hi[i] = (x >> 64) as u16;
+        if (Balances::LIMIT..u128::MAX).contains(&b) {
+            self.wide.push((i as u64, b));
+        }
+    }
+
+    /// Write the ledger of `store`'s generation, with the store's
+    /// conversions: a new file renamed over, so a reader never sees half of
+    /// one. Nothing is written where a count passes its field or the store
+    /// cannot be written: the ledger only saves time.
+    pub(super) fn save(mut self, store: &Store, mut convs: Convs<'_>) {
+        let tmp = store.gen_dir.join(format!("{FILE}.{}.tmp", std::process::id()));
+        if self.write(store, &tmp, &mut convs).is_none() || std::fs::rename(&tmp, path(store)).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    fn write(&mut self, store: &Store, tmp: &std::path::Path, convs: &mut Convs<'_>) -> Option<()> {
         let hash = manifest_hash(store)?;
-        let (lo, hi) = split_narrow::<u16>(self.sender.iter().copied());
-        let wide = wide_balances(&self.sender, 0);
-        let mut payer = self.payer.clone();
-        payer.sort_unstable_by_key(|p| p.0);
-        let mut short = self.short.clone();
-        short.sort_unstable();
-        let n = self.sender.len();
-        let mut body: Vec<u8> = Vec::with_capacity(n * 10 + 64);
-        body.extend_from_slice(bytemuck::cast_slice(&lo));
-        body.extend_from_slice(bytemuck::cast_slice(&hi));
-        body.resize(pad8(body.len()), 0);
-        body.extend_from_slice(&wide);
+        self.wide.sort_unstable();
+        self.payer.sort_unstable_by_key(|p| p.0);
+        self.short.sort_unstable();
+        let n = self.lo.len();
+        let mut f = Sink { w: std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp).ok()?), h: Xxh3::new(), len: 0 };
+        f.w.write_all(&[0u8; HEADER]).ok()?;
+        f.put(bytemuck::cast_slice(&self.lo))?;
+        f.put(bytemuck::cast_slice(&self.hi))?;
+        f.pad()?;
+        for &(i, b) in &self.wide {
+            f.put(&i.to_le_bytes())?;
+            f.put(&b.to_le_bytes())?;
+        }
         for &(a, x, b) in &self.finals {
-            body.extend_from_slice(&(u64::from(a) << 32 | u64::from(x)).to_le_bytes());
-            body.extend_from_slice(&b.to_le_bytes());
+            f.put(&(u64::from(a) << 32 | u64::from(x)).to_le_bytes())?;
+            f.put(&b.to_le_bytes())?;
         }
         convs.sort_unstable_by_key(|c| c.1[0]);
         let ev = store.events();
         let (mut n_events, mut n_venues) = (0usize, 0usize);
-        for &(tx, events, venues, swap) in &convs {
+        for &(tx, events, venues, swap) in convs.iter() {
             let mut w = [0u64; CONV];
             w[0] = events[0] as u64;
-            w[1] = u64::from(tx) | u64::from(swap.is_none()) << 32 | u64::from(short.binary_search(&tx).is_ok()) << 33;
+            w[1] = u64::from(tx) | u64::from(swap.is_none()) << 32 | u64::from(self.short.binary_search(&tx).is_ok()) << 33;
             w[2] = u64::from(u32::try_from(n_events).ok()?) | u64::from(u32::try_from(events.len()).ok()?) << 32;
             w[3] = u64::from(u32::try_from(n_venues).ok()?) | u64::from(u32::try_from(venues.len()).ok()?) << 32;
             if let Some(s) = swap {
                 w[4] = u64::from(s.payer) | u64::from(s.payee) << 32;
                 w[5] = u64::from(s.sold.0) | u64::from(s.bought.0) << 32;
-                w[6..10].copy_from_slice(&u256_words(s.sold.1.0));
-                w[10..14].copy_from_slice(&u256_words(s.bought.1.0));
-                let b = payer.binary_search_by_key(&tx, |p| p.0).map_or(u128::MAX, |k| payer[k].1);
+                w[6..10].copy_from_slice(s.sold.1.0.as_limbs());
+                w[10..14].copy_from_slice(s.bought.1.0.as_limbs());
+                let b = self.payer.binary_search_by_key(&tx, |p| p.0).map_or(u128::MAX, |k| self.payer[k].1);
                 w[14] = b as u64;
                 w[15] = (b >> 64) as u64;
             }
@@ -165,43 +192,48 @@ impl Recorder {
             };
             n_events += events.len();
             n_venues += venues.len();
-            body.extend_from_slice(bytemuck::cast_slice(&w));
+            f.put(bytemuck::cast_slice(&w))?;
         }
-        for &(_, events, _, _) in &convs {
+        for &(_, events, _, _) in convs.iter() {
             for &k in events {
-                body.extend_from_slice(&(k as u64).to_le_bytes());
+                f.put(&(k as u64).to_le_bytes())?;
             }
         }
-        for &(_, _, venues, _) in &convs {
-            for &v in venues {
-                body.extend_from_slice(&v.to_le_bytes());
-            }
+        for &(_, _, venues, _) in convs.iter() {
+            f.put(bytemuck::cast_slice(venues))?;
         }
-        body.resize(pad8(body.len()), 0);
-        let mut out: Vec<u64> = vec![0; (HEADER + body.len()) / 8];
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
-        bytes[..8].copy_from_slice(MAGIC);
+        f.pad()?;
+        let mut header = [0u8; HEADER];
+        header[..8].copy_from_slice(MAGIC);
         let words =
-            [hash, n as u64, (wide.len() / 24) as u64, self.finals.len() as u64, convs.len() as u64, n_events as u64, n_venues as u64];
+            [hash, n as u64, self.wide.len() as u64, self.finals.len() as u64, convs.len() as u64, n_events as u64, n_venues as u64];
         for (k, w) in words.iter().enumerate() {
-            bytes[8 + k * 8..16 + k * 8].copy_from_slice(&w.to_le_bytes());
+            header[8 + k * 8..16 + k * 8].copy_from_slice(&w.to_le_bytes());
         }
-        bytes[HEADER..].copy_from_slice(&body);
-        let sum = xxhash_rust::xxh3::xxh3_64(&bytes[HEADER..]);
-        bytes[HEADER - 8..HEADER].copy_from_slice(&sum.to_le_bytes());
-        Some(out)
+        header[HEADER - 8..].copy_from_slice(&f.h.digest().to_le_bytes());
+        let mut file = f.w.into_inner().ok()?;
+        file.seek(std::io::SeekFrom::Start(0)).ok()?;
+        file.write_all(&header).ok()
     }
 }
 
-/// Write `words` as the ledger of `store`'s generation (a new file renamed
-/// over, so a reader never sees half of one). Errors are dropped: the
-/// ledger only saves time.
-pub(super) fn save(store: &Store, words: &[u64]) {
-    let target = path(store);
-    let tmp = store.gen_dir.join(format!("{FILE}.{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytemuck::cast_slice(words)));
-    if written.and_then(|()| std::fs::rename(&tmp, &target)).is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// The ledger file as it is written: the body's bytes hashed on the way.
+struct Sink {
+    w: std::io::BufWriter<std::fs::File>,
+    h: Xxh3,
+    len: usize,
+}
+
+impl Sink {
+    fn put(&mut self, b: &[u8]) -> Option<()> {
+        self.h.update(b);
+        self.len += b.len();
+        self.w.write_all(b).ok()
+    }
+
+    fn pad(&mut self) -> Option<()> {
+        let zeros = [0u8; 8];
+        self.put(&zeros[..pad8(self.len) - self.len])
     }
 }
 
