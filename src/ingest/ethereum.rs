@@ -525,24 +525,15 @@ pub struct Etherscan {
     decimals: HashMap<[u8; 20], u32>,
 }
 
-/// Decimals of tokens common enough to need no flag; `--token-decimals` adds more.
+/// Decimals of tokens common enough to need no flag (`model::tokens`);
+/// `--token-decimals` adds more.
 pub fn builtin_token_decimals() -> HashMap<[u8; 20], u32> {
-    let known: [(&str, u32); 8] = [
-        ("a0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", 6),  // USDC
-        ("dac17f958d2ee523a2206206994597c13d831ec7", 6),  // USDT
-        ("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2", 18), // WETH
-        ("6b175474e89094c44da98b954eedeac495271d0f", 18), // DAI
-        ("2260fac5e5542a773aa44fbcfedf7c193bc2c599", 8),  // WBTC
-        ("4fabb145d64652a948d72533023f6e7a623c7c53", 18), // BUSD
-        ("514910771af9ca656af840dff83e8264ecf986ca", 18), // LINK
-        ("1f9840a85d5af5bf1d1762f925bdaddc4201f984", 18), // UNI
-    ];
-    known
+    crate::model::tokens::KNOWN
         .iter()
-        .map(|(a, d)| {
+        .map(|t| {
             let mut k = [0u8; 20];
-            hex::decode_to_slice(a, &mut k).expect("literal address");
-            (k, *d)
+            hex::decode_to_slice(t.contract, &mut k).expect("literal address");
+            (k, t.decimals)
         })
         .collect()
 }

@@ -4,6 +4,7 @@ pub mod amount;
 pub mod ids;
 pub mod text;
 pub mod time;
+pub mod tokens;
 
 /// Helpers shared by the crate's unit tests.
 #[cfg(test)]

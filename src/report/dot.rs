@@ -72,8 +72,8 @@ pub(crate) fn flow_graph(r: &Report) -> DiGraph<Node, Flow> {
                 let e = *edges.entry(key).or_insert_with(|| g.add_edge(a, b, Flow { asset: st.asset.clone(), ..Flow::default() }));
                 let f = &mut g[e];
                 if let Some(c) = &st.conversion {
-                    let taint_in = super::whole(&c.taint_in, super::decimals(crate::model::Chain::Ethereum, &c.asset_in));
-                    f.swap = Some(format!("swap via {}: {taint_in} {} ->", short(&c.venue), short(&c.asset_in)));
+                    let taint_in = super::whole(&c.taint_in, super::asset_decimals(crate::model::Chain::Ethereum, &c.asset_in));
+                    f.swap = Some(format!("swap via {}: {taint_in} {} ->", short(&c.venue), token_label(&c.asset_in)));
                 }
                 f.taint += st.taint.parse::<WideSum>().unwrap_or(WideSum::ZERO);
                 if let Some(tx) = &st.event.tx
@@ -112,6 +112,11 @@ fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// A `--follow` row's asset on the graph: a known token's symbol, else shortened.
+fn token_label(a: &str) -> String {
+    crate::model::tokens::known(a).map_or_else(|| short(a), |k| k.symbol.to_string())
+}
+
 /// The report as a DOT digraph.
 pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
     let g = flow_graph(r);
@@ -123,7 +128,11 @@ pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
             txs.push(format!("+{}", f.txs.len() - 3));
         }
         let amount = match &f.asset {
-            Some(a) => format!("{} {}", super::whole(&f.taint.to_string(), super::decimals(crate::model::Chain::Ethereum, a)), short(a)),
+            Some(a) => format!(
+                "{} {}",
+                super::whole(&f.taint.to_string(), super::asset_decimals(crate::model::Chain::Ethereum, a)),
+                token_label(a)
+            ),
             None => format!("{} {}", super::whole(&f.taint.to_string(), decimals), r.asset),
         };
         let amount = match &f.swap {

@@ -209,18 +209,13 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
     }
 }
 
-/// An asset as a table shows it: `ETH`, or a token contract shortened.
-fn short_asset(a: &str) -> String {
-    if a.len() == 42 { format!("{}..{}", &a[..6], &a[38..]) } else { a.to_string() }
-}
-
 /// The table of a `--follow` report: rows with their asset, the followed
 /// and unfollowed conversions, and each asset's conservation line.
 pub fn to_table(r: &Report, chain: crate::model::Chain) -> String {
-    use super::{decimals, whole};
-    let amt = |amount: &str, asset: &str| format!("{} {}", whole(amount, decimals(chain, asset)), short_asset(asset));
+    use super::{asset_decimals, asset_label, whole};
+    let amt = |amount: &str, asset: &str| format!("{} {}", whole(amount, asset_decimals(chain, asset)), asset_label(asset));
     let mut s = format!(
-        "{} trace across swaps from {} seed(s){}; whole coins where the asset's decimals are known, else base units\n\n",
+        "{} trace across swaps from {} seed(s){}; whole coins where the asset's decimals are known (ETH, known tokens), else base units\n\n",
         format!("{:?}", r.policy).to_lowercase(),
         r.seeds.len() + r.seed_txs.len(),
         if r.fees_modelled { "" } else { "; fees not modelled" }
@@ -281,8 +276,12 @@ pub fn to_table(r: &Report, chain: crate::model::Chain) -> String {
     }
     s += "\nper asset, in base units: seeded + converted_in = destinations + dormant + horizon + fees + converted_out\n";
     for (a, t) in r.totals_by_asset.iter().flatten() {
+        let name = match crate::model::tokens::known(a) {
+            Some(k) => format!("{} {a}", k.symbol),
+            None => a.clone(),
+        };
         s += &format!(
-            "{a}: {} + {} = {} + {} + {} + {} + {} (rounding {}){}\n",
+            "{name}: {} + {} = {} + {} + {} + {} + {} (rounding {}){}\n",
             t.seeded,
             t.converted_in,
             t.destinations,

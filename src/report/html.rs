@@ -55,7 +55,9 @@ pub fn to_html(r: &Report, chain: Chain) -> String {
     let coins = |a: &str| format!("{} {}", whole(a, dec), esc(&r.asset));
     // Under `--follow` each row and step has its own asset.
     let coins_of = |a: &str, asset: &Option<String>| match asset {
-        Some(x) => format!("{} {}", whole(a, super::decimals(chain, x)), esc(x)),
+        Some(x) => {
+            format!("{} <span title=\"{}\">{}</span>", whole(a, super::asset_decimals(chain, x)), esc(x), esc(&super::asset_label(x)))
+        }
         None => coins(a),
     };
     let t = &r.totals;

@@ -453,6 +453,23 @@ pub fn decimals(chain: Chain, asset: &str) -> Option<u32> {
     }
 }
 
+/// Decimals of an asset of a `--follow` report, where each row names its
+/// asset: the native coin's, or a known token's (`model::tokens`). The
+/// single-asset reports keep [`decimals`], so they stay as they were.
+pub fn asset_decimals(chain: Chain, asset: &str) -> Option<u32> {
+    decimals(chain, asset).or_else(|| crate::model::tokens::known(asset).filter(|_| chain == Chain::Ethereum).map(|k| k.decimals))
+}
+
+/// An asset of a `--follow` report as people read it: `ETH`, a known
+/// token's symbol, or the token contract shortened.
+pub fn asset_label(asset: &str) -> String {
+    match crate::model::tokens::known(asset) {
+        Some(k) => k.symbol.to_string(),
+        None if asset.len() == 42 => format!("{}..{}", &asset[..6], &asset[38..]),
+        None => asset.to_string(),
+    }
+}
+
 /// A base-unit amount in whole coins, exact, trailing zeros trimmed.
 pub fn whole(amount: &str, decimals: Option<u32>) -> String {
     let Some(d) = decimals else { return amount.to_string() };

@@ -35,6 +35,13 @@ pub const DENOMINATIONS: [u128; 4] = [ETH / 10, ETH, 10 * ETH, 100 * ETH];
 pub const TOKENS: [&str; 6] = ["USDT", "USDC", "WETH", "DAI", "LINK", "stETH"];
 /// The tokens ordinary users trade: the first five.
 const TRADED: u64 = 5;
+/// An amount drawn at ether's scale (18 decimals) in token `t`'s own
+/// base units: USDT and USDC have 6 decimals (at least one unit).
+fn in_token(t: u16, x: u128) -> u128 {
+    let d = crate::model::tokens::by_symbol(TOKENS[t as usize]).map_or(18, |k| k.decimals);
+    (x / 10u128.pow(18u32.saturating_sub(d))).max(1)
+}
+
 /// USDC's index in [`TOKENS`].
 pub const USDC: u16 = 1;
 /// WETH's index in [`TOKENS`]: its contract is mainnet WETH, so a trace
@@ -357,8 +364,13 @@ impl World {
 
     /// The 20 address bytes of `who` in this world.
     pub fn address(&self, who: Who) -> [u8; 20] {
-        if who == Who::Token(WETH) {
-            return crate::convert::topics::WETH;
+        // The tokens are mainnet's (WETH among them, so that a trace reads
+        // it as ETH), so that reports know their symbols and decimals.
+        if let Who::Token(t) = who {
+            let known = crate::model::tokens::by_symbol(TOKENS[t as usize]).expect("the world's tokens are known");
+            let mut out = [0u8; 20];
+            hex::decode_to_slice(known.contract, &mut out).expect("literal address");
+            return out;
         }
         let (kind, a, b) = match who {
             Who::User(k) => (1, k, 0),
@@ -556,7 +568,7 @@ impl World {
             680..850 => {
                 let t = self.rng.below(TRADED) as u16;
                 let to = self.user();
-                let v = self.amount();
+                let v = in_token(t, self.amount());
                 self.start(u, Who::Token(t), 0, 52_000, Some(2));
                 self.tx.legs.push((Leg::Token(t), u, to, v));
             }
@@ -585,7 +597,7 @@ impl World {
     /// WETH too, which keeps the stream of the other kinds as it was.
     fn rate(&mut self, t: u16, v: u128) -> u128 {
         let k = 1 + u128::from(self.rng.below(3000));
-        if t == WETH { v } else { v * k }
+        if t == WETH { v } else { in_token(t, v * k) }
     }
 
     /// The Uniswap-V2-style swap log of pool `pool`, once `after` legs have
