@@ -63,7 +63,7 @@ ingest_window() {
     local a=$1 b=$2 label=$3
     rm -rf "$WORK/data"
     "$BIN/chaintrace-gen" world --events "$TOTAL" --window "$a..$b" --out "$WORK/data" > "$WORK/seed.txt" 2> "$WORK/gen.err"
-    local files=("$WORK/data/transactions.csv" "$WORK/data/traces.csv" "$WORK/data/token_transfers.csv")
+    local files=("$WORK/data/transactions.csv" "$WORK/data/traces.csv" "$WORK/data/token_transfers.csv" "$WORK/data/logs.csv")
     for s in "${STORES[@]}"; do
         local env="CHAINTRACE_REWRITE=0" kind=append
         if [ "$s" = "$WORK/rewrite" ]; then env="CHAINTRACE_REWRITE=1" kind=rewrite; fi
@@ -118,8 +118,18 @@ if [ "$CHECK" = 1 ]; then
         done
         cmp "$WORK/store.$p.json" "$WORK/rewrite.$p.json" || { echo "the $p reports differ" >&2; exit 1; }
     done
+    # Across swaps (ADR 0012): the first trace of each store sweeps in full
+    # and writes its ledger; the appended store's second trace reads it.
+    for p in haircut poison; do
+        for s in "${STORES[@]}"; do
+            "$CT" trace --store "$s" --policy "$p" --seed "$SEED" --follow swaps --format json > "$s.$p.follow.json"
+        done
+        "$CT" trace --store "$WORK/store" --policy "$p" --seed "$SEED" --follow swaps --format json > "$WORK/store.$p.follow2.json"
+        cmp "$WORK/store.$p.follow.json" "$WORK/rewrite.$p.follow.json" || { echo "the $p --follow reports differ" >&2; exit 1; }
+        cmp "$WORK/store.$p.follow.json" "$WORK/store.$p.follow2.json" || { echo "the $p --follow report over the ledger differs" >&2; exit 1; }
+    done
     for s in "${STORES[@]}"; do "$CT" stats --store "$s" --format json > "$s.stats.json"; done
     cmp "$WORK/store.stats.json" "$WORK/rewrite.stats.json" || { echo "the stats differ" >&2; exit 1; }
-    echo "== reports of the appended store and the rewritten one: byte-identical (haircut, poison, FIFO, stats)" >&2
+    echo "== reports of the appended store and the rewritten one: byte-identical (haircut, poison, FIFO, --follow swaps full and over the ledger, stats)" >&2
 fi
 rm -rf "$WORK/data"
