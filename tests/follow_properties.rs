@@ -787,6 +787,25 @@ fn the_ledger_is_rewritten_after_an_append_and_unused_when_damaged() {
         let out = trace::run_follow(&Store::open(&st).unwrap(), &q, None).unwrap();
         assert!(out.sparse, "case {case}: the damaged ledger was written anew");
         assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: the ledger written anew");
+
+        // Counts changed in the header: two that cancel out (the file's
+        // length stays), and one whose size overflows.
+        let good = std::fs::read(&p).unwrap();
+        let word = |b: &[u8], k: usize| u64::from_le_bytes(b[8 + k * 8..16 + k * 8].try_into().unwrap());
+        let set = |b: &mut Vec<u8>, k: usize, v: u64| b[8 + k * 8..16 + k * 8].copy_from_slice(&v.to_le_bytes());
+        let mut shifted = good.clone();
+        if word(&good, 3) > 0 {
+            set(&mut shifted, 2, word(&good, 2) + 1);
+            set(&mut shifted, 3, word(&good, 3) - 1);
+        }
+        let mut huge = good.clone();
+        set(&mut huge, 6, 0x3FFF_FFFF_FFFF_FFFF);
+        for (what, bytes) in [("counts that cancel out", shifted), ("a count whose size overflows", huge)] {
+            std::fs::write(&p, &bytes).unwrap();
+            let out = trace::run_follow(&Store::open(&st).unwrap(), &q, None).unwrap();
+            assert!(!out.sparse, "case {case}: a ledger with {what} was read");
+            assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: with {what}");
+        }
     }
     assert!(sparse_after_append >= 8, "{sparse_after_append} sparse traces after an append");
 }

@@ -369,8 +369,11 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         Ok(out) => out,
         Err(Overflow) => sweep::<Wide>(store, spec, &p).expect("320-bit sums cannot overflow"),
     };
+    // A full sweep that had to run anyway (FIFO, `--engine full`, a
+    // fallback) leaves a sound ledger as it is.
     if let Some(r) = rec
         && !r.spoiled
+        && Ledger::load(store).is_none_or(|l| !l.verify())
     {
         r.save(
             store,
@@ -506,7 +509,12 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
     let convs = led.conv_records();
     let mut conv_bits = super::conversions::TxBits::default();
     for w in convs {
-        conv_bits.set(w[1] as u32);
+        // A transaction id out of range is only in a damaged ledger.
+        let t = w[1] as u32;
+        if t == NO_TX || t as usize >= n {
+            return Err(Overflow);
+        }
+        conv_bits.set(t);
     }
     let mut seed_tx_events: Vec<usize> = Vec::new();
     if !p.seed_txs.is_empty() {

@@ -96,6 +96,21 @@ fn path(store: &Store) -> PathBuf {
     store.gen_dir.join(FILE)
 }
 
+/// Remove temporary ledgers that processes no longer running left (killed
+/// while writing).
+fn remove_stale(store: &Store) {
+    let Ok(rd) = std::fs::read_dir(&store.gen_dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&format!("{FILE}.")).filter(|r| r.ends_with(".tmp")).and_then(|r| r.split('.').next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// What ties a ledger to its generation: the manifest's hash.
 fn manifest_hash(store: &Store) -> Option<u64> {
     std::fs::read(store.gen_dir.join("manifest.json")).ok().map(|m| xxhash_rust::xxh3::xxh3_64(&m))
@@ -131,7 +146,12 @@ impl Recorder {
     /// one. Nothing is written where a count passes its field or the store
     /// cannot be written: the ledger only saves time.
     pub(super) fn save(mut self, store: &Store, mut convs: Convs<'_>) {
-        let tmp = store.gen_dir.join(format!("{FILE}.{}.tmp", std::process::id()));
+        // A name of its own: the cases of a plan and the server's requests
+        // may write in one process at once.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let k = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        remove_stale(store);
+        let tmp = store.gen_dir.join(format!("{FILE}.{}.{k}.tmp", std::process::id()));
         if self.write(store, &tmp, &mut convs).is_none() || std::fs::rename(&tmp, path(store)).is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -210,11 +230,18 @@ impl Recorder {
         for (k, w) in words.iter().enumerate() {
             header[8 + k * 8..16 + k * 8].copy_from_slice(&w.to_le_bytes());
         }
-        header[HEADER - 8..].copy_from_slice(&f.h.digest().to_le_bytes());
+        let sum = checksum(&header, f.h.digest());
+        header[HEADER - 8..].copy_from_slice(&sum.to_le_bytes());
         let mut file = f.w.into_inner().ok()?;
         file.seek(std::io::SeekFrom::Start(0)).ok()?;
         file.write_all(&header).ok()
     }
+}
+
+/// The checksum of a ledger: its magic and counts with its body's hash, so
+/// that counts changed together (which keep the file's length) fail it too.
+fn checksum(header: &[u8], body_hash: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(&header[..HEADER - 8], body_hash)
 }
 
 /// The ledger file as it is written: the body's bytes hashed on the way.
@@ -271,11 +298,14 @@ impl Ledger {
             n_addr: store.address_count(),
             n_assets: store.manifest.assets.len().max(1),
         };
-        let len = pad8(l.n.checked_mul(10)?)
-            .checked_add(l.n_wide.checked_add(l.n_finals)?.checked_mul(24)?)?
-            .checked_add(l.n_convs.checked_mul(CONV * 8)?)?
-            .checked_add(l.n_conv_events.checked_mul(8)?)?
-            .checked_add(pad8(l.n_venues.checked_mul(4)?))?;
+        // Checked throughout: the counts are read from a file.
+        let len =
+            l.n.checked_mul(10)?
+                .checked_next_multiple_of(8)?
+                .checked_add(l.n_wide.checked_add(l.n_finals)?.checked_mul(24)?)?
+                .checked_add(l.n_convs.checked_mul(CONV * 8)?)?
+                .checked_add(l.n_conv_events.checked_mul(8)?)?
+                .checked_add(l.n_venues.checked_mul(4)?.checked_next_multiple_of(8)?)?;
         if l.map.len() != HEADER.checked_add(len)? {
             return None;
         }
@@ -287,7 +317,7 @@ impl Ledger {
     /// meanwhile (every read is bounds-checked; [`Ledger::conv`] checks its
     /// ids), and its answer counts only if this holds.
     pub(super) fn verify(&self) -> bool {
-        xxhash_rust::xxh3::xxh3_64(self.body()) == self.sum
+        checksum(&self.map[..HEADER], xxhash_rust::xxh3::xxh3_64(self.body())) == self.sum
     }
 
     fn body(&self) -> &[u8] {
