@@ -554,13 +554,13 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
                 conv_at = convs.get(next_conv).map_or(usize::MAX, |w| w[0] as usize);
                 // Most conversions are of addresses that hold no taint: told
                 // from the record's first words, without reading the rest.
-                let (payer, payee, ambiguous, short, fee, parties) = Ledger::conv_summary(w);
-                if !ambiguous
-                    && !short
-                    && parties & seed_bloom == 0
-                    && !bit(&sw.send_hot, payer)
-                    && !bit(&sw.recv_hot, payee)
-                    && fee.is_none_or(|f| f.is_some_and(|f| !bit(&sw.send_hot, f)))
+                let m = Ledger::conv_summary(w);
+                if !m.ambiguous
+                    && !m.short
+                    && m.parties & seed_bloom == 0
+                    && !bit(&sw.send_hot, m.payer)
+                    && !bit(&sw.recv_hot, m.payee)
+                    && m.fee.is_none_or(|f| f.is_some_and(|f| !bit(&sw.send_hot, f)))
                 {
                     continue;
                 }

@@ -87,6 +87,22 @@ pub(super) struct Conv<'l> {
     pub(super) parties: u64,
 }
 
+/// The first words of a conversion record.
+pub(super) struct Summary {
+    /// The payer (of a followable one).
+    pub(super) payer: u32,
+    /// The payee (of a followable one).
+    pub(super) payee: u32,
+    /// Whether it is ambiguous.
+    pub(super) ambiguous: bool,
+    /// Whether a leg's sender other than the payer was short in it.
+    pub(super) short: bool,
+    /// Its fees' sender: `None`, no fees; `Some(None)`, several senders.
+    pub(super) fee: Option<Option<u32>>,
+    /// A bit per address taking part in a leg (see [`bloom`]).
+    pub(super) parties: u64,
+}
+
 /// The bit of address `x` in a 64-bit filter.
 pub(super) fn bloom(x: u32) -> u64 {
     1 << (u64::from(x).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
@@ -364,17 +380,22 @@ impl Ledger {
         try_cast(&self.body()[start..start + self.n_convs * CONV * 8]).expect("8-aligned records")
     }
 
-    /// What tells a conversion that no taint can reach: payer, payee,
-    /// whether ambiguous, whether a leg was short, its fees' sender (`None`:
-    /// no fees; `Some(None)`: several senders), its parties' filter.
+    /// What tells a conversion that no taint can reach, from the first
+    /// words of its record (ids unchecked: [`Ledger::conv`] checks them).
     #[inline]
-    pub(super) fn conv_summary(w: &[u64; CONV]) -> (u32, u32, bool, bool, Option<Option<u32>>, u64) {
-        let fee = match w[16] {
-            u64::MAX => None,
-            f if f >= u64::from(u32::MAX) => Some(None),
-            f => Some(Some(f as u32)),
-        };
-        (w[4] as u32, (w[4] >> 32) as u32, w[1] >> 32 & 1 != 0, w[1] >> 33 & 1 != 0, fee, w[17])
+    pub(super) fn conv_summary(w: &[u64; CONV]) -> Summary {
+        Summary {
+            payer: w[4] as u32,
+            payee: (w[4] >> 32) as u32,
+            ambiguous: w[1] >> 32 & 1 != 0,
+            short: w[1] >> 33 & 1 != 0,
+            fee: match w[16] {
+                u64::MAX => None,
+                f if f >= u64::from(u32::MAX) => Some(None),
+                f => Some(Some(f as u32)),
+            },
+            parties: w[17],
+        }
     }
 
     /// Conversion record `w` read; `None` if an id in it is out of range
@@ -390,29 +411,24 @@ impl Ledger {
         }
         let events: &[usize] = try_cast(&self.body()[ev_start + e0 * 8..ev_start + (e0 + en) * 8]).ok()?;
         let venues: &[u32] = try_cast(&self.body()[ven_start + v0 * 4..ven_start + (v0 + vn) * 4]).ok()?;
-        let (payer, payee, sold, bought) = (lo(w[4]), hi(w[4]), lo(w[5]), hi(w[5]));
+        let m = Self::conv_summary(w);
+        let (sold, bought) = (lo(w[5]), hi(w[5]));
+        let addr = |x: u32| (x as usize) < self.n_addr;
         if events.iter().any(|&k| k >= self.n)
-            || venues.iter().any(|&v| v as usize >= self.n_addr)
-            || payer >= self.n_addr
-            || payee >= self.n_addr
+            || !venues.iter().all(|&v| addr(v))
+            || !addr(m.payer)
+            || !addr(m.payee)
+            || !m.fee.flatten().is_none_or(addr)
             || sold >= self.n_assets
             || bought >= self.n_assets
         {
             return None;
         }
         let amount = |k: usize| Amount(U256::from_limbs([w[k], w[k + 1], w[k + 2], w[k + 3]]));
-        let swap = (hi(w[1]) & 1 == 0).then(|| {
-            let s = Swap { payer: payer as u32, sold: (sold as u32, amount(6)), payee: payee as u32, bought: (bought as u32, amount(10)) };
+        let swap = (!m.ambiguous).then(|| {
+            let s = Swap { payer: m.payer, sold: (sold as u32, amount(6)), payee: m.payee, bought: (bought as u32, amount(10)) };
             (s, u128::from(w[14]) | u128::from(w[15]) << 64)
         });
-        Some(Conv {
-            swap,
-            events,
-            venues,
-            fee_sender: (w[16] < u64::from(u32::MAX) && (w[16] as usize) < self.n_addr).then_some(w[16] as u32),
-            has_fees: w[16] != u64::MAX,
-            short: hi(w[1]) & 2 != 0,
-            parties: w[17],
-        })
+        Some(Conv { swap, events, venues, fee_sender: m.fee.flatten(), has_fees: m.fee.is_some(), short: m.short, parties: m.parties })
     }
 }
