@@ -21,7 +21,6 @@
 
 mod common;
 
-use common::field;
 use std::path::Path;
 use std::process::Command;
 
@@ -86,21 +85,27 @@ fn main() {
                 if k == 1 {
                     common::remove_ledgers(&store);
                 }
-                let out = bin()
-                    .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null", "--stop-at", SERVICES])
-                    .args(*shape)
-                    .args(["--seed", &exploiter, "--store"])
-                    .arg(&store)
-                    .env("CHAINTRACE_TIMING", "1")
-                    .output()
-                    .expect("run chaintrace trace");
-                let err = String::from_utf8_lossy(&out.stderr);
-                assert!(out.status.success(), "trace failed: {err}");
-                let line = err.lines().find(|l| l.starts_with("timing: sweep")).expect("sweep timing");
-                let (sweep, visited) = (field(line, " in "), field(line, " MiB, "));
-                let peak = field(err.lines().find(|l| l.starts_with("timing: trace")).expect("trace timing"), "peak memory ");
-                if sweep < best[k].0 {
-                    best[k] = (sweep, peak, visited);
+                let t = common::timed_trace(
+                    bin()
+                        .args([
+                            "trace",
+                            "--policy",
+                            policy,
+                            "--format",
+                            "json",
+                            "--paths",
+                            "0",
+                            "--output",
+                            "/dev/null",
+                            "--stop-at",
+                            SERVICES,
+                        ])
+                        .args(*shape)
+                        .args(["--seed", &exploiter, "--store"])
+                        .arg(&store),
+                );
+                if t.sweep < best[k].0 {
+                    best[k] = (t.sweep, t.peak, t.visited);
                 }
             }
         }

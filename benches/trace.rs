@@ -28,7 +28,6 @@
 
 mod common;
 
-use common::field;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -91,28 +90,18 @@ fn run(name: &str, dir: &Path, seeds_file: &Path, extra: &[&str]) {
                 if engine == "follow1" {
                     common::remove_ledgers(&dir.join("store"));
                 }
-                let out = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
-                    .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null"])
-                    .args(shape)
-                    .arg("--store")
-                    .arg(dir.join("store"))
-                    .arg("--seed-file")
-                    .arg(seeds_file)
-                    .args(extra)
-                    .env("CHAINTRACE_TIMING", "1")
-                    .output()
-                    .expect("run chaintrace");
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                assert!(out.status.success(), "trace failed: {stderr}");
-                let sweep_line = stderr.lines().find(|l| l.starts_with("timing: sweep")).expect("sweep timing");
-                let total_line = stderr.lines().find(|l| l.starts_with("timing: trace")).expect("trace timing");
-                let s = field(sweep_line, " in ");
-                if s < sweep {
-                    sweep = s;
-                    heap = field(sweep_line, "heap at the end of the sweep ");
-                    visited = field(sweep_line, " MiB, ");
-                    total = field(total_line, " in ");
-                    peak = field(total_line, "peak memory ");
+                let t = common::timed_trace(
+                    Command::new(env!("CARGO_BIN_EXE_chaintrace"))
+                        .args(["trace", "--policy", policy, "--format", "json", "--paths", "0", "--output", "/dev/null"])
+                        .args(shape)
+                        .arg("--store")
+                        .arg(dir.join("store"))
+                        .arg("--seed-file")
+                        .arg(seeds_file)
+                        .args(extra),
+                );
+                if t.sweep < sweep {
+                    (sweep, heap, visited, total, peak) = (t.sweep, t.heap, t.visited, t.total, t.peak);
                 }
             }
             println!(

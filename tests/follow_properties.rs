@@ -146,20 +146,7 @@ impl Ref<'_> {
                     (x, vec![(x, true), (a - x, false)])
                 }
                 Policy::Fifo => {
-                    let q = self.lots(k);
-                    let mut need = a;
-                    let mut taken = Vec::new();
-                    while need > 0 {
-                        let (amt, tainted) = q[0];
-                        let m = amt.min(need);
-                        taken.push((m, tainted));
-                        need -= m;
-                        if m == amt {
-                            q.remove(0);
-                        } else {
-                            q[0].0 -= m;
-                        }
-                    }
+                    let taken = common::take_lots(self.lots(k), a);
                     (taken.iter().filter(|l| l.1).map(|l| l.0).sum(), taken)
                 }
             }

@@ -2,6 +2,8 @@
 //! written here from TRACING.md alone; haircut and FIFO conserve taint exactly;
 //! poison reaches everything they taint; evidence paths check out.
 
+mod common;
+
 use chaintrace::ingest::{self, Format, Options};
 use chaintrace::model::Chain;
 use chaintrace::store::Store;
@@ -80,23 +82,7 @@ fn naive(events: &[Ev], policy: Policy, seeds: &BTreeSet<usize>, stops: &BTreeSe
                     let x = a * t / b;
                     vec![(x, true), (a - x, false)]
                 }
-                Policy::Fifo => {
-                    let q = lots.entry(u).or_default();
-                    let mut need = a;
-                    let mut taken = Vec::new();
-                    while need > 0 {
-                        let (amt, tainted) = q[0];
-                        let k = amt.min(need);
-                        taken.push((k, tainted));
-                        need -= k;
-                        if k == amt {
-                            q.remove(0);
-                        } else {
-                            q[0].0 -= k;
-                        }
-                    }
-                    taken
-                }
+                Policy::Fifo => common::take_lots(lots.entry(u).or_default(), a),
             }
         };
         let x: u128 = out.iter().filter(|l| l.1).map(|l| l.0).sum();

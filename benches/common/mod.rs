@@ -20,3 +20,33 @@ pub(crate) fn remove_ledgers(store: &std::path::Path) {
         }
     }
 }
+
+/// What one `chaintrace trace` run printed with `CHAINTRACE_TIMING`:
+/// sweep seconds, heap at its end (MiB), events visited, the whole trace's
+/// seconds and peak memory (MiB).
+#[allow(dead_code)]
+pub(crate) struct Timed {
+    pub(crate) sweep: f64,
+    pub(crate) heap: f64,
+    pub(crate) visited: f64,
+    pub(crate) total: f64,
+    pub(crate) peak: f64,
+}
+
+/// Run `trace` (a `chaintrace trace` command, arguments set) with
+/// `CHAINTRACE_TIMING`; it must succeed.
+#[allow(dead_code)]
+pub(crate) fn timed_trace(trace: &mut std::process::Command) -> Timed {
+    let out = trace.env("CHAINTRACE_TIMING", "1").output().expect("run chaintrace trace");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "trace failed: {err}");
+    let sweep = err.lines().find(|l| l.starts_with("timing: sweep")).expect("sweep timing");
+    let total = err.lines().find(|l| l.starts_with("timing: trace")).expect("trace timing");
+    Timed {
+        sweep: field(sweep, " in "),
+        heap: field(sweep, "heap at the end of the sweep "),
+        visited: field(sweep, " MiB, "),
+        total: field(total, " in "),
+        peak: field(total, "peak memory "),
+    }
+}

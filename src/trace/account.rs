@@ -74,21 +74,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     }
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
     // Sparse: the events of seed transactions, in order.
-    let seed_tx_events: Vec<usize> = if SPARSE && !seed_txs.is_empty() {
-        // A sorted slice, not the set: one or a few compares an event instead
-        // of a SipHash; on one thread, as a bit-packed column scans faster
-        // than a busy machine wakes a pool (issue 13: 1.4x-1.7x the trace by address before).
-        let mut want: Vec<u32> = spec.seed_txs.clone();
-        want.sort_unstable();
-        (0..ev.len())
-            .filter(|&i| {
-                let t = ev.tx(i);
-                t != NO_TX && want.binary_search(&t).is_ok()
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let seed_tx_events: Vec<usize> = if SPARSE { super::records::seed_tx_events(store, &spec.seed_txs) } else { Vec::new() };
     let mut next_seed_tx = 0usize;
     // Sparse: the addresses taint reached, so that the end need not scan every record.
     let mut touched: Vec<u32> = Vec::new();

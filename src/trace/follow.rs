@@ -11,6 +11,7 @@
 use super::fifo::{Lot, Queue};
 use super::ledger::{Ledger, Recorder};
 use super::num::{Num, Overflow};
+use super::records::Bits;
 use super::rules::{IdHasher, IdMap, StopRule, stop_at_time, stop_rules};
 use super::types::{Engine, Outcome, Policy, Spec, TraceError, Wide};
 use crate::convert::detect::{Conversion, Swap};
@@ -250,8 +251,8 @@ struct Sweep<'a, N: Num> {
     led: Option<&'a Ledger>,
     /// The sparse sweep, a bit an address: whose sends may carry taint (in
     /// some asset), and whose every receipt counts (seeds).
-    send_hot: Vec<u64>,
-    recv_hot: Vec<u64>,
+    send_hot: Bits,
+    recv_hot: Bits,
     /// The sparse sweep: the payer's balance before the swap at hand.
     payer_bal: u128,
     /// [`Sweep::swap`]'s buffers.
@@ -269,13 +270,15 @@ enum BalAt {
 }
 
 #[inline]
-fn bit(bits: &[u64], x: u32) -> bool {
-    bits.get(x as usize / 64).is_some_and(|w| w >> (x % 64) & 1 != 0)
+/// Bit `x`, false out of range (the full sweep's sets are empty; an id in
+/// a damaged ledger's record may be out of range).
+fn bit(bits: &Bits, x: u32) -> bool {
+    (x as usize) < bits.len() && bits.get(x)
 }
 
-fn set_bit(bits: &mut [u64], x: u32) {
-    if let Some(w) = bits.get_mut(x as usize / 64) {
-        *w |= 1 << (x % 64);
+fn set_bit(bits: &mut Bits, x: u32) {
+    if (x as usize) < bits.len() {
+        bits.set(x);
     }
 }
 
@@ -422,8 +425,8 @@ impl<'a, N: Num> Sweep<'a, N> {
             windowed,
             rec: (led.is_none() && !windowed).then(|| Recorder::new(store.len())),
             led,
-            send_hot: Vec::new(),
-            recv_hot: Vec::new(),
+            send_hot: Bits::new(0),
+            recv_hot: Bits::new(0),
             payer_bal: 0,
             legs: Vec::new(),
             fees: Vec::new(),
@@ -496,8 +499,8 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
     crate::sys::timing("follow: open the ledger");
     let mut sw: Sweep<'_, u128> = Sweep::new(store, spec, p, Some(led));
     let n_addr = store.address_count();
-    sw.send_hot = vec![0; n_addr.div_ceil(64)];
-    sw.recv_hot = vec![0; n_addr.div_ceil(64)];
+    sw.send_hot = Bits::new(n_addr);
+    sw.recv_hot = Bits::new(n_addr);
     let mut seed_bloom = 0u64;
     for &s in &spec.seeds {
         set_bit(&mut sw.send_hot, s);
@@ -516,18 +519,10 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
         }
         conv_bits.set(t);
     }
-    let mut seed_tx_events: Vec<usize> = Vec::new();
-    if !p.seed_txs.is_empty() {
-        if p.seed_txs.iter().any(|&t| conv_bits.has(t)) {
-            return Err(Overflow);
-        }
-        let mut want: Vec<u32> = p.seed_txs.iter().copied().collect();
-        want.sort_unstable();
-        seed_tx_events.extend((0..n).filter(|&i| {
-            let t = ev.tx(i);
-            t != NO_TX && want.binary_search(&t).is_ok()
-        }));
+    if p.seed_txs.iter().any(|&t| conv_bits.has(t)) {
+        return Err(Overflow);
     }
+    let seed_tx_events = super::records::seed_tx_events(store, &spec.seed_txs);
     let (mut next_conv, mut next_seed_tx) = (0usize, 0usize);
     let mut conv_at = convs.first().map_or(usize::MAX, |w| w[0] as usize);
     let mut seed_tx_at = seed_tx_events.first().copied().unwrap_or(usize::MAX);

@@ -108,3 +108,22 @@ pub fn swap_store(dir: &Path, transfers: &str, logs: &str, stops: &[String]) -> 
     }
     chaintrace::store::Store::open(&st).unwrap()
 }
+
+/// The naive references' FIFO: take `a` from the front of queue `q`
+/// (amount, tainted), splitting a lot where `a` ends inside it.
+pub fn take_lots(q: &mut Vec<(u128, bool)>, a: u128) -> Vec<(u128, bool)> {
+    let mut need = a;
+    let mut taken = Vec::new();
+    while need > 0 {
+        let (amt, tainted) = q[0];
+        let m = amt.min(need);
+        taken.push((m, tainted));
+        need -= m;
+        if m == amt {
+            q.remove(0);
+        } else {
+            q[0].0 -= m;
+        }
+    }
+    taken
+}
