@@ -762,12 +762,24 @@ fn the_ledger_is_rewritten_after_an_append_and_unused_when_damaged() {
         sparse_after_append += usize::from(out.sparse);
         assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: after an append ({})", out.sparse);
 
-        // One changed byte deep in the ledger: the checksum fails, the full sweep answers.
+        // Read once over its checksum, the ledger is trusted until it changes.
         let p = store.gen_dir.join("follow-ledger");
+        if out.sparse {
+            assert!(store.gen_dir.join("follow-ledger.verified").is_file(), "case {case}: a sound ledger read was not stamped");
+        }
+        // A change in place: its times no longer match the stamp (set apart
+        // here, as a write within the file system's clock tick may keep them).
+        let damage = |bytes: &[u8]| {
+            std::fs::write(&p, bytes).unwrap();
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000)).unwrap();
+        };
+
+        // One changed byte deep in the ledger: the checksum fails, the full sweep answers.
         let mut bytes = std::fs::read(&p).unwrap();
         let k = bytes.len() - 1 - rng.below((bytes.len() - 100) as u64) as usize;
         bytes[k] ^= 0x5a;
-        std::fs::write(&p, &bytes).unwrap();
+        damage(&bytes);
         let out = trace::run_follow(&Store::open(&st).unwrap(), &q, None).unwrap();
         assert!(!out.sparse, "case {case}: a damaged ledger was read");
         assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: with a damaged ledger");
@@ -788,7 +800,7 @@ fn the_ledger_is_rewritten_after_an_append_and_unused_when_damaged() {
         let mut huge = good.clone();
         set(&mut huge, 6, 0x3FFF_FFFF_FFFF_FFFF);
         for (what, bytes) in [("counts that cancel out", shifted), ("a count whose size overflows", huge)] {
-            std::fs::write(&p, &bytes).unwrap();
+            damage(&bytes);
             let out = trace::run_follow(&Store::open(&st).unwrap(), &q, None).unwrap();
             assert!(!out.sparse, "case {case}: a ledger with {what} was read");
             assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: with {what}");

@@ -174,7 +174,7 @@ pub fn exists(dir: &Path) -> bool {
 
 /// What identifies segment file `name` as it is now: size, modification
 /// and change times, inode.
-fn segment_stamp(dir: &Path, name: &str) -> Option<String> {
+pub(crate) fn segment_stamp(dir: &Path, name: &str) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(dir.join(name)).ok()?;
     Some(format!("{name} {} {} {} {} {} {}", m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino()))

@@ -253,6 +253,13 @@ struct Sweep<'a, N: Num> {
     /// some asset), and whose every receipt counts (seeds).
     send_hot: Bits,
     recv_hot: Bits,
+    /// The sparse sweep, a byte an address: in which assets (by
+    /// [`asset_bit`]) its sends may carry taint, so a hot address's sends of
+    /// an asset it holds no taint in are passed over unread.
+    hot_assets: Vec<u8>,
+    /// The sparse sweep: the seeds' [`super::ledger::bloom`], tested before
+    /// `recv_hot` (they are few: most receivers are told from it alone).
+    seed_bloom: u64,
     /// The sparse sweep: the payer's balance before the swap at hand.
     payer_bal: u128,
     /// [`Sweep::swap`]'s buffers.
@@ -280,6 +287,13 @@ fn set_bit(bits: &mut Bits, x: u32) {
     if (x as usize) < bits.len() {
         bits.set(x);
     }
+}
+
+/// An asset's bit in [`Sweep::hot_assets`]: ETH its own, the tokens folded
+/// onto seven (a shared bit only costs a visit).
+#[inline]
+fn asset_bit(asset: u32) -> u8 {
+    if asset == 0 { 1 } else { 2 << ((asset - 1) % 7) }
 }
 
 /// Under `--follow`, the asset an event is traced in: WETH is ETH.
@@ -336,9 +350,19 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let sparse = spec.policy != Policy::Fifo && !windowed && spec.engine != Some(Engine::Full);
     if sparse && let Some(led) = Ledger::load(store) {
-        // The checksum on the other core while the sweep reads.
-        if let (true, Ok(out)) = rayon::join(|| led.verify(), || sweep_sparse(store, spec, &p, &led)) {
-            return Ok(with_warnings(out, spec, &p));
+        if Ledger::trusted(store) {
+            if let Ok(out) = sweep_sparse(store, spec, &p, &led) {
+                return Ok(with_warnings(out, spec, &p));
+            }
+        } else {
+            // The checksum on the other core while the sweep reads.
+            let (sound, out) = rayon::join(|| led.verify(), || sweep_sparse(store, spec, &p, &led));
+            if sound {
+                Ledger::mark_verified(store);
+                if let Ok(out) = out {
+                    return Ok(with_warnings(out, spec, &p));
+                }
+            }
         }
     }
     for f in super::conversions::list(store) {
@@ -413,7 +437,8 @@ impl<'a, N: Num> Sweep<'a, N> {
             ev,
             spec,
             p,
-            // The sparse sweep touches few slots: all in the map.
+            // The sparse sweep touches few slots: all in the map (flat ETH
+            // slots on zero pages measured slower: a page fault a slot).
             dense: (0..store.manifest.assets.len().max(1))
                 .map(|a| if led.is_none() && p.dense[a] { vec![Slot::EMPTY; store.address_count()] } else { Vec::new() })
                 .collect(),
@@ -427,6 +452,8 @@ impl<'a, N: Num> Sweep<'a, N> {
             led,
             send_hot: Bits::new(0),
             recv_hot: Bits::new(0),
+            hot_assets: Vec::new(),
+            seed_bloom: 0,
             payer_bal: 0,
             legs: Vec::new(),
             fees: Vec::new(),
@@ -501,12 +528,16 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
     let n_addr = store.address_count();
     sw.send_hot = Bits::new(n_addr);
     sw.recv_hot = Bits::new(n_addr);
-    let mut seed_bloom = 0u64;
+    sw.hot_assets = vec![0; n_addr];
     for &s in &spec.seeds {
         set_bit(&mut sw.send_hot, s);
         set_bit(&mut sw.recv_hot, s);
-        seed_bloom |= super::ledger::bloom(s);
+        if let Some(m) = sw.hot_assets.get_mut(s as usize) {
+            *m = u8::MAX;
+        }
+        sw.seed_bloom |= super::ledger::bloom(s);
     }
+    let seed_bloom = sw.seed_bloom;
     let ev = store.events();
     let n = store.len();
     let convs = led.conv_records();
@@ -537,7 +568,7 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
         let m = end - start;
         ev.parties(start, &mut from[..m], &mut to[..m]);
         ev.prefetch_parties(start + 512);
-        let hot = (0..m).fold(false, |h, k| h | bit(&sw.send_hot, from[k]) | bit(&sw.recv_hot, to[k]));
+        let hot = (0..m).fold(false, |h, k| h | bit(&sw.send_hot, from[k]) | sw.seed_receipt(to[k]));
         if !hot && conv_at >= end && seed_tx_at >= end {
             start = end;
             continue;
@@ -554,7 +585,7 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
                     && !m.short
                     && m.parties & seed_bloom == 0
                     && !bit(&sw.send_hot, m.payer)
-                    && !bit(&sw.recv_hot, m.payee)
+                    && !sw.seed_receipt(m.payee)
                     && m.fee.is_none_or(|f| f.is_some_and(|f| !bit(&sw.send_hot, f)))
                 {
                     continue;
@@ -569,8 +600,17 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
                 sw.event(i)?;
                 continue;
             }
-            if !bit(&sw.send_hot, from[i - start]) && !bit(&sw.recv_hot, to[i - start]) {
-                continue;
+            let (f, t) = (from[i - start], to[i - start]);
+            if !sw.seed_receipt(t) {
+                // Neither a seed's receipt nor, in its asset, a send that may
+                // carry taint: it changes nothing the ledger does not have.
+                if !bit(&sw.send_hot, f) {
+                    continue;
+                }
+                let asset = traced_asset(ev.asset(i), p.weth_asset);
+                if sw.hot_assets.get(f as usize).is_none_or(|m| m & asset_bit(asset) == 0) {
+                    continue;
+                }
             }
             // A conversion's events were handled with its first.
             if conv_bits.has(ev.tx(i)) {
@@ -803,6 +843,10 @@ impl<N: Num> Sweep<'_, N> {
         let bal_before = sv.bal;
         sv.bal = self.grow(sv.bal, a)?;
         if delivered.is_zero() {
+            if self.led.is_some() {
+                // The sparse sweep keeps no balances: nothing to store.
+                return Ok(());
+            }
             if sv.fl & HAS_QUEUE != 0
                 && let Some(q) = self.queues.get_mut(&pair(asset, v))
             {
@@ -841,6 +885,9 @@ impl<N: Num> Sweep<'_, N> {
         }
         sv.set_hop(ev_hop);
         set_bit(&mut self.send_hot, v);
+        if let Some(m) = self.hot_assets.get_mut(v as usize) {
+            *m |= asset_bit(asset);
+        }
         match self.spec.policy {
             Policy::Poison => {
                 sv.fl |= POISONED;
@@ -1133,7 +1180,13 @@ impl<N: Num> Sweep<'_, N> {
 
     /// The sparse sweep: whether event `i` may matter now.
     fn hot(&self, i: usize) -> bool {
-        bit(&self.send_hot, self.ev.sender(i)) || bit(&self.recv_hot, self.ev.receiver(i))
+        bit(&self.send_hot, self.ev.sender(i)) || self.seed_receipt(self.ev.receiver(i))
+    }
+
+    /// The sparse sweep: whether `t` is a seed, whose every receipt counts.
+    #[inline]
+    fn seed_receipt(&self, t: u32) -> bool {
+        self.seed_bloom & super::ledger::bloom(t) != 0 && bit(&self.recv_hot, t)
     }
 
     /// The full sweep's recording no longer holds for every question.
@@ -1168,10 +1221,13 @@ impl<N: Num> Sweep<'_, N> {
         let seed = &self.p.seed;
         let seed_inside =
             c.parties & seed_bloom != 0 && c.events.iter().any(|&k| seed[self.ev.sender(k) as usize] || seed[self.ev.receiver(k) as usize]);
-        if !seed_inside && !c.short && !bit(&self.send_hot, s.payer) && !bit(&self.recv_hot, s.payee) {
+        // A leg's sender short of its amount counts unknown origin only if
+        // it holds taint (§2), so a short leg matters only from a hot sender.
+        let short_hot = c.short && c.events.iter().any(|&k| bit(&self.send_hot, self.ev.sender(k)));
+        if !seed_inside && !short_hot && !bit(&self.send_hot, s.payer) && !self.seed_receipt(s.payee) {
             // No taint goes in, and its legs move only balances, which the
-            // ledger has (none short: no unknown origin to count at a
-            // venue): only a fee paid by a hot sender may matter.
+            // ledger has (no hot sender short: no unknown origin to count at
+            // a venue): only a fee paid by a hot sender may matter.
             if c.has_fees && c.fee_sender.is_none_or(|f| bit(&self.send_hot, f)) {
                 for &k in c.events {
                     if (self.ev.flags(k) & flags::FEE != 0 || sub::class(self.ev.sub(k)) == sub::FEE) && self.hot(k) {

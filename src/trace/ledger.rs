@@ -26,6 +26,8 @@ const MAGIC: &[u8; 8] = b"CTLEDGR2";
 /// Magic, seven counts and hashes, the body's checksum.
 const HEADER: usize = 72;
 const FILE: &str = "follow-ledger";
+/// The stamp of the ledger file as it was when it last passed its checksum.
+const VERIFIED: &str = "follow-ledger.verified";
 
 /// Balances recorded by a full follow sweep.
 #[derive(Default)]
@@ -334,6 +336,25 @@ impl Ledger {
     /// ids), and its answer counts only if this holds.
     pub(super) fn verify(&self) -> bool {
         checksum(&self.map[..HEADER], xxhash_rust::xxh3::xxh3_64(self.body())) == self.sum
+    }
+
+    /// Whether the file passed [`Ledger::verify`] before and has not
+    /// changed since (size, times and inode as then), as the store trusts
+    /// its segments (`Store::verify`): hashing the ledger costs a large
+    /// share of a sparse sweep, and every trace reads it.
+    pub(super) fn trusted(store: &Store) -> bool {
+        let stamp = crate::store::segment_stamp(&store.gen_dir, FILE);
+        stamp.is_some() && std::fs::read_to_string(store.gen_dir.join(VERIFIED)).ok() == stamp
+    }
+
+    /// Record that the file passed [`Ledger::verify`] (a cache: a failure
+    /// to record only costs a later check).
+    pub(super) fn mark_verified(store: &Store) {
+        let Some(stamp) = crate::store::segment_stamp(&store.gen_dir, FILE) else { return };
+        let tmp = store.gen_dir.join(format!("{VERIFIED}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, stamp).is_err() || std::fs::rename(&tmp, store.gen_dir.join(VERIFIED)).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
 
     fn body(&self) -> &[u8] {
