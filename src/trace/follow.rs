@@ -1145,14 +1145,23 @@ impl<N: Num> Sweep<'_, N> {
     /// What is left where, per asset.
     fn finish(&mut self) -> Result<(), Overflow> {
         let policy = self.spec.policy;
-        for (asset, addr, mut s) in self.slots() {
-            let seed = self.is_seed(asset, addr);
-            if let Some(l) = self.led
-                && (seed || (policy == Policy::Poison && s.fl & POISONED != 0))
-            {
-                // The slot's own balance went unkept.
-                s.bal = N::from_u128(l.fin(asset, addr)).ok_or(Overflow)?;
+        let mut slots = self.slots();
+        if let Some(l) = self.led {
+            // The balances the sparse sweep left unkept, read in key order.
+            let mut need: Vec<usize> = (0..slots.len())
+                .filter(|&k| {
+                    let (asset, addr, s) = slots[k];
+                    self.is_seed(asset, addr) || (policy == Policy::Poison && s.fl & POISONED != 0)
+                })
+                .collect();
+            need.sort_unstable_by_key(|&k| pair(slots[k].0, slots[k].1));
+            let keys: Vec<u64> = need.iter().map(|&k| pair(slots[k].0, slots[k].1)).collect();
+            for (&k, b) in need.iter().zip(l.fins(&keys)) {
+                slots[k].2.bal = N::from_u128(b).ok_or(Overflow)?;
             }
+        }
+        for (asset, addr, s) in slots {
+            let seed = self.is_seed(asset, addr);
             if seed {
                 if !s.bal.is_zero() {
                     self.acct(asset).held_by_seeds += s.bal.to_wide();

@@ -384,11 +384,18 @@ impl Ledger {
         }
     }
 
-    /// What `addr` holds of `asset` (as traced) at the end.
-    pub(super) fn fin(&self, asset: u32, addr: u32) -> u128 {
+    /// What each of `keys` held at the end (`asset << 32 | addr`, sorted):
+    /// one walk over the finals, which the poison sweep's many poisoned
+    /// addresses would otherwise each search at random.
+    pub(super) fn fins(&self, keys: &[u64]) -> Vec<u128> {
         let f = self.records(self.n_wide, self.n_finals);
-        let key = u64::from(asset) << 32 | u64::from(addr);
-        f.binary_search_by_key(&key, |r| r[0]).map_or(0, |k| u128::from(f[k][1]) | u128::from(f[k][2]) << 64)
+        let mut at = 0usize;
+        keys.iter()
+            .map(|&key| {
+                at += f[at..].partition_point(|r| r[0] < key);
+                f.get(at).filter(|r| r[0] == key).map_or(0, |r| u128::from(r[1]) | u128::from(r[2]) << 64)
+            })
+            .collect()
     }
 
     fn conv_start(&self) -> usize {
