@@ -753,7 +753,7 @@ fn the_ledger_is_rewritten_after_an_append_and_unused_when_damaged() {
             let Some(id) = store.find_address(&seed) else { continue };
             let out = trace::run_follow(&store, &spec(Policy::Haircut, vec![id], false, None), None).unwrap();
             assert!(!out.sparse, "case {case}: a new generation has no ledger yet");
-            assert!(store.gen_dir.join("follow-ledger").is_file(), "case {case}: the full sweep wrote the ledger");
+            assert!(store.dir.join("follow-ledger").is_file(), "case {case}: the full sweep wrote the ledger");
         }
         let store = Store::open(&st).unwrap();
         let id = store.find_address(&seed).unwrap();
@@ -762,10 +762,28 @@ fn the_ledger_is_rewritten_after_an_append_and_unused_when_damaged() {
         sparse_after_append += usize::from(out.sparse);
         assert_eq!(engine_as_naive(&store, &out, &hashes), want, "case {case}: after an append ({})", out.sparse);
 
+        // A label import is a new generation over the same events: the ledger serves it.
+        let events = store.manifest.events_identity();
+        let label = chaintrace::labels::Label {
+            address: "0x00000000000000000000000000000000000000ff".into(),
+            category: "exchange".into(),
+            label: "Exchange: elsewhere".into(),
+            ..Default::default()
+        };
+        chaintrace::labels::save(&st, &[label]).unwrap();
+        let relabelled = Store::open(&st).unwrap();
+        assert_ne!(relabelled.gen_dir, store.gen_dir, "case {case}: a label import makes a generation");
+        assert_eq!(relabelled.manifest.events_identity(), events, "case {case}: the events are as they were");
+        let written = store.dir.join("follow-ledger").is_file();
+        let out = trace::run_follow(&relabelled, &q, None).unwrap();
+        assert_eq!(out.sparse, written, "case {case}: the ledger was not read after a label import");
+        assert_eq!(engine_as_naive(&relabelled, &out, &hashes), want, "case {case}: after a label import");
+        drop(relabelled);
+
         // Read once over its checksum, the ledger is trusted until it changes.
-        let p = store.gen_dir.join("follow-ledger");
+        let p = store.dir.join("follow-ledger");
         if out.sparse {
-            assert!(store.gen_dir.join("follow-ledger.verified").is_file(), "case {case}: a sound ledger read was not stamped");
+            assert!(store.dir.join("follow-ledger.verified").is_file(), "case {case}: a sound ledger read was not stamped");
         }
         // A change in place: its times no longer match the stamp (set apart
         // here, as a write within the file system's clock tick may keep them).

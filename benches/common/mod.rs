@@ -9,15 +9,13 @@ pub(crate) fn field(line: &str, after: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {after:?} in {line:?}"))
 }
 
-/// Remove the §7 ledgers of the store in `store` (ADR 0012), so that the
-/// next `--follow` trace is the first of its generation: the full sweep,
+/// Remove the §7 ledger of the store in `store` (ADR 0012), so that the
+/// next `--follow` trace is the first over its events: the full sweep,
 /// which writes the ledger anew.
 #[allow(dead_code)]
 pub(crate) fn remove_ledgers(store: &std::path::Path) {
-    for e in std::fs::read_dir(store).expect("store dir").flatten() {
-        if e.file_name().to_string_lossy().starts_with("gen-") {
-            let _ = std::fs::remove_file(e.path().join("follow-ledger"));
-        }
+    for f in ["follow-ledger", "follow-ledger.verified"] {
+        let _ = std::fs::remove_file(store.join(f));
     }
 }
 

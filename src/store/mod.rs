@@ -122,6 +122,24 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// What identifies the store's events and the columns derived from
+    /// them: the manifest without its labels, the files it was loaded
+    /// from and the writer. A label import (a new generation, the events
+    /// as they were) keeps it; an append or a compaction changes it. Caches
+    /// of what only the events decide (the follow sweep's ledger) key on it.
+    pub fn events_identity(&self) -> String {
+        let mut m = self.clone();
+        m.labels = 0;
+        m.columns.remove(Column::Labels.file());
+        m.files.clear();
+        m.skipped_rows = 0;
+        m.written_by.clear();
+        // Each part names its segment and checksum: the list of segment
+        // files adds only the label import's own.
+        m.segments.clear();
+        serde_json::to_string(&m).expect("a manifest serialises")
+    }
+
     /// The manifest of no store: nothing listed (what a writer recovering
     /// a directory without `CURRENT` keeps).
     pub(crate) fn empty() -> Manifest {

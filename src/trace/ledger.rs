@@ -6,11 +6,12 @@
 //! The store's own sender-balance column counts each asset apart and each
 //! leg on its own; the two differ wherever WETH is held or a swap's net
 //! differs from its legs. The ledger is written by the first full follow
-//! sweep of a generation (a by-product: the sweep keeps these balances
-//! anyway) into `gen-NNNNNN/follow-ledger`, so an append, which makes a new
-//! generation, leaves it behind with the old one. A ledger that does not
-//! match its generation's manifest or its own checksum is ignored and
-//! written again; a store directory that cannot be written only costs
+//! sweep over the store's events (a by-product: the sweep keeps these
+//! balances anyway) into `DIR/follow-ledger`, keyed by the hash of the
+//! manifest's events identity: a label import (a new generation, the same
+//! events) keeps it, an append or a compaction leaves it stale. A ledger
+//! that does not match the store's events or its own checksum is ignored
+//! and written again; a store directory that cannot be written only costs
 //! speed.
 
 use crate::convert::detect::Swap;
@@ -111,13 +112,13 @@ pub(super) fn bloom(x: u32) -> u64 {
 }
 
 fn path(store: &Store) -> PathBuf {
-    store.gen_dir.join(FILE)
+    store.dir.join(FILE)
 }
 
 /// Remove temporary ledgers that processes no longer running left (killed
 /// while writing).
 fn remove_stale(store: &Store) {
-    let Ok(rd) = std::fs::read_dir(&store.gen_dir) else { return };
+    let Ok(rd) = std::fs::read_dir(&store.dir) else { return };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(pid) = name.strip_prefix(&format!("{FILE}.")).filter(|r| r.ends_with(".tmp")).and_then(|r| r.split('.').next()) else {
@@ -129,9 +130,10 @@ fn remove_stale(store: &Store) {
     }
 }
 
-/// What ties a ledger to its generation: the manifest's hash.
+/// What ties a ledger to the store's events: the hash of
+/// `Manifest::events_identity` (so a label import keeps it).
 fn manifest_hash(store: &Store) -> Option<u64> {
-    std::fs::read(store.gen_dir.join("manifest.json")).ok().map(|m| xxhash_rust::xxh3::xxh3_64(&m))
+    Some(xxhash_rust::xxh3::xxh3_64(store.manifest.events_identity().as_bytes()))
 }
 
 fn pad8(n: usize) -> usize {
@@ -169,7 +171,7 @@ impl Recorder {
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let k = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         remove_stale(store);
-        let tmp = store.gen_dir.join(format!("{FILE}.{}.{k}.tmp", std::process::id()));
+        let tmp = store.dir.join(format!("{FILE}.{}.{k}.tmp", std::process::id()));
         if self.write(store, &tmp, &mut convs).is_none() || std::fs::rename(&tmp, path(store)).is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -343,16 +345,16 @@ impl Ledger {
     /// its segments (`Store::verify`): hashing the ledger costs a large
     /// share of a sparse sweep, and every trace reads it.
     pub(super) fn trusted(store: &Store) -> bool {
-        let stamp = crate::store::segment_stamp(&store.gen_dir, FILE);
-        stamp.is_some() && std::fs::read_to_string(store.gen_dir.join(VERIFIED)).ok() == stamp
+        let stamp = crate::store::segment_stamp(&store.dir, FILE);
+        stamp.is_some() && std::fs::read_to_string(store.dir.join(VERIFIED)).ok() == stamp
     }
 
     /// Record that the file passed [`Ledger::verify`] (a cache: a failure
     /// to record only costs a later check).
     pub(super) fn mark_verified(store: &Store) {
-        let Some(stamp) = crate::store::segment_stamp(&store.gen_dir, FILE) else { return };
-        let tmp = store.gen_dir.join(format!("{VERIFIED}.{}.tmp", std::process::id()));
-        if std::fs::write(&tmp, stamp).is_err() || std::fs::rename(&tmp, store.gen_dir.join(VERIFIED)).is_err() {
+        let Some(stamp) = crate::store::segment_stamp(&store.dir, FILE) else { return };
+        let tmp = store.dir.join(format!("{VERIFIED}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, stamp).is_err() || std::fs::rename(&tmp, store.dir.join(VERIFIED)).is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
     }
