@@ -411,7 +411,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let peak = mib(chaintrace::sys::peak_rss_bytes().unwrap_or(0));
                 eprintln!("timing: trace of {} events in {:.3}s, peak memory {peak:.0} MiB", s.len(), started.elapsed().as_secs_f64());
             }
-            print(app::trace::deliver(&plan, &traced, s.manifest.chain)?)
+            let book = chaintrace::store::tokens::book(&s.dir)?;
+            print(app::trace::deliver(&plan, &traced, s.manifest.chain, &book)?)
         }
         Command::Compact { store, lookups, format } => stdout(&app::stats::compact(&store, lookups, format)?),
         Command::Conversions { store, format } => {

@@ -34,6 +34,39 @@ fn refused(name: &str, body: &[u8], line: Option<u64>, field: &str, words: &str)
     assert_eq!(before, snapshot(&s), "{name}: the store changed");
 }
 
+/// A blockchain-etl `tokens` export with a bad row is refused naming file,
+/// line and field, the store as it was and nothing told; with
+/// `--skip-bad-rows` the good rows are told and the bad one counted.
+#[test]
+fn bad_tokens_rows() {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let dune = data("dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv");
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&dune]).code, 0);
+    let before = snapshot(&s);
+    let head = "address,symbol,name,decimals,total_supply,block_number";
+    let eos = "0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0,EOS,EOS,18,1000000000000000000000000000,";
+    for (name, bad, field, words) in [
+        ("addr.csv", "0x86fa0498,EOS,EOS,18,1,", "address", "not a contract address"),
+        ("dec.csv", "0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0,EOS,EOS,1e3,1,", "decimals", "not a token's decimals"),
+        ("big.csv", "0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0,EOS,EOS,78,1,", "decimals", "at most 77"),
+    ] {
+        let f = write(t.path(), name, format!("{head}\n{eos}\n{bad}\n").as_bytes());
+        let o = ingest(&s, "ethereum", "etl", &[], &[&f]);
+        assert_eq!(o.code, 1, "{name}: {}", o.stderr);
+        let want = format!("{}: line 3, field `{field}`", f.display());
+        assert!(o.stderr.contains(&want) && o.stderr.contains(words), "{name}: expected {want:?}, {words:?} in {}", o.stderr);
+        assert_eq!(before, snapshot(&s), "{name}: the store changed");
+        assert!(!s.join("tokens.tsv").exists(), "{name}: told despite the bad row");
+        let o = ingest(&s, "ethereum", "etl", &["--skip-bad-rows"], &[&f]);
+        assert_eq!(o.code, 0, "{name}: {}", o.stderr);
+        assert!(o.stderr.contains("2 rows as etl/tokens, 0 events added, 0 already in the store, 1 bad rows skipped"), "{}", o.stderr);
+        let book = chaintrace::store::tokens::book(&s).unwrap();
+        assert_eq!((book.told.len(), book.decimals("0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0")), (1, Some(18)));
+        std::fs::remove_file(s.join("tokens.tsv")).unwrap();
+    }
+}
+
 #[test]
 fn wrong_column_set() {
     refused("cols.csv", b"a,b,c\n1,2,3\n", None, "", "wrong column set");

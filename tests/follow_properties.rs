@@ -709,6 +709,19 @@ fn the_command_line_follows_a_swap_into_the_token_and_shows_the_step() {
     assert_eq!(col("kind"), [Some("transfer".to_string()), Some("swap".into()), Some("transfer".into())]);
     assert_eq!(col("taint_in")[1].as_deref(), Some("300"));
     assert_eq!(col("asset")[2].as_deref(), Some(t1().as_str()));
+    // A blockchain-etl `tokens` export names the token: tables and graphs
+    // show it in whole tokens by its symbol; the JSON stays in base units.
+    let json_before = common::run(&[&base[..], &["--format", "json"]].concat()).stdout;
+    let tokens = t.path().join("tokens.csv");
+    std::fs::write(&tokens, format!("address,symbol,name,decimals,total_supply,block_number\n{},TKN,Token,2,1000000,\n", t1())).unwrap();
+    let o = common::ingest(&st, "ethereum", "etl", &[], &[&tokens]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("1 rows as etl/tokens, 0 events added"), "{}", o.stderr);
+    assert_eq!(common::run(&[&base[..], &["--format", "json"]].concat()).stdout, json_before);
+    let dot = common::run(&[&base[..], &["--format", "dot"]].concat()).stdout;
+    assert!(dot.contains("0.0000000000000003 ETH -> 9 TKN") && dot.contains("4.5 TKN"), "{dot}");
+    let table = common::run(&[&base[..], &["--format", "table"]].concat()).stdout;
+    assert!(table.contains("4.5 TKN"), "{table}");
     // Bridges are issue 16: a usage error, not a silent single-asset trace.
     let o = common::run(&["trace", "--store", store, "--policy", "haircut", "--seed", &seed, "--follow", "bridges"]);
     assert_eq!(o.code, 1, "{}", o.stderr);

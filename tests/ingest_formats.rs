@@ -216,6 +216,42 @@ fn token_transfers_are_assets() {
     }
 }
 
+/// blockchain-etl `tokens` exports (the real fixtures: CSV from
+/// `export_tokens`, JSON lines from the stream, one contract whose calls
+/// failed) tell the store symbols and decimals, beside the events, in any
+/// order among the event files; the events are as without them.
+#[test]
+fn tokens_exports_tell_symbols_and_decimals() {
+    let t = tempfile::tempdir().unwrap();
+    let (s, plain) = (t.path().join("s"), t.path().join("plain"));
+    let tx = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
+    let tt = etl("test_stream/blocks_17173049_17173050/expected_token_transfers.json");
+    let eos = etl("test_export_tokens_job/token_with_alternative_return_type/expected_tokens.csv");
+    let other = etl("test_export_tokens_job/token_with_invalid_data/expected_tokens.csv");
+    let failed = etl("test_stream/blocks_2112234_2112234/expected_tokens.json");
+    let o = ingest(&s, "ethereum", "etl", &[], &[&eos, &tt, &failed, &tx, &other]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| l.contains(" rows as ")).collect();
+    assert_eq!(lines.len(), 5, "{}", o.stderr);
+    assert!(lines[0].contains("expected_tokens.csv: 1 rows as etl/tokens, 0 events added"), "{}", lines[0]);
+    assert!(lines[1].contains("expected_token_transfers.json"), "reports in the order given: {}", lines[1]);
+    assert_eq!(ingest(&plain, "ethereum", "etl", &[], &[&tt, &tx]).code, 0);
+    assert_eq!(stats(&s), stats(&plain), "the events are as without the tokens");
+    let book = chaintrace::store::tokens::book(&s).unwrap();
+    let told = |hex: &str| book.told.get(hex).cloned().unwrap();
+    let t = |symbol: Option<&str>, decimals| chaintrace::model::tokens::Told { symbol: symbol.map(str::to_string), decimals };
+    assert_eq!(told("86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0"), t(Some("EOS"), Some(18)));
+    assert_eq!(told("f763be8b3263c268e9789abfb3934564a7b80054"), t(Some("ETH"), Some(18)));
+    // Its `symbol()` and `decimals()` calls failed: blockchain-etl wrote "" and 0.
+    assert_eq!(told("dbdacfc9eb9d42559ac1efbdb40460c728139e6a"), t(None, Some(0)));
+    assert_eq!(book.decimals("0x86FA049857E0209AA7D9E616F7EB3B3B78ECFDB0"), Some(18));
+    // A tokens export alone tells a store without touching its events.
+    let o = ingest(&plain, "ethereum", "etl", &[], &[&eos]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(stats(&s), stats(&plain));
+    assert_eq!(chaintrace::store::tokens::book(&plain).unwrap().symbol("0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0"), Some("EOS"));
+}
+
 /// The real block 702861: outputs become events, inputs link to outputs of the
 /// same block, fees are in − out for transactions whose inputs are all known.
 #[test]

@@ -3,6 +3,7 @@
 
 use super::{AppError, create_dir, pretty_json, write_text};
 use crate::model::Chain;
+use crate::model::tokens::Book;
 use crate::report::{self, Report};
 use crate::store::Store;
 use crate::trace::{Policy, Spec, TraceError, resolve_asset, resolve_seeds, run_account, run_utxo};
@@ -141,20 +142,20 @@ pub fn run(store: &Store, plan: &Plan) -> Result<Vec<Traced>, AppError> {
 }
 
 /// One report as text in a format that is not Parquet.
-pub fn render(r: &Report, format: Format, chain: Chain) -> Result<String, AppError> {
+pub fn render(r: &Report, format: Format, chain: Chain, book: &Book) -> Result<String, AppError> {
     Ok(match format {
         Format::Json => pretty_json(r)?,
         Format::Csv => report::to_csv(r),
-        Format::Table => report::to_table(r, chain),
-        Format::Dot => report::dot::to_dot(r, report::decimals(chain, &r.asset)),
-        Format::Html => report::html::to_html(r, chain),
+        Format::Table => report::to_table(r, chain, book),
+        Format::Dot => report::dot::to_dot(r, report::decimals(chain, &r.asset), book),
+        Format::Html => report::html::to_html(r, chain, book),
         Format::Parquet => return Err(AppError::Internal("Parquet is written to files, not rendered as text".into())),
     })
 }
 
 /// Write the reports where the plan says; returns the text for standard
 /// output, if any goes there.
-pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain) -> Result<Option<String>, AppError> {
+pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain, book: &Book) -> Result<Option<String>, AppError> {
     let single = traced.len() == 1 && traced[0].name.is_empty();
     match (&plan.output, plan.format) {
         (Some(out), Format::Parquet) if single => {
@@ -162,10 +163,10 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain) -> Result<Option<St
             Ok(None)
         }
         (Some(out), _) if single => {
-            write_text(out, &render(&traced[0].report, plan.format, chain)?)?;
+            write_text(out, &render(&traced[0].report, plan.format, chain, book)?)?;
             Ok(None)
         }
-        (None, _) if single => Ok(Some(render(&traced[0].report, plan.format, chain)?)),
+        (None, _) if single => Ok(Some(render(&traced[0].report, plan.format, chain, book)?)),
         (Some(dir), format) => {
             create_dir(dir)?;
             for t in traced {
@@ -173,7 +174,7 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain) -> Result<Option<St
                 if format == Format::Parquet {
                     report::parquet::write_trace(&t.report, &p)?;
                 } else {
-                    write_text(&p, &render(&t.report, format, chain)?)?;
+                    write_text(&p, &render(&t.report, format, chain, book)?)?;
                 }
             }
             Ok(None)
@@ -185,7 +186,7 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain) -> Result<Option<St
         (None, format) => {
             let mut text = String::new();
             for t in traced {
-                text += &format!("== case {} ==\n{}\n", t.name, render(&t.report, format, chain)?);
+                text += &format!("== case {} ==\n{}\n", t.name, render(&t.report, format, chain, book)?);
             }
             Ok(Some(text))
         }

@@ -9,6 +9,7 @@ pub mod csv;
 mod error;
 pub mod ethereum;
 pub mod parquet;
+mod tokens;
 pub mod transfers;
 pub mod window;
 
@@ -681,12 +682,41 @@ fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
 pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, IngestError> {
     crate::sys::timing("start");
     let _lock = store::generation::lock(dir)?;
-    let (plan, warning) = windows(dir, files, opts)?;
-    let mut summary = match plan {
-        Some(w) => ingest_windows(dir, files, opts, w)?,
-        None => load(dir, files, opts, None)?,
+    // `tokens` exports describe contracts, not events: read apart, and
+    // told to the store once the events are in.
+    let mut token_files = vec![false; files.len()];
+    if opts.chain == Chain::Ethereum && opts.format == Format::Etl {
+        for (k, f) in files.iter().enumerate() {
+            token_files[k] = tokens::is_tokens_file(f)?;
+        }
+    }
+    let mut told = Vec::new();
+    let mut token_reports = Vec::new();
+    for (f, _) in files.iter().zip(&token_files).filter(|(_, t)| **t) {
+        let (t, report) = tokens::read(f, opts)?;
+        told.extend(t);
+        token_reports.push(report);
+    }
+    let event_files: Vec<PathBuf> = files.iter().zip(&token_files).filter(|(_, t)| !**t).map(|(f, _)| f.clone()).collect();
+    let mut summary = if event_files.is_empty() {
+        let store_events = if store::exists(dir) { Store::open(dir)?.len() as u64 } else { 0 };
+        Summary { files: Vec::new(), store_events, warnings: Vec::new() }
+    } else {
+        let (plan, warning) = windows(dir, &event_files, opts)?;
+        let mut summary = match plan {
+            Some(w) => ingest_windows(dir, &event_files, opts, w)?,
+            None => load(dir, &event_files, opts, None)?,
+        };
+        summary.warnings.extend(warning);
+        summary
     };
-    summary.warnings.extend(warning);
+    if !told.is_empty() {
+        store::tokens::tell(dir, &told)?;
+    }
+    // Reports in the order the files were given.
+    let (mut by_tokens, mut by_events) = (token_reports.into_iter(), std::mem::take(&mut summary.files).into_iter());
+    summary.files = token_files.iter().filter_map(|&t| if t { by_tokens.next() } else { by_events.next() }).collect();
+    summary.files.extend(by_events);
     Ok(summary)
 }
 

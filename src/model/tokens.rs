@@ -40,6 +40,52 @@ pub fn by_symbol(symbol: &str) -> Option<&'static Known> {
     KNOWN.iter().find(|k| k.symbol == symbol)
 }
 
+/// What a store was told of a token contract (a blockchain-etl `tokens`
+/// export: `symbol` and `decimals` as its calls returned them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Told {
+    /// Its symbol, where it gave one people can read.
+    pub symbol: Option<String>,
+    /// Its decimals, where it gave them.
+    pub decimals: Option<u32>,
+}
+
+/// Token symbols and decimals for reports: what the store was told first,
+/// then the tokens known here.
+#[derive(Clone, Debug, Default)]
+pub struct Book {
+    /// By contract, lower-case hex without `0x`.
+    pub told: std::collections::BTreeMap<String, Told>,
+}
+
+impl Book {
+    fn told(&self, name: &str) -> Option<&Told> {
+        let hex = name.strip_prefix("0x")?;
+        self.told.get(&hex.to_ascii_lowercase())
+    }
+
+    /// The decimals of token `name` (`0x` and 40 hex digits), if known.
+    pub fn decimals(&self, name: &str) -> Option<u32> {
+        self.told(name).and_then(|t| t.decimals).or_else(|| known(name).map(|k| k.decimals))
+    }
+
+    /// The symbol of token `name`, if known.
+    pub fn symbol(&self, name: &str) -> Option<&str> {
+        self.told(name).and_then(|t| t.symbol.as_deref()).or_else(|| known(name).map(|k| k.symbol))
+    }
+}
+
+/// The most decimals a 256-bit amount can have digits for.
+pub const MAX_DECIMALS: u32 = 77;
+
+/// A token's symbol as reports may print it: printable, at most 32
+/// characters, not empty (a contract's `symbol()` is whatever its author
+/// returned: control characters and markup included).
+pub fn readable_symbol(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty() && s.chars().count() <= 32 && s.chars().all(|c| !c.is_control())).then(|| s.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +98,12 @@ mod tests {
             assert_eq!(by_symbol(k.symbol), Some(k));
         }
         assert_eq!(known("ETH"), None);
+        let mut book = Book::default();
+        book.told.insert(KNOWN[0].contract.into(), Told { symbol: Some("TETHER".into()), decimals: None });
+        let usdt = format!("0x{}", KNOWN[0].contract);
+        assert_eq!((book.symbol(&usdt), book.decimals(&usdt)), (Some("TETHER"), Some(6)), "told first, then known");
+        assert_eq!(readable_symbol(" <b>\u{7}"), None);
+        assert_eq!(readable_symbol(" DAI "), Some("DAI".into()));
         assert_eq!(known("0x0000000000000000000000000000000000000001"), None);
     }
 }

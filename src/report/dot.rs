@@ -7,6 +7,7 @@
 
 use super::Report;
 use crate::model::amount::WideSum;
+use crate::model::tokens::Book;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::BTreeMap;
 
@@ -37,7 +38,7 @@ pub(crate) struct Flow {
 
 /// The flow of a report: its seeds, the addresses on its evidence paths and
 /// its destinations, joined by the path steps (each pair once).
-pub(crate) fn flow_graph(r: &Report) -> DiGraph<Node, Flow> {
+pub(crate) fn flow_graph(r: &Report, book: &Book) -> DiGraph<Node, Flow> {
     let mut g: DiGraph<Node, Flow> = DiGraph::new();
     let mut nodes: BTreeMap<String, NodeIndex> = BTreeMap::new();
     let mut node = |g: &mut DiGraph<Node, Flow>, address: &str, kind: &'static str, caption: String| -> NodeIndex {
@@ -72,8 +73,8 @@ pub(crate) fn flow_graph(r: &Report) -> DiGraph<Node, Flow> {
                 let e = *edges.entry(key).or_insert_with(|| g.add_edge(a, b, Flow { asset: st.asset.clone(), ..Flow::default() }));
                 let f = &mut g[e];
                 if let Some(c) = &st.conversion {
-                    let taint_in = super::whole(&c.taint_in, super::asset_decimals(crate::model::Chain::Ethereum, &c.asset_in));
-                    f.swap = Some(format!("swap via {}: {taint_in} {} ->", short(&c.venue), token_label(&c.asset_in)));
+                    let taint_in = super::whole(&c.taint_in, super::asset_decimals(crate::model::Chain::Ethereum, book, &c.asset_in));
+                    f.swap = Some(format!("swap via {}: {taint_in} {} ->", short(&c.venue), token_label(book, &c.asset_in)));
                 }
                 f.taint += st.taint.parse::<WideSum>().unwrap_or(WideSum::ZERO);
                 if let Some(tx) = &st.event.tx
@@ -112,14 +113,15 @@ fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// A `--follow` row's asset on the graph: a known token's symbol, else shortened.
-fn token_label(a: &str) -> String {
-    crate::model::tokens::known(a).map_or_else(|| short(a), |k| k.symbol.to_string())
+/// A `--follow` row's asset on the graph: the token's symbol where told or
+/// known, else shortened.
+fn token_label(book: &Book, a: &str) -> String {
+    book.symbol(a).map_or_else(|| short(a), str::to_string)
 }
 
 /// The report as a DOT digraph.
-pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
-    let g = flow_graph(r);
+pub fn to_dot(r: &Report, decimals: Option<u32>, book: &Book) -> String {
+    let g = flow_graph(r, book);
     let max = g.edge_weights().map(|f| f.taint).max().unwrap_or(WideSum::ZERO);
     let edge_attr = |_: &DiGraph<Node, Flow>, e: petgraph::graph::EdgeReference<'_, Flow>| -> String {
         let f = e.weight();
@@ -130,8 +132,8 @@ pub fn to_dot(r: &Report, decimals: Option<u32>) -> String {
         let amount = match &f.asset {
             Some(a) => format!(
                 "{} {}",
-                super::whole(&f.taint.to_string(), super::asset_decimals(crate::model::Chain::Ethereum, a)),
-                token_label(a)
+                super::whole(&f.taint.to_string(), super::asset_decimals(crate::model::Chain::Ethereum, book, a)),
+                token_label(book, a)
             ),
             None => format!("{} {}", super::whole(&f.taint.to_string(), decimals), r.asset),
         };
@@ -202,7 +204,7 @@ mod tests {
             "odd",
             "Someone",
         );
-        let dot = to_dot(&r, Some(8));
+        let dot = to_dot(&r, Some(8), &Book::default());
         assert!(dot.starts_with("digraph trace {"), "{dot}");
         assert!(dot.contains("1BoatSLR…py\u{fffd}\u{fffd}"), "{dot}");
         assert!(dot.contains("3Interme…\u{e9}\u{e9}\u{e9}\u{e9}"), "{dot}");

@@ -50,13 +50,18 @@ fn address_link(chain: Chain, a: &str) -> String {
 }
 
 /// The page.
-pub fn to_html(r: &Report, chain: Chain) -> String {
+pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> String {
     let dec = super::decimals(chain, &r.asset);
     let coins = |a: &str| format!("{} {}", whole(a, dec), esc(&r.asset));
     // Under `--follow` each row and step has its own asset.
     let coins_of = |a: &str, asset: &Option<String>| match asset {
         Some(x) => {
-            format!("{} <span title=\"{}\">{}</span>", whole(a, super::asset_decimals(chain, x)), esc(x), esc(&super::asset_label(x)))
+            format!(
+                "{} <span title=\"{}\">{}</span>",
+                whole(a, super::asset_decimals(chain, book, x)),
+                esc(x),
+                esc(&super::asset_label(book, x))
+            )
         }
         None => coins(a),
     };
@@ -152,7 +157,7 @@ pub fn to_html(r: &Report, chain: Chain) -> String {
         h += "</table>\n";
     }
     // The flow graph.
-    let g = flow_graph(r);
+    let g = flow_graph(r, book);
     let max = g.edge_weights().map(|f| f.taint).max().unwrap_or_default();
     // Left to right by hops from the seeds (breadth first), each column
     // centred: a layout that reads like the money moved.

@@ -7,6 +7,7 @@ pub mod html;
 pub mod parquet;
 
 use crate::model::amount::WideSum;
+use crate::model::tokens::Book;
 use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX};
 use crate::store::Store;
 use crate::trace::evidence::EventRef;
@@ -456,15 +457,16 @@ pub fn decimals(chain: Chain, asset: &str) -> Option<u32> {
 /// Decimals of an asset of a `--follow` report, where each row names its
 /// asset: the native coin's, or a known token's (`model::tokens`). The
 /// single-asset reports keep [`decimals`], so they stay as they were.
-pub fn asset_decimals(chain: Chain, asset: &str) -> Option<u32> {
-    decimals(chain, asset).or_else(|| crate::model::tokens::known(asset).filter(|_| chain == Chain::Ethereum).map(|k| k.decimals))
+pub fn asset_decimals(chain: Chain, book: &Book, asset: &str) -> Option<u32> {
+    decimals(chain, asset).or_else(|| (chain == Chain::Ethereum).then(|| book.decimals(asset)).flatten())
 }
 
-/// An asset of a `--follow` report as people read it: `ETH`, a known
-/// token's symbol, or the token contract shortened.
-pub fn asset_label(asset: &str) -> String {
-    match crate::model::tokens::known(asset) {
-        Some(k) => k.symbol.to_string(),
+/// An asset of a `--follow` report as people read it: `ETH`, the token's
+/// symbol where the store was told it or it is known, or the token
+/// contract shortened.
+pub fn asset_label(book: &Book, asset: &str) -> String {
+    match book.symbol(asset) {
+        Some(k) => k.to_string(),
         None if asset.len() == 42 => format!("{}..{}", &asset[..6], &asset[38..]),
         None => asset.to_string(),
     }
@@ -481,9 +483,9 @@ pub fn whole(amount: &str, decimals: Option<u32>) -> String {
 }
 
 /// A table for people: whole coins, with base units on the totals line.
-pub fn to_table(r: &Report, chain: Chain) -> String {
+pub fn to_table(r: &Report, chain: Chain, book: &Book) -> String {
     if r.totals_by_asset.is_some() {
-        return follow::to_table(r, chain);
+        return follow::to_table(r, chain, book);
     }
     let dec = decimals(chain, &r.asset);
     let unit = if dec.is_some() { r.asset.clone() } else { format!("{} (base units)", r.asset) };

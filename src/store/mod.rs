@@ -21,6 +21,7 @@ pub mod idtable;
 mod logs;
 pub mod packed;
 pub mod segment;
+pub mod tokens;
 pub mod write;
 
 pub(crate) use columns::as_bytes as columns_as_bytes;

@@ -365,6 +365,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
             }
         }
     }
+    crate::sys::timing("follow: start the full sweep");
     for f in super::conversions::list(store) {
         p.conv_bits.set(f.tx);
         p.tx_events.insert(f.tx, f.events);
@@ -377,6 +378,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
             }
         }
     }
+    crate::sys::timing("follow: list the conversions");
     // Events per asset as traced, from one pass over the asset column.
     let mut counts = vec![0usize; store.manifest.assets.len().max(1)];
     {
@@ -396,6 +398,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         Ok(out) => out,
         Err(Overflow) => sweep::<Wide>(store, spec, &p).expect("320-bit sums cannot overflow"),
     };
+    crate::sys::timing("follow: full sweep");
     // A full sweep that had to run anyway (FIFO, `--engine full`, a
     // fallback) leaves a sound ledger as it is.
     if let Some(r) = rec
@@ -412,6 +415,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
                 })
                 .collect(),
         );
+        crate::sys::timing("follow: ledger written");
     }
     Ok(with_warnings(out, spec, &p))
 }
