@@ -2,6 +2,7 @@
 
 use chaintrace::app::{self, AppError, TextFormat};
 use chaintrace::model::Chain;
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,12 +13,6 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ChainArg {
-    Ethereum,
-    Bitcoin,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -132,8 +127,8 @@ enum Command {
         #[arg(long)]
         store: PathBuf,
         /// The chain of the data.
-        #[arg(long, value_enum)]
-        chain: ChainArg,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Chain::ALL.map(Chain::name)).map(|c| Chain::from_name(&c).expect("a listed name")))]
+        chain: Chain,
         /// The input format.
         #[arg(long, value_enum)]
         format: chaintrace::ingest::Format,
@@ -356,10 +351,6 @@ fn mib(bytes: u64) -> f64 {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ingest { store, chain, format, value_unit, skip_bad_rows, token_decimals, no_progress, memory, files } => {
-            let chain = match chain {
-                ChainArg::Ethereum => Chain::Ethereum,
-                ChainArg::Bitcoin => Chain::Bitcoin,
-            };
             let req = app::ingest::Request { chain, format, value_unit, skip_bad_rows, token_decimals, progress: !no_progress, memory };
             let opts = app::ingest::plan(&req)?;
             let started = std::time::Instant::now();
@@ -411,7 +402,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let peak = mib(chaintrace::sys::peak_rss_bytes().unwrap_or(0));
                 eprintln!("timing: trace of {} events in {:.3}s, peak memory {peak:.0} MiB", s.len(), started.elapsed().as_secs_f64());
             }
-            let book = chaintrace::store::tokens::book(&s.dir)?;
+            // Only tables and graphs read it: a damaged file costs symbols, not the trace.
+            let book = chaintrace::store::tokens::book(&s.dir).unwrap_or_else(|e| {
+                eprintln!("warning: {e}; amounts of tokens are shown in base units");
+                Default::default()
+            });
             print(app::trace::deliver(&plan, &traced, s.manifest.chain, &book)?)
         }
         Command::Compact { store, lookups, format } => stdout(&app::stats::compact(&store, lookups, format)?),

@@ -5,6 +5,7 @@ use chaintrace::model::{flags, sub};
 use chaintrace::store::Store;
 use common::*;
 use std::collections::HashMap;
+use std::path::Path;
 
 const DUNE: &str = "dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv";
 
@@ -112,6 +113,39 @@ fn etl_transactions_with_receipts() {
             assert!(ev.sub(i - 1) < ev.sub(i));
         }
     }
+}
+
+/// An EVM chain other than Ethereum in blockchain-etl's format (`--chain
+/// bsc`; the rows are the real Ethereum fixture, read as BSC's would be):
+/// the same events, the chain's native asset named, its explorer linked,
+/// and a store of one chain refuses data of another.
+#[test]
+fn other_evm_chains_take_the_ethereum_format() {
+    let t = tempfile::tempdir().unwrap();
+    let (s, eth) = (t.path().join("bsc"), t.path().join("eth"));
+    let json = etl("test_stream/blocks_17173049_17173050/expected_transactions.json");
+    assert_eq!(ingest(&s, "bsc", "etl", &[], &[&json]).code, 0);
+    assert_eq!(ingest(&eth, "ethereum", "etl", &[], &[&json]).code, 0);
+    let (st, se) = (stats(&s), stats(&eth));
+    assert_eq!((st["chain"].as_str(), st["assets"][0]["asset"].as_str()), (Some("bsc"), Some("BNB")), "{st}");
+    assert_eq!((st["events"].clone(), st["assets"][0]["value"].clone()), (se["events"].clone(), se["assets"][0]["value"].clone()));
+    let first: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&json).unwrap().lines().next().unwrap()).unwrap();
+    let seed = first["from_address"].as_str().unwrap();
+    let trace = |store: &Path, format: &str| {
+        let o = run(&["trace", "--store", store.to_str().unwrap(), "--policy", "haircut", "--seed", seed, "--format", format]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        o.stdout
+    };
+    let (bsc_json, eth_json): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&trace(&s, "json")).unwrap(), serde_json::from_str(&trace(&eth, "json")).unwrap());
+    assert_eq!(bsc_json["asset"].as_str(), Some("BNB"));
+    assert_eq!(bsc_json["totals"], eth_json["totals"], "the same taint, named for the chain");
+    let html = trace(&s, "html");
+    assert!(html.contains("https://bscscan.com/address/") && !html.contains("etherscan.io"), "explorer links");
+    assert!(trace(&s, "table").contains("amounts in BNB"));
+    let o = ingest(&s, "ethereum", "etl", &[], &[&json]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("the store holds bsc data; this ingest is --chain ethereum"), "{}", o.stderr);
 }
 
 /// A separate receipts file is joined by hash and gives the same store as
@@ -238,12 +272,14 @@ fn tokens_exports_tell_symbols_and_decimals() {
     assert_eq!(ingest(&plain, "ethereum", "etl", &[], &[&tt, &tx]).code, 0);
     assert_eq!(stats(&s), stats(&plain), "the events are as without the tokens");
     let book = chaintrace::store::tokens::book(&s).unwrap();
-    let told = |hex: &str| book.told.get(hex).cloned().unwrap();
+    let told = |hex: &str| book.told.get(hex).cloned().unwrap_or_default();
     let t = |symbol: Option<&str>, decimals| chaintrace::model::tokens::Told { symbol: symbol.map(str::to_string), decimals };
     assert_eq!(told("86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0"), t(Some("EOS"), Some(18)));
     assert_eq!(told("f763be8b3263c268e9789abfb3934564a7b80054"), t(Some("ETH"), Some(18)));
-    // Its `symbol()` and `decimals()` calls failed: blockchain-etl wrote "" and 0.
-    assert_eq!(told("dbdacfc9eb9d42559ac1efbdb40460c728139e6a"), t(None, Some(0)));
+    // A contract calling itself ETH is not shown as ether.
+    assert_eq!(book.symbol("0xf763be8b3263c268e9789abfb3934564a7b80054"), None);
+    // Its `symbol()` and `decimals()` calls failed: the stream wrote "" and 0, read as unknown.
+    assert_eq!(told("dbdacfc9eb9d42559ac1efbdb40460c728139e6a"), t(None, None));
     assert_eq!(book.decimals("0x86FA049857E0209AA7D9E616F7EB3B3B78ECFDB0"), Some(18));
     // A tokens export alone tells a store without touching its events.
     let o = ingest(&plain, "ethereum", "etl", &[], &[&eos]);

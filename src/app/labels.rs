@@ -3,7 +3,6 @@
 
 use super::{AppError, TextFormat, pretty_json};
 use crate::labels::{self as lb, Label};
-use crate::model::Chain;
 use crate::store::Store;
 use std::path::Path;
 
@@ -97,8 +96,10 @@ pub fn stats(s: &Store, format: TextFormat) -> Result<String, AppError> {
 
 /// Find unlabelled exchange deposit addresses (Ethereum only).
 pub fn detect_deposits(s: &Store, p: &lb::deposits::Params) -> Result<lb::deposits::Found, AppError> {
-    if s.manifest.chain != Chain::Ethereum {
-        return Err(AppError::Usage("deposit-address detection is for Ethereum stores; on Bitcoin use clustering".into()));
+    if !s.manifest.chain.is_account() {
+        return Err(AppError::Usage(
+            "deposit-address detection is for account chains (Ethereum and EVM chains); on Bitcoin use clustering".into(),
+        ));
     }
     s.verify()?;
     Ok(lb::deposits::detect(s, &lb::load(s), p))

@@ -147,7 +147,7 @@ pub fn render(r: &Report, format: Format, chain: Chain, book: &Book) -> Result<S
         Format::Json => pretty_json(r)?,
         Format::Csv => report::to_csv(r),
         Format::Table => report::to_table(r, chain, book),
-        Format::Dot => report::dot::to_dot(r, report::decimals(chain, &r.asset), book),
+        Format::Dot => report::dot::to_dot(r, chain, book),
         Format::Html => report::html::to_html(r, chain, book),
         Format::Parquet => return Err(AppError::Internal("Parquet is written to files, not rendered as text".into())),
     })

@@ -685,7 +685,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
     // `tokens` exports describe contracts, not events: read apart, and
     // told to the store once the events are in.
     let mut token_files = vec![false; files.len()];
-    if opts.chain == Chain::Ethereum && opts.format == Format::Etl {
+    if opts.chain.is_account() && opts.format == Format::Etl {
         for (k, f) in files.iter().enumerate() {
             token_files[k] = tokens::is_tokens_file(f)?;
         }
@@ -738,7 +738,7 @@ type Windows = (Vec<WindowedFile>, Vec<u64>);
 fn windows(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<(Option<Windows>, Option<String>), IngestError> {
     let input: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let budget = window::input_per_window(opts.memory, 0);
-    if opts.chain != Chain::Ethereum || opts.format != Format::Etl {
+    if !opts.chain.is_account() || opts.format != Format::Etl {
         let warn = (input > budget).then(|| {
             format!("--memory {}: only blockchain-etl exports of Ethereum are read in windows; this input is read whole", opts.memory)
         });
@@ -905,7 +905,7 @@ fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<Win
     let mut reports: Vec<FileReport> = Vec::new();
     let mut receipts: Receipts = HashMap::new();
     let mut receipt_files = vec![false; files.len()];
-    if opts.chain == Chain::Ethereum && opts.format == Format::Etl {
+    if opts.chain.is_account() && opts.format == Format::Etl {
         for (k, f) in files.iter().enumerate() {
             if is_receipts_file(f)? {
                 receipt_files[k] = true;

@@ -22,8 +22,21 @@ pub(super) fn is_tokens_file(path: &Path) -> Result<bool, IngestError> {
         let f = std::fs::File::open(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
         let mut first = String::new();
         std::io::BufReader::new(f).read_line(&mut first).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
-        let obj: JsonObject = serde_json::from_str(&first).unwrap_or_default();
-        return Ok(obj.get("type").and_then(|t| t.as_str()) == Some("token") || is_tokens_header(&json_header(&obj)));
+        let token = |line: &str| {
+            let obj: JsonObject = serde_json::from_str(line).unwrap_or_default();
+            match obj.get("type").and_then(|t| t.as_str()) {
+                Some(t) => t == "token",
+                None => is_tokens_header(&json_header(&obj)),
+            }
+        };
+        if !token(&first) {
+            return Ok(false);
+        }
+        // A stream file mixes item types: it is a tokens export only if
+        // every item is a token (else the events reader takes it, and
+        // passes its token items over).
+        let text = std::fs::read_to_string(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+        return Ok(text.lines().filter(|l| !l.trim().is_empty()).all(token));
     }
     Ok(is_tokens_header(&CsvReader::open_as(path, true)?.header))
 }
@@ -36,14 +49,17 @@ fn token(h: &Header, row: &Row<'_>) -> Result<(String, Told), FieldError> {
         .strip_prefix("0x")
         .filter(|x| x.len() == 40 && x.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| FieldError::new("address", format!("`{address}` is not a contract address (0x and 40 hex digits)")))?;
+    let symbol = readable_symbol(&text("symbol"));
     let decimals = match text("decimals").as_str() {
-        // A contract whose `decimals()` call failed: blockchain-etl leaves it empty.
+        // A contract whose `decimals()` call failed: the CSV export leaves
+        // it empty; the stream writes 0 beside an empty symbol and name.
         "" => None,
+        "0" if symbol.is_none() && text("name").is_empty() => None,
         d => Some(d.parse::<u32>().ok().filter(|&d| d <= MAX_DECIMALS).ok_or_else(|| {
             FieldError::new("decimals", format!("`{d}` is not a token's decimals (a whole number, at most {MAX_DECIMALS})"))
         })?),
     };
-    Ok((hex.to_ascii_lowercase(), Told { symbol: readable_symbol(&text("symbol")), decimals }))
+    Ok((hex.to_ascii_lowercase(), Told { symbol, decimals }))
 }
 
 /// Read a `tokens` export. Bad rows stop it (naming file, line and field)

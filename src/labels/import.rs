@@ -169,6 +169,12 @@ fn same_chain(chain: Chain, currency: &str, address: &str) -> bool {
             matches!(c.as_str(), "ETH" | "ETHEREUM" | "ERC20" | "USDT" | "USDC" | "DAI" | "WETH") && address.starts_with("0x")
         }
         Chain::Bitcoin => matches!(c.as_str(), "BTC" | "XBT" | "BITCOIN"),
+        Chain::Arbitrum => matches!(c.as_str(), "ARB" | "ARBITRUM") && address.starts_with("0x"),
+        Chain::Optimism => matches!(c.as_str(), "OP" | "OPTIMISM") && address.starts_with("0x"),
+        Chain::Base => c == "BASE" && address.starts_with("0x"),
+        Chain::Polygon => matches!(c.as_str(), "MATIC" | "POL" | "POLYGON") && address.starts_with("0x"),
+        Chain::Bsc => matches!(c.as_str(), "BSC" | "BNB" | "BEP20") && address.starts_with("0x"),
+        Chain::Avalanche => matches!(c.as_str(), "AVAX" | "AVALANCHE") && address.starts_with("0x"),
     }
 }
 
@@ -216,7 +222,7 @@ fn ofac_list(cx: &Context<'_>, bytes: &[u8], out: &mut Imported) -> Result<(), I
         out.rows += 1;
         let ours = match &asset {
             Some(asset) => same_chain(cx.chain, asset, &a),
-            None => cx.chain != Chain::Ethereum || a.starts_with("0x"),
+            None => !cx.chain.is_account() || a.starts_with("0x"),
         };
         if !ours {
             out.other_chain += 1;

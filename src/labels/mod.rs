@@ -223,11 +223,11 @@ fn plain_csv(path: &Path, bytes: &[u8], chain: Chain, skip_bad: bool) -> Result<
 /// An address as the store prints it, checked for the chain.
 pub fn address_text(chain: Chain, field: &str, t: &[u8]) -> Result<String, FieldError> {
     Ok(match chain {
-        Chain::Ethereum => format!("0x{}", hex::encode(crate::model::text::eth_address(field, t)?)),
         Chain::Bitcoin => match crate::model::text::btc_address(field, t)? {
             crate::model::Addr::Text(t) => t.to_string(),
             _ => unreachable!("btc_address returns text"),
         },
+        _ => format!("0x{}", hex::encode(crate::model::text::eth_address(field, t)?)),
     })
 }
 

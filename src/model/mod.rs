@@ -23,32 +23,94 @@ pub(crate) mod testing {
 use amount::Amount;
 use std::fmt;
 
-/// Which chain a store holds; one store, one chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Which chain a store holds; one store, one chain. Bitcoin is the UTXO
+/// model; every other chain is an account chain in blockchain-etl's
+/// Ethereum format (INTERFACE.md's chain names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Chain {
     /// Account model: ETH and ERC-20 tokens.
     Ethereum,
     /// UTXO model: BTC.
     Bitcoin,
+    /// Arbitrum One (native ETH).
+    Arbitrum,
+    /// OP Mainnet (native ETH).
+    Optimism,
+    /// Base (native ETH).
+    Base,
+    /// Polygon PoS (native POL, formerly MATIC).
+    Polygon,
+    /// BNB Smart Chain (native BNB).
+    Bsc,
+    /// Avalanche C-chain (native AVAX).
+    Avalanche,
 }
 
 impl Chain {
+    /// Every chain, in the order of INTERFACE.md's list.
+    pub const ALL: [Chain; 8] =
+        [Chain::Ethereum, Chain::Bitcoin, Chain::Arbitrum, Chain::Optimism, Chain::Base, Chain::Polygon, Chain::Bsc, Chain::Avalanche];
+
     /// The native asset's name.
     pub fn native(self) -> &'static str {
         match self {
-            Chain::Ethereum => "ETH",
+            Chain::Ethereum | Chain::Arbitrum | Chain::Optimism | Chain::Base => "ETH",
             Chain::Bitcoin => "BTC",
+            Chain::Polygon => "POL",
+            Chain::Bsc => "BNB",
+            Chain::Avalanche => "AVAX",
+        }
+    }
+
+    /// The native asset's decimals (wei-like base units on account chains).
+    pub fn native_decimals(self) -> u32 {
+        if self == Chain::Bitcoin { 8 } else { 18 }
+    }
+
+    /// Whether it keeps accounts (every chain but Bitcoin): addresses and
+    /// transaction hashes as Ethereum writes them, events in its format.
+    pub fn is_account(self) -> bool {
+        self != Chain::Bitcoin
+    }
+
+    /// The explorer's transaction and address pages.
+    pub fn explorer(self) -> (&'static str, &'static str) {
+        match self {
+            Chain::Ethereum => ("https://etherscan.io/tx/", "https://etherscan.io/address/"),
+            Chain::Bitcoin => ("https://mempool.space/tx/", "https://mempool.space/address/"),
+            Chain::Arbitrum => ("https://arbiscan.io/tx/", "https://arbiscan.io/address/"),
+            Chain::Optimism => ("https://optimistic.etherscan.io/tx/", "https://optimistic.etherscan.io/address/"),
+            Chain::Base => ("https://basescan.org/tx/", "https://basescan.org/address/"),
+            Chain::Polygon => ("https://polygonscan.com/tx/", "https://polygonscan.com/address/"),
+            Chain::Bsc => ("https://bscscan.com/tx/", "https://bscscan.com/address/"),
+            Chain::Avalanche => ("https://snowtrace.io/tx/", "https://snowtrace.io/address/"),
+        }
+    }
+
+    /// The chain named `name` (as [`Chain::name`] writes it).
+    pub fn from_name(name: &str) -> Option<Chain> {
+        Chain::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Its name as `--chain` takes it and reports write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Chain::Ethereum => "ethereum",
+            Chain::Bitcoin => "bitcoin",
+            Chain::Arbitrum => "arbitrum",
+            Chain::Optimism => "optimism",
+            Chain::Base => "base",
+            Chain::Polygon => "polygon",
+            Chain::Bsc => "bsc",
+            Chain::Avalanche => "avalanche",
         }
     }
 }
 
 impl fmt::Display for Chain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Chain::Ethereum => "ethereum",
-            Chain::Bitcoin => "bitcoin",
-        })
+        f.write_str(self.name())
     }
 }
 

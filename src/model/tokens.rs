@@ -64,16 +64,46 @@ impl Book {
         self.told.get(&hex.to_ascii_lowercase())
     }
 
-    /// The decimals of token `name` (`0x` and 40 hex digits), if known.
+    /// The decimals of token `name` (`0x` and 40 hex digits), if known:
+    /// the tokens known here first (checked constants), then what the store
+    /// was told.
     pub fn decimals(&self, name: &str) -> Option<u32> {
-        self.told(name).and_then(|t| t.decimals).or_else(|| known(name).map(|k| k.decimals))
+        known(name).map(|k| k.decimals).or_else(|| self.told(name).and_then(|t| t.decimals))
     }
 
-    /// The symbol of token `name`, if known.
+    /// The symbol of token `name`, if known. A told symbol that is a native
+    /// coin's or a known token's name is not used: any contract may call
+    /// itself `ETH` or `USDT`, and a report must not pass it off as that.
     pub fn symbol(&self, name: &str) -> Option<&str> {
-        self.told(name).and_then(|t| t.symbol.as_deref()).or_else(|| known(name).map(|k| k.symbol))
+        known(name).map(|k| k.symbol).or_else(|| {
+            self.told(name).and_then(|t| t.symbol.as_deref()).filter(|s| {
+                let u = s.to_ascii_uppercase();
+                !NATIVE_NAMES.contains(&u.as_str()) && !KNOWN.iter().any(|k| k.symbol.eq_ignore_ascii_case(s))
+            })
+        })
+    }
+
+    /// Add what a store was told, field by field: a row that lacks a field
+    /// (a failed call) keeps what an earlier row gave. Returns whether
+    /// anything changed.
+    pub fn tell(&mut self, hex: &str, t: &Told) -> bool {
+        if t.symbol.is_none() && t.decimals.is_none() {
+            return false;
+        }
+        let e = self.told.entry(hex.to_string()).or_default();
+        let before = e.clone();
+        if t.symbol.is_some() {
+            e.symbol.clone_from(&t.symbol);
+        }
+        if t.decimals.is_some() {
+            e.decimals = t.decimals;
+        }
+        *e != before
     }
 }
+
+/// Native coins' names, which no told token symbol may take.
+const NATIVE_NAMES: [&str; 6] = ["ETH", "BTC", "XBT", "BNB", "POL", "AVAX"];
 
 /// The most decimals a 256-bit amount can have digits for.
 pub const MAX_DECIMALS: u32 = 77;
@@ -83,7 +113,11 @@ pub const MAX_DECIMALS: u32 = 77;
 /// returned: control characters and markup included).
 pub fn readable_symbol(s: &str) -> Option<String> {
     let s = s.trim();
-    (!s.is_empty() && s.chars().count() <= 32 && s.chars().all(|c| !c.is_control())).then(|| s.to_string())
+    // Control characters, and the invisible and direction-changing ones
+    // (zero-width, bidi embeddings and isolates, BOM) that make text read
+    // other than it is.
+    let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+    (!s.is_empty() && s.chars().count() <= 32 && s.chars().all(|c| !c.is_control() && !invisible(c))).then(|| s.to_string())
 }
 
 #[cfg(test)]
@@ -99,9 +133,14 @@ mod tests {
         }
         assert_eq!(known("ETH"), None);
         let mut book = Book::default();
-        book.told.insert(KNOWN[0].contract.into(), Told { symbol: Some("TETHER".into()), decimals: None });
+        book.tell(KNOWN[0].contract, &Told { symbol: Some("TETHER".into()), decimals: Some(0) });
         let usdt = format!("0x{}", KNOWN[0].contract);
-        assert_eq!((book.symbol(&usdt), book.decimals(&usdt)), (Some("TETHER"), Some(6)), "told first, then known");
+        assert_eq!((book.symbol(&usdt), book.decimals(&usdt)), (Some("USDT"), Some(6)), "known first");
+        let fake = "0x00000000000000000000000000000000000000aa";
+        book.tell(&fake[2..], &Told { symbol: Some("eth".into()), decimals: Some(18) });
+        assert_eq!((book.symbol(fake), book.decimals(fake)), (None, Some(18)), "no contract passes as ETH");
+        assert!(!book.tell(&fake[2..], &Told { symbol: None, decimals: None }), "a failed row keeps what was told");
+        assert_eq!(readable_symbol("US\u{202e}DT"), None);
         assert_eq!(readable_symbol(" <b>\u{7}"), None);
         assert_eq!(readable_symbol(" DAI "), Some("DAI".into()));
         assert_eq!(known("0x0000000000000000000000000000000000000001"), None);

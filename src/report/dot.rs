@@ -6,6 +6,7 @@
 //! case (never the chain), so nodes and edges are deduplicated and ordered.
 
 use super::Report;
+use crate::model::Chain;
 use crate::model::amount::WideSum;
 use crate::model::tokens::Book;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -38,7 +39,7 @@ pub(crate) struct Flow {
 
 /// The flow of a report: its seeds, the addresses on its evidence paths and
 /// its destinations, joined by the path steps (each pair once).
-pub(crate) fn flow_graph(r: &Report, book: &Book) -> DiGraph<Node, Flow> {
+pub(crate) fn flow_graph(r: &Report, chain: Chain, book: &Book) -> DiGraph<Node, Flow> {
     let mut g: DiGraph<Node, Flow> = DiGraph::new();
     let mut nodes: BTreeMap<String, NodeIndex> = BTreeMap::new();
     let mut node = |g: &mut DiGraph<Node, Flow>, address: &str, kind: &'static str, caption: String| -> NodeIndex {
@@ -73,7 +74,7 @@ pub(crate) fn flow_graph(r: &Report, book: &Book) -> DiGraph<Node, Flow> {
                 let e = *edges.entry(key).or_insert_with(|| g.add_edge(a, b, Flow { asset: st.asset.clone(), ..Flow::default() }));
                 let f = &mut g[e];
                 if let Some(c) = &st.conversion {
-                    let taint_in = super::whole(&c.taint_in, super::asset_decimals(crate::model::Chain::Ethereum, book, &c.asset_in));
+                    let taint_in = super::whole(&c.taint_in, super::asset_decimals(chain, book, &c.asset_in));
                     f.swap = Some(format!("swap via {}: {taint_in} {} ->", short(&c.venue), token_label(book, &c.asset_in)));
                 }
                 f.taint += st.taint.parse::<WideSum>().unwrap_or(WideSum::ZERO);
@@ -120,8 +121,9 @@ fn token_label(book: &Book, a: &str) -> String {
 }
 
 /// The report as a DOT digraph.
-pub fn to_dot(r: &Report, decimals: Option<u32>, book: &Book) -> String {
-    let g = flow_graph(r, book);
+pub fn to_dot(r: &Report, chain: Chain, book: &Book) -> String {
+    let decimals = super::decimals(chain, &r.asset);
+    let g = flow_graph(r, chain, book);
     let max = g.edge_weights().map(|f| f.taint).max().unwrap_or(WideSum::ZERO);
     let edge_attr = |_: &DiGraph<Node, Flow>, e: petgraph::graph::EdgeReference<'_, Flow>| -> String {
         let f = e.weight();
@@ -130,11 +132,7 @@ pub fn to_dot(r: &Report, decimals: Option<u32>, book: &Book) -> String {
             txs.push(format!("+{}", f.txs.len() - 3));
         }
         let amount = match &f.asset {
-            Some(a) => format!(
-                "{} {}",
-                super::whole(&f.taint.to_string(), super::asset_decimals(crate::model::Chain::Ethereum, book, a)),
-                token_label(book, a)
-            ),
+            Some(a) => format!("{} {}", super::whole(&f.taint.to_string(), super::asset_decimals(chain, book, a)), token_label(book, a)),
             None => format!("{} {}", super::whole(&f.taint.to_string(), decimals), r.asset),
         };
         let amount = match &f.swap {
@@ -204,7 +202,7 @@ mod tests {
             "odd",
             "Someone",
         );
-        let dot = to_dot(&r, Some(8), &Book::default());
+        let dot = to_dot(&r, crate::model::Chain::Bitcoin, &Book::default());
         assert!(dot.starts_with("digraph trace {"), "{dot}");
         assert!(dot.contains("1BoatSLR…py\u{fffd}\u{fffd}"), "{dot}");
         assert!(dot.contains("3Interme…\u{e9}\u{e9}\u{e9}\u{e9}"), "{dot}");

@@ -36,10 +36,7 @@ fn esc(s: &str) -> String {
 
 /// Where a transaction and an address can be checked by anyone.
 fn explorer(chain: Chain) -> (&'static str, &'static str) {
-    match chain {
-        Chain::Ethereum => ("https://etherscan.io/tx/", "https://etherscan.io/address/"),
-        Chain::Bitcoin => ("https://mempool.space/tx/", "https://mempool.space/address/"),
-    }
+    chain.explorer()
 }
 
 fn address_link(chain: Chain, a: &str) -> String {
@@ -157,7 +154,7 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
         h += "</table>\n";
     }
     // The flow graph.
-    let g = flow_graph(r, book);
+    let g = flow_graph(r, chain, book);
     let max = g.edge_weights().map(|f| f.taint).max().unwrap_or_default();
     // Left to right by hops from the seeds (breadth first), each column
     // centred: a layout that reads like the money moved.

@@ -447,18 +447,14 @@ pub fn to_csv(r: &Report) -> String {
 
 /// Decimals of the asset for whole-coin display, when known.
 pub fn decimals(chain: Chain, asset: &str) -> Option<u32> {
-    match (chain, asset) {
-        (Chain::Ethereum, "ETH") => Some(18),
-        (Chain::Bitcoin, "BTC") => Some(8),
-        _ => None,
-    }
+    (asset == chain.native()).then(|| chain.native_decimals())
 }
 
 /// Decimals of an asset of a `--follow` report, where each row names its
 /// asset: the native coin's, or a known token's (`model::tokens`). The
 /// single-asset reports keep [`decimals`], so they stay as they were.
 pub fn asset_decimals(chain: Chain, book: &Book, asset: &str) -> Option<u32> {
-    decimals(chain, asset).or_else(|| (chain == Chain::Ethereum).then(|| book.decimals(asset)).flatten())
+    decimals(chain, asset).or_else(|| chain.is_account().then(|| book.decimals(asset)).flatten())
 }
 
 /// An asset of a `--follow` report as people read it: `ETH`, the token's

@@ -11,7 +11,7 @@
 
 use super::{CategorySet, ScreenError};
 use crate::labels::{Label, taxonomy, within};
-use crate::model::{Chain, NO_TIME, flags};
+use crate::model::{NO_TIME, flags};
 use crate::store::Store;
 use crate::trace::IdMap;
 use ruint::aliases::U256;
@@ -63,7 +63,7 @@ fn too_large(what: &str) -> ScreenError {
 
 /// Run the sweep over `asset` for the categories in `cats`.
 pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) -> Result<Exposures, ScreenError> {
-    if store.manifest.chain != Chain::Ethereum {
+    if !store.manifest.chain.is_account() {
         return Err(ScreenError::Usage(
             "screening is implemented for the account model (Ethereum and tokens); on Bitcoin use `trace`".into(),
         ));

@@ -231,7 +231,7 @@ impl Builder {
         let n = ab.saturating_sub(first) as usize;
         let base = Some(s);
         s.scanning(|| {
-            if self.chain == Chain::Ethereum {
+            if self.chain.is_account() {
                 let key = |o: u32| hash20(eth_key(base, ab, keys, o));
                 self.addr_ids.reserve(n, key);
                 for id in first..ab {
@@ -353,13 +353,13 @@ impl Builder {
         b.addr_bytes = s.bytes(Column::AddrBytes).to_vec();
         b.addr_offsets = match m.chain {
             // Implied by the fixed width; the builder keeps them for both chains.
-            Chain::Ethereum if m.address_table > 0 => {
+            Chain::Bitcoin => cast::<u64>(s.bytes(Column::AddrOffsets)).to_vec(),
+            _ if m.address_table > 0 => {
                 let starts = Pseudo::ALL.iter().scan(0u64, |at, p| Some(std::mem::replace(at, *at + p.name().len() as u64)));
                 let pseudo_end = super::columns::PSEUDO_BYTES as u64;
                 starts.chain((0..=m.address_table - Pseudo::ALL.len() as u64).map(|k| pseudo_end + 20 * k)).collect()
             }
-            Chain::Ethereum => vec![0],
-            Chain::Bitcoin => cast::<u64>(s.bytes(Column::AddrOffsets)).to_vec(),
+            _ => vec![0],
         };
         b.eth_keys = Vec::new();
         b.tx_hashes = s.bytes(Column::TxHashes).chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
@@ -619,7 +619,7 @@ impl Builder {
         self.eth_keys.truncate(na);
         // Old ids of the base store met since the mark stay: they are right.
         let (base, ab, tb) = (self.base.as_ref(), self.addr_base, self.tx_base);
-        if self.chain == Chain::Ethereum {
+        if self.chain.is_account() {
             let keys = &self.eth_keys;
             self.addr_ids.truncate(ab + na as u32, |id| hash20(eth_key(base, ab, keys, id)));
         } else {

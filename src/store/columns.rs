@@ -238,9 +238,9 @@ impl Column {
                 m.events.div_ceil(super::packed::BLOCK as u64) * std::mem::size_of::<super::packed::Frame>() as u64
             }
             Column::TxIndex => m.tx_table * 2,
-            Column::AddrOffsets if m.chain == Chain::Ethereum => 0,
+            Column::AddrOffsets if m.chain.is_account() => 0,
             Column::AddrOffsets => (m.address_table + 1) * 8,
-            Column::AddrBytes if m.chain == Chain::Ethereum && m.address_table > 0 => pseudo_bytes + real * 20,
+            Column::AddrBytes if m.chain.is_account() && m.address_table > 0 => pseudo_bytes + real * 20,
             Column::TxHashes => m.tx_table * 32,
             Column::InTx | Column::InIndex | Column::InSpentTx | Column::InSpentVout | Column::InAddr => inp * 4,
             Column::InValue | Column::InSpentEvent => inp * 8,

@@ -578,17 +578,17 @@ impl Store {
         let b = self.bytes(Column::AddrBytes);
         let id = id as usize;
         match self.manifest.chain {
-            Chain::Ethereum if id < Pseudo::ALL.len() => {
-                let start: usize = Pseudo::ALL[..id].iter().map(|p| p.name().len()).sum();
-                &b[start..start + Pseudo::ALL[id].name().len()]
-            }
-            Chain::Ethereum => {
-                let start = columns::PSEUDO_BYTES + (id - Pseudo::ALL.len()) * 20;
-                &b[start..start + 20]
-            }
             Chain::Bitcoin => {
                 let off: &[u64] = columns::cast(self.bytes(Column::AddrOffsets));
                 &b[off[id] as usize..off[id + 1] as usize]
+            }
+            _ if id < Pseudo::ALL.len() => {
+                let start: usize = Pseudo::ALL[..id].iter().map(|p| p.name().len()).sum();
+                &b[start..start + Pseudo::ALL[id].name().len()]
+            }
+            _ => {
+                let start = columns::PSEUDO_BYTES + (id - Pseudo::ALL.len()) * 20;
+                &b[start..start + 20]
             }
         }
     }
@@ -600,8 +600,8 @@ impl Store {
         }
         let b = self.address_bytes(id);
         match self.manifest.chain {
-            Chain::Ethereum => format!("0x{}", hex::encode(b)),
             Chain::Bitcoin => String::from_utf8_lossy(b).into_owned(),
+            _ => format!("0x{}", hex::encode(b)),
         }
     }
 
@@ -629,11 +629,11 @@ impl Store {
         let mut found = std::collections::HashMap::new();
         for t in texts {
             let key = match self.manifest.chain {
-                Chain::Ethereum => match crate::model::text::eth_address("address", t.as_bytes()) {
+                Chain::Bitcoin => t.as_bytes().to_vec(),
+                _ => match crate::model::text::eth_address("address", t.as_bytes()) {
                     Ok(a) => a.to_vec(),
                     Err(_) => continue,
                 },
-                Chain::Bitcoin => t.as_bytes().to_vec(),
             };
             if let Some(id) = self.address_id(&key) {
                 found.insert(t.to_string(), id);
@@ -645,8 +645,8 @@ impl Store {
     /// A transaction hash as printed (`0x` hex on Ethereum, plain hex txid on Bitcoin).
     pub fn tx_text(&self, id: u32) -> String {
         match self.manifest.chain {
-            Chain::Ethereum => format!("0x{}", hex::encode(self.tx_hash(id))),
             Chain::Bitcoin => hex::encode(self.tx_hash(id)),
+            _ => format!("0x{}", hex::encode(self.tx_hash(id))),
         }
     }
 }

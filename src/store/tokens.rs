@@ -36,17 +36,15 @@ pub fn book(dir: &Path) -> Result<Book, StoreError> {
     Ok(book)
 }
 
-/// Tell the store about tokens (later entries for a contract replace
-/// earlier ones): a new file renamed over. The caller holds the store's
+/// Tell the store about tokens (field by field: a later row's symbol or
+/// decimals replace an earlier one's, a missing one keeps it): a new file
+/// renamed over. The caller holds the store's
 /// lock. Returns the contracts whose entry changed and the contracts known.
 pub fn tell(dir: &Path, told: &[(String, Told)]) -> Result<(u64, u64), StoreError> {
     let mut b = book(dir)?;
     let mut changed = 0u64;
     for (hex, t) in told {
-        if b.told.get(hex) != Some(t) {
-            b.told.insert(hex.clone(), t.clone());
-            changed += 1;
-        }
+        changed += u64::from(b.tell(hex, t));
     }
     if changed > 0 {
         let text: String = b

@@ -323,7 +323,7 @@ impl Builder {
                 crate::sys::timing("event columns");
                 put(Column::AddrBytes, &self.addr_bytes)?;
                 // Ethereum addresses are 20 bytes each: their offsets are implied.
-                put(Column::AddrOffsets, if self.chain == Chain::Ethereum { &[] } else { as_bytes(&self.addr_offsets) })?;
+                put(Column::AddrOffsets, if self.chain.is_account() { &[] } else { as_bytes(&self.addr_offsets) })?;
                 let (index, addresses) = self.address_index();
                 put(Column::AddrIndex, as_bytes(&index))?;
                 put(Column::TxHashes, self.tx_hashes.as_flattened())?;

@@ -2,7 +2,7 @@
 //! per address id, with their validity intervals; the id-keyed map they live in.
 
 use super::types::TraceError;
-use crate::model::{Chain, NO_TIME};
+use crate::model::NO_TIME;
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 
@@ -48,7 +48,7 @@ impl std::hash::Hasher for IdHasher {
 /// Stop rules per address id from the store's labels.
 pub(super) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -> u32) -> Result<IdMap<Vec<StopRule>>, TraceError> {
     let mut rules: IdMap<Vec<StopRule>> = IdMap::default();
-    if store.manifest.chain == Chain::Ethereum
+    if store.manifest.chain.is_account()
         && let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000")
     {
         rules.entry(zero).or_default().push(StopRule {

@@ -38,7 +38,7 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
         if let (Chain::Bitcoin, Some((txid, vout))) = (chain, it.split_once(':')) {
             let vout: u32 = vout.parse().map_err(|_| TraceError::Usage(format!("seed {it:?}: expected txid:vout")))?;
             outpoints.push((txid.to_string(), vout));
-        } else if chain == Chain::Ethereum && is_tx(it) {
+        } else if chain.is_account() && is_tx(it) {
             txs.push(it.clone());
         } else {
             addrs.push(it.clone());
@@ -47,12 +47,12 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
     let mut norms = Vec::new();
     for a in &addrs {
         norms.push(match chain {
-            Chain::Ethereum => {
+            Chain::Bitcoin => a.clone(),
+            _ => {
                 let raw = crate::model::text::eth_address("--seed", a.as_bytes())
                     .map_err(|e| TraceError::Usage(format!("seed {a:?}: {}", e.message)))?;
                 format!("0x{}", hex::encode(raw))
             }
-            Chain::Bitcoin => a.clone(),
         });
     }
     let by_text = store.find_addresses(norms.iter().map(String::as_str));
@@ -68,8 +68,8 @@ pub fn resolve_seeds(store: &Store, items: &[String], tx_items: &[String]) -> Re
             let h = crate::model::text::tx_hash("--seed-tx", t.as_bytes())
                 .map_err(|e| TraceError::Usage(format!("seed transaction {t:?}: {}", e.message)))?;
             let norm = match chain {
-                Chain::Ethereum => format!("0x{}", hex::encode(h)),
                 Chain::Bitcoin => hex::encode(h),
+                _ => format!("0x{}", hex::encode(h)),
             };
             match store.find_tx(&h) {
                 Some(id) => s.txs.push(id),
