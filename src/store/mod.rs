@@ -194,9 +194,14 @@ pub fn exists(dir: &Path) -> bool {
 /// What identifies segment file `name` as it is now: size, modification
 /// and change times, inode.
 pub(crate) fn segment_stamp(dir: &Path, name: &str) -> Option<String> {
+    Some(file_stamp(name, &std::fs::metadata(dir.join(name)).ok()?))
+}
+
+/// [`segment_stamp`] of file `name` from its metadata (an open file's,
+/// so that the stamp is of the file read, not of what the path names later).
+pub(crate) fn file_stamp(name: &str, m: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(dir.join(name)).ok()?;
-    Some(format!("{name} {} {} {} {} {} {}", m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino()))
+    format!("{name} {} {} {} {} {} {}", m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino())
 }
 
 /// Record segment `name`, just written and synced by the caller, as

@@ -350,7 +350,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let sparse = spec.policy != Policy::Fifo && !windowed && spec.engine != Some(Engine::Full);
     if sparse && let Some(led) = Ledger::load(store) {
-        if Ledger::trusted(store) {
+        if led.trusted(store) {
             if let Ok(out) = sweep_sparse(store, spec, &p, &led) {
                 return Ok(with_warnings(out, spec, &p));
             }
@@ -358,7 +358,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
             // The checksum on the other core while the sweep reads.
             let (sound, out) = rayon::join(|| led.verify(), || sweep_sparse(store, spec, &p, &led));
             if sound {
-                Ledger::mark_verified(store);
+                led.mark_verified(store);
                 if let Ok(out) = out {
                     return Ok(with_warnings(out, spec, &p));
                 }

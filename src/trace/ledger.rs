@@ -23,6 +23,8 @@ use std::io::{Seek, Write};
 use std::path::PathBuf;
 use xxhash_rust::xxh3::Xxh3;
 
+/// Bumped whenever what is recorded changes meaning (the balances, or how
+/// conversions are detected): a ledger of an older build is then not read.
 const MAGIC: &[u8; 8] = b"CTLEDGR2";
 /// Magic, seven counts and hashes, the body's checksum.
 const HEADER: usize = 72;
@@ -66,6 +68,8 @@ pub(super) struct Ledger {
     sum: u64,
     n_addr: usize,
     n_assets: usize,
+    /// The stamp of the file mapped (its metadata when opened).
+    stamp: Option<String>,
 }
 
 /// Words in a conversion record.
@@ -288,13 +292,14 @@ impl Ledger {
     /// The ledger of `store`'s generation, if one was written for it and is whole.
     pub(super) fn load(store: &Store) -> Option<Ledger> {
         let f = std::fs::File::open(path(store)).ok()?;
+        let stamp = f.metadata().ok().map(|m| crate::store::file_stamp(FILE, &m));
         // SAFETY: the file is only ever replaced by a rename, never written
         // in place, so the mapped bytes do not change under the reader.
         let map = unsafe { memmap2::Mmap::map(&f) }.ok()?;
-        Ledger::new(store, map)
+        Ledger::new(store, map, stamp)
     }
 
-    fn new(store: &Store, map: memmap2::Mmap) -> Option<Ledger> {
+    fn new(store: &Store, map: memmap2::Mmap, stamp: Option<String>) -> Option<Ledger> {
         let b = &map[..];
         if b.len() < HEADER || &b[..8] != MAGIC {
             return None;
@@ -317,6 +322,7 @@ impl Ledger {
             sum: 0,
             n_addr: store.address_count(),
             n_assets: store.manifest.assets.len().max(1),
+            stamp,
         };
         // Checked throughout: the counts are read from a file.
         let len =
@@ -344,16 +350,16 @@ impl Ledger {
     /// changed since (size, times and inode as then), as the store trusts
     /// its segments (`Store::verify`): hashing the ledger costs a large
     /// share of a sparse sweep, and every trace reads it.
-    pub(super) fn trusted(store: &Store) -> bool {
-        let stamp = crate::store::segment_stamp(&store.dir, FILE);
-        stamp.is_some() && std::fs::read_to_string(store.dir.join(VERIFIED)).ok() == stamp
+    pub(super) fn trusted(&self, store: &Store) -> bool {
+        self.stamp.is_some() && std::fs::read_to_string(store.dir.join(VERIFIED)).ok() == self.stamp
     }
 
     /// Record that the file passed [`Ledger::verify`] (a cache: a failure
     /// to record only costs a later check).
-    pub(super) fn mark_verified(store: &Store) {
-        let Some(stamp) = crate::store::segment_stamp(&store.dir, FILE) else { return };
-        let tmp = store.dir.join(format!("{VERIFIED}.{}.tmp", std::process::id()));
+    pub(super) fn mark_verified(&self, store: &Store) {
+        let Some(stamp) = &self.stamp else { return };
+        // Named as the ledger's own temporary files, so `remove_stale` clears one a killed process left.
+        let tmp = store.dir.join(format!("{FILE}.{}.verified.tmp", std::process::id()));
         if std::fs::write(&tmp, stamp).is_err() || std::fs::rename(&tmp, store.dir.join(VERIFIED)).is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
