@@ -644,9 +644,16 @@ fn bitcoin_blocks_append_as_segments_and_report_what_one_ingest_reports() {
         assert_eq!(segments(&appended), k + 1, "block {k} was appended as a segment, not rewritten");
     }
     let (m1, m2) = (manifest(&one), manifest(&appended));
-    for key in ["events", "inputs", "tx_table", "address_table"] {
+    for key in ["events", "inputs", "tx_table", "address_table", "memos"] {
         assert_eq!(m1[key], m2[key], "{key}");
     }
+    // The memos (the data after OP_RETURN) of the three blocks, as one ingest keeps them.
+    let memos = |s: &Path| {
+        let store = chaintrace::store::Store::open(s).unwrap();
+        store.memos().into_iter().map(|m| (store.tx_text(m.tx), m.vout, m.data)).collect::<Vec<_>>()
+    };
+    assert_eq!(memos(&one).len(), 23);
+    assert_eq!(memos(&one), memos(&appended));
     let mut a = reports(&one, SEED);
     let mut b = reports(&appended, SEED);
     let st = |s: &Path| s.to_str().unwrap().to_string();
@@ -670,6 +677,7 @@ fn bitcoin_blocks_append_as_segments_and_report_what_one_ingest_reports() {
     let o = run(&["compact", "--store", &st(&appended)]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(segments(&appended), 1);
+    assert_eq!(memos(&one), memos(&appended), "compaction keeps the memos");
     let mut c = reports(&appended, SEED);
     c.truncate(b.len() - 2);
     b.truncate(b.len() - 2);

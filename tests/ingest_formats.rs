@@ -335,6 +335,32 @@ fn bitcoin_block_trio() {
     let st = stats(&s);
     assert_eq!(st["inputs"], 6518 - 1);
     assert_eq!(st["transactions"], 2500);
+    // Its 23 OP_RETURN outputs keep their data; two are THORChain payouts
+    // naming the inbound they settle (issue 16, docs/bridges.md).
+    let memos = store.memos();
+    assert_eq!(memos.len(), 23);
+    let payouts: Vec<(String, u32, String)> = memos
+        .iter()
+        .filter_map(|m| match chaintrace::convert::memo::parse(&m.data) {
+            Ok(chaintrace::convert::memo::Memo::Out(h)) => Some((store.tx_text(m.tx), m.vout, hex::encode_upper(h))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        payouts,
+        [
+            (
+                "35991d6e10424a637cb93f661b66df895a692ce91ae9aca2896ceba8af5be089".to_string(),
+                2,
+                "BD292BDD60707F967D0088417495E5BDC38B9FABAB5CE1809296BC39E325DA23".to_string()
+            ),
+            (
+                "10bed6fdffe95104d7ee6ea1d3bb257a410ae3d36e00faa38beb868be5e4eee4".to_string(),
+                2,
+                "B7CECDE56CE45114C3C3A46705AAA6313AF9179654BA7A02D80104E91FDE88FE".to_string()
+            ),
+        ]
+    );
 }
 
 fn chaintrace_spent(store: &Store) -> &[u64] {
@@ -372,6 +398,31 @@ fn bitcoin_json_lines() {
     let st = stats(&s);
     assert_eq!(st["assets"][0]["value"], total.to_string());
     assert_eq!(store.len() - (0..store.len()).filter(|&i| ev.flags(i) & flags::FEE != 0).count(), outputs);
+    assert!(store.memos().is_empty(), "no output of these blocks pushes data after OP_RETURN");
+    // An output that does, in the nested JSON: its memo is kept by transaction and output.
+    let first: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&f).unwrap().lines().next().unwrap()).unwrap();
+    let mut tx = first.clone();
+    let memo = b"OUT:BD292BDD60707F967D0088417495E5BDC38B9FABAB5CE1809296BC39E325DA23";
+    let script = format!("6a{:02x}{}", memo.len(), hex::encode(memo));
+    tx["outputs"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"index": 7, "script_hex": script, "type": "nulldata", "value": 0, "addresses": []}));
+    let g = t.path().join("memo.json");
+    std::fs::write(&g, format!("{tx}\n")).unwrap();
+    let s2 = t.path().join("s2");
+    let o = ingest(&s2, "bitcoin", "etl", &[], &[&g]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let store = Store::open(&s2).unwrap();
+    let m = store.memos();
+    assert_eq!((m.len(), m[0].vout, &m[0].data[..]), (1, 7, &memo[..]));
+    assert_eq!(store.tx_text(m[0].tx), first["hash"].as_str().unwrap());
+    // A script that is not hex names the output's field.
+    tx["outputs"].as_array_mut().unwrap().last_mut().unwrap()["script_hex"] = "6azz".into();
+    std::fs::write(&g, format!("{tx}\n")).unwrap();
+    let o = ingest(&t.path().join("s3"), "bitcoin", "etl", &[], &[&g]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("line 1, field `outputs.script_hex`: malformed hex"), "{}", o.stderr);
 }
 
 /// Etherscan exports (normal with fees, internal, ERC-20 in whole tokens),

@@ -13,7 +13,7 @@ use crate::model::ids::{AssetId, TxId};
 use crate::model::text::FieldError;
 use crate::model::text::{opt_u64, show};
 use crate::model::{Addr, NO_BLOCK, NO_TIME, Pseudo, TxHash, flags, sub};
-use crate::store::builder::{Builder, InputRow};
+use crate::store::builder::{Builder, InputRow, MemoRow};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -33,6 +33,7 @@ struct OutRow {
     index: u32,
     value: u64,
     to: Addr,
+    memo: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +75,19 @@ fn output_address(addr: &[u8], script_type: &[u8], script_hex: &[u8]) -> Addr {
         return Addr::Pseudo(Pseudo::Unknown);
     }
     Addr::Text(String::from_utf8_lossy(a).into())
+}
+
+/// The memo of an output: the data its script pushes after `OP_RETURN`
+/// (`convert::memo`). A script that is not hex is bad input; one that
+/// pushes nothing readable after `OP_RETURN` (as a chain may hold) has no
+/// memo.
+fn output_memo(field: &str, script_hex: &[u8]) -> Result<Option<Vec<u8>>, FieldError> {
+    let s = script_hex.trim_ascii();
+    if !s.starts_with(b"6a") {
+        return Ok(None);
+    }
+    let script = hex::decode(s).map_err(|e| FieldError::new(field, format!("malformed hex: {e}")))?;
+    Ok(crate::convert::memo::op_return_data(&script))
 }
 
 fn sats(field: &str, t: &[u8]) -> Result<u64, FieldError> {
@@ -236,8 +250,10 @@ impl BitcoinBatch {
                 let index = crate::model::text::opt_index("output_index", g(&["output_index", "index"]))?
                     .ok_or_else(|| FieldError::new("output_index", "empty"))?;
                 let value = sats("value_sats", g(&["value_sats", "value"]))?;
-                let to = output_address(g(&["address", "addresses"]), g(&["script_type", "type"]), g(&["script_pubkey_hex", "script_hex"]));
-                self.outputs.push(OutRow { tx, index, value, to });
+                let script = g(&["script_pubkey_hex", "script_hex"]);
+                let to = output_address(g(&["address", "addresses"]), g(&["script_type", "type"]), script);
+                let memo = output_memo(if h.idx("script_pubkey_hex").is_some() { "script_pubkey_hex" } else { "script_hex" }, script)?;
+                self.outputs.push(OutRow { tx, index, value, to, memo });
             }
             _ => {
                 let tx = txid("txid", g(&["txid", "transaction_hash"]))?;
@@ -284,6 +300,9 @@ impl BitcoinBatch {
                 o.script_hex.as_deref().unwrap_or("").as_bytes(),
             );
             push_output(b, &row, txid_id, o.index, value, &to);
+            if let Some(data) = output_memo("outputs.script_hex", o.script_hex.as_deref().unwrap_or("").as_bytes())? {
+                b.memos.push(MemoRow { tx: txid_id.get(), vout: o.index, data });
+            }
             n += 1;
         }
         for i in &t.inputs {
@@ -338,6 +357,9 @@ impl BitcoinBatch {
             };
             let id = b.intern_tx(&o.tx);
             push_output(b, &row.clone(), id, o.index, o.value, &o.to);
+            if let Some(data) = &o.memo {
+                b.memos.push(MemoRow { tx: id.get(), vout: o.index, data: data.clone() });
+            }
         }
         for i in std::mem::take(&mut self.inputs) {
             let tx = b.intern_tx(&i.tx);

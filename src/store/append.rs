@@ -280,6 +280,12 @@ impl Builder {
             // The table is small (recognised logs only): rewritten whole.
             m.logs = super::logs::put(&all, &mut |c, new| replace_from(&mut w, &mut m, &s, c, 0, new))?;
         }
+        if !self.memos.is_empty() {
+            let mut all = super::memos::stored(&s);
+            all.extend_from_slice(&self.memos);
+            // Few (a few dozen a block): rewritten whole, as the logs.
+            m.memos = super::memos::put(&all, &mut |c, new| replace_from(&mut w, &mut m, &s, c, 0, new))?;
+        }
         let files = self.loaded_files(&dups);
         if !keep.is_empty() {
             m.order_by = Some(order);

@@ -45,6 +45,17 @@ pub struct LogRow {
     pub kind: u8,
 }
 
+/// One Bitcoin memo: the data an output's script pushes after `OP_RETURN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoRow {
+    /// Transaction id.
+    pub tx: u32,
+    /// Output index.
+    pub vout: u32,
+    /// The pushed bytes (`convert::memo::op_return_data`).
+    pub data: Vec<u8>,
+}
+
 /// What an ingest adds (and, for a rewrite, the whole store), in memory.
 pub struct Builder {
     /// Chain.
@@ -90,6 +101,8 @@ pub struct Builder {
     pub inputs: Vec<InputRow>,
     /// Recognised logs.
     pub logs: Vec<LogRow>,
+    /// Bitcoin memos.
+    pub memos: Vec<MemoRow>,
     /// Files loaded so far, with the builder index where each one's events start.
     pub files: Vec<(LoadedFile, usize)>,
     /// Events that came from the existing store.
@@ -171,6 +184,7 @@ impl Builder {
             token_ids: HashMap::new(),
             inputs: Vec::new(),
             logs: Vec::new(),
+            memos: Vec::new(),
             files: Vec::new(),
             old_events: 0,
             old_files: 0,
@@ -279,7 +293,12 @@ impl Builder {
     /// A delta that adds no file (each was loaded before): writing it
     /// would only make a new generation of the same store.
     pub fn adds_nothing(&self) -> bool {
-        self.is_delta() && self.files.len() == self.old_files && self.is_empty() && self.inputs.is_empty() && self.logs.is_empty()
+        self.is_delta()
+            && self.files.len() == self.old_files
+            && self.is_empty()
+            && self.inputs.is_empty()
+            && self.logs.is_empty()
+            && self.memos.is_empty()
     }
 
     /// Whether this is a delta over a store.
@@ -314,6 +333,7 @@ impl Builder {
         full.asset_ids = std::mem::take(&mut self.asset_ids);
         full.inputs.append(&mut self.inputs);
         full.logs.append(&mut self.logs);
+        full.memos.append(&mut self.memos);
         full.files =
             self.files.drain(..).enumerate().map(|(k, (f, start))| (f, if k < self.old_files { 0 } else { start + off })).collect();
         full.old_files = self.old_files;
@@ -373,6 +393,7 @@ impl Builder {
             .map(|k| InputRow { tx: it[k], index: ii[k], spent_tx: st[k], spent_vout: sv[k], value: iv[k], addr: ia[k] })
             .collect();
         b.logs = super::logs::stored(s);
+        b.memos = super::memos::stored(s);
         b.old_events = b.block.len();
         b.labels_tsv = s.bytes(Column::Labels).to_vec();
         b
@@ -599,13 +620,19 @@ impl Builder {
     }
 
     /// Size of the address table and of the transaction table, for rollback.
-    pub fn mark(&self) -> (usize, usize, usize, usize, (usize, usize)) {
-        (self.len(), self.addr_offsets.len() - 1, self.tx_hashes.len(), self.assets.len(), (self.inputs.len(), self.logs.len()))
+    pub fn mark(&self) -> (usize, usize, usize, usize, (usize, usize, usize)) {
+        (
+            self.len(),
+            self.addr_offsets.len() - 1,
+            self.tx_hashes.len(),
+            self.assets.len(),
+            (self.inputs.len(), self.logs.len(), self.memos.len()),
+        )
     }
 
     /// Undo everything added since `mark` (a file that turned out to be loaded already).
-    pub fn rollback(&mut self, mark: (usize, usize, usize, usize, (usize, usize))) {
-        let (ev, na, nt, nas, (ni, nl)) = mark;
+    pub fn rollback(&mut self, mark: (usize, usize, usize, usize, (usize, usize, usize))) {
+        let (ev, na, nt, nas, (ni, nl, nm)) = mark;
         for v in [&mut self.tx_index, &mut self.sub, &mut self.from, &mut self.to, &mut self.asset, &mut self.tx] {
             v.truncate(ev);
         }
@@ -635,6 +662,7 @@ impl Builder {
         self.token_ids.clear();
         self.inputs.truncate(ni);
         self.logs.truncate(nl);
+        self.memos.truncate(nm);
     }
 
     /// Content hashes already loaded.

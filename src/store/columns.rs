@@ -75,6 +75,15 @@ pub enum Column {
     LogEmitter,
     /// Recognised logs: `convert::topics::Kind::code`.
     LogKind,
+    /// Bitcoin memos (the data after `OP_RETURN`, `convert::memo`):
+    /// transaction id, by transaction id then output index (see `memos`).
+    MemoTx,
+    /// Memos: output index.
+    MemoVout,
+    /// Memos: where each memo's bytes end in `MemoBytes`.
+    MemoEnd,
+    /// Memos: their bytes, back to back.
+    MemoBytes,
     /// Address labels, tab-separated text (see `labels`).
     Labels,
     /// The sender's balance in the event's asset just before the event, before
@@ -111,7 +120,7 @@ pub enum Column {
 
 impl Column {
     /// All columns, in declaration order (`c as usize` is a column's position).
-    pub const ALL: [Column; 40] = [
+    pub const ALL: [Column; 44] = [
         Column::BlockRuns,
         Column::TxIndex,
         Column::TxIndexOther,
@@ -139,6 +148,10 @@ impl Column {
         Column::LogIndex,
         Column::LogEmitter,
         Column::LogKind,
+        Column::MemoTx,
+        Column::MemoVout,
+        Column::MemoEnd,
+        Column::MemoBytes,
         Column::Labels,
         Column::BalanceLo,
         Column::BalanceHi,
@@ -194,6 +207,10 @@ impl Column {
             Column::LogIndex => "log_index.u32",
             Column::LogEmitter => "log_emitter.u32",
             Column::LogKind => "log_kind.u8",
+            Column::MemoTx => "memo_tx.u32",
+            Column::MemoVout => "memo_vout.u32",
+            Column::MemoEnd => "memo_end.u64",
+            Column::MemoBytes => "memo_bytes.bin",
             Column::Labels => "labels.tsv",
             Column::BalanceLo => "ev_balance_lo.u64",
             Column::BalanceHi => "ev_balance_hi.u16",
@@ -248,8 +265,11 @@ impl Column {
             Column::TxEvent => 0,
             Column::LogTx | Column::LogIndex | Column::LogEmitter => m.logs * 4,
             Column::LogKind => m.logs,
+            Column::MemoTx | Column::MemoVout => m.memos * 4,
+            Column::MemoEnd => m.memos * 8,
             Column::BigValues
             | Column::AddrBytes
+            | Column::MemoBytes
             | Column::Labels
             | Column::FinalBalances
             | Column::BlockRuns

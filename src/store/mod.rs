@@ -19,6 +19,7 @@ pub mod generation;
 pub mod hashindex;
 pub mod idtable;
 mod logs;
+mod memos;
 pub mod packed;
 pub mod segment;
 pub mod tokens;
@@ -97,6 +98,9 @@ pub struct Manifest {
     /// Recognised logs (`Column::LogTx`; 0 in stores written before them).
     #[serde(default)]
     pub logs: u64,
+    /// Bitcoin memos (`Column::MemoTx`; 0 in stores written before them).
+    #[serde(default)]
+    pub memos: u64,
     /// Asset names by id: the native coin first, then token contracts.
     pub assets: Vec<String>,
     /// Files loaded, in order.
@@ -154,6 +158,7 @@ impl Manifest {
             tx_table: 0,
             inputs: 0,
             logs: 0,
+            memos: 0,
             assets: Vec::new(),
             files: Vec::new(),
             skipped_rows: 0,

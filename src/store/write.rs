@@ -345,6 +345,7 @@ impl Builder {
         crate::sys::timing("balances");
         let inputs = self.put_bitcoin_columns(keep, 0, &Default::default(), &mut put)?;
         let logs = super::logs::put(&self.logs, &mut put)?;
+        let memos = super::memos::put(&self.memos, &mut put)?;
 
         let files = self.loaded_files(dups);
         w.set_events(keep.len() as u64);
@@ -362,6 +363,7 @@ impl Builder {
             tx_table: self.tx_hashes.len() as u64,
             inputs,
             logs,
+            memos,
             assets: self.assets.clone(),
             files,
             skipped_rows: self.skipped_rows,
