@@ -62,7 +62,10 @@ fn bad_tokens_rows() {
         assert_eq!(o.code, 0, "{name}: {}", o.stderr);
         assert!(o.stderr.contains("2 rows as etl/tokens, 0 events added, 0 already in the store, 1 bad rows skipped"), "{}", o.stderr);
         let book = chaintrace::store::tokens::book(&s).unwrap();
-        assert_eq!((book.told.len(), book.decimals("0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0")), (1, Some(18)));
+        assert_eq!(
+            (book.told.len(), book.decimals(chaintrace::model::Chain::Ethereum, "0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0")),
+            (1, Some(18))
+        );
         std::fs::remove_file(s.join("tokens.tsv")).unwrap();
     }
 }

@@ -146,6 +146,24 @@ fn other_evm_chains_take_the_ethereum_format() {
     let o = ingest(&s, "ethereum", "etl", &[], &[&json]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("the store holds bsc data; this ingest is --chain ethereum"), "{}", o.stderr);
+    // The transfers format names the native coin as the chain does (`export` writes it so); `eth` is not BSC's.
+    let head = "block_number,from_address,to_address,value,asset\n";
+    let row = |asset: &str| {
+        format!("{head}20000000,0x1a2a1c938ce3ec39b6d47113c7955baa9dd454f2,0x098b716b8aaf21512996dc57eb0615e2383e2f96,5,{asset}\n")
+    };
+    let f = t.path().join("bnb.csv");
+    std::fs::write(&f, row("BNB")).unwrap();
+    let b = t.path().join("bnb");
+    assert_eq!(ingest(&b, "bsc", "transfers", &[], &[&f]).code, 0);
+    assert_eq!((stats(&b)["assets"][0]["asset"].as_str(), stats(&b)["assets"][0]["value"].as_str()), (Some("BNB"), Some("5")));
+    std::fs::write(&f, row("eth")).unwrap();
+    let o = ingest(&t.path().join("eth-on-bsc"), "bsc", "transfers", &[], &[&f]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("line 2, field `asset`"), "{}", o.stderr);
+    // Etherscan-family exports count in ETH; BscScan's would be misread.
+    let o = ingest(&t.path().join("scan"), "bsc", "etherscan", &[], &[&f]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("bsc counts in BNB: use --format etl"), "{}", o.stderr);
 }
 
 /// A separate receipts file is joined by hash and gives the same store as
@@ -277,15 +295,20 @@ fn tokens_exports_tell_symbols_and_decimals() {
     assert_eq!(told("86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0"), t(Some("EOS"), Some(18)));
     assert_eq!(told("f763be8b3263c268e9789abfb3934564a7b80054"), t(Some("ETH"), Some(18)));
     // A contract calling itself ETH is not shown as ether.
-    assert_eq!(book.symbol("0xf763be8b3263c268e9789abfb3934564a7b80054"), None);
+    assert_eq!(book.symbol(chaintrace::model::Chain::Ethereum, "0xf763be8b3263c268e9789abfb3934564a7b80054"), None);
     // Its `symbol()` and `decimals()` calls failed: the stream wrote "" and 0, read as unknown.
     assert_eq!(told("dbdacfc9eb9d42559ac1efbdb40460c728139e6a"), t(None, None));
-    assert_eq!(book.decimals("0x86FA049857E0209AA7D9E616F7EB3B3B78ECFDB0"), Some(18));
+    assert_eq!(book.decimals(chaintrace::model::Chain::Ethereum, "0x86FA049857E0209AA7D9E616F7EB3B3B78ECFDB0"), Some(18));
     // A tokens export alone tells a store without touching its events.
     let o = ingest(&plain, "ethereum", "etl", &[], &[&eos]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(stats(&s), stats(&plain));
-    assert_eq!(chaintrace::store::tokens::book(&plain).unwrap().symbol("0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0"), Some("EOS"));
+    assert_eq!(
+        chaintrace::store::tokens::book(&plain)
+            .unwrap()
+            .symbol(chaintrace::model::Chain::Ethereum, "0x86fa049857e0209aa7d9e616f7eb3b3b78ecfdb0"),
+        Some("EOS")
+    );
 }
 
 /// The real block 702861: outputs become events, inputs link to outputs of the

@@ -36,6 +36,15 @@ pub fn plan(r: &Request) -> Result<Options, AppError> {
     if r.format == Format::Etherscan && r.chain == Chain::Bitcoin {
         return Err(AppError::Usage("--format etherscan reads Etherscan's Ethereum exports: use --chain ethereum".into()));
     }
+    // Its readers name value columns in ether (`Value_IN(ETH)`): the
+    // scanners of chains with another coin name theirs in it.
+    if r.format == Format::Etherscan && r.chain.native() != "ETH" {
+        return Err(AppError::Usage(format!(
+            "--format etherscan reads exports whose values are in ETH; {} counts in {}: use --format etl",
+            r.chain,
+            r.chain.native()
+        )));
+    }
     Ok(Options {
         chain: r.chain,
         format: r.format,

@@ -83,11 +83,12 @@ fn output_address(addr: &[u8], script_type: &[u8], script_hex: &[u8]) -> Addr {
 /// memo.
 fn output_memo(field: &str, script_hex: &[u8]) -> Result<Option<Vec<u8>>, FieldError> {
     let s = script_hex.trim_ascii();
-    if !s.starts_with(b"6a") {
+    if !s.get(..2).is_some_and(|op| op.eq_ignore_ascii_case(b"6a")) {
         return Ok(None);
     }
     let script = hex::decode(s).map_err(|e| FieldError::new(field, format!("malformed hex: {e}")))?;
-    Ok(crate::convert::memo::op_return_data(&script))
+    // An empty push says nothing a bridge could match.
+    Ok(crate::convert::memo::op_return_data(&script).filter(|d| !d.is_empty()))
 }
 
 fn sats(field: &str, t: &[u8]) -> Result<u64, FieldError> {
@@ -291,17 +292,20 @@ impl BitcoinBatch {
         let row =
             TxRow { block: t.block_number.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index: t.index, coinbase: t.is_coinbase };
         let txid_id = b.intern_tx(&hash);
-        let mut n = 0;
+        // Every output read before any is pushed: a bad one leaves nothing
+        // of its transaction behind (`--skip-bad-rows` skips it whole).
+        let mut outs = Vec::with_capacity(t.outputs.len());
         for o in &t.outputs {
             let value = sats("outputs.value", &json_num(&o.value))?;
-            let to = output_address(
-                &join_addresses(&o.addresses),
-                o.kind.as_deref().unwrap_or("").as_bytes(),
-                o.script_hex.as_deref().unwrap_or("").as_bytes(),
-            );
-            push_output(b, &row, txid_id, o.index, value, &to);
-            if let Some(data) = output_memo("outputs.script_hex", o.script_hex.as_deref().unwrap_or("").as_bytes())? {
-                b.memos.push(MemoRow { tx: txid_id.get(), vout: o.index, data });
+            let script = o.script_hex.as_deref().unwrap_or("").as_bytes();
+            let to = output_address(&join_addresses(&o.addresses), o.kind.as_deref().unwrap_or("").as_bytes(), script);
+            outs.push((o.index, value, to, output_memo("outputs.script_hex", script)?));
+        }
+        let mut n = 0;
+        for (index, value, to, memo) in outs {
+            push_output(b, &row, txid_id, index, value, &to);
+            if let Some(data) = memo {
+                b.memos.push(MemoRow { tx: txid_id.get(), vout: index, data });
             }
             n += 1;
         }

@@ -194,12 +194,11 @@ fn detect(path: &Path, h: &Header, opts: &Options) -> Result<EthTable, IngestErr
 }
 
 fn make_mapper<'r>(path: &Path, h: &Header, table: EthTable, opts: &Options, receipts: &'r Receipts) -> Result<Mapper<'r>, IngestError> {
-    let bitcoin = opts.chain == Chain::Bitcoin;
     let m = match table {
         EthTable::Transactions => ethereum::Transactions::new(h, receipts).map(Mapper::Transactions),
         EthTable::Traces => ethereum::Traces::new(h).map(Mapper::Traces),
         EthTable::TokenTransfers => ethereum::TokenTransfers::new(h).map(Mapper::Tokens),
-        EthTable::Transfers => transfers::Transfers::new(h, opts.value_unit.as_deref(), bitcoin).map(Mapper::Transfers),
+        EthTable::Transfers => transfers::Transfers::new(h, opts.value_unit.as_deref(), opts.chain).map(Mapper::Transfers),
         EthTable::EtherscanNormal | EthTable::EtherscanInternal | EthTable::EtherscanErc20 => {
             let mut d = ethereum::builtin_token_decimals();
             d.extend(opts.token_decimals.iter().map(|(k, v)| (*k, *v)));

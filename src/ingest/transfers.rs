@@ -24,6 +24,8 @@ pub struct Transfers {
     sub_index: Option<usize>,
     flags: Option<usize>,
     bitcoin: bool,
+    /// The chain's native coin as an `asset` cell names it (`ETH`, `BNB`, ...).
+    native: &'static str,
 }
 
 /// Decimals of a value unit name (`wei`, `gwei`, `eth`, `sat`, `btc`).
@@ -40,7 +42,8 @@ pub fn unit_decimals(unit: &str) -> Option<u32> {
 impl Transfers {
     /// Resolve columns. A `value_eth`/`value_btc` column names its own unit;
     /// `unit` (from `--value-unit`) must agree with it when given.
-    pub fn new(h: &Header, unit: Option<&str>, bitcoin: bool) -> Result<Self, String> {
+    pub fn new(h: &Header, unit: Option<&str>, chain: crate::model::Chain) -> Result<Self, String> {
+        let bitcoin = !chain.is_account();
         let (value, col_unit) = if let Some(v) = h.idx("value") {
             (v, None)
         } else if let Some(v) = h.idx("value_eth") {
@@ -79,6 +82,7 @@ impl Transfers {
             sub_index: col(h, "sub_index"),
             flags: col(h, "flags"),
             bitcoin,
+            native: chain.native(),
         })
     }
 
@@ -105,8 +109,7 @@ impl Transfers {
         let mut e = event(block, time, index, from, to, value);
         e.asset = match r.get(self.asset).trim_ascii() {
             b"" => AssetKey::Native,
-            a if a.eq_ignore_ascii_case(b"eth") && !self.bitcoin => AssetKey::Native,
-            a if a.eq_ignore_ascii_case(b"btc") && self.bitcoin => AssetKey::Native,
+            a if a.eq_ignore_ascii_case(self.native.as_bytes()) => AssetKey::Native,
             a if !self.bitcoin => AssetKey::Token(eth_address("asset", a)?),
             a => return Err(FieldError::new("asset", format!("unknown asset {:?} on bitcoin", show(a)))),
         };

@@ -64,21 +64,28 @@ impl Book {
         self.told.get(&hex.to_ascii_lowercase())
     }
 
-    /// The decimals of token `name` (`0x` and 40 hex digits), if known:
-    /// the tokens known here first (checked constants), then what the store
-    /// was told.
-    pub fn decimals(&self, name: &str) -> Option<u32> {
-        known(name).map(|k| k.decimals).or_else(|| self.told(name).and_then(|t| t.decimals))
+    /// The tokens known here, on `chain` (their contracts are Ethereum's).
+    fn known_on(chain: crate::model::Chain, name: &str) -> Option<&'static Known> {
+        (chain == crate::model::Chain::Ethereum).then(|| known(name)).flatten()
     }
 
-    /// The symbol of token `name`, if known. A told symbol that is a native
-    /// coin's or a known token's name is not used: any contract may call
-    /// itself `ETH` or `USDT`, and a report must not pass it off as that.
-    pub fn symbol(&self, name: &str) -> Option<&str> {
-        known(name).map(|k| k.symbol).or_else(|| {
+    /// The decimals of token `name` (`0x` and 40 hex digits) on `chain`, if
+    /// known: the tokens known here first (checked constants), then what
+    /// the store was told.
+    pub fn decimals(&self, chain: crate::model::Chain, name: &str) -> Option<u32> {
+        Self::known_on(chain, name).map(|k| k.decimals).or_else(|| self.told(name).and_then(|t| t.decimals))
+    }
+
+    /// The symbol of token `name` on `chain`, if known. A told symbol that
+    /// is a native coin's name, or on Ethereum a known token's, is not used:
+    /// any contract may call itself `ETH` or `USDT`, and a report must not
+    /// pass it off as that.
+    pub fn symbol(&self, chain: crate::model::Chain, name: &str) -> Option<&str> {
+        Self::known_on(chain, name).map(|k| k.symbol).or_else(|| {
             self.told(name).and_then(|t| t.symbol.as_deref()).filter(|s| {
                 let u = s.to_ascii_uppercase();
-                !NATIVE_NAMES.contains(&u.as_str()) && !KNOWN.iter().any(|k| k.symbol.eq_ignore_ascii_case(s))
+                !NATIVE_NAMES.contains(&u.as_str())
+                    && (chain != crate::model::Chain::Ethereum || !KNOWN.iter().any(|k| k.symbol.eq_ignore_ascii_case(s)))
             })
         })
     }
@@ -135,10 +142,14 @@ mod tests {
         let mut book = Book::default();
         book.tell(KNOWN[0].contract, &Told { symbol: Some("TETHER".into()), decimals: Some(0) });
         let usdt = format!("0x{}", KNOWN[0].contract);
-        assert_eq!((book.symbol(&usdt), book.decimals(&usdt)), (Some("USDT"), Some(6)), "known first");
+        use crate::model::Chain::{Bsc, Ethereum};
+        assert_eq!((book.symbol(Ethereum, &usdt), book.decimals(Ethereum, &usdt)), (Some("USDT"), Some(6)), "known first");
+        assert_eq!((book.symbol(Bsc, &usdt), book.decimals(Bsc, &usdt)), (Some("TETHER"), Some(0)), "mainnet's constants are not BSC's");
         let fake = "0x00000000000000000000000000000000000000aa";
         book.tell(&fake[2..], &Told { symbol: Some("eth".into()), decimals: Some(18) });
-        assert_eq!((book.symbol(fake), book.decimals(fake)), (None, Some(18)), "no contract passes as ETH");
+        assert_eq!((book.symbol(Ethereum, fake), book.decimals(Ethereum, fake)), (None, Some(18)), "no contract passes as ETH");
+        book.tell(&fake[2..], &Told { symbol: Some("USDC".into()), decimals: None });
+        assert_eq!((book.symbol(Ethereum, fake), book.symbol(Bsc, fake)), (None, Some("USDC")), "a known token's name only on Ethereum");
         assert!(!book.tell(&fake[2..], &Told { symbol: None, decimals: None }), "a failed row keeps what was told");
         assert_eq!(readable_symbol("US\u{202e}DT"), None);
         assert_eq!(readable_symbol(" <b>\u{7}"), None);

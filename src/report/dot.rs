@@ -75,7 +75,7 @@ pub(crate) fn flow_graph(r: &Report, chain: Chain, book: &Book) -> DiGraph<Node,
                 let f = &mut g[e];
                 if let Some(c) = &st.conversion {
                     let taint_in = super::whole(&c.taint_in, super::asset_decimals(chain, book, &c.asset_in));
-                    f.swap = Some(format!("swap via {}: {taint_in} {} ->", short(&c.venue), token_label(book, &c.asset_in)));
+                    f.swap = Some(format!("swap via {}: {taint_in} {} ->", short(&c.venue), token_label(chain, book, &c.asset_in)));
                 }
                 f.taint += st.taint.parse::<WideSum>().unwrap_or(WideSum::ZERO);
                 if let Some(tx) = &st.event.tx
@@ -116,8 +116,8 @@ fn quote(s: &str) -> String {
 
 /// A `--follow` row's asset on the graph: the token's symbol where told or
 /// known, else shortened.
-fn token_label(book: &Book, a: &str) -> String {
-    book.symbol(a).map_or_else(|| short(a), str::to_string)
+fn token_label(chain: Chain, book: &Book, a: &str) -> String {
+    book.symbol(chain, a).map_or_else(|| short(a), str::to_string)
 }
 
 /// The report as a DOT digraph.
@@ -132,7 +132,9 @@ pub fn to_dot(r: &Report, chain: Chain, book: &Book) -> String {
             txs.push(format!("+{}", f.txs.len() - 3));
         }
         let amount = match &f.asset {
-            Some(a) => format!("{} {}", super::whole(&f.taint.to_string(), super::asset_decimals(chain, book, a)), token_label(book, a)),
+            Some(a) => {
+                format!("{} {}", super::whole(&f.taint.to_string(), super::asset_decimals(chain, book, a)), token_label(chain, book, a))
+            }
             None => format!("{} {}", super::whole(&f.taint.to_string(), decimals), r.asset),
         };
         let amount = match &f.swap {

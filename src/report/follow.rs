@@ -213,7 +213,8 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
 /// and unfollowed conversions, and each asset's conservation line.
 pub fn to_table(r: &Report, chain: crate::model::Chain, book: &crate::model::tokens::Book) -> String {
     use super::{asset_decimals, asset_label, whole};
-    let amt = |amount: &str, asset: &str| format!("{} {}", whole(amount, asset_decimals(chain, book, asset)), asset_label(book, asset));
+    let amt =
+        |amount: &str, asset: &str| format!("{} {}", whole(amount, asset_decimals(chain, book, asset)), asset_label(chain, book, asset));
     let mut s = format!(
         "{} trace across swaps from {} seed(s){}; whole coins where the asset's decimals are known (ETH, tokens known or told), else base units\n\n",
         format!("{:?}", r.policy).to_lowercase(),

@@ -57,7 +57,7 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
                 "{} <span title=\"{}\">{}</span>",
                 whole(a, super::asset_decimals(chain, book, x)),
                 esc(x),
-                esc(&super::asset_label(book, x))
+                esc(&super::asset_label(chain, book, x))
             )
         }
         None => coins(a),

@@ -454,14 +454,14 @@ pub fn decimals(chain: Chain, asset: &str) -> Option<u32> {
 /// asset: the native coin's, or a known token's (`model::tokens`). The
 /// single-asset reports keep [`decimals`], so they stay as they were.
 pub fn asset_decimals(chain: Chain, book: &Book, asset: &str) -> Option<u32> {
-    decimals(chain, asset).or_else(|| chain.is_account().then(|| book.decimals(asset)).flatten())
+    decimals(chain, asset).or_else(|| chain.is_account().then(|| book.decimals(chain, asset)).flatten())
 }
 
 /// An asset of a `--follow` report as people read it: `ETH`, the token's
 /// symbol where the store was told it or it is known, or the token
 /// contract shortened.
-pub fn asset_label(book: &Book, asset: &str) -> String {
-    match book.symbol(asset) {
+pub fn asset_label(chain: Chain, book: &Book, asset: &str) -> String {
+    match book.symbol(chain, asset) {
         Some(k) => k.to_string(),
         None if asset.len() == 42 => format!("{}..{}", &asset[..6], &asset[38..]),
         None => asset.to_string(),
