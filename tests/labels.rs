@@ -55,6 +55,16 @@ fn every_bundled_label_set_is_detected_and_mapped() {
     assert_eq!(dl.format, Format::EthLabels);
     assert_eq!(dl.labels.len() as u64 + dl.other_chain, dl.rows, "one label per Ethereum row; other chains left out");
     assert!(dl.other_chain > 10_000);
+    // The file's own chain column names the other EVM chains (by explorer
+    // or by chain): their rows go to stores of those chains.
+    // (Base and Optimism each hold a row whose address is "genesis", BSC two empty ones: bad rows, skipped and counted.)
+    for (chain, n, bad) in [(Chain::Arbitrum, 3047, 0), (Chain::Base, 5982, 1), (Chain::Bsc, 3163, 2), (Chain::Optimism, 2172, 1)] {
+        let other = import(&set("eth-labels-dawsbot/v1-2024-04-30/accounts_flat.csv"), None, chain, true).unwrap();
+        assert_eq!((other.labels.len() as u64 + other.skipped, other.rows - other.other_chain, other.skipped), (n, n, bad), "{chain}");
+        assert!(other.labels.iter().all(|l| l.address.starts_with("0x")));
+    }
+    let tc_arb = import(&set("derived-tornado-cash-contracts/tornado_cash_addresses.csv"), None, Chain::Arbitrum, false).unwrap();
+    assert_eq!(tc_arb.labels.iter().filter(|l| l.category == "mixer").count(), 4, "Tornado's four Arbitrum pools");
 
     for f in ["phishing_scams.csv", "malicious_smart_contracts.csv", "etherscan_malicious_labels.csv"] {
         let fo = got(&format!("forta-labelled-datasets/labels/1/{f}"));

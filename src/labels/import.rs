@@ -159,6 +159,24 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Option<Format> {
     })
 }
 
+/// The chain a label file's own `chain` column names: eth-labels writes
+/// its explorers' names (`etherscan`, `basescan`, `bscscan`) or the
+/// chain's (`arbitrum`, `optimism`), the Tornado list the chain's. `None`
+/// for a chain no store holds (Celo, Gnosis, ...).
+fn chain_named(name: &str) -> Option<Chain> {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
+        "ethereum" | "eth" | "mainnet" | "etherscan" => Chain::Ethereum,
+        "bitcoin" | "btc" => Chain::Bitcoin,
+        "arbitrum" | "arbiscan" | "arbitrum one" => Chain::Arbitrum,
+        "optimism" | "optimistic.etherscan" | "op mainnet" => Chain::Optimism,
+        "base" | "basescan" => Chain::Base,
+        "polygon" | "polygonscan" | "matic" => Chain::Polygon,
+        "bsc" | "bscscan" | "binance smart chain" | "bnb chain" => Chain::Bsc,
+        "avalanche" | "snowtrace" | "avalanche c-chain" => Chain::Avalanche,
+        _ => return None,
+    })
+}
+
 /// Whether an address of `currency` belongs in a store of `chain`.
 fn same_chain(chain: Chain, currency: &str, address: &str) -> bool {
     let c = currency.trim().to_ascii_uppercase();
@@ -479,10 +497,8 @@ fn csv_rows(cx: &Context<'_>, bytes: &[u8], format: Format, out: &mut Imported) 
                         None => (cx.stem.clone(), s(r.get(col(&["nametag"])))),
                     };
                     let chain_ok = match col(&["chain"]) {
-                        Some(i) => {
-                            let c = s(r.get(Some(i))).to_ascii_lowercase();
-                            matches!(c.as_str(), "ethereum" | "eth" | "mainnet" | "etherscan") && cx.chain == Chain::Ethereum
-                        }
+                        Some(i) => chain_named(&s(r.get(Some(i)))) == Some(cx.chain),
+                        // The per-label files are Etherscan's, of Ethereum.
                         None => cx.chain == Chain::Ethereum,
                     };
                     if !chain_ok {
@@ -556,8 +572,7 @@ fn csv_rows(cx: &Context<'_>, bytes: &[u8], format: Format, out: &mut Imported) 
                     );
                 }
                 Format::Tornado => {
-                    let chain = s(r.get(col(&["chain"]))).to_ascii_lowercase();
-                    if cx.chain != Chain::Ethereum || chain != "ethereum" {
+                    if chain_named(&s(r.get(col(&["chain"])))) != Some(cx.chain) {
                         out.other_chain += 1;
                         return Ok(());
                     }
