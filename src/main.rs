@@ -62,9 +62,10 @@ enum LabelsCommand {
     /// Find unlabelled exchange deposit addresses (Ethereum) from their sweeps
     /// to labelled exchange wallets, and label them.
     DetectDeposits {
-        /// Most blocks between the first unswept receipt and the sweep.
-        #[arg(long, default_value_t = 7_200)]
-        max_blocks: u64,
+        /// Most blocks between the first unswept receipt and the sweep
+        /// (default: a day of the store's chain, 7,200 on Ethereum).
+        #[arg(long)]
+        max_blocks: Option<u64>,
         /// Shortfall a sweep may have against what it forwards, in basis points.
         #[arg(long, default_value_t = 100)]
         tolerance_bps: u32,
@@ -516,6 +517,7 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
         }
         LabelsCommand::DetectDeposits { max_blocks, tolerance_bps, dust, min_share_bps, dry_run } => {
             let s = app::open(store)?;
+            let max_blocks = max_blocks.unwrap_or(s.manifest.chain.blocks_per_day());
             let found = app::labels::detect_deposits(&s, &lb::deposits::Params { max_blocks, tolerance_bps, dust, min_share_bps })?;
             drop(s);
             eprintln!(

@@ -661,13 +661,19 @@ fn load_receipts(
     Ok((rows, skipped, reader.content_hash()))
 }
 
+/// The first line of a JSON-lines file, for telling its table (empty
+/// where it is not one object).
+fn first_json_line(path: &Path) -> Result<String, IngestError> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+    let mut first = String::new();
+    std::io::BufReader::new(f).read_line(&mut first).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+    Ok(first)
+}
+
 fn is_receipts_file(path: &Path) -> Result<bool, IngestError> {
     if is_json_lines(path)? {
-        use std::io::BufRead;
-        let f = std::fs::File::open(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
-        let mut first = String::new();
-        std::io::BufReader::new(f).read_line(&mut first).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
-        let obj: JsonObject = serde_json::from_str(&first).unwrap_or_default();
+        let obj: JsonObject = serde_json::from_str(&first_json_line(path)?).unwrap_or_default();
         return Ok(obj.get("type").and_then(|t| t.as_str()) == Some("receipt")
             || EthTable::detect_etl(&json_header(&obj)) == Some(EthTable::Receipts));
     }

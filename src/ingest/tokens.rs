@@ -18,10 +18,7 @@ fn is_tokens_header(h: &Header) -> bool {
 /// Whether `path` is a `tokens` export (CSV or JSON lines).
 pub(super) fn is_tokens_file(path: &Path) -> Result<bool, IngestError> {
     if super::is_json_lines(path)? {
-        use std::io::BufRead;
-        let f = std::fs::File::open(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
-        let mut first = String::new();
-        std::io::BufReader::new(f).read_line(&mut first).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+        let first = super::first_json_line(path)?;
         let token = |line: &str| {
             let obj: JsonObject = serde_json::from_str(line).unwrap_or_default();
             match obj.get("type").and_then(|t| t.as_str()) {

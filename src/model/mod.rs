@@ -74,6 +74,18 @@ impl Chain {
         self != Chain::Bitcoin
     }
 
+    /// About a day of its blocks (its usual block time; BSC's before its
+    /// 2025 speed-ups), for windows that mean "within a day".
+    pub fn blocks_per_day(self) -> u64 {
+        match self {
+            Chain::Ethereum => 7_200,
+            Chain::Bitcoin => 144,
+            Chain::Arbitrum => 345_600,
+            Chain::Optimism | Chain::Base | Chain::Polygon | Chain::Avalanche => 43_200,
+            Chain::Bsc => 28_800,
+        }
+    }
+
     /// The explorer's transaction and address pages.
     pub fn explorer(self) -> (&'static str, &'static str) {
         match self {
