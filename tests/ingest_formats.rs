@@ -446,6 +446,29 @@ fn bitcoin_json_lines() {
     let o = ingest(&t.path().join("s3"), "bitcoin", "etl", &[], &[&g]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("line 1, field `outputs.script_hex`: malformed hex"), "{}", o.stderr);
+    // A transaction with a bad input, skipped with --skip-bad-rows, leaves
+    // nothing of itself behind: the store is that of the other rows alone.
+    let lines: Vec<String> = std::fs::read_to_string(&f).unwrap().lines().map(str::to_string).collect();
+    let k = lines.iter().position(|l| l.contains("\"spent_transaction_hash\": \"") && !l.contains("\"is_coinbase\": true")).unwrap();
+    let mut bad: serde_json::Value = serde_json::from_str(&lines[k]).unwrap();
+    let input = bad["inputs"].as_array_mut().unwrap().iter_mut().find(|i| i["spent_transaction_hash"].is_string()).unwrap();
+    input["spent_transaction_hash"] = "zz".into();
+    let mut with_bad = lines.clone();
+    with_bad[k] = bad.to_string();
+    let without: Vec<String> = lines.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, l)| l.clone()).collect();
+    let (fb, fw) = (t.path().join("bad.json"), t.path().join("without.json"));
+    std::fs::write(&fb, with_bad.join("\n") + "\n").unwrap();
+    std::fs::write(&fw, without.join("\n") + "\n").unwrap();
+    let (sb, sw) = (t.path().join("sb"), t.path().join("sw"));
+    let o = ingest(&sb, "bitcoin", "etl", &["--skip-bad-rows"], &[&fb]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("1 bad rows skipped"), "{}", o.stderr);
+    assert_eq!(ingest(&sw, "bitcoin", "etl", &[], &[&fw]).code, 0);
+    let (mut a, mut b) = (stats(&sb), stats(&sw));
+    for st in [&mut a, &mut b] {
+        st.as_object_mut().unwrap().retain(|k, _| !["skipped_rows", "files"].contains(&k.as_str()));
+    }
+    assert_eq!(a, b, "the skipped transaction left nothing behind");
 }
 
 /// Etherscan exports (normal with fees, internal, ERC-20 in whole tokens),

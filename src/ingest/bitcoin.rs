@@ -291,9 +291,9 @@ impl BitcoinBatch {
         }
         let row =
             TxRow { block: t.block_number.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index: t.index, coinbase: t.is_coinbase };
-        let txid_id = b.intern_tx(&hash);
-        // Every output read before any is pushed: a bad one leaves nothing
-        // of its transaction behind (`--skip-bad-rows` skips it whole).
+        // The whole transaction is read before anything of it reaches the
+        // builder: a bad field leaves none of it behind (`--skip-bad-rows`
+        // then skips it whole, ids included).
         let mut outs = Vec::with_capacity(t.outputs.len());
         for o in &t.outputs {
             let value = sats("outputs.value", &json_num(&o.value))?;
@@ -301,14 +301,7 @@ impl BitcoinBatch {
             let to = output_address(&join_addresses(&o.addresses), o.kind.as_deref().unwrap_or("").as_bytes(), script);
             outs.push((o.index, value, to, output_memo("outputs.script_hex", script)?));
         }
-        let mut n = 0;
-        for (index, value, to, memo) in outs {
-            push_output(b, &row, txid_id, index, value, &to);
-            if let Some(data) = memo {
-                b.memos.push(MemoRow { tx: txid_id.get(), vout: index, data });
-            }
-            n += 1;
-        }
+        let mut ins = Vec::with_capacity(t.inputs.len());
         for i in &t.inputs {
             let Some(spent) = &i.spent_transaction_hash else { continue };
             let spent = txid("inputs.spent_transaction_hash", spent.as_bytes())?;
@@ -321,12 +314,21 @@ impl BitcoinBatch {
                 v if v.is_empty() => u64::MAX,
                 v => sats("inputs.value", &v)?,
             };
-            let addr = match join_addresses(&i.addresses) {
-                a if a.is_empty() => u32::MAX,
-                a => b.intern_addr(&Addr::Text(String::from_utf8_lossy(&a).into())).get(),
-            };
+            ins.push((i.index, spent, vout, value, join_addresses(&i.addresses)));
+        }
+        let txid_id = b.intern_tx(&hash);
+        let mut n = 0;
+        for (index, value, to, memo) in outs {
+            push_output(b, &row, txid_id, index, value, &to);
+            if let Some(data) = memo {
+                b.memos.push(MemoRow { tx: txid_id.get(), vout: index, data });
+            }
+            n += 1;
+        }
+        for (index, spent, vout, value, addr) in ins {
+            let addr = if addr.is_empty() { u32::MAX } else { b.intern_addr(&Addr::Text(String::from_utf8_lossy(&addr).into())).get() };
             let spent_tx = b.intern_tx(&spent);
-            b.inputs.push(InputRow { tx: txid_id.get(), index: i.index, spent_tx: spent_tx.get(), spent_vout: vout, value, addr });
+            b.inputs.push(InputRow { tx: txid_id.get(), index, spent_tx: spent_tx.get(), spent_vout: vout, value, addr });
         }
         Ok(n)
     }
