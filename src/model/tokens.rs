@@ -50,8 +50,8 @@ pub struct Told {
     pub decimals: Option<u32>,
 }
 
-/// Token symbols and decimals for reports: what the store was told first,
-/// then the tokens known here.
+/// Token symbols and decimals for reports: the tokens known here first
+/// (on Ethereum), then what the store was told.
 #[derive(Clone, Debug, Default)]
 pub struct Book {
     /// By contract, lower-case hex without `0x`.
@@ -84,7 +84,8 @@ impl Book {
         Self::known_on(chain, name).map(|k| k.symbol).or_else(|| {
             self.told(name).and_then(|t| t.symbol.as_deref()).filter(|s| {
                 let u = s.to_ascii_uppercase();
-                !NATIVE_NAMES.contains(&u.as_str())
+                u != "XBT"
+                    && !crate::model::Chain::ALL.iter().any(|c| c.native() == u)
                     && (chain != crate::model::Chain::Ethereum || !KNOWN.iter().any(|k| k.symbol.eq_ignore_ascii_case(s)))
             })
         })
@@ -108,9 +109,6 @@ impl Book {
         *e != before
     }
 }
-
-/// Native coins' names, which no told token symbol may take.
-const NATIVE_NAMES: [&str; 6] = ["ETH", "BTC", "XBT", "BNB", "POL", "AVAX"];
 
 /// The most decimals a 256-bit amount can have digits for.
 pub const MAX_DECIMALS: u32 = 77;

@@ -454,7 +454,7 @@ pub fn decimals(chain: Chain, asset: &str) -> Option<u32> {
 /// asset: the native coin's, or a known token's (`model::tokens`). The
 /// single-asset reports keep [`decimals`], so they stay as they were.
 pub fn asset_decimals(chain: Chain, book: &Book, asset: &str) -> Option<u32> {
-    decimals(chain, asset).or_else(|| chain.is_account().then(|| book.decimals(chain, asset)).flatten())
+    decimals(chain, asset).or_else(|| book.decimals(chain, asset))
 }
 
 /// An asset of a `--follow` report as people read it: `ETH`, the token's

@@ -249,16 +249,15 @@ struct Sweep<'a, N: Num> {
     rec: Option<Recorder>,
     /// The sparse sweep: balances read from the ledger instead of kept.
     led: Option<&'a Ledger>,
-    /// The sparse sweep, a bit an address: whose sends may carry taint (in
-    /// some asset), and whose every receipt counts (seeds).
+    /// The sparse sweep, a bit an address: whose sends may carry taint
+    /// (in some asset).
     send_hot: Bits,
-    recv_hot: Bits,
     /// The sparse sweep, a byte an address: in which assets (by
     /// [`asset_bit`]) its sends may carry taint, so a hot address's sends of
     /// an asset it holds no taint in are passed over unread.
     hot_assets: Vec<u8>,
     /// The sparse sweep: the seeds' [`super::ledger::bloom`], tested before
-    /// `recv_hot` (they are few: most receivers are told from it alone).
+    /// `Prep::seed` (they are few: most receivers are told from it alone).
     seed_bloom: u64,
     /// The sparse sweep: the payer's balance before the swap at hand.
     payer_bal: u128,
@@ -455,7 +454,6 @@ impl<'a, N: Num> Sweep<'a, N> {
             rec: (led.is_none() && !windowed).then(|| Recorder::new(store.len())),
             led,
             send_hot: Bits::new(0),
-            recv_hot: Bits::new(0),
             hot_assets: Vec::new(),
             seed_bloom: 0,
             payer_bal: 0,
@@ -531,17 +529,14 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
     let mut sw: Sweep<'_, u128> = Sweep::new(store, spec, p, Some(led));
     let n_addr = store.address_count();
     sw.send_hot = Bits::new(n_addr);
-    sw.recv_hot = Bits::new(n_addr);
     sw.hot_assets = vec![0; n_addr];
     for &s in &spec.seeds {
         set_bit(&mut sw.send_hot, s);
-        set_bit(&mut sw.recv_hot, s);
         if let Some(m) = sw.hot_assets.get_mut(s as usize) {
             *m = u8::MAX;
         }
         sw.seed_bloom |= super::ledger::bloom(s);
     }
-    let seed_bloom = sw.seed_bloom;
     let ev = store.events();
     let n = store.len();
     let convs = led.conv_records();
@@ -587,7 +582,7 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
                 let m = Ledger::conv_summary(w);
                 if !m.ambiguous
                     && !m.short
-                    && m.parties & seed_bloom == 0
+                    && m.parties & sw.seed_bloom == 0
                     && !bit(&sw.send_hot, m.payer)
                     && !sw.seed_receipt(m.payee)
                     && m.fee.is_none_or(|f| f.is_some_and(|f| !bit(&sw.send_hot, f)))
@@ -595,7 +590,7 @@ fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Fo
                     continue;
                 }
                 let c = led.conv(w).ok_or(Overflow)?;
-                sw.sparse_conversion(&c, seed_bloom)?;
+                sw.sparse_conversion(&c)?;
                 continue;
             }
             if i == seed_tx_at {
@@ -1199,7 +1194,7 @@ impl<N: Num> Sweep<'_, N> {
     /// The sparse sweep: whether `t` is a seed, whose every receipt counts.
     #[inline]
     fn seed_receipt(&self, t: u32) -> bool {
-        self.seed_bloom & super::ledger::bloom(t) != 0 && bit(&self.recv_hot, t)
+        self.seed_bloom & super::ledger::bloom(t) != 0 && self.p.seed.get(t as usize).copied().unwrap_or(false)
     }
 
     /// The full sweep's recording no longer holds for every question.
@@ -1227,13 +1222,13 @@ impl<N: Num> Sweep<'_, N> {
     }
 
     /// The sparse sweep's [`Sweep::conversion`], from the ledger's record.
-    fn sparse_conversion(&mut self, c: &super::ledger::Conv<'_>, seed_bloom: u64) -> Result<(), Overflow> {
+    fn sparse_conversion(&mut self, c: &super::ledger::Conv<'_>) -> Result<(), Overflow> {
         let Some((s, payer_bal)) = &c.swap else {
             return self.unfollowed(c.events, c.venues, "ambiguous");
         };
         let seed = &self.p.seed;
-        let seed_inside =
-            c.parties & seed_bloom != 0 && c.events.iter().any(|&k| seed[self.ev.sender(k) as usize] || seed[self.ev.receiver(k) as usize]);
+        let seed_inside = c.parties & self.seed_bloom != 0
+            && c.events.iter().any(|&k| seed[self.ev.sender(k) as usize] || seed[self.ev.receiver(k) as usize]);
         // A leg's sender short of its amount counts unknown origin only if
         // it holds taint (§2), so a short leg matters only from a hot sender.
         let short_hot = c.short && c.events.iter().any(|&k| bit(&self.send_hot, self.ev.sender(k)));
