@@ -3,7 +3,7 @@
 
 mod common;
 use chaintrace::convert::detect::{Conversion, Leg, classify, with_weth_as_eth};
-use chaintrace::convert::topics::{Kind, RECOGNISED, TRANSFER, WETH, recognise};
+use chaintrace::convert::topics::{Kind, RECOGNISED, THORCHAIN_ROUTERS, TRANSFER, WETH, recognise};
 use chaintrace::model::amount::Amount;
 use common::*;
 use serde_json::Value;
@@ -28,6 +28,14 @@ fn every_topic_is_the_keccak_of_its_signature() {
     let deposit = keccak("Deposit(address,uint256)");
     assert_eq!(recognise(&deposit, &WETH), Some(Kind::Wrap));
     assert_eq!(recognise(&deposit, &[7u8; 20]), None);
+    // THORChain's router events (THORChain_Router V4.1) count only from its routers.
+    let thor = keccak("Deposit(address,address,uint256,string)");
+    assert_eq!(hex::encode(thor), "ef519b7eb82aaf6ac376a6df2d793843ebfd593de5f1a0601d3cc6ab49ebb395");
+    let out = keccak("TransferOut(address,address,address,uint256,string)");
+    assert_eq!(hex::encode(out), "a9cd03aa3c1b4515114539cd53d22085129d495cb9e9f9af77864526240f1bf7");
+    assert_eq!(recognise(&thor, &THORCHAIN_ROUTERS[0]), Some(Kind::ThorDeposit));
+    assert_eq!(recognise(&out, &THORCHAIN_ROUTERS[5]), Some(Kind::ThorTransferOut));
+    assert_eq!((recognise(&thor, &[7u8; 20]), recognise(&out, &WETH)), (None, None));
 }
 
 /// The two real mainnet blocks 17,173,049-17,173,050 as §7 reads them:

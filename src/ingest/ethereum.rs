@@ -44,7 +44,8 @@ pub enum EthTable {
     EtherscanErc20,
     /// The generic transfers CSV.
     Transfers,
-    /// blockchain-etl `logs`: the recognised ones (swaps, wrapping) are kept.
+    /// blockchain-etl `logs`: the recognised ones (swaps, wrapping,
+    /// THORChain's router) are kept.
     Logs,
 }
 
@@ -426,7 +427,8 @@ impl TokenTransfers {
 }
 
 /// blockchain-etl `logs` (`export_receipts_and_logs`, stream exports):
-/// the logs `convert::topics` recognises become log rows of the store;
+/// the logs `convert::topics` recognises become log rows of the store
+/// (a THORChain router log's memo, decoded from `data`, a memo row too);
 /// the rest, `Transfer` logs included (they are the `token_transfers`
 /// rows), are read, checked and dropped.
 pub struct Logs {
@@ -466,16 +468,39 @@ impl Logs {
             return Err(FieldError::new("data", "not 0x-prefixed hex bytes"));
         }
         let Some(kind) = first.and_then(|t| crate::convert::topics::recognise(&t, &emitter)) else { return Ok(()) };
+        let memo = match kind.memo_word() {
+            Some(word) => Some(router_memo(data, word)?.into_boxed_slice()),
+            None => None,
+        };
         let block = opt_u64("block_number", r.get(self.block))?;
         let time = opt_time("block_timestamp", r.get(self.time))?;
         let index = opt_index("transaction_index", r.get(self.index))?;
         let mut e = event(block, time, index, Addr::Eth(emitter), Addr::Pseudo(Pseudo::Unknown), Amount::ZERO);
         e.tx = Some(hash);
         e.sub = log_index;
-        e.pending = Pending::Log(kind.code());
+        e.pending = Pending::Log(kind.code(), memo);
         out.push(e);
         Ok(())
     }
+}
+
+/// The memo of a THORChain router log: the UTF-8 `string` whose offset is
+/// in word `word` of its `data` (already checked to be hex or empty).
+fn router_memo(data: &[u8], word: usize) -> Result<Vec<u8>, FieldError> {
+    let bad = |what: String| FieldError::new("data", format!("a THORChain router log's memo cannot be read: {what}"));
+    let hex = match data {
+        b"" | b"null" => return Err(bad("the data is empty".into())),
+        d => d.strip_prefix(b"0x").unwrap_or(d),
+    };
+    let mut bytes = vec![0u8; hex.len() / 2];
+    if !crate::model::text::decode_hex(hex, &mut bytes) {
+        return Err(bad("not hex".into()));
+    }
+    let memo = crate::convert::abi::decode_abi_string(&bytes, word).map_err(bad)?;
+    if let Err(e) = std::str::from_utf8(&memo) {
+        return Err(bad(format!("the memo is not UTF-8 (at byte {})", e.valid_up_to())));
+    }
+    Ok(memo)
 }
 
 /// The first topic of a `topics` field: blockchain-etl CSV joins them

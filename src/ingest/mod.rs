@@ -368,10 +368,14 @@ impl FileSink {
 
     #[inline]
     fn push_one(&mut self, b: &mut Builder, e: &RawEvent) {
-        if let Pending::Log(kind) = e.pending {
+        if let Pending::Log(kind, memo) = &e.pending {
             let emitter = b.intern_addr_hashed(&e.from, e.hashes[0]);
             let tx = e.tx.as_ref().map_or(TxId::NONE, |h| b.intern_tx_hashed(h, e.hashes[2]));
-            b.logs.push(crate::store::builder::LogRow { tx: tx.get(), index: e.sub, emitter: emitter.get(), kind });
+            b.logs.push(crate::store::builder::LogRow { tx: tx.get(), index: e.sub, emitter: emitter.get(), kind: *kind });
+            if let Some(data) = memo {
+                // A THORChain router's memo, by transaction and log index.
+                b.memos.push(crate::store::builder::MemoRow { tx: tx.get(), vout: e.sub, data: data.to_vec() });
+            }
             return;
         }
         {
@@ -380,7 +384,7 @@ impl FileSink {
             let asset = b.intern_asset(e.asset);
             let tx = e.tx.as_ref().map_or(TxId::NONE, |h| b.intern_tx_hashed(h, e.hashes[2]));
             let sub = match &e.pending {
-                Pending::Done | Pending::Log(_) => e.sub,
+                Pending::Done | Pending::Log(..) => e.sub,
                 &Pending::Ordinal(class) => {
                     if tx == TxId::NONE {
                         class

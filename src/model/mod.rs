@@ -293,8 +293,10 @@ pub enum Pending {
     Ordinal(u32),
     /// Not an event: a recognised log (`convert::topics::Kind`, by its
     /// code), kept in the store's table of logs. `from` is its emitter,
-    /// `tx` its transaction and `sub` its log index.
-    Log(u8),
+    /// `tx` its transaction and `sub` its log index. The memo a THORChain
+    /// router log carries (`Kind::memo_word`), kept in the store's memos
+    /// by transaction and log index; `None` for the other kinds.
+    Log(u8, Option<Box<[u8]>>),
 }
 
 /// Value `u64::MAX`: no block number.

@@ -24,7 +24,8 @@ pub struct Exported {
 /// Write a store as `events.parquet` (key order, in the columns of the
 /// `transfers` format, so `ingest --format parquet` reads it back),
 /// `addresses.parquet`, `labels.parquet` and `logs.parquet` (the
-/// recognised logs, in blockchain-etl's columns) in `dir`. Events go in row
+/// recognised logs, in blockchain-etl's columns, THORChain router logs
+/// with their memos in `data`) in `dir`. Events go in row
 /// groups of 2^20, so memory stays flat however large the store.
 pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
     std::fs::create_dir_all(dir).map_err(|x| fail(dir)(x.to_string()))?;
@@ -88,12 +89,24 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
     // The recognised logs, in blockchain-etl's `logs` columns (the topic
     // each kind is recognised by), so `ingest --format parquet` reads them
     // back and conversions survive the round trip (TRACING.md §8).
+    // THORChain router logs carry their memos in `data`, ABI-encoded as
+    // the router writes them (its other words zero: the store keeps the
+    // memo alone); the other kinds' data is not kept, so left null.
     let logs = store.logs();
-    let topic = |kind: u8| {
-        crate::convert::topics::RECOGNISED
-            .iter()
-            .find(|r| Some(r.kind) == crate::convert::topics::Kind::from_code(kind))
-            .map(|r| format!("0x{}", hex::encode(r.topic)))
+    let kind = crate::convert::topics::Kind::from_code;
+    let topic = |code: u8| {
+        crate::convert::topics::RECOGNISED.iter().find(|r| Some(r.kind) == kind(code)).map(|r| format!("0x{}", hex::encode(r.topic)))
+    };
+    let memos: std::collections::HashMap<(u32, u32), Vec<u8>> =
+        if logs.iter().any(|l| kind(l.kind).is_some_and(|k| k.memo_word().is_some())) {
+            store.memos().into_iter().map(|m| ((m.tx, m.vout), m.data)).collect()
+        } else {
+            Default::default()
+        };
+    let data = |l: &crate::store::builder::LogRow| {
+        let word = kind(l.kind)?.memo_word()?;
+        let memo = memos.get(&(l.tx, l.index))?;
+        Some(format!("0x{}", hex::encode(crate::convert::abi::encode_abi_string(word, memo))))
     };
     write(
         &dir.join("logs.parquet"),
@@ -102,6 +115,7 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
             col("transaction_hash", logs.iter().map(|l| store.tx_text(l.tx)).collect::<Vec<_>>()),
             col("address", logs.iter().map(|l| store.address_text(l.emitter)).collect::<Vec<_>>()),
             col("topics", logs.iter().map(|l| topic(l.kind)).collect::<Vec<_>>()),
+            col("data", logs.iter().map(data).collect::<Vec<_>>()),
         ],
     )?;
     Ok(Exported { events: n as u64, addresses: ids.len() as u64, labels: labels.len() as u64, logs: logs.len() as u64 })

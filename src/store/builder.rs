@@ -45,14 +45,17 @@ pub struct LogRow {
     pub kind: u8,
 }
 
-/// One Bitcoin memo: the data an output's script pushes after `OP_RETURN`.
+/// One memo: on a Bitcoin store the data an output's script pushes after
+/// `OP_RETURN`; on an account-model store the memo of a THORChain router
+/// log (`Deposit`, `TransferOut`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoRow {
     /// Transaction id.
     pub tx: u32,
-    /// Output index.
+    /// Bitcoin: the output index. Account model: the router log's index.
     pub vout: u32,
-    /// The pushed bytes (`convert::memo::op_return_data`).
+    /// Bitcoin: the pushed bytes (`convert::memo::op_return_data`). Account
+    /// model: the log's memo string (`convert::abi::abi_string`), UTF-8.
     pub data: Vec<u8>,
 }
 
@@ -101,7 +104,7 @@ pub struct Builder {
     pub inputs: Vec<InputRow>,
     /// Recognised logs.
     pub logs: Vec<LogRow>,
-    /// Bitcoin memos.
+    /// Memos: Bitcoin `OP_RETURN` data, or THORChain router log memos.
     pub memos: Vec<MemoRow>,
     /// Files loaded so far, with the builder index where each one's events start.
     pub files: Vec<(LoadedFile, usize)>,

@@ -75,10 +75,11 @@ pub enum Column {
     LogEmitter,
     /// Recognised logs: `convert::topics::Kind::code`.
     LogKind,
-    /// Bitcoin memos (the data after `OP_RETURN`, `convert::memo`):
-    /// transaction id, by transaction id then output index (see `memos`).
+    /// Memos (Bitcoin: the data after `OP_RETURN`, `convert::memo`;
+    /// account model: THORChain router log memos): transaction id, by
+    /// transaction id then output or log index (see `memos`).
     MemoTx,
-    /// Memos: output index.
+    /// Memos: output index (Bitcoin) or log index (account model).
     MemoVout,
     /// Memos: where each memo's bytes end in `MemoBytes`.
     MemoEnd,

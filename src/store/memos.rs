@@ -1,7 +1,10 @@
-//! The store's Bitcoin memos (`convert::memo`): one row per output whose
-//! script pushes data after `OP_RETURN`, by transaction id and output
-//! index, in four columns. A block holds a few dozen, so every write that
-//! adds some rewrites the table whole, as the logs table is.
+//! The store's memos, in four columns, by transaction id and a position
+//! in the transaction. On a Bitcoin store (`convert::memo`): one row per
+//! output whose script pushes data after `OP_RETURN`, by output index. On
+//! an account-model store: one row per THORChain router log (`Deposit`,
+//! `TransferOut`: `convert::topics`, `convert::abi`), its memo by log
+//! index. A block holds a few dozen, so every write that adds some
+//! rewrites the table whole, as the logs table is.
 
 use super::Store;
 use super::StoreError;
@@ -28,7 +31,7 @@ pub(super) fn stored(s: &Store) -> Vec<MemoRow> {
 }
 
 /// Write `rows` (the store's first, then new ones) as the table: sorted by
-/// transaction and output, the first copy of a repeated one kept. Returns
+/// transaction and output (or log) index, the first copy of a repeated one kept. Returns
 /// the rows written.
 pub(super) fn put(rows: &[MemoRow], put: &mut PutColumn<'_>) -> Result<u64, StoreError> {
     let mut rows = rows.to_vec();
@@ -48,8 +51,10 @@ pub(super) fn put(rows: &[MemoRow], put: &mut PutColumn<'_>) -> Result<u64, Stor
 }
 
 impl Store {
-    /// The Bitcoin memos (the data after `OP_RETURN`), by transaction id
-    /// and output index.
+    /// The memos, by transaction id and `vout`: on a Bitcoin store the data
+    /// after `OP_RETURN`, `vout` the output index; on an account-model
+    /// store THORChain router logs' memos, `vout` the log index (the log
+    /// is in [`Store::logs`] at the same transaction and index).
     pub fn memos(&self) -> Vec<MemoRow> {
         stored(self)
     }

@@ -98,7 +98,8 @@ pub struct Manifest {
     /// Recognised logs (`Column::LogTx`; 0 in stores written before them).
     #[serde(default)]
     pub logs: u64,
-    /// Bitcoin memos (`Column::MemoTx`; 0 in stores written before them).
+    /// Memos: Bitcoin `OP_RETURN` data or THORChain router log memos
+    /// (`Column::MemoTx`; 0 in stores written before them).
     #[serde(default)]
     pub memos: u64,
     /// Asset names by id: the native coin first, then token contracts.

@@ -165,6 +165,20 @@ fn put_log(o: &mut Vec<u8>, w: &World, l: &Log, log_index: u64, at: (&[u8; 32], 
             put_word(o, l.amount_in);
             &[l.sender]
         }
+        Kind::ThorDeposit | Kind::ThorTransferOut => {
+            // The world makes none; written as THORChain's router would,
+            // ether with an empty memo: TransferOut's asset (zero), the
+            // amount, the memo's offset and its zero length.
+            let out = l.kind == Kind::ThorTransferOut;
+            if out {
+                put_word(o, 0);
+            }
+            for v in [l.amount_in, if out { 96 } else { 64 }, 0] {
+                put_word(o, v);
+            }
+            // Deposit's `to` (the vault); TransferOut's vault and `to`.
+            if out { &[l.sender, l.recipient] } else { &[l.recipient] }
+        }
     };
     let topic = RECOGNISED.iter().find(|r| r.kind == l.kind).expect("the world writes recognised logs").topic;
     o.extend_from_slice(b",\"");
