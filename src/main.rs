@@ -164,9 +164,10 @@ enum Command {
     },
     /// Trace funds from seed addresses or transactions (TRACING.md).
     Trace {
-        /// The store directory.
-        #[arg(long)]
-        store: PathBuf,
+        /// The store directory; repeat it to trace several chains together
+        /// (one store a chain, joined by `--follow bridges`).
+        #[arg(long, required = true)]
+        store: Vec<PathBuf>,
         #[command(flatten)]
         query: app::trace::Query,
         /// A file of seeds: one address or transaction hash a line, `#` comments.
@@ -263,9 +264,9 @@ enum Command {
     /// followable or ambiguous (TRACING.md §7; needs blockchain-etl `logs`
     /// ingested).
     Conversions {
-        /// The store directory.
-        #[arg(long)]
-        store: PathBuf,
+        /// The store directory; repeat it to match bridge deposits to payouts on other chains.
+        #[arg(long, required = true)]
+        store: Vec<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value = "json")]
         format: ConversionsFormat,
@@ -382,9 +383,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trace { store, query, seed_files, cases, format, output, cluster, cluster_args } => {
             let cluster = cluster.then(|| cluster_args.params());
             let plan = app::trace::plan(app::trace::Request { query, seed_files, cases, format, output, cluster })?;
-            let s = app::open_verified(&store)?;
+            let opened = store.iter().map(|d| app::open_verified(d)).collect::<Result<Vec<_>, _>>()?;
+            let s = &opened[0];
             let started = std::time::Instant::now();
-            let traced = app::trace::run(&s, &plan)?;
+            let traced = app::trace::run_stores(&opened.iter().collect::<Vec<_>>(), &plan)?;
             for t in &traced {
                 if timing_on() {
                     eprintln!(
@@ -412,12 +414,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Compact { store, lookups, format } => stdout(&app::stats::compact(&store, lookups, format)?),
         Command::Conversions { store, format } => {
-            let s = app::open_verified(&store)?;
+            let opened = store.iter().map(|d| app::open_verified(d)).collect::<Result<Vec<_>, _>>()?;
             let format = match format {
                 ConversionsFormat::Json => app::conversions::Format::Json,
                 ConversionsFormat::Csv => app::conversions::Format::Csv,
             };
-            stdout(&app::conversions::list(&s, format)?)
+            stdout(&app::conversions::list(&opened.iter().collect::<Vec<_>>(), format)?)
         }
         Command::Stats { store, format, cluster, cluster_args } => {
             let s = app::open_verified(&store)?;

@@ -291,8 +291,8 @@ fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> Spec {
 /// checked per asset.
 fn answer_follow(store: &Store, q: &Query, asset: u32, resolved: crate::trace::Seeds) -> Result<(Report, Notes), TraceError> {
     use crate::trace::Follow;
-    if q.follow.iter().any(|f| *f != Follow::Swaps) {
-        return Err(TraceError::Usage("--follow bridges is not built yet (issue 16); --follow swaps is".into()));
+    if q.follow.contains(&Follow::BridgesHeuristic) {
+        return Err(TraceError::Usage("--follow bridges-heuristic is not built yet (issue 16); --follow swaps,bridges is".into()));
     }
     if q.clusters.is_some() || !resolved.outpoints.is_empty() {
         return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum)".into()));
@@ -328,6 +328,9 @@ pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
     if q.seeds.is_empty() && q.seed_txs.is_empty() {
         return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
     }
+    if q.follow.contains(&crate::trace::Follow::Bridges) {
+        return answer_many(&[store], q);
+    }
     let asset = resolve_asset(store, q.asset.as_deref())?;
     let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
     if !q.follow.is_empty() {
@@ -354,4 +357,155 @@ pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
     );
     let report = report::build(store, &spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
     Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited }))
+}
+
+/// Whether a seed's text can name something on `chain`: `0x` hex on an
+/// account-model chain, anything else on Bitcoin.
+fn fits(chain: Chain, text: &str) -> bool {
+    chain.is_account() == text.starts_with("0x")
+}
+
+/// Answer every case of a plan over the stores given: one store as
+/// [`run`] does, unless a case follows bridges; several with [`run_many`].
+pub fn run_stores(stores: &[&Store], plan: &Plan) -> Result<Vec<Traced>, AppError> {
+    let bridges = plan.cases.iter().any(|(_, q)| q.follow.contains(&crate::trace::Follow::Bridges));
+    match stores {
+        [one] if !bridges => run(one, plan),
+        _ => run_many(stores, plan),
+    }
+}
+
+/// Answer every case of a plan over several stores (one chain each), or
+/// over one with `--follow bridges`: bridges join the stores (TRACING.md §7).
+pub fn run_many(stores: &[&Store], plan: &Plan) -> Result<Vec<Traced>, AppError> {
+    if plan.cluster.is_some() {
+        return Err(AppError::Usage("--cluster traces one Bitcoin store; it cannot be combined with several stores".into()));
+    }
+    plan.cases
+        .iter()
+        .map(|(name, q)| {
+            let (report, notes) = answer_many(stores, q)?;
+            Ok(Traced { name: name.clone(), report, notes })
+        })
+        .collect()
+}
+
+/// [`answer`] over several stores: seeds are looked up in every store
+/// whose chain their form fits, `--asset` is `CHAIN:ASSET`, and each
+/// chain's conservation is checked per asset before the joined report is
+/// built.
+pub fn answer_many(stores: &[&Store], q: &Query) -> Result<(Report, Notes), TraceError> {
+    use crate::trace::Follow;
+    use crate::trace::multi::{ChainOutcome, Part, run_multi};
+    if q.seeds.is_empty() && q.seed_txs.is_empty() {
+        return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
+    }
+    if q.follow.is_empty() {
+        return Err(TraceError::Usage("several stores are traced together with --follow (swaps, bridges)".into()));
+    }
+    if q.follow.contains(&Follow::BridgesHeuristic) {
+        return Err(TraceError::Usage("--follow bridges-heuristic is not built yet (issue 16); --follow swaps,bridges is".into()));
+    }
+    let mut chains: Vec<Chain> = stores.iter().map(|s| s.manifest.chain).collect();
+    chains.sort();
+    if chains.windows(2).any(|w| w[0] == w[1]) {
+        return Err(TraceError::Usage("each --store must hold a different chain".into()));
+    }
+    // One store's report names its assets as a single-store report does.
+    let several = stores.len() > 1;
+    let asset_of = |s: &Store| {
+        let a = s.manifest.assets.first().map_or(s.manifest.chain.native(), |a| a.as_str());
+        if several { format!("{}:{a}", s.manifest.chain.name()) } else { a.to_string() }
+    };
+    let (asset_chain, asset_name) = match &q.asset {
+        Some(a) if !several => (Some(stores[0].manifest.chain.name().to_string()), Some(a.clone())),
+        Some(a) => {
+            let (c, n) = a
+                .split_once(':')
+                .ok_or_else(|| TraceError::Usage(format!("--asset {a:?}: with several stores name it CHAIN:ASSET (ethereum:ETH)")))?;
+            if !stores.iter().any(|s| s.manifest.chain.name() == c) {
+                return Err(TraceError::Usage(format!("--asset {a:?}: no store holds chain {c}")));
+            }
+            (Some(c.to_string()), Some(n.to_string()))
+        }
+        None => (None, None),
+    };
+    let report_asset = match (&asset_chain, &asset_name) {
+        (Some(c), Some(n)) if several => format!("{c}:{n}"),
+        (Some(_), Some(_)) => asset_of(stores[0]),
+        _ => asset_of(stores[0]),
+    };
+    let mut parts = Vec::new();
+    let (mut seeds_text, mut txs_text, mut found) = (Vec::new(), Vec::new(), std::collections::BTreeSet::new());
+    for s in stores {
+        let chain = s.manifest.chain;
+        let items: Vec<String> = q.seeds.iter().filter(|t| fits(chain, t)).cloned().collect();
+        let txs: Vec<String> = q.seed_txs.iter().filter(|t| fits(chain, t)).cloned().collect();
+        let mut resolved = resolve_seeds(s, &items, &txs)?;
+        let seed_asset = match (&asset_chain, &asset_name) {
+            (Some(c), Some(n)) if c == chain.name() => Some(resolve_asset(s, Some(n))?),
+            (Some(_), _) => {
+                // Seeds are sources only in the asset named, on its chain.
+                resolved.addresses.clear();
+                resolved.txs.clear();
+                resolved.outpoints.clear();
+                Some(u32::MAX)
+            }
+            _ => None,
+        };
+        for t in resolved.address_text.iter().filter(|t| !resolved.missing.contains(t)) {
+            found.insert(t.clone());
+            seeds_text.push(t.clone());
+        }
+        txs_text.extend(resolved.tx_text.iter().cloned());
+        let spec = spec_of(q, 0, &resolved);
+        parts.push(Part { store: s, spec, seed_asset, outpoints: resolved.outpoints.clone() });
+    }
+    let started = std::time::Instant::now();
+    let m = run_multi(&parts, &q.follow)?;
+    let sweep_seconds = started.elapsed().as_secs_f64();
+    let mut visited = 0;
+    for (p, c) in parts.iter().zip(&m.chains) {
+        let chain = p.store.manifest.chain.name();
+        match c {
+            ChainOutcome::Account(f) => {
+                visited += f.visited;
+                if q.policy == Policy::Poison {
+                    continue;
+                }
+                let assets: std::collections::BTreeSet<u32> = f.by_asset.keys().chain(f.converted_in.keys()).copied().collect();
+                for a in assets {
+                    let (l, r) = f.balance(a);
+                    if l != r {
+                        return Err(TraceError::Internal(format!(
+                            "taint is not conserved in {chain}:{} (seeded + converted_in {l} != accounted + converted_out {r})",
+                            p.store.manifest.assets[a as usize]
+                        )));
+                    }
+                }
+            }
+            ChainOutcome::Utxo { outcome, converted_in, .. } => {
+                visited += outcome.visited;
+                if q.policy != Policy::Poison && outcome.seeded + *converted_in != outcome.accounted() {
+                    return Err(TraceError::Internal(format!(
+                        "taint is not conserved in {chain} (seeded + converted_in {} != accounted {})",
+                        outcome.seeded + *converted_in,
+                        outcome.accounted()
+                    )));
+                }
+            }
+        }
+    }
+    let mut warnings: Vec<String> = q
+        .seeds
+        .iter()
+        .filter(|t| !(t.len() == 66 && t.starts_with("0x")))
+        .filter(|t| !found.contains(*t) && !found.contains(&t.to_ascii_lowercase()))
+        .map(|t| format!("seed {t} is not in the data"))
+        .collect();
+    warnings.sort();
+    let stores_v: Vec<&Store> = parts.iter().map(|p| p.store).collect();
+    let specs: Vec<Spec> = parts.iter().map(|p| p.spec.clone()).collect();
+    let report = report::multi::build_multi(&stores_v, &specs, &m, &seeds_text, &txs_text, q.paths, &report_asset);
+    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited }))
 }

@@ -27,6 +27,30 @@ fn block_time(store: &Store, i: usize) -> (Option<u64>, Option<String>) {
 /// A followed conversion as the report names it.
 pub fn conversion_row(store: &Store, c: &Crossed) -> ConversionRow {
     let (block, time) = block_time(store, c.last_event as usize);
+    if let Some(b) = &c.bridge {
+        return ConversionRow {
+            tx: b.tx.clone(),
+            kind: "bridge",
+            payer: b.payer.clone(),
+            payee: store.address_text(c.payee),
+            venue: b.holder.clone(),
+            asset_in: b.asset_in.clone(),
+            value_in: c.value_in.to_string(),
+            taint_in: c.taint_in.to_string(),
+            asset_out: asset_name(store, c.asset_out),
+            value_out: c.value_out.to_string(),
+            taint_out: c.taint_out.to_string(),
+            to_tx: Some(store.tx_text(c.tx)),
+            chain: Some(b.chain.to_string()),
+            to_chain: Some(store.manifest.chain.name().to_string()),
+            exact: true,
+            block,
+            time,
+            venues: vec![b.holder.clone()],
+            hops: c.hop,
+            rounding: c.rounding(),
+        };
+    }
     let venues: Vec<String> = c.venues.iter().map(|&v| store.address_text(v)).collect();
     ConversionRow {
         tx: store.tx_text(c.tx),
@@ -41,6 +65,8 @@ pub fn conversion_row(store: &Store, c: &Crossed) -> ConversionRow {
         value_out: c.value_out.to_string(),
         taint_out: c.taint_out.to_string(),
         to_tx: None,
+        chain: None,
+        to_chain: None,
         exact: true,
         block,
         time,
@@ -98,6 +124,7 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
             let addr = store.address_text(id);
             let (first_block, first_time) = block_time(store, d.first_event as usize);
             let row = DestinationRow {
+                chain: None,
                 address: addr.clone(),
                 asset: Some(an.clone()),
                 label: (!d.label.is_empty()).then(|| d.label.clone()),
@@ -123,7 +150,7 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
                     amount,
                     a.clone(),
                     an.clone(),
-                    HolderRow { address: a, asset: Some(an.clone()), amount: amount.to_string(), hops, cluster_size: None },
+                    HolderRow { address: a, chain: None, asset: Some(an.clone()), amount: amount.to_string(), hops, cluster_size: None },
                 ));
             }
         }
@@ -196,7 +223,7 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
                     let (block, time) = block_time(store, u.first_event as usize);
                     UnfollowedRow {
                         tx: store.tx_text(u.tx),
-                        kind: "swap",
+                        kind: if matches!(u.reason, "ambiguous" | "seed") { "swap" } else { "bridge" },
                         status: u.reason,
                         block,
                         time,

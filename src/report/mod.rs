@@ -4,6 +4,7 @@ pub mod dot;
 pub mod export;
 pub mod follow;
 pub mod html;
+pub mod multi;
 pub mod parquet;
 
 use crate::model::amount::WideSum;
@@ -76,6 +77,12 @@ pub struct ConversionRow {
     pub taint_out: String,
     /// The payout transaction of a bridge (`null` for a swap).
     pub to_tx: Option<String>,
+    /// With several stores: the chain of `tx`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// With several stores: the chain of `to_tx` (of the payee).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_chain: Option<String>,
     /// Matched by the conversion's own key (always, for a swap).
     pub exact: bool,
     /// Block.
@@ -141,6 +148,9 @@ pub struct AssetTotals {
 pub struct DestinationRow {
     /// Address.
     pub address: String,
+    /// With several stores: the address's chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
     /// Under `--follow`: the asset of this row.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asset: Option<String>,
@@ -189,6 +199,9 @@ pub struct EntityRow {
 pub struct HolderRow {
     /// Address.
     pub address: String,
+    /// With several stores: the address's chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
     /// Under `--follow`: the asset of this row.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asset: Option<String>,
@@ -339,6 +352,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
             let addr = store.address_text(id);
             let i = d.first_event as usize;
             let row = DestinationRow {
+                chain: None,
                 address: addr.clone(),
                 asset: None,
                 label: (!d.label.is_empty()).then(|| d.label.clone()),
@@ -365,7 +379,11 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
             .par_iter()
             .map(|(&id, &(amount, hops))| {
                 let a = store.address_text(id);
-                (amount, a.clone(), HolderRow { address: a, asset: None, amount: amount.to_string(), hops, cluster_size: cluster_size(id) })
+                (
+                    amount,
+                    a.clone(),
+                    HolderRow { address: a, chain: None, asset: None, amount: amount.to_string(), hops, cluster_size: cluster_size(id) },
+                )
             })
             .collect();
         sort_rows(&mut rows);
@@ -563,6 +581,7 @@ pub(crate) mod tests {
             fees_modelled: true,
             seeded: "5000".into(),
             destinations: vec![DestinationRow {
+                chain: None,
                 address: dest.into(),
                 asset: None,
                 label: Some(label.into()),
@@ -579,7 +598,7 @@ pub(crate) mod tests {
                 cluster_size: None,
             }],
             entities: vec![],
-            dormant: vec![HolderRow { address: via.into(), asset: None, amount: "1000".into(), hops: 1, cluster_size: None }],
+            dormant: vec![HolderRow { address: via.into(), chain: None, asset: None, amount: "1000".into(), hops: 1, cluster_size: None }],
             horizon: vec![],
             totals: Totals {
                 destinations: "4000".into(),

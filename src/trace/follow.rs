@@ -30,7 +30,7 @@ type U512 = ruint::Uint<512, 8>;
 pub enum Follow {
     /// DEX swaps detected from the store's swap logs.
     Swaps,
-    /// Bridge deposits matched to payouts by the bridge's own key (not built yet: issue 16).
+    /// Bridge deposits matched to payouts by the bridge's own key (THORChain; several stores with `--store A --store B`).
     Bridges,
     /// Bridges matched by address, amount and time (not built yet: issue 16).
     BridgesHeuristic,
@@ -91,22 +91,119 @@ pub struct Crossed {
     pub hop: u32,
     /// `x * b - y * a` (negative only under FIFO, where lot boundaries can round up).
     pub loss: (bool, U512),
+    /// A bridge payout: the deposit side, which is in another store (or
+    /// earlier in this one, for a refund); `payer` and `asset_in` are then
+    /// `u32::MAX`, as no id of this store names them.
+    pub bridge: Option<BridgeRef>,
+}
+
+/// The deposit side of a bridge conversion as reports name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeRef {
+    /// The bridge (`thorchain`).
+    pub bridge: &'static str,
+    /// The deposit's chain.
+    pub chain: &'static str,
+    /// The deposit transaction.
+    pub tx: String,
+    /// Payer `u`.
+    pub payer: String,
+    /// Asset `A`, as `CHAIN:ASSET`.
+    pub asset_in: String,
+    /// The bridge-side address that received the deposit.
+    pub holder: String,
+    /// The deposit's block.
+    pub block: Option<u64>,
+    /// The deposit's block time.
+    pub time: Option<String>,
+}
+
+/// Taint on its way from a bridge deposit to its payout (§7).
+#[derive(Clone, Debug, Default)]
+pub struct Carried {
+    /// `x`: the payer's taint that left with `a`.
+    pub x: U256,
+    /// The payee's hop (the payer's as a sender plus one).
+    pub hop: u32,
+    /// FIFO: the lots that left, in order (empty: one lot of `a`, tainted
+    /// if `x > 0`).
+    pub lots: Vec<Lot>,
+}
+
+/// A bridge deposit of this store.
+#[derive(Clone, Debug)]
+pub struct DepositPlan {
+    /// Index of the bridge conversion.
+    pub k: usize,
+    /// Payer `u`.
+    pub payer: u32,
+    /// Asset `A` as traced.
+    pub asset: u32,
+    /// `a`.
+    pub a: U256,
+    /// Where the bridge holds what it does not pay out.
+    pub holder: u32,
+    /// Matched to a payout that is followed: the taint leaves with the
+    /// deposit; otherwise it stays with the bridge (a destination of
+    /// category `bridge`).
+    pub followed: bool,
+    /// Why not followed (`Status::as_str`), or `followable`.
+    pub status: &'static str,
+}
+
+/// A bridge payout of this store, whose taint comes from its deposit.
+#[derive(Clone, Debug)]
+pub struct PayoutPlan {
+    /// Index of the bridge conversion.
+    pub k: usize,
+    /// Payee `r`.
+    pub payee: u32,
+    /// Asset `B` as traced.
+    pub asset: u32,
+    /// `a`, the deposit's amount.
+    pub a: U256,
+    /// `b`.
+    pub b: U256,
+    /// Where the inflow is keyed.
+    pub event: usize,
+    /// The deposit side, for reports.
+    pub from: BridgeRef,
+}
+
+/// What a sweep of one store among several is told of bridges, and
+/// whether it follows swaps.
+#[derive(Clone, Debug, Default)]
+pub struct BridgePlan {
+    /// Deposits by transaction id.
+    pub deposits: HashMap<u32, DepositPlan>,
+    /// Payouts by transaction id.
+    pub payouts: HashMap<u32, PayoutPlan>,
+    /// `--follow` names swaps.
+    pub swaps: bool,
 }
 
 impl Crossed {
     /// The rounding loss `x * b / a - y` in base units of the asset bought,
     /// exactly: `"0"`, an integer, or a reduced fraction `"n/d"`.
     pub fn rounding(&self) -> String {
-        let (neg, n) = self.loss;
-        if n.is_zero() {
-            return "0".into();
-        }
-        let d = U512::from(self.value_in);
-        let g = n.gcd(d);
-        let (n, d) = (n / g, d / g);
-        let sign = if neg { "-" } else { "" };
-        if d == U512::from(1u8) { format!("{sign}{n}") } else { format!("{sign}{n}/{d}") }
+        rounding_text(self.taint_in, self.value_in, self.value_out, self.taint_out)
     }
+}
+
+/// The rounding loss `x * b / a - y` of a conversion of `a` into `b` that
+/// carried `x` in and `y` out, exactly: `"0"`, an integer, or a reduced
+/// fraction `"n/d"` (negative only under FIFO).
+pub fn rounding_text(x: U256, a: U256, b: U256, y: U256) -> String {
+    let (xb, ya) = (U512::from(x) * U512::from(b), U512::from(y) * U512::from(a));
+    let (neg, n) = if xb >= ya { (false, xb - ya) } else { (true, ya - xb) };
+    if n.is_zero() || a.is_zero() {
+        return "0".into();
+    }
+    let d = U512::from(a);
+    let g = n.gcd(d);
+    let (n, d) = (n / g, d / g);
+    let sign = if neg { "-" } else { "" };
+    if d == U512::from(1u8) { format!("{sign}{n}") } else { format!("{sign}{n}/{d}") }
 }
 
 /// A conversion that taint reached but that was not followed.
@@ -207,7 +304,7 @@ enum Lots {
 
 /// What the sweep is given: the question's parts in flat form and the
 /// store's conversions.
-struct Prep {
+pub(super) struct Prep {
     rules: IdMap<Vec<StopRule>>,
     /// Seed addresses by id.
     seed: Vec<bool>,
@@ -223,6 +320,8 @@ struct Prep {
     weth_contract: Option<u32>,
     /// Per asset as traced: whether its state is a flat array.
     dense: Vec<bool>,
+    /// Bridge deposits and payouts (several stores), and whether swaps are followed.
+    bridges: BridgePlan,
 }
 
 /// An asset gets a flat array when it has at least one event per this many addresses.
@@ -264,6 +363,14 @@ struct Sweep<'a, N: Num> {
     /// [`Sweep::swap`]'s buffers.
     legs: Vec<Leg<N>>,
     fees: Vec<usize>,
+    /// The full sweep: the next event to handle, and the conversions
+    /// handled whole at their first event.
+    pos: usize,
+    done: super::conversions::TxBits,
+    /// Bridge deposits handled, until the coordinator takes them.
+    sent: Vec<(usize, Carried)>,
+    /// What deposits carry to this store's payouts, by bridge index.
+    received: HashMap<usize, Carried>,
 }
 
 /// Where a send's balance is recorded in, or read from, the ledger.
@@ -317,12 +424,10 @@ pub fn run_follow_mapped(store: &Store, spec: &Spec, seed_asset: Option<u32>) ->
     follow_with(store, spec, seed_asset, usize::MAX / 2)
 }
 
-fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: usize) -> Result<Followed, TraceError> {
+/// The question's parts in flat form, conversions not yet listed.
+fn base_prep(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<Prep, TraceError> {
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()));
-    }
-    if store.manifest.chain == crate::model::Chain::Bitcoin {
-        return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum): Bitcoin has no swap logs".into()));
     }
     if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
         return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()));
@@ -333,7 +438,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
     for &s in &spec.seeds {
         seed[s as usize] = true;
     }
-    let mut p = Prep {
+    Ok(Prep {
         rules: stop_rules(store, &spec.stop_at, &|a| a)?,
         seed,
         seed_asset: seed_asset.map(|a| traced_asset(a, weth_asset)),
@@ -345,7 +450,69 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         weth_asset,
         weth_contract: store.find_address(&weth_name),
         dense: Vec::new(),
-    };
+        bridges: BridgePlan { swaps: true, ..Default::default() },
+    })
+}
+
+/// List the store's conversions (swaps where followed, and the bridge
+/// plan's deposits and payouts) and choose each asset's layout.
+fn add_conversions(store: &Store, p: &mut Prep, dense_per: usize) {
+    if p.bridges.swaps {
+        for f in super::conversions::list(store) {
+            p.conv_bits.set(f.tx);
+            p.tx_events.insert(f.tx, f.events);
+            match f.conversion {
+                Conversion::Swap(s) => {
+                    p.followable.insert(f.tx, (s, f.venues));
+                }
+                Conversion::Ambiguous(_) => {
+                    p.ambiguous.insert(f.tx, f.venues);
+                }
+            }
+        }
+    }
+    if !p.bridges.deposits.is_empty() || !p.bridges.payouts.is_empty() {
+        let mut want = super::conversions::TxBits::default();
+        for &t in p.bridges.deposits.keys().chain(p.bridges.payouts.keys()) {
+            want.set(t);
+            p.conv_bits.set(t);
+            // A bridge transaction that also swaps is a bridge conversion.
+            p.followable.remove(&t);
+            p.ambiguous.remove(&t);
+        }
+        let ev = store.events();
+        let mut events: IdMap<Vec<usize>> = IdMap::default();
+        for i in 0..store.len() {
+            let t = ev.tx(i);
+            if want.has(t) {
+                events.entry(t).or_default().push(i);
+            }
+        }
+        p.tx_events.extend(events);
+    }
+    crate::sys::timing("follow: list the conversions");
+    // Events per asset as traced, from one pass over the asset column.
+    let mut counts = vec![0usize; store.manifest.assets.len().max(1)];
+    {
+        let ev = store.events();
+        let n = store.len();
+        let mut buf = Vec::new();
+        for start in (0..n).step_by(1 << 16) {
+            buf.clear();
+            buf.extend(ev.assets(start, (start + (1 << 16)).min(n)));
+            for &a in &buf {
+                counts[traced_asset(a, p.weth_asset) as usize] += 1;
+            }
+        }
+    }
+    p.dense = counts.iter().enumerate().map(|(a, &c)| a == 0 || c.saturating_mul(dense_per) >= store.address_count()).collect();
+}
+
+fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: usize) -> Result<Followed, TraceError> {
+    if store.manifest.chain == crate::model::Chain::Bitcoin {
+        return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum): Bitcoin has no swap logs".into()));
+    }
+    let mut p = base_prep(store, spec, seed_asset)?;
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let sparse = spec.policy != Policy::Fifo && !windowed && spec.engine != Some(Engine::Full);
     if sparse && let Some(led) = Ledger::load(store) {
@@ -365,34 +532,7 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         }
     }
     crate::sys::timing("follow: start the full sweep");
-    for f in super::conversions::list(store) {
-        p.conv_bits.set(f.tx);
-        p.tx_events.insert(f.tx, f.events);
-        match f.conversion {
-            Conversion::Swap(s) => {
-                p.followable.insert(f.tx, (s, f.venues));
-            }
-            Conversion::Ambiguous(_) => {
-                p.ambiguous.insert(f.tx, f.venues);
-            }
-        }
-    }
-    crate::sys::timing("follow: list the conversions");
-    // Events per asset as traced, from one pass over the asset column.
-    let mut counts = vec![0usize; store.manifest.assets.len().max(1)];
-    {
-        let ev = store.events();
-        let n = store.len();
-        let mut buf = Vec::new();
-        for start in (0..n).step_by(1 << 16) {
-            buf.clear();
-            buf.extend(ev.assets(start, (start + (1 << 16)).min(n)));
-            for &a in &buf {
-                counts[traced_asset(a, weth_asset) as usize] += 1;
-            }
-        }
-    }
-    p.dense = counts.iter().enumerate().map(|(a, &c)| a == 0 || c.saturating_mul(dense_per) >= store.address_count()).collect();
+    add_conversions(store, &mut p, dense_per);
     let (out, rec) = match sweep::<u128>(store, spec, &p) {
         Ok(out) => out,
         Err(Overflow) => sweep::<Wide>(store, spec, &p).expect("320-bit sums cannot overflow"),
@@ -417,6 +557,55 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
         crate::sys::timing("follow: ledger written");
     }
     Ok(with_warnings(out, spec, &p))
+}
+
+/// The sweep of one store among several (`trace --store A --store B
+/// --follow ...`, [`super::multi`]): run in steps, bridge deposits handed
+/// out and payouts' taint handed in between them. Always the full sweep,
+/// and no ledger is written (its balances would hold only for this plan).
+pub(super) struct Stepped<'a, N: Num> {
+    sw: Sweep<'a, N>,
+}
+
+/// The question's parts for [`Stepped`].
+pub(super) fn prepare(store: &Store, spec: &Spec, seed_asset: Option<u32>, plan: BridgePlan) -> Result<Prep, TraceError> {
+    let mut p = base_prep(store, spec, seed_asset)?;
+    p.bridges = plan;
+    add_conversions(store, &mut p, DENSE_PER);
+    Ok(p)
+}
+
+impl<'a, N: Num> Stepped<'a, N> {
+    /// A sweep at the store's first event.
+    pub(crate) fn new(store: &'a Store, spec: &'a Spec, p: &'a Prep) -> Self {
+        let mut sw = Sweep::new(store, spec, p, None);
+        sw.rec = None;
+        Stepped { sw }
+    }
+
+    /// Handle the events before `end` not yet handled.
+    pub(crate) fn run_to(&mut self, end: usize) -> Result<(), Overflow> {
+        self.sw.run_to(end)
+    }
+
+    /// The deposits handled since the last call: (bridge index, what left).
+    pub(crate) fn take_sent(&mut self) -> Vec<(usize, Carried)> {
+        std::mem::take(&mut self.sw.sent)
+    }
+
+    /// What deposit `k` carries to this store's payout.
+    pub(crate) fn give(&mut self, k: usize, c: Carried) {
+        self.sw.received.insert(k, c);
+    }
+
+    /// Run to the end and report.
+    pub(crate) fn finish(mut self) -> Result<Followed, Overflow> {
+        let n = self.sw.store.len();
+        self.sw.run_to(n)?;
+        self.sw.finish()?;
+        let p = self.sw.p;
+        Ok(with_warnings(self.sw.out, self.sw.spec, p))
+    }
 }
 
 fn with_warnings(mut out: Followed, spec: &Spec, p: &Prep) -> Followed {
@@ -459,55 +648,55 @@ impl<'a, N: Num> Sweep<'a, N> {
             payer_bal: 0,
             legs: Vec::new(),
             fees: Vec::new(),
+            pos: 0,
+            done: Default::default(),
+            sent: Vec::new(),
+            received: HashMap::new(),
         }
     }
+}
+
+/// `y` and the payee's lots for a followed conversion of `a` into `b`
+/// whose outflow carried `x` (FIFO: as the lots `pieces`, empty for one
+/// lot of `a`), by §7's table.
+fn carry<N: Num>(policy: Policy, x: N, a: N, b: N, pieces: Vec<Lot>) -> Result<(N, Lots), Overflow> {
+    Ok(match policy {
+        Policy::Poison => (if x.is_zero() { N::ZERO } else { b }, Lots::One(!x.is_zero())),
+        Policy::Haircut => {
+            let y = N::haircut(b, x, a);
+            (y, Lots::One(!y.is_zero()))
+        }
+        Policy::Fifo => {
+            let whole: Vec<Lot> = if pieces.is_empty() { vec![Lot { amount: a.to_u256(), tainted: !x.is_zero() }] } else { pieces };
+            let (lots, y) = map_lots(&whole, a.to_u256(), b.to_u256());
+            (N::from_u256(y).ok_or(Overflow)?, Lots::Mapped(lots))
+        }
+    })
+}
+
+/// FIFO lots of `a` units mapped onto `b` (§7): lot `i` covering units
+/// `(c_{i-1}, c_i]` becomes `floor(c_i * b / a) - floor(c_{i-1} * b / a)`
+/// units; with the tainted units' sum.
+pub(crate) fn map_lots(whole: &[Lot], a: U256, b: U256) -> (Vec<Lot>, U256) {
+    let (bu, au) = (U512::from(b), U512::from(a));
+    let (mut cum, mut lots, mut y) = (U512::ZERO, Vec::new(), U256::ZERO);
+    for l in whole {
+        let lo = cum * bu / au;
+        cum += U512::from(l.amount);
+        let units = U256::from(cum * bu / au - lo);
+        if l.tainted {
+            y += units;
+        }
+        lots.push(Lot { amount: units, tainted: l.tainted });
+    }
+    (lots, y)
 }
 
 /// The full sweep: every event, every balance kept (and recorded for the
 /// store's ledger where the question allows).
 fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<(Followed, Option<Recorder>), Overflow> {
     let mut sw: Sweep<'_, N> = Sweep::new(store, spec, p, None);
-    let n = store.len();
-    // Addresses are met in random order: load the flat slots of the events
-    // `AHEAD` on while this one is handled.
-    const AHEAD: usize = 24;
-    let mut ahead = sw.ev.party_cursor();
-    let mut done = super::conversions::TxBits::default();
-    let mut i = 0usize;
-    while i < n {
-        if i + AHEAD < n {
-            let (f, t) = ahead.at(i + AHEAD);
-            let d = &sw.dense[traced_asset(sw.ev.asset(i + AHEAD), p.weth_asset) as usize];
-            if !d.is_empty() {
-                crate::sys::prefetch(&d[f as usize]);
-                crate::sys::prefetch(&d[t as usize]);
-            }
-        }
-        let t = sw.ev.tx(i);
-        if !p.conv_bits.has(t) {
-            sw.event(i)?;
-            i += 1;
-            continue;
-        }
-        i += 1;
-        // A conversion is handled whole at its first event; where an
-        // export without transaction indices interleaves transactions, its
-        // later events were handled with it.
-        if done.has(t) {
-            continue;
-        }
-        done.set(t);
-        let events = &p.tx_events[&t];
-        if p.seed_txs.contains(&t) {
-            // Its events are sources in their own right: never a conversion.
-            for &k in events {
-                sw.event(k)?;
-            }
-            sw.spoil();
-        } else {
-            sw.conversion(t, events)?;
-        }
-    }
+    sw.run_to(store.len())?;
     if sw.rec.is_some() {
         let finals = sw.finals();
         if let Some(r) = &mut sw.rec {
@@ -516,6 +705,58 @@ fn sweep<N: Num>(store: &Store, spec: &Spec, p: &Prep) -> Result<(Followed, Opti
     }
     sw.finish()?;
     Ok((sw.out, sw.rec))
+}
+
+impl<N: Num> Sweep<'_, N> {
+    /// The full sweep over the events from `self.pos` to `end`.
+    fn run_to(&mut self, end: usize) -> Result<(), Overflow> {
+        let p = self.p;
+        let n = end.min(self.store.len());
+        let last = self.store.len();
+        // Addresses are met in random order: load the flat slots of the events
+        // `AHEAD` on while this one is handled.
+        const AHEAD: usize = 24;
+        let mut ahead = self.ev.party_cursor();
+        let mut done = std::mem::take(&mut self.done);
+        let mut i = self.pos;
+        while i < n {
+            if i + AHEAD < last {
+                let (f, t) = ahead.at(i + AHEAD);
+                let d = &self.dense[traced_asset(self.ev.asset(i + AHEAD), p.weth_asset) as usize];
+                if !d.is_empty() {
+                    crate::sys::prefetch(&d[f as usize]);
+                    crate::sys::prefetch(&d[t as usize]);
+                }
+            }
+            let t = self.ev.tx(i);
+            if !p.conv_bits.has(t) {
+                self.event(i)?;
+                i += 1;
+                continue;
+            }
+            i += 1;
+            // A conversion is handled whole at its first event; where an
+            // export without transaction indices interleaves transactions, its
+            // later events were handled with it.
+            if done.has(t) {
+                continue;
+            }
+            done.set(t);
+            let events = &p.tx_events[&t];
+            if p.seed_txs.contains(&t) {
+                // Its events are sources in their own right: never a conversion.
+                for &k in events {
+                    self.event(k)?;
+                }
+                self.spoil();
+            } else {
+                self.conversion(t, events)?;
+            }
+        }
+        self.pos = i;
+        self.done = done;
+        Ok(())
+    }
 }
 
 /// The sparse sweep (ADR 0012): balances from the store's ledger; visits
@@ -993,15 +1234,7 @@ impl<N: Num> Sweep<'_, N> {
         fees: &mut Vec<usize>,
     ) -> Result<Option<&'static str>, Overflow> {
         let (u, r) = (s.payer, s.payee);
-        for &i in events {
-            if self.ev.flags(i) & flags::FEE != 0 || sub::class(self.ev.sub(i)) == sub::FEE {
-                fees.push(i);
-                continue;
-            }
-            if let Some(l) = self.leg(i)? {
-                legs.push(l);
-            }
-        }
+        self.split(events, legs, fees)?;
         let aggregated = |asset: u32, addr: u32| (asset == asset_a && addr == u) || (asset == asset_b && addr == r);
         let first = legs.iter().find(|l| l.asset == asset_a && (l.from == u || l.to == u)).map(|l| l.event);
         let last = legs.iter().rev().find(|l| l.asset == asset_b && (l.from == r || l.to == r)).map(|l| l.event);
@@ -1032,38 +1265,9 @@ impl<N: Num> Sweep<'_, N> {
             }
         }
         // The payee receives `b` of B carrying `y`.
-        let (y, lots) = match self.spec.policy {
-            Policy::Poison => (if x.is_zero() { N::ZERO } else { b }, Lots::One(!x.is_zero())),
-            Policy::Haircut => {
-                let y = N::haircut(b, x, a);
-                (y, Lots::One(!y.is_zero()))
-            }
-            Policy::Fifo => {
-                let whole: Vec<Lot> = if pieces.is_empty() { vec![Lot { amount: a.to_u256(), tainted: !x.is_zero() }] } else { pieces };
-                let (bu, au) = (U512::from(b.to_u256()), U512::from(a.to_u256()));
-                let (mut cum, mut lots, mut y) = (U512::ZERO, Vec::new(), U256::ZERO);
-                for l in whole {
-                    let lo = cum * bu / au;
-                    cum += U512::from(l.amount);
-                    let units = U256::from(cum * bu / au - lo);
-                    if l.tainted {
-                        y += units;
-                    }
-                    lots.push(Lot { amount: units, tainted: l.tainted });
-                }
-                (N::from_u256(y).ok_or(Overflow)?, Lots::Mapped(lots))
-            }
-        };
-        let mut crossed = None;
-        if !x.is_zero() {
-            *self.out.converted_out.entry(asset_a).or_default() += x.to_wide();
-            *self.out.converted_in.entry(asset_b).or_default() += y.to_wide();
-            let (xb, ya) = (U512::from(x.to_u256()) * U512::from(b.to_u256()), U512::from(y.to_u256()) * U512::from(a.to_u256()));
-            let loss = if xb >= ya { (false, xb - ya) } else { (true, ya - xb) };
-            // Rounded away from zero to a whole base unit.
-            let whole = i128::try_from(loss.1.div_ceil(U512::from(a.to_u256()))).unwrap_or(i128::MAX);
-            *self.out.rounding.entry(asset_b).or_default() += if loss.0 { -whole } else { whole };
-            self.out.crossed.push(Crossed {
+        let (y, lots) = carry(self.spec.policy, x, a, b, pieces)?;
+        let crossed = self.cross(
+            Crossed {
                 tx: self.ev.tx(events[0]),
                 first_event: first as u64,
                 last_event: last as u64,
@@ -1077,15 +1281,184 @@ impl<N: Num> Sweep<'_, N> {
                 value_out: b.to_u256(),
                 taint_out: y.to_u256(),
                 hop,
-                loss,
-            });
-            crossed = Some(self.out.crossed.len() - 1);
-        }
+                loss: (false, U512::ZERO),
+                bridge: None,
+            },
+            asset_a,
+        );
         self.receive(last, asset_b, r, b, y, hop, lots, crossed)?;
         for &i in fees.iter() {
             self.event(i)?;
         }
         Ok(None)
+    }
+
+    /// Count a followed conversion that carried taint (`x > 0`): its
+    /// terms in the conservation of both assets and its rounding loss; its
+    /// index in `crossed`. `asset_in` is this store's asset sold, `None`
+    /// for a bridge payout (the deposit's store counts what left).
+    fn cross(&mut self, mut c: Crossed, asset_in: u32) -> Option<usize> {
+        if c.taint_in.is_zero() {
+            return None;
+        }
+        if c.bridge.is_none() {
+            *self.out.converted_out.entry(asset_in).or_default() += Wide::from(c.taint_in);
+        }
+        *self.out.converted_in.entry(c.asset_out).or_default() += Wide::from(c.taint_out);
+        let (xb, ya) = (U512::from(c.taint_in) * U512::from(c.value_out), U512::from(c.taint_out) * U512::from(c.value_in));
+        c.loss = if xb >= ya { (false, xb - ya) } else { (true, ya - xb) };
+        // Rounded away from zero to a whole base unit.
+        let whole = i128::try_from(c.loss.1.div_ceil(U512::from(c.value_in))).unwrap_or(i128::MAX);
+        *self.out.rounding.entry(c.asset_out).or_default() += if c.loss.0 { -whole } else { whole };
+        self.out.crossed.push(c);
+        Some(self.out.crossed.len() - 1)
+    }
+
+    /// Split a transaction's events into its legs (as traced) and its fees.
+    fn split(&mut self, events: &[usize], legs: &mut Vec<Leg<N>>, fees: &mut Vec<usize>) -> Result<(), Overflow> {
+        for &i in events {
+            if self.ev.flags(i) & flags::FEE != 0 || sub::class(self.ev.sub(i)) == sub::FEE {
+                fees.push(i);
+                continue;
+            }
+            if let Some(l) = self.leg(i)? {
+                legs.push(l);
+            }
+        }
+        Ok(())
+    }
+
+    /// A bridge deposit (§7): the payer's legs in `A` leave as one outflow
+    /// of `a` carrying `x`; the bridge's legs move balances only. Followed,
+    /// `x` is handed to the payout's sweep (`sent`) and counted converted
+    /// out; otherwise it stays with the bridge, a destination of category
+    /// `bridge` at the address that received the deposit.
+    fn bridge_deposit(&mut self, t: u32, events: &[usize], d: &DepositPlan) -> Result<(), Overflow> {
+        let (mut legs, mut fees) = (Vec::new(), Vec::new());
+        self.split(events, &mut legs, &mut fees)?;
+        let (u, asset_a) = (d.payer, d.asset);
+        let a = N::from_u256(d.a).ok_or(Overflow)?;
+        let first = legs.iter().find(|l| l.asset == asset_a && l.from == u).map(|l| l.event);
+        let seed = &self.p.seed;
+        let seed_inside = legs.iter().any(|l| {
+            let payer = |addr: u32| l.asset == asset_a && addr == u;
+            (!payer(l.from) && seed[l.from as usize]) || (!payer(l.to) && seed[l.to as usize])
+        });
+        let Some(first) = first.filter(|_| !seed_inside) else {
+            // Outside the window, or a seed inside: ordinary events.
+            for &i in events {
+                self.event(i)?;
+            }
+            if d.followed {
+                self.sent.push((d.k, Carried::default()));
+            }
+            return Ok(());
+        };
+        self.out.visited += events.len() as u64;
+        let (x, hop) = self.send(asset_a, u, u32::MAX, a, BalAt::Payer(t))?.expect("the payer never pays itself");
+        let pieces = std::mem::take(&mut self.pieces);
+        for l in &legs {
+            if !(l.asset == asset_a && l.from == u) {
+                self.debit(l.asset, l.from, l.value, l.event)?;
+            }
+            if !(l.asset == asset_a && l.to == u) {
+                self.credit(l.asset, l.to, l.value)?;
+            }
+        }
+        if d.followed {
+            if !x.is_zero() {
+                *self.out.converted_out.entry(asset_a).or_default() += x.to_wide();
+            }
+            let lots = if self.spec.policy == Policy::Fifo { pieces } else { Vec::new() };
+            self.sent.push((d.k, Carried { x: x.to_u256(), hop, lots }));
+        } else if !x.is_zero() {
+            let rule = StopRule {
+                from: None,
+                to: None,
+                category: "bridge".into(),
+                label: format!("THORChain ({})", d.status),
+                entity: "THORChain".into(),
+            };
+            if self.spec.evidence {
+                // The deposit's legs from the payer to the holder, for its evidence path.
+                for l in legs.iter().filter(|l| l.asset == asset_a && l.from != d.holder && l.to != u) {
+                    self.out.arrivals.push(Arrival::Event { event: l.event as u64, asset: asset_a, x: x.to_u256(), hop });
+                }
+            }
+            self.acct(asset_a).absorb(d.holder, first as u64, &rule, x.to_u256(), hop);
+            self.out.unfollowed.push(Unfollowed {
+                tx: t,
+                first_event: events[0] as u64,
+                venues: vec![d.holder],
+                reason: d.status,
+                taint: BTreeMap::from([(asset_a, x.to_wide())]),
+            });
+        }
+        for &i in &fees {
+            self.event(i)?;
+        }
+        Ok(())
+    }
+
+    /// A bridge payout (§7): the payee receives `b` of `B` carrying `y`
+    /// from what its deposit carried; every other leg (the bridge's)
+    /// moves balances only.
+    fn bridge_payout(&mut self, t: u32, events: &[usize], q: &PayoutPlan) -> Result<(), Overflow> {
+        let Some(c) = self.received.remove(&q.k) else {
+            // The deposit was not followed after all (a seed inside it).
+            for &i in events {
+                self.event(i)?;
+            }
+            return Ok(());
+        };
+        let (mut legs, mut fees) = (Vec::new(), Vec::new());
+        self.split(events, &mut legs, &mut fees)?;
+        let (r, asset_b) = (q.payee, q.asset);
+        let seed = &self.p.seed;
+        let payee = |asset: u32, addr: u32| asset == asset_b && addr == r;
+        if legs.iter().any(|l| (!payee(l.asset, l.from) && seed[l.from as usize]) || (!payee(l.asset, l.to) && seed[l.to as usize])) {
+            for &i in events {
+                self.event(i)?;
+            }
+            return Ok(());
+        }
+        self.out.visited += events.len() as u64;
+        let (a, b) = (N::from_u256(q.a).ok_or(Overflow)?, N::from_u256(q.b).ok_or(Overflow)?);
+        let x = N::from_u256(c.x).ok_or(Overflow)?;
+        for l in &legs {
+            if !payee(l.asset, l.from) {
+                self.debit(l.asset, l.from, l.value, l.event)?;
+            }
+            if !payee(l.asset, l.to) {
+                self.credit(l.asset, l.to, l.value)?;
+            }
+        }
+        let (y, lots) = carry(self.spec.policy, x, a, b, c.lots)?;
+        let crossed = self.cross(
+            Crossed {
+                tx: t,
+                first_event: events[0] as u64,
+                last_event: q.event as u64,
+                payer: u32::MAX,
+                payee: r,
+                venues: Vec::new(),
+                asset_in: u32::MAX,
+                value_in: q.a,
+                taint_in: c.x,
+                asset_out: asset_b,
+                value_out: q.b,
+                taint_out: y.to_u256(),
+                hop: c.hop,
+                loss: (false, U512::ZERO),
+                bridge: Some(q.from.clone()),
+            },
+            u32::MAX,
+        );
+        self.receive(q.event, asset_b, r, b, y, c.hop, lots, crossed)?;
+        for &i in &fees {
+            self.event(i)?;
+        }
+        Ok(())
     }
 
     /// A conversion that is not followed: its events traced as ordinary
@@ -1207,6 +1580,12 @@ impl<N: Num> Sweep<'_, N> {
     /// A conversion's transaction, handled whole at its first event.
     fn conversion(&mut self, t: u32, events: &[usize]) -> Result<(), Overflow> {
         let p = self.p;
+        if let Some(d) = p.bridges.deposits.get(&t) {
+            return self.bridge_deposit(t, events, d);
+        }
+        if let Some(q) = p.bridges.payouts.get(&t) {
+            return self.bridge_payout(t, events, q);
+        }
         let not_followed = match p.followable.get(&t) {
             Some((s, venues)) => self.swap(events, s, venues)?.map(|r| (r, venues)),
             None => Some(("ambiguous", &p.ambiguous[&t])),

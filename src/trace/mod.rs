@@ -6,11 +6,13 @@
 //! addresses that hold or receive taint.
 
 mod account;
+pub mod bridges;
 pub mod conversions;
 pub mod evidence;
 pub mod fifo;
 pub mod follow;
 mod ledger;
+pub mod multi;
 mod num;
 mod records;
 mod rules;

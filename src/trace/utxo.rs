@@ -60,168 +60,302 @@ pub(super) fn run(
     rules: &super::IdMap<Vec<StopRule>>,
     outpoints: &[(u32, u32)],
 ) -> Result<Outcome, TraceError> {
-    let ev = store.events();
-    let in_tx: &[u32] = col(store, Column::InTx);
-    let in_value: &[u64] = col(store, Column::InValue);
-    let in_spent: &[u64] = col(store, Column::InSpentEvent);
-    let mut out = Outcome::default();
-    // Over clusters every address below stands for its cluster.
-    let seeds: HashSet<u32> = spec.seeds.iter().map(|&a| spec.unit(a)).collect();
-    let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
-    let seed_outs: HashSet<(u32, u32)> = outpoints.iter().copied().collect();
-    let mut taint: HashMap<u64, OutTaint> = HashMap::new();
-    let mut reached: HashMap<u32, u32> = HashMap::new();
-    let mut horizon: HashSet<u32> = HashSet::new();
-    let from_block = spec.from_block.unwrap_or(0);
-    let to_block = spec.to_block.unwrap_or(u64::MAX);
-    let n = store.len();
-    let mut i = 0;
-    let mut runs = ev.cursor();
-    while i < n {
-        // One transaction: its outputs, then its fee event.
-        let tx = ev.tx(i);
-        let block = runs.at(i).block;
-        let mut j = i + 1;
-        while j < n && tx != NO_TX && ev.tx(j) == tx && runs.at(j).block == block {
-            j += 1;
+    let mut u = Utxo::new(store, spec, rules, outpoints, HashMap::new());
+    u.run_to(store.len());
+    Ok(u.finish().0)
+}
+
+/// A bridge payout on Bitcoin (TRACING.md §7): output `event` of
+/// transaction `tx` pays the payee `b`, which carries exactly `y`.
+#[derive(Clone, Debug)]
+pub(super) struct UtxoPayout {
+    /// Index of the bridge conversion.
+    pub k: usize,
+    /// The output's event.
+    pub event: usize,
+    /// `a`, the deposit's amount (FIFO lots are mapped from it).
+    pub a: U256,
+}
+
+/// A bridge payout that carried taint, as the Bitcoin sweep counted it.
+#[derive(Clone, Debug)]
+pub struct PaidOut {
+    /// Index of the bridge conversion.
+    pub k: usize,
+    /// The output's event.
+    pub event: usize,
+    /// `y`.
+    pub y: u128,
+    /// The payee's hop.
+    pub hop: u32,
+}
+
+/// The Bitcoin sweep, run in steps when several stores are traced
+/// together ([`super::multi`]): bridge payouts take their taint from the
+/// deposit, handed in before the sweep reaches them.
+pub(super) struct Utxo<'a> {
+    store: &'a Store,
+    spec: &'a Spec,
+    rules: &'a super::IdMap<Vec<StopRule>>,
+    seeds: HashSet<u32>,
+    seed_txs: HashSet<u32>,
+    seed_outs: HashSet<(u32, u32)>,
+    taint: HashMap<u64, OutTaint>,
+    reached: HashMap<u32, u32>,
+    horizon: HashSet<u32>,
+    out: Outcome,
+    pos: usize,
+    /// Payouts by transaction id.
+    payouts: HashMap<u32, UtxoPayout>,
+    /// What their deposits carried, by bridge index.
+    received: HashMap<usize, super::follow::Carried>,
+    /// The payouts that carried taint.
+    paid: Vec<PaidOut>,
+    /// Taint that arrived through payouts.
+    converted_in: Wide,
+}
+
+impl<'a> Utxo<'a> {
+    pub(super) fn new(
+        store: &'a Store,
+        spec: &'a Spec,
+        rules: &'a super::IdMap<Vec<StopRule>>,
+        outpoints: &[(u32, u32)],
+        payouts: HashMap<u32, UtxoPayout>,
+    ) -> Self {
+        Utxo {
+            store,
+            spec,
+            rules,
+            // Over clusters every address below stands for its cluster.
+            seeds: spec.seeds.iter().map(|&a| spec.unit(a)).collect(),
+            seed_txs: spec.seed_txs.iter().copied().collect(),
+            seed_outs: outpoints.iter().copied().collect(),
+            taint: HashMap::new(),
+            reached: HashMap::new(),
+            horizon: HashSet::new(),
+            out: Outcome::default(),
+            pos: 0,
+            payouts,
+            received: HashMap::new(),
+            paid: Vec::new(),
+            converted_in: Wide::ZERO,
         }
-        let (start, end) = (i, j);
-        i = j;
-        if block < from_block || block > to_block {
-            continue;
-        }
-        let outs: Vec<usize> = (start..end).filter(|&k| sub::class(ev.sub(k)) == sub::TOP).collect();
-        let fee_event = (start..end).find(|&k| ev.flags(k) & flags::FEE != 0);
-        if outs.is_empty() {
-            continue;
-        }
-        // Inputs, in input order, with the taint of what they spend.
-        let lo = in_tx.partition_point(|&t| t < tx);
-        let hi = in_tx.partition_point(|&t| t <= tx);
-        let mut units: Pieces = Vec::new();
-        let mut t_in: u128 = 0;
-        let mut v_known: u128 = 0;
-        let mut in_hop = u32::MAX;
-        let mut pred: Option<(u64, u128)> = None;
-        for k in lo..hi {
-            let spent = in_spent[k];
-            let v = if in_value[k] != u64::MAX { u128::from(in_value[k]) } else { 0 };
-            v_known += v;
-            let t = if spent != u64::MAX { taint.remove(&spent) } else { None };
-            match t {
-                Some(t) if t.taint > 0 => {
-                    t_in += t.taint;
-                    in_hop = in_hop.min(t.hop);
-                    if pred.is_none_or(|p| t.taint > p.1) {
-                        pred = Some((spent, t.taint));
-                    }
-                    match t.pieces {
-                        Some(p) => units.extend(p),
-                        None => units.push((v, true)),
-                    }
-                }
-                _ => units.push((v, false)),
+    }
+
+    /// What deposit `k` carries to this store's payout.
+    pub(crate) fn give(&mut self, k: usize, c: super::follow::Carried) {
+        self.received.insert(k, c);
+    }
+
+    /// Handle the transactions that start before `end`, not yet handled.
+    pub(crate) fn run_to(&mut self, end: usize) {
+        let (store, spec) = (self.store, self.spec);
+        let ev = store.events();
+        let in_tx: &[u32] = col(store, Column::InTx);
+        let in_value: &[u64] = col(store, Column::InValue);
+        let in_spent: &[u64] = col(store, Column::InSpentEvent);
+        let from_block = spec.from_block.unwrap_or(0);
+        let to_block = spec.to_block.unwrap_or(u64::MAX);
+        let n = store.len();
+        let end = end.min(n);
+        let mut i = self.pos;
+        let mut runs = ev.cursor();
+        while i < end {
+            // One transaction: its outputs, then its fee event.
+            let tx = ev.tx(i);
+            let block = runs.at(i).block;
+            let mut j = i + 1;
+            while j < n && tx != NO_TX && ev.tx(j) == tx && runs.at(j).block == block {
+                j += 1;
             }
-        }
-        let values: Vec<u128> = outs.iter().map(|&k| ev.value.get(k)).collect();
-        let v_out: u128 = values.iter().sum();
-        let fee: u128 = fee_event.map_or(0, |k| ev.value.get(k));
-        // Inputs of unknown value are clean and make up whatever the known ones lack.
-        let v_in = v_known.max(v_out + fee);
-        if v_in > v_known {
-            units.push((v_in - v_known, false));
-        }
-        let is_seed_tx = seed_txs.contains(&tx);
-        let mut shares: Vec<u128> = match spec.policy {
-            Policy::Poison => values.iter().map(|&v| if t_in > 0 { v } else { 0 }).collect(),
-            Policy::Haircut => values
-                .iter()
-                .map(|&v| if t_in == 0 || v_in == 0 { 0 } else { (U256::from(v) * U256::from(t_in) / U256::from(v_in)).to::<u128>() })
-                .collect(),
-            Policy::Fifo => Vec::new(),
-        };
-        let mut laid: Vec<Pieces> = Vec::new();
-        if spec.policy == Policy::Fifo {
-            let mut sizes = values.clone();
-            sizes.push(v_in - v_out);
-            laid = lay(&units, &sizes);
-            shares = laid.iter().take(values.len()).map(|p| p.iter().filter(|x| x.1).map(|x| x.0).sum()).collect();
-        }
-        let to_fee: u128 = match spec.policy {
-            Policy::Poison => {
-                if t_in > 0 {
-                    v_in - v_out
-                } else {
-                    0
-                }
-            }
-            Policy::Haircut => t_in - shares.iter().sum::<u128>(),
-            Policy::Fifo => laid.last().map_or(0, |p| p.iter().filter(|x| x.1).map(|x| x.0).sum()),
-        };
-        if to_fee > 0 {
-            out.fees += Wide::from(to_fee);
-            if let Some(k) = fee_event {
-                out.tainted.push(Tainted { event: k as u64, x: U256::from(to_fee), hop: in_hop.saturating_add(1) });
-            }
-        }
-        for (o, &k) in outs.iter().enumerate() {
-            let v = values[o];
-            let vout = ev.sub(k) & sub::MAX_INDEX;
-            let addr = spec.unit(ev.receiver(k));
-            let mut x = shares[o];
-            let mut hop = in_hop.saturating_add(1);
-            if seeds.contains(&addr) || is_seed_tx || seed_outs.contains(&(tx, vout)) {
-                out.seeded += Wide::from(v - x);
-                x = v;
-                hop = 0;
-            }
-            if x == 0 {
+            let (start, end) = (i, j);
+            i = j;
+            if block < from_block || block > to_block {
                 continue;
             }
-            out.tainted.push(Tainted { event: k as u64, x: U256::from(x), hop });
-            if let Some((p, _)) = pred
-                && hop > 0
-            {
-                out.pred.insert(k as u64, p);
+            let outs: Vec<usize> = (start..end).filter(|&k| sub::class(ev.sub(k)) == sub::TOP).collect();
+            let fee_event = (start..end).find(|&k| ev.flags(k) & flags::FEE != 0);
+            if outs.is_empty() {
+                continue;
             }
-            if hop > 0 {
-                if let Some(rule) = stop_at_time(rules, addr, ev.time(k))
-                    && !seeds.contains(&addr)
-                {
-                    out.absorb(addr, k as u64, rule, U256::from(x), hop);
-                    continue;
-                }
-                if !seeds.contains(&addr)
-                    && (horizon.contains(&addr) || (!reached.contains_key(&addr) && spec.max_hops.is_some_and(|n| hop >= n)))
-                {
-                    horizon.insert(addr);
-                    out.cut_off(addr, Wide::from(x), hop);
-                    continue;
+            // Inputs, in input order, with the taint of what they spend.
+            let lo = in_tx.partition_point(|&t| t < tx);
+            let hi = in_tx.partition_point(|&t| t <= tx);
+            let mut units: Pieces = Vec::new();
+            let mut t_in: u128 = 0;
+            let mut v_known: u128 = 0;
+            let mut in_hop = u32::MAX;
+            let mut pred: Option<(u64, u128)> = None;
+            for k in lo..hi {
+                let spent = in_spent[k];
+                let v = if in_value[k] != u64::MAX { u128::from(in_value[k]) } else { 0 };
+                v_known += v;
+                let t = if spent != u64::MAX { self.taint.remove(&spent) } else { None };
+                match t {
+                    Some(t) if t.taint > 0 => {
+                        t_in += t.taint;
+                        in_hop = in_hop.min(t.hop);
+                        if pred.is_none_or(|p| t.taint > p.1) {
+                            pred = Some((spent, t.taint));
+                        }
+                        match t.pieces {
+                            Some(p) => units.extend(p),
+                            None => units.push((v, true)),
+                        }
+                    }
+                    _ => units.push((v, false)),
                 }
             }
-            let r = reached.entry(addr).or_insert(hop);
-            *r = (*r).min(hop);
-            let pieces = match spec.policy {
-                Policy::Fifo if x < v && x > 0 => Some(laid[o].clone()),
-                _ => None,
+            let values: Vec<u128> = outs.iter().map(|&k| ev.value.get(k)).collect();
+            let v_out: u128 = values.iter().sum();
+            let fee: u128 = fee_event.map_or(0, |k| ev.value.get(k));
+            // Inputs of unknown value are clean and make up whatever the known ones lack.
+            let v_in = v_known.max(v_out + fee);
+            if v_in > v_known {
+                units.push((v_in - v_known, false));
+            }
+            let is_seed_tx = self.seed_txs.contains(&tx);
+            let mut shares: Vec<u128> = match spec.policy {
+                Policy::Poison => values.iter().map(|&v| if t_in > 0 { v } else { 0 }).collect(),
+                Policy::Haircut => values
+                    .iter()
+                    .map(|&v| if t_in == 0 || v_in == 0 { 0 } else { (U256::from(v) * U256::from(t_in) / U256::from(v_in)).to::<u128>() })
+                    .collect(),
+                Policy::Fifo => Vec::new(),
             };
-            taint.insert(k as u64, OutTaint { taint: x, hop, pieces });
+            let mut laid: Vec<Pieces> = Vec::new();
+            if spec.policy == Policy::Fifo {
+                let mut sizes = values.clone();
+                sizes.push(v_in - v_out);
+                laid = lay(&units, &sizes);
+                shares = laid.iter().take(values.len()).map(|p| p.iter().filter(|x| x.1).map(|x| x.0).sum()).collect();
+            }
+            let mut to_fee: u128 = match spec.policy {
+                Policy::Poison => {
+                    if t_in > 0 {
+                        v_in - v_out
+                    } else {
+                        0
+                    }
+                }
+                Policy::Haircut => t_in - shares.iter().sum::<u128>(),
+                Policy::Fifo => laid.last().map_or(0, |p| p.iter().filter(|x| x.1).map(|x| x.0).sum()),
+            };
+            // A bridge payout: its output carries exactly `y`; what §3
+            // would have laid on it goes to the fee (§7).
+            let mut payout: Option<(usize, u32)> = None;
+            if let Some(q) = self.payouts.get(&tx)
+                && let Some(c) = self.received.remove(&q.k)
+                && let Some(o) = outs.iter().position(|&k| k == q.event)
+            {
+                let b = values[o];
+                let (y, lots) = match spec.policy {
+                    Policy::Poison => (if c.x.is_zero() { 0 } else { b }, None),
+                    Policy::Haircut => {
+                        let y = if q.a.is_zero() { U256::ZERO } else { U256::from(b) * c.x / q.a };
+                        (y.to::<u128>(), None)
+                    }
+                    Policy::Fifo => {
+                        let whole = if c.lots.is_empty() {
+                            vec![super::fifo::Lot { amount: q.a, tainted: !c.x.is_zero() }]
+                        } else {
+                            c.lots.clone()
+                        };
+                        let (lots, y) = super::follow::map_lots(&whole, q.a, U256::from(b));
+                        (y.to::<u128>(), Some(lots.iter().map(|l| (l.amount.to::<u128>(), l.tainted)).collect::<Pieces>()))
+                    }
+                };
+                if spec.policy != Policy::Poison {
+                    to_fee += shares[o];
+                }
+                shares[o] = y;
+                if let Some(p) = lots {
+                    laid[o] = p;
+                }
+                if y > 0 {
+                    self.converted_in += Wide::from(y);
+                    self.paid.push(PaidOut { k: q.k, event: q.event, y, hop: c.hop });
+                }
+                payout = Some((o, c.hop));
+            }
+            if to_fee > 0 {
+                self.out.fees += Wide::from(to_fee);
+                if let Some(k) = fee_event {
+                    self.out.tainted.push(Tainted { event: k as u64, x: U256::from(to_fee), hop: in_hop.saturating_add(1) });
+                }
+            }
+            for (o, &k) in outs.iter().enumerate() {
+                let v = values[o];
+                let vout = ev.sub(k) & sub::MAX_INDEX;
+                let addr = spec.unit(ev.receiver(k));
+                let mut x = shares[o];
+                let mut hop = in_hop.saturating_add(1);
+                let paid = payout.is_some_and(|p| p.0 == o);
+                if let Some((_, h)) = payout.filter(|_| paid) {
+                    hop = h;
+                }
+                if self.seeds.contains(&addr) || is_seed_tx || self.seed_outs.contains(&(tx, vout)) {
+                    self.out.seeded += Wide::from(v - x);
+                    x = v;
+                    hop = 0;
+                }
+                if x == 0 {
+                    continue;
+                }
+                self.out.tainted.push(Tainted { event: k as u64, x: U256::from(x), hop });
+                if let Some((p, _)) = pred
+                    && hop > 0
+                    && !paid
+                {
+                    self.out.pred.insert(k as u64, p);
+                }
+                if hop > 0 {
+                    if let Some(rule) = stop_at_time(self.rules, addr, ev.time(k))
+                        && !self.seeds.contains(&addr)
+                    {
+                        self.out.absorb(addr, k as u64, rule, U256::from(x), hop);
+                        continue;
+                    }
+                    if !self.seeds.contains(&addr)
+                        && (self.horizon.contains(&addr) || (!self.reached.contains_key(&addr) && spec.max_hops.is_some_and(|n| hop >= n)))
+                    {
+                        self.horizon.insert(addr);
+                        self.out.cut_off(addr, Wide::from(x), hop);
+                        continue;
+                    }
+                }
+                let r = self.reached.entry(addr).or_insert(hop);
+                *r = (*r).min(hop);
+                let pieces = match spec.policy {
+                    Policy::Fifo if x < v && x > 0 => Some(laid[o].clone()),
+                    _ => None,
+                };
+                self.taint.insert(k as u64, OutTaint { taint: x, hop, pieces });
+            }
         }
+        self.pos = i;
     }
-    // Unspent tainted outputs: where the taint sits now.
-    for (&k, t) in &taint {
-        let addr = spec.unit(ev.receiver(k as usize));
-        if seeds.contains(&addr) {
-            out.held_by_seeds += Wide::from(t.taint);
-        } else {
-            let d = out.dormant.entry(addr).or_insert((Wide::ZERO, t.hop));
-            d.0 += Wide::from(t.taint);
-            d.1 = d.1.min(t.hop);
+
+    /// Run to the end: unspent tainted outputs are where the taint sits
+    /// now. With the payouts that carried taint and their sum.
+    pub(crate) fn finish(mut self) -> (Outcome, Vec<PaidOut>, Wide) {
+        self.run_to(self.store.len());
+        let ev = self.store.events();
+        for (&k, t) in &self.taint {
+            let addr = self.spec.unit(ev.receiver(k as usize));
+            if self.seeds.contains(&addr) {
+                self.out.held_by_seeds += Wide::from(t.taint);
+            } else {
+                let d = self.out.dormant.entry(addr).or_insert((Wide::ZERO, t.hop));
+                d.0 += Wide::from(t.taint);
+                d.1 = d.1.min(t.hop);
+            }
         }
+        self.out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
+        self.out.visited = self.store.len() as u64;
+        (self.out, self.paid, self.converted_in)
     }
-    out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
-    out.visited = store.len() as u64;
-    Ok(out)
 }
 
 #[cfg(test)]

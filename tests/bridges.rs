@@ -1,0 +1,238 @@
+//! Bridges across stores (TRACING.md §7): a THORChain deposit on Ethereum
+//! (the V4.1 router's real address and `Deposit` topic; synthetic
+//! transactions) paid out on Bitcoin by an output whose `OP_RETURN` memo
+//! is `OUT:<inbound hash>`, traced with `--store ETH --store BTC --follow
+//! swaps,bridges` under each policy, per-asset conservation across the two
+//! chains asserted; a deposit with no payout stays with the bridge; a
+//! payout earlier than its deposit is reported and not followed.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+const DEPOSIT: &str = "0xef519b7eb82aaf6ac376a6df2d793843ebfd593de5f1a0601d3cc6ab49ebb395";
+const ROUTER: &str = "0xd37bbe5744d730a1d98d8dc97c42f0ca46ad7146";
+const USER: &str = "0x2222222222222222222222222222222222222222";
+const VAULT: &str = "0x1111111111111111111111111111111111111111";
+const PAYEE_BTC: &str = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh";
+const OTHER_BTC: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
+const VAULT_BTC: &str = "bc1qvaultvaultvaultvaultvaultvaultvaultvlt";
+/// Ethereum block 100's time; Bitcoin's blocks come later (or earlier, to test the order).
+const T0: i64 = 1_700_000_000;
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+fn tx_hash(n: u8) -> String {
+    format!("0x{}", format!("{n:02x}").repeat(32))
+}
+
+fn word(v: u128) -> String {
+    format!("{v:064x}")
+}
+
+fn padded(a: &str) -> String {
+    format!("0x{:0>64}", &a[2..])
+}
+
+fn deposit_data(amount: u128, memo: &str) -> String {
+    let mut b = hex::encode(memo);
+    while !b.len().is_multiple_of(64) {
+        b.push('0');
+    }
+    format!("0x{}{}{}{b}", word(amount), word(64), word(memo.len() as u128))
+}
+
+/// The Ethereum side: the seed `USER` deposits 10 ETH for `PAYEE_BTC`
+/// (tx a1) and 2 ETH for `OTHER_BTC` (tx a2, never paid out).
+fn eth_files(dir: &Path) -> Vec<PathBuf> {
+    let (a1, a2) = (tx_hash(0xa1), tx_hash(0xa2));
+    let (ten, two) = (10 * ETH, 2 * ETH);
+    let txs = format!(
+        "hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n\
+         {a1},100,{T0},0,{USER},{ROUTER},{ten},10,50000,1\n\
+         {a2},100,{T0},1,{USER},{ROUTER},{two},10,50000,1\n"
+    );
+    let traces = format!(
+        "block_number,transaction_hash,transaction_index,from_address,to_address,value,trace_type,call_type,trace_address,status\n\
+         100,{a1},0,{USER},{ROUTER},{ten},call,call,,1\n\
+         100,{a1},0,{ROUTER},{VAULT},{ten},call,call,0,1\n\
+         100,{a2},1,{USER},{ROUTER},{two},call,call,,1\n\
+         100,{a2},1,{ROUTER},{VAULT},{two},call,call,0,1\n"
+    );
+    let zero = padded("0x0000000000000000000000000000000000000000");
+    let mut logs = String::from("log_index,transaction_hash,transaction_index,address,data,topics,block_number\n");
+    for (i, (tx, amount, to)) in [(&a1, ten, PAYEE_BTC), (&a2, two, OTHER_BTC)].into_iter().enumerate() {
+        let data = deposit_data(amount, &format!("=:BTC.BTC:{to}"));
+        logs += &format!("{i},{tx},{i},{ROUTER},{data},\"{DEPOSIT},{},{zero}\",100\n", padded(VAULT));
+    }
+    let files: Vec<PathBuf> = ["transactions.csv", "traces.csv", "logs.csv"].iter().map(|f| dir.join(f)).collect();
+    for (f, text) in files.iter().zip([txs, traces, logs]) {
+        std::fs::write(f, text).unwrap();
+    }
+    files
+}
+
+/// The Bitcoin side: the vault is funded with 1 BTC, then pays `PAYEE_BTC`
+/// 0.5 BTC with the memo `OUT:<a1's hash>` at `payout_time`.
+fn btc_file(dir: &Path, payout_time: i64) -> PathBuf {
+    let (f1, p1) = ("f1".repeat(32), "b2".repeat(32));
+    let memo = format!("OUT:{}", tx_hash(0xa1)[2..].to_uppercase());
+    let script = format!("6a{:02x}{}", memo.len(), hex::encode(&memo));
+    let fund = json!({"hash": f1, "block_number": 800000, "block_timestamp": T0 - 3600, "index": 0, "is_coinbase": true,
+        "inputs": [], "outputs": [{"index": 0, "addresses": [VAULT_BTC], "value": 100_000_000u64, "type": "witness_v0_keyhash"}],
+        "input_value": 0, "output_value": 100_000_000u64, "fee": 0});
+    let pay = json!({"hash": p1, "block_number": 800001, "block_timestamp": payout_time, "index": 1, "is_coinbase": false,
+        "inputs": [{"index": 0, "spent_transaction_hash": f1, "spent_output_index": 0, "addresses": [VAULT_BTC], "value": 100_000_000u64}],
+        "outputs": [
+            {"index": 0, "addresses": [PAYEE_BTC], "value": 50_000_000u64, "type": "witness_v0_keyhash"},
+            {"index": 1, "addresses": [VAULT_BTC], "value": 49_990_000u64, "type": "witness_v0_keyhash"},
+            {"index": 2, "addresses": [], "value": 0, "type": "nulldata", "script_hex": script}],
+        "input_value": 100_000_000u64, "output_value": 99_990_000u64, "fee": 10_000});
+    let f = dir.join("btc.json");
+    std::fs::write(&f, format!("{fund}\n{pay}\n")).unwrap();
+    f
+}
+
+fn stores(t: &Path, payout_time: i64) -> (PathBuf, PathBuf) {
+    let (e, b) = (t.join("eth"), t.join("btc"));
+    let files = eth_files(t);
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let o = ingest(&e, "ethereum", "etl", &[], &refs);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = ingest(&b, "bitcoin", "etl", &[], &[&btc_file(t, payout_time)]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    (e, b)
+}
+
+fn trace(e: &Path, b: &Path, policy: &str) -> Value {
+    let o = run(&[
+        "trace",
+        "--store",
+        e.to_str().unwrap(),
+        "--store",
+        b.to_str().unwrap(),
+        "--policy",
+        policy,
+        "--follow",
+        "swaps,bridges",
+        "--seed",
+        USER,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    serde_json::from_str(&o.stdout).unwrap()
+}
+
+fn n(v: &Value) -> u128 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// `seeded + converted_in = destinations + dormant + horizon + fees + converted_out`.
+fn conserved(t: &Value) -> bool {
+    n(&t["seeded"]) + n(&t["converted_in"])
+        == n(&t["destinations"]) + n(&t["dormant"]) + n(&t["horizon"]) + n(&t["fees"]) + n(&t["converted_out"])
+}
+
+#[test]
+fn thorchain_eth_to_bitcoin_under_each_policy() {
+    let t = tempfile::tempdir().unwrap();
+    let (e, b) = stores(t.path(), T0 + 1200);
+    let r = trace(&e, &b, "haircut");
+    let by = &r["totals_by_asset"];
+    let (eth, btc) = (&by["ethereum:ETH"], &by["bitcoin:BTC"]);
+    assert!(conserved(eth) && conserved(btc), "{by:#}");
+    // All 10 ETH of a1 left through the bridge; a2's 2 ETH stay with it.
+    assert_eq!(n(&eth["converted_out"]), 10 * ETH);
+    assert_eq!(n(&eth["destinations"]), 2 * ETH);
+    // The payout output carries exactly y = floor(x * b / a) = 0.5 BTC.
+    assert_eq!(n(&btc["converted_in"]), 50_000_000);
+    assert_eq!(n(&btc["seeded"]), 0);
+    let conv = r["conversions"].as_array().unwrap();
+    assert_eq!(conv.len(), 1, "{conv:#?}");
+    let c = &conv[0];
+    assert_eq!((c["kind"].as_str(), c["chain"].as_str(), c["to_chain"].as_str()), (Some("bridge"), Some("ethereum"), Some("bitcoin")));
+    assert_eq!(c["tx"], tx_hash(0xa1));
+    assert_eq!(c["to_tx"], "b2".repeat(32));
+    assert_eq!((c["payer"].as_str(), c["payee"].as_str()), (Some(USER), Some(PAYEE_BTC)));
+    assert_eq!((n(&c["taint_in"]), n(&c["taint_out"])), (10 * ETH, 50_000_000));
+    assert_eq!((c["asset_in"].as_str(), c["asset_out"].as_str()), (Some("ethereum:ETH"), Some("bitcoin:BTC")));
+    // The payee holds it, on its chain; the undelivered deposit is a bridge destination.
+    let dormant = r["dormant"].as_array().unwrap();
+    let payee = dormant.iter().find(|h| h["address"] == PAYEE_BTC).expect("the payee holds the payout");
+    assert_eq!((n(&payee["amount"]), payee["chain"].as_str(), payee["asset"].as_str()), (50_000_000, Some("bitcoin"), Some("bitcoin:BTC")));
+    let dest = &r["destinations"].as_array().unwrap()[0];
+    assert_eq!((dest["address"].as_str(), dest["category"].as_str(), n(&dest["amount"])), (Some(VAULT), Some("bridge"), 2 * ETH));
+    let unf = r["unfollowed"].as_array().unwrap();
+    assert_eq!((unf.len(), unf[0]["status"].as_str(), unf[0]["kind"].as_str()), (1, Some("no-payout"), Some("bridge")));
+    // FIFO: the one tainted lot maps onto the whole payout; poison taints it whole.
+    let f = trace(&e, &b, "fifo");
+    assert!(f["totals_by_asset"].as_object().unwrap().values().all(conserved), "{:#}", f["totals_by_asset"]);
+    assert_eq!(n(&f["totals_by_asset"]["bitcoin:BTC"]["converted_in"]), 50_000_000);
+    let p = trace(&e, &b, "poison");
+    let payee = p["dormant"].as_array().unwrap().iter().find(|h| h["address"] == PAYEE_BTC).cloned().unwrap();
+    assert_eq!(n(&payee["amount"]), 50_000_000);
+    // The same report, byte for byte, on every run.
+    assert_eq!(trace(&e, &b, "haircut"), r);
+}
+
+#[test]
+fn a_payout_earlier_than_its_deposit_is_reported_not_followed() {
+    let t = tempfile::tempdir().unwrap();
+    let (e, b) = stores(t.path(), T0 - 60);
+    let r = trace(&e, &b, "haircut");
+    let by = &r["totals_by_asset"];
+    assert!(by.as_object().unwrap().values().all(conserved), "{by:#}");
+    assert_eq!(n(&by["ethereum:ETH"]["converted_out"]), 0);
+    assert_eq!(n(&by["ethereum:ETH"]["destinations"]), 12 * ETH);
+    assert!(r["conversions"].as_array().unwrap().is_empty());
+    let mut status: Vec<&str> = r["unfollowed"].as_array().unwrap().iter().map(|u| u["status"].as_str().unwrap()).collect();
+    status.sort();
+    assert_eq!(status, ["no-payout", "payout-first"]);
+    assert!(r["dormant"].as_array().unwrap().iter().all(|h| h["address"] != PAYEE_BTC), "nothing reached the payee");
+}
+
+#[test]
+fn conversions_lists_bridge_deposits_with_both_transactions_and_chains() {
+    let t = tempfile::tempdir().unwrap();
+    let (e, b) = stores(t.path(), T0 + 1200);
+    let o = run(&["conversions", "--store", e.to_str().unwrap(), "--store", b.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    let rows = v["conversions"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let r = &rows[0];
+    assert_eq!(
+        (r["kind"].as_str(), r["status"].as_str(), r["chain"].as_str(), r["to_chain"].as_str()),
+        (Some("bridge"), Some("followable"), Some("ethereum"), Some("bitcoin"))
+    );
+    assert_eq!((r["tx"].as_str(), r["to_tx"].as_str()), (Some(tx_hash(0xa1).as_str()), Some("b2".repeat(32).as_str())));
+    assert_eq!(
+        (r["asset_in"].as_str(), r["asset_out"].as_str(), r["value_out"].as_str()),
+        (Some("ethereum:ETH"), Some("bitcoin:BTC"), Some("50000000"))
+    );
+    assert_eq!((rows[1]["status"].as_str(), rows[1]["to_tx"].as_str()), (Some("no-payout"), None));
+    // The Ethereum store alone: the deposit finds no payout; its own swaps' columns stay.
+    let o = run(&["conversions", "--store", e.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[0], "tx,chain,block,kind,status,payer,payee,venues,asset_in,value_in,asset_out,value_out,to_tx");
+    assert_eq!(lines.len(), 3);
+    assert!(lines[1].starts_with(&format!("{},ethereum,100,bridge,no-payout,{USER},", tx_hash(0xa1))), "{}", lines[1]);
+    // Two stores of one chain are refused.
+    let o = run(&[
+        "trace",
+        "--store",
+        e.to_str().unwrap(),
+        "--store",
+        e.to_str().unwrap(),
+        "--policy",
+        "haircut",
+        "--follow",
+        "swaps,bridges",
+        "--seed",
+        USER,
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("different chain"), "{}", o.stderr);
+}
