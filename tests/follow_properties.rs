@@ -1,7 +1,9 @@
 //! `trace --follow swaps` on random multi-asset graphs with swaps: the engine
 //! agrees with a naive reference written here from TRACING.md §2 and §7 (its
 //! own swap detection, per-(asset, address) maps, one transaction at a
-//! time), and conserves taint per asset exactly under haircut and FIFO.
+//! time), and conserves taint per asset exactly under haircut and FIFO;
+//! with bridges, on random two-chain timelines with THORChain deposits and
+//! payouts (TRACING.md §7: several stores, one sweep each, stepped).
 
 mod common;
 
@@ -273,9 +275,8 @@ fn detect(tx: &Tx) -> Option<Option<(String, String, u128, String, String, u128)
     Some(None)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn naive(txs: &[Tx], policy: Policy, seeds: &BTreeSet<String>, stops: &BTreeSet<String>, max_hops: Option<u32>) -> Naive {
-    let mut s = Ref {
+fn new_ref<'a>(policy: Policy, seeds: &'a BTreeSet<String>, stops: &'a BTreeSet<String>, max_hops: Option<u32>) -> Ref<'a> {
+    Ref {
         policy,
         seeds,
         stops,
@@ -287,8 +288,43 @@ fn naive(txs: &[Tx], policy: Policy, seeds: &BTreeSet<String>, stops: &BTreeSet<
         hop: HashMap::new(),
         horizon: BTreeSet::new(),
         r: Naive::default(),
-    };
+    }
+}
+
+fn naive(txs: &[Tx], policy: Policy, seeds: &BTreeSet<String>, stops: &BTreeSet<String>, max_hops: Option<u32>) -> Naive {
+    let mut s = new_ref(policy, seeds, stops, max_hops);
     for (n, tx) in txs.iter().enumerate() {
+        s.tx(n, tx);
+    }
+    s.finish()
+}
+
+/// §7's table: `y` and the payee's lots for `a` into `b` carrying `x`
+/// (FIFO: as the lots `out`).
+fn carry(policy: Policy, x: u128, a: u128, b: u128, out: Vec<(u128, bool)>) -> (u128, Vec<(u128, bool)>) {
+    match policy {
+        Policy::Poison => (if x > 0 { b } else { 0 }, vec![]),
+        Policy::Haircut => ((x * b) / a, vec![]),
+        Policy::Fifo => {
+            let (mut c, mut lots, mut y) = (0u128, vec![], 0u128);
+            for (amt, tainted) in out {
+                let lo = c * b / a;
+                c += amt;
+                let units = c * b / a - lo;
+                if tainted {
+                    y += units;
+                }
+                lots.push((units, tainted));
+            }
+            (y, lots)
+        }
+    }
+}
+
+impl Ref<'_> {
+    /// Transaction number `n`: a followed swap, or ordinary events.
+    fn tx(&mut self, n: usize, tx: &Tx) {
+        let seeds = self.seeds;
         let kind = detect(tx);
         let follow = match &kind {
             Some(Some((u, a_, _, r, b_, _))) => {
@@ -304,83 +340,81 @@ fn naive(txs: &[Tx], policy: Policy, seeds: &BTreeSet<String>, stops: &BTreeSet<
         if !follow {
             let mut reached = false;
             for e in &tx.events {
-                reached |= s.event(e) > 0;
+                reached |= self.event(e) > 0;
             }
             if reached && kind.is_some() {
-                s.r.unfollowed.push(n);
+                self.r.unfollowed.push(n);
             }
-            continue;
+            return;
         }
         let Some(Some((u, asset_a, a, r, asset_b, b))) = kind else { unreachable!() };
         let (ku, kr) = ((asset_a.clone(), u.clone()), (asset_b.clone(), r.clone()));
-        let (x, out, h) = s.send(&ku, a);
+        let (x, out, h) = self.send(&ku, a);
+        self.move_legs(tx, &[&ku, &kr]);
+        let (y, lots) = carry(self.policy, x, a, b, out);
+        if x > 0 {
+            self.side(&asset_a).conv_out += x;
+            self.crossed_in(&asset_b, x, a, b, y);
+            self.r.crossed.push((n, x, y));
+        }
+        self.receive(&kr, b, y, h, lots);
+    }
+
+    /// Every leg of `tx` not of the aggregated sides moves balance only.
+    fn move_legs(&mut self, tx: &Tx, aggregated: &[&Key]) {
         for e in &tx.events {
             let asset = traced(&e.asset);
             if e.value == 0 || (asset == ETH && (e.from == weth() || e.to == weth())) {
                 continue;
             }
             let (f, t) = ((asset.clone(), e.from.clone()), (asset.clone(), e.to.clone()));
-            if f != ku && f != kr {
-                s.debit(&f, e.value);
+            if !aggregated.contains(&&f) {
+                self.debit(&f, e.value);
             }
-            if t != ku && t != kr {
-                s.credit(&t, e.value);
+            if !aggregated.contains(&&t) {
+                self.credit(&t, e.value);
             }
         }
-        let (y, lots) = match policy {
-            Policy::Poison => (if x > 0 { b } else { 0 }, vec![]),
-            Policy::Haircut => ((x * b) / a, vec![]),
-            Policy::Fifo => {
-                let (mut c, mut lots, mut y) = (0u128, vec![], 0u128);
-                for (amt, tainted) in out {
-                    let lo = c * b / a;
-                    c += amt;
-                    let units = c * b / a - lo;
-                    if tainted {
-                        y += units;
+    }
+
+    /// `y` arrived in `asset_b` through a conversion of `a` into `b` that carried `x`.
+    fn crossed_in(&mut self, asset_b: &str, x: u128, a: u128, b: u128, y: u128) {
+        self.side(asset_b).conv_in += y;
+        let loss = (x * b) as i128 - (y * a) as i128;
+        let whole = loss.unsigned_abs().div_ceil(a) as i128;
+        self.side(asset_b).rounding += if loss < 0 { -whole } else { whole };
+    }
+
+    /// What is left where.
+    fn finish(mut self) -> Naive {
+        let seeds = self.seeds;
+        let keys: BTreeSet<Key> = self.bal.keys().cloned().collect();
+        for k in keys {
+            if seeds.contains(&k.1) {
+                let b = self.bal(&k);
+                if b > 0 {
+                    self.side(&k.0).seeds_hold += b;
+                }
+                continue;
+            }
+            let held = match self.policy {
+                Policy::Haircut => self.tnt.get(&k).copied().unwrap_or(0),
+                Policy::Fifo => self.lots.get(&k).map_or(0, |l| l.iter().filter(|x| x.1).map(|x| x.0).sum()),
+                Policy::Poison => {
+                    if self.bal(&k) > 0 {
+                        self.tnt.get(&k).copied().unwrap_or(0)
+                    } else {
+                        0
                     }
-                    lots.push((units, tainted));
                 }
-                (y, lots)
+            };
+            if held > 0 {
+                self.side(&k.0).dormant.insert(k.1.clone(), held);
             }
-        };
-        if x > 0 {
-            s.side(&asset_a).conv_out += x;
-            s.side(&asset_b).conv_in += y;
-            let loss = (x * b) as i128 - (y * a) as i128;
-            let whole = loss.unsigned_abs().div_ceil(a) as i128;
-            s.side(&asset_b).rounding += if loss < 0 { -whole } else { whole };
-            s.r.crossed.push((n, x, y));
         }
-        s.receive(&kr, b, y, h, lots);
+        self.r.by_asset.retain(|_, v| *v != Side::default());
+        self.r
     }
-    // What is left where.
-    let keys: BTreeSet<Key> = s.bal.keys().cloned().collect();
-    for k in keys {
-        if seeds.contains(&k.1) {
-            let b = s.bal(&k);
-            if b > 0 {
-                s.side(&k.0).seeds_hold += b;
-            }
-            continue;
-        }
-        let held = match policy {
-            Policy::Haircut => s.tnt.get(&k).copied().unwrap_or(0),
-            Policy::Fifo => s.lots.get(&k).map_or(0, |l| l.iter().filter(|x| x.1).map(|x| x.0).sum()),
-            Policy::Poison => {
-                if s.bal(&k) > 0 {
-                    s.tnt.get(&k).copied().unwrap_or(0)
-                } else {
-                    0
-                }
-            }
-        };
-        if held > 0 {
-            s.side(&k.0).dormant.insert(k.1.clone(), held);
-        }
-    }
-    s.r.by_asset.retain(|_, v| *v != Side::default());
-    s.r
 }
 
 fn random_txs(rng: &mut Rng, n_users: usize, n: usize) -> Vec<Tx> {
@@ -842,4 +876,320 @@ fn the_ledger_is_rewritten_after_an_append_and_unused_when_damaged() {
         }
     }
     assert!(sparse_after_append >= 8, "{sparse_after_append} sparse traces after an append");
+}
+
+/// THORChain's routers on the two chains of the random bridge graphs
+/// (Ethereum's V4.1, Base's V6.1) and the vault, the same address on both.
+const ROUTERS: [&str; 2] = ["0xd37bbe5744d730a1d98d8dc97c42f0ca46ad7146", "0x00dc6100103bc402d490aee3f9a5560cbd91f1d4"];
+const CHAINS: [&str; 2] = ["ethereum", "base"];
+const VAULT: usize = 200;
+
+/// One transaction of the two-chain timeline. Addresses are `C|0x...` and
+/// assets `chain:ASSET` (C the chain's index), so the reference keeps the
+/// chains apart with its one map.
+struct Item {
+    chain: usize,
+    tx: Tx,
+    /// A THORChain deposit (bridge id, memo destination on the other chain)
+    /// or payout (bridge id) it carries in its router log.
+    deposit: Option<(usize, String)>,
+    payout: Option<usize>,
+}
+
+fn on(c: usize, a: &str) -> String {
+    format!("{c}|{a}")
+}
+
+fn asset_on(c: usize, a: &str) -> String {
+    format!("{}:{}", CHAINS[c], a)
+}
+
+/// The chain's events of a plain random transaction, prefixed.
+fn prefixed(c: usize, tx: Tx) -> Tx {
+    Tx {
+        events: tx
+            .events
+            .into_iter()
+            .map(|e| Ev { from: on(c, &e.from), to: on(c, &e.to), asset: asset_on(c, &traced(&e.asset)), value: e.value })
+            .collect(),
+        venues: tx.venues.iter().map(|v| on(c, v)).collect(),
+    }
+}
+
+/// A random two-chain timeline: plain transactions (swaps among them) on
+/// either chain, and THORChain deposits with zero, one or two payouts on
+/// the other chain, some paying another address than the memo names, some
+/// before the deposit.
+fn random_timeline(rng: &mut Rng, n_users: usize, n: usize) -> Vec<Item> {
+    let mut keyed: Vec<(u64, Item)> = Vec::new();
+    for i in 0..n {
+        let c = rng.below(2) as usize;
+        let mut tx = random_txs(rng, n_users, 1).remove(0);
+        // No WETH here: it is mainnet's contract only.
+        for e in &mut tx.events {
+            if e.asset == weth() || e.from == weth() || e.to == weth() {
+                e.asset = ETH.into();
+                if e.from == weth() {
+                    e.from = addr(0);
+                }
+                if e.to == weth() {
+                    e.to = addr(1);
+                }
+            }
+        }
+        keyed.push((10 * i as u64, Item { chain: c, tx: prefixed(c, tx), deposit: None, payout: None }));
+    }
+    let ev = |c: usize, from: &str, to: &str, asset: &str, value: u128| Ev {
+        from: on(c, from),
+        to: on(c, to),
+        asset: asset_on(c, asset),
+        value,
+    };
+    let vault = addr(VAULT);
+    for id in 0..1 + rng.below(6) as usize {
+        let c = rng.below(2) as usize;
+        let o = 1 - c;
+        let u = addr(rng.below(n_users as u64) as usize);
+        let dest = addr(rng.below(n_users as u64) as usize);
+        let (asset_a, a) = (if rng.below(3) == 0 { t1() } else { ETH.to_string() }, u128::from(rng.below(1000) + 1));
+        let events = if asset_a == ETH {
+            vec![ev(c, &u, ROUTERS[c], ETH, a), ev(c, ROUTERS[c], &vault, ETH, a)]
+        } else {
+            vec![ev(c, &u, ROUTERS[c], &asset_a, a)]
+        };
+        let at = rng.below(10 * n as u64);
+        keyed.push((at * 10 + 5, Item { chain: c, tx: Tx { events, venues: vec![] }, deposit: Some((id, dest.clone())), payout: None }));
+        let payouts = match rng.below(8) {
+            0 => 0,
+            1 => 2,
+            _ => 1,
+        };
+        for _ in 0..payouts {
+            let r = if rng.below(8) == 0 { addr(rng.below(n_users as u64) as usize) } else { dest.clone() };
+            let (asset_b, b) = (if rng.below(3) == 0 { t1() } else { ETH.to_string() }, u128::from(rng.below(1000) + 1));
+            let events = if asset_b == ETH {
+                vec![ev(o, &vault, ROUTERS[o], ETH, b), ev(o, ROUTERS[o], &r, ETH, b)]
+            } else {
+                vec![ev(o, ROUTERS[o], &r, &asset_b, b)]
+            };
+            // Mostly later than the deposit; now and then earlier.
+            let when = if rng.below(8) == 0 { rng.below(at + 1) } else { at + 1 + rng.below(10 * n as u64) };
+            keyed.push((when * 10 + 7, Item { chain: o, tx: Tx { events, venues: vec![] }, deposit: None, payout: Some(id) }));
+        }
+    }
+    keyed.sort_by_key(|k| k.0);
+    keyed.into_iter().map(|k| k.1).collect()
+}
+
+/// The transfers and logs CSV of chain `c`'s items (hash and block by the
+/// item's place in the timeline, block time strictly increasing with it).
+fn chain_texts(items: &[Item], c: usize) -> (String, String) {
+    let strip = |s: &str| s.split_once('|').map_or(s, |x| x.1).to_string();
+    let mut s =
+        String::from("block_number,block_timestamp,transaction_hash,transaction_index,log_index,from_address,to_address,value,asset\n");
+    let mut l = String::from("log_index,transaction_hash,transaction_index,address,data,topics,block_number\n");
+    let swap = format!("0x{}", hex::encode(RECOGNISED[0].topic));
+    let word = |v: u128| format!("{v:064x}");
+    let abi_string = |m: &str| {
+        let mut b = hex::encode(m);
+        while !b.len().is_multiple_of(64) {
+            b.push('0');
+        }
+        format!("{}{b}", word(m.len() as u128))
+    };
+    let kind = |sig: &str| RECOGNISED.iter().find(|r| r.signature == sig).map(|r| format!("0x{}", hex::encode(r.topic))).unwrap();
+    let hash = |n: usize| format!("0x{:064x}", n + 1);
+    let deposits: HashMap<usize, usize> = items.iter().enumerate().filter_map(|(n, it)| it.deposit.as_ref().map(|d| (d.0, n))).collect();
+    for (n, it) in items.iter().enumerate().filter(|(_, it)| it.chain == c) {
+        let (block, time) = (1000 + n, 1_700_000_000 + 12 * n);
+        for (k, e) in it.tx.events.iter().enumerate() {
+            let asset = e.asset.split_once(':').unwrap().1;
+            let asset = if asset == ETH { String::new() } else { asset.to_string() };
+            s += &format!("{block},{time},{},0,{k},{},{},{},{asset}\n", hash(n), strip(&e.from), strip(&e.to), e.value);
+        }
+        for (k, v) in it.tx.venues.iter().enumerate() {
+            l += &format!("{},{},0,{},0x,{swap},{block}\n", 100 + k, hash(n), strip(v));
+        }
+        if let Some((_, dest)) = &it.deposit {
+            let memo = format!("=:{}.ETH:{dest}", if c == 0 { "BASE" } else { "ETH" });
+            let data = format!("0x{}{}{}", word(1), word(64), abi_string(&memo));
+            l += &format!("200,{},0,{},{data},{},{block}\n", hash(n), ROUTERS[c], kind("Deposit(address,address,uint256,string)"));
+        }
+        if let Some(id) = it.payout
+            && let Some(&d) = deposits.get(&id)
+        {
+            let memo = format!("OUT:{}", hash(d)[2..].to_uppercase());
+            let data = format!("0x{}{}{}{}", word(0), word(1), word(96), abi_string(&memo));
+            l += &format!(
+                "201,{},0,{},{data},{},{block}\n",
+                hash(n),
+                ROUTERS[c],
+                kind("TransferOut(address,address,address,uint256,string)")
+            );
+        }
+    }
+    (s, l)
+}
+
+/// The reference over the timeline: bridges found as §7 says (one payout,
+/// later than the deposit, paying the memo's destination), then every
+/// transaction in order.
+fn naive_bridged(items: &[Item], policy: Policy, seeds: &BTreeSet<String>, stops: &BTreeSet<String>, max_hops: Option<u32>) -> Naive {
+    let mut s = new_ref(policy, seeds, stops, max_hops);
+    let mut payouts: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (n, it) in items.iter().enumerate() {
+        if let Some(id) = it.payout {
+            payouts.entry(id).or_default().push(n);
+        }
+    }
+    // Per followed bridge: its payout's place, payee and amount.
+    let mut followed: HashMap<usize, usize> = HashMap::new();
+    for (n, it) in items.iter().enumerate() {
+        let Some((id, dest)) = &it.deposit else { continue };
+        if let Some([p]) = payouts.get(id).map(|v| &v[..])
+            && *p > n
+            && items[*p].tx.events.last().unwrap().to == on(1 - it.chain, dest)
+        {
+            followed.insert(*id, *p);
+        }
+    }
+    // Per bridge: x, a, the lots that left, the payee's hop.
+    type Carried = (u128, u128, Vec<(u128, bool)>, u32);
+    let mut carried: HashMap<usize, Carried> = HashMap::new();
+    for (n, it) in items.iter().enumerate() {
+        if let Some((id, _)) = &it.deposit {
+            let first = &it.tx.events[0];
+            let (ku, a) = ((first.asset.clone(), first.from.clone()), first.value);
+            let (x, out, h) = s.send(&ku, a);
+            s.move_legs(&it.tx, &[&ku]);
+            if followed.contains_key(id) {
+                if x > 0 {
+                    s.side(&ku.0).conv_out += x;
+                }
+                carried.insert(*id, (x, a, out, h));
+            } else if x > 0 {
+                let holder = it.tx.events.last().unwrap().to.clone();
+                *s.side(&ku.0).dest.entry(holder).or_default() += x;
+                s.r.unfollowed.push(n);
+            }
+            continue;
+        }
+        if let Some(id) = it.payout
+            && followed.get(&id) == Some(&n)
+        {
+            let last = it.tx.events.last().unwrap();
+            let (kr, b) = ((last.asset.clone(), last.to.clone()), last.value);
+            s.move_legs(&it.tx, &[&kr]);
+            let (x, a, out, h) = carried.remove(&id).unwrap();
+            let (y, lots) = carry(policy, x, a, b, out);
+            if x > 0 {
+                s.crossed_in(&kr.0, x, a, b, y);
+                s.r.crossed.push((n, x, y));
+            }
+            s.receive(&kr, b, y, h, lots);
+            continue;
+        }
+        s.tx(n, &it.tx);
+    }
+    s.finish()
+}
+
+#[test]
+fn bridges_agree_with_naive_across_two_chains() {
+    use chaintrace::ingest::{self, Format, Options};
+    use chaintrace::model::Chain;
+    use chaintrace::trace::multi::{ChainOutcome, Part, run_multi};
+    let _turn = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = Rng::new(20_261_216);
+    let (mut crossed, mut held, mut tainted_crossings) = (0usize, 0usize, 0usize);
+    for case in 0..80 {
+        let t = tempfile::tempdir().unwrap();
+        let n_users = 3 + rng.below(5) as usize;
+        let n_txs = 10 + rng.below(30) as usize;
+        let items = random_timeline(&mut rng, n_users, n_txs);
+        let seeds: BTreeSet<String> = (0..1 + rng.below(2)).map(|_| addr(rng.below(n_users as u64) as usize)).collect();
+        let stops: BTreeSet<String> =
+            (0..rng.below(3)).map(|_| addr(rng.below(n_users as u64) as usize)).filter(|a| !seeds.contains(a)).collect();
+        let max_hops = if rng.below(4) == 0 { Some(1 + rng.below(3) as u32) } else { None };
+        let mut stores = Vec::new();
+        for (c, chain) in [Chain::Ethereum, Chain::Base].into_iter().enumerate() {
+            let (tr, lg) = chain_texts(&items, c);
+            let dir = t.path().join(CHAINS[c]);
+            std::fs::create_dir_all(&dir).unwrap();
+            let (f, l, st) = (dir.join("t.csv"), dir.join("logs.csv"), dir.join("s"));
+            std::fs::write(&f, tr).unwrap();
+            std::fs::write(&l, lg).unwrap();
+            ingest::ingest(&st, &[f], &Options::new(chain, Format::Transfers)).unwrap();
+            ingest::ingest(&st, &[l], &Options::new(chain, Format::Etl)).unwrap();
+            let labels: Vec<chaintrace::labels::Label> = stops
+                .iter()
+                .map(|a| chaintrace::labels::Label { address: a.clone(), category: "exchange".into(), ..Default::default() })
+                .collect();
+            chaintrace::labels::save(&st, &labels).unwrap();
+            stores.push(Store::open(&st).unwrap());
+        }
+        let both = |set: &BTreeSet<String>| set.iter().flat_map(|a| [on(0, a), on(1, a)]).collect::<BTreeSet<String>>();
+        let (nseeds, nstops) = (both(&seeds), both(&stops));
+        let hashes: HashMap<String, usize> = (0..items.len()).map(|n| (format!("0x{:064x}", n + 1), n)).collect();
+        for policy in [Policy::Haircut, Policy::Fifo, Policy::Poison] {
+            let want = naive_bridged(&items, policy, &nseeds, &nstops, max_hops);
+            let parts: Vec<Part<'_>> = stores
+                .iter()
+                .map(|st| Part {
+                    store: st,
+                    spec: spec(policy, seeds.iter().filter_map(|a| st.find_address(a)).collect(), !stops.is_empty(), max_hops),
+                    seed_asset: None,
+                    outpoints: vec![],
+                })
+                .collect();
+            let m = run_multi(&parts, &[trace::Follow::Swaps, trace::Follow::Bridges]).unwrap();
+            let mut got = Naive::default();
+            for (c, (st, out)) in stores.iter().zip(&m.chains).enumerate() {
+                let ChainOutcome::Account(f) = out else { panic!("two account-model chains") };
+                if policy != Policy::Poison {
+                    for &a in f.by_asset.keys().chain(f.converted_in.keys()) {
+                        let (l, r) = f.balance(a);
+                        assert_eq!(l, r, "case {case} {policy:?}: {} asset {a} does not balance", CHAINS[c]);
+                    }
+                }
+                let e = engine_as_naive(st, f, &hashes);
+                for (asset, mut side) in e.by_asset {
+                    for m in [&mut side.dest, &mut side.dormant, &mut side.horizon] {
+                        *m = std::mem::take(m).into_iter().map(|(a, v)| (on(c, &a), v)).collect();
+                    }
+                    got.by_asset.insert(asset_on(c, &asset), side);
+                }
+                got.crossed.extend(e.crossed);
+                got.unfollowed.extend(e.unfollowed);
+            }
+            got.crossed.sort_unstable();
+            got.unfollowed.sort_unstable();
+            let mut want_sorted = want;
+            want_sorted.crossed.sort_unstable();
+            want_sorted.unfollowed.sort_unstable();
+            if got != want_sorted {
+                let mut d = String::new();
+                for k in got.by_asset.keys().chain(want_sorted.by_asset.keys()).collect::<BTreeSet<_>>() {
+                    if got.by_asset.get(k) != want_sorted.by_asset.get(k) {
+                        d += &format!("asset {k}\n engine {:?}\n naive  {:?}\n", got.by_asset.get(k), want_sorted.by_asset.get(k));
+                    }
+                }
+                d += &format!("crossed engine {:?}\n        naive  {:?}\n", got.crossed, want_sorted.crossed);
+                d += &format!("unfollowed engine {:?} naive {:?}\n", got.unfollowed, want_sorted.unfollowed);
+                for (n, it) in items.iter().enumerate() {
+                    let evs: Vec<String> = it.tx.events.iter().map(|e| format!("{}->{} {} {}", e.from, e.to, e.asset, e.value)).collect();
+                    d +=
+                        &format!("tx {n} chain {} dep {:?} pay {:?} venues {:?}: {evs:?}\n", it.chain, it.deposit, it.payout, it.tx.venues);
+                }
+                panic!("case {case} {policy:?}: seeds {seeds:?} stops {stops:?} max_hops {max_hops:?}\n{d}");
+            }
+            tainted_crossings += got.crossed.iter().filter(|c| items[c.0].payout.is_some()).count();
+            crossed += m.bridges.iter().filter(|b| b.status == trace::bridges::Status::Followable).count();
+            held += m.bridges.iter().filter(|b| b.status != trace::bridges::Status::Followable).count();
+        }
+    }
+    assert!(
+        crossed > 100 && held > 30 && tainted_crossings > 100,
+        "followed {crossed} ({tainted_crossings} carrying taint), held by the bridge {held}"
+    );
 }
