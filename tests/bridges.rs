@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 const DEPOSIT: &str = "0xef519b7eb82aaf6ac376a6df2d793843ebfd593de5f1a0601d3cc6ab49ebb395";
 const ROUTER: &str = "0xd37bbe5744d730a1d98d8dc97c42f0ca46ad7146";
 const USER: &str = "0x2222222222222222222222222222222222222222";
+/// The seed's intermediary, who makes the deposit.
+const MID: &str = "0x4444444444444444444444444444444444444444";
+/// An exchange's deposit address on Bitcoin, where the payee sends the payout on.
+const EXCH_BTC: &str = "bc1qexchangeexchangeexchangeexchangeexchng";
 const VAULT: &str = "0x1111111111111111111111111111111111111111";
 const PAYEE_BTC: &str = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh";
 const OTHER_BTC: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
@@ -42,19 +46,23 @@ fn deposit_data(amount: u128, memo: &str) -> String {
     format!("0x{}{}{}{b}", word(amount), word(64), word(memo.len() as u128))
 }
 
-/// The Ethereum side: the seed `USER` deposits 10 ETH for `PAYEE_BTC`
-/// (tx a1) and 2 ETH for `OTHER_BTC` (tx a2, never paid out).
+/// The Ethereum side: the seed `USER` pays `MID` 10 ETH (tx a0), who
+/// deposits it for `PAYEE_BTC` (tx a1, no fee); `USER` deposits 2 ETH for
+/// `OTHER_BTC` (tx a2, never paid out).
 fn eth_files(dir: &Path) -> Vec<PathBuf> {
-    let (a1, a2) = (tx_hash(0xa1), tx_hash(0xa2));
+    let (a0, a1, a2) = (tx_hash(0xa0), tx_hash(0xa1), tx_hash(0xa2));
     let (ten, two) = (10 * ETH, 2 * ETH);
     let txs = format!(
         "hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n\
-         {a1},100,{T0},0,{USER},{ROUTER},{ten},10,50000,1\n\
-         {a2},100,{T0},1,{USER},{ROUTER},{two},10,50000,1\n"
+         {a0},99,{},0,{USER},{MID},{ten},10,50000,1\n\
+         {a1},100,{T0},0,{MID},{ROUTER},{ten},0,0,1\n\
+         {a2},100,{T0},1,{USER},{ROUTER},{two},10,50000,1\n",
+        T0 - 12
     );
     let traces = format!(
         "block_number,transaction_hash,transaction_index,from_address,to_address,value,trace_type,call_type,trace_address,status\n\
-         100,{a1},0,{USER},{ROUTER},{ten},call,call,,1\n\
+         99,{a0},0,{USER},{MID},{ten},call,call,,1\n\
+         100,{a1},0,{MID},{ROUTER},{ten},call,call,,1\n\
          100,{a1},0,{ROUTER},{VAULT},{ten},call,call,0,1\n\
          100,{a2},1,{USER},{ROUTER},{two},call,call,,1\n\
          100,{a2},1,{ROUTER},{VAULT},{two},call,call,0,1\n"
@@ -73,7 +81,8 @@ fn eth_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The Bitcoin side: the vault is funded with 1 BTC, then pays `PAYEE_BTC`
-/// 0.5 BTC with the memo `OUT:<a1's hash>` at `payout_time`.
+/// 0.5 BTC with the memo `OUT:<a1's hash>` at `payout_time`; the payee
+/// sends it on to an exchange an hour later.
 fn btc_file(dir: &Path, payout_time: i64) -> PathBuf {
     let (f1, p1) = ("f1".repeat(32), "b2".repeat(32));
     let memo = format!("OUT:{}", tx_hash(0xa1)[2..].to_uppercase());
@@ -88,8 +97,12 @@ fn btc_file(dir: &Path, payout_time: i64) -> PathBuf {
             {"index": 1, "addresses": [VAULT_BTC], "value": 49_990_000u64, "type": "witness_v0_keyhash"},
             {"index": 2, "addresses": [], "value": 0, "type": "nulldata", "script_hex": script}],
         "input_value": 100_000_000u64, "output_value": 99_990_000u64, "fee": 10_000});
+    let on = json!({"hash": "c3".repeat(32), "block_number": 800002, "block_timestamp": payout_time + 3600, "index": 1, "is_coinbase": false,
+        "inputs": [{"index": 0, "spent_transaction_hash": p1, "spent_output_index": 0, "addresses": [PAYEE_BTC], "value": 50_000_000u64}],
+        "outputs": [{"index": 0, "addresses": [EXCH_BTC], "value": 49_990_000u64, "type": "witness_v0_keyhash"}],
+        "input_value": 50_000_000u64, "output_value": 49_990_000u64, "fee": 10_000});
     let f = dir.join("btc.json");
-    std::fs::write(&f, format!("{fund}\n{pay}\n")).unwrap();
+    std::fs::write(&f, format!("{fund}\n{pay}\n{on}\n")).unwrap();
     f
 }
 
@@ -100,6 +113,10 @@ fn stores(t: &Path, payout_time: i64) -> (PathBuf, PathBuf) {
     let o = ingest(&e, "ethereum", "etl", &[], &refs);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let o = ingest(&b, "bitcoin", "etl", &[], &[&btc_file(t, payout_time)]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let labels = t.join("labels.csv");
+    std::fs::write(&labels, format!("address,category,label\n{EXCH_BTC},exchange,Example Exchange\n")).unwrap();
+    let o = run(&["labels", "--store", b.to_str().unwrap(), "import", labels.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     (e, b)
 }
@@ -117,6 +134,8 @@ fn trace(e: &Path, b: &Path, policy: &str) -> Value {
         "swaps,bridges",
         "--seed",
         USER,
+        "--stop-at",
+        "exchange",
         "--format",
         "json",
     ]);
@@ -154,15 +173,33 @@ fn thorchain_eth_to_bitcoin_under_each_policy() {
     assert_eq!((c["kind"].as_str(), c["chain"].as_str(), c["to_chain"].as_str()), (Some("bridge"), Some("ethereum"), Some("bitcoin")));
     assert_eq!(c["tx"], tx_hash(0xa1));
     assert_eq!(c["to_tx"], "b2".repeat(32));
-    assert_eq!((c["payer"].as_str(), c["payee"].as_str()), (Some(USER), Some(PAYEE_BTC)));
+    assert_eq!((c["payer"].as_str(), c["payee"].as_str()), (Some(MID), Some(PAYEE_BTC)));
     assert_eq!((n(&c["taint_in"]), n(&c["taint_out"])), (10 * ETH, 50_000_000));
     assert_eq!((c["asset_in"].as_str(), c["asset_out"].as_str()), (Some("ethereum:ETH"), Some("bitcoin:BTC")));
-    // The payee holds it, on its chain; the undelivered deposit is a bridge destination.
-    let dormant = r["dormant"].as_array().unwrap();
-    let payee = dormant.iter().find(|h| h["address"] == PAYEE_BTC).expect("the payee holds the payout");
-    assert_eq!((n(&payee["amount"]), payee["chain"].as_str(), payee["asset"].as_str()), (50_000_000, Some("bitcoin"), Some("bitcoin:BTC")));
-    let dest = &r["destinations"].as_array().unwrap()[0];
-    assert_eq!((dest["address"].as_str(), dest["category"].as_str(), n(&dest["amount"])), (Some(VAULT), Some("bridge"), 2 * ETH));
+    // The payee sent it on to the exchange (the fee keeps its share); the
+    // undelivered deposit is a bridge destination.
+    let dests = r["destinations"].as_array().unwrap();
+    let exch = dests.iter().find(|d| d["address"] == EXCH_BTC).expect("the exchange on Bitcoin");
+    assert_eq!((n(&exch["amount"]), exch["chain"].as_str(), exch["asset"].as_str()), (49_990_000, Some("bitcoin"), Some("bitcoin:BTC")));
+    assert_eq!(n(&btc["fees"]), 10_000);
+    // Its evidence path crosses the bridge: the seed's payment to the payer
+    // on Ethereum, the bridge conversion, the payee's payment on Bitcoin.
+    let path = exch["paths"][0].as_array().unwrap();
+    assert_eq!(path.len(), 3, "{path:#?}");
+    assert_eq!(
+        (path[0]["tx"].as_str(), path[0]["from"].as_str(), path[0]["to"].as_str()),
+        (Some(tx_hash(0xa0).as_str()), Some(USER), Some(MID))
+    );
+    assert_eq!(
+        (path[0]["asset"].as_str(), path[1]["kind"].as_str(), path[1]["to_tx"].as_str()),
+        (Some("ethereum:ETH"), Some("bridge"), Some("b2".repeat(32).as_str()))
+    );
+    assert_eq!(
+        (path[2]["tx"].as_str(), path[2]["from"].as_str(), path[2]["to"].as_str()),
+        (Some("c3".repeat(32).as_str()), Some(PAYEE_BTC), Some(EXCH_BTC))
+    );
+    let dest = dests.iter().find(|d| d["address"] == VAULT).unwrap();
+    assert_eq!((dest["category"].as_str(), n(&dest["amount"])), (Some("bridge"), 2 * ETH));
     let unf = r["unfollowed"].as_array().unwrap();
     assert_eq!((unf.len(), unf[0]["status"].as_str(), unf[0]["kind"].as_str()), (1, Some("no-payout"), Some("bridge")));
     // FIFO: the one tainted lot maps onto the whole payout; poison taints it whole.
@@ -170,10 +207,43 @@ fn thorchain_eth_to_bitcoin_under_each_policy() {
     assert!(f["totals_by_asset"].as_object().unwrap().values().all(conserved), "{:#}", f["totals_by_asset"]);
     assert_eq!(n(&f["totals_by_asset"]["bitcoin:BTC"]["converted_in"]), 50_000_000);
     let p = trace(&e, &b, "poison");
-    let payee = p["dormant"].as_array().unwrap().iter().find(|h| h["address"] == PAYEE_BTC).cloned().unwrap();
-    assert_eq!(n(&payee["amount"]), 50_000_000);
+    let exch = p["destinations"].as_array().unwrap().iter().find(|h| h["address"] == EXCH_BTC).cloned().unwrap();
+    assert_eq!(n(&exch["amount"]), 49_990_000);
     // The same report, byte for byte, on every run.
     assert_eq!(trace(&e, &b, "haircut"), r);
+    // Every format names the payee on Bitcoin and the bridge step.
+    for format in ["csv", "table", "html", "dot"] {
+        let o = run(&[
+            "trace",
+            "--store",
+            e.to_str().unwrap(),
+            "--store",
+            b.to_str().unwrap(),
+            "--policy",
+            "haircut",
+            "--follow",
+            "swaps,bridges",
+            "--seed",
+            USER,
+            "--format",
+            format,
+        ]);
+        assert_eq!(o.code, 0, "{format}: {}", o.stderr);
+        if std::env::var("SHOW").is_ok() {
+            eprintln!("==== {format}\n{}", o.stdout);
+        }
+        // The HTML page lists destinations and the by-asset table, not dormant holders.
+        let shows = if format == "html" { "bitcoin:BTC" } else { EXCH_BTC };
+        assert!(o.stdout.contains(shows) || format == "dot", "{format}: {}", o.stdout);
+        if format == "table" {
+            // Whole coins of each chain's native asset, named with its chain.
+            assert!(
+                o.stdout.contains("0.5 BTC on bitcoin") && o.stdout.contains("10 ETH on ethereum -> 0.5 BTC on bitcoin"),
+                "{}",
+                o.stdout
+            );
+        }
+    }
 }
 
 #[test]
@@ -189,7 +259,7 @@ fn a_payout_earlier_than_its_deposit_is_reported_not_followed() {
     let mut status: Vec<&str> = r["unfollowed"].as_array().unwrap().iter().map(|u| u["status"].as_str().unwrap()).collect();
     status.sort();
     assert_eq!(status, ["no-payout", "payout-first"]);
-    assert!(r["dormant"].as_array().unwrap().iter().all(|h| h["address"] != PAYEE_BTC), "nothing reached the payee");
+    assert!(r["destinations"].as_array().unwrap().iter().all(|h| h["address"] != EXCH_BTC), "nothing reached the exchange");
 }
 
 #[test]
@@ -218,7 +288,7 @@ fn conversions_lists_bridge_deposits_with_both_transactions_and_chains() {
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines[0], "tx,chain,block,kind,status,payer,payee,venues,asset_in,value_in,asset_out,value_out,to_tx");
     assert_eq!(lines.len(), 3);
-    assert!(lines[1].starts_with(&format!("{},ethereum,100,bridge,no-payout,{USER},", tx_hash(0xa1))), "{}", lines[1]);
+    assert!(lines[1].starts_with(&format!("{},ethereum,100,bridge,no-payout,{MID},", tx_hash(0xa1))), "{}", lines[1]);
     // Two stores of one chain are refused.
     let o = run(&[
         "trace",

@@ -76,7 +76,7 @@ pub fn conversion_row(store: &Store, c: &Crossed) -> ConversionRow {
     }
 }
 
-fn step(store: &Store, f: &Followed, a: &Arrival) -> Step {
+pub(crate) fn step(store: &Store, f: &Followed, a: &Arrival) -> Step {
     match *a {
         Arrival::Event { event, asset, x, .. } => Step {
             event: EventRef::of(store, event as usize),
@@ -274,7 +274,8 @@ pub fn to_table(r: &Report, chain: crate::model::Chain, book: &crate::model::tok
         }
     }
     if let Some(cs) = &r.conversions {
-        s += &format!("\nswaps followed ({}): taint in -> taint out\n", cs.len());
+        let what = if cs.iter().any(|c| c.kind == "bridge") { "conversions (swaps, bridges)" } else { "swaps" };
+        s += &format!("\n{what} followed ({}): taint in -> taint out\n", cs.len());
         for c in cs {
             s += &format!(
                 "{} {} -> {} via {}: {} of {} -> {} of {}\n",

@@ -472,18 +472,34 @@ pub fn decimals(chain: Chain, asset: &str) -> Option<u32> {
 /// asset: the native coin's, or a known token's (`model::tokens`). The
 /// single-asset reports keep [`decimals`], so they stay as they were.
 pub fn asset_decimals(chain: Chain, book: &Book, asset: &str) -> Option<u32> {
-    decimals(chain, asset).or_else(|| book.decimals(chain, asset))
+    let (on, asset) = on_chain(chain, asset);
+    // The book is the first store's: another chain's tokens are not in it.
+    decimals(on, asset).or_else(|| if on == chain { book.decimals(chain, asset) } else { None })
+}
+
+/// A `CHAIN:ASSET` name of a report over several stores as its chain and
+/// asset; a plain name is the report's chain's.
+fn on_chain(chain: Chain, asset: &str) -> (Chain, &str) {
+    match asset.split_once(':').and_then(|(c, a)| Some((Chain::from_name(c)?, a))) {
+        Some(x) => x,
+        None => (chain, asset),
+    }
 }
 
 /// An asset of a `--follow` report as people read it: `ETH`, the token's
 /// symbol where the store was told it or it is known, or the token
 /// contract shortened.
 pub fn asset_label(chain: Chain, book: &Book, asset: &str) -> String {
-    match book.symbol(chain, asset) {
+    let (on, name) = on_chain(chain, asset);
+    // The book is the first store's; on another chain only its known tokens name themselves.
+    let none = Book::default();
+    let symbol = if on == chain { book.symbol(chain, name) } else { none.symbol(on, name) };
+    let label = match symbol {
         Some(k) => k.to_string(),
-        None if asset.len() == 42 => format!("{}..{}", &asset[..6], &asset[38..]),
-        None => asset.to_string(),
-    }
+        None if name.len() == 42 => format!("{}..{}", &name[..6], &name[38..]),
+        None => name.to_string(),
+    };
+    if name.len() == asset.len() { label } else { format!("{label} on {}", on.name()) }
 }
 
 /// A base-unit amount in whole coins, exact, trailing zeros trimmed.

@@ -70,6 +70,41 @@ fn rename(chain: &str, r: &mut Report) {
     r.asset = prefixed(chain, &r.asset);
 }
 
+/// Evidence across bridges: a path whose first step is a bridge
+/// conversion from another store goes on, before it, with the path that
+/// brought the taint to the deposit's payer there.
+fn stitch(stores: &[&Store], specs: &[Spec], m: &Multi, r: &mut Report) {
+    use crate::trace::follow::PathIndex;
+    let mut indexes: Vec<Option<PathIndex<'_>>> = (0..stores.len()).map(|_| None).collect();
+    for d in &mut r.destinations {
+        for path in &mut d.paths {
+            let Some(c) = path.first().and_then(|s| s.conversion.as_deref()).filter(|c| c.kind == "bridge") else { continue };
+            let Some(b) = m.bridges.iter().find(|b| {
+                stores[b.store].manifest.chain.name() == c.chain.as_deref().unwrap_or("") && stores[b.store].tx_text(b.tx) == c.tx
+            }) else {
+                continue;
+            };
+            let ChainOutcome::Account(f) = &m.chains[b.store] else { continue };
+            let s = stores[b.store];
+            let index = indexes[b.store].get_or_insert_with(|| PathIndex::new(s, f));
+            let seeds: std::collections::HashSet<u32> = specs[b.store].seeds.iter().copied().collect();
+            let is_source = |asset: u32, addr: u32, _: u64| seeds.contains(&addr) && f.seed_asset.is_none_or(|a| a == asset);
+            let chain = s.manifest.chain.name();
+            let mut before: Vec<Step> = index
+                .path_to(s, b.asset, b.payer, b.events[0] as u64, &is_source)
+                .iter()
+                .map(|a| {
+                    let mut st = super::follow::step(s, f, a);
+                    rename_step(chain, &mut st);
+                    st
+                })
+                .collect();
+            before.append(path);
+            *path = before;
+        }
+    }
+}
+
 /// The joined report. `report_asset` (`CHAIN:ASSET`) is the asset of the
 /// top-level `seeded` and `totals`.
 pub fn build_multi(
@@ -89,6 +124,7 @@ pub fn build_multi(
             ChainOutcome::Utxo { outcome, paid, converted_in } => {
                 let mut r = super::build(s, spec, outcome, seeds_text, seed_txs_text, paths);
                 let mut conversions = Vec::new();
+                let mut rows_by_k = Vec::new();
                 for p in paid {
                     let b = &m.bridges[p.k];
                     let from = stores[b.store];
@@ -119,6 +155,18 @@ pub fn build_multi(
                         hops: p.hop,
                         rounding: crate::trace::follow::rounding_text(x, value_in, value_out, ruint::aliases::U256::from(p.y)),
                     });
+                    rows_by_k.push((p.k, conversions.last().cloned().expect("just pushed")));
+                }
+                // A path from a payout output: that step is the bridge conversion.
+                for d in &mut r.destinations {
+                    for path in &mut d.paths {
+                        let Some(first) = path.first_mut() else { continue };
+                        if let Some((_, row)) =
+                            rows_by_k.iter().find(|(_, c)| c.to_tx.as_deref() == first.event.tx.as_deref() && c.payee == first.event.to)
+                        {
+                            first.conversion = Some(Box::new(row.clone()));
+                        }
+                    }
                 }
                 let held: WideSum = outcome.held_by_seeds;
                 let sum = |it: &mut dyn Iterator<Item = WideSum>| it.fold(WideSum::ZERO, |a, b| a + b);
@@ -141,6 +189,7 @@ pub fn build_multi(
             }
         };
         if stores.len() > 1 {
+            stitch(stores, specs, m, &mut r);
             rename(chain, &mut r);
         }
         reports.push(r);

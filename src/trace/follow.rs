@@ -1674,46 +1674,66 @@ impl<'a> PathIndex<'a> {
     /// it is asked of an ordinary event's (asset, sender, event) and of a
     /// conversion's (asset sold, payer, first leg).
     pub fn paths(&self, store: &Store, asset: u32, dest: u32, k: usize, is_source: &dyn Fn(u32, u32, u64) -> bool) -> Vec<Vec<Arrival>> {
-        let ev = store.events();
         let Some(arrivals) = self.by_to.get(&pair(asset, dest)) else { return Vec::new() };
         let mut last: Vec<&(u64, Arrival)> = arrivals.iter().collect();
         last.sort_by(|a, b| self.taint(&b.1).cmp(&self.taint(&a.1)).then(a.0.cmp(&b.0)));
         let mut paths = Vec::new();
         for &&(_, end) in last.iter().take(k) {
-            let mut path = vec![end];
-            let mut cur = end;
-            // A path's keys decrease as it is walked back (a conversion's
-            // own legs record no arrival), so it ends; the bound is a guard.
-            while path.len() <= 100_000 {
-                let (asset, from, before) = match cur {
-                    Arrival::Event { event, asset, hop, .. } => {
-                        if hop == 0 || is_source(asset, ev.sender(event as usize), event) {
-                            break;
-                        }
-                        (asset, ev.sender(event as usize), event)
-                    }
-                    Arrival::Crossed(k) => {
-                        let c = &self.followed.crossed[k];
-                        if is_source(c.asset_in, c.payer, c.first_event) {
-                            break;
-                        }
-                        (c.asset_in, c.payer, c.first_event)
-                    }
-                };
-                let prev = self.by_to.get(&pair(asset, from)).and_then(|v| {
-                    v.iter().filter(|p| p.0 < before).max_by(|a, b| self.taint(&a.1).cmp(&self.taint(&b.1)).then(b.0.cmp(&a.0)))
-                });
-                match prev {
-                    Some(&(_, p)) => {
-                        path.push(p);
-                        cur = p;
-                    }
-                    None => break,
-                }
-            }
-            path.reverse();
-            paths.push(path);
+            paths.push(self.walk(store, end, is_source));
         }
         paths
+    }
+
+    /// The path from `end` walked back greedily (the sender's largest
+    /// earlier tainted arrival) until `is_source` holds, first step first.
+    fn walk(&self, store: &Store, end: Arrival, is_source: &dyn Fn(u32, u32, u64) -> bool) -> Vec<Arrival> {
+        let ev = store.events();
+        let mut path = vec![end];
+        let mut cur = end;
+        // A path's keys decrease as it is walked back (a conversion's
+        // own legs record no arrival), so it ends; the bound is a guard.
+        while path.len() <= 100_000 {
+            let (asset, from, before) = match cur {
+                Arrival::Event { event, asset, hop, .. } => {
+                    if hop == 0 || is_source(asset, ev.sender(event as usize), event) {
+                        break;
+                    }
+                    (asset, ev.sender(event as usize), event)
+                }
+                Arrival::Crossed(k) => {
+                    let c = &self.followed.crossed[k];
+                    if is_source(c.asset_in, c.payer, c.first_event) {
+                        break;
+                    }
+                    (c.asset_in, c.payer, c.first_event)
+                }
+            };
+            match self.before(asset, from, before) {
+                Some(p) => {
+                    path.push(p);
+                    cur = p;
+                }
+                None => break,
+            }
+        }
+        path.reverse();
+        path
+    }
+
+    /// `addr`'s largest tainted arrival in `asset` before key `before`.
+    fn before(&self, asset: u32, addr: u32, before: u64) -> Option<Arrival> {
+        self.by_to.get(&pair(asset, addr)).and_then(|v| {
+            v.iter().filter(|p| p.0 < before).max_by(|a, b| self.taint(&a.1).cmp(&self.taint(&b.1)).then(b.0.cmp(&a.0))).map(|p| p.1)
+        })
+    }
+
+    /// The path that brought taint to `addr` in `asset` before event
+    /// `before` (a bridge deposit's payer before its deposit): empty when
+    /// `addr` is a source there or nothing tainted arrived.
+    pub fn path_to(&self, store: &Store, asset: u32, addr: u32, before: u64, is_source: &dyn Fn(u32, u32, u64) -> bool) -> Vec<Arrival> {
+        if is_source(asset, addr, before) {
+            return Vec::new();
+        }
+        self.before(asset, addr, before).map(|a| self.walk(store, a, is_source)).unwrap_or_default()
     }
 }
