@@ -121,24 +121,16 @@ fn stores(t: &Path, payout_time: i64) -> (PathBuf, PathBuf) {
     (e, b)
 }
 
+/// `trace` over the two stores, following swaps and bridges from `USER`,
+/// with exchanges as stops.
+fn run_trace(e: &Path, b: &Path, policy: &str, format: &str) -> Out {
+    let (e, b) = (e.to_str().unwrap(), b.to_str().unwrap());
+    let args = ["trace", "--store", e, "--store", b, "--policy", policy, "--follow", "swaps,bridges", "--seed", USER];
+    run(&[&args[..], &["--stop-at", "exchange", "--format", format]].concat())
+}
+
 fn trace(e: &Path, b: &Path, policy: &str) -> Value {
-    let o = run(&[
-        "trace",
-        "--store",
-        e.to_str().unwrap(),
-        "--store",
-        b.to_str().unwrap(),
-        "--policy",
-        policy,
-        "--follow",
-        "swaps,bridges",
-        "--seed",
-        USER,
-        "--stop-at",
-        "exchange",
-        "--format",
-        "json",
-    ]);
+    let o = run_trace(e, b, policy, "json");
     assert_eq!(o.code, 0, "{}", o.stderr);
     serde_json::from_str(&o.stdout).unwrap()
 }
@@ -213,21 +205,7 @@ fn thorchain_eth_to_bitcoin_under_each_policy() {
     assert_eq!(trace(&e, &b, "haircut"), r);
     // Every format names the payee on Bitcoin and the bridge step.
     for format in ["csv", "table", "html", "dot"] {
-        let o = run(&[
-            "trace",
-            "--store",
-            e.to_str().unwrap(),
-            "--store",
-            b.to_str().unwrap(),
-            "--policy",
-            "haircut",
-            "--follow",
-            "swaps,bridges",
-            "--seed",
-            USER,
-            "--format",
-            format,
-        ]);
+        let o = run_trace(&e, &b, "haircut", format);
         assert_eq!(o.code, 0, "{format}: {}", o.stderr);
         if std::env::var("SHOW").is_ok() {
             eprintln!("==== {format}\n{}", o.stdout);
@@ -290,19 +268,7 @@ fn conversions_lists_bridge_deposits_with_both_transactions_and_chains() {
     assert_eq!(lines.len(), 3);
     assert!(lines[1].starts_with(&format!("{},ethereum,100,bridge,no-payout,{MID},", tx_hash(0xa1))), "{}", lines[1]);
     // Two stores of one chain are refused.
-    let o = run(&[
-        "trace",
-        "--store",
-        e.to_str().unwrap(),
-        "--store",
-        e.to_str().unwrap(),
-        "--policy",
-        "haircut",
-        "--follow",
-        "swaps,bridges",
-        "--seed",
-        USER,
-    ]);
+    let o = run_trace(&e, &e, "haircut", "json");
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("different chain"), "{}", o.stderr);
 }
