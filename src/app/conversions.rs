@@ -31,6 +31,10 @@ struct Row {
     /// A bridge's payout chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     to_chain: Option<String>,
+    /// The bridge of a bridge deposit (`thorchain`, `avalanche-bridge`,
+    /// `wormhole`, `ronin`); JSON only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bridge: Option<&'static str>,
 }
 
 /// List the conversions of `stores` (one chain each): every store's swaps
@@ -65,11 +69,12 @@ pub fn list(stores: &[&Store], format: Format) -> Result<String, AppError> {
                 value_out: sides.map(|w| w.bought.1.0.to_string()),
                 to_tx: None,
                 to_chain: None,
+                bridge: None,
             };
             keyed.push(((chain.clone(), f.block, f.tx_index, f.tx), row));
         }
     }
-    for b in crate::trace::bridges::match_thorchain(stores) {
+    for b in crate::trace::bridges::match_all(stores) {
         let s = stores[b.store];
         let ev = s.events();
         let i = b.events[0];
@@ -90,6 +95,7 @@ pub fn list(stores: &[&Store], format: Format) -> Result<String, AppError> {
             value_out: pay.map(|p| p.value.to_string()),
             to_tx: pay.map(|p| stores[p.store].tx_text(p.tx)),
             to_chain: pay.map(|p| stores[p.store].manifest.chain.name().to_string()),
+            bridge: Some(b.bridge),
         };
         keyed.push(((chain, ev.block(i), ev.tx_index(i), b.tx), row));
     }

@@ -4,8 +4,12 @@
 //! blocks 17,173,049-17,173,050 (`datasets/blockchain-etl-fixtures`) hold
 //! the Uniswap V2 and V3 swaps and the WETH logs. THORChain's router logs
 //! (`Deposit`, `TransferOut`) are kept for their memos (`convert::abi`
-//! reads them). The list, with where each event is defined, is in
-//! `docs/conversions.md`.
+//! reads them). The Avalanche Bridge's, Wormhole's and Ronin's logs are
+//! kept for the fields their matchers read (`trace::bridges`), each only
+//! from its bridge's contracts. The list, with where each event is
+//! defined, is in `docs/conversions.md`.
+
+use crate::model::Chain;
 
 /// What a recognised log says about its transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,6 +27,20 @@ pub enum Kind {
     /// A payout of THORChain's vault through its router (`TransferOut`):
     /// the memo (`OUT:<hash>`, `REFUND:<hash>`) names the inbound it settles.
     ThorTransferOut,
+    /// An Avalanche Bridge payout on the C-chain: a `BridgeToken`'s `Mint`,
+    /// whose `originTxId` is the Ethereum deposit's hash.
+    AvalancheMint,
+    /// A Wormhole message (`LogMessagePublished`) from a chain's core
+    /// contract whose sender is that chain's token bridge: a transfer out
+    /// (payload 1 or 3) or an attestation (payload 2).
+    WormholeMessage,
+    /// A Wormhole token bridge's redemption (`TransferRedeemed`): the
+    /// message's (emitter chain, emitter, sequence) it paid out.
+    WormholeRedeemed,
+    /// A deposit into Ronin's v1 MainchainGateway on Ethereum (`TokenDeposited`).
+    RoninDeposit,
+    /// A withdrawal from Ronin's v1 MainchainGateway on Ethereum (`TokenWithdrew`).
+    RoninWithdrawal,
 }
 
 /// The exchange whose swap log it is.
@@ -47,7 +65,7 @@ pub enum Venue {
 impl Kind {
     /// Every kind, by its code (`Kind::code`).
     /// New kinds go last, so the codes stores hold keep their meaning.
-    const BY_CODE: [Kind; 11] = [
+    const BY_CODE: [Kind; 16] = [
         Kind::Swap(Venue::UniswapV2),
         Kind::Swap(Venue::UniswapV3),
         Kind::Swap(Venue::UniswapV4),
@@ -59,6 +77,11 @@ impl Kind {
         Kind::Unwrap,
         Kind::ThorDeposit,
         Kind::ThorTransferOut,
+        Kind::AvalancheMint,
+        Kind::WormholeMessage,
+        Kind::WormholeRedeemed,
+        Kind::RoninDeposit,
+        Kind::RoninWithdrawal,
     ];
 
     /// The byte a store keeps for this kind.
@@ -79,7 +102,38 @@ impl Kind {
         match self {
             Kind::ThorDeposit => Some(1),
             Kind::ThorTransferOut => Some(2),
-            Kind::Swap(_) | Kind::Wrap | Kind::Unwrap => None,
+            _ => None,
+        }
+    }
+
+    /// For a bridge log whose fields a matcher reads (`trace::bridges`),
+    /// how many indexed topics it has after the first: the store keeps
+    /// them (32 bytes each) followed by the raw `data` as the log's memo.
+    /// `None` for the others.
+    pub fn kept_topics(self) -> Option<usize> {
+        match self {
+            Kind::AvalancheMint => Some(0),
+            Kind::WormholeMessage => Some(1),
+            Kind::WormholeRedeemed | Kind::RoninDeposit | Kind::RoninWithdrawal => Some(3),
+            _ => None,
+        }
+    }
+
+    /// How long the `data` of a log of [`Kind::kept_topics`] is, in bytes:
+    /// `Some(n)` exactly `n` (the events with static fields only); `None`
+    /// for `LogMessagePublished`, whose `bytes payload` makes it longer
+    /// than its 4 head words (its payload is checked to be readable).
+    pub fn data_len(self) -> Option<usize> {
+        match self {
+            // to, amount, feeAddress, feeAmount, originTxId.
+            Kind::AvalancheMint => Some(5 * 32),
+            // All three fields indexed.
+            Kind::WormholeRedeemed => Some(0),
+            // sidechainAddress, standard, tokenNumber.
+            Kind::RoninDeposit => Some(3 * 32),
+            // tokenNumber.
+            Kind::RoninWithdrawal => Some(32),
+            _ => None,
         }
     }
 }
@@ -123,7 +177,7 @@ const fn nibble(c: u8) -> u8 {
 }
 
 /// Every recognised event (see `docs/conversions.md`).
-pub const RECOGNISED: [Recognised; 11] = [
+pub const RECOGNISED: [Recognised; 16] = [
     Recognised {
         signature: "Swap(address,uint256,uint256,uint256,uint256,address)",
         topic: topic("d78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"),
@@ -183,6 +237,48 @@ pub const RECOGNISED: [Recognised; 11] = [
         topic: topic("a9cd03aa3c1b4515114539cd53d22085129d495cb9e9f9af77864526240f1bf7"),
         kind: Kind::ThorTransferOut,
     },
+    // ava-labs/avalanche-bridge-resources `SmartContracts/BridgeToken.sol`:
+    // `event Mint(address to, uint256 amount, address feeAddress, uint256
+    // feeAmount, bytes32 originTxId)`, nothing indexed.
+    Recognised {
+        signature: "Mint(address,uint256,address,uint256,bytes32)",
+        topic: topic("918d77674bb88eaf75afb307c9723ea6037706de68d6fc07dd0c6cba423a5250"),
+        kind: Kind::AvalancheMint,
+    },
+    // wormhole-foundation/wormhole `ethereum/contracts/Implementation.sol`
+    // (and `interfaces/IWormhole.sol`): `event LogMessagePublished(address
+    // indexed sender, uint64 sequence, uint32 nonce, bytes payload, uint8
+    // consistencyLevel)`.
+    Recognised {
+        signature: "LogMessagePublished(address,uint64,uint32,bytes,uint8)",
+        topic: topic("6eb224fb001ed210e379b335e35efe88672a8ce935d981a6896b27ffdf52a3b2"),
+        kind: Kind::WormholeMessage,
+    },
+    // wormhole-foundation/wormhole `ethereum/contracts/bridge/Bridge.sol`
+    // (since 2023-07): `event TransferRedeemed(uint16 indexed emitterChainId,
+    // bytes32 indexed emitterAddress, uint64 indexed sequence)`.
+    Recognised {
+        signature: "TransferRedeemed(uint16,bytes32,uint64)",
+        topic: topic("caf280c8cfeba144da67230d9b009c8f868a75bac9a528fa0474be1ba317c169"),
+        kind: Kind::WormholeRedeemed,
+    },
+    // axieinfinity/ronin-smart-contracts
+    // `contracts/v0.5/chain/mainchain/MainchainGatewayStorage.sol`:
+    // `event TokenDeposited(uint256 indexed _depositId, address indexed
+    // _owner, address indexed _tokenAddress, address _sidechainAddress,
+    // uint32 _standard, uint256 _tokenNumber)`.
+    Recognised {
+        signature: "TokenDeposited(uint256,address,address,address,uint32,uint256)",
+        topic: topic("72848855a2461abf0dd243723dfcc9163eec2ea5215469d101c0d9c9ef58940d"),
+        kind: Kind::RoninDeposit,
+    },
+    // The same file: `event TokenWithdrew(uint256 indexed _withdrawId,
+    // address indexed _owner, address indexed _tokenAddress, uint256 _tokenNumber)`.
+    Recognised {
+        signature: "TokenWithdrew(uint256,address,address,uint256)",
+        topic: topic("86174ea401f083b9bb1bdebca3068f27fb023c7091365ed2a8a02b8d75cf0e52"),
+        kind: Kind::RoninWithdrawal,
+    },
 ];
 
 /// The ERC-20 `Transfer(address,address,uint256)` topic: these logs are
@@ -215,15 +311,167 @@ pub const THORCHAIN_ROUTERS: [[u8; 20]; 8] = [
     hex("8f66c4ae756bebc49ec8b81966dd8bba9f127549"),
 ];
 
+/// The Avalanche Bridge's wallets on Ethereum: a deposit is a plain
+/// transfer to one of them (the bridge holds no contract there).
+pub const AVALANCHE_BRIDGE_WALLETS: [[u8; 20]; 2] = [
+    // ava-labs/avalanche-docs `learn/avalanche-bridge-faq.md` ("What is the
+    // Bridge's address on Ethereum and Avalanche?").
+    hex("e78388b4ce79068e89bf8aa7f218ef6b9ab0e9d0"),
+    // Attested only by a third party: DefiLlama's `avalanche-bridge` TVL
+    // adapter counts the bridge's Ethereum balances at it; no Ava Labs
+    // source read here names it.
+    hex("8eb8a3b98659cce290402893d0123abb75e3ab28"),
+];
+
+/// The Avalanche Bridge's `BridgeToken` contracts on the C-chain (the
+/// `.e` tokens), whose `Mint` logs are its payouts. Every address is from
+/// ava-labs/avalanche-bridge-resources `avalanche_contract_address.json`
+/// (the same since 2021-07-23; the file's first version of 2021-07-14
+/// held other addresses, replaced before launch).
+pub const AVALANCHE_BRIDGE_TOKENS: [[u8; 20]; 25] = [
+    hex("49d5c2bdffac6ce2bfdb6640f4f80f226bc10bab"), // WETH.e
+    hex("a7d7079b0fead91f3e65f86e8915cb59c1a4c664"), // USDC.e
+    hex("c7198437980c041c805a1edcba50c1ce5db95118"), // USDT.e
+    hex("50b7545627a5162f82a992c33b87adc75187b218"), // WBTC.e
+    hex("d586e7f844cea2f87f50152665bcbc2c279d8d70"), // DAI.e
+    hex("5947bb275c521040051d82396192181b413227a3"), // LINK.e
+    hex("63a72806098bd3d9520cc43356dd78afe5d386d9"), // AAVE.e
+    hex("d501281565bf7789224523144fe5d98e8b28f267"), // 1INCH.e
+    hex("98443b96ea4b0858fdf3219cd13e98c7a4690588"), // BAT.e
+    hex("19860ccb0a68fd4213ab9d8266f7bbf05a8dde98"), // BUSD.e
+    hex("c3048e19e76cb9a3aa9d77d8c03c29fc906e2437"), // COMP.e
+    hex("249848beca43ac405b8102ec90dd5f22ca513c06"), // CRV.e
+    hex("8a0cac13c7da965a312f08ea4229c37869e85cb9"), // GRT.e
+    hex("a4fb4f0ff2431262d236778495145ecbc975c38b"), // INFRA.e
+    hex("88128fd4b259552a9a1d457f435a6527aab72d42"), // MKR.e
+    hex("bec243c995409e6520d7c41e404da5deba4b209b"), // SNX.e
+    hex("37b608519f91f70f2eeb0e5ed9af4061722e4f76"), // SUSHI.e
+    hex("c7b5d72c836e718cda8888eaf03707faef675079"), // SWAP.e
+    hex("3bd2b1c7ed8d396dbb98ded3aebb41350a5b2339"), // UMA.e
+    hex("8ebaf22b6f053dffeaf46f4dd9efa95d89ba8580"), // UNI.e
+    hex("9eaac1b23d935365bd7b542fe22ceee2922f52dc"), // YFI.e
+    hex("596fa47043f99a4e0f122243b841e55375cde0d2"), // ZRX.e
+    hex("2147efff675e4a4ee1c2f918d181cdbd7a8e208f"), // ALPHA.e
+    hex("abc9547b534519ff73921b1fba6e672b5f58d083"), // WOO.e
+    hex("02d980a0d7af3fb7cf7df8cb35d9edbcf355f665"), // SHIB.e
+];
+
+/// One chain's Wormhole contracts (mainnet).
+#[derive(Clone, Copy, Debug)]
+pub struct WormholeChain {
+    /// The chain.
+    pub chain: Chain,
+    /// Its Wormhole chain id (wormhole-foundation/wormhole `sdk/vaa/structs.go`).
+    pub id: u16,
+    /// The core contract, which emits `LogMessagePublished`.
+    pub core: [u8; 20],
+    /// The token bridge ("Portal"): the emitter of its transfers' messages,
+    /// and the contract that emits `TransferRedeemed`.
+    pub token_bridge: [u8; 20],
+}
+
+/// Wormhole's core contracts and token bridges on the chains a store can
+/// hold. Addresses from wormhole-foundation/wormhole `sdk/js/src/utils/consts.ts`
+/// (`MAINNET`), the same in wormhole-foundation/wormhole-sdk-ts
+/// `core/base/src/constants/contracts/{core,tokenBridge}.ts` and (the token
+/// bridges) `sdk/mainnet_consts.go`. Ethereum and BSC share a core address,
+/// so a log is read with its store's chain.
+pub const WORMHOLE: [WormholeChain; 7] = [
+    WormholeChain {
+        chain: Chain::Ethereum,
+        id: 2,
+        core: hex("98f3c9e6e3face36baad05fe09d375ef1464288b"),
+        token_bridge: hex("3ee18b2214aff97000d974cf647e7c347e8fa585"),
+    },
+    WormholeChain {
+        chain: Chain::Bsc,
+        id: 4,
+        core: hex("98f3c9e6e3face36baad05fe09d375ef1464288b"),
+        token_bridge: hex("b6f6d86a8f9879a9c87f643768d9efc38c1da6e7"),
+    },
+    WormholeChain {
+        chain: Chain::Polygon,
+        id: 5,
+        core: hex("7a4b5a56256163f07b2c80a7ca55abe66c4ec4d7"),
+        token_bridge: hex("5a58505a96d1dbf8df91cb21b54419fc36e93fde"),
+    },
+    WormholeChain {
+        chain: Chain::Avalanche,
+        id: 6,
+        core: hex("54a8e5f9c4cba08f9943965859f6c34eaf03e26c"),
+        token_bridge: hex("0e082f06ff657d94310cb8ce8b0d9a04541d8052"),
+    },
+    WormholeChain {
+        chain: Chain::Arbitrum,
+        id: 23,
+        core: hex("a5f208e072434bc67592e4c49c1b991ba79bca46"),
+        token_bridge: hex("0b2402144bb366a632d14b83f244d2e0e21bd39c"),
+    },
+    WormholeChain {
+        chain: Chain::Optimism,
+        id: 24,
+        core: hex("ee91c335eab126df5fdb3797ea9d6ad93aec9722"),
+        token_bridge: hex("1d68124e65fafc907325e3edbf8c4d84499daa8b"),
+    },
+    WormholeChain {
+        chain: Chain::Base,
+        id: 30,
+        core: hex("bebdb6c8ddc678ffa9f8748f85c815c556dd8ac6"),
+        token_bridge: hex("8d2de8d2f73f1f4cab472ac9a881c9b123c79627"),
+    },
+];
+
+/// The Wormhole contracts of `chain`, if Wormhole's token bridge is on it.
+pub fn wormhole(chain: Chain) -> Option<&'static WormholeChain> {
+    WORMHOLE.iter().find(|w| w.chain == chain)
+}
+
+/// Ronin's v1 MainchainGateway (proxy) on Ethereum, drained 2022-03-23 and
+/// replaced by MainchainGatewayV2. No Axie or Ronin repository or document
+/// read here names it: the address is corroborated by third-party code only
+/// (a cross-chain rules validator's configuration labels it; the event
+/// definitions are axieinfinity/ronin-smart-contracts
+/// `contracts/v0.5/chain/mainchain/MainchainGatewayStorage.sol`).
+pub const RONIN_GATEWAYS: [[u8; 20]; 1] = [hex("1a2a1c938ce3ec39b6d47113c7955baa9dd454f2")];
+
+/// An address as an indexed topic: left-padded to 32 bytes.
+pub fn padded(a: &[u8; 20]) -> [u8; 32] {
+    let mut t = [0u8; 32];
+    t[12..].copy_from_slice(a);
+    t
+}
+
 /// What a log with first topic `t` emitted by `emitter` marks, if anything.
 /// Deposit and Withdrawal count only from the WETH contract: other tokens
 /// use the same names for other things. THORChain's `Deposit` and
-/// `TransferOut` count only from [`THORCHAIN_ROUTERS`].
+/// `TransferOut` count only from [`THORCHAIN_ROUTERS`]; the other bridges'
+/// events only from their contracts ([`AVALANCHE_BRIDGE_TOKENS`], the
+/// cores and token bridges of [`WORMHOLE`], [`RONIN_GATEWAYS`]).
 pub fn recognise(t: &[u8; 32], emitter: &[u8; 20]) -> Option<Kind> {
     let r = RECOGNISED.iter().find(|r| &r.topic == t)?;
+    let from = |list: &[[u8; 20]]| list.contains(emitter);
     match r.kind {
         Kind::Wrap | Kind::Unwrap if emitter != &WETH => None,
-        Kind::ThorDeposit | Kind::ThorTransferOut if !THORCHAIN_ROUTERS.contains(emitter) => None,
+        Kind::ThorDeposit | Kind::ThorTransferOut if !from(&THORCHAIN_ROUTERS) => None,
+        Kind::AvalancheMint if !from(&AVALANCHE_BRIDGE_TOKENS) => None,
+        Kind::WormholeMessage if !WORMHOLE.iter().any(|w| &w.core == emitter) => None,
+        Kind::WormholeRedeemed if !WORMHOLE.iter().any(|w| &w.token_bridge == emitter) => None,
+        Kind::RoninDeposit | Kind::RoninWithdrawal if !from(&RONIN_GATEWAYS) => None,
         k => Some(k),
     }
+}
+
+/// [`recognise`] with the log's every topic: a Wormhole core's message
+/// counts only when its sender (`topics[1]`) is a token bridge whose
+/// chain has that core (the core carries every Wormhole application's
+/// messages; only the token bridge's move tokens).
+pub fn recognise_log(topics: &[[u8; 32]], emitter: &[u8; 20]) -> Option<Kind> {
+    let kind = recognise(topics.first()?, emitter)?;
+    if kind == Kind::WormholeMessage {
+        let sender = topics.get(1)?;
+        if !WORMHOLE.iter().any(|w| &w.core == emitter && &padded(&w.token_bridge) == sender) {
+            return None;
+        }
+    }
+    Some(kind)
 }

@@ -45,7 +45,7 @@ pub enum EthTable {
     /// The generic transfers CSV.
     Transfers,
     /// blockchain-etl `logs`: the recognised ones (swaps, wrapping,
-    /// THORChain's router) are kept.
+    /// THORChain's router, the Avalanche Bridge, Wormhole, Ronin) are kept.
     Logs,
 }
 
@@ -428,7 +428,9 @@ impl TokenTransfers {
 
 /// blockchain-etl `logs` (`export_receipts_and_logs`, stream exports):
 /// the logs `convert::topics` recognises become log rows of the store
-/// (a THORChain router log's memo, decoded from `data`, a memo row too);
+/// (a THORChain router log's memo, decoded from `data`, a memo row too;
+/// a bridge log of `Kind::kept_topics` its topics after the first and its
+/// raw `data`, checked against the event's signature);
 /// the rest, `Transfer` logs included (they are the `token_transfers`
 /// rows), are read, checked and dropped.
 pub struct Logs {
@@ -462,15 +464,16 @@ impl Logs {
         let hash = tx_hash("transaction_hash", r.get(Some(self.hash)))?;
         let log_index = opt_index("log_index", r.get(Some(self.log_index)))?.ok_or_else(|| FieldError::new("log_index", "empty"))?;
         let emitter = eth_address("address", r.get(Some(self.address)))?;
-        let first = first_topic(r.get(Some(self.topics)))?;
+        let topics = all_topics(r.get(Some(self.topics)))?;
         let data = r.get(self.data).trim_ascii();
         if !data.is_empty() && data != b"null" && !is_hex_data(data) {
             return Err(FieldError::new("data", "not 0x-prefixed hex bytes"));
         }
-        let Some(kind) = first.and_then(|t| crate::convert::topics::recognise(&t, &emitter)) else { return Ok(()) };
-        let memo = match kind.memo_word() {
-            Some(word) => Some(router_memo(data, word)?.into_boxed_slice()),
-            None => None,
+        let Some(kind) = crate::convert::topics::recognise_log(&topics, &emitter) else { return Ok(()) };
+        let memo = match (kind.memo_word(), kind.kept_topics()) {
+            (Some(word), _) => Some(router_memo(data, word)?.into_boxed_slice()),
+            (None, Some(n)) => Some(bridge_fields(kind, n, &topics, data)?.into_boxed_slice()),
+            (None, None) => None,
         };
         let block = opt_u64("block_number", r.get(self.block))?;
         let time = opt_time("block_timestamp", r.get(self.time))?;
@@ -503,13 +506,52 @@ fn router_memo(data: &[u8], word: usize) -> Result<Vec<u8>, FieldError> {
     Ok(memo)
 }
 
-/// The first topic of a `topics` field: blockchain-etl CSV joins them
-/// with commas (`0xab..,0xcd..`), JSON gives an array (`["0xab..", ...]`);
-/// `None` for a log without topics. Every topic must be 32 bytes of hex.
-fn first_topic(field: &[u8]) -> Result<Option<[u8; 32]>, FieldError> {
+/// What a bridge log's matcher reads (`Kind::kept_topics`): its indexed
+/// topics after the first (32 bytes each), then its raw `data`, each
+/// checked to be as long as the event's signature makes it.
+fn bridge_fields(kind: crate::convert::topics::Kind, n: usize, topics: &[[u8; 32]], data: &[u8]) -> Result<Vec<u8>, FieldError> {
+    let name = crate::convert::topics::RECOGNISED.iter().find(|r| r.kind == kind).map_or("", |r| r.signature);
+    if topics.len() != 1 + n {
+        return Err(FieldError::new("topics", format!("{name} has {} topics, not {}", topics.len(), 1 + n)));
+    }
+    let hex = match data {
+        b"" | b"null" => &b""[..],
+        d => d.strip_prefix(b"0x").unwrap_or(d),
+    };
+    let mut bytes = vec![0u8; hex.len() / 2];
+    if !crate::model::text::decode_hex(hex, &mut bytes) {
+        return Err(FieldError::new("data", "not 0x-prefixed hex bytes"));
+    }
+    match kind.data_len() {
+        Some(len) if bytes.len() != len => {
+            return Err(FieldError::new("data", format!("{name} has {} bytes of data, not {len} ({} words)", bytes.len(), len / 32)));
+        }
+        Some(_) => {}
+        // `LogMessagePublished`: sequence, nonce, the payload's offset and
+        // consistency level, then the payload, which must be readable.
+        None => {
+            if bytes.len() < 4 * 32 {
+                return Err(FieldError::new("data", format!("{name} has {} bytes of data, fewer than its 4 head words", bytes.len())));
+            }
+            crate::convert::abi::decode_abi_string(&bytes, 2)
+                .map_err(|e| FieldError::new("data", format!("{name}'s payload cannot be read: {e}")))?;
+        }
+    }
+    let mut out = Vec::with_capacity(32 * n + bytes.len());
+    for t in &topics[1..] {
+        out.extend_from_slice(t);
+    }
+    out.extend_from_slice(&bytes);
+    Ok(out)
+}
+
+/// The topics of a `topics` field: blockchain-etl CSV joins them with
+/// commas (`0xab..,0xcd..`), JSON gives an array (`["0xab..", ...]`);
+/// none for a log without topics. Every topic must be 32 bytes of hex.
+fn all_topics(field: &[u8]) -> Result<Vec<[u8; 32]>, FieldError> {
     let inner = field.trim_ascii();
     let inner = inner.strip_prefix(b"[").and_then(|x| x.strip_suffix(b"]")).unwrap_or(inner);
-    let mut first = None;
+    let mut all = Vec::new();
     for t in inner.split(|&c| c == b',') {
         let t = t.trim_ascii();
         let t = t.strip_prefix(b"\"").and_then(|x| x.strip_suffix(b"\"")).unwrap_or(t);
@@ -521,9 +563,9 @@ fn first_topic(field: &[u8]) -> Result<Option<[u8; 32]>, FieldError> {
         if hex.len() != 64 || !crate::model::text::decode_hex(hex, &mut topic) {
             return Err(FieldError::new("topics", format!("{:?} is not a 32-byte 0x-hex topic", String::from_utf8_lossy(t))));
         }
-        first.get_or_insert(topic);
+        all.push(topic);
     }
-    Ok(first)
+    Ok(all)
 }
 
 /// Whether `d` is `0x` followed by whole bytes of hex.

@@ -373,7 +373,8 @@ impl FileSink {
             let tx = e.tx.as_ref().map_or(TxId::NONE, |h| b.intern_tx_hashed(h, e.hashes[2]));
             b.logs.push(crate::store::builder::LogRow { tx: tx.get(), index: e.sub, emitter: emitter.get(), kind: *kind });
             if let Some(data) = memo {
-                // A THORChain router's memo, by transaction and log index.
+                // A THORChain router's memo, or a bridge log's fields, by
+                // transaction and log index.
                 b.memos.push(crate::store::builder::MemoRow { tx: tx.get(), vout: e.sub, data: data.to_vec() });
             }
             return;

@@ -294,8 +294,10 @@ pub enum Pending {
     /// Not an event: a recognised log (`convert::topics::Kind`, by its
     /// code), kept in the store's table of logs. `from` is its emitter,
     /// `tx` its transaction and `sub` its log index. The memo a THORChain
-    /// router log carries (`Kind::memo_word`), kept in the store's memos
-    /// by transaction and log index; `None` for the other kinds.
+    /// router log carries (`Kind::memo_word`), or the fields a bridge
+    /// matcher reads (`Kind::kept_topics`: the topics after the first, then
+    /// the raw data), kept in the store's memos by transaction and log
+    /// index; `None` for the other kinds.
     Log(u8, Option<Box<[u8]>>),
 }
 

@@ -25,7 +25,8 @@ pub struct Exported {
 /// `transfers` format, so `ingest --format parquet` reads it back),
 /// `addresses.parquet`, `labels.parquet` and `logs.parquet` (the
 /// recognised logs, in blockchain-etl's columns, THORChain router logs
-/// with their memos in `data`) in `dir`. Events go in row
+/// with their memos in `data`, other bridges' logs with the topics and
+/// data their matchers read) in `dir`. Events go in row
 /// groups of 2^20, so memory stays flat however large the store.
 pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
     std::fs::create_dir_all(dir).map_err(|x| fail(dir)(x.to_string()))?;
@@ -91,19 +92,37 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
     // back and conversions survive the round trip (TRACING.md §8).
     // THORChain router logs carry their memos in `data`, ABI-encoded as
     // the router writes them (its other words zero: the store keeps the
-    // memo alone); the other kinds' data is not kept, so left null.
+    // memo alone); the other bridges' logs their kept topics and data as
+    // they were (`Kind::kept_topics`); the other kinds' data is not kept,
+    // so left null.
     let logs = store.logs();
     let kind = crate::convert::topics::Kind::from_code;
-    let topic = |code: u8| {
-        crate::convert::topics::RECOGNISED.iter().find(|r| Some(r.kind) == kind(code)).map(|r| format!("0x{}", hex::encode(r.topic)))
-    };
+    let first = |code: u8| crate::convert::topics::RECOGNISED.iter().find(|r| Some(r.kind) == kind(code)).map(|r| r.topic);
     let memos: std::collections::HashMap<(u32, u32), Vec<u8>> =
-        if logs.iter().any(|l| kind(l.kind).is_some_and(|k| k.memo_word().is_some())) {
+        if logs.iter().any(|l| kind(l.kind).is_some_and(|k| k.memo_word().is_some() || k.kept_topics().is_some())) {
             store.memos().into_iter().map(|m| ((m.tx, m.vout), m.data)).collect()
         } else {
             Default::default()
         };
+    // A bridge log's kept fields: its topics after the first, then its data.
+    let kept = |l: &crate::store::builder::LogRow| {
+        let n = kind(l.kind)?.kept_topics()?;
+        let memo = memos.get(&(l.tx, l.index)).filter(|m| m.len() >= 32 * n)?;
+        Some(memo.split_at(32 * n))
+    };
+    let topic = |l: &crate::store::builder::LogRow| {
+        let mut text = format!("0x{}", hex::encode(first(l.kind)?));
+        if let Some((topics, _)) = kept(l) {
+            for t in topics.chunks(32) {
+                text += &format!(",0x{}", hex::encode(t));
+            }
+        }
+        Some(text)
+    };
     let data = |l: &crate::store::builder::LogRow| {
+        if let Some((_, data)) = kept(l) {
+            return Some(format!("0x{}", hex::encode(data)));
+        }
         let word = kind(l.kind)?.memo_word()?;
         let memo = memos.get(&(l.tx, l.index))?;
         Some(format!("0x{}", hex::encode(crate::convert::abi::encode_abi_string(word, memo))))
@@ -114,7 +133,7 @@ pub fn export(store: &Store, dir: &Path) -> Result<Exported, ParquetError> {
             col("log_index", logs.iter().map(|l| l.index).collect::<Vec<_>>()),
             col("transaction_hash", logs.iter().map(|l| store.tx_text(l.tx)).collect::<Vec<_>>()),
             col("address", logs.iter().map(|l| store.address_text(l.emitter)).collect::<Vec<_>>()),
-            col("topics", logs.iter().map(|l| topic(l.kind)).collect::<Vec<_>>()),
+            col("topics", logs.iter().map(topic).collect::<Vec<_>>()),
             col("data", logs.iter().map(data).collect::<Vec<_>>()),
         ],
     )?;

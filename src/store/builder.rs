@@ -47,7 +47,8 @@ pub struct LogRow {
 
 /// One memo: on a Bitcoin store the data an output's script pushes after
 /// `OP_RETURN`; on an account-model store the memo of a THORChain router
-/// log (`Deposit`, `TransferOut`).
+/// log (`Deposit`, `TransferOut`) or the fields of another bridge's log
+/// (its topics after the first, then its data: `Kind::kept_topics`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoRow {
     /// Transaction id.
@@ -104,7 +105,7 @@ pub struct Builder {
     pub inputs: Vec<InputRow>,
     /// Recognised logs.
     pub logs: Vec<LogRow>,
-    /// Memos: Bitcoin `OP_RETURN` data, or THORChain router log memos.
+    /// Memos: Bitcoin `OP_RETURN` data, or THORChain router log memos and bridge log fields.
     pub memos: Vec<MemoRow>,
     /// Files loaded so far, with the builder index where each one's events start.
     pub files: Vec<(LoadedFile, usize)>,

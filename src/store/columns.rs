@@ -76,7 +76,7 @@ pub enum Column {
     /// Recognised logs: `convert::topics::Kind::code`.
     LogKind,
     /// Memos (Bitcoin: the data after `OP_RETURN`, `convert::memo`;
-    /// account model: THORChain router log memos): transaction id, by
+    /// account model: THORChain router log memos, bridge log fields): transaction id, by
     /// transaction id then output or log index (see `memos`).
     MemoTx,
     /// Memos: output index (Bitcoin) or log index (account model).

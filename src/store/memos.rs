@@ -3,7 +3,8 @@
 //! output whose script pushes data after `OP_RETURN`, by output index. On
 //! an account-model store: one row per THORChain router log (`Deposit`,
 //! `TransferOut`: `convert::topics`, `convert::abi`), its memo by log
-//! index. A block holds a few dozen, so every write that adds some
+//! index, and one per other bridge log a matcher reads (`Kind::kept_topics`:
+//! its topics after the first, then its raw data). A block holds a few dozen, so every write that adds some
 //! rewrites the table whole, as the logs table is.
 
 use super::Store;
@@ -53,7 +54,8 @@ pub(super) fn put(rows: &[MemoRow], put: &mut PutColumn<'_>) -> Result<u64, Stor
 impl Store {
     /// The memos, by transaction id and `vout`: on a Bitcoin store the data
     /// after `OP_RETURN`, `vout` the output index; on an account-model
-    /// store THORChain router logs' memos, `vout` the log index (the log
+    /// store THORChain router logs' memos and other bridge logs' fields
+    /// (`Kind::kept_topics`), `vout` the log index (the log
     /// is in [`Store::logs`] at the same transaction and index).
     pub fn memos(&self) -> Vec<MemoRow> {
         stored(self)

@@ -98,7 +98,7 @@ pub struct Manifest {
     /// Recognised logs (`Column::LogTx`; 0 in stores written before them).
     #[serde(default)]
     pub logs: u64,
-    /// Memos: Bitcoin `OP_RETURN` data or THORChain router log memos
+    /// Memos: Bitcoin `OP_RETURN` data, THORChain router log memos or bridge log fields
     /// (`Column::MemoTx`; 0 in stores written before them).
     #[serde(default)]
     pub memos: u64,

@@ -1,18 +1,31 @@
 //! Bridge conversions across stores (TRACING.md §7, `docs/bridges.md`):
 //! a deposit on one chain matched to its payout on another by the
-//! bridge's own key. THORChain is the matcher built: a router `Deposit`
-//! log on an account-model chain whose memo asks for a swap
-//! (`=:BTC.BTC:bc1q...`) is settled by the transaction whose memo is
-//! `OUT:<inbound hash>` (a router `TransferOut` log on an EVM chain, an
-//! `OP_RETURN` output on Bitcoin), or refunded by `REFUND:<inbound hash>`.
+//! bridge's own key. Four matchers, each returning [`Bridged`] deposits
+//! ([`match_all`] runs them all):
+//! - THORChain ([`match_thorchain`]): a router `Deposit` log on an
+//!   account-model chain whose memo asks for a swap (`=:BTC.BTC:bc1q...`)
+//!   is settled by the transaction whose memo is `OUT:<inbound hash>` (a
+//!   router `TransferOut` log on an EVM chain, an `OP_RETURN` output on
+//!   Bitcoin), or refunded by `REFUND:<inbound hash>`.
+//! - The Avalanche Bridge ([`match_avalanche_bridge`]): a transfer to its
+//!   wallet on Ethereum is paid out by the C-chain `BridgeToken` `Mint`
+//!   whose `originTxId` is the deposit's hash.
+//! - Wormhole's token bridge ([`match_wormhole`]): the core's
+//!   `LogMessagePublished` from the token bridge of one chain is redeemed
+//!   by the `TransferRedeemed` on another that names its (emitter chain,
+//!   emitter, sequence).
+//! - Ronin v1 ([`match_ronin`]): a MainchainGateway `TokenDeposited` on
+//!   Ethereum; Ronin's side is no chain a store holds, so it is never paid
+//!   out here.
 //!
 //! Every store is one chain; `stores[k]` is named by its index `k` here.
 
 use crate::convert::detect::{Leg, net_changes, with_weth_as_eth};
 use crate::convert::memo::{self, Memo};
-use crate::convert::topics::{Kind, WETH};
-use crate::model::{Chain, NO_TIME, flags, sub};
+use crate::convert::topics::{self, Kind, WETH};
+use crate::model::{Chain, NO_TIME, NO_TX, flags, sub};
 use crate::store::Store;
+use crate::store::builder::MemoRow;
 use ruint::aliases::U256;
 use std::collections::{BTreeMap, HashMap};
 
@@ -71,7 +84,7 @@ pub struct Payout {
 /// A bridge deposit and what matched it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bridged {
-    /// The bridge: `thorchain`.
+    /// The bridge: `thorchain`, `avalanche-bridge`, `wormhole` or `ronin`.
     pub bridge: &'static str,
     /// The store of the deposit.
     pub store: usize,
@@ -88,9 +101,13 @@ pub struct Bridged {
     /// Where the bridge's side received most of `a`: the holder of the
     /// taint when nothing pays it out.
     pub holder: u32,
-    /// The deposit's memo, as text.
+    /// The deposit's memo, as text (THORChain), or the bridge's key for it:
+    /// Wormhole's `CHAIN/EMITTER/SEQUENCE` (as Wormhole names a message),
+    /// Ronin's `deposit ID`; empty for the Avalanche Bridge, whose key is
+    /// the deposit's hash.
     pub memo: String,
-    /// The payout, when one was found (also when it is not followed).
+    /// The payout, when one was found (also when it is not followed; not
+    /// when several were).
     pub payout: Option<Payout>,
     /// Followed or why not.
     pub status: Status,
@@ -164,7 +181,100 @@ fn inbound_key(s: &Store, tx: u32) -> Vec<u8> {
     s.tx_hash(tx).to_vec()
 }
 
-/// Every THORChain deposit in `stores` and its payout, in (store, block, tx) order.
+/// Every bridge deposit in `stores` and its payout: THORChain's, then the
+/// Avalanche Bridge's, Wormhole's and Ronin's (each in store, then
+/// transaction order). A transaction is one bridge's deposit at most: the
+/// first matcher's.
+pub fn match_all(stores: &[&Store]) -> Vec<Bridged> {
+    let mut out = match_thorchain(stores);
+    out.extend(match_avalanche_bridge(stores));
+    out.extend(match_wormhole(stores));
+    out.extend(match_ronin(stores));
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|b| seen.insert((b.store, b.tx)));
+    out
+}
+
+/// The entity reports give a bridge (`Bridged::bridge`).
+pub fn entity(bridge: &str) -> &'static str {
+    match bridge {
+        "thorchain" => "THORChain",
+        "avalanche-bridge" => "Avalanche Bridge",
+        "wormhole" => "Wormhole",
+        "ronin" => "Ronin Bridge",
+        _ => "bridge",
+    }
+}
+
+/// An account-model store's recognised logs that keep fields (memos),
+/// with their kind and emitter, in (transaction, log index) order.
+fn kept_logs(s: &Store) -> Vec<(Kind, u32, MemoRow)> {
+    if !s.manifest.chain.is_account() {
+        return Vec::new();
+    }
+    let kinds: BTreeMap<(u32, u32), (Kind, u32)> =
+        s.logs().iter().filter_map(|r| Some(((r.tx, r.index), (Kind::from_code(r.kind)?, r.emitter)))).collect();
+    s.memos().into_iter().filter_map(|m| kinds.get(&(m.tx, m.vout)).map(|&(k, e)| (k, e, m))).collect()
+}
+
+/// The deposit side of a transaction: the one address its legs lower
+/// (payer `u`, asset `A`, `a`) and where the bridge's side received most
+/// of it (among `holders` when given). `None` if it failed, or lowers
+/// not exactly one address in one asset.
+fn deposit_side(l: &TxLegs, holders: Option<&[u32]>) -> Option<(u32, u32, U256, u32)> {
+    if l.failed {
+        return None;
+    }
+    let changes = net_changes(&l.legs)?;
+    let down: Vec<_> = changes.iter().filter(|c| !c.up).collect();
+    let [d] = down[..] else { return None };
+    let holder = changes
+        .iter()
+        .filter(|c| c.up && c.asset == d.asset && holders.is_none_or(|h| h.contains(&c.address)))
+        .max_by(|a, b| a.amount.0.cmp(&b.amount.0).then(b.address.cmp(&a.address)))
+        .map(|c| c.address);
+    let holder = match (holder, holders) {
+        (Some(h), _) => h,
+        (None, None) => d.address,
+        (None, Some(_)) => return None,
+    };
+    Some((d.address, d.asset, d.amount.0, holder))
+}
+
+/// A deposit not yet matched: `no-payout` until [`settle`] says otherwise.
+fn bridged(bridge: &'static str, store: usize, tx: u32, l: &TxLegs, side: (u32, u32, U256, u32), memo: String) -> Bridged {
+    let (payer, asset, value, holder) = side;
+    Bridged { bridge, store, tx, events: l.events.clone(), payer, asset, value, holder, memo, payout: None, status: Status::NoPayout }
+}
+
+/// Settle deposit `b` by the payouts `found` that name it (§7): none,
+/// `no-payout`; several, `several-payouts`; one, what `pay` makes of it
+/// (`None`: `no-payee`), `payout-first` unless later than the deposit in
+/// the merged order, else `followable`.
+fn settle<T>(stores: &[&Store], b: &mut Bridged, found: &[T], pay: impl FnOnce(&T) -> Option<Payout>) {
+    b.status = match found {
+        [] => Status::NoPayout,
+        [one] => {
+            b.payout = pay(one);
+            match &b.payout {
+                None => Status::NoPayee,
+                Some(p) => {
+                    let (k, first) = (b.store, b.events[0]);
+                    let dep = positions(stores[k], &[first])[0];
+                    let pay = positions(stores[p.store], &[p.events[0]])[0];
+                    if (pay.0, pay.1, p.store, pay.2) <= (dep.0, dep.1, k, dep.2) || (p.store == k && p.events[0] <= first) {
+                        Status::PayoutFirst
+                    } else {
+                        Status::Followable
+                    }
+                }
+            }
+        }
+        _ => Status::SeveralPayouts,
+    };
+}
+
+/// Every THORChain deposit in `stores` and its payout, in (store, tx) order.
 pub fn match_thorchain(stores: &[&Store]) -> Vec<Bridged> {
     // Payouts by inbound hash: (store, tx, refund).
     let mut payouts: HashMap<[u8; 32], Vec<(usize, u32, bool)>> = HashMap::new();
@@ -203,28 +313,9 @@ pub fn match_thorchain(stores: &[&Store]) -> Vec<Bridged> {
         let txs: Vec<u32> = deposits[k].iter().map(|d| d.0).collect();
         let legs = tx_legs(s, &txs);
         for (tx, text) in &deposits[k] {
-            let Some(l) = legs.get(tx).filter(|l| !l.failed) else { continue };
-            let Some(changes) = net_changes(&l.legs) else { continue };
-            let down: Vec<_> = changes.iter().filter(|c| !c.up).collect();
-            let [d] = down[..] else { continue };
-            let holder = changes
-                .iter()
-                .filter(|c| c.up && c.asset == d.asset)
-                .max_by(|a, b| a.amount.0.cmp(&b.amount.0).then(b.address.cmp(&a.address)))
-                .map_or(d.address, |c| c.address);
-            let mut b = Bridged {
-                bridge: "thorchain",
-                store: k,
-                tx: *tx,
-                events: l.events.clone(),
-                payer: d.address,
-                asset: d.asset,
-                value: d.amount.0,
-                holder,
-                memo: text.clone(),
-                payout: None,
-                status: Status::NoPayout,
-            };
+            let Some(l) = legs.get(tx) else { continue };
+            let Some(side) = deposit_side(l, None) else { continue };
+            let mut b = bridged("thorchain", k, *tx, l, side, text.clone());
             let destination = match memo::parse(text.as_bytes()) {
                 Ok(Memo::Swap { destination, .. }) => destination,
                 _ => {
@@ -235,23 +326,223 @@ pub fn match_thorchain(stores: &[&Store]) -> Vec<Bridged> {
             };
             let key: Option<[u8; 32]> = inbound_key(s, *tx).try_into().ok();
             let found = key.and_then(|h| payouts.get(&h)).cloned().unwrap_or_default();
-            match found[..] {
-                [] => {}
-                [(j, ptx, refund)] => {
-                    b.status = Status::NoPayee;
-                    b.payout = payout(stores, j, ptx, if refund { None } else { Some(&destination) }, (k, d.address));
-                    if let Some(p) = &b.payout {
-                        b.status = Status::Followable;
-                        let dep = positions(s, &[l.events[0]])[0];
-                        let pay = positions(stores[p.store], &[p.events[0]])[0];
-                        if (pay.0, pay.1, p.store, pay.2) <= (dep.0, dep.1, k, dep.2) || (p.store == k && p.events[0] <= l.events[0]) {
-                            b.status = Status::PayoutFirst;
-                        }
+            let payer = b.payer;
+            settle(stores, &mut b, &found, |&(j, ptx, refund)| {
+                payout(stores, j, ptx, if refund { None } else { Some(&destination) }, (k, payer))
+            });
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// `0x` and 40 lowercase hex digits: an EVM address as stores name it.
+fn evm_text(a: &[u8]) -> String {
+    format!("0x{}", hex::encode(a))
+}
+
+/// The asset of store `s` named `name` (a token's `0x` address).
+fn asset_named(s: &Store, name: &str) -> Option<u32> {
+    s.manifest.assets.iter().position(|a| a == name).map(|k| k as u32)
+}
+
+/// An Avalanche Bridge `Mint`: (store, tx, `to`, the token).
+type Mint = (usize, u32, [u8; 20], [u8; 20]);
+
+/// Every Avalanche Bridge deposit (Ethereum to the C-chain) in `stores`
+/// and its payout, in (store, tx) order. A deposit is a successful
+/// transaction of an `ethereum` store whose legs lower one address and
+/// raise one of the bridge's wallets (`topics::AVALANCHE_BRIDGE_WALLETS`)
+/// in that asset (a token, or ETH); its payout the transaction of an
+/// `avalanche` store with a `Mint` of a `BridgeToken`
+/// (`topics::AVALANCHE_BRIDGE_TOKENS`) whose `originTxId` is the deposit's
+/// hash. The payee is `Mint.to`; `b` its net gain in the minted token over
+/// the payout's legs (the mint's transfer from the zero address).
+pub fn match_avalanche_bridge(stores: &[&Store]) -> Vec<Bridged> {
+    // Mints by originTxId.
+    let mut mints: HashMap<[u8; 32], Vec<Mint>> = HashMap::new();
+    for (j, s) in stores.iter().enumerate() {
+        if s.manifest.chain != Chain::Avalanche {
+            continue;
+        }
+        for (kind, emitter, m) in kept_logs(s) {
+            let token = s.address_text(emitter);
+            let Some(&token) = topics::AVALANCHE_BRIDGE_TOKENS.iter().find(|t| evm_text(&t[..]) == token) else { continue };
+            if kind != Kind::AvalancheMint || m.data.len() != 5 * 32 {
+                continue;
+            }
+            let to: [u8; 20] = m.data[12..32].try_into().expect("20 bytes");
+            let origin: [u8; 32] = m.data[128..160].try_into().expect("32 bytes");
+            mints.entry(origin).or_default().push((j, m.tx, to, token));
+        }
+    }
+    for v in mints.values_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
+    let mut out = Vec::new();
+    for (k, s) in stores.iter().enumerate() {
+        if s.manifest.chain != Chain::Ethereum {
+            continue;
+        }
+        let wallets: Vec<u32> = topics::AVALANCHE_BRIDGE_WALLETS.iter().filter_map(|w| s.find_address(&evm_text(w))).collect();
+        if wallets.is_empty() {
+            continue;
+        }
+        let ev = s.events();
+        let mut txs: Vec<u32> = (0..s.len())
+            .filter(|&i| wallets.contains(&ev.receiver(i)) && ev.flags(i) & (flags::FEE | flags::MOVES_NOTHING) == 0 && ev.tx(i) != NO_TX)
+            .map(|i| ev.tx(i))
+            .collect();
+        txs.sort_unstable();
+        txs.dedup();
+        let legs = tx_legs(s, &txs);
+        for tx in txs {
+            let Some(l) = legs.get(&tx) else { continue };
+            let Some(side) = deposit_side(l, Some(&wallets)).filter(|side| !wallets.contains(&side.0)) else { continue };
+            let mut b = bridged("avalanche-bridge", k, tx, l, side, String::new());
+            let key: Option<[u8; 32]> = s.tx_hash(tx).try_into().ok();
+            let found = key.and_then(|h| mints.get(&h)).cloned().unwrap_or_default();
+            settle(stores, &mut b, &found, |&(j, ptx, to, token)| {
+                let p = stores[j];
+                let (payee, asset) = (p.find_address(&evm_text(&to))?, asset_named(p, &evm_text(&token))?);
+                payout_to(stores, j, ptx, payee, Some(asset))
+            });
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// A Wormhole message's id: (emitter chain's Wormhole id, emitter as 32
+/// bytes, sequence).
+type WormholeKey = (u16, [u8; 32], u64);
+
+/// A token bridge transfer's message: (tx, key, `to`, `toChain`).
+type WormholeDeposit = (u32, WormholeKey, [u8; 32], u16);
+
+/// The big-endian number in the 32-byte `word` if it fits `N` bytes.
+fn word_value<const N: usize>(word: &[u8]) -> Option<[u8; N]> {
+    let (high, low) = word.split_at(32 - N);
+    high.iter().all(|&b| b == 0).then(|| low.try_into().expect("N bytes"))
+}
+
+/// A token bridge transfer's message, from what the store keeps of its
+/// `LogMessagePublished` (the sender topic, then the data): its sequence,
+/// recipient (`to`, 32 bytes) and target chain. `None` for a payload that
+/// is no transfer (an attestation) or too short.
+fn wormhole_transfer(kept: &[u8]) -> Option<(u64, [u8; 32], u16)> {
+    let data = kept.get(32..)?;
+    let sequence = u64::from_be_bytes(word_value::<8>(data.get(..32)?)?);
+    let payload = crate::convert::abi::abi_string(data, 2)?;
+    if !matches!(payload.first(), Some(1 | 3)) || payload.len() < 101 {
+        return None;
+    }
+    let to: [u8; 32] = payload[67..99].try_into().expect("32 bytes");
+    let to_chain = u16::from_be_bytes([payload[99], payload[100]]);
+    Some((sequence, to, to_chain))
+}
+
+/// Every Wormhole token bridge transfer between the stores' EVM chains
+/// and its redemption, in (store, tx) order. A deposit is the
+/// `LogMessagePublished` of the store chain's core contract whose sender
+/// is that chain's token bridge (`topics::WORMHOLE`), with a transfer
+/// payload (1 or 3); it is keyed by (the chain's Wormhole id, the token
+/// bridge, the message's sequence). Its payout is the transaction with a
+/// `TransferRedeemed` of another store chain's token bridge naming that
+/// key. The payee is the payload's `to` (an EVM address: its last 20
+/// bytes, the first 12 zero) when its `toChain` is the payout's chain; `b`
+/// its net gain over the payout's legs. A transaction with several
+/// transfer messages is not matched (its legs cannot be told apart).
+pub fn match_wormhole(stores: &[&Store]) -> Vec<Bridged> {
+    let mut redeemed: HashMap<WormholeKey, Vec<(usize, u32)>> = HashMap::new();
+    let mut deposits: Vec<Vec<WormholeDeposit>> = vec![Vec::new(); stores.len()];
+    for (k, s) in stores.iter().enumerate() {
+        let Some(w) = topics::wormhole(s.manifest.chain) else { continue };
+        let (core, bridge) = (evm_text(&w.core), evm_text(&w.token_bridge));
+        let emitter = topics::padded(&w.token_bridge);
+        for (kind, by, m) in kept_logs(s) {
+            match kind {
+                Kind::WormholeMessage if s.address_text(by) == core && m.data.get(..32) == Some(&emitter[..]) => {
+                    if let Some((sequence, to, to_chain)) = wormhole_transfer(&m.data) {
+                        deposits[k].push((m.tx, (w.id, emitter, sequence), to, to_chain));
                     }
                 }
-                _ => b.status = Status::SeveralPayouts,
+                Kind::WormholeRedeemed if s.address_text(by) == bridge && m.data.len() == 3 * 32 => {
+                    let (Some(chain), Some(sequence)) = (word_value::<2>(&m.data[..32]), word_value::<8>(&m.data[64..96])) else {
+                        continue;
+                    };
+                    let key = (u16::from_be_bytes(chain), m.data[32..64].try_into().expect("32 bytes"), u64::from_be_bytes(sequence));
+                    redeemed.entry(key).or_default().push((k, m.tx));
+                }
+                _ => {}
             }
+        }
+    }
+    for v in redeemed.values_mut() {
+        v.sort_unstable();
+        v.dedup();
+    }
+    let mut out = Vec::new();
+    for (k, s) in stores.iter().enumerate() {
+        let d = &mut deposits[k];
+        if d.is_empty() {
+            continue;
+        }
+        d.sort_unstable();
+        // One transfer message a transaction, or none matched.
+        let several: Vec<u32> = d.windows(2).filter(|p| p[0].0 == p[1].0).map(|p| p[0].0).collect();
+        d.retain(|x| !several.contains(&x.0));
+        let txs: Vec<u32> = d.iter().map(|x| x.0).collect();
+        let legs = tx_legs(s, &txs);
+        for &(tx, key, to, to_chain) in d.iter() {
+            let Some(l) = legs.get(&tx) else { continue };
+            let Some(side) = deposit_side(l, None) else { continue };
+            let id = format!("{}/{}/{}", key.0, hex::encode(key.1), key.2);
+            let mut b = bridged("wormhole", k, tx, l, side, id);
+            let found = redeemed.get(&key).cloned().unwrap_or_default();
+            settle(stores, &mut b, &found, |&(j, ptx)| {
+                let p = stores[j];
+                if topics::wormhole(p.manifest.chain)?.id != to_chain || to[..12].iter().any(|&b| b != 0) {
+                    return None;
+                }
+                payout_to(stores, j, ptx, p.find_address(&evm_text(&to[12..]))?, None)
+            });
             out.push(b);
+        }
+    }
+    out
+}
+
+/// Every deposit into Ronin's v1 MainchainGateway (`TokenDeposited`) on an
+/// `ethereum` store, in (store, tx) order, each `no-payout`: Ronin is no
+/// chain a store holds (blockchain-etl exports none), so the bridge holds
+/// what it took. Its key is kept as the memo (`deposit ID`).
+pub fn match_ronin(stores: &[&Store]) -> Vec<Bridged> {
+    let mut out = Vec::new();
+    for (k, s) in stores.iter().enumerate() {
+        if s.manifest.chain != Chain::Ethereum {
+            continue;
+        }
+        let mut deposits: Vec<(u32, U256)> = kept_logs(s)
+            .into_iter()
+            .filter(|(kind, by, m)| {
+                *kind == Kind::RoninDeposit
+                    && topics::RONIN_GATEWAYS.iter().any(|g| evm_text(g) == s.address_text(*by))
+                    && m.data.len() >= 32
+            })
+            .map(|(_, _, m)| (m.tx, U256::from_be_slice(&m.data[..32])))
+            .collect();
+        if deposits.is_empty() {
+            continue;
+        }
+        deposits.sort_unstable();
+        deposits.dedup_by_key(|d| d.0);
+        let legs = tx_legs(s, &deposits.iter().map(|d| d.0).collect::<Vec<_>>());
+        for (tx, id) in deposits {
+            let Some(l) = legs.get(&tx) else { continue };
+            let Some(side) = deposit_side(l, None) else { continue };
+            out.push(bridged("ronin", k, tx, l, side, format!("deposit {id}")));
         }
     }
     out
@@ -266,6 +557,15 @@ fn payout(stores: &[&Store], j: usize, tx: u32, destination: Option<&str>, refun
         None if refund_to.0 == j => refund_to.1,
         None => return None,
     };
+    payout_to(stores, j, tx, payee, None)
+}
+
+/// The payout transaction `tx` of store `j` as paying `payee` (in `asset`,
+/// when given): on Bitcoin the first output paying it; on an account-model
+/// chain its net gain over the legs, which must be in one asset. `None` if
+/// the transaction failed or pays it nothing.
+fn payout_to(stores: &[&Store], j: usize, tx: u32, payee: u32, asset: Option<u32>) -> Option<Payout> {
+    let s = stores[j];
     let l = tx_legs(s, &[tx]).remove(&tx)?;
     if l.failed {
         return None;
@@ -276,9 +576,14 @@ fn payout(stores: &[&Store], j: usize, tx: u32, destination: Option<&str>, refun
             *l.events.iter().find(|&&i| sub::class(ev.sub(i)) == sub::TOP && ev.receiver(i) == payee && ev.flags(i) & flags::FEE == 0)?;
         return Some(Payout { store: j, tx, events: l.events, payee, asset: ev.asset(i), value: s.value(i).0, event: i });
     }
-    let up: Vec<_> = net_changes(&l.legs)?.into_iter().filter(|c| c.up && c.address == payee).collect();
+    let up: Vec<_> =
+        net_changes(&l.legs)?.into_iter().filter(|c| c.up && c.address == payee && asset.is_none_or(|a| a == c.asset)).collect();
     let [c] = up[..] else { return None };
     let ev = s.events();
-    let event = *l.events.iter().rev().find(|&&i| ev.receiver(i) == payee && ev.flags(i) & flags::MOVES_NOTHING == 0)?;
+    let event = *l
+        .events
+        .iter()
+        .rev()
+        .find(|&&i| ev.receiver(i) == payee && ev.flags(i) & flags::MOVES_NOTHING == 0 && asset.is_none_or(|a| ev.asset(i) == a))?;
     Some(Payout { store: j, tx, events: l.events, payee, asset: c.asset, value: c.amount.0, event })
 }

@@ -30,7 +30,7 @@ type U512 = ruint::Uint<512, 8>;
 pub enum Follow {
     /// DEX swaps detected from the store's swap logs.
     Swaps,
-    /// Bridge deposits matched to payouts by the bridge's own key (THORChain; several stores with `--store A --store B`).
+    /// Bridge deposits matched to payouts by the bridge's own key (THORChain, Avalanche Bridge, Wormhole, Ronin; several stores with `--store A --store B`).
     Bridges,
     /// Bridges matched by address, amount and time (not built yet: issue 16).
     BridgesHeuristic,
@@ -100,7 +100,7 @@ pub struct Crossed {
 /// The deposit side of a bridge conversion as reports name it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeRef {
-    /// The bridge (`thorchain`).
+    /// The bridge (`thorchain`, `avalanche-bridge`, `wormhole`, `ronin`).
     pub bridge: &'static str,
     /// The deposit's chain.
     pub chain: &'static str,
@@ -135,6 +135,8 @@ pub struct Carried {
 pub struct DepositPlan {
     /// Index of the bridge conversion.
     pub k: usize,
+    /// The bridge (`Bridged::bridge`).
+    pub bridge: &'static str,
     /// Payer `u`.
     pub payer: u32,
     /// Asset `A` as traced.
@@ -1376,8 +1378,8 @@ impl<N: Num> Sweep<'_, N> {
                 from: None,
                 to: None,
                 category: "bridge".into(),
-                label: format!("THORChain ({})", d.status),
-                entity: "THORChain".into(),
+                label: format!("{} ({})", super::bridges::entity(d.bridge), d.status),
+                entity: super::bridges::entity(d.bridge).into(),
             };
             if self.spec.evidence {
                 // The deposit's legs from the payer to the holder, for its evidence path.

@@ -11,7 +11,7 @@
 //! once, in its own store's order, so the outcome is that of one sweep over
 //! the merged events.
 
-use super::bridges::{Bridged, Status, match_thorchain, positions};
+use super::bridges::{Bridged, Status, match_all, positions};
 use super::follow::{BridgePlan, BridgeRef, Carried, DepositPlan, Follow, Followed, PayoutPlan, Prep, Stepped, prepare};
 use super::num::{Num, Overflow};
 use super::types::{Outcome, Spec, TraceError, Wide};
@@ -62,7 +62,7 @@ pub struct Part<'a> {
 /// Trace `parts` together, following what `follow` names.
 pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceError> {
     let stores: Vec<&Store> = parts.iter().map(|p| p.store).collect();
-    let bridges = if follow.contains(&Follow::Bridges) { match_thorchain(&stores) } else { Vec::new() };
+    let bridges = if follow.contains(&Follow::Bridges) { match_all(&stores) } else { Vec::new() };
     let mut plans: Vec<BridgePlan> =
         stores.iter().map(|_| BridgePlan { swaps: follow.contains(&Follow::Swaps), ..Default::default() }).collect();
     let mut utxo_payouts: Vec<HashMap<u32, UtxoPayout>> = stores.iter().map(|_| HashMap::new()).collect();
@@ -70,7 +70,16 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
         let followed = b.status == Status::Followable;
         plans[b.store].deposits.insert(
             b.tx,
-            DepositPlan { k, payer: b.payer, asset: b.asset, a: b.value, holder: b.holder, followed, status: b.status.as_str() },
+            DepositPlan {
+                k,
+                bridge: b.bridge,
+                payer: b.payer,
+                asset: b.asset,
+                a: b.value,
+                holder: b.holder,
+                followed,
+                status: b.status.as_str(),
+            },
         );
         let Some(p) = b.payout.as_ref().filter(|_| followed) else { continue };
         if stores[p.store].manifest.chain == Chain::Bitcoin {
