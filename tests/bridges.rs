@@ -26,18 +26,6 @@ const VAULT_BTC: &str = "bc1qvaultvaultvaultvaultvaultvaultvaultvlt";
 const T0: i64 = 1_700_000_000;
 const ETH: u128 = 1_000_000_000_000_000_000;
 
-fn tx_hash(n: u8) -> String {
-    format!("0x{}", format!("{n:02x}").repeat(32))
-}
-
-fn word(v: u128) -> String {
-    format!("{v:064x}")
-}
-
-fn padded(a: &str) -> String {
-    format!("0x{:0>64}", &a[2..])
-}
-
 fn deposit_data(amount: u128, memo: &str) -> String {
     let mut b = hex::encode(memo);
     while !b.len().is_multiple_of(64) {

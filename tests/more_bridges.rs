@@ -56,19 +56,6 @@ const RELAYER: &str = "0x8888888888888888888888888888888888888888";
 const T0: i64 = 1_700_000_000;
 const ETH: u128 = 1_000_000_000_000_000_000;
 
-fn tx_hash(n: u8) -> String {
-    format!("0x{}", format!("{n:02x}").repeat(32))
-}
-
-fn word(v: u128) -> String {
-    format!("{v:064x}")
-}
-
-/// An address as a topic or data word (left-padded).
-fn padded(a: &str) -> String {
-    format!("0x{:0>64}", &a[2..])
-}
-
 const TXS_HEAD: &str =
     "hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n";
 const TRACES_HEAD: &str = "block_number,block_timestamp,transaction_hash,transaction_index,from_address,to_address,value,trace_type,call_type,trace_address,status\n";

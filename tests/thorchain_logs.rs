@@ -25,23 +25,9 @@ const MEMO_IN: &str = "=:BTC.BTC:bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh";
 /// 10 ETH in wei.
 const TEN_ETH: u128 = 10_000_000_000_000_000_000;
 
-fn tx_hash(n: u8) -> String {
-    format!("0x{}", format!("{n:02x}").repeat(32))
-}
-
 /// The memo of the payout: `OUT:` and the inbound hash in capitals.
 fn memo_out() -> String {
     format!("OUT:{}", tx_hash(0xa1)[2..].to_uppercase())
-}
-
-/// A 32-byte word of `v`, in hex.
-fn word(v: u128) -> String {
-    format!("{v:064x}")
-}
-
-/// An address as an indexed topic (left-padded to 32 bytes).
-fn padded(a: &str) -> String {
-    format!("0x{:0>64}", &a[2..])
 }
 
 /// An ABI `string`'s tail: its length word, then its bytes padded to words.

@@ -127,3 +127,18 @@ pub fn take_lots(q: &mut Vec<(u128, bool)>, a: u128) -> Vec<(u128, bool)> {
     }
     taken
 }
+
+/// A synthetic 32-byte transaction hash: byte `n` repeated, `0x` hex.
+pub fn tx_hash(n: u8) -> String {
+    format!("0x{}", format!("{n:02x}").repeat(32))
+}
+
+/// A 32-byte ABI word of `v`, hex without `0x`.
+pub fn word(v: u128) -> String {
+    format!("{v:064x}")
+}
+
+/// An address as an indexed topic or data word (left-padded to 32 bytes), `0x` hex.
+pub fn padded(a: &str) -> String {
+    format!("0x{:0>64}", &a[2..])
+}
