@@ -156,19 +156,19 @@ fn tx_legs(s: &Store, txs: &[u32]) -> HashMap<u32, TxLegs> {
 /// then the store's own order.
 pub type Position = (i64, &'static str, usize);
 
-/// Block time made monotone per store, at the given event indices (sorted).
+/// Block time made monotone per store, at the given event indices
+/// (sorted): a walk over the store's block runs, not its events.
 pub fn positions(s: &Store, at: &[usize]) -> Vec<Position> {
-    let ev = s.events();
+    let runs = s.events().runs;
     let name = s.manifest.chain.name();
     let mut out = Vec::with_capacity(at.len());
-    let (mut i, mut max) = (0usize, i64::MIN);
+    let (mut r, mut max) = (0usize, i64::MIN);
     for &k in at {
-        while i <= k && i < s.len() {
-            let t = ev.time(i);
-            if t != NO_TIME {
-                max = max.max(t);
+        while r < runs.len() && runs[r].first <= k as u64 {
+            if runs[r].time != NO_TIME {
+                max = max.max(runs[r].time);
             }
-            i += 1;
+            r += 1;
         }
         out.push((max, name, k));
     }

@@ -63,6 +63,7 @@ pub struct Part<'a> {
 pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceError> {
     let stores: Vec<&Store> = parts.iter().map(|p| p.store).collect();
     let bridges = if follow.contains(&Follow::Bridges) { match_all(&stores) } else { Vec::new() };
+    crate::sys::timing("multi: match the bridges");
     let mut plans: Vec<BridgePlan> =
         stores.iter().map(|_| BridgePlan { swaps: follow.contains(&Follow::Swaps), ..Default::default() }).collect();
     let mut utxo_payouts: Vec<HashMap<u32, UtxoPayout>> = stores.iter().map(|_| HashMap::new()).collect();
@@ -107,6 +108,7 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
             _ => prepare(p.store, &p.spec, p.seed_asset, plan).map(Some),
         })
         .collect::<Result<_, _>>()?;
+    crate::sys::timing("multi: prepare each store");
     let mut rules = Vec::new();
     for p in parts {
         rules.push(super::rules::stop_rules(p.store, &p.spec.stop_at, &|a| p.spec.unit(a))?);
@@ -119,6 +121,7 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
         }
     }
     order.sort_unstable();
+    crate::sys::timing("multi: stop rules and the order of payouts");
     let ctx = Ctx { parts, preps: &preps, rules: &rules, bridges: &bridges, order: &order, utxo_payouts: &utxo_payouts };
     match ctx.sweep::<u128>() {
         Ok(m) => Ok(m),
@@ -208,6 +211,7 @@ impl Ctx<'_> {
             let p = b.payout.as_ref().expect("followed bridges have a payout");
             runners[pay_store].run_to(p.events[0])?;
         }
+        crate::sys::timing("multi: sweeps stepped through the payouts");
         let mut chains = Vec::new();
         for r in runners {
             chains.push(match r {
@@ -218,6 +222,7 @@ impl Ctx<'_> {
                 }
             });
         }
+        crate::sys::timing("multi: sweeps finished");
         Ok(Multi { bridges: self.bridges.to_vec(), chains, carried })
     }
 }
