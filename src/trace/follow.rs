@@ -456,9 +456,33 @@ fn base_prep(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<Prep
     })
 }
 
+/// The bridge plan's transactions become conversions: their events
+/// listed, a bit each; a bridge transaction that also swaps is a bridge
+/// conversion (its swap listing, if any, is dropped after).
+fn add_bridge_events(store: &Store, p: &mut Prep) {
+    if p.bridges.deposits.is_empty() && p.bridges.payouts.is_empty() {
+        return;
+    }
+    let mut want = super::conversions::TxBits::default();
+    for &t in p.bridges.deposits.keys().chain(p.bridges.payouts.keys()) {
+        want.set(t);
+        p.conv_bits.set(t);
+    }
+    let ev = store.events();
+    let mut events: IdMap<Vec<usize>> = IdMap::default();
+    for i in 0..store.len() {
+        let t = ev.tx(i);
+        if want.has(t) {
+            events.entry(t).or_default().push(i);
+        }
+    }
+    p.tx_events.extend(events);
+}
+
 /// List the store's conversions (swaps where followed, and the bridge
 /// plan's deposits and payouts) and choose each asset's layout.
 fn add_conversions(store: &Store, p: &mut Prep, dense_per: usize) {
+    add_bridge_events(store, p);
     if p.bridges.swaps {
         for f in super::conversions::list(store) {
             p.conv_bits.set(f.tx);
@@ -472,25 +496,10 @@ fn add_conversions(store: &Store, p: &mut Prep, dense_per: usize) {
                 }
             }
         }
-    }
-    if !p.bridges.deposits.is_empty() || !p.bridges.payouts.is_empty() {
-        let mut want = super::conversions::TxBits::default();
         for &t in p.bridges.deposits.keys().chain(p.bridges.payouts.keys()) {
-            want.set(t);
-            p.conv_bits.set(t);
-            // A bridge transaction that also swaps is a bridge conversion.
             p.followable.remove(&t);
             p.ambiguous.remove(&t);
         }
-        let ev = store.events();
-        let mut events: IdMap<Vec<usize>> = IdMap::default();
-        for i in 0..store.len() {
-            let t = ev.tx(i);
-            if want.has(t) {
-                events.entry(t).or_default().push(i);
-            }
-        }
-        p.tx_events.extend(events);
     }
     crate::sys::timing("follow: list the conversions");
     // Events per asset as traced, from one pass over the asset column.
@@ -570,11 +579,74 @@ pub(super) struct Stepped<'a, N: Num> {
 }
 
 /// The question's parts for [`Stepped`].
-pub(super) fn prepare(store: &Store, spec: &Spec, seed_asset: Option<u32>, plan: BridgePlan) -> Result<Prep, TraceError> {
+/// `sparse`: for [`SparseStepped`], which reads the conversions from the
+/// store's ledger, so only the bridge plan's transactions are listed.
+pub(super) fn prepare(store: &Store, spec: &Spec, seed_asset: Option<u32>, plan: BridgePlan, sparse: bool) -> Result<Prep, TraceError> {
     let mut p = base_prep(store, spec, seed_asset)?;
     p.bridges = plan;
-    add_conversions(store, &mut p, DENSE_PER);
+    if sparse {
+        add_bridge_events(store, &mut p);
+    } else {
+        add_conversions(store, &mut p, DENSE_PER);
+    }
     Ok(p)
+}
+
+/// Whether a question over `store` among several may use its ledger: the
+/// sparse sweep's questions (ADR 0012) that follow swaps, whose balances the
+/// ledger holds.
+pub(super) fn sparse_ledger(store: &Store, spec: &Spec, swaps: bool) -> Option<Ledger> {
+    let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+    if !swaps || spec.policy == Policy::Fifo || windowed || spec.engine == Some(Engine::Full) {
+        return None;
+    }
+    let led = Ledger::load(store)?;
+    if led.trusted(store) {
+        return Some(led);
+    }
+    led.verify().then(|| {
+        led.mark_verified(store);
+        led
+    })
+}
+
+/// [`Stepped`] over the store's ledger: the sparse sweep, in steps.
+pub(super) struct SparseStepped<'a> {
+    sw: Sweep<'a, u128>,
+    lp: SparseLoop<'a>,
+}
+
+impl<'a> SparseStepped<'a> {
+    /// `Err` where the question needs the full sweep after all.
+    pub(super) fn new(store: &'a Store, spec: &'a Spec, p: &'a Prep, led: &'a Ledger) -> Result<Self, Overflow> {
+        let mut sw = Sweep::new(store, spec, p, Some(led));
+        let lp = sw.sparse_setup(led)?;
+        Ok(SparseStepped { sw, lp })
+    }
+
+    /// Handle the events before `end` not yet handled.
+    pub(super) fn run_to(&mut self, end: usize) -> Result<(), Overflow> {
+        self.sw.sparse_run_to(&mut self.lp, end)
+    }
+
+    /// The deposits handled since the last call.
+    pub(super) fn take_sent(&mut self) -> Vec<(usize, Carried)> {
+        std::mem::take(&mut self.sw.sent)
+    }
+
+    /// What deposit `k` carries to this store's payout.
+    pub(super) fn give(&mut self, k: usize, c: Carried) {
+        self.sw.received.insert(k, c);
+    }
+
+    /// Run to the end and report.
+    pub(super) fn finish(mut self) -> Result<Followed, Overflow> {
+        let n = self.sw.store.len();
+        self.run_to(n)?;
+        self.sw.finish()?;
+        let p = self.sw.p;
+        Ok(with_warnings(self.sw.out, self.sw.spec, p))
+    }
 }
 
 impl<'a, N: Num> Stepped<'a, N> {
@@ -770,102 +842,206 @@ impl<N: Num> Sweep<'_, N> {
 fn sweep_sparse(store: &Store, spec: &Spec, p: &Prep, led: &Ledger) -> Result<Followed, Overflow> {
     crate::sys::timing("follow: open the ledger");
     let mut sw: Sweep<'_, u128> = Sweep::new(store, spec, p, Some(led));
-    let n_addr = store.address_count();
-    sw.send_hot = Bits::new(n_addr);
-    sw.hot_assets = vec![0; n_addr];
-    for &s in &spec.seeds {
-        set_bit(&mut sw.send_hot, s);
-        if let Some(m) = sw.hot_assets.get_mut(s as usize) {
-            *m = u8::MAX;
-        }
-        sw.seed_bloom |= super::ledger::bloom(s);
-    }
-    let ev = store.events();
-    let n = store.len();
-    let convs = led.conv_records();
-    let mut conv_bits = super::conversions::TxBits::default();
-    for w in convs {
-        // A transaction id out of range is only in a damaged ledger.
-        let t = w[1] as u32;
-        if t == NO_TX || t as usize >= n {
-            return Err(Overflow);
-        }
-        conv_bits.set(t);
-    }
-    if p.seed_txs.iter().any(|&t| conv_bits.has(t)) {
-        return Err(Overflow);
-    }
-    let seed_tx_events = super::records::seed_tx_events(store, &spec.seed_txs);
-    let (mut next_conv, mut next_seed_tx) = (0usize, 0usize);
-    let mut conv_at = convs.first().map_or(usize::MAX, |w| w[0] as usize);
-    let mut seed_tx_at = seed_tx_events.first().copied().unwrap_or(usize::MAX);
-    // Blocks of 16 events, their parties decoded together; a block where
-    // no sender may pass taint, no receiver is a seed and nothing special
-    // starts is skipped whole (nothing in it can change that meanwhile).
-    const BLOCK: usize = 16;
-    let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
-    let mut start = 0usize;
-    while start < n {
-        let end = (start + BLOCK).min(n);
-        let m = end - start;
-        ev.parties(start, &mut from[..m], &mut to[..m]);
-        ev.prefetch_parties(start + 512);
-        let hot = (0..m).fold(false, |h, k| h | bit(&sw.send_hot, from[k]) | sw.seed_receipt(to[k]));
-        if !hot && conv_at >= end && seed_tx_at >= end {
-            start = end;
-            continue;
-        }
-        for i in start..end {
-            if i == conv_at {
-                let w = &convs[next_conv];
-                next_conv += 1;
-                conv_at = convs.get(next_conv).map_or(usize::MAX, |w| w[0] as usize);
-                // Most conversions are of addresses that hold no taint: told
-                // from the record's first words, without reading the rest.
-                let m = Ledger::conv_summary(w);
-                if !m.ambiguous
-                    && !m.short
-                    && m.parties & sw.seed_bloom == 0
-                    && !bit(&sw.send_hot, m.payer)
-                    && !sw.seed_receipt(m.payee)
-                    && m.fee.is_none_or(|f| f.is_some_and(|f| !bit(&sw.send_hot, f)))
-                {
-                    continue;
-                }
-                let c = led.conv(w).ok_or(Overflow)?;
-                sw.sparse_conversion(&c)?;
-                continue;
-            }
-            if i == seed_tx_at {
-                next_seed_tx += 1;
-                seed_tx_at = seed_tx_events.get(next_seed_tx).copied().unwrap_or(usize::MAX);
-                sw.event(i)?;
-                continue;
-            }
-            let (f, t) = (from[i - start], to[i - start]);
-            if !sw.seed_receipt(t) {
-                // Neither a seed's receipt nor, in its asset, a send that may
-                // carry taint: it changes nothing the ledger does not have.
-                if !bit(&sw.send_hot, f) {
-                    continue;
-                }
-                let asset = traced_asset(ev.asset(i), p.weth_asset);
-                if sw.hot_assets.get(f as usize).is_none_or(|m| m & asset_bit(asset) == 0) {
-                    continue;
-                }
-            }
-            // A conversion's events were handled with its first.
-            if conv_bits.has(ev.tx(i)) {
-                continue;
-            }
-            sw.event(i)?;
-        }
-        start = end;
-    }
+    let mut lp = sw.sparse_setup(led)?;
+    sw.sparse_run_to(&mut lp, store.len())?;
     crate::sys::timing("follow: sparse sweep");
     sw.finish()?;
     crate::sys::timing("follow: sparse finish");
     Ok(sw.out)
+}
+
+/// Where the sparse sweep is: the ledger's conversions, the seed
+/// transactions' events and the bridge transactions still ahead.
+struct SparseLoop<'a> {
+    convs: &'a [[u64; super::ledger::CONV]],
+    conv_bits: super::conversions::TxBits,
+    next_conv: usize,
+    conv_at: usize,
+    seed_tx_events: Vec<usize>,
+    next_seed_tx: usize,
+    seed_tx_at: usize,
+    /// Bridge transactions by their first event, in order.
+    bridge_events: Vec<(usize, u32)>,
+    next_bridge: usize,
+    bridge_at: usize,
+    bridge_bits: super::conversions::TxBits,
+    start: usize,
+}
+
+impl<'a> Sweep<'a, u128> {
+    /// The sparse sweep's state before its first event. `Err` where the
+    /// question needs the full sweep (a seed transaction or a bridge
+    /// transaction that the ledger counts a conversion, a damaged record).
+    fn sparse_setup(&mut self, led: &'a Ledger) -> Result<SparseLoop<'a>, Overflow> {
+        let (store, spec, p) = (self.store, self.spec, self.p);
+        let n_addr = store.address_count();
+        self.send_hot = Bits::new(n_addr);
+        self.hot_assets = vec![0; n_addr];
+        for &s in &spec.seeds {
+            set_bit(&mut self.send_hot, s);
+            if let Some(m) = self.hot_assets.get_mut(s as usize) {
+                *m = u8::MAX;
+            }
+            self.seed_bloom |= super::ledger::bloom(s);
+        }
+        let n = store.len();
+        let convs = led.conv_records();
+        let mut conv_bits = super::conversions::TxBits::default();
+        for w in convs {
+            // A transaction id out of range is only in a damaged ledger.
+            let t = w[1] as u32;
+            if t == NO_TX || t as usize >= n {
+                return Err(Overflow);
+            }
+            conv_bits.set(t);
+        }
+        if p.seed_txs.iter().any(|&t| conv_bits.has(t)) {
+            return Err(Overflow);
+        }
+        let mut bridge_events: Vec<(usize, u32)> = Vec::new();
+        let mut bridge_bits = super::conversions::TxBits::default();
+        for &t in p.bridges.deposits.keys().chain(p.bridges.payouts.keys()) {
+            if conv_bits.has(t) || p.seed_txs.contains(&t) {
+                return Err(Overflow);
+            }
+            let Some(first) = p.tx_events.get(&t).and_then(|e| e.first()) else { return Err(Overflow) };
+            bridge_events.push((*first, t));
+            bridge_bits.set(t);
+        }
+        bridge_events.sort_unstable();
+        let seed_tx_events = super::records::seed_tx_events(store, &spec.seed_txs);
+        Ok(SparseLoop {
+            convs,
+            conv_bits,
+            next_conv: 0,
+            conv_at: convs.first().map_or(usize::MAX, |w| w[0] as usize),
+            seed_tx_at: seed_tx_events.first().copied().unwrap_or(usize::MAX),
+            seed_tx_events,
+            next_seed_tx: 0,
+            bridge_at: bridge_events.first().map_or(usize::MAX, |b| b.0),
+            bridge_events,
+            next_bridge: 0,
+            bridge_bits,
+            start: 0,
+        })
+    }
+
+    /// The sparse sweep (ADR 0012) over the events from where it is to
+    /// `end`: visits the events whose sender may hold taint or whose
+    /// receiver is a seed, the first event of every conversion and bridge
+    /// transaction, and the events of seed transactions.
+    fn sparse_run_to(&mut self, lp: &mut SparseLoop<'a>, end: usize) -> Result<(), Overflow> {
+        let (p, led) = (self.p, self.led.ok_or(Overflow)?);
+        let ev = self.store.events();
+        let n = end.min(self.store.len());
+        // Blocks of 16 events, their parties decoded together; a block where
+        // no sender may pass taint, no receiver is a seed and nothing special
+        // starts is skipped whole (nothing in it can change that meanwhile).
+        const BLOCK: usize = 16;
+        let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let mut start = lp.start;
+        while start < n {
+            let end = (start + BLOCK).min(n);
+            let m = end - start;
+            ev.parties(start, &mut from[..m], &mut to[..m]);
+            ev.prefetch_parties(start + 512);
+            let hot = (0..m).fold(false, |h, k| h | bit(&self.send_hot, from[k]) | self.seed_receipt(to[k]));
+            if !hot && lp.conv_at >= end && lp.seed_tx_at >= end && lp.bridge_at >= end {
+                start = end;
+                continue;
+            }
+            for i in start..end {
+                if i == lp.bridge_at {
+                    let t = lp.bridge_events[lp.next_bridge].1;
+                    lp.next_bridge += 1;
+                    lp.bridge_at = lp.bridge_events.get(lp.next_bridge).map_or(usize::MAX, |b| b.0);
+                    self.sparse_bridge(t, led)?;
+                    continue;
+                }
+                if i == lp.conv_at {
+                    let w = &lp.convs[lp.next_conv];
+                    lp.next_conv += 1;
+                    lp.conv_at = lp.convs.get(lp.next_conv).map_or(usize::MAX, |w| w[0] as usize);
+                    // Most conversions are of addresses that hold no taint: told
+                    // from the record's first words, without reading the rest.
+                    let m = Ledger::conv_summary(w);
+                    if !m.ambiguous
+                        && !m.short
+                        && m.parties & self.seed_bloom == 0
+                        && !bit(&self.send_hot, m.payer)
+                        && !self.seed_receipt(m.payee)
+                        && m.fee.is_none_or(|f| f.is_some_and(|f| !bit(&self.send_hot, f)))
+                    {
+                        continue;
+                    }
+                    let c = led.conv(w).ok_or(Overflow)?;
+                    self.sparse_conversion(&c)?;
+                    continue;
+                }
+                if i == lp.seed_tx_at {
+                    lp.next_seed_tx += 1;
+                    lp.seed_tx_at = lp.seed_tx_events.get(lp.next_seed_tx).copied().unwrap_or(usize::MAX);
+                    self.event(i)?;
+                    continue;
+                }
+                let (f, t) = (from[i - start], to[i - start]);
+                if !self.seed_receipt(t) {
+                    // Neither a seed's receipt nor, in its asset, a send that may
+                    // carry taint: it changes nothing the ledger does not have.
+                    if !bit(&self.send_hot, f) {
+                        continue;
+                    }
+                    let asset = traced_asset(ev.asset(i), p.weth_asset);
+                    if self.hot_assets.get(f as usize).is_none_or(|m| m & asset_bit(asset) == 0) {
+                        continue;
+                    }
+                }
+                // A conversion's or bridge's events were handled with its first.
+                let tx = ev.tx(i);
+                if lp.conv_bits.has(tx) || lp.bridge_bits.has(tx) {
+                    continue;
+                }
+                self.event(i)?;
+            }
+            start = end;
+        }
+        lp.start = start;
+        Ok(())
+    }
+
+    /// A bridge transaction met by the sparse sweep: a deposit whose payer
+    /// may hold taint, or a payout whose deposit carried some, is handled
+    /// as the full sweep handles it (the payer's balance from the ledger);
+    /// any other moves only balances, which the ledger has.
+    fn sparse_bridge(&mut self, t: u32, led: &Ledger) -> Result<(), Overflow> {
+        let p = self.p;
+        let events = &p.tx_events[&t];
+        // A seed inside, or a sender that may hold taint (the payer, the
+        // bridge's side, whoever pays the fee): handled in full.
+        let matters = events.iter().any(|&k| {
+            let (f, r) = (self.ev.sender(k), self.ev.receiver(k));
+            bit(&self.send_hot, f) || self.p.seed[f as usize] || self.p.seed[r as usize]
+        });
+        if let Some(d) = p.bridges.deposits.get(&t) {
+            if !matters {
+                if d.followed {
+                    self.sent.push((d.k, Carried::default()));
+                }
+                return Ok(());
+            }
+            let first = events.iter().copied().find(|&k| self.ev.sender(k) == d.payer).ok_or(Overflow)?;
+            self.payer_bal = led.sender(first);
+            return self.bridge_deposit(t, events, d);
+        }
+        if let Some(q) = p.bridges.payouts.get(&t) {
+            if !matters && self.received.get(&q.k).is_none_or(|c| c.x.is_zero()) {
+                self.received.remove(&q.k);
+                return Ok(());
+            }
+            return self.bridge_payout(t, events, q);
+        }
+        Ok(())
+    }
 }
 
 /// One value event as the sweep reads it.

@@ -73,7 +73,7 @@ pub(super) struct Ledger {
 }
 
 /// Words in a conversion record.
-const CONV: usize = 18;
+pub(super) const CONV: usize = 18;
 
 /// One of the store's conversions as the sparse sweep reads it, from a
 /// record of [`CONV`] words.

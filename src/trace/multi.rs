@@ -12,7 +12,10 @@
 //! the merged events.
 
 use super::bridges::{Bridged, Status, match_all, positions};
-use super::follow::{BridgePlan, BridgeRef, Carried, DepositPlan, Follow, Followed, PayoutPlan, Prep, Stepped, prepare};
+use super::follow::{
+    BridgePlan, BridgeRef, Carried, DepositPlan, Follow, Followed, PayoutPlan, Prep, SparseStepped, Stepped, prepare, sparse_ledger,
+};
+use super::ledger::Ledger;
 use super::num::{Num, Overflow};
 use super::types::{Outcome, Spec, TraceError, Wide};
 use super::utxo::{PaidOut, Utxo, UtxoPayout};
@@ -61,6 +64,7 @@ pub struct Part<'a> {
 
 /// Trace `parts` together, following what `follow` names.
 pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceError> {
+    crate::sys::timing("multi: start");
     let stores: Vec<&Store> = parts.iter().map(|p| p.store).collect();
     let bridges = if follow.contains(&Follow::Bridges) { match_all(&stores) } else { Vec::new() };
     crate::sys::timing("multi: match the bridges");
@@ -100,15 +104,10 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
             );
         }
     }
-    let preps: Vec<Option<Prep>> = parts
-        .iter()
-        .zip(plans)
-        .map(|(p, plan)| match p.store.manifest.chain {
-            Chain::Bitcoin => Ok(None),
-            _ => prepare(p.store, &p.spec, p.seed_asset, plan).map(Some),
-        })
-        .collect::<Result<_, _>>()?;
-    crate::sys::timing("multi: prepare each store");
+    // Each store's ledger where its question may use one (ADR 0012).
+    let swaps = follow.contains(&Follow::Swaps);
+    let ledgers: Vec<Option<Ledger>> =
+        parts.iter().map(|p| if p.store.manifest.chain.is_account() { sparse_ledger(p.store, &p.spec, swaps) } else { None }).collect();
     let mut rules = Vec::new();
     for p in parts {
         rules.push(super::rules::stop_rules(p.store, &p.spec.stop_at, &|a| p.spec.unit(a))?);
@@ -122,11 +121,32 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
     }
     order.sort_unstable();
     crate::sys::timing("multi: stop rules and the order of payouts");
-    let ctx = Ctx { parts, preps: &preps, rules: &rules, bridges: &bridges, order: &order, utxo_payouts: &utxo_payouts };
-    match ctx.sweep::<u128>() {
-        Ok(m) => Ok(m),
-        Err(Overflow) => Ok(ctx.sweep::<Wide>().expect("320-bit sums cannot overflow")),
+    // The sparse sweeps where ledgers allow; the full ones if a sparse
+    // sweep finds it needs them after all.
+    for sparse in [true, false] {
+        if sparse && ledgers.iter().all(Option::is_none) {
+            continue;
+        }
+        let preps: Vec<Option<Prep>> = parts
+            .iter()
+            .zip(&plans)
+            .zip(&ledgers)
+            .map(|((p, plan), led)| match p.store.manifest.chain {
+                Chain::Bitcoin => Ok(None),
+                _ => prepare(p.store, &p.spec, p.seed_asset, plan.clone(), sparse && led.is_some()).map(Some),
+            })
+            .collect::<Result<_, _>>()?;
+        crate::sys::timing("multi: prepare each store");
+        let none: Vec<Option<Ledger>> = parts.iter().map(|_| None).collect();
+        let ledgers = if sparse { &ledgers } else { &none };
+        let ctx = Ctx { parts, preps: &preps, ledgers, rules: &rules, bridges: &bridges, order: &order, utxo_payouts: &utxo_payouts };
+        match ctx.sweep::<u128>() {
+            Ok(m) => return Ok(m),
+            Err(Overflow) if sparse => continue,
+            Err(Overflow) => return Ok(ctx.sweep::<Wide>().expect("320-bit sums cannot overflow")),
+        }
     }
+    unreachable!("the full sweeps always answer")
 }
 
 /// The deposit side of bridge `b` as reports name it.
@@ -148,6 +168,8 @@ fn bridge_ref(s: &Store, b: &Bridged) -> BridgeRef {
 struct Ctx<'a> {
     parts: &'a [Part<'a>],
     preps: &'a [Option<Prep>],
+    /// Per store, the ledger its sparse sweep reads (none: the full sweep).
+    ledgers: &'a [Option<Ledger>],
     rules: &'a [super::IdMap<Vec<super::rules::StopRule>>],
     bridges: &'a [Bridged],
     order: &'a [(super::bridges::Position, usize, usize)],
@@ -156,6 +178,7 @@ struct Ctx<'a> {
 
 enum Runner<'a, N: Num> {
     Account(Box<Stepped<'a, N>>),
+    Sparse(Box<SparseStepped<'a>>),
     Utxo(Box<Utxo<'a>>),
 }
 
@@ -163,6 +186,7 @@ impl<N: Num> Runner<'_, N> {
     fn run_to(&mut self, end: usize) -> Result<(), Overflow> {
         match self {
             Runner::Account(s) => s.run_to(end),
+            Runner::Sparse(s) => s.run_to(end),
             Runner::Utxo(u) => {
                 u.run_to(end);
                 Ok(())
@@ -173,6 +197,7 @@ impl<N: Num> Runner<'_, N> {
     fn give(&mut self, k: usize, c: Carried) {
         match self {
             Runner::Account(s) => s.give(k, c),
+            Runner::Sparse(s) => s.give(k, c),
             Runner::Utxo(u) => u.give(k, c),
         }
     }
@@ -180,6 +205,7 @@ impl<N: Num> Runner<'_, N> {
     fn take_sent(&mut self) -> Vec<(usize, Carried)> {
         match self {
             Runner::Account(s) => s.take_sent(),
+            Runner::Sparse(s) => s.take_sent(),
             // Deposits on Bitcoin are not matched yet (docs/bridges.md).
             Runner::Utxo(_) => Vec::new(),
         }
@@ -188,16 +214,16 @@ impl<N: Num> Runner<'_, N> {
 
 impl Ctx<'_> {
     fn sweep<N: Num>(&self) -> Result<Multi, Overflow> {
-        let mut runners: Vec<Runner<'_, N>> = self
-            .parts
-            .iter()
-            .zip(self.preps)
-            .enumerate()
-            .map(|(j, (p, prep))| match prep {
-                Some(prep) => Runner::Account(Box::new(Stepped::new(p.store, &p.spec, prep))),
-                None => Runner::Utxo(Box::new(Utxo::new(p.store, &p.spec, &self.rules[j], &p.outpoints, self.utxo_payouts[j].clone()))),
-            })
-            .collect();
+        let mut runners: Vec<Runner<'_, N>> = Vec::new();
+        for (j, (p, prep)) in self.parts.iter().zip(self.preps).enumerate() {
+            runners.push(match (prep, &self.ledgers[j]) {
+                (Some(prep), Some(led)) => Runner::Sparse(Box::new(SparseStepped::new(p.store, &p.spec, prep, led)?)),
+                (Some(prep), None) => Runner::Account(Box::new(Stepped::new(p.store, &p.spec, prep))),
+                (None, _) => {
+                    Runner::Utxo(Box::new(Utxo::new(p.store, &p.spec, &self.rules[j], &p.outpoints, self.utxo_payouts[j].clone())))
+                }
+            });
+        }
         let mut carried: Vec<Option<Carried>> = vec![None; self.bridges.len()];
         for &(_, pay_store, k) in self.order {
             let b = &self.bridges[k];
@@ -216,6 +242,7 @@ impl Ctx<'_> {
         for r in runners {
             chains.push(match r {
                 Runner::Account(s) => ChainOutcome::Account((*s).finish()?),
+                Runner::Sparse(s) => ChainOutcome::Account((*s).finish()?),
                 Runner::Utxo(u) => {
                     let (outcome, paid, converted_in) = u.finish();
                     ChainOutcome::Utxo { outcome, paid, converted_in }
