@@ -37,7 +37,7 @@ fn deposit_data(amount: u128, memo: &str) -> String {
 /// The Ethereum side: the seed `USER` pays `MID` 10 ETH (tx a0), who
 /// deposits it for `PAYEE_BTC` (tx a1, no fee); `USER` deposits 2 ETH for
 /// `OTHER_BTC` (tx a2, never paid out).
-fn eth_files(dir: &Path) -> Vec<PathBuf> {
+fn eth_files(dir: &Path, memo_a1: &str) -> Vec<PathBuf> {
     let (a0, a1, a2) = (tx_hash(0xa0), tx_hash(0xa1), tx_hash(0xa2));
     let (ten, two) = (10 * ETH, 2 * ETH);
     let txs = format!(
@@ -57,8 +57,9 @@ fn eth_files(dir: &Path) -> Vec<PathBuf> {
     );
     let zero = padded("0x0000000000000000000000000000000000000000");
     let mut logs = String::from("log_index,transaction_hash,transaction_index,address,data,topics,block_number\n");
-    for (i, (tx, amount, to)) in [(&a1, ten, PAYEE_BTC), (&a2, two, OTHER_BTC)].into_iter().enumerate() {
-        let data = deposit_data(amount, &format!("=:BTC.BTC:{to}"));
+    let memo_a2 = format!("=:BTC.BTC:{OTHER_BTC}");
+    for (i, (tx, amount, memo)) in [(&a1, ten, memo_a1), (&a2, two, memo_a2.as_str())].into_iter().enumerate() {
+        let data = deposit_data(amount, memo);
         logs += &format!("{i},{tx},{i},{ROUTER},{data},\"{DEPOSIT},{},{zero}\",100\n", padded(VAULT));
     }
     let files: Vec<PathBuf> = ["transactions.csv", "traces.csv", "logs.csv"].iter().map(|f| dir.join(f)).collect();
@@ -71,7 +72,7 @@ fn eth_files(dir: &Path) -> Vec<PathBuf> {
 /// The Bitcoin side: the vault is funded with 1 BTC, then pays `PAYEE_BTC`
 /// 0.5 BTC with the memo `OUT:<a1's hash>` at `payout_time`; the payee
 /// sends it on to an exchange an hour later.
-fn btc_file(dir: &Path, payout_time: i64) -> PathBuf {
+fn btc_file(dir: &Path, payout_time: i64, twice: bool) -> PathBuf {
     let (f1, p1) = ("f1".repeat(32), "b2".repeat(32));
     let memo = format!("OUT:{}", tx_hash(0xa1)[2..].to_uppercase());
     let script = format!("6a{:02x}{}", memo.len(), hex::encode(&memo));
@@ -89,18 +90,38 @@ fn btc_file(dir: &Path, payout_time: i64) -> PathBuf {
         "inputs": [{"index": 0, "spent_transaction_hash": p1, "spent_output_index": 0, "addresses": [PAYEE_BTC], "value": 50_000_000u64}],
         "outputs": [{"index": 0, "addresses": [EXCH_BTC], "value": 49_990_000u64, "type": "witness_v0_keyhash"}],
         "input_value": 50_000_000u64, "output_value": 49_990_000u64, "fee": 10_000});
+    let mut text = format!("{fund}\n{pay}\n{on}\n");
+    if twice {
+        // The vault pays the same inbound hash again from its change, beside
+        // a memo whose hash is not one.
+        let bad = format!("OUT:{}", "ZZ".repeat(32));
+        let again = json!({"hash": "d4".repeat(32), "block_number": 800003, "block_timestamp": payout_time + 7200, "index": 1, "is_coinbase": false,
+            "inputs": [{"index": 0, "spent_transaction_hash": p1, "spent_output_index": 1, "addresses": [VAULT_BTC], "value": 49_990_000u64}],
+            "outputs": [
+                {"index": 0, "addresses": [PAYEE_BTC], "value": 10_000_000u64, "type": "witness_v0_keyhash"},
+                {"index": 1, "addresses": [VAULT_BTC], "value": 39_980_000u64, "type": "witness_v0_keyhash"},
+                {"index": 2, "addresses": [], "value": 0, "type": "nulldata", "script_hex": script},
+                {"index": 3, "addresses": [], "value": 0, "type": "nulldata", "script_hex": format!("6a{:02x}{}", bad.len(), hex::encode(&bad))}],
+            "input_value": 49_990_000u64, "output_value": 49_980_000u64, "fee": 10_000});
+        text += &format!("{again}\n");
+    }
     let f = dir.join("btc.json");
-    std::fs::write(&f, format!("{fund}\n{pay}\n{on}\n")).unwrap();
+    std::fs::write(&f, text).unwrap();
     f
 }
 
 fn stores(t: &Path, payout_time: i64) -> (PathBuf, PathBuf) {
+    stores_with(t, payout_time, &format!("=:BTC.BTC:{PAYEE_BTC}"), false)
+}
+
+/// The two stores with a1's memo and a second payout of a1 as given.
+fn stores_with(t: &Path, payout_time: i64, memo_a1: &str, twice: bool) -> (PathBuf, PathBuf) {
     let (e, b) = (t.join("eth"), t.join("btc"));
-    let files = eth_files(t);
+    let files = eth_files(t, memo_a1);
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let o = ingest(&e, "ethereum", "etl", &[], &refs);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    let o = ingest(&b, "bitcoin", "etl", &[], &[&btc_file(t, payout_time)]);
+    let o = ingest(&b, "bitcoin", "etl", &[], &[&btc_file(t, payout_time, twice)]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let labels = t.join("labels.csv");
     std::fs::write(&labels, format!("address,category,label\n{EXCH_BTC},exchange,Example Exchange\n")).unwrap();
@@ -259,4 +280,34 @@ fn conversions_lists_bridge_deposits_with_both_transactions_and_chains() {
     let o = run_trace(&e, &e, "haircut", "json");
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("different chain"), "{}", o.stderr);
+}
+
+/// Bad input that is still data: a deposit memo that names no destination,
+/// one that asks for no swap, and a deposit paid out twice (beside a payout
+/// memo whose hash is not one): each is reported with its status and held
+/// by the bridge, none is followed, nothing is counted twice.
+#[test]
+fn malformed_memos_and_double_payouts_are_reported_not_followed() {
+    for (memo, twice, status) in [
+        ("=:BTC.BTC", false, "not-a-swap"),
+        (&format!("+:BTC.BTC:{PAYEE_BTC}")[..], false, "not-a-swap"),
+        (&format!("=:b:{PAYEE_BTC}")[..], true, "several-payouts"),
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let (e, b) = stores_with(t.path(), T0 + 1200, memo, twice);
+        let r = trace(&e, &b, "haircut");
+        let by = &r["totals_by_asset"];
+        assert!(by.as_object().unwrap().values().all(conserved), "{memo}: {by:#}");
+        assert_eq!((n(&by["ethereum:ETH"]["converted_out"]), n(&by["ethereum:ETH"]["destinations"])), (0, 12 * ETH), "{memo}");
+        assert!(by.get("bitcoin:BTC").is_none_or(|t| n(&t["converted_in"]) == 0), "{memo}: {by:#}");
+        assert!(r["conversions"].as_array().unwrap().is_empty(), "{memo}");
+        let mut got: Vec<&str> = r["unfollowed"].as_array().unwrap().iter().map(|u| u["status"].as_str().unwrap()).collect();
+        got.sort();
+        let mut want = vec!["no-payout", status];
+        want.sort();
+        assert_eq!(got, want, "{memo}");
+        let o = run(&["conversions", "--store", e.to_str().unwrap(), "--store", b.to_str().unwrap()]);
+        let rows: Value = serde_json::from_str(&o.stdout).unwrap();
+        assert_eq!(rows["conversions"][0]["status"], status, "{memo}: {rows:#}");
+    }
 }
