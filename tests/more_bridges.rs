@@ -41,56 +41,15 @@ const WETH: &str = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2";
 const RONIN_GATEWAY: &str = "0x1a2a1c938ce3ec39b6d47113c7955baa9dd454f2";
 
 // Synthetic addresses.
-const SEED: &str = "0x5eed000000000000000000000000000000000001";
 const USER: &str = "0x2222222222222222222222222222222222222222";
-const CLEAN: &str = "0xc1ea000000000000000000000000000000000002";
 const MINTER: &str = "0x50ff3b278fcc70ec7a9465063d68029ab460ea04";
-const FEE_TO: &str = "0xfee0000000000000000000000000000000000003";
-const ZERO: &str = "0x0000000000000000000000000000000000000000";
 const PAYEE: &str = "0x3333333333333333333333333333333333333333";
 const PAYEE2: &str = "0x4444444444444444444444444444444444444444";
-const OTHER: &str = "0x7777777777777777777777777777777777777777";
 const RELAYER: &str = "0x8888888888888888888888888888888888888888";
 
-/// Ethereum block 100's time; later blocks and chains come after it.
-const T0: i64 = 1_700_000_000;
 const ETH: u128 = 1_000_000_000_000_000_000;
 
-const TXS_HEAD: &str =
-    "hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n";
 const TRACES_HEAD: &str = "block_number,block_timestamp,transaction_hash,transaction_index,from_address,to_address,value,trace_type,call_type,trace_address,status\n";
-const TOKENS_HEAD: &str =
-    "token_address,from_address,to_address,value,transaction_hash,log_index,block_number,block_timestamp,transaction_index\n";
-const LOGS_HEAD: &str = "log_index,transaction_hash,transaction_index,address,data,topics,block_number,block_timestamp\n";
-
-/// A transaction row: (hash, block, time, index, from, to, value).
-fn tx_row(hash: &str, block: u64, time: i64, index: u32, from: &str, to: &str, value: u128) -> String {
-    format!("{hash},{block},{time},{index},{from},{to},{value},10,50000,1\n")
-}
-
-/// One `logs.csv` row: log `index` of `tx` at (block, time, transaction index).
-fn log_row(index: u32, tx: &str, at: (u64, i64, u32), emitter: &str, data: &str, topics: &[String]) -> String {
-    let (block, time, tx_index) = at;
-    format!("{index},{tx},{tx_index},{emitter},{data},\"{}\",{block},{time}\n", topics.join(","))
-}
-
-fn write(dir: &Path, files: &[(&str, String)]) -> Vec<PathBuf> {
-    std::fs::create_dir_all(dir).unwrap();
-    files
-        .iter()
-        .map(|(name, text)| {
-            let f = dir.join(name);
-            std::fs::write(&f, text).unwrap();
-            f
-        })
-        .collect()
-}
-
-fn ingest_ok(store: &Path, chain: &str, files: &[PathBuf]) {
-    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    let o = ingest(store, chain, "etl", &["--no-progress"], &refs);
-    assert_eq!(o.code, 0, "{}", o.stderr);
-}
 
 fn trace(stores: &[&Path], policy: &str) -> Value {
     let mut args = vec!["trace"];
@@ -101,49 +60,6 @@ fn trace(stores: &[&Path], policy: &str) -> Value {
     let o = run(&args);
     assert_eq!(o.code, 0, "{}", o.stderr);
     serde_json::from_str(&o.stdout).unwrap()
-}
-
-fn conversions(stores: &[&Path]) -> Vec<Value> {
-    let mut args = vec!["conversions"];
-    for s in stores {
-        args.extend(["--store", s.to_str().unwrap()]);
-    }
-    let o = run(&args);
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    serde_json::from_str::<Value>(&o.stdout).unwrap()["conversions"].as_array().unwrap().clone()
-}
-
-fn n(v: &Value) -> u128 {
-    v.as_str().unwrap_or_else(|| panic!("{v} is no amount")).parse().unwrap()
-}
-
-/// `seeded + converted_in = destinations + dormant + horizon + fees + converted_out`.
-fn conserved(t: &Value) -> bool {
-    n(&t["seeded"]) + n(&t["converted_in"])
-        == n(&t["destinations"]) + n(&t["dormant"]) + n(&t["horizon"]) + n(&t["fees"]) + n(&t["converted_out"])
-}
-
-/// The store's recognised logs as (transaction, log index, emitter, kind)
-/// and its memos as (transaction, log index, bytes).
-type Logs = Vec<(String, u32, String, Option<Kind>)>;
-type Memos = Vec<(String, u32, Vec<u8>)>;
-
-fn logs_and_memos(st: &Path) -> (Logs, Memos) {
-    let s = chaintrace::store::Store::open(st).unwrap();
-    let logs = s.logs().iter().map(|r| (s.tx_text(r.tx), r.index, s.address_text(r.emitter), Kind::from_code(r.kind))).collect();
-    let memos = s.memos().into_iter().map(|m| (s.tx_text(m.tx), m.vout, m.data)).collect();
-    (logs, memos)
-}
-
-/// Export `st` and ingest the export on `chain`: the same logs and memos.
-fn export_round_trip(t: &Path, st: &Path, chain: &str) {
-    let out = t.join(format!("{chain}-export"));
-    let o = run(&["export", "--store", st.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    let again = t.join(format!("{chain}-again"));
-    let o = ingest(&again, chain, "parquet", &["--no-progress"], &[&out.join("events.parquet"), &out.join("logs.parquet")]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    assert_eq!(logs_and_memos(&again), logs_and_memos(st));
 }
 
 // ---------------------------------------------------------------------
@@ -179,7 +95,7 @@ fn avalanche_eth_files(dir: &Path) -> Vec<PathBuf> {
     tok += &format!("{USDC},{SEED},{USER},{TAINTED_USDC},{e1},1,100,{T0},1\n");
     tok += &format!("{USDC},{USER},{AB_WALLET},{},{d1},0,101,{t1},0\n", CLEAN_USDC + TAINTED_USDC);
     tok += &format!("{USDC},{SEED},{AB_WALLET},{HELD},{d2},0,102,{t2},0\n");
-    write(dir, &[("transactions.csv", txs), ("token_transfers.csv", tok)])
+    write_files(dir, &[("transactions.csv", txs), ("token_transfers.csv", tok)])
 }
 
 /// The C-chain: the bridge's minter calls USDC.e's `mint` for d1 (m1): the
@@ -199,7 +115,7 @@ fn avalanche_c_files(dir: &Path, mint_data_d1: &str) -> Vec<PathBuf> {
     let mut logs = String::from(LOGS_HEAD);
     logs += &log_row(2, &m1, (block, time, 0), USDC_E, mint_data_d1, &[MINT.into()]);
     logs += &log_row(1, &m2, (block, time, 1), OTHER, &mint_data(USER, HELD, FEE_TO, 0, &tx_hash(0xd2)), &[MINT.into()]);
-    write(dir, &[("transactions.csv", txs), ("token_transfers.csv", tok), ("logs.csv", logs)])
+    write_files(dir, &[("transactions.csv", txs), ("token_transfers.csv", tok), ("logs.csv", logs)])
 }
 
 #[test]
@@ -357,7 +273,7 @@ fn wormhole_eth_files(dir: &Path) -> Vec<PathBuf> {
     logs += &log_row(4, &w1, (100, T0, 0), WH_CORE_ETH, &not_the_bridge, &[PUBLISHED.into(), padded(OTHER)]);
     let to_payee2 = published_data(8, &transfer_payload(50_000_000, PAYEE2, 23));
     logs += &log_row(5, &w2, (101, t1, 0), WH_CORE_ETH, &to_payee2, &[PUBLISHED.into(), sender]);
-    write(dir, &[("transactions.csv", txs), ("traces.csv", traces), ("logs.csv", logs)])
+    write_files(dir, &[("transactions.csv", txs), ("traces.csv", traces), ("logs.csv", logs)])
 }
 
 /// `TransferRedeemed`'s topics for a message of Ethereum's token bridge.
@@ -384,7 +300,7 @@ fn wormhole_arb_files(dir: &Path) -> Vec<PathBuf> {
         traces += &format!("{block},{time},{tx},{i},{WH_BRIDGE_ARB},{to},{value},call,call,0,1\n");
         logs += &log_row(10 + i, tx, (block, time, i), WH_BRIDGE_ARB, "0x", &redeemed_topics(seq));
     }
-    write(dir, &[("transactions.csv", txs), ("traces.csv", traces), ("logs.csv", logs)])
+    write_files(dir, &[("transactions.csv", txs), ("traces.csv", traces), ("logs.csv", logs)])
 }
 
 #[test]
@@ -470,7 +386,7 @@ fn a_ronin_deposit_is_listed_as_no_payout() {
     logs += &log_row(0, &w1, (101, T0 + 12, 0), RONIN_GATEWAY, &withdrew, &wd_topics);
     // The same events from another contract are not kept.
     logs += &log_row(1, &w1, (101, T0 + 12, 0), OTHER, &withdrew, &wd_topics);
-    let files = write(&t.path().join("in"), &[("transactions.csv", txs), ("traces.csv", traces), ("logs.csv", logs)]);
+    let files = write_files(&t.path().join("in"), &[("transactions.csv", txs), ("traces.csv", traces), ("logs.csv", logs)]);
     let e = t.path().join("eth");
     ingest_ok(&e, "ethereum", &files);
     let (logs, memos) = logs_and_memos(&e);

@@ -154,11 +154,19 @@ fn answers_and_agrees_with_the_cli() {
     }
     assert_eq!(f["totals_by_asset"]["ETH"]["seeded"], t["seeded"], "one asset and no swaps: the single-asset figures");
     assert_eq!(f["destinations"][0]["asset"], "ETH");
-    let (c, _) = srv.post(
+    // `bridges-heuristic` implies `bridges`: in one store without bridge
+    // logs, the report of `--follow bridges`.
+    let (c, h) = srv.post(
         "/v1/trace",
-        br#"{"policy": "haircut", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "follow": ["bridges-heuristic"]}"#,
+        br#"{"policy": "haircut", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "stop_at": ["sanctioned"], "follow": ["bridges-heuristic"]}"#,
     );
-    assert_eq!(c, 400);
+    assert_eq!(c, 200, "{h}");
+    let (c, b) = srv.post(
+        "/v1/trace",
+        br#"{"policy": "haircut", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "stop_at": ["sanctioned"], "follow": ["bridges"]}"#,
+    );
+    assert_eq!((c, &h), (200, &b));
+    assert!(h.get("heuristic").is_none(), "no heuristic link: no heuristic totals");
     // The OpenAPI document is the one in the repository, and every path in it is routed.
     let (c, doc) = srv.get("/v1/openapi.json");
     assert_eq!(c, 200);

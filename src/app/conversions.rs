@@ -32,9 +32,16 @@ struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     to_chain: Option<String>,
     /// The bridge of a bridge deposit (`thorchain`, `avalanche-bridge`,
-    /// `wormhole`, `ronin`); JSON only.
+    /// `wormhole`, `ronin`, `renbridge`); JSON only.
     #[serde(skip_serializing_if = "Option::is_none")]
     bridge: Option<&'static str>,
+    /// `false` for a link made by a heuristic (followed only with `--follow
+    /// bridges-heuristic`); absent for exact ones. JSON only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exact: Option<bool>,
+    /// A heuristic link's score in parts per million; JSON only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<u32>,
 }
 
 /// List the conversions of `stores` (one chain each): every store's swaps
@@ -70,11 +77,14 @@ pub fn list(stores: &[&Store], format: Format) -> Result<String, AppError> {
                 to_tx: None,
                 to_chain: None,
                 bridge: None,
+                exact: None,
+                score: None,
             };
             keyed.push(((chain.clone(), f.block, f.tx_index, f.tx), row));
         }
     }
-    for b in crate::trace::bridges::match_all(stores) {
+    // Heuristic links too: listed, marked `exact: false` with their score.
+    for b in crate::trace::bridges::match_all(stores, true) {
         let s = stores[b.store];
         let ev = s.events();
         let i = b.events[0];
@@ -96,6 +106,8 @@ pub fn list(stores: &[&Store], format: Format) -> Result<String, AppError> {
             to_tx: pay.map(|p| stores[p.store].tx_text(p.tx)),
             to_chain: pay.map(|p| stores[p.store].manifest.chain.name().to_string()),
             bridge: Some(b.bridge),
+            exact: (!b.exact).then_some(false),
+            score: b.score_ppm,
         };
         keyed.push(((chain, ev.block(i), ev.tx_index(i), b.tx), row));
     }

@@ -232,8 +232,10 @@ pub struct Query {
     #[arg(long)]
     pub to_block: Option<u64>,
     /// Follow taint through conversions into the asset bought (TRACING.md
-    /// §7): `swaps`. Every asset is traced at once; `--asset` then narrows
-    /// the assets in which the seeds are sources.
+    /// §7): `swaps`, `bridges` (matched by the bridge's own key), and
+    /// `bridges-heuristic` (also RenBridge's releases, matched by address,
+    /// amount and time; implies `bridges`). Every asset is traced at once;
+    /// `--asset` then narrows the assets in which the seeds are sources.
     #[serde(default)]
     #[arg(long, value_enum, value_delimiter = ',')]
     pub follow: Vec<crate::trace::Follow>,
@@ -290,10 +292,6 @@ fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> Spec {
 /// A `--follow` question: every asset at once (TRACING.md §7), conservation
 /// checked per asset.
 fn answer_follow(store: &Store, q: &Query, asset: u32, resolved: crate::trace::Seeds) -> Result<(Report, Notes), TraceError> {
-    use crate::trace::Follow;
-    if q.follow.contains(&Follow::BridgesHeuristic) {
-        return Err(TraceError::Usage("--follow bridges-heuristic is not built yet (issue 16); --follow swaps,bridges is".into()));
-    }
     if q.clusters.is_some() || !resolved.outpoints.is_empty() {
         return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum)".into()));
     }
@@ -328,7 +326,7 @@ pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
     if q.seeds.is_empty() && q.seed_txs.is_empty() {
         return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
     }
-    if q.follow.contains(&crate::trace::Follow::Bridges) {
+    if crate::trace::Follow::bridges(&q.follow) {
         return answer_many(&[store], q);
     }
     let asset = resolve_asset(store, q.asset.as_deref())?;
@@ -368,7 +366,7 @@ fn fits(chain: Chain, text: &str) -> bool {
 /// Answer every case of a plan over the stores given: one store as
 /// [`run`] does, unless a case follows bridges; several with [`run_many`].
 pub fn run_stores(stores: &[&Store], plan: &Plan) -> Result<Vec<Traced>, AppError> {
-    let bridges = plan.cases.iter().any(|(_, q)| q.follow.contains(&crate::trace::Follow::Bridges));
+    let bridges = plan.cases.iter().any(|(_, q)| crate::trace::Follow::bridges(&q.follow));
     match stores {
         [one] if !bridges => run(one, plan),
         _ => run_many(stores, plan),
@@ -395,16 +393,12 @@ pub fn run_many(stores: &[&Store], plan: &Plan) -> Result<Vec<Traced>, AppError>
 /// chain's conservation is checked per asset before the joined report is
 /// built.
 pub fn answer_many(stores: &[&Store], q: &Query) -> Result<(Report, Notes), TraceError> {
-    use crate::trace::Follow;
     use crate::trace::multi::{ChainOutcome, Part, run_multi};
     if q.seeds.is_empty() && q.seed_txs.is_empty() {
         return Err(TraceError::Usage("give at least one seed or seed transaction".into()));
     }
     if q.follow.is_empty() {
         return Err(TraceError::Usage("several stores are traced together with --follow (swaps, bridges)".into()));
-    }
-    if q.follow.contains(&Follow::BridgesHeuristic) {
-        return Err(TraceError::Usage("--follow bridges-heuristic is not built yet (issue 16); --follow swaps,bridges is".into()));
     }
     let mut chains: Vec<Chain> = stores.iter().map(|s| s.manifest.chain).collect();
     chains.sort();

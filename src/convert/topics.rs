@@ -6,7 +6,8 @@
 //! (`Deposit`, `TransferOut`) are kept for their memos (`convert::abi`
 //! reads them). The Avalanche Bridge's, Wormhole's and Ronin's logs are
 //! kept for the fields their matchers read (`trace::bridges`), each only
-//! from its bridge's contracts. The list, with where each event is
+//! from its bridge's contracts; so is RenVM's renBTC `LogBurn`, which the
+//! heuristic matcher reads. The list, with where each event is
 //! defined, is in `docs/conversions.md`.
 
 use crate::model::Chain;
@@ -41,6 +42,10 @@ pub enum Kind {
     RoninDeposit,
     /// A withdrawal from Ronin's v1 MainchainGateway on Ethereum (`TokenWithdrew`).
     RoninWithdrawal,
+    /// A burn of renBTC by RenVM's BTC gateway on Ethereum (`LogBurn`): its
+    /// `_to` (a Bitcoin address as text) and `_amount` (satoshis) are what
+    /// the heuristic matcher reads; RenVM's release on Bitcoin carries no key.
+    RenBurn,
 }
 
 /// The exchange whose swap log it is.
@@ -65,7 +70,7 @@ pub enum Venue {
 impl Kind {
     /// Every kind, by its code (`Kind::code`).
     /// New kinds go last, so the codes stores hold keep their meaning.
-    const BY_CODE: [Kind; 16] = [
+    const BY_CODE: [Kind; 17] = [
         Kind::Swap(Venue::UniswapV2),
         Kind::Swap(Venue::UniswapV3),
         Kind::Swap(Venue::UniswapV4),
@@ -82,6 +87,7 @@ impl Kind {
         Kind::WormholeRedeemed,
         Kind::RoninDeposit,
         Kind::RoninWithdrawal,
+        Kind::RenBurn,
     ];
 
     /// The byte a store keeps for this kind.
@@ -114,6 +120,8 @@ impl Kind {
         match self {
             Kind::AvalancheMint => Some(0),
             Kind::WormholeMessage => Some(1),
+            // `_n`, and the Keccak-256 of `_indexedTo` (an indexed `bytes`).
+            Kind::RenBurn => Some(2),
             Kind::WormholeRedeemed | Kind::RoninDeposit | Kind::RoninWithdrawal => Some(3),
             _ => None,
         }
@@ -121,8 +129,8 @@ impl Kind {
 
     /// How long the `data` of a log of [`Kind::kept_topics`] is, in bytes:
     /// `Some(n)` exactly `n` (the events with static fields only); `None`
-    /// for `LogMessagePublished`, whose `bytes payload` makes it longer
-    /// than its 4 head words (its payload is checked to be readable).
+    /// for the events with a `bytes` field ([`Kind::dynamic_data`]), whose
+    /// length it sets.
     pub fn data_len(self) -> Option<usize> {
         match self {
             // to, amount, feeAddress, feeAmount, originTxId.
@@ -133,6 +141,20 @@ impl Kind {
             Kind::RoninDeposit => Some(3 * 32),
             // tokenNumber.
             Kind::RoninWithdrawal => Some(32),
+            _ => None,
+        }
+    }
+
+    /// For a kept log whose `data` holds a `bytes` field: (its head words,
+    /// the head word holding that field's offset). The data must hold the
+    /// head words and a readable field (`convert::abi::decode_abi_string`).
+    /// `LogMessagePublished` is `(sequence, nonce, payload, consistencyLevel)`;
+    /// `LogBurn` is `(bytes _to, uint256 _amount)`, whose `_to` must not be
+    /// empty (the gateway refuses an empty one).
+    pub fn dynamic_data(self) -> Option<(usize, usize)> {
+        match self {
+            Kind::WormholeMessage => Some((4, 2)),
+            Kind::RenBurn => Some((2, 0)),
             _ => None,
         }
     }
@@ -177,7 +199,7 @@ const fn nibble(c: u8) -> u8 {
 }
 
 /// Every recognised event (see `docs/conversions.md`).
-pub const RECOGNISED: [Recognised; 16] = [
+pub const RECOGNISED: [Recognised; 17] = [
     Recognised {
         signature: "Swap(address,uint256,uint256,uint256,uint256,address)",
         topic: topic("d78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"),
@@ -278,6 +300,16 @@ pub const RECOGNISED: [Recognised; 16] = [
         signature: "TokenWithdrew(uint256,address,address,uint256)",
         topic: topic("86174ea401f083b9bb1bdebca3068f27fb023c7091365ed2a8a02b8d75cf0e52"),
         kind: Kind::RoninWithdrawal,
+    },
+    // renproject/darknode-sol `contracts/Gateway/Gateway.sol` (the gateway
+    // behind the BTC gateway proxy from 2020) and renproject/gateway-sol
+    // `src/Gateways/interfaces/IMintGateway.sol` (its upgrade, which keeps
+    // the event "for backwards compatibility"): `event LogBurn(bytes _to,
+    // uint256 _amount, uint256 indexed _n, bytes indexed _indexedTo)`.
+    Recognised {
+        signature: "LogBurn(bytes,uint256,uint256,bytes)",
+        topic: topic("1619fc95050ffb8c94c9077c82b3e1ebbf8d571b6234241c55ba0aaf40da019e"),
+        kind: Kind::RenBurn,
     },
 ];
 
@@ -434,6 +466,21 @@ pub fn wormhole(chain: Chain) -> Option<&'static WormholeChain> {
 /// `contracts/v0.5/chain/mainchain/MainchainGatewayStorage.sol`).
 pub const RONIN_GATEWAYS: [[u8; 20]; 1] = [hex("1a2a1c938ce3ec39b6d47113c7955baa9dd454f2")];
 
+/// renBTC on Ethereum (8 decimals: its base unit is the satoshi), and
+/// RenVM's BTC gateway (proxy) that burns it, the emitter of `LogBurn`.
+/// Both from RenVM's own deployment records: renproject/darknode-sol
+/// `migrations/networks.js` (`mainnet`: `renBTC`, `BTCGateway`; removed
+/// from that file in commit ae5fa14 of 2021-08-19, read at its parent) and
+/// renproject/gateway-sol `deploy/networks.ts` (`ethereumMainnet`
+/// `mintGateways`, symbol BTC, `legacy: true`) with
+/// `deployments/ethereumMainnet/renBTC_Proxy.json` and
+/// `renBTC_MintGateway_Proxy.json`.
+pub const RENBTC: [u8; 20] = hex("eb4c2781e4eba804ce9a9803c67d0893436bb27d");
+
+/// RenVM's BTC gateways on Ethereum: only their `LogBurn` counts (every
+/// RenVM gateway, renZEC's and renBCH's among them, emits the same event).
+pub const RENBTC_GATEWAYS: [[u8; 20]; 1] = [hex("e4b679400f0f267212d5d812b95f58c83243ee71")];
+
 /// An address as an indexed topic: left-padded to 32 bytes.
 pub fn padded(a: &[u8; 20]) -> [u8; 32] {
     let mut t = [0u8; 32];
@@ -446,7 +493,8 @@ pub fn padded(a: &[u8; 20]) -> [u8; 32] {
 /// use the same names for other things. THORChain's `Deposit` and
 /// `TransferOut` count only from [`THORCHAIN_ROUTERS`]; the other bridges'
 /// events only from their contracts ([`AVALANCHE_BRIDGE_TOKENS`], the
-/// cores and token bridges of [`WORMHOLE`], [`RONIN_GATEWAYS`]).
+/// cores and token bridges of [`WORMHOLE`], [`RONIN_GATEWAYS`],
+/// [`RENBTC_GATEWAYS`]).
 pub fn recognise(t: &[u8; 32], emitter: &[u8; 20]) -> Option<Kind> {
     let r = RECOGNISED.iter().find(|r| &r.topic == t)?;
     let from = |list: &[[u8; 20]]| list.contains(emitter);
@@ -457,6 +505,7 @@ pub fn recognise(t: &[u8; 32], emitter: &[u8; 20]) -> Option<Kind> {
         Kind::WormholeMessage if !WORMHOLE.iter().any(|w| &w.core == emitter) => None,
         Kind::WormholeRedeemed if !WORMHOLE.iter().any(|w| &w.token_bridge == emitter) => None,
         Kind::RoninDeposit | Kind::RoninWithdrawal if !from(&RONIN_GATEWAYS) => None,
+        Kind::RenBurn if !from(&RENBTC_GATEWAYS) => None,
         k => Some(k),
     }
 }

@@ -527,14 +527,18 @@ fn bridge_fields(kind: crate::convert::topics::Kind, n: usize, topics: &[[u8; 32
             return Err(FieldError::new("data", format!("{name} has {} bytes of data, not {len} ({} words)", bytes.len(), len / 32)));
         }
         Some(_) => {}
-        // `LogMessagePublished`: sequence, nonce, the payload's offset and
-        // consistency level, then the payload, which must be readable.
+        // A `bytes` field (`LogMessagePublished`'s payload, `LogBurn`'s
+        // `_to`): the head words, then the field, which must be readable.
         None => {
-            if bytes.len() < 4 * 32 {
-                return Err(FieldError::new("data", format!("{name} has {} bytes of data, fewer than its 4 head words", bytes.len())));
+            let (head, word) = kind.dynamic_data().unwrap_or((0, 0));
+            if bytes.len() < head * 32 {
+                return Err(FieldError::new("data", format!("{name} has {} bytes of data, fewer than its {head} head words", bytes.len())));
             }
-            crate::convert::abi::decode_abi_string(&bytes, 2)
-                .map_err(|e| FieldError::new("data", format!("{name}'s payload cannot be read: {e}")))?;
+            let field = crate::convert::abi::decode_abi_string(&bytes, word)
+                .map_err(|e| FieldError::new("data", format!("{name}'s bytes field (word {word}) cannot be read: {e}")))?;
+            if kind == crate::convert::topics::Kind::RenBurn && field.is_empty() {
+                return Err(FieldError::new("data", format!("{name}'s _to is empty (the gateway refuses an empty recipient)")));
+            }
         }
     }
     let mut out = Vec::with_capacity(32 * n + bytes.len());

@@ -43,7 +43,8 @@ pub fn conversion_row(store: &Store, c: &Crossed) -> ConversionRow {
             to_tx: Some(store.tx_text(c.tx)),
             chain: Some(b.chain.to_string()),
             to_chain: Some(store.manifest.chain.name().to_string()),
-            exact: true,
+            exact: b.exact,
+            score: b.score_ppm,
             block,
             time,
             venues: vec![b.holder.clone()],
@@ -68,6 +69,7 @@ pub fn conversion_row(store: &Store, c: &Crossed) -> ConversionRow {
         chain: None,
         to_chain: None,
         exact: true,
+        score: None,
         block,
         time,
         venues,
@@ -233,6 +235,17 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
                 })
                 .collect(),
         ),
+        heuristic: None,
+    }
+}
+
+/// What a table adds to a conversion's line: `(heuristic, score N ppm)`
+/// for a link made by a heuristic, nothing for an exact one.
+pub(crate) fn heuristic_note(c: &ConversionRow) -> String {
+    match (c.exact, c.score) {
+        (true, _) => String::new(),
+        (false, Some(score)) => format!(" (heuristic, score {score} ppm)"),
+        (false, None) => " (heuristic)".into(),
     }
 }
 
@@ -278,7 +291,7 @@ pub fn to_table(r: &Report, chain: crate::model::Chain, book: &crate::model::tok
         s += &format!("\n{what} followed ({}): taint in -> taint out\n", cs.len());
         for c in cs {
             s += &format!(
-                "{} {} -> {} via {}: {} of {} -> {} of {}\n",
+                "{} {} -> {} via {}: {} of {} -> {} of {}{}\n",
                 c.tx,
                 c.payer,
                 c.payee,
@@ -286,9 +299,14 @@ pub fn to_table(r: &Report, chain: crate::model::Chain, book: &crate::model::tok
                 amt(&c.taint_in, &c.asset_in),
                 amt(&c.value_in, &c.asset_in),
                 amt(&c.taint_out, &c.asset_out),
-                amt(&c.value_out, &c.asset_out)
+                amt(&c.value_out, &c.asset_out),
+                heuristic_note(c)
             );
         }
+    }
+    if let Some(h) = &r.heuristic {
+        let list = |m: &BTreeMap<String, String>| m.iter().map(|(a, v)| amt(v, a)).collect::<Vec<_>>().join(", ");
+        s += &format!("\ncrossed by heuristic links ({}, exact: false): {} in -> {} out\n", h.links, list(&h.taint_in), list(&h.taint_out));
     }
     if let Some(us) = r.unfollowed.as_ref().filter(|u| !u.is_empty()) {
         s += &format!("\nconversions reached but not followed ({}):\n", us.len());

@@ -229,7 +229,7 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
                 if let Some(c) = &s.conversion {
                     let _ = write!(
                         h,
-                        "<li>{tx} swap by {} via {}: <span class=\"amt\">{} of {}</span> became <span class=\"amt\">{} of {}</span> for {} <span class=\"when\">{}</span></li>",
+                        "<li>{tx} swap by {} via {}: <span class=\"amt\">{} of {}</span> became <span class=\"amt\">{} of {}</span> for {}{} <span class=\"when\">{}</span></li>",
                         address_link(chain, &c.payer),
                         address_link(chain, &c.venue),
                         coins_of(&c.taint_in, &Some(c.asset_in.clone())),
@@ -237,6 +237,7 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
                         coins_of(&c.taint_out, &Some(c.asset_out.clone())),
                         coins_of(&c.value_out, &Some(c.asset_out.clone())),
                         address_link(chain, &c.payee),
+                        esc(&super::follow::heuristic_note(c)),
                         esc(&when)
                     );
                     continue;

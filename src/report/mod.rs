@@ -83,8 +83,13 @@ pub struct ConversionRow {
     /// With several stores: the chain of `to_tx` (of the payee).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_chain: Option<String>,
-    /// Matched by the conversion's own key (always, for a swap).
+    /// Matched by the conversion's own key (always, for a swap); `false`
+    /// for a bridge link made by a heuristic (`--follow bridges-heuristic`).
     pub exact: bool,
+    /// A heuristic link's score, in parts per million (1,000,000 best;
+    /// `trace::bridges::renbridge_score`); absent for exact ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<u32>,
     /// Block.
     pub block: Option<u64>,
     /// Block time.
@@ -265,6 +270,44 @@ pub struct Report {
     /// Under `--follow`: the conversions taint reached that were not followed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unfollowed: Option<Vec<UnfollowedRow>>,
+    /// With `--follow bridges-heuristic`: how much taint crossed by
+    /// heuristic links (absent when none was followed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heuristic: Option<HeuristicTotals>,
+}
+
+/// The taint that crossed bridges by heuristic links (`exact: false`), per
+/// asset: what left each deposit's asset and what arrived in each payout's.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, Default)]
+pub struct HeuristicTotals {
+    /// Per asset in: the sum of the links' `taint_in`.
+    pub taint_in: std::collections::BTreeMap<String, String>,
+    /// Per asset out: the sum of the links' `taint_out`.
+    pub taint_out: std::collections::BTreeMap<String, String>,
+    /// The followed heuristic links that carried taint (rows of `conversions`).
+    pub links: u64,
+}
+
+impl HeuristicTotals {
+    /// The totals of the heuristic rows of `conversions`; `None` if there are none.
+    pub fn of(conversions: &[ConversionRow]) -> Option<HeuristicTotals> {
+        use ruint::aliases::U512;
+        let rows: Vec<&ConversionRow> = conversions.iter().filter(|c| !c.exact).collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let (mut taint_in, mut taint_out) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
+        let add = |m: &mut std::collections::BTreeMap<String, U512>, asset: &str, v: &str| {
+            let v: U512 = v.parse().unwrap_or_default();
+            *m.entry(asset.to_string()).or_insert(U512::ZERO) += v;
+        };
+        for c in &rows {
+            add(&mut taint_in, &c.asset_in, &c.taint_in);
+            add(&mut taint_out, &c.asset_out, &c.taint_out);
+        }
+        let text = |m: std::collections::BTreeMap<String, U512>| m.into_iter().map(|(a, v)| (a, v.to_string())).collect();
+        Some(HeuristicTotals { taint_in: text(taint_in), taint_out: text(taint_out), links: rows.len() as u64 })
+    }
 }
 
 fn step(store: &Store, t: &Tainted) -> Step {
@@ -421,6 +464,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         totals_by_asset: None,
         conversions: None,
         unfollowed: None,
+        heuristic: None,
     }
 }
 
@@ -627,6 +671,7 @@ pub(crate) mod tests {
             totals_by_asset: None,
             conversions: None,
             unfollowed: None,
+            heuristic: None,
         }
     }
 

@@ -148,7 +148,8 @@ pub fn build_multi(
                         to_tx: Some(s.tx_text(pay.tx)),
                         chain: Some(from.manifest.chain.name().to_string()),
                         to_chain: Some(chain.to_string()),
-                        exact: true,
+                        exact: b.exact,
+                        score: b.score_ppm,
                         block: (ev.block(i) != crate::model::NO_BLOCK).then(|| ev.block(i)),
                         time: (ev.time(i) != crate::model::NO_TIME).then(|| crate::model::time::format_time(ev.time(i))),
                         venues: vec![from.address_text(b.holder)],
@@ -196,7 +197,9 @@ pub fn build_multi(
     }
     if reports.len() == 1 {
         // One store: its report as a single-store `--follow` report is.
-        return reports.pop().expect("one report");
+        let mut r = reports.pop().expect("one report");
+        r.heuristic = r.conversions.as_deref().and_then(super::HeuristicTotals::of);
+        return r;
     }
     let first = reports.first().cloned().expect("at least one store");
     let mut out = Report { destinations: Vec::new(), entities: Vec::new(), dormant: Vec::new(), horizon: Vec::new(), ..first };
@@ -233,6 +236,7 @@ pub fn build_multi(
         };
     }
     out.totals_by_asset = Some(totals_by_asset);
+    out.heuristic = super::HeuristicTotals::of(&conversions);
     out.conversions = Some(conversions);
     out.unfollowed = Some(unfollowed);
     out

@@ -179,7 +179,12 @@ fn put_log(o: &mut Vec<u8>, w: &World, l: &Log, log_index: u64, at: (&[u8; 32], 
             // Deposit's `to` (the vault); TransferOut's vault and `to`.
             if out { &[l.sender, l.recipient] } else { &[l.recipient] }
         }
-        Kind::AvalancheMint | Kind::WormholeMessage | Kind::WormholeRedeemed | Kind::RoninDeposit | Kind::RoninWithdrawal => {
+        Kind::AvalancheMint
+        | Kind::WormholeMessage
+        | Kind::WormholeRedeemed
+        | Kind::RoninDeposit
+        | Kind::RoninWithdrawal
+        | Kind::RenBurn => {
             unreachable!("the generated world makes no bridge logs")
         }
     };

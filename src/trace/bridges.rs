@@ -18,6 +18,14 @@
 //!   Ethereum; Ronin's side is no chain a store holds, so it is never paid
 //!   out here.
 //!
+//! One heuristic matcher, whose links are `exact: false` with a score and
+//! followed only with `--follow bridges-heuristic` ([`match_all`] with
+//! `heuristic`):
+//! - RenBridge ([`match_renbridge`]): a renBTC burn (`LogBurn` of RenVM's
+//!   BTC gateway on Ethereum) is paid out by the first Bitcoin output to
+//!   its `_to` address, later than the burn and within a day, of a value a
+//!   little below the burn's (RenVM's fees).
+//!
 //! Every store is one chain; `stores[k]` is named by its index `k` here.
 
 use crate::convert::detect::{Leg, net_changes, with_weth_as_eth};
@@ -45,6 +53,10 @@ pub enum Status {
     /// The memo is not a swap THORChain can pay out (a malformed memo, or an
     /// action such as adding liquidity): the bridge holds the taint.
     NotASwap,
+    /// A heuristic match whose every fitting payout was already taken by an
+    /// earlier deposit (an output pays one deposit at most): the bridge
+    /// holds the taint.
+    Claimed,
 }
 
 impl Status {
@@ -57,6 +69,7 @@ impl Status {
             Status::PayoutFirst => "payout-first",
             Status::NoPayee => "no-payee",
             Status::NotASwap => "not-a-swap",
+            Status::Claimed => "claimed",
         }
     }
 }
@@ -84,7 +97,8 @@ pub struct Payout {
 /// A bridge deposit and what matched it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bridged {
-    /// The bridge: `thorchain`, `avalanche-bridge`, `wormhole` or `ronin`.
+    /// The bridge: `thorchain`, `avalanche-bridge`, `wormhole`, `ronin` or
+    /// `renbridge`.
     pub bridge: &'static str,
     /// The store of the deposit.
     pub store: usize,
@@ -104,13 +118,21 @@ pub struct Bridged {
     /// The deposit's memo, as text (THORChain), or the bridge's key for it:
     /// Wormhole's `CHAIN/EMITTER/SEQUENCE` (as Wormhole names a message),
     /// Ronin's `deposit ID`; empty for the Avalanche Bridge, whose key is
-    /// the deposit's hash.
+    /// the deposit's hash; RenBridge's `_to` (a Bitcoin address).
     pub memo: String,
     /// The payout, when one was found (also when it is not followed; not
     /// when several were).
     pub payout: Option<Payout>,
     /// Followed or why not.
     pub status: Status,
+    /// Matched by the bridge's own key (`true`), or by a heuristic
+    /// (address, amount and time): followed only with `--follow
+    /// bridges-heuristic`.
+    pub exact: bool,
+    /// A heuristic match's score, in parts per million (1,000,000 best; see
+    /// [`renbridge_score`]); `None` for exact matches. A label only: it
+    /// moves no taint.
+    pub score_ppm: Option<u32>,
 }
 
 /// A stored log or memo's transaction, per store: its events and legs.
@@ -207,13 +229,28 @@ fn inbound_key(s: &Store, tx: u32) -> Vec<u8> {
 
 /// Every bridge deposit in `stores` and its payout: THORChain's, then the
 /// Avalanche Bridge's, Wormhole's and Ronin's (each in store, then
-/// transaction order). A transaction is one bridge's deposit at most: the
-/// first matcher's.
-pub fn match_all(stores: &[&Store]) -> Vec<Bridged> {
+/// transaction order), and with `heuristic` RenBridge's heuristic links
+/// last. A transaction is one bridge's deposit at most: the first
+/// matcher's. A heuristic payout in a transaction that is already an exact
+/// match's payout is not taken (`claimed`): a payout transaction carries
+/// one deposit's taint. Without `heuristic` no heuristic match is made, so
+/// their deposits are ordinary transfers.
+pub fn match_all(stores: &[&Store], heuristic: bool) -> Vec<Bridged> {
     let mut out = match_thorchain(stores);
     out.extend(match_avalanche_bridge(stores));
     out.extend(match_wormhole(stores));
     out.extend(match_ronin(stores));
+    if heuristic {
+        let paid: std::collections::HashSet<(usize, u32)> = out.iter().filter_map(|b| b.payout.as_ref().map(|p| (p.store, p.tx))).collect();
+        for mut b in match_renbridge(stores) {
+            if b.payout.as_ref().is_some_and(|p| paid.contains(&(p.store, p.tx))) {
+                b.payout = None;
+                b.status = Status::Claimed;
+                b.score_ppm = None;
+            }
+            out.push(b);
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     out.retain(|b| seen.insert((b.store, b.tx)));
     out
@@ -226,6 +263,7 @@ pub fn entity(bridge: &str) -> &'static str {
         "avalanche-bridge" => "Avalanche Bridge",
         "wormhole" => "Wormhole",
         "ronin" => "Ronin Bridge",
+        "renbridge" => "RenBridge",
         _ => "bridge",
     }
 }
@@ -268,7 +306,21 @@ fn deposit_side(l: &TxLegs, holders: Option<&[u32]>) -> Option<(u32, u32, U256, 
 /// A deposit not yet matched: `no-payout` until [`settle`] says otherwise.
 fn bridged(bridge: &'static str, store: usize, tx: u32, l: &TxLegs, side: (u32, u32, U256, u32), memo: String) -> Bridged {
     let (payer, asset, value, holder) = side;
-    Bridged { bridge, store, tx, events: l.events.clone(), payer, asset, value, holder, memo, payout: None, status: Status::NoPayout }
+    Bridged {
+        bridge,
+        store,
+        tx,
+        events: l.events.clone(),
+        payer,
+        asset,
+        value,
+        holder,
+        memo,
+        payout: None,
+        status: Status::NoPayout,
+        exact: true,
+        score_ppm: None,
+    }
 }
 
 /// Settle deposit `b` by the payouts `found` that name it (§7): none,
@@ -613,4 +665,178 @@ fn payout_to(pay: &PayoutLegs<'_>, j: usize, tx: u32, payee: u32, asset: Option<
         .rev()
         .find(|&&i| ev.receiver(i) == payee && ev.flags(i) & flags::MOVES_NOTHING == 0 && asset.is_none_or(|a| ev.asset(i) == a))?;
     Some(Payout { store: j, tx, events: l.events, payee, asset: c.asset, value: c.amount.0, event })
+}
+
+/// RenBridge's heuristic window, in seconds of block time: a release is
+/// looked for within a day of its burn (RenVM released within minutes to
+/// hours; a day leaves room for its slower epochs without reaching far).
+pub const RENBRIDGE_WINDOW: i64 = 86_400;
+
+/// RenBridge's fee allowance, a choice: a release pays at least `a` less
+/// 0.5% of `a` (in basis points here) and 0.001 BTC. RenVM's burn fee was
+/// 0.1% (darknode-sol `migrations/networks.js`: `burnFee: 10` bips) and
+/// the Bitcoin miner fee came off the release too; 0.5% and 100,000
+/// satoshis leave room for both at the fee rates of 2020-2022.
+pub const RENBRIDGE_FEE_BIPS: u64 = 50;
+
+/// The fixed part of [`RENBRIDGE_FEE_BIPS`]' allowance: 0.001 BTC in satoshis.
+pub const RENBRIDGE_FEE_FIXED: u64 = 100_000;
+
+/// What a release at the end of the window costs a match's score, in
+/// parts per million (a quarter of it; linear in the delay).
+pub const RENBRIDGE_DELAY_PPM: u64 = 250_000;
+
+/// A RenBridge match's score in parts per million, an integer label:
+/// `1,000,000 - floor(1,000,000 * (a - v) / a) - floor(250,000 * dt / 86,400)`,
+/// floored at 0, where `a` is the burn, `v` the release (`v <= a`) and `dt`
+/// the seconds from the burn's block time to the release's. An immediate
+/// release of the whole burn scores 1,000,000.
+pub fn renbridge_score(a: U256, v: U256, dt: i64) -> u32 {
+    let million = U256::from(1_000_000u64);
+    let shortfall = if a.is_zero() || v >= a { U256::ZERO } else { (a - v) * million / a };
+    let shortfall = u64::try_from(shortfall).unwrap_or(1_000_000);
+    let delay = u64::try_from(dt.max(0)).unwrap_or(0).min(RENBRIDGE_WINDOW as u64) * RENBRIDGE_DELAY_PPM / RENBRIDGE_WINDOW as u64;
+    u32::try_from(1_000_000u64.saturating_sub(shortfall).saturating_sub(delay)).expect("at most a million")
+}
+
+/// The lowest release RenBridge's heuristic accepts for a burn of `a`:
+/// `a - (floor(a * 50 / 10,000) + 100,000)`, at least 0.
+fn renbridge_floor(a: U256) -> U256 {
+    let fee = a * U256::from(RENBRIDGE_FEE_BIPS) / U256::from(10_000u64) + U256::from(RENBRIDGE_FEE_FIXED);
+    a.saturating_sub(fee)
+}
+
+/// `LogBurn`'s `_to` from what the store keeps (`_n`, the hash of
+/// `_indexedTo`, then the data `(bytes _to, uint256 _amount)`), as text:
+/// RenVM's own client reads it as UTF-8 (renproject/ren-js
+/// `packages/lib/chains/chains-ethereum/src/utils.ts`, `parseBurnEvent`),
+/// and the upgraded gateway writes the address's text
+/// (`bytes(recipientAddress)`, gateway-sol `src/Gateways/MintGateway.sol`).
+/// `None` if unreadable or not UTF-8. `_amount` (after the gateway's fee)
+/// is not read: the window is set by what the payer's legs lost.
+fn renbridge_to(kept: &[u8]) -> Option<String> {
+    String::from_utf8(crate::convert::abi::abi_string(kept.get(64..)?, 0)?).ok()
+}
+
+/// A Bitcoin output that may be a RenBridge release: (position, store,
+/// event, transaction, payee, value).
+type Release = (Position, usize, usize, u32, u32, U256);
+
+/// Every renBTC burn on an `ethereum` store matched, by heuristic, to its
+/// release on a `bitcoin` store (TRACING.md §7: "a match by a heuristic
+/// (address, amount and time, as for RenBridge releases)"), in (store, tx)
+/// order. A burn is the `LogBurn` of RenVM's BTC gateway
+/// (`topics::RENBTC_GATEWAYS`) in a successful transaction whose legs lower
+/// one address (the payer) in renBTC (`topics::RENBTC`) and nothing else;
+/// `a` the payer's net outflow (satoshis: renBTC has 8 decimals). Its
+/// release is the first output (in the order of all chains' events) paying
+/// the burn's `_to`, later than the burn, at most [`RENBRIDGE_WINDOW`]
+/// seconds of block time after it, of a value `v` with
+/// `a - (0.5% of a + 0.001 BTC) <= v <= a`, not already taken. Burns take
+/// their releases in the order of all chains' events, the earliest burn
+/// first; a Bitcoin transaction pays one burn at most. A burn with a fitting
+/// output that earlier burns took is `claimed`; with none, `no-payout`.
+/// A transaction with several burns is not matched (its legs cannot be
+/// told apart). Every match is `exact: false` with [`renbridge_score`].
+pub fn match_renbridge(stores: &[&Store]) -> Vec<Bridged> {
+    let mut burns: Vec<(Position, Bridged)> = Vec::new();
+    for (k, s) in stores.iter().enumerate() {
+        if s.manifest.chain != Chain::Ethereum {
+            continue;
+        }
+        let Some(renbtc) = asset_named(s, &evm_text(&topics::RENBTC)) else { continue };
+        let mut found: Vec<(u32, String)> = kept_logs(s)
+            .into_iter()
+            .filter(|(kind, by, _)| *kind == Kind::RenBurn && topics::RENBTC_GATEWAYS.iter().any(|g| evm_text(g) == s.address_text(*by)))
+            .filter_map(|(_, _, m)| Some((m.tx, renbridge_to(&m.data)?)))
+            .collect();
+        found.sort();
+        let several: Vec<u32> = found.windows(2).filter(|p| p[0].0 == p[1].0).map(|p| p[0].0).collect();
+        found.retain(|b| !several.contains(&b.0));
+        let legs = tx_legs(s, &found.iter().map(|b| b.0).collect::<Vec<_>>());
+        let mut these: Vec<Bridged> = Vec::new();
+        for (tx, to) in found {
+            let Some(l) = legs.get(&tx) else { continue };
+            let Some(side) = deposit_side(l, None).filter(|side| side.1 == renbtc) else { continue };
+            let mut b = bridged("renbridge", k, tx, l, side, to);
+            b.exact = false;
+            these.push(b);
+        }
+        let mut firsts: Vec<usize> = these.iter().map(|b| b.events[0]).collect();
+        firsts.sort_unstable();
+        let at = positions(s, &firsts);
+        for b in these {
+            let p = at[firsts.binary_search(&b.events[0]).expect("a first event")];
+            burns.push((p, b));
+        }
+    }
+    if burns.is_empty() {
+        return Vec::new();
+    }
+    // The outputs paying a burn's `_to`, per Bitcoin store, in its order.
+    let mut releases: HashMap<(usize, u32), Vec<Release>> = HashMap::new();
+    for (j, s) in stores.iter().enumerate() {
+        if s.manifest.chain != Chain::Bitcoin {
+            continue;
+        }
+        let payees: std::collections::HashSet<u32> =
+            burns.iter().filter_map(|(_, b)| s.find_address(&b.memo).or_else(|| s.find_address(&b.memo.to_ascii_lowercase()))).collect();
+        if payees.is_empty() {
+            continue;
+        }
+        let ev = s.events();
+        let outs: Vec<usize> = (0..s.len())
+            .filter(|&i| sub::class(ev.sub(i)) == sub::TOP && ev.flags(i) & flags::FEE == 0 && payees.contains(&ev.receiver(i)))
+            .collect();
+        for (&i, p) in outs.iter().zip(positions(s, &outs)) {
+            releases.entry((j, ev.receiver(i))).or_default().push((p, j, i, ev.tx(i), ev.receiver(i), s.value(i).0));
+        }
+    }
+    burns.sort_by_key(|(p, b)| (p.0, p.1, b.store, p.2));
+    let mut taken: std::collections::HashSet<(usize, u32)> = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(burns.len());
+    for (dep, mut b) in burns {
+        let floor = renbridge_floor(b.value);
+        let mut fitting = Vec::new();
+        for (j, s) in stores.iter().enumerate() {
+            let Some(payee) = s.find_address(&b.memo).or_else(|| s.find_address(&b.memo.to_ascii_lowercase())) else { continue };
+            for r in releases.get(&(j, payee)).into_iter().flatten() {
+                let (pay, value) = (r.0, r.5);
+                let later = (pay.0, pay.1, j, pay.2) > (dep.0, dep.1, b.store, dep.2);
+                let timed = dep.0 != i64::MIN && pay.0 != i64::MIN;
+                if later && timed && pay.0 - dep.0 <= RENBRIDGE_WINDOW && floor <= value && value <= b.value {
+                    fitting.push(*r);
+                }
+            }
+        }
+        fitting.sort_by_key(|r| (r.0.0, r.0.1, r.1, r.0.2));
+        b.status = if fitting.is_empty() { Status::NoPayout } else { Status::Claimed };
+        if let Some(&(pay, j, i, tx, payee, value)) = fitting.iter().find(|r| !taken.contains(&(r.1, r.3))) {
+            taken.insert((j, tx));
+            b.payout =
+                Some(Payout { store: j, tx, events: tx_events(stores[j], i), payee, asset: stores[j].events().asset(i), value, event: i });
+            b.score_ppm = Some(renbridge_score(b.value, value, pay.0 - dep.0));
+            b.status = Status::Followable;
+        }
+        out.push(b);
+    }
+    out.sort_by_key(|b| (b.store, b.tx));
+    out
+}
+
+/// The events of the transaction of Bitcoin event `i`: its run of events
+/// (a transaction's outputs and fee are together, in one block).
+fn tx_events(s: &Store, i: usize) -> Vec<usize> {
+    let ev = s.events();
+    let (tx, block) = (ev.tx(i), ev.block(i));
+    let same = |k: usize| ev.tx(k) == tx && ev.block(k) == block;
+    let mut first = i;
+    while first > 0 && same(first - 1) {
+        first -= 1;
+    }
+    let mut end = i + 1;
+    while end < s.len() && same(end) {
+        end += 1;
+    }
+    (first..end).collect()
 }

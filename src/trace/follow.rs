@@ -32,8 +32,15 @@ pub enum Follow {
     Swaps,
     /// Bridge deposits matched to payouts by the bridge's own key (THORChain, Avalanche Bridge, Wormhole, Ronin; several stores with `--store A --store B`).
     Bridges,
-    /// Bridges matched by address, amount and time (not built yet: issue 16).
+    /// `bridges`, and bridges matched by a heuristic (address, amount and time: RenBridge releases on Bitcoin), each step `exact: false` with its score.
     BridgesHeuristic,
+}
+
+impl Follow {
+    /// Whether `follow` asks for bridges (`bridges`, or `bridges-heuristic`, which implies it).
+    pub fn bridges(follow: &[Follow]) -> bool {
+        follow.iter().any(|f| matches!(f, Follow::Bridges | Follow::BridgesHeuristic))
+    }
 }
 type PairMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
@@ -100,8 +107,12 @@ pub struct Crossed {
 /// The deposit side of a bridge conversion as reports name it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeRef {
-    /// The bridge (`thorchain`, `avalanche-bridge`, `wormhole`, `ronin`).
+    /// The bridge (`thorchain`, `avalanche-bridge`, `wormhole`, `ronin`, `renbridge`).
     pub bridge: &'static str,
+    /// Matched by the bridge's own key, or by a heuristic (`Bridged::exact`).
+    pub exact: bool,
+    /// A heuristic match's score in parts per million (`Bridged::score_ppm`).
+    pub score_ppm: Option<u32>,
     /// The deposit's chain.
     pub chain: &'static str,
     /// The deposit transaction.

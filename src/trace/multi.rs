@@ -66,7 +66,10 @@ pub struct Part<'a> {
 pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceError> {
     crate::sys::timing("multi: start");
     let stores: Vec<&Store> = parts.iter().map(|p| p.store).collect();
-    let bridges = if follow.contains(&Follow::Bridges) { match_all(&stores) } else { Vec::new() };
+    // Heuristic links are matched only when asked for: otherwise their
+    // deposits are ordinary transfers, and the trace is as without them.
+    let heuristic = follow.contains(&Follow::BridgesHeuristic);
+    let bridges = if Follow::bridges(follow) { match_all(&stores, heuristic) } else { Vec::new() };
     crate::sys::timing("multi: match the bridges");
     let mut plans: Vec<BridgePlan> =
         stores.iter().map(|_| BridgePlan { swaps: follow.contains(&Follow::Swaps), ..Default::default() }).collect();
@@ -155,6 +158,8 @@ fn bridge_ref(s: &Store, b: &Bridged) -> BridgeRef {
     let i = b.events[0];
     BridgeRef {
         bridge: b.bridge,
+        exact: b.exact,
+        score_ppm: b.score_ppm,
         chain: s.manifest.chain.name(),
         tx: s.tx_text(b.tx),
         payer: s.address_text(b.payer),

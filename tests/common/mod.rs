@@ -142,3 +142,116 @@ pub fn word(v: u128) -> String {
 pub fn padded(a: &str) -> String {
     format!("0x{:0>64}", &a[2..])
 }
+
+// Hand-written blockchain-etl fixtures of bridges (tests/bridges.rs,
+// tests/more_bridges.rs, tests/heuristic_bridges.rs): their synthetic
+// addresses and times, the headers and rows they write, and what they
+// read back.
+
+/// The fixtures' first block time (Ethereum block 100's); other blocks and
+/// chains come later, or earlier to test the order.
+pub const T0: i64 = 1_700_000_000;
+/// A seed.
+pub const SEED: &str = "0x5eed000000000000000000000000000000000001";
+/// An address whose funds are clean.
+pub const CLEAN: &str = "0xc1ea000000000000000000000000000000000002";
+/// A bridge's fee recipient.
+pub const FEE_TO: &str = "0xfee0000000000000000000000000000000000003";
+/// The zero address (mints and burns).
+pub const ZERO: &str = "0x0000000000000000000000000000000000000000";
+/// A contract that is not the bridge's.
+pub const OTHER: &str = "0x7777777777777777777777777777777777777777";
+/// A bridge payout's payee on Bitcoin.
+pub const PAYEE_BTC: &str = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh";
+/// A bridge's vault on Bitcoin.
+pub const VAULT_BTC: &str = "bc1qvaultvaultvaultvaultvaultvaultvaultvlt";
+/// An exchange's deposit address on Bitcoin, where the payee sends the payout on.
+pub const EXCH_BTC: &str = "bc1qexchangeexchangeexchangeexchangeexchng";
+
+/// blockchain-etl `transactions` header.
+pub const TXS_HEAD: &str =
+    "hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n";
+/// blockchain-etl `token_transfers` header.
+pub const TOKENS_HEAD: &str =
+    "token_address,from_address,to_address,value,transaction_hash,log_index,block_number,block_timestamp,transaction_index\n";
+/// blockchain-etl `logs` header.
+pub const LOGS_HEAD: &str = "log_index,transaction_hash,transaction_index,address,data,topics,block_number,block_timestamp\n";
+
+/// A transaction row: (hash, block, time, index, from, to, value).
+pub fn tx_row(hash: &str, block: u64, time: i64, index: u32, from: &str, to: &str, value: u128) -> String {
+    format!("{hash},{block},{time},{index},{from},{to},{value},10,50000,1\n")
+}
+
+/// One `logs.csv` row: log `index` of `tx` at (block, time, transaction index).
+pub fn log_row(index: u32, tx: &str, at: (u64, i64, u32), emitter: &str, data: &str, topics: &[String]) -> String {
+    let (block, time, tx_index) = at;
+    format!("{index},{tx},{tx_index},{emitter},{data},\"{}\",{block},{time}\n", topics.join(","))
+}
+
+/// Write `files` (name, text) into `dir`; their paths.
+pub fn write_files(dir: &Path, files: &[(&str, String)]) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    files
+        .iter()
+        .map(|(name, text)| {
+            let f = dir.join(name);
+            std::fs::write(&f, text).unwrap();
+            f
+        })
+        .collect()
+}
+
+/// `ingest --format etl` of `files` into `store` on `chain`, which must succeed.
+pub fn ingest_ok(store: &Path, chain: &str, files: &[PathBuf]) {
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let o = ingest(store, chain, "etl", &["--no-progress"], &refs);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+/// `conversions --store ...` as JSON rows.
+pub fn conversions(stores: &[&Path]) -> Vec<serde_json::Value> {
+    let mut args = vec!["conversions"];
+    for s in stores {
+        args.extend(["--store", s.to_str().unwrap()]);
+    }
+    let o = run(&args);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    serde_json::from_str::<serde_json::Value>(&o.stdout).unwrap()["conversions"].as_array().unwrap().clone()
+}
+
+/// A report's amount (a decimal string) as a number.
+pub fn n(v: &serde_json::Value) -> u128 {
+    v.as_str().unwrap_or_else(|| panic!("{v} is no amount")).parse().unwrap()
+}
+
+/// `seeded + converted_in = destinations + dormant + horizon + fees + converted_out`.
+pub fn conserved(t: &serde_json::Value) -> bool {
+    n(&t["seeded"]) + n(&t["converted_in"])
+        == n(&t["destinations"]) + n(&t["dormant"]) + n(&t["horizon"]) + n(&t["fees"]) + n(&t["converted_out"])
+}
+
+/// The store's recognised logs as (transaction, log index, emitter, kind)
+/// and its memos as (transaction, log index, bytes).
+pub type Logs = Vec<(String, u32, String, Option<chaintrace::convert::topics::Kind>)>;
+/// See [`Logs`].
+pub type Memos = Vec<(String, u32, Vec<u8>)>;
+
+/// [`Logs`] and [`Memos`] of the store at `st`.
+pub fn logs_and_memos(st: &Path) -> (Logs, Memos) {
+    use chaintrace::convert::topics::Kind;
+    let s = chaintrace::store::Store::open(st).unwrap();
+    let logs = s.logs().iter().map(|r| (s.tx_text(r.tx), r.index, s.address_text(r.emitter), Kind::from_code(r.kind))).collect();
+    let memos = s.memos().into_iter().map(|m| (s.tx_text(m.tx), m.vout, m.data)).collect();
+    (logs, memos)
+}
+
+/// Export `st` and ingest the export on `chain`: the same logs and memos.
+pub fn export_round_trip(t: &Path, st: &Path, chain: &str) {
+    let out = t.join(format!("{chain}-export"));
+    let o = run(&["export", "--store", st.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let again = t.join(format!("{chain}-again"));
+    let o = ingest(&again, chain, "parquet", &["--no-progress"], &[&out.join("events.parquet"), &out.join("logs.parquet")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(logs_and_memos(&again), logs_and_memos(st));
+}
