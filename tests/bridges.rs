@@ -206,6 +206,11 @@ fn thorchain_eth_to_bitcoin_under_each_policy() {
         // The HTML page lists destinations and the by-asset table, not dormant holders.
         let shows = if format == "html" { "bitcoin:BTC" } else { EXCH_BTC };
         assert!(o.stdout.contains(shows) || format == "dot", "{format}: {}", o.stdout);
+        if format == "html" {
+            // Each address and transaction on its own chain's explorer.
+            assert!(o.stdout.contains(&format!("https://mempool.space/address/{EXCH_BTC}")), "html links the exchange on Bitcoin");
+            assert!(o.stdout.contains(&format!("https://etherscan.io/address/{MID}")) && o.stdout.contains("bridge by"), "html");
+        }
         if format == "table" {
             // Whole coins of each chain's native asset, named with its chain.
             assert!(

@@ -39,6 +39,12 @@ fn explorer(chain: Chain) -> (&'static str, &'static str) {
     chain.explorer()
 }
 
+/// The chain a row or step of a report over several stores names (its
+/// `chain`, or its asset's `CHAIN:` prefix), else the report's.
+fn on(chain: Chain, named: Option<&str>) -> Chain {
+    named.and_then(|n| Chain::from_name(n.split_once(':').map_or(n, |x| x.0))).unwrap_or(chain)
+}
+
 fn address_link(chain: Chain, a: &str) -> String {
     if a.starts_with('(') {
         return esc(a);
@@ -125,7 +131,7 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-            address_link(chain, &d.address),
+            address_link(on(chain, d.chain.as_deref()), &d.address),
             esc(d.entity.as_deref().unwrap_or("")),
             esc(d.label.as_deref().unwrap_or("")),
             esc(&d.category),
@@ -217,26 +223,36 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
     // The evidence paths, every transaction linked.
     h += "<h2>Evidence paths</h2>\n";
     for d in &r.destinations {
-        let _ = writeln!(h, "<h3>{} <span class=\"cat\">{}</span></h3>", address_link(chain, &d.address), esc(&d.category));
+        let _ = writeln!(
+            h,
+            "<h3>{} <span class=\"cat\">{}</span></h3>",
+            address_link(on(chain, d.chain.as_deref()), &d.address),
+            esc(&d.category)
+        );
         for (k, p) in d.paths.iter().enumerate() {
             let _ = write!(h, "<ol class=\"path\" title=\"path {}\">", k + 1);
             for s in p {
+                // Each step on its own chain's explorer; a bridge's deposit on
+                // the deposit's chain, its payee on the payout's.
+                let here = on(chain, s.conversion.as_ref().and_then(|c| c.chain.as_deref()).or(s.asset.as_deref()));
+                let there = on(here, s.conversion.as_ref().and_then(|c| c.to_chain.as_deref()));
                 let tx = match &s.event.tx {
-                    Some(tx) => format!("<a class=\"tx\" href=\"{}{}\">{}</a>", explorer(chain).0, esc(tx), esc(&short(tx))),
+                    Some(tx) => format!("<a class=\"tx\" href=\"{}{}\">{}</a>", explorer(here).0, esc(tx), esc(&short(tx))),
                     None => "<span class=\"tx\">(no hash)</span>".to_string(),
                 };
                 let when = s.event.time.clone().or(s.event.block.map(|b| format!("block {b}"))).unwrap_or_default();
                 if let Some(c) = &s.conversion {
                     let _ = write!(
                         h,
-                        "<li>{tx} swap by {} via {}: <span class=\"amt\">{} of {}</span> became <span class=\"amt\">{} of {}</span> for {}{} <span class=\"when\">{}</span></li>",
-                        address_link(chain, &c.payer),
-                        address_link(chain, &c.venue),
+                        "<li>{tx} {} by {} via {}: <span class=\"amt\">{} of {}</span> became <span class=\"amt\">{} of {}</span> for {}{} <span class=\"when\">{}</span></li>",
+                        esc(c.kind),
+                        address_link(here, &c.payer),
+                        address_link(here, &c.venue),
                         coins_of(&c.taint_in, &Some(c.asset_in.clone())),
                         coins_of(&c.value_in, &Some(c.asset_in.clone())),
                         coins_of(&c.taint_out, &Some(c.asset_out.clone())),
                         coins_of(&c.value_out, &Some(c.asset_out.clone())),
-                        address_link(chain, &c.payee),
+                        address_link(there, &c.payee),
                         esc(&super::follow::heuristic_note(c)),
                         esc(&when)
                     );
@@ -245,8 +261,8 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
                 let _ = write!(
                     h,
                     "<li>{tx} {} → {} <span class=\"amt\">{} of {}</span> <span class=\"when\">{}</span></li>",
-                    address_link(chain, &s.event.from),
-                    address_link(chain, &s.event.to),
+                    address_link(here, &s.event.from),
+                    address_link(here, &s.event.to),
                     coins_of(&s.taint, &s.asset),
                     coins_of(&s.event.value, &s.asset),
                     esc(&when)
