@@ -587,6 +587,8 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
 /// and no ledger is written (its balances would hold only for this plan).
 pub(super) struct Stepped<'a, N: Num> {
     sw: Sweep<'a, N>,
+    /// Over the store's ledger: the sparse sweep's place (ADR 0012).
+    sparse: Option<SparseLoop<'a>>,
 }
 
 /// The question's parts for [`Stepped`].
@@ -621,26 +623,28 @@ pub(super) fn sparse_ledger(store: &Store, spec: &Spec, swaps: bool) -> Option<L
     })
 }
 
-/// [`Stepped`] over the store's ledger: the sparse sweep, in steps.
-pub(super) struct SparseStepped<'a> {
-    sw: Sweep<'a, u128>,
-    lp: SparseLoop<'a>,
-}
-
-impl<'a> SparseStepped<'a> {
-    /// `Err` where the question needs the full sweep after all.
-    pub(super) fn new(store: &'a Store, spec: &'a Spec, p: &'a Prep, led: &'a Ledger) -> Result<Self, Overflow> {
-        let mut sw = Sweep::new(store, spec, p, Some(led));
-        let lp = sw.sparse_setup(led)?;
-        Ok(SparseStepped { sw, lp })
+impl<'a, N: Num> Stepped<'a, N> {
+    /// A sweep at the store's first event: sparse over `led` where given
+    /// (`Err` where the question needs the full sweep after all), else full.
+    pub(super) fn new(store: &'a Store, spec: &'a Spec, p: &'a Prep, led: Option<&'a Ledger>) -> Result<Self, Overflow> {
+        let mut sw = Sweep::new(store, spec, p, led);
+        sw.rec = None;
+        let sparse = match led {
+            Some(led) => Some(sw.sparse_setup(led)?),
+            None => None,
+        };
+        Ok(Stepped { sw, sparse })
     }
 
     /// Handle the events before `end` not yet handled.
     pub(super) fn run_to(&mut self, end: usize) -> Result<(), Overflow> {
-        self.sw.sparse_run_to(&mut self.lp, end)
+        match &mut self.sparse {
+            Some(lp) => self.sw.sparse_run_to(lp, end),
+            None => self.sw.run_to(end),
+        }
     }
 
-    /// The deposits handled since the last call.
+    /// The deposits handled since the last call: (bridge index, what left).
     pub(super) fn take_sent(&mut self) -> Vec<(usize, Carried)> {
         std::mem::take(&mut self.sw.sent)
     }
@@ -652,41 +656,7 @@ impl<'a> SparseStepped<'a> {
 
     /// Run to the end and report.
     pub(super) fn finish(mut self) -> Result<Followed, Overflow> {
-        let n = self.sw.store.len();
-        self.run_to(n)?;
-        self.sw.finish()?;
-        let p = self.sw.p;
-        Ok(with_warnings(self.sw.out, self.sw.spec, p))
-    }
-}
-
-impl<'a, N: Num> Stepped<'a, N> {
-    /// A sweep at the store's first event.
-    pub(crate) fn new(store: &'a Store, spec: &'a Spec, p: &'a Prep) -> Self {
-        let mut sw = Sweep::new(store, spec, p, None);
-        sw.rec = None;
-        Stepped { sw }
-    }
-
-    /// Handle the events before `end` not yet handled.
-    pub(crate) fn run_to(&mut self, end: usize) -> Result<(), Overflow> {
-        self.sw.run_to(end)
-    }
-
-    /// The deposits handled since the last call: (bridge index, what left).
-    pub(crate) fn take_sent(&mut self) -> Vec<(usize, Carried)> {
-        std::mem::take(&mut self.sw.sent)
-    }
-
-    /// What deposit `k` carries to this store's payout.
-    pub(crate) fn give(&mut self, k: usize, c: Carried) {
-        self.sw.received.insert(k, c);
-    }
-
-    /// Run to the end and report.
-    pub(crate) fn finish(mut self) -> Result<Followed, Overflow> {
-        let n = self.sw.store.len();
-        self.sw.run_to(n)?;
+        self.run_to(self.sw.store.len())?;
         self.sw.finish()?;
         let p = self.sw.p;
         Ok(with_warnings(self.sw.out, self.sw.spec, p))
@@ -879,7 +849,7 @@ struct SparseLoop<'a> {
     start: usize,
 }
 
-impl<'a> Sweep<'a, u128> {
+impl<'a, N: Num> Sweep<'a, N> {
     /// The sparse sweep's state before its first event. `Err` where the
     /// question needs the full sweep (a seed transaction or a bridge
     /// transaction that the ledger counts a conversion, a damaged record).

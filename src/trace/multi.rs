@@ -12,9 +12,7 @@
 //! the merged events.
 
 use super::bridges::{Bridged, Status, match_all, positions};
-use super::follow::{
-    BridgePlan, BridgeRef, Carried, DepositPlan, Follow, Followed, PayoutPlan, Prep, SparseStepped, Stepped, prepare, sparse_ledger,
-};
+use super::follow::{BridgePlan, BridgeRef, Carried, DepositPlan, Follow, Followed, PayoutPlan, Prep, Stepped, prepare, sparse_ledger};
 use super::ledger::Ledger;
 use super::num::{Num, Overflow};
 use super::types::{Outcome, Spec, TraceError, Wide};
@@ -183,7 +181,6 @@ struct Ctx<'a> {
 
 enum Runner<'a, N: Num> {
     Account(Box<Stepped<'a, N>>),
-    Sparse(Box<SparseStepped<'a>>),
     Utxo(Box<Utxo<'a>>),
 }
 
@@ -191,7 +188,6 @@ impl<N: Num> Runner<'_, N> {
     fn run_to(&mut self, end: usize) -> Result<(), Overflow> {
         match self {
             Runner::Account(s) => s.run_to(end),
-            Runner::Sparse(s) => s.run_to(end),
             Runner::Utxo(u) => {
                 u.run_to(end);
                 Ok(())
@@ -202,7 +198,6 @@ impl<N: Num> Runner<'_, N> {
     fn give(&mut self, k: usize, c: Carried) {
         match self {
             Runner::Account(s) => s.give(k, c),
-            Runner::Sparse(s) => s.give(k, c),
             Runner::Utxo(u) => u.give(k, c),
         }
     }
@@ -210,7 +205,6 @@ impl<N: Num> Runner<'_, N> {
     fn take_sent(&mut self) -> Vec<(usize, Carried)> {
         match self {
             Runner::Account(s) => s.take_sent(),
-            Runner::Sparse(s) => s.take_sent(),
             // Deposits on Bitcoin are not matched yet (docs/bridges.md).
             Runner::Utxo(_) => Vec::new(),
         }
@@ -222,8 +216,7 @@ impl Ctx<'_> {
         let mut runners: Vec<Runner<'_, N>> = Vec::new();
         for (j, (p, prep)) in self.parts.iter().zip(self.preps).enumerate() {
             runners.push(match (prep, &self.ledgers[j]) {
-                (Some(prep), Some(led)) => Runner::Sparse(Box::new(SparseStepped::new(p.store, &p.spec, prep, led)?)),
-                (Some(prep), None) => Runner::Account(Box::new(Stepped::new(p.store, &p.spec, prep))),
+                (Some(prep), led) => Runner::Account(Box::new(Stepped::new(p.store, &p.spec, prep, led.as_ref())?)),
                 (None, _) => {
                     Runner::Utxo(Box::new(Utxo::new(p.store, &p.spec, &self.rules[j], &p.outpoints, self.utxo_payouts[j].clone())))
                 }
@@ -247,7 +240,6 @@ impl Ctx<'_> {
         for r in runners {
             chains.push(match r {
                 Runner::Account(s) => ChainOutcome::Account((*s).finish()?),
-                Runner::Sparse(s) => ChainOutcome::Account((*s).finish()?),
                 Runner::Utxo(u) => {
                     let (outcome, paid, converted_in) = u.finish();
                     ChainOutcome::Utxo { outcome, paid, converted_in }
