@@ -35,9 +35,12 @@ const ETH: u128 = 1_000_000_000_000_000_000;
 const BECH32: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
 /// blockchain-etl headers of the planted rows (the columns ingest reads).
-const TXS_HEAD: &str = "hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n";
-const TRACES_HEAD: &str = "block_number,transaction_hash,transaction_index,from_address,to_address,value,trace_type,call_type,trace_address,status\n";
-const TOKENS_HEAD: &str = "token_address,from_address,to_address,value,transaction_hash,log_index,block_number,block_timestamp,transaction_index\n";
+const TXS_HEAD: &str =
+    "hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n";
+const TRACES_HEAD: &str =
+    "block_number,transaction_hash,transaction_index,from_address,to_address,value,trace_type,call_type,trace_address,status\n";
+const TOKENS_HEAD: &str =
+    "token_address,from_address,to_address,value,transaction_hash,log_index,block_number,block_timestamp,transaction_index\n";
 const LOGS_HEAD: &str = "log_index,transaction_hash,transaction_index,address,data,topics,block_number,block_timestamp\n";
 const LABELS_HEAD: &str = "address,category,label\n";
 
@@ -233,14 +236,7 @@ struct Evm {
 
 impl Evm {
     fn new(tag: u64) -> Self {
-        Evm {
-            txs: TXS_HEAD.into(),
-            traces: TRACES_HEAD.into(),
-            tokens: TOKENS_HEAD.into(),
-            logs: LOGS_HEAD.into(),
-            next: 0,
-            tag,
-        }
+        Evm { txs: TXS_HEAD.into(), traces: TRACES_HEAD.into(), tokens: TOKENS_HEAD.into(), logs: LOGS_HEAD.into(), next: 0, tag }
     }
 
     fn hash(&mut self) -> String {
@@ -261,8 +257,9 @@ impl Evm {
         h
     }
 
-    fn token(&mut self, h: &str, at: (u64, i64, u32), log: u32, token: &str, from: &str, to: &str, value: u128) {
-        let (b, t, i) = at;
+    /// A token transfer `(token, from, to, value)` as log `log` of `h`.
+    fn token(&mut self, h: &str, at: (u64, i64, u32), log: u32, leg: (&str, &str, &str, u128)) {
+        let ((b, t, i), (token, from, to, value)) = (at, leg);
         writeln!(self.tokens, "{token},{from},{to},{value},{h},{log},{b},{t},{i}").unwrap();
     }
 
@@ -329,7 +326,8 @@ impl Btc {
         let (iv, ov): (u64, u64) = (inputs.iter().map(|i| i.2).sum(), outputs.iter().map(|o| o.1).sum());
         let coinbase = inputs.is_empty();
         let fee = if coinbase { 0 } else { iv - ov };
-        let row = json!({"hash": h, "is_coinbase": coinbase, "inputs": ins, "outputs": outs, "input_value": iv, "output_value": ov, "fee": fee});
+        let row =
+            json!({"hash": h, "is_coinbase": coinbase, "inputs": ins, "outputs": outs, "input_value": iv, "output_value": ov, "fee": fee});
         self.rows.push((time, row));
         h
     }
@@ -398,7 +396,7 @@ pub fn write_multichain_world(dir: &Path, p: MultiParams) -> io::Result<MultiWor
     let r = e.tx(at(1, 0), &ren_holder, RENBTC, 0, &[]);
     const REN_A: u128 = 100_000_000;
     const REN_FEE: u128 = 100_000;
-    e.token(&r, at(1, 0), 0, RENBTC, &ren_holder, &x, REN_A);
+    e.token(&r, at(1, 0), 0, (RENBTC, &ren_holder, &x, REN_A));
     for (i, w) in withdrawn.iter().enumerate() {
         e.tx(at(50, i as u32), &pool, w, 10 * ETH, &[]);
         e.tx(at(100, i as u32), w, &collector, 10 * ETH, &[]);
@@ -412,8 +410,8 @@ pub fn write_multichain_world(dir: &Path, p: MultiParams) -> io::Result<MultiWor
     // fee minted back to its recipient, `LogBurn(_to, _amount)`.
     let burn_at = at(152, 0);
     let d3 = e.tx(burn_at, &x, REN_GATEWAY, 0, &[]);
-    e.token(&d3, burn_at, 0, RENBTC, &x, ZERO, REN_A);
-    e.token(&d3, burn_at, 1, RENBTC, ZERO, &ren_fee, REN_FEE);
+    e.token(&d3, burn_at, 0, (RENBTC, &x, ZERO, REN_A));
+    e.token(&d3, burn_at, 1, (RENBTC, ZERO, &ren_fee, REN_FEE));
     let burn_data = format!("0x{}{}{}", word(64), word(REN_A - REN_FEE), abi_bytes(&ren_btc));
     let burn_topics = [topic_of(Kind::RenBurn), format!("0x{}", word(1)), format!("0x{}", "ab".repeat(32))];
     e.log(&d3, burn_at, 2, REN_GATEWAY, &burn_data, &burn_topics);
@@ -433,12 +431,12 @@ pub fn write_multichain_world(dir: &Path, p: MultiParams) -> io::Result<MultiWor
     b.log(&p1, pay_at, 0, ROUTER_BASE, &data, &[topic_of(Kind::ThorTransferOut), topic(&vault_base), topic(&payee_base)]);
     let swap_at = bat(d1_time + 3600, 0);
     let sw = b.tx(swap_at, &payee_base, &swap_pool, b1, &[]);
-    b.token(&sw, swap_at, 0, TOKEN_BASE, &swap_pool, &payee_base, TOKENS_OUT);
+    b.token(&sw, swap_at, 0, (TOKEN_BASE, &swap_pool, &payee_base, TOKENS_OUT));
     let data = format!("0x{}{}{}{}", word(b1), word(0), word(0), word(TOKENS_OUT));
     b.log(&sw, swap_at, 1, &swap_pool, &data, &[topic_of(Kind::Swap(Venue::UniswapV2)), topic(&payee_base), topic(&payee_base)]);
     let ex_at = bat(d1_time + 4200, 0);
     let ex = b.tx(ex_at, &payee_base, TOKEN_BASE, 0, &[]);
-    b.token(&ex, ex_at, 0, TOKEN_BASE, &payee_base, &exchange_base, TOKENS_OUT);
+    b.token(&ex, ex_at, 0, (TOKEN_BASE, &payee_base, &exchange_base, TOKENS_OUT));
 
     // Bitcoin: background from a day before S to three hours after the
     // last deposit; the vaults funded by coinbases.
@@ -489,7 +487,11 @@ pub fn write_multichain_world(dir: &Path, p: MultiParams) -> io::Result<MultiWor
         let (out, fee) = (v * pct / 100, 2_000);
         let next = btc_addr(&mut rng);
         let k = (hop % 2) as usize;
-        let h = btc.tx(d2_time + 1800 + 1200 * (hop as i64 + 1), &[(op, who, v)], &[(exchanges_btc[k].clone(), out), (next.clone(), v - out - fee)]);
+        let h = btc.tx(
+            d2_time + 1800 + 1200 * (hop as i64 + 1),
+            &[(op, who, v)],
+            &[(exchanges_btc[k].clone(), out), (next.clone(), v - out - fee)],
+        );
         exch[k] += out;
         peel_fees += fee;
         (op, who, v) = ((h, 1), next, v - out - fee);
@@ -510,7 +512,10 @@ pub fn write_multichain_world(dir: &Path, p: MultiParams) -> io::Result<MultiWor
     let ethereum = [eth.exports(), e.write(&dir.join("ethereum").join("planted"))?];
     let base_files = [base.exports(), b.write(&dir.join("base").join("planted"))?];
     let labels = [
-        vec![eth.files[3].clone(), write_labels(&dir.join("ethereum").join("planted_labels.csv"), &[(&pool, "mixer", "Tornado-like pool")])?],
+        vec![
+            eth.files[3].clone(),
+            write_labels(&dir.join("ethereum").join("planted_labels.csv"), &[(&pool, "mixer", "Tornado-like pool")])?,
+        ],
         vec![
             base.files[3].clone(),
             write_labels(&dir.join("base").join("planted_labels.csv"), &[(&exchange_base, "exchange", "Base exchange deposit")])?,
@@ -538,7 +543,8 @@ pub fn write_multichain_world(dir: &Path, p: MultiParams) -> io::Result<MultiWor
         value_in: s(a),
         value_out: s(out.1),
     };
-    let (n1, n2, n3, n4) = ("mixer-thorchain-base-swap-exchange", "thorchain-bitcoin-peel-chain", "renbridge-bitcoin", "thorchain-no-payout");
+    let (n1, n2, n3, n4) =
+        ("mixer-thorchain-base-swap-exchange", "thorchain-bitcoin-peel-chain", "renbridge-bitcoin", "thorchain-no-payout");
     let token = format!("base:{TOKEN_BASE}");
     let paths = vec![
         thor(n1, &d1, Some(&p1), "base", &collector, &payee_base, 30 * ETH, ("base:ETH", b1)),
