@@ -8,6 +8,7 @@
 use std::io::{self, Write};
 
 pub mod etl;
+pub mod multichain;
 pub mod utxo;
 pub mod world;
 
