@@ -1010,7 +1010,18 @@ impl<'a, N: Num> Sweep<'a, N> {
                 }
                 return Ok(());
             }
-            let first = events.iter().copied().find(|&k| self.ev.sender(k) == d.payer).ok_or(Overflow)?;
+            // The payer's balance in the asset sold before its first leg in it
+            // (not before its fee or a leg in another asset).
+            let first = events
+                .iter()
+                .copied()
+                .find(|&k| {
+                    self.ev.sender(k) == d.payer
+                        && traced_asset(self.ev.asset(k), p.weth_asset) == d.asset
+                        && self.ev.flags(k) & (flags::FEE | flags::MOVES_NOTHING) == 0
+                        && sub::class(self.ev.sub(k)) != sub::FEE
+                })
+                .ok_or(Overflow)?;
             self.payer_bal = led.sender(first);
             return self.bridge_deposit(t, events, d);
         }
