@@ -109,9 +109,13 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
     let swaps = follow.contains(&Follow::Swaps);
     let ledgers: Vec<Option<Ledger>> =
         parts.iter().map(|p| if p.store.manifest.chain.is_account() { sparse_ledger(p.store, &p.spec, swaps) } else { None }).collect();
+    // The Bitcoin sweep's stop rules (an account-model store's are its Prep's).
     let mut rules = Vec::new();
     for p in parts {
-        rules.push(super::rules::stop_rules(p.store, &p.spec.stop_at, &|a| p.spec.unit(a))?);
+        rules.push(match p.store.manifest.chain {
+            Chain::Bitcoin => super::rules::stop_rules(p.store, &p.spec.stop_at, &|a| p.spec.unit(a))?,
+            _ => Default::default(),
+        });
     }
     // Followed payouts in the order of all chains' events.
     let mut order: Vec<(super::bridges::Position, usize, usize)> = Vec::new();
