@@ -63,16 +63,25 @@ fn eth_files(dir: &Path, memo_a1: &str) -> Vec<PathBuf> {
     files
 }
 
+/// An `OP_RETURN` script pushing `memo`.
+fn memo_script(memo: &str) -> String {
+    format!("6a{:02x}{}", memo.len(), hex::encode(memo))
+}
+
+/// A coinbase transaction paying `to` 1 BTC an hour before `T0`.
+fn coinbase(hash: &str, to: &str) -> Value {
+    json!({"hash": hash, "block_number": 800000, "block_timestamp": T0 - 3600, "index": 0, "is_coinbase": true,
+        "inputs": [], "outputs": [{"index": 0, "addresses": [to], "value": 100_000_000u64, "type": "witness_v0_keyhash"}],
+        "input_value": 0, "output_value": 100_000_000u64, "fee": 0})
+}
+
 /// The Bitcoin side: the vault is funded with 1 BTC, then pays `PAYEE_BTC`
 /// 0.5 BTC with the memo `OUT:<a1's hash>` at `payout_time`; the payee
 /// sends it on to an exchange an hour later.
 fn btc_file(dir: &Path, payout_time: i64, twice: bool) -> PathBuf {
     let (f1, p1) = ("f1".repeat(32), "b2".repeat(32));
-    let memo = format!("OUT:{}", tx_hash(0xa1)[2..].to_uppercase());
-    let script = format!("6a{:02x}{}", memo.len(), hex::encode(&memo));
-    let fund = json!({"hash": f1, "block_number": 800000, "block_timestamp": T0 - 3600, "index": 0, "is_coinbase": true,
-        "inputs": [], "outputs": [{"index": 0, "addresses": [VAULT_BTC], "value": 100_000_000u64, "type": "witness_v0_keyhash"}],
-        "input_value": 0, "output_value": 100_000_000u64, "fee": 0});
+    let script = memo_script(&format!("OUT:{}", tx_hash(0xa1)[2..].to_uppercase()));
+    let fund = coinbase(&f1, VAULT_BTC);
     let pay = json!({"hash": p1, "block_number": 800001, "block_timestamp": payout_time, "index": 1, "is_coinbase": false,
         "inputs": [{"index": 0, "spent_transaction_hash": f1, "spent_output_index": 0, "addresses": [VAULT_BTC], "value": 100_000_000u64}],
         "outputs": [
@@ -95,7 +104,7 @@ fn btc_file(dir: &Path, payout_time: i64, twice: bool) -> PathBuf {
                 {"index": 0, "addresses": [PAYEE_BTC], "value": 10_000_000u64, "type": "witness_v0_keyhash"},
                 {"index": 1, "addresses": [VAULT_BTC], "value": 39_980_000u64, "type": "witness_v0_keyhash"},
                 {"index": 2, "addresses": [], "value": 0, "type": "nulldata", "script_hex": script},
-                {"index": 3, "addresses": [], "value": 0, "type": "nulldata", "script_hex": format!("6a{:02x}{}", bad.len(), hex::encode(&bad))}],
+                {"index": 3, "addresses": [], "value": 0, "type": "nulldata", "script_hex": memo_script(&bad)}],
             "input_value": 49_990_000u64, "output_value": 49_980_000u64, "fee": 10_000});
         text += &format!("{again}\n");
     }
@@ -298,5 +307,100 @@ fn malformed_memos_and_double_payouts_are_reported_not_followed() {
         let o = run(&["conversions", "--store", e.to_str().unwrap(), "--store", b.to_str().unwrap()]);
         let rows: Value = serde_json::from_str(&o.stdout).unwrap();
         assert_eq!(rows["conversions"][0]["status"], status, "{memo}: {rows:#}");
+    }
+}
+
+/// A THORChain inbound on Bitcoin (the vault first, the memo, the change)
+/// paid out on Ethereum by the router's `TransferOut` with `OUT:<txid>`:
+/// the vault output's taint leaves with the deposit and the payee receives
+/// `y` in ETH, conserved per asset on both chains; without the payout the
+/// vault holds it.
+#[test]
+fn thorchain_bitcoin_to_eth() {
+    const SEED_BTC: &str = "bc1qseedseedseedseedseedseedseedseedseedsd";
+    const PAYEE: &str = "0x3333333333333333333333333333333333333333";
+    let (f, d) = ("f0".repeat(32), "d0".repeat(32));
+    let script = memo_script(&format!("=:ETH.ETH:{PAYEE}"));
+    let fund = coinbase(&f, SEED_BTC);
+    let dep = json!({"hash": d, "block_number": 800001, "block_timestamp": T0, "index": 1, "is_coinbase": false,
+        "inputs": [{"index": 0, "spent_transaction_hash": f, "spent_output_index": 0, "addresses": [SEED_BTC], "value": 100_000_000u64}],
+        "outputs": [
+            {"index": 0, "addresses": [VAULT_BTC], "value": 60_000_000u64, "type": "witness_v0_keyhash"},
+            {"index": 1, "addresses": [], "value": 0, "type": "nulldata", "script_hex": script},
+            {"index": 2, "addresses": [SEED_BTC], "value": 39_000_000u64, "type": "witness_v0_keyhash"}],
+        "input_value": 100_000_000u64, "output_value": 99_000_000u64, "fee": 1_000_000});
+    let out_memo = format!("OUT:{}", d.to_uppercase());
+    let out_data = format!("0x{}{}{}{}", word(0), word(20 * ETH), word(96), {
+        let mut b = hex::encode(&out_memo);
+        while !b.len().is_multiple_of(64) {
+            b.push('0');
+        }
+        format!("{}{b}", word(out_memo.len() as u128))
+    });
+    let p1 = tx_hash(0xe1);
+    const TRANSFER_OUT: &str = "0xa9cd03aa3c1b4515114539cd53d22085129d495cb9e9f9af77864526240f1bf7";
+    for paid in [true, false] {
+        let t = tempfile::tempdir().unwrap();
+        let (e, b) = (t.path().join("eth"), t.path().join("btc"));
+        std::fs::write(t.path().join("btc.json"), format!("{fund}\n{dep}\n")).unwrap();
+        assert_eq!(ingest(&b, "bitcoin", "etl", &[], &[&t.path().join("btc.json")]).code, 0);
+        let (tx, tr, lg) = (t.path().join("transactions.csv"), t.path().join("traces.csv"), t.path().join("logs.csv"));
+        let twenty = 20 * ETH;
+        std::fs::write(&tx, format!("hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n{p1},200,{},0,{VAULT},{ROUTER},{twenty},0,0,1\n", T0 + 600)).unwrap();
+        std::fs::write(&tr, format!("block_number,transaction_hash,transaction_index,from_address,to_address,value,trace_type,call_type,trace_address,status\n200,{p1},0,{VAULT},{ROUTER},{twenty},call,call,,1\n200,{p1},0,{ROUTER},{PAYEE},{twenty},call,call,0,1\n")).unwrap();
+        let log = if paid {
+            format!("3,{p1},0,{ROUTER},{out_data},\"{TRANSFER_OUT},{},{}\",200\n", padded(VAULT), padded(PAYEE))
+        } else {
+            String::new()
+        };
+        std::fs::write(&lg, format!("log_index,transaction_hash,transaction_index,address,data,topics,block_number\n{log}")).unwrap();
+        assert_eq!(ingest(&e, "ethereum", "etl", &[], &[&tx, &tr, &lg]).code, 0);
+        for policy in ["haircut", "fifo", "poison"] {
+            let o = run(&[
+                "trace",
+                "--store",
+                b.to_str().unwrap(),
+                "--store",
+                e.to_str().unwrap(),
+                "--policy",
+                policy,
+                "--follow",
+                "swaps,bridges",
+                "--seed",
+                SEED_BTC,
+                "--format",
+                "json",
+            ]);
+            assert_eq!(o.code, 0, "{}", o.stderr);
+            let r: Value = serde_json::from_str(&o.stdout).unwrap();
+            let by = &r["totals_by_asset"];
+            if policy != "poison" {
+                assert!(by.as_object().unwrap().values().all(conserved), "{policy}: {by:#}");
+            }
+            let btc = &by["bitcoin:BTC"];
+            assert_eq!((n(&btc["seeded"]), n(&btc["fees"]), n(&btc["held_by_seeds"])), (100_000_000, 1_000_000, 39_000_000), "{policy}");
+            if paid {
+                assert_eq!(n(&btc["converted_out"]), 60_000_000, "{policy}: {btc:#}");
+                assert_eq!(n(&by["ethereum:ETH"]["converted_in"]), twenty, "{policy}");
+                let c = &r["conversions"][0];
+                assert_eq!(
+                    (c["chain"].as_str(), c["to_chain"].as_str(), c["tx"].as_str(), c["to_tx"].as_str()),
+                    (Some("bitcoin"), Some("ethereum"), Some(d.as_str()), Some(p1.as_str()))
+                );
+                assert_eq!((c["payer"].as_str(), c["payee"].as_str(), n(&c["taint_in"])), (Some(SEED_BTC), Some(PAYEE), 60_000_000));
+                let payee = r["dormant"].as_array().unwrap().iter().find(|h| h["address"] == PAYEE).cloned().unwrap();
+                assert_eq!((n(&payee["amount"]), payee["chain"].as_str()), (twenty, Some("ethereum")));
+            } else {
+                // The vault holds the deposit: a bridge destination on Bitcoin.
+                let v = r["destinations"].as_array().unwrap().iter().find(|h| h["address"] == VAULT_BTC).cloned().unwrap();
+                assert_eq!(
+                    (n(&v["amount"]), v["category"].as_str(), v["chain"].as_str()),
+                    (60_000_000, Some("bridge"), Some("bitcoin")),
+                    "{policy}"
+                );
+                assert_eq!(r["unfollowed"][0]["status"], "no-payout");
+                assert!(by.get("ethereum:ETH").is_none_or(|t| n(&t["converted_in"]) == 0));
+            }
+        }
     }
 }

@@ -478,13 +478,14 @@ pub fn answer_many(stores: &[&Store], q: &Query) -> Result<(Report, Notes), Trac
                     }
                 }
             }
-            ChainOutcome::Utxo { outcome, converted_in, .. } => {
-                visited += outcome.visited;
-                if q.policy != Policy::Poison && outcome.seeded + *converted_in != outcome.accounted() {
+            ChainOutcome::Utxo(u) => {
+                let o = &u.outcome;
+                visited += o.visited;
+                if q.policy != Policy::Poison && o.seeded + u.converted_in != o.accounted() + u.converted_out {
                     return Err(TraceError::Internal(format!(
-                        "taint is not conserved in {chain} (seeded + converted_in {} != accounted {})",
-                        outcome.seeded + *converted_in,
-                        outcome.accounted()
+                        "taint is not conserved in {chain} (seeded + converted_in {} != accounted + converted_out {})",
+                        o.seeded + u.converted_in,
+                        o.accounted() + u.converted_out
                     )));
                 }
             }

@@ -121,7 +121,8 @@ pub fn build_multi(
         let chain = s.manifest.chain.name();
         let mut r = match c {
             ChainOutcome::Account(f) => super::follow::build_follow(s, spec, f, seeds_text, seed_txs_text, paths),
-            ChainOutcome::Utxo { outcome, paid, converted_in } => {
+            ChainOutcome::Utxo(u) => {
+                let (outcome, paid, converted_in) = (&u.outcome, &u.paid, &u.converted_in);
                 let mut r = super::build(s, spec, outcome, seeds_text, seed_txs_text, paths);
                 let mut conversions = Vec::new();
                 let mut rows_by_k = Vec::new();
@@ -178,14 +179,33 @@ pub fn build_multi(
                     dormant: (sum(&mut outcome.dormant.values().map(|d| d.0)) + held).to_string(),
                     horizon: sum(&mut outcome.horizon.values().map(|d| d.0)).to_string(),
                     fees: outcome.fees.to_string(),
-                    converted_out: "0".into(),
+                    converted_out: u.converted_out.to_string(),
                     rounding: "0".into(),
                     held_by_seeds: held.to_string(),
                     unknown_origin: outcome.unknown_origin.to_string(),
                 };
                 r.totals_by_asset = Some(BTreeMap::from([(r.asset.clone(), t)]));
                 r.conversions = Some(conversions);
-                r.unfollowed = Some(Vec::new());
+                // Deposits the bridge holds, with the taint that stopped there.
+                let ev = s.events();
+                let unfollowed = u
+                    .held
+                    .iter()
+                    .map(|&(k, x)| {
+                        let b = &m.bridges[k];
+                        let i = b.output.unwrap_or(b.events[0]);
+                        super::UnfollowedRow {
+                            tx: s.tx_text(b.tx),
+                            kind: "bridge",
+                            status: b.status.as_str(),
+                            block: (ev.block(i) != crate::model::NO_BLOCK).then(|| ev.block(i)),
+                            time: (ev.time(i) != crate::model::NO_TIME).then(|| crate::model::time::format_time(ev.time(i))),
+                            venues: vec![s.address_text(b.holder)],
+                            taint: BTreeMap::from([(r.asset.clone(), x.to_string())]),
+                        }
+                    })
+                    .collect();
+                r.unfollowed = Some(unfollowed);
                 r
             }
         };

@@ -133,6 +133,8 @@ pub struct Bridged {
     /// [`renbridge_score`]); `None` for exact matches. A label only: it
     /// moves no taint.
     pub score_ppm: Option<u32>,
+    /// On Bitcoin: the output paying the bridge (the deposit's `a`).
+    pub output: Option<usize>,
 }
 
 /// A stored log or memo's transaction, per store: its events and legs.
@@ -303,6 +305,30 @@ fn deposit_side(l: &TxLegs, holders: Option<&[u32]>) -> Option<(u32, u32, U256, 
     Some((d.address, d.asset, d.amount.0, holder))
 }
 
+/// A THORChain inbound on Bitcoin: the first output with a value pays the
+/// vault (THORChain's inbound layout: the vault, the memo, the change);
+/// the payer is the first input's address (as the export gives it, or that
+/// of the output it spends), else the vault's.
+fn utxo_deposit_side(s: &Store, l: &TxLegs) -> Option<((u32, u32, U256, u32), usize)> {
+    if l.failed {
+        return None;
+    }
+    let ev = s.events();
+    let out = *l.events.iter().find(|&&i| sub::class(ev.sub(i)) == sub::TOP && ev.flags(i) & flags::FEE == 0 && !s.value(i).0.is_zero())?;
+    let vault = ev.receiver(out);
+    let tx = ev.tx(out);
+    let in_tx: &[u32] = crate::store::cast(s.bytes(crate::store::Column::InTx));
+    let in_addr: &[u32] = crate::store::cast(s.bytes(crate::store::Column::InAddr));
+    let in_spent: &[u64] = crate::store::cast(s.bytes(crate::store::Column::InSpentEvent));
+    let first = in_tx.partition_point(|&t| t < tx);
+    let payer = match (in_tx.get(first), in_addr.get(first), in_spent.get(first)) {
+        (Some(&t), Some(&a), _) if t == tx && a != u32::MAX => a,
+        (Some(&t), _, Some(&e)) if t == tx && e != u64::MAX && (e as usize) < s.len() => ev.receiver(e as usize),
+        _ => vault,
+    };
+    Some(((payer, ev.asset(out), s.value(out).0, vault), out))
+}
+
 /// A deposit not yet matched: `no-payout` until [`settle`] says otherwise.
 fn bridged(bridge: &'static str, store: usize, tx: u32, l: &TxLegs, side: (u32, u32, U256, u32), memo: String) -> Bridged {
     let (payer, asset, value, holder) = side;
@@ -320,6 +346,7 @@ fn bridged(bridge: &'static str, store: usize, tx: u32, l: &TxLegs, side: (u32, 
         status: Status::NoPayout,
         exact: true,
         score_ppm: None,
+        output: None,
     }
 }
 
@@ -361,7 +388,9 @@ pub fn match_thorchain(stores: &[&Store]) -> Vec<Bridged> {
         let kinds: BTreeMap<(u32, u32), Kind> = s.logs().iter().filter_map(|r| Some(((r.tx, r.index), Kind::from_code(r.kind)?))).collect();
         for m in s.memos() {
             let kind = if account { kinds.get(&(m.tx, m.vout)).copied() } else { None };
-            if account && kind == Some(Kind::ThorDeposit) {
+            // On Bitcoin an inbound is a transaction whose memo asks for a swap.
+            let inbound = !account && matches!(memo::parse(&m.data), Ok(Memo::Swap { .. }));
+            if (account && kind == Some(Kind::ThorDeposit)) || inbound {
                 deposits[k].push((m.tx, String::from_utf8_lossy(&m.data).into_owned()));
                 continue;
             }
@@ -391,8 +420,13 @@ pub fn match_thorchain(stores: &[&Store]) -> Vec<Bridged> {
         let legs = tx_legs(s, &txs);
         for (tx, text) in &deposits[k] {
             let Some(l) = legs.get(tx) else { continue };
-            let Some(side) = deposit_side(l, None) else { continue };
-            let mut b = bridged("thorchain", k, *tx, l, side, text.clone());
+            let mut b = if s.manifest.chain == Chain::Bitcoin {
+                let Some((side, output)) = utxo_deposit_side(s, l) else { continue };
+                Bridged { output: Some(output), ..bridged("thorchain", k, *tx, l, side, text.clone()) }
+            } else {
+                let Some(side) = deposit_side(l, None) else { continue };
+                bridged("thorchain", k, *tx, l, side, text.clone())
+            };
             let destination = match memo::parse(text.as_bytes()) {
                 Ok(Memo::Swap { destination, .. }) => destination,
                 _ => {

@@ -1542,13 +1542,7 @@ impl<N: Num> Sweep<'_, N> {
             let lots = if self.spec.policy == Policy::Fifo { pieces } else { Vec::new() };
             self.sent.push((d.k, Carried { x: x.to_u256(), hop, lots }));
         } else if !x.is_zero() {
-            let rule = StopRule {
-                from: None,
-                to: None,
-                category: "bridge".into(),
-                label: format!("{} ({})", super::bridges::entity(d.bridge), d.status),
-                entity: super::bridges::entity(d.bridge).into(),
-            };
+            let rule = StopRule::bridge(d.bridge, d.status);
             if self.spec.evidence {
                 // The deposit's legs from the payer to the holder, for its evidence path.
                 for l in legs.iter().filter(|l| l.asset == asset_a && l.from != d.holder && l.to != u) {

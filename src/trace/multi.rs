@@ -15,26 +15,21 @@ use super::bridges::{Bridged, Status, match_all, positions};
 use super::follow::{BridgePlan, BridgeRef, Carried, DepositPlan, Follow, Followed, PayoutPlan, Prep, Stepped, prepare, sparse_ledger};
 use super::ledger::Ledger;
 use super::num::{Num, Overflow};
-use super::types::{Outcome, Spec, TraceError, Wide};
-use super::utxo::{PaidOut, Utxo, UtxoPayout};
+use super::types::{Spec, TraceError, Wide};
+use super::utxo::{Finished, Utxo, UtxoDeposit, UtxoPayout};
 use crate::model::{Chain, NO_BLOCK, NO_TIME};
 use crate::store::Store;
 use std::collections::HashMap;
 
 /// One store's part of the trace.
 #[derive(Clone, Debug)]
+// One a store of a trace: their sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ChainOutcome {
     /// An account-model store: every asset, as `--follow` traces them.
     Account(Followed),
-    /// A Bitcoin store.
-    Utxo {
-        /// The §3 outcome.
-        outcome: Outcome,
-        /// The bridge payouts that carried taint into it.
-        paid: Vec<PaidOut>,
-        /// Their taint, summed.
-        converted_in: Wide,
-    },
+    /// A Bitcoin store: the §3 outcome and its bridges.
+    Utxo(Finished),
 }
 
 /// What a trace over several stores found.
@@ -72,21 +67,26 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
     let mut plans: Vec<BridgePlan> =
         stores.iter().map(|_| BridgePlan { swaps: follow.contains(&Follow::Swaps), ..Default::default() }).collect();
     let mut utxo_payouts: Vec<HashMap<u32, UtxoPayout>> = stores.iter().map(|_| HashMap::new()).collect();
+    let mut utxo_deposits: Vec<HashMap<u32, UtxoDeposit>> = stores.iter().map(|_| HashMap::new()).collect();
     for (k, b) in bridges.iter().enumerate() {
         let followed = b.status == Status::Followable;
-        plans[b.store].deposits.insert(
-            b.tx,
-            DepositPlan {
-                k,
-                bridge: b.bridge,
-                payer: b.payer,
-                asset: b.asset,
-                a: b.value,
-                holder: b.holder,
-                followed,
-                status: b.status.as_str(),
-            },
-        );
+        if let Some(event) = b.output {
+            utxo_deposits[b.store].insert(b.tx, UtxoDeposit { k, event, followed, bridge: b.bridge, status: b.status.as_str() });
+        } else {
+            plans[b.store].deposits.insert(
+                b.tx,
+                DepositPlan {
+                    k,
+                    bridge: b.bridge,
+                    payer: b.payer,
+                    asset: b.asset,
+                    a: b.value,
+                    holder: b.holder,
+                    followed,
+                    status: b.status.as_str(),
+                },
+            );
+        }
         let Some(p) = b.payout.as_ref().filter(|_| followed) else { continue };
         if stores[p.store].manifest.chain == Chain::Bitcoin {
             utxo_payouts[p.store].insert(p.tx, UtxoPayout { k, event: p.event, a: b.value });
@@ -144,7 +144,16 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
         crate::sys::timing("multi: prepare each store");
         let none: Vec<Option<Ledger>> = parts.iter().map(|_| None).collect();
         let ledgers = if sparse { &ledgers } else { &none };
-        let ctx = Ctx { parts, preps: &preps, ledgers, rules: &rules, bridges: &bridges, order: &order, utxo_payouts: &utxo_payouts };
+        let ctx = Ctx {
+            parts,
+            preps: &preps,
+            ledgers,
+            rules: &rules,
+            bridges: &bridges,
+            order: &order,
+            utxo_payouts: &utxo_payouts,
+            utxo_deposits: &utxo_deposits,
+        };
         match ctx.sweep::<u128>() {
             Ok(m) => return Ok(m),
             Err(Overflow) if sparse => continue,
@@ -181,6 +190,7 @@ struct Ctx<'a> {
     bridges: &'a [Bridged],
     order: &'a [(super::bridges::Position, usize, usize)],
     utxo_payouts: &'a [HashMap<u32, UtxoPayout>],
+    utxo_deposits: &'a [HashMap<u32, UtxoDeposit>],
 }
 
 enum Runner<'a, N: Num> {
@@ -209,8 +219,7 @@ impl<N: Num> Runner<'_, N> {
     fn take_sent(&mut self) -> Vec<(usize, Carried)> {
         match self {
             Runner::Account(s) => s.take_sent(),
-            // Deposits on Bitcoin are not matched yet (docs/bridges.md).
-            Runner::Utxo(_) => Vec::new(),
+            Runner::Utxo(u) => u.take_sent(),
         }
     }
 }
@@ -221,9 +230,14 @@ impl Ctx<'_> {
         for (j, (p, prep)) in self.parts.iter().zip(self.preps).enumerate() {
             runners.push(match (prep, &self.ledgers[j]) {
                 (Some(prep), led) => Runner::Account(Box::new(Stepped::new(p.store, &p.spec, prep, led.as_ref())?)),
-                (None, _) => {
-                    Runner::Utxo(Box::new(Utxo::new(p.store, &p.spec, &self.rules[j], &p.outpoints, self.utxo_payouts[j].clone())))
-                }
+                (None, _) => Runner::Utxo(Box::new(Utxo::new(
+                    p.store,
+                    &p.spec,
+                    &self.rules[j],
+                    &p.outpoints,
+                    self.utxo_payouts[j].clone(),
+                    self.utxo_deposits[j].clone(),
+                ))),
             });
         }
         let mut carried: Vec<Option<Carried>> = vec![None; self.bridges.len()];
@@ -244,10 +258,7 @@ impl Ctx<'_> {
         for r in runners {
             chains.push(match r {
                 Runner::Account(s) => ChainOutcome::Account((*s).finish()?),
-                Runner::Utxo(u) => {
-                    let (outcome, paid, converted_in) = u.finish();
-                    ChainOutcome::Utxo { outcome, paid, converted_in }
-                }
+                Runner::Utxo(u) => ChainOutcome::Utxo(u.finish()),
             });
         }
         crate::sys::timing("multi: sweeps finished");

@@ -15,6 +15,15 @@ pub(super) struct StopRule {
     pub(super) entity: String,
 }
 
+impl StopRule {
+    /// Where a bridge holds a deposit it does not pay out (TRACING.md §7):
+    /// a destination of category `bridge`, named by the bridge and why.
+    pub(super) fn bridge(bridge: &str, status: &str) -> StopRule {
+        let entity = super::bridges::entity(bridge);
+        StopRule { from: None, to: None, category: "bridge".into(), label: format!("{entity} ({status})"), entity: entity.into() }
+    }
+}
+
 /// A map keyed by address id. The ids are dense and not chosen by an
 /// adversary, so a multiply-shift hash does, at a fraction of SipHash's cost
 /// in the sweep's per-event lookups. Kept over rustc-hash's FxHash (issue

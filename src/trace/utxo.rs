@@ -60,9 +60,9 @@ pub(super) fn run(
     rules: &super::IdMap<Vec<StopRule>>,
     outpoints: &[(u32, u32)],
 ) -> Result<Outcome, TraceError> {
-    let mut u = Utxo::new(store, spec, rules, outpoints, HashMap::new());
+    let mut u = Utxo::new(store, spec, rules, outpoints, HashMap::new(), HashMap::new());
     u.run_to(store.len());
-    Ok(u.finish().0)
+    Ok(u.finish().outcome)
 }
 
 /// A bridge payout on Bitcoin (TRACING.md §7): output `event` of
@@ -75,6 +75,38 @@ pub(super) struct UtxoPayout {
     pub event: usize,
     /// `a`, the deposit's amount (FIFO lots are mapped from it).
     pub a: U256,
+}
+
+/// What the Bitcoin sweep found, bridges included.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    /// The §3 outcome.
+    pub outcome: Outcome,
+    /// The bridge payouts that carried taint into the store.
+    pub paid: Vec<PaidOut>,
+    /// Their taint, summed.
+    pub converted_in: Wide,
+    /// Taint that left through followed deposits.
+    pub converted_out: Wide,
+    /// Deposits not followed that taint reached: (bridge index, taint).
+    pub held: Vec<(usize, u128)>,
+}
+
+/// A bridge deposit on Bitcoin: output `event` pays the bridge `a`.
+#[derive(Clone, Debug)]
+pub(super) struct UtxoDeposit {
+    /// Index of the bridge conversion.
+    pub k: usize,
+    /// The output paying the bridge.
+    pub event: usize,
+    /// Matched to a payout that is followed: the output's taint leaves
+    /// with it; otherwise the bridge holds it (a destination of category
+    /// `bridge` at the output's address).
+    pub followed: bool,
+    /// The bridge, for the destination's entity and label.
+    pub bridge: &'static str,
+    /// Why not followed, or `followable`.
+    pub status: &'static str,
 }
 
 /// A bridge payout that carried taint, as the Bitcoin sweep counted it.
@@ -113,6 +145,14 @@ pub(super) struct Utxo<'a> {
     paid: Vec<PaidOut>,
     /// Taint that arrived through payouts.
     converted_in: Wide,
+    /// Deposits by transaction id.
+    deposits: HashMap<u32, UtxoDeposit>,
+    /// Followed deposits handled, until the coordinator takes them.
+    sent: Vec<(usize, super::follow::Carried)>,
+    /// Taint that left through followed deposits.
+    converted_out: Wide,
+    /// Deposits not followed that taint reached: (bridge index, taint).
+    held: Vec<(usize, u128)>,
 }
 
 impl<'a> Utxo<'a> {
@@ -122,6 +162,7 @@ impl<'a> Utxo<'a> {
         rules: &'a super::IdMap<Vec<StopRule>>,
         outpoints: &[(u32, u32)],
         payouts: HashMap<u32, UtxoPayout>,
+        deposits: HashMap<u32, UtxoDeposit>,
     ) -> Self {
         Utxo {
             store,
@@ -140,7 +181,16 @@ impl<'a> Utxo<'a> {
             received: HashMap::new(),
             paid: Vec::new(),
             converted_in: Wide::ZERO,
+            deposits,
+            sent: Vec::new(),
+            converted_out: Wide::ZERO,
+            held: Vec::new(),
         }
+    }
+
+    /// The deposits handled since the last call: (bridge index, what left).
+    pub(super) fn take_sent(&mut self) -> Vec<(usize, super::follow::Carried)> {
+        std::mem::take(&mut self.sent)
     }
 
     /// What deposit `k` carries to this store's payout.
@@ -301,9 +351,31 @@ impl<'a> Utxo<'a> {
                     hop = 0;
                 }
                 if x == 0 {
+                    if let Some(d) = self.deposits.get(&tx).filter(|d| d.event == k && d.followed) {
+                        self.sent.push((d.k, super::follow::Carried::default()));
+                    }
                     continue;
                 }
                 self.out.tainted.push(Tainted { event: k as u64, x: U256::from(x), hop });
+                // A bridge deposit's output: its taint leaves with the deposit
+                // (followed) or stays with the bridge, never on the output.
+                if let Some(d) = self.deposits.get(&tx).filter(|d| d.event == k) {
+                    if d.followed {
+                        let lots = match spec.policy {
+                            Policy::Fifo => {
+                                laid[o].iter().map(|&(amount, tainted)| super::fifo::Lot { amount: U256::from(amount), tainted }).collect()
+                            }
+                            _ => Vec::new(),
+                        };
+                        self.converted_out += Wide::from(x);
+                        self.sent.push((d.k, super::follow::Carried { x: U256::from(x), hop, lots }));
+                    } else {
+                        let rule = StopRule::bridge(d.bridge, d.status);
+                        self.out.absorb(addr, k as u64, &rule, U256::from(x), hop);
+                        self.held.push((d.k, x));
+                    }
+                    continue;
+                }
                 if let Some((p, _)) = pred
                     && hop > 0
                     && !paid
@@ -339,7 +411,7 @@ impl<'a> Utxo<'a> {
 
     /// Run to the end: unspent tainted outputs are where the taint sits
     /// now. With the payouts that carried taint and their sum.
-    pub(crate) fn finish(mut self) -> (Outcome, Vec<PaidOut>, Wide) {
+    pub(crate) fn finish(mut self) -> Finished {
         self.run_to(self.store.len());
         let ev = self.store.events();
         for (&k, t) in &self.taint {
@@ -354,7 +426,7 @@ impl<'a> Utxo<'a> {
         }
         self.out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
         self.out.visited = self.store.len() as u64;
-        (self.out, self.paid, self.converted_in)
+        Finished { outcome: self.out, paid: self.paid, converted_in: self.converted_in, converted_out: self.converted_out, held: self.held }
     }
 }
 
