@@ -57,11 +57,7 @@ fn word(v: u128) -> String {
 
 /// An ABI `string`: its length word, then its bytes padded to words.
 fn abi_string(s: &str) -> String {
-    let mut b = hex::encode(s);
-    while !b.len().is_multiple_of(64) {
-        b.push('0');
-    }
-    format!("{}{b}", word(s.len() as u128))
+    hex::encode(chaintrace::convert::abi::abi_tail(s.as_bytes()))
 }
 
 fn ingest(store: &Path, chain: &str, files: &[PathBuf]) {

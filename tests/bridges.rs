@@ -7,6 +7,7 @@
 //! payout earlier than its deposit is reported and not followed.
 
 mod common;
+use chaintrace::convert::abi::abi_tail;
 use common::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -21,11 +22,7 @@ const OTHER_BTC: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
 const ETH: u128 = 1_000_000_000_000_000_000;
 
 fn deposit_data(amount: u128, memo: &str) -> String {
-    let mut b = hex::encode(memo);
-    while !b.len().is_multiple_of(64) {
-        b.push('0');
-    }
-    format!("0x{}{}{}{b}", word(amount), word(64), word(memo.len() as u128))
+    format!("0x{}{}{}", word(amount), word(64), hex::encode(abi_tail(memo.as_bytes())))
 }
 
 /// The Ethereum side: the seed `USER` pays `MID` 10 ETH (tx a0), who
@@ -330,13 +327,7 @@ fn thorchain_bitcoin_to_eth() {
             {"index": 2, "addresses": [SEED_BTC], "value": 39_000_000u64, "type": "witness_v0_keyhash"}],
         "input_value": 100_000_000u64, "output_value": 99_000_000u64, "fee": 1_000_000});
     let out_memo = format!("OUT:{}", d.to_uppercase());
-    let out_data = format!("0x{}{}{}{}", word(0), word(20 * ETH), word(96), {
-        let mut b = hex::encode(&out_memo);
-        while !b.len().is_multiple_of(64) {
-            b.push('0');
-        }
-        format!("{}{b}", word(out_memo.len() as u128))
-    });
+    let out_data = format!("0x{}{}{}{}", word(0), word(20 * ETH), word(96), hex::encode(abi_tail(out_memo.as_bytes())));
     let p1 = tx_hash(0xe1);
     const TRANSFER_OUT: &str = "0xa9cd03aa3c1b4515114539cd53d22085129d495cb9e9f9af77864526240f1bf7";
     for paid in [true, false] {

@@ -990,13 +990,7 @@ fn chain_texts(items: &[Item], c: usize) -> (String, String) {
     let mut l = String::from("log_index,transaction_hash,transaction_index,address,data,topics,block_number\n");
     let swap = format!("0x{}", hex::encode(RECOGNISED[0].topic));
     let word = |v: u128| format!("{v:064x}");
-    let abi_string = |m: &str| {
-        let mut b = hex::encode(m);
-        while !b.len().is_multiple_of(64) {
-            b.push('0');
-        }
-        format!("{}{b}", word(m.len() as u128))
-    };
+    let abi_string = |m: &str| hex::encode(chaintrace::convert::abi::abi_tail(m.as_bytes()));
     let kind = |sig: &str| RECOGNISED.iter().find(|r| r.signature == sig).map(|r| format!("0x{}", hex::encode(r.topic))).unwrap();
     let hash = |n: usize| format!("0x{:064x}", n + 1);
     let deposits: HashMap<usize, usize> = items.iter().enumerate().filter_map(|(n, it)| it.deposit.as_ref().map(|d| (d.0, n))).collect();

@@ -32,11 +32,7 @@ fn memo_out() -> String {
 
 /// An ABI `string`'s tail: its length word, then its bytes padded to words.
 fn tail(s: &str) -> String {
-    let mut b = hex::encode(s);
-    while !b.len().is_multiple_of(64) {
-        b.push('0');
-    }
-    format!("{}{b}", word(s.len() as u128))
+    hex::encode(chaintrace::convert::abi::abi_tail(s.as_bytes()))
 }
 
 /// `Deposit`'s data: `(uint256 amount, string memo)`.

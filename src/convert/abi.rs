@@ -41,16 +41,25 @@ pub fn decode_abi_string(data: &[u8], offset_word: usize) -> Result<Vec<u8>, Str
 /// bytes padded to a whole word (what [`abi_string`] reads back). For data
 /// written from what a store keeps, which is the memo alone.
 pub fn encode_abi_string(offset_word: usize, s: &[u8]) -> Vec<u8> {
-    let put = |out: &mut Vec<u8>, v: usize| {
-        out.extend_from_slice(&[0; WORD - 8]);
-        out.extend_from_slice(&(v as u64).to_be_bytes());
-    };
     let mut out = vec![0u8; offset_word * WORD];
-    put(&mut out, (offset_word + 1) * WORD);
-    put(&mut out, s.len());
+    put_word(&mut out, (offset_word + 1) * WORD);
+    out.extend(abi_tail(s));
+    out
+}
+
+/// The tail of an ABI `string` or `bytes`: its length word, then its bytes
+/// padded to a whole word (the head words and the offset are the caller's).
+pub fn abi_tail(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(WORD + s.len().div_ceil(WORD) * WORD);
+    put_word(&mut out, s.len());
     out.extend_from_slice(s);
     out.resize(out.len().div_ceil(WORD) * WORD, 0);
     out
+}
+
+fn put_word(out: &mut Vec<u8>, v: usize) {
+    out.extend_from_slice(&[0; WORD - 8]);
+    out.extend_from_slice(&(v as u64).to_be_bytes());
 }
 
 /// The big-endian word at byte `at` of `data` as a `usize`: `None` if the

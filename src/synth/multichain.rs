@@ -211,11 +211,7 @@ fn topic(a: &str) -> String {
 
 /// ABI `bytes`/`string`: its length word, then its bytes padded to words.
 fn abi_bytes(s: &str) -> String {
-    let mut b = hex::encode(s);
-    while !b.len().is_multiple_of(64) {
-        b.push('0');
-    }
-    format!("{}{b}", word(s.len() as u128))
+    hex::encode(crate::convert::abi::abi_tail(s.as_bytes()))
 }
 
 fn topic_of(kind: Kind) -> String {
