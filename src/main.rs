@@ -102,9 +102,10 @@ impl ClusterArgs {
 /// What screening asks (TRACING.md §4; docs/screening.md).
 #[derive(clap::Args, Clone)]
 struct ScreeningArgs {
-    /// ETH (default) or a token contract.
+    /// ETH (default) or a token contract; over several stores
+    /// `CHAIN:ASSET`, once a chain (the others: their native coin).
     #[arg(long)]
-    asset: Option<String>,
+    asset: Vec<String>,
     /// Risk categories, comma-separated (default: sanctioned, hack,
     /// ransomware, phishing, scam, darknet, terrorism, mixer).
     #[arg(long, value_delimiter = ',')]
@@ -115,8 +116,8 @@ struct ScreeningArgs {
 }
 
 impl ScreeningArgs {
-    fn request(self, format: app::screen::Format, output: Option<PathBuf>) -> app::screen::Request {
-        app::screen::Request { asset: self.asset, categories: self.categories, risk_config: self.risk_config, format, output }
+    fn request(self, format: app::screen::Format, output: Option<PathBuf>, follow: Vec<app::Follow>) -> app::screen::Request {
+        app::screen::Request { asset: self.asset, categories: self.categories, risk_config: self.risk_config, format, output, follow }
     }
 }
 
@@ -207,9 +208,14 @@ enum Command {
     /// Screen addresses for exposure to risk categories (TRACING.md §4):
     /// one answer per address, in input order.
     Screen {
-        /// The store directory.
-        #[arg(long)]
-        store: PathBuf,
+        /// The store directory; several `--store`s (one chain each) give one
+        /// answer per address and store.
+        #[arg(long, required = true)]
+        store: Vec<PathBuf>,
+        /// Carry exposure across bridges between the stores (TRACING.md §7):
+        /// `bridges`, or `bridges-heuristic` for heuristic links too.
+        #[arg(long, value_delimiter = ',')]
+        follow: Vec<app::Follow>,
         /// Output format.
         #[arg(long, value_enum, default_value = "json")]
         format: app::screen::Format,
@@ -425,11 +431,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let s = app::open_verified(&store)?;
             stdout(&app::stats::describe(&s, format, cluster.then(|| cluster_args.params()))?)
         }
-        Command::Screen { store, format, screening, fail_above, output, address_file } => {
-            let req = screening.request(format, output);
+        Command::Screen { store, follow, format, screening, fail_above, output, address_file } => {
+            let req = screening.request(format, output, follow);
             let plan = app::screen::plan(&req, &address_file)?;
-            let s = app::open_verified(&store)?;
-            let got = app::screen::run(&s, &req, &plan)?;
+            let opened = store.iter().map(|d| app::open_verified(d)).collect::<Result<Vec<_>, _>>()?;
+            let got = app::screen::run_stores(&opened.iter().collect::<Vec<_>>(), &req, &plan)?;
             if let Some(secs) = got.built_index {
                 eprintln!("built the exposure index of {} in {secs:.2}s", got.asset);
             }
@@ -447,7 +453,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut c = chaintrace::serve::Config::new(listen);
             c.risk = app::screen::risk_config(screening.risk_config.as_deref())?;
             c.categories = app::screen::categories(&screening.categories);
-            c.asset = screening.asset;
+            if screening.asset.len() > 1 {
+                return Err(AppError::Usage("serve screens one asset: give --asset once".into()).into());
+            }
+            c.asset = screening.asset.into_iter().next();
             c.max_batch = max_batch;
             c.max_body = max_body;
             c.request_timeout = std::time::Duration::from_millis(request_timeout_ms);

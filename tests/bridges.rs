@@ -395,3 +395,18 @@ fn thorchain_bitcoin_to_eth() {
         }
     }
 }
+
+#[test]
+fn screening_with_a_bitcoin_store_is_refused_naming_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (e, b) = stores(t.path(), T0 + 600);
+    let addresses = t.path().join("addresses.txt");
+    std::fs::write(&addresses, format!("{USER}\n")).unwrap();
+    for follow in [&["--follow", "bridges"][..], &[]] {
+        let args = ["screen", "--store", e.to_str().unwrap(), "--store", b.to_str().unwrap(), addresses.to_str().unwrap()];
+        let o = run(&[&args[..], follow].concat());
+        assert_eq!(o.code, 1, "{}", o.stderr);
+        assert!(o.stderr.contains("account model") && o.stderr.contains("trace"), "{}", o.stderr);
+        assert!(o.stdout.is_empty());
+    }
+}

@@ -1025,18 +1025,44 @@ fn chain_texts(items: &[Item], c: usize) -> (String, String) {
     (s, l)
 }
 
-/// The reference over the timeline: bridges found as §7 says (one payout,
-/// later than the deposit, paying the memo's destination), then every
-/// transaction in order.
-fn naive_bridged(items: &[Item], policy: Policy, seeds: &BTreeSet<String>, stops: &BTreeSet<String>, max_hops: Option<u32>) -> Naive {
-    let mut s = new_ref(policy, seeds, stops, max_hops);
+/// The timeline's two stores (Ethereum and Base) under `dir`, transfers
+/// and logs ingested, each given address set labelled with its category
+/// on both chains.
+fn two_chain_stores(dir: &std::path::Path, items: &[Item], labels: &[(&BTreeSet<String>, &str)]) -> Vec<Store> {
+    use chaintrace::ingest::{self, Format, Options};
+    use chaintrace::model::Chain;
+    let mut stores = Vec::new();
+    for (c, chain) in [Chain::Ethereum, Chain::Base].into_iter().enumerate() {
+        let (tr, lg) = chain_texts(items, c);
+        let dir = dir.join(CHAINS[c]);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (f, l, st) = (dir.join("t.csv"), dir.join("logs.csv"), dir.join("s"));
+        std::fs::write(&f, tr).unwrap();
+        std::fs::write(&l, lg).unwrap();
+        ingest::ingest(&st, &[f], &Options::new(chain, Format::Transfers)).unwrap();
+        ingest::ingest(&st, &[l], &Options::new(chain, Format::Etl)).unwrap();
+        let rows: Vec<chaintrace::labels::Label> = labels
+            .iter()
+            .flat_map(|(set, category)| {
+                set.iter().map(|a| chaintrace::labels::Label { address: a.clone(), category: (*category).into(), ..Default::default() })
+            })
+            .collect();
+        chaintrace::labels::save(&st, &rows).unwrap();
+        stores.push(Store::open(&st).unwrap());
+    }
+    stores
+}
+
+/// The bridges §7 follows in a timeline, as the matcher finds them: one
+/// payout, later than the deposit, paying the memo's destination. By
+/// bridge id, the payout's place.
+fn followed_bridges(items: &[Item]) -> HashMap<usize, usize> {
     let mut payouts: HashMap<usize, Vec<usize>> = HashMap::new();
     for (n, it) in items.iter().enumerate() {
         if let Some(id) = it.payout {
             payouts.entry(id).or_default().push(n);
         }
     }
-    // Per followed bridge: its payout's place, payee and amount.
     let mut followed: HashMap<usize, usize> = HashMap::new();
     for (n, it) in items.iter().enumerate() {
         let Some((id, dest)) = &it.deposit else { continue };
@@ -1047,6 +1073,15 @@ fn naive_bridged(items: &[Item], policy: Policy, seeds: &BTreeSet<String>, stops
             followed.insert(*id, *p);
         }
     }
+    followed
+}
+
+/// The reference over the timeline: bridges found as §7 says (one payout,
+/// later than the deposit, paying the memo's destination), then every
+/// transaction in order.
+fn naive_bridged(items: &[Item], policy: Policy, seeds: &BTreeSet<String>, stops: &BTreeSet<String>, max_hops: Option<u32>) -> Naive {
+    let mut s = new_ref(policy, seeds, stops, max_hops);
+    let followed = followed_bridges(items);
     // Per bridge: x, a, the lots that left, the payee's hop.
     type Carried = (u128, u128, Vec<(u128, bool)>, u32);
     let mut carried: HashMap<usize, Carried> = HashMap::new();
@@ -1117,8 +1152,6 @@ fn multi_as_naive(stores: &[Store], m: &trace::multi::Multi, hashes: &HashMap<St
 
 #[test]
 fn bridges_agree_with_naive_across_two_chains() {
-    use chaintrace::ingest::{self, Format, Options};
-    use chaintrace::model::Chain;
     use chaintrace::trace::multi::{ChainOutcome, Part, run_multi};
     let _turn = TURNS.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng::new(20_261_216);
@@ -1132,23 +1165,7 @@ fn bridges_agree_with_naive_across_two_chains() {
         let stops: BTreeSet<String> =
             (0..rng.below(3)).map(|_| addr(rng.below(n_users as u64) as usize)).filter(|a| !seeds.contains(a)).collect();
         let max_hops = if rng.below(4) == 0 { Some(1 + rng.below(3) as u32) } else { None };
-        let mut stores = Vec::new();
-        for (c, chain) in [Chain::Ethereum, Chain::Base].into_iter().enumerate() {
-            let (tr, lg) = chain_texts(&items, c);
-            let dir = t.path().join(CHAINS[c]);
-            std::fs::create_dir_all(&dir).unwrap();
-            let (f, l, st) = (dir.join("t.csv"), dir.join("logs.csv"), dir.join("s"));
-            std::fs::write(&f, tr).unwrap();
-            std::fs::write(&l, lg).unwrap();
-            ingest::ingest(&st, &[f], &Options::new(chain, Format::Transfers)).unwrap();
-            ingest::ingest(&st, &[l], &Options::new(chain, Format::Etl)).unwrap();
-            let labels: Vec<chaintrace::labels::Label> = stops
-                .iter()
-                .map(|a| chaintrace::labels::Label { address: a.clone(), category: "exchange".into(), ..Default::default() })
-                .collect();
-            chaintrace::labels::save(&st, &labels).unwrap();
-            stores.push(Store::open(&st).unwrap());
-        }
+        let stores = two_chain_stores(t.path(), &items, &[(&stops, "exchange")]);
         let both = |set: &BTreeSet<String>| set.iter().flat_map(|a| [on(0, a), on(1, a)]).collect::<BTreeSet<String>>();
         let (nseeds, nstops) = (both(&seeds), both(&stops));
         let hashes: HashMap<String, usize> = (0..items.len()).map(|n| (format!("0x{:064x}", n + 1), n)).collect();
@@ -1202,5 +1219,205 @@ fn bridges_agree_with_naive_across_two_chains() {
     assert!(
         crossed > 100 && held > 30 && tainted_crossings > 100 && sparse_runs > 200,
         "followed {crossed} ({tainted_crossings} carrying taint), held by the bridge {held}, {sparse_runs} sparse sweeps"
+    );
+}
+
+/// Exposure of one address to one category, as the reference keeps it:
+/// amount, direct, smallest hop and the first tainted arrival (item, from, to).
+type NaiveExposure = (u128, u128, u32, (usize, String, String));
+
+/// Screening over the two chains (TRACING.md §4 with §7's bridges), one
+/// transaction at a time: one haircut sweep per category in ETH on each
+/// chain, seeds and absorbing services from labels, bridges followed as
+/// the trace follows them when both sides move ETH. Returns per
+/// (address, category) the exposure, and per address what it received.
+#[allow(clippy::type_complexity)]
+fn naive_screen(
+    items: &[Item],
+    cats: &[&str],
+    seeds: &[BTreeSet<String>],
+    absorbs: &[BTreeSet<String>],
+) -> (BTreeMap<(String, usize), NaiveExposure>, BTreeMap<String, u128>) {
+    let is_eth = |c: usize, e: &Ev| e.asset == asset_on(c, ETH);
+    // Followed bridges: the trace's, both sides in ETH.
+    let mut followed = followed_bridges(items);
+    followed.retain(|_, p| {
+        let d = items.iter().find(|it| it.deposit.as_ref().map(|d| d.0) == items[*p].payout).unwrap();
+        is_eth(d.chain, &d.tx.events[0]) && is_eth(items[*p].chain, items[*p].tx.events.last().unwrap())
+    });
+    let mut bal: HashMap<String, u128> = HashMap::new();
+    let mut pool: HashMap<(String, usize), (u128, u32)> = HashMap::new();
+    let mut exp: BTreeMap<(String, usize), NaiveExposure> = BTreeMap::new();
+    let mut received: BTreeMap<String, u128> = BTreeMap::new();
+    let mut carried: HashMap<usize, (Vec<(u128, u32)>, u128)> = HashMap::new();
+    for (n, it) in items.iter().enumerate() {
+        let c = it.chain;
+        let send = it.deposit.as_ref().filter(|d| followed.contains_key(&d.0)).map(|d| d.0);
+        let recv = it.payout.filter(|id| followed.get(id) == Some(&n));
+        let last = it.tx.events.len() - 1;
+        for (k, e) in it.tx.events.iter().enumerate() {
+            if !is_eth(c, e) || e.value == 0 {
+                continue;
+            }
+            let (u, v, a) = (e.from.clone(), e.to.clone(), e.value);
+            if u != v {
+                *received.entry(v.clone()).or_default() += a;
+            }
+            let b = bal.get(&u).copied().unwrap_or(0);
+            let b1 = b.max(a);
+            if u == v {
+                bal.insert(u, b1);
+                continue;
+            }
+            bal.insert(u.clone(), b1 - a);
+            *bal.entry(v.clone()).or_default() += a;
+            let mut moving: Vec<(u128, u32)> = vec![(0, 0); cats.len()];
+            let quiet = (send.is_some() && k != 0) || (recv.is_some() && k != last);
+            if quiet {
+                // A bridge's own leg: balances only.
+            } else if let Some(id) = recv {
+                let (xs, a) = carried.remove(&id).unwrap();
+                for (cat, &(x, h)) in xs.iter().enumerate() {
+                    moving[cat] = (x * e.value / a, h);
+                }
+            } else {
+                for (cat, m) in moving.iter_mut().enumerate() {
+                    if seeds[cat].contains(&u) {
+                        *m = (a, 1);
+                    } else if let Some(p) = pool.get_mut(&(u.clone(), cat)) {
+                        let x = if p.0 == b1 { a } else { a * p.0 / b1 };
+                        p.0 -= x;
+                        *m = (x, p.1 + 1);
+                    }
+                }
+                if let Some(id) = send {
+                    carried.insert(id, (std::mem::take(&mut moving), a));
+                    moving = vec![(0, 0); cats.len()];
+                }
+            }
+            for (cat, &(x, h)) in moving.iter().enumerate() {
+                if x > 0 {
+                    let s = exp.entry((v.clone(), cat)).or_insert((0, 0, u32::MAX, (n, u.clone(), v.clone())));
+                    s.0 += x;
+                    if h == 1 {
+                        s.1 += x;
+                    }
+                    s.2 = s.2.min(h);
+                }
+                if seeds[cat].contains(&v) {
+                    pool.insert((v.clone(), cat), (bal[&v], 0));
+                } else if x > 0 && !absorbs[cat].contains(&v) {
+                    let p = pool.entry((v.clone(), cat)).or_insert((0, u32::MAX));
+                    p.0 += x;
+                    p.1 = p.1.min(h);
+                }
+            }
+        }
+    }
+    (exp, received)
+}
+
+#[test]
+fn screening_across_two_chains_agrees_with_naive() {
+    use chaintrace::screen::CategorySet;
+    use chaintrace::screen::multi::sweep_many;
+    let _turn = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = Rng::new(20_261_203);
+    let cats = ["hack", "mixer"];
+    let (mut crossed_exposure, mut paths_across) = (0usize, 0usize);
+    for case in 0..150 {
+        let t = tempfile::tempdir().unwrap();
+        let n_users = 3 + rng.below(5) as usize;
+        let n_txs = 10 + rng.below(30) as usize;
+        let items = random_timeline(&mut rng, n_users, n_txs);
+        let pick = |rng: &mut Rng, most: u64| -> BTreeSet<String> {
+            (0..rng.below(most + 1)).map(|_| addr(rng.below(n_users as u64) as usize)).collect()
+        };
+        let hack: BTreeSet<String> = pick(&mut rng, 2).into_iter().chain([addr(rng.below(n_users as u64) as usize)]).collect();
+        let mixer: BTreeSet<String> = pick(&mut rng, 1).difference(&hack).cloned().collect();
+        let exchange: BTreeSet<String> = pick(&mut rng, 2).difference(&hack).filter(|a| !mixer.contains(*a)).cloned().collect();
+        let stores = two_chain_stores(t.path(), &items, &[(&hack, "hack"), (&mixer, "mixer"), (&exchange, "exchange")]);
+        let both = |set: &BTreeSet<String>| set.iter().flat_map(|a| [on(0, a), on(1, a)]).collect::<BTreeSet<String>>();
+        // Services absorb every category but their own.
+        let seeds = [both(&hack), both(&mixer)];
+        let absorbs = [both(&mixer.union(&exchange).cloned().collect()), both(&exchange)];
+        let (want, want_received) = naive_screen(&items, &cats, &seeds, &absorbs);
+        let refs: Vec<&Store> = stores.iter().collect();
+        let got = sweep_many(&refs, &[0, 0], &CategorySet::new(cats), false).unwrap();
+        let mut have: BTreeMap<(String, usize), NaiveExposure> = BTreeMap::new();
+        let mut have_received: BTreeMap<String, u128> = BTreeMap::new();
+        for (c, (st, x)) in stores.iter().zip(&got.exposures).enumerate() {
+            for (id, es) in x.by_address.iter().enumerate() {
+                let a = on(c, &st.address_text(id as u32));
+                if x.received[id] > 0 {
+                    have_received.insert(a.clone(), x.received[id]);
+                }
+                for e in es {
+                    let r = chaintrace::trace::evidence::EventRef::of(st, e.first_in as usize);
+                    let n = u64::from_str_radix(&r.tx.unwrap()[2..], 16).unwrap() as usize - 1;
+                    have.insert((a.clone(), e.category as usize), (e.amount, e.direct, e.hops, (n, on(c, &r.from), on(c, &r.to))));
+                }
+            }
+        }
+        if have != want || have_received != want_received {
+            let mut d = String::new();
+            for k in have.keys().chain(want.keys()).collect::<BTreeSet<_>>() {
+                if have.get(k) != want.get(k) {
+                    d += &format!("{k:?}: engine {:?} naive {:?}\n", have.get(k), want.get(k));
+                }
+            }
+            for k in have_received.keys().chain(want_received.keys()).collect::<BTreeSet<_>>() {
+                if have_received.get(k) != want_received.get(k) {
+                    d += &format!("received {k}: engine {:?} naive {:?}\n", have_received.get(k), want_received.get(k));
+                }
+            }
+            for (n, it) in items.iter().enumerate() {
+                let evs: Vec<String> = it.tx.events.iter().map(|e| format!("{}->{} {} {}", e.from, e.to, e.asset, e.value)).collect();
+                d += &format!("tx {n} chain {} dep {:?} pay {:?}: {evs:?}\n", it.chain, it.deposit, it.payout);
+            }
+            panic!("case {case}: hack {hack:?} mixer {mixer:?} exchange {exchange:?}\n{d}");
+        }
+        crossed_exposure += want.values().filter(|e| items[e.3.0].payout.is_some() && e.0 > 0).count();
+        // Evidence paths: from a source to the address, each step's sender
+        // the previous step's receiver, crossing chains only at a bridge.
+        let ixs: Vec<chaintrace::screen::index::Index> = stores
+            .iter()
+            .zip(&got.exposures)
+            .map(|(st, x)| {
+                let p = t.path().join(format!("{}.idx", st.manifest.chain.name()));
+                chaintrace::screen::index::write(st, "ETH", &CategorySet::new(cats).names, x, &p).unwrap();
+                chaintrace::screen::index::Index::open(&p).unwrap()
+            })
+            .collect();
+        for (a, cat) in want.keys() {
+            let (c, plain) = a.split_once('|').unwrap();
+            let c: usize = c.parse().unwrap();
+            let id = stores[c].find_address(plain).unwrap();
+            let path = chaintrace::screen::multi::path(&refs, &ixs, &got.links, c, id, *cat as u16);
+            assert!(!path.is_empty(), "case {case}: no path to {a}");
+            let last = path.last().unwrap();
+            assert_eq!((last.0, stores[last.0].events().receiver(last.1 as usize)), (c, id), "case {case}: the path ends at {a}");
+            let first = path[0];
+            let source = on(first.0, &stores[first.0].address_text(stores[first.0].events().sender(first.1 as usize)));
+            assert!(seeds[*cat].contains(&source), "case {case}: path to {a} starts at {source}, not a source");
+            for w in path.windows(2) {
+                let (x, y) = (w[0], w[1]);
+                if x.0 == y.0 {
+                    let ev = stores[x.0].events();
+                    assert_eq!(ev.receiver(x.1 as usize), ev.sender(y.1 as usize), "case {case}: a broken path to {a}");
+                    assert!(x.1 < y.1, "case {case}: a path out of order");
+                } else {
+                    assert!(
+                        got.links.iter().any(|l| l.deposit == (x.0, x.1) && l.payout == (y.0, y.1)),
+                        "case {case}: chains crossed off a bridge"
+                    );
+                    paths_across += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        crossed_exposure > 50 && paths_across > 50,
+        "{crossed_exposure} exposures on the other chain, {paths_across} paths across a bridge"
     );
 }

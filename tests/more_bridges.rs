@@ -472,3 +472,114 @@ fn bridge_events_count_only_from_their_contracts() {
     assert_eq!(recognise(&topic(RONIN_WITHDREW), &addr(RONIN_GATEWAY)), Some(Kind::RoninWithdrawal));
     assert_eq!((recognise(&topic(RONIN_DEPOSITED), &other), recognise(&topic(RONIN_WITHDREW), &other)), (None, None));
 }
+
+// ---------------------------------------------------------------------
+// Screening across the Wormhole transfer (TRACING.md §4 with §7).
+
+/// `screen` over the given stores with `extra` options: status, the JSON
+/// answer (when it is JSON) and standard error.
+fn screen(stores: &[&Path], addresses: &Path, extra: &[&str]) -> (i32, Value, String, String) {
+    let mut args = vec!["screen"];
+    for s in stores {
+        args.extend(["--store", s.to_str().unwrap()]);
+    }
+    args.extend(["--categories", "hack"]);
+    args.extend(extra);
+    args.push(addresses.to_str().unwrap());
+    let o = run(&args);
+    (o.code, serde_json::from_str(&o.stdout).unwrap_or(Value::Null), o.stdout, o.stderr)
+}
+
+#[test]
+fn screening_carries_exposure_across_a_wormhole_transfer() {
+    let t = tempfile::tempdir().unwrap();
+    let (e, b) = (t.path().join("eth"), t.path().join("arb"));
+    ingest_ok(&e, "ethereum", &wormhole_eth_files(&t.path().join("eth-in")));
+    ingest_ok(&b, "arbitrum", &wormhole_arb_files(&t.path().join("arb-in")));
+    let labels = t.path().join("labels.csv");
+    std::fs::write(&labels, format!("address,category\n{SEED},hack\n")).unwrap();
+    let o = run(&["labels", "--store", e.to_str().unwrap(), "import", labels.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let addresses = t.path().join("addresses.txt");
+    std::fs::write(&addresses, format!("{PAYEE}\n{PAYEE2}\n{WH_BRIDGE_ETH}\n")).unwrap();
+
+    let (code, a, _, err) = screen(&[&e, &b], &addresses, &["--follow", "bridges"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("built the exposure index"), "{err}");
+    let rs = a["results"].as_array().unwrap();
+    let at: Vec<(&str, &str, &str)> =
+        rs.iter().map(|r| (r["address"].as_str().unwrap(), r["chain"].as_str().unwrap(), r["asset"].as_str().unwrap())).collect();
+    assert_eq!(
+        at,
+        [
+            (PAYEE, "ethereum", "ETH"),
+            (PAYEE, "arbitrum", "ETH"),
+            (PAYEE2, "ethereum", "ETH"),
+            (PAYEE2, "arbitrum", "ETH"),
+            (WH_BRIDGE_ETH, "ethereum", "ETH"),
+            (WH_BRIDGE_ETH, "arbitrum", "ETH")
+        ],
+        "one result per address and store, in input then store order"
+    );
+    assert_eq!(rs[0]["activity"], false);
+    // w1 crossed: y = x * b / a = 0.999 ETH, straight from the source.
+    let x = &rs[1]["exposure"][0];
+    assert_eq!(
+        (x["category"].as_str(), n(&x["amount"]), n(&x["direct"]), x["hops"].as_u64()),
+        (Some("hack"), 999 * ETH / 1000, 999 * ETH / 1000, Some(1)),
+        "{x:#}"
+    );
+    assert_eq!(n(&rs[1]["received"]), 999 * ETH / 1000);
+    let path = x["path"].as_array().unwrap();
+    let steps: Vec<(&str, &str, &str, &str)> = path
+        .iter()
+        .map(|s| (s["chain"].as_str().unwrap(), s["tx"].as_str().unwrap(), s["from"].as_str().unwrap(), s["to"].as_str().unwrap()))
+        .collect();
+    let (w1, r1) = (tx_hash(0xb1), tx_hash(0xc1));
+    assert_eq!(steps, [("ethereum", w1.as_str(), SEED, WH_BRIDGE_ETH), ("arbitrum", r1.as_str(), WH_BRIDGE_ARB, PAYEE)], "{path:#?}");
+    // w2 was redeemed twice: not followed, an ordinary arrival at the bridge.
+    assert!(rs[3]["exposure"].as_array().unwrap().is_empty(), "{:#}", rs[3]);
+    assert_eq!(n(&rs[3]["received"]), ETH / 2);
+    assert_eq!(n(&rs[4]["exposure"][0]["amount"]), ETH / 2, "{:#}", rs[4]);
+
+    // Asked again: the indexes are read, not built, and say the same.
+    let (code, again, _, err) = screen(&[&e, &b], &addresses, &["--follow", "bridges"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("built"), "{err}");
+    assert_eq!(again, a);
+
+    // Without --follow each store alone: nothing crosses.
+    let (code, plain, _, err) = screen(&[&e, &b], &addresses, &[]);
+    assert_eq!(code, 0, "{err}");
+    let rs = plain["results"].as_array().unwrap();
+    assert_eq!(rs.len(), 6);
+    assert!(rs[1]["exposure"].as_array().unwrap().is_empty());
+    assert_eq!(n(&rs[4]["exposure"][0]["amount"]), ETH + ETH / 2);
+    assert_eq!(rs[4]["exposure"][0]["path"][0]["chain"], "ethereum");
+    // One store: the answer as before, with or without --follow.
+    let (_, _, one, _) = screen(&[&e], &addresses, &[]);
+    let (code, _, one_follow, err) = screen(&[&e], &addresses, &["--follow", "bridges"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(one_follow, one);
+    assert!(!one.contains("\"chain\""), "{one}");
+
+    // CSV rows name their chain and asset; --fail-above gates on any of them.
+    let (code, _, csv, _) = screen(&[&e, &b], &addresses, &["--follow", "bridges", "--format", "csv", "--fail-above", "low"]);
+    assert_eq!(code, 3);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",path,chain,asset"), "{csv}");
+    assert!(csv.contains(&format!("{PAYEE},true,{},", 999 * ETH / 1000)) && csv.contains(",arbitrum,ETH\n"), "{csv}");
+
+    // Screening is per asset: swaps are a usage error; --asset names its chain.
+    let (code, _, _, err) = screen(&[&e, &b], &addresses, &["--follow", "swaps,bridges"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not swaps"), "{err}");
+    let (code, _, _, err) = screen(&[&e, &b], &addresses, &["--asset", "ETH"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("CHAIN:ASSET"), "{err}");
+    let (code, _, _, err) = screen(&[&e, &b], &addresses, &["--asset", "optimism:ETH"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no store of chain"), "{err}");
+    let (code, _, _, err) = screen(&[&e, &b], &addresses, &["--asset", "arbitrum:ETH", "--follow", "bridges"]);
+    assert_eq!(code, 0, "{err}");
+}

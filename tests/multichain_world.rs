@@ -157,4 +157,42 @@ fn the_generated_three_chain_world_traces_to_its_truth() {
     assert!(by.values().all(conserved), "{by:#?}");
     assert!(by.get("base:ETH").is_none_or(|b| n(&b["converted_in"]) == 0), "{by:#?}");
     assert_eq!(n(&by["bitcoin:BTC"]["converted_in"]).to_string(), truth.totals[2].converted_in);
+
+    // Screening Ethereum and Base together (ADR 0014): the pool's `mixer`
+    // exposure follows the collector's deposit to its Base payee, all of
+    // it (x = a, so y = b), three hops from the pool; its evidence path
+    // runs from the pool on Ethereum to the payout on Base.
+    let p = &truth.paths[0];
+    let addresses = t.path().join("addresses.txt");
+    std::fs::write(&addresses, format!("{}\n{}\n", p.payer, p.payee)).unwrap();
+    let (e, b) = (st[0].to_str().unwrap(), st[1].to_str().unwrap());
+    let screen = |follow: &[&str]| -> Value {
+        let args = ["screen", "--store", e, "--store", b, "--categories", "mixer", addresses.to_str().unwrap()];
+        let o = run(&[&args[..], follow].concat());
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        serde_json::from_str(&o.stdout).unwrap()
+    };
+    let a = screen(&["--follow", "bridges"]);
+    let rs = a["results"].as_array().unwrap();
+    assert_eq!(rs.len(), 4);
+    let collector = &rs[0]["exposure"][0];
+    assert_eq!((n(&collector["amount"]), collector["hops"].as_u64()), (30 * 1_000_000_000_000_000_000, Some(2)), "{collector:#}");
+    let payee = &rs[3];
+    assert_eq!((payee["chain"].as_str(), payee["address"].as_str()), (Some("base"), Some(p.payee.as_str())));
+    let x = &payee["exposure"][0];
+    assert_eq!(
+        (x["category"].as_str(), n(&x["amount"]).to_string(), x["hops"].as_u64()),
+        (Some("mixer"), p.value_out.clone(), Some(3)),
+        "{x:#}"
+    );
+    assert_eq!((n(&x["direct"]), x["share"].as_f64()), (0, Some(1.0)));
+    let steps: Vec<(&str, &str)> =
+        x["path"].as_array().unwrap().iter().map(|s| (s["chain"].as_str().unwrap(), s["from"].as_str().unwrap())).collect();
+    assert_eq!(steps.first(), Some(&("ethereum", truth.mixer.as_str())), "{steps:?}");
+    assert_eq!(steps[steps.len() - 2], ("ethereum", p.payer.as_str()), "{steps:?}");
+    assert_eq!(steps.last().map(|s| s.0), Some("base"));
+    assert_eq!(x["path"].as_array().unwrap().last().unwrap()["tx"].as_str(), p.payout_tx.as_deref());
+    // Without bridges the payee has no exposure.
+    let plain = screen(&[]);
+    assert!(plain["results"][3]["exposure"].as_array().unwrap().is_empty(), "{:#}", plain["results"][3]);
 }

@@ -16,6 +16,9 @@ pub mod screen;
 pub mod stats;
 pub mod trace;
 
+/// What `--follow` carries taint or exposure through (TRACING.md §7).
+pub use crate::trace::Follow;
+
 use crate::ingest::IngestError;
 use crate::report::parquet::ParquetError;
 use crate::screen::ScreenError;

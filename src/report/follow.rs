@@ -97,6 +97,7 @@ pub(crate) fn step(store: &Store, f: &Followed, a: &Arrival) -> Step {
                     block: row.block,
                     time: row.time.clone(),
                     value: row.value_out.clone(),
+                    chain: None,
                 },
                 taint: row.taint_out.clone(),
                 asset: Some(row.asset_out.clone()),

@@ -632,6 +632,7 @@ pub(crate) mod tests {
             block: Some(702_861),
             time: Some("2021-10-01T00:00:00Z".into()),
             value: "5000".into(),
+            chain: None,
         };
         Report {
             policy: Policy::Haircut,

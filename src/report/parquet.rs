@@ -163,21 +163,24 @@ pub fn write_screen(a: &ScreenAnswer, path: &Path) -> Result<(), ParquetError> {
         })
         .collect();
     let of = |f: &dyn Fn(&CategoryExposure) -> String| -> Vec<Option<String>> { rows.iter().map(|(_, x)| x.map(f)).collect() };
-    write(
-        path,
-        vec![
-            col("address", rows.iter().map(|(r, _)| r.address.clone()).collect::<Vec<_>>()),
-            col("activity", rows.iter().map(|(r, _)| r.activity).collect::<Vec<_>>()),
-            col("received", rows.iter().map(|(r, _)| r.received.clone()).collect::<Vec<_>>()),
-            col("risk", rows.iter().map(|(r, _)| level(r.risk)).collect::<Vec<_>>()),
-            col("category", of(&|x| x.category.clone())),
-            col("amount", of(&|x| x.amount.clone())),
-            col("share", rows.iter().map(|(_, x)| x.map(|x| x.share)).collect::<Vec<_>>()),
-            col("direct", of(&|x| x.direct.clone())),
-            col("indirect", of(&|x| x.indirect.clone())),
-            col("hops", rows.iter().map(|(_, x)| x.map(|x| x.hops)).collect::<Vec<_>>()),
-            col("category_risk", of(&|x| level(x.risk))),
-            col("path", of(&|x| x.path.iter().filter_map(|s| s.tx.clone()).collect::<Vec<_>>().join(" "))),
-        ],
-    )
+    let mut cols = vec![
+        col("address", rows.iter().map(|(r, _)| r.address.clone()).collect::<Vec<_>>()),
+        col("activity", rows.iter().map(|(r, _)| r.activity).collect::<Vec<_>>()),
+        col("received", rows.iter().map(|(r, _)| r.received.clone()).collect::<Vec<_>>()),
+        col("risk", rows.iter().map(|(r, _)| level(r.risk)).collect::<Vec<_>>()),
+        col("category", of(&|x| x.category.clone())),
+        col("amount", of(&|x| x.amount.clone())),
+        col("share", rows.iter().map(|(_, x)| x.map(|x| x.share)).collect::<Vec<_>>()),
+        col("direct", of(&|x| x.direct.clone())),
+        col("indirect", of(&|x| x.indirect.clone())),
+        col("hops", rows.iter().map(|(_, x)| x.map(|x| x.hops)).collect::<Vec<_>>()),
+        col("category_risk", of(&|x| level(x.risk))),
+        col("path", of(&|x| x.path.iter().filter_map(|s| s.tx.clone()).collect::<Vec<_>>().join(" "))),
+    ];
+    // Over several stores each row names its chain and asset.
+    if a.results.iter().any(|r| r.chain.is_some()) {
+        cols.push(col("chain", rows.iter().map(|(r, _)| r.chain.clone()).collect::<Vec<_>>()));
+        cols.push(col("asset", rows.iter().map(|(r, _)| r.asset.clone()).collect::<Vec<_>>()));
+    }
+    write(path, cols)
 }

@@ -42,6 +42,12 @@ pub struct ScreenResult {
     pub risk: Level,
     /// Categories with a non-zero amount, largest first.
     pub exposure: Vec<CategoryExposure>,
+    /// Over several stores: the chain this result is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// Over several stores: the asset screened on that chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<String>,
 }
 
 /// `{"results": [...]}`.
@@ -64,41 +70,8 @@ pub struct Screener<'a> {
 impl Screener<'_> {
     /// The answer for one address (20 bytes; `id` from the index's lookup).
     pub fn result(&self, key: &[u8; 20], id: Option<u32>) -> ScreenResult {
-        let address = format!("0x{}", hex::encode(key));
-        let Some(id) = id else {
-            return ScreenResult { address, activity: false, received: "0".into(), risk: Level::None, exposure: Vec::new() };
-        };
-        let received = self.index.received()[id as usize];
-        let mut exposure: Vec<(u128, CategoryExposure)> = self
-            .index
-            .exposures(id)
-            .iter()
-            .filter(|e| e.amount > 0)
-            .map(|e| {
-                let category = self.index.meta.categories[e.category as usize].clone();
-                let risk = self.risk.level(&category, e.amount, received);
-                let x = CategoryExposure {
-                    amount: e.amount.to_string(),
-                    share: if received == 0 { 0.0 } else { e.amount as f64 / received as f64 },
-                    direct: e.direct.to_string(),
-                    indirect: (e.amount - e.direct).to_string(),
-                    hops: e.hops,
-                    risk,
-                    path: self.index.path(self.store, id, e.category).into_iter().map(|i| EventRef::of(self.store, i as usize)).collect(),
-                    category,
-                };
-                (e.amount, x)
-            })
-            .collect();
-        exposure.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.category.cmp(&b.1.category)));
-        let risk = exposure.iter().map(|e| e.1.risk).max().unwrap_or(Level::None);
-        ScreenResult {
-            address,
-            activity: true,
-            received: received.to_string(),
-            risk,
-            exposure: exposure.into_iter().map(|e| e.1).collect(),
-        }
+        let path = |id: u32, k: u16| self.index.path(self.store, id, k).into_iter().map(|i| EventRef::of(self.store, i as usize)).collect();
+        result_of(self.index, self.risk, key, id, &path)
     }
 
     /// Answers for many addresses, in order.
@@ -109,24 +82,126 @@ impl Screener<'_> {
     }
 }
 
+/// The answer for one address from an index, its evidence paths from
+/// `path(id, category)`.
+fn result_of(index: &Index, risk: &RiskConfig, key: &[u8; 20], id: Option<u32>, path: &dyn Fn(u32, u16) -> Vec<EventRef>) -> ScreenResult {
+    let address = format!("0x{}", hex::encode(key));
+    let Some(id) = id else {
+        return ScreenResult {
+            address,
+            activity: false,
+            received: "0".into(),
+            risk: Level::None,
+            exposure: Vec::new(),
+            chain: None,
+            asset: None,
+        };
+    };
+    let received = index.received()[id as usize];
+    let mut exposure: Vec<(u128, CategoryExposure)> = index
+        .exposures(id)
+        .iter()
+        .filter(|e| e.amount > 0)
+        .map(|e| {
+            let category = index.meta.categories[e.category as usize].clone();
+            let risk = risk.level(&category, e.amount, received);
+            let x = CategoryExposure {
+                amount: e.amount.to_string(),
+                share: if received == 0 { 0.0 } else { e.amount as f64 / received as f64 },
+                direct: e.direct.to_string(),
+                indirect: (e.amount - e.direct).to_string(),
+                hops: e.hops,
+                risk,
+                path: path(id, e.category),
+                category,
+            };
+            (e.amount, x)
+        })
+        .collect();
+    exposure.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.category.cmp(&b.1.category)));
+    let risk = exposure.iter().map(|e| e.1.risk).max().unwrap_or(Level::None);
+    ScreenResult {
+        address,
+        activity: true,
+        received: received.to_string(),
+        risk,
+        exposure: exposure.into_iter().map(|e| e.1).collect(),
+        chain: None,
+        asset: None,
+    }
+}
+
+/// Screening over several stores screened together
+/// ([`super::multi::open_or_build_many`]).
+pub struct MultiScreener<'a> {
+    /// The stores, in the order given.
+    pub stores: &'a [&'a Store],
+    /// Their exposure indexes.
+    pub indexes: &'a [Index],
+    /// The bridges followed.
+    pub links: &'a [super::multi::Link],
+    /// Risk thresholds.
+    pub risk: &'a RiskConfig,
+}
+
+impl MultiScreener<'_> {
+    /// Per address, in input order, one result per store, in the order
+    /// given; over several stores each names its chain and asset, and
+    /// evidence paths each step's chain (one store: the answer of
+    /// [`Screener`]).
+    pub fn screen(&self, keys: &[[u8; 20]]) -> ScreenAnswer {
+        let several = self.stores.len() > 1;
+        let chain = |j: usize| self.stores[j].manifest.chain.name().to_string();
+        let mut per_store: Vec<Vec<Option<u32>>> = Vec::new();
+        for ix in self.indexes {
+            let mut ids = Vec::with_capacity(keys.len());
+            ix.lookup_batch(keys, &mut ids);
+            per_store.push(ids);
+        }
+        let mut results = Vec::with_capacity(keys.len() * self.stores.len());
+        for (n, key) in keys.iter().enumerate() {
+            for (j, (s, ix)) in self.stores.iter().zip(self.indexes).enumerate() {
+                let path = |id: u32, k: u16| {
+                    super::multi::path(self.stores, self.indexes, self.links, j, id, k)
+                        .into_iter()
+                        .map(|(j, i)| EventRef { chain: several.then(|| chain(j)), ..EventRef::of(self.stores[j], i as usize) })
+                        .collect()
+                };
+                let mut r = result_of(ix, self.risk, key, per_store[j][n], &path);
+                if several {
+                    r.chain = Some(s.manifest.chain.name().to_string());
+                    r.asset = Some(ix.meta.asset.clone());
+                }
+                results.push(r);
+            }
+        }
+        ScreenAnswer { results }
+    }
+}
+
 /// One CSV row per address and category (one row with empty category
 /// fields for an address without exposure); the path as transaction hashes
 /// separated by spaces.
 pub fn to_csv(a: &ScreenAnswer) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut row = |fields: &[&str]| w.write_record(fields).expect("CSV into memory");
-    row(&["address", "activity", "received", "risk", "category", "amount", "share", "direct", "indirect", "hops", "category_risk", "path"]);
+    // Over several stores each row names its chain and asset.
+    let chains = a.results.iter().any(|r| r.chain.is_some());
+    let head: &[&str] =
+        &["address", "activity", "received", "risk", "category", "amount", "share", "direct", "indirect", "hops", "category_risk", "path"];
+    row(&if chains { [head, &["chain", "asset"]].concat() } else { head.to_vec() });
     let level = |l: Level| serde_json::to_value(l).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     for r in &a.results {
         let (activity, risk) = (r.activity.to_string(), level(r.risk));
         let head = [r.address.as_str(), &activity, &r.received, &risk];
+        let tail: &[&str] = if chains { &[r.chain.as_deref().unwrap_or(""), r.asset.as_deref().unwrap_or("")] } else { &[] };
         if r.exposure.is_empty() {
-            row(&[&head[..], &[""; 8]].concat());
+            row(&[&head[..], &[""; 8], tail].concat());
         }
         for e in &r.exposure {
             let path: Vec<&str> = e.path.iter().filter_map(|p| p.tx.as_deref()).collect();
             let (share, hops, category_risk, path) = (e.share.to_string(), e.hops.to_string(), level(e.risk), path.join(" "));
-            row(&[&head[..], &[&e.category, &e.amount, &share, &e.direct, &e.indirect, &hops, &category_risk, &path]].concat());
+            row(&[&head[..], &[&e.category, &e.amount, &share, &e.direct, &e.indirect, &hops, &category_risk, &path], tail].concat());
         }
     }
     crate::model::text::csv_text(w)
@@ -180,8 +255,18 @@ mod tests {
                     received: "20".into(),
                     risk: Level::High,
                     exposure: vec![exposure("sanctioned"), exposure(odd)],
+                    chain: None,
+                    asset: None,
                 },
-                ScreenResult { address: "0x22".into(), activity: false, received: "0".into(), risk: Level::None, exposure: vec![] },
+                ScreenResult {
+                    address: "0x22".into(),
+                    activity: false,
+                    received: "0".into(),
+                    risk: Level::None,
+                    exposure: vec![],
+                    chain: None,
+                    asset: None,
+                },
             ],
         };
         let text = to_csv(&a);

@@ -5,10 +5,12 @@
 //! one pass over the store; [`index`] keeps the result in a file that is
 //! memory-mapped on open, rebuilt when the store's generation (new events or
 //! labels) changes; [`answer`] turns lookups into the screening answer of
-//! INTERFACE.md, with a risk level from [`risk`].
+//! INTERFACE.md, with a risk level from [`risk`]; [`multi`] screens several
+//! stores together, exposure crossing their bridges.
 
 pub mod answer;
 pub mod index;
+pub mod multi;
 pub mod risk;
 pub mod sweep;
 

@@ -8,13 +8,22 @@
 //! some category or whose sender or receiver carries a seed label; sender
 //! balances come from the store's precomputed column (ADR 0005), so
 //! untainted traffic costs one flag test.
+//!
+//! The sweep runs in steps ([`Sweeper::run_to`]) so that screening over
+//! several stores ([`super::multi`]) can carry exposure across bridges
+//! (§7): a followed deposit's outflow leaves its payer in every category
+//! and is handed over ([`Sweeper::take_sent`]), and its payout's sweep
+//! lays it on the payee ([`Sweeper::give`]); the bridge's own legs move
+//! balances only.
 
 use super::{CategorySet, ScreenError};
 use crate::labels::{Label, taxonomy, within};
 use crate::model::{NO_TIME, flags};
 use crate::store::Store;
+use crate::store::{Balances, EventColumns, PartyCursor, RunCursor};
 use crate::trace::IdMap;
 use ruint::aliases::U256;
+use std::collections::HashMap;
 
 /// What one address received from the sources of one category.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,6 +56,49 @@ pub struct Exposures {
     pub seeds: IdMap<Vec<Rule<u16>>>,
 }
 
+/// Exposure on its way across a bridge: per category, the taint that left
+/// the deposit's payer and its hop there (a zero amount: none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Crossing {
+    /// Taint per category index.
+    pub x: [u128; 16],
+    /// The hop of that outflow per category.
+    pub hop: [u32; 16],
+}
+
+/// A followed bridge deposit in this store: the payer's legs in the
+/// screened asset leave as one outflow of `a` at its first leg.
+#[derive(Clone, Copy, Debug)]
+pub struct DepositLeg {
+    /// The bridge's index in the matcher's list.
+    pub k: usize,
+    /// `a`.
+    pub a: u128,
+}
+
+/// A followed bridge payout in this store: the payee's leg that receives
+/// what the deposit carried.
+#[derive(Clone, Copy, Debug)]
+pub struct PayoutLeg {
+    /// The bridge's index in the matcher's list.
+    pub k: usize,
+    /// The deposit's `a`.
+    pub a: u128,
+    /// The payout's `b`.
+    pub b: u128,
+}
+
+/// What the sweep does at one event of a bridge transaction.
+#[derive(Clone, Copy, Debug)]
+pub enum BridgeStep {
+    /// The payer's first leg: the whole deposit leaves here.
+    Send(DepositLeg),
+    /// The payee's leg: what the deposit carried arrives here.
+    Receive(PayoutLeg),
+    /// Any other leg of a followed deposit or payout: balances only.
+    Quiet,
+}
+
 /// A pool of taint one address holds in one category.
 #[derive(Clone, Copy, Debug)]
 struct Pool {
@@ -63,106 +115,218 @@ fn too_large(what: &str) -> ScreenError {
 
 /// Run the sweep over `asset` for the categories in `cats`.
 pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) -> Result<Exposures, ScreenError> {
-    if !store.manifest.chain.is_account() {
-        return Err(ScreenError::Usage(
-            "screening is implemented for the account model (Ethereum and tokens); on Bitcoin use `trace`".into(),
-        ));
-    }
-    let n_addr = store.address_count();
-    let ev = store.events();
-    let bal = store.sender_balances();
-    let k_n = cats.names.len();
-    if k_n > 16 {
-        return Err(ScreenError::Usage(format!("at most 16 risk categories, {k_n} given")));
-    }
-    // Rules from labels: seeds of each risk category, absorbing services.
-    let ids = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
-    let mut flag = vec![0u8; n_addr];
-    let mut seeds: IdMap<Vec<Rule<u16>>> = IdMap::default();
-    // Service labels: (service name, from, to).
-    let mut services: IdMap<Vec<Rule<&str>>> = IdMap::default();
-    let has_times = ev.any_time();
-    for l in labels {
-        let Some(&id) = ids.get(&l.address) else { continue };
-        if l.is_bounded() && !has_times {
-            return Err(ScreenError::Usage(format!(
-                "label of {} has a validity interval but the store has no event times; intervals need block times",
-                l.address
-            )));
+    let mut s = Sweeper::new(store, asset, cats, labels, Vec::new())?;
+    s.run_to(store.len())?;
+    s.finish()
+}
+
+/// The exposure sweep of one store, run in steps.
+pub struct Sweeper<'a> {
+    store: &'a Store,
+    ev: EventColumns<'a>,
+    bal: Balances<'a>,
+    asset: u32,
+    names: Vec<String>,
+    flag: Vec<u8>,
+    seeds: IdMap<Vec<Rule<u16>>>,
+    services: IdMap<Vec<Rule<&'static str>>>,
+    zero: Option<u32>,
+    held: Vec<u16>,
+    pools: HashMap<(u32, u16), Pool, std::hash::BuildHasherDefault<crate::trace::IdHasher>>,
+    /// Balances of seed-labelled addresses, kept exactly (their every
+    /// event is visited): a seed's holdings all turn tainted when its label
+    /// applies.
+    seed_bal: IdMap<u128>,
+    received: Vec<u128>,
+    exposures: IdMap<Vec<Exposure>>,
+    runs: RunCursor<'a>,
+    parties: PartyCursor<'a>,
+    /// The next event to handle.
+    next: usize,
+    /// Bridge events, ascending by event index, and the next of them.
+    steps: Vec<(usize, BridgeStep)>,
+    step: usize,
+    /// Deposits handled since the coordinator last asked.
+    sent: Vec<(usize, Crossing)>,
+    /// What deposits carry to this store's payouts, by bridge index.
+    given: HashMap<usize, Crossing>,
+}
+
+impl<'a> Sweeper<'a> {
+    /// A sweep of `asset` in `store` with the given bridge events (sorted
+    /// by event index, at most one step an event).
+    pub fn new(
+        store: &'a Store,
+        asset: u32,
+        cats: &CategorySet,
+        labels: &[Label],
+        steps: Vec<(usize, BridgeStep)>,
+    ) -> Result<Self, ScreenError> {
+        if !store.manifest.chain.is_account() {
+            return Err(ScreenError::Usage(
+                "screening is implemented for the account model (Ethereum, EVM chains and tokens); on Bitcoin use `trace`".into(),
+            ));
         }
-        if let Some(k) = cats.index(&l.category) {
-            seeds.entry(id).or_default().push((k, l.valid_from, l.valid_to));
-            flag[id as usize] |= SEED_RULE;
+        let n_addr = store.address_count();
+        let ev = store.events();
+        let k_n = cats.names.len();
+        if k_n > 16 {
+            return Err(ScreenError::Usage(format!("at most 16 risk categories, {k_n} given")));
         }
-        if taxonomy::category(&l.category).is_some_and(|c| c.service) {
-            services.entry(id).or_default().push((taxonomy::category(&l.category).expect("known").name, l.valid_from, l.valid_to));
-            flag[id as usize] |= ABSORB_RULE;
+        // Rules from labels: seeds of each risk category, absorbing services.
+        let ids = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
+        let mut flag = vec![0u8; n_addr];
+        let mut seeds: IdMap<Vec<Rule<u16>>> = IdMap::default();
+        let mut services: IdMap<Vec<Rule<&'static str>>> = IdMap::default();
+        let has_times = ev.any_time();
+        for l in labels {
+            let Some(&id) = ids.get(&l.address) else { continue };
+            if l.is_bounded() && !has_times {
+                return Err(ScreenError::Usage(format!(
+                    "label of {} has a validity interval but the store has no event times; intervals need block times",
+                    l.address
+                )));
+            }
+            if let Some(k) = cats.index(&l.category) {
+                seeds.entry(id).or_default().push((k, l.valid_from, l.valid_to));
+                flag[id as usize] |= SEED_RULE;
+            }
+            if let Some(c) = taxonomy::category(&l.category).filter(|c| c.service) {
+                services.entry(id).or_default().push((c.name, l.valid_from, l.valid_to));
+                flag[id as usize] |= ABSORB_RULE;
+            }
         }
+        let zero = store.find_address("0x0000000000000000000000000000000000000000");
+        if let Some(z) = zero {
+            flag[z as usize] |= ABSORB_RULE;
+        }
+        debug_assert!(steps.windows(2).all(|w| w[0].0 < w[1].0));
+        Ok(Sweeper {
+            store,
+            ev,
+            bal: store.sender_balances(),
+            asset,
+            names: cats.names.clone(),
+            flag,
+            seeds,
+            services,
+            zero,
+            held: vec![0u16; n_addr],
+            pools: Default::default(),
+            seed_bal: IdMap::default(),
+            received: vec![0u128; n_addr],
+            exposures: IdMap::default(),
+            runs: ev.cursor(),
+            parties: ev.party_cursor(),
+            next: 0,
+            steps,
+            step: 0,
+            sent: Vec::new(),
+            given: HashMap::new(),
+        })
     }
-    let zero = store.find_address("0x0000000000000000000000000000000000000000");
-    if let Some(z) = zero {
-        flag[z as usize] |= ABSORB_RULE;
+
+    /// Categories whose sweep `id` seeds at `t`.
+    fn seed_mask(&self, id: u32, t: Option<i64>) -> u16 {
+        self.seeds.get(&id).map_or(0, |v| v.iter().filter(|r| within(r.1, r.2, t)).fold(0u16, |m, r| m | (1 << r.0)))
     }
-    let seed_mask = |id: u32, t: Option<i64>| -> u16 {
-        seeds.get(&id).map_or(0, |v| v.iter().filter(|r| within(r.1, r.2, t)).fold(0u16, |m, r| m | (1 << r.0)))
-    };
-    // Categories in whose sweep `id` absorbs at `t`: any service label other
-    // than the category itself; the zero address in all.
-    let absorb_mask = |id: u32, t: Option<i64>| -> u16 {
-        if Some(id) == zero {
+
+    /// Categories in whose sweep `id` absorbs at `t`: any service label
+    /// other than the category itself; the zero address in all.
+    fn absorb_mask(&self, id: u32, t: Option<i64>) -> u16 {
+        if Some(id) == self.zero {
             return u16::MAX;
         }
         let mut m = 0u16;
-        if let Some(v) = services.get(&id) {
+        if let Some(v) = self.services.get(&id) {
             for &(name, from, to) in v {
                 if within(from, to, t) {
-                    m |= (0..k_n).filter(|&k| cats.names[k] != name).fold(0u16, |m, k| m | (1 << k));
+                    m |= (0..self.names.len()).filter(|&k| self.names[k] != name).fold(0u16, |m, k| m | (1 << k));
                 }
             }
         }
         m
-    };
-    // Taint pools, keyed by (address, category); `held` says which exist.
-    let mut held = vec![0u16; n_addr];
-    let mut pools: std::collections::HashMap<(u32, u16), Pool, std::hash::BuildHasherDefault<crate::trace::IdHasher>> = Default::default();
-    // Balances of seed-labelled addresses, kept exactly (their every event is
-    // visited): a seed's holdings all turn tainted when its label applies.
-    let mut seed_bal: IdMap<u128> = IdMap::default();
-    let mut received = vec![0u128; n_addr];
-    let mut exposures: IdMap<Vec<Exposure>> = IdMap::default();
-    let value_of = |i: usize| -> Result<u128, ScreenError> {
-        match ev.value.get(i) {
-            u128::MAX => store.value(i).to_u128().filter(|&v| v != u128::MAX).ok_or_else(|| too_large(&format!("the value of event {i}"))),
+    }
+
+    fn value_of(&self, i: usize) -> Result<u128, ScreenError> {
+        match self.ev.value.get(i) {
+            u128::MAX => {
+                self.store.value(i).to_u128().filter(|&v| v != u128::MAX).ok_or_else(|| too_large(&format!("the value of event {i}")))
+            }
             v => Ok(v),
         }
-    };
-    let mut xs = [0u128; 16];
-    let mut hops = [0u32; 16];
-    // Many columns are read at the same row: an index loop is the clear form.
-    let mut runs = ev.cursor();
-    let mut parties = ev.party_cursor();
-    #[allow(clippy::needless_range_loop)]
-    for i in 0..store.len() {
-        if ev.asset(i) != asset || ev.flags(i) & flags::MOVES_NOTHING != 0 {
-            continue;
+    }
+
+    /// Handle every event before `end` (in order; events already handled
+    /// are not handled again).
+    pub fn run_to(&mut self, end: usize) -> Result<(), ScreenError> {
+        let end = end.min(self.store.len());
+        while self.next < end {
+            let stop = self.steps.get(self.step).map_or(end, |s| s.0.min(end));
+            self.scan(self.next, stop)?;
+            self.next = stop;
+            if let Some(&(i, step)) = self.steps.get(self.step)
+                && i == stop
+                && i < end
+            {
+                self.event(i, Some(step))?;
+                self.step += 1;
+                self.next = i + 1;
+            }
         }
-        let (u, v) = parties.at(i);
-        if u != v && ev.value.get(i) != 0 {
-            let a = value_of(i)?;
-            received[v as usize] = received[v as usize].checked_add(a).ok_or_else(|| too_large("an address's received sum"))?;
+        Ok(())
+    }
+
+    /// The plain events `from..to`.
+    fn scan(&mut self, from: usize, to: usize) -> Result<(), ScreenError> {
+        for i in from..to {
+            self.event(i, None)?;
         }
-        let fu = flag[u as usize];
-        let fv = flag[v as usize];
-        if held[u as usize] == 0 && (fu | fv) & SEED_RULE == 0 {
-            continue;
+        Ok(())
+    }
+
+    /// One event; `step` says what a bridge makes of it.
+    #[inline]
+    fn event(&mut self, i: usize, step: Option<BridgeStep>) -> Result<(), ScreenError> {
+        let ev = self.ev;
+        if ev.asset(i) != self.asset || ev.flags(i) & flags::MOVES_NOTHING != 0 {
+            return Ok(());
         }
-        let a = value_of(i)?;
+        let (u, v) = self.parties.at(i);
+        let raw = ev.value.get(i);
+        if u != v && raw != 0 {
+            let a = self.value_of(i)?;
+            self.received[v as usize] = self.received[v as usize].checked_add(a).ok_or_else(|| too_large("an address's received sum"))?;
+        }
+        let fu = self.flag[u as usize];
+        let fv = self.flag[v as usize];
+        if step.is_none() && self.held[u as usize] == 0 && (fu | fv) & SEED_RULE == 0 {
+            return Ok(());
+        }
+        self.hot(i, u, v, fu, fv, step)
+    }
+
+    /// An event that may move taint (cold: most events stop before it).
+    #[inline(never)]
+    fn hot(&mut self, i: usize, u: u32, v: u32, fu: u8, fv: u8, step: Option<BridgeStep>) -> Result<(), ScreenError> {
+        let a = self.value_of(i)?;
         if a == 0 {
-            continue;
+            return match step {
+                // A payout of nothing still ends its crossing.
+                Some(BridgeStep::Receive(p)) => {
+                    self.given.remove(&p.k);
+                    Ok(())
+                }
+                Some(BridgeStep::Send(d)) => {
+                    self.sent.push((d.k, Crossing::default()));
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
         }
-        let t = Some(runs.at(i).time).filter(|&t| t != NO_TIME);
-        let b = match bal.get(i) {
-            u128::MAX => store.wide_balance(i),
+        let t = Some(self.runs.at(i).time).filter(|&t| t != NO_TIME);
+        let b = match self.bal.get(i) {
+            u128::MAX => self.store.wide_balance(i),
             b => b,
         };
         if b == u128::MAX {
@@ -171,49 +335,81 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
         // The shortfall rule: what the sender lacks is credited first.
         let b1 = b.max(a);
         if fu & SEED_RULE != 0 {
-            seed_bal.insert(u, if u == v { b1 } else { b1 - a });
+            self.seed_bal.insert(u, if u == v { b1 } else { b1 - a });
         }
         if u == v {
-            continue;
+            return Ok(());
         }
-        // What leaves u in each category.
-        let seeding = if fu & SEED_RULE != 0 { seed_mask(u, t) } else { 0 };
+        let k_n = self.names.len();
+        let mut xs = [0u128; 16];
+        let mut hops = [0u32; 16];
         let mut moving = 0u16;
-        for k in 0..k_n {
-            let bit = 1u16 << k;
-            if seeding & bit != 0 {
-                xs[k] = a;
-                hops[k] = 1;
-                moving |= bit;
-                let rest = b1 - a;
-                let p = pools.entry((u, k as u16)).or_insert(Pool { taint: 0, hop: 0 });
-                p.taint = rest;
-                p.hop = 0;
-                if rest > 0 { held[u as usize] |= bit } else { held[u as usize] &= !bit }
-            } else if held[u as usize] & bit != 0 {
-                let p = pools.get_mut(&(u, k as u16)).expect("held pool");
-                let x = if p.taint == b1 { a } else { (U256::from(a) * U256::from(p.taint) / U256::from(b1)).to::<u128>() };
-                p.taint -= x;
-                if p.taint == 0 {
-                    held[u as usize] &= !bit;
+        match step {
+            None | Some(BridgeStep::Send(_)) => {
+                // A deposit's payer pays all of `a` at its first leg.
+                let (a, b1) = match step {
+                    Some(BridgeStep::Send(d)) => (d.a, b.max(d.a)),
+                    _ => (a, b1),
+                };
+                let seeding = if fu & SEED_RULE != 0 { self.seed_mask(u, t) } else { 0 };
+                for k in 0..k_n {
+                    let bit = 1u16 << k;
+                    if seeding & bit != 0 {
+                        xs[k] = a;
+                        hops[k] = 1;
+                        moving |= bit;
+                        let rest = b1 - a;
+                        let p = self.pools.entry((u, k as u16)).or_insert(Pool { taint: 0, hop: 0 });
+                        p.taint = rest;
+                        p.hop = 0;
+                        if rest > 0 { self.held[u as usize] |= bit } else { self.held[u as usize] &= !bit }
+                    } else if self.held[u as usize] & bit != 0 {
+                        let p = self.pools.get_mut(&(u, k as u16)).expect("held pool");
+                        let x = if p.taint == b1 { a } else { (U256::from(a) * U256::from(p.taint) / U256::from(b1)).to::<u128>() };
+                        p.taint -= x;
+                        if p.taint == 0 {
+                            self.held[u as usize] &= !bit;
+                        }
+                        if x > 0 {
+                            xs[k] = x;
+                            hops[k] = p.hop.saturating_add(1);
+                            moving |= bit;
+                        }
+                    }
                 }
-                if x > 0 {
-                    xs[k] = x;
-                    hops[k] = p.hop.saturating_add(1);
-                    moving |= bit;
+                if let Some(BridgeStep::Send(d)) = step {
+                    // Across the bridge, not to its own address.
+                    self.sent.push((d.k, Crossing { x: xs, hop: hops }));
+                    moving = 0;
                 }
             }
+            Some(BridgeStep::Receive(p)) => {
+                let c = self.given.remove(&p.k).unwrap_or_default();
+                for k in 0..k_n {
+                    if c.x[k] > 0 {
+                        // §7: y = floor(x * b / a).
+                        let y = U256::from(c.x[k]) * U256::from(p.b) / U256::from(p.a);
+                        let y = u128::try_from(y).map_err(|_| too_large("a bridge payout's taint"))?;
+                        if y > 0 {
+                            xs[k] = y;
+                            hops[k] = c.hop[k];
+                            moving |= 1 << k;
+                        }
+                    }
+                }
+            }
+            Some(BridgeStep::Quiet) => {}
         }
         if fv & SEED_RULE != 0 {
-            *seed_bal.entry(v).or_insert(0) += a;
+            *self.seed_bal.entry(v).or_insert(0) += a;
         }
-        let v_seeding = if fv & SEED_RULE != 0 { seed_mask(v, t) } else { 0 };
-        let v_absorbing = if fv & ABSORB_RULE != 0 { absorb_mask(v, t) } else { 0 };
+        let v_seeding = if fv & SEED_RULE != 0 { self.seed_mask(v, t) } else { 0 };
+        let v_absorbing = if fv & ABSORB_RULE != 0 { self.absorb_mask(v, t) } else { 0 };
         for k in 0..k_n {
             let bit = 1u16 << k;
             if moving & bit != 0 {
                 let x = xs[k];
-                let e = exposures.entry(v).or_default();
+                let e = self.exposures.entry(v).or_default();
                 let slot = match e.iter().position(|x| x.category == k as u16) {
                     Some(p) => p,
                     None => {
@@ -230,22 +426,38 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
             }
             if v_seeding & bit != 0 {
                 // A seed: everything it holds is taint of this category.
-                let p = pools.entry((v, k as u16)).or_insert(Pool { taint: 0, hop: 0 });
-                p.taint = seed_bal[&v];
+                let p = self.pools.entry((v, k as u16)).or_insert(Pool { taint: 0, hop: 0 });
+                p.taint = self.seed_bal[&v];
                 p.hop = 0;
-                held[v as usize] |= bit;
+                self.held[v as usize] |= bit;
             } else if moving & bit != 0 && v_absorbing & bit == 0 {
-                let p = pools.entry((v, k as u16)).or_insert(Pool { taint: 0, hop: u32::MAX });
+                let p = self.pools.entry((v, k as u16)).or_insert(Pool { taint: 0, hop: u32::MAX });
                 p.taint += xs[k];
                 p.hop = p.hop.min(hops[k]);
-                held[v as usize] |= bit;
+                self.held[v as usize] |= bit;
             }
         }
+        Ok(())
     }
-    let mut by_address: Vec<Vec<Exposure>> = vec![Vec::new(); n_addr];
-    for (id, mut e) in exposures {
-        e.sort_by_key(|x| x.category);
-        by_address[id as usize] = e;
+
+    /// The deposits handled since the last call: (bridge index, what left).
+    pub fn take_sent(&mut self) -> Vec<(usize, Crossing)> {
+        std::mem::take(&mut self.sent)
     }
-    Ok(Exposures { received, by_address, seeds })
+
+    /// What deposit `k` carries to this store's payout.
+    pub fn give(&mut self, k: usize, c: Crossing) {
+        self.given.insert(k, c);
+    }
+
+    /// Run to the end and hand over the result.
+    pub fn finish(mut self) -> Result<Exposures, ScreenError> {
+        self.run_to(self.store.len())?;
+        let mut by_address: Vec<Vec<Exposure>> = vec![Vec::new(); self.store.address_count()];
+        for (id, mut e) in self.exposures {
+            e.sort_by_key(|x| x.category);
+            by_address[id as usize] = e;
+        }
+        Ok(Exposures { received: self.received, by_address, seeds: self.seeds })
+    }
 }

@@ -104,6 +104,10 @@ pub struct EventRef {
     pub time: Option<String>,
     /// Value moved, base units.
     pub value: String,
+    /// The event's chain, where a path crosses chains (screening over
+    /// several stores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
 }
 
 impl EventRef {
@@ -117,6 +121,7 @@ impl EventRef {
             block: (ev.block(i) != NO_BLOCK).then_some(ev.block(i)),
             time: (ev.time(i) != NO_TIME).then(|| crate::model::time::format_time(ev.time(i))),
             value: store.value(i).to_string(),
+            chain: None,
         }
     }
 }

@@ -1,0 +1,239 @@
+//! Screening over several stores (TRACING.md §4 with §7's bridges; ADR
+//! 0014): exposure that crossed a bridge counts on the chain it reached.
+//!
+//! Each store is screened in its own asset by its own exposure sweep,
+//! stepped as a trace over several stores is ([`crate::trace::multi`]):
+//! payouts are taken in the order of all chains' events, and before a
+//! payout's sweep reaches it, the deposit's sweep is run past the deposit
+//! and hands over what left the payer in every category. A bridge is
+//! followed when the matcher follows it (its own key; heuristic links only
+//! when asked) and both its sides are in the screened assets; its own
+//! addresses are then transparent. Any other deposit is an ordinary
+//! arrival at the bridge.
+//!
+//! The indexes are kept beside the single-store ones, named by a key over
+//! every store's generation and manifest, the assets, the categories and
+//! the follow options, with the bridge links evidence paths cross.
+
+use super::index::{self, Index};
+use super::sweep::{BridgeStep, DepositLeg, Exposures, PayoutLeg, Sweeper};
+use super::{CategorySet, ScreenError};
+use crate::model::flags;
+use crate::store::Store;
+use crate::trace::bridges::{Status, match_all, positions};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// A followed bridge as evidence paths cross it: the payee's leg on the
+/// payout's chain, and the payer's first leg on the deposit's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Link {
+    /// (store, event) of the payee's leg.
+    pub payout: (usize, u64),
+    /// (store, event) of the payer's first leg.
+    pub deposit: (usize, u64),
+}
+
+/// What screening several stores found.
+pub struct Screened {
+    /// Per store, in the order given.
+    pub exposures: Vec<Exposures>,
+    /// The bridges followed.
+    pub links: Vec<Link>,
+}
+
+/// Sweep `stores` together, store `j` in its asset `assets[j]`, carrying
+/// exposure across the bridges the matcher follows (heuristic links too
+/// with `heuristic`).
+pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heuristic: bool) -> Result<Screened, ScreenError> {
+    if let Some(s) = stores.iter().find(|s| !s.manifest.chain.is_account()) {
+        return Err(ScreenError::Usage(format!(
+            "screening is implemented for the account model (Ethereum, EVM chains and tokens); {} is a {} store: on Bitcoin use `trace`",
+            s.dir.display(),
+            s.manifest.chain.name()
+        )));
+    }
+    let bridges = match_all(stores, heuristic);
+    let mut steps: Vec<BTreeMap<usize, BridgeStep>> = stores.iter().map(|_| BTreeMap::new()).collect();
+    let mut links: Vec<(usize, Link, usize)> = Vec::new();
+    for (k, b) in bridges.iter().enumerate() {
+        let Some(p) = b.payout.as_ref().filter(|_| b.status == Status::Followable) else { continue };
+        let (d, q) = (b.store, p.store);
+        let (dev, pev) = (stores[d].events(), stores[q].events());
+        let in_asset =
+            |ev: &crate::store::EventColumns<'_>, j: usize, i: usize| ev.asset(i) == assets[j] && ev.flags(i) & flags::MOVES_NOTHING == 0;
+        let Some(&first) = b.events.iter().find(|&&i| in_asset(&dev, d, i) && dev.sender(i) == b.payer) else { continue };
+        if !in_asset(&pev, q, p.event) {
+            continue;
+        }
+        let (Ok(a), Ok(bv)) = (u128::try_from(b.value), u128::try_from(p.value)) else { continue };
+        if a == 0 {
+            continue;
+        }
+        let mine_d: Vec<usize> = b.events.iter().copied().filter(|&i| in_asset(&dev, d, i)).collect();
+        let mine_q: Vec<usize> = p.events.iter().copied().filter(|&i| in_asset(&pev, q, i)).collect();
+        // An event is one bridge's at most.
+        if mine_d.iter().any(|i| steps[d].contains_key(i))
+            || mine_q.iter().any(|i| steps[q].contains_key(i))
+            || (d == q && mine_d.iter().any(|i| mine_q.contains(i)))
+        {
+            continue;
+        }
+        for i in mine_d {
+            steps[d].insert(i, if i == first { BridgeStep::Send(DepositLeg { k, a }) } else { BridgeStep::Quiet });
+        }
+        for i in mine_q {
+            steps[q].insert(i, if i == p.event { BridgeStep::Receive(PayoutLeg { k, a, b: bv }) } else { BridgeStep::Quiet });
+        }
+        links.push((
+            k,
+            Link { payout: (q, p.event as u64), deposit: (d, first as u64) },
+            *b.events.iter().max().expect("a deposit has events"),
+        ));
+    }
+    let mut sweepers: Vec<Sweeper<'_>> = Vec::new();
+    for (j, s) in stores.iter().enumerate() {
+        let labels = crate::labels::load(s);
+        sweepers.push(Sweeper::new(s, assets[j], cats, &labels, std::mem::take(&mut steps[j]).into_iter().collect())?);
+    }
+    // Payouts in the order of all chains' events.
+    let payout_store: HashMap<usize, usize> = links.iter().map(|(k, l, _)| (*k, l.payout.0)).collect();
+    let mut order: Vec<(crate::trace::bridges::Position, usize)> = links
+        .iter()
+        .enumerate()
+        .map(|(n, (k, l, _))| {
+            let first = bridges[*k].payout.as_ref().expect("followed").events[0];
+            (positions(stores[l.payout.0], &[first])[0], n)
+        })
+        .collect();
+    order.sort_unstable();
+    for &(_, n) in &order {
+        let (k, l, last) = links[n];
+        sweepers[l.deposit.0].run_to(last + 1)?;
+        for (kk, c) in sweepers[l.deposit.0].take_sent() {
+            sweepers[payout_store[&kk]].give(kk, c);
+        }
+        let first = bridges[k].payout.as_ref().expect("followed").events[0];
+        sweepers[l.payout.0].run_to(first)?;
+    }
+    let exposures = sweepers.into_iter().map(Sweeper::finish).collect::<Result<Vec<_>, _>>()?;
+    let mut links: Vec<Link> = links.into_iter().map(|x| x.1).collect();
+    links.sort_unstable();
+    Ok(Screened { exposures, links })
+}
+
+/// The key that names a set of stores screened together.
+fn key(stores: &[&Store], assets: &[u32], cats: &CategorySet, heuristic: bool) -> String {
+    let mut text = format!("{heuristic} {:?}\n", cats.names);
+    for (s, &a) in stores.iter().zip(assets) {
+        let generation = s.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let manifest = serde_json::to_string(&s.manifest).unwrap_or_default();
+        text += &format!("{generation} {} {}\n", s.manifest.assets[a as usize], manifest);
+    }
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+}
+
+fn index_path(s: &Store, key: &str, asset: &str) -> PathBuf {
+    let generation = s.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    s.dir.join("exposure").join(format!("{generation}.bridged-{key}.{}.idx", asset.to_ascii_lowercase()))
+}
+
+fn links_path(s: &Store, key: &str) -> PathBuf {
+    let generation = s.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    s.dir.join("exposure").join(format!("{generation}.bridged-{key}.links"))
+}
+
+fn read_links(path: &Path) -> Option<Vec<Link>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    if lines.next()? != "chaintrace-bridge-links 1" {
+        return None;
+    }
+    let mut out = Vec::new();
+    for line in lines {
+        let v: Vec<u64> = line.split(' ').map(str::parse).collect::<Result<_, _>>().ok()?;
+        let [ps, pe, ds, de] = v[..] else { return None };
+        out.push(Link { payout: (ps as usize, pe), deposit: (ds as usize, de) });
+    }
+    Some(out)
+}
+
+fn write_links(path: &Path, links: &[Link]) -> Result<(), ScreenError> {
+    let mut text = String::from("chaintrace-bridge-links 1\n");
+    for l in links {
+        text += &format!("{} {} {} {}\n", l.payout.0, l.payout.1, l.deposit.0, l.deposit.1);
+    }
+    let io = |source| ScreenError::Io { path: path.to_path_buf(), source };
+    std::fs::create_dir_all(path.parent().expect("in a directory")).map_err(io)?;
+    let tmp = crate::sys::tmp_path(path);
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The exposure indexes of `stores` screened together, and the bridge
+/// links: read when written before for the same stores, generations and
+/// question, built (and written) otherwise. Returns whether they were
+/// built now.
+pub fn open_or_build_many(
+    stores: &[&Store],
+    assets: &[u32],
+    cats: &CategorySet,
+    heuristic: bool,
+) -> Result<(Vec<Index>, Vec<Link>, bool), ScreenError> {
+    let key = key(stores, assets, cats, heuristic);
+    let names: Vec<&str> = stores.iter().zip(assets).map(|(s, &a)| s.manifest.assets[a as usize].as_str()).collect();
+    let paths: Vec<PathBuf> = stores.iter().zip(&names).map(|(s, a)| index_path(s, &key, a)).collect();
+    let lpath = links_path(stores[0], &key);
+    let cached = || -> Option<(Vec<Index>, Vec<Link>)> {
+        let links = read_links(&lpath)?;
+        let mut ixs = Vec::new();
+        for (s, p) in stores.iter().zip(&paths) {
+            let ix = Index::open(p).ok()?;
+            if ix.meta.categories != cats.names || ix.meta.addresses != s.address_count() as u64 {
+                return None;
+            }
+            ixs.push(ix);
+        }
+        let fits = |(j, e): (usize, u64)| j < stores.len() && e < stores[j].len() as u64;
+        links.iter().all(|l| fits(l.payout) && fits(l.deposit)).then_some((ixs, links))
+    };
+    if let Some((ixs, links)) = cached() {
+        return Ok((ixs, links, false));
+    }
+    let got = sweep_many(stores, assets, cats, heuristic)?;
+    for ((s, x), (p, a)) in stores.iter().zip(&got.exposures).zip(paths.iter().zip(&names)) {
+        index::write(s, a, &cats.names, x, p)?;
+    }
+    write_links(&lpath, &got.links)?;
+    let ixs = paths.iter().map(|p| Index::open(p)).collect::<Result<Vec<_>, _>>()?;
+    Ok((ixs, got.links, true))
+}
+
+/// One evidence path (events as (store, index), in order) from a source of
+/// category `k` to address `id` of store `j`, crossing followed bridges:
+/// at a payee's leg the path goes on from the deposit's payer.
+pub fn path(stores: &[&Store], ixs: &[Index], links: &[Link], j: usize, id: u32, k: u16) -> Vec<(usize, u64)> {
+    let by_payout: HashMap<(usize, u64), (usize, u64)> = links.iter().map(|l| (l.payout, l.deposit)).collect();
+    let mut out = Vec::new();
+    let Some(mut e) = ixs[j].exposure(id, k).map(|x| x.first_in) else { return out };
+    let mut j = j;
+    // A path visits each event once: a bound for damaged indexes.
+    for _ in 0..=stores.iter().map(|s| s.len()).sum::<usize>() {
+        out.push((j, e));
+        if let Some(&(dj, de)) = by_payout.get(&(j, e)) {
+            (j, e) = (dj, de);
+            out.push((j, e));
+        }
+        let u = stores[j].events().sender(e as usize);
+        if ixs[j].is_seed(u, k) {
+            break;
+        }
+        match ixs[j].exposure(u, k).map(|x| x.first_in) {
+            // Each step's sender got taint before it sent it on.
+            Some(prev) if prev < e => e = prev,
+            _ => break,
+        }
+    }
+    out.reverse();
+    out
+}
