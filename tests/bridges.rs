@@ -393,20 +393,86 @@ fn thorchain_bitcoin_to_eth() {
                 assert!(by.get("ethereum:ETH").is_none_or(|t| n(&t["converted_in"]) == 0));
             }
         }
+        // Screening: the seed's output is a source; its deposit output
+        // crosses to the payee whole (y = b), one hop from the source.
+        let labels = t.path().join("hack.csv");
+        std::fs::write(&labels, format!("address,category\n{SEED_BTC},hack\n")).unwrap();
+        assert_eq!(run(&["labels", "--store", b.to_str().unwrap(), "import", labels.to_str().unwrap()]).code, 0);
+        let addresses = t.path().join("addresses.txt");
+        std::fs::write(&addresses, format!("{PAYEE}\n{VAULT_BTC}\n")).unwrap();
+        let a = screen(&[&b, &e], &addresses, &["--follow", "bridges"]);
+        let (payee, vault) = (&a["results"][0], &a["results"][1]);
+        assert_eq!((payee["chain"].as_str(), vault["chain"].as_str()), (Some("ethereum"), Some("bitcoin")));
+        if paid {
+            let x = &payee["exposure"][0];
+            assert_eq!((n(&x["amount"]), n(&x["direct"]), x["hops"].as_u64()), (twenty, twenty, Some(1)), "{payee:#}");
+            let chains: Vec<&str> = x["path"].as_array().unwrap().iter().map(|s| s["chain"].as_str().unwrap()).collect();
+            assert_eq!(chains, ["bitcoin", "ethereum"], "{x:#}");
+            assert_eq!(x["path"][0]["tx"].as_str(), Some(d.as_str()));
+            assert!(vault["exposure"].as_array().unwrap().is_empty(), "{vault:#}");
+        } else {
+            assert!(payee["exposure"].as_array().unwrap().is_empty(), "{payee:#}");
+            assert_eq!(n(&vault["exposure"][0]["amount"]), 60_000_000, "{vault:#}");
+        }
     }
 }
 
+/// `screen` over the given stores with `--categories hack` and `extra`.
+fn screen(stores: &[&Path], addresses: &Path, extra: &[&str]) -> Value {
+    let o = screen_hack(stores, addresses, extra);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    serde_json::from_str(&o.stdout).unwrap()
+}
+
 #[test]
-fn screening_with_a_bitcoin_store_is_refused_naming_it() {
+fn screening_carries_exposure_from_ethereum_into_bitcoin() {
     let t = tempfile::tempdir().unwrap();
     let (e, b) = stores(t.path(), T0 + 600);
+    let labels = t.path().join("hack.csv");
+    std::fs::write(&labels, format!("address,category\n{USER},hack\n")).unwrap();
+    let o = run(&["labels", "--store", e.to_str().unwrap(), "import", labels.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
     let addresses = t.path().join("addresses.txt");
-    std::fs::write(&addresses, format!("{USER}\n")).unwrap();
-    for follow in [&["--follow", "bridges"][..], &[]] {
-        let args = ["screen", "--store", e.to_str().unwrap(), "--store", b.to_str().unwrap(), addresses.to_str().unwrap()];
-        let o = run(&[&args[..], follow].concat());
-        assert_eq!(o.code, 1, "{}", o.stderr);
-        assert!(o.stderr.contains("account model") && o.stderr.contains("trace"), "{}", o.stderr);
-        assert!(o.stdout.is_empty());
-    }
+    std::fs::write(&addresses, format!("{MID}\n{PAYEE_BTC}\n{EXCH_BTC}\n{VAULT_BTC}\n{ROUTER}\n")).unwrap();
+    let a = screen(&[&e, &b], &addresses, &["--follow", "bridges"]);
+    let rs = a["results"].as_array().unwrap();
+    // Each address on the chains its form fits: 0x on Ethereum, the rest on Bitcoin.
+    let at: Vec<(&str, &str)> = rs.iter().map(|r| (r["address"].as_str().unwrap(), r["chain"].as_str().unwrap())).collect();
+    assert_eq!(at, [(MID, "ethereum"), (PAYEE_BTC, "bitcoin"), (EXCH_BTC, "bitcoin"), (VAULT_BTC, "bitcoin"), (ROUTER, "ethereum")]);
+    let x = |r: &Value| (n(&r["exposure"][0]["amount"]), n(&r["exposure"][0]["direct"]), r["exposure"][0]["hops"].as_u64().unwrap());
+    assert_eq!(x(&rs[0]), (10 * ETH, 10 * ETH, 1));
+    // a1 carried all of MID's 10 ETH: the payout output carries b, 0.5 BTC.
+    assert_eq!(x(&rs[1]), (50_000_000, 0, 2), "{:#}", rs[1]);
+    assert_eq!((rs[1]["asset"].as_str(), n(&rs[1]["received"])), (Some("BTC"), 50_000_000));
+    let path: Vec<(&str, &str, &str)> = rs[1]["exposure"][0]["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["chain"].as_str().unwrap(), s["from"].as_str().unwrap(), s["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(path, [("ethereum", USER, MID), ("ethereum", MID, ROUTER), ("bitcoin", VAULT_BTC, PAYEE_BTC)]);
+    // §3 on: the exchange's output takes it all but the fee.
+    assert_eq!(x(&rs[2]), (49_990_000, 0, 3));
+    assert_eq!(rs[2]["exposure"][0]["path"].as_array().unwrap().len(), 4);
+    // The vault's change is no arrival; the router took only a2, never paid out.
+    assert!(rs[3]["exposure"].as_array().unwrap().is_empty(), "{:#}", rs[3]);
+    assert_eq!(x(&rs[4]), (2 * ETH, 2 * ETH, 1), "{:#}", rs[4]);
+    // Without bridges, nothing reaches Bitcoin; a Bitcoin store alone screens its addresses.
+    let plain = screen(&[&e, &b], &addresses, &[]);
+    assert!(plain["results"][1]["exposure"].as_array().unwrap().is_empty());
+    assert_eq!(n(&plain["results"][4]["exposure"][0]["amount"]), 12 * ETH);
+    let btc_only = t.path().join("btc.txt");
+    std::fs::write(&btc_only, format!("{PAYEE_BTC}\n{OTHER_BTC}\n")).unwrap();
+    let one = screen(&[&b], &btc_only, &[]);
+    let rs = one["results"].as_array().unwrap();
+    assert_eq!((rs[0]["activity"].as_bool(), n(&rs[0]["received"]), rs[0].get("chain")), (Some(true), 50_000_000, None));
+    assert_eq!(rs[1]["activity"], false);
+    // An address no store's chain takes is bad input naming its line.
+    let o = run(&["screen", "--store", b.to_str().unwrap(), addresses.to_str().unwrap()]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("line 1") && o.stderr.contains("not an address of bitcoin"), "{}", o.stderr);
+    // `serve` takes 0x addresses: a Bitcoin store is refused, named.
+    let o = run(&["serve", "--store", b.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("is a Bitcoin store"), "{}", o.stderr);
 }

@@ -4,7 +4,7 @@
 //! crossing bridges with `--follow bridges` (ADR 0014).
 
 use super::{AppError, pretty_json, write_text};
-use crate::screen::answer::{self, MultiScreener, ScreenAnswer, Screener};
+use crate::screen::answer::{self, MultiScreener, ScreenAnswer};
 use crate::screen::risk::{Level, RiskConfig};
 use crate::screen::{self as scr, CategorySet};
 use crate::store::Store;
@@ -65,8 +65,10 @@ pub struct Screened {
 pub struct Plan {
     /// Risk thresholds.
     pub risk: RiskConfig,
-    /// Addresses, in input order.
-    pub keys: Vec<[u8; 20]>,
+    /// The address file.
+    pub file: PathBuf,
+    /// Addresses, in input order, with their lines.
+    pub addresses: Vec<(u64, String)>,
 }
 
 /// Check a request and read its address file before any store is opened.
@@ -75,7 +77,7 @@ pub fn plan(r: &Request, address_file: &Path) -> Result<Plan, AppError> {
         return Err(AppError::Usage("--format parquet writes a file: give --output FILE".into()));
     }
     let risk = risk_config(r.risk_config.as_deref())?;
-    Ok(Plan { risk, keys: answer::read_addresses(address_file)? })
+    Ok(Plan { risk, file: address_file.to_path_buf(), addresses: answer::read_address_texts(address_file)? })
 }
 
 /// Screen the planned addresses.
@@ -118,47 +120,36 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
             "screening is per asset (TRACING.md §4): it follows bridges (--follow bridges), not swaps; trace with --follow swaps".into(),
         ));
     }
-    let (risk, keys) = (&plan.risk, &plan.keys);
+    // Every address must be one of some store's chain.
+    if let Some((line, a)) = plan.addresses.iter().find(|(_, a)| !stores.iter().any(|s| answer::fits(s.manifest.chain, a))) {
+        let chains: Vec<&str> = stores.iter().map(|s| s.manifest.chain.name()).collect();
+        return Err(crate::ingest::IngestError::row(
+            &plan.file,
+            *line,
+            crate::model::text::FieldError::new("address", format!("{a} is not an address of {}", chains.join(" or "))),
+        )
+        .into());
+    }
     let assets = assets(stores, &r.asset)?;
     let cats = categories(&r.categories);
     let started = std::time::Instant::now();
     let names: Vec<String> = stores.iter().zip(&assets).map(|(s, &a)| s.manifest.assets[a as usize].clone()).collect();
-    if !Follow::bridges(&r.follow) {
+    let (ixs, links, built) = if Follow::bridges(&r.follow) {
+        let heuristic = r.follow.contains(&Follow::BridgesHeuristic);
+        crate::screen::multi::open_or_build_many(stores, &assets, &cats, heuristic)?
+    } else {
+        let mut ixs = Vec::new();
         let mut built = false;
-        let mut answers = Vec::new();
         for (s, &a) in stores.iter().zip(&assets) {
             let (ix, b) = scr::open_or_build(s, a, &cats)?;
             built |= b;
-            answers.push(Screener { store: s, index: &ix, risk }.screen(keys));
+            ixs.push(ix);
         }
-        let answer = if stores.len() == 1 {
-            answers.remove(0)
-        } else {
-            // Per address, one result per store, in the order given.
-            let mut results = Vec::with_capacity(keys.len() * stores.len());
-            let mut per: Vec<std::vec::IntoIter<_>> = answers.into_iter().map(|a| a.results.into_iter()).collect();
-            for _ in keys {
-                for (j, it) in per.iter_mut().enumerate() {
-                    let mut x = it.next().expect("one result per address");
-                    for e in &mut x.exposure {
-                        for p in &mut e.path {
-                            p.chain = Some(stores[j].manifest.chain.name().to_string());
-                        }
-                    }
-                    x.chain = Some(stores[j].manifest.chain.name().to_string());
-                    x.asset = Some(names[j].clone());
-                    results.push(x);
-                }
-            }
-            ScreenAnswer { results }
-        };
-        let built_index = built.then(|| started.elapsed().as_secs_f64());
-        return Ok(Screened { answer, built_index, asset: names.join(", ") });
-    }
-    let heuristic = r.follow.contains(&Follow::BridgesHeuristic);
-    let (ixs, links, built) = crate::screen::multi::open_or_build_many(stores, &assets, &cats, heuristic)?;
+        (ixs, Vec::new(), built)
+    };
     let built_index = built.then(|| started.elapsed().as_secs_f64());
-    let answer = MultiScreener { stores, indexes: &ixs, links: &links, risk }.screen(keys);
+    let texts: Vec<String> = plan.addresses.iter().map(|(_, a)| a.clone()).collect();
+    let answer = MultiScreener { stores, indexes: &ixs, links: &links, risk: &plan.risk }.screen(&texts);
     Ok(Screened { answer, built_index, asset: names.join(", ") })
 }
 

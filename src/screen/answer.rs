@@ -71,7 +71,7 @@ impl Screener<'_> {
     /// The answer for one address (20 bytes; `id` from the index's lookup).
     pub fn result(&self, key: &[u8; 20], id: Option<u32>) -> ScreenResult {
         let path = |id: u32, k: u16| self.index.path(self.store, id, k).into_iter().map(|i| EventRef::of(self.store, i as usize)).collect();
-        result_of(self.index, self.risk, key, id, &path)
+        result_of(self.index, self.risk, format!("0x{}", hex::encode(key)), id, &path)
     }
 
     /// Answers for many addresses, in order.
@@ -84,8 +84,7 @@ impl Screener<'_> {
 
 /// The answer for one address from an index, its evidence paths from
 /// `path(id, category)`.
-fn result_of(index: &Index, risk: &RiskConfig, key: &[u8; 20], id: Option<u32>, path: &dyn Fn(u32, u16) -> Vec<EventRef>) -> ScreenResult {
-    let address = format!("0x{}", hex::encode(key));
+fn result_of(index: &Index, risk: &RiskConfig, address: String, id: Option<u32>, path: &dyn Fn(u32, u16) -> Vec<EventRef>) -> ScreenResult {
     let Some(id) = id else {
         return ScreenResult {
             address,
@@ -145,29 +144,31 @@ pub struct MultiScreener<'a> {
 }
 
 impl MultiScreener<'_> {
-    /// Per address, in input order, one result per store, in the order
-    /// given; over several stores each names its chain and asset, and
-    /// evidence paths each step's chain (one store: the answer of
-    /// [`Screener`]).
-    pub fn screen(&self, keys: &[[u8; 20]]) -> ScreenAnswer {
+    /// Per address, in input order, one result per store whose chain its
+    /// form fits (an `0x` address every account-model store, any other a
+    /// Bitcoin store), in the order given; over several stores each names
+    /// its chain and asset, and evidence paths each step's chain (one
+    /// store: the answer of [`Screener`]).
+    pub fn screen(&self, addresses: &[String]) -> ScreenAnswer {
         let several = self.stores.len() > 1;
         let chain = |j: usize| self.stores[j].manifest.chain.name().to_string();
-        let mut per_store: Vec<Vec<Option<u32>>> = Vec::new();
-        for ix in self.indexes {
-            let mut ids = Vec::with_capacity(keys.len());
-            ix.lookup_batch(keys, &mut ids);
-            per_store.push(ids);
-        }
-        let mut results = Vec::with_capacity(keys.len() * self.stores.len());
-        for (n, key) in keys.iter().enumerate() {
+        let mut results = Vec::with_capacity(addresses.len());
+        for text in addresses {
             for (j, (s, ix)) in self.stores.iter().zip(self.indexes).enumerate() {
+                if !fits(s.manifest.chain, text) {
+                    continue;
+                }
+                let id = match s.manifest.chain.is_account() {
+                    true => crate::model::text::eth_address("address", text.as_bytes()).ok().and_then(|k| ix.lookup(&k)),
+                    false => ix.lookup_text(s, text.as_bytes()),
+                };
                 let path = |id: u32, k: u16| {
                     super::multi::path(self.stores, self.indexes, self.links, j, id, k)
                         .into_iter()
                         .map(|(j, i)| EventRef { chain: several.then(|| chain(j)), ..EventRef::of(self.stores[j], i as usize) })
                         .collect()
                 };
-                let mut r = result_of(ix, self.risk, key, per_store[j][n], &path);
+                let mut r = result_of(ix, self.risk, text.clone(), id, &path);
                 if several {
                     r.chain = Some(s.manifest.chain.name().to_string());
                     r.asset = Some(ix.meta.asset.clone());
@@ -177,6 +178,16 @@ impl MultiScreener<'_> {
         }
         ScreenAnswer { results }
     }
+}
+
+/// Whether an address's form fits a chain: `0x` and 40 hex digits an
+/// account-model chain, anything else Bitcoin.
+pub fn fits(chain: crate::model::Chain, address: &str) -> bool {
+    is_eth_form(address) == chain.is_account()
+}
+
+fn is_eth_form(a: &str) -> bool {
+    a.len() == 42 && a.starts_with("0x") && a[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// One CSV row per address and category (one row with empty category
@@ -207,17 +218,12 @@ pub fn to_csv(a: &ScreenAnswer) -> String {
     crate::model::text::csv_text(w)
 }
 
-/// Read a file of addresses: one a line, `#` comments and blank lines
-/// skipped, an optional `address` header. A malformed address is an error
-/// naming its line.
-pub fn read_addresses(path: &std::path::Path) -> Result<Vec<[u8; 20]>, crate::ingest::IngestError> {
+/// Read a file of addresses of any chain: one a line, `#` comments, blank
+/// lines and an `address` header skipped; an Ethereum-form address
+/// lowercased, a Bitcoin address (14 to 90 letters and digits, as base58
+/// and bech32 write them) kept as written. With its 1-based line each.
+pub fn read_address_texts(path: &std::path::Path) -> Result<Vec<(u64, String)>, crate::ingest::IngestError> {
     let text = std::fs::read(path).map_err(|source| crate::ingest::IngestError::Io { file: path.to_path_buf(), source })?;
-    parse_addresses(&text).map_err(|(line, e)| crate::ingest::IngestError::row(path, line, e))
-}
-
-/// Parse addresses from text as [`read_addresses`] does; an error carries
-/// its 1-based line.
-pub fn parse_addresses(text: &[u8]) -> Result<Vec<[u8; 20]>, (u64, crate::model::text::FieldError)> {
     let mut out = Vec::new();
     for (n, line) in text.split(|&b| b == b'\n').enumerate() {
         let line = line.split(|&b| b == b'#').next().unwrap_or(b"").trim_ascii();
@@ -225,7 +231,19 @@ pub fn parse_addresses(text: &[u8]) -> Result<Vec<[u8; 20]>, (u64, crate::model:
         if line.is_empty() || (n == 0 && line.eq_ignore_ascii_case(b"address")) {
             continue;
         }
-        out.push(crate::model::text::eth_address("address", line).map_err(|e| (n as u64 + 1, e))?);
+        let row = |e| crate::ingest::IngestError::row(path, n as u64 + 1, e);
+        if line.starts_with(b"0x") || line.starts_with(b"0X") {
+            let a = crate::model::text::eth_address("address", line).map_err(row)?;
+            out.push((n as u64 + 1, format!("0x{}", hex::encode(a))));
+        } else if (14..=90).contains(&line.len()) && line.iter().all(u8::is_ascii_alphanumeric) {
+            out.push((n as u64 + 1, String::from_utf8_lossy(line).into_owned()));
+        } else {
+            let shown = String::from_utf8_lossy(&line[..line.len().min(100)]).into_owned();
+            return Err(row(crate::model::text::FieldError::new(
+                "address",
+                format!("{shown:?} is neither an 0x address nor a Bitcoin address"),
+            )));
+        }
     }
     Ok(out)
 }

@@ -11,6 +11,11 @@
 //! | offsets | u32 per address id, plus one | where its exposures start in `entries` |
 //! | entries | [`Entry`], 48 bytes | its exposures, ascending by category |
 //! | seeds | [`SeedRule`], 24 bytes | seed labels by address, for evidence paths |
+//! | preds | u64 per entry | UTXO model: the output the entry's first tainted arrival spent most taint of (`u64::MAX`: none) |
+//!
+//! An account-model address is its own 20-byte key; a Bitcoin address
+//! (text) is keyed by [`text_key`], a 160-bit digest of its text, and a
+//! lookup checks the text against the store's ([`Index::lookup_text`]).
 //!
 //! A lookup hashes the address (xxh3; the top bits pick the home slot), reads one slot (two when the probe
 //! wraps a line), then the address's `received` and `offsets`: three cache
@@ -96,14 +101,14 @@ pub struct Meta {
     /// Exposure entries.
     pub entries: u64,
     /// Sections.
-    pub sections: [Section; 5],
+    pub sections: [Section; 6],
     /// The program that wrote it.
     pub written_by: String,
 }
 
 const MAGIC: &[u8; 8] = b"CTEXPOS1";
 /// The index format this build reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 const EMPTY: u32 = u32::MAX;
 
 /// The home slot of an address in a table of `cap` slots (a power of two):
@@ -112,6 +117,19 @@ const EMPTY: u32 = u32::MAX;
 #[inline]
 fn home(key: &[u8; 20], cap: usize) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key) >> (64 - cap.trailing_zeros())
+}
+
+/// The 20-byte key of an address as the store keeps it: an account-model
+/// address itself, a Bitcoin address's text digested (xxh3-128 and 32 bits
+/// of a second xxh3 over the text).
+pub fn text_key(chain: crate::model::Chain, bytes: &[u8]) -> Option<[u8; 20]> {
+    if chain.is_account() {
+        return <[u8; 20]>::try_from(bytes).ok();
+    }
+    let mut k = [0u8; 20];
+    k[..16].copy_from_slice(&xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes());
+    k[16..].copy_from_slice(&xxhash_rust::xxh3::xxh3_64_with_seed(bytes, 0x5eed).to_le_bytes()[..4]);
+    Some(k)
 }
 
 /// Where the index of `asset` for the store's live generation lives.
@@ -130,7 +148,7 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
     // Insert in the order of home slots, so the table fills front to back
     // instead of with one cache miss per address.
     let mut keyed: Vec<(u64, [u8; 20], u32)> = (first_real..n)
-        .filter_map(|id| <[u8; 20]>::try_from(store.address_bytes(id as u32)).ok().map(|k| (home(&k, cap), k, id as u32)))
+        .filter_map(|id| text_key(store.manifest.chain, store.address_bytes(id as u32)).map(|k| (home(&k, cap), k, id as u32)))
         .collect();
     {
         use rayon::prelude::*;
@@ -146,6 +164,7 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
     }
     let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
     let mut entries: Vec<Entry> = Vec::new();
+    let mut preds: Vec<u64> = Vec::new();
     let offset = |n: usize| u32::try_from(n).map_err(|_| ScreenError::TooLarge("more than 2^32 - 1 exposure entries".into()));
     for e in &x.by_address {
         offsets.push(offset(entries.len())?);
@@ -157,6 +176,7 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
             category: e.category,
             reserved: 0,
         }));
+        preds.extend(e.iter().map(|e| e.pred));
     }
     offsets.push(offset(entries.len())?);
     let mut seeds: Vec<SeedRule> = x
@@ -173,12 +193,13 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
         })
         .collect();
     seeds.sort_by_key(|r| (r.id, r.category, r.from, r.to));
-    let bodies: [&[u8]; 5] = [
+    let bodies: [&[u8]; 6] = [
         crate::store::columns_as_bytes(&slots),
         crate::store::columns_as_bytes(&x.received),
         crate::store::columns_as_bytes(&offsets),
         crate::store::columns_as_bytes(&entries),
         crate::store::columns_as_bytes(&seeds),
+        crate::store::columns_as_bytes(&preds),
     ];
     let generation = store.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let mut meta = Meta {
@@ -190,7 +211,7 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
         addresses: n as u64,
         slots: cap as u64,
         entries: entries.len() as u64,
-        sections: [Section { offset: 0, bytes: 0 }; 5],
+        sections: [Section { offset: 0, bytes: 0 }; 6],
         written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
     };
     // The header's length depends on the offsets it holds: lay the sections
@@ -266,6 +287,7 @@ impl Index {
             try_cast::<u32>(idx.section(2)).err(),
             try_cast::<Entry>(idx.section(3)).err(),
             try_cast::<SeedRule>(idx.section(4)).err(),
+            try_cast::<u64>(idx.section(5)).err(),
         ];
         if let Some(e) = typed.into_iter().flatten().next() {
             return Err(corrupt(&format!("a section cannot be read: {e}")));
@@ -276,6 +298,7 @@ impl Index {
             || idx.received().len() != n
             || idx.offsets().len() != n + 1
             || idx.entries().len() as u64 != idx.meta.entries
+            || idx.preds().len() as u64 != idx.meta.entries
         {
             return Err(corrupt("section sizes do not match the header"));
         }
@@ -302,6 +325,27 @@ impl Index {
 
     fn entries(&self) -> &[Entry] {
         cast(self.section(3))
+    }
+
+    fn preds(&self) -> &[u64] {
+        cast(self.section(5))
+    }
+
+    /// The address id of an address given as text (an account-model
+    /// address as 20 bytes, a Bitcoin address as its text), checked
+    /// against the store's own text.
+    pub fn lookup_text(&self, store: &Store, bytes: &[u8]) -> Option<u32> {
+        let key = text_key(store.manifest.chain, bytes)?;
+        self.lookup(&key).filter(|&id| store.address_bytes(id) == bytes)
+    }
+
+    /// The UTXO predecessor of `id`'s first tainted arrival in category
+    /// `k` (see [`Entry`]), if any.
+    pub fn pred(&self, id: u32, k: u16) -> Option<u64> {
+        let off = self.offsets();
+        let lo = off[id as usize] as usize;
+        let at = self.exposures(id).iter().position(|e| e.category == k)?;
+        Some(self.preds()[lo + at]).filter(|&p| p != u64::MAX)
     }
 
     /// Seed rules, sorted by address id.
@@ -370,25 +414,66 @@ impl Index {
     }
 
     /// One evidence path (event indices, in key order) from a source of
-    /// category `k` to `id`: `id`'s first tainted arrival, preceded by its
-    /// sender's first tainted arrival, and so on back to a seed.
+    /// category `k` to `id`: `id`'s first tainted arrival, preceded by the
+    /// arrival that brought the taint on ([`Index::step_back`]), and so on
+    /// back to a source.
     pub fn path(&self, store: &Store, id: u32, k: u16) -> Vec<u64> {
-        let ev = store.events();
         let mut path = Vec::new();
         let Some(mut e) = self.exposure(id, k).map(|x| x.first_in) else { return path };
         loop {
             path.push(e);
-            let u = ev.sender(e as usize);
-            if self.is_seed(u, k) {
-                break;
-            }
-            match self.exposure(u, k).map(|x| x.first_in) {
-                // Each step's sender got taint before it sent it on.
-                Some(prev) if prev < e => e = prev,
-                _ => break,
+            match self.step_back(store, e, k) {
+                Back::To(prev) => e = prev,
+                Back::Source | Back::End => break,
             }
         }
         path.reverse();
         path
     }
+
+    /// The step before arrival `e` on an evidence path of category `k`.
+    /// Account model: `e`'s sender is a source, or its first tainted
+    /// arrival (earlier than `e`) comes before. UTXO model: an input of
+    /// `e`'s transaction pays a source; or the output that transaction
+    /// spent most taint of (kept for first arrivals), through its payee's
+    /// first tainted arrival when that is earlier, else itself (change);
+    /// or the first input address with a tainted arrival earlier.
+    pub fn step_back(&self, store: &Store, e: u64, k: u16) -> Back {
+        let ev = store.events();
+        let earlier = |u: u32| self.exposure(u, k).map(|x| x.first_in).filter(|&f| f < e);
+        if store.manifest.chain.is_account() {
+            let u = ev.sender(e as usize);
+            if self.is_seed(u, k) {
+                return Back::Source;
+            }
+            return earlier(u).map_or(Back::End, Back::To);
+        }
+        let tx = ev.tx(e as usize);
+        let in_tx: &[u32] = cast(store.bytes(crate::store::Column::InTx));
+        let in_addr: &[u32] = cast(store.bytes(crate::store::Column::InAddr));
+        let (lo, hi) =
+            if tx == crate::model::NO_TX { (0, 0) } else { (in_tx.partition_point(|&t| t < tx), in_tx.partition_point(|&t| t <= tx)) };
+        let inputs = &in_addr[lo..hi];
+        if inputs.iter().any(|&u| self.is_seed(u, k)) {
+            return Back::Source;
+        }
+        let payee = ev.receiver(e as usize);
+        if self.exposure(payee, k).is_some_and(|x| x.first_in == e)
+            && let Some(p) = self.pred(payee, k).filter(|&p| p < e)
+        {
+            return Back::To(earlier(ev.receiver(p as usize)).unwrap_or(p));
+        }
+        inputs.iter().find_map(|&u| earlier(u)).map_or(Back::End, Back::To)
+    }
+}
+
+/// What comes before a step of an evidence path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Back {
+    /// The step's taint came straight from a source: the path starts here.
+    Source,
+    /// This arrival came before it.
+    To(u64),
+    /// Nothing earlier carried it (a damaged or partial index).
+    End,
 }

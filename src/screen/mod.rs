@@ -2,7 +2,7 @@
 //! sanctioned funds, how much, how many hops away, with what evidence?
 //!
 //! [`sweep`] computes every address's exposure to every risk category in
-//! one pass over the store; [`index`] keeps the result in a file that is
+//! one pass over the store ([`utxo`] on a Bitcoin store); [`index`] keeps the result in a file that is
 //! memory-mapped on open, rebuilt when the store's generation (new events or
 //! labels) changes; [`answer`] turns lookups into the screening answer of
 //! INTERFACE.md, with a risk level from [`risk`]; [`multi`] screens several
@@ -13,6 +13,7 @@ pub mod index;
 pub mod multi;
 pub mod risk;
 pub mod sweep;
+pub mod utxo;
 
 use crate::store::Store;
 use std::path::PathBuf;
@@ -94,7 +95,8 @@ pub fn open_or_build(store: &Store, asset: u32, cats: &CategorySet) -> Result<(i
     {
         return Ok((ix, false));
     }
-    let x = sweep::sweep(store, asset, cats, &crate::labels::load(store))?;
+    let labels = crate::labels::load(store);
+    let x = if store.manifest.chain.is_account() { sweep::sweep(store, asset, cats, &labels)? } else { utxo::sweep(store, cats, &labels)? };
     index::write(store, &name, &cats.names, &x, &path)?;
     // Indexes of older generations are of no further use.
     if let Some(dir) = path.parent()

@@ -16,7 +16,8 @@
 //! the follow options, with the bridge links evidence paths cross.
 
 use super::index::{self, Index};
-use super::sweep::{BridgeStep, DepositLeg, Exposures, PayoutLeg, Sweeper};
+use super::sweep::{BridgeStep, Crossing, DepositLeg, Exposures, PayoutLeg, Sweeper};
+use super::utxo::UtxoSweeper;
 use super::{CategorySet, ScreenError};
 use crate::model::flags;
 use crate::store::Store;
@@ -46,13 +47,6 @@ pub struct Screened {
 /// exposure across the bridges the matcher follows (heuristic links too
 /// with `heuristic`).
 pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heuristic: bool) -> Result<Screened, ScreenError> {
-    if let Some(s) = stores.iter().find(|s| !s.manifest.chain.is_account()) {
-        return Err(ScreenError::Usage(format!(
-            "screening is implemented for the account model (Ethereum, EVM chains and tokens); {} is a {} store: on Bitcoin use `trace`",
-            s.dir.display(),
-            s.manifest.chain.name()
-        )));
-    }
     let bridges = match_all(stores, heuristic);
     let mut steps: Vec<BTreeMap<usize, BridgeStep>> = stores.iter().map(|_| BTreeMap::new()).collect();
     let mut links: Vec<(usize, Link, usize)> = Vec::new();
@@ -62,7 +56,15 @@ pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heurist
         let (dev, pev) = (stores[d].events(), stores[q].events());
         let in_asset =
             |ev: &crate::store::EventColumns<'_>, j: usize, i: usize| ev.asset(i) == assets[j] && ev.flags(i) & flags::MOVES_NOTHING == 0;
-        let Some(&first) = b.events.iter().find(|&&i| in_asset(&dev, d, i) && dev.sender(i) == b.payer) else { continue };
+        let account = |j: usize| stores[j].manifest.chain.is_account();
+        // The deposit's side: the payer's first leg, or on Bitcoin the
+        // output paying the bridge; a payout's: the payee's leg or output.
+        let first = if account(d) {
+            b.events.iter().copied().find(|&i| in_asset(&dev, d, i) && dev.sender(i) == b.payer)
+        } else {
+            b.output.filter(|&o| in_asset(&dev, d, o))
+        };
+        let Some(first) = first else { continue };
         if !in_asset(&pev, q, p.event) {
             continue;
         }
@@ -70,8 +72,12 @@ pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heurist
         if a == 0 {
             continue;
         }
-        let mine_d: Vec<usize> = b.events.iter().copied().filter(|&i| in_asset(&dev, d, i)).collect();
-        let mine_q: Vec<usize> = p.events.iter().copied().filter(|&i| in_asset(&pev, q, i)).collect();
+        // The bridge's own legs move balances only (account model); on
+        // Bitcoin the other outputs are §3's as ever.
+        let mine_d: Vec<usize> =
+            if account(d) { b.events.iter().copied().filter(|&i| in_asset(&dev, d, i)).collect() } else { vec![first] };
+        let mine_q: Vec<usize> =
+            if account(q) { p.events.iter().copied().filter(|&i| in_asset(&pev, q, i)).collect() } else { vec![p.event] };
         // An event is one bridge's at most.
         if mine_d.iter().any(|i| steps[d].contains_key(i))
             || mine_q.iter().any(|i| steps[q].contains_key(i))
@@ -85,16 +91,18 @@ pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heurist
         for i in mine_q {
             steps[q].insert(i, if i == p.event { BridgeStep::Receive(PayoutLeg { k, a, b: bv }) } else { BridgeStep::Quiet });
         }
-        links.push((
-            k,
-            Link { payout: (q, p.event as u64), deposit: (d, first as u64) },
-            *b.events.iter().max().expect("a deposit has events"),
-        ));
+        let last = b.events.iter().copied().chain([first]).max().expect("a deposit has events");
+        links.push((k, Link { payout: (q, p.event as u64), deposit: (d, first as u64) }, last));
     }
-    let mut sweepers: Vec<Sweeper<'_>> = Vec::new();
+    let mut sweepers: Vec<Runner<'_>> = Vec::new();
     for (j, s) in stores.iter().enumerate() {
         let labels = crate::labels::load(s);
-        sweepers.push(Sweeper::new(s, assets[j], cats, &labels, std::mem::take(&mut steps[j]).into_iter().collect())?);
+        let steps = std::mem::take(&mut steps[j]);
+        sweepers.push(if s.manifest.chain.is_account() {
+            Runner::Account(Box::new(Sweeper::new(s, assets[j], cats, &labels, steps.into_iter().collect())?))
+        } else {
+            Runner::Utxo(Box::new(UtxoSweeper::new(s, cats, &labels, steps.into_iter().collect())?))
+        });
     }
     // Payouts in the order of all chains' events.
     let payout_store: HashMap<usize, usize> = links.iter().map(|(k, l, _)| (*k, l.payout.0)).collect();
@@ -116,10 +124,46 @@ pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heurist
         let first = bridges[k].payout.as_ref().expect("followed").events[0];
         sweepers[l.payout.0].run_to(first)?;
     }
-    let exposures = sweepers.into_iter().map(Sweeper::finish).collect::<Result<Vec<_>, _>>()?;
+    let exposures = sweepers.into_iter().map(Runner::finish).collect::<Result<Vec<_>, _>>()?;
     let mut links: Vec<Link> = links.into_iter().map(|x| x.1).collect();
     links.sort_unstable();
     Ok(Screened { exposures, links })
+}
+
+/// One store's exposure sweep, whichever its model.
+enum Runner<'a> {
+    Account(Box<Sweeper<'a>>),
+    Utxo(Box<UtxoSweeper<'a>>),
+}
+
+impl Runner<'_> {
+    fn run_to(&mut self, end: usize) -> Result<(), ScreenError> {
+        match self {
+            Runner::Account(s) => s.run_to(end),
+            Runner::Utxo(s) => s.run_to(end),
+        }
+    }
+
+    fn take_sent(&mut self) -> Vec<(usize, Crossing)> {
+        match self {
+            Runner::Account(s) => s.take_sent(),
+            Runner::Utxo(s) => s.take_sent(),
+        }
+    }
+
+    fn give(&mut self, k: usize, c: Crossing) {
+        match self {
+            Runner::Account(s) => s.give(k, c),
+            Runner::Utxo(s) => s.give(k, c),
+        }
+    }
+
+    fn finish(self) -> Result<Exposures, ScreenError> {
+        match self {
+            Runner::Account(s) => s.finish(),
+            Runner::Utxo(s) => s.finish(),
+        }
+    }
 }
 
 /// The key that names a set of stores screened together.
@@ -224,13 +268,8 @@ pub fn path(stores: &[&Store], ixs: &[Index], links: &[Link], j: usize, id: u32,
             (j, e) = (dj, de);
             out.push((j, e));
         }
-        let u = stores[j].events().sender(e as usize);
-        if ixs[j].is_seed(u, k) {
-            break;
-        }
-        match ixs[j].exposure(u, k).map(|x| x.first_in) {
-            // Each step's sender got taint before it sent it on.
-            Some(prev) if prev < e => e = prev,
+        match ixs[j].step_back(stores[j], e, k) {
+            super::index::Back::To(prev) => e = prev,
             _ => break,
         }
     }

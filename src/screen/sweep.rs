@@ -40,6 +40,9 @@ pub struct Exposure {
     /// evidence path, which continues through the sender's first tainted
     /// arrival (see [`super::index::Index::path`]).
     pub first_in: u64,
+    /// UTXO model: the output whose taint the first tainted arrival's
+    /// transaction spent most of (`u64::MAX`: none, or the account model).
+    pub pred: u64,
 }
 
 /// A label's hold on an address: what (a category index or a service
@@ -54,6 +57,18 @@ pub struct Exposures {
     pub by_address: Vec<Vec<Exposure>>,
     /// Seed rules per address: `(category, from, to)`, for evidence paths.
     pub seeds: IdMap<Vec<Rule<u16>>>,
+}
+
+impl Exposures {
+    /// From a sweep's per-address exposures (in any order) and sums.
+    pub(crate) fn gather(exposures: IdMap<Vec<Exposure>>, received: Vec<u128>, seeds: IdMap<Vec<Rule<u16>>>) -> Self {
+        let mut by_address: Vec<Vec<Exposure>> = vec![Vec::new(); received.len()];
+        for (id, mut e) in exposures {
+            e.sort_by_key(|x| x.category);
+            by_address[id as usize] = e;
+        }
+        Exposures { received, by_address, seeds }
+    }
 }
 
 /// Exposure on its way across a bridge: per category, the taint that left
@@ -106,10 +121,10 @@ struct Pool {
     hop: u32,
 }
 
-const SEED_RULE: u8 = 1;
-const ABSORB_RULE: u8 = 2;
+pub(crate) const SEED_RULE: u8 = 1;
+pub(crate) const ABSORB_RULE: u8 = 2;
 
-fn too_large(what: &str) -> ScreenError {
+pub(crate) fn too_large(what: &str) -> ScreenError {
     ScreenError::TooLarge(format!("{what} does not fit 128 bits; the exposure index keeps amounts below 2^128"))
 }
 
@@ -120,17 +135,89 @@ pub fn sweep(store: &Store, asset: u32, cats: &CategorySet, labels: &[Label]) ->
     s.finish()
 }
 
+/// What the labels make of addresses in the sweep of each category: the
+/// sources (seeds) of a category while their label applies, and the
+/// services that absorb every other category while theirs applies.
+pub(crate) struct LabelRules {
+    pub(crate) names: Vec<String>,
+    /// Per address: [`SEED_RULE`] and [`ABSORB_RULE`] bits.
+    pub(crate) flag: Vec<u8>,
+    pub(crate) seeds: IdMap<Vec<Rule<u16>>>,
+    services: IdMap<Vec<Rule<&'static str>>>,
+    zero: Option<u32>,
+}
+
+impl LabelRules {
+    pub(crate) fn new(store: &Store, cats: &CategorySet, labels: &[Label]) -> Result<Self, ScreenError> {
+        let k_n = cats.names.len();
+        if k_n > 16 {
+            return Err(ScreenError::Usage(format!("at most 16 risk categories, {k_n} given")));
+        }
+        let ids = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
+        let mut flag = vec![0u8; store.address_count()];
+        let mut seeds: IdMap<Vec<Rule<u16>>> = IdMap::default();
+        let mut services: IdMap<Vec<Rule<&'static str>>> = IdMap::default();
+        let has_times = store.events().any_time();
+        for l in labels {
+            let Some(&id) = ids.get(&l.address) else { continue };
+            if l.is_bounded() && !has_times {
+                return Err(ScreenError::Usage(format!(
+                    "label of {} has a validity interval but the store has no event times; intervals need block times",
+                    l.address
+                )));
+            }
+            if let Some(k) = cats.index(&l.category) {
+                seeds.entry(id).or_default().push((k, l.valid_from, l.valid_to));
+                flag[id as usize] |= SEED_RULE;
+            }
+            if let Some(c) = taxonomy::category(&l.category).filter(|c| c.service) {
+                services.entry(id).or_default().push((c.name, l.valid_from, l.valid_to));
+                flag[id as usize] |= ABSORB_RULE;
+            }
+        }
+        let zero = if store.manifest.chain.is_account() { store.find_address("0x0000000000000000000000000000000000000000") } else { None };
+        if let Some(z) = zero {
+            flag[z as usize] |= ABSORB_RULE;
+        }
+        Ok(LabelRules { names: cats.names.clone(), flag, seeds, services, zero })
+    }
+
+    /// Categories whose sweep `id` seeds at `t`.
+    pub(crate) fn seed_mask(&self, id: u32, t: Option<i64>) -> u16 {
+        if self.flag[id as usize] & SEED_RULE == 0 {
+            return 0;
+        }
+        self.seeds.get(&id).map_or(0, |v| v.iter().filter(|r| within(r.1, r.2, t)).fold(0u16, |m, r| m | (1 << r.0)))
+    }
+
+    /// Categories in whose sweep `id` absorbs at `t`: any service label
+    /// other than the category itself; the zero address in all.
+    pub(crate) fn absorb_mask(&self, id: u32, t: Option<i64>) -> u16 {
+        if self.flag[id as usize] & ABSORB_RULE == 0 {
+            return 0;
+        }
+        if Some(id) == self.zero {
+            return u16::MAX;
+        }
+        let mut m = 0u16;
+        if let Some(v) = self.services.get(&id) {
+            for &(name, from, to) in v {
+                if within(from, to, t) {
+                    m |= (0..self.names.len()).filter(|&k| self.names[k] != name).fold(0u16, |m, k| m | (1 << k));
+                }
+            }
+        }
+        m
+    }
+}
+
 /// The exposure sweep of one store, run in steps.
 pub struct Sweeper<'a> {
     store: &'a Store,
     ev: EventColumns<'a>,
     bal: Balances<'a>,
     asset: u32,
-    names: Vec<String>,
-    flag: Vec<u8>,
-    seeds: IdMap<Vec<Rule<u16>>>,
-    services: IdMap<Vec<Rule<&'static str>>>,
-    zero: Option<u32>,
+    rules: LabelRules,
     held: Vec<u16>,
     pools: HashMap<(u32, u16), Pool, std::hash::BuildHasherDefault<crate::trace::IdHasher>>,
     /// Balances of seed-labelled addresses, kept exactly (their every
@@ -163,54 +250,17 @@ impl<'a> Sweeper<'a> {
         steps: Vec<(usize, BridgeStep)>,
     ) -> Result<Self, ScreenError> {
         if !store.manifest.chain.is_account() {
-            return Err(ScreenError::Usage(
-                "screening is implemented for the account model (Ethereum, EVM chains and tokens); on Bitcoin use `trace`".into(),
-            ));
+            return Err(ScreenError::Usage("the account-model exposure sweep was given a Bitcoin store".into()));
         }
         let n_addr = store.address_count();
         let ev = store.events();
-        let k_n = cats.names.len();
-        if k_n > 16 {
-            return Err(ScreenError::Usage(format!("at most 16 risk categories, {k_n} given")));
-        }
-        // Rules from labels: seeds of each risk category, absorbing services.
-        let ids = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
-        let mut flag = vec![0u8; n_addr];
-        let mut seeds: IdMap<Vec<Rule<u16>>> = IdMap::default();
-        let mut services: IdMap<Vec<Rule<&'static str>>> = IdMap::default();
-        let has_times = ev.any_time();
-        for l in labels {
-            let Some(&id) = ids.get(&l.address) else { continue };
-            if l.is_bounded() && !has_times {
-                return Err(ScreenError::Usage(format!(
-                    "label of {} has a validity interval but the store has no event times; intervals need block times",
-                    l.address
-                )));
-            }
-            if let Some(k) = cats.index(&l.category) {
-                seeds.entry(id).or_default().push((k, l.valid_from, l.valid_to));
-                flag[id as usize] |= SEED_RULE;
-            }
-            if let Some(c) = taxonomy::category(&l.category).filter(|c| c.service) {
-                services.entry(id).or_default().push((c.name, l.valid_from, l.valid_to));
-                flag[id as usize] |= ABSORB_RULE;
-            }
-        }
-        let zero = store.find_address("0x0000000000000000000000000000000000000000");
-        if let Some(z) = zero {
-            flag[z as usize] |= ABSORB_RULE;
-        }
         debug_assert!(steps.windows(2).all(|w| w[0].0 < w[1].0));
         Ok(Sweeper {
             store,
             ev,
             bal: store.sender_balances(),
             asset,
-            names: cats.names.clone(),
-            flag,
-            seeds,
-            services,
-            zero,
+            rules: LabelRules::new(store, cats, labels)?,
             held: vec![0u16; n_addr],
             pools: Default::default(),
             seed_bal: IdMap::default(),
@@ -224,28 +274,6 @@ impl<'a> Sweeper<'a> {
             sent: Vec::new(),
             given: HashMap::new(),
         })
-    }
-
-    /// Categories whose sweep `id` seeds at `t`.
-    fn seed_mask(&self, id: u32, t: Option<i64>) -> u16 {
-        self.seeds.get(&id).map_or(0, |v| v.iter().filter(|r| within(r.1, r.2, t)).fold(0u16, |m, r| m | (1 << r.0)))
-    }
-
-    /// Categories in whose sweep `id` absorbs at `t`: any service label
-    /// other than the category itself; the zero address in all.
-    fn absorb_mask(&self, id: u32, t: Option<i64>) -> u16 {
-        if Some(id) == self.zero {
-            return u16::MAX;
-        }
-        let mut m = 0u16;
-        if let Some(v) = self.services.get(&id) {
-            for &(name, from, to) in v {
-                if within(from, to, t) {
-                    m |= (0..self.names.len()).filter(|&k| self.names[k] != name).fold(0u16, |m, k| m | (1 << k));
-                }
-            }
-        }
-        m
     }
 
     fn value_of(&self, i: usize) -> Result<u128, ScreenError> {
@@ -298,8 +326,8 @@ impl<'a> Sweeper<'a> {
             let a = self.value_of(i)?;
             self.received[v as usize] = self.received[v as usize].checked_add(a).ok_or_else(|| too_large("an address's received sum"))?;
         }
-        let fu = self.flag[u as usize];
-        let fv = self.flag[v as usize];
+        let fu = self.rules.flag[u as usize];
+        let fv = self.rules.flag[v as usize];
         if step.is_none() && self.held[u as usize] == 0 && (fu | fv) & SEED_RULE == 0 {
             return Ok(());
         }
@@ -340,7 +368,7 @@ impl<'a> Sweeper<'a> {
         if u == v {
             return Ok(());
         }
-        let k_n = self.names.len();
+        let k_n = self.rules.names.len();
         let mut xs = [0u128; 16];
         let mut hops = [0u32; 16];
         let mut moving = 0u16;
@@ -351,7 +379,7 @@ impl<'a> Sweeper<'a> {
                     Some(BridgeStep::Send(d)) => (d.a, b.max(d.a)),
                     _ => (a, b1),
                 };
-                let seeding = if fu & SEED_RULE != 0 { self.seed_mask(u, t) } else { 0 };
+                let seeding = if fu & SEED_RULE != 0 { self.rules.seed_mask(u, t) } else { 0 };
                 for k in 0..k_n {
                     let bit = 1u16 << k;
                     if seeding & bit != 0 {
@@ -403,8 +431,8 @@ impl<'a> Sweeper<'a> {
         if fv & SEED_RULE != 0 {
             *self.seed_bal.entry(v).or_insert(0) += a;
         }
-        let v_seeding = if fv & SEED_RULE != 0 { self.seed_mask(v, t) } else { 0 };
-        let v_absorbing = if fv & ABSORB_RULE != 0 { self.absorb_mask(v, t) } else { 0 };
+        let v_seeding = if fv & SEED_RULE != 0 { self.rules.seed_mask(v, t) } else { 0 };
+        let v_absorbing = if fv & ABSORB_RULE != 0 { self.rules.absorb_mask(v, t) } else { 0 };
         for k in 0..k_n {
             let bit = 1u16 << k;
             if moving & bit != 0 {
@@ -413,7 +441,7 @@ impl<'a> Sweeper<'a> {
                 let slot = match e.iter().position(|x| x.category == k as u16) {
                     Some(p) => p,
                     None => {
-                        e.push(Exposure { category: k as u16, amount: 0, direct: 0, hops: u32::MAX, first_in: i as u64 });
+                        e.push(Exposure { category: k as u16, amount: 0, direct: 0, hops: u32::MAX, first_in: i as u64, pred: u64::MAX });
                         e.len() - 1
                     }
                 };
@@ -453,11 +481,6 @@ impl<'a> Sweeper<'a> {
     /// Run to the end and hand over the result.
     pub fn finish(mut self) -> Result<Exposures, ScreenError> {
         self.run_to(self.store.len())?;
-        let mut by_address: Vec<Vec<Exposure>> = vec![Vec::new(); self.store.address_count()];
-        for (id, mut e) in self.exposures {
-            e.sort_by_key(|x| x.category);
-            by_address[id as usize] = e;
-        }
-        Ok(Exposures { received: self.received, by_address, seeds: self.seeds })
+        Ok(Exposures::gather(self.exposures, self.received, self.rules.seeds))
     }
 }

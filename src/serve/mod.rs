@@ -112,6 +112,14 @@ fn current_of(dir: &Path) -> String {
 fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
     let current = current_of(dir);
     let store = crate::app::open_verified(dir)?;
+    if !store.manifest.chain.is_account() {
+        // Its routes take 0x addresses; `chaintrace screen` screens Bitcoin.
+        return Err(crate::app::AppError::Usage(format!(
+            "serve screens account-model stores; {} is a Bitcoin store: use `chaintrace screen` there",
+            dir.display()
+        ))
+        .into());
+    }
     let asset = crate::trace::resolve_asset(&store, config.asset.as_deref()).map_err(crate::app::AppError::from)?;
     let (index, _) = screen::open_or_build(&store, asset, &config.categories).map_err(crate::app::AppError::from)?;
     Ok(Snapshot { store, index, current })

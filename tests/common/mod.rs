@@ -255,3 +255,15 @@ pub fn export_round_trip(t: &Path, st: &Path, chain: &str) {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(logs_and_memos(&again), logs_and_memos(st));
 }
+
+/// `screen` over the given stores with `--categories hack` and `extra`.
+pub fn screen_hack(stores: &[&Path], addresses: &Path, extra: &[&str]) -> Out {
+    let mut args = vec!["screen"];
+    for s in stores {
+        args.extend(["--store", s.to_str().unwrap()]);
+    }
+    args.extend(["--categories", "hack"]);
+    args.extend(extra);
+    args.push(addresses.to_str().unwrap());
+    run(&args)
+}
