@@ -20,20 +20,8 @@ runs=${2:-3}
 : "${CARGO_TARGET_DIR:=$HOME/.cache/chaintrace-target}"
 bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
 [ -x "$bin/chaintrace" ] || cargo build --release --locked --bins
-dir="$CARGO_TARGET_DIR/tmp/multichain3-$events"
-rm -rf "$dir"
-mkdir -p "$dir"
-cd "$dir"
-"$bin/chaintrace-gen" multichain --events "$events" --seed 11 --out world > gen.txt
-exploiter=$(head -1 gen.txt)
-for c in ethereum base; do
-  "$bin/chaintrace" ingest --store "$c" --chain "$c" --format etl --no-progress \
-    world/$c/transactions.csv world/$c/traces.csv world/$c/token_transfers.csv world/$c/logs.csv > /dev/null
-  "$bin/chaintrace" ingest --store "$c" --chain "$c" --format etl --no-progress world/$c/planted/*.csv > /dev/null
-  "$bin/chaintrace" labels --store "$c" import world/$c/labels.csv world/$c/planted_labels.csv > /dev/null
-done
-"$bin/chaintrace" ingest --store bitcoin --chain bitcoin --format etl --no-progress world/bitcoin/transactions.json > /dev/null
-"$bin/chaintrace" labels --store bitcoin import world/bitcoin/planted_labels.csv > /dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/three_chain_world.sh"
+three_chain_world "$events" "$CARGO_TARGET_DIR/tmp/multichain3-$events"
 # The payees of the planted bridges, from the truth.
 read -r base_payee btc_payees < <(python3 - <<'EOF'
 import json

@@ -60,6 +60,10 @@ enum Command {
         /// Seed; the same seed writes the same bytes.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Further renBTC burns with releases and decoys, to measure the
+        /// heuristic links against (`truth.json`'s `heuristic`).
+        #[arg(long, default_value_t = 0)]
+        ren_cases: u64,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
@@ -131,9 +135,10 @@ fn main() -> anyhow::Result<()> {
             );
             println!("{}", w.exploiter);
         }
-        Command::Multichain { events, seed, out } => {
-            let w =
-                chaintrace::synth::multichain::write_multichain_world(&out, chaintrace::synth::multichain::MultiParams::new(events, seed))?;
+        Command::Multichain { events, seed, ren_cases, out } => {
+            let p =
+                chaintrace::synth::multichain::MultiParams { ren_cases, ..chaintrace::synth::multichain::MultiParams::new(events, seed) };
+            let w = chaintrace::synth::multichain::write_multichain_world(&out, p)?;
             eprintln!(
                 "{}: three chains written in {:.1}s; the truth in {}",
                 out.display(),

@@ -56,12 +56,16 @@ pub struct MultiParams {
     /// The seed: Ethereum's world takes it, Base's `seed + 1`, the planted
     /// rows and Bitcoin's background `seed + 2`.
     pub seed: u64,
+    /// Further renBTC burns by other holders, with their releases and
+    /// decoys, to measure the heuristic against ([`Truth::heuristic`]; none
+    /// by default, so the planted world is the same with or without).
+    pub ren_cases: u64,
 }
 
 impl MultiParams {
     /// `events` a world, a few hundred Bitcoin transactions.
     pub fn new(events: u64, seed: u64) -> Self {
-        MultiParams { ethereum_events: events, base_events: events, bitcoin_txs: 300, seed }
+        MultiParams { ethereum_events: events, base_events: events, bitcoin_txs: 300, seed, ren_cases: 0 }
     }
 }
 
@@ -102,6 +106,30 @@ pub struct Truth {
     /// Exact per-asset totals of the chains that receive only planted taint
     /// (`base:ETH`, `base:<token>`, `bitcoin:BTC`), under that trace.
     pub totals: Vec<Totals>,
+    /// Every renBTC burn and its true release, if the data has one: the
+    /// exploiter's (path 3) and [`MultiParams::ren_cases`] more.
+    pub heuristic: Vec<RenCase>,
+}
+
+/// A renBTC burn planted to test the heuristic links.
+#[derive(Clone, Debug, Serialize)]
+pub struct RenCase {
+    /// The burn transaction on Ethereum.
+    pub burn_tx: String,
+    /// The Bitcoin address it names.
+    pub to: String,
+    /// Satoshis burned.
+    pub amount: String,
+    /// The release transaction on Bitcoin, where the data has it.
+    pub release_tx: Option<String>,
+    /// `released` (within the heuristic's window), `late` (a day and more
+    /// after: outside it), `unreleased`, `unreleased-decoy` (an unrelated
+    /// payment of a fitting amount reaches the address in the window) or
+    /// `decoy-first` (such a payment comes before the true release).
+    pub case: String,
+    /// Unrelated payments to the address that the heuristic must not take:
+    /// before the burn, or of an amount outside the fee allowance.
+    pub harmless_decoys: u32,
 }
 
 /// One planted bridge deposit.
@@ -501,6 +529,80 @@ pub fn write_multichain_world(dir: &Path, p: MultiParams) -> io::Result<MultiWor
         &[((fund_ren, 0), ren_vault.clone(), 500_000_000)],
         &[(ren_btc.clone(), released), (ren_vault.clone(), 500_000_000 - released - 10_000)],
     );
+    let mut heuristic = vec![RenCase {
+        burn_tx: d3.clone(),
+        to: ren_btc.clone(),
+        amount: REN_A.to_string(),
+        release_tx: Some(p3.clone()),
+        case: "released".into(),
+        harmless_decoys: 0,
+    }];
+    // More burns, by other holders, to test the heuristic: each holder gets
+    // renBTC minted, burns it to a fresh Bitcoin address, and RenVM releases
+    // it (or not, or late); unrelated payments to the same addresses come
+    // before and after, some of a fitting amount within the window.
+    let (ren_vault2, hot) = if p.ren_cases > 0 { (btc_addr(&mut rng), btc_addr(&mut rng)) } else { Default::default() };
+    for c in 0..p.ren_cases {
+        let holder = eth_addr(0x4d, c + 1);
+        let a: u128 = u128::from(10_000_000 + rng.below(490_000_000));
+        let (mint_at, burn_at) = (at(200 + c, 0), at(200 + c, 1));
+        let m = e.tx(mint_at, &ren_holder, RENBTC, 0, &[]);
+        e.token(&m, mint_at, 0, (RENBTC, ZERO, &holder, a));
+        let to = btc_addr(&mut rng);
+        let fee = a / 1000;
+        let h = e.tx(burn_at, &holder, REN_GATEWAY, 0, &[]);
+        e.token(&h, burn_at, 0, (RENBTC, &holder, ZERO, a));
+        e.token(&h, burn_at, 1, (RENBTC, ZERO, &ren_fee, fee));
+        let data = format!("0x{}{}{}", word(64), word(a - fee), abi_bytes(&to));
+        e.log(
+            &h,
+            burn_at,
+            2,
+            REN_GATEWAY,
+            &data,
+            &[topic_of(Kind::RenBurn), format!("0x{}", word(u128::from(c) + 2)), format!("0x{}", "cd".repeat(32))],
+        );
+        let t = burn_at.1;
+        // A payment from an exchange's hot wallet, funded just before.
+        let pay = |btc: &mut Btc, when: i64, v: u64, from: &str| -> String {
+            let f = btc.tx(when - 1, &[], &[(from.to_string(), v + 10_000)]);
+            btc.tx(when, &[((f, 0), from.to_string(), v + 10_000)], &[(to.clone(), v)])
+        };
+        let fitting = (a - fee) as u64 - 20_000 - rng.below(30_000);
+        let r = rng.below(100);
+        let (case, release) = match r {
+            0..70 => ("released", Some(pay(&mut btc, t + 600 + rng.below(21_000) as i64, fitting, &ren_vault2))),
+            70..78 => ("late", Some(pay(&mut btc, t + 90_000 + rng.below(20_000) as i64, fitting, &ren_vault2))),
+            78..88 => ("unreleased", None),
+            88..94 => {
+                pay(&mut btc, t + 300 + rng.below(1_000) as i64, fitting - 5_000, &hot);
+                ("unreleased-decoy", None)
+            }
+            _ => {
+                pay(&mut btc, t + 300 + rng.below(1_000) as i64, fitting + 3_000, &hot);
+                ("decoy-first", Some(pay(&mut btc, t + 3_600 + rng.below(3_600) as i64, fitting, &ren_vault2)))
+            }
+        };
+        let mut harmless = 0;
+        if rng.below(5) == 0 {
+            // Before the burn, of a fitting amount.
+            pay(&mut btc, t - 3_600 - rng.below(3_600) as i64, fitting, &hot);
+            harmless += 1;
+        }
+        if rng.below(5) == 0 {
+            // In the window, more than was burned.
+            pay(&mut btc, t + 200 + rng.below(600) as i64, a as u64 + 50_000, &hot);
+            harmless += 1;
+        }
+        heuristic.push(RenCase {
+            burn_tx: h,
+            to: to.clone(),
+            amount: a.to_string(),
+            release_tx: release,
+            case: case.into(),
+            harmless_decoys: harmless,
+        });
+    }
     std::fs::create_dir_all(dir.join("bitcoin"))?;
     let bitcoin = dir.join("bitcoin").join("transactions.json");
     btc.write(&bitcoin, t0)?;
@@ -598,6 +700,7 @@ pub fn write_multichain_world(dir: &Path, p: MultiParams) -> io::Result<MultiWor
             totals(&token, TOKENS_OUT, 0, TOKENS_OUT, 0, 0),
             totals("bitcoin:BTC", btc_in, 0, u128::from(exch[0] + exch[1]), u128::from(peel_end.1 + released), u128::from(peel_fees)),
         ],
+        heuristic,
     };
     let truth_file = dir.join("truth.json");
     std::fs::write(&truth_file, serde_json::to_string_pretty(&truth).map_err(io::Error::other)?)?;
@@ -611,7 +714,7 @@ mod tests {
     #[test]
     fn the_world_is_deterministic_and_its_truth_adds_up() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let p = MultiParams { ethereum_events: 3_000, base_events: 2_000, bitcoin_txs: 100, seed: 5 };
+        let p = MultiParams { ethereum_events: 3_000, base_events: 2_000, bitcoin_txs: 100, seed: 5, ren_cases: 0 };
         let (wa, wb) = (write_multichain_world(a.path(), p).unwrap(), write_multichain_world(b.path(), p).unwrap());
         for (x, y) in wa.ethereum.iter().chain(&wa.base).flatten().zip(wb.ethereum.iter().chain(&wb.base).flatten()) {
             assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
