@@ -2,7 +2,7 @@
 //! §7, docs/bridges.md): hand-written blockchain-etl fixtures with the
 //! bridges' real contract addresses and event topics and synthetic
 //! transactions. An Avalanche Bridge deposit of USDC on Ethereum followed
-//! under haircut into USDC.e on the C-chain (matched by `Mint.originTxId`);
+//! under haircut, FIFO and poison into USDC.e on the C-chain (matched by `Mint.originTxId`);
 //! a Wormhole transfer of ETH to Arbitrum matched by its sequence, and one
 //! redeemed twice (`several-payouts`, held by the bridge); a Ronin deposit
 //! listed as `no-payout`; a malformed `Mint` refused at ingest.
@@ -119,7 +119,7 @@ fn avalanche_c_files(dir: &Path, mint_data_d1: &str) -> Vec<PathBuf> {
 }
 
 #[test]
-fn avalanche_bridge_usdc_followed_into_usdc_e_under_haircut() {
+fn avalanche_bridge_usdc_followed_into_usdc_e_under_each_policy() {
     let t = tempfile::tempdir().unwrap();
     let (e, a) = (t.path().join("eth"), t.path().join("avax"));
     ingest_ok(&e, "ethereum", &avalanche_eth_files(&t.path().join("eth-in")));
@@ -160,9 +160,13 @@ fn avalanche_bridge_usdc_followed_into_usdc_e_under_haircut() {
     assert_eq!((dest["category"].as_str(), n(&dest["amount"])), (Some("bridge"), HELD));
     let unf = r["unfollowed"].as_array().unwrap();
     assert_eq!((unf.len(), unf[0]["status"].as_str(), unf[0]["kind"].as_str()), (1, Some("no-payout"), Some("bridge")), "{unf:#?}");
-    // FIFO conserves too; the report is the same on every run.
+    // FIFO conserves too; under poison the mint is wholly tainted (y = b);
+    // the report is the same on every run.
     let f = trace(&[&e, &a], "fifo");
     assert!(f["totals_by_asset"].as_object().unwrap().values().all(conserved), "{:#}", f["totals_by_asset"]);
+    assert_eq!(n(&f["totals_by_asset"][format!("avalanche:{USDC_E}")]["converted_in"]), n(&f["conversions"][0]["taint_out"]));
+    let p = trace(&[&e, &a], "poison");
+    assert_eq!((n(&p["conversions"][0]["taint_out"]), p["conversions"][0]["to_chain"].as_str()), (MINTED, Some("avalanche")));
     assert_eq!(trace(&[&e, &a], "haircut"), r);
 
     // conversions: the followed deposit with its mint, the other no-payout.
@@ -304,7 +308,7 @@ fn wormhole_arb_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn wormhole_eth_to_arbitrum_matched_by_sequence() {
+fn wormhole_eth_to_arbitrum_matched_by_sequence_under_each_policy() {
     let t = tempfile::tempdir().unwrap();
     let (e, b) = (t.path().join("eth"), t.path().join("arb"));
     ingest_ok(&e, "ethereum", &wormhole_eth_files(&t.path().join("eth-in")));
@@ -347,6 +351,13 @@ fn wormhole_eth_to_arbitrum_matched_by_sequence() {
     let unf = r["unfollowed"].as_array().unwrap();
     assert_eq!((unf.len(), unf[0]["status"].as_str(), unf[0]["kind"].as_str()), (1, Some("several-payouts"), Some("bridge")), "{unf:#?}");
     assert_eq!(unf[0]["tx"].as_str(), Some(tx_hash(0xb2).as_str()));
+
+    // FIFO: the whole 1 ETH crosses as one tainted lot; poison: all of b.
+    let f = trace(&[&e, &b], "fifo");
+    assert!(f["totals_by_asset"].as_object().unwrap().values().all(conserved), "{:#}", f["totals_by_asset"]);
+    assert_eq!(n(&f["totals_by_asset"]["arbitrum:ETH"]["converted_in"]), 999 * ETH / 1000);
+    let p = trace(&[&e, &b], "poison");
+    assert_eq!(n(&p["conversions"][0]["taint_out"]), 999 * ETH / 1000);
 
     let rows = conversions(&[&e, &b]);
     assert_eq!(rows.len(), 2, "{rows:#?}");
