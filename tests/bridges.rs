@@ -476,3 +476,55 @@ fn screening_carries_exposure_from_ethereum_into_bitcoin() {
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("is a Bitcoin store"), "{}", o.stderr);
 }
+
+/// A followed deposit's fee is an ordinary event: the payer's taint pool
+/// loses the fee's share with it, so what it sends on later never carries
+/// more taint than value (a fee taken as a bridge leg would leave the pool
+/// above the balance).
+#[test]
+fn screening_counts_a_deposits_fee_as_an_ordinary_event() {
+    let t = tempfile::tempdir().unwrap();
+    let (e, b) = (t.path().join("eth"), t.path().join("btc"));
+    let (a0, a1, a3) = (tx_hash(0xa0), tx_hash(0xa1), tx_hash(0xa3));
+    const ON: &str = "0x5555555555555555555555555555555555555555";
+    let (ten, five, rest) = (10 * ETH, 5 * ETH, 5 * ETH - ETH / 100);
+    // a1 pays a fee of 0.01 ETH (10^12 wei a unit of gas, 10^4 units).
+    let txs = format!(
+        "hash,block_number,block_timestamp,transaction_index,from_address,to_address,value,gas_price,receipt_gas_used,receipt_status\n\
+         {a0},99,{},0,{USER},{MID},{ten},0,0,1\n\
+         {a1},100,{T0},0,{MID},{ROUTER},{five},1000000000000,10000,1\n\
+         {a3},101,{},0,{MID},{ON},{rest},0,0,1\n",
+        T0 - 12,
+        T0 + 12
+    );
+    let traces = format!(
+        "block_number,transaction_hash,transaction_index,from_address,to_address,value,trace_type,call_type,trace_address,status\n\
+         99,{a0},0,{USER},{MID},{ten},call,call,,1\n\
+         100,{a1},0,{MID},{ROUTER},{five},call,call,,1\n\
+         100,{a1},0,{ROUTER},{VAULT},{five},call,call,0,1\n\
+         101,{a3},0,{MID},{ON},{rest},call,call,,1\n"
+    );
+    let zero = padded("0x0000000000000000000000000000000000000000");
+    let data = deposit_data(five, &format!("=:BTC.BTC:{PAYEE_BTC}"));
+    let logs = format!(
+        "log_index,transaction_hash,transaction_index,address,data,topics,block_number\n0,{a1},0,{ROUTER},{data},\"{DEPOSIT},{},{zero}\",100\n",
+        padded(VAULT)
+    );
+    let files: Vec<PathBuf> = ["transactions.csv", "traces.csv", "logs.csv"].iter().map(|f| t.path().join(f)).collect();
+    for (f, text) in files.iter().zip([txs, traces, logs]) {
+        std::fs::write(f, text).unwrap();
+    }
+    ingest_ok(&e, "ethereum", &files);
+    ingest_ok(&b, "bitcoin", &[btc_file(t.path(), T0 + 600, false)]);
+    let labels = t.path().join("hack.csv");
+    std::fs::write(&labels, format!("address,category\n{USER},hack\n")).unwrap();
+    assert_eq!(run(&["labels", "--store", e.to_str().unwrap(), "import", labels.to_str().unwrap()]).code, 0);
+    let addresses = t.path().join("addresses.txt");
+    std::fs::write(&addresses, format!("{ON}\n{PAYEE_BTC}\n")).unwrap();
+    let a = screen(&[&e, &b], &addresses, &["--follow", "bridges"]);
+    let on = &a["results"][0];
+    assert_eq!((n(&on["received"]), n(&on["exposure"][0]["amount"])), (rest, rest), "{on:#}");
+    assert_eq!(on["exposure"][0]["share"].as_f64(), Some(1.0));
+    // The payout carried the deposit's taint: all 5 of MID's 10 tainted ETH.
+    assert_eq!(n(&a["results"][1]["exposure"][0]["amount"]), 50_000_000, "{:#}", a["results"][1]);
+}

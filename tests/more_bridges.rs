@@ -586,4 +586,7 @@ fn screening_carries_exposure_across_a_wormhole_transfer() {
     assert!(err.contains("no store of chain"), "{err}");
     let (code, _, _, err) = screen(&[&e, &b], &addresses, &["--asset", "arbitrum:ETH", "--follow", "bridges"]);
     assert_eq!(code, 0, "{err}");
+    let (code, _, _, err) = screen(&[&e, &b, &e], &addresses, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("both ethereum stores"), "{err}");
 }

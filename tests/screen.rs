@@ -280,3 +280,58 @@ fn a_section_of_broken_length_is_corrupt() {
     let e = screen::index::Index::open(&path).err().expect("refused");
     assert!(e.to_string().contains("a section cannot be read: column length"), "{e}");
 }
+
+/// Damaged contents of well-formed sections (offsets out of order, an
+/// entry of no category, a slot naming no address, an arrival past the
+/// store's end) are refused or ignored, never trusted: `open_or_build`
+/// rebuilds, and the answers equal those of a fresh build.
+#[test]
+fn damaged_index_contents_are_refused_and_rebuilt() {
+    let mut rng = Rng::new(12);
+    let dir = tempfile::tempdir().unwrap();
+    let store = random_store(dir.path(), &mut rng, 25, 300, &[(0, "sanctioned"), (1, "hack")]);
+    let set = CategorySet::new(["sanctioned", "hack"]);
+    let (ix, _) = screen::open_or_build(&store, 0, &set).unwrap();
+    let keys: Vec<[u8; 20]> = (0..store.address_count() as u32).filter_map(|k| store.address_bytes(k).try_into().ok()).collect();
+    let risk = chaintrace::screen::risk::RiskConfig::default();
+    let want = chaintrace::screen::answer::Screener { store: &store, index: &ix, risk: &risk }.screen(&keys);
+    assert!(want.results.iter().any(|r| !r.exposure.is_empty()));
+    drop(ix);
+    let path = screen::index::path_for(&store, &store.manifest.assets[0]);
+    let good = std::fs::read(&path).unwrap();
+    let len = u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
+    let meta: serde_json::Value = serde_json::from_slice(&good[16..16 + len]).unwrap();
+    let at = |k: usize| meta["sections"][k]["offset"].as_u64().unwrap() as usize;
+    let entries = meta["entries"].as_u64().unwrap() as usize;
+    assert!(entries > 0);
+    // (what, where, the bytes written there)
+    let damage: [(&str, usize, Vec<u8>); 3] = [
+        // The second address's offset beyond the entries.
+        ("entry offsets", at(2) + 4, u32::MAX.to_le_bytes().to_vec()),
+        // The first entry's category (bytes 44..46 of its 48).
+        ("category", at(3) + 44, 9u16.to_le_bytes().to_vec()),
+        // The first entry's first arrival (bytes 32..40) past the store.
+        ("events", at(3) + 32, u64::MAX.to_le_bytes().to_vec()),
+    ];
+    for (what, offset, patch) in damage {
+        let mut bytes = good.clone();
+        bytes[offset..offset + patch.len()].copy_from_slice(&patch);
+        std::fs::write(&path, &bytes).unwrap();
+        let (ix, built) = screen::open_or_build(&store, 0, &set).unwrap();
+        assert!(built, "{what}: the damaged index was trusted");
+        let got = chaintrace::screen::answer::Screener { store: &store, index: &ix, risk: &risk }.screen(&keys);
+        assert_eq!(got, want, "{what}");
+    }
+    // A slot naming no address is no hit, not a panic.
+    let mut bytes = good.clone();
+    let slots = meta["slots"].as_u64().unwrap() as usize;
+    for s in 0..slots {
+        let id = at(0) + 24 * s + 20;
+        if bytes[id..id + 4] != u32::MAX.to_le_bytes() {
+            bytes[id..id + 4].copy_from_slice(&(u32::MAX - 1).to_le_bytes());
+        }
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let ix = screen::index::Index::open(&path).unwrap();
+    assert!(keys.iter().all(|k| ix.lookup(k).is_none()));
+}

@@ -120,6 +120,17 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
             "screening is per asset (TRACING.md §4): it follows bridges (--follow bridges), not swaps; trace with --follow swaps".into(),
         ));
     }
+    // One store a chain: results are named by chain.
+    for (n, s) in stores.iter().enumerate() {
+        if let Some(t) = stores[..n].iter().find(|t| t.manifest.chain == s.manifest.chain) {
+            return Err(AppError::Usage(format!(
+                "{} and {} are both {} stores: screen one store a chain",
+                t.dir.display(),
+                s.dir.display(),
+                s.manifest.chain.name()
+            )));
+        }
+    }
     // Every address must be one of some store's chain.
     if let Some((line, a)) = plan.addresses.iter().find(|(_, a)| !stores.iter().any(|s| answer::fits(s.manifest.chain, a))) {
         let chains: Vec<&str> = stores.iter().map(|s| s.manifest.chain.name()).collect();

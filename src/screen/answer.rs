@@ -232,11 +232,17 @@ pub fn read_address_texts(path: &std::path::Path) -> Result<Vec<(u64, String)>, 
             continue;
         }
         let row = |e| crate::ingest::IngestError::row(path, n as u64 + 1, e);
-        if line.starts_with(b"0x") || line.starts_with(b"0X") {
-            let a = crate::model::text::eth_address("address", line).map_err(row)?;
+        let hexish = line.starts_with(b"0x") || line.starts_with(b"0X") || line.starts_with(b"\\x") || line.len() == 40;
+        if let Ok(a) = crate::model::text::eth_address("address", line) {
             out.push((n as u64 + 1, format!("0x{}", hex::encode(a))));
+        } else if hexish && !line[..2].eq_ignore_ascii_case(b"bc") {
+            // Meant as an 0x address: its own error says what is wrong.
+            crate::model::text::eth_address("address", line).map_err(row)?;
         } else if (14..=90).contains(&line.len()) && line.iter().all(u8::is_ascii_alphanumeric) {
-            out.push((n as u64 + 1, String::from_utf8_lossy(line).into_owned()));
+            // Bech32 is case-insensitive and stored lowercase; base58 is not.
+            let text = String::from_utf8_lossy(line).into_owned();
+            let bech32 = ["bc1", "tb1", "bcrt1"].iter().any(|p| text.len() > p.len() && text[..p.len()].eq_ignore_ascii_case(p));
+            out.push((n as u64 + 1, if bech32 { text.to_ascii_lowercase() } else { text }));
         } else {
             let shown = String::from_utf8_lossy(&line[..line.len().min(100)]).into_owned();
             return Err(row(crate::model::text::FieldError::new(
@@ -251,6 +257,32 @@ pub fn read_address_texts(path: &std::path::Path) -> Result<Vec<(u64, String)>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_files_take_every_form() {
+        let dir = std::env::temp_dir().join(format!("ct-addr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("a.txt");
+        let hex = "098b716b8aaf21512996dc57eb0615e2383e2f96";
+        let text = format!(
+            "address\n0x{hex}\n{hex} # bare\n\\x{hex}\n0X{}\nBC1QXY2KGDYGJRSQTZQ2N0YRF2493P83KKFJHX0WLH\n1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa,\n",
+            hex.to_uppercase()
+        );
+        std::fs::write(&f, text).unwrap();
+        let got: Vec<String> = read_address_texts(&f).unwrap().into_iter().map(|x| x.1).collect();
+        let eth = format!("0x{hex}");
+        assert_eq!(
+            got,
+            [&eth, &eth, &eth, &eth, "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"]
+                .map(|s| s.to_string())
+        );
+        for (bad, line) in [("0x123\n", 1), (&format!("{hex}\n{}zz\n", &hex[..38]), 2), ("a b c\n", 1)] {
+            std::fs::write(&f, bad).unwrap();
+            let e = read_address_texts(&f).unwrap_err().to_string();
+            assert!(e.contains(&format!("line {line}")) && e.contains("address"), "{bad:?}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn csv_rows_and_quoting() {

@@ -270,13 +270,13 @@ impl Index {
             return Err(corrupt("not a chaintrace exposure index"));
         }
         let len = u64::from_le_bytes(map[8..16].try_into().expect("8 bytes")) as usize;
-        let json = map.get(16..16 + len).ok_or_else(|| corrupt("header runs past the end"))?;
+        let json = 16usize.checked_add(len).and_then(|end| map.get(16..end)).ok_or_else(|| corrupt("header runs past the end"))?;
         let meta: Meta = serde_json::from_slice(json).map_err(|e| corrupt(&e.to_string()))?;
         if meta.version != VERSION {
             return Err(corrupt(&format!("format version {} (this build reads {VERSION})", meta.version)));
         }
         for s in &meta.sections {
-            if s.offset % 64 != 0 || s.offset + s.bytes > map.len() as u64 {
+            if s.offset % 64 != 0 || s.offset.checked_add(s.bytes).is_none_or(|end| end > map.len() as u64) {
                 return Err(corrupt("a section lies outside the file"));
             }
         }
@@ -302,7 +302,27 @@ impl Index {
         {
             return Err(corrupt("section sizes do not match the header"));
         }
+        // What lookups index with must stay inside the file: a damaged
+        // index is refused (and rebuilt), never trusted.
+        let off = idx.offsets();
+        if off[0] != 0 || off.windows(2).any(|w| w[0] > w[1]) || off[n] as u64 != idx.meta.entries {
+            return Err(corrupt("entry offsets are out of order"));
+        }
+        let k = idx.meta.categories.len();
+        if idx.entries().iter().any(|e| e.category as usize >= k || e.direct > e.amount) {
+            return Err(corrupt("an entry names no category or more direct taint than taint"));
+        }
+        if idx.seeds().iter().any(|r| r.id as usize >= n || r.category as usize >= k) {
+            return Err(corrupt("a seed rule names no address or category"));
+        }
         Ok(idx)
+    }
+
+    /// Whether the events the index points at are in `store`: an index
+    /// of another store of the same size is refused, not trusted.
+    pub fn fits(&self, store: &Store) -> bool {
+        let n = store.len() as u64;
+        self.entries().iter().all(|e| e.first_in < n) && self.preds().iter().all(|&p| p == u64::MAX || p < n)
     }
 
     fn section(&self, k: usize) -> &[u8] {
@@ -359,6 +379,12 @@ impl Index {
         self.probe(key, home(key, self.slots().len()))
     }
 
+    /// An id from a slot, if the index has it (a damaged slot is no hit).
+    #[inline]
+    fn known(&self, id: u32) -> Option<u32> {
+        ((id as u64) < self.meta.addresses).then_some(id)
+    }
+
     #[inline]
     fn probe(&self, key: &[u8; 20], h: u64) -> Option<u32> {
         let slots = self.slots();
@@ -370,7 +396,7 @@ impl Index {
                 return None;
             }
             if &slot.key == key {
-                return Some(slot.id);
+                return self.known(slot.id);
             }
             s = (s + 1) & mask;
         }

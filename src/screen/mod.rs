@@ -92,16 +92,20 @@ pub fn open_or_build(store: &Store, asset: u32, cats: &CategorySet) -> Result<(i
     if let Ok(ix) = index::Index::open(&path)
         && ix.meta.categories == cats.names
         && ix.meta.addresses == store.address_count() as u64
+        && ix.fits(store)
     {
         return Ok((ix, false));
     }
     let labels = crate::labels::load(store);
     let x = if store.manifest.chain.is_account() { sweep::sweep(store, asset, cats, &labels)? } else { utxo::sweep(store, cats, &labels)? };
     index::write(store, &name, &cats.names, &x, &path)?;
-    // Indexes of older generations are of no further use.
-    if let Some(dir) = path.parent()
-        && let Ok(rd) = std::fs::read_dir(dir)
-    {
+    remove_stale(store);
+    Ok((index::Index::open(&path)?, true))
+}
+
+/// Remove the store's indexes of older generations: of no further use.
+pub(crate) fn remove_stale(store: &Store) {
+    if let Ok(rd) = std::fs::read_dir(store.dir.join("exposure")) {
         let keep = store.gen_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for e in rd.flatten() {
             let f = e.file_name().to_string_lossy().into_owned();
@@ -110,5 +114,4 @@ pub fn open_or_build(store: &Store, asset: u32, cats: &CategorySet) -> Result<(i
             }
         }
     }
-    Ok((index::Index::open(&path)?, true))
 }

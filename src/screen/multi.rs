@@ -48,24 +48,47 @@ pub struct Screened {
 /// with `heuristic`).
 pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heuristic: bool) -> Result<Screened, ScreenError> {
     let bridges = match_all(stores, heuristic);
+    let labels: Vec<Vec<crate::labels::Label>> = stores.iter().map(|s| crate::labels::load(s)).collect();
+    // Addresses that are a source of some category (at any time), per store.
+    let sources: Vec<std::collections::HashSet<u32>> = stores
+        .iter()
+        .zip(&labels)
+        .map(|(s, ls)| {
+            let ids = s.find_addresses(ls.iter().filter(|l| cats.index(&l.category).is_some()).map(|l| l.address.as_str()));
+            ids.into_values().collect()
+        })
+        .collect();
     let mut steps: Vec<BTreeMap<usize, BridgeStep>> = stores.iter().map(|_| BTreeMap::new()).collect();
     let mut links: Vec<(usize, Link, usize)> = Vec::new();
     for (k, b) in bridges.iter().enumerate() {
         let Some(p) = b.payout.as_ref().filter(|_| b.status == Status::Followable) else { continue };
         let (d, q) = (b.store, p.store);
+        // Both sides in the screened assets.
+        if b.asset != assets[d] || p.asset != assets[q] {
+            continue;
+        }
         let (dev, pev) = (stores[d].events(), stores[q].events());
-        let in_asset =
-            |ev: &crate::store::EventColumns<'_>, j: usize, i: usize| ev.asset(i) == assets[j] && ev.flags(i) & flags::MOVES_NOTHING == 0;
+        // A leg: in the screened asset, moving something, not a fee (fees
+        // are ordinary events, as in the trace).
+        let leg = |ev: &crate::store::EventColumns<'_>, j: usize, i: usize| {
+            ev.asset(i) == assets[j]
+                && ev.flags(i) & (flags::MOVES_NOTHING | flags::FEE) == 0
+                && crate::model::sub::class(ev.sub(i)) != crate::model::sub::FEE
+        };
         let account = |j: usize| stores[j].manifest.chain.is_account();
-        // The deposit's side: the payer's first leg, or on Bitcoin the
-        // output paying the bridge; a payout's: the payee's leg or output.
+        // The deposit's side: the payer's first leg that moves value to
+        // another address, or on Bitcoin the output paying the bridge; a
+        // payout's: the payee's leg or output.
         let first = if account(d) {
-            b.events.iter().copied().find(|&i| in_asset(&dev, d, i) && dev.sender(i) == b.payer)
+            b.events
+                .iter()
+                .copied()
+                .find(|&i| leg(&dev, d, i) && dev.sender(i) == b.payer && dev.receiver(i) != b.payer && dev.value.get(i) != 0)
         } else {
-            b.output.filter(|&o| in_asset(&dev, d, o))
+            b.output.filter(|&o| leg(&dev, d, o))
         };
         let Some(first) = first else { continue };
-        if !in_asset(&pev, q, p.event) {
+        if !leg(&pev, q, p.event) || pev.sender(p.event) == pev.receiver(p.event) {
             continue;
         }
         let (Ok(a), Ok(bv)) = (u128::try_from(b.value), u128::try_from(p.value)) else { continue };
@@ -74,12 +97,22 @@ pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heurist
         }
         // The bridge's own legs move balances only (account model); on
         // Bitcoin the other outputs are §3's as ever.
-        let mine_d: Vec<usize> =
-            if account(d) { b.events.iter().copied().filter(|&i| in_asset(&dev, d, i)).collect() } else { vec![first] };
-        let mine_q: Vec<usize> =
-            if account(q) { p.events.iter().copied().filter(|&i| in_asset(&pev, q, i)).collect() } else { vec![p.event] };
+        let mine_d: Vec<usize> = if account(d) { b.events.iter().copied().filter(|&i| leg(&dev, d, i)).collect() } else { vec![first] };
+        let mine_q: Vec<usize> = if account(q) { p.events.iter().copied().filter(|&i| leg(&pev, q, i)).collect() } else { vec![p.event] };
+        // A source among the bridge's own parties: its transactions are
+        // ordinary events, as the trace treats a seed inside a conversion.
+        let source_inside = if account(d) {
+            mine_d.iter().any(|&i| [dev.sender(i), dev.receiver(i)].iter().any(|&x| x != b.payer && sources[d].contains(&x)))
+        } else {
+            sources[d].contains(&dev.receiver(first))
+        } || if account(q) {
+            mine_q.iter().any(|&i| [pev.sender(i), pev.receiver(i)].iter().any(|&x| x != p.payee && sources[q].contains(&x)))
+        } else {
+            utxo_inputs(stores[q], p.event).iter().any(|x| sources[q].contains(x))
+        };
         // An event is one bridge's at most.
-        if mine_d.iter().any(|i| steps[d].contains_key(i))
+        if source_inside
+            || mine_d.iter().any(|i| steps[d].contains_key(i))
             || mine_q.iter().any(|i| steps[q].contains_key(i))
             || (d == q && mine_d.iter().any(|i| mine_q.contains(i)))
         {
@@ -95,25 +128,26 @@ pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heurist
         links.push((k, Link { payout: (q, p.event as u64), deposit: (d, first as u64) }, last));
     }
     let mut sweepers: Vec<Runner<'_>> = Vec::new();
-    for (j, s) in stores.iter().enumerate() {
-        let labels = crate::labels::load(s);
+    for (j, (s, labels)) in stores.iter().zip(&labels).enumerate() {
         let steps = std::mem::take(&mut steps[j]);
         sweepers.push(if s.manifest.chain.is_account() {
-            Runner::Account(Box::new(Sweeper::new(s, assets[j], cats, &labels, steps.into_iter().collect())?))
+            Runner::Account(Box::new(Sweeper::new(s, assets[j], cats, labels, steps.into_iter().collect())?))
         } else {
-            Runner::Utxo(Box::new(UtxoSweeper::new(s, cats, &labels, steps.into_iter().collect())?))
+            Runner::Utxo(Box::new(UtxoSweeper::new(s, cats, labels, steps.into_iter().collect())?))
         });
     }
     // Payouts in the order of all chains' events.
     let payout_store: HashMap<usize, usize> = links.iter().map(|(k, l, _)| (*k, l.payout.0)).collect();
-    let mut order: Vec<(crate::trace::bridges::Position, usize)> = links
-        .iter()
-        .enumerate()
-        .map(|(n, (k, l, _))| {
-            let first = bridges[*k].payout.as_ref().expect("followed").events[0];
-            (positions(stores[l.payout.0], &[first])[0], n)
-        })
-        .collect();
+    // One walk over each payout store's block runs.
+    let firsts: Vec<(usize, usize)> =
+        links.iter().map(|(k, l, _)| (l.payout.0, bridges[*k].payout.as_ref().expect("followed").events[0])).collect();
+    let mut order: Vec<(crate::trace::bridges::Position, usize)> = Vec::with_capacity(links.len());
+    for (j, s) in stores.iter().enumerate() {
+        let mut mine: Vec<(usize, usize)> = firsts.iter().enumerate().filter(|(_, f)| f.0 == j).map(|(n, f)| (f.1, n)).collect();
+        mine.sort_unstable();
+        let at: Vec<usize> = mine.iter().map(|m| m.0).collect();
+        order.extend(positions(s, &at).into_iter().zip(mine).map(|(p, (_, n))| (p, n)));
+    }
     order.sort_unstable();
     for &(_, n) in &order {
         let (k, l, last) = links[n];
@@ -128,6 +162,15 @@ pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heurist
     let mut links: Vec<Link> = links.into_iter().map(|x| x.1).collect();
     links.sort_unstable();
     Ok(Screened { exposures, links })
+}
+
+/// The addresses of the inputs of output `event`'s transaction (Bitcoin).
+fn utxo_inputs(s: &Store, event: usize) -> Vec<u32> {
+    let tx = s.events().tx(event);
+    let in_tx: &[u32] = crate::store::cast(s.bytes(crate::store::Column::InTx));
+    let in_addr: &[u32] = crate::store::cast(s.bytes(crate::store::Column::InAddr));
+    let (lo, hi) = (in_tx.partition_point(|&t| t < tx), in_tx.partition_point(|&t| t <= tx));
+    in_addr[lo..hi].to_vec()
 }
 
 /// One store's exposure sweep, whichever its model.
@@ -233,7 +276,7 @@ pub fn open_or_build_many(
         let mut ixs = Vec::new();
         for (s, p) in stores.iter().zip(&paths) {
             let ix = Index::open(p).ok()?;
-            if ix.meta.categories != cats.names || ix.meta.addresses != s.address_count() as u64 {
+            if ix.meta.categories != cats.names || ix.meta.addresses != s.address_count() as u64 || !ix.fits(s) {
                 return None;
             }
             ixs.push(ix);
@@ -249,6 +292,9 @@ pub fn open_or_build_many(
         index::write(s, a, &cats.names, x, p)?;
     }
     write_links(&lpath, &got.links)?;
+    for s in stores {
+        super::remove_stale(s);
+    }
     let ixs = paths.iter().map(|p| Index::open(p)).collect::<Result<Vec<_>, _>>()?;
     Ok((ixs, got.links, true))
 }

@@ -366,6 +366,14 @@ impl<'a> Sweeper<'a> {
             self.seed_bal.insert(u, if u == v { b1 } else { b1 - a });
         }
         if u == v {
+            // A crossing ends at its step whatever the step moves.
+            match step {
+                Some(BridgeStep::Send(d)) => self.sent.push((d.k, Crossing::default())),
+                Some(BridgeStep::Receive(p)) => {
+                    self.given.remove(&p.k);
+                }
+                _ => {}
+            }
             return Ok(());
         }
         let k_n = self.rules.names.len();
