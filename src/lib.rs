@@ -34,6 +34,8 @@ pub mod synth;
 
 pub mod trace;
 
+pub mod dataflow;
+
 pub mod screen;
 
 pub mod report;

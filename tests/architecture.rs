@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("stats", 4),
     ("synth", 5),
     ("trace", 6),
+    ("dataflow", 7),
     ("screen", 7),
     ("report", 8),
     ("app", 9),

@@ -1,0 +1,68 @@
+//! Sweeps on several workers and processes (issue 17, ADR 0015):
+//! timely-dataflow, the existing distributed engine, with its own
+//! multi-process runtime over TCP; never a message layer of our own.
+//!
+//! Workers own addresses by a hash of their id, and the events their
+//! addresses send; taint moves between workers only as messages about
+//! tainted events. [`poison`] is the first sweep built this way.
+
+pub mod poison;
+
+use std::net::SocketAddr;
+
+/// Where the workers of a run are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Workers {
+    /// `threads` workers in this process.
+    Local {
+        /// Worker threads (at least one).
+        threads: usize,
+    },
+    /// Process `process` of a cluster whose processes listen at `hosts`
+    /// (process 0 first), each with `threads` workers.
+    Cluster {
+        /// Worker threads per process.
+        threads: usize,
+        /// This process's index into `hosts`.
+        process: usize,
+        /// Every process's address.
+        hosts: Vec<SocketAddr>,
+    },
+}
+
+impl Workers {
+    /// timely's configuration for it.
+    pub fn config(&self) -> timely::Config {
+        match self {
+            Workers::Local { threads } => timely::Config::process((*threads).max(1)),
+            Workers::Cluster { threads, process, hosts } => timely::Config {
+                communication: timely::CommunicationConfig::Cluster {
+                    threads: (*threads).max(1),
+                    process: *process,
+                    addresses: hosts.iter().map(ToString::to_string).collect(),
+                    report: false,
+                    zerocopy: false,
+                },
+                worker: timely::WorkerConfig::default(),
+            },
+        }
+    }
+}
+
+/// A run across workers failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DataflowError {
+    /// timely could not set the run up (a host unreachable, a port taken).
+    #[error("the workers could not start: {0}")]
+    Start(String),
+    /// A worker stopped (a process died, its connection broke).
+    #[error("a worker stopped before the sweep finished: {0}")]
+    Worker(String),
+}
+
+/// The worker that owns address `a` among `peers`: a hash of its id, so
+/// that owners are spread whatever the ids' order.
+#[inline]
+pub fn owner(a: u32, peers: usize) -> usize {
+    (u64::from(a).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize % peers
+}

@@ -1,0 +1,79 @@
+//! Sweeps on timely-dataflow (issue 17): on random stores, poison from
+//! address seeds computed by 1, 2 and 3 workers in one process and by 2
+//! and 3 processes over loopback (1 and 2 workers each) taints exactly the
+//! events the single-process sweep taints.
+
+mod common;
+use chaintrace::dataflow::{Workers, poison};
+use chaintrace::store::Store;
+use chaintrace::synth::Rng;
+use chaintrace::trace::{self, Policy, Spec};
+use common::*;
+use std::collections::BTreeSet;
+
+fn addr(k: u64) -> String {
+    format!("0x{:040x}", k + 1)
+}
+
+/// A store of `n` transfers among `n_addr` addresses, several a block,
+/// some self-transfers and zero values.
+fn random_store(dir: &std::path::Path, rng: &mut Rng, n_addr: u64, n: u64) -> std::path::PathBuf {
+    let f = dir.join("t.csv");
+    let mut s = String::from("block_number,transaction_hash,log_index,from_address,to_address,value\n");
+    for i in 0..n {
+        let from = rng.below(n_addr);
+        let to = if rng.below(12) == 0 { from } else { rng.below(n_addr) };
+        let value = if rng.below(15) == 0 { 0 } else { rng.below(1000) + 1 };
+        s += &format!("{},0x{:064x},0,{},{},{}\n", 1000 + i / 3, i + 1, addr(from), addr(to), value);
+    }
+    std::fs::write(&f, s).unwrap();
+    let st = dir.join("s");
+    assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
+    st
+}
+
+/// Free loopback addresses for `p` processes.
+fn hosts(p: usize) -> Vec<std::net::SocketAddr> {
+    let ls: Vec<std::net::TcpListener> = (0..p).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    ls.iter().map(|l| l.local_addr().unwrap()).collect()
+}
+
+#[test]
+fn poison_on_workers_and_processes_taints_what_one_process_does() {
+    let mut rng = Rng::new(17);
+    let mut tainted_total = 0usize;
+    for case in 0..25 {
+        let t = tempfile::tempdir().unwrap();
+        let n_addr = 5 + rng.below(30);
+        let n = 20 + rng.below(300);
+        let st = random_store(t.path(), &mut rng, n_addr, n);
+        let store = Store::open(&st).unwrap();
+        let seeds: Vec<u32> = (0..1 + rng.below(2))
+            .filter_map(|_| store.find_address(&addr(rng.below(n_addr))))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let out = trace::run_account(&store, &Spec::new(Policy::Poison, 0, seeds.clone(), vec![])).unwrap();
+        let want: Vec<u64> = out.tainted.iter().map(|x| x.event).collect::<BTreeSet<_>>().into_iter().collect();
+        tainted_total += want.len();
+        for threads in [1, 2, 3] {
+            let got = poison::tainted_events(&st, 0, &seeds, &Workers::Local { threads }).unwrap();
+            assert_eq!(got, want, "case {case}: {threads} workers");
+        }
+        // Processes connect over TCP (a second or so to start): fewer cases.
+        let clusters: &[(usize, usize)] = if case % 5 == 0 { &[(2, 1), (3, 2)] } else { &[] };
+        for &(p, threads) in clusters {
+            let hs = hosts(p);
+            let runs: Vec<_> = (0..p)
+                .map(|process| {
+                    let (st, seeds, hs) = (st.clone(), seeds.clone(), hs.clone());
+                    std::thread::spawn(move || poison::tainted_events(&st, 0, &seeds, &Workers::Cluster { threads, process, hosts: hs }))
+                })
+                .collect();
+            let got: Vec<Vec<u64>> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+            assert_eq!(got[0], want, "case {case}: {p} processes of {threads} workers");
+            assert!(got[1..].iter().all(Vec::is_empty));
+        }
+    }
+    assert!(tainted_total > 500, "{tainted_total} tainted events in all");
+}
