@@ -1,7 +1,7 @@
 //! Sweeps on timely-dataflow (issue 17): on random stores, poison from
 //! address seeds computed by 1, 2 and 3 workers in one process and by 2
 //! and 3 processes over loopback (1 and 2 workers each) taints exactly the
-//! events the single-process sweep taints.
+//! events the single-process sweep taints, at the same hops.
 
 mod common;
 use chaintrace::dataflow::{Workers, poison};
@@ -41,8 +41,8 @@ fn hosts(p: usize) -> Vec<std::net::SocketAddr> {
 #[test]
 fn poison_on_workers_and_processes_taints_what_one_process_does() {
     let mut rng = Rng::new(17);
-    let mut tainted_total = 0usize;
-    for case in 0..25 {
+    let (mut tainted_total, mut deep) = (0usize, 0usize);
+    for case in 0..40 {
         let t = tempfile::tempdir().unwrap();
         let n_addr = 5 + rng.below(30);
         let n = 20 + rng.below(300);
@@ -54,8 +54,9 @@ fn poison_on_workers_and_processes_taints_what_one_process_does() {
             .into_iter()
             .collect();
         let out = trace::run_account(&store, &Spec::new(Policy::Poison, 0, seeds.clone(), vec![])).unwrap();
-        let want: Vec<u64> = out.tainted.iter().map(|x| x.event).collect::<BTreeSet<_>>().into_iter().collect();
+        let want: Vec<(u64, u32)> = out.tainted.iter().map(|x| (x.event, x.hop)).collect::<BTreeSet<_>>().into_iter().collect();
         tainted_total += want.len();
+        deep += want.iter().filter(|x| x.1 >= 3).count();
         for threads in [1, 2, 3] {
             let got = poison::tainted_events(&st, 0, &seeds, &Workers::Local { threads }).unwrap();
             assert_eq!(got, want, "case {case}: {threads} workers");
@@ -70,10 +71,10 @@ fn poison_on_workers_and_processes_taints_what_one_process_does() {
                     std::thread::spawn(move || poison::tainted_events(&st, 0, &seeds, &Workers::Cluster { threads, process, hosts: hs }))
                 })
                 .collect();
-            let got: Vec<Vec<u64>> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+            let got: Vec<Vec<(u64, u32)>> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
             assert_eq!(got[0], want, "case {case}: {p} processes of {threads} workers");
             assert!(got[1..].iter().all(Vec::is_empty));
         }
     }
-    assert!(tainted_total > 500, "{tainted_total} tainted events in all");
+    assert!(tainted_total > 500 && deep > 100, "{tainted_total} tainted events in all, {deep} at hop 3 or more");
 }
