@@ -1,7 +1,8 @@
 //! Sweeps on timely-dataflow (issue 17): on random stores, poison from
 //! address seeds computed by 1, 2 and 3 workers in one process and by 2
 //! and 3 processes over loopback (1 and 2 workers each) taints exactly the
-//! events the single-process sweep taints, at the same hops.
+//! events the single-process sweep taints, at the same hops, exchanges
+//! (some labelled for a while only) absorbing.
 
 mod common;
 use chaintrace::dataflow::{Workers, poison};
@@ -19,12 +20,13 @@ fn addr(k: u64) -> String {
 /// some self-transfers and zero values.
 fn random_store(dir: &std::path::Path, rng: &mut Rng, n_addr: u64, n: u64) -> std::path::PathBuf {
     let f = dir.join("t.csv");
-    let mut s = String::from("block_number,transaction_hash,log_index,from_address,to_address,value\n");
+    let mut s = String::from("block_number,block_timestamp,transaction_hash,log_index,from_address,to_address,value\n");
     for i in 0..n {
         let from = rng.below(n_addr);
         let to = if rng.below(12) == 0 { from } else { rng.below(n_addr) };
         let value = if rng.below(15) == 0 { 0 } else { rng.below(1000) + 1 };
-        s += &format!("{},0x{:064x},0,{},{},{}\n", 1000 + i / 3, i + 1, addr(from), addr(to), value);
+        let block = 1000 + i / 3;
+        s += &format!("{block},{},0x{:064x},0,{},{},{}\n", 1_600_000_000 + 12 * block as i64, i + 1, addr(from), addr(to), value);
     }
     std::fs::write(&f, s).unwrap();
     let st = dir.join("s");
@@ -53,12 +55,28 @@ fn poison_on_workers_and_processes_taints_what_one_process_does() {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let out = trace::run_account(&store, &Spec::new(Policy::Poison, 0, seeds.clone(), vec![])).unwrap();
+        // Exchanges absorb; now and then a label that applies for a while only.
+        let exchanges: Vec<chaintrace::labels::Label> = (0..rng.below(4))
+            .map(|_| {
+                let bounded = rng.below(3) == 0;
+                chaintrace::labels::Label {
+                    address: addr(rng.below(n_addr)),
+                    category: "exchange".into(),
+                    valid_from: bounded.then_some(1_600_000_000 + 12 * 1000 + 12 * rng.below(n / 3 + 1) as i64),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        chaintrace::labels::save(&st, &exchanges).unwrap();
+        let store = Store::open(&st).unwrap();
+        let stops = if exchanges.is_empty() { vec![] } else { vec!["exchange".to_string()] };
+        let spec = Spec::new(Policy::Poison, 0, seeds.clone(), stops);
+        let out = trace::run_account(&store, &spec).unwrap();
         let want: Vec<(u64, u32)> = out.tainted.iter().map(|x| (x.event, x.hop)).collect::<BTreeSet<_>>().into_iter().collect();
         tainted_total += want.len();
         deep += want.iter().filter(|x| x.1 >= 3).count();
         for threads in [1, 2, 3] {
-            let got = poison::tainted_events(&st, 0, &seeds, &Workers::Local { threads }).unwrap();
+            let got = poison::tainted_events(&st, &spec, &Workers::Local { threads }).unwrap();
             assert_eq!(got, want, "case {case}: {threads} workers");
         }
         // Processes connect over TCP (a second or so to start): fewer cases.
@@ -67,8 +85,8 @@ fn poison_on_workers_and_processes_taints_what_one_process_does() {
             let hs = hosts(p);
             let runs: Vec<_> = (0..p)
                 .map(|process| {
-                    let (st, seeds, hs) = (st.clone(), seeds.clone(), hs.clone());
-                    std::thread::spawn(move || poison::tainted_events(&st, 0, &seeds, &Workers::Cluster { threads, process, hosts: hs }))
+                    let (st, spec, hs) = (st.clone(), spec.clone(), hs.clone());
+                    std::thread::spawn(move || poison::tainted_events(&st, &spec, &Workers::Cluster { threads, process, hosts: hs }))
                 })
                 .collect();
             let got: Vec<Vec<(u64, u32)>> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
@@ -76,5 +94,11 @@ fn poison_on_workers_and_processes_taints_what_one_process_does() {
             assert!(got[1..].iter().all(Vec::is_empty));
         }
     }
+    // What the workers do not do yet is refused, not answered wrongly.
+    let t = tempfile::tempdir().unwrap();
+    let st = random_store(t.path(), &mut rng, 5, 20);
+    let spec = Spec { max_hops: Some(2), ..Spec::new(Policy::Poison, 0, vec![], vec![]) };
+    let e = poison::tainted_events(&st, &spec, &Workers::Local { threads: 1 }).unwrap_err();
+    assert!(e.to_string().contains("--max-hops"), "{e}");
     assert!(tainted_total > 500 && deep > 100, "{tainted_total} tainted events in all, {deep} at hop 3 or more");
 }

@@ -55,6 +55,9 @@ pub enum DataflowError {
     /// timely could not set the run up (a host unreachable, a port taken).
     #[error("the workers could not start: {0}")]
     Start(String),
+    /// What the sweeps across workers do not do yet.
+    #[error("{0}")]
+    Unsupported(String),
     /// A worker stopped (a process died, its connection broke).
     #[error("a worker stopped before the sweep finished: {0}")]
     Worker(String),

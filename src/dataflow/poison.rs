@@ -17,15 +17,18 @@
 //!   hop count of times), and the loop ends when no message is in flight:
 //!   timely's progress tracking says when. No global order is kept.
 //!
-//! Not yet here (the single-process sweep has them): stops and the
-//! horizon (which break monotony: they need order), windows, seed
-//! transactions, balances and the report. This sweep answers which events
-//! a poison trace from address seeds without stops taints, at which hop,
+//! Stops keep this monotone: an arrival a stop absorbs (its label applies
+//! at the arrival's time) sets the address's hop but does not start its
+//! taint. Not yet here (the single-process sweep has them): the horizon
+//! (whose status is fixed at an address's first arrival: it needs order),
+//! windows, seed transactions, balances and the report. This sweep answers
+//! which events a poison trace from address seeds taints, at which hop,
 //! and is held equal to the single-process sweep on that.
 
 use super::{DataflowError, Workers, owner};
 use crate::model::flags;
 use crate::store::Store;
+use crate::trace::{Policy, Spec};
 use std::cell::RefCell;
 use std::rc::Rc;
 use timely::dataflow::channels::pact::Exchange;
@@ -35,29 +38,51 @@ use timely::dataflow::operators::{Concat, ConnectLoop, Feedback, Operator, ToStr
 /// event `i` (it reaches the events after `i`).
 type Key = u64;
 
-/// What an owned address knows of its taint: the arrivals that matter
-/// (key ascending, hop descending: a later arrival matters only with a
-/// smaller hop), and the hop each event it sends carries (`u32::MAX`:
-/// untainted so far).
-#[derive(Default)]
+/// What an owned address knows of its taint: when it starts (its
+/// earliest arrival that a stop did not absorb), the arrivals that set its
+/// hop (absorbed ones too; key ascending, hop descending: a later arrival
+/// matters only with a smaller hop), and the hop each event it sends
+/// carries (`u32::MAX`: untainted so far).
 struct Owned {
+    start: Key,
     front: Vec<(Key, u32)>,
     sent: Vec<u32>,
+}
+
+impl Default for Owned {
+    fn default() -> Self {
+        Owned { start: Key::MAX, front: Vec::new(), sent: Vec::new() }
+    }
 }
 
 /// The events a poison trace of `asset` from `seeds` (address ids) taints,
 /// with the hop each carries, ascending by event, computed by the workers
 /// `w`; every process of a cluster needs the store (whole). Process 0
 /// returns the list; the others return an empty one.
-pub fn tainted_events(store_dir: &std::path::Path, asset: u32, seeds: &[u32], w: &Workers) -> Result<Vec<(u64, u32)>, DataflowError> {
+pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> Result<Vec<(u64, u32)>, DataflowError> {
+    if spec.policy != Policy::Poison
+        || !spec.seed_txs.is_empty()
+        || spec.max_hops.is_some()
+        || spec.from_block.is_some()
+        || spec.to_block.is_some()
+    {
+        return Err(DataflowError::Unsupported(
+            "across workers so far: poison from address seeds, with stops; not seed transactions, --max-hops or a block window".into(),
+        ));
+    }
     let dir = store_dir.to_path_buf();
-    let seeds = seeds.to_vec();
+    let (asset, seeds, stop_at) = (spec.asset, spec.seeds.clone(), spec.stop_at.clone());
     let guards = timely::execute(w.config(), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         // Each worker maps the store itself: workers share nothing.
         let store = Store::open(&dir).map_err(|e| e.to_string())?;
         let ev = store.events();
         let n_addr = store.address_count();
+        let rules = crate::trace::rules::stop_rules(&store, &stop_at, &|a| a).map_err(|e| e.to_string())?;
+        let mut is_seed = vec![false; n_addr];
+        for &s in &seeds {
+            is_seed[s as usize] = true;
+        }
         // The events the owned addresses send, by sender: (event, receiver).
         let mut out: Vec<Vec<(u64, u32)>> = vec![Vec::new(); n_addr];
         for i in 0..store.len() {
@@ -74,6 +99,7 @@ pub fn tainted_events(store_dir: &std::path::Path, asset: u32, seeds: &[u32], w:
         let (state2, gathered2) = (state.clone(), gathered.clone());
         let out = Rc::new(out);
         let out2 = out.clone();
+        let store = Rc::new(store);
         let initial: Vec<(u32, Key, u32)> = if index == 0 { seeds.iter().map(|&s| (s, 0, 0)).collect() } else { Vec::new() };
         worker.dataflow::<u64, _, _>(move |scope| {
             let (handle, cycle) = scope.feedback::<Vec<(u32, Key, u32)>>(1);
@@ -86,23 +112,38 @@ pub fn tainted_events(store_dir: &std::path::Path, asset: u32, seeds: &[u32], w:
                             let mut state = state2.borrow_mut();
                             for &(v, k, h) in data.iter() {
                                 let o = &mut state[v as usize];
-                                // Applies to the events at keys >= k; no news if an
-                                // arrival as early has as small a hop.
-                                if o.front.iter().any(|&(k2, h2)| k2 <= k && h2 <= h) {
+                                // A stop absorbs what reaches it while its label applies (a seed
+                                // stays a source): its hop still counts.
+                                let absorbed = k > 0
+                                    && !is_seed[v as usize]
+                                    && crate::trace::rules::stop_at_time(&rules, v, store.events().time((k - 1) as usize)).is_some();
+                                let hop_news = !o.front.iter().any(|&(k2, h2)| k2 <= k && h2 <= h);
+                                let start_news = !absorbed && k < o.start;
+                                if !hop_news && !start_news {
                                     continue;
                                 }
-                                o.front.retain(|&(k2, h2)| !(k2 >= k && h2 >= h));
-                                let at = o.front.partition_point(|f| f.0 < k);
-                                o.front.insert(at, (k, h));
-                                // Better for the events from k up to the next arrival with a hop <= h.
-                                let until = o.front[at + 1..].iter().find(|f| f.1 <= h).map_or(Key::MAX, |f| f.0);
+                                let mut until = o.start.max(k);
+                                if hop_news {
+                                    o.front.retain(|&(k2, h2)| !(k2 >= k && h2 >= h));
+                                    let at = o.front.partition_point(|f| f.0 < k);
+                                    o.front.insert(at, (k, h));
+                                    // Better for the events from k up to the next arrival with a hop <= h.
+                                    until = until.max(o.front[at + 1..].iter().find(|f| f.1 <= h).map_or(Key::MAX, |f| f.0));
+                                }
+                                if start_news {
+                                    o.start = k;
+                                }
                                 let evs = &out2[v as usize];
                                 if o.sent.is_empty() && !evs.is_empty() {
                                     o.sent = vec![u32::MAX; evs.len()];
                                 }
-                                let (lo, hi) = (evs.partition_point(|e| e.0 < k), evs.partition_point(|e| e.0 < until));
+                                // Event j is tainted once j >= start, at one more than the smallest
+                                // hop of the arrivals at keys <= j.
+                                let (lo, hi) = (evs.partition_point(|e| e.0 < k.max(o.start)), evs.partition_point(|e| e.0 < until));
                                 for (n, &(i, r)) in evs.iter().enumerate().take(hi).skip(lo) {
-                                    let hop = h.saturating_add(1);
+                                    let at = o.front.partition_point(|f| f.0 <= i);
+                                    let Some(best) = o.front[..at].last() else { continue };
+                                    let hop = best.1.saturating_add(1);
                                     if hop < o.sent[n] {
                                         o.sent[n] = hop;
                                         session.give((r, i + 1, hop));

@@ -15,7 +15,7 @@ mod ledger;
 pub mod multi;
 mod num;
 mod records;
-mod rules;
+pub(crate) mod rules;
 mod seeds;
 mod types;
 mod utxo;

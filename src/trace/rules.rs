@@ -7,7 +7,7 @@ use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Clone)]
-pub(super) struct StopRule {
+pub(crate) struct StopRule {
     pub(super) from: Option<i64>,
     pub(super) to: Option<i64>,
     pub(super) category: String,
@@ -55,7 +55,7 @@ impl std::hash::Hasher for IdHasher {
 }
 
 /// Stop rules per address id from the store's labels.
-pub(super) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -> u32) -> Result<IdMap<Vec<StopRule>>, TraceError> {
+pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -> u32) -> Result<IdMap<Vec<StopRule>>, TraceError> {
     let mut rules: IdMap<Vec<StopRule>> = IdMap::default();
     if store.manifest.chain.is_account()
         && let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000")
@@ -103,7 +103,7 @@ pub(super) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -
     Ok(rules)
 }
 
-pub(super) fn stop_at_time(rules: &IdMap<Vec<StopRule>>, v: u32, time: i64) -> Option<&StopRule> {
+pub(crate) fn stop_at_time(rules: &IdMap<Vec<StopRule>>, v: u32, time: i64) -> Option<&StopRule> {
     let t = (time != NO_TIME).then_some(time);
     rules.get(&v)?.iter().find(|r| crate::labels::within(r.from, r.to, t))
 }
