@@ -2,7 +2,8 @@
 //! address seeds computed by 1, 2 and 3 workers in one process and by 2
 //! and 3 processes over loopback (1 and 2 workers each) taints exactly the
 //! events the single-process sweep taints, at the same hops, exchanges
-//! (some labelled for a while only) absorbing.
+//! (some labelled for a while only) absorbing, with seed transactions and
+//! block windows now and then.
 
 mod common;
 use chaintrace::dataflow::{Workers, poison};
@@ -44,7 +45,7 @@ fn hosts(p: usize) -> Vec<std::net::SocketAddr> {
 fn poison_on_workers_and_processes_taints_what_one_process_does() {
     let mut rng = Rng::new(17);
     let (mut tainted_total, mut deep) = (0usize, 0usize);
-    for case in 0..40 {
+    for case in 0..60 {
         let t = tempfile::tempdir().unwrap();
         let n_addr = 5 + rng.below(30);
         let n = 20 + rng.below(300);
@@ -70,7 +71,15 @@ fn poison_on_workers_and_processes_taints_what_one_process_does() {
         chaintrace::labels::save(&st, &exchanges).unwrap();
         let store = Store::open(&st).unwrap();
         let stops = if exchanges.is_empty() { vec![] } else { vec!["exchange".to_string()] };
-        let spec = Spec::new(Policy::Poison, 0, seeds.clone(), stops);
+        let mut spec = Spec::new(Policy::Poison, 0, seeds.clone(), stops);
+        // Now and then seed transactions, and a block window.
+        if rng.below(3) == 0 {
+            spec.seed_txs = (0..1 + rng.below(2)).map(|_| store.events().tx(rng.below(store.len() as u64) as usize)).collect();
+        }
+        if rng.below(4) == 0 {
+            let lo = 1000 + rng.below(n / 3 + 1);
+            (spec.from_block, spec.to_block) = (Some(lo), Some(lo + rng.below(n / 3 + 1)));
+        }
         let out = trace::run_account(&store, &spec).unwrap();
         let want: Vec<(u64, u32)> = out.tainted.iter().map(|x| (x.event, x.hop)).collect::<BTreeSet<_>>().into_iter().collect();
         tainted_total += want.len();
@@ -80,7 +89,7 @@ fn poison_on_workers_and_processes_taints_what_one_process_does() {
             assert_eq!(got, want, "case {case}: {threads} workers");
         }
         // Processes connect over TCP (a second or so to start): fewer cases.
-        let clusters: &[(usize, usize)] = if case % 5 == 0 { &[(2, 1), (3, 2)] } else { &[] };
+        let clusters: &[(usize, usize)] = if case % 8 == 0 { &[(2, 1), (3, 2)] } else { &[] };
         for &(p, threads) in clusters {
             let hs = hosts(p);
             let runs: Vec<_> = (0..p)

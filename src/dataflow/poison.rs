@@ -19,10 +19,11 @@
 //!
 //! Stops keep this monotone: an arrival a stop absorbs (its label applies
 //! at the arrival's time) sets the address's hop but does not start its
-//! taint. Not yet here (the single-process sweep has them): the horizon
-//! (whose status is fixed at an address's first arrival: it needs order),
-//! windows, seed transactions, balances and the report. This sweep answers
-//! which events a poison trace from address seeds taints, at which hop,
+//! taint. A seed transaction's events are tainted at hop 0 from the start;
+//! a block window drops the events outside it. Not yet here (the
+//! single-process sweep has them): the horizon (whose status is fixed at
+//! an address's first arrival: it needs order), balances and the report.
+//! This sweep answers which events a poison trace taints, at which hop,
 //! and is held equal to the single-process sweep on that.
 
 use super::{DataflowError, Workers, owner};
@@ -60,18 +61,14 @@ impl Default for Owned {
 /// `w`; every process of a cluster needs the store (whole). Process 0
 /// returns the list; the others return an empty one.
 pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> Result<Vec<(u64, u32)>, DataflowError> {
-    if spec.policy != Policy::Poison
-        || !spec.seed_txs.is_empty()
-        || spec.max_hops.is_some()
-        || spec.from_block.is_some()
-        || spec.to_block.is_some()
-    {
-        return Err(DataflowError::Unsupported(
-            "across workers so far: poison from address seeds, with stops; not seed transactions, --max-hops or a block window".into(),
-        ));
+    if spec.policy != Policy::Poison || spec.max_hops.is_some() {
+        return Err(DataflowError::Unsupported("across workers so far: poison, without --max-hops".into()));
     }
     let dir = store_dir.to_path_buf();
     let (asset, seeds, stop_at) = (spec.asset, spec.seeds.clone(), spec.stop_at.clone());
+    let seed_txs: std::collections::HashSet<u32> = spec.seed_txs.iter().copied().collect();
+    let (from_block, to_block) = (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX));
+    let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let guards = timely::execute(w.config(), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         // Each worker maps the store itself: workers share nothing.
@@ -89,18 +86,46 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
             if ev.asset(i) != asset || ev.flags(i) & flags::MOVES_NOTHING != 0 || ev.value.get(i) == 0 {
                 continue;
             }
+            // Outside the window an event moves nothing (the shortfall
+            // rule covers the missing history).
+            if windowed && {
+                let b = ev.block(i);
+                b == crate::model::NO_BLOCK || b < from_block || b > to_block
+            } {
+                continue;
+            }
             let (u, v) = (ev.sender(i), ev.receiver(i));
             if u != v && owner(u, peers) == index {
                 out[u as usize].push((i as u64, v));
             }
         }
-        let state: Rc<RefCell<Vec<Owned>>> = Rc::new(RefCell::new((0..n_addr).map(|_| Owned::default()).collect()));
+        // A seed transaction's events (its fee aside) deliver their whole
+        // value at hop 0, whatever their sender holds.
+        let mut from_seed_txs: Vec<(u32, u64, u32)> = Vec::new();
+        let mut state_init: Vec<Owned> = (0..n_addr).map(|_| Owned::default()).collect();
+        if !seed_txs.is_empty() {
+            for (u, evs) in out.iter().enumerate() {
+                for (n, &(i, r)) in evs.iter().enumerate() {
+                    let i = i as usize;
+                    if ev.flags(i) & flags::FEE == 0 && ev.tx(i) != crate::model::NO_TX && seed_txs.contains(&ev.tx(i)) {
+                        let o = &mut state_init[u];
+                        if o.sent.is_empty() {
+                            o.sent = vec![u32::MAX; evs.len()];
+                        }
+                        o.sent[n] = 0;
+                        from_seed_txs.push((r, i as u64 + 1, 0));
+                    }
+                }
+            }
+        }
+        let state: Rc<RefCell<Vec<Owned>>> = Rc::new(RefCell::new(state_init));
         let gathered: Rc<RefCell<Vec<(u64, u32)>>> = Rc::new(RefCell::new(Vec::new()));
         let (state2, gathered2) = (state.clone(), gathered.clone());
         let out = Rc::new(out);
         let out2 = out.clone();
         let store = Rc::new(store);
-        let initial: Vec<(u32, Key, u32)> = if index == 0 { seeds.iter().map(|&s| (s, 0, 0)).collect() } else { Vec::new() };
+        let mut initial: Vec<(u32, Key, u32)> = if index == 0 { seeds.iter().map(|&s| (s, 0, 0)).collect() } else { Vec::new() };
+        initial.extend(from_seed_txs);
         worker.dataflow::<u64, _, _>(move |scope| {
             let (handle, cycle) = scope.feedback::<Vec<(u32, Key, u32)>>(1);
             let arrivals = initial.to_stream(scope).container::<Vec<_>>().concat(cycle);
