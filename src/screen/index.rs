@@ -475,11 +475,8 @@ impl Index {
             return earlier(u).map_or(Back::End, Back::To);
         }
         let tx = ev.tx(e as usize);
-        let in_tx: &[u32] = cast(store.bytes(crate::store::Column::InTx));
         let in_addr: &[u32] = cast(store.bytes(crate::store::Column::InAddr));
-        let (lo, hi) =
-            if tx == crate::model::NO_TX { (0, 0) } else { (in_tx.partition_point(|&t| t < tx), in_tx.partition_point(|&t| t <= tx)) };
-        let inputs = &in_addr[lo..hi];
+        let inputs = &in_addr[store.input_rows(tx)];
         if inputs.iter().any(|&u| self.is_seed(u, k)) {
             return Back::Source;
         }

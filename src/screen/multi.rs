@@ -166,11 +166,8 @@ pub fn sweep_many(stores: &[&Store], assets: &[u32], cats: &CategorySet, heurist
 
 /// The addresses of the inputs of output `event`'s transaction (Bitcoin).
 fn utxo_inputs(s: &Store, event: usize) -> Vec<u32> {
-    let tx = s.events().tx(event);
-    let in_tx: &[u32] = crate::store::cast(s.bytes(crate::store::Column::InTx));
     let in_addr: &[u32] = crate::store::cast(s.bytes(crate::store::Column::InAddr));
-    let (lo, hi) = (in_tx.partition_point(|&t| t < tx), in_tx.partition_point(|&t| t <= tx));
-    in_addr[lo..hi].to_vec()
+    in_addr[s.input_rows(s.events().tx(event))].to_vec()
 }
 
 /// One store's exposure sweep, whichever its model.

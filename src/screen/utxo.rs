@@ -97,7 +97,6 @@ impl<'a> UtxoSweeper<'a> {
     pub fn run_to(&mut self, end: usize) -> Result<(), ScreenError> {
         let store = self.store;
         let ev = store.events();
-        let in_tx: &[u32] = col(store, Column::InTx);
         let in_value: &[u64] = col(store, Column::InValue);
         let in_spent: &[u64] = col(store, Column::InSpentEvent);
         let in_addr: &[u32] = col(store, Column::InAddr);
@@ -125,13 +124,12 @@ impl<'a> UtxoSweeper<'a> {
             let fee_event = (start..stop).find(|&k| ev.flags(k) & flags::FEE != 0);
             let t = Some(time).filter(|&t| t != NO_TIME);
             // Inputs: what they spend, per category.
-            let (lo, hi) = if tx == NO_TX { (0, 0) } else { (in_tx.partition_point(|&x| x < tx), in_tx.partition_point(|&x| x <= tx)) };
             let mut t_in = [0u128; 16];
             let mut in_hop = [u32::MAX; 16];
             let mut pred = [(u64::MAX, 0u128); 16];
             let mut v_known: u128 = 0;
             ins.clear();
-            for k in lo..hi {
+            for k in store.input_rows(tx) {
                 v_known += if in_value[k] != u64::MAX { u128::from(in_value[k]) } else { 0 };
                 ins.push(in_addr[k]);
                 let spent = in_spent[k];

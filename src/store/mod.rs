@@ -518,6 +518,17 @@ impl Store {
         Amount::from_u128(Values::LIMIT)
     }
 
+    /// Bitcoin: the rows of transaction `tx`'s inputs in the input
+    /// columns (`InTx` and the columns beside it), in input order; empty
+    /// for `NO_TX` and on the account model.
+    pub fn input_rows(&self, tx: u32) -> std::ops::Range<usize> {
+        if tx == crate::model::NO_TX {
+            return 0..0;
+        }
+        let in_tx: &[u32] = columns::cast(self.bytes(Column::InTx));
+        in_tx.partition_point(|&t| t < tx)..in_tx.partition_point(|&t| t <= tx)
+    }
+
     /// Each event's sender balance before it (`u128::MAX` from `get`: read
     /// it with [`Store::wide_balance`]; see [`Column::BalanceLo`]).
     pub fn sender_balances(&self) -> Balances<'_> {

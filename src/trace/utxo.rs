@@ -202,7 +202,6 @@ impl<'a> Utxo<'a> {
     pub(crate) fn run_to(&mut self, end: usize) {
         let (store, spec) = (self.store, self.spec);
         let ev = store.events();
-        let in_tx: &[u32] = col(store, Column::InTx);
         let in_value: &[u64] = col(store, Column::InValue);
         let in_spent: &[u64] = col(store, Column::InSpentEvent);
         let from_block = spec.from_block.unwrap_or(0);
@@ -230,14 +229,12 @@ impl<'a> Utxo<'a> {
                 continue;
             }
             // Inputs, in input order, with the taint of what they spend.
-            let lo = in_tx.partition_point(|&t| t < tx);
-            let hi = in_tx.partition_point(|&t| t <= tx);
             let mut units: Pieces = Vec::new();
             let mut t_in: u128 = 0;
             let mut v_known: u128 = 0;
             let mut in_hop = u32::MAX;
             let mut pred: Option<(u64, u128)> = None;
-            for k in lo..hi {
+            for k in store.input_rows(tx) {
                 let spent = in_spent[k];
                 let v = if in_value[k] != u64::MAX { u128::from(in_value[k]) } else { 0 };
                 v_known += v;
