@@ -19,9 +19,6 @@
 set -euo pipefail
 events=${1:-1000000}
 cases=${2:-2000}
-: "${CARGO_TARGET_DIR:=$HOME/.cache/chaintrace-target}"
-bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
-[ -x "$bin/chaintrace" ] || cargo build --release --locked --bins
 source "$(dirname "${BASH_SOURCE[0]}")/three_chain_world.sh"
 three_chain_world "$events" "$CARGO_TARGET_DIR/tmp/bridge-reach-$events-$cases" --ren-cases "$cases"
 stores=(--store ethereum --store base --store bitcoin)

@@ -17,9 +17,6 @@
 set -euo pipefail
 events=${1:-1000000}
 runs=${2:-3}
-: "${CARGO_TARGET_DIR:=$HOME/.cache/chaintrace-target}"
-bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
-[ -x "$bin/chaintrace" ] || cargo build --release --locked --bins
 source "$(dirname "${BASH_SOURCE[0]}")/three_chain_world.sh"
 three_chain_world "$events" "$CARGO_TARGET_DIR/tmp/multichain3-$events"
 # The payees of the planted bridges, from the truth.

@@ -2,7 +2,12 @@
 # `three_chain_world EVENTS DIR [GEN_ARGS...]` writes the generated world
 # (`chaintrace-gen multichain --seed 11`) under DIR (emptied first), cds
 # there, ingests it with the binary into the stores `ethereum`, `base` and
-# `bitcoin` with their labels, and sets `exploiter`. Needs `bin` set.
+# `bitcoin` with their labels, and sets `exploiter`. Sourcing it sets
+# `CARGO_TARGET_DIR` (if unset) and `bin` (BIN_DIR, or the target's
+# release directory), building the binaries if they are not there.
+: "${CARGO_TARGET_DIR:=$HOME/.cache/chaintrace-target}"
+bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
+[ -x "$bin/chaintrace" ] || cargo build --release --locked --bins
 three_chain_world() {
   local events=$1 dir=$2
   shift 2
