@@ -41,36 +41,39 @@ fn hosts(p: usize) -> Vec<std::net::SocketAddr> {
     ls.iter().map(|l| l.local_addr().unwrap()).collect()
 }
 
+/// A random case: a store, its seeds, and stops (exchanges, some labelled
+/// for a while only).
+fn random_case(dir: &std::path::Path, rng: &mut Rng, max_addr: u64) -> (std::path::PathBuf, Store, u64, Vec<u32>, Vec<String>) {
+    let n_addr = 5 + rng.below(max_addr);
+    let n = 20 + rng.below(300);
+    let st = random_store(dir, rng, n_addr, n);
+    let store = Store::open(&st).unwrap();
+    let seeds: Vec<u32> =
+        (0..1 + rng.below(2)).filter_map(|_| store.find_address(&addr(rng.below(n_addr)))).collect::<BTreeSet<_>>().into_iter().collect();
+    let exchanges: Vec<chaintrace::labels::Label> = (0..rng.below(4))
+        .map(|_| {
+            let bounded = rng.below(3) == 0;
+            chaintrace::labels::Label {
+                address: addr(rng.below(n_addr)),
+                category: "exchange".into(),
+                valid_from: bounded.then_some(1_600_000_000 + 12 * 1000 + 12 * rng.below(n / 3 + 1) as i64),
+                ..Default::default()
+            }
+        })
+        .collect();
+    chaintrace::labels::save(&st, &exchanges).unwrap();
+    let store = Store::open(&st).unwrap();
+    let stops = if exchanges.is_empty() { vec![] } else { vec!["exchange".to_string()] };
+    (st, store, n, seeds, stops)
+}
+
 #[test]
 fn poison_on_workers_and_processes_taints_what_one_process_does() {
     let mut rng = Rng::new(17);
     let (mut tainted_total, mut deep) = (0usize, 0usize);
     for case in 0..60 {
         let t = tempfile::tempdir().unwrap();
-        let n_addr = 5 + rng.below(30);
-        let n = 20 + rng.below(300);
-        let st = random_store(t.path(), &mut rng, n_addr, n);
-        let store = Store::open(&st).unwrap();
-        let seeds: Vec<u32> = (0..1 + rng.below(2))
-            .filter_map(|_| store.find_address(&addr(rng.below(n_addr))))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        // Exchanges absorb; now and then a label that applies for a while only.
-        let exchanges: Vec<chaintrace::labels::Label> = (0..rng.below(4))
-            .map(|_| {
-                let bounded = rng.below(3) == 0;
-                chaintrace::labels::Label {
-                    address: addr(rng.below(n_addr)),
-                    category: "exchange".into(),
-                    valid_from: bounded.then_some(1_600_000_000 + 12 * 1000 + 12 * rng.below(n / 3 + 1) as i64),
-                    ..Default::default()
-                }
-            })
-            .collect();
-        chaintrace::labels::save(&st, &exchanges).unwrap();
-        let store = Store::open(&st).unwrap();
-        let stops = if exchanges.is_empty() { vec![] } else { vec!["exchange".to_string()] };
+        let (st, store, n, seeds, stops) = random_case(t.path(), &mut rng, 30);
         let mut spec = Spec::new(Policy::Poison, 0, seeds.clone(), stops);
         // Now and then seed transactions, and a block window.
         if rng.below(3) == 0 {
@@ -110,4 +113,66 @@ fn poison_on_workers_and_processes_taints_what_one_process_does() {
     let e = poison::tainted_events(&st, &spec, &Workers::Local { threads: 1 }).unwrap_err();
     assert!(e.to_string().contains("--max-hops"), "{e}");
     assert!(tainted_total > 500 && deep > 100, "{tainted_total} tainted events in all, {deep} at hop 3 or more");
+}
+
+/// What a report is built from, in one comparable text.
+fn outcome_text(o: &trace::Outcome) -> String {
+    let tainted: Vec<_> = o.tainted.iter().map(|t| (t.event, t.x, t.hop)).collect();
+    format!(
+        "seeded {} fees {} held {} unknown {}\ndest {:?}\ndormant {:?}\nhorizon {:?}\ntainted {:?}\nwarn {:?}",
+        o.seeded, o.fees, o.held_by_seeds, o.unknown_origin, o.destinations, o.dormant, o.horizon, tainted, o.seed_stop_warnings
+    )
+}
+
+#[test]
+fn every_policy_on_workers_and_processes_finds_what_one_process_does() {
+    use chaintrace::dataflow::account;
+    let mut rng = Rng::new(1717);
+    let (mut compared, mut moved, mut dests) = (0usize, 0usize, 0usize);
+    for case in 0..45 {
+        let t = tempfile::tempdir().unwrap();
+        let (st, store, n, seeds, stops) = random_case(t.path(), &mut rng, 25);
+        let policy = [Policy::Poison, Policy::Haircut, Policy::Fifo][case % 3];
+        let mut spec = Spec::new(policy, 0, seeds.clone(), stops);
+        if rng.below(3) == 0 {
+            spec.seed_txs = (0..1 + rng.below(2)).map(|_| store.events().tx(rng.below(store.len() as u64) as usize)).collect();
+        }
+        if rng.below(4) == 0 {
+            let lo = 1000 + rng.below(n / 3 + 1);
+            (spec.from_block, spec.to_block) = (Some(lo), Some(lo + rng.below(n / 3 + 1)));
+        }
+        if rng.below(3) == 0 {
+            spec.max_hops = Some(1 + rng.below(3) as u32);
+        }
+        if rng.below(5) == 0 {
+            spec.engine = Some(trace::Engine::Full);
+        }
+        let single = trace::run_account(&store, &spec).unwrap();
+        moved += single.tainted.len();
+        dests += single.destinations.len() + single.horizon.len();
+        let want = outcome_text(&single);
+        // Segments of 4 and 64 events: chains within a segment and across.
+        for (threads, bits) in [(1, 2), (2, 6), (3, 2), (2, account::SEGMENT_BITS)] {
+            let got = account::trace_in_segments(&st, &spec, &Workers::Local { threads }, bits).unwrap().unwrap();
+            assert_eq!(outcome_text(&got), want, "case {case} ({policy:?}): {threads} workers, segments of 2^{bits}");
+            compared += 1;
+        }
+        let clusters: &[(usize, usize)] = if case % 9 == 0 { &[(2, 1), (3, 2)] } else { &[] };
+        for &(p, threads) in clusters {
+            let hs = hosts(p);
+            let runs: Vec<_> = (0..p)
+                .map(|process| {
+                    let (st, spec, hs) = (st.clone(), spec.clone(), hs.clone());
+                    std::thread::spawn(move || account::trace_in_segments(&st, &spec, &Workers::Cluster { threads, process, hosts: hs }, 3))
+                })
+                .collect();
+            let got: Vec<Option<trace::Outcome>> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+            assert_eq!(outcome_text(got[0].as_ref().unwrap()), want, "case {case}: {p} processes of {threads} workers");
+            assert!(got[1..].iter().all(Option::is_none));
+        }
+    }
+    assert!(
+        compared >= 180 && moved > 1000 && dests > 40,
+        "{compared} runs compared, {moved} tainted events, {dests} stops and horizon rows in all"
+    );
 }

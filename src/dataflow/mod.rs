@@ -6,6 +6,7 @@
 //! addresses send; taint moves between workers only as messages about
 //! tainted events. [`poison`] is the first sweep built this way.
 
+pub mod account;
 pub mod poison;
 
 use std::net::SocketAddr;
@@ -58,6 +59,9 @@ pub enum DataflowError {
     /// What the sweeps across workers do not do yet.
     #[error("{0}")]
     Unsupported(String),
+    /// The question cannot be answered (as the single-process trace says).
+    #[error(transparent)]
+    Trace(#[from] crate::trace::TraceError),
     /// A worker stopped (a process died, its connection broke).
     #[error("a worker stopped before the sweep finished: {0}")]
     Worker(String),

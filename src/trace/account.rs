@@ -38,14 +38,24 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     }
 }
 
-const IS_SEED: u8 = 1;
-const HAS_RULE: u8 = 2;
-const HORIZON: u8 = 4;
-const POISONED: u8 = 8;
-const HAS_QUEUE: u8 = 16;
-/// Sparse FIFO: the queue lacks its oldest lot, the clean balance held before
-/// taint first arrived; the next send learns it from the sender-balance column.
-const PENDING: u8 = 32;
+/// An address's flags in the account sweeps (this one and the one across
+/// workers, `dataflow::account`).
+pub(crate) mod state {
+    /// A seed.
+    pub(crate) const IS_SEED: u8 = 1;
+    /// Has a stop rule.
+    pub(crate) const HAS_RULE: u8 = 2;
+    /// Cut off by the horizon.
+    pub(crate) const HORIZON: u8 = 4;
+    /// Poison: reached.
+    pub(crate) const POISONED: u8 = 8;
+    /// FIFO: holds a queue of lots.
+    pub(crate) const HAS_QUEUE: u8 = 16;
+    /// Sparse FIFO: the queue lacks its oldest lot, the clean balance held before
+    /// taint first arrived; the next send learns it from the sender-balance column.
+    pub(crate) const PENDING: u8 = 32;
+}
+use state::*;
 
 /// The account sweep. `SPARSE` visits only the events whose sender can pass
 /// taint or whose receiver is a seed (or holds a FIFO queue), and takes each

@@ -13,7 +13,7 @@ pub mod fifo;
 pub mod follow;
 mod ledger;
 pub mod multi;
-mod num;
+pub(crate) mod num;
 mod records;
 pub(crate) mod rules;
 mod seeds;
@@ -21,6 +21,7 @@ mod types;
 mod utxo;
 
 pub use account::run_account;
+pub(crate) use account::state as account_state;
 pub use follow::{Follow, Followed, run_follow};
 pub use rules::{IdHasher, IdMap};
 pub use seeds::{Seeds, resolve_asset, resolve_seeds};

@@ -109,12 +109,12 @@ impl Num for Wide {
     }
 }
 
-pub(super) fn narrow(w: Wide) -> U256 {
+pub(crate) fn narrow(w: Wide) -> U256 {
     U256::from_limbs_slice(&w.as_limbs()[..4])
 }
 
 /// floor(a * t / b) exactly; `t <= b` so the result fits `a`.
-pub(super) fn haircut(a: U256, t: Wide, b: Wide) -> U256 {
+pub(crate) fn haircut(a: U256, t: Wide, b: Wide) -> U256 {
     if t.is_zero() {
         return U256::ZERO;
     }

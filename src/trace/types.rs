@@ -160,7 +160,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// A stop absorbs `x` from event `event` at hop `hop`.
-    pub(super) fn absorb(&mut self, address: u32, event: u64, rule: &StopRule, x: U256, hop: u32) {
+    pub(crate) fn absorb(&mut self, address: u32, event: u64, rule: &StopRule, x: U256, hop: u32) {
         let d = self.destinations.entry(address).or_insert_with(|| Destination {
             amount: Wide::ZERO,
             hops: u32::MAX,
@@ -174,7 +174,7 @@ impl Outcome {
     }
 
     /// An address cut off by `--max-hops` holds `x` more, arrived at hop `hop`.
-    pub(super) fn cut_off(&mut self, address: u32, x: Wide, hop: u32) {
+    pub(crate) fn cut_off(&mut self, address: u32, x: Wide, hop: u32) {
         let h = self.horizon.entry(address).or_insert((Wide::ZERO, hop));
         h.0 += x;
         h.1 = h.1.min(hop);

@@ -1,0 +1,935 @@
+//! Poison, haircut and FIFO over the account model on timely-dataflow
+//! (TRACING.md §2 and §5, issue 17, ADR 0015): the single-process sweep's
+//! outcome, computed by workers that each own a part of the addresses.
+//!
+//! An event is split in two halves. Its sender's owner runs the send half
+//! (shortfall, the taint that leaves, the sender's new state) and tells the
+//! receiver's owner what arrived, by a message keyed by the event; the
+//! receiver's owner runs the receive half (stops, the horizon, the
+//! receiver's taint or lots). Untainted events move no message: the store's
+//! sender-balance column already says what they do to balances, and the
+//! receiver's owner reads every event of its own receivers that it needs
+//! (seeds, FIFO queues) from the store.
+//!
+//! Order is kept by timely's timestamps: the events are cut into segments
+//! of 2^13 in key order, and a segment's time is `(segment, round)`. A
+//! worker runs its events of a segment only once every arrival from
+//! earlier segments has been delivered (the frontier says so). Inside a
+//! segment, a worker runs its events again, from its state at the
+//! segment's start, each round that brings it changed arrivals: after
+//! round `k` every event whose chain of arrivals within the segment is at
+//! most `k` long is final, so the rounds end (the design sketch's fixed
+//! point). Each amount is computed once from the same integers as in the
+//! single-process sweep, so rounding is the same too.
+//!
+//! A worker visits only what can matter (as the sparse sweep does): the
+//! events of addresses that hold taint or are seeds, the arrivals of seeds
+//! and FIFO queues, seed transactions, and events something arrived on,
+//! found through an agenda of each such address's next event. A block
+//! window, or `--engine full`, keeps every balance instead and visits
+//! every event.
+
+use super::{DataflowError, Workers, owner};
+use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
+use crate::store::Store;
+use crate::trace::fifo::{Lot, Queue};
+use crate::trace::num::{haircut, narrow};
+use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
+use crate::trace::{Destination, Engine, Outcome, Policy, Spec, Tainted, TraceError, Wide};
+use ruint::aliases::U256;
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::rc::Rc;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::{ConnectLoop, Feedback, Operator, ToStream};
+
+/// Events a segment spans, as a power of two: more events a segment mean
+/// fewer rounds of progress tracking and longer chains to iterate.
+pub const SEGMENT_BITS: u32 = 13;
+/// Bits of a timestamp that count rounds within a segment.
+const ROUND_BITS: u32 = 24;
+const NONE: u32 = u32::MAX;
+
+use crate::trace::account_state::*;
+
+/// What arrived on an event, sent to its receiver's owner: the taint
+/// delivered (zero takes back what an earlier round sent), its hop,
+/// whether it is a seed transaction's, and FIFO's lots.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Arrival {
+    receiver: u32,
+    event: u64,
+    delivered: [u64; 4],
+    hop: u32,
+    seed_tx: bool,
+    lots: Vec<([u64; 4], bool)>,
+}
+
+/// What the send half hands the receive half.
+struct Sent {
+    delivered: U256,
+    hop: u32,
+    seed_tx: bool,
+    pieces: Vec<Lot>,
+}
+
+impl Sent {
+    fn message(&self, receiver: u32, event: u64) -> Arrival {
+        Arrival {
+            receiver,
+            event,
+            delivered: *self.delivered.as_limbs(),
+            hop: self.hop,
+            seed_tx: self.seed_tx,
+            lots: self.pieces.iter().map(|l| (*l.amount.as_limbs(), l.tainted)).collect(),
+        }
+    }
+
+    fn of(a: &Arrival) -> Sent {
+        Sent {
+            delivered: U256::from_limbs(a.delivered),
+            hop: a.hop,
+            seed_tx: a.seed_tx,
+            pieces: a.lots.iter().map(|&(l, t)| Lot { amount: U256::from_limbs(l), tainted: t }).collect(),
+        }
+    }
+}
+
+/// One owned address's state.
+#[derive(Clone)]
+struct Acct {
+    fl: u8,
+    hop: u32,
+    t: Wide,
+    bal: Wide,
+    queue: Option<Box<Queue>>,
+}
+
+impl Default for Acct {
+    fn default() -> Self {
+        Acct { fl: 0, hop: u32::MAX, t: Wide::ZERO, bal: Wide::ZERO, queue: None }
+    }
+}
+
+/// What a worker knows and never changes: its part of the store's events
+/// and the question.
+struct Part {
+    store: Store,
+    policy: Policy,
+    asset: u32,
+    evidence: bool,
+    max_hops: Option<u32>,
+    window: Option<(u64, u64)>,
+    full: bool,
+    segment_bits: u32,
+    rules: IdMap<Vec<StopRule>>,
+    seed_txs: HashSet<u32>,
+    fees_id: u32,
+    /// Store id -> local index of an owned address (`NONE`: another worker's).
+    local: Vec<u32>,
+    /// Local index -> store id.
+    ids: Vec<u32>,
+    /// Each owned address's events as sender, then as receiver (not to
+    /// itself), in key order: offsets into `sends` and `receives`.
+    send_at: Vec<usize>,
+    sends: Vec<u64>,
+    receive_at: Vec<usize>,
+    receives: Vec<u64>,
+    /// Events of seed transactions (their fees aside) owned addresses send.
+    seed_tx_events: Vec<u64>,
+}
+
+impl Part {
+    /// Whether event `i` moves anything in this trace.
+    fn counts(&self, i: usize) -> bool {
+        let ev = self.store.events();
+        if ev.asset(i) != self.asset || ev.flags(i) & flags::MOVES_NOTHING != 0 || ev.value.get(i) == 0 {
+            return false;
+        }
+        match self.window {
+            Some((lo, hi)) => {
+                let b = ev.block(i);
+                b != NO_BLOCK && b >= lo && b <= hi
+            }
+            None => true,
+        }
+    }
+
+    fn build(store: Store, spec: &Spec, full: bool, segment_bits: u32, me: usize, peers: usize) -> Result<Part, TraceError> {
+        let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
+        let n_addr = store.address_count();
+        let mut local = vec![NONE; n_addr];
+        let mut ids = Vec::new();
+        for a in 0..n_addr as u32 {
+            if owner(a, peers) == me {
+                local[a as usize] = ids.len() as u32;
+                ids.push(a);
+            }
+        }
+        let mut part = Part {
+            policy: spec.policy,
+            asset: spec.asset,
+            evidence: spec.evidence,
+            max_hops: spec.max_hops,
+            window: (spec.from_block.is_some() || spec.to_block.is_some())
+                .then(|| (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX))),
+            full,
+            segment_bits,
+            rules,
+            seed_txs: spec.seed_txs.iter().copied().collect(),
+            fees_id: Pseudo::Fees.id(),
+            send_at: vec![0; ids.len() + 1],
+            receive_at: vec![0; ids.len() + 1],
+            local,
+            ids,
+            sends: Vec::new(),
+            receives: Vec::new(),
+            seed_tx_events: Vec::new(),
+            store,
+        };
+        // Two passes over the events: count, then place.
+        let n = part.store.len();
+        let mut keep: Vec<u64> = Vec::new();
+        {
+            let ev = part.store.events();
+            for i in 0..n {
+                let (u, v) = (ev.sender(i), ev.receiver(i));
+                let (lu, lv) = (part.local[u as usize], part.local[v as usize]);
+                if (lu == NONE && (lv == NONE || u == v)) || !part.counts(i) {
+                    continue;
+                }
+                keep.push(i as u64);
+                if lu != NONE {
+                    part.send_at[lu as usize + 1] += 1;
+                    let tx = ev.tx(i);
+                    if !part.seed_txs.is_empty() && ev.flags(i) & flags::FEE == 0 && tx != NO_TX && part.seed_txs.contains(&tx) {
+                        part.seed_tx_events.push(i as u64);
+                    }
+                }
+                if lv != NONE && u != v {
+                    part.receive_at[lv as usize + 1] += 1;
+                }
+            }
+            for k in 1..part.send_at.len() {
+                part.send_at[k] += part.send_at[k - 1];
+                part.receive_at[k] += part.receive_at[k - 1];
+            }
+            part.sends = vec![0; part.send_at[part.ids.len()]];
+            part.receives = vec![0; part.receive_at[part.ids.len()]];
+            let (mut s_fill, mut r_fill) = (part.send_at.clone(), part.receive_at.clone());
+            for &i in &keep {
+                let (u, v) = (ev.sender(i as usize), ev.receiver(i as usize));
+                let (lu, lv) = (part.local[u as usize], part.local[v as usize]);
+                if lu != NONE {
+                    part.sends[s_fill[lu as usize]] = i;
+                    s_fill[lu as usize] += 1;
+                }
+                if lv != NONE && u != v {
+                    part.receives[r_fill[lv as usize]] = i;
+                    r_fill[lv as usize] += 1;
+                }
+            }
+        }
+        Ok(part)
+    }
+
+    /// The first event of `list[at[l]..at[l + 1]]` after `i` (`u64::MAX`: none).
+    fn after(at: &[usize], list: &[u64], l: u32, i: Option<u64>) -> u64 {
+        let s = &list[at[l as usize]..at[l as usize + 1]];
+        let k = match i {
+            Some(i) => s.partition_point(|&e| e <= i),
+            None => 0,
+        };
+        s.get(k).copied().unwrap_or(u64::MAX)
+    }
+}
+
+/// A worker's changing state.
+struct State {
+    acct: Vec<Acct>,
+    /// The round an address was last saved to the journal in.
+    stamp: Vec<u32>,
+    now: u32,
+    /// Addresses as they were at the start of the segment under way.
+    journal: Vec<(u32, Acct)>,
+    /// Each address that can matter, at its next event (duplicates collapse).
+    agenda: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Everything finished segments found.
+    out: Outcome,
+    /// What this round of the segment under way finds.
+    seg: Outcome,
+    cur: Option<u64>,
+    /// Agenda entries of the segment under way.
+    starts: Vec<(u64, u32)>,
+    /// Arrivals on this segment's events from other workers.
+    inbox: HashMap<u64, Arrival>,
+    /// What this worker last sent on this segment's events.
+    sent: HashMap<u64, Arrival>,
+    /// Addresses that matter after the segment, at their next event.
+    carry: Vec<(u64, u32)>,
+}
+
+impl State {
+    fn new(p: &Part, seeds: &[u32]) -> State {
+        let mut st = State {
+            acct: vec![Acct::default(); p.ids.len()],
+            stamp: vec![0; p.ids.len()],
+            now: 1,
+            journal: Vec::new(),
+            agenda: BinaryHeap::new(),
+            out: Outcome::default(),
+            seg: Outcome::default(),
+            cur: None,
+            starts: Vec::new(),
+            inbox: HashMap::new(),
+            sent: HashMap::new(),
+            carry: Vec::new(),
+        };
+        for &id in p.rules.keys() {
+            if p.local[id as usize] != NONE {
+                st.acct[p.local[id as usize] as usize].fl |= HAS_RULE;
+            }
+        }
+        for &s in seeds {
+            let l = p.local[s as usize];
+            if l != NONE {
+                let a = &mut st.acct[l as usize];
+                a.fl |= IS_SEED | POISONED;
+                a.hop = 0;
+            }
+        }
+        for l in 0..p.ids.len() as u32 {
+            if p.full || st.acct[l as usize].fl & IS_SEED != 0 {
+                let e = st.next_event(p, l, None);
+                if e != u64::MAX {
+                    st.agenda.push(Reverse((e, l)));
+                }
+            }
+        }
+        st
+    }
+
+    /// Whether address `l`'s sends can carry taint.
+    fn send_hot(&self, p: &Part, l: u32) -> bool {
+        let a = &self.acct[l as usize];
+        p.full
+            || a.fl & IS_SEED != 0
+            || match p.policy {
+                Policy::Poison => a.fl & POISONED != 0,
+                Policy::Haircut => !a.t.is_zero(),
+                Policy::Fifo => a.fl & HAS_QUEUE != 0,
+            }
+    }
+
+    /// Whether address `l` must see every arrival.
+    fn receive_hot(&self, p: &Part, l: u32) -> bool {
+        let a = &self.acct[l as usize];
+        p.full || a.fl & (IS_SEED | HAS_QUEUE) != 0
+    }
+
+    /// The next event after `i` that address `l` must be visited at.
+    fn next_event(&self, p: &Part, l: u32, i: Option<u64>) -> u64 {
+        let mut e = u64::MAX;
+        if self.send_hot(p, l) {
+            e = Part::after(&p.send_at, &p.sends, l, i);
+        }
+        if self.receive_hot(p, l) {
+            e = e.min(Part::after(&p.receive_at, &p.receives, l, i));
+        }
+        e
+    }
+
+    fn touch(&mut self, l: u32) -> &mut Acct {
+        if self.stamp[l as usize] != self.now {
+            self.stamp[l as usize] = self.now;
+            self.journal.push((l, self.acct[l as usize].clone()));
+        }
+        &mut self.acct[l as usize]
+    }
+
+    /// Back to the state at the segment's start.
+    fn rollback(&mut self) {
+        while let Some((l, a)) = self.journal.pop() {
+            self.acct[l as usize] = a;
+        }
+        self.now += 1;
+        self.seg = Outcome::default();
+    }
+
+    /// The segment under way is final.
+    fn commit(&mut self) {
+        if self.cur.take().is_none() {
+            return;
+        }
+        self.journal.clear();
+        self.now += 1;
+        let seg = std::mem::take(&mut self.seg);
+        merge(&mut self.out, seg);
+        for (e, l) in self.carry.drain(..) {
+            self.agenda.push(Reverse((e, l)));
+        }
+        self.starts.clear();
+        self.inbox.clear();
+        self.sent.clear();
+    }
+
+    /// One round of segment `s` with the arrivals `msgs`: returns the
+    /// messages to send and the next segment this worker has work in.
+    fn round(&mut self, p: &Part, s: u64, msgs: Vec<Arrival>) -> (Vec<Arrival>, Option<u64>) {
+        let (lo, hi) = (s << p.segment_bits, (s + 1) << p.segment_bits);
+        if self.cur != Some(s) {
+            self.commit();
+            self.cur = Some(s);
+            while let Some(&Reverse((e, l))) = self.agenda.peek() {
+                if e >= hi {
+                    break;
+                }
+                self.agenda.pop();
+                self.starts.push((e, l));
+            }
+            let k = p.seed_tx_events.partition_point(|&e| e < lo);
+            for &e in p.seed_tx_events[k..].iter().take_while(|&&e| e < hi) {
+                self.starts.push((e, NONE));
+            }
+        }
+        for m in msgs {
+            self.inbox.insert(m.event, m);
+        }
+        self.rollback();
+        let mut heap: BinaryHeap<Reverse<(u64, u32)>> = self.starts.iter().map(|&x| Reverse(x)).collect();
+        heap.extend(self.inbox.values().map(|m| Reverse((m.event, p.local[m.receiver as usize]))));
+        self.carry.clear();
+        let mut now_sent: HashMap<u64, Arrival> = HashMap::new();
+        let mut last = None;
+        while let Some(Reverse((i, _))) = heap.pop() {
+            if last == Some(i) {
+                continue;
+            }
+            last = Some(i);
+            self.event(p, i, hi, &mut heap, &mut now_sent);
+        }
+        // What an earlier round sent and this one does not: take it back.
+        let gone: Vec<u64> =
+            self.sent.iter().filter(|(i, m)| m.delivered != [0; 4] && !now_sent.contains_key(i)).map(|(&i, _)| i).collect();
+        let mut outbox = Vec::new();
+        for i in gone {
+            let m = self.sent.get_mut(&i).expect("listed");
+            m.delivered = [0; 4];
+            m.lots.clear();
+            outbox.push(m.clone());
+        }
+        for (i, m) in now_sent {
+            if self.sent.get(&i) != Some(&m) {
+                self.sent.insert(i, m.clone());
+                outbox.push(m);
+            }
+        }
+        outbox.sort_unstable_by_key(|m| m.event);
+        let next = self.agenda.peek().map(|r| r.0.0).into_iter().chain(self.carry.iter().map(|c| c.0)).chain({
+            let k = p.seed_tx_events.partition_point(|&e| e < hi);
+            p.seed_tx_events.get(k).copied()
+        });
+        (outbox, next.min().filter(|&e| e != u64::MAX).map(|e| e >> p.segment_bits))
+    }
+
+    /// Event `i`: its send half where this worker owns the sender and it
+    /// can matter, then its receive half likewise.
+    fn event(&mut self, p: &Part, i: u64, hi: u64, heap: &mut BinaryHeap<Reverse<(u64, u32)>>, now_sent: &mut HashMap<u64, Arrival>) {
+        let iu = i as usize;
+        self.seg.visited += 1;
+        let ev = p.store.events();
+        let (u, v) = (ev.sender(iu), ev.receiver(iu));
+        let (lu, lv) = (p.local[u as usize], p.local[v as usize]);
+        let aw = Wide::from(p.store.value(iu).0);
+        let tx = ev.tx(iu);
+        let seed_tx = !p.seed_txs.is_empty() && ev.flags(iu) & flags::FEE == 0 && tx != NO_TX && p.seed_txs.contains(&tx);
+        let mut here: Option<Sent> = None;
+        if lu != NONE && (self.send_hot(p, lu) || seed_tx) {
+            let sent = self.send(p, i, lu, u == v, aw, seed_tx);
+            if let Some(sent) = sent {
+                if lv == NONE {
+                    if !sent.delivered.is_zero() {
+                        now_sent.insert(i, sent.message(v, i));
+                    }
+                } else {
+                    here = Some(sent);
+                }
+            }
+            self.follow(p, lu, i, hi, heap);
+        }
+        if u == v || lv == NONE {
+            return;
+        }
+        let arrived = if lu != NONE { here } else { self.inbox.get(&i).map(Sent::of) };
+        let tainted = arrived.as_ref().is_some_and(|a| !a.delivered.is_zero());
+        if tainted || self.receive_hot(p, lv) {
+            self.receive(p, i, lv, v, aw, arrived);
+            self.follow(p, lv, i, hi, heap);
+        }
+    }
+
+    /// Keep address `l`'s place on the agenda after event `i`.
+    fn follow(&mut self, p: &Part, l: u32, i: u64, hi: u64, heap: &mut BinaryHeap<Reverse<(u64, u32)>>) {
+        let e = self.next_event(p, l, Some(i));
+        if e < hi {
+            heap.push(Reverse((e, l)));
+        } else if e != u64::MAX {
+            self.carry.push((e, l));
+        }
+    }
+
+    /// The send half of event `i` from owned address `lu` (`None`: a
+    /// transfer to itself, which only credits a shortfall).
+    fn send(&mut self, p: &Part, i: u64, lu: u32, to_self: bool, aw: Wide, seed_tx: bool) -> Option<Sent> {
+        let iu = i as usize;
+        let full = p.full;
+        let policy = p.policy;
+        let column = if full {
+            None
+        } else {
+            Some(match p.store.sender_balances().get(iu) {
+                u128::MAX => p.store.wide_balance(iu),
+                b => b,
+            })
+        };
+        let (mut seeded, mut unknown) = (Wide::ZERO, Wide::ZERO);
+        let a = self.touch(lu);
+        if let Some(b) = column {
+            a.bal = Wide::from(b);
+            if a.fl & PENDING != 0 {
+                a.fl &= !PENDING;
+                let held = narrow(a.bal);
+                if let Some(q) = a.queue.as_mut() {
+                    // Everything but the oldest lot arrived since the queue began.
+                    let lot = Lot { amount: held - q.total(), tainted: false };
+                    q.push_front(lot);
+                }
+            }
+        }
+        let (fl, hop) = (a.fl, a.hop);
+        let u_seed = fl & IS_SEED != 0;
+        if a.bal < aw {
+            let s = aw - a.bal;
+            let holds = match policy {
+                Policy::Haircut => !a.t.is_zero(),
+                Policy::Poison => fl & POISONED != 0,
+                Policy::Fifo => fl & HAS_QUEUE != 0,
+            };
+            if u_seed {
+                seeded += s;
+                unknown += s;
+            } else if holds {
+                unknown += s;
+            }
+            if policy == Policy::Fifo
+                && !u_seed
+                && fl & HAS_QUEUE != 0
+                && let Some(q) = a.queue.as_mut()
+            {
+                q.push_front(Lot { amount: narrow(s), tainted: false });
+            }
+            a.bal += s;
+        }
+        let mut pieces = Vec::new();
+        let out = if to_self {
+            None
+        } else {
+            let x: Wide = if u_seed {
+                aw
+            } else {
+                match policy {
+                    Policy::Poison if fl & POISONED != 0 => aw,
+                    Policy::Poison => Wide::ZERO,
+                    Policy::Haircut => Wide::from(haircut(narrow(aw), a.t, a.bal)),
+                    Policy::Fifo if fl & HAS_QUEUE != 0 => match a.queue.as_mut() {
+                        Some(q) => {
+                            q.take(narrow(aw), &mut pieces);
+                            let x = pieces.iter().filter(|l| l.tainted).fold(U256::ZERO, |s, l| s + l.amount);
+                            if q.is_clean() {
+                                a.queue = None;
+                                a.fl &= !HAS_QUEUE;
+                            }
+                            Wide::from(x)
+                        }
+                        None => Wide::ZERO,
+                    },
+                    Policy::Fifo => Wide::ZERO,
+                }
+            };
+            a.bal -= aw;
+            if policy == Policy::Haircut && !u_seed {
+                a.t -= x;
+            }
+            Some(if seed_tx {
+                seeded += aw - x;
+                Sent { delivered: narrow(aw), hop: 0, seed_tx, pieces }
+            } else {
+                Sent { delivered: narrow(x), hop: hop.saturating_add(1), seed_tx, pieces }
+            })
+        };
+        self.seg.seeded += seeded;
+        self.seg.unknown_origin += unknown;
+        out
+    }
+
+    /// The receive half of event `i` at owned address `lv` (store id `v`).
+    fn receive(&mut self, p: &Part, i: u64, lv: u32, v: u32, aw: Wide, arrived: Option<Sent>) {
+        let Sent { delivered, hop: ev_hop, seed_tx, pieces } =
+            arrived.unwrap_or(Sent { delivered: U256::ZERO, hop: u32::MAX, seed_tx: false, pieces: Vec::new() });
+        let full = p.full;
+        let a = self.touch(lv);
+        if full || a.fl & IS_SEED != 0 {
+            a.bal += aw;
+        }
+        let (fl, hop) = (a.fl, a.hop);
+        let dw = Wide::from(delivered);
+        let tainted = Tainted { event: i, x: delivered, hop: ev_hop };
+        if fl & IS_SEED != 0 {
+            // Every unit a seed receives is tainted; only what arrives clean is new.
+            self.seg.seeded += aw - dw;
+            if !delivered.is_zero() && p.evidence {
+                self.seg.tainted.push(tainted);
+            }
+            return;
+        }
+        let fifo = p.policy == Policy::Fifo;
+        if delivered.is_zero() {
+            if fifo && let Some(q) = a.queue.as_mut() {
+                q.push_back(Lot { amount: narrow(aw), tainted: false });
+            }
+            return;
+        }
+        if p.evidence {
+            self.seg.tainted.push(tainted);
+        }
+        let rule = if fl & HAS_RULE != 0 { stop_at_time(&p.rules, v, p.store.events().time(i as usize)) } else { None };
+        let absorbing = if v == p.fees_id {
+            self.seg.fees += dw;
+            true
+        } else if let Some(rule) = rule {
+            self.acct[lv as usize].hop = hop.min(ev_hop);
+            self.seg.absorb(v, i, rule, delivered, ev_hop);
+            true
+        } else if fl & HORIZON != 0 || (hop == u32::MAX && p.max_hops.is_some_and(|n| ev_hop >= n)) {
+            self.acct[lv as usize].fl |= HORIZON;
+            self.seg.cut_off(v, dw, ev_hop);
+            true
+        } else {
+            false
+        };
+        let a = &mut self.acct[lv as usize];
+        if absorbing {
+            if fifo && let Some(q) = a.queue.as_mut() {
+                q.push_back(Lot { amount: narrow(aw), tainted: false });
+            }
+            return;
+        }
+        a.hop = hop.min(ev_hop);
+        match p.policy {
+            Policy::Poison => {
+                a.fl |= POISONED;
+                a.t += dw;
+            }
+            Policy::Haircut => a.t += dw,
+            Policy::Fifo => {
+                let lots = if seed_tx || pieces.is_empty() { vec![Lot { amount: narrow(aw), tainted: true }] } else { pieces };
+                if a.queue.is_none() {
+                    a.queue = Some(Box::new(if full {
+                        Queue::with(narrow(a.bal - aw), false)
+                    } else {
+                        a.fl |= PENDING;
+                        Queue::default()
+                    }));
+                }
+                let q = a.queue.as_mut().expect("made above");
+                for l in lots {
+                    q.push_back(l);
+                }
+                a.fl |= HAS_QUEUE;
+            }
+        }
+    }
+}
+
+/// Add a later segment's findings to the earlier ones'.
+fn merge(out: &mut Outcome, seg: Outcome) {
+    out.seeded += seg.seeded;
+    out.unknown_origin += seg.unknown_origin;
+    out.fees += seg.fees;
+    out.held_by_seeds += seg.held_by_seeds;
+    out.visited += seg.visited;
+    for (k, d) in seg.destinations {
+        match out.destinations.entry(k) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let o = e.get_mut();
+                o.amount += d.amount;
+                o.hops = o.hops.min(d.hops);
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(d);
+            }
+        }
+    }
+    for (k, (x, h)) in seg.horizon {
+        let o = out.horizon.entry(k).or_insert((Wide::ZERO, h));
+        o.0 += x;
+        o.1 = o.1.min(h);
+    }
+    for (k, v) in seg.dormant {
+        out.dormant.insert(k, v);
+    }
+    out.tainted.extend(seg.tainted);
+}
+
+/// A destination on its way to worker 0: amount, hops, first event,
+/// category, label, entity.
+type FoundStop = ([u64; 5], u32, u64, String, String, String);
+
+/// A worker's findings on their way to worker 0.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Found {
+    /// seeded, unknown origin, fees, held by seeds.
+    sums: [[u64; 5]; 4],
+    destinations: Vec<(u32, FoundStop)>,
+    dormant: Vec<(u32, [u64; 5], u32)>,
+    horizon: Vec<(u32, [u64; 5], u32)>,
+    tainted: Vec<(u64, [u64; 4], u32)>,
+}
+
+impl Found {
+    fn of(o: &Outcome) -> Found {
+        Found {
+            sums: [*o.seeded.as_limbs(), *o.unknown_origin.as_limbs(), *o.fees.as_limbs(), *o.held_by_seeds.as_limbs()],
+            destinations: o
+                .destinations
+                .iter()
+                .map(|(&k, d)| (k, (*d.amount.as_limbs(), d.hops, d.first_event, d.category.clone(), d.label.clone(), d.entity.clone())))
+                .collect(),
+            dormant: o.dormant.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
+            horizon: o.horizon.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
+            tainted: o.tainted.iter().map(|t| (t.event, *t.x.as_limbs(), t.hop)).collect(),
+        }
+    }
+
+    fn into_outcome(self) -> Outcome {
+        let w = Wide::from_limbs;
+        Outcome {
+            seeded: w(self.sums[0]),
+            unknown_origin: w(self.sums[1]),
+            fees: w(self.sums[2]),
+            held_by_seeds: w(self.sums[3]),
+            destinations: self
+                .destinations
+                .into_iter()
+                .map(|(k, (x, hops, first_event, category, label, entity))| {
+                    (k, Destination { amount: w(x), hops, first_event, category, label, entity })
+                })
+                .collect(),
+            dormant: self.dormant.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
+            horizon: self.horizon.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
+            tainted: self.tainted.into_iter().map(|(event, x, hop)| Tainted { event, x: U256::from_limbs(x), hop }).collect(),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// Whether every sender balance of the store fits the sparse sweep's
+/// reading of the balance column (else every balance is kept, as the
+/// single-process sweep then does).
+fn balances_fit(store: &Store) -> bool {
+    let b = store.sender_balances();
+    (0..store.len()).all(|i| b.get(i) != u128::MAX || store.wide_balance(i) != u128::MAX)
+}
+
+/// The outcome of the account-model trace `spec` of the store at
+/// `store_dir`, computed by the workers `w`: every process of a cluster
+/// calls this with the same arguments and needs the store (whole).
+/// Process 0 gets the outcome, the others `None`.
+pub fn trace(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> Result<Option<Outcome>, DataflowError> {
+    trace_in_segments(store_dir, spec, w, SEGMENT_BITS)
+}
+
+/// [`trace`] with segments of `2^segment_bits` events (tests use small
+/// ones, so that a small store spans many).
+pub fn trace_in_segments(
+    store_dir: &std::path::Path,
+    spec: &Spec,
+    w: &Workers,
+    segment_bits: u32,
+) -> Result<Option<Outcome>, DataflowError> {
+    if !(1..=32).contains(&segment_bits) {
+        return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
+    }
+    let store = Store::open(store_dir).map_err(|e| DataflowError::Trace(e.into()))?;
+    if spec.max_hops == Some(0) {
+        return Err(TraceError::Usage("--max-hops must be at least 1".into()).into());
+    }
+    let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+    if windowed && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
+        return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()).into());
+    }
+    if spec.clusters.is_some() || !store.manifest.chain.is_account() {
+        return Err(DataflowError::Unsupported("across processes so far: account-model stores (Ethereum and tokens)".into()));
+    }
+    if (store.len() as u64 >> segment_bits) >= 1 << (64 - ROUND_BITS) {
+        return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
+    }
+    let full = windowed || spec.engine == Some(Engine::Full) || !balances_fit(&store);
+    let warnings: Vec<u32> = {
+        let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
+        let mut w: Vec<u32> = spec.seeds.iter().copied().filter(|s| rules.contains_key(s)).collect();
+        w.sort_unstable();
+        w
+    };
+    drop(store);
+    let dir = store_dir.to_path_buf();
+    let spec = spec.clone();
+    let guards = timely::execute(w.config(), move |worker| {
+        let (me, peers) = (worker.index(), worker.peers());
+        // Each worker maps the store itself: workers share nothing.
+        let store = Store::open(&dir).map_err(|e| e.to_string())?;
+        let part = Rc::new(Part::build(store, &spec, full, segment_bits, me, peers).map_err(|e| e.to_string())?);
+        let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
+        let (p2, s2) = (part.clone(), state.clone());
+        worker.dataflow::<u64, _, _>(move |scope| {
+            let (handle, cycle) = scope.feedback::<Vec<Arrival>>(1);
+            let sent =
+                cycle.unary_frontier(Exchange::new(move |m: &Arrival| owner(m.receiver, peers) as u64), "segments", move |cap, _| {
+                    // The capability for the next segment this worker has work in.
+                    let first = {
+                        let st = s2.borrow();
+                        st.agenda.peek().map(|r| r.0.0).into_iter().chain(p2.seed_tx_events.first().copied()).min()
+                    };
+                    let mut driver: Option<Capability<u64>> = first.map(|e| cap.delayed(&((e >> segment_bits) << ROUND_BITS)));
+                    drop(cap);
+                    let mut pending: BTreeMap<u64, (Capability<u64>, Vec<Arrival>)> = BTreeMap::new();
+                    move |(input, frontier), output| {
+                        input.for_each_stamp(|c, data| {
+                            if let Some(c) = c.retain_least(output.output_index()) {
+                                let e = pending.entry(*c.time()).or_insert_with(|| (c, Vec::new()));
+                                for d in data {
+                                    e.1.append(d);
+                                }
+                            }
+                        });
+                        loop {
+                            let t_msg = pending.keys().next().copied();
+                            let t_drv = driver.as_ref().map(|c| *c.time());
+                            let Some(t) = t_msg.into_iter().chain(t_drv).min() else { break };
+                            if frontier.less_equal(&t) {
+                                break;
+                            }
+                            let (c, msgs) = if t_msg == Some(t) {
+                                pending.remove(&t).expect("listed")
+                            } else {
+                                (driver.take().expect("listed"), Vec::new())
+                            };
+                            let (seg, round) = (t >> ROUND_BITS, t & ((1 << ROUND_BITS) - 1));
+                            if round + 1 >= 1 << ROUND_BITS {
+                                panic!("segment {seg}: more rounds than a timestamp can count");
+                            }
+                            let (outbox, next) = s2.borrow_mut().round(&p2, seg, msgs);
+                            if !outbox.is_empty() {
+                                let mut session = output.session(&c);
+                                for m in outbox {
+                                    session.give(m);
+                                }
+                            }
+                            if let Some(ns) = next {
+                                let tn = ns << ROUND_BITS;
+                                if driver.as_ref().is_none_or(|d| *d.time() > tn) {
+                                    driver = Some(c.delayed(&tn));
+                                }
+                            }
+                        }
+                    }
+                });
+            sent.connect_loop(handle);
+        });
+        while worker.step_or_park(None) {}
+        // The last segment is final; what is left where.
+        let found = {
+            let mut st = state.borrow_mut();
+            st.commit();
+            finish(&part, &mut st);
+            Found::of(&st.out)
+        };
+        let gathered: Rc<RefCell<Vec<Found>>> = Rc::new(RefCell::new(Vec::new()));
+        let g2 = gathered.clone();
+        worker.dataflow::<u64, _, _>(move |scope| {
+            vec![found].to_stream(scope).container::<Vec<_>>().sink(Exchange::new(|_: &Found| 0), "gather", move |(input, _)| {
+                input.for_each(|_, data| g2.borrow_mut().append(data));
+            });
+        });
+        while worker.step_or_park(None) {}
+        let all = std::mem::take(&mut *gathered.borrow_mut());
+        Ok::<Vec<Found>, String>(all)
+    })
+    .map_err(DataflowError::Start)?;
+    let mut parts = Vec::new();
+    for r in guards.join() {
+        parts.extend(r.map_err(DataflowError::Worker)?.map_err(DataflowError::Worker)?);
+    }
+    let first = matches!(w, Workers::Local { .. } | Workers::Cluster { process: 0, .. });
+    if !first {
+        return Ok(None);
+    }
+    let mut out = Outcome::default();
+    for f in parts {
+        merge(&mut out, f.into_outcome());
+    }
+    out.tainted.sort_unstable_by_key(|t| t.event);
+    out.seed_stop_warnings = warnings;
+    out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
+    Ok(Some(out))
+}
+
+/// What the owned addresses hold at the end: the seeds' holdings and the
+/// dormant rows.
+fn finish(p: &Part, st: &mut State) {
+    let mut dormant = Vec::new();
+    let mut held = Wide::ZERO;
+    let mut poisoned = Vec::new();
+    for (l, a) in st.acct.iter().enumerate() {
+        let id = p.ids[l];
+        if a.fl & IS_SEED != 0 {
+            held += a.bal;
+            continue;
+        }
+        match p.policy {
+            Policy::Haircut if !a.t.is_zero() => dormant.push((id, (a.t, a.hop))),
+            Policy::Fifo => {
+                if let Some(q) = &a.queue {
+                    let t = q.tainted();
+                    if !t.is_zero() {
+                        dormant.push((id, (Wide::from(t), a.hop)));
+                    }
+                }
+            }
+            Policy::Poison if !a.t.is_zero() => {
+                if p.full {
+                    if !a.bal.is_zero() {
+                        dormant.push((id, (a.t, a.hop)));
+                    }
+                } else {
+                    poisoned.push(id);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !poisoned.is_empty() {
+        // A balance that does not fit is not zero either.
+        let finals = p.store.final_balances(p.asset, &poisoned);
+        for (k, &id) in poisoned.iter().enumerate() {
+            if finals[k] != 0 {
+                let a = &st.acct[p.local[id as usize] as usize];
+                dormant.push((id, (a.t, a.hop)));
+            }
+        }
+    }
+    st.out.held_by_seeds += held;
+    st.out.dormant.extend(dormant);
+}
