@@ -783,10 +783,13 @@ pub fn trace_in_segments(
         w.sort_unstable();
         w
     };
+    // Labels count too: they make the stops.
+    let store_identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
     drop(store);
     let dir = store_dir.to_path_buf();
     let spec = spec.clone();
-    let guards = timely::execute(w.config(), move |worker| {
+    let key = super::net::key_of(&format!("account {} {spec:?} {full} {segment_bits}", store_identity));
+    let results = super::net::execute(w, key, move |worker| {
         let (me, peers) = (worker.index(), worker.peers());
         // Each worker maps the store itself: workers share nothing.
         let store = Store::open(&dir).map_err(|e| e.to_string())?;
@@ -866,11 +869,10 @@ pub fn trace_in_segments(
         while worker.step_or_park(None) {}
         let all = std::mem::take(&mut *gathered.borrow_mut());
         Ok::<Vec<Found>, String>(all)
-    })
-    .map_err(DataflowError::Start)?;
+    })?;
     let mut parts = Vec::new();
-    for r in guards.join() {
-        parts.extend(r.map_err(DataflowError::Worker)?.map_err(DataflowError::Worker)?);
+    for r in results {
+        parts.extend(r.map_err(DataflowError::Worker)?);
     }
     let first = matches!(w, Workers::Local { .. } | Workers::Cluster { process: 0, .. });
     if !first {

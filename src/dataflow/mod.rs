@@ -7,6 +7,7 @@
 //! tainted events. [`poison`] is the first sweep built this way.
 
 pub mod account;
+pub mod net;
 pub mod poison;
 
 use std::net::SocketAddr;
@@ -29,25 +30,6 @@ pub enum Workers {
         /// Every process's address.
         hosts: Vec<SocketAddr>,
     },
-}
-
-impl Workers {
-    /// timely's configuration for it.
-    pub fn config(&self) -> timely::Config {
-        match self {
-            Workers::Local { threads } => timely::Config::process((*threads).max(1)),
-            Workers::Cluster { threads, process, hosts } => timely::Config {
-                communication: timely::CommunicationConfig::Cluster {
-                    threads: (*threads).max(1),
-                    process: *process,
-                    addresses: hosts.iter().map(ToString::to_string).collect(),
-                    report: false,
-                    zerocopy: false,
-                },
-                worker: timely::WorkerConfig::default(),
-            },
-        }
-    }
 }
 
 /// A run across workers failed.

@@ -69,7 +69,8 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
     let seed_txs: std::collections::HashSet<u32> = spec.seed_txs.iter().copied().collect();
     let (from_block, to_block) = (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX));
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
-    let guards = timely::execute(w.config(), move |worker| {
+    let key = super::net::key_of(&format!("poison {spec:?} {}", store_dir.display()));
+    let results = super::net::execute(w, key, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         // Each worker maps the store itself: workers share nothing.
         let store = Store::open(&dir).map_err(|e| e.to_string())?;
@@ -197,11 +198,10 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
         let mut all = std::mem::take(&mut *gathered.borrow_mut());
         all.sort_unstable();
         Ok::<Vec<(u64, u32)>, String>(all)
-    })
-    .map_err(DataflowError::Start)?;
+    })?;
     let mut first = None;
-    for (k, r) in guards.join().into_iter().enumerate() {
-        let r = r.map_err(DataflowError::Worker)?.map_err(DataflowError::Worker)?;
+    for (k, r) in results.into_iter().enumerate() {
+        let r = r.map_err(DataflowError::Worker)?;
         if k == 0 {
             first = Some(r);
         }
