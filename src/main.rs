@@ -191,6 +191,8 @@ enum Command {
         cluster: bool,
         #[command(flatten)]
         cluster_args: ClusterArgs,
+        #[command(flatten)]
+        placement: app::processes::Placement,
     },
     /// Bitcoin address clusters by common-input ownership, CoinJoins left out.
     Cluster {
@@ -386,13 +388,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Labels { store, command } => labels(&store, command),
-        Command::Trace { store, query, seed_files, cases, format, output, cluster, cluster_args } => {
+        Command::Trace { store, query, seed_files, cases, format, output, cluster, cluster_args, placement } => {
             let cluster = cluster.then(|| cluster_args.params());
             let plan = app::trace::plan(app::trace::Request { query, seed_files, cases, format, output, cluster })?;
+            let run = app::processes::plan(&placement)?;
+            if run != app::processes::Run::Single && store.len() > 1 {
+                return Err(AppError::Usage("--processes and --workers trace one --store".into()).into());
+            }
             let opened = store.iter().map(|d| app::open_verified(d)).collect::<Result<Vec<_>, _>>()?;
             let s = &opened[0];
             let started = std::time::Instant::now();
-            let traced = app::trace::run_stores(&opened.iter().collect::<Vec<_>>(), &plan)?;
+            let traced = if run == app::processes::Run::Single {
+                app::trace::run_stores(&opened.iter().collect::<Vec<_>>(), &plan)?
+            } else {
+                let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+                let exe = std::env::current_exe()?;
+                match app::processes::placed(run, &exe, &args, |w| app::trace::run_on_workers(s, &plan, w))? {
+                    Some(t) => t,
+                    // Process 0 writes the report.
+                    None => return Ok(()),
+                }
+            };
             for t in &traced {
                 if timing_on() {
                     eprintln!(

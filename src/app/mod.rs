@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod conversions;
 pub mod ingest;
 pub mod labels;
+pub mod processes;
 pub mod score;
 pub mod screen;
 pub mod stats;
@@ -52,6 +53,9 @@ pub enum AppError {
     /// The exposure index failed.
     #[error(transparent)]
     Screen(ScreenError),
+    /// A run across processes stopped: a process died or its connection broke.
+    #[error("the run stopped: {0}")]
+    Run(String),
     /// A bug: the engine broke one of its own invariants.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,7 +71,7 @@ impl AppError {
             AppError::Ingest(_) => 1,
             AppError::Screen(ScreenError::Store(s)) => store_status(s),
             AppError::Screen(ScreenError::Usage(_) | ScreenError::TooLarge(_)) => 1,
-            AppError::Parquet(_) | AppError::Write { .. } | AppError::Screen(_) | AppError::Internal(_) => 2,
+            AppError::Parquet(_) | AppError::Write { .. } | AppError::Screen(_) | AppError::Run(_) | AppError::Internal(_) => 2,
         }
     }
 }
@@ -87,6 +91,18 @@ impl From<TraceError> for AppError {
             TraceError::Usage(m) => AppError::Usage(m),
             TraceError::Store(s) => AppError::Store(s),
             TraceError::Internal(m) => AppError::Internal(m),
+        }
+    }
+}
+
+impl From<crate::dataflow::DataflowError> for AppError {
+    fn from(e: crate::dataflow::DataflowError) -> Self {
+        use crate::dataflow::DataflowError as D;
+        match e {
+            D::Trace(t) => t.into(),
+            D::Unsupported(m) => AppError::Usage(m),
+            D::Start(m) => AppError::Usage(format!("the run could not start: {m}")),
+            D::Worker(m) => AppError::Run(m),
         }
     }
 }
@@ -121,7 +137,16 @@ pub fn open_verified(dir: &Path) -> Result<Store, AppError> {
 
 /// Write a text output file.
 pub fn write_text(path: &Path, text: &str) -> Result<(), AppError> {
-    std::fs::write(path, text).map_err(|source| AppError::Write { path: path.to_path_buf(), source })
+    // Written aside and renamed: a run stopped midway leaves no half file.
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".partial-{}", std::process::id()));
+    let aside = PathBuf::from(aside);
+    let err = |source| AppError::Write { path: path.to_path_buf(), source };
+    std::fs::write(&aside, text).map_err(err)?;
+    std::fs::rename(&aside, path).map_err(|e| {
+        let _ = std::fs::remove_file(&aside);
+        err(e)
+    })
 }
 
 /// Create an output directory.

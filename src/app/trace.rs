@@ -341,7 +341,19 @@ pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
     } else {
         run_account(store, &spec)?
     };
-    let sweep_seconds = started.elapsed().as_secs_f64();
+    conclude(store, q, &spec, &resolved, outcome, started.elapsed().as_secs_f64())
+}
+
+/// A sweep's outcome made a report: conservation checked (a report that
+/// does not balance is an internal error), warnings listed.
+fn conclude(
+    store: &Store,
+    q: &Query,
+    spec: &Spec,
+    resolved: &crate::trace::Seeds,
+    outcome: crate::trace::Outcome,
+    sweep_seconds: f64,
+) -> Result<(Report, Notes), TraceError> {
     if q.policy != Policy::Poison && outcome.seeded != outcome.accounted() {
         return Err(TraceError::Internal(format!(
             "taint is not conserved (seeded {} != accounted {})",
@@ -353,8 +365,45 @@ pub fn answer(store: &Store, q: &Query) -> Result<(Report, Notes), TraceError> {
     warnings.extend(
         outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
-    let report = report::build(store, &spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
+    let report = report::build(store, spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
     Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited }))
+}
+
+/// Answer every case of a plan on the workers `w` (timely-dataflow, issue
+/// 17, ADR 0015), all on one set of connections. Every process of a run
+/// calls this with the same plan and the same store; process 0 gets the
+/// answers, the others `None`. The reports are the ones [`run`] gives.
+pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) -> Result<Option<Vec<Traced>>, AppError> {
+    if plan.cluster.is_some() {
+        return Err(AppError::Usage("--cluster does not run across processes yet: trace it in one".into()));
+    }
+    if store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0 {
+        return Err(AppError::Usage("across processes so far: account-model stores (Ethereum and tokens); trace Bitcoin in one".into()));
+    }
+    let mut asked = Vec::new();
+    for (name, q) in &plan.cases {
+        if q.seeds.is_empty() && q.seed_txs.is_empty() {
+            return Err(AppError::Usage("give at least one seed or seed transaction".into()));
+        }
+        if !q.follow.is_empty() {
+            return Err(AppError::Usage("--follow does not run across processes yet: trace it in one".into()));
+        }
+        let asset = resolve_asset(store, q.asset.as_deref())?;
+        let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
+        let spec = spec_of(q, asset, &resolved);
+        asked.push((name, q, resolved, spec));
+    }
+    let specs: Vec<Spec> = asked.iter().map(|a| a.3.clone()).collect();
+    let started = std::time::Instant::now();
+    let Some(outcomes) = crate::dataflow::account::trace_many(&store.dir, &specs, w)? else { return Ok(None) };
+    // The cases shared one run: each is given its share of the time.
+    let seconds = started.elapsed().as_secs_f64() / asked.len().max(1) as f64;
+    let mut traced = Vec::new();
+    for ((name, q, resolved, spec), outcome) in asked.into_iter().zip(outcomes) {
+        let (report, notes) = conclude(store, q, &spec, &resolved, outcome, seconds)?;
+        traced.push(Traced { name: name.clone(), report, notes });
+    }
+    Ok(Some(traced))
 }
 
 /// Whether a seed's text can name something on `chain`: `0x` hex on an

@@ -696,6 +696,7 @@ struct Found {
     dormant: Vec<(u32, [u64; 5], u32)>,
     horizon: Vec<(u32, [u64; 5], u32)>,
     tainted: Vec<(u64, [u64; 4], u32)>,
+    visited: u64,
 }
 
 impl Found {
@@ -710,6 +711,7 @@ impl Found {
             dormant: o.dormant.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
             horizon: o.horizon.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
             tainted: o.tainted.iter().map(|t| (t.event, *t.x.as_limbs(), t.hop)).collect(),
+            visited: o.visited,
         }
     }
 
@@ -730,6 +732,7 @@ impl Found {
             dormant: self.dormant.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
             horizon: self.horizon.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
             tainted: self.tainted.into_iter().map(|(event, x, hop)| Tainted { event, x: U256::from_limbs(x), hop }).collect(),
+            visited: self.visited,
             ..Outcome::default()
         }
     }
@@ -759,10 +762,24 @@ pub fn trace_in_segments(
     w: &Workers,
     segment_bits: u32,
 ) -> Result<Option<Outcome>, DataflowError> {
-    if !(1..=32).contains(&segment_bits) {
-        return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
-    }
-    let store = Store::open(store_dir).map_err(|e| DataflowError::Trace(e.into()))?;
+    Ok(sweep_all(store_dir, std::slice::from_ref(spec), w, segment_bits)?.map(|mut v| v.remove(0)))
+}
+
+/// [`trace`] for several questions, one after another on the same
+/// connections (a run's processes connect once).
+pub fn trace_many(store_dir: &std::path::Path, specs: &[Spec], w: &Workers) -> Result<Option<Vec<Outcome>>, DataflowError> {
+    sweep_all(store_dir, specs, w, SEGMENT_BITS)
+}
+
+/// What a question needs besides its `Spec`, settled before the workers start.
+#[derive(Clone)]
+struct Settled {
+    spec: Spec,
+    full: bool,
+    warnings: Vec<u32>,
+}
+
+fn settle(store: &Store, spec: &Spec, segment_bits: u32) -> Result<Settled, DataflowError> {
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()).into());
     }
@@ -776,116 +793,132 @@ pub fn trace_in_segments(
     if (store.len() as u64 >> segment_bits) >= 1 << (64 - ROUND_BITS) {
         return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
     }
-    let full = windowed || spec.engine == Some(Engine::Full) || !balances_fit(&store);
-    let warnings: Vec<u32> = {
-        let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
-        let mut w: Vec<u32> = spec.seeds.iter().copied().filter(|s| rules.contains_key(s)).collect();
-        w.sort_unstable();
-        w
-    };
-    // Labels count too: they make the stops.
-    let store_identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    drop(store);
-    let dir = store_dir.to_path_buf();
-    let spec = spec.clone();
-    let key = super::net::key_of(&format!("account {} {spec:?} {full} {segment_bits}", store_identity));
-    let results = super::net::execute(w, key, move |worker| {
-        let (me, peers) = (worker.index(), worker.peers());
-        // Each worker maps the store itself: workers share nothing.
-        let store = Store::open(&dir).map_err(|e| e.to_string())?;
-        let part = Rc::new(Part::build(store, &spec, full, segment_bits, me, peers).map_err(|e| e.to_string())?);
-        let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
-        let (p2, s2) = (part.clone(), state.clone());
-        worker.dataflow::<u64, _, _>(move |scope| {
-            let (handle, cycle) = scope.feedback::<Vec<Arrival>>(1);
-            let sent =
-                cycle.unary_frontier(Exchange::new(move |m: &Arrival| owner(m.receiver, peers) as u64), "segments", move |cap, _| {
-                    // The capability for the next segment this worker has work in.
-                    let first = {
-                        let st = s2.borrow();
-                        st.agenda.peek().map(|r| r.0.0).into_iter().chain(p2.seed_tx_events.first().copied()).min()
-                    };
-                    let mut driver: Option<Capability<u64>> = first.map(|e| cap.delayed(&((e >> segment_bits) << ROUND_BITS)));
-                    drop(cap);
-                    let mut pending: BTreeMap<u64, (Capability<u64>, Vec<Arrival>)> = BTreeMap::new();
-                    move |(input, frontier), output| {
-                        input.for_each_stamp(|c, data| {
-                            if let Some(c) = c.retain_least(output.output_index()) {
-                                let e = pending.entry(*c.time()).or_insert_with(|| (c, Vec::new()));
-                                for d in data {
-                                    e.1.append(d);
-                                }
-                            }
-                        });
-                        loop {
-                            let t_msg = pending.keys().next().copied();
-                            let t_drv = driver.as_ref().map(|c| *c.time());
-                            let Some(t) = t_msg.into_iter().chain(t_drv).min() else { break };
-                            if frontier.less_equal(&t) {
-                                break;
-                            }
-                            let (c, msgs) = if t_msg == Some(t) {
-                                pending.remove(&t).expect("listed")
-                            } else {
-                                (driver.take().expect("listed"), Vec::new())
-                            };
-                            let (seg, round) = (t >> ROUND_BITS, t & ((1 << ROUND_BITS) - 1));
-                            if round + 1 >= 1 << ROUND_BITS {
-                                panic!("segment {seg}: more rounds than a timestamp can count");
-                            }
-                            let (outbox, next) = s2.borrow_mut().round(&p2, seg, msgs);
-                            if !outbox.is_empty() {
-                                let mut session = output.session(&c);
-                                for m in outbox {
-                                    session.give(m);
-                                }
-                            }
-                            if let Some(ns) = next {
-                                let tn = ns << ROUND_BITS;
-                                if driver.as_ref().is_none_or(|d| *d.time() > tn) {
-                                    driver = Some(c.delayed(&tn));
-                                }
-                            }
+    let full = windowed || spec.engine == Some(Engine::Full) || !balances_fit(store);
+    let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
+    let mut warnings: Vec<u32> = spec.seeds.iter().copied().filter(|s| rules.contains_key(s)).collect();
+    warnings.sort_unstable();
+    Ok(Settled { spec: spec.clone(), full, warnings })
+}
+
+/// One worker's sweep of one question: its findings, gathered at worker 0.
+fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Settled, segment_bits: u32) -> Result<Vec<Found>, String> {
+    let (me, peers) = (worker.index(), worker.peers());
+    let spec = &q.spec;
+    // Each worker maps the store itself: workers share nothing.
+    let store = Store::open(dir).map_err(|e| e.to_string())?;
+    let part = Rc::new(Part::build(store, spec, q.full, segment_bits, me, peers).map_err(|e| e.to_string())?);
+    let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
+    let (p2, s2) = (part.clone(), state.clone());
+    worker.dataflow::<u64, _, _>(move |scope| {
+        let (handle, cycle) = scope.feedback::<Vec<Arrival>>(1);
+        let sent = cycle.unary_frontier(Exchange::new(move |m: &Arrival| owner(m.receiver, peers) as u64), "segments", move |cap, _| {
+            // The capability for the next segment this worker has work in.
+            let first = {
+                let st = s2.borrow();
+                st.agenda.peek().map(|r| r.0.0).into_iter().chain(p2.seed_tx_events.first().copied()).min()
+            };
+            let mut driver: Option<Capability<u64>> = first.map(|e| cap.delayed(&((e >> segment_bits) << ROUND_BITS)));
+            drop(cap);
+            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<Arrival>)> = BTreeMap::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|c, data| {
+                    if let Some(c) = c.retain_least(output.output_index()) {
+                        let e = pending.entry(*c.time()).or_insert_with(|| (c, Vec::new()));
+                        for d in data {
+                            e.1.append(d);
                         }
                     }
                 });
-            sent.connect_loop(handle);
+                loop {
+                    let t_msg = pending.keys().next().copied();
+                    let t_drv = driver.as_ref().map(|c| *c.time());
+                    let Some(t) = t_msg.into_iter().chain(t_drv).min() else { break };
+                    if frontier.less_equal(&t) {
+                        break;
+                    }
+                    let (c, msgs) =
+                        if t_msg == Some(t) { pending.remove(&t).expect("listed") } else { (driver.take().expect("listed"), Vec::new()) };
+                    let (seg, round) = (t >> ROUND_BITS, t & ((1 << ROUND_BITS) - 1));
+                    if round + 1 >= 1 << ROUND_BITS {
+                        panic!("segment {seg}: more rounds than a timestamp can count");
+                    }
+                    let (outbox, next) = s2.borrow_mut().round(&p2, seg, msgs);
+                    if !outbox.is_empty() {
+                        let mut session = output.session(&c);
+                        for m in outbox {
+                            session.give(m);
+                        }
+                    }
+                    if let Some(ns) = next {
+                        let tn = ns << ROUND_BITS;
+                        if driver.as_ref().is_none_or(|d| *d.time() > tn) {
+                            driver = Some(c.delayed(&tn));
+                        }
+                    }
+                }
+            }
         });
-        while worker.step_or_park(None) {}
-        // The last segment is final; what is left where.
-        let found = {
-            let mut st = state.borrow_mut();
-            st.commit();
-            finish(&part, &mut st);
-            Found::of(&st.out)
-        };
-        let gathered: Rc<RefCell<Vec<Found>>> = Rc::new(RefCell::new(Vec::new()));
-        let g2 = gathered.clone();
-        worker.dataflow::<u64, _, _>(move |scope| {
-            vec![found].to_stream(scope).container::<Vec<_>>().sink(Exchange::new(|_: &Found| 0), "gather", move |(input, _)| {
-                input.for_each(|_, data| g2.borrow_mut().append(data));
-            });
+        sent.connect_loop(handle);
+    });
+    while worker.step_or_park(None) {}
+    // The last segment is final; what is left where.
+    let found = {
+        let mut st = state.borrow_mut();
+        st.commit();
+        finish(&part, &mut st);
+        Found::of(&st.out)
+    };
+    let gathered: Rc<RefCell<Vec<Found>>> = Rc::new(RefCell::new(Vec::new()));
+    let g2 = gathered.clone();
+    worker.dataflow::<u64, _, _>(move |scope| {
+        vec![found].to_stream(scope).container::<Vec<_>>().sink(Exchange::new(|_: &Found| 0), "gather", move |(input, _)| {
+            input.for_each(|_, data| g2.borrow_mut().append(data));
         });
-        while worker.step_or_park(None) {}
-        let all = std::mem::take(&mut *gathered.borrow_mut());
-        Ok::<Vec<Found>, String>(all)
-    })?;
-    let mut parts = Vec::new();
-    for r in results {
-        parts.extend(r.map_err(DataflowError::Worker)?);
+    });
+    while worker.step_or_park(None) {}
+    let all = std::mem::take(&mut *gathered.borrow_mut());
+    Ok(all)
+}
+
+/// Sweep every question of `specs` on the workers `w`, on one set of
+/// connections. Process 0 gets the outcomes, in order; the others `None`.
+fn sweep_all(store_dir: &std::path::Path, specs: &[Spec], w: &Workers, segment_bits: u32) -> Result<Option<Vec<Outcome>>, DataflowError> {
+    if !(1..=32).contains(&segment_bits) {
+        return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
     }
-    let first = matches!(w, Workers::Local { .. } | Workers::Cluster { process: 0, .. });
-    if !first {
+    let store = Store::open(store_dir).map_err(|e| DataflowError::Trace(e.into()))?;
+    let settled: Vec<Settled> = specs.iter().map(|s| settle(&store, s, segment_bits)).collect::<Result<_, _>>()?;
+    // Labels count too: they make the stops.
+    let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
+    drop(store);
+    let questions: Vec<String> = settled.iter().map(|q| format!("{:?} {}", q.spec, q.full)).collect();
+    let key = super::net::key_of(&format!("account {identity} {segment_bits} {questions:?}"));
+    let dir = store_dir.to_path_buf();
+    let all = settled.clone();
+    let results = super::net::execute(w, key, move |worker| {
+        all.iter().map(|q| sweep_on(worker, &dir, q, segment_bits)).collect::<Result<Vec<Vec<Found>>, String>>()
+    })?;
+    let mut per_question: Vec<Vec<Found>> = vec![Vec::new(); settled.len()];
+    for r in results {
+        for (k, found) in r.map_err(DataflowError::Worker)?.into_iter().enumerate() {
+            per_question[k].extend(found);
+        }
+    }
+    if !w.is_first() {
         return Ok(None);
     }
-    let mut out = Outcome::default();
-    for f in parts {
-        merge(&mut out, f.into_outcome());
+    let mut outs = Vec::new();
+    for (q, parts) in settled.into_iter().zip(per_question) {
+        let mut out = Outcome::default();
+        for f in parts {
+            merge(&mut out, f.into_outcome());
+        }
+        out.tainted.sort_unstable_by_key(|t| t.event);
+        out.seed_stop_warnings = q.warnings;
+        out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
+        outs.push(out);
     }
-    out.tainted.sort_unstable_by_key(|t| t.event);
-    out.seed_stop_warnings = warnings;
-    out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
-    Ok(Some(out))
+    Ok(Some(outs))
 }
 
 /// What the owned addresses hold at the end: the seeds' holdings and the

@@ -32,6 +32,13 @@ pub enum Workers {
     },
 }
 
+impl Workers {
+    /// Whether this process is process 0, the one that gets the results.
+    pub fn is_first(&self) -> bool {
+        matches!(self, Workers::Local { .. } | Workers::Cluster { process: 0, .. })
+    }
+}
+
 /// A run across workers failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DataflowError {

@@ -206,6 +206,6 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
             first = Some(r);
         }
     }
-    let is_first = matches!(w, Workers::Local { .. }) || matches!(w, Workers::Cluster { process: 0, .. });
+    let is_first = w.is_first();
     Ok(if is_first { first.unwrap_or_default() } else { Vec::new() })
 }

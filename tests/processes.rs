@@ -1,0 +1,207 @@
+//! `trace --processes P [--workers W]` and `--process I --hosts FILE`
+//! (issue 17, TRACING.md §8): real processes of the binary on free
+//! loopback ports write the report a single process writes, byte for byte;
+//! a process killed midway stops the run with an error naming it and no
+//! report; processes that disagree, or never come, refuse clearly.
+
+mod common;
+use chaintrace::synth::Rng;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_chaintrace")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A random store as tests/dataflow.rs makes them, with exchanges.
+fn random_store(dir: &Path, rng: &mut Rng) -> (std::path::PathBuf, String) {
+    let n_addr = 5 + rng.below(25);
+    let n = 50 + rng.below(300);
+    let addr = |k: u64| format!("0x{:040x}", k + 1);
+    let mut t = String::from("block_number,block_timestamp,transaction_hash,log_index,from_address,to_address,value\n");
+    for i in 0..n {
+        let from = rng.below(n_addr);
+        let to = if rng.below(12) == 0 { from } else { rng.below(n_addr) };
+        let value = if rng.below(15) == 0 { 0 } else { rng.below(1000) + 1 };
+        let block = 1000 + i / 3;
+        t += &format!("{block},{},0x{:064x},0,{},{},{}\n", 1_600_000_000 + 12 * block as i64, i + 1, addr(from), addr(to), value);
+    }
+    let f = dir.join("t.csv");
+    std::fs::write(&f, t).unwrap();
+    let labels = dir.join("labels.csv");
+    let mut l = String::from("address,category,name\n");
+    for k in 0..1 + rng.below(3) {
+        l += &format!("{},exchange,Exchange {k}\n", addr(rng.below(n_addr)));
+    }
+    std::fs::write(&labels, l).unwrap();
+    let st = dir.join("s");
+    assert_eq!(ingest(&st, "ethereum", "transfers", &[], &[&f]).code, 0);
+    assert_eq!(run(&["labels", "--store", s(&st), "import", s(&labels)]).code, 0);
+    (st, addr(rng.below(n_addr)))
+}
+
+/// The single-process report and the one of every placement the issue
+/// names: 2 and 3 processes (3 does not divide the addresses evenly), 1
+/// and 2 workers each.
+fn same_everywhere(args: &[String], what: &str) -> usize {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let one = run(&args);
+    assert_eq!(one.code, 0, "{what}: {}", one.stderr);
+    for (p, w) in [("2", "1"), ("2", "2"), ("3", "1"), ("3", "2")] {
+        let mut a = args.clone();
+        a.extend(["--processes", p, "--workers", w]);
+        let got = run(&a);
+        assert_eq!(got.code, 0, "{what}, {p} processes of {w} workers: {}", got.stderr);
+        assert!(got.stdout == one.stdout, "{what}: {p} processes of {w} workers write another report");
+        assert_eq!(got.stderr, one.stderr, "{what}: the warnings differ");
+    }
+    one.stdout.len()
+}
+
+#[test]
+fn reports_across_processes_are_the_single_process_ones_byte_for_byte() {
+    // The generated world: exchanges, a mixer, DEX swaps, tokens, a hack laundered through peel chains.
+    let t = tempfile::tempdir().unwrap();
+    let st = t.path().join("world");
+    let w = chaintrace::synth::write_world_store(&st, chaintrace::synth::world::Params::new(200_000, 5)).unwrap();
+    for policy in ["poison", "haircut", "fifo"] {
+        let args: Vec<String> =
+            ["trace", "--store", s(&st), "--policy", policy, "--seed", &w.exploiter, "--stop-at", "exchange,mixer", "--format", "json"]
+                .iter()
+                .map(|x| x.to_string())
+                .collect();
+        let bytes = same_everywhere(&args, &format!("world, {policy}"));
+        assert!(bytes > 10_000, "world, {policy}: a report of {bytes} bytes");
+    }
+    // Random stores: every policy, with a horizon, a block window or a table now and then.
+    let mut rng = Rng::new(8);
+    for case in 0..9 {
+        let t = tempfile::tempdir().unwrap();
+        let (st, seed) = random_store(t.path(), &mut rng);
+        let policy = ["poison", "haircut", "fifo"][case % 3];
+        let mut args: Vec<String> = ["trace", "--store", s(&st), "--policy", policy, "--seed", &seed, "--stop-at", "exchange"]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        match case / 3 {
+            0 => args.extend(["--format", "json", "--max-hops", "2"].map(String::from)),
+            1 => args.extend(["--format", "csv", "--from-block", "1010", "--to-block", "1060"].map(String::from)),
+            _ => args.extend(["--format", "table"].map(String::from)),
+        }
+        same_everywhere(&args, &format!("random store {case}, {policy}"));
+    }
+}
+
+#[test]
+fn a_process_killed_midway_stops_the_run_with_no_report() {
+    let t = tempfile::tempdir().unwrap();
+    let st = t.path().join("world");
+    let w = chaintrace::synth::write_world_store(&st, chaintrace::synth::world::Params::new(1_000_000, 9)).unwrap();
+    let seeds = t.path().join("seeds.txt");
+    std::fs::write(&seeds, format!("{}\n", w.exploiter)).unwrap();
+    // Many cases, one after another: a run of several seconds.
+    let out = t.path().join("reports");
+    let mut cmd = Command::new(bin());
+    cmd.args(["trace", "--store", s(&st), "--policy", "haircut", "--stop-at", "exchange,mixer", "--format", "json", "--output", s(&out)]);
+    for k in 0..40 {
+        cmd.arg("--case").arg(format!("c{k}={}", seeds.display()));
+    }
+    let mut run0 = cmd.args(["--processes", "3", "--workers", "1"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Wait for the run's other processes, then kill one of them midway.
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    let kids = loop {
+        let k = children(run0.id());
+        if k.len() == 2 || started.elapsed().as_secs() > 30 {
+            break k;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(kids.len(), 2, "process 0 started {kids:?}");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(run0.try_wait().unwrap().is_none(), "the run ended before the kill: make it longer");
+    assert!(Command::new("kill").args(["-9", &kids[1].to_string()]).status().unwrap().success());
+    let o = run0.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the run stopped") && stderr.contains("process 2"), "the error names the process: {stderr}");
+    assert!(stderr.contains("killed by signal 9"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "no panic reaches the user: {stderr}");
+    // No report, whole or half.
+    let written: Vec<_> = std::fs::read_dir(&out).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
+    assert!(written.is_empty(), "reports written: {written:?}");
+    // The survivor stopped too.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        !Path::new(&format!("/proc/{}", kids[0])).exists()
+            || std::fs::read_to_string(format!("/proc/{}/stat", kids[0])).unwrap().contains(") Z")
+    );
+}
+
+#[test]
+fn processes_that_disagree_or_never_come_refuse_clearly() {
+    let t = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(3);
+    let (st, seed) = random_store(t.path(), &mut rng);
+    let ports: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let hosts = t.path().join("hosts");
+    std::fs::write(&hosts, ports.iter().map(|l| format!("{}\n", l.local_addr().unwrap())).collect::<String>()).unwrap();
+    drop(ports);
+    let start = |process: &str, policy: &str| {
+        Command::new(bin())
+            .args(["trace", "--store", s(&st), "--policy", policy, "--seed", &seed, "--format", "json", "--processes", "2"])
+            .args(["--process", process, "--hosts", s(&hosts), "--workers", "1"])
+            .env("CHAINTRACE_CONNECT_TIMEOUT", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Two processes asked different questions.
+    let (a, b) = (start("0", "haircut"), start("1", "fifo"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for o in [&a, &b] {
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{e}");
+        assert!(o.stdout.is_empty());
+    }
+    let e = String::from_utf8_lossy(&b.stderr);
+    assert!(e.contains("was asked another question"), "{e}");
+    // Process 1 never comes: process 0 gives up and says who it waited for.
+    let o = start("0", "haircut").wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("process 1 at 127.0.0.1:") && e.contains("did not connect"), "{e}");
+    // A hosts file that does not fit the run.
+    let o = run(&[
+        "trace",
+        "--store",
+        s(&st),
+        "--policy",
+        "poison",
+        "--seed",
+        &seed,
+        "--processes",
+        "3",
+        "--process",
+        "0",
+        "--hosts",
+        s(&hosts),
+    ]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("2 hosts for --processes 3"), "{}", o.stderr);
+    let o = run(&["trace", "--store", s(&st), "--policy", "poison", "--seed", &seed, "--processes", "2", "--follow", "swaps"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("--follow does not run across processes yet"), "{}", o.stderr);
+}
