@@ -418,6 +418,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         mib(t.notes.sweep_heap_bytes),
                         t.notes.visited
                     );
+                    let x = t.notes.exchange;
+                    if x.rounds > 0 {
+                        eprintln!(
+                            "timing: across workers {} messages, {} bytes exchanged, {} segment rounds, {} visits repeated",
+                            x.messages, x.bytes, x.rounds, x.repeated_visits
+                        );
+                    }
                 }
                 for w in &t.notes.warnings {
                     if t.name.is_empty() { eprintln!("warning: {w}") } else { eprintln!("warning: case {}: {w}", t.name) }

@@ -270,6 +270,8 @@ pub struct Notes {
     pub sweep_heap_bytes: u64,
     /// Events the sweep visited.
     pub visited: u64,
+    /// Across workers: what moved between them.
+    pub exchange: crate::trace::Traffic,
 }
 
 /// The question in store ids.
@@ -316,7 +318,7 @@ fn answer_follow(store: &Store, q: &Query, asset: u32, resolved: crate::trace::S
         followed.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
     let report = report::follow::build_follow(store, &spec, &followed, &resolved.address_text, &resolved.tx_text, q.paths);
-    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited: followed.visited }))
+    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited: followed.visited, ..Notes::default() }))
 }
 
 /// Answer a trace question: resolve the seeds and asset, sweep, check
@@ -366,7 +368,7 @@ fn conclude(
         outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
     let report = report::build(store, spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
-    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited }))
+    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited, exchange: outcome.exchange }))
 }
 
 /// Answer every case of a plan on the workers `w` (timely-dataflow, issue
@@ -551,5 +553,5 @@ pub fn answer_many(stores: &[&Store], q: &Query) -> Result<(Report, Notes), Trac
     let stores_v: Vec<&Store> = parts.iter().map(|p| p.store).collect();
     let specs: Vec<Spec> = parts.iter().map(|p| p.spec.clone()).collect();
     let report = report::multi::build_multi(&stores_v, &specs, &m, &seeds_text, &txs_text, q.paths, &report_asset);
-    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited }))
+    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited, ..Notes::default() }))
 }

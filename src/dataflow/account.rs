@@ -35,7 +35,7 @@ use crate::store::Store;
 use crate::trace::fifo::{Lot, Queue};
 use crate::trace::num::{haircut, narrow};
 use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
-use crate::trace::{Destination, Engine, Outcome, Policy, Spec, Tainted, TraceError, Wide};
+use crate::trace::{Destination, Engine, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -269,6 +269,8 @@ struct State {
     sent: HashMap<u64, Arrival>,
     /// Addresses that matter after the segment, at their next event.
     carry: Vec<(u64, u32)>,
+    /// What this worker sent and ran.
+    exchange: Traffic,
 }
 
 impl State {
@@ -286,6 +288,7 @@ impl State {
             inbox: HashMap::new(),
             sent: HashMap::new(),
             carry: Vec::new(),
+            exchange: Traffic::default(),
         };
         for &id in p.rules.keys() {
             if p.local[id as usize] != NONE {
@@ -397,6 +400,8 @@ impl State {
         for m in msgs {
             self.inbox.insert(m.event, m);
         }
+        self.exchange.rounds += 1;
+        self.exchange.repeated_visits += self.seg.visited;
         self.rollback();
         let mut heap: BinaryHeap<Reverse<(u64, u32)>> = self.starts.iter().map(|&x| Reverse(x)).collect();
         heap.extend(self.inbox.values().map(|m| Reverse((m.event, p.local[m.receiver as usize]))));
@@ -427,6 +432,9 @@ impl State {
             }
         }
         outbox.sort_unstable_by_key(|m| m.event);
+        self.exchange.messages += outbox.len() as u64;
+        // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each).
+        self.exchange.bytes += outbox.iter().map(|m| 57 + 33 * m.lots.len() as u64).sum::<u64>();
         let next = self.agenda.peek().map(|r| r.0.0).into_iter().chain(self.carry.iter().map(|c| c.0)).chain({
             let k = p.seed_tx_events.partition_point(|&e| e < hi);
             p.seed_tx_events.get(k).copied()
@@ -660,6 +668,10 @@ fn merge(out: &mut Outcome, seg: Outcome) {
     out.fees += seg.fees;
     out.held_by_seeds += seg.held_by_seeds;
     out.visited += seg.visited;
+    out.exchange.messages += seg.exchange.messages;
+    out.exchange.bytes += seg.exchange.bytes;
+    out.exchange.rounds += seg.exchange.rounds;
+    out.exchange.repeated_visits += seg.exchange.repeated_visits;
     for (k, d) in seg.destinations {
         match out.destinations.entry(k) {
             std::collections::btree_map::Entry::Occupied(mut e) => {
@@ -697,6 +709,8 @@ struct Found {
     horizon: Vec<(u32, [u64; 5], u32)>,
     tainted: Vec<(u64, [u64; 4], u32)>,
     visited: u64,
+    /// messages, bytes, rounds, repeated visits.
+    exchange: [u64; 4],
 }
 
 impl Found {
@@ -712,6 +726,7 @@ impl Found {
             horizon: o.horizon.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
             tainted: o.tainted.iter().map(|t| (t.event, *t.x.as_limbs(), t.hop)).collect(),
             visited: o.visited,
+            exchange: [o.exchange.messages, o.exchange.bytes, o.exchange.rounds, o.exchange.repeated_visits],
         }
     }
 
@@ -733,6 +748,12 @@ impl Found {
             horizon: self.horizon.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
             tainted: self.tainted.into_iter().map(|(event, x, hop)| Tainted { event, x: U256::from_limbs(x), hop }).collect(),
             visited: self.visited,
+            exchange: Traffic {
+                messages: self.exchange[0],
+                bytes: self.exchange[1],
+                rounds: self.exchange[2],
+                repeated_visits: self.exchange[3],
+            },
             ..Outcome::default()
         }
     }
@@ -767,8 +788,15 @@ pub fn trace_in_segments(
 
 /// [`trace`] for several questions, one after another on the same
 /// connections (a run's processes connect once).
+///
+/// `CHAINTRACE_SEGMENT_BITS` sets the segments' size (2^bits events,
+/// [`SEGMENT_BITS`] unless set): every process of a run needs the same.
 pub fn trace_many(store_dir: &std::path::Path, specs: &[Spec], w: &Workers) -> Result<Option<Vec<Outcome>>, DataflowError> {
-    sweep_all(store_dir, specs, w, SEGMENT_BITS)
+    let bits = match std::env::var("CHAINTRACE_SEGMENT_BITS") {
+        Ok(v) => v.parse().map_err(|_| DataflowError::Unsupported(format!("CHAINTRACE_SEGMENT_BITS={v}: not a number of bits")))?,
+        Err(_) => SEGMENT_BITS,
+    };
+    sweep_all(store_dir, specs, w, bits)
 }
 
 /// What a question needs besides its `Spec`, settled before the workers start.
@@ -866,6 +894,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
         let mut st = state.borrow_mut();
         st.commit();
         finish(&part, &mut st);
+        st.out.exchange = st.exchange;
         Found::of(&st.out)
     };
     let gathered: Rc<RefCell<Vec<Found>>> = Rc::new(RefCell::new(Vec::new()));

@@ -156,6 +156,22 @@ pub struct Outcome {
     pub sweep_heap_bytes: u64,
     /// Events the sweep looked at beyond the skip test (all of them for the full sweep).
     pub visited: u64,
+    /// Across workers (`dataflow`): what moved between them and how often
+    /// segments were run.
+    pub exchange: Traffic,
+}
+
+/// What a sweep across workers exchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Arrivals sent to another worker.
+    pub messages: u64,
+    /// Their size as serialised.
+    pub bytes: u64,
+    /// Segment rounds run, summed over workers (the first and the repeats).
+    pub rounds: u64,
+    /// Event visits in rounds that were run again (work the fixed point repeated).
+    pub repeated_visits: u64,
 }
 
 impl Outcome {
