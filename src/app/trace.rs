@@ -318,7 +318,16 @@ fn answer_follow(store: &Store, q: &Query, asset: u32, resolved: crate::trace::S
         followed.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
     let report = report::follow::build_follow(store, &spec, &followed, &resolved.address_text, &resolved.tx_text, q.paths);
-    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited: followed.visited, ..Notes::default() }))
+    Ok((
+        report,
+        Notes {
+            warnings,
+            sweep_seconds,
+            sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0),
+            visited: followed.visited,
+            ..Notes::default()
+        },
+    ))
 }
 
 /// Answer a trace question: resolve the seeds and asset, sweep, check
@@ -368,7 +377,10 @@ fn conclude(
         outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
     let report = report::build(store, spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
-    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited, exchange: outcome.exchange }))
+    Ok((
+        report,
+        Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited, exchange: outcome.exchange },
+    ))
 }
 
 /// Answer every case of a plan on the workers `w` (timely-dataflow, issue
@@ -553,5 +565,8 @@ pub fn answer_many(stores: &[&Store], q: &Query) -> Result<(Report, Notes), Trac
     let stores_v: Vec<&Store> = parts.iter().map(|p| p.store).collect();
     let specs: Vec<Spec> = parts.iter().map(|p| p.spec.clone()).collect();
     let report = report::multi::build_multi(&stores_v, &specs, &m, &seeds_text, &txs_text, q.paths, &report_asset);
-    Ok((report, Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited, ..Notes::default() }))
+    Ok((
+        report,
+        Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited, ..Notes::default() },
+    ))
 }

@@ -67,6 +67,28 @@ struct Arrival {
     lots: Vec<([u64; 4], bool)>,
 }
 
+/// What an event did to the outcome, kept in event order so that a round
+/// can take back what it found from an event on.
+enum Effect {
+    Visit,
+    Seeded(Wide),
+    Unknown(Wide),
+    Fees(Wide),
+    Tainted(Tainted),
+    /// A stop absorbed `x` at hop `hop`: the rule is the index into the stop's rules.
+    Absorb {
+        v: u32,
+        rule: u32,
+        x: U256,
+        hop: u32,
+    },
+    CutOff {
+        v: u32,
+        x: Wide,
+        hop: u32,
+    },
+}
+
 /// What the send half hands the receive half.
 struct Sent {
     delivered: U256,
@@ -249,17 +271,18 @@ impl Part {
 /// A worker's changing state.
 struct State {
     acct: Vec<Acct>,
-    /// The round an address was last saved to the journal in.
-    stamp: Vec<u32>,
-    now: u32,
-    /// Addresses as they were at the start of the segment under way.
-    journal: Vec<(u32, Acct)>,
+    /// Each change to an address in the segment under way: the event, the
+    /// address, and what it was before (event ascending).
+    undo: Vec<(u64, u32, Acct)>,
+    /// What the segment under way found so far, event ascending.
+    log: Vec<(u64, Effect)>,
+    /// Addresses already listed, by the listing's number (see `round`).
+    mark: Vec<u32>,
+    marks: u32,
     /// Each address that can matter, at its next event (duplicates collapse).
     agenda: BinaryHeap<Reverse<(u64, u32)>>,
     /// Everything finished segments found.
     out: Outcome,
-    /// What this round of the segment under way finds.
-    seg: Outcome,
     cur: Option<u64>,
     /// Agenda entries of the segment under way.
     starts: Vec<(u64, u32)>,
@@ -277,12 +300,12 @@ impl State {
     fn new(p: &Part, seeds: &[u32]) -> State {
         let mut st = State {
             acct: vec![Acct::default(); p.ids.len()],
-            stamp: vec![0; p.ids.len()],
-            now: 1,
-            journal: Vec::new(),
+            undo: Vec::new(),
+            log: Vec::new(),
+            mark: vec![0; p.ids.len()],
+            marks: 0,
             agenda: BinaryHeap::new(),
             out: Outcome::default(),
-            seg: Outcome::default(),
             cur: None,
             starts: Vec::new(),
             inbox: HashMap::new(),
@@ -344,31 +367,41 @@ impl State {
         e
     }
 
-    fn touch(&mut self, l: u32) -> &mut Acct {
-        if self.stamp[l as usize] != self.now {
-            self.stamp[l as usize] = self.now;
-            self.journal.push((l, self.acct[l as usize].clone()));
-        }
+    /// Address `l`, about to change at event `i`.
+    fn touch(&mut self, l: u32, i: u64) -> &mut Acct {
+        self.undo.push((i, l, self.acct[l as usize].clone()));
         &mut self.acct[l as usize]
     }
 
-    /// Back to the state at the segment's start.
-    fn rollback(&mut self) {
-        while let Some((l, a)) = self.journal.pop() {
+    /// Back to the state just before event `e0` of the segment under way.
+    fn rollback(&mut self, e0: u64) {
+        while self.undo.last().is_some_and(|u| u.0 >= e0) {
+            let (_, l, a) = self.undo.pop().expect("checked");
             self.acct[l as usize] = a;
         }
-        self.now += 1;
-        self.seg = Outcome::default();
+        let keep = self.log.partition_point(|x| x.0 < e0);
+        self.exchange.repeated_visits += self.log[keep..].iter().filter(|x| matches!(x.1, Effect::Visit)).count() as u64;
+        self.log.truncate(keep);
     }
 
     /// The segment under way is final.
-    fn commit(&mut self) {
+    fn commit(&mut self, rules: &IdMap<Vec<StopRule>>) {
         if self.cur.take().is_none() {
             return;
         }
-        self.journal.clear();
-        self.now += 1;
-        let seg = std::mem::take(&mut self.seg);
+        self.undo.clear();
+        let mut seg = Outcome::default();
+        for (i, e) in self.log.drain(..) {
+            match e {
+                Effect::Visit => seg.visited += 1,
+                Effect::Seeded(x) => seg.seeded += x,
+                Effect::Unknown(x) => seg.unknown_origin += x,
+                Effect::Fees(x) => seg.fees += x,
+                Effect::Tainted(t) => seg.tainted.push(t),
+                Effect::Absorb { v, rule, x, hop } => seg.absorb(v, i, &rules[&v][rule as usize], x, hop),
+                Effect::CutOff { v, x, hop } => seg.cut_off(v, x, hop),
+            }
+        }
         merge(&mut self.out, seg);
         for (e, l) in self.carry.drain(..) {
             self.agenda.push(Reverse((e, l)));
@@ -382,8 +415,9 @@ impl State {
     /// messages to send and the next segment this worker has work in.
     fn round(&mut self, p: &Part, s: u64, msgs: Vec<Arrival>) -> (Vec<Arrival>, Option<u64>) {
         let (lo, hi) = (s << p.segment_bits, (s + 1) << p.segment_bits);
-        if self.cur != Some(s) {
-            self.commit();
+        let first = self.cur != Some(s);
+        if first {
+            self.commit(&p.rules);
             self.cur = Some(s);
             while let Some(&Reverse((e, l))) = self.agenda.peek() {
                 if e >= hi {
@@ -397,15 +431,34 @@ impl State {
                 self.starts.push((e, NONE));
             }
         }
+        // A later round runs again from the earliest event its arrivals changed.
+        let e0 = if first { lo } else { msgs.iter().map(|m| m.event).min().unwrap_or(hi) };
         for m in msgs {
             self.inbox.insert(m.event, m);
         }
         self.exchange.rounds += 1;
-        self.exchange.repeated_visits += self.seg.visited;
-        self.rollback();
-        let mut heap: BinaryHeap<Reverse<(u64, u32)>> = self.starts.iter().map(|&x| Reverse(x)).collect();
-        heap.extend(self.inbox.values().map(|m| Reverse((m.event, p.local[m.receiver as usize]))));
-        self.carry.clear();
+        self.rollback(e0);
+        let mut heap: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
+        if first {
+            heap.extend(self.starts.iter().map(|&x| Reverse(x)));
+        } else {
+            // Who can matter from e0 on: the segment's starters and every address changed before e0.
+            self.marks += 1;
+            let candidates: Vec<u32> = self.starts.iter().map(|x| x.1).chain(self.undo.iter().map(|x| x.1)).collect();
+            for l in candidates {
+                if l == NONE || self.mark[l as usize] == self.marks {
+                    continue;
+                }
+                self.mark[l as usize] = self.marks;
+                let e = self.next_event(p, l, e0.checked_sub(1));
+                if e < hi {
+                    heap.push(Reverse((e, l)));
+                }
+            }
+            let k = p.seed_tx_events.partition_point(|&e| e < e0);
+            heap.extend(p.seed_tx_events[k..].iter().take_while(|&&e| e < hi).map(|&e| Reverse((e, NONE))));
+        }
+        heap.extend(self.inbox.values().filter(|m| m.event >= e0).map(|m| Reverse((m.event, p.local[m.receiver as usize]))));
         let mut now_sent: HashMap<u64, Arrival> = HashMap::new();
         let mut last = None;
         while let Some(Reverse((i, _))) = heap.pop() {
@@ -415,9 +468,9 @@ impl State {
             last = Some(i);
             self.event(p, i, hi, &mut heap, &mut now_sent);
         }
-        // What an earlier round sent and this one does not: take it back.
+        // What an earlier round sent from e0 on and this one does not: take it back.
         let gone: Vec<u64> =
-            self.sent.iter().filter(|(i, m)| m.delivered != [0; 4] && !now_sent.contains_key(i)).map(|(&i, _)| i).collect();
+            self.sent.iter().filter(|(i, m)| **i >= e0 && m.delivered != [0; 4] && !now_sent.contains_key(i)).map(|(&i, _)| i).collect();
         let mut outbox = Vec::new();
         for i in gone {
             let m = self.sent.get_mut(&i).expect("listed");
@@ -435,6 +488,20 @@ impl State {
         self.exchange.messages += outbox.len() as u64;
         // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each).
         self.exchange.bytes += outbox.iter().map(|m| 57 + 33 * m.lots.len() as u64).sum::<u64>();
+        // Who matters after the segment, at their next event.
+        self.carry.clear();
+        self.marks += 1;
+        let candidates: Vec<u32> = self.starts.iter().map(|x| x.1).chain(self.undo.iter().map(|x| x.1)).collect();
+        for l in candidates {
+            if l == NONE || self.mark[l as usize] == self.marks {
+                continue;
+            }
+            self.mark[l as usize] = self.marks;
+            let e = self.next_event(p, l, Some(hi - 1));
+            if e != u64::MAX {
+                self.carry.push((e, l));
+            }
+        }
         let next = self.agenda.peek().map(|r| r.0.0).into_iter().chain(self.carry.iter().map(|c| c.0)).chain({
             let k = p.seed_tx_events.partition_point(|&e| e < hi);
             p.seed_tx_events.get(k).copied()
@@ -446,7 +513,7 @@ impl State {
     /// can matter, then its receive half likewise.
     fn event(&mut self, p: &Part, i: u64, hi: u64, heap: &mut BinaryHeap<Reverse<(u64, u32)>>, now_sent: &mut HashMap<u64, Arrival>) {
         let iu = i as usize;
-        self.seg.visited += 1;
+        self.log.push((i, Effect::Visit));
         let ev = p.store.events();
         let (u, v) = (ev.sender(iu), ev.receiver(iu));
         let (lu, lv) = (p.local[u as usize], p.local[v as usize]);
@@ -483,8 +550,6 @@ impl State {
         let e = self.next_event(p, l, Some(i));
         if e < hi {
             heap.push(Reverse((e, l)));
-        } else if e != u64::MAX {
-            self.carry.push((e, l));
         }
     }
 
@@ -503,7 +568,7 @@ impl State {
             })
         };
         let (mut seeded, mut unknown) = (Wide::ZERO, Wide::ZERO);
-        let a = self.touch(lu);
+        let a = self.touch(lu, i);
         if let Some(b) = column {
             a.bal = Wide::from(b);
             if a.fl & PENDING != 0 {
@@ -577,8 +642,12 @@ impl State {
                 Sent { delivered: narrow(x), hop: hop.saturating_add(1), seed_tx, pieces }
             })
         };
-        self.seg.seeded += seeded;
-        self.seg.unknown_origin += unknown;
+        if !seeded.is_zero() {
+            self.log.push((i, Effect::Seeded(seeded)));
+        }
+        if !unknown.is_zero() {
+            self.log.push((i, Effect::Unknown(unknown)));
+        }
         out
     }
 
@@ -587,7 +656,7 @@ impl State {
         let Sent { delivered, hop: ev_hop, seed_tx, pieces } =
             arrived.unwrap_or(Sent { delivered: U256::ZERO, hop: u32::MAX, seed_tx: false, pieces: Vec::new() });
         let full = p.full;
-        let a = self.touch(lv);
+        let a = self.touch(lv, i);
         if full || a.fl & IS_SEED != 0 {
             a.bal += aw;
         }
@@ -596,9 +665,9 @@ impl State {
         let tainted = Tainted { event: i, x: delivered, hop: ev_hop };
         if fl & IS_SEED != 0 {
             // Every unit a seed receives is tainted; only what arrives clean is new.
-            self.seg.seeded += aw - dw;
+            self.log.push((i, Effect::Seeded(aw - dw)));
             if !delivered.is_zero() && p.evidence {
-                self.seg.tainted.push(tainted);
+                self.log.push((i, Effect::Tainted(tainted)));
             }
             return;
         }
@@ -610,19 +679,20 @@ impl State {
             return;
         }
         if p.evidence {
-            self.seg.tainted.push(tainted);
+            self.log.push((i, Effect::Tainted(tainted)));
         }
         let rule = if fl & HAS_RULE != 0 { stop_at_time(&p.rules, v, p.store.events().time(i as usize)) } else { None };
         let absorbing = if v == p.fees_id {
-            self.seg.fees += dw;
+            self.log.push((i, Effect::Fees(dw)));
             true
         } else if let Some(rule) = rule {
             self.acct[lv as usize].hop = hop.min(ev_hop);
-            self.seg.absorb(v, i, rule, delivered, ev_hop);
+            let rule = p.rules[&v].iter().position(|r| std::ptr::eq(r, rule)).expect("a rule of v") as u32;
+            self.log.push((i, Effect::Absorb { v, rule, x: delivered, hop: ev_hop }));
             true
         } else if fl & HORIZON != 0 || (hop == u32::MAX && p.max_hops.is_some_and(|n| ev_hop >= n)) {
             self.acct[lv as usize].fl |= HORIZON;
-            self.seg.cut_off(v, dw, ev_hop);
+            self.log.push((i, Effect::CutOff { v, x: dw, hop: ev_hop }));
             true
         } else {
             false
@@ -892,7 +962,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
     // The last segment is final; what is left where.
     let found = {
         let mut st = state.borrow_mut();
-        st.commit();
+        st.commit(&part.rules);
         finish(&part, &mut st);
         st.out.exchange = st.exchange;
         Found::of(&st.out)
