@@ -367,6 +367,25 @@ impl State {
         e
     }
 
+    /// The segment's starters and the addresses it changed so far, each at
+    /// its next event after `after` where it can matter.
+    fn next_events(&mut self, p: &Part, after: Option<u64>) -> Vec<(u64, u32)> {
+        self.marks += 1;
+        let candidates: Vec<u32> = self.starts.iter().map(|x| x.1).chain(self.undo.iter().map(|x| x.1)).collect();
+        let mut found = Vec::new();
+        for l in candidates {
+            if l == NONE || self.mark[l as usize] == self.marks {
+                continue;
+            }
+            self.mark[l as usize] = self.marks;
+            let e = self.next_event(p, l, after);
+            if e != u64::MAX {
+                found.push((e, l));
+            }
+        }
+        found
+    }
+
     /// Address `l`, about to change at event `i`.
     fn touch(&mut self, l: u32, i: u64) -> &mut Acct {
         self.undo.push((i, l, self.acct[l as usize].clone()));
@@ -443,18 +462,7 @@ impl State {
             heap.extend(self.starts.iter().map(|&x| Reverse(x)));
         } else {
             // Who can matter from e0 on: the segment's starters and every address changed before e0.
-            self.marks += 1;
-            let candidates: Vec<u32> = self.starts.iter().map(|x| x.1).chain(self.undo.iter().map(|x| x.1)).collect();
-            for l in candidates {
-                if l == NONE || self.mark[l as usize] == self.marks {
-                    continue;
-                }
-                self.mark[l as usize] = self.marks;
-                let e = self.next_event(p, l, e0.checked_sub(1));
-                if e < hi {
-                    heap.push(Reverse((e, l)));
-                }
-            }
+            heap.extend(self.next_events(p, e0.checked_sub(1)).into_iter().filter(|x| x.0 < hi).map(Reverse));
             let k = p.seed_tx_events.partition_point(|&e| e < e0);
             heap.extend(p.seed_tx_events[k..].iter().take_while(|&&e| e < hi).map(|&e| Reverse((e, NONE))));
         }
@@ -489,19 +497,7 @@ impl State {
         // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each).
         self.exchange.bytes += outbox.iter().map(|m| 57 + 33 * m.lots.len() as u64).sum::<u64>();
         // Who matters after the segment, at their next event.
-        self.carry.clear();
-        self.marks += 1;
-        let candidates: Vec<u32> = self.starts.iter().map(|x| x.1).chain(self.undo.iter().map(|x| x.1)).collect();
-        for l in candidates {
-            if l == NONE || self.mark[l as usize] == self.marks {
-                continue;
-            }
-            self.mark[l as usize] = self.marks;
-            let e = self.next_event(p, l, Some(hi - 1));
-            if e != u64::MAX {
-                self.carry.push((e, l));
-            }
-        }
+        self.carry = self.next_events(p, Some(hi - 1));
         let next = self.agenda.peek().map(|r| r.0.0).into_iter().chain(self.carry.iter().map(|c| c.0)).chain({
             let k = p.seed_tx_events.partition_point(|&e| e < hi);
             p.seed_tx_events.get(k).copied()
