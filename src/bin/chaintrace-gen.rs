@@ -49,6 +49,20 @@ enum Command {
         #[arg(long, value_name = "A..B")]
         window: Option<String>,
     },
+    /// The structured world as `world` writes it, straight to a store (no
+    /// CSV; its labels imported): the base for the runs across processes
+    /// (benches/processes.sh); prints the hack's seed
+    WorldStore {
+        /// Events the store will hold.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// The store directory (must not exist).
+        #[arg(long)]
+        store: PathBuf,
+    },
     /// Three chains (issue 16): an Ethereum and a Base world as above and a
     /// Bitcoin background as bitcoin-etl JSON, with laundering planted
     /// across THORChain and RenBridge after them and its truth in
@@ -106,6 +120,12 @@ fn main() -> anyhow::Result<()> {
             let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
             let n = chaintrace::synth::write_transactions(&mut w, rows, seed)?;
             eprintln!("{}: {rows} rows, {n} bytes in {:.1}s", out.display(), t.elapsed().as_secs_f64());
+        }
+        Command::WorldStore { events, seed, store } => {
+            anyhow::ensure!(!store.exists(), "{}: exists; give a new directory", store.display());
+            let w = chaintrace::synth::write_world_store(&store, chaintrace::synth::world::Params::new(events, seed))?;
+            eprintln!("{}: {} events, {} addresses in {:.1}s", store.display(), w.events, w.addresses, t.elapsed().as_secs_f64());
+            println!("{}", w.exploiter);
         }
         Command::World { events, seed, out, part, window } => {
             let window = match (part, window) {
