@@ -421,8 +421,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let x = t.notes.exchange;
                     if x.rounds > 0 {
                         eprintln!(
-                            "timing: across workers {} messages, {} bytes exchanged, {} segment rounds, {} visits repeated",
-                            x.messages, x.bytes, x.rounds, x.repeated_visits
+                            "timing: across workers {} messages, {} bytes exchanged, {} segment rounds, {} visits repeated, {} events scanned",
+                            x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned
                         );
                     }
                 }

@@ -38,8 +38,7 @@ use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
 use crate::trace::{Destination, Engine, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
@@ -149,21 +148,19 @@ struct Part {
     rules: IdMap<Vec<StopRule>>,
     seed_txs: HashSet<u32>,
     fees_id: u32,
-    /// Store id -> local index of an owned address (`NONE`: another worker's).
-    local: Vec<u32>,
-    /// Local index -> store id.
-    ids: Vec<u32>,
-    /// Each owned address's events as sender, then as receiver (not to
-    /// itself), in key order: offsets into `sends` and `receives`.
-    send_at: Vec<usize>,
-    sends: Vec<u64>,
-    receive_at: Vec<usize>,
-    receives: Vec<u64>,
     /// Events of seed transactions (their fees aside) owned addresses send.
     seed_tx_events: Vec<u64>,
+    me: usize,
+    peers: usize,
 }
 
 impl Part {
+    /// Whether this worker owns store id `a`.
+    #[inline]
+    fn owns(&self, a: u32) -> bool {
+        owner(a, self.peers) == self.me
+    }
+
     /// Whether event `i` moves anything in this trace.
     fn counts(&self, i: usize) -> bool {
         let ev = self.store.events();
@@ -181,15 +178,6 @@ impl Part {
 
     fn build(store: Store, spec: &Spec, full: bool, segment_bits: u32, me: usize, peers: usize) -> Result<Part, TraceError> {
         let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
-        let n_addr = store.address_count();
-        let mut local = vec![NONE; n_addr];
-        let mut ids = Vec::new();
-        for a in 0..n_addr as u32 {
-            if owner(a, peers) == me {
-                local[a as usize] = ids.len() as u32;
-                ids.push(a);
-            }
-        }
         let mut part = Part {
             policy: spec.policy,
             asset: spec.asset,
@@ -202,96 +190,57 @@ impl Part {
             rules,
             seed_txs: spec.seed_txs.iter().copied().collect(),
             fees_id: Pseudo::Fees.id(),
-            send_at: vec![0; ids.len() + 1],
-            receive_at: vec![0; ids.len() + 1],
-            local,
-            ids,
-            sends: Vec::new(),
-            receives: Vec::new(),
             seed_tx_events: Vec::new(),
+            me,
+            peers,
             store,
         };
-        // Two passes over the events: count, then place.
-        let n = part.store.len();
-        let mut keep: Vec<u64> = Vec::new();
-        {
+        let mut txs = spec.seed_txs.clone();
+        txs.sort_unstable();
+        if !txs.is_empty() {
             let ev = part.store.events();
-            for i in 0..n {
-                let (u, v) = (ev.sender(i), ev.receiver(i));
-                let (lu, lv) = (part.local[u as usize], part.local[v as usize]);
-                if (lu == NONE && (lv == NONE || u == v)) || !part.counts(i) {
-                    continue;
-                }
-                keep.push(i as u64);
-                if lu != NONE {
-                    part.send_at[lu as usize + 1] += 1;
-                    let tx = ev.tx(i);
-                    if !part.seed_txs.is_empty() && ev.flags(i) & flags::FEE == 0 && tx != NO_TX && part.seed_txs.contains(&tx) {
-                        part.seed_tx_events.push(i as u64);
-                    }
-                }
-                if lv != NONE && u != v {
-                    part.receive_at[lv as usize + 1] += 1;
-                }
-            }
-            for k in 1..part.send_at.len() {
-                part.send_at[k] += part.send_at[k - 1];
-                part.receive_at[k] += part.receive_at[k - 1];
-            }
-            part.sends = vec![0; part.send_at[part.ids.len()]];
-            part.receives = vec![0; part.receive_at[part.ids.len()]];
-            let (mut s_fill, mut r_fill) = (part.send_at.clone(), part.receive_at.clone());
-            for &i in &keep {
-                let (u, v) = (ev.sender(i as usize), ev.receiver(i as usize));
-                let (lu, lv) = (part.local[u as usize], part.local[v as usize]);
-                if lu != NONE {
-                    part.sends[s_fill[lu as usize]] = i;
-                    s_fill[lu as usize] += 1;
-                }
-                if lv != NONE && u != v {
-                    part.receives[r_fill[lv as usize]] = i;
-                    r_fill[lv as usize] += 1;
-                }
-            }
+            part.seed_tx_events = (0..part.store.len())
+                .filter(|&i| {
+                    let t = ev.tx(i);
+                    t != NO_TX
+                        && ev.flags(i) & flags::FEE == 0
+                        && txs.binary_search(&t).is_ok()
+                        && part.owns(ev.sender(i))
+                        && part.counts(i)
+                })
+                .map(|i| i as u64)
+                .collect();
         }
         Ok(part)
-    }
-
-    /// The first event of `list[at[l]..at[l + 1]]` after `i` (`u64::MAX`: none).
-    fn after(at: &[usize], list: &[u64], l: u32, i: Option<u64>) -> u64 {
-        let s = &list[at[l as usize]..at[l as usize + 1]];
-        let k = match i {
-            Some(i) => s.partition_point(|&e| e <= i),
-            None => 0,
-        };
-        s.get(k).copied().unwrap_or(u64::MAX)
     }
 }
 
 /// A worker's changing state.
 struct State {
+    /// Store id -> the slot of an owned address that has state (`NONE`: none yet).
+    slot: Vec<u32>,
+    /// Slot -> store id.
+    ids: Vec<u32>,
     acct: Vec<Acct>,
     /// Each change to an address in the segment under way: the event, the
     /// address, and what it was before (event ascending).
     undo: Vec<(u64, u32, Acct)>,
     /// What the segment under way found so far, event ascending.
     log: Vec<(u64, Effect)>,
-    /// Addresses already listed, by the listing's number (see `round`).
-    mark: Vec<u32>,
-    marks: u32,
-    /// Each address that can matter, at its next event (duplicates collapse).
-    agenda: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Store ids whose sends, and whose arrivals, may matter (set once an
+    /// address may: a superset, so the scan can skip every other event with
+    /// two bit tests; the exact test follows).
+    hot_send: Vec<u64>,
+    hot_receive: Vec<u64>,
+    /// Whether any bit is set.
+    any_hot: bool,
     /// Everything finished segments found.
     out: Outcome,
     cur: Option<u64>,
-    /// Agenda entries of the segment under way.
-    starts: Vec<(u64, u32)>,
     /// Arrivals on this segment's events from other workers.
     inbox: HashMap<u64, Arrival>,
     /// What this worker last sent on this segment's events.
     sent: HashMap<u64, Arrival>,
-    /// Addresses that matter after the segment, at their next event.
-    carry: Vec<(u64, u32)>,
     /// What this worker sent and ran.
     exchange: Traffic,
 }
@@ -299,49 +248,77 @@ struct State {
 impl State {
     fn new(p: &Part, seeds: &[u32]) -> State {
         let mut st = State {
-            acct: vec![Acct::default(); p.ids.len()],
+            slot: vec![NONE; p.store.address_count()],
+            ids: Vec::new(),
+            acct: Vec::new(),
             undo: Vec::new(),
             log: Vec::new(),
-            mark: vec![0; p.ids.len()],
-            marks: 0,
-            agenda: BinaryHeap::new(),
+            hot_send: vec![0; p.store.address_count().div_ceil(64)],
+            hot_receive: vec![0; p.store.address_count().div_ceil(64)],
+            // Keeping every balance, every worker scans every segment.
+            any_hot: p.full,
             out: Outcome::default(),
             cur: None,
-            starts: Vec::new(),
             inbox: HashMap::new(),
             sent: HashMap::new(),
-            carry: Vec::new(),
             exchange: Traffic::default(),
         };
         for &id in p.rules.keys() {
-            if p.local[id as usize] != NONE {
-                st.acct[p.local[id as usize] as usize].fl |= HAS_RULE;
+            if p.owns(id) {
+                let l = st.slot(id);
+                st.acct[l as usize].fl |= HAS_RULE;
             }
         }
         for &s in seeds {
-            let l = p.local[s as usize];
-            if l != NONE {
+            if p.owns(s) {
+                let l = st.slot(s);
                 let a = &mut st.acct[l as usize];
                 a.fl |= IS_SEED | POISONED;
                 a.hop = 0;
             }
         }
-        for l in 0..p.ids.len() as u32 {
-            if p.full || st.acct[l as usize].fl & IS_SEED != 0 {
-                let e = st.next_event(p, l, None);
-                if e != u64::MAX {
-                    st.agenda.push(Reverse((e, l)));
-                }
+        for &s in seeds {
+            if p.owns(s) {
+                st.mark_hot(p, s);
             }
         }
         st
     }
 
-    /// Whether address `l`'s sends can carry taint.
-    fn send_hot(&self, p: &Part, l: u32) -> bool {
-        let a = &self.acct[l as usize];
-        p.full
-            || a.fl & IS_SEED != 0
+    /// The slot of owned store id `a`, made on first use.
+    fn slot(&mut self, a: u32) -> u32 {
+        match self.slot[a as usize] {
+            NONE => {
+                let l = self.acct.len() as u32;
+                self.acct.push(Acct::default());
+                self.ids.push(a);
+                self.slot[a as usize] = l;
+                l
+            }
+            l => l,
+        }
+    }
+
+    /// Set the bits of store id `a` (owned) that its state calls for.
+    fn mark_hot(&mut self, p: &Part, a: u32) {
+        let (w, b) = (a as usize / 64, 1u64 << (a % 64));
+        if self.send_hot(p, a) {
+            self.hot_send[w] |= b;
+            self.any_hot = true;
+        }
+        if self.receive_hot(p, a) {
+            self.hot_receive[w] |= b;
+            self.any_hot = true;
+        }
+    }
+
+    /// Whether the sends of owned store id `a` can carry taint.
+    fn send_hot(&self, p: &Part, a: u32) -> bool {
+        if p.full {
+            return true;
+        }
+        let Some(a) = self.acct.get(self.slot[a as usize] as usize) else { return false };
+        a.fl & IS_SEED != 0
             || match p.policy {
                 Policy::Poison => a.fl & POISONED != 0,
                 Policy::Haircut => !a.t.is_zero(),
@@ -349,41 +326,9 @@ impl State {
             }
     }
 
-    /// Whether address `l` must see every arrival.
-    fn receive_hot(&self, p: &Part, l: u32) -> bool {
-        let a = &self.acct[l as usize];
-        p.full || a.fl & (IS_SEED | HAS_QUEUE) != 0
-    }
-
-    /// The next event after `i` that address `l` must be visited at.
-    fn next_event(&self, p: &Part, l: u32, i: Option<u64>) -> u64 {
-        let mut e = u64::MAX;
-        if self.send_hot(p, l) {
-            e = Part::after(&p.send_at, &p.sends, l, i);
-        }
-        if self.receive_hot(p, l) {
-            e = e.min(Part::after(&p.receive_at, &p.receives, l, i));
-        }
-        e
-    }
-
-    /// The segment's starters and the addresses it changed so far, each at
-    /// its next event after `after` where it can matter.
-    fn next_events(&mut self, p: &Part, after: Option<u64>) -> Vec<(u64, u32)> {
-        self.marks += 1;
-        let candidates: Vec<u32> = self.starts.iter().map(|x| x.1).chain(self.undo.iter().map(|x| x.1)).collect();
-        let mut found = Vec::new();
-        for l in candidates {
-            if l == NONE || self.mark[l as usize] == self.marks {
-                continue;
-            }
-            self.mark[l as usize] = self.marks;
-            let e = self.next_event(p, l, after);
-            if e != u64::MAX {
-                found.push((e, l));
-            }
-        }
-        found
+    /// Whether owned store id `a` must see every arrival.
+    fn receive_hot(&self, p: &Part, a: u32) -> bool {
+        p.full || self.acct.get(self.slot[a as usize] as usize).is_some_and(|a| a.fl & (IS_SEED | HAS_QUEUE) != 0)
     }
 
     /// Address `l`, about to change at event `i`.
@@ -422,10 +367,6 @@ impl State {
             }
         }
         merge(&mut self.out, seg);
-        for (e, l) in self.carry.drain(..) {
-            self.agenda.push(Reverse((e, l)));
-        }
-        self.starts.clear();
         self.inbox.clear();
         self.sent.clear();
     }
@@ -433,22 +374,12 @@ impl State {
     /// One round of segment `s` with the arrivals `msgs`: returns the
     /// messages to send and the next segment this worker has work in.
     fn round(&mut self, p: &Part, s: u64, msgs: Vec<Arrival>) -> (Vec<Arrival>, Option<u64>) {
-        let (lo, hi) = (s << p.segment_bits, (s + 1) << p.segment_bits);
+        let n = p.store.len() as u64;
+        let (lo, hi) = (s << p.segment_bits, ((s + 1) << p.segment_bits).min(n));
         let first = self.cur != Some(s);
         if first {
             self.commit(&p.rules);
             self.cur = Some(s);
-            while let Some(&Reverse((e, l))) = self.agenda.peek() {
-                if e >= hi {
-                    break;
-                }
-                self.agenda.pop();
-                self.starts.push((e, l));
-            }
-            let k = p.seed_tx_events.partition_point(|&e| e < lo);
-            for &e in p.seed_tx_events[k..].iter().take_while(|&&e| e < hi) {
-                self.starts.push((e, NONE));
-            }
         }
         // A later round runs again from the earliest event its arrivals changed.
         let e0 = if first { lo } else { msgs.iter().map(|m| m.event).min().unwrap_or(hi) };
@@ -457,24 +388,41 @@ impl State {
         }
         self.exchange.rounds += 1;
         self.rollback(e0);
-        let mut heap: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
-        if first {
-            heap.extend(self.starts.iter().map(|&x| Reverse(x)));
-        } else {
-            // Who can matter from e0 on: the segment's starters and every address changed before e0.
-            heap.extend(self.next_events(p, e0.checked_sub(1)).into_iter().filter(|x| x.0 < hi).map(Reverse));
-            let k = p.seed_tx_events.partition_point(|&e| e < e0);
-            heap.extend(p.seed_tx_events[k..].iter().take_while(|&&e| e < hi).map(|&e| Reverse((e, NONE))));
-        }
-        heap.extend(self.inbox.values().filter(|m| m.event >= e0).map(|m| Reverse((m.event, p.local[m.receiver as usize]))));
+        let mut inbox: Vec<u64> = self.inbox.keys().copied().filter(|&e| e >= e0).collect();
+        inbox.sort_unstable();
+        let (mut next_in, mut next_tx) = (0usize, p.seed_tx_events.partition_point(|&e| e < e0));
         let mut now_sent: HashMap<u64, Arrival> = HashMap::new();
-        let mut last = None;
-        while let Some(Reverse((i, _))) = heap.pop() {
-            if last == Some(i) {
-                continue;
+        // The scan: parties decoded a block at a time, two bit tests an event.
+        const BLOCK: usize = 64;
+        let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let ev = p.store.events();
+        let mut i = e0;
+        while i < hi {
+            let k = ((hi - i) as usize).min(BLOCK);
+            ev.parties(i as usize, &mut from[..k], &mut to[..k]);
+            self.exchange.scanned += k as u64;
+            for j in 0..k {
+                let e = i + j as u64;
+                let (u, v) = (from[j], to[j]);
+                let arrived = next_in < inbox.len() && inbox[next_in] == e;
+                if arrived {
+                    next_in += 1;
+                }
+                let seed_tx = next_tx < p.seed_tx_events.len() && p.seed_tx_events[next_tx] == e;
+                if seed_tx {
+                    next_tx += 1;
+                }
+                let bit = |set: &[u64], a: u32| set[a as usize / 64] >> (a % 64) & 1 != 0;
+                let want = arrived
+                    || seed_tx
+                    || (bit(&self.hot_send, u) && owner(u, p.peers) == p.me)
+                    || (bit(&self.hot_receive, v) && owner(v, p.peers) == p.me)
+                    || (p.full && (owner(u, p.peers) == p.me || owner(v, p.peers) == p.me));
+                if want && p.counts(e as usize) {
+                    self.event(p, e, &mut now_sent);
+                }
             }
-            last = Some(i);
-            self.event(p, i, hi, &mut heap, &mut now_sent);
+            i += k as u64;
         }
         // What an earlier round sent from e0 on and this one does not: take it back.
         let gone: Vec<u64> =
@@ -496,31 +444,33 @@ impl State {
         self.exchange.messages += outbox.len() as u64;
         // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each).
         self.exchange.bytes += outbox.iter().map(|m| 57 + 33 * m.lots.len() as u64).sum::<u64>();
-        // Who matters after the segment, at their next event.
-        self.carry = self.next_events(p, Some(hi - 1));
-        let next = self.agenda.peek().map(|r| r.0.0).into_iter().chain(self.carry.iter().map(|c| c.0)).chain({
-            let k = p.seed_tx_events.partition_point(|&e| e < hi);
-            p.seed_tx_events.get(k).copied()
-        });
-        (outbox, next.min().filter(|&e| e != u64::MAX).map(|e| e >> p.segment_bits))
+        // Once anything may matter here, every later segment is scanned;
+        // before, only seed transactions call.
+        let next = if self.any_hot {
+            (hi < n).then_some(s + 1)
+        } else {
+            p.seed_tx_events.get(next_tx).map(|&e| e >> p.segment_bits).filter(|&t| t > s)
+        };
+        (outbox, next)
     }
 
     /// Event `i`: its send half where this worker owns the sender and it
     /// can matter, then its receive half likewise.
-    fn event(&mut self, p: &Part, i: u64, hi: u64, heap: &mut BinaryHeap<Reverse<(u64, u32)>>, now_sent: &mut HashMap<u64, Arrival>) {
+    fn event(&mut self, p: &Part, i: u64, now_sent: &mut HashMap<u64, Arrival>) {
         let iu = i as usize;
         self.log.push((i, Effect::Visit));
         let ev = p.store.events();
         let (u, v) = (ev.sender(iu), ev.receiver(iu));
-        let (lu, lv) = (p.local[u as usize], p.local[v as usize]);
+        let (ou, ov) = (p.owns(u), p.owns(v));
         let aw = Wide::from(p.store.value(iu).0);
         let tx = ev.tx(iu);
         let seed_tx = !p.seed_txs.is_empty() && ev.flags(iu) & flags::FEE == 0 && tx != NO_TX && p.seed_txs.contains(&tx);
         let mut here: Option<Sent> = None;
-        if lu != NONE && (self.send_hot(p, lu) || seed_tx) {
+        if ou && (self.send_hot(p, u) || seed_tx) {
+            let lu = self.slot(u);
             let sent = self.send(p, i, lu, u == v, aw, seed_tx);
             if let Some(sent) = sent {
-                if lv == NONE {
+                if !ov {
                     if !sent.delivered.is_zero() {
                         now_sent.insert(i, sent.message(v, i));
                     }
@@ -528,24 +478,17 @@ impl State {
                     here = Some(sent);
                 }
             }
-            self.follow(p, lu, i, hi, heap);
+            self.mark_hot(p, u);
         }
-        if u == v || lv == NONE {
+        if u == v || !ov {
             return;
         }
-        let arrived = if lu != NONE { here } else { self.inbox.get(&i).map(Sent::of) };
+        let arrived = if ou { here } else { self.inbox.get(&i).map(Sent::of) };
         let tainted = arrived.as_ref().is_some_and(|a| !a.delivered.is_zero());
-        if tainted || self.receive_hot(p, lv) {
+        if tainted || self.receive_hot(p, v) {
+            let lv = self.slot(v);
             self.receive(p, i, lv, v, aw, arrived);
-            self.follow(p, lv, i, hi, heap);
-        }
-    }
-
-    /// Keep address `l`'s place on the agenda after event `i`.
-    fn follow(&mut self, p: &Part, l: u32, i: u64, hi: u64, heap: &mut BinaryHeap<Reverse<(u64, u32)>>) {
-        let e = self.next_event(p, l, Some(i));
-        if e < hi {
-            heap.push(Reverse((e, l)));
+            self.mark_hot(p, v);
         }
     }
 
@@ -738,6 +681,7 @@ fn merge(out: &mut Outcome, seg: Outcome) {
     out.exchange.bytes += seg.exchange.bytes;
     out.exchange.rounds += seg.exchange.rounds;
     out.exchange.repeated_visits += seg.exchange.repeated_visits;
+    out.exchange.scanned += seg.exchange.scanned;
     for (k, d) in seg.destinations {
         match out.destinations.entry(k) {
             std::collections::btree_map::Entry::Occupied(mut e) => {
@@ -776,7 +720,7 @@ struct Found {
     tainted: Vec<(u64, [u64; 4], u32)>,
     visited: u64,
     /// messages, bytes, rounds, repeated visits.
-    exchange: [u64; 4],
+    exchange: [u64; 5],
 }
 
 impl Found {
@@ -792,7 +736,7 @@ impl Found {
             horizon: o.horizon.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
             tainted: o.tainted.iter().map(|t| (t.event, *t.x.as_limbs(), t.hop)).collect(),
             visited: o.visited,
-            exchange: [o.exchange.messages, o.exchange.bytes, o.exchange.rounds, o.exchange.repeated_visits],
+            exchange: [o.exchange.messages, o.exchange.bytes, o.exchange.rounds, o.exchange.repeated_visits, o.exchange.scanned],
         }
     }
 
@@ -819,6 +763,7 @@ impl Found {
                 bytes: self.exchange[1],
                 rounds: self.exchange[2],
                 repeated_visits: self.exchange[3],
+                scanned: self.exchange[4],
             },
             ..Outcome::default()
         }
@@ -907,10 +852,8 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
         let (handle, cycle) = scope.feedback::<Vec<Arrival>>(1);
         let sent = cycle.unary_frontier(Exchange::new(move |m: &Arrival| owner(m.receiver, peers) as u64), "segments", move |cap, _| {
             // The capability for the next segment this worker has work in.
-            let first = {
-                let st = s2.borrow();
-                st.agenda.peek().map(|r| r.0.0).into_iter().chain(p2.seed_tx_events.first().copied()).min()
-            };
+            // Seeds here: from the first segment; else the first seed transaction, or an arrival.
+            let first = if s2.borrow().any_hot { Some(0) } else { p2.seed_tx_events.first().copied() };
             let mut driver: Option<Capability<u64>> = first.map(|e| cap.delayed(&((e >> segment_bits) << ROUND_BITS)));
             drop(cap);
             let mut pending: BTreeMap<u64, (Capability<u64>, Vec<Arrival>)> = BTreeMap::new();
@@ -1023,7 +966,7 @@ fn finish(p: &Part, st: &mut State) {
     let mut held = Wide::ZERO;
     let mut poisoned = Vec::new();
     for (l, a) in st.acct.iter().enumerate() {
-        let id = p.ids[l];
+        let id = st.ids[l];
         if a.fl & IS_SEED != 0 {
             held += a.bal;
             continue;
@@ -1051,11 +994,12 @@ fn finish(p: &Part, st: &mut State) {
         }
     }
     if !poisoned.is_empty() {
+        poisoned.sort_unstable();
         // A balance that does not fit is not zero either.
         let finals = p.store.final_balances(p.asset, &poisoned);
         for (k, &id) in poisoned.iter().enumerate() {
             if finals[k] != 0 {
-                let a = &st.acct[p.local[id as usize] as usize];
+                let a = &st.acct[st.slot[id as usize] as usize];
                 dormant.push((id, (a.t, a.hop)));
             }
         }

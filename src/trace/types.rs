@@ -172,6 +172,8 @@ pub struct Traffic {
     pub rounds: u64,
     /// Event visits in rounds that were run again (work the fixed point repeated).
     pub repeated_visits: u64,
+    /// Events scanned (their parties decoded and tested), repeats included.
+    pub scanned: u64,
 }
 
 impl Outcome {
