@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Traces across processes (issue 17, "How it is measured"): the generated
+# world (`chaintrace-gen world-store`, seed 7) traced from its exploiter,
+# exchanges and the mixer absorbing, by every policy: once by the
+# single-process engine, then by `--processes P --workers 1` over loopback
+# for each P given. Each report is compared byte for byte with the
+# single-process one (the run fails if one differs). Prints, per run:
+#   - sweep seconds (process 0's `timing:` line) and wall seconds;
+#   - store events per second per core (events in the store / sweep / P)
+#     and visited events per second per core (the events each sweep ran,
+#     summed over workers);
+#   - what crossed between processes: messages, bytes (as serialised) per
+#     store event and per visited event;
+#   - segment rounds, events scanned (every worker scans every segment
+#     once taint can reach it, repeats included) and visits repeated by
+#     the within-segment fixed point;
+#   - peak memory: the largest resident set of any one process of the run
+#     (GNU time's %M covers the children it waited for).
+# Leaves out: building the store, and the first read of it from disk
+# (run twice to see a warm cache).
+#
+#   bash benches/processes.sh [EVENTS=10000000] [PROCESSES="1 2 4"]
+set -euo pipefail
+events=${1:-10000000}
+procs=${2:-"1 2 4"}
+: "${CARGO_TARGET_DIR:=$HOME/.cache/chaintrace-target}"
+bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
+[ -x "$bin/chaintrace" ] || cargo build --release --locked --bins
+dir="$CARGO_TARGET_DIR/tmp/processes-$events"
+rm -rf "$dir"
+mkdir -p "$dir"
+seed=$("$bin/chaintrace-gen" world-store --events "$events" --seed 7 --store "$dir/world" 2> /dev/null)
+timed() { # timed OUT ERR ARGS...: run with timing on; GNU time's figures go to ERR's last line
+  local out=$1 err=$2
+  shift 2
+  CHAINTRACE_TIMING=1 /usr/bin/time -f "time %e %M" "$@" > "$out" 2> "$err"
+}
+field() { sed -n "s/.*$1.*/\\1/p" "$2" | head -1; }
+printf '%-8s %-6s %8s %8s %14s %14s %10s %9s %9s %8s %12s %12s %9s\n' policy run sweep_s wall_s events/s/core visited/s/core messages B/event B/visited rounds scanned repeated peak_MiB
+for policy in poison haircut fifo; do
+  args=(trace --store "$dir/world" --policy "$policy" --seed "$seed" --stop-at exchange,mixer --format json)
+  timed "$dir/one.json" "$dir/one.err" "$bin/chaintrace" "${args[@]}"
+  for p in single $procs; do
+    if [ "$p" = single ]; then
+      err="$dir/one.err"
+      n=1
+    else
+      err="$dir/p$p.err"
+      n=$p
+      timed "$dir/p$p.json" "$err" "$bin/chaintrace" "${args[@]}" --processes "$p" --workers 1
+      cmp -s "$dir/one.json" "$dir/p$p.json" || { echo "$policy: the report of $p processes differs from one process's" >&2; exit 1; }
+    fi
+    sweep=$(field 'sweep of [0-9]* events in \([0-9.]*\)s' "$err")
+    visited=$(field ', \([0-9]*\) events visited' "$err")
+    messages=$(field 'across workers \([0-9]*\) messages' "$err")
+    bytes=$(field ' messages, \([0-9]*\) bytes' "$err")
+    rounds=$(field 'exchanged, \([0-9]*\) segment rounds' "$err")
+    repeated=$(field 'rounds, \([0-9]*\) visits repeated' "$err")
+    scanned=$(field 'repeated, \([0-9]*\) events scanned' "$err")
+    read -r _ wall kb < <(tail -1 "$err")
+    python3 - "$policy" "$p" "$n" "$events" "$sweep" "$wall" "$visited" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
+import sys
+policy, p, n, events, sweep, wall, visited, messages, byts, rounds, scanned, repeated, kb = sys.argv[1:]
+n, events, sweep, visited, messages, byts = int(n), int(events), float(sweep), int(visited), int(messages), int(byts)
+print(f"{policy:<8} {p:<6} {sweep:8.3f} {float(wall):8.2f} {events / sweep / n:14,.0f} {visited / sweep / n:14,.0f} "
+      f"{messages:10,} {byts / events:9.2f} {byts / max(visited, 1):9.2f} {rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f}")
+PY
+  done
+done
