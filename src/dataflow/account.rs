@@ -31,7 +31,7 @@
 
 use super::{DataflowError, Workers, owner};
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
-use crate::store::Store;
+use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
 use crate::trace::num::{haircut, narrow};
 use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
@@ -162,8 +162,7 @@ impl Part {
     }
 
     /// Whether event `i` moves anything in this trace.
-    fn counts(&self, i: usize) -> bool {
-        let ev = self.store.events();
+    fn counts(&self, ev: &EventColumns<'_>, i: usize) -> bool {
         if ev.asset(i) != self.asset || ev.flags(i) & flags::MOVES_NOTHING != 0 || ev.value.get(i) == 0 {
             return false;
         }
@@ -206,7 +205,7 @@ impl Part {
                         && ev.flags(i) & flags::FEE == 0
                         && txs.binary_search(&t).is_ok()
                         && part.owns(ev.sender(i))
-                        && part.counts(i)
+                        && part.counts(&ev, i)
                 })
                 .map(|i| i as u64)
                 .collect();
@@ -227,9 +226,9 @@ struct State {
     undo: Vec<(u64, u32, Acct)>,
     /// What the segment under way found so far, event ascending.
     log: Vec<(u64, Effect)>,
-    /// Store ids whose sends, and whose arrivals, may matter (set once an
-    /// address may: a superset, so the scan can skip every other event with
-    /// two bit tests; the exact test follows).
+    /// Store ids whose sends, and whose arrivals, may matter, kept with
+    /// each address's state (a rollback restores them), so that the scan
+    /// skips every other event with two bit tests.
     hot_send: Vec<u64>,
     hot_receive: Vec<u64>,
     /// Whether any bit is set.
@@ -243,6 +242,8 @@ struct State {
     sent: HashMap<u64, Arrival>,
     /// What this worker sent and ran.
     exchange: Traffic,
+    /// Whether a later round can come (more than one worker).
+    keep_undo: bool,
 }
 
 impl State {
@@ -262,6 +263,7 @@ impl State {
             inbox: HashMap::new(),
             sent: HashMap::new(),
             exchange: Traffic::default(),
+            keep_undo: p.peers > 1,
         };
         for &id in p.rules.keys() {
             if p.owns(id) {
@@ -302,13 +304,19 @@ impl State {
     /// Set the bits of store id `a` (owned) that its state calls for.
     fn mark_hot(&mut self, p: &Part, a: u32) {
         let (w, b) = (a as usize / 64, 1u64 << (a % 64));
+        // Cleared too when an address cools (a FIFO queue gone clean), as
+        // the sparse sweep does: the scan then skips its events again.
         if self.send_hot(p, a) {
             self.hot_send[w] |= b;
             self.any_hot = true;
+        } else {
+            self.hot_send[w] &= !b;
         }
         if self.receive_hot(p, a) {
             self.hot_receive[w] |= b;
             self.any_hot = true;
+        } else {
+            self.hot_receive[w] &= !b;
         }
     }
 
@@ -333,15 +341,19 @@ impl State {
 
     /// Address `l`, about to change at event `i`.
     fn touch(&mut self, l: u32, i: u64) -> &mut Acct {
-        self.undo.push((i, l, self.acct[l as usize].clone()));
+        // Alone, a worker never runs a segment twice: nothing to undo.
+        if self.keep_undo {
+            self.undo.push((i, l, self.acct[l as usize].clone()));
+        }
         &mut self.acct[l as usize]
     }
 
     /// Back to the state just before event `e0` of the segment under way.
-    fn rollback(&mut self, e0: u64) {
+    fn rollback(&mut self, p: &Part, e0: u64) {
         while self.undo.last().is_some_and(|u| u.0 >= e0) {
             let (_, l, a) = self.undo.pop().expect("checked");
             self.acct[l as usize] = a;
+            self.mark_hot(p, self.ids[l as usize]);
         }
         let keep = self.log.partition_point(|x| x.0 < e0);
         self.exchange.repeated_visits += self.log[keep..].iter().filter(|x| matches!(x.1, Effect::Visit)).count() as u64;
@@ -387,7 +399,7 @@ impl State {
             self.inbox.insert(m.event, m);
         }
         self.exchange.rounds += 1;
-        self.rollback(e0);
+        self.rollback(p, e0);
         let mut inbox: Vec<u64> = self.inbox.keys().copied().filter(|&e| e >= e0).collect();
         inbox.sort_unstable();
         let (mut next_in, mut next_tx) = (0usize, p.seed_tx_events.partition_point(|&e| e < e0));
@@ -418,8 +430,8 @@ impl State {
                     || (bit(&self.hot_send, u) && owner(u, p.peers) == p.me)
                     || (bit(&self.hot_receive, v) && owner(v, p.peers) == p.me)
                     || (p.full && (owner(u, p.peers) == p.me || owner(v, p.peers) == p.me));
-                if want && p.counts(e as usize) {
-                    self.event(p, e, &mut now_sent);
+                if want && p.counts(&ev, e as usize) {
+                    self.event(p, &ev, e, (u, v), &mut now_sent);
                 }
             }
             i += k as u64;
@@ -456,11 +468,9 @@ impl State {
 
     /// Event `i`: its send half where this worker owns the sender and it
     /// can matter, then its receive half likewise.
-    fn event(&mut self, p: &Part, i: u64, now_sent: &mut HashMap<u64, Arrival>) {
+    fn event(&mut self, p: &Part, ev: &EventColumns<'_>, i: u64, (u, v): (u32, u32), now_sent: &mut HashMap<u64, Arrival>) {
         let iu = i as usize;
         self.log.push((i, Effect::Visit));
-        let ev = p.store.events();
-        let (u, v) = (ev.sender(iu), ev.receiver(iu));
         let (ou, ov) = (p.owns(u), p.owns(v));
         let aw = Wide::from(p.store.value(iu).0);
         let tx = ev.tx(iu);
