@@ -229,6 +229,8 @@ enum Command {
         /// Write the answer here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        placement: app::processes::Placement,
         /// A file of addresses: one a line, `#` comments.
         address_file: PathBuf,
     },
@@ -454,7 +456,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let s = app::open_verified(&store)?;
             stdout(&app::stats::describe(&s, format, cluster.then(|| cluster_args.params()))?)
         }
-        Command::Screen { store, follow, format, screening, fail_above, output, address_file } => {
+        Command::Screen { store, follow, format, screening, fail_above, output, placement, address_file } => {
+            app::processes::single_only(&placement, "screen")?;
             let req = screening.request(format, output, follow);
             let plan = app::screen::plan(&req, &address_file)?;
             let opened = store.iter().map(|d| app::open_verified(d)).collect::<Result<Vec<_>, _>>()?;

@@ -204,4 +204,17 @@ fn processes_that_disagree_or_never_come_refuse_clearly() {
     let o = run(&["trace", "--store", s(&st), "--policy", "poison", "--seed", &seed, "--processes", "2", "--follow", "swaps"]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("--follow does not run across processes yet"), "{}", o.stderr);
+    let addresses = t.path().join("addresses.txt");
+    std::fs::write(&addresses, format!("{seed}\n")).unwrap();
+    let o = run(&["screen", "--store", s(&st), "--processes", "2", s(&addresses)]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("screen does not run across workers or processes yet"), "{}", o.stderr);
+    // Threads of one process: the same report.
+    let args = ["trace", "--store", s(&st), "--policy", "fifo", "--seed", &seed, "--format", "json"];
+    let one = run(&args);
+    let mut threads = args.to_vec();
+    threads.extend(["--workers", "3"]);
+    let w = run(&threads);
+    assert_eq!((one.code, w.code), (0, 0), "{}", w.stderr);
+    assert!(one.stdout == w.stdout && one.stdout.len() > 100);
 }

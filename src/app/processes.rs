@@ -74,6 +74,18 @@ pub fn plan(p: &Placement) -> Result<Run, AppError> {
     }
 }
 
+/// Refuse a placement for a command that does not run across workers yet
+/// (INTERFACE.md lists the options for it: a clear usage error, not
+/// clap's "unexpected argument").
+pub fn single_only(p: &Placement, command: &str) -> Result<(), AppError> {
+    match plan(p)? {
+        Run::Single => Ok(()),
+        _ => Err(AppError::Usage(format!(
+            "{command} does not run across workers or processes yet (--workers, --processes): run it in one process"
+        ))),
+    }
+}
+
 /// Read a hosts file: one `host:port` a line, process 0 first.
 pub fn read_hosts(file: &Path) -> Result<Vec<SocketAddr>, AppError> {
     let text = std::fs::read_to_string(file).map_err(|e| AppError::Usage(format!("{}: {e}", file.display())))?;
