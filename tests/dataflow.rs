@@ -176,3 +176,62 @@ fn every_policy_on_workers_and_processes_finds_what_one_process_does() {
         "{compared} runs compared, {moved} tainted events, {dests} stops and horizon rows in all"
     );
 }
+
+#[test]
+fn utxo_on_workers_and_processes_finds_what_one_process_does() {
+    use chaintrace::dataflow::utxo;
+    let mut rng = Rng::new(303);
+    let (mut compared, mut moved, mut stops) = (0usize, 0usize, 0usize);
+    for case in 0..24 {
+        let t = tempfile::tempdir().unwrap();
+        let st = t.path().join("btc");
+        chaintrace::synth::utxo::write_store(&st, chaintrace::synth::utxo::Params::for_inputs(300 + rng.below(1500), case)).unwrap();
+        let store = Store::open(&st).unwrap();
+        let n = store.len() as u64;
+        let ev = store.events();
+        let pick = |rng: &mut Rng| ev.receiver(rng.below(n) as usize);
+        let seeds: Vec<u32> = (0..1 + rng.below(3)).map(|_| pick(&mut rng)).collect::<BTreeSet<_>>().into_iter().collect();
+        let labels: Vec<chaintrace::labels::Label> = (0..5 + rng.below(30))
+            .map(|_| chaintrace::labels::Label {
+                address: store.address_text(pick(&mut rng)),
+                category: "exchange".into(),
+                ..Default::default()
+            })
+            .collect();
+        chaintrace::labels::save(&st, &labels).unwrap();
+        let store = Store::open(&st).unwrap();
+        let policy = [Policy::Poison, Policy::Haircut, Policy::Fifo][case as usize % 3];
+        let mut spec = Spec::new(policy, 0, seeds, if labels.is_empty() { vec![] } else { vec!["exchange".into()] });
+        if rng.below(3) == 0 {
+            spec.seed_txs = vec![store.events().tx(rng.below(n) as usize)];
+        }
+        if rng.below(4) == 0 {
+            let b = store.events().block(rng.below(n) as usize);
+            (spec.from_block, spec.to_block) = (Some(b), Some(b + rng.below(3)));
+        }
+        let single = trace::run_utxo(&store, &spec, &[]).unwrap();
+        moved += single.tainted.len();
+        stops += single.destinations.len();
+        let pred: BTreeSet<(u64, u64)> = single.pred.iter().map(|(&a, &b)| (a, b)).collect();
+        let want = outcome_text(&single);
+        for (threads, bits) in [(1, 13), (2, 4), (3, 7)] {
+            let got = utxo::trace(&st, &spec, &[], &Workers::Local { threads }, bits).unwrap().unwrap();
+            assert_eq!(outcome_text(&got), want, "case {case} ({policy:?}): {threads} workers, segments of 2^{bits}");
+            assert_eq!(got.pred.iter().map(|(&a, &b)| (a, b)).collect::<BTreeSet<_>>(), pred, "case {case}: evidence links");
+            compared += 1;
+        }
+        if case % 6 == 0 {
+            let hs = hosts(2);
+            let runs: Vec<_> = (0..2)
+                .map(|process| {
+                    let (st, spec, hs) = (st.clone(), spec.clone(), hs.clone());
+                    std::thread::spawn(move || utxo::trace(&st, &spec, &[], &Workers::Cluster { threads: 1, process, hosts: hs }, 5))
+                })
+                .collect();
+            let got: Vec<Option<trace::Outcome>> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+            assert_eq!(outcome_text(got[0].as_ref().unwrap()), want, "case {case}: 2 processes");
+            assert!(got[1].is_none());
+        }
+    }
+    assert!(compared >= 72 && moved > 2000 && stops > 20, "{compared} runs compared, {moved} tainted outputs, {stops} stops in all");
+}

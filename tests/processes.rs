@@ -98,6 +98,37 @@ fn reports_across_processes_are_the_single_process_ones_byte_for_byte() {
 }
 
 #[test]
+fn bitcoin_reports_across_processes_are_the_single_process_ones() {
+    // A synthetic chain (wallets, payments, consolidations, CoinJoins) and the real block 702861.
+    let t = tempfile::tempdir().unwrap();
+    let synthetic = t.path().join("synthetic");
+    chaintrace::synth::utxo::write_store(&synthetic, chaintrace::synth::utxo::Params::for_inputs(20_000, 4)).unwrap();
+    let b = |n: &str| data(&format!("bitcoin-mainnet-block-702861/{n}"));
+    let block = t.path().join("block");
+    assert_eq!(ingest(&block, "bitcoin", "etl", &[], &[&b("transactions.csv"), &b("inputs.csv"), &b("outputs.csv")]).code, 0);
+    let mut total = 0;
+    for (st, every) in [(&synthetic, 97), (&block, 13)] {
+        let store = chaintrace::store::Store::open(st).unwrap();
+        let ev = store.events();
+        let pick = |k: usize| store.address_text(ev.receiver(k * every % store.len()));
+        let labels = t.path().join("labels.csv");
+        std::fs::write(&labels, format!("address,category,name\n{},exchange,Exchange A\n{},exchange,Exchange B\n", pick(3), pick(5)))
+            .unwrap();
+        assert_eq!(run(&["labels", "--store", s(st), "import", s(&labels)]).code, 0);
+        for (k, policy) in ["poison", "haircut", "fifo"].into_iter().enumerate() {
+            let (a, b) = (pick(11 + k), pick(17 + k));
+            let args: Vec<String> =
+                ["trace", "--store", s(st), "--policy", policy, "--seed", &a, "--seed", &b, "--stop-at", "exchange", "--format", "json"]
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect();
+            total += same_everywhere(&args, &format!("{}, {policy}", st.display()));
+        }
+    }
+    assert!(total > 20_000, "reports of {total} bytes in all");
+}
+
+#[test]
 fn a_process_killed_midway_stops_the_run_with_no_report() {
     let t = tempfile::tempdir().unwrap();
     let st = t.path().join("world");

@@ -391,9 +391,7 @@ pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) 
     if plan.cluster.is_some() {
         return Err(AppError::Usage("--cluster does not run across processes yet: trace it in one".into()));
     }
-    if store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0 {
-        return Err(AppError::Usage("across processes so far: account-model stores (Ethereum and tokens); trace Bitcoin in one".into()));
-    }
+    let utxo = store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0;
     let mut asked = Vec::new();
     for (name, q) in &plan.cases {
         if q.seeds.is_empty() && q.seed_txs.is_empty() {
@@ -409,7 +407,17 @@ pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) 
     }
     let specs: Vec<Spec> = asked.iter().map(|a| a.3.clone()).collect();
     let started = std::time::Instant::now();
-    let Some(outcomes) = crate::dataflow::account::trace_many(&store.dir, &specs, w)? else { return Ok(None) };
+    let outcomes = if utxo {
+        // Bitcoin: one run a case.
+        let mut outs = Vec::new();
+        for (_, _, resolved, spec) in &asked {
+            outs.push(crate::dataflow::utxo::trace(&store.dir, spec, &resolved.outpoints, w, crate::dataflow::account::segment_bits()?)?);
+        }
+        outs.into_iter().collect::<Option<Vec<_>>>()
+    } else {
+        crate::dataflow::account::trace_many(&store.dir, &specs, w)?
+    };
+    let Some(outcomes) = outcomes else { return Ok(None) };
     // The cases shared one run: each is given its share of the time.
     let seconds = started.elapsed().as_secs_f64() / asked.len().max(1) as f64;
     let mut traced = Vec::new();

@@ -29,26 +29,22 @@
 //! window, or `--engine full`, keeps every balance instead and visits
 //! every event.
 
+use super::found::Found;
 use super::{DataflowError, Workers, owner};
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
 use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
 use crate::trace::num::{haircut, narrow};
 use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
-use crate::trace::{Destination, Engine, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
+use crate::trace::{Engine, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::{ConnectLoop, Feedback, Operator, ToStream};
 
 /// Events a segment spans, as a power of two: more events a segment mean
 /// fewer rounds of progress tracking and longer chains to iterate.
 pub const SEGMENT_BITS: u32 = 13;
-/// Bits of a timestamp that count rounds within a segment.
-const ROUND_BITS: u32 = 24;
 const NONE: u32 = u32::MAX;
 
 use crate::trace::account_state::*;
@@ -378,7 +374,7 @@ impl State {
                 Effect::CutOff { v, x, hop } => seg.cut_off(v, x, hop),
             }
         }
-        merge(&mut self.out, seg);
+        super::found::merge(&mut self.out, seg);
         self.inbox.clear();
         self.sent.clear();
     }
@@ -387,7 +383,7 @@ impl State {
     /// messages to send and the next segment this worker has work in.
     fn round(&mut self, p: &Part, s: u64, msgs: Vec<Arrival>) -> (Vec<Arrival>, Option<u64>) {
         let n = p.store.len() as u64;
-        let (lo, hi) = (s << p.segment_bits, ((s + 1) << p.segment_bits).min(n));
+        let (lo, hi) = super::segments::span(s, p.segment_bits, n);
         let first = self.cur != Some(s);
         if first {
             self.commit(&p.rules);
@@ -680,106 +676,6 @@ impl State {
     }
 }
 
-/// Add a later segment's findings to the earlier ones'.
-fn merge(out: &mut Outcome, seg: Outcome) {
-    out.seeded += seg.seeded;
-    out.unknown_origin += seg.unknown_origin;
-    out.fees += seg.fees;
-    out.held_by_seeds += seg.held_by_seeds;
-    out.visited += seg.visited;
-    out.exchange.messages += seg.exchange.messages;
-    out.exchange.bytes += seg.exchange.bytes;
-    out.exchange.rounds += seg.exchange.rounds;
-    out.exchange.repeated_visits += seg.exchange.repeated_visits;
-    out.exchange.scanned += seg.exchange.scanned;
-    for (k, d) in seg.destinations {
-        match out.destinations.entry(k) {
-            std::collections::btree_map::Entry::Occupied(mut e) => {
-                let o = e.get_mut();
-                o.amount += d.amount;
-                o.hops = o.hops.min(d.hops);
-            }
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(d);
-            }
-        }
-    }
-    for (k, (x, h)) in seg.horizon {
-        let o = out.horizon.entry(k).or_insert((Wide::ZERO, h));
-        o.0 += x;
-        o.1 = o.1.min(h);
-    }
-    for (k, v) in seg.dormant {
-        out.dormant.insert(k, v);
-    }
-    out.tainted.extend(seg.tainted);
-}
-
-/// A destination on its way to worker 0: amount, hops, first event,
-/// category, label, entity.
-type FoundStop = ([u64; 5], u32, u64, String, String, String);
-
-/// A worker's findings on their way to worker 0.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-struct Found {
-    /// seeded, unknown origin, fees, held by seeds.
-    sums: [[u64; 5]; 4],
-    destinations: Vec<(u32, FoundStop)>,
-    dormant: Vec<(u32, [u64; 5], u32)>,
-    horizon: Vec<(u32, [u64; 5], u32)>,
-    tainted: Vec<(u64, [u64; 4], u32)>,
-    visited: u64,
-    /// messages, bytes, rounds, repeated visits.
-    exchange: [u64; 5],
-}
-
-impl Found {
-    fn of(o: &Outcome) -> Found {
-        Found {
-            sums: [*o.seeded.as_limbs(), *o.unknown_origin.as_limbs(), *o.fees.as_limbs(), *o.held_by_seeds.as_limbs()],
-            destinations: o
-                .destinations
-                .iter()
-                .map(|(&k, d)| (k, (*d.amount.as_limbs(), d.hops, d.first_event, d.category.clone(), d.label.clone(), d.entity.clone())))
-                .collect(),
-            dormant: o.dormant.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
-            horizon: o.horizon.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
-            tainted: o.tainted.iter().map(|t| (t.event, *t.x.as_limbs(), t.hop)).collect(),
-            visited: o.visited,
-            exchange: [o.exchange.messages, o.exchange.bytes, o.exchange.rounds, o.exchange.repeated_visits, o.exchange.scanned],
-        }
-    }
-
-    fn into_outcome(self) -> Outcome {
-        let w = Wide::from_limbs;
-        Outcome {
-            seeded: w(self.sums[0]),
-            unknown_origin: w(self.sums[1]),
-            fees: w(self.sums[2]),
-            held_by_seeds: w(self.sums[3]),
-            destinations: self
-                .destinations
-                .into_iter()
-                .map(|(k, (x, hops, first_event, category, label, entity))| {
-                    (k, Destination { amount: w(x), hops, first_event, category, label, entity })
-                })
-                .collect(),
-            dormant: self.dormant.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
-            horizon: self.horizon.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
-            tainted: self.tainted.into_iter().map(|(event, x, hop)| Tainted { event, x: U256::from_limbs(x), hop }).collect(),
-            visited: self.visited,
-            exchange: Traffic {
-                messages: self.exchange[0],
-                bytes: self.exchange[1],
-                rounds: self.exchange[2],
-                repeated_visits: self.exchange[3],
-                scanned: self.exchange[4],
-            },
-            ..Outcome::default()
-        }
-    }
-}
-
 /// Whether every sender balance of the store fits the sparse sweep's
 /// reading of the balance column (else every balance is kept, as the
 /// single-process sweep then does).
@@ -813,11 +709,15 @@ pub fn trace_in_segments(
 /// `CHAINTRACE_SEGMENT_BITS` sets the segments' size (2^bits events,
 /// [`SEGMENT_BITS`] unless set): every process of a run needs the same.
 pub fn trace_many(store_dir: &std::path::Path, specs: &[Spec], w: &Workers) -> Result<Option<Vec<Outcome>>, DataflowError> {
-    let bits = match std::env::var("CHAINTRACE_SEGMENT_BITS") {
-        Ok(v) => v.parse().map_err(|_| DataflowError::Unsupported(format!("CHAINTRACE_SEGMENT_BITS={v}: not a number of bits")))?,
-        Err(_) => SEGMENT_BITS,
-    };
-    sweep_all(store_dir, specs, w, bits)
+    sweep_all(store_dir, specs, w, segment_bits()?)
+}
+
+/// The segments' size: `CHAINTRACE_SEGMENT_BITS`, else [`SEGMENT_BITS`].
+pub fn segment_bits() -> Result<u32, DataflowError> {
+    match std::env::var("CHAINTRACE_SEGMENT_BITS") {
+        Ok(v) => v.parse().map_err(|_| DataflowError::Unsupported(format!("CHAINTRACE_SEGMENT_BITS={v}: not a number of bits"))),
+        Err(_) => Ok(SEGMENT_BITS),
+    }
 }
 
 /// What a question needs besides its `Spec`, settled before the workers start.
@@ -839,7 +739,7 @@ fn settle(store: &Store, spec: &Spec, segment_bits: u32) -> Result<Settled, Data
     if spec.clusters.is_some() || !store.manifest.chain.is_account() {
         return Err(DataflowError::Unsupported("across processes so far: account-model stores (Ethereum and tokens)".into()));
     }
-    if (store.len() as u64 >> segment_bits) >= 1 << (64 - ROUND_BITS) {
+    if (store.len() as u64 >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
         return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
     }
     let full = windowed || spec.engine == Some(Engine::Full) || !balances_fit(store);
@@ -857,74 +757,24 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
     let store = Store::open(dir).map_err(|e| e.to_string())?;
     let part = Rc::new(Part::build(store, spec, q.full, segment_bits, me, peers).map_err(|e| e.to_string())?);
     let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
+    // Seeds here: from the first segment; else the first seed transaction, or an arrival.
+    let first = if state.borrow().any_hot { Some(0) } else { part.seed_tx_events.first().map(|&e| e >> segment_bits) };
     let (p2, s2) = (part.clone(), state.clone());
-    worker.dataflow::<u64, _, _>(move |scope| {
-        let (handle, cycle) = scope.feedback::<Vec<Arrival>>(1);
-        let sent = cycle.unary_frontier(Exchange::new(move |m: &Arrival| owner(m.receiver, peers) as u64), "segments", move |cap, _| {
-            // The capability for the next segment this worker has work in.
-            // Seeds here: from the first segment; else the first seed transaction, or an arrival.
-            let first = if s2.borrow().any_hot { Some(0) } else { p2.seed_tx_events.first().copied() };
-            let mut driver: Option<Capability<u64>> = first.map(|e| cap.delayed(&((e >> segment_bits) << ROUND_BITS)));
-            drop(cap);
-            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<Arrival>)> = BTreeMap::new();
-            move |(input, frontier), output| {
-                input.for_each_stamp(|c, data| {
-                    if let Some(c) = c.retain_least(output.output_index()) {
-                        let e = pending.entry(*c.time()).or_insert_with(|| (c, Vec::new()));
-                        for d in data {
-                            e.1.append(d);
-                        }
-                    }
-                });
-                loop {
-                    let t_msg = pending.keys().next().copied();
-                    let t_drv = driver.as_ref().map(|c| *c.time());
-                    let Some(t) = t_msg.into_iter().chain(t_drv).min() else { break };
-                    if frontier.less_equal(&t) {
-                        break;
-                    }
-                    let (c, msgs) =
-                        if t_msg == Some(t) { pending.remove(&t).expect("listed") } else { (driver.take().expect("listed"), Vec::new()) };
-                    let (seg, round) = (t >> ROUND_BITS, t & ((1 << ROUND_BITS) - 1));
-                    if round + 1 >= 1 << ROUND_BITS {
-                        panic!("segment {seg}: more rounds than a timestamp can count");
-                    }
-                    let (outbox, next) = s2.borrow_mut().round(&p2, seg, msgs);
-                    if !outbox.is_empty() {
-                        let mut session = output.session(&c);
-                        for m in outbox {
-                            session.give(m);
-                        }
-                    }
-                    if let Some(ns) = next {
-                        let tn = ns << ROUND_BITS;
-                        if driver.as_ref().is_none_or(|d| *d.time() > tn) {
-                            driver = Some(c.delayed(&tn));
-                        }
-                    }
-                }
-            }
-        });
-        sent.connect_loop(handle);
-    });
-    while worker.step_or_park(None) {}
+    super::segments::run(
+        worker,
+        first,
+        move |m: &Arrival| owner(m.receiver, peers) as u64,
+        move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
+    );
     // The last segment is final; what is left where.
     let found = {
         let mut st = state.borrow_mut();
         st.commit(&part.rules);
         finish(&part, &mut st);
         st.out.exchange = st.exchange;
-        Found::of(&st.out)
+        Found::of(&st.out, |t| t.event)
     };
-    let gathered: Rc<RefCell<Vec<Found>>> = Rc::new(RefCell::new(Vec::new()));
-    let g2 = gathered.clone();
-    worker.dataflow::<u64, _, _>(move |scope| {
-        vec![found].to_stream(scope).container::<Vec<_>>().sink(Exchange::new(|_: &Found| 0), "gather", move |(input, _)| {
-            input.for_each(|_, data| g2.borrow_mut().append(data));
-        });
-    });
-    while worker.step_or_park(None) {}
-    let all = std::mem::take(&mut *gathered.borrow_mut());
+    let all = super::segments::gather(worker, found);
     Ok(all)
 }
 
@@ -955,17 +805,7 @@ fn sweep_all(store_dir: &std::path::Path, specs: &[Spec], w: &Workers, segment_b
     if !w.is_first() {
         return Ok(None);
     }
-    let mut outs = Vec::new();
-    for (q, parts) in settled.into_iter().zip(per_question) {
-        let mut out = Outcome::default();
-        for f in parts {
-            merge(&mut out, f.into_outcome());
-        }
-        out.tainted.sort_unstable_by_key(|t| t.event);
-        out.seed_stop_warnings = q.warnings;
-        out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
-        outs.push(out);
-    }
+    let outs = settled.into_iter().zip(per_question).map(|(q, parts)| super::found::outcome(parts, q.warnings)).collect();
     Ok(Some(outs))
 }
 

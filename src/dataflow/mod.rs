@@ -7,8 +7,11 @@
 //! tainted events. [`poison`] is the first sweep built this way.
 
 pub mod account;
+mod found;
 pub mod net;
 pub mod poison;
+mod segments;
+pub mod utxo;
 
 use std::net::SocketAddr;
 

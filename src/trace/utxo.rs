@@ -13,7 +13,7 @@ use ruint::aliases::U256;
 use std::collections::{HashMap, HashSet};
 
 /// A piece of an output: `amount` units, tainted or clean, in order (FIFO).
-type Pieces = Vec<(u128, bool)>;
+pub(crate) type Pieces = Vec<(u128, bool)>;
 
 #[derive(Clone, Debug, Default)]
 struct OutTaint {
@@ -51,6 +51,90 @@ fn lay(units: &[(u128, bool)], sizes: &[u128]) -> Vec<Pieces> {
         }
     }
     out
+}
+
+/// A transaction's inputs as §3 weighs them, in input order.
+pub(crate) struct Inputs {
+    /// Each input's units, tainted or clean (an input's own pieces under FIFO).
+    pub units: Pieces,
+    /// Their taint.
+    pub t_in: u128,
+    /// The inputs' known value.
+    pub v_known: u128,
+    /// The smallest hop of a tainted input.
+    pub in_hop: u32,
+    /// The output whose taint funds the most (for evidence).
+    pub pred: Option<(u64, u128)>,
+}
+
+impl Inputs {
+    /// Transaction `tx`'s inputs, the taint of what each spends from
+    /// `taint_of(spent output event)`: (taint, hop, pieces).
+    pub(crate) fn gather(store: &Store, tx: u32, mut taint_of: impl FnMut(u64) -> Option<(u128, u32, Option<Pieces>)>) -> Inputs {
+        let in_value: &[u64] = col(store, Column::InValue);
+        let in_spent: &[u64] = col(store, Column::InSpentEvent);
+        let mut i = Inputs { units: Vec::new(), t_in: 0, v_known: 0, in_hop: u32::MAX, pred: None };
+        for k in store.input_rows(tx) {
+            let spent = in_spent[k];
+            let v = if in_value[k] != u64::MAX { u128::from(in_value[k]) } else { 0 };
+            i.v_known += v;
+            match if spent != u64::MAX { taint_of(spent) } else { None } {
+                Some((taint, hop, pieces)) if taint > 0 => {
+                    i.t_in += taint;
+                    i.in_hop = i.in_hop.min(hop);
+                    if i.pred.is_none_or(|p| taint > p.1) {
+                        i.pred = Some((spent, taint));
+                    }
+                    match pieces {
+                        Some(p) => i.units.extend(p),
+                        None => i.units.push((v, true)),
+                    }
+                }
+                _ => i.units.push((v, false)),
+            }
+        }
+        i
+    }
+
+    /// Spread the inputs' taint over outputs of `values` and a fee of
+    /// `fee` by `policy`: each output's share, the pieces laid on each
+    /// (FIFO; the fee's last), and the taint that goes to the fee.
+    pub(crate) fn spread(mut self, policy: Policy, values: &[u128], fee: u128) -> (Vec<u128>, Vec<Pieces>, u128) {
+        let t_in = self.t_in;
+        let v_out: u128 = values.iter().sum();
+        // Inputs of unknown value are clean and make up whatever the known ones lack.
+        let v_in = self.v_known.max(v_out + fee);
+        if v_in > self.v_known {
+            self.units.push((v_in - self.v_known, false));
+        }
+        let mut shares: Vec<u128> = match policy {
+            Policy::Poison => values.iter().map(|&v| if t_in > 0 { v } else { 0 }).collect(),
+            Policy::Haircut => values
+                .iter()
+                .map(|&v| if t_in == 0 || v_in == 0 { 0 } else { (U256::from(v) * U256::from(t_in) / U256::from(v_in)).to::<u128>() })
+                .collect(),
+            Policy::Fifo => Vec::new(),
+        };
+        let mut laid: Vec<Pieces> = Vec::new();
+        if policy == Policy::Fifo {
+            let mut sizes = values.to_vec();
+            sizes.push(v_in - v_out);
+            laid = lay(&self.units, &sizes);
+            shares = laid.iter().take(values.len()).map(|p| p.iter().filter(|x| x.1).map(|x| x.0).sum()).collect();
+        }
+        let to_fee: u128 = match policy {
+            Policy::Poison => {
+                if t_in > 0 {
+                    v_in - v_out
+                } else {
+                    0
+                }
+            }
+            Policy::Haircut => t_in - shares.iter().sum::<u128>(),
+            Policy::Fifo => laid.last().map_or(0, |p| p.iter().filter(|x| x.1).map(|x| x.0).sum()),
+        };
+        (shares, laid, to_fee)
+    }
 }
 
 /// Trace Bitcoin outputs.
@@ -202,8 +286,6 @@ impl<'a> Utxo<'a> {
     pub(crate) fn run_to(&mut self, end: usize) {
         let (store, spec) = (self.store, self.spec);
         let ev = store.events();
-        let in_value: &[u64] = col(store, Column::InValue);
-        let in_spent: &[u64] = col(store, Column::InSpentEvent);
         let from_block = spec.from_block.unwrap_or(0);
         let to_block = spec.to_block.unwrap_or(u64::MAX);
         let n = store.len();
@@ -229,66 +311,12 @@ impl<'a> Utxo<'a> {
                 continue;
             }
             // Inputs, in input order, with the taint of what they spend.
-            let mut units: Pieces = Vec::new();
-            let mut t_in: u128 = 0;
-            let mut v_known: u128 = 0;
-            let mut in_hop = u32::MAX;
-            let mut pred: Option<(u64, u128)> = None;
-            for k in store.input_rows(tx) {
-                let spent = in_spent[k];
-                let v = if in_value[k] != u64::MAX { u128::from(in_value[k]) } else { 0 };
-                v_known += v;
-                let t = if spent != u64::MAX { self.taint.remove(&spent) } else { None };
-                match t {
-                    Some(t) if t.taint > 0 => {
-                        t_in += t.taint;
-                        in_hop = in_hop.min(t.hop);
-                        if pred.is_none_or(|p| t.taint > p.1) {
-                            pred = Some((spent, t.taint));
-                        }
-                        match t.pieces {
-                            Some(p) => units.extend(p),
-                            None => units.push((v, true)),
-                        }
-                    }
-                    _ => units.push((v, false)),
-                }
-            }
+            let inputs = Inputs::gather(store, tx, |spent| self.taint.remove(&spent).map(|t| (t.taint, t.hop, t.pieces)));
             let values: Vec<u128> = outs.iter().map(|&k| ev.value.get(k)).collect();
-            let v_out: u128 = values.iter().sum();
             let fee: u128 = fee_event.map_or(0, |k| ev.value.get(k));
-            // Inputs of unknown value are clean and make up whatever the known ones lack.
-            let v_in = v_known.max(v_out + fee);
-            if v_in > v_known {
-                units.push((v_in - v_known, false));
-            }
             let is_seed_tx = self.seed_txs.contains(&tx);
-            let mut shares: Vec<u128> = match spec.policy {
-                Policy::Poison => values.iter().map(|&v| if t_in > 0 { v } else { 0 }).collect(),
-                Policy::Haircut => values
-                    .iter()
-                    .map(|&v| if t_in == 0 || v_in == 0 { 0 } else { (U256::from(v) * U256::from(t_in) / U256::from(v_in)).to::<u128>() })
-                    .collect(),
-                Policy::Fifo => Vec::new(),
-            };
-            let mut laid: Vec<Pieces> = Vec::new();
-            if spec.policy == Policy::Fifo {
-                let mut sizes = values.clone();
-                sizes.push(v_in - v_out);
-                laid = lay(&units, &sizes);
-                shares = laid.iter().take(values.len()).map(|p| p.iter().filter(|x| x.1).map(|x| x.0).sum()).collect();
-            }
-            let mut to_fee: u128 = match spec.policy {
-                Policy::Poison => {
-                    if t_in > 0 {
-                        v_in - v_out
-                    } else {
-                        0
-                    }
-                }
-                Policy::Haircut => t_in - shares.iter().sum::<u128>(),
-                Policy::Fifo => laid.last().map_or(0, |p| p.iter().filter(|x| x.1).map(|x| x.0).sum()),
-            };
+            let (in_hop, pred) = (inputs.in_hop, inputs.pred);
+            let (mut shares, mut laid, mut to_fee) = inputs.spread(spec.policy, &values, fee);
             // A bridge payout: its output carries exactly `y`; what §3
             // would have laid on it goes to the fee (§7).
             let mut payout: Option<(usize, u32)> = None;

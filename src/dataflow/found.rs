@@ -1,0 +1,125 @@
+//! What the workers of a sweep found, and how it is put together at
+//! worker 0 into the single-process `Outcome` (so that the report code is
+//! the same, byte for byte).
+
+use crate::trace::{Destination, Outcome, Tainted, Traffic, Wide};
+use ruint::aliases::U256;
+
+/// Add later findings (a segment's, another worker's) to earlier ones.
+/// Amounts add up and hops take the least; a destination keeps the label
+/// of its first absorption by key.
+pub(crate) fn merge(out: &mut Outcome, seg: Outcome) {
+    out.seeded += seg.seeded;
+    out.unknown_origin += seg.unknown_origin;
+    out.fees += seg.fees;
+    out.held_by_seeds += seg.held_by_seeds;
+    out.visited += seg.visited;
+    let (x, y) = (&mut out.exchange, seg.exchange);
+    (x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned) =
+        (x.messages + y.messages, x.bytes + y.bytes, x.rounds + y.rounds, x.repeated_visits + y.repeated_visits, x.scanned + y.scanned);
+    for (k, d) in seg.destinations {
+        match out.destinations.entry(k) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let o = e.get_mut();
+                o.amount += d.amount;
+                o.hops = o.hops.min(d.hops);
+                if d.first_event < o.first_event {
+                    (o.first_event, o.category, o.label, o.entity) = (d.first_event, d.category, d.label, d.entity);
+                }
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(d);
+            }
+        }
+    }
+    for (map, rows) in [(&mut out.dormant, seg.dormant), (&mut out.horizon, seg.horizon)] {
+        for (k, (x, h)) in rows {
+            let o = map.entry(k).or_insert((Wide::ZERO, h));
+            o.0 += x;
+            o.1 = o.1.min(h);
+        }
+    }
+    out.tainted.extend(seg.tainted);
+    out.pred.extend(seg.pred);
+}
+
+/// A destination on its way to worker 0: amount, hops, first event, and
+/// category, label and entity.
+type Stop = ([u64; 5], u32, u64, [String; 3]);
+
+/// A worker's findings on their way to worker 0.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Found {
+    /// Seeded, unknown origin, fees, held by seeds.
+    sums: [[u64; 5]; 4],
+    destinations: Vec<(u32, Stop)>,
+    dormant: Vec<(u32, [u64; 5], u32)>,
+    horizon: Vec<(u32, [u64; 5], u32)>,
+    /// (place in the single-process sweep's list, event, taint, hop).
+    tainted: Vec<(u64, u64, [u64; 4], u32)>,
+    pred: Vec<(u64, u64)>,
+    visited: u64,
+    /// Messages, bytes, rounds, repeated visits, events scanned.
+    exchange: [u64; 5],
+}
+
+impl Found {
+    /// A worker's outcome; `place` orders its tainted events as the
+    /// single-process sweep lists them.
+    pub(crate) fn of(o: &Outcome, place: impl Fn(&Tainted) -> u64) -> Found {
+        let x = o.exchange;
+        Found {
+            sums: [*o.seeded.as_limbs(), *o.unknown_origin.as_limbs(), *o.fees.as_limbs(), *o.held_by_seeds.as_limbs()],
+            destinations: o
+                .destinations
+                .iter()
+                .map(|(&k, d)| (k, (*d.amount.as_limbs(), d.hops, d.first_event, [d.category.clone(), d.label.clone(), d.entity.clone()])))
+                .collect(),
+            dormant: o.dormant.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
+            horizon: o.horizon.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
+            tainted: o.tainted.iter().map(|t| (place(t), t.event, *t.x.as_limbs(), t.hop)).collect(),
+            pred: o.pred.iter().map(|(&a, &b)| (a, b)).collect(),
+            visited: o.visited,
+            exchange: [x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned],
+        }
+    }
+}
+
+/// The workers' findings as one outcome, tainted events in the
+/// single-process sweep's order; `seed_stop_warnings` as given.
+pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcome {
+    let w = Wide::from_limbs;
+    let mut out = Outcome::default();
+    let mut tainted = Vec::new();
+    for f in parts {
+        tainted.extend(f.tainted);
+        let e = f.exchange;
+        merge(
+            &mut out,
+            Outcome {
+                seeded: w(f.sums[0]),
+                unknown_origin: w(f.sums[1]),
+                fees: w(f.sums[2]),
+                held_by_seeds: w(f.sums[3]),
+                destinations: f
+                    .destinations
+                    .into_iter()
+                    .map(|(k, (x, hops, first_event, [category, label, entity]))| {
+                        (k, Destination { amount: w(x), hops, first_event, category, label, entity })
+                    })
+                    .collect(),
+                dormant: f.dormant.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
+                horizon: f.horizon.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
+                pred: f.pred.into_iter().collect(),
+                visited: f.visited,
+                exchange: Traffic { messages: e[0], bytes: e[1], rounds: e[2], repeated_visits: e[3], scanned: e[4] },
+                ..Outcome::default()
+            },
+        );
+    }
+    tainted.sort_unstable_by_key(|t| (t.0, t.1));
+    out.tainted = tainted.into_iter().map(|(_, event, x, hop)| Tainted { event, x: U256::from_limbs(x), hop }).collect();
+    out.seed_stop_warnings = seed_stop_warnings;
+    out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
+    out
+}

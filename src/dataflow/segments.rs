@@ -1,0 +1,98 @@
+//! The loop both ordered sweeps run (`account`, `utxo`): segments of key
+//! order as timely's time, rounds within a segment, and the gathering of
+//! the workers' findings at worker 0.
+//!
+//! A timestamp is `(segment, round)` in one `u64` (rounds in the low
+//! [`ROUND_BITS`]), so the order is total: every round of a segment comes
+//! before the next segment. A worker holds a capability for the next
+//! segment it has work in (the driver) and runs it when the frontier shows
+//! that every earlier arrival is in; arrivals at `(segment, round)` are
+//! run once every arrival of that time is in. What a round sends goes
+//! through the loop's feedback to the next round.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use timely::ExchangeData;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::{Capability, ConnectLoop, Feedback, Operator, ToStream};
+use timely::worker::Worker;
+
+/// Bits of a timestamp that count rounds within a segment.
+pub(crate) const ROUND_BITS: u32 = 24;
+
+/// The events of segment `s` of `2^bits` events, of `n` in all.
+pub(crate) fn span(s: u64, bits: u32, n: u64) -> (u64, u64) {
+    (s << bits, ((s + 1) << bits).min(n))
+}
+
+/// Run segments on this worker until no worker has any left: from segment
+/// `first` (`None`: only when an arrival comes), each message to the
+/// worker `route` names; `round(segment, arrivals)` returns what to send
+/// and the next segment this worker has work in.
+pub(crate) fn run<M, R>(worker: &mut Worker, first: Option<u64>, route: impl Fn(&M) -> u64 + 'static, mut round: R)
+where
+    M: ExchangeData + Clone,
+    R: FnMut(u64, Vec<M>) -> (Vec<M>, Option<u64>) + 'static,
+{
+    worker.dataflow::<u64, _, _>(move |scope| {
+        let (handle, cycle) = scope.feedback::<Vec<M>>(1);
+        let sent = cycle.unary_frontier(Exchange::new(route), "segments", move |cap, _| {
+            let mut driver: Option<Capability<u64>> = first.map(|s| cap.delayed(&(s << ROUND_BITS)));
+            drop(cap);
+            let mut pending: BTreeMap<u64, (Capability<u64>, Vec<M>)> = BTreeMap::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|c, data| {
+                    if let Some(c) = c.retain_least(output.output_index()) {
+                        let e = pending.entry(*c.time()).or_insert_with(|| (c, Vec::new()));
+                        for d in data {
+                            e.1.append(d);
+                        }
+                    }
+                });
+                loop {
+                    let t_msg = pending.keys().next().copied();
+                    let t_drv = driver.as_ref().map(|c| *c.time());
+                    let Some(t) = t_msg.into_iter().chain(t_drv).min() else { break };
+                    if frontier.less_equal(&t) {
+                        break;
+                    }
+                    let (c, msgs) =
+                        if t_msg == Some(t) { pending.remove(&t).expect("listed") } else { (driver.take().expect("listed"), Vec::new()) };
+                    let (seg, r) = (t >> ROUND_BITS, t & ((1 << ROUND_BITS) - 1));
+                    if r + 1 >= 1 << ROUND_BITS {
+                        panic!("segment {seg}: more rounds than a timestamp can count");
+                    }
+                    let (outbox, next) = round(seg, msgs);
+                    if !outbox.is_empty() {
+                        let mut session = output.session(&c);
+                        for m in outbox {
+                            session.give(m);
+                        }
+                    }
+                    if let Some(ns) = next {
+                        let tn = ns << ROUND_BITS;
+                        if driver.as_ref().is_none_or(|d| *d.time() > tn) {
+                            driver = Some(c.delayed(&tn));
+                        }
+                    }
+                }
+            }
+        });
+        sent.connect_loop(handle);
+    });
+    while worker.step_or_park(None) {}
+}
+
+/// Every worker's `found` at worker 0 (the others get none).
+pub(crate) fn gather<T: ExchangeData + Clone>(worker: &mut Worker, found: T) -> Vec<T> {
+    let gathered: Rc<RefCell<Vec<T>>> = Rc::new(RefCell::new(Vec::new()));
+    let g2 = gathered.clone();
+    worker.dataflow::<u64, _, _>(move |scope| {
+        vec![found].to_stream(scope).container::<Vec<_>>().sink(Exchange::new(|_: &T| 0), "gather", move |(input, _)| {
+            input.for_each(|_, data| g2.borrow_mut().append(data));
+        });
+    });
+    while worker.step_or_park(None) {}
+    std::mem::take(&mut *gathered.borrow_mut())
+}
