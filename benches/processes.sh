@@ -16,7 +16,11 @@
 #     the within-segment fixed point;
 #   - peak memory: the largest resident set of any one process of the run
 #     (GNU time's %M covers the children it waited for).
-# Leaves out: building the store, and the first read of it from disk
+# Then the same on a synthetic Bitcoin chain (`chaintrace-gen utxo`, as
+# many inputs as EVENTS / 4) traced from two wallets' addresses, exchanges
+# labelled on two more (the UTXO sweep: every transaction is run, so
+# "visited" is not printed for it).
+# Leaves out: building the stores, and the first read of them from disk
 # (run twice to see a warm cache).
 #
 #   bash benches/processes.sh [EVENTS=10000000] [PROCESSES="1 2 4"]
@@ -30,15 +34,23 @@ dir="$CARGO_TARGET_DIR/tmp/processes-$events"
 rm -rf "$dir"
 mkdir -p "$dir"
 seed=$("$bin/chaintrace-gen" world-store --events "$events" --seed 7 --store "$dir/world" 2> /dev/null)
+"$bin/chaintrace-gen" utxo --inputs $((events / 4)) --seed 7 --store "$dir/btc" > /dev/null 2>&1
+printf 'address,category,name\nw3a0,exchange,Exchange A\nw5a0,exchange,Exchange B\n' > "$dir/btc-labels.csv"
+"$bin/chaintrace" labels --store "$dir/btc" import "$dir/btc-labels.csv" > /dev/null
 timed() { # timed OUT ERR ARGS...: run with timing on; GNU time's figures go to ERR's last line
   local out=$1 err=$2
   shift 2
   CHAINTRACE_TIMING=1 /usr/bin/time -f "time %e %M" "$@" > "$out" 2> "$err"
 }
 field() { sed -n "s/.*$1.*/\\1/p" "$2" | head -1; }
-printf '%-8s %-6s %8s %8s %14s %14s %10s %9s %9s %8s %12s %12s %9s\n' policy run sweep_s wall_s events/s/core visited/s/core messages B/event B/visited rounds scanned repeated peak_MiB
-for policy in poison haircut fifo; do
-  args=(trace --store "$dir/world" --policy "$policy" --seed "$seed" --stop-at exchange,mixer --format json)
+printf '%-11s %-6s %8s %8s %14s %14s %10s %9s %9s %8s %12s %12s %9s\n' policy run sweep_s wall_s events/s/core visited/s/core messages B/event B/visited rounds scanned repeated peak_MiB
+for run in poison haircut fifo btc-poison btc-haircut btc-fifo; do
+  policy=${run#btc-}
+  if [ "$run" = "$policy" ]; then
+    args=(trace --store "$dir/world" --policy "$policy" --seed "$seed" --stop-at exchange,mixer --format json)
+  else
+    args=(trace --store "$dir/btc" --policy "$policy" --seed w1a0 --seed w2a0 --stop-at exchange --format json)
+  fi
   timed "$dir/one.json" "$dir/one.err" "$bin/chaintrace" "${args[@]}"
   for p in single $procs; do
     if [ "$p" = single ]; then
@@ -48,9 +60,10 @@ for policy in poison haircut fifo; do
       err="$dir/p$p.err"
       n=$p
       timed "$dir/p$p.json" "$err" "$bin/chaintrace" "${args[@]}" --processes "$p" --workers 1
-      cmp -s "$dir/one.json" "$dir/p$p.json" || { echo "$policy: the report of $p processes differs from one process's" >&2; exit 1; }
+      cmp -s "$dir/one.json" "$dir/p$p.json" || { echo "$run: the report of $p processes differs from one process's" >&2; exit 1; }
     fi
     sweep=$(field 'sweep of [0-9]* events in \([0-9.]*\)s' "$err")
+    stored=$(field 'sweep of \([0-9]*\) events' "$err")
     visited=$(field ', \([0-9]*\) events visited' "$err")
     messages=$(field 'across workers \([0-9]*\) messages' "$err")
     bytes=$(field ' messages, \([0-9]*\) bytes' "$err")
@@ -58,11 +71,11 @@ for policy in poison haircut fifo; do
     repeated=$(field 'rounds, \([0-9]*\) visits repeated' "$err")
     scanned=$(field 'repeated, \([0-9]*\) events scanned' "$err")
     read -r _ wall kb < <(tail -1 "$err")
-    python3 - "$policy" "$p" "$n" "$events" "$sweep" "$wall" "$visited" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
+    python3 - "$run" "$p" "$n" "$stored" "$sweep" "$wall" "$visited" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
 import sys
 policy, p, n, events, sweep, wall, visited, messages, byts, rounds, scanned, repeated, kb = sys.argv[1:]
 n, events, sweep, visited, messages, byts = int(n), int(events), float(sweep), int(visited), int(messages), int(byts)
-print(f"{policy:<8} {p:<6} {sweep:8.3f} {float(wall):8.2f} {events / sweep / n:14,.0f} {visited / sweep / n:14,.0f} "
+print(f"{policy:<11} {p:<6} {sweep:8.3f} {float(wall):8.2f} {events / sweep / n:14,.0f} {visited / sweep / n:14,.0f} "
       f"{messages:10,} {byts / events:9.2f} {byts / max(visited, 1):9.2f} {rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f}")
 PY
   done

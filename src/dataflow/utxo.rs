@@ -86,7 +86,7 @@ struct State {
     place: HashMap<u64, u64>,
     /// What this worker sent on this segment's outputs.
     sent: HashMap<u64, Arrival>,
-    rounds: u64,
+    exchange: crate::trace::Traffic,
 }
 
 fn col<T: crate::store::Pod>(store: &Store, c: Column) -> &[T] {
@@ -150,7 +150,7 @@ impl State {
         if !rerun {
             return (Vec::new(), next);
         }
-        self.rounds += 1;
+        self.exchange.rounds += 1;
         self.new.clear();
         self.spent.clear();
         self.looked.clear();
@@ -167,6 +167,7 @@ impl State {
                 i += 1;
             }
         }
+        self.exchange.scanned += hi.saturating_sub(i as u64);
         while i < hi as usize {
             let tx = ev.tx(i);
             let block = runs.at(i).block;
@@ -196,12 +197,16 @@ impl State {
             }
         }
         outbox.sort_unstable_by_key(|m| m.output);
+        self.exchange.messages += outbox.len() as u64;
+        // As serialised: spender, output, taint, hop, pieces (length, then amount and flag each).
+        self.exchange.bytes += outbox.iter().map(|m| 4 + 8 + 16 + 4 + 9 + 17 * m.t.pieces.as_ref().map_or(0, Vec::len) as u64).sum::<u64>();
         (outbox, next)
     }
 
     /// Transaction `tx`, events `start..end`, as `trace::utxo` runs it.
     fn transaction(&mut self, p: &Part, tx: u32, start: usize, end: usize, now: &mut HashMap<u64, Arrival>) {
         let (store, ev) = (&p.store, p.store.events());
+        self.seg.visited += (end - start) as u64;
         let outs: Vec<usize> = (start..end).filter(|&k| sub::class(ev.sub(k)) == sub::TOP).collect();
         let fee_event = (start..end).find(|&k| ev.flags(k) & flags::FEE != 0);
         if outs.is_empty() {
@@ -351,6 +356,7 @@ pub fn trace(
                     d.1 = d.1.min(t.hop);
                 }
             }
+            st.out.exchange = st.exchange;
             Found::of(&st.out, |t| st.place[&t.event])
         };
         let all = super::segments::gather(worker, found);
