@@ -36,7 +36,7 @@ mkdir -p "$dir"
 seed=$("$bin/chaintrace-gen" world-store --events "$events" --seed 7 --store "$dir/world" 2> /dev/null)
 "$bin/chaintrace-gen" utxo --inputs $((events / 4)) --seed 7 --store "$dir/btc" > /dev/null 2>&1
 printf 'address,category,name\nw3a0,exchange,Exchange A\nw5a0,exchange,Exchange B\n' > "$dir/btc-labels.csv"
-"$bin/chaintrace" labels --store "$dir/btc" import "$dir/btc-labels.csv" > /dev/null
+"$bin/chaintrace" labels --store "$dir/btc" import "$dir/btc-labels.csv" > /dev/null 2>&1
 timed() { # timed OUT ERR ARGS...: run with timing on; GNU time's figures go to ERR's last line
   local out=$1 err=$2
   shift 2

@@ -126,6 +126,23 @@ fn bitcoin_reports_across_processes_are_the_single_process_ones() {
         }
     }
     assert!(total > 20_000, "reports of {total} bytes in all");
+    // Two cases on one run: each the report one process writes.
+    let store = chaintrace::store::Store::open(&synthetic).unwrap();
+    let (a, b) = (store.address_text(store.events().receiver(101)), store.address_text(store.events().receiver(303)));
+    let (fa, fb) = (t.path().join("a.txt"), t.path().join("b.txt"));
+    std::fs::write(&fa, format!("{a}\n")).unwrap();
+    std::fs::write(&fb, format!("{b}\n")).unwrap();
+    let cases = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["trace", "--store", s(&synthetic), "--policy", "haircut", "--format", "json", "--output", s(out)];
+        let (ca, cb) = (format!("a={}", fa.display()), format!("b={}", fb.display()));
+        args.extend(["--case", &ca, "--case", &cb]);
+        args.extend(extra);
+        let o = run(&args);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        ["a.json", "b.json"].map(|f| std::fs::read(out.join(f)).unwrap())
+    };
+    let one = cases(&t.path().join("one"), &[]);
+    assert_eq!(cases(&t.path().join("three"), &["--processes", "3", "--workers", "1"]), one);
 }
 
 #[test]

@@ -408,12 +408,8 @@ pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) 
     let specs: Vec<Spec> = asked.iter().map(|a| a.3.clone()).collect();
     let started = std::time::Instant::now();
     let outcomes = if utxo {
-        // Bitcoin: one run a case.
-        let mut outs = Vec::new();
-        for (_, _, resolved, spec) in &asked {
-            outs.push(crate::dataflow::utxo::trace(&store.dir, spec, &resolved.outpoints, w, crate::dataflow::account::segment_bits()?)?);
-        }
-        outs.into_iter().collect::<Option<Vec<_>>>()
+        let questions: Vec<(Spec, Vec<(u32, u32)>)> = asked.iter().map(|a| (a.3.clone(), a.2.outpoints.clone())).collect();
+        crate::dataflow::utxo::trace_many(&store.dir, &questions, w, crate::dataflow::account::segment_bits()?)?
     } else {
         crate::dataflow::account::trace_many(&store.dir, &specs, w)?
     };

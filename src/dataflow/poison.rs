@@ -120,8 +120,7 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
             }
         }
         let state: Rc<RefCell<Vec<Owned>>> = Rc::new(RefCell::new(state_init));
-        let gathered: Rc<RefCell<Vec<(u64, u32)>>> = Rc::new(RefCell::new(Vec::new()));
-        let (state2, gathered2) = (state.clone(), gathered.clone());
+        let state2 = state.clone();
         let out = Rc::new(out);
         let out2 = out.clone();
         let store = Rc::new(store);
@@ -189,13 +188,7 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
             .zip(out.iter())
             .flat_map(|(o, evs)| o.sent.iter().zip(evs).filter(|(h, _)| **h != u32::MAX).map(|(&h, e)| (e.0, h)))
             .collect();
-        worker.dataflow::<u64, _, _>(move |scope| {
-            mine.to_stream(scope).container::<Vec<_>>().sink(Exchange::new(|_: &(u64, u32)| 0), "gather", move |(input, _)| {
-                input.for_each(|_, data| gathered2.borrow_mut().extend(data.iter().copied()));
-            });
-        });
-        while worker.step_or_park(None) {}
-        let mut all = std::mem::take(&mut *gathered.borrow_mut());
+        let mut all: Vec<(u64, u32)> = super::segments::gather(worker, mine).into_iter().flatten().collect();
         all.sort_unstable();
         Ok::<Vec<(u64, u32)>, String>(all)
     })?;

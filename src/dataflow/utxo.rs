@@ -58,7 +58,7 @@ struct Part {
     rules: IdMap<Vec<StopRule>>,
     window: (u64, u64),
     /// Output event -> the transaction spending it in the data (`NONE`: none).
-    spender: Vec<u32>,
+    spender: Rc<Vec<u32>>,
     segment_bits: u32,
     me: usize,
     peers: usize,
@@ -276,9 +276,17 @@ pub fn trace(
     w: &Workers,
     segment_bits: u32,
 ) -> Result<Option<Outcome>, DataflowError> {
-    if spec.max_hops.is_some() || spec.clusters.is_some() {
-        return Err(DataflowError::Unsupported("Bitcoin across processes: --max-hops and --cluster are not run there yet".into()));
-    }
+    Ok(trace_many(store_dir, &[(spec.clone(), outpoints.to_vec())], w, segment_bits)?.map(|mut v| v.remove(0)))
+}
+
+/// [`trace`] for several questions (each a spec and its seed outpoints),
+/// one after another on the same connections.
+pub fn trace_many(
+    store_dir: &std::path::Path,
+    questions: &[(Spec, Vec<(u32, u32)>)],
+    w: &Workers,
+    segment_bits: u32,
+) -> Result<Option<Vec<Outcome>>, DataflowError> {
     if !(1..=32).contains(&segment_bits) {
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
     }
@@ -289,24 +297,26 @@ pub fn trace(
     if (store.len() as u64 >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
         return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
     }
-    if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
-        return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()).into());
-    }
-    let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    let warnings: Vec<u32> = {
+    let mut warnings = Vec::new();
+    for (spec, _) in questions {
+        if spec.max_hops.is_some() || spec.clusters.is_some() {
+            return Err(DataflowError::Unsupported("Bitcoin across processes: --max-hops and --cluster are not run there yet".into()));
+        }
+        if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
+            return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()).into());
+        }
         let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
         let mut w: Vec<u32> = spec.seeds.iter().copied().filter(|s| rules.contains_key(s)).collect();
         w.sort_unstable();
-        w
-    };
+        warnings.push(w);
+    }
+    let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
     drop(store);
-    let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {spec:?} {outpoints:?}"));
-    let (dir, spec2, outs) = (store_dir.to_path_buf(), spec.clone(), outpoints.to_vec());
-    let results = super::net::execute(w, key, move |worker| -> Result<Vec<Found>, String> {
-        let (me, peers) = (worker.index(), worker.peers());
+    let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {questions:?}"));
+    let (dir, qs) = (store_dir.to_path_buf(), questions.to_vec());
+    let results = super::net::execute(w, key, move |worker| -> Result<Vec<Vec<Found>>, String> {
         let store = Store::open(&dir).map_err(|e| e.to_string())?;
-        let rules = stop_rules(&store, &spec2.stop_at, &|a| a).map_err(|e| e.to_string())?;
-        // Who spends each output: from the input columns.
+        // Who spends each output: from the input columns, once for every question.
         let mut spender = vec![NONE; store.len()];
         {
             let in_tx: &[u32] = col(&store, Column::InTx);
@@ -317,58 +327,75 @@ pub fn trace(
                 }
             }
         }
-        let part = Rc::new(Part {
-            policy: spec2.policy,
-            seeds: spec2.seeds.iter().copied().collect(),
-            seed_txs: spec2.seed_txs.iter().copied().collect(),
-            seed_outs: outs.iter().copied().collect(),
-            rules,
-            window: (spec2.from_block.unwrap_or(0), spec2.to_block.unwrap_or(u64::MAX)),
-            spender,
-            segment_bits,
-            me,
-            peers,
-            store,
-        });
-        let state = Rc::new(RefCell::new(State::default()));
-        let (p2, s2) = (part.clone(), state.clone());
-        let first = (!part.store.is_empty()).then_some(0);
-        super::segments::run(
-            worker,
-            first,
-            move |m: &Arrival| owner(m.spender, peers) as u64,
-            move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
-        );
-        let found = {
-            let mut st = state.borrow_mut();
-            st.commit();
-            // Unspent tainted outputs (and those whose spender never ran) are where the taint sits.
-            let ev = part.store.events();
-            let st = &mut *st;
-            let left: Vec<(u64, OutTaint)> = st.taint.drain().chain(st.inbox.drain()).collect();
-            for (k, t) in left {
-                let addr = ev.receiver(k as usize);
-                if part.seeds.contains(&addr) {
-                    st.out.held_by_seeds += Wide::from(t.taint);
-                } else {
-                    let d = st.out.dormant.entry(addr).or_insert((Wide::ZERO, t.hop));
-                    d.0 += Wide::from(t.taint);
-                    d.1 = d.1.min(t.hop);
-                }
-            }
-            st.out.exchange = st.exchange;
-            Found::of(&st.out, |t| st.place[&t.event])
-        };
-        let all = super::segments::gather(worker, found);
-        Ok(all)
+        let spender = Rc::new(spender);
+        qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), segment_bits)).collect()
     })?;
-    let mut parts = Vec::new();
+    let mut per_question: Vec<Vec<Found>> = vec![Vec::new(); questions.len()];
     for r in results {
-        parts.extend(r.map_err(DataflowError::Worker)?);
+        for (k, found) in r.map_err(DataflowError::Worker)?.into_iter().enumerate() {
+            per_question[k].extend(found);
+        }
     }
     if !w.is_first() {
         return Ok(None);
     }
-    let out = super::found::outcome(parts, warnings);
-    Ok(Some(out))
+    Ok(Some(per_question.into_iter().zip(warnings).map(|(parts, w)| super::found::outcome(parts, w)).collect()))
+}
+
+/// One worker's sweep of one question: its findings, gathered at worker 0.
+fn sweep_on(
+    worker: &mut timely::worker::Worker,
+    dir: &std::path::Path,
+    spec: &Spec,
+    outpoints: &[(u32, u32)],
+    spender: Rc<Vec<u32>>,
+    segment_bits: u32,
+) -> Result<Vec<Found>, String> {
+    let (me, peers) = (worker.index(), worker.peers());
+    let store = Store::open(dir).map_err(|e| e.to_string())?;
+    let rules = stop_rules(&store, &spec.stop_at, &|a| a).map_err(|e| e.to_string())?;
+    let part = Rc::new(Part {
+        policy: spec.policy,
+        seeds: spec.seeds.iter().copied().collect(),
+        seed_txs: spec.seed_txs.iter().copied().collect(),
+        seed_outs: outpoints.iter().copied().collect(),
+        rules,
+        window: (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX)),
+        spender,
+        segment_bits,
+        me,
+        peers,
+        store,
+    });
+    let state = Rc::new(RefCell::new(State::default()));
+    let (p2, s2) = (part.clone(), state.clone());
+    let first = (!part.store.is_empty()).then_some(0);
+    super::segments::run(
+        worker,
+        first,
+        move |m: &Arrival| owner(m.spender, peers) as u64,
+        move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
+    );
+    let found = {
+        let mut st = state.borrow_mut();
+        st.commit();
+        // Unspent tainted outputs (and those whose spender never ran) are where the taint sits.
+        let ev = part.store.events();
+        let st = &mut *st;
+        let left: Vec<(u64, OutTaint)> = st.taint.drain().chain(st.inbox.drain()).collect();
+        for (k, t) in left {
+            let addr = ev.receiver(k as usize);
+            if part.seeds.contains(&addr) {
+                st.out.held_by_seeds += Wide::from(t.taint);
+            } else {
+                let d = st.out.dormant.entry(addr).or_insert((Wide::ZERO, t.hop));
+                d.0 += Wide::from(t.taint);
+                d.1 = d.1.min(t.hop);
+            }
+        }
+        st.out.exchange = st.exchange;
+        Found::of(&st.out, |t| st.place[&t.event])
+    };
+    let all = super::segments::gather(worker, found);
+    Ok(all)
 }
