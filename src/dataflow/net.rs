@@ -130,11 +130,16 @@ fn connect(me: usize, hosts: &[SocketAddr], threads: usize, key: u64, broken: &B
         TcpListener::bind(hosts[me]).map_err(|e| DataflowError::Start(format!("process {me} cannot listen at {}: {e}", hosts[me])))?;
     let mine = header(me, n, threads, key);
     let mut peers: Vec<Option<Peer>> = (0..n).map(|_| None).collect();
-    let handshake = |stream: &mut TcpStream, from: SocketAddr| -> Result<usize, DataflowError> {
-        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
-        stream.write_all(&mine).map_err(|e| DataflowError::Start(format!("{from}: {e}")))?;
+    // A process answers only once it has connected to those before it:
+    // wait for the answer until the run's deadline, not less.
+    let handshake = |stream: &mut TcpStream, from: SocketAddr, who: &str| -> Result<usize, DataflowError> {
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        stream.set_read_timeout(Some(left)).ok();
+        let failed =
+            |e: std::io::Error| DataflowError::Start(format!("{who} at {from} did not complete the handshake within {:?}: {e}", timeout()));
+        stream.write_all(&mine).map_err(failed)?;
         let mut h = [0u8; 40];
-        stream.read_exact(&mut h).map_err(|e| DataflowError::Start(format!("{from}: {e}")))?;
+        stream.read_exact(&mut h).map_err(failed)?;
         stream.set_read_timeout(None).ok();
         check(&h, n, threads, key, from)
     };
@@ -149,7 +154,7 @@ fn connect(me: usize, hosts: &[SocketAddr], threads: usize, key: u64, broken: &B
             }
         };
         stream.set_nodelay(true).ok();
-        let got = handshake(&mut stream, addr)?;
+        let got = handshake(&mut stream, addr, &format!("process {j}"))?;
         if got != j {
             return Err(DataflowError::Start(format!("{addr} says it is process {got}, the hosts file says {j}")));
         }
@@ -161,7 +166,7 @@ fn connect(me: usize, hosts: &[SocketAddr], threads: usize, key: u64, broken: &B
             Ok((mut stream, from)) => {
                 stream.set_nonblocking(false).ok();
                 stream.set_nodelay(true).ok();
-                let j = handshake(&mut stream, from)?;
+                let j = handshake(&mut stream, from, "a process")?;
                 if j <= me || j >= n || peers[j].is_some() {
                     return Err(DataflowError::Start(format!("{from} says it is process {j}, which this process does not expect")));
                 }
@@ -236,8 +241,15 @@ where
     match failed {
         None => Ok(out),
         Some(e) => {
+            // A worker's own failure names itself; a transport failure is
+            // pinned on the process at the other end of the broken connection.
+            let transport =
+                ["timely communication error", "MergeQueue", "Send thread panic", "Recv thread panic"].iter().any(|t| e.contains(t));
             let first = broken.lock().ok().and_then(|b| b.first().cloned());
-            Err(DataflowError::Worker(first.unwrap_or(e)))
+            Err(DataflowError::Worker(match first {
+                Some(f) if transport => f,
+                _ => e,
+            }))
         }
     }
 }
