@@ -796,17 +796,7 @@ fn sweep_all(store_dir: &std::path::Path, specs: &[Spec], w: &Workers, segment_b
     let results = super::net::execute(w, key, move |worker| {
         all.iter().map(|q| sweep_on(worker, &dir, q, segment_bits)).collect::<Result<Vec<Vec<Found>>, String>>()
     })?;
-    let mut per_question: Vec<Vec<Found>> = vec![Vec::new(); settled.len()];
-    for r in results {
-        for (k, found) in r.map_err(DataflowError::Worker)?.into_iter().enumerate() {
-            per_question[k].extend(found);
-        }
-    }
-    if !w.is_first() {
-        return Ok(None);
-    }
-    let outs = settled.into_iter().zip(per_question).map(|(q, parts)| super::found::outcome(parts, q.warnings)).collect();
-    Ok(Some(outs))
+    super::found::outcomes(results, settled.into_iter().map(|q| q.warnings).collect(), w.is_first())
 }
 
 /// What the owned addresses hold at the end: the seeds' holdings and the

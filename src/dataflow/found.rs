@@ -123,3 +123,23 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
     out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
     out
 }
+
+/// The outcomes of a run's questions, from every worker's findings for
+/// each (`results`, one a worker), with each question's seed stop
+/// warnings: process 0 gets them, the others `None`.
+pub(crate) fn outcomes(
+    results: Vec<Result<Vec<Vec<Found>>, String>>,
+    warnings: Vec<Vec<u32>>,
+    first: bool,
+) -> Result<Option<Vec<Outcome>>, super::DataflowError> {
+    let mut per_question: Vec<Vec<Found>> = vec![Vec::new(); warnings.len()];
+    for r in results {
+        for (k, found) in r.map_err(super::DataflowError::Worker)?.into_iter().enumerate() {
+            per_question[k].extend(found);
+        }
+    }
+    if !first {
+        return Ok(None);
+    }
+    Ok(Some(per_question.into_iter().zip(warnings).map(|(parts, w)| outcome(parts, w)).collect()))
+}

@@ -330,16 +330,7 @@ pub fn trace_many(
         let spender = Rc::new(spender);
         qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), segment_bits)).collect()
     })?;
-    let mut per_question: Vec<Vec<Found>> = vec![Vec::new(); questions.len()];
-    for r in results {
-        for (k, found) in r.map_err(DataflowError::Worker)?.into_iter().enumerate() {
-            per_question[k].extend(found);
-        }
-    }
-    if !w.is_first() {
-        return Ok(None);
-    }
-    Ok(Some(per_question.into_iter().zip(warnings).map(|(parts, w)| super::found::outcome(parts, w)).collect()))
+    super::found::outcomes(results, warnings, w.is_first())
 }
 
 /// One worker's sweep of one question: its findings, gathered at worker 0.
