@@ -20,6 +20,11 @@
 # many inputs as EVENTS / 4) traced from two wallets' addresses, exchanges
 # labelled on two more (the UTXO sweep: every transaction is run, so
 # "visited" is not printed for it).
+# Then the exposure index (screening, TRACING.md §4: every default
+# category's haircut sweep in one pass) of the world store built by one
+# process and by P processes, the index file and the answer compared byte
+# for byte: build seconds, store events per second per core, and the same
+# exchange figures.
 # Leaves out: building the stores, and the first read of them from disk
 # (run twice to see a warm cache).
 #
@@ -43,6 +48,14 @@ timed() { # timed OUT ERR ARGS...: run with timing on; GNU time's figures go to 
   CHAINTRACE_TIMING=1 /usr/bin/time -f "time %e %M" "$@" > "$out" 2> "$err"
 }
 field() { sed -n "s/.*$1.*/\\1/p" "$2" | head -1; }
+exchanged() { # exchanged ERR: what crossed between processes (timing lines), wall seconds and peak KiB
+  messages=$(field 'across workers \([0-9]*\) messages' "$1")
+  bytes=$(field ' messages, \([0-9]*\) bytes' "$1")
+  rounds=$(field 'exchanged, \([0-9]*\) segment rounds' "$1")
+  repeated=$(field 'rounds, \([0-9]*\) visits repeated' "$1")
+  scanned=$(field 'repeated, \([0-9]*\) events scanned' "$1")
+  read -r _ wall kb < <(tail -1 "$1")
+}
 printf '%-11s %-6s %8s %8s %14s %14s %10s %9s %9s %8s %12s %12s %9s\n' policy run sweep_s wall_s events/s/core visited/s/core messages B/event B/visited rounds scanned repeated peak_MiB
 for run in poison haircut fifo btc-poison btc-haircut btc-fifo; do
   policy=${run#btc-}
@@ -62,15 +75,11 @@ for run in poison haircut fifo btc-poison btc-haircut btc-fifo; do
       timed "$dir/p$p.json" "$err" "$bin/chaintrace" "${args[@]}" --processes "$p" --workers 1
       cmp -s "$dir/one.json" "$dir/p$p.json" || { echo "$run: the report of $p processes differs from one process's" >&2; exit 1; }
     fi
+    [ "$run$p" = poisonsingle ] && world_events=$(field 'sweep of \([0-9]*\) events' "$err")
     sweep=$(field 'sweep of [0-9]* events in \([0-9.]*\)s' "$err")
     stored=$(field 'sweep of \([0-9]*\) events' "$err")
     visited=$(field ', \([0-9]*\) events visited' "$err")
-    messages=$(field 'across workers \([0-9]*\) messages' "$err")
-    bytes=$(field ' messages, \([0-9]*\) bytes' "$err")
-    rounds=$(field 'exchanged, \([0-9]*\) segment rounds' "$err")
-    repeated=$(field 'rounds, \([0-9]*\) visits repeated' "$err")
-    scanned=$(field 'repeated, \([0-9]*\) events scanned' "$err")
-    read -r _ wall kb < <(tail -1 "$err")
+    exchanged "$err"
     python3 - "$run" "$p" "$n" "$stored" "$sweep" "$wall" "$visited" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
 import sys
 policy, p, n, events, sweep, wall, visited, messages, byts, rounds, scanned, repeated, kb = sys.argv[1:]
@@ -79,4 +88,30 @@ print(f"{policy:<11} {p:<6} {sweep:8.3f} {float(wall):8.2f} {events / sweep / n:
       f"{messages:10,} {byts / events:9.2f} {byts / max(visited, 1):9.2f} {rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f}")
 PY
   done
+done
+printf '%s\n0x1111111111111111111111111111111111111111\n' "$seed" > "$dir/screen.txt"
+printf '\n%-11s %-6s %8s %8s %14s %10s %9s %8s %12s %12s %9s\n' screening run build_s wall_s events/s/core messages B/event rounds scanned repeated peak_MiB
+for p in single $procs; do
+  rm -rf "$dir/world/exposure"
+  args=(screen --store "$dir/world" --format json "$dir/screen.txt")
+  if [ "$p" = single ]; then
+    n=1
+    timed "$dir/s1.json" "$dir/s.err" "$bin/chaintrace" "${args[@]}"
+    cp "$dir"/world/exposure/* "$dir/index-one"
+  else
+    n=$p
+    timed "$dir/s$p.json" "$dir/s.err" "$bin/chaintrace" "${args[@]}" --processes "$p" --workers 1
+    cmp -s "$dir/s1.json" "$dir/s$p.json" || { echo "screening: the answer of $p processes differs from one process's" >&2; exit 1; }
+    cmp -s "$dir/index-one" "$dir"/world/exposure/* || { echo "screening: the index of $p processes differs from one process's" >&2; exit 1; }
+  fi
+  err="$dir/s.err"
+  build=$(field 'built the exposure index of [^ ]* in \([0-9.]*\)s' "$err")
+  exchanged "$err"
+  python3 - "$p" "$n" "$world_events" "$build" "$wall" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
+import sys
+p, n, events, build, wall, messages, byts, rounds, scanned, repeated, kb = sys.argv[1:]
+n, events, build, messages, byts = int(n), int(events), float(build), int(messages), int(byts)
+print(f"{'index':<11} {p:<6} {build:8.3f} {float(wall):8.2f} {events / build / n:14,.0f} {messages:10,} {byts / events:9.2f} "
+      f"{rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f}")
+PY
 done

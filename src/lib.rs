@@ -12,7 +12,8 @@
 //!    (generated chains for tests and benchmarks);
 //! 4. [`trace`]: the time-respecting sweeps and their evidence;
 //! 5. [`screen`]: the exposure index and screening answers;
-//! 6. [`report`]: reports in every format, and the store's export;
+//! 6. [`dataflow`]: the sweeps and the exposure index on timely-dataflow,
+//!    across workers and processes; [`report`]: reports in every format, and the store's export;
 //! 7. [`app`]: each question a user asks, checked, answered and rendered;
 //! 8. [`serve`] (the HTTP API) and the `chaintrace` command line, which
 //!    both call [`app`].
@@ -34,9 +35,9 @@ pub mod synth;
 
 pub mod trace;
 
-pub mod dataflow;
-
 pub mod screen;
+
+pub mod dataflow;
 
 pub mod report;
 

@@ -457,13 +457,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             stdout(&app::stats::describe(&s, format, cluster.then(|| cluster_args.params()))?)
         }
         Command::Screen { store, follow, format, screening, fail_above, output, placement, address_file } => {
-            app::processes::single_only(&placement, "screen")?;
             let req = screening.request(format, output, follow);
             let plan = app::screen::plan(&req, &address_file)?;
+            let mut run = app::processes::plan(&placement)?;
+            if run != app::processes::Run::Single && store.len() > 1 {
+                return Err(AppError::Usage("--processes and --workers screen one --store".into()).into());
+            }
             let opened = store.iter().map(|d| app::open_verified(d)).collect::<Result<Vec<_>, _>>()?;
-            let got = app::screen::run_stores(&opened.iter().collect::<Vec<_>>(), &req, &plan)?;
+            // An index already built answers here; only the processes of a
+            // run across hosts cannot know it, and build it again together.
+            if run.is_local() && app::screen::has_index(&opened[0], &req, &plan)? {
+                run = app::processes::Run::Single;
+            }
+            let got = if run == app::processes::Run::Single {
+                app::screen::run_stores(&opened.iter().collect::<Vec<_>>(), &req, &plan)?
+            } else {
+                let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+                let exe = std::env::current_exe()?;
+                match app::processes::placed(run, &exe, &args, |w| app::screen::run_on_workers(&opened[0], &req, &plan, w))? {
+                    Some(g) => g,
+                    // Process 0 writes the index and the answer.
+                    None => return Ok(()),
+                }
+            };
             if let Some(secs) = got.built_index {
                 eprintln!("built the exposure index of {} in {secs:.2}s", got.asset);
+            }
+            if let Some(x) = got.exchange.filter(|_| timing_on()) {
+                eprintln!(
+                    "timing: across workers {} messages, {} bytes exchanged, {} segment rounds, {} visits repeated, {} events scanned",
+                    x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned
+                );
             }
             print(app::screen::deliver(&req, &got.answer)?)?;
             if let Some(level) = fail_above {

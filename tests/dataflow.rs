@@ -235,3 +235,77 @@ fn utxo_on_workers_and_processes_finds_what_one_process_does() {
     }
     assert!(compared >= 72 && moved > 2000 && stops > 20, "{compared} runs compared, {moved} tainted outputs, {stops} stops in all");
 }
+
+/// The exposure sweep's result as text: every field, every address.
+fn exposures_text(x: &chaintrace::screen::sweep::Exposures) -> String {
+    let mut s = format!("received {:?}\n", x.received);
+    for (id, es) in x.by_address.iter().enumerate() {
+        if !es.is_empty() {
+            s += &format!("{id}: {es:?}\n");
+        }
+    }
+    let mut seeds: Vec<_> = x.seeds.iter().collect();
+    seeds.sort();
+    s + &format!("seeds {seeds:?}\n")
+}
+
+#[test]
+fn the_exposure_index_on_workers_and_processes_is_the_single_process_one() {
+    use chaintrace::dataflow::exposure;
+    use chaintrace::screen::{self, CategorySet};
+    let cats = CategorySet::new(["sanctioned", "hack", "mixer", "phishing"]);
+    let mut rng = Rng::new(4242);
+    let (mut compared, mut rows) = (0usize, 0usize);
+    for case in 0..40 {
+        let t = tempfile::tempdir().unwrap();
+        let n_addr = 5 + rng.below(30);
+        let n = 20 + rng.below(400);
+        let st = random_store(t.path(), &mut rng, n_addr, n);
+        // Seeds and services, some for a while only; now and then the zero address.
+        let mut labels = Vec::new();
+        for k in 0..n_addr {
+            for c in ["sanctioned", "hack", "mixer", "phishing", "exchange", "defi"] {
+                if rng.below(10) == 0 {
+                    let bounded = rng.below(3) == 0;
+                    let from = 1_600_000_000 + 12 * 1000 + 12 * rng.below(n / 3 + 1) as i64;
+                    labels.push(chaintrace::labels::Label {
+                        address: addr(k),
+                        category: c.into(),
+                        valid_from: bounded.then_some(from),
+                        valid_to: (bounded && rng.below(2) == 0).then_some(from + 12 * rng.below(n / 3 + 1) as i64),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        chaintrace::labels::save(&st, &labels).unwrap();
+        let store = Store::open(&st).unwrap();
+        let labels = chaintrace::labels::load(&store);
+        let single = screen::sweep::sweep(&store, 0, &cats, &labels).unwrap();
+        rows += single.by_address.iter().map(Vec::len).sum::<usize>();
+        let want = exposures_text(&single);
+        for (threads, bits) in [(1, 2), (2, 6), (3, 2), (2, 13)] {
+            let (got, _) = exposure::sweep_in_segments(&st, 0, &cats, &labels, &Workers::Local { threads }, bits).unwrap().unwrap();
+            assert_eq!(exposures_text(&got), want, "case {case}: {threads} workers, segments of 2^{bits}");
+            compared += 1;
+        }
+        if case % 8 == 0 {
+            for (p, threads) in [(2, 1), (3, 2)] {
+                let hs = hosts(p);
+                let runs: Vec<_> = (0..p)
+                    .map(|process| {
+                        let (st, cats, labels, hs) = (st.clone(), cats.clone(), labels.clone(), hs.clone());
+                        std::thread::spawn(move || {
+                            exposure::sweep_in_segments(&st, 0, &cats, &labels, &Workers::Cluster { threads, process, hosts: hs }, 3)
+                                .map(|o| o.map(|x| x.0))
+                        })
+                    })
+                    .collect();
+                let got: Vec<_> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+                assert_eq!(exposures_text(got[0].as_ref().unwrap()), want, "case {case}: {p} processes of {threads} workers");
+                assert!(got[1..].iter().all(Option::is_none));
+            }
+        }
+    }
+    assert!(compared >= 160 && rows > 300, "{compared} runs compared, {rows} exposure rows in all");
+}

@@ -254,9 +254,9 @@ fn processes_that_disagree_or_never_come_refuse_clearly() {
     assert!(o.stderr.contains("--follow does not run across processes yet"), "{}", o.stderr);
     let addresses = t.path().join("addresses.txt");
     std::fs::write(&addresses, format!("{seed}\n")).unwrap();
-    let o = run(&["screen", "--store", s(&st), "--processes", "2", s(&addresses)]);
+    let o = run(&["screen", "--store", s(&st), "--processes", "2", "--follow", "bridges", s(&addresses)]);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("screen does not run across workers or processes yet"), "{}", o.stderr);
+    assert!(o.stderr.contains("--follow bridges does not run across processes yet"), "{}", o.stderr);
     // Threads of one process: the same report.
     let args = ["trace", "--store", s(&st), "--policy", "fifo", "--seed", &seed, "--format", "json"];
     let one = run(&args);
@@ -265,4 +265,87 @@ fn processes_that_disagree_or_never_come_refuse_clearly() {
     let w = run(&threads);
     assert_eq!((one.code, w.code), (0, 0), "{}", w.stderr);
     assert!(one.stdout == w.stdout && one.stdout.len() > 100);
+}
+
+/// The store's exposure index file, and its bytes.
+fn index_bytes(st: &Path) -> Vec<u8> {
+    let files: Vec<_> = std::fs::read_dir(st.join("exposure")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    std::fs::read(&files[0]).unwrap()
+}
+
+#[test]
+fn screening_across_processes_builds_the_single_process_index() {
+    // The generated world (a hack, a mixer, exchanges) and the real Lazarus flows with the OFAC list.
+    let t = tempfile::tempdir().unwrap();
+    let world = t.path().join("world");
+    chaintrace::synth::write_world_store(&world, chaintrace::synth::world::Params::new(200_000, 5)).unwrap();
+    let laz = t.path().join("laz");
+    let o = ingest(&laz, "ethereum", "transfers", &[], &[&data("dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(run(&["labels", "--store", s(&laz), "import", s(&data("labels/ethereum-labels.csv"))]).code, 0);
+    let mut exposed = 0;
+    for st in [&world, &laz] {
+        // Every fifth receiver, and one address never seen.
+        let store = chaintrace::store::Store::open(st).unwrap();
+        let ev = store.events();
+        let mut list: String = (0..store.len())
+            .step_by(5)
+            .map(|i| store.address_text(ev.receiver(i)))
+            .filter(|a| a.starts_with("0x"))
+            .map(|a| a + "\n")
+            .collect();
+        list += "0x1111111111111111111111111111111111111111\n";
+        let addresses = t.path().join("addresses.txt");
+        std::fs::write(&addresses, list).unwrap();
+        let args = ["screen", "--store", s(st), "--format", "json", s(&addresses)];
+        let one = run(&args);
+        assert_eq!(one.code, 0, "{}", one.stderr);
+        let index = index_bytes(st);
+        let v: serde_json::Value = serde_json::from_str(&one.stdout).unwrap();
+        exposed += v["results"].as_array().unwrap().iter().filter(|r| !r["exposure"].as_array().unwrap().is_empty()).count();
+        for (p, w) in [("2", "1"), ("3", "2")] {
+            std::fs::remove_dir_all(st.join("exposure")).unwrap();
+            let mut a = args.to_vec();
+            a.extend(["--processes", p, "--workers", w]);
+            let got = run(&a);
+            assert_eq!(got.code, 0, "{p} processes of {w} workers: {}", got.stderr);
+            assert!(got.stderr.contains("built the exposure index"), "{}", got.stderr);
+            assert!(got.stdout == one.stdout, "{}: {p} processes of {w} workers answer otherwise", st.display());
+            assert!(index_bytes(st) == index, "{}: {p} processes of {w} workers write another index", st.display());
+        }
+        // A local run with the index in place answers from it.
+        let mut a = args.to_vec();
+        a.extend(["--processes", "2"]);
+        let again = run(&a);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert!(!again.stderr.contains("built") && again.stdout == one.stdout, "{}", again.stderr);
+    }
+    assert!(exposed > 50, "{exposed} exposed answers");
+    // Two processes of a run across hosts: both sweep, process 0 writes the index and answers.
+    let ports: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let hosts = t.path().join("hosts");
+    std::fs::write(&hosts, ports.iter().map(|l| format!("{}\n", l.local_addr().unwrap())).collect::<String>()).unwrap();
+    drop(ports);
+    let addresses = t.path().join("laz.txt");
+    std::fs::write(&addresses, "0xdd6458eb5090832eb88bffc7adf39b0f3cdd6683\n").unwrap();
+    let one = run(&["screen", "--store", s(&laz), "--format", "csv", s(&addresses)]);
+    assert!(one.stdout.contains("sanctioned,5238100000000000000000"), "{}", one.stdout);
+    let procs: Vec<_> = (0..2)
+        .map(|k| {
+            Command::new(bin())
+                .args(["screen", "--store", s(&laz), "--format", "csv", "--processes", "2", "--workers", "1"])
+                .args(["--process", &k.to_string(), "--hosts", s(&hosts), s(&addresses)])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = procs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for o in &outs {
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(String::from_utf8_lossy(&outs[0].stdout), one.stdout);
+    assert!(outs[1].stdout.is_empty());
 }

@@ -100,6 +100,7 @@ impl From<crate::dataflow::DataflowError> for AppError {
         use crate::dataflow::DataflowError as D;
         match e {
             D::Trace(t) => t.into(),
+            D::Screen(s) => s.into(),
             D::Unsupported(m) => AppError::Usage(m),
             D::Start(m) => AppError::Usage(format!("the run could not start: {m}")),
             D::Worker(m) => AppError::Run(m),

@@ -48,6 +48,14 @@ pub enum Run {
     },
 }
 
+impl Run {
+    /// Whether every process of the run is this one or started from it, so
+    /// that what this process finds on disk holds for the whole run.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Run::Single | Run::Launch { .. } | Run::On(Workers::Local { .. }))
+    }
+}
+
 /// Check the placement options.
 pub fn plan(p: &Placement) -> Result<Run, AppError> {
     let threads = match p.workers {

@@ -59,6 +59,8 @@ pub struct Screened {
     pub built_index: Option<f64>,
     /// The asset screened.
     pub asset: String,
+    /// What the workers exchanged building the index across them.
+    pub exchange: Option<crate::trace::Traffic>,
 }
 
 /// A checked request: its thresholds and the addresses to screen.
@@ -111,11 +113,10 @@ fn assets(stores: &[&Store], wanted: &[String]) -> Result<Vec<u32>, AppError> {
     Ok(out)
 }
 
-/// Screen the planned addresses in one store or several: without
-/// `--follow`, each store from its own index; with it, the stores together.
-pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screened, AppError> {
-    use crate::trace::Follow;
-    if r.follow.contains(&Follow::Swaps) {
+/// Check a request against its stores: one store a chain, every address
+/// one of some store's chain, not swaps. Returns the asset of each store.
+fn check(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Vec<u32>, AppError> {
+    if r.follow.contains(&crate::trace::Follow::Swaps) {
         return Err(AppError::Usage(
             "screening is per asset (TRACING.md §4): it follows bridges (--follow bridges), not swaps; trace with --follow swaps".into(),
         ));
@@ -141,7 +142,14 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
         )
         .into());
     }
-    let assets = assets(stores, &r.asset)?;
+    assets(stores, &r.asset)
+}
+
+/// Screen the planned addresses in one store or several: without
+/// `--follow`, each store from its own index; with it, the stores together.
+pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screened, AppError> {
+    use crate::trace::Follow;
+    let assets = check(stores, r, plan)?;
     let cats = categories(&r.categories);
     let started = std::time::Instant::now();
     let names: Vec<String> = stores.iter().zip(&assets).map(|(s, &a)| s.manifest.assets[a as usize].clone()).collect();
@@ -161,7 +169,35 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
     let built_index = built.then(|| started.elapsed().as_secs_f64());
     let texts: Vec<String> = plan.addresses.iter().map(|(_, a)| a.clone()).collect();
     let answer = MultiScreener { stores, indexes: &ixs, links: &links, risk: &plan.risk }.screen(&texts);
-    Ok(Screened { answer, built_index, asset: names.join(", ") })
+    Ok(Screened { answer, built_index, asset: names.join(", "), exchange: None })
+}
+
+/// Whether the store already has the exposure index this request needs
+/// (then no run across workers is needed to answer it).
+pub fn has_index(store: &Store, r: &Request, plan: &Plan) -> Result<bool, AppError> {
+    let assets = check(&[store], r, plan)?;
+    Ok(scr::open_fresh(store, assets[0], &categories(&r.categories)).is_some())
+}
+
+/// Build the store's exposure index on the workers `w` (timely-dataflow,
+/// issue 17, ADR 0015) and answer from it: every process of a run calls
+/// this with the same request and store; process 0 writes the index and
+/// gets the answer (the one [`run`] gives), the others `None`.
+pub fn run_on_workers(store: &Store, r: &Request, plan: &Plan, w: &crate::dataflow::Workers) -> Result<Option<Screened>, AppError> {
+    let assets = check(&[store], r, plan)?;
+    if crate::trace::Follow::bridges(&r.follow) {
+        return Err(AppError::Usage("--follow bridges does not run across processes yet: screen it in one".into()));
+    }
+    let asset = assets[0];
+    let cats = categories(&r.categories);
+    let started = std::time::Instant::now();
+    let labels = crate::labels::load(store);
+    let Some((x, traffic)) = crate::dataflow::exposure::sweep(&store.dir, asset, &cats, &labels, w)? else { return Ok(None) };
+    let ix = scr::keep(store, asset, &cats, &x)?;
+    let built_index = Some(started.elapsed().as_secs_f64());
+    let texts: Vec<String> = plan.addresses.iter().map(|(_, a)| a.clone()).collect();
+    let answer = MultiScreener { stores: &[store], indexes: std::slice::from_ref(&ix), links: &[], risk: &plan.risk }.screen(&texts);
+    Ok(Some(Screened { answer, built_index, asset: store.manifest.assets[asset as usize].clone(), exchange: Some(traffic) }))
 }
 
 /// Write the answer where the request says; returns the text for standard

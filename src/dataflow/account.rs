@@ -92,6 +92,20 @@ struct Sent {
     pieces: Vec<Lot>,
 }
 
+impl super::segments::Message for Arrival {
+    type Key = u64;
+    fn key(&self) -> u64 {
+        self.event
+    }
+    fn carries(&self) -> bool {
+        self.delivered != [0; 4]
+    }
+    fn retract(&mut self) {
+        self.delivered = [0; 4];
+        self.lots.clear();
+    }
+}
+
 impl Sent {
     fn message(&self, receiver: u32, event: u64) -> Arrival {
         Arrival {
@@ -433,22 +447,7 @@ impl State {
             i += k as u64;
         }
         // What an earlier round sent from e0 on and this one does not: take it back.
-        let gone: Vec<u64> =
-            self.sent.iter().filter(|(i, m)| **i >= e0 && m.delivered != [0; 4] && !now_sent.contains_key(i)).map(|(&i, _)| i).collect();
-        let mut outbox = Vec::new();
-        for i in gone {
-            let m = self.sent.get_mut(&i).expect("listed");
-            m.delivered = [0; 4];
-            m.lots.clear();
-            outbox.push(m.clone());
-        }
-        for (i, m) in now_sent {
-            if self.sent.get(&i) != Some(&m) {
-                self.sent.insert(i, m.clone());
-                outbox.push(m);
-            }
-        }
-        outbox.sort_unstable_by_key(|m| m.event);
+        let outbox = super::segments::changes(&mut self.sent, now_sent, |&i| i >= e0);
         self.exchange.messages += outbox.len() as u64;
         // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each).
         self.exchange.bytes += outbox.iter().map(|m| 57 + 33 * m.lots.len() as u64).sum::<u64>();

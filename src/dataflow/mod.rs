@@ -7,6 +7,7 @@
 //! tainted events. [`poison`] is the first sweep built this way.
 
 pub mod account;
+pub mod exposure;
 mod found;
 pub mod net;
 pub mod poison;
@@ -54,6 +55,9 @@ pub enum DataflowError {
     /// The question cannot be answered (as the single-process trace says).
     #[error(transparent)]
     Trace(#[from] crate::trace::TraceError),
+    /// The exposure sweep cannot be run (as the single-process one says).
+    #[error(transparent)]
+    Screen(#[from] crate::screen::ScreenError),
     /// A worker stopped (a process died, its connection broke).
     #[error("a worker stopped before the sweep finished: {0}")]
     Worker(String),

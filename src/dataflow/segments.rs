@@ -11,7 +11,7 @@
 //! through the loop's feedback to the next round.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use timely::ExchangeData;
 use timely::dataflow::channels::pact::Exchange;
@@ -95,4 +95,39 @@ pub(crate) fn gather<T: ExchangeData + Clone>(worker: &mut Worker, found: T) -> 
     });
     while worker.step_or_park(None) {}
     std::mem::take(&mut *gathered.borrow_mut())
+}
+
+/// A message a round sends, keyed by what it is about (an event, an
+/// output), that can take back what an earlier round's message carried.
+pub(crate) trait Message: Clone + PartialEq {
+    /// What the message is about.
+    type Key: Ord + Copy + std::hash::Hash + Eq;
+    fn key(&self) -> Self::Key;
+    /// Whether it carries anything (a taken-back message does not).
+    fn carries(&self) -> bool;
+    /// Make it take back what it carried.
+    fn retract(&mut self);
+}
+
+/// What a round sends: each message of `now` that differs from what an
+/// earlier round of the segment sent about its key, and each earlier
+/// message about a key this round ran again (`rerun`) that carried
+/// something and has no successor in `now`, taken back. `sent` becomes
+/// what was last sent. In key order.
+pub(crate) fn changes<M: Message>(sent: &mut HashMap<M::Key, M>, now: HashMap<M::Key, M>, rerun: impl Fn(&M::Key) -> bool) -> Vec<M> {
+    let mut out = Vec::new();
+    for (k, m) in sent.iter_mut() {
+        if rerun(k) && m.carries() && !now.contains_key(k) {
+            m.retract();
+            out.push(m.clone());
+        }
+    }
+    for (k, m) in now {
+        if sent.get(&k) != Some(&m) {
+            sent.insert(k, m.clone());
+            out.push(m);
+        }
+    }
+    out.sort_unstable_by_key(|m| m.key());
+    out
 }

@@ -48,6 +48,19 @@ struct Arrival {
     t: OutTaint,
 }
 
+impl super::segments::Message for Arrival {
+    type Key = u64;
+    fn key(&self) -> u64 {
+        self.output
+    }
+    fn carries(&self) -> bool {
+        self.t.taint != 0
+    }
+    fn retract(&mut self) {
+        self.t = OutTaint { taint: 0, hop: 0, pieces: None };
+    }
+}
+
 /// What a worker reads and never changes.
 struct Part {
     store: Store,
@@ -183,20 +196,7 @@ impl State {
             self.transaction(p, tx, start, end, &mut now);
         }
         // What changed since the last round, and what it no longer sends.
-        let mut outbox = Vec::new();
-        for (o, m) in &mut self.sent {
-            if m.t.taint != 0 && !now.contains_key(o) {
-                m.t = OutTaint { taint: 0, hop: 0, pieces: None };
-                outbox.push(m.clone());
-            }
-        }
-        for (o, m) in now {
-            if self.sent.get(&o) != Some(&m) {
-                self.sent.insert(o, m.clone());
-                outbox.push(m);
-            }
-        }
-        outbox.sort_unstable_by_key(|m| m.output);
+        let outbox = super::segments::changes(&mut self.sent, now, |_| true);
         self.exchange.messages += outbox.len() as u64;
         // As serialised: spender, output, taint, hop, pieces (length, then amount and flag each).
         self.exchange.bytes += outbox.iter().map(|m| 4 + 8 + 16 + 4 + 9 + 17 * m.t.pieces.as_ref().map_or(0, Vec::len) as u64).sum::<u64>();

@@ -87,20 +87,30 @@ impl CategorySet {
 /// building (and writing) it first when it is missing or was built for
 /// other categories. Returns the index and whether it was built now.
 pub fn open_or_build(store: &Store, asset: u32, cats: &CategorySet) -> Result<(index::Index, bool), ScreenError> {
-    let name = store.manifest.assets[asset as usize].clone();
-    let path = index::path_for(store, &name);
-    if let Ok(ix) = index::Index::open(&path)
-        && ix.meta.categories == cats.names
-        && ix.meta.addresses == store.address_count() as u64
-        && ix.fits(store)
-    {
+    if let Some(ix) = open_fresh(store, asset, cats) {
         return Ok((ix, false));
     }
     let labels = crate::labels::load(store);
     let x = if store.manifest.chain.is_account() { sweep::sweep(store, asset, cats, &labels)? } else { utxo::sweep(store, cats, &labels)? };
-    index::write(store, &name, &cats.names, &x, &path)?;
+    Ok((keep(store, asset, cats, &x)?, true))
+}
+
+/// The exposure index of `asset` if one on disk fits the store's live
+/// generation and these categories.
+pub fn open_fresh(store: &Store, asset: u32, cats: &CategorySet) -> Option<index::Index> {
+    let name = &store.manifest.assets[asset as usize];
+    let ix = index::Index::open(&index::path_for(store, name)).ok()?;
+    (ix.meta.categories == cats.names && ix.meta.addresses == store.address_count() as u64 && ix.fits(store)).then_some(ix)
+}
+
+/// Write a sweep's exposures as the index of `asset` for the store's live
+/// generation (dropping older generations' indexes), and open it.
+pub fn keep(store: &Store, asset: u32, cats: &CategorySet, x: &sweep::Exposures) -> Result<index::Index, ScreenError> {
+    let name = store.manifest.assets[asset as usize].clone();
+    let path = index::path_for(store, &name);
+    index::write(store, &name, &cats.names, x, &path)?;
     remove_stale(store);
-    Ok((index::Index::open(&path)?, true))
+    index::Index::open(&path)
 }
 
 /// Remove the store's indexes of older generations: of no further use.

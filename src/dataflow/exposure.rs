@@ -1,0 +1,602 @@
+//! The exposure index's sweep (TRACING.md §4) on timely-dataflow (issue
+//! 17, ADR 0015): every category's haircut sweep in one pass, computed by
+//! workers that each own a part of the addresses, giving exactly what
+//! `screen::sweep::sweep` gives in one process.
+//!
+//! The shape is the account-model trace's (`super::account`): an event's
+//! sender's owner runs its send half (a seed's holdings turning tainted,
+//! each category's share of what leaves) and tells the receiver's owner
+//! what arrived in which categories, keyed by the event; the receiver's
+//! owner runs the receive half (the exposure rows, seeds, absorbing
+//! services). Segments of key order are timely's time; a round that brings
+//! changed arrivals runs the segment again from the earliest event they
+//! changed, after an undo log has taken back every later change.
+//!
+//! Unlike a trace, an address's exposure rows live with its state, so the
+//! undo log takes them back too and there is no separate log of findings.
+//! What each address received (the `share`'s denominator) does not depend
+//! on taint: each worker sums it for its own addresses in a pass of its own.
+
+use super::{DataflowError, Workers, owner};
+use crate::labels::Label;
+use crate::model::{NO_TIME, flags};
+use crate::screen::sweep::{Exposure, Exposures, LabelRules, SEED_RULE, too_large};
+use crate::screen::{CategorySet, ScreenError};
+use crate::store::{EventColumns, Store};
+use crate::trace::{IdMap, Traffic};
+use ruint::aliases::U256;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+const NONE: u32 = u32::MAX;
+
+/// What arrived on an event in each category that moved, sent to the
+/// receiver's owner: `(category, taint low, taint high, hop)`. No
+/// category takes back what an earlier round sent.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Arrival {
+    receiver: u32,
+    event: u64,
+    x: Vec<(u16, u64, u64, u32)>,
+}
+
+impl super::segments::Message for Arrival {
+    type Key = u64;
+    fn key(&self) -> u64 {
+        self.event
+    }
+    fn carries(&self) -> bool {
+        !self.x.is_empty()
+    }
+    fn retract(&mut self) {
+        self.x.clear();
+    }
+}
+
+fn split(x: u128) -> (u64, u64) {
+    (x as u64, (x >> 64) as u64)
+}
+
+fn join(lo: u64, hi: u64) -> u128 {
+    u128::from(lo) | u128::from(hi) << 64
+}
+
+/// Taint one address holds in one category. Kept once made, as the
+/// single-process sweep keeps it: a pool emptied by sends keeps its hop.
+#[derive(Clone, Copy, Debug)]
+struct Pool {
+    k: u16,
+    taint: u128,
+    hop: u32,
+}
+
+/// One owned address's state.
+#[derive(Clone, Default)]
+struct Addr {
+    /// Categories with taint held.
+    held: u16,
+    /// A seed-labelled address's balance, kept exactly.
+    seed_bal: Option<u128>,
+    pools: Vec<Pool>,
+    /// Its exposure rows, in order of first arrival.
+    exp: Vec<Exposure>,
+}
+
+impl Addr {
+    fn pool(&mut self, k: u16, hop: u32) -> &mut Pool {
+        match self.pools.iter().position(|p| p.k == k) {
+            Some(j) => &mut self.pools[j],
+            None => {
+                self.pools.push(Pool { k, taint: 0, hop });
+                self.pools.last_mut().expect("pushed")
+            }
+        }
+    }
+}
+
+/// What a worker knows and never changes.
+struct Part {
+    store: Store,
+    asset: u32,
+    rules: LabelRules,
+    segment_bits: u32,
+    me: usize,
+    peers: usize,
+}
+
+impl Part {
+    #[inline]
+    fn owns(&self, a: u32) -> bool {
+        owner(a, self.peers) == self.me
+    }
+
+    /// Whether event `i` can move anything in the screened asset.
+    #[inline]
+    fn counts(&self, ev: &EventColumns<'_>, i: usize) -> bool {
+        ev.asset(i) == self.asset && ev.flags(i) & flags::MOVES_NOTHING == 0 && ev.value.get(i) != 0
+    }
+
+    fn value_of(&self, i: usize) -> Result<u128, ScreenError> {
+        match self.store.events().value.get(i) {
+            u128::MAX => {
+                self.store.value(i).to_u128().filter(|&v| v != u128::MAX).ok_or_else(|| too_large(&format!("the value of event {i}")))
+            }
+            v => Ok(v),
+        }
+    }
+
+    fn seed(&self, a: u32) -> bool {
+        self.rules.flag[a as usize] & SEED_RULE != 0
+    }
+}
+
+/// A worker's changing state.
+struct State {
+    slot: Vec<u32>,
+    ids: Vec<u32>,
+    addr: Vec<Addr>,
+    /// Each change in the segment under way: event, slot, state before.
+    undo: Vec<(u64, u32, Addr)>,
+    /// Owned addresses that hold taint in some category.
+    hot: Vec<u64>,
+    cur: Option<u64>,
+    inbox: HashMap<u64, Arrival>,
+    sent: HashMap<u64, Arrival>,
+    exchange: Traffic,
+    /// Events visited in the segment under way (a rollback counts the
+    /// ones it takes back as repeated).
+    seg_visits: Vec<u64>,
+    visited: u64,
+    keep_undo: bool,
+    /// The first value that did not fit (the sweep then stops here).
+    error: Option<String>,
+}
+
+impl State {
+    fn new(p: &Part) -> State {
+        let n = p.store.address_count();
+        State {
+            slot: vec![NONE; n],
+            ids: Vec::new(),
+            addr: Vec::new(),
+            undo: Vec::new(),
+            hot: vec![0; n.div_ceil(64)],
+            cur: None,
+            inbox: HashMap::new(),
+            sent: HashMap::new(),
+            exchange: Traffic::default(),
+            seg_visits: Vec::new(),
+            visited: 0,
+            keep_undo: p.peers > 1,
+            error: None,
+        }
+    }
+
+    fn slot(&mut self, a: u32) -> u32 {
+        match self.slot[a as usize] {
+            NONE => {
+                let l = self.addr.len() as u32;
+                self.addr.push(Addr::default());
+                self.ids.push(a);
+                self.slot[a as usize] = l;
+                l
+            }
+            l => l,
+        }
+    }
+
+    fn touch(&mut self, l: u32, i: u64) -> &mut Addr {
+        if self.keep_undo {
+            self.undo.push((i, l, self.addr[l as usize].clone()));
+        }
+        &mut self.addr[l as usize]
+    }
+
+    fn mark_hot(&mut self, l: u32) {
+        let a = self.ids[l as usize];
+        let (w, b) = (a as usize / 64, 1u64 << (a % 64));
+        if self.addr[l as usize].held != 0 { self.hot[w] |= b } else { self.hot[w] &= !b }
+    }
+
+    fn rollback(&mut self, e0: u64) {
+        while self.undo.last().is_some_and(|u| u.0 >= e0) {
+            let (_, l, a) = self.undo.pop().expect("checked");
+            self.addr[l as usize] = a;
+            self.mark_hot(l);
+        }
+        let keep = self.seg_visits.partition_point(|&e| e < e0);
+        self.exchange.repeated_visits += (self.seg_visits.len() - keep) as u64;
+        self.seg_visits.truncate(keep);
+    }
+
+    fn commit(&mut self) {
+        if self.cur.take().is_some() {
+            self.visited += self.seg_visits.len() as u64;
+            self.seg_visits.clear();
+            self.undo.clear();
+            self.inbox.clear();
+            self.sent.clear();
+        }
+    }
+
+    /// One round of segment `s` with the arrivals `msgs`.
+    fn round(&mut self, p: &Part, s: u64, msgs: Vec<Arrival>) -> (Vec<Arrival>, Option<u64>) {
+        let n = p.store.len() as u64;
+        let (lo, hi) = super::segments::span(s, p.segment_bits, n);
+        let first = self.cur != Some(s);
+        if first {
+            self.commit();
+            self.cur = Some(s);
+        }
+        let e0 = if first { lo } else { msgs.iter().map(|m| m.event).min().unwrap_or(hi) };
+        for m in msgs {
+            self.inbox.insert(m.event, m);
+        }
+        self.exchange.rounds += 1;
+        self.rollback(e0);
+        let mut inbox: Vec<u64> = self.inbox.keys().copied().filter(|&e| e >= e0).collect();
+        inbox.sort_unstable();
+        let mut next_in = 0usize;
+        let mut now_sent: HashMap<u64, Arrival> = HashMap::new();
+        const BLOCK: usize = 64;
+        let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let ev = p.store.events();
+        let mut i = e0;
+        while i < hi && self.error.is_none() {
+            let k = ((hi - i) as usize).min(BLOCK);
+            ev.parties(i as usize, &mut from[..k], &mut to[..k]);
+            self.exchange.scanned += k as u64;
+            for j in 0..k {
+                let e = i + j as u64;
+                let (u, v) = (from[j], to[j]);
+                let arrived = next_in < inbox.len() && inbox[next_in] == e;
+                if arrived {
+                    next_in += 1;
+                }
+                let hot = self.hot[u as usize / 64] >> (u % 64) & 1 != 0;
+                let want = arrived || ((hot || p.seed(u)) && p.owns(u)) || (p.seed(v) && p.owns(v));
+                if want
+                    && p.counts(&ev, e as usize)
+                    && let Err(err) = self.event(p, &ev, e, (u, v), &mut now_sent)
+                {
+                    self.error.get_or_insert(err.to_string());
+                    break;
+                }
+            }
+            i += k as u64;
+        }
+        let outbox = super::segments::changes(&mut self.sent, now_sent, |&i| i >= e0);
+        self.exchange.messages += outbox.len() as u64;
+        // As serialised: receiver, event, length, and 22 bytes a category.
+        self.exchange.bytes += outbox.iter().map(|m| 20 + 22 * m.x.len() as u64).sum::<u64>();
+        let next = (hi < n && self.error.is_none()).then_some(s + 1);
+        (outbox, next)
+    }
+
+    /// Event `i`: its send half where this worker owns a sender that holds
+    /// taint or is a seed, then its receive half where it owns the
+    /// receiver and something arrived or the receiver is a seed.
+    fn event(
+        &mut self,
+        p: &Part,
+        ev: &EventColumns<'_>,
+        i: u64,
+        (u, v): (u32, u32),
+        now_sent: &mut HashMap<u64, Arrival>,
+    ) -> Result<(), ScreenError> {
+        let iu = i as usize;
+        let a = p.value_of(iu)?;
+        self.seg_visits.push(i);
+        let t = Some(ev.time(iu)).filter(|&t| t != NO_TIME);
+        let (ou, ov) = (p.owns(u), p.owns(v));
+        let mut here: Vec<(u16, u128, u32)> = Vec::new();
+        let hot_u = self.hot[u as usize / 64] >> (u % 64) & 1 != 0;
+        if ou && (hot_u || p.seed(u)) {
+            let b = match p.store.sender_balances().get(iu) {
+                u128::MAX => p.store.wide_balance(iu),
+                b => b,
+            };
+            if b == u128::MAX {
+                return Err(too_large(&format!("the sender's balance before event {i}")));
+            }
+            // The shortfall rule: what the sender lacks is credited first.
+            let b1 = b.max(a);
+            let lu = self.slot(u);
+            let seeding = if p.seed(u) { p.rules.seed_mask(u, t) } else { 0 };
+            let k_n = p.rules.names.len();
+            let st = self.touch(lu, i);
+            if p.seed(u) {
+                st.seed_bal = Some(if u == v { b1 } else { b1 - a });
+            }
+            if u == v {
+                return Ok(());
+            }
+            for k in 0..k_n {
+                let bit = 1u16 << k;
+                if seeding & bit != 0 {
+                    here.push((k as u16, a, 1));
+                    let rest = b1 - a;
+                    let pool = st.pool(k as u16, 0);
+                    (pool.taint, pool.hop) = (rest, 0);
+                    if rest > 0 { st.held |= bit } else { st.held &= !bit }
+                } else if st.held & bit != 0 {
+                    let pool = st.pool(k as u16, 0);
+                    let x = if pool.taint == b1 { a } else { (U256::from(a) * U256::from(pool.taint) / U256::from(b1)).to::<u128>() };
+                    pool.taint -= x;
+                    let hop = pool.hop.saturating_add(1);
+                    if pool.taint == 0 {
+                        st.held &= !bit;
+                    }
+                    if x > 0 {
+                        here.push((k as u16, x, hop));
+                    }
+                }
+            }
+            self.mark_hot(lu);
+            if !ov {
+                if !here.is_empty() {
+                    let x = here.iter().map(|&(k, x, h)| (k, split(x).0, split(x).1, h)).collect();
+                    now_sent.insert(i, Arrival { receiver: v, event: i, x });
+                }
+                return Ok(());
+            }
+        }
+        if u == v || !ov {
+            return Ok(());
+        }
+        if !ou && let Some(m) = self.inbox.get(&i) {
+            here = m.x.iter().map(|&(k, lo, hi, h)| (k, join(lo, hi), h)).collect();
+        }
+        if here.is_empty() && !p.seed(v) {
+            return Ok(());
+        }
+        self.receive(p, i, v, a, t, &here)
+    }
+
+    /// The receive half of event `i` at owned `v`: `xs` arrived.
+    fn receive(&mut self, p: &Part, i: u64, v: u32, a: u128, t: Option<i64>, xs: &[(u16, u128, u32)]) -> Result<(), ScreenError> {
+        let lv = self.slot(v);
+        let fv_seed = p.seed(v);
+        let v_seeding = if fv_seed { p.rules.seed_mask(v, t) } else { 0 };
+        let v_absorbing = p.rules.absorb_mask(v, t);
+        let k_n = p.rules.names.len();
+        let st = self.touch(lv, i);
+        if fv_seed {
+            let b = st.seed_bal.unwrap_or(0).checked_add(a).ok_or_else(|| too_large("a seed's balance"))?;
+            st.seed_bal = Some(b);
+        }
+        for k in 0..k_n {
+            let bit = 1u16 << k;
+            let moved = xs.iter().find(|m| m.0 == k as u16);
+            if let Some(&(_, x, hop)) = moved {
+                let slot = match st.exp.iter().position(|e| e.category == k as u16) {
+                    Some(j) => j,
+                    None => {
+                        st.exp.push(Exposure { category: k as u16, amount: 0, direct: 0, hops: u32::MAX, first_in: i, pred: u64::MAX });
+                        st.exp.len() - 1
+                    }
+                };
+                let e = &mut st.exp[slot];
+                e.amount = e.amount.checked_add(x).ok_or_else(|| too_large("an exposure sum"))?;
+                if hop == 1 {
+                    e.direct += x;
+                }
+                e.hops = e.hops.min(hop);
+            }
+            if v_seeding & bit != 0 {
+                let bal = st.seed_bal.expect("a seed's balance, set above");
+                let pool = st.pool(k as u16, 0);
+                (pool.taint, pool.hop) = (bal, 0);
+                st.held |= bit;
+            } else if let Some(&(_, x, hop)) = moved
+                && v_absorbing & bit == 0
+            {
+                let pool = st.pool(k as u16, u32::MAX);
+                pool.taint += x;
+                pool.hop = pool.hop.min(hop);
+                st.held |= bit;
+            }
+        }
+        self.mark_hot(lv);
+        Ok(())
+    }
+}
+
+/// An exposure row on its way: category, amount, direct, hops, first arrival.
+type Row = (u16, [u64; 2], [u64; 2], u32, u64);
+
+/// What one worker found, on its way to worker 0.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Found {
+    /// Per owned address: (category, amount, direct, hops, first arrival).
+    exposures: Vec<(u32, Vec<Row>)>,
+    /// Per owned address with arrivals: what it received.
+    received: Vec<(u32, [u64; 2])>,
+    visited: u64,
+    /// Messages, bytes, rounds, repeated visits, events scanned.
+    exchange: [u64; 5],
+    error: Option<String>,
+}
+
+/// What each owned address received from others in the asset (§4's
+/// `received`): a pass of its own, as it does not depend on taint.
+fn received(p: &Part) -> Result<IdMap<u128>, ScreenError> {
+    let ev = p.store.events();
+    let mut out: IdMap<u128> = IdMap::default();
+    const BLOCK: usize = 64;
+    let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+    let n = p.store.len();
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(BLOCK);
+        ev.parties(i, &mut from[..k], &mut to[..k]);
+        for j in 0..k {
+            let (u, v) = (from[j], to[j]);
+            if u != v && p.owns(v) && p.counts(&ev, i + j) {
+                let a = p.value_of(i + j)?;
+                let r = out.entry(v).or_insert(0);
+                *r = r.checked_add(a).ok_or_else(|| too_large("an address's received sum"))?;
+            }
+        }
+        i += k;
+    }
+    Ok(out)
+}
+
+/// One worker's share of the sweep: every worker's findings at worker 0.
+fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Question) -> Vec<Found> {
+    let (me, peers) = (worker.index(), worker.peers());
+    let built = Store::open(dir).map_err(|e| e.to_string()).and_then(|store| {
+        let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
+        Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, peers })
+    });
+    // Every worker takes part in the loop and the gathering, even one that failed.
+    let (part, early) = match built {
+        Ok(p) => (Some(Rc::new(p)), None),
+        Err(e) => (None, Some(e)),
+    };
+    let state = part.as_ref().map(|p| Rc::new(RefCell::new(State::new(p))));
+    let first = part.as_ref().filter(|p| !p.store.is_empty()).map(|_| 0);
+    let (p2, s2) = (part.clone(), state.clone());
+    super::segments::run(
+        worker,
+        first,
+        move |m: &Arrival| owner(m.receiver, peers) as u64,
+        move |seg, msgs| match (&p2, &s2) {
+            (Some(p), Some(s)) => s.borrow_mut().round(p, seg, msgs),
+            _ => (Vec::new(), None),
+        },
+    );
+    let found = match (&part, &state) {
+        (Some(p), Some(s)) => {
+            let mut st = s.borrow_mut();
+            st.commit();
+            let rec = received(p);
+            let mut exposures: Vec<(u32, Vec<Row>)> = st
+                .addr
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| !a.exp.is_empty())
+                .map(|(l, a)| {
+                    let rows = a
+                        .exp
+                        .iter()
+                        .map(|e| {
+                            let (al, ah) = split(e.amount);
+                            let (dl, dh) = split(e.direct);
+                            (e.category, [al, ah], [dl, dh], e.hops, e.first_in)
+                        })
+                        .collect();
+                    (st.ids[l], rows)
+                })
+                .collect();
+            exposures.sort_unstable_by_key(|e| e.0);
+            let x = st.exchange;
+            let mut f = Found {
+                exposures,
+                received: Vec::new(),
+                visited: st.visited,
+                exchange: [x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned],
+                error: st.error.clone(),
+            };
+            match rec {
+                Ok(r) => f.received = r.into_iter().filter(|&(_, x)| x > 0).map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
+                Err(e) => f.error = f.error.or(Some(e.to_string())),
+            }
+            f
+        }
+        _ => Found { error: early, ..Found::default() },
+    };
+    super::segments::gather(worker, found)
+}
+
+/// One screening question as every worker gets it.
+#[derive(Clone)]
+struct Question {
+    asset: u32,
+    cats: CategorySet,
+    labels: Vec<Label>,
+    segment_bits: u32,
+}
+
+/// The exposure of every address of the store at `store_dir` to every
+/// category of `cats` in `asset` (as `screen::sweep::sweep` computes it),
+/// on the workers `w`: every process of a run calls this with the same
+/// arguments and the store whole. Process 0 gets the exposures and what
+/// the workers exchanged, the others `None`.
+pub fn sweep(
+    store_dir: &std::path::Path,
+    asset: u32,
+    cats: &CategorySet,
+    labels: &[Label],
+    w: &Workers,
+) -> Result<Option<(Exposures, Traffic)>, DataflowError> {
+    sweep_in_segments(store_dir, asset, cats, labels, w, super::account::segment_bits()?)
+}
+
+/// [`sweep`] with segments of `2^segment_bits` events.
+pub fn sweep_in_segments(
+    store_dir: &std::path::Path,
+    asset: u32,
+    cats: &CategorySet,
+    labels: &[Label],
+    w: &Workers,
+    segment_bits: u32,
+) -> Result<Option<(Exposures, Traffic)>, DataflowError> {
+    if !(1..=32).contains(&segment_bits) {
+        return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
+    }
+    let store = Store::open(store_dir).map_err(|e| DataflowError::Screen(e.into()))?;
+    if !store.manifest.chain.is_account() {
+        return Err(DataflowError::Unsupported("screening across processes so far: account-model stores (Ethereum and tokens)".into()));
+    }
+    if (store.len() as u64 >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
+        return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
+    }
+    // The rules are checked here once, so that a bad label fails before any connection.
+    let rules = LabelRules::new(&store, cats, labels)?;
+    let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
+    let key = super::net::key_of(&format!("exposure {identity} {asset} {:?} {} {segment_bits}", cats.names, labels.len()));
+    let n_addr = store.address_count();
+    drop(store);
+    let q = Question { asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits };
+    let dir = store_dir.to_path_buf();
+    let results = super::net::execute(w, key, move |worker| sweep_on(worker, &dir, &q))?;
+    if !w.is_first() {
+        return Ok(None);
+    }
+    let found: Vec<Found> = results.into_iter().flatten().collect();
+    if let Some(e) = found.iter().find_map(|f| f.error.clone()) {
+        return Err(DataflowError::Screen(ScreenError::TooLarge(e)));
+    }
+    let mut received = vec![0u128; n_addr];
+    let mut exposures: IdMap<Vec<Exposure>> = IdMap::default();
+    let mut traffic = Traffic::default();
+    for f in found {
+        for (v, [lo, hi]) in f.received {
+            received[v as usize] = join(lo, hi);
+        }
+        for (v, rows) in f.exposures {
+            let rows = rows
+                .into_iter()
+                .map(|(category, a, d, hops, first_in)| Exposure {
+                    category,
+                    amount: join(a[0], a[1]),
+                    direct: join(d[0], d[1]),
+                    hops,
+                    first_in,
+                    pred: u64::MAX,
+                })
+                .collect();
+            exposures.insert(v, rows);
+        }
+        let x = f.exchange;
+        traffic.messages += x[0];
+        traffic.bytes += x[1];
+        traffic.rounds += x[2];
+        traffic.repeated_visits += x[3];
+        traffic.scanned += x[4];
+    }
+    Ok(Some((Exposures::gather(exposures, received, rules.seeds), traffic)))
+}
