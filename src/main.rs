@@ -466,7 +466,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let opened = store.iter().map(|d| app::open_verified(d)).collect::<Result<Vec<_>, _>>()?;
             // An index already built answers here; only the processes of a
             // run across hosts cannot know it, and build it again together.
-            if run.is_local() && app::screen::has_index(&opened[0], &req, &plan)? {
+            if run != app::processes::Run::Single && run.is_local() && app::screen::has_index(&opened[0], &req, &plan)? {
                 run = app::processes::Run::Single;
             }
             let got = if run == app::processes::Run::Single {
