@@ -21,7 +21,8 @@
 # labelled on two more (the UTXO sweep: every transaction is run, so
 # "visited" is not printed for it).
 # Then the exposure index (screening, TRACING.md §4: every default
-# category's haircut sweep in one pass) of the world store built by one
+# category's haircut sweep in one pass) of the world store and of the
+# Bitcoin chain (a wallet labelled `hack`) built by one
 # process and by P processes, the index file and the answer compared byte
 # for byte: build seconds, store events per second per core, and the same
 # exchange figures.
@@ -40,7 +41,7 @@ rm -rf "$dir"
 mkdir -p "$dir"
 seed=$("$bin/chaintrace-gen" world-store --events "$events" --seed 7 --store "$dir/world" 2> /dev/null)
 "$bin/chaintrace-gen" utxo --inputs $((events / 4)) --seed 7 --store "$dir/btc" > /dev/null 2>&1
-printf 'address,category,name\nw3a0,exchange,Exchange A\nw5a0,exchange,Exchange B\n' > "$dir/btc-labels.csv"
+printf 'address,category,name\nw3a0,exchange,Exchange A\nw5a0,exchange,Exchange B\nw1a0,hack,Hacker\n' > "$dir/btc-labels.csv"
 "$bin/chaintrace" labels --store "$dir/btc" import "$dir/btc-labels.csv" > /dev/null 2>&1
 timed() { # timed OUT ERR ARGS...: run with timing on; GNU time's figures go to ERR's last line
   local out=$1 err=$2
@@ -76,6 +77,7 @@ for run in poison haircut fifo btc-poison btc-haircut btc-fifo; do
       cmp -s "$dir/one.json" "$dir/p$p.json" || { echo "$run: the report of $p processes differs from one process's" >&2; exit 1; }
     fi
     [ "$run$p" = poisonsingle ] && world_events=$(field 'sweep of \([0-9]*\) events' "$err")
+    [ "$run$p" = btc-poisonsingle ] && btc_events=$(field 'sweep of \([0-9]*\) events' "$err")
     sweep=$(field 'sweep of [0-9]* events in \([0-9.]*\)s' "$err")
     stored=$(field 'sweep of \([0-9]*\) events' "$err")
     visited=$(field ', \([0-9]*\) events visited' "$err")
@@ -89,29 +91,34 @@ print(f"{policy:<11} {p:<6} {sweep:8.3f} {float(wall):8.2f} {events / sweep / n:
 PY
   done
 done
-printf '%s\n0x1111111111111111111111111111111111111111\n' "$seed" > "$dir/screen.txt"
+printf '%s\n0x1111111111111111111111111111111111111111\n' "$seed" > "$dir/world-screen.txt"
+printf '1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa\n' > "$dir/btc-screen.txt"
 printf '\n%-11s %-6s %8s %8s %14s %10s %9s %8s %12s %12s %9s\n' screening run build_s wall_s events/s/core messages B/event rounds scanned repeated peak_MiB
-for p in single $procs; do
-  rm -rf "$dir/world/exposure"
-  args=(screen --store "$dir/world" --format json "$dir/screen.txt")
-  if [ "$p" = single ]; then
-    n=1
-    timed "$dir/s1.json" "$dir/s.err" "$bin/chaintrace" "${args[@]}"
-    cp "$dir"/world/exposure/* "$dir/index-one"
-  else
-    n=$p
-    timed "$dir/s$p.json" "$dir/s.err" "$bin/chaintrace" "${args[@]}" --processes "$p" --workers 1
-    cmp -s "$dir/s1.json" "$dir/s$p.json" || { echo "screening: the answer of $p processes differs from one process's" >&2; exit 1; }
-    cmp -s "$dir/index-one" "$dir"/world/exposure/* || { echo "screening: the index of $p processes differs from one process's" >&2; exit 1; }
-  fi
-  err="$dir/s.err"
-  build=$(field 'built the exposure index of [^ ]* in \([0-9.]*\)s' "$err")
-  exchanged "$err"
-  python3 - "$p" "$n" "$world_events" "$build" "$wall" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
+for store in world btc; do
+  events_here=$world_events
+  [ "$store" = btc ] && events_here=$btc_events
+  for p in single $procs; do
+    rm -rf "$dir/$store/exposure"
+    args=(screen --store "$dir/$store" --format json "$dir/$store-screen.txt")
+    if [ "$p" = single ]; then
+      n=1
+      timed "$dir/s1.json" "$dir/s.err" "$bin/chaintrace" "${args[@]}"
+      cp "$dir/$store"/exposure/* "$dir/index-one"
+    else
+      n=$p
+      timed "$dir/s$p.json" "$dir/s.err" "$bin/chaintrace" "${args[@]}" --processes "$p" --workers 1
+      cmp -s "$dir/s1.json" "$dir/s$p.json" || { echo "screening $store: the answer of $p processes differs from one process's" >&2; exit 1; }
+      cmp -s "$dir/index-one" "$dir/$store"/exposure/* || { echo "screening $store: the index of $p processes differs from one process's" >&2; exit 1; }
+    fi
+    err="$dir/s.err"
+    build=$(field 'built the exposure index of [^ ]* in \([0-9.]*\)s' "$err")
+    exchanged "$err"
+    python3 - "$store-index" "$p" "$n" "$events_here" "$build" "$wall" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
 import sys
-p, n, events, build, wall, messages, byts, rounds, scanned, repeated, kb = sys.argv[1:]
+what, p, n, events, build, wall, messages, byts, rounds, scanned, repeated, kb = sys.argv[1:]
 n, events, build, messages, byts = int(n), int(events), float(build), int(messages), int(byts)
-print(f"{'index':<11} {p:<6} {build:8.3f} {float(wall):8.2f} {events / build / n:14,.0f} {messages:10,} {byts / events:9.2f} "
+print(f"{what:<11} {p:<6} {build:8.3f} {float(wall):8.2f} {events / build / n:14,.0f} {messages:10,} {byts / events:9.2f} "
       f"{rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f}")
 PY
+  done
 done

@@ -309,3 +309,60 @@ fn the_exposure_index_on_workers_and_processes_is_the_single_process_one() {
     }
     assert!(compared >= 160 && rows > 300, "{compared} runs compared, {rows} exposure rows in all");
 }
+
+#[test]
+fn the_bitcoin_exposure_index_on_workers_and_processes_is_the_single_process_one() {
+    use chaintrace::dataflow::exposure;
+    use chaintrace::screen::{self, CategorySet};
+    let cats = CategorySet::new(["sanctioned", "hack", "mixer"]);
+    let mut rng = Rng::new(5151);
+    let (mut compared, mut rows, mut linked) = (0usize, 0usize, 0usize);
+    for case in 0..16 {
+        let t = tempfile::tempdir().unwrap();
+        let st = t.path().join("btc");
+        chaintrace::synth::utxo::write_store(&st, chaintrace::synth::utxo::Params::for_inputs(300 + rng.below(1500), 100 + case)).unwrap();
+        let store = Store::open(&st).unwrap();
+        let (n, ev) = (store.len() as u64, store.events());
+        // Sources and services, some for a while only.
+        let labels: Vec<chaintrace::labels::Label> = (0..4 + rng.below(20))
+            .map(|_| {
+                let k = rng.below(n) as usize;
+                let bounded = rng.below(3) == 0;
+                chaintrace::labels::Label {
+                    address: store.address_text(ev.receiver(k)),
+                    category: ["sanctioned", "hack", "mixer", "exchange", "exchange"][rng.below(5) as usize].into(),
+                    valid_from: bounded.then(|| ev.time(k)),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        chaintrace::labels::save(&st, &labels).unwrap();
+        let store = Store::open(&st).unwrap();
+        let labels = chaintrace::labels::load(&store);
+        let single = screen::utxo::sweep(&store, &cats, &labels).unwrap();
+        rows += single.by_address.iter().map(Vec::len).sum::<usize>();
+        linked += single.by_address.iter().flatten().filter(|e| e.pred != u64::MAX).count();
+        let want = exposures_text(&single);
+        for (threads, bits) in [(1, 13), (2, 4), (3, 7)] {
+            let (got, _) = exposure::sweep_in_segments(&st, 0, &cats, &labels, &Workers::Local { threads }, bits).unwrap().unwrap();
+            assert_eq!(exposures_text(&got), want, "case {case}: {threads} workers, segments of 2^{bits}");
+            compared += 1;
+        }
+        if case % 5 == 0 {
+            let hs = hosts(2);
+            let runs: Vec<_> = (0..2)
+                .map(|process| {
+                    let (st, cats, labels, hs) = (st.clone(), cats.clone(), labels.clone(), hs.clone());
+                    std::thread::spawn(move || {
+                        exposure::sweep_in_segments(&st, 0, &cats, &labels, &Workers::Cluster { threads: 1, process, hosts: hs }, 5)
+                            .map(|o| o.map(|x| x.0))
+                    })
+                })
+                .collect();
+            let got: Vec<_> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+            assert_eq!(exposures_text(got[0].as_ref().unwrap()), want, "case {case}: 2 processes");
+            assert!(got[1].is_none());
+        }
+    }
+    assert!(compared >= 48 && rows > 500 && linked > 200, "{compared} runs compared, {rows} exposure rows, {linked} with a predecessor");
+}

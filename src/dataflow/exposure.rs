@@ -403,8 +403,9 @@ impl State {
     }
 }
 
-/// An exposure row on its way: category, amount, direct, hops, first arrival.
-type Row = (u16, [u64; 2], [u64; 2], u32, u64);
+/// An exposure row on its way: category, amount, direct, hops, first
+/// arrival, predecessor.
+type Row = (u16, [u64; 2], [u64; 2], u32, u64, u64);
 
 /// What one worker found, on its way to worker 0.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -417,6 +418,60 @@ struct Found {
     /// Messages, bytes, rounds, repeated visits, events scanned.
     exchange: [u64; 5],
     error: Option<String>,
+}
+
+impl Found {
+    /// A worker's rows (any order, empty ones skipped) and sums.
+    fn of<'a>(
+        rows: impl Iterator<Item = (u32, &'a Vec<Exposure>)>,
+        received: impl Iterator<Item = (u32, u128)>,
+        visited: u64,
+        x: Traffic,
+        error: Option<String>,
+    ) -> Found {
+        let mut exposures: Vec<(u32, Vec<Row>)> = rows
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(id, r)| {
+                let r = r
+                    .iter()
+                    .map(|e| {
+                        let (al, ah) = split(e.amount);
+                        let (dl, dh) = split(e.direct);
+                        (e.category, [al, ah], [dl, dh], e.hops, e.first_in, e.pred)
+                    })
+                    .collect();
+                (id, r)
+            })
+            .collect();
+        exposures.sort_unstable_by_key(|e| e.0);
+        Found {
+            exposures,
+            received: received.filter(|&(_, x)| x > 0).map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
+            visited,
+            exchange: [x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned],
+            error,
+        }
+    }
+}
+
+/// Add rows found elsewhere (another worker's, a later segment's) to an
+/// address's: amounts add up, hops take the least, and the first arrival
+/// (with its predecessor) is the earliest.
+fn merge_rows(into: &mut Vec<Exposure>, from: impl IntoIterator<Item = Exposure>) -> Result<(), ScreenError> {
+    for e in from {
+        match into.iter_mut().find(|x| x.category == e.category) {
+            Some(x) => {
+                x.amount = x.amount.checked_add(e.amount).ok_or_else(|| too_large("an exposure sum"))?;
+                x.direct += e.direct;
+                x.hops = x.hops.min(e.hops);
+                if e.first_in < x.first_in {
+                    (x.first_in, x.pred) = (e.first_in, e.pred);
+                }
+            }
+            None => into.push(e),
+        }
+    }
+    Ok(())
 }
 
 /// What each owned address received from others in the asset (§4's
@@ -473,33 +528,14 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
             let mut st = s.borrow_mut();
             st.commit();
             let rec = received(p);
-            let mut exposures: Vec<(u32, Vec<Row>)> = st
-                .addr
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| !a.exp.is_empty())
-                .map(|(l, a)| {
-                    let rows = a
-                        .exp
-                        .iter()
-                        .map(|e| {
-                            let (al, ah) = split(e.amount);
-                            let (dl, dh) = split(e.direct);
-                            (e.category, [al, ah], [dl, dh], e.hops, e.first_in)
-                        })
-                        .collect();
-                    (st.ids[l], rows)
-                })
-                .collect();
-            exposures.sort_unstable_by_key(|e| e.0);
             let x = st.exchange;
-            let mut f = Found {
-                exposures,
-                received: Vec::new(),
-                visited: st.visited,
-                exchange: [x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned],
-                error: st.error.clone(),
-            };
+            let mut f = Found::of(
+                st.addr.iter().enumerate().map(|(l, a)| (st.ids[l], &a.exp)),
+                std::iter::empty(),
+                st.visited,
+                x,
+                st.error.clone(),
+            );
             match rec {
                 Ok(r) => f.received = r.into_iter().filter(|&(_, x)| x > 0).map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
                 Err(e) => f.error = f.error.or(Some(e.to_string())),
@@ -548,21 +584,20 @@ pub fn sweep_in_segments(
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
     }
     let store = Store::open(store_dir).map_err(|e| DataflowError::Screen(e.into()))?;
-    if !store.manifest.chain.is_account() {
-        return Err(DataflowError::Unsupported("screening across processes so far: account-model stores (Ethereum and tokens)".into()));
-    }
+    let utxo = !store.manifest.chain.is_account();
     if (store.len() as u64 >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
         return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
     }
     // The rules are checked here once, so that a bad label fails before any connection.
     let rules = LabelRules::new(&store, cats, labels)?;
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    let key = super::net::key_of(&format!("exposure {identity} {asset} {:?} {} {segment_bits}", cats.names, labels.len()));
+    let key = super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits}", cats.names, labels.len()));
     let n_addr = store.address_count();
     drop(store);
     let q = Question { asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits };
     let dir = store_dir.to_path_buf();
-    let results = super::net::execute(w, key, move |worker| sweep_on(worker, &dir, &q))?;
+    let results =
+        super::net::execute(w, key, move |worker| if utxo { sweep_utxo_on(worker, &dir, &q) } else { sweep_on(worker, &dir, &q) })?;
     if !w.is_first() {
         return Ok(None);
     }
@@ -575,21 +610,19 @@ pub fn sweep_in_segments(
     let mut traffic = Traffic::default();
     for f in found {
         for (v, [lo, hi]) in f.received {
-            received[v as usize] = join(lo, hi);
+            let r = &mut received[v as usize];
+            *r = r.checked_add(join(lo, hi)).ok_or_else(|| too_large("an address's received sum"))?;
         }
         for (v, rows) in f.exposures {
-            let rows = rows
-                .into_iter()
-                .map(|(category, a, d, hops, first_in)| Exposure {
-                    category,
-                    amount: join(a[0], a[1]),
-                    direct: join(d[0], d[1]),
-                    hops,
-                    first_in,
-                    pred: u64::MAX,
-                })
-                .collect();
-            exposures.insert(v, rows);
+            let rows = rows.into_iter().map(|(category, a, d, hops, first_in, pred)| Exposure {
+                category,
+                amount: join(a[0], a[1]),
+                direct: join(d[0], d[1]),
+                hops,
+                first_in,
+                pred,
+            });
+            merge_rows(exposures.entry(v).or_default(), rows)?;
         }
         let x = f.exchange;
         traffic.messages += x[0];
@@ -599,4 +632,118 @@ pub fn sweep_in_segments(
         traffic.scanned += x[4];
     }
     Ok(Some((Exposures::gather(exposures, received, rules.seeds), traffic)))
+}
+
+/// An output's taint in the categories where it has some: (category,
+/// taint low, taint high, hop).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Cats(Vec<(u16, u64, u64, u32)>);
+
+impl super::utxo::Taint for Cats {
+    fn carries(&self) -> bool {
+        !self.0.is_empty()
+    }
+    fn nothing() -> Self {
+        Cats(Vec::new())
+    }
+    fn bytes(&self) -> u64 {
+        8 + 22 * self.0.len() as u64
+    }
+}
+
+/// The exposure index's rule over the UTXO model: `screen::utxo`'s
+/// transaction in every category, on the transactions a worker owns.
+struct UtxoExposure {
+    rules: LabelRules,
+}
+
+/// What a worker's transactions found: partial rows and sums, merged at
+/// worker 0 (an address is paid by transactions of any worker).
+#[derive(Default)]
+struct Book {
+    rows: IdMap<Vec<Exposure>>,
+    received: IdMap<u128>,
+}
+
+/// `screen::utxo`'s ledger on a worker: outputs through the dataflow,
+/// findings into the segment's book.
+struct OnWorker<'a, 'b> {
+    io: &'a mut super::utxo::Io<'b, Cats>,
+    book: &'a mut Book,
+}
+
+impl crate::screen::utxo::Ledger for OnWorker<'_, '_> {
+    fn spend(&mut self, output: u64) -> Option<crate::screen::utxo::OutTaint> {
+        self.io.spend(output).map(|c| c.0.into_iter().map(|(k, lo, hi, h)| (k, join(lo, hi), h)).collect())
+    }
+
+    fn receive(&mut self, addr: u32, v: u128) -> Result<(), ScreenError> {
+        let r = self.book.received.entry(addr).or_insert(0);
+        *r = r.checked_add(v).ok_or_else(|| too_large("an address's received sum"))?;
+        Ok(())
+    }
+
+    fn rows(&mut self, addr: u32) -> &mut Vec<Exposure> {
+        self.book.rows.entry(addr).or_default()
+    }
+
+    fn keep(&mut self, output: u64, t: crate::screen::utxo::OutTaint) {
+        self.io.keep(output, Cats(t.into_iter().map(|(k, x, h)| (k, split(x).0, split(x).1, h)).collect()));
+    }
+}
+
+impl super::utxo::TxRule for UtxoExposure {
+    type Taint = Cats;
+    type Found = Book;
+
+    fn runs(&self, _block: u64) -> bool {
+        true
+    }
+
+    fn transaction(
+        &self,
+        store: &Store,
+        tx: u32,
+        events: std::ops::Range<usize>,
+        time: i64,
+        io: &mut super::utxo::Io<'_, Cats>,
+        book: &mut Book,
+    ) -> Result<(), String> {
+        let t = Some(time).filter(|&t| t != NO_TIME);
+        let mut ledger = OnWorker { io, book };
+        crate::screen::utxo::transaction(store, &self.rules, tx, events, t, &mut Vec::new(), &mut ledger).map_err(|e| e.to_string())
+    }
+
+    fn merge(&self, all: &mut Book, seg: Book) -> Result<(), String> {
+        for (v, rows) in seg.rows {
+            merge_rows(all.rows.entry(v).or_default(), rows).map_err(|e| e.to_string())?;
+        }
+        for (v, x) in seg.received {
+            let r = all.received.entry(v).or_insert(0);
+            *r = r.checked_add(x).ok_or_else(|| too_large("an address's received sum").to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// One worker's share of the sweep over a Bitcoin store.
+fn sweep_utxo_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Question) -> Vec<Found> {
+    let built = Store::open(dir).map_err(|e| e.to_string()).and_then(|store| {
+        let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
+        Ok((Rc::new(store), rules))
+    });
+    let found = match built {
+        Ok((store, rules)) => {
+            let spender = Rc::new(super::utxo::spenders(&store));
+            let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, q.segment_bits);
+            let (book, x) = (swept.found, swept.exchange);
+            Found::of(book.rows.iter().map(|(&v, r)| (v, r)), book.received.into_iter(), x.scanned, x, swept.error)
+        }
+        // Every worker takes part in the loop and the gathering, even one that failed.
+        Err(e) => {
+            super::segments::run(worker, None, |_: &super::utxo::Arrival<Cats>| 0, |_, _| (Vec::new(), None));
+            Found { error: Some(e), ..Found::default() }
+        }
+    };
+    super::segments::gather(worker, found)
 }

@@ -14,6 +14,11 @@
 //! transaction (as the single-process Bitcoin sweep does). It leaves out
 //! the horizon (`--max-hops`: whether an address is cut off depends on its
 //! first arrival anywhere), clusters and bridges, which it refuses.
+//!
+//! The machinery (ownership, routing outputs to their spenders, segments
+//! and re-runs) serves any rule for what a transaction does with its
+//! inputs' taint ([`TxRule`]): the trace's policies here, and the exposure
+//! index's categories in `super::exposure`.
 
 use super::found::Found;
 use super::{DataflowError, Workers, owner};
@@ -25,11 +30,45 @@ use ruint::aliases::U256;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use timely::ExchangeData;
 
 const NONE: u32 = u32::MAX;
 
 /// Pieces of an output: amounts tainted or clean, in order (FIFO).
 type Pieces = crate::trace::UtxoPieces;
+
+/// An output's taint as it travels between workers.
+pub(crate) trait Taint: ExchangeData + Clone + PartialEq + std::fmt::Debug {
+    /// Whether it carries any (a message that does not takes an earlier one back).
+    fn carries(&self) -> bool;
+    /// None at all.
+    fn nothing() -> Self;
+    /// Bytes of a message carrying it, as serialised.
+    fn bytes(&self) -> u64;
+}
+
+/// What a sweep over the UTXO model does at each transaction a worker owns.
+pub(crate) trait TxRule {
+    /// An output's taint.
+    type Taint: Taint;
+    /// What a segment found; merged, what the finished segments found.
+    type Found: Default;
+    /// Whether the transactions of block `block` run.
+    fn runs(&self, block: u64) -> bool;
+    /// Transaction `tx` (events `events`, block time `time`): its inputs'
+    /// taint from `io.spend`, what its outputs keep to `io.keep`.
+    fn transaction(
+        &self,
+        store: &Store,
+        tx: u32,
+        events: std::ops::Range<usize>,
+        time: i64,
+        io: &mut Io<'_, Self::Taint>,
+        found: &mut Self::Found,
+    ) -> Result<(), String>;
+    /// Add a finished segment's findings to the earlier ones.
+    fn merge(&self, all: &mut Self::Found, seg: Self::Found) -> Result<(), String>;
+}
 
 /// An output's taint, as the single-process sweep keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,37 +78,46 @@ struct OutTaint {
     pieces: Option<Pieces>,
 }
 
-/// An output's taint on its way to the owner of the transaction spending
-/// it (`taint` zero takes back what an earlier round sent).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Arrival {
-    spender: u32,
-    output: u64,
-    t: OutTaint,
+impl Taint for OutTaint {
+    fn carries(&self) -> bool {
+        self.taint != 0
+    }
+    fn nothing() -> Self {
+        OutTaint { taint: 0, hop: 0, pieces: None }
+    }
+    fn bytes(&self) -> u64 {
+        // Taint, hop, pieces (length, then amount and flag each).
+        16 + 4 + 9 + 17 * self.pieces.as_ref().map_or(0, Vec::len) as u64
+    }
 }
 
-impl super::segments::Message for Arrival {
+/// An output's taint on its way to the owner of the transaction spending
+/// it (no taint takes back what an earlier round sent).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Arrival<T> {
+    spender: u32,
+    output: u64,
+    t: T,
+}
+
+impl<T: Taint> super::segments::Message for Arrival<T> {
     type Key = u64;
     fn key(&self) -> u64 {
         self.output
     }
     fn carries(&self) -> bool {
-        self.t.taint != 0
+        self.t.carries()
     }
     fn retract(&mut self) {
-        self.t = OutTaint { taint: 0, hop: 0, pieces: None };
+        self.t = T::nothing();
     }
 }
 
-/// What a worker reads and never changes.
-struct Part {
-    store: Store,
-    policy: Policy,
-    seeds: HashSet<u32>,
-    seed_txs: HashSet<u32>,
-    seed_outs: HashSet<(u32, u32)>,
-    rules: IdMap<Vec<StopRule>>,
-    window: (u64, u64),
+/// What a worker reads and never changes: the store, the rule, and who
+/// spends each output.
+struct Part<R> {
+    store: Rc<Store>,
+    rule: R,
     /// Output event -> the transaction spending it in the data (`NONE`: none).
     spender: Rc<Vec<u32>>,
     segment_bits: u32,
@@ -77,99 +125,126 @@ struct Part {
     peers: usize,
 }
 
-/// A worker's changing state.
-#[derive(Default)]
-struct State {
-    /// Tainted outputs of finished segments whose spender is owned here (or none).
-    taint: HashMap<u64, OutTaint>,
-    /// Tainted outputs other workers sent, until spent.
-    inbox: HashMap<u64, OutTaint>,
-    out: Outcome,
-    cur: Option<u64>,
+/// Tainted outputs a worker holds.
+struct Outputs<T> {
+    /// Of finished segments, whose spender is owned here (or none).
+    taint: HashMap<u64, T>,
+    /// Sent by other workers, until spent.
+    inbox: HashMap<u64, T>,
     // The segment under way, taken back whole by a later round:
-    new: HashMap<u64, OutTaint>,
+    new: HashMap<u64, T>,
     spent: HashSet<u64>,
     looked: HashSet<u64>,
-    seg: Outcome,
-    /// The segment's tainted events with their place in the
-    /// single-process sweep's list: (transaction's first event, 0 for its
-    /// fee and 1 for its outputs).
-    seg_tainted: Vec<(u64, u8, Tainted)>,
-    /// Each tainted event's place in that list.
-    place: HashMap<u64, u64>,
+}
+
+impl<T> Default for Outputs<T> {
+    fn default() -> Self {
+        Outputs { taint: HashMap::new(), inbox: HashMap::new(), new: HashMap::new(), spent: HashSet::new(), looked: HashSet::new() }
+    }
+}
+
+/// A transaction's access to the outputs: what it spends, where what it
+/// lays goes.
+pub(crate) struct Io<'a, T> {
+    outs: &'a mut Outputs<T>,
+    now: &'a mut HashMap<u64, Arrival<T>>,
+    spender: &'a [u32],
+    me: usize,
+    peers: usize,
+}
+
+impl<T: Clone> Io<'_, T> {
+    /// The taint of output `o`, spent now (none: untainted, or spent already).
+    pub(crate) fn spend(&mut self, o: u64) -> Option<T> {
+        let outs = &mut *self.outs;
+        outs.looked.insert(o);
+        if let Some(t) = outs.new.remove(&o) {
+            return Some(t);
+        }
+        if outs.spent.contains(&o) {
+            return None;
+        }
+        let t = outs.taint.get(&o).or_else(|| outs.inbox.get(&o)).cloned();
+        if t.is_some() {
+            outs.spent.insert(o);
+        }
+        t
+    }
+
+    /// Output `k` keeps `t`: here, or at its spender's owner.
+    pub(crate) fn keep(&mut self, k: u64, t: T) {
+        let spender = self.spender[k as usize];
+        if spender == NONE || owner(spender, self.peers) == self.me {
+            self.outs.new.insert(k, t);
+        } else {
+            self.now.insert(k, Arrival { spender, output: k, t });
+        }
+    }
+}
+
+/// A worker's changing state.
+struct State<R: TxRule> {
+    outs: Outputs<R::Taint>,
+    all: R::Found,
+    seg: R::Found,
+    cur: Option<u64>,
     /// What this worker sent on this segment's outputs.
-    sent: HashMap<u64, Arrival>,
+    sent: HashMap<u64, Arrival<R::Taint>>,
     exchange: crate::trace::Traffic,
+    /// The first failure (the worker then runs nothing more).
+    error: Option<String>,
 }
 
 fn col<T: crate::store::Pod>(store: &Store, c: Column) -> &[T] {
     crate::store::cast(store.bytes(c))
 }
 
-impl State {
-    fn lookup(&mut self, o: u64) -> Option<OutTaint> {
-        self.looked.insert(o);
-        if let Some(t) = self.new.remove(&o) {
-            return Some(t);
-        }
-        if self.spent.contains(&o) {
-            return None;
-        }
-        let t = self.taint.get(&o).or_else(|| self.inbox.get(&o)).cloned();
-        if t.is_some() {
-            self.spent.insert(o);
-        }
-        t
-    }
-
-    fn commit(&mut self) {
+impl<R: TxRule> State<R> {
+    fn commit(&mut self, p: &Part<R>) {
         if self.cur.take().is_none() {
             return;
         }
-        for o in self.spent.drain() {
-            self.taint.remove(&o);
-            self.inbox.remove(&o);
+        let outs = &mut self.outs;
+        for o in outs.spent.drain() {
+            outs.taint.remove(&o);
+            outs.inbox.remove(&o);
         }
-        self.taint.extend(self.new.drain());
-        let mut seg = std::mem::take(&mut self.seg);
-        seg.tainted = self.seg_tainted.iter().map(|x| x.2).collect();
-        for (s, k, t) in self.seg_tainted.drain(..) {
-            self.place.insert(t.event, s * 2 + u64::from(k));
+        outs.taint.extend(outs.new.drain());
+        outs.looked.clear();
+        if let Err(e) = p.rule.merge(&mut self.all, std::mem::take(&mut self.seg)) {
+            self.error.get_or_insert(e);
         }
-        super::found::merge(&mut self.out, seg);
-        self.looked.clear();
         self.sent.clear();
     }
 
     /// One round of segment `s`: every owned transaction that starts in it.
-    fn round(&mut self, p: &Part, s: u64, msgs: Vec<Arrival>) -> (Vec<Arrival>, Option<u64>) {
+    fn round(&mut self, p: &Part<R>, s: u64, msgs: Vec<Arrival<R::Taint>>) -> (Vec<Arrival<R::Taint>>, Option<u64>) {
         let n = p.store.len() as u64;
         let (lo, hi) = super::segments::span(s, p.segment_bits, n);
         let first = self.cur != Some(s);
         if first {
-            self.commit();
+            self.commit(p);
             self.cur = Some(s);
         }
         let mut rerun = first;
         for m in msgs {
-            rerun |= self.looked.contains(&m.output);
-            if m.t.taint == 0 {
-                self.inbox.remove(&m.output);
+            rerun |= self.outs.looked.contains(&m.output);
+            if m.t.carries() {
+                self.outs.inbox.insert(m.output, m.t);
             } else {
-                self.inbox.insert(m.output, m.t);
+                self.outs.inbox.remove(&m.output);
             }
         }
-        let next = (hi < n).then_some(s + 1);
-        if !rerun {
+        let next = (hi < n && self.error.is_none()).then_some(s + 1);
+        if !rerun || self.error.is_some() {
             return (Vec::new(), next);
         }
         self.exchange.rounds += 1;
-        self.new.clear();
-        self.spent.clear();
-        self.looked.clear();
-        self.seg = Outcome::default();
-        self.seg_tainted.clear();
-        let mut now: HashMap<u64, Arrival> = HashMap::new();
+        self.outs.new.clear();
+        self.outs.spent.clear();
+        self.outs.looked.clear();
+        self.seg = R::Found::default();
+        let mut now: HashMap<u64, Arrival<R::Taint>> = HashMap::new();
         let ev = p.store.events();
         let mut runs = ev.cursor();
         let mut i = lo as usize;
@@ -183,45 +258,159 @@ impl State {
         self.exchange.scanned += hi.saturating_sub(i as u64);
         while i < hi as usize {
             let tx = ev.tx(i);
-            let block = runs.at(i).block;
+            let run = runs.at(i);
             let mut j = i + 1;
-            while j < n as usize && tx != NO_TX && ev.tx(j) == tx && runs.at(j).block == block {
+            while j < n as usize && tx != NO_TX && ev.tx(j) == tx && runs.at(j).block == run.block {
                 j += 1;
             }
             let (start, end) = (i, j);
             i = j;
-            if owner(tx, p.peers) != p.me || block < p.window.0 || block > p.window.1 {
+            if owner(tx, p.peers) != p.me || !p.rule.runs(run.block) {
                 continue;
             }
-            self.transaction(p, tx, start, end, &mut now);
+            let mut io = Io { outs: &mut self.outs, now: &mut now, spender: &p.spender, me: p.me, peers: p.peers };
+            if let Err(e) = p.rule.transaction(&p.store, tx, start..end, run.time, &mut io, &mut self.seg) {
+                self.error.get_or_insert(e);
+                return (Vec::new(), None);
+            }
         }
         // What changed since the last round, and what it no longer sends.
         let outbox = super::segments::changes(&mut self.sent, now, |_| true);
         self.exchange.messages += outbox.len() as u64;
-        // As serialised: spender, output, taint, hop, pieces (length, then amount and flag each).
-        self.exchange.bytes += outbox.iter().map(|m| 4 + 8 + 16 + 4 + 9 + 17 * m.t.pieces.as_ref().map_or(0, Vec::len) as u64).sum::<u64>();
+        // As serialised: spender, output, then the taint.
+        self.exchange.bytes += outbox.iter().map(|m| 4 + 8 + m.t.bytes()).sum::<u64>();
         (outbox, next)
     }
+}
 
-    /// Transaction `tx`, events `start..end`, as `trace::utxo` runs it.
-    fn transaction(&mut self, p: &Part, tx: u32, start: usize, end: usize, now: &mut HashMap<u64, Arrival>) {
-        let (store, ev) = (&p.store, p.store.events());
-        self.seg.visited += (end - start) as u64;
+/// Who spends each output of the store (`NONE`: nobody in the data), from
+/// the input columns.
+pub(crate) fn spenders(store: &Store) -> Vec<u32> {
+    let mut spender = vec![NONE; store.len()];
+    let in_tx: &[u32] = col(store, Column::InTx);
+    let in_spent: &[u64] = col(store, Column::InSpentEvent);
+    for (k, &o) in in_spent.iter().enumerate() {
+        if o != u64::MAX && (o as usize) < spender.len() {
+            spender[o as usize] = in_tx[k];
+        }
+    }
+    spender
+}
+
+/// What one worker's run of a rule leaves: its findings, its tainted
+/// outputs left unspent (with those sent to it), what it exchanged, and
+/// its first failure.
+pub(crate) struct Swept<R: TxRule> {
+    pub(crate) found: R::Found,
+    pub(crate) left: Vec<(u64, R::Taint)>,
+    pub(crate) exchange: crate::trace::Traffic,
+    pub(crate) error: Option<String>,
+}
+
+/// Run `rule` over the store on this worker, every worker together, in
+/// segments of `2^segment_bits` events.
+pub(crate) fn sweep_rule<R: TxRule + 'static>(
+    worker: &mut timely::worker::Worker,
+    store: Rc<Store>,
+    rule: R,
+    spender: Rc<Vec<u32>>,
+    segment_bits: u32,
+) -> Swept<R> {
+    let (me, peers) = (worker.index(), worker.peers());
+    let part = Rc::new(Part { store, rule, spender, segment_bits, me, peers });
+    let state: Rc<RefCell<State<R>>> = Rc::new(RefCell::new(State {
+        outs: Outputs::default(),
+        all: R::Found::default(),
+        seg: R::Found::default(),
+        cur: None,
+        sent: HashMap::new(),
+        exchange: crate::trace::Traffic::default(),
+        error: None,
+    }));
+    let (p2, s2) = (part.clone(), state.clone());
+    let first = (!part.store.is_empty()).then_some(0);
+    super::segments::run(
+        worker,
+        first,
+        move |m: &Arrival<R::Taint>| owner(m.spender, peers) as u64,
+        move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
+    );
+    let mut st = state.borrow_mut();
+    st.commit(&part);
+    let st = &mut *st;
+    let left: Vec<(u64, R::Taint)> = st.outs.taint.drain().chain(st.outs.inbox.drain()).collect();
+    Swept { found: std::mem::take(&mut st.all), left, exchange: st.exchange, error: st.error.take() }
+}
+
+/// The trace's rule: poison, haircut or FIFO from its seeds, with stops.
+struct Trace {
+    policy: Policy,
+    seeds: HashSet<u32>,
+    seed_txs: HashSet<u32>,
+    seed_outs: HashSet<(u32, u32)>,
+    rules: IdMap<Vec<StopRule>>,
+    window: (u64, u64),
+}
+
+/// What a trace found.
+#[derive(Default)]
+struct TraceFound {
+    out: Outcome,
+    /// The segment's tainted events with their place in the
+    /// single-process sweep's list: (transaction's first event, 0 for its
+    /// fee and 1 for its outputs).
+    tainted: Vec<(u64, u8, Tainted)>,
+    /// Each tainted event's place in that list (finished segments).
+    place: HashMap<u64, u64>,
+}
+
+impl TxRule for Trace {
+    type Taint = OutTaint;
+    type Found = TraceFound;
+
+    fn runs(&self, block: u64) -> bool {
+        block >= self.window.0 && block <= self.window.1
+    }
+
+    fn merge(&self, all: &mut TraceFound, seg: TraceFound) -> Result<(), String> {
+        let mut o = seg.out;
+        o.tainted = seg.tainted.iter().map(|x| x.2).collect();
+        for (s, k, t) in seg.tainted {
+            all.place.insert(t.event, s * 2 + u64::from(k));
+        }
+        super::found::merge(&mut all.out, o);
+        Ok(())
+    }
+
+    /// Transaction `tx`, as `trace::utxo` runs it.
+    fn transaction(
+        &self,
+        store: &Store,
+        tx: u32,
+        events: std::ops::Range<usize>,
+        time: i64,
+        io: &mut Io<'_, OutTaint>,
+        f: &mut TraceFound,
+    ) -> Result<(), String> {
+        let _ = time;
+        let ev = store.events();
+        let (start, end) = (events.start, events.end);
+        f.out.visited += (end - start) as u64;
         let outs: Vec<usize> = (start..end).filter(|&k| sub::class(ev.sub(k)) == sub::TOP).collect();
         let fee_event = (start..end).find(|&k| ev.flags(k) & flags::FEE != 0);
         if outs.is_empty() {
-            return;
+            return Ok(());
         }
-        let inputs = crate::trace::UtxoInputs::gather(store, tx, |spent| self.lookup(spent).map(|t| (t.taint, t.hop, t.pieces)));
+        let inputs = crate::trace::UtxoInputs::gather(store, tx, |spent| io.spend(spent).map(|t| (t.taint, t.hop, t.pieces)));
         let values: Vec<u128> = outs.iter().map(|&k| ev.value.get(k)).collect();
         let fee: u128 = fee_event.map_or(0, |k| ev.value.get(k));
-        let is_seed_tx = p.seed_txs.contains(&tx);
+        let is_seed_tx = self.seed_txs.contains(&tx);
         let (in_hop, pred) = (inputs.in_hop, inputs.pred);
-        let (shares, laid, to_fee) = inputs.spread(p.policy, &values, fee);
+        let (shares, laid, to_fee) = inputs.spread(self.policy, &values, fee);
         if to_fee > 0 {
-            self.seg.fees += Wide::from(to_fee);
+            f.out.fees += Wide::from(to_fee);
             if let Some(k) = fee_event {
-                self.seg_tainted.push((start as u64, 0, Tainted { event: k as u64, x: U256::from(to_fee), hop: in_hop.saturating_add(1) }));
+                f.tainted.push((start as u64, 0, Tainted { event: k as u64, x: U256::from(to_fee), hop: in_hop.saturating_add(1) }));
             }
         }
         for (o, &k) in outs.iter().enumerate() {
@@ -230,39 +419,34 @@ impl State {
             let addr = ev.receiver(k);
             let mut x = shares[o];
             let mut hop = in_hop.saturating_add(1);
-            if p.seeds.contains(&addr) || is_seed_tx || p.seed_outs.contains(&(tx, vout)) {
-                self.seg.seeded += Wide::from(v - x);
+            if self.seeds.contains(&addr) || is_seed_tx || self.seed_outs.contains(&(tx, vout)) {
+                f.out.seeded += Wide::from(v - x);
                 x = v;
                 hop = 0;
             }
             if x == 0 {
                 continue;
             }
-            self.seg_tainted.push((start as u64, 1, Tainted { event: k as u64, x: U256::from(x), hop }));
+            f.tainted.push((start as u64, 1, Tainted { event: k as u64, x: U256::from(x), hop }));
             if let Some((pk, _)) = pred
                 && hop > 0
             {
-                self.seg.pred.insert(k as u64, pk);
+                f.out.pred.insert(k as u64, pk);
             }
             if hop > 0
-                && let Some(rule) = stop_at_time(&p.rules, addr, ev.time(k))
-                && !p.seeds.contains(&addr)
+                && let Some(rule) = stop_at_time(&self.rules, addr, ev.time(k))
+                && !self.seeds.contains(&addr)
             {
-                self.seg.absorb(addr, k as u64, rule, U256::from(x), hop);
+                f.out.absorb(addr, k as u64, rule, U256::from(x), hop);
                 continue;
             }
-            let pieces = match p.policy {
+            let pieces = match self.policy {
                 Policy::Fifo if x < v && x > 0 => Some(laid[o].clone()),
                 _ => None,
             };
-            let t = OutTaint { taint: x, hop, pieces };
-            let spender = p.spender[k];
-            if spender == NONE || owner(spender, p.peers) == p.me {
-                self.new.insert(k as u64, t);
-            } else {
-                now.insert(k as u64, Arrival { spender, output: k as u64, t });
-            }
+            io.keep(k as u64, OutTaint { taint: x, hop, pieces });
         }
+        Ok(())
     }
 }
 
@@ -316,18 +500,8 @@ pub fn trace_many(
     let (dir, qs) = (store_dir.to_path_buf(), questions.to_vec());
     let results = super::net::execute(w, key, move |worker| -> Result<Vec<Vec<Found>>, String> {
         let store = Store::open(&dir).map_err(|e| e.to_string())?;
-        // Who spends each output: from the input columns, once for every question.
-        let mut spender = vec![NONE; store.len()];
-        {
-            let in_tx: &[u32] = col(&store, Column::InTx);
-            let in_spent: &[u64] = col(&store, Column::InSpentEvent);
-            for (k, &o) in in_spent.iter().enumerate() {
-                if o != u64::MAX && (o as usize) < spender.len() {
-                    spender[o as usize] = in_tx[k];
-                }
-            }
-        }
-        let spender = Rc::new(spender);
+        // Who spends each output, once for every question.
+        let spender = Rc::new(spenders(&store));
         qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), segment_bits)).collect()
     })?;
     super::found::outcomes(results, warnings, w.is_first())
@@ -342,51 +516,32 @@ fn sweep_on(
     spender: Rc<Vec<u32>>,
     segment_bits: u32,
 ) -> Result<Vec<Found>, String> {
-    let (me, peers) = (worker.index(), worker.peers());
-    let store = Store::open(dir).map_err(|e| e.to_string())?;
+    let store = Rc::new(Store::open(dir).map_err(|e| e.to_string())?);
     let rules = stop_rules(&store, &spec.stop_at, &|a| a).map_err(|e| e.to_string())?;
-    let part = Rc::new(Part {
+    let rule = Trace {
         policy: spec.policy,
         seeds: spec.seeds.iter().copied().collect(),
         seed_txs: spec.seed_txs.iter().copied().collect(),
         seed_outs: outpoints.iter().copied().collect(),
         rules,
         window: (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX)),
-        spender,
-        segment_bits,
-        me,
-        peers,
-        store,
-    });
-    let state = Rc::new(RefCell::new(State::default()));
-    let (p2, s2) = (part.clone(), state.clone());
-    let first = (!part.store.is_empty()).then_some(0);
-    super::segments::run(
-        worker,
-        first,
-        move |m: &Arrival| owner(m.spender, peers) as u64,
-        move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
-    );
-    let found = {
-        let mut st = state.borrow_mut();
-        st.commit();
-        // Unspent tainted outputs (and those whose spender never ran) are where the taint sits.
-        let ev = part.store.events();
-        let st = &mut *st;
-        let left: Vec<(u64, OutTaint)> = st.taint.drain().chain(st.inbox.drain()).collect();
-        for (k, t) in left {
-            let addr = ev.receiver(k as usize);
-            if part.seeds.contains(&addr) {
-                st.out.held_by_seeds += Wide::from(t.taint);
-            } else {
-                let d = st.out.dormant.entry(addr).or_insert((Wide::ZERO, t.hop));
-                d.0 += Wide::from(t.taint);
-                d.1 = d.1.min(t.hop);
-            }
-        }
-        st.out.exchange = st.exchange;
-        Found::of(&st.out, |t| st.place[&t.event])
     };
-    let all = super::segments::gather(worker, found);
-    Ok(all)
+    let seeds = rule.seeds.clone();
+    let Swept { mut found, left, exchange, .. } = sweep_rule(worker, store.clone(), rule, spender, segment_bits);
+    // Unspent tainted outputs (and those whose spender never ran) are where the taint sits.
+    let ev = store.events();
+    for (k, t) in left {
+        let addr = ev.receiver(k as usize);
+        if seeds.contains(&addr) {
+            found.out.held_by_seeds += Wide::from(t.taint);
+        } else {
+            let d = found.out.dormant.entry(addr).or_insert((Wide::ZERO, t.hop));
+            d.0 += Wide::from(t.taint);
+            d.1 = d.1.min(t.hop);
+        }
+    }
+    found.out.exchange = exchange;
+    let place = &found.place;
+    let all = Found::of(&found.out, |t| place[&t.event]);
+    Ok(super::segments::gather(worker, all))
 }
