@@ -376,3 +376,46 @@ fn screening_across_processes_builds_the_single_process_index() {
     assert_eq!(String::from_utf8_lossy(&outs[0].stdout), one.stdout);
     assert!(outs[1].stdout.is_empty());
 }
+
+/// Run `args` with `env` set, killing it if it takes more than a minute
+/// (a worker left waiting for a failed one would hang).
+fn run_bounded(args: &[&str], env: (&str, &str)) -> (Option<i32>, String) {
+    let mut c = Command::new(bin()).args(args).env(env.0, env.1).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() > 60 {
+            c.kill().unwrap();
+            panic!("{args:?} with {env:?} still runs after a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = c.wait_with_output().unwrap();
+    assert!(o.stdout.is_empty(), "no report");
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn a_worker_that_fails_stops_its_process_and_the_run() {
+    let t = tempfile::tempdir().unwrap();
+    let (st, seed) = random_store(t.path(), &mut Rng::new(21));
+    let trace = ["trace", "--store", s(&st), "--policy", "haircut", "--seed", &seed, "--format", "json"];
+    // One process of two workers: the other worker stops waiting for the failed one.
+    let mut a = trace.to_vec();
+    a.extend(["--workers", "2"]);
+    let (code, err) = run_bounded(&a, ("CHAINTRACE_FAILPOINT", "worker-panic:1"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("worker 1 fails here"), "{err}");
+    // Two processes of two workers, worker 3 (process 1's second) failing: process 1 stops, and process 0 names it.
+    let mut a = trace.to_vec();
+    a.extend(["--processes", "2", "--workers", "2"]);
+    let (code, err) = run_bounded(&a, ("CHAINTRACE_FAILPOINT", "worker-panic:3"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("process 1"), "the error names the process: {err}");
+    // Screening too.
+    let addresses = t.path().join("addresses.txt");
+    std::fs::write(&addresses, format!("{seed}\n")).unwrap();
+    let (code, err) =
+        run_bounded(&["screen", "--store", s(&st), "--workers", "2", s(&addresses)], ("CHAINTRACE_FAILPOINT", "worker-panic:0"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!st.join("exposure").exists(), "no index written");
+}

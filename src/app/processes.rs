@@ -259,9 +259,20 @@ impl Launched {
             }
         }
         let mut died = Vec::new();
+        // A finished run's processes end at once; one that does not is stopped, not waited for forever.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         for (i, c) in &mut children {
             if failed.is_some() && c.try_wait().ok().flatten().is_none() {
                 let _ = c.kill();
+            }
+            while c.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if c.try_wait().ok().flatten().is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
+                died.push(format!("process {i} (pid {}) did not end within 60 s of the run's end, and was stopped", c.id()));
+                continue;
             }
             match c.wait() {
                 Ok(s) if s.success() => {}

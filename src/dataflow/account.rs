@@ -727,7 +727,9 @@ struct Settled {
     warnings: Vec<u32>,
 }
 
-fn settle(store: &Store, spec: &Spec, segment_bits: u32) -> Result<Settled, DataflowError> {
+/// `fits`: whether the store's balances fit the sparse sweep, worked out
+/// (a pass over the store) once for all the questions that need it.
+fn settle(store: &Store, spec: &Spec, segment_bits: u32, fits: &std::cell::OnceCell<bool>) -> Result<Settled, DataflowError> {
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()).into());
     }
@@ -741,7 +743,7 @@ fn settle(store: &Store, spec: &Spec, segment_bits: u32) -> Result<Settled, Data
     if (store.len() as u64 >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
         return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
     }
-    let full = windowed || spec.engine == Some(Engine::Full) || !balances_fit(store);
+    let full = windowed || spec.engine == Some(Engine::Full) || !*fits.get_or_init(|| balances_fit(store));
     let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
     let mut warnings: Vec<u32> = spec.seeds.iter().copied().filter(|s| rules.contains_key(s)).collect();
     warnings.sort_unstable();
@@ -753,8 +755,8 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
     let (me, peers) = (worker.index(), worker.peers());
     let spec = &q.spec;
     // Each worker maps the store itself: workers share nothing.
-    let store = Store::open(dir).map_err(|e| e.to_string())?;
-    let part = Rc::new(Part::build(store, spec, q.full, segment_bits, me, peers).map_err(|e| e.to_string())?);
+    let store = Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?;
+    let part = Rc::new(Part::build(store, spec, q.full, segment_bits, me, peers).map_err(|e| super::net::give_up(e.to_string()))?);
     let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
     // Seeds here: from the first segment; else the first seed transaction, or an arrival.
     let first = if state.borrow().any_hot { Some(0) } else { part.seed_tx_events.first().map(|&e| e >> segment_bits) };
@@ -784,7 +786,8 @@ fn sweep_all(store_dir: &std::path::Path, specs: &[Spec], w: &Workers, segment_b
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
     }
     let store = Store::open(store_dir).map_err(|e| DataflowError::Trace(e.into()))?;
-    let settled: Vec<Settled> = specs.iter().map(|s| settle(&store, s, segment_bits)).collect::<Result<_, _>>()?;
+    let fits = std::cell::OnceCell::new();
+    let settled: Vec<Settled> = specs.iter().map(|s| settle(&store, s, segment_bits, &fits)).collect::<Result<_, _>>()?;
     // Labels count too: they make the stops.
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
     drop(store);

@@ -550,6 +550,8 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
 /// One screening question as every worker gets it.
 #[derive(Clone)]
 struct Question {
+    /// Who spends each output (Bitcoin), once a process.
+    spenders: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Vec<u32>>>>,
     asset: u32,
     cats: CategorySet,
     labels: Vec<Label>,
@@ -594,7 +596,7 @@ pub fn sweep_in_segments(
     let key = super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits}", cats.names, labels.len()));
     let n_addr = store.address_count();
     drop(store);
-    let q = Question { asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits };
+    let q = Question { spenders: Default::default(), asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits };
     let dir = store_dir.to_path_buf();
     let results =
         super::net::execute(w, key, move |worker| if utxo { sweep_utxo_on(worker, &dir, &q) } else { sweep_on(worker, &dir, &q) })?;
@@ -734,7 +736,7 @@ fn sweep_utxo_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: 
     });
     let found = match built {
         Ok((store, rules)) => {
-            let spender = Rc::new(super::utxo::spenders(&store));
+            let spender = super::utxo::spenders_once(&q.spenders, &store);
             let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, q.segment_bits);
             let (book, x) = (swept.found, swept.exchange);
             Found::of(book.rows.iter().map(|(&v, r)| (v, r)), book.received.into_iter(), x.scanned, x, swept.error)

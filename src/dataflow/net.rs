@@ -13,8 +13,10 @@
 //! is pinned on the process at its other end.
 
 use super::{DataflowError, Workers};
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::communication::allocator::zero_copy::initialize::{CommsGuard, initialize_networking_from_sockets};
@@ -199,6 +201,45 @@ impl Drop for Quiet {
     }
 }
 
+thread_local! {
+    /// The flag of the run this worker thread belongs to: set when one of
+    /// this process's workers fails, so that the others stop waiting for it.
+    static STOP: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Whether another worker of this process has failed.
+pub(crate) fn stopped() -> bool {
+    STOP.with(|s| s.borrow().as_ref().is_some_and(|f| f.load(Ordering::SeqCst)))
+}
+
+/// Say that this worker failed with `e` (the others of its process stop
+/// waiting for it); returns `e`.
+pub(crate) fn give_up<E>(e: E) -> E {
+    STOP.with(|s| {
+        if let Some(f) = s.borrow().as_ref() {
+            f.store(true, Ordering::SeqCst);
+        }
+    });
+    e
+}
+
+/// Step the worker until its dataflows are done, or until another worker
+/// of this process has failed: a worker that stopped never sends the
+/// progress the others would wait for, so they look at the flag between
+/// steps (parking at most a moment). The process then fails as a whole,
+/// and the other processes see its connections close.
+pub(crate) fn drive(worker: &mut Worker) {
+    while !stopped() && worker.step_or_park(Some(Duration::from_millis(50))) {}
+}
+
+/// A fault to inject (`CHAINTRACE_FAILPOINT=worker-panic:W`: worker `W`
+/// panics in its first round), for the tests of what a failed worker does.
+pub(crate) fn failpoint(worker: usize) {
+    if std::env::var("CHAINTRACE_FAILPOINT").is_ok_and(|f| f == format!("worker-panic:{worker}")) {
+        panic!("CHAINTRACE_FAILPOINT: worker {worker} fails here");
+    }
+}
+
 /// Run `func` on the workers `w`: every process of a cluster calls this
 /// with the same `key` (a digest of its question). Returns the workers'
 /// results, or what stopped them (a broken connection named by its
@@ -209,6 +250,26 @@ where
     F: Fn(&mut Worker) -> T + Send + Sync + 'static,
 {
     let broken: Broken = Arc::new(Mutex::new(Vec::new()));
+    let flag = Arc::new(AtomicBool::new(false));
+    let func = move |worker: &mut Worker| {
+        STOP.with(|s| *s.borrow_mut() = Some(flag.clone()));
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| func(worker))) {
+            Ok(t) => {
+                // Stopped early: timely would step the unfinished dataflows
+                // until they finish, which they never will.
+                if flag.load(Ordering::SeqCst) {
+                    for id in worker.installed_dataflows() {
+                        worker.drop_dataflow(id);
+                    }
+                }
+                t
+            }
+            Err(p) => {
+                flag.store(true, Ordering::SeqCst);
+                std::panic::resume_unwind(p)
+            }
+        }
+    };
     let guards: WorkerGuards<T> = match w {
         Workers::Local { threads } => timely::execute(timely::Config::process((*threads).max(1)), func).map_err(DataflowError::Start)?,
         Workers::Cluster { threads, process, hosts } => {

@@ -73,10 +73,10 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
     let results = super::net::execute(w, key, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         // Each worker maps the store itself: workers share nothing.
-        let store = Store::open(&dir).map_err(|e| e.to_string())?;
+        let store = Store::open(&dir).map_err(|e| super::net::give_up(e.to_string()))?;
         let ev = store.events();
         let n_addr = store.address_count();
-        let rules = crate::trace::rules::stop_rules(&store, &stop_at, &|a| a).map_err(|e| e.to_string())?;
+        let rules = crate::trace::rules::stop_rules(&store, &stop_at, &|a| a).map_err(|e| super::net::give_up(e.to_string()))?;
         let mut is_seed = vec![false; n_addr];
         for &s in &seeds {
             is_seed[s as usize] = true;
@@ -180,7 +180,7 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
                 });
             sent.connect_loop(handle);
         });
-        while worker.step_or_park(None) {}
+        super::net::drive(worker);
         // Gather every worker's tainted events at worker 0.
         let mine: Vec<(u64, u32)> = state
             .borrow()

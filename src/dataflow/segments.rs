@@ -35,6 +35,7 @@ where
     M: ExchangeData + Clone,
     R: FnMut(u64, Vec<M>) -> (Vec<M>, Option<u64>) + 'static,
 {
+    let index = worker.index();
     worker.dataflow::<u64, _, _>(move |scope| {
         let (handle, cycle) = scope.feedback::<Vec<M>>(1);
         let sent = cycle.unary_frontier(Exchange::new(route), "segments", move |cap, _| {
@@ -63,6 +64,7 @@ where
                     if r + 1 >= 1 << ROUND_BITS {
                         panic!("segment {seg}: more rounds than a timestamp can count");
                     }
+                    super::net::failpoint(index);
                     let (outbox, next) = round(seg, msgs);
                     if !outbox.is_empty() {
                         let mut session = output.session(&c);
@@ -81,7 +83,7 @@ where
         });
         sent.connect_loop(handle);
     });
-    while worker.step_or_park(None) {}
+    super::net::drive(worker);
 }
 
 /// Every worker's `found` at worker 0 (the others get none).
@@ -93,7 +95,7 @@ pub(crate) fn gather<T: ExchangeData + Clone>(worker: &mut Worker, found: T) -> 
             input.for_each(|_, data| g2.borrow_mut().append(data));
         });
     });
-    while worker.step_or_park(None) {}
+    super::net::drive(worker);
     std::mem::take(&mut *gathered.borrow_mut())
 }
 

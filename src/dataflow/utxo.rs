@@ -30,6 +30,7 @@ use ruint::aliases::U256;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
 use timely::ExchangeData;
 
 const NONE: u32 = u32::MAX;
@@ -119,7 +120,7 @@ struct Part<R> {
     store: Rc<Store>,
     rule: R,
     /// Output event -> the transaction spending it in the data (`NONE`: none).
-    spender: Rc<Vec<u32>>,
+    spender: Arc<Vec<u32>>,
     segment_bits: u32,
     me: usize,
     peers: usize,
@@ -283,9 +284,14 @@ impl<R: TxRule> State<R> {
     }
 }
 
-/// Who spends each output of the store (`NONE`: nobody in the data), from
-/// the input columns.
-pub(crate) fn spenders(store: &Store) -> Vec<u32> {
+/// Who spends each output of the store (`NONE`: nobody in the data),
+/// built once a process from the input columns by its first worker to ask
+/// and shared by the others (`shared` is the run's).
+pub(crate) fn spenders_once(shared: &OnceLock<Arc<Vec<u32>>>, store: &Store) -> Arc<Vec<u32>> {
+    shared.get_or_init(|| Arc::new(spenders(store))).clone()
+}
+
+fn spenders(store: &Store) -> Vec<u32> {
     let mut spender = vec![NONE; store.len()];
     let in_tx: &[u32] = col(store, Column::InTx);
     let in_spent: &[u64] = col(store, Column::InSpentEvent);
@@ -313,7 +319,7 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     worker: &mut timely::worker::Worker,
     store: Rc<Store>,
     rule: R,
-    spender: Rc<Vec<u32>>,
+    spender: Arc<Vec<u32>>,
     segment_bits: u32,
 ) -> Swept<R> {
     let (me, peers) = (worker.index(), worker.peers());
@@ -498,10 +504,11 @@ pub fn trace_many(
     drop(store);
     let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {questions:?}"));
     let (dir, qs) = (store_dir.to_path_buf(), questions.to_vec());
+    let shared = OnceLock::new();
     let results = super::net::execute(w, key, move |worker| -> Result<Vec<Vec<Found>>, String> {
-        let store = Store::open(&dir).map_err(|e| e.to_string())?;
+        let store = Store::open(&dir).map_err(|e| super::net::give_up(e.to_string()))?;
         // Who spends each output, once for every question.
-        let spender = Rc::new(spenders(&store));
+        let spender = spenders_once(&shared, &store);
         qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), segment_bits)).collect()
     })?;
     super::found::outcomes(results, warnings, w.is_first())
@@ -513,11 +520,11 @@ fn sweep_on(
     dir: &std::path::Path,
     spec: &Spec,
     outpoints: &[(u32, u32)],
-    spender: Rc<Vec<u32>>,
+    spender: Arc<Vec<u32>>,
     segment_bits: u32,
 ) -> Result<Vec<Found>, String> {
-    let store = Rc::new(Store::open(dir).map_err(|e| e.to_string())?);
-    let rules = stop_rules(&store, &spec.stop_at, &|a| a).map_err(|e| e.to_string())?;
+    let store = Rc::new(Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?);
+    let rules = stop_rules(&store, &spec.stop_at, &|a| a).map_err(|e| super::net::give_up(e.to_string()))?;
     let rule = Trace {
         policy: spec.policy,
         seeds: spec.seeds.iter().copied().collect(),
