@@ -181,7 +181,7 @@ fn every_policy_on_workers_and_processes_finds_what_one_process_does() {
 fn utxo_on_workers_and_processes_finds_what_one_process_does() {
     use chaintrace::dataflow::utxo;
     let mut rng = Rng::new(303);
-    let (mut compared, mut moved, mut stops) = (0usize, 0usize, 0usize);
+    let (mut compared, mut moved, mut stops, mut clustered) = (0usize, 0usize, 0usize, 0usize);
     for case in 0..24 {
         let t = tempfile::tempdir().unwrap();
         let st = t.path().join("btc");
@@ -209,6 +209,12 @@ fn utxo_on_workers_and_processes_finds_what_one_process_does() {
             let b = store.events().block(rng.below(n) as usize);
             (spec.from_block, spec.to_block) = (Some(b), Some(b + rng.below(3)));
         }
+        if case % 4 == 1 {
+            // Over address clusters: seeds, stops and rows stand for their clusters.
+            let params = chaintrace::cluster::Params { guard: [0, 50][case as usize % 2], exclude_coinjoins: true };
+            spec.clusters = Some(std::sync::Arc::new(chaintrace::cluster::Clustering::build(&store, params)));
+            clustered += 1;
+        }
         let single = trace::run_utxo(&store, &spec, &[]).unwrap();
         moved += single.tainted.len();
         stops += single.destinations.len();
@@ -233,7 +239,10 @@ fn utxo_on_workers_and_processes_finds_what_one_process_does() {
             assert!(got[1].is_none());
         }
     }
-    assert!(compared >= 72 && moved > 2000 && stops > 20, "{compared} runs compared, {moved} tainted outputs, {stops} stops in all");
+    assert!(
+        compared >= 72 && moved > 2000 && stops > 20 && clustered >= 6,
+        "{compared} runs compared, {moved} tainted outputs, {stops} stops, {clustered} over clusters in all"
+    );
 }
 
 /// The exposure sweep's result as text: every field, every address.

@@ -143,6 +143,10 @@ fn bitcoin_reports_across_processes_are_the_single_process_ones() {
     };
     let one = cases(&t.path().join("one"), &[]);
     assert_eq!(cases(&t.path().join("three"), &["--processes", "3", "--workers", "1"]), one);
+    // Over address clusters (every process clusters the store itself).
+    let clustered = cases(&t.path().join("clusters-one"), &["--cluster"]);
+    assert_ne!(clustered, one, "clusters change the report");
+    assert_eq!(cases(&t.path().join("clusters-two"), &["--cluster", "--processes", "2", "--workers", "2"]), clustered);
 }
 
 #[test]

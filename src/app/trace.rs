@@ -388,12 +388,15 @@ fn conclude(
 /// calls this with the same plan and the same store; process 0 gets the
 /// answers, the others `None`. The reports are the ones [`run`] gives.
 pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) -> Result<Option<Vec<Traced>>, AppError> {
-    if plan.cluster.is_some() {
-        return Err(AppError::Usage("--cluster does not run across processes yet: trace it in one".into()));
-    }
     let utxo = store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0;
+    // Every process clusters the store itself: the same store and parameters give the same clusters.
+    let clusters = match plan.cluster {
+        Some(p) => Some(std::sync::Arc::new(super::bitcoin_clusters(store, p)?)),
+        None => None,
+    };
     let mut asked = Vec::new();
     for (name, q) in &plan.cases {
+        let q = Query { clusters: clusters.clone(), ..q.clone() };
         if q.seeds.is_empty() && q.seed_txs.is_empty() {
             return Err(AppError::Usage("give at least one seed or seed transaction".into()));
         }
@@ -402,7 +405,7 @@ pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) 
         }
         let asset = resolve_asset(store, q.asset.as_deref())?;
         let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
-        let spec = spec_of(q, asset, &resolved);
+        let spec = spec_of(&q, asset, &resolved);
         asked.push((name, q, resolved, spec));
     }
     let specs: Vec<Spec> = asked.iter().map(|a| a.3.clone()).collect();
@@ -418,7 +421,7 @@ pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) 
     let seconds = started.elapsed().as_secs_f64() / asked.len().max(1) as f64;
     let mut traced = Vec::new();
     for ((name, q, resolved, spec), outcome) in asked.into_iter().zip(outcomes) {
-        let (report, notes) = conclude(store, q, &spec, &resolved, outcome, seconds)?;
+        let (report, notes) = conclude(store, &q, &spec, &resolved, outcome, seconds)?;
         traced.push(Traced { name: name.clone(), report, notes });
     }
     Ok(Some(traced))

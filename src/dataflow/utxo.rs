@@ -13,7 +13,9 @@
 //! one of its transactions spent. The first version runs every
 //! transaction (as the single-process Bitcoin sweep does). It leaves out
 //! the horizon (`--max-hops`: whether an address is cut off depends on its
-//! first arrival anywhere), clusters and bridges, which it refuses.
+//! first arrival anywhere) and bridges, which it refuses. Over address
+//! clusters (`--cluster`) every address stands for its cluster, as in the
+//! single-process sweep.
 //!
 //! The machinery (ownership, routing outputs to their spenders, segments
 //! and re-runs) serves any rule for what a transaction does with its
@@ -356,6 +358,14 @@ struct Trace {
     seed_outs: HashSet<(u32, u32)>,
     rules: IdMap<Vec<StopRule>>,
     window: (u64, u64),
+    clusters: Option<Arc<crate::cluster::Clustering>>,
+}
+
+impl Trace {
+    /// The cluster of an address when tracing over clusters, else the address.
+    fn unit(&self, a: u32) -> u32 {
+        self.clusters.as_ref().map_or(a, |c| c.rep(a))
+    }
 }
 
 /// What a trace found.
@@ -422,7 +432,7 @@ impl TxRule for Trace {
         for (o, &k) in outs.iter().enumerate() {
             let v = values[o];
             let vout = ev.sub(k) & sub::MAX_INDEX;
-            let addr = ev.receiver(k);
+            let addr = self.unit(ev.receiver(k));
             let mut x = shares[o];
             let mut hop = in_hop.saturating_add(1);
             if self.seeds.contains(&addr) || is_seed_tx || self.seed_outs.contains(&(tx, vout)) {
@@ -489,20 +499,26 @@ pub fn trace_many(
     }
     let mut warnings = Vec::new();
     for (spec, _) in questions {
-        if spec.max_hops.is_some() || spec.clusters.is_some() {
-            return Err(DataflowError::Unsupported("Bitcoin across processes: --max-hops and --cluster are not run there yet".into()));
+        if spec.max_hops.is_some() {
+            return Err(DataflowError::Unsupported("Bitcoin across processes: --max-hops is not run there yet".into()));
         }
         if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
             return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()).into());
         }
-        let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
-        let mut w: Vec<u32> = spec.seeds.iter().copied().filter(|s| rules.contains_key(s)).collect();
-        w.sort_unstable();
-        warnings.push(w);
+        let rules = stop_rules(&store, &spec.stop_at, &|a| spec.unit(a))?;
+        warnings.push(spec.seeds.iter().copied().filter(|&s| rules.contains_key(&spec.unit(s))).collect());
     }
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
     drop(store);
-    let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {questions:?}"));
+    // Clusters by their parameters: every process builds them from the same store.
+    let asked: Vec<String> = questions
+        .iter()
+        .map(|(spec, outs)| {
+            let params = spec.clusters.as_ref().map(|c| c.params);
+            format!("{:?} {outs:?} {params:?}", Spec { clusters: None, ..spec.clone() })
+        })
+        .collect();
+    let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {asked:?}"));
     let (dir, qs) = (store_dir.to_path_buf(), questions.to_vec());
     let shared = OnceLock::new();
     let results = super::net::execute(w, key, move |worker| -> Result<Vec<Vec<Found>>, String> {
@@ -524,21 +540,22 @@ fn sweep_on(
     segment_bits: u32,
 ) -> Result<Vec<Found>, String> {
     let store = Rc::new(Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?);
-    let rules = stop_rules(&store, &spec.stop_at, &|a| a).map_err(|e| super::net::give_up(e.to_string()))?;
+    let rules = stop_rules(&store, &spec.stop_at, &|a| spec.unit(a)).map_err(|e| super::net::give_up(e.to_string()))?;
     let rule = Trace {
         policy: spec.policy,
-        seeds: spec.seeds.iter().copied().collect(),
+        seeds: spec.seeds.iter().map(|&a| spec.unit(a)).collect(),
         seed_txs: spec.seed_txs.iter().copied().collect(),
         seed_outs: outpoints.iter().copied().collect(),
         rules,
         window: (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX)),
+        clusters: spec.clusters.clone(),
     };
     let seeds = rule.seeds.clone();
     let Swept { mut found, left, exchange, .. } = sweep_rule(worker, store.clone(), rule, spender, segment_bits);
     // Unspent tainted outputs (and those whose spender never ran) are where the taint sits.
     let ev = store.events();
     for (k, t) in left {
-        let addr = ev.receiver(k as usize);
+        let addr = spec.unit(ev.receiver(k as usize));
         if seeds.contains(&addr) {
             found.out.held_by_seeds += Wide::from(t.taint);
         } else {
