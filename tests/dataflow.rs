@@ -181,7 +181,7 @@ fn every_policy_on_workers_and_processes_finds_what_one_process_does() {
 fn utxo_on_workers_and_processes_finds_what_one_process_does() {
     use chaintrace::dataflow::utxo;
     let mut rng = Rng::new(303);
-    let (mut compared, mut moved, mut stops, mut clustered) = (0usize, 0usize, 0usize, 0usize);
+    let (mut compared, mut moved, mut stops, mut clustered, mut cut) = (0usize, 0usize, 0usize, 0usize, 0usize);
     for case in 0..24 {
         let t = tempfile::tempdir().unwrap();
         let st = t.path().join("btc");
@@ -209,6 +209,9 @@ fn utxo_on_workers_and_processes_finds_what_one_process_does() {
             let b = store.events().block(rng.below(n) as usize);
             (spec.from_block, spec.to_block) = (Some(b), Some(b + rng.below(3)));
         }
+        if case % 3 == 2 {
+            spec.max_hops = Some(1 + rng.below(4) as u32);
+        }
         if case % 4 == 1 {
             // Over address clusters: seeds, stops and rows stand for their clusters.
             let params = chaintrace::cluster::Params { guard: [0, 50][case as usize % 2], exclude_coinjoins: true };
@@ -218,6 +221,7 @@ fn utxo_on_workers_and_processes_finds_what_one_process_does() {
         let single = trace::run_utxo(&store, &spec, &[]).unwrap();
         moved += single.tainted.len();
         stops += single.destinations.len();
+        cut += single.horizon.len();
         let pred: BTreeSet<(u64, u64)> = single.pred.iter().map(|(&a, &b)| (a, b)).collect();
         let want = outcome_text(&single);
         for (threads, bits) in [(1, 13), (2, 4), (3, 7)] {
@@ -240,8 +244,8 @@ fn utxo_on_workers_and_processes_finds_what_one_process_does() {
         }
     }
     assert!(
-        compared >= 72 && moved > 2000 && stops > 20 && clustered >= 6,
-        "{compared} runs compared, {moved} tainted outputs, {stops} stops, {clustered} over clusters in all"
+        compared >= 72 && moved > 2000 && stops > 20 && clustered >= 6 && cut > 20,
+        "{compared} runs compared, {moved} tainted outputs, {stops} stops, {clustered} over clusters, {cut} cut off in all"
     );
 }
 

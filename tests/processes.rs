@@ -126,6 +126,24 @@ fn bitcoin_reports_across_processes_are_the_single_process_ones() {
         }
     }
     assert!(total > 20_000, "reports of {total} bytes in all");
+    // A horizon: an address's first arrival decides it, whichever worker owns its transactions.
+    {
+        let store = chaintrace::store::Store::open(&synthetic).unwrap();
+        let (a, b) = (store.address_text(store.events().receiver(11 * 97)), store.address_text(store.events().receiver(17 * 97)));
+        let args: Vec<String> =
+            ["trace", "--store", s(&synthetic), "--policy", "haircut", "--seed", &a, "--seed", &b, "--max-hops", "2", "--format", "json"]
+                .iter()
+                .map(|x| x.to_string())
+                .collect();
+        same_everywhere(&args, "synthetic chain, haircut, --max-hops 2");
+        let one = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let v: serde_json::Value = serde_json::from_str(&one.stdout).unwrap();
+        assert!(
+            v["horizon"].as_array().is_some_and(|h| !h.is_empty()),
+            "something is cut off: {}",
+            &one.stdout[..300.min(one.stdout.len())]
+        );
+    }
     // Two cases on one run: each the report one process writes.
     let store = chaintrace::store::Store::open(&synthetic).unwrap();
     let (a, b) = (store.address_text(store.events().receiver(101)), store.address_text(store.events().receiver(303)));

@@ -10,12 +10,14 @@
 //! kept as in `dataflow::account`: segments of key order as timely's outer
 //! time. A transaction belongs to the segment its first event is in, and a
 //! segment is run again, from its start, when an arrival changes an output
-//! one of its transactions spent. The first version runs every
-//! transaction (as the single-process Bitcoin sweep does). It leaves out
-//! the horizon (`--max-hops`: whether an address is cut off depends on its
-//! first arrival anywhere) and bridges, which it refuses. Over address
+//! one of its transactions spent. It runs every transaction (as the
+//! single-process Bitcoin sweep does), and refuses bridges. Over address
 //! clusters (`--cluster`) every address stands for its cluster, as in the
-//! single-process sweep.
+//! single-process sweep. Under a horizon (`--max-hops`) whether an address
+//! is cut off depends on its first kept arrival, from transactions any
+//! worker may own: kept outputs are then relayed through the owner of the
+//! address they pay, which decides them in event order and sends on what
+//! it keeps (one more step a chain, so more rounds).
 //!
 //! The machinery (ownership, routing outputs to their spenders, segments
 //! and re-runs) serves any rule for what a transaction does with its
@@ -30,7 +32,7 @@ use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
 use crate::trace::{Outcome, Policy, Spec, Tainted, TraceError, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use timely::ExchangeData;
@@ -71,6 +73,18 @@ pub(crate) trait TxRule {
     ) -> Result<(), String>;
     /// Add a finished segment's findings to the earlier ones.
     fn merge(&self, all: &mut Self::Found, seg: Self::Found) -> Result<(), String>;
+    /// Whether kept outputs go through their address's owner first
+    /// ([`Io::relay`]), which decides each in event order ([`TxRule::decide`]).
+    fn relays(&self) -> bool {
+        false
+    }
+    /// At the owner of `addr`, in event order: whether a relayed output
+    /// `t` of `addr` is kept, given the address's state so far (`None`:
+    /// no kept output yet; `Some(true)`: cut off; `Some(false)`: reached),
+    /// and the state after it. What it does not keep is recorded in `found`.
+    fn decide(&self, _addr: u32, _t: &Self::Taint, state: Option<bool>, _found: &mut Self::Found) -> (bool, Option<bool>) {
+        (true, state)
+    }
 }
 
 /// An output's taint, as the single-process sweep keeps it.
@@ -95,12 +109,14 @@ impl Taint for OutTaint {
 }
 
 /// An output's taint on its way to the owner of the transaction spending
-/// it (no taint takes back what an earlier round sent).
+/// it (`to`), or, relayed, to the owner of the address it pays (`to` that
+/// address) first (no taint takes back what an earlier round sent).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Arrival<T> {
-    spender: u32,
+    to: u32,
     output: u64,
     t: T,
+    relayed: bool,
 }
 
 impl<T: Taint> super::segments::Message for Arrival<T> {
@@ -180,8 +196,13 @@ impl<T: Clone> Io<'_, T> {
         if spender == NONE || owner(spender, self.peers) == self.me {
             self.outs.new.insert(k, t);
         } else {
-            self.now.insert(k, Arrival { spender, output: k, t });
+            self.now.insert(k, Arrival { to: spender, output: k, t, relayed: false });
         }
+    }
+
+    /// Output `k`, paying `addr`, keeps `t` if the owner of `addr` decides so.
+    pub(crate) fn relay(&mut self, k: u64, addr: u32, t: T) {
+        self.now.insert(k, Arrival { to: addr, output: k, t, relayed: true });
     }
 }
 
@@ -193,6 +214,16 @@ struct State<R: TxRule> {
     cur: Option<u64>,
     /// What this worker sent on this segment's outputs.
     sent: HashMap<u64, Arrival<R::Taint>>,
+    /// Relayed outputs of the segment under way paying this worker's
+    /// addresses: output -> (address, taint).
+    relayed: BTreeMap<u64, (u32, R::Taint)>,
+    /// Each of this worker's addresses with a decided state (see [`TxRule::decide`]).
+    decided: HashMap<u32, bool>,
+    /// What the decisions of the segment under way found, and sent on.
+    seg_decided: R::Found,
+    forwarded: HashMap<u64, Arrival<R::Taint>>,
+    /// The addresses the segment's decisions changed.
+    seg_states: HashMap<u32, bool>,
     exchange: crate::trace::Traffic,
     /// The first failure (the worker then runs nothing more).
     error: Option<String>,
@@ -217,7 +248,35 @@ impl<R: TxRule> State<R> {
         if let Err(e) = p.rule.merge(&mut self.all, std::mem::take(&mut self.seg)) {
             self.error.get_or_insert(e);
         }
+        if let Err(e) = p.rule.merge(&mut self.all, std::mem::take(&mut self.seg_decided)) {
+            self.error.get_or_insert(e);
+        }
+        self.decided.extend(self.seg_states.drain());
+        self.relayed.clear();
+        self.forwarded.clear();
         self.sent.clear();
+    }
+
+    /// Decide the segment's relayed outputs again, in event order, from
+    /// the addresses' states at its start: what to send on.
+    fn decide(&mut self, p: &Part<R>) -> Vec<Arrival<R::Taint>> {
+        self.seg_decided = R::Found::default();
+        self.seg_states.clear();
+        let mut now = HashMap::new();
+        for (&k, (addr, t)) in &self.relayed {
+            let state = self.seg_states.get(addr).or_else(|| self.decided.get(addr)).copied();
+            let (keep, after) = p.rule.decide(*addr, t, state, &mut self.seg_decided);
+            if let Some(a) = after {
+                self.seg_states.insert(*addr, a);
+            }
+            if keep {
+                // Unspent outputs stay with their address's owner.
+                let spender = p.spender[k as usize];
+                let to = if spender == NONE { *addr } else { spender };
+                now.insert(k, Arrival { to, output: k, t: t.clone(), relayed: false });
+            }
+        }
+        super::segments::changes(&mut self.forwarded, now, |_| true)
     }
 
     /// One round of segment `s`: every owned transaction that starts in it.
@@ -230,7 +289,17 @@ impl<R: TxRule> State<R> {
             self.cur = Some(s);
         }
         let mut rerun = first;
+        let mut redecide = first && p.rule.relays();
         for m in msgs {
+            if m.relayed {
+                redecide = true;
+                if m.t.carries() {
+                    self.relayed.insert(m.output, (m.to, m.t));
+                } else {
+                    self.relayed.remove(&m.output);
+                }
+                continue;
+            }
             rerun |= self.outs.looked.contains(&m.output);
             if m.t.carries() {
                 self.outs.inbox.insert(m.output, m.t);
@@ -239,8 +308,13 @@ impl<R: TxRule> State<R> {
             }
         }
         let next = (hi < n && self.error.is_none()).then_some(s + 1);
-        if !rerun || self.error.is_some() {
+        if self.error.is_some() {
             return (Vec::new(), next);
+        }
+        let mut outbox = if redecide { self.decide(p) } else { Vec::new() };
+        if !rerun {
+            self.count(&outbox);
+            return (outbox, next);
         }
         self.exchange.rounds += 1;
         self.outs.new.clear();
@@ -278,11 +352,15 @@ impl<R: TxRule> State<R> {
             }
         }
         // What changed since the last round, and what it no longer sends.
-        let outbox = super::segments::changes(&mut self.sent, now, |_| true);
-        self.exchange.messages += outbox.len() as u64;
-        // As serialised: spender, output, then the taint.
-        self.exchange.bytes += outbox.iter().map(|m| 4 + 8 + m.t.bytes()).sum::<u64>();
+        outbox.extend(super::segments::changes(&mut self.sent, now, |_| true));
+        self.count(&outbox);
         (outbox, next)
+    }
+
+    fn count(&mut self, outbox: &[Arrival<R::Taint>]) {
+        self.exchange.messages += outbox.len() as u64;
+        // As serialised: destination, output, the taint, the relay flag.
+        self.exchange.bytes += outbox.iter().map(|m| 4 + 8 + m.t.bytes() + 1).sum::<u64>();
     }
 }
 
@@ -332,6 +410,11 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
         seg: R::Found::default(),
         cur: None,
         sent: HashMap::new(),
+        relayed: BTreeMap::new(),
+        decided: HashMap::new(),
+        seg_decided: R::Found::default(),
+        forwarded: HashMap::new(),
+        seg_states: HashMap::new(),
         exchange: crate::trace::Traffic::default(),
         error: None,
     }));
@@ -340,7 +423,7 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     super::segments::run(
         worker,
         first,
-        move |m: &Arrival<R::Taint>| owner(m.spender, peers) as u64,
+        move |m: &Arrival<R::Taint>| owner(m.to, peers) as u64,
         move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );
     let mut st = state.borrow_mut();
@@ -359,6 +442,7 @@ struct Trace {
     rules: IdMap<Vec<StopRule>>,
     window: (u64, u64),
     clusters: Option<Arc<crate::cluster::Clustering>>,
+    max_hops: Option<u32>,
 }
 
 impl Trace {
@@ -396,6 +480,21 @@ impl TxRule for Trace {
         }
         super::found::merge(&mut all.out, o);
         Ok(())
+    }
+
+    fn relays(&self) -> bool {
+        self.max_hops.is_some()
+    }
+
+    /// trace::utxo's horizon: an address whose first kept arrival comes at
+    /// the horizon or beyond is cut off from then on (seeds never are).
+    fn decide(&self, addr: u32, t: &OutTaint, state: Option<bool>, f: &mut TraceFound) -> (bool, Option<bool>) {
+        let beyond = self.max_hops.is_some_and(|n| t.hop >= n);
+        if t.hop > 0 && (state == Some(true) || (state.is_none() && beyond)) {
+            f.out.cut_off(addr, Wide::from(t.taint), t.hop);
+            return (false, Some(true));
+        }
+        (true, Some(state.unwrap_or(false)))
     }
 
     /// Transaction `tx`, as `trace::utxo` runs it.
@@ -460,7 +559,13 @@ impl TxRule for Trace {
                 Policy::Fifo if x < v && x > 0 => Some(laid[o].clone()),
                 _ => None,
             };
-            io.keep(k as u64, OutTaint { taint: x, hop, pieces });
+            let t = OutTaint { taint: x, hop, pieces };
+            // Under a horizon the address's first arrival decides, wherever its transactions are.
+            if self.max_hops.is_some() && !self.seeds.contains(&addr) {
+                io.relay(k as u64, addr, t);
+            } else {
+                io.keep(k as u64, t);
+            }
         }
         Ok(())
     }
@@ -499,8 +604,8 @@ pub fn trace_many(
     }
     let mut warnings = Vec::new();
     for (spec, _) in questions {
-        if spec.max_hops.is_some() {
-            return Err(DataflowError::Unsupported("Bitcoin across processes: --max-hops is not run there yet".into()));
+        if spec.max_hops == Some(0) {
+            return Err(TraceError::Usage("--max-hops must be at least 1".into()).into());
         }
         if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
             return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()).into());
@@ -549,6 +654,7 @@ fn sweep_on(
         rules,
         window: (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX)),
         clusters: spec.clusters.clone(),
+        max_hops: spec.max_hops,
     };
     let seeds = rule.seeds.clone();
     let Swept { mut found, left, exchange, .. } = sweep_rule(worker, store.clone(), rule, spender, segment_bits);
