@@ -433,6 +433,17 @@ fn a_worker_that_fails_stops_its_process_and_the_run() {
     let (code, err) = run_bounded(&a, ("CHAINTRACE_FAILPOINT", "worker-panic:3"));
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("process 1"), "the error names the process: {err}");
+    // A worker that fails to start returns its error (no panic): its process stops, and the other one with it.
+    let mut a = trace.to_vec();
+    a.extend(["--processes", "2", "--workers", "1"]);
+    let (code, err) = run_bounded(&a, ("CHAINTRACE_FAILPOINT", "worker-error:1"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("process 1"), "the error names the process: {err}");
+    let mut a = trace.to_vec();
+    a.extend(["--workers", "2"]);
+    let (code, err) = run_bounded(&a, ("CHAINTRACE_FAILPOINT", "worker-error:0"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("worker 0 cannot start"), "{err}");
     // Screening too.
     let addresses = t.path().join("addresses.txt");
     std::fs::write(&addresses, format!("{seed}\n")).unwrap();

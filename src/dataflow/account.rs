@@ -755,6 +755,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
     let (me, peers) = (worker.index(), worker.peers());
     let spec = &q.spec;
     // Each worker maps the store itself: workers share nothing.
+    super::net::failpoint_error(me)?;
     let store = Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?;
     let part = Rc::new(Part::build(store, spec, q.full, segment_bits, me, peers).map_err(|e| super::net::give_up(e.to_string()))?);
     let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));

@@ -527,7 +527,8 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
         (Some(p), Some(s)) => {
             let mut st = s.borrow_mut();
             st.commit();
-            let rec = received(p);
+            // A run stopped by a failed worker reports that, not these.
+            let rec = if super::net::stopped() { Ok(IdMap::default()) } else { received(p) };
             let x = st.exchange;
             let mut f = Found::of(
                 st.addr.iter().enumerate().map(|(l, a)| (st.ids[l], &a.exp)),

@@ -201,26 +201,50 @@ impl Drop for Quiet {
     }
 }
 
-thread_local! {
-    /// The flag of the run this worker thread belongs to: set when one of
-    /// this process's workers fails, so that the others stop waiting for it.
-    static STOP: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+/// A process's workers' shared word on failure: set when one of them
+/// fails, so that the others stop waiting for it, with the first failure.
+#[derive(Default)]
+struct Stop {
+    flag: AtomicBool,
+    first: Mutex<Option<String>>,
 }
 
-/// Whether another worker of this process has failed.
+impl Stop {
+    fn fail(&self, why: String) {
+        if let Ok(mut f) = self.first.lock() {
+            f.get_or_insert(why);
+        }
+        self.flag.store(true, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    /// The word of the run this worker thread belongs to.
+    static STOP: RefCell<Option<Arc<Stop>>> = const { RefCell::new(None) };
+}
+
+/// Whether a worker of this process has failed.
 pub(crate) fn stopped() -> bool {
-    STOP.with(|s| s.borrow().as_ref().is_some_and(|f| f.load(Ordering::SeqCst)))
+    STOP.with(|s| s.borrow().as_ref().is_some_and(|f| f.flag.load(Ordering::SeqCst)))
 }
 
 /// Say that this worker failed with `e` (the others of its process stop
-/// waiting for it); returns `e`.
-pub(crate) fn give_up<E>(e: E) -> E {
+/// waiting for it, and the run reports `e`); returns `e`.
+pub(crate) fn give_up<E: std::fmt::Display>(e: E) -> E {
     STOP.with(|s| {
         if let Some(f) = s.borrow().as_ref() {
-            f.store(true, Ordering::SeqCst);
+            f.fail(e.to_string());
         }
     });
     e
+}
+
+/// A panic's message.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a worker panicked".into())
 }
 
 /// Step the worker until its dataflows are done, or until another worker
@@ -232,11 +256,32 @@ pub(crate) fn drive(worker: &mut Worker) {
     while !stopped() && worker.step_or_park(Some(Duration::from_millis(50))) {}
 }
 
-/// A fault to inject (`CHAINTRACE_FAILPOINT=worker-panic:W`: worker `W`
-/// panics in its first round), for the tests of what a failed worker does.
+/// Faults to inject, for the tests of what a failed worker does:
+/// `CHAINTRACE_FAILPOINT=worker-panic:W` (worker `W` panics in its first
+/// round) or `worker-error:W` (worker `W` fails to set up an account-model
+/// trace, and returns the error).
+fn failpoint_at(kind: &str) -> Option<usize> {
+    static AT: std::sync::OnceLock<Option<(String, usize)>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        let v = std::env::var("CHAINTRACE_FAILPOINT").ok()?;
+        let (k, w) = v.split_once(':')?;
+        Some((k.to_string(), w.parse().ok()?))
+    });
+    at.as_ref().filter(|(k, _)| k == kind).map(|a| a.1)
+}
+
+/// The panic of `worker-panic:W`.
 pub(crate) fn failpoint(worker: usize) {
-    if std::env::var("CHAINTRACE_FAILPOINT").is_ok_and(|f| f == format!("worker-panic:{worker}")) {
+    if failpoint_at("worker-panic") == Some(worker) {
         panic!("CHAINTRACE_FAILPOINT: worker {worker} fails here");
+    }
+}
+
+/// The error of `worker-error:W`.
+pub(crate) fn failpoint_error(worker: usize) -> Result<(), String> {
+    match failpoint_at("worker-error") {
+        Some(w) if w == worker => Err(give_up(format!("CHAINTRACE_FAILPOINT: worker {worker} cannot start"))),
+        _ => Ok(()),
     }
 }
 
@@ -250,22 +295,26 @@ where
     F: Fn(&mut Worker) -> T + Send + Sync + 'static,
 {
     let broken: Broken = Arc::new(Mutex::new(Vec::new()));
-    let flag = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(Stop::default());
+    let word = stop.clone();
     let func = move |worker: &mut Worker| {
-        STOP.with(|s| *s.borrow_mut() = Some(flag.clone()));
+        STOP.with(|s| *s.borrow_mut() = Some(word.clone()));
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| func(worker))) {
-            Ok(t) => {
+            Ok(t) if !word.flag.load(Ordering::SeqCst) => t,
+            Ok(_) => {
                 // Stopped early: timely would step the unfinished dataflows
-                // until they finish, which they never will.
-                if flag.load(Ordering::SeqCst) {
-                    for id in worker.installed_dataflows() {
-                        worker.drop_dataflow(id);
-                    }
+                // until they finish, which they never will. And the other
+                // processes must see this one's connections break, not end
+                // cleanly (they would wait for it): a worker that ends by
+                // unwinding leaves its channels unfinished. (Unwinding
+                // without the panic hook: nothing is printed.)
+                for id in worker.installed_dataflows() {
+                    worker.drop_dataflow(id);
                 }
-                t
+                std::panic::resume_unwind(Box::new("stopped: a worker of this process failed"))
             }
             Err(p) => {
-                flag.store(true, Ordering::SeqCst);
+                word.fail(panic_text(p.as_ref()));
                 std::panic::resume_unwind(p)
             }
         }
@@ -299,6 +348,8 @@ where
             Err(e) => failed = failed.or(Some(e)),
         }
     }
+    // The first failure recorded (a worker's own, or the transport's panic).
+    let failed = failed.map(|e| stop.first.lock().ok().and_then(|f| f.clone()).unwrap_or(e));
     match failed {
         None => Ok(out),
         Some(e) => {

@@ -437,7 +437,8 @@ impl<'a> Sweeper<'a> {
             Some(BridgeStep::Quiet) => {}
         }
         if fv & SEED_RULE != 0 {
-            *self.seed_bal.entry(v).or_insert(0) += a;
+            let s = self.seed_bal.entry(v).or_insert(0);
+            *s = s.checked_add(a).ok_or_else(|| too_large("a seed's balance"))?;
         }
         let v_seeding = if fv & SEED_RULE != 0 { self.rules.seed_mask(v, t) } else { 0 };
         let v_absorbing = if fv & ABSORB_RULE != 0 { self.rules.absorb_mask(v, t) } else { 0 };
