@@ -15,7 +15,13 @@
 #     once taint can reach it, repeats included) and visits repeated by
 #     the within-segment fixed point;
 #   - peak memory: the largest resident set of any one process of the run
-#     (GNU time's %M covers the children it waited for).
+#     (GNU time's %M covers the children it waited for), store pages
+#     mapped in included; and the largest heap of one process (RssAnon
+#     read by each worker at the end of its sweep, state live; "-" for
+#     the single-process run, whose timing line gives its heap);
+#   - the busiest worker's seconds inside its segment rounds (scans and
+#     events): the rest of the sweep went to waiting for arrivals and
+#     progress from the other processes.
 # Then the same on a synthetic Bitcoin chain (`chaintrace-gen utxo`, as
 # many inputs as EVENTS / 4) traced from two wallets' addresses, exchanges
 # labelled on two more (the UTXO sweep: every transaction is run, so
@@ -55,9 +61,11 @@ exchanged() { # exchanged ERR: what crossed between processes (timing lines), wa
   rounds=$(field 'exchanged, \([0-9]*\) segment rounds' "$1")
   repeated=$(field 'rounds, \([0-9]*\) visits repeated' "$1")
   scanned=$(field 'repeated, \([0-9]*\) events scanned' "$1")
+  heap=$(field 'largest process heap \([0-9]*\) MiB' "$1")
+  busy=$(field 'busiest worker \([0-9.]*\)s in rounds' "$1")
   read -r _ wall kb < <(tail -1 "$1")
 }
-printf '%-11s %-6s %8s %8s %14s %14s %10s %9s %9s %8s %12s %12s %9s\n' policy run sweep_s wall_s events/s/core visited/s/core messages B/event B/visited rounds scanned repeated peak_MiB
+printf '%-11s %-6s %8s %8s %14s %14s %10s %9s %9s %8s %12s %12s %9s %8s %7s\n' policy run sweep_s wall_s events/s/core visited/s/core messages B/event B/visited rounds scanned repeated peak_MiB heap_MiB busy_s
 for run in poison haircut fifo btc-poison btc-haircut btc-fifo; do
   policy=${run#btc-}
   if [ "$run" = "$policy" ]; then
@@ -82,18 +90,19 @@ for run in poison haircut fifo btc-poison btc-haircut btc-fifo; do
     stored=$(field 'sweep of \([0-9]*\) events' "$err")
     visited=$(field ', \([0-9]*\) events visited' "$err")
     exchanged "$err"
-    python3 - "$run" "$p" "$n" "$stored" "$sweep" "$wall" "$visited" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
+    [ "$p" = single ] && heap=$(field 'heap at the end of the sweep \([0-9]*\) MiB' "$err")
+    python3 - "$run" "$p" "$n" "$stored" "$sweep" "$wall" "$visited" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" "${heap:--}" "${busy:--}" <<'PY'
 import sys
-policy, p, n, events, sweep, wall, visited, messages, byts, rounds, scanned, repeated, kb = sys.argv[1:]
+policy, p, n, events, sweep, wall, visited, messages, byts, rounds, scanned, repeated, kb, heap, busy = sys.argv[1:]
 n, events, sweep, visited, messages, byts = int(n), int(events), float(sweep), int(visited), int(messages), int(byts)
 print(f"{policy:<11} {p:<6} {sweep:8.3f} {float(wall):8.2f} {events / sweep / n:14,.0f} {visited / sweep / n:14,.0f} "
-      f"{messages:10,} {byts / events:9.2f} {byts / max(visited, 1):9.2f} {rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f}")
+      f"{messages:10,} {byts / events:9.2f} {byts / max(visited, 1):9.2f} {rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f} {heap:>8} {busy:>7}")
 PY
   done
 done
 printf '%s\n0x1111111111111111111111111111111111111111\n' "$seed" > "$dir/world-screen.txt"
 printf '1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa\n' > "$dir/btc-screen.txt"
-printf '\n%-11s %-6s %8s %8s %14s %10s %9s %8s %12s %12s %9s\n' screening run build_s wall_s events/s/core messages B/event rounds scanned repeated peak_MiB
+printf '\n%-11s %-6s %8s %8s %14s %10s %9s %8s %12s %12s %9s %8s %7s\n' screening run build_s wall_s events/s/core messages B/event rounds scanned repeated peak_MiB heap_MiB busy_s
 for store in world btc; do
   events_here=$world_events
   [ "$store" = btc ] && events_here=$btc_events
@@ -113,12 +122,12 @@ for store in world btc; do
     err="$dir/s.err"
     build=$(field 'built the exposure index of [^ ]* in \([0-9.]*\)s' "$err")
     exchanged "$err"
-    python3 - "$store-index" "$p" "$n" "$events_here" "$build" "$wall" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" <<'PY'
+    python3 - "$store-index" "$p" "$n" "$events_here" "$build" "$wall" "${messages:-0}" "${bytes:-0}" "${rounds:--}" "${scanned:--}" "${repeated:--}" "$kb" "${heap:--}" "${busy:--}" <<'PY'
 import sys
-what, p, n, events, build, wall, messages, byts, rounds, scanned, repeated, kb = sys.argv[1:]
+what, p, n, events, build, wall, messages, byts, rounds, scanned, repeated, kb, heap, busy = sys.argv[1:]
 n, events, build, messages, byts = int(n), int(events), float(build), int(messages), int(byts)
 print(f"{what:<11} {p:<6} {build:8.3f} {float(wall):8.2f} {events / build / n:14,.0f} {messages:10,} {byts / events:9.2f} "
-      f"{rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f}")
+      f"{rounds:>8} {scanned:>12} {repeated:>12} {int(kb) / 1024:9.0f} {heap:>8} {busy:>7}")
 PY
   done
 done

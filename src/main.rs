@@ -422,10 +422,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                     let x = t.notes.exchange;
                     if x.rounds > 0 {
-                        eprintln!(
-                            "timing: across workers {} messages, {} bytes exchanged, {} segment rounds, {} visits repeated, {} events scanned",
-                            x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned
-                        );
+                        eprintln!("timing: across workers {x}");
                     }
                 }
                 for w in &t.notes.warnings {
@@ -484,10 +481,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("built the exposure index of {} in {secs:.2}s", got.asset);
             }
             if let Some(x) = got.exchange.filter(|_| timing_on()) {
-                eprintln!(
-                    "timing: across workers {} messages, {} bytes exchanged, {} segment rounds, {} visits repeated, {} events scanned",
-                    x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned
-                );
+                eprintln!("timing: across workers {x}");
             }
             print(app::screen::deliver(&req, &got.answer)?)?;
             if let Some(level) = fail_above {

@@ -451,4 +451,25 @@ fn a_worker_that_fails_stops_its_process_and_the_run() {
         run_bounded(&["screen", "--store", s(&st), "--workers", "2", s(&addresses)], ("CHAINTRACE_FAILPOINT", "worker-panic:0"));
     assert_eq!(code, Some(2), "{err}");
     assert!(!st.join("exposure").exists(), "no index written");
+    // A screening worker that cannot start stops the run as a failed worker (exit 2), not as an input error.
+    let (code, err) = run_bounded(
+        &["screen", "--store", s(&st), "--processes", "2", "--workers", "1", s(&addresses)],
+        ("CHAINTRACE_FAILPOINT", "worker-error:1"),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("process 1"), "the error names the process: {err}");
+    assert!(!st.join("exposure").exists(), "no index written");
+    // The same on a Bitcoin store, inside one process.
+    let btc = t.path().join("btc");
+    chaintrace::synth::utxo::write_store(&btc, chaintrace::synth::utxo::Params::for_inputs(2_000, 5)).unwrap();
+    std::fs::write(t.path().join("btc-labels.csv"), "address,category,name\nw1a0,hack,Hacker\n").unwrap();
+    let labels = t.path().join("btc-labels.csv");
+    let o = Command::new(bin()).args(["labels", "--store", s(&btc), "import", s(&labels)]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(&addresses, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa\n").unwrap();
+    let (code, err) =
+        run_bounded(&["screen", "--store", s(&btc), "--workers", "2", s(&addresses)], ("CHAINTRACE_FAILPOINT", "worker-error:0"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("worker 0 cannot start"), "{err}");
+    assert!(!btc.join("exposure").exists(), "no index written");
 }

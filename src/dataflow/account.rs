@@ -762,7 +762,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
     // Seeds here: from the first segment; else the first seed transaction, or an arrival.
     let first = if state.borrow().any_hot { Some(0) } else { part.seed_tx_events.first().map(|&e| e >> segment_bits) };
     let (p2, s2) = (part.clone(), state.clone());
-    super::segments::run(
+    let busy = super::segments::run(
         worker,
         first,
         move |m: &Arrival| owner(m.receiver, peers) as u64,
@@ -773,7 +773,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
         let mut st = state.borrow_mut();
         st.commit(&part.rules);
         finish(&part, &mut st);
-        st.out.exchange = st.exchange;
+        st.out.exchange = Traffic { busy_ns: busy, ..st.exchange };
         Found::of(&st.out, |t| t.event)
     };
     let all = super::segments::gather(worker, found);

@@ -415,8 +415,7 @@ struct Found {
     /// Per owned address with arrivals: what it received.
     received: Vec<(u32, [u64; 2])>,
     visited: u64,
-    /// Messages, bytes, rounds, repeated visits, events scanned.
-    exchange: [u64; 5],
+    exchange: Traffic,
     error: Option<String>,
 }
 
@@ -448,7 +447,7 @@ impl Found {
             exposures,
             received: received.filter(|&(_, x)| x > 0).map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
             visited,
-            exchange: [x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned],
+            exchange: x.with_heap(),
             error,
         }
     }
@@ -506,44 +505,37 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
         Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, peers })
     });
-    // Every worker takes part in the loop and the gathering, even one that failed.
-    let (part, early) = match built {
-        Ok(p) => (Some(Rc::new(p)), None),
-        Err(e) => (None, Some(e)),
+    // A worker that cannot start (its host's store, the labels) stops the
+    // run with its error, as a trace's does: not an input's amount error.
+    let part = match built.and_then(|p| super::net::failpoint_error(me).map(|()| p)) {
+        Ok(p) => Rc::new(p),
+        Err(e) => {
+            super::net::give_up(format!("worker {me}: {e}"));
+            return Vec::new();
+        }
     };
-    let state = part.as_ref().map(|p| Rc::new(RefCell::new(State::new(p))));
-    let first = part.as_ref().filter(|p| !p.store.is_empty()).map(|_| 0);
+    let state = Rc::new(RefCell::new(State::new(&part)));
+    let first = (!part.store.is_empty()).then_some(0);
     let (p2, s2) = (part.clone(), state.clone());
-    super::segments::run(
+    let busy = super::segments::run(
         worker,
         first,
         move |m: &Arrival| owner(m.receiver, peers) as u64,
-        move |seg, msgs| match (&p2, &s2) {
-            (Some(p), Some(s)) => s.borrow_mut().round(p, seg, msgs),
-            _ => (Vec::new(), None),
-        },
+        move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );
-    let found = match (&part, &state) {
-        (Some(p), Some(s)) => {
-            let mut st = s.borrow_mut();
-            st.commit();
-            // A run stopped by a failed worker reports that, not these.
-            let rec = if super::net::stopped() { Ok(IdMap::default()) } else { received(p) };
-            let x = st.exchange;
-            let mut f = Found::of(
-                st.addr.iter().enumerate().map(|(l, a)| (st.ids[l], &a.exp)),
-                std::iter::empty(),
-                st.visited,
-                x,
-                st.error.clone(),
-            );
-            match rec {
-                Ok(r) => f.received = r.into_iter().filter(|&(_, x)| x > 0).map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
-                Err(e) => f.error = f.error.or(Some(e.to_string())),
-            }
-            f
+    let found = {
+        let mut st = state.borrow_mut();
+        st.commit();
+        // A run stopped by a failed worker reports that, not these.
+        let rec = if super::net::stopped() { Ok(IdMap::default()) } else { received(&part) };
+        let x = Traffic { busy_ns: busy, ..st.exchange };
+        let mut f =
+            Found::of(st.addr.iter().enumerate().map(|(l, a)| (st.ids[l], &a.exp)), std::iter::empty(), st.visited, x, st.error.clone());
+        match rec {
+            Ok(r) => f.received = r.into_iter().filter(|&(_, x)| x > 0).map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
+            Err(e) => f.error = f.error.or(Some(e.to_string())),
         }
-        _ => Found { error: early, ..Found::default() },
+        f
     };
     super::segments::gather(worker, found)
 }
@@ -627,12 +619,7 @@ pub fn sweep_in_segments(
             });
             merge_rows(exposures.entry(v).or_default(), rows)?;
         }
-        let x = f.exchange;
-        traffic.messages += x[0];
-        traffic.bytes += x[1];
-        traffic.rounds += x[2];
-        traffic.repeated_visits += x[3];
-        traffic.scanned += x[4];
+        traffic.add(f.exchange);
     }
     Ok(Some((Exposures::gather(exposures, received, rules.seeds), traffic)))
 }
@@ -731,22 +718,22 @@ impl super::utxo::TxRule for UtxoExposure {
 
 /// One worker's share of the sweep over a Bitcoin store.
 fn sweep_utxo_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Question) -> Vec<Found> {
+    let me = worker.index();
     let built = Store::open(dir).map_err(|e| e.to_string()).and_then(|store| {
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
+        super::net::failpoint_error(me)?;
         Ok((Rc::new(store), rules))
     });
-    let found = match built {
-        Ok((store, rules)) => {
-            let spender = super::utxo::spenders_once(&q.spenders, &store);
-            let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, q.segment_bits);
-            let (book, x) = (swept.found, swept.exchange);
-            Found::of(book.rows.iter().map(|(&v, r)| (v, r)), book.received.into_iter(), x.scanned, x, swept.error)
-        }
-        // Every worker takes part in the loop and the gathering, even one that failed.
+    let (store, rules) = match built {
+        Ok(b) => b,
         Err(e) => {
-            super::segments::run(worker, None, |_: &super::utxo::Arrival<Cats>| 0, |_, _| (Vec::new(), None));
-            Found { error: Some(e), ..Found::default() }
+            super::net::give_up(format!("worker {me}: {e}"));
+            return Vec::new();
         }
     };
+    let spender = super::utxo::spenders_once(&q.spenders, &store);
+    let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, q.segment_bits);
+    let (book, x) = (swept.found, swept.exchange);
+    let found = Found::of(book.rows.iter().map(|(&v, r)| (v, r)), book.received.into_iter(), x.scanned, x, swept.error);
     super::segments::gather(worker, found)
 }

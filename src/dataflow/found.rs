@@ -14,9 +14,7 @@ pub(crate) fn merge(out: &mut Outcome, seg: Outcome) {
     out.fees += seg.fees;
     out.held_by_seeds += seg.held_by_seeds;
     out.visited += seg.visited;
-    let (x, y) = (&mut out.exchange, seg.exchange);
-    (x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned) =
-        (x.messages + y.messages, x.bytes + y.bytes, x.rounds + y.rounds, x.repeated_visits + y.repeated_visits, x.scanned + y.scanned);
+    out.exchange.add(seg.exchange);
     for (k, d) in seg.destinations {
         match out.destinations.entry(k) {
             std::collections::btree_map::Entry::Occupied(mut e) => {
@@ -59,15 +57,13 @@ pub(crate) struct Found {
     tainted: Vec<(u64, u64, [u64; 4], u32)>,
     pred: Vec<(u64, u64)>,
     visited: u64,
-    /// Messages, bytes, rounds, repeated visits, events scanned.
-    exchange: [u64; 5],
+    exchange: Traffic,
 }
 
 impl Found {
     /// A worker's outcome; `place` orders its tainted events as the
     /// single-process sweep lists them.
     pub(crate) fn of(o: &Outcome, place: impl Fn(&Tainted) -> u64) -> Found {
-        let x = o.exchange;
         Found {
             sums: [*o.seeded.as_limbs(), *o.unknown_origin.as_limbs(), *o.fees.as_limbs(), *o.held_by_seeds.as_limbs()],
             destinations: o
@@ -80,7 +76,7 @@ impl Found {
             tainted: o.tainted.iter().map(|t| (place(t), t.event, *t.x.as_limbs(), t.hop)).collect(),
             pred: o.pred.iter().map(|(&a, &b)| (a, b)).collect(),
             visited: o.visited,
-            exchange: [x.messages, x.bytes, x.rounds, x.repeated_visits, x.scanned],
+            exchange: o.exchange.with_heap(),
         }
     }
 }
@@ -93,7 +89,6 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
     let mut tainted = Vec::new();
     for f in parts {
         tainted.extend(f.tainted);
-        let e = f.exchange;
         merge(
             &mut out,
             Outcome {
@@ -112,7 +107,7 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
                 horizon: f.horizon.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
                 pred: f.pred.into_iter().collect(),
                 visited: f.visited,
-                exchange: Traffic { messages: e[0], bytes: e[1], rounds: e[2], repeated_visits: e[3], scanned: e[4] },
+                exchange: f.exchange,
                 ..Outcome::default()
             },
         );

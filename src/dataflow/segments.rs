@@ -29,13 +29,16 @@ pub(crate) fn span(s: u64, bits: u32, n: u64) -> (u64, u64) {
 /// Run segments on this worker until no worker has any left: from segment
 /// `first` (`None`: only when an arrival comes), each message to the
 /// worker `route` names; `round(segment, arrivals)` returns what to send
-/// and the next segment this worker has work in.
-pub(crate) fn run<M, R>(worker: &mut Worker, first: Option<u64>, route: impl Fn(&M) -> u64 + 'static, mut round: R)
+/// and the next segment this worker has work in. Returns the time spent
+/// inside `round`, in nanoseconds.
+pub(crate) fn run<M, R>(worker: &mut Worker, first: Option<u64>, route: impl Fn(&M) -> u64 + 'static, mut round: R) -> u64
 where
     M: ExchangeData + Clone,
     R: FnMut(u64, Vec<M>) -> (Vec<M>, Option<u64>) + 'static,
 {
     let index = worker.index();
+    let busy = Rc::new(std::cell::Cell::new(0u64));
+    let busy2 = busy.clone();
     worker.dataflow::<u64, _, _>(move |scope| {
         let (handle, cycle) = scope.feedback::<Vec<M>>(1);
         let sent = cycle.unary_frontier(Exchange::new(route), "segments", move |cap, _| {
@@ -65,7 +68,9 @@ where
                         panic!("segment {seg}: more rounds than a timestamp can count");
                     }
                     super::net::failpoint(index);
+                    let started = std::time::Instant::now();
                     let (outbox, next) = round(seg, msgs);
+                    busy2.set(busy2.get() + started.elapsed().as_nanos() as u64);
                     if !outbox.is_empty() {
                         let mut session = output.session(&c);
                         for m in outbox {
@@ -84,6 +89,7 @@ where
         sent.connect_loop(handle);
     });
     super::net::drive(worker);
+    busy.get()
 }
 
 /// Every worker's `found` at worker 0 (the others get none).

@@ -420,7 +420,7 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     }));
     let (p2, s2) = (part.clone(), state.clone());
     let first = (!part.store.is_empty()).then_some(0);
-    super::segments::run(
+    let busy = super::segments::run(
         worker,
         first,
         move |m: &Arrival<R::Taint>| owner(m.to, peers) as u64,
@@ -430,7 +430,12 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     st.commit(&part);
     let st = &mut *st;
     let left: Vec<(u64, R::Taint)> = st.outs.taint.drain().chain(st.outs.inbox.drain()).collect();
-    Swept { found: std::mem::take(&mut st.all), left, exchange: st.exchange, error: st.error.take() }
+    Swept {
+        found: std::mem::take(&mut st.all),
+        left,
+        exchange: crate::trace::Traffic { busy_ns: busy, ..st.exchange },
+        error: st.error.take(),
+    }
 }
 
 /// The trace's rule: poison, haircut or FIFO from its seeds, with stops.

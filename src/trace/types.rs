@@ -162,7 +162,7 @@ pub struct Outcome {
 }
 
 /// What a sweep across workers exchanged.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Traffic {
     /// Arrivals sent to another worker.
     pub messages: u64,
@@ -174,6 +174,49 @@ pub struct Traffic {
     pub repeated_visits: u64,
     /// Events scanned (their parties decoded and tested), repeats included.
     pub scanned: u64,
+    /// The largest heap of one process (Linux `RssAnon`; 0 elsewhere), read
+    /// by each worker at the end of its sweep with its state still live: what
+    /// a process holds beyond the store's pages it maps.
+    pub heap_bytes: u64,
+    /// The busiest worker's time inside its segment rounds (scans and
+    /// events), in nanoseconds: the rest of the sweep's time went to
+    /// waiting for other workers' arrivals and progress.
+    pub busy_ns: u64,
+}
+
+impl Traffic {
+    /// A worker's figures with the heap of its process now.
+    pub fn with_heap(self) -> Traffic {
+        Traffic { heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), ..self }
+    }
+
+    /// Add another worker's (or segment's) figures: counts add up, the heap
+    /// takes the largest.
+    pub fn add(&mut self, o: Traffic) {
+        self.messages += o.messages;
+        self.bytes += o.bytes;
+        self.rounds += o.rounds;
+        self.repeated_visits += o.repeated_visits;
+        self.scanned += o.scanned;
+        self.heap_bytes = self.heap_bytes.max(o.heap_bytes);
+        self.busy_ns = self.busy_ns.max(o.busy_ns);
+    }
+}
+
+impl std::fmt::Display for Traffic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} messages, {} bytes exchanged, {} segment rounds, {} visits repeated, {} events scanned, largest process heap {} MiB, busiest worker {:.3}s in rounds",
+            self.messages,
+            self.bytes,
+            self.rounds,
+            self.repeated_visits,
+            self.scanned,
+            self.heap_bytes >> 20,
+            self.busy_ns as f64 / 1e9
+        )
+    }
 }
 
 impl Outcome {
