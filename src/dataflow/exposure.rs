@@ -428,6 +428,8 @@ impl Found {
         x: Traffic,
         error: Option<String>,
     ) -> Found {
+        // The heap before this copy of the rows is made.
+        let x = x.with_heap();
         let mut exposures: Vec<(u32, Vec<Row>)> = rows
             .filter(|(_, r)| !r.is_empty())
             .map(|(id, r)| {
@@ -447,7 +449,7 @@ impl Found {
             exposures,
             received: received.filter(|&(_, x)| x > 0).map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
             visited,
-            exchange: x.with_heap(),
+            exchange: x,
             error,
         }
     }

@@ -64,6 +64,8 @@ impl Found {
     /// A worker's outcome; `place` orders its tainted events as the
     /// single-process sweep lists them.
     pub(crate) fn of(o: &Outcome, place: impl Fn(&Tainted) -> u64) -> Found {
+        // The heap before this copy of the findings is made.
+        let exchange = o.exchange.with_heap();
         Found {
             sums: [*o.seeded.as_limbs(), *o.unknown_origin.as_limbs(), *o.fees.as_limbs(), *o.held_by_seeds.as_limbs()],
             destinations: o
@@ -76,7 +78,7 @@ impl Found {
             tainted: o.tainted.iter().map(|t| (place(t), t.event, *t.x.as_limbs(), t.hop)).collect(),
             pred: o.pred.iter().map(|(&a, &b)| (a, b)).collect(),
             visited: o.visited,
-            exchange: o.exchange.with_heap(),
+            exchange,
         }
     }
 }
