@@ -774,7 +774,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
         st.commit(&part.rules);
         finish(&part, &mut st);
         st.out.exchange = Traffic { busy_ns: busy, ..st.exchange };
-        Found::of(&st.out, |t| t.event)
+        Found::of(&mut st.out)
     };
     let all = super::segments::gather(worker, found);
     Ok(all)

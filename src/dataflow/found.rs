@@ -3,7 +3,6 @@
 //! the same, byte for byte).
 
 use crate::trace::{Destination, Outcome, Tainted, Traffic, Wide};
-use ruint::aliases::U256;
 
 /// Add later findings (a segment's, another worker's) to earlier ones.
 /// Amounts add up and hops take the least; a destination keeps the label
@@ -37,8 +36,18 @@ pub(crate) fn merge(out: &mut Outcome, seg: Outcome) {
             o.1 = o.1.min(h);
         }
     }
-    out.tainted.extend(seg.tainted);
-    out.pred.extend(seg.pred);
+    // Moved whole into an empty outcome: on a large trace these are most
+    // of what is gathered.
+    if out.tainted.is_empty() {
+        out.tainted = seg.tainted;
+    } else {
+        out.tainted.extend(seg.tainted);
+    }
+    if out.pred.is_empty() {
+        out.pred = seg.pred;
+    } else {
+        out.pred.extend(seg.pred);
+    }
 }
 
 /// A destination on its way to worker 0: amount, hops, first event, and
@@ -53,18 +62,22 @@ pub(crate) struct Found {
     destinations: Vec<(u32, Stop)>,
     dormant: Vec<(u32, [u64; 5], u32)>,
     horizon: Vec<(u32, [u64; 5], u32)>,
-    /// (place in the single-process sweep's list, event, taint, hop).
-    tainted: Vec<(u64, u64, [u64; 4], u32)>,
-    pred: Vec<(u64, u64)>,
+    /// The tainted events, each worker's in its own order (event order on
+    /// the account model).
+    tainted: Vec<Tainted>,
+    /// Each one's place in the single-process sweep's list; empty where
+    /// the event orders them.
+    places: Vec<u64>,
+    pred: std::collections::HashMap<u64, u64>,
     visited: u64,
     exchange: Traffic,
 }
 
 impl Found {
-    /// A worker's outcome; `place` orders its tainted events as the
-    /// single-process sweep lists them.
-    pub(crate) fn of(o: &Outcome, place: impl Fn(&Tainted) -> u64) -> Found {
-        // The heap before this copy of the findings is made.
+    /// A worker's outcome, its tainted events ordered by event (moved,
+    /// not copied: on a large trace they are most of the heap).
+    pub(crate) fn of(o: &mut Outcome) -> Found {
+        // The heap before anything is copied.
         let exchange = o.exchange.with_heap();
         Found {
             sums: [*o.seeded.as_limbs(), *o.unknown_origin.as_limbs(), *o.fees.as_limbs(), *o.held_by_seeds.as_limbs()],
@@ -75,11 +88,20 @@ impl Found {
                 .collect(),
             dormant: o.dormant.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
             horizon: o.horizon.iter().map(|(&k, &(x, h))| (k, *x.as_limbs(), h)).collect(),
-            tainted: o.tainted.iter().map(|t| (place(t), t.event, *t.x.as_limbs(), t.hop)).collect(),
-            pred: o.pred.iter().map(|(&a, &b)| (a, b)).collect(),
+            tainted: std::mem::take(&mut o.tainted),
+            places: Vec::new(),
+            pred: std::mem::take(&mut o.pred),
             visited: o.visited,
             exchange,
         }
+    }
+
+    /// [`Found::of`], with `places` (one a tainted event, in the same
+    /// order) ordering the tainted events as the single-process sweep
+    /// lists them.
+    pub(crate) fn placed(o: &mut Outcome, places: Vec<u64>) -> Found {
+        debug_assert_eq!(places.len(), o.tainted.len());
+        Found { places, ..Found::of(o) }
     }
 }
 
@@ -88,9 +110,14 @@ impl Found {
 pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcome {
     let w = Wide::from_limbs;
     let mut out = Outcome::default();
-    let mut tainted = Vec::new();
-    for f in parts {
-        tainted.extend(f.tainted);
+    let (mut tainted, mut places): (Vec<Tainted>, Vec<u64>) = (Vec::new(), Vec::new());
+    for mut f in parts {
+        if tainted.is_empty() {
+            std::mem::swap(&mut tainted, &mut f.tainted);
+        } else {
+            tainted.append(&mut f.tainted);
+        }
+        places.append(&mut f.places);
         merge(
             &mut out,
             Outcome {
@@ -107,15 +134,24 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
                     .collect(),
                 dormant: f.dormant.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
                 horizon: f.horizon.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
-                pred: f.pred.into_iter().collect(),
+                pred: f.pred,
                 visited: f.visited,
                 exchange: f.exchange,
                 ..Outcome::default()
             },
         );
     }
-    tainted.sort_unstable_by_key(|t| (t.0, t.1));
-    out.tainted = tainted.into_iter().map(|(_, event, x, hop)| Tainted { event, x: U256::from_limbs(x), hop }).collect();
+    if places.is_empty() {
+        // Each worker's list is in event order already: a stable sort
+        // merges the runs instead of sorting afresh.
+        tainted.sort_by_key(|t| t.event);
+    } else if !places.windows(2).zip(tainted.windows(2)).all(|(p, t)| (p[0], t[0].event) <= (p[1], t[1].event)) {
+        // (One worker's list is in place order already.)
+        let mut both: Vec<(u64, Tainted)> = places.into_iter().zip(tainted).collect();
+        both.sort_by_key(|(p, t)| (*p, t.event));
+        tainted = both.into_iter().map(|x| x.1).collect();
+    }
+    out.tainted = tainted;
     out.seed_stop_warnings = seed_stop_warnings;
     out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
     out

@@ -465,8 +465,9 @@ struct TraceFound {
     /// single-process sweep's list: (transaction's first event, 0 for its
     /// fee and 1 for its outputs).
     tainted: Vec<(u64, u8, Tainted)>,
-    /// Each tainted event's place in that list (finished segments).
-    place: HashMap<u64, u64>,
+    /// The place in that list of each of `out`'s tainted events (finished
+    /// segments), in the same order.
+    place: Vec<u64>,
 }
 
 impl TxRule for Trace {
@@ -480,9 +481,7 @@ impl TxRule for Trace {
     fn merge(&self, all: &mut TraceFound, seg: TraceFound) -> Result<(), String> {
         let mut o = seg.out;
         o.tainted = seg.tainted.iter().map(|x| x.2).collect();
-        for (s, k, t) in seg.tainted {
-            all.place.insert(t.event, s * 2 + u64::from(k));
-        }
+        all.place.extend(seg.tainted.iter().map(|&(s, k, _)| s * 2 + u64::from(k)));
         super::found::merge(&mut all.out, o);
         Ok(())
     }
@@ -676,7 +675,7 @@ fn sweep_on(
         }
     }
     found.out.exchange = exchange;
-    let place = &found.place;
-    let all = Found::of(&found.out, |t| place[&t.event]);
+    let places = std::mem::take(&mut found.place);
+    let all = Found::placed(&mut found.out, places);
     Ok(super::segments::gather(worker, all))
 }

@@ -119,11 +119,12 @@ pub struct Destination {
 }
 
 /// One event that carried taint: the raw material of evidence paths.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Tainted {
     /// Event index in the store.
     pub event: u64,
     /// Taint carried.
+    #[serde(with = "limbs")]
     pub x: U256,
     /// Hop of the event.
     pub hop: u32,
@@ -247,5 +248,20 @@ impl Outcome {
         let r: Wide = self.dormant.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
         let h: Wide = self.horizon.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
         d + r + h + self.fees + self.held_by_seeds
+    }
+}
+
+/// A `U256` as its four limbs, for the findings workers send (the crate's
+/// serde feature is not needed for this one field).
+mod limbs {
+    use ruint::aliases::U256;
+
+    pub(super) fn serialize<S: serde::Serializer>(x: &U256, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(x.as_limbs(), s)
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
+        let l: [u64; 4] = serde::Deserialize::deserialize(d)?;
+        Ok(U256::from_limbs(l))
     }
 }
