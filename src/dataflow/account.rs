@@ -224,8 +224,18 @@ impl Part {
     }
 }
 
+/// Where a round's scan is in its sorted arrivals and seed transactions.
+struct Cursor {
+    inbox: Vec<u64>,
+    next_in: usize,
+    next_tx: usize,
+}
+
 /// A worker's changing state.
 struct State {
+    /// The segment under way's events that touch this worker's addresses:
+    /// (offset in the segment, sender, receiver), decoded by its first round.
+    mine: Vec<(u32, u32, u32)>,
     /// Store id -> the slot of an owned address that has state (`NONE`: none yet).
     slot: Vec<u32>,
     /// Slot -> store id.
@@ -259,6 +269,7 @@ struct State {
 impl State {
     fn new(p: &Part, seeds: &[u32]) -> State {
         let mut st = State {
+            mine: Vec::new(),
             slot: vec![NONE; p.store.address_count()],
             ids: Vec::new(),
             acct: Vec::new(),
@@ -412,40 +423,43 @@ impl State {
         self.rollback(p, e0);
         let mut inbox: Vec<u64> = self.inbox.keys().copied().filter(|&e| e >= e0).collect();
         inbox.sort_unstable();
-        let (mut next_in, mut next_tx) = (0usize, p.seed_tx_events.partition_point(|&e| e < e0));
+        let next_tx = p.seed_tx_events.partition_point(|&e| e < e0);
         let mut now_sent: HashMap<u64, Arrival> = HashMap::new();
-        // The scan: parties decoded a block at a time, two bit tests an event.
-        const BLOCK: usize = 64;
-        let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let mut at = Cursor { inbox, next_in: 0, next_tx };
         let ev = p.store.events();
-        let mut i = e0;
-        while i < hi {
-            let k = ((hi - i) as usize).min(BLOCK);
-            ev.parties(i as usize, &mut from[..k], &mut to[..k]);
-            self.exchange.scanned += k as u64;
-            for j in 0..k {
-                let e = i + j as u64;
-                let (u, v) = (from[j], to[j]);
-                let arrived = next_in < inbox.len() && inbox[next_in] == e;
-                if arrived {
-                    next_in += 1;
+        if first {
+            // The scan: parties decoded a block at a time, two bit tests an
+            // event. The events of this worker's addresses are kept, decoded,
+            // for the segment's later rounds.
+            self.mine.clear();
+            const BLOCK: usize = 64;
+            let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+            let mut i = e0;
+            while i < hi {
+                let k = ((hi - i) as usize).min(BLOCK);
+                ev.parties(i as usize, &mut from[..k], &mut to[..k]);
+                self.exchange.scanned += k as u64;
+                for j in 0..k {
+                    let (e, u, v) = (i + j as u64, from[j], to[j]);
+                    let (ou, ov) = (p.owns(u), p.owns(v));
+                    if ou || ov {
+                        self.mine.push(((e - lo) as u32, u, v));
+                        self.consider(p, &ev, e, (u, v), (ou, ov), &mut at, &mut now_sent);
+                    }
                 }
-                let seed_tx = next_tx < p.seed_tx_events.len() && p.seed_tx_events[next_tx] == e;
-                if seed_tx {
-                    next_tx += 1;
-                }
-                let bit = |set: &[u64], a: u32| set[a as usize / 64] >> (a % 64) & 1 != 0;
-                let want = arrived
-                    || seed_tx
-                    || (bit(&self.hot_send, u) && owner(u, p.peers) == p.me)
-                    || (bit(&self.hot_receive, v) && owner(v, p.peers) == p.me)
-                    || (p.full && (owner(u, p.peers) == p.me || owner(v, p.peers) == p.me));
-                if want && p.counts(&ev, e as usize) {
-                    self.event(p, &ev, e, (u, v), &mut now_sent);
-                }
+                i += k as u64;
             }
-            i += k as u64;
+        } else {
+            // A later round: only this worker's events of the segment, from e0.
+            let start = self.mine.partition_point(|m| lo + u64::from(m.0) < e0);
+            let mine = std::mem::take(&mut self.mine);
+            self.exchange.scanned += (mine.len() - start) as u64;
+            for &(off, u, v) in &mine[start..] {
+                self.consider(p, &ev, lo + u64::from(off), (u, v), (p.owns(u), p.owns(v)), &mut at, &mut now_sent);
+            }
+            self.mine = mine;
         }
+        let next_tx = at.next_tx;
         // What an earlier round sent from e0 on and this one does not: take it back.
         let outbox = super::segments::changes(&mut self.sent, now_sent, |&i| i >= e0);
         self.exchange.messages += outbox.len() as u64;
@@ -459,6 +473,35 @@ impl State {
             p.seed_tx_events.get(next_tx).map(|&e| e >> p.segment_bits).filter(|&t| t > s)
         };
         (outbox, next)
+    }
+
+    /// Event `e` (`u -> v`, owned as `own` says) met by a round's scan:
+    /// run it when something can matter there.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn consider(
+        &mut self,
+        p: &Part,
+        ev: &EventColumns<'_>,
+        e: u64,
+        (u, v): (u32, u32),
+        (ou, ov): (bool, bool),
+        at: &mut Cursor,
+        now_sent: &mut HashMap<u64, Arrival>,
+    ) {
+        let arrived = at.next_in < at.inbox.len() && at.inbox[at.next_in] == e;
+        if arrived {
+            at.next_in += 1;
+        }
+        let seed_tx = at.next_tx < p.seed_tx_events.len() && p.seed_tx_events[at.next_tx] == e;
+        if seed_tx {
+            at.next_tx += 1;
+        }
+        let bit = |set: &[u64], a: u32| set[a as usize / 64] >> (a % 64) & 1 != 0;
+        let want = arrived || seed_tx || (ou && bit(&self.hot_send, u)) || (ov && bit(&self.hot_receive, v)) || (p.full && (ou || ov));
+        if want && p.counts(ev, e as usize) {
+            self.event(p, ev, e, (u, v), now_sent);
+        }
     }
 
     /// Event `i`: its send half where this worker owns the sender and it
