@@ -475,8 +475,8 @@ impl State {
         (outbox, next)
     }
 
-    /// Event `e` (`u -> v`, owned as `own` says) met by a round's scan:
-    /// run it when something can matter there.
+    /// Event `e` (`u -> v`; `ou`, `ov`: whether this worker owns each)
+    /// met by a round's scan: run it when something can matter there.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn consider(
