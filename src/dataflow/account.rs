@@ -443,7 +443,10 @@ impl State {
                     let (e, u, v) = (i + j as u64, from[j], to[j]);
                     let (ou, ov) = (p.owns(u), p.owns(v));
                     if ou || ov {
-                        self.mine.push(((e - lo) as u32, u, v));
+                        // Alone, a worker never runs a segment again.
+                        if self.keep_undo {
+                            self.mine.push(((e - lo) as u32, u, v));
+                        }
                         self.consider(p, &ev, e, (u, v), (ou, ov), &mut at, &mut now_sent);
                     }
                 }

@@ -546,7 +546,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
         let mut f =
             Found::of(st.addr.iter().enumerate().map(|(l, a)| (st.ids[l], &a.exp)), std::iter::empty(), st.visited, x, st.error.clone());
         match rec {
-            Ok(r) => f.received = r.into_iter().filter(|&(_, x)| x > 0).map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
+            Ok(r) => f.received = r.into_iter().map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
             Err(e) => f.error = f.error.or(Some(e.to_string())),
         }
         f

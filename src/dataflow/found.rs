@@ -74,8 +74,9 @@ pub(crate) struct Found {
 }
 
 impl Found {
-    /// A worker's outcome, its tainted events ordered by event (moved,
-    /// not copied: on a large trace they are most of the heap).
+    /// A worker's outcome, its tainted events moved as they are, not
+    /// copied (on a large trace they are most of the heap); ordered by
+    /// event at worker 0 unless [`Found::placed`] gives their places.
     pub(crate) fn of(o: &mut Outcome) -> Found {
         // The heap before anything is copied.
         let exchange = o.exchange.with_heap();
@@ -100,7 +101,8 @@ impl Found {
     /// order) ordering the tainted events as the single-process sweep
     /// lists them.
     pub(crate) fn placed(o: &mut Outcome, places: Vec<u64>) -> Found {
-        debug_assert_eq!(places.len(), o.tainted.len());
+        // A place short would drop tainted events from the report unseen.
+        assert_eq!(places.len(), o.tainted.len(), "a place for each tainted event");
         Found { places, ..Found::of(o) }
     }
 }
@@ -143,10 +145,13 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
     }
     if places.is_empty() {
         // Each worker's list is in event order already: a stable sort
-        // merges the runs instead of sorting afresh.
-        tainted.sort_by_key(|t| t.event);
+        // merges the runs instead of sorting afresh, and one worker's list
+        // needs no sort (nor the sort's buffer).
+        if !tainted.is_sorted_by_key(|t| t.event) {
+            tainted.sort_by_key(|t| t.event);
+        }
     } else if !places.windows(2).zip(tainted.windows(2)).all(|(p, t)| (p[0], t[0].event) <= (p[1], t[1].event)) {
-        // (One worker's list is in place order already.)
+        // Sorted only when the gathered list is not in place order already.
         let mut both: Vec<(u64, Tainted)> = places.into_iter().zip(tainted).collect();
         both.sort_by_key(|(p, t)| (*p, t.event));
         tainted = both.into_iter().map(|x| x.1).collect();

@@ -259,7 +259,7 @@ pub(crate) fn drive(worker: &mut Worker) {
 /// Faults to inject, for the tests of what a failed worker does:
 /// `CHAINTRACE_FAILPOINT=worker-panic:W` (worker `W` panics in its first
 /// round) or `worker-error:W` (worker `W` fails to set up an account-model
-/// trace, and returns the error).
+/// trace or a screening index, and returns the error).
 fn failpoint_at(kind: &str) -> Option<usize> {
     static AT: std::sync::OnceLock<Option<(String, usize)>> = std::sync::OnceLock::new();
     let at = AT.get_or_init(|| {

@@ -173,7 +173,8 @@ pub struct Traffic {
     pub rounds: u64,
     /// Event visits in rounds that were run again (work the fixed point repeated).
     pub repeated_visits: u64,
-    /// Events scanned (their parties decoded and tested), repeats included.
+    /// Events scanned (tested for whether they can matter; a segment's
+    /// first round decodes their parties), repeats included.
     pub scanned: u64,
     /// The largest heap of one process (Linux `RssAnon`; 0 elsewhere), read
     /// by each worker at the end of its sweep with its state still live: what
@@ -192,7 +193,7 @@ impl Traffic {
     }
 
     /// Add another worker's (or segment's) figures: counts add up, the heap
-    /// takes the largest.
+    /// and the busy time take the largest.
     pub fn add(&mut self, o: Traffic) {
         self.messages += o.messages;
         self.bytes += o.bytes;
