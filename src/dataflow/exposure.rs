@@ -509,7 +509,7 @@ fn received(p: &Part) -> Result<Vec<(u32, u128)>, ScreenError> {
         }
         i += k;
     }
-    Ok(owned.into_iter().zip(sums).filter(|&(_, x)| x > 0).collect())
+    Ok(owned.into_iter().zip(sums).collect())
 }
 
 /// One worker's share of the sweep: every worker's findings at worker 0.
@@ -542,14 +542,13 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
         st.commit();
         // A run stopped by a failed worker reports that, not these.
         let rec = if super::net::stopped() { Ok(Vec::new()) } else { received(&part) };
+        let (rec, rec_error) = match rec {
+            Ok(r) => (r, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
         let x = Traffic { busy_ns: busy, ..st.exchange };
-        let mut f =
-            Found::of(st.addr.iter().enumerate().map(|(l, a)| (st.ids[l], &a.exp)), std::iter::empty(), st.visited, x, st.error.clone());
-        match rec {
-            Ok(r) => f.received = r.into_iter().map(|(v, x)| (v, [split(x).0, split(x).1])).collect(),
-            Err(e) => f.error = f.error.or(Some(e.to_string())),
-        }
-        f
+        let rows = st.addr.iter().enumerate().map(|(l, a)| (st.ids[l], &a.exp));
+        Found::of(rows, rec.into_iter(), st.visited, x, st.error.clone().or(rec_error))
     };
     super::segments::gather(worker, found)
 }

@@ -112,13 +112,9 @@ impl Found {
 pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcome {
     let w = Wide::from_limbs;
     let mut out = Outcome::default();
-    let (mut tainted, mut places): (Vec<Tainted>, Vec<u64>) = (Vec::new(), Vec::new());
+    // Places are appended in the order merge appends the tainted events.
+    let mut places: Vec<u64> = Vec::new();
     for mut f in parts {
-        if tainted.is_empty() {
-            std::mem::swap(&mut tainted, &mut f.tainted);
-        } else {
-            tainted.append(&mut f.tainted);
-        }
         places.append(&mut f.places);
         merge(
             &mut out,
@@ -136,6 +132,7 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
                     .collect(),
                 dormant: f.dormant.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
                 horizon: f.horizon.into_iter().map(|(k, x, h)| (k, (w(x), h))).collect(),
+                tainted: f.tainted,
                 pred: f.pred,
                 visited: f.visited,
                 exchange: f.exchange,
@@ -143,6 +140,7 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
             },
         );
     }
+    let mut tainted = std::mem::take(&mut out.tainted);
     if places.is_empty() {
         // Each worker's list is in event order already: a stable sort
         // merges the runs instead of sorting afresh, and one worker's list
