@@ -15,8 +15,10 @@
 //! of 2^13 in key order, and a segment's time is `(segment, round)`. A
 //! worker runs its events of a segment only once every arrival from
 //! earlier segments has been delivered (the frontier says so). Inside a
-//! segment, a worker runs its events again, from its state at the
-//! segment's start, each round that brings it changed arrivals: after
+//! segment, each round that brings a worker changed arrivals runs again
+//! what they can change: the receive halves of those events, and every
+//! later half event of an address whose state that changed, from its
+//! state just before (an undo chain per address takes it back). After
 //! round `k` every event whose chain of arrivals within the segment is at
 //! most `k` long is final, so the rounds end (the design sketch's fixed
 //! point). Each amount is computed once from the same integers as in the
@@ -46,6 +48,10 @@ use std::rc::Rc;
 /// fewer rounds of progress tracking and longer chains to iterate.
 pub const SEGMENT_BITS: u32 = 13;
 const NONE: u32 = u32::MAX;
+/// An event's halves, for [`State::event`].
+const SEND: u8 = 1;
+const RECEIVE: u8 = 2;
+const BOTH: u8 = SEND | RECEIVE;
 
 use crate::trace::account_state::*;
 
@@ -85,6 +91,7 @@ enum Effect {
 }
 
 /// What the send half hands the receive half.
+#[derive(Clone)]
 struct Sent {
     delivered: U256,
     hop: u32,
@@ -224,6 +231,14 @@ impl Part {
     }
 }
 
+/// A change to an address, to take back.
+struct Undo {
+    event: u64,
+    slot: u32,
+    before: Acct,
+    prev: u32,
+}
+
 /// Where a round's scan is in its sorted arrivals and seed transactions.
 struct Cursor {
     inbox: Vec<u64>,
@@ -242,10 +257,23 @@ struct State {
     ids: Vec<u32>,
     acct: Vec<Acct>,
     /// Each change to an address in the segment under way: the event, the
-    /// address, and what it was before (event ascending).
-    undo: Vec<(u64, u32, Acct)>,
-    /// What the segment under way found so far, event ascending.
+    /// address, what it was before, and the address's change before this
+    /// one (`NONE`: none), so that one address can be taken back alone.
+    undo: Vec<Undo>,
+    /// Slot -> its latest entry in `undo` (`NONE`: none).
+    last_undo: Vec<u32>,
+    /// Store ids whose state a later round has taken back and runs again
+    /// (a bit each), and the list of them, to clear the bits.
+    dirty: Vec<u64>,
+    dirty_list: Vec<u32>,
+    /// What the segment under way found so far, by half event ascending
+    /// (event `i`'s send half `2i`, its receive half `2i + 1`), so that a
+    /// later round can replace what one half found.
     log: Vec<(u64, Effect)>,
+    /// What the send half of the segment's events whose two parties this
+    /// worker owns handed the receive half, for a later round that runs
+    /// the receive half alone.
+    local: HashMap<u64, Sent>,
     /// Store ids whose sends, and whose arrivals, may matter, kept with
     /// each address's state (a rollback restores them), so that the scan
     /// skips every other event with two bit tests.
@@ -274,6 +302,10 @@ impl State {
             ids: Vec::new(),
             acct: Vec::new(),
             undo: Vec::new(),
+            last_undo: Vec::new(),
+            dirty: vec![0; if p.peers > 1 { p.store.address_count().div_ceil(64) } else { 0 }],
+            dirty_list: Vec::new(),
+            local: HashMap::new(),
             log: Vec::new(),
             hot_send: vec![0; p.store.address_count().div_ceil(64)],
             hot_receive: vec![0; p.store.address_count().div_ceil(64)],
@@ -314,6 +346,7 @@ impl State {
             NONE => {
                 let l = self.acct.len() as u32;
                 self.acct.push(Acct::default());
+                self.last_undo.push(NONE);
                 self.ids.push(a);
                 self.slot[a as usize] = l;
                 l
@@ -364,21 +397,41 @@ impl State {
     fn touch(&mut self, l: u32, i: u64) -> &mut Acct {
         // Alone, a worker never runs a segment twice: nothing to undo.
         if self.keep_undo {
-            self.undo.push((i, l, self.acct[l as usize].clone()));
+            let prev = self.last_undo[l as usize];
+            self.last_undo[l as usize] = self.undo.len() as u32;
+            self.undo.push(Undo { event: i, slot: l, before: self.acct[l as usize].clone(), prev });
         }
         &mut self.acct[l as usize]
     }
 
-    /// Back to the state just before event `e0` of the segment under way.
-    fn rollback(&mut self, p: &Part, e0: u64) {
-        while self.undo.last().is_some_and(|u| u.0 >= e0) {
-            let (_, l, a) = self.undo.pop().expect("checked");
-            self.acct[l as usize] = a;
-            self.mark_hot(p, self.ids[l as usize]);
+    /// Whether a later round runs owned store id `a` again.
+    #[inline]
+    fn is_dirty(&self, a: u32) -> bool {
+        self.dirty[a as usize / 64] >> (a % 64) & 1 != 0
+    }
+
+    /// Owned store id `a` back to its state just before event `e` of the
+    /// segment under way, to be run again from there: every later event of
+    /// it in the round too.
+    fn make_dirty(&mut self, p: &Part, a: u32, e: u64) {
+        self.dirty[a as usize / 64] |= 1 << (a % 64);
+        self.dirty_list.push(a);
+        let l = self.slot[a as usize];
+        if l == NONE {
+            return;
         }
-        let keep = self.log.partition_point(|x| x.0 < e0);
-        self.exchange.repeated_visits += self.log[keep..].iter().filter(|x| matches!(x.1, Effect::Visit)).count() as u64;
-        self.log.truncate(keep);
+        // Its changes from e on are the latest of its chain.
+        let mut k = self.last_undo[l as usize];
+        let mut first = NONE;
+        while k != NONE && self.undo[k as usize].event >= e {
+            first = k;
+            k = self.undo[k as usize].prev;
+        }
+        if first != NONE {
+            self.acct[l as usize] = std::mem::take(&mut self.undo[first as usize].before);
+            self.last_undo[l as usize] = k;
+            self.mark_hot(p, a);
+        }
     }
 
     /// The segment under way is final.
@@ -386,9 +439,13 @@ impl State {
         if self.cur.take().is_none() {
             return;
         }
+        for u in &self.undo {
+            self.last_undo[u.slot as usize] = NONE;
+        }
         self.undo.clear();
         let mut seg = Outcome::default();
-        for (i, e) in self.log.drain(..) {
+        for (k, e) in self.log.drain(..) {
+            let i = k >> 1;
             match e {
                 Effect::Visit => seg.visited += 1,
                 Effect::Seeded(x) => seg.seeded += x,
@@ -402,6 +459,7 @@ impl State {
         super::found::merge(&mut self.out, seg);
         self.inbox.clear();
         self.sent.clear();
+        self.local.clear();
     }
 
     /// One round of segment `s` with the arrivals `msgs`: returns the
@@ -414,27 +472,25 @@ impl State {
             self.commit(&p.rules);
             self.cur = Some(s);
         }
-        // A later round runs again from the earliest event its arrivals changed.
-        let e0 = if first { lo } else { msgs.iter().map(|m| m.event).min().unwrap_or(hi) };
+        let mut changed: Vec<u64> = msgs.iter().map(|m| m.event).collect();
         for m in msgs {
             self.inbox.insert(m.event, m);
         }
         self.exchange.rounds += 1;
-        self.rollback(p, e0);
-        let mut inbox: Vec<u64> = self.inbox.keys().copied().filter(|&e| e >= e0).collect();
-        inbox.sort_unstable();
-        let next_tx = p.seed_tx_events.partition_point(|&e| e < e0);
         let mut now_sent: HashMap<u64, Arrival> = HashMap::new();
-        let mut at = Cursor { inbox, next_in: 0, next_tx };
         let ev = p.store.events();
-        if first {
+        let outbox = if first {
+            let mut inbox: Vec<u64> = self.inbox.keys().copied().collect();
+            inbox.sort_unstable();
+            let next_tx = p.seed_tx_events.partition_point(|&e| e < lo);
+            let mut at = Cursor { inbox, next_in: 0, next_tx };
             // The scan: parties decoded a block at a time, two bit tests an
             // event. The events of this worker's addresses are kept, decoded,
             // for the segment's later rounds.
             self.mine.clear();
             const BLOCK: usize = 64;
             let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
-            let mut i = e0;
+            let mut i = lo;
             while i < hi {
                 let k = ((hi - i) as usize).min(BLOCK);
                 ev.parties(i as usize, &mut from[..k], &mut to[..k]);
@@ -452,19 +508,14 @@ impl State {
                 }
                 i += k as u64;
             }
+            super::segments::changes(&mut self.sent, now_sent, |_| true)
         } else {
-            // A later round: only this worker's events of the segment, from e0.
-            let start = self.mine.partition_point(|m| lo + u64::from(m.0) < e0);
-            let mine = std::mem::take(&mut self.mine);
-            self.exchange.scanned += (mine.len() - start) as u64;
-            for &(off, u, v) in &mine[start..] {
-                self.consider(p, &ev, lo + u64::from(off), (u, v), (p.owns(u), p.owns(v)), &mut at, &mut now_sent);
-            }
-            self.mine = mine;
-        }
-        let next_tx = at.next_tx;
-        // What an earlier round sent from e0 on and this one does not: take it back.
-        let outbox = super::segments::changes(&mut self.sent, now_sent, |&i| i >= e0);
+            changed.sort_unstable();
+            changed.dedup();
+            let rerun = self.again(p, &ev, lo, &changed, &mut now_sent);
+            // What an earlier round sent on an event run again, and this one does not: take it back.
+            super::segments::changes(&mut self.sent, now_sent, |i| rerun.binary_search(&(2 * i)).is_ok())
+        };
         self.exchange.messages += outbox.len() as u64;
         // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each).
         self.exchange.bytes += outbox.iter().map(|m| 57 + 33 * m.lots.len() as u64).sum::<u64>();
@@ -473,9 +524,98 @@ impl State {
         let next = if self.any_hot {
             (hi < n).then_some(s + 1)
         } else {
+            let next_tx = p.seed_tx_events.partition_point(|&e| e < hi);
             p.seed_tx_events.get(next_tx).map(|&e| e >> p.segment_bits).filter(|&t| t > s)
         };
         (outbox, next)
+    }
+
+    /// A later round of the segment from `lo`, whose arrivals changed on
+    /// the events `changed` (ascending): each such event runs again, and so
+    /// does every later event of an address an event run again touched,
+    /// from that address's state just before it (its changes since are
+    /// taken back). Every other event keeps what it did: its parties' state
+    /// and its arrival are what they were. Only the halves whose inputs may
+    /// differ run again. Returns the halves run again (as `log` keys),
+    /// ascending; their findings replace the earlier rounds'.
+    fn again(&mut self, p: &Part, ev: &EventColumns<'_>, lo: u64, changed: &[u64], now_sent: &mut HashMap<u64, Arrival>) -> Vec<u64> {
+        let Some(&e0) = changed.first() else { return Vec::new() };
+        let start = self.mine.partition_point(|m| lo + u64::from(m.0) < e0);
+        let mine = std::mem::take(&mut self.mine);
+        let before = std::mem::take(&mut self.log);
+        self.exchange.scanned += (mine.len() - start) as u64;
+        let (mut rerun, mut ci) = (Vec::new(), 0);
+        let mut ti = p.seed_tx_events.partition_point(|&e| e < e0);
+        let bit = |set: &[u64], a: u32| set[a as usize / 64] >> (a % 64) & 1 != 0;
+        for &(off, u, v) in &mine[start..] {
+            let e = lo + u64::from(off);
+            while ci < changed.len() && changed[ci] < e {
+                ci += 1;
+            }
+            let ch = ci < changed.len() && changed[ci] == e;
+            let (ou, ov) = (p.owns(u), p.owns(v) && v != u);
+            // The fees' pseudo-address absorbs all it gets and sends
+            // nothing: what it holds never matters, so it is never taken
+            // back (else each of its many arrivals would run again).
+            let inert = v == p.fees_id;
+            let (du, dv) = (ou && self.is_dirty(u), ov && !inert && self.is_dirty(v));
+            // The send half depends on the sender's state alone; the
+            // receive half on the receiver's and on what arrived.
+            let send = du;
+            let receive = ov && (ch || dv || du);
+            if !(send || receive) {
+                continue;
+            }
+            if receive && !dv && !inert {
+                self.make_dirty(p, v, e);
+            }
+            if send {
+                rerun.push(2 * e);
+            }
+            if receive {
+                rerun.push(2 * e + 1);
+            }
+            while ti < p.seed_tx_events.len() && p.seed_tx_events[ti] < e {
+                ti += 1;
+            }
+            let seed_tx = ti < p.seed_tx_events.len() && p.seed_tx_events[ti] == e;
+            let want = p.full
+                || (send && (seed_tx || bit(&self.hot_send, u)))
+                || (receive && (bit(&self.hot_receive, v) || ch || self.inbox.contains_key(&e) || self.local.contains_key(&e)));
+            if want && p.counts(ev, e as usize) {
+                self.exchange.repeated_visits += 1;
+                let halves = if send { SEND } else { 0 } | if receive { RECEIVE } else { 0 };
+                self.event(p, ev, e, (u, v), now_sent, halves);
+            } else if send {
+                // The send half does nothing now: nothing arrives from it.
+                self.local.remove(&e);
+            }
+        }
+        self.mine = mine;
+        for a in std::mem::take(&mut self.dirty_list) {
+            self.dirty[a as usize / 64] &= !(1 << (a % 64));
+        }
+        // The findings: the earlier rounds' of the events not run again,
+        // merged in event order with this round's.
+        let fresh = std::mem::take(&mut self.log);
+        let mut log = Vec::with_capacity(before.len() + fresh.len());
+        let mut fresh = fresh.into_iter().peekable();
+        let mut ri = 0;
+        for (e, x) in before {
+            while ri < rerun.len() && rerun[ri] < e {
+                ri += 1;
+            }
+            if ri < rerun.len() && rerun[ri] == e {
+                continue;
+            }
+            while let Some(f) = fresh.next_if(|f| f.0 < e) {
+                log.push(f);
+            }
+            log.push((e, x));
+        }
+        log.extend(fresh);
+        self.log = log;
+        rerun
     }
 
     /// Event `e` (`u -> v`; `ou`, `ov`: whether this worker owns each)
@@ -503,21 +643,27 @@ impl State {
         let bit = |set: &[u64], a: u32| set[a as usize / 64] >> (a % 64) & 1 != 0;
         let want = arrived || seed_tx || (ou && bit(&self.hot_send, u)) || (ov && bit(&self.hot_receive, v)) || (p.full && (ou || ov));
         if want && p.counts(ev, e as usize) {
-            self.event(p, ev, e, (u, v), now_sent);
+            self.event(p, ev, e, (u, v), now_sent, BOTH);
         }
     }
 
     /// Event `i`: its send half where this worker owns the sender and it
     /// can matter, then its receive half likewise.
-    fn event(&mut self, p: &Part, ev: &EventColumns<'_>, i: u64, (u, v): (u32, u32), now_sent: &mut HashMap<u64, Arrival>) {
+    /// `halves`: [`SEND`], [`RECEIVE`] or both, the halves to run (a later
+    /// round may run one alone).
+    fn event(&mut self, p: &Part, ev: &EventColumns<'_>, i: u64, (u, v): (u32, u32), now_sent: &mut HashMap<u64, Arrival>, halves: u8) {
         let iu = i as usize;
-        self.log.push((i, Effect::Visit));
+        let run_send = halves & SEND != 0;
+        // A receive half run alone keeps the event's earlier visit.
+        if run_send {
+            self.log.push((2 * i, Effect::Visit));
+        }
         let (ou, ov) = (p.owns(u), p.owns(v));
         let aw = Wide::from(p.store.value(iu).0);
         let tx = ev.tx(iu);
         let seed_tx = !p.seed_txs.is_empty() && ev.flags(iu) & flags::FEE == 0 && tx != NO_TX && p.seed_txs.contains(&tx);
         let mut here: Option<Sent> = None;
-        if ou && (self.send_hot(p, u) || seed_tx) {
+        if run_send && ou && (self.send_hot(p, u) || seed_tx) {
             let lu = self.slot(u);
             let sent = self.send(p, i, lu, u == v, aw, seed_tx);
             if let Some(sent) = sent {
@@ -532,6 +678,19 @@ impl State {
             self.mark_hot(p, u);
         }
         if u == v || !ov {
+            return;
+        }
+        if ou && self.keep_undo {
+            if run_send {
+                match &here {
+                    Some(h) => self.local.insert(i, h.clone()),
+                    None => self.local.remove(&i),
+                };
+            } else {
+                here = self.local.get(&i).cloned();
+            }
+        }
+        if halves & RECEIVE == 0 {
             return;
         }
         let arrived = if ou { here } else { self.inbox.get(&i).map(Sent::of) };
@@ -633,10 +792,10 @@ impl State {
             })
         };
         if !seeded.is_zero() {
-            self.log.push((i, Effect::Seeded(seeded)));
+            self.log.push((2 * i, Effect::Seeded(seeded)));
         }
         if !unknown.is_zero() {
-            self.log.push((i, Effect::Unknown(unknown)));
+            self.log.push((2 * i, Effect::Unknown(unknown)));
         }
         out
     }
@@ -655,9 +814,9 @@ impl State {
         let tainted = Tainted { event: i, x: delivered, hop: ev_hop };
         if fl & IS_SEED != 0 {
             // Every unit a seed receives is tainted; only what arrives clean is new.
-            self.log.push((i, Effect::Seeded(aw - dw)));
+            self.log.push((2 * i + 1, Effect::Seeded(aw - dw)));
             if !delivered.is_zero() && p.evidence {
-                self.log.push((i, Effect::Tainted(tainted)));
+                self.log.push((2 * i + 1, Effect::Tainted(tainted)));
             }
             return;
         }
@@ -669,20 +828,20 @@ impl State {
             return;
         }
         if p.evidence {
-            self.log.push((i, Effect::Tainted(tainted)));
+            self.log.push((2 * i + 1, Effect::Tainted(tainted)));
         }
         let rule = if fl & HAS_RULE != 0 { stop_at_time(&p.rules, v, p.store.events().time(i as usize)) } else { None };
         let absorbing = if v == p.fees_id {
-            self.log.push((i, Effect::Fees(dw)));
+            self.log.push((2 * i + 1, Effect::Fees(dw)));
             true
         } else if let Some(rule) = rule {
             self.acct[lv as usize].hop = hop.min(ev_hop);
             let rule = p.rules[&v].iter().position(|r| std::ptr::eq(r, rule)).expect("a rule of v") as u32;
-            self.log.push((i, Effect::Absorb { v, rule, x: delivered, hop: ev_hop }));
+            self.log.push((2 * i + 1, Effect::Absorb { v, rule, x: delivered, hop: ev_hop }));
             true
         } else if fl & HORIZON != 0 || (hop == u32::MAX && p.max_hops.is_some_and(|n| ev_hop >= n)) {
             self.acct[lv as usize].fl |= HORIZON;
-            self.log.push((i, Effect::CutOff { v, x: dw, hop: ev_hop }));
+            self.log.push((2 * i + 1, Effect::CutOff { v, x: dw, hop: ev_hop }));
             true
         } else {
             false
