@@ -249,8 +249,9 @@ struct Cursor {
 /// A worker's changing state.
 struct State {
     /// The segment under way's events that touch this worker's addresses:
-    /// (offset in the segment, sender, receiver), decoded by its first round.
-    mine: Vec<(u32, u32, u32)>,
+    /// (offset in the segment, sender, receiver, whether this worker owns
+    /// each), decoded by its first round.
+    mine: Vec<(u32, u32, u32, (bool, bool))>,
     /// Store id -> the slot of an owned address that has state (`NONE`: none yet).
     slot: Vec<u32>,
     /// Slot -> store id.
@@ -501,7 +502,7 @@ impl State {
                     if ou || ov {
                         // Alone, a worker never runs a segment again.
                         if self.keep_undo {
-                            self.mine.push(((e - lo) as u32, u, v));
+                            self.mine.push(((e - lo) as u32, u, v, (ou, ov)));
                         }
                         self.consider(p, &ev, e, (u, v), (ou, ov), &mut at, &mut now_sent);
                     }
@@ -514,7 +515,8 @@ impl State {
             changed.dedup();
             let rerun = self.again(p, &ev, lo, &changed, &mut now_sent);
             // What an earlier round sent on an event run again, and this one does not: take it back.
-            super::segments::changes(&mut self.sent, now_sent, |i| rerun.binary_search(&(2 * i)).is_ok())
+            let sends = rerun.iter().filter(|&&k| k & 1 == 0).map(|&k| k >> 1);
+            super::segments::changes_among(&mut self.sent, now_sent, sends)
         };
         self.exchange.messages += outbox.len() as u64;
         // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each).
@@ -542,18 +544,20 @@ impl State {
         let Some(&e0) = changed.first() else { return Vec::new() };
         let start = self.mine.partition_point(|m| lo + u64::from(m.0) < e0);
         let mine = std::mem::take(&mut self.mine);
-        let before = std::mem::take(&mut self.log);
+        // What the halves before the first change found stays as it is.
+        let kept = self.log.partition_point(|x| x.0 < 2 * e0);
+        let before = self.log.split_off(kept);
         self.exchange.scanned += (mine.len() - start) as u64;
         let (mut rerun, mut ci) = (Vec::new(), 0);
         let mut ti = p.seed_tx_events.partition_point(|&e| e < e0);
         let bit = |set: &[u64], a: u32| set[a as usize / 64] >> (a % 64) & 1 != 0;
-        for &(off, u, v) in &mine[start..] {
+        for &(off, u, v, (ou, ov)) in &mine[start..] {
             let e = lo + u64::from(off);
             while ci < changed.len() && changed[ci] < e {
                 ci += 1;
             }
             let ch = ci < changed.len() && changed[ci] == e;
-            let (ou, ov) = (p.owns(u), p.owns(v) && v != u);
+            let ov = ov && v != u;
             // The fees' pseudo-address absorbs all it gets and sends
             // nothing: what it holds never matters, so it is never taken
             // back (else each of its many arrivals would run again).
@@ -597,8 +601,9 @@ impl State {
         }
         // The findings: the earlier rounds' of the events not run again,
         // merged in event order with this round's.
-        let fresh = std::mem::take(&mut self.log);
-        let mut log = Vec::with_capacity(before.len() + fresh.len());
+        let fresh = self.log.split_off(kept);
+        let mut log = std::mem::take(&mut self.log);
+        log.reserve(before.len() + fresh.len());
         let mut fresh = fresh.into_iter().peekable();
         let mut ri = 0;
         for (e, x) in before {

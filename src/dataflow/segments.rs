@@ -123,9 +123,23 @@ pub(crate) trait Message: Clone + PartialEq {
 /// something and has no successor in `now`, taken back. `sent` becomes
 /// what was last sent. In key order.
 pub(crate) fn changes<M: Message>(sent: &mut HashMap<M::Key, M>, now: HashMap<M::Key, M>, rerun: impl Fn(&M::Key) -> bool) -> Vec<M> {
+    let again: Vec<M::Key> = sent.keys().filter(|k| rerun(k)).copied().collect();
+    changes_among(sent, now, again)
+}
+
+/// [`changes`] where the keys run again are listed (each at most once),
+/// so that a round that ran few looks at those alone.
+pub(crate) fn changes_among<M: Message>(
+    sent: &mut HashMap<M::Key, M>,
+    now: HashMap<M::Key, M>,
+    again: impl IntoIterator<Item = M::Key>,
+) -> Vec<M> {
     let mut out = Vec::new();
-    for (k, m) in sent.iter_mut() {
-        if rerun(k) && m.carries() && !now.contains_key(k) {
+    for k in again {
+        if let Some(m) = sent.get_mut(&k)
+            && m.carries()
+            && !now.contains_key(&k)
+        {
             m.retract();
             out.push(m.clone());
         }
