@@ -32,7 +32,7 @@
 //! every event.
 
 use super::found::Found;
-use super::{DataflowError, Workers, owner};
+use super::{DataflowError, Owners, Workers};
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
 use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
@@ -169,13 +169,14 @@ struct Part {
     seed_tx_events: Vec<u64>,
     me: usize,
     peers: usize,
+    owners: Owners,
 }
 
 impl Part {
     /// Whether this worker owns store id `a`.
     #[inline]
     fn owns(&self, a: u32) -> bool {
-        owner(a, self.peers) == self.me
+        self.owners.of(a) == self.me
     }
 
     /// Whether event `i` moves anything in this trace.
@@ -192,7 +193,8 @@ impl Part {
         }
     }
 
-    fn build(store: Store, spec: &Spec, full: bool, segment_bits: u32, me: usize, peers: usize) -> Result<Part, TraceError> {
+    fn build(store: Store, spec: &Spec, full: bool, segment_bits: u32, me: usize, owners: (usize, Owners)) -> Result<Part, TraceError> {
+        let (peers, owners) = owners;
         let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
         let mut part = Part {
             policy: spec.policy,
@@ -209,6 +211,7 @@ impl Part {
             seed_tx_events: Vec::new(),
             me,
             peers,
+            owners,
             store,
         };
         let mut txs = spec.seed_txs.clone();
@@ -961,13 +964,20 @@ fn settle(store: &Store, spec: &Spec, segment_bits: u32, fits: &std::cell::OnceC
 }
 
 /// One worker's sweep of one question: its findings, gathered at worker 0.
-fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Settled, segment_bits: u32) -> Result<Vec<Found>, String> {
+fn sweep_on(
+    worker: &mut timely::worker::Worker,
+    dir: &std::path::Path,
+    q: &Settled,
+    (segment_bits, owner_bits): (u32, u32),
+) -> Result<Vec<Found>, String> {
     let (me, peers) = (worker.index(), worker.peers());
+    let owners = Owners::new(peers, owner_bits);
     let spec = &q.spec;
     // Each worker maps the store itself: workers share nothing.
     super::net::failpoint_error(me)?;
     let store = Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?;
-    let part = Rc::new(Part::build(store, spec, q.full, segment_bits, me, peers).map_err(|e| super::net::give_up(e.to_string()))?);
+    let part =
+        Rc::new(Part::build(store, spec, q.full, segment_bits, me, (peers, owners)).map_err(|e| super::net::give_up(e.to_string()))?);
     let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
     // Seeds here: from the first segment; else the first seed transaction, or an arrival.
     let first = if state.borrow().any_hot { Some(0) } else { part.seed_tx_events.first().map(|&e| e >> segment_bits) };
@@ -975,7 +985,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Sett
     let busy = super::segments::run(
         worker,
         first,
-        move |m: &Arrival| owner(m.receiver, peers) as u64,
+        move |m: &Arrival| owners.of(m.receiver) as u64,
         move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );
     // The last segment is final; what is left where.
@@ -1001,13 +1011,14 @@ fn sweep_all(store_dir: &std::path::Path, specs: &[Spec], w: &Workers, segment_b
     let settled: Vec<Settled> = specs.iter().map(|s| settle(&store, s, segment_bits, &fits)).collect::<Result<_, _>>()?;
     // Labels count too: they make the stops.
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
+    let owner_bits = super::owner_bits(store.len())?;
     drop(store);
     let questions: Vec<String> = settled.iter().map(|q| format!("{:?} {}", q.spec, q.full)).collect();
-    let key = super::net::key_of(&format!("account {identity} {segment_bits} {questions:?}"));
+    let key = super::net::key_of(&format!("account {identity} {segment_bits} {owner_bits} {questions:?}"));
     let dir = store_dir.to_path_buf();
     let all = settled.clone();
     let results = super::net::execute(w, key, move |worker| {
-        all.iter().map(|q| sweep_on(worker, &dir, q, segment_bits)).collect::<Result<Vec<Vec<Found>>, String>>()
+        all.iter().map(|q| sweep_on(worker, &dir, q, (segment_bits, owner_bits))).collect::<Result<Vec<Vec<Found>>, String>>()
     })?;
     super::found::outcomes(results, settled.into_iter().map(|q| q.warnings).collect(), w.is_first())
 }

@@ -17,7 +17,7 @@
 //! What each address received (the `share`'s denominator) does not depend
 //! on taint: each worker sums it for its own addresses in a pass of its own.
 
-use super::{DataflowError, Workers, owner};
+use super::{DataflowError, Owners, Workers};
 use crate::labels::Label;
 use crate::model::{NO_TIME, flags};
 use crate::screen::sweep::{Exposure, Exposures, LabelRules, SEED_RULE, too_large};
@@ -103,12 +103,13 @@ struct Part {
     segment_bits: u32,
     me: usize,
     peers: usize,
+    owners: Owners,
 }
 
 impl Part {
     #[inline]
     fn owns(&self, a: u32) -> bool {
-        owner(a, self.peers) == self.me
+        self.owners.of(a) == self.me
     }
 
     /// Whether event `i` can move anything in the screened asset.
@@ -517,7 +518,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
     let (me, peers) = (worker.index(), worker.peers());
     let built = Store::open(dir).map_err(|e| e.to_string()).and_then(|store| {
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
-        Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, peers })
+        Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, peers, owners: Owners::new(peers, q.owner_bits) })
     });
     // A worker that cannot start (its host's store, the labels) stops the
     // run with its error, as a trace's does: not an input's amount error.
@@ -530,11 +531,11 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
     };
     let state = Rc::new(RefCell::new(State::new(&part)));
     let first = (!part.store.is_empty()).then_some(0);
-    let (p2, s2) = (part.clone(), state.clone());
+    let (p2, s2, owners) = (part.clone(), state.clone(), part.owners);
     let busy = super::segments::run(
         worker,
         first,
-        move |m: &Arrival| owner(m.receiver, peers) as u64,
+        move |m: &Arrival| owners.of(m.receiver) as u64,
         move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );
     let found = {
@@ -562,6 +563,7 @@ struct Question {
     cats: CategorySet,
     labels: Vec<Label>,
     segment_bits: u32,
+    owner_bits: u32,
 }
 
 /// The exposure of every address of the store at `store_dir` to every
@@ -599,10 +601,12 @@ pub fn sweep_in_segments(
     // The rules are checked here once, so that a bad label fails before any connection.
     let rules = LabelRules::new(&store, cats, labels)?;
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    let key = super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits}", cats.names, labels.len()));
+    let owner_bits = super::owner_bits(store.len())?;
+    let key =
+        super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits} {owner_bits}", cats.names, labels.len()));
     let n_addr = store.address_count();
     drop(store);
-    let q = Question { spenders: Default::default(), asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits };
+    let q = Question { spenders: Default::default(), asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits, owner_bits };
     let dir = store_dir.to_path_buf();
     let results =
         super::net::execute(w, key, move |worker| if utxo { sweep_utxo_on(worker, &dir, &q) } else { sweep_on(worker, &dir, &q) })?;
@@ -745,7 +749,7 @@ fn sweep_utxo_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: 
         }
     };
     let spender = super::utxo::spenders_once(&q.spenders, &store);
-    let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, q.segment_bits);
+    let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, (q.segment_bits, q.owner_bits));
     let (book, x) = (swept.found, swept.exchange);
     let found = Found::of(book.rows.iter().map(|(&v, r)| (v, r)), book.received.into_iter(), x.scanned, x, swept.error);
     super::segments::gather(worker, found)

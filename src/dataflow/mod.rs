@@ -63,11 +63,51 @@ pub enum DataflowError {
     Worker(String),
 }
 
-/// The worker that owns address `a` among `peers`: a hash of its id, so
-/// that owners are spread whatever the ids' order, mapped onto the
-/// workers by a multiply and a shift (scans ask this twice an event; a
-/// division costs more than the rest of the test).
-#[inline]
-pub fn owner(a: u32, peers: usize) -> usize {
-    (((u64::from(a).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) * peers as u64) >> 32) as usize
+/// Which worker owns each id: addresses (and, on Bitcoin, transactions)
+/// in blocks of `2^bits` consecutive ids, each block given to a worker by a
+/// hash of its number.
+///
+/// Ingest numbers addresses and transactions in the order it first meets
+/// them, so a block holds ids first seen close together in time: fresh
+/// intermediaries that pass funds on within minutes, a transaction and the
+/// ones that soon spend its outputs. On one worker their chains do not
+/// cross workers, so fewer messages and segment rounds are needed
+/// (benches/RESULTS.md); hashing the blocks keeps the shares even.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owners {
+    peers: u64,
+    bits: u32,
+}
+
+impl Owners {
+    /// Ownership among `peers` workers, by blocks of `2^bits` ids.
+    pub fn new(peers: usize, bits: u32) -> Owners {
+        Owners { peers: peers as u64, bits }
+    }
+
+    /// The worker that owns id `id`. A multiply and a shift map the hash
+    /// onto the workers: scans ask twice an event, and a division costs
+    /// more than the rest of the test.
+    #[inline]
+    pub fn of(self, id: u32) -> usize {
+        (((u64::from(id >> self.bits).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) * self.peers) >> 32) as usize
+    }
+}
+
+/// The largest ownership block, as bits (4,096 ids).
+pub const OWNER_BITS: u32 = 12;
+
+/// The ownership blocks' size, as bits, for a store of `events` events:
+/// about one block per 1,024 events, at most [`OWNER_BITS`], so that a
+/// small store still spreads its addresses over every worker.
+/// `CHAINTRACE_OWNER_BITS` sets it instead (every process of a run needs
+/// the same; the run's key checks it).
+pub fn owner_bits(events: usize) -> Result<u32, DataflowError> {
+    match std::env::var("CHAINTRACE_OWNER_BITS") {
+        Ok(v) => match v.parse::<u32>() {
+            Ok(b) if b < 32 => Ok(b),
+            _ => Err(DataflowError::Unsupported(format!("CHAINTRACE_OWNER_BITS={v}: not a number of bits below 32"))),
+        },
+        Err(_) => Ok((events / 1024).max(1).ilog2().min(OWNER_BITS)),
+    }
 }

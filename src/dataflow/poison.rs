@@ -26,7 +26,7 @@
 //! This sweep answers which events a poison trace taints, at which hop,
 //! and is held equal to the single-process sweep on that.
 
-use super::{DataflowError, Workers, owner};
+use super::{DataflowError, Owners, Workers};
 use crate::model::flags;
 use crate::store::Store;
 use crate::trace::{Policy, Spec};
@@ -69,9 +69,13 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
     let seed_txs: std::collections::HashSet<u32> = spec.seed_txs.iter().copied().collect();
     let (from_block, to_block) = (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX));
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
-    let key = super::net::key_of(&format!("poison {spec:?} {}", store_dir.display()));
+    let owner_bits = {
+        let store = Store::open(store_dir).map_err(|e| DataflowError::Trace(e.into()))?;
+        super::owner_bits(store.len())?
+    };
+    let key = super::net::key_of(&format!("poison {spec:?} {} {owner_bits}", store_dir.display()));
     let results = super::net::execute(w, key, move |worker| {
-        let (index, peers) = (worker.index(), worker.peers());
+        let (index, owners) = (worker.index(), Owners::new(worker.peers(), owner_bits));
         // Each worker maps the store itself: workers share nothing.
         let store = Store::open(&dir).map_err(|e| super::net::give_up(e.to_string()))?;
         let ev = store.events();
@@ -96,7 +100,7 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
                 continue;
             }
             let (u, v) = (ev.sender(i), ev.receiver(i));
-            if u != v && owner(u, peers) == index {
+            if u != v && owners.of(u) == index {
                 out[u as usize].push((i as u64, v));
             }
         }
@@ -129,55 +133,54 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
         worker.dataflow::<u64, _, _>(move |scope| {
             let (handle, cycle) = scope.feedback::<Vec<(u32, Key, u32)>>(1);
             let arrivals = initial.to_stream(scope).container::<Vec<_>>().concat(cycle);
-            let sent =
-                arrivals.unary(Exchange::new(move |x: &(u32, Key, u32)| owner(x.0, peers) as u64), "earliest arrival", move |_, _| {
-                    move |input, output| {
-                        input.for_each(|time, data| {
-                            let mut session = output.session(&time);
-                            let mut state = state2.borrow_mut();
-                            for &(v, k, h) in data.iter() {
-                                let o = &mut state[v as usize];
-                                // A stop absorbs what reaches it while its label applies (a seed
-                                // stays a source): its hop still counts.
-                                let absorbed = k > 0
-                                    && !is_seed[v as usize]
-                                    && crate::trace::rules::stop_at_time(&rules, v, store.events().time((k - 1) as usize)).is_some();
-                                let hop_news = !o.front.iter().any(|&(k2, h2)| k2 <= k && h2 <= h);
-                                let start_news = !absorbed && k < o.start;
-                                if !hop_news && !start_news {
-                                    continue;
-                                }
-                                let mut until = o.start.max(k);
-                                if hop_news {
-                                    o.front.retain(|&(k2, h2)| !(k2 >= k && h2 >= h));
-                                    let at = o.front.partition_point(|f| f.0 < k);
-                                    o.front.insert(at, (k, h));
-                                    // Better for the events from k up to the next arrival with a hop <= h.
-                                    until = until.max(o.front[at + 1..].iter().find(|f| f.1 <= h).map_or(Key::MAX, |f| f.0));
-                                }
-                                if start_news {
-                                    o.start = k;
-                                }
-                                let evs = &out2[v as usize];
-                                if o.sent.is_empty() && !evs.is_empty() {
-                                    o.sent = vec![u32::MAX; evs.len()];
-                                }
-                                // Event j is tainted once j >= start, at one more than the smallest
-                                // hop of the arrivals at keys <= j.
-                                let (lo, hi) = (evs.partition_point(|e| e.0 < k.max(o.start)), evs.partition_point(|e| e.0 < until));
-                                for (n, &(i, r)) in evs.iter().enumerate().take(hi).skip(lo) {
-                                    let at = o.front.partition_point(|f| f.0 <= i);
-                                    let Some(best) = o.front[..at].last() else { continue };
-                                    let hop = best.1.saturating_add(1);
-                                    if hop < o.sent[n] {
-                                        o.sent[n] = hop;
-                                        session.give((r, i + 1, hop));
-                                    }
+            let sent = arrivals.unary(Exchange::new(move |x: &(u32, Key, u32)| owners.of(x.0) as u64), "earliest arrival", move |_, _| {
+                move |input, output| {
+                    input.for_each(|time, data| {
+                        let mut session = output.session(&time);
+                        let mut state = state2.borrow_mut();
+                        for &(v, k, h) in data.iter() {
+                            let o = &mut state[v as usize];
+                            // A stop absorbs what reaches it while its label applies (a seed
+                            // stays a source): its hop still counts.
+                            let absorbed = k > 0
+                                && !is_seed[v as usize]
+                                && crate::trace::rules::stop_at_time(&rules, v, store.events().time((k - 1) as usize)).is_some();
+                            let hop_news = !o.front.iter().any(|&(k2, h2)| k2 <= k && h2 <= h);
+                            let start_news = !absorbed && k < o.start;
+                            if !hop_news && !start_news {
+                                continue;
+                            }
+                            let mut until = o.start.max(k);
+                            if hop_news {
+                                o.front.retain(|&(k2, h2)| !(k2 >= k && h2 >= h));
+                                let at = o.front.partition_point(|f| f.0 < k);
+                                o.front.insert(at, (k, h));
+                                // Better for the events from k up to the next arrival with a hop <= h.
+                                until = until.max(o.front[at + 1..].iter().find(|f| f.1 <= h).map_or(Key::MAX, |f| f.0));
+                            }
+                            if start_news {
+                                o.start = k;
+                            }
+                            let evs = &out2[v as usize];
+                            if o.sent.is_empty() && !evs.is_empty() {
+                                o.sent = vec![u32::MAX; evs.len()];
+                            }
+                            // Event j is tainted once j >= start, at one more than the smallest
+                            // hop of the arrivals at keys <= j.
+                            let (lo, hi) = (evs.partition_point(|e| e.0 < k.max(o.start)), evs.partition_point(|e| e.0 < until));
+                            for (n, &(i, r)) in evs.iter().enumerate().take(hi).skip(lo) {
+                                let at = o.front.partition_point(|f| f.0 <= i);
+                                let Some(best) = o.front[..at].last() else { continue };
+                                let hop = best.1.saturating_add(1);
+                                if hop < o.sent[n] {
+                                    o.sent[n] = hop;
+                                    session.give((r, i + 1, hop));
                                 }
                             }
-                        });
-                    }
-                });
+                        }
+                    });
+                }
+            });
             sent.connect_loop(handle);
         });
         super::net::drive(worker);

@@ -25,7 +25,7 @@
 //! index's categories in `super::exposure`.
 
 use super::found::Found;
-use super::{DataflowError, Workers, owner};
+use super::{DataflowError, Owners, Workers};
 use crate::model::{NO_TX, flags, sub};
 use crate::store::{Column, Store};
 use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
@@ -141,7 +141,7 @@ struct Part<R> {
     spender: Arc<Vec<u32>>,
     segment_bits: u32,
     me: usize,
-    peers: usize,
+    owners: Owners,
 }
 
 /// Tainted outputs a worker holds.
@@ -169,7 +169,7 @@ pub(crate) struct Io<'a, T> {
     now: &'a mut HashMap<u64, Arrival<T>>,
     spender: &'a [u32],
     me: usize,
-    peers: usize,
+    owners: Owners,
 }
 
 impl<T: Clone> Io<'_, T> {
@@ -193,7 +193,7 @@ impl<T: Clone> Io<'_, T> {
     /// Output `k` keeps `t`: here, or at its spender's owner.
     pub(crate) fn keep(&mut self, k: u64, t: T) {
         let spender = self.spender[k as usize];
-        if spender == NONE || owner(spender, self.peers) == self.me {
+        if spender == NONE || self.owners.of(spender) == self.me {
             self.outs.new.insert(k, t);
         } else {
             self.now.insert(k, Arrival { to: spender, output: k, t, relayed: false });
@@ -342,10 +342,10 @@ impl<R: TxRule> State<R> {
             }
             let (start, end) = (i, j);
             i = j;
-            if owner(tx, p.peers) != p.me || !p.rule.runs(run.block) {
+            if p.owners.of(tx) != p.me || !p.rule.runs(run.block) {
                 continue;
             }
-            let mut io = Io { outs: &mut self.outs, now: &mut now, spender: &p.spender, me: p.me, peers: p.peers };
+            let mut io = Io { outs: &mut self.outs, now: &mut now, spender: &p.spender, me: p.me, owners: p.owners };
             if let Err(e) = p.rule.transaction(&p.store, tx, start..end, run.time, &mut io, &mut self.seg) {
                 self.error.get_or_insert(e);
                 return (Vec::new(), None);
@@ -400,10 +400,10 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     store: Rc<Store>,
     rule: R,
     spender: Arc<Vec<u32>>,
-    segment_bits: u32,
+    (segment_bits, owner_bits): (u32, u32),
 ) -> Swept<R> {
-    let (me, peers) = (worker.index(), worker.peers());
-    let part = Rc::new(Part { store, rule, spender, segment_bits, me, peers });
+    let (me, owners) = (worker.index(), Owners::new(worker.peers(), owner_bits));
+    let part = Rc::new(Part { store, rule, spender, segment_bits, me, owners });
     let state: Rc<RefCell<State<R>>> = Rc::new(RefCell::new(State {
         outs: Outputs::default(),
         all: R::Found::default(),
@@ -423,7 +423,7 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     let busy = super::segments::run(
         worker,
         first,
-        move |m: &Arrival<R::Taint>| owner(m.to, peers) as u64,
+        move |m: &Arrival<R::Taint>| owners.of(m.to) as u64,
         move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );
     let mut st = state.borrow_mut();
@@ -618,6 +618,7 @@ pub fn trace_many(
         warnings.push(spec.seeds.iter().copied().filter(|&s| rules.contains_key(&spec.unit(s))).collect());
     }
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
+    let owner_bits = super::owner_bits(store.len())?;
     drop(store);
     // Clusters by their parameters: every process builds them from the same store.
     let asked: Vec<String> = questions
@@ -627,14 +628,14 @@ pub fn trace_many(
             format!("{:?} {outs:?} {params:?}", Spec { clusters: None, ..spec.clone() })
         })
         .collect();
-    let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {asked:?}"));
+    let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {owner_bits} {asked:?}"));
     let (dir, qs) = (store_dir.to_path_buf(), questions.to_vec());
     let shared = OnceLock::new();
     let results = super::net::execute(w, key, move |worker| -> Result<Vec<Vec<Found>>, String> {
         let store = Store::open(&dir).map_err(|e| super::net::give_up(e.to_string()))?;
         // Who spends each output, once for every question.
         let spender = spenders_once(&shared, &store);
-        qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), segment_bits)).collect()
+        qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), (segment_bits, owner_bits))).collect()
     })?;
     super::found::outcomes(results, warnings, w.is_first())
 }
@@ -646,7 +647,7 @@ fn sweep_on(
     spec: &Spec,
     outpoints: &[(u32, u32)],
     spender: Arc<Vec<u32>>,
-    segment_bits: u32,
+    bits: (u32, u32),
 ) -> Result<Vec<Found>, String> {
     let store = Rc::new(Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?);
     let rules = stop_rules(&store, &spec.stop_at, &|a| spec.unit(a)).map_err(|e| super::net::give_up(e.to_string()))?;
@@ -661,7 +662,7 @@ fn sweep_on(
         max_hops: spec.max_hops,
     };
     let seeds = rule.seeds.clone();
-    let Swept { mut found, left, exchange, .. } = sweep_rule(worker, store.clone(), rule, spender, segment_bits);
+    let Swept { mut found, left, exchange, .. } = sweep_rule(worker, store.clone(), rule, spender, bits);
     // Unspent tainted outputs (and those whose spender never ran) are where the taint sits.
     let ev = store.events();
     for (k, t) in left {
