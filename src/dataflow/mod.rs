@@ -111,3 +111,37 @@ pub fn owner_bits(events: usize) -> Result<u32, DataflowError> {
         Err(_) => Ok((events / 1024).max(1).ilog2().min(OWNER_BITS)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_keep_a_block_on_one_worker_and_share_blocks_evenly() {
+        let o = Owners::new(3, 12);
+        let mut count = [0usize; 3];
+        for block in 0..3000u32 {
+            let w = o.of(block << 12);
+            assert!((0..4096).step_by(97).all(|k| o.of((block << 12) + k) == w), "block {block} split");
+            count[w] += 1;
+        }
+        assert!(count.iter().all(|&c| (900..=1100).contains(&c)), "blocks per worker: {count:?}");
+        // Each id alone: neighbours spread, and the last id is owned.
+        let o = Owners::new(2, 0);
+        let first = (0..64).filter(|&a| o.of(a) == 0).count();
+        assert!((16..=48).contains(&first), "{first} of 64 ids on worker 0");
+        assert!(o.of(u32::MAX) < 2);
+    }
+
+    #[test]
+    fn owner_blocks_grow_with_the_store_up_to_4096_ids() {
+        if std::env::var_os("CHAINTRACE_OWNER_BITS").is_some() {
+            return;
+        }
+        assert_eq!(owner_bits(0).unwrap(), 0);
+        assert_eq!(owner_bits(300).unwrap(), 0);
+        assert_eq!(owner_bits(200_000).unwrap(), 7);
+        assert_eq!(owner_bits(10_000_000).unwrap(), OWNER_BITS);
+        assert_eq!(owner_bits(usize::MAX).unwrap(), OWNER_BITS);
+    }
+}
