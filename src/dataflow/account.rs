@@ -33,6 +33,7 @@
 
 use super::found::Found;
 use super::{DataflowError, Owners, Workers};
+use super::{Map, Set};
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
 use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
@@ -41,7 +42,6 @@ use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
 use crate::trace::{Engine, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// Events a segment spans, as a power of two: more events a segment mean
@@ -163,7 +163,7 @@ struct Part {
     full: bool,
     segment_bits: u32,
     rules: IdMap<Vec<StopRule>>,
-    seed_txs: HashSet<u32>,
+    seed_txs: Set<u32>,
     fees_id: u32,
     /// Events of seed transactions (their fees aside) owned addresses send.
     seed_tx_events: Vec<u64>,
@@ -277,7 +277,7 @@ struct State {
     /// What the send half of the segment's events whose two parties this
     /// worker owns handed the receive half, for a later round that runs
     /// the receive half alone.
-    local: HashMap<u64, Sent>,
+    local: Map<u64, Sent>,
     /// Store ids whose sends, and whose arrivals, may matter, kept with
     /// each address's state (a rollback restores them), so that the scan
     /// skips every other event with two bit tests.
@@ -289,9 +289,9 @@ struct State {
     out: Outcome,
     cur: Option<u64>,
     /// Arrivals on this segment's events from other workers.
-    inbox: HashMap<u64, Arrival>,
+    inbox: Map<u64, Arrival>,
     /// What this worker last sent on this segment's events.
-    sent: HashMap<u64, Arrival>,
+    sent: Map<u64, Arrival>,
     /// What this worker sent and ran.
     exchange: Traffic,
     /// Whether a later round can come (more than one worker).
@@ -309,7 +309,7 @@ impl State {
             last_undo: Vec::new(),
             dirty: vec![0; if p.peers > 1 { p.store.address_count().div_ceil(64) } else { 0 }],
             dirty_list: Vec::new(),
-            local: HashMap::new(),
+            local: Map::default(),
             log: Vec::new(),
             hot_send: vec![0; p.store.address_count().div_ceil(64)],
             hot_receive: vec![0; p.store.address_count().div_ceil(64)],
@@ -317,8 +317,8 @@ impl State {
             any_hot: p.full,
             out: Outcome::default(),
             cur: None,
-            inbox: HashMap::new(),
-            sent: HashMap::new(),
+            inbox: Map::default(),
+            sent: Map::default(),
             exchange: Traffic::default(),
             keep_undo: p.peers > 1,
         };
@@ -481,7 +481,7 @@ impl State {
             self.inbox.insert(m.event, m);
         }
         self.exchange.rounds += 1;
-        let mut now_sent: HashMap<u64, Arrival> = HashMap::new();
+        let mut now_sent: Map<u64, Arrival> = Map::default();
         let ev = p.store.events();
         let outbox = if first {
             let mut inbox: Vec<u64> = self.inbox.keys().copied().collect();
@@ -543,7 +543,7 @@ impl State {
     /// and its arrival are what they were. Only the halves whose inputs may
     /// differ run again. Returns the halves run again (as `log` keys),
     /// ascending; their findings replace the earlier rounds'.
-    fn again(&mut self, p: &Part, ev: &EventColumns<'_>, lo: u64, changed: &[u64], now_sent: &mut HashMap<u64, Arrival>) -> Vec<u64> {
+    fn again(&mut self, p: &Part, ev: &EventColumns<'_>, lo: u64, changed: &[u64], now_sent: &mut Map<u64, Arrival>) -> Vec<u64> {
         let Some(&e0) = changed.first() else { return Vec::new() };
         let start = self.mine.partition_point(|m| lo + u64::from(m.0) < e0);
         let mine = std::mem::take(&mut self.mine);
@@ -638,7 +638,7 @@ impl State {
         (u, v): (u32, u32),
         (ou, ov): (bool, bool),
         at: &mut Cursor,
-        now_sent: &mut HashMap<u64, Arrival>,
+        now_sent: &mut Map<u64, Arrival>,
     ) {
         let arrived = at.next_in < at.inbox.len() && at.inbox[at.next_in] == e;
         if arrived {
@@ -659,7 +659,7 @@ impl State {
     /// can matter, then its receive half likewise.
     /// `halves`: [`SEND`], [`RECEIVE`] or both, the halves to run (a later
     /// round may run one alone).
-    fn event(&mut self, p: &Part, ev: &EventColumns<'_>, i: u64, (u, v): (u32, u32), now_sent: &mut HashMap<u64, Arrival>, halves: u8) {
+    fn event(&mut self, p: &Part, ev: &EventColumns<'_>, i: u64, (u, v): (u32, u32), now_sent: &mut Map<u64, Arrival>, halves: u8) {
         let iu = i as usize;
         let run_send = halves & SEND != 0;
         // A receive half run alone keeps the event's earlier visit.

@@ -17,6 +17,7 @@
 //! What each address received (the `share`'s denominator) does not depend
 //! on taint: each worker sums it for its own addresses in a pass of its own.
 
+use super::Map;
 use super::{DataflowError, Owners, Workers};
 use crate::labels::Label;
 use crate::model::{NO_TIME, flags};
@@ -26,7 +27,6 @@ use crate::store::{EventColumns, Store};
 use crate::trace::{IdMap, Traffic};
 use ruint::aliases::U256;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 const NONE: u32 = u32::MAX;
@@ -142,8 +142,8 @@ struct State {
     /// Owned addresses that hold taint in some category.
     hot: Vec<u64>,
     cur: Option<u64>,
-    inbox: HashMap<u64, Arrival>,
-    sent: HashMap<u64, Arrival>,
+    inbox: Map<u64, Arrival>,
+    sent: Map<u64, Arrival>,
     exchange: Traffic,
     /// Events visited in the segment under way (a rollback counts the
     /// ones it takes back as repeated).
@@ -164,8 +164,8 @@ impl State {
             undo: Vec::new(),
             hot: vec![0; n.div_ceil(64)],
             cur: None,
-            inbox: HashMap::new(),
-            sent: HashMap::new(),
+            inbox: Map::default(),
+            sent: Map::default(),
             exchange: Traffic::default(),
             seg_visits: Vec::new(),
             visited: 0,
@@ -239,7 +239,7 @@ impl State {
         let mut inbox: Vec<u64> = self.inbox.keys().copied().filter(|&e| e >= e0).collect();
         inbox.sort_unstable();
         let mut next_in = 0usize;
-        let mut now_sent: HashMap<u64, Arrival> = HashMap::new();
+        let mut now_sent: Map<u64, Arrival> = Map::default();
         const BLOCK: usize = 64;
         let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
         let ev = p.store.events();
@@ -284,7 +284,7 @@ impl State {
         ev: &EventColumns<'_>,
         i: u64,
         (u, v): (u32, u32),
-        now_sent: &mut HashMap<u64, Arrival>,
+        now_sent: &mut Map<u64, Arrival>,
     ) -> Result<(), ScreenError> {
         let iu = i as usize;
         let a = p.value_of(iu)?;

@@ -63,6 +63,14 @@ pub enum DataflowError {
     Worker(String),
 }
 
+/// A map keyed by event indices or ids from the store, hashed by
+/// Fibonacci hashing (`trace::IdHasher`) instead of SipHash: the keys are
+/// dense integers that no client chooses, and the maps sit on the
+/// per-event path of every round.
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<crate::trace::IdHasher>>;
+/// A set, hashed as [`Map`].
+pub(crate) type Set<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<crate::trace::IdHasher>>;
+
 /// Which worker owns each id: addresses (and, on Bitcoin, transactions)
 /// in blocks of `2^bits` consecutive ids, each block given to a worker by a
 /// hash of its number.

@@ -10,8 +10,9 @@
 //! run once every arrival of that time is in. What a round sends goes
 //! through the loop's feedback to the next round.
 
+use super::Map;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use timely::ExchangeData;
 use timely::dataflow::channels::pact::Exchange;
@@ -122,18 +123,14 @@ pub(crate) trait Message: Clone + PartialEq {
 /// message about a key this round ran again (`rerun`) that carried
 /// something and has no successor in `now`, taken back. `sent` becomes
 /// what was last sent. In key order.
-pub(crate) fn changes<M: Message>(sent: &mut HashMap<M::Key, M>, now: HashMap<M::Key, M>, rerun: impl Fn(&M::Key) -> bool) -> Vec<M> {
+pub(crate) fn changes<M: Message>(sent: &mut Map<M::Key, M>, now: Map<M::Key, M>, rerun: impl Fn(&M::Key) -> bool) -> Vec<M> {
     let again: Vec<M::Key> = sent.keys().filter(|k| rerun(k)).copied().collect();
     changes_among(sent, now, again)
 }
 
 /// [`changes`] where the keys run again are listed (each at most once),
 /// so that a round that ran few looks at those alone.
-pub(crate) fn changes_among<M: Message>(
-    sent: &mut HashMap<M::Key, M>,
-    now: HashMap<M::Key, M>,
-    again: impl IntoIterator<Item = M::Key>,
-) -> Vec<M> {
+pub(crate) fn changes_among<M: Message>(sent: &mut Map<M::Key, M>, now: Map<M::Key, M>, again: impl IntoIterator<Item = M::Key>) -> Vec<M> {
     let mut out = Vec::new();
     for k in again {
         if let Some(m) = sent.get_mut(&k)

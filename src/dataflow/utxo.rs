@@ -26,13 +26,14 @@
 
 use super::found::Found;
 use super::{DataflowError, Owners, Workers};
+use super::{Map, Set};
 use crate::model::{NO_TX, flags, sub};
 use crate::store::{Column, Store};
 use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
 use crate::trace::{Outcome, Policy, Spec, Tainted, TraceError, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use timely::ExchangeData;
@@ -147,18 +148,18 @@ struct Part<R> {
 /// Tainted outputs a worker holds.
 struct Outputs<T> {
     /// Of finished segments, whose spender is owned here (or none).
-    taint: HashMap<u64, T>,
+    taint: Map<u64, T>,
     /// Sent by other workers, until spent.
-    inbox: HashMap<u64, T>,
+    inbox: Map<u64, T>,
     // The segment under way, taken back whole by a later round:
-    new: HashMap<u64, T>,
-    spent: HashSet<u64>,
-    looked: HashSet<u64>,
+    new: Map<u64, T>,
+    spent: Set<u64>,
+    looked: Set<u64>,
 }
 
 impl<T> Default for Outputs<T> {
     fn default() -> Self {
-        Outputs { taint: HashMap::new(), inbox: HashMap::new(), new: HashMap::new(), spent: HashSet::new(), looked: HashSet::new() }
+        Outputs { taint: Map::default(), inbox: Map::default(), new: Map::default(), spent: Set::default(), looked: Set::default() }
     }
 }
 
@@ -166,7 +167,7 @@ impl<T> Default for Outputs<T> {
 /// lays goes.
 pub(crate) struct Io<'a, T> {
     outs: &'a mut Outputs<T>,
-    now: &'a mut HashMap<u64, Arrival<T>>,
+    now: &'a mut Map<u64, Arrival<T>>,
     spender: &'a [u32],
     me: usize,
     owners: Owners,
@@ -213,17 +214,17 @@ struct State<R: TxRule> {
     seg: R::Found,
     cur: Option<u64>,
     /// What this worker sent on this segment's outputs.
-    sent: HashMap<u64, Arrival<R::Taint>>,
+    sent: Map<u64, Arrival<R::Taint>>,
     /// Relayed outputs of the segment under way paying this worker's
     /// addresses: output -> (address, taint).
     relayed: BTreeMap<u64, (u32, R::Taint)>,
     /// Each of this worker's addresses with a decided state (see [`TxRule::decide`]).
-    decided: HashMap<u32, bool>,
+    decided: Map<u32, bool>,
     /// What the decisions of the segment under way found, and sent on.
     seg_decided: R::Found,
-    forwarded: HashMap<u64, Arrival<R::Taint>>,
+    forwarded: Map<u64, Arrival<R::Taint>>,
     /// The addresses the segment's decisions changed.
-    seg_states: HashMap<u32, bool>,
+    seg_states: Map<u32, bool>,
     exchange: crate::trace::Traffic,
     /// The first failure (the worker then runs nothing more).
     error: Option<String>,
@@ -262,7 +263,7 @@ impl<R: TxRule> State<R> {
     fn decide(&mut self, p: &Part<R>) -> Vec<Arrival<R::Taint>> {
         self.seg_decided = R::Found::default();
         self.seg_states.clear();
-        let mut now = HashMap::new();
+        let mut now = Map::default();
         for (&k, (addr, t)) in &self.relayed {
             let state = self.seg_states.get(addr).or_else(|| self.decided.get(addr)).copied();
             let (keep, after) = p.rule.decide(*addr, t, state, &mut self.seg_decided);
@@ -321,7 +322,7 @@ impl<R: TxRule> State<R> {
         self.outs.spent.clear();
         self.outs.looked.clear();
         self.seg = R::Found::default();
-        let mut now: HashMap<u64, Arrival<R::Taint>> = HashMap::new();
+        let mut now: Map<u64, Arrival<R::Taint>> = Map::default();
         let ev = p.store.events();
         let mut runs = ev.cursor();
         let mut i = lo as usize;
@@ -409,12 +410,12 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
         all: R::Found::default(),
         seg: R::Found::default(),
         cur: None,
-        sent: HashMap::new(),
+        sent: Map::default(),
         relayed: BTreeMap::new(),
-        decided: HashMap::new(),
+        decided: Map::default(),
         seg_decided: R::Found::default(),
-        forwarded: HashMap::new(),
-        seg_states: HashMap::new(),
+        forwarded: Map::default(),
+        seg_states: Map::default(),
         exchange: crate::trace::Traffic::default(),
         error: None,
     }));
@@ -441,9 +442,9 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
 /// The trace's rule: poison, haircut or FIFO from its seeds, with stops.
 struct Trace {
     policy: Policy,
-    seeds: HashSet<u32>,
-    seed_txs: HashSet<u32>,
-    seed_outs: HashSet<(u32, u32)>,
+    seeds: Set<u32>,
+    seed_txs: Set<u32>,
+    seed_outs: Set<(u32, u32)>,
     rules: IdMap<Vec<StopRule>>,
     window: (u64, u64),
     clusters: Option<Arc<crate::cluster::Clustering>>,
