@@ -27,7 +27,10 @@ fn random_store(dir: &std::path::Path, rng: &mut Rng, n_addr: u64, n: u64) -> st
         let to = if rng.below(12) == 0 { from } else { rng.below(n_addr) };
         let value = if rng.below(15) == 0 { 0 } else { rng.below(1000) + 1 };
         let block = 1000 + i / 3;
-        s += &format!("{block},{},0x{:064x},0,{},{},{}\n", 1_600_000_000 + 12 * block as i64, i + 1, addr(from), addr(to), value);
+        // Now and then a payment to the fees' pseudo-address, which the
+        // sweeps across workers treat apart.
+        let to = if rng.below(10) == 0 { "(fees)".to_string() } else { addr(to) };
+        s += &format!("{block},{},0x{:064x},0,{},{},{}\n", 1_600_000_000 + 12 * block as i64, i + 1, addr(from), to, value);
     }
     std::fs::write(&f, s).unwrap();
     let st = dir.join("s");
@@ -134,6 +137,11 @@ fn every_policy_on_workers_and_processes_finds_what_one_process_does() {
         let (st, store, n, seeds, stops) = random_case(t.path(), &mut rng, 25);
         let policy = [Policy::Poison, Policy::Haircut, Policy::Fifo][case % 3];
         let mut spec = Spec::new(policy, 0, seeds.clone(), stops);
+        // The fees' pseudo-address as a seed too, as a library caller may ask.
+        if case % 5 == 4 {
+            spec.seeds.insert(0, chaintrace::model::Pseudo::Fees.id());
+            spec.seeds.dedup();
+        }
         if rng.below(3) == 0 {
             spec.seed_txs = (0..1 + rng.below(2)).map(|_| store.events().tx(rng.below(store.len() as u64) as usize)).collect();
         }
@@ -151,10 +159,18 @@ fn every_policy_on_workers_and_processes_finds_what_one_process_does() {
         moved += single.tainted.len();
         dests += single.destinations.len() + single.horizon.len();
         let want = outcome_text(&single);
-        // Segments of 4 and 64 events: chains within a segment and across.
-        for (threads, bits) in [(1, 2), (2, 6), (3, 2), (2, account::SEGMENT_BITS)] {
-            let got = account::trace_in_segments(&st, &spec, &Workers::Local { threads }, bits).unwrap().unwrap();
-            assert_eq!(outcome_text(&got), want, "case {case} ({policy:?}): {threads} workers, segments of 2^{bits}");
+        // Segments of 4 and 64 events: chains within a segment and across;
+        // ids owned one by one, and in blocks of 2 and 8 (as large stores
+        // own them: `dataflow::Owners`).
+        for (threads, bits, blocks) in
+            [(1, 2, None), (2, 6, None), (3, 2, None), (2, account::SEGMENT_BITS, None), (2, 2, Some(1)), (3, 3, Some(3))]
+        {
+            let got = account::trace_in_blocks(&st, &spec, &Workers::Local { threads }, bits, blocks).unwrap().unwrap();
+            assert_eq!(
+                outcome_text(&got),
+                want,
+                "case {case} ({policy:?}): {threads} workers, segments of 2^{bits}, owner blocks {blocks:?}"
+            );
             compared += 1;
         }
         let clusters: &[(usize, usize)] = if case % 9 == 0 { &[(2, 1), (3, 2)] } else { &[] };
@@ -172,7 +188,7 @@ fn every_policy_on_workers_and_processes_finds_what_one_process_does() {
         }
     }
     assert!(
-        compared >= 180 && moved > 1000 && dests > 40,
+        compared >= 270 && moved > 1000 && dests > 40,
         "{compared} runs compared, {moved} tainted events, {dests} stops and horizon rows in all"
     );
 }

@@ -165,6 +165,8 @@ struct Part {
     rules: IdMap<Vec<StopRule>>,
     seed_txs: Set<u32>,
     fees_id: u32,
+    /// Whether the fees' pseudo-address is not a seed (see `State::again`).
+    fees_inert: bool,
     /// Events of seed transactions (their fees aside) owned addresses send.
     seed_tx_events: Vec<u64>,
     me: usize,
@@ -208,6 +210,7 @@ impl Part {
             rules,
             seed_txs: spec.seed_txs.iter().copied().collect(),
             fees_id: Pseudo::Fees.id(),
+            fees_inert: !spec.seeds.contains(&Pseudo::Fees.id()),
             seed_tx_events: Vec::new(),
             me,
             peers,
@@ -562,9 +565,10 @@ impl State {
             let ch = ci < changed.len() && changed[ci] == e;
             let ov = ov && v != u;
             // The fees' pseudo-address absorbs all it gets and sends
-            // nothing: what it holds never matters, so it is never taken
-            // back (else each of its many arrivals would run again).
-            let inert = v == p.fees_id;
+            // nothing: what it holds never matters (unless it is a seed),
+            // so it is never taken back, else each of its many arrivals
+            // would run again. Its undo entries are then never walked.
+            let inert = v == p.fees_id && p.fees_inert;
             let (du, dv) = (ou && self.is_dirty(u), ov && !inert && self.is_dirty(v));
             // The send half depends on the sender's state alone; the
             // receive half on the receiver's and on what arrived.
@@ -912,7 +916,20 @@ pub fn trace_in_segments(
     w: &Workers,
     segment_bits: u32,
 ) -> Result<Option<Outcome>, DataflowError> {
-    Ok(sweep_all(store_dir, std::slice::from_ref(spec), w, segment_bits)?.map(|mut v| v.remove(0)))
+    trace_in_blocks(store_dir, spec, w, segment_bits, None)
+}
+
+/// [`trace_in_segments`] with ownership blocks of `2^owner_bits` ids
+/// (`None`: as [`super::owner_bits`] sizes them), so that tests on small
+/// stores can own by blocks too.
+pub fn trace_in_blocks(
+    store_dir: &std::path::Path,
+    spec: &Spec,
+    w: &Workers,
+    segment_bits: u32,
+    owner_bits: Option<u32>,
+) -> Result<Option<Outcome>, DataflowError> {
+    Ok(sweep_all(store_dir, std::slice::from_ref(spec), w, segment_bits, owner_bits)?.map(|mut v| v.remove(0)))
 }
 
 /// [`trace`] for several questions, one after another on the same
@@ -921,7 +938,7 @@ pub fn trace_in_segments(
 /// `CHAINTRACE_SEGMENT_BITS` sets the segments' size (2^bits events,
 /// [`SEGMENT_BITS`] unless set): every process of a run needs the same.
 pub fn trace_many(store_dir: &std::path::Path, specs: &[Spec], w: &Workers) -> Result<Option<Vec<Outcome>>, DataflowError> {
-    sweep_all(store_dir, specs, w, segment_bits()?)
+    sweep_all(store_dir, specs, w, segment_bits()?, None)
 }
 
 /// The segments' size: `CHAINTRACE_SEGMENT_BITS`, else [`SEGMENT_BITS`].
@@ -1002,7 +1019,13 @@ fn sweep_on(
 
 /// Sweep every question of `specs` on the workers `w`, on one set of
 /// connections. Process 0 gets the outcomes, in order; the others `None`.
-fn sweep_all(store_dir: &std::path::Path, specs: &[Spec], w: &Workers, segment_bits: u32) -> Result<Option<Vec<Outcome>>, DataflowError> {
+fn sweep_all(
+    store_dir: &std::path::Path,
+    specs: &[Spec],
+    w: &Workers,
+    segment_bits: u32,
+    owner_bits: Option<u32>,
+) -> Result<Option<Vec<Outcome>>, DataflowError> {
     if !(1..=32).contains(&segment_bits) {
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
     }
@@ -1011,7 +1034,10 @@ fn sweep_all(store_dir: &std::path::Path, specs: &[Spec], w: &Workers, segment_b
     let settled: Vec<Settled> = specs.iter().map(|s| settle(&store, s, segment_bits, &fits)).collect::<Result<_, _>>()?;
     // Labels count too: they make the stops.
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    let owner_bits = super::owner_bits(store.len())?;
+    let owner_bits = match owner_bits {
+        Some(b) => b,
+        None => super::owner_bits(store.address_count())?,
+    };
     drop(store);
     let questions: Vec<String> = settled.iter().map(|q| format!("{:?} {}", q.spec, q.full)).collect();
     let key = super::net::key_of(&format!("account {identity} {segment_bits} {owner_bits} {questions:?}"));

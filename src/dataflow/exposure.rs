@@ -601,7 +601,9 @@ pub fn sweep_in_segments(
     // The rules are checked here once, so that a bad label fails before any connection.
     let rules = LabelRules::new(&store, cats, labels)?;
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    let owner_bits = super::owner_bits(store.len())?;
+    // On Bitcoin both transactions and addresses are owned.
+    let ids = if utxo { store.address_count().min(store.manifest.tx_table as usize) } else { store.address_count() };
+    let owner_bits = super::owner_bits(ids)?;
     let key =
         super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits} {owner_bits}", cats.names, labels.len()));
     let n_addr = store.address_count();

@@ -105,18 +105,19 @@ impl Owners {
 /// The largest ownership block, as bits (4,096 ids).
 pub const OWNER_BITS: u32 = 12;
 
-/// The ownership blocks' size, as bits, for a store of `events` events:
-/// about one block per 1,024 events, at most [`OWNER_BITS`], so that a
-/// small store still spreads its addresses over every worker.
+/// The ownership blocks' size, as bits, for a store of `ids` ids (the
+/// smaller of its address and transaction tables where both are owned):
+/// at least 256 blocks, each at most [`OWNER_BITS`], so that a store of
+/// few addresses still spreads them over every worker.
 /// `CHAINTRACE_OWNER_BITS` sets it instead (every process of a run needs
 /// the same; the run's key checks it).
-pub fn owner_bits(events: usize) -> Result<u32, DataflowError> {
+pub fn owner_bits(ids: usize) -> Result<u32, DataflowError> {
     match std::env::var("CHAINTRACE_OWNER_BITS") {
         Ok(v) => match v.parse::<u32>() {
             Ok(b) if b < 32 => Ok(b),
             _ => Err(DataflowError::Unsupported(format!("CHAINTRACE_OWNER_BITS={v}: not a number of bits below 32"))),
         },
-        Err(_) => Ok((events / 1024).max(1).ilog2().min(OWNER_BITS)),
+        Err(_) => Ok((ids / 256).max(1).ilog2().min(OWNER_BITS)),
     }
 }
 
@@ -142,14 +143,16 @@ mod tests {
     }
 
     #[test]
-    fn owner_blocks_grow_with_the_store_up_to_4096_ids() {
+    fn owner_blocks_grow_with_the_ids_up_to_4096() {
         if std::env::var_os("CHAINTRACE_OWNER_BITS").is_some() {
             return;
         }
         assert_eq!(owner_bits(0).unwrap(), 0);
         assert_eq!(owner_bits(300).unwrap(), 0);
-        assert_eq!(owner_bits(200_000).unwrap(), 7);
-        assert_eq!(owner_bits(10_000_000).unwrap(), OWNER_BITS);
+        // 3,000 addresses: blocks of 8, 375 of them.
+        assert_eq!(owner_bits(3_000).unwrap(), 3);
+        assert_eq!(owner_bits(30_000).unwrap(), 6);
+        assert_eq!(owner_bits(1_500_000).unwrap(), OWNER_BITS);
         assert_eq!(owner_bits(usize::MAX).unwrap(), OWNER_BITS);
     }
 }
