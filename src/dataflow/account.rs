@@ -170,7 +170,6 @@ struct Part {
     /// Events of seed transactions (their fees aside) owned addresses send.
     seed_tx_events: Vec<u64>,
     me: usize,
-    peers: usize,
     owners: Owners,
 }
 
@@ -195,8 +194,7 @@ impl Part {
         }
     }
 
-    fn build(store: Store, spec: &Spec, full: bool, segment_bits: u32, me: usize, owners: (usize, Owners)) -> Result<Part, TraceError> {
-        let (peers, owners) = owners;
+    fn build(store: Store, spec: &Spec, full: bool, segment_bits: u32, me: usize, owners: Owners) -> Result<Part, TraceError> {
         let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
         let mut part = Part {
             policy: spec.policy,
@@ -213,7 +211,6 @@ impl Part {
             fees_inert: !spec.seeds.contains(&Pseudo::Fees.id()),
             seed_tx_events: Vec::new(),
             me,
-            peers,
             owners,
             store,
         };
@@ -235,6 +232,12 @@ impl Part {
         }
         Ok(part)
     }
+}
+
+/// Bit `a` of a set of store ids, a bit each.
+#[inline]
+fn bit(set: &[u64], a: u32) -> bool {
+    set[a as usize / 64] >> (a % 64) & 1 != 0
 }
 
 /// A change to an address, to take back.
@@ -310,7 +313,7 @@ impl State {
             acct: Vec::new(),
             undo: Vec::new(),
             last_undo: Vec::new(),
-            dirty: vec![0; if p.peers > 1 { p.store.address_count().div_ceil(64) } else { 0 }],
+            dirty: vec![0; if p.owners.peers() > 1 { p.store.address_count().div_ceil(64) } else { 0 }],
             dirty_list: Vec::new(),
             local: Map::default(),
             log: Vec::new(),
@@ -323,7 +326,7 @@ impl State {
             inbox: Map::default(),
             sent: Map::default(),
             exchange: Traffic::default(),
-            keep_undo: p.peers > 1,
+            keep_undo: p.owners.peers() > 1,
         };
         for &id in p.rules.keys() {
             if p.owns(id) {
@@ -414,7 +417,7 @@ impl State {
     /// Whether a later round runs owned store id `a` again.
     #[inline]
     fn is_dirty(&self, a: u32) -> bool {
-        self.dirty[a as usize / 64] >> (a % 64) & 1 != 0
+        bit(&self.dirty, a)
     }
 
     /// Owned store id `a` back to its state just before event `e` of the
@@ -556,7 +559,6 @@ impl State {
         self.exchange.scanned += (mine.len() - start) as u64;
         let (mut rerun, mut ci) = (Vec::new(), 0);
         let mut ti = p.seed_tx_events.partition_point(|&e| e < e0);
-        let bit = |set: &[u64], a: u32| set[a as usize / 64] >> (a % 64) & 1 != 0;
         for &(off, u, v, (ou, ov)) in &mine[start..] {
             let e = lo + u64::from(off);
             while ci < changed.len() && changed[ci] < e {
@@ -652,7 +654,6 @@ impl State {
         if seed_tx {
             at.next_tx += 1;
         }
-        let bit = |set: &[u64], a: u32| set[a as usize / 64] >> (a % 64) & 1 != 0;
         let want = arrived || seed_tx || (ou && bit(&self.hot_send, u)) || (ov && bit(&self.hot_receive, v)) || (p.full && (ou || ov));
         if want && p.counts(ev, e as usize) {
             self.event(p, ev, e, (u, v), now_sent, BOTH);
@@ -987,14 +988,12 @@ fn sweep_on(
     q: &Settled,
     (segment_bits, owner_bits): (u32, u32),
 ) -> Result<Vec<Found>, String> {
-    let (me, peers) = (worker.index(), worker.peers());
-    let owners = Owners::new(peers, owner_bits);
+    let (me, owners) = (worker.index(), Owners::new(worker.peers(), owner_bits));
     let spec = &q.spec;
     // Each worker maps the store itself: workers share nothing.
     super::net::failpoint_error(me)?;
     let store = Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?;
-    let part =
-        Rc::new(Part::build(store, spec, q.full, segment_bits, me, (peers, owners)).map_err(|e| super::net::give_up(e.to_string()))?);
+    let part = Rc::new(Part::build(store, spec, q.full, segment_bits, me, owners).map_err(|e| super::net::give_up(e.to_string()))?);
     let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
     // Seeds here: from the first segment; else the first seed transaction, or an arrival.
     let first = if state.borrow().any_hot { Some(0) } else { part.seed_tx_events.first().map(|&e| e >> segment_bits) };
@@ -1036,7 +1035,7 @@ fn sweep_all(
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
     let owner_bits = match owner_bits {
         Some(b) => b,
-        None => super::owner_bits(store.address_count())?,
+        None => super::owner_bits_of(&store)?,
     };
     drop(store);
     let questions: Vec<String> = settled.iter().map(|q| format!("{:?} {}", q.spec, q.full)).collect();

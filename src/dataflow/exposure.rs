@@ -102,7 +102,6 @@ struct Part {
     rules: LabelRules,
     segment_bits: u32,
     me: usize,
-    peers: usize,
     owners: Owners,
 }
 
@@ -169,7 +168,7 @@ impl State {
             exchange: Traffic::default(),
             seg_visits: Vec::new(),
             visited: 0,
-            keep_undo: p.peers > 1,
+            keep_undo: p.owners.peers() > 1,
             error: None,
         }
     }
@@ -518,7 +517,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
     let (me, peers) = (worker.index(), worker.peers());
     let built = Store::open(dir).map_err(|e| e.to_string()).and_then(|store| {
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
-        Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, peers, owners: Owners::new(peers, q.owner_bits) })
+        Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: Owners::new(peers, q.owner_bits) })
     });
     // A worker that cannot start (its host's store, the labels) stops the
     // run with its error, as a trace's does: not an input's amount error.
@@ -601,9 +600,7 @@ pub fn sweep_in_segments(
     // The rules are checked here once, so that a bad label fails before any connection.
     let rules = LabelRules::new(&store, cats, labels)?;
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    // On Bitcoin both transactions and addresses are owned.
-    let ids = if utxo { store.address_count().min(store.manifest.tx_table as usize) } else { store.address_count() };
-    let owner_bits = super::owner_bits(ids)?;
+    let owner_bits = super::owner_bits_of(&store)?;
     let key =
         super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits} {owner_bits}", cats.names, labels.len()));
     let n_addr = store.address_count();

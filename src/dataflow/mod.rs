@@ -93,6 +93,11 @@ impl Owners {
         Owners { peers: peers as u64, bits }
     }
 
+    /// Workers in all.
+    pub fn peers(self) -> usize {
+        self.peers as usize
+    }
+
     /// The worker that owns id `id`. A multiply and a shift map the hash
     /// onto the workers: scans ask twice an event, and a division costs
     /// more than the rest of the test.
@@ -104,6 +109,13 @@ impl Owners {
 
 /// The largest ownership block, as bits (4,096 ids).
 pub const OWNER_BITS: u32 = 12;
+
+/// [`owner_bits`] for `store`: its addresses are owned, and on Bitcoin
+/// its transactions too (the smaller table sizes the blocks).
+pub fn owner_bits_of(store: &crate::store::Store) -> Result<u32, DataflowError> {
+    let addresses = store.address_count();
+    owner_bits(if store.manifest.chain.is_account() { addresses } else { addresses.min(store.manifest.tx_table as usize) })
+}
 
 /// The ownership blocks' size, as bits, for a store of `ids` ids (the
 /// smaller of its address and transaction tables where both are owned):

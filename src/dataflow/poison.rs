@@ -71,7 +71,7 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let owner_bits = {
         let store = Store::open(store_dir).map_err(|e| DataflowError::Trace(e.into()))?;
-        super::owner_bits(store.address_count())?
+        super::owner_bits_of(&store)?
     };
     let key = super::net::key_of(&format!("poison {spec:?} {} {owner_bits}", store_dir.display()));
     let results = super::net::execute(w, key, move |worker| {

@@ -619,8 +619,7 @@ pub fn trace_many(
         warnings.push(spec.seeds.iter().copied().filter(|&s| rules.contains_key(&spec.unit(s))).collect());
     }
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    // Transactions are owned, and addresses too (kept outputs relayed).
-    let owner_bits = super::owner_bits(store.address_count().min(store.manifest.tx_table as usize))?;
+    let owner_bits = super::owner_bits_of(&store)?;
     drop(store);
     // Clusters by their parameters: every process builds them from the same store.
     let asked: Vec<String> = questions
