@@ -295,6 +295,23 @@ enum Command {
         #[command(flatten)]
         cluster_args: ClusterArgs,
     },
+    /// Cut a store into one part per process of a run across hosts
+    /// (`--processes P --parts DIR`): process I's part holds the events its
+    /// addresses send or receive, so its host needs that part alone.
+    Partition {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Processes the runs will have.
+        #[arg(long, value_name = "P")]
+        processes: usize,
+        /// The new directory for the parts (DIR/part-I, DIR/parts.json).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+    },
     /// Merge a store's segments into one. Every append adds a segment and
     /// the store merges its newest ones as they pile up; this merges all.
     Compact {
@@ -405,7 +422,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
                 let exe = std::env::current_exe()?;
-                match app::processes::placed(run, &exe, &args, |w| app::trace::run_on_workers(s, &plan, w))? {
+                match app::processes::placed(run, &exe, &args, |w| app::trace::run_on_workers(s, &plan, w, placement.parts.as_deref()))? {
                     Some(t) => t,
                     // Process 0 writes the report.
                     None => return Ok(()),
@@ -440,6 +457,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             print(app::trace::deliver(&plan, &traced, s.manifest.chain, &book)?)
         }
+        Command::Partition { store, processes, out, format } => {
+            let s = app::open_verified(&store)?;
+            stdout(&app::stats::partition(&s, processes, &out, format)?)
+        }
         Command::Compact { store, lookups, format } => stdout(&app::stats::compact(&store, lookups, format)?),
         Command::Conversions { store, format } => {
             let opened = store.iter().map(|d| app::open_verified(d)).collect::<Result<Vec<_>, _>>()?;
@@ -457,6 +478,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let req = screening.request(format, output, follow);
             let plan = app::screen::plan(&req, &address_file)?;
             let mut run = app::processes::plan(&placement)?;
+            if placement.parts.is_some() {
+                return Err(AppError::Usage("--parts: screening reads the store whole so far; give --store alone".into()).into());
+            }
             if run != app::processes::Run::Single && store.len() > 1 {
                 return Err(AppError::Usage("--processes and --workers screen one --store".into()).into());
             }

@@ -49,6 +49,11 @@ fn random_store(dir: &Path, rng: &mut Rng) -> (std::path::PathBuf, String) {
 /// names: 2 and 3 processes (3 does not divide the addresses evenly), 1
 /// and 2 workers each.
 fn same_everywhere(args: &[String], what: &str) -> usize {
+    same_everywhere_and(args, what, true)
+}
+
+/// [`same_everywhere`], from the store's parts too where `parts` (account-model stores).
+fn same_everywhere_and(args: &[String], what: &str, parts: bool) -> usize {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let one = run(&args);
     assert_eq!(one.code, 0, "{what}: {}", one.stderr);
@@ -60,7 +65,71 @@ fn same_everywhere(args: &[String], what: &str) -> usize {
         assert!(got.stdout == one.stdout, "{what}: {p} processes of {w} workers write another report");
         assert_eq!(got.stderr, one.stderr, "{what}: the warnings differ");
     }
+    // The same from the store's parts (`chaintrace partition`): each
+    // process reads its own part alone.
+    if !parts {
+        return one.stdout.len();
+    }
+    let store = args[args.iter().position(|a| *a == "--store").unwrap() + 1];
+    let t = tempfile::tempdir().unwrap();
+    for p in ["2", "3"] {
+        let parts = t.path().join(format!("parts{p}"));
+        let cut = run(&["partition", "--store", store, "--processes", p, "--out", s(&parts), "--format", "json"]);
+        assert_eq!(cut.code, 0, "{what}: partition {p}: {}", cut.stderr);
+        let described: serde_json::Value = serde_json::from_str(&cut.stdout).unwrap();
+        let sizes: Vec<u64> = described["part_events"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+        assert_eq!(sizes.len(), p.parse::<usize>().unwrap(), "{what}: {}", cut.stdout);
+        for w in ["1", "2"] {
+            let mut a = args.clone();
+            a.extend(["--processes", p, "--workers", w, "--parts", s(&parts)]);
+            let got = run(&a);
+            assert_eq!(got.code, 0, "{what}, {p} processes of {w} workers from parts: {}", got.stderr);
+            assert!(got.stdout == one.stdout, "{what}: {p} processes of {w} workers from parts write another report");
+            assert_eq!(got.stderr, one.stderr, "{what}: the warnings differ from parts");
+        }
+    }
     one.stdout.len()
+}
+
+#[test]
+fn parts_are_refused_where_they_do_not_fit() {
+    let t = tempfile::tempdir().unwrap();
+    let (st, seed) = random_store(t.path(), &mut Rng::new(3));
+    let parts = t.path().join("parts");
+    assert_eq!(run(&["partition", "--store", s(&st), "--processes", "2", "--out", s(&parts)]).code, 0);
+    // Written whole: the parts and their description, nothing aside.
+    assert!(parts.join("parts.json").is_file() && parts.join("part-0").is_dir() && parts.join("part-1").is_dir());
+    assert!(!t.path().join("parts.writing").exists());
+    let again = run(&["partition", "--store", s(&st), "--processes", "2", "--out", s(&parts)]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    let trace = |p: &str| {
+        run(&["trace", "--store", s(&st), "--policy", "haircut", "--seed", &seed, "--processes", p, "--workers", "1", "--parts", s(&parts)])
+    };
+    assert_eq!(trace("2").code, 0, "{}", trace("2").stderr);
+    // Another count of processes than the parts were cut for.
+    let three = trace("3");
+    assert_eq!(three.code, 1, "{}", three.stderr);
+    assert!(three.stderr.contains("cut for 2 processes and this run has 3"), "{}", three.stderr);
+    // A part missing on its host.
+    std::fs::rename(parts.join("part-1"), t.path().join("moved")).unwrap();
+    let missing = trace("2");
+    assert_ne!(missing.code, 0);
+    assert!(missing.stderr.contains("process 1's part is not here"), "{}", missing.stderr);
+    std::fs::rename(t.path().join("moved"), parts.join("part-1")).unwrap();
+    // Labels changed since the parts were cut: process 0's report would not be theirs.
+    let labels = t.path().join("more.csv");
+    std::fs::write(&labels, format!("address,category,name\n{seed},mixer,Mixer\n")).unwrap();
+    assert_eq!(run(&["labels", "--store", s(&st), "import", s(&labels)]).code, 0);
+    let stale = trace("2");
+    assert_ne!(stale.code, 0);
+    assert!(stale.stderr.contains("cut from another state"), "{}", stale.stderr);
+    // Screening reads the store whole.
+    let addrs = t.path().join("addrs.txt");
+    std::fs::write(&addrs, format!("{seed}\n")).unwrap();
+    let screen = run(&["screen", "--store", s(&st), "--processes", "2", "--parts", s(&parts), s(&addrs)]);
+    assert_eq!(screen.code, 1, "{}", screen.stderr);
+    assert!(screen.stderr.contains("--parts"), "{}", screen.stderr);
 }
 
 #[test]
@@ -122,7 +191,7 @@ fn bitcoin_reports_across_processes_are_the_single_process_ones() {
                     .iter()
                     .map(|x| x.to_string())
                     .collect();
-            total += same_everywhere(&args, &format!("{}, {policy}", st.display()));
+            total += same_everywhere_and(&args, &format!("{}, {policy}", st.display()), false);
         }
     }
     assert!(total > 20_000, "reports of {total} bytes in all");
@@ -135,7 +204,7 @@ fn bitcoin_reports_across_processes_are_the_single_process_ones() {
                 .iter()
                 .map(|x| x.to_string())
                 .collect();
-        same_everywhere(&args, "synthetic chain, haircut, --max-hops 2");
+        same_everywhere_and(&args, "synthetic chain, haircut, --max-hops 2", false);
         let one = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let v: serde_json::Value = serde_json::from_str(&one.stdout).unwrap();
         assert!(

@@ -29,6 +29,12 @@ pub struct Placement {
     /// The hosts file: one host:port a line, process 0 first (`#` comments).
     #[arg(long, value_name = "FILE", requires = "process")]
     pub hosts: Option<PathBuf>,
+    /// Read the store's parts (`chaintrace partition`) from this
+    /// directory: process I reads DIR/part-I alone. `--store` is read for
+    /// the report on process 0; other processes may give their part as
+    /// `--store`.
+    #[arg(long, value_name = "DIR", requires = "processes")]
+    pub parts: Option<PathBuf>,
 }
 
 /// Where the run goes.

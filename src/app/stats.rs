@@ -35,6 +35,29 @@ pub fn export(s: &Store, out: &Path) -> Result<crate::report::export::Exported, 
     Ok(crate::report::export::export(s, out)?)
 }
 
+/// `chaintrace partition`: cut the store into parts for `processes`
+/// processes, under the new directory `out`.
+pub fn partition(s: &Store, processes: usize, out: &Path, format: TextFormat) -> Result<String, AppError> {
+    let parts = crate::dataflow::parts::partition(s, processes, out)?;
+    match format {
+        TextFormat::Json => pretty_json(&serde_json::to_value(&parts)?),
+        TextFormat::Table => {
+            let mut t = format!(
+                "{} events cut into {} parts (ownership blocks of 2^{} ids) under {}\n",
+                parts.whole_events,
+                parts.processes,
+                parts.owner_bits,
+                out.display()
+            );
+            for (p, &n) in parts.part_events.iter().enumerate() {
+                let share = if parts.whole_events == 0 { 0.0 } else { 100.0 * n as f64 / parts.whole_events as f64 };
+                t += &format!("part-{p}: {n} events ({share:.1}% of the store)\n");
+            }
+            Ok(t)
+        }
+    }
+}
+
 /// `chaintrace compact`: merge the store's segments into one, or with
 /// `lookups` only its lookup runs.
 pub fn compact(dir: &Path, lookups: bool, format: TextFormat) -> Result<String, AppError> {

@@ -387,8 +387,26 @@ fn conclude(
 /// 17, ADR 0015), all on one set of connections. Every process of a run
 /// calls this with the same plan and the same store; process 0 gets the
 /// answers, the others `None`. The reports are the ones [`run`] gives.
-pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) -> Result<Option<Vec<Traced>>, AppError> {
+///
+/// `parts`: the directory of the store's parts (`chaintrace partition`)
+/// the workers read instead of the whole store.
+pub fn run_on_workers(
+    store: &Store,
+    plan: &Plan,
+    w: &crate::dataflow::Workers,
+    parts: Option<&std::path::Path>,
+) -> Result<Option<Vec<Traced>>, AppError> {
     let utxo = store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0;
+    if let Some(dir) = parts {
+        if utxo {
+            return Err(AppError::Usage("--parts: parts so far hold account-model stores; give Bitcoin stores whole".into()));
+        }
+        // The report is written from the whole store on process 0.
+        if w.is_first() {
+            crate::dataflow::parts::check(store, dir, w.process())?;
+        }
+    }
+    let read = parts.unwrap_or(&store.dir);
     // Every process clusters the store itself: the same store and parameters give the same clusters.
     let clusters = match plan.cluster {
         Some(p) => Some(std::sync::Arc::new(super::bitcoin_clusters(store, p)?)),
@@ -414,7 +432,7 @@ pub fn run_on_workers(store: &Store, plan: &Plan, w: &crate::dataflow::Workers) 
         let questions: Vec<(Spec, Vec<(u32, u32)>)> = asked.iter().map(|a| (a.3.clone(), a.2.outpoints.clone())).collect();
         crate::dataflow::utxo::trace_many(&store.dir, &questions, w, crate::dataflow::account::segment_bits()?)?
     } else {
-        crate::dataflow::account::trace_many(&store.dir, &specs, w)?
+        crate::dataflow::account::trace_many(read, &specs, w)?
     };
     let Some(outcomes) = outcomes else { return Ok(None) };
     // The cases shared one run: each is given its share of the time.

@@ -32,9 +32,10 @@
 //! every event.
 
 use super::found::Found;
-use super::{DataflowError, Owners, Workers};
+use super::{DataflowError, Owners, Read, Workers};
 use super::{Map, Set};
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
+use crate::store::part::Keys;
 use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
 use crate::trace::num::{haircut, narrow};
@@ -154,7 +155,13 @@ impl Default for Acct {
 /// What a worker knows and never changes: its part of the store's events
 /// and the question.
 struct Part {
+    /// The events this worker reads: the whole store, or its process's
+    /// part of it (`store::part`).
     store: Store,
+    /// A part's events' positions in the whole store (`None`: the store is whole).
+    keys: Option<Keys>,
+    /// Events in the whole store.
+    n: u64,
     policy: Policy,
     asset: u32,
     evidence: bool,
@@ -180,7 +187,37 @@ impl Part {
         self.owners.of(a) == self.me
     }
 
-    /// Whether event `i` moves anything in this trace.
+    /// Whether this worker runs the send half of an event `u -> v`, and
+    /// its receive half. The fees' pseudo-address, while it is not a seed,
+    /// is everyone's: it absorbs what arrives and never sends, so its
+    /// receive half reads nothing of its state, and each sender's owner
+    /// runs it. A fourth or more of a chain's events pay a fee (all of
+    /// them on Ethereum): none of them then crosses workers, and a store's
+    /// parts need not give them all to one process.
+    #[inline]
+    fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
+        let ou = self.owns(u);
+        (ou, if v == self.fees_id && self.fees_inert { ou } else { self.owns(v) })
+    }
+
+    /// The events `lo..hi` of the whole store, as indexes into [`Part::store`].
+    fn local(&self, lo: u64, hi: u64) -> (usize, usize) {
+        match &self.keys {
+            Some(k) => (k.lower(lo), k.lower(hi)),
+            None => (lo as usize, hi as usize),
+        }
+    }
+
+    /// The whole-store positions of the read store's events `from..from + out.len()`.
+    #[inline]
+    fn positions(&self, from: usize, out: &mut [u64]) {
+        match &self.keys {
+            Some(k) => k.fill(from, out),
+            None => out.iter_mut().zip(from as u64..).for_each(|(o, e)| *o = e),
+        }
+    }
+
+    /// Whether event `i` (of the read store) moves anything in this trace.
     fn counts(&self, ev: &EventColumns<'_>, i: usize) -> bool {
         if ev.asset(i) != self.asset || ev.flags(i) & flags::MOVES_NOTHING != 0 || ev.value.get(i) == 0 {
             return false;
@@ -194,9 +231,12 @@ impl Part {
         }
     }
 
-    fn build(store: Store, spec: &Spec, full: bool, segment_bits: u32, me: usize, owners: Owners) -> Result<Part, TraceError> {
+    fn build(read: Read, spec: &Spec, full: bool, segment_bits: u32, me: usize, owners: Owners) -> Result<Part, TraceError> {
+        let Read { store, keys, n, .. } = read;
         let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
         let mut part = Part {
+            keys,
+            n,
             policy: spec.policy,
             asset: spec.asset,
             evidence: spec.evidence,
@@ -227,7 +267,7 @@ impl Part {
                         && part.owns(ev.sender(i))
                         && part.counts(&ev, i)
                 })
-                .map(|i| i as u64)
+                .map(|i| part.keys.as_ref().map_or(i as u64, |k| k.key(i)))
                 .collect();
         }
         Ok(part)
@@ -255,12 +295,27 @@ struct Cursor {
     next_tx: usize,
 }
 
+/// An event of the segment under way that touches this worker's addresses.
+#[derive(Clone, Copy)]
+struct Mine {
+    /// Its offset in the segment.
+    off: u32,
+    /// Its offset in the read store from `State::local_lo`.
+    li: u32,
+    /// Sender and receiver.
+    u: u32,
+    v: u32,
+    /// Whether this worker runs its send half, and its receive half.
+    owned: (bool, bool),
+}
+
 /// A worker's changing state.
 struct State {
     /// The segment under way's events that touch this worker's addresses:
-    /// (offset in the segment, sender, receiver, whether this worker owns
-    /// each), decoded by its first round.
-    mine: Vec<(u32, u32, u32, (bool, bool))>,
+    /// decoded by its first round.
+    mine: Vec<Mine>,
+    /// The read store's first event of the segment under way.
+    local_lo: usize,
     /// Store id -> the slot of an owned address that has state (`NONE`: none yet).
     slot: Vec<u32>,
     /// Slot -> store id.
@@ -308,6 +363,7 @@ impl State {
     fn new(p: &Part, seeds: &[u32]) -> State {
         let mut st = State {
             mine: Vec::new(),
+            local_lo: 0,
             slot: vec![NONE; p.store.address_count()],
             ids: Vec::new(),
             acct: Vec::new(),
@@ -475,7 +531,7 @@ impl State {
     /// One round of segment `s` with the arrivals `msgs`: returns the
     /// messages to send and the next segment this worker has work in.
     fn round(&mut self, p: &Part, s: u64, msgs: Vec<Arrival>) -> (Vec<Arrival>, Option<u64>) {
-        let n = p.store.len() as u64;
+        let n = p.n;
         let (lo, hi) = super::segments::span(s, p.segment_bits, n);
         let first = self.cur != Some(s);
         if first {
@@ -499,24 +555,27 @@ impl State {
             // for the segment's later rounds.
             self.mine.clear();
             const BLOCK: usize = 64;
-            let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
-            let mut i = lo;
-            while i < hi {
-                let k = ((hi - i) as usize).min(BLOCK);
-                ev.parties(i as usize, &mut from[..k], &mut to[..k]);
+            let (mut from, mut to, mut keys) = ([0u32; BLOCK], [0u32; BLOCK], [0u64; BLOCK]);
+            let (la, lb) = p.local(lo, hi);
+            self.local_lo = la;
+            let mut i = la;
+            while i < lb {
+                let k = (lb - i).min(BLOCK);
+                ev.parties(i, &mut from[..k], &mut to[..k]);
+                p.positions(i, &mut keys[..k]);
                 self.exchange.scanned += k as u64;
                 for j in 0..k {
-                    let (e, u, v) = (i + j as u64, from[j], to[j]);
-                    let (ou, ov) = (p.owns(u), p.owns(v));
+                    let (e, u, v) = (keys[j], from[j], to[j]);
+                    let (ou, ov) = p.owns_pair(u, v);
                     if ou || ov {
                         // Alone, a worker never runs a segment again.
                         if self.keep_undo {
-                            self.mine.push(((e - lo) as u32, u, v, (ou, ov)));
+                            self.mine.push(Mine { off: (e - lo) as u32, li: (i + j - la) as u32, u, v, owned: (ou, ov) });
                         }
-                        self.consider(p, &ev, e, (u, v), (ou, ov), &mut at, &mut now_sent);
+                        self.consider(p, &ev, (e, i + j), (u, v), (ou, ov), &mut at, &mut now_sent);
                     }
                 }
-                i += k as u64;
+                i += k;
             }
             super::segments::changes(&mut self.sent, now_sent, |_| true)
         } else {
@@ -551,7 +610,7 @@ impl State {
     /// ascending; their findings replace the earlier rounds'.
     fn again(&mut self, p: &Part, ev: &EventColumns<'_>, lo: u64, changed: &[u64], now_sent: &mut Map<u64, Arrival>) -> Vec<u64> {
         let Some(&e0) = changed.first() else { return Vec::new() };
-        let start = self.mine.partition_point(|m| lo + u64::from(m.0) < e0);
+        let start = self.mine.partition_point(|m| lo + u64::from(m.off) < e0);
         let mine = std::mem::take(&mut self.mine);
         // What the halves before the first change found stays as it is.
         let kept = self.log.partition_point(|x| x.0 < 2 * e0);
@@ -559,8 +618,8 @@ impl State {
         self.exchange.scanned += (mine.len() - start) as u64;
         let (mut rerun, mut ci) = (Vec::new(), 0);
         let mut ti = p.seed_tx_events.partition_point(|&e| e < e0);
-        for &(off, u, v, (ou, ov)) in &mine[start..] {
-            let e = lo + u64::from(off);
+        for &Mine { off, li, u, v, owned: (ou, ov) } in &mine[start..] {
+            let (e, j) = (lo + u64::from(off), self.local_lo + li as usize);
             while ci < changed.len() && changed[ci] < e {
                 ci += 1;
             }
@@ -595,10 +654,10 @@ impl State {
             let want = p.full
                 || (send && (seed_tx || bit(&self.hot_send, u)))
                 || (receive && (bit(&self.hot_receive, v) || ch || self.inbox.contains_key(&e) || self.local.contains_key(&e)));
-            if want && p.counts(ev, e as usize) {
+            if want && p.counts(ev, j) {
                 self.exchange.repeated_visits += 1;
                 let halves = if send { SEND } else { 0 } | if receive { RECEIVE } else { 0 };
-                self.event(p, ev, e, (u, v), now_sent, halves);
+                self.event(p, ev, (e, j), (u, v), now_sent, halves);
             } else if send {
                 // The send half does nothing now: nothing arrives from it.
                 self.local.remove(&e);
@@ -632,15 +691,16 @@ impl State {
         rerun
     }
 
-    /// Event `e` (`u -> v`; `ou`, `ov`: whether this worker owns each)
-    /// met by a round's scan: run it when something can matter there.
+    /// Event `e` (`u -> v`, the read store's `j`; `ou`, `ov`: whether
+    /// this worker owns each) met by a round's scan: run it when something
+    /// can matter there.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn consider(
         &mut self,
         p: &Part,
         ev: &EventColumns<'_>,
-        e: u64,
+        (e, j): (u64, usize),
         (u, v): (u32, u32),
         (ou, ov): (bool, bool),
         at: &mut Cursor,
@@ -655,8 +715,8 @@ impl State {
             at.next_tx += 1;
         }
         let want = arrived || seed_tx || (ou && bit(&self.hot_send, u)) || (ov && bit(&self.hot_receive, v)) || (p.full && (ou || ov));
-        if want && p.counts(ev, e as usize) {
-            self.event(p, ev, e, (u, v), now_sent, BOTH);
+        if want && p.counts(ev, j) {
+            self.event(p, ev, (e, j), (u, v), now_sent, BOTH);
         }
     }
 
@@ -664,21 +724,28 @@ impl State {
     /// can matter, then its receive half likewise.
     /// `halves`: [`SEND`], [`RECEIVE`] or both, the halves to run (a later
     /// round may run one alone).
-    fn event(&mut self, p: &Part, ev: &EventColumns<'_>, i: u64, (u, v): (u32, u32), now_sent: &mut Map<u64, Arrival>, halves: u8) {
-        let iu = i as usize;
+    fn event(
+        &mut self,
+        p: &Part,
+        ev: &EventColumns<'_>,
+        (i, iu): (u64, usize),
+        (u, v): (u32, u32),
+        now_sent: &mut Map<u64, Arrival>,
+        halves: u8,
+    ) {
         let run_send = halves & SEND != 0;
         // A receive half run alone keeps the event's earlier visit.
         if run_send {
             self.log.push((2 * i, Effect::Visit));
         }
-        let (ou, ov) = (p.owns(u), p.owns(v));
+        let (ou, ov) = p.owns_pair(u, v);
         let aw = Wide::from(p.store.value(iu).0);
         let tx = ev.tx(iu);
         let seed_tx = !p.seed_txs.is_empty() && ev.flags(iu) & flags::FEE == 0 && tx != NO_TX && p.seed_txs.contains(&tx);
         let mut here: Option<Sent> = None;
         if run_send && ou && (self.send_hot(p, u) || seed_tx) {
             let lu = self.slot(u);
-            let sent = self.send(p, i, lu, u == v, aw, seed_tx);
+            let sent = self.send(p, (i, iu), lu, u == v, aw, seed_tx);
             if let Some(sent) = sent {
                 if !ov {
                     if !sent.delivered.is_zero() {
@@ -710,15 +777,14 @@ impl State {
         let tainted = arrived.as_ref().is_some_and(|a| !a.delivered.is_zero());
         if tainted || self.receive_hot(p, v) {
             let lv = self.slot(v);
-            self.receive(p, i, lv, v, aw, arrived);
+            self.receive(p, (i, iu), lv, v, aw, arrived);
             self.mark_hot(p, v);
         }
     }
 
     /// The send half of event `i` from owned address `lu` (`None`: a
     /// transfer to itself, which only credits a shortfall).
-    fn send(&mut self, p: &Part, i: u64, lu: u32, to_self: bool, aw: Wide, seed_tx: bool) -> Option<Sent> {
-        let iu = i as usize;
+    fn send(&mut self, p: &Part, (i, iu): (u64, usize), lu: u32, to_self: bool, aw: Wide, seed_tx: bool) -> Option<Sent> {
         let full = p.full;
         let policy = p.policy;
         let column = if full {
@@ -814,7 +880,7 @@ impl State {
     }
 
     /// The receive half of event `i` at owned address `lv` (store id `v`).
-    fn receive(&mut self, p: &Part, i: u64, lv: u32, v: u32, aw: Wide, arrived: Option<Sent>) {
+    fn receive(&mut self, p: &Part, (i, iu): (u64, usize), lv: u32, v: u32, aw: Wide, arrived: Option<Sent>) {
         let Sent { delivered, hop: ev_hop, seed_tx, pieces } =
             arrived.unwrap_or(Sent { delivered: U256::ZERO, hop: u32::MAX, seed_tx: false, pieces: Vec::new() });
         let full = p.full;
@@ -843,7 +909,7 @@ impl State {
         if p.evidence {
             self.log.push((2 * i + 1, Effect::Tainted(tainted)));
         }
-        let rule = if fl & HAS_RULE != 0 { stop_at_time(&p.rules, v, p.store.events().time(i as usize)) } else { None };
+        let rule = if fl & HAS_RULE != 0 { stop_at_time(&p.rules, v, p.store.events().time(iu)) } else { None };
         let absorbing = if v == p.fees_id {
             self.log.push((2 * i + 1, Effect::Fees(dw)));
             true
@@ -896,7 +962,7 @@ impl State {
 /// Whether every sender balance of the store fits the sparse sweep's
 /// reading of the balance column (else every balance is kept, as the
 /// single-process sweep then does).
-fn balances_fit(store: &Store) -> bool {
+pub(crate) fn balances_fit(store: &Store) -> bool {
     let b = store.sender_balances();
     (0..store.len()).all(|i| b.get(i) != u128::MAX || store.wide_balance(i) != u128::MAX)
 }
@@ -960,7 +1026,8 @@ struct Settled {
 
 /// `fits`: whether the store's balances fit the sparse sweep, worked out
 /// (a pass over the store) once for all the questions that need it.
-fn settle(store: &Store, spec: &Spec, segment_bits: u32, fits: &std::cell::OnceCell<bool>) -> Result<Settled, DataflowError> {
+fn settle(read: &Read, spec: &Spec, segment_bits: u32, fits: &std::cell::OnceCell<bool>) -> Result<Settled, DataflowError> {
+    let store = &read.store;
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()).into());
     }
@@ -971,10 +1038,11 @@ fn settle(store: &Store, spec: &Spec, segment_bits: u32, fits: &std::cell::OnceC
     if spec.clusters.is_some() || !store.manifest.chain.is_account() {
         return Err(DataflowError::Unsupported("across processes so far: account-model stores (Ethereum and tokens)".into()));
     }
-    if (store.len() as u64 >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
-        return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
+    if (read.n >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
+        return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", read.n)));
     }
-    let full = windowed || spec.engine == Some(Engine::Full) || !*fits.get_or_init(|| balances_fit(store));
+    let fit = || read.info.as_ref().map_or_else(|| balances_fit(store), |i| i.balances_fit);
+    let full = windowed || spec.engine == Some(Engine::Full) || !*fits.get_or_init(fit);
     let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
     let mut warnings: Vec<u32> = spec.seeds.iter().copied().filter(|s| rules.contains_key(s)).collect();
     warnings.sort_unstable();
@@ -986,14 +1054,14 @@ fn sweep_on(
     worker: &mut timely::worker::Worker,
     dir: &std::path::Path,
     q: &Settled,
-    (segment_bits, owner_bits): (u32, u32),
+    (segment_bits, owners): (u32, Owners),
 ) -> Result<Vec<Found>, String> {
-    let (me, owners) = (worker.index(), Owners::new(worker.peers(), owner_bits));
+    let me = worker.index();
     let spec = &q.spec;
     // Each worker maps the store itself: workers share nothing.
     super::net::failpoint_error(me)?;
-    let store = Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?;
-    let part = Rc::new(Part::build(store, spec, q.full, segment_bits, me, owners).map_err(|e| super::net::give_up(e.to_string()))?);
+    let read = Read::open(dir, me / owners.threads()).map_err(|e| super::net::give_up(e.to_string()))?;
+    let part = Rc::new(Part::build(read, spec, q.full, segment_bits, me, owners).map_err(|e| super::net::give_up(e.to_string()))?);
     let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
     // Seeds here: from the first segment; else the first seed transaction, or an arrival.
     let first = if state.borrow().any_hot { Some(0) } else { part.seed_tx_events.first().map(|&e| e >> segment_bits) };
@@ -1028,22 +1096,30 @@ fn sweep_all(
     if !(1..=32).contains(&segment_bits) {
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
     }
-    let store = Store::open(store_dir).map_err(|e| DataflowError::Trace(e.into()))?;
+    let read = Read::open(store_dir, w.process()).map_err(|e| DataflowError::Trace(e.into()))?;
     let fits = std::cell::OnceCell::new();
-    let settled: Vec<Settled> = specs.iter().map(|s| settle(&store, s, segment_bits, &fits)).collect::<Result<_, _>>()?;
+    let settled: Vec<Settled> = specs.iter().map(|s| settle(&read, s, segment_bits, &fits)).collect::<Result<_, _>>()?;
     // Labels count too: they make the stops.
-    let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
+    if read.info.is_some() && specs.iter().any(|s| s.seeds.contains(&Pseudo::Fees.id())) {
+        return Err(DataflowError::Unsupported(
+            "a store's parts give each fee to its sender's process alone: trace the fees' pseudo-address as a seed from the whole store"
+                .into(),
+        ));
+    }
+    let identity = read.identity();
     let owner_bits = match owner_bits {
         Some(b) => b,
-        None => super::owner_bits_of(&store)?,
+        None => read.owner_bits(w)?,
     };
-    drop(store);
+    drop(read);
     let questions: Vec<String> = settled.iter().map(|q| format!("{:?} {}", q.spec, q.full)).collect();
-    let key = super::net::key_of(&format!("account {identity} {segment_bits} {owner_bits} {questions:?}"));
+    let (processes, threads) = w.layout();
+    let owners = Owners::new(processes, threads, owner_bits);
+    let key = super::net::key_of(&format!("account {identity} {segment_bits} {owners:?} {questions:?}"));
     let dir = store_dir.to_path_buf();
     let all = settled.clone();
     let results = super::net::execute(w, key, move |worker| {
-        all.iter().map(|q| sweep_on(worker, &dir, q, (segment_bits, owner_bits))).collect::<Result<Vec<Vec<Found>>, String>>()
+        all.iter().map(|q| sweep_on(worker, &dir, q, (segment_bits, owners))).collect::<Result<Vec<Vec<Found>>, String>>()
     })?;
     super::found::outcomes(results, settled.into_iter().map(|q| q.warnings).collect(), w.is_first())
 }

@@ -514,10 +514,10 @@ fn received(p: &Part) -> Result<Vec<(u32, u128)>, ScreenError> {
 
 /// One worker's share of the sweep: every worker's findings at worker 0.
 fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Question) -> Vec<Found> {
-    let (me, peers) = (worker.index(), worker.peers());
+    let me = worker.index();
     let built = Store::open(dir).map_err(|e| e.to_string()).and_then(|store| {
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
-        Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: Owners::new(peers, q.owner_bits) })
+        Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: q.owners })
     });
     // A worker that cannot start (its host's store, the labels) stops the
     // run with its error, as a trace's does: not an input's amount error.
@@ -562,7 +562,7 @@ struct Question {
     cats: CategorySet,
     labels: Vec<Label>,
     segment_bits: u32,
-    owner_bits: u32,
+    owners: Owners,
 }
 
 /// The exposure of every address of the store at `store_dir` to every
@@ -600,12 +600,13 @@ pub fn sweep_in_segments(
     // The rules are checked here once, so that a bad label fails before any connection.
     let rules = LabelRules::new(&store, cats, labels)?;
     let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
-    let owner_bits = super::owner_bits_of(&store)?;
+    let (processes, threads) = w.layout();
+    let owners = Owners::new(processes, threads, super::owner_bits_of(&store)?);
     let key =
-        super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits} {owner_bits}", cats.names, labels.len()));
+        super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits} {owners:?}", cats.names, labels.len()));
     let n_addr = store.address_count();
     drop(store);
-    let q = Question { spenders: Default::default(), asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits, owner_bits };
+    let q = Question { spenders: Default::default(), asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits, owners };
     let dir = store_dir.to_path_buf();
     let results =
         super::net::execute(w, key, move |worker| if utxo { sweep_utxo_on(worker, &dir, &q) } else { sweep_on(worker, &dir, &q) })?;
@@ -748,7 +749,7 @@ fn sweep_utxo_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: 
         }
     };
     let spender = super::utxo::spenders_once(&q.spenders, &store);
-    let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, (q.segment_bits, q.owner_bits));
+    let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, (q.segment_bits, q.owners));
     let (book, x) = (swept.found, swept.exchange);
     let found = Found::of(book.rows.iter().map(|(&v, r)| (v, r)), book.received.into_iter(), x.scanned, x, swept.error);
     super::segments::gather(worker, found)

@@ -10,11 +10,15 @@ pub mod account;
 pub mod exposure;
 mod found;
 pub mod net;
+pub mod parts;
 pub mod poison;
 mod segments;
 pub mod utxo;
 
+use crate::store::part::{Keys, PartInfo};
+use crate::store::{Store, StoreError};
 use std::net::SocketAddr;
+use std::path::Path;
 
 /// Where the workers of a run are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +41,22 @@ pub enum Workers {
 }
 
 impl Workers {
+    /// Processes, and worker threads in each.
+    pub fn layout(&self) -> (usize, usize) {
+        match self {
+            Workers::Local { threads } => (1, (*threads).max(1)),
+            Workers::Cluster { threads, hosts, .. } => (hosts.len(), (*threads).max(1)),
+        }
+    }
+
+    /// This process's index.
+    pub fn process(&self) -> usize {
+        match self {
+            Workers::Local { .. } => 0,
+            Workers::Cluster { process, .. } => *process,
+        }
+    }
+
     /// Whether this process is process 0, the one that gets the results.
     pub fn is_first(&self) -> bool {
         matches!(self, Workers::Local { .. } | Workers::Cluster { process: 0, .. })
@@ -81,30 +101,145 @@ pub(crate) type Set<K> = std::collections::HashSet<K, std::hash::BuildHasherDefa
 /// ones that soon spend its outputs. On one worker their chains do not
 /// cross workers, so fewer messages and segment rounds are needed
 /// (benches/RESULTS.md); hashing the blocks keeps the shares even.
+///
+/// A block's process depends on the count of processes alone, not on
+/// their threads, so that a store cut into parts for `P` processes
+/// (`chaintrace partition`) serves runs of any number of workers each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owners {
-    peers: u64,
+    processes: u64,
+    threads: u64,
     bits: u32,
 }
 
 impl Owners {
-    /// Ownership among `peers` workers, by blocks of `2^bits` ids.
-    pub fn new(peers: usize, bits: u32) -> Owners {
-        Owners { peers: peers as u64, bits }
+    /// Ownership among `processes` processes of `threads` workers each
+    /// (worker `p * threads + t` is thread `t` of process `p`, as timely
+    /// numbers them), by blocks of `2^bits` ids.
+    pub fn new(processes: usize, threads: usize, bits: u32) -> Owners {
+        Owners { processes: processes.max(1) as u64, threads: threads.max(1) as u64, bits }
+    }
+
+    /// Worker threads in each process.
+    pub fn threads(self) -> usize {
+        self.threads as usize
     }
 
     /// Workers in all.
     pub fn peers(self) -> usize {
-        self.peers as usize
+        (self.processes * self.threads) as usize
     }
 
-    /// The worker that owns id `id`. A multiply and a shift map the hash
-    /// onto the workers: scans ask twice an event, and a division costs
-    /// more than the rest of the test.
+    /// The hash of id `id`'s block.
+    #[inline]
+    fn hash(self, id: u32) -> u64 {
+        u64::from(id >> self.bits).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The worker that owns id `id`. Multiplies and shifts map the hash
+    /// onto processes (its high half) and their threads (its low half):
+    /// scans ask twice an event, and a division costs more than the rest
+    /// of the test.
     #[inline]
     pub fn of(self, id: u32) -> usize {
-        (((u64::from(id >> self.bits).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) * self.peers) >> 32) as usize
+        let h = self.hash(id);
+        let process = ((h >> 32) * self.processes) >> 32;
+        let thread = ((h & 0xffff_ffff) * self.threads) >> 32;
+        (process * self.threads + thread) as usize
     }
+
+    /// The process that owns id `id`.
+    #[inline]
+    pub fn process_of(self, id: u32) -> usize {
+        (((self.hash(id) >> 32) * self.processes) >> 32) as usize
+    }
+}
+
+/// What a process's workers read: the whole store, or the process's part
+/// of it (`store::part`, written by `chaintrace partition`).
+///
+/// A run is given a directory: a store, read whole by every process; or a
+/// directory of parts (it holds [`PARTS_FILE`]), where process `p` reads
+/// `part-p` alone, so that hosts need only their own part.
+pub(crate) struct Read {
+    /// The store read.
+    pub(crate) store: Store,
+    /// A part's events' positions in the whole store.
+    pub(crate) keys: Option<Keys>,
+    /// Events in the whole store.
+    pub(crate) n: u64,
+    /// What a part is a part of (`None`: the store is whole).
+    pub(crate) info: Option<PartInfo>,
+}
+
+/// The file that marks a directory of parts (`chaintrace partition`).
+pub const PARTS_FILE: &str = "parts.json";
+
+/// Whether `dir` is a directory of parts rather than a store.
+pub fn is_parts(dir: &Path) -> bool {
+    dir.join(PARTS_FILE).is_file()
+}
+
+impl Read {
+    /// Process `process`'s view of `dir` (a store, or a directory of parts).
+    pub(crate) fn open(dir: &Path, process: usize) -> Result<Read, StoreError> {
+        if !is_parts(dir) {
+            let store = Store::open(dir)?;
+            let n = store.len() as u64;
+            return Ok(Read { store, keys: None, n, info: None });
+        }
+        let at = crate::store::part::part_dir(dir, process);
+        if !at.exists() {
+            return Err(StoreError::Mismatch {
+                path: at,
+                message: format!("process {process}'s part is not here: copy it from where `chaintrace partition` wrote it"),
+            });
+        }
+        let part = crate::store::part::open(&at)?;
+        if part.info.process as usize != process {
+            return Err(StoreError::Mismatch {
+                path: at,
+                message: format!("holds process {}'s part, not process {process}'s", part.info.process),
+            });
+        }
+        Ok(Read { store: part.store, keys: Some(part.keys), n: part.info.whole_events, info: Some(part.info) })
+    }
+
+    /// The run's identity: the whole store's events and labels. Processes
+    /// whose identities differ refuse each other.
+    pub(crate) fn identity(&self) -> String {
+        match &self.info {
+            Some(i) => i.whole.clone(),
+            None => whole_identity(&self.store),
+        }
+    }
+
+    /// The ownership blocks' size: a part's own, else as [`owner_bits_of`].
+    /// A run of parts needs as many processes as the parts were cut for.
+    pub(crate) fn owner_bits(&self, w: &Workers) -> Result<u32, DataflowError> {
+        let Some(info) = &self.info else { return owner_bits_of(&self.store) };
+        let processes = w.layout().0;
+        if info.processes as usize != processes {
+            return Err(DataflowError::Unsupported(format!(
+                "the parts were cut for {} processes and this run has {processes}: run `chaintrace partition` for {processes}",
+                info.processes
+            )));
+        }
+        if let Ok(v) = std::env::var("CHAINTRACE_OWNER_BITS")
+            && v.parse::<u32>().ok() != Some(info.owner_bits)
+        {
+            return Err(DataflowError::Unsupported(format!(
+                "CHAINTRACE_OWNER_BITS={v}, but the parts were cut with ownership blocks of {} bits",
+                info.owner_bits
+            )));
+        }
+        Ok(info.owner_bits)
+    }
+}
+
+/// A store's events and labels, as runs key them.
+pub fn whole_identity(store: &Store) -> String {
+    format!("{} labels {}", store.manifest.events_identity(), net::key_of_bytes(store.label_rows()))
 }
 
 /// The largest ownership block, as bits (4,096 ids).
@@ -139,7 +274,7 @@ mod tests {
 
     #[test]
     fn owners_keep_a_block_on_one_worker_and_share_blocks_evenly() {
-        let o = Owners::new(3, 12);
+        let o = Owners::new(3, 1, 12);
         let mut count = [0usize; 3];
         for block in 0..3000u32 {
             let w = o.of(block << 12);
@@ -148,10 +283,19 @@ mod tests {
         }
         assert!(count.iter().all(|&c| (900..=1100).contains(&c)), "blocks per worker: {count:?}");
         // Each id alone: neighbours spread, and the last id is owned.
-        let o = Owners::new(2, 0);
+        let o = Owners::new(2, 1, 0);
         let first = (0..64).filter(|&a| o.of(a) == 0).count();
         assert!((16..=48).contains(&first), "{first} of 64 ids on worker 0");
         assert!(o.of(u32::MAX) < 2);
+        // Threads split a process's blocks; the process stays.
+        let (two, six) = (Owners::new(2, 1, 4), Owners::new(2, 3, 4));
+        let mut threads = [0usize; 6];
+        for id in (0..100_000u32).step_by(16) {
+            assert_eq!(two.of(id), six.process_of(id));
+            assert_eq!(six.of(id) / 3, six.process_of(id));
+            threads[six.of(id)] += 1;
+        }
+        assert!(threads.iter().all(|&c| (800..=1300).contains(&c)), "blocks per worker: {threads:?}");
     }
 
     #[test]

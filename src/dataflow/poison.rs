@@ -69,13 +69,14 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
     let seed_txs: std::collections::HashSet<u32> = spec.seed_txs.iter().copied().collect();
     let (from_block, to_block) = (spec.from_block.unwrap_or(0), spec.to_block.unwrap_or(u64::MAX));
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
-    let owner_bits = {
+    let owners = {
         let store = Store::open(store_dir).map_err(|e| DataflowError::Trace(e.into()))?;
-        super::owner_bits_of(&store)?
+        let (processes, threads) = w.layout();
+        Owners::new(processes, threads, super::owner_bits_of(&store)?)
     };
-    let key = super::net::key_of(&format!("poison {spec:?} {} {owner_bits}", store_dir.display()));
+    let key = super::net::key_of(&format!("poison {spec:?} {} {owners:?}", store_dir.display()));
     let results = super::net::execute(w, key, move |worker| {
-        let (index, owners) = (worker.index(), Owners::new(worker.peers(), owner_bits));
+        let index = worker.index();
         // Each worker maps the store itself: workers share nothing.
         let store = Store::open(&dir).map_err(|e| super::net::give_up(e.to_string()))?;
         let ev = store.events();

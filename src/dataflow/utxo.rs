@@ -401,9 +401,9 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     store: Rc<Store>,
     rule: R,
     spender: Arc<Vec<u32>>,
-    (segment_bits, owner_bits): (u32, u32),
+    (segment_bits, owners): (u32, Owners),
 ) -> Swept<R> {
-    let (me, owners) = (worker.index(), Owners::new(worker.peers(), owner_bits));
+    let me = worker.index();
     let part = Rc::new(Part { store, rule, spender, segment_bits, me, owners });
     let state: Rc<RefCell<State<R>>> = Rc::new(RefCell::new(State {
         outs: Outputs::default(),
@@ -629,14 +629,16 @@ pub fn trace_many(
             format!("{:?} {outs:?} {params:?}", Spec { clusters: None, ..spec.clone() })
         })
         .collect();
-    let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {owner_bits} {asked:?}"));
+    let (processes, threads) = w.layout();
+    let owners = Owners::new(processes, threads, owner_bits);
+    let key = super::net::key_of(&format!("utxo {identity} {segment_bits} {owners:?} {asked:?}"));
     let (dir, qs) = (store_dir.to_path_buf(), questions.to_vec());
     let shared = OnceLock::new();
     let results = super::net::execute(w, key, move |worker| -> Result<Vec<Vec<Found>>, String> {
         let store = Store::open(&dir).map_err(|e| super::net::give_up(e.to_string()))?;
         // Who spends each output, once for every question.
         let spender = spenders_once(&shared, &store);
-        qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), (segment_bits, owner_bits))).collect()
+        qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), (segment_bits, owners))).collect()
     })?;
     super::found::outcomes(results, warnings, w.is_first())
 }
@@ -648,7 +650,7 @@ fn sweep_on(
     spec: &Spec,
     outpoints: &[(u32, u32)],
     spender: Arc<Vec<u32>>,
-    bits: (u32, u32),
+    bits: (u32, Owners),
 ) -> Result<Vec<Found>, String> {
     let store = Rc::new(Store::open(dir).map_err(|e| super::net::give_up(e.to_string()))?);
     let rules = stop_rules(&store, &spec.stop_at, &|a| spec.unit(a)).map_err(|e| super::net::give_up(e.to_string()))?;

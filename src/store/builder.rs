@@ -374,6 +374,29 @@ impl Builder {
                 }
             }
         }
+        let tables = Builder::tables(s);
+        (b.addr_bytes, b.addr_offsets) = (tables.addr_bytes, tables.addr_offsets);
+        b.tx_hashes = tables.tx_hashes;
+        let it: &[u32] = cast(s.bytes(Column::InTx));
+        let ii: &[u32] = cast(s.bytes(Column::InIndex));
+        let st: &[u32] = cast(s.bytes(Column::InSpentTx));
+        let sv: &[u32] = cast(s.bytes(Column::InSpentVout));
+        let iv: &[u64] = cast(s.bytes(Column::InValue));
+        let ia: &[u32] = cast(s.bytes(Column::InAddr));
+        b.inputs = (0..it.len())
+            .map(|k| InputRow { tx: it[k], index: ii[k], spent_tx: st[k], spent_vout: sv[k], value: iv[k], addr: ia[k] })
+            .collect();
+        b.logs = super::logs::stored(s);
+        b.memos = super::memos::stored(s);
+        b.old_events = b.block.len();
+        b.labels_tsv = s.bytes(Column::Labels).to_vec();
+        b
+    }
+
+    /// The address and transaction tables of `s`, as the builder keeps them.
+    fn tables(s: &Store) -> Self {
+        let m = &s.manifest;
+        let mut b = Builder::new(m.chain);
         b.addr_bytes = s.bytes(Column::AddrBytes).to_vec();
         b.addr_offsets = match m.chain {
             // Implied by the fixed width; the builder keeps them for both chains.
@@ -385,17 +408,42 @@ impl Builder {
             }
             _ => vec![0],
         };
-        b.eth_keys = Vec::new();
         b.tx_hashes = s.bytes(Column::TxHashes).chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect();
-        let it: &[u32] = cast(s.bytes(Column::InTx));
-        let ii: &[u32] = cast(s.bytes(Column::InIndex));
-        let st: &[u32] = cast(s.bytes(Column::InSpentTx));
-        let sv: &[u32] = cast(s.bytes(Column::InSpentVout));
-        let iv: &[u64] = cast(s.bytes(Column::InValue));
-        let ia: &[u32] = cast(s.bytes(Column::InAddr));
-        b.inputs = (0..it.len())
-            .map(|k| InputRow { tx: it[k], index: ii[k], spent_tx: st[k], spent_vout: sv[k], value: iv[k], addr: ia[k] })
-            .collect();
+        b
+    }
+
+    /// The store's events at positions `keep` (ascending) with its whole
+    /// address and transaction tables, so that every id means what it
+    /// means in `s`: a store part (`store::part`). Labels, logs and memos
+    /// go along whole (they are keyed by address or transaction).
+    pub(super) fn load_selected(s: &Store, keep: &[u64]) -> Self {
+        let m = &s.manifest;
+        let mut b = Builder::new(m.chain);
+        b.order_by = m.order_by;
+        let ev = s.events();
+        let mut cur = ev.cursor();
+        let at = |k: &u64| *k as usize;
+        (b.block, b.time) = keep.iter().map(at).map(|i| cur.at(i)).map(|r| (r.block, r.time)).unzip();
+        b.tx_index = keep.iter().map(at).map(|i| ev.tx_index(i)).collect();
+        b.sub = keep.iter().map(at).map(|i| ev.sub(i)).collect();
+        b.from = keep.iter().map(at).map(|i| ev.sender(i)).collect();
+        b.to = keep.iter().map(at).map(|i| ev.receiver(i)).collect();
+        b.asset = keep.iter().map(at).map(|i| ev.asset(i)).collect();
+        b.value = keep.iter().map(at).map(|i| ev.value.get(i)).collect();
+        b.tx = keep.iter().map(at).map(|i| ev.tx(i)).collect();
+        b.flags = keep.iter().map(at).map(|i| ev.flags(i)).collect();
+        for (i, v) in s.big_values() {
+            let Ok(k) = keep.binary_search(&i) else { continue };
+            match u128::try_from(v) {
+                Ok(x) if x != u128::MAX => b.value[k] = x,
+                _ => {
+                    b.big.insert(k, v);
+                }
+            }
+        }
+        let whole = Builder::tables(s);
+        (b.addr_bytes, b.addr_offsets, b.tx_hashes) = (whole.addr_bytes, whole.addr_offsets, whole.tx_hashes);
+        b.eth_keys = Vec::new();
         b.logs = super::logs::stored(s);
         b.memos = super::memos::stored(s);
         b.old_events = b.block.len();

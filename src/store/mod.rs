@@ -21,6 +21,7 @@ pub mod idtable;
 mod logs;
 mod memos;
 pub mod packed;
+pub mod part;
 pub mod segment;
 pub mod tokens;
 pub mod write;

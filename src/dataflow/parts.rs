@@ -1,0 +1,116 @@
+//! `chaintrace partition`: a store cut into one part per process of runs
+//! across hosts (issue 17, ADR 0016). Process `p`'s part holds every event
+//! that an address of its workers sends or receives (`Owners::process_of`),
+//! so the sweeps find there all they read; an event between two processes
+//! is in both parts. A fee is in its sender's part alone: the fees'
+//! pseudo-address is everyone's while it is not a seed (a trace of parts
+//! that seeds it is refused).
+
+use super::{DataflowError, Owners, PARTS_FILE, whole_identity};
+use crate::store::Store;
+use crate::store::part::{PartInfo, part_dir};
+use std::path::Path;
+
+/// What `partition` wrote, and what `parts.json` says.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Parts {
+    /// `chaintrace-parts`.
+    pub format: String,
+    /// Processes the store was cut for.
+    pub processes: u32,
+    /// Ownership blocks, as bits.
+    pub owner_bits: u32,
+    /// Events in the whole store.
+    pub whole_events: u64,
+    /// Events in each part, process 0 first.
+    pub part_events: Vec<u64>,
+}
+
+/// Cut the store `store` into parts for `processes` processes, written
+/// under `out` (a new directory: written aside, then renamed into place,
+/// so it is whole or absent). Account-model stores.
+pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, DataflowError> {
+    if processes == 0 {
+        return Err(DataflowError::Unsupported("--processes must be at least 1".into()));
+    }
+    if !store.manifest.chain.is_account() {
+        return Err(DataflowError::Unsupported(
+            "parts so far: account-model stores (Ethereum and tokens); give Bitcoin stores whole".into(),
+        ));
+    }
+    let processes32 = u32::try_from(processes).map_err(|_| DataflowError::Unsupported(format!("--processes {processes}: too many")))?;
+    if out.exists() {
+        return Err(DataflowError::Unsupported(format!("{}: already exists; give a new directory", out.display())));
+    }
+    let owner_bits = super::owner_bits_of(store)?;
+    let owners = Owners::new(processes, 1, owner_bits);
+    let aside = out.with_extension("writing");
+    let io = |path: &Path, source| DataflowError::Trace(crate::store::StoreError::Io { path: path.to_path_buf(), source }.into());
+    if aside.exists() {
+        std::fs::remove_dir_all(&aside).map_err(|e| io(&aside, e))?;
+    }
+    std::fs::create_dir_all(&aside).map_err(|e| io(&aside, e))?;
+    let whole = whole_identity(store);
+    let fit = super::account::balances_fit(store);
+    let ev = store.events();
+    let n = store.len();
+    let mut part_events = Vec::with_capacity(processes);
+    let fees = crate::model::Pseudo::Fees.id();
+    for p in 0..processes {
+        // One pass over the parties a part: a list of every part's events
+        // at once would need up to twice the store's events in memory.
+        let mut keep = Vec::new();
+        const BLOCK: usize = 64;
+        let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let mut i = 0;
+        while i < n {
+            let k = (n - i).min(BLOCK);
+            ev.parties(i, &mut from[..k], &mut to[..k]);
+            for j in 0..k {
+                // A fee's receive half runs where its sender is owned
+                // (`account::Part::owns_pair`).
+                if owners.process_of(from[j]) == p || (to[j] != fees && owners.process_of(to[j]) == p) {
+                    keep.push((i + j) as u64);
+                }
+            }
+            i += k;
+        }
+        let info = PartInfo {
+            format: "chaintrace-part".into(),
+            whole: whole.clone(),
+            whole_events: n as u64,
+            balances_fit: fit,
+            process: p as u32,
+            processes: processes32,
+            owner_bits,
+            events: keep.len() as u64,
+        };
+        crate::store::part::write(store, &keep, &info, &part_dir(&aside, p)).map_err(|e| DataflowError::Trace(e.into()))?;
+        part_events.push(keep.len() as u64);
+    }
+    let parts = Parts { format: "chaintrace-parts".into(), processes: processes32, owner_bits, whole_events: n as u64, part_events };
+    let json = serde_json::to_vec_pretty(&parts).map_err(|e| DataflowError::Unsupported(e.to_string()))?;
+    let file = aside.join(PARTS_FILE);
+    std::fs::write(&file, json).map_err(|e| io(&file, e))?;
+    std::fs::rename(&aside, out).map_err(|e| io(out, e))?;
+    Ok(parts)
+}
+
+/// Refuse parts that were not cut from `store` as it is now (process 0
+/// writes the report from the whole store: its events must be the ones
+/// the parts hold, and its labels the parts' stops).
+pub fn check(store: &Store, parts: &Path, process: usize) -> Result<(), DataflowError> {
+    let at = part_dir(parts, process).join(crate::store::part::INFO_FILE);
+    let text =
+        std::fs::read(&at).map_err(|source| DataflowError::Trace(crate::store::StoreError::Io { path: at.clone(), source }.into()))?;
+    let info: PartInfo = serde_json::from_slice(&text)
+        .map_err(|e| DataflowError::Unsupported(format!("{}: not a part's description: {e}", at.display())))?;
+    if info.whole != whole_identity(store) {
+        return Err(DataflowError::Unsupported(format!(
+            "{}: the parts were cut from another state of {} (events or labels changed since): run `chaintrace partition` again",
+            parts.display(),
+            store.dir.display()
+        )));
+    }
+    Ok(())
+}
