@@ -130,10 +130,14 @@ impl Owners {
         (self.processes * self.threads) as usize
     }
 
-    /// The hash of id `id`'s block.
+    /// The hash of id `id`'s block. Block 0 hashes as 1 would: it holds
+    /// the first addresses ingest met (in the generated world, and often
+    /// in a chain's export, the services every later transfer touches),
+    /// and 0 would give it to process 0, which also gathers the findings
+    /// and writes the report. As 1 it goes to process ⌊0.618·P⌋, never 0.
     #[inline]
     fn hash(self, id: u32) -> u64 {
-        u64::from(id >> self.bits).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        (u64::from(id >> self.bits) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     /// The worker that owns id `id`. Multiplies and shifts map the hash
@@ -287,6 +291,10 @@ mod tests {
         let first = (0..64).filter(|&a| o.of(a) == 0).count();
         assert!((16..=48).contains(&first), "{first} of 64 ids on worker 0");
         assert!(o.of(u32::MAX) < 2);
+        // The first block is never process 0's.
+        for p in 2..64 {
+            assert_ne!(Owners::new(p, 1, 12).process_of(0), 0, "{p} processes");
+        }
         // Threads split a process's blocks; the process stays.
         let (two, six) = (Owners::new(2, 1, 4), Owners::new(2, 3, 4));
         let mut threads = [0usize; 6];
