@@ -56,9 +56,8 @@ for policy in $policies; do
     "$(field 'heap at the end of the sweep \([0-9]*\) MiB' "$dir/one.err")" "$(mib "$dir/one.err")"
   for p in $procs; do
     for mode in whole parts; do
-      base=$((20000 + RANDOM % 20000))
-      : > "$dir/hosts"
-      for i in $(seq 0 $((p - 1))); do echo "127.0.0.1:$((base + i))" >> "$dir/hosts"; done
+      # Free loopback ports, as `--processes P` picks them.
+      python3 -c "import socket,sys; ss=[socket.socket() for _ in range(int(sys.argv[1]))]; [x.bind(('127.0.0.1', 0)) for x in ss]; print('\n'.join(f'127.0.0.1:{x.getsockname()[1]}' for x in ss))" "$p" > "$dir/hosts"
       pids=()
       for i in $(seq $((p - 1)) -1 1); do
         store="$dir/world" extra=()

@@ -478,9 +478,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let req = screening.request(format, output, follow);
             let plan = app::screen::plan(&req, &address_file)?;
             let mut run = app::processes::plan(&placement)?;
-            if placement.parts.is_some() {
-                return Err(AppError::Usage("--parts: screening reads the store whole so far; give --store alone".into()).into());
-            }
             if run != app::processes::Run::Single && store.len() > 1 {
                 return Err(AppError::Usage("--processes and --workers screen one --store".into()).into());
             }
@@ -495,7 +492,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
                 let exe = std::env::current_exe()?;
-                match app::processes::placed(run, &exe, &args, |w| app::screen::run_on_workers(&opened[0], &req, &plan, w))? {
+                match app::processes::placed(run, &exe, &args, |w| {
+                    app::screen::run_on_workers(&opened[0], &req, &plan, w, placement.parts.as_deref())
+                })? {
                     Some(g) => g,
                     // Process 0 writes the index and the answer.
                     None => return Ok(()),

@@ -183,16 +183,36 @@ pub fn has_index(store: &Store, r: &Request, plan: &Plan) -> Result<bool, AppErr
 /// issue 17, ADR 0015) and answer from it: every process of a run calls
 /// this with the same request and store; process 0 writes the index and
 /// gets the answer (the one [`run`] gives), the others `None`.
-pub fn run_on_workers(store: &Store, r: &Request, plan: &Plan, w: &crate::dataflow::Workers) -> Result<Option<Screened>, AppError> {
+///
+/// `parts`: the directory of the store's parts (`chaintrace partition`)
+/// the workers read instead of the whole store.
+pub fn run_on_workers(
+    store: &Store,
+    r: &Request,
+    plan: &Plan,
+    w: &crate::dataflow::Workers,
+    parts: Option<&std::path::Path>,
+) -> Result<Option<Screened>, AppError> {
     let assets = check(&[store], r, plan)?;
     if crate::trace::Follow::bridges(&r.follow) {
         return Err(AppError::Usage("--follow bridges does not run across processes yet: screen it in one".into()));
+    }
+    if let Some(dir) = parts {
+        if !store.manifest.chain.is_account() {
+            return Err(AppError::Usage("--parts: parts so far hold account-model stores; give Bitcoin stores whole".into()));
+        }
+        // Process 0 writes the index into the whole store and answers from it.
+        if w.is_first() {
+            crate::dataflow::parts::check(store, dir, w.process())?;
+        }
     }
     let asset = assets[0];
     let cats = categories(&r.categories);
     let started = std::time::Instant::now();
     let labels = crate::labels::load(store);
-    let Some((x, traffic)) = crate::dataflow::exposure::sweep(&store.dir, asset, &cats, &labels, w)? else { return Ok(None) };
+    let Some((x, traffic)) = crate::dataflow::exposure::sweep(parts.unwrap_or(&store.dir), asset, &cats, &labels, w)? else {
+        return Ok(None);
+    };
     let ix = scr::keep(store, asset, &cats, &x)?;
     let built_index = Some(started.elapsed().as_secs_f64());
     let texts: Vec<String> = plan.addresses.iter().map(|(_, a)| a.clone()).collect();

@@ -32,10 +32,9 @@
 //! every event.
 
 use super::found::Found;
-use super::{DataflowError, Owners, Read, Workers};
+use super::{DataflowError, Owners, Positions, Read, Workers};
 use super::{Map, Set};
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
-use crate::store::part::Keys;
 use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
 use crate::trace::num::{haircut, narrow};
@@ -159,7 +158,7 @@ struct Part {
     /// part of it (`store::part`).
     store: Store,
     /// A part's events' positions in the whole store (`None`: the store is whole).
-    keys: Option<Keys>,
+    keys: Positions,
     /// Events in the whole store.
     n: u64,
     policy: Policy,
@@ -198,23 +197,6 @@ impl Part {
     fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
         let ou = self.owns(u);
         (ou, if v == self.fees_id && self.fees_inert { ou } else { self.owns(v) })
-    }
-
-    /// The events `lo..hi` of the whole store, as indexes into [`Part::store`].
-    fn local(&self, lo: u64, hi: u64) -> (usize, usize) {
-        match &self.keys {
-            Some(k) => (k.lower(lo), k.lower(hi)),
-            None => (lo as usize, hi as usize),
-        }
-    }
-
-    /// The whole-store positions of the read store's events `from..from + out.len()`.
-    #[inline]
-    fn positions(&self, from: usize, out: &mut [u64]) {
-        match &self.keys {
-            Some(k) => k.fill(from, out),
-            None => out.iter_mut().zip(from as u64..).for_each(|(o, e)| *o = e),
-        }
     }
 
     /// Whether event `i` (of the read store) moves anything in this trace.
@@ -267,7 +249,7 @@ impl Part {
                         && part.owns(ev.sender(i))
                         && part.counts(&ev, i)
                 })
-                .map(|i| part.keys.as_ref().map_or(i as u64, |k| k.key(i)))
+                .map(|i| part.keys.key(i))
                 .collect();
         }
         Ok(part)
@@ -556,13 +538,13 @@ impl State {
             self.mine.clear();
             const BLOCK: usize = 64;
             let (mut from, mut to, mut keys) = ([0u32; BLOCK], [0u32; BLOCK], [0u64; BLOCK]);
-            let (la, lb) = p.local(lo, hi);
+            let (la, lb) = p.keys.local(lo, hi);
             self.local_lo = la;
             let mut i = la;
             while i < lb {
                 let k = (lb - i).min(BLOCK);
                 ev.parties(i, &mut from[..k], &mut to[..k]);
-                p.positions(i, &mut keys[..k]);
+                p.keys.fill(i, &mut keys[..k]);
                 self.exchange.scanned += k as u64;
                 for j in 0..k {
                     let (e, u, v) = (keys[j], from[j], to[j]);

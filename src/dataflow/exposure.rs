@@ -18,9 +18,9 @@
 //! on taint: each worker sums it for its own addresses in a pass of its own.
 
 use super::Map;
-use super::{DataflowError, Owners, Workers};
+use super::{DataflowError, Owners, Positions, Read, Workers};
 use crate::labels::Label;
-use crate::model::{NO_TIME, flags};
+use crate::model::{NO_TIME, Pseudo, flags};
 use crate::screen::sweep::{Exposure, Exposures, LabelRules, SEED_RULE, too_large};
 use crate::screen::{CategorySet, ScreenError};
 use crate::store::{EventColumns, Store};
@@ -97,7 +97,16 @@ impl Addr {
 
 /// What a worker knows and never changes.
 struct Part {
+    /// The events this worker reads: the whole store, or its process's part.
     store: Store,
+    /// A part's events' positions in the whole store (`None`: whole).
+    keys: Positions,
+    /// Events in the whole store.
+    n: u64,
+    /// Whether the fees' pseudo-address is everyone's (it is no seed:
+    /// see `account::Part::owns_pair`). Its rows and received sums, made
+    /// by several workers, add up where worker 0 gathers them.
+    fees_inert: bool,
     asset: u32,
     rules: LabelRules,
     segment_bits: u32,
@@ -111,16 +120,24 @@ impl Part {
         self.owners.of(a) == self.me
     }
 
+    /// Whether this worker runs the send half of an event `u -> v`, and its receive half.
+    #[inline]
+    fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
+        let ou = self.owns(u);
+        (ou, if self.fees_inert && v == Pseudo::Fees.id() { ou } else { self.owns(v) })
+    }
+
     /// Whether event `i` can move anything in the screened asset.
     #[inline]
     fn counts(&self, ev: &EventColumns<'_>, i: usize) -> bool {
         ev.asset(i) == self.asset && ev.flags(i) & flags::MOVES_NOTHING == 0 && ev.value.get(i) != 0
     }
 
-    fn value_of(&self, i: usize) -> Result<u128, ScreenError> {
+    /// The value of the read store's event `i`, the whole store's `e`.
+    fn value_of(&self, i: usize, e: u64) -> Result<u128, ScreenError> {
         match self.store.events().value.get(i) {
             u128::MAX => {
-                self.store.value(i).to_u128().filter(|&v| v != u128::MAX).ok_or_else(|| too_large(&format!("the value of event {i}")))
+                self.store.value(i).to_u128().filter(|&v| v != u128::MAX).ok_or_else(|| too_large(&format!("the value of event {e}")))
             }
             v => Ok(v),
         }
@@ -222,7 +239,7 @@ impl State {
 
     /// One round of segment `s` with the arrivals `msgs`.
     fn round(&mut self, p: &Part, s: u64, msgs: Vec<Arrival>) -> (Vec<Arrival>, Option<u64>) {
-        let n = p.store.len() as u64;
+        let n = p.n;
         let (lo, hi) = super::segments::span(s, p.segment_bits, n);
         let first = self.cur != Some(s);
         if first {
@@ -240,31 +257,33 @@ impl State {
         let mut next_in = 0usize;
         let mut now_sent: Map<u64, Arrival> = Map::default();
         const BLOCK: usize = 64;
-        let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let (mut from, mut to, mut keys) = ([0u32; BLOCK], [0u32; BLOCK], [0u64; BLOCK]);
         let ev = p.store.events();
-        let mut i = e0;
-        while i < hi && self.error.is_none() {
-            let k = ((hi - i) as usize).min(BLOCK);
-            ev.parties(i as usize, &mut from[..k], &mut to[..k]);
+        let (mut i, lb) = p.keys.local(e0, hi);
+        while i < lb && self.error.is_none() {
+            let k = (lb - i).min(BLOCK);
+            ev.parties(i, &mut from[..k], &mut to[..k]);
+            p.keys.fill(i, &mut keys[..k]);
             self.exchange.scanned += k as u64;
             for j in 0..k {
-                let e = i + j as u64;
+                let e = keys[j];
                 let (u, v) = (from[j], to[j]);
                 let arrived = next_in < inbox.len() && inbox[next_in] == e;
                 if arrived {
                     next_in += 1;
                 }
                 let hot = self.hot[u as usize / 64] >> (u % 64) & 1 != 0;
-                let want = arrived || ((hot || p.seed(u)) && p.owns(u)) || (p.seed(v) && p.owns(v));
+                let (ou, ov) = p.owns_pair(u, v);
+                let want = arrived || ((hot || p.seed(u)) && ou) || (p.seed(v) && ov);
                 if want
-                    && p.counts(&ev, e as usize)
-                    && let Err(err) = self.event(p, &ev, e, (u, v), &mut now_sent)
+                    && p.counts(&ev, i + j)
+                    && let Err(err) = self.event(p, &ev, (e, i + j), (u, v), &mut now_sent)
                 {
                     self.error.get_or_insert(err.to_string());
                     break;
                 }
             }
-            i += k as u64;
+            i += k;
         }
         let outbox = super::segments::changes(&mut self.sent, now_sent, |&i| i >= e0);
         self.exchange.messages += outbox.len() as u64;
@@ -281,15 +300,14 @@ impl State {
         &mut self,
         p: &Part,
         ev: &EventColumns<'_>,
-        i: u64,
+        (i, iu): (u64, usize),
         (u, v): (u32, u32),
         now_sent: &mut Map<u64, Arrival>,
     ) -> Result<(), ScreenError> {
-        let iu = i as usize;
-        let a = p.value_of(iu)?;
+        let a = p.value_of(iu, i)?;
         self.seg_visits.push(i);
         let t = Some(ev.time(iu)).filter(|&t| t != NO_TIME);
-        let (ou, ov) = (p.owns(u), p.owns(v));
+        let (ou, ov) = p.owns_pair(u, v);
         let mut here: Vec<(u16, u128, u32)> = Vec::new();
         let hot_u = self.hot[u as usize / 64] >> (u % 64) & 1 != 0;
         if ou && (hot_u || p.seed(u)) {
@@ -485,7 +503,7 @@ fn received(p: &Part) -> Result<Vec<(u32, u128)>, ScreenError> {
     let mut rank = vec![u32::MAX; n_addr];
     let mut owned: Vec<u32> = Vec::new();
     for a in 0..n_addr as u32 {
-        if p.owns(a) {
+        if p.owns(a) || (p.fees_inert && a == Pseudo::Fees.id()) {
             rank[a as usize] = owned.len() as u32;
             owned.push(a);
         }
@@ -501,8 +519,8 @@ fn received(p: &Part) -> Result<Vec<(u32, u128)>, ScreenError> {
         for j in 0..k {
             let (u, v) = (from[j], to[j]);
             let r = rank[v as usize];
-            if u != v && r != u32::MAX && p.counts(&ev, i + j) {
-                let a = p.value_of(i + j)?;
+            if u != v && r != u32::MAX && p.owns_pair(u, v).1 && p.counts(&ev, i + j) {
+                let a = p.value_of(i + j, p.keys.key(i + j))?;
                 let s = &mut sums[r as usize];
                 *s = s.checked_add(a).ok_or_else(|| too_large("an address's received sum"))?;
             }
@@ -515,9 +533,11 @@ fn received(p: &Part) -> Result<Vec<(u32, u128)>, ScreenError> {
 /// One worker's share of the sweep: every worker's findings at worker 0.
 fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Question) -> Vec<Found> {
     let me = worker.index();
-    let built = Store::open(dir).map_err(|e| e.to_string()).and_then(|store| {
+    let built = Read::open(dir, me / q.owners.threads()).map_err(|e| e.to_string()).and_then(|read| {
+        let Read { store, keys, n, .. } = read;
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
-        Ok(Part { store, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: q.owners })
+        let fees_inert = rules.flag[Pseudo::Fees.id() as usize] & SEED_RULE == 0;
+        Ok(Part { store, keys, n, fees_inert, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: q.owners })
     });
     // A worker that cannot start (its host's store, the labels) stops the
     // run with its error, as a trace's does: not an input's amount error.
@@ -529,7 +549,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
         }
     };
     let state = Rc::new(RefCell::new(State::new(&part)));
-    let first = (!part.store.is_empty()).then_some(0);
+    let first = (part.n > 0).then_some(0);
     let (p2, s2, owners) = (part.clone(), state.clone(), part.owners);
     let busy = super::segments::run(
         worker,
@@ -592,20 +612,26 @@ pub fn sweep_in_segments(
     if !(1..=32).contains(&segment_bits) {
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
     }
-    let store = Store::open(store_dir).map_err(|e| DataflowError::Screen(e.into()))?;
+    let read = Read::open(store_dir, w.process()).map_err(|e| DataflowError::Screen(e.into()))?;
+    let store = &read.store;
     let utxo = !store.manifest.chain.is_account();
-    if (store.len() as u64 >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
-        return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", store.len())));
+    if (read.n >> segment_bits) >= 1 << (64 - super::segments::ROUND_BITS) {
+        return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", read.n)));
     }
     // The rules are checked here once, so that a bad label fails before any connection.
-    let rules = LabelRules::new(&store, cats, labels)?;
-    let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
+    let rules = LabelRules::new(store, cats, labels)?;
+    if read.info.is_some() && rules.flag[Pseudo::Fees.id() as usize] & SEED_RULE != 0 {
+        return Err(DataflowError::Unsupported(
+            "a store's parts give each fee to its sender's process alone: screen with the fees' pseudo-address labelled as a source from the whole store".into(),
+        ));
+    }
+    let identity = read.identity();
     let (processes, threads) = w.layout();
-    let owners = Owners::new(processes, threads, super::owner_bits_of(&store)?);
+    let owners = Owners::new(processes, threads, read.owner_bits(w)?);
     let key =
         super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits} {owners:?}", cats.names, labels.len()));
     let n_addr = store.address_count();
-    drop(store);
+    drop(read);
     let q = Question { spenders: Default::default(), asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits, owners };
     let dir = store_dir.to_path_buf();
     let results =

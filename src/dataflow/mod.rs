@@ -168,12 +168,40 @@ impl Owners {
 pub(crate) struct Read {
     /// The store read.
     pub(crate) store: Store,
-    /// A part's events' positions in the whole store.
-    pub(crate) keys: Option<Keys>,
+    /// Where its events sit in the whole store.
+    pub(crate) keys: Positions,
     /// Events in the whole store.
     pub(crate) n: u64,
     /// What a part is a part of (`None`: the store is whole).
     pub(crate) info: Option<PartInfo>,
+}
+
+/// Where the events of the store a worker reads sit in the whole store:
+/// a part's positions, or (`None`) the same indexes.
+pub(crate) struct Positions(pub(crate) Option<Keys>);
+
+impl Positions {
+    /// The whole store's events `lo..hi`, as indexes into the read store.
+    pub(crate) fn local(&self, lo: u64, hi: u64) -> (usize, usize) {
+        match &self.0 {
+            Some(k) => (k.lower(lo), k.lower(hi)),
+            None => (lo as usize, hi as usize),
+        }
+    }
+
+    /// The whole-store positions of the read store's events `from..from + out.len()`.
+    #[inline]
+    pub(crate) fn fill(&self, from: usize, out: &mut [u64]) {
+        match &self.0 {
+            Some(k) => k.fill(from, out),
+            None => out.iter_mut().zip(from as u64..).for_each(|(o, e)| *o = e),
+        }
+    }
+
+    /// The whole-store position of the read store's event `i`.
+    pub(crate) fn key(&self, i: usize) -> u64 {
+        self.0.as_ref().map_or(i as u64, |k| k.key(i))
+    }
 }
 
 /// The file that marks a directory of parts (`chaintrace partition`).
@@ -190,7 +218,7 @@ impl Read {
         if !is_parts(dir) {
             let store = Store::open(dir)?;
             let n = store.len() as u64;
-            return Ok(Read { store, keys: None, n, info: None });
+            return Ok(Read { store, keys: Positions(None), n, info: None });
         }
         let at = crate::store::part::part_dir(dir, process);
         if !at.exists() {
@@ -206,7 +234,7 @@ impl Read {
                 message: format!("holds process {}'s part, not process {process}'s", part.info.process),
             });
         }
-        Ok(Read { store: part.store, keys: Some(part.keys), n: part.info.whole_events, info: Some(part.info) })
+        Ok(Read { store: part.store, keys: Positions(Some(part.keys)), n: part.info.whole_events, info: Some(part.info) })
     }
 
     /// The run's identity: the whole store's events and labels. Processes
