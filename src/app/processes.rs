@@ -12,6 +12,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Where the workers of a run read `store`: the directory of its parts
+/// (`--parts`, `chaintrace partition`), else the store itself. Process 0
+/// reads `store` for its answer (the report, the index), so it refuses
+/// parts cut from another state of it; Bitcoin stores have no parts yet.
+pub fn read_from<'a>(store: &'a crate::store::Store, w: &Workers, parts: Option<&'a Path>) -> Result<&'a Path, AppError> {
+    let Some(dir) = parts else { return Ok(&store.dir) };
+    if !store.manifest.chain.is_account() {
+        return Err(AppError::Usage("--parts: parts so far hold account-model stores; give Bitcoin stores whole".into()));
+    }
+    if w.is_first() {
+        crate::dataflow::parts::check(store, dir, w.process())?;
+    }
+    Ok(dir)
+}
+
 /// What the command line asked of the run's placement.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct Placement {

@@ -197,20 +197,12 @@ pub fn run_on_workers(
     if crate::trace::Follow::bridges(&r.follow) {
         return Err(AppError::Usage("--follow bridges does not run across processes yet: screen it in one".into()));
     }
-    if let Some(dir) = parts {
-        if !store.manifest.chain.is_account() {
-            return Err(AppError::Usage("--parts: parts so far hold account-model stores; give Bitcoin stores whole".into()));
-        }
-        // Process 0 writes the index into the whole store and answers from it.
-        if w.is_first() {
-            crate::dataflow::parts::check(store, dir, w.process())?;
-        }
-    }
+    let read = super::processes::read_from(store, w, parts)?;
     let asset = assets[0];
     let cats = categories(&r.categories);
     let started = std::time::Instant::now();
     let labels = crate::labels::load(store);
-    let Some((x, traffic)) = crate::dataflow::exposure::sweep(parts.unwrap_or(&store.dir), asset, &cats, &labels, w)? else {
+    let Some((x, traffic)) = crate::dataflow::exposure::sweep(read, asset, &cats, &labels, w)? else {
         return Ok(None);
     };
     let ix = scr::keep(store, asset, &cats, &x)?;

@@ -397,16 +397,7 @@ pub fn run_on_workers(
     parts: Option<&std::path::Path>,
 ) -> Result<Option<Vec<Traced>>, AppError> {
     let utxo = store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0;
-    if let Some(dir) = parts {
-        if utxo {
-            return Err(AppError::Usage("--parts: parts so far hold account-model stores; give Bitcoin stores whole".into()));
-        }
-        // The report is written from the whole store on process 0.
-        if w.is_first() {
-            crate::dataflow::parts::check(store, dir, w.process())?;
-        }
-    }
-    let read = parts.unwrap_or(&store.dir);
+    let read = super::processes::read_from(store, w, parts)?;
     // Every process clusters the store itself: the same store and parameters give the same clusters.
     let clusters = match plan.cluster {
         Some(p) => Some(std::sync::Arc::new(super::bitcoin_clusters(store, p)?)),

@@ -186,17 +186,10 @@ impl Part {
         self.owners.of(a) == self.me
     }
 
-    /// Whether this worker runs the send half of an event `u -> v`, and
-    /// its receive half. The fees' pseudo-address, while it is not a seed,
-    /// is everyone's: it absorbs what arrives and never sends, so its
-    /// receive half reads nothing of its state, and each sender's owner
-    /// runs it. A fourth or more of a chain's events pay a fee (all of
-    /// them on Ethereum): none of them then crosses workers, and a store's
-    /// parts need not give them all to one process.
+    /// Whether this worker runs the send half of an event `u -> v`, and its receive half.
     #[inline]
     fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
-        let ou = self.owns(u);
-        (ou, if v == self.fees_id && self.fees_inert { ou } else { self.owns(v) })
+        self.owners.halves(self.me, u, v, self.fees_inert)
     }
 
     /// Whether event `i` (of the read store) moves anything in this trace.
@@ -213,8 +206,16 @@ impl Part {
         }
     }
 
-    fn build(read: Read, spec: &Spec, full: bool, segment_bits: u32, me: usize, owners: Owners) -> Result<Part, TraceError> {
-        let Read { store, keys, n, .. } = read;
+    fn build(
+        read: Read,
+        keys: Positions,
+        spec: &Spec,
+        full: bool,
+        segment_bits: u32,
+        me: usize,
+        owners: Owners,
+    ) -> Result<Part, TraceError> {
+        let Read { store, n, .. } = read;
         let rules = stop_rules(&store, &spec.stop_at, &|a| a)?;
         let mut part = Part {
             keys,
@@ -1037,13 +1038,15 @@ fn sweep_on(
     dir: &std::path::Path,
     q: &Settled,
     (segment_bits, owners): (u32, Owners),
+    positions: &super::PositionsOnce,
 ) -> Result<Vec<Found>, String> {
     let me = worker.index();
     let spec = &q.spec;
     // Each worker maps the store itself: workers share nothing.
     super::net::failpoint_error(me)?;
     let read = Read::open(dir, me / owners.threads()).map_err(|e| super::net::give_up(e.to_string()))?;
-    let part = Rc::new(Part::build(read, spec, q.full, segment_bits, me, owners).map_err(|e| super::net::give_up(e.to_string()))?);
+    let keys = read.positions(positions).map_err(super::net::give_up)?;
+    let part = Rc::new(Part::build(read, keys, spec, q.full, segment_bits, me, owners).map_err(|e| super::net::give_up(e.to_string()))?);
     let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
     // Seeds here: from the first segment; else the first seed transaction, or an arrival.
     let first = if state.borrow().any_hot { Some(0) } else { part.seed_tx_events.first().map(|&e| e >> segment_bits) };
@@ -1100,8 +1103,9 @@ fn sweep_all(
     let key = super::net::key_of(&format!("account {identity} {segment_bits} {owners:?} {questions:?}"));
     let dir = store_dir.to_path_buf();
     let all = settled.clone();
+    let positions = super::PositionsOnce::default();
     let results = super::net::execute(w, key, move |worker| {
-        all.iter().map(|q| sweep_on(worker, &dir, q, (segment_bits, owners))).collect::<Result<Vec<Vec<Found>>, String>>()
+        all.iter().map(|q| sweep_on(worker, &dir, q, (segment_bits, owners), &positions)).collect::<Result<Vec<Vec<Found>>, String>>()
     })?;
     super::found::outcomes(results, settled.into_iter().map(|q| q.warnings).collect(), w.is_first())
 }

@@ -123,8 +123,7 @@ impl Part {
     /// Whether this worker runs the send half of an event `u -> v`, and its receive half.
     #[inline]
     fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
-        let ou = self.owns(u);
-        (ou, if self.fees_inert && v == Pseudo::Fees.id() { ou } else { self.owns(v) })
+        self.owners.halves(self.me, u, v, self.fees_inert)
     }
 
     /// Whether event `i` can move anything in the screened asset.
@@ -534,7 +533,8 @@ fn received(p: &Part) -> Result<Vec<(u32, u128)>, ScreenError> {
 fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Question) -> Vec<Found> {
     let me = worker.index();
     let built = Read::open(dir, me / q.owners.threads()).map_err(|e| e.to_string()).and_then(|read| {
-        let Read { store, keys, n, .. } = read;
+        let keys = read.positions(&q.positions)?;
+        let Read { store, n, .. } = read;
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
         let fees_inert = rules.flag[Pseudo::Fees.id() as usize] & SEED_RULE == 0;
         Ok(Part { store, keys, n, fees_inert, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: q.owners })
@@ -583,6 +583,8 @@ struct Question {
     labels: Vec<Label>,
     segment_bits: u32,
     owners: Owners,
+    /// Where the process's part's events sit in the whole store, read once.
+    positions: super::PositionsOnce,
 }
 
 /// The exposure of every address of the store at `store_dir` to every
@@ -632,7 +634,15 @@ pub fn sweep_in_segments(
         super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits} {owners:?}", cats.names, labels.len()));
     let n_addr = store.address_count();
     drop(read);
-    let q = Question { spenders: Default::default(), asset, cats: cats.clone(), labels: labels.to_vec(), segment_bits, owners };
+    let q = Question {
+        spenders: Default::default(),
+        asset,
+        cats: cats.clone(),
+        labels: labels.to_vec(),
+        segment_bits,
+        owners,
+        positions: Default::default(),
+    };
     let dir = store_dir.to_path_buf();
     let results =
         super::net::execute(w, key, move |worker| if utxo { sweep_utxo_on(worker, &dir, &q) } else { sweep_on(worker, &dir, &q) })?;

@@ -19,6 +19,7 @@ use crate::store::part::{Keys, PartInfo};
 use crate::store::{Store, StoreError};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Where the workers of a run are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +158,27 @@ impl Owners {
     pub fn process_of(self, id: u32) -> usize {
         (((self.hash(id) >> 32) * self.processes) >> 32) as usize
     }
+
+    /// Whether worker `me` runs the send half of an event `u -> v`, and
+    /// its receive half. The fees' pseudo-address, while it is not a seed
+    /// (`fees_everyones`), is everyone's: it absorbs what arrives and
+    /// never sends, so its receive half reads nothing of its state, and
+    /// each sender's owner runs it. A fourth or more of a chain's events
+    /// pay a fee (all of them on Ethereum): none of them then crosses
+    /// workers, and no store part needs them all ([`Owners::reads`]).
+    #[inline]
+    pub fn halves(self, me: usize, u: u32, v: u32, fees_everyones: bool) -> (bool, bool) {
+        let ou = self.of(u) == me;
+        (ou, if fees_everyones && v == crate::model::Pseudo::Fees.id() { ou } else { self.of(v) == me })
+    }
+
+    /// Whether process `p`'s part of a store holds an event `u -> v`: one
+    /// of [`Owners::halves`] runs on a worker of `p` (the fees' receive
+    /// half with the sender's).
+    #[inline]
+    pub fn reads(self, p: usize, u: u32, v: u32) -> bool {
+        self.process_of(u) == p || (v != crate::model::Pseudo::Fees.id() && self.process_of(v) == p)
+    }
 }
 
 /// What a process's workers read: the whole store, or the process's part
@@ -168,8 +190,6 @@ impl Owners {
 pub(crate) struct Read {
     /// The store read.
     pub(crate) store: Store,
-    /// Where its events sit in the whole store.
-    pub(crate) keys: Positions,
     /// Events in the whole store.
     pub(crate) n: u64,
     /// What a part is a part of (`None`: the store is whole).
@@ -178,7 +198,11 @@ pub(crate) struct Read {
 
 /// Where the events of the store a worker reads sit in the whole store:
 /// a part's positions, or (`None`) the same indexes.
-pub(crate) struct Positions(pub(crate) Option<Keys>);
+#[derive(Clone)]
+pub(crate) struct Positions(pub(crate) Option<Arc<Keys>>);
+
+/// A process's [`Positions`], read by its first worker that needs them.
+pub(crate) type PositionsOnce = Arc<std::sync::OnceLock<Result<Positions, String>>>;
 
 impl Positions {
     /// The whole store's events `lo..hi`, as indexes into the read store.
@@ -218,7 +242,7 @@ impl Read {
         if !is_parts(dir) {
             let store = Store::open(dir)?;
             let n = store.len() as u64;
-            return Ok(Read { store, keys: Positions(None), n, info: None });
+            return Ok(Read { store, n, info: None });
         }
         let at = crate::store::part::part_dir(dir, process);
         if !at.exists() {
@@ -227,14 +251,22 @@ impl Read {
                 message: format!("process {process}'s part is not here: copy it from where `chaintrace partition` wrote it"),
             });
         }
-        let part = crate::store::part::open(&at)?;
-        if part.info.process as usize != process {
+        let (store, info) = crate::store::part::open(&at)?;
+        if info.process as usize != process {
             return Err(StoreError::Mismatch {
                 path: at,
-                message: format!("holds process {}'s part, not process {process}'s", part.info.process),
+                message: format!("holds process {}'s part, not process {process}'s", info.process),
             });
         }
-        Ok(Read { store: part.store, keys: Positions(Some(part.keys)), n: part.info.whole_events, info: Some(part.info) })
+        Ok(Read { store, n: info.whole_events, info: Some(info) })
+    }
+
+    /// Where the read store's events sit in the whole store, read once
+    /// for all the workers of a process and all its questions (`once`).
+    pub(crate) fn positions(&self, once: &PositionsOnce) -> Result<Positions, String> {
+        let Some(info) = &self.info else { return Ok(Positions(None)) };
+        once.get_or_init(|| crate::store::part::keys(&self.store, info).map(|k| Positions(Some(Arc::new(k)))).map_err(|e| e.to_string()))
+            .clone()
     }
 
     /// The run's identity: the whole store's events and labels. Processes

@@ -1,6 +1,6 @@
 //! `chaintrace partition`: a store cut into one part per process of runs
 //! across hosts (issue 17, ADR 0016). Process `p`'s part holds every event
-//! that an address of its workers sends or receives (`Owners::process_of`),
+//! that an address of its workers sends or receives (`Owners::reads`),
 //! so the sweeps find there all they read; an event between two processes
 //! is in both parts. A fee is in its sender's part alone: the fees'
 //! pseudo-address is everyone's while it is not a seed (a trace of parts
@@ -55,7 +55,6 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
     let ev = store.events();
     let n = store.len();
     let mut part_events = Vec::with_capacity(processes);
-    let fees = crate::model::Pseudo::Fees.id();
     for p in 0..processes {
         // One pass over the parties a part: a list of every part's events
         // at once would need up to twice the store's events in memory.
@@ -67,9 +66,7 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
             let k = (n - i).min(BLOCK);
             ev.parties(i, &mut from[..k], &mut to[..k]);
             for j in 0..k {
-                // A fee's receive half runs where its sender is owned
-                // (`account::Part::owns_pair`).
-                if owners.process_of(from[j]) == p || (to[j] != fees && owners.process_of(to[j]) == p) {
+                if owners.reads(p, from[j], to[j]) {
                     keep.push((i + j) as u64);
                 }
             }

@@ -44,17 +44,6 @@ pub struct PartInfo {
     pub events: u64,
 }
 
-/// A part opened: its store, its events' whole-store positions and what
-/// it is a part of.
-pub struct OpenPart {
-    /// The part's events, as a store.
-    pub store: Store,
-    /// Whole-store position of each of the part's events.
-    pub keys: Keys,
-    /// What it is a part of.
-    pub info: PartInfo,
-}
-
 /// The directory of process `process`'s part under `dir`.
 pub fn part_dir(dir: &Path, process: usize) -> PathBuf {
     dir.join(format!("part-{process}"))
@@ -95,8 +84,8 @@ pub fn write(whole: &Store, keep: &[u64], info: &PartInfo, dir: &Path) -> Result
     Ok(())
 }
 
-/// Open the part at `dir`.
-pub fn open(dir: &Path) -> Result<OpenPart, StoreError> {
+/// Open the part at `dir`: its events, as a store, and what it is a part of.
+pub fn open(dir: &Path) -> Result<(Store, PartInfo), StoreError> {
     let info_path = dir.join(INFO_FILE);
     let text = std::fs::read(&info_path).map_err(|source| StoreError::Io { path: info_path.clone(), source })?;
     let info: PartInfo = serde_json::from_slice(&text).map_err(|e| corrupt(&info_path, format!("not a part's description: {e}")))?;
@@ -104,14 +93,23 @@ pub fn open(dir: &Path) -> Result<OpenPart, StoreError> {
         return Err(corrupt(&info_path, format!("format {:?}, not chaintrace-part", info.format)));
     }
     let store = Store::open(dir)?;
-    let keys_path = dir.join(KEYS_FILE);
+    if info.events != store.len() as u64 {
+        return Err(corrupt(&info_path, format!("says {} events, and the part holds {}", info.events, store.len())));
+    }
+    Ok((store, info))
+}
+
+/// The whole-store positions of the events of the part `store` opened
+/// (with `info`).
+pub fn keys(store: &Store, info: &PartInfo) -> Result<Keys, StoreError> {
+    let keys_path = store.dir.join(KEYS_FILE);
     let bytes = std::fs::read(&keys_path).map_err(|source| StoreError::Io { path: keys_path.clone(), source })?;
-    if bytes.len() % 8 != 0 || bytes.len() as u64 / 8 != store.len() as u64 || info.events != store.len() as u64 {
+    if bytes.len() % 8 != 0 || bytes.len() as u64 / 8 != store.len() as u64 {
         return Err(corrupt(&keys_path, format!("{} bytes for {} events", bytes.len(), store.len())));
     }
     let keys = Keys::new(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))), info.whole_events)
         .ok_or_else(|| corrupt(&keys_path, "event positions out of order or past the whole store"))?;
-    Ok(OpenPart { store, keys, info })
+    Ok(keys)
 }
 
 /// Whole-store positions of a part's events, ascending, in two bytes an
