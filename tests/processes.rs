@@ -557,3 +557,48 @@ fn a_worker_that_fails_stops_its_process_and_the_run() {
     assert!(err.contains("worker 0 cannot start"), "{err}");
     assert!(!btc.join("exposure").exists(), "no index written");
 }
+
+#[test]
+fn hosts_given_only_their_part_trace_tokens_as_one_process() {
+    // The world's hack took USDC too; process 1 is given its part alone, as a host that holds nothing else.
+    let t = tempfile::tempdir().unwrap();
+    let st = t.path().join("world");
+    let w = chaintrace::synth::write_world_store(&st, chaintrace::synth::world::Params::new(100_000, 5)).unwrap();
+    let parts = t.path().join("parts");
+    assert_eq!(run(&["partition", "--store", s(&st), "--processes", "2", "--out", s(&parts)]).code, 0);
+    // A part is a store in its own right: it describes itself, with every asset of the whole store.
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["assets"].as_array().unwrap().iter().map(|x| x["asset"].as_str().unwrap().to_string()).collect()
+    };
+    let (whole, part) = (names(&stats(&st)), names(&stats(&parts.join("part-1"))));
+    let usdc = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48";
+    assert!(part.iter().any(|a| a == usdc) && part.iter().all(|a| whole.contains(a)), "part {part:?}, whole {whole:?}");
+    let q = ["trace", "--policy", "haircut", "--seed", &w.exploiter, "--asset", usdc, "--stop-at", "exchange,mixer", "--format", "json"];
+    let one = run(&[&q[..], &["--store", s(&st)]].concat());
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    // The 25.5 M USDC the hack took, in base units, is what the trace seeds.
+    assert!(one.stdout.contains("25500000000000"), "{}", one.stdout);
+    let ports: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let hosts = t.path().join("hosts");
+    std::fs::write(&hosts, ports.iter().map(|l| format!("{}\n", l.local_addr().unwrap())).collect::<String>()).unwrap();
+    drop(ports);
+    let procs: Vec<_> = (0..2)
+        .map(|k| {
+            let store = if k == 0 { st.clone() } else { parts.join("part-1") };
+            Command::new(bin())
+                .args(q)
+                .args(["--store", s(&store), "--processes", "2", "--workers", "1", "--parts", s(&parts)])
+                .args(["--process", &k.to_string(), "--hosts", s(&hosts)])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = procs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for o in &outs {
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(String::from_utf8_lossy(&outs[0].stdout) == one.stdout, "the report from parts differs");
+    assert!(outs[1].stdout.is_empty());
+}

@@ -420,6 +420,12 @@ impl Builder {
         let m = &s.manifest;
         let mut b = Builder::new(m.chain);
         b.order_by = m.order_by;
+        // Every asset of the whole store, in its order: events keep their asset ids.
+        b.assets.clear();
+        b.asset_ids.clear();
+        for a in &m.assets {
+            b.intern_asset_name(a);
+        }
         let ev = s.events();
         let mut cur = ev.cursor();
         let at = |k: &u64| *k as usize;
