@@ -91,6 +91,35 @@ fn same_everywhere_and(args: &[String], what: &str, parts: bool) -> usize {
     one.stdout.len()
 }
 
+/// A hosts file of `n` free loopback ports in `dir`.
+fn hosts_file(dir: &Path, n: usize) -> std::path::PathBuf {
+    let ports: Vec<std::net::TcpListener> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, ports.iter().map(|l| format!("{}\n", l.local_addr().unwrap())).collect::<String>()).unwrap();
+    hosts
+}
+
+/// Run the processes of a run across the hosts of `hosts`, process `k`
+/// with `args(k)`, and wait for them all (process 0's output first).
+fn across_hosts(hosts: &Path, n: usize, args: impl Fn(usize) -> Vec<String>) -> Vec<std::process::Output> {
+    let procs: Vec<_> = (0..n)
+        .map(|k| {
+            Command::new(bin())
+                .args(args(k))
+                .args(["--processes", &n.to_string(), "--process", &k.to_string(), "--hosts", s(hosts)])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = procs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for o in &outs {
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    outs
+}
+
 #[test]
 fn parts_are_refused_where_they_do_not_fit() {
     let t = tempfile::tempdir().unwrap();
@@ -293,10 +322,7 @@ fn processes_that_disagree_or_never_come_refuse_clearly() {
     let t = tempfile::tempdir().unwrap();
     let mut rng = Rng::new(3);
     let (st, seed) = random_store(t.path(), &mut rng);
-    let ports: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    let hosts = t.path().join("hosts");
-    std::fs::write(&hosts, ports.iter().map(|l| format!("{}\n", l.local_addr().unwrap())).collect::<String>()).unwrap();
-    drop(ports);
+    let hosts = hosts_file(t.path(), 2);
     let start = |process: &str, policy: &str| {
         Command::new(bin())
             .args(["trace", "--store", s(&st), "--policy", policy, "--seed", &seed, "--format", "json", "--processes", "2"])
@@ -456,29 +482,14 @@ fn screening_across_processes_builds_the_single_process_index() {
     }
     assert!(exposed > 50, "{exposed} exposed answers");
     // Two processes of a run across hosts: both sweep, process 0 writes the index and answers.
-    let ports: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    let hosts = t.path().join("hosts");
-    std::fs::write(&hosts, ports.iter().map(|l| format!("{}\n", l.local_addr().unwrap())).collect::<String>()).unwrap();
-    drop(ports);
+    let hosts = hosts_file(t.path(), 2);
     let addresses = t.path().join("laz.txt");
     std::fs::write(&addresses, "0xdd6458eb5090832eb88bffc7adf39b0f3cdd6683\n").unwrap();
     let one = run(&["screen", "--store", s(&laz), "--format", "csv", s(&addresses)]);
     assert!(one.stdout.contains("sanctioned,5238100000000000000000"), "{}", one.stdout);
-    let procs: Vec<_> = (0..2)
-        .map(|k| {
-            Command::new(bin())
-                .args(["screen", "--store", s(&laz), "--format", "csv", "--processes", "2", "--workers", "1"])
-                .args(["--process", &k.to_string(), "--hosts", s(&hosts), s(&addresses)])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs: Vec<_> = procs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
-    for o in &outs {
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    }
+    let outs = across_hosts(&hosts, 2, |_| {
+        ["screen", "--store", s(&laz), "--format", "csv", "--workers", "1", s(&addresses)].map(String::from).to_vec()
+    });
     assert_eq!(String::from_utf8_lossy(&outs[0].stdout), one.stdout);
     assert!(outs[1].stdout.is_empty());
 }
@@ -578,27 +589,11 @@ fn hosts_given_only_their_part_trace_tokens_as_one_process() {
     assert_eq!(one.code, 0, "{}", one.stderr);
     // The 25.5 M USDC the hack took, in base units, is what the trace seeds.
     assert!(one.stdout.contains("25500000000000"), "{}", one.stdout);
-    let ports: Vec<std::net::TcpListener> = (0..2).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    let hosts = t.path().join("hosts");
-    std::fs::write(&hosts, ports.iter().map(|l| format!("{}\n", l.local_addr().unwrap())).collect::<String>()).unwrap();
-    drop(ports);
-    let procs: Vec<_> = (0..2)
-        .map(|k| {
-            let store = if k == 0 { st.clone() } else { parts.join("part-1") };
-            Command::new(bin())
-                .args(q)
-                .args(["--store", s(&store), "--processes", "2", "--workers", "1", "--parts", s(&parts)])
-                .args(["--process", &k.to_string(), "--hosts", s(&hosts)])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let outs: Vec<_> = procs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
-    for o in &outs {
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    }
+    let hosts = hosts_file(t.path(), 2);
+    let outs = across_hosts(&hosts, 2, |k| {
+        let store = if k == 0 { st.clone() } else { parts.join("part-1") };
+        [&q[..], &["--store", s(&store), "--workers", "1", "--parts", s(&parts)]].concat().into_iter().map(String::from).collect()
+    });
     assert!(String::from_utf8_lossy(&outs[0].stdout) == one.stdout, "the report from parts differs");
     assert!(outs[1].stdout.is_empty());
 }
