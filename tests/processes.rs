@@ -129,6 +129,14 @@ fn parts_are_refused_where_they_do_not_fit() {
     // Written whole: the parts and their description, nothing aside.
     assert!(parts.join("parts.json").is_file() && parts.join("part-0").is_dir() && parts.join("part-1").is_dir());
     assert!(!t.path().join("parts.writing").exists());
+    // A bare name for --out: the parts land in the working directory.
+    let o = Command::new(bin())
+        .current_dir(t.path())
+        .args(["partition", "--store", s(&st), "--processes", "2", "--out", "here"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(t.path().join("here").join("parts.json").is_file() && t.path().join("here").join("part-1").is_dir());
     let again = run(&["partition", "--store", s(&st), "--processes", "2", "--out", s(&parts)]);
     assert_eq!(again.code, 1, "{}", again.stderr);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);

@@ -88,8 +88,9 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
     let parts = Parts { format: "chaintrace-parts".into(), processes: processes32, owner_bits, whole_events: n as u64, part_events };
     let json = serde_json::to_vec_pretty(&parts).map_err(|e| DataflowError::Unsupported(e.to_string()))?;
     let file = aside.join(PARTS_FILE);
-    std::fs::write(&file, json).map_err(|e| io(&file, e))?;
-    std::fs::rename(&aside, out).map_err(|e| io(out, e))?;
+    let store_error = |e: crate::store::StoreError| DataflowError::Trace(e.into());
+    crate::store::part::write_synced(&file, &json).map_err(store_error)?;
+    crate::store::part::rename_into_place(&aside, out).map_err(store_error)?;
     Ok(parts)
 }
 

@@ -77,11 +77,28 @@ pub fn write(whole: &Store, keep: &[u64], info: &PartInfo, dir: &Path) -> Result
     let json = serde_json::to_vec_pretty(info).map_err(|e| corrupt(dir, e.to_string()))?;
     write_file(&aside.join(INFO_FILE), &json)?;
     super::generation::sync_dir(&aside)?;
-    std::fs::rename(&aside, dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
-    if let Some(parent) = dir.parent() {
-        super::generation::sync_dir(parent)?;
+    rename_into_place(&aside, dir)
+}
+
+/// Write `bytes` to the file `path` and sync it (a description beside
+/// the parts, as the parts' own files are written).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_file(path, bytes)?;
+    super::generation::sync_dir(parent_of(path))
+}
+
+/// The directory holding `p` (`.` for a bare name).
+fn parent_of(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
-    Ok(())
+}
+
+/// Rename the directory `from` (written aside) to `to`, durably.
+pub fn rename_into_place(from: &Path, to: &Path) -> Result<(), StoreError> {
+    std::fs::rename(from, to).map_err(|source| StoreError::Io { path: to.to_path_buf(), source })?;
+    super::generation::sync_dir(parent_of(to))
 }
 
 /// Open the part at `dir`: its events, as a store, and what it is a part of.
