@@ -618,7 +618,7 @@ pub fn trace_many(
         let rules = stop_rules(&store, &spec.stop_at, &|a| spec.unit(a))?;
         warnings.push(spec.seeds.iter().copied().filter(|&s| rules.contains_key(&spec.unit(s))).collect());
     }
-    let identity = format!("{} labels {}", store.manifest.events_identity(), super::net::key_of_bytes(store.label_rows()));
+    let identity = super::whole_identity(&store);
     let owner_bits = super::owner_bits_of(&store)?;
     drop(store);
     // Clusters by their parameters: every process builds them from the same store.

@@ -119,14 +119,32 @@ pub fn open(dir: &Path) -> Result<(Store, PartInfo), StoreError> {
 /// The whole-store positions of the events of the part `store` opened
 /// (with `info`).
 pub fn keys(store: &Store, info: &PartInfo) -> Result<Keys, StoreError> {
+    use std::io::Read;
     let keys_path = store.dir.join(KEYS_FILE);
-    let bytes = std::fs::read(&keys_path).map_err(|source| StoreError::Io { path: keys_path.clone(), source })?;
-    if bytes.len() % 8 != 0 || bytes.len() as u64 / 8 != store.len() as u64 {
-        return Err(corrupt(&keys_path, format!("{} bytes for {} events", bytes.len(), store.len())));
+    let io = |source| StoreError::Io { path: keys_path.clone(), source };
+    let file = std::fs::File::open(&keys_path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len % 8 != 0 || len / 8 != store.len() as u64 {
+        return Err(corrupt(&keys_path, format!("{len} bytes for {} events", store.len())));
     }
-    let keys = Keys::new(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))), info.whole_events)
-        .ok_or_else(|| corrupt(&keys_path, "event positions out of order or past the whole store"))?;
-    Ok(keys)
+    // Streamed: the file takes 8 bytes an event, the positions 2.
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut failed = None;
+    let positions = (0..store.len()).map_while(|_| {
+        let mut b = [0u8; 8];
+        match reader.read_exact(&mut b) {
+            Ok(()) => Some(u64::from_le_bytes(b)),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        }
+    });
+    let keys = Keys::new(positions, info.whole_events);
+    if let Some(e) = failed {
+        return Err(io(e));
+    }
+    keys.ok_or_else(|| corrupt(&keys_path, "event positions out of order or past the whole store"))
 }
 
 /// Whole-store positions of a part's events, ascending, in two bytes an
@@ -148,7 +166,8 @@ impl Keys {
     /// `None` if they are not.
     pub fn new(keys: impl IntoIterator<Item = u64>, whole: u64) -> Option<Keys> {
         let blocks = whole.div_ceil(1 << KEY_BITS) as usize;
-        let mut k = Keys { low: Vec::new(), starts: Vec::with_capacity(blocks + 1) };
+        let keys = keys.into_iter();
+        let mut k = Keys { low: Vec::with_capacity(keys.size_hint().0), starts: Vec::with_capacity(blocks + 1) };
         let mut last = None;
         for key in keys {
             if key >= whole || last.is_some_and(|l| l >= key) {
