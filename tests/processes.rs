@@ -154,6 +154,14 @@ fn parts_are_refused_where_they_do_not_fit() {
     assert_ne!(missing.code, 0);
     assert!(missing.stderr.contains("process 1's part is not here"), "{}", missing.stderr);
     std::fs::rename(t.path().join("moved"), parts.join("part-1")).unwrap();
+    // A part cut the first way (the first block of ids on one process): its owners are not the run's.
+    let info = parts.join("part-1").join("part.json");
+    let text = std::fs::read_to_string(&info).unwrap();
+    std::fs::write(&info, text.replace("\"chaintrace-part-2\"", "\"chaintrace-part\"")).unwrap();
+    let old = trace("2");
+    assert_ne!(old.code, 0);
+    assert!(old.stderr.contains("not chaintrace-part-2: cut the store again with `chaintrace partition`"), "{}", old.stderr);
+    std::fs::write(&info, text).unwrap();
     // Labels changed since the parts were cut: process 0's report would not be theirs.
     let labels = t.path().join("more.csv");
     std::fs::write(&labels, format!("address,category,name\n{seed},mixer,Mixer\n")).unwrap();

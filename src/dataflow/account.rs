@@ -18,11 +18,14 @@
 //! segment, each round that brings a worker changed arrivals runs again
 //! what they can change: the receive halves of those events, and every
 //! later half event of an address whose state that changed, from its
-//! state just before (an undo chain per address takes it back). After
-//! round `k` every event whose chain of arrivals within the segment is at
-//! most `k` long is final, so the rounds end (the design sketch's fixed
-//! point). Each amount is computed once from the same integers as in the
-//! single-process sweep, so rounding is the same too.
+//! state just before (an undo chain per address takes it back). A worker
+//! runs a segment's arrivals as they come, without waiting for the other
+//! workers to end a round ([`Rounds::Eager`]; each arrival numbered by its
+//! sender, so that the latest wins). Each event is final once the
+//! arrivals before it within the segment are, so the rounds end (the
+//! design sketch's fixed point). Each amount is computed once from the
+//! same integers as in the single-process sweep, so rounding is the same
+//! too.
 //!
 //! A worker visits only what can matter (as the sparse sweep does): the
 //! events of addresses that hold taint or are seeds, the arrivals of seeds
@@ -32,6 +35,7 @@
 //! every event.
 
 use super::found::Found;
+use super::segments::Rounds;
 use super::{DataflowError, Owners, Positions, Read, Workers};
 use super::{Map, Set};
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
@@ -66,6 +70,11 @@ struct Arrival {
     hop: u32,
     seed_tx: bool,
     lots: Vec<([u64; 4], bool)>,
+    /// The sender's count of rounds when it sent this: arrivals about an
+    /// event all come from its sender's owner, but run as they come
+    /// ([`super::segments::Rounds::Eager`]) they can overtake each other
+    /// on the way, so the receiver keeps the one sent last. 0 until sent.
+    seq: u64,
 }
 
 /// What an event did to the outcome, kept in event order so that a round
@@ -122,6 +131,7 @@ impl Sent {
             hop: self.hop,
             seed_tx: self.seed_tx,
             lots: self.pieces.iter().map(|l| (*l.amount.as_limbs(), l.tainted)).collect(),
+            seq: 0,
         }
     }
 
@@ -523,12 +533,14 @@ impl State {
         }
         let mut changed: Vec<u64> = msgs.iter().map(|m| m.event).collect();
         for m in msgs {
-            self.inbox.insert(m.event, m);
+            if self.inbox.get(&m.event).is_none_or(|o| o.seq < m.seq) {
+                self.inbox.insert(m.event, m);
+            }
         }
         self.exchange.rounds += 1;
         let mut now_sent: Map<u64, Arrival> = Map::default();
         let ev = p.store.events();
-        let outbox = if first {
+        let mut outbox = if first {
             let mut inbox: Vec<u64> = self.inbox.keys().copied().collect();
             inbox.sort_unstable();
             let next_tx = p.seed_tx_events.partition_point(|&e| e < lo);
@@ -569,9 +581,12 @@ impl State {
             let sends = rerun.iter().filter(|&&k| k & 1 == 0).map(|&k| k >> 1);
             super::segments::changes_among(&mut self.sent, now_sent, sends)
         };
+        for m in &mut outbox {
+            m.seq = self.exchange.rounds;
+        }
         self.exchange.messages += outbox.len() as u64;
-        // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each).
-        self.exchange.bytes += outbox.iter().map(|m| 57 + 33 * m.lots.len() as u64).sum::<u64>();
+        // As serialised: receiver, event, amount, hop, flag, lots (length, then amount and flag each), seq.
+        self.exchange.bytes += outbox.iter().map(|m| 65 + 33 * m.lots.len() as u64).sum::<u64>();
         // Once anything may matter here, every later segment is scanned;
         // before, only seed transactions call.
         let next = if self.any_hot {
@@ -966,20 +981,22 @@ pub fn trace_in_segments(
     w: &Workers,
     segment_bits: u32,
 ) -> Result<Option<Outcome>, DataflowError> {
-    trace_in_blocks(store_dir, spec, w, segment_bits, None)
+    trace_in_blocks(store_dir, spec, w, segment_bits, None, None)
 }
 
 /// [`trace_in_segments`] with ownership blocks of `2^owner_bits` ids
 /// (`None`: as [`super::owner_bits`] sizes them), so that tests on small
-/// stores can own by blocks too.
+/// stores can own by blocks too, and rounds run as `rounds` says (`None`:
+/// `CHAINTRACE_ROUNDS`, else as arrivals come).
 pub fn trace_in_blocks(
     store_dir: &std::path::Path,
     spec: &Spec,
     w: &Workers,
     segment_bits: u32,
     owner_bits: Option<u32>,
+    rounds: Option<Rounds>,
 ) -> Result<Option<Outcome>, DataflowError> {
-    Ok(sweep_all(store_dir, std::slice::from_ref(spec), w, segment_bits, owner_bits)?.map(|mut v| v.remove(0)))
+    Ok(sweep_all(store_dir, std::slice::from_ref(spec), w, segment_bits, owner_bits, rounds)?.map(|mut v| v.remove(0)))
 }
 
 /// [`trace`] for several questions, one after another on the same
@@ -988,7 +1005,7 @@ pub fn trace_in_blocks(
 /// `CHAINTRACE_SEGMENT_BITS` sets the segments' size (2^bits events,
 /// [`SEGMENT_BITS`] unless set): every process of a run needs the same.
 pub fn trace_many(store_dir: &std::path::Path, specs: &[Spec], w: &Workers) -> Result<Option<Vec<Outcome>>, DataflowError> {
-    sweep_all(store_dir, specs, w, segment_bits()?, None)
+    sweep_all(store_dir, specs, w, segment_bits()?, None, None)
 }
 
 /// The segments' size: `CHAINTRACE_SEGMENT_BITS`, else [`SEGMENT_BITS`].
@@ -1037,7 +1054,7 @@ fn sweep_on(
     worker: &mut timely::worker::Worker,
     dir: &std::path::Path,
     q: &Settled,
-    (segment_bits, owners): (u32, Owners),
+    (segment_bits, owners, rounds): (u32, Owners, Rounds),
     positions: &super::PositionsOnce,
 ) -> Result<Vec<Found>, String> {
     let me = worker.index();
@@ -1054,6 +1071,7 @@ fn sweep_on(
     let busy = super::segments::run(
         worker,
         first,
+        rounds,
         move |m: &Arrival| owners.of(m.receiver) as u64,
         move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );
@@ -1077,6 +1095,7 @@ fn sweep_all(
     w: &Workers,
     segment_bits: u32,
     owner_bits: Option<u32>,
+    rounds: Option<Rounds>,
 ) -> Result<Option<Vec<Outcome>>, DataflowError> {
     if !(1..=32).contains(&segment_bits) {
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
@@ -1092,20 +1111,23 @@ fn sweep_all(
         ));
     }
     let identity = read.identity();
-    let owner_bits = match owner_bits {
-        Some(b) => b,
-        None => read.owner_bits(w)?,
-    };
+    let owners = read.owners(w, owner_bits)?;
     drop(read);
     let questions: Vec<String> = settled.iter().map(|q| format!("{:?} {}", q.spec, q.full)).collect();
-    let (processes, threads) = w.layout();
-    let owners = Owners::new(processes, threads, owner_bits);
-    let key = super::net::key_of(&format!("account {identity} {segment_bits} {owners:?} {questions:?}"));
+    // Arrivals run as they come: a segment's rounds wait for no one (the
+    // default; `CHAINTRACE_ROUNDS=barrier` for the benches' comparison).
+    let rounds = match rounds {
+        Some(r) => r,
+        None => Rounds::from_env(Rounds::Eager)?,
+    };
+    let key = super::net::key_of(&format!("account {identity} {segment_bits} {owners:?} {rounds:?} {questions:?}"));
     let dir = store_dir.to_path_buf();
     let all = settled.clone();
     let positions = super::PositionsOnce::default();
     let results = super::net::execute(w, key, move |worker| {
-        all.iter().map(|q| sweep_on(worker, &dir, q, (segment_bits, owners), &positions)).collect::<Result<Vec<Vec<Found>>, String>>()
+        all.iter()
+            .map(|q| sweep_on(worker, &dir, q, (segment_bits, owners, rounds), &positions))
+            .collect::<Result<Vec<Vec<Found>>, String>>()
     })?;
     super::found::outcomes(results, settled.into_iter().map(|q| q.warnings).collect(), w.is_first())
 }

@@ -554,6 +554,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
     let busy = super::segments::run(
         worker,
         first,
+        super::segments::Rounds::Barrier,
         move |m: &Arrival| owners.of(m.receiver) as u64,
         move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );
@@ -628,8 +629,7 @@ pub fn sweep_in_segments(
         ));
     }
     let identity = read.identity();
-    let (processes, threads) = w.layout();
-    let owners = Owners::new(processes, threads, read.owner_bits(w)?);
+    let owners = read.owners(w, None)?;
     let key =
         super::net::key_of(&format!("exposure {utxo} {identity} {asset} {:?} {} {segment_bits} {owners:?}", cats.names, labels.len()));
     let n_addr = store.address_count();

@@ -14,6 +14,7 @@ pub mod parts;
 pub mod poison;
 mod segments;
 pub mod utxo;
+pub use segments::Rounds;
 
 use crate::store::part::{Keys, PartInfo};
 use crate::store::{Store, StoreError};
@@ -101,7 +102,9 @@ pub(crate) type Set<K> = std::collections::HashSet<K, std::hash::BuildHasherDefa
 /// intermediaries that pass funds on within minutes, a transaction and the
 /// ones that soon spend its outputs. On one worker their chains do not
 /// cross workers, so fewer messages and segment rounds are needed
-/// (benches/RESULTS.md); hashing the blocks keeps the shares even.
+/// (benches/RESULTS.md); hashing the blocks keeps the shares even. Runs
+/// of store parts own the first block's ids one by one instead
+/// ([`Owners::spreading_first_block`]).
 ///
 /// A block's process depends on the count of processes alone, not on
 /// their threads, so that a store cut into parts for `P` processes
@@ -111,6 +114,8 @@ pub struct Owners {
     processes: u64,
     threads: u64,
     bits: u32,
+    /// Whether the first block's ids are owned one by one (runs of parts).
+    spread_first: bool,
 }
 
 impl Owners {
@@ -118,7 +123,21 @@ impl Owners {
     /// (worker `p * threads + t` is thread `t` of process `p`, as timely
     /// numbers them), by blocks of `2^bits` ids.
     pub fn new(processes: usize, threads: usize, bits: u32) -> Owners {
-        Owners { processes: processes.max(1) as u64, threads: threads.max(1) as u64, bits }
+        Owners { processes: processes.max(1) as u64, threads: threads.max(1) as u64, bits, spread_first: false }
+    }
+
+    /// The same, with the first block's ids owned one by one, as store
+    /// parts are cut (ADR 0016). That block holds the first addresses
+    /// ingest met: in the generated world, and often in a chain's export,
+    /// the services every later transfer touches (routers, pools,
+    /// exchanges' hot wallets). As one block they put most of the store in
+    /// one part (in the generated world at 10^7 events, 68% at four
+    /// processes, where the others held 22-25%); one by one, 33-43%. Their
+    /// transfers with each other then cross processes, which slows the
+    /// sweeps (haircut 1.5-1.8x at 10^7), so runs over the whole store, where
+    /// every host holds all of it anyway, keep the block whole.
+    pub fn spreading_first_block(self) -> Owners {
+        Owners { spread_first: true, ..self }
     }
 
     /// Worker threads in each process.
@@ -132,13 +151,14 @@ impl Owners {
     }
 
     /// The hash of id `id`'s block. Block 0 hashes as 1 would: it holds
-    /// the first addresses ingest met (in the generated world, and often
-    /// in a chain's export, the services every later transfer touches),
-    /// and 0 would give it to process 0, which also gathers the findings
-    /// and writes the report. As 1 it goes to process ⌊0.618·P⌋, never 0.
+    /// the first addresses ingest met, and 0 would give it to process 0,
+    /// which also gathers the findings and writes the report. As 1 it goes
+    /// to process ⌊0.618·P⌋, never 0. Spread, its ids hash one by one.
     #[inline]
     fn hash(self, id: u32) -> u64 {
-        (u64::from(id >> self.bits) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        let block = id >> self.bits;
+        let key = if block == 0 && self.spread_first { 1 << 32 | u64::from(id) } else { u64::from(block) + 1 };
+        key.wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     /// The worker that owns id `id`. Multiplies and shifts map the hash
@@ -278,6 +298,19 @@ impl Read {
         }
     }
 
+    /// Who owns what in a run of the workers `w` over what was read, with
+    /// ownership blocks of `2^bits` ids (`None`: [`Read::owner_bits`]):
+    /// parts are cut with the first block spread.
+    pub(crate) fn owners(&self, w: &Workers, bits: Option<u32>) -> Result<Owners, DataflowError> {
+        let (processes, threads) = w.layout();
+        let bits = match bits {
+            Some(b) => b,
+            None => self.owner_bits(w)?,
+        };
+        let owners = Owners::new(processes, threads, bits);
+        Ok(if self.info.is_some() { owners.spreading_first_block() } else { owners })
+    }
+
     /// The ownership blocks' size: a part's own, else as [`owner_bits_of`].
     /// A run of parts needs as many processes as the parts were cut for.
     pub(crate) fn owner_bits(&self, w: &Workers) -> Result<u32, DataflowError> {
@@ -351,9 +384,18 @@ mod tests {
         let first = (0..64).filter(|&a| o.of(a) == 0).count();
         assert!((16..=48).contains(&first), "{first} of 64 ids on worker 0");
         assert!(o.of(u32::MAX) < 2);
-        // The first block is never process 0's.
+        // The first block is never process 0's; spread, its ids go over
+        // the processes one by one, and the other blocks stay where they were.
         for p in 2..64 {
             assert_ne!(Owners::new(p, 1, 12).process_of(0), 0, "{p} processes");
+        }
+        for p in 2..9 {
+            let o = Owners::new(p, 1, 12).spreading_first_block();
+            assert!((1..3000u32).all(|b| o.of(b << 12) == Owners::new(p, 1, 12).of(b << 12)), "{p} processes");
+            let mut per = vec![0usize; p];
+            (0..4096).for_each(|id| per[o.process_of(id)] += 1);
+            assert!(per.iter().all(|&c| c * p > 4096 / 2 && c * p < 4096 * 3 / 2), "{p} processes: {per:?}");
+            assert!((0..64).any(|id| o.process_of(id) != o.process_of(0)), "{p} processes");
         }
         // Threads split a process's blocks; the process stays.
         let (two, six) = (Owners::new(2, 1, 4), Owners::new(2, 3, 4));

@@ -43,7 +43,7 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
         return Err(DataflowError::Unsupported(format!("{}: already exists; give a new directory", out.display())));
     }
     let owner_bits = super::owner_bits_of(store)?;
-    let owners = Owners::new(processes, 1, owner_bits);
+    let owners = Owners::new(processes, 1, owner_bits).spreading_first_block();
     let aside = out.with_extension("writing");
     let io = |path: &Path, source| DataflowError::Trace(crate::store::StoreError::Io { path: path.to_path_buf(), source }.into());
     if aside.exists() {
@@ -73,7 +73,7 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
             i += k;
         }
         let info = PartInfo {
-            format: "chaintrace-part".into(),
+            format: crate::store::part::FORMAT.into(),
             whole: whole.clone(),
             whole_events: n as u64,
             balances_fit: fit,

@@ -1,14 +1,15 @@
-//! The loop both ordered sweeps run (`account`, `utxo`): segments of key
-//! order as timely's time, rounds within a segment, and the gathering of
-//! the workers' findings at worker 0.
+//! The loop the ordered sweeps run (`account`, `utxo`, `exposure`):
+//! segments of key order as timely's time, rounds within a segment, and
+//! the gathering of the workers' findings at worker 0.
 //!
 //! A timestamp is `(segment, round)` in one `u64` (rounds in the low
 //! [`ROUND_BITS`]), so the order is total: every round of a segment comes
 //! before the next segment. A worker holds a capability for the next
 //! segment it has work in (the driver) and runs it when the frontier shows
-//! that every earlier arrival is in; arrivals at `(segment, round)` are
-//! run once every arrival of that time is in. What a round sends goes
-//! through the loop's feedback to the next round.
+//! that every earlier arrival is in. Within a segment, arrivals at
+//! `(segment, round)` run once every arrival of that time is in
+//! ([`Rounds::Barrier`]), or as they come ([`Rounds::Eager`]). What a
+//! round sends goes through the loop's feedback to the next round.
 
 use super::Map;
 use std::cell::RefCell;
@@ -27,12 +28,46 @@ pub(crate) fn span(s: u64, bits: u32, n: u64) -> (u64, u64) {
     (s << bits, ((s + 1) << bits).min(n))
 }
 
+/// How a worker takes the arrivals of the segment it is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounds {
+    /// Round by round: the arrivals at `(segment, round)` run once every
+    /// arrival of that time is in, so each round waits for every worker.
+    Barrier,
+    /// As they come: once a worker has run a segment's first round, it
+    /// runs each later arrival of that segment when it comes, without
+    /// waiting for the round to close. Only a segment's start waits, for
+    /// every earlier segment to end. A round's outcome must depend on the
+    /// latest arrival about each key alone, never on which arrivals came
+    /// together, so the fixed point is the same: each event is final once
+    /// the arrivals it depends on are, and those come from events with
+    /// smaller keys. Which arrival is the latest, the messages must say
+    /// themselves: a worker that runs arrivals as they come can send about
+    /// a key at an earlier time than before, and across processes timely
+    /// delivered such messages out of the order sent (seen at three
+    /// processes), so a sender numbers what it sends.
+    Eager,
+}
+
+impl Rounds {
+    /// `CHAINTRACE_ROUNDS` (`barrier` or `eager`), else `default`: the
+    /// benches compare the two.
+    pub(crate) fn from_env(default: Rounds) -> Result<Rounds, super::DataflowError> {
+        match std::env::var("CHAINTRACE_ROUNDS").as_deref() {
+            Err(_) => Ok(default),
+            Ok("barrier") => Ok(Rounds::Barrier),
+            Ok("eager") => Ok(Rounds::Eager),
+            Ok(v) => Err(super::DataflowError::Unsupported(format!("CHAINTRACE_ROUNDS={v}: not barrier or eager"))),
+        }
+    }
+}
+
 /// Run segments on this worker until no worker has any left: from segment
 /// `first` (`None`: only when an arrival comes), each message to the
 /// worker `route` names; `round(segment, arrivals)` returns what to send
 /// and the next segment this worker has work in. Returns the time spent
 /// inside `round`, in nanoseconds.
-pub(crate) fn run<M, R>(worker: &mut Worker, first: Option<u64>, route: impl Fn(&M) -> u64 + 'static, mut round: R) -> u64
+pub(crate) fn run<M, R>(worker: &mut Worker, first: Option<u64>, rounds: Rounds, route: impl Fn(&M) -> u64 + 'static, mut round: R) -> u64
 where
     M: ExchangeData + Clone,
     R: FnMut(u64, Vec<M>) -> (Vec<M>, Option<u64>) + 'static,
@@ -40,30 +75,71 @@ where
     let index = worker.index();
     let busy = Rc::new(std::cell::Cell::new(0u64));
     let busy2 = busy.clone();
+    let eager = rounds == Rounds::Eager;
     worker.dataflow::<u64, _, _>(move |scope| {
         let (handle, cycle) = scope.feedback::<Vec<M>>(1);
         let sent = cycle.unary_frontier(Exchange::new(route), "segments", move |cap, _| {
             let mut driver: Option<Capability<u64>> = first.map(|s| cap.delayed(&(s << ROUND_BITS)));
             drop(cap);
+            // Arrivals not run yet, by time (eager: by segment, at the
+            // latest time among them, so that a segment starts with all of
+            // its arrivals so far).
             let mut pending: BTreeMap<u64, (Capability<u64>, Vec<M>)> = BTreeMap::new();
+            // The segment whose first round this worker has run (eager only).
+            let mut cur: Option<u64> = None;
             move |(input, frontier), output| {
+                // Eager: the arrivals of the segment under way, to run now.
+                let mut now: Option<(Capability<u64>, Vec<M>)> = None;
                 input.for_each_stamp(|c, data| {
-                    if let Some(c) = c.retain_least(output.output_index()) {
-                        let e = pending.entry(*c.time()).or_insert_with(|| (c, Vec::new()));
-                        for d in data {
-                            e.1.append(d);
-                        }
+                    let Some(c) = c.retain_least(output.output_index()) else { return };
+                    let t = *c.time();
+                    let seg_start = t >> ROUND_BITS << ROUND_BITS;
+                    let e = if eager && cur == Some(t >> ROUND_BITS) {
+                        now.get_or_insert_with(|| (c.clone(), Vec::new()))
+                    } else {
+                        pending.entry(if eager { seg_start } else { t }).or_insert_with(|| (c.clone(), Vec::new()))
+                    };
+                    if *e.0.time() < t {
+                        e.0 = c;
+                    }
+                    for d in data {
+                        e.1.append(d);
                     }
                 });
                 loop {
-                    let t_msg = pending.keys().next().copied();
-                    let t_drv = driver.as_ref().map(|c| *c.time());
-                    let Some(t) = t_msg.into_iter().chain(t_drv).min() else { break };
-                    if frontier.less_equal(&t) {
-                        break;
-                    }
-                    let (c, msgs) =
-                        if t_msg == Some(t) { pending.remove(&t).expect("listed") } else { (driver.take().expect("listed"), Vec::new()) };
+                    let job = if let Some(j) = now.take() {
+                        j
+                    } else {
+                        let t_msg = pending.keys().next().copied();
+                        let t_drv = driver.as_ref().map(|c| *c.time());
+                        let Some(t) = t_msg.into_iter().chain(t_drv).min() else { break };
+                        if !eager {
+                            if frontier.less_equal(&t) {
+                                break;
+                            }
+                            if t_msg == Some(t) {
+                                pending.remove(&t).expect("listed")
+                            } else {
+                                (driver.take().expect("listed"), Vec::new())
+                            }
+                        } else {
+                            // A segment starts once every earlier one has ended,
+                            // with all its arrivals so far.
+                            let seg = t >> ROUND_BITS;
+                            if frontier.less_than(&(seg << ROUND_BITS)) {
+                                break;
+                            }
+                            cur = Some(seg);
+                            // The driver is at the segment's start, before its arrivals.
+                            let d = driver.take_if(|d| *d.time() == t);
+                            match pending.remove(&t) {
+                                Some(j) => j,
+                                None => (d.expect("the least time listed"), Vec::new()),
+                            }
+                        }
+                    };
+                    let (c, msgs) = job;
+                    let t = *c.time();
                     let (seg, r) = (t >> ROUND_BITS, t & ((1 << ROUND_BITS) - 1));
                     if r + 1 >= 1 << ROUND_BITS {
                         panic!("segment {seg}: more rounds than a timestamp can count");

@@ -424,6 +424,7 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     let busy = super::segments::run(
         worker,
         first,
+        super::segments::Rounds::Barrier,
         move |m: &Arrival<R::Taint>| owners.of(m.to) as u64,
         move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );

@@ -20,11 +20,15 @@ use std::path::{Path, PathBuf};
 pub const KEYS_FILE: &str = "part-keys.u64";
 /// The file that says what a part is a part of.
 pub const INFO_FILE: &str = "part.json";
+/// What [`PartInfo::format`] says: the second way of cutting parts (the
+/// first store block's addresses owned one by one, `dataflow::Owners`).
+/// Parts cut another way are refused: their owners would not be the run's.
+pub const FORMAT: &str = "chaintrace-part-2";
 
 /// What a part is a part of, and how it was cut.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartInfo {
-    /// `chaintrace-part`.
+    /// [`FORMAT`].
     pub format: String,
     /// The whole store's events identity and labels (as runs key them):
     /// processes that read parts of different stores refuse each other.
@@ -106,8 +110,11 @@ pub fn open(dir: &Path) -> Result<(Store, PartInfo), StoreError> {
     let info_path = dir.join(INFO_FILE);
     let text = std::fs::read(&info_path).map_err(|source| StoreError::Io { path: info_path.clone(), source })?;
     let info: PartInfo = serde_json::from_slice(&text).map_err(|e| corrupt(&info_path, format!("not a part's description: {e}")))?;
-    if info.format != "chaintrace-part" {
-        return Err(corrupt(&info_path, format!("format {:?}, not chaintrace-part", info.format)));
+    if info.format != FORMAT {
+        return Err(StoreError::Mismatch {
+            path: info_path,
+            message: format!("a part of format {:?}, not {FORMAT}: cut the store again with `chaintrace partition`", info.format),
+        });
     }
     let store = Store::open(dir)?;
     if info.events != store.len() as u64 {
