@@ -134,7 +134,7 @@ impl Owners {
     /// one part (in the generated world at 10^7 events, 68% at four
     /// processes, where the others held 22-25%); one by one, 33-43%. Their
     /// transfers with each other then cross processes, which slows the
-    /// sweeps (haircut 1.5-1.8x at 10^7), so runs over the whole store, where
+    /// sweeps (haircut 1.3-1.5x at 10^7), so runs over the whole store, where
     /// every host holds all of it anyway, keep the block whole.
     pub fn spreading_first_block(self) -> Owners {
         Owners { spread_first: true, ..self }
