@@ -428,11 +428,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     None => return Ok(()),
                 }
             };
+            // A process given a part times the whole store's events.
+            let whole = chaintrace::store::part::whole_len(s);
             for t in &traced {
                 if timing_on() {
                     eprintln!(
                         "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {:.0} MiB, {} events visited",
-                        s.len(),
+                        whole,
                         t.notes.sweep_seconds,
                         mib(t.notes.sweep_heap_bytes),
                         t.notes.visited
@@ -448,7 +450,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if timing_on() {
                 let peak = mib(chaintrace::sys::peak_rss_bytes().unwrap_or(0));
-                eprintln!("timing: trace of {} events in {:.3}s, peak memory {peak:.0} MiB", s.len(), started.elapsed().as_secs_f64());
+                eprintln!("timing: trace of {whole} events in {:.3}s, peak memory {peak:.0} MiB", started.elapsed().as_secs_f64());
             }
             // Only tables and graphs read it: a damaged file costs symbols, not the trace.
             let book = chaintrace::store::tokens::book(&s.dir).unwrap_or_else(|e| {

@@ -79,8 +79,16 @@ fn same_everywhere_and(args: &[String], what: &str, parts: bool) -> usize {
         let described: serde_json::Value = serde_json::from_str(&cut.stdout).unwrap();
         let sizes: Vec<u64> = described["part_events"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
         assert_eq!(sizes.len(), p.parse::<usize>().unwrap(), "{what}: {}", cut.stdout);
+        let own = parts.join("part-0");
         for w in ["1", "2"] {
             let mut a = args.clone();
+            // With two workers, process 0 is given its own part alone too,
+            // as a host that holds nothing else: the report needs no other
+            // events (the evidence is walked where the events are).
+            if w == "2" {
+                let at = a.iter().position(|x| *x == "--store").unwrap() + 1;
+                a[at] = s(&own);
+            }
             a.extend(["--processes", p, "--workers", w, "--parts", s(&parts)]);
             let got = run(&a);
             assert_eq!(got.code, 0, "{what}, {p} processes of {w} workers from parts: {}", got.stderr);
@@ -206,6 +214,15 @@ fn reports_across_processes_are_the_single_process_ones_byte_for_byte() {
             0 => args.extend(["--format", "json", "--max-hops", "2"].map(String::from)),
             1 => args.extend(["--format", "csv", "--from-block", "1010", "--to-block", "1060"].map(String::from)),
             _ => args.extend(["--format", "table"].map(String::from)),
+        }
+        // Evidence paths are walked where the events are: other counts of
+        // them, and seed transactions, whose events at hop 0 end a walk.
+        match case {
+            1 => args.extend(["--paths", "0"].map(String::from)),
+            4 => args
+                .extend(["--paths", "7", "--seed-tx", &format!("0x{:064x}", 5), "--seed-tx", &format!("0x{:064x}", 40)].map(String::from)),
+            8 => args.extend(["--paths", "2", "--seed-tx", &format!("0x{:064x}", 17)].map(String::from)),
+            _ => {}
         }
         same_everywhere(&args, &format!("random store {case}, {policy}"));
     }
@@ -606,10 +623,26 @@ fn hosts_given_only_their_part_trace_tokens_as_one_process() {
     // The 25.5 M USDC the hack took, in base units, is what the trace seeds.
     assert!(one.stdout.contains("25500000000000"), "{}", one.stdout);
     let hosts = hosts_file(t.path(), 2);
-    let outs = across_hosts(&hosts, 2, |k| {
-        let store = if k == 0 { st.clone() } else { parts.join("part-1") };
-        [&q[..], &["--store", s(&store), "--workers", "1", "--parts", s(&parts)]].concat().into_iter().map(String::from).collect()
-    });
-    assert!(String::from_utf8_lossy(&outs[0].stdout) == one.stdout, "the report from parts differs");
-    assert!(outs[1].stdout.is_empty());
+    // Process 0 given the whole store, then its own part alone.
+    for whole0 in [true, false] {
+        let outs = across_hosts(&hosts, 2, |k| {
+            let store = if k == 0 && whole0 { st.clone() } else { parts.join(format!("part-{k}")) };
+            [&q[..], &["--store", s(&store), "--workers", "1", "--parts", s(&parts)]].concat().into_iter().map(String::from).collect()
+        });
+        assert!(String::from_utf8_lossy(&outs[0].stdout) == one.stdout, "the report from parts differs (whole store at 0: {whole0})");
+        assert!(outs[1].stdout.is_empty());
+    }
+    // Any part of the same store serves process 0 (the id tables and
+    // labels are the whole store's), even one cut for another count.
+    let three = t.path().join("parts3");
+    assert_eq!(run(&["partition", "--store", s(&st), "--processes", "3", "--out", s(&three)]).code, 0);
+    let other = run(&[&q[..], &["--store", s(&three.join("part-0")), "--processes", "2", "--parts", s(&parts)]].concat());
+    assert_eq!(other.code, 0, "a part of the same store, cut for another count, has the same tables: {}", other.stderr);
+    assert!(other.stdout == one.stdout);
+    // A part given to screening's process 0, which writes the index from the whole store, is refused.
+    let addrs = t.path().join("addrs.txt");
+    std::fs::write(&addrs, format!("{}\n", w.exploiter)).unwrap();
+    let screen = run(&["screen", "--store", s(&parts.join("part-0")), "--processes", "2", "--parts", s(&parts), s(&addrs)]);
+    assert_ne!(screen.code, 0);
+    assert!(screen.stderr.contains("a part; give process 0 the whole store"), "{}", screen.stderr);
 }

@@ -16,13 +16,15 @@ use std::time::Duration;
 /// (`--parts`, `chaintrace partition`), else the store itself. Process 0
 /// reads `store` for its answer (the report, the index), so it refuses
 /// parts cut from another state of it; Bitcoin stores have no parts yet.
-pub fn read_from<'a>(store: &'a crate::store::Store, w: &Workers, parts: Option<&'a Path>) -> Result<&'a Path, AppError> {
+/// `own_part`: whether process 0 may be given a part of the same cut as
+/// `store` (a trace's report needs only the id tables and labels there).
+pub fn read_from<'a>(store: &'a crate::store::Store, w: &Workers, parts: Option<&'a Path>, own_part: bool) -> Result<&'a Path, AppError> {
     let Some(dir) = parts else { return Ok(&store.dir) };
     if !store.manifest.chain.is_account() {
         return Err(AppError::Usage("--parts: parts so far hold account-model stores; give Bitcoin stores whole".into()));
     }
     if w.is_first() {
-        crate::dataflow::parts::check(store, dir, w.process())?;
+        crate::dataflow::parts::check(store, dir, w.process(), own_part)?;
     }
     Ok(dir)
 }

@@ -197,7 +197,7 @@ pub fn run_on_workers(
     if crate::trace::Follow::bridges(&r.follow) {
         return Err(AppError::Usage("--follow bridges does not run across processes yet: screen it in one".into()));
     }
-    let read = super::processes::read_from(store, w, parts)?;
+    let read = super::processes::read_from(store, w, parts, false)?;
     let asset = assets[0];
     let cats = categories(&r.categories);
     let started = std::time::Instant::now();

@@ -397,7 +397,7 @@ pub fn run_on_workers(
     parts: Option<&std::path::Path>,
 ) -> Result<Option<Vec<Traced>>, AppError> {
     let utxo = store.manifest.chain == Chain::Bitcoin && store.manifest.inputs > 0;
-    let read = super::processes::read_from(store, w, parts)?;
+    let read = super::processes::read_from(store, w, parts, true)?;
     // Every process clusters the store itself: the same store and parameters give the same clusters.
     let clusters = match plan.cluster {
         Some(p) => Some(std::sync::Arc::new(super::bitcoin_clusters(store, p)?)),
@@ -423,7 +423,10 @@ pub fn run_on_workers(
         let questions: Vec<(Spec, Vec<(u32, u32)>)> = asked.iter().map(|a| (a.3.clone(), a.2.outpoints.clone())).collect();
         crate::dataflow::utxo::trace_many(&store.dir, &questions, w, crate::dataflow::account::segment_bits()?)?
     } else {
-        crate::dataflow::account::trace_many(read, &specs, w)?
+        // The paths are walked where the events are: process 0 gathers
+        // them, not every tainted event, and needs no events of others.
+        let paths: Vec<usize> = asked.iter().map(|a| a.1.paths).collect();
+        crate::dataflow::account::trace_many(read, &specs, w, Some(&paths))?
     };
     let Some(outcomes) = outcomes else { return Ok(None) };
     // The cases shared one run: each is given its share of the time.

@@ -43,7 +43,7 @@ use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
 use crate::trace::num::{haircut, narrow};
 use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
-use crate::trace::{Engine, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
+use crate::trace::{Engine, EventRow, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -200,6 +200,21 @@ impl Part {
     #[inline]
     fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
         self.owners.halves(self.me, u, v, self.fees_inert)
+    }
+
+    /// Event `e` of the whole store, which this worker reads, as evidence shows it.
+    fn row(&self, e: u64) -> EventRow {
+        let j = self.keys.at(e);
+        debug_assert_eq!(self.keys.key(j), e, "an event this worker holds");
+        let ev = self.store.events();
+        EventRow {
+            from: ev.sender(j),
+            to: ev.receiver(j),
+            tx: ev.tx(j),
+            block: ev.block(j),
+            time: ev.time(j),
+            value: self.store.value(j).0,
+        }
     }
 
     /// Whether event `i` (of the read store) moves anything in this trace.
@@ -996,16 +1011,26 @@ pub fn trace_in_blocks(
     owner_bits: Option<u32>,
     rounds: Option<Rounds>,
 ) -> Result<Option<Outcome>, DataflowError> {
-    Ok(sweep_all(store_dir, std::slice::from_ref(spec), w, segment_bits, owner_bits, rounds)?.map(|mut v| v.remove(0)))
+    Ok(sweep_all(store_dir, std::slice::from_ref(spec), w, (segment_bits, owner_bits, rounds), None)?.map(|mut v| v.remove(0)))
 }
 
 /// [`trace`] for several questions, one after another on the same
 /// connections (a run's processes connect once).
 ///
+/// `paths`: each question's evidence paths a destination, walked on the
+/// workers that hold the events, so that process 0 gathers the paths
+/// alone (`Outcome::evidence`) instead of every tainted event; `None`:
+/// every tainted event is gathered (`Outcome::tainted`).
+///
 /// `CHAINTRACE_SEGMENT_BITS` sets the segments' size (2^bits events,
 /// [`SEGMENT_BITS`] unless set): every process of a run needs the same.
-pub fn trace_many(store_dir: &std::path::Path, specs: &[Spec], w: &Workers) -> Result<Option<Vec<Outcome>>, DataflowError> {
-    sweep_all(store_dir, specs, w, segment_bits()?, None, None)
+pub fn trace_many(
+    store_dir: &std::path::Path,
+    specs: &[Spec],
+    w: &Workers,
+    paths: Option<&[usize]>,
+) -> Result<Option<Vec<Outcome>>, DataflowError> {
+    sweep_all(store_dir, specs, w, (segment_bits()?, None, None), paths)
 }
 
 /// The segments' size: `CHAINTRACE_SEGMENT_BITS`, else [`SEGMENT_BITS`].
@@ -1022,6 +1047,9 @@ struct Settled {
     spec: Spec,
     full: bool,
     warnings: Vec<u32>,
+    /// Evidence paths a destination, walked where the events are
+    /// (`super::evidence`); `None`: every tainted event is gathered.
+    walk: Option<usize>,
 }
 
 /// `fits`: whether the store's balances fit the sparse sweep, worked out
@@ -1046,7 +1074,7 @@ fn settle(read: &Read, spec: &Spec, segment_bits: u32, fits: &std::cell::OnceCel
     let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
     let mut warnings: Vec<u32> = spec.seeds.iter().copied().filter(|s| rules.contains_key(s)).collect();
     warnings.sort_unstable();
-    Ok(Settled { spec: spec.clone(), full, warnings })
+    Ok(Settled { spec: spec.clone(), full, warnings, walk: None })
 }
 
 /// One worker's sweep of one question: its findings, gathered at worker 0.
@@ -1083,6 +1111,23 @@ fn sweep_on(
         st.out.exchange = Traffic { busy_ns: busy, ..st.exchange };
         Found::of(&mut st.out)
     };
+    let found = match q.walk {
+        None => found,
+        Some(k) => {
+            let mut found = found;
+            let (tainted, dests) = found.walk_inputs();
+            let seeds: Set<u32> = spec.seeds.iter().copied().collect();
+            let seed_txs = part.seed_txs.clone();
+            // A source as the report's walk finds one: an event a seed
+            // sends, or one of a seed transaction at hop 0.
+            let is_source =
+                move |t: &Tainted, r: &EventRow| seeds.contains(&r.from) || (r.tx != NO_TX && seed_txs.contains(&r.tx) && t.hop == 0);
+            let p2 = part.clone();
+            let ev = part.store.events();
+            let rows = (|e| ev.receiver(part.keys.at(e)), move |e| p2.row(e));
+            found.with_walk(super::evidence::walk(worker, owners, tainted, &dests, k, rows, is_source))
+        }
+    };
     let all = super::segments::gather(worker, found);
     Ok(all)
 }
@@ -1093,16 +1138,20 @@ fn sweep_all(
     store_dir: &std::path::Path,
     specs: &[Spec],
     w: &Workers,
-    segment_bits: u32,
-    owner_bits: Option<u32>,
-    rounds: Option<Rounds>,
+    (segment_bits, owner_bits, rounds): (u32, Option<u32>, Option<Rounds>),
+    paths: Option<&[usize]>,
 ) -> Result<Option<Vec<Outcome>>, DataflowError> {
     if !(1..=32).contains(&segment_bits) {
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));
     }
     let read = Read::open(store_dir, w.process()).map_err(|e| DataflowError::Trace(e.into()))?;
     let fits = std::cell::OnceCell::new();
-    let settled: Vec<Settled> = specs.iter().map(|s| settle(&read, s, segment_bits, &fits)).collect::<Result<_, _>>()?;
+    let mut settled: Vec<Settled> = specs.iter().map(|s| settle(&read, s, segment_bits, &fits)).collect::<Result<_, _>>()?;
+    if let Some(ks) = paths {
+        for (q, &k) in settled.iter_mut().zip(ks) {
+            q.walk = Some(k);
+        }
+    }
     // Labels count too: they make the stops.
     if read.info.is_some() && specs.iter().any(|s| s.seeds.contains(&Pseudo::Fees.id())) {
         return Err(DataflowError::Unsupported(
@@ -1113,7 +1162,7 @@ fn sweep_all(
     let identity = read.identity();
     let owners = read.owners(w, owner_bits)?;
     drop(read);
-    let questions: Vec<String> = settled.iter().map(|q| format!("{:?} {}", q.spec, q.full)).collect();
+    let questions: Vec<String> = settled.iter().map(|q| format!("{:?} {} {:?}", q.spec, q.full, q.walk)).collect();
     // Arrivals run as they come: a segment's rounds wait for no one (the
     // default; `CHAINTRACE_ROUNDS=barrier` for the benches' comparison).
     let rounds = match rounds {

@@ -71,6 +71,12 @@ pub(crate) struct Found {
     pred: std::collections::HashMap<u64, u64>,
     visited: u64,
     exchange: Traffic,
+    /// Whether the evidence paths were walked where the events are
+    /// (`super::evidence`): then `tainted` is empty, and these are the
+    /// steps found and the destinations' first arrivals.
+    walked: bool,
+    steps: Vec<super::evidence::Step>,
+    firsts: Vec<(u32, u64, i64)>,
 }
 
 impl Found {
@@ -94,7 +100,21 @@ impl Found {
             pred: std::mem::take(&mut o.pred),
             visited: o.visited,
             exchange,
+            walked: false,
+            steps: Vec::new(),
+            firsts: Vec::new(),
         }
+    }
+
+    /// What a walk of the evidence starts from: the tainted events, moved
+    /// out, and each destination with its first absorbed arrival.
+    pub(crate) fn walk_inputs(&mut self) -> (Vec<Tainted>, Vec<(u32, u64)>) {
+        (std::mem::take(&mut self.tainted), self.destinations.iter().map(|(d, s)| (*d, s.2)).collect())
+    }
+
+    /// These findings with the evidence walked where the events are.
+    pub(crate) fn with_walk(self, (steps, firsts): (Vec<super::evidence::Step>, Vec<(u32, u64, i64)>)) -> Found {
+        Found { walked: true, steps, firsts, ..self }
     }
 
     /// [`Found::of`], with `places` (one a tainted event, in the same
@@ -114,8 +134,12 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
     let mut out = Outcome::default();
     // Places are appended in the order merge appends the tainted events.
     let mut places: Vec<u64> = Vec::new();
+    let (mut walked, mut steps, mut firsts) = (false, Vec::new(), Vec::new());
     for mut f in parts {
         places.append(&mut f.places);
+        walked |= f.walked;
+        steps.append(&mut f.steps);
+        firsts.append(&mut f.firsts);
         merge(
             &mut out,
             Outcome {
@@ -155,6 +179,9 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
         tainted = both.into_iter().map(|x| x.1).collect();
     }
     out.tainted = tainted;
+    if walked {
+        out.evidence = Some(super::evidence::assemble(steps, firsts));
+    }
     out.seed_stop_warnings = seed_stop_warnings;
     out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
     out

@@ -7,6 +7,7 @@
 //! tainted events. [`poison`] is the first sweep built this way.
 
 pub mod account;
+mod evidence;
 pub mod exposure;
 mod found;
 pub mod net;
@@ -230,6 +231,14 @@ impl Positions {
         match &self.0 {
             Some(k) => (k.lower(lo), k.lower(hi)),
             None => (lo as usize, hi as usize),
+        }
+    }
+
+    /// The read store's index of whole-store event `e`, which it holds.
+    pub(crate) fn at(&self, e: u64) -> usize {
+        match &self.0 {
+            Some(k) => k.lower(e),
+            None => e as usize,
         }
     }
 

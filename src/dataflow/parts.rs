@@ -95,15 +95,25 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
 }
 
 /// Refuse parts that were not cut from `store` as it is now (process 0
-/// writes the report from the whole store: its events must be the ones
-/// the parts hold, and its labels the parts' stops).
-pub fn check(store: &Store, parts: &Path, process: usize) -> Result<(), DataflowError> {
-    let at = part_dir(parts, process).join(crate::store::part::INFO_FILE);
-    let text =
-        std::fs::read(&at).map_err(|source| DataflowError::Trace(crate::store::StoreError::Io { path: at.clone(), source }.into()))?;
-    let info: PartInfo = serde_json::from_slice(&text)
-        .map_err(|e| DataflowError::Unsupported(format!("{}: not a part's description: {e}", at.display())))?;
-    if info.whole != whole_identity(store) {
+/// writes the report from `store`: its id tables and labels must be the
+/// parts'). With `own_part`, `store` may itself be a part of the same
+/// cut: a trace walks its evidence where the events are, so its report
+/// needs no other events (an exposure index is written from the whole
+/// store).
+pub fn check(store: &Store, parts: &Path, process: usize, own_part: bool) -> Result<(), DataflowError> {
+    let info = info_at(&part_dir(parts, process))?;
+    let own = store.dir.join(crate::store::part::INFO_FILE);
+    let given = match own.is_file() {
+        true if own_part => info_at(&store.dir)?.whole,
+        true => {
+            return Err(DataflowError::Unsupported(format!(
+                "{}: a part; give process 0 the whole store (the index is written from it)",
+                store.dir.display()
+            )));
+        }
+        false => whole_identity(store),
+    };
+    if info.whole != given {
         return Err(DataflowError::Unsupported(format!(
             "{}: the parts were cut from another state of {} (events or labels changed since): run `chaintrace partition` again",
             parts.display(),
@@ -111,4 +121,12 @@ pub fn check(store: &Store, parts: &Path, process: usize) -> Result<(), Dataflow
         )));
     }
     Ok(())
+}
+
+/// What the part in `dir` says it is.
+fn info_at(dir: &Path) -> Result<PartInfo, DataflowError> {
+    let at = dir.join(crate::store::part::INFO_FILE);
+    let text =
+        std::fs::read(&at).map_err(|source| DataflowError::Trace(crate::store::StoreError::Io { path: at.clone(), source }.into()))?;
+    serde_json::from_slice(&text).map_err(|e| DataflowError::Unsupported(format!("{}: not a part's description: {e}", at.display())))
 }

@@ -314,6 +314,11 @@ fn step(store: &Store, t: &Tainted) -> Step {
     Step { event: EventRef::of(store, t.event as usize), taint: t.x.to_string(), asset: None, conversion: None }
 }
 
+/// A step of a path walked where its events are (`Outcome::evidence`).
+fn step_of_row(store: &Store, t: &Tainted, row: &crate::trace::EventRow) -> Step {
+    Step { event: EventRef::of_row(store, row), taint: t.x.to_string(), asset: None, conversion: None }
+}
+
 /// On Bitcoin a step's sender is the address of the output the previous step
 /// created, so consecutive steps link up (`to` of one is `from` of the next).
 fn utxo_senders(store: &Store, mut steps: Vec<Step>) -> Vec<Step> {
@@ -394,6 +399,22 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         .map(|(&id, d)| {
             let addr = store.address_text(id);
             let i = d.first_event as usize;
+            let (first_block, first_time) = match &out.evidence {
+                Some(e) => e.first.get(&id).copied().unwrap_or((NO_BLOCK, NO_TIME)),
+                None => (ev.block(i), ev.time(i)),
+            };
+            let walked = match &out.evidence {
+                Some(e) => e
+                    .paths
+                    .get(&id)
+                    .map(|ps| ps.iter().take(paths).map(|p| p.iter().map(|(t, r)| step_of_row(store, t, r)).collect()).collect())
+                    .unwrap_or_default(),
+                None => index
+                    .paths_with(store, id, paths, &is_source, &out.pred, &by_event)
+                    .iter()
+                    .map(|p| utxo_senders(store, p.iter().map(|t| step(store, t)).collect()))
+                    .collect(),
+            };
             let row = DestinationRow {
                 chain: None,
                 address: addr.clone(),
@@ -403,13 +424,9 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
                 category: d.category.clone(),
                 amount: d.amount.to_string(),
                 hops: d.hops,
-                first_block: (ev.block(i) != NO_BLOCK).then_some(ev.block(i)),
-                first_time: (ev.time(i) != NO_TIME).then(|| crate::model::time::format_time(ev.time(i))),
-                paths: index
-                    .paths_with(store, id, paths, &is_source, &out.pred, &by_event)
-                    .iter()
-                    .map(|p| utxo_senders(store, p.iter().map(|t| step(store, t)).collect()))
-                    .collect(),
+                first_block: (first_block != NO_BLOCK).then_some(first_block),
+                first_time: (first_time != NO_TIME).then(|| crate::model::time::format_time(first_time)),
+                paths: walked,
                 cluster_size: cluster_size(id),
             };
             (d.amount, addr, row)

@@ -105,6 +105,15 @@ pub fn rename_into_place(from: &Path, to: &Path) -> Result<(), StoreError> {
     super::generation::sync_dir(parent_of(to))
 }
 
+/// The events of the whole store `store` is a part of, or (a store, or a
+/// part whose description cannot be read) its own.
+pub fn whole_len(store: &Store) -> u64 {
+    std::fs::read(store.dir.join(INFO_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_slice::<PartInfo>(&t).ok())
+        .map_or(store.len() as u64, |i| i.whole_events)
+}
+
 /// Open the part at `dir`: its events, as a store, and what it is a part of.
 pub fn open(dir: &Path) -> Result<(Store, PartInfo), StoreError> {
     let info_path = dir.join(INFO_FILE);

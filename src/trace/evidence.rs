@@ -124,4 +124,18 @@ impl EventRef {
             chain: None,
         }
     }
+
+    /// An event read where it is stored (`Outcome::evidence`), named with
+    /// `store`'s address and transaction tables.
+    pub fn of_row(store: &Store, r: &super::EventRow) -> Self {
+        EventRef {
+            tx: (r.tx != NO_TX).then(|| store.tx_text(r.tx)),
+            from: store.address_text(r.from),
+            to: store.address_text(r.to),
+            block: (r.block != NO_BLOCK).then_some(r.block),
+            time: (r.time != NO_TIME).then(|| crate::model::time::format_time(r.time)),
+            value: crate::model::amount::Amount(r.value).to_string(),
+            chain: None,
+        }
+    }
 }

@@ -130,6 +130,39 @@ pub struct Tainted {
     pub hop: u32,
 }
 
+/// An event as evidence shows it, read where the event is stored: a run
+/// across processes walks its evidence paths on the workers that hold the
+/// events, so that process 0 needs neither every tainted event nor the
+/// whole store to write the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventRow {
+    /// Sender.
+    pub from: u32,
+    /// Receiver.
+    pub to: u32,
+    /// Transaction id (`NO_TX`: none).
+    pub tx: u32,
+    /// Block number (`NO_BLOCK`: none).
+    pub block: u64,
+    /// Block time (`NO_TIME`: none).
+    pub time: i64,
+    /// Value moved, base units.
+    #[serde(with = "limbs")]
+    pub value: U256,
+}
+
+/// Evidence found where the events are (a run across processes): each
+/// destination's paths, each step a tainted event with its row, from the
+/// source on, and the block and time of each destination's first
+/// absorbed arrival.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// Destination -> its paths, the ones ending in the largest arrivals first.
+    pub paths: BTreeMap<u32, Vec<Vec<(Tainted, EventRow)>>>,
+    /// Destination -> block and time of its first absorbed arrival.
+    pub first: BTreeMap<u32, (u64, i64)>,
+}
+
 /// What a trace found, in store ids.
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
@@ -147,8 +180,12 @@ pub struct Outcome {
     pub held_by_seeds: Wide,
     /// Shortfall credited at seeds and at addresses holding taint.
     pub unknown_origin: Wide,
-    /// Every event that carried taint, in key order.
+    /// Every event that carried taint, in key order (empty where
+    /// `evidence` holds the paths instead).
     pub tainted: Vec<Tainted>,
+    /// The evidence paths, walked where the events are (runs across
+    /// processes; `None`: the report walks them over `tainted`).
+    pub evidence: Option<Evidence>,
     /// Seeds that hold a stop label (they stay sources).
     pub seed_stop_warnings: Vec<u32>,
     /// UTXO model: the output whose taint funded a tainted output (for evidence).
