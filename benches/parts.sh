@@ -6,10 +6,10 @@
 # processes started one by one as on P hosts (`--process I --hosts FILE`,
 # loopback ports), each under GNU time:
 #   - whole: every process reads the whole store;
-#   - parts: process I reads DIR/part-I alone (`--parts DIR`); processes
-#     other than 0 are given their part as `--store` too, as a host that
-#     holds only its part would be; process 0 writes the report from the
-#     whole store.
+#   - parts: process I reads DIR/part-I alone (`--parts DIR`), and is
+#     given its part as `--store` too, as a host that holds only its part
+#     would be; process 0 among them (the evidence paths are walked where
+#     the events are, so its report needs no other events).
 # Every report is compared byte for byte with the single-process one (the
 # run fails if one differs). Prints, per run: the sweep's seconds
 # (process 0's timing line), the busiest worker's seconds in rounds, and
@@ -66,9 +66,9 @@ for policy in $policies; do
           --workers 1 "${extra[@]}" > /dev/null 2> "$dir/p$i.err" &
         pids+=($!)
       done
-      extra=()
-      [ "$mode" = parts ] && extra=(--parts "$dir/parts$p")
-      CHAINTRACE_TIMING=1 /usr/bin/time -f "time %e %M" "$bin/chaintrace" "${args[@]}" --store "$dir/world" --processes "$p" --process 0 \
+      store="$dir/world" extra=()
+      [ "$mode" = parts ] && store="$dir/parts$p/part-0" extra=(--parts "$dir/parts$p")
+      CHAINTRACE_TIMING=1 /usr/bin/time -f "time %e %M" "$bin/chaintrace" "${args[@]}" --store "$store" --processes "$p" --process 0 \
         --hosts "$dir/hosts" --workers 1 "${extra[@]}" > "$dir/p.json" 2> "$dir/p0.err"
       for pid in "${pids[@]}"; do wait "$pid"; done
       cmp -s "$dir/one.json" "$dir/p.json" || { echo "$policy: the report of $p processes ($mode) differs from one process's" >&2; exit 1; }
