@@ -113,20 +113,25 @@ impl<'a> Packed<'a> {
         if nullable == 1 && code == 0 { u32::MAX } else { base.wrapping_add(code - nullable) }
     }
 
-    /// The values of events `start..start + out.len()` into `out`: 16 from
-    /// a multiple of 16 of a flat block with the width a constant
-    /// (`fill16`), the scans' case; any other run (a scan's last few
-    /// events, a climbing block) a value at a time.
+    /// The values of events `start..start + out.len()` into `out`: each 16
+    /// from a multiple of 16 of a flat block with the width a constant
+    /// (`fill16`), the scans' case; the rest (up to the first multiple of
+    /// 16, a scan's last few events, a climbing block) a value at a time.
     #[inline]
     pub fn fill(&self, start: usize, out: &mut [u32]) {
-        if start.is_multiple_of(16)
-            && let Ok(out16) = <&mut [u32; 16]>::try_from(&mut *out)
-            && self.fill16(start, out16)
-        {
-            return;
-        }
-        for (j, d) in out.iter_mut().enumerate() {
-            *d = self.get(start + j);
+        let mut j = 0;
+        while j < out.len() {
+            let i = start + j;
+            if i.is_multiple_of(16)
+                && let Some(chunk) = out.get_mut(j..j + 16)
+                && let Ok(out16) = <&mut [u32; 16]>::try_from(chunk)
+                && self.fill16(i, out16)
+            {
+                j += 16;
+                continue;
+            }
+            out[j] = self.get(i);
+            j += 1;
         }
     }
 
@@ -479,6 +484,13 @@ mod tests {
                 let mut out = [0u32; 16];
                 p.fill(start, &mut out);
                 assert_eq!(out, v[start..start + 16], "width {w}, from {start}");
+            }
+            // Runs of any start and length, as scans ask: the aligned
+            // sixteens inside them at once, the rest one by one.
+            for (start, len) in [(0, 64), (3, 64), (13, 50), (BLOCK - 5, 40), (2 * BLOCK + 16, 17), (7, 0), (v.len() - 64, 64)] {
+                let mut out = vec![0u32; len];
+                p.fill(start, &mut out);
+                assert_eq!(out, v[start..start + len], "width {w}, {len} from {start}");
             }
         }
     }
