@@ -1125,7 +1125,7 @@ fn sweep_on(
             let p2 = part.clone();
             let ev = part.store.events();
             let rows = (|e| ev.receiver(part.keys.at(e)), move |e| p2.row(e));
-            found.with_walk(super::evidence::walk(worker, owners, tainted, &dests, k, rows, is_source))
+            found.with_walk(super::evidence::walk(worker, owners, tainted, &dests, k, rows, is_source).map_err(super::net::give_up)?)
         }
     };
     let all = super::segments::gather(worker, found);

@@ -39,6 +39,10 @@ struct Ask {
 /// event and its row.
 pub(crate) type Step = (u32, u32, u32, Tainted, EventRow);
 
+/// What a worker's walk found: its steps, and its destinations' first
+/// arrivals' block and time.
+pub(crate) type Walked = (Vec<Step>, Vec<(u32, u64, i64)>);
+
 /// Walk the paths of this worker's destinations `dests` (each with its
 /// first absorbed arrival), up to `k` each, over every worker's
 /// `tainted` (this worker's: the events whose receive half it ran);
@@ -53,7 +57,7 @@ pub(crate) fn walk(
     k: usize,
     (receiver, row): (impl Fn(u64) -> u32, impl Fn(u64) -> EventRow + 'static),
     is_source: impl Fn(&Tainted, &EventRow) -> bool + 'static,
-) -> (Vec<Step>, Vec<(u32, u64, i64)>) {
+) -> Result<Walked, String> {
     let firsts: Vec<(u32, u64, i64)> = dests
         .iter()
         .map(|&(d, e)| {
@@ -61,36 +65,25 @@ pub(crate) fn walk(
             (d, r.block, r.time)
         })
         .collect();
-    // By receiver, each one's in event order, moved in place: on a large
-    // trace the tainted events are most of a worker's heap.
-    let mut tainted = tainted;
-    let mut by_to: IdMap<(usize, usize)> = IdMap::default();
-    if k > 0 {
-        // Read in event order, as the events lie.
-        let to: Vec<u32> = tainted.iter().map(|t| receiver(t.event)).collect();
-        // Position k takes event order[k]: by receiver, then event.
-        let mut order: Vec<usize> = (0..tainted.len()).collect();
-        order.sort_unstable_by_key(|&i| (to[i], i));
-        let mut at = 0;
-        while at < order.len() {
-            let r = to[order[at]];
-            let end = at + order[at..].partition_point(|&i| to[i] == r);
-            by_to.insert(r, (at, end));
-            at = end;
-        }
-        permute(&mut tainted, order);
-    } else {
-        tainted = Vec::new();
-    }
-    let arrivals = Arrivals { tainted, by_to };
+    let count = tainted.len();
+    let mut arrivals = Arrivals::new(if k > 0 { tainted } else { Vec::new() }, receiver).ok_or_else(|| {
+        format!("a worker logged {count} tainted events, more than evidence paths index (2^32): run more workers, or --paths 0")
+    })?;
     let found: Rc<RefCell<Vec<Step>>> = Rc::new(RefCell::new(Vec::new()));
     // The paths' ends: a destination's largest arrivals, as the report picks them.
     let mut first = Vec::new();
     for &(dest, _) in dests {
         let Some(at) = arrivals.at(dest) else { continue };
-        let mut last: Vec<&Tainted> = at.iter().collect();
-        last.sort_by(|a, b| b.x.cmp(&a.x).then(a.event.cmp(&b.event)));
-        for (rank, &end) in last.iter().take(k).enumerate() {
+        let mut last: Vec<&Tainted> = at.collect();
+        let order = |a: &&Tainted, b: &&Tainted| b.x.cmp(&a.x).then(a.event.cmp(&b.event));
+        // An exchange can take most of the tainted events: its `k` largest
+        // picked out first (the order is total, events being distinct).
+        if last.len() > k {
+            last.select_nth_unstable_by(k, order);
+            last.truncate(k);
+        }
+        last.sort_by(order);
+        for (rank, &end) in last.iter().enumerate() {
             let r = row(end.event);
             let rank = rank as u32;
             found.borrow_mut().push((dest, rank, 0, *end, r));
@@ -104,13 +97,11 @@ pub(crate) fn walk(
         let mut next = Vec::new();
         for a in asks.drain(..) {
             // As the report walks: the largest, then the earliest.
-            let prev = arrivals
-                .at(a.sender)
-                .and_then(|v| v.iter().filter(|t| t.event < a.before).max_by(|x, y| x.x.cmp(&y.x).then(y.event.cmp(&x.event))));
+            let prev = arrivals.largest_before(a.sender, a.before);
             let Some(p) = prev else { continue };
             let r = row(p.event);
-            f2.borrow_mut().push((a.dest, a.rank, a.step, *p, r));
-            if !is_source(p, &r) {
+            f2.borrow_mut().push((a.dest, a.rank, a.step, p, r));
+            if !is_source(&p, &r) {
                 next.push(Ask { step: a.step + 1, before: p.event, sender: r.from, ..a });
             }
         }
@@ -118,43 +109,109 @@ pub(crate) fn walk(
     };
     relay(worker, first, move |a: &Ask| owners.of(a.sender) as u64, step);
     let steps = std::mem::take(&mut *found.borrow_mut());
-    (steps, firsts)
-}
-
-/// Put `order[k]`'s element at `k`, for every `k`, in place (the
-/// cycles of the permutation followed one by one).
-fn permute<T: Copy>(v: &mut [T], mut order: Vec<usize>) {
-    for start in 0..v.len() {
-        if order[start] == start {
-            continue;
-        }
-        let held = v[start];
-        let mut k = start;
-        loop {
-            let from = order[k];
-            order[k] = k;
-            if from == start {
-                v[k] = held;
-                break;
-            }
-            v[k] = v[from];
-            k = from;
-        }
-    }
+    Ok((steps, firsts))
 }
 
 /// A worker's tainted events by receiver.
 struct Arrivals {
-    /// By receiver, then event.
+    /// In event order.
     tainted: Vec<Tainted>,
-    /// Receiver -> its range in `tainted`.
+    /// Receiver (high half) and place in `tainted` (low half), by receiver then event.
+    keys: Vec<u64>,
+    /// Receiver -> its range in `keys`.
     by_to: IdMap<(usize, usize)>,
+    /// For a receiver a step back asked about, and each of its arrivals,
+    /// the place in `keys` of its largest arrival so far (the earliest of
+    /// equals): a step back asks for the largest before an event, a hub
+    /// has many, and paths pass hubs again and again. Worked out when first
+    /// asked: the receivers asked about are few, and a pass over all of
+    /// them would read every tainted event out of order.
+    best: IdMap<Vec<u32>>,
 }
 
 impl Arrivals {
+    /// Index `tainted` (event order) by receiver, `receiver` reading each
+    /// one's; `None` past 2^32 of them. A key holds a receiver in its high
+    /// half and a place in `tainted` in its low, sorted by a stable radix
+    /// sort of the receivers. The tainted events stay where they are: on a
+    /// large trace they are most of a worker's heap, and moving them costs
+    /// two cache misses each.
+    fn new(tainted: Vec<Tainted>, receiver: impl Fn(u64) -> u32) -> Option<Arrivals> {
+        let n = u32::try_from(tainted.len()).ok()?;
+        let mut keys: Vec<u64> = tainted.iter().zip(0..n).map(|(t, i)| u64::from(receiver(t.event)) << 32 | u64::from(i)).collect();
+        radix_by_high_half(&mut keys);
+        let mut by_to: IdMap<(usize, usize)> = IdMap::default();
+        let mut at = 0;
+        while at < keys.len() {
+            let r = keys[at] >> 32;
+            let end = at + keys[at..].partition_point(|&x| x >> 32 == r);
+            by_to.insert(r as u32, (at, end));
+            at = end;
+        }
+        Some(Arrivals { tainted, keys, by_to, best: IdMap::default() })
+    }
+
+    /// The event at place `k` of `keys`.
+    fn get(&self, k: usize) -> &Tainted {
+        &self.tainted[self.keys[k] as u32 as usize]
+    }
+
     /// The tainted events `to` received, in event order.
-    fn at(&self, to: u32) -> Option<&[Tainted]> {
-        self.by_to.get(&to).map(|&(s, e)| &self.tainted[s..e])
+    fn at(&self, to: u32) -> Option<impl Iterator<Item = &Tainted> + Clone> {
+        self.by_to.get(&to).map(|&(s, e)| (s..e).map(|k| self.get(k)))
+    }
+
+    /// `to`'s largest tainted arrival before event `before`, the earliest
+    /// of equals: the report's step back.
+    fn largest_before(&mut self, to: u32, before: u64) -> Option<Tainted> {
+        let &(s, e) = self.by_to.get(&to)?;
+        if !self.best.contains_key(&to) {
+            let mut b = s;
+            let mut best = Vec::with_capacity(e - s);
+            for k in s..e {
+                // Strictly larger: of equals, the earliest stays.
+                if self.get(k).x > self.get(b).x {
+                    b = k;
+                }
+                best.push(b as u32);
+            }
+            self.best.insert(to, best);
+        }
+        // The first place at or after `before` (events ascend in a range).
+        let (mut lo, mut hi) = (s, e);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.get(mid).event < before {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo > s).then(|| *self.get(self.best[&to][lo - 1 - s] as usize))
+    }
+}
+
+/// Sort `keys` by their high 32 bits, stably (least significant digit
+/// first, 16 bits a pass): equal high halves keep their order.
+fn radix_by_high_half(keys: &mut Vec<u64>) {
+    let mut other = vec![0u64; keys.len()];
+    for shift in [32, 48] {
+        let mut start = vec![0usize; 1 << 16];
+        for &x in keys.iter() {
+            start[(x >> shift) as usize & 0xffff] += 1;
+        }
+        let mut sum = 0;
+        for c in start.iter_mut() {
+            let here = *c;
+            *c = sum;
+            sum += here;
+        }
+        for &x in keys.iter() {
+            let d = (x >> shift) as usize & 0xffff;
+            other[start[d]] = x;
+            start[d] += 1;
+        }
+        std::mem::swap(keys, &mut other);
     }
 }
 
@@ -216,18 +273,14 @@ pub(crate) fn assemble(mut steps: Vec<Step>, firsts: Vec<(u32, u64, i64)>) -> Ev
 #[cfg(test)]
 mod tests {
     #[test]
-    fn permute_puts_each_element_where_the_order_says() {
+    fn the_radix_sort_orders_by_the_high_half_and_keeps_ties_in_place() {
         let mut rng = crate::synth::Rng::new(5);
-        for n in [0usize, 1, 2, 7, 100] {
-            let v: Vec<u64> = (0..n as u64).map(|_| rng.below(1000)).collect();
-            let mut order: Vec<usize> = (0..n).collect();
-            for i in (1..n).rev() {
-                order.swap(i, rng.below(i as u64 + 1) as usize);
-            }
-            let want: Vec<u64> = order.iter().map(|&i| v[i]).collect();
-            let mut got = v.clone();
-            super::permute(&mut got, order);
-            assert_eq!(got, want);
+        for (n, span) in [(0usize, 1u64), (1, 1), (7, 3), (1000, 50), (5000, 1 << 32)] {
+            let mut keys: Vec<u64> = (0..n as u64).map(|i| rng.below(span) << 32 | i).collect();
+            let mut want = keys.clone();
+            want.sort_by_key(|x| x >> 32);
+            super::radix_by_high_half(&mut keys);
+            assert_eq!(keys, want, "{n} keys below {span}");
         }
     }
 }

@@ -113,7 +113,7 @@ impl Found {
     }
 
     /// These findings with the evidence walked where the events are.
-    pub(crate) fn with_walk(self, (steps, firsts): (Vec<super::evidence::Step>, Vec<(u32, u64, i64)>)) -> Found {
+    pub(crate) fn with_walk(self, (steps, firsts): super::evidence::Walked) -> Found {
         Found { walked: true, steps, firsts, ..self }
     }
 
