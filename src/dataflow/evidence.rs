@@ -65,6 +65,12 @@ pub(crate) fn walk(
             (d, r.block, r.time)
         })
         .collect();
+    // Its arrivals are logged by every sender's owner, so no one worker
+    // could pick its paths' ends. Labels cannot name it, so it is never a
+    // stop; should that change, this says so rather than miss its paths.
+    if dests.iter().any(|&(d, _)| d == crate::model::Pseudo::Fees.id()) {
+        return Err("the fees' pseudo-address is a destination: trace it on one process".into());
+    }
     let count = tainted.len();
     let mut arrivals = Arrivals::new(if k > 0 { tainted } else { Vec::new() }, receiver).ok_or_else(|| {
         format!("a worker logged {count} tainted events, more than evidence paths index (2^32): run more workers, or --paths 0")
