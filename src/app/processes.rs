@@ -47,9 +47,9 @@ pub struct Placement {
     #[arg(long, value_name = "FILE", requires = "process")]
     pub hosts: Option<PathBuf>,
     /// Read the store's parts (`chaintrace partition`) from this
-    /// directory: process I reads DIR/part-I alone. `--store` is read for
-    /// the report on process 0; other processes may give their part as
-    /// `--store`.
+    /// directory: process I reads DIR/part-I alone, and may give its part
+    /// as `--store` too (screening's process 0 gives the whole store,
+    /// where the index is written).
     #[arg(long, value_name = "DIR", requires = "processes")]
     pub parts: Option<PathBuf>,
 }
