@@ -1118,10 +1118,9 @@ fn sweep_on(
             let (tainted, dests) = found.walk_inputs();
             let seeds: Set<u32> = spec.seeds.iter().copied().collect();
             let seed_txs = part.seed_txs.clone();
-            // A source as the report's walk finds one: an event a seed
-            // sends, or one of a seed transaction at hop 0.
-            let is_source =
-                move |t: &Tainted, r: &EventRow| seeds.contains(&r.from) || (r.tx != NO_TX && seed_txs.contains(&r.tx) && t.hop == 0);
+            let is_source = move |t: &Tainted, r: &EventRow| {
+                crate::trace::evidence::starts_path(t, r.from, r.tx, |a| seeds.contains(&a), |x| seed_txs.contains(&x))
+            };
             let p2 = part.clone();
             let ev = part.store.events();
             let rows = (|e| ev.receiver(part.keys.at(e)), move |e| p2.row(e));

@@ -125,8 +125,5 @@ pub fn check(store: &Store, parts: &Path, process: usize, own_part: bool) -> Res
 
 /// What the part in `dir` says it is.
 fn info_at(dir: &Path) -> Result<PartInfo, DataflowError> {
-    let at = dir.join(crate::store::part::INFO_FILE);
-    let text =
-        std::fs::read(&at).map_err(|source| DataflowError::Trace(crate::store::StoreError::Io { path: at.clone(), source }.into()))?;
-    serde_json::from_slice(&text).map_err(|e| DataflowError::Unsupported(format!("{}: not a part's description: {e}", at.display())))
+    crate::store::part::info(dir).map_err(|e| DataflowError::Trace(e.into()))
 }

@@ -9,7 +9,7 @@ pub mod parquet;
 
 use crate::model::amount::WideSum;
 use crate::model::tokens::Book;
-use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX};
+use crate::model::{Chain, NO_BLOCK, NO_TIME};
 use crate::store::Store;
 use crate::trace::evidence::EventRef;
 use crate::trace::{Outcome, Policy, Spec, Tainted, evidence};
@@ -388,7 +388,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         if utxo {
             return t.hop == 0;
         }
-        seed_set.contains(&ev.sender(i)) || (ev.tx(i) != NO_TX && seed_txs.contains(&ev.tx(i)) && t.hop == 0)
+        evidence::starts_path(t, ev.sender(i), ev.tx(i), |a| seed_set.contains(&a), |x| seed_txs.contains(&x))
     };
     let by_event: std::collections::HashMap<u64, Tainted> =
         if utxo && !out.destinations.is_empty() { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };

@@ -105,20 +105,23 @@ pub fn rename_into_place(from: &Path, to: &Path) -> Result<(), StoreError> {
     super::generation::sync_dir(parent_of(to))
 }
 
+/// What the part at `dir` says it is a part of (its format unchecked).
+pub fn info(dir: &Path) -> Result<PartInfo, StoreError> {
+    let info_path = dir.join(INFO_FILE);
+    let text = std::fs::read(&info_path).map_err(|source| StoreError::Io { path: info_path.clone(), source })?;
+    serde_json::from_slice(&text).map_err(|e| corrupt(&info_path, format!("not a part's description: {e}")))
+}
+
 /// The events of the whole store `store` is a part of, or (a store, or a
 /// part whose description cannot be read) its own.
 pub fn whole_len(store: &Store) -> u64 {
-    std::fs::read(store.dir.join(INFO_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_slice::<PartInfo>(&t).ok())
-        .map_or(store.len() as u64, |i| i.whole_events)
+    info(&store.dir).map_or(store.len() as u64, |i| i.whole_events)
 }
 
 /// Open the part at `dir`: its events, as a store, and what it is a part of.
 pub fn open(dir: &Path) -> Result<(Store, PartInfo), StoreError> {
     let info_path = dir.join(INFO_FILE);
-    let text = std::fs::read(&info_path).map_err(|source| StoreError::Io { path: info_path.clone(), source })?;
-    let info: PartInfo = serde_json::from_slice(&text).map_err(|e| corrupt(&info_path, format!("not a part's description: {e}")))?;
+    let info = info(dir)?;
     if info.format != FORMAT {
         return Err(StoreError::Mismatch {
             path: info_path,

@@ -89,6 +89,14 @@ impl<'a> Index<'a> {
     }
 }
 
+/// Whether tainted event `t` (sent by `sender` in transaction `tx`)
+/// starts an account-model evidence path: a seed sends it, or it belongs
+/// to a seed transaction and is at hop 0. The report's walk and the walk
+/// across workers (`dataflow::evidence`) both stop there.
+pub fn starts_path(t: &Tainted, sender: u32, tx: u32, is_seed: impl Fn(u32) -> bool, is_seed_tx: impl Fn(u32) -> bool) -> bool {
+    is_seed(sender) || (tx != NO_TX && is_seed_tx(tx) && t.hop == 0)
+}
+
 /// One event as evidence names it: what anyone can check on an explorer.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct EventRef {
