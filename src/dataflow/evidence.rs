@@ -30,14 +30,15 @@ use timely::worker::Worker;
 struct Ask {
     dest: u32,
     rank: u32,
-    step: u32,
+    /// Wide enough for any path: each step goes back to an earlier event.
+    step: u64,
     before: u64,
     sender: u32,
 }
 
 /// A step found: destination, path rank, steps from the path's end, the
 /// event and its row.
-pub(crate) type Step = (u32, u32, u32, Tainted, EventRow);
+pub(crate) type Step = (u32, u32, u64, Tainted, EventRow);
 
 /// What a worker's walk found: its steps, and its destinations' first
 /// arrivals' block and time.
@@ -45,10 +46,11 @@ pub(crate) type Walked = (Vec<Step>, Vec<(u32, u64, i64)>);
 
 /// Walk the paths of this worker's destinations `dests` (each with its
 /// first absorbed arrival), up to `k` each, over every worker's
-/// `tainted` (this worker's: the events whose receive half it ran);
-/// `receiver` and `row` read an event this worker holds, `is_source` says where a walk
-/// ends. Every worker calls this, with its own. Returns the steps this
-/// worker found, and each destination's first arrival's block and time.
+/// `tainted` (this worker's: the events whose receive half it ran).
+/// `receiver` and `row` read an event this worker holds; `is_source`
+/// says where a walk ends. Every worker calls this, with its own. Returns
+/// the steps this worker found, and each destination's first arrival's
+/// block and time.
 pub(crate) fn walk(
     worker: &mut Worker,
     owners: Owners,
