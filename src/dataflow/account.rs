@@ -206,15 +206,7 @@ impl Part {
     fn row(&self, e: u64) -> EventRow {
         let j = self.keys.at(e);
         debug_assert_eq!(self.keys.key(j), e, "an event this worker holds");
-        let ev = self.store.events();
-        EventRow {
-            from: ev.sender(j),
-            to: ev.receiver(j),
-            tx: ev.tx(j),
-            block: ev.block(j),
-            time: ev.time(j),
-            value: self.store.value(j).0,
-        }
+        EventRow::at(&self.store, j)
     }
 
     /// Whether event `i` (of the read store) moves anything in this trace.

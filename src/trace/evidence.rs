@@ -121,16 +121,7 @@ pub struct EventRef {
 impl EventRef {
     /// Event `i` of a store.
     pub fn of(store: &Store, i: usize) -> Self {
-        let ev = store.events();
-        EventRef {
-            tx: (ev.tx(i) != NO_TX).then(|| store.tx_text(ev.tx(i))),
-            from: store.address_text(ev.sender(i)),
-            to: store.address_text(ev.receiver(i)),
-            block: (ev.block(i) != NO_BLOCK).then_some(ev.block(i)),
-            time: (ev.time(i) != NO_TIME).then(|| crate::model::time::format_time(ev.time(i))),
-            value: store.value(i).to_string(),
-            chain: None,
-        }
+        Self::of_row(store, &super::EventRow::at(store, i))
     }
 
     /// An event read where it is stored (`Outcome::evidence`), named with

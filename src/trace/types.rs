@@ -151,6 +151,14 @@ pub struct EventRow {
     pub value: U256,
 }
 
+impl EventRow {
+    /// Event `i` of `store`.
+    pub fn at(store: &crate::store::Store, i: usize) -> EventRow {
+        let ev = store.events();
+        EventRow { from: ev.sender(i), to: ev.receiver(i), tx: ev.tx(i), block: ev.block(i), time: ev.time(i), value: store.value(i).0 }
+    }
+}
+
 /// Evidence found where the events are (a run across processes): each
 /// destination's paths, each step a tainted event with its row, from the
 /// source on, and the block and time of each destination's first
