@@ -185,21 +185,27 @@ struct Part {
     fees_inert: bool,
     /// Events of seed transactions (their fees aside) owned addresses send.
     seed_tx_events: Vec<u64>,
-    me: usize,
     owners: Owners,
+    /// The store ids this worker owns, a bit each: the scan asks twice an
+    /// event, and a bit is one load where the owner is a hash.
+    owned: Vec<u64>,
+    /// Whether this worker is the only one (it owns every id).
+    alone: bool,
 }
 
 impl Part {
     /// Whether this worker owns store id `a`.
     #[inline]
     fn owns(&self, a: u32) -> bool {
-        self.owners.of(a) == self.me
+        bit(&self.owned, a)
     }
 
     /// Whether this worker runs the send half of an event `u -> v`, and its receive half.
     #[inline]
     fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
-        self.owners.halves(self.me, u, v, self.fees_inert)
+        let ou = self.owns(u);
+        // As `Owners::halves`: the fees' receive half is the sender's owner's.
+        (ou, if self.fees_inert && v == self.fees_id { ou } else { self.owns(v) })
     }
 
     /// Event `e` of the whole store, which this worker reads, as evidence shows it.
@@ -250,8 +256,9 @@ impl Part {
             fees_id: Pseudo::Fees.id(),
             fees_inert: !spec.seeds.contains(&Pseudo::Fees.id()),
             seed_tx_events: Vec::new(),
-            me,
             owners,
+            owned: owned_bits(&owners, me, store.address_count()),
+            alone: owners.peers() == 1,
             store,
         };
         let mut txs = spec.seed_txs.clone();
@@ -272,6 +279,18 @@ impl Part {
         }
         Ok(part)
     }
+}
+
+/// The store ids of `0..n` that worker `me` owns, a bit each.
+fn owned_bits(owners: &Owners, me: usize, n: usize) -> Vec<u64> {
+    let mut set = vec![0u64; n.div_ceil(64)];
+    for (w, word) in set.iter_mut().enumerate() {
+        let base = w as u32 * 64;
+        for b in 0..64u32.min((n - w * 64) as u32) {
+            *word |= u64::from(owners.of(base + b) == me) << b;
+        }
+    }
+    set
 }
 
 /// Bit `a` of a set of store ids, a bit each.
@@ -346,6 +365,9 @@ struct State {
     hot_receive: Vec<u64>,
     /// Whether any bit is set.
     any_hot: bool,
+    /// Counts changes to those bits: a block's mask of the events that
+    /// may matter, made at its start, holds while it is unchanged.
+    hot_changes: u64,
     /// Everything finished segments found.
     out: Outcome,
     cur: Option<u64>,
@@ -377,6 +399,7 @@ impl State {
             hot_receive: vec![0; p.store.address_count().div_ceil(64)],
             // Keeping every balance, every worker scans every segment.
             any_hot: p.full,
+            hot_changes: 0,
             out: Outcome::default(),
             cur: None,
             inbox: Map::default(),
@@ -424,6 +447,7 @@ impl State {
     /// Set the bits of store id `a` (owned) that its state calls for.
     fn mark_hot(&mut self, p: &Part, a: u32) {
         let (w, b) = (a as usize / 64, 1u64 << (a % 64));
+        let was = (self.hot_send[w] & b, self.hot_receive[w] & b);
         // Cleared too when an address cools (a FIFO queue gone clean), as
         // the sparse sweep does: the scan then skips its events again.
         if self.send_hot(p, a) {
@@ -437,6 +461,9 @@ impl State {
             self.any_hot = true;
         } else {
             self.hot_receive[w] &= !b;
+        }
+        if was != (self.hot_send[w] & b, self.hot_receive[w] & b) {
+            self.hot_changes += 1;
         }
     }
 
@@ -566,15 +593,59 @@ impl State {
                 ev.parties(i, &mut from[..k], &mut to[..k]);
                 p.keys.fill(i, &mut keys[..k]);
                 self.exchange.scanned += k as u64;
-                for j in 0..k {
-                    let (e, u, v) = (keys[j], from[j], to[j]);
-                    let (ou, ov) = p.owns_pair(u, v);
-                    if ou || ov {
-                        // Alone, a worker never runs a segment again.
-                        if self.keep_undo {
-                            self.mine.push(Mine { off: (e - lo) as u32, li: (i + j - la) as u32, u, v, owned: (ou, ov) });
-                        }
-                        self.consider(p, &ev, (e, i + j), (u, v), (ou, ov), &mut at, &mut now_sent);
+                // Which of the block's events this worker runs a half of, as
+                // masks made without a branch an event.
+                let (mut own_u, mut own_v) = (0u64, 0u64);
+                if p.alone {
+                    (own_u, own_v) = (!0 >> (BLOCK - k), !0 >> (BLOCK - k));
+                } else {
+                    for j in 0..k {
+                        let (ou, ov) = p.owns_pair(from[j], to[j]);
+                        own_u |= u64::from(ou) << j;
+                        own_v |= u64::from(ov) << j;
+                    }
+                }
+                let own = own_u | own_v;
+                // Arrivals and seed transactions call at events this worker
+                // runs a half of; with every balance kept, every such event does.
+                let last = keys[k - 1];
+                let mut called = if p.full { own } else { 0 };
+                while at.next_in < at.inbox.len() && at.inbox[at.next_in] <= last {
+                    if let Ok(j) = keys[..k].binary_search(&at.inbox[at.next_in]) {
+                        called |= 1 << j;
+                    }
+                    at.next_in += 1;
+                }
+                while at.next_tx < p.seed_tx_events.len() && p.seed_tx_events[at.next_tx] <= last {
+                    if let Ok(j) = keys[..k].binary_search(&p.seed_tx_events[at.next_tx]) {
+                        called |= 1 << j;
+                    }
+                    at.next_tx += 1;
+                }
+                called &= own;
+                // Alone, a worker never runs a segment again.
+                if self.keep_undo {
+                    let mut m = own;
+                    while m != 0 {
+                        let j = m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        let owned = (own_u >> j & 1 != 0, own_v >> j & 1 != 0);
+                        self.mine.push(Mine { off: (keys[j] - lo) as u32, li: (i + j - la) as u32, u: from[j], v: to[j], owned });
+                    }
+                }
+                // The events that may matter; made again for the rest of the
+                // block when an event changes a hot bit.
+                let mut at_changes = self.hot_changes;
+                let mut m = called | self.hot_mask(&from[..k], &to[..k], (own_u, own_v), 0);
+                while m != 0 {
+                    let j = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    if p.counts(&ev, i + j) {
+                        self.event(p, &ev, (keys[j], i + j), (from[j], to[j]), &mut now_sent, BOTH);
+                    }
+                    if self.hot_changes != at_changes && j + 1 < k {
+                        at_changes = self.hot_changes;
+                        m = (called | self.hot_mask(&from[..k], &to[..k], (own_u, own_v), j + 1)) & (!0u64 << (j + 1));
                     }
                 }
                 i += k;
@@ -696,33 +767,18 @@ impl State {
         rerun
     }
 
-    /// Event `e` (`u -> v`, the read store's `j`; `ou`, `ov`: whether
-    /// this worker owns each) met by a round's scan: run it when something
-    /// can matter there.
-    #[allow(clippy::too_many_arguments)]
+    /// The events `from..` of a block (senders `us`, receivers `vs`) whose
+    /// half this worker runs (`own`: the send halves', the receive halves'
+    /// masks) and whose party there has its hot bit, as a mask.
     #[inline]
-    fn consider(
-        &mut self,
-        p: &Part,
-        ev: &EventColumns<'_>,
-        (e, j): (u64, usize),
-        (u, v): (u32, u32),
-        (ou, ov): (bool, bool),
-        at: &mut Cursor,
-        now_sent: &mut Map<u64, Arrival>,
-    ) {
-        let arrived = at.next_in < at.inbox.len() && at.inbox[at.next_in] == e;
-        if arrived {
-            at.next_in += 1;
+    fn hot_mask(&self, us: &[u32], vs: &[u32], (own_u, own_v): (u64, u64), from: usize) -> u64 {
+        let mut m = 0u64;
+        for j in from..us.len() {
+            let s = u64::from(bit(&self.hot_send, us[j])) & own_u >> j;
+            let r = u64::from(bit(&self.hot_receive, vs[j])) & own_v >> j;
+            m |= (s | r) << j;
         }
-        let seed_tx = at.next_tx < p.seed_tx_events.len() && p.seed_tx_events[at.next_tx] == e;
-        if seed_tx {
-            at.next_tx += 1;
-        }
-        let want = arrived || seed_tx || (ou && bit(&self.hot_send, u)) || (ov && bit(&self.hot_receive, v)) || (p.full && (ou || ov));
-        if want && p.counts(ev, j) {
-            self.event(p, ev, (e, j), (u, v), now_sent, BOTH);
-        }
+        m
     }
 
     /// Event `i`: its send half where this worker owns the sender and it
