@@ -162,13 +162,23 @@ fn parts_are_refused_where_they_do_not_fit() {
     assert_ne!(missing.code, 0);
     assert!(missing.stderr.contains("process 1's part is not here"), "{}", missing.stderr);
     std::fs::rename(t.path().join("moved"), parts.join("part-1")).unwrap();
-    // A part cut the first way (the first block of ids on one process): its owners are not the run's.
+    // A part cut an earlier way (the first block of ids on one process,
+    // or hashed one by one): its owners are not the run's.
     let info = parts.join("part-1").join("part.json");
     let text = std::fs::read_to_string(&info).unwrap();
-    std::fs::write(&info, text.replace("\"chaintrace-part-2\"", "\"chaintrace-part\"")).unwrap();
-    let old = trace("2");
-    assert_ne!(old.code, 0);
-    assert!(old.stderr.contains("not chaintrace-part-2: cut the store again with `chaintrace partition`"), "{}", old.stderr);
+    for earlier in ["chaintrace-part", "chaintrace-part-2"] {
+        std::fs::write(&info, text.replace("\"chaintrace-part-3\"", &format!("\"{earlier}\""))).unwrap();
+        let old = trace("2");
+        assert_ne!(old.code, 0);
+        assert!(old.stderr.contains("not chaintrace-part-3: cut the store again with `chaintrace partition`"), "{}", old.stderr);
+    }
+    // A table of the first block's owners that names a process the run does not have.
+    let mut described: serde_json::Value = serde_json::from_str(&text).unwrap();
+    described["first_block"][0] = serde_json::json!(2);
+    std::fs::write(&info, serde_json::to_vec(&described).unwrap()).unwrap();
+    let past = trace("2");
+    assert_ne!(past.code, 0, "{}", past.stderr);
+    assert!(past.stderr.contains("names a process past the 2 of the run"), "{}", past.stderr);
     std::fs::write(&info, text).unwrap();
     // Labels changed since the parts were cut: process 0's report would not be theirs.
     let labels = t.path().join("more.csv");
@@ -183,6 +193,27 @@ fn parts_are_refused_where_they_do_not_fit() {
     let screen = run(&["screen", "--store", s(&st), "--processes", "2", "--parts", s(&parts), s(&addrs)]);
     assert_ne!(screen.code, 0, "{}", screen.stderr);
     assert!(screen.stderr.contains("cut from another state"), "{}", screen.stderr);
+}
+
+#[test]
+fn parts_of_the_world_hold_about_as_many_events_each() {
+    // The world's services are its first addresses: as one ownership
+    // block, or hashed one by one, they left one part with up to 1.6 times
+    // another's events; given out by their events, the parts are even.
+    let t = tempfile::tempdir().unwrap();
+    let st = t.path().join("world");
+    chaintrace::synth::write_world_store(&st, chaintrace::synth::world::Params::new(200_000, 5)).unwrap();
+    for p in ["2", "3", "4"] {
+        let parts = t.path().join(format!("parts{p}"));
+        let cut = run(&["partition", "--store", s(&st), "--processes", p, "--out", s(&parts), "--format", "json"]);
+        assert_eq!(cut.code, 0, "{}", cut.stderr);
+        let described: serde_json::Value = serde_json::from_str(&cut.stdout).unwrap();
+        let sizes: Vec<u64> = described["part_events"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+        let (least, most) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(most * 100 <= least * 110, "{p} parts: {sizes:?}");
+        // Every event is in a part, and an event in two is counted in each.
+        assert!(sizes.iter().sum::<u64>() >= 200_000, "{p} parts: {sizes:?}");
+    }
 }
 
 #[test]

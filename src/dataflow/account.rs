@@ -256,9 +256,9 @@ impl Part {
             fees_id: Pseudo::Fees.id(),
             fees_inert: !spec.seeds.contains(&Pseudo::Fees.id()),
             seed_tx_events: Vec::new(),
-            owners,
             owned: owned_bits(&owners, me, store.address_count()),
             alone: owners.peers() == 1,
+            owners,
             store,
         };
         let mut txs = spec.seed_txs.clone();
@@ -1139,7 +1139,8 @@ fn sweep_on(
     super::net::failpoint_error(me)?;
     let read = Read::open(dir, me / owners.threads()).map_err(|e| super::net::give_up(e.to_string()))?;
     let keys = read.positions(positions).map_err(super::net::give_up)?;
-    let part = Rc::new(Part::build(read, keys, spec, q.full, segment_bits, me, owners).map_err(|e| super::net::give_up(e.to_string()))?);
+    let part =
+        Rc::new(Part::build(read, keys, spec, q.full, segment_bits, me, owners.clone()).map_err(|e| super::net::give_up(e.to_string()))?);
     let state = Rc::new(RefCell::new(State::new(&part, &spec.seeds)));
     // Seeds here: from the first segment; else the first seed transaction, or an arrival.
     let first = if state.borrow().any_hot { Some(0) } else { part.seed_tx_events.first().map(|&e| e >> segment_bits) };
@@ -1148,7 +1149,10 @@ fn sweep_on(
         worker,
         first,
         rounds,
-        move |m: &Arrival| owners.of(m.receiver) as u64,
+        {
+            let owners = owners.clone();
+            move |m: &Arrival| owners.of(m.receiver) as u64
+        },
         move |seg, msgs| s2.borrow_mut().round(&p2, seg, msgs),
     );
     // The last segment is final; what is left where.
@@ -1172,7 +1176,8 @@ fn sweep_on(
             let p2 = part.clone();
             let ev = part.store.events();
             let rows = (|e| ev.receiver(part.keys.at(e)), move |e| p2.row(e));
-            found.with_walk(super::evidence::walk(worker, owners, tainted, &dests, k, rows, is_source).map_err(super::net::give_up)?)
+            found
+                .with_walk(super::evidence::walk(worker, owners.clone(), tainted, &dests, k, rows, is_source).map_err(super::net::give_up)?)
         }
     };
     let all = super::segments::gather(worker, found);
@@ -1222,7 +1227,7 @@ fn sweep_all(
     let positions = super::PositionsOnce::default();
     let results = super::net::execute(w, key, move |worker| {
         all.iter()
-            .map(|q| sweep_on(worker, &dir, q, (segment_bits, owners, rounds), &positions))
+            .map(|q| sweep_on(worker, &dir, q, (segment_bits, owners.clone(), rounds), &positions))
             .collect::<Result<Vec<Vec<Found>>, String>>()
     })?;
     super::found::outcomes(results, settled.into_iter().map(|q| q.warnings).collect(), w.is_first())

@@ -537,7 +537,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
         let Read { store, n, .. } = read;
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
         let fees_inert = rules.flag[Pseudo::Fees.id() as usize] & SEED_RULE == 0;
-        Ok(Part { store, keys, n, fees_inert, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: q.owners })
+        Ok(Part { store, keys, n, fees_inert, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: q.owners.clone() })
     });
     // A worker that cannot start (its host's store, the labels) stops the
     // run with its error, as a trace's does: not an input's amount error.
@@ -550,7 +550,7 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
     };
     let state = Rc::new(RefCell::new(State::new(&part)));
     let first = (part.n > 0).then_some(0);
-    let (p2, s2, owners) = (part.clone(), state.clone(), part.owners);
+    let (p2, s2, owners) = (part.clone(), state.clone(), part.owners.clone());
     let busy = super::segments::run(
         worker,
         first,
@@ -785,7 +785,7 @@ fn sweep_utxo_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: 
         }
     };
     let spender = super::utxo::spenders_once(&q.spenders, &store);
-    let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, (q.segment_bits, q.owners));
+    let swept = super::utxo::sweep_rule(worker, store, UtxoExposure { rules }, spender, (q.segment_bits, q.owners.clone()));
     let (book, x) = (swept.found, swept.exchange);
     let found = Found::of(book.rows.iter().map(|(&v, r)| (v, r)), book.received.into_iter(), x.scanned, x, swept.error);
     super::segments::gather(worker, found)

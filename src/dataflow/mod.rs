@@ -104,19 +104,20 @@ pub(crate) type Set<K> = std::collections::HashSet<K, std::hash::BuildHasherDefa
 /// ones that soon spend its outputs. On one worker their chains do not
 /// cross workers, so fewer messages and segment rounds are needed
 /// (benches/RESULTS.md); hashing the blocks keeps the shares even. Runs
-/// of store parts own the first block's ids one by one instead
-/// ([`Owners::spreading_first_block`]).
+/// of store parts give the first block's ids out one by one instead, by
+/// a table the parts carry ([`Owners::with_first_block`]).
 ///
 /// A block's process depends on the count of processes alone, not on
 /// their threads, so that a store cut into parts for `P` processes
 /// (`chaintrace partition`) serves runs of any number of workers each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owners {
     processes: u64,
     threads: u64,
     bits: u32,
-    /// Whether the first block's ids are owned one by one (runs of parts).
-    spread_first: bool,
+    /// The process of each id of the first block, one by one (runs of
+    /// parts); `None`: the block is owned whole, as any other.
+    first: Option<Arc<[u16]>>,
 }
 
 impl Owners {
@@ -124,60 +125,75 @@ impl Owners {
     /// (worker `p * threads + t` is thread `t` of process `p`, as timely
     /// numbers them), by blocks of `2^bits` ids.
     pub fn new(processes: usize, threads: usize, bits: u32) -> Owners {
-        Owners { processes: processes.max(1) as u64, threads: threads.max(1) as u64, bits, spread_first: false }
+        Owners { processes: processes.max(1) as u64, threads: threads.max(1) as u64, bits, first: None }
     }
 
-    /// The same, with the first block's ids owned one by one, as store
-    /// parts are cut (ADR 0016). That block holds the first addresses
-    /// ingest met: in the generated world, and often in a chain's export,
-    /// the services every later transfer touches (routers, pools,
-    /// exchanges' hot wallets). As one block they put most of the store in
-    /// one part (in the generated world at 10^7 events, 68% at four
-    /// processes, where the others held 22-25%); one by one, 33-43%. Their
-    /// transfers with each other then cross processes, which slows the
-    /// sweeps (haircut 1.3-1.5x at 10^7), so runs over the whole store, where
-    /// every host holds all of it anyway, keep the block whole.
-    pub fn spreading_first_block(self) -> Owners {
-        Owners { spread_first: true, ..self }
+    /// The same, with the first block's ids given out one by one as store
+    /// parts are cut (ADR 0016): id `a` to process `first[a]` (ids of the
+    /// block past the table's end by their hash). That block holds the
+    /// first addresses ingest met: in the generated world, and often in a
+    /// chain's export, the services every later transfer touches (routers,
+    /// pools, exchanges' hot wallets). As one block they put most of the
+    /// store in one part (in the generated world at 10^7 events, 68% at
+    /// four processes, where the others held 22-25%); `partition` gives
+    /// them out by their events, largest first, each to the part then
+    /// smallest. Their transfers with each other then cross processes,
+    /// which slows the sweeps (haircut 1.3-1.5x at 10^7), so runs over the
+    /// whole store, where every host holds all of it anyway, keep the
+    /// block whole. `None` if a process in the table is not one of these.
+    pub fn with_first_block(self, first: Arc<[u16]>) -> Option<Owners> {
+        first.iter().all(|&p| u64::from(p) < self.processes).then_some(Owners { first: Some(first), ..self })
     }
 
     /// Worker threads in each process.
-    pub fn threads(self) -> usize {
+    pub fn threads(&self) -> usize {
         self.threads as usize
     }
 
     /// Workers in all.
-    pub fn peers(self) -> usize {
+    pub fn peers(&self) -> usize {
         (self.processes * self.threads) as usize
     }
 
     /// The hash of id `id`'s block. Block 0 hashes as 1 would: it holds
     /// the first addresses ingest met, and 0 would give it to process 0,
     /// which also gathers the findings and writes the report. As 1 it goes
-    /// to process ⌊0.618·P⌋, never 0. Spread, its ids hash one by one.
+    /// to process ⌊0.618·P⌋, never 0. Given out one by one, its ids hash
+    /// one by one (for their threads).
     #[inline]
-    fn hash(self, id: u32) -> u64 {
+    fn hash(&self, id: u32) -> u64 {
         let block = id >> self.bits;
-        let key = if block == 0 && self.spread_first { 1 << 32 | u64::from(id) } else { u64::from(block) + 1 };
+        let key = if block == 0 && self.first.is_some() { 1 << 32 | u64::from(id) } else { u64::from(block) + 1 };
         key.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The process of id `id`, whose hash is `h`.
+    #[inline]
+    fn process_by(&self, id: u32, h: u64) -> u64 {
+        if let Some(f) = &self.first
+            && id >> self.bits == 0
+            && let Some(&p) = f.get(id as usize)
+        {
+            return u64::from(p);
+        }
+        ((h >> 32) * self.processes) >> 32
     }
 
     /// The worker that owns id `id`. Multiplies and shifts map the hash
     /// onto processes (its high half) and their threads (its low half):
-    /// scans ask twice an event, and a division costs more than the rest
-    /// of the test.
+    /// a division costs more than the rest of the test.
     #[inline]
-    pub fn of(self, id: u32) -> usize {
+    pub fn of(&self, id: u32) -> usize {
         let h = self.hash(id);
-        let process = ((h >> 32) * self.processes) >> 32;
+        let process = self.process_by(id, h);
         let thread = ((h & 0xffff_ffff) * self.threads) >> 32;
         (process * self.threads + thread) as usize
     }
 
     /// The process that owns id `id`.
     #[inline]
-    pub fn process_of(self, id: u32) -> usize {
-        (((self.hash(id) >> 32) * self.processes) >> 32) as usize
+    pub fn process_of(&self, id: u32) -> usize {
+        self.process_by(id, self.hash(id)) as usize
     }
 
     /// Whether worker `me` runs the send half of an event `u -> v`, and
@@ -188,7 +204,7 @@ impl Owners {
     /// pay a fee (all of them on Ethereum): none of them then crosses
     /// workers, and no store part needs them all ([`Owners::reads`]).
     #[inline]
-    pub fn halves(self, me: usize, u: u32, v: u32, fees_everyones: bool) -> (bool, bool) {
+    pub fn halves(&self, me: usize, u: u32, v: u32, fees_everyones: bool) -> (bool, bool) {
         let ou = self.of(u) == me;
         (ou, if fees_everyones && v == crate::model::Pseudo::Fees.id() { ou } else { self.of(v) == me })
     }
@@ -197,7 +213,7 @@ impl Owners {
     /// of [`Owners::halves`] runs on a worker of `p` (the fees' receive
     /// half with the sender's).
     #[inline]
-    pub fn reads(self, p: usize, u: u32, v: u32) -> bool {
+    pub fn reads(&self, p: usize, u: u32, v: u32) -> bool {
         self.process_of(u) == p || (v != crate::model::Pseudo::Fees.id() && self.process_of(v) == p)
     }
 }
@@ -309,7 +325,7 @@ impl Read {
 
     /// Who owns what in a run of the workers `w` over what was read, with
     /// ownership blocks of `2^bits` ids (`None`: [`Read::owner_bits`]):
-    /// parts are cut with the first block spread.
+    /// parts are cut with the first block given out by their table.
     pub(crate) fn owners(&self, w: &Workers, bits: Option<u32>) -> Result<Owners, DataflowError> {
         let (processes, threads) = w.layout();
         let bits = match bits {
@@ -317,7 +333,15 @@ impl Read {
             None => self.owner_bits(w)?,
         };
         let owners = Owners::new(processes, threads, bits);
-        Ok(if self.info.is_some() { owners.spreading_first_block() } else { owners })
+        match &self.info {
+            None => Ok(owners),
+            Some(info) => owners.with_first_block(info.first_block.as_slice().into()).ok_or_else(|| {
+                DataflowError::Unsupported(format!(
+                    "{}: its table of the first block's owners names a process past the {processes} of the run",
+                    self.store.dir.display()
+                ))
+            }),
+        }
     }
 
     /// The ownership blocks' size: a part's own, else as [`owner_bits_of`].
@@ -393,18 +417,22 @@ mod tests {
         let first = (0..64).filter(|&a| o.of(a) == 0).count();
         assert!((16..=48).contains(&first), "{first} of 64 ids on worker 0");
         assert!(o.of(u32::MAX) < 2);
-        // The first block is never process 0's; spread, its ids go over
-        // the processes one by one, and the other blocks stay where they were.
+        // The first block is never process 0's; given out by a table, its
+        // ids go where the table says (past its end, by their hash), their
+        // threads by their hash, and the other blocks stay where they were.
         for p in 2..64 {
             assert_ne!(Owners::new(p, 1, 12).process_of(0), 0, "{p} processes");
         }
         for p in 2..9 {
-            let o = Owners::new(p, 1, 12).spreading_first_block();
-            assert!((1..3000u32).all(|b| o.of(b << 12) == Owners::new(p, 1, 12).of(b << 12)), "{p} processes");
-            let mut per = vec![0usize; p];
-            (0..4096).for_each(|id| per[o.process_of(id)] += 1);
-            assert!(per.iter().all(|&c| c * p > 4096 / 2 && c * p < 4096 * 3 / 2), "{p} processes: {per:?}");
-            assert!((0..64).any(|id| o.process_of(id) != o.process_of(0)), "{p} processes");
+            let table: Vec<u16> = (0..3000u16).map(|a| (a * 7 + 1) % p as u16).collect();
+            let o = Owners::new(p, 2, 12).with_first_block(table.as_slice().into()).unwrap();
+            assert!((1..3000u32).all(|b| o.of(b << 12) == Owners::new(p, 2, 12).of(b << 12)), "{p} processes");
+            assert!((0..3000u32).all(|a| o.process_of(a) == usize::from(table[a as usize])), "{p} processes");
+            assert!((0..3000u32).all(|a| o.of(a) / 2 == o.process_of(a)), "{p} processes");
+            assert!((3000..4096u32).all(|a| o.process_of(a) < p), "{p} processes");
+            let threads: Vec<usize> = (0..3000u32).map(|a| o.of(a) % 2).collect();
+            assert!(threads.contains(&0) && threads.contains(&1), "{p} processes");
+            assert!(Owners::new(p, 1, 12).with_first_block(vec![p as u16].into()).is_none(), "{p} processes");
         }
         // Threads split a process's blocks; the process stays.
         let (two, six) = (Owners::new(2, 1, 4), Owners::new(2, 3, 4));

@@ -42,8 +42,14 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
     if out.exists() {
         return Err(DataflowError::Unsupported(format!("{}: already exists; give a new directory", out.display())));
     }
+    if processes > usize::from(u16::MAX) + 1 {
+        return Err(DataflowError::Unsupported(format!("--processes {processes}: parts are cut for at most 65,536")));
+    }
     let owner_bits = super::owner_bits_of(store)?;
-    let owners = Owners::new(processes, 1, owner_bits).spreading_first_block();
+    let first_block = first_block(store, processes, owner_bits);
+    let owners = Owners::new(processes, 1, owner_bits)
+        .with_first_block(first_block.as_slice().into())
+        .expect("the table names processes of the run");
     let aside = out.with_extension("writing");
     let io = |path: &Path, source| DataflowError::Trace(crate::store::StoreError::Io { path: path.to_path_buf(), source }.into());
     if aside.exists() {
@@ -52,26 +58,17 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
     std::fs::create_dir_all(&aside).map_err(|e| io(&aside, e))?;
     let whole = whole_identity(store);
     let fit = super::account::balances_fit(store);
-    let ev = store.events();
     let n = store.len();
     let mut part_events = Vec::with_capacity(processes);
     for p in 0..processes {
         // One pass over the parties a part: a list of every part's events
         // at once would need up to twice the store's events in memory.
         let mut keep = Vec::new();
-        const BLOCK: usize = 64;
-        let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
-        let mut i = 0;
-        while i < n {
-            let k = (n - i).min(BLOCK);
-            ev.parties(i, &mut from[..k], &mut to[..k]);
-            for j in 0..k {
-                if owners.reads(p, from[j], to[j]) {
-                    keep.push((i + j) as u64);
-                }
+        each_event(store, |i, u, v| {
+            if owners.reads(p, u, v) {
+                keep.push(i as u64);
             }
-            i += k;
-        }
+        });
         let info = PartInfo {
             format: crate::store::part::FORMAT.into(),
             whole: whole.clone(),
@@ -81,6 +78,7 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
             processes: processes32,
             owner_bits,
             events: keep.len() as u64,
+            first_block: first_block.clone(),
         };
         crate::store::part::write(store, &keep, &info, &part_dir(&aside, p)).map_err(|e| DataflowError::Trace(e.into()))?;
         part_events.push(keep.len() as u64);
@@ -92,6 +90,66 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
     crate::store::part::write_synced(&file, &json).map_err(store_error)?;
     crate::store::part::rename_into_place(&aside, out).map_err(store_error)?;
     Ok(parts)
+}
+
+/// `f(event, sender, receiver)` for each of the store's events, in order,
+/// the parties decoded a block at a time.
+fn each_event(store: &Store, mut f: impl FnMut(usize, u32, u32)) {
+    let ev = store.events();
+    let n = store.len();
+    const BLOCK: usize = 64;
+    let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(BLOCK);
+        ev.parties(i, &mut from[..k], &mut to[..k]);
+        for j in 0..k {
+            f(i + j, from[j], to[j]);
+        }
+        i += k;
+    }
+}
+
+/// The process of each id of the store's first ownership block (of
+/// `2^owner_bits`) for parts of `processes`: the ids by their events,
+/// most first (then by id), each to the part that holds fewest events so
+/// far, counting first every event the hashed blocks' owners put in parts.
+/// An event between two of the block's ids counts for each, and one
+/// between an id of it and another's for both parts though they may be
+/// one: the count is an estimate, made in one pass over the parties.
+fn first_block(store: &Store, processes: usize, owner_bits: u32) -> Vec<u16> {
+    let n0 = (1usize << owner_bits).min(store.address_count());
+    let hashed = Owners::new(processes, 1, owner_bits);
+    let fees = crate::model::Pseudo::Fees.id();
+    let (mut load, mut events) = (vec![0u64; processes], vec![0u64; n0]);
+    each_event(store, |_, u, v| {
+        // A fee is in its sender's part alone (`Owners::reads`).
+        let v = (v != fees).then_some(v);
+        let (u0, v0) = ((u as usize) < n0, v.is_some_and(|v| (v as usize) < n0));
+        if u0 {
+            events[u as usize] += 1;
+        }
+        if let Some(v) = v.filter(|_| v0) {
+            events[v as usize] += 1;
+        }
+        let pu = (!u0).then(|| hashed.process_of(u));
+        let pv = v.filter(|_| !v0).map(|v| hashed.process_of(v));
+        if let Some(p) = pu {
+            load[p] += 1;
+        }
+        if let Some(p) = pv.filter(|&p| pu != Some(p)) {
+            load[p] += 1;
+        }
+    });
+    let mut order: Vec<u32> = (0..n0 as u32).collect();
+    order.sort_unstable_by_key(|&a| (std::cmp::Reverse(events[a as usize]), a));
+    let mut table = vec![0u16; n0];
+    for a in order {
+        let p = (0..processes).min_by_key(|&p| (load[p], p)).expect("at least one process");
+        table[a as usize] = p as u16;
+        load[p] += events[a as usize];
+    }
+    table
 }
 
 /// Refuse parts that were not cut from `store` as it is now (process 0

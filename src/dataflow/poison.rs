@@ -131,6 +131,7 @@ pub fn tainted_events(store_dir: &std::path::Path, spec: &Spec, w: &Workers) -> 
         let store = Rc::new(store);
         let mut initial: Vec<(u32, Key, u32)> = if index == 0 { seeds.iter().map(|&s| (s, 0, 0)).collect() } else { Vec::new() };
         initial.extend(from_seed_txs);
+        let owners = owners.clone();
         worker.dataflow::<u64, _, _>(move |scope| {
             let (handle, cycle) = scope.feedback::<Vec<(u32, Key, u32)>>(1);
             let arrivals = initial.to_stream(scope).container::<Vec<_>>().concat(cycle);

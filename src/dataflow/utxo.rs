@@ -170,7 +170,7 @@ pub(crate) struct Io<'a, T> {
     now: &'a mut Map<u64, Arrival<T>>,
     spender: &'a [u32],
     me: usize,
-    owners: Owners,
+    owners: &'a Owners,
 }
 
 impl<T: Clone> Io<'_, T> {
@@ -346,7 +346,7 @@ impl<R: TxRule> State<R> {
             if p.owners.of(tx) != p.me || !p.rule.runs(run.block) {
                 continue;
             }
-            let mut io = Io { outs: &mut self.outs, now: &mut now, spender: &p.spender, me: p.me, owners: p.owners };
+            let mut io = Io { outs: &mut self.outs, now: &mut now, spender: &p.spender, me: p.me, owners: &p.owners };
             if let Err(e) = p.rule.transaction(&p.store, tx, start..end, run.time, &mut io, &mut self.seg) {
                 self.error.get_or_insert(e);
                 return (Vec::new(), None);
@@ -404,7 +404,7 @@ pub(crate) fn sweep_rule<R: TxRule + 'static>(
     (segment_bits, owners): (u32, Owners),
 ) -> Swept<R> {
     let me = worker.index();
-    let part = Rc::new(Part { store, rule, spender, segment_bits, me, owners });
+    let part = Rc::new(Part { store, rule, spender, segment_bits, me, owners: owners.clone() });
     let state: Rc<RefCell<State<R>>> = Rc::new(RefCell::new(State {
         outs: Outputs::default(),
         all: R::Found::default(),
@@ -639,7 +639,7 @@ pub fn trace_many(
         let store = Store::open(&dir).map_err(|e| super::net::give_up(e.to_string()))?;
         // Who spends each output, once for every question.
         let spender = spenders_once(&shared, &store);
-        qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), (segment_bits, owners))).collect()
+        qs.iter().map(|(spec, outs)| sweep_on(worker, &dir, spec, outs, spender.clone(), (segment_bits, owners.clone()))).collect()
     })?;
     super::found::outcomes(results, warnings, w.is_first())
 }

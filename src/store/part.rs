@@ -20,10 +20,11 @@ use std::path::{Path, PathBuf};
 pub const KEYS_FILE: &str = "part-keys.u64";
 /// The file that says what a part is a part of.
 pub const INFO_FILE: &str = "part.json";
-/// What [`PartInfo::format`] says: the second way of cutting parts (the
-/// first store block's addresses owned one by one, `dataflow::Owners`).
+/// What [`PartInfo::format`] says: the third way of cutting parts (the
+/// first store block's addresses given out one by one by their events,
+/// [`PartInfo::first_block`]).
 /// Parts cut another way are refused: their owners would not be the run's.
-pub const FORMAT: &str = "chaintrace-part-2";
+pub const FORMAT: &str = "chaintrace-part-3";
 
 /// What a part is a part of, and how it was cut.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,6 +47,9 @@ pub struct PartInfo {
     pub owner_bits: u32,
     /// Events in this part.
     pub events: u64,
+    /// The process of each id of the store's first ownership block, given
+    /// out by their events to even the parts (`dataflow::Owners::with_first_block`).
+    pub first_block: Vec<u16>,
 }
 
 /// The directory of process `process`'s part under `dir`.
