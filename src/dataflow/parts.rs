@@ -111,29 +111,50 @@ fn each_event(store: &Store, mut f: impl FnMut(usize, u32, u32)) {
 }
 
 /// The process of each id of the store's first ownership block (of
-/// `2^owner_bits`) for parts of `processes`: the ids by their events,
-/// most first (then by id), each to the part that holds fewest events so
-/// far, counting first every event the hashed blocks' owners put in parts.
-/// An event between two of the block's ids counts for each, and one
-/// between an id of it and another's for both parts though they may be
-/// one: the count is an estimate, made in one pass over the parties.
+/// `2^owner_bits`) for parts of `processes`, given out in one pass over
+/// the parties (ADR 0016).
+///
+/// That block holds the services, whose events are most of the store's
+/// and many of them with each other (a router's with its pools). The pass
+/// counts what each part holds from the hashed blocks, each id's events,
+/// how many of them are with ids of the hashed blocks each process owns,
+/// and how many with each other id of the block. Then the ids go out by
+/// their events, most first (then by id), each to where it adds fewest
+/// events to the largest part: the part whose events it shares most
+/// (`co`, those events are there already), weighed by the room the part
+/// has left (a linear deterministic greedy), never past the largest part
+/// that evening the parts alone would make; where no part has both, to
+/// the part then smallest. The counts are exact: the parts `partition`
+/// writes hold what the table says.
 fn first_block(store: &Store, processes: usize, owner_bits: u32) -> Vec<u16> {
     let n0 = (1usize << owner_bits).min(store.address_count());
     let hashed = Owners::new(processes, 1, owner_bits);
     let fees = crate::model::Pseudo::Fees.id();
     let (mut load, mut events) = (vec![0u64; processes], vec![0u64; n0]);
+    // toward[a * processes + p]: id a's events with ids of hashed blocks p owns.
+    let mut toward = vec![0u64; n0 * processes];
+    let mut pairs: std::collections::HashMap<u64, u64, std::hash::BuildHasherDefault<crate::trace::IdHasher>> = Default::default();
     each_event(store, |_, u, v| {
-        // A fee is in its sender's part alone (`Owners::reads`).
-        let v = (v != fees).then_some(v);
+        // A fee is in its sender's part alone (`Owners::reads`), and so is
+        // a transfer to oneself.
+        let v = (v != fees && v != u).then_some(v);
         let (u0, v0) = ((u as usize) < n0, v.is_some_and(|v| (v as usize) < n0));
+        let pu = (!u0).then(|| hashed.process_of(u));
+        let pv = v.filter(|_| !v0).map(|v| hashed.process_of(v));
         if u0 {
             events[u as usize] += 1;
+            if let Some(p) = pv {
+                toward[u as usize * processes + p] += 1;
+            }
         }
         if let Some(v) = v.filter(|_| v0) {
             events[v as usize] += 1;
+            if let Some(p) = pu {
+                toward[v as usize * processes + p] += 1;
+            } else {
+                *pairs.entry(u64::from(u.min(v)) << 32 | u64::from(u.max(v))).or_default() += 1;
+            }
         }
-        let pu = (!u0).then(|| hashed.process_of(u));
-        let pv = v.filter(|_| !v0).map(|v| hashed.process_of(v));
         if let Some(p) = pu {
             load[p] += 1;
         }
@@ -141,15 +162,45 @@ fn first_block(store: &Store, processes: usize, owner_bits: u32) -> Vec<u16> {
             load[p] += 1;
         }
     });
+    // Each id's partners in the block, with their events in common.
+    let mut with: Vec<(u32, u32, u64)> = Vec::with_capacity(pairs.len() * 2);
+    for (&k, &c) in &pairs {
+        let (a, b) = ((k >> 32) as u32, k as u32);
+        with.push((a, b, c));
+        with.push((b, a, c));
+    }
+    with.sort_unstable();
     let mut order: Vec<u32> = (0..n0 as u32).collect();
     order.sort_unstable_by_key(|&a| (std::cmp::Reverse(events[a as usize]), a));
-    let mut table = vec![0u16; n0];
-    for a in order {
-        let p = (0..processes).min_by_key(|&p| (load[p], p)).expect("at least one process");
-        table[a as usize] = p as u16;
-        load[p] += events[a as usize];
-    }
-    table
+    let give_out = |room: Option<u64>| -> (Vec<u16>, Vec<u64>) {
+        let (mut table, mut load, mut placed) = (vec![0u16; n0], load.clone(), vec![false; n0]);
+        let mut co = vec![0u64; processes];
+        for &a in &order {
+            let a = a as usize;
+            co.copy_from_slice(&toward[a * processes..(a + 1) * processes]);
+            let from = with.partition_point(|x| (x.0 as usize) < a);
+            for &(_, b, c) in with[from..].iter().take_while(|x| x.0 as usize == a) {
+                if placed[b as usize] {
+                    co[usize::from(table[b as usize])] += c;
+                }
+            }
+            let after = |p: usize| load[p] + events[a] - co[p];
+            let shared = room.and_then(|cap| {
+                (0..processes)
+                    .filter(|&p| co[p] > 0 && after(p) <= cap)
+                    .max_by_key(|&p| (u128::from(co[p]) * u128::from(cap - after(p) + 1), std::cmp::Reverse(p)))
+            });
+            let p = shared.unwrap_or_else(|| (0..processes).min_by_key(|&p| (after(p), p)).expect("at least one process"));
+            load[p] = after(p);
+            table[a] = p as u16;
+            placed[a] = true;
+        }
+        (table, load)
+    };
+    let (even, loads) = give_out(None);
+    let most = loads.iter().copied().max().unwrap_or(0);
+    let (shared, shared_loads) = give_out(Some(most));
+    if shared_loads.iter().copied().max().unwrap_or(0) <= most { shared } else { even }
 }
 
 /// Refuse parts that were not cut from `store` as it is now (process 0
