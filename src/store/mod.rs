@@ -328,6 +328,14 @@ impl Store {
         }
     }
 
+    /// Drop every column's pages from the resident set: a part's writer
+    /// has read what it needs of the whole store, whose pages (clean,
+    /// kept by the page cache) would otherwise count beside the part's
+    /// own columns in memory, phase after phase.
+    pub(crate) fn release_pages(&self) {
+        self.regions.iter().for_each(|r| r.release());
+    }
+
     /// Run `scan`, which reads whole columns in order (a rewrite, a
     /// compaction, a checksum pass, a preload), with read-ahead on every
     /// column, then advise the lookup columns random again.

@@ -75,7 +75,8 @@ pub fn write(whole: &Store, keep: &[u64], info: &PartInfo, dir: &Path) -> Result
     if aside.exists() {
         std::fs::remove_dir_all(&aside).map_err(|source| StoreError::Io { path: aside.clone(), source })?;
     }
-    let b = super::builder::Builder::load_selected(whole, keep);
+    let b = whole.scanning(|| super::builder::Builder::load_selected(whole, keep));
+    whole.release_pages();
     let summary = b.write(&aside)?;
     if summary.events != keep.len() as u64 {
         return Err(corrupt(&aside, format!("{} events written of {}", summary.events, keep.len())));
