@@ -136,11 +136,12 @@ impl Owners {
     /// pools, exchanges' hot wallets). As one block they put most of the
     /// store in one part (in the generated world at 10^7 events, 68% at
     /// four processes, where the others held 22-25%); `partition` gives
-    /// them out by their events, largest first, each to the part then
-    /// smallest. Their transfers with each other then cross processes,
-    /// which slows the sweeps (haircut 1.3-1.5x at 10^7), so runs over the
-    /// whole store, where every host holds all of it anyway, keep the
-    /// block whole. `None` if a process in the table is not one of these.
+    /// them out by their events, largest first, to even the parts and keep
+    /// those that transact together on one process (`parts::first_block`).
+    /// Their other transfers with each other then cross processes, which
+    /// slows the sweeps, so runs over the whole store, where every host
+    /// holds all of it anyway, keep the block whole. `None` if a process
+    /// in the table is not one of these.
     pub fn with_first_block(self, first: Arc<[u16]>) -> Option<Owners> {
         first.iter().all(|&p| u64::from(p) < self.processes).then_some(Owners { first: Some(first), ..self })
     }
