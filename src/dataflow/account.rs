@@ -203,9 +203,7 @@ impl Part {
     /// Whether this worker runs the send half of an event `u -> v`, and its receive half.
     #[inline]
     fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
-        let ou = self.owns(u);
-        // As `Owners::halves`: the fees' receive half is the sender's owner's.
-        (ou, if self.fees_inert && v == self.fees_id { ou } else { self.owns(v) })
+        super::halves_by(u, v, self.fees_inert, |a| self.owns(a))
     }
 
     /// Event `e` of the whole store, which this worker reads, as evidence shows it.

@@ -206,8 +206,7 @@ impl Owners {
     /// workers, and no store part needs them all ([`Owners::reads`]).
     #[inline]
     pub fn halves(&self, me: usize, u: u32, v: u32, fees_everyones: bool) -> (bool, bool) {
-        let ou = self.of(u) == me;
-        (ou, if fees_everyones && v == crate::model::Pseudo::Fees.id() { ou } else { self.of(v) == me })
+        halves_by(u, v, fees_everyones, |a| self.of(a) == me)
     }
 
     /// Whether process `p`'s part of a store holds an event `u -> v`: one
@@ -217,6 +216,14 @@ impl Owners {
     pub fn reads(&self, p: usize, u: u32, v: u32) -> bool {
         self.process_of(u) == p || (v != crate::model::Pseudo::Fees.id() && self.process_of(v) == p)
     }
+}
+
+/// [`Owners::halves`] with ownership told by `owns` (a worker's bit set of
+/// the ids it owns, where a scan asks twice an event).
+#[inline]
+pub(crate) fn halves_by(u: u32, v: u32, fees_everyones: bool, owns: impl Fn(u32) -> bool) -> (bool, bool) {
+    let ou = owns(u);
+    (ou, if fees_everyones && v == crate::model::Pseudo::Fees.id() { ou } else { owns(v) })
 }
 
 /// What a process's workers read: the whole store, or the process's part
