@@ -148,6 +148,9 @@ fn parts_are_refused_where_they_do_not_fit() {
     let again = run(&["partition", "--store", s(&st), "--processes", "2", "--out", s(&parts)]);
     assert_eq!(again.code, 1, "{}", again.stderr);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    let many = run(&["partition", "--store", s(&st), "--processes", "4097", "--out", s(&t.path().join("many"))]);
+    assert_eq!(many.code, 1, "{}", many.stderr);
+    assert!(many.stderr.contains("--processes 4097: parts are cut for at most 4096 processes"), "{}", many.stderr);
     let trace = |p: &str| {
         run(&["trace", "--store", s(&st), "--policy", "haircut", "--seed", &seed, "--processes", p, "--workers", "1", "--parts", s(&parts)])
     };

@@ -11,6 +11,9 @@ use crate::store::Store;
 use crate::store::part::{PartInfo, part_dir};
 use std::path::Path;
 
+/// The most processes a store is cut for.
+pub const MAX_PROCESSES: usize = 4096;
+
 /// What `partition` wrote, and what `parts.json` says.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Parts {
@@ -42,8 +45,10 @@ pub fn partition(store: &Store, processes: usize, out: &Path) -> Result<Parts, D
     if out.exists() {
         return Err(DataflowError::Unsupported(format!("{}: already exists; give a new directory", out.display())));
     }
-    if processes > usize::from(u16::MAX) + 1 {
-        return Err(DataflowError::Unsupported(format!("--processes {processes}: parts are cut for at most 65,536")));
+    // The first block's table counts each address's events toward every
+    // process (`first_block`: 32 KiB a process).
+    if processes > MAX_PROCESSES {
+        return Err(DataflowError::Unsupported(format!("--processes {processes}: parts are cut for at most {MAX_PROCESSES} processes")));
     }
     let owner_bits = super::owner_bits_of(store)?;
     let first_block = first_block(store, processes, owner_bits);
