@@ -254,7 +254,7 @@ impl Part {
             fees_id: Pseudo::Fees.id(),
             fees_inert: !spec.seeds.contains(&Pseudo::Fees.id()),
             seed_tx_events: Vec::new(),
-            owned: owned_bits(&owners, me, store.address_count()),
+            owned: super::owned_bits(&owners, me, store.address_count()),
             alone: owners.peers() == 1,
             owners,
             store,
@@ -277,18 +277,6 @@ impl Part {
         }
         Ok(part)
     }
-}
-
-/// The store ids of `0..n` that worker `me` owns, a bit each.
-fn owned_bits(owners: &Owners, me: usize, n: usize) -> Vec<u64> {
-    let mut set = vec![0u64; n.div_ceil(64)];
-    for (w, word) in set.iter_mut().enumerate() {
-        let base = w as u32 * 64;
-        for b in 0..64u32.min((n - w * 64) as u32) {
-            *word |= u64::from(owners.of(base + b) == me) << b;
-        }
-    }
-    set
 }
 
 /// Bit `a` of a set of store ids, a bit each.

@@ -104,26 +104,28 @@ struct Part {
     /// Events in the whole store.
     n: u64,
     /// Whether the fees' pseudo-address is everyone's (it is no seed:
-    /// see `account::Part::owns_pair`). Its rows and received sums, made
+    /// see `halves_by`). Its rows and received sums, made
     /// by several workers, add up where worker 0 gathers them.
     fees_inert: bool,
     asset: u32,
     rules: LabelRules,
     segment_bits: u32,
-    me: usize,
     owners: Owners,
+    /// The store ids this worker owns, a bit each (`owned_bits`): the
+    /// scan asks twice an event.
+    owned: Vec<u64>,
 }
 
 impl Part {
     #[inline]
     fn owns(&self, a: u32) -> bool {
-        self.owners.of(a) == self.me
+        self.owned[a as usize / 64] >> (a % 64) & 1 != 0
     }
 
     /// Whether this worker runs the send half of an event `u -> v`, and its receive half.
     #[inline]
     fn owns_pair(&self, u: u32, v: u32) -> (bool, bool) {
-        self.owners.halves(self.me, u, v, self.fees_inert)
+        super::halves_by(u, v, self.fees_inert, |a| self.owns(a))
     }
 
     /// Whether event `i` can move anything in the screened asset.
@@ -537,7 +539,8 @@ fn sweep_on(worker: &mut timely::worker::Worker, dir: &std::path::Path, q: &Ques
         let Read { store, n, .. } = read;
         let rules = LabelRules::new(&store, &q.cats, &q.labels).map_err(|e| e.to_string())?;
         let fees_inert = rules.flag[Pseudo::Fees.id() as usize] & SEED_RULE == 0;
-        Ok(Part { store, keys, n, fees_inert, asset: q.asset, rules, segment_bits: q.segment_bits, me, owners: q.owners.clone() })
+        let owned = super::owned_bits(&q.owners, me, store.address_count());
+        Ok(Part { store, keys, n, fees_inert, asset: q.asset, rules, segment_bits: q.segment_bits, owners: q.owners.clone(), owned })
     });
     // A worker that cannot start (its host's store, the labels) stops the
     // run with its error, as a trace's does: not an input's amount error.

@@ -197,20 +197,8 @@ impl Owners {
         self.process_by(id, self.hash(id)) as usize
     }
 
-    /// Whether worker `me` runs the send half of an event `u -> v`, and
-    /// its receive half. The fees' pseudo-address, while it is not a seed
-    /// (`fees_everyones`), is everyone's: it absorbs what arrives and
-    /// never sends, so its receive half reads nothing of its state, and
-    /// each sender's owner runs it. A fourth or more of a chain's events
-    /// pay a fee (all of them on Ethereum): none of them then crosses
-    /// workers, and no store part needs them all ([`Owners::reads`]).
-    #[inline]
-    pub fn halves(&self, me: usize, u: u32, v: u32, fees_everyones: bool) -> (bool, bool) {
-        halves_by(u, v, fees_everyones, |a| self.of(a) == me)
-    }
-
     /// Whether process `p`'s part of a store holds an event `u -> v`: one
-    /// of [`Owners::halves`] runs on a worker of `p` (the fees' receive
+    /// of the halves ([`halves_by`]) runs on a worker of `p` (the fees' receive
     /// half with the sender's).
     #[inline]
     pub fn reads(&self, p: usize, u: u32, v: u32) -> bool {
@@ -218,8 +206,27 @@ impl Owners {
     }
 }
 
-/// [`Owners::halves`] with ownership told by `owns` (a worker's bit set of
-/// the ids it owns, where a scan asks twice an event).
+/// The store ids of `0..n` that worker `me` owns, a bit each.
+pub(crate) fn owned_bits(owners: &Owners, me: usize, n: usize) -> Vec<u64> {
+    let mut set = vec![0u64; n.div_ceil(64)];
+    for (w, word) in set.iter_mut().enumerate() {
+        let base = w as u32 * 64;
+        for b in 0..64u32.min((n - w * 64) as u32) {
+            *word |= u64::from(owners.of(base + b) == me) << b;
+        }
+    }
+    set
+}
+
+/// Whether a worker runs the send half of an event `u -> v`, and its
+/// receive half, where `owns` tells what it owns (its bit set of the ids
+/// it owns, [`owned_bits`]: a scan asks twice an event). The fees'
+/// pseudo-address, while it is not a seed (`fees_everyones`), is
+/// everyone's: it absorbs what arrives and never sends, so its receive
+/// half reads nothing of its state, and each sender's owner runs it. A
+/// fourth or more of a chain's events pay a fee (all of them on
+/// Ethereum): none of them then crosses workers, and no store part needs
+/// them all ([`Owners::reads`]).
 #[inline]
 pub(crate) fn halves_by(u: u32, v: u32, fees_everyones: bool, owns: impl Fn(u32) -> bool) -> (bool, bool) {
     let ou = owns(u);
