@@ -36,7 +36,7 @@
 
 use super::found::Found;
 use super::segments::Rounds;
-use super::{DataflowError, Owners, Positions, Read, Workers};
+use super::{DataflowError, Owners, Positions, Read, Workers, bit};
 use super::{Map, Set};
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
 use crate::store::{EventColumns, Store};
@@ -277,12 +277,6 @@ impl Part {
         }
         Ok(part)
     }
-}
-
-/// Bit `a` of a set of store ids, a bit each.
-#[inline]
-fn bit(set: &[u64], a: u32) -> bool {
-    set[a as usize / 64] >> (a % 64) & 1 != 0
 }
 
 /// A change to an address, to take back.

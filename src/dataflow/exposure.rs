@@ -119,7 +119,7 @@ struct Part {
 impl Part {
     #[inline]
     fn owns(&self, a: u32) -> bool {
-        self.owned[a as usize / 64] >> (a % 64) & 1 != 0
+        super::bit(&self.owned, a)
     }
 
     /// Whether this worker runs the send half of an event `u -> v`, and its receive half.

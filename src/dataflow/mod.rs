@@ -206,6 +206,12 @@ impl Owners {
     }
 }
 
+/// Bit `a` of a set of store ids, a bit each ([`owned_bits`], a sweep's hot sets).
+#[inline]
+pub(crate) fn bit(set: &[u64], a: u32) -> bool {
+    set[a as usize / 64] >> (a % 64) & 1 != 0
+}
+
 /// The store ids of `0..n` that worker `me` owns, a bit each.
 pub(crate) fn owned_bits(owners: &Owners, me: usize, n: usize) -> Vec<u64> {
     let mut set = vec![0u64; n.div_ceil(64)];

@@ -428,28 +428,26 @@ impl Builder {
         }
         let ev = s.events();
         let mut cur = ev.cursor();
-        let at = |k: &u64| *k as usize;
         // Column by column, each one's pages dropped once read: the part
         // grows in memory while the whole store's pages would otherwise
         // pile up beside it (clean, but resident).
-        (b.block, b.time) = keep.iter().map(at).map(|i| cur.at(i)).map(|r| (r.block, r.time)).unzip();
-        s.release_pages();
-        b.tx_index = keep.iter().map(at).map(|i| ev.tx_index(i)).collect();
-        s.release_pages();
-        b.sub = keep.iter().map(at).map(|i| ev.sub(i)).collect();
-        s.release_pages();
-        b.from = keep.iter().map(at).map(|i| ev.sender(i)).collect();
-        s.release_pages();
-        b.to = keep.iter().map(at).map(|i| ev.receiver(i)).collect();
-        s.release_pages();
-        b.asset = keep.iter().map(at).map(|i| ev.asset(i)).collect();
-        s.release_pages();
-        b.value = keep.iter().map(at).map(|i| ev.value.get(i)).collect();
-        s.release_pages();
-        b.tx = keep.iter().map(at).map(|i| ev.tx(i)).collect();
-        s.release_pages();
-        b.flags = keep.iter().map(at).map(|i| ev.flags(i)).collect();
-        s.release_pages();
+        fn gather<T, C: FromIterator<T>>(s: &Store, keep: &[u64], f: impl FnMut(usize) -> T) -> C {
+            let column = keep.iter().map(|&k| k as usize).map(f).collect();
+            s.release_pages();
+            column
+        }
+        (b.block, b.time) = gather::<_, (Vec<_>, Vec<_>)>(s, keep, |i| {
+            let r = cur.at(i);
+            (r.block, r.time)
+        });
+        b.tx_index = gather(s, keep, |i| ev.tx_index(i));
+        b.sub = gather(s, keep, |i| ev.sub(i));
+        b.from = gather(s, keep, |i| ev.sender(i));
+        b.to = gather(s, keep, |i| ev.receiver(i));
+        b.asset = gather(s, keep, |i| ev.asset(i));
+        b.value = gather(s, keep, |i| ev.value.get(i));
+        b.tx = gather(s, keep, |i| ev.tx(i));
+        b.flags = gather(s, keep, |i| ev.flags(i));
         for (i, v) in s.big_values() {
             let Ok(k) = keep.binary_search(&i) else { continue };
             match u128::try_from(v) {
