@@ -547,6 +547,23 @@ fn spec(policy: Policy, seeds: Vec<u32>, stops: bool, max_hops: Option<u32>) -> 
     Spec { max_hops, ..Spec::new(policy, 0, seeds, if stops { vec!["exchange".into()] } else { vec![] }) }
 }
 
+/// A random question over `n_users` users: seeds (now and then the second
+/// pool too, where `pool_seed`), stops (now and then the first pool) and a
+/// horizon.
+fn random_question(rng: &mut Rng, n_users: usize, pool_seed: bool) -> (BTreeSet<String>, BTreeSet<String>, Option<u32>) {
+    let mut seeds: BTreeSet<String> = (0..1 + rng.below(2)).map(|_| addr(rng.below(n_users as u64) as usize)).collect();
+    if pool_seed && rng.below(10) == 0 {
+        seeds.insert(addr(POOL2));
+    }
+    let mut stops: BTreeSet<String> =
+        (0..rng.below(3)).map(|_| addr(rng.below(n_users as u64) as usize)).filter(|a| !seeds.contains(a)).collect();
+    if rng.below(4) == 0 {
+        stops.insert(addr(POOL1));
+    }
+    let max_hops = if rng.below(4) == 0 { Some(1 + rng.below(3) as u32) } else { None };
+    (seeds, stops, max_hops)
+}
+
 /// The two tests take turns: a child process forked by one while the other
 /// holds a store's write lock inherits the lock's descriptor until it execs,
 /// so an ingest in this process right after could find the store locked.
@@ -562,16 +579,7 @@ fn follow_agrees_with_naive_and_conserves_per_asset() {
         let n_users = 3 + rng.below(6) as usize;
         let n_txs = 10 + rng.below(50) as usize;
         let txs = random_txs(&mut rng, n_users, n_txs);
-        let mut seeds: BTreeSet<String> = (0..1 + rng.below(2)).map(|_| addr(rng.below(n_users as u64) as usize)).collect();
-        if rng.below(10) == 0 {
-            seeds.insert(addr(POOL2));
-        }
-        let mut stops: BTreeSet<String> =
-            (0..rng.below(3)).map(|_| addr(rng.below(n_users as u64) as usize)).filter(|a| !seeds.contains(a)).collect();
-        if rng.below(4) == 0 {
-            stops.insert(addr(POOL1));
-        }
-        let max_hops = if rng.below(4) == 0 { Some(1 + rng.below(3) as u32) } else { None };
+        let (seeds, stops, max_hops) = random_question(&mut rng, n_users, true);
         let store = build_store(t.path(), &txs, &stops, case % 3 == 2);
         split += trace::conversions::list(&store).iter().filter(|f| f.events.windows(2).any(|w| w[1] != w[0] + 1)).count();
         let hashes: HashMap<String, usize> = (0..txs.len()).map(|n| (format!("0x{:064x}", n + 1), n)).collect();
@@ -1420,4 +1428,92 @@ fn screening_across_two_chains_agrees_with_naive() {
         crossed_exposure > 50 && paths_across > 50,
         "{crossed_exposure} exposures on the other chain, {paths_across} paths across a bridge"
     );
+}
+
+/// Everything a `--follow` answer holds that a report is built from, as
+/// one comparable text (the visit count aside: it is a figure of the run).
+fn followed_text(f: &trace::Followed) -> String {
+    let by_asset: Vec<String> = f
+        .by_asset
+        .iter()
+        .map(|(a, o)| {
+            format!(
+                "{a}: seeded {} unknown {} fees {} held {} dest {:?} dormant {:?} horizon {:?}",
+                o.seeded, o.unknown_origin, o.fees, o.held_by_seeds, o.destinations, o.dormant, o.horizon
+            )
+        })
+        .collect();
+    format!(
+        "{by_asset:#?}\nin {:?}\nout {:?}\nrounding {:?}\narrivals {:?}\ncrossed {:?}\nunfollowed {:?}\nwarnings {:?} seed asset {:?}",
+        f.converted_in, f.converted_out, f.rounding, f.arrivals, f.crossed, f.unfollowed, f.seed_stop_warnings, f.seed_asset
+    )
+}
+
+/// Free loopback addresses for `p` processes.
+fn hosts(p: usize) -> Vec<std::net::SocketAddr> {
+    let ls: Vec<std::net::TcpListener> = (0..p).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    ls.iter().map(|l| l.local_addr().unwrap()).collect()
+}
+
+/// TRACING.md §8 for `--follow swaps` across workers and processes
+/// (issue 17): on random multi-asset stores with swaps (some with their
+/// transactions' events interleaved), under every policy, with stops,
+/// hops, seed transactions, block windows and `--asset`, the answer is the
+/// single process's, field for field and arrival for arrival, whatever the
+/// workers and however small the segments.
+#[test]
+fn follow_on_workers_and_processes_finds_what_one_process_does() {
+    use chaintrace::dataflow::{Workers, follow};
+    let _turn = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = Rng::new(20_261_205);
+    let (mut crossed, mut unfollowed, mut arrivals) = (0usize, 0usize, 0usize);
+    for case in 0..60 {
+        let t = tempfile::tempdir().unwrap();
+        let n_users = 3 + rng.below(8) as usize;
+        let n_txs = 10 + rng.below(60) as usize;
+        let txs = random_txs(&mut rng, n_users, n_txs);
+        let (seeds, stops, max_hops) = random_question(&mut rng, n_users, false);
+        let store = build_store(t.path(), &txs, &stops, case % 3 == 2);
+        let seed_ids: Vec<u32> = seeds.iter().filter_map(|a| store.find_address(a)).collect();
+        for policy in [Policy::Haircut, Policy::Fifo, Policy::Poison] {
+            let mut spec = Spec { evidence: true, ..spec(policy, seed_ids.clone(), !stops.is_empty(), max_hops) };
+            if rng.below(4) == 0 {
+                spec.seed_txs = vec![store.events().tx(rng.below(store.len() as u64) as usize)];
+            }
+            if rng.below(5) == 0 {
+                let lo = 1000 + rng.below(txs.len() as u64 / 2 + 1);
+                (spec.from_block, spec.to_block) = (Some(lo), Some(lo + rng.below(txs.len() as u64 / 2 + 1)));
+            }
+            let asset = (rng.below(5) == 0).then(|| rng.below(store.manifest.assets.len() as u64) as u32);
+            let one = trace::run_follow(&store, &spec, asset).unwrap();
+            let want = followed_text(&one);
+            crossed += one.crossed.len();
+            unfollowed += one.unfollowed.len();
+            arrivals += one.arrivals.len();
+            let q = [(spec.clone(), asset)];
+            for (threads, bits) in [(1, 3), (2, 2), (3, 1)] {
+                let got = follow::trace_in_segments(&store.dir, &q, &Workers::Local { threads }, bits).unwrap().unwrap();
+                assert_eq!(followed_text(&got[0]), want, "case {case} {policy:?}: {threads} workers, segments of 2^{bits}");
+            }
+            // Processes connect over TCP (a second or so to start): fewer cases.
+            if case % 10 == 0 {
+                for (p, threads) in [(2, 1), (3, 2)] {
+                    let hs = hosts(p);
+                    let runs: Vec<_> = (0..p)
+                        .map(|process| {
+                            let (dir, q, hs) = (store.dir.clone(), q.clone(), hs.clone());
+                            std::thread::spawn(move || {
+                                follow::trace_in_segments(&dir, &q, &Workers::Cluster { threads, process, hosts: hs }, 2)
+                            })
+                        })
+                        .collect();
+                    let got: Vec<_> = runs.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+                    assert_eq!(followed_text(&got[0].as_ref().unwrap()[0]), want, "case {case} {policy:?}: {p} processes of {threads}");
+                    assert!(got[1..].iter().all(Option::is_none));
+                }
+            }
+        }
+    }
+    // The cases exercise what they are meant to.
+    assert!(crossed > 100 && unfollowed > 50 && arrivals > 1000, "crossed {crossed}, unfollowed {unfollowed}, arrivals {arrivals}");
 }

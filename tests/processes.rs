@@ -262,6 +262,57 @@ fn reports_across_processes_are_the_single_process_ones_byte_for_byte() {
     }
 }
 
+/// `--follow swaps` across processes (TRACING.md §7 and §8): the generated
+/// world as blockchain-etl CSV, whose DEX swaps and the hack's own are
+/// conversions, traced by every policy into the assets bought; the report
+/// is the single process's, byte for byte. Parts are refused: every
+/// process reads the whole store.
+#[test]
+fn follow_reports_across_processes_are_the_single_process_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let w = chaintrace::synth::etl::write_world_etl(&t.path().join("csv"), chaintrace::synth::world::Params::new(200_000, 11)).unwrap();
+    let st = t.path().join("s");
+    let mut args = vec!["ingest", "--store", s(&st), "--chain", "ethereum", "--format", "etl", "--no-progress"];
+    let exports = w.exports();
+    args.extend(exports.iter().map(|p| s(p)));
+    assert_eq!(run(&args).code, 0);
+    assert_eq!(run(&["labels", "--store", s(&st), "import", s(&w.files[3])]).code, 0);
+    for (policy, paths) in [("poison", "3"), ("haircut", "3"), ("fifo", "2")] {
+        let args: Vec<String> = [
+            "trace",
+            "--store",
+            s(&st),
+            "--policy",
+            policy,
+            "--seed",
+            &w.exploiter,
+            "--stop-at",
+            "exchange,mixer",
+            "--follow",
+            "swaps",
+            "--paths",
+            paths,
+            "--format",
+            "json",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        let one = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let report: serde_json::Value = serde_json::from_str(&one.stdout).unwrap();
+        let conversions = report["conversions"].as_array().map_or(0, Vec::len);
+        assert!(conversions >= 3, "world, {policy}: {conversions} conversions carried taint");
+        same_everywhere_and(&args, &format!("world, --follow swaps, {policy}"), false);
+    }
+    let parts = t.path().join("parts");
+    assert_eq!(run(&["partition", "--store", s(&st), "--processes", "2", "--out", s(&parts)]).code, 0);
+    let mut a = vec!["trace", "--store", s(&st), "--policy", "poison", "--seed", &w.exploiter];
+    a.extend(["--follow", "swaps", "--processes", "2", "--parts", s(&parts)]);
+    let o = run(&a);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("--follow across processes reads the whole store"), "{}", o.stderr);
+}
+
 #[test]
 fn bitcoin_reports_across_processes_are_the_single_process_ones() {
     // A synthetic chain (wallets, payments, consolidations, CoinJoins) and the real block 702861.
@@ -433,9 +484,9 @@ fn processes_that_disagree_or_never_come_refuse_clearly() {
     ]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("2 hosts for --processes 3"), "{}", o.stderr);
-    let o = run(&["trace", "--store", s(&st), "--policy", "poison", "--seed", &seed, "--processes", "2", "--follow", "swaps"]);
+    let o = run(&["trace", "--store", s(&st), "--policy", "poison", "--seed", &seed, "--processes", "2", "--follow", "bridges"]);
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("--follow does not run across processes yet"), "{}", o.stderr);
+    assert!(o.stderr.contains("--follow bridges does not run across processes yet"), "{}", o.stderr);
     let addresses = t.path().join("addresses.txt");
     std::fs::write(&addresses, format!("{seed}\n")).unwrap();
     let o = run(&["screen", "--store", s(&st), "--processes", "2", "--follow", "bridges", s(&addresses)]);

@@ -300,7 +300,20 @@ fn answer_follow(store: &Store, q: &Query, asset: u32, resolved: crate::trace::S
     let spec = spec_of(q, asset, &resolved);
     let started = std::time::Instant::now();
     let followed = crate::trace::run_follow(store, &spec, q.asset.is_some().then_some(asset))?;
-    let sweep_seconds = started.elapsed().as_secs_f64();
+    conclude_follow(store, q, &spec, &resolved, followed, started.elapsed().as_secs_f64())
+}
+
+/// A `--follow` sweep's answer made a report: conservation checked per
+/// asset (a report that does not balance is an internal error), warnings
+/// listed.
+fn conclude_follow(
+    store: &Store,
+    q: &Query,
+    spec: &Spec,
+    resolved: &crate::trace::Seeds,
+    followed: crate::trace::Followed,
+    sweep_seconds: f64,
+) -> Result<(Report, Notes), TraceError> {
     if q.policy != Policy::Poison {
         let assets: std::collections::BTreeSet<u32> = followed.by_asset.keys().chain(followed.converted_in.keys()).copied().collect();
         for a in assets {
@@ -317,7 +330,7 @@ fn answer_follow(store: &Store, q: &Query, asset: u32, resolved: crate::trace::S
     warnings.extend(
         followed.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
-    let report = report::follow::build_follow(store, &spec, &followed, &resolved.address_text, &resolved.tx_text, q.paths);
+    let report = report::follow::build_follow(store, spec, &followed, &resolved.address_text, &resolved.tx_text, q.paths);
     Ok((
         report,
         Notes {
@@ -409,13 +422,30 @@ pub fn run_on_workers(
         if q.seeds.is_empty() && q.seed_txs.is_empty() {
             return Err(AppError::Usage("give at least one seed or seed transaction".into()));
         }
-        if !q.follow.is_empty() {
-            return Err(AppError::Usage("--follow does not run across processes yet: trace it in one".into()));
+        if crate::trace::Follow::bridges(&q.follow) {
+            return Err(AppError::Usage("--follow bridges does not run across processes yet: trace it in one".into()));
         }
         let asset = resolve_asset(store, q.asset.as_deref())?;
         let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
+        if !q.follow.is_empty() && (q.clusters.is_some() || !resolved.outpoints.is_empty()) {
+            return Err(AppError::Usage("--follow swaps needs an account-model store (Ethereum)".into()));
+        }
         let spec = spec_of(&q, asset, &resolved);
         asked.push((name, q, resolved, spec));
+    }
+    let following = asked.iter().filter(|a| !a.1.follow.is_empty()).count();
+    if following > 0 && following < asked.len() {
+        return Err(AppError::Usage(
+            "across processes, a run's cases either all follow swaps (--follow) or none does: trace them in two runs".into(),
+        ));
+    }
+    if following > 0 {
+        if parts.is_some() {
+            return Err(AppError::Usage(
+                "--follow across processes reads the whole store on every process: give --store, not --parts".into(),
+            ));
+        }
+        return follow_on_workers(store, asked, w);
     }
     let specs: Vec<Spec> = asked.iter().map(|a| a.3.clone()).collect();
     let started = std::time::Instant::now();
@@ -434,6 +464,26 @@ pub fn run_on_workers(
     let mut traced = Vec::new();
     for ((name, q, resolved, spec), outcome) in asked.into_iter().zip(outcomes) {
         let (report, notes) = conclude(store, &q, &spec, &resolved, outcome, seconds)?;
+        traced.push(Traced { name: name.clone(), report, notes });
+    }
+    Ok(Some(traced))
+}
+
+/// The `--follow swaps` cases of a plan, on the workers `w`: each
+/// process reads the whole store.
+fn follow_on_workers(
+    store: &Store,
+    asked: Vec<(&String, Query, crate::trace::Seeds, Spec)>,
+    w: &crate::dataflow::Workers,
+) -> Result<Option<Vec<Traced>>, AppError> {
+    let questions: Vec<crate::dataflow::follow::Question> =
+        asked.iter().map(|(_, q, _, spec)| (spec.clone(), q.asset.is_some().then_some(spec.asset))).collect();
+    let started = std::time::Instant::now();
+    let Some(answers) = crate::dataflow::follow::trace_many(&store.dir, &questions, w)? else { return Ok(None) };
+    let seconds = started.elapsed().as_secs_f64() / asked.len().max(1) as f64;
+    let mut traced = Vec::new();
+    for ((name, q, resolved, spec), followed) in asked.into_iter().zip(answers) {
+        let (report, notes) = conclude_follow(store, &q, &spec, &resolved, followed, seconds)?;
         traced.push(Traced { name: name.clone(), report, notes });
     }
     Ok(Some(traced))

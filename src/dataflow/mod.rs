@@ -9,6 +9,7 @@
 pub mod account;
 mod evidence;
 pub mod exposure;
+pub mod follow;
 mod found;
 pub mod net;
 pub mod parts;

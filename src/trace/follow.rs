@@ -42,6 +42,9 @@ impl Follow {
         follow.iter().any(|f| matches!(f, Follow::Bridges | Follow::BridgesHeuristic))
     }
 }
+mod share;
+pub(crate) use share::{Carry, Place, Shared, check_question};
+
 type PairMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 fn pair(asset: u32, addr: u32) -> u64 {
@@ -335,6 +338,9 @@ pub(super) struct Prep {
     dense: Vec<bool>,
     /// Bridge deposits and payouts (several stores), and whether swaps are followed.
     bridges: BridgePlan,
+    /// Whether a full sweep records its balances for the store's ledger
+    /// (a worker of several sees only its own addresses' balances).
+    record: bool,
 }
 
 /// An asset gets a flat array when it has at least one event per this many addresses.
@@ -384,6 +390,8 @@ struct Sweep<'a, N: Num> {
     sent: Vec<(usize, Carried)>,
     /// What deposits carry to this store's payouts, by bridge index.
     received: HashMap<usize, Carried>,
+    /// One worker of several (`dataflow::follow`): `None` in one process.
+    share: Option<Box<share::Share<N>>>,
 }
 
 /// Where a send's balance is recorded in, or read from, the ledger.
@@ -464,6 +472,7 @@ fn base_prep(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<Prep
         weth_contract: store.find_address(&weth_name),
         dense: Vec::new(),
         bridges: BridgePlan { swaps: true, ..Default::default() },
+        record: true,
     })
 }
 
@@ -695,7 +704,7 @@ impl<'a, N: Num> Sweep<'a, N> {
             out: Followed { seed_asset: p.seed_asset, sparse: led.is_some(), ..Default::default() },
             fees_id: Pseudo::Fees.id(),
             windowed,
-            rec: (led.is_none() && !windowed).then(|| Recorder::new(store.len())),
+            rec: (led.is_none() && !windowed && p.record).then(|| Recorder::new(store.len())),
             led,
             send_hot: Bits::new(0),
             hot_assets: Vec::new(),
@@ -707,6 +716,7 @@ impl<'a, N: Num> Sweep<'a, N> {
             done: Default::default(),
             sent: Vec::new(),
             received: HashMap::new(),
+            share: None,
         }
     }
 }
@@ -785,19 +795,29 @@ impl<N: Num> Sweep<'_, N> {
             }
             let t = self.ev.tx(i);
             if !p.conv_bits.has(t) {
+                if let Some(s) = &mut self.share {
+                    s.unit = (i as u64, 0);
+                }
                 self.event(i)?;
                 i += 1;
                 continue;
             }
             i += 1;
+            let events = &p.tx_events[&t];
             // A conversion is handled whole at its first event; where an
             // export without transaction indices interleaves transactions, its
-            // later events were handled with it.
-            if done.has(t) {
+            // later events were handled with it. A worker of several runs a
+            // segment again from its start, so it asks the event itself.
+            if let Some(s) = &mut self.share {
+                if events[0] != i - 1 {
+                    continue;
+                }
+                s.unit = (i as u64 - 1, 0);
+            } else if done.has(t) {
                 continue;
+            } else {
+                done.set(t);
             }
-            done.set(t);
-            let events = &p.tx_events[&t];
             if p.seed_txs.contains(&t) {
                 // Its events are sources in their own right: never a conversion.
                 for &k in events {
@@ -1107,21 +1127,32 @@ impl<N: Num> Sweep<'_, N> {
     fn event(&mut self, i: usize) -> Result<N, Overflow> {
         self.out.visited += 1;
         let Some(l) = self.leg(i)? else { return Ok(N::ZERO) };
-        let Some((x, hop)) = self.send(l.asset, l.from, l.to, l.value, BalAt::Event(i))? else { return Ok(N::ZERO) };
+        if self.share.is_some() {
+            return self.event_shared(i, l);
+        }
+        let Some((delivered, ev_hop, lots)) = self.send_event(i, &l)? else { return Ok(N::ZERO) };
+        self.receive(i, l.asset, l.to, l.value, delivered, ev_hop, lots, None)?;
+        Ok(delivered)
+    }
+
+    /// The send half of ordinary event `i`: what it delivers, at which
+    /// hop, as which lots (`None`: a transfer to itself, which delivers
+    /// nothing). A seed transaction's event delivers all it moves, at hop 0.
+    #[inline]
+    fn send_event(&mut self, i: usize, l: &Leg<N>) -> Result<Option<(N, u32, Lots)>, Overflow> {
+        let Some((x, hop)) = self.send(l.asset, l.from, l.to, l.value, BalAt::Event(i))? else { return Ok(None) };
         let seed_tx = !self.p.seed_txs.is_empty() && {
             let (f, t) = (self.ev.flags(i), self.ev.tx(i));
             f & flags::FEE == 0 && sub::class(self.ev.sub(i)) != sub::FEE && t != NO_TX && self.p.seed_txs.contains(&t)
         };
-        let (delivered, ev_hop, lots) = if seed_tx {
+        Ok(Some(if seed_tx {
             self.acct(l.asset).seeded += (l.value - x).to_wide();
             (l.value, 0, Lots::One(true))
         } else if self.pieces.is_empty() {
             (x, hop, Lots::One(!x.is_zero()))
         } else {
             (x, hop, Lots::Pieces)
-        };
-        self.receive(i, l.asset, l.to, l.value, delivered, ev_hop, lots, None)?;
-        Ok(delivered)
+        }))
     }
 
     /// The shortfall rule at `u` before it sends `a` (§2).
@@ -1161,6 +1192,7 @@ impl<N: Num> Sweep<'_, N> {
     #[inline]
     fn send(&mut self, asset: u32, u: u32, v: u32, a: N, at: BalAt) -> Result<Option<(N, u32)>, Overflow> {
         self.pieces.clear();
+        self.keep(asset, u);
         let seed = self.is_seed(asset, u);
         let mut su = self.get(asset, u);
         if let Some(l) = self.led {
@@ -1235,6 +1267,7 @@ impl<N: Num> Sweep<'_, N> {
         lots: Lots,
         crossed: Option<usize>,
     ) -> Result<(), Overflow> {
+        self.keep(asset, v);
         let mut sv = self.get(asset, v);
         let arrival = || match crossed {
             Some(k) => Arrival::Crossed(k),
@@ -1246,7 +1279,7 @@ impl<N: Num> Sweep<'_, N> {
             self.put(asset, v, sv);
             self.acct(asset).seeded += (a - delivered).to_wide();
             if !delivered.is_zero() && self.spec.evidence {
-                self.out.arrivals.push(arrival());
+                self.arrive(arrival(), i);
             }
             return Ok(());
         }
@@ -1266,7 +1299,7 @@ impl<N: Num> Sweep<'_, N> {
             return Ok(());
         }
         if self.spec.evidence {
-            self.out.arrivals.push(arrival());
+            self.arrive(arrival(), i);
         }
         let rule =
             if sv.fl & HORIZON == 0 && self.p.rules.contains_key(&v) { stop_at_time(&self.p.rules, v, self.ev.time(i)) } else { None };
@@ -1331,6 +1364,7 @@ impl<N: Num> Sweep<'_, N> {
     /// The ledger has its balance (a sender short of `a` counts unknown
     /// origin if it holds taint, as a venue may).
     fn debit(&mut self, asset: u32, u: u32, a: N, i: usize) -> Result<(), Overflow> {
+        self.keep(asset, u);
         let mut su = self.get(asset, u);
         if let Some(l) = self.led {
             if !bit(&self.send_hot, u) {
@@ -1363,6 +1397,7 @@ impl<N: Num> Sweep<'_, N> {
         if self.led.is_some() {
             return Ok(());
         }
+        self.keep(asset, v);
         let mut sv = self.get(asset, v);
         sv.bal = sv.bal.add(a)?;
         if sv.fl & HAS_QUEUE != 0
@@ -1423,9 +1458,10 @@ impl<N: Num> Sweep<'_, N> {
             return Ok(Some("seed"));
         }
         self.out.visited += events.len() as u64;
-        // The payer's legs in A leave as one outflow of `a`.
-        let (x, hop) = self.send(asset_a, u, u32::MAX, a, BalAt::Payer(self.ev.tx(events[0])))?.expect("the payer never pays itself");
-        let pieces = std::mem::take(&mut self.pieces);
+        if self.share.is_some() {
+            return self.swap_shared(events, s, venues, (asset_a, asset_b, a, b), (first, last), legs, fees);
+        }
+        let (y, lots, hop, crossed) = self.pay_in(events, s, venues, (asset_a, asset_b, a, b), (first, last))?;
         for l in legs.iter() {
             if !aggregated(l.asset, l.from) {
                 self.debit(l.asset, l.from, l.value, l.event)?;
@@ -1435,32 +1471,48 @@ impl<N: Num> Sweep<'_, N> {
             }
         }
         // The payee receives `b` of B carrying `y`.
-        let (y, lots) = carry(self.spec.policy, x, a, b, pieces)?;
-        let crossed = self.cross(
-            Crossed {
-                tx: self.ev.tx(events[0]),
-                first_event: first as u64,
-                last_event: last as u64,
-                payer: u,
-                payee: r,
-                venues: venues.to_vec(),
-                asset_in: asset_a,
-                value_in: a.to_u256(),
-                taint_in: x.to_u256(),
-                asset_out: asset_b,
-                value_out: b.to_u256(),
-                taint_out: y.to_u256(),
-                hop,
-                loss: (false, U512::ZERO),
-                bridge: None,
-            },
-            asset_a,
-        );
         self.receive(last, asset_b, r, b, y, hop, lots, crossed)?;
         for &i in fees.iter() {
             self.event(i)?;
         }
         Ok(None)
+    }
+
+    /// The payer's side of a followed swap: its legs in A leave as one
+    /// outflow of `a`, which carries `x`. Returns `y`, the payee's lots, the
+    /// payee's hop, and the conversion's index in `crossed` where taint went in.
+    #[allow(clippy::type_complexity)]
+    fn pay_in(
+        &mut self,
+        events: &[usize],
+        s: &Swap,
+        venues: &[u32],
+        (asset_a, asset_b, a, b): (u32, u32, N, N),
+        (first, last): (usize, usize),
+    ) -> Result<(N, Lots, u32, Option<usize>), Overflow> {
+        let tx = self.ev.tx(events[0]);
+        let (x, hop) = self.send(asset_a, s.payer, u32::MAX, a, BalAt::Payer(tx))?.expect("the payer never pays itself");
+        let pieces = std::mem::take(&mut self.pieces);
+        let (y, lots) = carry(self.spec.policy, x, a, b, pieces)?;
+        let c = Crossed {
+            tx,
+            first_event: first as u64,
+            last_event: last as u64,
+            payer: s.payer,
+            payee: s.payee,
+            venues: venues.to_vec(),
+            asset_in: asset_a,
+            value_in: a.to_u256(),
+            taint_in: x.to_u256(),
+            asset_out: asset_b,
+            value_out: b.to_u256(),
+            taint_out: y.to_u256(),
+            hop,
+            loss: (false, U512::ZERO),
+            bridge: None,
+        };
+        let crossed = self.cross(c, asset_a);
+        Ok((y, lots, hop, crossed))
     }
 
     /// Count a followed conversion that carried taint (`x > 0`): its

@@ -1,0 +1,321 @@
+//! `trace --follow swaps` (TRACING.md §7) across workers and processes on
+//! timely-dataflow (issue 17, ADR 0015): every asset at once, taint carried
+//! through each followed swap, with the single-process `Followed` exactly.
+//!
+//! Each worker runs the single-process sweep's own code over the slots of
+//! the addresses it owns (`trace::follow::Shared`), every balance kept, so
+//! every worker reads every segment of the store (given whole to each
+//! process). A swap is handled at its transaction's first event: the
+//! payer's owner sends the payee's owner what the swap pays out. Segments
+//! of `2^bits` events are timely's time; a segment runs again, from its
+//! start, on a worker that later arrivals reach, until no worker sends
+//! anything new (the rounds of [`super::segments`], round by round).
+
+use super::found::Found;
+use super::segments::{Message, Rounds};
+use super::{DataflowError, Map, Owners, Read, Workers};
+use crate::store::Store;
+use crate::trace::follow::{Arrival, Crossed, Unfollowed};
+use crate::trace::follow::{Carry, Place, Shared};
+use crate::trace::{Followed, Outcome, Spec, TraceError, Wide};
+use ruint::aliases::U256;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+type U512 = ruint::Uint<512, 8>;
+
+impl Message for Carry {
+    type Key = Place;
+    fn key(&self) -> Place {
+        self.place
+    }
+    fn carries(&self) -> bool {
+        self.delivered != [0; 4]
+    }
+    fn retract(&mut self) {
+        Carry::retract(self)
+    }
+}
+
+/// One question: the trace and `--asset` (the assets in which seeds are sources).
+pub type Question = (Spec, Option<u32>);
+
+/// The `--follow swaps` traces `questions` of the account-model store at
+/// `store_dir`, one after another on the workers `w` (one set of
+/// connections). Every process of a run calls this with the same
+/// arguments and needs the store whole. Process 0 gets the answers, in
+/// order; the others `None`.
+///
+/// `CHAINTRACE_SEGMENT_BITS` sets the segments' size, as for the other sweeps.
+pub fn trace_many(store_dir: &std::path::Path, questions: &[Question], w: &Workers) -> Result<Option<Vec<Followed>>, DataflowError> {
+    trace_in_segments(store_dir, questions, w, super::account::segment_bits()?)
+}
+
+/// [`trace_many`] with segments of `2^bits` events (tests use small ones,
+/// so that a small store spans many).
+pub fn trace_in_segments(
+    store_dir: &std::path::Path,
+    questions: &[Question],
+    w: &Workers,
+    bits: u32,
+) -> Result<Option<Vec<Followed>>, DataflowError> {
+    if !(1..=32).contains(&bits) {
+        return Err(DataflowError::Unsupported(format!("segments of 2^{bits} events")));
+    }
+    let read = Read::open(store_dir, w.process()).map_err(|e| DataflowError::Trace(e.into()))?;
+    if read.info.is_some() {
+        return Err(DataflowError::Unsupported(
+            "--follow across processes reads the whole store on every process, not its parts: give the store".into(),
+        ));
+    }
+    if (read.n >> bits) >= 1 << (64 - super::segments::ROUND_BITS) {
+        return Err(DataflowError::Unsupported(format!("{} events: more than a timestamp can order", read.n)));
+    }
+    for (spec, asset) in questions {
+        // The question's refusals (Bitcoin, --max-hops 0, a window on a
+        // store of times) before any worker starts.
+        prepare_question(&read.store, spec, *asset)?;
+    }
+    let identity = read.identity();
+    let owners = read.owners(w, None)?;
+    drop(read);
+    let key = super::net::key_of(&format!("follow {identity} {bits} {owners:?} {questions:?}"));
+    let dir = store_dir.to_path_buf();
+    let all = questions.to_vec();
+    let results = super::net::execute(w, key, move |worker| {
+        all.iter().map(|q| sweep_on(worker, &dir, q, bits, owners.clone())).collect::<Result<Vec<Option<Followed>>, String>>()
+    })?;
+    let mut answers: Option<Vec<Followed>> = None;
+    for r in results {
+        let r = r.map_err(DataflowError::Worker)?;
+        if r.iter().all(Option::is_some) && !r.is_empty() {
+            answers = Some(r.into_iter().flatten().collect());
+        }
+    }
+    if !w.is_first() {
+        return Ok(None);
+    }
+    match answers {
+        Some(a) => Ok(Some(a)),
+        None if questions.is_empty() => Ok(Some(Vec::new())),
+        None => Err(DataflowError::Worker("worker 0 gathered no answer".into())),
+    }
+}
+
+fn prepare_question(store: &Store, spec: &Spec, asset: Option<u32>) -> Result<(), TraceError> {
+    if spec.clusters.is_some() {
+        return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum)".into()));
+    }
+    // Listing the conversions waits for the workers: here only the refusals.
+    crate::trace::follow::check_question(store, spec, asset)
+}
+
+/// One worker's sweep of one question; worker 0 gets the answer.
+fn sweep_on(
+    worker: &mut timely::worker::Worker,
+    dir: &std::path::Path,
+    (spec, asset): &Question,
+    bits: u32,
+    owners: Owners,
+) -> Result<Option<Followed>, String> {
+    let me = worker.index();
+    super::net::failpoint_error(me)?;
+    let store = Store::open(dir).map_err(|e| super::net::give_up(format!("worker {me}: {e}")))?;
+    let owned = super::owned_bits(&owners, me, store.address_count());
+    let n = store.len() as u64;
+    let shared =
+        Shared::new(store, spec.clone(), *asset, owned, owners.peers()).map_err(|e| super::net::give_up(format!("worker {me}: {e}")))?;
+    let shared = Rc::new(RefCell::new(shared));
+    let s2 = shared.clone();
+    let mut sent: Map<Place, Carry> = Map::default();
+    let mut cur: Option<u64> = None;
+    let route = owners.clone();
+    // Every balance is kept: every worker runs every segment.
+    super::segments::run(
+        worker,
+        (n > 0).then_some(0),
+        Rounds::Barrier,
+        move |m: &Carry| route.of(m.receiver) as u64,
+        move |seg, msgs| {
+            if cur != Some(seg) {
+                cur = Some(seg);
+                sent.clear();
+            }
+            let (lo, hi) = super::segments::span(seg, bits, n);
+            let now: Map<Place, Carry> =
+                s2.borrow_mut().segment(seg, (lo as usize, hi as usize), msgs).into_iter().map(|c| (c.place, c)).collect();
+            // The segment ran again whole: whatever it sent before and not now is taken back.
+            let out = super::segments::changes(&mut sent, now, |_| true);
+            (out, (hi < n).then_some(seg + 1))
+        },
+    );
+    let found = Ship::of(shared.borrow_mut().finish());
+    let all = super::segments::gather(worker, found);
+    if me != 0 {
+        return Ok(None);
+    }
+    let parts = all.into_iter().map(Ship::back).collect();
+    Ok(Some(shared.borrow().assemble(parts)))
+}
+
+/// An arrival on its way to worker 0: conversion or not, event, asset, taint, hop.
+type ShipArrival = (bool, u64, u32, [u64; 4], u32);
+
+/// A followed conversion on its way: transaction, first and last event,
+/// payer, payee, venues, assets in and out, values and taints in and out,
+/// hop, and the rounding loss (negative, and its size).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct ShipCrossed {
+    tx: u32,
+    events: (u64, u64),
+    parties: (u32, u32),
+    venues: Vec<u32>,
+    assets: (u32, u32),
+    amounts: [[u64; 4]; 4],
+    hop: u32,
+    loss: (bool, [u64; 8]),
+}
+
+/// A conversion not followed on its way: transaction, first event,
+/// venues, whether for a seed inside (else ambiguous), taint per asset.
+type ShipUnfollowed = (u32, u64, Vec<u32>, bool, Vec<(u32, [u64; 5])>);
+
+/// A worker's findings on their way to worker 0, with their places.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Ship {
+    by_asset: Vec<(u32, Found)>,
+    converted_in: Vec<(u32, [u64; 5])>,
+    converted_out: Vec<(u32, [u64; 5])>,
+    /// Two's complement, low and high words.
+    rounding: Vec<(u32, [u64; 2])>,
+    arrivals: Vec<(Place, ShipArrival)>,
+    crossed: Vec<(u64, ShipCrossed)>,
+    unfollowed: Vec<ShipUnfollowed>,
+    visited: u64,
+}
+
+fn wide_limbs(m: &std::collections::BTreeMap<u32, Wide>) -> Vec<(u32, [u64; 5])> {
+    m.iter().map(|(&a, x)| (a, *x.as_limbs())).collect()
+}
+
+fn wide_map(v: Vec<(u32, [u64; 5])>) -> std::collections::BTreeMap<u32, Wide> {
+    v.into_iter().map(|(a, x)| (a, Wide::from_limbs(x))).collect()
+}
+
+impl Ship {
+    fn of((mut f, akeys, ckeys): (Followed, Vec<Place>, Vec<u64>)) -> Ship {
+        Ship {
+            by_asset: f.by_asset.iter_mut().map(|(&a, o)| (a, Found::of(o))).collect(),
+            converted_in: wide_limbs(&f.converted_in),
+            converted_out: wide_limbs(&f.converted_out),
+            rounding: f.rounding.iter().map(|(&a, &x)| (a, [x as u128 as u64, ((x as u128) >> 64) as u64])).collect(),
+            arrivals: akeys
+                .into_iter()
+                .zip(&f.arrivals)
+                .map(|(k, a)| {
+                    (
+                        k,
+                        match *a {
+                            Arrival::Event { event, asset, x, hop } => (false, event, asset, *x.as_limbs(), hop),
+                            Arrival::Crossed(_) => (true, 0, 0, [0; 4], 0),
+                        },
+                    )
+                })
+                .collect(),
+            crossed: ckeys
+                .into_iter()
+                .zip(&f.crossed)
+                .map(|(k, c)| {
+                    (
+                        k,
+                        ShipCrossed {
+                            tx: c.tx,
+                            events: (c.first_event, c.last_event),
+                            parties: (c.payer, c.payee),
+                            venues: c.venues.clone(),
+                            assets: (c.asset_in, c.asset_out),
+                            amounts: [*c.value_in.as_limbs(), *c.taint_in.as_limbs(), *c.value_out.as_limbs(), *c.taint_out.as_limbs()],
+                            hop: c.hop,
+                            loss: (c.loss.0, *c.loss.1.as_limbs()),
+                        },
+                    )
+                })
+                .collect(),
+            unfollowed: f
+                .unfollowed
+                .iter()
+                .map(|u| (u.tx, u.first_event, u.venues.clone(), u.reason == "seed", wide_limbs(&u.taint)))
+                .collect(),
+            visited: f.visited,
+        }
+    }
+
+    fn back(self) -> (Followed, Vec<Place>, Vec<u64>) {
+        let by_asset = self
+            .by_asset
+            .into_iter()
+            .map(|(a, found)| {
+                let mut o: Outcome = super::found::outcome(vec![found], Vec::new());
+                (o.sweep_heap_bytes, o.exchange) = (0, crate::trace::Traffic::default());
+                (a, o)
+            })
+            .collect();
+        let (akeys, arrivals): (Vec<Place>, Vec<Arrival>) = self
+            .arrivals
+            .into_iter()
+            .map(|(k, (crossed, event, asset, x, hop))| {
+                (k, if crossed { Arrival::Crossed(usize::MAX) } else { Arrival::Event { event, asset, x: U256::from_limbs(x), hop } })
+            })
+            .unzip();
+        let (ckeys, crossed): (Vec<u64>, Vec<Crossed>) = self
+            .crossed
+            .into_iter()
+            .map(|(k, c)| {
+                let [value_in, taint_in, value_out, taint_out] = c.amounts.map(U256::from_limbs);
+                (
+                    k,
+                    Crossed {
+                        tx: c.tx,
+                        first_event: c.events.0,
+                        last_event: c.events.1,
+                        payer: c.parties.0,
+                        payee: c.parties.1,
+                        venues: c.venues,
+                        asset_in: c.assets.0,
+                        value_in,
+                        taint_in,
+                        asset_out: c.assets.1,
+                        value_out,
+                        taint_out,
+                        hop: c.hop,
+                        loss: (c.loss.0, U512::from_limbs(c.loss.1)),
+                        bridge: None,
+                    },
+                )
+            })
+            .unzip();
+        let unfollowed = self
+            .unfollowed
+            .into_iter()
+            .map(|(tx, first_event, venues, seed, taint)| Unfollowed {
+                tx,
+                first_event,
+                venues,
+                reason: if seed { "seed" } else { "ambiguous" },
+                taint: wide_map(taint),
+            })
+            .collect();
+        let f = Followed {
+            by_asset,
+            converted_in: wide_map(self.converted_in),
+            converted_out: wide_map(self.converted_out),
+            rounding: self.rounding.into_iter().map(|(a, [lo, hi])| (a, (u128::from(lo) | u128::from(hi) << 64) as i128)).collect(),
+            arrivals,
+            crossed,
+            unfollowed,
+            visited: self.visited,
+            ..Followed::default()
+        };
+        (f, akeys, ckeys)
+    }
+}
