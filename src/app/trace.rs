@@ -338,7 +338,7 @@ fn conclude_follow(
             sweep_seconds,
             sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0),
             visited: followed.visited,
-            ..Notes::default()
+            exchange: followed.exchange,
         },
     ))
 }

@@ -17,7 +17,7 @@ use super::{DataflowError, Map, Owners, Read, Workers};
 use crate::store::Store;
 use crate::trace::follow::{Arrival, Crossed, Unfollowed};
 use crate::trace::follow::{Carry, Place, Shared};
-use crate::trace::{Followed, Outcome, Spec, TraceError, Wide};
+use crate::trace::{Followed, Outcome, Spec, TraceError, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -46,10 +46,23 @@ pub type Question = (Spec, Option<u32>);
 /// arguments and needs the store whole. Process 0 gets the answers, in
 /// order; the others `None`.
 ///
-/// `CHAINTRACE_SEGMENT_BITS` sets the segments' size, as for the other sweeps.
+/// `CHAINTRACE_SEGMENT_BITS` sets the segments' size (2^bits events,
+/// [`SEGMENT_BITS`] unless set), as for the other sweeps.
 pub fn trace_many(store_dir: &std::path::Path, questions: &[Question], w: &Workers) -> Result<Option<Vec<Followed>>, DataflowError> {
-    trace_in_segments(store_dir, questions, w, super::account::segment_bits()?)
+    let bits = match std::env::var_os("CHAINTRACE_SEGMENT_BITS") {
+        Some(_) => super::account::segment_bits()?,
+        None => SEGMENT_BITS,
+    };
+    trace_in_segments(store_dir, questions, w, bits)
 }
+
+/// Events a segment spans, as a power of two: smaller than the other
+/// sweeps' (`account::SEGMENT_BITS`), since a venue's slot that a handling
+/// run again touches makes every later swap through it in the segment run
+/// again too. At 10^6 world events on two processes, 2^11 answered in
+/// 1.20 s (haircut), 0.47 s (FIFO) and 0.78 s (poison); 2^13 in 2.22,
+/// 0.49 and 0.91 s; 2^9 in 1.31, 0.76 and 1.08 s (benches/RESULTS.md).
+pub const SEGMENT_BITS: u32 = 11;
 
 /// [`trace_many`] with segments of `2^bits` events (tests use small ones,
 /// so that a small store spans many).
@@ -129,33 +142,52 @@ fn sweep_on(
     let s2 = shared.clone();
     let mut sent: Map<Place, Carry> = Map::default();
     let mut cur: Option<u64> = None;
+    let traffic = Rc::new(std::cell::Cell::new(Traffic::default()));
+    let t2 = traffic.clone();
     let route = owners.clone();
     // Every balance is kept: every worker runs every segment.
-    super::segments::run(
+    let busy = super::segments::run(
         worker,
         (n > 0).then_some(0),
         Rounds::Barrier,
         move |m: &Carry| route.of(m.receiver) as u64,
         move |seg, msgs| {
-            if cur != Some(seg) {
+            let (lo, hi) = super::segments::span(seg, bits, n);
+            let mut t = t2.get();
+            let again = cur == Some(seg);
+            if !again {
                 cur = Some(seg);
                 sent.clear();
             }
-            let (lo, hi) = super::segments::span(seg, bits, n);
-            let now: Map<Place, Carry> =
-                s2.borrow_mut().segment(seg, (lo as usize, hi as usize), msgs).into_iter().map(|c| (c.place, c)).collect();
-            // The segment ran again whole: whatever it sent before and not now is taken back.
-            let out = super::segments::changes(&mut sent, now, |_| true);
+            let (now, ran) = s2.borrow_mut().segment(seg, (lo as usize, hi as usize), msgs);
+            if again {
+                t.repeated_visits += ran.len() as u64;
+            } else {
+                t.scanned += hi - lo;
+            }
+            t.rounds += 1;
+            let now: Map<Place, Carry> = now.into_iter().map(|c| (c.place, c)).collect();
+            // Whatever a handling run again sent before and not now is taken back.
+            let out = super::segments::changes(&mut sent, now, |k| ran.contains(&k.0));
+            t.messages += out.len() as u64;
+            // As serialised: receiver, place, amount, hop, lots (length, then amount and flag each), flag.
+            t.bytes += out.iter().map(|m| 4 + 17 + 32 + 4 + 8 + 33 * m.lots.len() as u64 + 1).sum::<u64>();
+            t2.set(t);
             (out, (hi < n).then_some(seg + 1))
         },
     );
-    let found = Ship::of(shared.borrow_mut().finish());
+    let mut found = Ship::of(shared.borrow_mut().finish());
+    found.exchange = Traffic { busy_ns: busy, ..traffic.get() }.with_heap();
     let all = super::segments::gather(worker, found);
     if me != 0 {
         return Ok(None);
     }
+    let mut exchange = Traffic::default();
+    for s in &all {
+        exchange.add(s.exchange);
+    }
     let parts = all.into_iter().map(Ship::back).collect();
-    Ok(Some(shared.borrow().assemble(parts)))
+    Ok(Some(Followed { exchange, ..shared.borrow().assemble(parts) }))
 }
 
 /// An arrival on its way to worker 0: conversion or not, event, asset, taint, hop.
@@ -192,6 +224,7 @@ struct Ship {
     crossed: Vec<(u64, ShipCrossed)>,
     unfollowed: Vec<ShipUnfollowed>,
     visited: u64,
+    exchange: Traffic,
 }
 
 fn wide_limbs(m: &std::collections::BTreeMap<u32, Wide>) -> Vec<(u32, [u64; 5])> {
@@ -247,6 +280,7 @@ impl Ship {
                 .map(|u| (u.tx, u.first_event, u.venues.clone(), u.reason == "seed", wide_limbs(&u.taint)))
                 .collect(),
             visited: f.visited,
+            exchange: Traffic::default(),
         }
     }
 

@@ -266,6 +266,9 @@ pub struct Followed {
     pub sparse: bool,
     /// `--asset` as traced (WETH read as ETH): seeds are sources in it only.
     pub seed_asset: Option<u32>,
+    /// Across workers (`dataflow::follow`): what moved between them and
+    /// how often segments were run.
+    pub exchange: super::types::Traffic,
 }
 
 impl Followed {
@@ -795,42 +798,41 @@ impl<N: Num> Sweep<'_, N> {
             }
             let t = self.ev.tx(i);
             if !p.conv_bits.has(t) {
-                if let Some(s) = &mut self.share {
-                    s.unit = (i as u64, 0);
-                }
                 self.event(i)?;
                 i += 1;
                 continue;
             }
             i += 1;
-            let events = &p.tx_events[&t];
             // A conversion is handled whole at its first event; where an
             // export without transaction indices interleaves transactions, its
-            // later events were handled with it. A worker of several runs a
-            // segment again from its start, so it asks the event itself.
-            if let Some(s) = &mut self.share {
-                if events[0] != i - 1 {
-                    continue;
-                }
-                s.unit = (i as u64 - 1, 0);
-            } else if done.has(t) {
+            // later events were handled with it.
+            if done.has(t) {
                 continue;
-            } else {
-                done.set(t);
             }
-            if p.seed_txs.contains(&t) {
-                // Its events are sources in their own right: never a conversion.
-                for &k in events {
-                    self.event(k)?;
-                }
-                self.spoil();
-            } else {
-                self.conversion(t, events)?;
-            }
+            done.set(t);
+            self.whole_tx(t)?;
         }
         self.pos = i;
         self.done = done;
         Ok(())
+    }
+}
+
+impl<N: Num> Sweep<'_, N> {
+    /// Conversion `t`'s transaction, handled whole at its first event.
+    fn whole_tx(&mut self, t: u32) -> Result<(), Overflow> {
+        let p = self.p;
+        let events = &p.tx_events[&t];
+        if p.seed_txs.contains(&t) {
+            // Its events are sources in their own right: never a conversion.
+            for &k in events {
+                self.event(k)?;
+            }
+            self.spoil();
+            Ok(())
+        } else {
+            self.conversion(t, events)
+        }
     }
 }
 

@@ -9,14 +9,17 @@
 //! the outflow of `a` and works out `y`, every leg's party moves its own
 //! balance, and the payee's owner receives `y` from the payer's owner.
 //!
-//! A segment of events may run again, from its start, when later arrivals
-//! come (`dataflow::segments`): each slot is kept as it was at the
-//! segment's start the first time the segment changes it, and what the
-//! segment found is kept apart until the segment is final. Findings carry
-//! their place in the single-process sweep's order (`Place`), so that
-//! worker 0 puts every worker's findings together in that order.
+//! A segment's events run again when later arrivals change what came
+//! (`dataflow::segments`): the handlings whose arrivals changed, and every
+//! later handling of a slot one of those touched, each slot taken back to
+//! its value before the first of them (a chain of its values before each
+//! handling that changed it). What each handling found is kept apart until
+//! the segment is final, and replaced where it runs again. Findings carry their place in
+//! the single-process sweep's order (`Place`), so that worker 0 puts every
+//! worker's findings together in that order.
 
 use super::*;
+use std::collections::HashSet;
 
 /// Where a finding falls in the single-process sweep's order: the event
 /// (or, for a conversion, the transaction's first event) whose handling
@@ -64,14 +67,29 @@ pub(super) struct Share<N> {
     inbox: HashMap<Place, Carry>,
     /// What this run of the segment sends.
     outbox: Vec<Carry>,
-    /// Each slot this segment changed, as it was at the segment's start.
-    saved: PairMap<(Slot<N>, Option<Queue>)>,
+    /// Each change to a slot in the segment under way: the handling, the
+    /// slot, its value and queue before, and the slot's entry before this
+    /// one (`NONE`).
+    undo: Vec<Undo<N>>,
+    /// Slot -> its latest entry in `undo`.
+    last: PairMap<u32>,
     /// The handling under way: [`Place`]'s first two parts.
     pub(super) unit: (u64, u8),
-    /// The place of each of `out.arrivals`, and of each of `out.crossed`.
+    /// The place of each of `out.arrivals`.
     akeys: Vec<Place>,
-    ckeys: Vec<u64>,
+    /// What each handling of the segment under way found: the handling,
+    /// its findings, their arrivals' places.
+    found: Vec<(u64, Followed, Vec<Place>)>,
+    /// Events visited, repeats included.
+    visited: u64,
 }
+
+/// A slot's value before a handling changed it: the handling, the slot,
+/// its value and queue, and the slot's entry before this one.
+type Undo<N> = (u64, u64, Slot<N>, Option<Queue>, u32);
+
+/// No entry: `Share::undo`'s first entry for its slot.
+const NONE: u32 = u32::MAX;
 
 #[inline]
 fn owned_bit(set: &[u64], a: u32) -> bool {
@@ -89,19 +107,136 @@ impl<N: Num> Sweep<'_, N> {
         self.share.as_ref().is_none_or(|s| owned_bit(&s.owned, a))
     }
 
-    /// Keep slot (`asset`, `addr`) as it was before the segment first changes it.
+    /// Keep slot (`asset`, `addr`) as it was before the handling under way first changes it.
     #[inline]
     pub(super) fn keep(&mut self, asset: u32, addr: u32) {
         let Some(s) = self.share.as_deref_mut() else { return };
         if !s.keep_undo {
             return;
         }
-        let k = pair(asset, addr);
-        if s.saved.contains_key(&k) {
+        let (k, at) = (pair(asset, addr), s.unit.0);
+        let prev = s.last.get(&k).copied().unwrap_or(NONE);
+        if prev != NONE && s.undo[prev as usize].0 == at {
             return;
         }
         let slot = self.tok.get(&k).copied().unwrap_or(Slot::EMPTY);
-        s.saved.insert(k, (slot, self.queues.get(&k).cloned()));
+        s.last.insert(k, s.undo.len() as u32);
+        s.undo.push((at, k, slot, self.queues.get(&k).cloned(), prev));
+    }
+
+    /// Slot `k` back to its value before the handling at `from`, to be run
+    /// again from there (its later changes leave its chain).
+    fn make_dirty(&mut self, k: u64, from: u64) {
+        let s = self.share.as_deref_mut().expect("a worker of several");
+        let (mut at, mut first) = (s.last.get(&k).copied().unwrap_or(NONE), NONE);
+        while at != NONE && s.undo[at as usize].0 >= from {
+            first = at;
+            at = s.undo[at as usize].4;
+        }
+        if first == NONE {
+            return;
+        }
+        let e = &mut s.undo[first as usize];
+        self.tok.insert(k, e.2);
+        match e.3.take() {
+            Some(q) => self.queues.insert(k, q),
+            None => self.queues.remove(&k),
+        };
+        if at == NONE {
+            s.last.remove(&k);
+        } else {
+            s.last.insert(k, at);
+        }
+    }
+
+    /// The slots of owned addresses the handling at `i` may touch (of
+    /// conversion `tx`'s events, or of event `i` alone), in `slots`.
+    fn unit_slots(&mut self, i: usize, tx: Option<u32>, slots: &mut Vec<u64>) {
+        slots.clear();
+        let one = [i];
+        let events: &[usize] = match tx {
+            Some(t) => &self.p.tx_events[&t],
+            None => &one,
+        };
+        let s = self.share.as_ref().expect("a worker of several");
+        for &k in events {
+            let (u, v) = self.parties.at(k);
+            let a = traced_asset(self.ev.asset(k), self.p.weth_asset);
+            for x in [u, v] {
+                // The fees' pseudo-address, unless a seed, only absorbs: what it holds never matters.
+                if owned_bit(&s.owned, x) && !(s.fees_inert && x == self.fees_id) {
+                    slots.push(pair(a, x));
+                }
+            }
+        }
+    }
+
+    /// The handlings of events `from..hi` on a worker of several: every
+    /// one that touches this worker's addresses (`changed` is `None`), or
+    /// those that must run again: the handlings at `changed`, and every
+    /// later one of a slot one of those touched. Returns the handlings run.
+    pub(super) fn run_shared(&mut self, (from, hi): (usize, usize), changed: Option<&HashSet<u64>>) -> Result<Vec<u64>, Overflow> {
+        let p = self.p;
+        let (mut ran, mut slots, mut dirty) = (Vec::new(), Vec::new(), HashSet::<u64>::new());
+        for i in from..hi {
+            let t = self.ev.tx(i);
+            let tx = p.conv_bits.has(t).then_some(t);
+            match tx {
+                Some(t) if p.tx_events[&t][0] != i => continue,
+                None if !self.touches_owned(i) => continue,
+                _ => {}
+            }
+            if let Some(changed) = changed {
+                self.unit_slots(i, tx, &mut slots);
+                if !changed.contains(&(i as u64)) && !slots.iter().any(|k| dirty.contains(k)) {
+                    continue;
+                }
+                for &k in &slots {
+                    if dirty.insert(k) {
+                        self.make_dirty(k, i as u64);
+                    }
+                }
+            }
+            ran.push(i as u64);
+            self.start_unit(i as u64);
+            match tx {
+                Some(t) => self.whole_tx(t)?,
+                None => {
+                    self.event(i)?;
+                }
+            }
+        }
+        self.end_unit();
+        Ok(ran)
+    }
+
+    /// Whether this worker runs either half of plain event `i`.
+    #[inline]
+    pub(super) fn touches_owned(&mut self, i: usize) -> bool {
+        let (u, v) = self.parties.at(i);
+        let s = self.share.as_ref().expect("a worker of several");
+        owned_bit(&s.owned, u) || (!(s.fees_inert && v == self.fees_id) && owned_bit(&s.owned, v))
+    }
+
+    /// The handling of the event (or conversion) at `pos` begins: what the
+    /// one before found is kept apart, to be taken back alone.
+    pub(super) fn start_unit(&mut self, pos: u64) {
+        self.end_unit();
+        self.share.as_deref_mut().expect("a worker of several").unit = (pos, 0);
+    }
+
+    /// What the handling under way found, kept apart with its place.
+    fn end_unit(&mut self) {
+        let Some(s) = self.share.as_deref_mut() else { return };
+        s.visited += std::mem::take(&mut self.out.visited);
+        let o = &self.out;
+        if o.by_asset.is_empty() && o.arrivals.is_empty() && o.crossed.is_empty() && o.unfollowed.is_empty() {
+            // Conversions' sums come with their `crossed` entries.
+            debug_assert!(o.converted_in.is_empty() && o.converted_out.is_empty() && o.rounding.is_empty());
+            return;
+        }
+        let found = std::mem::take(&mut self.out);
+        s.found.push((s.unit.0, found, std::mem::take(&mut s.akeys)));
     }
 
     /// Record an arrival of taint at event `i`.
@@ -192,10 +327,6 @@ impl<N: Num> Sweep<'_, N> {
         let mut paid = None;
         if self.owns(u) {
             let (y, lots, hop, crossed) = self.pay_in(events, s, venues, (asset_a, asset_b, a, b), (first, last))?;
-            if crossed.is_some() {
-                let sh = self.share.as_deref_mut().expect("a worker of several");
-                sh.ckeys.push(sh.unit.0);
-            }
             paid = Some((y, hop, lots, crossed));
         }
         for l in legs {
@@ -270,7 +401,8 @@ pub(crate) struct Shared {
     spec: Spec,
     p: Prep,
     kept: Kept,
-    /// What the finished segments found, with their places.
+    /// What the finished segments found, with the places of its arrivals
+    /// and conversions.
     total: Followed,
     akeys: Vec<Place>,
     ckeys: Vec<u64>,
@@ -291,10 +423,12 @@ impl Shared {
             keep_undo: peers > 1,
             inbox: HashMap::new(),
             outbox: Vec::new(),
-            saved: PairMap::default(),
+            undo: Vec::new(),
+            last: PairMap::default(),
             unit: (0, 0),
             akeys: Vec::new(),
-            ckeys: Vec::new(),
+            found: Vec::new(),
+            visited: 0,
         };
         let fresh = Followed { seed_asset: p.seed_asset, ..Default::default() };
         Ok(Shared {
@@ -309,53 +443,62 @@ impl Shared {
         })
     }
 
-    /// Run the events `lo..hi` of segment `s` with the arrivals `msgs`
-    /// (a later round of the same segment: from the segment's start, the
-    /// latest arrival about each place replacing the earlier). Returns
-    /// what this run delivers to other workers.
-    pub(crate) fn segment(&mut self, s: u64, (lo, hi): (usize, usize), msgs: Vec<Carry>) -> Vec<Carry> {
-        if self.cur == Some(s) {
-            self.restore();
+    fn share(&mut self) -> &mut Share<Wide> {
+        self.kept.share.as_deref_mut().expect("made in new")
+    }
+
+    /// Run the events `lo..hi` of segment `s` with the arrivals `msgs`. A
+    /// later round of the same segment runs again the handlings whose
+    /// arrivals changed and those they reach (none changed: nothing runs).
+    /// Returns what this run delivers to other workers, and the handlings
+    /// it ran (the messages about the others stand).
+    pub(crate) fn segment(&mut self, s: u64, (lo, hi): (usize, usize), msgs: Vec<Carry>) -> (Vec<Carry>, HashSet<u64>) {
+        let changed = if self.cur == Some(s) {
+            let sh = self.share();
+            let mut changed = HashSet::new();
+            for m in msgs {
+                if sh.inbox.get(&m.place) != Some(&m) {
+                    changed.insert(m.place.0);
+                    sh.inbox.insert(m.place, m);
+                }
+            }
+            if changed.is_empty() {
+                return (Vec::new(), changed);
+            }
+            Some(changed)
         } else {
             self.commit();
             self.cur = Some(s);
-            self.kept.share.as_deref_mut().expect("made in new").inbox.clear();
-        }
-        let fresh = Followed { seed_asset: self.p.seed_asset, ..Default::default() };
-        self.kept.out = fresh;
-        {
-            let sh = self.kept.share.as_deref_mut().expect("made in new");
+            let sh = self.share();
+            sh.inbox.clear();
             for m in msgs {
                 sh.inbox.insert(m.place, m);
             }
-            sh.akeys.clear();
-            sh.ckeys.clear();
-            sh.outbox.clear();
-        }
+            None
+        };
+        let from = changed.as_ref().map_or(lo, |c| c.iter().copied().min().expect("not empty") as usize);
+        let kept_found = self.share().found.len();
         let Shared { store, spec, p, kept, .. } = self;
         let mut sw: Sweep<'_, Wide> = Sweep::new(store, spec, p, None);
         lend(kept, &mut sw);
-        sw.pos = lo;
-        let ran = sw.run_to(hi);
+        let ran = sw.run_shared((from, hi), changed.as_ref());
         take_back(kept, &mut sw);
-        ran.expect("320-bit sums cannot overflow");
-        std::mem::take(&mut self.kept.share.as_deref_mut().expect("made in new").outbox)
-    }
-
-    /// Every slot the segment under way changed, back as it was at its start.
-    fn restore(&mut self) {
-        let sh = self.kept.share.as_deref_mut().expect("made in new");
-        for (k, (slot, q)) in sh.saved.drain() {
-            self.kept.tok.insert(k, slot);
-            match q {
-                Some(q) => {
-                    self.kept.queues.insert(k, q);
+        let ran: HashSet<u64> = ran.expect("320-bit sums cannot overflow").into_iter().collect();
+        if changed.is_some() {
+            // What the handlings run again found replaces what they found before.
+            let sh = self.share();
+            let fresh = sh.found.split_off(kept_found);
+            let before = std::mem::take(&mut sh.found);
+            let mut fresh = fresh.into_iter().peekable();
+            for f in before.into_iter().filter(|f| !ran.contains(&f.0)) {
+                while let Some(n) = fresh.next_if(|n| n.0 < f.0) {
+                    sh.found.push(n);
                 }
-                None => {
-                    self.kept.queues.remove(&k);
-                }
+                sh.found.push(f);
             }
+            sh.found.extend(fresh);
         }
+        (std::mem::take(&mut self.share().outbox), ran)
     }
 
     /// The segment under way is final: its findings join the total.
@@ -363,13 +506,14 @@ impl Shared {
         if self.cur.take().is_none() {
             return;
         }
-        let fresh = Followed { seed_asset: self.p.seed_asset, ..Default::default() };
-        let seg = std::mem::replace(&mut self.kept.out, fresh);
         let sh = self.kept.share.as_deref_mut().expect("made in new");
-        sh.saved.clear();
-        add_found(&mut self.total, seg);
-        self.akeys.append(&mut sh.akeys);
-        self.ckeys.append(&mut sh.ckeys);
+        sh.undo.clear();
+        sh.last.clear();
+        for (at, found, akeys) in sh.found.drain(..) {
+            self.ckeys.extend(std::iter::repeat_n(at, found.crossed.len()));
+            self.akeys.extend(akeys);
+            add_found(&mut self.total, found);
+        }
     }
 
     /// What this worker found, once every segment is final, with what its
@@ -385,6 +529,7 @@ impl Shared {
         done.expect("320-bit sums cannot overflow");
         let end = std::mem::take(&mut self.kept.out);
         add_found(&mut self.total, end);
+        self.total.visited += self.share().visited;
         (std::mem::take(&mut self.total), std::mem::take(&mut self.akeys), std::mem::take(&mut self.ckeys))
     }
 
