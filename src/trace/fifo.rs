@@ -15,7 +15,7 @@ pub struct Lot {
 }
 
 /// A queue of lots, oldest first; neighbours of equal taint are merged.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Queue {
     lots: VecDeque<Lot>,
 }

@@ -287,7 +287,7 @@ const HAS_QUEUE: u8 = 4;
 
 /// An address's state in one asset: u128 numbers where everything fits,
 /// 320 bits otherwise (the sweep runs again with them on overflow).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 struct Slot<N> {
     bal: N,
     t: N,

@@ -11,10 +11,13 @@
 //!
 //! A segment's events run again when later arrivals change what came
 //! (`dataflow::segments`): the handlings whose arrivals changed, and every
-//! later handling of a slot one of those touched, each slot taken back to
-//! its value before the first of them (a chain of its values before each
-//! handling that changed it). What each handling found is kept apart until
-//! the segment is final, and replaced where it runs again. Findings carry their place in
+//! later handling of a slot one of those left otherwise than it was, each
+//! slot taken back to its value before the first of them (a chain of its
+//! values before each handling that changed it). A slot that a handling
+//! run again leaves as it was before (a venue's, whose taint a followed
+//! swap never moves) goes back to its later value and stops the walk
+//! there. What each handling found is kept apart until the segment is
+//! final, and replaced where it runs again. Findings carry their place in
 //! the single-process sweep's order (`Place`), so that worker 0 puts every
 //! worker's findings together in that order.
 
@@ -82,11 +85,26 @@ pub(super) struct Share<N> {
     found: Vec<(u64, Followed, Vec<Place>)>,
     /// Events visited, repeats included.
     visited: u64,
+    /// The segment under way's handlings on this worker: where each is,
+    /// and where its slots begin in `pool`.
+    units: Vec<(u64, u32)>,
+    /// Each handling's slots, with the handling's index in `units`; and
+    /// the same sorted by slot.
+    pool: Vec<(u64, u32)>,
+    by_slot: Vec<(u64, u32)>,
 }
 
 /// A slot's value before a handling changed it: the handling, the slot,
 /// its value and queue, and the slot's entry before this one.
 type Undo<N> = (u64, u64, Slot<N>, Option<Queue>, u32);
+
+/// A slot a handling run again has taken back: its entries of the earlier
+/// run from there on, by handling ascending, and its value at the end of
+/// that run; so that where it comes out as it was, the rest stands.
+struct Parked<N> {
+    old: Vec<(u64, u32)>,
+    end: (Slot<N>, Option<Queue>),
+}
 
 /// No entry: `Share::undo`'s first entry for its slot.
 const NONE: u32 = u32::MAX;
@@ -124,28 +142,72 @@ impl<N: Num> Sweep<'_, N> {
         s.undo.push((at, k, slot, self.queues.get(&k).cloned(), prev));
     }
 
-    /// Slot `k` back to its value before the handling at `from`, to be run
-    /// again from there (its later changes leave its chain).
-    fn make_dirty(&mut self, k: u64, from: u64) {
-        let s = self.share.as_deref_mut().expect("a worker of several");
-        let (mut at, mut first) = (s.last.get(&k).copied().unwrap_or(NONE), NONE);
-        while at != NONE && s.undo[at as usize].0 >= from {
-            first = at;
-            at = s.undo[at as usize].4;
-        }
-        if first == NONE {
-            return;
-        }
-        let e = &mut s.undo[first as usize];
-        self.tok.insert(k, e.2);
-        match e.3.take() {
+    /// Slot `k`'s value and queue now.
+    fn value(&self, k: u64) -> (Slot<N>, Option<Queue>) {
+        (self.tok.get(&k).copied().unwrap_or(Slot::EMPTY), self.queues.get(&k).cloned())
+    }
+
+    fn set_value(&mut self, k: u64, (slot, q): (Slot<N>, Option<Queue>)) {
+        self.tok.insert(k, slot);
+        match q {
             Some(q) => self.queues.insert(k, q),
             None => self.queues.remove(&k),
         };
-        if at == NONE {
-            s.last.remove(&k);
-        } else {
-            s.last.insert(k, at);
+    }
+
+    /// Slot `k` back to its value before the handling at `from`, to be run
+    /// again from there: its later entries leave its chain, parked.
+    fn make_dirty(&mut self, k: u64, from: u64, parked: &mut PairMap<Parked<N>>) {
+        let end = self.value(k);
+        let s = self.share.as_deref_mut().expect("a worker of several");
+        let (mut at, mut old) = (s.last.get(&k).copied().unwrap_or(NONE), Vec::new());
+        while at != NONE && s.undo[at as usize].0 >= from {
+            old.push((s.undo[at as usize].0, at));
+            at = s.undo[at as usize].4;
+        }
+        old.reverse();
+        if let Some(&(_, first)) = old.first() {
+            if at == NONE {
+                s.last.remove(&k);
+            } else {
+                s.last.insert(k, at);
+            }
+            let e = &s.undo[first as usize];
+            let before = (e.2, e.3.clone());
+            self.set_value(k, before);
+        }
+        parked.insert(k, Parked { old, end });
+    }
+
+    /// After the handling at `at` ran again: each parked slot of `slots`
+    /// that it left as the earlier run had it there goes back to its later
+    /// value and chain, and is no longer dirty.
+    fn settle(&mut self, at: u64, slots: &[u64], parked: &mut PairMap<Parked<N>>) {
+        for &k in slots {
+            let Some(p) = parked.get_mut(&k) else { continue };
+            let cut = p.old.partition_point(|e| e.0 <= at);
+            p.old.drain(..cut);
+            let s = self.share.as_deref().expect("a worker of several");
+            let same = {
+                let (slot, q) = (self.tok.get(&k).copied().unwrap_or(Slot::EMPTY), self.queues.get(&k));
+                match p.old.first() {
+                    Some(&(_, next)) => {
+                        let e = &s.undo[next as usize];
+                        slot == e.2 && q == e.3.as_ref()
+                    }
+                    None => slot == p.end.0 && q == p.end.1.as_ref(),
+                }
+            };
+            if !same {
+                continue;
+            }
+            let p = parked.remove(&k).expect("listed");
+            let s = self.share.as_deref_mut().expect("a worker of several");
+            if let (Some(&(_, first)), Some(&(_, latest))) = (p.old.first(), p.old.last()) {
+                s.undo[first as usize].4 = s.last.get(&k).copied().unwrap_or(NONE);
+                s.last.insert(k, latest);
+            }
+            self.set_value(k, p.end);
         }
     }
 
@@ -171,43 +233,88 @@ impl<N: Num> Sweep<'_, N> {
         }
     }
 
-    /// The handlings of events `from..hi` on a worker of several: every
-    /// one that touches this worker's addresses (`changed` is `None`), or
-    /// those that must run again: the handlings at `changed`, and every
-    /// later one of a slot one of those touched. Returns the handlings run.
-    pub(super) fn run_shared(&mut self, (from, hi): (usize, usize), changed: Option<&HashSet<u64>>) -> Result<Vec<u64>, Overflow> {
+    /// The handlings of events `lo..hi` on a worker of several: every one
+    /// that touches this worker's addresses (`changed` is `None`: the
+    /// segment's first round, which lists each handling's slots), or those
+    /// that must run again: the handlings at `changed`, and every later one
+    /// of a slot that one run again left otherwise than it was. Returns the
+    /// handlings run.
+    pub(super) fn run_shared(&mut self, (lo, hi): (usize, usize), changed: Option<&HashSet<u64>>) -> Result<Vec<u64>, Overflow> {
         let p = self.p;
-        let (mut ran, mut slots, mut dirty) = (Vec::new(), Vec::new(), HashSet::<u64>::new());
-        for i in from..hi {
+        let mut slots = Vec::new();
+        let Some(changed) = changed else {
+            let mut ran = Vec::new();
+            for i in lo..hi {
+                let t = self.ev.tx(i);
+                let tx = p.conv_bits.has(t).then_some(t);
+                match tx {
+                    Some(t) if p.tx_events[&t][0] != i => continue,
+                    None if !self.touches_owned(i) => continue,
+                    _ => {}
+                }
+                if self.share.as_ref().is_some_and(|s| s.keep_undo) {
+                    self.unit_slots(i, tx, &mut slots);
+                    let s = self.share.as_deref_mut().expect("a worker of several");
+                    let u = s.units.len() as u32;
+                    s.units.push((i as u64, s.pool.len() as u32));
+                    s.pool.extend(slots.iter().map(|&k| (k, u)));
+                }
+                ran.push(i as u64);
+                self.start_unit(i as u64);
+                self.handle(i, tx)?;
+            }
+            self.end_unit();
+            // By slot, then handling: the later handlings of a slot, found by a search.
+            let s = self.share.as_deref_mut().expect("a worker of several");
+            s.by_slot.clear();
+            s.by_slot.extend_from_slice(&s.pool);
+            s.by_slot.sort_unstable();
+            return Ok(ran);
+        };
+        let (mut ran, mut parked) = (Vec::new(), PairMap::<Parked<N>>::default());
+        let s = self.share.as_ref().expect("a worker of several");
+        let mut agenda: std::collections::BTreeSet<u32> = changed
+            .iter()
+            .map(|&at| s.units.binary_search_by_key(&at, |u| u.0).expect("an arrival at a handling of this worker's") as u32)
+            .collect();
+        while let Some(u) = agenda.pop_first() {
+            let s = self.share.as_ref().expect("a worker of several");
+            let (at, from) = s.units[u as usize];
+            let to = s.units.get(u as usize + 1).map_or(s.pool.len() as u32, |n| n.1);
+            slots.clear();
+            slots.extend(s.pool[from as usize..to as usize].iter().map(|e| e.0));
+            for &k in &slots {
+                if !parked.contains_key(&k) {
+                    self.make_dirty(k, at, &mut parked);
+                }
+            }
+            ran.push(at);
+            self.start_unit(at);
+            let i = at as usize;
             let t = self.ev.tx(i);
-            let tx = p.conv_bits.has(t).then_some(t);
-            match tx {
-                Some(t) if p.tx_events[&t][0] != i => continue,
-                None if !self.touches_owned(i) => continue,
-                _ => {}
-            }
-            if let Some(changed) = changed {
-                self.unit_slots(i, tx, &mut slots);
-                if !changed.contains(&(i as u64)) && !slots.iter().any(|k| dirty.contains(k)) {
-                    continue;
-                }
-                for &k in &slots {
-                    if dirty.insert(k) {
-                        self.make_dirty(k, i as u64);
+            self.handle(i, p.conv_bits.has(t).then_some(t))?;
+            self.settle(at, &slots, &mut parked);
+            let s = self.share.as_ref().expect("a worker of several");
+            for &k in &slots {
+                if parked.contains_key(&k) {
+                    // Its next handling: it goes on from there while the slot stays otherwise.
+                    let next = s.by_slot.partition_point(|e| e.0 < k || (e.0 == k && e.1 <= u));
+                    if let Some(e) = s.by_slot.get(next).filter(|e| e.0 == k) {
+                        agenda.insert(e.1);
                     }
-                }
-            }
-            ran.push(i as u64);
-            self.start_unit(i as u64);
-            match tx {
-                Some(t) => self.whole_tx(t)?,
-                None => {
-                    self.event(i)?;
                 }
             }
         }
         self.end_unit();
         Ok(ran)
+    }
+
+    /// The handling at event `i`: conversion `tx` whole, or the event.
+    fn handle(&mut self, i: usize, tx: Option<u32>) -> Result<(), Overflow> {
+        match tx {
+            Some(t) => self.whole_tx(t),
+            None => self.event(i).map(|_| ()),
+        }
     }
 
     /// Whether this worker runs either half of plain event `i`.
@@ -429,6 +536,9 @@ impl Shared {
             akeys: Vec::new(),
             found: Vec::new(),
             visited: 0,
+            units: Vec::new(),
+            pool: Vec::new(),
+            by_slot: Vec::new(),
         };
         let fresh = Followed { seed_asset: p.seed_asset, ..Default::default() };
         Ok(Shared {
@@ -476,12 +586,11 @@ impl Shared {
             }
             None
         };
-        let from = changed.as_ref().map_or(lo, |c| c.iter().copied().min().expect("not empty") as usize);
         let kept_found = self.share().found.len();
         let Shared { store, spec, p, kept, .. } = self;
         let mut sw: Sweep<'_, Wide> = Sweep::new(store, spec, p, None);
         lend(kept, &mut sw);
-        let ran = sw.run_shared((from, hi), changed.as_ref());
+        let ran = sw.run_shared((lo, hi), changed.as_ref());
         take_back(kept, &mut sw);
         let ran: HashSet<u64> = ran.expect("320-bit sums cannot overflow").into_iter().collect();
         if changed.is_some() {
@@ -509,6 +618,8 @@ impl Shared {
         let sh = self.kept.share.as_deref_mut().expect("made in new");
         sh.undo.clear();
         sh.last.clear();
+        sh.units.clear();
+        sh.pool.clear();
         for (at, found, akeys) in sh.found.drain(..) {
             self.ckeys.extend(std::iter::repeat_n(at, found.crossed.len()));
             self.akeys.extend(akeys);
