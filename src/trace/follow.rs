@@ -687,6 +687,15 @@ fn with_warnings(mut out: Followed, spec: &Spec, p: &Prep) -> Followed {
 
 impl<'a, N: Num> Sweep<'a, N> {
     fn new(store: &'a Store, spec: &'a Spec, p: &'a Prep, led: Option<&'a Ledger>) -> Self {
+        // The sparse sweep touches few slots: all in the map (flat ETH
+        // slots on zero pages measured slower: a page fault a slot).
+        let dense = if led.is_none() { dense_slots(store, p) } else { vec![Vec::new(); store.manifest.assets.len().max(1)] };
+        Sweep::with_slots(store, spec, p, led, dense)
+    }
+
+    /// [`Sweep::new`] with the flat slots given, one (maybe empty) array an
+    /// asset, or none at all until a worker lends its own.
+    fn with_slots(store: &'a Store, spec: &'a Spec, p: &'a Prep, led: Option<&'a Ledger>, dense: Vec<Vec<Slot<N>>>) -> Self {
         let ev = store.events();
         let windowed = spec.from_block.is_some() || spec.to_block.is_some();
         Sweep {
@@ -696,11 +705,7 @@ impl<'a, N: Num> Sweep<'a, N> {
             ev,
             spec,
             p,
-            // The sparse sweep touches few slots: all in the map (flat ETH
-            // slots on zero pages measured slower: a page fault a slot).
-            dense: (0..store.manifest.assets.len().max(1))
-                .map(|a| if led.is_none() && p.dense[a] { vec![Slot::EMPTY; store.address_count()] } else { Vec::new() })
-                .collect(),
+            dense,
             tok: PairMap::default(),
             queues: PairMap::default(),
             pieces: Vec::new(),
@@ -722,6 +727,14 @@ impl<'a, N: Num> Sweep<'a, N> {
             share: None,
         }
     }
+}
+
+/// Per asset as traced: a flat array of slots by address id where the
+/// asset is flat (`Prep::dense`), else none.
+fn dense_slots<N: Num>(store: &Store, p: &Prep) -> Vec<Vec<Slot<N>>> {
+    (0..store.manifest.assets.len().max(1))
+        .map(|a| if p.dense[a] { vec![Slot::EMPTY; store.address_count()] } else { Vec::new() })
+        .collect()
 }
 
 /// `y` and the payee's lots for a followed conversion of `a` into `b`

@@ -137,18 +137,25 @@ impl<N: Num> Sweep<'_, N> {
         if prev != NONE && s.undo[prev as usize].0 == at {
             return;
         }
-        let slot = self.tok.get(&k).copied().unwrap_or(Slot::EMPTY);
+        let slot = self.slot(k);
+        let s = self.share.as_deref_mut().expect("a worker of several");
         s.last.insert(k, s.undo.len() as u32);
         s.undo.push((at, k, slot, self.queues.get(&k).cloned(), prev));
     }
 
+    /// Slot `k` (a pair of asset and address).
+    #[inline]
+    fn slot(&self, k: u64) -> Slot<N> {
+        self.get((k >> 32) as u32, k as u32)
+    }
+
     /// Slot `k`'s value and queue now.
     fn value(&self, k: u64) -> (Slot<N>, Option<Queue>) {
-        (self.tok.get(&k).copied().unwrap_or(Slot::EMPTY), self.queues.get(&k).cloned())
+        (self.slot(k), self.queues.get(&k).cloned())
     }
 
     fn set_value(&mut self, k: u64, (slot, q): (Slot<N>, Option<Queue>)) {
-        self.tok.insert(k, slot);
+        self.put((k >> 32) as u32, k as u32, slot);
         match q {
             Some(q) => self.queues.insert(k, q),
             None => self.queues.remove(&k),
@@ -189,7 +196,7 @@ impl<N: Num> Sweep<'_, N> {
             p.old.drain(..cut);
             let s = self.share.as_deref().expect("a worker of several");
             let same = {
-                let (slot, q) = (self.tok.get(&k).copied().unwrap_or(Slot::EMPTY), self.queues.get(&k));
+                let (slot, q) = (self.slot(k), self.queues.get(&k));
                 match p.old.first() {
                     Some(&(_, next)) => {
                         let e = &s.undo[next as usize];
@@ -485,8 +492,7 @@ pub(crate) fn check_question(store: &Store, spec: &Spec, seed_asset: Option<u32>
 fn prepare_shared(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<Prep, TraceError> {
     check_question(store, spec, seed_asset)?;
     let mut p = base_prep(store, spec, seed_asset)?;
-    add_conversions(store, &mut p, usize::MAX / 2);
-    p.dense = vec![false; p.dense.len()];
+    add_conversions(store, &mut p, DENSE_PER);
     p.record = false;
     Ok(p)
 }
@@ -495,6 +501,7 @@ fn prepare_shared(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result
 /// worker's store for each run of a segment.
 #[derive(Default)]
 struct Kept {
+    dense: Vec<Vec<Slot<Wide>>>,
     tok: PairMap<Slot<Wide>>,
     queues: PairMap<Queue>,
     out: Followed,
@@ -542,7 +549,7 @@ impl Shared {
         };
         let fresh = Followed { seed_asset: p.seed_asset, ..Default::default() };
         Ok(Shared {
-            kept: Kept { out: fresh.clone(), share: Some(Box::new(share)), ..Default::default() },
+            kept: Kept { dense: dense_slots(&store, &p), out: fresh.clone(), share: Some(Box::new(share)), ..Default::default() },
             total: fresh,
             akeys: Vec::new(),
             ckeys: Vec::new(),
@@ -588,7 +595,7 @@ impl Shared {
         };
         let kept_found = self.share().found.len();
         let Shared { store, spec, p, kept, .. } = self;
-        let mut sw: Sweep<'_, Wide> = Sweep::new(store, spec, p, None);
+        let mut sw: Sweep<'_, Wide> = Sweep::with_slots(store, spec, p, None, Vec::new());
         lend(kept, &mut sw);
         let ran = sw.run_shared((lo, hi), changed.as_ref());
         take_back(kept, &mut sw);
@@ -633,7 +640,7 @@ impl Shared {
     pub(crate) fn finish(&mut self) -> (Followed, Vec<Place>, Vec<u64>) {
         self.commit();
         let Shared { store, spec, p, kept, .. } = self;
-        let mut sw: Sweep<'_, Wide> = Sweep::new(store, spec, p, None);
+        let mut sw: Sweep<'_, Wide> = Sweep::with_slots(store, spec, p, None, Vec::new());
         lend(kept, &mut sw);
         let done = sw.finish();
         take_back(kept, &mut sw);
@@ -651,6 +658,7 @@ impl Shared {
 }
 
 fn lend(kept: &mut Kept, sw: &mut Sweep<'_, Wide>) {
+    std::mem::swap(&mut sw.dense, &mut kept.dense);
     std::mem::swap(&mut sw.tok, &mut kept.tok);
     std::mem::swap(&mut sw.queues, &mut kept.queues);
     std::mem::swap(&mut sw.out, &mut kept.out);
