@@ -145,11 +145,13 @@ fn sweep_on(
     let traffic = Rc::new(std::cell::Cell::new(Traffic::default()));
     let t2 = traffic.clone();
     let route = owners.clone();
+    // Arrivals run as they come (`CHAINTRACE_ROUNDS=barrier`: round by round).
+    let rounds = Rounds::from_env(Rounds::Eager).map_err(|e| super::net::give_up(e.to_string()))?;
     // Every balance is kept: every worker runs every segment.
     let busy = super::segments::run(
         worker,
         (n > 0).then_some(0),
-        Rounds::Barrier,
+        rounds,
         move |m: &Carry| route.of(m.receiver) as u64,
         move |seg, msgs| {
             let (lo, hi) = super::segments::span(seg, bits, n);
@@ -168,10 +170,13 @@ fn sweep_on(
             t.rounds += 1;
             let now: Map<Place, Carry> = now.into_iter().map(|c| (c.place, c)).collect();
             // Whatever a handling run again sent before and not now is taken back.
-            let out = super::segments::changes(&mut sent, now, |k| ran.contains(&k.0));
+            let mut out = super::segments::changes(&mut sent, now, |k| ran.contains(&k.0));
+            for m in &mut out {
+                m.seq = t.rounds;
+            }
             t.messages += out.len() as u64;
-            // As serialised: receiver, place, amount, hop, lots (length, then amount and flag each), flag.
-            t.bytes += out.iter().map(|m| 4 + 17 + 32 + 4 + 8 + 33 * m.lots.len() as u64 + 1).sum::<u64>();
+            // As serialised: receiver, place, amount, hop, lots (length, then amount and flag each), flag, seq.
+            t.bytes += out.iter().map(|m| 4 + 17 + 32 + 4 + 8 + 33 * m.lots.len() as u64 + 1 + 8).sum::<u64>();
             t2.set(t);
             (out, (hi < n).then_some(seg + 1))
         },

@@ -46,9 +46,18 @@ pub(crate) struct Carry {
     pub(crate) lots: Vec<([u64; 4], bool)>,
     /// Whether it is a followed conversion's payout.
     pub(crate) crossed: bool,
+    /// The sender's count of rounds when it sent this (0 until sent):
+    /// rounds run as arrivals come, so messages about one place can
+    /// overtake each other on the way, and the receiver keeps the latest.
+    pub(crate) seq: u64,
 }
 
 impl Carry {
+    /// Whether it carries what `o` does (whenever each was sent).
+    fn same_as(&self, o: &Carry) -> bool {
+        Carry { seq: o.seq, ..self.clone() } == *o
+    }
+
     /// Take back what it carried.
     pub(crate) fn retract(&mut self) {
         self.delivered = [0; 4];
@@ -82,7 +91,7 @@ pub(super) struct Share<N> {
     akeys: Vec<Place>,
     /// What each handling of the segment under way found: the handling,
     /// its findings, their arrivals' places.
-    found: Vec<(u64, Followed, Vec<Place>)>,
+    found: BTreeMap<u64, Box<(Followed, Vec<Place>)>>,
     /// Events visited, repeats included.
     visited: u64,
     /// The segment under way's handlings on this worker: where each is,
@@ -336,7 +345,10 @@ impl<N: Num> Sweep<'_, N> {
     /// one before found is kept apart, to be taken back alone.
     pub(super) fn start_unit(&mut self, pos: u64) {
         self.end_unit();
-        self.share.as_deref_mut().expect("a worker of several").unit = (pos, 0);
+        let s = self.share.as_deref_mut().expect("a worker of several");
+        s.unit = (pos, 0);
+        // Run again, it finds anew.
+        s.found.remove(&pos);
     }
 
     /// What the handling under way found, kept apart with its place.
@@ -350,7 +362,7 @@ impl<N: Num> Sweep<'_, N> {
             return;
         }
         let found = std::mem::take(&mut self.out);
-        s.found.push((s.unit.0, found, std::mem::take(&mut s.akeys)));
+        s.found.insert(s.unit.0, Box::new((found, std::mem::take(&mut s.akeys))));
     }
 
     /// Record an arrival of taint at event `i`.
@@ -408,7 +420,7 @@ impl<N: Num> Sweep<'_, N> {
                         Lots::Pieces => self.pieces.iter().map(|l| (limbs(l.amount), l.tainted)).collect(),
                         _ => Vec::new(),
                     };
-                    let c = Carry { receiver: l.to, place, delivered: limbs(out.0.to_u256()), hop: out.1, lots, crossed: false };
+                    let c = Carry { receiver: l.to, place, delivered: limbs(out.0.to_u256()), hop: out.1, lots, crossed: false, seq: 0 };
                     self.ship(c);
                 }
                 return Ok(N::ZERO);
@@ -466,7 +478,7 @@ impl<N: Num> Sweep<'_, N> {
                 Lots::Mapped(ls) => ls.iter().map(|l| (limbs(l.amount), l.tainted)).collect(),
                 _ => Vec::new(),
             };
-            self.ship(Carry { receiver: r, place, delivered: limbs(y.to_u256()), hop, lots, crossed: crossed.is_some() });
+            self.ship(Carry { receiver: r, place, delivered: limbs(y.to_u256()), hop, lots, crossed: crossed.is_some(), seq: 0 });
         }
         if let Some(sh) = self.share.as_deref_mut() {
             sh.unit.1 = 1;
@@ -541,7 +553,7 @@ impl Shared {
             last: PairMap::default(),
             unit: (0, 0),
             akeys: Vec::new(),
-            found: Vec::new(),
+            found: BTreeMap::new(),
             visited: 0,
             units: Vec::new(),
             pool: Vec::new(),
@@ -574,8 +586,11 @@ impl Shared {
             let sh = self.share();
             let mut changed = HashSet::new();
             for m in msgs {
-                if sh.inbox.get(&m.place) != Some(&m) {
-                    changed.insert(m.place.0);
+                let was = sh.inbox.get(&m.place);
+                if was.is_none_or(|o| o.seq < m.seq) {
+                    if !was.is_some_and(|o| o.same_as(&m)) {
+                        changed.insert(m.place.0);
+                    }
                     sh.inbox.insert(m.place, m);
                 }
             }
@@ -589,31 +604,18 @@ impl Shared {
             let sh = self.share();
             sh.inbox.clear();
             for m in msgs {
-                sh.inbox.insert(m.place, m);
+                if sh.inbox.get(&m.place).is_none_or(|o| o.seq < m.seq) {
+                    sh.inbox.insert(m.place, m);
+                }
             }
             None
         };
-        let kept_found = self.share().found.len();
         let Shared { store, spec, p, kept, .. } = self;
         let mut sw: Sweep<'_, Wide> = Sweep::with_slots(store, spec, p, None, Vec::new());
         lend(kept, &mut sw);
         let ran = sw.run_shared((lo, hi), changed.as_ref());
         take_back(kept, &mut sw);
         let ran: HashSet<u64> = ran.expect("320-bit sums cannot overflow").into_iter().collect();
-        if changed.is_some() {
-            // What the handlings run again found replaces what they found before.
-            let sh = self.share();
-            let fresh = sh.found.split_off(kept_found);
-            let before = std::mem::take(&mut sh.found);
-            let mut fresh = fresh.into_iter().peekable();
-            for f in before.into_iter().filter(|f| !ran.contains(&f.0)) {
-                while let Some(n) = fresh.next_if(|n| n.0 < f.0) {
-                    sh.found.push(n);
-                }
-                sh.found.push(f);
-            }
-            sh.found.extend(fresh);
-        }
         (std::mem::take(&mut self.share().outbox), ran)
     }
 
@@ -627,7 +629,8 @@ impl Shared {
         sh.last.clear();
         sh.units.clear();
         sh.pool.clear();
-        for (at, found, akeys) in sh.found.drain(..) {
+        for (at, b) in std::mem::take(&mut sh.found) {
+            let (found, akeys) = *b;
             self.ckeys.extend(std::iter::repeat_n(at, found.crossed.len()));
             self.akeys.extend(akeys);
             add_found(&mut self.total, found);
