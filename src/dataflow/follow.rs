@@ -139,6 +139,9 @@ fn sweep_on(
     let shared =
         Shared::new(store, spec.clone(), *asset, owned, owners.peers()).map_err(|e| super::net::give_up(format!("worker {me}: {e}")))?;
     let shared = Rc::new(RefCell::new(shared));
+    if me == 0 {
+        crate::sys::timing("follow across workers: worker 0 set up");
+    }
     let s2 = shared.clone();
     let mut sent: Map<Place, Carry> = Map::default();
     let mut cur: Option<u64> = None;
@@ -181,6 +184,9 @@ fn sweep_on(
             (out, (hi < n).then_some(seg + 1))
         },
     );
+    if me == 0 {
+        crate::sys::timing("follow across workers: worker 0 swept");
+    }
     let mut found = Ship::of(shared.borrow_mut().finish());
     found.exchange = Traffic { busy_ns: busy, ..traffic.get() }.with_heap();
     let all = super::segments::gather(worker, found);
@@ -191,8 +197,11 @@ fn sweep_on(
     for s in &all {
         exchange.add(s.exchange);
     }
+    crate::sys::timing("follow across workers: gathered");
     let parts = all.into_iter().map(Ship::back).collect();
-    Ok(Some(Followed { exchange, ..shared.borrow().assemble(parts) }))
+    let answer = Followed { exchange, ..shared.borrow().assemble(parts) };
+    crate::sys::timing("follow across workers: assembled");
+    Ok(Some(answer))
 }
 
 /// An arrival on its way to worker 0: conversion or not, event, asset, taint, hop.

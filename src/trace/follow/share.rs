@@ -260,12 +260,14 @@ impl<N: Num> Sweep<'_, N> {
         let mut slots = Vec::new();
         let Some(changed) = changed else {
             let mut ran = Vec::new();
+            // A worker alone owns every address.
+            let alone = self.share.as_ref().is_some_and(|s| !s.keep_undo);
             for i in lo..hi {
                 let t = self.ev.tx(i);
                 let tx = p.conv_bits.has(t).then_some(t);
                 match tx {
                     Some(t) if p.tx_events[&t][0] != i => continue,
-                    None if !self.touches_owned(i) => continue,
+                    None if !alone && !self.touches_owned(i) => continue,
                     _ => {}
                 }
                 if self.share.as_ref().is_some_and(|s| s.keep_undo) {
@@ -276,7 +278,7 @@ impl<N: Num> Sweep<'_, N> {
                     s.pool.extend(slots.iter().map(|&k| (k, u)));
                 }
                 ran.push(i as u64);
-                self.start_unit(i as u64);
+                self.start_unit(i as u64, false);
                 self.handle(i, tx)?;
             }
             self.end_unit();
@@ -305,7 +307,7 @@ impl<N: Num> Sweep<'_, N> {
                 }
             }
             ran.push(at);
-            self.start_unit(at);
+            self.start_unit(at, true);
             let i = at as usize;
             let t = self.ev.tx(i);
             self.handle(i, p.conv_bits.has(t).then_some(t))?;
@@ -343,17 +345,24 @@ impl<N: Num> Sweep<'_, N> {
 
     /// The handling of the event (or conversion) at `pos` begins: what the
     /// one before found is kept apart, to be taken back alone.
-    pub(super) fn start_unit(&mut self, pos: u64) {
+    /// `again`: it ran before, and finds anew.
+    pub(super) fn start_unit(&mut self, pos: u64, again: bool) {
         self.end_unit();
         let s = self.share.as_deref_mut().expect("a worker of several");
         s.unit = (pos, 0);
-        // Run again, it finds anew.
-        s.found.remove(&pos);
+        if again {
+            s.found.remove(&pos);
+        }
     }
 
     /// What the handling under way found, kept apart with its place.
     fn end_unit(&mut self) {
         let Some(s) = self.share.as_deref_mut() else { return };
+        if !s.keep_undo {
+            // Alone, a worker never runs a handling again: its findings
+            // stay together until the segment is final.
+            return;
+        }
         s.visited += std::mem::take(&mut self.out.visited);
         let o = &self.out;
         if o.by_asset.is_empty() && o.arrivals.is_empty() && o.crossed.is_empty() && o.unfollowed.is_empty() {
@@ -511,22 +520,75 @@ fn prepare_shared(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result
 
 /// What a worker keeps from round to round, lent to a [`Sweep`] over the
 /// worker's store for each run of a segment.
-#[derive(Default)]
-struct Kept {
-    dense: Vec<Vec<Slot<Wide>>>,
-    tok: PairMap<Slot<Wide>>,
+struct Kept<N> {
+    dense: Vec<Vec<Slot<N>>>,
+    tok: PairMap<Slot<N>>,
     queues: PairMap<Queue>,
     out: Followed,
-    share: Option<Box<Share<Wide>>>,
+    share: Option<Box<Share<N>>>,
 }
 
 /// One worker of a `--follow swaps` sweep across workers: the store it
-/// reads (whole), the question, and its state.
-pub(crate) struct Shared {
+/// reads (whole), the question, and its state, in numbers of type `N`
+/// (u128 where no sum can pass it, else 320 bits).
+pub(crate) struct Shared(Kind);
+
+enum Kind {
+    Narrow(Box<Work<u128>>),
+    Wide(Box<Work<Wide>>),
+}
+
+impl Shared {
+    /// A worker of `peers` that owns the store ids of `owned` (a bit each),
+    /// for the question `spec` with seeds sources in `seed_asset` only
+    /// (`--asset`; `None`: every asset).
+    ///
+    /// Its numbers are u128 where every value of the store is below 2^72
+    /// (no value is in the store's side table of big ones): a balance is
+    /// then at most two values an event, which u128 holds for 2^55
+    /// events; the single process runs u128 first for the same reason,
+    /// and any sum that would pass it makes it run again in 320 bits, so
+    /// the answers are the same.
+    pub(crate) fn new(store: Store, spec: Spec, seed_asset: Option<u32>, owned: Vec<u64>, peers: usize) -> Result<Shared, TraceError> {
+        let narrow = store.big_values().is_empty() && (store.len() as u64) < 1 << 55;
+        Ok(Shared(if narrow {
+            Kind::Narrow(Box::new(Work::new(store, spec, seed_asset, owned, peers)?))
+        } else {
+            Kind::Wide(Box::new(Work::new(store, spec, seed_asset, owned, peers)?))
+        }))
+    }
+
+    /// [`Work::segment`].
+    pub(crate) fn segment(&mut self, s: u64, span: (usize, usize), msgs: Vec<Carry>) -> (Vec<Carry>, HashSet<u64>) {
+        match &mut self.0 {
+            Kind::Narrow(w) => w.segment(s, span, msgs),
+            Kind::Wide(w) => w.segment(s, span, msgs),
+        }
+    }
+
+    /// [`Work::finish`].
+    pub(crate) fn finish(&mut self) -> (Followed, Vec<Place>, Vec<u64>) {
+        match &mut self.0 {
+            Kind::Narrow(w) => w.finish(),
+            Kind::Wide(w) => w.finish(),
+        }
+    }
+
+    /// Every worker's [`Shared::finish`] as the single-process answer.
+    pub(crate) fn assemble(&self, parts: Vec<(Followed, Vec<Place>, Vec<u64>)>) -> Followed {
+        match &self.0 {
+            Kind::Narrow(w) => assemble(parts, &w.spec, &w.p),
+            Kind::Wide(w) => assemble(parts, &w.spec, &w.p),
+        }
+    }
+}
+
+/// [`Shared`] in numbers of type `N`.
+struct Work<N> {
     store: Store,
     spec: Spec,
     p: Prep,
-    kept: Kept,
+    kept: Kept<N>,
     /// What the finished segments found, with the places of its arrivals
     /// and conversions.
     total: Followed,
@@ -536,11 +598,8 @@ pub(crate) struct Shared {
     cur: Option<u64>,
 }
 
-impl Shared {
-    /// A worker of `peers` that owns the store ids of `owned` (a bit each),
-    /// for the question `spec` with seeds sources in `seed_asset` only
-    /// (`--asset`; `None`: every asset).
-    pub(crate) fn new(store: Store, spec: Spec, seed_asset: Option<u32>, owned: Vec<u64>, peers: usize) -> Result<Shared, TraceError> {
+impl<N: Num> Work<N> {
+    fn new(store: Store, spec: Spec, seed_asset: Option<u32>, owned: Vec<u64>, peers: usize) -> Result<Work<N>, TraceError> {
         let p = prepare_shared(&store, &spec, seed_asset)?;
         let fees_inert = !spec.seeds.contains(&Pseudo::Fees.id());
         let share = Share {
@@ -560,8 +619,14 @@ impl Shared {
             by_slot: Vec::new(),
         };
         let fresh = Followed { seed_asset: p.seed_asset, ..Default::default() };
-        Ok(Shared {
-            kept: Kept { dense: dense_slots(&store, &p), out: fresh.clone(), share: Some(Box::new(share)), ..Default::default() },
+        Ok(Work {
+            kept: Kept {
+                dense: dense_slots(&store, &p),
+                tok: PairMap::default(),
+                queues: PairMap::default(),
+                out: fresh.clone(),
+                share: Some(Box::new(share)),
+            },
             total: fresh,
             akeys: Vec::new(),
             ckeys: Vec::new(),
@@ -572,7 +637,7 @@ impl Shared {
         })
     }
 
-    fn share(&mut self) -> &mut Share<Wide> {
+    fn share(&mut self) -> &mut Share<N> {
         self.kept.share.as_deref_mut().expect("made in new")
     }
 
@@ -581,7 +646,7 @@ impl Shared {
     /// arrivals changed and those they reach (none changed: nothing runs).
     /// Returns what this run delivers to other workers, and the handlings
     /// it ran (the messages about the others stand).
-    pub(crate) fn segment(&mut self, s: u64, (lo, hi): (usize, usize), msgs: Vec<Carry>) -> (Vec<Carry>, HashSet<u64>) {
+    fn segment(&mut self, s: u64, (lo, hi): (usize, usize), msgs: Vec<Carry>) -> (Vec<Carry>, HashSet<u64>) {
         let changed = if self.cur == Some(s) {
             let sh = self.share();
             let mut changed = HashSet::new();
@@ -610,12 +675,12 @@ impl Shared {
             }
             None
         };
-        let Shared { store, spec, p, kept, .. } = self;
-        let mut sw: Sweep<'_, Wide> = Sweep::with_slots(store, spec, p, None, Vec::new());
+        let Work { store, spec, p, kept, .. } = self;
+        let mut sw: Sweep<'_, N> = Sweep::with_slots(store, spec, p, None, Vec::new());
         lend(kept, &mut sw);
         let ran = sw.run_shared((lo, hi), changed.as_ref());
         take_back(kept, &mut sw);
-        let ran: HashSet<u64> = ran.expect("320-bit sums cannot overflow").into_iter().collect();
+        let ran: HashSet<u64> = ran.expect("a sum that fits its numbers (Shared::new)").into_iter().collect();
         (std::mem::take(&mut self.share().outbox), ran)
     }
 
@@ -624,43 +689,46 @@ impl Shared {
         if self.cur.take().is_none() {
             return;
         }
-        let sh = self.kept.share.as_deref_mut().expect("made in new");
+        let Work { p, kept, total, akeys, ckeys, .. } = self;
+        let sh = kept.share.as_deref_mut().expect("made in new");
         sh.undo.clear();
         sh.last.clear();
         sh.units.clear();
         sh.pool.clear();
-        for (at, b) in std::mem::take(&mut sh.found) {
-            let (found, akeys) = *b;
-            self.ckeys.extend(std::iter::repeat_n(at, found.crossed.len()));
-            self.akeys.extend(akeys);
-            add_found(&mut self.total, found);
+        let mut add = |found: Followed, places: Vec<Place>| {
+            // A conversion's place is its transaction's first event.
+            ckeys.extend(found.crossed.iter().map(|c| p.tx_events[&c.tx][0] as u64));
+            akeys.extend(places);
+            add_found(total, found);
+        };
+        for (_, b) in std::mem::take(&mut sh.found) {
+            let (found, places) = *b;
+            add(found, places);
         }
+        // A worker alone keeps the segment's findings together.
+        let rest = std::mem::replace(&mut kept.out, Followed { seed_asset: p.seed_asset, ..Default::default() });
+        add(rest, std::mem::take(&mut sh.akeys));
     }
 
     /// What this worker found, once every segment is final, with what its
     /// addresses hold at the end; and the places of its arrivals and
     /// conversions.
-    pub(crate) fn finish(&mut self) -> (Followed, Vec<Place>, Vec<u64>) {
+    fn finish(&mut self) -> (Followed, Vec<Place>, Vec<u64>) {
         self.commit();
-        let Shared { store, spec, p, kept, .. } = self;
-        let mut sw: Sweep<'_, Wide> = Sweep::with_slots(store, spec, p, None, Vec::new());
+        let Work { store, spec, p, kept, .. } = self;
+        let mut sw: Sweep<'_, N> = Sweep::with_slots(store, spec, p, None, Vec::new());
         lend(kept, &mut sw);
         let done = sw.finish();
         take_back(kept, &mut sw);
-        done.expect("320-bit sums cannot overflow");
+        done.expect("a sum that fits its numbers (Shared::new)");
         let end = std::mem::take(&mut self.kept.out);
         add_found(&mut self.total, end);
         self.total.visited += self.share().visited;
         (std::mem::take(&mut self.total), std::mem::take(&mut self.akeys), std::mem::take(&mut self.ckeys))
     }
-
-    /// Every worker's [`Shared::finish`] as the single-process answer.
-    pub(crate) fn assemble(&self, parts: Vec<(Followed, Vec<Place>, Vec<u64>)>) -> Followed {
-        assemble(parts, &self.spec, &self.p)
-    }
 }
 
-fn lend(kept: &mut Kept, sw: &mut Sweep<'_, Wide>) {
+fn lend<N: Num>(kept: &mut Kept<N>, sw: &mut Sweep<'_, N>) {
     std::mem::swap(&mut sw.dense, &mut kept.dense);
     std::mem::swap(&mut sw.tok, &mut kept.tok);
     std::mem::swap(&mut sw.queues, &mut kept.queues);
@@ -668,7 +736,7 @@ fn lend(kept: &mut Kept, sw: &mut Sweep<'_, Wide>) {
     std::mem::swap(&mut sw.share, &mut kept.share);
 }
 
-fn take_back(kept: &mut Kept, sw: &mut Sweep<'_, Wide>) {
+fn take_back<N: Num>(kept: &mut Kept<N>, sw: &mut Sweep<'_, N>) {
     lend(kept, sw);
 }
 
