@@ -294,9 +294,6 @@ fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> Spec {
 /// A `--follow` question: every asset at once (TRACING.md §7), conservation
 /// checked per asset.
 fn answer_follow(store: &Store, q: &Query, asset: u32, resolved: crate::trace::Seeds) -> Result<(Report, Notes), TraceError> {
-    if q.clusters.is_some() || !resolved.outpoints.is_empty() {
-        return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum)".into()));
-    }
     let spec = spec_of(q, asset, &resolved);
     let started = std::time::Instant::now();
     let followed = crate::trace::run_follow(store, &spec, q.asset.is_some().then_some(asset))?;
@@ -427,19 +424,11 @@ pub fn run_on_workers(
         }
         let asset = resolve_asset(store, q.asset.as_deref())?;
         let resolved = resolve_seeds(store, &q.seeds, &q.seed_txs)?;
-        if !q.follow.is_empty() && (q.clusters.is_some() || !resolved.outpoints.is_empty()) {
-            return Err(AppError::Usage("--follow swaps needs an account-model store (Ethereum)".into()));
-        }
         let spec = spec_of(&q, asset, &resolved);
         asked.push((name, q, resolved, spec));
     }
-    let following = asked.iter().filter(|a| !a.1.follow.is_empty()).count();
-    if following > 0 && following < asked.len() {
-        return Err(AppError::Usage(
-            "across processes, a run's cases either all follow swaps (--follow) or none does: trace them in two runs".into(),
-        ));
-    }
-    if following > 0 {
+    // A plan's cases share the command's --follow.
+    if plan.cases.iter().any(|(_, q)| !q.follow.is_empty()) {
         if parts.is_some() {
             return Err(AppError::Usage(
                 "--follow across processes reads the whole store on every process: give --store, not --parts".into(),

@@ -17,7 +17,7 @@ use super::{DataflowError, Map, Owners, Read, Workers};
 use crate::store::Store;
 use crate::trace::follow::{Arrival, Crossed, Unfollowed};
 use crate::trace::follow::{Carry, Place, Shared};
-use crate::trace::{Followed, Outcome, Spec, TraceError, Traffic, Wide};
+use crate::trace::{Followed, Outcome, Spec, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -86,8 +86,9 @@ pub fn trace_in_segments(
     }
     for (spec, asset) in questions {
         // The question's refusals (Bitcoin, --max-hops 0, a window on a
-        // store of times) before any worker starts.
-        prepare_question(&read.store, spec, *asset)?;
+        // store of times) before any worker starts; listing the
+        // conversions waits for the workers.
+        crate::trace::follow::check_question(&read.store, spec, *asset)?;
     }
     let identity = read.identity();
     let owners = read.owners(w, None)?;
@@ -113,14 +114,6 @@ pub fn trace_in_segments(
         None if questions.is_empty() => Ok(Some(Vec::new())),
         None => Err(DataflowError::Worker("worker 0 gathered no answer".into())),
     }
-}
-
-fn prepare_question(store: &Store, spec: &Spec, asset: Option<u32>) -> Result<(), TraceError> {
-    if spec.clusters.is_some() {
-        return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum)".into()));
-    }
-    // Listing the conversions waits for the workers: here only the refusals.
-    crate::trace::follow::check_question(store, spec, asset)
 }
 
 /// One worker's sweep of one question; worker 0 gets the answer.

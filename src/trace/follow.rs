@@ -542,10 +542,17 @@ fn add_conversions(store: &Store, p: &mut Prep, dense_per: usize) {
     p.dense = counts.iter().enumerate().map(|(a, &c)| a == 0 || c.saturating_mul(dense_per) >= store.address_count()).collect();
 }
 
-fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: usize) -> Result<Followed, TraceError> {
-    if store.manifest.chain == crate::model::Chain::Bitcoin {
+/// `--follow swaps` traces account-model stores alone: refuse a Bitcoin
+/// store, or a question over clusters (Bitcoin's).
+fn account_only(store: &Store, spec: &Spec) -> Result<(), TraceError> {
+    if store.manifest.chain == crate::model::Chain::Bitcoin || spec.clusters.is_some() {
         return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum): Bitcoin has no swap logs".into()));
     }
+    Ok(())
+}
+
+fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: usize) -> Result<Followed, TraceError> {
+    account_only(store, spec)?;
     let mut p = base_prep(store, spec, seed_asset)?;
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let sparse = spec.policy != Policy::Fifo && !windowed && spec.engine != Some(Engine::Full);

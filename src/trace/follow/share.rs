@@ -84,7 +84,7 @@ pub(super) struct Share<N> {
     /// one (`NONE`).
     undo: Vec<Undo<N>>,
     /// Slot -> its latest entry in `undo`.
-    last: PairMap<u32>,
+    last: PairMap<usize>,
     /// The handling under way: [`Place`]'s first two parts.
     pub(super) unit: (u64, u8),
     /// The place of each of `out.arrivals`.
@@ -96,27 +96,27 @@ pub(super) struct Share<N> {
     visited: u64,
     /// The segment under way's handlings on this worker: where each is,
     /// and where its slots begin in `pool`.
-    units: Vec<(u64, u32)>,
+    units: Vec<(u64, usize)>,
     /// Each handling's slots, with the handling's index in `units`; and
     /// the same sorted by slot.
-    pool: Vec<(u64, u32)>,
-    by_slot: Vec<(u64, u32)>,
+    pool: Vec<(u64, usize)>,
+    by_slot: Vec<(u64, usize)>,
 }
 
 /// A slot's value before a handling changed it: the handling, the slot,
 /// its value and queue, and the slot's entry before this one.
-type Undo<N> = (u64, u64, Slot<N>, Option<Queue>, u32);
+type Undo<N> = (u64, u64, Slot<N>, Option<Queue>, usize);
 
 /// A slot a handling run again has taken back: its entries of the earlier
 /// run from there on, by handling ascending, and its value at the end of
 /// that run; so that where it comes out as it was, the rest stands.
 struct Parked<N> {
-    old: Vec<(u64, u32)>,
+    old: Vec<(u64, usize)>,
     end: (Slot<N>, Option<Queue>),
 }
 
 /// No entry: `Share::undo`'s first entry for its slot.
-const NONE: u32 = u32::MAX;
+const NONE: usize = usize::MAX;
 
 #[inline]
 fn owned_bit(set: &[u64], a: u32) -> bool {
@@ -143,12 +143,12 @@ impl<N: Num> Sweep<'_, N> {
         }
         let (k, at) = (pair(asset, addr), s.unit.0);
         let prev = s.last.get(&k).copied().unwrap_or(NONE);
-        if prev != NONE && s.undo[prev as usize].0 == at {
+        if prev != NONE && s.undo[prev].0 == at {
             return;
         }
         let slot = self.slot(k);
         let s = self.share.as_deref_mut().expect("a worker of several");
-        s.last.insert(k, s.undo.len() as u32);
+        s.last.insert(k, s.undo.len());
         s.undo.push((at, k, slot, self.queues.get(&k).cloned(), prev));
     }
 
@@ -177,9 +177,9 @@ impl<N: Num> Sweep<'_, N> {
         let end = self.value(k);
         let s = self.share.as_deref_mut().expect("a worker of several");
         let (mut at, mut old) = (s.last.get(&k).copied().unwrap_or(NONE), Vec::new());
-        while at != NONE && s.undo[at as usize].0 >= from {
-            old.push((s.undo[at as usize].0, at));
-            at = s.undo[at as usize].4;
+        while at != NONE && s.undo[at].0 >= from {
+            old.push((s.undo[at].0, at));
+            at = s.undo[at].4;
         }
         old.reverse();
         if let Some(&(_, first)) = old.first() {
@@ -188,7 +188,7 @@ impl<N: Num> Sweep<'_, N> {
             } else {
                 s.last.insert(k, at);
             }
-            let e = &s.undo[first as usize];
+            let e = &s.undo[first];
             let before = (e.2, e.3.clone());
             self.set_value(k, before);
         }
@@ -208,7 +208,7 @@ impl<N: Num> Sweep<'_, N> {
                 let (slot, q) = (self.slot(k), self.queues.get(&k));
                 match p.old.first() {
                     Some(&(_, next)) => {
-                        let e = &s.undo[next as usize];
+                        let e = &s.undo[next];
                         slot == e.2 && q == e.3.as_ref()
                     }
                     None => slot == p.end.0 && q == p.end.1.as_ref(),
@@ -220,7 +220,7 @@ impl<N: Num> Sweep<'_, N> {
             let p = parked.remove(&k).expect("listed");
             let s = self.share.as_deref_mut().expect("a worker of several");
             if let (Some(&(_, first)), Some(&(_, latest))) = (p.old.first(), p.old.last()) {
-                s.undo[first as usize].4 = s.last.get(&k).copied().unwrap_or(NONE);
+                s.undo[first].4 = s.last.get(&k).copied().unwrap_or(NONE);
                 s.last.insert(k, latest);
             }
             self.set_value(k, p.end);
@@ -273,8 +273,8 @@ impl<N: Num> Sweep<'_, N> {
                 if self.share.as_ref().is_some_and(|s| s.keep_undo) {
                     self.unit_slots(i, tx, &mut slots);
                     let s = self.share.as_deref_mut().expect("a worker of several");
-                    let u = s.units.len() as u32;
-                    s.units.push((i as u64, s.pool.len() as u32));
+                    let u = s.units.len();
+                    s.units.push((i as u64, s.pool.len()));
                     s.pool.extend(slots.iter().map(|&k| (k, u)));
                 }
                 ran.push(i as u64);
@@ -291,16 +291,16 @@ impl<N: Num> Sweep<'_, N> {
         };
         let (mut ran, mut parked) = (Vec::new(), PairMap::<Parked<N>>::default());
         let s = self.share.as_ref().expect("a worker of several");
-        let mut agenda: std::collections::BTreeSet<u32> = changed
+        let mut agenda: std::collections::BTreeSet<usize> = changed
             .iter()
-            .map(|&at| s.units.binary_search_by_key(&at, |u| u.0).expect("an arrival at a handling of this worker's") as u32)
+            .map(|&at| s.units.binary_search_by_key(&at, |u| u.0).expect("an arrival at a handling of this worker's"))
             .collect();
         while let Some(u) = agenda.pop_first() {
             let s = self.share.as_ref().expect("a worker of several");
-            let (at, from) = s.units[u as usize];
-            let to = s.units.get(u as usize + 1).map_or(s.pool.len() as u32, |n| n.1);
+            let (at, from) = s.units[u];
+            let to = s.units.get(u + 1).map_or(s.pool.len(), |n| n.1);
             slots.clear();
-            slots.extend(s.pool[from as usize..to as usize].iter().map(|e| e.0));
+            slots.extend(s.pool[from..to].iter().map(|e| e.0));
             for &k in &slots {
                 if !parked.contains_key(&k) {
                     self.make_dirty(k, at, &mut parked);
@@ -501,9 +501,7 @@ impl<N: Num> Sweep<'_, N> {
 
 /// Refuse what a `--follow swaps` question cannot ask of `store`.
 pub(crate) fn check_question(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<(), TraceError> {
-    if store.manifest.chain == crate::model::Chain::Bitcoin {
-        return Err(TraceError::Usage("--follow swaps needs an account-model store (Ethereum): Bitcoin has no swap logs".into()));
-    }
+    account_only(store, spec)?;
     base_prep(store, spec, seed_asset).map(|_| ())
 }
 
