@@ -83,3 +83,19 @@ fn a_labelled_output_absorbs_with_evidence() {
     let n = |k: &str| h["totals"][k].as_str().unwrap().parse::<u128>().unwrap();
     assert_eq!(h["seeded"].as_str().unwrap().parse::<u128>().unwrap(), n("destinations") + n("dormant") + n("horizon") + n("fees"));
 }
+
+/// `--follow swaps` traces account-model stores alone: on this block, in
+/// one process, across processes, and with clusters, a clear refusal.
+#[test]
+fn follow_swaps_refuses_a_bitcoin_store() {
+    let t = tempfile::tempdir().unwrap();
+    let st = block_store(t.path());
+    let s = st.to_str().unwrap();
+    for extra in [&[][..], &["--processes", "2"][..], &["--cluster"][..]] {
+        let mut a = vec!["trace", "--store", s, "--policy", "haircut", "--seed", SEED, "--follow", "swaps"];
+        a.extend_from_slice(extra);
+        let o = run(&a);
+        assert_eq!(o.code, 1, "{extra:?}: {}", o.stderr);
+        assert!(o.stderr.contains("--follow swaps needs an account-model store (Ethereum)"), "{extra:?}: {}", o.stderr);
+    }
+}
