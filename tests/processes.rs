@@ -390,10 +390,19 @@ fn a_process_killed_midway_stops_the_run_with_no_report() {
     let w = chaintrace::synth::write_world_store(&st, chaintrace::synth::world::Params::new(1_000_000, 9)).unwrap();
     let seeds = t.path().join("seeds.txt");
     std::fs::write(&seeds, format!("{}\n", w.exploiter)).unwrap();
+    killed_midway(t.path(), &st, &seeds, &[], "reports");
+    killed_midway(t.path(), &st, &seeds, &["--follow", "swaps"], "follow-reports");
+}
+
+/// A run of many cases over `st` from the seeds of `seeds`, with `extra`
+/// arguments, on three processes, one killed midway: the others stop, and
+/// no report is written to `dir/out`.
+fn killed_midway(dir: &Path, st: &Path, seeds: &Path, extra: &[&str], out: &str) {
     // Many cases, one after another: a run of several seconds.
-    let out = t.path().join("reports");
+    let out = dir.join(out);
     let mut cmd = Command::new(bin());
-    cmd.args(["trace", "--store", s(&st), "--policy", "haircut", "--stop-at", "exchange,mixer", "--format", "json", "--output", s(&out)]);
+    cmd.args(["trace", "--store", s(st), "--policy", "haircut", "--stop-at", "exchange,mixer", "--format", "json", "--output", s(&out)]);
+    cmd.args(extra);
     for k in 0..40 {
         cmd.arg("--case").arg(format!("c{k}={}", seeds.display()));
     }
@@ -657,6 +666,17 @@ fn a_worker_that_fails_stops_its_process_and_the_run() {
     let (code, err) = run_bounded(&a, ("CHAINTRACE_FAILPOINT", "worker-error:0"));
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("worker 0 cannot start"), "{err}");
+    // `--follow swaps` too: a worker that fails midway, and one that cannot start.
+    let mut a = trace.to_vec();
+    a.extend(["--follow", "swaps", "--processes", "2", "--workers", "2"]);
+    let (code, err) = run_bounded(&a, ("CHAINTRACE_FAILPOINT", "worker-panic:3"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("process 1"), "the error names the process: {err}");
+    let mut a = trace.to_vec();
+    a.extend(["--follow", "swaps", "--processes", "2", "--workers", "1"]);
+    let (code, err) = run_bounded(&a, ("CHAINTRACE_FAILPOINT", "worker-error:1"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("process 1"), "the error names the process: {err}");
     // Screening too.
     let addresses = t.path().join("addresses.txt");
     std::fs::write(&addresses, format!("{seed}\n")).unwrap();
