@@ -16,7 +16,7 @@ use super::segments::{Message, Rounds};
 use super::{DataflowError, Map, Owners, Read, Workers};
 use crate::store::Store;
 use crate::trace::follow::{Arrival, Crossed, Unfollowed};
-use crate::trace::follow::{Carry, Place, Shared};
+use crate::trace::follow::{Carry, Place, Prepared, Shared, prepare_workers};
 use crate::trace::{Followed, Outcome, Spec, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
@@ -96,8 +96,13 @@ pub fn trace_in_segments(
     let key = super::net::key_of(&format!("follow {identity} {bits} {owners:?} {questions:?}"));
     let dir = store_dir.to_path_buf();
     let all = questions.to_vec();
+    // A process's workers share each question's parts.
+    let prepared: std::sync::Arc<Vec<Once>> = std::sync::Arc::new(questions.iter().map(|_| Once::new()).collect());
     let results = super::net::execute(w, key, move |worker| {
-        all.iter().map(|q| sweep_on(worker, &dir, q, bits, owners.clone())).collect::<Result<Vec<Option<Followed>>, String>>()
+        all.iter()
+            .zip(prepared.iter())
+            .map(|(q, once)| sweep_on(worker, &dir, q, once, bits, owners.clone()))
+            .collect::<Result<Vec<Option<Followed>>, String>>()
     })?;
     let mut answers: Option<Vec<Followed>> = None;
     for r in results {
@@ -116,21 +121,28 @@ pub fn trace_in_segments(
     }
 }
 
+/// A question's parts, made by the first of a process's workers to need them.
+type Once = std::sync::OnceLock<Result<Prepared, String>>;
+
 /// One worker's sweep of one question; worker 0 gets the answer.
 fn sweep_on(
     worker: &mut timely::worker::Worker,
     dir: &std::path::Path,
     (spec, asset): &Question,
+    prepared: &Once,
     bits: u32,
     owners: Owners,
 ) -> Result<Option<Followed>, String> {
     let me = worker.index();
     super::net::failpoint_error(me)?;
     let store = Store::open(dir).map_err(|e| super::net::give_up(format!("worker {me}: {e}")))?;
+    let p = prepared
+        .get_or_init(|| prepare_workers(&store, spec, *asset).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| super::net::give_up(format!("worker {me}: {e}")))?;
     let owned = super::owned_bits(&owners, me, store.address_count());
     let n = store.len() as u64;
-    let shared =
-        Shared::new(store, spec.clone(), *asset, owned, owners.peers()).map_err(|e| super::net::give_up(format!("worker {me}: {e}")))?;
+    let shared = Shared::new(store, spec.clone(), &p, owned, owners.peers());
     let shared = Rc::new(RefCell::new(shared));
     if me == 0 {
         crate::sys::timing("follow across workers: worker 0 set up");

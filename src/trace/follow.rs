@@ -43,7 +43,7 @@ impl Follow {
     }
 }
 mod share;
-pub(crate) use share::{Carry, Place, Shared, check_question};
+pub(crate) use share::{Carry, Place, Prepared, Shared, check_question, prepare_workers};
 
 type PairMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 

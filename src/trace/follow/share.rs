@@ -508,13 +508,18 @@ pub(crate) fn check_question(store: &Store, spec: &Spec, seed_asset: Option<u32>
 /// The question's parts for a worker of several: every asset's state in
 /// the map (a worker keeps only its own addresses' slots), the store's
 /// conversions listed. Bridges are not followed across processes yet.
-fn prepare_shared(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<Prep, TraceError> {
+pub(crate) fn prepare_workers(store: &Store, spec: &Spec, seed_asset: Option<u32>) -> Result<Prepared, TraceError> {
     check_question(store, spec, seed_asset)?;
     let mut p = base_prep(store, spec, seed_asset)?;
     add_conversions(store, &mut p, DENSE_PER);
     p.record = false;
-    Ok(p)
+    Ok(Prepared(std::sync::Arc::new(p)))
 }
+
+/// A question's parts for the workers of a process, which share them
+/// (listing the conversions is a pass over the store's logs and events).
+#[derive(Clone)]
+pub(crate) struct Prepared(std::sync::Arc<Prep>);
 
 /// What a worker keeps from round to round, lent to a [`Sweep`] over the
 /// worker's store for each run of a segment.
@@ -547,13 +552,15 @@ impl Shared {
     /// events; the single process runs u128 first for the same reason,
     /// and any sum that would pass it makes it run again in 320 bits, so
     /// the answers are the same.
-    pub(crate) fn new(store: Store, spec: Spec, seed_asset: Option<u32>, owned: Vec<u64>, peers: usize) -> Result<Shared, TraceError> {
+    /// `p`: the question's parts ([`prepare_workers`]) for the same store.
+    pub(crate) fn new(store: Store, spec: Spec, p: &Prepared, owned: Vec<u64>, peers: usize) -> Shared {
         let narrow = store.big_values().is_empty() && (store.len() as u64) < 1 << 55;
-        Ok(Shared(if narrow {
-            Kind::Narrow(Box::new(Work::new(store, spec, seed_asset, owned, peers)?))
+        let p = p.0.clone();
+        Shared(if narrow {
+            Kind::Narrow(Box::new(Work::new(store, spec, p, owned, peers)))
         } else {
-            Kind::Wide(Box::new(Work::new(store, spec, seed_asset, owned, peers)?))
-        }))
+            Kind::Wide(Box::new(Work::new(store, spec, p, owned, peers)))
+        })
     }
 
     /// [`Work::segment`].
@@ -585,7 +592,7 @@ impl Shared {
 struct Work<N> {
     store: Store,
     spec: Spec,
-    p: Prep,
+    p: std::sync::Arc<Prep>,
     kept: Kept<N>,
     /// What the finished segments found, with the places of its arrivals
     /// and conversions.
@@ -597,8 +604,7 @@ struct Work<N> {
 }
 
 impl<N: Num> Work<N> {
-    fn new(store: Store, spec: Spec, seed_asset: Option<u32>, owned: Vec<u64>, peers: usize) -> Result<Work<N>, TraceError> {
-        let p = prepare_shared(&store, &spec, seed_asset)?;
+    fn new(store: Store, spec: Spec, p: std::sync::Arc<Prep>, owned: Vec<u64>, peers: usize) -> Work<N> {
         let fees_inert = !spec.seeds.contains(&Pseudo::Fees.id());
         let share = Share {
             owned,
@@ -617,7 +623,7 @@ impl<N: Num> Work<N> {
             by_slot: Vec::new(),
         };
         let fresh = Followed { seed_asset: p.seed_asset, ..Default::default() };
-        Ok(Work {
+        Work {
             kept: Kept {
                 dense: dense_slots(&store, &p),
                 tok: PairMap::default(),
@@ -632,7 +638,7 @@ impl<N: Num> Work<N> {
             store,
             spec,
             p,
-        })
+        }
     }
 
     fn share(&mut self) -> &mut Share<N> {
