@@ -2,52 +2,13 @@
 //! worker 0 into the single-process `Outcome` (so that the report code is
 //! the same, byte for byte).
 
-use crate::trace::{Destination, Outcome, Tainted, Traffic, Wide};
+use crate::trace::{Destination, FirstBy, Outcome, Tainted, Traffic, Wide};
 
 /// Add later findings (a segment's, another worker's) to earlier ones.
 /// Amounts add up and hops take the least; a destination keeps the label
 /// of its first absorption by key.
 pub(crate) fn merge(out: &mut Outcome, seg: Outcome) {
-    out.seeded += seg.seeded;
-    out.unknown_origin += seg.unknown_origin;
-    out.fees += seg.fees;
-    out.held_by_seeds += seg.held_by_seeds;
-    out.visited += seg.visited;
-    out.exchange.add(seg.exchange);
-    for (k, d) in seg.destinations {
-        match out.destinations.entry(k) {
-            std::collections::btree_map::Entry::Occupied(mut e) => {
-                let o = e.get_mut();
-                o.amount += d.amount;
-                o.hops = o.hops.min(d.hops);
-                if d.first_event < o.first_event {
-                    (o.first_event, o.category, o.label, o.entity) = (d.first_event, d.category, d.label, d.entity);
-                }
-            }
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(d);
-            }
-        }
-    }
-    for (map, rows) in [(&mut out.dormant, seg.dormant), (&mut out.horizon, seg.horizon)] {
-        for (k, (x, h)) in rows {
-            let o = map.entry(k).or_insert((Wide::ZERO, h));
-            o.0 += x;
-            o.1 = o.1.min(h);
-        }
-    }
-    // Moved whole into an empty outcome: on a large trace these are most
-    // of what is gathered.
-    if out.tainted.is_empty() {
-        out.tainted = seg.tainted;
-    } else {
-        out.tainted.extend(seg.tainted);
-    }
-    if out.pred.is_empty() {
-        out.pred = seg.pred;
-    } else {
-        out.pred.extend(seg.pred);
-    }
+    out.add(seg, FirstBy::Event);
 }
 
 /// A destination on its way to worker 0: amount, hops, first event, and

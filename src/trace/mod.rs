@@ -25,6 +25,7 @@ pub(crate) use account::state as account_state;
 pub use follow::{Follow, Followed, run_follow};
 pub use rules::{IdHasher, IdMap};
 pub use seeds::{Seeds, resolve_asset, resolve_seeds};
+pub(crate) use types::FirstBy;
 pub use types::{Destination, Engine, EventRow, Evidence, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 pub(crate) use utxo::{Inputs as UtxoInputs, Pieces as UtxoPieces};
 

@@ -266,7 +266,65 @@ impl std::fmt::Display for Traffic {
     }
 }
 
+/// Which label a destination keeps when two outcomes are added up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FirstBy {
+    /// Its absorption of the smaller event (findings of other workers,
+    /// whose sweeps run in event order).
+    Event,
+    /// Its absorption in the outcome added to (the other comes later in
+    /// the sweep's order, which under `--follow` handles a conversion at
+    /// its transaction's first event).
+    Order,
+}
+
 impl Outcome {
+    /// Add later findings (a segment's, another worker's): amounts add up,
+    /// hops take the least, a destination keeps the label `first` picks,
+    /// tainted events are appended.
+    pub(crate) fn add(&mut self, more: Outcome, first: FirstBy) {
+        self.seeded += more.seeded;
+        self.unknown_origin += more.unknown_origin;
+        self.fees += more.fees;
+        self.held_by_seeds += more.held_by_seeds;
+        self.visited += more.visited;
+        self.exchange.add(more.exchange);
+        for (k, d) in more.destinations {
+            match self.destinations.entry(k) {
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let o = e.get_mut();
+                    o.amount += d.amount;
+                    o.hops = o.hops.min(d.hops);
+                    if first == FirstBy::Event && d.first_event < o.first_event {
+                        (o.first_event, o.category, o.label, o.entity) = (d.first_event, d.category, d.label, d.entity);
+                    }
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(d);
+                }
+            }
+        }
+        for (map, rows) in [(&mut self.dormant, more.dormant), (&mut self.horizon, more.horizon)] {
+            for (k, (x, h)) in rows {
+                let o = map.entry(k).or_insert((Wide::ZERO, h));
+                o.0 += x;
+                o.1 = o.1.min(h);
+            }
+        }
+        // Moved whole into an empty outcome: on a large trace these are most
+        // of what is gathered.
+        if self.tainted.is_empty() {
+            self.tainted = more.tainted;
+        } else {
+            self.tainted.extend(more.tainted);
+        }
+        if self.pred.is_empty() {
+            self.pred = more.pred;
+        } else {
+            self.pred.extend(more.pred);
+        }
+    }
+
     /// A stop absorbs `x` from event `event` at hop `hop`.
     pub(crate) fn absorb(&mut self, address: u32, event: u64, rule: &StopRule, x: U256, hop: u32) {
         let d = self.destinations.entry(address).or_insert_with(|| Destination {

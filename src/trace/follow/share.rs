@@ -22,6 +22,7 @@
 //! worker's findings together in that order.
 
 use super::*;
+use crate::trace::FirstBy;
 use std::collections::HashSet;
 
 /// Where a finding falls in the single-process sweep's order: the event
@@ -744,41 +745,11 @@ fn take_back<N: Num>(kept: &mut Kept<N>, sw: &mut Sweep<'_, N>) {
     lend(kept, sw);
 }
 
-/// Add one outcome's findings to another's: amounts add up, hops take the
-/// least, a destination keeps its first absorption (`more` comes later in
-/// the sweep's order, or holds other addresses).
-pub(crate) fn add_outcome(o: &mut Outcome, more: Outcome) {
-    o.seeded += more.seeded;
-    o.unknown_origin += more.unknown_origin;
-    o.fees += more.fees;
-    o.held_by_seeds += more.held_by_seeds;
-    o.visited += more.visited;
-    for (k, d) in more.destinations {
-        match o.destinations.entry(k) {
-            std::collections::btree_map::Entry::Occupied(mut e) => {
-                let e = e.get_mut();
-                e.amount += d.amount;
-                e.hops = e.hops.min(d.hops);
-            }
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(d);
-            }
-        }
-    }
-    for (map, rows) in [(&mut o.dormant, more.dormant), (&mut o.horizon, more.horizon)] {
-        for (k, (x, h)) in rows {
-            let e = map.entry(k).or_insert((Wide::ZERO, h));
-            e.0 += x;
-            e.1 = e.1.min(h);
-        }
-    }
-}
-
 /// Add a later segment's findings (arrivals and conversions appended, in order).
 fn add_found(total: &mut Followed, seg: Followed) {
     add_sums(total, &seg);
     for (asset, o) in seg.by_asset {
-        add_outcome(total.by_asset.entry(asset).or_default(), o);
+        total.by_asset.entry(asset).or_default().add(o, FirstBy::Order);
     }
     total.arrivals.extend(seg.arrivals);
     total.crossed.extend(seg.crossed);
@@ -810,7 +781,7 @@ fn assemble(parts: Vec<(Followed, Vec<Place>, Vec<u64>)>, spec: &Spec, p: &Prep)
     for (f, akeys, ckeys) in parts {
         assert_eq!((akeys.len(), ckeys.len()), (f.arrivals.len(), f.crossed.len()), "a place for each finding");
         for (asset, o) in f.by_asset {
-            add_outcome(out.by_asset.entry(asset).or_default(), o);
+            out.by_asset.entry(asset).or_default().add(o, FirstBy::Order);
         }
         let sums = Followed { converted_in: f.converted_in, converted_out: f.converted_out, rounding: f.rounding, ..Default::default() };
         add_sums(&mut out, &sums);
