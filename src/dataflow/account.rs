@@ -1063,9 +1063,15 @@ pub fn trace_many(
 
 /// The segments' size: `CHAINTRACE_SEGMENT_BITS`, else [`SEGMENT_BITS`].
 pub fn segment_bits() -> Result<u32, DataflowError> {
+    segment_bits_or(SEGMENT_BITS)
+}
+
+/// The segments' size: `CHAINTRACE_SEGMENT_BITS`, else `default` (a
+/// sweep's own size).
+pub fn segment_bits_or(default: u32) -> Result<u32, DataflowError> {
     match std::env::var("CHAINTRACE_SEGMENT_BITS") {
         Ok(v) => v.parse().map_err(|_| DataflowError::Unsupported(format!("CHAINTRACE_SEGMENT_BITS={v}: not a number of bits"))),
-        Err(_) => Ok(SEGMENT_BITS),
+        Err(_) => Ok(default),
     }
 }
 

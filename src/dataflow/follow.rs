@@ -7,9 +7,9 @@
 //! every worker reads every segment of the store (given whole to each
 //! process). A swap is handled at its transaction's first event: the
 //! payer's owner sends the payee's owner what the swap pays out. Segments
-//! of `2^bits` events are timely's time; a segment runs again, from its
-//! start, on a worker that later arrivals reach, until no worker sends
-//! anything new (the rounds of [`super::segments`], round by round).
+//! of `2^bits` events are timely's time; a worker that later arrivals
+//! reach runs again the handlings they change, as they come, until no
+//! worker sends anything new (the rounds of [`super::segments`]).
 
 use super::found::Found;
 use super::segments::{Message, Rounds};
@@ -49,11 +49,7 @@ pub type Question = (Spec, Option<u32>);
 /// `CHAINTRACE_SEGMENT_BITS` sets the segments' size (2^bits events,
 /// [`SEGMENT_BITS`] unless set), as for the other sweeps.
 pub fn trace_many(store_dir: &std::path::Path, questions: &[Question], w: &Workers) -> Result<Option<Vec<Followed>>, DataflowError> {
-    let bits = match std::env::var_os("CHAINTRACE_SEGMENT_BITS") {
-        Some(_) => super::account::segment_bits()?,
-        None => SEGMENT_BITS,
-    };
-    trace_in_segments(store_dir, questions, w, bits)
+    trace_in_segments(store_dir, questions, w, super::account::segment_bits_or(SEGMENT_BITS)?)
 }
 
 /// Events a segment spans, as a power of two: smaller than the other
@@ -240,7 +236,7 @@ struct Ship {
     /// Two's complement, low and high words.
     rounding: Vec<(u32, [u64; 2])>,
     arrivals: Vec<(Place, ShipArrival)>,
-    crossed: Vec<(u64, ShipCrossed)>,
+    crossed: Vec<ShipCrossed>,
     unfollowed: Vec<ShipUnfollowed>,
     visited: u64,
     exchange: Traffic,
@@ -255,7 +251,7 @@ fn wide_map(v: Vec<(u32, [u64; 5])>) -> std::collections::BTreeMap<u32, Wide> {
 }
 
 impl Ship {
-    fn of((mut f, akeys, ckeys): (Followed, Vec<Place>, Vec<u64>)) -> Ship {
+    fn of((mut f, akeys): (Followed, Vec<Place>)) -> Ship {
         Ship {
             by_asset: f.by_asset.iter_mut().map(|(&a, o)| (a, Found::of(o))).collect(),
             converted_in: wide_limbs(&f.converted_in),
@@ -274,23 +270,18 @@ impl Ship {
                     )
                 })
                 .collect(),
-            crossed: ckeys
-                .into_iter()
-                .zip(&f.crossed)
-                .map(|(k, c)| {
-                    (
-                        k,
-                        ShipCrossed {
-                            tx: c.tx,
-                            events: (c.first_event, c.last_event),
-                            parties: (c.payer, c.payee),
-                            venues: c.venues.clone(),
-                            assets: (c.asset_in, c.asset_out),
-                            amounts: [*c.value_in.as_limbs(), *c.taint_in.as_limbs(), *c.value_out.as_limbs(), *c.taint_out.as_limbs()],
-                            hop: c.hop,
-                            loss: (c.loss.0, *c.loss.1.as_limbs()),
-                        },
-                    )
+            crossed: f
+                .crossed
+                .iter()
+                .map(|c| ShipCrossed {
+                    tx: c.tx,
+                    events: (c.first_event, c.last_event),
+                    parties: (c.payer, c.payee),
+                    venues: c.venues.clone(),
+                    assets: (c.asset_in, c.asset_out),
+                    amounts: [*c.value_in.as_limbs(), *c.taint_in.as_limbs(), *c.value_out.as_limbs(), *c.taint_out.as_limbs()],
+                    hop: c.hop,
+                    loss: (c.loss.0, *c.loss.1.as_limbs()),
                 })
                 .collect(),
             unfollowed: f
@@ -303,7 +294,7 @@ impl Ship {
         }
     }
 
-    fn back(self) -> (Followed, Vec<Place>, Vec<u64>) {
+    fn back(self) -> (Followed, Vec<Place>) {
         let by_asset = self
             .by_asset
             .into_iter()
@@ -320,33 +311,30 @@ impl Ship {
                 (k, if crossed { Arrival::Crossed(usize::MAX) } else { Arrival::Event { event, asset, x: U256::from_limbs(x), hop } })
             })
             .unzip();
-        let (ckeys, crossed): (Vec<u64>, Vec<Crossed>) = self
+        let crossed: Vec<Crossed> = self
             .crossed
             .into_iter()
-            .map(|(k, c)| {
+            .map(|c| {
                 let [value_in, taint_in, value_out, taint_out] = c.amounts.map(U256::from_limbs);
-                (
-                    k,
-                    Crossed {
-                        tx: c.tx,
-                        first_event: c.events.0,
-                        last_event: c.events.1,
-                        payer: c.parties.0,
-                        payee: c.parties.1,
-                        venues: c.venues,
-                        asset_in: c.assets.0,
-                        value_in,
-                        taint_in,
-                        asset_out: c.assets.1,
-                        value_out,
-                        taint_out,
-                        hop: c.hop,
-                        loss: (c.loss.0, U512::from_limbs(c.loss.1)),
-                        bridge: None,
-                    },
-                )
+                Crossed {
+                    tx: c.tx,
+                    first_event: c.events.0,
+                    last_event: c.events.1,
+                    payer: c.parties.0,
+                    payee: c.parties.1,
+                    venues: c.venues,
+                    asset_in: c.assets.0,
+                    value_in,
+                    taint_in,
+                    asset_out: c.assets.1,
+                    value_out,
+                    taint_out,
+                    hop: c.hop,
+                    loss: (c.loss.0, U512::from_limbs(c.loss.1)),
+                    bridge: None,
+                }
             })
-            .unzip();
+            .collect();
         let unfollowed = self
             .unfollowed
             .into_iter()
@@ -369,6 +357,6 @@ impl Ship {
             visited: self.visited,
             ..Followed::default()
         };
-        (f, akeys, ckeys)
+        (f, akeys)
     }
 }

@@ -573,7 +573,7 @@ impl Shared {
     }
 
     /// [`Work::finish`].
-    pub(crate) fn finish(&mut self) -> (Followed, Vec<Place>, Vec<u64>) {
+    pub(crate) fn finish(&mut self) -> (Followed, Vec<Place>) {
         match &mut self.0 {
             Kind::Narrow(w) => w.finish(),
             Kind::Wide(w) => w.finish(),
@@ -581,7 +581,7 @@ impl Shared {
     }
 
     /// Every worker's [`Shared::finish`] as the single-process answer.
-    pub(crate) fn assemble(&self, parts: Vec<(Followed, Vec<Place>, Vec<u64>)>) -> Followed {
+    pub(crate) fn assemble(&self, parts: Vec<(Followed, Vec<Place>)>) -> Followed {
         match &self.0 {
             Kind::Narrow(w) => assemble(parts, &w.spec, &w.p),
             Kind::Wide(w) => assemble(parts, &w.spec, &w.p),
@@ -599,7 +599,6 @@ struct Work<N> {
     /// and conversions.
     total: Followed,
     akeys: Vec<Place>,
-    ckeys: Vec<u64>,
     /// The segment under way.
     cur: Option<u64>,
 }
@@ -634,7 +633,6 @@ impl<N: Num> Work<N> {
             },
             total: fresh,
             akeys: Vec::new(),
-            ckeys: Vec::new(),
             cur: None,
             store,
             spec,
@@ -694,15 +692,13 @@ impl<N: Num> Work<N> {
         if self.cur.take().is_none() {
             return;
         }
-        let Work { p, kept, total, akeys, ckeys, .. } = self;
+        let Work { p, kept, total, akeys, .. } = self;
         let sh = kept.share.as_deref_mut().expect("made in new");
         sh.undo.clear();
         sh.last.clear();
         sh.units.clear();
         sh.pool.clear();
         let mut add = |found: Followed, places: Vec<Place>| {
-            // A conversion's place is its transaction's first event.
-            ckeys.extend(found.crossed.iter().map(|c| p.tx_events[&c.tx][0] as u64));
             akeys.extend(places);
             add_found(total, found);
         };
@@ -716,9 +712,8 @@ impl<N: Num> Work<N> {
     }
 
     /// What this worker found, once every segment is final, with what its
-    /// addresses hold at the end; and the places of its arrivals and
-    /// conversions.
-    fn finish(&mut self) -> (Followed, Vec<Place>, Vec<u64>) {
+    /// addresses hold at the end; and the places of its arrivals.
+    fn finish(&mut self) -> (Followed, Vec<Place>) {
         self.commit();
         let Work { store, spec, p, kept, .. } = self;
         let mut sw: Sweep<'_, N> = Sweep::with_slots(store, spec, p, None, Vec::new());
@@ -729,7 +724,7 @@ impl<N: Num> Work<N> {
         let end = std::mem::take(&mut self.kept.out);
         add_found(&mut self.total, end);
         self.total.visited += self.share().visited;
-        (std::mem::take(&mut self.total), std::mem::take(&mut self.akeys), std::mem::take(&mut self.ckeys))
+        (std::mem::take(&mut self.total), std::mem::take(&mut self.akeys))
     }
 }
 
@@ -773,13 +768,13 @@ fn add_sums(total: &mut Followed, more: &Followed) {
 /// [`Followed`]: arrivals and conversions in its order, each conversion's
 /// payout pointing at its place in that order, the conversions not
 /// followed put together from what each worker saw of them.
-fn assemble(parts: Vec<(Followed, Vec<Place>, Vec<u64>)>, spec: &Spec, p: &Prep) -> Followed {
+fn assemble(parts: Vec<(Followed, Vec<Place>)>, spec: &Spec, p: &Prep) -> Followed {
     let mut out = Followed { seed_asset: p.seed_asset, ..Default::default() };
     let mut arrivals: Vec<(Place, Arrival)> = Vec::new();
     let mut crossed: Vec<(u64, Crossed)> = Vec::new();
     let mut unfollowed: BTreeMap<u64, Unfollowed> = BTreeMap::new();
-    for (f, akeys, ckeys) in parts {
-        assert_eq!((akeys.len(), ckeys.len()), (f.arrivals.len(), f.crossed.len()), "a place for each finding");
+    for (f, akeys) in parts {
+        assert_eq!(akeys.len(), f.arrivals.len(), "a place for each arrival");
         for (asset, o) in f.by_asset {
             out.by_asset.entry(asset).or_default().add(o, FirstBy::Order);
         }
@@ -787,7 +782,8 @@ fn assemble(parts: Vec<(Followed, Vec<Place>, Vec<u64>)>, spec: &Spec, p: &Prep)
         add_sums(&mut out, &sums);
         out.visited += f.visited;
         arrivals.extend(akeys.into_iter().zip(f.arrivals));
-        crossed.extend(ckeys.into_iter().zip(f.crossed));
+        // A conversion's place is its transaction's first event.
+        crossed.extend(f.crossed.into_iter().map(|c| (p.tx_events[&c.tx][0] as u64, c)));
         for u in f.unfollowed {
             match unfollowed.entry(u.first_event) {
                 std::collections::btree_map::Entry::Occupied(mut e) => {
