@@ -191,8 +191,9 @@ fn evidence_and_report(b: Bencher, name: &str) {
     let w = world();
     let s = spec(policy(name), true, None);
     let out = trace::run_account(&w.store, &s).expect("trace");
-    b.counter(ItemsCount::new(out.destinations.len() + out.dormant.len()))
-        .bench(|| chaintrace::report::build(&w.store, &s, &out, std::slice::from_ref(&w.exploiter), &[], 3));
+    b.counter(ItemsCount::new(out.destinations.len() + out.dormant.len())).bench(|| {
+        chaintrace::report::build(&w.store, &s, &out, std::slice::from_ref(&w.exploiter), &[], chaintrace::report::Paths::all(3))
+    });
 }
 
 /// Report: the JSON a script reads.
@@ -201,6 +202,6 @@ fn report_json(b: Bencher) {
     let w = world();
     let s = spec(Policy::Haircut, true, None);
     let out = trace::run_account(&w.store, &s).expect("trace");
-    let report = chaintrace::report::build(&w.store, &s, &out, std::slice::from_ref(&w.exploiter), &[], 3);
+    let report = chaintrace::report::build(&w.store, &s, &out, std::slice::from_ref(&w.exploiter), &[], chaintrace::report::Paths::all(3));
     b.bench(|| serde_json::to_vec(&report).expect("json").len());
 }

@@ -115,6 +115,7 @@ fn main() {
         from_block: None,
         to_block: None,
         paths: 3,
+        paths_for: chaintrace::report::PathsFor::DEFAULT,
         follow: vec![],
         engine: None,
         clusters: None,

@@ -433,11 +433,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for t in &traced {
                 if timing_on() {
                     eprintln!(
-                        "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {:.0} MiB, {} events visited",
+                        "timing: sweep of {} events in {:.3}s, heap at the end of the sweep {:.0} MiB, {} events visited; report built in {:.3}s",
                         whole,
                         t.notes.sweep_seconds,
                         mib(t.notes.sweep_heap_bytes),
-                        t.notes.visited
+                        t.notes.visited,
+                        t.notes.report_seconds
                     );
                     let x = t.notes.exchange;
                     if x.rounds > 0 {
@@ -457,7 +458,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("warning: {e}; amounts of tokens are shown in base units");
                 Default::default()
             });
-            print(app::trace::deliver(&plan, &traced, s.manifest.chain, &book)?)
+            let delivered = std::time::Instant::now();
+            let text = app::trace::deliver(&plan, &traced, s.manifest.chain, &book)?;
+            if timing_on() {
+                eprintln!("timing: report written in {:.3}s", delivered.elapsed().as_secs_f64());
+            }
+            print(text)
         }
         Command::Partition { store, processes, out, format } => {
             let s = app::open_verified(&store)?;

@@ -233,3 +233,51 @@ fn bitcoin_outpoint_flow_is_connected() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("https://mempool.space/tx/498ec7a333e14baa38d92984719318681f9ac3006d6116a94adf884a5497e6dd"));
 }
+
+/// Issue 18: by default a report walks the paths of its largest
+/// destinations only. `--paths-for N` is the `--paths-for all` report with
+/// the paths of every destination after the first N taken out, and says
+/// so in `paths_for`; the amounts, hops and first arrivals of the others
+/// are all there. On the generated world, every policy, and on the wide
+/// set, where taint reaches most addresses.
+#[test]
+fn paths_for_the_largest_destinations_only() {
+    let t = tempfile::tempdir().unwrap();
+    let st = t.path().join("world");
+    let w = chaintrace::synth::write_world_store(&st, chaintrace::synth::world::Params::new(100_000, 3)).unwrap();
+    let wide = t.path().join("wide");
+    std::fs::create_dir_all(&wide).unwrap();
+    let made = chaintrace::synth::write_wide(&wide, 40_000, 5, 4).unwrap();
+    let wide_st = t.path().join("wide-store");
+    assert_eq!(ingest(&wide_st, "ethereum", "etl", &[], &[&wide.join("transactions.csv")]).code, 0);
+    assert_eq!(run(&["labels", "--store", wide_st.to_str().unwrap(), "import", wide.join("labels.csv").to_str().unwrap()]).code, 0);
+    for (store, seed, stops) in [(&st, &w.exploiter, "exchange,mixer"), (&wide_st, &made.seed, "exchange")] {
+        for policy in ["poison", "haircut", "fifo"] {
+            let report = |extra: &[&str]| -> serde_json::Value {
+                let o = trace_cmd(store, policy, seed, stops, &[&["--format", "json"], extra].concat());
+                assert_eq!(o.code, 0, "{}", o.stderr);
+                serde_json::from_str(&o.stdout).unwrap()
+            };
+            let all = report(&["--paths-for", "all"]);
+            assert!(all.get("paths_for").is_none(), "{policy}: all paths, no limit named");
+            let n_dests = all["destinations"].as_array().unwrap().len();
+            assert!(n_dests > 5, "{policy}: {n_dests} destinations");
+            for n in [0usize, 1, 5, 100] {
+                let mut want = all.clone();
+                for d in want["destinations"].as_array_mut().unwrap().iter_mut().skip(n) {
+                    d["paths"] = serde_json::json!([]);
+                }
+                want["paths_for"] = serde_json::json!(n);
+                let got = if n == 100 { report(&[]) } else { report(&["--paths-for", &n.to_string()]) };
+                assert_eq!(got, want, "{policy}, --paths-for {n}");
+                let walked = got["destinations"].as_array().unwrap().iter().filter(|d| !d["paths"].as_array().unwrap().is_empty()).count();
+                assert_eq!(walked, n.min(n_dests), "{policy}, --paths-for {n}: every destination of the first {n} has a path");
+            }
+            // No paths asked: no limit to name.
+            assert!(report(&["--paths", "0"]).get("paths_for").is_none());
+        }
+    }
+    let o = trace_cmd(&st, "haircut", &w.exploiter, "exchange", &["--paths-for", "some"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("expected a count of destinations or `all`"), "{}", o.stderr);
+}

@@ -88,6 +88,7 @@ fn sparse_and_full_reports_are_the_same(s: &Store, exploiter: &str) {
                     from_block: None,
                     to_block: None,
                     paths: 3,
+                    paths_for: chaintrace::report::PathsFor::DEFAULT,
                     follow: vec![],
                     engine: Some(engine),
                     clusters: None,

@@ -234,7 +234,7 @@ fn engine_agrees_with_naive_and_conserves() {
             let keys: BTreeSet<String> = got.dest.keys().chain(got.dormant.keys()).chain(got.horizon.keys()).cloned().collect();
             reached.insert(policy, keys);
             // Evidence: every path is real, linked, increasing and tainted.
-            let report = chaintrace::report::build(&store, &spec, &out, &[], &[], 3);
+            let report = chaintrace::report::build(&store, &spec, &out, &[], &[], chaintrace::report::Paths::all(3));
             for d in &report.destinations {
                 assert!(!d.paths.is_empty());
                 for p in &d.paths {

@@ -138,12 +138,27 @@ pub fn open_verified(dir: &Path) -> Result<Store, AppError> {
 
 /// Write a text output file.
 pub fn write_text(path: &Path, text: &str) -> Result<(), AppError> {
-    // Written aside and renamed: a run stopped midway leaves no half file.
+    write_with(path, |w| w.write_all(text.as_bytes()))
+}
+
+/// Write a file through `write`, streamed (a large report is never one
+/// string in memory), aside and renamed: a run stopped midway leaves no
+/// half file.
+pub fn write_with(path: &Path, write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<(), AppError> {
+    use std::io::Write;
     let mut aside = path.as_os_str().to_owned();
     aside.push(format!(".partial-{}", std::process::id()));
     let aside = PathBuf::from(aside);
     let err = |source| AppError::Write { path: path.to_path_buf(), source };
-    std::fs::write(&aside, text).map_err(err)?;
+    let written = std::fs::File::create(&aside).and_then(|f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        w.flush()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&aside);
+        return Err(err(e));
+    }
     std::fs::rename(&aside, path).map_err(|e| {
         let _ = std::fs::remove_file(&aside);
         err(e)

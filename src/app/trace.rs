@@ -153,6 +153,14 @@ pub fn render(r: &Report, format: Format, chain: Chain, book: &Book) -> Result<S
     })
 }
 
+/// A report as [`pretty_json`] writes it, streamed to a file.
+fn write_json(path: &Path, r: &Report) -> Result<(), AppError> {
+    super::write_with(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, r)?;
+        w.write_all(b"\n")
+    })
+}
+
 /// Write the reports where the plan says; returns the text for standard
 /// output, if any goes there.
 pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain, book: &Book) -> Result<Option<String>, AppError> {
@@ -160,6 +168,10 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain, book: &Book) -> Res
     match (&plan.output, plan.format) {
         (Some(out), Format::Parquet) if single => {
             report::parquet::write_trace(&traced[0].report, out)?;
+            Ok(None)
+        }
+        (Some(out), Format::Json) if single => {
+            write_json(out, &traced[0].report)?;
             Ok(None)
         }
         (Some(out), _) if single => {
@@ -173,6 +185,8 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain, book: &Book) -> Res
                 let p = dir.join(format!("{}.{}", t.name, format.extension()));
                 if format == Format::Parquet {
                     report::parquet::write_trace(&t.report, &p)?;
+                } else if format == Format::Json {
+                    write_json(&p, &t.report)?;
                 } else {
                     write_text(&p, &render(&t.report, format, chain, book)?)?;
                 }
@@ -243,6 +257,12 @@ pub struct Query {
     #[serde(default = "default_paths")]
     #[arg(long, default_value_t = 3)]
     pub paths: usize,
+    /// Which destinations get evidence paths: the N largest (listed first),
+    /// or `all`. The others keep their amount, hops and first arrival; the
+    /// report's `paths_for` says where the paths stop.
+    #[serde(default = "default_paths_for")]
+    #[arg(long, value_name = "N|all", default_value_t = report::PathsFor::DEFAULT)]
+    pub paths_for: report::PathsFor,
     /// Force the account sweep's shape: sparse (only events that can move
     /// taint) or full (every event); both give the same report. Default:
     /// sparse unless a block window asks for full. Command line only.
@@ -259,6 +279,17 @@ fn default_paths() -> usize {
     3
 }
 
+fn default_paths_for() -> report::PathsFor {
+    report::PathsFor::DEFAULT
+}
+
+impl Query {
+    /// The evidence paths its report walks.
+    pub fn evidence(&self) -> report::Paths {
+        report::Paths { each: self.paths, paths_for: self.paths_for }
+    }
+}
+
 /// What [`answer`] returns besides the report.
 #[derive(Clone, Debug, Default)]
 pub struct Notes {
@@ -266,6 +297,8 @@ pub struct Notes {
     pub warnings: Vec<String>,
     /// Seconds the sweep took.
     pub sweep_seconds: f64,
+    /// Seconds building the report took (its rows and evidence paths).
+    pub report_seconds: f64,
     /// Heap at the end of the sweep.
     pub sweep_heap_bytes: u64,
     /// Events the sweep visited.
@@ -327,12 +360,14 @@ fn conclude_follow(
     warnings.extend(
         followed.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
-    let report = report::follow::build_follow(store, spec, &followed, &resolved.address_text, &resolved.tx_text, q.paths);
+    let built = std::time::Instant::now();
+    let report = report::follow::build_follow(store, spec, &followed, &resolved.address_text, &resolved.tx_text, q.evidence());
     Ok((
         report,
         Notes {
             warnings,
             sweep_seconds,
+            report_seconds: built.elapsed().as_secs_f64(),
             sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0),
             visited: followed.visited,
             exchange: followed.exchange,
@@ -386,10 +421,18 @@ fn conclude(
     warnings.extend(
         outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
-    let report = report::build(store, spec, &outcome, &resolved.address_text, &resolved.tx_text, q.paths);
+    let built = std::time::Instant::now();
+    let report = report::build(store, spec, &outcome, &resolved.address_text, &resolved.tx_text, q.evidence());
     Ok((
         report,
-        Notes { warnings, sweep_seconds, sweep_heap_bytes: outcome.sweep_heap_bytes, visited: outcome.visited, exchange: outcome.exchange },
+        Notes {
+            warnings,
+            sweep_seconds,
+            report_seconds: built.elapsed().as_secs_f64(),
+            sweep_heap_bytes: outcome.sweep_heap_bytes,
+            visited: outcome.visited,
+            exchange: outcome.exchange,
+        },
     ))
 }
 
@@ -444,7 +487,19 @@ pub fn run_on_workers(
     } else {
         // The paths are walked where the events are: process 0 gathers
         // them, not every tainted event, and needs no events of others.
-        let paths: Vec<usize> = asked.iter().map(|a| a.1.paths).collect();
+        let paths: Vec<crate::dataflow::account::Walk> = asked
+            .iter()
+            .map(|a| {
+                let limit = a.1.evidence();
+                (
+                    limit.each,
+                    match limit.paths_for {
+                        report::PathsFor::All => None,
+                        report::PathsFor::Top(n) => Some(n),
+                    },
+                )
+            })
+            .collect();
         crate::dataflow::account::trace_many(read, &specs, w, Some(&paths))?
     };
     let Some(outcomes) = outcomes else { return Ok(None) };
@@ -622,7 +677,7 @@ pub fn answer_many(stores: &[&Store], q: &Query) -> Result<(Report, Notes), Trac
     warnings.sort();
     let stores_v: Vec<&Store> = parts.iter().map(|p| p.store).collect();
     let specs: Vec<Spec> = parts.iter().map(|p| p.spec.clone()).collect();
-    let report = report::multi::build_multi(&stores_v, &specs, &m, &seeds_text, &txs_text, q.paths, &report_asset);
+    let report = report::multi::build_multi(&stores_v, &specs, &m, &seeds_text, &txs_text, q.evidence(), &report_asset);
     Ok((
         report,
         Notes { warnings, sweep_seconds, sweep_heap_bytes: crate::sys::anon_rss_bytes().unwrap_or(0), visited, ..Notes::default() },

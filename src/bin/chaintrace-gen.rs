@@ -24,6 +24,24 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Plain random transactions in which taint spreads widely (issue 18's
+    /// wide set): `transactions.csv` as `transactions` writes it, and
+    /// `labels.csv` naming every `--stop-every`-th address of the pool an
+    /// exchange; prints the seed, the hottest address.
+    Wide {
+        /// Rows to write.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Seed; the same seed writes the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Label every K-th address of the pool an exchange.
+        #[arg(long, default_value_t = 4)]
+        stop_every: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The structured world (exchanges, mixer, DEX, tokens, a hack laundered
     /// through peel chains and swaps) as `transactions.csv` (with receipts),
     /// `traces.csv`, `token_transfers.csv`, `logs.csv` and `labels.csv`, with
@@ -120,6 +138,12 @@ fn main() -> anyhow::Result<()> {
             let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
             let n = chaintrace::synth::write_transactions(&mut w, rows, seed)?;
             eprintln!("{}: {rows} rows, {n} bytes in {:.1}s", out.display(), t.elapsed().as_secs_f64());
+        }
+        Command::Wide { rows, seed, stop_every, out } => {
+            std::fs::create_dir_all(&out)?;
+            let w = chaintrace::synth::write_wide(&out, rows, seed, stop_every)?;
+            eprintln!("{}: {rows} rows, {} exchanges in {:.1}s", out.display(), w.stops, t.elapsed().as_secs_f64());
+            println!("{}", w.seed);
         }
         Command::WorldStore { events, seed, store } => {
             anyhow::ensure!(!store.exists(), "{}: exists; give a new directory", store.display());

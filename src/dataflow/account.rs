@@ -1045,7 +1045,8 @@ pub fn trace_in_blocks(
 /// [`trace`] for several questions, one after another on the same
 /// connections (a run's processes connect once).
 ///
-/// `paths`: each question's evidence paths a destination, walked on the
+/// `paths`: each question's evidence paths a destination, and for how many
+/// destinations (the largest, in report order; `None`: all), walked on the
 /// workers that hold the events, so that process 0 gathers the paths
 /// alone (`Outcome::evidence`) instead of every tainted event; `None`:
 /// every tainted event is gathered (`Outcome::tainted`).
@@ -1056,10 +1057,14 @@ pub fn trace_many(
     store_dir: &std::path::Path,
     specs: &[Spec],
     w: &Workers,
-    paths: Option<&[usize]>,
+    paths: Option<&[Walk]>,
 ) -> Result<Option<Vec<Outcome>>, DataflowError> {
     sweep_all(store_dir, specs, w, (segment_bits()?, None, None), paths)
 }
+
+/// Evidence paths a destination, and for how many destinations: the
+/// largest, in report order (`None`: all).
+pub type Walk = (usize, Option<usize>);
 
 /// The segments' size: `CHAINTRACE_SEGMENT_BITS`, else [`SEGMENT_BITS`].
 pub fn segment_bits() -> Result<u32, DataflowError> {
@@ -1083,7 +1088,7 @@ struct Settled {
     warnings: Vec<u32>,
     /// Evidence paths a destination, walked where the events are
     /// (`super::evidence`); `None`: every tainted event is gathered.
-    walk: Option<usize>,
+    walk: Option<Walk>,
 }
 
 /// `fits`: whether the store's balances fit the sparse sweep, worked out
@@ -1151,9 +1156,9 @@ fn sweep_on(
     };
     let found = match q.walk {
         None => found,
-        Some(k) => {
+        Some((k, top)) => {
             let mut found = found;
-            let (tainted, dests) = found.walk_inputs();
+            let (tainted, dests, ends) = found.walk_inputs(top, |id| part.store.address_text(id));
             let seeds: Set<u32> = spec.seeds.iter().copied().collect();
             let seed_txs = part.seed_txs.clone();
             let is_source = move |t: &Tainted, r: &EventRow| {
@@ -1162,8 +1167,9 @@ fn sweep_on(
             let p2 = part.clone();
             let ev = part.store.events();
             let rows = (|e| ev.receiver(part.keys.at(e)), move |e| p2.row(e));
-            found
-                .with_walk(super::evidence::walk(worker, owners.clone(), tainted, &dests, k, rows, is_source).map_err(super::net::give_up)?)
+            found.with_walk(
+                super::evidence::walk(worker, owners.clone(), tainted, (&dests, &ends), k, rows, is_source).map_err(super::net::give_up)?,
+            )
         }
     };
     let all = super::segments::gather(worker, found);
@@ -1177,7 +1183,7 @@ fn sweep_all(
     specs: &[Spec],
     w: &Workers,
     (segment_bits, owner_bits, rounds): (u32, Option<u32>, Option<Rounds>),
-    paths: Option<&[usize]>,
+    paths: Option<&[Walk]>,
 ) -> Result<Option<Vec<Outcome>>, DataflowError> {
     if !(1..=32).contains(&segment_bits) {
         return Err(DataflowError::Unsupported(format!("segments of 2^{segment_bits} events")));

@@ -15,6 +15,7 @@
 //! no step is asked of it.
 
 use super::Owners;
+use crate::trace::evidence::radix_by_high_half;
 use crate::trace::{EventRow, Evidence, IdMap, Tainted};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -44,8 +45,8 @@ pub(crate) type Step = (u32, u32, u64, Tainted, EventRow);
 /// arrivals' block and time.
 pub(crate) type Walked = (Vec<Step>, Vec<(u32, u64, i64)>);
 
-/// Walk the paths of this worker's destinations `dests` (each with its
-/// first absorbed arrival), up to `k` each, over every worker's
+/// Walk the paths of this worker's destinations `ends`, up to `k` each
+/// (of `dests`, each with its first absorbed arrival), over every worker's
 /// `tainted` (this worker's: the events whose receive half it ran).
 /// `receiver` and `row` read an event this worker holds; `is_source`
 /// says where a walk ends. Every worker calls this, with its own. Returns
@@ -55,7 +56,7 @@ pub(crate) fn walk(
     worker: &mut Worker,
     owners: Owners,
     tainted: Vec<Tainted>,
-    dests: &[(u32, u64)],
+    (dests, ends): (&[(u32, u64)], &[u32]),
     k: usize,
     (receiver, row): (impl Fn(u64) -> u32, impl Fn(u64) -> EventRow + 'static),
     is_source: impl Fn(&Tainted, &EventRow) -> bool + 'static,
@@ -80,7 +81,7 @@ pub(crate) fn walk(
     let found: Rc<RefCell<Vec<Step>>> = Rc::new(RefCell::new(Vec::new()));
     // The paths' ends: a destination's largest arrivals, as the report picks them.
     let mut first = Vec::new();
-    for &(dest, _) in dests {
+    for &dest in ends {
         let Some(at) = arrivals.at(dest) else { continue };
         let mut last: Vec<&Tainted> = at.collect();
         let order = |a: &&Tainted, b: &&Tainted| b.x.cmp(&a.x).then(a.event.cmp(&b.event));
@@ -196,30 +197,6 @@ impl Arrivals {
             }
         }
         (lo > s).then(|| *self.get(self.best[&to][lo - 1 - s] as usize))
-    }
-}
-
-/// Sort `keys` by their high 32 bits, stably (least significant digit
-/// first, 16 bits a pass): equal high halves keep their order.
-fn radix_by_high_half(keys: &mut Vec<u64>) {
-    let mut other = vec![0u64; keys.len()];
-    for shift in [32, 48] {
-        let mut start = vec![0usize; 1 << 16];
-        for &x in keys.iter() {
-            start[(x >> shift) as usize & 0xffff] += 1;
-        }
-        let mut sum = 0;
-        for c in start.iter_mut() {
-            let here = *c;
-            *c = sum;
-            sum += here;
-        }
-        for &x in keys.iter() {
-            let d = (x >> shift) as usize & 0xffff;
-            other[start[d]] = x;
-            start[d] += 1;
-        }
-        std::mem::swap(keys, &mut other);
     }
 }
 

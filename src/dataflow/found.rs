@@ -68,9 +68,24 @@ impl Found {
     }
 
     /// What a walk of the evidence starts from: the tainted events, moved
-    /// out, and each destination with its first absorbed arrival.
-    pub(crate) fn walk_inputs(&mut self) -> (Vec<Tainted>, Vec<(u32, u64)>) {
-        (std::mem::take(&mut self.tainted), self.destinations.iter().map(|(d, s)| (*d, s.2)).collect())
+    /// out; each destination with its first absorbed arrival; and the
+    /// destinations whose paths are walked. With `top`, only this worker's
+    /// `top` destinations first in report order (amount, then `text` of
+    /// the address): the report's first `top` are among the workers' (a
+    /// destination's absorptions are all its owner's), and the report
+    /// keeps those.
+    pub(crate) fn walk_inputs(&mut self, top: Option<usize>, text: impl Fn(u32) -> String) -> (Vec<Tainted>, Vec<(u32, u64)>, Vec<u32>) {
+        let dests: Vec<(u32, u64)> = self.destinations.iter().map(|(d, s)| (*d, s.2)).collect();
+        let ends = match top.filter(|&n| n < dests.len()) {
+            None => dests.iter().map(|d| d.0).collect(),
+            Some(n) => {
+                let mut ranked: Vec<(Wide, String, u32)> =
+                    self.destinations.iter().map(|(d, s)| (Wide::from_limbs(s.0), text(*d), *d)).collect();
+                ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+                ranked.into_iter().take(n).map(|r| r.2).collect()
+            }
+        };
+        (std::mem::take(&mut self.tainted), dests, ends)
     }
 
     /// These findings with the evidence walked where the events are.

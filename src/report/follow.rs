@@ -5,7 +5,7 @@
 //! the report's `asset` (`--asset`, else the native coin), so they stay in
 //! one unit; `totals_by_asset` has the rest.
 
-use super::{AssetTotals, ConversionRow, DestinationRow, HolderRow, Report, Step, Totals, UnfollowedRow, entity_rows};
+use super::{AssetTotals, ConversionRow, DestinationRow, HolderRow, Paths, Report, Step, Totals, UnfollowedRow, entity_rows};
 use crate::model::amount::WideSum;
 use crate::model::{NO_BLOCK, NO_TIME};
 use crate::store::Store;
@@ -114,7 +114,7 @@ fn sorted<T>(mut rows: Vec<(WideSum, String, String, T)>) -> Vec<(WideSum, Strin
 }
 
 /// Build the report of a `--follow swaps` trace.
-pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[String], seed_txs_text: &[String], paths: usize) -> Report {
+pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[String], seed_txs_text: &[String], paths: Paths) -> Report {
     let name = |a: u32| asset_name(store, a);
     let index = PathIndex::new(store, f);
     let seeds: HashSet<u32> = spec.seeds.iter().copied().collect();
@@ -137,14 +137,10 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
                 hops: d.hops,
                 first_block,
                 first_time,
-                paths: index
-                    .paths(store, asset, id, paths, &is_source)
-                    .iter()
-                    .map(|p| p.iter().map(|a| step(store, f, a)).collect())
-                    .collect(),
+                paths: Vec::new(),
                 cluster_size: None,
             };
-            dests.push((d.amount, addr, an.clone(), row));
+            dests.push((d.amount, addr, an.clone(), (asset, id, row)));
         }
         for (list, m) in [(&mut dormant, &o.dormant), (&mut horizon, &o.horizon)] {
             for (&id, &(amount, hops)) in m {
@@ -158,7 +154,14 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
             }
         }
     }
-    let dests = sorted(dests);
+    let mut dests = sorted(dests);
+    // The paths of the rows listed first.
+    let walked = if paths.each == 0 { 0 } else { paths.paths_for.of(dests.len()) };
+    for (_, _, (asset, id, row)) in &mut dests[..walked] {
+        row.paths =
+            index.paths(store, *asset, *id, paths.each, &is_source).iter().map(|p| p.iter().map(|a| step(store, f, a)).collect()).collect();
+    }
+    let dests: Vec<(WideSum, String, DestinationRow)> = dests.into_iter().map(|(w, a, (_, _, row))| (w, a, row)).collect();
     let entities = entity_rows(&dests);
     let report_asset = f.seed_asset.unwrap_or(0);
     let mut assets: BTreeSet<u32> = f.by_asset.keys().copied().collect();
@@ -237,6 +240,7 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
                 .collect(),
         ),
         heuristic: None,
+        paths_for: paths.field(),
     }
 }
 

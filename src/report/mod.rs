@@ -199,6 +199,97 @@ pub struct EntityRow {
     pub addresses: Vec<String>,
 }
 
+/// Which destinations a report walks evidence paths for (issue 18): the
+/// `top` listed first (the largest), or all of them. A wide trace reaches
+/// tens of thousands of destinations, and their paths were most of the
+/// time and bytes of its report, where an investigator reads the largest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathsFor {
+    /// Every destination.
+    All,
+    /// The first `n` in report order.
+    Top(usize),
+}
+
+impl PathsFor {
+    /// The default: paths for the 100 largest destinations.
+    pub const DEFAULT: PathsFor = PathsFor::Top(100);
+
+    /// How many of `rows` destinations get paths.
+    pub fn of(self, rows: usize) -> usize {
+        match self {
+            PathsFor::All => rows,
+            PathsFor::Top(n) => n.min(rows),
+        }
+    }
+}
+
+impl std::str::FromStr for PathsFor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(PathsFor::All);
+        }
+        s.parse().map(PathsFor::Top).map_err(|_| format!("{s:?}: expected a count of destinations or `all`"))
+    }
+}
+
+impl std::fmt::Display for PathsFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathsFor::All => f.write_str("all"),
+            PathsFor::Top(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for PathsFor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PathsFor::All => s.serialize_str("all"),
+            PathsFor::Top(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PathsFor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Count(u64),
+            Word(String),
+        }
+        match Given::deserialize(d)? {
+            Given::Count(n) => usize::try_from(n).map(PathsFor::Top).map_err(serde::de::Error::custom),
+            Given::Word(w) => w.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Evidence paths a report walks: up to `each` a destination, for the
+/// destinations `paths_for` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Paths {
+    /// Paths a destination.
+    pub each: usize,
+    /// Which destinations.
+    pub paths_for: PathsFor,
+}
+
+impl Paths {
+    /// Every destination's `each` paths (what reports did before issue 18).
+    pub fn all(each: usize) -> Self {
+        Paths { each, paths_for: PathsFor::All }
+    }
+
+    /// The report's `paths_for` field: the limit, when paths are walked
+    /// and limited.
+    pub fn field(self) -> Option<PathsFor> {
+        (self.each > 0 && self.paths_for != PathsFor::All).then_some(self.paths_for)
+    }
+}
+
 /// A dormant or horizon address.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct HolderRow {
@@ -274,6 +365,10 @@ pub struct Report {
     /// heuristic links (absent when none was followed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heuristic: Option<HeuristicTotals>,
+    /// How many destinations, first in order, carry evidence paths (absent
+    /// when all do, or none were asked for): the others' `paths` are empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paths_for: Option<PathsFor>,
 }
 
 /// The taint that crossed bridges by heuristic links (`exact: false`), per
@@ -374,7 +469,7 @@ pub(crate) fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<En
 }
 
 /// Build the report of a trace.
-pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], seed_txs_text: &[String], paths: usize) -> Report {
+pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], seed_txs_text: &[String], paths: Paths) -> Report {
     let ev = store.events();
     // Paths are only asked for destinations: skip indexing without any.
     let none: [Tainted; 0] = [];
@@ -392,8 +487,9 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
     };
     let by_event: std::collections::HashMap<u64, Tainted> =
         if utxo && !out.destinations.is_empty() { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
-    // Rows are independent: format them (and walk their paths) in parallel.
-    let mut dests: Vec<(WideSum, String, DestinationRow)> = out
+    // Rows are independent: format them in parallel, then walk the paths
+    // of the ones listed first.
+    let mut dests: Vec<(WideSum, String, (u32, DestinationRow))> = out
         .destinations
         .par_iter()
         .map(|(&id, d)| {
@@ -402,18 +498,6 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
             let (first_block, first_time) = match &out.evidence {
                 Some(e) => e.first.get(&id).copied().unwrap_or((NO_BLOCK, NO_TIME)),
                 None => (ev.block(i), ev.time(i)),
-            };
-            let walked = match &out.evidence {
-                Some(e) => e
-                    .paths
-                    .get(&id)
-                    .map(|ps| ps.iter().take(paths).map(|p| p.iter().map(|(t, r)| step_of_row(store, t, r)).collect()).collect())
-                    .unwrap_or_default(),
-                None => index
-                    .paths_with(store, id, paths, &is_source, &out.pred, &by_event)
-                    .iter()
-                    .map(|p| utxo_senders(store, p.iter().map(|t| step(store, t)).collect()))
-                    .collect(),
             };
             let row = DestinationRow {
                 chain: None,
@@ -426,13 +510,29 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
                 hops: d.hops,
                 first_block: (first_block != NO_BLOCK).then_some(first_block),
                 first_time: (first_time != NO_TIME).then(|| crate::model::time::format_time(first_time)),
-                paths: walked,
+                paths: Vec::new(),
                 cluster_size: cluster_size(id),
             };
-            (d.amount, addr, row)
+            (d.amount, addr, (id, row))
         })
         .collect();
     sort_rows(&mut dests);
+    let walked = if paths.each == 0 { 0 } else { paths.paths_for.of(dests.len()) };
+    dests[..walked].par_iter_mut().for_each(|(_, _, (id, row))| {
+        row.paths = match &out.evidence {
+            Some(e) => e
+                .paths
+                .get(id)
+                .map(|ps| ps.iter().take(paths.each).map(|p| p.iter().map(|(t, r)| step_of_row(store, t, r)).collect()).collect())
+                .unwrap_or_default(),
+            None => index
+                .paths_with(store, *id, paths.each, &is_source, &out.pred, &by_event)
+                .iter()
+                .map(|p| utxo_senders(store, p.iter().map(|t| step(store, t)).collect()))
+                .collect(),
+        };
+    });
+    let dests: Vec<(WideSum, String, DestinationRow)> = dests.into_iter().map(|(w, a, (_, row))| (w, a, row)).collect();
     let entities = entity_rows(&dests);
     let holders = |m: &std::collections::BTreeMap<u32, (WideSum, u32)>| {
         let mut rows: Vec<(WideSum, String, HolderRow)> = m
@@ -482,6 +582,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         conversions: None,
         unfollowed: None,
         heuristic: None,
+        paths_for: paths.field(),
     }
 }
 
@@ -690,6 +791,7 @@ pub(crate) mod tests {
             conversions: None,
             unfollowed: None,
             heuristic: None,
+            paths_for: None,
         }
     }
 

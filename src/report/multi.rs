@@ -3,7 +3,7 @@
 //! asset named `CHAIN:ASSET` and every row naming its chain; bridge
 //! payouts on Bitcoin become conversion rows of their own.
 
-use super::{AssetTotals, ConversionRow, Report, Step, Totals};
+use super::{AssetTotals, ConversionRow, Paths, Report, Step, Totals};
 use crate::model::amount::WideSum;
 use crate::store::Store;
 use crate::trace::Spec;
@@ -113,9 +113,13 @@ pub fn build_multi(
     m: &Multi,
     seeds_text: &[String],
     seed_txs_text: &[String],
-    paths: usize,
+    paths: Paths,
     report_asset: &str,
 ) -> Report {
+    // Each chain's destinations with paths; the joined list keeps those of
+    // the rows listed first.
+    let limit = paths;
+    let paths = Paths::all(paths.each);
     let mut reports = Vec::new();
     for ((s, spec), c) in stores.iter().zip(specs).zip(&m.chains) {
         let chain = s.manifest.chain.name();
@@ -219,6 +223,7 @@ pub fn build_multi(
         // One store: its report as a single-store `--follow` report is.
         let mut r = reports.pop().expect("one report");
         r.heuristic = r.conversions.as_deref().and_then(super::HeuristicTotals::of);
+        keep_paths(&mut r, limit);
         return r;
     }
     let first = reports.first().cloned().expect("at least one store");
@@ -259,5 +264,15 @@ pub fn build_multi(
     out.heuristic = super::HeuristicTotals::of(&conversions);
     out.conversions = Some(conversions);
     out.unfollowed = Some(unfollowed);
+    keep_paths(&mut out, limit);
     out
+}
+
+/// Keep the paths of the destinations `limit` names, in the joined order.
+fn keep_paths(r: &mut Report, limit: Paths) {
+    let keep = limit.paths_for.of(r.destinations.len());
+    for d in &mut r.destinations[keep..] {
+        d.paths.clear();
+    }
+    r.paths_for = limit.field();
 }

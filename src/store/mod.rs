@@ -632,7 +632,7 @@ impl Store {
         let b = self.address_bytes(id);
         match self.manifest.chain {
             Chain::Bitcoin => String::from_utf8_lossy(b).into_owned(),
-            _ => format!("0x{}", hex::encode(b)),
+            _ => crate::model::text::encode_hex("0x", b),
         }
     }
 
@@ -676,8 +676,8 @@ impl Store {
     /// A transaction hash as printed (`0x` hex on Ethereum, plain hex txid on Bitcoin).
     pub fn tx_text(&self, id: u32) -> String {
         match self.manifest.chain {
-            Chain::Bitcoin => hex::encode(self.tx_hash(id)),
-            _ => format!("0x{}", hex::encode(self.tx_hash(id))),
+            Chain::Bitcoin => crate::model::text::encode_hex("", self.tx_hash(id)),
+            _ => crate::model::text::encode_hex("0x", self.tx_hash(id)),
         }
     }
 }

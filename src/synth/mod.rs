@@ -160,6 +160,37 @@ pub fn write_transactions(w: &mut impl Write, rows: u64, seed: u64) -> io::Resul
     Ok(written)
 }
 
+/// What [`write_wide`] made.
+#[derive(Clone, Debug)]
+pub struct Wide {
+    /// The seed to trace from: the hottest address of the pool.
+    pub seed: String,
+    /// Addresses labelled as exchanges.
+    pub stops: u64,
+}
+
+/// Issue 18's wide set: `transactions.csv` of `rows` random transfers (as
+/// [`write_transactions`]) and `labels.csv` naming every `stop_every`-th
+/// address of the pool (the hot ones left out, so that taint spreads before
+/// it stops) an exchange. Traced from the hottest address, taint reaches
+/// most of the pool: tens of thousands of destinations and dormant
+/// addresses at 10^6 rows, the case where a report's cost shows.
+pub fn write_wide(dir: &std::path::Path, rows: u64, seed: u64, stop_every: u64) -> io::Result<Wide> {
+    let f = std::fs::File::create(dir.join("transactions.csv"))?;
+    write_transactions(&mut std::io::BufWriter::with_capacity(1 << 20, f), rows, seed)?;
+    let pool = (rows / 8).max(1000);
+    let hot = (pool / 100).max(10);
+    let mut labels = std::io::BufWriter::new(std::fs::File::create(dir.join("labels.csv"))?);
+    writeln!(labels, "address,category,label")?;
+    let mut stops = 0;
+    for k in (hot..pool).filter(|k| k % stop_every.max(1) == 0) {
+        writeln!(labels, "0x{},exchange,Exchange {k}", hex::encode(address(seed, k)))?;
+        stops += 1;
+    }
+    labels.flush()?;
+    Ok(Wide { seed: format!("0x{}", hex::encode(address(seed, 0))), stops })
+}
+
 /// Write a store of `events` random ETH transfers among `events / 8`
 /// addresses (a hot 1% takes a quarter of the traffic), one block per 150
 /// events, straight through the store builder (no CSV). Returns the

@@ -9,9 +9,21 @@ use std::collections::HashMap;
 
 /// Tainted events by receiving address, in key order.
 pub struct Index<'a> {
-    // Looked up, never iterated: a multiply for a hash, not SipHash (the
-    // index of a large trace was 4-5% of its time).
-    by_to: super::rules::IdMap<Vec<&'a Tainted>>,
+    tainted: &'a [Tainted],
+    /// Places in `tainted`, by receiver, then event.
+    order: Vec<u64>,
+    /// The receivers (keys) in order, each with the start of its places in
+    /// `order` (one start more, the end): looked up by binary search, where
+    /// a hash map of lists was a quarter of a wide report's time.
+    receivers: Vec<u32>,
+    starts: Vec<usize>,
+    /// For each receiver, the place in its arrivals of its largest so far
+    /// (the earliest of equals): a step back asks for the sender's largest
+    /// arrival before an event, hubs have many, and paths pass hubs again
+    /// and again, so each step is a binary search, not a scan (issue 18).
+    /// Worked out when first asked: a report walks the paths of its
+    /// largest destinations, whose steps visit few receivers.
+    best: Vec<std::sync::OnceLock<Vec<u32>>>,
 }
 
 impl<'a> Index<'a> {
@@ -24,11 +36,67 @@ impl<'a> Index<'a> {
     /// at any member of a cluster.
     pub fn keyed(store: &Store, tainted: &'a [Tainted], key: impl Fn(u32) -> u32) -> Self {
         let ev = store.events();
-        let mut by_to: super::rules::IdMap<Vec<&'a Tainted>> = Default::default();
-        for t in tainted {
-            by_to.entry(key(ev.receiver(t.event as usize))).or_default().push(t);
+        let key_of = |t: &Tainted| key(ev.receiver(t.event as usize));
+        // Places and their receivers' keys, by key, stably (so in list order).
+        let (mut order, keys): (Vec<u64>, Vec<u32>) = match u32::try_from(tainted.len()) {
+            Ok(n) => {
+                let mut keys: Vec<u64> = tainted.iter().zip(0..n).map(|(t, i)| u64::from(key_of(t)) << 32 | u64::from(i)).collect();
+                radix_by_high_half(&mut keys);
+                keys.iter().map(|&x| (x & 0xffff_ffff, (x >> 32) as u32)).unzip()
+            }
+            // Past 2^32 places a key does not hold one: sorted the slow way.
+            Err(_) => {
+                let mut places: Vec<u64> = (0..tainted.len() as u64).collect();
+                places.sort_by_key(|&i| key_of(&tainted[i as usize]));
+                let keys = places.iter().map(|&i| key_of(&tainted[i as usize])).collect();
+                (places, keys)
+            }
+        };
+        let (mut receivers, mut starts) = (Vec::new(), Vec::new());
+        for (k, &r) in keys.iter().enumerate() {
+            if receivers.last() != Some(&r) {
+                receivers.push(r);
+                starts.push(k);
+            }
         }
-        Index { by_to }
+        starts.push(order.len());
+        // The sweeps list them in event order; a merge of workers' lists
+        // might not.
+        if !tainted.is_sorted_by_key(|t| t.event) {
+            for w in starts.windows(2) {
+                order[w[0]..w[1]].sort_by_key(|&i| tainted[i as usize].event);
+            }
+        }
+        let best = (0..receivers.len()).map(|_| std::sync::OnceLock::new()).collect();
+        Index { tainted, order, receivers, starts, best }
+    }
+
+    /// `to`'s arrivals (by their number among the receivers), in event order.
+    fn arrivals(&self, to: u32) -> Option<(usize, impl Iterator<Item = &'a Tainted> + Clone + '_)> {
+        let r = self.receivers.binary_search(&to).ok()?;
+        let tainted = self.tainted;
+        Some((r, self.order[self.starts[r]..self.starts[r + 1]].iter().map(move |&i| &tainted[i as usize])))
+    }
+
+    /// `to`'s largest arrival before event `before`, the earliest of equals.
+    fn largest_before(&self, to: u32, before: u64) -> Option<&'a Tainted> {
+        let r = self.receivers.binary_search(&to).ok()?;
+        let places = &self.order[self.starts[r]..self.starts[r + 1]];
+        let at = |k: usize| &self.tainted[places[k] as usize];
+        let best = self.best[r].get_or_init(|| {
+            let mut b = 0;
+            let mut best = Vec::with_capacity(places.len());
+            for k in 0..places.len() {
+                // Strictly larger: of equals, the earliest stays.
+                if at(k).x > at(b).x {
+                    b = k;
+                }
+                best.push(b as u32);
+            }
+            best
+        });
+        let n = places.partition_point(|&i| self.tainted[i as usize].event < before);
+        (n > 0).then(|| at(best[n - 1] as usize))
     }
 
     /// Up to `k` paths ending at `dest`, the ones whose last event carried the
@@ -51,11 +119,21 @@ impl<'a> Index<'a> {
         by_event: &HashMap<u64, Tainted>,
     ) -> Vec<Vec<Tainted>> {
         let ev = store.events();
-        let Some(arrivals) = self.by_to.get(&dest) else { return Vec::new() };
-        let mut last: Vec<&Tainted> = arrivals.clone();
-        last.sort_by(|a, b| b.x.cmp(&a.x).then(a.event.cmp(&b.event)));
+        let Some((_, arrivals)) = self.arrivals(dest) else { return Vec::new() };
+        let mut last: Vec<&Tainted> = arrivals.collect();
+        let order = |a: &&Tainted, b: &&Tainted| b.x.cmp(&a.x).then(a.event.cmp(&b.event));
+        // An exchange can take most of the tainted events: its `k` largest
+        // picked out first.
+        if last.len() > k {
+            if k == 0 {
+                return Vec::new();
+            }
+            last.select_nth_unstable_by(k - 1, order);
+            last.truncate(k);
+        }
+        last.sort_by(order);
         let mut paths = Vec::new();
-        for &end in last.iter().take(k) {
+        for &end in &last {
             let mut path = vec![*end];
             let mut cur = *end;
             while !is_source(&cur) {
@@ -70,14 +148,10 @@ impl<'a> Index<'a> {
                     }
                 }
                 let sender = ev.sender(cur.event as usize);
-                let prev = self
-                    .by_to
-                    .get(&sender)
-                    .and_then(|v| v.iter().filter(|t| t.event < cur.event).max_by(|a, b| a.x.cmp(&b.x).then(b.event.cmp(&a.event))));
-                match prev {
+                match self.largest_before(sender, cur.event) {
                     Some(p) => {
-                        path.push(**p);
-                        cur = **p;
+                        path.push(*p);
+                        cur = *p;
                     }
                     None => break,
                 }
@@ -86,6 +160,30 @@ impl<'a> Index<'a> {
             paths.push(path);
         }
         paths
+    }
+}
+
+/// Sort `keys` by their high 32 bits, stably (least significant digit
+/// first, 16 bits a pass): equal high halves keep their order.
+pub(crate) fn radix_by_high_half(keys: &mut Vec<u64>) {
+    let mut other = vec![0u64; keys.len()];
+    for shift in [32, 48] {
+        let mut start = vec![0usize; 1 << 16];
+        for &x in keys.iter() {
+            start[(x >> shift) as usize & 0xffff] += 1;
+        }
+        let mut sum = 0;
+        for c in start.iter_mut() {
+            let here = *c;
+            *c = sum;
+            sum += here;
+        }
+        for &x in keys.iter() {
+            let d = (x >> shift) as usize & 0xffff;
+            other[start[d]] = x;
+            start[d] += 1;
+        }
+        std::mem::swap(keys, &mut other);
     }
 }
 
