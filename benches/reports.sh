@@ -11,7 +11,9 @@
 # 100 largest destinations) and with `--paths-for all`, JSON to a file.
 # Per run (CHAINTRACE_TIMING's figures): the sweep, building the report,
 # writing it, the whole command's wall time and peak memory, the bytes,
-# and the goal's bound: 2 x (sweep + bytes at 1 GB/s). Leaves out the
+# and the goal's bound: 2 x (sweep + bytes at 1 GB/s). Then the haircut
+# case's HTML page: its size, and how long headless Chromium takes to load
+# it and take a screenshot (when chromium is installed). Leaves out the
 # first open of the store (a run before the timed ones does it).
 # BIN_DIR: binaries already built.
 set -euo pipefail
@@ -68,3 +70,15 @@ assert few == every, "the default report is not the full one cut after 100 desti
 EOF
 done
 echo "destinations: $(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(len(r['destinations']), 'destinations,', len(r['dormant']), 'dormant')" "$WORK/haircut-100.json")"
+# The investigator's page of the haircut case, and Chromium drawing it.
+page=$WORK/haircut.html
+"$CT" trace --store "$WORK/store" --policy haircut --seed "$SEED" --stop-at exchange --format html --output "$page"
+echo "html: $(stat -c %s "$page") bytes"
+if command -v chromium > /dev/null; then
+    rm -rf "$WORK/profile"
+    start=$(date +%s%N)
+    chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking --user-data-dir="$WORK/profile" \
+        --window-size=1280,1400 --screenshot="$WORK/haircut.png" "file://$page" > /dev/null 2>&1
+    end=$(date +%s%N)
+    echo "html: drawn and captured by headless Chromium in $(awk "BEGIN { printf \"%.2f\", ($end - $start) / 1e9 }") s ($WORK/haircut.png)"
+fi

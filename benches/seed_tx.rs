@@ -116,6 +116,7 @@ fn main() {
         to_block: None,
         paths: 3,
         paths_for: chaintrace::report::PathsFor::DEFAULT,
+        flow_edges: chaintrace::trace::flow::DEFAULT_EDGES,
         follow: vec![],
         engine: None,
         clusters: None,

@@ -92,6 +92,17 @@ fn trace_and_screen_as_parquet() {
         .sum();
     assert_eq!(steps.height(), want);
     assert!(strings(&steps, "from").iter().all(|f| f.as_deref() == Some(seed)));
+    // The taint flow beside them: the JSON's edges, then the rest.
+    let flow = read(&chaintrace::report::parquet::flow_path(&out));
+    let edges = json["flow"]["edges"].as_array().unwrap();
+    assert_eq!(flow.height(), edges.len() + 1);
+    let (taints, froms) = (strings(&flow, "taint"), strings(&flow, "from"));
+    for (k, e) in edges.iter().enumerate() {
+        assert_eq!(taints[k].as_deref(), e["taint"].as_str());
+        assert_eq!(froms[k].as_deref(), e["from"].as_str());
+    }
+    assert_eq!(taints[edges.len()].as_deref(), json["flow"]["others"]["taint"].as_str());
+    assert_eq!(froms[edges.len()], None);
     // Without a file to write to, Parquet is a usage error.
     assert_eq!(run(&[&base[..], &["--format", "parquet"]].concat()).code, 1);
     // Screening.
@@ -195,6 +206,18 @@ fn trace_as_html() {
     assert!(html.contains("The Cytoscape Consortium") && html.contains("Permission is hereby granted"), "the licence is inlined");
     assert!(html.contains("182161956140000000000000"), "the conservation line in base units");
     assert!(html.contains("https://etherscan.io/address/0x35fb6f6db4fb05e6a4ce86f2c93691425626d4b1"));
+    // The taint flow (issue 18): a band for every edge of the JSON's flow,
+    // each with its exact amount on hover; amounts rounded and grouped.
+    let json = trace_cmd(&st, "haircut", "0x098b716b8aaf21512996dc57eb0615e2383e2f96", "sanctioned", &["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let edges = json["flow"]["edges"].as_array().unwrap();
+    assert!(edges.len() > 7, "the flow shows the fan-out: {} edges", edges.len());
+    assert!(html.contains("<svg class=\"sankey\""));
+    assert_eq!(html.matches("class=\"band\"").count(), edges.len());
+    for e in edges {
+        assert!(html.contains(&format!("({} base units)", e["taint"].as_str().unwrap())), "{e}");
+    }
+    assert!(html.contains("182,161.96 ETH"), "the seeded amount, readable");
     if have("chromium") {
         let profile = dir.path().join("profile");
         let dom = chromium(&["--dump-dom"], &page, &profile);
@@ -280,4 +303,41 @@ fn paths_for_the_largest_destinations_only() {
     let o = trace_cmd(&st, "haircut", &w.exploiter, "exchange", &["--paths-for", "some"]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("expected a count of destinations or `all`"), "{}", o.stderr);
+}
+
+/// Issue 18: the page of a trace whose taint reaches most of the addresses
+/// stays small (tables show the largest rows, the flow its largest edges,
+/// the graph the destinations with paths) and Chromium draws it.
+#[test]
+fn a_wide_trace_as_html_stays_small_and_draws() {
+    let t = tempfile::tempdir().unwrap();
+    let wide = t.path().join("wide");
+    std::fs::create_dir_all(&wide).unwrap();
+    let made = chaintrace::synth::write_wide(&wide, 100_000, 9, 4).unwrap();
+    let st = t.path().join("st");
+    assert_eq!(ingest(&st, "ethereum", "etl", &[], &[&wide.join("transactions.csv")]).code, 0);
+    assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", wide.join("labels.csv").to_str().unwrap()]).code, 0);
+    let page = t.path().join("wide.html");
+    let o = trace_cmd(&st, "haircut", &made.seed, "exchange", &["--format", "html", "--output", page.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let json = trace_cmd(&st, "haircut", &made.seed, "exchange", &["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let dests = json["destinations"].as_array().unwrap().len();
+    assert!(dests > 1000, "{dests} destinations");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.len() < 3_000_000, "a page of {} bytes", html.len());
+    assert!(html.contains(&format!("The 1000 largest of {dests} destinations")));
+    assert_eq!(html.matches("class=\"band\"").count(), 200);
+    assert!(html.matches("<h3>").count() <= 100, "evidence listed for the destinations with paths only");
+    if have("chromium") {
+        let profile = t.path().join("profile");
+        let dom = chromium(&["--dump-dom"], &page, &profile);
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        let body = dom.split("<body").nth(1).and_then(|b| b.split('>').next()).unwrap_or("");
+        assert!(body.contains("data-graph-drawn=\"yes\""), "the graph did not draw: {body}");
+        let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wide-trace-html.png");
+        let o = chromium(&["--window-size=1280,1400", &format!("--screenshot={}", shot.display())], &page, &profile);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+    }
 }

@@ -89,6 +89,7 @@ fn sparse_and_full_reports_are_the_same(s: &Store, exploiter: &str) {
                     to_block: None,
                     paths: 3,
                     paths_for: chaintrace::report::PathsFor::DEFAULT,
+                    flow_edges: chaintrace::trace::flow::DEFAULT_EDGES,
                     follow: vec![],
                     engine: Some(engine),
                     clusters: None,

@@ -206,6 +206,47 @@ fn same_as_full_sweep(store: &Store, spec: &Spec, sparse: &trace::Outcome, what:
     assert_eq!(log(&full), log(sparse), "{what}: full vs sparse evidence log");
 }
 
+/// Issue 18's flow: every tainted event, added up here per sender and
+/// receiver, is the report's flow with room for every edge; cut to `n`
+/// edges it keeps the `n` that carried most (ties by sender, then
+/// receiver) and sums the rest.
+fn same_flow(store: &Store, spec: &Spec, out: &trace::Outcome, what: &str) {
+    use chaintrace::model::amount::WideSum;
+    let mut want: BTreeMap<(String, String), (WideSum, u64, u32)> = BTreeMap::new();
+    for t in &out.tainted {
+        let r = trace::EventRow::at(store, t.event as usize);
+        let e = want.entry((store.address_text(r.from), store.address_text(r.to))).or_insert((WideSum::ZERO, 0, u32::MAX));
+        e.0 += WideSum::from(t.x);
+        e.1 += 1;
+        e.2 = e.2.min(t.hop);
+    }
+    let flow = |n: usize| {
+        let paths = chaintrace::report::Paths { flow: n, ..chaintrace::report::Paths::all(0) };
+        chaintrace::report::build(store, spec, out, &[], &[], paths).flow
+    };
+    let every = flow(usize::MAX).expect("a flow");
+    let got: BTreeMap<(String, String), (WideSum, u64, u32)> =
+        every.edges.iter().map(|e| ((e.from.clone(), e.to.clone()), (e.taint.parse().unwrap(), e.events, e.hop))).collect();
+    assert_eq!(got, want, "{what}: the flow adds up every tainted event");
+    assert_eq!((every.others.edges, every.others.events, every.others.taint.as_str()), (0, 0, "0"), "{what}");
+    let mut ranked: Vec<_> = want.iter().collect();
+    ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(b.0)));
+    for n in [0, 1, 2] {
+        let cut = flow(n);
+        if n == 0 {
+            assert!(cut.is_none(), "{what}: no flow asked, none written");
+            continue;
+        }
+        let cut = cut.unwrap();
+        let kept: Vec<(String, String)> = cut.edges.iter().map(|e| (e.from.clone(), e.to.clone())).collect();
+        let first: Vec<(String, String)> = ranked.iter().take(n).map(|x| x.0.clone()).collect();
+        assert_eq!(kept, first, "{what}: the {n} that carried most");
+        let rest: WideSum = ranked.iter().skip(n).map(|x| x.1.0).fold(WideSum::ZERO, |a, b| a + b);
+        assert_eq!(cut.others.taint, rest.to_string(), "{what}: the rest summed");
+        assert_eq!(cut.others.edges, ranked.len().saturating_sub(n) as u64, "{what}");
+    }
+}
+
 #[test]
 fn engine_agrees_with_naive_and_conserves() {
     let mut rng = Rng::new(20_260_324);
@@ -235,6 +276,7 @@ fn engine_agrees_with_naive_and_conserves() {
             reached.insert(policy, keys);
             // Evidence: every path is real, linked, increasing and tainted.
             let report = chaintrace::report::build(&store, &spec, &out, &[], &[], chaintrace::report::Paths::all(3));
+            same_flow(&store, &spec, &out, &format!("case {case} {policy:?}"));
             for d in &report.destinations {
                 assert!(!d.paths.is_empty());
                 for p in &d.paths {

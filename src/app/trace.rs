@@ -263,6 +263,12 @@ pub struct Query {
     #[serde(default = "default_paths_for")]
     #[arg(long, value_name = "N|all", default_value_t = report::PathsFor::DEFAULT)]
     pub paths_for: report::PathsFor,
+    /// The taint flow's edges to keep: every event that carried taint,
+    /// added up per sender and receiver, the N that carried most (the
+    /// rest summed); 0 leaves the flow out.
+    #[serde(default = "default_flow_edges")]
+    #[arg(long, value_name = "N", default_value_t = crate::trace::flow::DEFAULT_EDGES)]
+    pub flow_edges: usize,
     /// Force the account sweep's shape: sparse (only events that can move
     /// taint) or full (every event); both give the same report. Default:
     /// sparse unless a block window asks for full. Command line only.
@@ -283,10 +289,14 @@ fn default_paths_for() -> report::PathsFor {
     report::PathsFor::DEFAULT
 }
 
+fn default_flow_edges() -> usize {
+    crate::trace::flow::DEFAULT_EDGES
+}
+
 impl Query {
     /// The evidence paths its report walks.
     pub fn evidence(&self) -> report::Paths {
-        report::Paths { each: self.paths, paths_for: self.paths_for }
+        report::Paths { each: self.paths, paths_for: self.paths_for, flow: self.flow_edges }
     }
 }
 
@@ -497,6 +507,7 @@ pub fn run_on_workers(
                         report::PathsFor::All => None,
                         report::PathsFor::Top(n) => Some(n),
                     },
+                    limit.flow,
                 )
             })
             .collect();

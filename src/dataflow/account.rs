@@ -1063,8 +1063,9 @@ pub fn trace_many(
 }
 
 /// Evidence paths a destination, and for how many destinations: the
-/// largest, in report order (`None`: all).
-pub type Walk = (usize, Option<usize>);
+/// largest, in report order (`None`: all); and the flow's edges the
+/// report keeps (0: no flow).
+pub type Walk = (usize, Option<usize>, usize);
 
 /// The segments' size: `CHAINTRACE_SEGMENT_BITS`, else [`SEGMENT_BITS`].
 pub fn segment_bits() -> Result<u32, DataflowError> {
@@ -1156,9 +1157,18 @@ fn sweep_on(
     };
     let found = match q.walk {
         None => found,
-        Some((k, top)) => {
+        Some((k, top, edges)) => {
             let mut found = found;
             let (tainted, dests, ends) = found.walk_inputs(top, |id| part.store.address_text(id));
+            // The flow of the events this worker logged: each pair's
+            // events are all its receiver's owner's.
+            let flow = (edges > 0).then(|| {
+                let all = crate::trace::flow::edges(&tainted, |t| {
+                    let r = part.row(t.event);
+                    (r.from, r.to, r.tx)
+                });
+                crate::trace::flow::Flow::keep(all, edges, |id| part.store.address_text(id))
+            });
             let seeds: Set<u32> = spec.seeds.iter().copied().collect();
             let seed_txs = part.seed_txs.clone();
             let is_source = move |t: &Tainted, r: &EventRow| {
@@ -1169,6 +1179,7 @@ fn sweep_on(
             let rows = (|e| ev.receiver(part.keys.at(e)), move |e| p2.row(e));
             found.with_walk(
                 super::evidence::walk(worker, owners.clone(), tainted, (&dests, &ends), k, rows, is_source).map_err(super::net::give_up)?,
+                flow,
             )
         }
     };

@@ -2,6 +2,7 @@
 //! worker 0 into the single-process `Outcome` (so that the report code is
 //! the same, byte for byte).
 
+use crate::trace::flow::{Edge, Flow};
 use crate::trace::{Destination, FirstBy, Outcome, Tainted, Traffic, Wide};
 
 /// Add later findings (a segment's, another worker's) to earlier ones.
@@ -38,6 +39,32 @@ pub(crate) struct Found {
     walked: bool,
     steps: Vec<super::evidence::Step>,
     firsts: Vec<(u32, u64, i64)>,
+    /// This worker's taint flow, cut to what the report keeps.
+    flow: Option<FlowWire>,
+}
+
+/// A worker's flow on its way to worker 0: its edges (sender, receiver,
+/// hop, taint, events, transactions) and the rest (edges, events, taint).
+type FlowWire = (Vec<(u32, u32, u32, [u64; 5], u64, Vec<u32>)>, (u64, u64, [u64; 5]));
+
+fn flow_wire(f: Flow) -> FlowWire {
+    (
+        f.edges.into_iter().map(|e| (e.from, e.to, e.hop, *e.taint.as_limbs(), e.events, e.txs)).collect(),
+        (f.rest_edges, f.rest_events, *f.rest_taint.as_limbs()),
+    )
+}
+
+fn flow_of(w: FlowWire) -> Flow {
+    Flow {
+        edges: w
+            .0
+            .into_iter()
+            .map(|(from, to, hop, taint, events, txs)| Edge { from, to, hop, taint: Wide::from_limbs(taint), events, txs })
+            .collect(),
+        rest_edges: w.1.0,
+        rest_events: w.1.1,
+        rest_taint: Wide::from_limbs(w.1.2),
+    }
 }
 
 impl Found {
@@ -64,6 +91,7 @@ impl Found {
             walked: false,
             steps: Vec::new(),
             firsts: Vec::new(),
+            flow: None,
         }
     }
 
@@ -88,9 +116,10 @@ impl Found {
         (std::mem::take(&mut self.tainted), dests, ends)
     }
 
-    /// These findings with the evidence walked where the events are.
-    pub(crate) fn with_walk(self, (steps, firsts): super::evidence::Walked) -> Found {
-        Found { walked: true, steps, firsts, ..self }
+    /// These findings with the evidence walked where the events are, and
+    /// this worker's flow.
+    pub(crate) fn with_walk(self, (steps, firsts): super::evidence::Walked, flow: Option<Flow>) -> Found {
+        Found { walked: true, steps, firsts, flow: flow.map(flow_wire), ..self }
     }
 
     /// [`Found::of`], with `places` (one a tainted event, in the same
@@ -111,7 +140,11 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
     // Places are appended in the order merge appends the tainted events.
     let mut places: Vec<u64> = Vec::new();
     let (mut walked, mut steps, mut firsts) = (false, Vec::new(), Vec::new());
+    let mut flows: Option<Vec<Flow>> = None;
     for mut f in parts {
+        if let Some(w) = f.flow.take() {
+            flows.get_or_insert_with(Vec::new).push(flow_of(w));
+        }
         places.append(&mut f.places);
         walked |= f.walked;
         steps.append(&mut f.steps);
@@ -158,6 +191,7 @@ pub(crate) fn outcome(parts: Vec<Found>, seed_stop_warnings: Vec<u32>) -> Outcom
     if walked {
         out.evidence = Some(super::evidence::assemble(steps, firsts));
     }
+    out.flow = flows;
     out.seed_stop_warnings = seed_stop_warnings;
     out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
     out

@@ -55,7 +55,9 @@ pub(crate) fn flow_graph(r: &Report, chain: Chain, book: &Book) -> DiGraph<Node,
             node(&mut g, &first.event.from, "seed", "source".into());
         }
     }
-    for d in &r.destinations {
+    // Where only the largest destinations carry paths (`paths_for`), the
+    // graph draws those: the others would be thousands of lone boxes.
+    for d in r.destinations.iter().filter(|d| r.paths_for.is_none() || !d.paths.is_empty()) {
         let caption = match (&d.entity, &d.label) {
             (Some(e), _) => format!("{} ({})", e, d.category),
             (None, Some(l)) => format!("{} ({})", l, d.category),

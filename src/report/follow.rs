@@ -241,6 +241,7 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
         ),
         heuristic: None,
         paths_for: paths.field(),
+        flow: None,
     }
 }
 

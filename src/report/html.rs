@@ -52,10 +52,78 @@ fn address_link(chain: Chain, a: &str) -> String {
     format!("<a class=\"addr\" href=\"{}{}\" title=\"{}\">{}</a>", explorer(chain).1, esc(a), esc(a), esc(&short(a)))
 }
 
+/// Rows a table of the page shows: the rest are in the JSON, CSV and
+/// Parquet reports (a wide trace has tens of thousands).
+const ROWS: usize = 1000;
+
+/// What a table left out.
+fn more(h: &mut String, rows: usize, what: &str) {
+    if rows > ROWS {
+        let _ =
+            writeln!(h, "<p class=\"hint\">The {ROWS} largest of {rows} {what}; every one is in the JSON, CSV and Parquet reports.</p>");
+    }
+}
+
+/// The taint flow: the Sankey diagram and its edges as a table, amounts
+/// readable with the exact figure beside them.
+fn flow_section(h: &mut String, r: &Report, chain: Chain, dec: Option<u32>) {
+    let Some(flow) = &r.flow else { return };
+    let names: std::collections::HashMap<&str, String> = r
+        .destinations
+        .iter()
+        .map(|d| (d.address.as_str(), d.label.clone().or(d.entity.clone()).unwrap_or_else(|| d.category.clone())))
+        .collect();
+    let seeds: std::collections::HashSet<&str> = r.seeds.iter().map(String::as_str).collect();
+    let caption = |a: &str| match names.get(a) {
+        Some(n) => format!("{} {n}", short(a)),
+        None if seeds.contains(a) => format!("{} (seed)", short(a)),
+        None => short(a),
+    };
+    let Some(svg) = super::sankey::svg(r, dec, esc, caption) else { return };
+    let o = &flow.others;
+    let _ = write!(
+        h,
+        "<h2>Taint flow</h2>\n<p class=\"hint\">Every transfer that carried taint, added up per sender and receiver: the {} that carried most, \
+         seeds on the left and a column a hop; bars as tall as the taint through an address, bands as wide as the taint they carried. \
+         Hover for the exact amounts and transactions.{}</p>\n<div class=\"flow\">{svg}</div>\n",
+        flow.edges.len(),
+        if o.edges > 0 {
+            format!(
+                " Not drawn: {} more sender-receiver pairs ({} transfers) carrying {}.",
+                o.edges,
+                o.events,
+                esc(&super::readable(&o.taint, dec, &r.asset))
+            )
+        } else {
+            String::new()
+        }
+    );
+    h.push_str("<details><summary>The flow as a table</summary>\n<table><tr><th>from</th><th>to</th><th>hop</th><th class=\"n\">taint</th><th class=\"n\">base units</th><th>transfers</th><th>transactions</th></tr>\n");
+    for e in &flow.edges {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            address_link(chain, &e.from),
+            address_link(chain, &e.to),
+            e.hop,
+            esc(&super::readable(&e.taint, dec, &r.asset)),
+            esc(&e.taint),
+            e.events,
+            e.txs
+                .iter()
+                .map(|t| format!("<a class=\"tx\" href=\"{}{}\">{}</a>", explorer(chain).0, esc(t), esc(&short(t))))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    h.push_str("</table></details>\n");
+}
+
 /// The page.
 pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> String {
     let dec = super::decimals(chain, &r.asset);
-    let coins = |a: &str| format!("{} {}", whole(a, dec), esc(&r.asset));
+    // Rounded and grouped to read; the exact figure on hover.
+    let coins = |a: &str| format!("<span title=\"{} base units\">{}</span>", esc(a), esc(&super::readable(a, dec, &r.asset)));
     // Under `--follow` each row and step has its own asset.
     let coins_of = |a: &str, asset: &Option<String>| match asset {
         Some(x) => {
@@ -113,7 +181,7 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
     );
     if !r.entities.is_empty() {
         h += "<h2>Destinations by entity</h2>\n<table><tr><th>entity</th><th>category</th><th>addresses</th><th class=\"n\">amount</th><th>hops</th></tr>\n";
-        for e in &r.entities {
+        for e in r.entities.iter().take(ROWS) {
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
@@ -125,9 +193,12 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
             );
         }
         h += "</table>\n";
+        more(&mut h, r.entities.len(), "entities");
     }
+    // The taint flow: where all of it went, fan-out included.
+    flow_section(&mut h, r, chain, dec);
     h += "<h2>Destinations</h2>\n<table><tr><th>address</th><th>entity</th><th>label</th><th>category</th><th class=\"n\">amount</th><th>hops</th><th>first arrival</th></tr>\n";
-    for d in &r.destinations {
+    for d in r.destinations.iter().take(ROWS) {
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
@@ -141,6 +212,7 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
         );
     }
     h += "</table>\n";
+    more(&mut h, r.destinations.len(), "destinations");
     if let Some(tb) = &r.totals_by_asset {
         h += "<h2>By asset</h2>\n<p class=\"conservation\">In base units, per asset: seeded + converted in = destinations + dormant + horizon + fees + converted out.</p>\n<table><tr><th>asset</th><th class=\"n\">seeded</th><th class=\"n\">converted in</th><th class=\"n\">destinations</th><th class=\"n\">dormant</th><th class=\"n\">horizon</th><th class=\"n\">fees</th><th class=\"n\">converted out</th></tr>\n";
         for (a, t) in tb {
@@ -222,7 +294,7 @@ pub fn to_html(r: &Report, chain: Chain, book: &crate::model::tokens::Book) -> S
     );
     // The evidence paths, every transaction linked.
     h += "<h2>Evidence paths</h2>\n";
-    for d in &r.destinations {
+    for d in r.destinations.iter().filter(|d| !d.paths.is_empty()) {
         let _ = writeln!(
             h,
             "<h3>{} <span class=\"cat\">{}</span></h3>",
@@ -289,7 +361,9 @@ th,td{padding:.25em .7em;border-bottom:1px solid #eee;text-align:left}td.n,th.n{
 .conservation{font-family:monospace;font-size:12px;color:#555}#flow{height:560px;border:1px solid #ccc;border-radius:4px}\
 #tip{position:fixed;display:none;background:#fff;border:1px solid #999;padding:.4em .6em;font:12px monospace;pointer-events:none;max-width:640px}\
 ol.path li{margin:.15em 0}.tx{font-family:monospace}.addr{font-family:monospace}.cat{font-size:.8em;color:#1f77b4}\
-.amt{color:#333}.when{color:#777;font-size:.9em}.hint{color:#555}footer{margin-top:3em;color:#777;font-size:.9em}";
+.amt{color:#333}.when{color:#777;font-size:.9em}.hint{color:#555}footer{margin-top:3em;color:#777;font-size:.9em}\
+.flow{overflow-x:auto;border:1px solid #ccc;border-radius:4px;padding:6px}.sankey .band{fill:none;stroke:#9ecae1;stroke-opacity:.55}\
+.sankey .band:hover{stroke:#3182bd;stroke-opacity:.8}.sankey rect{fill:#636363}.sankey .seed rect{fill:#d62728}.sankey text{font:11px monospace;fill:#222}";
 
 const SCRIPT: &str = r#"
 (function () {

@@ -6,6 +6,7 @@ pub mod follow;
 pub mod html;
 pub mod multi;
 pub mod parquet;
+pub mod sankey;
 
 use crate::model::amount::WideSum;
 use crate::model::tokens::Book;
@@ -267,26 +268,90 @@ impl<'de> serde::Deserialize<'de> for PathsFor {
     }
 }
 
-/// Evidence paths a report walks: up to `each` a destination, for the
-/// destinations `paths_for` names.
+/// The evidence a report carries: up to `each` paths a destination, for
+/// the destinations `paths_for` names, and the `flow` edges that carried
+/// most (0: no flow).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Paths {
     /// Paths a destination.
     pub each: usize,
     /// Which destinations.
     pub paths_for: PathsFor,
+    /// Edges of the taint flow.
+    pub flow: usize,
 }
 
 impl Paths {
-    /// Every destination's `each` paths (what reports did before issue 18).
+    /// Every destination's `each` paths (what reports did before issue
+    /// 18), and the default flow.
     pub fn all(each: usize) -> Self {
-        Paths { each, paths_for: PathsFor::All }
+        Paths { each, paths_for: PathsFor::All, flow: crate::trace::flow::DEFAULT_EDGES }
     }
 
     /// The report's `paths_for` field: the limit, when paths are walked
     /// and limited.
     pub fn field(self) -> Option<PathsFor> {
         (self.each > 0 && self.paths_for != PathsFor::All).then_some(self.paths_for)
+    }
+}
+
+/// The taint flow of a trace (issue 18): every event that carried taint,
+/// added up per sender and receiver; the edges that carried most, most
+/// first, and the rest summed.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FlowView {
+    /// The edges kept.
+    pub edges: Vec<FlowRow>,
+    /// What the edges left out carried.
+    pub others: FlowRest,
+}
+
+/// The tainted events from one address to another.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FlowRow {
+    /// Sender.
+    pub from: String,
+    /// Receiver.
+    pub to: String,
+    /// The smallest hop of its events.
+    pub hop: u32,
+    /// Taint carried, base units.
+    pub taint: String,
+    /// Events that carried it.
+    pub events: u64,
+    /// The transactions of its largest events, most taint first.
+    pub txs: Vec<String>,
+}
+
+/// The edges a flow leaves out.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FlowRest {
+    /// How many.
+    pub edges: u64,
+    /// Their events.
+    pub events: u64,
+    /// Their taint, base units.
+    pub taint: String,
+}
+
+impl FlowView {
+    /// A flow in the report's words.
+    pub fn of(store: &Store, f: &crate::trace::flow::Flow, unit_text: impl Fn(u32) -> String) -> FlowView {
+        FlowView {
+            edges: f
+                .edges
+                .iter()
+                .map(|e| FlowRow {
+                    from: unit_text(e.from),
+                    to: unit_text(e.to),
+                    hop: e.hop,
+                    taint: e.taint.to_string(),
+                    events: e.events,
+                    txs: e.txs.iter().map(|&t| store.tx_text(t)).collect(),
+                })
+                .collect(),
+            others: FlowRest { edges: f.rest_edges, events: f.rest_events, taint: f.rest_taint.to_string() },
+        }
     }
 }
 
@@ -369,6 +434,9 @@ pub struct Report {
     /// when all do, or none were asked for): the others' `paths` are empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paths_for: Option<PathsFor>,
+    /// The taint flow (absent with `--flow-edges 0`, and under `--follow`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowView>,
 }
 
 /// The taint that crossed bridges by heuristic links (`exact: false`), per
@@ -470,6 +538,38 @@ pub(crate) fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<En
 
 /// Build the report of a trace.
 pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], seed_txs_text: &[String], paths: Paths) -> Report {
+    // The flow adds up every tainted event: done beside the rows and paths.
+    let (flow, report) =
+        rayon::join(|| flow_view(store, spec, out, paths), || build_rows(store, spec, out, (seeds_text, seed_txs_text), paths));
+    Report { flow, ..report }
+}
+
+/// The taint flow of a trace's outcome, `paths.flow` edges kept.
+fn flow_view(store: &Store, spec: &Spec, out: &Outcome, paths: Paths) -> Option<FlowView> {
+    let ev = store.events();
+    (paths.flow > 0).then(|| {
+        let text = |id: u32| store.address_text(id);
+        let f = match &out.flow {
+            Some(parts) => crate::trace::flow::Flow::join(parts.iter().cloned(), paths.flow, text),
+            None => {
+                let all = crate::trace::flow::edges(&out.tainted, |t| {
+                    let i = t.event as usize;
+                    // On Bitcoin the taint came from the output it spent.
+                    let from = match out.pred.get(&t.event) {
+                        Some(&p) => ev.receiver(p as usize),
+                        None => ev.sender(i),
+                    };
+                    (spec.unit(from), spec.unit(ev.receiver(i)), ev.tx(i))
+                });
+                crate::trace::flow::Flow::keep(all, paths.flow, text)
+            }
+        };
+        FlowView::of(store, &f, text)
+    })
+}
+
+/// [`build`] but the flow.
+fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_text): (&[String], &[String]), paths: Paths) -> Report {
     let ev = store.events();
     // Paths are only asked for destinations: skip indexing without any.
     let none: [Tainted; 0] = [];
@@ -583,6 +683,7 @@ pub fn build(store: &Store, spec: &Spec, out: &Outcome, seeds_text: &[String], s
         unfollowed: None,
         heuristic: None,
         paths_for: paths.field(),
+        flow: None,
     }
 }
 
@@ -672,6 +773,39 @@ pub fn whole(amount: &str, decimals: Option<u32>) -> String {
     let (int, frac) = padded.split_at(padded.len() - d);
     let frac = frac.trim_end_matches('0');
     if frac.is_empty() { int.to_string() } else { format!("{int}.{frac}") }
+}
+
+/// An amount for people to read at a glance: whole coins (`decimals` of
+/// them in a base unit) rounded to two places, digits grouped by
+/// thousands, with the unit: `15,711.88 ETH`; `<0.01` for a positive
+/// amount that rounds to nothing. Base units, grouped, where the decimals
+/// are unknown. The exact figure goes beside it (a title, a table).
+pub fn readable(amount: &str, decimals: Option<u32>, unit: &str) -> String {
+    let group = |digits: &str| {
+        let mut g = String::with_capacity(digits.len() + digits.len() / 3);
+        for (k, c) in digits.chars().enumerate() {
+            if k > 0 && (digits.len() - k).is_multiple_of(3) {
+                g.push(',');
+            }
+            g.push(c);
+        }
+        g
+    };
+    let Ok(v) = amount.parse::<WideSum>() else { return amount.to_string() };
+    let Some(d) = decimals else { return format!("{} {unit} (base units)", group(&v.to_string())) };
+    // In hundredths, rounded half up.
+    let cents = if d >= 2 {
+        let scale = WideSum::from(10u8).pow(WideSum::from(d - 2));
+        (v + scale / WideSum::from(2u8)) / scale
+    } else {
+        v * WideSum::from(10u8).pow(WideSum::from(2 - d))
+    };
+    if cents.is_zero() && !v.is_zero() {
+        return format!("<0.01 {unit}");
+    }
+    let whole = cents / WideSum::from(100u8);
+    let frac = cents % WideSum::from(100u8);
+    format!("{}.{:02} {unit}", group(&whole.to_string()), frac.to::<u64>())
 }
 
 /// A table for people: whole coins, with base units on the totals line.
@@ -792,7 +926,20 @@ pub(crate) mod tests {
             unfollowed: None,
             heuristic: None,
             paths_for: None,
+            flow: None,
         }
+    }
+
+    #[test]
+    fn amounts_read_at_a_glance() {
+        assert_eq!(readable("15711879237623596268541", Some(18), "ETH"), "15,711.88 ETH");
+        assert_eq!(readable("5000000000000000", Some(18), "ETH"), "<0.01 ETH".replace("<0.01", "0.01"));
+        assert_eq!(readable("4999999999999999", Some(18), "ETH"), "<0.01 ETH");
+        assert_eq!(readable("0", Some(18), "ETH"), "0.00 ETH");
+        assert_eq!(readable("123456789", Some(8), "BTC"), "1.23 BTC");
+        assert_eq!(readable("1999", Some(1), "X"), "199.90 X");
+        assert_eq!(readable("1234567", None, "0xabc"), "1,234,567 0xabc (base units)");
+        assert_eq!(readable("100000000000000000000000000", Some(18), "ETH"), "100,000,000.00 ETH");
     }
 
     #[test]

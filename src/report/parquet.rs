@@ -144,7 +144,30 @@ pub fn write_trace(r: &Report, path: &Path) -> Result<(), ParquetError> {
         cols.push(col("value_in", conv(&|c| c.value_in.clone())));
         cols.push(col("taint_in", conv(&|c| c.taint_in.clone())));
     }
-    write(&steps_path(path), cols)
+    write(&steps_path(path), cols)?;
+    // The taint flow (issue 18): its edges, then one row for the rest
+    // (`from` and `to` empty).
+    if let Some(f) = &r.flow {
+        let rest = std::iter::once(&f.others);
+        let cols = vec![
+            col("from", f.edges.iter().map(|e| Some(e.from.clone())).chain(rest.clone().map(|_| None)).collect::<Vec<Option<String>>>()),
+            col("to", f.edges.iter().map(|e| Some(e.to.clone())).chain(rest.clone().map(|_| None)).collect::<Vec<Option<String>>>()),
+            col("hop", f.edges.iter().map(|e| Some(e.hop)).chain(rest.clone().map(|_| None)).collect::<Vec<Option<u32>>>()),
+            col("taint", f.edges.iter().map(|e| e.taint.clone()).chain(rest.clone().map(|o| o.taint.clone())).collect::<Vec<String>>()),
+            col("events", f.edges.iter().map(|e| e.events).chain(rest.clone().map(|o| o.events)).collect::<Vec<u64>>()),
+            col("edges", f.edges.iter().map(|_| 1u64).chain(rest.clone().map(|o| o.edges)).collect::<Vec<u64>>()),
+            col("txs", f.edges.iter().map(|e| e.txs.join(" ")).chain(rest.map(|_| String::new())).collect::<Vec<String>>()),
+        ];
+        write(&flow_path(path), cols)?;
+    }
+    Ok(())
+}
+
+/// Where the taint flow of a trace written to `path` goes, beside it:
+/// `trace.parquet` -> `trace.flow.parquet` (as [`steps_path`]).
+pub fn flow_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}.flow.parquet"))
 }
 
 /// A screening answer: one row per address and category (one row with

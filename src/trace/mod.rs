@@ -10,6 +10,7 @@ pub mod bridges;
 pub mod conversions;
 pub mod evidence;
 pub mod fifo;
+pub mod flow;
 pub mod follow;
 mod ledger;
 pub mod multi;

@@ -194,6 +194,10 @@ pub struct Outcome {
     /// The evidence paths, walked where the events are (runs across
     /// processes; `None`: the report walks them over `tainted`).
     pub evidence: Option<Evidence>,
+    /// The taint flow, each worker's own edges cut to what the report
+    /// keeps (runs across processes; `None`: the report adds up
+    /// `tainted`).
+    pub flow: Option<Vec<super::flow::Flow>>,
     /// Seeds that hold a stop label (they stay sources).
     pub seed_stop_warnings: Vec<u32>,
     /// UTXO model: the output whose taint funded a tainted output (for evidence).
