@@ -3,6 +3,8 @@
 # on the same generated files, in one run.
 #
 #   benches/compare.sh SIZE        # SIZE events, e.g. 1000000
+#   SET=wide benches/compare.sh SIZE   # the wide set: SIZE random transfers
+#                                      # (chaintrace-gen wide), taint everywhere
 #
 # Generates a structured world of SIZE events as blockchain-etl CSV exports
 # (chaintrace-gen world), then times, with wall clock and peak memory:
@@ -14,7 +16,12 @@
 #     poison; polars (Python): the ingest step; DuckDB: time-respecting poison
 #     reachability as one recursive SQL query.
 # It checks that every peer finds the destinations chaintrace finds (haircut
-# amounts to the wei) and prints one table. Python packages go into a virtual
+# amounts to the wei, and the dormant addresses' too) and prints two
+# tables: end to end from the CSV, and the two costs apart (issue 18):
+# loading the data once (chaintrace ingest, labels and first open; DuckDB
+# load; polars read; NetworkX graph build) and answering one question on
+# loaded data (chaintrace trace with its default report, written; each
+# peer's query and report, written). Python packages go into a virtual
 # environment under the target directory. COLD=1 also times a read from disk;
 # PARTS=P writes and ingests the world a part at a time (chaintrace only), for
 # sizes whose CSV would not fit the disk;
@@ -25,9 +32,13 @@ set -euo pipefail
 SIZE=${1:?usage: benches/compare.sh SIZE}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-WORK=$TARGET/tmp/compare-$SIZE
+SET=${SET:-world}
+case "$SET" in
+    world) WORK=$TARGET/tmp/compare-$SIZE STOPS=exchange,mixer,bridge,defi,gambling,payment ;;
+    wide) WORK=$TARGET/tmp/compare-wide-$SIZE STOPS=exchange ;;
+    *) echo "SET=$SET: world or wide" >&2; exit 1 ;;
+esac
 VENV=$TARGET/tmp/compare-venv
-STOPS=exchange,mixer,bridge,defi,gambling,payment
 mkdir -p "$WORK"
 cd "$ROOT"
 # BIN_DIR: binaries already built (a long run keeps them while the tree changes).
@@ -70,7 +81,22 @@ sum_rows() {
 }
 
 PARTS=${PARTS:-1}
-if [ "$PARTS" -le 1 ]; then
+if [ "$SET" = wide ]; then
+    echo "== generating the wide set of $SIZE transfers in $WORK/data" >&2
+    if [ ! -s "$WORK/data/seed.txt" ]; then
+        rm -rf "$WORK/data"
+        mkdir -p "$WORK/data"
+        "$BIN/chaintrace-gen" wide --rows "$SIZE" --out "$WORK/data" > "$WORK/data/seed.txt.new"
+        mv "$WORK/data/seed.txt.new" "$WORK/data/seed.txt"
+    fi
+    SEED=$(cat "$WORK/data/seed.txt")
+    CSV_BYTES=$(wc -c < "$WORK/data/transactions.csv")
+    echo "== floor" >&2
+    run "floor: cat csv" sh -c "cat '$WORK'/data/transactions.csv > /dev/null"
+    echo "== chaintrace" >&2
+    rm -rf "$WORK/store"
+    run "chaintrace ingest" "$CT" ingest --store "$WORK/store" --chain ethereum --format etl "$WORK/data/transactions.csv"
+elif [ "$PARTS" -le 1 ]; then
     echo "== generating a world of $SIZE events in $WORK/data" >&2
     if [ ! -s "$WORK/data/seed.txt" ]; then
         rm -rf "$WORK/data"
@@ -145,4 +171,4 @@ if [ "${PEERS:-1}" != 0 ]; then
 fi
 
 echo "== checking answers and writing the table" >&2
-python3 "$ROOT/benches/peers/table.py" "$WORK" "$SIZE" "$EVENTS" "$CSV_BYTES"
+python3 "$ROOT/benches/peers/table.py" "$WORK" "$SIZE" "$EVENTS" "$CSV_BYTES" "$SET"

@@ -13,7 +13,13 @@ are Python integers, exact.
     python peers.py polars-ingest    DIR               # the ingest step: event table in key order
     python peers.py duckdb-poison    DIR SEED STOPS   # reachability as a recursive SQL query
 
-Each prints one JSON object on stdout: what it found, and its own timings.
+Each prints one JSON object on stdout: what it found, and its own timings:
+`load_s` (the files read into the tool's own structure: a graph, a
+table), `trace_s` (the question answered on it) and `report_s` (the
+answer written as a report: every destination with its amount, and under
+haircut every dormant address with its, sorted as chaintrace sorts them,
+JSON to a file beside the inputs). The wide set (`chaintrace-gen wide`)
+has no receipts, traces or token transfers: no fees are modelled there.
 """
 
 import json
@@ -28,13 +34,20 @@ def read_events_csv(d):
     """ETH events from the CSVs with the csv module: (key, from, to, value)."""
     import csv
 
+    import os
+
     events = []
     with open(f"{d}/transactions.csv", newline="") as f:
-        for r in csv.DictReader(f):
+        rows = csv.DictReader(f)
+        fees = "receipt_gas_used" in (rows.fieldnames or [])
+        for r in rows:
             b, ix = int(r["block_number"]), int(r["transaction_index"])
             events.append(((b, ix, TOP, 0), r["from_address"], r["to_address"], int(r["value"])))
-            fee = int(r["receipt_gas_used"]) * int(r["receipt_effective_gas_price"])
-            events.append(((b, ix, FEE, 0), r["from_address"], FEES, fee))
+            if fees:
+                fee = int(r["receipt_gas_used"]) * int(r["receipt_effective_gas_price"])
+                events.append(((b, ix, FEE, 0), r["from_address"], FEES, fee))
+    if not os.path.exists(f"{d}/traces.csv"):
+        return events
     with open(f"{d}/traces.csv", newline="") as f:
         for r in csv.DictReader(f):
             if r["trace_address"] == "":
@@ -85,7 +98,15 @@ def sweep(edges, seed, stops, policy):
         else:
             taint[v] = taint.get(v, 0) + x
     dest.pop(FEES, None)
-    return dest
+    dormant = {} if policy == "poison" else {a: t for a, t in taint.items() if t and a != seed and a not in stops}
+    return dest, dormant
+
+
+def write_report(path, dest, dormant):
+    """The answer as a report: rows sorted by amount descending, then address."""
+    rows = lambda m: [{"address": a, "amount": str(x)} for a, x in sorted(m.items(), key=lambda r: (-r[1], r[0]))]
+    with open(path, "w") as f:
+        json.dump({"destinations": rows(dest), "dormant": rows(dormant)}, f, indent=2)
 
 
 def networkx_trace(d, seed, stop_categories, policy):
@@ -100,14 +121,27 @@ def networkx_trace(d, seed, stop_categories, policy):
     stops = stops_of(d, stop_categories)
     # Time-ordered: every edge of the graph in key order.
     ordered = sorted(g.edges(keys=True, data="value"), key=lambda e: e[2])
-    dest = sweep(((u, v, a) for u, v, _, a in ordered), seed, stops, policy)
+    dest, dormant = sweep(((u, v, a) for u, v, _, a in ordered), seed, stops, policy)
     t2 = time.perf_counter()
-    return {"destinations": {k: str(v) for k, v in dest.items()}, "load_s": t1 - t0, "trace_s": t2 - t1, "edges": g.number_of_edges()}
+    write_report(f"{d}/networkx-{policy}-report.json", dest, dormant)
+    t3 = time.perf_counter()
+    return {
+        "destinations": {k: str(v) for k, v in dest.items()},
+        "dormant": {k: str(v) for k, v in dormant.items()},
+        "load_s": t1 - t0,
+        "trace_s": t2 - t1,
+        "report_s": t3 - t2,
+        "edges": g.number_of_edges(),
+    }
 
 
 def polars_ingest(d):
     import polars as pl
 
+    import os
+
+    if not os.path.exists(f"{d}/traces.csv"):
+        return polars_ingest_plain(d)
     t0 = time.perf_counter()
     tx = pl.read_csv(f"{d}/transactions.csv", infer_schema_length=0)
     tr = pl.read_csv(f"{d}/traces.csv", infer_schema_length=0)
@@ -140,16 +174,36 @@ def polars_ingest(d):
     return {"events": ev.height, "addresses": ids.height, "ingest_s": t1 - t0}
 
 
+def polars_ingest_plain(d):
+    """The ingest step of a set of transactions alone (no receipts: no fees)."""
+    import polars as pl
+
+    t0 = time.perf_counter()
+    tx = pl.read_csv(f"{d}/transactions.csv", infer_schema_length=0)
+    ev = tx.select(
+        pl.col("block_number").cast(pl.Int64).alias("block"), pl.col("transaction_index").cast(pl.Int64).alias("ix"),
+        pl.col("from_address").alias("from"), pl.col("to_address").alias("to"), pl.col("value").cast(pl.Decimal(38, 0)).alias("value"),
+    ).sort(["block", "ix"])
+    ids = pl.concat([ev["from"], ev["to"]]).unique().to_frame("address").with_row_index("id")
+    ev = ev.join(ids, left_on="from", right_on="address").rename({"id": "from_id"}).join(
+        ids, left_on="to", right_on="address").rename({"id": "to_id"})
+    t1 = time.perf_counter()
+    return {"events": ev.height, "addresses": ids.height, "ingest_s": t1 - t0}
+
+
 def duckdb_poison(d, seed, stop_categories):
     import duckdb
 
     t0 = time.perf_counter()
+    import os
+
     con = duckdb.connect()
-    con.execute(f"""
-        CREATE TABLE ev AS
+    top = f"""
         SELECT block_number::BIGINT AS block, transaction_index::BIGINT AS ix, 1 AS cls, 0 AS pos,
                from_address AS src, to_address AS dst, value::HUGEINT AS value
-          FROM read_csv('{d}/transactions.csv', all_varchar = true)
+          FROM read_csv('{d}/transactions.csv', all_varchar = true)"""
+    if os.path.exists(f"{d}/traces.csv"):
+        top += f"""
         UNION ALL
         SELECT block_number::BIGINT, transaction_index::BIGINT, 7, 0, from_address, '{FEES}',
                receipt_gas_used::HUGEINT * receipt_effective_gas_price::HUGEINT
@@ -157,8 +211,8 @@ def duckdb_poison(d, seed, stop_categories):
         UNION ALL
         SELECT block_number::BIGINT, transaction_index::BIGINT, 2, trace_address::BIGINT + 1,
                from_address, to_address, value::HUGEINT
-          FROM read_csv('{d}/traces.csv', all_varchar = true) WHERE trace_address IS NOT NULL
-    """)
+          FROM read_csv('{d}/traces.csv', all_varchar = true) WHERE trace_address IS NOT NULL"""
+    con.execute(f"CREATE TABLE ev AS {top}")
     con.execute("""
         CREATE TABLE edges AS
         SELECT src, dst, row_number() OVER (ORDER BY block, ix, cls, pos) AS k
@@ -184,7 +238,11 @@ def duckdb_poison(d, seed, stop_categories):
         SELECT addr FROM reach WHERE addr IN (SELECT a FROM stops) AND addr <> ?
     """, [seed, seed, FEES]).fetchall()
     t2 = time.perf_counter()
-    return {"destinations": sorted(r[0] for r in rows), "load_s": t1 - t0, "trace_s": t2 - t1}
+    # Poison's report: the destinations reached (the query gives no amounts).
+    with open(f"{d}/duckdb-poison-report.json", "w") as f:
+        json.dump({"destinations": [{"address": a} for a in sorted(r[0] for r in rows)]}, f, indent=2)
+    t3 = time.perf_counter()
+    return {"destinations": sorted(r[0] for r in rows), "load_s": t1 - t0, "trace_s": t2 - t1, "report_s": t3 - t2}
 
 
 def main():

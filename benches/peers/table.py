@@ -1,6 +1,6 @@
 """Check the peers' answers against chaintrace's and print the comparison table.
 
-    python table.py WORK SIZE EVENTS CSV_BYTES
+    python table.py WORK SIZE EVENTS CSV_BYTES [SET]
 """
 
 import json
@@ -9,6 +9,7 @@ import sys
 
 def main():
     work, size, events, csv_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    data_set = sys.argv[5] if len(sys.argv) > 5 else "world"
     rows = {}
     for line in open(f"{work}/results.tsv"):
         name, secs, mib = line.rstrip("\n").split("\t")
@@ -17,9 +18,9 @@ def main():
     def out(name):
         return json.load(open(f"{work}/{name}.out"))
 
-    def ct(policy):
+    def ct(policy, rows="destinations"):
         r = json.load(open(f"{work}/chaintrace-{policy}.json"))
-        return {d["address"]: d["amount"] for d in r["destinations"]}
+        return {d["address"]: d["amount"] for d in r[rows]}
 
     failures = []
     checks = []
@@ -31,6 +32,10 @@ def main():
         ok = got == want
         checks.append(f"networkx haircut destinations {'==' if ok else '!='} chaintrace ({len(want)} destinations, amounts to the wei)")
         ok or failures.append("networkx haircut")
+        got, want = out("networkx haircut")["dormant"], ct("haircut", "dormant")
+        ok = got == want
+        checks.append(f"networkx haircut dormant addresses {'==' if ok else '!='} chaintrace ({len(want)} addresses, amounts to the wei)")
+        ok or failures.append("networkx haircut dormant")
     if "networkx poison" in rows:
         got, want = out("networkx poison")["destinations"], ct("poison")
         ok = got == want
@@ -59,7 +64,7 @@ def main():
         ("ingest (polars)", "polars ingest", "chaintrace ingest"),
     ]
     table = []
-    print(f"\n## {size:,} events ({events:,} in the store), {csv_bytes / 1e9:.2f} GB of CSV\n")
+    print(f"\n## {data_set}: {size:,} events ({events:,} in the store), {csv_bytes / 1e9:.2f} GB of CSV\n")
     print("| task | tool | wall s | M events/s | peak MiB | vs chaintrace |")
     print("|---|---|---|---|---|---|")
 
@@ -80,6 +85,24 @@ def main():
             if peer in rows:
                 ps, pm = rows[peer]
                 print(f"| {p} end to end | {peer.split()[0]} | {ps:.3f} | {events / ps / 1e6:.2f} | {pm} | {ps / e2e:.1f}x slower |")
+    # The two costs apart: loading once, then answering on loaded data.
+    print("\nThe two costs apart: loading the data once, then answering one question on the loaded data with a written report.\n")
+    print("| step | tool | load s | answer s (trace + report) | answer vs chaintrace |")
+    print("|---|---|---|---|---|")
+    load_ct = rows["chaintrace ingest"][0] + rows["chaintrace labels"][0] + rows.get("chaintrace first open", (0.0, 0))[0]
+    if "polars ingest" in rows:
+        print(f"| load | polars (read, key order, interning) | {out('polars ingest')['ingest_s']:.3f} | | |")
+    for p in ["haircut", "poison"]:
+        answer = rows[f"chaintrace {p}"][0]
+        print(f"| {p} | chaintrace (ingest + labels + first open; trace command, default report) | {load_ct:.3f} | {answer:.3f} | |")
+        for peer in [f"networkx {p}", f"duckdb {p}"]:
+            if peer in rows:
+                o = out(peer)
+                a = o["trace_s"] + o.get("report_s", 0.0)
+                print(
+                    f"| {p} | {peer.split()[0]} ({o['trace_s']:.3f} + {o.get('report_s', 0.0):.3f}) | {o['load_s']:.3f} | {a:.3f} | "
+                    f"{a / answer:.1f}x chaintrace's time |"
+                )
     print()
     for c in checks:
         print(f"- {c}")
