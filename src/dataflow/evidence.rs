@@ -15,8 +15,8 @@
 //! no step is asked of it.
 
 use super::Owners;
-use crate::trace::evidence::radix_by_high_half;
-use crate::trace::{EventRow, Evidence, IdMap, Tainted};
+use crate::trace::evidence::Index;
+use crate::trace::{EventRow, Evidence, Tainted};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -75,24 +75,18 @@ pub(crate) fn walk(
         return Err("the fees' pseudo-address is a destination: trace it on one process".into());
     }
     let count = tainted.len();
-    let mut arrivals = Arrivals::new(if k > 0 { tainted } else { Vec::new() }, receiver).ok_or_else(|| {
-        format!("a worker logged {count} tainted events, more than evidence paths index (2^32): run more workers, or --paths 0")
-    })?;
+    if u32::try_from(count).is_err() {
+        return Err(format!(
+            "a worker logged {count} tainted events, more than evidence paths index (2^32): run more workers, or --paths 0"
+        ));
+    }
+    // The report's index (an owned copy of nothing: the events move in).
+    let arrivals = Index::by(std::borrow::Cow::Owned(if k > 0 { tainted } else { Vec::new() }), |t| receiver(t.event));
     let found: Rc<RefCell<Vec<Step>>> = Rc::new(RefCell::new(Vec::new()));
     // The paths' ends: a destination's largest arrivals, as the report picks them.
     let mut first = Vec::new();
     for &dest in ends {
-        let Some(at) = arrivals.at(dest) else { continue };
-        let mut last: Vec<&Tainted> = at.collect();
-        let order = |a: &&Tainted, b: &&Tainted| b.x.cmp(&a.x).then(a.event.cmp(&b.event));
-        // An exchange can take most of the tainted events: its `k` largest
-        // picked out first (the order is total, events being distinct).
-        if last.len() > k {
-            last.select_nth_unstable_by(k, order);
-            last.truncate(k);
-        }
-        last.sort_by(order);
-        for (rank, &end) in last.iter().enumerate() {
+        for (rank, &end) in arrivals.ends(dest, k).iter().enumerate() {
             let r = row(end.event);
             let rank = rank as u32;
             found.borrow_mut().push((dest, rank, 0, *end, r));
@@ -106,8 +100,7 @@ pub(crate) fn walk(
         let mut next = Vec::new();
         for a in asks.drain(..) {
             // As the report walks: the largest, then the earliest.
-            let prev = arrivals.largest_before(a.sender, a.before);
-            let Some(p) = prev else { continue };
+            let Some(&p) = arrivals.largest_before(a.sender, a.before) else { continue };
             let r = row(p.event);
             f2.borrow_mut().push((a.dest, a.rank, a.step, p, r));
             if !is_source(&p, &r) {
@@ -119,85 +112,6 @@ pub(crate) fn walk(
     relay(worker, first, move |a: &Ask| owners.of(a.sender) as u64, step);
     let steps = std::mem::take(&mut *found.borrow_mut());
     Ok((steps, firsts))
-}
-
-/// A worker's tainted events by receiver.
-struct Arrivals {
-    /// In event order.
-    tainted: Vec<Tainted>,
-    /// Receiver (high half) and place in `tainted` (low half), by receiver then event.
-    keys: Vec<u64>,
-    /// Receiver -> its range in `keys`.
-    by_to: IdMap<(usize, usize)>,
-    /// For a receiver a step back asked about, and each of its arrivals,
-    /// the place in `keys` of its largest arrival so far (the earliest of
-    /// equals): a step back asks for the largest before an event, a hub
-    /// has many, and paths pass hubs again and again. Worked out when first
-    /// asked: the receivers asked about are few, and a pass over all of
-    /// them would read every tainted event out of order.
-    best: IdMap<Vec<u32>>,
-}
-
-impl Arrivals {
-    /// Index `tainted` (event order) by receiver, `receiver` reading each
-    /// one's; `None` past 2^32 of them. A key holds a receiver in its high
-    /// half and a place in `tainted` in its low, sorted by a stable radix
-    /// sort of the receivers. The tainted events stay where they are: on a
-    /// large trace they are most of a worker's heap, and moving them costs
-    /// two cache misses each.
-    fn new(tainted: Vec<Tainted>, receiver: impl Fn(u64) -> u32) -> Option<Arrivals> {
-        let n = u32::try_from(tainted.len()).ok()?;
-        let mut keys: Vec<u64> = tainted.iter().zip(0..n).map(|(t, i)| u64::from(receiver(t.event)) << 32 | u64::from(i)).collect();
-        radix_by_high_half(&mut keys);
-        let mut by_to: IdMap<(usize, usize)> = IdMap::default();
-        let mut at = 0;
-        while at < keys.len() {
-            let r = keys[at] >> 32;
-            let end = at + keys[at..].partition_point(|&x| x >> 32 == r);
-            by_to.insert(r as u32, (at, end));
-            at = end;
-        }
-        Some(Arrivals { tainted, keys, by_to, best: IdMap::default() })
-    }
-
-    /// The event at place `k` of `keys`.
-    fn get(&self, k: usize) -> &Tainted {
-        &self.tainted[self.keys[k] as u32 as usize]
-    }
-
-    /// The tainted events `to` received, in event order.
-    fn at(&self, to: u32) -> Option<impl Iterator<Item = &Tainted> + Clone> {
-        self.by_to.get(&to).map(|&(s, e)| (s..e).map(|k| self.get(k)))
-    }
-
-    /// `to`'s largest tainted arrival before event `before`, the earliest
-    /// of equals: the report's step back.
-    fn largest_before(&mut self, to: u32, before: u64) -> Option<Tainted> {
-        let &(s, e) = self.by_to.get(&to)?;
-        if !self.best.contains_key(&to) {
-            let mut b = s;
-            let mut best = Vec::with_capacity(e - s);
-            for k in s..e {
-                // Strictly larger: of equals, the earliest stays.
-                if self.get(k).x > self.get(b).x {
-                    b = k;
-                }
-                best.push(b as u32);
-            }
-            self.best.insert(to, best);
-        }
-        // The first place at or after `before` (events ascend in a range).
-        let (mut lo, mut hi) = (s, e);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.get(mid).event < before {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        (lo > s).then(|| *self.get(self.best[&to][lo - 1 - s] as usize))
-    }
 }
 
 /// Messages passed from worker to worker until none is left: `first`
@@ -253,19 +167,4 @@ pub(crate) fn assemble(mut steps: Vec<Step>, firsts: Vec<(u32, u64, i64)>) -> Ev
         of.last_mut().expect("pushed").push((t, r));
     }
     Evidence { paths, first: firsts.into_iter().map(|(d, b, t)| (d, (b, t))).collect() }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_radix_sort_orders_by_the_high_half_and_keeps_ties_in_place() {
-        let mut rng = crate::synth::Rng::new(5);
-        for (n, span) in [(0usize, 1u64), (1, 1), (7, 3), (1000, 50), (5000, 1 << 32)] {
-            let mut keys: Vec<u64> = (0..n as u64).map(|i| rng.below(span) << 32 | i).collect();
-            let mut want = keys.clone();
-            want.sort_by_key(|x| x >> 32);
-            super::radix_by_high_half(&mut keys);
-            assert_eq!(keys, want, "{n} keys below {span}");
-        }
-    }
 }

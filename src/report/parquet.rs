@@ -45,14 +45,20 @@ pub(super) fn write(path: &Path, columns: Vec<Column>) -> Result<(), ParquetErro
 
 /// The evidence steps' file beside a trace's: `X.parquet` → `X.steps.parquet`.
 pub fn steps_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-    path.with_file_name(format!("{stem}.steps.parquet"))
+    beside(path, "steps")
 }
 
-/// A trace as two tables: `path` has one row per destination, dormant and
+/// `path`'s companion table `what`: `trace.parquet` -> `trace.WHAT.parquet`.
+fn beside(path: &Path, what: &str) -> PathBuf {
+    let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}.{what}.parquet"))
+}
+
+/// A trace as tables: `path` has one row per destination, dormant and
 /// horizon address (the CSV's columns, plus `entity`); [`steps_path`] one
 /// row per evidence step (destination, path number, step number, then the
-/// step's fields).
+/// step's fields); [`flow_path`], where the report has a flow, one row per
+/// flow edge and one for the rest.
 pub fn write_trace(r: &Report, path: &Path) -> Result<(), ParquetError> {
     let (mut kind, mut address, mut label, mut category, mut entity, mut amount, mut hops, mut first_block, mut first_time) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -166,8 +172,7 @@ pub fn write_trace(r: &Report, path: &Path) -> Result<(), ParquetError> {
 /// Where the taint flow of a trace written to `path` goes, beside it:
 /// `trace.parquet` -> `trace.flow.parquet` (as [`steps_path`]).
 pub fn flow_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-    path.with_file_name(format!("{stem}.flow.parquet"))
+    beside(path, "flow")
 }
 
 /// A screening answer: one row per address and category (one row with

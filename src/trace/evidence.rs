@@ -7,9 +7,11 @@ use crate::store::Store;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// Tainted events by receiving address, in key order.
+/// Tainted events by receiving address, in key order: the report's walk
+/// over every tainted event, and each worker's over those it logged
+/// (`dataflow::evidence`), take their steps here.
 pub struct Index<'a> {
-    tainted: &'a [Tainted],
+    tainted: std::borrow::Cow<'a, [Tainted]>,
     /// Places in `tainted`, by receiver, then event.
     order: Vec<u64>,
     /// The receivers (keys) in order, each with the start of its places in
@@ -36,7 +38,12 @@ impl<'a> Index<'a> {
     /// at any member of a cluster.
     pub fn keyed(store: &Store, tainted: &'a [Tainted], key: impl Fn(u32) -> u32) -> Self {
         let ev = store.events();
-        let key_of = |t: &Tainted| key(ev.receiver(t.event as usize));
+        Self::by(std::borrow::Cow::Borrowed(tainted), |t| key(ev.receiver(t.event as usize)))
+    }
+
+    /// Index `tainted` (borrowed, or owned by the index) by the receiver
+    /// (or its key) `key_of` reads for each.
+    pub fn by(tainted: std::borrow::Cow<'a, [Tainted]>, key_of: impl Fn(&Tainted) -> u32) -> Self {
         // Places and their receivers' keys, by key, stably (so in list order).
         let (mut order, keys): (Vec<u64>, Vec<u32>) = match u32::try_from(tainted.len()) {
             Ok(n) => {
@@ -71,15 +78,28 @@ impl<'a> Index<'a> {
         Index { tainted, order, receivers, starts, best }
     }
 
-    /// `to`'s arrivals (by their number among the receivers), in event order.
-    fn arrivals(&self, to: u32) -> Option<(usize, impl Iterator<Item = &'a Tainted> + Clone + '_)> {
-        let r = self.receivers.binary_search(&to).ok()?;
-        let tainted = self.tainted;
-        Some((r, self.order[self.starts[r]..self.starts[r + 1]].iter().map(move |&i| &tainted[i as usize])))
+    /// Where `dest`'s paths end: its `k` largest tainted arrivals, the most
+    /// taint first, the earliest of equals.
+    pub fn ends(&self, dest: u32, k: usize) -> Vec<&Tainted> {
+        let Ok(r) = self.receivers.binary_search(&dest) else { return Vec::new() };
+        let mut last: Vec<&Tainted> = self.order[self.starts[r]..self.starts[r + 1]].iter().map(|&i| &self.tainted[i as usize]).collect();
+        let order = |a: &&Tainted, b: &&Tainted| b.x.cmp(&a.x).then(a.event.cmp(&b.event));
+        // An exchange can take most of the tainted events: its `k` largest
+        // picked out first.
+        if last.len() > k {
+            if k == 0 {
+                return Vec::new();
+            }
+            last.select_nth_unstable_by(k - 1, order);
+            last.truncate(k);
+        }
+        last.sort_by(order);
+        last
     }
 
-    /// `to`'s largest arrival before event `before`, the earliest of equals.
-    fn largest_before(&self, to: u32, before: u64) -> Option<&'a Tainted> {
+    /// `to`'s largest arrival before event `before`, the earliest of
+    /// equals: a path's step back.
+    pub fn largest_before(&self, to: u32, before: u64) -> Option<&Tainted> {
         let r = self.receivers.binary_search(&to).ok()?;
         let places = &self.order[self.starts[r]..self.starts[r + 1]];
         let at = |k: usize| &self.tainted[places[k] as usize];
@@ -119,21 +139,8 @@ impl<'a> Index<'a> {
         by_event: &HashMap<u64, Tainted>,
     ) -> Vec<Vec<Tainted>> {
         let ev = store.events();
-        let Some((_, arrivals)) = self.arrivals(dest) else { return Vec::new() };
-        let mut last: Vec<&Tainted> = arrivals.collect();
-        let order = |a: &&Tainted, b: &&Tainted| b.x.cmp(&a.x).then(a.event.cmp(&b.event));
-        // An exchange can take most of the tainted events: its `k` largest
-        // picked out first.
-        if last.len() > k {
-            if k == 0 {
-                return Vec::new();
-            }
-            last.select_nth_unstable_by(k - 1, order);
-            last.truncate(k);
-        }
-        last.sort_by(order);
         let mut paths = Vec::new();
-        for &end in &last {
+        for end in self.ends(dest, k) {
             let mut path = vec![*end];
             let mut cur = *end;
             while !is_source(&cur) {
@@ -233,6 +240,21 @@ impl EventRef {
             time: (r.time != NO_TIME).then(|| crate::model::time::format_time(r.time)),
             value: crate::model::amount::Amount(r.value).to_string(),
             chain: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_radix_sort_orders_by_the_high_half_and_keeps_ties_in_place() {
+        let mut rng = crate::synth::Rng::new(5);
+        for (n, span) in [(0usize, 1u64), (1, 1), (7, 3), (1000, 50), (5000, 1 << 32)] {
+            let mut keys: Vec<u64> = (0..n as u64).map(|i| rng.below(span) << 32 | i).collect();
+            let mut want = keys.clone();
+            want.sort_by_key(|x| x >> 32);
+            super::radix_by_high_half(&mut keys);
+            assert_eq!(keys, want, "{n} keys below {span}");
         }
     }
 }
