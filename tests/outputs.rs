@@ -296,8 +296,12 @@ fn paths_for_the_largest_destinations_only() {
                 let walked = got["destinations"].as_array().unwrap().iter().filter(|d| !d["paths"].as_array().unwrap().is_empty()).count();
                 assert_eq!(walked, n.min(n_dests), "{policy}, --paths-for {n}: every destination of the first {n} has a path");
             }
-            // No paths asked: no limit to name.
-            assert!(report(&["--paths", "0"]).get("paths_for").is_none());
+            // No paths asked: no limit to name, and the same flow.
+            let none = report(&["--paths", "0"]);
+            assert!(none.get("paths_for").is_none());
+            assert_eq!(none["flow"], all["flow"], "{policy}: the flow without paths");
+            assert!(!all["flow"]["edges"].as_array().unwrap().is_empty(), "{policy}: a flow");
+            assert!(report(&["--paths", "0", "--flow-edges", "0"]).get("flow").is_none());
         }
     }
     let o = trace_cmd(&st, "haircut", &w.exploiter, "exchange", &["--paths-for", "some"]);

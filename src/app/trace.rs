@@ -328,7 +328,8 @@ fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> Spec {
         max_hops: q.max_hops,
         from_block: q.from_block,
         to_block: q.to_block,
-        evidence: q.paths > 0,
+        // The flow adds up the same log of tainted events the paths walk.
+        evidence: q.paths > 0 || q.flow_edges > 0,
         engine: q.engine,
         clusters: q.clusters.clone(),
     }
