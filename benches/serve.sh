@@ -30,19 +30,9 @@ SAMPLE=$STORE/addresses.txt
 WORK=$(mktemp -d)
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-# start_server [PREFIX...]: start the server (under PREFIX, e.g. taskset),
-# set PID and ADDR.
-start_server() {
-  : > "$WORK/serve.err"
-  "$@" "$TARGET/release/chaintrace" serve --store "$STORE" --listen 127.0.0.1:0 --max-batch "$BATCH" ${SERVER_THREADS:+--threads $SERVER_THREADS} 2> "$WORK/serve.err" &
-  PID=$!
-  for _ in $(seq 1 600); do
-    grep -q "listening on" "$WORK/serve.err" 2>/dev/null && break
-    sleep 0.1
-  done
-  ADDR=$(sed -n 's/^listening on http:\/\///p' "$WORK/serve.err")
-  [ -n "$ADDR" ] || { cat "$WORK/serve.err"; exit 1; }
-}
+SERVE_ARGS=(--max-batch "$BATCH")
+# shellcheck source=benches/serve_common.sh
+source "$ROOT/benches/serve_common.sh"
 start_server
 
 cat > "$WORK/get.lua" <<EOF
