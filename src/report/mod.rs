@@ -571,9 +571,12 @@ fn flow_view(store: &Store, spec: &Spec, out: &Outcome, paths: Paths) -> Option<
 /// [`build`] but the flow.
 fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_text): (&[String], &[String]), paths: Paths) -> Report {
     let ev = store.events();
-    // Paths are only asked for destinations: skip indexing without any.
+    // Paths are walked here only for destinations, when asked, and when
+    // the workers did not walk them: skip indexing otherwise (the flow
+    // logs the tainted events too).
     let none: [Tainted; 0] = [];
-    let index = evidence::Index::keyed(store, if out.destinations.is_empty() { &none } else { &out.tainted }, |a| spec.unit(a));
+    let walk_here = paths.each > 0 && out.evidence.is_none() && !out.destinations.is_empty();
+    let index = evidence::Index::keyed(store, if walk_here { &out.tainted } else { &none }, |a| spec.unit(a));
     let cluster_size = |id: u32| spec.clusters.as_ref().map(|c| c.size_of(id));
     let seed_set: HashSet<u32> = spec.seeds.iter().copied().collect();
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
@@ -586,7 +589,7 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
         evidence::starts_path(t, ev.sender(i), ev.tx(i), |a| seed_set.contains(&a), |x| seed_txs.contains(&x))
     };
     let by_event: std::collections::HashMap<u64, Tainted> =
-        if utxo && !out.destinations.is_empty() { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
+        if utxo && walk_here { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
     // Rows are independent: format them in parallel, then walk the paths
     // of the ones listed first.
     let mut dests: Vec<(WideSum, String, (u32, DestinationRow))> = out

@@ -65,10 +65,10 @@ pub fn svg(r: &Report, dec: Option<u32>, esc: impl Fn(&str) -> String, caption: 
         }
     }
     // Senders no edge drawn reaches: a column before their first send.
+    let unreached: Vec<bool> = nodes.iter().map(|n| n.column == usize::MAX).collect();
     for &(a, _, _, e) in &edges {
-        if nodes[a].column == usize::MAX || (nodes[a].inflow == 0.0 && !seeds.contains(nodes[a].address.as_str())) {
-            let before = (e.hop as usize).saturating_sub(1);
-            nodes[a].column = if nodes[a].column == usize::MAX { before } else { nodes[a].column.min(before) };
+        if unreached[a] {
+            nodes[a].column = nodes[a].column.min((e.hop as usize).saturating_sub(1));
         }
     }
     let columns = nodes.iter().map(|n| n.column).max().unwrap_or(0) + 1;

@@ -57,16 +57,14 @@ pub fn edges(tainted: &[Tainted], parties: impl Fn(&Tainted) -> (u32, u32, u32))
         hop: u32,
         /// The largest events so far, `n` of them, most taint first, the
         /// earliest of equals.
-        largest: [u32; EDGE_TXS],
+        largest: [usize; EDGE_TXS],
         n: u8,
     }
-    // Past 2^32 tainted events places do not fit; the pairs are then
-    // counted without their transactions' order (none named).
-    let places = u32::try_from(tainted.len()).is_ok();
     let mut by_pair: HashMap<u64, Acc, std::hash::BuildHasherDefault<IdHasher>> = HashMap::default();
-    let mut txs_of: Vec<u32> = if places { Vec::with_capacity(tainted.len()) } else { Vec::new() };
+    let mut txs_of: Vec<u32> = Vec::with_capacity(tainted.len());
     for (k, t) in tainted.iter().enumerate() {
         let (from, to, tx) = parties(t);
+        txs_of.push(tx);
         let a = by_pair.entry(u64::from(from) << 32 | u64::from(to)).or_insert(Acc {
             taint: Wide::ZERO,
             events: 0,
@@ -77,19 +75,15 @@ pub fn edges(tainted: &[Tainted], parties: impl Fn(&Tainted) -> (u32, u32, u32))
         a.hop = a.hop.min(t.hop);
         a.taint += Wide::from(t.x);
         a.events += 1;
-        if !places {
-            continue;
-        }
-        txs_of.push(tx);
         let n = usize::from(a.n);
         let at = a.largest[..n].partition_point(|&p| {
-            let o = &tainted[p as usize];
+            let o = &tainted[p];
             o.x > t.x || (o.x == t.x && o.event < t.event)
         });
         if at < EDGE_TXS {
             let n = (n + 1).min(EDGE_TXS);
             a.largest[at..n].rotate_right(1);
-            a.largest[at] = k as u32;
+            a.largest[at] = k;
             a.n = n as u8;
         }
     }
@@ -98,7 +92,7 @@ pub fn edges(tainted: &[Tainted], parties: impl Fn(&Tainted) -> (u32, u32, u32))
         .map(|(k, a)| {
             let mut txs: Vec<u32> = Vec::new();
             for &p in &a.largest[..usize::from(a.n)] {
-                let tx = txs_of[p as usize];
+                let tx = txs_of[p];
                 if tx != NO_TX && !txs.contains(&tx) {
                     txs.push(tx);
                 }
