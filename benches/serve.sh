@@ -22,17 +22,9 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET
 cd "$ROOT"
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk"; exit 1; }
-cargo build --release --locked --bins -q
-# The screen benchmark writes the store and the address sample once.
-CHAINTRACE_BENCH_ADDRESSES=$N cargo bench --locked --bench screen -q > /dev/null
-STORE=$TARGET/tmp/bench-screen-$N
-SAMPLE=$STORE/addresses.txt
-WORK=$(mktemp -d)
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-SERVE_ARGS=(--max-batch "$BATCH")
 # shellcheck source=benches/serve_common.sh
 source "$ROOT/benches/serve_common.sh"
+SERVE_ARGS=(--max-batch "$BATCH")
 start_server
 
 cat > "$WORK/get.lua" <<EOF

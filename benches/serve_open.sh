@@ -33,17 +33,11 @@ if ! "$OHA" --version 2> /dev/null | grep -q "$OHA_VERSION"; then
     cargo install oha --locked --version "$OHA_VERSION" -q
     OHA=$HOME/.cargo/bin/oha
 fi
-cargo build --release --locked --bins -q
-CHAINTRACE_BENCH_ADDRESSES=$N cargo bench --locked --bench screen -q > /dev/null
-STORE=$TARGET/tmp/bench-screen-$N
-SAMPLE=$STORE/addresses.txt
-WORK=$(mktemp -d)
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# shellcheck source=benches/serve_common.sh
+source "$ROOT/benches/serve_common.sh"
 PIN0="" PIN1=""
 if command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then PIN0="taskset -c 0" PIN1="taskset -c 1"; fi
 SERVE_ARGS=()
-# shellcheck source=benches/serve_common.sh
-source "$ROOT/benches/serve_common.sh"
 # shellcheck disable=SC2086
 SERVER_THREADS=1 start_server $PIN0
 # The sample address whose answer carries the longest path.
