@@ -138,13 +138,14 @@ pub fn open_verified(dir: &Path) -> Result<Store, AppError> {
 
 /// Write a text output file.
 pub fn write_text(path: &Path, text: &str) -> Result<(), AppError> {
-    write_with(path, |w| w.write_all(text.as_bytes()))
+    write_with(path, |w| std::io::Write::write_all(w, text.as_bytes()))
 }
 
 /// Write a file through `write`, streamed (a large report is never one
 /// string in memory), aside and renamed: a run stopped midway leaves no
-/// half file.
-pub fn write_with(path: &Path, write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<(), AppError> {
+/// half file. The writer is a concrete type, not `dyn Write`: a
+/// serialiser's many small writes then inline into the buffer's.
+pub fn write_with(path: &Path, write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<(), AppError> {
     use std::io::Write;
     let mut aside = path.as_os_str().to_owned();
     aside.push(format!(".partial-{}", std::process::id()));

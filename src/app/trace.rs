@@ -157,7 +157,7 @@ pub fn render(r: &Report, format: Format, chain: Chain, book: &Book) -> Result<S
 fn write_json(path: &Path, r: &Report) -> Result<(), AppError> {
     super::write_with(path, |w| {
         serde_json::to_writer_pretty(&mut *w, r)?;
-        w.write_all(b"\n")
+        std::io::Write::write_all(w, b"\n")
     })
 }
 
