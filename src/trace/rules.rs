@@ -50,6 +50,12 @@ impl std::hash::Hasher for IdHasher {
         self.0 = (self.0 ^ u64::from(i)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     fn write_u64(&mut self, i: u64) {
+        // The map's buckets go by the product's low bits, which depend only
+        // on the key's low bits: a pair packed as `a << 32 | b` would fall
+        // in `b`'s bucket for every `a` (the flow's pairs into one hub took
+        // 1.7 s at 10^7 events). The high half is folded in first; a key
+        // below 2^32 hashes as before.
+        let i = i ^ (i >> 32).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
         self.0 = (self.0 ^ i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
