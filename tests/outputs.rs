@@ -257,6 +257,19 @@ fn bitcoin_outpoint_flow_is_connected() {
     assert!(html.contains("https://mempool.space/tx/498ec7a333e14baa38d92984719318681f9ac3006d6116a94adf884a5497e6dd"));
 }
 
+/// The wide set of `rows` transfers (`chaintrace-gen wide`, every fourth
+/// address an exchange) ingested into `dir/wide-store` with its labels:
+/// the store and the seed that reaches most of it.
+fn wide_store(dir: &std::path::Path, rows: u64, seed: u64) -> (std::path::PathBuf, String) {
+    let csv = dir.join("wide");
+    std::fs::create_dir_all(&csv).unwrap();
+    let made = chaintrace::synth::write_wide(&csv, rows, seed, 4).unwrap();
+    let st = dir.join("wide-store");
+    assert_eq!(ingest(&st, "ethereum", "etl", &[], &[&csv.join("transactions.csv")]).code, 0);
+    assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", csv.join("labels.csv").to_str().unwrap()]).code, 0);
+    (st, made.seed)
+}
+
 /// Issue 18: by default a report walks the paths of its largest
 /// destinations only. `--paths-for N` is the `--paths-for all` report with
 /// the paths of every destination after the first N taken out, and says
@@ -268,13 +281,8 @@ fn paths_for_the_largest_destinations_only() {
     let t = tempfile::tempdir().unwrap();
     let st = t.path().join("world");
     let w = chaintrace::synth::write_world_store(&st, chaintrace::synth::world::Params::new(100_000, 3)).unwrap();
-    let wide = t.path().join("wide");
-    std::fs::create_dir_all(&wide).unwrap();
-    let made = chaintrace::synth::write_wide(&wide, 40_000, 5, 4).unwrap();
-    let wide_st = t.path().join("wide-store");
-    assert_eq!(ingest(&wide_st, "ethereum", "etl", &[], &[&wide.join("transactions.csv")]).code, 0);
-    assert_eq!(run(&["labels", "--store", wide_st.to_str().unwrap(), "import", wide.join("labels.csv").to_str().unwrap()]).code, 0);
-    for (store, seed, stops) in [(&st, &w.exploiter, "exchange,mixer"), (&wide_st, &made.seed, "exchange")] {
+    let (wide_st, wide_seed) = wide_store(t.path(), 40_000, 5);
+    for (store, seed, stops) in [(&st, &w.exploiter, "exchange,mixer"), (&wide_st, &wide_seed, "exchange")] {
         for policy in ["poison", "haircut", "fifo"] {
             let report = |extra: &[&str]| -> serde_json::Value {
                 let o = trace_cmd(store, policy, seed, stops, &[&["--format", "json"], extra].concat());
@@ -315,16 +323,11 @@ fn paths_for_the_largest_destinations_only() {
 #[test]
 fn a_wide_trace_as_html_stays_small_and_draws() {
     let t = tempfile::tempdir().unwrap();
-    let wide = t.path().join("wide");
-    std::fs::create_dir_all(&wide).unwrap();
-    let made = chaintrace::synth::write_wide(&wide, 100_000, 9, 4).unwrap();
-    let st = t.path().join("st");
-    assert_eq!(ingest(&st, "ethereum", "etl", &[], &[&wide.join("transactions.csv")]).code, 0);
-    assert_eq!(run(&["labels", "--store", st.to_str().unwrap(), "import", wide.join("labels.csv").to_str().unwrap()]).code, 0);
+    let (st, seed) = wide_store(t.path(), 100_000, 9);
     let page = t.path().join("wide.html");
-    let o = trace_cmd(&st, "haircut", &made.seed, "exchange", &["--format", "html", "--output", page.to_str().unwrap()]);
+    let o = trace_cmd(&st, "haircut", &seed, "exchange", &["--format", "html", "--output", page.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    let json = trace_cmd(&st, "haircut", &made.seed, "exchange", &["--format", "json"]);
+    let json = trace_cmd(&st, "haircut", &seed, "exchange", &["--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let dests = json["destinations"].as_array().unwrap().len();
     assert!(dests > 1000, "{dests} destinations");
