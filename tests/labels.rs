@@ -218,6 +218,47 @@ fn sanctions_apply_inside_their_interval_and_entities_aggregate() {
 }
 
 #[test]
+fn a_stop_is_named_by_the_label_of_highest_precedence() {
+    // Rules are grouped by address before they are ordered (stop_rules reads
+    // tens of thousands of labels a trace): the order must still be the
+    // labels' precedence, whatever the order of import.
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let seed = "0x1111111111111111111111111111111111111111";
+    let (x, y) = ("0x2222222222222222222222222222222222222222", "0x3333333333333333333333333333333333333333");
+    let csv = format!(
+        "block_time,transaction_hash,from_address,to_address,value\n\
+         2023-06-01T00:00:00Z,0x{:064x},{seed},{x},70\n\
+         2023-06-02T00:00:00Z,0x{:064x},{seed},{y},30\n",
+        1, 2
+    );
+    let f = write(t.path(), "t.csv", &csv);
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f]).code, 0);
+    let st = s.to_str().unwrap();
+    let a = write(t.path(), "a.csv", &format!("address,category,label\n{x},exchange,Zeta Exchange 1\n{y},exchange,Yonder 2\n"));
+    let b = write(t.path(), "b.csv", &format!("address,category,label\n{x},sanctioned,Bad Actor\n{x},exchange,Alpha Exchange 3\n"));
+    for file in [&a, &b] {
+        assert_eq!(run(&["labels", "--store", st, "import", file.to_str().unwrap()]).code, 0);
+    }
+    let first_label = |address: &str, category: Option<&str>| {
+        let o = run(&["labels", "--store", st, "show", address, "--format", "json"]);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&o.stdout).unwrap();
+        let row = rows.into_iter().find(|r| category.is_none_or(|c| r["category"] == c)).unwrap();
+        (row["category"].as_str().unwrap().to_string(), row["label"].as_str().unwrap().to_string())
+    };
+    for (stops, only) in [("exchange,sanctioned", None), ("exchange", Some("exchange")), ("sanctioned", Some("sanctioned"))] {
+        let r = trace_json(&s, &["--policy", "haircut", "--seed", seed, "--stop-at", stops]);
+        let d = r["destinations"].as_array().unwrap().iter().find(|d| d["address"] == x).unwrap().clone();
+        let want = first_label(x, only);
+        assert_eq!((d["category"].as_str().unwrap(), d["label"].as_str().unwrap()), (want.0.as_str(), want.1.as_str()), "{stops}: {r}");
+        assert_eq!(d["amount"], "70");
+    }
+    let r = trace_json(&s, &["--policy", "haircut", "--seed", seed, "--stop-at", "exchange"]);
+    let d = r["destinations"].as_array().unwrap().iter().find(|d| d["address"] == y).unwrap().clone();
+    assert_eq!((d["label"].as_str(), d["entity"].as_str()), (Some("Yonder 2"), Some("Yonder")));
+}
+
+#[test]
 fn deposit_addresses_found_from_sweeps_on_a_world_with_known_truth() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("w");

@@ -274,31 +274,54 @@ pub fn to_tsv(labels: &[Label]) -> String {
 /// Read the store's labels (rows of stores written before entities and
 /// sources get the plain CSV's defaults).
 pub fn from_tsv(text: &str) -> Vec<Label> {
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let base = |f: &[&str]| Label {
-                address: f[0].to_string(),
-                category: f[1].to_string(),
-                label: f[2].to_string(),
-                valid_from: f[3].parse().ok(),
-                valid_to: f[4].parse().ok(),
-                ..Label::default()
-            };
-            match f.len() {
-                5 => Some(Label { entity: entity_name(f[2]), source: "csv".into(), confidence: 100, ..base(&f) }),
-                10 => Some(Label {
-                    entity: f[5].to_string(),
-                    source: f[6].to_string(),
-                    confidence: f[7].parse().unwrap_or(0),
-                    evidence: f[8].to_string(),
-                    source_category: f[9].to_string(),
-                    ..base(&f)
-                }),
-                _ => None,
-            }
-        })
-        .collect()
+    text.lines().filter_map(from_tsv_row).collect()
+}
+
+/// A stored label row's fields: 5 (rows written before entities and
+/// sources) or 10; any other count is not a label row.
+pub(crate) fn tsv_fields(l: &str) -> Option<([&str; 10], usize)> {
+    let mut f = [""; 10];
+    let mut n = 0;
+    let mut start = 0;
+    // Tabs found bytewise: every trace with `--stop-at` splits every row.
+    for (k, &b) in l.as_bytes().iter().enumerate().chain(std::iter::once((l.len(), &b'\t'))) {
+        if b == b'\t' {
+            *f.get_mut(n)? = &l[start..k];
+            n += 1;
+            start = k + 1;
+        }
+    }
+    matches!(n, 5 | 10).then_some((f, n))
+}
+
+/// The entity of a stored row: its own field, or for a 5-field row the
+/// plain CSV's default, the name before its number.
+pub(crate) fn tsv_entity(f: &[&str; 10], n: usize) -> String {
+    if n == 5 { entity_name(f[2]) } else { f[5].to_string() }
+}
+
+pub(crate) fn from_tsv_row(l: &str) -> Option<Label> {
+    let (f, n) = tsv_fields(l)?;
+    let base = Label {
+        address: f[0].to_string(),
+        category: f[1].to_string(),
+        label: f[2].to_string(),
+        valid_from: f[3].parse().ok(),
+        valid_to: f[4].parse().ok(),
+        entity: tsv_entity(&f, n),
+        ..Label::default()
+    };
+    Some(if n == 5 {
+        Label { source: "csv".into(), confidence: 100, ..base }
+    } else {
+        Label {
+            source: f[6].to_string(),
+            confidence: f[7].parse().unwrap_or(0),
+            evidence: f[8].to_string(),
+            source_category: f[9].to_string(),
+            ..base
+        }
+    })
 }
 
 #[cfg(test)]

@@ -649,8 +649,12 @@ impl Store {
     }
 
     /// The id of an address given as text (`0x` hex on Ethereum, any case).
+    /// One parse and one lookup in the address index.
     pub fn find_address(&self, text: &str) -> Option<u32> {
-        self.find_addresses(std::iter::once(text)).remove(text)
+        match self.manifest.chain {
+            Chain::Bitcoin => self.address_id(text.as_bytes()),
+            _ => self.address_id(&crate::model::text::eth_address("address", text.as_bytes()).ok()?),
+        }
     }
 
     /// Ids of addresses given as text, keyed by that text: a lookup in the

@@ -3,7 +3,7 @@
 
 use super::fifo::{Lot, Queue};
 use super::num::*;
-use super::records::{Hot, Packed, Records, Recs, set_bits};
+use super::records::{Bits, Hot, Packed, Records, Recs, set_bits};
 use super::rules::*;
 use super::types::*;
 use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
@@ -66,8 +66,12 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     let n_addr = store.address_count();
     let mut out = Outcome::default();
     let mut st = R::with_addresses(n_addr);
+    // Beside the records, not in them: labelled addresses can be a large
+    // share of all (every exchange deposit address), and a record written for
+    // each would make the sparse sweep's records dense before taint moved.
+    let mut ruled = Bits::new(n_addr);
     for &id in rules.keys() {
-        st[id as usize].fl |= HAS_RULE;
+        ruled.set(id);
     }
     // Sparse: who can send taint, and who must see every arrival.
     let mut hot = Hot::new(if SPARSE { n_addr } else { 0 }, spec.policy == Policy::Fifo);
@@ -315,7 +319,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         let absorbing = if v == fees_id {
             out.fees += delivered.to_wide();
             true
-        } else if let Some(rule) = if sv.fl & HAS_RULE != 0 { stop_at_time(rules, vid, ev.time(i)) } else { None } {
+        } else if let Some(rule) = if ruled.get(vid) { stop_at_time(rules, vid, ev.time(i)) } else { None } {
             out.absorb(vid, i as u64, rule, delivered.to_u256(), ev_hop);
             st[v].set_hop(sv.hop().min(ev_hop));
             true

@@ -4,15 +4,19 @@
 use super::types::TraceError;
 use crate::model::NO_TIME;
 use crate::store::Store;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
+/// A stop from a label row. The row stays text, a range of the store's
+/// label rows that every rule shares: a trace stopping at tens of thousands
+/// of labelled addresses builds no strings for them, only for the ones taint
+/// reaches (see [`Outcome::absorb`](super::types::Outcome)).
 #[derive(Clone)]
 pub(crate) struct StopRule {
     pub(super) from: Option<i64>,
     pub(super) to: Option<i64>,
-    pub(super) category: String,
-    pub(super) label: String,
-    pub(super) entity: String,
+    text: Arc<str>,
+    row: (u32, u32),
 }
 
 impl StopRule {
@@ -20,7 +24,28 @@ impl StopRule {
     /// a destination of category `bridge`, named by the bridge and why.
     pub(super) fn bridge(bridge: &str, status: &str) -> StopRule {
         let entity = super::bridges::entity(bridge);
-        StopRule { from: None, to: None, category: "bridge".into(), label: format!("{entity} ({status})"), entity: entity.into() }
+        let row = format!("\tbridge\t{entity} ({status})\t\t\t{entity}\t\t\t\t");
+        StopRule { from: None, to: None, row: (0, row.len() as u32), text: row.into() }
+    }
+
+    fn fields(&self) -> ([&str; 10], usize) {
+        crate::labels::tsv_fields(&self.text[self.row.0 as usize..self.row.1 as usize]).expect("a label row, read when the rule was made")
+    }
+
+    /// The label's category.
+    pub(super) fn category(&self) -> String {
+        self.fields().0[1].to_string()
+    }
+
+    /// The label's name ("Binance 14").
+    pub(super) fn label(&self) -> String {
+        self.fields().0[2].to_string()
+    }
+
+    /// The entity the label names.
+    pub(super) fn entity(&self) -> String {
+        let (f, n) = self.fields();
+        crate::labels::tsv_entity(&f, n)
     }
 }
 
@@ -66,44 +91,64 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -
     if store.manifest.chain.is_account()
         && let Some(zero) = store.find_address("0x0000000000000000000000000000000000000000")
     {
-        rules.entry(zero).or_default().push(StopRule {
-            from: None,
-            to: None,
-            category: "burn".into(),
-            label: "Null address".into(),
-            entity: String::new(),
-        });
+        let row = "\tburn\tNull address\t\t\t\t\t\t\t";
+        rules.entry(zero).or_default().push(StopRule { from: None, to: None, text: row.into(), row: (0, row.len() as u32) });
     }
     if stop_at.is_empty() {
         return Ok(rules);
     }
-    let want: HashSet<&str> = stop_at.iter().map(String::as_str).collect();
-    let mut labels: Vec<_> = crate::labels::load(store).into_iter().filter(|l| want.contains(l.category.as_str())).collect();
-    // The first rule that applies names the stop: the label of highest precedence.
-    labels.sort_by(crate::labels::precedence);
-    if labels.is_empty() {
-        return Ok(rules);
-    }
-    let by_text = store.find_addresses(labels.iter().map(|l| l.address.as_str()));
-    // Only a validity interval needs event times; the scan is skipped otherwise.
-    let has_times =
-        !labels.iter().any(|l| l.is_bounded()) || store.manifest.order_by == Some(crate::model::OrderBy::Time) || store.events().any_time();
-    for l in labels {
-        if l.is_bounded() && !has_times {
-            return Err(TraceError::Usage(format!(
-                "label of {} has a validity interval but the store has no event times; intervals need block times",
-                l.address
-            )));
+    // A handful of categories: a list scan beats hashing each row's.
+    let want: Vec<&str> = stop_at.iter().map(String::as_str).collect();
+    // Every trace with `--stop-at` reads the labels, so this reads a stored
+    // row only as far as it must: its category, then the address's id, and
+    // builds the full label only to order an address's several labels.
+    let text: Arc<str> = String::from_utf8_lossy(store.label_rows()).into();
+    // (unit, row number, row's range in `text`)
+    let mut rows: Vec<(u32, u32, (u32, u32))> = Vec::with_capacity(text.len() / 64);
+    let mut bounded = None;
+    let mut at = 0usize;
+    for (k, line) in text.split('\n').enumerate() {
+        let row = (at as u32, (at + line.len()) as u32);
+        at += line.len() + 1;
+        let Some((f, _)) = crate::labels::tsv_fields(line) else { continue };
+        if !want.contains(&f[1]) {
+            continue;
         }
-        if let Some(&id) = by_text.get(&l.address) {
-            // Over clusters, a label on one member holds for its whole cluster.
-            rules.entry(unit(id)).or_default().push(StopRule {
-                from: l.valid_from,
-                to: l.valid_to,
-                entity: l.entity,
-                category: l.category,
-                label: l.label,
-            });
+        if bounded.is_none() && (f[3].parse::<i64>().is_ok() || f[4].parse::<i64>().is_ok()) {
+            bounded = Some(f[0]);
+        }
+        if let Some(id) = store.find_address(f[0]) {
+            rows.push((unit(id), k as u32, row));
+        }
+    }
+    // Only a validity interval needs event times; the scan is skipped otherwise.
+    if let Some(address) = bounded
+        && store.manifest.order_by != Some(crate::model::OrderBy::Time)
+        && !store.events().any_time()
+    {
+        return Err(TraceError::Usage(format!(
+            "label of {address} has a validity interval but the store has no event times; intervals need block times"
+        )));
+    }
+    // The first rule that applies names the stop: an address's rules go in
+    // the order of precedence of their labels, equal ones in the store's.
+    rows.sort_unstable();
+    rules.reserve(rows.len());
+    let line = |r: (u32, u32)| &text[r.0 as usize..r.1 as usize];
+    let rule = |r: (u32, u32)| {
+        let (f, _) = crate::labels::tsv_fields(line(r)).expect("read above");
+        StopRule { from: f[3].parse().ok(), to: f[4].parse().ok(), text: text.clone(), row: r }
+    };
+    for run in rows.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            // A stable sort of rows in the store's order: equal labels keep it.
+            let labels: Vec<_> = run.iter().map(|r| crate::labels::from_tsv_row(line(r.2)).expect("read above")).collect();
+            let mut order: Vec<usize> = (0..run.len()).collect();
+            order.sort_by(|&a, &b| crate::labels::precedence(&labels[a], &labels[b]));
+            rules.entry(run[0].0).or_default().extend(order.into_iter().map(|k| rule(run[k].2)));
+        } else {
+            // Not a push, which would make room for four.
+            rules.entry(run[0].0).or_default().extend([rule(run[0].2)]);
         }
     }
     Ok(rules)

@@ -335,9 +335,9 @@ impl Outcome {
             amount: Wide::ZERO,
             hops: u32::MAX,
             first_event: event,
-            category: rule.category.clone(),
-            label: rule.label.clone(),
-            entity: rule.entity.clone(),
+            category: rule.category(),
+            label: rule.label(),
+            entity: rule.entity(),
         });
         d.amount += Wide::from(x);
         d.hops = d.hops.min(hop);
