@@ -463,6 +463,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if timing_on() {
                 eprintln!("timing: report written in {:.3}s", delivered.elapsed().as_secs_f64());
             }
+            // The process ends here: freeing a wide report's rows one by one
+            // would cost more than the exit that returns them at once.
+            std::mem::forget(traced);
             print(text)
         }
         Command::Partition { store, processes, out, format } => {

@@ -434,17 +434,18 @@ fn conclude(
     );
     let built = std::time::Instant::now();
     let report = report::build(store, spec, &outcome, &resolved.address_text, &resolved.tx_text, q.evidence());
-    Ok((
-        report,
-        Notes {
-            warnings,
-            sweep_seconds,
-            report_seconds: built.elapsed().as_secs_f64(),
-            sweep_heap_bytes: outcome.sweep_heap_bytes,
-            visited: outcome.visited,
-            exchange: outcome.exchange,
-        },
-    ))
+    let notes = Notes {
+        warnings,
+        sweep_seconds,
+        report_seconds: built.elapsed().as_secs_f64(),
+        sweep_heap_bytes: outcome.sweep_heap_bytes,
+        visited: outcome.visited,
+        exchange: outcome.exchange,
+    };
+    // The sweep's log of tainted events and maps (tens of MB on a wide
+    // trace) are freed on the pool while the report is written.
+    rayon::spawn(move || drop(outcome));
+    Ok((report, notes))
 }
 
 /// Answer every case of a plan on the workers `w` (timely-dataflow, issue

@@ -8,7 +8,7 @@ use super::num::Num;
 ///
 /// # Safety
 /// Implement only for plain integers and structs of them.
-pub(super) unsafe trait Zeroable: Copy {}
+pub(crate) unsafe trait Zeroable: Copy {}
 
 // SAFETY: integers.
 unsafe impl Zeroable for u32 {}
@@ -24,14 +24,14 @@ unsafe impl<N: Num> Zeroable for St<N> {}
 /// itself (`St` is aligned to 64 bytes, more than `calloc` promises). They
 /// are read at random, so huge pages spare the TLB misses, and where they
 /// are written all over (the full sweep) cut the faults 512-fold.
-pub(super) struct ZeroPages<T> {
+pub(crate) struct ZeroPages<T> {
     map: memmap2::MmapMut,
     n: usize,
     _t: std::marker::PhantomData<T>,
 }
 
 impl<T: Zeroable> ZeroPages<T> {
-    pub(super) fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         let bytes = (n * std::mem::size_of::<T>()).max(1);
         let map = memmap2::MmapMut::map_anon(bytes).expect("anonymous memory for an array over addresses");
         assert!((map.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()), "mapping is page aligned");

@@ -32,20 +32,10 @@ impl StopRule {
         crate::labels::tsv_fields(&self.text[self.row.0 as usize..self.row.1 as usize]).expect("a label row, read when the rule was made")
     }
 
-    /// The label's category.
-    pub(super) fn category(&self) -> String {
-        self.fields().0[1].to_string()
-    }
-
-    /// The label's name ("Binance 14").
-    pub(super) fn label(&self) -> String {
-        self.fields().0[2].to_string()
-    }
-
-    /// The entity the label names.
-    pub(super) fn entity(&self) -> String {
+    /// The label's category, name ("Binance 14") and entity.
+    pub(super) fn names(&self) -> (String, String, String) {
         let (f, n) = self.fields();
-        crate::labels::tsv_entity(&f, n)
+        (f[1].to_string(), f[2].to_string(), crate::labels::tsv_entity(&f, n))
     }
 }
 

@@ -331,18 +331,53 @@ impl Outcome {
 
     /// A stop absorbs `x` from event `event` at hop `hop`.
     pub(crate) fn absorb(&mut self, address: u32, event: u64, rule: &StopRule, x: U256, hop: u32) {
-        let d = self.destinations.entry(address).or_insert_with(|| Destination {
-            amount: Wide::ZERO,
-            hops: u32::MAX,
-            first_event: event,
-            category: rule.category(),
-            label: rule.label(),
-            entity: rule.entity(),
-        });
-        d.amount += Wide::from(x);
-        d.hops = d.hops.min(hop);
+        absorb_into(self.destinations.entry(address).or_insert_with(|| new_destination(event, rule)), x, hop);
+    }
+}
+
+/// Destinations as the account sweep finds them: a slot per address id, so
+/// that an arrival at a stop is an array access, not a search of the
+/// ordered map the outcome keeps (a wide trace reaches tens of thousands of
+/// stops hundreds of thousands of times).
+pub(crate) struct Stops {
+    slot: super::records::ZeroPages<u32>,
+    found: Vec<(u32, Destination)>,
+}
+
+impl Stops {
+    pub(crate) fn new(addresses: usize) -> Self {
+        Stops { slot: super::records::ZeroPages::new(addresses), found: Vec::new() }
     }
 
+    /// A stop absorbs `x` from event `event` at hop `hop`; `rule`, the
+    /// label that makes it one, is read on its first arrival only.
+    pub(crate) fn absorb<'r>(&mut self, address: u32, event: u64, rule: impl FnOnce() -> &'r StopRule, x: U256, hop: u32) {
+        let s = &mut self.slot[address as usize];
+        if *s == 0 {
+            self.found.push((address, new_destination(event, rule())));
+            *s = u32::try_from(self.found.len()).expect("fewer than 2^32 destinations");
+        }
+        absorb_into(&mut self.found[*s as usize - 1].1, x, hop);
+    }
+
+    /// In the outcome's map.
+    pub(crate) fn into_map(mut self) -> BTreeMap<u32, Destination> {
+        self.found.sort_unstable_by_key(|d| d.0);
+        self.found.into_iter().collect()
+    }
+}
+
+fn new_destination(event: u64, rule: &StopRule) -> Destination {
+    let (category, label, entity) = rule.names();
+    Destination { amount: Wide::ZERO, hops: u32::MAX, first_event: event, category, label, entity }
+}
+
+fn absorb_into(d: &mut Destination, x: U256, hop: u32) {
+    d.amount += Wide::from(x);
+    d.hops = d.hops.min(hop);
+}
+
+impl Outcome {
     /// An address cut off by `--max-hops` holds `x` more, arrived at hop `hop`.
     pub(crate) fn cut_off(&mut self, address: u32, x: Wide, hop: u32) {
         let h = self.horizon.entry(address).or_insert((Wide::ZERO, hop));
