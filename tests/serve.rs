@@ -183,6 +183,30 @@ fn answers_and_agrees_with_the_cli() {
 }
 
 #[test]
+fn one_thread_serves_what_the_pool_serves() {
+    // `--threads 1` runs on tokio's current-thread runtime: connections,
+    // the blocking pool (large batches, traces) and the answers are those of
+    // the multi-thread runtime.
+    let dir = tempfile::tempdir().unwrap();
+    let st = lazarus(dir.path());
+    let (pool, one) = (Server::start(&st, &[]), Server::start(&st, &["--threads", "1"]));
+    let path = format!("/v1/addresses/{DEPOSIT}/exposure");
+    assert_eq!(pool.get(&path), one.get(&path));
+    // Past the inline batch size: answered on the blocking pool.
+    let many: Vec<String> = (0..300).map(|k| if k % 3 == 0 { DEPOSIT.to_string() } else { format!("0x{k:040x}") }).collect();
+    let body = serde_json::json!({ "addresses": many }).to_string();
+    let (c, b) = one.post("/v1/screen", body.as_bytes());
+    assert_eq!(c, 200, "{b}");
+    assert_eq!(b["results"].as_array().unwrap().len(), 300);
+    assert_eq!((c, b), pool.post("/v1/screen", body.as_bytes()));
+    let q = br#"{"policy": "poison", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "stop_at": ["sanctioned"]}"#;
+    let (c, t) = one.post("/v1/trace", q);
+    assert_eq!(c, 200, "{t}");
+    assert!(!t["destinations"].as_array().unwrap().is_empty());
+    assert_eq!((c, t), pool.post("/v1/trace", q));
+}
+
+#[test]
 fn hostile_input_gets_clear_errors_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let st = lazarus(dir.path());

@@ -162,7 +162,7 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
             index.paths(store, *asset, *id, paths.each, &is_source).iter().map(|p| p.iter().map(|a| step(store, f, a)).collect()).collect();
     }
     let dests: Vec<(WideSum, String, DestinationRow)> = dests.into_iter().map(|(w, a, (_, _, row))| (w, a, row)).collect();
-    let entities = entity_rows(&dests);
+    let entities = entity_rows(dests.iter().map(|(w, _, d)| (w, d)));
     let report_asset = f.seed_asset.unwrap_or(0);
     let mut assets: BTreeSet<u32> = f.by_asset.keys().copied().collect();
     assets.extend(f.converted_in.keys().chain(f.converted_out.keys()).chain(f.rounding.keys()));

@@ -493,17 +493,20 @@ fn utxo_senders(store: &Store, mut steps: Vec<Step>) -> Vec<Step> {
     steps
 }
 
+/// Rows by amount (largest first), then their text key.
 pub(crate) fn sort_rows<T: Send>(rows: &mut [(WideSum, String, T)]) {
     rows.par_sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
 }
 
-/// Destinations (already in report order) grouped by entity key; groups
-/// sorted like destinations, by amount then name.
-pub(crate) fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<EntityRow> {
+/// Destinations (already in report order) with their amounts, grouped by
+/// entity key; groups sorted like destinations, by amount then name.
+pub(crate) fn entity_rows<'a>(dests: impl Iterator<Item = (&'a WideSum, &'a DestinationRow)>) -> Vec<EntityRow> {
     let mut groups: std::collections::HashMap<(String, Option<String>), (WideSum, EntityRow)> = std::collections::HashMap::new();
-    for (amount, addr, d) in dests {
+    // Destinations share a few entity names: each name's key is made once.
+    let mut keys: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for (amount, d) in dests {
         let Some(name) = &d.entity else { continue };
-        let key = (crate::labels::entity_key(name), d.asset.clone());
+        let key = (keys.entry(name.as_str()).or_insert_with(|| crate::labels::entity_key(name)).clone(), d.asset.clone());
         let g = groups.entry(key).or_insert_with(|| {
             (
                 WideSum::ZERO,
@@ -519,7 +522,7 @@ pub(crate) fn entity_rows(dests: &[(WideSum, String, DestinationRow)]) -> Vec<En
         });
         g.0 += *amount;
         g.1.hops = g.1.hops.min(d.hops);
-        g.1.addresses.push(addr.clone());
+        g.1.addresses.push(d.address.clone());
     }
     let mut rows: Vec<(WideSum, String, EntityRow)> = groups
         .into_values()
@@ -590,13 +593,17 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
     };
     let by_event: std::collections::HashMap<u64, Tainted> =
         if utxo && walk_here { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
-    // Rows are independent: format them in parallel, then walk the paths
-    // of the ones listed first.
-    let mut dests: Vec<(WideSum, String, (u32, DestinationRow))> = out
-        .destinations
+    // Rows are put in order by their amounts and ids, then formatted in
+    // parallel in that order, and the paths of the ones listed first walked.
+    let order = |rows: &mut Vec<(WideSum, u32)>| {
+        rows.par_sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| store.address_text_cmp(a.1, b.1)));
+    };
+    let mut ids: Vec<(WideSum, u32)> = out.destinations.iter().map(|(&id, d)| (d.amount, id)).collect();
+    order(&mut ids);
+    let mut dests: Vec<(u32, DestinationRow)> = ids
         .par_iter()
-        .map(|(&id, d)| {
-            let addr = store.address_text(id);
+        .map(|&(_, id)| {
+            let d = &out.destinations[&id];
             let i = d.first_event as usize;
             let (first_block, first_time) = match &out.evidence {
                 Some(e) => e.first.get(&id).copied().unwrap_or((NO_BLOCK, NO_TIME)),
@@ -604,7 +611,7 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
             };
             let row = DestinationRow {
                 chain: None,
-                address: addr.clone(),
+                address: store.address_text(id),
                 asset: None,
                 label: (!d.label.is_empty()).then(|| d.label.clone()),
                 entity: (!d.entity.is_empty()).then(|| d.entity.clone()),
@@ -616,12 +623,11 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
                 paths: Vec::new(),
                 cluster_size: cluster_size(id),
             };
-            (d.amount, addr, (id, row))
+            (id, row)
         })
         .collect();
-    sort_rows(&mut dests);
     let walked = if paths.each == 0 { 0 } else { paths.paths_for.of(dests.len()) };
-    dests[..walked].par_iter_mut().for_each(|(_, _, (id, row))| {
+    dests[..walked].par_iter_mut().for_each(|(id, row)| {
         row.paths = match &out.evidence {
             Some(e) => e
                 .paths
@@ -635,22 +641,20 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
                 .collect(),
         };
     });
-    let dests: Vec<(WideSum, String, DestinationRow)> = dests.into_iter().map(|(w, a, (_, row))| (w, a, row)).collect();
-    let entities = entity_rows(&dests);
+    let entities = entity_rows(ids.iter().zip(&dests).map(|((w, _), (_, d))| (w, d)));
     let holders = |m: &std::collections::BTreeMap<u32, (WideSum, u32)>| {
-        let mut rows: Vec<(WideSum, String, HolderRow)> = m
-            .par_iter()
-            .map(|(&id, &(amount, hops))| {
-                let a = store.address_text(id);
-                (
-                    amount,
-                    a.clone(),
-                    HolderRow { address: a, chain: None, asset: None, amount: amount.to_string(), hops, cluster_size: cluster_size(id) },
-                )
+        let mut ids: Vec<(WideSum, u32)> = m.iter().map(|(&id, &(amount, _))| (amount, id)).collect();
+        order(&mut ids);
+        ids.par_iter()
+            .map(|&(amount, id)| HolderRow {
+                address: store.address_text(id),
+                chain: None,
+                asset: None,
+                amount: amount.to_string(),
+                hops: m[&id].1,
+                cluster_size: cluster_size(id),
             })
-            .collect();
-        sort_rows(&mut rows);
-        rows.into_iter().map(|r| r.2).collect::<Vec<_>>()
+            .collect::<Vec<_>>()
     };
     let sum = |it: &mut dyn Iterator<Item = WideSum>| it.fold(WideSum::ZERO, |a, b| a + b);
     let dest_total = sum(&mut out.destinations.values().map(|d| d.amount));
@@ -669,7 +673,7 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
         seed_txs: stx,
         fees_modelled: store.manifest.fees.known_txs > 0,
         seeded: out.seeded.to_string(),
-        destinations: dests.into_iter().map(|r| r.2).collect(),
+        destinations: dests.into_iter().map(|r| r.1).collect(),
         entities,
         dormant: holders(&out.dormant),
         horizon: holders(&out.horizon),

@@ -129,10 +129,18 @@ fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
 /// standard error once the socket is bound (port 0 picks a free port).
 pub fn run(dir: &Path, config: Config) -> Result<(), ServeError> {
     let snap = load(dir, &config)?;
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.threads {
-        builder.worker_threads(n.max(1));
-    }
+    // One thread: a runtime that runs every connection on it, without the
+    // multi-thread scheduler's wake-ups and queues between threads (the
+    // serving core's own work is then only the requests').
+    let mut builder = match config.threads {
+        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = builder.enable_all().build().map_err(|source| ServeError::Listen { addr: config.listen, source })?;
     runtime.block_on(async move {
         let listener =

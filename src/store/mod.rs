@@ -636,6 +636,18 @@ impl Store {
         }
     }
 
+    /// The order of two addresses' texts ([`Store::address_text`]), without
+    /// making them: an Ethereum address's text is its bytes in lowercase hex
+    /// and a Bitcoin address's its bytes, both in the bytes' order.
+    pub fn address_text_cmp(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        let named = Pseudo::ALL.len() as u32;
+        if a >= named && b >= named {
+            self.address_bytes(a).cmp(self.address_bytes(b))
+        } else {
+            self.address_text(a).cmp(&self.address_text(b))
+        }
+    }
+
     /// Transaction hash `id`.
     pub fn tx_hash(&self, id: u32) -> &[u8] {
         let b = self.bytes(Column::TxHashes);
