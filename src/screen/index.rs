@@ -420,6 +420,22 @@ impl Index {
         }
     }
 
+    /// Start loading what an answer for `id` reads first (its received
+    /// amount and its entries' offsets): a batch asks for addresses all
+    /// over an index far larger than the cache.
+    pub fn prefetch(&self, id: u32) {
+        crate::sys::prefetch(&self.received()[id as usize]);
+        crate::sys::prefetch(&self.offsets()[id as usize]);
+    }
+
+    /// Start loading `id`'s entries, once its offsets are in cache
+    /// ([`Index::prefetch`] a few answers earlier).
+    pub fn prefetch_entries(&self, id: u32) {
+        if let Some(e) = self.entries().get(self.offsets()[id as usize] as usize) {
+            crate::sys::prefetch(e);
+        }
+    }
+
     /// The exposures of address `id`, ascending by category.
     pub fn exposures(&self, id: u32) -> &[Entry] {
         let off = self.offsets();
