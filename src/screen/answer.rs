@@ -70,7 +70,7 @@ pub struct Screener<'a> {
 impl Screener<'_> {
     /// The answer for one address (20 bytes; `id` from the index's lookup).
     pub fn result(&self, key: &[u8; 20], id: Option<u32>) -> ScreenResult {
-        let path = |id: u32, k: u16| self.index.path(self.store, id, k).into_iter().map(|i| EventRef::of(self.store, i as usize)).collect();
+        let path = |id: u32, k: u16| EventRef::all_of(self.store, self.index.path(self.store, id, k).into_iter().map(|i| i as usize));
         result_of(self.index, self.risk, crate::model::text::encode_hex("0x", key), id, &path)
     }
 

@@ -229,6 +229,12 @@ impl EventRef {
         Self::of_row(store, &super::EventRow::at(store, i))
     }
 
+    /// Events `events` of a store, in order.
+    pub fn all_of(store: &Store, events: impl IntoIterator<Item = usize>) -> Vec<Self> {
+        let ev = store.events();
+        events.into_iter().map(|i| Self::of_row(store, &super::EventRow::at_in(store, &ev, i))).collect()
+    }
+
     /// An event read where it is stored (`Outcome::evidence`), named with
     /// `store`'s address and transaction tables.
     pub fn of_row(store: &Store, r: &super::EventRow) -> Self {

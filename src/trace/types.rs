@@ -154,7 +154,12 @@ pub struct EventRow {
 impl EventRow {
     /// Event `i` of `store`.
     pub fn at(store: &crate::store::Store, i: usize) -> EventRow {
-        let ev = store.events();
+        Self::at_in(store, &store.events(), i)
+    }
+
+    /// [`EventRow::at`] with the store's columns at hand: a path reads a
+    /// row a step, and making the columns' view is a fair part of a row.
+    pub fn at_in(store: &crate::store::Store, ev: &crate::store::EventColumns<'_>, i: usize) -> EventRow {
         EventRow { from: ev.sender(i), to: ev.receiver(i), tx: ev.tx(i), block: ev.block(i), time: ev.time(i), value: store.value(i).0 }
     }
 }
