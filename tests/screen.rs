@@ -129,6 +129,31 @@ fn evidence_paths_chain_from_a_seed() {
     assert!(!built);
 }
 
+/// The batch answer written straight as JSON is serde's, byte for byte:
+/// exposed addresses, addresses in the data with nothing to show, and
+/// addresses not in it, in one batch.
+#[test]
+fn batch_json_is_the_answer_serialised() {
+    let mut rng = Rng::new(23);
+    let dir = tempfile::tempdir().unwrap();
+    let store = random_store(dir.path(), &mut rng, 40, 500, &[(0, "sanctioned"), (1, "hack"), (2, "exchange")]);
+    let set = CategorySet::new(["sanctioned", "hack"]);
+    let (ix, _) = screen::open_or_build(&store, 0, &set).unwrap();
+    let risk = chaintrace::screen::risk::RiskConfig::default();
+    let screener = chaintrace::screen::answer::Screener { store: &store, index: &ix, risk: &risk };
+    let mut keys: Vec<[u8; 20]> = (5..store.address_count() as u32).map(|id| store.address_bytes(id).try_into().unwrap()).collect();
+    keys.extend([[0x11; 20], [0xab; 20]]);
+    keys.push(keys[3]);
+    let want = serde_json::to_vec(&screener.screen(&keys)).unwrap();
+    assert_eq!(String::from_utf8(screener.screen_json(&keys)).unwrap(), String::from_utf8(want.clone()).unwrap());
+    let v: serde_json::Value = serde_json::from_slice(&want).unwrap();
+    let results = v["results"].as_array().unwrap();
+    let exposed = results.iter().filter(|r| !r["exposure"].as_array().unwrap().is_empty()).count();
+    let quiet = results.iter().filter(|r| r["activity"] == true && r["exposure"].as_array().unwrap().is_empty()).count();
+    assert!(exposed > 5 && quiet > 0 && results.iter().any(|r| r["activity"] == false), "{exposed} exposed, {quiet} quiet");
+    assert_eq!(screener.screen_json(&[]), b"{\"results\":[]}");
+}
+
 /// A seed label with a validity interval: the address is a source only
 /// while it applies. Worked by hand:
 ///

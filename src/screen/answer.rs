@@ -76,13 +76,54 @@ impl Screener<'_> {
 
     /// Answers for many addresses, in order.
     pub fn screen(&self, keys: &[[u8; 20]]) -> ScreenAnswer {
+        let mut results = Vec::with_capacity(keys.len());
+        self.each(keys, |key, id| results.push(self.result(key, id)));
+        ScreenAnswer { results }
+    }
+
+    /// [`Screener::screen`] as compact JSON (`serde_json::to_vec` of it,
+    /// byte for byte). An address with no exposure, most of a batch, is
+    /// written straight into the buffer: its answer has a fixed shape, and
+    /// building its strings to escape them again was a third of a batch.
+    pub fn screen_json(&self, keys: &[[u8; 20]]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(keys.len() * 120 + 16);
+        out.extend_from_slice(b"{\"results\":[");
+        let mut first = true;
+        self.each(keys, |key, id| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            let received = match id {
+                None => None,
+                Some(id) if self.index.exposures(id).iter().all(|e| e.amount == 0) => Some(self.index.received()[id as usize]),
+                Some(_) => {
+                    serde_json::to_writer(&mut out, &self.result(key, id)).expect("JSON into memory");
+                    return;
+                }
+            };
+            out.extend_from_slice(b"{\"address\":\"");
+            crate::model::text::push_hex(&mut out, "0x", key);
+            match received {
+                None => out.extend_from_slice(b"\",\"activity\":false,\"received\":\"0"),
+                Some(r) => {
+                    out.extend_from_slice(b"\",\"activity\":true,\"received\":\"");
+                    out.extend_from_slice(r.to_string().as_bytes());
+                }
+            }
+            out.extend_from_slice(b"\",\"risk\":\"none\",\"exposure\":[]}");
+        });
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// `f(key, id)` for each key in order, the index's reads for each
+    /// answer loaded a few answers ahead: each one's first reads miss the
+    /// cache (a random place in an index of millions of addresses, most of
+    /// a batch's time); the entries are loaded in a second stage.
+    fn each(&self, keys: &[[u8; 20]], mut f: impl FnMut(&[u8; 20], Option<u32>)) {
         let mut ids = Vec::with_capacity(keys.len());
         self.index.lookup_batch(keys, &mut ids);
-        // Each answer's first reads miss the cache (a random place in an
-        // index of millions of addresses, most of a batch's time): they
-        // are loaded a few answers ahead, the entries in a second stage.
         const AHEAD: usize = 8;
-        let mut results = Vec::with_capacity(keys.len());
         for (k, key) in keys.iter().enumerate() {
             if let Some(&Some(a)) = ids.get(k + AHEAD) {
                 self.index.prefetch(a);
@@ -90,9 +131,8 @@ impl Screener<'_> {
             if let Some(&Some(a)) = ids.get(k + AHEAD / 2) {
                 self.index.prefetch_entries(a);
             }
-            results.push(self.result(key, ids[k]));
+            f(key, ids[k]);
         }
-        ScreenAnswer { results }
     }
 }
 

@@ -159,8 +159,7 @@ async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
     drop(req);
     let work = move || -> Result<Vec<u8>, ApiError> {
         let s = app.snapshot();
-        let answer = Screener { store: &s.store, index: &s.index, risk: &app.config.risk }.screen(&keys);
-        serde_json::to_vec(&answer).map_err(internal)
+        Ok(Screener { store: &s.store, index: &s.index, risk: &app.config.risk }.screen_json(&keys))
     };
     let bytes = if small { work()? } else { tokio::task::spawn_blocking(work).await.map_err(internal)?? };
     Ok(json_bytes(bytes))
