@@ -119,6 +119,13 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Format epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_time(secs: i64) -> String {
+    let mut v = Vec::with_capacity(20);
+    push_time(&mut v, secs);
+    String::from_utf8(v).expect("digits and separators")
+}
+
+/// [`format_time`] appended to a byte buffer.
+pub fn push_time(out: &mut Vec<u8>, secs: i64) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let z = days + 719_468;
@@ -133,7 +140,7 @@ pub fn format_time(secs: i64) -> String {
     let y = if m <= 2 { y + 1 } else { y };
     let (h, mi, se) = (sod / 3600, sod / 60 % 60, sod % 60);
     if !(0..=9999).contains(&y) {
-        return format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}Z");
+        return out.extend_from_slice(format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}Z").as_bytes());
     }
     // Digits written in place: every step of an evidence path and every
     // destination row has a time, and `format!` was a tenth of the server's
@@ -141,9 +148,9 @@ pub fn format_time(secs: i64) -> String {
     let two = |v: i64| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
     let (y1, y2) = (two(y / 100), two(y % 100));
     let (m, d, h, mi, se) = (two(m), two(d), two(h), two(mi), two(se));
-    let b =
-        [y1[0], y1[1], y2[0], y2[1], b'-', m[0], m[1], b'-', d[0], d[1], b'T', h[0], h[1], b':', mi[0], mi[1], b':', se[0], se[1], b'Z'];
-    String::from_utf8(b.to_vec()).expect("ASCII digits")
+    out.extend_from_slice(&[
+        y1[0], y1[1], y2[0], y2[1], b'-', m[0], m[1], b'-', d[0], d[1], b'T', h[0], h[1], b':', mi[0], mi[1], b':', se[0], se[1], b'Z',
+    ]);
 }
 
 #[cfg(test)]

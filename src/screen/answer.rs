@@ -93,27 +93,78 @@ impl Screener<'_> {
             if !std::mem::take(&mut first) {
                 out.push(b',');
             }
-            let received = match id {
-                None => None,
-                Some(id) if self.index.exposures(id).iter().all(|e| e.amount == 0) => Some(self.index.received()[id as usize]),
-                Some(_) => {
-                    serde_json::to_writer(&mut out, &self.result(key, id)).expect("JSON into memory");
-                    return;
-                }
-            };
-            out.extend_from_slice(b"{\"address\":\"");
-            crate::model::text::push_hex(&mut out, "0x", key);
-            match received {
-                None => out.extend_from_slice(b"\",\"activity\":false,\"received\":\"0"),
-                Some(r) => {
-                    out.extend_from_slice(b"\",\"activity\":true,\"received\":\"");
-                    out.extend_from_slice(r.to_string().as_bytes());
-                }
-            }
-            out.extend_from_slice(b"\",\"risk\":\"none\",\"exposure\":[]}");
+            self.result_json(&mut out, key, id);
         });
         out.extend_from_slice(b"]}");
         out
+    }
+
+    /// [`Screener::result`] as compact JSON appended to `out`, serde's
+    /// bytes, without the answer's strings: an answer with a long evidence
+    /// path is a hundred of them, each made to be escaped and copied again.
+    pub fn result_json(&self, out: &mut Vec<u8>, key: &[u8; 20], id: Option<u32>) {
+        use std::io::Write;
+        let w = "JSON into memory";
+        out.extend_from_slice(b"{\"address\":\"");
+        crate::model::text::push_hex(out, "0x", key);
+        let Some(id) = id else {
+            return out.extend_from_slice(b"\",\"activity\":false,\"received\":\"0\",\"risk\":\"none\",\"exposure\":[]}");
+        };
+        let received = self.index.received()[id as usize];
+        write!(out, "\",\"activity\":true,\"received\":\"{received}\",\"risk\":").expect(w);
+        // As `result_of`: categories with an amount, largest first, then by name.
+        let cats = &self.index.meta.categories;
+        let mut exposure: Vec<&super::index::Entry> = self.index.exposures(id).iter().filter(|e| e.amount > 0).collect();
+        exposure.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| cats[a.category as usize].cmp(&cats[b.category as usize])));
+        let level = |e: &super::index::Entry| self.risk.level(&cats[e.category as usize], e.amount, received);
+        serde_json::to_writer(&mut *out, &exposure.iter().map(|e| level(e)).max().unwrap_or(Level::None)).expect(w);
+        out.extend_from_slice(b",\"exposure\":[");
+        let ev = self.store.events();
+        for (k, e) in exposure.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"category\":");
+            serde_json::to_writer(&mut *out, &cats[e.category as usize]).expect(w);
+            write!(out, ",\"amount\":\"{}\",\"share\":", e.amount).expect(w);
+            let share = if received == 0 { 0.0 } else { e.amount as f64 / received as f64 };
+            serde_json::to_writer(&mut *out, &share).expect(w);
+            write!(out, ",\"direct\":\"{}\",\"indirect\":\"{}\",\"hops\":{},\"risk\":", e.direct, e.amount - e.direct, e.hops).expect(w);
+            serde_json::to_writer(&mut *out, &level(e)).expect(w);
+            out.extend_from_slice(b",\"path\":[");
+            for (j, i) in self.index.path(self.store, id, e.category).into_iter().enumerate() {
+                let r = crate::trace::EventRow::at_in(self.store, &ev, i as usize);
+                out.extend_from_slice(if j > 0 { b",{\"tx\":" } else { b"{\"tx\":" });
+                if r.tx == crate::model::NO_TX {
+                    out.extend_from_slice(b"null");
+                } else {
+                    out.push(b'"');
+                    self.store.push_tx_text(out, r.tx);
+                    out.push(b'"');
+                }
+                out.extend_from_slice(b",\"from\":\"");
+                self.store.push_address_text(out, r.from);
+                out.extend_from_slice(b"\",\"to\":\"");
+                self.store.push_address_text(out, r.to);
+                out.extend_from_slice(b"\",\"block\":");
+                if r.block == crate::model::NO_BLOCK {
+                    out.extend_from_slice(b"null")
+                } else {
+                    write!(out, "{}", r.block).expect(w)
+                }
+                out.extend_from_slice(b",\"time\":");
+                if r.time == crate::model::NO_TIME {
+                    out.extend_from_slice(b"null");
+                } else {
+                    out.push(b'"');
+                    crate::model::time::push_time(out, r.time);
+                    out.push(b'"');
+                }
+                write!(out, ",\"value\":\"{}\"}}", crate::model::amount::Amount(r.value)).expect(w);
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.extend_from_slice(b"]}");
     }
 
     /// `f(key, id)` for each key in order, the index's reads for each

@@ -122,8 +122,9 @@ async fn exposure(State(app): State<Arc<App>>, address: Result<Path<String>, Pat
         parse_address(&address).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "malformed_address", format!("{address:?}: {m}")))?;
     let s = app.snapshot();
     let screener = Screener { store: &s.store, index: &s.index, risk: &app.config.risk };
-    let r = screener.result(&key, s.index.lookup(&key));
-    Ok(json_bytes(serde_json::to_vec(&r).map_err(internal)?))
+    let mut out = Vec::with_capacity(512);
+    screener.result_json(&mut out, &key, s.index.lookup(&key));
+    Ok(json_bytes(out))
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

@@ -689,6 +689,26 @@ impl Store {
         found
     }
 
+    /// [`Store::address_text`] appended to a byte buffer.
+    pub fn push_address_text(&self, out: &mut Vec<u8>, id: u32) {
+        if (id as usize) < Pseudo::ALL.len() {
+            return out.extend_from_slice(Pseudo::ALL[id as usize].name().as_bytes());
+        }
+        let b = self.address_bytes(id);
+        match self.manifest.chain {
+            Chain::Bitcoin => out.extend_from_slice(String::from_utf8_lossy(b).as_bytes()),
+            _ => crate::model::text::push_hex(out, "0x", b),
+        }
+    }
+
+    /// [`Store::tx_text`] appended to a byte buffer.
+    pub fn push_tx_text(&self, out: &mut Vec<u8>, id: u32) {
+        match self.manifest.chain {
+            Chain::Bitcoin => crate::model::text::push_hex(out, "", self.tx_hash(id)),
+            _ => crate::model::text::push_hex(out, "0x", self.tx_hash(id)),
+        }
+    }
+
     /// A transaction hash as printed (`0x` hex on Ethereum, plain hex txid on Bitcoin).
     pub fn tx_text(&self, id: u32) -> String {
         match self.manifest.chain {
