@@ -327,7 +327,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         let absorbing = if v == fees_id {
             out.fees += delivered.to_wide();
             true
-        } else if ruled.get(vid) && always.get(vid) {
+        } else if always.get(vid) {
             stops.absorb(vid, i as u64, || &rules[&vid][0], delivered.to_u256(), ev_hop);
             st[v].set_hop(sv.hop().min(ev_hop));
             true

@@ -338,6 +338,21 @@ impl Outcome {
     pub(crate) fn absorb(&mut self, address: u32, event: u64, rule: &StopRule, x: U256, hop: u32) {
         absorb_into(self.destinations.entry(address).or_insert_with(|| new_destination(event, rule)), x, hop);
     }
+
+    /// An address cut off by `--max-hops` holds `x` more, arrived at hop `hop`.
+    pub(crate) fn cut_off(&mut self, address: u32, x: Wide, hop: u32) {
+        let h = self.horizon.entry(address).or_insert((Wide::ZERO, hop));
+        h.0 += x;
+        h.1 = h.1.min(hop);
+    }
+
+    /// `destinations + dormant + horizon + fees`, with the seeds' holdings.
+    pub fn accounted(&self) -> Wide {
+        let d: Wide = self.destinations.values().map(|d| d.amount).fold(Wide::ZERO, |a, b| a + b);
+        let r: Wide = self.dormant.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
+        let h: Wide = self.horizon.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
+        d + r + h + self.fees + self.held_by_seeds
+    }
 }
 
 /// Destinations as the account sweep finds them: a slot per address id, so
@@ -380,23 +395,6 @@ fn new_destination(event: u64, rule: &StopRule) -> Destination {
 fn absorb_into(d: &mut Destination, x: U256, hop: u32) {
     d.amount += Wide::from(x);
     d.hops = d.hops.min(hop);
-}
-
-impl Outcome {
-    /// An address cut off by `--max-hops` holds `x` more, arrived at hop `hop`.
-    pub(crate) fn cut_off(&mut self, address: u32, x: Wide, hop: u32) {
-        let h = self.horizon.entry(address).or_insert((Wide::ZERO, hop));
-        h.0 += x;
-        h.1 = h.1.min(hop);
-    }
-
-    /// `destinations + dormant + horizon + fees`, with the seeds' holdings.
-    pub fn accounted(&self) -> Wide {
-        let d: Wide = self.destinations.values().map(|d| d.amount).fold(Wide::ZERO, |a, b| a + b);
-        let r: Wide = self.dormant.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
-        let h: Wide = self.horizon.values().map(|d| d.0).fold(Wide::ZERO, |a, b| a + b);
-        d + r + h + self.fees + self.held_by_seeds
-    }
 }
 
 /// A `U256` as its four limbs, for the findings workers send (the crate's
