@@ -112,10 +112,8 @@ impl Screener<'_> {
         };
         let received = self.index.received()[id as usize];
         write!(out, "\",\"activity\":true,\"received\":\"{received}\",\"risk\":").expect(w);
-        // As `result_of`: categories with an amount, largest first, then by name.
         let cats = &self.index.meta.categories;
-        let mut exposure: Vec<&super::index::Entry> = self.index.exposures(id).iter().filter(|e| e.amount > 0).collect();
-        exposure.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| cats[a.category as usize].cmp(&cats[b.category as usize])));
+        let exposure = ranked(self.index, id);
         let level = |e: &super::index::Entry| self.risk.level(&cats[e.category as usize], e.amount, received);
         serde_json::to_writer(&mut *out, &exposure.iter().map(|e| level(e)).max().unwrap_or(Level::None)).expect(w);
         out.extend_from_slice(b",\"exposure\":[");
@@ -127,8 +125,7 @@ impl Screener<'_> {
             out.extend_from_slice(b"{\"category\":");
             serde_json::to_writer(&mut *out, &cats[e.category as usize]).expect(w);
             write!(out, ",\"amount\":\"{}\",\"share\":", e.amount).expect(w);
-            let share = if received == 0 { 0.0 } else { e.amount as f64 / received as f64 };
-            serde_json::to_writer(&mut *out, &share).expect(w);
+            serde_json::to_writer(&mut *out, &share(e.amount, received)).expect(w);
             write!(out, ",\"direct\":\"{}\",\"indirect\":\"{}\",\"hops\":{},\"risk\":", e.direct, e.amount - e.direct, e.hops).expect(w);
             serde_json::to_writer(&mut *out, &level(e)).expect(w);
             out.extend_from_slice(b",\"path\":[");
@@ -202,37 +199,38 @@ fn result_of(index: &Index, risk: &RiskConfig, address: String, id: Option<u32>,
         };
     };
     let received = index.received()[id as usize];
-    let mut exposure: Vec<(u128, CategoryExposure)> = index
-        .exposures(id)
-        .iter()
-        .filter(|e| e.amount > 0)
+    let exposure: Vec<CategoryExposure> = ranked(index, id)
+        .into_iter()
         .map(|e| {
             let category = index.meta.categories[e.category as usize].clone();
-            let risk = risk.level(&category, e.amount, received);
-            let x = CategoryExposure {
+            CategoryExposure {
                 amount: e.amount.to_string(),
-                share: if received == 0 { 0.0 } else { e.amount as f64 / received as f64 },
+                share: share(e.amount, received),
                 direct: e.direct.to_string(),
                 indirect: (e.amount - e.direct).to_string(),
                 hops: e.hops,
-                risk,
+                risk: risk.level(&category, e.amount, received),
                 path: path(id, e.category),
                 category,
-            };
-            (e.amount, x)
+            }
         })
         .collect();
-    exposure.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.category.cmp(&b.1.category)));
-    let risk = exposure.iter().map(|e| e.1.risk).max().unwrap_or(Level::None);
-    ScreenResult {
-        address,
-        activity: true,
-        received: received.to_string(),
-        risk,
-        exposure: exposure.into_iter().map(|e| e.1).collect(),
-        chain: None,
-        asset: None,
-    }
+    let risk = exposure.iter().map(|e| e.risk).max().unwrap_or(Level::None);
+    ScreenResult { address, activity: true, received: received.to_string(), risk, exposure, chain: None, asset: None }
+}
+
+/// The categories `id` is exposed to (a non-zero amount), in the answer's
+/// order: largest amount first, then by name.
+fn ranked(index: &Index, id: u32) -> Vec<&super::index::Entry> {
+    let cats = &index.meta.categories;
+    let mut exposure: Vec<&super::index::Entry> = index.exposures(id).iter().filter(|e| e.amount > 0).collect();
+    exposure.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| cats[a.category as usize].cmp(&cats[b.category as usize])));
+    exposure
+}
+
+/// `amount / received` (0 where nothing was received).
+fn share(amount: u128, received: u128) -> f64 {
+    if received == 0 { 0.0 } else { amount as f64 / received as f64 }
 }
 
 /// Screening over several stores screened together

@@ -626,14 +626,9 @@ impl Store {
 
     /// Address `id` as reports print it: lowercase `0x` hex on Ethereum.
     pub fn address_text(&self, id: u32) -> String {
-        if (id as usize) < Pseudo::ALL.len() {
-            return Pseudo::ALL[id as usize].name().to_string();
-        }
-        let b = self.address_bytes(id);
-        match self.manifest.chain {
-            Chain::Bitcoin => String::from_utf8_lossy(b).into_owned(),
-            _ => crate::model::text::encode_hex("0x", b),
-        }
+        let mut v = Vec::with_capacity(42);
+        self.push_address_text(&mut v, id);
+        String::from_utf8(v).expect("a name, hex digits or a UTF-8 Bitcoin address")
     }
 
     /// The order of two addresses' texts ([`Store::address_text`]), without
@@ -673,20 +668,7 @@ impl Store {
     /// address index each. Texts that are not addresses of the store's
     /// chain, or not in it, are absent.
     pub fn find_addresses<'a>(&self, texts: impl Iterator<Item = &'a str>) -> std::collections::HashMap<String, u32> {
-        let mut found = std::collections::HashMap::new();
-        for t in texts {
-            let key = match self.manifest.chain {
-                Chain::Bitcoin => t.as_bytes().to_vec(),
-                _ => match crate::model::text::eth_address("address", t.as_bytes()) {
-                    Ok(a) => a.to_vec(),
-                    Err(_) => continue,
-                },
-            };
-            if let Some(id) = self.address_id(&key) {
-                found.insert(t.to_string(), id);
-            }
-        }
-        found
+        texts.filter_map(|t| Some((t.to_string(), self.find_address(t)?))).collect()
     }
 
     /// [`Store::address_text`] appended to a byte buffer.
@@ -711,10 +693,9 @@ impl Store {
 
     /// A transaction hash as printed (`0x` hex on Ethereum, plain hex txid on Bitcoin).
     pub fn tx_text(&self, id: u32) -> String {
-        match self.manifest.chain {
-            Chain::Bitcoin => crate::model::text::encode_hex("", self.tx_hash(id)),
-            _ => crate::model::text::encode_hex("0x", self.tx_hash(id)),
-        }
+        let mut v = Vec::with_capacity(66);
+        self.push_tx_text(&mut v, id);
+        String::from_utf8(v).expect("hex digits")
     }
 }
 
