@@ -93,8 +93,9 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -
     // row only as far as it must: its category, then the address's id, and
     // builds the full label only to order an address's several labels.
     let text: Arc<str> = String::from_utf8_lossy(store.label_rows()).into();
-    // (unit, row number, row's range in `text`)
-    let mut rows: Vec<(u32, u32, (u32, u32))> = Vec::with_capacity(text.len() / 64);
+    // (unit, row number, row's range in `text`, validity interval)
+    type Row = (u32, u32, (u32, u32), Option<i64>, Option<i64>);
+    let mut rows: Vec<Row> = Vec::with_capacity(text.len() / 64);
     let mut bounded = None;
     let mut at = 0usize;
     for (k, line) in text.split('\n').enumerate() {
@@ -104,11 +105,13 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -
         if !want.contains(&f[1]) {
             continue;
         }
-        if bounded.is_none() && (f[3].parse::<i64>().is_ok() || f[4].parse::<i64>().is_ok()) {
+        let (from, to) = (f[3].parse().ok(), f[4].parse().ok());
+        if bounded.is_none() && (from.is_some() || to.is_some()) {
             bounded = Some(f[0]);
         }
         if let Some(id) = store.find_address(f[0]) {
-            rows.push((unit(id), k as u32, row));
+            // Over clusters, a label on one member holds for its whole cluster.
+            rows.push((unit(id), k as u32, row, from, to));
         }
     }
     // Only a validity interval needs event times; the scan is skipped otherwise.
@@ -125,20 +128,17 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &dyn Fn(u32) -
     rows.sort_unstable();
     rules.reserve(rows.len());
     let line = |r: (u32, u32)| &text[r.0 as usize..r.1 as usize];
-    let rule = |r: (u32, u32)| {
-        let (f, _) = crate::labels::tsv_fields(line(r)).expect("read above");
-        StopRule { from: f[3].parse().ok(), to: f[4].parse().ok(), text: text.clone(), row: r }
-    };
+    let rule = |r: &Row| StopRule { from: r.3, to: r.4, text: text.clone(), row: r.2 };
     for run in rows.chunk_by(|a, b| a.0 == b.0) {
         if run.len() > 1 {
             // A stable sort of rows in the store's order: equal labels keep it.
             let labels: Vec<_> = run.iter().map(|r| crate::labels::from_tsv_row(line(r.2)).expect("read above")).collect();
             let mut order: Vec<usize> = (0..run.len()).collect();
             order.sort_by(|&a, &b| crate::labels::precedence(&labels[a], &labels[b]));
-            rules.entry(run[0].0).or_default().extend(order.into_iter().map(|k| rule(run[k].2)));
+            rules.entry(run[0].0).or_default().extend(order.into_iter().map(|k| rule(&run[k])));
         } else {
             // Not a push, which would make room for four.
-            rules.entry(run[0].0).or_default().extend([rule(run[0].2)]);
+            rules.entry(run[0].0).or_default().extend([rule(&run[0])]);
         }
     }
     Ok(rules)
