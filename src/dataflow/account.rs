@@ -42,7 +42,7 @@ use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
 use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
 use crate::trace::num::{haircut, narrow};
-use crate::trace::rules::{IdMap, StopRule, stop_at_time, stop_rules};
+use crate::trace::rules::{stop_at_time, stop_rules};
 use crate::trace::{Engine, EventRow, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
@@ -178,7 +178,7 @@ struct Part {
     window: Option<(u64, u64)>,
     full: bool,
     segment_bits: u32,
-    rules: IdMap<Vec<StopRule>>,
+    rules: crate::trace::rules::Rules,
     seed_txs: Set<u32>,
     fees_id: u32,
     /// Whether the fees' pseudo-address is not a seed (see `State::again`).
@@ -508,7 +508,7 @@ impl State {
     }
 
     /// The segment under way is final.
-    fn commit(&mut self, rules: &IdMap<Vec<StopRule>>) {
+    fn commit(&mut self, rules: &crate::trace::rules::Rules) {
         if self.cur.take().is_none() {
             return;
         }
@@ -1163,8 +1163,9 @@ fn sweep_on(
             // The flow of the events this worker logged: each pair's
             // events are all its receiver's owner's.
             let flow = (edges > 0).then(|| {
+                let shared: &Part = &part;
                 let all = crate::trace::flow::edges(&tainted, |t| {
-                    let r = part.row(t.event);
+                    let r = shared.row(t.event);
                     (r.from, r.to, r.tx)
                 });
                 crate::trace::flow::Flow::keep(all, edges, |id| part.store.address_text(id))

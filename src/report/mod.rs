@@ -13,7 +13,7 @@ use crate::model::tokens::Book;
 use crate::model::{Chain, NO_BLOCK, NO_TIME};
 use crate::store::Store;
 use crate::trace::evidence::EventRef;
-use crate::trace::{Outcome, Policy, Spec, Tainted, evidence};
+use crate::trace::{Destination, Outcome, Policy, Spec, Tainted, evidence};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -558,16 +558,20 @@ fn flow_view(store: &Store, spec: &Spec, out: &Outcome, paths: Paths) -> Option<
                 let all = crate::trace::flow::edges(&out.tainted, |t| {
                     let i = t.event as usize;
                     // On Bitcoin the taint came from the output it spent.
-                    let from = match out.pred.get(&t.event) {
+                    let from = match (!out.pred.is_empty()).then(|| out.pred.get(&t.event)).flatten() {
                         Some(&p) => ev.receiver(p as usize),
                         None => ev.sender(i),
                     };
                     (spec.unit(from), spec.unit(ev.receiver(i)), ev.tx(i))
                 });
+                crate::sys::timing("report: flow edges gathered");
                 crate::trace::flow::Flow::keep(all, paths.flow, text)
             }
         };
-        FlowView::of(store, &f, text)
+        crate::sys::timing("report: flow edges kept");
+        let v = FlowView::of(store, &f, text);
+        crate::sys::timing("report: flow drawn");
+        v
     })
 }
 
@@ -579,6 +583,7 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
     // logs the tainted events too).
     let none: [Tainted; 0] = [];
     let walk_here = paths.each > 0 && out.evidence.is_none() && !out.destinations.is_empty();
+    crate::sys::timing("report: rows begun");
     let index = evidence::Index::keyed(store, if walk_here { &out.tainted } else { &none }, |a| spec.unit(a));
     let cluster_size = |id: u32| spec.clusters.as_ref().map(|c| c.size_of(id));
     let seed_set: HashSet<u32> = spec.seeds.iter().copied().collect();
@@ -595,15 +600,16 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
         if utxo && walk_here { out.tainted.iter().map(|t| (t.event, *t)).collect() } else { Default::default() };
     // Rows are put in order by their amounts and ids, then formatted in
     // parallel in that order, and the paths of the ones listed first walked.
-    let order = |rows: &mut Vec<(WideSum, u32)>| {
+    // Each row carries what it is made of: a search of the ordered map per
+    // row, at random, was an eighth of a wide report's time.
+    fn order<T: Send>(store: &Store, rows: &mut [(WideSum, u32, T)]) {
         rows.par_sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| store.address_text_cmp(a.1, b.1)));
-    };
-    let mut ids: Vec<(WideSum, u32)> = out.destinations.iter().map(|(&id, d)| (d.amount, id)).collect();
-    order(&mut ids);
+    }
+    let mut ids: Vec<(WideSum, u32, &Destination)> = out.destinations.iter().map(|(&id, d)| (d.amount, id, d)).collect();
+    order(store, &mut ids);
     let mut dests: Vec<(u32, DestinationRow)> = ids
         .par_iter()
-        .map(|&(_, id)| {
-            let d = &out.destinations[&id];
+        .map(|&(_, id, d)| {
             let i = d.first_event as usize;
             let (first_block, first_time) = match &out.evidence {
                 Some(e) => e.first.get(&id).copied().unwrap_or((NO_BLOCK, NO_TIME)),
@@ -626,6 +632,7 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
             (id, row)
         })
         .collect();
+    crate::sys::timing("report: destination rows made");
     let walked = if paths.each == 0 { 0 } else { paths.paths_for.of(dests.len()) };
     dests[..walked].par_iter_mut().for_each(|(id, row)| {
         row.paths = match &out.evidence {
@@ -641,25 +648,29 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
                 .collect(),
         };
     });
-    let entities = entity_rows(ids.iter().zip(&dests).map(|((w, _), (_, d))| (w, d)));
+    crate::sys::timing("report: paths walked");
+    let entities = entity_rows(ids.iter().zip(&dests).map(|((w, _, _), (_, d))| (w, d)));
     let holders = |m: &std::collections::BTreeMap<u32, (WideSum, u32)>| {
-        let mut ids: Vec<(WideSum, u32)> = m.iter().map(|(&id, &(amount, _))| (amount, id)).collect();
-        order(&mut ids);
+        let mut ids: Vec<(WideSum, u32, u32)> = m.iter().map(|(&id, &(amount, hops))| (amount, id, hops)).collect();
+        order(store, &mut ids);
         ids.par_iter()
-            .map(|&(amount, id)| HolderRow {
+            .map(|&(amount, id, hops)| HolderRow {
                 address: store.address_text(id),
                 chain: None,
                 asset: None,
                 amount: amount.to_string(),
-                hops: m[&id].1,
+                hops,
                 cluster_size: cluster_size(id),
             })
             .collect::<Vec<_>>()
     };
+    crate::sys::timing("report: entities summed");
     let sum = |it: &mut dyn Iterator<Item = WideSum>| it.fold(WideSum::ZERO, |a, b| a + b);
     let dest_total = sum(&mut out.destinations.values().map(|d| d.amount));
     let dormant_total = sum(&mut out.dormant.values().map(|d| d.0)) + out.held_by_seeds;
     let horizon_total = sum(&mut out.horizon.values().map(|d| d.0));
+    let dormant = holders(&out.dormant);
+    crate::sys::timing("report: dormant rows made");
     let mut seeds = seeds_text.to_vec();
     seeds.sort();
     seeds.dedup();
@@ -675,7 +686,7 @@ fn build_rows(store: &Store, spec: &Spec, out: &Outcome, (seeds_text, seed_txs_t
         seeded: out.seeded.to_string(),
         destinations: dests.into_iter().map(|r| r.1).collect(),
         entities,
-        dormant: holders(&out.dormant),
+        dormant,
         horizon: holders(&out.horizon),
         totals: Totals {
             destinations: dest_total.to_string(),

@@ -19,6 +19,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()));
     }
+    crate::sys::timing("trace: start");
     if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
         return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()));
     }
@@ -26,6 +27,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         return Err(TraceError::Usage("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()));
     }
     let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
+    crate::sys::timing("trace: stop rules read");
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let fast = if windowed || spec.engine == Some(Engine::Full) {
         sweep::<u128, Records<u128>, false>(store, spec, &rules)
@@ -60,9 +62,14 @@ use state::*;
 /// The account sweep. `SPARSE` visits only the events whose sender can pass
 /// taint or whose receiver is a seed (or holds a FIFO queue), and takes each
 /// sender's balance from the store instead of keeping every balance.
-fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &IdMap<Vec<StopRule>>) -> Result<Outcome, Overflow> {
+fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(
+    store: &Store,
+    spec: &Spec,
+    rules: &crate::trace::rules::Rules,
+) -> Result<Outcome, Overflow> {
     let ev = store.events();
     let sender_balance = store.sender_balances();
+    let mut big = store.big_reads();
     let n_addr = store.address_count();
     let mut out = Outcome::default();
     let mut st = R::with_addresses(n_addr);
@@ -204,14 +211,14 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         } {
             continue;
         }
-        let aw = N::value(store, i, ev.value.get(i)).ok_or(Overflow)?;
+        let aw = N::value(&mut big, i, ev.value.get(i)).ok_or(Overflow)?;
         if aw.is_zero() {
             continue;
         }
         let (u, v) = (cur_f[i - block_start] as usize, cur_t[i - block_start] as usize);
         if SPARSE {
             let b = match sender_balance.get(i) {
-                u128::MAX => store.wide_balance(i),
+                u128::MAX => big.wide_balance(i),
                 b => b,
             };
             st[u].bal = N::from_u128(b).ok_or(Overflow)?;
@@ -392,6 +399,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     }
 
     out.destinations = stops.into_map();
+    crate::sys::timing("trace: swept");
     // What is left where.
     for &s in &spec.seeds {
         out.held_by_seeds += st[s as usize].bal.to_wide();

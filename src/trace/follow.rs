@@ -324,7 +324,7 @@ enum Lots {
 /// What the sweep is given: the question's parts in flat form and the
 /// store's conversions.
 pub(super) struct Prep {
-    rules: IdMap<Vec<StopRule>>,
+    rules: crate::trace::rules::Rules,
     /// Seed addresses by id.
     seed: Vec<bool>,
     seed_asset: Option<u32>,
@@ -351,6 +351,7 @@ const DENSE_PER: usize = 16;
 
 struct Sweep<'a, N: Num> {
     store: &'a Store,
+    big: crate::store::BigReads<'a>,
     ev: EventColumns<'a>,
     runs: RunCursor<'a>,
     parties: PartyCursor<'a>,
@@ -707,6 +708,7 @@ impl<'a, N: Num> Sweep<'a, N> {
         let windowed = spec.from_block.is_some() || spec.to_block.is_some();
         Sweep {
             store,
+            big: store.big_reads(),
             runs: ev.cursor(),
             parties: ev.party_cursor(),
             ev,
@@ -1133,7 +1135,7 @@ impl<N: Num> Sweep<'_, N> {
                 return Ok(None);
             }
         }
-        let value = N::value(self.store, i, ev.value.get(i)).ok_or(Overflow)?;
+        let value = N::value(&mut self.big, i, ev.value.get(i)).ok_or(Overflow)?;
         if value.is_zero() {
             return Ok(None);
         }

@@ -186,7 +186,7 @@ struct Ctx<'a> {
     preps: &'a [Option<Prep>],
     /// Per store, the ledger its sparse sweep reads (none: the full sweep).
     ledgers: &'a [Option<Ledger>],
-    rules: &'a [super::IdMap<Vec<super::rules::StopRule>>],
+    rules: &'a [super::rules::Rules],
     bridges: &'a [Bridged],
     order: &'a [(super::bridges::Position, usize, usize)],
     utxo_payouts: &'a [HashMap<u32, UtxoPayout>],

@@ -3,7 +3,7 @@
 //! `floor(a * t / b)`.
 
 use super::types::Wide;
-use crate::store::Store;
+use crate::store::BigReads;
 use ruint::aliases::U256;
 
 pub(super) type Product = ruint::Uint<576, 9>;
@@ -19,7 +19,7 @@ pub(super) trait Num: Copy + PartialOrd + std::ops::Sub<Output = Self> + Send + 
     /// A stored balance (`u128::MAX`: does not fit).
     fn from_u128(a: u128) -> Option<Self>;
     /// The value of event `i`, from its raw column entry (`u128::MAX` marks a big value).
-    fn value(store: &Store, i: usize, raw: u128) -> Option<Self>;
+    fn value(big: &mut BigReads<'_>, i: usize, raw: u128) -> Option<Self>;
     fn add(self, o: Self) -> Result<Self, Overflow>;
     fn is_zero(&self) -> bool;
     /// floor(a * t / b), exactly; `t <= b`.
@@ -40,9 +40,9 @@ impl Num for u128 {
         u128::try_from(a).ok()
     }
     #[inline]
-    fn value(store: &Store, i: usize, raw: u128) -> Option<Self> {
+    fn value(big: &mut BigReads<'_>, i: usize, raw: u128) -> Option<Self> {
         // The narrow column marks values of 2^72-1 and more: most still fit.
-        if raw != u128::MAX { Some(raw) } else { store.value(i).to_u128().filter(|&v| v != u128::MAX) }
+        if raw != u128::MAX { Some(raw) } else { big.value(i).to_u128().filter(|&v| v != u128::MAX) }
     }
     #[inline]
     fn add(self, o: Self) -> Result<Self, Overflow> {
@@ -86,8 +86,8 @@ impl Num for Wide {
     fn from_u256(a: U256) -> Option<Self> {
         Some(Wide::from(a))
     }
-    fn value(store: &Store, i: usize, _: u128) -> Option<Self> {
-        Some(Wide::from(store.value(i).0))
+    fn value(big: &mut BigReads<'_>, i: usize, raw: u128) -> Option<Self> {
+        Some(if raw != u128::MAX { Wide::from(raw) } else { Wide::from(big.value(i).0) })
     }
     fn add(self, o: Self) -> Result<Self, Overflow> {
         self.checked_add(o).ok_or(Overflow)

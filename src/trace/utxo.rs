@@ -138,12 +138,7 @@ impl Inputs {
 }
 
 /// Trace Bitcoin outputs.
-pub(super) fn run(
-    store: &Store,
-    spec: &Spec,
-    rules: &super::IdMap<Vec<StopRule>>,
-    outpoints: &[(u32, u32)],
-) -> Result<Outcome, TraceError> {
+pub(super) fn run(store: &Store, spec: &Spec, rules: &super::rules::Rules, outpoints: &[(u32, u32)]) -> Result<Outcome, TraceError> {
     let mut u = Utxo::new(store, spec, rules, outpoints, HashMap::new(), HashMap::new());
     u.run_to(store.len());
     Ok(u.finish().outcome)
@@ -212,7 +207,7 @@ pub struct PaidOut {
 pub(super) struct Utxo<'a> {
     store: &'a Store,
     spec: &'a Spec,
-    rules: &'a super::IdMap<Vec<StopRule>>,
+    rules: &'a super::rules::Rules,
     seeds: HashSet<u32>,
     seed_txs: HashSet<u32>,
     seed_outs: HashSet<(u32, u32)>,
@@ -243,7 +238,7 @@ impl<'a> Utxo<'a> {
     pub(super) fn new(
         store: &'a Store,
         spec: &'a Spec,
-        rules: &'a super::IdMap<Vec<StopRule>>,
+        rules: &'a super::rules::Rules,
         outpoints: &[(u32, u32)],
         payouts: HashMap<u32, UtxoPayout>,
         deposits: HashMap<u32, UtxoDeposit>,
