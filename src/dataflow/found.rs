@@ -49,7 +49,7 @@ type FlowWire = (Vec<(u32, u32, u32, [u64; 5], u64, Vec<u32>)>, (u64, u64, [u64;
 
 fn flow_wire(f: Flow) -> FlowWire {
     (
-        f.edges.into_iter().map(|e| (e.from, e.to, e.hop, *e.taint.as_limbs(), e.events, e.txs)).collect(),
+        f.edges.into_iter().map(|e| (e.from, e.to, e.hop, *e.taint.as_limbs(), e.events, e.txs.to_vec())).collect(),
         (f.rest_edges, f.rest_events, *f.rest_taint.as_limbs()),
     )
 }
@@ -59,7 +59,14 @@ fn flow_of(w: FlowWire) -> Flow {
         edges: w
             .0
             .into_iter()
-            .map(|(from, to, hop, taint, events, txs)| Edge { from, to, hop, taint: Wide::from_limbs(taint), events, txs })
+            .map(|(from, to, hop, taint, events, txs)| Edge {
+                from,
+                to,
+                hop,
+                taint: Wide::from_limbs(taint),
+                events,
+                txs: txs.into_iter().collect(),
+            })
             .collect(),
         rest_edges: w.1.0,
         rest_events: w.1.1,

@@ -844,7 +844,31 @@ fn seek(key: &impl Fn(usize) -> (u32, u32), lo: usize, hi: usize, want: (u32, u3
 
 #[cfg(test)]
 mod tests {
-    use super::{partition, seek};
+    use super::{gallop, partition, seek};
+
+    #[test]
+    fn a_gallop_from_the_last_answer_finds_what_a_search_finds_in_any_order() {
+        let keys: Vec<u64> = vec![2, 3, 3, 7, 10, 11, 40, 41, 42, 100];
+        let first = |w: u64| keys.partition_point(|&k| k < w);
+        let mut at = 0usize;
+        // Forward, repeated, backward, and past either end.
+        for w in [0u64, 2, 3, 3, 4, 41, 42, 5, 101, 100, 1, 40, 200, 0, 100] {
+            assert_eq!(gallop(&mut at, keys.len(), w, |k| keys[k]), first(w), "{w}");
+            assert_eq!(at, first(w));
+        }
+        // Mostly forward, as a sweep reads, with some jumps back.
+        let mut x = 7u64;
+        let keys: Vec<u64> = (0..5000u64).map(|k| k * 7 + k % 5).collect();
+        let first = |w: u64| keys.partition_point(|&k| k < w);
+        let mut at = 0usize;
+        let mut w = 0u64;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            w = if x >> 60 == 0 { w / 2 } else { w + (x >> 58) % 23 };
+            assert_eq!(gallop(&mut at, keys.len(), w, |k| keys[k]), first(w), "{w}");
+        }
+        assert_eq!(gallop(&mut 0, 0, 5, |_| unreachable!("no records")), 0);
+    }
 
     #[test]
     fn seek_finds_what_a_bisection_finds() {

@@ -87,7 +87,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(
             always.set(id);
         }
     }
-    let mut stops = Stops::new(n_addr);
+    let mut stops = Stops::default();
     // Sparse: who can send taint, and who must see every arrival.
     let mut hot = Hot::new(if SPARSE { n_addr } else { 0 }, spec.policy == Policy::Fifo);
     for &s in &spec.seeds {
@@ -335,11 +335,11 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(
             out.fees += delivered.to_wide();
             true
         } else if always.get(vid) {
-            stops.absorb(vid, i as u64, || &rules[&vid][0], delivered.to_u256(), ev_hop);
+            stops.absorb(&mut st[v].stop, vid, i as u64, None, delivered.to_u256(), ev_hop);
             st[v].set_hop(sv.hop().min(ev_hop));
             true
         } else if let Some(rule) = if ruled.get(vid) { stop_at_time(rules, vid, ev.time(i)) } else { None } {
-            stops.absorb(vid, i as u64, || rule, delivered.to_u256(), ev_hop);
+            stops.absorb(&mut st[v].stop, vid, i as u64, Some(rule), delivered.to_u256(), ev_hop);
             st[v].set_hop(sv.hop().min(ev_hop));
             true
         } else if sv.fl & HORIZON != 0 || (sv.hop() == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
@@ -398,7 +398,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(
         }
     }
 
-    out.destinations = stops.into_map();
+    out.destinations = stops.into_map(rules);
     crate::sys::timing("trace: swept");
     // What is left where.
     for &s in &spec.seeds {

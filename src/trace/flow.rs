@@ -28,7 +28,46 @@ pub struct Edge {
     pub events: u64,
     /// The transactions of its largest events (most taint first, the
     /// earliest of equals), each once.
-    pub txs: Vec<u32>,
+    pub txs: Txs,
+}
+
+/// At most [`EDGE_TXS`] transaction ids, in place: a wide trace has
+/// millions of pairs, and a vector each was a heap allocation a pair for
+/// the few hundred a report keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Txs {
+    n: u8,
+    ids: [u32; EDGE_TXS],
+}
+
+impl Txs {
+    /// Add `tx` unless it is there already or there is no room (`false`).
+    pub fn push_new(&mut self, tx: u32) -> bool {
+        if self.contains(&tx) || self.n as usize == EDGE_TXS {
+            return false;
+        }
+        self.ids[self.n as usize] = tx;
+        self.n += 1;
+        true
+    }
+}
+
+impl std::ops::Deref for Txs {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        &self.ids[..self.n as usize]
+    }
+}
+
+impl FromIterator<u32> for Txs {
+    /// The first [`EDGE_TXS`] distinct ids.
+    fn from_iter<I: IntoIterator<Item = u32>>(it: I) -> Self {
+        let mut t = Txs::default();
+        for x in it {
+            t.push_new(x);
+        }
+        t
+    }
 }
 
 /// The flow a report shows: the edges that carried most, and the rest.
@@ -107,13 +146,7 @@ pub fn edges(tainted: &[Tainted], parties: impl Fn(&Tainted) -> (u32, u32, u32) 
             }
             j += 1;
         }
-        let mut txs: Vec<u32> = Vec::with_capacity(m);
-        for &p in &largest[..m] {
-            let tx = txs_of[p];
-            if tx != NO_TX && !txs.contains(&tx) {
-                txs.push(tx);
-            }
-        }
+        let txs: Txs = largest[..m].iter().map(|&p| txs_of[p]).filter(|&tx| tx != NO_TX).collect();
         out.push(Edge { from: (key >> 32) as u32, to: key as u32, hop, taint, events, txs });
     }
     out
@@ -269,7 +302,7 @@ mod tests {
         assert_eq!(first.taint, Wide::from(32u64));
         // Its largest events are 1, 2 and 5 (9 each, the earliest first):
         // transactions 11 and 10, and none for 5.
-        assert_eq!(first.txs, vec![11, 10]);
+        assert_eq!(&*first.txs, &[11, 10]);
         assert_eq!((f.edges[1].from, f.edges[1].to), (2, 3));
         assert_eq!((f.rest_edges, f.rest_events, f.rest_taint), (1, 2, Wide::from(2u64)));
         // Split in two parts and joined: the same.

@@ -118,6 +118,10 @@ pub(super) struct St<N> {
     /// (`u32::MAX`: never), so that all-zero bytes are the initial state.
     pub(super) not_hop: u32,
     pub(super) fl: u8,
+    /// A stop's place among the sweep's destinations, plus one (0: none).
+    /// In the record, whose line an arrival loads anyway: a slot array of
+    /// its own was one more miss an arrival at a stop.
+    pub(super) stop: u32,
 }
 
 impl<N> St<N> {
@@ -325,7 +329,7 @@ impl<N: Num> std::ops::IndexMut<usize> for Packed<N> {
 
 impl<N: Num> Recs<N> for Packed<N> {
     fn with_addresses(n: usize) -> Self {
-        let zero = St { bal: N::ZERO, t: N::ZERO, not_hop: 0, fl: 0 };
+        let zero = St { bal: N::ZERO, t: N::ZERO, not_hop: 0, fl: 0, stop: 0 };
         Packed { slot: ZeroPages::new(n), recs: vec![zero], dense: None }
     }
     #[inline]

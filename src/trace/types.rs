@@ -355,54 +355,59 @@ impl Outcome {
     }
 }
 
-/// Destinations as the account sweep finds them: a slot per address id, so
-/// that an arrival at a stop is an array access, not a search of the
-/// ordered map the outcome keeps (a wide trace reaches tens of thousands of
-/// stops hundreds of thousands of times). A stop keeps its rule, not its
-/// names: they are made once the sweep is done, on the pool (at 10^7
-/// events, 250,000 stops' three strings each were a tenth of the sweep).
+/// Destinations as the account sweep finds them, in the order first
+/// reached; each stop's record holds its place here, so that an arrival
+/// is an array access, not a search of the ordered map the outcome keeps
+/// (a wide trace reaches tens of thousands of stops hundreds of thousands
+/// of times). A stop keeps its rule, not its names: they are made once the
+/// sweep is done, on the pool (at 10^7 events, 250,000 stops' three
+/// strings each were a tenth of the sweep).
+#[derive(Default)]
 pub(crate) struct Stops<'r> {
-    slot: super::records::ZeroPages<u32>,
     found: Vec<(u32, Found<'r>)>,
 }
 
-/// What a stop absorbed.
+/// What a stop absorbed: below 2^128 in `lo` (native adds), the rest in `hi`.
 struct Found<'r> {
-    amount: Wide,
+    lo: u128,
+    hi: Wide,
     hops: u32,
     first_event: u64,
-    rule: &'r StopRule,
+    /// `None`: the address's first rule, looked up after the sweep, in
+    /// address order (a lookup at the arrival is a few misses).
+    rule: Option<&'r StopRule>,
 }
 
 impl<'r> Stops<'r> {
-    pub(crate) fn new(addresses: usize) -> Self {
-        Stops { slot: super::records::ZeroPages::new(addresses), found: Vec::new() }
-    }
-
-    /// A stop absorbs `x` from event `event` at hop `hop`; `rule`, the
-    /// label that makes it one, is looked up on its first arrival only.
+    /// Stop `address`, whose place is `*slot` (0: not reached before),
+    /// absorbs `x` from event `event` at hop `hop`; `rule` is the label that
+    /// makes it one, `None` for the address's first.
     #[inline]
-    pub(crate) fn absorb(&mut self, address: u32, event: u64, rule: impl FnOnce() -> &'r StopRule, x: U256, hop: u32) {
-        let s = &mut self.slot[address as usize];
-        if *s == 0 {
-            self.found.push((address, Found { amount: Wide::ZERO, hops: u32::MAX, first_event: event, rule: rule() }));
-            *s = u32::try_from(self.found.len()).expect("fewer than 2^32 destinations");
+    pub(crate) fn absorb(&mut self, slot: &mut u32, address: u32, event: u64, rule: Option<&'r StopRule>, x: U256, hop: u32) {
+        if *slot == 0 {
+            self.found.push((address, Found { lo: 0, hi: Wide::ZERO, hops: u32::MAX, first_event: event, rule }));
+            *slot = u32::try_from(self.found.len()).expect("fewer than 2^32 destinations");
         }
-        let f = &mut self.found[*s as usize - 1].1;
-        f.amount += Wide::from(x);
+        let f = &mut self.found[*slot as usize - 1].1;
+        match u128::try_from(x).ok().and_then(|x| f.lo.checked_add(x)) {
+            Some(s) => f.lo = s,
+            None => f.hi += Wide::from(x),
+        }
         f.hops = f.hops.min(hop);
     }
 
-    /// In the outcome's map, named.
-    pub(crate) fn into_map(mut self) -> BTreeMap<u32, Destination> {
+    /// In the outcome's map, named by their rules (`rules`, those of the sweep).
+    pub(crate) fn into_map(mut self, rules: &'r super::rules::Rules) -> BTreeMap<u32, Destination> {
         use rayon::prelude::*;
         self.found.par_sort_unstable_by_key(|d| d.0);
+        let firsts = rules.firsts(self.found.iter().map(|f| f.0));
         let named: Vec<(u32, Destination)> = self
             .found
             .par_iter()
-            .map(|(id, f)| {
-                let mut d = new_destination(f.first_event, f.rule);
-                d.amount = f.amount;
+            .zip(firsts)
+            .map(|((id, f), first)| {
+                let mut d = new_destination(f.first_event, f.rule.unwrap_or_else(|| first.expect("a stop has a rule")));
+                d.amount = f.hi + Wide::from(f.lo);
                 d.hops = f.hops;
                 (*id, d)
             })
