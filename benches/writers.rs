@@ -15,7 +15,8 @@
 //!   copy counts);
 //! - `file`: the same through the command's file writer, `app::write_with`,
 //!   which hands each megabyte to a thread of its own;
-//! - `csv`: the CSV text;
+//! - `csv`: the CSV rows (`report::write_csv`), into memory;
+//! - `csv file`: the same through the command's file writer;
 //! - `parquet`: the Parquet files, to disk.
 //!
 //! Throughput counts the bytes each writer produced. The report's build is
@@ -88,7 +89,17 @@ fn main() {
             std::fs::metadata(&path).expect("written").len()
         });
         clear();
-        time("csv", &mut || chaintrace::report::to_csv(&report).len() as u64);
+        time("csv", &mut || {
+            memory.clear();
+            chaintrace::report::write_csv(&mut memory, &report).expect("csv");
+            memory.len() as u64
+        });
+        time("csv file", &mut || {
+            let path = fresh();
+            chaintrace::app::write_with(&path, |w| chaintrace::report::write_csv(w, &report)).expect("write");
+            std::fs::metadata(&path).expect("written").len()
+        });
+        clear();
         time("parquet", &mut || {
             let path = out.join(format!("{policy}.parquet"));
             chaintrace::report::parquet::write_trace(&report, &path).expect("parquet");

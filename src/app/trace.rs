@@ -174,6 +174,10 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain, book: &Book) -> Res
             write_json(out, &traced[0].report)?;
             Ok(None)
         }
+        (Some(out), Format::Csv) if single => {
+            super::write_with(out, |w| report::write_csv(w, &traced[0].report))?;
+            Ok(None)
+        }
         (Some(out), _) if single => {
             write_text(out, &render(&traced[0].report, plan.format, chain, book)?)?;
             Ok(None)
@@ -187,6 +191,8 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain, book: &Book) -> Res
                     report::parquet::write_trace(&t.report, &p)?;
                 } else if format == Format::Json {
                     write_json(&p, &t.report)?;
+                } else if format == Format::Csv {
+                    super::write_with(&p, |w| report::write_csv(w, &t.report))?;
                 } else {
                     write_text(&p, &render(&t.report, format, chain, book)?)?;
                 }

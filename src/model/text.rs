@@ -39,6 +39,33 @@ pub fn push_hex(out: &mut Vec<u8>, prefix: &str, bytes: &[u8]) {
     }
 }
 
+/// The decimal digits of a number, on the stack: a CSV row's counts
+/// without an allocation each.
+pub struct Decimal {
+    digits: [u8; 20],
+    start: u8,
+}
+
+impl Decimal {
+    /// `n` in decimal.
+    pub fn of(mut n: u64) -> Decimal {
+        let mut d = Decimal { digits: [0; 20], start: 20 };
+        loop {
+            d.start -= 1;
+            d.digits[d.start as usize] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return d;
+            }
+        }
+    }
+
+    /// The digits.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start as usize..]
+    }
+}
+
 /// Decode `2 * out.len()` hex digits; false on any non-hex byte.
 ///
 /// Kept over `hex::decode_to_slice` (issue 13): `cargo bench --bench kernels
@@ -254,6 +281,13 @@ pub fn csv_text(w: csv::Writer<Vec<u8>>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimals_are_what_display_writes() {
+        for n in [0u64, 1, 9, 10, 99, 100, 12345, u64::from(u32::MAX), u64::MAX - 1, u64::MAX] {
+            assert_eq!(super::Decimal::of(n).as_bytes(), n.to_string().as_bytes());
+        }
+    }
+
     #[test]
     fn encode_hex_is_the_crates_lowercase_hex() {
         let bytes: Vec<u8> = (0..=255).collect();
