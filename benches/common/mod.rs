@@ -38,8 +38,8 @@ pub(crate) fn timed_trace(trace: &mut std::process::Command) -> Timed {
     let out = trace.env("CHAINTRACE_TIMING", "1").output().expect("run chaintrace trace");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "trace failed: {err}");
-    let sweep = err.lines().find(|l| l.starts_with("timing: sweep")).expect("sweep timing");
-    let total = err.lines().find(|l| l.starts_with("timing: trace")).expect("trace timing");
+    let sweep = err.lines().find(|l| l.starts_with("timing: sweep of ")).expect("sweep timing");
+    let total = err.lines().find(|l| l.starts_with("timing: trace of ")).expect("trace timing");
     Timed {
         sweep: field(sweep, " in "),
         heap: field(sweep, "heap at the end of the sweep "),

@@ -557,8 +557,10 @@ fn flow_view(store: &Store, spec: &Spec, out: &Outcome, paths: Paths) -> Option<
             None => {
                 let all = crate::trace::flow::edges(&out.tainted, |t| {
                     let i = t.event as usize;
-                    // On Bitcoin the taint came from the output it spent.
-                    let from = match (!out.pred.is_empty()).then(|| out.pred.get(&t.event)).flatten() {
+                    // On Bitcoin the taint came from the output it spent
+                    // (an account trace logs no spends: no hashing then).
+                    let spent = if out.pred.is_empty() { None } else { out.pred.get(&t.event) };
+                    let from = match spent {
                         Some(&p) => ev.receiver(p as usize),
                         None => ev.sender(i),
                     };

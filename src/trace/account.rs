@@ -19,7 +19,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     if spec.max_hops == Some(0) {
         return Err(TraceError::Usage("--max-hops must be at least 1".into()));
     }
-    crate::sys::timing("trace: start");
+    crate::sys::timing("account sweep: start");
     if (spec.from_block.is_some() || spec.to_block.is_some()) && store.manifest.order_by == Some(crate::model::OrderBy::Time) {
         return Err(TraceError::Usage("--from-block/--to-block need block numbers; this store has only block times".into()));
     }
@@ -27,7 +27,7 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
         return Err(TraceError::Usage("--cluster needs a Bitcoin store: clustering joins the inputs of a transaction".into()));
     }
     let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
-    crate::sys::timing("trace: stop rules read");
+    crate::sys::timing("account sweep: stop rules read");
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
     let fast = if windowed || spec.engine == Some(Engine::Full) {
         sweep::<u128, Records<u128>, false>(store, spec, &rules)
@@ -399,7 +399,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(
     }
 
     out.destinations = stops.into_map(rules);
-    crate::sys::timing("trace: swept");
+    crate::sys::timing("account sweep: done");
     // What is left where.
     for &s in &spec.seeds {
         out.held_by_seeds += st[s as usize].bal.to_wide();
