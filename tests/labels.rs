@@ -259,6 +259,57 @@ fn a_stop_is_named_by_the_label_of_highest_precedence() {
 }
 
 #[test]
+fn the_zero_address_is_a_burn_before_any_label_of_its_own() {
+    // The stop rules are one list with a range per address, the zero
+    // address's own rule put first in its range: whether or not it has
+    // labels, and whatever labelled addresses come before and after it.
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path().join("s");
+    let seed = "0x1111111111111111111111111111111111111111";
+    let zero = "0x0000000000000000000000000000000000000000";
+    let (x, y) = ("0x2222222222222222222222222222222222222222", "0x3333333333333333333333333333333333333333");
+    let csv = format!(
+        "block_time,transaction_hash,from_address,to_address,value\n\
+         2023-06-01T00:00:00Z,0x{:064x},{seed},{x},50\n\
+         2023-06-02T00:00:00Z,0x{:064x},{seed},{zero},30\n\
+         2023-06-03T00:00:00Z,0x{:064x},{seed},{y},20\n",
+        1, 2, 3
+    );
+    let f = write(t.path(), "t.csv", &csv);
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f]).code, 0);
+    let st = s.to_str().unwrap();
+    let named = |r: &serde_json::Value, a: &str| {
+        r["destinations"].as_array().unwrap().iter().find(|d| d["address"] == a).map(|d| {
+            (
+                d["category"].as_str().unwrap().to_string(),
+                d["label"].as_str().unwrap().to_string(),
+                d["amount"].as_str().unwrap().to_string(),
+            )
+        })
+    };
+    let burn = Some(("burn".to_string(), "Null address".to_string(), "30".to_string()));
+    // No labels, no --stop-at: the zero address alone is a stop.
+    let r = trace_json(&s, &["--policy", "haircut", "--seed", seed]);
+    assert_eq!(named(&r, zero), burn, "{r}");
+    assert_eq!(r["destinations"].as_array().unwrap().len(), 1, "{r}");
+    let labels = write(
+        t.path(),
+        "l.csv",
+        &format!("address,category,label\n{y},exchange,Yonder 2\n{zero},exchange,Zero Exchange 9\n{x},exchange,Xeno 1\n"),
+    );
+    assert_eq!(run(&["labels", "--store", st, "import", labels.to_str().unwrap()]).code, 0);
+    for stops in [None, Some("exchange")] {
+        let mut args = vec!["--policy", "haircut", "--seed", seed];
+        args.extend(stops.iter().flat_map(|s| ["--stop-at", *s]));
+        let r = trace_json(&s, &args);
+        assert_eq!(named(&r, zero), burn, "{stops:?}: {r}");
+        let exchange = |label: &str, amount: &str| Some(("exchange".to_string(), label.to_string(), amount.to_string()));
+        let (want_x, want_y) = if stops.is_some() { (exchange("Xeno 1", "50"), exchange("Yonder 2", "20")) } else { (None, None) };
+        assert_eq!((named(&r, x), named(&r, y)), (want_x, want_y), "{stops:?}: {r}");
+    }
+}
+
+#[test]
 fn deposit_addresses_found_from_sweeps_on_a_world_with_known_truth() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("w");
