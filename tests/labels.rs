@@ -169,6 +169,19 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
+/// A store under `dir` of `seed`'s transfers (time, receiver, value), one
+/// transaction each, from the plain transfers CSV.
+fn transfers_from(dir: &Path, seed: &str, rows: &[(&str, &str, u64)]) -> PathBuf {
+    let mut csv = String::from("block_time,transaction_hash,from_address,to_address,value\n");
+    for (k, (time, to, value)) in rows.iter().enumerate() {
+        csv += &format!("{time},0x{:064x},{seed},{to},{value}\n", k + 1);
+    }
+    let f = write(dir, "t.csv", &csv);
+    let s = dir.join("s");
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f]).code, 0);
+    s
+}
+
 fn trace_json(store: &Path, args: &[&str]) -> serde_json::Value {
     let mut a = vec!["trace", "--store", store.to_str().unwrap(), "--format", "json"];
     a.extend_from_slice(args);
@@ -180,21 +193,20 @@ fn trace_json(store: &Path, args: &[&str]) -> serde_json::Value {
 #[test]
 fn sanctions_apply_inside_their_interval_and_entities_aggregate() {
     let t = tempfile::tempdir().unwrap();
-    let s = t.path().join("s");
     let seed = "0x1111111111111111111111111111111111111111";
     // Two real Binance hot wallets (Etherscan's label cloud) and the Tornado
     // Cash proxy, sanctioned from 2022-08-08 to 2025-03-21.
     let (b14, b7) = ("0x28c6c06298d514db089934071355e5743bf21d60", "0xbe0eb53f46cd790cd13851d5eff43d12404d33e8");
-    let csv = format!(
-        "block_time,transaction_hash,from_address,to_address,value\n\
-         2021-06-01T00:00:00Z,0x{:064x},{seed},{TORNADO_PROXY},100\n\
-         2023-06-01T00:00:00Z,0x{:064x},{seed},{TORNADO_PROXY},40\n\
-         2023-06-02T00:00:00Z,0x{:064x},{seed},{b14},30\n\
-         2023-06-03T00:00:00Z,0x{:064x},{seed},{b7},20\n",
-        1, 2, 3, 4
+    let s = transfers_from(
+        t.path(),
+        seed,
+        &[
+            ("2021-06-01T00:00:00Z", TORNADO_PROXY, 100),
+            ("2023-06-01T00:00:00Z", TORNADO_PROXY, 40),
+            ("2023-06-02T00:00:00Z", b14, 30),
+            ("2023-06-03T00:00:00Z", b7, 20),
+        ],
     );
-    let f = write(t.path(), "t.csv", &csv);
-    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f]).code, 0);
     let st = s.to_str().unwrap();
     let bn = set("etherscan-labels-brianleect/data/etherscan/accounts/binance.csv");
     let tc = set("derived-tornado-cash-contracts/tornado_cash_addresses.csv");
@@ -223,17 +235,9 @@ fn a_stop_is_named_by_the_label_of_highest_precedence() {
     // tens of thousands of labels a trace): the order must still be the
     // labels' precedence, whatever the order of import.
     let t = tempfile::tempdir().unwrap();
-    let s = t.path().join("s");
     let seed = "0x1111111111111111111111111111111111111111";
     let (x, y) = ("0x2222222222222222222222222222222222222222", "0x3333333333333333333333333333333333333333");
-    let csv = format!(
-        "block_time,transaction_hash,from_address,to_address,value\n\
-         2023-06-01T00:00:00Z,0x{:064x},{seed},{x},70\n\
-         2023-06-02T00:00:00Z,0x{:064x},{seed},{y},30\n",
-        1, 2
-    );
-    let f = write(t.path(), "t.csv", &csv);
-    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f]).code, 0);
+    let s = transfers_from(t.path(), seed, &[("2023-06-01T00:00:00Z", x, 70), ("2023-06-02T00:00:00Z", y, 30)]);
     let st = s.to_str().unwrap();
     let a = write(t.path(), "a.csv", &format!("address,category,label\n{x},exchange,Zeta Exchange 1\n{y},exchange,Yonder 2\n"));
     let b = write(t.path(), "b.csv", &format!("address,category,label\n{x},sanctioned,Bad Actor\n{x},exchange,Alpha Exchange 3\n"));
@@ -264,19 +268,14 @@ fn the_zero_address_is_a_burn_before_any_label_of_its_own() {
     // address's own rule put first in its range: whether or not it has
     // labels, and whatever labelled addresses come before and after it.
     let t = tempfile::tempdir().unwrap();
-    let s = t.path().join("s");
     let seed = "0x1111111111111111111111111111111111111111";
     let zero = "0x0000000000000000000000000000000000000000";
     let (x, y) = ("0x2222222222222222222222222222222222222222", "0x3333333333333333333333333333333333333333");
-    let csv = format!(
-        "block_time,transaction_hash,from_address,to_address,value\n\
-         2023-06-01T00:00:00Z,0x{:064x},{seed},{x},50\n\
-         2023-06-02T00:00:00Z,0x{:064x},{seed},{zero},30\n\
-         2023-06-03T00:00:00Z,0x{:064x},{seed},{y},20\n",
-        1, 2, 3
+    let s = transfers_from(
+        t.path(),
+        seed,
+        &[("2023-06-01T00:00:00Z", x, 50), ("2023-06-02T00:00:00Z", zero, 30), ("2023-06-03T00:00:00Z", y, 20)],
     );
-    let f = write(t.path(), "t.csv", &csv);
-    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f]).code, 0);
     let st = s.to_str().unwrap();
     let named = |r: &serde_json::Value, a: &str| {
         r["destinations"].as_array().unwrap().iter().find(|d| d["address"] == a).map(|d| {
