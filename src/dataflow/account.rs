@@ -42,7 +42,7 @@ use crate::model::{NO_BLOCK, NO_TX, Pseudo, flags};
 use crate::store::{EventColumns, Store};
 use crate::trace::fifo::{Lot, Queue};
 use crate::trace::num::{haircut, narrow};
-use crate::trace::rules::{stop_at_time, stop_rules};
+use crate::trace::rules::{Rules, stop_at_time, stop_rules};
 use crate::trace::{Engine, EventRow, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
@@ -178,7 +178,7 @@ struct Part {
     window: Option<(u64, u64)>,
     full: bool,
     segment_bits: u32,
-    rules: crate::trace::rules::Rules,
+    rules: Rules,
     seed_txs: Set<u32>,
     fees_id: u32,
     /// Whether the fees' pseudo-address is not a seed (see `State::again`).
@@ -508,7 +508,7 @@ impl State {
     }
 
     /// The segment under way is final.
-    fn commit(&mut self, rules: &crate::trace::rules::Rules) {
+    fn commit(&mut self, rules: &Rules) {
         if self.cur.take().is_none() {
             return;
         }

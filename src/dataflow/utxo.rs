@@ -29,7 +29,7 @@ use super::{DataflowError, Owners, Workers};
 use super::{Map, Set};
 use crate::model::{NO_TX, flags, sub};
 use crate::store::{Column, Store};
-use crate::trace::rules::{stop_at_time, stop_rules};
+use crate::trace::rules::{Rules, stop_at_time, stop_rules};
 use crate::trace::{Outcome, Policy, Spec, Tainted, TraceError, Wide};
 use ruint::aliases::U256;
 use std::cell::RefCell;
@@ -446,7 +446,7 @@ struct Trace {
     seeds: Set<u32>,
     seed_txs: Set<u32>,
     seed_outs: Set<(u32, u32)>,
-    rules: crate::trace::rules::Rules,
+    rules: Rules,
     window: (u64, u64),
     clusters: Option<Arc<crate::cluster::Clustering>>,
     max_hops: Option<u32>,

@@ -214,6 +214,8 @@ impl LabelRules {
 /// The exposure sweep of one store, run in steps.
 pub struct Sweeper<'a> {
     store: &'a Store,
+    /// Values and balances past the narrow columns, read in event order.
+    big: crate::store::BigReads<'a>,
     ev: EventColumns<'a>,
     bal: Balances<'a>,
     asset: u32,
@@ -257,6 +259,7 @@ impl<'a> Sweeper<'a> {
         debug_assert!(steps.windows(2).all(|w| w[0].0 < w[1].0));
         Ok(Sweeper {
             store,
+            big: store.big_reads(),
             ev,
             bal: store.sender_balances(),
             asset,
@@ -276,10 +279,10 @@ impl<'a> Sweeper<'a> {
         })
     }
 
-    fn value_of(&self, i: usize) -> Result<u128, ScreenError> {
+    fn value_of(&mut self, i: usize) -> Result<u128, ScreenError> {
         match self.ev.value.get(i) {
             u128::MAX => {
-                self.store.value(i).to_u128().filter(|&v| v != u128::MAX).ok_or_else(|| too_large(&format!("the value of event {i}")))
+                self.big.value(i).to_u128().filter(|&v| v != u128::MAX).ok_or_else(|| too_large(&format!("the value of event {i}")))
             }
             v => Ok(v),
         }
@@ -354,7 +357,7 @@ impl<'a> Sweeper<'a> {
         }
         let t = Some(self.runs.at(i).time).filter(|&t| t != NO_TIME);
         let b = match self.bal.get(i) {
-            u128::MAX => self.store.wide_balance(i),
+            u128::MAX => self.big.wide_balance(i),
             b => b,
         };
         if b == u128::MAX {

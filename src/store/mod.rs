@@ -531,16 +531,7 @@ impl Store {
         if v != u128::MAX {
             return Amount::from_u128(v);
         }
-        let raw = self.bytes(Column::BigValues);
-        let n = raw.len() / 40;
-        let at = |k: usize| u64::from_le_bytes(raw[k * 40..k * 40 + 8].try_into().expect("8 bytes"));
-        let lo = partition(0, n, |k| at(k) < i as u64);
-        if lo < n && at(lo) == i as u64 {
-            return Amount(U256::from_le_slice(&raw[lo * 40 + 8..lo * 40 + 40]));
-        }
-        // Only a damaged column has a marker without a record, and the
-        // checksums that every command verifies catch that first.
-        Amount::from_u128(Values::LIMIT)
+        self.big_reads().value(i)
     }
 
     /// Bitcoin: the rows of transaction `tx`'s inputs in the input
@@ -598,18 +589,19 @@ impl Store {
     /// The sender balance before event `i` where the narrow column holds
     /// the marker: from 2^80-1 up, or `u128::MAX` when it does not fit.
     pub fn wide_balance(&self, i: usize) -> u128 {
-        let raw = self.bytes(Column::BalanceWide);
-        let recs: &[[u64; 3]] = columns::cast(raw);
-        match recs.binary_search_by_key(&(i as u64), |r| r[0]) {
-            Ok(k) => (u128::from(recs[k][2]) << 64) | u128::from(recs[k][1]),
-            Err(_) => u128::MAX,
-        }
+        self.big_reads().wide_balance(i)
     }
 
     /// Reads of the amounts kept apart from the narrow columns, for a walk
     /// over events in increasing order (see [`BigReads`]).
     pub fn big_reads(&self) -> BigReads<'_> {
-        BigReads { values: self.bytes(Column::BigValues), v_at: 0, balances: columns::cast(self.bytes(Column::BalanceWide)), b_at: 0 }
+        // No last answer yet: the first read searches the whole column.
+        BigReads {
+            values: self.bytes(Column::BigValues),
+            v_at: usize::MAX,
+            balances: columns::cast(self.bytes(Column::BalanceWide)),
+            b_at: usize::MAX,
+        }
     }
 
     /// Values of 2^72-1 and above, by event index, in event order.
@@ -745,7 +737,8 @@ impl BigReads<'_> {
         if k < raw.len() / 40 && at(k) == i as u64 {
             return Amount(U256::from_le_slice(&raw[k * 40 + 8..k * 40 + 40]));
         }
-        // As in `Store::value`: only a damaged column lacks the record.
+        // Only a damaged column has a marker without a record, and the
+        // checksums that every command verifies catch that first.
         Amount::from_u128(Values::LIMIT)
     }
 
@@ -762,7 +755,8 @@ impl BigReads<'_> {
 
 /// The first of `n` records whose `key` is not below `want`, searched
 /// forward from `*at` (the answer of the last search, which it becomes),
-/// or over all records if `want` lies behind it.
+/// or over all records if `want` lies behind it or there was none (`*at`
+/// past the end).
 #[inline]
 fn gallop(at: &mut usize, n: usize, want: u64, key: impl Fn(usize) -> u64) -> usize {
     let start = *at;
@@ -869,6 +863,11 @@ mod tests {
             assert_eq!(gallop(&mut at, keys.len(), w, |k| keys[k]), first(w), "{w}");
         }
         assert_eq!(gallop(&mut 0, 0, 5, |_| unreachable!("no records")), 0);
+        // No last answer: the whole column.
+        for w in [0u64, 3, 35_000, 1 << 40] {
+            let mut none = usize::MAX;
+            assert_eq!(gallop(&mut none, keys.len(), w, |k| keys[k]), first(w), "{w}");
+        }
     }
 
     #[test]

@@ -62,11 +62,7 @@ use state::*;
 /// The account sweep. `SPARSE` visits only the events whose sender can pass
 /// taint or whose receiver is a seed (or holds a FIFO queue), and takes each
 /// sender's balance from the store instead of keeping every balance.
-fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(
-    store: &Store,
-    spec: &Spec,
-    rules: &crate::trace::rules::Rules,
-) -> Result<Outcome, Overflow> {
+fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rules: &super::rules::Rules) -> Result<Outcome, Overflow> {
     let ev = store.events();
     let sender_balance = store.sender_balances();
     let mut big = store.big_reads();

@@ -324,7 +324,7 @@ enum Lots {
 /// What the sweep is given: the question's parts in flat form and the
 /// store's conversions.
 pub(super) struct Prep {
-    rules: crate::trace::rules::Rules,
+    rules: super::rules::Rules,
     /// Seed addresses by id.
     seed: Vec<bool>,
     seed_asset: Option<u32>,

@@ -171,6 +171,10 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &(dyn Fn(u32) 
     // row only as far as it must: its category, then the address's id, and
     // builds the full label only to order an address's several labels.
     let text: Arc<str> = String::from_utf8_lossy(store.label_rows()).into();
+    // A rule names its row by 32-bit offsets.
+    if u32::try_from(text.len()).is_err() {
+        return Err(TraceError::Usage(format!("the store's label rows are {} bytes; stop rules read at most 4 GiB of them", text.len())));
+    }
     store.prepare_address_lookups(text.len() / 64);
     // (unit, row's range in `text`, validity interval); a row's start
     // orders rows as the store holds them.
