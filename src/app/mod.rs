@@ -167,8 +167,8 @@ pub fn write_with(path: &Path, write: impl FnOnce(&mut FileWriter) -> std::io::R
 
 /// A file written by a thread of its own, a megabyte at a time: the
 /// caller fills one buffer while the kernel copies the last into the page
-/// cache. One after the other, a wide report went out at 0.85 GB/s, though
-/// serde formats it at 2.4 GB/s and the page cache takes about as much
+/// cache. One after the other, a wide report went out at 0.84-0.88 GB/s;
+/// overlapped, at about 1 GB/s, the speed serde formats it into a buffer
 /// (`cargo bench --bench writers`). The buffers go back and forth, so
 /// only a few megabytes are ever fresh memory.
 pub struct FileWriter {

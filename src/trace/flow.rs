@@ -41,14 +41,12 @@ pub struct Txs {
 }
 
 impl Txs {
-    /// Add `tx` unless it is there already or there is no room (`false`).
-    pub fn push_new(&mut self, tx: u32) -> bool {
-        if self.contains(&tx) || self.n as usize == EDGE_TXS {
-            return false;
+    /// Add `tx` unless it is there already or there is no room.
+    fn push_new(&mut self, tx: u32) {
+        if !self.contains(&tx) && (self.n as usize) < EDGE_TXS {
+            self.ids[self.n as usize] = tx;
+            self.n += 1;
         }
-        self.ids[self.n as usize] = tx;
-        self.n += 1;
-        true
     }
 }
 
