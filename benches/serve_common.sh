@@ -19,6 +19,12 @@ start_server() {
   "$@" "$TARGET/release/chaintrace" serve --store "$STORE" --listen 127.0.0.1:0 "${SERVE_ARGS[@]}" \
     ${SERVER_THREADS:+--threads $SERVER_THREADS} 2> "$WORK/serve.err" &
   PID=$!
+  await_listening
+}
+
+# await_listening: wait until the server started last prints `listening on
+# http://ADDR` to $WORK/serve.err, and set ADDR.
+await_listening() {
   for _ in $(seq 1 600); do
     grep -q "listening on" "$WORK/serve.err" 2>/dev/null && break
     sleep 0.1

@@ -16,7 +16,9 @@
 # core 1. Every request is GET /v1/addresses/{address}/exposure for the one
 # sample address whose answer carries the longest evidence path; then a
 # run with no rate limit gives the saturation throughput of the server's
-# core. Prints a line a rate; fails on any error or non-200 answer.
+# core, and two more the floor under it (`chaintrace-gen http-floor`: the
+# same bytes with no work behind them). Prints a line a rate; fails on any
+# error or non-200 answer.
 set -euo pipefail
 N=${1:-10000000}
 SECS=${2:-10}
@@ -80,4 +82,24 @@ EOF
 }
 for rate in $RATES; do run "$rate"; done
 run 0
+# The floor: the same answer's bytes served with no work behind them, on
+# the same core, first through hyper as `serve` runs it, then with no HTTP
+# library at all. What the stack and loopback TCP cost for an answer of
+# this size bounds the saturation any handler can reach here.
+curl -s "$URL" > "$WORK/answer.json"
+kill "$PID" 2> /dev/null || true
+wait "$PID" 2> /dev/null || true
+for stack in hyper raw; do
+    : > "$WORK/serve.err"
+    $PIN0 "$TARGET/release/chaintrace-gen" http-floor --body "$WORK/answer.json" --stack "$stack" 2> "$WORK/serve.err" &
+    PID=$!
+    await_listening
+    URL="http://$ADDR/v1/addresses/$PICKED/exposure"
+    cmp -s <(curl -s "$URL") "$WORK/answer.json" || { echo "FAILED: the floor server answers other bytes"; exit 1; }
+    printf 'floor, the same %s bytes (%s):\n' "$(wc -c < "$WORK/answer.json")" "$stack"
+    for rate in $RATES; do run "$rate"; done
+    run 0
+    kill "$PID" 2> /dev/null || true
+    wait "$PID" 2> /dev/null || true
+done
 if [ "$FAILED" != 0 ]; then echo "FAILED: some requests got errors or other answers than 200"; exit 1; fi

@@ -128,6 +128,31 @@ enum Command {
         #[arg(long)]
         store: PathBuf,
     },
+    /// Answer every HTTP request with the bytes of one file, on one thread
+    /// (tokio's current-thread runtime, as `serve --threads 1`): the floor
+    /// under `benches/serve_open.sh`, what the stack and the kernel cost
+    /// for an answer of that size with no work behind it. Prints
+    /// `listening on http://ADDR` to standard error.
+    HttpFloor {
+        /// Address and port (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// The answer's body (served as application/json).
+        #[arg(long)]
+        body: PathBuf,
+        /// `hyper`: hyper's HTTP/1 connections, as `serve` runs them, with
+        /// no router; `raw`: read up to the end of each request's headers
+        /// and write a response made once, no HTTP library at all.
+        #[arg(long, value_enum, default_value = "hyper")]
+        stack: Stack,
+    },
+}
+
+/// The HTTP stack under `http-floor`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Stack {
+    Hyper,
+    Raw,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -223,6 +248,81 @@ fn main() -> anyhow::Result<()> {
             eprintln!("scan of {} events in {:.3}s", s.len(), t.elapsed().as_secs_f64());
             println!("{d:016x}");
         }
+        Command::HttpFloor { listen, body, stack } => http_floor(listen, std::fs::read(&body)?, stack)?,
     }
     Ok(())
+}
+
+/// Serve `body` to every request until killed (`http-floor`).
+fn http_floor(listen: std::net::SocketAddr, body: Vec<u8>, stack: Stack) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        eprintln!("listening on http://{}", listener.local_addr()?);
+        let body = hyper::body::Bytes::from(body);
+        let raw: std::sync::Arc<[u8]> = {
+            let mut r = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+            r.extend_from_slice(&body);
+            r.into()
+        };
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            match stack {
+                Stack::Hyper => {
+                    let body = body.clone();
+                    let service = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                        let body = body.clone();
+                        async move {
+                            hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(axum::body::Body::from(body))
+                        }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+                Stack::Raw => {
+                    let raw = raw.clone();
+                    tokio::spawn(async move {
+                        let (mut buf, mut have) = (vec![0u8; 64 * 1024], 0usize);
+                        loop {
+                            if stream.readable().await.is_err() {
+                                return;
+                            }
+                            let n = match stream.try_read(&mut buf[have..]) {
+                                Ok(0) => return,
+                                Ok(n) => n,
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                                Err(_) => return,
+                            };
+                            have += n;
+                            // Every complete request (GET: no body) gets the answer.
+                            while let Some(end) = memchr::memmem::find(&buf[..have], b"\r\n\r\n") {
+                                let mut sent = 0;
+                                while sent < raw.len() {
+                                    if stream.writable().await.is_err() {
+                                        return;
+                                    }
+                                    match stream.try_write(&raw[sent..]) {
+                                        Ok(n) => sent += n,
+                                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                                        Err(_) => return,
+                                    }
+                                }
+                                buf.copy_within(end + 4..have, 0);
+                                have -= end + 4;
+                            }
+                            if have == buf.len() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    })
 }
