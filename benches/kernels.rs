@@ -64,6 +64,7 @@ fn spec(policy: Policy, evidence: bool, engine: Option<trace::Engine>) -> Spec {
         evidence,
         engine,
         clusters: None,
+        budget: Default::default(),
     }
 }
 

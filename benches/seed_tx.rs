@@ -120,6 +120,7 @@ fn main() {
         follow: vec![],
         engine: None,
         clusters: None,
+        budget: Default::default(),
     };
     let by_addr = query(vec![exploiter.clone()], vec![]);
     let by_tx = query(vec![], vec![hack.clone()]);

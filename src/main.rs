@@ -82,6 +82,30 @@ enum LabelsCommand {
 }
 
 /// How Bitcoin addresses are clustered (docs/clustering.md).
+/// `serve`: what the server takes on at once and what one trace may cost
+/// (docs/screening.md).
+#[derive(clap::Args)]
+struct ServeLimits {
+    /// Traces running at once (default: one per core; 0: none); one more is answered 429.
+    #[arg(long)]
+    max_traces: Option<usize>,
+    /// Open connections; one more is answered 503 and closed.
+    #[arg(long, default_value_t = 1_000)]
+    max_connections: usize,
+    /// Events one trace may visit; past it the trace stops and is answered 422 (default: no limit).
+    #[arg(long)]
+    max_trace_events: Option<u64>,
+    /// Most evidence paths a destination in one trace request.
+    #[arg(long, default_value_t = 100)]
+    max_paths: usize,
+    /// Most destinations with evidence paths in one trace request (`all`: no limit).
+    #[arg(long, value_name = "N|all", default_value = "10000")]
+    max_paths_for: chaintrace::report::PathsFor,
+    /// Most flow edges in one trace request.
+    #[arg(long, default_value_t = 10_000)]
+    max_flow_edges: usize,
+}
+
 #[derive(clap::Args, Clone, Copy)]
 struct ClusterArgs {
     /// Hold back and flag a transaction that would join two clusters of at
@@ -259,6 +283,8 @@ enum Command {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
     /// Write a store's events, addresses and labels as Parquet files.
     Export {
@@ -527,7 +553,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { store, listen, screening, max_batch, max_body, request_timeout_ms, header_timeout_ms, threads } => {
+        Command::Serve { store, listen, screening, max_batch, max_body, request_timeout_ms, header_timeout_ms, threads, limits } => {
             let mut c = chaintrace::serve::Config::new(listen);
             c.risk = app::screen::risk_config(screening.risk_config.as_deref())?;
             c.categories = app::screen::categories(&screening.categories);
@@ -540,6 +566,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             c.request_timeout = std::time::Duration::from_millis(request_timeout_ms);
             c.header_timeout = std::time::Duration::from_millis(header_timeout_ms);
             c.threads = threads;
+            let d = chaintrace::serve::Limits::default();
+            c.limits = chaintrace::serve::Limits {
+                traces: limits.max_traces.unwrap_or(d.traces),
+                connections: limits.max_connections,
+                trace_events: limits.max_trace_events,
+                paths: limits.max_paths,
+                paths_for: limits.max_paths_for,
+                flow_edges: limits.max_flow_edges,
+            };
             chaintrace::serve::run(&store, c).map_err(|e| match e {
                 chaintrace::serve::ServeError::App(a) => anyhow::Error::new(a),
                 other => anyhow::Error::new(other),

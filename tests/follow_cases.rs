@@ -203,6 +203,7 @@ impl World {
             evidence: true,
             engine: None,
             clusters: None,
+            budget: Default::default(),
         };
         let out = trace::run_follow(&self.store, &spec, None).unwrap();
         if policy != Policy::Poison {

@@ -43,6 +43,12 @@ impl Server {
 
     /// One request on its own connection: (status, body).
     fn raw(&self, request: &[u8]) -> (u16, Vec<u8>) {
+        let (status, _, body) = self.raw_with_head(request);
+        (status, body)
+    }
+
+    /// One request on its own connection: (status, head, body).
+    fn raw_with_head(&self, request: &[u8]) -> (u16, String, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.write_all(request).unwrap();
@@ -55,7 +61,7 @@ impl Server {
         if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
             body = dechunk(&body);
         }
-        (status, body)
+        (status, head, body)
     }
 
     fn get(&self, path: &str) -> (u16, Value) {
@@ -314,5 +320,70 @@ fn follows_a_reingested_store_and_stops_on_sigterm() {
         }
         assert!(Instant::now() < deadline, "no exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_api_keeps_its_document_and_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = lazarus(dir.path());
+    let limits = ["--max-batch", "3", "--max-paths", "5", "--max-paths-for", "7", "--max-flow-edges", "9", "--max-trace-events", "1"];
+    let srv = Server::start(&st, &limits);
+    // The document served states this server's limits.
+    let (c, doc) = srv.get("/v1/openapi.json");
+    assert_eq!(c, 200);
+    let screen = &doc["paths"]["/v1/screen"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"];
+    assert_eq!(screen["addresses"]["maxItems"], 3);
+    let trace = &doc["paths"]["/v1/trace"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"];
+    assert_eq!((&trace["paths"]["maximum"], &trace["flow_edges"]["maximum"]), (&Value::from(5), &Value::from(9)));
+    assert_eq!(trace["paths_for"]["anyOf"], serde_json::json!([{ "type": "integer", "minimum": 0, "maximum": 7 }]));
+    // ... and refuses what it does not state, before any work.
+    let q = |extra: &str| format!(r#"{{"policy": "poison", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"]{extra}}}"#);
+    for (extra, status, code_) in [
+        (r#", "paths": 6"#, 400, "too_costly"),
+        (r#", "paths_for": 8"#, 400, "too_costly"),
+        (r#", "paths_for": "all""#, 400, "too_costly"),
+        (r#", "paths_for": "5""#, 400, "malformed_body"),
+        (r#", "flow_edges": 10"#, 400, "too_costly"),
+        (r#", "asset": "0x0000000000000000000000000000000000000001""#, 404, "not_found"),
+        (r#", "seed_txs": ["0x1234"]"#, 400, "malformed_seed"),
+        // Within the limits (3.0 is an integer to JSON Schema), the sweep
+        // stops past its one event.
+        (r#", "paths": 5, "paths_for": 7.0, "flow_edges": 9"#, 422, "too_costly"),
+    ] {
+        let (c, v) = srv.post("/v1/trace", q(extra).as_bytes());
+        assert_eq!((c, code(&v)), (status, code_), "{extra}: {v}");
+    }
+    let (c, v) = srv.post("/v1/trace", br#"{"policy": "poison", "seeds": ["098b716b8aaf21512996dc57eb0615e2383e2f96"]}"#);
+    assert_eq!((c, code(&v)), (400, "malformed_seed"), "bare hex is not the document's form: {v}");
+    // Addresses as the document writes them, and no other way.
+    let (c, v) = srv.get(&format!("/v1/addresses/{}/exposure", &DEPOSIT[2..]));
+    assert_eq!((c, code(&v)), (400, "malformed_address"), "{v}");
+    let (c, v) = srv.post("/v1/screen", br#"{"addresses": [""]}"#);
+    assert_eq!((c, code(&v)), (400, "malformed_address"), "{v}");
+
+    // A screening server that runs no traces, with room for one connection.
+    let busy = Server::start(&st, &["--max-traces", "0", "--max-connections", "1"]);
+    let body = q("");
+    let request = format!(
+        "POST /v1/trace HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (c, head, b) = busy.raw_with_head(request.as_bytes());
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!((c, code(&v)), (429, "too_many_traces"));
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    // One connection held open: the next is answered 503 and closed.
+    let held = TcpStream::connect(&busy.addr).unwrap();
+    let (c, head, b) = busy.raw_with_head(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!((c, code(&v)), (503, "too_many_connections"));
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    drop(held);
+    // Its slot is free again once it closes.
+    let started = Instant::now();
+    while busy.get("/v1/health").0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the closed connection's slot was not freed");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -26,6 +26,7 @@ fn from_exploiter(s: &Store, exploiter: &str, policy: Policy) -> Spec {
         evidence: false,
         engine: None,
         clusters: None,
+        budget: Default::default(),
     }
 }
 
@@ -52,6 +53,29 @@ fn a_world_is_deterministic_and_its_hack_is_laundered_into_services() {
     // Laundering takes several hops through fresh wallets.
     assert!(out.destinations.values().any(|d| d.hops >= 4));
     sparse_and_full_reports_are_the_same(&s, &exploiter);
+    budgets_stop_the_sweeps(&s, &spec, out.visited);
+}
+
+/// A trace whose budget is spent stops with the reason, in every sweep
+/// (sparse, full, across assets); one within its budget is the trace.
+fn budgets_stop_the_sweeps(s: &Store, spec: &Spec, visited: u64) {
+    use trace::{Budget, Halt, TraceError};
+    let halted = |r: Result<(), TraceError>| match r {
+        Err(TraceError::Halted(h)) => h,
+        other => panic!("expected a halt, got {other:?}"),
+    };
+    let cancelled = Budget::new(None);
+    cancelled.cancel();
+    for engine in [None, Some(trace::Engine::Full)] {
+        let with = |budget: Budget| Spec { budget, engine, ..spec.clone() };
+        assert_eq!(halted(trace::run_account(s, &with(cancelled.clone())).map(drop)), Halt::Cancelled);
+        assert_eq!(halted(trace::run_account(s, &with(Budget::new(Some(1_000)))).map(drop)), Halt::TooManyEvents(1_000));
+        assert_eq!(halted(trace::run_follow(s, &with(cancelled.clone()), None).map(drop)), Halt::Cancelled);
+        assert_eq!(halted(trace::run_follow(s, &with(Budget::new(Some(1_000))), None).map(drop)), Halt::TooManyEvents(1_000));
+    }
+    // The sparse sweep visits `visited` events: a budget of exactly that is enough.
+    let within = trace::run_account(s, &Spec { budget: Budget::new(Some(visited)), ..spec.clone() }).unwrap();
+    assert_eq!((within.seeded, within.visited), (trace::Wide::from(HACK_AMOUNT), visited));
 }
 
 /// Where two JSON values first differ, for a readable failure.
@@ -93,6 +117,7 @@ fn sparse_and_full_reports_are_the_same(s: &Store, exploiter: &str) {
                     follow: vec![],
                     engine: Some(engine),
                     clusters: None,
+                    budget: Default::default(),
                 };
                 serde_json::to_value(chaintrace::app::trace::answer(s, &q).unwrap().0).unwrap()
             };

@@ -91,6 +91,8 @@ impl From<TraceError> for AppError {
             TraceError::Usage(m) => AppError::Usage(m),
             TraceError::Store(s) => AppError::Store(s),
             TraceError::Internal(m) => AppError::Internal(m),
+            // A limit the caller set: theirs to widen.
+            TraceError::Halted(h) => AppError::Usage(h.to_string()),
         }
     }
 }

@@ -261,7 +261,7 @@ pub struct Query {
     pub follow: Vec<crate::trace::Follow>,
     /// Evidence paths per destination.
     #[serde(default = "default_paths")]
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = DEFAULT_PATHS)]
     pub paths: usize,
     /// Which destinations get evidence paths: the N largest (listed first),
     /// or `all`. The others keep their amount, hops and first arrival; the
@@ -285,10 +285,19 @@ pub struct Query {
     #[serde(skip)]
     #[arg(skip)]
     pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
+    /// What the trace may spend (set by the server, never from a request
+    /// body): cancelled when the request's time is up, and its events
+    /// capped.
+    #[serde(skip)]
+    #[arg(skip)]
+    pub budget: crate::trace::Budget,
 }
 
+/// Evidence paths a destination when a question does not say.
+pub const DEFAULT_PATHS: usize = 3;
+
 fn default_paths() -> usize {
-    3
+    DEFAULT_PATHS
 }
 
 fn default_paths_for() -> report::PathsFor {
@@ -338,6 +347,7 @@ fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> Spec {
         evidence: q.paths > 0 || q.flow_edges > 0,
         engine: q.engine,
         clusters: q.clusters.clone(),
+        budget: q.budget.clone(),
     }
 }
 
@@ -377,6 +387,8 @@ fn conclude_follow(
     warnings.extend(
         followed.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
+    // A trace cancelled during its sweep builds no report.
+    spec.budget.check()?;
     let built = std::time::Instant::now();
     let report = report::follow::build_follow(store, spec, &followed, &resolved.address_text, &resolved.tx_text, q.evidence());
     Ok((
@@ -438,6 +450,8 @@ fn conclude(
     warnings.extend(
         outcome.seed_stop_warnings.iter().map(|id| format!("seed {} has a stop label; it is traced as a source", store.address_text(*id))),
     );
+    // A trace cancelled during its sweep builds no report.
+    spec.budget.check()?;
     let built = std::time::Instant::now();
     let report = report::build(store, spec, &outcome, &resolved.address_text, &resolved.tx_text, q.evidence());
     let notes = Notes {
@@ -696,6 +710,9 @@ pub fn answer_many(stores: &[&Store], q: &Query) -> Result<(Report, Notes), Trac
     warnings.sort();
     let stores_v: Vec<&Store> = parts.iter().map(|p| p.store).collect();
     let specs: Vec<Spec> = parts.iter().map(|p| p.spec.clone()).collect();
+    for s in &specs {
+        s.budget.check()?;
+    }
     let report = report::multi::build_multi(&stores_v, &specs, &m, &seeds_text, &txs_text, q.evidence(), &report_asset);
     Ok((
         report,

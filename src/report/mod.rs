@@ -263,7 +263,9 @@ impl<'de> serde::Deserialize<'de> for PathsFor {
         }
         match Given::deserialize(d)? {
             Given::Count(n) => usize::try_from(n).map(PathsFor::Top).map_err(serde::de::Error::custom),
-            Given::Word(w) => w.parse().map_err(serde::de::Error::custom),
+            // JSON says a count as a number: the one word is `all`.
+            Given::Word(w) if w == "all" => Ok(PathsFor::All),
+            Given::Word(w) => Err(serde::de::Error::custom(format!("{w:?}: expected a count of destinations or \"all\""))),
         }
     }
 }

@@ -47,6 +47,45 @@ pub struct Config {
     pub reload_every: Duration,
     /// Worker threads (`None`: one per core).
     pub threads: Option<usize>,
+    /// What one request may cost, and how many run at once.
+    pub limits: Limits,
+}
+
+/// What the server takes on at once, and what one trace may cost
+/// (docs/screening.md). The OpenAPI document the server serves states the
+/// per-request ones as the schema's maxima.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Traces running at once; one more is answered 429 (0: a screening
+    /// server that runs no traces).
+    pub traces: usize,
+    /// Open connections; one more is answered 503 and closed.
+    pub connections: usize,
+    /// Events one trace's sweep may visit (`None`: no limit); past it the
+    /// trace stops and is answered 422.
+    pub trace_events: Option<u64>,
+    /// Most evidence paths a destination (`paths`).
+    pub paths: usize,
+    /// Most destinations with paths (`paths_for`; `All`: no limit, and a
+    /// request may ask for `all`).
+    pub paths_for: crate::report::PathsFor,
+    /// Most flow edges (`flow_edges`).
+    pub flow_edges: usize,
+}
+
+impl Default for Limits {
+    /// One trace a core, 1,000 connections, no event limit, 100 paths a
+    /// destination for at most 10,000 destinations, 10,000 flow edges.
+    fn default() -> Self {
+        Limits {
+            traces: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            connections: 1_000,
+            trace_events: None,
+            paths: 100,
+            paths_for: crate::report::PathsFor::Top(10_000),
+            flow_edges: 10_000,
+        }
+    }
 }
 
 impl Config {
@@ -64,6 +103,7 @@ impl Config {
             header_timeout: Duration::from_secs(10),
             reload_every: Duration::from_secs(1),
             threads: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -95,9 +135,24 @@ pub(crate) struct Snapshot {
 pub(crate) struct App {
     pub(crate) config: Config,
     pub(crate) snapshot: RwLock<Arc<Snapshot>>,
+    /// A permit a running trace: held until its work ends, even when its
+    /// request has been answered 503 (the sweep stops at its next look).
+    pub(crate) traces: Arc<tokio::sync::Semaphore>,
+    /// The OpenAPI document as served: the repository's, with this
+    /// server's limits.
+    pub(crate) document: String,
 }
 
 impl App {
+    fn new(config: Config, snap: Snapshot) -> Self {
+        App {
+            traces: Arc::new(tokio::sync::Semaphore::new(config.limits.traces)),
+            document: routes::document(&config),
+            snapshot: RwLock::new(Arc::new(snap)),
+            config,
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -147,7 +202,7 @@ pub fn run(dir: &Path, config: Config) -> Result<(), ServeError> {
             tokio::net::TcpListener::bind(config.listen).await.map_err(|source| ServeError::Listen { addr: config.listen, source })?;
         let local = listener.local_addr().map_err(|source| ServeError::Listen { addr: config.listen, source })?;
         eprintln!("listening on http://{local}");
-        let app = Arc::new(App { config, snapshot: RwLock::new(Arc::new(snap)) });
+        let app = Arc::new(App::new(config, snap));
         tokio::spawn(follow(dir.to_path_buf(), app.clone()));
         serve(listener, app, shutdown_signal()).await;
         eprintln!("shut down");
@@ -205,6 +260,11 @@ async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, shutdown: impl 
     use hyper_util::rt::{TokioIo, TokioTimer};
     let router = routes::router(app.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // A permit an open connection. Past the cap a connection gets one 503
+    // answer and is closed; past as many again of those, it is closed
+    // unanswered (they too hold a descriptor until their client speaks).
+    let open = Arc::new(tokio::sync::Semaphore::new(app.config.limits.connections.max(1)));
+    let refusing = Arc::new(tokio::sync::Semaphore::new(app.config.limits.connections.max(1)));
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -216,15 +276,31 @@ async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, shutdown: impl 
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(app.config.header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let builder = || {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new()).header_read_timeout(app.config.header_timeout);
+            b
+        };
+        match open.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let conn = graceful.watch(builder().serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                let Ok(permit) = refusing.clone().try_acquire_owned() else { continue };
+                let service =
+                    hyper::service::service_fn(|_req| async { Ok::<_, std::convert::Infallible>(routes::too_many_connections()) });
+                let conn = builder().keep_alive(false).serve_connection(TokioIo::new(stream), service);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(permit);
+                });
+            }
+        }
     }
     drop(listener);
     tokio::select! {

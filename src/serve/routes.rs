@@ -1,6 +1,7 @@
 //! The HTTP routes and their JSON errors.
 
 use super::App;
+use crate::report::PathsFor;
 use crate::screen::answer::Screener;
 use axum::Router;
 use axum::body::Bytes;
@@ -37,7 +38,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        let mut r = (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        // Too busy, or out of time: worth asking again shortly.
+        if matches!(self.status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -94,8 +100,40 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method; see /v1/openapi.json")
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+async fn openapi(State(app): State<Arc<App>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], app.document.clone()).into_response()
+}
+
+/// The OpenAPI document as this server serves it: the repository's, its
+/// per-request limits replaced by `config`'s (the repository's file holds
+/// the defaults), so that what it promises is what this server accepts.
+pub(crate) fn document(config: &super::Config) -> String {
+    let mut d: serde_json::Value = serde_json::from_str(OPENAPI).expect("docs/openapi.json is JSON (a test parses it)");
+    let l = &config.limits;
+    let body = |d: &mut serde_json::Value, path: &str| -> serde_json::Value {
+        d["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"].take()
+    };
+    let mut screen = body(&mut d, "/v1/screen");
+    screen["addresses"]["maxItems"] = config.max_batch.into();
+    d["paths"]["/v1/screen"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"] = screen;
+    let mut trace = body(&mut d, "/v1/trace");
+    trace["paths"]["maximum"] = l.paths.into();
+    trace["flow_edges"]["maximum"] = l.flow_edges.into();
+    trace["paths_for"]["anyOf"] = match l.paths_for {
+        PathsFor::Top(n) => serde_json::json!([{ "type": "integer", "minimum": 0, "maximum": n }]),
+        PathsFor::All => serde_json::json!([{ "type": "integer", "minimum": 0 }, { "type": "string", "enum": ["all"] }]),
+    };
+    for (k, v) in defaults(l) {
+        trace[k]["default"] = v.into();
+    }
+    d["paths"]["/v1/trace"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"] = trace;
+    d.to_string()
+}
+
+/// The answer to a connection past `serve --max-connections`.
+pub(crate) fn too_many_connections() -> Response {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_connections", "the server has as many connections as it takes; try again")
+        .into_response()
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {
@@ -112,8 +150,19 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     json_bytes(body.to_string().into_bytes())
 }
 
+/// An address as the API takes it (docs/openapi.json): `0x` or `0X` and
+/// 40 hex digits, nothing around them. The command line also takes bare
+/// hex and spaces; the API holds to its document.
 fn parse_address(text: &str) -> Result<[u8; 20], String> {
+    strict_hex(text, 40).map_err(|m| format!("address {m}"))?;
     crate::model::text::eth_address("address", text.as_bytes()).map_err(|e| e.message)
+}
+
+/// `Err` unless `text` is `0x` (or `0X`) and `digits` hex digits.
+fn strict_hex(text: &str, digits: usize) -> Result<(), String> {
+    let b = text.as_bytes();
+    let ok = b.len() == digits + 2 && b[0] == b'0' && (b[1] == b'x' || b[1] == b'X') && b[2..].iter().all(u8::is_ascii_hexdigit);
+    if ok { Ok(()) } else { Err(format!("{text:?} is not 0x and {digits} hex digits")) }
 }
 
 async fn exposure(State(app): State<Arc<App>>, address: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
@@ -166,14 +215,128 @@ async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
     Ok(json_bytes(bytes))
 }
 
+/// A trace request's defaults for evidence (INTERFACE.md's), each no
+/// more than `l` allows.
+fn defaults(l: &super::Limits) -> [(&'static str, usize); 3] {
+    let most = |p: PathsFor| match p {
+        PathsFor::Top(n) => n,
+        PathsFor::All => usize::MAX,
+    };
+    [
+        ("paths", crate::app::trace::DEFAULT_PATHS.min(l.paths)),
+        ("paths_for", most(PathsFor::DEFAULT).min(most(l.paths_for))),
+        ("flow_edges", crate::trace::flow::DEFAULT_EDGES.min(l.flow_edges)),
+    ]
+}
+
+/// JSON Schema counts `3.0` and `3e2` as integers: the integer fields of a
+/// trace request take them as `3` and `300`, so that the document's
+/// `"type": "integer"` means what it says.
+fn whole_numbers(v: &mut serde_json::Value) {
+    for k in ["paths", "paths_for", "flow_edges", "max_hops", "from_block", "to_block"] {
+        let Some(serde_json::Value::Number(n)) = v.get(k) else { continue };
+        if n.is_u64() || n.is_i64() {
+            continue;
+        }
+        let text = n.to_string();
+        // Digits and a fraction of zeros: exact at any size.
+        let exact =
+            text.split_once('.').filter(|(i, f)| !i.is_empty() && i.bytes().all(|c| c.is_ascii_digit()) && f.bytes().all(|c| c == b'0'));
+        let whole = match exact {
+            Some((i, _)) => i.parse::<u64>().ok(),
+            // Else as a double, where that is exact (below 2^53).
+            None => n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 9_007_199_254_740_992.0).map(|f| f as u64),
+        };
+        if let Some(w) = whole {
+            v[k] = w.into();
+        }
+    }
+}
+
+/// Cancels a trace's budget when its request is dropped: the time limit
+/// passed (the answer is then 503) or the client went away.
+struct CancelOnDrop(crate::trace::Budget);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// What a trace request asks checked against the document before any work:
+/// seeds of the right forms, and paths and flow edges within the limits.
+fn check_trace(q: &crate::app::trace::Query, l: &super::Limits) -> Result<(), ApiError> {
+    let bad = |code, m: String| Err(ApiError::new(StatusCode::BAD_REQUEST, code, m));
+    if q.seeds.is_empty() && q.seed_txs.is_empty() {
+        return bad("bad_request", "give at least one seed or seed transaction".into());
+    }
+    if q.max_hops == Some(0) {
+        return bad("bad_request", "max_hops must be at least 1".into());
+    }
+    for (i, t) in q.seeds.iter().enumerate() {
+        // A transaction takes a lowercase 0x, as the command line reads it.
+        if strict_hex(t, 40).is_err() && !(t.starts_with("0x") && strict_hex(t, 64).is_ok()) {
+            return bad("malformed_seed", format!("seeds[{i}] {t:?}: expected 0x and 40 hex digits (an address) or 64 (a transaction)"));
+        }
+    }
+    for (i, t) in q.seed_txs.iter().enumerate() {
+        if let Err(m) = strict_hex(t, 64) {
+            return bad("malformed_seed", format!("seed_txs[{i}]: {m}"));
+        }
+    }
+    let limit = |what: &str, n: usize, max: usize| {
+        if n > max { bad("too_costly", format!("{what} {n}: this server's limit is {max}")) } else { Ok(()) }
+    };
+    limit("paths", q.paths, l.paths)?;
+    limit("flow_edges", q.flow_edges, l.flow_edges)?;
+    match (q.paths_for, l.paths_for) {
+        (PathsFor::Top(n), PathsFor::Top(max)) => limit("paths_for", n, max),
+        (PathsFor::All, PathsFor::Top(max)) => {
+            bad("too_costly", format!("paths_for \"all\": this server walks paths for at most {max} destinations"))
+        }
+        (_, PathsFor::All) => Ok(()),
+    }
+}
+
 async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let body = body.map_err(body_error)?;
-    let q: crate::app::trace::Query =
-        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
+    let malformed = |e: serde_json::Error| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string());
+    let mut v: serde_json::Value = serde_json::from_slice(&body).map_err(malformed)?;
+    whole_numbers(&mut v);
+    // What a request leaves out is the default, within this server's limits.
+    if let Some(fields) = v.as_object_mut() {
+        for (k, d) in defaults(&app.config.limits) {
+            fields.entry(k).or_insert(d.into());
+        }
+    }
+    let mut q: crate::app::trace::Query = serde_json::from_value(v).map_err(malformed)?;
+    check_trace(&q, &app.config.limits)?;
+    // An asset the store does not hold is not there: 404, as a route would be.
+    crate::trace::resolve_asset(&app.snapshot().store, q.asset.as_deref())
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))?;
+    let permit = app.traces.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_traces",
+            format!("{} traces are running, this server's limit; try again", app.config.limits.traces),
+        )
+    })?;
+    q.budget = crate::trace::Budget::new(app.config.limits.trace_events);
+    let _cancel = CancelOnDrop(q.budget.clone());
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let _permit = permit;
         let s = app.snapshot();
         let (report, notes) = crate::app::trace::answer(&s.store, &q).map_err(|e| match e {
-            crate::trace::TraceError::Usage(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m),
+            // The request was checked against the document: what is left is
+            // a store that cannot answer it (block numbers it lacks, labels
+            // with intervals but no times).
+            crate::trace::TraceError::Usage(m) => ApiError::new(StatusCode::CONFLICT, "store_cannot_answer", m),
+            crate::trace::TraceError::Halted(h @ crate::trace::Halt::TooManyEvents(_)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_costly", h.to_string())
+            }
+            crate::trace::TraceError::Halted(h @ crate::trace::Halt::Cancelled) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", h.to_string())
+            }
             other => internal(other),
         })?;
         // The report straight to bytes, its closing brace giving way to the

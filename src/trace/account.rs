@@ -36,7 +36,11 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     };
     match fast {
         Ok(out) => Ok(out),
-        Err(Overflow) => Ok(sweep::<Wide, Records<Wide>, false>(store, spec, &rules).expect("320-bit sums cannot overflow")),
+        Err(Overflow) => {
+            // A spent budget stops the sweep as an overflow does.
+            spec.budget.check()?;
+            sweep::<Wide, Records<Wide>, false>(store, spec, &rules).map_err(|_| spec.budget.halted_or_overflow())
+        }
     }
 }
 
@@ -132,6 +136,9 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         let i = next;
         next += 1;
         if i == block_end {
+            if !spec.budget.go_on(out.visited) {
+                return Err(Overflow);
+            }
             let end = (i + BLOCK).min(n_events);
             let n = end - i;
             if ahead.0 == i {

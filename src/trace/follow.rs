@@ -577,7 +577,10 @@ fn follow_with(store: &Store, spec: &Spec, seed_asset: Option<u32>, dense_per: u
     add_conversions(store, &mut p, dense_per);
     let (out, rec) = match sweep::<u128>(store, spec, &p) {
         Ok(out) => out,
-        Err(Overflow) => sweep::<Wide>(store, spec, &p).expect("320-bit sums cannot overflow"),
+        Err(Overflow) => {
+            spec.budget.check()?;
+            sweep::<Wide>(store, spec, &p).map_err(|_| spec.budget.halted_or_overflow())?
+        }
     };
     crate::sys::timing("follow: full sweep");
     // A full sweep that had to run anyway (FIFO, `--engine full`, a
@@ -810,6 +813,10 @@ impl<N: Num> Sweep<'_, N> {
         let mut done = std::mem::take(&mut self.done);
         let mut i = self.pos;
         while i < n {
+            // The budget, once every 4,096 events.
+            if i & 4095 == 0 && !self.spec.budget.go_on(self.out.visited) {
+                return Err(Overflow);
+            }
             if i + AHEAD < last {
                 let (f, t) = ahead.at(i + AHEAD);
                 let d = &self.dense[traced_asset(self.ev.asset(i + AHEAD), p.weth_asset) as usize];
@@ -966,6 +973,9 @@ impl<'a, N: Num> Sweep<'a, N> {
         let (mut from, mut to) = ([0u32; BLOCK], [0u32; BLOCK]);
         let mut start = lp.start;
         while start < n {
+            if start & 4095 == 0 && !self.spec.budget.go_on(self.out.visited) {
+                return Err(Overflow);
+            }
             let end = (start + BLOCK).min(n);
             let m = end - start;
             ev.parties(start, &mut from[..m], &mut to[..m]);

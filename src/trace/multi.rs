@@ -156,8 +156,19 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
         };
         match ctx.sweep::<u128>() {
             Ok(m) => return Ok(m),
-            Err(Overflow) if sparse => continue,
-            Err(Overflow) => return Ok(ctx.sweep::<Wide>().expect("320-bit sums cannot overflow")),
+            Err(Overflow) => {
+                // A spent budget stops a sweep as an overflow does.
+                let halted = || parts.iter().find_map(|p| p.spec.budget.halted());
+                if let Some(h) = halted() {
+                    return Err(TraceError::Halted(h));
+                }
+                if sparse {
+                    continue;
+                }
+                return ctx
+                    .sweep::<Wide>()
+                    .map_err(|_| halted().map_or_else(|| TraceError::Internal("320-bit sums overflowed".into()), TraceError::Halted));
+            }
         }
     }
     unreachable!("the full sweeps always answer")

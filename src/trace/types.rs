@@ -33,6 +33,106 @@ pub enum TraceError {
     /// A bug: the engine broke one of its own invariants.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The trace was stopped before it ended: its [`Budget`] was spent.
+    #[error("{0}")]
+    Halted(Halt),
+}
+
+/// Why a trace was stopped before it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Halt {
+    /// Whoever asked gave up (an HTTP request's time limit passed, or its
+    /// client went away).
+    #[error("the trace was cancelled")]
+    Cancelled,
+    /// The sweep visited more events than the budget allows.
+    #[error("the trace visited more than {0} events, this server's limit a trace; narrow it (max_hops, from_block, to_block)")]
+    TooManyEvents(u64),
+}
+
+/// What a trace may spend: a flag that cancels it, and a most of events
+/// its sweep may visit. The sweeps look at it every few thousand events;
+/// one tripped stops the trace with [`TraceError::Halted`]. Clones share
+/// one budget. The default has no limit and costs nothing to check.
+#[derive(Clone, Debug, Default)]
+pub struct Budget {
+    inner: Option<std::sync::Arc<BudgetInner>>,
+}
+
+#[derive(Debug)]
+struct BudgetInner {
+    cancelled: std::sync::atomic::AtomicBool,
+    max_visited: u64,
+    /// 0 while running; else the [`Halt`] that stopped the trace, plus one.
+    tripped: std::sync::atomic::AtomicU8,
+}
+
+impl Budget {
+    /// A budget of at most `max_visited` visited events (`None`: no limit)
+    /// that [`Budget::cancel`] can stop.
+    pub fn new(max_visited: Option<u64>) -> Self {
+        Budget {
+            inner: Some(std::sync::Arc::new(BudgetInner {
+                cancelled: std::sync::atomic::AtomicBool::new(false),
+                max_visited: max_visited.unwrap_or(u64::MAX),
+                tripped: std::sync::atomic::AtomicU8::new(0),
+            })),
+        }
+    }
+
+    /// Stop the trace at its next look.
+    pub fn cancel(&self) {
+        if let Some(b) = &self.inner {
+            b.cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the trace may go on, having visited `visited` events. A
+    /// `false` is remembered: [`Budget::halted`] then says why.
+    #[inline]
+    pub fn go_on(&self, visited: u64) -> bool {
+        let Some(b) = &self.inner else { return true };
+        let why = if b.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            Halt::Cancelled
+        } else if visited > b.max_visited {
+            Halt::TooManyEvents(b.max_visited)
+        } else {
+            return true;
+        };
+        let code = match why {
+            Halt::Cancelled => 1,
+            Halt::TooManyEvents(_) => 2,
+        };
+        let _ = b.tripped.compare_exchange(0, code, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed);
+        false
+    }
+
+    /// Why the trace was stopped, if it was (or is now cancelled).
+    pub fn halted(&self) -> Option<Halt> {
+        let b = self.inner.as_ref()?;
+        match b.tripped.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Some(Halt::Cancelled),
+            2 => Some(Halt::TooManyEvents(b.max_visited)),
+            _ => b.cancelled.load(std::sync::atomic::Ordering::Relaxed).then_some(Halt::Cancelled),
+        }
+    }
+
+    /// Why a sweep that cannot overflow gave up: its budget was spent (a
+    /// sweep stops as on an overflow), or else a broken invariant.
+    pub(crate) fn halted_or_overflow(&self) -> TraceError {
+        match self.halted() {
+            Some(h) => TraceError::Halted(h),
+            None => TraceError::Internal("320-bit sums overflowed".into()),
+        }
+    }
+
+    /// `Err` if the trace was stopped: looked at between phases.
+    pub fn check(&self) -> Result<(), TraceError> {
+        match self.halted() {
+            Some(h) => Err(TraceError::Halted(h)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A trace question, in store ids.
@@ -62,6 +162,8 @@ pub struct Spec {
     /// a seed's cluster is a seed, a label on one member makes its whole
     /// cluster a stop, and the report's rows are clusters.
     pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
+    /// What the trace may spend before it is stopped.
+    pub budget: Budget,
 }
 
 impl Spec {
@@ -80,6 +182,7 @@ impl Spec {
             evidence: true,
             engine: None,
             clusters: None,
+            budget: Budget::default(),
         }
     }
 
