@@ -8,6 +8,8 @@ STORE=$TARGET/tmp/bench-screen-$N
 SAMPLE=$STORE/addresses.txt
 WORK=$(mktemp -d)
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# shellcheck source=benches/listening.sh
+source "$(dirname "${BASH_SOURCE[0]}")/listening.sh"
 
 # SERVE_ARGS: an array of further `serve` options.
 #
@@ -22,13 +24,3 @@ start_server() {
   await_listening
 }
 
-# await_listening: wait until the server started last prints `listening on
-# http://ADDR` to $WORK/serve.err, and set ADDR.
-await_listening() {
-  for _ in $(seq 1 600); do
-    grep -q "listening on" "$WORK/serve.err" 2>/dev/null && break
-    sleep 0.1
-  done
-  ADDR=$(sed -n 's/^listening on http:\/\///p' "$WORK/serve.err")
-  [ -n "$ADDR" ] || { cat "$WORK/serve.err"; exit 1; }
-}

@@ -70,6 +70,22 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{name}.tmp.{}", std::process::id()))
 }
 
+/// Whether `name` is a [`tmp_path`] whose writer is gone: a process that
+/// was killed mid-write leaves it, and no one else will rename it. A live
+/// process's file (or one whose id was reused) is kept.
+pub fn tmp_of_dead_process(name: &str) -> bool {
+    let Some((_, pid)) = name.rsplit_once(".tmp.") else { return false };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    if pid == std::process::id() || !cfg!(target_os = "linux") {
+        return false;
+    }
+    // Gone, or a zombie not yet reaped (a killed orphan waits for init).
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
 /// Phase timings on stderr when `CHAINTRACE_TIMING` is set (for benchmarks).
 pub fn timing(phase: &str) {
     use std::sync::OnceLock;
@@ -88,5 +104,22 @@ pub fn timing(phase: &str) {
             kib("VmRSS:") / 1024,
             kib("VmHWM:") / 1024
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_dead_writers_temporary_file_is_stale() {
+        let mine = tmp_path(Path::new("gen-000002.eth.idx"));
+        let mine = mine.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!tmp_of_dead_process(&mine), "this process is alive");
+        // Process 1 never exits; no process has the largest id.
+        assert!(!tmp_of_dead_process("gen-000002.eth.idx.tmp.1"));
+        assert!(tmp_of_dead_process(&format!("gen-000002.eth.idx.tmp.{}", u32::MAX)));
+        assert!(!tmp_of_dead_process("gen-000002.eth.idx"), "not a temporary file");
+        assert!(!tmp_of_dead_process("gen-000002.eth.idx.tmp.x"));
     }
 }

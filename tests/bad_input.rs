@@ -211,15 +211,21 @@ fn unknown_store_version_is_refused() {
     assert!(o.stderr.contains("format version 99 is not supported"), "{}", o.stderr);
 }
 
+/// A store of one good row in `t`, checked once (its VERIFIED stamp left):
+/// what a change after it must still be caught in.
+fn checked_store(t: &std::path::Path) -> std::path::PathBuf {
+    let s = t.join("s");
+    let good = write(t, "good.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
+    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&good]).code, 0);
+    assert_eq!(run(&["stats", "--store", s.to_str().unwrap()]).code, 0);
+    assert!(s.join("VERIFIED").is_file());
+    s
+}
+
 #[test]
 fn corrupt_column_is_detected() {
     let t = tempfile::tempdir().unwrap();
-    let s = t.path().join("s");
-    let good = write(t.path(), "good.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
-    assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&good]).code, 0);
-    // A first check passes and leaves its stamp; the change below must still be caught.
-    assert_eq!(run(&["stats", "--store", s.to_str().unwrap()]).code, 0);
-    assert!(s.join("VERIFIED").is_file());
+    let s = checked_store(t.path());
     let cur = std::fs::read_to_string(s.join("CURRENT")).unwrap();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.join(cur.split_whitespace().next().unwrap()).join("manifest.json")).unwrap()).unwrap();
@@ -231,6 +237,20 @@ fn corrupt_column_is_detected() {
     let o = run(&["stats", "--store", s.to_str().unwrap()]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("checksum mismatch"), "{}", o.stderr);
+}
+
+#[test]
+fn a_segment_cut_short_is_detected_even_in_its_padding() {
+    let t = tempfile::tempdir().unwrap();
+    let s = checked_store(t.path());
+    // The last byte of a segment is alignment padding no column covers.
+    let seg = std::fs::read_dir(&s).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "seg")).unwrap();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 1).unwrap();
+    let o = run(&["stats", "--store", s.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("{} bytes where the manifest wrote {len}", len - 1)), "{}", o.stderr);
+    assert!(o.stderr.contains(&seg.file_name().unwrap().to_string_lossy().into_owned()), "names the file: {}", o.stderr);
 }
 
 #[test]

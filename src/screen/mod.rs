@@ -114,12 +114,15 @@ pub fn keep(store: &Store, asset: u32, cats: &CategorySet, x: &sweep::Exposures)
 }
 
 /// Remove the store's indexes of older generations: of no further use.
+/// Indexes of other generations go, and the half-written files of builds
+/// that were killed (a build in another live process keeps its own).
 pub(crate) fn remove_stale(store: &Store) {
     if let Ok(rd) = std::fs::read_dir(store.dir.join("exposure")) {
         let keep = store.gen_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for e in rd.flatten() {
             let f = e.file_name().to_string_lossy().into_owned();
-            if f.starts_with("gen-") && !f.starts_with(&format!("{keep}.")) {
+            let stale = !f.starts_with(&format!("{keep}.")) || crate::sys::tmp_of_dead_process(&f);
+            if f.starts_with("gen-") && stale {
                 let _ = std::fs::remove_file(e.path());
             }
         }

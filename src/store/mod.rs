@@ -302,6 +302,19 @@ impl Store {
         if let Some(name) = manifest.columns.keys().find(|n| !Column::ALL.iter().any(|c| c.file() == n.as_str())) {
             return Err(StoreError::Corrupt { path: mpath, message: format!("unknown column {name}") });
         }
+        // Segments never change once written: a length other than the one
+        // the manifest wrote down is a file cut short (a full disk, a bad
+        // copy) or grown, even where only padding was lost.
+        for seg in &manifest.segments {
+            let path = dir.join(&seg.name);
+            let len = match files.get(&seg.name) {
+                Some(&(_, len)) => len,
+                None => std::fs::metadata(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?.len(),
+            };
+            if len != seg.bytes {
+                return Err(StoreError::Corrupt { path, message: format!("{len} bytes where the manifest wrote {}", seg.bytes) });
+            }
+        }
         let store = Store { dir: dir.to_path_buf(), gen_dir, manifest, regions };
         store.advise_lookups();
         store.check_lengths()?;
