@@ -81,7 +81,6 @@ enum LabelsCommand {
     },
 }
 
-/// How Bitcoin addresses are clustered (docs/clustering.md).
 /// `serve`: what the server takes on at once and what one trace may cost
 /// (docs/screening.md).
 #[derive(clap::Args)]
@@ -106,6 +105,7 @@ struct ServeLimits {
     max_flow_edges: usize,
 }
 
+/// How Bitcoin addresses are clustered (docs/clustering.md).
 #[derive(clap::Args, Clone, Copy)]
 struct ClusterArgs {
     /// Hold back and flag a transaction that would join two clusters of at

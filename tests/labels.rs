@@ -324,6 +324,12 @@ fn deposit_addresses_found_from_sweeps_on_a_world_with_known_truth() {
     assert_eq!(ingest(&s, "ethereum", "etl", &[], &refs).code, 0);
     let st = s.to_str().unwrap();
     assert_eq!(run(&["labels", "--store", st, "import", d.join("labels.csv").to_str().unwrap()]).code, 0);
+    // Basis points past 100% are a usage error, before any work.
+    for bad in [["--tolerance-bps", "10001"], ["--min-share-bps", "4294967295"]] {
+        let o = run(&["labels", "--store", st, "detect-deposits", bad[0], bad[1]]);
+        assert_eq!(o.code, 1, "{bad:?}: {}", o.stderr);
+        assert!(o.stderr.contains("basis points run from 0 to 10,000"), "{}", o.stderr);
+    }
     let o = run(&["labels", "--store", st, "detect-deposits"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
 

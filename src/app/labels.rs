@@ -101,6 +101,11 @@ pub fn detect_deposits(s: &Store, p: &lb::deposits::Params) -> Result<lb::deposi
             "deposit-address detection is for account chains (Ethereum and EVM chains); on Bitcoin use clustering".into(),
         ));
     }
+    for (name, bps) in [("--tolerance-bps", p.tolerance_bps), ("--min-share-bps", p.min_share_bps)] {
+        if bps > 10_000 {
+            return Err(AppError::Usage(format!("{name} {bps}: basis points run from 0 to 10,000")));
+        }
+    }
     s.verify()?;
     Ok(lb::deposits::detect(s, &lb::load(s), p))
 }

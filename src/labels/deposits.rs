@@ -104,7 +104,8 @@ pub fn detect(store: &Store, labels: &[Label], p: &Params) -> Found {
         };
         if !labelled.contains(&from) {
             let pend = pending.remove(&(from, asset)).unwrap_or_default();
-            let allowed = (pend.received / 10_000 * u128::from(p.tolerance_bps)).saturating_add(p.dust);
+            // Saturating: a tolerance past what any amount can hold allows all.
+            let allowed = (pend.received / 10_000).saturating_mul(u128::from(p.tolerance_bps)).saturating_add(p.dust);
             let swept = pend.received > 0
                 && v <= pend.received
                 && pend.received - v <= allowed

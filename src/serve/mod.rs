@@ -261,10 +261,11 @@ async fn serve(listener: tokio::net::TcpListener, app: Arc<App>, shutdown: impl 
     let router = routes::router(app.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // A permit an open connection. Past the cap a connection gets one 503
-    // answer and is closed; past as many again of those, it is closed
-    // unanswered (they too hold a descriptor until their client speaks).
+    // answer and is closed; past as many again of those (at least 64), it
+    // is closed unanswered (they too hold a descriptor until their client
+    // speaks).
     let open = Arc::new(tokio::sync::Semaphore::new(app.config.limits.connections.max(1)));
-    let refusing = Arc::new(tokio::sync::Semaphore::new(app.config.limits.connections.max(1)));
+    let refusing = Arc::new(tokio::sync::Semaphore::new(app.config.limits.connections.max(64)));
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {

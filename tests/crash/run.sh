@@ -140,7 +140,8 @@ append_before=$($STATE "$s" | cut -d' ' -f1)
 CHAINTRACE_CRASH_AT=generation-columns:wait "$CT" ingest --store "$s" --chain ethereum --format etl \
     "$WORK"/part1/{transactions,traces,token_transfers,logs}.csv > /dev/null 2> "$WORK/first.err" &
 first=$!
-for _ in $(seq 1 200); do grep -q "crash point" "$WORK/first.err" && break; sleep 0.05; done
+for _ in $(seq 1 200); do grep -q "crash point" "$WORK/first.err" 2> /dev/null && break; sleep 0.05; done
+grep -q "crash point" "$WORK/first.err" || { echo "FAILED: the first writer never reached its write"; exit 1; }
 expect "a second writer while one writes" "$append_before" "another chaintrace process is writing this store" op_append "$s"
 {
     kill -9 "$first"
