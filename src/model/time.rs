@@ -58,12 +58,17 @@ pub fn parse_time(text: &[u8]) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 || !date_exists(y, mo, d) {
         return None;
     }
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset)
+    // An offset can carry a date at either end of the calendar past it:
+    // such a time would not print back as a four-digit year.
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset).filter(|v| (MIN_EPOCH..=MAX_EPOCH).contains(v))
 }
 
 /// The last second of the year 9999, `9999-12-31T23:59:59Z`: a larger epoch
 /// is milliseconds or finer, not seconds.
 pub const MAX_EPOCH: i64 = 253_402_300_799;
+
+/// The first second of the year 0000, `0000-01-01T00:00:00Z`.
+pub const MIN_EPOCH: i64 = -62_167_219_200;
 
 /// Whether a calendar date exists (proleptic Gregorian), as chrono knows it.
 fn date_exists(y: i64, m: i64, d: i64) -> bool {
@@ -94,6 +99,9 @@ pub fn time_problem(text: &[u8]) -> Option<String> {
         let (y, m, d) = (num(&t[0..4])?, num(&t[5..7])?, num(&t[8..10])?);
         if (1..=12).contains(&m) && (1..=31).contains(&d) && !date_exists(y, m, d) {
             return Some(format!("no such date: {}", String::from_utf8_lossy(&t[..10])));
+        }
+        if (y == 0 && m == 1 && d == 1) || (y == 9999 && m == 12 && d == 31) {
+            return Some(format!("{} with its offset falls outside the years 0000 to 9999", String::from_utf8_lossy(t)));
         }
     }
     None
@@ -219,6 +227,19 @@ mod tests {
         assert_eq!(time_problem(b"1648000000"), None);
         assert_eq!(parse_time(b"0"), Some(0));
         assert_eq!(parse_time(b"-5"), None);
+    }
+
+    #[test]
+    fn an_offset_cannot_carry_a_time_past_either_end_of_the_calendar() {
+        // Found by the `fields` fuzz target: the year 0000 moved back a day
+        // by its offset printed as a year -001 that did not parse back.
+        assert_eq!(parse_time(b"0000-01-01T00:00:00Z"), Some(MIN_EPOCH));
+        assert_eq!(format_time(MIN_EPOCH), "0000-01-01T00:00:00Z");
+        for s in ["0000-01-01+23:02", "0000-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"] {
+            assert_eq!(parse_time(s.as_bytes()), None, "{s}");
+            assert!(time_problem(s.as_bytes()).unwrap().contains("outside the years 0000 to 9999"), "{s}");
+        }
+        assert_eq!(parse_time(b"9999-12-31T23:59:59+01:00"), Some(MAX_EPOCH - 3600));
     }
 
     #[test]
