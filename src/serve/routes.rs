@@ -108,15 +108,13 @@ async fn openapi(State(app): State<Arc<App>>) -> Response {
 /// per-request limits replaced by `config`'s (the repository's file holds
 /// the defaults), so that what it promises is what this server accepts.
 pub(crate) fn document(config: &super::Config) -> String {
+    fn body<'d>(d: &'d mut serde_json::Value, path: &str) -> &'d mut serde_json::Value {
+        &mut d["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    }
     let mut d: serde_json::Value = serde_json::from_str(OPENAPI).expect("docs/openapi.json is JSON (a test parses it)");
     let l = &config.limits;
-    let body = |d: &mut serde_json::Value, path: &str| -> serde_json::Value {
-        d["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"].take()
-    };
-    let mut screen = body(&mut d, "/v1/screen");
-    screen["addresses"]["maxItems"] = config.max_batch.into();
-    d["paths"]["/v1/screen"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"] = screen;
-    let mut trace = body(&mut d, "/v1/trace");
+    body(&mut d, "/v1/screen")["addresses"]["maxItems"] = config.max_batch.into();
+    let trace = body(&mut d, "/v1/trace");
     trace["paths"]["maximum"] = l.paths.into();
     trace["flow_edges"]["maximum"] = l.flow_edges.into();
     trace["paths_for"]["anyOf"] = match l.paths_for {
@@ -126,7 +124,6 @@ pub(crate) fn document(config: &super::Config) -> String {
     for (k, v) in defaults(l) {
         trace[k]["default"] = v.into();
     }
-    d["paths"]["/v1/trace"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"] = trace;
     d.to_string()
 }
 
@@ -311,8 +308,10 @@ async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>)
     }
     let mut q: crate::app::trace::Query = serde_json::from_value(v).map_err(malformed)?;
     check_trace(&q, &app.config.limits)?;
-    // An asset the store does not hold is not there: 404, as a route would be.
-    crate::trace::resolve_asset(&app.snapshot().store, q.asset.as_deref())
+    // One store generation for the whole request. An asset it does not
+    // hold is not there: 404, as a route would be.
+    let s = app.snapshot();
+    crate::trace::resolve_asset(&s.store, q.asset.as_deref())
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))?;
     let permit = app.traces.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
@@ -325,7 +324,6 @@ async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>)
     let _cancel = CancelOnDrop(q.budget.clone());
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
         let _permit = permit;
-        let s = app.snapshot();
         let (report, notes) = crate::app::trace::answer(&s.store, &q).map_err(|e| match e {
             // The request was checked against the document: what is left is
             // a store that cannot answer it (block numbers it lacks, labels
