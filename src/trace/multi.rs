@@ -165,9 +165,7 @@ pub fn run_multi(parts: &[Part<'_>], follow: &[Follow]) -> Result<Multi, TraceEr
                 if sparse {
                     continue;
                 }
-                return ctx
-                    .sweep::<Wide>()
-                    .map_err(|_| halted().map_or_else(|| TraceError::Internal("320-bit sums overflowed".into()), TraceError::Halted));
+                return ctx.sweep::<Wide>().map_err(|_| TraceError::halted_or_overflow(halted()));
             }
         }
     }

@@ -38,6 +38,17 @@ pub enum TraceError {
     Halted(Halt),
 }
 
+impl TraceError {
+    /// Why a sweep that cannot overflow gave up: `halt`, or else a broken
+    /// invariant.
+    pub(crate) fn halted_or_overflow(halt: Option<Halt>) -> TraceError {
+        match halt {
+            Some(h) => TraceError::Halted(h),
+            None => TraceError::Internal("320-bit sums overflowed".into()),
+        }
+    }
+}
+
 /// Why a trace was stopped before it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Halt {
@@ -120,10 +131,7 @@ impl Budget {
     /// Why a sweep that cannot overflow gave up: its budget was spent (a
     /// sweep stops as on an overflow), or else a broken invariant.
     pub(crate) fn halted_or_overflow(&self) -> TraceError {
-        match self.halted() {
-            Some(h) => TraceError::Halted(h),
-            None => TraceError::Internal("320-bit sums overflowed".into()),
-        }
+        TraceError::halted_or_overflow(self.halted())
     }
 
     /// `Err` if the trace was stopped: looked at between phases.
