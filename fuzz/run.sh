@@ -8,10 +8,11 @@
 # toolchain, into a target directory of their own (FUZZ_TARGET_DIR, default
 # under ~/.cache). Each target (default: all) then runs for SECONDS
 # (default 60) from its corpus in fuzz/corpus/TARGET, seeded from the real
-# samples. Inputs that add coverage go to a scratch copy, so the repository's
-# corpus stays small. Prints each target's runs and runs a second; fails on
-# any crash, whose input libFuzzer saves under fuzz/artifacts/TARGET (add it
-# to the corpus once fixed: it is then a regression test).
+# samples; inputs up to 16 KiB (a Parquet seed is 13 KiB). Inputs that
+# add coverage go to a scratch copy, so the repository's corpus stays
+# small. Prints each target's runs and runs a second; fails on any crash,
+# whose input libFuzzer saves under fuzz/artifacts/TARGET (add it to the
+# corpus once fixed: it is then a regression test).
 set -euo pipefail
 SECS=${1:-60}
 shift || true
@@ -26,6 +27,9 @@ if ! cargo fuzz --version 2> /dev/null | grep -q "$FUZZ_VERSION"; then
 fi
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$HOME/.cache/chaintrace-fuzz-target}
 cargo fuzz build -s none "${TARGETS[@]:0:0}" > /dev/null 2> build.log || { cat build.log; exit 1; }
+# The ingest and store targets write a store every run: to memory where
+# there is a tmpfs.
+[ -w /dev/shm ] && export TMPDIR=/dev/shm
 rm -f build.log
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
@@ -34,7 +38,7 @@ FAILED=0
 for t in "${TARGETS[@]}"; do
     mkdir -p "$SCRATCH/$t" "artifacts/$t"
     rc=0
-    cargo fuzz run -s none "$t" "$SCRATCH/$t" "corpus/$t" -- -max_total_time="$SECS" -max_len=4096 \
+    cargo fuzz run -s none "$t" "$SCRATCH/$t" "corpus/$t" -- -max_total_time="$SECS" -max_len=16384 \
         -artifact_prefix="artifacts/$t/" -print_final_stats=1 > "$SCRATCH/$t.log" 2>&1 || rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$SCRATCH/$t.log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$SCRATCH/$t.log" | tail -1)

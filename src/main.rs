@@ -661,6 +661,14 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
 }
 
 fn main() -> ExitCode {
+    // A panic a library call is guarded against is reported as an error;
+    // it is not printed twice.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !chaintrace::sys::panic_is_guarded(info) {
+            hook(info)
+        }
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -107,6 +107,39 @@ pub fn timing(phase: &str) {
     }
 }
 
+/// Reads by a third-party library under way that turn its panics into
+/// errors ([`guard_panics`]).
+static GUARDED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Run `f`, a call into polars on input chaintrace does not control, and
+/// turn a panic inside it into `Err` with the panic's message. polars's
+/// Parquet reader trusts a file's metadata (column byte ranges, page
+/// headers) and panics on some damaged files where it should fail (found
+/// by `fuzz/fuzz_targets/ingest.rs`): such a panic is the file's error.
+/// While `f` runs, [`panic_is_guarded`] tells a panic hook not to print
+/// what is reported as an error anyway.
+pub fn guard_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    use std::sync::atomic::Ordering;
+    struct Unguard;
+    impl Drop for Unguard {
+        fn drop(&mut self) {
+            GUARDED.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    GUARDED.fetch_add(1, Ordering::SeqCst);
+    let _unguard = Unguard;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "a panic".into())
+    })
+}
+
+/// Whether a panic is polars's, inside [`guard_panics`]: caught there and
+/// reported as an error, so a hook need not print it. polars runs work on
+/// threads of its own, so the test is where the panic is, not which thread.
+pub fn panic_is_guarded(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    GUARDED.load(std::sync::atomic::Ordering::SeqCst) > 0 && info.location().is_some_and(|l| l.file().contains("polars"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +154,18 @@ mod tests {
         assert!(tmp_of_dead_process(&format!("gen-000002.eth.idx.tmp.{}", u32::MAX)));
         assert!(!tmp_of_dead_process("gen-000002.eth.idx"), "not a temporary file");
         assert!(!tmp_of_dead_process("gen-000002.eth.idx.tmp.x"));
+    }
+
+    #[test]
+    fn a_guarded_panic_is_an_error_with_its_message() {
+        assert_eq!(super::guard_panics(|| 7), Ok(7));
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let got = super::guard_panics(|| -> u8 { panic!("range end index {} out of range", 9228) });
+        let plain = super::guard_panics(|| -> u8 { std::panic::panic_any("static text") });
+        std::panic::set_hook(hook);
+        assert_eq!(got, Err("range end index 9228 out of range".to_string()));
+        assert_eq!(plain, Err("static text".to_string()));
+        assert_eq!(super::GUARDED.load(std::sync::atomic::Ordering::SeqCst), 0, "the guard is released after a panic");
     }
 }

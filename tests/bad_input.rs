@@ -319,3 +319,58 @@ fn bad_rows_deep_in_a_file_of_many_blocks() {
     assert!(o.stderr.contains("2 bad rows skipped"), "{}", o.stderr);
     assert_eq!(stats(&s)["skipped_rows"], 2);
 }
+
+/// A JSON line whose keys make no table is a bad line like any other: the
+/// first bad line of the file is the one named, whichever part of a block
+/// the parallel parsers found each in, and `--skip-bad-rows` skips and
+/// counts it.
+#[test]
+fn a_json_line_of_no_table_is_a_bad_line() {
+    let t = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(data(
+        "blockchain-etl-fixtures/ethereum-etl/tests/resources/test_stream/blocks_17173049_17173050/expected_token_transfers.json",
+    ))
+    .unwrap();
+    let first = good.lines().next().unwrap();
+    let bad_value = first.replace("7056176614974947328", "\"seven\"");
+    // Many good lines between, so the two bad ones fall in different parts.
+    let filler: String = good.lines().cycle().take(2000).map(|l| format!("{l}\n")).collect();
+    let body = format!("{first}\n{bad_value}\n{filler}{{\"colour\": \"blue\"}}\n");
+    let f = write(t.path(), "mixed.json", body.as_bytes());
+    let s = t.path().join("s");
+    let o = ingest(&s, "ethereum", "etl", &[], &[&f]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("{}: line 2, field `value`", f.display())), "{}", o.stderr);
+    let only_unknown = format!("{first}\n{{\"colour\": \"blue\"}}\n");
+    let g = write(t.path(), "unknown.json", only_unknown.as_bytes());
+    let o = ingest(&s, "ethereum", "etl", &[], &[&g]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let want = format!("{}: line 2, field `(json)`: wrong column set", g.display());
+    assert!(o.stderr.contains(&want) && !o.stderr.contains("panicked"), "{}", o.stderr);
+    let o = ingest(&s, "ethereum", "etl", &["--skip-bad-rows"], &[&g]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stderr.contains("2 rows as etl/json, 1 events added, 0 already in the store, 1 bad rows skipped"), "{}", o.stderr);
+}
+
+/// Damaged Parquet files the fuzz target `ingest` found (its regression
+/// inputs, whose first byte picks the format): one whose footer states 14
+/// billion elements in 2 KB, which made polars allocate 73 GB and abort,
+/// and one whose column ranges run past its end, which made polars panic.
+/// Each is a clear error naming the file, and no store.
+#[test]
+fn damaged_parquet_files_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    for (name, words) in [
+        ("regression-parquet-footer-states-14-billion-elements", "its metadata is damaged: 14403716204 elements stated"),
+        ("regression-parquet-column-range-past-end", "not a readable Parquet file"),
+    ] {
+        let input = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ingest").join(name)).unwrap();
+        let f = write(t.path(), &format!("{name}.parquet"), &input[1..]);
+        let s = t.path().join(name);
+        let o = ingest(&s, "ethereum", "parquet", &[], &[&f]);
+        assert_eq!(o.code, 1, "{}", o.stderr);
+        assert!(o.stderr.contains(&format!("{}: not a readable Parquet file", f.display())), "{}", o.stderr);
+        assert!(o.stderr.contains(words) && !o.stderr.contains("panicked"), "{}", o.stderr);
+        assert!(chaintrace::store::Store::open(&s).is_err(), "{name}: a store was left");
+    }
+}

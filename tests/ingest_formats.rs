@@ -699,3 +699,40 @@ fn the_parse_floor_reads_what_an_ingest_reads() {
     assert_eq!(parsed, w.events + w.transactions, "events once each, and the traces' copies of top-level calls");
     assert_eq!(Store::open(&st).unwrap().len() as u64, w.events);
 }
+
+/// `ingest::parse_text` (what the fuzz target `rows` drives) parses every
+/// blockchain-etl fixture alike in one part or in many, and as the ingest
+/// does: the same rows.
+#[test]
+fn parse_text_is_the_ingest_in_any_number_of_parts() {
+    use chaintrace::ingest::{Format, Options, parse_text};
+    let root = data("blockchain-etl-fixtures/ethereum-etl/tests/resources");
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if !p.to_string_lossy().contains("token") && !p.to_string_lossy().contains("receipts") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let opts = Options::new(chaintrace::model::Chain::Ethereum, Format::Etl);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let one = parse_text(f, bytes.clone(), &opts, 1).unwrap();
+        for parts in [2, 3, 7] {
+            let many = parse_text(f, bytes.clone(), &opts, parts).unwrap();
+            assert_eq!(format!("{:?}", many.events), format!("{:?}", one.events), "{} in {parts} parts", f.display());
+            assert_eq!((many.rows, many.table.as_str()), (one.rows, one.table.as_str()));
+        }
+        let t = tempfile::tempdir().unwrap();
+        let o = ingest(&t.path().join("s"), "ethereum", "etl", &[], &[f]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert!(o.stderr.contains(&format!("{} rows as {}", one.rows, one.table)), "{}: {}", f.display(), o.stderr);
+    }
+}

@@ -253,6 +253,25 @@ fn hostile_input_gets_clear_errors_and_the_server_keeps_serving() {
     assert_eq!((c, code(&v)), (400, "malformed_body"), "{v}");
     let (c, v) = srv.post("/v1/trace", br#"{"policy": "poison", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "max_hops": 0}"#);
     assert_eq!((c, code(&v)), (400, "bad_request"), "{v}");
+    // Each refusal is what `serve::check_body` makes of the body, message
+    // and all: the fuzz target `http_body` drives that with any bytes.
+    let mut config = chaintrace::serve::Config::new(([127, 0, 0, 1], 0).into());
+    config.max_batch = 3;
+    let four = format!(r#"{{"addresses": ["{DEPOSIT}", "{DEPOSIT}", "{DEPOSIT}", "{DEPOSIT}"]}}"#);
+    let bad_address = format!(r#"{{"addresses": ["{DEPOSIT}", "0x12"]}}"#);
+    for (route, body) in [
+        ("screen", bad_address.as_bytes()),
+        ("screen", four.as_bytes()),
+        ("screen", b"{\"adresses\": []}"),
+        ("trace", br#"{"policy": "haircut"}"#),
+        ("trace", br#"{"policy": "poison", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "paths": 101}"#),
+        ("trace", br#"{"policy": "poison", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f9"]}"#),
+    ] {
+        let want = chaintrace::serve::check_body(route, body, &config).unwrap_err();
+        let (c, v) = srv.post(&format!("/v1/{route}"), body);
+        assert_eq!((c, code(&v)), (want.status, want.code), "{v}");
+        assert_eq!(v["error"]["message"].as_str(), Some(want.message.as_str()));
+    }
     // Unknown routes and methods.
     let (c, v) = srv.get("/v2/anything");
     assert_eq!((c, code(&v)), (404, "not_found"));

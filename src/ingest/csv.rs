@@ -433,6 +433,8 @@ enum Source {
         len: usize,
         eof: bool,
     },
+    /// Bytes already in memory ([`CsvReader::from_bytes`]).
+    Bytes(Vec<u8>),
 }
 
 impl Source {
@@ -440,6 +442,7 @@ impl Source {
         match self {
             Source::Map(m, end) => &m[pos..*end],
             Source::Read { buf, len, .. } => &buf[pos..*len],
+            Source::Bytes(b) => &b[pos..],
         }
     }
 }
@@ -453,6 +456,13 @@ impl CsvReader {
     /// Open a CSV file (`csv: true`, reads the header) or a JSON-lines file.
     pub fn open_as(path: &Path, csv: bool) -> Result<Self, IngestError> {
         Self::open_with(path, csv, true)
+    }
+
+    /// A reader over bytes already in memory, named `path` in its errors:
+    /// what [`super::parse_text`] reads, block by block as a file would be.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>, csv: bool) -> Result<Self, IngestError> {
+        let size = bytes.len() as u64;
+        Self::with_source(path, Source::Bytes(bytes), size, csv)
     }
 
     fn open_with(path: &Path, csv: bool, map: bool) -> Result<Self, IngestError> {
@@ -478,6 +488,10 @@ impl CsvReader {
         } else {
             Source::Read { file, buf: Vec::new(), len: 0, eof: false }
         };
+        Self::with_source(path, source, size, csv)
+    }
+
+    fn with_source(path: &Path, source: Source, size: u64, csv: bool) -> Result<Self, IngestError> {
         let mut r = CsvReader {
             path: path.to_path_buf(),
             source,
@@ -527,7 +541,7 @@ impl CsvReader {
 
     fn eof(&self) -> bool {
         match &self.source {
-            Source::Map(..) => true,
+            Source::Map(..) | Source::Bytes(_) => true,
             Source::Read { eof, .. } => *eof,
         }
     }
@@ -605,7 +619,7 @@ impl CsvReader {
             }
             match &self.source {
                 // A record longer than the window: widen it.
-                Source::Map(..) => window = window.saturating_mul(2),
+                Source::Map(..) | Source::Bytes(_) => window = window.saturating_mul(2),
                 Source::Read { eof: true, .. } => window = window.saturating_mul(2),
                 Source::Read { .. } => {
                     self.fill()?;

@@ -258,57 +258,63 @@ fn json_row<'a>(h: &Header, obj: &'a JsonObject) -> Vec<Cow<'a, [u8]>> {
     h.names.iter().map(|n| obj.get(n.as_str()).map_or(Cow::Borrowed(&b""[..]), json_field)).collect()
 }
 
-/// Parse one part of a JSON-lines block; each `type` gets its own mapper.
-fn parse_json_part(
-    part: &[u8],
-    first_line: u64,
-    path: &Path,
-    opts: &Options,
-    receipts: &Receipts,
-    skip_bad: bool,
-) -> Result<PartOut, IngestError> {
+/// Parse one part of a JSON-lines block; each `type` gets its own mapper,
+/// made from the keys of its first line. A line whose keys make no table
+/// is a bad line like any other, so the first problem in the file is the
+/// one reported, whichever part of a block it falls in.
+fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, receipts: &Receipts, skip_bad: bool) -> PartOut {
     let mut out = PartOut { events: Vec::new(), rows: 0, skipped: 0, error: None, newlines: count_lines(part) };
     let mut mappers: HashMap<String, (Header, Mapper<'_>)> = HashMap::new();
     for (rec, line) in csv::records_as(part, first_line, false) {
         out.rows += 1;
-        let obj: JsonObject = match serde_json::from_slice(rec) {
-            Ok(o) => o,
-            Err(e) => {
-                if skip_bad {
-                    out.skipped += 1;
-                    continue;
+        let before = out.events.len();
+        let res = match serde_json::from_slice::<JsonObject>(rec) {
+            Err(e) => Err(FieldError::new("(json)", format!("not a JSON object: {e}"))),
+            Ok(obj) => {
+                let kind = obj.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
+                let known = match mappers.get(&kind) {
+                    Some(_) => Ok(()),
+                    None => {
+                        let h = json_header(&obj);
+                        let m = match kind.as_str() {
+                            "block" | "contract" | "token" | "receipt" => Ok(Mapper::Ignore),
+                            _ => detect(path, &h, opts).and_then(|t| make_mapper(path, &h, t, opts, receipts)),
+                        };
+                        m.map(|m| {
+                            mappers.insert(kind.clone(), (h, m));
+                        })
+                    }
+                };
+                match known {
+                    Err(e) => Err(FieldError::new("(json)", unknown_json_table(e))),
+                    Ok(()) => {
+                        let (h, m) = &mappers[&kind];
+                        m.map(&Row { fields: &json_row(h, &obj) }, &mut out.events)
+                    }
                 }
-                out.error = Some((line, FieldError::new("(json)", format!("not a JSON object: {e}"))));
-                return Ok(out);
             }
         };
-        let kind = obj.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
-        if !mappers.contains_key(&kind) {
-            let h = json_header(&obj);
-            let m = match kind.as_str() {
-                "block" | "contract" | "token" | "receipt" => Mapper::Ignore,
-                _ => {
-                    let t = detect(path, &h, opts)?;
-                    make_mapper(path, &h, t, opts, receipts)?
-                }
-            };
-            mappers.insert(kind.clone(), (h, m));
-        }
-        let (h, m) = &mappers[&kind];
-        let fields = json_row(h, &obj);
-        let before = out.events.len();
-        if let Err(e) = m.map(&Row { fields: &fields }, &mut out.events) {
+        if let Err(e) = res {
             out.events.truncate(before);
             if skip_bad {
                 out.skipped += 1;
             } else {
                 out.error = Some((line, e));
-                return Ok(out);
+                break;
             }
         }
     }
     out.events.iter_mut().for_each(fill_hashes);
-    Ok(out)
+    out
+}
+
+/// What a JSON line whose keys make no table is told (the file is named
+/// by the row error that carries it).
+fn unknown_json_table(e: IngestError) -> String {
+    match e {
+        IngestError::File { message, .. } => message,
+        other => other.to_string(),
+    }
 }
 
 /// Compute an event's id-table hashes (on a parser thread).
@@ -522,22 +528,11 @@ fn ingest_text(
             while let Some((block, line, quoted)) = reader.next_block_quoted()? {
                 let block_len = block.len();
                 let (parsed, ()) = rayon::join(
-                    || -> Result<Vec<PartOut>, IngestError> {
-                        let parts = split_parts(block, threads, quoted);
-                        let mut outs: Vec<PartOut> = match &mapper {
-                            Some(m) => parts.par_iter().map(|p| parse_csv_part(p, 0, &header, m, opts.skip_bad_rows)).collect(),
-                            None => parts
-                                .par_iter()
-                                .map(|p| parse_json_part(p, 0, path, opts, receipts, opts.skip_bad_rows))
-                                .collect::<Result<_, _>>()?,
-                        };
-                        rebase_lines(&mut outs, line);
-                        Ok(outs)
-                    },
+                    || parse_block(block, line, quoted, threads, &header, mapper.as_ref(), path, opts, receipts),
                     || hasher.update(block),
                 );
-                let parsed = parsed?;
-                reader.account(parsed.iter().map(|o| o.newlines).sum());
+                let (parsed, newlines) = parsed?;
+                reader.account(newlines);
                 let mut reserve = None;
                 if first_block {
                     // Size the columns once from the first block instead of doubling.
@@ -574,6 +569,83 @@ fn ingest_text(
     Ok((FileReport::new(path, table, rows, events, skipped, reader.bytes_read), format!("{:032x}", hasher.digest128())))
 }
 
+/// Parse a block of whole records (starting at file line `line`) on
+/// `threads` parts, in parallel: CSV rows through `mapper`, or JSON lines
+/// where there is none. Returns the parts' outputs in order, their lines
+/// rebased to the file's, and the block's newlines.
+#[allow(clippy::too_many_arguments)]
+fn parse_block(
+    block: &[u8],
+    line: u64,
+    quoted: bool,
+    threads: usize,
+    header: &Header,
+    mapper: Option<&Mapper<'_>>,
+    path: &Path,
+    opts: &Options,
+    receipts: &Receipts,
+) -> Result<(Vec<PartOut>, u64), IngestError> {
+    let parts = split_parts(block, threads, quoted);
+    let mut outs: Vec<PartOut> = match mapper {
+        Some(m) => parts.par_iter().map(|p| parse_csv_part(p, 0, header, m, opts.skip_bad_rows)).collect(),
+        None => parts.par_iter().map(|p| parse_json_part(p, 0, path, opts, receipts, opts.skip_bad_rows)).collect(),
+    };
+    let newlines = rebase_lines(&mut outs, line);
+    Ok((outs, newlines))
+}
+
+/// What [`parse_text`] read.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The table the text was read as (as in [`FileReport::table`]).
+    pub table: String,
+    /// Data rows read.
+    pub rows: u64,
+    /// Rows skipped as bad (`--skip-bad-rows`).
+    pub skipped: u64,
+    /// The events, in input order, before interning.
+    pub events: Vec<RawEvent>,
+}
+
+/// Parse a text export held in memory (`bytes`, called `path` in errors)
+/// as [`ingest`] parses a file of an account-model chain: its table told
+/// from its header (or read as JSON lines), each block split into `parts`
+/// parts parsed in parallel, every row mapped to events, the first bad row
+/// an error naming its line and field. Nothing is interned or written, and
+/// a transactions table is read without receipts to join. Checks an export
+/// before it is loaded; the fuzz targets drive the ingest's parsers
+/// through it (docs/reliability.md).
+pub fn parse_text(path: &Path, bytes: Vec<u8>, opts: &Options, parts: usize) -> Result<Parsed, IngestError> {
+    if !opts.chain.is_account() || opts.format == Format::Parquet {
+        return Err(IngestError::file(path, "parse_text reads the text formats of account-model chains"));
+    }
+    csv::check_plain_text(path, &bytes)?;
+    // As `is_json_lines` tells a file: by the first 4 KiB.
+    let json = bytes.iter().take(4096).find(|c| !c.is_ascii_whitespace()) == Some(&b'{');
+    let mut reader = CsvReader::from_bytes(path, bytes, !json)?;
+    let receipts = Receipts::new();
+    let header = reader.header.clone();
+    let (table, mapper) = if json {
+        ("etl/json".to_string(), None)
+    } else {
+        let t = detect(path, &header, opts)?;
+        (table_name(t).to_string(), Some(make_mapper(path, &header, t, opts, &receipts)?))
+    };
+    let mut sink = Parsed { table, rows: 0, skipped: 0, events: Vec::new() };
+    while let Some((block, line, quoted)) = reader.next_block_quoted()? {
+        let (outs, _) = parse_block(block, line, quoted, parts.max(1), &header, mapper.as_ref(), path, opts, &receipts)?;
+        for o in outs {
+            if let Some((l, e)) = o.error {
+                return Err(IngestError::row(path, l, e));
+            }
+            sink.rows += o.rows;
+            sink.skipped += o.skipped;
+            sink.events.extend(o.events);
+        }
+    }
+    Ok(sink)
+}
+
 /// Part-relative error lines of a block's parts become file lines (the
 /// block starts at `first_line`); returns the block's newlines.
 fn rebase_lines(outs: &mut [PartOut], first_line: u64) -> u64 {
@@ -604,10 +676,9 @@ pub fn parse_floor(path: &Path, opts: &Options) -> Result<(u64, u64, u64), Inges
     // Lines are counted by the parsers, as in an ingest (whose content
     // hash runs beside them; none here).
     let _ = reader.defer_accounting();
+    let opts = &Options { skip_bad_rows: false, ..opts.clone() };
     while let Some((block, line, quoted)) = reader.next_block_quoted()? {
-        let mut outs: Vec<PartOut> =
-            split_parts(block, threads, quoted).par_iter().map(|p| parse_csv_part(p, 0, &header, &mapper, false)).collect();
-        let newlines = rebase_lines(&mut outs, line);
+        let (outs, newlines) = parse_block(block, line, quoted, threads, &header, Some(&mapper), path, opts, &receipts)?;
         for o in outs {
             if let Some((l, e)) = o.error {
                 return Err(IngestError::row(path, l, e));

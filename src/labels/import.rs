@@ -62,7 +62,15 @@ pub struct Imported {
 /// Read a label file; `format: None` detects it. `skip_bad` skips and
 /// counts bad rows of the CSV formats instead of stopping at the first.
 pub fn import(path: &Path, format: Option<Format>, chain: Chain, skip_bad: bool) -> Result<Imported, IngestError> {
-    let bytes = read_all(path)?;
+    let raw = std::fs::read(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+    import_bytes(path, raw, format, chain, skip_bad)
+}
+
+/// [`import`] of a file's bytes already read (`raw`, gzipped or not),
+/// called `path` in errors and named by it where a format takes its label
+/// from the file name.
+pub fn import_bytes(path: &Path, raw: Vec<u8>, format: Option<Format>, chain: Chain, skip_bad: bool) -> Result<Imported, IngestError> {
+    let bytes = gunzip(path, raw)?;
     crate::ingest::csv::check_plain_text(path, &bytes[..bytes.len().min(4096)])?;
     let format = match format {
         Some(f) => f,
@@ -100,10 +108,9 @@ fn file_stem(path: &Path) -> String {
     name.rsplit_once('.').map_or(name, |(s, _)| s).to_string()
 }
 
-fn read_all(path: &Path) -> Result<Vec<u8>, IngestError> {
+fn gunzip(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, IngestError> {
     use std::io::Read;
     let io = |source| IngestError::Io { file: path.to_path_buf(), source };
-    let raw = std::fs::read(path).map_err(io)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(io)?;

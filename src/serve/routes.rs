@@ -24,9 +24,9 @@ const INLINE_BATCH: usize = 256;
 
 /// An error answer: `{"error": {"code", "message"}}`.
 pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) message: String,
 }
 
 impl ApiError {
@@ -184,15 +184,15 @@ struct ScreenRequest<'a> {
     addresses: Vec<Cow<'a, str>>,
 }
 
-async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    let body = body.map_err(body_error)?;
+/// The addresses of a `POST /v1/screen` body, or why it is refused.
+pub(crate) fn screen_keys(body: &[u8], max_batch: usize) -> Result<Vec<[u8; 20]>, ApiError> {
     let req: ScreenRequest<'_> =
-        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
-    if req.addresses.len() > app.config.max_batch {
+        serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
+    if req.addresses.len() > max_batch {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "batch_too_large",
-            format!("{} addresses; at most {} a request", req.addresses.len(), app.config.max_batch),
+            format!("{} addresses; at most {} a request", req.addresses.len(), max_batch),
         ));
     }
     let mut keys = Vec::with_capacity(req.addresses.len());
@@ -202,8 +202,13 @@ async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
                 .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "malformed_address", format!("addresses[{i}] {a:?}: {m}")))?,
         );
     }
+    Ok(keys)
+}
+
+async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body.map_err(body_error)?;
+    let keys = screen_keys(&body, app.config.max_batch)?;
     let small = keys.len() <= INLINE_BATCH;
-    drop(req);
     let work = move || -> Result<Vec<u8>, ApiError> {
         let s = app.snapshot();
         Ok(Screener { store: &s.store, index: &s.index, risk: &app.config.risk }.screen_json(&keys))
@@ -295,19 +300,26 @@ fn check_trace(q: &crate::app::trace::Query, l: &super::Limits) -> Result<(), Ap
     }
 }
 
-async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    let body = body.map_err(body_error)?;
+/// The question of a `POST /v1/trace` body, checked against the document
+/// and the server's limits before any work, or why it is refused.
+pub(crate) fn trace_query(body: &[u8], limits: &super::Limits) -> Result<crate::app::trace::Query, ApiError> {
     let malformed = |e: serde_json::Error| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string());
-    let mut v: serde_json::Value = serde_json::from_slice(&body).map_err(malformed)?;
+    let mut v: serde_json::Value = serde_json::from_slice(body).map_err(malformed)?;
     whole_numbers(&mut v);
     // What a request leaves out is the default, within this server's limits.
     if let Some(fields) = v.as_object_mut() {
-        for (k, d) in defaults(&app.config.limits) {
+        for (k, d) in defaults(limits) {
             fields.entry(k).or_insert(d.into());
         }
     }
-    let mut q: crate::app::trace::Query = serde_json::from_value(v).map_err(malformed)?;
-    check_trace(&q, &app.config.limits)?;
+    let q: crate::app::trace::Query = serde_json::from_value(v).map_err(malformed)?;
+    check_trace(&q, limits)?;
+    Ok(q)
+}
+
+async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let body = body.map_err(body_error)?;
+    let mut q = trace_query(&body, &app.config.limits)?;
     // One store generation for the whole request. An asset it does not
     // hold is not there: 404, as a route would be.
     let s = app.snapshot();
