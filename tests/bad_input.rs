@@ -374,3 +374,56 @@ fn damaged_parquet_files_are_refused() {
         assert!(chaintrace::store::Store::open(&s).is_err(), "{name}: a store was left");
     }
 }
+
+/// Found reading the code for sums of what users give (docs/reliability.md):
+/// Bitcoin input the UTXO arithmetic could not hold is refused at the
+/// ingest with a clear error. An index past the positions a store keeps
+/// (the JSON reader took any u32, and `index + 1` overflowed at the top);
+/// a value past 64 bits on a Bitcoin store (the transfers CSV took 256);
+/// an input that states another value than the output it spends holds
+/// (a haircut then handed an output more taint than its value).
+#[test]
+fn bitcoin_input_the_utxo_sums_cannot_hold_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let json = std::fs::read_to_string(data(
+        "blockchain-etl-fixtures/bitcoin-etl/tests/resources/test_export_blocks_job/bitcoin/block_with_transactions/expected_transactions.json",
+    ))
+    .unwrap();
+    let first = json.lines().next().unwrap();
+    assert!(first.contains("\"index\": 0, \"inputs\""));
+    let f = write(t.path(), "index.json", first.replace("\"index\": 0, \"inputs\"", "\"index\": 4294967295, \"inputs\"").as_bytes());
+    let o = ingest(&t.path().join("a"), "bitcoin", "etl", &[], &[&f]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("{}: line 1, field `index`: index 4294967295 out of range", f.display())), "{}", o.stderr);
+
+    let a = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa";
+    let big =
+        write(t.path(), "big.csv", format!("block_number,from_address,to_address,value\n1,{a},{a},18446744073709551616\n").as_bytes());
+    let o = ingest(&t.path().join("b"), "bitcoin", "transfers", &[], &[&big]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("line 2, field `value`: 18446744073709551616 satoshi is more than any Bitcoin amount"), "{}", o.stderr);
+
+    let (ta, tb) = ("aa".repeat(32), "bb".repeat(32));
+    let txs = write(
+        t.path(),
+        "transactions.csv",
+        format!("txid,block_number,block_timestamp_unix,index_in_block,is_coinbase\n{ta},1,1600000000,0,1\n{tb},2,1600000600,1,0\n")
+            .as_bytes(),
+    );
+    let outs = write(
+        t.path(),
+        "outputs.csv",
+        format!("txid,output_index,value_sats,script_type,address\n{ta},0,1000,p2pkh,{a}\n{tb},0,900,p2pkh,{a}\n").as_bytes(),
+    );
+    let ins =
+        write(t.path(), "inputs.csv", format!("txid,input_index,spent_txid,spent_output_index,value\n{tb},0,{ta},0,999\n").as_bytes());
+    let s = t.path().join("c");
+    let o = ingest(&s, "bitcoin", "etl", &[], &[&txs, &ins, &outs]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let want = format!("input 0 of transaction {tb} states 999 satoshi, but the output it spends ({ta}:0) holds 1000");
+    assert!(o.stderr.contains(&want) && !o.stderr.contains("panicked"), "{}", o.stderr);
+    assert!(chaintrace::store::Store::open(&s).is_err());
+    // Stated right, it loads.
+    std::fs::write(&ins, format!("txid,input_index,spent_txid,spent_output_index,value\n{tb},0,{ta},0,1000\n")).unwrap();
+    assert_eq!(ingest(&s, "bitcoin", "etl", &[], &[&txs, &ins, &outs]).code, 0);
+}

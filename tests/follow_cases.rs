@@ -257,7 +257,7 @@ impl World {
             fees: n(&o.fees),
             converted_in: get(&out.converted_in),
             converted_out: get(&out.converted_out),
-            rounding: out.rounding.get(&a).copied().unwrap_or(0),
+            rounding: out.rounding.get(&a).map_or(0, |r| r.to_string().parse().expect("a small rounding sum")),
         }
     }
 

@@ -533,8 +533,9 @@ fn engine_as_naive(store: &Store, out: &trace::Followed, hashes: &HashMap<String
     for (&a, w) in &out.converted_out {
         r.by_asset.entry(name(a)).or_default().conv_out = n(w);
     }
-    for (&a, &w) in &out.rounding {
-        r.by_asset.entry(name(a)).or_default().rounding = w;
+    for (&a, w) in &out.rounding {
+        // The worlds' amounts are small: the exact sum fits the model's i128.
+        r.by_asset.entry(name(a)).or_default().rounding = w.to_string().parse().expect("a small rounding sum");
     }
     r.by_asset.retain(|_, v| *v != Side::default());
     let tx = |id: u32| hashes[&store.tx_text(id)];

@@ -234,7 +234,7 @@ struct Ship {
     converted_in: Vec<(u32, [u64; 5])>,
     converted_out: Vec<(u32, [u64; 5])>,
     /// Two's complement, low and high words.
-    rounding: Vec<(u32, [u64; 2])>,
+    rounding: Vec<(u32, [u64; 5], [u64; 5])>,
     arrivals: Vec<(Place, ShipArrival)>,
     crossed: Vec<ShipCrossed>,
     unfollowed: Vec<ShipUnfollowed>,
@@ -256,7 +256,7 @@ impl Ship {
             by_asset: f.by_asset.iter_mut().map(|(&a, o)| (a, Found::of(o))).collect(),
             converted_in: wide_limbs(&f.converted_in),
             converted_out: wide_limbs(&f.converted_out),
-            rounding: f.rounding.iter().map(|(&a, &x)| (a, [x as u128 as u64, ((x as u128) >> 64) as u64])).collect(),
+            rounding: f.rounding.iter().map(|(&a, r)| (a, *r.up.as_limbs(), *r.down.as_limbs())).collect(),
             arrivals: akeys
                 .into_iter()
                 .zip(&f.arrivals)
@@ -350,7 +350,11 @@ impl Ship {
             by_asset,
             converted_in: wide_map(self.converted_in),
             converted_out: wide_map(self.converted_out),
-            rounding: self.rounding.into_iter().map(|(a, [lo, hi])| (a, (u128::from(lo) | u128::from(hi) << 64) as i128)).collect(),
+            rounding: self
+                .rounding
+                .into_iter()
+                .map(|(a, up, down)| (a, crate::trace::follow::Rounding { up: Wide::from_limbs(up), down: Wide::from_limbs(down) }))
+                .collect(),
             arrivals,
             crossed,
             unfollowed,

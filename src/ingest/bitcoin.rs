@@ -289,8 +289,14 @@ impl BitcoinBatch {
         if t.block_number.is_none() && time.is_none() {
             return Err(FieldError::new("block_number", "empty: each row needs a block number or a block time"));
         }
+        // Indexes as the trio reads them: below `sub::MAX_INDEX`, so that a
+        // position (and the index + 1 it is stored as) stays in its bits.
+        let index = |field: &str, i: u32| -> Result<u32, FieldError> {
+            if i < sub::MAX_INDEX { Ok(i) } else { Err(FieldError::new(field, format!("index {i} out of range"))) }
+        };
+        let tx_index = t.index.map(|i| index("index", i)).transpose()?;
         let row =
-            TxRow { block: t.block_number.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index: t.index, coinbase: t.is_coinbase };
+            TxRow { block: t.block_number.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index: tx_index, coinbase: t.is_coinbase };
         // The whole transaction is read before anything of it reaches the
         // builder: a bad field leaves none of it behind (`--skip-bad-rows`
         // then skips it whole, ids included).
@@ -299,7 +305,7 @@ impl BitcoinBatch {
             let value = sats("outputs.value", &json_num(&o.value))?;
             let script = o.script_hex.as_deref().unwrap_or("").as_bytes();
             let to = output_address(&join_addresses(&o.addresses), o.kind.as_deref().unwrap_or("").as_bytes(), script);
-            outs.push((o.index, value, to, output_memo("outputs.script_hex", script)?));
+            outs.push((index("outputs.index", o.index)?, value, to, output_memo("outputs.script_hex", script)?));
         }
         let mut ins = Vec::with_capacity(t.inputs.len());
         for i in &t.inputs {
@@ -314,7 +320,7 @@ impl BitcoinBatch {
                 v if v.is_empty() => u64::MAX,
                 v => sats("inputs.value", &v)?,
             };
-            ins.push((i.index, spent, vout, value, join_addresses(&i.addresses)));
+            ins.push((index("inputs.index", i.index)?, spent, vout, value, join_addresses(&i.addresses)));
         }
         let txid_id = b.intern_tx(&hash);
         let mut n = 0;

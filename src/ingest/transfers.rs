@@ -105,6 +105,11 @@ impl Transfers {
         let from = self.address("from_address", r.get(Some(self.from)))?;
         let to = self.address("to_address", r.get(Some(self.to)))?;
         let value = amount("value", r.get(Some(self.value)), self.decimals)?;
+        // Bitcoin amounts fit 64 bits, as the etl readers hold them: the
+        // UTXO sums (a transaction's outputs, inputs, fee) rely on it.
+        if self.bitcoin && value.to_u128().is_none_or(|v| v > u128::from(u64::MAX)) {
+            return Err(FieldError::new("value", format!("{value} satoshi is more than any Bitcoin amount")));
+        }
         let index = opt_index("transaction_index", r.get(self.index))?;
         let mut e = event(block, time, index, from, to, value);
         e.asset = match r.get(self.asset).trim_ascii() {

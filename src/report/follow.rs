@@ -187,7 +187,7 @@ pub fn build_follow(store: &Store, spec: &Spec, f: &Followed, seeds_text: &[Stri
                 horizon: h.to_string(),
                 fees: o.fees.to_string(),
                 converted_out: wide(&f.converted_out, a).to_string(),
-                rounding: f.rounding.get(&a).copied().unwrap_or(0).to_string(),
+                rounding: f.rounding.get(&a).copied().unwrap_or_default().to_string(),
                 held_by_seeds: o.held_by_seeds.to_string(),
                 unknown_origin: o.unknown_origin.to_string(),
             };

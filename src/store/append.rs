@@ -233,7 +233,10 @@ impl Builder {
         // Bitcoin: new inputs that spend old outputs take their values and
         // addresses from the store before the new outputs are resolved.
         let base = self.base.take();
-        let stored = base.as_ref().map(|s| self.resolve_from_store(s)).unwrap_or_default();
+        let stored = match base.as_ref() {
+            Some(s) => self.resolve_from_store(s, dir)?,
+            None => Default::default(),
+        };
         self.base = base;
         let (order, keep, dups) = self.prepare(dir)?;
         let before = self.fee_coverage(&(0..reloaded as crate::model::ids::EventPos).collect::<Vec<_>>());

@@ -13,6 +13,7 @@ use crate::model::{Chain, NO_BLOCK, NO_TIME, NO_TX, Pseudo, flags, sub};
 use crate::store::StoreError;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
 
 impl Builder {
     /// Fill what one source lacks from another: block times from events of
@@ -63,9 +64,9 @@ impl Builder {
 
     /// Bitcoin: resolve inputs against outputs in the data, set each output's
     /// sender to its transaction's first input address, add fee events.
-    pub(super) fn resolve_bitcoin(&mut self) {
+    pub(super) fn resolve_bitcoin(&mut self, dir: &Path) -> Result<(), StoreError> {
         if self.chain != Chain::Bitcoin {
-            return;
+            return Ok(());
         }
         let mut outputs: HashMap<(u32, u32), usize> = HashMap::new();
         let mut fee_txs: HashSet<u32> = HashSet::new();
@@ -82,8 +83,11 @@ impl Builder {
         for k in 0..self.inputs.len() {
             let inp = self.inputs[k];
             if let Some(&o) = outputs.get(&(inp.spent_tx, inp.spent_vout)) {
+                let spent = u64::try_from(self.value[o]).unwrap_or(u64::MAX);
                 if inp.value == u64::MAX {
-                    self.inputs[k].value = u64::try_from(self.value[o]).unwrap_or(u64::MAX);
+                    self.inputs[k].value = spent;
+                } else if inp.value != spent {
+                    return Err(self.disagree(dir, &inp, spent));
                 }
                 if inp.addr == u32::MAX {
                     self.inputs[k].addr = self.to[o];
@@ -133,6 +137,7 @@ impl Builder {
                 flags::FEE,
             );
         }
+        Ok(())
     }
 }
 
@@ -168,10 +173,10 @@ impl Builder {
     /// from that output in the store, as one ingest of all the files fills
     /// them from the output in its data (`resolve_bitcoin`), and return
     /// where those outputs are (the inputs' `InSpentEvent`).
-    pub(super) fn resolve_from_store(&mut self, s: &Store) -> StoredOutputs {
+    pub(super) fn resolve_from_store(&mut self, s: &Store, dir: &Path) -> Result<StoredOutputs, StoreError> {
         let mut found = StoredOutputs::new();
         if self.chain != Chain::Bitcoin {
-            return found;
+            return Ok(found);
         }
         let first_event: &[u64] = cast(s.bytes(Column::TxEvent));
         let ev = s.events();
@@ -189,14 +194,17 @@ impl Builder {
                     o
                 }
             };
+            let spent = s.value(o as usize).to_u128().and_then(|v| u64::try_from(v).ok()).unwrap_or(u64::MAX);
             if inp.value == u64::MAX {
-                self.inputs[k].value = s.value(o as usize).to_u128().and_then(|v| u64::try_from(v).ok()).unwrap_or(u64::MAX);
+                self.inputs[k].value = spent;
+            } else if inp.value != spent {
+                return Err(self.disagree(dir, &inp, spent));
             }
             if inp.addr == u32::MAX {
                 self.inputs[k].addr = ev.receiver(o as usize);
             }
         }
-        found
+        Ok(found)
     }
 
     /// Bitcoin's per-transaction and per-input columns for the kept events,
@@ -253,5 +261,27 @@ impl Builder {
             .collect();
         put(Column::InSpentEvent, as_bytes(&spent))?;
         Ok(inputs.len() as u64)
+    }
+}
+
+impl Builder {
+    /// An input whose export states another value than the output it
+    /// spends holds. In Bitcoin an input is worth exactly the output it
+    /// spends; a disagreement is a damaged export, and taken either way it
+    /// would let a transaction pass on more taint than its inputs hold.
+    fn disagree(&self, dir: &Path, inp: &InputRow, spent: u64) -> StoreError {
+        // Txids are kept in display order, as the exports give them.
+        let hash = |id: u32| hex::encode(super::builder::tx_key(self.base.as_ref(), self.tx_base, &self.tx_hashes, id));
+        StoreError::Mismatch {
+            path: dir.to_path_buf(),
+            message: format!(
+                "input {} of transaction {} states {} satoshi, but the output it spends ({}:{}) holds {spent}: the inputs and outputs disagree",
+                inp.index,
+                hash(inp.tx),
+                inp.value,
+                hash(inp.spent_tx),
+                inp.spent_vout
+            ),
+        }
     }
 }

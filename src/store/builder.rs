@@ -153,7 +153,7 @@ fn addr_key<'a>(base: Option<&'a Store>, addr_base: u32, bytes: &'a [u8], offs: 
 
 /// The hash of transaction `id`.
 #[inline]
-fn tx_key<'a>(base: Option<&'a Store>, tx_base: u32, hashes: &'a [TxHash], id: u32) -> &'a TxHash {
+pub(super) fn tx_key<'a>(base: Option<&'a Store>, tx_base: u32, hashes: &'a [TxHash], id: u32) -> &'a TxHash {
     match id.checked_sub(tx_base) {
         Some(k) => &hashes[k as usize],
         None => base.and_then(|s| s.tx_hash(id).try_into().ok()).unwrap_or(&[0u8; 32]),

@@ -99,7 +99,7 @@ impl Builder {
     /// Resolve, fill, sort and de-duplicate: the order, the builder indexes
     /// of the events kept in key order, and the duplicates per new file.
     pub(super) fn prepare(&mut self, dir: &Path) -> Result<(OrderBy, Vec<EventPos>, Vec<u64>), StoreError> {
-        self.resolve_bitcoin();
+        self.resolve_bitcoin(dir)?;
         // Interning is over: free its tables before the write allocates.
         self.addr_ids = IdTable::default();
         self.tx_ids = IdTable::default();

@@ -206,6 +206,31 @@ impl Crossed {
     }
 }
 
+/// A sum of rounding losses in base units of one asset, exact at any size:
+/// what was rounded up and what down, apart. A poison trace rounds by up
+/// to the whole amount bought (below 2^256) a conversion, so a signed
+/// 128-bit sum overflowed on two large ones; 320 bits hold 2^64 of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rounding {
+    /// Rounded up (the loss counted positive).
+    pub up: Wide,
+    /// Rounded down (negative).
+    pub down: Wide,
+}
+
+impl std::ops::AddAssign for Rounding {
+    fn add_assign(&mut self, o: Rounding) {
+        self.up += o.up;
+        self.down += o.down;
+    }
+}
+
+impl std::fmt::Display for Rounding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.up >= self.down { write!(f, "{}", self.up - self.down) } else { write!(f, "-{}", self.down - self.up) }
+    }
+}
+
 /// The rounding loss `x * b / a - y` of a conversion of `a` into `b` that
 /// carried `x` in and `y` out, exactly: `"0"`, an integer, or a reduced
 /// fraction `"n/d"` (negative only under FIFO).
@@ -251,7 +276,7 @@ pub struct Followed {
     pub converted_out: BTreeMap<u32, Wide>,
     /// Per asset bought: the sum over its conversions in of the rounding
     /// loss rounded up to a whole base unit (FIFO: can be negative).
-    pub rounding: BTreeMap<u32, i128>,
+    pub rounding: BTreeMap<u32, Rounding>,
     /// Every arrival of taint, in key order.
     pub arrivals: Vec<Arrival>,
     /// The followed conversions that carried taint, in key order.
@@ -1564,8 +1589,14 @@ impl<N: Num> Sweep<'_, N> {
         let (xb, ya) = (U512::from(c.taint_in) * U512::from(c.value_out), U512::from(c.taint_out) * U512::from(c.value_in));
         c.loss = if xb >= ya { (false, xb - ya) } else { (true, ya - xb) };
         // Rounded away from zero to a whole base unit.
-        let whole = i128::try_from(c.loss.1.div_ceil(U512::from(c.value_in))).unwrap_or(i128::MAX);
-        *self.out.rounding.entry(c.asset_out).or_default() += if c.loss.0 { -whole } else { whole };
+        // At most the amount bought (below 2^256): exact in a `Wide`.
+        let whole = Wide::saturating_from(c.loss.1.div_ceil(U512::from(c.value_in)));
+        let r = self.out.rounding.entry(c.asset_out).or_default();
+        if c.loss.0 {
+            r.down += whole
+        } else {
+            r.up += whole
+        }
         self.out.crossed.push(c);
         Some(self.out.crossed.len() - 1)
     }
@@ -1985,5 +2016,23 @@ impl<'a> PathIndex<'a> {
             return Vec::new();
         }
         self.before(asset, addr, before).map(|a| self.walk(store, a, is_source)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Rounding, Wide};
+
+    /// Two conversions each rounded by 2^255 (a poison trace of a token
+    /// with a huge supply): the sum is exact, where an i128 overflowed.
+    #[test]
+    fn rounding_sums_are_exact_past_128_bits() {
+        let half = Wide::from(1u8) << 255;
+        let mut r = Rounding::default();
+        r += Rounding { up: half, down: Wide::ZERO };
+        r += Rounding { up: half, down: Wide::from(3u8) };
+        assert_eq!(r.to_string(), "115792089237316195423570985008687907853269984665640564039457584007913129639933");
+        assert_eq!(Rounding { up: Wide::from(2u8), down: Wide::from(5u8) }.to_string(), "-3");
+        assert_eq!(Rounding::default().to_string(), "0");
     }
 }
