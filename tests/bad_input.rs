@@ -354,8 +354,10 @@ fn a_json_line_of_no_table_is_a_bad_line() {
 
 /// Damaged Parquet files the fuzz target `ingest` found (its regression
 /// inputs, whose first byte picks the format): one whose footer states 14
-/// billion elements in 2 KB, which made polars allocate 73 GB and abort,
-/// and one whose column ranges run past its end, which made polars panic.
+/// billion elements in 2 KB, which made polars allocate 73 GB and abort;
+/// one whose column ranges run past its end, which made polars panic; one
+/// that made polars reserve 31 GB by a field's number; one whose page
+/// states a negative count of values.
 /// Each is a clear error naming the file, and no store.
 #[test]
 fn damaged_parquet_files_are_refused() {
@@ -363,6 +365,10 @@ fn damaged_parquet_files_are_refused() {
     for (name, words) in [
         ("regression-parquet-footer-states-14-billion-elements", "its metadata is damaged: 14403716204 elements stated"),
         ("regression-parquet-column-range-past-end", "not a readable Parquet file"),
+        // Passes that walk; polars reserved 31 GB for it until patched (ADR 0020).
+        ("regression-parquet-footer-31-gb-by-field-number", "SchemaElement.name missing"),
+        // A page stating -1 values, read as 2^64 - 1: polars reserved 2 EB.
+        ("regression-parquet-page-negative-value-count", "a page header states a negative number of values"),
     ] {
         let input = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ingest").join(name)).unwrap();
         let f = write(t.path(), &format!("{name}.parquet"), &input[1..]);
