@@ -12,7 +12,8 @@
 # add coverage go to a scratch copy, so the repository's corpus stays
 # small. Prints each target's runs and runs a second; fails on any crash,
 # whose input libFuzzer saves under fuzz/artifacts/TARGET (add it to the
-# corpus once fixed: it is then a regression test).
+# corpus once fixed: it is then a regression test). FUZZ_SEED fixes
+# libFuzzer's random seed, so that a short run (CI's) is reproducible.
 set -euo pipefail
 SECS=${1:-60}
 shift || true
@@ -39,7 +40,7 @@ for t in "${TARGETS[@]}"; do
     mkdir -p "$SCRATCH/$t" "artifacts/$t"
     rc=0
     cargo fuzz run -s none "$t" "$SCRATCH/$t" "corpus/$t" -- -max_total_time="$SECS" -max_len=16384 \
-        -artifact_prefix="artifacts/$t/" -print_final_stats=1 > "$SCRATCH/$t.log" 2>&1 || rc=$?
+        -artifact_prefix="artifacts/$t/" -print_final_stats=1 ${FUZZ_SEED:+-seed="$FUZZ_SEED"} > "$SCRATCH/$t.log" 2>&1 || rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$SCRATCH/$t.log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$SCRATCH/$t.log" | tail -1)
     n=$(ls "corpus/$t" "$SCRATCH/$t" | grep -vc ':$\|^$' || true)

@@ -429,7 +429,28 @@ fn bitcoin_input_the_utxo_sums_cannot_hold_is_refused() {
     let want = format!("input 0 of transaction {tb} states 999 satoshi, but the output it spends ({ta}:0) holds 1000");
     assert!(o.stderr.contains(&want) && !o.stderr.contains("panicked"), "{}", o.stderr);
     assert!(chaintrace::store::Store::open(&s).is_err());
-    // Stated right, it loads.
+    // The same at an append that spends an output already in the store:
+    // the message names the stored transaction too.
+    let one = |name: &str, head: &str, row: String| write(t.path(), name, format!("{head}\n{row}\n").as_bytes());
+    let tx_head = "txid,block_number,block_timestamp_unix,index_in_block,is_coinbase";
+    let out_head = "txid,output_index,value_sats,script_type,address";
+    let first = [
+        one("tx_a.csv", tx_head, format!("{ta},1,1600000000,0,1")),
+        one("out_a.csv", out_head, format!("{ta},0,1000,p2pkh,{a}")),
+        one("in_a.csv", "txid,input_index,spent_txid,spent_output_index,value", String::new()),
+    ];
+    let second = [
+        one("tx_b.csv", tx_head, format!("{tb},2,1600000600,1,0")),
+        ins.clone(),
+        one("out_b.csv", out_head, format!("{tb},0,900,p2pkh,{a}")),
+    ];
+    let s2 = t.path().join("d");
+    assert_eq!(ingest(&s2, "bitcoin", "etl", &[], &first.iter().map(|p| p.as_path()).collect::<Vec<_>>()).code, 0);
+    let o = ingest(&s2, "bitcoin", "etl", &[], &second.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains(&want), "{}", o.stderr);
+    // Stated right, both load.
     std::fs::write(&ins, format!("txid,input_index,spent_txid,spent_output_index,value\n{tb},0,{ta},0,1000\n")).unwrap();
     assert_eq!(ingest(&s, "bitcoin", "etl", &[], &[&txs, &ins, &outs]).code, 0);
+    assert_eq!(ingest(&s2, "bitcoin", "etl", &[], &second.iter().map(|p| p.as_path()).collect::<Vec<_>>()).code, 0);
 }

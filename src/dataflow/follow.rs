@@ -233,7 +233,7 @@ struct Ship {
     by_asset: Vec<(u32, Found)>,
     converted_in: Vec<(u32, [u64; 5])>,
     converted_out: Vec<(u32, [u64; 5])>,
-    /// Two's complement, low and high words.
+    /// What was rounded up and what down (`trace::follow::Rounding`), as limbs.
     rounding: Vec<(u32, [u64; 5], [u64; 5])>,
     arrivals: Vec<(Place, ShipArrival)>,
     crossed: Vec<ShipCrossed>,

@@ -350,7 +350,15 @@ pub fn each_record<'a>(
 /// newline past its target at which the quotes since the block's start
 /// are even.
 pub fn split_parts(block: &[u8], n: usize, quoted: bool) -> Vec<&[u8]> {
-    if n <= 1 || block.len() < 1 << 16 {
+    // Below 64 KiB a block is not worth a thread.
+    split_parts_from(block, n, quoted, 1 << 16)
+}
+
+/// [`split_parts`] of blocks of at least `min` bytes (smaller ones stay
+/// whole): [`super::parse_text`] splits small ones too, so that a test of
+/// one part against many tests the split.
+pub fn split_parts_from(block: &[u8], n: usize, quoted: bool, min: usize) -> Vec<&[u8]> {
+    if n <= 1 || block.len() < min {
         return vec![block];
     }
     let mut parts = Vec::with_capacity(n);

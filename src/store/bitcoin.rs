@@ -87,7 +87,7 @@ impl Builder {
                 if inp.value == u64::MAX {
                     self.inputs[k].value = spent;
                 } else if inp.value != spent {
-                    return Err(self.disagree(dir, &inp, spent));
+                    return Err(self.disagree(dir, self.base.as_ref(), &inp, spent));
                 }
                 if inp.addr == u32::MAX {
                     self.inputs[k].addr = self.to[o];
@@ -198,7 +198,9 @@ impl Builder {
             if inp.value == u64::MAX {
                 self.inputs[k].value = spent;
             } else if inp.value != spent {
-                return Err(self.disagree(dir, &inp, spent));
+                // The store these inputs spend from is `s` (taken out of
+                // `self.base` while this runs): its txids name them.
+                return Err(self.disagree(dir, Some(s), &inp, spent));
             }
             if inp.addr == u32::MAX {
                 self.inputs[k].addr = ev.receiver(o as usize);
@@ -269,9 +271,9 @@ impl Builder {
     /// spends holds. In Bitcoin an input is worth exactly the output it
     /// spends; a disagreement is a damaged export, and taken either way it
     /// would let a transaction pass on more taint than its inputs hold.
-    fn disagree(&self, dir: &Path, inp: &InputRow, spent: u64) -> StoreError {
+    fn disagree(&self, dir: &Path, base: Option<&Store>, inp: &InputRow, spent: u64) -> StoreError {
         // Txids are kept in display order, as the exports give them.
-        let hash = |id: u32| hex::encode(super::builder::tx_key(self.base.as_ref(), self.tx_base, &self.tx_hashes, id));
+        let hash = |id: u32| hex::encode(super::builder::tx_key(base, self.tx_base, &self.tx_hashes, id));
         StoreError::Mismatch {
             path: dir.to_path_buf(),
             message: format!(
