@@ -271,12 +271,19 @@ fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, re
         let res = match serde_json::from_slice::<JsonObject>(rec) {
             Err(e) => Err(FieldError::new("(json)", format!("not a JSON object: {e}"))),
             Ok(obj) => {
-                let kind = obj.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
+                // A line's mapper follows from its own type and keys, never
+                // from which line of the part came first: so the parts a
+                // block is split into cannot change what a line means.
+                let mut kind = obj.get("type").and_then(|t| t.as_str()).unwrap_or("").to_string();
+                for k in obj.keys() {
+                    kind.push('\0');
+                    kind.push_str(k);
+                }
                 let known = match mappers.get(&kind) {
                     Some(_) => Ok(()),
                     None => {
                         let h = json_header(&obj);
-                        let m = match kind.as_str() {
+                        let m = match kind.split('\0').next().unwrap_or("") {
                             "block" | "contract" | "token" | "receipt" => Ok(Mapper::Ignore),
                             _ => detect(path, &h, opts).and_then(|t| make_mapper(path, &h, t, opts, receipts)),
                         };
