@@ -368,7 +368,9 @@ fn damaged_parquet_files_are_refused() {
         // Passes that walk; polars reserved 31 GB for it until patched (ADR 0020).
         ("regression-parquet-footer-31-gb-by-field-number", "SchemaElement.name missing"),
         // A page stating -1 values, read as 2^64 - 1: polars reserved 2 EB.
-        ("regression-parquet-page-negative-value-count", "a page header states a negative number of values"),
+        // Its columns are read in parallel and more than one is damaged, so
+        // which column's error is told first varies.
+        ("regression-parquet-page-negative-value-count", "File out of specification"),
     ] {
         let input = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ingest").join(name)).unwrap();
         let f = write(t.path(), &format!("{name}.parquet"), &input[1..]);
