@@ -145,6 +145,102 @@ impl ScreeningArgs {
     }
 }
 
+/// Saved cases (INTERFACE.md "Cases and watching"; ADR 0021).
+// Parsed once a process: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum CaseCommand {
+    /// Save a trace question in the store, with notes: `case run` answers it
+    /// again on the store's data as it is then.
+    Create {
+        /// The case's name (letters, digits, '.', '_', '-').
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        #[command(flatten)]
+        query: app::trace::Query,
+        /// A file of seeds: one address or transaction hash a line, `#`
+        /// comments (read now and saved with the case).
+        #[arg(long = "seed-file")]
+        seed_files: Vec<PathBuf>,
+        /// Bitcoin: trace over address clusters.
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        cluster_args: ClusterArgs,
+        /// A note (repeatable).
+        #[arg(long = "note")]
+        notes: Vec<String>,
+    },
+    /// Answer a case on the current data, as `trace` with its options would,
+    /// and save the answer with the store generation and the chaintrace
+    /// version.
+    Run {
+        /// The case.
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: app::trace::Format,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The saved cases.
+    List {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+    },
+    /// A case: its question, notes and runs.
+    Show {
+        /// The case.
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+    },
+    /// What changed since the last run (or `--from RUN`): destinations,
+    /// dormant and horizon rows that appeared, went, or changed amount or
+    /// hops, and the totals. Compares with an answer now, not saved, or
+    /// with saved run `--to RUN`.
+    Diff {
+        /// The case.
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// The earlier saved run (default: the last).
+        #[arg(long)]
+        from: Option<u32>,
+        /// The later saved run (default: answer now).
+        #[arg(long)]
+        to: Option<u32>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+    },
+    /// Add a note to a case.
+    Note {
+        /// The case.
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// The note.
+        text: String,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Load exports into a store (created if missing; loading again adds to it).
@@ -217,6 +313,12 @@ enum Command {
         cluster_args: ClusterArgs,
         #[command(flatten)]
         placement: app::processes::Placement,
+    },
+    /// Saved cases: a trace question kept in the store, answered again on
+    /// new data, each answer kept with what made it.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
     },
     /// Bitcoin address clusters by common-input ownership, CoinJoins left out.
     Cluster {
@@ -494,6 +596,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::mem::forget(traced);
             print(text)
         }
+        Command::Case { command } => case(command),
         Command::Partition { store, processes, out, format } => {
             let s = app::open_verified(&store)?;
             stdout(&app::stats::partition(&s, processes, &out, format)?)
@@ -601,6 +704,97 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn case(command: CaseCommand) -> anyhow::Result<()> {
+    use chaintrace::app::case as cs;
+    match command {
+        CaseCommand::Create { name, store, query, seed_files, cluster, cluster_args, notes } => {
+            let c = cs::create(&store, &name, query, &seed_files, cluster.then(|| cluster_args.params()), &notes)?;
+            eprintln!("case {} saved in {} ({} seeds)", c.name, store.display(), c.question.seeds.len() + c.question.seed_txs.len());
+            Ok(())
+        }
+        CaseCommand::Run { name, store, format, output } => {
+            if format == app::trace::Format::Parquet && output.is_none() {
+                return Err(AppError::Usage("--format parquet writes files: give --output FILE".into()).into());
+            }
+            let s = app::open_verified(&store)?;
+            let (traced, mut run) = cs::run(&store, &s, &name)?;
+            for w in &traced.notes.warnings {
+                eprintln!("warning: {w}");
+            }
+            let plan = app::trace::Plan { cases: Vec::new(), format, output, cluster: None };
+            let book = chaintrace::store::tokens::book(&s.dir).unwrap_or_else(|e| {
+                eprintln!("warning: {e}; amounts of tokens are shown in base units");
+                Default::default()
+            });
+            // Saved once the report is delivered: a run that failed to
+            // write its report is not a run.
+            let text = app::trace::deliver(&plan, std::slice::from_ref(&traced), s.manifest.chain, &book)?;
+            let n = cs::save(&store, &mut run)?;
+            eprintln!("case {name}: run {n} saved ({}, {} events, chaintrace {})", run.data.generation, run.data.events, run.chaintrace);
+            print(text)
+        }
+        CaseCommand::List { store, format } => {
+            let listed = cs::list(&store)?;
+            match format {
+                TextFormat::Json => stdout(&app::pretty_json(&listed)?),
+                TextFormat::Table => {
+                    let mut t = format!("{:<24} {:<8} {:>6} {:>6} {:>5}  {}\n", "case", "policy", "seeds", "notes", "runs", "last run on");
+                    for c in &listed {
+                        let policy = serde_json::to_value(c.policy)?.as_str().unwrap_or("").to_string();
+                        t += &format!(
+                            "{:<24} {:<8} {:>6} {:>6} {:>5}  {}\n",
+                            c.name,
+                            policy,
+                            c.seeds,
+                            c.notes,
+                            c.runs,
+                            c.last_generation.as_deref().unwrap_or("-")
+                        );
+                    }
+                    stdout(&t)
+                }
+            }
+        }
+        CaseCommand::Show { name, store, format } => {
+            let shown = cs::show(&store, &name)?;
+            match format {
+                TextFormat::Json => stdout(&app::pretty_json(&shown)?),
+                TextFormat::Table => {
+                    let c = &shown.case;
+                    let mut t = format!("case {}, created {}\nquestion {}\n", c.name, c.created, serde_json::to_string(&c.question)?);
+                    for n in &c.notes {
+                        t += &format!("note {}: {}\n", n.time, n.text);
+                    }
+                    for r in &shown.runs {
+                        t += &format!(
+                            "run {:>4}: {}, {} events, {} files, chaintrace {}; at destinations {}\n",
+                            r.run,
+                            r.generation,
+                            r.events,
+                            r.files,
+                            r.chaintrace,
+                            r.destinations.as_deref().unwrap_or("-")
+                        );
+                    }
+                    stdout(&t)
+                }
+            }
+        }
+        CaseCommand::Diff { name, store, from, to, format } => {
+            let d = cs::diff(&store, || app::open_verified(&store), &name, from, to)?;
+            match format {
+                TextFormat::Json => stdout(&app::pretty_json(&d)?),
+                TextFormat::Table => stdout(&cs::diff_table(&d)),
+            }
+        }
+        CaseCommand::Note { name, store, text } => {
+            let c = cs::add_note(&store, &name, &text)?;
+            eprintln!("case {}: {} notes", c.name, c.notes.len());
+            Ok(())
+        }
+    }
+}
+
 fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()> {
     use chaintrace::labels as lb;
     match command {
@@ -663,12 +857,7 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
 fn main() -> ExitCode {
     // A panic a library call is guarded against is reported as an error;
     // it is not printed twice.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !chaintrace::sys::panic_is_guarded(info) {
-            hook(info)
-        }
-    }));
+    chaintrace::sys::quiet_panics(chaintrace::sys::panic_is_guarded);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

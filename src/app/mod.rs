@@ -7,6 +7,7 @@
 //! case names) run in the `plan` step of each question, before any store is
 //! opened or file is read.
 
+pub mod case;
 pub mod cluster;
 pub mod conversions;
 pub mod ingest;

@@ -216,7 +216,7 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain, book: &Book) -> Res
 /// One trace question in the words of INTERFACE.md: the command line's
 /// options (`chaintrace trace`) and the body of `POST /v1/trace` are this
 /// one type, so the two cannot drift apart.
-#[derive(Clone, Debug, serde::Deserialize, clap::Args)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// poison (who is reachable), haircut (proportional) or fifo.

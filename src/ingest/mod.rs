@@ -264,7 +264,7 @@ fn json_row<'a>(h: &Header, obj: &'a JsonObject) -> Vec<Cow<'a, [u8]>> {
 /// one reported, whichever part of a block it falls in.
 fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, receipts: &Receipts, skip_bad: bool) -> PartOut {
     let mut out = PartOut { events: Vec::new(), rows: 0, skipped: 0, error: None, newlines: count_lines(part) };
-    let mut mappers: HashMap<String, (Header, Mapper<'_>)> = HashMap::new();
+    let mut mappers: HashMap<String, Result<(Header, Mapper<'_>), String>> = HashMap::new();
     for (rec, line) in csv::records_as(part, first_line, false) {
         out.rows += 1;
         let before = out.events.len();
@@ -279,25 +279,21 @@ fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, re
                     kind.push('\0');
                     kind.push_str(k);
                 }
-                let known = match mappers.get(&kind) {
-                    Some(_) => Ok(()),
-                    None => {
-                        let h = json_header(&obj);
-                        let m = match kind.split('\0').next().unwrap_or("") {
-                            "block" | "contract" | "token" | "receipt" => Ok(Mapper::Ignore),
-                            _ => detect(path, &h, opts).and_then(|t| make_mapper(path, &h, t, opts, receipts)),
-                        };
-                        m.map(|m| {
-                            mappers.insert(kind.clone(), (h, m));
-                        })
-                    }
-                };
-                match known {
-                    Err(e) => Err(FieldError::new("(json)", unknown_json_table(e))),
-                    Ok(()) => {
-                        let (h, m) = &mappers[&kind];
-                        m.map(&Row { fields: &json_row(h, &obj) }, &mut out.events)
-                    }
+                // Kinds of no table are kept too: a file of them is told
+                // so once a kind, not worked out again on every line.
+                let ignored = matches!(kind.split('\0').next(), Some("block" | "contract" | "token" | "receipt"));
+                let mapper = mappers.entry(kind).or_insert_with(|| {
+                    let h = json_header(&obj);
+                    let m = if ignored {
+                        Ok(Mapper::Ignore)
+                    } else {
+                        detect(path, &h, opts).and_then(|t| make_mapper(path, &h, t, opts, receipts))
+                    };
+                    m.map(|m| (h, m)).map_err(unknown_json_table)
+                });
+                match mapper {
+                    Err(e) => Err(FieldError::new("(json)", e.clone())),
+                    Ok((h, m)) => m.map(&Row { fields: &json_row(h, &obj) }, &mut out.events),
                 }
             }
         };
