@@ -124,6 +124,11 @@ pub struct Summary {
     pub store_events: u64,
     /// What went wrong after the ingest was committed (it stands).
     pub warnings: Vec<String>,
+    /// The events before this position are as they were before the
+    /// ingest ([`crate::store::write::WriteSummary::unchanged`]): the old
+    /// length after new blocks were appended, less after a splice, 0 after
+    /// a rewrite; all of them when nothing was added.
+    pub unchanged_events: u64,
 }
 
 /// Rows a part of a block produced. Line numbers are relative to the part
@@ -787,7 +792,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
     let event_files: Vec<PathBuf> = files.iter().zip(&token_files).filter(|(_, t)| !**t).map(|(f, _)| f.clone()).collect();
     let mut summary = if event_files.is_empty() {
         let store_events = if store::exists(dir) { Store::open(dir)?.len() as u64 } else { 0 };
-        Summary { files: Vec::new(), store_events, warnings: Vec::new() }
+        Summary { files: Vec::new(), store_events, warnings: Vec::new(), unchanged_events: store_events }
     } else {
         let (plan, warning) = windows(dir, &event_files, opts)?;
         let mut summary = match plan {
@@ -891,7 +896,7 @@ fn ingest_windows(dir: &Path, files: &[PathBuf], opts: &Options, plan: Windows) 
 
 fn load_windows(dir: &Path, files: &[PathBuf], opts: &Options, (wf, edges): Windows) -> Result<Summary, IngestError> {
     let mut reports: Vec<Option<FileReport>> = vec![None; files.len()];
-    let mut summary = Summary { files: Vec::new(), store_events: 0, warnings: Vec::new() };
+    let mut summary = Summary { files: Vec::new(), store_events: 0, warnings: Vec::new(), unchanged_events: u64::MAX };
     let mut from = 0u64;
     for (k, &to) in edges.iter().enumerate() {
         let pass: Vec<Option<WindowPass>> = files
@@ -925,6 +930,7 @@ fn load_windows(dir: &Path, files: &[PathBuf], opts: &Options, (wf, edges): Wind
         }
         summary.store_events = s.store_events;
         summary.warnings.extend(s.warnings);
+        summary.unchanged_events = summary.unchanged_events.min(s.unchanged_events);
         if k + 1 < edges.len() {
             crate::store::crash::point("ingest-window");
         }
@@ -945,6 +951,7 @@ fn load_windows(dir: &Path, files: &[PathBuf], opts: &Options, (wf, edges): Wind
         }
     }
     summary.files = reports.into_iter().flatten().collect();
+    summary.unchanged_events = summary.unchanged_events.min(summary.store_events);
     Ok(summary)
 }
 
@@ -1079,7 +1086,8 @@ fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<Win
     b.release_store_pages();
     crate::sys::timing("read and intern");
     if b.adds_nothing() {
-        return Ok(Summary { files: reports, store_events: b.stored_events(), warnings: Vec::new() });
+        let store_events = b.stored_events();
+        return Ok(Summary { files: reports, store_events, warnings: Vec::new(), unchanged_events: store_events });
     }
     let new_files: Vec<usize> = (0..reports.len()).filter(|&k| !reports[k].already_loaded).collect();
     let summary = b.write(dir)?;
@@ -1088,5 +1096,5 @@ fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<Win
         reports[*k].duplicates = *d;
         reports[*k].events = reports[*k].events.saturating_sub(*d);
     }
-    Ok(Summary { files: reports, store_events: summary.events, warnings: summary.warnings })
+    Ok(Summary { files: reports, store_events: summary.events, warnings: summary.warnings, unchanged_events: summary.unchanged })
 }
