@@ -145,6 +145,131 @@ impl ScreeningArgs {
     }
 }
 
+/// Saved cases (INTERFACE.md "Cases and watching"; ADR 0021).
+// Parsed once a process: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum CaseCommand {
+    /// Save a trace question in the store, with notes: `case run` answers it
+    /// again on the store's data as it is then.
+    Create {
+        /// The case's name (letters, digits, '.', '_', '-').
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        #[command(flatten)]
+        query: app::trace::Query,
+        /// A file of seeds: one address or transaction hash a line, `#`
+        /// comments (read now and saved with the case).
+        #[arg(long = "seed-file")]
+        seed_files: Vec<PathBuf>,
+        /// Bitcoin: trace over address clusters.
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        cluster_args: ClusterArgs,
+        /// A note (repeatable).
+        #[arg(long = "note")]
+        notes: Vec<String>,
+    },
+    /// Answer a case on the current data, as `trace` with its options would,
+    /// and save the answer with the store generation and the chaintrace
+    /// version.
+    Run {
+        /// The case.
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: app::trace::Format,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The saved cases.
+    List {
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+    },
+    /// A case: its question, notes and runs.
+    Show {
+        /// The case.
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+    },
+    /// What changed since the last run (or `--from RUN`): destinations,
+    /// dormant and horizon rows that appeared, went, or changed amount or
+    /// hops, and the totals. Compares with an answer now, not saved, or
+    /// with saved run `--to RUN`.
+    Diff {
+        /// The case.
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// The earlier saved run (default: the last).
+        #[arg(long)]
+        from: Option<u32>,
+        /// The later saved run (default: answer now).
+        #[arg(long)]
+        to: Option<u32>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: TextFormat,
+    },
+    /// Add a note to a case.
+    Note {
+        /// The case.
+        name: String,
+        /// The store directory.
+        #[arg(long)]
+        store: PathBuf,
+        /// The note.
+        text: String,
+    },
+}
+
+/// How input files are read (`ingest`, `watch`).
+#[derive(clap::Args)]
+struct ReadArgs {
+    /// The input format.
+    #[arg(long, value_enum)]
+    format: chaintrace::ingest::Format,
+    /// Unit of `value` in a transfers file: wei or sat (default), gwei, eth, btc.
+    #[arg(long)]
+    value_unit: Option<String>,
+    /// Skip bad rows, count them and report the count, instead of stopping.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Decimals of a token in Etherscan ERC-20 exports: `0xCONTRACT=6` (repeatable).
+    #[arg(long = "token-decimals", value_name = "CONTRACT=N")]
+    token_decimals: Vec<String>,
+    /// Memory budget (8GiB, 512MiB, bytes; default: a third of the
+    /// machine's). A larger input is read a window of blocks at a time,
+    /// each window an append.
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+}
+
+impl ReadArgs {
+    fn request(self, chain: Chain, progress: bool) -> app::ingest::Request {
+        let ReadArgs { format, value_unit, skip_bad_rows, token_decimals, memory } = self;
+        app::ingest::Request { chain, format, value_unit, skip_bad_rows, token_decimals, progress, memory }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Load exports into a store (created if missing; loading again adds to it).
@@ -155,26 +280,11 @@ enum Command {
         /// The chain of the data.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Chain::ALL.map(Chain::name)).map(|c| Chain::from_name(&c).expect("a listed name")))]
         chain: Chain,
-        /// The input format.
-        #[arg(long, value_enum)]
-        format: chaintrace::ingest::Format,
-        /// Unit of `value` in a transfers file: wei or sat (default), gwei, eth, btc.
-        #[arg(long)]
-        value_unit: Option<String>,
-        /// Skip bad rows, count them and report the count, instead of stopping.
-        #[arg(long)]
-        skip_bad_rows: bool,
-        /// Decimals of a token in Etherscan ERC-20 exports: `0xCONTRACT=6` (repeatable).
-        #[arg(long = "token-decimals", value_name = "CONTRACT=N")]
-        token_decimals: Vec<String>,
+        #[command(flatten)]
+        read: ReadArgs,
         /// Never draw a progress bar.
         #[arg(long)]
         no_progress: bool,
-        /// Memory budget (8GiB, 512MiB, bytes; default: a third of the
-        /// machine's). A larger input is read a window of blocks at a time,
-        /// each window an append.
-        #[arg(long, value_name = "SIZE")]
-        memory: Option<String>,
         /// Input files, read in this order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -217,6 +327,46 @@ enum Command {
         cluster_args: ClusterArgs,
         #[command(flatten)]
         placement: app::processes::Placement,
+    },
+    /// Saved cases: a trace question kept in the store, answered again on
+    /// new data, each answer kept with what made it.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
+    /// Load each file that arrives in a directory (in name order, once,
+    /// across restarts), answer the saved cases again, and print one JSON
+    /// line per alert (and POST it to every webhook until it answers 2xx).
+    Watch {
+        /// The store directory (created by the first file if missing).
+        #[arg(long)]
+        store: PathBuf,
+        /// The directory new files arrive in. Write each aside (a dot-name,
+        /// `.tmp` or `.partial`) and rename it when it is whole.
+        #[arg(long)]
+        incoming: PathBuf,
+        /// The chain of the data.
+        #[arg(long, default_value = "ethereum", value_parser = clap::builder::PossibleValuesParser::new(Chain::ALL.map(Chain::name)).map(|c| Chain::from_name(&c).expect("a listed name")))]
+        chain: Chain,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// An http:// URL each alert is POSTed to, with its id in the
+        /// `webhook-id` header (repeatable).
+        #[arg(long = "webhook", value_name = "URL")]
+        webhooks: Vec<String>,
+        /// Milliseconds between reads of the directory.
+        #[arg(long, default_value_t = 250, value_name = "MS")]
+        poll_ms: u64,
+        /// Milliseconds before a failed delivery is tried again, doubled
+        /// at each failure up to 64 times this.
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        retry_ms: u64,
+        /// Load the files there now (as they are), deliver every alert, and stop.
+        #[arg(long)]
+        once: bool,
+        /// Stop at a file that fails to load (default: report it, leave it out, go on).
+        #[arg(long)]
+        stop_on_error: bool,
     },
     /// Bitcoin address clusters by common-input ownership, CoinJoins left out.
     Cluster {
@@ -405,8 +555,8 @@ fn mib(bytes: u64) -> f64 {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Ingest { store, chain, format, value_unit, skip_bad_rows, token_decimals, no_progress, memory, files } => {
-            let req = app::ingest::Request { chain, format, value_unit, skip_bad_rows, token_decimals, progress: !no_progress, memory };
+        Command::Ingest { store, chain, read, no_progress, files } => {
+            let req = read.request(chain, !no_progress);
             let opts = app::ingest::plan(&req)?;
             let started = std::time::Instant::now();
             let summary = app::ingest::run(&store, &files, &opts)
@@ -493,6 +643,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // would cost more than the exit that returns them at once.
             std::mem::forget(traced);
             print(text)
+        }
+        Command::Case { command } => case(command),
+        Command::Watch { store, incoming, chain, read, webhooks, poll_ms, retry_ms, once, stop_on_error } => {
+            let req = read.request(chain, false);
+            let opts = app::watch::Options {
+                store,
+                incoming,
+                ingest: app::ingest::plan(&req)?,
+                webhooks,
+                poll: std::time::Duration::from_millis(poll_ms.max(1)),
+                retry: std::time::Duration::from_millis(retry_ms.max(1)),
+                once,
+                stop_on_error,
+            };
+            let mut print = |line: &str| {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                // A closed pipe must not stop the store's appends; the log keeps every alert.
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+            };
+            let w = app::watch::watch(&opts, &mut print)?;
+            eprintln!("watch: {} files loaded, {} failed, {} alerts", w.files, w.failed, w.alerts);
+            Ok(())
         }
         Command::Partition { store, processes, out, format } => {
             let s = app::open_verified(&store)?;
@@ -601,6 +774,97 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn case(command: CaseCommand) -> anyhow::Result<()> {
+    use chaintrace::app::case as cs;
+    match command {
+        CaseCommand::Create { name, store, query, seed_files, cluster, cluster_args, notes } => {
+            let c = cs::create(&store, &name, query, &seed_files, cluster.then(|| cluster_args.params()), &notes)?;
+            eprintln!("case {} saved in {} ({} seeds)", c.name, store.display(), c.question.seeds.len() + c.question.seed_txs.len());
+            Ok(())
+        }
+        CaseCommand::Run { name, store, format, output } => {
+            if format == app::trace::Format::Parquet && output.is_none() {
+                return Err(AppError::Usage("--format parquet writes files: give --output FILE".into()).into());
+            }
+            let s = app::open_verified(&store)?;
+            let (traced, mut run) = cs::run(&store, &s, &name)?;
+            for w in &traced.notes.warnings {
+                eprintln!("warning: {w}");
+            }
+            let plan = app::trace::Plan { cases: Vec::new(), format, output, cluster: None };
+            let book = chaintrace::store::tokens::book(&s.dir).unwrap_or_else(|e| {
+                eprintln!("warning: {e}; amounts of tokens are shown in base units");
+                Default::default()
+            });
+            // Saved once the report is delivered: a run that failed to
+            // write its report is not a run.
+            let text = app::trace::deliver(&plan, std::slice::from_ref(&traced), s.manifest.chain, &book)?;
+            let n = cs::save(&store, &mut run)?;
+            eprintln!("case {name}: run {n} saved ({}, {} events, chaintrace {})", run.data.generation, run.data.events, run.chaintrace);
+            print(text)
+        }
+        CaseCommand::List { store, format } => {
+            let listed = cs::list(&store)?;
+            match format {
+                TextFormat::Json => stdout(&app::pretty_json(&listed)?),
+                TextFormat::Table => {
+                    let mut t = format!("{:<24} {:<8} {:>6} {:>6} {:>5}  {}\n", "case", "policy", "seeds", "notes", "runs", "last run on");
+                    for c in &listed {
+                        let policy = serde_json::to_value(c.policy)?.as_str().unwrap_or("").to_string();
+                        t += &format!(
+                            "{:<24} {:<8} {:>6} {:>6} {:>5}  {}\n",
+                            c.name,
+                            policy,
+                            c.seeds,
+                            c.notes,
+                            c.runs,
+                            c.last_generation.as_deref().unwrap_or("-")
+                        );
+                    }
+                    stdout(&t)
+                }
+            }
+        }
+        CaseCommand::Show { name, store, format } => {
+            let shown = cs::show(&store, &name)?;
+            match format {
+                TextFormat::Json => stdout(&app::pretty_json(&shown)?),
+                TextFormat::Table => {
+                    let c = &shown.case;
+                    let mut t = format!("case {}, created {}\nquestion {}\n", c.name, c.created, serde_json::to_string(&c.question)?);
+                    for n in &c.notes {
+                        t += &format!("note {}: {}\n", n.time, n.text);
+                    }
+                    for r in &shown.runs {
+                        t += &format!(
+                            "run {:>4}: {}, {} events, {} files, chaintrace {}; at destinations {}\n",
+                            r.run,
+                            r.generation,
+                            r.events,
+                            r.files,
+                            r.chaintrace,
+                            r.destinations.as_deref().unwrap_or("-")
+                        );
+                    }
+                    stdout(&t)
+                }
+            }
+        }
+        CaseCommand::Diff { name, store, from, to, format } => {
+            let d = cs::diff(&store, || app::open_verified(&store), &name, from, to)?;
+            match format {
+                TextFormat::Json => stdout(&app::pretty_json(&d)?),
+                TextFormat::Table => stdout(&cs::diff_table(&d)),
+            }
+        }
+        CaseCommand::Note { name, store, text } => {
+            let c = cs::add_note(&store, &name, &text)?;
+            eprintln!("case {}: {} notes", c.name, c.notes.len());
+            Ok(())
+        }
+    }
+}
+
 fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()> {
     use chaintrace::labels as lb;
     match command {
@@ -663,12 +927,7 @@ fn labels(store: &std::path::Path, command: LabelsCommand) -> anyhow::Result<()>
 fn main() -> ExitCode {
     // A panic a library call is guarded against is reported as an error;
     // it is not printed twice.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !chaintrace::sys::panic_is_guarded(info) {
-            hook(info)
-        }
-    }));
+    chaintrace::sys::quiet_panics(chaintrace::sys::panic_is_guarded);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -128,9 +128,27 @@ pub fn guard_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     }
     GUARDED.fetch_add(1, Ordering::SeqCst);
     let _unguard = Unguard;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-        p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "a panic".into())
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()).unwrap_or_else(|| "a panic".into()))
+}
+
+/// The message a panic was raised with, when it has one (`panic!` with a
+/// format gives a `String`, with a literal a `&str`).
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> Option<String> {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+}
+
+/// Keep the panics `quiet` picks off standard error: the hook in place
+/// before (the standard one prints every panic) sees only the others. For
+/// panics that reach the user another way, as an error of
+/// [`guard_panics`] or as a failed process, which would otherwise be
+/// printed twice.
+pub fn quiet_panics(quiet: impl Fn(&std::panic::PanicHookInfo<'_>) -> bool + Send + Sync + 'static) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !quiet(info) {
+            previous(info)
+        }
+    }));
 }
 
 /// Whether a panic is polars's, inside [`guard_panics`]: caught there and

@@ -215,6 +215,56 @@ fn late_rows_splice_from_the_first_block_they_touch() {
     same(&r, &reports(&rewritten, &exploiter), "rewritten");
 }
 
+/// An ingest says up to where the store's events are as they were
+/// (`Summary::unchanged_events`): the old length after an append, all of
+/// them when nothing was added, where a splice cut in, 0 for a new store.
+/// What works through the events in order (screening, a case's alerts)
+/// goes on from there; so the events before it must be exactly the same.
+#[test]
+fn an_ingest_says_up_to_where_the_events_are_unchanged() {
+    use chaintrace::ingest::{Format, Options};
+    use chaintrace::model::Chain;
+    let t = tempfile::tempdir().unwrap();
+    let (parts, _, _) = world_parts(t.path(), 60_000, &[0, 20_000, 40_000, u64::MAX]);
+    let s = t.path().join("s");
+    let opts = Options::new(Chain::Ethereum, Format::Etl);
+    let events = || {
+        let st = chaintrace::store::Store::open(&s).unwrap();
+        let ev = st.events();
+        (0..st.len()).map(|i| (ev.block(i), ev.sender(i), ev.receiver(i), ev.value.get(i), ev.sub(i))).collect::<Vec<_>>()
+    };
+    let mut before: Vec<_> = Vec::new();
+    let mut part0 = 0;
+    // Part 1's traces arrive last, and splice the store from part 1's first block.
+    let steps: Vec<(Vec<PathBuf>, &str)> = vec![
+        (parts[0].clone(), "new"),
+        (vec![parts[1][0].clone(), parts[1][2].clone()], "append"),
+        (vec![parts[1][0].clone()], "nothing"),
+        (parts[2].clone(), "append"),
+        (vec![parts[1][1].clone()], "splice"),
+    ];
+    for (files, what) in steps {
+        let got = chaintrace::ingest::ingest(&s, &files, &opts).unwrap();
+        let after = events();
+        assert_eq!(got.store_events, after.len() as u64);
+        let k = got.unchanged_events as usize;
+        match what {
+            "new" => {
+                assert_eq!(k, 0);
+                part0 = after.len();
+            }
+            "append" => assert_eq!((k, after.len() > before.len()), (before.len(), true)),
+            "nothing" => assert_eq!((k, after.len()), (before.len(), before.len())),
+            _ => assert!(k >= part0 && k < before.len(), "a splice from part 1: {k} of {} (part 0: {part0})", before.len()),
+        }
+        assert_eq!(after[..k], before[..k], "{what}: the events before {k} are as they were");
+        if what == "splice" {
+            assert_ne!(after[k..], before[k..], "the splice changed what follows");
+        }
+        before = after;
+    }
+}
+
 /// `compact --lookups` merges the runs of every lookup structure into one
 /// and changes no report; appends after it still report what one ingest
 /// does.

@@ -244,6 +244,9 @@ fn utxo_on_workers_and_processes_finds_what_one_process_does() {
             clustered += 1;
         }
         let single = trace::run_utxo(&store, &spec, &[]).unwrap();
+        if case == 0 {
+            utxo_budgets_stop_the_sweep(&store, &spec, &outcome_text(&single));
+        }
         moved += single.tainted.len();
         stops += single.destinations.len();
         cut += single.horizon.len();
@@ -403,4 +406,20 @@ fn the_bitcoin_exposure_index_on_workers_and_processes_is_the_single_process_one
         }
     }
     assert!(compared >= 48 && rows > 500 && linked > 200, "{compared} runs compared, {rows} exposure rows, {linked} with a predecessor");
+}
+
+/// A Bitcoin trace whose budget is spent stops with the reason, as the
+/// account sweeps do; one within its budget is the trace.
+fn utxo_budgets_stop_the_sweep(store: &Store, spec: &Spec, want: &str) {
+    use trace::{Budget, Halt, TraceError};
+    let halted = |budget: Budget| match trace::run_utxo(store, &Spec { budget, ..spec.clone() }, &[]) {
+        Err(TraceError::Halted(h)) => h,
+        other => panic!("expected a halt, got {:?}", other.map(|o| o.visited)),
+    };
+    let cancelled = Budget::new(None);
+    cancelled.cancel();
+    assert_eq!(halted(cancelled), Halt::Cancelled);
+    assert_eq!(halted(Budget::new(Some(10))), Halt::TooManyEvents(10));
+    let within = trace::run_utxo(store, &Spec { budget: Budget::new(Some(store.len() as u64)), ..spec.clone() }, &[]).unwrap();
+    assert_eq!(outcome_text(&within), want);
 }

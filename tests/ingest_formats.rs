@@ -471,6 +471,88 @@ fn bitcoin_json_lines() {
     assert_eq!(a, b, "the skipped transaction left nothing behind");
 }
 
+/// What `ethereumetl stream` prints to a file: one batch's `block` items,
+/// then its transactions, logs and token transfers, every line with its
+/// `type`, in one file. It is the store of the three exports given apart.
+#[test]
+fn an_ethereum_etl_stream_file_ingests() {
+    let t = tempfile::tempdir().unwrap();
+    let d = etl("test_stream/blocks_17173049_17173050");
+    let parts = ["expected_transactions.json", "expected_logs.json", "expected_token_transfers.json"].map(|f| d.join(f));
+    let text: Vec<String> = parts.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let txs: Vec<serde_json::Value> = text[0].lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut blocks: Vec<(u64, String, u64)> = txs
+        .iter()
+        .map(|v| (v["block_number"].as_u64().unwrap(), v["block_hash"].as_str().unwrap().into(), v["block_timestamp"].as_u64().unwrap()))
+        .collect();
+    blocks.dedup();
+    assert_eq!(blocks.len(), 2);
+    let mut all: String = blocks
+        .iter()
+        .map(|(n, h, ts)| {
+            serde_json::json!({"type": "block", "number": n, "hash": h, "timestamp": ts, "item_id": format!("block_{h}")}).to_string()
+                + "\n"
+        })
+        .collect();
+    all += &text.concat();
+    let g = t.path().join("batch_17173049_17173050.json");
+    std::fs::write(&g, all).unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let o = ingest(&a, "ethereum", "etl", &[], &[&g]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(ingest(&b, "ethereum", "etl", &[], &[&parts[0], &parts[1], &parts[2]]).code, 0);
+    let (mut sa, mut sb) = (stats(&a), stats(&b));
+    assert_eq!((sa["files"].as_u64(), sb["files"].as_u64()), (Some(1), Some(3)));
+    for st in [&mut sa, &mut sb] {
+        st.as_object_mut().unwrap().remove("files");
+    }
+    assert_eq!(sa, sb);
+    assert!(sa["assets"].as_array().unwrap().len() > 1, "the token transfers are in");
+    assert_eq!(sa["skipped_rows"], 0);
+}
+
+/// What bitcoin-etl's `stream` prints: a batch's `block` items, then its
+/// transactions, each line with its `type`. The blocks carry nothing to
+/// trace: the store is the one of the transactions alone.
+#[test]
+fn a_bitcoin_etl_stream_file_ingests() {
+    let t = tempfile::tempdir().unwrap();
+    let f = data(
+        "blockchain-etl-fixtures/bitcoin-etl/tests/resources/test_export_blocks_job/bitcoin/stream_50001_50002/expected_transactions.json",
+    );
+    let txs: Vec<serde_json::Value> = std::fs::read_to_string(&f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(txs.iter().all(|v| v["type"] == "transaction"), "the fixture is stream output");
+    // The block items as the stream writes them (bitcoin-etl's
+    // `btc_streamer_adapter`: blocks first), from the blocks the
+    // transactions name.
+    let mut blocks: Vec<(u64, String, u64, usize)> = Vec::new();
+    for v in &txs {
+        let n = v["block_number"].as_u64().unwrap();
+        match blocks.iter_mut().find(|b| b.0 == n) {
+            Some(b) => b.3 += 1,
+            None => blocks.push((n, v["block_hash"].as_str().unwrap().into(), v["block_timestamp"].as_u64().unwrap(), 1)),
+        }
+    }
+    assert_eq!(blocks.len(), 2);
+    let mut lines: Vec<String> = blocks
+        .iter()
+        .map(|(n, h, ts, c)| {
+            serde_json::json!({"type": "block", "hash": h, "number": n, "timestamp": ts, "transaction_count": c, "item_id": format!("block_{h}")})
+                .to_string()
+        })
+        .collect();
+    lines.extend(txs.iter().map(|v| v.to_string()));
+    let g = t.path().join("batch_50001_50002.json");
+    std::fs::write(&g, lines.join("\n") + "\n").unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let o = ingest(&a, "bitcoin", "etl", &[], &[&g]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(ingest(&b, "bitcoin", "etl", &[], &[&f]).code, 0);
+    let sa = stats(&a);
+    assert_eq!(sa, stats(&b));
+    assert_eq!(sa["skipped_rows"], 0, "no line was skipped as bad");
+}
+
 /// Etherscan exports (normal with fees, internal, ERC-20 in whole tokens),
 /// made from the real transactions of block 17173049 in Etherscan's layout.
 #[test]

@@ -52,14 +52,7 @@ fn once(store: &Path, files: &[PathBuf], opts: &Options) {
 /// aborts as before.
 fn let_guarded_panics_unwind() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let abort = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !chaintrace::sys::panic_is_guarded(info) {
-                abort(info)
-            }
-        }));
-    });
+    ONCE.call_once(|| chaintrace::sys::quiet_panics(chaintrace::sys::panic_is_guarded));
 }
 
 fuzz_target!(|data: &[u8]| {

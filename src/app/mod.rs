@@ -7,6 +7,7 @@
 //! case names) run in the `plan` step of each question, before any store is
 //! opened or file is read.
 
+pub mod case;
 pub mod cluster;
 pub mod conversions;
 pub mod ingest;
@@ -16,6 +17,7 @@ pub mod score;
 pub mod screen;
 pub mod stats;
 pub mod trace;
+pub mod watch;
 
 /// What `--follow` carries taint or exposure through (TRACING.md §7).
 pub use crate::trace::Follow;

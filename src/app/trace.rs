@@ -216,7 +216,7 @@ pub fn deliver(plan: &Plan, traced: &[Traced], chain: Chain, book: &Book) -> Res
 /// One trace question in the words of INTERFACE.md: the command line's
 /// options (`chaintrace trace`) and the body of `POST /v1/trace` are this
 /// one type, so the two cannot drift apart.
-#[derive(Clone, Debug, serde::Deserialize, clap::Args)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// poison (who is reachable), haircut (proportional) or fifo.
@@ -333,7 +333,7 @@ pub struct Notes {
 }
 
 /// The question in store ids.
-fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> Spec {
+pub(super) fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> Spec {
     Spec {
         policy: q.policy,
         asset,

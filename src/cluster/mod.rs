@@ -27,7 +27,8 @@ use crate::store::{Column, Store};
 use serde::Serialize;
 
 /// How to cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Params {
     /// A transaction whose inputs would join two clusters that each hold at
     /// least this many addresses is held back and flagged (0: no guard).

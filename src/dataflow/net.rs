@@ -239,14 +239,6 @@ pub(crate) fn give_up<E: std::fmt::Display>(e: E) -> E {
     e
 }
 
-/// A panic's message.
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a worker panicked".into())
-}
-
 /// Step the worker until its dataflows are done, or until another worker
 /// of this process has failed: a worker that stopped never sends the
 /// progress the others would wait for, so they look at the flag between
@@ -314,7 +306,7 @@ where
                 std::panic::resume_unwind(Box::new("stopped: a worker of this process failed"))
             }
             Err(p) => {
-                word.fail(panic_text(p.as_ref()));
+                word.fail(crate::sys::panic_message(p.as_ref()).unwrap_or_else(|| "a worker panicked".into()));
                 std::panic::resume_unwind(p)
             }
         }
@@ -381,13 +373,10 @@ pub(crate) fn key_of_bytes(b: &[u8]) -> u64 {
 /// the workers stop by panicking) off standard error: the run reports them
 /// as one error naming the process. Other panics print as before.
 pub fn quiet_transport_panics() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
+    crate::sys::quiet_panics(|info| {
         let text = info.to_string();
         let transport =
             ["timely communication error", "MergeQueue poisoned", "Failed to receive MergeQueue", "Send thread panic", "Recv thread panic"];
-        if !transport.iter().any(|t| text.contains(t)) {
-            previous(info);
-        }
-    }));
+        transport.iter().any(|t| text.contains(t))
+    });
 }

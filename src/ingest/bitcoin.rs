@@ -100,6 +100,11 @@ fn sats(field: &str, t: &[u8]) -> Result<u64, FieldError> {
 
 #[derive(serde::Deserialize)]
 struct JsonTx {
+    /// `transaction` in what bitcoin-etl's `stream` prints, which mixes
+    /// `block` items in; absent in what `export_blocks_and_transactions`
+    /// writes.
+    #[serde(rename = "type")]
+    kind: Option<String>,
     hash: String,
     block_number: Option<u64>,
     block_timestamp: Option<serde_json::Value>,
@@ -163,6 +168,10 @@ impl BitcoinBatch {
                 let res = if json {
                     match serde_json::from_slice::<JsonTx>(rec) {
                         Err(e) => Err(FieldError::new("(json)", format!("not a blockchain-etl Bitcoin transaction: {e}"))),
+                        // A stream's block items carry nothing to trace
+                        // (the transactions name their block), as the
+                        // Ethereum reader ignores them.
+                        Ok(t) if t.kind.as_deref().is_some_and(|k| k != "transaction") => Ok(()),
                         Ok(t) => self.json_tx(t, b).map(|n| events += n),
                     }
                 } else {
@@ -289,11 +298,8 @@ impl BitcoinBatch {
         if t.block_number.is_none() && time.is_none() {
             return Err(FieldError::new("block_number", "empty: each row needs a block number or a block time"));
         }
-        // Indexes as the trio reads them: below `sub::MAX_INDEX`, so that a
-        // position (and the index + 1 it is stored as) stays in its bits.
-        let index = |field: &str, i: u32| -> Result<u32, FieldError> {
-            if i < sub::MAX_INDEX { Ok(i) } else { Err(FieldError::new(field, format!("index {i} out of range"))) }
-        };
+        // Indexes as the trio reads them.
+        let index = |field: &str, i: u32| crate::model::text::index(field, u64::from(i));
         let tx_index = t.index.map(|i| index("index", i)).transpose()?;
         let row =
             TxRow { block: t.block_number.unwrap_or(NO_BLOCK), time: time.unwrap_or(NO_TIME), index: tx_index, coinbase: t.is_coinbase };

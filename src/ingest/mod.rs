@@ -124,6 +124,11 @@ pub struct Summary {
     pub store_events: u64,
     /// What went wrong after the ingest was committed (it stands).
     pub warnings: Vec<String>,
+    /// The events before this position are as they were before the
+    /// ingest ([`crate::store::write::WriteSummary::unchanged`]): the old
+    /// length after new blocks were appended, less after a splice, 0 after
+    /// a rewrite; all of them when nothing was added.
+    pub unchanged_events: u64,
 }
 
 /// Rows a part of a block produced. Line numbers are relative to the part
@@ -264,7 +269,7 @@ fn json_row<'a>(h: &Header, obj: &'a JsonObject) -> Vec<Cow<'a, [u8]>> {
 /// one reported, whichever part of a block it falls in.
 fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, receipts: &Receipts, skip_bad: bool) -> PartOut {
     let mut out = PartOut { events: Vec::new(), rows: 0, skipped: 0, error: None, newlines: count_lines(part) };
-    let mut mappers: HashMap<String, (Header, Mapper<'_>)> = HashMap::new();
+    let mut mappers: HashMap<String, Result<(Header, Mapper<'_>), String>> = HashMap::new();
     for (rec, line) in csv::records_as(part, first_line, false) {
         out.rows += 1;
         let before = out.events.len();
@@ -279,25 +284,21 @@ fn parse_json_part(part: &[u8], first_line: u64, path: &Path, opts: &Options, re
                     kind.push('\0');
                     kind.push_str(k);
                 }
-                let known = match mappers.get(&kind) {
-                    Some(_) => Ok(()),
-                    None => {
-                        let h = json_header(&obj);
-                        let m = match kind.split('\0').next().unwrap_or("") {
-                            "block" | "contract" | "token" | "receipt" => Ok(Mapper::Ignore),
-                            _ => detect(path, &h, opts).and_then(|t| make_mapper(path, &h, t, opts, receipts)),
-                        };
-                        m.map(|m| {
-                            mappers.insert(kind.clone(), (h, m));
-                        })
-                    }
-                };
-                match known {
-                    Err(e) => Err(FieldError::new("(json)", unknown_json_table(e))),
-                    Ok(()) => {
-                        let (h, m) = &mappers[&kind];
-                        m.map(&Row { fields: &json_row(h, &obj) }, &mut out.events)
-                    }
+                // Kinds of no table are kept too: a file of them is told
+                // so once a kind, not worked out again on every line.
+                let ignored = matches!(kind.split('\0').next(), Some("block" | "contract" | "token" | "receipt"));
+                let mapper = mappers.entry(kind).or_insert_with(|| {
+                    let h = json_header(&obj);
+                    let m = if ignored {
+                        Ok(Mapper::Ignore)
+                    } else {
+                        detect(path, &h, opts).and_then(|t| make_mapper(path, &h, t, opts, receipts))
+                    };
+                    m.map(|m| (h, m)).map_err(unknown_json_table)
+                });
+                match mapper {
+                    Err(e) => Err(FieldError::new("(json)", e.clone())),
+                    Ok((h, m)) => m.map(&Row { fields: &json_row(h, &obj) }, &mut out.events),
                 }
             }
         };
@@ -791,7 +792,7 @@ pub fn ingest(dir: &Path, files: &[PathBuf], opts: &Options) -> Result<Summary, 
     let event_files: Vec<PathBuf> = files.iter().zip(&token_files).filter(|(_, t)| !**t).map(|(f, _)| f.clone()).collect();
     let mut summary = if event_files.is_empty() {
         let store_events = if store::exists(dir) { Store::open(dir)?.len() as u64 } else { 0 };
-        Summary { files: Vec::new(), store_events, warnings: Vec::new() }
+        Summary { files: Vec::new(), store_events, warnings: Vec::new(), unchanged_events: store_events }
     } else {
         let (plan, warning) = windows(dir, &event_files, opts)?;
         let mut summary = match plan {
@@ -895,7 +896,7 @@ fn ingest_windows(dir: &Path, files: &[PathBuf], opts: &Options, plan: Windows) 
 
 fn load_windows(dir: &Path, files: &[PathBuf], opts: &Options, (wf, edges): Windows) -> Result<Summary, IngestError> {
     let mut reports: Vec<Option<FileReport>> = vec![None; files.len()];
-    let mut summary = Summary { files: Vec::new(), store_events: 0, warnings: Vec::new() };
+    let mut summary = Summary { files: Vec::new(), store_events: 0, warnings: Vec::new(), unchanged_events: u64::MAX };
     let mut from = 0u64;
     for (k, &to) in edges.iter().enumerate() {
         let pass: Vec<Option<WindowPass>> = files
@@ -929,6 +930,7 @@ fn load_windows(dir: &Path, files: &[PathBuf], opts: &Options, (wf, edges): Wind
         }
         summary.store_events = s.store_events;
         summary.warnings.extend(s.warnings);
+        summary.unchanged_events = summary.unchanged_events.min(s.unchanged_events);
         if k + 1 < edges.len() {
             crate::store::crash::point("ingest-window");
         }
@@ -949,6 +951,7 @@ fn load_windows(dir: &Path, files: &[PathBuf], opts: &Options, (wf, edges): Wind
         }
     }
     summary.files = reports.into_iter().flatten().collect();
+    summary.unchanged_events = summary.unchanged_events.min(summary.store_events);
     Ok(summary)
 }
 
@@ -1083,7 +1086,8 @@ fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<Win
     b.release_store_pages();
     crate::sys::timing("read and intern");
     if b.adds_nothing() {
-        return Ok(Summary { files: reports, store_events: b.stored_events(), warnings: Vec::new() });
+        let store_events = b.stored_events();
+        return Ok(Summary { files: reports, store_events, warnings: Vec::new(), unchanged_events: store_events });
     }
     let new_files: Vec<usize> = (0..reports.len()).filter(|&k| !reports[k].already_loaded).collect();
     let summary = b.write(dir)?;
@@ -1092,5 +1096,5 @@ fn load(dir: &Path, files: &[PathBuf], opts: &Options, pass: Option<&[Option<Win
         reports[*k].duplicates = *d;
         reports[*k].events = reports[*k].events.saturating_sub(*d);
     }
-    Ok(Summary { files: reports, store_events: summary.events, warnings: summary.warnings })
+    Ok(Summary { files: reports, store_events: summary.events, warnings: summary.warnings, unchanged_events: summary.unchanged })
 }

@@ -207,10 +207,15 @@ pub fn req_u64(field: &str, t: &[u8]) -> Result<u64, FieldError> {
 
 /// An index that must fit u32 (minus the one value reserved for "missing").
 pub fn opt_index(field: &str, t: &[u8]) -> Result<Option<u32>, FieldError> {
-    match opt_u64(field, t)? {
-        None => Ok(None),
-        Some(v) if v < u64::from(crate::model::sub::MAX_INDEX) => Ok(Some(v as u32)),
-        Some(v) => Err(FieldError::new(field, format!("index {v} out of range"))),
+    opt_u64(field, t)?.map(|v| index(field, v)).transpose()
+}
+
+/// An index read as a number (a JSON one, say): below `sub::MAX_INDEX`, so
+/// that a position, and the index + 1 it is stored as, stays in its bits.
+pub fn index(field: &str, v: u64) -> Result<u32, FieldError> {
+    match u32::try_from(v) {
+        Ok(i) if i < crate::model::sub::MAX_INDEX => Ok(i),
+        _ => Err(FieldError::new(field, format!("index {v} out of range"))),
     }
 }
 

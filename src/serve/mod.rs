@@ -15,6 +15,7 @@
 //! complete, so no request ever sees a half-written state.
 
 mod routes;
+pub use routes::Refusal;
 
 use crate::screen::risk::RiskConfig;
 use crate::screen::{self, CategorySet};
@@ -108,27 +109,14 @@ impl Config {
     }
 }
 
-/// A request body the server refuses before any work: its status and
-/// code (docs/openapi.json's `Error`) and the message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// The HTTP status.
-    pub status: u16,
-    /// The error code.
-    pub code: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// What the server makes of the body of a `POST` to `route` (`screen` or
 /// `trace`) under `config`, before it touches the store: `Ok` with the
 /// addresses to screen or seeds to trace, or the refusal it answers. The
 /// handlers run exactly this; the fuzz targets drive it with any bytes.
 pub fn check_body(route: &str, body: &[u8], config: &Config) -> Result<usize, Refusal> {
-    let refusal = |e: routes::ApiError| Refusal { status: e.status.as_u16(), code: e.code, message: e.message };
     match route {
-        "screen" => routes::screen_keys(body, config.max_batch).map(|k| k.len()).map_err(refusal),
-        "trace" => routes::trace_query(body, &config.limits).map(|q| q.seeds.len() + q.seed_txs.len()).map_err(refusal),
+        "screen" => routes::screen_keys(body, config.max_batch).map(|k| k.len()),
+        "trace" => routes::trace_query(body, &config.limits).map(|q| q.seeds.len() + q.seed_txs.len()),
         other => Err(Refusal { status: 404, code: "not_found", message: format!("no POST route {other:?}") }),
     }
 }

@@ -22,25 +22,33 @@ pub(crate) const OPENAPI: &str = include_str!("../../docs/openapi.json");
 /// blocking pool, so one big batch does not stall other connections.
 const INLINE_BATCH: usize = 256;
 
-/// An error answer: `{"error": {"code", "message"}}`.
-pub(crate) struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) code: &'static str,
-    pub(super) message: String,
+/// An error answer, `{"error": {"code", "message"}}`: its status, its code
+/// (docs/openapi.json's `Error`) and the message. [`super::check_body`]
+/// returns the refusals of a request body as the handlers answer them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// The error code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
 }
 
-impl ApiError {
+impl Refusal {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        Refusal { status: status.as_u16(), code, message: message.into() }
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        let mut r = (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        // Every status is made by `new` from a `StatusCode`.
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
         // Too busy, or out of time: worth asking again shortly.
-        if matches!(self.status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+        if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
             r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         r
@@ -51,11 +59,11 @@ fn json_bytes(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-fn body_error(r: BytesRejection) -> ApiError {
+fn body_error(r: BytesRejection) -> Refusal {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", r.body_text())
+        Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", r.body_text())
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", r.body_text())
+        Refusal::new(StatusCode::BAD_REQUEST, "malformed_body", r.body_text())
     }
 }
 
@@ -77,7 +85,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside the server").into_response()
+            Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed inside the server").into_response()
         }))
         .with_state(app)
 }
@@ -86,18 +94,18 @@ async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> 
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
         Err(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", format!("the request took longer than {} s", limit.as_secs_f64()))
+            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", format!("the request took longer than {} s", limit.as_secs_f64()))
                 .into_response()
         }
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /v1/openapi.json")
+async fn not_found() -> Refusal {
+    Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such route; see /v1/openapi.json")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method; see /v1/openapi.json")
+async fn method_not_allowed() -> Refusal {
+    Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method; see /v1/openapi.json")
 }
 
 async fn openapi(State(app): State<Arc<App>>) -> Response {
@@ -129,7 +137,7 @@ pub(crate) fn document(config: &super::Config) -> String {
 
 /// The answer to a connection past `serve --max-connections`.
 pub(crate) fn too_many_connections() -> Response {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_connections", "the server has as many connections as it takes; try again")
+    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_connections", "the server has as many connections as it takes; try again")
         .into_response()
 }
 
@@ -162,10 +170,10 @@ fn strict_hex(text: &str, digits: usize) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("{text:?} is not 0x and {digits} hex digits")) }
 }
 
-async fn exposure(State(app): State<Arc<App>>, address: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
-    let Path(address) = address.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "malformed_address", r.body_text()))?;
+async fn exposure(State(app): State<Arc<App>>, address: Result<Path<String>, PathRejection>) -> Result<Response, Refusal> {
+    let Path(address) = address.map_err(|r| Refusal::new(StatusCode::BAD_REQUEST, "malformed_address", r.body_text()))?;
     let key =
-        parse_address(&address).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "malformed_address", format!("{address:?}: {m}")))?;
+        parse_address(&address).map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "malformed_address", format!("{address:?}: {m}")))?;
     let s = app.snapshot();
     let screener = Screener { store: &s.store, index: &s.index, risk: &app.config.risk };
     let mut out = Vec::with_capacity(512);
@@ -173,8 +181,8 @@ async fn exposure(State(app): State<Arc<App>>, address: Result<Path<String>, Pat
     Ok(json_bytes(out))
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+fn internal(e: impl std::fmt::Display) -> Refusal {
+    Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
 #[derive(serde::Deserialize)]
@@ -185,11 +193,11 @@ struct ScreenRequest<'a> {
 }
 
 /// The addresses of a `POST /v1/screen` body, or why it is refused.
-pub(crate) fn screen_keys(body: &[u8], max_batch: usize) -> Result<Vec<[u8; 20]>, ApiError> {
+pub(crate) fn screen_keys(body: &[u8], max_batch: usize) -> Result<Vec<[u8; 20]>, Refusal> {
     let req: ScreenRequest<'_> =
-        serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
     if req.addresses.len() > max_batch {
-        return Err(ApiError::new(
+        return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "batch_too_large",
             format!("{} addresses; at most {} a request", req.addresses.len(), max_batch),
@@ -199,17 +207,17 @@ pub(crate) fn screen_keys(body: &[u8], max_batch: usize) -> Result<Vec<[u8; 20]>
     for (i, a) in req.addresses.iter().enumerate() {
         keys.push(
             parse_address(a)
-                .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "malformed_address", format!("addresses[{i}] {a:?}: {m}")))?,
+                .map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "malformed_address", format!("addresses[{i}] {a:?}: {m}")))?,
         );
     }
     Ok(keys)
 }
 
-async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, Refusal> {
     let body = body.map_err(body_error)?;
     let keys = screen_keys(&body, app.config.max_batch)?;
     let small = keys.len() <= INLINE_BATCH;
-    let work = move || -> Result<Vec<u8>, ApiError> {
+    let work = move || -> Result<Vec<u8>, Refusal> {
         let s = app.snapshot();
         Ok(Screener { store: &s.store, index: &s.index, risk: &app.config.risk }.screen_json(&keys))
     };
@@ -267,8 +275,8 @@ impl Drop for CancelOnDrop {
 
 /// What a trace request asks checked against the document before any work:
 /// seeds of the right forms, and paths and flow edges within the limits.
-fn check_trace(q: &crate::app::trace::Query, l: &super::Limits) -> Result<(), ApiError> {
-    let bad = |code, m: String| Err(ApiError::new(StatusCode::BAD_REQUEST, code, m));
+fn check_trace(q: &crate::app::trace::Query, l: &super::Limits) -> Result<(), Refusal> {
+    let bad = |code, m: String| Err(Refusal::new(StatusCode::BAD_REQUEST, code, m));
     if q.seeds.is_empty() && q.seed_txs.is_empty() {
         return bad("bad_request", "give at least one seed or seed transaction".into());
     }
@@ -302,8 +310,8 @@ fn check_trace(q: &crate::app::trace::Query, l: &super::Limits) -> Result<(), Ap
 
 /// The question of a `POST /v1/trace` body, checked against the document
 /// and the server's limits before any work, or why it is refused.
-pub(crate) fn trace_query(body: &[u8], limits: &super::Limits) -> Result<crate::app::trace::Query, ApiError> {
-    let malformed = |e: serde_json::Error| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string());
+pub(crate) fn trace_query(body: &[u8], limits: &super::Limits) -> Result<crate::app::trace::Query, Refusal> {
+    let malformed = |e: serde_json::Error| Refusal::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string());
     let mut v: serde_json::Value = serde_json::from_slice(body).map_err(malformed)?;
     whole_numbers(&mut v);
     // What a request leaves out is the default, within this server's limits.
@@ -317,16 +325,16 @@ pub(crate) fn trace_query(body: &[u8], limits: &super::Limits) -> Result<crate::
     Ok(q)
 }
 
-async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, Refusal> {
     let body = body.map_err(body_error)?;
     let mut q = trace_query(&body, &app.config.limits)?;
     // One store generation for the whole request. An asset it does not
     // hold is not there: 404, as a route would be.
     let s = app.snapshot();
     crate::trace::resolve_asset(&s.store, q.asset.as_deref())
-        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))?;
+        .map_err(|e| Refusal::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))?;
     let permit = app.traces.clone().try_acquire_owned().map_err(|_| {
-        ApiError::new(
+        Refusal::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_traces",
             format!("{} traces are running, this server's limit; try again", app.config.limits.traces),
@@ -334,18 +342,18 @@ async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>)
     })?;
     q.budget = crate::trace::Budget::new(app.config.limits.trace_events);
     let _cancel = CancelOnDrop(q.budget.clone());
-    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Refusal> {
         let _permit = permit;
         let (report, notes) = crate::app::trace::answer(&s.store, &q).map_err(|e| match e {
             // The request was checked against the document: what is left is
             // a store that cannot answer it (block numbers it lacks, labels
             // with intervals but no times).
-            crate::trace::TraceError::Usage(m) => ApiError::new(StatusCode::CONFLICT, "store_cannot_answer", m),
+            crate::trace::TraceError::Usage(m) => Refusal::new(StatusCode::CONFLICT, "store_cannot_answer", m),
             crate::trace::TraceError::Halted(h @ crate::trace::Halt::TooManyEvents(_)) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_costly", h.to_string())
+                Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "too_costly", h.to_string())
             }
             crate::trace::TraceError::Halted(h @ crate::trace::Halt::Cancelled) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", h.to_string())
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", h.to_string())
             }
             other => internal(other),
         })?;

@@ -321,7 +321,8 @@ impl Builder {
             }
             crate::sys::timing("compact");
         }
-        Ok(WriteSummary { events: m.events, duplicates: dups, warnings })
+        // A tiered merge moves no event: what the splice left is as it was.
+        Ok(WriteSummary { events: m.events, duplicates: dups, warnings, unchanged: first })
     }
 
     /// The address-index run of this delta's addresses, merged with the

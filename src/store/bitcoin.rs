@@ -84,13 +84,9 @@ impl Builder {
             let inp = self.inputs[k];
             if let Some(&o) = outputs.get(&(inp.spent_tx, inp.spent_vout)) {
                 let spent = u64::try_from(self.value[o]).unwrap_or(u64::MAX);
-                if inp.value == u64::MAX {
-                    self.inputs[k].value = spent;
-                } else if inp.value != spent {
+                let to = self.to[o];
+                if fill_input(&mut self.inputs[k], spent, to).is_err() {
                     return Err(self.disagree(dir, self.base.as_ref(), &inp, spent));
-                }
-                if inp.addr == u32::MAX {
-                    self.inputs[k].addr = self.to[o];
                 }
             }
         }
@@ -139,6 +135,21 @@ impl Builder {
         }
         Ok(())
     }
+}
+
+/// Fill what an export left out of an input from the output it spends
+/// (worth `spent`, paying `to`), as one ingest and an append both do.
+/// `Err` when the input states another value (`Builder::disagree`).
+fn fill_input(inp: &mut InputRow, spent: u64, to: u32) -> Result<(), ()> {
+    if inp.value == u64::MAX {
+        inp.value = spent;
+    } else if inp.value != spent {
+        return Err(());
+    }
+    if inp.addr == u32::MAX {
+        inp.addr = to;
+    }
+    Ok(())
 }
 
 /// Outputs of the store that a delta's inputs spend: outpoint to event.
@@ -195,15 +206,10 @@ impl Builder {
                 }
             };
             let spent = s.value(o as usize).to_u128().and_then(|v| u64::try_from(v).ok()).unwrap_or(u64::MAX);
-            if inp.value == u64::MAX {
-                self.inputs[k].value = spent;
-            } else if inp.value != spent {
+            if fill_input(&mut self.inputs[k], spent, ev.receiver(o as usize)).is_err() {
                 // The store these inputs spend from is `s` (taken out of
                 // `self.base` while this runs): its txids name them.
                 return Err(self.disagree(dir, Some(s), &inp, spent));
-            }
-            if inp.addr == u32::MAX {
-                self.inputs[k].addr = ev.receiver(o as usize);
             }
         }
         Ok(found)

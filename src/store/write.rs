@@ -25,6 +25,12 @@ pub struct WriteSummary {
     pub duplicates: Vec<u64>,
     /// What went wrong after the write was committed (it stands).
     pub warnings: Vec<String>,
+    /// The events before this position are as they were before the
+    /// write, at the same positions: the store's old length after an
+    /// append, where it cut in after a splice, 0 after a rewrite. What is
+    /// worked out from the events in order (an exposure sweep, a case's
+    /// alerts) can go on from here.
+    pub unchanged: u64,
 }
 
 pub(super) fn primary_key(order: OrderBy, block: u64, time: i64) -> u64 {
@@ -93,7 +99,7 @@ impl Builder {
         let fees = self.fee_coverage(&keep);
         let mut manifest = self.write_segment(dir, &keep, order, fees, &dups)?;
         super::generation::commit(dir, &mut manifest)?;
-        Ok(WriteSummary { events: keep.len() as u64, duplicates: dups, warnings: Vec::new() })
+        Ok(WriteSummary { events: keep.len() as u64, duplicates: dups, warnings: Vec::new(), unchanged: 0 })
     }
 
     /// Resolve, fill, sort and de-duplicate: the order, the builder indexes

@@ -25,7 +25,7 @@ use std::hash::BuildHasherDefault;
 type U512 = ruint::Uint<512, 8>;
 
 /// What `--follow` carries taint through (TRACING.md §7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Follow {
     /// DEX swaps detected from the store's swap logs.

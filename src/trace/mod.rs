@@ -24,7 +24,7 @@ mod utxo;
 pub use account::run_account;
 pub(crate) use account::state as account_state;
 pub use follow::{Follow, Followed, run_follow};
-pub use rules::{IdHasher, IdMap};
+pub use rules::{IdHasher, IdMap, StopLabels};
 pub use seeds::{Seeds, resolve_asset, resolve_seeds};
 pub(crate) use types::FirstBy;
 pub use types::{Budget, Destination, Engine, EventRow, Evidence, Halt, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};

@@ -270,3 +270,28 @@ pub(crate) fn stop_at_time(rules: &Rules, v: u32, time: i64) -> Option<&StopRule
     let t = (time != NO_TIME).then_some(time);
     rules.get(&v)?.iter().find(|r| crate::labels::within(r.from, r.to, t))
 }
+
+/// The stop labels of a question as its sweep reads them: which label, if
+/// any, makes an address a stop at a given time. Alerts (`watch`) name the
+/// stop that taint arrived at with it, so that they agree with the trace.
+pub struct StopLabels {
+    rules: Rules,
+    clusters: Option<Arc<crate::cluster::Clustering>>,
+}
+
+impl StopLabels {
+    /// The stops of question `spec` in `store`.
+    pub fn new(store: &Store, spec: &super::Spec) -> Result<Self, TraceError> {
+        Ok(StopLabels { rules: stop_rules(store, &spec.stop_at, &|a| spec.unit(a))?, clusters: spec.clusters.clone() })
+    }
+
+    /// The category and label that make `address` a stop at `time`
+    /// (`NO_TIME`: none known).
+    pub fn at(&self, address: u32, time: i64) -> Option<(String, String)> {
+        let unit = self.clusters.as_ref().map_or(address, |c| c.rep(address));
+        stop_at_time(&self.rules, unit, time).map(|r| {
+            let (category, label, _) = r.names();
+            (category, label)
+        })
+    }
+}

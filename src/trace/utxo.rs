@@ -140,7 +140,18 @@ impl Inputs {
 /// Trace Bitcoin outputs.
 pub(super) fn run(store: &Store, spec: &Spec, rules: &super::rules::Rules, outpoints: &[(u32, u32)]) -> Result<Outcome, TraceError> {
     let mut u = Utxo::new(store, spec, rules, outpoints, HashMap::new(), HashMap::new());
-    u.run_to(store.len());
+    // In steps, so that a spent budget (a server's time limit, a cap on the
+    // events a trace visits) stops the sweep as it stops the account
+    // sweep; every event up to a step's end counts as visited.
+    const STEP: usize = 4096;
+    let mut at = 0;
+    while at < store.len() {
+        at = (at + STEP).min(store.len());
+        if !spec.budget.go_on(at as u64) {
+            return Err(spec.budget.halted_or_overflow());
+        }
+        u.run_to(at);
+    }
     Ok(u.finish().outcome)
 }
 
