@@ -9,16 +9,17 @@
 #    saves cases: `hack` (haircut from the hack's seed, exchanges and the
 #    mixer as stops) and `hack-poison` (the same under poison); with BUSY=1
 #    also `busy` (haircut from the busiest exchange address, no stops), whose
-#    taint is in nearly every block, so that every block answers it again in
+#    taint is in nearly every block (`busy`: the address that sends most often), so that every block answers it again in
 #    full (the cost a touched case has until the account trace resumes).
 # 2. Starts `watch --poll-ms POLL` (default 50) on an empty directory, then
 #    for each of BLOCKS blocks (the world's next BLOCK events, about one
 #    block) writes its four blockchain-etl CSV files aside (`.tmp`), renames
 #    them in at once, and waits for the log to record the last one done. The
 #    latency is from the renames to that record: the files held still for a
-#    poll (up to two polls), were appended one by one, every case the new
-#    events touch was answered again, and the alerts were logged, synced and
-#    printed. The first block is the warm-up (every case is answered on the
+#    poll (up to two polls), were appended one by one (the files found
+#    ready at one poll are a batch), every case the batch's events touch
+#    was answered again (the cases in parallel), and the alerts were
+#    logged, synced and printed. The first block is the warm-up (every case is answered on the
 #    first file a `watch` takes) and is shown apart.
 # Prints each block's latency and what `watch` said of its files (cases
 # answered, alerts), the median and the maximum, and the watch process's
@@ -64,8 +65,9 @@ SEED=$(cat "$WORK/seed.txt")
 "$CT" case create hack --store "$S" --policy haircut --seed "$SEED" --stop-at exchange,mixer 2> /dev/null
 "$CT" case create hack-poison --store "$S" --policy poison --seed "$SEED" --stop-at exchange,mixer 2> /dev/null
 if [ "$BUSY" = 1 ]; then
-    # The exchange address that sends most often in the store's last part.
-    BUSIEST=$(awk -F, 'NR > 1 { n[$6]++ } END { for (a in n) print n[a], a }' "$WORK/data/transactions.csv" | sort -rn | head -1 | cut -d' ' -f2)
+    # The address that sends most often in the store's last part (an
+    # exchange's hot wallet in the generated world).
+    BUSIEST=$(awk -F, 'NR > 1 { n[$6]++ } END { for (a in n) if (n[a] > m || (n[a] == m && a < b)) { m = n[a]; b = a }; print b }' "$WORK/data/transactions.csv")
     "$CT" case create busy --store "$S" --policy haircut --seed "$BUSIEST" 2> /dev/null
 fi
 EVENTS=$("$CT" stats --store "$S" --format json | python3 -c 'import json, sys; print(json.load(sys.stdin)["events"])')
@@ -95,9 +97,12 @@ for ((j = 0; j < BLOCKS; j++)); do
     done
     t1=$(date +%s%N)
     ms=$(((t1 - t0) / 1000000))
-    answered=$(for n in "${names[@]}"; do grep -F "watch: $n:" "$WORK/watch.err" | sed -E 's/.* ([0-9]+) of ([0-9]+) cases answered, ([0-9]+) new alerts, ([0-9.]+) ms/\1\/\2 cases, \3 alerts, \4 ms/'; done | paste -sd ';' -)
+    prefix=$(printf 'b%06d-' "$j")
+    # What watch says of the batch comes on stderr just after the log's record.
+    until grep -qE "^watch: $prefix.* ms$" "$WORK/watch.err"; do sleep 0.002; done
+    answered=$(grep -F "watch: $prefix" "$WORK/watch.err" | sed -E 's/^watch: .* \(([0-9]+) files\): .* ([0-9]+) of ([0-9]+) cases answered, ([0-9]+) new alerts, ([0-9.]+) ms/\1 files: \2\/\3 cases, \4 alerts, \5 ms/' | paste -sd ';' -)
     printf '%d\t%d\t%s\n' "$j" "$ms" "$answered" >> "$WORK/latency.tsv"
-    printf '  block %-3d %6d ms   files: %s\n' "$j" "$ms" "$answered" >&2
+    printf '  block %-3d %6d ms   %s\n' "$j" "$ms" "$answered" >&2
 done
 HWM=$(grep -h VmHWM /proc/$WATCH/status 2> /dev/null | tr -s ' \t' ' ' || true)
 kill $WATCH 2> /dev/null || true
@@ -105,5 +110,5 @@ wait $WATCH 2> /dev/null || true
 ALERTS=$(wc -l < "$WORK/alerts.jsonl")
 awk -F'\t' 'NR > 1 { print $2 }' "$WORK/latency.tsv" | sort -n | awk -v warm="$(awk -F'\t' 'NR == 1 { print $2 }' "$WORK/latency.tsv")" -v alerts="$ALERTS" \
     '{ t[++n] = $1 } END { if (n) printf "== file landing to its alerts: median %d ms, max %d ms over %d blocks after the first (first: %d ms); %d alerts\n", t[int((n + 1) / 2)], t[n], n, warm, alerts }' >&2
-[ -n "$HWM" ] && echo "== watch $HWM" >&2
+if [ -n "$HWM" ]; then echo "== watch $HWM" >&2; fi
 rm -rf "$WORK/data"

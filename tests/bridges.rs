@@ -471,10 +471,6 @@ fn screening_carries_exposure_from_ethereum_into_bitcoin() {
     let o = run(&["screen", "--store", b.to_str().unwrap(), addresses.to_str().unwrap()]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("line 1") && o.stderr.contains("not an address of bitcoin"), "{}", o.stderr);
-    // `serve` takes 0x addresses: a Bitcoin store is refused, named.
-    let o = run(&["serve", "--store", b.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
-    assert_eq!(o.code, 1, "{}", o.stderr);
-    assert!(o.stderr.contains("is a Bitcoin store"), "{}", o.stderr);
 }
 
 /// A followed deposit's fee is an ordinary event: the payer's taint pool

@@ -267,7 +267,7 @@ fn hostile_input_gets_clear_errors_and_the_server_keeps_serving() {
         ("trace", br#"{"policy": "poison", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f96"], "paths": 101}"#),
         ("trace", br#"{"policy": "poison", "seeds": ["0x098b716b8aaf21512996dc57eb0615e2383e2f9"]}"#),
     ] {
-        let want = chaintrace::serve::check_body(route, body, &config).unwrap_err();
+        let want = chaintrace::serve::check_body(route, body, &config, chaintrace::model::Chain::Ethereum).unwrap_err();
         let (c, v) = srv.post(&format!("/v1/{route}"), body);
         assert_eq!((c, code(&v)), (want.status, want.code), "{v}");
         assert_eq!(v["error"]["message"].as_str(), Some(want.message.as_str()));
@@ -415,4 +415,88 @@ fn the_api_keeps_its_document_and_its_limits() {
         assert!(started.elapsed() < Duration::from_secs(10), "the closed connection's slot was not freed");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A Bitcoin store is served (issue 20): the real block, some of its
+/// spenders labelled a risk category; every answer is `chaintrace
+/// screen`'s, addresses in Bitcoin's forms are taken (bech32 in either
+/// case) and 0x ones refused, and the document served states the forms.
+#[test]
+fn a_bitcoin_store_is_served_as_screen_answers() {
+    let t = tempfile::tempdir().unwrap();
+    let d = |f: &str| data(&format!("bitcoin-mainnet-block-702861/{f}"));
+    let st = t.path().join("btc");
+    let o = ingest(&st, "bitcoin", "etl", &[], &[&d("transactions.csv"), &d("inputs_with_addresses.csv"), &d("outputs.csv")]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let column = |file: &str, k: usize| -> Vec<String> {
+        let text = std::fs::read_to_string(d(file)).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        text.lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').nth(k))
+            .filter(|a| !a.is_empty() && seen.insert(a.to_string()))
+            .map(str::to_string)
+            .collect()
+    };
+    let payees = column("outputs.csv", 4);
+    // Outputs spent in the block itself: their addresses, labelled, taint
+    // what the spending transactions pay (the others spend outputs from
+    // before the block, of unknown origin).
+    let rows = |file: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(d(file)).unwrap().lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
+    };
+    let outputs: std::collections::HashMap<(String, String), String> =
+        rows("outputs.csv").into_iter().map(|r| ((r[0].clone(), r[1].clone()), r[4].clone())).collect();
+    let mut spenders: Vec<String> = Vec::new();
+    for r in rows("inputs_with_addresses.csv") {
+        if let Some(a) = outputs.get(&(r[2].clone(), r[3].clone())).filter(|a| !a.is_empty() && !spenders.contains(a)) {
+            spenders.push(a.clone());
+        }
+    }
+    let labels = t.path().join("labels.csv");
+    let rows: String = spenders.iter().step_by(7).take(12).map(|a| format!("{a},hack,Test hack\n")).collect();
+    std::fs::write(&labels, format!("address,category,label\n{rows}")).unwrap();
+    let o = run(&["labels", "--store", st.to_str().unwrap(), "import", labels.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let mut asked: Vec<String> = payees.clone();
+    asked.push("bc1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq".into());
+    let file = t.path().join("asked.txt");
+    std::fs::write(&file, asked.join("\n") + "\n").unwrap();
+    let o = run(&["screen", "--store", st.to_str().unwrap(), "--format", "json", file.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let cli: Value = serde_json::from_str(&o.stdout).unwrap();
+    let exposed = cli["results"].as_array().unwrap().iter().filter(|r| !r["exposure"].as_array().unwrap().is_empty()).count();
+    assert!(exposed > 0, "some payees are exposed to the labelled spenders");
+
+    let srv = Server::start(&st, &[]);
+    let body = serde_json::json!({ "addresses": asked }).to_string();
+    let (c, v) = srv.post("/v1/screen", body.as_bytes());
+    assert_eq!(c, 200, "{v}");
+    assert_eq!(v, cli);
+    // One address: the batch's answer; bech32 in capitals is the same address.
+    let bech32 = asked.iter().find(|a| a.starts_with("bc1")).unwrap();
+    let k = asked.iter().position(|a| a == bech32).unwrap();
+    let (c, one) = srv.get(&format!("/v1/addresses/{}/exposure", bech32.to_ascii_uppercase()));
+    assert_eq!((c, &one), (200, &cli["results"][k]));
+    let base58 = asked.iter().position(|a| a.starts_with('1') || a.starts_with('3')).unwrap();
+    let (c, one) = srv.get(&format!("/v1/addresses/{}/exposure", asked[base58]));
+    assert_eq!((c, &one), (200, &cli["results"][base58]));
+    // 0x addresses and mixed-case bech32 are not Bitcoin addresses.
+    for bad in ["0x098b716b8aaf21512996dc57eb0615e2383e2f96", "bC1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", "1short"] {
+        let (c, v) = srv.get(&format!("/v1/addresses/{bad}/exposure"));
+        assert_eq!((c, code(&v)), (400, "malformed_address"), "{bad}: {v}");
+    }
+    // The document served takes Bitcoin's forms, and what it takes is taken.
+    let (_, doc) = srv.get("/v1/openapi.json");
+    let pattern = doc["paths"]["/v1/addresses/{address}/exposure"]["get"]["parameters"][0]["schema"]["pattern"].as_str().unwrap();
+    assert!(pattern.contains("bc|tb") && !pattern.contains("0[xX]"), "{pattern}");
+    // A trace from a labelled spender over the API is `trace`'s report.
+    let seed = spenders[0].clone();
+    let (c, v) = srv.post("/v1/trace", format!(r#"{{"policy": "haircut", "seeds": ["{seed}"]}}"#).as_bytes());
+    assert_eq!(c, 200, "{v}");
+    let o = run(&["trace", "--store", st.to_str().unwrap(), "--policy", "haircut", "--seed", &seed, "--format", "json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let mut report: Value = serde_json::from_str(&o.stdout).unwrap();
+    report["warnings"] = serde_json::json!([]);
+    assert_eq!(v, report);
 }

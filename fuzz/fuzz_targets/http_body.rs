@@ -3,7 +3,8 @@
 //! request or a refusal, never a panic. A refusal is a 400 with one of the
 //! codes docs/openapi.json lists and a message; a body accepted under a
 //! server's small limits is accepted under its defaults too. The first
-//! byte picks the route and the limits; the rest is the body.
+//! byte picks the route, the limits and the store's chain (the address
+//! forms taken); the rest is the body.
 #![no_main]
 use chaintrace::serve::{Config, check_body};
 use libfuzzer_sys::fuzz_target;
@@ -29,14 +30,15 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else { return };
     let route = if pick & 1 == 0 { "screen" } else { "trace" };
     let config = &CONFIGS[usize::from(pick >> 1 & 1)];
-    match check_body(route, body, config) {
+    let chain = if pick >> 2 & 1 == 0 { chaintrace::model::Chain::Ethereum } else { chaintrace::model::Chain::Bitcoin };
+    match check_body(route, body, config, chain) {
         Ok(n) => {
             if route == "trace" {
                 assert!(n >= 1, "a trace has a seed");
             } else {
                 assert!(n <= config.max_batch);
             }
-            assert!(check_body(route, body, &CONFIGS[0]).is_ok(), "accepted under small limits, refused under the defaults");
+            assert!(check_body(route, body, &CONFIGS[0], chain).is_ok(), "accepted under small limits, refused under the defaults");
         }
         Err(r) => {
             assert_eq!(r.status, 400, "{r:?}");

@@ -110,6 +110,9 @@ pub struct Holders {
     /// no cheap test (a seed not yet in the data, a Bitcoin store,
     /// clusters), so every new file answers the case again.
     pub addresses: Option<HashSet<String>>,
+    /// The one asset the case traces (`None`: every asset, `--follow`):
+    /// events in another cannot change it.
+    pub asset: Option<u32>,
 }
 
 impl Holders {
@@ -118,7 +121,7 @@ impl Holders {
     pub fn touched_by(&self, store: &Store, start: u64) -> bool {
         let Some(set) = &self.addresses else { return true };
         let ev = store.events();
-        (start as usize..store.len()).any(|i| {
+        (start as usize..store.len()).filter(|&i| self.asset.is_none_or(|a| ev.asset(i) == a)).any(|i| {
             let r = EventRow::at_in(store, &ev, i);
             set.contains(&store.address_text(r.from)) || set.contains(&store.address_text(r.to))
         })
@@ -252,7 +255,7 @@ pub fn alerts(store: &Store, name: &str, case: &Case, start: u64) -> Result<(Vec
     // taint: either way an address outside the set can change the answer
     // only by sending to one inside it, which the test sees.
     let cheap = resolved.missing.is_empty() && !bitcoin && q.clusters.is_none();
-    Ok((out, Holders { addresses: cheap.then_some(holders) }))
+    Ok((out, Holders { addresses: cheap.then_some(holders), asset: q.follow.is_empty().then_some(asset) }))
 }
 
 /// Ids: the hash of what names the movement, and its place among the
@@ -635,38 +638,45 @@ impl Watcher<'_> {
     }
 
     fn run(&mut self, print: &mut dyn FnMut(&str)) -> Result<(), AppError> {
-        // A file begun before a stop is finished first, whatever has arrived since.
-        let unfinished: Vec<(String, Taken)> =
-            self.replayed.files.iter().filter(|(_, t)| !t.done).map(|(n, t)| (n.clone(), t.clone())).collect();
-        for (name, t) in unfinished {
-            let path = self.opts.incoming.join(&name);
+        // Files begun before a stop are finished first, whatever has arrived since.
+        let mut unfinished = Vec::new();
+        for (name, t) in self.replayed.files.iter().filter(|(_, t)| !t.done) {
+            let path = self.opts.incoming.join(name);
             let bytes = std::fs::read(&path).map_err(|e| {
                 AppError::Usage(format!("{}: begun before a stop and no longer readable: {e}; put it back to finish it", path.display()))
             })?;
-            self.take(&name, &bytes, Some(t.start), print)?;
+            unfinished.push(Batched { name: name.clone(), bytes, start: Some(t.start) });
+        }
+        if !unfinished.is_empty() {
+            self.take(unfinished, print)?;
         }
         let mut warned: HashSet<String> = HashSet::new();
         loop {
             let mut waiting = false;
+            let mut batch = Vec::new();
             for (name, seen) in candidates(&self.opts.incoming)? {
                 if let Some(t) = self.replayed.files.get(&name) {
-                    if t.done && !warned.contains(&name) && !t.xxh3.is_empty() {
+                    if t.done && !warned.contains(&name) && !t.xxh3.is_empty() && self.seen.get(&name) != Some(&seen) {
                         // Read again only to warn of a file replaced under a name already taken.
-                        if self.seen.get(&name) != Some(&seen) {
-                            self.seen.insert(name.clone(), seen);
-                            if let Ok(b) = std::fs::read(self.opts.incoming.join(&name))
-                                && format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&b)) != t.xxh3
-                            {
-                                eprintln!("watch: {name} changed after it was loaded; a file is loaded once, so it is left as it is");
-                                warned.insert(name.clone());
-                            }
+                        self.seen.insert(name.clone(), seen);
+                        if let Ok(b) = std::fs::read(self.opts.incoming.join(&name))
+                            && format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&b)) != t.xxh3
+                        {
+                            eprintln!("watch: {name} changed after it was loaded; a file is loaded once, so it is left as it is");
+                            warned.insert(name.clone());
                         }
                     }
                     continue;
                 }
-                // Outside `--once`, a file is taken when it has held still for a poll.
+                // Outside `--once`, a file is taken when it has held still
+                // for a poll and ends as a whole file does; the files after
+                // it wait for it (still watched, so that they are ready
+                // with it), so that they are loaded in name order.
                 let steady = self.opts.once || self.seen.get(&name) == Some(&seen);
                 self.seen.insert(name.clone(), seen);
+                if waiting || batch.len() == MAX_BATCH {
+                    continue;
+                }
                 if !steady {
                     waiting = true;
                     continue;
@@ -686,61 +696,75 @@ impl Watcher<'_> {
                 {
                     eprintln!("watch: {name} arrived after {last}, which sorts after it; loaded now");
                 }
-                self.take(&name, &bytes, None, print)?;
+                batch.push(Batched { name, bytes, start: None });
             }
-            if self.opts.once && !waiting {
+            let full = batch.len() == MAX_BATCH;
+            if !batch.is_empty() {
+                self.take(batch, print)?;
+            }
+            if self.opts.once && !waiting && !full {
                 return Ok(());
             }
-            std::thread::sleep(self.opts.poll);
+            if !full {
+                std::thread::sleep(self.opts.poll);
+            }
         }
     }
 
-    /// Load one file and make its alerts. `start`: the store's event count
-    /// the log recorded before a stop, when the file was begun then.
-    fn take(&mut self, name: &str, bytes: &[u8], start: Option<u64>, print: &mut dyn FnMut(&str)) -> Result<(), AppError> {
+    /// Load the files of a batch, one by one, then answer the cases once
+    /// for all of them and make their alerts.
+    fn take(&mut self, batch: Vec<Batched>, print: &mut dyn FnMut(&str)) -> Result<(), AppError> {
         let began = std::time::Instant::now();
-        let alerts_before = self.out.alerts;
-        let xxh3 = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes));
         let before = if self.opts.store.join("CURRENT").exists() { super::open(&self.opts.store)?.manifest.events } else { 0 };
-        let start = match start {
-            Some(s) => s.min(before),
-            None => {
-                self.log(&[json!({"file": name, "xxh3": xxh3, "start": before})])?;
-                before
+        let mut intents = Vec::new();
+        let mut start = before;
+        for f in &batch {
+            let xxh3 = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&f.bytes));
+            match f.start {
+                Some(s) => start = start.min(s),
+                None => intents.push(json!({"file": f.name, "xxh3": xxh3, "start": before})),
             }
-        };
-        self.replayed.files.insert(name.to_string(), Taken { xxh3, start, done: false });
-        let path = self.opts.incoming.join(name);
-        let summary = match super::ingest::run(&self.opts.store, std::slice::from_ref(&path), &self.opts.ingest) {
-            Ok(s) => s,
-            Err(e) => {
-                let error = anyhow_free(&e);
-                self.log(&[json!({"failed": name, "error": error})])?;
-                self.replayed.files.insert(name.to_string(), Taken { done: true, ..Taken::default() });
-                self.out.failed += 1;
-                eprintln!("watch: {name} failed to load, and is left out: {error}");
-                if self.opts.stop_on_error {
-                    return Err(e);
+            self.replayed.files.insert(f.name.clone(), Taken { xxh3, start: f.start.unwrap_or(before), done: false });
+        }
+        self.log(&intents)?;
+        let mut loaded = Vec::new();
+        for f in &batch {
+            let path = self.opts.incoming.join(&f.name);
+            match super::ingest::run(&self.opts.store, std::slice::from_ref(&path), &self.opts.ingest) {
+                Ok(summary) => {
+                    start = start.min(summary.unchanged_events);
+                    loaded.push(f.name.clone());
                 }
-                return Ok(());
+                Err(e) => {
+                    let error = anyhow_free(&e);
+                    self.log(&[json!({"failed": f.name, "error": error})])?;
+                    self.replayed.files.insert(f.name.clone(), Taken { done: true, ..Taken::default() });
+                    self.out.failed += 1;
+                    eprintln!("watch: {} failed to load, and is left out: {error}", f.name);
+                    if self.opts.stop_on_error {
+                        return Err(e);
+                    }
+                }
             }
-        };
-        let start = start.min(summary.unchanged_events);
+        }
         let store = super::open(&self.opts.store)?;
+        let cases = case::list(&self.opts.store)?;
+        // Sound after a splice too: the events from the cut on are all
+        // looked at, and the set is of addresses, not event numbers.
+        let mut asked = Vec::new();
+        for listed in &cases {
+            if self.holders.get(&listed.name).is_none_or(|h| h.touched_by(&store, start)) {
+                asked.push((listed.name.clone(), case::load(&self.opts.store, &listed.name)?));
+            }
+        }
+        let answered = {
+            use rayon::prelude::*;
+            asked.par_iter().map(|(name, c)| alerts(&store, name, c, start)).collect::<Result<Vec<_>, _>>()?
+        };
         let mut lines = Vec::new();
         let mut made = Vec::new();
-        let cases = case::list(&self.opts.store)?;
-        let mut answered = 0usize;
-        for listed in &cases {
-            let c = case::load(&self.opts.store, &listed.name)?;
-            // Sound after a splice too: the events from the cut on are
-            // all looked at, and the set is of addresses, not event numbers.
-            if self.holders.get(&listed.name).is_some_and(|h| !h.touched_by(&store, start)) {
-                continue;
-            }
-            answered += 1;
-            let (alerts, holders) = alerts(&store, &listed.name, &c, start)?;
-            self.holders.insert(listed.name.clone(), holders);
+        for ((name, _), (alerts, holders)) in asked.iter().zip(answered) {
+            self.holders.insert(name.clone(), holders);
             for a in alerts {
                 if !self.replayed.ids.insert(a.id.clone()) {
                     continue;
@@ -749,32 +773,51 @@ impl Watcher<'_> {
                 self.replayed.next_seq += 1;
                 let value = serde_json::to_value(&a)?;
                 lines.push(json!({"seq": seq, "id": a.id, "alert": value}));
-                made.push((seq, a.id.clone(), value));
+                made.push((seq, a.id, value));
             }
         }
-        lines.push(json!({"done": name}));
-        self.log(&lines)?;
-        if let Some(t) = self.replayed.files.get_mut(name) {
-            t.done = true;
+        for name in &loaded {
+            lines.push(json!({"done": name}));
         }
+        self.log(&lines)?;
+        for name in &loaded {
+            if let Some(t) = self.replayed.files.get_mut(name) {
+                t.done = true;
+            }
+        }
+        let new = made.len();
         for (seq, id, value) in made {
             let text = value.to_string();
             print(&text);
             for q in self.queues {
                 q.push(seq, id.clone(), text.clone());
             }
-            self.out.alerts += 1;
         }
-        self.out.files += 1;
+        self.out.alerts += new as u64;
+        self.out.files += loaded.len() as u64;
         eprintln!(
-            "watch: {name}: {} events from event {start} on, {answered} of {} cases answered, {} new alerts, {:.1} ms",
+            "watch: {} ({} files): {} events from event {start} on, {} of {} cases answered, {new} new alerts, {:.1} ms",
+            batch.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(" "),
+            loaded.len(),
             store.manifest.events.saturating_sub(start),
+            asked.len(),
             cases.len(),
-            self.out.alerts - alerts_before,
             began.elapsed().as_secs_f64() * 1000.0
         );
         Ok(())
     }
+}
+
+/// Files taken together: loaded one by one, then the cases answered once.
+const MAX_BATCH: usize = 64;
+
+/// A file of a batch.
+struct Batched {
+    name: String,
+    bytes: Vec<u8>,
+    /// The store's event count the log recorded before a stop, when the
+    /// file was begun then.
+    start: Option<u64>,
 }
 
 /// An error's message with its causes, as one line.

@@ -103,10 +103,42 @@ impl Screener<'_> {
     /// bytes, without the answer's strings: an answer with a long evidence
     /// path is a hundred of them, each made to be escaped and copied again.
     pub fn result_json(&self, out: &mut Vec<u8>, key: &[u8; 20], id: Option<u32>) {
-        use std::io::Write;
-        let w = "JSON into memory";
         out.extend_from_slice(b"{\"address\":\"");
         crate::model::text::push_hex(out, "0x", key);
+        self.rest_json(out, id);
+    }
+
+    /// The answers for Bitcoin addresses (as [`Screener::screen_json`]
+    /// gives them for 20-byte ones), each checked by the API's pattern
+    /// and normalised ([`bitcoin_form`]): looked up a batch at a time, then
+    /// each compared with the store's text.
+    pub fn screen_text_json(&self, texts: &[String]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(texts.len() * 120 + 16);
+        out.extend_from_slice(b"{\"results\":[");
+        let mut ids = Vec::with_capacity(texts.len());
+        self.index.lookup_text_batch(self.store, texts, &mut ids);
+        for (k, (text, id)) in texts.iter().zip(ids).enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            self.text_result_json(&mut out, text, id);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// One Bitcoin address's answer as compact JSON.
+    pub fn text_result_json(&self, out: &mut Vec<u8>, text: &str, id: Option<u32>) {
+        out.extend_from_slice(b"{\"address\":");
+        serde_json::to_writer(&mut *out, text).expect("JSON into memory");
+        out.pop();
+        self.rest_json(out, id);
+    }
+
+    /// An answer after its address's text (and the quote that ends it).
+    fn rest_json(&self, out: &mut Vec<u8>, id: Option<u32>) {
+        use std::io::Write;
+        let w = "JSON into memory";
         let Some(id) = id else {
             return out.extend_from_slice(b"\",\"activity\":false,\"received\":\"0\",\"risk\":\"none\",\"exposure\":[]}");
         };
@@ -281,6 +313,31 @@ impl MultiScreener<'_> {
         }
         ScreenAnswer { results }
     }
+}
+
+/// A Bitcoin address as the API takes it (docs/openapi.json, served for a
+/// Bitcoin store): base58 (`1`, `3`, `m`, `n` or `2`, then 24 to 34
+/// base58 digits) or bech32 (`bc1`, `tb1` or `bcrt1`, then at least 6 of
+/// its digits, 90 characters at most, one case). Bech32 comes back in
+/// lower case, as the chain's exports write it; no checksum is checked (an
+/// address not in the data answers `activity: false`).
+pub fn bitcoin_form(text: &str) -> Result<String, String> {
+    const BASE58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let b = text.as_bytes();
+    let base58 = matches!(b.first(), Some(b'1' | b'3' | b'm' | b'n' | b'2'))
+        && (25..=35).contains(&b.len())
+        && b[1..].iter().all(|c| BASE58.contains(c));
+    if base58 {
+        return Ok(text.to_string());
+    }
+    let lower = text.to_ascii_lowercase();
+    let one_case = text == lower || text == text.to_ascii_uppercase();
+    let bech32 = one_case
+        && ["bc1", "tb1", "bcrt1"].iter().any(|hrp| {
+            lower.strip_prefix(hrp).is_some_and(|d| d.len() >= 6 && lower.len() <= 90 && d.bytes().all(|c| BECH32.contains(&c)))
+        });
+    if bech32 { Ok(lower) } else { Err(format!("{text:?} is not a Bitcoin address (base58 or bech32)")) }
 }
 
 /// Whether an address's form fits a chain: `0x` and 40 hex digits an

@@ -420,6 +420,19 @@ impl Index {
         }
     }
 
+    /// [`Index::lookup_text`] for many addresses: their keys hashed and
+    /// looked up a batch at a time ([`Index::lookup_batch`]), then each hit
+    /// compared with the store's text.
+    pub fn lookup_text_batch(&self, store: &Store, texts: &[String], out: &mut Vec<Option<u32>>) {
+        let chain = store.manifest.chain;
+        // A text no key can be made of (an account-model address not 20 bytes) takes a key no address has.
+        let keys: Vec<[u8; 20]> = texts.iter().map(|t| text_key(chain, t.as_bytes()).unwrap_or([0xff; 20])).collect();
+        self.lookup_batch(&keys, out);
+        for (id, t) in out.iter_mut().zip(texts) {
+            *id = id.filter(|&i| store.address_bytes(i) == t.as_bytes());
+        }
+    }
+
     /// Start loading what an answer for `id` reads first (its received
     /// amount and its entries' offsets): a batch asks for addresses all
     /// over an index far larger than the cache.

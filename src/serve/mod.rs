@@ -113,10 +113,10 @@ impl Config {
 /// `trace`) under `config`, before it touches the store: `Ok` with the
 /// addresses to screen or seeds to trace, or the refusal it answers. The
 /// handlers run exactly this; the fuzz targets drive it with any bytes.
-pub fn check_body(route: &str, body: &[u8], config: &Config) -> Result<usize, Refusal> {
+pub fn check_body(route: &str, body: &[u8], config: &Config, chain: crate::model::Chain) -> Result<usize, Refusal> {
     match route {
-        "screen" => routes::screen_keys(body, config.max_batch).map(|k| k.len()),
-        "trace" => routes::trace_query(body, &config.limits).map(|q| q.seeds.len() + q.seed_txs.len()),
+        "screen" => routes::screen_keys(body, config.max_batch, chain).map(|k| k.len()),
+        "trace" => routes::trace_query(body, &config.limits, chain).map(|q| q.seeds.len() + q.seed_txs.len()),
         other => Err(Refusal { status: 404, code: "not_found", message: format!("no POST route {other:?}") }),
     }
 }
@@ -152,15 +152,19 @@ pub(crate) struct App {
     /// request has been answered 503 (the sweep stops at its next look).
     pub(crate) traces: Arc<tokio::sync::Semaphore>,
     /// The OpenAPI document as served: the repository's, with this
-    /// server's limits.
+    /// server's limits (and Bitcoin's address forms on a Bitcoin store).
     pub(crate) document: String,
+    /// The store's chain, which decides the address forms taken.
+    pub(crate) chain: crate::model::Chain,
 }
 
 impl App {
     fn new(config: Config, snap: Snapshot) -> Self {
+        let chain = snap.store.manifest.chain;
         App {
+            chain,
             traces: Arc::new(tokio::sync::Semaphore::new(config.limits.traces)),
-            document: routes::document(&config),
+            document: routes::document(&config, chain),
             snapshot: RwLock::new(Arc::new(snap)),
             config,
         }
@@ -180,14 +184,6 @@ fn current_of(dir: &Path) -> String {
 fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
     let current = current_of(dir);
     let store = crate::app::open_verified(dir)?;
-    if !store.manifest.chain.is_account() {
-        // Its routes take 0x addresses; `chaintrace screen` screens Bitcoin.
-        return Err(crate::app::AppError::Usage(format!(
-            "serve screens account-model stores; {} is a Bitcoin store: use `chaintrace screen` there",
-            dir.display()
-        ))
-        .into());
-    }
     let asset = crate::trace::resolve_asset(&store, config.asset.as_deref()).map_err(crate::app::AppError::from)?;
     let (index, _) = screen::open_or_build(&store, asset, &config.categories).map_err(crate::app::AppError::from)?;
     Ok(Snapshot { store, index, current })

@@ -1,8 +1,9 @@
 //! The HTTP routes and their JSON errors.
 
 use super::App;
+use crate::model::Chain;
 use crate::report::PathsFor;
-use crate::screen::answer::Screener;
+use crate::screen::answer::{Screener, bitcoin_form};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -115,11 +116,26 @@ async fn openapi(State(app): State<Arc<App>>) -> Response {
 /// The OpenAPI document as this server serves it: the repository's, its
 /// per-request limits replaced by `config`'s (the repository's file holds
 /// the defaults), so that what it promises is what this server accepts.
-pub(crate) fn document(config: &super::Config) -> String {
+pub(crate) fn document(config: &super::Config, chain: Chain) -> String {
     fn body<'d>(d: &'d mut serde_json::Value, path: &str) -> &'d mut serde_json::Value {
         &mut d["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
     }
     let mut d: serde_json::Value = serde_json::from_str(OPENAPI).expect("docs/openapi.json is JSON (a test parses it)");
+    if !chain.is_account() {
+        // A Bitcoin store's server takes Bitcoin's forms where the
+        // repository's document (an account-model store's) takes 0x ones.
+        let address = serde_json::json!({ "type": "string", "pattern": BITCOIN_ADDRESS, "description": BITCOIN_ADDRESS_TEXT });
+        d["paths"]["/v1/addresses/{address}/exposure"]["get"]["parameters"][0]["description"] = BITCOIN_ADDRESS_TEXT.into();
+        d["paths"]["/v1/addresses/{address}/exposure"]["get"]["parameters"][0]["schema"] = address.clone();
+        body(&mut d, "/v1/screen")["addresses"]["items"] = address;
+        let trace = body(&mut d, "/v1/trace");
+        trace["seeds"]["items"] = serde_json::json!({
+            "type": "string",
+            "pattern": format!("^({}|[0-9a-fA-F]{{64}}:[0-9]{{1,9}})$", &BITCOIN_ADDRESS[2..BITCOIN_ADDRESS.len() - 2]),
+            "description": "A Bitcoin address (base58 or bech32) or an output: its transaction id, ':' and its index.",
+        });
+        trace["seed_txs"]["items"] = serde_json::json!({ "type": "string", "pattern": "^[0-9a-fA-F]{64}$" });
+    }
     let l = &config.limits;
     body(&mut d, "/v1/screen")["addresses"]["maxItems"] = config.max_batch.into();
     let trace = body(&mut d, "/v1/trace");
@@ -155,6 +171,28 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     json_bytes(body.to_string().into_bytes())
 }
 
+/// A Bitcoin address as a Bitcoin store's server takes it: what
+/// [`bitcoin_form`] accepts, as a pattern.
+const BITCOIN_ADDRESS: &str = "^([123mn2][1-9A-HJ-NP-Za-km-z]{24,34}|(bc|tb)1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{6,87}|bcrt1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{6,85}|(BC|TB)1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{6,87}|BCRT1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{6,85})$";
+const BITCOIN_ADDRESS_TEXT: &str = "A Bitcoin address: base58 (1, 3, m, n or 2 first) or bech32 (bc1, tb1 or bcrt1 first; one case).";
+
+/// The addresses of a screening request, in the forms of the store's chain.
+pub(crate) enum Keys {
+    /// Account-model addresses, 20 bytes each.
+    Account(Vec<[u8; 20]>),
+    /// Bitcoin addresses, normalised ([`bitcoin_form`]).
+    Text(Vec<String>),
+}
+
+impl Keys {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Keys::Account(k) => k.len(),
+            Keys::Text(t) => t.len(),
+        }
+    }
+}
+
 /// An address as the API takes it (docs/openapi.json): `0x` or `0X` and
 /// 40 hex digits, nothing around them. The command line also takes bare
 /// hex and spaces; the API holds to its document.
@@ -172,12 +210,17 @@ fn strict_hex(text: &str, digits: usize) -> Result<(), String> {
 
 async fn exposure(State(app): State<Arc<App>>, address: Result<Path<String>, PathRejection>) -> Result<Response, Refusal> {
     let Path(address) = address.map_err(|r| Refusal::new(StatusCode::BAD_REQUEST, "malformed_address", r.body_text()))?;
-    let key =
-        parse_address(&address).map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "malformed_address", format!("{address:?}: {m}")))?;
+    let malformed = |m| Refusal::new(StatusCode::BAD_REQUEST, "malformed_address", format!("{address:?}: {m}"));
     let s = app.snapshot();
     let screener = Screener { store: &s.store, index: &s.index, risk: &app.config.risk };
     let mut out = Vec::with_capacity(512);
-    screener.result_json(&mut out, &key, s.index.lookup(&key));
+    if app.chain.is_account() {
+        let key = parse_address(&address).map_err(malformed)?;
+        screener.result_json(&mut out, &key, s.index.lookup(&key));
+    } else {
+        let text = bitcoin_form(&address).map_err(malformed)?;
+        screener.text_result_json(&mut out, &text, s.index.lookup_text(&s.store, text.as_bytes()));
+    }
     Ok(json_bytes(out))
 }
 
@@ -193,7 +236,7 @@ struct ScreenRequest<'a> {
 }
 
 /// The addresses of a `POST /v1/screen` body, or why it is refused.
-pub(crate) fn screen_keys(body: &[u8], max_batch: usize) -> Result<Vec<[u8; 20]>, Refusal> {
+pub(crate) fn screen_keys(body: &[u8], max_batch: usize, chain: Chain) -> Result<Keys, Refusal> {
     let req: ScreenRequest<'_> =
         serde_json::from_slice(body).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
     if req.addresses.len() > max_batch {
@@ -203,23 +246,30 @@ pub(crate) fn screen_keys(body: &[u8], max_batch: usize) -> Result<Vec<[u8; 20]>
             format!("{} addresses; at most {} a request", req.addresses.len(), max_batch),
         ));
     }
+    let malformed =
+        |i: usize, a: &str, m: String| Refusal::new(StatusCode::BAD_REQUEST, "malformed_address", format!("addresses[{i}] {a:?}: {m}"));
+    if !chain.is_account() {
+        let texts = req.addresses.iter().enumerate().map(|(i, a)| bitcoin_form(a).map_err(|m| malformed(i, a, m)));
+        return Ok(Keys::Text(texts.collect::<Result<_, _>>()?));
+    }
     let mut keys = Vec::with_capacity(req.addresses.len());
     for (i, a) in req.addresses.iter().enumerate() {
-        keys.push(
-            parse_address(a)
-                .map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "malformed_address", format!("addresses[{i}] {a:?}: {m}")))?,
-        );
+        keys.push(parse_address(a).map_err(|m| malformed(i, a, m))?);
     }
-    Ok(keys)
+    Ok(Keys::Account(keys))
 }
 
 async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, Refusal> {
     let body = body.map_err(body_error)?;
-    let keys = screen_keys(&body, app.config.max_batch)?;
+    let keys = screen_keys(&body, app.config.max_batch, app.chain)?;
     let small = keys.len() <= INLINE_BATCH;
     let work = move || -> Result<Vec<u8>, Refusal> {
         let s = app.snapshot();
-        Ok(Screener { store: &s.store, index: &s.index, risk: &app.config.risk }.screen_json(&keys))
+        let screener = Screener { store: &s.store, index: &s.index, risk: &app.config.risk };
+        Ok(match &keys {
+            Keys::Account(k) => screener.screen_json(k),
+            Keys::Text(t) => screener.screen_text_json(t),
+        })
     };
     let bytes = if small { work()? } else { tokio::task::spawn_blocking(work).await.map_err(internal)?? };
     Ok(json_bytes(bytes))
@@ -275,7 +325,7 @@ impl Drop for CancelOnDrop {
 
 /// What a trace request asks checked against the document before any work:
 /// seeds of the right forms, and paths and flow edges within the limits.
-fn check_trace(q: &crate::app::trace::Query, l: &super::Limits) -> Result<(), Refusal> {
+fn check_trace(q: &mut crate::app::trace::Query, l: &super::Limits, chain: Chain) -> Result<(), Refusal> {
     let bad = |code, m: String| Err(Refusal::new(StatusCode::BAD_REQUEST, code, m));
     if q.seeds.is_empty() && q.seed_txs.is_empty() {
         return bad("bad_request", "give at least one seed or seed transaction".into());
@@ -283,13 +333,32 @@ fn check_trace(q: &crate::app::trace::Query, l: &super::Limits) -> Result<(), Re
     if q.max_hops == Some(0) {
         return bad("bad_request", "max_hops must be at least 1".into());
     }
-    for (i, t) in q.seeds.iter().enumerate() {
+    if !chain.is_account() {
+        let hex64 = |t: &str| t.len() == 64 && t.bytes().all(|c| c.is_ascii_hexdigit());
+        for (i, t) in q.seeds.iter_mut().enumerate() {
+            let output =
+                t.split_once(':').is_some_and(|(tx, n)| hex64(tx) && (1..=9).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit()));
+            if output {
+                continue;
+            }
+            match bitcoin_form(t) {
+                Ok(normal) => *t = normal,
+                Err(m) => return bad("malformed_seed", format!("seeds[{i}]: {m}, nor an output (TXID:N)")),
+            }
+        }
+        for (i, t) in q.seed_txs.iter().enumerate() {
+            if !hex64(t) {
+                return bad("malformed_seed", format!("seed_txs[{i}] {t:?}: expected 64 hex digits"));
+            }
+        }
+    }
+    for (i, t) in q.seeds.iter().enumerate().filter(|_| chain.is_account()) {
         // A transaction takes a lowercase 0x, as the command line reads it.
         if strict_hex(t, 40).is_err() && !(t.starts_with("0x") && strict_hex(t, 64).is_ok()) {
             return bad("malformed_seed", format!("seeds[{i}] {t:?}: expected 0x and 40 hex digits (an address) or 64 (a transaction)"));
         }
     }
-    for (i, t) in q.seed_txs.iter().enumerate() {
+    for (i, t) in q.seed_txs.iter().enumerate().filter(|_| chain.is_account()) {
         if let Err(m) = strict_hex(t, 64) {
             return bad("malformed_seed", format!("seed_txs[{i}]: {m}"));
         }
@@ -310,7 +379,7 @@ fn check_trace(q: &crate::app::trace::Query, l: &super::Limits) -> Result<(), Re
 
 /// The question of a `POST /v1/trace` body, checked against the document
 /// and the server's limits before any work, or why it is refused.
-pub(crate) fn trace_query(body: &[u8], limits: &super::Limits) -> Result<crate::app::trace::Query, Refusal> {
+pub(crate) fn trace_query(body: &[u8], limits: &super::Limits, chain: Chain) -> Result<crate::app::trace::Query, Refusal> {
     let malformed = |e: serde_json::Error| Refusal::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string());
     let mut v: serde_json::Value = serde_json::from_slice(body).map_err(malformed)?;
     whole_numbers(&mut v);
@@ -320,14 +389,14 @@ pub(crate) fn trace_query(body: &[u8], limits: &super::Limits) -> Result<crate::
             fields.entry(k).or_insert(d.into());
         }
     }
-    let q: crate::app::trace::Query = serde_json::from_value(v).map_err(malformed)?;
-    check_trace(&q, limits)?;
+    let mut q: crate::app::trace::Query = serde_json::from_value(v).map_err(malformed)?;
+    check_trace(&mut q, limits, chain)?;
     Ok(q)
 }
 
 async fn trace(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Result<Response, Refusal> {
     let body = body.map_err(body_error)?;
-    let mut q = trace_query(&body, &app.config.limits)?;
+    let mut q = trace_query(&body, &app.config.limits, app.chain)?;
     // One store generation for the whole request. An asset it does not
     // hold is not there: 404, as a route would be.
     let s = app.snapshot();
