@@ -7,6 +7,13 @@
 //! batch lookups of 10^7 addresses (half in the data, half not), and full
 //! screening answers (risk level, amounts, evidence paths) of 10^6.
 //! `CHAINTRACE_BENCH_ADDRESSES` for another size.
+//!
+//! Then the same for a Bitcoin store (issue 20): a synthetic chain of
+//! `CHAINTRACE_BENCH_BITCOIN_INPUTS` inputs (default 10^7; written once by
+//! `chaintrace::synth::utxo`), a hundred of its addresses labelled, its
+//! index built, and batch lookups of addresses given as text (half in the
+//! data, half well-formed addresses that are not): each hashed to its key,
+//! probed, and compared with the store's text.
 
 use chaintrace::model::amount::Amount;
 use chaintrace::model::{Addr, Chain, sub};
@@ -69,6 +76,90 @@ fn write_store(dir: &std::path::Path, n: u64) {
         })
         .collect();
     chaintrace::labels::save(dir, &labels).expect("labels");
+}
+
+/// The Bitcoin part: lookups of addresses as text.
+fn bitcoin() {
+    let inputs: u64 = std::env::var("CHAINTRACE_BENCH_BITCOIN_INPUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    if inputs == 0 {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-screen-btc-{inputs}"));
+    if !chaintrace::store::exists(&dir) || Store::open(&dir).is_err() {
+        let t = Instant::now();
+        let _ = std::fs::remove_dir_all(&dir);
+        chaintrace::synth::utxo::write_store(&dir, chaintrace::synth::utxo::Params::for_inputs(inputs, 1))
+            .expect("write the Bitcoin store");
+        let store = Store::open(&dir).expect("open");
+        let cats = ["sanctioned", "hack", "mixer", "exchange"];
+        let step = (store.address_count() / 100).max(1);
+        let labels: Vec<chaintrace::labels::Label> = (0..100usize)
+            .filter(|k| k * step < store.address_count())
+            .map(|k| chaintrace::labels::Label {
+                address: store.address_text((k * step) as u32),
+                category: cats[k % 4].into(),
+                source: "csv:bench".into(),
+                confidence: 100,
+                ..Default::default()
+            })
+            .collect();
+        drop(store);
+        chaintrace::labels::save(&dir, &labels).expect("labels");
+        eprintln!("wrote a Bitcoin store of {inputs} inputs in {:.1}s", t.elapsed().as_secs_f64());
+    }
+    let store = Store::open(&dir).expect("open");
+    let _ = std::fs::remove_dir_all(dir.join("exposure"));
+    let t = Instant::now();
+    let (ix, _) = screen::open_or_build(&store, 0, &CategorySet::default_set()).expect("index");
+    let build = t.elapsed().as_secs_f64();
+    let n_addr = store.address_count();
+    println!(
+        "bitcoin screen bench: {} events, {n_addr} addresses; index built in {build:.2}s ({:.1} M events/s), {} exposure entries",
+        store.len(),
+        store.len() as f64 / build / 1e6,
+        ix.meta.entries
+    );
+    // As many lookups as addresses (at least 10^6): half of addresses in
+    // the data, half of bech32 addresses that are not, in random order.
+    let n = n_addr.max(1_000_000);
+    let mut rng = Rng::new(11);
+    let texts: Vec<String> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                store.address_text(rng.below(n_addr as u64) as u32)
+            } else {
+                format!("bc1q{:038x}", rng.next_u64() as u128 * u128::from(rng.next_u64()))
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    ix.lookup_text_batch(&store, &texts, &mut out);
+    let mut best = f64::MAX;
+    for run in 1..=3 {
+        let t = Instant::now();
+        ix.lookup_text_batch(&store, &texts, &mut out);
+        let secs = t.elapsed().as_secs_f64();
+        best = best.min(secs);
+        let found = out.iter().filter(|x| x.is_some()).count();
+        println!(
+            "bitcoin run {run}: {n} lookups of text in {secs:.3}s, {:.1} M lookups/s on one core ({found} found)",
+            n as f64 / secs / 1e6
+        );
+    }
+    // Its parts: the keys alone, and the probes alone.
+    let t = Instant::now();
+    let keys: Vec<[u8; 20]> = texts.iter().map(|x| screen::index::text_key(Chain::Bitcoin, x.as_bytes()).expect("a key")).collect();
+    let hashing = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    ix.lookup_batch(&keys, &mut out);
+    let probing = t.elapsed().as_secs_f64();
+    println!(
+        "bitcoin parts: keys {:.1} M/s, probes {:.1} M/s, the rest (text compares) {:.3}s",
+        n as f64 / hashing / 1e6,
+        n as f64 / probing / 1e6,
+        best - hashing - probing
+    );
+    println!("bitcoin best: {:.1} M lookups/s per core (hash, probe and text compare; the texts made beforehand)", n as f64 / best / 1e6);
 }
 
 fn main() {
@@ -144,4 +235,5 @@ fn main() {
         n as f64 / best / 1e6,
         chaintrace::sys::peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
     );
+    bitcoin();
 }

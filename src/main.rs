@@ -137,11 +137,26 @@ struct ScreeningArgs {
     /// Risk thresholds as JSON (docs/screening.md); defaults otherwise.
     #[arg(long)]
     risk_config: Option<PathBuf>,
+    /// Bitcoin: answer over address clusters (common-input ownership): an
+    /// address's answer is its cluster's, its members' exposures summed.
+    #[arg(long)]
+    cluster: bool,
+    #[command(flatten)]
+    cluster_args: ClusterArgs,
 }
 
 impl ScreeningArgs {
     fn request(self, format: app::screen::Format, output: Option<PathBuf>, follow: Vec<app::Follow>) -> app::screen::Request {
-        app::screen::Request { asset: self.asset, categories: self.categories, risk_config: self.risk_config, format, output, follow }
+        let cluster = self.cluster.then(|| self.cluster_args.params());
+        app::screen::Request {
+            asset: self.asset,
+            categories: self.categories,
+            risk_config: self.risk_config,
+            format,
+            output,
+            follow,
+            cluster,
+        }
     }
 }
 
@@ -733,6 +748,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if screening.asset.len() > 1 {
                 return Err(AppError::Usage("serve screens one asset: give --asset once".into()).into());
             }
+            c.cluster = screening.cluster.then(|| screening.cluster_args.params());
             c.asset = screening.asset.into_iter().next();
             c.max_batch = max_batch;
             c.max_body = max_body;

@@ -499,4 +499,66 @@ fn a_bitcoin_store_is_served_as_screen_answers() {
     let mut report: Value = serde_json::from_str(&o.stdout).unwrap();
     report["warnings"] = serde_json::json!([]);
     assert_eq!(v, report);
+    drop(srv);
+
+    // With clustering on, an address's answer is its cluster's: every
+    // member's received and exposure summed, the smallest hops (TRACING.md
+    // §4). Checked against the per-address answers of the members.
+    let store = chaintrace::store::Store::open(&st).unwrap();
+    let clustering = chaintrace::cluster::Clustering::build(&store, chaintrace::cluster::Params::default());
+    let id_of = |a: &str| store.find_address(a).unwrap();
+    let mut everyone: Vec<String> = asked.clone();
+    for a in &asked[..asked.len() - 1] {
+        everyone.extend(clustering.members(id_of(a)).into_iter().map(|m| store.address_text(m)));
+    }
+    everyone.sort();
+    everyone.dedup();
+    std::fs::write(&file, everyone.join("\n") + "\n").unwrap();
+    let o = run(&["screen", "--store", st.to_str().unwrap(), "--format", "json", file.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let single: Value = serde_json::from_str(&o.stdout).unwrap();
+    let by_address: std::collections::HashMap<&str, &Value> =
+        single["results"].as_array().unwrap().iter().map(|r| (r["address"].as_str().unwrap(), r)).collect();
+    std::fs::write(&file, asked.join("\n") + "\n").unwrap();
+    let o = run(&["screen", "--store", st.to_str().unwrap(), "--format", "json", "--cluster", file.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let clustered: Value = serde_json::from_str(&o.stdout).unwrap();
+    let n = |v: &Value| v.as_str().unwrap().parse::<u128>().unwrap();
+    let mut joined = 0;
+    for r in clustered["results"].as_array().unwrap() {
+        let a = r["address"].as_str().unwrap();
+        let Some(id) = store.find_address(a) else {
+            assert_eq!(r["activity"], false);
+            continue;
+        };
+        let members = clustering.members(id);
+        joined += usize::from(members.len() > 1);
+        assert_eq!(r["cluster"]["size"].as_u64(), Some(members.len() as u64), "{a}");
+        assert_eq!(r["cluster"]["representative"].as_str(), Some(store.address_text(members[0]).as_str()));
+        let rows: Vec<&Value> = members.iter().map(|&m| by_address[store.address_text(m).as_str()]).collect();
+        assert_eq!(n(&r["received"]), rows.iter().map(|x| n(&x["received"])).sum::<u128>(), "{a}");
+        let mut want: std::collections::BTreeMap<String, (u128, u128, u64)> = Default::default();
+        for x in &rows {
+            for e in x["exposure"].as_array().unwrap() {
+                let w = want.entry(e["category"].as_str().unwrap().to_string()).or_insert((0, 0, u64::MAX));
+                w.0 += n(&e["amount"]);
+                w.1 += n(&e["direct"]);
+                w.2 = w.2.min(e["hops"].as_u64().unwrap());
+            }
+        }
+        let got: std::collections::BTreeMap<String, (u128, u128, u64)> = r["exposure"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["category"].as_str().unwrap().to_string(), (n(&e["amount"]), n(&e["direct"]), e["hops"].as_u64().unwrap())))
+            .collect();
+        assert_eq!(got, want, "{a}");
+    }
+    assert!(joined > 0, "some asked addresses share a cluster with others");
+    // `serve --cluster` answers as `screen --cluster`.
+    let srv = Server::start(&st, &["--cluster"]);
+    let (c, v) = srv.post("/v1/screen", body.as_bytes());
+    assert_eq!((c, &v), (200, &clustered));
+    let (c, one) = srv.get(&format!("/v1/addresses/{bech32}/exposure"));
+    assert_eq!((c, &one), (200, &clustered["results"][k]));
 }

@@ -37,6 +37,8 @@ pub struct Request {
     pub format: Format,
     /// A file; standard output otherwise.
     pub output: Option<PathBuf>,
+    /// Bitcoin: answer over address clusters made with these parameters.
+    pub cluster: Option<crate::cluster::Params>,
 }
 
 /// The categories of a request.
@@ -132,6 +134,9 @@ fn check(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Vec<u32>, AppErr
             )));
         }
     }
+    if r.cluster.is_some() && !(stores.len() == 1 && stores[0].manifest.chain == crate::model::Chain::Bitcoin) {
+        return Err(AppError::Usage("--cluster screens one Bitcoin store: clustering joins the inputs of a transaction".into()));
+    }
     // Every address must be one of some store's chain.
     if let Some((line, a)) = plan.addresses.iter().find(|(_, a)| !stores.iter().any(|s| answer::fits(s.manifest.chain, a))) {
         let chains: Vec<&str> = stores.iter().map(|s| s.manifest.chain.name()).collect();
@@ -168,7 +173,13 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
     };
     let built_index = built.then(|| started.elapsed().as_secs_f64());
     let texts: Vec<String> = plan.addresses.iter().map(|(_, a)| a.clone()).collect();
-    let answer = MultiScreener { stores, indexes: &ixs, links: &links, risk: &plan.risk }.screen(&texts);
+    let clusters = match r.cluster {
+        Some(p) => {
+            Some(answer::ClusterMembers::new(std::sync::Arc::new(super::bitcoin_clusters(stores[0], p)?), stores[0].address_count()))
+        }
+        None => None,
+    };
+    let answer = MultiScreener { stores, indexes: &ixs, links: &links, risk: &plan.risk, clusters: clusters.as_ref() }.screen(&texts);
     Ok(Screened { answer, built_index, asset: names.join(", "), exchange: None })
 }
 
@@ -197,6 +208,9 @@ pub fn run_on_workers(
     if crate::trace::Follow::bridges(&r.follow) {
         return Err(AppError::Usage("--follow bridges does not run across processes yet: screen it in one".into()));
     }
+    if r.cluster.is_some() {
+        return Err(AppError::Usage("--cluster does not run across processes yet: screen it in one".into()));
+    }
     let read = super::processes::read_from(store, w, parts, false)?;
     let asset = assets[0];
     let cats = categories(&r.categories);
@@ -208,7 +222,8 @@ pub fn run_on_workers(
     let ix = scr::keep(store, asset, &cats, &x)?;
     let built_index = Some(started.elapsed().as_secs_f64());
     let texts: Vec<String> = plan.addresses.iter().map(|(_, a)| a.clone()).collect();
-    let answer = MultiScreener { stores: &[store], indexes: std::slice::from_ref(&ix), links: &[], risk: &plan.risk }.screen(&texts);
+    let answer =
+        MultiScreener { stores: &[store], indexes: std::slice::from_ref(&ix), links: &[], risk: &plan.risk, clusters: None }.screen(&texts);
     Ok(Some(Screened { answer, built_index, asset: store.manifest.assets[asset as usize].clone(), exchange: Some(traffic) }))
 }
 

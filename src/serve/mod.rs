@@ -50,6 +50,8 @@ pub struct Config {
     pub threads: Option<usize>,
     /// What one request may cost, and how many run at once.
     pub limits: Limits,
+    /// Bitcoin: answer over address clusters made with these parameters.
+    pub cluster: Option<crate::cluster::Params>,
 }
 
 /// What the server takes on at once, and what one trace may cost
@@ -105,6 +107,7 @@ impl Config {
             reload_every: Duration::from_secs(1),
             threads: None,
             limits: Limits::default(),
+            cluster: None,
         }
     }
 }
@@ -142,6 +145,8 @@ pub(crate) struct Snapshot {
     pub(crate) store: Store,
     pub(crate) index: screen::index::Index,
     pub(crate) current: String,
+    /// With clustering on: the store's clusters.
+    pub(crate) clusters: Option<screen::answer::ClusterMembers>,
 }
 
 /// The server's shared state.
@@ -186,7 +191,14 @@ fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
     let store = crate::app::open_verified(dir)?;
     let asset = crate::trace::resolve_asset(&store, config.asset.as_deref()).map_err(crate::app::AppError::from)?;
     let (index, _) = screen::open_or_build(&store, asset, &config.categories).map_err(crate::app::AppError::from)?;
-    Ok(Snapshot { store, index, current })
+    let clusters = match config.cluster {
+        Some(p) => {
+            let c = crate::app::bitcoin_clusters(&store, p)?;
+            Some(screen::answer::ClusterMembers::new(Arc::new(c), store.address_count()))
+        }
+        None => None,
+    };
+    Ok(Snapshot { store, index, current, clusters })
 }
 
 /// Serve until SIGTERM or Ctrl-C. Prints `listening on http://ADDR` to

@@ -219,7 +219,14 @@ async fn exposure(State(app): State<Arc<App>>, address: Result<Path<String>, Pat
         screener.result_json(&mut out, &key, s.index.lookup(&key));
     } else {
         let text = bitcoin_form(&address).map_err(malformed)?;
-        screener.text_result_json(&mut out, &text, s.index.lookup_text(&s.store, text.as_bytes()));
+        let id = s.index.lookup_text(&s.store, text.as_bytes());
+        match &s.clusters {
+            Some(c) => {
+                let r = crate::screen::answer::cluster_result(&s.store, &s.index, &app.config.risk, c, text, id);
+                serde_json::to_writer(&mut out, &r).map_err(internal)?;
+            }
+            None => screener.text_result_json(&mut out, &text, id),
+        }
     }
     Ok(json_bytes(out))
 }
@@ -266,9 +273,19 @@ async fn screen(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
     let work = move || -> Result<Vec<u8>, Refusal> {
         let s = app.snapshot();
         let screener = Screener { store: &s.store, index: &s.index, risk: &app.config.risk };
-        Ok(match &keys {
-            Keys::Account(k) => screener.screen_json(k),
-            Keys::Text(t) => screener.screen_text_json(t),
+        Ok(match (&keys, &s.clusters) {
+            (Keys::Account(k), _) => screener.screen_json(k),
+            (Keys::Text(t), None) => screener.screen_text_json(t),
+            (Keys::Text(t), Some(c)) => {
+                let mut ids = Vec::with_capacity(t.len());
+                s.index.lookup_text_batch(&s.store, t, &mut ids);
+                let results = t
+                    .iter()
+                    .zip(ids)
+                    .map(|(text, id)| crate::screen::answer::cluster_result(&s.store, &s.index, &app.config.risk, c, text.clone(), id))
+                    .collect();
+                serde_json::to_vec(&crate::screen::answer::ScreenAnswer { results }).map_err(internal)?
+            }
         })
     };
     let bytes = if small { work()? } else { tokio::task::spawn_blocking(work).await.map_err(internal)?? };

@@ -651,6 +651,31 @@ impl Store {
         }
     }
 
+    /// Start loading where a Bitcoin address's text lies (its offsets):
+    /// a batch compares texts all over a heap far larger than the cache.
+    /// A no-op on the account model, whose addresses are found by position.
+    pub fn prefetch_address_offsets(&self, id: u32) {
+        if self.manifest.chain == Chain::Bitcoin {
+            let off: &[u64] = columns::cast(self.bytes(Column::AddrOffsets));
+            if let Some(o) = off.get(id as usize) {
+                crate::sys::prefetch(o);
+            }
+        }
+    }
+
+    /// Start loading a Bitcoin address's text (its offsets loaded first,
+    /// [`Store::prefetch_address_offsets`]).
+    pub fn prefetch_address_bytes(&self, id: u32) {
+        if self.manifest.chain == Chain::Bitcoin {
+            let off: &[u64] = columns::cast(self.bytes(Column::AddrOffsets));
+            if let Some(&o) = off.get(id as usize)
+                && let Some(b) = self.bytes(Column::AddrBytes).get(o as usize)
+            {
+                crate::sys::prefetch(b);
+            }
+        }
+    }
+
     /// Address `id` as reports print it: lowercase `0x` hex on Ethereum.
     pub fn address_text(&self, id: u32) -> String {
         let mut v = Vec::with_capacity(42);
