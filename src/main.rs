@@ -382,6 +382,10 @@ enum Command {
         /// Stop at a file that fails to load (default: report it, leave it out, go on).
         #[arg(long)]
         stop_on_error: bool,
+        /// Most files taken as one batch: the files ready at a poll are
+        /// loaded one by one, then the cases answered once for all of them.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+        max_batch: u32,
     },
     /// Bitcoin address clusters by common-input ownership, CoinJoins left out.
     Cluster {
@@ -660,7 +664,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print(text)
         }
         Command::Case { command } => case(command),
-        Command::Watch { store, incoming, chain, read, webhooks, poll_ms, retry_ms, once, stop_on_error } => {
+        Command::Watch { store, incoming, chain, read, webhooks, poll_ms, retry_ms, once, stop_on_error, max_batch } => {
             let req = read.request(chain, false);
             let opts = app::watch::Options {
                 store,
@@ -671,6 +675,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 retry: std::time::Duration::from_millis(retry_ms.max(1)),
                 once,
                 stop_on_error,
+                max_batch: max_batch as usize,
             };
             let mut print = |line: &str| {
                 use std::io::Write;

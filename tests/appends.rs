@@ -786,3 +786,63 @@ fn time_ordered_stores_append_and_splice_by_time() {
     assert!(m["segments"][2]["events"].as_u64().unwrap() > held_back, "the third part spliced from inside the second");
     same(&reports(&one, RONIN), &reports(&parted, RONIN), "time-ordered parts against one ingest");
 }
+
+/// `watch` takes a case's account sweep up where its last answer left it
+/// (ADR 0021): after each append, the sweep taken up from the state kept
+/// finds exactly the tainted events a sweep of the whole store finds from
+/// there on, and ends in the same state, under every policy, with and
+/// without a horizon.
+#[test]
+fn a_sweep_taken_up_after_an_append_goes_as_one_from_the_start() {
+    use chaintrace::trace::{self, Policy, Spec};
+    let t = tempfile::tempdir().unwrap();
+    let (parts, labels, exploiter) = world_parts(t.path(), 30_000, &[0, 18_000, 22_000, 26_000, 30_000]);
+    let s = t.path().join("s");
+    ingest_files(&s, &parts[0]);
+    import_labels(&s, &labels);
+    let cases: Vec<(Policy, Option<u32>)> =
+        [Policy::Haircut, Policy::Poison, Policy::Fifo].into_iter().flat_map(|p| [(p, None), (p, Some(3))]).collect();
+    let spec_of = |store: &chaintrace::store::Store, policy: Policy, max_hops: Option<u32>| {
+        let seeds = trace::resolve_seeds(store, std::slice::from_ref(&exploiter), &[]).unwrap();
+        assert!(seeds.missing.is_empty(), "the hack is in the first part");
+        let mut spec = Spec::new(policy, 0, seeds.addresses, vec!["exchange".into(), "mixer".into()]);
+        spec.max_hops = max_hops;
+        spec.keep_state = true;
+        spec
+    };
+    let store = chaintrace::store::Store::open(&s).unwrap();
+    let mut states: Vec<trace::Resume> = cases
+        .iter()
+        .map(|&(p, h)| trace::run_account(&store, &spec_of(&store, p, h)).unwrap().state.expect("a sparse sweep keeps its state"))
+        .collect();
+    drop(store);
+    let mut moved = 0;
+    for part in &parts[1..] {
+        let before = chaintrace::store::Store::open(&s).unwrap().len() as u64;
+        ingest_files(&s, part);
+        let store = chaintrace::store::Store::open(&s).unwrap();
+        for (k, &(policy, max_hops)) in cases.iter().enumerate() {
+            assert_eq!(states[k].start, before);
+            let whole = trace::run_account(&store, &spec_of(&store, policy, max_hops)).unwrap();
+            let mut spec = spec_of(&store, policy, max_hops);
+            spec.resume = Some(std::sync::Arc::new(states[k].clone()));
+            let taken_up = trace::run_account(&store, &spec).unwrap();
+            let rows = |v: &[trace::Tainted]| v.iter().filter(|x| x.event >= before).map(|x| (x.event, x.x, x.hop)).collect::<Vec<_>>();
+            assert!(taken_up.tainted.iter().all(|x| x.event >= before), "a sweep taken up starts where it was left");
+            let new = rows(&whole.tainted);
+            assert_eq!(rows(&taken_up.tainted), new, "{policy:?} {max_hops:?}");
+            moved += new.len();
+            let (a, b) = (taken_up.state.unwrap(), whole.state.unwrap());
+            assert_eq!(a.start, b.start);
+            let key = |h: &trace::Held| (h.id, h.t, h.hop, h.fl, h.lots.clone());
+            // The state taken up may also name addresses that held taint once
+            // and hold none now; every address the whole sweep names is in it, alike.
+            let theirs: std::collections::BTreeMap<u32, _> = a.held.iter().map(|h| (h.id, key(h))).collect();
+            for h in &b.held {
+                assert_eq!(theirs.get(&h.id), Some(&key(h)), "{policy:?} {max_hops:?}: address {}", h.id);
+            }
+            states[k] = a;
+        }
+    }
+    assert!(moved > 100, "the appended parts move taint ({moved} tainted events)");
+}

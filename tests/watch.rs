@@ -107,6 +107,9 @@ fn watch_once(s: &Path, incoming: &Path, url: &str) -> Vec<Value> {
         "--retry-ms",
         "5",
         "--once",
+        // A batch a file: each case's sweep is taken up from the last file's end.
+        "--max-batch",
+        "1",
     ]);
     out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

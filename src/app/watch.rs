@@ -46,6 +46,8 @@ pub struct Options {
     pub once: bool,
     /// Stop at a file that fails to load, instead of recording it and going on.
     pub stop_on_error: bool,
+    /// Most files taken as one batch (their cases answered once).
+    pub max_batch: usize,
 }
 
 /// What an alert says happened.
@@ -132,6 +134,44 @@ impl Holders {
 /// in event order, and the addresses that decide whether later events can
 /// change it.
 pub fn alerts(store: &Store, name: &str, case: &Case, start: u64) -> Result<(Vec<Alert>, Holders), AppError> {
+    let a = answer(store, name, case, start, None)?;
+    Ok((a.alerts, a.holders))
+}
+
+/// A case's account sweep kept between batches (`watch`, ADR 0021): the
+/// state its last answer ended in, taken up over the next batch's events
+/// instead of sweeping the store again, while nothing it was made from
+/// changed (a pure append, the same seeds and labels).
+#[derive(Clone, Debug)]
+pub struct Kept {
+    /// The sweep's state; `at` is where it stands now.
+    state: Arc<crate::trace::Resume>,
+    /// Events it has seen: the store's length after the last batch, also
+    /// after a batch that could not change the case (none of its events
+    /// touches the case's holders, so the state stays as it was).
+    pub at: u64,
+    seeds: Vec<u32>,
+    seed_txs: Vec<u32>,
+    labels: u64,
+}
+
+/// What [`answer`] found.
+pub struct Answered {
+    /// The alerts, in event order.
+    pub alerts: Vec<Alert>,
+    /// Who holds the case's taint. Taken up from a kept state, the
+    /// receivers of the new events only: the caller adds them to the
+    /// holders it had.
+    pub holders: Holders,
+    /// The state to take up next time, where the case's sweep can keep one.
+    pub kept: Option<Kept>,
+    /// Whether the answer took up `kept` (only the new events were swept).
+    pub resumed: bool,
+}
+
+/// [`alerts`], taking up `kept` where it fits: the events from `start` on
+/// swept from the state the case's last answer ended in.
+pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&Kept>) -> Result<Answered, AppError> {
     let mut q = case.question.clone();
     if let Some(p) = case.cluster {
         q.clusters = Some(Arc::new(super::bitcoin_clusters(store, p)?));
@@ -151,9 +191,56 @@ pub fn alerts(store: &Store, name: &str, case: &Case, start: u64) -> Result<(Vec
     // (event, asset as traced, taint, hop), and crossed conversions.
     let mut moves: Vec<(u64, u32, U256, u32)> = Vec::new();
     let mut crossed: Vec<crate::trace::follow::Crossed> = Vec::new();
+    let mut next: Option<Kept> = None;
+    let mut resumed = false;
+    let resumable = q.follow.is_empty()
+        && !bitcoin
+        && q.clusters.is_none()
+        && q.from_block.is_none()
+        && q.to_block.is_none()
+        && q.engine != Some(crate::trace::Engine::Full);
     if q.follow.is_empty() {
-        let outcome =
-            if bitcoin { crate::trace::run_utxo(store, &spec, &resolved.outpoints)? } else { crate::trace::run_account(store, &spec)? };
+        let mut outcome = if bitcoin {
+            crate::trace::run_utxo(store, &spec, &resolved.outpoints)?
+        } else {
+            let fits = kept.filter(|k| {
+                resumable
+                    && k.at == start
+                    && k.seeds == resolved.addresses
+                    && k.seed_txs == resolved.txs
+                    && k.labels == store.manifest.labels
+            });
+            let taken_up = match fits {
+                Some(k) => {
+                    let mut s = spec.clone();
+                    s.resume = Some(if k.state.start == k.at {
+                        Arc::clone(&k.state)
+                    } else {
+                        Arc::new(crate::trace::Resume { start: k.at, held: k.state.held.clone() })
+                    });
+                    // A sweep that cannot be taken up (a sum past 128 bits) is answered from the start.
+                    crate::trace::run_account(store, &s).ok()
+                }
+                None => None,
+            };
+            resumed = taken_up.is_some();
+            match taken_up {
+                Some(o) => o,
+                None => {
+                    spec.keep_state = resumable;
+                    crate::trace::run_account(store, &spec)?
+                }
+            }
+        };
+        if let Some(state) = outcome.state.take().filter(|_| resumable) {
+            next = Some(Kept {
+                state: Arc::new(state),
+                at: store.len() as u64,
+                seeds: resolved.addresses.clone(),
+                seed_txs: resolved.txs.clone(),
+                labels: store.manifest.labels,
+            });
+        }
         moves.extend(outcome.tainted.iter().map(|t| (t.event, asset, t.x, t.hop)));
     } else {
         use crate::trace::multi::{ChainOutcome, Part, run_multi};
@@ -255,7 +342,12 @@ pub fn alerts(store: &Store, name: &str, case: &Case, start: u64) -> Result<(Vec
     // taint: either way an address outside the set can change the answer
     // only by sending to one inside it, which the test sees.
     let cheap = resolved.missing.is_empty() && !bitcoin && q.clusters.is_none();
-    Ok((out, Holders { addresses: cheap.then_some(holders), asset: q.follow.is_empty().then_some(asset) }))
+    Ok(Answered {
+        alerts: out,
+        holders: Holders { addresses: cheap.then_some(holders), asset: q.follow.is_empty().then_some(asset) },
+        kept: next,
+        resumed,
+    })
 }
 
 /// Ids: the hash of what names the movement, and its place among the
@@ -601,6 +693,7 @@ pub fn watch(opts: &Options, print: &mut dyn FnMut(&str)) -> Result<Watched, App
         queues: &queues,
         replayed,
         holders: HashMap::new(),
+        kept: HashMap::new(),
         seen: HashMap::new(),
         out: Watched::default(),
     };
@@ -628,6 +721,7 @@ struct Watcher<'a> {
     queues: &'a [Arc<Queue>],
     replayed: Replayed,
     holders: HashMap<String, Holders>,
+    kept: HashMap<String, Kept>,
     seen: HashMap<String, Seen>,
     out: Watched,
 }
@@ -674,7 +768,7 @@ impl Watcher<'_> {
                 // with it), so that they are loaded in name order.
                 let steady = self.opts.once || self.seen.get(&name) == Some(&seen);
                 self.seen.insert(name.clone(), seen);
-                if waiting || batch.len() == MAX_BATCH {
+                if waiting || batch.len() == self.opts.max_batch {
                     continue;
                 }
                 if !steady {
@@ -698,7 +792,7 @@ impl Watcher<'_> {
                 }
                 batch.push(Batched { name, bytes, start: None });
             }
-            let full = batch.len() == MAX_BATCH;
+            let full = batch.len() == self.opts.max_batch;
             if !batch.is_empty() {
                 self.take(batch, print)?;
             }
@@ -752,19 +846,42 @@ impl Watcher<'_> {
         // Sound after a splice too: the events from the cut on are all
         // looked at, and the set is of addresses, not event numbers.
         let mut asked = Vec::new();
+        let end = store.len() as u64;
         for listed in &cases {
             if self.holders.get(&listed.name).is_none_or(|h| h.touched_by(&store, start)) {
                 asked.push((listed.name.clone(), case::load(&self.opts.store, &listed.name)?));
+            } else if let Some(k) = self.kept.get_mut(&listed.name).filter(|k| k.at == start) {
+                // Events that touch none of its holders leave its sweep's state as it was.
+                k.at = end;
             }
         }
         let answered = {
             use rayon::prelude::*;
-            asked.par_iter().map(|(name, c)| alerts(&store, name, c, start)).collect::<Result<Vec<_>, _>>()?
+            let kept = &self.kept;
+            asked.par_iter().map(|(name, c)| answer(&store, name, c, start, kept.get(name))).collect::<Result<Vec<_>, _>>()?
         };
         let mut lines = Vec::new();
         let mut made = Vec::new();
-        for ((name, _), (alerts, holders)) in asked.iter().zip(answered) {
-            self.holders.insert(name.clone(), holders);
+        let mut resumed = 0usize;
+        for ((name, _), a) in asked.iter().zip(answered) {
+            let Answered { alerts, holders, kept, resumed: r } = a;
+            resumed += usize::from(r);
+            match (r, self.holders.get_mut(name)) {
+                (true, Some(h)) => {
+                    if let (Some(old), Some(new)) = (h.addresses.as_mut(), holders.addresses) {
+                        old.extend(new);
+                    } else {
+                        h.addresses = None;
+                    }
+                }
+                _ => {
+                    self.holders.insert(name.clone(), holders);
+                }
+            }
+            match kept {
+                Some(k) => self.kept.insert(name.clone(), k),
+                None => self.kept.remove(name),
+            };
             for a in alerts {
                 if !self.replayed.ids.insert(a.id.clone()) {
                     continue;
@@ -796,7 +913,7 @@ impl Watcher<'_> {
         self.out.alerts += new as u64;
         self.out.files += loaded.len() as u64;
         eprintln!(
-            "watch: {} ({} files): {} events from event {start} on, {} of {} cases answered, {new} new alerts, {:.1} ms",
+            "watch: {} ({} files): {} events from event {start} on, {} of {} cases answered ({resumed} taken up), {new} new alerts, {:.1} ms",
             batch.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(" "),
             loaded.len(),
             store.manifest.events.saturating_sub(start),
@@ -807,9 +924,6 @@ impl Watcher<'_> {
         Ok(())
     }
 }
-
-/// Files taken together: loaded one by one, then the cases answered once.
-const MAX_BATCH: usize = 64;
 
 /// A file of a batch.
 struct Batched {

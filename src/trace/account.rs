@@ -29,6 +29,22 @@ pub fn run_account(store: &Store, spec: &Spec) -> Result<Outcome, TraceError> {
     let rules = stop_rules(store, &spec.stop_at, &|a| a)?;
     crate::sys::timing("account sweep: stop rules read");
     let windowed = spec.from_block.is_some() || spec.to_block.is_some();
+    if let Some(r) = &spec.resume {
+        // Only the sparse shape can take up a sweep: it reads balances from
+        // the store, where the full shape carries every address's own.
+        if windowed || spec.engine == Some(Engine::Full) || r.start > store.len() as u64 {
+            return Err(TraceError::Internal(
+                "a sweep taken up needs the sparse shape, no block window, and its start in the store".into(),
+            ));
+        }
+        return match sweep::<u128, Packed<u128>, true>(store, spec, &rules) {
+            Ok(out) => Ok(out),
+            Err(Overflow) => {
+                spec.budget.check()?;
+                Err(TraceError::Internal("a sweep taken up needs amounts below 2^128: answer from the start".into()))
+            }
+        };
+    }
     let fast = if windowed || spec.engine == Some(Engine::Full) {
         sweep::<u128, Records<u128>, false>(store, spec, &rules)
     } else {
@@ -104,11 +120,42 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     let seed_txs: HashSet<u32> = spec.seed_txs.iter().copied().collect();
     // Sparse: the events of seed transactions, in order.
     let seed_tx_events: Vec<usize> = if SPARSE { super::records::seed_tx_events(store, &spec.seed_txs) } else { Vec::new() };
-    let mut next_seed_tx = 0usize;
     // Sparse: the addresses taint reached, so that the end need not scan every record.
     let mut touched: Vec<u32> = Vec::new();
+    // The state to keep (sparse only), and the addresses cut off by the horizon, part of it.
+    let keep = SPARSE && (spec.keep_state || spec.resume.is_some());
+    let mut cut_off: Vec<u32> = Vec::new();
     let fees_id = Pseudo::Fees.id() as usize;
     let mut queues: IdMap<Queue> = IdMap::default();
+    // Taken up from an earlier sweep: its state laid back on the records.
+    let start = spec.resume.as_ref().map_or(0, |r| r.start as usize);
+    if let Some(r) = spec.resume.as_deref().filter(|_| SPARSE) {
+        for h in &r.held {
+            let a = &mut st[h.id as usize];
+            a.t = N::from_wide(h.t).ok_or(Overflow)?;
+            a.set_hop(a.hop().min(h.hop));
+            a.fl |= h.fl & (POISONED | HORIZON | HAS_QUEUE | PENDING);
+            if h.fl & HAS_QUEUE != 0 {
+                let mut q = Queue::default();
+                for &l in &h.lots {
+                    q.push_back(l);
+                }
+                queues.insert(h.id, q);
+                hot.mark_both(h.id);
+            } else if spec.policy == Policy::Fifo {
+                // Its hop is kept (the horizon reads it), though no queue is.
+                touched.push(h.id);
+            } else if a.fl & IS_SEED == 0 && a.fl & HORIZON == 0 && hot.mark_send(h.id) {
+                // As the sweep left it: an address that held taint stays a
+                // sender to look at, even with none left.
+                touched.push(h.id);
+            }
+            if a.fl & HORIZON != 0 {
+                cut_off.push(h.id);
+            }
+        }
+    }
+    let mut next_seed_tx = seed_tx_events.partition_point(|&e| e < start);
     let mut pieces: Vec<Lot> = Vec::new();
     let from_block = spec.from_block.unwrap_or(0);
     let to_block = spec.to_block.unwrap_or(u64::MAX);
@@ -124,13 +171,13 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     const BLOCK: usize = 16;
     // About 20 cache lines of each packed column ahead of the decode.
     const PARTIES_AHEAD: usize = 512;
-    let (mut block_start, mut block_end, mut mask, mut mask_at) = (0usize, 0usize, 0u64, 0u64);
+    let (mut block_start, mut block_end, mut mask, mut mask_at) = (start, start, 0u64, 0u64);
     let mut ahead: (usize, u64, u64) = (usize::MAX, 0, 0);
     // Senders and receivers of this block and the block after, decoded
     // once a block from their packed columns.
     let (mut cur_f, mut cur_t, mut next_f, mut next_t) = ([0u32; BLOCK], [0u32; BLOCK], [0u32; BLOCK], [0u32; BLOCK]);
-    let mut next_seed_event = seed_tx_events.first().copied().unwrap_or(usize::MAX);
-    let mut next = 0usize;
+    let mut next_seed_event = seed_tx_events.get(next_seed_tx).copied().unwrap_or(usize::MAX);
+    let mut next = start;
     let mut runs = ev.cursor();
     while next < n_events {
         let i = next;
@@ -346,6 +393,9 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
             st[v].set_hop(sv.hop().min(ev_hop));
             true
         } else if sv.fl & HORIZON != 0 || (sv.hop() == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
+            if sv.fl & HORIZON == 0 && keep {
+                cut_off.push(vid);
+            }
             st[v].fl |= HORIZON;
             out.cut_off(vid, delivered.to_wide(), ev_hop);
             true
@@ -384,6 +434,9 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 } else {
                     pieces.clone()
                 };
+                if keep && !queues.contains_key(&vid) {
+                    touched.push(vid);
+                }
                 let q = queues.entry(vid).or_insert_with(|| {
                     if SPARSE {
                         st[v].fl |= PENDING;
@@ -446,6 +499,25 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 }
             }
         }
+    }
+    if keep {
+        let mut ids: Vec<u32> = touched.iter().chain(&cut_off).copied().chain(queues.keys().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let held = ids
+            .into_iter()
+            .map(|id| {
+                let a = &st[id as usize];
+                Held {
+                    id,
+                    t: a.t.to_wide(),
+                    hop: a.hop(),
+                    fl: a.fl & (POISONED | HORIZON | HAS_QUEUE | PENDING),
+                    lots: queues.get(&id).map(Queue::lots).unwrap_or_default(),
+                }
+            })
+            .collect();
+        out.state = Some(Resume { start: n_events as u64, held });
     }
     out.sweep_heap_bytes = crate::sys::anon_rss_bytes().unwrap_or(0);
     out.seed_stop_warnings.sort_unstable();

@@ -21,6 +21,11 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// Its lots, oldest first.
+    pub fn lots(&self) -> Vec<Lot> {
+        self.lots.iter().copied().collect()
+    }
+
     /// A queue holding one lot.
     pub fn with(amount: U256, tainted: bool) -> Self {
         let mut q = Queue::default();

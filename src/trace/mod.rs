@@ -27,7 +27,9 @@ pub use follow::{Follow, Followed, run_follow};
 pub use rules::{IdHasher, IdMap, StopLabels};
 pub use seeds::{Seeds, resolve_asset, resolve_seeds};
 pub(crate) use types::FirstBy;
-pub use types::{Budget, Destination, Engine, EventRow, Evidence, Halt, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
+pub use types::{
+    Budget, Destination, Engine, EventRow, Evidence, Halt, Held, Outcome, Policy, Resume, Spec, Tainted, TraceError, Traffic, Wide,
+};
 pub(crate) use utxo::{Inputs as UtxoInputs, Pieces as UtxoPieces};
 
 use crate::store::Store;

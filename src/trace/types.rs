@@ -172,6 +172,40 @@ pub struct Spec {
     pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
     /// What the trace may spend before it is stopped.
     pub budget: Budget,
+    /// The account sweep: take up where an earlier sweep of the same
+    /// question left off (ADR 0021), and keep the state it ends in
+    /// ([`Outcome::state`]).
+    pub resume: Option<std::sync::Arc<Resume>>,
+    /// The account sweep: keep the state it ends in, to take up later.
+    pub keep_state: bool,
+}
+
+/// Where an account sweep takes up again (`watch`, ADR 0021): the event it
+/// starts at, and what addresses held of the taint just before it, as an
+/// earlier sparse sweep of the same question left them. A pure append
+/// only adds events after the last, so a sweep taken up from its end over
+/// the new events goes as a sweep from the start would.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// The first event to sweep: the store's length when the state was kept.
+    pub start: u64,
+    /// Addresses with taint, flags or a hop, ascending by id.
+    pub held: Vec<Held>,
+}
+
+/// What one address held when a sweep stopped.
+#[derive(Clone, Debug)]
+pub struct Held {
+    /// The address.
+    pub id: u32,
+    /// Haircut: its taint; poison: the value of its tainted arrivals.
+    pub t: Wide,
+    /// The smallest hop at which it held taint (`u32::MAX`: never).
+    pub hop: u32,
+    /// Its sweep flags (poisoned, cut off, FIFO queue).
+    pub fl: u8,
+    /// FIFO: its queue of lots, oldest first.
+    pub lots: Vec<super::fifo::Lot>,
 }
 
 impl Spec {
@@ -191,6 +225,8 @@ impl Spec {
             engine: None,
             clusters: None,
             budget: Budget::default(),
+            resume: None,
+            keep_state: false,
         }
     }
 
@@ -320,6 +356,10 @@ pub struct Outcome {
     pub pred: HashMap<u64, u64>,
     /// Heap held at the end of the sweep, its state still live (Linux `RssAnon`; 0 elsewhere).
     pub sweep_heap_bytes: u64,
+    /// The state the sweep ended in, where [`Spec::keep_state`] or
+    /// [`Spec::resume`] asked for it and the sweep could keep it (its
+    /// sparse shape, in 128 bits).
+    pub state: Option<Resume>,
     /// Events the sweep looked at beyond the skip test (all of them for the full sweep).
     pub visited: u64,
     /// Across workers (`dataflow`): what moved between them and how often
