@@ -99,8 +99,8 @@ for ((j = 0; j < BLOCKS; j++)); do
     ms=$(((t1 - t0) / 1000000))
     prefix=$(printf 'b%06d-' "$j")
     # What watch says of the batch comes on stderr just after the log's record.
-    until grep -qE "^watch: $prefix.* ms$" "$WORK/watch.err"; do sleep 0.002; done
-    answered=$(grep -F "watch: $prefix" "$WORK/watch.err" | sed -E 's/^watch: .* \(([0-9]+) files\): .* ([0-9]+) of ([0-9]+) cases answered \(([0-9]+) taken up\), ([0-9]+) new alerts, ([0-9.]+) ms/\1 files: \2\/\3 cases (\4 taken up), \5 alerts, \6 ms/' | paste -sd ';' -)
+    until grep -qE "^watch: $prefix.* ms\)$" "$WORK/watch.err"; do sleep 0.002; done
+    answered=$(grep -F "watch: $prefix" "$WORK/watch.err" | sed -E 's/^watch: .* \(([0-9]+) files\): .* ([0-9]+) of ([0-9]+) cases answered \(([0-9]+) taken up\), ([0-9]+) new alerts, ([0-9.]+) ms \(loading ([0-9.]+) ms\)/\1 files: \2\/\3 cases (\4 taken up), \5 alerts, \6 ms of which loading \7 ms/' | paste -sd ';' -)
     printf '%d\t%d\t%s\n' "$j" "$ms" "$answered" >> "$WORK/latency.tsv"
     printf '  block %-3d %6d ms   %s\n' "$j" "$ms" "$answered" >&2
 done

@@ -745,6 +745,7 @@ impl Watcher<'_> {
             self.take(unfinished, print)?;
         }
         let mut warned: HashSet<String> = HashSet::new();
+        let mut deferred = 0u32;
         loop {
             let mut waiting = false;
             let mut batch = Vec::new();
@@ -793,7 +794,13 @@ impl Watcher<'_> {
                 batch.push(Batched { name, bytes, start: None });
             }
             let full = batch.len() == self.opts.max_batch;
-            if !batch.is_empty() {
+            // Files still arriving behind ready ones (a block's other
+            // tables) are waited for, a few polls at most: loaded in a later
+            // batch they would splice the block, and the cases would be
+            // answered from the start instead of taken up.
+            let defer = waiting && !full && !batch.is_empty() && deferred < MAX_DEFER;
+            deferred = if defer { deferred + 1 } else { 0 };
+            if !batch.is_empty() && !defer {
                 self.take(batch, print)?;
             }
             if self.opts.once && !waiting && !full {
@@ -841,6 +848,7 @@ impl Watcher<'_> {
                 }
             }
         }
+        let loading = began.elapsed();
         let store = super::open(&self.opts.store)?;
         let cases = case::list(&self.opts.store)?;
         // Sound after a splice too: the events from the cut on are all
@@ -913,17 +921,21 @@ impl Watcher<'_> {
         self.out.alerts += new as u64;
         self.out.files += loaded.len() as u64;
         eprintln!(
-            "watch: {} ({} files): {} events from event {start} on, {} of {} cases answered ({resumed} taken up), {new} new alerts, {:.1} ms",
+            "watch: {} ({} files): {} events from event {start} on, {} of {} cases answered ({resumed} taken up), {new} new alerts, {:.1} ms (loading {:.1} ms)",
             batch.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(" "),
             loaded.len(),
             store.manifest.events.saturating_sub(start),
             asked.len(),
             cases.len(),
-            began.elapsed().as_secs_f64() * 1000.0
+            began.elapsed().as_secs_f64() * 1000.0,
+            loading.as_secs_f64() * 1000.0
         );
         Ok(())
     }
 }
+
+/// Polls a ready batch waits for files arriving behind it.
+const MAX_DEFER: u32 = 4;
 
 /// A file of a batch.
 struct Batched {
