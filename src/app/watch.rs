@@ -6,8 +6,9 @@
 //!
 //! Nothing is lost across a crash or a restart: `DIR/watch/alerts.log`
 //! records, each line synced before anything depends on it, the intent to
-//! load a file (with the store's event count before it), every alert with
-//! its id, the file's completion, and each delivery. A restart replays the
+//! load a file (with the store's event count before it), where a file that
+//! spliced the store cut it, every alert with its id, the file's
+//! completion, and each delivery. A restart replays the
 //! log: a file begun and not finished has its alerts made again (the same
 //! ids, so none is logged twice), and every alert a webhook has not
 //! acknowledged goes back on its queue, in order.
@@ -144,12 +145,10 @@ pub fn alerts(store: &Store, name: &str, case: &Case, start: u64) -> Result<(Vec
 /// changed (a pure append, the same seeds and labels).
 #[derive(Clone, Debug)]
 pub struct Kept {
-    /// The sweep's state; `at` is where it stands now.
+    /// The sweep's state. Its start is the store's length after the last
+    /// batch, also after a batch that could not change the case (none of
+    /// its events touches the case's holders, so the state stays as it was).
     state: Arc<crate::trace::Resume>,
-    /// Events it has seen: the store's length after the last batch, also
-    /// after a batch that could not change the case (none of its events
-    /// touches the case's holders, so the state stays as it was).
-    pub at: u64,
     seeds: Vec<u32>,
     seed_txs: Vec<u32>,
     labels: u64,
@@ -205,7 +204,7 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
         } else {
             let fits = kept.filter(|k| {
                 resumable
-                    && k.at == start
+                    && k.state.start == start
                     && k.seeds == resolved.addresses
                     && k.seed_txs == resolved.txs
                     && k.labels == store.manifest.labels
@@ -213,11 +212,7 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
             let taken_up = match fits {
                 Some(k) => {
                     let mut s = spec.clone();
-                    s.resume = Some(if k.state.start == k.at {
-                        Arc::clone(&k.state)
-                    } else {
-                        Arc::new(crate::trace::Resume { start: k.at, held: k.state.held.clone() })
-                    });
+                    s.resume = Some(Arc::clone(&k.state));
                     // A sweep that cannot be taken up (a sum past 128 bits) is answered from the start.
                     crate::trace::run_account(store, &s).ok()
                 }
@@ -235,7 +230,6 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
         if let Some(state) = outcome.state.take().filter(|_| resumable) {
             next = Some(Kept {
                 state: Arc::new(state),
-                at: store.len() as u64,
                 seeds: resolved.addresses.clone(),
                 seed_txs: resolved.txs.clone(),
                 labels: store.manifest.labels,
@@ -341,7 +335,9 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
     // Poison marks an address for good, haircut and FIFO while it holds
     // taint: either way an address outside the set can change the answer
     // only by sending to one inside it, which the test sees.
-    let cheap = resolved.missing.is_empty() && !bitcoin && q.clusters.is_none();
+    // Every event of a seed transaction carries taint, whoever sends it:
+    // a case with seed transactions is answered on every batch.
+    let cheap = resolved.missing.is_empty() && resolved.txs.is_empty() && !bitcoin && q.clusters.is_none();
     Ok(Answered {
         alerts: out,
         holders: Holders { addresses: cheap.then_some(holders), asset: q.follow.is_empty().then_some(asset) },
@@ -399,7 +395,7 @@ pub struct Webhook {
 impl Webhook {
     /// Read an `http://HOST[:PORT][/PATH]` URL.
     pub fn parse(url: &str) -> Result<Webhook, AppError> {
-        if url.len() >= 8 && url[..8].eq_ignore_ascii_case("https://") {
+        if url.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://")) {
             return Err(AppError::Usage(format!(
                 "--webhook {url}: https is not supported yet; give an http:// receiver (a relay on this machine can add TLS)"
             )));
@@ -507,6 +503,9 @@ fn open_log(store: &Path) -> Result<(Log, Replayed), AppError> {
             r.files.entry(text("done")?).or_default().done = true;
         } else if v.get("failed").is_some() {
             r.files.entry(text("failed")?).or_default().done = true;
+        } else if v.get("loaded").is_some() {
+            let t = r.files.entry(text("loaded")?).or_default();
+            t.start = t.start.min(number("start")?);
         } else if v.get("file").is_some() {
             let t = r.files.entry(text("file")?).or_default();
             t.xxh3 = text("xxh3")?;
@@ -739,6 +738,9 @@ impl Watcher<'_> {
             let bytes = std::fs::read(&path).map_err(|e| {
                 AppError::Usage(format!("{}: begun before a stop and no longer readable: {e}; put it back to finish it", path.display()))
             })?;
+            if !t.xxh3.is_empty() && format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes)) != t.xxh3 {
+                eprintln!("watch: {name} changed since it was begun before a stop; finishing it as it is now");
+            }
             unfinished.push(Batched { name: name.clone(), bytes, start: Some(t.start) });
         }
         if !unfinished.is_empty() {
@@ -746,6 +748,7 @@ impl Watcher<'_> {
         }
         let mut warned: HashSet<String> = HashSet::new();
         let mut deferred = 0u32;
+        let mut stuck: HashMap<String, u32> = HashMap::new();
         loop {
             let mut waiting = false;
             let mut batch = Vec::new();
@@ -779,12 +782,20 @@ impl Watcher<'_> {
                 let path = self.opts.incoming.join(&name);
                 let bytes = std::fs::read(&path).map_err(|e| AppError::Usage(format!("{}: {e}", path.display())))?;
                 if !looks_whole(&bytes, self.opts.ingest.format) {
+                    let polls = stuck.entry(name.clone()).or_insert(0);
+                    *polls += 1;
                     if self.opts.once {
                         eprintln!("watch: {name} does not end as a whole file does; left for a later run");
-                    } else {
-                        waiting = true;
+                        continue;
                     }
-                    continue;
+                    if *polls < MAX_STUCK {
+                        waiting = true;
+                        continue;
+                    }
+                    // Held still this long, it is as whole as it will get:
+                    // loaded (a bad last row is refused as any bad row is),
+                    // so that the files after it do not wait for ever.
+                    eprintln!("watch: {name} does not end with a newline but has not changed for {MAX_STUCK} polls; loading it");
                 }
                 if let Some(last) = self.replayed.files.keys().next_back()
                     && name.as_str() < last.as_str()
@@ -833,6 +844,12 @@ impl Watcher<'_> {
             let path = self.opts.incoming.join(&f.name);
             match super::ingest::run(&self.opts.store, std::slice::from_ref(&path), &self.opts.ingest) {
                 Ok(summary) => {
+                    if summary.unchanged_events < start {
+                        // A splice: the events from the cut on are new to the
+                        // cases. Recorded before any alert, so that a restart
+                        // (which finds the file loaded, nothing added) knows it.
+                        self.log(&[json!({"loaded": f.name, "start": summary.unchanged_events})])?;
+                    }
                     start = start.min(summary.unchanged_events);
                     loaded.push(f.name.clone());
                 }
@@ -858,21 +875,31 @@ impl Watcher<'_> {
         for listed in &cases {
             if self.holders.get(&listed.name).is_none_or(|h| h.touched_by(&store, start)) {
                 asked.push((listed.name.clone(), case::load(&self.opts.store, &listed.name)?));
-            } else if let Some(k) = self.kept.get_mut(&listed.name).filter(|k| k.at == start) {
+            } else if let Some(k) = self.kept.get_mut(&listed.name).filter(|k| k.state.start == start) {
                 // Events that touch none of its holders leave its sweep's state as it was.
-                k.at = end;
+                Arc::make_mut(&mut k.state).start = end;
             }
         }
-        let answered = {
+        let answered: Vec<Result<Answered, AppError>> = {
             use rayon::prelude::*;
             let kept = &self.kept;
-            asked.par_iter().map(|(name, c)| answer(&store, name, c, start, kept.get(name))).collect::<Result<Vec<_>, _>>()?
+            asked.par_iter().map(|(name, c)| answer(&store, name, c, start, kept.get(name))).collect()
         };
         let mut lines = Vec::new();
         let mut made = Vec::new();
         let mut resumed = 0usize;
         for ((name, _), a) in asked.iter().zip(answered) {
-            let Answered { alerts, holders, kept, resumed: r } = a;
+            let Answered { alerts, holders, kept, resumed: r } = match a {
+                Ok(a) => a,
+                Err(e) => {
+                    // One case that cannot be answered (a question the data
+                    // cannot support) stops neither the others nor the loads.
+                    eprintln!("watch: case {name} could not be answered, and has no alerts for these files: {}", anyhow_free(&e));
+                    self.kept.remove(name);
+                    self.holders.remove(name);
+                    continue;
+                }
+            };
             resumed += usize::from(r);
             match (r, self.holders.get_mut(name)) {
                 (true, Some(h)) => {
@@ -937,6 +964,10 @@ impl Watcher<'_> {
 /// Polls a ready batch waits for files arriving behind it.
 const MAX_DEFER: u32 = 4;
 
+/// Polls a file that holds still without ending as a whole file does waits
+/// before it is loaded as it is.
+const MAX_STUCK: u32 = 40;
+
 /// A file of a batch.
 struct Batched {
     name: String,
@@ -970,7 +1001,9 @@ mod tests {
         let w = Webhook::parse("http://[::1]/x").unwrap();
         assert_eq!(w.authority, "[::1]:80");
         assert_eq!(Webhook::parse("http://[::1]:9/").unwrap().authority, "[::1]:9");
-        for bad in ["https://example.org/", "ftp://x/", "http:///x", "http://a:99999/", "http://u@h/", "example.org"] {
+        // A character across byte 8 is no panic.
+        assert!(Webhook::parse("http://é/").is_ok());
+        for bad in ["https://example.org/", "ftp://x/", "http:///x", "http://a:99999/", "http://u@h/", "example.org", "é"] {
             let e = Webhook::parse(bad).unwrap_err().to_string();
             assert!(e.contains("--webhook"), "{bad}: {e}");
         }
@@ -982,11 +1015,12 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("watch");
         std::fs::create_dir(&dir).unwrap();
-        let whole = "{\"file\":\"a.csv\",\"xxh3\":\"00\",\"start\":4}\n{\"seq\":1,\"id\":\"i1\",\"alert\":{\"case\":\"c\"}}\n{\"done\":\"a.csv\"}\n";
+        let whole = "{\"file\":\"a.csv\",\"xxh3\":\"00\",\"start\":4}\n{\"loaded\":\"a.csv\",\"start\":2}\n{\"seq\":1,\"id\":\"i1\",\"alert\":{\"case\":\"c\"}}\n{\"done\":\"a.csv\"}\n";
         std::fs::write(dir.join("alerts.log"), format!("{whole}{{\"delivered\":1,\"webh")).unwrap();
         let (mut log, r) = open_log(t.path()).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("alerts.log")).unwrap(), whole);
-        assert!(r.files["a.csv"].done && r.files["a.csv"].start == 4);
+        // A splice's cut is where the file's alerts start.
+        assert!(r.files["a.csv"].done && r.files["a.csv"].start == 2);
         assert_eq!((r.next_seq, r.ids.len(), r.delivered.len()), (2, 1, 0));
         log.append(&[json!({"delivered": 1, "webhook": "http://h/"})]).unwrap();
         drop(log);
@@ -995,6 +1029,6 @@ mod tests {
 
         std::fs::write(dir.join("alerts.log"), format!("{whole}{{\"what\":1}}\n")).unwrap();
         let e = open_log(t.path()).err().unwrap().to_string();
-        assert!(e.contains("alerts.log line 4"), "{e}");
+        assert!(e.contains("alerts.log line 5"), "{e}");
     }
 }

@@ -114,42 +114,39 @@ pub fn cluster_result(
     let path = |id: u32, k: u16| EventRef::all_of(store, index.path(store, id, k).into_iter().map(|i| i as usize));
     let Some(id) = id else { return result_of(index, risk, address, None, &path) };
     let (rep, list) = members.of(id);
+    /// One category summed over the members.
+    struct Sum {
+        k: u16,
+        amount: u128,
+        direct: u128,
+        hops: u32,
+        /// The member that received most, and how much.
+        most: (u128, u32),
+    }
+    // Bitcoin's supply is below 2^51 units: sums over members cannot reach
+    // 2^128 (they saturate rather than wrap, were it otherwise).
     let mut received: u128 = 0;
-    // Per category: amount, direct, hops, the member that received most.
-    let mut sums: std::collections::BTreeMap<u16, (u128, u128, u32, (u128, u32))> = std::collections::BTreeMap::new();
+    let mut sums: std::collections::BTreeMap<u16, Sum> = std::collections::BTreeMap::new();
     for &m in list.iter() {
         received = received.saturating_add(index.received()[m as usize]);
         for e in index.exposures(m).iter().filter(|e| e.amount > 0) {
-            let s = sums.entry(e.category).or_insert((0, 0, u32::MAX, (0, u32::MAX)));
-            s.0 = s.0.saturating_add(e.amount);
-            s.1 = s.1.saturating_add(e.direct);
-            s.2 = s.2.min(e.hops);
-            if e.amount > s.3.0 {
-                s.3 = (e.amount, m);
+            let s = sums.entry(e.category).or_insert(Sum { k: e.category, amount: 0, direct: 0, hops: u32::MAX, most: (0, u32::MAX) });
+            s.amount = s.amount.saturating_add(e.amount);
+            s.direct = s.direct.saturating_add(e.direct);
+            s.hops = s.hops.min(e.hops);
+            if e.amount > s.most.0 {
+                s.most = (e.amount, m);
             }
         }
     }
     let cats = &index.meta.categories;
-    let mut exposure: Vec<CategoryExposure> = sums
+    // In the answer's order, as `ranked` gives one address's: largest first, then by name.
+    let mut sums: Vec<Sum> = sums.into_values().collect();
+    sums.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| cats[a.k as usize].cmp(&cats[b.k as usize])));
+    let exposure: Vec<CategoryExposure> = sums
         .into_iter()
-        .map(|(k, (amount, direct, hops, (_, by)))| {
-            let category = cats[k as usize].clone();
-            CategoryExposure {
-                amount: amount.to_string(),
-                share: share(amount, received),
-                direct: direct.to_string(),
-                indirect: (amount - direct).to_string(),
-                hops,
-                risk: risk.level(&category, amount, received),
-                path: path(by, k),
-                category,
-            }
-        })
+        .map(|s| category_entry(&cats[s.k as usize], risk, (s.amount, s.direct, s.hops), received, path(s.most.1, s.k)))
         .collect();
-    exposure.sort_by(|a, b| {
-        let (x, y) = (a.amount.parse::<u128>().unwrap_or(0), b.amount.parse::<u128>().unwrap_or(0));
-        y.cmp(&x).then_with(|| a.category.cmp(&b.category))
-    });
     let level = exposure.iter().map(|e| e.risk).max().unwrap_or(Level::None);
     ScreenResult {
         address,
@@ -348,21 +345,32 @@ fn result_of(index: &Index, risk: &RiskConfig, address: String, id: Option<u32>,
     let exposure: Vec<CategoryExposure> = ranked(index, id)
         .into_iter()
         .map(|e| {
-            let category = index.meta.categories[e.category as usize].clone();
-            CategoryExposure {
-                amount: e.amount.to_string(),
-                share: share(e.amount, received),
-                direct: e.direct.to_string(),
-                indirect: (e.amount - e.direct).to_string(),
-                hops: e.hops,
-                risk: risk.level(&category, e.amount, received),
-                path: path(id, e.category),
-                category,
-            }
+            category_entry(&index.meta.categories[e.category as usize], risk, (e.amount, e.direct, e.hops), received, path(id, e.category))
         })
         .collect();
     let risk = exposure.iter().map(|e| e.risk).max().unwrap_or(Level::None);
     ScreenResult { address, activity: true, received: received.to_string(), risk, exposure, chain: None, asset: None, cluster: None }
+}
+
+/// One category's row of an answer: `(amount, direct, hops)` of what
+/// `received` came with, its risk level, and its evidence path.
+fn category_entry(
+    category: &str,
+    risk: &RiskConfig,
+    (amount, direct, hops): (u128, u128, u32),
+    received: u128,
+    path: Vec<EventRef>,
+) -> CategoryExposure {
+    CategoryExposure {
+        amount: amount.to_string(),
+        share: share(amount, received),
+        direct: direct.to_string(),
+        indirect: (amount - direct).to_string(),
+        hops,
+        risk: risk.level(category, amount, received),
+        path,
+        category: category.to_string(),
+    }
 }
 
 /// The categories `id` is exposed to (a non-zero amount), in the answer's

@@ -125,6 +125,8 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
     // The state to keep (sparse only), and the addresses cut off by the horizon, part of it.
     let keep = SPARSE && (spec.keep_state || spec.resume.is_some());
     let mut cut_off: Vec<u32> = Vec::new();
+    // Kept: the addresses of the state taken up, and the stops taint reached (their hops).
+    let mut carried: Vec<u32> = Vec::new();
     let fees_id = Pseudo::Fees.id() as usize;
     let mut queues: IdMap<Queue> = IdMap::default();
     // Taken up from an earlier sweep: its state laid back on the records.
@@ -135,6 +137,9 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
             a.t = N::from_wide(h.t).ok_or(Overflow)?;
             a.set_hop(a.hop().min(h.hop));
             a.fl |= h.fl & (POISONED | HORIZON | HAS_QUEUE | PENDING);
+            // Every address of the state is kept on: its hop at least is
+            // read again (the horizon, and the hop of its next arrival).
+            carried.push(h.id);
             if h.fl & HAS_QUEUE != 0 {
                 let mut q = Queue::default();
                 for &l in &h.lots {
@@ -142,16 +147,14 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                 }
                 queues.insert(h.id, q);
                 hot.mark_both(h.id);
-            } else if spec.policy == Policy::Fifo {
-                // Its hop is kept (the horizon reads it), though no queue is.
+            } else if spec.policy != Policy::Fifo
+                && (!a.t.is_zero() || a.fl & POISONED != 0)
+                && a.fl & (IS_SEED | HORIZON) == 0
+                && hot.mark_send(h.id)
+            {
+                // A sender to look at again. (One that holds no taint now
+                // passes none: looking at its sends changes nothing.)
                 touched.push(h.id);
-            } else if a.fl & IS_SEED == 0 && a.fl & HORIZON == 0 && hot.mark_send(h.id) {
-                // As the sweep left it: an address that held taint stays a
-                // sender to look at, even with none left.
-                touched.push(h.id);
-            }
-            if a.fl & HORIZON != 0 {
-                cut_off.push(h.id);
             }
         }
     }
@@ -391,6 +394,10 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         } else if let Some(rule) = if ruled.get(vid) { stop_at_time(rules, vid, ev.time(i)) } else { None } {
             stops.absorb(&mut st[v].stop, vid, i as u64, Some(rule), delivered.to_u256(), ev_hop);
             st[v].set_hop(sv.hop().min(ev_hop));
+            if keep {
+                // A label bounded in time may stop it no longer: its hop then counts.
+                carried.push(vid);
+            }
             true
         } else if sv.fl & HORIZON != 0 || (sv.hop() == u32::MAX && spec.max_hops.is_some_and(|n| ev_hop >= n)) {
             if sv.fl & HORIZON == 0 && keep {
@@ -435,7 +442,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
                     pieces.clone()
                 };
                 if keep && !queues.contains_key(&vid) {
-                    touched.push(vid);
+                    carried.push(vid);
                 }
                 let q = queues.entry(vid).or_insert_with(|| {
                     if SPARSE {
@@ -501,7 +508,7 @@ fn sweep<N: Num, R: Recs<N>, const SPARSE: bool>(store: &Store, spec: &Spec, rul
         }
     }
     if keep {
-        let mut ids: Vec<u32> = touched.iter().chain(&cut_off).copied().chain(queues.keys().copied()).collect();
+        let mut ids: Vec<u32> = touched.iter().chain(&cut_off).chain(&carried).copied().chain(queues.keys().copied()).collect();
         ids.sort_unstable();
         ids.dedup();
         let held = ids
