@@ -9,14 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const LAZARUS: &str = "0x098b716b8aaf21512996dc57eb0615e2383e2f96";
-const TRANSFERS: &str = "dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv";
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
-    o.stdout
-}
+const TRANSFERS: &str = LAZARUS_TRANSFERS;
 
 fn import_labels(s: &Path) {
     ok(&["labels", "--store", s.to_str().unwrap(), "import", data("labels/ethereum-labels.csv").to_str().unwrap()]);

@@ -18,7 +18,6 @@ fn of<'a>(labels: &'a [Label], address: &str) -> Vec<&'a Label> {
     v
 }
 
-const LAZARUS: &str = "0x098b716b8aaf21512996dc57eb0615e2383e2f96";
 const TORNADO_PROXY: &str = "0x722122df12d4e14e13ac3b6895a86e84145b6967";
 
 #[test]

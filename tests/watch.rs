@@ -13,14 +13,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-const LAZARUS: &str = "0x098b716b8aaf21512996dc57eb0615e2383e2f96";
-const TRANSFERS: &str = "dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv";
-
-fn ok(args: &[&str]) -> String {
-    let o = run(args);
-    assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
-    o.stdout
-}
+const TRANSFERS: &str = LAZARUS_TRANSFERS;
 
 /// The sample's rows in time order, cut into `n` batch files named so that
 /// name order is time order.

@@ -20,6 +20,18 @@ pub struct Out {
     pub stderr: String,
 }
 
+/// The Lazarus address the bundled sample follows (OFAC-listed, Ronin).
+pub const LAZARUS: &str = "0x098b716b8aaf21512996dc57eb0615e2383e2f96";
+/// The bundled sample of real Lazarus transfers, under `datasets/`.
+pub const LAZARUS_TRANSFERS: &str = "dune-lazarus-ofac-flows-dspytdao/lazarus_ofac_eth_transfers.csv";
+
+/// [`run`], which must succeed: its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+    o.stdout
+}
+
 pub fn run(args: &[&str]) -> Out {
     run_env(args, &[])
 }
