@@ -12,8 +12,8 @@
 //! so two `case run`s at once both keep their runs, and notes are added
 //! under a lock of the case's own.
 
-use super::AppError;
 use super::trace::Query;
+use super::{AppError, io_error};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -147,10 +147,6 @@ fn check_name(name: &str) -> Result<(), AppError> {
 fn now() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     crate::model::time::format_time(i64::try_from(secs).unwrap_or(i64::MAX))
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
-    move |source| AppError::Write { path: path.to_path_buf(), source }
 }
 
 /// Write `bytes` to a temporary file beside `path`, synced: the caller

@@ -259,7 +259,12 @@ impl Drop for FileWriter {
 
 /// Create an output directory.
 pub fn create_dir(path: &Path) -> Result<(), AppError> {
-    std::fs::create_dir_all(path).map_err(|source| AppError::Write { path: path.to_path_buf(), source })
+    std::fs::create_dir_all(path).map_err(io_error(path))
+}
+
+/// An I/O failure on `path`, as the error of a write there.
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
+    move |source| AppError::Write { path: path.to_path_buf(), source }
 }
 
 /// JSON as the commands print it: pretty, one trailing newline.

@@ -440,10 +440,7 @@ impl Log {
             serde_json::to_writer(&mut text, l)?;
             text.push(b'\n');
         }
-        self.file
-            .write_all(&text)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|source| AppError::Write { path: self.path.clone(), source })
+        self.file.write_all(&text).and_then(|()| self.file.sync_data()).map_err(super::io_error(&self.path))
     }
 }
 
@@ -474,15 +471,14 @@ fn log_path(store: &Path) -> PathBuf {
 fn open_log(store: &Path) -> Result<(Log, Replayed), AppError> {
     let path = log_path(store);
     let dir = path.parent().unwrap_or(store);
-    std::fs::create_dir_all(dir).map_err(|source| AppError::Write { path: dir.to_path_buf(), source })?;
-    let io = |source| AppError::Write { path: path.clone(), source };
-    let file = std::fs::OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(io)?;
-    let bytes = std::fs::read(&path).map_err(io)?;
+    super::create_dir(dir)?;
+    let file = std::fs::OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(super::io_error(&path))?;
+    let bytes = std::fs::read(&path).map_err(super::io_error(&path))?;
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
     if whole < bytes.len() {
         // A line without its newline was being written when the process
         // stopped: nothing acted on it yet, so it is dropped.
-        file.set_len(whole as u64).and_then(|()| file.sync_data()).map_err(io)?;
+        file.set_len(whole as u64).and_then(|()| file.sync_data()).map_err(super::io_error(&path))?;
     }
     let mut r = Replayed { next_seq: 1, ..Replayed::default() };
     let bad = |n: usize, what: &str| AppError::Usage(format!("{} line {}: {what}", path.display(), n + 1));
