@@ -41,14 +41,7 @@ WORK=$TARGET/tmp/append-$SIZE
 rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$ROOT"
-# BIN_DIR: binaries already built (a long run keeps them while the tree changes).
-if [ -n "${BIN_DIR:-}" ]; then
-    BIN=$BIN_DIR
-else
-    cargo build --release --locked --bins -q
-    BIN=$TARGET/release
-fi
-CT=$BIN/chaintrace
+. "$ROOT/benches/common/bins.sh"
 TOTAL=$((SIZE + (APPENDS + 1) * BLOCK))
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"

@@ -37,13 +37,7 @@ WORK=$TARGET/tmp/watch-$SIZE
 rm -rf "$WORK"
 mkdir -p "$WORK/incoming"
 cd "$ROOT"
-if [ -n "${BIN_DIR:-}" ]; then
-    BIN=$BIN_DIR
-else
-    cargo build --release --locked --bins -q
-    BIN=$TARGET/release
-fi
-CT=$BIN/chaintrace
+. "$ROOT/benches/common/bins.sh"
 TOTAL=$((SIZE + (BLOCKS + 1) * BLOCK))
 S=$WORK/store
 TABLES=(transactions traces token_transfers logs)

@@ -731,7 +731,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             if let Some(secs) = got.built_index {
-                eprintln!("built the exposure index of {} in {secs:.2}s", got.asset);
+                let how = if got.updated_index { "updated" } else { "built" };
+                eprintln!("{how} the exposure index of {} in {secs:.3}s", got.asset);
             }
             if let Some(x) = got.exchange.filter(|_| timing_on()) {
                 eprintln!("timing: across workers {x}");

@@ -327,6 +327,11 @@ fn follows_a_reingested_store_and_stops_on_sigterm() {
     let (_, h1) = srv.get("/v1/health");
     assert_ne!(h0["generation"], h1["generation"]);
     assert_eq!(h1["events"], 437);
+    // A pure append: the index was updated (a delta over the older base), not rebuilt.
+    let live = h1["generation"].as_str().unwrap().to_string();
+    let files: Vec<String> =
+        std::fs::read_dir(st.join("exposure")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(files.iter().any(|f| f.starts_with(&format!("{live}.")) && f.ends_with(".delta")), "{files:?}");
     // SIGTERM: the server drains and exits cleanly.
     let mut srv = srv;
     let pid = srv.child.id().to_string();

@@ -59,6 +59,8 @@ pub struct Screened {
     pub answer: ScreenAnswer,
     /// Seconds spent building the exposure index (`None`: it was on disk).
     pub built_index: Option<f64>,
+    /// Whether it was built by updating an older generation's (after an append).
+    pub updated_index: bool,
     /// The asset screened.
     pub asset: String,
     /// What the workers exchanged building the index across them.
@@ -158,6 +160,7 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
     let cats = categories(&r.categories);
     let started = std::time::Instant::now();
     let names: Vec<String> = stores.iter().zip(&assets).map(|(s, &a)| s.manifest.assets[a as usize].clone()).collect();
+    let mut updated = false;
     let (ixs, links, built) = if Follow::bridges(&r.follow) {
         let heuristic = r.follow.contains(&Follow::BridgesHeuristic);
         crate::screen::multi::open_or_build_many(stores, &assets, &cats, heuristic)?
@@ -165,11 +168,12 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
         let mut ixs = Vec::new();
         let mut built = false;
         for (s, &a) in stores.iter().zip(&assets) {
-            let (ix, b) = scr::open_or_build(s, a, &cats)?;
-            built |= b;
+            let (ix, made) = scr::open_or_update(s, a, &cats, None)?;
+            built |= made == scr::Made::Built;
+            updated |= made == scr::Made::Updated;
             ixs.push(ix);
         }
-        (ixs, Vec::new(), built)
+        (ixs, Vec::new(), built || updated)
     };
     let built_index = built.then(|| started.elapsed().as_secs_f64());
     let texts: Vec<String> = plan.addresses.iter().map(|(_, a)| a.clone()).collect();
@@ -180,7 +184,7 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
         None => None,
     };
     let answer = MultiScreener { stores, indexes: &ixs, links: &links, risk: &plan.risk, clusters: clusters.as_ref() }.screen(&texts);
-    Ok(Screened { answer, built_index, asset: names.join(", "), exchange: None })
+    Ok(Screened { answer, built_index, updated_index: updated, asset: names.join(", "), exchange: None })
 }
 
 /// Whether the store already has the exposure index this request needs
@@ -224,7 +228,13 @@ pub fn run_on_workers(
     let texts: Vec<String> = plan.addresses.iter().map(|(_, a)| a.clone()).collect();
     let answer =
         MultiScreener { stores: &[store], indexes: std::slice::from_ref(&ix), links: &[], risk: &plan.risk, clusters: None }.screen(&texts);
-    Ok(Some(Screened { answer, built_index, asset: store.manifest.assets[asset as usize].clone(), exchange: Some(traffic) }))
+    Ok(Some(Screened {
+        answer,
+        built_index,
+        updated_index: false,
+        asset: store.manifest.assets[asset as usize].clone(),
+        exchange: Some(traffic),
+    }))
 }
 
 /// Write the answer where the request says; returns the text for standard

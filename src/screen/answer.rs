@@ -128,7 +128,7 @@ pub fn cluster_result(
     let mut received: u128 = 0;
     let mut sums: std::collections::BTreeMap<u16, Sum> = std::collections::BTreeMap::new();
     for &m in list.iter() {
-        received = received.saturating_add(index.received()[m as usize]);
+        received = received.saturating_add(index.received(m));
         for e in index.exposures(m).iter().filter(|e| e.amount > 0) {
             let s = sums.entry(e.category).or_insert(Sum { k: e.category, amount: 0, direct: 0, hops: u32::MAX, most: (0, u32::MAX) });
             s.amount = s.amount.saturating_add(e.amount);
@@ -252,7 +252,7 @@ impl Screener<'_> {
         let Some(id) = id else {
             return out.extend_from_slice(b"\",\"activity\":false,\"received\":\"0\",\"risk\":\"none\",\"exposure\":[]}");
         };
-        let received = self.index.received()[id as usize];
+        let received = self.index.received(id);
         write!(out, "\",\"activity\":true,\"received\":\"{received}\",\"risk\":").expect(w);
         let cats = &self.index.meta.categories;
         let exposure = ranked(self.index, id);
@@ -341,7 +341,7 @@ fn result_of(index: &Index, risk: &RiskConfig, address: String, id: Option<u32>,
             cluster: None,
         };
     };
-    let received = index.received()[id as usize];
+    let received = index.received(id);
     let exposure: Vec<CategoryExposure> = ranked(index, id)
         .into_iter()
         .map(|e| {

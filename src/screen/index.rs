@@ -1,17 +1,26 @@
-//! The exposure index on disk: one file per store generation and asset,
-//! memory-mapped on open, nothing parsed but a small JSON header.
+//! The exposure index on disk, memory-mapped on open, nothing parsed but a
+//! small JSON header.
 //!
-//! Layout (little-endian, every section 64-byte aligned):
+//! An index is a **base** file, written from a full sweep, and after
+//! appends a **delta** file beside it (ADR 0021 part 3): the addresses the
+//! appended events touched since the base, and the slots of the addresses
+//! new since it. A lookup consults the delta first; a delta that grows past
+//! a share of its base is folded into a new base.
+//!
+//! Layout of either file (little-endian, every section 64-byte aligned):
 //!
 //! | section | record | what |
 //! |---|---|---|
-//! | header | `CTEXPOS1`, u64 length, JSON [`Meta`] | generation, asset, categories, section offsets |
-//! | slots | [`Slot`], 24 bytes | open-addressing hash table: 20-byte address to address id; a power of two, at most 3/4 full |
-//! | received | u128 per address id | what the address received from others in the asset |
-//! | offsets | u32 per address id, plus one | where its exposures start in `entries` |
+//! | header | `CTEXPOS1`, u64 length, JSON [`Meta`] | generation, asset, categories, what it covers, section offsets |
+//! | slots | [`Slot`], 24 bytes | open-addressing hash table: 20-byte address to address id; a power of two, at most 3/4 full (a delta: the addresses new since its base) |
+//! | received | u128 per row | what the address received from others in the asset |
+//! | offsets | u32 per row, plus one | where its exposures start in `entries` |
 //! | entries | [`Entry`], 48 bytes | its exposures, ascending by category |
-//! | seeds | [`SeedRule`], 24 bytes | seed labels by address, for evidence paths |
+//! | seeds | [`SeedRule`], 24 bytes | seed labels by address, for evidence paths (a delta: all of them) |
 //! | preds | u64 per entry | UTXO model: the output the entry's first tainted arrival spent most taint of (`u64::MAX`: none) |
+//! | pools | [`PoolRecord`], 32 bytes | the sweep's end state: taint each address holds per category, by address |
+//! | seed balances | [`SeedBalance`], 32 bytes | the sweep's end state: each seed-labelled address's balance (a delta: all of them) |
+//! | rows | [`RowSlot`], 8 bytes | a delta: open-addressing table from address id to its row (a base: empty, the row is the id) |
 //!
 //! An account-model address is its own 20-byte key; a Bitcoin address
 //! (text) is keyed by [`text_key`], a 160-bit digest of its text, and a
@@ -22,11 +31,12 @@
 //! misses, which [`Index::lookup_batch`] overlaps across a batch.
 
 use super::ScreenError;
-use super::sweep::Exposures;
+use super::sweep::{Exposure, Exposures, Rule};
 use crate::store::{Store, cast, try_cast};
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One hash-table slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -72,6 +82,45 @@ pub struct SeedRule {
     pub reserved: u16,
 }
 
+/// The taint one address holds in one category at the sweep's end (kept
+/// when it is zero too: the pool's hop outlives its taint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct PoolRecord {
+    /// Taint held.
+    pub taint: u128,
+    /// Address id.
+    pub id: u32,
+    /// The pool's hop.
+    pub hop: u32,
+    /// Category index.
+    pub category: u16,
+    /// Reserved (0).
+    pub reserved: [u16; 3],
+}
+
+/// A seed-labelled address's balance at the sweep's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct SeedBalance {
+    /// The balance.
+    pub balance: u128,
+    /// Address id.
+    pub id: u32,
+    /// Reserved (0).
+    pub reserved: [u32; 3],
+}
+
+/// A delta's row table slot: address id to row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct RowSlot {
+    /// Address id; `u32::MAX` marks an empty slot.
+    pub id: u32,
+    /// Its row in the delta's per-row sections.
+    pub row: u32,
+}
+
 /// A section's place in the file.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Section {
@@ -81,6 +130,9 @@ pub struct Section {
     pub bytes: u64,
 }
 
+/// Sections of a file, in file order.
+const SECTIONS: usize = 9;
+
 /// The header.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Meta {
@@ -88,7 +140,7 @@ pub struct Meta {
     pub format: String,
     /// [`VERSION`].
     pub version: u32,
-    /// The store generation it was built from (`gen-NNNNNN`).
+    /// The store generation it was written for (`gen-NNNNNN`).
     pub generation: String,
     /// The screened asset (`ETH` or a token contract).
     pub asset: String,
@@ -98,17 +150,36 @@ pub struct Meta {
     pub addresses: u64,
     /// Hash-table slots (a power of two).
     pub slots: u64,
-    /// Exposure entries.
+    /// Exposure entries in this file.
     pub entries: u64,
     /// Sections.
-    pub sections: [Section; 6],
+    pub sections: [Section; SECTIONS],
     /// The program that wrote it.
     pub written_by: String,
+    /// The store's line of events when written ([`crate::store::Manifest::lineage`]).
+    pub lineage: String,
+    /// Store events it covers.
+    pub events: u64,
+    /// xxh3-64 of the store's label rows it was swept with, hex.
+    pub labels: String,
+    /// Whether the sweep's end state is in it, so that an update can take
+    /// the sweep up (a single-process account-model sweep's index).
+    pub resumable: bool,
+    /// A delta: its base's generation (`None`: this is a base).
+    pub base: Option<String>,
+    /// A delta: its base's address ids; ids from here on are new, their
+    /// keys in this file's slots.
+    pub base_addresses: u64,
+    /// A delta: rows (addresses it holds).
+    pub rows: u64,
+    /// Exposure entries of the index as a whole (with a delta: the base's
+    /// entries of addresses the delta does not hold, and the delta's).
+    pub view_entries: u64,
 }
 
 const MAGIC: &[u8; 8] = b"CTEXPOS1";
 /// The index format this build reads and writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 const EMPTY: u32 = u32::MAX;
 
 /// The home slot of an address in a table of `cap` slots (a power of two):
@@ -117,6 +188,12 @@ const EMPTY: u32 = u32::MAX;
 #[inline]
 fn home(key: &[u8; 20], cap: usize) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key) >> (64 - cap.trailing_zeros())
+}
+
+/// The home slot of an address id in a delta's row table of `cap` slots.
+#[inline]
+fn row_home(id: u32, cap: usize) -> usize {
+    ((u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> (64 - cap.trailing_zeros())) as usize
 }
 
 /// The 20-byte key of an address as the store keeps it: an account-model
@@ -132,24 +209,34 @@ pub fn text_key(chain: crate::model::Chain, bytes: &[u8]) -> Option<[u8; 20]> {
     Some(k)
 }
 
-/// Where the index of `asset` for the store's live generation lives.
-pub fn path_for(store: &Store, asset: &str) -> PathBuf {
-    let generation = store.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    store.dir.join("exposure").join(format!("{generation}.{}.idx", asset.to_ascii_lowercase()))
+fn generation_of(store: &Store) -> String {
+    store.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
-/// Write the index of a sweep's result to `path` (atomically: a temporary
-/// file renamed into place).
-pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, path: &Path) -> Result<(), ScreenError> {
-    let n = store.address_count();
-    let first_real = crate::model::Pseudo::ALL.len();
-    let real = n.saturating_sub(first_real);
-    let cap = (real * 4 / 3 + 1).next_power_of_two().max(16);
-    // Insert in the order of home slots, so the table fills front to back
-    // instead of with one cache miss per address.
-    let mut keyed: Vec<(u64, [u8; 20], u32)> = (first_real..n)
-        .filter_map(|id| text_key(store.manifest.chain, store.address_bytes(id as u32)).map(|k| (home(&k, cap), k, id as u32)))
-        .collect();
+/// Where the base index of `asset` written for the store's live generation lives.
+pub fn path_for(store: &Store, asset: &str) -> PathBuf {
+    store.dir.join("exposure").join(format!("{}.{}.idx", generation_of(store), asset.to_ascii_lowercase()))
+}
+
+/// Where an index of `asset` made of an older base and a delta lives for
+/// the store's live generation: the base (a hard link to the older
+/// generation's, so that every file of a generation carries its prefix)
+/// and the delta.
+pub fn delta_paths_for(store: &Store, asset: &str) -> (PathBuf, PathBuf) {
+    let stem = format!("{}.{}", generation_of(store), asset.to_ascii_lowercase());
+    let dir = store.dir.join("exposure");
+    (dir.join(format!("{stem}.base")), dir.join(format!("{stem}.delta")))
+}
+
+/// The fingerprint of a store's label rows an index records.
+pub fn labels_fingerprint(store: &Store) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(store.label_rows()))
+}
+
+/// An open-addressing table of `keys` (20-byte key, id), a power of two at
+/// most 3/4 full, filled in the order of home slots so that it fills front
+/// to back instead of with one cache miss per address.
+fn slot_table(mut keyed: Vec<(u64, [u8; 20], u32)>, cap: usize) -> Vec<Slot> {
     {
         use rayon::prelude::*;
         keyed.par_sort_unstable_by_key(|x| x.0);
@@ -162,25 +249,20 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
         }
         slots[s] = Slot { key, id };
     }
-    let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut preds: Vec<u64> = Vec::new();
-    let offset = |n: usize| u32::try_from(n).map_err(|_| ScreenError::TooLarge("more than 2^32 - 1 exposure entries".into()));
-    for e in &x.by_address {
-        offsets.push(offset(entries.len())?);
-        entries.extend(e.iter().map(|e| Entry {
-            amount: e.amount,
-            direct: e.direct,
-            first_in: e.first_in,
-            hops: e.hops,
-            category: e.category,
-            reserved: 0,
-        }));
-        preds.extend(e.iter().map(|e| e.pred));
-    }
-    offsets.push(offset(entries.len())?);
-    let mut seeds: Vec<SeedRule> = x
-        .seeds
+    slots
+}
+
+/// The slots of addresses `from..to` of `store`.
+fn slots_of(store: &Store, from: usize, to: usize) -> Vec<Slot> {
+    let cap = ((to - from) * 4 / 3 + 1).next_power_of_two().max(16);
+    let keyed: Vec<(u64, [u8; 20], u32)> = (from..to)
+        .filter_map(|id| text_key(store.manifest.chain, store.address_bytes(id as u32)).map(|k| (home(&k, cap), k, id as u32)))
+        .collect();
+    slot_table(keyed, cap)
+}
+
+fn seed_rules(seeds: &crate::trace::IdMap<Vec<Rule<u16>>>) -> Vec<SeedRule> {
+    let mut out: Vec<SeedRule> = seeds
         .iter()
         .flat_map(|(&id, v)| {
             v.iter().map(move |&(k, f, t)| SeedRule {
@@ -192,27 +274,214 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
             })
         })
         .collect();
-    seeds.sort_by_key(|r| (r.id, r.category, r.from, r.to));
-    let bodies: [&[u8]; 6] = [
-        crate::store::columns_as_bytes(&slots),
-        crate::store::columns_as_bytes(&x.received),
-        crate::store::columns_as_bytes(&offsets),
-        crate::store::columns_as_bytes(&entries),
-        crate::store::columns_as_bytes(&seeds),
-        crate::store::columns_as_bytes(&preds),
+    out.sort_by_key(|r| (r.id, r.category, r.from, r.to));
+    out
+}
+
+fn entry_of(e: &Exposure) -> Entry {
+    Entry { amount: e.amount, direct: e.direct, first_in: e.first_in, hops: e.hops, category: e.category, reserved: 0 }
+}
+
+/// The rows of one file, gathered before it is written.
+#[derive(Default)]
+struct Rows {
+    offsets: Vec<u32>,
+    entries: Vec<Entry>,
+    preds: Vec<u64>,
+}
+
+impl Rows {
+    fn push(&mut self, exposures: impl Iterator<Item = (Entry, u64)>) -> Result<(), ScreenError> {
+        self.offsets.push(entry_offset(self.entries.len())?);
+        for (e, p) in exposures {
+            self.entries.push(e);
+            self.preds.push(p);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), ScreenError> {
+        self.offsets.push(entry_offset(self.entries.len())?);
+        Ok(())
+    }
+}
+
+fn entry_offset(n: usize) -> Result<u32, ScreenError> {
+    u32::try_from(n).map_err(|_| ScreenError::TooLarge("more than 2^32 - 1 exposure entries".into()))
+}
+
+/// What a file says of itself besides its sections.
+struct Header<'a> {
+    asset: &'a str,
+    categories: &'a [String],
+    resumable: bool,
+    base: Option<(String, u64)>,
+    view_entries: u64,
+}
+
+/// Write the base index of a sweep's result to `path` (atomically: a
+/// temporary file renamed into place).
+pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, path: &Path) -> Result<(), ScreenError> {
+    let n = store.address_count();
+    let first_real = crate::model::Pseudo::ALL.len();
+    let slots = slots_of(store, first_real.min(n), n);
+    let mut rows = Rows::default();
+    for e in &x.by_address {
+        rows.push(e.iter().map(|e| (entry_of(e), e.pred)))?;
+    }
+    rows.close()?;
+    let entries = rows.entries.len() as u64;
+    let (pools, balances) = match &x.state {
+        Some(s) => (s.pools.as_slice(), s.seed_balances.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    let head = Header { asset, categories, resumable: x.state.is_some(), base: None, view_entries: entries };
+    put(store, &head, &slots, &x.received, &rows, &seed_rules(&x.seeds), pools, balances, &[], path)
+}
+
+/// One address's part of a delta: what it received, its exposures and pools.
+#[derive(Clone, Debug, Default)]
+pub struct Row {
+    /// Address id.
+    pub id: u32,
+    /// What it received from others.
+    pub received: u128,
+    /// Its exposures, ascending by category.
+    pub exposures: Vec<Exposure>,
+    /// Its pools, ascending by category.
+    pub pools: Vec<PoolRecord>,
+}
+
+/// The sweep's state beside its rows: every seed rule and seed balance.
+pub struct Whole {
+    /// Seed rules by address.
+    pub seeds: crate::trace::IdMap<Vec<Rule<u16>>>,
+    /// Seed balances, ascending by id.
+    pub seed_balances: Vec<SeedBalance>,
+}
+
+/// Write the delta of `prev`'s base after an update whose changed rows are
+/// `rows` (ascending by id): `prev`'s own delta rows that `rows` does not
+/// replace are carried over. Returns the delta's rows.
+pub fn write_delta(store: &Store, prev: &Index, rows: &[Row], whole: &Whole, path: &Path) -> Result<u64, ScreenError> {
+    let base = &prev.base;
+    let n = store.address_count();
+    let base_addresses = base.meta.addresses as usize;
+    let slots = slots_of(store, base_addresses.min(n), n);
+    // Rows: the new ones, and the previous delta's rows no new one replaces.
+    let mut merged: Vec<RowRef> = rows.iter().map(RowRef::New).collect();
+    if let Some(d) = &prev.delta {
+        let fresh: crate::trace::IdMap<()> = rows.iter().map(|r| (r.id, ())).collect();
+        merged.extend(d.row_ids().filter(|id| !fresh.contains_key(id)).map(RowRef::Old));
+    }
+    merged.sort_unstable_by_key(|r| r.id());
+    let mut out = Rows::default();
+    let mut received: Vec<u128> = Vec::with_capacity(merged.len());
+    let mut pools: Vec<PoolRecord> = Vec::new();
+    // Entries of the base no delta row replaces, and the delta's.
+    let mut view_entries = base.meta.entries;
+    for r in &merged {
+        let id = r.id();
+        if (id as usize) < base_addresses {
+            view_entries -= base.exposures_of(id).len() as u64;
+        }
+        match *r {
+            RowRef::New(r) => {
+                received.push(r.received);
+                out.push(r.exposures.iter().map(|e| (entry_of(e), e.pred)))?;
+                pools.extend_from_slice(&r.pools);
+            }
+            RowRef::Old(id) => {
+                let d = prev.delta.as_ref().expect("old rows come from a delta");
+                let row = d.row(id).expect("a listed row");
+                let (lo, hi) = d.entry_range(row);
+                received.push(d.received()[row]);
+                out.push((lo..hi).map(|k| (d.entries()[k], d.preds()[k])))?;
+                pools.extend_from_slice(d.pools_of(id));
+            }
+        }
+    }
+    out.close()?;
+    view_entries += out.entries.len() as u64;
+    let cap = (merged.len() * 4 / 3 + 1).next_power_of_two().max(16);
+    let mut table = vec![RowSlot { id: EMPTY, row: 0 }; cap];
+    for (row, r) in merged.iter().enumerate() {
+        let mut s = row_home(r.id(), cap);
+        while table[s].id != EMPTY {
+            s = (s + 1) & (cap - 1);
+        }
+        table[s] = RowSlot { id: r.id(), row: row as u32 };
+    }
+    let base_gen = base.meta.generation.clone();
+    let head = Header {
+        asset: &base.meta.asset,
+        categories: &base.meta.categories,
+        resumable: true,
+        base: Some((base_gen, base.meta.addresses)),
+        view_entries,
+    };
+    put(store, &head, &slots, &received, &out, &seed_rules(&whole.seeds), &pools, &whole.seed_balances, &table, path)?;
+    Ok(merged.len() as u64)
+}
+
+/// A delta row to write: a new one, or one carried over from the previous delta.
+enum RowRef<'a> {
+    New(&'a Row),
+    Old(u32),
+}
+
+impl RowRef<'_> {
+    fn id(&self) -> u32 {
+        match self {
+            RowRef::New(r) => r.id,
+            RowRef::Old(id) => *id,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn put(
+    store: &Store,
+    head: &Header,
+    slots: &[Slot],
+    received: &[u128],
+    rows: &Rows,
+    seeds: &[SeedRule],
+    pools: &[PoolRecord],
+    balances: &[SeedBalance],
+    table: &[RowSlot],
+    path: &Path,
+) -> Result<(), ScreenError> {
+    let bodies: [&[u8]; SECTIONS] = [
+        crate::store::columns_as_bytes(slots),
+        crate::store::columns_as_bytes(received),
+        crate::store::columns_as_bytes(&rows.offsets),
+        crate::store::columns_as_bytes(&rows.entries),
+        crate::store::columns_as_bytes(seeds),
+        crate::store::columns_as_bytes(&rows.preds),
+        crate::store::columns_as_bytes(pools),
+        crate::store::columns_as_bytes(balances),
+        crate::store::columns_as_bytes(table),
     ];
-    let generation = store.gen_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let mut meta = Meta {
         format: "chaintrace-exposure".into(),
         version: VERSION,
-        generation,
-        asset: asset.to_string(),
-        categories: categories.to_vec(),
-        addresses: n as u64,
-        slots: cap as u64,
-        entries: entries.len() as u64,
-        sections: [Section { offset: 0, bytes: 0 }; 6],
+        generation: generation_of(store),
+        asset: head.asset.to_string(),
+        categories: head.categories.to_vec(),
+        addresses: store.address_count() as u64,
+        slots: slots.len() as u64,
+        entries: rows.entries.len() as u64,
+        sections: [Section { offset: 0, bytes: 0 }; SECTIONS],
         written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
+        lineage: store.manifest.lineage.clone(),
+        events: store.len() as u64,
+        labels: labels_fingerprint(store),
+        resumable: head.resumable,
+        base: head.base.as_ref().map(|b| b.0.clone()),
+        base_addresses: head.base.as_ref().map_or(0, |b| b.1),
+        rows: received.len() as u64,
+        view_entries: head.view_entries,
     };
     // The header's length depends on the offsets it holds: lay the sections
     // out after a generous fixed header.
@@ -250,16 +519,20 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
     Ok(())
 }
 
-/// An open, memory-mapped exposure index.
-pub struct Index {
+/// One mapped file of an index: a base or a delta.
+pub struct Layer {
     /// Its header.
     pub meta: Meta,
     map: Mmap,
+    path: PathBuf,
+    /// One past the last event its entries name (found on open).
+    reach: u64,
 }
 
-impl Index {
-    /// Map an index file; checks the magic, the version and the section bounds.
-    pub fn open(path: &Path) -> Result<Index, ScreenError> {
+impl Layer {
+    /// Map an index file; checks the magic, the version, the section
+    /// bounds and everything lookups index with.
+    pub fn open(path: &Path) -> Result<Layer, ScreenError> {
         let io = |source| ScreenError::Io { path: path.to_path_buf(), source };
         let f = std::fs::File::open(path).map_err(io)?;
         // SAFETY: index files are written aside and renamed into place, never
@@ -280,49 +553,68 @@ impl Index {
                 return Err(corrupt("a section lies outside the file"));
             }
         }
-        let idx = Index { meta, map };
+        let mut l = Layer { meta, map, path: path.to_path_buf(), reach: 0 };
         let typed = [
-            try_cast::<Slot>(idx.section(0)).err(),
-            try_cast::<u128>(idx.section(1)).err(),
-            try_cast::<u32>(idx.section(2)).err(),
-            try_cast::<Entry>(idx.section(3)).err(),
-            try_cast::<SeedRule>(idx.section(4)).err(),
-            try_cast::<u64>(idx.section(5)).err(),
+            try_cast::<Slot>(l.section(0)).err(),
+            try_cast::<u128>(l.section(1)).err(),
+            try_cast::<u32>(l.section(2)).err(),
+            try_cast::<Entry>(l.section(3)).err(),
+            try_cast::<SeedRule>(l.section(4)).err(),
+            try_cast::<u64>(l.section(5)).err(),
+            try_cast::<PoolRecord>(l.section(6)).err(),
+            try_cast::<SeedBalance>(l.section(7)).err(),
+            try_cast::<RowSlot>(l.section(8)).err(),
         ];
         if let Some(e) = typed.into_iter().flatten().next() {
             return Err(corrupt(&format!("a section cannot be read: {e}")));
         }
-        let n = idx.meta.addresses as usize;
-        if idx.slots().len() as u64 != idx.meta.slots
-            || !idx.meta.slots.is_power_of_two()
-            || idx.received().len() != n
-            || idx.offsets().len() != n + 1
-            || idx.entries().len() as u64 != idx.meta.entries
-            || idx.preds().len() as u64 != idx.meta.entries
+        let n = l.meta.addresses as usize;
+        let rows = if l.meta.base.is_some() { l.meta.rows as usize } else { n };
+        let table = l.row_table();
+        if l.slots().len() as u64 != l.meta.slots
+            || !l.meta.slots.is_power_of_two()
+            || l.received().len() != rows
+            || l.offsets().len() != rows + 1
+            || l.entries().len() as u64 != l.meta.entries
+            || l.preds().len() as u64 != l.meta.entries
+            || (l.meta.base.is_some() && (!table.len().is_power_of_two() || table.len() <= rows))
+            || (l.meta.base.is_none() && !table.is_empty())
         {
             return Err(corrupt("section sizes do not match the header"));
         }
         // What lookups index with must stay inside the file: a damaged
         // index is refused (and rebuilt), never trusted.
-        let off = idx.offsets();
-        if off[0] != 0 || off.windows(2).any(|w| w[0] > w[1]) || off[n] as u64 != idx.meta.entries {
+        let off = l.offsets();
+        if off[0] != 0 || off.windows(2).any(|w| w[0] > w[1]) || off[rows] as u64 != l.meta.entries {
             return Err(corrupt("entry offsets are out of order"));
         }
-        let k = idx.meta.categories.len();
-        if idx.entries().iter().any(|e| e.category as usize >= k || e.direct > e.amount) {
+        let k = l.meta.categories.len();
+        if l.entries().iter().any(|e| e.category as usize >= k || e.direct > e.amount) {
             return Err(corrupt("an entry names no category or more direct taint than taint"));
         }
-        if idx.seeds().iter().any(|r| r.id as usize >= n || r.category as usize >= k) {
+        // Events named (first arrivals, UTXO predecessors): checked
+        // against a store by `Index::fits` without another pass.
+        let first = l.entries().iter().map(|e| e.first_in.saturating_add(1)).max().unwrap_or(0);
+        let pred = l.preds().iter().filter(|&&p| p != u64::MAX).map(|p| p + 1).max().unwrap_or(0);
+        let reach = first.max(pred);
+        if l.seeds().iter().any(|r| r.id as usize >= n || r.category as usize >= k) {
             return Err(corrupt("a seed rule names no address or category"));
         }
-        Ok(idx)
+        if l.pools().iter().any(|p| p.id as usize >= n || p.category as usize >= k)
+            || l.pools().windows(2).any(|w| (w[0].id, w[0].category) >= (w[1].id, w[1].category))
+        {
+            return Err(corrupt("the pools are out of order or name no address or category"));
+        }
+        if table.iter().any(|s| s.id != EMPTY && (s.id as usize >= n || s.row as usize >= rows)) {
+            return Err(corrupt("a row slot names no address or row"));
+        }
+        l.reach = reach;
+        Ok(l)
     }
 
-    /// Whether the events the index points at are in `store`: an index
-    /// of another store of the same size is refused, not trusted.
-    pub fn fits(&self, store: &Store) -> bool {
-        let n = store.len() as u64;
-        self.entries().iter().all(|e| e.first_in < n) && self.preds().iter().all(|&p| p == u64::MAX || p < n)
+    /// The file it was mapped from.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn section(&self, k: usize) -> &[u8] {
@@ -334,8 +626,7 @@ impl Index {
         cast(self.section(0))
     }
 
-    /// What each address received from others.
-    pub fn received(&self) -> &[u128] {
+    fn received(&self) -> &[u128] {
         cast(self.section(1))
     }
 
@@ -347,42 +638,74 @@ impl Index {
         cast(self.section(3))
     }
 
+    fn seeds(&self) -> &[SeedRule] {
+        cast(self.section(4))
+    }
+
     fn preds(&self) -> &[u64] {
         cast(self.section(5))
     }
 
-    /// The address id of an address given as text (an account-model
-    /// address as 20 bytes, a Bitcoin address as its text), checked
-    /// against the store's own text.
-    pub fn lookup_text(&self, store: &Store, bytes: &[u8]) -> Option<u32> {
-        let key = text_key(store.manifest.chain, bytes)?;
-        self.lookup(&key).filter(|&id| store.address_bytes(id) == bytes)
+    fn pools(&self) -> &[PoolRecord] {
+        cast(self.section(6))
     }
 
-    /// The UTXO predecessor of `id`'s first tainted arrival in category
-    /// `k` (see [`Entry`]), if any.
-    pub fn pred(&self, id: u32, k: u16) -> Option<u64> {
+    fn seed_balances(&self) -> &[SeedBalance] {
+        cast(self.section(7))
+    }
+
+    fn row_table(&self) -> &[RowSlot] {
+        cast(self.section(8))
+    }
+
+    /// The row of address `id` in this file, if it holds one.
+    #[inline]
+    fn row(&self, id: u32) -> Option<usize> {
+        if self.meta.base.is_none() {
+            return ((id as u64) < self.meta.addresses).then_some(id as usize);
+        }
+        let t = self.row_table();
+        let mask = t.len() - 1;
+        let mut s = row_home(id, t.len());
+        // The table is never full (checked on open): the probe ends.
+        loop {
+            let slot = t[s];
+            if slot.id == EMPTY {
+                return None;
+            }
+            if slot.id == id {
+                return Some(slot.row as usize);
+            }
+            s = (s + 1) & mask;
+        }
+    }
+
+    /// The ids of a delta's rows.
+    fn row_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.row_table().iter().filter(|s| s.id != EMPTY).map(|s| s.id)
+    }
+
+    fn entry_range(&self, row: usize) -> (usize, usize) {
         let off = self.offsets();
-        let lo = off[id as usize] as usize;
-        let at = self.exposures(id).iter().position(|e| e.category == k)?;
-        Some(self.preds()[lo + at]).filter(|&p| p != u64::MAX)
+        (off[row] as usize, off[row + 1] as usize)
     }
 
-    /// Seed rules, sorted by address id.
-    pub fn seeds(&self) -> &[SeedRule] {
-        cast(self.section(4))
+    /// The exposures of address `id` in this file (none when it has no row).
+    fn exposures_of(&self, id: u32) -> &[Entry] {
+        match self.row(id) {
+            Some(r) => {
+                let (lo, hi) = self.entry_range(r);
+                &self.entries()[lo..hi]
+            }
+            None => &[],
+        }
     }
 
-    /// The address id of a 20-byte address, if it is in the data.
-    #[inline]
-    pub fn lookup(&self, key: &[u8; 20]) -> Option<u32> {
-        self.probe(key, home(key, self.slots().len()))
-    }
-
-    /// An id from a slot, if the index has it (a damaged slot is no hit).
-    #[inline]
-    fn known(&self, id: u32) -> Option<u32> {
-        ((id as u64) < self.meta.addresses).then_some(id)
+    fn pools_of(&self, id: u32) -> &[PoolRecord] {
+        let p = self.pools();
+        let lo = p.partition_point(|r| r.id < id);
+        let hi = lo + p[lo..].partition_point(|r| r.id == id);
+        &p[lo..hi]
     }
 
     #[inline]
@@ -396,10 +719,163 @@ impl Index {
                 return None;
             }
             if &slot.key == key {
-                return self.known(slot.id);
+                // A damaged slot is no hit.
+                return ((slot.id as u64) < self.meta.addresses).then_some(slot.id);
             }
             s = (s + 1) & mask;
         }
+    }
+}
+
+/// An open exposure index: a base and, after appends, a delta over it.
+pub struct Index {
+    /// Its header as a whole: the newest file's, with the entries of the
+    /// whole index.
+    pub meta: Meta,
+    base: Arc<Layer>,
+    delta: Option<Layer>,
+}
+
+impl Index {
+    /// Map a base index file.
+    pub fn open(path: &Path) -> Result<Index, ScreenError> {
+        let base = Layer::open(path)?;
+        if base.meta.base.is_some() {
+            return Err(ScreenError::Corrupt { path: path.to_path_buf(), message: "a delta opened as a base".into() });
+        }
+        Ok(Index::over(Arc::new(base), None))
+    }
+
+    /// Map a delta and its base: `held`, a base already open, when it is
+    /// the one the delta is over, else the file at `base`.
+    pub fn open_with_delta(held: Option<Arc<Layer>>, base: &Path, delta: &Path) -> Result<Index, ScreenError> {
+        let d = Layer::open(delta)?;
+        let base = match held
+            .filter(|b| d.meta.base.as_deref() == Some(b.meta.generation.as_str()) && b.meta.addresses == d.meta.base_addresses)
+        {
+            Some(b) => b,
+            None => Arc::new(Layer::open(base)?),
+        };
+        let corrupt = |m: &str| ScreenError::Corrupt { path: delta.to_path_buf(), message: m.to_string() };
+        if d.meta.base.as_deref() != Some(base.meta.generation.as_str())
+            || base.meta.base.is_some()
+            || d.meta.base_addresses != base.meta.addresses
+            || d.meta.addresses < base.meta.addresses
+            || d.meta.categories != base.meta.categories
+            || d.meta.asset != base.meta.asset
+            || d.meta.lineage != base.meta.lineage
+            || d.meta.events < base.meta.events
+        {
+            return Err(corrupt("the delta is not over this base"));
+        }
+        if d.slots().iter().any(|s| s.id != EMPTY && s.id < base.meta.addresses as u32) {
+            return Err(corrupt("the delta's slots name addresses of its base"));
+        }
+        Ok(Index::over(base, Some(d)))
+    }
+
+    fn over(base: Arc<Layer>, delta: Option<Layer>) -> Index {
+        let mut meta = delta.as_ref().map_or(&base.meta, |d| &d.meta).clone();
+        meta.entries = meta.view_entries;
+        Index { meta, base, delta }
+    }
+
+    /// The base file, shared with an update's view over it.
+    pub fn base(&self) -> Arc<Layer> {
+        self.base.clone()
+    }
+
+    /// Whether a delta is laid over the base.
+    pub fn has_delta(&self) -> bool {
+        self.delta.is_some()
+    }
+
+    /// The rows of the delta (0 without one).
+    pub fn delta_rows(&self) -> u64 {
+        self.delta.as_ref().map_or(0, |d| d.meta.rows)
+    }
+
+    /// The file holding address `id`'s row, and the row.
+    #[inline]
+    fn row(&self, id: u32) -> Option<(&Layer, usize)> {
+        if let Some(d) = &self.delta
+            && let Some(r) = d.row(id)
+        {
+            return Some((d, r));
+        }
+        self.base.row(id).map(|r| (&*self.base, r))
+    }
+
+    /// Whether the index was written for `store`'s events (as many, the
+    /// same line of events) and every event it points at is in it: an
+    /// index of another store of the same size is refused, not trusted.
+    pub fn fits(&self, store: &Store) -> bool {
+        let n = store.len() as u64;
+        self.meta.events == n
+            && self.meta.lineage == store.manifest.lineage
+            && self.base.reach <= n
+            && self.delta.as_ref().is_none_or(|d| d.reach <= n)
+    }
+
+    /// What address `id` received from others.
+    #[inline]
+    pub fn received(&self, id: u32) -> u128 {
+        self.row(id).map_or(0, |(l, r)| l.received()[r])
+    }
+
+    /// The address id of an address given as text (an account-model
+    /// address as 20 bytes, a Bitcoin address as its text), checked
+    /// against the store's own text.
+    pub fn lookup_text(&self, store: &Store, bytes: &[u8]) -> Option<u32> {
+        let key = text_key(store.manifest.chain, bytes)?;
+        self.lookup(&key).filter(|&id| store.address_bytes(id) == bytes)
+    }
+
+    /// The UTXO predecessor of `id`'s first tainted arrival in category
+    /// `k` (see [`Entry`]), if any.
+    pub fn pred(&self, id: u32, k: u16) -> Option<u64> {
+        let (l, r) = self.row(id)?;
+        let (lo, hi) = l.entry_range(r);
+        let at = l.entries()[lo..hi].iter().position(|e| e.category == k)?;
+        Some(l.preds()[lo + at]).filter(|&p| p != u64::MAX)
+    }
+
+    /// Seed rules, sorted by address id.
+    pub fn seeds(&self) -> &[SeedRule] {
+        self.delta.as_ref().map_or(&*self.base, |d| d).seeds()
+    }
+
+    /// Seed balances at the sweep's end, sorted by address id.
+    pub fn seed_balances(&self) -> &[SeedBalance] {
+        self.delta.as_ref().map_or(&*self.base, |d| d).seed_balances()
+    }
+
+    /// Address `id`'s pools at the sweep's end, ascending by category.
+    pub fn pools(&self, id: u32) -> &[PoolRecord] {
+        match &self.delta {
+            Some(d) if d.row(id).is_some() => d.pools_of(id),
+            _ => self.base.pools_of(id),
+        }
+    }
+
+    /// Every address's pools at the sweep's end: the base's of addresses
+    /// the delta does not hold, then the delta's.
+    pub fn all_pools(&self) -> impl Iterator<Item = PoolRecord> + '_ {
+        let d = self.delta.as_ref();
+        let base = self.base.pools().iter().filter(move |p| d.is_none_or(|d| d.row(p.id).is_none()));
+        base.chain(d.map_or(&[][..], |d| d.pools()).iter()).copied()
+    }
+
+    /// The address id of a 20-byte address, if it is in the data.
+    #[inline]
+    pub fn lookup(&self, key: &[u8; 20]) -> Option<u32> {
+        self.base.probe(key, home(key, self.base.slots().len())).or_else(|| self.lookup_new(key))
+    }
+
+    /// An address new since the base.
+    #[inline]
+    fn lookup_new(&self, key: &[u8; 20]) -> Option<u32> {
+        self.delta.as_ref().and_then(|d| d.probe(key, home(key, d.slots().len())))
     }
 
     /// Look up many addresses: the slots of a whole group are requested
@@ -407,7 +883,8 @@ impl Index {
     pub fn lookup_batch(&self, keys: &[[u8; 20]], out: &mut Vec<Option<u32>>) {
         const GROUP: usize = 16;
         out.clear();
-        let slots = self.slots();
+        let base = &*self.base;
+        let slots = base.slots();
         let mut hashes = [0u64; GROUP];
         for group in keys.chunks(GROUP) {
             for (k, key) in group.iter().enumerate() {
@@ -415,7 +892,14 @@ impl Index {
                 crate::sys::prefetch(&slots[hashes[k] as usize]);
             }
             for (k, key) in group.iter().enumerate() {
-                out.push(self.probe(key, hashes[k]));
+                out.push(base.probe(key, hashes[k]));
+            }
+        }
+        if self.delta.is_some() {
+            for (o, key) in out.iter_mut().zip(keys) {
+                if o.is_none() {
+                    *o = self.lookup_new(key);
+                }
             }
         }
     }
@@ -451,23 +935,32 @@ impl Index {
     /// amount and its entries' offsets): a batch asks for addresses all
     /// over an index far larger than the cache.
     pub fn prefetch(&self, id: u32) {
-        crate::sys::prefetch(&self.received()[id as usize]);
-        crate::sys::prefetch(&self.offsets()[id as usize]);
+        // A delta is small and in cache; the base's row is the miss.
+        if let Some(r) = self.base.row(id) {
+            crate::sys::prefetch(&self.base.received()[r]);
+            crate::sys::prefetch(&self.base.offsets()[r]);
+        }
     }
 
     /// Start loading `id`'s entries, once its offsets are in cache
     /// ([`Index::prefetch`] a few answers earlier).
     pub fn prefetch_entries(&self, id: u32) {
-        if let Some(e) = self.entries().get(self.offsets()[id as usize] as usize) {
+        if let Some((l, r)) = self.row(id)
+            && let Some(e) = l.entries().get(l.offsets()[r] as usize)
+        {
             crate::sys::prefetch(e);
         }
     }
 
     /// The exposures of address `id`, ascending by category.
     pub fn exposures(&self, id: u32) -> &[Entry] {
-        let off = self.offsets();
-        let (lo, hi) = (off[id as usize] as usize, off[id as usize + 1] as usize);
-        &self.entries()[lo..hi]
+        match self.row(id) {
+            Some((l, r)) => {
+                let (lo, hi) = l.entry_range(r);
+                &l.entries()[lo..hi]
+            }
+            None => &[],
+        }
     }
 
     /// The exposure of `id` in category `k`, if any.

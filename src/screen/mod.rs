@@ -83,24 +83,213 @@ impl CategorySet {
     }
 }
 
-/// Open the exposure index of `asset` for the store's live generation,
-/// building (and writing) it first when it is missing or was built for
-/// other categories. Returns the index and whether it was built now.
+/// Open the exposure index of `asset` for the store's live generation;
+/// when there is none, update an older generation's (after a pure append,
+/// ADR 0021 part 3) or build one. Returns the index and whether it was
+/// written now.
 pub fn open_or_build(store: &Store, asset: u32, cats: &CategorySet) -> Result<(index::Index, bool), ScreenError> {
-    if let Some(ix) = open_fresh(store, asset, cats) {
-        return Ok((ix, false));
+    open_or_update(store, asset, cats, None).map(|(ix, made)| (ix, made != Made::Opened))
+}
+
+/// How an index came to be open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Made {
+    /// It was on disk for the live generation.
+    Opened,
+    /// An older generation's was taken up over the appended events.
+    Updated,
+    /// It was built from a full sweep.
+    Built,
+}
+
+/// [`open_or_build`], taking up `held` (an index this process has open,
+/// of an older generation) when it can be updated: its base is not read
+/// again.
+pub fn open_or_update(
+    store: &Store,
+    asset: u32,
+    cats: &CategorySet,
+    held: Option<&index::Index>,
+) -> Result<(index::Index, Made), ScreenError> {
+    if let Some(ix) = open_fresh_over(store, asset, cats, held) {
+        return Ok((ix, Made::Opened));
+    }
+    crate::sys::timing("exposure index: none for this generation");
+    let on_disk;
+    let prev = match held.filter(|p| can_take_up(store, asset, cats, p)) {
+        Some(p) => Some(p),
+        None => {
+            on_disk = newest_on_disk(store, asset).filter(|p| can_take_up(store, asset, cats, p));
+            crate::sys::timing("exposure index: an older generation's opened");
+            on_disk.as_ref()
+        }
+    };
+    if let Some(p) = prev {
+        // An update that fails (a sum past 128 bits, a full disk) is
+        // answered by a rebuild, which reports what it finds itself.
+        if let Ok(ix) = update(store, asset, cats, p, default_fold(p)) {
+            return Ok((ix, Made::Updated));
+        }
     }
     let labels = crate::labels::load(store);
     let x = if store.manifest.chain.is_account() { sweep::sweep(store, asset, cats, &labels)? } else { utxo::sweep(store, cats, &labels)? };
-    Ok((keep(store, asset, cats, &x)?, true))
+    Ok((keep(store, asset, cats, &x)?, Made::Built))
+}
+
+/// The delta rows past which an update of `prev` folds into a new base:
+/// a sixty-fourth of the base's addresses (so that writing the delta stays
+/// a small share of a rebuild), and never fewer than 1,024.
+pub fn default_fold(prev: &index::Index) -> u64 {
+    (prev.base().meta.addresses / 64).max(1024)
+}
+
+/// Whether `prev` can be taken up for the store's live generation: written
+/// with its sweep's end state, over a prefix of the store's events (the
+/// same line of events: nothing spliced or rewritten since), with the same
+/// labels, categories and asset.
+pub fn can_take_up(store: &Store, asset: u32, cats: &CategorySet, prev: &index::Index) -> bool {
+    let m = &prev.meta;
+    m.resumable
+        && store.manifest.chain.is_account()
+        && !m.lineage.is_empty()
+        && m.lineage == store.manifest.lineage
+        && m.events <= store.len() as u64
+        && m.addresses <= store.address_count() as u64
+        && m.categories == cats.names
+        && m.asset == store.manifest.assets[asset as usize]
+        && m.labels == index::labels_fingerprint(store)
+}
+
+/// The index of `asset` of the newest older generation on disk, if one opens.
+fn newest_on_disk(store: &Store, asset: u32) -> Option<index::Index> {
+    let name = store.manifest.assets[asset as usize].to_ascii_lowercase();
+    let live = store.gen_dir.file_name()?.to_string_lossy().into_owned();
+    let dir = store.dir.join("exposure");
+    let mut found: Vec<(String, bool)> = Vec::new();
+    for e in std::fs::read_dir(&dir).ok()?.flatten() {
+        let f = e.file_name().to_string_lossy().into_owned();
+        let Some((generation, rest)) = f.split_once('.') else { continue };
+        if !generation.starts_with("gen-") || generation == live {
+            continue;
+        }
+        if rest == format!("{name}.idx") {
+            found.push((generation.to_string(), false));
+        } else if rest == format!("{name}.delta") {
+            found.push((generation.to_string(), true));
+        }
+    }
+    // The newest generation; a full base before a delta of the same one.
+    found.sort();
+    let (generation, delta) = found.pop()?;
+    if delta {
+        let base = dir.join(format!("{generation}.{name}.base"));
+        index::Index::open_with_delta(None, &base, &dir.join(format!("{generation}.{name}.delta"))).ok()
+    } else {
+        index::Index::open(&dir.join(format!("{generation}.{name}.idx"))).ok()
+    }
+}
+
+/// Update `prev` (see [`can_take_up`]) to the store's live generation: the
+/// sweep taken up over the events after it ([`sweep::Sweeper::take_up`]),
+/// the addresses they touch written as a delta over `prev`'s base, or,
+/// once the delta would hold more than `fold_at` addresses, everything
+/// folded into a new base. Cost: the new events and the addresses they
+/// touch, plus the delta carried over.
+pub fn update(store: &Store, asset: u32, cats: &CategorySet, prev: &index::Index, fold_at: u64) -> Result<index::Index, ScreenError> {
+    let labels = crate::labels::load(store);
+    let mut s = sweep::Sweeper::new(store, asset, cats, &labels, Vec::new())?;
+    let touched = s.take_up(prev)?;
+    crate::sys::timing("exposure index: records taken up");
+    s.run_to(store.len())?;
+    let rows = s.rows(&touched);
+    let whole = s.whole();
+    drop(s);
+    crate::sys::timing("exposure index: new events swept");
+    let name = store.manifest.assets[asset as usize].clone();
+    let base = prev.base();
+    if rows.len() as u64 + prev.delta_rows() <= fold_at {
+        let (base_path, delta_path) = index::delta_paths_for(store, &name);
+        // The base's file may be gone (another process folded it away):
+        // then everything is folded here.
+        if link(base.path(), &base_path).is_ok() {
+            index::write_delta(store, prev, &rows, &whole, &delta_path)?;
+            remove_stale(store);
+            crate::sys::timing("exposure index: delta written");
+            return index::Index::open_with_delta(Some(base), &base_path, &delta_path);
+        }
+    }
+    let x = fold(store, prev, rows, whole);
+    let ix = keep(store, asset, cats, &x);
+    crate::sys::timing("exposure index: folded into a new base");
+    ix
+}
+
+/// `dst` made a name of `src`'s file (a hard link; a copy where the
+/// filesystem has none), replacing what `dst` was.
+fn link(src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<()> {
+    let tmp = crate::sys::tmp_path(dst);
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(src, &tmp).is_err() {
+        std::fs::copy(src, &tmp)?;
+    }
+    std::fs::rename(&tmp, dst)
+}
+
+/// `prev` with `rows` laid over it, every address's records in one base.
+fn fold(store: &Store, prev: &index::Index, rows: Vec<index::Row>, whole: index::Whole) -> sweep::Exposures {
+    let n = store.address_count();
+    let mut received: Vec<u128> = (0..n as u32).map(|id| prev.received(id)).collect();
+    let mut by_address: Vec<Vec<sweep::Exposure>> = (0..n as u32)
+        .map(|id| {
+            prev.exposures(id)
+                .iter()
+                .map(|e| sweep::Exposure {
+                    category: e.category,
+                    amount: e.amount,
+                    direct: e.direct,
+                    hops: e.hops,
+                    first_in: e.first_in,
+                    pred: u64::MAX,
+                })
+                .collect()
+        })
+        .collect();
+    let mut fresh = vec![false; n];
+    for r in &rows {
+        fresh[r.id as usize] = true;
+    }
+    let mut pools: Vec<index::PoolRecord> = prev.all_pools().filter(|p| !fresh[p.id as usize]).collect();
+    for r in rows {
+        received[r.id as usize] = r.received;
+        by_address[r.id as usize] = r.exposures;
+        pools.extend(r.pools);
+    }
+    pools.sort_unstable_by_key(|p| (p.id, p.category));
+    sweep::Exposures {
+        received,
+        by_address,
+        seeds: whole.seeds,
+        state: Some(sweep::SweepState { pools, seed_balances: whole.seed_balances }),
+    }
 }
 
 /// The exposure index of `asset` if one on disk fits the store's live
-/// generation and these categories.
+/// generation and these categories: a base written for it, or a base and
+/// a delta.
 pub fn open_fresh(store: &Store, asset: u32, cats: &CategorySet) -> Option<index::Index> {
+    open_fresh_over(store, asset, cats, None)
+}
+
+/// [`open_fresh`], a delta laid over `held`'s base when it is the delta's
+/// (so that a process that holds the base open does not read it again).
+fn open_fresh_over(store: &Store, asset: u32, cats: &CategorySet, held: Option<&index::Index>) -> Option<index::Index> {
     let name = &store.manifest.assets[asset as usize];
-    let ix = index::Index::open(&index::path_for(store, name)).ok()?;
-    (ix.meta.categories == cats.names && ix.meta.addresses == store.address_count() as u64 && ix.fits(store)).then_some(ix)
+    let fits = |ix: &index::Index| ix.meta.categories == cats.names && ix.meta.addresses == store.address_count() as u64 && ix.fits(store);
+    if let Some(ix) = index::Index::open(&index::path_for(store, name)).ok().filter(fits) {
+        return Some(ix);
+    }
+    let (base, delta) = index::delta_paths_for(store, name);
+    index::Index::open_with_delta(held.map(index::Index::base), &base, &delta).ok().filter(fits)
 }
 
 /// Write a sweep's exposures as the index of `asset` for the store's live

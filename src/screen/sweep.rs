@@ -16,6 +16,7 @@
 //! lays it on the payee ([`Sweeper::give`]); the bridge's own legs move
 //! balances only.
 
+use super::index::{Index, PoolRecord, Row, SeedBalance, Whole};
 use super::{CategorySet, ScreenError};
 use crate::labels::{Label, taxonomy, within};
 use crate::model::{NO_TIME, flags};
@@ -57,6 +58,17 @@ pub struct Exposures {
     pub by_address: Vec<Vec<Exposure>>,
     /// Seed rules per address: `(category, from, to)`, for evidence paths.
     pub seeds: IdMap<Vec<Rule<u16>>>,
+    /// The sweep's end state, when an update can take it up from there
+    /// (the single-process account-model sweep's).
+    pub state: Option<SweepState>,
+}
+
+/// Where a sweep ended: what it needs to go on over appended events.
+pub struct SweepState {
+    /// Every pool, ascending by address and category.
+    pub pools: Vec<PoolRecord>,
+    /// Every seed-labelled address's balance, ascending by address.
+    pub seed_balances: Vec<SeedBalance>,
 }
 
 impl Exposures {
@@ -67,7 +79,7 @@ impl Exposures {
             e.sort_by_key(|x| x.category);
             by_address[id as usize] = e;
         }
-        Exposures { received, by_address, seeds }
+        Exposures { received, by_address, seeds, state: None }
     }
 }
 
@@ -490,9 +502,98 @@ impl<'a> Sweeper<'a> {
         self.given.insert(k, c);
     }
 
-    /// Run to the end and hand over the result.
+    /// Run to the end and hand over the result, with the state an update
+    /// takes up (none when bridges were followed: a crossing may be on its
+    /// way at the end).
     pub fn finish(mut self) -> Result<Exposures, ScreenError> {
         self.run_to(self.store.len())?;
-        Ok(Exposures::gather(self.exposures, self.received, self.rules.seeds))
+        let state = self.steps.is_empty().then(|| {
+            let mut pools: Vec<PoolRecord> = self.pools.iter().map(|(&(id, k), p)| pool_record(id, k, p)).collect();
+            pools.sort_unstable_by_key(|p| (p.id, p.category));
+            SweepState { pools, seed_balances: self.seed_balances() }
+        });
+        let mut x = Exposures::gather(self.exposures, self.received, self.rules.seeds);
+        x.state = state;
+        Ok(x)
     }
+
+    fn seed_balances(&self) -> Vec<SeedBalance> {
+        let mut out: Vec<SeedBalance> = self.seed_bal.iter().map(|(&id, &balance)| SeedBalance { balance, id, reserved: [0; 3] }).collect();
+        out.sort_unstable_by_key(|b| b.id);
+        out
+    }
+
+    /// Take a sweep up where `prev`'s ended (its events, a prefix of the
+    /// store's: a pure append since): its seed balances, and the received
+    /// sums, exposures and pools of every address the events after it
+    /// touch, laid back on fresh records. Returns those addresses,
+    /// ascending; running to the store's end then gives them what a sweep
+    /// from the start gives, and leaves every other address as `prev` has
+    /// it (an event changes only its own sender's and receiver's records).
+    pub(crate) fn take_up(&mut self, prev: &Index) -> Result<Vec<u32>, ScreenError> {
+        let from = prev.meta.events as usize;
+        let (ev, end) = (self.ev, self.store.len());
+        let mut parties = ev.party_cursor();
+        let mut touched: Vec<u32> = Vec::new();
+        for i in from..end {
+            if ev.asset(i) == self.asset && ev.flags(i) & flags::MOVES_NOTHING == 0 {
+                let (u, v) = parties.at(i);
+                touched.extend([u, v]);
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for b in prev.seed_balances() {
+            self.seed_bal.insert(b.id, b.balance);
+        }
+        for &id in &touched {
+            self.received[id as usize] = prev.received(id);
+            let x = prev.exposures(id);
+            if !x.is_empty() {
+                let pred = |k: u16| prev.pred(id, k).unwrap_or(u64::MAX);
+                let v = x
+                    .iter()
+                    .map(|e| Exposure {
+                        category: e.category,
+                        amount: e.amount,
+                        direct: e.direct,
+                        hops: e.hops,
+                        first_in: e.first_in,
+                        pred: pred(e.category),
+                    })
+                    .collect();
+                self.exposures.insert(id, v);
+            }
+            for p in prev.pools(id) {
+                self.pools.insert((id, p.category), Pool { taint: p.taint, hop: p.hop });
+                if p.taint > 0 {
+                    self.held[id as usize] |= 1 << p.category;
+                }
+            }
+        }
+        self.next = from;
+        Ok(touched)
+    }
+
+    /// The records of addresses `ids` (ascending), after a run.
+    pub(crate) fn rows(&self, ids: &[u32]) -> Vec<Row> {
+        ids.iter()
+            .map(|&id| {
+                let mut exposures = self.exposures.get(&id).cloned().unwrap_or_default();
+                exposures.sort_by_key(|x| x.category);
+                let pools =
+                    (0..self.rules.names.len() as u16).filter_map(|k| self.pools.get(&(id, k)).map(|p| pool_record(id, k, p))).collect();
+                Row { id, received: self.received[id as usize], exposures, pools }
+            })
+            .collect()
+    }
+
+    /// What an update writes whole: every seed rule and seed balance.
+    pub(crate) fn whole(&self) -> Whole {
+        Whole { seeds: self.rules.seeds.clone(), seed_balances: self.seed_balances() }
+    }
+}
+
+fn pool_record(id: u32, category: u16, p: &Pool) -> PoolRecord {
+    PoolRecord { taint: p.taint, id, hop: p.hop, category, reserved: [0; 3] }
 }

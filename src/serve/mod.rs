@@ -144,6 +144,8 @@ pub enum ServeError {
 pub(crate) struct Snapshot {
     pub(crate) store: Store,
     pub(crate) index: screen::index::Index,
+    /// How the index came to be open.
+    pub(crate) made: screen::Made,
     pub(crate) current: String,
     /// With clustering on: the store's clusters.
     pub(crate) clusters: Option<screen::answer::ClusterMembers>,
@@ -185,12 +187,13 @@ fn current_of(dir: &Path) -> String {
 }
 
 /// Open the store's live generation and its exposure index (building the
-/// index when missing).
-fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
+/// index when missing, or updating `prev`'s after an append).
+fn load(dir: &Path, config: &Config, prev: Option<&Snapshot>) -> Result<Snapshot, ServeError> {
     let current = current_of(dir);
     let store = crate::app::open_verified(dir)?;
     let asset = crate::trace::resolve_asset(&store, config.asset.as_deref()).map_err(crate::app::AppError::from)?;
-    let (index, _) = screen::open_or_build(&store, asset, &config.categories).map_err(crate::app::AppError::from)?;
+    let (index, made) =
+        screen::open_or_update(&store, asset, &config.categories, prev.map(|p| &p.index)).map_err(crate::app::AppError::from)?;
     let clusters = match config.cluster {
         Some(p) => {
             let c = crate::app::bitcoin_clusters(&store, p)?;
@@ -198,13 +201,13 @@ fn load(dir: &Path, config: &Config) -> Result<Snapshot, ServeError> {
         }
         None => None,
     };
-    Ok(Snapshot { store, index, current, clusters })
+    Ok(Snapshot { store, index, made, current, clusters })
 }
 
 /// Serve until SIGTERM or Ctrl-C. Prints `listening on http://ADDR` to
 /// standard error once the socket is bound (port 0 picks a free port).
 pub fn run(dir: &Path, config: Config) -> Result<(), ServeError> {
-    let snap = load(dir, &config)?;
+    let snap = load(dir, &config, None)?;
     // One thread: a runtime that runs every connection on it, without the
     // multi-thread scheduler's wake-ups and queues between threads (the
     // serving core's own work is then only the requests').
@@ -242,9 +245,14 @@ async fn follow(dir: PathBuf, app: Arc<App>) {
             continue;
         }
         let (d, a) = (dir.clone(), app.clone());
-        match tokio::task::spawn_blocking(move || load(&d, &a.config)).await {
+        match tokio::task::spawn_blocking(move || load(&d, &a.config, Some(&a.snapshot()))).await {
             Ok(Ok(snap)) => {
-                eprintln!("store changed: now serving {}", snap.current.split_whitespace().next().unwrap_or(""));
+                let how = match snap.made {
+                    screen::Made::Opened => "opened",
+                    screen::Made::Updated => "updated",
+                    screen::Made::Built => "built",
+                };
+                eprintln!("store changed: now serving {} (exposure index {how})", snap.current.split_whitespace().next().unwrap_or(""));
                 *app.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
             }
             Ok(Err(e)) => {

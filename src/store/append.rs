@@ -306,6 +306,10 @@ impl Builder {
         m.written_by = format!("chaintrace {}", env!("CARGO_PKG_VERSION"));
         w.set_events(keep.len() as u64);
         m.segments.push(w.finish()?);
+        // Events before the store's end were rewritten: a new line.
+        if first < s.manifest.events || s.manifest.lineage.is_empty() {
+            m.lineage = m.new_lineage(&s.manifest.lineage, first);
+        }
         crate::sys::timing("segment written");
         drop(s);
         drop(self);

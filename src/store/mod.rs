@@ -126,9 +126,33 @@ pub struct Manifest {
     pub balance_runs: Vec<Run>,
     /// The program that wrote it.
     pub written_by: String,
+    /// The store's line of events: a token that stays while events are
+    /// only added after the last (appends, label imports, compactions) and
+    /// changes when a splice or a rewrite changes events already there, so
+    /// that what was derived from a prefix of the events (the exposure
+    /// index's sweep state) knows it can be taken up. Empty in stores
+    /// written before it.
+    #[serde(default)]
+    pub lineage: String,
 }
 
 impl Manifest {
+    /// A new line of events, after `before` cut at event `cut`: a digest
+    /// of both and of every column part's checksum (so it names these
+    /// events, not a counter).
+    pub(crate) fn new_lineage(&self, before: &str, cut: u64) -> String {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(before.as_bytes());
+        h.update(&cut.to_le_bytes());
+        for (name, parts) in &self.columns {
+            h.update(name.as_bytes());
+            for p in parts {
+                h.update(p.xxh3.as_bytes());
+            }
+        }
+        format!("{:016x}", h.digest())
+    }
+
     /// What identifies the store's events and the columns derived from
     /// them: the manifest without its labels, the files it was loaded
     /// from and the writer. A label import (a new generation, the events
@@ -172,6 +196,7 @@ impl Manifest {
             tx_runs: Vec::new(),
             balance_runs: Vec::new(),
             written_by: String::new(),
+            lineage: String::new(),
         }
     }
 }

@@ -359,7 +359,7 @@ impl Builder {
         let segment = w.finish()?;
         crate::sys::timing("segment synced");
         let run = |count: usize| if count == 0 { Vec::new() } else { vec![Run { segment: name.clone(), count: count as u64 }] };
-        Ok(Manifest {
+        let mut m = Manifest {
             format: FORMAT_NAME.to_string(),
             version: FORMAT_VERSION,
             chain: self.chain,
@@ -381,6 +381,9 @@ impl Builder {
             tx_runs: run(self.tx_hashes.len()),
             balance_runs: run(finals.len() / 24),
             written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
-        })
+            lineage: String::new(),
+        };
+        m.lineage = m.new_lineage("", 0);
+        Ok(m)
     }
 }

@@ -4,7 +4,8 @@
 #   tests/crash/run.sh [POINTS] [EVENTS] [SEED]
 #
 # Operations: an ingest into a new store, an append, a label import, an
-# exposure index build (`screen`), a compaction. Each is run once
+# exposure index build (`screen`), an exposure index update (`screen` after
+# an append: a delta over the older base), a compaction. Each is run once
 # uninterrupted on a copy of its store to record the state after it
 # (tests/crash/state.py: CURRENT, the live manifest, its segments, the
 # exposure indexes). Then POINTS times (default 100) a copy of the store
@@ -54,6 +55,15 @@ op_append "$WORK/before/labels" > /dev/null 2>&1
 cp -a "$WORK/before/labels" "$WORK/before/index"
 op_labels "$WORK/before/index" > /dev/null 2>&1
 cp -a "$WORK/before/index" "$WORK/before/compact"
+# An index built before the append: `screen` then updates it.
+op_ingest "$WORK/before/update" > /dev/null 2>&1
+op_labels "$WORK/before/update" > /dev/null 2>&1
+op_index "$WORK/before/update" > /dev/null 2>&1
+op_append "$WORK/before/update" > /dev/null 2>&1
+op_update() { "$CT" screen --store "$1" "$WORK/addresses.txt"; }
+cp -a "$WORK/before/update" "$WORK/check"
+op_update "$WORK/check" 2>&1 > /dev/null | grep -q "updated the exposure index" || { echo "FAILED: screen after an append did not update the index"; exit 1; }
+rm -rf "$WORK/check"
 
 # given OP DIR: DIR made the store before OP (none before an ingest).
 given() {
@@ -63,7 +73,7 @@ given() {
 
 FAILED=0
 printf '%-8s %6s %6s %6s %6s %8s %8s\n' op kills before after ended debris run_s
-for op in ingest append labels index compact; do
+for op in ingest append labels index update compact; do
     s="$WORK/store"
     given "$op" "$s"
     want_before=$($STATE "$s" | cut -d' ' -f1)

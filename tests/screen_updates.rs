@@ -1,0 +1,198 @@
+//! Incremental screening (issue 20 part 3, ADR 0021): after an append the
+//! exposure index is updated from the new events, not rebuilt, and is equal
+//! to a rebuild to the wei: random stores cut into random appends, every
+//! address and category compared after each, through deltas and folds, with
+//! labels that apply for a while, addresses that appear late and values
+//! past 64 bits.
+
+mod common;
+use chaintrace::labels::Label;
+use chaintrace::screen::{self, CategorySet, index::Index, sweep};
+use chaintrace::store::Store;
+use chaintrace::synth::Rng;
+use common::*;
+use std::path::Path;
+
+fn addr(k: usize) -> String {
+    format!("0x{:040x}", k + 1)
+}
+
+const T0: i64 = 1_600_000_000;
+
+/// `n` random transfers, one a block; address `k` first appears near
+/// event `k * n / n_addr`, so appends bring new addresses.
+fn rows(rng: &mut Rng, n_addr: usize, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let known = (1 + i * n_addr / n).clamp(2, n_addr) as u64;
+            let from = rng.below(known) as usize;
+            let to = if rng.below(12) == 0 { from } else { rng.below(known.min(n_addr as u64 - 1) + 1) as usize };
+            let value: u128 = match rng.below(14) {
+                0 => 0,
+                1 => 10u128.pow(24) + u128::from(rng.below(1 << 40)),
+                _ => u128::from(rng.below(5000) + 1),
+            };
+            format!("{},{},{},{},{}\n", 1000 + i, T0 + 12 * i as i64, addr(from), addr(to), value)
+        })
+        .collect()
+}
+
+fn write_part(dir: &Path, k: usize, rows: &[String]) -> std::path::PathBuf {
+    let f = dir.join(format!("part{k}.csv"));
+    std::fs::write(&f, format!("block_number,block_timestamp,from_address,to_address,value\n{}", rows.concat())).unwrap();
+    f
+}
+
+fn append(st: &Path, f: &Path) {
+    let o = ingest(st, "ethereum", "transfers", &["--no-progress"], &[f]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+/// The index and a fresh sweep agree on everything an answer or a later
+/// update reads: per address, `received` and every exposure; the sweep's
+/// end state; the seed rules; the entry count.
+fn same(store: &Store, ix: &Index, x: &sweep::Exposures, what: &str) {
+    let n = store.address_count();
+    assert_eq!(ix.meta.addresses, n as u64, "{what}");
+    assert_eq!(ix.meta.events, store.len() as u64, "{what}");
+    let mut entries = 0;
+    for id in 0..n as u32 {
+        assert_eq!(ix.received(id), x.received[id as usize], "{what}: received of {id}");
+        let got: Vec<_> = ix.exposures(id).iter().map(|e| (e.category, e.amount, e.direct, e.hops, e.first_in)).collect();
+        let want: Vec<_> = x.by_address[id as usize].iter().map(|e| (e.category, e.amount, e.direct, e.hops, e.first_in)).collect();
+        assert_eq!(got, want, "{what}: exposures of {id}");
+        entries += want.len() as u64;
+        let key = store.address_bytes(id);
+        if let Ok(k) = <[u8; 20]>::try_from(key)
+            && id as usize >= chaintrace::model::Pseudo::ALL.len()
+        {
+            assert_eq!(ix.lookup(&k), Some(id), "{what}: lookup of {id}");
+        }
+    }
+    assert_eq!(ix.meta.entries, entries, "{what}");
+    let state = x.state.as_ref().expect("a single sweep keeps its state");
+    let mut pools: Vec<_> = ix.all_pools().collect();
+    pools.sort_by_key(|p| (p.id, p.category));
+    assert_eq!(pools, state.pools, "{what}: pools");
+    assert_eq!(ix.seed_balances(), &state.seed_balances[..], "{what}: seed balances");
+    let seeds: Vec<_> = ix.seeds().iter().map(|r| (r.id, r.category, r.from, r.to)).collect();
+    let mut want: Vec<_> =
+        x.seeds.iter().flat_map(|(&id, v)| v.iter().map(move |r| (id, r.0, r.1.unwrap_or(i64::MIN), r.2.unwrap_or(i64::MAX)))).collect();
+    want.sort();
+    assert_eq!(seeds, want, "{what}: seed rules");
+}
+
+#[test]
+fn updates_after_random_appends_equal_a_rebuild_to_the_wei() {
+    let cats = CategorySet::new(["sanctioned", "hack", "mixer"]);
+    let mut rng = Rng::new(20);
+    let (mut deltas, mut folds, mut moved) = (0, 0, 0u128);
+    for round in 0..24 {
+        let t = tempfile::tempdir().unwrap();
+        let n_addr = 8 + rng.below(40) as usize;
+        let n = 150 + rng.below(500) as usize;
+        let all = rows(&mut rng, n_addr, n);
+        // Cuts at random events: each event is its own block, so every part is a pure append.
+        let mut cuts: Vec<usize> = (0..1 + rng.below(5)).map(|_| 1 + rng.below(n as u64 - 1) as usize).collect();
+        cuts.extend([0, n]);
+        cuts.sort();
+        cuts.dedup();
+        let st = t.path().join("s");
+        append(&st, &write_part(t.path(), 0, &all[cuts[0]..cuts[1]]));
+        // Labels, some on addresses that appear only in later parts, some for a while only.
+        let mut labels = Vec::new();
+        for k in 0..n_addr {
+            for c in ["sanctioned", "hack", "mixer", "exchange", "defi"] {
+                if rng.below(10) == 0 {
+                    let (from, to) = match rng.below(4) {
+                        0 => (Some(T0 + 12 * rng.below(n as u64) as i64), None),
+                        1 => (None, Some(T0 + 12 * rng.below(n as u64) as i64)),
+                        _ => (None, None),
+                    };
+                    labels.push(Label {
+                        address: addr(k),
+                        category: c.into(),
+                        source: "csv".into(),
+                        valid_from: from,
+                        valid_to: to,
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        chaintrace::labels::save(&st, &labels).unwrap();
+        let store = Store::open(&st).unwrap();
+        let (mut held, built) = screen::open_or_build(&store, 0, &cats).unwrap();
+        assert!(built && !held.has_delta());
+        for (k, w) in cuts.windows(2).enumerate().skip(1) {
+            append(&st, &write_part(t.path(), k, &all[w[0]..w[1]]));
+            let store = Store::open(&st).unwrap();
+            assert!(screen::can_take_up(&store, 0, &cats, &held), "round {round} part {k}: a pure append is taken up");
+            let whole = sweep::sweep(&store, 0, &cats, &chaintrace::labels::load(&store)).unwrap();
+            // Now the index on disk found and taken up, now the one held
+            // open, folding early or late.
+            let ix = match rng.below(3) {
+                0 => screen::open_or_build(&store, 0, &cats).unwrap().0,
+                1 => screen::open_or_update(&store, 0, &cats, Some(&held)).unwrap().0,
+                _ => screen::update(&store, 0, &cats, &held, rng.below(12)).unwrap(),
+            };
+            if ix.has_delta() {
+                deltas += 1;
+            } else {
+                folds += 1;
+            }
+            same(&store, &ix, &whole, &format!("round {round} part {k}"));
+            // What a later process opens is what this one wrote.
+            let reopened = screen::open_fresh(&store, 0, &cats).expect("the update is on disk for this generation");
+            same(&store, &reopened, &whole, &format!("round {round} part {k}, reopened"));
+            moved += (0..store.address_count() as u32).flat_map(|id| whole.by_address[id as usize].iter().map(|e| e.amount)).sum::<u128>();
+            held = ix;
+        }
+    }
+    eprintln!("deltas {deltas} folds {folds} moved {moved}");
+    assert!(deltas > 10 && folds > 5, "both deltas ({deltas}) and folds ({folds}) were compared");
+    assert!(moved > 0);
+}
+
+/// What cannot be taken up is rebuilt: a splice (rows reaching back), a
+/// label import, other categories; and an index written by the sweep
+/// across processes or over bridges is never taken up.
+#[test]
+fn splices_and_label_imports_rebuild() {
+    let cats = CategorySet::new(["hack", "mixer"]);
+    let mut rng = Rng::new(21);
+    let t = tempfile::tempdir().unwrap();
+    let all = rows(&mut rng, 20, 400);
+    let st = t.path().join("s");
+    append(&st, &write_part(t.path(), 0, &all[..200]));
+    let labels = vec![
+        Label { address: addr(0), category: "hack".into(), source: "csv".into(), ..Default::default() },
+        Label { address: addr(3), category: "exchange".into(), source: "csv".into(), ..Default::default() },
+    ];
+    chaintrace::labels::save(&st, &labels).unwrap();
+    let (held, _) = screen::open_or_build(&Store::open(&st).unwrap(), 0, &cats).unwrap();
+    // An append: taken up.
+    append(&st, &write_part(t.path(), 1, &all[200..300]));
+    let store = Store::open(&st).unwrap();
+    assert!(screen::can_take_up(&store, 0, &cats, &held));
+    assert!(!screen::can_take_up(&store, 0, &CategorySet::new(["hack"]), &held), "other categories");
+    let (held, written) = screen::open_or_build(&store, 0, &cats).unwrap();
+    assert!(written && held.has_delta());
+    // Rows reaching back before the store's last block splice it: a new line of events.
+    let late: Vec<String> =
+        (250..260).map(|i| format!("{},{},{},{},{}\n", 1000 + i, T0 + 12 * i as i64, addr(0), addr(7), 7 + i)).collect();
+    append(&st, &write_part(t.path(), 2, &late));
+    let store = Store::open(&st).unwrap();
+    assert!(!screen::can_take_up(&store, 0, &cats, &held), "a splice rewrote events the index was swept over");
+    let (ix, _) = screen::open_or_build(&store, 0, &cats).unwrap();
+    assert!(!ix.has_delta(), "rebuilt");
+    same(&store, &ix, &sweep::sweep(&store, 0, &cats, &chaintrace::labels::load(&store)).unwrap(), "after the splice");
+    // A label import: the sweep's past decisions change, so it is rebuilt.
+    chaintrace::labels::save(&st, &[Label { address: addr(5), category: "mixer".into(), source: "csv".into(), ..Default::default() }])
+        .unwrap();
+    let store = Store::open(&st).unwrap();
+    assert!(!screen::can_take_up(&store, 0, &cats, &ix), "new labels");
+    let (ix, _) = screen::open_or_build(&store, 0, &cats).unwrap();
+    assert!(!ix.has_delta());
+    same(&store, &ix, &sweep::sweep(&store, 0, &cats, &chaintrace::labels::load(&store)).unwrap(), "after the label import");
+}
