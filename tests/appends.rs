@@ -633,47 +633,9 @@ fn bad_row_in_a_later_window_leaves_the_store_as_it_was() {
 /// 2e84dd76… (index 428), which spends f5bad016…:1 and 2125175b…:1. The
 /// trio format gives inputs without values or addresses, so an append
 /// must find the outputs they spend in the store.
+/// The real block in three parts, cut at transactions 428 and 1,500.
 fn bitcoin_blocks(dir: &Path) -> Vec<Vec<PathBuf>> {
-    let d = |f: &str| std::fs::read_to_string(data(&format!("bitcoin-mainnet-block-702861/{f}"))).unwrap();
-    let (txs, ins, outs) = (d("transactions.csv"), d("inputs.csv"), d("outputs.csv"));
-    let part = |index: u32| usize::from(index >= 428) + usize::from(index >= 1500);
-    let mut part_of = std::collections::HashMap::new();
-    let mut files: Vec<[String; 3]> = vec![Default::default(); 3];
-    for (k, line) in txs.lines().enumerate() {
-        if k == 0 {
-            files.iter_mut().for_each(|f| f[0] = format!("{line}\n"));
-            continue;
-        }
-        let mut cols: Vec<String> = line.split(',').map(str::to_string).collect();
-        let p = part(cols[3].parse().unwrap());
-        cols[1] = (702_861 + p).to_string();
-        part_of.insert(cols[0].clone(), p);
-        files[p][0] += &(cols.join(",") + "\n");
-    }
-    for (slot, text) in [(1, &ins), (2, &outs)] {
-        for (k, line) in text.lines().enumerate() {
-            if k == 0 {
-                files.iter_mut().for_each(|f| f[slot] = format!("{line}\n"));
-            } else {
-                files[part_of[line.split(',').next().unwrap()]][slot] += &format!("{line}\n");
-            }
-        }
-    }
-    files
-        .iter()
-        .enumerate()
-        .map(|(p, f)| {
-            ["transactions", "inputs", "outputs"]
-                .iter()
-                .zip(f)
-                .map(|(name, text)| {
-                    let path = dir.join(format!("{name}-{p}.csv"));
-                    std::fs::write(&path, text).unwrap();
-                    path
-                })
-                .collect()
-        })
-        .collect()
+    bitcoin_block_parts(dir, &[0, 428, 1500, usize::MAX])
 }
 
 #[test]

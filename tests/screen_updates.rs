@@ -58,15 +58,13 @@ fn same(store: &Store, ix: &Index, x: &sweep::Exposures, what: &str) {
     let mut entries = 0;
     for id in 0..n as u32 {
         assert_eq!(ix.received(id), x.received[id as usize], "{what}: received of {id}");
-        let got: Vec<_> = ix.exposures(id).iter().map(|e| (e.category, e.amount, e.direct, e.hops, e.first_in)).collect();
-        let want: Vec<_> = x.by_address[id as usize].iter().map(|e| (e.category, e.amount, e.direct, e.hops, e.first_in)).collect();
+        let pred = |k: u16| ix.pred(id, k).unwrap_or(u64::MAX);
+        let got: Vec<_> = ix.exposures(id).iter().map(|e| (e.category, e.amount, e.direct, e.hops, e.first_in, pred(e.category))).collect();
+        let want: Vec<_> = x.by_address[id as usize].iter().map(|e| (e.category, e.amount, e.direct, e.hops, e.first_in, e.pred)).collect();
         assert_eq!(got, want, "{what}: exposures of {id}");
         entries += want.len() as u64;
-        let key = store.address_bytes(id);
-        if let Ok(k) = <[u8; 20]>::try_from(key)
-            && id as usize >= chaintrace::model::Pseudo::ALL.len()
-        {
-            assert_eq!(ix.lookup(&k), Some(id), "{what}: lookup of {id}");
+        if id as usize >= chaintrace::model::Pseudo::ALL.len() {
+            assert_eq!(ix.lookup_text(store, store.address_bytes(id)), Some(id), "{what}: lookup of {id}");
         }
     }
     assert_eq!(ix.meta.entries, entries, "{what}");
@@ -75,6 +73,9 @@ fn same(store: &Store, ix: &Index, x: &sweep::Exposures, what: &str) {
     pools.sort_by_key(|p| (p.id, p.category));
     assert_eq!(pools, state.pools, "{what}: pools");
     assert_eq!(ix.seed_balances(), &state.seed_balances[..], "{what}: seed balances");
+    let mut outputs: Vec<_> = ix.all_outputs().collect();
+    outputs.sort_by_key(|o| (o.output, o.category));
+    assert_eq!(outputs, state.outputs, "{what}: tainted outputs");
     let seeds: Vec<_> = ix.seeds().iter().map(|r| (r.id, r.category, r.from, r.to)).collect();
     let mut want: Vec<_> =
         x.seeds.iter().flat_map(|(&id, v)| v.iter().map(move |r| (id, r.0, r.1.unwrap_or(i64::MIN), r.2.unwrap_or(i64::MAX)))).collect();
@@ -195,4 +196,77 @@ fn splices_and_label_imports_rebuild() {
     let (ix, _) = screen::open_or_build(&store, 0, &cats).unwrap();
     assert!(!ix.has_delta());
     same(&store, &ix, &sweep::sweep(&store, 0, &cats, &chaintrace::labels::load(&store)).unwrap(), "after the label import");
+}
+
+/// The real Bitcoin block 702861 cut at random transactions into blocks
+/// appended one by one (the outputs a later part spends were made in an
+/// earlier one), addresses that are paid and spend again in it labelled:
+/// each update equals a rebuild to the satoshi.
+#[test]
+fn bitcoin_updates_after_appended_blocks_equal_a_rebuild() {
+    let n_tx = std::fs::read_to_string(data("bitcoin-mainnet-block-702861/transactions.csv")).unwrap().lines().count() - 1;
+    let cats = CategorySet::new(["hack", "sanctioned", "mixer"]);
+    let mut rng = Rng::new(22);
+    let (mut deltas, mut folds, mut tainted) = (0, 0, 0);
+    for round in 0..6 {
+        let t = tempfile::tempdir().unwrap();
+        let mut cuts: Vec<usize> = (0..2 + rng.below(3)).map(|_| 1 + rng.below(n_tx as u64 - 1) as usize).collect();
+        cuts.extend([0, n_tx]);
+        cuts.sort();
+        cuts.dedup();
+        let paths = bitcoin_block_parts(t.path(), &cuts);
+        let st = t.path().join("s");
+        let btc = |files: &[std::path::PathBuf]| {
+            let refs: Vec<&Path> = files.iter().map(std::path::PathBuf::as_path).collect();
+            let o = ingest(&st, "bitcoin", "etl", &["--no-progress"], &refs);
+            assert_eq!(o.code, 0, "{}", o.stderr);
+        };
+        btc(&paths[0]);
+        // Label addresses of the whole block that are paid and spend again in it (some not yet in the store).
+        {
+            let whole = t.path().join("whole");
+            let all = paths.concat();
+            let refs: Vec<&Path> = all.iter().map(|p| p.as_path()).collect();
+            assert_eq!(ingest(&whole, "bitcoin", "etl", &["--no-progress"], &refs).code, 0);
+            let store = Store::open(&whole).unwrap();
+            let ev = store.events();
+            let paid: std::collections::BTreeSet<u32> = (0..store.len()).map(|i| ev.receiver(i)).collect();
+            let again: std::collections::BTreeSet<u32> = (0..store.len()).map(|i| ev.sender(i)).filter(|a| paid.contains(a)).collect();
+            let mut labels: Vec<Label> = Vec::new();
+            for &a in &again {
+                if rng.below(3) == 0 {
+                    let c = ["hack", "sanctioned", "mixer", "exchange"][rng.below(4) as usize];
+                    labels.push(Label { address: store.address_text(a), category: c.into(), source: "csv".into(), ..Default::default() });
+                }
+            }
+            assert!(labels.len() > 3);
+            chaintrace::labels::save(&st, &labels).unwrap();
+        }
+        let store = Store::open(&st).unwrap();
+        let (mut held, built) = screen::open_or_build(&store, 0, &cats).unwrap();
+        assert!(built);
+        for (k, files) in paths.iter().enumerate().skip(1) {
+            btc(files);
+            let store = Store::open(&st).unwrap();
+            assert!(screen::can_take_up(&store, 0, &cats, &held), "round {round} part {k}");
+            let whole = screen::utxo::sweep(&store, &cats, &chaintrace::labels::load(&store)).unwrap();
+            let ix = match rng.below(3) {
+                0 => screen::open_or_build(&store, 0, &cats).unwrap().0,
+                1 => screen::open_or_update(&store, 0, &cats, Some(&held)).unwrap().0,
+                _ => screen::update(&store, 0, &cats, &held, rng.below(4000)).unwrap(),
+            };
+            if ix.has_delta() {
+                deltas += 1;
+            } else {
+                folds += 1;
+            }
+            same(&store, &ix, &whole, &format!("Bitcoin round {round} part {k}"));
+            let reopened = screen::open_fresh(&store, 0, &cats).expect("the update is on disk");
+            same(&store, &reopened, &whole, &format!("Bitcoin round {round} part {k}, reopened"));
+            tainted += whole.state.as_ref().unwrap().outputs.len();
+            held = ix;
+        }
+    }
+    eprintln!("Bitcoin: deltas {deltas} folds {folds} tainted outputs {tainted}");
+    assert!(deltas > 2 && folds > 0 && tainted > 0, "deltas {deltas}, folds {folds}, tainted outputs {tainted}");
 }

@@ -21,6 +21,8 @@
 //! | pools | [`PoolRecord`], 32 bytes | the sweep's end state: taint each address holds per category, by address |
 //! | seed balances | [`SeedBalance`], 32 bytes | the sweep's end state: each seed-labelled address's balance (a delta: all of them) |
 //! | rows | [`RowSlot`], 8 bytes | a delta: open-addressing table from address id to its row (a base: empty, the row is the id) |
+//! | outputs | [`OutputRecord`], 32 bytes | UTXO model, the sweep's end state: tainted unspent outputs per category (a delta: those made since the base) |
+//! | spent | u64 per output | UTXO model, a delta: the base's tainted outputs spent since it |
 //!
 //! An account-model address is its own 20-byte key; a Bitcoin address
 //! (text) is keyed by [`text_key`], a 160-bit digest of its text, and a
@@ -111,6 +113,22 @@ pub struct SeedBalance {
     pub reserved: [u32; 3],
 }
 
+/// The taint an unspent output holds in one category at the sweep's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct OutputRecord {
+    /// Taint held.
+    pub taint: u128,
+    /// The output (its event index).
+    pub output: u64,
+    /// Its hop.
+    pub hop: u32,
+    /// Category index.
+    pub category: u16,
+    /// Reserved (0).
+    pub reserved: u16,
+}
+
 /// A delta's row table slot: address id to row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
@@ -131,7 +149,7 @@ pub struct Section {
 }
 
 /// Sections of a file, in file order.
-const SECTIONS: usize = 9;
+const SECTIONS: usize = 11;
 
 /// The header.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -335,8 +353,10 @@ pub fn write(store: &Store, asset: &str, categories: &[String], x: &Exposures, p
         Some(s) => (s.pools.as_slice(), s.seed_balances.as_slice()),
         None => (&[][..], &[][..]),
     };
+    let outputs = x.state.as_ref().map_or(&[][..], |s| s.outputs.as_slice());
     let head = Header { asset, categories, resumable: x.state.is_some(), base: None, view_entries: entries };
-    put(store, &head, &slots, &x.received, &rows, &seed_rules(&x.seeds), pools, balances, &[], path)
+    let state = State { pools, balances, outputs, spent: &[] };
+    put(store, &head, &slots, &x.received, &rows, &seed_rules(&x.seeds), &state, &[], path)
 }
 
 /// One address's part of a delta: what it received, its exposures and pools.
@@ -352,12 +372,18 @@ pub struct Row {
     pub pools: Vec<PoolRecord>,
 }
 
-/// The sweep's state beside its rows: every seed rule and seed balance.
+/// The sweep's state beside its rows: every seed rule and seed balance,
+/// and on the UTXO model the tainted outputs made and the base's spent
+/// since the base.
 pub struct Whole {
     /// Seed rules by address.
     pub seeds: crate::trace::IdMap<Vec<Rule<u16>>>,
     /// Seed balances, ascending by id.
     pub seed_balances: Vec<SeedBalance>,
+    /// Tainted unspent outputs made since the base, ascending.
+    pub outputs: Vec<OutputRecord>,
+    /// The base's tainted outputs spent since it, ascending.
+    pub spent: Vec<u64>,
 }
 
 /// Write the delta of `prev`'s base after an update whose changed rows are
@@ -420,7 +446,8 @@ pub fn write_delta(store: &Store, prev: &Index, rows: &[Row], whole: &Whole, pat
         base: Some((base_gen, base.meta.addresses)),
         view_entries,
     };
-    put(store, &head, &slots, &received, &out, &seed_rules(&whole.seeds), &pools, &whole.seed_balances, &table, path)?;
+    let state = State { pools: &pools, balances: &whole.seed_balances, outputs: &whole.outputs, spent: &whole.spent };
+    put(store, &head, &slots, &received, &out, &seed_rules(&whole.seeds), &state, &table, path)?;
     Ok(merged.len() as u64)
 }
 
@@ -439,6 +466,14 @@ impl RowRef<'_> {
     }
 }
 
+/// The sweep's end state as a file holds it.
+struct State<'a> {
+    pools: &'a [PoolRecord],
+    balances: &'a [SeedBalance],
+    outputs: &'a [OutputRecord],
+    spent: &'a [u64],
+}
+
 #[allow(clippy::too_many_arguments)]
 fn put(
     store: &Store,
@@ -447,8 +482,7 @@ fn put(
     received: &[u128],
     rows: &Rows,
     seeds: &[SeedRule],
-    pools: &[PoolRecord],
-    balances: &[SeedBalance],
+    state: &State,
     table: &[RowSlot],
     path: &Path,
 ) -> Result<(), ScreenError> {
@@ -459,9 +493,11 @@ fn put(
         crate::store::columns_as_bytes(&rows.entries),
         crate::store::columns_as_bytes(seeds),
         crate::store::columns_as_bytes(&rows.preds),
-        crate::store::columns_as_bytes(pools),
-        crate::store::columns_as_bytes(balances),
+        crate::store::columns_as_bytes(state.pools),
+        crate::store::columns_as_bytes(state.balances),
         crate::store::columns_as_bytes(table),
+        crate::store::columns_as_bytes(state.outputs),
+        crate::store::columns_as_bytes(state.spent),
     ];
     let mut meta = Meta {
         format: "chaintrace-exposure".into(),
@@ -564,6 +600,8 @@ impl Layer {
             try_cast::<PoolRecord>(l.section(6)).err(),
             try_cast::<SeedBalance>(l.section(7)).err(),
             try_cast::<RowSlot>(l.section(8)).err(),
+            try_cast::<OutputRecord>(l.section(9)).err(),
+            try_cast::<u64>(l.section(10)).err(),
         ];
         if let Some(e) = typed.into_iter().flatten().next() {
             return Err(corrupt(&format!("a section cannot be read: {e}")));
@@ -596,7 +634,14 @@ impl Layer {
         // against a store by `Index::fits` without another pass.
         let first = l.entries().iter().map(|e| e.first_in.saturating_add(1)).max().unwrap_or(0);
         let pred = l.preds().iter().filter(|&&p| p != u64::MAX).map(|p| p + 1).max().unwrap_or(0);
-        let reach = first.max(pred);
+        if l.outputs().iter().any(|o| o.category as usize >= k)
+            || l.outputs().windows(2).any(|w| (w[0].output, w[0].category) >= (w[1].output, w[1].category))
+            || l.spent().windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(corrupt("the tainted outputs are out of order or name no category"));
+        }
+        let outs = l.outputs().last().map_or(0, |o| o.output.saturating_add(1)).max(l.spent().last().map_or(0, |&o| o.saturating_add(1)));
+        let reach = first.max(pred).max(outs);
         if l.seeds().iter().any(|r| r.id as usize >= n || r.category as usize >= k) {
             return Err(corrupt("a seed rule names no address or category"));
         }
@@ -656,6 +701,22 @@ impl Layer {
 
     fn row_table(&self) -> &[RowSlot] {
         cast(self.section(8))
+    }
+
+    fn outputs(&self) -> &[OutputRecord] {
+        cast(self.section(9))
+    }
+
+    fn spent(&self) -> &[u64] {
+        cast(self.section(10))
+    }
+
+    /// The records of tainted output `output` in this file.
+    fn output_records(&self, output: u64) -> &[OutputRecord] {
+        let o = self.outputs();
+        let lo = o.partition_point(|r| r.output < output);
+        let hi = lo + o[lo..].partition_point(|r| r.output == output);
+        &o[lo..hi]
     }
 
     /// The row of address `id` in this file, if it holds one.
@@ -858,6 +919,35 @@ impl Index {
         }
     }
 
+    /// UTXO model: the taint unspent output `output` holds at the sweep's
+    /// end, and whether the base holds it (else a delta made it).
+    pub fn unspent(&self, output: u64) -> (&[OutputRecord], bool) {
+        if let Some(d) = &self.delta {
+            let made = d.output_records(output);
+            if !made.is_empty() || d.spent().binary_search(&output).is_ok() {
+                return (made, false);
+            }
+        }
+        (self.base.output_records(output), true)
+    }
+
+    /// UTXO model, a delta: the tainted outputs made since the base and
+    /// not spent, and the base's spent since it (both empty without one).
+    pub fn delta_outputs(&self) -> (&[OutputRecord], &[u64]) {
+        self.delta.as_ref().map_or((&[][..], &[][..]), |d| (d.outputs(), d.spent()))
+    }
+
+    /// UTXO model: the base's tainted unspent outputs.
+    pub fn base_outputs(&self) -> &[OutputRecord] {
+        self.base.outputs()
+    }
+
+    /// UTXO model: every tainted unspent output at the sweep's end.
+    pub fn all_outputs(&self) -> impl Iterator<Item = OutputRecord> + '_ {
+        let (made, spent) = self.delta_outputs();
+        self.base.outputs().iter().filter(move |o| spent.binary_search(&o.output).is_err()).chain(made.iter()).copied()
+    }
+
     /// Every address's pools at the sweep's end: the base's of addresses
     /// the delta does not hold, then the delta's.
     pub fn all_pools(&self) -> impl Iterator<Item = PoolRecord> + '_ {
@@ -961,6 +1051,20 @@ impl Index {
             }
             None => &[],
         }
+    }
+
+    /// The exposures of address `id` as a sweep keeps them (with their
+    /// UTXO predecessors), for a sweep taken up or folded.
+    pub fn exposures_of(&self, id: u32) -> Vec<Exposure> {
+        let Some((l, r)) = self.row(id) else { return Vec::new() };
+        let (lo, hi) = l.entry_range(r);
+        (lo..hi)
+            .map(|k| {
+                let e = &l.entries()[k];
+                let pred = l.preds()[k];
+                Exposure { category: e.category, amount: e.amount, direct: e.direct, hops: e.hops, first_in: e.first_in, pred }
+            })
+            .collect()
     }
 
     /// The exposure of `id` in category `k`, if any.

@@ -150,7 +150,6 @@ pub fn default_fold(prev: &index::Index) -> u64 {
 pub fn can_take_up(store: &Store, asset: u32, cats: &CategorySet, prev: &index::Index) -> bool {
     let m = &prev.meta;
     m.resumable
-        && store.manifest.chain.is_account()
         && !m.lineage.is_empty()
         && m.lineage == store.manifest.lineage
         && m.events <= store.len() as u64
@@ -197,13 +196,15 @@ fn newest_on_disk(store: &Store, asset: u32) -> Option<index::Index> {
 /// touch, plus the delta carried over.
 pub fn update(store: &Store, asset: u32, cats: &CategorySet, prev: &index::Index, fold_at: u64) -> Result<index::Index, ScreenError> {
     let labels = crate::labels::load(store);
-    let mut s = sweep::Sweeper::new(store, asset, cats, &labels, Vec::new())?;
-    let touched = s.take_up(prev)?;
-    crate::sys::timing("exposure index: records taken up");
-    s.run_to(store.len())?;
-    let rows = s.rows(&touched);
-    let whole = s.whole();
-    drop(s);
+    let (rows, whole) = if store.manifest.chain.is_account() {
+        let mut s = sweep::Sweeper::new(store, asset, cats, &labels, Vec::new())?;
+        let touched = s.take_up(prev)?;
+        crate::sys::timing("exposure index: records taken up");
+        s.run_to(store.len())?;
+        (s.rows(&touched), s.whole())
+    } else {
+        utxo::UtxoSweeper::new(store, cats, &labels, Default::default())?.take_up(prev)?
+    };
     crate::sys::timing("exposure index: new events swept");
     let name = store.manifest.assets[asset as usize].clone();
     let base = prev.base();
@@ -239,21 +240,7 @@ fn link(src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<()> {
 fn fold(store: &Store, prev: &index::Index, rows: Vec<index::Row>, whole: index::Whole) -> sweep::Exposures {
     let n = store.address_count();
     let mut received: Vec<u128> = (0..n as u32).map(|id| prev.received(id)).collect();
-    let mut by_address: Vec<Vec<sweep::Exposure>> = (0..n as u32)
-        .map(|id| {
-            prev.exposures(id)
-                .iter()
-                .map(|e| sweep::Exposure {
-                    category: e.category,
-                    amount: e.amount,
-                    direct: e.direct,
-                    hops: e.hops,
-                    first_in: e.first_in,
-                    pred: u64::MAX,
-                })
-                .collect()
-        })
-        .collect();
+    let mut by_address: Vec<Vec<sweep::Exposure>> = (0..n as u32).map(|id| prev.exposures_of(id)).collect();
     let mut fresh = vec![false; n];
     for r in &rows {
         fresh[r.id as usize] = true;
@@ -265,11 +252,16 @@ fn fold(store: &Store, prev: &index::Index, rows: Vec<index::Row>, whole: index:
         pools.extend(r.pools);
     }
     pools.sort_unstable_by_key(|p| (p.id, p.category));
+    // Tainted outputs: the base's not spent since, and those made since.
+    let mut outputs: Vec<index::OutputRecord> =
+        prev.base_outputs().iter().filter(|o| whole.spent.binary_search(&o.output).is_err()).copied().collect();
+    outputs.extend_from_slice(&whole.outputs);
+    outputs.sort_unstable_by_key(|o| (o.output, o.category));
     sweep::Exposures {
         received,
         by_address,
         seeds: whole.seeds,
-        state: Some(sweep::SweepState { pools, seed_balances: whole.seed_balances }),
+        state: Some(sweep::SweepState { pools, seed_balances: whole.seed_balances, outputs }),
     }
 }
 

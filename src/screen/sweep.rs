@@ -16,7 +16,7 @@
 //! lays it on the payee ([`Sweeper::give`]); the bridge's own legs move
 //! balances only.
 
-use super::index::{Index, PoolRecord, Row, SeedBalance, Whole};
+use super::index::{Index, OutputRecord, PoolRecord, Row, SeedBalance, Whole};
 use super::{CategorySet, ScreenError};
 use crate::labels::{Label, taxonomy, within};
 use crate::model::{NO_TIME, flags};
@@ -69,6 +69,8 @@ pub struct SweepState {
     pub pools: Vec<PoolRecord>,
     /// Every seed-labelled address's balance, ascending by address.
     pub seed_balances: Vec<SeedBalance>,
+    /// UTXO model: every tainted unspent output, ascending.
+    pub outputs: Vec<OutputRecord>,
 }
 
 impl Exposures {
@@ -510,7 +512,7 @@ impl<'a> Sweeper<'a> {
         let state = self.steps.is_empty().then(|| {
             let mut pools: Vec<PoolRecord> = self.pools.iter().map(|(&(id, k), p)| pool_record(id, k, p)).collect();
             pools.sort_unstable_by_key(|p| (p.id, p.category));
-            SweepState { pools, seed_balances: self.seed_balances() }
+            SweepState { pools, seed_balances: self.seed_balances(), outputs: Vec::new() }
         });
         let mut x = Exposures::gather(self.exposures, self.received, self.rules.seeds);
         x.state = state;
@@ -548,21 +550,9 @@ impl<'a> Sweeper<'a> {
         }
         for &id in &touched {
             self.received[id as usize] = prev.received(id);
-            let x = prev.exposures(id);
+            let x = prev.exposures_of(id);
             if !x.is_empty() {
-                let pred = |k: u16| prev.pred(id, k).unwrap_or(u64::MAX);
-                let v = x
-                    .iter()
-                    .map(|e| Exposure {
-                        category: e.category,
-                        amount: e.amount,
-                        direct: e.direct,
-                        hops: e.hops,
-                        first_in: e.first_in,
-                        pred: pred(e.category),
-                    })
-                    .collect();
-                self.exposures.insert(id, v);
+                self.exposures.insert(id, x);
             }
             for p in prev.pools(id) {
                 self.pools.insert((id, p.category), Pool { taint: p.taint, hop: p.hop });
@@ -590,7 +580,7 @@ impl<'a> Sweeper<'a> {
 
     /// What an update writes whole: every seed rule and seed balance.
     pub(crate) fn whole(&self) -> Whole {
-        Whole { seeds: self.rules.seeds.clone(), seed_balances: self.seed_balances() }
+        Whole { seeds: self.rules.seeds.clone(), seed_balances: self.seed_balances(), outputs: Vec::new(), spent: Vec::new() }
     }
 }
 

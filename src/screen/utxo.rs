@@ -20,7 +20,8 @@
 //! carried, scaled (`floor(x * b / a)` per category).
 
 use super::ScreenError;
-use super::sweep::{BridgeStep, Crossing, Exposure, Exposures, LabelRules, too_large};
+use super::index::{Index, OutputRecord, Row, Whole};
+use super::sweep::{BridgeStep, Crossing, Exposure, Exposures, LabelRules, SweepState, too_large};
 use crate::labels::Label;
 use crate::model::{NO_TIME, NO_TX, flags, sub};
 use crate::store::{Column, RunCursor, Store};
@@ -126,11 +127,95 @@ impl<'a> UtxoSweeper<'a> {
         Ok(())
     }
 
-    /// Run to the end and hand over the result.
+    /// Run to the end and hand over the result, with the state an update
+    /// takes up (none when bridges were followed).
     pub fn finish(mut self) -> Result<Exposures, ScreenError> {
         self.run_to(self.store.len())?;
-        Ok(Exposures::gather(self.book.exposures, self.book.received, self.rules.seeds))
+        let state = self.book.steps.is_empty().then(|| SweepState {
+            pools: Vec::new(),
+            seed_balances: Vec::new(),
+            outputs: records(self.book.taint.iter().map(|(&o, t)| (o, t))),
+        });
+        let mut x = Exposures::gather(self.book.exposures, self.book.received, self.rules.seeds);
+        x.state = state;
+        Ok(x)
     }
+
+    /// Take a sweep up where `prev`'s ended (a prefix of the store's
+    /// events: a pure append since, so whole transactions after it), run
+    /// it over the new transactions, and hand over the records of the
+    /// addresses they pay and the tainted outputs made and spent since
+    /// `prev`'s base. The outputs the new transactions spend are laid back
+    /// from `prev`, and the received sums and exposures of the addresses
+    /// they pay: nothing else changes.
+    pub(crate) fn take_up(mut self, prev: &Index) -> Result<(Vec<Row>, Whole), ScreenError> {
+        let store = self.store;
+        let ev = store.events();
+        let (from, n) = (prev.meta.events as usize, store.len());
+        let in_spent: &[u64] = col(store, Column::InSpentEvent);
+        // Outputs laid back, and whether the base held each.
+        let mut laid: Vec<(u64, bool)> = Vec::new();
+        let mut last_tx = NO_TX;
+        for i in from..n {
+            let tx = ev.tx(i);
+            if tx == NO_TX || tx == last_tx {
+                continue;
+            }
+            last_tx = tx;
+            for k in store.input_rows(tx) {
+                let spent = in_spent[k];
+                if spent == u64::MAX || spent >= from as u64 || self.book.taint.contains_key(&spent) {
+                    continue;
+                }
+                let (recs, in_base) = prev.unspent(spent);
+                if !recs.is_empty() {
+                    self.book.taint.insert(spent, recs.iter().map(|r| (r.category, r.taint, r.hop)).collect());
+                    laid.push((spent, in_base));
+                }
+            }
+        }
+        let mut touched: Vec<u32> = (from..n).map(|i| ev.receiver(i)).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for &id in &touched {
+            self.book.received[id as usize] = prev.received(id);
+            let x = prev.exposures_of(id);
+            if !x.is_empty() {
+                self.book.exposures.insert(id, x);
+            }
+        }
+        self.pos = from;
+        self.run_to(n)?;
+        let rows = touched
+            .iter()
+            .map(|&id| {
+                let mut exposures = self.book.exposures.get(&id).cloned().unwrap_or_default();
+                exposures.sort_by_key(|x| x.category);
+                Row { id, received: self.book.received[id as usize], exposures, pools: Vec::new() }
+            })
+            .collect();
+        // Spent now: the laid-back outputs the new transactions took.
+        let spent_now: std::collections::HashSet<u64> =
+            laid.iter().filter(|(o, _)| !self.book.taint.contains_key(o)).map(|&(o, _)| o).collect();
+        let (made_before, spent_before) = prev.delta_outputs();
+        let mut outputs: Vec<OutputRecord> = made_before.iter().filter(|r| !spent_now.contains(&r.output)).copied().collect();
+        outputs.extend(records(self.book.taint.iter().filter(|(o, _)| **o >= from as u64).map(|(&o, t)| (o, t))));
+        outputs.sort_unstable_by_key(|r| (r.output, r.category));
+        let mut spent: Vec<u64> = spent_before.to_vec();
+        spent.extend(laid.iter().filter(|(o, in_base)| *in_base && spent_now.contains(o)).map(|&(o, _)| o));
+        spent.sort_unstable();
+        let whole = Whole { seeds: self.rules.seeds.clone(), seed_balances: Vec::new(), outputs, spent };
+        Ok((rows, whole))
+    }
+}
+
+/// Tainted outputs as records, ascending by output and category.
+fn records<'a>(taint: impl Iterator<Item = (u64, &'a OutTaint)>) -> Vec<OutputRecord> {
+    let mut out: Vec<OutputRecord> = taint
+        .flat_map(|(o, t)| t.iter().map(move |&(category, taint, hop)| OutputRecord { taint, output: o, hop, category, reserved: 0 }))
+        .collect();
+    out.sort_unstable_by_key(|r| (r.output, r.category));
+    out
 }
 
 /// Where a transaction's findings go: the single-process sweep's own

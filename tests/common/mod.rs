@@ -279,3 +279,50 @@ pub fn screen_hack(stores: &[&Path], addresses: &Path, extra: &[&str]) -> Out {
     args.push(addresses.to_str().unwrap());
     run(&args)
 }
+
+/// The real Bitcoin block 702861 (bitcoin-etl CSV) cut into blocks at
+/// transaction indexes `cuts` (ascending, from 0 to past the last), each
+/// part numbered as the next block, written as its three files under
+/// `dir`: the outputs a later part spends were made in an earlier one.
+pub fn bitcoin_block_parts(dir: &Path, cuts: &[usize]) -> Vec<Vec<PathBuf>> {
+    let d = |f: &str| std::fs::read_to_string(data(&format!("bitcoin-mainnet-block-702861/{f}"))).unwrap();
+    let (txs, ins, outs) = (d("transactions.csv"), d("inputs.csv"), d("outputs.csv"));
+    let part = |index: usize| cuts.partition_point(|&c| c <= index) - 1;
+    let mut part_of = std::collections::HashMap::new();
+    let mut files: Vec<[String; 3]> = vec![Default::default(); cuts.len() - 1];
+    for (k, line) in txs.lines().enumerate() {
+        if k == 0 {
+            files.iter_mut().for_each(|f| f[0] = format!("{line}\n"));
+            continue;
+        }
+        let mut cols: Vec<String> = line.split(',').map(str::to_string).collect();
+        let p = part(cols[3].parse().unwrap());
+        cols[1] = (702_861 + p).to_string();
+        part_of.insert(cols[0].clone(), p);
+        files[p][0] += &(cols.join(",") + "\n");
+    }
+    for (slot, text) in [(1, &ins), (2, &outs)] {
+        for (k, line) in text.lines().enumerate() {
+            if k == 0 {
+                files.iter_mut().for_each(|f| f[slot] = format!("{line}\n"));
+            } else {
+                files[part_of[line.split(',').next().unwrap()]][slot] += &format!("{line}\n");
+            }
+        }
+    }
+    files
+        .iter()
+        .enumerate()
+        .map(|(p, f)| {
+            ["transactions", "inputs", "outputs"]
+                .iter()
+                .zip(f)
+                .map(|(name, text)| {
+                    let path = dir.join(format!("{name}-{p}.csv"));
+                    std::fs::write(&path, text).unwrap();
+                    path
+                })
+                .collect()
+        })
+        .collect()
+}
