@@ -19,9 +19,12 @@
 #    address touched since the base, and the slots of every address new
 #    since it; or a fold into a new base once those rows pass a 64th of the
 #    base's addresses).
+# 4. One block more, folded (CHAINTRACE_INDEX_FOLD_AT=0): the index rewritten
+#    whole, what an update costs once every base/64 touched addresses.
 # Prints each block's update and its phases, the medians, and the ratios to
 # the rebuild: the whole update (a fresh process) and the update without
-# `open` (a process that holds the index). Peak RSS of each screen run.
+# `open` (a process that holds the index); and the fold. Peak RSS of each
+# screen run.
 # What it leaves out: the store's own open and the answers (the same in
 # both), and the append itself (benches/append.sh). Results:
 # benches/RESULTS.md.
@@ -37,7 +40,7 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$ROOT"
 . "$ROOT/benches/common/bins.sh"
-TOTAL=$((SIZE + BLOCKS * BLOCK))
+TOTAL=$((SIZE + (BLOCKS + 1) * BLOCK))
 S=$WORK/store
 TABLES=(transactions traces token_transfers logs)
 
@@ -100,10 +103,21 @@ for ((j = 0; j < BLOCKS; j++)); do
     printf '%d\t%s\t%d\t%d\t%s\n' "$j" "$row" $((peak / 1024)) $(( ${delta:-0} / 1024 )) "$written" >> "$WORK/updates.tsv"
     printf '   %-5d %9.4f %8.4f %8.4f %8.4f %8.4f %8d %9d %s\n' "$j" $(echo "$row" | tr '\t' ' ') $((peak / 1024)) $(( ${delta:-0} / 1024 )) "$written" >&2
 done
+# One more block folded (CHAINTRACE_INDEX_FOLD_AT=0): what a fold costs, once every base/64 rows.
+rm -rf "$WORK/data"
+gen $((SIZE + BLOCKS * BLOCK)) $((SIZE + (BLOCKS + 1) * BLOCK))
+load
+export CHAINTRACE_INDEX_FOLD_AT=0
+read -r secs peak <<< "$(screen)"
+unset CHAINTRACE_INDEX_FOLD_AT
+t0=$(at "none for this generation"); t4=$(at "folded into a new base")
+[ -n "$t4" ] || { echo "the last block was not folded:" >&2; cat "$WORK/screen.err" >&2; exit 1; }
+fold=$(awk -v a="$t0" -v e="$t4" 'BEGIN { printf "%.4f", e - a }')
+printf '   fold  %9.4f s (the index rewritten whole), peak %d MiB\n' "$fold" $((peak / 1024)) >&2
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 m=$(cut -f2 "$WORK/updates.tsv" | median)
 mx=$(cut -f2 "$WORK/updates.tsv" | sort -g | tail -1)
 mw=$(awk -F'\t' '{ print $2 - $3 }' "$WORK/updates.tsv" | median)
-awk -v r="$best" -v m="$m" -v mx="$mx" -v mw="$mw" 'BEGIN {
-    printf "== rebuild %.3f s; update median %.4f s (%.2f%% of the rebuild), max %.4f s; without opening the index (a process holding it) median %.4f s (%.2f%%)\n", r, m, 100 * m / r, mx, mw, 100 * mw / r }' >&2
+awk -v r="$best" -v m="$m" -v mx="$mx" -v mw="$mw" -v f="$fold" 'BEGIN {
+    printf "== rebuild %.3f s; update median %.4f s (%.2f%% of the rebuild), max %.4f s; without opening the index (a process holding it) median %.4f s (%.2f%%); a fold %.3f s (%.1f%%)\n", r, m, 100 * m / r, mx, mw, 100 * mw / r, f, 100 * f / r }' >&2
 rm -rf "$WORK/data"

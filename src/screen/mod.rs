@@ -138,9 +138,14 @@ pub fn open_or_update(
 
 /// The delta rows past which an update of `prev` folds into a new base:
 /// a sixty-fourth of the base's addresses (so that writing the delta stays
-/// a small share of a rebuild), and never fewer than 1,024.
+/// a small share of a rebuild), and never fewer than 1,024; or
+/// `CHAINTRACE_INDEX_FOLD_AT` (rows) where it is set (0: fold at every
+/// update).
 pub fn default_fold(prev: &index::Index) -> u64 {
-    (prev.base().meta.addresses / 64).max(1024)
+    match std::env::var("CHAINTRACE_INDEX_FOLD_AT").ok().and_then(|v| v.trim().parse().ok()) {
+        Some(rows) => rows,
+        None => (prev.base().meta.addresses / 64).max(1024),
+    }
 }
 
 /// Whether `prev` can be taken up for the store's live generation: written
