@@ -4,8 +4,9 @@
 //! An index is a **base** file, written from a full sweep, and after
 //! appends a **delta** file beside it (ADR 0021 part 3): the addresses the
 //! appended events touched since the base, and the slots of the addresses
-//! new since it. A lookup consults the delta first; a delta that grows past
-//! a share of its base is folded into a new base.
+//! new since it. A lookup finds an address's id in the base's slots, then
+//! the delta's; its records come from the delta when the delta holds them.
+//! A delta that grows past a share of its base is folded into a new base.
 //!
 //! Layout of either file (little-endian, every section 64-byte aligned):
 //!
@@ -409,7 +410,7 @@ pub fn write_delta(store: &Store, prev: &Index, rows: &[Row], whole: &Whole, pat
     for r in &merged {
         let id = r.id();
         if (id as usize) < base_addresses {
-            view_entries -= base.exposures_of(id).len() as u64;
+            view_entries = view_entries.saturating_sub(base.exposures_of(id).len() as u64);
         }
         match *r {
             RowRef::New(r) => {
@@ -563,6 +564,14 @@ pub struct Layer {
     path: PathBuf,
     /// One past the last event its entries name (found on open).
     reach: u64,
+    /// The file's device and inode: which file a name is.
+    id: (u64, u64),
+}
+
+/// A file's identity (device, inode), to tell whether two names are one file.
+pub fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 impl Layer {
@@ -574,6 +583,7 @@ impl Layer {
         // SAFETY: index files are written aside and renamed into place, never
         // modified after; a rebuild writes a new file.
         let map = unsafe { Mmap::map(&f) }.map_err(io)?;
+        let id = file_id(&f.metadata().map_err(io)?);
         let corrupt = |m: &str| ScreenError::Corrupt { path: path.to_path_buf(), message: m.to_string() };
         if map.len() < 16 || &map[..8] != MAGIC {
             return Err(corrupt("not a chaintrace exposure index"));
@@ -589,7 +599,7 @@ impl Layer {
                 return Err(corrupt("a section lies outside the file"));
             }
         }
-        let mut l = Layer { meta, map, path: path.to_path_buf(), reach: 0 };
+        let mut l = Layer { meta, map, path: path.to_path_buf(), reach: 0, id };
         let typed = [
             try_cast::<Slot>(l.section(0)).err(),
             try_cast::<u128>(l.section(1)).err(),
@@ -609,8 +619,11 @@ impl Layer {
         let n = l.meta.addresses as usize;
         let rows = if l.meta.base.is_some() { l.meta.rows as usize } else { n };
         let table = l.row_table();
+        // Tables of at least two slots: a hash's top bits pick the home slot.
         if l.slots().len() as u64 != l.meta.slots
             || !l.meta.slots.is_power_of_two()
+            || l.meta.slots < 2
+            || (l.meta.base.is_some() && table.len() < 2)
             || l.received().len() != rows
             || l.offsets().len() != rows + 1
             || l.entries().len() as u64 != l.meta.entries
@@ -650,9 +663,19 @@ impl Layer {
         {
             return Err(corrupt("the pools are out of order or name no address or category"));
         }
-        if table.iter().any(|s| s.id != EMPTY && (s.id as usize >= n || s.row as usize >= rows)) {
-            return Err(corrupt("a row slot names no address or row"));
+        if table.iter().any(|s| s.id != EMPTY && (s.id as usize >= n || s.row as usize >= rows))
+            || (l.meta.base.is_some() && table.iter().filter(|s| s.id != EMPTY).count() != rows)
+        {
+            return Err(corrupt("a row slot names no address or row, or the rows are not all in the table"));
         }
+        // Every row is found where a lookup looks, once.
+        let mut seen = vec![false; if l.meta.base.is_some() { rows } else { 0 }];
+        for s in table.iter().filter(|s| s.id != EMPTY) {
+            if std::mem::replace(&mut seen[s.row as usize], true) || l.row(s.id) != Some(s.row as usize) {
+                return Err(corrupt("a row slot is out of its place or names a row twice"));
+            }
+        }
+
         l.reach = reach;
         Ok(l)
     }
@@ -660,6 +683,11 @@ impl Layer {
     /// The file it was mapped from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The mapped file's identity ([`file_id`]).
+    pub fn file_id(&self) -> (u64, u64) {
+        self.id
     }
 
     fn section(&self, k: usize) -> &[u8] {
@@ -728,8 +756,8 @@ impl Layer {
         let t = self.row_table();
         let mask = t.len() - 1;
         let mut s = row_home(id, t.len());
-        // The table is never full (checked on open): the probe ends.
-        loop {
+        // The table is never full as written (and checked on open).
+        for _ in 0..t.len() {
             let slot = t[s];
             if slot.id == EMPTY {
                 return None;
@@ -739,6 +767,7 @@ impl Layer {
             }
             s = (s + 1) & mask;
         }
+        None
     }
 
     /// The ids of a delta's rows.
@@ -774,7 +803,9 @@ impl Layer {
         let slots = self.slots();
         let mask = slots.len() - 1;
         let mut s = h as usize;
-        loop {
+        // As written the table is at most 3/4 full; a damaged one without
+        // an empty slot ends the probe after one round.
+        for _ in 0..slots.len() {
             let slot = &slots[s];
             if slot.id == EMPTY {
                 return None;
@@ -785,6 +816,7 @@ impl Layer {
             }
             s = (s + 1) & mask;
         }
+        None
     }
 }
 
@@ -794,6 +826,8 @@ pub struct Index {
     /// whole index.
     pub meta: Meta,
     base: Arc<Layer>,
+    /// The base's name in the generation this index is of.
+    base_path: PathBuf,
     delta: Option<Layer>,
 }
 
@@ -804,12 +838,13 @@ impl Index {
         if base.meta.base.is_some() {
             return Err(ScreenError::Corrupt { path: path.to_path_buf(), message: "a delta opened as a base".into() });
         }
-        Ok(Index::over(Arc::new(base), None))
+        Ok(Index::over(Arc::new(base), path, None))
     }
 
     /// Map a delta and its base: `held`, a base already open, when it is
     /// the one the delta is over, else the file at `base`.
     pub fn open_with_delta(held: Option<Arc<Layer>>, base: &Path, delta: &Path) -> Result<Index, ScreenError> {
+        let base_path = base;
         let d = Layer::open(delta)?;
         let base = match held
             .filter(|b| d.meta.base.as_deref() == Some(b.meta.generation.as_str()) && b.meta.addresses == d.meta.base_addresses)
@@ -824,21 +859,27 @@ impl Index {
             || d.meta.addresses < base.meta.addresses
             || d.meta.categories != base.meta.categories
             || d.meta.asset != base.meta.asset
-            || d.meta.lineage != base.meta.lineage
             || d.meta.events < base.meta.events
+            || d.meta.labels != base.meta.labels
+            || (d.meta.resumable && !base.meta.resumable)
         {
             return Err(corrupt("the delta is not over this base"));
         }
         if d.slots().iter().any(|s| s.id != EMPTY && s.id < base.meta.addresses as u32) {
             return Err(corrupt("the delta's slots name addresses of its base"));
         }
-        Ok(Index::over(base, Some(d)))
+        Ok(Index::over(base, base_path, Some(d)))
     }
 
-    fn over(base: Arc<Layer>, delta: Option<Layer>) -> Index {
+    fn over(base: Arc<Layer>, base_path: &Path, delta: Option<Layer>) -> Index {
         let mut meta = delta.as_ref().map_or(&base.meta, |d| &d.meta).clone();
         meta.entries = meta.view_entries;
-        Index { meta, base, delta }
+        Index { meta, base, base_path: base_path.to_path_buf(), delta }
+    }
+
+    /// The base's name in the generation this index is of.
+    pub fn base_path(&self) -> &Path {
+        &self.base_path
     }
 
     /// The base file, shared with an update's view over it.

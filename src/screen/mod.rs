@@ -119,7 +119,7 @@ pub fn open_or_update(
     let prev = match held.filter(|p| can_take_up(store, asset, cats, p)) {
         Some(p) => Some(p),
         None => {
-            on_disk = newest_on_disk(store, asset).filter(|p| can_take_up(store, asset, cats, p));
+            on_disk = newest_on_disk(store, asset, cats);
             crate::sys::timing("exposure index: an older generation's opened");
             on_disk.as_ref()
         }
@@ -155,42 +155,41 @@ pub fn default_fold(prev: &index::Index) -> u64 {
 pub fn can_take_up(store: &Store, asset: u32, cats: &CategorySet, prev: &index::Index) -> bool {
     let m = &prev.meta;
     m.resumable
-        && !m.lineage.is_empty()
-        && m.lineage == store.manifest.lineage
-        && m.events <= store.len() as u64
+        && store.manifest.holds(&m.lineage, m.events)
         && m.addresses <= store.address_count() as u64
         && m.categories == cats.names
         && m.asset == store.manifest.assets[asset as usize]
         && m.labels == index::labels_fingerprint(store)
 }
 
-/// The index of `asset` of the newest older generation on disk, if one opens.
-fn newest_on_disk(store: &Store, asset: u32) -> Option<index::Index> {
+/// The index of `asset` of the newest older generation on disk that can
+/// be taken up for the store's live generation.
+fn newest_on_disk(store: &Store, asset: u32, cats: &CategorySet) -> Option<index::Index> {
     let name = store.manifest.assets[asset as usize].to_ascii_lowercase();
     let live = store.gen_dir.file_name()?.to_string_lossy().into_owned();
     let dir = store.dir.join("exposure");
-    let mut found: Vec<(String, bool)> = Vec::new();
+    let mut found: Vec<(u64, bool, String)> = Vec::new();
     for e in std::fs::read_dir(&dir).ok()?.flatten() {
         let f = e.file_name().to_string_lossy().into_owned();
         let Some((generation, rest)) = f.split_once('.') else { continue };
-        if !generation.starts_with("gen-") || generation == live {
-            continue;
-        }
+        let Some(n) = generation_number(generation).filter(|_| generation != live) else { continue };
         if rest == format!("{name}.idx") {
-            found.push((generation.to_string(), false));
+            found.push((n, true, generation.to_string()));
         } else if rest == format!("{name}.delta") {
-            found.push((generation.to_string(), true));
+            found.push((n, false, generation.to_string()));
         }
     }
-    // The newest generation; a full base before a delta of the same one.
+    // Newest first; of one generation, a base written whole first.
     found.sort();
-    let (generation, delta) = found.pop()?;
-    if delta {
-        let base = dir.join(format!("{generation}.{name}.base"));
-        index::Index::open_with_delta(None, &base, &dir.join(format!("{generation}.{name}.delta"))).ok()
-    } else {
-        index::Index::open(&dir.join(format!("{generation}.{name}.idx"))).ok()
-    }
+    found.into_iter().rev().find_map(|(_, whole, generation)| {
+        let ix = if whole {
+            index::Index::open(&dir.join(format!("{generation}.{name}.idx")))
+        } else {
+            let base = dir.join(format!("{generation}.{name}.base"));
+            index::Index::open_with_delta(None, &base, &dir.join(format!("{generation}.{name}.delta")))
+        };
+        ix.ok().filter(|p| can_take_up(store, asset, cats, p))
+    })
 }
 
 /// Update `prev` (see [`can_take_up`]) to the store's live generation: the
@@ -217,7 +216,7 @@ pub fn update(store: &Store, asset: u32, cats: &CategorySet, prev: &index::Index
         let (base_path, delta_path) = index::delta_paths_for(store, &name);
         // The base's file may be gone (another process folded it away):
         // then everything is folded here.
-        if link(base.path(), &base_path).is_ok() {
+        if link(&base, prev.base_path(), &base_path).is_ok() {
             index::write_delta(store, prev, &rows, &whole, &delta_path)?;
             remove_stale(store);
             crate::sys::timing("exposure index: delta written");
@@ -230,13 +229,27 @@ pub fn update(store: &Store, asset: u32, cats: &CategorySet, prev: &index::Index
     ix
 }
 
-/// `dst` made a name of `src`'s file (a hard link; a copy where the
-/// filesystem has none), replacing what `dst` was.
-fn link(src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<()> {
+/// `dst` made a name of `base`'s file, found at `src` (a hard link; a
+/// copy where the filesystem has none), replacing what `dst` was. Fails
+/// when `src` is no longer that file (another process replaced or
+/// removed it).
+fn link(base: &index::Layer, src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<()> {
     let tmp = crate::sys::tmp_path(dst);
     let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(src, &tmp).is_err() {
-        std::fs::copy(src, &tmp)?;
+    let other = || std::io::Error::other("the base's file was replaced");
+    if std::fs::hard_link(src, &tmp).is_ok() {
+        if index::file_id(&std::fs::metadata(&tmp)?) != base.file_id() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(other());
+        }
+    } else {
+        let mut from = std::fs::File::open(src)?;
+        if index::file_id(&from.metadata()?) != base.file_id() {
+            return Err(other());
+        }
+        let mut to = std::fs::File::create(&tmp)?;
+        std::io::copy(&mut from, &mut to)?;
+        to.sync_all()?;
     }
     std::fs::rename(&tmp, dst)
 }
@@ -303,14 +316,22 @@ pub fn keep(store: &Store, asset: u32, cats: &CategorySet, x: &sweep::Exposures)
 /// Indexes of other generations go, and the half-written files of builds
 /// that were killed (a build in another live process keeps its own).
 pub(crate) fn remove_stale(store: &Store) {
+    let Some(live) = store.gen_dir.file_name().and_then(|n| generation_number(&n.to_string_lossy())) else { return };
     if let Ok(rd) = std::fs::read_dir(store.dir.join("exposure")) {
-        let keep = store.gen_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for e in rd.flatten() {
             let f = e.file_name().to_string_lossy().into_owned();
-            let stale = !f.starts_with(&format!("{keep}.")) || crate::sys::tmp_of_dead_process(&f);
-            if f.starts_with("gen-") && stale {
+            let Some(n) = generation_number(&f) else { continue };
+            // A newer generation's files are another process's, live or to
+            // come; a temporary file is its writer's while that lives.
+            let stale = if f.contains(".tmp.") { crate::sys::tmp_of_dead_process(&f) } else { n < live };
+            if stale {
                 let _ = std::fs::remove_file(e.path());
             }
         }
     }
+}
+
+/// The number of generation `gen-N` that a name starts with.
+fn generation_number(name: &str) -> Option<u64> {
+    name.strip_prefix("gen-")?.split('.').next()?.parse().ok()
 }

@@ -306,10 +306,16 @@ impl Builder {
         m.written_by = format!("chaintrace {}", env!("CARGO_PKG_VERSION"));
         w.set_events(keep.len() as u64);
         m.segments.push(w.finish()?);
-        // Events before the store's end were rewritten: a new line.
+        // An append keeps the mark of the events before it; a splice
+        // rewrote some of them, so no earlier mark holds.
         if first < s.manifest.events || s.manifest.lineage.is_empty() {
-            m.lineage = m.new_lineage(&s.manifest.lineage, first);
+            m.marks.clear();
+        } else {
+            m.marks.push(super::Mark { events: s.manifest.events, lineage: s.manifest.lineage.clone() });
+            let over = m.marks.len().saturating_sub(super::MARKS);
+            m.marks.drain(..over);
         }
+        m.lineage = m.new_lineage(&s.manifest.lineage, first);
         crate::sys::timing("segment written");
         drop(s);
         drop(self);

@@ -126,20 +126,37 @@ pub struct Manifest {
     pub balance_runs: Vec<Run>,
     /// The program that wrote it.
     pub written_by: String,
-    /// The store's line of events: a token that stays while events are
-    /// only added after the last (appends, label imports, compactions) and
-    /// changes when a splice or a rewrite changes events already there, so
-    /// that what was derived from a prefix of the events (the exposure
-    /// index's sweep state) knows it can be taken up. Empty in stores
-    /// written before it.
+    /// The store's events named: a digest chained over every write that
+    /// changed them (made from the one before, the cut and the checksums
+    /// of every column part), kept by label imports and compactions. Empty
+    /// in stores written before it.
     #[serde(default)]
+    pub lineage: String,
+    /// The `lineage` and event count after each earlier append since the
+    /// store's events were last rewritten (a splice or a rewrite clears
+    /// them), oldest first, the last [`MARKS`] of them: what was derived
+    /// from a prefix of the events (the exposure index's sweep state) can
+    /// be taken up when its mark is here.
+    #[serde(default)]
+    pub marks: Vec<Mark>,
+}
+
+/// The marks a manifest keeps.
+pub const MARKS: usize = 1024;
+
+/// The store's events as they were after one append.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mark {
+    /// Event count.
+    pub events: u64,
+    /// [`Manifest::lineage`] then.
     pub lineage: String,
 }
 
 impl Manifest {
-    /// A new line of events, after `before` cut at event `cut`: a digest
-    /// of both and of every column part's checksum (so it names these
-    /// events, not a counter).
+    /// The lineage after `before` cut at event `cut` (the old event count
+    /// for an append): a digest of both and of every column part's
+    /// checksum, so that it names these events, not a count of writes.
     pub(crate) fn new_lineage(&self, before: &str, cut: u64) -> String {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         h.update(before.as_bytes());
@@ -151,6 +168,13 @@ impl Manifest {
             }
         }
         format!("{:016x}", h.digest())
+    }
+
+    /// Whether the store's events begin with those named by `lineage` and
+    /// `events` (the events now, or after an earlier append of the marks).
+    pub fn holds(&self, lineage: &str, events: u64) -> bool {
+        !lineage.is_empty()
+            && ((lineage == self.lineage && events == self.events) || self.marks.iter().any(|k| k.events == events && k.lineage == lineage))
     }
 
     /// What identifies the store's events and the columns derived from
@@ -197,6 +221,7 @@ impl Manifest {
             balance_runs: Vec::new(),
             written_by: String::new(),
             lineage: String::new(),
+            marks: Vec::new(),
         }
     }
 }

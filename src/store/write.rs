@@ -382,6 +382,7 @@ impl Builder {
             balance_runs: run(finals.len() / 24),
             written_by: format!("chaintrace {}", env!("CARGO_PKG_VERSION")),
             lineage: String::new(),
+            marks: Vec::new(),
         };
         m.lineage = m.new_lineage("", 0);
         Ok(m)
