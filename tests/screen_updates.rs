@@ -186,6 +186,30 @@ fn splices_and_label_imports_rebuild() {
     assert!(!screen::can_take_up(&store, 0, &CategorySet::new(["hack"]), &held), "other categories");
     let (held, written) = screen::open_or_build(&store, 0, &cats).unwrap();
     assert!(written && held.has_delta());
+    // Damage in what an update carries on (a pool) is found by its checksum: rebuilt, not copied on.
+    append(&st, &write_part(t.path(), 3, &all[300..320]));
+    let store = Store::open(&st).unwrap();
+    let (base, _) = screen::index::delta_paths_for(&Store::open(&st).unwrap(), "ETH");
+    let older: Vec<std::path::PathBuf> = std::fs::read_dir(st.join("exposure"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "base"))
+        .collect();
+    assert_eq!(older.len(), 1, "{older:?}");
+    assert_ne!(older[0], base);
+    let mut bytes = std::fs::read(&older[0]).unwrap();
+    let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    let meta: serde_json::Value = serde_json::from_slice(&bytes[16..16 + len]).unwrap();
+    let pools = meta["sections"][6]["offset"].as_u64().unwrap() as usize;
+    assert!(meta["sections"][6]["bytes"].as_u64().unwrap() >= 32, "the base holds pools");
+    bytes[pools] ^= 1;
+    // Written aside and renamed: a new file, as a damaged disk would show it to a new process.
+    std::fs::write(older[0].with_extension("damaged"), &bytes).unwrap();
+    std::fs::rename(older[0].with_extension("damaged"), &older[0]).unwrap();
+    let (ix, made) = screen::open_or_update(&store, 0, &cats, None).unwrap();
+    assert_eq!(made, screen::Made::Built, "a damaged pool was taken up");
+    same(&store, &ix, &sweep::sweep(&store, 0, &cats, &chaintrace::labels::load(&store)).unwrap(), "after a damaged pool");
+    let held = ix;
     // Rows reaching back before the store's last block splice it: a new line of events.
     let late: Vec<String> =
         (250..260).map(|i| format!("{},{},{},{},{}\n", 1000 + i, T0 + 12 * i as i64, addr(0), addr(7), 7 + i)).collect();

@@ -187,11 +187,14 @@ pub fn run_stores(stores: &[&Store], r: &Request, plan: &Plan) -> Result<Screene
     Ok(Screened { answer, built_index, updated_index: updated, asset: names.join(", "), exchange: None })
 }
 
-/// Whether the store already has the exposure index this request needs
-/// (then no run across workers is needed to answer it).
+/// Whether the store already has the exposure index this request needs,
+/// or an older one an update takes up (then no run across workers is
+/// needed to answer it: one process updates it in O(new events)).
 pub fn has_index(store: &Store, r: &Request, plan: &Plan) -> Result<bool, AppError> {
     let assets = check(&[store], r, plan)?;
-    Ok(scr::open_fresh(store, assets[0], &categories(&r.categories)).is_some())
+    let cats = categories(&r.categories);
+    Ok(scr::open_fresh(store, assets[0], &cats).is_some()
+        || (!crate::trace::Follow::bridges(&r.follow) && scr::can_update(store, assets[0], &cats)))
 }
 
 /// Build the store's exposure index on the workers `w` (timely-dataflow,

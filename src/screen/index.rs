@@ -194,6 +194,10 @@ pub struct Meta {
     /// Exposure entries of the index as a whole (with a delta: the base's
     /// entries of addresses the delta does not hold, and the delta's).
     pub view_entries: u64,
+    /// xxh3-64 of each section, hex: what an update carries on (the
+    /// sweep's end state, a delta whole) is checked before it is taken up,
+    /// so that damage is not copied into every later file.
+    pub xxh3: Vec<String>,
 }
 
 const MAGIC: &[u8; 8] = b"CTEXPOS1";
@@ -519,6 +523,7 @@ fn put(
         base_addresses: head.base.as_ref().map_or(0, |b| b.1),
         rows: received.len() as u64,
         view_entries: head.view_entries,
+        xxh3: bodies.iter().map(|b| format!("{:016x}", xxhash_rust::xxh3::xxh3_64(b))).collect(),
     };
     // The header's length depends on the offsets it holds: lay the sections
     // out after a generous fixed header.
@@ -683,6 +688,17 @@ impl Layer {
     /// The file it was mapped from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Check sections `ks` against their checksums.
+    fn check(&self, ks: impl IntoIterator<Item = usize>) -> Result<(), ScreenError> {
+        for k in ks {
+            let want = self.meta.xxh3.get(k).map(String::as_str);
+            if want != Some(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(self.section(k))).as_str()) {
+                return Err(ScreenError::Corrupt { path: self.path.clone(), message: format!("section {k} does not match its checksum") });
+            }
+        }
+        Ok(())
     }
 
     /// The mapped file's identity ([`file_id`]).
@@ -880,6 +896,18 @@ impl Index {
     /// The base's name in the generation this index is of.
     pub fn base_path(&self) -> &Path {
         &self.base_path
+    }
+
+    /// Check what an update carries on against the checksums: the base's
+    /// end state (pools, seed balances, tainted outputs) and the delta
+    /// whole. (The base's answers are checked for shape on open, as
+    /// always; checking them byte for byte would cost a rebuild's read.)
+    pub fn check_state(&self) -> Result<(), ScreenError> {
+        self.base.check([6, 7, 9])?;
+        match &self.delta {
+            Some(d) => d.check(0..SECTIONS),
+            None => Ok(()),
+        }
     }
 
     /// The base file, shared with an update's view over it.

@@ -162,6 +162,12 @@ pub fn can_take_up(store: &Store, asset: u32, cats: &CategorySet, prev: &index::
         && m.labels == index::labels_fingerprint(store)
 }
 
+/// Whether an older generation's index on disk can be taken up for the
+/// store's live generation.
+pub fn can_update(store: &Store, asset: u32, cats: &CategorySet) -> bool {
+    newest_on_disk(store, asset, cats).is_some()
+}
+
 /// The index of `asset` of the newest older generation on disk that can
 /// be taken up for the store's live generation.
 fn newest_on_disk(store: &Store, asset: u32, cats: &CategorySet) -> Option<index::Index> {
@@ -199,6 +205,7 @@ fn newest_on_disk(store: &Store, asset: u32, cats: &CategorySet) -> Option<index
 /// folded into a new base. Cost: the new events and the addresses they
 /// touch, plus the delta carried over.
 pub fn update(store: &Store, asset: u32, cats: &CategorySet, prev: &index::Index, fold_at: u64) -> Result<index::Index, ScreenError> {
+    prev.check_state()?;
     let labels = crate::labels::load(store);
     let (rows, whole) = if store.manifest.chain.is_account() {
         let mut s = sweep::Sweeper::new(store, asset, cats, &labels, Vec::new())?;
