@@ -40,25 +40,10 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 cd "$ROOT"
 . "$ROOT/benches/common/bins.sh"
-TOTAL=$((SIZE + (BLOCKS + 1) * BLOCK))
-S=$WORK/store
-TABLES=(transactions traces token_transfers logs)
-
-gen() { "$BIN/chaintrace-gen" world --events "$TOTAL" --window "$1..$2" --out "$WORK/data" > "$WORK/seed.txt" 2> "$WORK/gen.err"; }
-load() {
-    local files=()
-    for t in "${TABLES[@]}"; do files+=("$WORK/data/$t.csv"); done
-    "$CT" ingest --no-progress --store "$S" --chain ethereum --format etl "${files[@]}" > /dev/null 2> "$WORK/ingest.err"
-}
+. "$ROOT/benches/common/world.sh"
 
 echo "== a store of $SIZE events in $PARTS part(s)" >&2
-for ((k = 0; k < PARTS; k++)); do
-    rm -rf "$WORK/data"
-    gen $((SIZE * k / PARTS)) $((SIZE * (k + 1) / PARTS))
-    load
-done
-cp "$WORK/data/labels.csv" "$WORK/labels.csv"
-"$CT" labels --store "$S" import "$WORK/labels.csv" > /dev/null 2>&1
+build_store
 grep '^0x' "$WORK/labels.csv" | cut -d, -f1 | head -100 > "$WORK/addresses.txt"
 EVENTS=$("$CT" stats --store "$S" --format json | python3 -c 'import json, sys; print(json.load(sys.stdin)["events"])')
 echo "   $EVENTS events" >&2

@@ -38,23 +38,11 @@ rm -rf "$WORK"
 mkdir -p "$WORK/incoming"
 cd "$ROOT"
 . "$ROOT/benches/common/bins.sh"
-TOTAL=$((SIZE + (BLOCKS + 1) * BLOCK))
-S=$WORK/store
-TABLES=(transactions traces token_transfers logs)
-
-gen() { "$BIN/chaintrace-gen" world --events "$TOTAL" --window "$1..$2" --out "$WORK/data" > "$WORK/seed.txt" 2> "$WORK/gen.err"; }
+. "$ROOT/benches/common/world.sh"
 
 echo "== a store of $SIZE events in $PARTS part(s)" >&2
 started=$(date +%s.%N)
-for ((k = 0; k < PARTS; k++)); do
-    rm -rf "$WORK/data"
-    gen $((SIZE * k / PARTS)) $((SIZE * (k + 1) / PARTS))
-    files=()
-    for t in "${TABLES[@]}"; do files+=("$WORK/data/$t.csv"); done
-    "$CT" ingest --no-progress --store "$S" --chain ethereum --format etl "${files[@]}" 2> "$WORK/ingest.err"
-done
-cp "$WORK/data/labels.csv" "$WORK/labels.csv"
-"$CT" labels --store "$S" import "$WORK/labels.csv" > /dev/null 2>&1
+build_store
 SEED=$(cat "$WORK/seed.txt")
 "$CT" case create hack --store "$S" --policy haircut --seed "$SEED" --stop-at exchange,mixer 2> /dev/null
 "$CT" case create hack-poison --store "$S" --policy poison --seed "$SEED" --stop-at exchange,mixer 2> /dev/null
