@@ -83,11 +83,46 @@ fn same(store: &Store, ix: &Index, x: &sweep::Exposures, what: &str) {
     assert_eq!(seeds, want, "{what}: seed rules");
 }
 
+/// `held` taken to the store's live generation one of three ways (the
+/// older index found on disk; the one held open, as `serve` holds it,
+/// which must stay a delta when `held_stays_delta`; an update folding past
+/// a random bound below `fold_below`), then compared with a rebuild's
+/// `whole`, as written and as a later process reopens it. `counts`:
+/// (deltas, folds).
+fn take_up_and_compare(
+    store: &Store,
+    cats: &CategorySet,
+    held: &Index,
+    whole: &sweep::Exposures,
+    (rng, fold_below, held_stays_delta): (&mut Rng, u64, bool),
+    counts: &mut (usize, usize),
+    what: &str,
+) -> Index {
+    let ix = match rng.below(3) {
+        0 => screen::open_or_build(store, 0, cats).unwrap().0,
+        1 => {
+            let ix = screen::open_or_update(store, 0, cats, Some(held)).unwrap().0;
+            assert!(ix.has_delta() || !held_stays_delta, "{what}: an index held open was folded");
+            ix
+        }
+        _ => screen::update(store, 0, cats, held, rng.below(fold_below)).unwrap(),
+    };
+    if ix.has_delta() {
+        counts.0 += 1;
+    } else {
+        counts.1 += 1;
+    }
+    same(store, &ix, whole, what);
+    let reopened = screen::open_fresh(store, 0, cats).expect("the update is on disk for this generation");
+    same(store, &reopened, whole, &format!("{what}, reopened"));
+    ix
+}
+
 #[test]
 fn updates_after_random_appends_equal_a_rebuild_to_the_wei() {
     let cats = CategorySet::new(["sanctioned", "hack", "mixer"]);
     let mut rng = Rng::new(20);
-    let (mut deltas, mut folds, mut moved) = (0, 0, 0u128);
+    let (mut counts, mut moved) = ((0, 0), 0u128);
     for round in 0..24 {
         let t = tempfile::tempdir().unwrap();
         let n_addr = 8 + rng.below(40) as usize;
@@ -130,33 +165,14 @@ fn updates_after_random_appends_equal_a_rebuild_to_the_wei() {
             let store = Store::open(&st).unwrap();
             assert!(screen::can_take_up(&store, 0, &cats, &held), "round {round} part {k}: a pure append is taken up");
             let whole = sweep::sweep(&store, 0, &cats, &chaintrace::labels::load(&store)).unwrap();
-            // Now the index on disk found and taken up, now the one held
-            // open, folding early or late.
-            let ix = match rng.below(3) {
-                0 => screen::open_or_build(&store, 0, &cats).unwrap().0,
-                1 => {
-                    // Held open, as `serve` holds it: its base is linked
-                    // from its name in the last generation, never folded
-                    // below the default bound (1,024 rows).
-                    let ix = screen::open_or_update(&store, 0, &cats, Some(&held)).unwrap().0;
-                    assert!(ix.has_delta(), "round {round} part {k}: an index held open was folded");
-                    ix
-                }
-                _ => screen::update(&store, 0, &cats, &held, rng.below(12)).unwrap(),
-            };
-            if ix.has_delta() {
-                deltas += 1;
-            } else {
-                folds += 1;
-            }
-            same(&store, &ix, &whole, &format!("round {round} part {k}"));
-            // What a later process opens is what this one wrote.
-            let reopened = screen::open_fresh(&store, 0, &cats).expect("the update is on disk for this generation");
-            same(&store, &reopened, &whole, &format!("round {round} part {k}, reopened"));
+            // Held open, no update here touches 1,024 addresses: never folded.
+            let ix =
+                take_up_and_compare(&store, &cats, &held, &whole, (&mut rng, 12, true), &mut counts, &format!("round {round} part {k}"));
             moved += (0..store.address_count() as u32).flat_map(|id| whole.by_address[id as usize].iter().map(|e| e.amount)).sum::<u128>();
             held = ix;
         }
     }
+    let (deltas, folds) = counts;
     eprintln!("deltas {deltas} folds {folds} moved {moved}");
     assert!(deltas > 10 && folds > 5, "both deltas ({deltas}) and folds ({folds}) were compared");
     assert!(moved > 0);
@@ -238,7 +254,7 @@ fn bitcoin_updates_after_appended_blocks_equal_a_rebuild() {
     let n_tx = std::fs::read_to_string(data("bitcoin-mainnet-block-702861/transactions.csv")).unwrap().lines().count() - 1;
     let cats = CategorySet::new(["hack", "sanctioned", "mixer"]);
     let mut rng = Rng::new(22);
-    let (mut deltas, mut folds, mut tainted) = (0, 0, 0);
+    let (mut counts, mut tainted) = ((0, 0), 0);
     for round in 0..6 {
         let t = tempfile::tempdir().unwrap();
         let mut cuts: Vec<usize> = (0..2 + rng.below(3)).map(|_| 1 + rng.below(n_tx as u64 - 1) as usize).collect();
@@ -281,23 +297,21 @@ fn bitcoin_updates_after_appended_blocks_equal_a_rebuild() {
             let store = Store::open(&st).unwrap();
             assert!(screen::can_take_up(&store, 0, &cats, &held), "round {round} part {k}");
             let whole = screen::utxo::sweep(&store, &cats, &chaintrace::labels::load(&store)).unwrap();
-            let ix = match rng.below(3) {
-                0 => screen::open_or_build(&store, 0, &cats).unwrap().0,
-                1 => screen::open_or_update(&store, 0, &cats, Some(&held)).unwrap().0,
-                _ => screen::update(&store, 0, &cats, &held, rng.below(4000)).unwrap(),
-            };
-            if ix.has_delta() {
-                deltas += 1;
-            } else {
-                folds += 1;
-            }
-            same(&store, &ix, &whole, &format!("Bitcoin round {round} part {k}"));
-            let reopened = screen::open_fresh(&store, 0, &cats).expect("the update is on disk");
-            same(&store, &reopened, &whole, &format!("Bitcoin round {round} part {k}, reopened"));
+            // A part may touch more than 1,024 addresses: held open, it may fold.
+            let ix = take_up_and_compare(
+                &store,
+                &cats,
+                &held,
+                &whole,
+                (&mut rng, 4000, false),
+                &mut counts,
+                &format!("Bitcoin round {round} part {k}"),
+            );
             tainted += whole.state.as_ref().unwrap().outputs.len();
             held = ix;
         }
     }
+    let (deltas, folds) = counts;
     eprintln!("Bitcoin: deltas {deltas} folds {folds} tainted outputs {tainted}");
     assert!(deltas > 2 && folds > 0 && tainted > 0, "deltas {deltas}, folds {folds}, tainted outputs {tainted}");
 }
