@@ -65,8 +65,6 @@ fn spec(policy: Policy, evidence: bool, engine: Option<trace::Engine>) -> Spec {
         engine,
         clusters: None,
         budget: Default::default(),
-        resume: None,
-        keep_state: false,
     }
 }
 

@@ -24,6 +24,11 @@
 # Prints each block's latency and what `watch` said of its files (cases
 # answered, alerts), the median and the maximum, and the watch process's
 # peak RSS. Results: benches/RESULTS.md.
+#
+# KEEP=DIR keeps the store, before its cases and blocks (hard links), in
+# DIR, and a later run with the same KEEP, SIZE, PARTS and BUSY starts from
+# it instead of building the store again (A/B runs at 10^8; the store's
+# files are never changed in place, so links are safe).
 set -euo pipefail
 SIZE=${1:?usage: benches/watch.sh SIZE [BLOCKS] [PARTS]}
 BLOCKS=${2:-10}
@@ -42,7 +47,16 @@ cd "$ROOT"
 
 echo "== a store of $SIZE events in $PARTS part(s)" >&2
 started=$(date +%s.%N)
-build_store
+KEEP=${KEEP:-}
+if [ -n "$KEEP" ] && [ -d "$KEEP/store" ]; then
+    cp -al "$KEEP/store" "$S"
+    cp "$KEEP/seed.txt" "$KEEP/labels.csv" "$WORK/"
+    mkdir -p "$WORK/data"
+    cp "$KEEP/transactions.csv" "$WORK/data/" 2> /dev/null || true
+    rm -rf "$S/cases" "$S/watch"
+else
+    build_store
+fi
 SEED=$(cat "$WORK/seed.txt")
 "$CT" case create hack --store "$S" --policy haircut --seed "$SEED" --stop-at exchange,mixer 2> /dev/null
 "$CT" case create hack-poison --store "$S" --policy poison --seed "$SEED" --stop-at exchange,mixer 2> /dev/null
@@ -51,6 +65,13 @@ if [ "$BUSY" = 1 ]; then
     # exchange's hot wallet in the generated world).
     BUSIEST=$(awk -F, 'NR > 1 { n[$6]++ } END { for (a in n) if (n[a] > m || (n[a] == m && a < b)) { m = n[a]; b = a }; print b }' "$WORK/data/transactions.csv")
     "$CT" case create busy --store "$S" --policy haircut --seed "$BUSIEST" 2> /dev/null
+fi
+if [ -n "$KEEP" ] && [ ! -d "$KEEP/store" ]; then
+    rm -rf "$KEEP"
+    mkdir -p "$KEEP"
+    cp -al "$S" "$KEEP/store"
+    rm -rf "$KEEP/store/cases"
+    cp "$WORK/seed.txt" "$WORK/labels.csv" "$WORK/data/transactions.csv" "$KEEP/"
 fi
 EVENTS=$("$CT" stats --store "$S" --format json | python3 -c 'import json, sys; print(json.load(sys.stdin)["events"])')
 printf '   %s events, built in %.0f s\n' "$EVENTS" "$(echo "$(date +%s.%N) - $started" | bc)" >&2

@@ -54,7 +54,8 @@ fn world_parts(dir: &Path, events: u64, cuts: &[u64]) -> (Vec<Vec<PathBuf>>, Pat
         let w = chaintrace::synth::etl::write_world_etl_part(&dir.join(format!("p{k}")), params.clone(), cuts[k]..cuts[k + 1]).unwrap();
         exploiter = w.exploiter.clone();
         labels = w.files[3].clone();
-        parts.push(w.files[..3].to_vec());
+        // Transactions, traces, token transfers and the recognised logs.
+        parts.push(vec![w.files[0].clone(), w.files[1].clone(), w.files[2].clone(), w.files[4].clone()]);
     }
     (parts, labels, exploiter)
 }
@@ -106,6 +107,10 @@ fn appends_report_what_one_ingest_reports() {
     }
     import_labels(&searched, &labels);
 
+    // Each append wrote only its own logs (they sort after the stored ones).
+    let logs = logs_and_memos(&once);
+    assert!(logs.0.len() > 100, "the world's swaps are logged: {}", logs.0.len());
+    assert_eq!(logs_and_memos(&appended), logs);
     let want = reports(&once, &exploiter);
     same(&want, &reports(&searched, &exploiter), "appends without preloading");
     assert!(want[0].1.contains("\"destinations\""), "a real report: {}", &want[0].1[..want[0].1.len().min(400)]);
@@ -165,9 +170,13 @@ fn a_part_older_than_the_store_splices_it_from_the_start() {
 fn late_rows_splice_from_the_first_block_they_touch() {
     let t = tempfile::tempdir().unwrap();
     let (parts, labels, exploiter) = world_parts(t.path(), 60_000, &[0, 20_000, 40_000, u64::MAX]);
-    // Part 1's traces arrive last.
-    let steps: Vec<Vec<PathBuf>> =
-        vec![parts[0].clone(), vec![parts[1][0].clone(), parts[1][2].clone()], parts[2].clone(), vec![parts[1][1].clone()]];
+    // Part 1's traces and logs arrive last.
+    let steps: Vec<Vec<PathBuf>> = vec![
+        parts[0].clone(),
+        vec![parts[1][0].clone(), parts[1][2].clone()],
+        parts[2].clone(),
+        vec![parts[1][1].clone(), parts[1][3].clone()],
+    ];
     let once = t.path().join("once");
     ingest_files(&once, &steps.concat());
     import_labels(&once, &labels);
@@ -208,6 +217,11 @@ fn late_rows_splice_from_the_first_block_they_touch() {
         }
     }
     drop((x, y, z));
+    // The late logs went in among the stored rows, not after them.
+    let logs = logs_and_memos(&once);
+    assert!(logs.0.len() > 100, "the world's swaps are logged: {}", logs.0.len());
+    assert_eq!(logs_and_memos(&spliced), logs, "spliced");
+    assert_eq!(logs_and_memos(&rewritten), logs, "rewritten");
     import_labels(&spliced, &labels);
     import_labels(&rewritten, &labels);
     let r = reports(&once, &exploiter);
@@ -512,10 +526,12 @@ fn ingest_windowed(s: &Path, memory: &str, files: &[PathBuf], env: &[(&str, &str
 /// them makes (labels imported): `(files, labels, exploiter, store)`.
 fn one_pass_world(dir: &Path, events: u64) -> (Vec<PathBuf>, PathBuf, String, PathBuf) {
     let (parts, labels, exploiter) = world_parts(dir, events, &[0, u64::MAX]);
+    // Without the logs: windows are of the event files.
+    let files = parts[0][..3].to_vec();
     let once = dir.join("once");
-    ingest_files(&once, &parts[0]);
+    ingest_files(&once, &files);
     import_labels(&once, &labels);
-    (parts[0].clone(), labels, exploiter, once)
+    (files, labels, exploiter, once)
 }
 
 #[test]
@@ -749,33 +765,58 @@ fn time_ordered_stores_append_and_splice_by_time() {
     same(&reports(&one, RONIN), &reports(&parted, RONIN), "time-ordered parts against one ingest");
 }
 
-/// `watch` takes a case's account sweep up where its last answer left it
-/// (ADR 0021): after each append, the sweep taken up from the state kept
+/// `watch` runs a case's account sweep on where its last answer left it
+/// (ADR 0021): after each append, the sweep run on over the new events
 /// finds exactly the tainted events a sweep of the whole store finds from
-/// there on, and ends in the same state, under every policy, with and
-/// without a horizon.
+/// there on, and its outcome at the end is the whole sweep's, under every
+/// policy, with and without a horizon.
 #[test]
-fn a_sweep_taken_up_after_an_append_goes_as_one_from_the_start() {
-    use chaintrace::trace::{self, Policy, Spec};
+fn a_sweep_run_on_after_each_append_goes_as_one_from_the_start() {
+    use chaintrace::trace::{self, Policy, Running, Spec};
     let t = tempfile::tempdir().unwrap();
-    let (parts, labels, exploiter) = world_parts(t.path(), 30_000, &[0, 18_000, 22_000, 26_000, 30_000]);
+    let (parts, labels, exploiter) = world_parts(t.path(), 80_000, &[0, 40_000, 55_000, 70_000, 80_000]);
     let s = t.path().join("s");
-    ingest_files(&s, &parts[0]);
+    // An exchange label on an address the first part lacks and taint
+    // reaches later: the sweep that runs on must take its rule up when an
+    // append brings the address in.
+    let late = {
+        let all = t.path().join("all");
+        for part in &parts {
+            ingest_files(&all, part);
+        }
+        ingest_files(&s, &parts[0]);
+        let known = chaintrace::store::Store::open(&s).unwrap().address_count() as u32;
+        let store = chaintrace::store::Store::open(&all).unwrap();
+        let seeds = trace::resolve_seeds(&store, std::slice::from_ref(&exploiter), &[]).unwrap();
+        let whole = trace::run_account(&store, &Spec::new(Policy::Haircut, 0, seeds.addresses, vec![])).unwrap();
+        let ev = store.events();
+        let to = whole.tainted.iter().map(|x| trace::EventRow::at_in(&store, &ev, x.event as usize).to).find(|&a| a >= known);
+        store.address_text(to.expect("taint reaches an address the first part lacks"))
+    };
+    let more = t.path().join("late.csv");
+    std::fs::write(&more, format!("address,category,label\n{late},exchange,Late exchange\n")).unwrap();
     import_labels(&s, &labels);
+    import_labels(&s, &more);
     let cases: Vec<(Policy, Option<u32>)> =
-        [Policy::Haircut, Policy::Poison, Policy::Fifo].into_iter().flat_map(|p| [(p, None), (p, Some(3))]).collect();
+        [Policy::Haircut, Policy::Poison, Policy::Fifo].into_iter().flat_map(|p| [(p, None), (p, Some(2))]).collect();
     let spec_of = |store: &chaintrace::store::Store, policy: Policy, max_hops: Option<u32>| {
         let seeds = trace::resolve_seeds(store, std::slice::from_ref(&exploiter), &[]).unwrap();
         assert!(seeds.missing.is_empty(), "the hack is in the first part");
         let mut spec = Spec::new(policy, 0, seeds.addresses, vec!["exchange".into(), "mixer".into()]);
         spec.max_hops = max_hops;
-        spec.keep_state = true;
         spec
     };
+    let rows = |v: &[trace::Tainted], from: u64| v.iter().filter(|x| x.event >= from).map(|x| (x.event, x.x, x.hop)).collect::<Vec<_>>();
     let store = chaintrace::store::Store::open(&s).unwrap();
-    let mut states: Vec<trace::Resume> = cases
+    let mut running: Vec<Running> = cases
         .iter()
-        .map(|&(p, h)| trace::run_account(&store, &spec_of(&store, p, h)).unwrap().state.expect("a sparse sweep keeps its state"))
+        .map(|&(p, h)| {
+            let spec = spec_of(&store, p, h);
+            let mut r = Running::new(&store, &spec).unwrap();
+            let first = r.advance(&store).unwrap();
+            assert_eq!(rows(&first, 0), rows(&trace::run_account(&store, &spec).unwrap().tainted, 0), "{p:?} {h:?}: the first advance");
+            r
+        })
         .collect();
     drop(store);
     let mut moved = 0;
@@ -783,28 +824,39 @@ fn a_sweep_taken_up_after_an_append_goes_as_one_from_the_start() {
         let before = chaintrace::store::Store::open(&s).unwrap().len() as u64;
         ingest_files(&s, part);
         let store = chaintrace::store::Store::open(&s).unwrap();
+        assert!(store.address_count() > 0);
         for (k, &(policy, max_hops)) in cases.iter().enumerate() {
-            assert_eq!(states[k].start, before);
+            assert_eq!(running[k].swept(), before);
             let whole = trace::run_account(&store, &spec_of(&store, policy, max_hops)).unwrap();
-            let mut spec = spec_of(&store, policy, max_hops);
-            spec.resume = Some(std::sync::Arc::new(states[k].clone()));
-            let taken_up = trace::run_account(&store, &spec).unwrap();
-            let rows = |v: &[trace::Tainted]| v.iter().filter(|x| x.event >= before).map(|x| (x.event, x.x, x.hop)).collect::<Vec<_>>();
-            assert!(taken_up.tainted.iter().all(|x| x.event >= before), "a sweep taken up starts where it was left");
-            let new = rows(&whole.tainted);
-            assert_eq!(rows(&taken_up.tainted), new, "{policy:?} {max_hops:?}");
-            moved += new.len();
-            let (a, b) = (taken_up.state.unwrap(), whole.state.unwrap());
-            assert_eq!(a.start, b.start);
-            let key = |h: &trace::Held| (h.id, h.t, h.hop, h.fl, h.lots.clone());
-            // The state taken up may also name addresses that held taint once
-            // and hold none now; every address the whole sweep names is in it, alike.
-            let theirs: std::collections::BTreeMap<u32, _> = a.held.iter().map(|h| (h.id, key(h))).collect();
-            for h in &b.held {
-                assert_eq!(theirs.get(&h.id), Some(&key(h)), "{policy:?} {max_hops:?}: address {}", h.id);
-            }
-            states[k] = a;
+            let new = running[k].advance(&store).unwrap();
+            assert!(new.iter().all(|x| x.event >= before), "a sweep run on starts where it was left");
+            let expected = rows(&whole.tainted, before);
+            assert_eq!(rows(&new, 0), expected, "{policy:?} {max_hops:?}");
+            moved += expected.len();
         }
     }
     assert!(moved > 100, "the appended parts move taint ({moved} tainted events)");
+    let store = chaintrace::store::Store::open(&s).unwrap();
+    for (r, &(policy, max_hops)) in running.into_iter().zip(&cases) {
+        let whole = trace::run_account(&store, &spec_of(&store, policy, max_hops)).unwrap();
+        let end = r.finish(&store).unwrap();
+        let what = format!("{policy:?} {max_hops:?}");
+        let dests = |o: &trace::Outcome| {
+            o.destinations.iter().map(|(&a, d)| (a, d.amount, d.hops, d.first_event, d.label.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(dests(&end), dests(&whole), "{what}: destinations");
+        assert!(!whole.destinations.is_empty() && !whole.dormant.is_empty(), "{what}: taint reaches stops and rests");
+        if max_hops.is_none() && policy != Policy::Fifo {
+            assert!(whole.destinations.values().any(|d| d.label == "Late exchange"), "{what}: the late label stops taint");
+        }
+        assert_eq!(whole.horizon.is_empty(), max_hops.is_none(), "{what}: the horizon cuts taint off");
+        assert_eq!(end.dormant, whole.dormant, "{what}: dormant");
+        assert_eq!(end.horizon, whole.horizon, "{what}: horizon");
+        assert_eq!(
+            (end.fees, end.held_by_seeds, end.unknown_origin, end.seeded),
+            (whole.fees, whole.held_by_seeds, whole.unknown_origin, whole.seeded),
+            "{what}"
+        );
+        assert_eq!(end.accounted(), whole.accounted(), "{what}: conserved");
+    }
 }

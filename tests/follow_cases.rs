@@ -204,8 +204,6 @@ impl World {
             engine: None,
             clusters: None,
             budget: Default::default(),
-            resume: None,
-            keep_state: false,
         };
         let out = trace::run_follow(&self.store, &spec, None).unwrap();
         if policy != Policy::Poison {

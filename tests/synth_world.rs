@@ -27,8 +27,6 @@ fn from_exploiter(s: &Store, exploiter: &str, policy: Policy) -> Spec {
         engine: None,
         clusters: None,
         budget: Default::default(),
-        resume: None,
-        keep_state: false,
     }
 }
 

@@ -348,8 +348,6 @@ pub(super) fn spec_of(q: &Query, asset: u32, resolved: &crate::trace::Seeds) -> 
         engine: q.engine,
         clusters: q.clusters.clone(),
         budget: q.budget.clone(),
-        resume: None,
-        keep_state: false,
     }
 }
 

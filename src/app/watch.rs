@@ -140,15 +140,14 @@ pub fn alerts(store: &Store, name: &str, case: &Case, start: u64) -> Result<(Vec
 }
 
 /// A case's account sweep kept between batches (`watch`, ADR 0021): the
-/// state its last answer ended in, taken up over the next batch's events
-/// instead of sweeping the store again, while nothing it was made from
-/// changed (a pure append, the same seeds and labels).
-#[derive(Clone, Debug)]
+/// sweep itself, alive, run on over the next batch's events instead of
+/// sweeping the store again, while nothing it was made from changed (a
+/// pure append, the same seeds and labels).
 pub struct Kept {
-    /// The sweep's state. Its start is the store's length after the last
-    /// batch, also after a batch that could not change the case (none of
-    /// its events touches the case's holders, so the state stays as it was).
-    state: Arc<crate::trace::Resume>,
+    /// The sweep. It stands at the store's length after the last batch,
+    /// also after a batch that could not change the case (none of its
+    /// events touches the case's holders, so the sweep skips them).
+    sweep: crate::trace::Running,
     seeds: Vec<u32>,
     seed_txs: Vec<u32>,
     labels: u64,
@@ -162,15 +161,15 @@ pub struct Answered {
     /// receivers of the new events only: the caller adds them to the
     /// holders it had.
     pub holders: Holders,
-    /// The state to take up next time, where the case's sweep can keep one.
+    /// The sweep to run on next time, where the case has one.
     pub kept: Option<Kept>,
-    /// Whether the answer took up `kept` (only the new events were swept).
+    /// Whether the answer ran `kept` on (only the new events were swept).
     pub resumed: bool,
 }
 
-/// [`alerts`], taking up `kept` where it fits: the events from `start` on
-/// swept from the state the case's last answer ended in.
-pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&Kept>) -> Result<Answered, AppError> {
+/// [`alerts`], running `kept` on where it fits: only the events from
+/// `start` on swept, by the sweep the case's last answer left.
+pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<Kept>) -> Result<Answered, AppError> {
     let mut q = case.question.clone();
     if let Some(p) = case.cluster {
         q.clusters = Some(Arc::new(super::bitcoin_clusters(store, p)?));
@@ -184,13 +183,12 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
     // Alerts are read from the log of tainted events, whatever the
     // question asks of its report.
     spec.evidence = true;
-    let stops = StopLabels::new(store, &spec)?;
     let seed_units: HashSet<u32> = spec.seeds.iter().map(|&a| spec.unit(a)).collect();
     let bitcoin = store.manifest.chain == crate::model::Chain::Bitcoin && store.manifest.inputs > 0;
     // (event, asset as traced, taint, hop), and crossed conversions.
     let mut moves: Vec<(u64, u32, U256, u32)> = Vec::new();
     let mut crossed: Vec<crate::trace::follow::Crossed> = Vec::new();
-    let mut next: Option<Kept> = None;
+    let mut running: Option<crate::trace::Running> = None;
     let mut resumed = false;
     let resumable = q.follow.is_empty()
         && !bitcoin
@@ -199,43 +197,37 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
         && q.to_block.is_none()
         && q.engine != Some(crate::trace::Engine::Full);
     if q.follow.is_empty() {
-        let mut outcome = if bitcoin {
-            crate::trace::run_utxo(store, &spec, &resolved.outpoints)?
+        if bitcoin {
+            let outcome = crate::trace::run_utxo(store, &spec, &resolved.outpoints)?;
+            moves.extend(outcome.tainted.iter().map(|t| (t.event, asset, t.x, t.hop)));
         } else {
             let fits = kept.filter(|k| {
                 resumable
-                    && k.state.start == start
+                    && k.sweep.swept() == start
                     && k.seeds == resolved.addresses
                     && k.seed_txs == resolved.txs
                     && k.labels == store.manifest.labels
             });
-            let taken_up = match fits {
-                Some(k) => {
-                    let mut s = spec.clone();
-                    s.resume = Some(Arc::clone(&k.state));
-                    // A sweep that cannot be taken up (a sum past 128 bits) is answered from the start.
-                    crate::trace::run_account(store, &s).ok()
-                }
-                None => None,
-            };
-            resumed = taken_up.is_some();
-            match taken_up {
-                Some(o) => o,
-                None => {
-                    spec.keep_state = resumable;
-                    crate::trace::run_account(store, &spec)?
-                }
+            let mut tainted = None;
+            if let Some(mut k) = fits
+                && let Ok(t) = k.sweep.advance(store)
+            {
+                // (A sweep that cannot run on, a sum past 128 bits, is answered from the start.)
+                (running, tainted, resumed) = (Some(k.sweep), Some(t), true);
             }
-        };
-        if let Some(state) = outcome.state.take().filter(|_| resumable) {
-            next = Some(Kept {
-                state: Arc::new(state),
-                seeds: resolved.addresses.clone(),
-                seed_txs: resolved.txs.clone(),
-                labels: store.manifest.labels,
-            });
+            if tainted.is_none()
+                && resumable
+                && let Ok(mut r) = crate::trace::Running::new(store, &spec)
+                && let Ok(t) = r.advance(store)
+            {
+                (running, tainted) = (Some(r), Some(t));
+            }
+            let tainted = match tainted {
+                Some(t) => t,
+                None => crate::trace::run_account(store, &spec)?.tainted,
+            };
+            moves.extend(tainted.iter().map(|t| (t.event, asset, t.x, t.hop)));
         }
-        moves.extend(outcome.tainted.iter().map(|t| (t.event, asset, t.x, t.hop)));
     } else {
         use crate::trace::multi::{ChainOutcome, Part, run_multi};
         let seed_asset = q.asset.is_some().then_some(asset);
@@ -258,6 +250,17 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
             None => return Err(AppError::Internal("a trace of one store gave no outcome".into())),
         }
     }
+    // The stops as the sweep read them: the running sweep's own rules, or
+    // the labels read again.
+    let labels = match &running {
+        Some(_) => None,
+        None => Some(StopLabels::new(store, &spec)?),
+    };
+    let stop_of = |id: u32, time: i64| match (&running, &labels) {
+        (Some(r), _) => r.stop_at(id, time),
+        (None, Some(l)) => l.at(id, time),
+        (None, None) => None,
+    };
     moves.sort_by_key(|m| m.0);
     let asset_name = |a: u32| store.manifest.assets.get(a as usize).cloned().unwrap_or_else(|| store.manifest.chain.native().to_string());
     let ev = store.events();
@@ -273,7 +276,7 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
         holders.insert(r.to.clone());
         // A seed stays a source whatever its labels (TRACING.md): taint
         // coming back to it has not arrived anywhere.
-        let stop = if seed_units.contains(&spec.unit(row.to)) { None } else { stops.at(row.to, row.time) };
+        let stop = if seed_units.contains(&spec.unit(row.to)) { None } else { stop_of(row.to, row.time) };
         out.push((
             event,
             Alert {
@@ -341,7 +344,12 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<&
     Ok(Answered {
         alerts: out,
         holders: Holders { addresses: cheap.then_some(holders), asset: q.follow.is_empty().then_some(asset) },
-        kept: next,
+        kept: running.map(|sweep| Kept {
+            sweep,
+            seeds: resolved.addresses.clone(),
+            seed_txs: resolved.txs.clone(),
+            labels: store.manifest.labels,
+        }),
         resumed,
     })
 }
@@ -871,15 +879,15 @@ impl Watcher<'_> {
         for listed in &cases {
             if self.holders.get(&listed.name).is_none_or(|h| h.touched_by(&store, start)) {
                 asked.push((listed.name.clone(), case::load(&self.opts.store, &listed.name)?));
-            } else if let Some(k) = self.kept.get_mut(&listed.name).filter(|k| k.state.start == start) {
+            } else if let Some(k) = self.kept.get_mut(&listed.name).filter(|k| k.sweep.swept() == start) {
                 // Events that touch none of its holders leave its sweep's state as it was.
-                Arc::make_mut(&mut k.state).start = end;
+                k.sweep.skip_to(end);
             }
         }
         let answered: Vec<Result<Answered, AppError>> = {
             use rayon::prelude::*;
-            let kept = &self.kept;
-            asked.par_iter().map(|(name, c)| answer(&store, name, c, start, kept.get(name))).collect()
+            let kept: Vec<Option<Kept>> = asked.iter().map(|(name, _)| self.kept.remove(name)).collect();
+            asked.par_iter().zip(kept).map(|((name, c), k)| answer(&store, name, c, start, k)).collect()
         };
         let mut lines = Vec::new();
         let mut made = Vec::new();

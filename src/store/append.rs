@@ -277,17 +277,13 @@ impl Builder {
         crate::sys::timing("final balances");
         self.put_address_index(&mut w, &mut m, &s)?;
         self.put_tx_index(&mut w, &mut m, &s)?;
+        // Only the rows from the first new one's place on are written
+        // (after an append: the new ones), not the table.
         if !self.logs.is_empty() {
-            let mut all = super::logs::stored(&s);
-            all.extend_from_slice(&self.logs);
-            // The table is small (recognised logs only): rewritten whole.
-            m.logs = super::logs::put(&all, &mut |c, new| replace_from(&mut w, &mut m, &s, c, 0, new))?;
+            m.logs = super::logs::append(&s, &self.logs, &mut |c, kept, new| replace_from(&mut w, &mut m, &s, c, kept, new))?;
         }
         if !self.memos.is_empty() {
-            let mut all = super::memos::stored(&s);
-            all.extend_from_slice(&self.memos);
-            // Few (a few dozen a block): rewritten whole, as the logs.
-            m.memos = super::memos::put(&all, &mut |c, new| replace_from(&mut w, &mut m, &s, c, 0, new))?;
+            m.memos = super::memos::append(&s, &self.memos, &mut |c, kept, new| replace_from(&mut w, &mut m, &s, c, kept, new))?;
         }
         let files = self.loaded_files(&dups);
         if !keep.is_empty() {

@@ -21,15 +21,13 @@ mod seeds;
 mod types;
 mod utxo;
 
-pub use account::run_account;
 pub(crate) use account::state as account_state;
+pub use account::{Running, run_account};
 pub use follow::{Follow, Followed, run_follow};
 pub use rules::{IdHasher, IdMap, StopLabels};
 pub use seeds::{Seeds, resolve_asset, resolve_seeds};
 pub(crate) use types::FirstBy;
-pub use types::{
-    Budget, Destination, Engine, EventRow, Evidence, Halt, Held, Outcome, Policy, Resume, Spec, Tainted, TraceError, Traffic, Wide,
-};
+pub use types::{Budget, Destination, Engine, EventRow, Evidence, Halt, Outcome, Policy, Spec, Tainted, TraceError, Traffic, Wide};
 pub(crate) use utxo::{Inputs as UtxoInputs, Pieces as UtxoPieces};
 
 use crate::store::Store;

@@ -16,7 +16,6 @@ pub(super) struct Overflow;
 pub(super) trait Num: Copy + PartialOrd + std::ops::Sub<Output = Self> + Send + Sync {
     const ZERO: Self;
     fn from_u256(a: U256) -> Option<Self>;
-    fn from_wide(a: Wide) -> Option<Self>;
     /// A stored balance (`u128::MAX`: does not fit).
     fn from_u128(a: u128) -> Option<Self>;
     /// The value of event `i`, from its raw column entry (`u128::MAX` marks a big value).
@@ -38,9 +37,6 @@ impl Num for u128 {
         (a != u128::MAX).then_some(a)
     }
     fn from_u256(a: U256) -> Option<Self> {
-        u128::try_from(a).ok()
-    }
-    fn from_wide(a: Wide) -> Option<Self> {
         u128::try_from(a).ok()
     }
     #[inline]
@@ -89,9 +85,6 @@ impl Num for Wide {
     }
     fn from_u256(a: U256) -> Option<Self> {
         Some(Wide::from(a))
-    }
-    fn from_wide(a: Wide) -> Option<Self> {
-        Some(a)
     }
     fn value(big: &mut BigReads<'_>, i: usize, raw: u128) -> Option<Self> {
         Some(if raw != u128::MAX { Wide::from(raw) } else { Wide::from(big.value(i).0) })

@@ -39,6 +39,35 @@ impl<T: Zeroable> ZeroPages<T> {
         let _ = map.advise(memmap2::Advice::HugePage);
         ZeroPages { map, n, _t: std::marker::PhantomData }
     }
+
+    /// Room for `n` values, the new ones zero (a store that grew by an
+    /// append, under a sweep that runs on). The mapping grows by an eighth
+    /// more than asked, so that a block's few new addresses seldom move it.
+    pub(crate) fn grow(&mut self, n: usize) {
+        if n <= self.n {
+            return;
+        }
+        let bytes = n * std::mem::size_of::<T>();
+        if bytes > self.map.len() {
+            let want = bytes + bytes / 8;
+            #[cfg(target_os = "linux")]
+            {
+                // SAFETY: an anonymous mapping has no file to run past; the
+                // pages mremap adds are zero, and no slice into the old
+                // pages outlives `&mut self`.
+                unsafe { self.map.remap(want, memmap2::RemapOptions::new().may_move(true)) }
+                    .expect("anonymous memory for an array over addresses");
+                let _ = self.map.advise(memmap2::Advice::HugePage);
+            }
+            #[cfg(not(target_os = "linux"))]
+            {
+                let mut map = memmap2::MmapMut::map_anon(want).expect("anonymous memory for an array over addresses");
+                map[..self.map.len()].copy_from_slice(&self.map);
+                self.map = map;
+            }
+        }
+        self.n = n;
+    }
 }
 
 impl<T: Zeroable> std::ops::Deref for ZeroPages<T> {
@@ -62,6 +91,12 @@ impl<T: Zeroable> std::ops::DerefMut for ZeroPages<T> {
 /// The events of transactions `txs`, in order: a sparse sweep visits them
 /// whatever their parties.
 pub(super) fn seed_tx_events(store: &crate::store::Store, txs: &[u32]) -> Vec<usize> {
+    seed_tx_events_in(store, txs, 0..store.len())
+}
+
+/// [`seed_tx_events`] among events `range` (a sweep that runs on over the
+/// events an append added).
+pub(super) fn seed_tx_events_in(store: &crate::store::Store, txs: &[u32], range: std::ops::Range<usize>) -> Vec<usize> {
     if txs.is_empty() {
         return Vec::new();
     }
@@ -71,7 +106,7 @@ pub(super) fn seed_tx_events(store: &crate::store::Store, txs: &[u32]) -> Vec<us
     let mut want = txs.to_vec();
     want.sort_unstable();
     let ev = store.events();
-    (0..ev.len())
+    range
         .filter(|&i| {
             let t = ev.tx(i);
             t != crate::model::NO_TX && want.binary_search(&t).is_ok()
@@ -91,6 +126,10 @@ impl Bits {
     /// Addresses it has room for.
     pub(super) fn len(&self) -> usize {
         self.words.len() * 64
+    }
+    /// Room for `n` addresses, the new ones unset.
+    pub(super) fn grow(&mut self, n: usize) {
+        self.words.grow(n.div_ceil(64));
     }
     #[inline]
     pub(super) fn get(&self, i: u32) -> bool {
@@ -158,6 +197,13 @@ impl Hot {
     pub(super) fn new(n: usize, queues: bool) -> Self {
         let recv = if queues { Receivers::Many(Bits::new(n)) } else { Receivers::Few(Vec::new()) };
         Hot { send: Bits::new(n), recv, changes: 0 }
+    }
+    /// Room for `n` addresses, the new ones cold.
+    pub(super) fn grow(&mut self, n: usize) {
+        self.send.grow(n);
+        if let Receivers::Many(b) = &mut self.recv {
+            b.grow(n);
+        }
     }
     /// Whether an event from `f` to `t` may matter.
     #[inline]
@@ -228,6 +274,8 @@ pub(super) type Records<N> = ZeroPages<St<N>>;
 /// The per-address records a sweep keeps, indexed by address id.
 pub(super) trait Recs<N>: std::ops::Index<usize, Output = St<N>> + std::ops::IndexMut<usize> {
     fn with_addresses(n: usize) -> Self;
+    /// Room for `n` addresses, the new ones with the initial record.
+    fn grow(&mut self, n: usize);
     /// Start loading the record of `a`, some events before it is needed.
     fn prefetch(&self, a: u32);
     /// The second stage where records are reached through a slot that
@@ -257,6 +305,9 @@ impl<T: Zeroable> std::ops::IndexMut<usize> for ZeroPages<T> {
 impl<N: Num> Recs<N> for Records<N> {
     fn with_addresses(n: usize) -> Self {
         ZeroPages::new(n)
+    }
+    fn grow(&mut self, n: usize) {
+        ZeroPages::grow(self, n);
     }
     #[inline]
     fn prefetch(&self, a: u32) {
@@ -331,6 +382,12 @@ impl<N: Num> Recs<N> for Packed<N> {
     fn with_addresses(n: usize) -> Self {
         let zero = St { bal: N::ZERO, t: N::ZERO, not_hop: 0, fl: 0, stop: 0 };
         Packed { slot: ZeroPages::new(n), recs: vec![zero], dense: None }
+    }
+    fn grow(&mut self, n: usize) {
+        match &mut self.dense {
+            Some(d) => d.grow(n),
+            None => self.slot.grow(n),
+        }
     }
     #[inline]
     fn prefetch(&self, a: u32) {

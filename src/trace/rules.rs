@@ -150,20 +150,90 @@ impl<'a> IntoIterator for &'a Rules {
     }
 }
 
+const ZERO_ADDRESS: &str = "0x0000000000000000000000000000000000000000";
+
+fn null_rule() -> StopRule {
+    let row = "\tburn\tNull address\t\t\t\t\t\t\t";
+    StopRule { from: None, to: None, text: row.into(), row: (0, row.len() as u32) }
+}
+
+/// (unit, row's range in the label text, validity interval); a row's
+/// start orders rows as the store holds them.
+type Row = (u32, (u32, u32), Option<i64>, Option<i64>);
+
+/// What of a question's stop labels named no address of the store when
+/// its rules were made: an append can bring the address in (a sweep that
+/// runs on between appends, [`super::account::Running`]).
+#[derive(Default)]
+pub(crate) struct Unresolved {
+    /// The store's label rows.
+    text: Option<Arc<str>>,
+    /// Rows of a category asked for whose address is not in the store.
+    rows: Vec<(u32, u32)>,
+    /// The zero address (a stop whatever the categories) is not in it.
+    zero: bool,
+}
+
+impl Unresolved {
+    /// Add to `rules` the rows whose address `store` now has, and return
+    /// their addresses, ascending; the rows still unresolved stay. `None`:
+    /// an address found is not above every address with rules (not a pure
+    /// append), so the rules must be made again.
+    pub(crate) fn resolve(&mut self, store: &Store, rules: &mut Rules) -> Option<Vec<u32>> {
+        let zero = if self.zero { store.find_address(ZERO_ADDRESS) } else { None };
+        let mut rows: Vec<Row> = Vec::new();
+        if let Some(text) = &self.text {
+            self.rows.retain(|&r| {
+                let line = &text[r.0 as usize..r.1 as usize];
+                let Some((f, _)) = crate::labels::tsv_fields(line) else { return false };
+                match store.find_address(f[0]) {
+                    Some(id) => {
+                        rows.push((id, r, f[3].parse().ok(), f[4].parse().ok()));
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
+        if rows.is_empty() && zero.is_none() {
+            return Some(Vec::new());
+        }
+        self.zero &= zero.is_none();
+        rows.sort_unstable();
+        let last = rules.ranges.last().map(|r| r.0);
+        let lowest = rows.first().map(|r| r.0).into_iter().chain(zero).min().expect("a row or the zero address");
+        if last.is_some_and(|l| lowest <= l) {
+            return None;
+        }
+        let text = self.text.clone().unwrap_or_else(|| "".into());
+        add_rows(rules, &rows, &text, zero);
+        let mut ids: Vec<u32> = rows.iter().map(|r| r.0).chain(zero).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Some(ids)
+    }
+}
+
 /// Stop rules per address id from the store's labels.
 pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &(dyn Fn(u32) -> u32 + Sync)) -> Result<Rules, TraceError> {
+    stop_rules_and_unresolved(store, stop_at, unit).map(|r| r.0)
+}
+
+/// [`stop_rules`], and the label rows that named no address of the store.
+pub(crate) fn stop_rules_and_unresolved(
+    store: &Store,
+    stop_at: &[String],
+    unit: &(dyn Fn(u32) -> u32 + Sync),
+) -> Result<(Rules, Unresolved), TraceError> {
     use rayon::prelude::*;
-    let zero = if store.manifest.chain.is_account() { store.find_address("0x0000000000000000000000000000000000000000") } else { None };
-    let null = || {
-        let row = "\tburn\tNull address\t\t\t\t\t\t\t";
-        StopRule { from: None, to: None, text: row.into(), row: (0, row.len() as u32) }
-    };
+    let zero = if store.manifest.chain.is_account() { store.find_address(ZERO_ADDRESS) } else { None };
+    let mut unresolved = Unresolved { zero: store.manifest.chain.is_account() && zero.is_none(), ..Unresolved::default() };
     let mut rules = Rules::default();
     if stop_at.is_empty() {
         if let Some(z) = zero {
-            rules.push(z, [null()]);
+            rules.push(z, [null_rule()]);
         }
-        return Ok(rules);
+        return Ok((rules, unresolved));
     }
     // A handful of categories: a list scan beats hashing each row's.
     let want: Vec<&str> = stop_at.iter().map(String::as_str).collect();
@@ -176,9 +246,6 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &(dyn Fn(u32) 
         return Err(TraceError::Usage(format!("the store's label rows are {} bytes; stop rules read at most 4 GiB of them", text.len())));
     }
     store.prepare_address_lookups(text.len() / 64);
-    // (unit, row's range in `text`, validity interval); a row's start
-    // orders rows as the store holds them.
-    type Row = (u32, (u32, u32), Option<i64>, Option<i64>);
     // Read in slices on the pool, each from a row's start: a lookup in the
     // address index is a miss or two a row.
     let cuts = {
@@ -192,10 +259,12 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &(dyn Fn(u32) 
         cuts.dedup();
         cuts
     };
-    let read: Vec<(Vec<Row>, Option<&str>)> = cuts
+    type Read<'t> = (Vec<Row>, Option<&'t str>, Vec<(u32, u32)>);
+    let read: Vec<Read> = cuts
         .par_windows(2)
         .map(|w| {
             let mut rows = Vec::new();
+            let mut missing = Vec::new();
             let mut bounded = None;
             let mut at = w[0];
             for line in text[w[0]..w[1]].split_terminator('\n') {
@@ -209,12 +278,13 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &(dyn Fn(u32) 
                 if bounded.is_none() && (from.is_some() || to.is_some()) {
                     bounded = Some(f[0]);
                 }
-                if let Some(id) = store.find_address(f[0]) {
+                match store.find_address(f[0]) {
                     // Over clusters, a label on one member holds for its whole cluster.
-                    rows.push((unit(id), row, from, to));
+                    Some(id) => rows.push((unit(id), row, from, to)),
+                    None => missing.push(row),
                 }
             }
-            (rows, bounded)
+            (rows, bounded, missing)
         })
         .collect();
     let bounded = read.iter().find_map(|r| r.1);
@@ -228,14 +298,23 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &(dyn Fn(u32) 
         )));
     }
     let mut rows: Vec<Row> = Vec::with_capacity(read.iter().map(|r| r.0.len()).sum());
-    for (r, _) in read {
+    for (r, _, missing) in read {
         rows.extend(r);
+        unresolved.rows.extend(missing);
     }
     // The first rule that applies names the stop: an address's rules go in
     // the order of precedence of their labels, equal ones in the store's.
     rows.par_sort_unstable();
     rules.at.reserve(rows.len() + 1);
     rules.list.reserve(rows.len() + 1);
+    add_rows(&mut rules, &rows, &text, zero);
+    unresolved.text = Some(text);
+    Ok((rules, unresolved))
+}
+
+/// Add the rules of `rows` (sorted, every address above those `rules`
+/// has) and the zero address's, to `rules`.
+fn add_rows(rules: &mut Rules, rows: &[Row], text: &Arc<str>, zero: Option<u32>) {
     let line = |r: (u32, u32)| &text[r.0 as usize..r.1 as usize];
     let rule = |r: &Row| StopRule { from: r.2, to: r.3, text: text.clone(), row: r.1 };
     // The zero address's own rule comes before its labels.
@@ -243,12 +322,12 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &(dyn Fn(u32) 
     for run in rows.chunk_by(|a, b| a.0 == b.0) {
         let id = run[0].0;
         if let Some(z) = zero.filter(|&z| z < id) {
-            rules.push(z, [null()]);
+            rules.push(z, [null_rule()]);
             zero = None;
         }
         let first = (zero == Some(id)).then(|| {
             zero = None;
-            null()
+            null_rule()
         });
         if run.len() > 1 {
             // A stable sort of rows in the store's order: equal labels keep it.
@@ -261,9 +340,8 @@ pub(crate) fn stop_rules(store: &Store, stop_at: &[String], unit: &(dyn Fn(u32) 
         }
     }
     if let Some(z) = zero {
-        rules.push(z, [null()]);
+        rules.push(z, [null_rule()]);
     }
-    Ok(rules)
 }
 
 pub(crate) fn stop_at_time(rules: &Rules, v: u32, time: i64) -> Option<&StopRule> {

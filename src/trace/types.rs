@@ -172,40 +172,6 @@ pub struct Spec {
     pub clusters: Option<std::sync::Arc<crate::cluster::Clustering>>,
     /// What the trace may spend before it is stopped.
     pub budget: Budget,
-    /// The account sweep: take up where an earlier sweep of the same
-    /// question left off (ADR 0021), and keep the state it ends in
-    /// ([`Outcome::state`]).
-    pub resume: Option<std::sync::Arc<Resume>>,
-    /// The account sweep: keep the state it ends in, to take up later.
-    pub keep_state: bool,
-}
-
-/// Where an account sweep takes up again (`watch`, ADR 0021): the event it
-/// starts at, and what addresses held of the taint just before it, as an
-/// earlier sparse sweep of the same question left them. A pure append
-/// only adds events after the last, so a sweep taken up from its end over
-/// the new events goes as a sweep from the start would.
-#[derive(Clone, Debug, Default)]
-pub struct Resume {
-    /// The first event to sweep: the store's length when the state was kept.
-    pub start: u64,
-    /// Addresses with taint, flags or a hop, ascending by id.
-    pub held: Vec<Held>,
-}
-
-/// What one address held when a sweep stopped.
-#[derive(Clone, Debug)]
-pub struct Held {
-    /// The address.
-    pub id: u32,
-    /// Haircut: its taint; poison: the value of its tainted arrivals.
-    pub t: Wide,
-    /// The smallest hop at which it held taint (`u32::MAX`: never).
-    pub hop: u32,
-    /// Its sweep flags (poisoned, cut off, FIFO queue).
-    pub fl: u8,
-    /// FIFO: its queue of lots, oldest first.
-    pub lots: Vec<super::fifo::Lot>,
 }
 
 impl Spec {
@@ -225,8 +191,6 @@ impl Spec {
             engine: None,
             clusters: None,
             budget: Budget::default(),
-            resume: None,
-            keep_state: false,
         }
     }
 
@@ -356,10 +320,6 @@ pub struct Outcome {
     pub pred: HashMap<u64, u64>,
     /// Heap held at the end of the sweep, its state still live (Linux `RssAnon`; 0 elsewhere).
     pub sweep_heap_bytes: u64,
-    /// The state the sweep ended in, where [`Spec::keep_state`] or
-    /// [`Spec::resume`] asked for it and the sweep could keep it (its
-    /// sparse shape, in 128 bits).
-    pub state: Option<Resume>,
     /// Events the sweep looked at beyond the skip test (all of them for the full sweep).
     pub visited: u64,
     /// Across workers (`dataflow`): what moved between them and how often
@@ -514,29 +474,31 @@ impl Outcome {
 /// sweep is done, on the pool (at 10^7 events, 250,000 stops' three
 /// strings each were a tenth of the sweep).
 #[derive(Default)]
-pub(crate) struct Stops<'r> {
-    found: Vec<(u32, Found<'r>)>,
+pub(crate) struct Stops {
+    found: Vec<(u32, Found)>,
 }
 
 /// What a stop absorbed: below 2^128 in `lo` (native adds), the rest in `hi`.
-struct Found<'r> {
+struct Found {
     lo: u128,
     hi: Wide,
     hops: u32,
     first_event: u64,
     /// `None`: the address's first rule, looked up after the sweep, in
-    /// address order (a lookup at the arrival is a few misses).
-    rule: Option<&'r StopRule>,
+    /// address order (a lookup at the arrival is a few misses). Owned (a
+    /// shared text and a range), so that a sweep that runs on between
+    /// appends can hold its rules beside it.
+    rule: Option<StopRule>,
 }
 
-impl<'r> Stops<'r> {
+impl Stops {
     /// Stop `address`, whose place is `*slot` (0: not reached before),
     /// absorbs `x` from event `event` at hop `hop`; `rule` is the label that
     /// makes it one, `None` for the address's first.
     #[inline]
-    pub(crate) fn absorb(&mut self, slot: &mut u32, address: u32, event: u64, rule: Option<&'r StopRule>, x: U256, hop: u32) {
+    pub(crate) fn absorb(&mut self, slot: &mut u32, address: u32, event: u64, rule: Option<&StopRule>, x: U256, hop: u32) {
         if *slot == 0 {
-            self.found.push((address, Found { lo: 0, hi: Wide::ZERO, hops: u32::MAX, first_event: event, rule }));
+            self.found.push((address, Found { lo: 0, hi: Wide::ZERO, hops: u32::MAX, first_event: event, rule: rule.cloned() }));
             *slot = u32::try_from(self.found.len()).expect("fewer than 2^32 destinations");
         }
         let f = &mut self.found[*slot as usize - 1].1;
@@ -548,7 +510,7 @@ impl<'r> Stops<'r> {
     }
 
     /// In the outcome's map, named by their rules (`rules`, those of the sweep).
-    pub(crate) fn into_map(mut self, rules: &'r super::rules::Rules) -> BTreeMap<u32, Destination> {
+    pub(crate) fn into_map(mut self, rules: &super::rules::Rules) -> BTreeMap<u32, Destination> {
         use rayon::prelude::*;
         self.found.par_sort_unstable_by_key(|d| d.0);
         let firsts = rules.firsts(self.found.iter().map(|f| f.0));
@@ -557,7 +519,7 @@ impl<'r> Stops<'r> {
             .par_iter()
             .zip(firsts)
             .map(|((id, f), first)| {
-                let mut d = new_destination(f.first_event, f.rule.unwrap_or_else(|| first.expect("a stop has a rule")));
+                let mut d = new_destination(f.first_event, f.rule.as_ref().unwrap_or_else(|| first.expect("a stop has a rule")));
                 d.amount = f.hi + Wide::from(f.lo);
                 d.hops = f.hops;
                 (*id, d)
