@@ -168,37 +168,62 @@ type Row = (u32, (u32, u32), Option<i64>, Option<i64>);
 pub(crate) struct Unresolved {
     /// The store's label rows.
     text: Option<Arc<str>>,
-    /// Rows of a category asked for whose address is not in the store.
+    /// Rows of a category asked for whose address is not in the store,
+    /// as found (moved to `by_address` at the first [`Unresolved::resolve`]:
+    /// a trace that does not run on does not pay for the map).
     rows: Vec<(u32, u32)>,
+    /// Those rows by the address's bytes as the store keeps them: an
+    /// append's new addresses are looked up here, not every row again.
+    by_address: HashMap<Vec<u8>, Vec<(u32, u32)>>,
     /// The zero address (a stop whatever the categories) is not in it.
     zero: bool,
+    /// Addresses the store had when last looked at.
+    known: u32,
 }
 
 impl Unresolved {
     /// Add to `rules` the rows whose address `store` now has, and return
     /// their addresses, ascending; the rows still unresolved stay. `None`:
     /// an address found is not above every address with rules (not a pure
-    /// append), so the rules must be made again.
+    /// append), so the rules must be made again. Cost: the addresses added
+    /// since the last call.
     pub(crate) fn resolve(&mut self, store: &Store, rules: &mut Rules) -> Option<Vec<u32>> {
-        let zero = if self.zero { store.find_address(ZERO_ADDRESS) } else { None };
-        let mut rows: Vec<Row> = Vec::new();
+        let n = store.address_count() as u32;
+        if n <= self.known {
+            return Some(Vec::new());
+        }
+        let from = std::mem::replace(&mut self.known, n);
         if let Some(text) = &self.text {
-            self.rows.retain(|&r| {
-                let line = &text[r.0 as usize..r.1 as usize];
-                let Some((f, _)) = crate::labels::tsv_fields(line) else { return false };
-                match store.find_address(f[0]) {
-                    Some(id) => {
-                        rows.push((id, r, f[3].parse().ok(), f[4].parse().ok()));
-                        false
+            for m in std::mem::take(&mut self.rows) {
+                // A text that is no address of the chain can never become one.
+                let Some((f, _)) = crate::labels::tsv_fields(&text[m.0 as usize..m.1 as usize]) else { continue };
+                let key = if store.manifest.chain.is_account() {
+                    match crate::model::text::eth_address("address", f[0].as_bytes()) {
+                        Ok(a) => a.to_vec(),
+                        Err(_) => continue,
                     }
-                    None => true,
+                } else {
+                    f[0].as_bytes().to_vec()
+                };
+                self.by_address.entry(key).or_default().push(m);
+            }
+        }
+        let zero = if self.zero { store.find_address(ZERO_ADDRESS) } else { None };
+        self.zero &= zero.is_none();
+        let mut rows: Vec<Row> = Vec::new();
+        if let Some(text) = &self.text
+            && !self.by_address.is_empty()
+        {
+            for id in from..n {
+                for r in self.by_address.remove(store.address_bytes(id)).unwrap_or_default() {
+                    let Some((f, _)) = crate::labels::tsv_fields(&text[r.0 as usize..r.1 as usize]) else { continue };
+                    rows.push((id, r, f[3].parse().ok(), f[4].parse().ok()));
                 }
-            });
+            }
         }
         if rows.is_empty() && zero.is_none() {
             return Some(Vec::new());
         }
-        self.zero &= zero.is_none();
         rows.sort_unstable();
         let last = rules.ranges.last().map(|r| r.0);
         let lowest = rows.first().map(|r| r.0).into_iter().chain(zero).min().expect("a row or the zero address");
@@ -227,7 +252,11 @@ pub(crate) fn stop_rules_and_unresolved(
 ) -> Result<(Rules, Unresolved), TraceError> {
     use rayon::prelude::*;
     let zero = if store.manifest.chain.is_account() { store.find_address(ZERO_ADDRESS) } else { None };
-    let mut unresolved = Unresolved { zero: store.manifest.chain.is_account() && zero.is_none(), ..Unresolved::default() };
+    let mut unresolved = Unresolved {
+        zero: store.manifest.chain.is_account() && zero.is_none(),
+        known: store.address_count() as u32,
+        ..Unresolved::default()
+    };
     let mut rules = Rules::default();
     if stop_at.is_empty() {
         if let Some(z) = zero {
