@@ -558,6 +558,11 @@ fn put(
         f.sync_all().map_err(io)?;
     }
     std::fs::rename(&tmp, path).map_err(io)?;
+    // The new name is on disk before the caller removes older files (the
+    // base a delta replaces, older generations' indexes): a crash then
+    // leaves one index or the other, never neither. The directory's sync
+    // also keeps a base's link made there before.
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     Ok(())
 }
 
