@@ -406,3 +406,59 @@ impl<N: Num> Recs<N> for Packed<N> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Growing past the mapping's room moves it (mremap): what was written
+    /// stays, the new values are zero, and growing within the room or to
+    /// a smaller size changes nothing.
+    #[test]
+    fn zero_pages_keep_their_values_as_they_grow() {
+        let mut z: ZeroPages<u64> = ZeroPages::new(1000);
+        for (i, v) in z.iter_mut().enumerate() {
+            *v = i as u64 * 7 + 1;
+        }
+        let mut want = 1000;
+        for n in [1001, 1100, 5_000, 1_000_000, 999, 3_000_000] {
+            z.grow(n);
+            want = want.max(n);
+            assert_eq!(z.len(), want);
+            assert!((0..1000).all(|i| z[i] == i as u64 * 7 + 1), "grown to {n}");
+            assert!((*z)[1000..].iter().all(|&v| v == 0), "grown to {n}");
+        }
+        assert_eq!(z.len(), 3_000_000);
+        z[2_999_999] = 5;
+        assert_eq!(z[2_999_999], 5);
+    }
+
+    /// The sparse records grow in both shapes: packed (slots) and, once
+    /// taint went dense, the full array.
+    #[test]
+    fn packed_records_grow_before_and_after_they_go_dense() {
+        let mut p: Packed<u128> = Packed::with_addresses(2_000);
+        for a in [3usize, 700, 1_999] {
+            p[a].t = a as u128;
+        }
+        assert!(!p.is_dense());
+        p.grow(50_000);
+        assert!((0..50_000).all(|a| p[a].t == if [3, 700, 1_999].contains(&a) { a as u128 } else { 0 }));
+        // Past one address in 16 the records move to a full array.
+        for a in (0..50_000).step_by(8) {
+            p[a].t += 1;
+        }
+        assert!(p.is_dense());
+        p.grow(400_000);
+        p[399_999].bal = 9;
+        for a in [3usize, 700, 1_999] {
+            assert_eq!(p[a].t, a as u128 + u128::from(a % 8 == 0));
+        }
+        assert_eq!((p[8].t, p[16].t, p[17].t, p[50_000].t, p[399_999].bal), (1, 1, 0, 0, 9));
+        let mut b = Bits::new(10);
+        b.set(9);
+        b.grow(100_000);
+        b.set(99_999);
+        assert!(b.get(9) && b.get(99_999) && !b.get(64) && b.len() >= 100_000);
+    }
+}
