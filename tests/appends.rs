@@ -339,9 +339,7 @@ fn many_small_appends_stay_few_segments() {
 #[test]
 fn balances_continue_across_appends() {
     let t = tempfile::tempdir().unwrap();
-    let h = "block_number,transaction_hash,from_address,to_address,value,asset";
-    let a = |n: u8| format!("0x{}", format!("{n:02x}").repeat(20));
-    let tx = |n: u32| format!("0x{n:064x}");
+    let (h, a, tx) = (TRANSFERS_HEADER, byte_address, numbered_tx);
     let token = a(0xee);
     // 2^100 and 2^99: past the bits the narrow columns hold (72 for
     // values, 80 for balances), within 128; 2^75: a big value that is a

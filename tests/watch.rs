@@ -303,3 +303,61 @@ fn a_killed_watch_loses_no_alert_and_makes_none_twice() {
     assert!(acks.values().all(|&n| n == 1));
     assert!(!unique.is_empty());
 }
+
+/// A case whose sums pass 128 bits cannot run on: it is answered from
+/// the start each batch, without trying to run on again, with the alerts
+/// of a sweep of the whole store; a case beside it runs on.
+#[test]
+fn a_case_past_128_bits_is_answered_from_the_start_and_the_others_run_on() {
+    use chaintrace::app::watch::{alerts, answer};
+    let t = tempfile::tempdir().unwrap();
+    let (h, a, tx) = (TRANSFERS_HEADER, byte_address, numbered_tx);
+    const BIG: &str = "340282366920938463463374607431768211456"; // 2^128
+    let rows = |r: &[(u64, u32, u8, u8, &str)]| {
+        let mut out = format!("{h}\n");
+        for &(block, t, from, to, value) in r {
+            out += &format!("{block},{},{},{},{value},\n", tx(t), a(from), a(to));
+        }
+        out
+    };
+    let parts = [
+        rows(&[(1, 1, 9, 1, BIG), (2, 2, 1, 2, BIG), (2, 3, 8, 3, "1000"), (2, 10, 3, 4, "100")]),
+        rows(&[(3, 4, 2, 4, "5"), (3, 5, 9, 1, BIG), (3, 6, 3, 5, "400")]),
+        rows(&[(4, 7, 1, 6, BIG), (5, 8, 4, 7, "1"), (5, 9, 5, 6, "300")]),
+    ];
+    let s = t.path().join("s");
+    let st = s.to_str().unwrap().to_string();
+    let mut kept = [None, None];
+    let names = ["big", "small"];
+    for (k, part) in parts.iter().enumerate() {
+        let f = t.path().join(format!("part{k}.csv"));
+        std::fs::write(&f, part).unwrap();
+        let start = if k == 0 { 0 } else { chaintrace::store::Store::open(&s).unwrap().len() as u64 };
+        assert_eq!(ingest(&s, "ethereum", "transfers", &[], &[&f]).code, 0);
+        if k == 0 {
+            ok(&["case", "create", "big", "--store", &st, "--policy", "haircut", "--seed", &a(1)]);
+            ok(&["case", "create", "small", "--store", &st, "--policy", "haircut", "--seed", &a(3)]);
+        }
+        let store = chaintrace::store::Store::open(&s).unwrap();
+        for (c, name) in names.iter().enumerate() {
+            let case = chaintrace::app::case::load(&s, name).unwrap();
+            let got = answer(&store, name, &case, start, kept[c].take()).unwrap();
+            let (want, _) = alerts(&store, name, &case, start).unwrap();
+            let v = |x: &[chaintrace::app::watch::Alert]| x.iter().map(|a| serde_json::to_value(a).unwrap()).collect::<Vec<_>>();
+            assert_eq!(v(&got.alerts), v(&want), "{name}, part {k}");
+            assert!(!got.alerts.is_empty(), "{name}, part {k}: taint moves");
+            let runs_on = got.kept.as_ref().map(|k| k.runs_on());
+            match *name {
+                "big" => {
+                    assert_eq!(runs_on, Some(false), "part {k}: known not to run on");
+                    assert!(!got.resumed);
+                }
+                _ => {
+                    assert_eq!(runs_on, Some(true), "part {k}");
+                    assert_eq!(got.resumed, k > 0, "part {k}");
+                }
+            }
+            kept[c] = got.kept;
+        }
+    }
+}

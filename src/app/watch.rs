@@ -147,10 +147,21 @@ pub struct Kept {
     /// The sweep. It stands at the store's length after the last batch,
     /// also after a batch that could not change the case (none of its
     /// events touches the case's holders, so the sweep skips them).
-    sweep: crate::trace::Running,
+    /// `None`: the case's sweep cannot run on (a sum past 128 bits), so it
+    /// is answered from the start without trying again, while its seeds
+    /// and labels stay the same.
+    sweep: Option<crate::trace::Running>,
     seeds: Vec<u32>,
     seed_txs: Vec<u32>,
     labels: u64,
+}
+
+impl Kept {
+    /// Whether the case's sweep runs on over the next batch (`false`: it
+    /// could not, a sum past 128 bits, and is answered from the start).
+    pub fn runs_on(&self) -> bool {
+        self.sweep.is_some()
+    }
 }
 
 /// What [`answer`] found.
@@ -189,6 +200,8 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<K
     let mut moves: Vec<(u64, u32, U256, u32)> = Vec::new();
     let mut crossed: Vec<crate::trace::follow::Crossed> = Vec::new();
     let mut running: Option<crate::trace::Running> = None;
+    // The case's sweep could not run on.
+    let mut wide = false;
     let mut resumed = false;
     let resumable = q.follow.is_empty()
         && !bitcoin
@@ -201,27 +214,26 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<K
             let outcome = crate::trace::run_utxo(store, &spec, &resolved.outpoints)?;
             moves.extend(outcome.tainted.iter().map(|t| (t.event, asset, t.x, t.hop)));
         } else {
-            let fits = kept.filter(|k| {
-                resumable
-                    && k.sweep.swept() == start
-                    && k.seeds == resolved.addresses
-                    && k.seed_txs == resolved.txs
-                    && k.labels == store.manifest.labels
-            });
+            let fits = kept
+                .filter(|k| resumable && k.seeds == resolved.addresses && k.seed_txs == resolved.txs && k.labels == store.manifest.labels);
+            // Known not to run on: straight to the answer from the start.
+            let narrow = fits.as_ref().is_none_or(|k| k.sweep.is_some());
             let mut tainted = None;
-            if let Some(mut k) = fits
-                && let Ok(t) = k.sweep.advance(store)
+            if let Some(mut r) = fits.and_then(|k| k.sweep).filter(|r| r.swept() == start)
+                && let Ok(t) = r.advance(store)
             {
-                // (A sweep that cannot run on, a sum past 128 bits, is answered from the start.)
-                (running, tainted, resumed) = (Some(k.sweep), Some(t), true);
+                (running, tainted, resumed) = (Some(r), Some(t), true);
             }
             if tainted.is_none()
                 && resumable
+                && narrow
                 && let Ok(mut r) = crate::trace::Running::new(store, &spec)
                 && let Ok(t) = r.advance(store)
             {
                 (running, tainted) = (Some(r), Some(t));
             }
+            // (A sweep that cannot run on, a sum past 128 bits, is answered from the start.)
+            wide = resumable && tainted.is_none();
             let tainted = match tainted {
                 Some(t) => t,
                 None => crate::trace::run_account(store, &spec)?.tainted,
@@ -344,8 +356,8 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<K
     Ok(Answered {
         alerts: out,
         holders: Holders { addresses: cheap.then_some(holders), asset: q.follow.is_empty().then_some(asset) },
-        kept: running.map(|sweep| Kept {
-            sweep,
+        kept: (running.is_some() || wide).then(|| Kept {
+            sweep: running,
             seeds: resolved.addresses.clone(),
             seed_txs: resolved.txs.clone(),
             labels: store.manifest.labels,
@@ -879,9 +891,9 @@ impl Watcher<'_> {
         for listed in &cases {
             if self.holders.get(&listed.name).is_none_or(|h| h.touched_by(&store, start)) {
                 asked.push((listed.name.clone(), case::load(&self.opts.store, &listed.name)?));
-            } else if let Some(k) = self.kept.get_mut(&listed.name).filter(|k| k.sweep.swept() == start) {
+            } else if let Some(r) = self.kept.get_mut(&listed.name).and_then(|k| k.sweep.as_mut()).filter(|r| r.swept() == start) {
                 // Events that touch none of its holders leave its sweep's state as it was.
-                k.sweep.skip_to(end);
+                r.skip_to(end);
             }
         }
         let answered: Vec<Result<Answered, AppError>> = {

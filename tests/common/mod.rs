@@ -326,3 +326,16 @@ pub fn bitcoin_block_parts(dir: &Path, cuts: &[usize]) -> Vec<Vec<PathBuf>> {
         })
         .collect()
 }
+
+/// The header of a `--format transfers` file.
+pub const TRANSFERS_HEADER: &str = "block_number,transaction_hash,from_address,to_address,value,asset";
+
+/// An Ethereum address of one repeated byte, for hand-made transfers.
+pub fn byte_address(n: u8) -> String {
+    format!("0x{}", format!("{n:02x}").repeat(20))
+}
+
+/// A transaction hash of number `n`, for hand-made transfers.
+pub fn numbered_tx(n: u32) -> String {
+    format!("0x{n:064x}")
+}
