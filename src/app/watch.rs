@@ -264,14 +264,13 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<K
     }
     // The stops as the sweep read them: the running sweep's own rules, or
     // the labels read again.
-    let labels = match &running {
-        Some(_) => None,
-        None => Some(StopLabels::new(store, &spec)?),
-    };
-    let stop_of = |id: u32, time: i64| match (&running, &labels) {
-        (Some(r), _) => r.stop_at(id, time),
-        (None, Some(l)) => l.at(id, time),
-        (None, None) => None,
+    let read;
+    let stops = match &running {
+        Some(r) => r.stop_labels(),
+        None => {
+            read = StopLabels::new(store, &spec)?;
+            &read
+        }
     };
     moves.sort_by_key(|m| m.0);
     let asset_name = |a: u32| store.manifest.assets.get(a as usize).cloned().unwrap_or_else(|| store.manifest.chain.native().to_string());
@@ -288,7 +287,7 @@ pub fn answer(store: &Store, name: &str, case: &Case, start: u64, kept: Option<K
         holders.insert(r.to.clone());
         // A seed stays a source whatever its labels (TRACING.md): taint
         // coming back to it has not arrived anywhere.
-        let stop = if seed_units.contains(&spec.unit(row.to)) { None } else { stop_of(row.to, row.time) };
+        let stop = if seed_units.contains(&spec.unit(row.to)) { None } else { stops.at(row.to, row.time) };
         out.push((
             event,
             Alert {

@@ -535,7 +535,8 @@ impl<N: Num, R: Recs<N>, const SPARSE: bool> Sweep<N, R, SPARSE> {
 /// renumbers addresses, so the records stay theirs.
 pub struct Running {
     spec: Spec,
-    rules: Rules,
+    /// Its stop rules, which also name the stops of its alerts.
+    labels: StopLabels,
     unresolved: super::rules::Unresolved,
     sweep: Sweep<u128, Packed<u128>, true>,
     /// An advance failed part way: the state is no longer a sweep's.
@@ -555,7 +556,7 @@ impl Running {
         }
         let (rules, unresolved) = super::rules::stop_rules_and_unresolved(store, &spec.stop_at, &|a| a)?;
         let sweep = Sweep::new(store, spec, &rules);
-        Ok(Running { spec: spec.clone(), rules, unresolved, sweep, spoiled: false })
+        Ok(Running { spec: spec.clone(), labels: StopLabels::of_addresses(rules), unresolved, sweep, spoiled: false })
     }
 
     /// Events swept: the store's length at the last advance.
@@ -575,10 +576,10 @@ impl Running {
         self.sweep.grow(store);
         let new = self
             .unresolved
-            .resolve(store, &mut self.rules)
+            .resolve(store, &mut self.labels.rules)
             .ok_or_else(|| TraceError::Internal("an address of a stop label came in below the others: answer from the start".into()))?;
-        self.sweep.rule(&self.rules, new.into_iter());
-        if let Err(Overflow) = self.sweep.advance(store, &self.spec, &self.rules) {
+        self.sweep.rule(&self.labels.rules, new.into_iter());
+        if let Err(Overflow) = self.sweep.advance(store, &self.spec, &self.labels.rules) {
             self.spec.budget.check()?;
             return Err(TraceError::Internal("a sweep that runs on needs amounts below 2^128: answer from the start".into()));
         }
@@ -593,13 +594,9 @@ impl Running {
         self.sweep.at = self.sweep.at.max(events as usize);
     }
 
-    /// The category and label that make `address` a stop at `time`, as
-    /// the sweep reads them.
-    pub fn stop_at(&self, address: u32, time: i64) -> Option<(String, String)> {
-        stop_at_time(&self.rules, address, time).map(|r| {
-            let (category, label, _) = r.names();
-            (category, label)
-        })
+    /// The stops as the sweep reads them.
+    pub fn stop_labels(&self) -> &StopLabels {
+        &self.labels
     }
 
     /// The outcome so far, as [`run_account`] over the same store gives
@@ -608,9 +605,9 @@ impl Running {
         if self.spoiled {
             return Err(TraceError::Internal("a sweep that runs on failed part way".into()));
         }
-        let Running { spec, rules, sweep, .. } = self;
+        let Running { spec, labels, sweep, .. } = self;
         sweep
-            .finish(store, &spec, &rules)
+            .finish(store, &spec, &labels.rules)
             .map_err(|_| TraceError::Internal("an amount past 128 bits at the end of a sweep that runs on".into()))
     }
 }

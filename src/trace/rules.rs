@@ -382,7 +382,7 @@ pub(crate) fn stop_at_time(rules: &Rules, v: u32, time: i64) -> Option<&StopRule
 /// any, makes an address a stop at a given time. Alerts (`watch`) name the
 /// stop that taint arrived at with it, so that they agree with the trace.
 pub struct StopLabels {
-    rules: Rules,
+    pub(super) rules: Rules,
     clusters: Option<Arc<crate::cluster::Clustering>>,
 }
 
@@ -390,6 +390,11 @@ impl StopLabels {
     /// The stops of question `spec` in `store`.
     pub fn new(store: &Store, spec: &super::Spec) -> Result<Self, TraceError> {
         Ok(StopLabels { rules: stop_rules(store, &spec.stop_at, &|a| spec.unit(a))?, clusters: spec.clusters.clone() })
+    }
+
+    /// Stops by address id alone (no clusters), from `rules`.
+    pub(super) fn of_addresses(rules: Rules) -> Self {
+        StopLabels { rules, clusters: None }
     }
 
     /// The category and label that make `address` a stop at `time`
